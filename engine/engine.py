@@ -1,0 +1,940 @@
+"""The Engine facade: one object, no I/O, whose operations carry the names and
+semantics of Prefect's server models layer (spec operations.md).
+
+Every public call is atomic (it runs in a transaction that rolls back on any
+exception) and `with engine.transaction():` groups calls. Calls are serialised by
+one re-entrant lock, so an engine may be shared between threads.
+
+Records returned by reads are the engine's live rows: treat them as read-only and
+change them only through engine calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import threading
+import uuid
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+import attrs
+
+from . import concurrency as _concurrency
+from .clock import Clock, SystemClock
+from .errors import ObjectNotFoundError, UniquenessError, ValidationError
+from .records import (
+    Artifact,
+    ArtifactCollection,
+    ConcurrencyLimit,
+    ConcurrencyLimitV2,
+    ConcurrencyOptions,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunStateRow,
+    TaskRun,
+    TaskRunStateRow,
+    WorkPool,
+    WorkQueue,
+    estimated_run_time,
+    estimated_start_time_delta,
+    random_slug,
+)
+from .states import State, StateType
+from .tables import build_store
+from .validation import as_optional_uuid, as_state, as_uuid, coerce_fields
+
+__all__ = ["Engine"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RUN_STATE_COLUMNS = {"state_id", "state_type", "state_name", "state_timestamp", "state", "created", "updated"}
+
+
+def _fields_of(cls: type, exclude: set[str]) -> frozenset[str]:
+    return frozenset(f.name for f in attrs.fields(cls) if f.name not in exclude)
+
+
+_FLOW_RUN_CREATE = _fields_of(FlowRun, _RUN_STATE_COLUMNS)
+_TASK_RUN_CREATE = _fields_of(TaskRun, _RUN_STATE_COLUMNS)
+_FLOW_RUN_UPDATE = frozenset(
+    {"name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables"}
+)
+_TASK_RUN_UPDATE = frozenset({"name"})
+_DEPLOYMENT_FIELDS = _fields_of(Deployment, {"created", "updated", "concurrency_limit_id", "concurrency_options"})
+_WORK_POOL_FIELDS = _fields_of(WorkPool, {"created", "updated"})
+_WORK_QUEUE_FIELDS = _fields_of(WorkQueue, {"created", "updated"})
+
+
+def atomic(fn: F) -> F:
+    """Run a public write in its own transaction (a savepoint when nested)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: "Engine", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            store = self._store
+            store.begin()
+            try:
+                result = fn(self, *args, **kwargs)
+            except BaseException:
+                store.rollback()
+                raise
+            store.commit()
+            return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def locked(fn: F) -> F:
+    """Serialise a read with writers."""
+
+    @functools.wraps(fn)
+    def wrapper(self: "Engine", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Engine:
+    """An in-memory Prefect run layer.
+
+    >>> from engine import Engine, Scheduled
+    >>> e = Engine()
+    >>> flow = e.create_flow(name="etl")
+    >>> run = e.create_flow_run(flow_id=flow.id, state=Scheduled())
+    >>> run.state_type.value
+    'SCHEDULED'
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._store = build_store()
+        self._lock = threading.RLock()
+        self._backend: Any = None
+        # Per-task-key in-memory queues of background task runs (EnqueueScheduledTasks).
+        self.task_queues: dict[str, dict[str, list]] = {}
+
+    # time ------------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def now(self) -> _dt.datetime:
+        """The engine's current time (from its clock)."""
+        return self._clock.now()
+
+    def estimated_run_time(self, run: FlowRun | TaskRun) -> _dt.timedelta:
+        """Total run time plus the current RUNNING stretch, at the engine's now. O(1)."""
+        return estimated_run_time(run, self._clock.now())
+
+    def estimated_start_time_delta(self, run: FlowRun | TaskRun) -> _dt.timedelta:
+        """How late the run started (or is, if not started yet). O(1)."""
+        return estimated_start_time_delta(run, self._clock.now())
+
+    # transactions ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Engine"]:
+        """Group calls atomically: an exception inside undoes all of them.
+
+        Nested use creates a savepoint. The lock is held for the whole block.
+        """
+        with self._lock:
+            self._store.begin()
+            try:
+                yield self
+            except BaseException:
+                self._store.rollback()
+                raise
+            self._store.commit()
+
+    # generic helpers ---------------------------------------------------------------------------
+    def _table(self, kind: str) -> dict:
+        return self._store.tables[kind].rows
+
+    def _stamp(self, rec: Any, now: _dt.datetime) -> None:
+        rec.created = now
+        rec.updated = now
+
+    def _insert(self, kind: str, rec: Any) -> Any:
+        self._store.insert(kind, rec)
+        return rec
+
+    def _require(self, kind: str, rec_id: Any, label: str) -> Any:
+        rec = self._store.tables[kind].rows.get(rec_id)
+        if rec is None:
+            raise ObjectNotFoundError(f"{label} with id {rec_id} not found")
+        return rec
+
+    # flows ------------------------------------------------------------------------------------
+    @atomic
+    def create_flow(self, name: str, tags: list[str] | None = None, id: Any = None) -> Flow:
+        """Create a flow, or return the existing one with that name unchanged. O(1)."""
+        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
+            raise ValidationError(f"flow name must be a non-empty string without / % & > <, got {name!r}")
+        existing = self._store.tables["flow"].by_name["name"].get(name)
+        if existing:
+            return next(iter(existing.values()))
+        fields = coerce_fields("flow", {"tags": tags or [], **({"id": id} if id is not None else {})},
+                               frozenset({"tags", "id"}))
+        flow = Flow(name=name, **fields)
+        self._stamp(flow, self._clock.now())
+        return self._insert("flow", flow)
+
+    @locked
+    def read_flow(self, flow_id: Any) -> Flow | None:
+        return self._table("flow").get(as_uuid(flow_id, "flow_id"))
+
+    @locked
+    def read_flow_by_name(self, name: str) -> Flow | None:
+        bucket = self._store.tables["flow"].by_name["name"].get(name)
+        return next(iter(bucket.values())) if bucket else None
+
+    @locked
+    def read_flows(self) -> list[Flow]:
+        """All flows ordered by name. O(n log n)."""
+        return sorted(self._table("flow").values(), key=lambda f: f.name)
+
+    @atomic
+    def delete_flow(self, flow_id: Any) -> bool:
+        """Delete a flow with its deployments and flow runs (cascade). True iff it existed."""
+        flow = self._table("flow").get(as_uuid(flow_id, "flow_id"))
+        if flow is None:
+            return False
+        for dep in list(self._store.tables["deployment"].by_name["flow_id"].get(flow.id).values()):
+            self._delete_deployment_row(dep)
+        for run in list(self._store.tables["flow_run"].by_name["flow_id"].get(flow.id).values()):
+            self._delete_flow_run_cascade(run)
+        self._store.delete("flow", flow)
+        return True
+
+    # deployments ------------------------------------------------------------------------------
+    @atomic
+    def create_deployment(
+        self,
+        flow_id: Any,
+        name: str,
+        *,
+        concurrency_limit: int | None = None,
+        concurrency_options: ConcurrencyOptions | Mapping | None = None,
+        **fields: Any,
+    ) -> Deployment:
+        """Create a deployment, or update the one with the same (flow_id, name).
+
+        `concurrency_limit` links a ConcurrencyLimitV2 named ``deployment:<id>``
+        (models.md §6). Upserting deletes the deployment's auto-scheduled, never-run
+        SCHEDULED flow runs, as Prefect does.
+        """
+        flow_id = as_uuid(flow_id, "deployment.flow_id")
+        self._require("flow", flow_id, "Flow")
+        if not isinstance(name, str) or any(c in name for c in "/%&><"):
+            raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
+        set_limit = "concurrency_limit" in fields or concurrency_limit is not None
+        values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
+        options = self._as_concurrency_options(concurrency_options)
+        now = self._clock.now()
+        bucket = self._store.tables["deployment"].by_name["flow_name"].get((flow_id, name))
+        if bucket:
+            dep = next(iter(bucket.values()))
+            self._store.touch("deployment", dep)
+            for key, value in values.items():
+                if key != "id":
+                    setattr(dep, key, value)
+            if concurrency_options is not None:
+                dep.concurrency_options = options
+            dep.updated = now
+            self._store.reindex("deployment", dep)
+            self._delete_auto_scheduled_runs(dep)
+        else:
+            dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
+            self._stamp(dep, now)
+            self._insert("deployment", dep)
+        if set_limit:
+            self._apply_deployment_limit(dep, concurrency_limit)
+        return dep
+
+    def _as_concurrency_options(self, value: Any) -> ConcurrencyOptions | None:
+        if value is None or isinstance(value, ConcurrencyOptions):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"collision_strategy"}
+            if unknown:
+                raise ValidationError(f"concurrency_options has unknown key(s) {sorted(unknown)}")
+            try:
+                return ConcurrencyOptions(**value)
+            except ValueError:
+                raise ValidationError(
+                    f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {value.get('collision_strategy')!r}"
+                ) from None
+        raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
+
+    def _apply_deployment_limit(self, dep: Deployment, limit: int | None) -> None:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"deployment concurrency_limit must be a non-negative integer, got {limit!r}")
+        limits = self._table("concurrency_limit_v2")
+        current = limits.get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
+        if current is None and limit is None:
+            return
+        if current is not None and current.limit == limit:
+            return
+        if limit is None:
+            self._store.delete("concurrency_limit_v2", current)
+            self._store.touch("deployment", dep)
+            dep.concurrency_limit_id = None
+        elif current is not None:
+            self._store.touch("concurrency_limit_v2", current)
+            current.limit = limit
+            current.updated = self._clock.now()
+        else:
+            gcl = ConcurrencyLimitV2(name=f"deployment:{dep.id}", limit=limit)
+            self._stamp(gcl, self._clock.now())
+            self._insert("concurrency_limit_v2", gcl)
+            self._store.touch("deployment", dep)
+            dep.concurrency_limit_id = gcl.id
+
+    def _delete_auto_scheduled_runs(self, dep: Deployment, auto_only: bool = True) -> None:
+        runs = self._store.tables["flow_run"].by_name["deployment_id"].get(dep.id)
+        for run in list(runs.values()):
+            if run.state_type is StateType.SCHEDULED and run.run_count == 0 and (run.auto_scheduled or not auto_only):
+                self._delete_flow_run_cascade(run)
+
+    @locked
+    def read_deployment(self, deployment_id: Any) -> Deployment | None:
+        return self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
+
+    @locked
+    def read_deployments(self) -> list[Deployment]:
+        return sorted(self._table("deployment").values(), key=lambda d: d.name)
+
+    @atomic
+    def delete_deployment(self, deployment_id: Any) -> bool:
+        dep = self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
+        if dep is None:
+            return False
+        self._delete_auto_scheduled_runs(dep, auto_only=False)
+        self._delete_deployment_row(dep)
+        return True
+
+    def _delete_deployment_row(self, dep: Deployment) -> None:
+        gcl = self._table("concurrency_limit_v2").get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
+        if gcl is not None:
+            self._store.delete("concurrency_limit_v2", gcl)
+        self._store.delete("deployment", dep)
+
+    # work pools and queues ------------------------------------------------------------------------
+    @atomic
+    def create_work_pool(self, name: str, type: str | None = "process", **fields: Any) -> WorkPool:
+        """Create a work pool with its "default" queue. Names are unique."""
+        if not isinstance(name, str) or not name.strip("'\" ") or any(c in name for c in "/%&><"):
+            raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
+        if self._store.tables["work_pool"].by_name["name"].get(name):
+            raise UniquenessError(f"a work pool named {name!r} already exists")
+        values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
+        pool = WorkPool(name=name, type=type, **values)
+        now = self._clock.now()
+        self._stamp(pool, now)
+        self._insert("work_pool", pool)
+        if pool.default_queue_id is None:
+            queue = WorkQueue(name="default", work_pool_id=pool.id, description="The work pool's default queue.")
+            self._stamp(queue, now)
+            self._insert("work_queue", queue)
+            pool.default_queue_id = queue.id
+        return pool
+
+    @locked
+    def read_work_pool(self, work_pool_id: Any) -> WorkPool | None:
+        return self._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
+
+    @locked
+    def read_work_pool_by_name(self, name: str) -> WorkPool | None:
+        bucket = self._store.tables["work_pool"].by_name["name"].get(name)
+        return next(iter(bucket.values())) if bucket else None
+
+    @atomic
+    def delete_work_pool(self, work_pool_id: Any) -> bool:
+        pool = self._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
+        if pool is None:
+            return False
+        for queue in list(self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
+            self._delete_work_queue_row(queue)
+        self._store.delete("work_pool", pool)
+        return True
+
+    @atomic
+    def create_work_queue(self, work_pool_id: Any, name: str, **fields: Any) -> WorkQueue:
+        """Create a queue in a pool; (pool, name) is unique."""
+        pool = self._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
+        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
+            raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
+        for q in self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
+            if q.name == name:
+                raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
+        values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
+        if values.get("priority", 1) < 1:
+            raise ValidationError(f"work_queue.priority must be > 0, got {values['priority']}")
+        if (values.get("concurrency_limit") or 0) < 0:
+            raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
+        queue = WorkQueue(name=name, work_pool_id=pool.id, **values)
+        self._stamp(queue, self._clock.now())
+        return self._insert("work_queue", queue)
+
+    @locked
+    def read_work_queue(self, work_queue_id: Any) -> WorkQueue | None:
+        return self._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
+
+    @locked
+    def read_work_queues(self, work_pool_id: Any) -> list[WorkQueue]:
+        """Queues of a pool ordered by priority then name."""
+        bucket = self._store.tables["work_queue"].by_name["work_pool_id"].get(as_uuid(work_pool_id, "work_pool_id"))
+        return sorted(bucket.values(), key=lambda q: (q.priority, q.name))
+
+    @atomic
+    def delete_work_queue(self, work_queue_id: Any) -> bool:
+        queue = self._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
+        if queue is None:
+            return False
+        self._delete_work_queue_row(queue)
+        return True
+
+    def _delete_work_queue_row(self, queue: WorkQueue) -> None:
+        store = self._store
+        for run in list(store.tables["flow_run"].by_name["work_queue_id"].get(queue.id).values()):
+            store.touch("flow_run", run)
+            run.work_queue_id = None
+            store.reindex("flow_run", run)
+        for dep in self._table("deployment").values():
+            if dep.work_queue_id == queue.id:
+                store.touch("deployment", dep)
+                dep.work_queue_id = None
+        store.delete("work_queue", queue)
+
+    # concurrency limits ---------------------------------------------------------------------------------
+    @atomic
+    def create_concurrency_limit(self, tag: str, concurrency_limit: int, active_slots: list | None = None) -> ConcurrencyLimit:
+        """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
+        if not isinstance(tag, str) or not tag:
+            raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
+        if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 0:
+            raise ValidationError(f"concurrency_limit must be a non-negative integer, got {concurrency_limit!r}")
+        now = self._clock.now()
+        existing = self._store.tables["concurrency_limit"].by_name["tag"].get(tag)
+        if existing:
+            limit = next(iter(existing.values()))
+            self._store.touch("concurrency_limit", limit)
+            limit.concurrency_limit = concurrency_limit
+            limit.updated = now
+            return limit
+        slots = [str(s) for s in (active_slots or [])]
+        limit = ConcurrencyLimit(tag=tag, concurrency_limit=concurrency_limit, active_slots=list(dict.fromkeys(slots)))
+        self._stamp(limit, now)
+        return self._insert("concurrency_limit", limit)
+
+    @locked
+    def read_concurrency_limit_by_tag(self, tag: str) -> ConcurrencyLimit | None:
+        bucket = self._store.tables["concurrency_limit"].by_name["tag"].get(tag)
+        return next(iter(bucket.values())) if bucket else None
+
+    @locked
+    def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
+        rows = sorted(self._table("concurrency_limit").values(), key=lambda c: c.tag)
+        return rows[offset: None if limit is None else offset + limit]
+
+    @atomic
+    def reset_concurrency_limit_by_tag(self, tag: str, slot_override: list | None = None) -> ConcurrencyLimit | None:
+        limit = self.read_concurrency_limit_by_tag(tag)
+        if limit is None:
+            return None
+        self._store.touch("concurrency_limit", limit)
+        limit.active_slots = [str(s) for s in slot_override] if slot_override else []
+        limit.updated = self._clock.now()
+        return limit
+
+    @atomic
+    def delete_concurrency_limit_by_tag(self, tag: str) -> bool:
+        limit = self.read_concurrency_limit_by_tag(tag)
+        if limit is None:
+            return False
+        self._store.delete("concurrency_limit", limit)
+        return True
+
+    @atomic
+    def create_concurrency_limit_v2(self, name: str, limit: int, **fields: Any) -> ConcurrencyLimitV2:
+        """Create a global (v2) limit; names are unique."""
+        if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
+            raise UniquenessError(f"a concurrency limit named {name!r} already exists")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
+        allowed = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise ValidationError(f"unknown field(s) for concurrency_limit_v2: {', '.join(unknown)}")
+        gcl = ConcurrencyLimitV2(name=name, limit=limit, **fields)
+        self._stamp(gcl, self._clock.now())
+        return self._insert("concurrency_limit_v2", gcl)
+
+    @locked
+    def read_concurrency_limit_v2(self, concurrency_limit_id: Any = None, name: str | None = None) -> ConcurrencyLimitV2 | None:
+        if name is not None:
+            bucket = self._store.tables["concurrency_limit_v2"].by_name["name"].get(name)
+            return next(iter(bucket.values())) if bucket else None
+        return self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
+
+    @atomic
+    def delete_concurrency_limit_v2(self, concurrency_limit_id: Any) -> bool:
+        gcl = self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
+        if gcl is None:
+            return False
+        for dep in self._table("deployment").values():
+            if dep.concurrency_limit_id == gcl.id:
+                self._store.touch("deployment", dep)
+                dep.concurrency_limit_id = None
+        self._store.delete("concurrency_limit_v2", gcl)
+        return True
+
+    @atomic
+    def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
+        return _concurrency.bulk_increment_active_slots(self, [as_uuid(i, "concurrency_limit_id") for i in concurrency_limit_ids], slots)
+
+    @atomic
+    def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
+        return _concurrency.bulk_decrement_active_slots(
+            self, [as_uuid(i, "concurrency_limit_id") for i in concurrency_limit_ids], slots, occupancy_seconds
+        )
+
+    # flow runs ---------------------------------------------------------------------------------------------
+    @atomic
+    def create_flow_run(
+        self,
+        flow_run: Mapping[str, Any] | None = None,
+        *,
+        state: State | Mapping | None = None,
+        orchestration_parameters: dict | None = None,
+        **fields: Any,
+    ) -> FlowRun:
+        """Create a flow run from explicitly given fields (a mapping and/or keywords).
+
+        With a truthy `idempotency_key`, an existing run of the same flow with that key
+        is returned unchanged. A new run given a `state` gets it through the forced
+        orchestration path. O(indexes · log n).
+        """
+        if flow_run is not None:
+            fields = {**dict(flow_run), **fields}
+            if "state" in fields:
+                state = fields.pop("state")
+        if "flow_id" not in fields:
+            raise ValidationError("create_flow_run needs a flow_id")
+        values = coerce_fields("flow_run", fields, _FLOW_RUN_CREATE)
+        if state is not None:
+            state = as_state(state)
+        flow_id = values["flow_id"]
+        if flow_id not in self._store.tables["flow"].rows:
+            raise ValidationError(f"flow_run.flow_id: flow {flow_id} does not exist")
+        if values.get("parent_task_run_id") is not None and values["parent_task_run_id"] not in self._table("task_run"):
+            raise ValidationError(f"flow_run.parent_task_run_id: task run {values['parent_task_run_id']} does not exist")
+        if values.get("work_queue_id") is not None and values["work_queue_id"] not in self._table("work_queue"):
+            raise ValidationError(f"flow_run.work_queue_id: work queue {values['work_queue_id']} does not exist")
+        key = values.get("idempotency_key")
+        if key is not None:
+            bucket = self._store.tables["flow_run"].by_name["idempotency"].get((flow_id, key))
+            if bucket:
+                if key:
+                    return next(iter(bucket.values()))
+                raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {key!r}")
+        if not values.get("name"):
+            values["name"] = random_slug()
+        if "id" in values and values["id"] in self._table("flow_run"):
+            raise UniquenessError(f"flow run {values['id']} already exists")
+        run = FlowRun(**values)
+        now = self._clock.now()
+        run.created = run.updated = now
+        self._store.insert("flow_run", run)
+        if state is not None:
+            self.set_flow_run_state(run.id, state, force=True, orchestration_parameters=orchestration_parameters)
+        return run
+
+    @locked
+    def read_flow_run(self, flow_run_id: Any) -> FlowRun | None:
+        """The flow run with this id, or None. O(1)."""
+        return self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
+
+    @atomic
+    def update_flow_run(self, flow_run_id: Any, flow_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
+        """Replace the explicitly given fields (name, flow_version, parameters,
+        empirical_policy, tags, infrastructure_pid, job_variables). True iff the run exists."""
+        fields = {**dict(flow_run or {}), **fields}
+        values = coerce_fields("flow_run", fields, _FLOW_RUN_UPDATE)
+        run = self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
+        if run is None:
+            return False
+        if "name" in values and not values["name"]:
+            values["name"] = random_slug()
+        self._apply_update("flow_run", run, values)
+        return True
+
+    def _apply_update(self, kind: str, rec: Any, values: dict) -> None:
+        self._store.touch(kind, rec)
+        for key, value in values.items():
+            setattr(rec, key, value)
+        rec.updated = self._clock.now()
+        self._store.reindex(kind, rec)
+
+    @atomic
+    def delete_flow_run(self, flow_run_id: Any) -> bool:
+        """Delete a run with its states and task runs; releases a held deployment slot."""
+        run = self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
+        if run is None:
+            return False
+        if run.deployment_id is not None:
+            self._cleanup_flow_run_concurrency_slots(run)
+        self._delete_flow_run_cascade(run)
+        return True
+
+    def _cleanup_flow_run_concurrency_slots(self, run: FlowRun) -> None:
+        if run.deployment_id is None or run.state is None or run.state_id is None:
+            return
+        if run.state.type not in (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING):
+            return
+        dep = self._table("deployment").get(run.deployment_id)
+        if dep is not None and dep.concurrency_limit_id is not None:
+            _concurrency.bulk_decrement_active_slots(self, [dep.concurrency_limit_id], 1)
+
+    def _delete_flow_run_cascade(self, run: FlowRun) -> None:
+        store = self._store
+        for task_run in list(store.tables["task_run"].by_name["flow_run_id"].get(run.id).values()):
+            self._delete_task_run_cascade(task_run)
+        for row in list(store.tables["flow_run_state"].by_name["run_id"].get(run.id).values()):
+            store.delete("flow_run_state", row)
+        store.delete("flow_run", run)
+
+    # task runs ------------------------------------------------------------------------------------------------
+    @atomic
+    def create_task_run(
+        self,
+        task_run: Mapping[str, Any] | None = None,
+        *,
+        state: State | Mapping | None = None,
+        orchestration_parameters: dict | None = None,
+        **fields: Any,
+    ) -> TaskRun:
+        """Create a task run, or return the existing one with the same
+        (flow_run_id, task_key, dynamic_key) unchanged (NULL flow run included)."""
+        if task_run is not None:
+            fields = {**dict(task_run), **fields}
+            if "state" in fields:
+                state = fields.pop("state")
+        for required in ("task_key", "dynamic_key"):
+            if required not in fields:
+                raise ValidationError(f"create_task_run needs a {required}")
+            if not isinstance(fields[required], str):
+                raise ValidationError(f"task_run.{required} must be a string, got {fields[required]!r}")
+        values = coerce_fields("task_run", fields, _TASK_RUN_CREATE)
+        if state is not None:
+            state = as_state(state)
+        cache_key = values.get("cache_key")
+        if cache_key is not None and (not isinstance(cache_key, str) or len(cache_key) > 2000):
+            raise ValidationError("Cache key exceeded maximum allowed length of 2000 characters.")
+        flow_run_id = values.get("flow_run_id")
+        if flow_run_id is not None and flow_run_id not in self._table("flow_run"):
+            raise ValidationError(f"task_run.flow_run_id: flow run {flow_run_id} does not exist")
+        upsert_key = (flow_run_id, values["task_key"], values["dynamic_key"])
+        bucket = self._store.tables["task_run"].by_name["upsert_key"].get(upsert_key)
+        if bucket:
+            return next(iter(bucket.values()))
+        if not values.get("name"):
+            values["name"] = random_slug()
+        if "id" in values and values["id"] in self._table("task_run"):
+            raise UniquenessError(f"task run {values['id']} already exists")
+        run = TaskRun(**values)
+        now = self._clock.now()
+        run.created = run.updated = now
+        self._store.insert("task_run", run)
+        if state is not None:
+            self.set_task_run_state(run.id, state, force=True, orchestration_parameters=orchestration_parameters)
+        return run
+
+    @locked
+    def read_task_run(self, task_run_id: Any) -> TaskRun | None:
+        """The task run with this id, or None. O(1)."""
+        return self._table("task_run").get(as_uuid(task_run_id, "task_run_id"))
+
+    @atomic
+    def update_task_run(self, task_run_id: Any, task_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
+        """Replace the explicitly given fields (only `name`). True iff the run exists."""
+        fields = {**dict(task_run or {}), **fields}
+        values = coerce_fields("task_run", fields, _TASK_RUN_UPDATE)
+        run = self._table("task_run").get(as_uuid(task_run_id, "task_run_id"))
+        if run is None:
+            return False
+        if "name" in values and not values["name"]:
+            values["name"] = random_slug()
+        self._apply_update("task_run", run, values)
+        return True
+
+    @atomic
+    def delete_task_run(self, task_run_id: Any) -> bool:
+        """Delete a task run and its states; subflows it wrapped become top-level."""
+        run = self._table("task_run").get(as_uuid(task_run_id, "task_run_id"))
+        if run is None:
+            return False
+        self._delete_task_run_cascade(run)
+        return True
+
+    def _delete_task_run_cascade(self, run: TaskRun) -> None:
+        store = self._store
+        for sub in list(store.tables["flow_run"].by_name["parent_task_run_id"].get(run.id).values()):
+            store.touch("flow_run", sub)
+            sub.parent_task_run_id = None
+            store.reindex("flow_run", sub)
+        for row in list(store.tables["task_run_state"].by_name["run_id"].get(run.id).values()):
+            store.delete("task_run_state", row)
+        store.delete("task_run", run)
+
+    # states ---------------------------------------------------------------------------------------------------
+    def _row_to_state(self, row: FlowRunStateRow | TaskRunStateRow) -> State:
+        data = row.data
+        if not data and row.result_artifact_id is not None:
+            artifact = self._table("artifact").get(row.result_artifact_id)
+            data = artifact.data if artifact is not None else None
+        return State(
+            id=row.id,
+            type=row.type,
+            name=row.name,
+            timestamp=row.timestamp,
+            message=row.message,
+            data=data,
+            state_details=row.state_details.copy(),
+        )
+
+    @locked
+    def read_flow_run_state(self, flow_run_state_id: Any) -> State | None:
+        row = self._table("flow_run_state").get(as_uuid(flow_run_state_id, "flow_run_state_id"))
+        return None if row is None else self._row_to_state(row)
+
+    @locked
+    def read_task_run_state(self, task_run_state_id: Any) -> State | None:
+        row = self._table("task_run_state").get(as_uuid(task_run_state_id, "task_run_state_id"))
+        return None if row is None else self._row_to_state(row)
+
+    @locked
+    def read_flow_run_states(self, flow_run_id: Any) -> list[State]:
+        """A flow run's states by timestamp ascending. O(h log h) for h states."""
+        rows = self._store.tables["flow_run_state"].by_name["run_id"].get(as_uuid(flow_run_id, "flow_run_id"))
+        return [self._row_to_state(r) for r in sorted(rows.values(), key=lambda r: r.timestamp)]
+
+    @locked
+    def read_task_run_states(self, task_run_id: Any) -> list[State]:
+        """A task run's states by timestamp ascending. O(h log h) for h states."""
+        rows = self._store.tables["task_run_state"].by_name["run_id"].get(as_uuid(task_run_id, "task_run_id"))
+        return [self._row_to_state(r) for r in sorted(rows.values(), key=lambda r: r.timestamp)]
+
+    @atomic
+    def delete_flow_run_state(self, flow_run_state_id: Any) -> bool:
+        return self._delete_state_row("flow_run_state", "flow_run", as_uuid(flow_run_state_id, "flow_run_state_id"))
+
+    @atomic
+    def delete_task_run_state(self, task_run_state_id: Any) -> bool:
+        return self._delete_state_row("task_run_state", "task_run", as_uuid(task_run_state_id, "task_run_state_id"))
+
+    def _delete_state_row(self, kind: str, run_kind: str, row_id: uuid.UUID) -> bool:
+        row = self._table(kind).get(row_id)
+        if row is None:
+            return False
+        run_id = row.flow_run_id if run_kind == "flow_run" else row.task_run_id
+        run = self._table(run_kind).get(run_id)
+        if run is not None and run.state_id == row.id:
+            # FK ON DELETE SET NULL: the denormalised type/name/timestamp stay (stale).
+            self._store.touch(run_kind, run)
+            run.state_id = None
+            run.state = None
+        self._store.delete(kind, row)
+        return True
+
+    def _store_state(self, run_kind: str, run: FlowRun | TaskRun, state: State) -> State:
+        """Write `state` as `run`'s new current state (the storage half of
+        validate_proposed_state): artifact for a persisted result, state row, run's
+        `state_id`. Returns the validated state. Caller has touched `run`."""
+        store = self._store
+        now = self._clock.now()
+        row_kind = "flow_run_state" if run_kind == "flow_run" else "task_run_state"
+        if store.tables[row_kind].by_name["run_timestamp"].count((run.id, state.timestamp)):
+            raise UniquenessError(
+                f"{run_kind.replace('_', ' ')} {run.id} already has a state at {state.timestamp.isoformat()}"
+            )
+        if state.id in store.tables[row_kind].rows:
+            raise UniquenessError(f"a state with id {state.id} already exists")
+        data = state.data
+        artifact_id = None
+        if data is not None and not (isinstance(data, dict) and data.get("type") == "unpersisted"):
+            artifact_id = self._store_result_artifact(run_kind, run, data, now)
+        if run_kind == "flow_run":
+            row = FlowRunStateRow(
+                type=state.type, timestamp=state.timestamp, name=state.name, message=state.message,
+                state_details=state.state_details, result_artifact_id=artifact_id, id=state.id,
+                flow_run_id=run.id,
+            )
+        else:
+            row = TaskRunStateRow(
+                type=state.type, timestamp=state.timestamp, name=state.name, message=state.message,
+                state_details=state.state_details, result_artifact_id=artifact_id, id=state.id,
+                task_run_id=run.id,
+            )
+        row.created = row.updated = now
+        store.insert(row_kind, row)
+        validated = State(
+            id=row.id, type=row.type, name=row.name, timestamp=row.timestamp, message=row.message,
+            data=data, state_details=row.state_details,
+        )
+        run.state_id = row.id
+        run.state = validated
+        return validated
+
+    def _store_result_artifact(self, run_kind: str, run: Any, data: Any, now: _dt.datetime) -> uuid.UUID:
+        key = type_ = description = None
+        if isinstance(data, dict):
+            key = data.pop("artifact_key", None) or None
+            type_ = data.pop("artifact_type", None) or None
+            description = data.pop("artifact_description", None) or None
+        if run_kind == "flow_run":
+            artifact = Artifact(key=key, type=type_, description=description, data=data, flow_run_id=run.id)
+        else:
+            artifact = Artifact(key=key, type=type_, description=description, data=data,
+                                task_run_id=run.id, flow_run_id=run.flow_run_id)
+        artifact.created = artifact.updated = now
+        self._store.insert("artifact", artifact)
+        if key:
+            bucket = self._store.tables["artifact_collection"].by_name["key"].get(key)
+            if bucket:
+                coll = next(iter(bucket.values()))
+                self._store.touch("artifact_collection", coll)
+                coll.latest_id = artifact.id
+                coll.updated = now
+            else:
+                coll = ArtifactCollection(key=key, latest_id=artifact.id)
+                coll.created = coll.updated = now
+                self._store.insert("artifact_collection", coll)
+        return artifact.id
+
+    # queries (engine/queries.py) ---------------------------------------------------------------------------------
+    @locked
+    def read_flow_runs(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+        offset: int | None = None,
+        limit: int | None = None,
+        sort: Any = "ID_DESC",
+    ) -> list[FlowRun]:
+        """Flow runs matching every given filter, in `sort` order, after `offset`,
+        at most `limit`. Filters may be typed objects or Prefect's JSON shapes."""
+        return _queries.read_flow_runs(
+            self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+            work_pool_filter, work_queue_filter, offset, limit, sort,
+        )
+
+    @locked
+    def count_flow_runs(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+    ) -> int:
+        """Number of flow runs matching every given filter."""
+        return _queries.count_flow_runs(
+            self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+            work_pool_filter, work_queue_filter,
+        )
+
+    @locked
+    def read_task_runs(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        offset: int | None = None,
+        limit: int | None = None,
+        sort: Any = "ID_DESC",
+    ) -> list[TaskRun]:
+        """Task runs matching every given filter, sorted, offset and limited."""
+        return _queries.read_task_runs(
+            self, flow_filter, flow_run_filter, task_run_filter, deployment_filter, offset, limit, sort
+        )
+
+    @locked
+    def count_task_runs(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+    ) -> int:
+        """Number of task runs matching every given filter."""
+        return _queries.count_task_runs(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+
+    @locked
+    def count_task_runs_by_state(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+    ) -> "CountByState":
+        """Matching task runs counted per state type."""
+        return _queries.count_task_runs_by_state(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+
+    # graphs (engine/graph.py) -------------------------------------------------------------------------------------
+    @locked
+    def read_task_run_dependencies(self, flow_run_id: Any) -> list:
+        """Each task run of the flow run with its upstream task runs."""
+        return _graph.read_task_run_dependencies(self, as_uuid(flow_run_id, "flow_run_id"))
+
+    @locked
+    def read_flow_run_graph(self, flow_run_id: Any, since: _dt.datetime | None = None) -> Any:
+        """The flow run graph (nodes, edges, artifacts, states) as Prefect's graph v2."""
+        return _graph.read_flow_run_graph(self, as_uuid(flow_run_id, "flow_run_id"), since)
+
+    # orchestration (engine/orchestration/) ----------------------------------------------------------------------
+    @atomic
+    def set_flow_run_state(
+        self,
+        flow_run_id: Any,
+        state: State | Mapping,
+        force: bool = False,
+        flow_policy: Any = None,
+        orchestration_parameters: dict | None = None,
+    ) -> Any:
+        """Propose `state` for a flow run and orchestrate it; returns an OrchestrationResult.
+
+        No policy (or `force`) means MinimalFlowPolicy; GlobalFlowPolicy always runs.
+        Raises ObjectNotFoundError for an unknown run.
+        """
+        return _orchestration.set_flow_run_state(
+            self, as_uuid(flow_run_id, "flow_run_id"), as_state(state), force, flow_policy, orchestration_parameters
+        )
+
+    @atomic
+    def set_task_run_state(
+        self,
+        task_run_id: Any,
+        state: State | Mapping,
+        force: bool = False,
+        task_policy: Any = None,
+        orchestration_parameters: dict | None = None,
+    ) -> Any:
+        """Propose `state` for a task run; deferred states use BackgroundTaskPolicy."""
+        return _orchestration.set_task_run_state(
+            self, as_uuid(task_run_id, "task_run_id"), as_state(state), force, task_policy, orchestration_parameters
+        )
+
+
+from . import graph as _graph  # noqa: E402  (these modules import Engine's helpers)
+from . import orchestration as _orchestration  # noqa: E402
+from . import queries as _queries  # noqa: E402
+from .states import CountByState  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Placeholder: task-run dependencies and the flow-run graph (being written)."""

@@ -1,0 +1,105 @@
+"""Secondary indexes kept by each table, updated incrementally on every write.
+
+An index knows how to `extract` its key from a record; the table remembers the key
+each record was filed under, so a mutated record can be moved in O(log n) without a
+scan. Three shapes cover every query:
+
+* `HashIndex`   key -> {id: record}; equality filters and counters (len of a bucket).
+* `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
+* `SortedIndex` a SortedList of (null-rank, key, id); walks in sort order, NULLs placed
+  as SQLite places them (first ascending, last descending).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Iterable, Iterator
+
+from sortedcontainers import SortedList
+
+__all__ = ["HashIndex", "MultiIndex", "SortedIndex", "sort_entry"]
+
+
+class HashIndex:
+    """Equality index: key -> {record id: record}. Lookup O(1); bucket size O(1)."""
+
+    __slots__ = ("name", "extract", "buckets")
+
+    def __init__(self, name: str, extract: Callable[[Any], Hashable]) -> None:
+        self.name = name
+        self.extract = extract
+        self.buckets: dict[Hashable, dict[Any, Any]] = {}
+
+    def insert(self, key: Hashable, rec: Any) -> None:
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            self.buckets[key] = {rec.id: rec}
+        else:
+            bucket[rec.id] = rec
+
+    def remove(self, key: Hashable, rec: Any) -> None:
+        bucket = self.buckets[key]
+        del bucket[rec.id]
+        if not bucket:
+            del self.buckets[key]
+
+    def get(self, key: Hashable) -> dict[Any, Any]:
+        """The records filed under `key` (do not mutate). O(1)."""
+        return self.buckets.get(key, _EMPTY)
+
+    def count(self, key: Hashable) -> int:
+        """Number of records filed under `key`. O(1)."""
+        bucket = self.buckets.get(key)
+        return len(bucket) if bucket else 0
+
+    def clear(self) -> None:
+        self.buckets.clear()
+
+
+_EMPTY: dict = {}
+
+
+class MultiIndex(HashIndex):
+    """Inverted index: `extract` returns a frozenset of keys (e.g. a run's tags)."""
+
+    __slots__ = ()
+
+    def insert(self, keys: Iterable[Hashable], rec: Any) -> None:  # type: ignore[override]
+        for key in keys:
+            HashIndex.insert(self, key, rec)
+
+    def remove(self, keys: Iterable[Hashable], rec: Any) -> None:  # type: ignore[override]
+        for key in keys:
+            HashIndex.remove(self, key, rec)
+
+
+def sort_entry(value: Any, rec_id: Any) -> tuple:
+    """Entry of a SortedIndex: NULLs rank below every value (SQLite ascending order)."""
+    return (0, 0, rec_id) if value is None else (1, value, rec_id)
+
+
+class SortedIndex:
+    """Records ordered by one key (ties by id). Insert/remove O(log n); a walk of k
+    records from either end O(k + log n)."""
+
+    __slots__ = ("name", "extract", "entries", "_table")
+
+    def __init__(self, name: str, key: Callable[[Any], Any], table: dict) -> None:
+        self.name = name
+        self.extract = lambda rec, _key=key: sort_entry(_key(rec), rec.id)
+        self.entries = SortedList()
+        self._table = table  # id -> record, to turn entries back into records
+
+    def insert(self, entry: tuple, rec: Any) -> None:
+        self.entries.add(entry)
+
+    def remove(self, entry: tuple, rec: Any) -> None:
+        self.entries.remove(entry)
+
+    def walk(self, descending: bool = False) -> Iterator[Any]:
+        """Records in key order (ascending NULLs first; descending NULLs last)."""
+        rows = self._table
+        entries = reversed(self.entries) if descending else iter(self.entries)
+        for entry in entries:
+            yield rows[entry[2]]
+
+    def clear(self) -> None:
+        self.entries.clear()

@@ -1,0 +1,1 @@
+"""Placeholder: orchestration machinery and policies (being written)."""

@@ -1,0 +1,1 @@
+"""Placeholder: filtered, sorted, paginated reads and counts (being written)."""

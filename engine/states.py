@@ -1,0 +1,358 @@
+"""Run states: StateType, StateDetails, State, the named constructors and CountByState.
+
+States built outside the engine may leave `timestamp` (and a SCHEDULED state's
+`scheduled_time`) unset; the engine stamps them from its clock when they are
+submitted, which is what Prefect's API does with client states ("server now").
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import enum
+import uuid
+from typing import Any
+
+import attrs
+
+from .errors import ValidationError
+
+__all__ = [
+    "StateType",
+    "TERMINAL_STATES",
+    "ALL_ORCHESTRATION_STATES",
+    "StateDetails",
+    "State",
+    "CountByState",
+    "Scheduled",
+    "Late",
+    "AwaitingRetry",
+    "AwaitingConcurrencySlot",
+    "Retrying",
+    "Cached",
+    "Pending",
+    "Running",
+    "Completed",
+    "Failed",
+    "Crashed",
+    "Cancelled",
+    "Cancelling",
+    "Paused",
+    "Suspended",
+    "has_persisted_result",
+]
+
+
+class StateType(str, enum.Enum):
+    """The nine state types; each value equals its name."""
+
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+    PAUSED = "PAUSED"
+    CANCELLING = "CANCELLING"
+
+    # f-strings on Python >= 3.11 render "StateType.PENDING"; keep that everywhere so
+    # reason strings match Prefect 3.1.0 as recorded (on Python 3.11+).
+    def __str__(self) -> str:
+        return f"StateType.{self.name}"
+
+    __format__ = object.__format__  # type: ignore[assignment]
+
+
+TERMINAL_STATES = frozenset(
+    {StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED, StateType.CRASHED}
+)
+ALL_ORCHESTRATION_STATES = frozenset([*StateType, None])
+
+
+def _default_name(state_type: StateType) -> str:
+    return " ".join(word.capitalize() for word in state_type.value.split("_"))
+
+
+@attrs.define(slots=True, eq=True)
+class StateDetails:
+    """Metadata carried by a state. Every field is optional; see spec states.md §3."""
+
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+    child_flow_run_id: uuid.UUID | None = None
+    scheduled_time: _dt.datetime | None = None
+    cache_key: str | None = None
+    cache_expiration: _dt.datetime | None = None
+    deferred: bool | None = False
+    untrackable_result: bool = False
+    pause_timeout: _dt.datetime | None = None
+    pause_reschedule: bool = False
+    pause_key: str | None = None
+    run_input_keyset: dict[str, str] | None = None
+    refresh_cache: bool | None = None
+    retriable: bool | None = None
+    transition_id: uuid.UUID | None = None
+    task_parameters_id: uuid.UUID | None = None
+
+    def copy(self) -> "StateDetails":
+        """A copy whose mutable parts are independent of this one. O(1)."""
+        new = attrs.evolve(self)
+        if self.run_input_keyset is not None:
+            new.run_input_keyset = dict(self.run_input_keyset)
+        return new
+
+
+STATE_DETAILS_FIELDS = frozenset(f.name for f in attrs.fields(StateDetails))
+
+
+def _coerce_details(value: StateDetails | dict | None) -> StateDetails:
+    if value is None:
+        return StateDetails()
+    if isinstance(value, StateDetails):
+        return value
+    if isinstance(value, dict):
+        # Prefect ignores unknown keys in state details; so do we.
+        return StateDetails(**{k: v for k, v in value.items() if k in STATE_DETAILS_FIELDS})
+    raise ValidationError(f"state_details must be a StateDetails or a dict, got {type(value).__name__}")
+
+
+def _coerce_type(value: Any) -> StateType:
+    if isinstance(value, StateType):
+        return value
+    try:
+        return StateType(value)
+    except ValueError:
+        raise ValidationError(f"unknown state type {value!r}; expected one of {[t.value for t in StateType]}") from None
+
+
+@attrs.define(slots=True, eq=False)
+class State:
+    """A run state. `timestamp` None means "stamp with the engine's clock on submission".
+
+    Equality ignores `id`; the hash is (flow_run_id, task_run_id, timestamp, type).
+    """
+
+    type: StateType = attrs.field(converter=_coerce_type)
+    name: str | None = None
+    timestamp: _dt.datetime | None = None
+    message: str | None = None
+    data: Any = None
+    state_details: StateDetails = attrs.field(factory=StateDetails, converter=_coerce_details)
+    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+
+    def __attrs_post_init__(self) -> None:
+        if self.name is None:
+            self.name = _default_name(self.type)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, State):
+            return NotImplemented
+        return (
+            self.type == other.type
+            and self.name == other.name
+            and self.timestamp == other.timestamp
+            and self.message == other.message
+            and self.data == other.data
+            and self.state_details == other.state_details
+        )
+
+    def __hash__(self) -> int:
+        d = self.state_details
+        return hash((d.flow_run_id, d.task_run_id, self.timestamp, self.type))
+
+    def __str__(self) -> str:
+        parts = []
+        if self.message:
+            parts.append(f'"{self.message}"')
+        if (self.name or "").lower() != self.type.value.lower():
+            parts.append(f"type={self.type.value}")
+        return f"{self.name}({', '.join(parts)})"
+
+    # type predicates -------------------------------------------------------------
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def is_final(self) -> bool:
+        return self.type in TERMINAL_STATES
+
+    def shallow_copy(self) -> "State":
+        """Top-level fields independent, `state_details` and `data` shared. O(1)."""
+        return attrs.evolve(self)
+
+    def fresh_copy(self, now: _dt.datetime) -> "State":
+        """A deep copy with a new id and `timestamp = now`. O(size of data)."""
+        return State(
+            type=self.type,
+            name=self.name,
+            timestamp=now,
+            message=self.message,
+            data=copy.deepcopy(self.data),
+            state_details=self.state_details.copy(),
+        )
+
+
+def has_persisted_result(state: State) -> bool:
+    """True when the state's data counts as a persisted result (states.md §5)."""
+    data = state.data
+    if not data:
+        return False
+    if isinstance(data, dict):
+        return data.get("type") != "unpersisted"
+    return True
+
+
+@attrs.define(slots=True)
+class CountByState:
+    """Number of runs per state type (field order as in Prefect)."""
+
+    COMPLETED: int = 0
+    PENDING: int = 0
+    RUNNING: int = 0
+    FAILED: int = 0
+    CANCELLED: int = 0
+    CRASHED: int = 0
+    PAUSED: int = 0
+    CANCELLING: int = 0
+    SCHEDULED: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+# Named constructors ----------------------------------------------------------------
+
+def _build(state_type: StateType, default_name: str, kw: dict[str, Any]) -> State:
+    kw.setdefault("name", default_name)
+    return State(type=state_type, **kw)
+
+
+def Scheduled(scheduled_time: _dt.datetime | None = None, **kw: Any) -> State:
+    """A SCHEDULED state. Without `scheduled_time` the engine stamps "now" on submission
+    (overwriting any `state_details.scheduled_time`, as Prefect does)."""
+    details = _coerce_details(kw.pop("state_details", None))
+    if scheduled_time is None:
+        details.scheduled_time = None
+    elif details.scheduled_time:
+        raise ValueError("An extra scheduled_time was provided in state_details")
+    else:
+        details.scheduled_time = scheduled_time
+    kw["state_details"] = details
+    return _build(StateType.SCHEDULED, "Scheduled", kw)
+
+
+def Late(scheduled_time: _dt.datetime | None = None, **kw: Any) -> State:
+    kw.setdefault("name", "Late")
+    return Scheduled(scheduled_time, **kw)
+
+
+def AwaitingRetry(scheduled_time: _dt.datetime | None = None, **kw: Any) -> State:
+    kw.setdefault("name", "AwaitingRetry")
+    return Scheduled(scheduled_time, **kw)
+
+
+def AwaitingConcurrencySlot(scheduled_time: _dt.datetime | None = None, **kw: Any) -> State:
+    kw.setdefault("name", "AwaitingConcurrencySlot")
+    return Scheduled(scheduled_time, **kw)
+
+
+def Retrying(**kw: Any) -> State:
+    return _build(StateType.RUNNING, "Retrying", kw)
+
+
+def Cached(**kw: Any) -> State:
+    return _build(StateType.COMPLETED, "Cached", kw)
+
+
+def Pending(**kw: Any) -> State:
+    return _build(StateType.PENDING, "Pending", kw)
+
+
+def Running(**kw: Any) -> State:
+    return _build(StateType.RUNNING, "Running", kw)
+
+
+def Completed(**kw: Any) -> State:
+    return _build(StateType.COMPLETED, "Completed", kw)
+
+
+def Failed(**kw: Any) -> State:
+    return _build(StateType.FAILED, "Failed", kw)
+
+
+def Crashed(**kw: Any) -> State:
+    return _build(StateType.CRASHED, "Crashed", kw)
+
+
+def Cancelled(**kw: Any) -> State:
+    return _build(StateType.CANCELLED, "Cancelled", kw)
+
+
+def Cancelling(**kw: Any) -> State:
+    return _build(StateType.CANCELLING, "Cancelling", kw)
+
+
+def Paused(
+    timeout_seconds: float | None = None,
+    pause_expiration_time: _dt.datetime | None = None,
+    reschedule: bool = False,
+    pause_key: str | None = None,
+    *,
+    now: _dt.datetime | None = None,
+    **kw: Any,
+) -> State:
+    """A PAUSED state. `timeout_seconds` is counted from `now` (default: the system clock;
+    pass the engine's `clock.now()` for deterministic tests)."""
+    details = _coerce_details(kw.pop("state_details", None))
+    if details.pause_timeout:
+        raise ValueError("An extra pause timeout was provided in state_details")
+    if timeout_seconds is not None and pause_expiration_time is not None:
+        raise ValueError("Cannot supply both a pause_expiration_time and timeout_seconds")
+    if pause_expiration_time is not None:
+        details.pause_timeout = pause_expiration_time
+    elif timeout_seconds is not None:
+        base = now if now is not None else _dt.datetime.now(_dt.timezone.utc)
+        details.pause_timeout = base + _dt.timedelta(seconds=timeout_seconds)
+    details.pause_reschedule = reschedule
+    details.pause_key = pause_key
+    kw["state_details"] = details
+    return _build(StateType.PAUSED, "Paused", kw)
+
+
+def Suspended(
+    timeout_seconds: float | None = None,
+    pause_expiration_time: _dt.datetime | None = None,
+    pause_key: str | None = None,
+    **kw: Any,
+) -> State:
+    kw.setdefault("name", "Suspended")
+    return Paused(
+        timeout_seconds=timeout_seconds,
+        pause_expiration_time=pause_expiration_time,
+        reschedule=True,
+        pause_key=pause_key,
+        **kw,
+    )

@@ -1,0 +1,240 @@
+"""Input checking and coercion for engine calls: a bad value raises ValidationError
+naming the field, before anything is written."""
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Any, Mapping
+
+import attrs
+
+from .errors import ValidationError
+from .records import (
+    Constant,
+    FlowRunPolicy,
+    Parameter,
+    TaskRunPolicy,
+    TaskRunResult,
+)
+from .states import State, StateType
+
+__all__ = [
+    "as_uuid",
+    "as_optional_uuid",
+    "as_datetime",
+    "coerce_fields",
+    "as_state",
+    "as_task_inputs",
+]
+
+
+def as_uuid(value: Any, what: str) -> uuid.UUID:
+    """A UUID from a UUID or its string form; anything else is a ValidationError."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"{what} must be a UUID, got {type(value).__name__} {value!r}")
+
+
+def as_optional_uuid(value: Any, what: str) -> uuid.UUID | None:
+    return None if value is None else as_uuid(value, what)
+
+
+def as_datetime(value: Any, what: str) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"{what} is not an ISO-8601 datetime: {value!r}") from None
+    if not isinstance(value, _dt.datetime):
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None:
+        raise ValidationError(f"{what} must be timezone-aware, got naive {value!r}")
+    return value.astimezone(_dt.timezone.utc)
+
+
+def _as_str(value: Any, what: str, nullable: bool = True) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be a boolean, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _as_tags(value: Any, what: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise ValidationError(f"{what} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a dict, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
+    if isinstance(value, _dt.timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.timedelta(seconds=value)
+    raise ValidationError(f"{what} must be a timedelta or seconds, got {value!r}")
+
+
+def _as_policy(cls: type, value: Any, what: str) -> Any:
+    if isinstance(value, cls):
+        return value.copy()
+    if isinstance(value, Mapping):
+        known = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValidationError(f"{what} has unknown key(s) {unknown}; known: {sorted(known)}")
+        data = dict(value)
+        if cls is FlowRunPolicy and data.get("pause_keys") is not None:
+            data["pause_keys"] = set(data["pause_keys"])
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"{what}: {exc}") from None
+    raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
+
+
+def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a dict of lists, got {value!r}")
+    out: dict[str, list] = {}
+    for key, entries in value.items():
+        if not isinstance(key, str) or not isinstance(entries, (list, tuple)):
+            raise ValidationError(f"{what}[{key!r}] must be a list of inputs")
+        items = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, (TaskRunResult, Parameter, Constant)):
+                items.append(entry)
+                continue
+            if not isinstance(entry, Mapping):
+                raise ValidationError(f"{what}[{key!r}][{i}] must be an input object, got {entry!r}")
+            kind = entry.get("input_type")
+            try:
+                if kind == "task_run":
+                    items.append(TaskRunResult(id=as_uuid(entry["id"], f"{what}[{key!r}][{i}].id")))
+                elif kind == "parameter":
+                    items.append(Parameter(name=_as_str(entry["name"], "name", False)))
+                elif kind == "constant":
+                    items.append(Constant(type=_as_str(entry["type"], "type", False)))
+                else:
+                    raise ValidationError(
+                        f"{what}[{key!r}][{i}].input_type must be task_run, parameter or constant, got {kind!r}"
+                    )
+            except KeyError as exc:
+                raise ValidationError(f"{what}[{key!r}][{i}] is missing {exc.args[0]!r}") from None
+        out[key] = items
+    return out
+
+
+_UUIDS = {
+    "id", "flow_id", "deployment_id", "work_queue_id", "infrastructure_document_id",
+    "parent_task_run_id", "flow_run_id", "work_pool_id", "default_queue_id",
+    "concurrency_limit_id", "last_status_event_id",
+}
+_TIMES = {
+    "expected_start_time", "next_scheduled_start_time", "start_time", "end_time",
+    "cache_expiration", "last_polled", "last_transitioned_status_at",
+}
+_INTS = {"run_count", "flow_run_run_count", "priority"}
+_BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
+_DICTS = {"parameters", "context", "base_job_template", "job_variables"}
+_NULLABLE_DICTS = {"job_variables", "created_by", "filter", "parameter_openapi_schema"}
+
+
+def coerce_fields(kind: str, fields: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """Check that every key is allowed for `kind` and coerce each value to its type."""
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) for {kind}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        what = f"{kind}.{name}"
+        if name in _UUIDS:
+            value = as_uuid(value, what) if name == "id" else as_optional_uuid(value, what)
+        elif name in _TIMES:
+            value = as_datetime(value, what)
+        elif name in _INTS:
+            value = _as_int(value, what)
+        elif name in _BOOLS:
+            value = _as_bool(value, what)
+        elif name == "tags":
+            value = _as_tags(value, what)
+        elif name in _DICTS or name in _NULLABLE_DICTS:
+            value = _as_dict(value, what, nullable=name in _NULLABLE_DICTS)
+        elif name == "total_run_time":
+            value = _as_timedelta(value, what)
+        elif name == "empirical_policy":
+            value = _as_policy(FlowRunPolicy if kind == "flow_run" else TaskRunPolicy, value, what)
+        elif name == "task_inputs":
+            value = as_task_inputs(value, what)
+        elif name in ("name",):
+            value = _as_str(value, what)
+        elif name in ("concurrency_limit", "limit"):
+            if value is not None:
+                value = _as_int(value, what)
+        out[name] = value
+    return out
+
+
+def as_state(value: Any, what: str = "state") -> State:
+    """A State from a State or from the JSON shape a client posts."""
+    if isinstance(value, State):
+        return value
+    if isinstance(value, Mapping):
+        allowed = {"type", "name", "timestamp", "message", "data", "state_details", "id"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValidationError(f"{what} has unknown key(s) {unknown}")
+        if "type" not in value:
+            raise ValidationError(f"{what} needs a 'type'")
+        data = dict(value)
+        if "timestamp" in data:
+            data["timestamp"] = as_datetime(data["timestamp"], f"{what}.timestamp")
+        if "id" in data:
+            data["id"] = as_uuid(data["id"], f"{what}.id")
+        details = data.get("state_details")
+        if isinstance(details, Mapping):
+            details = dict(details)
+            for k in ("flow_run_id", "task_run_id", "child_flow_run_id", "transition_id", "task_parameters_id"):
+                if details.get(k) is not None:
+                    details[k] = as_uuid(details[k], f"{what}.state_details.{k}")
+            for k in ("scheduled_time", "cache_expiration", "pause_timeout"):
+                if details.get(k) is not None:
+                    details[k] = as_datetime(details[k], f"{what}.state_details.{k}")
+            data["state_details"] = details
+        return State(**data)
+    raise ValidationError(f"{what} must be a State or a dict, got {type(value).__name__} {value!r}")
+
+
+def state_type_of(value: Any, what: str) -> StateType:
+    try:
+        return StateType(value)
+    except ValueError:
+        raise ValidationError(f"{what}: unknown state type {value!r}") from None
