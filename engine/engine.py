@@ -48,6 +48,8 @@ __all__ = ["Engine"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_UNSET: Any = object()  # "argument not given", distinct from an explicit None
+
 _RUN_STATE_COLUMNS = {"state_id", "state_type", "state_name", "state_timestamp", "state", "created", "updated"}
 
 
@@ -215,7 +217,7 @@ class Engine:
         flow_id: Any,
         name: str,
         *,
-        concurrency_limit: int | None = None,
+        concurrency_limit: Any = _UNSET,
         concurrency_options: ConcurrencyOptions | Mapping | None = None,
         **fields: Any,
     ) -> Deployment:
@@ -229,7 +231,7 @@ class Engine:
         self._require("flow", flow_id, "Flow")
         if not isinstance(name, str) or any(c in name for c in "/%&><"):
             raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
-        set_limit = "concurrency_limit" in fields or concurrency_limit is not None
+        set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
         values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
         options = self._as_concurrency_options(concurrency_options)
         now = self._clock.now()

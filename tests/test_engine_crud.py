@@ -1,0 +1,246 @@
+"""CRUD semantics of the Engine facade (spec operations.md) and transaction atomicity."""
+import datetime as dt
+import uuid
+
+import pytest
+
+from engine import (
+    Engine, ManualClock, ObjectNotFoundError, UniquenessError, ValidationError,
+)
+from engine.records import TaskRunResult
+
+T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def e():
+    return Engine(clock=ManualClock(T))
+
+
+@pytest.fixture
+def flow(e):
+    return e.create_flow("etl")
+
+
+def snapshot(e):
+    """Every table's rows and every index's contents, for before/after comparisons."""
+    out = {}
+    for kind, table in e._store.tables.items():
+        rows = {rid: tuple(getattr(r, f) for f in r.__slots__ if f != "__weakref__") for rid, r in table.rows.items()}
+        idx = {}
+        for index in table.indexes:
+            if hasattr(index, "buckets"):
+                idx[index.name] = {k: set(v) for k, v in index.buckets.items()}
+            else:
+                idx[index.name] = list(index.entries)
+        out[kind] = (rows, idx)
+    return out
+
+
+def test_flow_create_is_upsert_by_name(e):
+    a = e.create_flow("etl", tags=["x"])
+    b = e.create_flow("etl", tags=["y"])
+    assert a is b and a.tags == ["x"]
+    with pytest.raises(ValidationError, match="name"):
+        e.create_flow("bad/name")
+
+
+def test_create_flow_run_defaults(e, flow):
+    run = e.create_flow_run(flow_id=flow.id)
+    assert run.name and "-" in run.name
+    assert run.state is None and run.state_type is None and run.run_count == 0
+    assert run.parameters == {} and run.job_variables == {} and run.tags == []
+    assert run.total_run_time == dt.timedelta(0)
+    assert e.read_flow_run(run.id) is run and e.read_flow_run(str(run.id)) is run
+    assert e.read_flow_run(uuid.uuid4()) is None
+
+
+def test_idempotency_key(e, flow):
+    a = e.create_flow_run(flow_id=flow.id, idempotency_key="k", tags=["a"])
+    b = e.create_flow_run(flow_id=flow.id, idempotency_key="k", tags=["b"])
+    assert a is b and a.tags == ["a"]
+    other_flow = e.create_flow("other")
+    c = e.create_flow_run(flow_id=other_flow.id, idempotency_key="k")
+    assert c is not a
+    # runs without a key never conflict
+    assert e.create_flow_run(flow_id=flow.id) is not e.create_flow_run(flow_id=flow.id)
+    # "" is falsy (no idempotent path) but still unique in the index
+    e.create_flow_run(flow_id=flow.id, idempotency_key="")
+    with pytest.raises(UniquenessError):
+        e.create_flow_run(flow_id=flow.id, idempotency_key="")
+
+
+def test_bad_input_names_the_culprit_and_changes_nothing(e, flow):
+    before = snapshot(e)
+    with pytest.raises(ValidationError, match="bogus"):
+        e.create_flow_run(flow_id=flow.id, bogus=1)
+    with pytest.raises(ValidationError, match="flow_run.tags"):
+        e.create_flow_run(flow_id=flow.id, tags="a")
+    with pytest.raises(ValidationError, match="flow_id"):
+        e.create_flow_run(flow_id="not-a-uuid")
+    with pytest.raises(ValidationError, match="does not exist"):
+        e.create_flow_run(flow_id=uuid.uuid4())
+    with pytest.raises(ValidationError, match="empirical_policy"):
+        e.create_flow_run(flow_id=flow.id, empirical_policy={"retries": 1, "nope": 2})
+    with pytest.raises(ValidationError, match="flow_run_id"):
+        e.read_flow_run(12)
+    assert snapshot(e) == before
+
+
+def test_update_flow_run_only_given_fields(e, flow):
+    clock = e.clock
+    run = e.create_flow_run(flow_id=flow.id, tags=["a"], parameters={"x": 1}, flow_version="1")
+    clock.advance(5)
+    assert e.update_flow_run(run.id, tags=["b"]) is True
+    assert run.tags == ["b"] and run.parameters == {"x": 1} and run.flow_version == "1"
+    assert run.updated == T + dt.timedelta(seconds=5)
+    assert e.update_flow_run(run.id, name="") and run.name  # falsy name → slug
+    assert e.update_flow_run(uuid.uuid4(), tags=[]) is False
+    with pytest.raises(ValidationError, match="state_type"):
+        e.update_flow_run(run.id, state_type="RUNNING")
+    # the tags index follows the update
+    assert run.id in e._store.tables["flow_run"].by_name["tags"].get("b")
+    assert not e._store.tables["flow_run"].by_name["tags"].get("a")
+
+
+def test_task_run_upsert_including_no_flow_run(e, flow):
+    fr = e.create_flow_run(flow_id=flow.id)
+    a = e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="0")
+    assert e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="0", name="x") is a
+    assert e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="1") is not a
+    b = e.create_task_run(task_key="t", dynamic_key="0")
+    assert b is not a and b.flow_run_id is None
+    assert e.create_task_run(task_key="t", dynamic_key="0") is b
+    with pytest.raises(ValidationError, match="Cache key exceeded"):
+        e.create_task_run(task_key="t", dynamic_key="9", cache_key="k" * 2001)
+    with pytest.raises(ValidationError, match="dynamic_key"):
+        e.create_task_run(task_key="t")
+
+
+def test_task_inputs_parsed(e):
+    up = uuid.uuid4()
+    tr = e.create_task_run(task_key="t", dynamic_key="0", task_inputs={
+        "x": [{"input_type": "task_run", "id": str(up)}, {"input_type": "parameter", "name": "p"}],
+    })
+    assert tr.task_inputs["x"][0] == TaskRunResult(id=up)
+    with pytest.raises(ValidationError, match="input_type"):
+        e.create_task_run(task_key="t", dynamic_key="1", task_inputs={"x": [{"input_type": "weird"}]})
+
+
+def test_delete_flow_run_cascades(e, flow):
+    fr = e.create_flow_run(flow_id=flow.id)
+    tr = e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="0")
+    sub = e.create_flow_run(flow_id=flow.id, parent_task_run_id=tr.id)
+    assert e.delete_flow_run(fr.id) is True
+    assert e.read_task_run(tr.id) is None
+    assert sub.parent_task_run_id is None  # ON DELETE SET NULL
+    assert not e._store.tables["flow_run"].by_name["parent_task_run_id"].get(tr.id)
+    assert e.delete_flow_run(fr.id) is False
+
+
+def test_delete_flow_cascades_to_runs_and_deployments(e, flow):
+    dep = e.create_deployment(flow.id, "d", concurrency_limit=2)
+    fr = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id)
+    assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}").limit == 2
+    assert e.delete_flow(flow.id)
+    assert e.read_flow_run(fr.id) is None and e.read_deployment(dep.id) is None
+    assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}") is None
+
+
+def test_deployment_limit_management(e, flow):
+    dep = e.create_deployment(flow.id, "d", concurrency_limit=1)
+    gcl_id = dep.concurrency_limit_id
+    again = e.create_deployment(flow.id, "d", concurrency_limit=3, description="x")
+    assert again is dep and dep.description == "x" and dep.concurrency_limit_id == gcl_id
+    assert e.read_concurrency_limit_v2(gcl_id).limit == 3
+    e.create_deployment(flow.id, "d", concurrency_limit=None)
+    assert dep.concurrency_limit_id is None and e.read_concurrency_limit_v2(gcl_id) is None
+    with pytest.raises(ValidationError, match="collision_strategy"):
+        e.create_deployment(flow.id, "d2", concurrency_options={"collision_strategy": "NOPE"})
+
+
+def test_work_pools_and_queues(e):
+    pool = e.create_work_pool("pool")
+    default = e.read_work_queue(pool.default_queue_id)
+    assert default.name == "default"
+    q = e.create_work_queue(pool.id, "high", priority=2)
+    with pytest.raises(UniquenessError):
+        e.create_work_queue(pool.id, "high")
+    with pytest.raises(ValidationError, match="priority"):
+        e.create_work_queue(pool.id, "zero", priority=0)
+    assert [x.name for x in e.read_work_queues(pool.id)] == ["default", "high"]
+    flow = e.create_flow("f")
+    fr = e.create_flow_run(flow_id=flow.id, work_queue_id=q.id)
+    assert e.delete_work_pool(pool.id)
+    assert e.read_work_queue(q.id) is None and fr.work_queue_id is None
+
+
+def test_tag_concurrency_limit_upsert_keeps_slots(e):
+    lim = e.create_concurrency_limit("db", 2, active_slots=["a", "a", "b"])
+    assert lim.active_slots == ["a", "b"]
+    assert e.create_concurrency_limit("db", 5) is lim and lim.concurrency_limit == 5 and lim.active_slots == ["a", "b"]
+    assert e.reset_concurrency_limit_by_tag("db").active_slots == []
+    with pytest.raises(ValidationError):
+        e.create_concurrency_limit("db", -1)
+    assert e.delete_concurrency_limit_by_tag("db") and e.read_concurrency_limit_by_tag("db") is None
+
+
+def test_v2_slot_arithmetic(e):
+    gcl = e.create_concurrency_limit_v2("g", 2)
+    assert e.bulk_increment_active_slots([gcl.id], 2) and gcl.active_slots == 2
+    assert not e.bulk_increment_active_slots([gcl.id], 1) and gcl.active_slots == 2
+    assert e.bulk_decrement_active_slots([gcl.id], 5) and gcl.active_slots == 0
+    assert not e.bulk_increment_active_slots([uuid.uuid4()], 1)
+
+
+def test_transaction_groups_and_rolls_back_everything(e, flow):
+    fr = e.create_flow_run(flow_id=flow.id, tags=["keep"])
+    before = snapshot(e)
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            e.create_flow_run(flow_id=flow.id, tags=["new"])
+            e.update_flow_run(fr.id, tags=["changed"], empirical_policy={"retries": 3})
+            e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="0")
+            e.delete_flow_run(fr.id)
+            raise RuntimeError("boom")
+    assert snapshot(e) == before
+    assert fr.tags == ["keep"] and fr.empirical_policy.retries is None
+
+
+def test_failed_call_inside_transaction_is_undone_alone(e, flow):
+    with e.transaction():
+        a = e.create_flow_run(flow_id=flow.id)
+        with pytest.raises(ValidationError):
+            e.create_deployment(flow.id, "d", concurrency_limit=-1)
+        assert e.read_deployments() == []
+    assert e.read_flow_run(a.id) is a
+
+
+def test_commit_listener_failure_rolls_back(e, flow):
+    seen = []
+
+    def listener(changes):
+        seen.append(changes)
+        raise OSError("disk full")
+
+    e._store.listeners.append(listener)
+    before = snapshot(e)
+    with pytest.raises(OSError):
+        e.create_flow_run(flow_id=flow.id)
+    assert snapshot(e) == before and len(seen) == 1
+    e._store.listeners.clear()
+
+
+def test_listener_sees_upserts_and_deletes(e, flow):
+    batches = []
+    e._store.listeners.append(batches.append)
+    fr = e.create_flow_run(flow_id=flow.id)
+    e.delete_flow_run(fr.id)
+    assert [(c.kind, c.op) for c in batches[0]] == [("flow_run", "upsert")]
+    assert [(c.kind, c.op) for c in batches[1]] == [("flow_run", "delete")]
+
+
+def test_estimated_times_use_engine_clock(e, flow):
+    fr = e.create_flow_run(flow_id=flow.id, expected_start_time=T - dt.timedelta(seconds=30))
+    assert e.estimated_start_time_delta(fr) == dt.timedelta(seconds=30)
+    assert e.estimated_run_time(fr) == dt.timedelta(0)

@@ -1,0 +1,89 @@
+import datetime as dt
+import uuid
+
+import pytest
+
+from engine import (
+    AwaitingRetry, CountByState, Failed, Late, Paused, Scheduled, State, StateDetails,
+    StateType, Suspended, TERMINAL_STATES, ValidationError,
+)
+from engine.states import has_persisted_result
+
+T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+
+
+def test_state_types_and_terminal_set():
+    assert [t.value for t in StateType] == [
+        "SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED",
+        "CANCELLED", "CRASHED", "PAUSED", "CANCELLING",
+    ]
+    assert TERMINAL_STATES == {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+    # reason strings interpolate the enum as Python 3.11 does
+    assert f"{StateType.PENDING}" == "StateType.PENDING"
+
+
+def test_default_names_and_explicit_empty_name_kept():
+    assert State(type="CANCELLING").name == "Cancelling"
+    assert State(type=StateType.RUNNING, name="").name == ""
+    with pytest.raises(ValidationError, match="BOGUS"):
+        State(type="BOGUS")
+
+
+def test_state_details_defaults():
+    d = StateDetails()
+    assert d.deferred is False and d.pause_reschedule is False and d.untrackable_result is False
+    assert d.scheduled_time is None and d.retriable is None and d.refresh_cache is None
+    # unknown keys are ignored, as Prefect does
+    s = State(type="PENDING", state_details={"cache_key": "k", "traceparent": "x"})
+    assert s.state_details.cache_key == "k"
+
+
+def test_equality_ignores_id():
+    a = State(type="COMPLETED", timestamp=T, data={"x": 1})
+    b = State(type="COMPLETED", timestamp=T, data={"x": 1})
+    assert a.id != b.id and a == b and hash(a) == hash(b)
+    assert a != State(type="COMPLETED", timestamp=T, data={"x": 2})
+
+
+def test_scheduled_helper_rules():
+    s = Scheduled(scheduled_time=T)
+    assert s.state_details.scheduled_time == T and s.name == "Scheduled"
+    # without the argument, any scheduled_time in state_details is replaced (stamped later)
+    assert Scheduled(state_details={"scheduled_time": T}).state_details.scheduled_time is None
+    with pytest.raises(ValueError, match="An extra scheduled_time"):
+        Scheduled(scheduled_time=T, state_details={"scheduled_time": T})
+    assert Late(T).name == "Late" and AwaitingRetry(T).type is StateType.SCHEDULED
+
+
+def test_paused_helpers():
+    p = Paused(timeout_seconds=60, pause_key="k", now=T)
+    assert p.state_details.pause_timeout == T + dt.timedelta(seconds=60)
+    assert p.state_details.pause_key == "k" and p.state_details.pause_reschedule is False
+    s = Suspended(pause_expiration_time=T)
+    assert s.name == "Suspended" and s.state_details.pause_reschedule is True
+    with pytest.raises(ValueError, match="Cannot supply both"):
+        Paused(timeout_seconds=1, pause_expiration_time=T)
+    with pytest.raises(ValueError, match="An extra pause timeout"):
+        Paused(state_details={"pause_timeout": T})
+
+
+def test_fresh_copy_is_deep_with_new_id_and_time():
+    s = Failed(timestamp=T, data={"a": [1]}, state_details={"cache_key": "k"})
+    later = T + dt.timedelta(seconds=5)
+    c = s.fresh_copy(later)
+    assert c.id != s.id and c.timestamp == later and c.name == "Failed"
+    c.data["a"].append(2)
+    c.state_details.cache_key = "other"
+    assert s.data == {"a": [1]} and s.state_details.cache_key == "k"
+
+
+def test_persisted_result():
+    assert not has_persisted_result(State(type="COMPLETED"))
+    assert not has_persisted_result(State(type="COMPLETED", data={"type": "unpersisted"}))
+    assert has_persisted_result(State(type="COMPLETED", data={"storage_key": "s"}))
+
+
+def test_count_by_state_field_order():
+    assert list(CountByState().as_dict()) == [
+        "COMPLETED", "PENDING", "RUNNING", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING", "SCHEDULED",
+    ]
