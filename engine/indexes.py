@@ -6,7 +6,7 @@ scan. Three shapes cover every query:
 
 * `HashIndex`   key -> {id: record}; equality filters and counters (len of a bucket).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
-* `SortedIndex` a SortedList of (null-rank, key, id); walks in sort order, NULLs placed
+* `SortedIndex` a SortedList of (null-rank, key, id int, id); walks in sort order, NULLs placed
   as SQLite places them (first ascending, last descending).
 """
 from __future__ import annotations
@@ -72,21 +72,33 @@ class MultiIndex(HashIndex):
 
 
 def sort_entry(value: Any, rec_id: Any) -> tuple:
-    """Entry of a SortedIndex: NULLs rank below every value (SQLite ascending order)."""
-    return (0, 0, rec_id) if value is None else (1, value, rec_id)
+    """Entry of a SortedIndex: (null rank, value, id as int, id).
+
+    NULLs rank below every value (SQLite ascending order). Ties break on the id's
+    integer form, which orders like the UUID text but compares in C (UUID objects
+    compare in Python, and ties are common: every NULL is one). The last element is
+    the record id itself and is never reached by comparisons (the int is unique).
+    """
+    return (0, 0, rec_id.int, rec_id) if value is None else (1, value, rec_id.int, rec_id)
 
 
 class SortedIndex:
     """Records ordered by one key (ties by id). Insert/remove O(log n); a walk of k
-    records from either end O(k + log n)."""
+    records from either end O(k + log n).
 
-    __slots__ = ("name", "extract", "entries", "_table")
+    A sorted index is *cold* until first walked: a table does not maintain it, so
+    writers pay nothing for sort orders nobody reads. The first walk builds it in
+    O(n log n); from then on it is maintained incrementally like every other index.
+    """
 
-    def __init__(self, name: str, key: Callable[[Any], Any], table: dict) -> None:
+    __slots__ = ("name", "extract", "entries", "table", "live")
+
+    def __init__(self, name: str, key: Callable[[Any], Any], table: Any) -> None:
         self.name = name
         self.extract = lambda rec, _key=key: sort_entry(_key(rec), rec.id)
         self.entries = SortedList()
-        self._table = table  # id -> record, to turn entries back into records
+        self.table = table  # the owning Table: turns entries back into records
+        self.live = False
 
     def insert(self, entry: tuple, rec: Any) -> None:
         self.entries.add(entry)
@@ -94,12 +106,19 @@ class SortedIndex:
     def remove(self, entry: tuple, rec: Any) -> None:
         self.entries.remove(entry)
 
+    def warm(self) -> None:
+        """Build the index now (if cold) and keep it maintained from here on."""
+        if not self.live:
+            self.table.activate(self)
+
     def walk(self, descending: bool = False) -> Iterator[Any]:
         """Records in key order (ascending NULLs first; descending NULLs last)."""
-        rows = self._table
+        if not self.live:
+            self.table.activate(self)
+        rows = self.table.rows
         entries = reversed(self.entries) if descending else iter(self.entries)
         for entry in entries:
-            yield rows[entry[2]]
+            yield rows[entry[3]]
 
     def clear(self) -> None:
         self.entries.clear()

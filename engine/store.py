@@ -55,7 +55,11 @@ def record_restore(rec: Any, snap: tuple) -> None:
 
 
 class Table:
-    """Records of one kind by id, plus their indexes."""
+    """Records of one kind by id, plus their indexes.
+
+    `_keys[id]` is the tuple of keys a record is filed under, one per *live* index
+    (`self.indexes`); cold sorted indexes join that list when first used.
+    """
 
     __slots__ = ("kind", "rows", "indexes", "by_name", "_keys")
 
@@ -68,24 +72,40 @@ class Table:
 
     # index registration -------------------------------------------------------------
     def hash_index(self, name: str, extract: Callable[[Any], Any]) -> HashIndex:
-        return self._register(HashIndex(name, extract))
+        index = HashIndex(name, extract)
+        self.indexes.append(index)
+        return self._register(index)
 
     def multi_index(self, name: str, extract: Callable[[Any], Any]) -> MultiIndex:
-        return self._register(MultiIndex(name, extract))
+        index = MultiIndex(name, extract)
+        self.indexes.append(index)
+        return self._register(index)
 
     def sorted_index(self, name: str, key: Callable[[Any], Any]) -> SortedIndex:
-        return self._register(SortedIndex(name, key, self.rows))
+        return self._register(SortedIndex(name, key, self))
 
     def _register(self, index: Any) -> Any:
         if self.rows:
             raise RuntimeError("indexes must be registered before rows are added")
-        self.indexes.append(index)
         self.by_name[index.name] = index
         return index
 
+    def activate(self, index: SortedIndex) -> None:
+        """Start maintaining a cold sorted index: file every row in it. O(n log n)."""
+        extract = index.extract
+        keys = self._keys
+        entries = []
+        for rec_id, rec in self.rows.items():
+            entry = extract(rec)
+            entries.append(entry)
+            keys[rec_id] = keys[rec_id] + (entry,)
+        index.entries.update(entries)
+        self.indexes.append(index)
+        index.live = True
+
     # raw maintenance (no undo; Store wraps these) --------------------------------------
     def _file(self, rec: Any) -> None:
-        keys = tuple(idx.extract(rec) for idx in self.indexes)
+        keys = tuple([idx.extract(rec) for idx in self.indexes])
         for idx, key in zip(self.indexes, keys):
             idx.insert(key, rec)
         self._keys[rec.id] = keys
@@ -98,7 +118,7 @@ class Table:
     def _refile(self, rec: Any) -> bool:
         """Move `rec` to its current keys; returns whether any key changed."""
         old = self._keys[rec.id]
-        new = tuple(idx.extract(rec) for idx in self.indexes)
+        new = tuple([idx.extract(rec) for idx in self.indexes])
         if new == old:
             return False
         for idx, o, n in zip(self.indexes, old, new):
@@ -120,7 +140,7 @@ class Table:
     def clear(self) -> None:
         self.rows.clear()
         self._keys.clear()
-        for idx in self.indexes:
+        for idx in self.by_name.values():
             idx.clear()
 
 
