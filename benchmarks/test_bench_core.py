@@ -1,0 +1,44 @@
+"""Core write path: creating a flow run with its first state (forced path).
+
+Target (issue 2): under 20 µs per create. Measure with
+    RUNSTATE_BENCH_FULL=1 python -m pytest benchmarks/test_bench_core.py --benchmark-only
+"""
+import datetime as dt
+
+from engine import Engine, ManualClock, Scheduled, StateType
+from benchmarks.conftest import scaled
+
+T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+
+
+def test_create_flow_run_with_first_state(benchmark):
+    engine = Engine(clock=ManualClock(T))
+    flow = engine.create_flow("bench")
+    when = T + dt.timedelta(hours=1)
+    create = engine.create_flow_run
+    batch = scaled(100_000)
+
+    def create_batch():
+        for _ in range(batch):
+            create(flow_id=flow.id, state=Scheduled(scheduled_time=when))
+
+    benchmark.pedantic(create_batch, rounds=3, iterations=1)
+    runs = engine.count_flow_runs()
+    assert runs == 3 * batch
+    assert engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["SCHEDULED"]}}}) == runs
+
+
+def test_create_task_run_without_state(benchmark):
+    engine = Engine(clock=ManualClock(T))
+    flow = engine.create_flow("bench")
+    fr = engine.create_flow_run(flow_id=flow.id)
+    batch = scaled(100_000)
+    counter = iter(range(10**9))
+
+    def create_batch():
+        for _ in range(batch):
+            engine.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key=str(next(counter)))
+
+    benchmark.pedantic(create_batch, rounds=3, iterations=1)
+    assert engine.count_task_runs() == 3 * batch
+    assert all(t.state_type is None for t in engine.read_task_runs(limit=10))
