@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from .states import State, StateDetails, StateType, TERMINAL_STATES
+from .states import State, StateDetails, StateType, TERMINAL_STATES, new_id, seed_ids  # noqa: F401
 
 __all__ = [
     "Flow",
@@ -164,7 +164,7 @@ TaskInput = Union[TaskRunResult, Parameter, Constant]
 class Flow:
     name: str
     tags: list[str] = attrs.field(factory=list)
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -209,7 +209,7 @@ class Deployment:
     pull_steps: list[Any] | None = None
     parameter_openapi_schema: dict[str, Any] | None = attrs.field(factory=dict)
     enforce_parameter_schema: bool = True
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -228,7 +228,7 @@ class WorkPool:
     status: str = "NOT_READY"
     last_transitioned_status_at: _dt.datetime | None = None
     last_status_event_id: uuid.UUID | None = None
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -246,7 +246,7 @@ class WorkQueue:
     filter: dict[str, Any] | None = None
     last_polled: _dt.datetime | None = None
     status: str = "NOT_READY"
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -260,7 +260,7 @@ class ConcurrencyLimit:
     tag: str
     concurrency_limit: int
     active_slots: list[str] = attrs.field(factory=list)
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -278,7 +278,7 @@ class ConcurrencyLimitV2:
     denied_slots: int = 0
     slot_decay_per_second: float = 0.0
     avg_slot_occupancy_seconds: float = 2.0
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -296,7 +296,7 @@ class Artifact:
     data: Any = None
     description: str | None = None
     metadata_: dict[str, Any] | None = None
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -307,7 +307,7 @@ class Artifact:
 class ArtifactCollection:
     key: str
     latest_id: uuid.UUID
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -319,7 +319,7 @@ class TaskRunStateCache:
     cache_key: str
     task_run_state_id: uuid.UUID
     cache_expiration: _dt.datetime | None = None
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -335,7 +335,7 @@ class _StateRow:
     state_details: StateDetails = attrs.field(factory=StateDetails)
     data: Any = None  # legacy column, never written by orchestration
     result_artifact_id: uuid.UUID | None = None
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
 
@@ -366,7 +366,7 @@ class _Run:
     start_time: _dt.datetime | None = None
     end_time: _dt.datetime | None = None
     total_run_time: _dt.timedelta = _ZERO
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = attrs.field(factory=_now_placeholder)
     updated: _dt.datetime = attrs.field(factory=_now_placeholder)
     # The current state object (with data), kept beside `state_id` so reads and

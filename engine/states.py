@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import enum
+import random
 import uuid
 from typing import Any
 
@@ -67,6 +68,25 @@ TERMINAL_STATES = frozenset(
     {StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED, StateType.CRASHED}
 )
 ALL_ORCHESTRATION_STATES = frozenset([*StateType, None])
+
+
+# Ids of new states and records come from `new_id`: random (uuid4) by default, or a
+# seeded generator when a simulation asks for reproducible stores (`seed_ids`).
+_id_rng = None
+
+
+def seed_ids(seed: int | None) -> None:
+    """Make `new_id` deterministic from `seed` (None restores random uuid4 ids)."""
+    global _id_rng
+    _id_rng = None if seed is None else random.Random(seed)
+
+
+def new_id() -> uuid.UUID:
+    """A fresh version-4 UUID (seeded when `seed_ids` was called). O(1)."""
+    rng = _id_rng
+    if rng is None:
+        return uuid.uuid4()
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
 def _default_name(state_type: StateType) -> str:
@@ -138,7 +158,7 @@ class State:
     message: str | None = None
     data: Any = None
     state_details: StateDetails = attrs.field(factory=StateDetails, converter=_coerce_details)
-    id: uuid.UUID = attrs.field(factory=uuid.uuid4)
+    id: uuid.UUID = attrs.field(factory=new_id)
 
     def __attrs_post_init__(self) -> None:
         if self.name is None:
