@@ -1,0 +1,158 @@
+"""Orchestration conformance runner: replay recorded Prefect 3.1.0 state transitions.
+
+Each line of an orchestration corpus is one scenario (README §1 of the corpus):
+objects to create, states to apply, a proposed state, and what Prefect answered.
+`run_case` replays one scenario on a fresh engine with a manual clock
+(`_orch_replay`) and compares the read-back with the recording (`_orch_compare`);
+`run_file` does that for a whole file and returns a `Report`.
+
+    >>> report = run_file("tests/data/orchestration.jsonl")   # doctest: +SKIP
+    >>> print(report.summary())                               # doctest: +SKIP
+
+Deliberate differences from Prefect go in `KNOWN_DIFFERENCES` (case-id glob or a
+predicate on the case, and the explanation). Such cases count as "known" when they
+fail. The table stays empty unless a difference is decided on purpose: it must never
+hide a bug.
+"""
+from __future__ import annotations
+
+import collections
+import fnmatch
+import json
+from typing import Any, Callable, Iterable, Iterator, Union
+
+from . import Report
+from ._orch_compare import compare
+from ._orch_replay import replay
+
+__all__ = [
+    "KNOWN_DIFFERENCES",
+    "run_case",
+    "run_cases",
+    "run_file",
+    "load_cases",
+    "format_mismatches",
+    "group_summary",
+]
+
+Matcher = Union[str, Callable[[dict], bool]]
+
+# (case-id glob or predicate(case) -> bool, explanation). Keep empty unless the lead or
+# the orchestration owner decides a deliberate difference.
+KNOWN_DIFFERENCES: list[tuple[Matcher, str]] = []
+
+
+def _known(case: dict) -> str | None:
+    for matcher, why in KNOWN_DIFFERENCES:
+        if callable(matcher):
+            hit = matcher(case)
+        else:
+            hit = fnmatch.fnmatchcase(case["id"], matcher)
+        if hit:
+            return why
+    return None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def format_mismatches(case_id: str, mismatches: Iterable[tuple[str, Any, Any]]) -> str:
+    """One line per mismatch: ``<case id>: <path>: expected X, got Y``."""
+    return "\n".join(f"{case_id}: {path}: expected {_show(exp)}, got {_show(got)}" for path, exp, got in mismatches)
+
+
+def run_case(case: dict, policies: dict | None = None) -> tuple[Union[bool, str], str]:
+    """Replay one scenario; returns (True, "") on a match, (False, message) on a
+    mismatch or a crash of the replay, ("known", message) for a listed known difference.
+
+    `policies` maps policy names to policy classes (default: engine.orchestration.POLICIES).
+    Cost: one fresh engine plus the scenario's steps, about a millisecond.
+    """
+    case_id = case.get("id", "<no id>")
+    try:
+        observed = replay(case, policies)
+    except Exception as exc:  # the harness itself could not replay: report, never hide
+        message = f"{case_id}: replay: raised {type(exc).__name__}: {exc}"
+        mismatches = None
+    else:
+        mismatches = compare(case, observed)
+        if not mismatches:
+            return True, ""
+        message = format_mismatches(case_id, mismatches)
+    why = _known(case)
+    if why is not None:
+        return "known", f"{message}\n{case_id}: known difference: {why}"
+    return False, message
+
+
+def load_cases(path: str) -> Iterator[dict]:
+    """The scenarios of a JSONL file (blank lines skipped)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def run_cases(cases: Iterable[dict], policies: dict | None = None) -> Report:
+    """Replay every scenario; returns a Report. O(total steps)."""
+    if policies is None:
+        from ..orchestration import POLICIES as policies  # noqa: N811
+    report = Report()
+    for case in cases:
+        ok, message = run_case(case, policies)
+        if ok is True:
+            report.passed += 1
+        elif ok == "known":
+            report.known.append((case["id"], message))
+        else:
+            report.failed.append((case.get("id", "<no id>"), message))
+    return report
+
+
+def run_file(path: str) -> Report:
+    """Replay every scenario of an orchestration corpus file."""
+    return run_cases(load_cases(path))
+
+
+def _group_of(case_id: str) -> str:
+    kind, _, rest = case_id.partition(".")
+    return f"{kind}.{rest.rpartition('.')[0] or rest}"
+
+
+def group_summary(report: Report, total_by_group: dict[str, int] | None = None) -> str:
+    """Per-group failure counts, worst first, each with one representative failure line."""
+    failed: dict[str, list[str]] = collections.defaultdict(list)
+    for case_id, message in report.failed:
+        failed[_group_of(case_id)].append(message)
+    lines = [report.summary() + (f", {len(report.known)} known" if report.known else "")]
+    for group, messages in sorted(failed.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        total = f"/{total_by_group[group]}" if total_by_group and group in total_by_group else ""
+        first = messages[0].splitlines()[0]
+        lines.append(f"  {group}: {len(messages)}{total} failed; e.g. {first}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.conformance.orchestration FILE [-v]`: print the group summary."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in args
+    paths = [a for a in args if a != "-v"]
+    if len(paths) != 1:
+        print("usage: python -m engine.conformance.orchestration FILE.jsonl [-v]", file=sys.stderr)
+        return 2
+    cases = list(load_cases(paths[0]))
+    totals = collections.Counter(_group_of(c["id"]) for c in cases)
+    report = run_cases(cases)
+    if verbose:
+        for _, message in report.failed:
+            print(message)
+    print(group_summary(report, totals))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
