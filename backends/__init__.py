@@ -1,0 +1,80 @@
+"""Durability backends: where an engine's records live between processes.
+
+    open_engine("sqlite:///runs.db")            # write-through SQLite (relative path)
+    open_engine("sqlite:////var/lib/runs.db", batch=500)
+    open_engine("json:///runs.json", save_every=1000)
+    open_engine("memory://")                    # same as Engine(): nothing is stored
+
+URLs follow the SQLAlchemy convention: three slashes then a relative path, four for
+an absolute one.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import BackendError
+
+from .base import Backend, check_options
+from .json_snapshot import JsonSnapshotBackend
+from .sqlite import SqliteBackend
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.clock import Clock
+    from engine.engine import Engine
+
+__all__ = ["open_engine", "parse_url", "Backend", "SqliteBackend", "JsonSnapshotBackend"]
+
+_OPTIONS = {
+    "sqlite": ("batch", "synchronous"),
+    "json": ("save_every",),
+    "memory": (),
+}
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """(scheme, path) of a backend URL; BackendError for anything else."""
+    if not isinstance(url, str) or "://" not in url:
+        raise BackendError(f"backend URL must look like 'sqlite:///path', 'json:///path' or 'memory://', got {url!r}")
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in _OPTIONS:
+        raise BackendError(f"unknown backend {scheme!r} in {url!r}; expected sqlite, json or memory")
+    if scheme == "memory":
+        if rest.strip("/"):
+            raise BackendError(f"a memory URL takes no path, got {url!r}")
+        return scheme, ""
+    if not rest.startswith("/") or len(rest) < 2:
+        raise BackendError(f"{url!r} has no path: use '{scheme}:///relative/path' or '{scheme}:////absolute/path'")
+    return scheme, rest[1:]
+
+
+def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engine":
+    """An engine backed by the location in `url`, rebuilt from what is stored there.
+
+    Options: sqlite — `batch` (1 = write-through, the default; N = one SQLite commit
+    per N engine commits), `synchronous` ("NORMAL" default, "FULL"); json —
+    `save_every` (None = only on flush/close). Raises BackendError when the location
+    cannot be used or holds a bad file; then nothing is left open or changed.
+    O(n log n) for n stored records.
+    """
+    from engine.engine import Engine
+
+    scheme, path = parse_url(url)
+    check_options(scheme, options, _OPTIONS[scheme])
+    engine = Engine(clock=clock)
+    if scheme == "memory":
+        return engine
+    backend: Any
+    if scheme == "sqlite":
+        backend = SqliteBackend(path, **options)
+    else:
+        backend = JsonSnapshotBackend(path, **options)
+    backend.open()
+    try:
+        backend.load(engine)
+        backend.attach(engine)
+    except BaseException:
+        backend.abort()
+        raise
+    engine._backend = backend
+    return engine

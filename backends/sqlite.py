@@ -1,0 +1,271 @@
+"""SQLite backend (stdlib sqlite3): a table per record kind, written through at every
+engine commit, read back in bulk on open.
+
+Modes:
+* write-through (`batch=1`, the default): each engine transaction is one SQLite
+  transaction, committed inside the engine's commit. A call that returned is on disk;
+  a call whose SQLite write failed raises BackendError and is rolled back in memory.
+* batched (`batch=N`): the engine commits are gathered and written as one SQLite
+  transaction every N commits, at `flush()` and at `close()`. What is on disk is always
+  the complete state as of some commit; a crash loses the commits since the last write.
+
+Journal: WAL with `synchronous=NORMAL` (default): a committed transaction survives a
+process crash; after power loss the last transactions may be lost but the file stays
+consistent. `synchronous="FULL"` also survives power loss, at one fsync per commit.
+
+One writer per file: a sidecar flock (`<path>.lock`) refuses a second engine.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import BackendError
+from engine.serialization import codec
+from engine.tables import KINDS
+
+from .base import PathLock, check_location, closed_listener, rebuild
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.engine import Engine
+    from engine.store import Change
+
+__all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID"]
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteBackend:
+    """Write-through (or batched) SQLite storage of one engine."""
+
+    def __init__(self, path: str, batch: int = 1, synchronous: str = "NORMAL") -> None:
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise BackendError(f"batch must be a positive integer (1 = write-through), got {batch!r}")
+        sync = str(synchronous).upper()
+        if sync not in ("NORMAL", "FULL", "EXTRA"):
+            raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.batch = batch
+        self.synchronous = sync
+        self._codecs = {kind: codec(kind, nested_as_text=True) for kind in KINDS}
+        self._upsert_sql = {}
+        self._delete_sql = {}
+        for kind, c in self._codecs.items():
+            cols = ", ".join(_quote(col) for col in c.columns)
+            marks = ", ".join("?" for _ in c.columns)
+            self._upsert_sql[kind] = f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})"
+            self._delete_sql[kind] = f"DELETE FROM {kind} WHERE id = ?"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = PathLock(path)
+        self._engine: Engine | None = None
+        self._listener: Any = None
+        self._dirty: dict[tuple[str, Any], None] = {}
+        self._pending = 0
+
+    # opening -------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Check the location, lock it, connect and check (or create) the schema.
+        On failure nothing is left open and a new file is not left behind."""
+        existed = check_location(self.path)
+        self._lock.acquire()
+        try:
+            if existed:
+                with open(self.path, "rb") as f:
+                    head = f.read(16)
+                if head and head != b"SQLite format 3\x00":
+                    raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                self._prepare(conn, existed)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException as exc:
+            self._lock.release(remove_if_created=True)
+            if not existed:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    try:
+                        os.unlink(self.path + suffix)
+                    except OSError:
+                        pass
+            if isinstance(exc, sqlite3.Error):
+                raise BackendError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise
+        self._conn = conn
+
+    def _prepare(self, conn: sqlite3.Connection, existed: bool) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+        if app_id == 0 and version == 0 and not has_tables:
+            self._pragmas(conn)
+            self._create_schema(conn)
+            return
+        if app_id != APPLICATION_ID:
+            raise BackendError(f"{self.path!r} is a SQLite database but not a runstate one (application_id {app_id})")
+        if version != SCHEMA_VERSION:
+            raise BackendError(
+                f"{self.path!r} has runstate schema version {version}; this runstate reads version {SCHEMA_VERSION}"
+            )
+        for kind, c in self._codecs.items():
+            cols = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({kind})"))
+            if cols != c.columns:
+                raise BackendError(
+                    f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
+                )
+        self._pragmas(conn)
+
+    def _pragmas(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise BackendError(f"cannot switch {self.path!r} to WAL journal mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, c in self._codecs.items():
+                cols = ", ".join(
+                    f"{_quote(col)} {typ}" + (" PRIMARY KEY" if col == "id" else "")
+                    for col, typ in zip(c.columns, c.sql_types)
+                )
+                # Ids are random text, so WITHOUT ROWID saves a second b-tree per table.
+                conn.execute(f"CREATE TABLE {kind} ({cols}) WITHOUT ROWID")
+            # For people inspecting the file with SQL: a run's states and task runs.
+            conn.execute("CREATE INDEX ix_flow_run_state_run ON flow_run_state (flow_run_id, timestamp)")
+            conn.execute("CREATE INDEX ix_task_run_state_run ON task_run_state (task_run_id, timestamp)")
+            conn.execute("CREATE INDEX ix_task_run_flow_run ON task_run (flow_run_id)")
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # loading ---------------------------------------------------------------------------------
+    def load(self, engine: "Engine") -> None:
+        """Rebuild `engine` (empty) from the database. O(n log n) for n records."""
+        conn = self._require_open()
+        records: dict[str, list] = {}
+        try:
+            for kind, c in self._codecs.items():
+                cols = ", ".join(_quote(col) for col in c.columns)
+                rows = conn.execute(f"SELECT {cols} FROM {kind}").fetchall()
+                try:
+                    records[kind] = c.decode_many(rows)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
+        with engine._lock:
+            rebuild(engine, records)
+
+    # writing ----------------------------------------------------------------------------------
+    def attach(self, engine: "Engine") -> None:
+        self._engine = engine
+        self._listener = self._on_commit
+        engine._store.listeners.append(self._listener)
+
+    def _on_commit(self, changes: list["Change"]) -> None:
+        if self.batch == 1:
+            self._write([(c.kind, c.record_id, c.record) for c in changes])
+            return
+        dirty = self._dirty
+        for c in changes:
+            dirty[(c.kind, c.record_id)] = None
+        self._pending += 1
+        if self._pending >= self.batch:
+            self._flush_dirty()
+
+    def _flush_dirty(self) -> None:
+        """Write the current value of every record touched since the last write."""
+        if not self._dirty:
+            self._pending = 0
+            return
+        tables = self._engine._store.tables
+        items = [(kind, rec_id, tables[kind].rows.get(rec_id)) for kind, rec_id in self._dirty]
+        self._write(items)
+        self._dirty.clear()
+        self._pending = 0
+
+    def _write(self, items: list[tuple[str, Any, Any]]) -> None:
+        """One SQLite transaction: upsert live records, delete the ones that are gone
+        (record None). Raises BackendError after rolling the SQLite transaction back."""
+        conn = self._require_open()
+        upserts: dict[str, list] = {}
+        deletes: dict[str, list] = {}
+        codecs = self._codecs
+        try:
+            for kind, rec_id, rec in items:
+                if rec is None:
+                    deletes.setdefault(kind, []).append((str(rec_id),))
+                else:
+                    upserts.setdefault(kind, []).append(codecs[kind].encode(rec))
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc
+        try:
+            conn.execute("BEGIN")
+            try:
+                for kind, rows in deletes.items():
+                    conn.executemany(self._delete_sql[kind], rows)
+                for kind, rows in upserts.items():
+                    conn.executemany(self._upsert_sql[kind], rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise BackendError(f"write to {self.path!r} failed: {exc}") from exc
+
+    def flush(self) -> None:
+        """Write the pending batch (batched mode); a no-op in write-through mode."""
+        if self._engine is None:
+            return
+        with self._engine._lock:
+            if self._engine._store.in_transaction:
+                raise BackendError("flush inside an open transaction: commit it first")
+            self._flush_dirty()
+
+    def close(self) -> None:
+        """Flush, detach from the engine, close the connection and release the lock.
+        Later writes to the engine raise BackendError. Idempotent."""
+        if self._conn is None:
+            return
+        engine = self._engine
+        if engine is not None:
+            with engine._lock:
+                self.flush()
+                listeners = engine._store.listeners
+                if self._listener in listeners:
+                    listeners[listeners.index(self._listener)] = closed_listener(self.url)
+        self._release()
+
+    def abort(self) -> None:
+        """Give up an open that failed: close, release the lock, leave the disk as it was."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self._lock.release(remove_if_created=True)
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            finally:
+                self._lock.release()
+        else:
+            self._lock.release()
+
+    def _require_open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BackendError(f"{self.url} is closed")
+        return self._conn
