@@ -117,6 +117,38 @@ class Engine:
         # Per-task-key in-memory queues of background task runs (EnqueueScheduledTasks).
         self.task_queues: dict[str, dict[str, list]] = {}
 
+    # durability (backends/) -------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, clock: Clock | None = None, **options: Any) -> "Engine":
+        """An engine backed by `url` ("sqlite:///runs.db", "json:///runs.json",
+        "memory://"), rebuilt from what is stored there. See backends.open_engine."""
+        from backends import open_engine
+
+        return open_engine(url, clock=clock, **options)
+
+    @property
+    def backend(self) -> Any:
+        """The attached durability backend, or None for a memory-only engine."""
+        return self._backend
+
+    def flush(self) -> None:
+        """Make every committed call durable now (batched SQLite: write the batch;
+        JSON: save a snapshot). A no-op without a backend."""
+        if self._backend is not None:
+            self._backend.flush()
+
+    def close(self) -> None:
+        """Flush and release the backend; afterwards reads still work, writes raise
+        BackendError. A no-op without a backend. Idempotent."""
+        if self._backend is not None:
+            self._backend.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     # time ------------------------------------------------------------------------------------
     @property
     def clock(self) -> Clock:
@@ -149,6 +181,14 @@ class Engine:
                 self._store.rollback()
                 raise
             self._store.commit()
+
+    def session(self) -> Any:
+        """`async with engine.session() as session:` for the Prefect-shaped facade
+        (engine.models). Each call through it is atomic on its own; the lock is
+        never held across an await (see engine/models/session.py)."""
+        from .models.session import SessionContext
+
+        return SessionContext(self)
 
     # generic helpers ---------------------------------------------------------------------------
     def _table(self, kind: str) -> dict:
