@@ -4,7 +4,7 @@
 File layout: one header line, then the payload.
 
     {"format": "runstate-snapshot", "version": 1, "length": <bytes>, "crc32": <int>}\\n
-    {"saved_at": "...", "tables": {"flow_run": {"columns": [...], "rows": [[...], ...]}, ...}}
+    {"tables": {"flow_run": {"columns": [...], "rows": [[...], ...]}, ...}}
 
 The header lets a load tell a foreign file, a newer/older format, a truncated file
 (length) and a damaged one (crc32) apart, each with its own clear error.
@@ -23,7 +23,7 @@ import zlib
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.errors import BackendError
-from engine.serialization import codec, format_datetime
+from engine.serialization import codec
 from engine.tables import KINDS
 
 from .base import PathLock, check_location, closed_listener, fsync_folder, rebuild
@@ -141,7 +141,7 @@ class JsonSnapshotBackend:
                 encode = c.encode
                 tables[kind] = {"columns": list(c.columns), "rows": [encode(r) for r in engine._store.tables[kind].rows.values()]}
             payload = json.dumps(
-                {"saved_at": format_datetime(engine._clock.now()), "tables": tables},
+                {"tables": tables},
                 allow_nan=False, separators=(",", ":"), check_circular=False,
             ).encode()
         except (TypeError, ValueError) as exc:
