@@ -1,1 +1,78 @@
-"""Placeholder: orchestration machinery and policies (being written)."""
+"""Orchestration: the rules that govern every state transition, grouped in Prefect
+3.1.0's policies, and the pipeline that applies them (spec orchestration.md).
+
+Entry points: `set_flow_run_state` and `set_task_run_state` (the Engine calls them
+inside its transactions). Custom policies subclass `BaseOrchestrationPolicy` and
+return their rule classes from `priority()`; custom rules subclass
+`BaseOrchestrationRule` (or `BaseUniversalTransform`).
+"""
+from .context import FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
+from .flow_rules import *  # noqa: F401,F403
+from .global_rules import *  # noqa: F401,F403
+from .instrumentation import EVENT_LISTENERS, InstrumentFlowRunStateTransitions
+from .pipeline import set_flow_run_state, set_task_run_state
+from .policies import (
+    POLICIES,
+    BackgroundTaskPolicy,
+    ClientSideTaskOrchestrationPolicy,
+    CoreFlowPolicy,
+    CoreFlowPolicyWithoutDeploymentConcurrency,
+    CoreTaskPolicy,
+    GlobalFlowPolicy,
+    GlobalTaskPolicy,
+    MarkLateRunsPolicy,
+    MinimalFlowPolicy,
+    MinimalTaskPolicy,
+)
+from .responses import (
+    OrchestrationResult,
+    SetStateStatus,
+    StateAbortDetails,
+    StateAcceptDetails,
+    StateRejectDetails,
+    StateWaitDetails,
+    details_from_dict,
+)
+from .rules import ALL_STATES, TERMINAL, BaseOrchestrationPolicy, BaseOrchestrationRule, BaseUniversalTransform
+from .shared_rules import CopyScheduledTime, WaitForScheduledTime
+from .slot_rules import (
+    ReleaseFlowConcurrencySlots,
+    ReleaseTaskConcurrencySlots,
+    SecureFlowConcurrencySlots,
+    SecureTaskConcurrencySlots,
+)
+from .task_rules import *  # noqa: F401,F403
+from .versions import parse_api_version
+
+__all__ = [
+    "set_flow_run_state",
+    "set_task_run_state",
+    "SetStateStatus",
+    "OrchestrationResult",
+    "StateAcceptDetails",
+    "StateRejectDetails",
+    "StateAbortDetails",
+    "StateWaitDetails",
+    "details_from_dict",
+    "OrchestrationContext",
+    "FlowOrchestrationContext",
+    "TaskOrchestrationContext",
+    "BaseOrchestrationRule",
+    "BaseUniversalTransform",
+    "BaseOrchestrationPolicy",
+    "ALL_STATES",
+    "TERMINAL",
+    "POLICIES",
+    "CoreFlowPolicy",
+    "CoreFlowPolicyWithoutDeploymentConcurrency",
+    "CoreTaskPolicy",
+    "ClientSideTaskOrchestrationPolicy",
+    "BackgroundTaskPolicy",
+    "MinimalFlowPolicy",
+    "MinimalTaskPolicy",
+    "MarkLateRunsPolicy",
+    "GlobalFlowPolicy",
+    "GlobalTaskPolicy",
+    "EVENT_LISTENERS",
+    "parse_api_version",
+]

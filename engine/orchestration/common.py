@@ -1,0 +1,41 @@
+"""Small helpers shared by the built-in rules."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from ..states import State, StateDetails, StateType
+from .rules import BaseOrchestrationRule
+
+__all__ = ["CoreRule", "make_state"]
+
+
+class CoreRule(BaseOrchestrationRule):
+    """Base of the built-in rules: they never assign to the states or context they
+    are handed (only the mutators change the outcome), so no defensive copies."""
+
+    SAFE_COPIES = False
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def make_state(
+    state_type: StateType,
+    name: str,
+    now: _dt.datetime,
+    *,
+    message: str | None = None,
+    data: Any = None,
+    details: StateDetails | None = None,
+) -> State:
+    """A State built by a rule, stamped with the transition's now. O(1)."""
+    return State(
+        type=state_type,
+        name=name,
+        timestamp=now,
+        message=message,
+        data=data,
+        state_details=details if details is not None else StateDetails(),
+    )

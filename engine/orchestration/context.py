@@ -1,0 +1,210 @@
+"""The orchestration context: everything rules read and write during one transition
+(spec orchestration.md §1, §6)."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OrchestrationError, UniquenessError
+from ..states import State, StateType
+from .responses import ACCEPT_DETAILS, SetStateStatus, StateAbortDetails
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+    from ..records import FlowRun, TaskRun
+
+__all__ = [
+    "OrchestrationContext",
+    "FlowOrchestrationContext",
+    "TaskOrchestrationContext",
+    "shallow_state_copy",
+]
+
+_STATE_SLOTS = ("type", "name", "timestamp", "message", "data", "state_details", "id")
+_new = object.__new__
+_set = object.__setattr__
+
+
+def shallow_state_copy(state: State | None) -> State | None:
+    """A copy whose top-level fields are independent while `state_details` and `data`
+    stay shared (what rules may rely on). O(1), no converters re-run."""
+    if state is None:
+        return None
+    new = _new(State)
+    for name in _STATE_SLOTS:
+        _set(new, name, getattr(state, name))
+    return new
+
+
+class OrchestrationContext:
+    """State of one transition. `run` is the live run record (never copied);
+    `session` is the engine (the in-memory store plays the database session)."""
+
+    __slots__ = (
+        "session",
+        "run",
+        "initial_state",
+        "proposed_state",
+        "validated_state",
+        "rule_signature",
+        "finalization_signature",
+        "response_status",
+        "response_details",
+        "orchestration_error",
+        "parameters",
+        "now",
+    )
+
+    run_kind = ""  # "flow_run" or "task_run" in the concrete classes
+
+    def __init__(
+        self,
+        session: "Engine",
+        run: Any,
+        initial_state: State | None,
+        proposed_state: State | None,
+        parameters: dict | None = None,
+        now: _dt.datetime | None = None,
+    ) -> None:
+        self.session = session
+        self.run = run
+        self.initial_state = initial_state
+        self.proposed_state = proposed_state
+        self.validated_state: State | None = None
+        self.rule_signature: list[str] = []
+        self.finalization_signature: list[str] = []
+        self.response_status = SetStateStatus.ACCEPT
+        self.response_details: Any = ACCEPT_DETAILS
+        self.orchestration_error: BaseException | None = None
+        self.parameters: dict = parameters if parameters is not None else {}
+        # One reading of the clock per transition: every rule sees the same "now".
+        self.now = now if now is not None else session._clock.now()
+
+    # derived -----------------------------------------------------------------------
+    @property
+    def engine(self) -> "Engine":
+        return self.session
+
+    @property
+    def initial_state_type(self) -> StateType | None:
+        s = self.initial_state
+        return None if s is None else s.type
+
+    @property
+    def proposed_state_type(self) -> StateType | None:
+        s = self.proposed_state
+        return None if s is None else s.type
+
+    @property
+    def validated_state_type(self) -> StateType | None:
+        s = self.validated_state
+        return None if s is None else s.type
+
+    @property
+    def run_settings(self) -> Any:
+        return self.run.empirical_policy
+
+    def flow_run(self) -> "FlowRun | None":
+        raise NotImplementedError
+
+    def task_run(self) -> "TaskRun | None":
+        raise NotImplementedError
+
+    # copies -------------------------------------------------------------------------
+    def safe_copy(self) -> "OrchestrationContext":
+        """Shallow copy: top-level fields independent; `run`, `session`, the states'
+        details and data shared; `parameters` a new dict. O(fields)."""
+        new = _new(type(self))
+        for name in OrchestrationContext.__slots__:
+            _set(new, name, getattr(self, name))
+        new.initial_state = shallow_state_copy(self.initial_state)
+        new.proposed_state = shallow_state_copy(self.proposed_state)
+        new.validated_state = shallow_state_copy(self.validated_state)
+        new.parameters = dict(self.parameters)
+        new.rule_signature = list(self.rule_signature)
+        new.finalization_signature = list(self.finalization_signature)
+        return new
+
+    def entry_context(self) -> tuple[State | None, State | None, "OrchestrationContext"]:
+        """(copy of initial, copy of proposed, copy of context) for before-hooks."""
+        return shallow_state_copy(self.initial_state), shallow_state_copy(self.proposed_state), self.safe_copy()
+
+    def exit_context(self) -> tuple[State | None, State | None, "OrchestrationContext"]:
+        """(copy of initial, copy of validated, copy of context) for after/cleanup hooks."""
+        return shallow_state_copy(self.initial_state), shallow_state_copy(self.validated_state), self.safe_copy()
+
+    # validation ---------------------------------------------------------------------
+    def validate_proposed_state(self) -> None:
+        """Write the proposed state (or keep the current one when nullified); any
+        failure becomes ABORT "Error validating state: ..." with nothing written,
+        except storage conflicts (UniquenessError), which propagate. Returns None."""
+        try:
+            self._validate()
+        except UniquenessError:
+            # A database error: Prefect re-raises these (HTTP 503).
+            self.proposed_state = None
+            raise
+        except Exception as exc:  # noqa: BLE001 - every other failure is an ABORT
+            self.proposed_state = None
+            self.validated_state = None
+            self.response_status = SetStateStatus.ABORT
+            self.response_details = StateAbortDetails(reason=f"Error validating state: {exc!r}")
+
+    def _validate(self) -> None:
+        run = self.run
+        proposed = self.proposed_state
+        if proposed is None:
+            current = run.state if run.state_id is not None else None
+            if current is None:
+                raise OrchestrationError(
+                    f"{self.run_kind.replace('_', ' ')} {run.id} has no current state to keep"
+                )
+            self.validated_state = current
+            return
+        store = self.session._store
+        # A savepoint makes a failed write leave no partial rows (e.g. an artifact).
+        store.begin()
+        try:
+            validated = self.session._store_state(self.run_kind, run, proposed)
+        except BaseException:
+            store.rollback()
+            raise
+        store.commit()
+        data = validated.data
+        if isinstance(data, dict) and data.get("type") == "unpersisted":
+            # Unpersisted results live only in this response; reads see no data.
+            current = shallow_state_copy(validated)
+            current.data = None
+            run.state = current
+        run.updated = self.now
+        self.validated_state = validated
+
+
+class FlowOrchestrationContext(OrchestrationContext):
+    """Context of a flow-run transition."""
+
+    __slots__ = ()
+    run_kind = "flow_run"
+
+    def flow_run(self) -> "FlowRun":
+        return self.run
+
+    def task_run(self) -> None:
+        return None
+
+
+class TaskOrchestrationContext(OrchestrationContext):
+    """Context of a task-run transition."""
+
+    __slots__ = ()
+    run_kind = "task_run"
+
+    def flow_run(self) -> "FlowRun | None":
+        """The task's flow run (None for autonomous tasks or a missing run). O(1)."""
+        flow_run_id = self.run.flow_run_id
+        if flow_run_id is None:
+            return None
+        return self.session._store.tables["flow_run"].rows.get(flow_run_id)
+
+    def task_run(self) -> "TaskRun":
+        return self.run

@@ -1,0 +1,259 @@
+"""The policies: ordered rule lists, exactly Prefect 3.1.0's (spec orchestration.md §7)."""
+from __future__ import annotations
+
+from .flow_rules import (
+    BypassCancellingFlowRunsWithNoInfra,
+    EnforceCancellingToCancelledTransition,
+    EnsureOnlyScheduledFlowsMarkedLate,
+    HandleFlowTerminalStateTransitions,
+    HandlePausingFlows,
+    HandleResumingPausedFlows,
+    PreventDuplicateTransitions,
+    PreventPendingTransitions,
+    RetryFailedFlows,
+)
+from .global_rules import (
+    IncrementFlowRunCount,
+    IncrementRunTime,
+    IncrementTaskRunCount,
+    RemoveResumingIndicator,
+    SetEndTime,
+    SetExpectedStartTime,
+    SetNextScheduledStartTime,
+    SetRunStateName,
+    SetRunStateTimestamp,
+    SetRunStateType,
+    SetStartTime,
+    UpdateStateDetails,
+    UpdateSubflowParentTask,
+    UpdateSubflowStateDetails,
+)
+from .instrumentation import InstrumentFlowRunStateTransitions
+from .rules import BaseOrchestrationPolicy
+from .shared_rules import CopyScheduledTime, WaitForScheduledTime
+from .slot_rules import (
+    ReleaseFlowConcurrencySlots,
+    ReleaseTaskConcurrencySlots,
+    SecureFlowConcurrencySlots,
+    SecureTaskConcurrencySlots,
+)
+from .task_rules import (
+    CacheInsertion,
+    CacheRetrieval,
+    CopyTaskParametersID,
+    EnqueueScheduledTasks,
+    HandleTaskTerminalStateTransitions,
+    PreventRunningTasksFromStoppedFlows,
+    RenameReruns,
+    RetryFailedTasks,
+    UpdateFlowRunTrackerOnTasks,
+)
+
+__all__ = [
+    "CoreFlowPolicy",
+    "CoreFlowPolicyWithoutDeploymentConcurrency",
+    "CoreTaskPolicy",
+    "ClientSideTaskOrchestrationPolicy",
+    "BackgroundTaskPolicy",
+    "MinimalFlowPolicy",
+    "MinimalTaskPolicy",
+    "MarkLateRunsPolicy",
+    "GlobalFlowPolicy",
+    "GlobalTaskPolicy",
+    "POLICIES",
+]
+
+
+class CoreFlowPolicy(BaseOrchestrationPolicy):
+    """What the API uses for flow runs."""
+
+    @staticmethod
+    def priority():
+        return [
+            PreventDuplicateTransitions,
+            HandleFlowTerminalStateTransitions,
+            EnforceCancellingToCancelledTransition,
+            BypassCancellingFlowRunsWithNoInfra,
+            PreventPendingTransitions,
+            SecureFlowConcurrencySlots,
+            EnsureOnlyScheduledFlowsMarkedLate,
+            HandlePausingFlows,
+            HandleResumingPausedFlows,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedFlows,
+            InstrumentFlowRunStateTransitions,
+            ReleaseFlowConcurrencySlots,
+        ]
+
+
+class CoreFlowPolicyWithoutDeploymentConcurrency(BaseOrchestrationPolicy):
+    """For clients 3.0.0rc20-3.0.3, which manage deployment concurrency themselves."""
+
+    @staticmethod
+    def priority():
+        return [
+            PreventDuplicateTransitions,
+            HandleFlowTerminalStateTransitions,
+            EnforceCancellingToCancelledTransition,
+            BypassCancellingFlowRunsWithNoInfra,
+            PreventPendingTransitions,
+            EnsureOnlyScheduledFlowsMarkedLate,
+            HandlePausingFlows,
+            HandleResumingPausedFlows,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedFlows,
+            InstrumentFlowRunStateTransitions,
+        ]
+
+
+class CoreTaskPolicy(BaseOrchestrationPolicy):
+    """What the API uses for task runs."""
+
+    @staticmethod
+    def priority():
+        return [
+            CacheRetrieval,
+            HandleTaskTerminalStateTransitions,
+            PreventRunningTasksFromStoppedFlows,
+            SecureTaskConcurrencySlots,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedTasks,
+            RenameReruns,
+            UpdateFlowRunTrackerOnTasks,
+            CacheInsertion,
+            ReleaseTaskConcurrencySlots,
+        ]
+
+
+class ClientSideTaskOrchestrationPolicy(BaseOrchestrationPolicy):
+    """CoreTaskPolicy without tag concurrency (the client handles it)."""
+
+    @staticmethod
+    def priority():
+        return [
+            CacheRetrieval,
+            HandleTaskTerminalStateTransitions,
+            PreventRunningTasksFromStoppedFlows,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedTasks,
+            RenameReruns,
+            UpdateFlowRunTrackerOnTasks,
+            CacheInsertion,
+            ReleaseTaskConcurrencySlots,
+        ]
+
+
+class BackgroundTaskPolicy(BaseOrchestrationPolicy):
+    """Deferred (background) task runs: always used for deferred proposals."""
+
+    @staticmethod
+    def priority():
+        return [
+            PreventPendingTransitions,
+            CacheRetrieval,
+            HandleTaskTerminalStateTransitions,
+            CopyScheduledTime,
+            CopyTaskParametersID,
+            WaitForScheduledTime,
+            RetryFailedTasks,
+            RenameReruns,
+            UpdateFlowRunTrackerOnTasks,
+            CacheInsertion,
+            ReleaseTaskConcurrencySlots,
+            EnqueueScheduledTasks,
+        ]
+
+
+class MinimalFlowPolicy(BaseOrchestrationPolicy):
+    """Forced flow transitions (and the model-level default)."""
+
+    @staticmethod
+    def priority():
+        return [
+            BypassCancellingFlowRunsWithNoInfra,
+            InstrumentFlowRunStateTransitions,
+            ReleaseFlowConcurrencySlots,
+        ]
+
+
+class MarkLateRunsPolicy(BaseOrchestrationPolicy):
+    """The late-runs service's policy."""
+
+    @staticmethod
+    def priority():
+        return [
+            EnsureOnlyScheduledFlowsMarkedLate,
+            InstrumentFlowRunStateTransitions,
+        ]
+
+
+class MinimalTaskPolicy(BaseOrchestrationPolicy):
+    """Forced task transitions (and the model-level default)."""
+
+    @staticmethod
+    def priority():
+        return [
+            ReleaseTaskConcurrencySlots,
+        ]
+
+
+class GlobalFlowPolicy(BaseOrchestrationPolicy):
+    """Bookkeeping for every flow-run transition."""
+
+    @staticmethod
+    def priority():
+        return [
+            SetRunStateType,
+            SetRunStateName,
+            SetRunStateTimestamp,
+            SetStartTime,
+            SetEndTime,
+            IncrementRunTime,
+            SetExpectedStartTime,
+            SetNextScheduledStartTime,
+            UpdateStateDetails,
+            UpdateSubflowParentTask,
+            UpdateSubflowStateDetails,
+            IncrementFlowRunCount,
+            RemoveResumingIndicator,
+        ]
+
+
+class GlobalTaskPolicy(BaseOrchestrationPolicy):
+    """Bookkeeping for every task-run transition."""
+
+    @staticmethod
+    def priority():
+        return [
+            SetRunStateType,
+            SetRunStateName,
+            SetRunStateTimestamp,
+            SetStartTime,
+            SetEndTime,
+            IncrementRunTime,
+            SetExpectedStartTime,
+            SetNextScheduledStartTime,
+            UpdateStateDetails,
+            IncrementTaskRunCount,
+        ]
+
+
+POLICIES: dict[str, type[BaseOrchestrationPolicy]] = {
+    cls.__name__: cls
+    for cls in (
+        CoreFlowPolicy,
+        CoreFlowPolicyWithoutDeploymentConcurrency,
+        CoreTaskPolicy,
+        ClientSideTaskOrchestrationPolicy,
+        BackgroundTaskPolicy,
+        MinimalFlowPolicy,
+        MinimalTaskPolicy,
+        MarkLateRunsPolicy,
+        GlobalFlowPolicy,
+        GlobalTaskPolicy,
+    )
+}

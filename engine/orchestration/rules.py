@@ -1,0 +1,291 @@
+"""Rule machinery: orchestration rules (stateful context managers that can veto or
+replace a proposal), universal transforms (bookkeeping that always runs), and the
+policy base that orders them (spec orchestration.md §3, §4, §5).
+
+Custom rules are first-class: subclass `BaseOrchestrationRule`, set FROM_STATES and
+TO_STATES, override the hooks, list the class in a policy's `priority()`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+from ..errors import OrchestrationError
+from ..states import ALL_ORCHESTRATION_STATES, State, StateType, TERMINAL_STATES
+from .responses import (
+    SetStateStatus,
+    StateAbortDetails,
+    StateRejectDetails,
+    StateWaitDetails,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import OrchestrationContext
+
+__all__ = [
+    "ALL_STATES",
+    "TERMINAL",
+    "BaseOrchestrationRule",
+    "BaseUniversalTransform",
+    "BaseOrchestrationPolicy",
+]
+
+ALL_STATES: frozenset = ALL_ORCHESTRATION_STATES
+TERMINAL: frozenset = TERMINAL_STATES
+
+_ABORT = SetStateStatus.ABORT
+_REJECT = SetStateStatus.REJECT
+_WAIT = SetStateStatus.WAIT
+_UNKNOWN = None  # tri-state flag: None (unknown) / True / False
+
+
+def _as_state_set(values: Iterable) -> frozenset:
+    out = set()
+    for v in values:
+        out.add(None if v is None else StateType(v))
+    return frozenset(out)
+
+
+class BaseOrchestrationRule:
+    """A stateful rule bound to one transition.
+
+    Built with (context, from_state_type, to_state_type) = the intended transition.
+    Entering runs `before_transition` unless the rule is invalid; exiting runs
+    `after_transition` (still valid), `cleanup` (fizzled: the transition changed
+    under it) or nothing (invalid). Hooks get shallow copies of the states and
+    context; change the outcome only through the mutators.
+    """
+
+    FROM_STATES: ClassVar[Iterable] = ()
+    TO_STATES: ClassVar[Iterable] = ()
+    # Built-in rules never assign to the objects they are handed, so they can skip
+    # the defensive copies; user rules get them (spec §1 "safe copies").
+    SAFE_COPIES: ClassVar[bool] = True
+
+    __slots__ = ("context", "from_state_type", "to_state_type", "_invalid_on_entry", "__dict__")
+
+    _signature: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.FROM_STATES = _as_state_set(cls.FROM_STATES)
+        cls.TO_STATES = _as_state_set(cls.TO_STATES)
+        cls._signature = str(cls)
+
+    def __init__(
+        self,
+        context: "OrchestrationContext",
+        from_state_type: StateType | None,
+        to_state_type: StateType | None,
+    ) -> None:
+        self.context = context
+        self.from_state_type = from_state_type
+        self.to_state_type = to_state_type
+        self._invalid_on_entry: bool | None = _UNKNOWN
+
+    # lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> "OrchestrationContext":
+        ctx = self.context
+        if self.invalid():
+            return ctx
+        if self.SAFE_COPIES:
+            entry = ctx.entry_context()
+        else:
+            entry = (ctx.initial_state, ctx.proposed_state, ctx)
+        try:
+            self.before_transition(*entry)
+        except Exception as exc:  # noqa: BLE001 - swallowed here, re-raised by the pipeline
+            ctx.proposed_state = None
+            ctx.response_status = _ABORT
+            ctx.response_details = StateAbortDetails(
+                reason=f"Aborting orchestration due to error in {type(self)!r}: !{exc!r}"
+            )
+            ctx.orchestration_error = exc
+        else:
+            ctx.rule_signature.append(self._signature)
+        return ctx
+
+    def __exit__(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
+        if self.invalid():
+            return None
+        ctx = self.context
+        if self.SAFE_COPIES:
+            exit_ = ctx.exit_context()
+        else:
+            exit_ = (ctx.initial_state, ctx.validated_state, ctx)
+        if self.fizzled():
+            self.cleanup(*exit_)
+        else:
+            self.after_transition(*exit_)
+            ctx.finalization_signature.append(self._signature)
+        return None
+
+    # hooks ------------------------------------------------------------------------------
+    def before_transition(self, initial_state: State | None, proposed_state: State | None,
+                          context: "OrchestrationContext") -> None:
+        """Runs on entry if the rule is valid. May call the mutators."""
+
+    def after_transition(self, initial_state: State | None, validated_state: State | None,
+                         context: "OrchestrationContext") -> None:
+        """Runs on exit if the transition still is the one this rule expected."""
+
+    def cleanup(self, initial_state: State | None, validated_state: State | None,
+                context: "OrchestrationContext") -> None:
+        """Runs on exit if the rule fizzled: undo what before_transition did."""
+
+    # validity -----------------------------------------------------------------------------
+    def invalid(self) -> bool:
+        """True if the rule does not apply: its transition left FROM/TO, or (decided
+        once) the context no longer matches it. O(1)."""
+        if self.from_state_type not in self.FROM_STATES:
+            self._invalid_on_entry = True
+        if self.to_state_type not in self.TO_STATES:
+            self._invalid_on_entry = True
+        if self._invalid_on_entry is None:
+            self._invalid_on_entry = self.invalid_transition()
+        return self._invalid_on_entry
+
+    def invalid_transition(self) -> bool:
+        """True iff the context's transition differs from the rule's own. O(1)."""
+        ctx = self.context
+        initial = ctx.initial_state
+        proposed = ctx.proposed_state
+        return self.from_state_type != (None if initial is None else initial.type) or (
+            self.to_state_type != (None if proposed is None else proposed.type)
+        )
+
+    def fizzled(self) -> bool:
+        """True if the rule was entered but the transition changed afterwards. O(1)."""
+        if self._invalid_on_entry:
+            return False
+        return self.invalid_transition()
+
+    # mutators (before_transition only) ------------------------------------------------------
+    def _check_not_validated(self) -> None:
+        if self.context.validated_state is not None:
+            raise RuntimeError("The transition is already validated")
+
+    def reject_transition(self, state: State | None, reason: str) -> None:
+        """Replace the proposal by `state`, or with None keep the current state."""
+        self._check_not_validated()
+        ctx = self.context
+        if state is None:
+            if self.from_state_type is None:
+                raise OrchestrationError(
+                    "The current run has no state; this transition cannot be rejected "
+                    "without providing a new state."
+                )
+            self.to_state_type = None
+            ctx.proposed_state = None
+        else:
+            self.to_state_type = state.type
+            ctx.proposed_state = state
+        ctx.response_status = _REJECT
+        ctx.response_details = StateRejectDetails(reason=reason)
+
+    def delay_transition(self, delay_seconds: int, reason: str) -> None:
+        """Write nothing; tell the client to retry after `delay_seconds`."""
+        self._check_not_validated()
+        ctx = self.context
+        self.to_state_type = None
+        ctx.proposed_state = None
+        ctx.response_status = _WAIT
+        ctx.response_details = StateWaitDetails(delay_seconds=delay_seconds, reason=reason)
+
+    def abort_transition(self, reason: str) -> None:
+        """Write nothing; tell the client to stop trying."""
+        self._check_not_validated()
+        ctx = self.context
+        self.to_state_type = None
+        ctx.proposed_state = None
+        ctx.response_status = _ABORT
+        ctx.response_details = StateAbortDetails(reason=reason)
+
+    def rename_state(self, state_name: str) -> None:
+        """Rename the proposed state (its type is kept, so nothing fizzles)."""
+        proposed = self.context.proposed_state
+        if proposed is not None:
+            proposed.name = state_name
+
+    def update_context_parameters(self, key: str, value: Any) -> None:
+        """Set a context parameter visible to the rules that follow."""
+        self.context.parameters[key] = value
+
+
+class BaseUniversalTransform:
+    """Bookkeeping applied to every transition (FROM/TO = all states). Hooks receive
+    the real context; each transform checks for a nullified proposal itself."""
+
+    FROM_STATES: ClassVar[frozenset] = ALL_STATES
+    TO_STATES: ClassVar[frozenset] = ALL_STATES
+
+    __slots__ = ("context", "from_state_type", "to_state_type", "__dict__")
+
+    _signature: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._signature = str(cls)
+
+    def __init__(self, context: "OrchestrationContext", from_state_type: Any = None,
+                 to_state_type: Any = None) -> None:
+        self.context = context
+        self.from_state_type = from_state_type
+        self.to_state_type = to_state_type
+
+    def __enter__(self) -> "OrchestrationContext":
+        ctx = self.context
+        self.before_transition(ctx)
+        ctx.rule_signature.append(self._signature)
+        return ctx
+
+    def __exit__(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
+        ctx = self.context
+        if ctx.orchestration_error is None:
+            self.after_transition(ctx)
+            ctx.finalization_signature.append(self._signature)
+        return None
+
+    def before_transition(self, context: "OrchestrationContext") -> None:
+        """Runs on entry, always."""
+
+    def after_transition(self, context: "OrchestrationContext") -> None:
+        """Runs on exit unless a rule raised."""
+
+    def nullified_transition(self) -> bool:
+        return self.context.proposed_state is None
+
+    def exception_in_transition(self) -> bool:
+        return self.context.orchestration_error is not None
+
+
+class BaseOrchestrationPolicy:
+    """An ordered list of rules. Subclass and override `priority()`.
+
+    The rules that apply to a (from, to) pair are compiled once per policy class and
+    cached, so choosing rules costs one dict lookup per transition.
+    """
+
+    _compiled: ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._compiled = {}  # own cache per class: priority() differs per class
+
+    @staticmethod
+    def priority() -> list[type]:
+        """Rule and transform classes, outermost first."""
+        return []
+
+    @classmethod
+    def compile_transition_rules(cls, from_state: StateType | None = None,
+                                 to_state: StateType | None = None) -> tuple[type, ...]:
+        """The rules of `priority()` whose FROM/TO sets contain the transition, in
+        order. O(1) after the first call for a pair."""
+        key = (from_state, to_state)
+        rules = cls._compiled.get(key)
+        if rules is None:
+            rules = tuple(
+                r for r in cls.priority() if from_state in r.FROM_STATES and to_state in r.TO_STATES
+            )
+            cls._compiled[key] = rules
+        return rules

@@ -1,0 +1,177 @@
+"""Concurrency slots: deployment limits for flow runs (v2 counters) and tag limits
+for task runs (v1 sets of run ids) (spec orchestration.md §8.7, §8.8, §8.19, §8.20)."""
+from __future__ import annotations
+
+import datetime as _dt
+
+from ..concurrency import bulk_decrement_active_slots, bulk_increment_active_slots
+from ..records import CollisionStrategy
+from ..states import StateType
+from .common import CoreRule, make_state
+from .rules import ALL_STATES, BaseUniversalTransform
+
+__all__ = [
+    "SecureFlowConcurrencySlots",
+    "ReleaseFlowConcurrencySlots",
+    "SecureTaskConcurrencySlots",
+    "ReleaseTaskConcurrencySlots",
+    "DEPLOYMENT_SLOT_WAIT_SECONDS",
+    "TAG_SLOT_WAIT_SECONDS",
+]
+
+S = StateType
+# Prefect settings server.deployments.concurrency_slot_wait_seconds and
+# server.tasks.tag_concurrency_slot_wait_seconds (defaults).
+DEPLOYMENT_SLOT_WAIT_SECONDS = 30
+TAG_SLOT_WAIT_SECONDS = 30
+
+_HOLDING = frozenset({S.PENDING, S.RUNNING, S.CANCELLING})
+_RUNNING_ISH = frozenset({S.RUNNING, S.CANCELLING})
+
+
+def _deployment_limit(engine, run):
+    """(deployment, linked v2 limit or None) of a flow run; deployment None if missing."""
+    tables = engine._store.tables
+    deployment = tables["deployment"].rows.get(run.deployment_id)
+    if deployment is None or deployment.concurrency_limit_id is None:
+        return deployment, None
+    return deployment, tables["concurrency_limit_v2"].rows.get(deployment.concurrency_limit_id)
+
+
+class SecureFlowConcurrencySlots(CoreRule):
+    """Take a deployment concurrency slot on the way to PENDING, or enqueue/cancel."""
+
+    FROM_STATES = ALL_STATES - _HOLDING
+    TO_STATES = (S.PENDING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        run = context.run
+        if run.deployment_id is None:
+            return
+        engine = context.session
+        deployment, limit = _deployment_limit(engine, run)
+        if deployment is None:
+            self.abort_transition("Deployment not found.")
+            return
+        if limit is None:
+            return
+        if limit.limit == 0:
+            self.abort_transition(
+                "The deployment concurrency limit is 0. The flow will deadlock if submitted again."
+            )
+            return
+        if bulk_increment_active_slots(engine, [limit.id], 1):
+            return
+        options = deployment.concurrency_options
+        strategy = options.collision_strategy if options is not None else CollisionStrategy.ENQUEUE
+        now = context.now
+        if strategy is CollisionStrategy.CANCEL_NEW:
+            self.reject_transition(
+                make_state(S.CANCELLED, "Cancelled", now, message="Deployment concurrency limit reached."),
+                "Deployment concurrency limit reached.",
+            )
+        else:
+            state = make_state(S.SCHEDULED, "AwaitingConcurrencySlot", now)
+            state.state_details.scheduled_time = now + _dt.timedelta(seconds=DEPLOYMENT_SLOT_WAIT_SECONDS)
+            self.reject_transition(state, "Deployment concurrency limit reached.")
+
+    def cleanup(self, initial_state, validated_state, context):
+        run = context.run
+        if run.deployment_id is None:
+            return
+        try:
+            _, limit = _deployment_limit(context.session, run)
+            if limit is not None:
+                bulk_decrement_active_slots(context.session, [limit.id], 1)
+        except Exception:  # noqa: BLE001 - Prefect logs and ignores release errors
+            pass
+
+
+class ReleaseFlowConcurrencySlots(BaseUniversalTransform):
+    """Give the deployment slot back when a run leaves PENDING/RUNNING/CANCELLING."""
+
+    def after_transition(self, context):
+        proposed = context.proposed_state
+        if proposed is None:
+            return
+        initial = context.initial_state
+        if initial is None or initial.type not in _HOLDING or proposed.type in _HOLDING:
+            return
+        run = context.run
+        if run.deployment_id is None:
+            return
+        _, limit = _deployment_limit(context.session, run)
+        if limit is not None:
+            bulk_decrement_active_slots(context.session, [limit.id], 1)
+
+
+def _limits_for_tags(engine, tags) -> list:
+    """Tag limits of `tags`, ordered by tag (Prefect's order). O(tags log tags)."""
+    if not tags:
+        return []
+    by_tag = engine._store.tables["concurrency_limit"].by_name["tag"]
+    found = []
+    for tag in sorted(set(tags)):
+        bucket = by_tag.get(tag)
+        if bucket:
+            found.extend(bucket.values())
+    return found
+
+
+def _release(engine, tags, slot: str) -> None:
+    store = engine._store
+    for limit in _limits_for_tags(engine, tags):
+        if slot in limit.active_slots:
+            store.touch("concurrency_limit", limit)
+            limit.active_slots.remove(slot)
+
+
+class SecureTaskConcurrencySlots(CoreRule):
+    """Take a slot on every limited tag before RUNNING; WAIT when one is full."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        applied: list[str] = []
+        self._applied = applied
+        run = context.run
+        if not run.tags:
+            return
+        engine = context.session
+        store = engine._store
+        slot = str(run.id)
+        # Prefect keeps iterating after a blocking tag (a free tag visited later is
+        # taken and never given back); reproduced on purpose (spec §8.19).
+        for limit in _limits_for_tags(engine, run.tags):
+            tag = limit.tag
+            if limit.concurrency_limit == 0:
+                _release(engine, applied, slot)
+                self.abort_transition(
+                    f'The concurrency limit on tag "{tag}" is 0 and will deadlock if the task tries to run again.'
+                )
+            elif len(limit.active_slots) >= limit.concurrency_limit:
+                _release(engine, applied, slot)
+                self.delay_transition(TAG_SLOT_WAIT_SECONDS, f"Concurrency limit for the {tag} tag has been reached")
+            else:
+                applied.append(tag)
+                if slot not in limit.active_slots:
+                    store.touch("concurrency_limit", limit)
+                    limit.active_slots.append(slot)
+
+    def cleanup(self, initial_state, validated_state, context):
+        _release(context.session, self._applied, str(context.run.id))
+
+
+class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
+    """Give tag slots back when a task run lands outside RUNNING/CANCELLING."""
+
+    def after_transition(self, context):
+        if context.proposed_state is None:
+            return
+        validated = context.validated_state
+        if validated is None or validated.type in _RUNNING_ISH:
+            return
+        run = context.run
+        if run.tags:
+            _release(context.session, run.tags, str(run.id))
