@@ -1,1 +1,507 @@
-"""Placeholder: filtered, sorted, paginated reads and counts (being written)."""
+"""Filtered, sorted, paginated reads and counts of flow and task runs, answered from
+indexes (spec operations.md §1.4–1.6, §2.4–2.7).
+
+A query is first turned into a `_Plan`: one compiled predicate (the AND of every
+supplied filter, cross-entity filters reduced to id sets) plus *candidate sources*,
+index buckets that must contain every match (e.g. the runs of the requested state
+types). Execution then picks the cheapest route:
+
+* counts: no restriction -> table size; exactly one restriction that a source covers
+  exactly -> that source's size (bucket sizes, O(keys)); otherwise the predicate
+  over the smallest source;
+* reads with a limit: walk the sort index (or, for state-type filters, the
+  per-state sort index) and stop after offset+limit matches, unless the smallest
+  source is small enough that filtering and sorting it is cheaper;
+* count_task_runs_by_state: bucket sizes of the state-type index, or of the
+  (flow_run_id, state_type) index when restricted to given flow runs.
+
+Prefect 3.1.0 crashes when counting task runs by state if one has no state; here
+stateless task runs are simply not counted.
+"""
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any, Callable, Iterable
+
+import attrs
+
+from .errors import ValidationError
+from .filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    Operator,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+    combine,
+    parse_filter,
+)
+from .sorting import as_flow_run_sort, as_task_run_sort, sort_spec
+from .states import CountByState, StateType
+
+__all__ = [
+    "read_flow_runs",
+    "count_flow_runs",
+    "read_task_runs",
+    "count_task_runs",
+    "count_task_runs_by_state",
+]
+
+
+# plans -------------------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class _Source:
+    """Records that include every match of the plan (a superset), `size` of them.
+
+    `exact` means the source is exactly the matches of the one restriction it came
+    from. `state_types` / `flow_run_ids` say which buckets it is made of, so
+    ordered walks and counts by state can use finer indexes."""
+
+    size: int
+    records: Callable[[], Iterable[Any]]
+    exact: bool = False
+    state_types: frozenset | None = None
+    flow_run_ids: frozenset | None = None
+
+
+@attrs.define(slots=True)
+class _Plan:
+    predicates: list = attrs.field(factory=list)
+    sources: list = attrs.field(factory=list)
+    restrictions: int = 0
+
+    def add(self, predicate: Callable, sources: list[_Source]) -> None:
+        self.predicates.append(predicate)
+        self.sources.extend(sources)
+        self.restrictions += 1
+
+    def predicate(self) -> Callable:
+        return combine(self.predicates, Operator.and_)
+
+    def smallest(self) -> _Source | None:
+        return min(self.sources, key=lambda s: s.size) if self.sources else None
+
+    def exact_source(self) -> _Source | None:
+        """The source that *is* the answer, when there is a single restriction."""
+        if self.restrictions != 1:
+            return None
+        for src in self.sources:
+            if src.exact:
+                return src
+        return None
+
+
+def _buckets(index: Any, keys: Iterable, exact: bool, **tags: Any) -> _Source:
+    """Union of distinct hash-index buckets (disjoint, since each record has one key)."""
+    keys = list(dict.fromkeys(keys))
+    size = sum(index.count(k) for k in keys)
+    get = index.get
+    return _Source(size, lambda: chain.from_iterable(get(k).values() for k in keys), exact, **tags)
+
+
+def _ids(rows: dict, ids: Iterable, exact: bool) -> _Source:
+    found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
+    return _Source(len(found), lambda: found, exact)
+
+
+def _usable(flt: Any) -> bool:
+    """Criteria of an operator filter are each required only under and_ (or alone)."""
+    return flt.operator is Operator.and_ or len(flt.populated()) <= 1
+
+
+def _state_sources(state: Any, index_type: Any, index_name: Any) -> list[_Source]:
+    """Sources for `state.type.any_` / `state.name.any_` (flattened criteria)."""
+    crits = [c for part in (state.type, state.name) if part is not None for c in part.populated()]
+    if not (state.operator is Operator.and_ or len(crits) <= 1):
+        return []
+    out = []
+    if state.type is not None and state.type.any_ is not None:
+        types = frozenset(state.type.any_)
+        out.append(_buckets(index_type, types, exact=len(crits) == 1, state_types=types))
+    if state.name is not None and state.name.any_ is not None:
+        out.append(_buckets(index_name, state.name.any_, exact=len(crits) == 1))
+    return out
+
+
+def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
+    """Index-backed supersets of a FlowRunFilter's matches. O(keys in the filter)."""
+    fields = flt.populated()
+    if not fields or not _usable(flt):
+        return []
+    single = len(fields) == 1
+    table = tables["flow_run"]
+    idx = table.by_name
+    out: list[_Source] = []
+    if flt.id is not None and flt.id.any_ is not None:
+        out.append(_ids(table.rows, flt.id.any_, exact=single and flt.id.not_any_ is None))
+    if flt.state is not None:
+        for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
+            src.exact = src.exact and single
+            out.append(src)
+    for name in ("deployment_id", "work_queue_name", "parent_task_run_id"):
+        sub = getattr(flt, name)
+        if sub is None or not _usable(sub):
+            continue
+        one = single and len(sub.populated()) == 1
+        if sub.any_ is not None:
+            out.append(_buckets(idx[name], sub.any_, exact=one))
+        elif sub.is_null_ is True:
+            out.append(_buckets(idx[name], [None], exact=one))
+    tags = flt.tags
+    if tags is not None and tags.all_ and _usable(tags):
+        tag_index = idx["tags"]
+        tag = min(set(tags.all_), key=tag_index.count)
+        exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
+        out.append(_buckets(tag_index, [tag], exact=exact))
+    parents = flt.parent_flow_run_id
+    if parents is not None and parents.any_ is not None:
+        by_flow_run = tables["task_run"].by_name["flow_run_id"]
+        task_ids = [tid for fr_id in set(parents.any_) for tid in by_flow_run.get(fr_id)]
+        out.append(_buckets(idx["parent_task_run_id"], task_ids, exact=single))
+    return out
+
+
+def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
+    """Index-backed supersets of a TaskRunFilter's matches. O(keys in the filter)."""
+    fields = flt.populated()
+    if not fields or not _usable(flt):
+        return []
+    single = len(fields) == 1
+    table = tables["task_run"]
+    idx = table.by_name
+    out: list[_Source] = []
+    if flt.id is not None and flt.id.any_ is not None:
+        out.append(_ids(table.rows, flt.id.any_, exact=single))
+    if flt.state is not None:
+        for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
+            src.exact = src.exact and single
+            out.append(src)
+    frid = flt.flow_run_id
+    if frid is not None:
+        if frid.is_null_ is True:
+            out.append(_buckets(idx["flow_run_id"], [None], exact=single))
+        elif frid.any_ is not None:
+            ids = frozenset(frid.any_)
+            out.append(_buckets(idx["flow_run_id"], ids, exact=single, flow_run_ids=ids))
+    tags = flt.tags
+    if tags is not None and tags.all_ and _usable(tags):
+        tag_index = idx["tags"]
+        tag = min(set(tags.all_), key=tag_index.count)
+        exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
+        out.append(_buckets(tag_index, [tag], exact=exact))
+    sub = flt.subflow_runs
+    if sub is not None and sub.exists_ is True:
+        parents = [k for k in tables["flow_run"].by_name["parent_task_run_id"].buckets if k is not None]
+        out.append(_ids(table.rows, parents, exact=single))
+    return out
+
+
+def _matching(plan: _Plan, rows: dict) -> Iterable[Any]:
+    """Every record matching `plan` (unordered), from its smallest source."""
+    pred = plan.predicate()
+    src = plan.smallest()
+    records = src.records() if src is not None else rows.values()
+    return (r for r in records if pred(r))
+
+
+def _queue_ids(tables: Any, wq: WorkQueueFilter | None, wp: WorkPoolFilter | None) -> set:
+    """Ids of work queues that satisfy `wq` and whose pool exists and satisfies `wp`."""
+    q_pred = wq.predicate(tables) if wq is not None else None
+    p_pred = wp.predicate(tables) if wp is not None else None
+    pools = tables["work_pool"].rows
+    out = set()
+    for q in tables["work_queue"].rows.values():
+        if q_pred is not None and not q_pred(q):
+            continue
+        if p_pred is not None:
+            pool = pools.get(q.work_pool_id)
+            if pool is None or not p_pred(pool):
+                continue
+        out.add(q.id)
+    return out
+
+
+def _flow_run_plan(
+    tables: Any,
+    flow_filter: FlowFilter | None,
+    flow_run_filter: FlowRunFilter | None,
+    task_run_filter: TaskRunFilter | None,
+    deployment_filter: DeploymentFilter | None,
+    work_pool_filter: WorkPoolFilter | None,
+    work_queue_filter: WorkQueueFilter | None,
+) -> _Plan:
+    """Plan for §1.4: every supplied filter (even an empty one) is a restriction,
+    except an empty flow-run filter, which is TRUE on the table itself."""
+    plan = _Plan()
+    idx = tables["flow_run"].by_name
+    if flow_run_filter is not None and flow_run_filter.populated():
+        plan.add(flow_run_filter.predicate(tables), _flow_run_filter_sources(tables, flow_run_filter))
+    if flow_filter is not None:
+        f_pred = flow_filter.predicate(tables)
+        flow_ids = frozenset(f.id for f in tables["flow"].rows.values() if f_pred(f))
+        plan.add(lambda r: r.flow_id in flow_ids, [_buckets(idx["flow_id"], flow_ids, exact=True)])
+    if deployment_filter is not None:
+        d_pred = deployment_filter.predicate(tables)
+        dep_ids = frozenset(d.id for d in tables["deployment"].rows.values() if d_pred(d))
+        plan.add(lambda r: r.deployment_id in dep_ids, [_buckets(idx["deployment_id"], dep_ids, exact=True)])
+    if work_queue_filter is not None or work_pool_filter is not None:
+        queue_ids = frozenset(_queue_ids(tables, work_queue_filter, work_pool_filter))
+        plan.add(lambda r: r.work_queue_id in queue_ids, [_buckets(idx["work_queue_id"], queue_ids, exact=True)])
+    if task_run_filter is not None:
+        # "Has at least one task run matching": the set of their flow run ids.
+        t_plan = _task_run_plan(tables, None, None, task_run_filter, None)
+        fr_ids = frozenset(tr.flow_run_id for tr in _matching(t_plan, tables["task_run"].rows)) - {None}
+        plan.add(lambda r: r.id in fr_ids, [_ids(tables["flow_run"].rows, fr_ids, exact=True)])
+    return plan
+
+
+def _task_run_plan(
+    tables: Any,
+    flow_filter: FlowFilter | None,
+    flow_run_filter: FlowRunFilter | None,
+    task_run_filter: TaskRunFilter | None,
+    deployment_filter: DeploymentFilter | None,
+) -> _Plan:
+    """Plan for §2.4, including the flow-run id fast path."""
+    plan = _Plan()
+    idx = tables["task_run"].by_name
+    if task_run_filter is not None and task_run_filter.populated():
+        plan.add(task_run_filter.predicate(tables), _task_run_filter_sources(tables, task_run_filter))
+    if flow_run_filter is not None and flow_run_filter.only_filters_on_id() and flow_filter is None \
+            and deployment_filter is None:
+        ids = frozenset(flow_run_filter.id.any_)
+        plan.add(lambda r: r.flow_run_id in ids,
+                 [_buckets(idx["flow_run_id"], ids, exact=True, flow_run_ids=ids)])
+    elif flow_filter is not None or flow_run_filter is not None or deployment_filter is not None:
+        fr_plan = _flow_run_plan(tables, flow_filter, flow_run_filter, None, deployment_filter, None, None)
+        if fr_plan.restrictions == 0:
+            # Only an empty flow-run filter: "has a flow run" (it always exists).
+            fr_ids = None
+            plan.add(lambda r: r.flow_run_id is not None, [])
+        else:
+            fr_ids = frozenset(r.id for r in _matching(fr_plan, tables["flow_run"].rows))
+            plan.add(lambda r: r.flow_run_id in fr_ids,
+                     [_buckets(idx["flow_run_id"], fr_ids, exact=True, flow_run_ids=fr_ids)])
+    return plan
+
+
+# execution ---------------------------------------------------------------------------------
+
+def _window(offset: Any, limit: Any) -> tuple[int, int | None]:
+    if offset is None:
+        offset = 0
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise ValidationError(f"offset must be an integer, got {type(offset).__name__} {offset!r}")
+    if offset < 0:
+        raise ValidationError(f"offset must be >= 0, got {offset}")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise ValidationError(f"limit must be an integer or None, got {type(limit).__name__} {limit!r}")
+        if limit < 0:
+            raise ValidationError(f"limit must be >= 0, got {limit}")
+    return offset, limit
+
+
+def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) -> list:
+    """Execute a read plan; see the module docstring for the route chosen."""
+    if limit == 0:
+        return []
+    index_name, descending = sort_spec(sort)
+    index = table.by_name[index_name]
+    pred = plan.predicate()
+    n = len(table.rows)
+    stop = None if limit is None else offset + limit
+    best = plan.smallest()
+    if best is not None and best.size == 0:
+        return []
+    grouped = table.by_name.get("state_type+" + index_name)
+    ordered = None
+    if grouped is not None:
+        typed = [s for s in plan.sources if s.state_types is not None]
+        if typed:
+            ordered = min(typed, key=lambda s: s.size)
+    if stop is None:
+        if best is not None and best.size * 2 < n:
+            return _sorted_candidates(best, pred, index, descending)[offset:]
+        walk = grouped.walk(ordered.state_types, descending) if ordered is not None else index.walk(descending)
+        return _take(walk, pred, offset, None)
+    if ordered is not None:
+        if best.size * best.size > stop * ordered.size:
+            return _take(grouped.walk(ordered.state_types, descending), pred, offset, stop)
+    elif best is None or best.size * best.size > stop * n:
+        return _take(index.walk(descending), pred, offset, stop)
+    return _sorted_candidates(best, pred, index, descending)[offset:stop]
+
+
+def _sorted_candidates(src: _Source, pred: Callable, index: Any, descending: bool) -> list:
+    extract = index.extract
+    matched = [r for r in src.records() if pred(r)]
+    matched.sort(key=extract, reverse=descending)
+    return matched
+
+
+def _take(records: Iterable[Any], pred: Callable, offset: int, stop: int | None) -> list:
+    out = []
+    seen = 0
+    for rec in records:
+        if pred(rec):
+            if seen >= offset:
+                out.append(rec)
+            seen += 1
+            if stop is not None and seen >= stop:
+                break
+    return out
+
+
+def _count(plan: _Plan, table: Any) -> int:
+    if plan.restrictions == 0:
+        return len(table.rows)
+    exact = plan.exact_source()
+    if exact is not None:
+        return exact.size
+    return sum(1 for _ in _matching(plan, table.rows))
+
+
+# public entry points (called by Engine under its lock) ------------------------------------------
+
+def _flow_run_filters(args: tuple) -> tuple:
+    ff, frf, trf, df, wpf, wqf = args
+    return (
+        parse_filter(FlowFilter, ff, "flows"),
+        parse_filter(FlowRunFilter, frf, "flow_runs"),
+        parse_filter(TaskRunFilter, trf, "task_runs"),
+        parse_filter(DeploymentFilter, df, "deployments"),
+        parse_filter(WorkPoolFilter, wpf, "work_pools"),
+        parse_filter(WorkQueueFilter, wqf, "work_pool_queues"),
+    )
+
+
+def _task_run_filters(args: tuple) -> tuple:
+    ff, frf, trf, df = args
+    return (
+        parse_filter(FlowFilter, ff, "flows"),
+        parse_filter(FlowRunFilter, frf, "flow_runs"),
+        parse_filter(TaskRunFilter, trf, "task_runs"),
+        parse_filter(DeploymentFilter, df, "deployments"),
+    )
+
+
+def read_flow_runs(
+    engine: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    task_run_filter: Any = None,
+    deployment_filter: Any = None,
+    work_pool_filter: Any = None,
+    work_queue_filter: Any = None,
+    offset: int | None = None,
+    limit: int | None = None,
+    sort: Any = "ID_DESC",
+) -> list:
+    """Flow runs matching every supplied filter, in `sort` order, `offset` skipped,
+    at most `limit` (None = all). Filters are typed objects or Prefect JSON dicts.
+
+    Cost: O(offset+limit) index steps when matches are dense in the sort (or
+    per-state) order; otherwise O(c log c) for the smallest index candidate set c;
+    cross-entity filters add O(matching flows/deployments/queues/task runs)."""
+    filters = _flow_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                 work_pool_filter, work_queue_filter))
+    offset, limit = _window(offset, limit)
+    sort = as_flow_run_sort(sort)
+    tables = engine._store.tables
+    plan = _flow_run_plan(tables, *filters)
+    return _read(plan, tables["flow_run"], sort, offset, limit)
+
+
+def count_flow_runs(
+    engine: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    task_run_filter: Any = None,
+    deployment_filter: Any = None,
+    work_pool_filter: Any = None,
+    work_queue_filter: Any = None,
+) -> int:
+    """Number of flow runs matching every supplied filter. O(1) without filters,
+    O(keys) for one index-covered criterion (e.g. state types), else O(c)."""
+    filters = _flow_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                 work_pool_filter, work_queue_filter))
+    tables = engine._store.tables
+    return _count(_flow_run_plan(tables, *filters), tables["flow_run"])
+
+
+def read_task_runs(
+    engine: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    task_run_filter: Any = None,
+    deployment_filter: Any = None,
+    offset: int | None = None,
+    limit: int | None = None,
+    sort: Any = "ID_DESC",
+) -> list:
+    """Task runs matching every supplied filter, sorted, offset and limited
+    (costs as for read_flow_runs)."""
+    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    offset, limit = _window(offset, limit)
+    sort = as_task_run_sort(sort)
+    tables = engine._store.tables
+    plan = _task_run_plan(tables, *filters)
+    return _read(plan, tables["task_run"], sort, offset, limit)
+
+
+def count_task_runs(
+    engine: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    task_run_filter: Any = None,
+    deployment_filter: Any = None,
+) -> int:
+    """Number of task runs matching every supplied filter (costs as count_flow_runs)."""
+    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    tables = engine._store.tables
+    return _count(_task_run_plan(tables, *filters), tables["task_run"])
+
+
+_STATE_TYPES = tuple(StateType)
+
+
+def count_task_runs_by_state(
+    engine: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    task_run_filter: Any = None,
+    deployment_filter: Any = None,
+) -> CountByState:
+    """Matching task runs counted per state type; stateless task runs are skipped
+    (Prefect 3.1.0 raises a TypeError on them).
+
+    O(state types) without filters; O(flow runs × state types) when restricted only
+    to given flow runs; O(c) otherwise."""
+    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    tables = engine._store.tables
+    table = tables["task_run"]
+    plan = _task_run_plan(tables, *filters)
+    counts = dict.fromkeys(_STATE_TYPES, 0)
+    exact = plan.exact_source() if plan.restrictions == 1 else None
+    if plan.restrictions == 0:
+        by_type = table.by_name["state_type"]
+        for st in _STATE_TYPES:
+            counts[st] = by_type.count(st)
+    elif exact is not None and exact.flow_run_ids is not None:
+        pairs = table.by_name["flow_run_state_type"]
+        for fr_id in exact.flow_run_ids:
+            for st in _STATE_TYPES:
+                counts[st] += pairs.count((fr_id, st))
+    elif exact is not None and exact.state_types is not None:
+        by_type = table.by_name["state_type"]
+        for st in exact.state_types:
+            counts[st] = by_type.count(st)
+    else:
+        for rec in _matching(plan, table.rows):
+            st = rec.state_type
+            if st is not None:
+                counts[st] += 1
+    return CountByState(**{st.value: n for st, n in counts.items()})

@@ -5,6 +5,7 @@ Every index here is updated incrementally by the store on insert, delete and
 """
 from __future__ import annotations
 
+from .sorting import GroupedSortedIndex
 from .store import Store
 
 __all__ = ["KINDS", "build_store"]
@@ -58,6 +59,13 @@ def build_store() -> Store:
     fr.sorted_index("name", lambda r: r.name)
     fr.sorted_index("next_scheduled_start_time", lambda r: r.next_scheduled_start_time)
     fr.sorted_index("end_time", lambda r: r.end_time)
+    # Per-state-type orders: "SCHEDULED runs by expected start" is the scheduler's
+    # query, and state types correlate with time, so walking the global order to
+    # find them could pass most of the table first.
+    _state_type = lambda r: r.state_type  # noqa: E731
+    fr._register(GroupedSortedIndex("state_type+expected_start_time", _state_type,
+                                    lambda r: r.expected_start_time, fr))
+    fr._register(GroupedSortedIndex("state_type+start_time", _state_type, _coalesced_start, fr))
 
     tr = t["task_run"]
     tr.hash_index("state_type", lambda r: r.state_type)
@@ -78,5 +86,6 @@ def build_store() -> Store:
     t["task_run_state"].hash_index("run_id", lambda r: r.task_run_id)
     t["task_run_state"].hash_index("run_timestamp", lambda r: (r.task_run_id, r.timestamp))
     t["task_run_state_cache"].hash_index("cache_key", lambda r: r.cache_key)
+    t["artifact"].hash_index("flow_run_id", lambda r: r.flow_run_id)
     t["artifact_collection"].hash_index("key", lambda r: r.key)
     return store

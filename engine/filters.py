@@ -1,0 +1,883 @@
+"""Typed filters for flow/task run reads (spec filters.md), parsed from Prefect's JSON.
+
+Every filter is a slotted attrs class whose fields default to None ("not populated").
+`parse_filter(FlowRunFilter, {"state": {"type": {"any_": ["COMPLETED"]}}}, "flow_runs")`
+builds one from the JSON a Prefect client posts; unknown keys and badly typed values
+raise ValidationError naming the JSON path. Typed objects built in Python are
+checked and coerced the same way (ids may be given as strings).
+
+Evaluation is compiled: `flt.predicate(tables)` returns a plain function
+`record -> bool` built once per query, so a scan costs one call per record. SQL NULL
+semantics are reproduced exactly (a NULL column never satisfies `any_`, `not_any_`,
+time bounds or `like_`); `any_ = []` matches nothing, `not_any_ = []` excludes
+nothing. `tables` is the store's `{kind: Table}` map, used by the few criteria that
+look at other entities (a flow's deployments, a task run's subflows, ...).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import re
+import uuid
+from operator import attrgetter
+from typing import Any, Callable, ClassVar, Mapping
+
+import attrs
+
+from .errors import ValidationError
+from .states import StateType
+from .validation import as_datetime, as_uuid
+
+__all__ = [
+    "Operator",
+    "parse_filter",
+    "FlowFilter", "FlowFilterId", "FlowFilterDeployment", "FlowFilterName", "FlowFilterTags",
+    "FlowRunFilter", "FlowRunFilterId", "FlowRunFilterName", "FlowRunFilterTags",
+    "FlowRunFilterDeploymentId", "FlowRunFilterWorkQueueName", "FlowRunFilterFlowVersion",
+    "FlowRunFilterState", "FlowRunFilterStateType", "FlowRunFilterStateName",
+    "FlowRunFilterStartTime", "FlowRunFilterEndTime", "FlowRunFilterExpectedStartTime",
+    "FlowRunFilterNextScheduledStartTime", "FlowRunFilterParentFlowRunId",
+    "FlowRunFilterParentTaskRunId", "FlowRunFilterIdempotencyKey",
+    "TaskRunFilter", "TaskRunFilterId", "TaskRunFilterName", "TaskRunFilterTags",
+    "TaskRunFilterState", "TaskRunFilterStateType", "TaskRunFilterStateName",
+    "TaskRunFilterStartTime", "TaskRunFilterExpectedStartTime", "TaskRunFilterSubFlowRuns",
+    "TaskRunFilterFlowRunId",
+    "DeploymentFilter", "DeploymentFilterId", "DeploymentFilterName", "DeploymentOrFlowNameFilter",
+    "DeploymentFilterPaused", "DeploymentFilterTags", "DeploymentFilterWorkQueueName",
+    "DeploymentFilterConcurrencyLimit",
+    "WorkPoolFilter", "WorkPoolFilterId", "WorkPoolFilterName", "WorkPoolFilterType",
+    "WorkQueueFilter", "WorkQueueFilterId", "WorkQueueFilterName",
+]
+
+Predicate = Callable[[Any], bool]
+Tables = Mapping[str, Any]
+
+
+class Operator(str, enum.Enum):
+    """How an operator filter combines its populated criteria."""
+
+    and_ = "and_"
+    or_ = "or_"
+
+
+# value coercion (idempotent: typed values pass through) ------------------------------------
+
+def _list(value: Any, path: str) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(f"{path} must be a list, got {type(value).__name__} {value!r}")
+    return list(value)
+
+
+def _uuids(value: Any, path: str) -> list[uuid.UUID]:
+    return [as_uuid(v, f"{path}[{i}]") for i, v in enumerate(_list(value, path))]
+
+
+def _strs(value: Any, path: str) -> list[str]:
+    items = _list(value, path)
+    for i, v in enumerate(items):
+        if not isinstance(v, str):
+            raise ValidationError(f"{path}[{i}] must be a string, got {type(v).__name__} {v!r}")
+    return items
+
+
+def _state_types(value: Any, path: str) -> list[StateType]:
+    out = []
+    for i, v in enumerate(_list(value, path)):
+        try:
+            out.append(StateType(v))
+        except ValueError:
+            raise ValidationError(
+                f"{path}[{i}]: unknown state type {v!r}; expected one of {[t.value for t in StateType]}"
+            ) from None
+    return out
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{path} must be a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{path} must be a boolean, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{path} must be an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _time(value: Any, path: str) -> _dt.datetime:
+    return as_datetime(value, path)  # type: ignore[return-value]
+
+
+def _operator(value: Any, path: str) -> Operator:
+    try:
+        return Operator(value)
+    except ValueError:
+        raise ValidationError(f"{path} must be 'and_' or 'or_', got {value!r}") from None
+
+
+# compiled predicates ---------------------------------------------------------------------
+
+def _true(rec: Any) -> bool:
+    return True
+
+
+def _false(rec: Any) -> bool:
+    return False
+
+
+def combine(preds: list[Predicate], operator: Operator = Operator.and_) -> Predicate:
+    """One predicate from several: all (and_) or any (or_); none at all is TRUE."""
+    if not preds:
+        return _true
+    if len(preds) == 1:
+        return preds[0]
+    if operator is Operator.or_:
+        if len(preds) == 2:
+            a, b = preds
+            return lambda r: a(r) or b(r)
+        return lambda r: any(p(r) for p in preds)
+    if len(preds) == 2:
+        a, b = preds
+        return lambda r: a(r) and b(r)
+    return lambda r: all(p(r) for p in preds)
+
+
+def like_regex(value: str, prefix: bool = False) -> "re.Pattern[str]":
+    """SQLite `lower(x) LIKE lower('%value%')` (or `'value%'` for a prefix) as a regex:
+    unescaped `%` / `_` are wildcards, case folding is ASCII-only."""
+    parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in value]
+    return re.compile(("" if prefix else ".*") + "".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
+
+
+def _any(get: Callable, values: list) -> Predicate:
+    if not values:
+        return _false
+    allowed = frozenset(values)  # never contains None, so a NULL column cannot match
+    return lambda r: get(r) in allowed
+
+
+def _not_any(get: Callable, values: list) -> Predicate:
+    if not values:
+        return _true  # SQL `NOT IN ()` is rendered as TRUE, NULLs included
+    banned = frozenset(values)
+    return lambda r: (v := get(r)) is not None and v not in banned
+
+
+def _like(get: Callable, value: str) -> Predicate:
+    match = like_regex(value).match
+    return lambda r: (v := get(r)) is not None and match(v) is not None
+
+
+def _startswith(get: Callable, values: list[str]) -> Predicate:
+    matchers = [like_regex(v, prefix=True).match for v in values]
+    return lambda r: (v := get(r)) is not None and any(m(v) is not None for m in matchers)
+
+
+def _before(get: Callable, bound: _dt.datetime) -> Predicate:
+    return lambda r: (v := get(r)) is not None and v <= bound
+
+
+def _after(get: Callable, bound: _dt.datetime) -> Predicate:
+    return lambda r: (v := get(r)) is not None and v >= bound
+
+
+def _is_null(get: Callable, flag: bool) -> Predicate:
+    if flag:
+        return lambda r: get(r) is None
+    return lambda r: get(r) is not None
+
+
+def _eq(get: Callable, value: Any) -> Predicate:
+    return lambda r: get(r) == value
+
+
+def _tags_all(get: Callable, values: list[str]) -> Predicate:
+    wanted = frozenset(values)
+    if not wanted:
+        return _true
+    return lambda r: wanted.issubset(get(r))
+
+
+def _tags_empty(get: Callable, flag: bool) -> Predicate:
+    if flag:
+        return lambda r: not get(r)
+    return lambda r: bool(get(r))
+
+
+_BUILDERS: dict[str, Callable[[Callable, Any], Predicate]] = {
+    "any_": _any,
+    "not_any_": _not_any,
+    "like_": _like,
+    "startswith_": _startswith,
+    "before_": _before,
+    "after_": _after,
+    "is_null_": _is_null,
+    "eq_": _eq,
+    "all_": _tags_all,
+}
+
+
+# base classes ----------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class _Filter:
+    """Common machinery. Subclasses declare `_spec` (field -> coercer or nested filter
+    class, in evaluation order) and, for column criteria, `_column`."""
+
+    _spec: ClassVar[dict[str, Any]] = {}
+    _column: ClassVar[str] = ""
+
+    def __attrs_post_init__(self) -> None:
+        _coerce_fields(self, type(self).__name__)
+
+    def populated(self) -> list[str]:
+        """Names of the populated criteria (operator excluded), in evaluation order."""
+        return [n for n in self._spec if n != "operator" and getattr(self, n) is not None]
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        """One predicate per populated criterion, on the record's `_column`."""
+        get = attrgetter(self._column)
+        return [_BUILDERS[n](get, getattr(self, n)) for n in self.populated()]
+
+    def predicate(self, tables: Tables) -> Predicate:
+        """The whole filter as one function `record -> bool`. O(size of the filter)."""
+        return combine(self.criteria(tables), getattr(self, "operator", Operator.and_))
+
+
+def _coerce_fields(obj: _Filter, path: str) -> None:
+    for name, kind in obj._spec.items():
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        where = f"{path}.{name}"
+        if isinstance(kind, type) and issubclass(kind, _Filter):
+            value = parse_filter(kind, value, where)
+        else:
+            value = kind(value, where)
+        object.__setattr__(obj, name, value)
+
+
+def parse_filter(cls: type, data: Any, path: str) -> Any:
+    """A `cls` filter from a typed object, Prefect's JSON shape (a dict), or None.
+
+    Unknown keys and badly typed values raise ValidationError naming `path`
+    (e.g. ``flow_runs.state.type.any_``). O(size of the JSON).
+    """
+    if data is None or isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"{path} must be an object ({cls.__name__}), got {type(data).__name__} {data!r}")
+    spec = cls._spec
+    unknown = [k for k in data if k not in spec]
+    if unknown:
+        raise ValidationError(
+            f"{path}.{unknown[0]}: unknown filter key (allowed: {', '.join(spec)})"
+        )
+    values = {}
+    for key, value in data.items():
+        kind = spec[key]
+        where = f"{path}.{key}"
+        if value is None:
+            values[key] = None
+        elif isinstance(kind, type) and issubclass(kind, _Filter):
+            values[key] = parse_filter(kind, value, where)
+        else:
+            values[key] = kind(value, where)
+    return cls(**values)
+
+
+def _top_predicate(flt: Any, tables: Tables) -> Predicate:
+    """An entity filter: one predicate per populated sub-filter (an empty one is TRUE)."""
+    preds = [getattr(flt, n).predicate(tables) for n in flt.populated()]
+    return combine(preds, flt.operator)
+
+
+_OP = {"operator": _operator}
+
+
+# flows -----------------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class FlowFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class FlowFilterDeployment(_Filter):
+    """`is_null_`: True keeps flows without any deployment, False flows with one."""
+
+    operator: Operator = Operator.and_
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "is_null_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        if self.is_null_ is None:
+            return []
+        by_flow = tables["deployment"].by_name["flow_id"]
+        if self.is_null_:
+            return [lambda r: by_flow.count(r.id) == 0]
+        return [lambda r: by_flow.count(r.id) > 0]
+
+
+@attrs.define(slots=True)
+class FlowFilterName(_Filter):
+    any_: list[str] | None = None
+    like_: str | None = None
+    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class FlowFilterTags(_Filter):
+    operator: Operator = Operator.and_
+    all_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+    _column: ClassVar = "tags"
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return _tag_criteria(self)
+
+
+def _tag_criteria(flt: Any) -> list[Predicate]:
+    get = attrgetter("tags")
+    out = []
+    if flt.all_ is not None:
+        out.append(_tags_all(get, flt.all_))
+    if flt.is_null_ is not None:
+        out.append(_tags_empty(get, flt.is_null_))
+    return out
+
+
+@attrs.define(slots=True)
+class FlowFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: FlowFilterId | None = None
+    deployment: FlowFilterDeployment | None = None
+    name: FlowFilterName | None = None
+    tags: FlowFilterTags | None = None
+    _spec: ClassVar = {**_OP, "id": FlowFilterId, "deployment": FlowFilterDeployment,
+                       "name": FlowFilterName, "tags": FlowFilterTags}
+
+    def predicate(self, tables: Tables) -> Predicate:
+        return _top_predicate(self, tables)
+
+
+# flow runs -------------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class FlowRunFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    not_any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids, "not_any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterName(_Filter):
+    any_: list[str] | None = None
+    like_: str | None = None
+    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterTags(_Filter):
+    operator: Operator = Operator.and_
+    all_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return _tag_criteria(self)
+
+
+@attrs.define(slots=True)
+class FlowRunFilterDeploymentId(_Filter):
+    operator: Operator = Operator.and_
+    any_: list[uuid.UUID] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+    _column: ClassVar = "deployment_id"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterWorkQueueName(_Filter):
+    operator: Operator = Operator.and_
+    any_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "any_": _strs, "is_null_": _bool}
+    _column: ClassVar = "work_queue_name"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterFlowVersion(_Filter):
+    any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs}
+    _column: ClassVar = "flow_version"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterStateType(_Filter):
+    any_: list[StateType] | None = None
+    not_any_: list[StateType] | None = None
+    _spec: ClassVar = {"any_": _state_types, "not_any_": _state_types}
+    _column: ClassVar = "state_type"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterStateName(_Filter):
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs, "not_any_": _strs}
+    _column: ClassVar = "state_name"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterState(_Filter):
+    """Type and name criteria are flattened into one list combined with `operator`."""
+
+    operator: Operator = Operator.and_
+    type: FlowRunFilterStateType | None = None
+    name: FlowRunFilterStateName | None = None
+    _spec: ClassVar = {**_OP, "type": FlowRunFilterStateType, "name": FlowRunFilterStateName}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        out: list[Predicate] = []
+        for part in (self.type, self.name):
+            if part is not None:
+                out.extend(part.criteria(tables))
+        return out
+
+
+@attrs.define(slots=True)
+class FlowRunFilterStartTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _column: ClassVar = "start_time"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterEndTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _column: ClassVar = "end_time"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterExpectedStartTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _column: ClassVar = "expected_start_time"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterNextScheduledStartTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _column: ClassVar = "next_scheduled_start_time"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterParentFlowRunId(_Filter):
+    """`any_`: direct subflows of the listed flow runs (through the parent task run)."""
+
+    operator: Operator = Operator.and_
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {**_OP, "any_": _uuids}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        if self.any_ is None:
+            return []
+        by_flow_run = tables["task_run"].by_name["flow_run_id"]
+        parents = {tid for fr_id in set(self.any_) for tid in by_flow_run.get(fr_id)}
+        return [lambda r: r.parent_task_run_id in parents]
+
+
+@attrs.define(slots=True)
+class FlowRunFilterParentTaskRunId(_Filter):
+    operator: Operator = Operator.and_
+    any_: list[uuid.UUID] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+    _column: ClassVar = "parent_task_run_id"
+
+
+@attrs.define(slots=True)
+class FlowRunFilterIdempotencyKey(_Filter):
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs, "not_any_": _strs}
+    _column: ClassVar = "idempotency_key"
+
+
+@attrs.define(slots=True)
+class FlowRunFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: FlowRunFilterId | None = None
+    name: FlowRunFilterName | None = None
+    tags: FlowRunFilterTags | None = None
+    deployment_id: FlowRunFilterDeploymentId | None = None
+    work_queue_name: FlowRunFilterWorkQueueName | None = None
+    flow_version: FlowRunFilterFlowVersion | None = None
+    state: FlowRunFilterState | None = None
+    start_time: FlowRunFilterStartTime | None = None
+    end_time: FlowRunFilterEndTime | None = None
+    expected_start_time: FlowRunFilterExpectedStartTime | None = None
+    next_scheduled_start_time: FlowRunFilterNextScheduledStartTime | None = None
+    parent_flow_run_id: FlowRunFilterParentFlowRunId | None = None
+    parent_task_run_id: FlowRunFilterParentTaskRunId | None = None
+    idempotency_key: FlowRunFilterIdempotencyKey | None = None
+    _spec: ClassVar = {
+        **_OP,
+        "id": FlowRunFilterId,
+        "name": FlowRunFilterName,
+        "tags": FlowRunFilterTags,
+        "deployment_id": FlowRunFilterDeploymentId,
+        "work_queue_name": FlowRunFilterWorkQueueName,
+        "flow_version": FlowRunFilterFlowVersion,
+        "state": FlowRunFilterState,
+        "start_time": FlowRunFilterStartTime,
+        "end_time": FlowRunFilterEndTime,
+        "expected_start_time": FlowRunFilterExpectedStartTime,
+        "next_scheduled_start_time": FlowRunFilterNextScheduledStartTime,
+        "parent_flow_run_id": FlowRunFilterParentFlowRunId,
+        "parent_task_run_id": FlowRunFilterParentTaskRunId,
+        "idempotency_key": FlowRunFilterIdempotencyKey,
+    }
+
+    def predicate(self, tables: Tables) -> Predicate:
+        return _top_predicate(self, tables)
+
+    def only_filters_on_id(self) -> bool:
+        """True iff only `id.any_` (non-empty, no `not_any_`) is set: the task-run fast
+        path. The operator is irrelevant."""
+        fid = self.id
+        return (
+            fid is not None
+            and bool(fid.any_)
+            and not fid.not_any_
+            and self.populated() == ["id"]
+        )
+
+
+# task runs -------------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class TaskRunFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterName(_Filter):
+    any_: list[str] | None = None
+    like_: str | None = None
+    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterTags(_Filter):
+    operator: Operator = Operator.and_
+    all_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return _tag_criteria(self)
+
+
+@attrs.define(slots=True)
+class TaskRunFilterStateType(_Filter):
+    any_: list[StateType] | None = None
+    _spec: ClassVar = {"any_": _state_types}
+    _column: ClassVar = "state_type"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterStateName(_Filter):
+    any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs}
+    _column: ClassVar = "state_name"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterState(_Filter):
+    """Type and name criteria are flattened into one list combined with `operator`."""
+
+    operator: Operator = Operator.and_
+    type: TaskRunFilterStateType | None = None
+    name: TaskRunFilterStateName | None = None
+    _spec: ClassVar = {**_OP, "type": TaskRunFilterStateType, "name": TaskRunFilterStateName}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        out: list[Predicate] = []
+        for part in (self.type, self.name):
+            if part is not None:
+                out.extend(part.criteria(tables))
+        return out
+
+
+@attrs.define(slots=True)
+class TaskRunFilterStartTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _column: ClassVar = "start_time"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterExpectedStartTime(_Filter):
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _column: ClassVar = "expected_start_time"
+
+
+@attrs.define(slots=True)
+class TaskRunFilterSubFlowRuns(_Filter):
+    """`exists_`: True keeps task runs that wrap a subflow run, False those that do not."""
+
+    exists_: bool | None = None
+    _spec: ClassVar = {"exists_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        if self.exists_ is None:
+            return []
+        by_parent = tables["flow_run"].by_name["parent_task_run_id"]
+        if self.exists_:
+            return [lambda r: by_parent.count(r.id) > 0]
+        return [lambda r: by_parent.count(r.id) == 0]
+
+
+@attrs.define(slots=True)
+class TaskRunFilterFlowRunId(_Filter):
+    """`is_null_` defaults to False, so an empty object means "has a flow run";
+    `is_null_=True` wins over `any_`."""
+
+    operator: Operator = Operator.and_
+    any_: list[uuid.UUID] | None = None
+    is_null_: bool | None = False
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+
+    def populated(self) -> list[str]:
+        return [n for n in ("any_", "is_null_") if getattr(self, n) is not None]
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        get = attrgetter("flow_run_id")
+        if self.is_null_ is True:
+            return [_is_null(get, True)]
+        if self.any_ is not None:
+            return [_any(get, self.any_)]
+        if self.is_null_ is False:
+            return [_is_null(get, False)]
+        return []
+
+
+@attrs.define(slots=True)
+class TaskRunFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: TaskRunFilterId | None = None
+    name: TaskRunFilterName | None = None
+    tags: TaskRunFilterTags | None = None
+    state: TaskRunFilterState | None = None
+    start_time: TaskRunFilterStartTime | None = None
+    expected_start_time: TaskRunFilterExpectedStartTime | None = None
+    subflow_runs: TaskRunFilterSubFlowRuns | None = None
+    flow_run_id: TaskRunFilterFlowRunId | None = None
+    _spec: ClassVar = {
+        **_OP,
+        "id": TaskRunFilterId,
+        "name": TaskRunFilterName,
+        "tags": TaskRunFilterTags,
+        "state": TaskRunFilterState,
+        "start_time": TaskRunFilterStartTime,
+        "expected_start_time": TaskRunFilterExpectedStartTime,
+        "subflow_runs": TaskRunFilterSubFlowRuns,
+        "flow_run_id": TaskRunFilterFlowRunId,
+    }
+
+    def predicate(self, tables: Tables) -> Predicate:
+        return _top_predicate(self, tables)
+
+
+# deployments -----------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class DeploymentFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class DeploymentFilterName(_Filter):
+    any_: list[str] | None = None
+    like_: str | None = None
+    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class DeploymentOrFlowNameFilter(_Filter):
+    """`like_`: the deployment's name or its flow's name contains the value."""
+
+    like_: str | None = None
+    _spec: ClassVar = {"like_": _str}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        if self.like_ is None:
+            return []
+        match = like_regex(self.like_).match
+        flows = tables["flow"].rows
+
+        def pred(dep: Any) -> bool:
+            if match(dep.name) is not None:
+                return True
+            flow = flows.get(dep.flow_id)
+            return flow is not None and match(flow.name) is not None
+
+        return [pred]
+
+
+@attrs.define(slots=True)
+class DeploymentFilterPaused(_Filter):
+    eq_: bool | None = None
+    _spec: ClassVar = {"eq_": _bool}
+    _column: ClassVar = "paused"
+
+
+@attrs.define(slots=True)
+class DeploymentFilterTags(_Filter):
+    operator: Operator = Operator.and_
+    all_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return _tag_criteria(self)
+
+
+@attrs.define(slots=True)
+class DeploymentFilterWorkQueueName(_Filter):
+    any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs}
+    _column: ClassVar = "work_queue_name"
+
+
+@attrs.define(slots=True)
+class DeploymentFilterConcurrencyLimit(_Filter):
+    """Deprecated in Prefect 3.1.0: accepted, validated and ignored."""
+
+    ge_: int | None = None
+    le_: int | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {"ge_": _int, "le_": _int, "is_null_": _bool}
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return []
+
+
+@attrs.define(slots=True)
+class DeploymentFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: DeploymentFilterId | None = None
+    name: DeploymentFilterName | None = None
+    flow_or_deployment_name: DeploymentOrFlowNameFilter | None = None
+    paused: DeploymentFilterPaused | None = None
+    tags: DeploymentFilterTags | None = None
+    work_queue_name: DeploymentFilterWorkQueueName | None = None
+    concurrency_limit: DeploymentFilterConcurrencyLimit | None = None
+    _spec: ClassVar = {
+        **_OP,
+        "id": DeploymentFilterId,
+        "name": DeploymentFilterName,
+        "flow_or_deployment_name": DeploymentOrFlowNameFilter,
+        "paused": DeploymentFilterPaused,
+        "tags": DeploymentFilterTags,
+        "work_queue_name": DeploymentFilterWorkQueueName,
+        "concurrency_limit": DeploymentFilterConcurrencyLimit,
+    }
+
+    def predicate(self, tables: Tables) -> Predicate:
+        # The deprecated concurrency_limit is left out entirely, not counted as TRUE.
+        preds = [getattr(self, n).predicate(tables) for n in self.populated() if n != "concurrency_limit"]
+        return combine(preds, self.operator)
+
+
+# work pools and queues -------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class WorkPoolFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class WorkPoolFilterName(_Filter):
+    any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class WorkPoolFilterType(_Filter):
+    any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs}
+    _column: ClassVar = "type"
+
+
+@attrs.define(slots=True)
+class WorkPoolFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: WorkPoolFilterId | None = None
+    name: WorkPoolFilterName | None = None
+    type: WorkPoolFilterType | None = None
+    _spec: ClassVar = {**_OP, "id": WorkPoolFilterId, "name": WorkPoolFilterName, "type": WorkPoolFilterType}
+
+    def predicate(self, tables: Tables) -> Predicate:
+        return _top_predicate(self, tables)
+
+
+@attrs.define(slots=True)
+class WorkQueueFilterId(_Filter):
+    any_: list[uuid.UUID] | None = None
+    _spec: ClassVar = {"any_": _uuids}
+    _column: ClassVar = "id"
+
+
+@attrs.define(slots=True)
+class WorkQueueFilterName(_Filter):
+    any_: list[str] | None = None
+    startswith_: list[str] | None = None
+    _spec: ClassVar = {"any_": _strs, "startswith_": _strs}
+    _column: ClassVar = "name"
+
+
+@attrs.define(slots=True)
+class WorkQueueFilter(_Filter):
+    operator: Operator = Operator.and_
+    id: WorkQueueFilterId | None = None
+    name: WorkQueueFilterName | None = None
+    _spec: ClassVar = {**_OP, "id": WorkQueueFilterId, "name": WorkQueueFilterName}
+
+    def predicate(self, tables: Tables) -> Predicate:
+        return _top_predicate(self, tables)
