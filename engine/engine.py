@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import random
 import threading
 import uuid
 from typing import Any, Callable, Iterator, Mapping, TypeVar
@@ -116,6 +117,8 @@ class Engine:
         self._backend: Any = None
         # Per-task-key in-memory queues of background task runs (EnqueueScheduledTasks).
         self.task_queues: dict[str, dict[str, list]] = {}
+        # Randomness of orchestration (retry jitter); seed it for reproducible runs.
+        self.random = random.Random()
 
     # durability (backends/) -------------------------------------------------------------------
     @classmethod

@@ -1,0 +1,67 @@
+"""`prefect.server.models.deployments`, awaitable (the parts the run layer uses:
+create/upsert with a concurrency limit, reads, delete)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ValidationError
+from ..records import Deployment
+from ._facade import as_mapping, engine_of, facade
+
+__all__ = [
+    "create_deployment", "read_deployment", "read_deployment_by_name", "read_deployments",
+    "count_deployments", "delete_deployment",
+]
+
+
+@facade
+async def create_deployment(session: Any, deployment: Any) -> Deployment:
+    """Create, or upsert by (flow_id, name), a deployment. `concurrency_limit` links
+    a global limit named ``deployment:<id>``. O(runs of the deployment) on upsert."""
+    engine = engine_of(session)
+    fields = as_mapping(deployment, "deployment")
+    for required in ("flow_id", "name"):
+        if required not in fields:
+            raise ValidationError(f"deployments.create_deployment(): deployment needs a {required}")
+    flow_id, name = fields.pop("flow_id"), fields.pop("name")
+    return engine.create_deployment(flow_id, name, **fields)
+
+
+@facade
+async def read_deployment(session: Any, deployment_id: Any) -> Deployment | None:
+    """The deployment or None. O(1)."""
+    return engine_of(session).read_deployment(deployment_id)
+
+
+@facade
+async def read_deployment_by_name(session: Any, name: str, flow_name: str) -> Deployment | None:
+    """The deployment `name` of the flow named `flow_name`, or None. O(1)."""
+    engine = engine_of(session)
+    with engine._lock:
+        flow = engine.read_flow_by_name(flow_name)
+        if flow is None:
+            return None
+        bucket = engine._store.tables["deployment"].by_name["flow_name"].get((flow.id, name))
+        return next(iter(bucket.values())) if bucket else None
+
+
+@facade
+async def read_deployments(session: Any, offset: int | None = None, limit: int | None = None) -> list[Deployment]:
+    """Deployments by name, paginated. O(n log n)."""
+    rows = engine_of(session).read_deployments()
+    start = offset or 0
+    return rows[start: None if limit is None else start + limit]
+
+
+@facade
+async def count_deployments(session: Any) -> int:
+    """Number of deployments. O(1)."""
+    engine = engine_of(session)
+    with engine._lock:
+        return len(engine._store.tables["deployment"].rows)
+
+
+@facade
+async def delete_deployment(session: Any, deployment_id: Any) -> bool:
+    """Delete a deployment, its limit and its scheduled never-run runs."""
+    return engine_of(session).delete_deployment(deployment_id)
