@@ -1,0 +1,358 @@
+"""One-line state setup for tests: runs built through the real transitions.
+
+Every helper proposes states through the same orchestration policies a Prefect
+server uses (CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy), so run counts,
+start/end times, total run time, state histories, cache rows and concurrency
+slots are exactly what real traffic would leave behind, e.g.
+
+    run = failed_flow_run(engine, attempt=2, retries=3)   # AwaitingRetry, run_count 2
+    task = cached_task_run(engine, cache_key="K", expires_in=timedelta(minutes=5))
+    run = paused_flow_run(engine, pause_key="K")
+    setup = full_deployment(engine, limit=2)               # 2 RUNNING runs hold both slots
+
+Time: with a ManualClock (what the pytest fixtures give), helpers advance the clock
+for durations and scheduled waits (`duration`, retry delays), so times are exact.
+With any other clock durations are whatever real time elapses, and a helper that
+would have to wait raises instead.
+
+A helper whose transition is not accepted raises `SetupError` naming the state,
+the status and the orchestration's reason, so a broken setup never goes unnoticed.
+Each helper costs O(transitions · rules) — microseconds.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+from typing import Any, Iterable
+
+import attrs
+
+from ..errors import RunstateError, ValidationError
+from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy
+from ..records import ConcurrencyLimit, ConcurrencyLimitV2, Deployment, Flow, FlowRun, TaskRun
+from ..states import (
+    Completed,
+    Failed,
+    Late,
+    Paused,
+    Pending,
+    Running,
+    Scheduled,
+    State,
+    Suspended,
+)
+
+__all__ = [
+    "SetupError", "DeploymentSetup", "TagLimitSetup", "propose",
+    "helper_flow", "scheduled_flow_run", "pending_flow_run", "running_flow_run", "completed_flow_run",
+    "failed_flow_run", "paused_flow_run", "late_flow_run", "full_deployment",
+    "pending_task_run", "running_task_run", "completed_task_run", "failed_task_run", "cached_task_run",
+    "full_tag_limit", "history",
+]
+
+_ONE_SECOND = _dt.timedelta(seconds=1)
+_MICRO = _dt.timedelta(microseconds=1)
+_keys = itertools.count()
+
+
+class SetupError(RunstateError, AssertionError):
+    """A helper's transition was not accepted (the message says why)."""
+
+
+@attrs.define(slots=True)
+class DeploymentSetup:
+    """What `full_deployment` built."""
+
+    flow: Flow
+    deployment: Deployment
+    limit: ConcurrencyLimitV2
+    runs: list[FlowRun]
+
+
+@attrs.define(slots=True)
+class TagLimitSetup:
+    """What `full_tag_limit` built."""
+
+    limit: ConcurrencyLimit
+    runs: list[TaskRun]
+
+
+# plumbing -------------------------------------------------------------------------------------
+def _advance(engine: Any, delta: _dt.timedelta | float, why: str) -> None:
+    if not isinstance(delta, _dt.timedelta):
+        delta = _dt.timedelta(seconds=delta)
+    if delta <= _dt.timedelta(0):
+        return
+    advance = getattr(engine.clock, "advance", None)
+    if advance is None:
+        raise SetupError(f"{why} needs the clock to move by {delta}; use a ManualClock (the runstate_clock fixture)")
+    advance(delta)
+
+
+def _fresh_timestamp(engine: Any, run: Any) -> _dt.datetime | None:
+    # Two states of one run may not share a timestamp; a coarse real clock could
+    # repeat one, so nudge past the current state's time if needed.
+    last = run.state_timestamp
+    if last is None:
+        return None
+    now = engine.now()
+    return now if now > last else last + _MICRO
+
+
+def propose(
+    engine: Any,
+    run: FlowRun | TaskRun,
+    state: State,
+    *,
+    policy: Any = None,
+    expect: Iterable[str] = ("ACCEPT",),
+    wait: bool = True,
+) -> Any:
+    """Propose `state` for `run` under `policy` (Core policy of the run's kind by
+    default). A WAIT is honoured by advancing the ManualClock and proposing again
+    (when `wait`); any status outside `expect` raises SetupError. Returns the
+    OrchestrationResult. O(rules)."""
+    is_flow = isinstance(run, FlowRun)
+    setter = engine.set_flow_run_state if is_flow else engine.set_task_run_state
+    if policy is None:
+        policy = CoreFlowPolicy if is_flow else CoreTaskPolicy
+    expect = tuple(expect)
+    for _ in range(100):
+        proposal = state
+        if proposal.timestamp is None:
+            stamp = _fresh_timestamp(engine, run)
+            if stamp is not None:
+                proposal = attrs.evolve(state, timestamp=stamp, state_details=state.state_details.copy())
+        if is_flow:
+            result = setter(run.id, proposal, flow_policy=policy)
+        else:
+            result = setter(run.id, proposal, task_policy=policy)
+        status = result.status.value
+        if status == "WAIT" and wait and "WAIT" not in expect:
+            _advance(engine, result.details.delay_seconds, f"{state.name} after WAIT ({result.details.reason})")
+            continue
+        if status not in expect:
+            kind = "flow run" if is_flow else "task run"
+            raise SetupError(
+                f"{kind} {run.id}: proposing {state.type.value} {state.name!r} gave {status} "
+                f"({getattr(result.details, 'reason', None)!r}); expected {'/'.join(expect)}"
+            )
+        return result
+    raise SetupError(f"proposing {state.name!r} kept being delayed")
+
+
+def helper_flow(engine: Any, name: str = "runstate-test-flow") -> Flow:
+    """The flow helpers attach runs to (created on first use). O(1)."""
+    return engine.create_flow(name=name)
+
+
+def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay: float | None) -> dict:
+    if "flow_id" not in fields:
+        flow = fields.pop("flow", None) or helper_flow(engine)
+        fields["flow_id"] = flow.id
+    if retries is not None or retry_delay is not None:
+        policy = dict(fields.pop("empirical_policy", None) or {})
+        if retries is not None:
+            policy["retries"] = retries
+        if retry_delay is not None:
+            policy["retry_delay"] = retry_delay
+        fields["empirical_policy"] = policy
+    return fields
+
+
+def _check_attempt(attempt: int, retries: int | None) -> None:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValidationError(f"attempt must be an integer >= 1, got {attempt!r}")
+    if attempt > 1 and (retries is None or retries < attempt - 1):
+        raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if allowed), got retries={retries!r}")
+
+
+# flow runs -------------------------------------------------------------------------------------------
+def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = None,
+                       retries: int | None = None, retry_delay: float | None = None, **fields: Any) -> FlowRun:
+    """A flow run created in SCHEDULED (at `scheduled_time`, default now), as a
+    client or scheduler creates one. Extra keywords are flow-run fields (tags,
+    deployment_id, parameters, `flow=` a Flow, ...)."""
+    fields = _flow_run_fields(engine, dict(fields), retries, retry_delay)
+    when = scheduled_time if scheduled_time is not None else engine.now()
+    return engine.create_flow_run(fields, state=Scheduled(when))
+
+
+def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
+    """A flow run moved SCHEDULED → PENDING (taking a deployment slot if limited)."""
+    run = scheduled_flow_run(engine, **kwargs)
+    propose(engine, run, Pending())
+    return run
+
+
+def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
+    """A flow run moved SCHEDULED → PENDING → RUNNING: run_count 1, start_time set."""
+    run = pending_flow_run(engine, **kwargs)
+    propose(engine, run, Running())
+    return run
+
+
+def completed_flow_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
+                       **kwargs: Any) -> FlowRun:
+    """A flow run that ran for `duration` and COMPLETED (with `result` as data)."""
+    run = running_flow_run(engine, **kwargs)
+    _advance(engine, duration, "completed_flow_run(duration)")
+    propose(engine, run, Completed(data=result))
+    return run
+
+
+def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: float | None = None,
+                    duration: _dt.timedelta = _ONE_SECOND, message: str = "Flow run failed", **kwargs: Any) -> FlowRun:
+    """A flow run whose attempt number `attempt` just failed, with `retries`
+    configured. Attempts before it failed and were retried (waiting out
+    `retry_delay`). As on a real server, a failure with retries left is rejected
+    into AwaitingRetry: the run ends SCHEDULED "AwaitingRetry" when
+    `attempt <= retries`, FAILED otherwise. run_count == attempt either way."""
+    _check_attempt(attempt, retries)
+    run = running_flow_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
+    for n in range(1, attempt + 1):
+        _advance(engine, duration, "failed_flow_run(duration)")
+        retrying = retries is not None and n <= retries
+        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
+        if n < attempt:
+            _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
+            propose(engine, run, Running())
+    return run
+
+
+def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.timedelta = _dt.timedelta(hours=1),
+                    reschedule: bool = False, **kwargs: Any) -> FlowRun:
+    """A RUNNING flow run that paused (PAUSED, `pause_key` recorded in its policy's
+    pause_keys, pause timeout now + `timeout`). `reschedule=True` suspends it
+    instead (name "Suspended"), which needs a deployment: one is created if the
+    keywords give none."""
+    if reschedule and "deployment_id" not in kwargs:
+        flow = kwargs.get("flow") or helper_flow(engine)
+        kwargs["flow"] = flow
+        kwargs["deployment_id"] = engine.create_deployment(flow.id, "runstate-test-deployment").id
+    run = running_flow_run(engine, **kwargs)
+    until = engine.now() + timeout
+    if reschedule:
+        state = Suspended(pause_expiration_time=until, pause_key=pause_key)
+    else:
+        state = Paused(pause_expiration_time=until, pause_key=pause_key)
+    propose(engine, run, state)
+    return run
+
+
+def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes=5), **kwargs: Any) -> FlowRun:
+    """A flow run scheduled `late_by` ago and marked Late (SCHEDULED "Late"), as the
+    late-runs service does through MarkLateRunsPolicy."""
+    run = scheduled_flow_run(engine, scheduled_time=engine.now() - late_by, **kwargs)
+    propose(engine, run, Late(scheduled_time=run.next_scheduled_start_time), policy=MarkLateRunsPolicy)
+    return run
+
+
+def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "ENQUEUE",
+                    name: str = "runstate-test-deployment", flow: Flow | None = None) -> DeploymentSetup:
+    """A deployment with concurrency limit `limit` whose slots are all held by
+    `limit` RUNNING flow runs (each took its slot via SecureFlowConcurrencySlots).
+    The next run proposing PENDING is rejected to AwaitingConcurrencySlot
+    (ENQUEUE) or Cancelled (CANCEL_NEW)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(f"full_deployment needs a limit >= 1, got {limit!r}")
+    flow = flow or helper_flow(engine)
+    dep = engine.create_deployment(flow.id, name, concurrency_limit=limit,
+                                   concurrency_options={"collision_strategy": collision_strategy})
+    runs = [running_flow_run(engine, flow=flow, deployment_id=dep.id) for _ in range(limit)]
+    gcl = engine.read_concurrency_limit_v2(dep.concurrency_limit_id)
+    return DeploymentSetup(flow=flow, deployment=dep, limit=gcl, runs=runs)
+
+
+# task runs ---------------------------------------------------------------------------------------------
+def _task_fields(fields: dict, flow_run: FlowRun | None, retries: int | None, retry_delay: Any) -> dict:
+    if flow_run is not None:
+        fields["flow_run_id"] = flow_run.id
+    fields.setdefault("task_key", "runstate-test-task")
+    fields.setdefault("dynamic_key", str(next(_keys)))
+    if retries is not None or retry_delay is not None:
+        policy = dict(fields.pop("empirical_policy", None) or {})
+        if retries is not None:
+            policy["retries"] = retries
+        if retry_delay is not None:
+            policy["retry_delay"] = retry_delay
+        fields["empirical_policy"] = policy
+    return fields
+
+
+def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: int | None = None,
+                     retry_delay: Any = None, **fields: Any) -> TaskRun:
+    """A task run created PENDING, as the client creates one. `flow_run` must be
+    RUNNING for the task to start later; None makes an autonomous task run."""
+    fields = _task_fields(dict(fields), flow_run, retries, retry_delay)
+    return engine.create_task_run(fields, state=Pending())
+
+
+def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
+    """A task run moved PENDING → RUNNING (tag slots taken, run_count 1)."""
+    run = pending_task_run(engine, **kwargs)
+    propose(engine, run, Running())
+    return run
+
+
+def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
+                       cache_key: str | None = None, cache_expiration: _dt.datetime | None = None,
+                       **kwargs: Any) -> TaskRun:
+    """A task run that ran for `duration` and COMPLETED; with a `cache_key` the
+    completion is cached (CacheInsertion) until `cache_expiration` (None = never)."""
+    run = running_task_run(engine, **kwargs)
+    _advance(engine, duration, "completed_task_run(duration)")
+    state = Completed(data=result, state_details={"cache_key": cache_key, "cache_expiration": cache_expiration})
+    propose(engine, run, state)
+    return run
+
+
+def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timedelta | None = _dt.timedelta(minutes=5),
+                    result: Any = None, **kwargs: Any) -> TaskRun:
+    """A task run COMPLETED with `cache_key`, cached for `expires_in` from its
+    completion (None = forever). Its result defaults to a persisted-result record, so a
+    later task proposing RUNNING with the same key gets a "Cached" copy."""
+    if result is None:
+        result = {"storage_key": f"runstate-test-cache/{cache_key}", "serializer": "json"}
+    duration = kwargs.pop("duration", _ONE_SECOND)
+    run = running_task_run(engine, **kwargs)
+    _advance(engine, duration, "cached_task_run(duration)")
+    expiration = None if expires_in is None else engine.now() + expires_in  # counted from completion
+    state = Completed(data=result, state_details={"cache_key": cache_key, "cache_expiration": expiration})
+    propose(engine, run, state)
+    return run
+
+
+def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: Any = None,
+                    duration: _dt.timedelta = _ONE_SECOND, message: str = "Task run failed", **kwargs: Any) -> TaskRun:
+    """A task run whose attempt `attempt` just failed with `retries` configured
+    (retry_delay: seconds or a list). As on a server: AwaitingRetry if
+    `attempt <= retries`, FAILED otherwise; run_count == attempt."""
+    _check_attempt(attempt, retries)
+    run = running_task_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
+    for n in range(1, attempt + 1):
+        _advance(engine, duration, "failed_task_run(duration)")
+        retrying = retries is not None and n <= retries
+        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
+        if n < attempt:
+            _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
+            propose(engine, run, Running())
+    return run
+
+
+def full_tag_limit(engine: Any, *, tag: str = "runstate-test-tag", limit: int = 1,
+                   flow_run: FlowRun | None = None) -> TagLimitSetup:
+    """A tag concurrency limit of `limit` whose slots are all held by `limit`
+    RUNNING task runs tagged `tag`; the next such task proposing RUNNING WAITs 30 s."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(f"full_tag_limit needs a limit >= 1, got {limit!r}")
+    cl = engine.create_concurrency_limit(tag, limit)
+    runs = [running_task_run(engine, tags=[tag], flow_run=flow_run) for _ in range(limit)]
+    return TagLimitSetup(limit=cl, runs=runs)
+
+
+def history(engine: Any, run: FlowRun | TaskRun) -> list[tuple[str, str]]:
+    """(type, name) of each state of `run`, oldest first: handy in assertions. O(h log h)."""
+    states = engine.read_flow_run_states(run.id) if isinstance(run, FlowRun) else engine.read_task_run_states(run.id)
+    return [(s.type.value, s.name) for s in states]
+

@@ -1,0 +1,181 @@
+"""Each state-setup helper against the states (and side effects) it promises."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import Completed, Engine, Paused, Pending, Running, StateType, SystemClock, ValidationError
+from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
+from engine.testing.helpers import (
+    SetupError,
+    cached_task_run,
+    completed_flow_run,
+    completed_task_run,
+    failed_flow_run,
+    failed_task_run,
+    full_deployment,
+    full_tag_limit,
+    history,
+    late_flow_run,
+    paused_flow_run,
+    pending_task_run,
+    running_flow_run,
+    running_task_run,
+    scheduled_flow_run,
+)
+
+SLACK = timedelta(milliseconds=1)  # the fixture clock ticks 1 µs per reading
+
+
+def test_scheduled_flow_run(runstate_engine, runstate_clock):
+    when = runstate_clock.now() + timedelta(hours=1)
+    run = scheduled_flow_run(runstate_engine, scheduled_time=when, tags=["a"])
+    assert run.state_type is StateType.SCHEDULED
+    assert run.expected_start_time == when == run.next_scheduled_start_time
+    assert run.tags == ["a"] and run.run_count == 0
+
+
+def test_running_flow_run_went_through_pending(runstate_engine):
+    run = running_flow_run(runstate_engine)
+    assert history(runstate_engine, run) == [("SCHEDULED", "Scheduled"), ("PENDING", "Pending"), ("RUNNING", "Running")]
+    assert run.run_count == 1 and run.start_time == run.state_timestamp
+
+
+def test_completed_flow_run_has_exact_times(runstate_engine):
+    run = completed_flow_run(runstate_engine, duration=timedelta(minutes=3), result={"storage_key": "k"})
+    assert run.state_type is StateType.COMPLETED
+    assert timedelta(minutes=3) <= run.total_run_time < timedelta(minutes=3) + SLACK
+    assert run.end_time - run.start_time == run.total_run_time
+    assert runstate_engine.read_flow_run_states(run.id)[-1].data == {"storage_key": "k"}
+
+
+def test_failed_flow_run_with_retries_left_awaits_retry(runstate_engine, runstate_clock):
+    run = failed_flow_run(runstate_engine, attempt=2, retries=3, retry_delay=10)
+    assert (run.state_type, run.state_name, run.run_count) == (StateType.SCHEDULED, "AwaitingRetry", 2)
+    assert [name for _, name in history(runstate_engine, run)].count("AwaitingRetry") == 2
+    assert run.empirical_policy.retries == 3
+    # the second retry waits out the delay like the first one did
+    scheduled = run.state.state_details.scheduled_time
+    assert timedelta(seconds=9) < scheduled - runstate_clock.now() <= timedelta(seconds=10)
+    wait = runstate_engine.set_flow_run_state(run.id, Running(), flow_policy=CoreFlowPolicy)
+    assert wait.status == "WAIT" and wait.details.delay_seconds == 10
+
+
+def test_failed_flow_run_out_of_retries_is_failed(runstate_engine):
+    run = failed_flow_run(runstate_engine, attempt=4, retries=3)
+    assert run.state_type is StateType.FAILED and run.run_count == 4
+    assert run.end_time is not None
+    assert timedelta(seconds=4) <= run.total_run_time < timedelta(seconds=4) + SLACK
+
+
+@pytest.mark.parametrize("attempt,retries", [(0, 3), (3, 1), (2, None), (True, 3)])
+def test_failed_flow_run_rejects_impossible_attempts(runstate_engine, attempt, retries):
+    with pytest.raises(ValidationError, match="attempt"):
+        failed_flow_run(runstate_engine, attempt=attempt, retries=retries)
+    assert runstate_engine.read_flows() == []
+
+
+def test_cached_task_run_is_hit_then_expires(runstate_engine, runstate_clock):
+    cached = cached_task_run(runstate_engine, cache_key="K", expires_in=timedelta(minutes=5))
+    assert cached.state_type is StateType.COMPLETED
+    rows = list(runstate_engine._store.tables["task_run_state_cache"].rows.values())
+    assert [(r.cache_key, r.task_run_state_id) for r in rows] == [("K", cached.state_id)]
+    assert timedelta(minutes=5) - SLACK < rows[0].cache_expiration - runstate_clock.now() <= timedelta(minutes=5)
+
+    hit = pending_task_run(runstate_engine)
+    result = runstate_engine.set_task_run_state(
+        hit.id, Running(state_details={"cache_key": "K"}), task_policy=CoreTaskPolicy
+    )
+    assert (result.status, result.state.name) == ("REJECT", "Cached")
+    assert result.state.data == cached.state.data and hit.run_count == 0
+
+    runstate_clock.advance(timedelta(minutes=6))
+    miss = pending_task_run(runstate_engine)
+    result = runstate_engine.set_task_run_state(
+        miss.id, Running(state_details={"cache_key": "K"}), task_policy=CoreTaskPolicy
+    )
+    assert result.status == "ACCEPT"
+
+
+def test_paused_flow_run_blocks_tasks_and_refires(runstate_engine, runstate_clock):
+    run = paused_flow_run(runstate_engine, pause_key="K", timeout=timedelta(minutes=10))
+    assert (run.state_type, run.state_name) == (StateType.PAUSED, "Paused")
+    assert "K" in run.empirical_policy.pause_keys
+    assert run.state.state_details.pause_timeout > runstate_clock.now() + timedelta(minutes=9)
+    task = pending_task_run(runstate_engine, flow_run=run)
+    blocked = runstate_engine.set_task_run_state(task.id, Running(), task_policy=CoreTaskPolicy)
+    assert (blocked.status, blocked.state.name) == ("REJECT", "NotReady")
+    runstate_engine.set_flow_run_state(run.id, Running(), flow_policy=CoreFlowPolicy)
+    again = runstate_engine.set_flow_run_state(run.id, Paused(pause_key="K"), flow_policy=CoreFlowPolicy)
+    assert again.status == "REJECT" and again.details.reason == "This pause has already fired."
+
+
+def test_suspended_flow_run_gets_a_deployment(runstate_engine):
+    run = paused_flow_run(runstate_engine, pause_key="S", reschedule=True)
+    assert run.state_name == "Suspended" and run.state.state_details.pause_reschedule
+    assert runstate_engine.read_deployment(run.deployment_id) is not None
+
+
+def test_late_flow_run(runstate_engine, runstate_clock):
+    run = late_flow_run(runstate_engine, late_by=timedelta(minutes=7))
+    assert (run.state_type, run.state_name) == (StateType.SCHEDULED, "Late")
+    assert runstate_engine.estimated_start_time_delta(run) >= timedelta(minutes=7)
+
+
+@pytest.mark.parametrize("strategy,expected", [("ENQUEUE", "AwaitingConcurrencySlot"), ("CANCEL_NEW", "Cancelled")])
+def test_full_deployment_holds_every_slot(runstate_engine, strategy, expected):
+    setup = full_deployment(runstate_engine, limit=2, collision_strategy=strategy)
+    assert setup.limit.active_slots == 2 and setup.limit.limit == 2
+    assert [r.state_type for r in setup.runs] == [StateType.RUNNING] * 2
+    extra = scheduled_flow_run(runstate_engine, deployment_id=setup.deployment.id)
+    result = runstate_engine.set_flow_run_state(extra.id, Pending(), flow_policy=CoreFlowPolicy)
+    assert (result.status, result.state.name) == ("REJECT", expected)
+    assert setup.limit.active_slots == 2
+
+
+def test_full_deployment_frees_a_slot_when_a_run_finishes(runstate_engine):
+    setup = full_deployment(runstate_engine, limit=1)
+    runstate_engine.set_flow_run_state(setup.runs[0].id, Completed(), flow_policy=CoreFlowPolicy)
+    assert setup.limit.active_slots == 0
+    extra = scheduled_flow_run(runstate_engine, deployment_id=setup.deployment.id)
+    assert runstate_engine.set_flow_run_state(extra.id, Pending(), flow_policy=CoreFlowPolicy).status == "ACCEPT"
+
+
+def test_full_tag_limit_makes_the_next_task_wait(runstate_engine):
+    setup = full_tag_limit(runstate_engine, tag="db", limit=2)
+    assert sorted(setup.limit.active_slots) == sorted(str(r.id) for r in setup.runs)
+    task = pending_task_run(runstate_engine, tags=["db"])
+    result = runstate_engine.set_task_run_state(task.id, Running(), task_policy=CoreTaskPolicy)
+    assert result.status == "WAIT" and result.details.delay_seconds == 30
+
+
+def test_failed_task_run_uses_the_retry_delay_list(runstate_engine, runstate_clock):
+    run = failed_task_run(runstate_engine, attempt=2, retries=2, retry_delay=[2, 30])
+    assert (run.state_name, run.run_count) == ("AwaitingRetry", 2)
+    assert [n for _, n in history(runstate_engine, run)] == [
+        "Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry"]
+    delay = run.state.state_details.scheduled_time - runstate_clock.now()
+    assert timedelta(seconds=29) < delay <= timedelta(seconds=30)
+    final = failed_task_run(runstate_engine, attempt=3, retries=2)
+    assert final.state_type is StateType.FAILED and final.run_count == 3
+
+
+def test_completed_task_run_in_a_running_flow(runstate_engine):
+    flow_run = running_flow_run(runstate_engine)
+    task = completed_task_run(runstate_engine, flow_run=flow_run, duration=timedelta(seconds=5))
+    assert task.flow_run_id == flow_run.id and task.flow_run_run_count == 1
+    assert timedelta(seconds=5) <= task.total_run_time < timedelta(seconds=5) + SLACK
+
+
+def test_helper_reports_a_refused_transition(runstate_engine):
+    not_running = scheduled_flow_run(runstate_engine)
+    with pytest.raises(SetupError, match="ABORT.*enclosing flow must be running"):
+        running_task_run(runstate_engine, flow_run=not_running)
+
+
+def test_durations_need_a_manual_clock():
+    engine = Engine(clock=SystemClock())
+    assert running_flow_run(engine).run_count == 1
+    with pytest.raises(SetupError, match="ManualClock"):
+        completed_flow_run(engine, duration=timedelta(seconds=1))
