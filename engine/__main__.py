@@ -1,0 +1,123 @@
+"""Command line: ``python -m engine simulate [...]`` (also the ``runstate`` script) and
+``python -m engine bench-rules [...]``.
+
+Exit codes: 0 success, 2 bad input (arguments or workload), 1 other failures
+(e.g. a store that cannot be opened), 130 interrupted (Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="runstate command line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sim = sub.add_parser(
+        "simulate", help="simulate a Prefect-style deployment on the engine",
+        description="Run a workload in virtual time through the engine's orchestration and report "
+                    "on it. Without --workload the built-in default workload runs (one simulated day).",
+    )
+    sim.add_argument("--workload", metavar="FILE", help="workload file (TOML or JSON); default: built in")
+    sim.add_argument("--seed", type=int, help="random seed (overrides the workload's)")
+    sim.add_argument("--until", metavar="DURATION", help="simulated duration, e.g. 12h, 7d (overrides the workload's)")
+    sim.add_argument("--runs", type=int, metavar="N",
+                     help="stop creating flow runs after N and run until they finish (overrides the workload's)")
+    sim.add_argument("--store", metavar="URL", default="memory",
+                     help="memory (default), sqlite:///path.db or json:///path.json to keep the result")
+    sim.add_argument("--report", metavar="DIR", help="write report.json, timings.json and PNG charts into DIR")
+    sim.add_argument("--no-charts", action="store_true", help="with --report: skip the PNG charts")
+    sim.add_argument("--no-rule-stats", action="store_true", help="do not time and count each orchestration rule")
+    sim.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                     help="progress bar on stderr (auto: only on a terminal)")
+    sim.add_argument("--print-workload", action="store_true", help="print the built-in workload (TOML) and exit")
+    sub.add_parser("bench-rules", help="benchmark orchestration rules (see: bench-rules --help)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m engine` and the `runstate` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "bench-rules":
+        # Lazily imported: the rule benchmark lives in its own module.
+        from . import rulebench
+
+        return int(rulebench.main(args_list[1:]) or 0)
+    parser = _build_parser()
+    args = parser.parse_args(args_list)
+    if args.command == "simulate":
+        return _simulate(args)
+    parser.print_help()
+    return 2
+
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .errors import BackendError, RunstateError, ValidationError
+    from .sim import DEFAULT_WORKLOAD_TOML, Simulation, default_workload, load_workload
+    from .sim.durations import parse_duration
+    from .sim.errors import WorkloadError
+    from .sim.progress import Progress
+    from .sim.report import build_report, build_timings, summary_text, write_report
+
+    if args.print_workload:
+        sys.stdout.write(DEFAULT_WORKLOAD_TOML)
+        return 0
+    try:
+        workload = load_workload(args.workload) if args.workload else default_workload()
+        until = parse_duration(args.until, "--until") if args.until is not None else None
+        if until is not None and until <= 0:
+            raise WorkloadError("--until", f"must be a positive duration, got {args.until!r}")
+        if args.runs is not None and args.runs < 1:
+            raise WorkloadError("--runs", f"must be >= 1, got {args.runs}")
+        if args.seed is not None and args.seed < 0:
+            raise WorkloadError("--seed", f"must be >= 0, got {args.seed}")
+        workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
+        simulation = Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats)
+    except WorkloadError as exc:
+        return _error(f"invalid workload: {exc}")
+    except ValidationError as exc:
+        return _error(str(exc))
+    except (BackendError, OSError) as exc:
+        return _error(f"cannot open store {args.store!r}: {exc}", 1)
+
+    spec = workload.simulation
+    progress = Progress(spec.until, spec.runs, enabled={"auto": None, "always": True, "never": False}[args.progress])
+    engine = simulation.engine
+    try:
+        try:
+            result = simulation.run(on_progress=progress.update)
+        finally:
+            progress.close()
+        report = build_report(result)
+        timings = build_timings(result)
+        print(summary_text(report, timings))
+        if args.report:
+            paths = write_report(result, args.report, charts=not args.no_charts)
+            print(f"\nReport written to {args.report}: " + ", ".join(p.rsplit("/", 1)[-1] for p in paths))
+            if not args.no_charts and not any(p.endswith(".png") for p in paths):
+                print("(charts skipped: install the 'charts' extra, e.g. pip install 'runstate[charts]')")
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except RunstateError as exc:
+        return _error(f"simulation failed: {exc}", 1)
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    if result.interrupted:
+        print("\ninterrupted: the summary above covers the simulated time before Ctrl-C", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""PNG charts of a report, drawn with matplotlib when it is installed (the optional
+extra ``runstate[charts]``); without it `draw_charts` draws nothing and says so."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["draw_charts", "charts_available"]
+
+
+def charts_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
+    """Write states_over_time.png, throughput.png, latency.png and rules.png into
+    `directory`; returns their paths ([] without matplotlib)."""
+    if not charts_available():
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+
+    def save(fig: Any, name: str) -> None:
+        path = os.path.join(directory, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+
+    series = report["state_counts_over_time"]
+    columns, rows = series["columns"], series["rows"]
+    if rows:
+        hours = [r[0] / 3600.0 for r in rows]
+        fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+        for ax, prefix in zip(axes, ("flow_", "task_")):
+            for j, name in enumerate(columns):
+                if name.startswith(prefix) and any(r[j] for r in rows):
+                    ax.plot(hours, [r[j] for r in rows], label=name[len(prefix):].lower())
+            ax.set_ylabel(f"{prefix[:-1]} runs")
+            ax.legend(loc="upper left", fontsize="small", ncol=3)
+            ax.grid(alpha=0.3)
+        axes[-1].set_xlabel("simulated hours")
+        axes[0].set_title("Runs per state over time")
+        save(fig, "states_over_time.png")
+
+    per_hour = report["throughput"]["finished_per_hour"]
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.bar(range(len(per_hour)), per_hour, color="tab:blue")
+    ax.set_xlabel("simulated hour")
+    ax.set_ylabel("flow runs finished")
+    ax.set_title("Throughput")
+    save(fig, "throughput.png")
+
+    keys = ("lateness_seconds", "queue_wait_seconds", "flow_run_time_seconds", "task_run_time_seconds")
+    labels = ("p50", "p90", "p95", "p99", "max")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.18
+    for k, key in enumerate(keys):
+        stats = report[key]
+        if not stats.get("count"):
+            continue
+        ax.bar([i + k * width for i in range(len(labels))], [stats[x] for x in labels], width,
+               label=key.replace("_seconds", "").replace("_", " "))
+    ax.set_xticks([i + 1.5 * width for i in range(len(labels))], labels)
+    ax.set_yscale("symlog")
+    ax.set_ylabel("seconds")
+    ax.set_title("Lateness, queue wait and run times (percentiles)")
+    ax.legend(fontsize="small")
+    save(fig, "latency.png")
+
+    rules = {k: v for k, v in report["rules"].items() if v["calls"]}
+    if rules:
+        names = list(rules)
+        fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.5))
+        left = [0] * len(names)
+        for outcome, color in (("accept", "tab:green"), ("reject", "tab:orange"), ("wait", "tab:blue"),
+                               ("abort", "tab:red")):
+            values = [rules[n][outcome] for n in names]
+            ax.barh(names, values, left=left, color=color, label=outcome)
+            left = [a + b for a, b in zip(left, values)]
+        ax.set_xscale("symlog")
+        ax.set_xlabel("before-hook calls")
+        ax.set_title("Orchestration rule outcomes")
+        ax.legend(fontsize="small")
+        save(fig, "rules.png")
+    return paths

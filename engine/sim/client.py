@@ -1,0 +1,506 @@
+"""The simulated Prefect client: it drives flow runs and their task runs through the
+engine's orchestration the way Prefect's flow and task engines do.
+
+Every state change is a `set_flow_run_state` / `set_task_run_state` call under the
+configured policies, and the answer is honoured like a client would: ACCEPT —
+carry on; WAIT — propose again after `delay_seconds`; REJECT — continue from the
+returned state (AwaitingRetry: propose RUNNING at its scheduled time; Cached:
+the task is done; Paused "NotReady": hold the task until the flow resumes);
+ABORT — stop driving that run.
+
+A flow body is its plan's task graph: a task run is created (PENDING) when all its
+upstream task runs completed, then proposed RUNNING, then COMPLETED or FAILED
+after a drawn duration. A failed task skips everything downstream and fails the
+flow attempt; flow retries re-drive the same task runs. Crashes, pauses and
+cancellations are drawn per run from the flow spec.
+"""
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..records import TaskRunResult
+from ..states import (
+    Cancelled, Cancelling, Completed, Crashed, Failed, Paused, Pending, Running, State, StateDetails,
+    StateType,
+)
+from .metrics import Metrics
+from .model import ACTIVE, DONE, FAILED, SKIPPED, WAITING, FlowPlan, RunSim
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+    from .loop import EventLoop
+
+__all__ = ["Client"]
+
+_SCHEDULED = StateType.SCHEDULED
+_PENDING = StateType.PENDING
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+_PAUSED = StateType.PAUSED
+_CANCELLING = StateType.CANCELLING
+_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+_OCCUPYING = frozenset({_PENDING, _RUNNING, _CANCELLING})
+_NODE_DONE_BY_TYPE = {StateType.COMPLETED: True, StateType.FAILED: False, StateType.CRASHED: False,
+                      StateType.CANCELLED: False}
+
+
+class Client:
+    """Drives runs; `on_final(run)` is told when a top-level run reaches a final state."""
+
+    def __init__(self, engine: "Engine", loop: "EventLoop", rng: random.Random, metrics: Metrics,
+                 flow_policy: Any, task_policy: Any, on_final: Callable[[RunSim], None]) -> None:
+        self.engine = engine
+        self.loop = loop
+        self.rng = rng
+        self.metrics = metrics
+        self.flow_policy = flow_policy
+        self.task_policy = task_policy
+        self.on_final = on_final
+        self._set_flow = engine.set_flow_run_state
+        self._set_task = engine.set_task_run_state
+        self._counters = metrics.counters
+        self.children_runs: list[RunSim] = []
+
+    # engine calls with bookkeeping ------------------------------------------------------------
+    def flow_call(self, run: RunSim, state: State, policy: Any = None) -> Any:
+        """Propose `state` for `run`'s flow run; keeps state counts and queue occupancy. O(rules)."""
+        rec = run.rec
+        result = self._set_flow(rec.id, state, flow_policy=policy or self.flow_policy)
+        new = rec.state_type
+        old = run.type
+        if new is not old:
+            self.flow_moved(run, old, new)
+        if run.parent is not None:
+            self._sync_parent_task(run)
+        return result
+
+    def flow_moved(self, run: RunSim, old: StateType | None, new: StateType | None) -> None:
+        counts = self.metrics.flow_counts
+        counts[old] -= 1
+        counts[new] += 1
+        run.type = new
+        queue = run.queue
+        if queue is not None:
+            was, now = old in _OCCUPYING, new in _OCCUPYING
+            if was != now:
+                step = 1 if now else -1
+                queue.active += step
+                queue.pool.active += step
+
+    def task_call(self, run: RunSim, i: int, state: State) -> Any:
+        tr = run.trs[i]
+        result = self._set_task(tr.id, state, task_policy=self.task_policy)
+        new = tr.state_type
+        old = run.ttypes[i]
+        if new is not old:
+            counts = self.metrics.task_counts
+            counts[old] -= 1
+            counts[new] += 1
+            run.ttypes[i] = new
+        return result
+
+    def _sync_parent_task(self, run: RunSim) -> None:
+        # The engine mirrors a subflow's states onto its parent task run (forced).
+        parent, i, _ = run.parent
+        tr = parent.trs[i]
+        new, old = tr.state_type, parent.ttypes[i]
+        if new is not old:
+            counts = self.metrics.task_counts
+            counts[old] -= 1
+            counts[new] += 1
+            parent.ttypes[i] = new
+
+    def t_of(self, when: Any) -> float:
+        return self.loop.to_seconds(when)
+
+    # flow runs ---------------------------------------------------------------------------------
+    def propose_flow_running(self, run: RunSim) -> None:
+        """Infrastructure started (or a retry/resume is due): propose RUNNING."""
+        if run.final or run.dead or run.cancelling:
+            return
+        result = self.flow_call(run, Running())
+        status = result.status.value
+        if status == "ACCEPT":
+            if run.resuming:
+                run.resuming = False
+                self._resumed(run)
+            else:
+                self._begin_attempt(run)
+        elif status == "WAIT":
+            self._counters["scheduled_time_waits"] += 1
+            self.loop.after(result.details.delay_seconds, self.propose_flow_running, run)
+        elif status == "REJECT":
+            self._follow_flow(run, result.state)
+        else:
+            self._abandon_run(run)
+
+    def _follow_flow(self, run: RunSim, state: State | None) -> None:
+        """Continue from a state the engine returned instead of the proposal."""
+        stype = run.type if state is None else state.type
+        resuming, run.resuming = run.resuming, False
+        if stype in _FINAL:
+            if resuming and stype is StateType.FAILED:
+                self._counters["pause_timeouts"] += 1
+            self._stop_attempt(run, Cancelled)
+            self._finalize(run)
+        elif stype is _SCHEDULED and state is not None and state.state_details.scheduled_time is not None:
+            self.loop.at(self.t_of(state.state_details.scheduled_time), self.propose_flow_running, run)
+        # RUNNING / PENDING / PAUSED / CANCELLING kept: someone else drives the next step.
+
+    def _begin_attempt(self, run: RunSim) -> None:
+        run.attempt += 1
+        run.gen += 1
+        plan = run.plan
+        n = len(plan.nodes)
+        run.status = [WAITING] * n
+        run.left = list(plan.indegree)
+        run.outstanding = n
+        run.failed = 0
+        run.held = []
+        rng = self.rng
+        spec = plan.spec
+        run.crash_at = rng.randrange(n) if n and spec.crash_probability and rng.random() < spec.crash_probability else -1
+        run.pause_armed = bool(run.attempt == 1 and spec.pause and rng.random() < spec.pause.probability)
+        run.pause_left = len(plan.pause_nodes)
+        if not n:
+            self._finish_flow(run)
+            return
+        gen = run.gen
+        for i in plan.roots:
+            if run.gen != gen or run.final:
+                break
+            self._start_node(run, i)
+
+    def _finish_flow(self, run: RunSim) -> None:
+        if run.failed:
+            state = Failed(message=f"{run.failed} task run(s) failed")
+        else:
+            state = Completed()
+        run.pending_final = state
+        self._propose_final(run)
+
+    def _propose_final(self, run: RunSim) -> None:
+        if run.final or run.dead or run.cancelling:
+            return
+        state = run.pending_final
+        result = self.flow_call(run, State(type=state.type, name=state.name, message=state.message))
+        status = result.status.value
+        if status == "ACCEPT":
+            self._finalize(run)
+        elif status == "REJECT":
+            returned = result.state
+            if returned is not None and returned.type is _SCHEDULED:
+                self._counters["flow_retries"] += 1
+                when = returned.state_details.scheduled_time
+                self.loop.at(self.t_of(when) if when is not None else self.loop.now, self.propose_flow_running, run)
+            else:
+                self._follow_flow(run, returned)
+        elif status == "WAIT":
+            self.loop.after(result.details.delay_seconds, self._propose_final, run)
+        else:
+            self._abandon_run(run)
+
+    def _finalize(self, run: RunSim) -> None:
+        if run.final:
+            return
+        run.final = True
+        run.gen += 1   # any event of the last attempt still queued is now stale
+        if run.worker is not None:
+            run.worker.active -= 1
+            run.worker = None
+        parent = run.parent
+        if parent is None:
+            self.on_final(run)
+            return
+        prun, i, pgen = parent
+        if pgen == prun.gen and prun.status[i] == ACTIVE:
+            self._node_done(prun, i, run.type is _COMPLETED)
+
+    def _abandon_run(self, run: RunSim) -> None:
+        """ABORT on a flow proposal: stop driving it (it keeps its current state)."""
+        self._counters["flow_aborts"] += 1
+        run.dead = True
+        run.gen += 1
+        if run.worker is not None:
+            run.worker.active -= 1
+            run.worker = None
+        parent = run.parent
+        if parent is None:
+            self.on_final(run)
+        else:
+            prun, i, pgen = parent
+            if pgen == prun.gen and prun.status[i] == ACTIVE:
+                self._node_done(prun, i, False)
+
+    # task graph ---------------------------------------------------------------------------------
+    def _start_node(self, run: RunSim, i: int) -> None:
+        node = run.plan.nodes[i]
+        run.status[i] = ACTIVE
+        if node.subflow is not None:
+            self._start_subflow(run, i)
+            return
+        if run.trs[i] is None:
+            self._create_task_run(run, i)
+        self._propose_task_running((run, i, run.gen))
+
+    def _create_task_run(self, run: RunSim, i: int) -> Any:
+        node = run.plan.nodes[i]
+        trs = run.trs
+        inputs = {"upstream": [TaskRunResult(id=trs[u].id) for u in node.upstream if trs[u] is not None]} \
+            if node.upstream else {}
+        tr = self.engine.create_task_run(
+            flow_run_id=run.rec.id, task_key=node.task_key, dynamic_key=node.dynamic_key, name=node.name,
+            tags=node.tags, empirical_policy=node.policy, task_inputs=inputs, state=Pending(),
+        )
+        trs[i] = tr
+        self.metrics.task_counts[tr.state_type] += 1
+        run.ttypes[i] = tr.state_type
+        self._counters["task_runs_created"] += 1
+        return tr
+
+    def _cache_details(self, run: RunSim, i: int, completed: bool) -> StateDetails | None:
+        node = run.plan.nodes[i]
+        cache = node.cache
+        if cache is None:
+            return None
+        t = self.loop.now
+        key = cache.key.format(
+            flow=run.plan.spec.name, task=node.task.name, index=node.dynamic_key,
+            deployment=run.dep.spec.name if run.dep is not None else "",
+            day=int(t // 86400), hour=int(t // 3600),
+            choice=self.rng.randrange(cache.choices) if cache.choices > 1 else 0,
+        )
+        expiration = None
+        if completed and cache.expiration is not None:
+            expiration = self.loop.to_datetime(t + cache.expiration)
+        return StateDetails(cache_key=key, cache_expiration=expiration)
+
+    def _propose_task_running(self, arg: tuple[RunSim, int, int]) -> None:
+        run, i, gen = arg
+        if gen != run.gen:
+            return
+        if run.cancelling:
+            return
+        details = self._cache_details(run, i, False) if run.plan.nodes[i].cache is not None else None
+        state = Running(state_details=details) if details is not None else Running()
+        result = self.task_call(run, i, state)
+        status = result.status.value
+        counters = self._counters
+        if status == "ACCEPT":
+            counters["task_attempts"] += 1
+            self.loop.after(run.plan.nodes[i].duration.sample(self.rng), self._finish_task, arg)
+        elif status == "WAIT":
+            delay = result.details.delay_seconds
+            if (result.details.reason or "").startswith("Concurrency limit"):
+                counters["tag_slot_waits"] += 1
+                self.metrics.tag_wait_seconds += delay
+            else:
+                counters["scheduled_time_waits"] += 1
+            self.loop.after(delay, self._propose_task_running, arg)
+        elif status == "REJECT":
+            returned = result.state
+            stype = returned.type if returned is not None else run.ttypes[i]
+            if stype is _COMPLETED:
+                if returned is not None and returned.name == "Cached":
+                    counters["cache_hits"] += 1
+                self._node_done(run, i, True)
+            elif stype is _PAUSED:
+                counters["task_not_ready"] += 1
+                run.held.append(i)
+            elif stype is _SCHEDULED and returned is not None and returned.state_details.scheduled_time:
+                self.loop.at(self.t_of(returned.state_details.scheduled_time), self._propose_task_running, arg)
+            elif stype in _FINAL:
+                self._node_done(run, i, False)
+            elif stype is _RUNNING:
+                # Rejected to its current RUNNING state: it runs after all.
+                self.loop.after(run.plan.nodes[i].duration.sample(self.rng), self._finish_task, arg)
+            else:
+                self._node_done(run, i, False)
+        else:
+            counters["task_aborts"] += 1
+            self._node_done(run, i, False)
+
+    def _finish_task(self, arg: tuple[RunSim, int, int]) -> None:
+        run, i, gen = arg
+        if gen != run.gen:
+            return
+        node = run.plan.nodes[i]
+        rng = self.rng
+        if node.fail_p and rng.random() < node.fail_p:
+            state = Failed(message="simulated task failure")
+        elif node.cache is not None:
+            state = Completed(state_details=self._cache_details(run, i, True))
+        else:
+            state = Completed()
+        result = self.task_call(run, i, state)
+        status = result.status.value
+        if status == "ACCEPT":
+            self._node_done(run, i, state.type is _COMPLETED)
+        elif status == "REJECT":
+            returned = result.state
+            stype = returned.type if returned is not None else run.ttypes[i]
+            if stype is _SCHEDULED and returned is not None:
+                self._counters["task_retries"] += 1
+                when = returned.state_details.scheduled_time
+                self.loop.at(self.t_of(when) if when is not None else self.loop.now, self._propose_task_running, arg)
+            elif stype is _RUNNING:
+                self.loop.after(node.duration.sample(rng), self._finish_task, arg)
+            else:
+                self._node_done(run, i, stype is _COMPLETED)
+        elif status == "WAIT":
+            self.loop.after(result.details.delay_seconds, self._finish_task, arg)
+        else:
+            self._counters["task_aborts"] += 1
+            self._node_done(run, i, False)
+
+    def _node_done(self, run: RunSim, i: int, ok: bool) -> None:
+        status = run.status
+        if status[i] != ACTIVE:
+            return
+        status[i] = DONE if ok else FAILED
+        run.outstanding -= 1
+        plan = run.plan
+        gen = run.gen
+        if not ok:
+            run.failed += 1
+            self._skip_downstream(run, i)
+        if i == run.crash_at:
+            self._crash(run)
+            return
+        if run.pause_armed and i in plan.pause_nodes:
+            run.pause_left -= 1
+            if run.pause_left == 0:
+                run.pause_armed = False
+                self._pause(run)
+                if run.gen != gen or run.final:
+                    return
+        if ok:
+            left = run.left
+            for d in plan.nodes[i].downstream:
+                left[d] -= 1
+                if left[d] == 0 and status[d] == WAITING:
+                    self._start_node(run, d)
+                    if run.gen != gen or run.final:
+                        return
+        if run.outstanding == 0 and not run.paused:
+            self._finish_flow(run)
+
+    def _skip_downstream(self, run: RunSim, i: int) -> None:
+        status, nodes = run.status, run.plan.nodes
+        stack = list(nodes[i].downstream)
+        while stack:
+            d = stack.pop()
+            if status[d] == WAITING:
+                status[d] = SKIPPED
+                run.outstanding -= 1
+                stack.extend(nodes[d].downstream)
+
+    # subflows -------------------------------------------------------------------------------------
+    def _start_subflow(self, run: RunSim, i: int) -> None:
+        node = run.plan.nodes[i]
+        plan: FlowPlan = node.subflow  # type: ignore[assignment]
+        tr = run.trs[i] if run.trs[i] is not None else self._create_task_run(run, i)
+        rec = self.engine.create_flow_run(
+            flow_id=plan.flow_id, parent_task_run_id=tr.id, tags=list(plan.spec.tags),
+            empirical_policy=plan.policy, state=Pending(),
+        )
+        child = RunSim(rec, plan, None, parent=(run, i, run.gen))
+        run.children[i] = child
+        self.children_runs.append(child)
+        counts = self.metrics.flow_counts
+        counts[rec.state_type] += 1
+        child.type = rec.state_type
+        self._sync_parent_task(child)
+        self._counters["subflow_runs_created"] += 1
+        self.propose_flow_running(child)
+
+    # crashes, pauses, cancellations ------------------------------------------------------------------
+    def _stop_attempt(self, run: RunSim, make_state: Callable[..., State]) -> None:
+        """End the current attempt: its in-flight task runs (and subflows) get `make_state`."""
+        run.gen += 1
+        status, nodes, trs = run.status, run.plan.nodes, run.trs
+        for i, st in enumerate(status):
+            if st != ACTIVE:
+                continue
+            status[i] = FAILED
+            tr = trs[i]
+            if nodes[i].subflow is not None:
+                child = run.children.get(i)
+                if child is not None and not child.final and not child.dead:
+                    self._stop_attempt(child, make_state)
+                    self.flow_call(child, make_state(message="parent flow run stopped"))
+                    self._finalize(child)
+                continue
+            if tr is not None and run.ttypes[i] not in _FINAL:
+                self.task_call(run, i, make_state(message="flow run stopped"))
+        run.held = []
+
+    def _crash(self, run: RunSim) -> None:
+        self._counters["crashes"] += 1
+        self._stop_attempt(run, Crashed)
+        result = self.flow_call(run, Crashed(message="simulated infrastructure crash"))
+        if result.status.value == "ACCEPT" or run.type in _FINAL:
+            self._finalize(run)
+        else:
+            self._abandon_run(run)
+
+    def _pause(self, run: RunSim) -> None:
+        now = self.loop.now
+        timeout = run.plan.spec.pause.timeout  # type: ignore[union-attr]
+        state = Paused(pause_expiration_time=self.loop.to_datetime(now + timeout),
+                       pause_key=f"sim-pause-{run.attempt}")
+        result = self.flow_call(run, state)
+        if result.status.value == "ACCEPT":
+            self._counters["pauses"] += 1
+            run.paused = True
+            self.loop.after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
+
+    def _resume(self, arg: tuple[RunSim, int]) -> None:
+        run, gen = arg
+        if gen != run.gen or run.final or run.dead or run.cancelling:
+            return
+        run.resuming = True
+        self.propose_flow_running(run)
+
+    def _resumed(self, run: RunSim) -> None:
+        self._counters["resumes"] += 1
+        run.paused = False
+        held, run.held = run.held, []
+        gen = run.gen
+        for i in held:
+            if run.gen != gen or run.final:
+                return
+            self._propose_task_running((run, i, gen))
+        if run.outstanding == 0 and not run.paused and run.gen == gen and not run.final:
+            self._finish_flow(run)
+
+    def cancel(self, run: RunSim) -> None:
+        """A user asks to cancel: propose CANCELLING; the worker kills the infrastructure
+        after the flow's cancel latency and reports CANCELLED."""
+        if run.final or run.dead or run.cancelling:
+            return
+        self._counters["cancellations_requested"] += 1
+        result = self.flow_call(run, Cancelling())
+        status = result.status.value
+        if run.type in _FINAL:
+            # SCHEDULED runs without infrastructure are cancelled at once.
+            run.token += 1
+            self._counters["cancellations"] += 1
+            self._stop_attempt(run, Cancelled)
+            self._finalize(run)
+        elif status == "ACCEPT":
+            run.cancelling = True
+            latency = run.plan.spec.cancel.latency if run.plan.spec.cancel else 0.0
+            self.loop.after(latency, self._kill, run)
+
+    def _kill(self, run: RunSim) -> None:
+        if run.final:
+            return
+        self._stop_attempt(run, Cancelled)
+        result = self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
+        if result.status.value == "ACCEPT" or run.type in _FINAL:
+            self._counters["cancellations"] += 1
+            self._finalize(run)
+        else:
+            self._abandon_run(run)

@@ -1,0 +1,53 @@
+"""What a simulation measures while it runs (simulated quantities only).
+
+Counters are plain ints bumped by the client and services; state counts per type are
+kept incrementally from each transition and sampled on a fixed virtual-time grid.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..states import StateType
+
+__all__ = ["Metrics", "STATE_ORDER"]
+
+STATE_ORDER = (
+    StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING,
+    StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED,
+)
+
+
+class Metrics:
+    """Mutable counters of one simulation; `snapshot()` is JSON-ready."""
+
+    def __init__(self) -> None:
+        self.flow_counts: dict[Any, int] = {t: 0 for t in STATE_ORDER}
+        self.flow_counts[None] = 0
+        self.task_counts: dict[Any, int] = {t: 0 for t in STATE_ORDER}
+        self.task_counts[None] = 0
+        self.samples: list[list[Any]] = []      # [t, flow counts..., task counts...]
+        self.completed_at: list[float] = []     # virtual time of each top-level final state
+        self.counters: dict[str, int] = {k: 0 for k in (
+            "flow_runs_created", "flow_runs_finished", "subflow_runs_created", "task_runs_created",
+            "task_attempts", "task_retries", "flow_retries", "cache_hits",
+            "tag_slot_waits", "deployment_slot_waits", "deployment_cancel_new",
+            "pool_limit_deferrals", "worker_limit_deferrals", "late_marked", "scheduled_time_waits",
+            "pauses", "resumes", "pause_timeouts", "crashes", "cancellations_requested",
+            "cancellations", "task_aborts", "flow_aborts", "task_not_ready",
+        )}
+        self.tag_wait_seconds = 0.0
+        self.queue_waits: list[float] = []      # worker pickup − scheduled time (≥ 0)
+        self.by_deployment: dict[str, dict[str, int]] = {}
+
+    def bump(self, key: str, n: int = 1) -> None:
+        self.counters[key] += n
+
+    def sample(self, t: float) -> None:
+        fc, tc = self.flow_counts, self.task_counts
+        self.samples.append([round(t, 3), *[fc[s] for s in STATE_ORDER], *[tc[s] for s in STATE_ORDER]])
+
+    def deployment(self, name: str) -> dict[str, int]:
+        row = self.by_deployment.get(name)
+        if row is None:
+            row = self.by_deployment[name] = {"created": 0, "COMPLETED": 0, "FAILED": 0, "CRASHED": 0, "CANCELLED": 0}
+        return row

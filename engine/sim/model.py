@@ -1,0 +1,170 @@
+"""Runtime objects of a simulation: compiled flow plans (task graphs expanded by
+fan-out), and the mutable per-run, per-queue, per-worker bookkeeping the client
+and services keep beside the engine's records."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..records import FlowRunPolicy, TaskRunPolicy
+from ..states import StateType
+from .workload import DeploymentSpec, FlowSpec, PoolSpec, QueueSpec, TaskSpec, WorkerSpec
+
+__all__ = ["Node", "FlowPlan", "RunSim", "QueueRT", "PoolRT", "WorkerRT", "DeploymentRT", "compile_plan"]
+
+# Node status within one attempt of a flow run.
+WAITING, ACTIVE, DONE, FAILED, SKIPPED = range(5)
+
+
+class Node:
+    """One task run of a flow body: a task spec instance (fan-out index `dynamic_key`)."""
+
+    __slots__ = ("index", "task", "task_key", "dynamic_key", "name", "upstream", "downstream",
+                 "tags", "policy", "duration", "fail_p", "cache", "subflow")
+
+    def __init__(self, index: int, flow: FlowSpec, task: TaskSpec, k: int) -> None:
+        self.index = index
+        self.task = task
+        self.task_key = f"{flow.name}.{task.name}"
+        self.dynamic_key = str(k)
+        self.name = f"{task.name}-{k}"
+        self.upstream: tuple[int, ...] = ()
+        self.downstream: list[int] = []
+        self.tags = list(task.tags)
+        delay = task.retry_delay
+        self.policy = TaskRunPolicy(
+            retries=task.retries,
+            retry_delay=list(delay) if isinstance(delay, list) else delay,
+            retry_jitter_factor=task.retry_jitter_factor,
+        )
+        self.duration = task.duration
+        self.fail_p = task.failure_probability
+        self.cache = task.cache
+        self.subflow: "FlowPlan | None" = None
+
+
+class FlowPlan:
+    """A flow spec compiled once: nodes in declaration order with their edges."""
+
+    __slots__ = ("spec", "flow_id", "nodes", "indegree", "roots", "policy", "pause_nodes")
+
+    def __init__(self, spec: FlowSpec) -> None:
+        self.spec = spec
+        self.flow_id: uuid.UUID | None = None
+        self.nodes: list[Node] = []
+        by_task: dict[str, list[int]] = {}
+        for task in spec.tasks:
+            for k in range(task.count):
+                node = Node(len(self.nodes), spec, task, k)
+                self.nodes.append(node)
+                by_task.setdefault(task.name, []).append(node.index)
+        for node in self.nodes:
+            up = [i for dep in node.task.depends_on for i in by_task[dep]]
+            node.upstream = tuple(up)
+            for i in up:
+                self.nodes[i].downstream.append(node.index)
+        self.indegree = [len(n.upstream) for n in self.nodes]
+        self.roots = [n.index for n in self.nodes if not n.upstream]
+        self.policy = FlowRunPolicy(retries=spec.retries, retry_delay=int(spec.retry_delay) or None)
+        self.pause_nodes = frozenset(by_task.get(spec.pause.after, ())) if spec.pause else frozenset()
+
+
+def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, FlowSpec]) -> FlowPlan:
+    """The plan of `spec`, compiling subflows first (the workload has no subflow cycles)."""
+    plan = plans.get(spec.name)
+    if plan is not None:
+        return plan
+    plan = FlowPlan(spec)
+    plans[spec.name] = plan
+    for node in plan.nodes:
+        if node.task.subflow is not None:
+            node.subflow = compile_plan(specs[node.task.subflow], plans, specs)
+    return plan
+
+
+class QueueRT:
+    __slots__ = ("spec", "pool", "id", "heap", "active")
+
+    def __init__(self, spec: QueueSpec, pool: "PoolRT") -> None:
+        self.spec = spec
+        self.pool = pool
+        self.id: uuid.UUID | None = None
+        self.heap: list[tuple[float, int, int, "RunSim"]] = []   # (scheduled t, seq, token, run)
+        self.active = 0   # runs of this queue in PENDING/RUNNING/CANCELLING
+
+
+class PoolRT:
+    __slots__ = ("spec", "id", "queues", "active")
+
+    def __init__(self, spec: PoolSpec) -> None:
+        self.spec = spec
+        self.id: uuid.UUID | None = None
+        self.queues = [QueueRT(q, self) for q in spec.queues]
+        self.queues.sort(key=lambda q: (q.spec.priority, q.spec.name))
+        self.active = 0
+
+
+class WorkerRT:
+    __slots__ = ("spec", "pool", "name", "active")
+
+    def __init__(self, spec: WorkerSpec, pool: PoolRT, name: str) -> None:
+        self.spec = spec
+        self.pool = pool
+        self.name = name
+        self.active = 0   # flow runs it submitted that have not finished
+
+
+class DeploymentRT:
+    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created")
+
+    def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.queue = queue
+        self.id: uuid.UUID | None = None
+        self.future: list[float] = []   # scheduled times of auto-scheduled runs not yet due
+        self.cursor: float | None = None   # last auto-scheduled time created
+        self.created = 0
+
+
+class RunSim:
+    """Client-side bookkeeping of one flow run (top-level or subflow)."""
+
+    __slots__ = (
+        "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
+        "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
+        "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
+        "children", "created_t",
+    )
+
+    def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
+        self.rec = rec
+        self.plan = plan
+        self.dep = dep
+        self.queue = dep.queue if dep is not None else None
+        self.parent = parent          # (parent RunSim, node index, parent gen) for subflows
+        self.worker: WorkerRT | None = None
+        self.type: StateType | None = None
+        self.token = 0
+        self.sched_t = 0.0
+        self.final = False
+        self.dead = False
+        self.gen = 0
+        self.attempt = 0
+        n = len(plan.nodes)
+        self.status = [WAITING] * n
+        self.left = list(plan.indegree)
+        self.trs: list[Any] = [None] * n
+        self.ttypes: list[StateType | None] = [None] * n
+        self.outstanding = n
+        self.failed = 0
+        self.held: list[int] = []
+        self.paused = False
+        self.pause_armed = False
+        self.pause_left = 0
+        self.crash_at = -1
+        self.cancelling = False
+        self.pending_final: Any = None
+        self.resuming = False
+        self.children: dict[int, "RunSim"] = {}
+        self.created_t = 0.0

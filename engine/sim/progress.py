@@ -1,0 +1,59 @@
+"""A tiny progress bar for terminals: simulated time and runs finished, redrawn at
+most ten times a second on one line of stderr. Not a TTY → silent."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from .durations import format_duration
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """Call `update(sim)` often; it redraws only when 0.1 s of wall time passed."""
+
+    def __init__(self, total_seconds: float | None, total_runs: int | None, stream: IO[str] | None = None,
+                 enabled: bool | None = None, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total_seconds = total_seconds
+        self.total_runs = total_runs
+        self.width = width
+        self._last = 0.0
+        self._start = time.perf_counter()
+        self._drawn = False
+
+    def update(self, sim: Any) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        self.draw(sim.loop.now, sim.finished, len(sim.runs))
+
+    def draw(self, sim_seconds: float, finished: int, created: int) -> None:
+        if self.total_runs:
+            frac = finished / self.total_runs
+        elif self.total_seconds:
+            frac = sim_seconds / self.total_seconds
+        else:
+            frac = 0.0
+        frac = min(1.0, max(0.0, frac))
+        filled = int(frac * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        total = f" / {format_duration(self.total_seconds)}" if self.total_seconds else ""
+        elapsed = time.perf_counter() - self._start
+        rate = finished / elapsed if elapsed > 0 else 0.0
+        line = (f"\r[{bar}] {frac * 100:5.1f}%  sim {format_duration(sim_seconds)}{total}  "
+                f"runs {finished}/{created} done  {rate:,.0f} runs/s ")
+        self.stream.write(line)
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.enabled and self._drawn:
+            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.flush()

@@ -1,0 +1,230 @@
+"""The simulation report: `build_report` (simulated results only — deterministic,
+written as report.json), `build_timings` (wall-clock costs, timings.json) and
+`summary_text` (the readable summary the CLI prints)."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from typing import Any
+
+from ..states import StateType
+from .durations import format_duration
+from .metrics import STATE_ORDER
+from .simulation import SimulationResult
+
+__all__ = ["build_report", "build_timings", "summary_text", "write_report", "percentiles"]
+
+_FINAL = (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
+
+
+def _r(x: float) -> float:
+    # Fixed rounding keeps report.json byte-identical across platforms' float printing.
+    return round(float(x), 3)
+
+
+def percentiles(values: list[float]) -> dict[str, float | int]:
+    """count, mean, p50/p90/p95/p99 (nearest rank) and max of `values`. O(n log n)."""
+    if not values:
+        return {"count": 0}
+    data = sorted(values)
+    n = len(data)
+
+    def rank(p: float) -> float:
+        return data[min(n - 1, max(0, math.ceil(p * n) - 1))]
+
+    return {"count": n, "mean": _r(math.fsum(data) / n), "p50": _r(rank(0.50)), "p90": _r(rank(0.90)),
+            "p95": _r(rank(0.95)), "p99": _r(rank(0.99)), "max": _r(data[-1])}
+
+
+def _all_runs(result: SimulationResult) -> list[Any]:
+    return [*result.runs, *result.subflow_runs]
+
+
+def build_report(result: SimulationResult) -> dict[str, Any]:
+    """Every simulated figure of a run, JSON-ready and deterministic. O(runs + task runs)."""
+    wl, m = result.workload, result.metrics
+    c = m.counters
+    duration = result.end_seconds
+    hours = duration / 3600.0 if duration > 0 else 0.0
+    top = result.runs
+
+    lateness, run_times = [], []
+    for run in top:
+        rec = run.rec
+        if rec.start_time is not None and rec.expected_start_time is not None:
+            lateness.append(max(0.0, (rec.start_time - rec.expected_start_time).total_seconds()))
+        if rec.state_type in _FINAL and rec.start_time is not None:
+            run_times.append(rec.total_run_time.total_seconds())
+    task_times = []
+    for run in _all_runs(result):
+        for i, tr in enumerate(run.trs):
+            if tr is not None and tr.state_type is StateType.COMPLETED and run.plan.nodes[i].subflow is None \
+                    and tr.start_time is not None:
+                task_times.append(tr.total_run_time.total_seconds())
+
+    completed_top = sum(1 for r in top if r.type is StateType.COMPLETED)
+    per_hour = [0] * (int(duration // 3600) + 1 if duration > 0 else 1)
+    for t in m.completed_at:
+        per_hour[min(len(per_hour) - 1, int(t // 3600))] += 1
+
+    columns = ["t"] + [f"flow_{s.value}" for s in STATE_ORDER] + [f"task_{s.value}" for s in STATE_ORDER]
+    return {
+        "workload": {
+            "name": wl.name, "seed": wl.simulation.seed, "start": wl.simulation.start.isoformat(),
+            "until_seconds": wl.simulation.until, "runs": wl.simulation.runs,
+            "flow_policy": wl.policies.flow, "task_policy": wl.policies.task,
+        },
+        "simulated": {
+            "duration_seconds": _r(duration), "end": _iso(result, duration), "events": result.events,
+            "interrupted": result.interrupted,
+        },
+        "flow_runs": {
+            "created": c["flow_runs_created"], "finished": c["flow_runs_finished"],
+            "subflow_runs": c["subflow_runs_created"],
+            "by_state": {s.value: m.flow_counts[s] for s in STATE_ORDER},
+        },
+        "task_runs": {
+            "created": c["task_runs_created"], "attempts": c["task_attempts"],
+            "by_state": {s.value: m.task_counts[s] for s in STATE_ORDER},
+        },
+        "throughput": {
+            "completed_flow_runs_per_hour": _r(completed_top / hours) if hours else 0.0,
+            "finished_flow_runs_per_hour": _r(c["flow_runs_finished"] / hours) if hours else 0.0,
+            "finished_per_hour": per_hour,
+        },
+        "lateness_seconds": percentiles(lateness),
+        "queue_wait_seconds": percentiles(m.queue_waits),
+        "flow_run_time_seconds": percentiles(run_times),
+        "task_run_time_seconds": percentiles(task_times),
+        "retries": {"task": c["task_retries"], "flow": c["flow_retries"]},
+        "cache_hits": c["cache_hits"],
+        "concurrency": {
+            "tag_slot_waits": c["tag_slot_waits"], "tag_slot_wait_seconds": _r(m.tag_wait_seconds),
+            "deployment_slot_waits": c["deployment_slot_waits"],
+            "deployment_cancel_new": c["deployment_cancel_new"],
+            "pool_or_queue_limit_deferrals": c["pool_limit_deferrals"],
+            "worker_limit_deferrals": c["worker_limit_deferrals"],
+        },
+        "events": {k: c[k] for k in (
+            "late_marked", "scheduled_time_waits", "pauses", "resumes", "pause_timeouts", "task_not_ready",
+            "crashes", "cancellations_requested", "cancellations", "task_aborts", "flow_aborts",
+        )},
+        "deployments": {name: dict(row) for name, row in sorted(m.by_deployment.items())},
+        "rules": result.rule_stats.outcomes() if result.rule_stats is not None else {},
+        "state_counts_over_time": {"columns": columns, "rows": m.samples},
+    }
+
+
+def _iso(result: SimulationResult, seconds: float) -> str:
+    return (result.start + _dt.timedelta(seconds=seconds)).isoformat()
+
+
+def build_timings(result: SimulationResult) -> dict[str, Any]:
+    """Wall-clock costs: simulation speed and per-rule time (not deterministic)."""
+    wall = result.wall_seconds or 1e-9
+    c = result.metrics.counters
+    return {
+        "wall_seconds": round(wall, 3),
+        "events": result.events,
+        "events_per_second": round(result.events / wall, 1),
+        "flow_runs_finished_per_second": round(c["flow_runs_finished"] / wall, 1),
+        "task_runs_created_per_second": round(c["task_runs_created"] / wall, 1),
+        "simulated_seconds_per_wall_second": round(result.end_seconds / wall, 1),
+        "rules": result.rule_stats.timings() if result.rule_stats is not None else {},
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def write_report(result: SimulationResult, directory: str, charts: bool = True) -> list[str]:
+    """Write report.json, timings.json and (matplotlib permitting) PNG charts; returns paths."""
+    os.makedirs(directory, exist_ok=True)
+    report = build_report(result)
+    paths = []
+    for name, data in (("report.json", report), ("timings.json", build_timings(result))):
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(dumps(data))
+        paths.append(path)
+    if charts:
+        from .charts import draw_charts
+
+        paths.extend(draw_charts(report, directory))
+    return paths
+
+
+def _pct_line(label: str, p: dict[str, Any]) -> str:
+    if not p.get("count"):
+        return f"  {label:<22} (none)"
+    return (f"  {label:<22} p50 {format_duration(p['p50']):>7}  p90 {format_duration(p['p90']):>7}  "
+            f"p99 {format_duration(p['p99']):>7}  max {format_duration(p['max']):>7}  (n={p['count']})")
+
+
+def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) -> str:
+    """The human-readable summary of a report (and, if given, its timings)."""
+    wl, sim, fr, tr = report["workload"], report["simulated"], report["flow_runs"], report["task_runs"]
+    lines = [
+        f"Simulation of workload {wl['name']!r} (seed {wl['seed']}), "
+        f"{format_duration(sim['duration_seconds'])} simulated from {wl['start']}"
+        + (" — INTERRUPTED" if sim["interrupted"] else ""),
+        "",
+        f"Flow runs: {fr['created']} created, {fr['finished']} finished, {fr['subflow_runs']} subflow runs",
+        "  by state: " + _states(fr["by_state"]),
+        f"Task runs: {tr['created']} created, {tr['attempts']} attempts",
+        "  by state: " + _states(tr["by_state"]),
+        f"Throughput: {report['throughput']['completed_flow_runs_per_hour']:.1f} completed flow runs / simulated hour",
+        "",
+        "Timing (simulated):",
+        _pct_line("lateness (start delay)", report["lateness_seconds"]),
+        _pct_line("queue wait", report["queue_wait_seconds"]),
+        _pct_line("flow run time", report["flow_run_time_seconds"]),
+        _pct_line("task run time", report["task_run_time_seconds"]),
+        "",
+        f"Retries: {report['retries']['task']} task, {report['retries']['flow']} flow;  "
+        f"cache hits: {report['cache_hits']}",
+    ]
+    cc = report["concurrency"]
+    lines.append(
+        f"Concurrency waits: {cc['tag_slot_waits']} tag-slot waits ({format_duration(cc['tag_slot_wait_seconds'])} total), "
+        f"{cc['deployment_slot_waits']} deployment-slot waits, {cc['deployment_cancel_new']} cancelled by CANCEL_NEW, "
+        f"{cc['pool_or_queue_limit_deferrals']} pool/queue-limit deferrals"
+    )
+    ev = report["events"]
+    lines.append(
+        f"Events: {ev['late_marked']} marked late, {ev['pauses']} pauses ({ev['pause_timeouts']} timed out), "
+        f"{ev['crashes']} crashes, {ev['cancellations']} cancellations, "
+        f"{ev['task_aborts'] + ev['flow_aborts']} aborted proposals"
+    )
+    if report["deployments"]:
+        lines += ["", "Per deployment:"]
+        for name, row in report["deployments"].items():
+            lines.append(f"  {name:<24} created {row['created']:>6}  completed {row['COMPLETED']:>6}  "
+                         f"failed {row['FAILED']:>4}  crashed {row['CRASHED']:>4}  cancelled {row['CANCELLED']:>4}")
+    rules = report["rules"]
+    if rules:
+        rule_times = (timings or {}).get("rules", {})
+        lines += ["", f"Orchestration rules{' (wall time)' if rule_times else ''}:",
+                  f"  {'rule':<40} {'calls':>8} {'accept':>8} {'reject':>7} {'wait':>6} {'abort':>6}"
+                  + (f" {'total ms':>9} {'mean µs':>8}" if rule_times else "")]
+        for name, row in rules.items():
+            if not row["calls"]:
+                continue
+            line = (f"  {name:<40} {row['calls']:>8} {row['accept']:>8} {row['reject']:>7} "
+                    f"{row['wait']:>6} {row['abort']:>6}")
+            if name in rule_times:
+                line += f" {rule_times[name]['total_ms']:>9.1f} {rule_times[name]['mean_us']:>8.2f}"
+            lines.append(line)
+    if timings:
+        lines += ["", f"Wall clock: {timings['wall_seconds']:.2f} s, {timings['events_per_second']:.0f} events/s, "
+                      f"{timings['flow_runs_finished_per_second']:.0f} flow runs/s, "
+                      f"{timings['simulated_seconds_per_wall_second']:.0f}x real time"]
+    return "\n".join(lines)
+
+
+def _states(counts: dict[str, int]) -> str:
+    parts = [f"{k.lower()} {v}" for k, v in counts.items() if v]
+    return ", ".join(parts) if parts else "(none)"

@@ -1,0 +1,143 @@
+"""Per-rule statistics without touching the orchestration package: a policy is
+re-declared with every rule subclassed so its hooks are timed and its mutators
+counted.
+
+For an orchestration rule, each run of `before_transition` is one *call*; it counts
+as `accept` unless the hook rejected, delayed or aborted (counted by wrapping
+`reject_transition`, `delay_transition`, `abort_transition`). Universal transforms
+only count calls. `ns` is the wall time of all hooks (before, after, cleanup).
+The wrapper keeps the rule's name, module and qualname, so reasons and signatures
+that mention the class read exactly as without it.
+"""
+from __future__ import annotations
+
+from time import perf_counter_ns
+from typing import Any
+
+__all__ = ["RuleStats", "instrument_policy"]
+
+CALLS, ACCEPT, REJECT, WAIT, ABORT, NS = range(6)
+
+
+class RuleStats:
+    """Counters per rule name: [calls, accept, reject, wait, abort, ns]."""
+
+    __slots__ = ("table", "_wrapped")
+
+    def __init__(self) -> None:
+        self.table: dict[str, list[int]] = {}
+        self._wrapped: dict[type, type] = {}
+
+    def outcomes(self) -> dict[str, dict[str, int]]:
+        """Deterministic part (counts), rules sorted by name."""
+        return {
+            name: {"calls": r[CALLS], "accept": r[ACCEPT], "reject": r[REJECT], "wait": r[WAIT], "abort": r[ABORT]}
+            for name, r in sorted(self.table.items())
+        }
+
+    def timings(self) -> dict[str, dict[str, float]]:
+        """Wall-clock part: total and mean microseconds per rule."""
+        out = {}
+        for name, r in sorted(self.table.items()):
+            total_us = r[NS] / 1000.0
+            out[name] = {"total_ms": round(total_us / 1000.0, 3),
+                         "mean_us": round(total_us / r[CALLS], 3) if r[CALLS] else 0.0}
+        return out
+
+    def wrap_rule(self, rule: type) -> type:
+        """A timed subclass of `rule` (cached per rule class). O(1)."""
+        done = self._wrapped.get(rule)
+        if done is not None:
+            return done
+        from ..orchestration import BaseUniversalTransform
+
+        rec = self.table.setdefault(rule.__name__, [0, 0, 0, 0, 0, 0])
+        ns: dict[str, Any] = {"__module__": rule.__module__, "__qualname__": rule.__qualname__,
+                              "__doc__": rule.__doc__}
+        if issubclass(rule, BaseUniversalTransform):
+            ns.update(_transform_hooks(rule, rec))
+        else:
+            ns.update(_rule_hooks(rule, rec))
+        wrapped = type(rule.__name__, (rule,), ns)
+        self._wrapped[rule] = wrapped
+        return wrapped
+
+    def instrument(self, policy: type) -> type:
+        """`policy` re-declared with timed rules (same name). O(rules)."""
+        rules = [self.wrap_rule(r) for r in policy.priority()]
+        ns = {"__module__": policy.__module__, "__qualname__": policy.__qualname__,
+              "priority": staticmethod(lambda: list(rules))}
+        return type(policy.__name__, (policy,), ns)
+
+
+def instrument_policy(policy: type, stats: RuleStats) -> type:
+    return stats.instrument(policy)
+
+
+def _transform_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
+    base_before, base_after = rule.before_transition, rule.after_transition
+
+    def before_transition(self: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            base_before(self, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+            rec[CALLS] += 1
+
+    def after_transition(self: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            base_after(self, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+
+    return {"before_transition": before_transition, "after_transition": after_transition}
+
+
+def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
+    base_before, base_after, base_cleanup = rule.before_transition, rule.after_transition, rule.cleanup
+    base_reject, base_delay, base_abort = rule.reject_transition, rule.delay_transition, rule.abort_transition
+
+    def before_transition(self: Any, initial: Any, proposed: Any, context: Any) -> None:
+        responses = rec[REJECT] + rec[WAIT] + rec[ABORT]
+        t = perf_counter_ns()
+        try:
+            base_before(self, initial, proposed, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+            rec[CALLS] += 1
+            if rec[REJECT] + rec[WAIT] + rec[ABORT] == responses:
+                rec[ACCEPT] += 1
+
+    def after_transition(self: Any, initial: Any, validated: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            base_after(self, initial, validated, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+
+    def cleanup(self: Any, initial: Any, validated: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            base_cleanup(self, initial, validated, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+
+    def reject_transition(self: Any, state: Any, reason: str) -> None:
+        rec[REJECT] += 1
+        base_reject(self, state, reason)
+
+    def delay_transition(self: Any, delay_seconds: int, reason: str) -> None:
+        rec[WAIT] += 1
+        base_delay(self, delay_seconds, reason)
+
+    def abort_transition(self: Any, reason: str) -> None:
+        rec[ABORT] += 1
+        base_abort(self, reason)
+
+    return {
+        "before_transition": before_transition, "after_transition": after_transition, "cleanup": cleanup,
+        "reject_transition": reject_transition, "delay_transition": delay_transition,
+        "abort_transition": abort_transition,
+    }

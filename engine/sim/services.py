@@ -1,0 +1,211 @@
+"""Server-side services and workers of a simulated deployment.
+
+* Scheduler: every `loop` seconds, creates auto-scheduled flow runs for interval and
+  cron deployments, like Prefect's scheduler: future dates while fewer than
+  `min_runs` exist or they are less than `min_scheduled_time` ahead, at most
+  `max_runs` and `max_scheduled_time` ahead; idempotency key
+  ``scheduled <deployment id> <ISO time>``. Poisson and explicit ("at") arrivals
+  create runs scheduled for the moment they arrive.
+* Late runs: every `loop` seconds, runs still SCHEDULED and named "Scheduled"
+  more than `mark_late_after` past their scheduled time are proposed
+  `Late(scheduled_time=next_scheduled_start_time)` under MarkLateRunsPolicy.
+* Workers: poll their pool every `poll_interval`; take due runs (scheduled up to
+  `prefetch` ahead) queue by queue in priority order, within the pool's, queue's
+  and worker's concurrency limits (counted from runs in PENDING, RUNNING or
+  CANCELLING); propose PENDING; start the infrastructure, which proposes RUNNING
+  after a drawn startup time.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+from typing import TYPE_CHECKING, Any
+
+from ..states import Late, Pending, Scheduled, StateType
+from .model import DeploymentRT, QueueRT, RunSim, WorkerRT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .simulation import Simulation
+
+__all__ = ["Services"]
+
+_INF = float("inf")
+_ONE_US = _dt.timedelta(microseconds=1)
+_SCHEDULED = StateType.SCHEDULED
+_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+
+
+class Services:
+    """Scheduler, late-runs service and workers of one simulation."""
+
+    def __init__(self, sim: "Simulation") -> None:
+        self.sim = sim
+        self.loop = sim.loop
+        self.engine = sim.engine
+        self.client = sim.client
+        self.metrics = sim.metrics
+        self.counters = sim.metrics.counters
+        self.rng = sim.rng
+        self.late_heap: list[tuple[float, int, RunSim]] = []
+        self._seq = 0
+
+    # run creation -------------------------------------------------------------------------------
+    def create_run(self, dep: DeploymentRT, t: float, auto: bool) -> RunSim | None:
+        """Create a SCHEDULED flow run of `dep` for virtual time `t`; None once the
+        simulation stopped creating runs."""
+        sim = self.sim
+        if not sim.accepting_runs():
+            return None
+        spec = dep.spec
+        when = self.loop.to_datetime(t)
+        queue = dep.queue
+        rec = self.engine.create_flow_run(
+            flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
+            work_queue_name=queue.spec.name, parameters=dict(spec.parameters), tags=list(spec.tags),
+            idempotency_key=f"scheduled {dep.id} {when.isoformat()}" if auto else None,
+            auto_scheduled=auto, empirical_policy=dep.plan.policy, state=Scheduled(scheduled_time=when),
+        )
+        run = RunSim(rec, dep.plan, dep)
+        run.created_t = self.loop.now
+        counts = self.metrics.flow_counts
+        counts[rec.state_type] += 1
+        run.type = rec.state_type
+        dep.created += 1
+        self.metrics.deployment(spec.name)["created"] += 1
+        self.counters["flow_runs_created"] += 1
+        sim.run_created(run)
+        self.enqueue(run, t)
+        self._seq += 1
+        heapq.heappush(self.late_heap, (t, self._seq, run))
+        cancel = dep.plan.spec.cancel
+        if cancel is not None and cancel.probability and self.rng.random() < cancel.probability:
+            self.loop.at(self.loop.now + cancel.after.sample(self.rng), self.client.cancel, run)
+        return run
+
+    def enqueue(self, run: RunSim, t: float) -> None:
+        """(Re)file a SCHEDULED run in its work queue for time `t`; older entries go stale."""
+        run.token += 1
+        run.sched_t = t
+        self._seq += 1
+        heapq.heappush(run.queue.heap, (t, self._seq, run.token, run))  # type: ignore[union-attr]
+
+    # scheduler -----------------------------------------------------------------------------------
+    def scheduler_tick(self, _: Any = None) -> None:
+        sim = self.sim
+        spec = sim.workload.scheduler
+        now = self.loop.now
+        horizon_min = now + spec.min_scheduled_time
+        horizon_max = now + spec.max_scheduled_time
+        stop_at = sim.until if sim.until is not None else _INF
+        for dep in sim.scheduled_deployments:
+            future = dep.future
+            while future and future[0] <= now:
+                future.pop(0)
+            t = self._next_date(dep, now)
+            while (len(future) < spec.min_runs or t <= horizon_min) and len(future) < spec.max_runs \
+                    and t <= horizon_max and t <= stop_at:
+                if self.create_run(dep, t, auto=True) is None:
+                    break
+                future.append(t)
+                dep.cursor = t
+                t = self._next_date(dep, t)
+        if sim.accepting_runs():
+            self.loop.after(spec.loop, self.scheduler_tick)
+
+    def _next_date(self, dep: DeploymentRT, after: float) -> float:
+        """First schedule date at or after `after` and strictly after the last one
+        created. O(1) for intervals, a cron walk otherwise."""
+        sched = dep.spec.schedule
+        base = dep.cursor
+        if sched.kind == "interval":  # type: ignore[union-attr]
+            step, anchor = sched.interval, sched.anchor  # type: ignore[union-attr]
+            lo = after if base is None else max(after, base + step)
+            k = max(0.0, -(-(lo - anchor) // step))
+            return anchor + k * step
+        start = self.loop.to_datetime(after) - _ONE_US
+        if base is not None:
+            start = max(start, self.loop.to_datetime(base))
+        return self.loop.to_seconds(sched.cron.next_after(start))  # type: ignore[union-attr]
+
+    def arrival(self, dep: DeploymentRT) -> None:
+        """A Poisson arrival: a run scheduled now, then the next arrival."""
+        if self.create_run(dep, self.loop.now, auto=False) is not None and self.sim.accepting_runs():
+            self.loop.after(self.rng.expovariate(1.0 / dep.spec.schedule.interval), self.arrival, dep)  # type: ignore[union-attr]
+
+    def fixed_arrival(self, dep: DeploymentRT) -> None:
+        self.create_run(dep, self.loop.now, auto=False)
+
+    # late runs -------------------------------------------------------------------------------------
+    def late_runs_tick(self, _: Any = None) -> None:
+        spec = self.sim.workload.late_runs
+        threshold = self.loop.now - spec.mark_late_after
+        heap = self.late_heap
+        client = self.client
+        policy = self.sim.late_policy
+        while heap and heap[0][0] <= threshold:
+            _, _, run = heapq.heappop(heap)
+            if run.final or run.dead or run.type is not _SCHEDULED:
+                continue
+            rec = run.rec
+            if rec.state_name != "Scheduled":
+                continue
+            client.flow_call(run, Late(scheduled_time=rec.next_scheduled_start_time), policy=policy)
+            if rec.state_name == "Late":
+                self.counters["late_marked"] += 1
+        self.loop.after(spec.loop, self.late_runs_tick)
+
+    # workers -----------------------------------------------------------------------------------------
+    def poll(self, worker: WorkerRT) -> None:
+        self.loop.after(worker.spec.poll_interval, self.poll, worker)
+        pool = worker.pool
+        if pool.spec.paused:
+            return
+        horizon = self.loop.now + worker.spec.prefetch
+        cap = _INF if pool.spec.concurrency_limit is None else pool.spec.concurrency_limit - pool.active
+        wcap = _INF if worker.spec.limit is None else worker.spec.limit - worker.active
+        for queue in pool.queues:
+            if queue.spec.paused:
+                continue
+            limit = queue.spec.concurrency_limit
+            qcap = cap if limit is None else min(cap, limit - queue.active)
+            heap = queue.heap
+            while heap and heap[0][0] <= horizon:
+                _, _, token, run = heap[0]
+                if token != run.token or run.final or run.dead or run.type is not _SCHEDULED:
+                    heapq.heappop(heap)
+                    continue
+                if qcap <= 0 or wcap <= 0:
+                    self.counters["worker_limit_deferrals" if wcap <= 0 < qcap else "pool_limit_deferrals"] += 1
+                    break
+                heapq.heappop(heap)
+                if self._submit(worker, queue, run):
+                    qcap -= 1
+                    cap -= 1
+                    wcap -= 1
+
+    def _submit(self, worker: WorkerRT, queue: QueueRT, run: RunSim) -> bool:
+        client = self.client
+        result = client.flow_call(run, Pending())
+        status = result.status.value
+        if status == "ACCEPT":
+            run.worker = worker
+            worker.active += 1
+            wait = self.loop.now - run.sched_t
+            self.metrics.queue_waits.append(wait if wait > 0 else 0.0)
+            self.loop.after(worker.spec.startup.sample(self.rng), client.propose_flow_running, run)
+            return True
+        if status == "REJECT":
+            returned = result.state
+            if run.type in _FINAL:
+                self.counters["deployment_cancel_new"] += 1
+                client._finalize(run)
+            elif returned is not None and returned.type is _SCHEDULED:
+                self.counters["deployment_slot_waits"] += 1
+                when = returned.state_details.scheduled_time
+                self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
+        elif status == "WAIT":
+            self.enqueue(run, self.loop.now + result.details.delay_seconds)
+        else:
+            client._abandon_run(run)
+        return False
+

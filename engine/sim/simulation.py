@@ -1,0 +1,244 @@
+"""A simulation: builds the engine objects a workload describes, wires the client,
+services and workers to one event loop over a ManualClock, runs it, and hands back
+a `SimulationResult` for the report.
+
+Determinism: one seeded `random.Random` for every draw, the run-name generator and
+the engine's id generator seeded from the same seed, a 1 µs clock tick (so two
+states of a run never share a timestamp) and a loop that breaks ties in scheduling
+order. Same workload + seed ⇒ same report.json and same store, byte for byte.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import random
+import time
+from typing import Any, Callable
+
+import attrs
+
+from ..clock import ManualClock
+from ..engine import Engine
+from ..errors import ValidationError
+from ..records import seed_slugs
+from ..states import seed_ids
+from .client import Client
+from .errors import WorkloadError
+from .loop import EventLoop
+from .metrics import Metrics
+from .model import DeploymentRT, FlowPlan, PoolRT, RunSim, WorkerRT, compile_plan
+from .rulestats import RuleStats
+from .services import Services
+from .workload import Workload
+
+__all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine"]
+
+
+def resolve_policy(name: str, path: str) -> type:
+    """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class"."""
+    try:
+        from ..orchestration import POLICIES
+    except ImportError as exc:  # pragma: no cover - only while orchestration is missing
+        raise WorkloadError(path, f"the orchestration policies are not available ({exc})") from None
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise WorkloadError(path, f"cannot import {module_name!r}: {exc}") from None
+        policy = getattr(module, attr, None)
+        if not isinstance(policy, type) or not hasattr(policy, "priority"):
+            raise WorkloadError(path, f"{name!r} is not a policy class (a class with priority())")
+        return policy
+    policy = POLICIES.get(name)
+    if policy is None:
+        raise WorkloadError(path, f"unknown policy {name!r} (known: {', '.join(sorted(POLICIES))}, or 'module:Class')")
+    return policy
+
+
+def open_engine(url: str | None, clock: ManualClock) -> Engine:
+    """A fresh engine on `clock`: in memory for None/"memory", else `Engine.open(url)`."""
+    if url in (None, "", "memory", "memory://"):
+        return Engine(clock=clock)
+    opener = getattr(Engine, "open", None)
+    if opener is None:
+        raise ValidationError(f"--store {url!r}: this build has no durability backends (Engine.open is missing)")
+    return opener(url, clock=clock)
+
+
+@attrs.define(slots=True)
+class SimulationResult:
+    workload: Workload
+    metrics: Metrics
+    rule_stats: RuleStats | None
+    runs: list[RunSim]
+    subflow_runs: list[RunSim]
+    start: _dt.datetime
+    end_seconds: float
+    events: int
+    wall_seconds: float
+    interrupted: bool
+    engine: Engine
+
+
+class Simulation:
+    """One run of a workload. `run()` may be called once."""
+
+    def __init__(self, workload: Workload, engine: Engine | None = None, store_url: str | None = None,
+                 rule_stats: bool = True) -> None:
+        self.workload = workload
+        spec = workload.simulation
+        seed = spec.seed
+        self.rng = random.Random(seed)
+        # Names and ids drawn inside the engine come from generators seeded alike.
+        seed_slugs(seed)
+        seed_ids(seed ^ 0x5EED)
+        self.clock = ManualClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
+        if engine is None:
+            engine = open_engine(store_url, self.clock)
+        else:
+            engine._clock = self.clock
+        self.engine = engine
+        engine_rng = getattr(engine, "random", None)
+        if isinstance(engine_rng, random.Random):
+            engine_rng.seed(seed ^ 0xE4E)
+        self.loop = EventLoop(self.clock, spec.start)
+        self.metrics = Metrics()
+        self.until = spec.until
+        self.max_runs = spec.runs
+        self.rule_stats = RuleStats() if rule_stats else None
+        flow_policy = resolve_policy(workload.policies.flow, "policies.flow")
+        task_policy = resolve_policy(workload.policies.task, "policies.task")
+        late_policy = resolve_policy("MarkLateRunsPolicy", "services.late_runs")
+        if self.rule_stats is not None:
+            flow_policy = self.rule_stats.instrument(flow_policy)
+            task_policy = self.rule_stats.instrument(task_policy)
+            late_policy = self.rule_stats.instrument(late_policy)
+        self.late_policy = late_policy
+        self.runs: list[RunSim] = []
+        self.finished = 0
+        self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final)
+        self.services = Services(self)
+        self.pools: dict[str, PoolRT] = {}
+        self.deployments: list[DeploymentRT] = []
+        self.scheduled_deployments: list[DeploymentRT] = []
+        self.workers: list[WorkerRT] = []
+        self.plans: dict[str, FlowPlan] = {}
+        self._ran = False
+
+    # bookkeeping hooks ------------------------------------------------------------------------
+    def accepting_runs(self) -> bool:
+        return self.max_runs is None or len(self.runs) < self.max_runs
+
+    def run_created(self, run: RunSim) -> None:
+        self.runs.append(run)
+
+    def _on_final(self, run: RunSim) -> None:
+        self.finished += 1
+        metrics = self.metrics
+        metrics.counters["flow_runs_finished"] += 1
+        metrics.completed_at.append(self.loop.now)
+        if run.dep is not None and run.type is not None and not run.dead:
+            row = metrics.deployment(run.dep.spec.name)
+            key = run.type.value
+            if key in row:
+                row[key] += 1
+        if self.max_runs is not None and self.finished >= self.max_runs:
+            self.loop.stop()
+
+    # setup ------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        wl, engine = self.workload, self.engine
+        specs = {f.name: f for f in wl.flows}
+        for flow in wl.flows:
+            compile_plan(flow, self.plans, specs)
+        for flow in wl.flows:
+            self.plans[flow.name].flow_id = engine.create_flow(name=flow.name, tags=list(flow.tags)).id
+        for pool_spec in wl.work_pools:
+            pool = PoolRT(pool_spec)
+            rec = engine.create_work_pool(pool_spec.name, concurrency_limit=pool_spec.concurrency_limit,
+                                          is_paused=pool_spec.paused)
+            pool.id = rec.id
+            for queue in pool.queues:
+                if queue.spec.name == "default":
+                    queue.id = rec.default_queue_id
+                else:
+                    queue.id = engine.create_work_queue(
+                        rec.id, queue.spec.name, priority=queue.spec.priority,
+                        concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused,
+                    ).id
+            self.pools[pool_spec.name] = pool
+        for limit in wl.tag_limits:
+            engine.create_concurrency_limit(limit.tag, limit.limit)
+        for dep_spec in wl.deployments:
+            pool = self.pools[dep_spec.pool]
+            queue = next(q for q in pool.queues if q.spec.name == dep_spec.queue)
+            dep = DeploymentRT(dep_spec, self.plans[dep_spec.flow], queue)
+            fields: dict[str, Any] = dict(
+                work_queue_id=queue.id, work_queue_name=queue.spec.name, tags=list(dep_spec.tags),
+                parameters=dict(dep_spec.parameters), paused=dep_spec.paused,
+            )
+            if dep_spec.concurrency_limit is not None:
+                fields["concurrency_limit"] = dep_spec.concurrency_limit
+                fields["concurrency_options"] = {"collision_strategy": dep_spec.collision_strategy}
+            dep.id = engine.create_deployment(dep.plan.flow_id, dep_spec.name, **fields).id
+            self.deployments.append(dep)
+        for k, worker_spec in enumerate(wl.workers):
+            pool = self.pools[worker_spec.pool]
+            for n in range(worker_spec.count):
+                self.workers.append(WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}"))
+
+    def _start_services(self) -> None:
+        loop, services, rng = self.loop, self.services, self.rng
+        wl = self.workload
+        for dep in self.deployments:
+            sched = dep.spec.schedule
+            if sched is None or dep.spec.paused:
+                continue
+            if sched.kind in ("interval", "cron"):
+                self.scheduled_deployments.append(dep)
+            elif sched.kind == "poisson":
+                loop.at(rng.expovariate(1.0 / sched.interval), services.arrival, dep)
+            else:
+                for offset in sched.at:
+                    loop.at(offset, services.fixed_arrival, dep)
+        if self.scheduled_deployments:
+            loop.at(0.0, services.scheduler_tick)
+        if wl.late_runs.enabled:
+            loop.at(wl.late_runs.loop, services.late_runs_tick)
+        for worker in self.workers:
+            loop.at(rng.uniform(0.0, worker.spec.poll_interval), services.poll, worker)
+        loop.at(0.0, self._sample)
+
+    def _sample(self, _: Any = None) -> None:
+        self.metrics.sample(self.loop.now)
+        self.loop.after(self.workload.simulation.sample_interval, self._sample)
+
+    # running ------------------------------------------------------------------------------------------
+    def run(self, on_progress: Callable[["Simulation"], None] | None = None) -> SimulationResult:
+        """Run to the stop condition (or Ctrl-C, which stops between engine calls:
+        every call is atomic, so the store stays consistent)."""
+        if self._ran:
+            raise RuntimeError("a Simulation runs once")
+        self._ran = True
+        spec = self.workload.simulation
+        horizon = self.until if self.until is not None else spec.max_time
+        wall = time.perf_counter()
+        interrupted = False
+        try:
+            self._setup()
+            self._start_services()
+            tick = (lambda: on_progress(self)) if on_progress is not None else None
+            self.loop.run(horizon, on_tick=tick)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            seed_ids(None)
+        if not interrupted:
+            self.metrics.sample(self.loop.now)
+        return SimulationResult(
+            workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=self.runs,
+            subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,
+            events=self.loop.events, wall_seconds=time.perf_counter() - wall, interrupted=interrupted,
+            engine=self.engine,
+        )

@@ -1,0 +1,666 @@
+"""The workload description: its schema, loading (TOML or JSON) and validation.
+
+`load_workload(path)` / `parse_workload(dict)` return a `Workload` of slotted spec
+records, or raise `WorkloadError` naming the offending key's path (for example
+``flows[2].tasks[1].duration.mean``) before anything runs. The format is
+documented in examples/README.md.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import string
+from typing import Any, Callable
+
+import attrs
+
+from .cron import Cron
+from .durations import Dist, constant, parse_dist, parse_duration
+from .errors import WorkloadError
+
+try:  # Python 3.11+
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml  # type: ignore[no-redef]
+
+__all__ = [
+    "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PolicySpec", "TagLimitSpec",
+    "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
+    "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
+]
+
+UTC = _dt.timezone.utc
+CACHE_FIELDS = ("flow", "task", "index", "deployment", "day", "hour", "choice")
+
+
+# Spec records ----------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class SimulationSpec:
+    seed: int = 42
+    start: _dt.datetime = _dt.datetime(2024, 1, 1, tzinfo=UTC)
+    until: float | None = None          # simulated seconds; None = run until `runs` drain
+    runs: int | None = None             # stop creating top-level runs after this many
+    sample_interval: float = 300.0
+    max_time: float = 30 * 86400.0      # safety horizon when only `runs` is given
+
+
+@attrs.define(slots=True)
+class SchedulerSpec:
+    loop: float = 60.0
+    max_runs: int = 100
+    min_runs: int = 3
+    min_scheduled_time: float = 3600.0
+    max_scheduled_time: float = 100 * 86400.0
+
+
+@attrs.define(slots=True)
+class LateRunsSpec:
+    enabled: bool = True
+    loop: float = 5.0
+    mark_late_after: float = 15.0
+
+
+@attrs.define(slots=True)
+class PolicySpec:
+    flow: str = "CoreFlowPolicy"
+    task: str = "CoreTaskPolicy"
+
+
+@attrs.define(slots=True)
+class TagLimitSpec:
+    tag: str
+    limit: int
+
+
+@attrs.define(slots=True)
+class QueueSpec:
+    name: str
+    priority: int = 1
+    concurrency_limit: int | None = None
+    paused: bool = False
+
+
+@attrs.define(slots=True)
+class PoolSpec:
+    name: str
+    concurrency_limit: int | None = None
+    paused: bool = False
+    queues: list[QueueSpec] = attrs.field(factory=list)
+
+
+@attrs.define(slots=True)
+class WorkerSpec:
+    pool: str
+    count: int = 1
+    poll_interval: float = 10.0
+    prefetch: float = 10.0
+    startup: Dist = attrs.field(factory=lambda: constant(1.0))
+    limit: int | None = None
+
+
+@attrs.define(slots=True)
+class CacheSpec:
+    key: str
+    expiration: float | None = None
+    choices: int = 1
+
+
+@attrs.define(slots=True)
+class TaskSpec:
+    name: str
+    count: int = 1
+    duration: Dist = attrs.field(factory=lambda: constant(1.0))
+    failure_probability: float = 0.0
+    retries: int = 0
+    retry_delay: float | list[float] = 0.0
+    retry_jitter_factor: float | None = None
+    depends_on: list[str] = attrs.field(factory=list)
+    tags: list[str] = attrs.field(factory=list)
+    cache: CacheSpec | None = None
+    subflow: str | None = None
+
+
+@attrs.define(slots=True)
+class PauseSpec:
+    probability: float
+    after: str
+    duration: Dist
+    timeout: float = 3600.0
+
+
+@attrs.define(slots=True)
+class CancelSpec:
+    probability: float
+    after: Dist
+    latency: float = 5.0
+
+
+@attrs.define(slots=True)
+class FlowSpec:
+    name: str
+    tasks: list[TaskSpec] = attrs.field(factory=list)
+    retries: int = 0
+    retry_delay: float = 0.0
+    crash_probability: float = 0.0
+    pause: PauseSpec | None = None
+    cancel: CancelSpec | None = None
+    tags: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(slots=True)
+class ScheduleSpec:
+    kind: str                      # interval | cron | poisson | at
+    interval: float = 0.0          # interval: seconds between runs; poisson: mean gap
+    anchor: float = 0.0            # interval: offset of the first run from the start
+    cron: Cron | None = None
+    at: list[float] = attrs.field(factory=list)
+
+
+@attrs.define(slots=True)
+class DeploymentSpec:
+    name: str
+    flow: str
+    pool: str
+    queue: str = "default"
+    schedule: ScheduleSpec | None = None
+    parameters: dict[str, Any] = attrs.field(factory=dict)
+    tags: list[str] = attrs.field(factory=list)
+    concurrency_limit: int | None = None
+    collision_strategy: str = "ENQUEUE"
+    paused: bool = False
+
+
+@attrs.define(slots=True)
+class Workload:
+    name: str = "workload"
+    description: str = ""
+    simulation: SimulationSpec = attrs.field(factory=SimulationSpec)
+    scheduler: SchedulerSpec = attrs.field(factory=SchedulerSpec)
+    late_runs: LateRunsSpec = attrs.field(factory=LateRunsSpec)
+    policies: PolicySpec = attrs.field(factory=PolicySpec)
+    tag_limits: list[TagLimitSpec] = attrs.field(factory=list)
+    work_pools: list[PoolSpec] = attrs.field(factory=list)
+    workers: list[WorkerSpec] = attrs.field(factory=list)
+    flows: list[FlowSpec] = attrs.field(factory=list)
+    deployments: list[DeploymentSpec] = attrs.field(factory=list)
+
+    def flow(self, name: str) -> FlowSpec:
+        return next(f for f in self.flows if f.name == name)
+
+    def with_overrides(self, seed: int | None = None, until: float | None = None, runs: int | None = None) -> "Workload":
+        """A copy with the CLI's --seed/--until/--runs applied (either stop condition alone
+        replaces both of the file's)."""
+        sim = attrs.evolve(self.simulation)
+        if seed is not None:
+            sim.seed = seed
+        if until is not None or runs is not None:
+            sim.until, sim.runs = until, runs
+        return attrs.evolve(self, simulation=sim)
+
+
+# Readers ---------------------------------------------------------------------------------
+
+class _Table:
+    """A dict being validated at `path`; rejects unknown keys up front."""
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, data: Any, path: str, allowed: set[str]) -> None:
+        if not isinstance(data, dict):
+            raise WorkloadError(path, f"must be a table (mapping), got {type(data).__name__} {data!r}")
+        for key in data:
+            if key not in allowed:
+                raise WorkloadError(_join(path, key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        self.data = data
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return _join(self.path, key)
+
+    def get(self, key: str, check: Callable[[Any, str], Any], default: Any = None, required: bool = False) -> Any:
+        if key not in self.data:
+            if required:
+                raise WorkloadError(self.at(key), "is required")
+            return default
+        return check(self.data[key], self.at(key))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_error(path: str, expected: str, value: Any) -> WorkloadError:
+    return WorkloadError(path, f"must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _type_error(path, "a string", value)
+    return value
+
+
+def _name(value: Any, path: str) -> str:
+    value = _str(value, path)
+    if not value or any(c in value for c in "/%&><"):
+        raise WorkloadError(path, f"must be a non-empty name without / % & > <, got {value!r}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _type_error(path, "true or false", value)
+    return value
+
+
+def _int(lo: int | None = None) -> Callable[[Any, str], int]:
+    def check(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(path, "an integer", value)
+        if lo is not None and value < lo:
+            raise WorkloadError(path, f"must be >= {lo}, got {value}")
+        return value
+    return check
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _type_error(path, "a number", value)
+    return float(value)
+
+
+def _probability(value: Any, path: str) -> float:
+    p = _number(value, path)
+    if not 0.0 <= p <= 1.0:
+        raise WorkloadError(path, f"must be a probability between 0 and 1, got {value!r}")
+    return p
+
+
+def _positive_duration(value: Any, path: str) -> float:
+    seconds = parse_duration(value, path)
+    if seconds <= 0:
+        raise WorkloadError(path, f"must be a positive duration, got {value!r}")
+    return seconds
+
+
+def _str_list(value: Any, path: str) -> list[str]:
+    if not isinstance(value, list):
+        raise _type_error(path, "a list of strings", value)
+    for i, item in enumerate(value):
+        _str(item, f"{path}[{i}]")
+    return list(value)
+
+
+def _table_list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _type_error(path, "a list of tables", value)
+    return value
+
+
+def _dict(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _type_error(path, "a table", value)
+    return dict(value)
+
+
+def _datetime(value: Any, path: str) -> _dt.datetime:
+    if isinstance(value, _dt.datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise WorkloadError(path, f"is not an ISO-8601 date-time: {value!r}") from None
+    else:
+        raise _type_error(path, "an ISO-8601 date-time", value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _unique(items: list[Any], attr: str, path: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        name = getattr(item, attr)
+        if name in seen:
+            raise WorkloadError(f"{path}[{i}].{attr}", f"duplicate {attr} {name!r}")
+        seen.add(name)
+
+
+# Sections ----------------------------------------------------------------------------------
+
+def _simulation(value: Any, path: str) -> SimulationSpec:
+    t = _Table(value, path, {"seed", "start", "until", "runs", "sample_interval", "max_time"})
+    spec = SimulationSpec(
+        seed=t.get("seed", _int(0), 42),
+        start=t.get("start", _datetime, SimulationSpec().start),
+        until=t.get("until", _positive_duration),
+        runs=t.get("runs", _int(1)),
+        sample_interval=t.get("sample_interval", _positive_duration, 300.0),
+        max_time=t.get("max_time", _positive_duration, 30 * 86400.0),
+    )
+    return spec
+
+
+def _scheduler(value: Any, path: str) -> SchedulerSpec:
+    t = _Table(value, path, {"loop", "max_runs", "min_runs", "min_scheduled_time", "max_scheduled_time"})
+    return SchedulerSpec(
+        loop=t.get("loop", _positive_duration, 60.0),
+        max_runs=t.get("max_runs", _int(1), 100),
+        min_runs=t.get("min_runs", _int(0), 3),
+        min_scheduled_time=t.get("min_scheduled_time", parse_duration, 3600.0),
+        max_scheduled_time=t.get("max_scheduled_time", _positive_duration, 100 * 86400.0),
+    )
+
+
+def _late_runs(value: Any, path: str) -> LateRunsSpec:
+    t = _Table(value, path, {"enabled", "loop", "mark_late_after"})
+    return LateRunsSpec(
+        enabled=t.get("enabled", _bool, True),
+        loop=t.get("loop", _positive_duration, 5.0),
+        mark_late_after=t.get("mark_late_after", parse_duration, 15.0),
+    )
+
+
+def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec]:
+    t = _Table(value, path, {"scheduler", "late_runs"})
+    return t.get("scheduler", _scheduler, SchedulerSpec()), t.get("late_runs", _late_runs, LateRunsSpec())
+
+
+def _policy_name(value: Any, path: str) -> str:
+    value = _str(value, path)
+    if not value or (":" in value and not all(value.split(":", 1))):
+        raise WorkloadError(path, f"must be a policy name (e.g. CoreFlowPolicy) or 'module:Class', got {value!r}")
+    return value
+
+
+def _policies(value: Any, path: str) -> PolicySpec:
+    t = _Table(value, path, {"flow", "task"})
+    return PolicySpec(flow=t.get("flow", _policy_name, "CoreFlowPolicy"), task=t.get("task", _policy_name, "CoreTaskPolicy"))
+
+
+def _tag_limit(value: Any, path: str) -> TagLimitSpec:
+    t = _Table(value, path, {"tag", "limit"})
+    return TagLimitSpec(tag=t.get("tag", _name, required=True), limit=t.get("limit", _int(0), required=True))
+
+
+def _queue(value: Any, path: str) -> QueueSpec:
+    t = _Table(value, path, {"name", "priority", "concurrency_limit", "paused"})
+    return QueueSpec(
+        name=t.get("name", _name, required=True),
+        priority=t.get("priority", _int(1), 1),
+        concurrency_limit=t.get("concurrency_limit", _int(0)),
+        paused=t.get("paused", _bool, False),
+    )
+
+
+def _pool(value: Any, path: str) -> PoolSpec:
+    t = _Table(value, path, {"name", "concurrency_limit", "paused", "queues"})
+    queues = [_queue(q, f"{t.at('queues')}[{i}]") for i, q in enumerate(t.get("queues", _table_list, []))]
+    _unique(queues, "name", t.at("queues"))
+    if not any(q.name == "default" for q in queues):
+        queues.insert(0, QueueSpec(name="default"))
+    return PoolSpec(
+        name=t.get("name", _name, required=True),
+        concurrency_limit=t.get("concurrency_limit", _int(0)),
+        paused=t.get("paused", _bool, False),
+        queues=queues,
+    )
+
+
+def _worker(value: Any, path: str) -> WorkerSpec:
+    t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit"})
+    return WorkerSpec(
+        pool=t.get("pool", _name, required=True),
+        count=t.get("count", _int(1), 1),
+        poll_interval=t.get("poll_interval", _positive_duration, 10.0),
+        prefetch=t.get("prefetch", parse_duration, 10.0),
+        startup=t.get("startup", parse_dist, constant(1.0)),
+        limit=t.get("limit", _int(1)),
+    )
+
+
+def _cache(value: Any, path: str) -> CacheSpec:
+    t = _Table(value, path, {"key", "expiration", "choices"})
+    key = t.get("key", _str, required=True)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(key) if f is not None]
+    except ValueError as exc:
+        raise WorkloadError(t.at("key"), f"is not a valid template: {exc}") from None
+    for field in fields:
+        if field not in CACHE_FIELDS:
+            raise WorkloadError(t.at("key"), f"unknown placeholder {{{field}}} (allowed: {', '.join(CACHE_FIELDS)})")
+    if not key:
+        raise WorkloadError(t.at("key"), "must not be empty")
+    return CacheSpec(key=key, expiration=t.get("expiration", _positive_duration), choices=t.get("choices", _int(1), 1))
+
+
+def _retry_delay(value: Any, path: str) -> float | list[float]:
+    if isinstance(value, list):
+        if len(value) > 50:
+            raise WorkloadError(path, f"can list at most 50 retry delays, got {len(value)}")
+        return [parse_duration(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return parse_duration(value, path)
+
+
+def _task(value: Any, path: str) -> TaskSpec:
+    t = _Table(value, path, {
+        "name", "count", "duration", "failure_probability", "retries", "retry_delay",
+        "retry_jitter_factor", "depends_on", "tags", "cache", "subflow",
+    })
+    jitter = t.get("retry_jitter_factor", _number)
+    if jitter is not None and jitter < 0:
+        raise WorkloadError(t.at("retry_jitter_factor"), f"must be >= 0, got {jitter}")
+    return TaskSpec(
+        name=t.get("name", _name, required=True),
+        count=t.get("count", _int(1), 1),
+        duration=t.get("duration", parse_dist, constant(1.0)),
+        failure_probability=t.get("failure_probability", _probability, 0.0),
+        retries=t.get("retries", _int(0), 0),
+        retry_delay=t.get("retry_delay", _retry_delay, 0.0),
+        retry_jitter_factor=jitter,
+        depends_on=t.get("depends_on", _str_list, []),
+        tags=t.get("tags", _str_list, []),
+        cache=t.get("cache", _cache),
+        subflow=t.get("subflow", _name),
+    )
+
+
+def _pause(value: Any, path: str) -> PauseSpec:
+    t = _Table(value, path, {"probability", "after", "duration", "timeout"})
+    return PauseSpec(
+        probability=t.get("probability", _probability, required=True),
+        after=t.get("after", _name, required=True),
+        duration=t.get("duration", parse_dist, required=True),
+        timeout=t.get("timeout", _positive_duration, 3600.0),
+    )
+
+
+def _cancel(value: Any, path: str) -> CancelSpec:
+    t = _Table(value, path, {"probability", "after", "latency"})
+    return CancelSpec(
+        probability=t.get("probability", _probability, required=True),
+        after=t.get("after", parse_dist, required=True),
+        latency=t.get("latency", parse_duration, 5.0),
+    )
+
+
+def _flow(value: Any, path: str) -> FlowSpec:
+    t = _Table(value, path, {"name", "tasks", "retries", "retry_delay", "crash_probability", "pause", "cancel", "tags"})
+    tasks = [_task(x, f"{t.at('tasks')}[{i}]") for i, x in enumerate(t.get("tasks", _table_list, []))]
+    _unique(tasks, "name", t.at("tasks"))
+    flow = FlowSpec(
+        name=t.get("name", _name, required=True),
+        tasks=tasks,
+        retries=t.get("retries", _int(0), 0),
+        retry_delay=t.get("retry_delay", parse_duration, 0.0),
+        crash_probability=t.get("crash_probability", _probability, 0.0),
+        pause=t.get("pause", _pause),
+        cancel=t.get("cancel", _cancel),
+        tags=t.get("tags", _str_list, []),
+    )
+    _check_task_graph(flow, path)
+    if flow.pause is not None and not any(task.name == flow.pause.after for task in tasks):
+        raise WorkloadError(f"{path}.pause.after", f"names no task of flow {flow.name!r}: {flow.pause.after!r}")
+    return flow
+
+
+def _check_task_graph(flow: FlowSpec, path: str) -> None:
+    """Unknown dependencies and cycles (depth-first, reporting the first task on a cycle)."""
+    index = {task.name: i for i, task in enumerate(flow.tasks)}
+    for i, task in enumerate(flow.tasks):
+        for j, dep in enumerate(task.depends_on):
+            if dep not in index:
+                raise WorkloadError(f"{path}.tasks[{i}].depends_on[{j}]", f"names no task of flow {flow.name!r}: {dep!r}")
+    state = [0] * len(flow.tasks)  # 0 new, 1 on the stack, 2 done
+
+    def visit(i: int, trail: list[str]) -> None:
+        state[i] = 1
+        for dep in flow.tasks[i].depends_on:
+            j = index[dep]
+            if state[j] == 1:
+                cycle = " -> ".join(trail[trail.index(dep):] + [dep]) if dep in trail else f"{dep} -> {dep}"
+                raise WorkloadError(f"{path}.tasks[{i}].depends_on", f"dependency cycle: {cycle}")
+            if state[j] == 0:
+                visit(j, trail + [dep])
+        state[i] = 2
+
+    for i, task in enumerate(flow.tasks):
+        if state[i] == 0:
+            visit(i, [task.name])
+
+
+def _schedule(value: Any, path: str) -> ScheduleSpec:
+    t = _Table(value, path, {"interval", "anchor", "cron", "poisson", "at"})
+    kinds = [k for k in ("interval", "cron", "poisson", "at") if k in t.data]
+    if len(kinds) != 1:
+        raise WorkloadError(path, f"needs exactly one of interval, cron, poisson, at (got {kinds or 'none'})")
+    kind = kinds[0]
+    if "anchor" in t.data and kind != "interval":
+        raise WorkloadError(t.at("anchor"), "only applies to an interval schedule")
+    if kind == "interval":
+        return ScheduleSpec(kind, interval=t.get("interval", _positive_duration), anchor=t.get("anchor", parse_duration, 0.0))
+    if kind == "poisson":
+        return ScheduleSpec(kind, interval=t.get("poisson", _positive_duration))
+    if kind == "at":
+        offsets = t.data["at"]
+        if not isinstance(offsets, list):
+            raise _type_error(t.at("at"), "a list of durations", offsets)
+        return ScheduleSpec(kind, at=sorted(parse_duration(v, f"{t.at('at')}[{i}]") for i, v in enumerate(offsets)))
+    text = t.get("cron", _str)
+    try:
+        return ScheduleSpec(kind, cron=Cron(text))
+    except ValueError as exc:
+        raise WorkloadError(t.at("cron"), f"{exc}: {text!r}") from None
+
+
+def _deployment(value: Any, path: str) -> DeploymentSpec:
+    t = _Table(value, path, {
+        "name", "flow", "pool", "queue", "schedule", "parameters", "tags",
+        "concurrency_limit", "collision_strategy", "paused",
+    })
+    params = t.get("parameters", _dict, {})
+    strategy = t.get("collision_strategy", _str, "ENQUEUE")
+    if strategy not in ("ENQUEUE", "CANCEL_NEW"):
+        raise WorkloadError(t.at("collision_strategy"), f"must be ENQUEUE or CANCEL_NEW, got {strategy!r}")
+    return DeploymentSpec(
+        name=t.get("name", _name, required=True),
+        flow=t.get("flow", _name, required=True),
+        pool=t.get("pool", _name, required=True),
+        queue=t.get("queue", _name, "default"),
+        schedule=t.get("schedule", _schedule),
+        parameters=params,
+        tags=t.get("tags", _str_list, []),
+        concurrency_limit=t.get("concurrency_limit", _int(0)),
+        collision_strategy=strategy,
+        paused=t.get("paused", _bool, False),
+    )
+
+
+def _section_list(t: _Table, key: str, parse: Callable[[Any, str], Any]) -> list[Any]:
+    return [parse(v, f"{key}[{i}]") for i, v in enumerate(t.get(key, _table_list, []))]
+
+
+def parse_workload(data: Any, source: str = "") -> Workload:
+    """Validate a workload given as a dict (the parsed TOML/JSON). O(size)."""
+    t = _Table(data, "", {
+        "name", "description", "simulation", "services", "policies", "tag_limits",
+        "work_pools", "workers", "flows", "deployments",
+    })
+    scheduler, late = t.get("services", _services, (SchedulerSpec(), LateRunsSpec()))
+    wl = Workload(
+        name=t.get("name", _str, os.path.splitext(os.path.basename(source))[0] or "workload"),
+        description=t.get("description", _str, ""),
+        simulation=t.get("simulation", _simulation, SimulationSpec()),
+        scheduler=scheduler,
+        late_runs=late,
+        policies=t.get("policies", _policies, PolicySpec()),
+        tag_limits=_section_list(t, "tag_limits", _tag_limit),
+        work_pools=_section_list(t, "work_pools", _pool),
+        workers=_section_list(t, "workers", _worker),
+        flows=_section_list(t, "flows", _flow),
+        deployments=_section_list(t, "deployments", _deployment),
+    )
+    _cross_check(wl)
+    if wl.simulation.until is None and wl.simulation.runs is None:
+        wl.simulation.until = 86400.0
+    return wl
+
+
+def _cross_check(wl: Workload) -> None:
+    for key in ("tag_limits", "work_pools", "flows", "deployments"):
+        _unique(getattr(wl, key), "tag" if key == "tag_limits" else "name", key)
+    pools = {p.name: p for p in wl.work_pools}
+    flows = {f.name: f for f in wl.flows}
+    for i, w in enumerate(wl.workers):
+        if w.pool not in pools:
+            raise WorkloadError(f"workers[{i}].pool", f"names no work pool: {w.pool!r}")
+    for i, d in enumerate(wl.deployments):
+        if d.flow not in flows:
+            raise WorkloadError(f"deployments[{i}].flow", f"names no flow: {d.flow!r}")
+        if d.pool not in pools:
+            raise WorkloadError(f"deployments[{i}].pool", f"names no work pool: {d.pool!r}")
+        if not any(q.name == d.queue for q in pools[d.pool].queues):
+            raise WorkloadError(f"deployments[{i}].queue", f"names no queue of pool {d.pool!r}: {d.queue!r}")
+    for i, f in enumerate(wl.flows):
+        for j, task in enumerate(f.tasks):
+            if task.subflow is not None and task.subflow not in flows:
+                raise WorkloadError(f"flows[{i}].tasks[{j}].subflow", f"names no flow: {task.subflow!r}")
+    # Subflows calling back into their callers would recurse forever.
+    order = {f.name: i for i, f in enumerate(wl.flows)}
+
+    def visit(name: str, trail: list[str]) -> None:
+        f = flows[name]
+        for j, task in enumerate(f.tasks):
+            if task.subflow is None:
+                continue
+            if task.subflow in trail:
+                cycle = " -> ".join(trail[trail.index(task.subflow):] + [task.subflow])
+                raise WorkloadError(f"flows[{order[name]}].tasks[{j}].subflow", f"subflow cycle: {cycle}")
+            visit(task.subflow, trail + [task.subflow])
+
+    for f in wl.flows:
+        visit(f.name, [f.name])
+
+
+def load_workload(path: str | os.PathLike[str]) -> Workload:
+    """Read and validate a workload file: TOML (``.toml``) or JSON (anything else that parses)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise WorkloadError("", f"cannot read workload file {path!r}: {exc.strerror or exc}") from None
+    if path.endswith(".json"):
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WorkloadError("", f"{path} is not valid JSON: {exc}") from None
+    else:
+        try:
+            data = _toml.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WorkloadError("", f"{path} is not valid TOML: {exc}") from None
+    return parse_workload(data, source=path)
