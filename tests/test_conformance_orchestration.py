@@ -345,3 +345,24 @@ def test_replay_symbols_map_to_stable_uuids(by_id, stand_in):
     assert out["state"]["state_details"]["transition_id"] == "transition_id:T1"
     rows = rep.engine._store.tables["flow_run_state"].rows.values()
     assert len({r.state_details.transition_id for r in rows}) == 1
+
+
+def test_replay_writes_known_ids_in_reasons_as_labels(by_id):
+    rep = _orch_replay.Replayer(by_id["task.cache_retrieval.0001"], POLICIES)
+    rep.build_setup()
+    flow_run, other = rep.ids["flow_run"], rep.ids["other-1"]
+    assert rep._reason(f"resuming flow run: {flow_run}.") == "resuming flow run: <flow_run>."
+    assert rep._reason(f"{other} and {flow_run}") == "<other-1> and <flow_run>"
+    assert rep._reason(None) is None
+
+
+def test_runner_catches_a_wrong_policy(cases):
+    # With the real engine: swapping CoreTaskPolicy for one without tag concurrency must show.
+    from engine.orchestration import POLICIES as real
+
+    subset = [c for c in cases if c["id"].startswith("task.tag_concurrency.")][:40]
+    wrong = dict(real, CoreTaskPolicy=real["ClientSideTaskOrchestrationPolicy"])
+    report = runner.run_cases(subset, wrong)
+    assert report.failed
+    assert all(case_id.startswith("task.tag_concurrency.") for case_id, _ in report.failed)
+    assert runner.run_cases(subset, real).failed == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import re
 import uuid
 from typing import Any
 
@@ -37,6 +38,7 @@ _OFFSET_DETAILS = {
     "cache_expiration_offset_s": "cache_expiration",
     "pause_timeout_offset_s": "pause_timeout",
 }
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SYMBOL_DETAILS = {"transition_id": "transition_id", "task_parameters_id": "task_parameters_id"}
 
 
@@ -74,6 +76,12 @@ class Replayer:
             return None
         label = self.labels.get(str(value))
         return label if label is not None else f"<unlabelled {value}>"
+
+    def _reason(self, reason: Any) -> Any:
+        """A reason with every known UUID replaced by `<label>`, as the corpus records it."""
+        if not isinstance(reason, str) or "-" not in reason:
+            return reason
+        return _UUID_TEXT.sub(lambda m: f"<{self.labels.get(m.group(0), m.group(0))}>", reason)
 
     def _pause_key(self, key: Any) -> Any:
         if key is None or key in self.literal_pause_keys:
@@ -374,7 +382,7 @@ class Replayer:
             details = getattr(result, "details", None)
             history.append({
                 "status": _value(result.status),
-                "reason": getattr(details, "reason", None),
+                "reason": self._reason(getattr(details, "reason", None)),
                 "state": self.state_brief(result.state),
             })
         target = self.kind + "_run"
@@ -393,7 +401,7 @@ class Replayer:
         else:
             fresh = self.label_new_states(target, "state:new")
             details = result.details
-            det = {"type": _value(getattr(details, "type", None)), "reason": getattr(details, "reason", None)}
+            det = {"type": _value(getattr(details, "type", None)), "reason": self._reason(getattr(details, "reason", None))}
             if det["type"] == "wait_details":
                 det["delay_seconds"] = getattr(details, "delay_seconds", None)
             summary = self.state_summary(result.state)
