@@ -436,3 +436,22 @@ def test_end_time_cleared_on_rerun_and_kept_between_final_states(e, d, clock, fl
     forced(d, kind, run, Running())
     row = read(e, kind, run)
     assert row.end_time is None and row.run_count == 2
+
+
+def test_retry_jitter_stays_in_the_clamped_interval(e, d, clock, running_flow):  # 64, 67 (range, not a mocked draw)
+    # base 10 s, factor 0.5: k = 1.5, upper = 15 s, lower = 10 * log2(2**k / (2**k - 1)) ~ 6.3 s.
+    import math
+
+    lower = 10 * math.log2(2 ** 1.5 / (2 ** 1.5 - 1))
+    e.random.seed(7)
+    delays = []
+    for i in range(25):
+        tr = e.create_task_run(flow_run_id=running_flow.id, task_key="k", dynamic_key=str(i),
+                               empirical_policy={"retries": 1, "retry_delay": 10, "retry_jitter_factor": 0.5})
+        d.task(tr, Pending(), force=True)
+        d.task(tr, Running())
+        r = d.task(tr, Failed())
+        assert status(r) == "REJECT" and r.details.reason == "Retrying"
+        delays.append((r.state.state_details.scheduled_time - clock.now()).total_seconds())
+    assert all(lower - 1e-6 <= x <= 15 + 1e-6 for x in delays), delays
+    assert len(set(delays)) > 1  # jittered, not the fixed base
