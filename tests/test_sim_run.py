@@ -1,0 +1,319 @@
+"""Simulation semantics, checked against the engine's own records and state histories."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import pathlib
+
+import pytest
+
+from engine import Engine, StateType
+from engine.sim import Simulation, load_workload, parse_workload
+from engine.sim.report import build_report, dumps
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+OCCUPYING = {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+
+
+def simulate(data: dict, **overrides):
+    wl = parse_workload(copy.deepcopy(data))
+    if overrides:
+        wl = wl.with_overrides(**overrides)
+    result = Simulation(wl).run()
+    return result, result.engine
+
+
+def all_flow_runs(engine: Engine):
+    return list(engine._store.tables["flow_run"].rows.values())
+
+
+def all_task_runs(engine: Engine):
+    return list(engine._store.tables["task_run"].rows.values())
+
+
+def intervals(engine: Engine, run, kind: str, types: set) -> list[tuple[dt.datetime, dt.datetime]]:
+    """[start, end) stretches during which `run` was in one of `types`."""
+    states = engine.read_flow_run_states(run.id) if kind == "flow" else engine.read_task_run_states(run.id)
+    out = []
+    for k, state in enumerate(states):
+        if state.type in types:
+            end = states[k + 1].timestamp if k + 1 < len(states) else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+            out.append((state.timestamp, end))
+    return out
+
+
+def max_overlap(spans: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    best = cur = 0
+    for _, step in events:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
+SEMANTICS = {
+    "simulation": {"seed": 5, "until": "3h"},
+    "tag_limits": [{"tag": "db", "limit": 2}],
+    "work_pools": [{"name": "p", "concurrency_limit": 3,
+                    "queues": [{"name": "narrow", "priority": 1, "concurrency_limit": 1}]}],
+    "workers": [{"pool": "p", "count": 2, "poll_interval": "7s", "prefetch": "10s",
+                 "startup": {"dist": "uniform", "min": "1s", "max": "4s"}}],
+    "flows": [{"name": "f", "tasks": [
+        {"name": "a", "count": 4, "tags": ["db"], "duration": {"dist": "exponential", "mean": "5s"}},
+        {"name": "b", "depends_on": ["a"], "duration": "2s"},
+    ]}],
+    "deployments": [
+        {"name": "limited", "flow": "f", "pool": "p", "schedule": {"interval": "1m"}, "concurrency_limit": 2},
+        {"name": "narrow", "flow": "f", "pool": "p", "queue": "narrow", "schedule": {"poisson": "2m"}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def semantics():
+    return simulate(SEMANTICS)
+
+
+def test_runs_start_no_earlier_than_scheduled(semantics):
+    # Workers prefetch runs 10 s ahead; WaitForScheduledTime then makes the flow wait.
+    # Its delay is rounded to the nearest second (as in Prefect 3.1.0), so a RUNNING
+    # proposal less than half a second early is accepted: that is the only slack.
+    result, engine = semantics
+    slack = dt.timedelta(seconds=0.5)
+    started = 0
+    for run in result.runs:
+        rec = run.rec
+        states = engine.read_flow_run_states(rec.id)
+        scheduled = states[0].state_details.scheduled_time
+        assert states[0].type is StateType.SCHEDULED and scheduled is not None
+        running = [s for s in states if s.type is StateType.RUNNING]
+        if running:
+            started += 1
+            assert running[0].timestamp >= scheduled - slack
+            assert rec.start_time == running[0].timestamp and rec.expected_start_time == scheduled
+    assert started > 100
+    assert result.metrics.counters["scheduled_time_waits"] > 0
+
+
+def test_concurrency_limits_never_exceeded(semantics):
+    result, engine = semantics
+    runs = [r.rec for r in result.runs]
+    # Tag limit: task runs tagged "db" RUNNING at once.
+    db = [s for tr in all_task_runs(engine) if "db" in tr.tags for s in intervals(engine, tr, "task", {StateType.RUNNING})]
+    assert max_overlap(db) == 2  # reached, never exceeded
+    # Work pool limit, queue limit and deployment limit: flow runs PENDING/RUNNING/CANCELLING.
+    pool = [s for r in runs for s in intervals(engine, r, "flow", OCCUPYING)]
+    assert 1 <= max_overlap(pool) <= 3
+    narrow = [s for r in result.runs if r.queue.spec.name == "narrow" for s in intervals(engine, r.rec, "flow", OCCUPYING)]
+    assert max_overlap(narrow) == 1
+    limited = [s for r in result.runs if r.dep.spec.name == "limited" for s in intervals(engine, r.rec, "flow", OCCUPYING)]
+    assert max_overlap(limited) <= 2
+    counters = result.metrics.counters
+    assert counters["tag_slot_waits"] > 0
+
+
+def test_state_counts_match_the_engine(semantics):
+    result, engine = semantics
+    for kind, rows, counts in (("flow", all_flow_runs(engine), result.metrics.flow_counts),
+                               ("task", all_task_runs(engine), result.metrics.task_counts)):
+        scanned = {t: 0 for t in StateType}
+        for rec in rows:
+            scanned[rec.state_type] += 1
+        assert {t: counts[t] for t in StateType} == scanned, kind
+    report = build_report(result)
+    assert report["flow_runs"]["created"] == len(result.runs) == engine.count_flow_runs()
+    assert report["task_runs"]["created"] == engine.count_task_runs()
+    # The tag waits seen by the client are the WAITs the rule reported.
+    assert report["rules"]["SecureTaskConcurrencySlots"]["wait"] == report["concurrency"]["tag_slot_waits"]
+
+
+def test_retries_are_counted_right():
+    data = {
+        "simulation": {"until": "2h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "r", "retries": 1, "retry_delay": "30s", "tasks": [
+            {"name": "t", "failure_probability": 1.0, "retries": 2, "retry_delay": "10s"},
+        ]}],
+        "deployments": [{"name": "d", "flow": "r", "pool": "p", "schedule": {"at": ["0s", "1m", "2m"]}}],
+    }
+    result, engine = simulate(data)
+    c = result.metrics.counters
+    # Per run: 2 attempts of the flow, each with 1 + 2 task attempts.
+    assert (c["task_retries"], c["flow_retries"], c["task_attempts"]) == (12, 3, 18)
+    task_states = [s for tr in all_task_runs(engine) for s in engine.read_task_run_states(tr.id)]
+    assert sum(s.name == "AwaitingRetry" for s in task_states) == 12
+    # 12 task retries, plus the 3 re-runs in the flows' second attempt (renamed
+    # "Retrying" because the task's flow_run_run_count trails the flow's run_count).
+    assert sum(s.name == "Retrying" for s in task_states) == 15
+    flow_states = [s for r in result.runs for s in engine.read_flow_run_states(r.rec.id)]
+    assert sum(s.name == "AwaitingRetry" for s in flow_states) == 3
+    assert all(r.rec.state_type is StateType.FAILED and r.rec.run_count == 2 for r in result.runs)
+    # The delays were honoured: each retry started no earlier than its AwaitingRetry time.
+    for tr in all_task_runs(engine):
+        states = engine.read_task_run_states(tr.id)
+        for prev, nxt in zip(states, states[1:]):
+            if prev.name == "AwaitingRetry":
+                assert nxt.timestamp >= prev.state_details.scheduled_time
+
+
+def test_cache_hits_are_counted_right():
+    data = {
+        "simulation": {"until": "1h"},
+        "work_pools": [{"name": "p", "concurrency_limit": 1}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "c", "tasks": [
+            {"name": "forever", "cache": {"key": "fixed"}},
+            {"name": "brief", "cache": {"key": "brief", "expiration": "5m"}},
+        ]}],
+        "deployments": [{"name": "d", "flow": "c", "pool": "p", "schedule": {"at": ["0s", "10m", "20m", "30m"]}}],
+    }
+    result, engine = simulate(data)
+    assert result.metrics.counters["cache_hits"] == 3  # "forever" hits after the first run; "brief" expires
+    cached = [tr for tr in all_task_runs(engine) if tr.state_name == "Cached"]
+    assert len(cached) == 3 and all(tr.task_key == "c.forever" for tr in cached)
+    assert all(tr.run_count == 0 for tr in cached)
+
+
+def test_late_runs_service_marks_unpicked_runs():
+    data = {
+        "simulation": {"until": "1m"},
+        "work_pools": [{"name": "p"}],
+        "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "50s"]}}],
+    }
+    result, _ = simulate(data)
+    assert result.metrics.counters["late_marked"] == 1  # the second run is not 15 s overdue yet
+    assert [r.rec.state_name for r in result.runs] == ["Late", "Scheduled"]
+
+
+def _one_flow(flow: dict, runs: int = 3, **sim) -> dict:
+    return {
+        "simulation": {"until": "6h", **sim},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [flow, {"name": "child", "tasks": [{"name": "c1"}, {"name": "c2", "depends_on": ["c1"]}]}],
+        "deployments": [{"name": "d", "flow": flow["name"], "pool": "p",
+                         "schedule": {"at": [f"{10 * k}m" for k in range(runs)]}}],
+    }
+
+
+def test_pause_and_resume():
+    flow = {"name": "f", "pause": {"probability": 1.0, "after": "a", "duration": "5m", "timeout": "1h"},
+            "tasks": [{"name": "a"}, {"name": "b", "depends_on": ["a"]}]}
+    result, engine = simulate(_one_flow(flow))
+    c = result.metrics.counters
+    assert c["pauses"] == c["resumes"] == 3 and c["pause_timeouts"] == 0
+    for run in result.runs:
+        types = [s.type for s in engine.read_flow_run_states(run.rec.id)]
+        assert StateType.PAUSED in types and run.rec.state_type is StateType.COMPLETED
+
+
+def test_pause_timeout_fails_the_run():
+    flow = {"name": "f", "pause": {"probability": 1.0, "after": "a", "duration": "2h", "timeout": "1h"},
+            "tasks": [{"name": "a"}, {"name": "b", "depends_on": ["a"]}]}
+    result, _ = simulate(_one_flow(flow, runs=2))
+    assert result.metrics.counters["pause_timeouts"] == 2
+    assert all(r.rec.state_type is StateType.FAILED for r in result.runs)
+
+
+def test_crashes_and_cancellations():
+    flow = {"name": "f", "crash_probability": 1.0, "tasks": [{"name": "a"}, {"name": "b", "depends_on": ["a"]}]}
+    result, _ = simulate(_one_flow(flow))
+    assert result.metrics.counters["crashes"] == 3
+    assert all(r.rec.state_type is StateType.CRASHED for r in result.runs)
+    flow = {"name": "g", "cancel": {"probability": 1.0, "after": "0s"}, "tasks": [{"name": "a"}]}
+    result, engine = simulate(_one_flow(flow))
+    assert result.metrics.counters["cancellations"] == 3
+    assert all(r.rec.state_type is StateType.CANCELLED for r in result.runs)
+
+
+def test_subflows_mirror_onto_their_parent_task():
+    flow = {"name": "f", "tasks": [{"name": "pre"}, {"name": "call", "depends_on": ["pre"], "subflow": "child"}]}
+    result, engine = simulate(_one_flow(flow, runs=2))
+    assert result.metrics.counters["subflow_runs_created"] == 2
+    for child in result.subflow_runs:
+        parent = engine.read_task_run(child.rec.parent_task_run_id)
+        assert child.rec.state_type is parent.state_type is StateType.COMPLETED
+    assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
+
+
+def test_a_simulated_week_runs_in_virtual_time():
+    data = {
+        "simulation": {"until": "7d", "sample_interval": "1h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "30s"}],
+        "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "10m"}]}],
+        "deployments": [{"name": "hourly", "flow": "f", "pool": "p", "schedule": {"interval": "1h"}}],
+    }
+    result, engine = simulate(data)
+    assert result.end_seconds == 7 * 86400
+    assert engine.now() >= dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc)
+    assert 168 <= len(result.runs) <= 169
+    completed = [r for r in result.runs if r.rec.state_type is StateType.COMPLETED]
+    assert len(completed) >= 167
+    assert len(result.metrics.samples) == 7 * 24 + 2  # every hour from 0 to 7d, plus the final sample
+
+
+def test_runs_mode_stops_after_n_runs():
+    result, _ = simulate(SEMANTICS, runs=25)
+    assert len(result.runs) == 25 and result.metrics.counters["flow_runs_finished"] == 25
+    assert all(r.final for r in result.runs)
+
+
+def _store_dump(engine: Engine) -> str:
+    from engine.serialization import unstructure_record
+
+    out = {}
+    for kind, table in engine._store.tables.items():
+        rows = [unstructure_record(kind, rec) for rec in table.rows.values()]
+        out[kind] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    return json.dumps(out, sort_keys=True)
+
+
+def test_same_seed_same_report_and_store():
+    wl = load_workload(EXAMPLES / "retries-caching-subflows" / "workload.json").with_overrides(until=4 * 3600.0)
+    first = Simulation(wl).run()
+    second = Simulation(wl).run()
+    assert dumps(build_report(first)) == dumps(build_report(second))
+    assert _store_dump(first.engine) == _store_dump(second.engine)
+    other = Simulation(wl.with_overrides(seed=99)).run()
+    assert dumps(build_report(other)) != dumps(build_report(first))
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_the_store_consistent():
+    from engine.sim import default_workload
+
+    calls = []
+
+    def interrupt(sim):
+        calls.append(sim.loop.now)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    wl = default_workload().with_overrides(until=6 * 3600.0)
+    result = Simulation(wl).run(on_progress=interrupt)
+    engine = result.engine
+    assert result.interrupted and 0 < result.end_seconds < 6 * 3600
+    for kind in ("flow", "task"):
+        runs = all_flow_runs(engine) if kind == "flow" else all_task_runs(engine)
+        for rec in runs:
+            states = engine.read_flow_run_states(rec.id) if kind == "flow" else engine.read_task_run_states(rec.id)
+            assert states and states[-1].id == rec.state_id and states[-1].type is rec.state_type
+    engine.create_flow(name="still-usable")  # no transaction left open
+
+
+def test_sqlite_store_keeps_the_result(tmp_path):
+    if not hasattr(Engine, "open"):
+        pytest.skip("durability backends not available")
+    wl = parse_workload(copy.deepcopy(SEMANTICS)).with_overrides(until=1800.0)
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    sim = Simulation(wl, store_url=url)
+    result = sim.run()
+    created = len(result.runs)
+    expected = _store_dump(result.engine)
+    result.engine.close()
+    with Engine.open(url) as reopened:
+        assert reopened.count_flow_runs() == created
+        assert _store_dump(reopened) == expected

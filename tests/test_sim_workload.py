@@ -1,0 +1,188 @@
+"""Workload loading and validation: every bad input names the offending key's path."""
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+
+import pytest
+
+from engine.errors import ValidationError
+from engine.sim import DEFAULT_WORKLOAD_TOML, WorkloadError, default_workload, load_workload, parse_workload
+from engine.sim.cron import Cron
+from engine.sim.durations import parse_dist, parse_duration
+from engine.sim.workload import _toml
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+BASE = {
+    "work_pools": [{"name": "pool"}],
+    "workers": [{"pool": "pool"}],
+    "tag_limits": [{"tag": "db", "limit": 2}],
+    "flows": [
+        {"name": "a", "tasks": [{"name": "x"}, {"name": "y", "depends_on": ["x"], "duration": "2s"}]},
+        {"name": "b", "tasks": [{"name": "x"}]},
+        {"name": "c", "tasks": [{"name": "p"}, {"name": "q", "duration": {"dist": "exponential", "mean": "3s"}}]},
+    ],
+    "deployments": [{"name": "d", "flow": "a", "pool": "pool", "schedule": {"interval": "1h"}}],
+}
+
+
+def bad(mutate) -> WorkloadError:
+    data = copy.deepcopy(BASE)
+    mutate(data)
+    with pytest.raises(WorkloadError) as info:
+        parse_workload(data)
+    return info.value
+
+
+def test_base_workload_is_valid_and_defaults_apply():
+    wl = parse_workload(copy.deepcopy(BASE))
+    assert wl.simulation.until == 86400.0 and wl.simulation.runs is None
+    assert [q.name for q in wl.work_pools[0].queues] == ["default"]
+    assert wl.flows[0].tasks[1].duration.sample(None) == 2.0
+
+
+def test_default_and_example_workloads_validate():
+    assert default_workload().name == "default"
+    assert _toml.loads(DEFAULT_WORKLOAD_TOML)["name"] == "default"
+    files = sorted(EXAMPLES.rglob("*.toml")) + sorted(EXAMPLES.rglob("*.json"))
+    assert len(files) >= 2
+    for path in files:
+        assert load_workload(path).flows, path
+
+
+def test_unknown_key_reports_its_path():
+    err = bad(lambda d: d["flows"][0]["tasks"][1].update(durration="1s"))
+    assert err.path == "flows[0].tasks[1].durration"
+    assert "unknown key" in str(err) and "duration" in str(err)
+
+
+def test_unknown_top_level_key():
+    err = bad(lambda d: d.update(flowz=[]))
+    assert err.path == "flowz"
+
+
+def test_wrong_type_reports_its_path():
+    err = bad(lambda d: d["flows"][1]["tasks"][0].update(count="3"))
+    assert err.path == "flows[1].tasks[0].count"
+    assert "integer" in str(err)
+
+
+def test_negative_duration_in_distribution():
+    err = bad(lambda d: d["flows"][2]["tasks"][1]["duration"].update(mean=-3))
+    assert err.path == "flows[2].tasks[1].duration.mean"
+    assert str(err).startswith("flows[2].tasks[1].duration.mean: ")
+
+
+def test_negative_string_duration_and_garbage_duration():
+    assert bad(lambda d: d["flows"][0]["tasks"][0].update(duration="-5s")).path == "flows[0].tasks[0].duration"
+    assert bad(lambda d: d["flows"][0]["tasks"][0].update(duration="5 parsecs")).path == "flows[0].tasks[0].duration"
+
+
+def test_limit_below_zero():
+    assert bad(lambda d: d["tag_limits"][0].update(limit=-1)).path == "tag_limits[0].limit"
+    assert bad(lambda d: d["work_pools"][0].update(concurrency_limit=-2)).path == "work_pools[0].concurrency_limit"
+    assert bad(lambda d: d["deployments"][0].update(concurrency_limit=-1)).path == "deployments[0].concurrency_limit"
+
+
+def test_probability_out_of_range():
+    err = bad(lambda d: d["flows"][0]["tasks"][0].update(failure_probability=1.5))
+    assert err.path == "flows[0].tasks[0].failure_probability"
+
+
+def test_dependency_cycle():
+    def make_cycle(d):
+        d["flows"][0]["tasks"][0]["depends_on"] = ["y"]
+    err = bad(make_cycle)
+    assert err.path.startswith("flows[0].tasks[")
+    assert "cycle" in str(err) and "x" in str(err) and "y" in str(err)
+
+
+def test_self_dependency_is_a_cycle():
+    err = bad(lambda d: d["flows"][1]["tasks"][0].update(depends_on=["x"]))
+    assert "cycle" in str(err)
+
+
+def test_unknown_dependency():
+    err = bad(lambda d: d["flows"][0]["tasks"][1].update(depends_on=["nope"]))
+    assert err.path == "flows[0].tasks[1].depends_on[0]"
+
+
+def test_subflow_cycle():
+    def loop(d):
+        d["flows"][0]["tasks"][0]["subflow"] = "b"
+        d["flows"][1]["tasks"][0]["subflow"] = "a"
+    err = bad(loop)
+    assert "subflow cycle" in str(err)
+
+
+def test_cross_references():
+    assert bad(lambda d: d["deployments"][0].update(flow="zzz")).path == "deployments[0].flow"
+    assert bad(lambda d: d["deployments"][0].update(pool="zzz")).path == "deployments[0].pool"
+    assert bad(lambda d: d["deployments"][0].update(queue="zzz")).path == "deployments[0].queue"
+    assert bad(lambda d: d["workers"][0].update(pool="zzz")).path == "workers[0].pool"
+
+
+def test_duplicate_names():
+    err = bad(lambda d: d["flows"].append({"name": "a"}))
+    assert err.path == "flows[3].name" and "duplicate" in str(err)
+
+
+def test_schedule_needs_exactly_one_kind_and_valid_cron():
+    assert bad(lambda d: d["deployments"][0].update(schedule={})).path == "deployments[0].schedule"
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "61 * * * *"}))
+    assert err.path == "deployments[0].schedule.cron"
+    assert bad(lambda d: d["deployments"][0].update(schedule={"interval": 0})).path == "deployments[0].schedule.interval"
+
+
+def test_cache_template_placeholders_checked():
+    err = bad(lambda d: d["flows"][0]["tasks"][0].update(cache={"key": "{nope}"}))
+    assert err.path == "flows[0].tasks[0].cache.key"
+
+
+def test_pause_must_name_a_task():
+    err = bad(lambda d: d["flows"][0].update(pause={"probability": 0.5, "after": "zz", "duration": "1m"}))
+    assert err.path == "flows[0].pause.after"
+
+
+def test_workload_error_is_a_validation_error():
+    assert issubclass(WorkloadError, ValidationError)
+
+
+def test_json_workload_and_unreadable_files(tmp_path):
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(BASE))
+    assert load_workload(path).deployments[0].name == "d"
+    broken = tmp_path / "w.toml"
+    broken.write_text("flows = [")
+    with pytest.raises(WorkloadError, match="not valid TOML"):
+        load_workload(broken)
+    with pytest.raises(WorkloadError, match="cannot read"):
+        load_workload(tmp_path / "missing.toml")
+
+
+def test_durations_and_distributions():
+    assert parse_duration("1h30m", "x") == 5400.0
+    assert parse_duration("250ms", "x") == 0.25
+    assert parse_duration(7, "x") == 7.0
+    with pytest.raises(WorkloadError):
+        parse_duration(True, "x")
+    import random
+
+    rng = random.Random(1)
+    d = parse_dist({"dist": "uniform", "min": "1s", "max": "2s"}, "d")
+    assert all(1.0 <= d.sample(rng) <= 2.0 for _ in range(100))
+    d = parse_dist({"dist": "normal", "mean": "1s", "std": "5s"}, "d")
+    assert all(d.sample(rng) >= 0.0 for _ in range(200))
+    with pytest.raises(WorkloadError) as info:
+        parse_dist({"dist": "uniform", "min": 3, "max": 1}, "d")
+    assert info.value.path == "d.min"
+
+
+def test_cron_next_after():
+    import datetime as dt
+
+    t = dt.datetime(2024, 1, 6, 23, 59, tzinfo=dt.timezone.utc)  # a Saturday
+    assert Cron("0 9 * * 1-5").next_after(t) == dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.timezone.utc)
+    assert Cron("*/20 * * * *").next_after(t) == dt.datetime(2024, 1, 7, 0, 0, tzinfo=dt.timezone.utc)
