@@ -1,0 +1,667 @@
+"""Rule benchmarking: run a policy over a transition stream and report, per rule,
+the time it cost and how it answered.
+
+    python -m engine bench-rules --policy CoreTaskPolicy --transitions 10000
+    python -m engine bench-rules --policy mypkg.rules:MyPolicy --stream runs.jsonl
+    report = bench_rules("CoreFlowPolicy", transitions=5000); print(report.format())
+
+How it measures without touching engine/orchestration: each rule class of the
+policy is replaced by a same-named subclass whose `__enter__`/`__exit__` are
+timed (so a rule's time includes the framework's validity checks and safe copies
+made for it) and whose effect on the context is classified:
+
+  skip     invalid on entry (no hook ran)        accept  before-hook ran, outcome unchanged
+  reject / wait / abort  the rule set that status  error   the before-hook raised
+  after    after-hook ran                         cleanup  the rule fizzled and cleaned up
+
+The global policies (GlobalFlowPolicy / GlobalTaskPolicy) are instrumented the same
+way by swapping the pipeline's references for the duration of the run (process-wide;
+do not run two benchmarks at once). "other" is the rest of each call: validation,
+storage, the engine's transaction.
+
+Streams: a synthetic stream (seeded, reactive: the next proposal for a run depends
+on how the last one was answered) or a recorded one, JSON lines of operations:
+
+  {"op": "tag_limit", "tag": "db", "limit": 4}
+  {"op": "deployment", "id": "d", "limit": 4, "collision_strategy": "ENQUEUE"}
+  {"op": "flow_run", "id": "f1", "deployment": "d", "fields": {...}, "state": {"type": "SCHEDULED"}}
+  {"op": "task_run", "id": "t1", "flow_run": "f1", "fields": {...}, "state": {"type": "PENDING"}}
+  {"op": "propose", "run": "t1", "state": {"type": "RUNNING", "state_details": {"cache_key": "k"}}}
+  {"op": "advance", "seconds": 30}
+
+Only "propose" lines are orchestrated by the policy under test and counted as
+transitions; `--record FILE` writes the synthetic stream in this format.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import json
+import random
+import sys
+import time
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import attrs
+
+from .clock import ManualClock
+from .engine import Engine
+from .errors import RunstateError, ValidationError
+from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform
+from .orchestration import pipeline as _pipeline
+from .validation import as_state
+
+__all__ = ["RuleStats", "BenchReport", "bench_rules", "resolve_policy", "instrument_policy",
+           "synthetic_stream", "read_stream", "benchmark_rule", "main"]
+
+_perf = time.perf_counter
+
+
+@attrs.define(slots=True)
+class RuleStats:
+    """Counts and time of one rule (or transform) over a benchmark."""
+
+    name: str
+    role: str  # "rule", "transform" (inside the policy) or "global"
+    calls: int = 0
+    skip: int = 0
+    accept: int = 0
+    reject: int = 0
+    wait: int = 0
+    abort: int = 0
+    error: int = 0
+    after: int = 0
+    cleanup: int = 0
+    seconds: float = 0.0
+
+    @property
+    def mean_us(self) -> float:
+        return self.seconds / self.calls * 1e6 if self.calls else 0.0
+
+
+@attrs.define(slots=True)
+class BenchReport:
+    """Result of `bench_rules`: totals, outcome counts, per-rule stats in policy order."""
+
+    policy: str
+    kind: str
+    stream: str
+    transitions: int
+    seconds: float
+    statuses: dict
+    rules: list
+
+    @property
+    def per_second(self) -> float:
+        return self.transitions / self.seconds if self.seconds else 0.0
+
+    @property
+    def other_seconds(self) -> float:
+        return max(0.0, self.seconds - sum(r.seconds for r in self.rules))
+
+    def as_dict(self) -> dict:
+        return {
+            "policy": self.policy, "kind": self.kind, "stream": self.stream,
+            "transitions": self.transitions, "seconds": self.seconds, "per_second": self.per_second,
+            "statuses": dict(self.statuses), "other_seconds": self.other_seconds,
+            "rules": [{**attrs.asdict(r), "mean_us": r.mean_us} for r in self.rules],
+        }
+
+    def format(self) -> str:
+        """A plain-text table, one line per rule."""
+        total = self.seconds or 1e-12
+        lines = [
+            f"bench-rules: {self.policy} ({self.kind} runs), {self.transitions} transitions in "
+            f"{self.seconds:.3f} s = {self.per_second:,.0f}/s; stream: {self.stream}",
+            "outcomes: " + "  ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
+            "",
+            f"{'rule':<44}{'calls':>8}{'skip':>7}{'accept':>8}{'reject':>8}{'wait':>6}{'abort':>6}"
+            f"{'error':>6}{'after':>7}{'cleanup':>8}{'ms':>9}{'µs/call':>9}{'share':>7}",
+        ]
+        for r in self.rules:
+            label = r.name if r.role == "rule" else f"{r.name} [{r.role}]"
+            lines.append(
+                f"{label:<44}{r.calls:>8}{r.skip:>7}{r.accept:>8}{r.reject:>8}{r.wait:>6}{r.abort:>6}"
+                f"{r.error:>6}{r.after:>7}{r.cleanup:>8}{r.seconds * 1e3:>9.2f}{r.mean_us:>9.2f}"
+                f"{r.seconds / total:>7.1%}"
+            )
+        other = self.other_seconds
+        lines.append(f"{'other (validation, storage, transaction)':<44}{'':>73}{other * 1e3:>9.2f}{'':>9}{other / total:>7.1%}")
+        return "\n".join(lines)
+
+
+# instrumentation ----------------------------------------------------------------------------------------
+_STATUS_FIELD = {"ACCEPT": "accept", "REJECT": "reject", "WAIT": "wait", "ABORT": "abort"}
+
+
+def _instrument(rule_cls: type, stats: RuleStats) -> type:
+    """A same-named subclass of `rule_cls` whose enter/exit are timed and classified."""
+    transform = issubclass(rule_cls, BaseUniversalTransform)
+    base_enter, base_exit = rule_cls.__enter__, rule_cls.__exit__
+
+    def __enter__(self: Any) -> Any:
+        ctx = self.context
+        details, error, signed = ctx.response_details, ctx.orchestration_error, len(ctx.rule_signature)
+        start = _perf()
+        try:
+            return base_enter(self)
+        finally:
+            stats.seconds += _perf() - start
+            stats.calls += 1
+            if transform:
+                pass
+            elif ctx.orchestration_error is not error:
+                stats.error += 1
+            elif len(ctx.rule_signature) == signed:
+                stats.skip += 1
+            elif ctx.response_details is not details:
+                field = _STATUS_FIELD.get(getattr(ctx.response_status, "value", ""), "accept")
+                setattr(stats, field, getattr(stats, field) + 1)
+            else:
+                stats.accept += 1
+
+    def __exit__(self: Any, *exc: Any) -> Any:
+        ctx = self.context
+        finished = len(ctx.finalization_signature)
+        start = _perf()
+        try:
+            return base_exit(self, *exc)
+        finally:
+            stats.seconds += _perf() - start
+            if len(ctx.finalization_signature) > finished:
+                stats.after += 1
+            elif not transform and getattr(self, "_invalid_on_entry", True) is False:
+                stats.cleanup += 1
+
+    namespace = {"__enter__": __enter__, "__exit__": __exit__,
+                 "__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__}
+    return type(rule_cls.__name__, (rule_cls,), namespace)
+
+
+def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
+    """For stateless transforms the pipeline may call the hook functions directly
+    (with no instance): time those functions instead of enter/exit."""
+    base_before = BaseUniversalTransform.before_transition
+    base_after = BaseUniversalTransform.after_transition
+    before_fn, after_fn = rule_cls.before_transition, rule_cls.after_transition
+    namespace: dict = {"__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__}
+    if before_fn is not base_before:
+        def before_transition(self: Any, context: Any) -> Any:
+            start = _perf()
+            try:
+                return before_fn(self, context)
+            finally:
+                stats.seconds += _perf() - start
+                stats.calls += 1
+        namespace["before_transition"] = before_transition
+    if after_fn is not base_after:
+        count_calls = before_fn is base_before
+
+        def after_transition(self: Any, context: Any) -> Any:
+            start = _perf()
+            try:
+                return after_fn(self, context)
+            finally:
+                stats.seconds += _perf() - start
+                stats.after += 1
+                if count_calls:
+                    stats.calls += 1
+        namespace["after_transition"] = after_transition
+    return type(rule_cls.__name__, (rule_cls,), namespace)
+
+
+def _rules_of(policy: Any) -> list:
+    rules = list(policy.priority())
+    for rule in rules:
+        if not isinstance(rule, type) or not hasattr(rule, "__enter__") or not hasattr(rule, "FROM_STATES"):
+            raise ValidationError(f"policy {_name(policy)}: priority() lists {rule!r}, which is not a rule class")
+    return rules
+
+
+def _name(policy: Any) -> str:
+    cls = policy if isinstance(policy, type) else type(policy)
+    return cls.__name__
+
+
+def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tuple[type, list[RuleStats]]:
+    """(a timed subclass of `policy`, its per-rule stats in priority order). O(rules)."""
+    stats: list[RuleStats] = []
+    wrapped = []
+    for rule in _rules_of(policy):
+        role = role_of_transforms if issubclass(rule, BaseUniversalTransform) else "rule"
+        s = RuleStats(rule.__name__, role)
+        stats.append(s)
+        if role == "global" and getattr(rule, "_stateless", False):
+            wrapped.append(_instrument_hooks(rule, s))
+        else:
+            wrapped.append(_instrument(rule, s))
+    cls = policy if isinstance(policy, type) else type(policy)
+    timed = type(cls.__name__, (cls,), {
+        "priority": staticmethod(lambda: list(wrapped)),
+        "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+    })
+    return timed, stats
+
+
+def resolve_policy(policy: Any) -> type:
+    """A policy class from a class, an instance, a POLICIES name or "module:Class".
+    Anything else is a ValidationError naming it."""
+    if isinstance(policy, str):
+        if policy in POLICIES:
+            return POLICIES[policy]
+        if ":" not in policy:
+            raise ValidationError(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} or 'module:Class'")
+        module_name, _, attr = policy.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ValidationError(f"cannot load policy {policy!r}: {exc}") from None
+        policy = obj
+    if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
+        return policy
+    if isinstance(policy, BaseOrchestrationPolicy):
+        return type(policy)
+    raise ValidationError(
+        f"{policy!r} is not an orchestration policy (a subclass of engine.orchestration.BaseOrchestrationPolicy)"
+    )
+
+
+def _kind_of(policy: type, kind: str | None) -> str:
+    if kind is not None:
+        if kind not in ("flow", "task"):
+            raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+        return kind
+    return "task" if "Task" in policy.__name__ else "flow"
+
+
+# streams --------------------------------------------------------------------------------------------------
+def _state_json(type_: str, name: str | None = None, **details: Any) -> dict:
+    out: dict = {"type": type_}
+    if name:
+        out["name"] = name
+    details = {k: v for k, v in details.items() if v is not None}
+    if details:
+        out["state_details"] = details
+    return out
+
+
+@attrs.define(slots=True)
+class _Plan:
+    label: str
+    fails: int = 0  # failures still to happen (each followed by a retry)
+    cache_key: str | None = None
+    pause: bool = False
+    cancel: bool = False
+
+
+class _Synthetic:
+    """Reactive synthetic workload: a pool of concurrent runs, each advanced one
+    proposal at a time in random order, replacing finished runs with new ones."""
+
+    POOL = 16
+
+    def __init__(self, kind: str, transitions: int, seed: int) -> None:
+        self.kind, self.transitions, self.rng = kind, transitions, random.Random(seed)
+        self.count = 0
+        self.active: list[_Plan] = []
+        self.last: dict[str, Any] = {}  # label -> last OrchestrationResult
+        self.created = 0
+
+    def setup(self) -> Iterator[dict]:
+        if self.kind == "task":
+            yield {"op": "tag_limit", "tag": "db", "limit": 4}
+            yield {"op": "flow_run", "id": "host", "state": _state_json("RUNNING")}
+        else:
+            yield {"op": "deployment", "id": "d", "limit": 4, "collision_strategy": "ENQUEUE"}
+
+    def _new_run(self) -> Iterator[dict]:
+        rng, n = self.rng, self.created
+        self.created += 1
+        plan = _Plan(label=f"r{n}")
+        roll = rng.random()
+        if roll < 0.2:
+            plan.fails = 1
+        if self.kind == "task":
+            if 0.2 <= roll < 0.4:
+                plan.cache_key = f"k{rng.randrange(8)}"
+            tags = ["db"] if rng.random() < 0.5 else []
+            yield {"op": "task_run", "id": plan.label, "flow_run": "host", "state": _state_json("PENDING"),
+                   "fields": {"task_key": "bench", "dynamic_key": plan.label, "tags": tags,
+                              "empirical_policy": {"retries": plan.fails}}}
+        else:
+            plan.pause = 0.4 <= roll < 0.45
+            plan.cancel = 0.45 <= roll < 0.5
+            op = {"op": "flow_run", "id": plan.label, "state": _state_json("SCHEDULED"),
+                  "fields": {"empirical_policy": {"retries": plan.fails}, "infrastructure_pid": "bench"}}
+            if rng.random() < 0.5:
+                op["deployment"] = "d"
+            yield op
+        self.active.append(plan)
+
+    def _next_state(self, plan: _Plan, run: Any) -> dict | None:
+        t = run.state_type.value if run.state_type is not None else None
+        if self.kind == "task":
+            if t in ("PENDING", "SCHEDULED"):
+                return _state_json("RUNNING", cache_key=plan.cache_key)
+            if t == "RUNNING":
+                if plan.fails:
+                    plan.fails -= 1
+                    return _state_json("FAILED")
+                return _state_json("COMPLETED", cache_key=plan.cache_key)
+            return None
+        if t == "SCHEDULED":
+            return _state_json("PENDING")
+        if t == "PENDING":
+            return _state_json("RUNNING")
+        if t == "RUNNING":
+            if plan.fails:
+                plan.fails -= 1
+                return _state_json("FAILED")
+            if plan.pause:
+                plan.pause = False
+                return _state_json("PAUSED", pause_key=f"{plan.label}-pause")
+            if plan.cancel:
+                return _state_json("CANCELLING")
+            return _state_json("COMPLETED")
+        if t == "PAUSED":
+            return _state_json("RUNNING")
+        if t == "CANCELLING":
+            return _state_json("CANCELLED")
+        return None
+
+    def ops(self, runs: dict) -> Iterator[dict]:
+        """Operations, reading the runs' current states (filled by the replayer)."""
+        yield from self.setup()
+        while self.count < self.transitions:
+            while len(self.active) < self.POOL:
+                yield from self._new_run()
+            plan = self.active[self.rng.randrange(len(self.active))]
+            run = runs[plan.label]
+            last = self.last.get(plan.label)
+            if last is not None and last.status.value == "WAIT":
+                yield {"op": "advance", "seconds": last.details.delay_seconds}
+            state = self._next_state(plan, run)
+            if state is None or (last is not None and last.status.value == "ABORT"):
+                self.active.remove(plan)
+                continue
+            self.count += 1
+            yield {"op": "propose", "run": plan.label, "state": state}
+            yield {"op": "advance", "seconds": 0.01}
+
+
+def synthetic_stream(kind: str = "task", transitions: int = 1000, seed: int = 0) -> _Synthetic:
+    """A seeded synthetic stream of `transitions` proposals for flow or task runs
+    (pass it to `bench_rules(stream=...)`)."""
+    if kind not in ("flow", "task"):
+        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+    return _Synthetic(kind, transitions, seed)
+
+
+def read_stream(path: str) -> list[dict]:
+    """Operations of a recorded stream (JSON lines); bad lines raise ValidationError
+    naming the line. O(lines)."""
+    ops = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    op = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValidationError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                if not isinstance(op, dict) or op.get("op") not in _OPS:
+                    raise ValidationError(f"{path}:{number}: expected an object with op in {sorted(_OPS)}, got {line.strip()[:80]}")
+                ops.append(op)
+    except OSError as exc:
+        raise ValidationError(f"cannot read stream {path}: {exc.strerror}") from None
+    return ops
+
+
+_OPS = {"tag_limit", "deployment", "flow_run", "task_run", "propose", "advance"}
+
+
+# replay --------------------------------------------------------------------------------------------------------
+class _Replayer:
+    def __init__(self, engine: Engine, policy: type, kind: str) -> None:
+        self.engine, self.policy, self.kind = engine, policy, kind
+        self.flow = engine.create_flow(name="bench-rules")
+        self.runs: dict[str, Any] = {}
+        self.deployments: dict[str, Any] = {}
+        self.statuses: collections.Counter = collections.Counter()
+        self.transitions = 0
+        self.seconds = 0.0
+        self.record: list[dict] | None = None
+        self.last_result: Any = None
+
+    def _need(self, op: dict, key: str, where: dict, what: str) -> Any:
+        label = op.get(key)
+        if label not in where:
+            raise ValidationError(f"stream op {op}: unknown {what} {label!r}")
+        return where[label]
+
+    def apply(self, op: dict) -> Any:
+        if self.record is not None:
+            self.record.append(op)
+        engine, name = self.engine, op["op"]
+        try:
+            if name == "propose":
+                run = self._need(op, "run", self.runs, "run")
+                state = as_state(op["state"], "propose.state")
+                if "TaskRun" in type(run).__name__:
+                    start = _perf()
+                    result = engine.set_task_run_state(run.id, state, task_policy=self.policy)
+                else:
+                    start = _perf()
+                    result = engine.set_flow_run_state(run.id, state, flow_policy=self.policy)
+                self.seconds += _perf() - start
+                self.transitions += 1
+                self.statuses[result.status.value] += 1
+                return result
+            if name == "advance":
+                engine.clock.advance(float(op["seconds"]))
+            elif name == "tag_limit":
+                engine.create_concurrency_limit(op["tag"], op["limit"])
+            elif name == "deployment":
+                self.deployments[op["id"]] = engine.create_deployment(
+                    self.flow.id, f"bench-{op['id']}", concurrency_limit=op.get("limit"),
+                    concurrency_options={"collision_strategy": op.get("collision_strategy", "ENQUEUE")})
+            elif name == "flow_run":
+                fields = dict(op.get("fields") or {})
+                if "deployment" in op:
+                    fields["deployment_id"] = self._need(op, "deployment", self.deployments, "deployment").id
+                state = as_state(op["state"]) if op.get("state") else None
+                self.runs[op["id"]] = engine.create_flow_run(flow_id=self.flow.id, state=state, **fields)
+            elif name == "task_run":
+                fields = dict(op.get("fields") or {})
+                if "flow_run" in op:
+                    fields["flow_run_id"] = self._need(op, "flow_run", self.runs, "flow run").id
+                fields.setdefault("task_key", "bench")
+                fields.setdefault("dynamic_key", op["id"])
+                state = as_state(op["state"]) if op.get("state") else None
+                self.runs[op["id"]] = engine.create_task_run(state=state, **fields)
+        except KeyError as exc:
+            raise ValidationError(f"stream op {op}: missing key {exc}") from None
+        return None
+
+
+def bench_rules(
+    policy: Any = "CoreTaskPolicy",
+    transitions: int = 10_000,
+    stream: str | Iterable[dict] | _Synthetic | None = None,
+    *,
+    seed: int = 0,
+    kind: str | None = None,
+    include_global: bool = True,
+    record: str | None = None,
+) -> BenchReport:
+    """Run `policy` (class, instance, POLICIES name or "module:Class") over a stream
+    and return per-rule time and outcome counts. `stream`: None (synthetic, seeded
+    by `seed`, `transitions` proposals), a path to a recorded JSON-lines stream, an
+    iterable of operation dicts, or `synthetic_stream(...)`. `record` writes the
+    operations replayed to a file. Cost: O(transitions · rules)."""
+    cls = resolve_policy(policy)
+    kind = _kind_of(cls, kind)
+    if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
+        raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
+    timed, stats = instrument_policy(cls)
+    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
+    engine.random.seed(seed)
+    replayer = _Replayer(engine, timed, kind)
+    if record is not None:
+        replayer.record = []
+    if stream is None:
+        stream = synthetic_stream(kind, transitions, seed)
+    if isinstance(stream, _Synthetic):
+        description = f"synthetic (seed {seed})"
+        ops: Iterable[dict] = stream.ops(replayer.runs)
+        source = stream
+    elif isinstance(stream, str):
+        description = stream
+        ops = read_stream(stream)
+        source = None
+    else:
+        description = "given operations"
+        ops = stream
+        source = None
+
+    global_stats: list[RuleStats] = []
+    saved = (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy)
+    if include_global:
+        timed_flow, flow_stats = instrument_policy(saved[0], "global")
+        timed_task, task_stats = instrument_policy(saved[1], "global")
+        _pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy = timed_flow, timed_task
+        global_stats = flow_stats if kind == "flow" else task_stats
+    try:
+        for op in ops:
+            if global_stats and op.get("op") in ("flow_run", "task_run"):
+                # Creating a run with a state runs the global transforms too; keep
+                # that out of the figures, which cover proposals only.
+                before = [attrs.astuple(g) for g in global_stats]
+                replayer.apply(op)
+                for g, values in zip(global_stats, before):
+                    for field, value in zip(attrs.fields(RuleStats), values):
+                        setattr(g, field.name, value)
+                continue
+            result = replayer.apply(op)
+            if result is not None and source is not None:
+                source.last[op["run"]] = result
+    finally:
+        _pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy = saved
+    if record is not None:
+        with open(record, "w", encoding="utf-8") as fh:
+            for op in replayer.record or ():
+                fh.write(json.dumps(op, sort_keys=True) + "\n")
+    return BenchReport(
+        policy=cls.__name__, kind=kind, stream=description, transitions=replayer.transitions,
+        seconds=replayer.seconds, statuses=dict(replayer.statuses), rules=stats + global_stats,
+    )
+
+
+# pytest-benchmark helper -------------------------------------------------------------------------------------
+class _Rollback(Exception):
+    pass
+
+
+def benchmark_rule(
+    benchmark: Any,
+    rule: type,
+    proposed: Any,
+    *,
+    initial: Any = None,
+    kind: str = "task",
+    run_fields: dict | None = None,
+    before: Sequence[type] = (),
+    setup: Callable[[Engine], None] | None = None,
+) -> RuleStats:
+    """Benchmark one transition `initial` → `proposed` through a policy made of
+    `before` rules then `rule`, with pytest-benchmark's `benchmark` fixture. Each
+    round runs in a transaction that is rolled back, so every round starts from the
+    same state. The timed function is the whole transition; the rule's own share is
+    returned and put in `benchmark.extra_info` (rule_mean_us, rule outcomes).
+
+        def test_my_rule(benchmark):
+            stats = benchmark_rule(benchmark, MyRule, Running(), initial=Pending())
+            assert stats.accept == stats.calls
+    """
+    if kind not in ("flow", "task"):
+        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+    if not isinstance(rule, type) or not hasattr(rule, "FROM_STATES"):
+        raise ValidationError(f"{rule!r} is not a rule class")
+    stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")
+    timed_rule = _instrument(rule, stats)
+    rules = [*before, timed_rule]
+    policy = type("BenchmarkedRulePolicy", (BaseOrchestrationPolicy,), {"priority": staticmethod(lambda: list(rules))})
+    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
+    if setup is not None:
+        setup(engine)
+    flow = engine.create_flow(name="benchmark-rule")
+    fields = dict(run_fields or {})
+    if kind == "flow":
+        run = engine.create_flow_run(flow_id=flow.id, state=initial, **fields)
+        setter = lambda: engine.set_flow_run_state(run.id, proposed, flow_policy=policy)  # noqa: E731
+    else:
+        if "flow_run_id" not in fields:
+            fields["flow_run_id"] = engine.create_flow_run(flow_id=flow.id, state=_running()).id
+        fields.setdefault("task_key", "benchmark-rule")
+        fields.setdefault("dynamic_key", "0")
+        run = engine.create_task_run(state=initial, **fields)
+        setter = lambda: engine.set_task_run_state(run.id, proposed, task_policy=policy)  # noqa: E731
+    outcome: list = []
+
+    def one_round() -> None:
+        try:
+            with engine.transaction():
+                outcome.append(setter().status.value)
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    benchmark(one_round)
+    extra = getattr(benchmark, "extra_info", None)
+    if isinstance(extra, dict):
+        extra.update({"rule": stats.name, "rule_mean_us": round(stats.mean_us, 3), "rule_calls": stats.calls,
+                      "status": outcome[-1] if outcome else None,
+                      **{k: getattr(stats, k) for k in ("skip", "accept", "reject", "wait", "abort", "error", "after", "cleanup")}})
+    return stats
+
+
+def _running() -> Any:
+    from .states import Running
+
+    return Running()
+
+
+# CLI --------------------------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m engine bench-rules",
+        description="Run an orchestration policy over a transition stream; report per-rule time and outcomes.",
+    )
+    p.add_argument("--policy", default="CoreTaskPolicy",
+                   help=f"a policy name ({', '.join(POLICIES)}) or module:Class for your own (default CoreTaskPolicy)")
+    p.add_argument("--transitions", type=int, default=10_000, help="synthetic stream length (default 10000)")
+    p.add_argument("--stream", metavar="FILE", help="replay a recorded JSON-lines stream instead of a synthetic one")
+    p.add_argument("--record", metavar="FILE", help="write the replayed stream (JSON lines) to FILE")
+    p.add_argument("--kind", choices=("flow", "task"), help="run kind (default: from the policy name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (default 0)")
+    p.add_argument("--no-global", action="store_true", help="do not time the global transforms separately")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m engine bench-rules ...`; returns the exit code (2 on bad input)."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        report = bench_rules(args.policy, args.transitions, args.stream, seed=args.seed, kind=args.kind,
+                             include_global=not args.no_global, record=args.record)
+    except RunstateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.format())
+    return 0

@@ -1,0 +1,144 @@
+"""Rule benchmarking: per-rule counts are consistent, instrumentation does not
+change outcomes, recorded streams replay, users' own policies and rules work."""
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import timedelta
+
+import pytest
+
+from engine import Engine, ManualClock, Pending, Running, StateType, ValidationError
+from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
+from engine.orchestration import pipeline as _pipeline
+from engine.orchestration.rules import BaseOrchestrationRule
+from engine.rulebench import _Replayer, bench_rules, benchmark_rule, main, read_stream
+
+N = 400
+
+
+def _check_consistent(report) -> None:
+    for r in report.rules:
+        if r.role == "rule":
+            assert r.calls == r.skip + r.accept + r.reject + r.wait + r.abort + r.error, r
+            assert r.after + r.cleanup <= r.calls - r.skip, r
+        assert r.seconds >= 0 and (r.calls > 0 or r.seconds == 0)
+    assert sum(report.statuses.values()) == report.transitions
+
+
+@pytest.mark.parametrize("policy,kind", [("CoreTaskPolicy", "task"), ("CoreFlowPolicy", "flow")])
+def test_synthetic_run_reports_every_rule(policy, kind):
+    report = bench_rules(policy, transitions=N, seed=1)
+    assert (report.policy, report.kind, report.transitions) == (policy, kind, N)
+    names = [r.name for r in report.rules if r.role != "global"]
+    assert names == [cls.__name__ for cls in POLICIES[policy].priority()]
+    assert any(r.role == "global" and r.calls == N for r in report.rules)
+    _check_consistent(report)
+    waits = sum(r.wait for r in report.rules)
+    assert report.statuses.get("WAIT", 0) > 0 and waits >= report.statuses["WAIT"]
+    rejects = {r.name: r.reject for r in report.rules if r.reject}
+    if kind == "task":
+        assert rejects.get("CacheRetrieval") and rejects.get("RetryFailedTasks")
+    else:
+        assert rejects.get("SecureFlowConcurrencySlots") and rejects.get("RetryFailedFlows")
+    text = report.format()
+    assert f"{N} transitions" in text and "other (validation" in text
+    assert json.loads(json.dumps(report.as_dict()))["transitions"] == N
+
+
+def test_instrumentation_does_not_change_outcomes(tmp_path):
+    stream = tmp_path / "task.jsonl"
+    timed = bench_rules("CoreTaskPolicy", transitions=N, seed=3, record=str(stream))
+    plain = _Replayer(Engine(clock=ManualClock(tick=timedelta(microseconds=1))), CoreTaskPolicy, "task")
+    for op in read_stream(str(stream)):
+        plain.apply(op)
+    assert dict(plain.statuses) == timed.statuses
+    replayed = bench_rules("CoreTaskPolicy", stream=str(stream))
+    assert replayed.statuses == timed.statuses and replayed.stream == str(stream)
+    assert [(r.name, r.calls, r.reject, r.wait) for r in replayed.rules] == \
+        [(r.name, r.calls, r.reject, r.wait) for r in timed.rules]
+
+
+def test_global_policies_are_restored_even_after_an_error(tmp_path):
+    saved = (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"op": "propose", "run": "ghost", "state": {"type": "RUNNING"}}\n')
+    with pytest.raises(ValidationError, match="unknown run 'ghost'"):
+        bench_rules("CoreTaskPolicy", stream=str(bad))
+    assert (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy) == saved
+
+
+def test_users_own_policy_by_module_path(tmp_path, monkeypatch):
+    (tmp_path / "my_rules.py").write_text(textwrap.dedent('''
+        from engine.orchestration import ALL_STATES, BaseOrchestrationPolicy, BaseOrchestrationRule
+        from engine.states import StateType
+
+        class NoUntaggedRuns(BaseOrchestrationRule):
+            FROM_STATES = ALL_STATES
+            TO_STATES = [StateType.RUNNING]
+
+            def before_transition(self, initial, proposed, context):
+                if not context.run.tags:
+                    self.abort_transition("untagged")
+
+        class MyPolicy(BaseOrchestrationPolicy):
+            @staticmethod
+            def priority():
+                return [NoUntaggedRuns]
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    report = bench_rules("my_rules:MyPolicy", transitions=200, kind="task")
+    rule = report.rules[0]
+    assert rule.name == "NoUntaggedRuns" and rule.abort > 0 and rule.accept > 0
+    assert report.statuses["ABORT"] == rule.abort
+
+
+@pytest.mark.parametrize("policy", [object(), "NoSuchPolicy", "no_such_module:Policy", "engine.records:FlowRun", 42])
+def test_foreign_policies_are_refused(policy):
+    saved = (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy)
+    with pytest.raises(ValidationError, match="policy"):
+        bench_rules(policy, transitions=10)
+    assert (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy) == saved
+
+
+def test_bad_stream_lines_name_the_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"op": "advance", "seconds": 1}\nnot json\n')
+    with pytest.raises(ValidationError, match=r"s.jsonl:2: not JSON"):
+        read_stream(str(path))
+    path.write_text('{"op": "explode"}\n')
+    with pytest.raises(ValidationError, match=r"s.jsonl:1: expected an object with op"):
+        read_stream(str(path))
+    with pytest.raises(ValidationError, match="cannot read stream"):
+        read_stream(str(tmp_path / "missing.jsonl"))
+
+
+def test_cli(capsys, tmp_path):
+    assert main(["--policy", "CoreTaskPolicy", "--transitions", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "CoreTaskPolicy (task runs), 50 transitions" in out and "SecureTaskConcurrencySlots" in out
+    assert main(["--policy", "CoreFlowPolicy", "--transitions", "30", "--json", "--no-global"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["transitions"] == 30 and all(r["role"] != "global" for r in data["rules"])
+    assert main(["--policy", "nope"]) == 2
+    assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert main(["--transitions", "0"]) == 2
+
+
+class DelayEveryStart(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = [StateType.RUNNING]
+
+    def before_transition(self, initial, proposed, context):
+        self.delay_transition(5, "not yet")
+
+
+def test_benchmark_rule_helper(benchmark):
+    stats = benchmark_rule(benchmark, DelayEveryStart, Running(), initial=Pending(), kind="task")
+    assert stats.calls >= 1 and stats.wait == stats.calls and stats.accept == 0
+    assert benchmark.extra_info["status"] == "WAIT" and benchmark.extra_info["rule"] == "DelayEveryStart"
+
+
+def test_benchmark_rule_rejects_non_rules():
+    with pytest.raises(ValidationError, match="not a rule class"):
+        benchmark_rule(None, CoreFlowPolicy(), Running())
