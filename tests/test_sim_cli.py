@@ -1,0 +1,97 @@
+"""`python -m engine simulate`: options, exit codes, report files, reproducibility."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from engine import Engine
+from engine.__main__ import main
+from engine.sim import parse_workload
+from engine.sim.workload import _toml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_simulate_writes_report_and_prints_summary(tmp_path, capsys):
+    code = main(["simulate", "--until", "2h", "--report", str(tmp_path), "--no-charts"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Simulation of workload 'default' (seed 42), 2h00m simulated" in out
+    assert "lateness (start delay)" in out and "Orchestration rules" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert report["simulated"]["duration_seconds"] == 7200
+    assert report["flow_runs"]["created"] > 50
+    assert "wall_seconds" in timings and "wall" not in json.dumps(report)
+    assert timings["rules"]["WaitForScheduledTime"]["total_ms"] >= 0
+
+
+def test_runs_option_and_seed(tmp_path, capsys):
+    assert main(["simulate", "--runs", "40", "--seed", "3", "--report", str(tmp_path), "--no-charts"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["flow_runs"]["created"] == report["flow_runs"]["finished"] == 40
+    assert report["workload"]["seed"] == 3
+
+
+def test_bad_workload_exits_2_with_the_key_path(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[work_pools]]\nname = "p"\n[[flows]]\nname = "f"\n[[flows.tasks]]\nname = "t"\n'
+        'duration = { dist = "exponential", mean = "-3s" }\n'
+    )
+    assert main(["simulate", "--workload", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "flows[0].tasks[0].duration.mean" in err and "non-negative" in err
+
+
+def test_bad_options_exit_2(capsys):
+    assert main(["simulate", "--until", "soon"]) == 2
+    assert "--until" in capsys.readouterr().err
+    assert main(["simulate", "--runs", "0"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--bogus"])
+    assert info.value.code == 2
+
+
+def test_unknown_store_scheme_is_a_clear_error(capsys):
+    code = main(["simulate", "--until", "1h", "--store", "postgres://nope"])
+    assert code in (1, 2)
+    assert "postgres://nope" in capsys.readouterr().err
+
+
+def test_sqlite_store_option(tmp_path, capsys):
+    if not hasattr(Engine, "open"):
+        pytest.skip("durability backends not available")
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    assert main(["simulate", "--until", "30m", "--store", url, "--no-rule-stats"]) == 0
+    with Engine.open(url) as engine:
+        assert engine.count_flow_runs() > 10
+
+
+def test_print_workload_round_trips(capsys):
+    assert main(["simulate", "--print-workload"]) == 0
+    text = capsys.readouterr().out
+    assert parse_workload(_toml.loads(text)).name == "default"
+
+
+def test_same_seed_gives_identical_report_json_across_processes(tmp_path):
+    """Byte-identical report.json from two processes with different hash seeds."""
+    outputs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run(
+            [sys.executable, "-m", "engine", "simulate", "--workload",
+             str(ROOT / "examples" / "retries-caching-subflows" / "workload.json"),
+             "--until", "3h", "--report", str(out), "--no-charts"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "\r[" not in proc.stderr  # no progress bar when not on a terminal
+        outputs.append((out / "report.json").read_bytes())
+    assert outputs[0] == outputs[1]
