@@ -6,7 +6,9 @@ from ..states import StateType, TERMINAL_STATES
 from .rules import BaseUniversalTransform
 from .versions import is_latest_client
 
+
 __all__ = [
+    "GlobalTransform",
     "SetRunStateType",
     "SetRunStateName",
     "SetRunStateTimestamp",
@@ -23,32 +25,43 @@ __all__ = [
     "IncrementTaskRunCount",
 ]
 
+class GlobalTransform(BaseUniversalTransform):
+    """Base of the global transforms. The ones defined here keep no per-instance
+    state, so the pipeline runs their hooks as plain functions instead of building
+    an object per transition (same order, same semantics). Subclasses defined
+    elsewhere are run the ordinary way."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._stateless = cls.__module__ == __name__
+
+
 _RUNNING = StateType.RUNNING
 _SCHEDULED = StateType.SCHEDULED
 
 
-class SetRunStateType(BaseUniversalTransform):
+class SetRunStateType(GlobalTransform):
     def before_transition(self, context):
         proposed = context.proposed_state
         if proposed is not None:
             context.run.state_type = proposed.type
 
 
-class SetRunStateName(BaseUniversalTransform):
+class SetRunStateName(GlobalTransform):
     def before_transition(self, context):
         proposed = context.proposed_state
         if proposed is not None:
             context.run.state_name = proposed.name
 
 
-class SetRunStateTimestamp(BaseUniversalTransform):
+class SetRunStateTimestamp(GlobalTransform):
     def before_transition(self, context):
         proposed = context.proposed_state
         if proposed is not None:
             context.run.state_timestamp = proposed.timestamp
 
 
-class SetStartTime(BaseUniversalTransform):
+class SetStartTime(GlobalTransform):
     """The first RUNNING state's timestamp; never reset."""
 
     def before_transition(self, context):
@@ -59,7 +72,7 @@ class SetStartTime(BaseUniversalTransform):
                 run.start_time = proposed.timestamp
 
 
-class SetEndTime(BaseUniversalTransform):
+class SetEndTime(GlobalTransform):
     """Set on reaching a final state (if the run ever started); cleared on leaving one."""
 
     def before_transition(self, context):
@@ -75,7 +88,7 @@ class SetEndTime(BaseUniversalTransform):
             run.end_time = proposed.timestamp
 
 
-class IncrementRunTime(BaseUniversalTransform):
+class IncrementRunTime(GlobalTransform):
     """Time spent in RUNNING accumulates when a run leaves (or re-enters) RUNNING."""
 
     def before_transition(self, context):
@@ -88,7 +101,7 @@ class IncrementRunTime(BaseUniversalTransform):
             run.total_run_time = run.total_run_time + (proposed.timestamp - initial.timestamp)
 
 
-class SetExpectedStartTime(BaseUniversalTransform):
+class SetExpectedStartTime(GlobalTransform):
     """The first state fixes when the run was expected to start."""
 
     def before_transition(self, context):
@@ -103,7 +116,7 @@ class SetExpectedStartTime(BaseUniversalTransform):
                 run.expected_start_time = proposed.timestamp
 
 
-class SetNextScheduledStartTime(BaseUniversalTransform):
+class SetNextScheduledStartTime(GlobalTransform):
     """Mirrors the scheduled time while the run is SCHEDULED."""
 
     def before_transition(self, context):
@@ -118,7 +131,7 @@ class SetNextScheduledStartTime(BaseUniversalTransform):
             run.next_scheduled_start_time = proposed.state_details.scheduled_time
 
 
-class UpdateStateDetails(BaseUniversalTransform):
+class UpdateStateDetails(GlobalTransform):
     """Stamp the run ids on the state being written."""
 
     def before_transition(self, context):
@@ -134,7 +147,7 @@ class UpdateStateDetails(BaseUniversalTransform):
             details.task_run_id = run.id
 
 
-class UpdateSubflowParentTask(BaseUniversalTransform):
+class UpdateSubflowParentTask(GlobalTransform):
     """Mirror a subflow's new state onto its parent task run (forced)."""
 
     def after_transition(self, context):
@@ -153,7 +166,7 @@ class UpdateSubflowParentTask(BaseUniversalTransform):
         set_task_run_state(engine, parent_id, mirrored, force=True)
 
 
-class UpdateSubflowStateDetails(BaseUniversalTransform):
+class UpdateSubflowStateDetails(GlobalTransform):
     """A subflow's states point at the parent task run."""
 
     def before_transition(self, context):
@@ -165,7 +178,7 @@ class UpdateSubflowStateDetails(BaseUniversalTransform):
             proposed.state_details.task_run_id = parent_id
 
 
-class IncrementFlowRunCount(BaseUniversalTransform):
+class IncrementFlowRunCount(GlobalTransform):
     """Count RUNNING entries, except the resume of a suspended (rescheduled) run."""
 
     def before_transition(self, context):
@@ -178,7 +191,7 @@ class IncrementFlowRunCount(BaseUniversalTransform):
         run.run_count += 1
 
 
-class RemoveResumingIndicator(BaseUniversalTransform):
+class RemoveResumingIndicator(GlobalTransform):
     """The resuming flag lasts until the next RUNNING or final state."""
 
     def before_transition(self, context):
@@ -192,7 +205,7 @@ class RemoveResumingIndicator(BaseUniversalTransform):
             policy.resuming = False
 
 
-class IncrementTaskRunCount(BaseUniversalTransform):
+class IncrementTaskRunCount(GlobalTransform):
     """Count RUNNING entries of a task run."""
 
     def before_transition(self, context):

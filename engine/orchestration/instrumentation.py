@@ -16,6 +16,8 @@ MAX_EVENT_MESSAGE = 100_000
 
 
 class InstrumentFlowRunStateTransitions(BaseUniversalTransform):
+    _STATELESS_HOOKS = True
+
     def after_transition(self, context):
         if not EVENT_LISTENERS:
             return

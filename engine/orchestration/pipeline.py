@@ -9,6 +9,7 @@ writes; the applicable rules are compiled once per (policy, from, to).
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import uuid
 from typing import Any, Mapping
 
@@ -25,7 +26,7 @@ from .policies import (
     MinimalTaskPolicy,
 )
 from .responses import OrchestrationResult
-from .rules import BaseOrchestrationPolicy
+from .rules import BaseOrchestrationPolicy, BaseUniversalTransform
 from .versions import parse_api_version
 
 __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
@@ -40,6 +41,7 @@ _RUN_COLUMNS = (
     "state_type", "state_name", "state_timestamp", "start_time", "end_time", "total_run_time",
     "expected_start_time", "next_scheduled_start_time", "run_count",
 )
+_run_columns = operator.attrgetter(*_RUN_COLUMNS)
 
 
 def _resolve_policy(policy: Any, what: str) -> Any:
@@ -65,10 +67,21 @@ def _parameters(parameters: Any) -> dict:
     return params
 
 
+def _compile_copier(cls: type, names: tuple[str, ...]) -> Any:
+    # Straight-line field copies (no loop, no getattr): the hottest copy in the engine.
+    lines = [f"def copy(src):", "    new = _new(cls)"]
+    lines += [f"    _set(new, {n!r}, src.{n})" for n in names]
+    lines.append("    return new")
+    namespace = {"_new": _new, "_set": _set, "cls": cls}
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs field names only
+    return namespace["copy"]
+
+
+_copy_details_fields = _compile_copier(StateDetails, _DETAIL_FIELDS)
+
+
 def _copy_details(details: StateDetails) -> StateDetails:
-    new = _new(StateDetails)
-    for name in _DETAIL_FIELDS:
-        _set(new, name, getattr(details, name))
+    new = _copy_details_fields(details)
     if details.run_input_keyset is not None:
         _set(new, "run_input_keyset", dict(details.run_input_keyset))
     return new
@@ -76,8 +89,9 @@ def _copy_details(details: StateDetails) -> StateDetails:
 
 def _submitted(state: State, now: _dt.datetime) -> State:
     """The engine's own copy of a submitted state (the caller's object is never
-    mutated), stamped with `now` where the client left time unset. O(1)."""
-    if not isinstance(state, State):
+    mutated, so it may be proposed again), stamped with `now` where the client left
+    time unset. O(1)."""
+    if type(state) is not State and not isinstance(state, State):
         raise ValidationError(f"state must be a State, got {type(state).__name__} {state!r}")
     new = _new(State)
     _set(new, "id", state.id)
@@ -85,10 +99,11 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     _set(new, "name", state.name)
     _set(new, "message", state.message)
     _set(new, "data", state.data)
-    _set(new, "timestamp", state.timestamp if state.timestamp is not None else now)
+    timestamp = state.timestamp
+    _set(new, "timestamp", now if timestamp is None else timestamp)
     details = _copy_details(state.state_details)
-    if state.type is _SCHEDULED and details.scheduled_time is None:
-        details.scheduled_time = now
+    if details.scheduled_time is None and state.type is _SCHEDULED:
+        _set(details, "scheduled_time", now)
     _set(new, "state_details", details)
     return new
 
@@ -101,18 +116,70 @@ def _stamp(state: State, now: _dt.datetime) -> None:
         state.state_details.scheduled_time = now
 
 
-def _exit_all(entered: list, error: BaseException | None) -> BaseException | None:
+_plan_cache: dict = {}
+
+
+def _entry(cls: type) -> Any:
+    # A transform whose hooks keep no per-instance state runs as plain functions:
+    # (before or None, after or None, signature); anything else stays a class.
+    if getattr(cls, "_stateless", False):
+        before = None if cls.before_transition is BaseUniversalTransform.before_transition else cls.before_transition
+        after = None if cls.after_transition is BaseUniversalTransform.after_transition else cls.after_transition
+        return (before, after, cls._signature)
+    return cls
+
+
+def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any) -> tuple[tuple, tuple]:
+    """(policy entries, global entries) applicable to the intended transition, in
+    nesting order. Compiled once per (policies, from, to). O(1) when cached."""
+    key = (policy, global_policy, from_type, to_type)
+    try:
+        return _plan_cache[key]
+    except KeyError:
+        pass
+    plan = (
+        tuple(_entry(c) for c in policy.compile_transition_rules(from_type, to_type)),
+        tuple(_entry(c) for c in global_policy.compile_transition_rules(from_type, to_type)),
+    )
+    if len(_plan_cache) < 10_000:  # policy instances are keys too: stay bounded
+        _plan_cache[key] = plan
+    return plan
+
+
+def _exit_all(entered: list, ctx: OrchestrationContext, error: BaseException | None) -> BaseException | None:
     """Exit in reverse nesting order; every exit runs even while an error propagates.
     Returns the error to raise (the last one raised, as nested `with` blocks do)."""
+    final_append = ctx.finalization_signature.append
     for manager in reversed(entered):
         try:
-            if error is None:
+            if manager.__class__ is tuple:
+                if ctx.orchestration_error is None:
+                    after = manager[1]
+                    if after is not None:
+                        after(None, ctx)
+                    final_append(manager[2])
+            elif error is None:
                 manager.__exit__(None, None, None)
             else:
                 manager.__exit__(type(error), error, error.__traceback__)
         except BaseException as exc:  # noqa: BLE001
             error = exc
     return error
+
+
+def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: Any, append: Any) -> None:
+    signature_append = ctx.rule_signature.append
+    for entry in entries:
+        if entry.__class__ is tuple:
+            before = entry[0]
+            if before is not None:
+                before(None, ctx)
+            signature_append(entry[2])
+            append(entry)
+        else:
+            rule = entry(ctx, from_type, to_type)
+            rule.__enter__()
+            append(rule)
 
 
 def orchestrate(
@@ -134,26 +201,18 @@ def orchestrate(
     ctx = context_cls(engine, run, initial, proposed, parameters, now)
     from_type = None if initial is None else initial.type
     to_type = proposed.type
-    rules = policy.compile_transition_rules(from_type, to_type)
-    transforms = global_policy.compile_transition_rules(from_type, to_type)
+    rules, transforms = _compile_plan(policy, global_policy, from_type, to_type)
 
     entered: list = []
-    append = entered.append
     try:
-        for rule_cls in rules:
-            rule = rule_cls(ctx, from_type, to_type)
-            rule.__enter__()
-            append(rule)
+        _enter(rules, ctx, from_type, to_type, entered.append)
         final = ctx.proposed_state
         saved = None
         if final is not None:
             _stamp(final, now)
-            saved = tuple([getattr(run, c) for c in _RUN_COLUMNS])
+            saved = _run_columns(run)
             resuming = getattr(run.empirical_policy, "resuming", None)
-        for transform_cls in transforms:
-            transform = transform_cls(ctx, from_type, to_type)
-            transform.__enter__()
-            append(transform)
+        _enter(transforms, ctx, from_type, to_type, entered.append)
         ctx.validate_proposed_state()
         if saved is not None and ctx.proposed_state is None:
             # Validation failed: undo the bookkeeping done for the lost state.
@@ -162,8 +221,8 @@ def orchestrate(
             if kind == "flow_run":
                 run.empirical_policy.resuming = resuming
     except BaseException as exc:
-        raise _exit_all(entered, exc)
-    error = _exit_all(entered, None)
+        raise _exit_all(entered, ctx, exc)
+    error = _exit_all(entered, ctx, None)
     if error is not None:
         raise error
     if ctx.orchestration_error is not None:

@@ -64,12 +64,17 @@ class BaseOrchestrationRule:
     __slots__ = ("context", "from_state_type", "to_state_type", "_invalid_on_entry", "__dict__")
 
     _signature: ClassVar[str] = ""
+    _has_after: ClassVar[bool] = False
+    _has_cleanup: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.FROM_STATES = _as_state_set(cls.FROM_STATES)
         cls.TO_STATES = _as_state_set(cls.TO_STATES)
         cls._signature = str(cls)
+        # Default hooks do nothing: skip calling (and copying for) them.
+        cls._has_after = cls.after_transition is not BaseOrchestrationRule.after_transition
+        cls._has_cleanup = cls.cleanup is not BaseOrchestrationRule.cleanup
 
     def __init__(
         self,
@@ -108,16 +113,19 @@ class BaseOrchestrationRule:
         if self.invalid():
             return None
         ctx = self.context
-        if self.SAFE_COPIES:
-            exit_ = ctx.exit_context()
-        else:
-            exit_ = (ctx.initial_state, ctx.validated_state, ctx)
         if self.fizzled():
-            self.cleanup(*exit_)
+            if self._has_cleanup:
+                self.cleanup(*self._exit_args(ctx))
         else:
-            self.after_transition(*exit_)
+            if self._has_after:
+                self.after_transition(*self._exit_args(ctx))
             ctx.finalization_signature.append(self._signature)
         return None
+
+    def _exit_args(self, ctx: "OrchestrationContext") -> tuple:
+        if self.SAFE_COPIES:
+            return ctx.exit_context()
+        return ctx.initial_state, ctx.validated_state, ctx
 
     # hooks ------------------------------------------------------------------------------
     def before_transition(self, initial_state: State | None, proposed_state: State | None,
@@ -221,10 +229,15 @@ class BaseUniversalTransform:
     __slots__ = ("context", "from_state_type", "to_state_type", "__dict__")
 
     _signature: ClassVar[str] = ""
+    # True only for classes that declare `_STATELESS_HOOKS = True` in their own body
+    # (not inherited): their hooks ignore `self`, so the pipeline may call them as
+    # plain functions instead of building an object per transition.
+    _stateless: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._signature = str(cls)
+        cls._stateless = bool(cls.__dict__.get("_STATELESS_HOOKS", False))
 
     def __init__(self, context: "OrchestrationContext", from_state_type: Any = None,
                  to_state_type: Any = None) -> None:

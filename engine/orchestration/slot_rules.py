@@ -90,6 +90,8 @@ class SecureFlowConcurrencySlots(CoreRule):
 class ReleaseFlowConcurrencySlots(BaseUniversalTransform):
     """Give the deployment slot back when a run leaves PENDING/RUNNING/CANCELLING."""
 
+    _STATELESS_HOOKS = True
+
     def after_transition(self, context):
         proposed = context.proposed_state
         if proposed is None:
@@ -165,6 +167,8 @@ class SecureTaskConcurrencySlots(CoreRule):
 
 class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
     """Give tag slots back when a task run lands outside RUNNING/CANCELLING."""
+
+    _STATELESS_HOOKS = True
 
     def after_transition(self, context):
         if context.proposed_state is None:
