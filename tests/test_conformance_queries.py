@@ -1,0 +1,59 @@
+"""The query corpus recorded from Prefect 3.1.0 replays cleanly, and the runner's
+command line reports failures the documented way."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+from engine.conformance.__main__ import main
+from engine.conformance.queries import run_file
+
+CORPUS = pathlib.Path(__file__).parent / "data" / "queries.jsonl"
+
+
+def test_every_recorded_query_case_passes():
+    report = run_file(str(CORPUS))
+    assert report.failed == []
+    assert report.passed == 567
+
+
+def _tampered(tmp_path, n_cases=20):
+    lines = CORPUS.read_text().splitlines()[: n_cases + 1]
+    bad = json.loads(lines[1])
+    first_id = bad["id"]
+    if "count" in bad["expected"]:
+        bad["expected"]["count"] += 1
+    else:
+        bad["expected"]["ids"] = bad["expected"]["ids"][1:]
+    lines[1] = json.dumps(bad)
+    path = tmp_path / "tampered.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, first_id, n_cases
+
+
+def test_cli_reports_a_failure_with_its_case_id_and_exits_1(tmp_path, capsys):
+    path, bad_id, n = _tampered(tmp_path)
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("FAIL " + bad_id) for line in out)
+    assert out[-1] == f"{n - 1} passed, 1 failed"
+
+
+def test_cli_exits_0_on_a_clean_corpus(tmp_path, capsys):
+    path = tmp_path / "ok.jsonl"
+    path.write_text("\n".join(CORPUS.read_text().splitlines()[:30]) + "\n")
+    assert main([str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "29 passed, 0 failed"
+
+
+def test_error_cases_compare_type_and_message(tmp_path):
+    lines = CORPUS.read_text().splitlines()
+    missing = '00000000-0000-4000-8000-000000000001'
+    case = {"id": "deps.x", "op": "read_task_run_dependencies", "request": {"flow_run_id": missing},
+            "expected": {"error": {"type": "ObjectNotFoundError", "message": f"Flow run with id {missing} not found"}}}
+    wrong = dict(case, id="deps.y", expected={"error": {"type": "ObjectNotFoundError", "message": "nope"}})
+    path = tmp_path / "errors.jsonl"
+    path.write_text("\n".join([lines[0], json.dumps(case), json.dumps(wrong)]) + "\n")
+    report = run_file(str(path))
+    assert report.passed == 1
+    assert [cid for cid, _ in report.failed] == ["deps.y"]

@@ -1,0 +1,236 @@
+"""Filter parsing (errors name the JSON path), filter semantics (NULLs, wildcards,
+operators, cross-entity rules) and sort semantics."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled
+from engine.errors import ValidationError
+from engine.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    TaskRunFilter,
+    parse_filter,
+)
+from engine.sorting import FlowRunSort, TaskRunSort, as_flow_run_sort, as_task_run_sort
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 11, 1, tzinfo=UTC)
+
+
+# parsing -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"state": {"type": {"any_": "COMPLETED"}}}, "flow_runs.state.type.any_"),
+        ({"state": {"type": {"any_": ["DONE"]}}}, "flow_runs.state.type.any_[0]"),
+        ({"id": {"any_": ["not-a-uuid"]}}, "flow_runs.id.any_[0]"),
+        ({"name": {"like": "x"}}, "flow_runs.name.like"),
+        ({"operator": "xor"}, "flow_runs.operator"),
+        ({"tags": {"is_null_": "yes"}}, "flow_runs.tags.is_null_"),
+        ({"start_time": {"before_": "yesterday"}}, "flow_runs.start_time.before_"),
+        ({"state": ["COMPLETED"]}, "flow_runs.state"),
+        ({"unknown": {}}, "flow_runs.unknown"),
+    ],
+)
+def test_bad_json_names_its_path(data, path):
+    with pytest.raises(ValidationError) as info:
+        parse_filter(FlowRunFilter, data, "flow_runs")
+    assert path in str(info.value)
+
+
+def test_engine_rejects_bad_filters_and_sorts_by_argument_name():
+    e = Engine(clock=ManualClock(T0))
+    with pytest.raises(ValidationError, match=r"task_runs\.subflow_runs\.exists_"):
+        e.read_task_runs(task_run_filter={"subflow_runs": {"exists_": "true"}})
+    with pytest.raises(ValidationError, match=r"deployments\.paused\.eq_"):
+        e.count_flow_runs(deployment_filter={"paused": {"eq_": 1}})
+    with pytest.raises(ValidationError, match="work_pool_queues"):
+        e.read_flow_runs(work_queue_filter=TaskRunFilter())  # wrong filter class
+    with pytest.raises(ValidationError, match="sort"):
+        e.read_flow_runs(sort="NAME")
+    with pytest.raises(ValidationError, match="sort"):
+        e.read_task_runs(sort="START_TIME_ASC")  # no START_TIME order for task runs
+
+
+def test_typed_objects_are_coerced_like_json():
+    run_id = uuid.uuid4()
+    typed = FlowRunFilter(
+        id=FlowRunFilterId(any_=[str(run_id)]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["COMPLETED"])),
+    )
+    parsed = parse_filter(FlowRunFilter, {"id": {"any_": [str(run_id)]},
+                                          "state": {"type": {"any_": ["COMPLETED"]}}}, "flow_runs")
+    assert typed == parsed
+    assert typed.id.any_ == [run_id]
+    with pytest.raises(ValidationError):
+        FlowRunFilterId(any_=["nope"])
+
+
+def test_only_filters_on_id():
+    a = str(uuid.uuid4())
+    assert parse_filter(FlowRunFilter, {"id": {"any_": [a]}, "operator": "or_"}, "f").only_filters_on_id()
+    assert not parse_filter(FlowRunFilter, {"id": {"any_": []}}, "f").only_filters_on_id()
+    assert not parse_filter(FlowRunFilter, {"id": {"any_": [a], "not_any_": [a]}}, "f").only_filters_on_id()
+    assert not parse_filter(FlowRunFilter, {"id": {"any_": [a]}, "name": {}}, "f").only_filters_on_id()
+
+
+def test_sort_accepts_enum_or_name():
+    assert as_flow_run_sort("NAME_ASC") is FlowRunSort.NAME_ASC
+    assert as_flow_run_sort(FlowRunSort.END_TIME_DESC) is FlowRunSort.END_TIME_DESC
+    assert as_task_run_sort(None) is TaskRunSort.ID_DESC
+    assert len(FlowRunSort) == 9 and len(TaskRunSort) == 7
+
+
+# semantics ----------------------------------------------------------------------------------
+
+@pytest.fixture()
+def world():
+    e = Engine(clock=ManualClock(T0, tick=dt.timedelta(seconds=1)))
+    flow = e.create_flow("etl")
+    other = e.create_flow("Other")
+    pool = e.create_work_pool("pool-a")
+    queue = e.create_work_queue(pool.id, "Marvin-robot")
+    dep = e.create_deployment(flow.id, "nightly", tags=["prod"])
+    runs = {
+        "marvin": e.create_flow_run(flow_id=flow.id, name="marvin", tags=["a", "b"], state=Completed(),
+                                    idempotency_key="k1", deployment_id=dep.id),
+        "sad": e.create_flow_run(flow_id=flow.id, name="sad-Marvin", tags=["a"],
+                                 state=Scheduled(scheduled_time=T0 + dt.timedelta(hours=1), name="Late"),
+                                 work_queue_id=queue.id, work_queue_name=queue.name),
+        "robot": e.create_flow_run(flow_id=other.id, name="marvin_robot", state=Running()),
+        "none": e.create_flow_run(flow_id=other.id, name="Zed"),  # no state at all
+    }
+    tasks = {
+        "t1": e.create_task_run(flow_run_id=runs["marvin"].id, task_key="a", dynamic_key="0", state=Completed()),
+        "t2": e.create_task_run(flow_run_id=runs["sad"].id, task_key="a", dynamic_key="0", state=Pending()),
+        "bg": e.create_task_run(task_key="bg", dynamic_key="0", state=Running()),
+        "bare": e.create_task_run(flow_run_id=runs["robot"].id, task_key="b", dynamic_key="0"),  # stateless
+    }
+    return e, runs, tasks
+
+
+def names(runs):
+    return sorted(r.name for r in runs)
+
+
+def test_null_semantics(world):
+    e, runs, _ = world
+    assert names(e.read_flow_runs(flow_run_filter={"state": {"type": {"not_any_": ["COMPLETED"]}}})) == \
+        ["marvin_robot", "sad-Marvin"]  # the stateless run is excluded
+    assert e.count_flow_runs(flow_run_filter={"state": {"type": {"not_any_": []}}}) == 4
+    assert e.count_flow_runs(flow_run_filter={"state": {"type": {"any_": []}}}) == 0
+    assert names(e.read_flow_runs(flow_run_filter={"idempotency_key": {"not_any_": ["zzz"]}})) == ["marvin"]
+    assert names(e.read_flow_runs(flow_run_filter={"start_time": {"is_null_": True}})) == ["Zed", "marvin", "sad-Marvin"]
+
+
+def test_like_is_case_insensitive_with_unescaped_wildcards(world):
+    e, _, _ = world
+    assert names(e.read_flow_runs(flow_run_filter={"name": {"like_": "MARVIN"}})) == \
+        ["marvin", "marvin_robot", "sad-Marvin"]
+    assert names(e.read_flow_runs(flow_run_filter={"name": {"like_": "n_r"}})) == ["marvin_robot"]
+    assert names(e.read_flow_runs(flow_run_filter={"name": {"like_": "s%m"}})) == ["sad-Marvin"]
+    assert names(e.read_flow_runs(work_queue_filter={"name": {"startswith_": ["marvin"]}})) == ["sad-Marvin"]
+    assert e.count_flow_runs(work_queue_filter={"name": {"startswith_": ["robot"]}}) == 0
+
+
+def test_tags_and_operators(world):
+    e, _, _ = world
+    assert e.count_flow_runs(flow_run_filter={"tags": {"all_": []}}) == 4
+    assert names(e.read_flow_runs(flow_run_filter={"tags": {"all_": ["b", "a"]}})) == ["marvin"]
+    assert names(e.read_flow_runs(flow_run_filter={"tags": {"is_null_": True}})) == ["Zed", "marvin_robot"]
+    # type and name criteria flatten into one list under the state's operator
+    flat = {"state": {"operator": "or_", "type": {"any_": ["COMPLETED"]}, "name": {"any_": ["Late"]}}}
+    assert names(e.read_flow_runs(flow_run_filter=flat)) == ["marvin", "sad-Marvin"]
+    # an empty sub-filter is TRUE, so an or_ filter containing one matches everything
+    assert e.count_flow_runs(flow_run_filter={"operator": "or_", "name": {}, "id": {"any_": []}}) == 4
+
+
+def test_empty_filter_objects_are_not_neutral(world):
+    e, _, _ = world
+    assert names(e.read_flow_runs(task_run_filter={})) == ["marvin", "marvin_robot", "sad-Marvin"]
+    assert names(e.read_flow_runs(deployment_filter={})) == ["marvin"]
+    assert names(e.read_flow_runs(work_pool_filter={})) == ["sad-Marvin"]
+    assert e.count_task_runs(flow_run_filter={}) == 3  # not the background task
+    assert e.count_task_runs() == 4
+    # the deprecated concurrency_limit criterion is ignored, but the filter still needs a deployment
+    assert e.count_flow_runs(deployment_filter={"operator": "or_", "concurrency_limit": {"ge_": 99}}) == 1
+
+
+def test_task_run_flow_run_id_defaults(world):
+    e, runs, tasks = world
+    assert e.count_task_runs(task_run_filter={"flow_run_id": {}}) == 3
+    both = {"flow_run_id": {"is_null_": True, "any_": [str(runs["marvin"].id)]}}
+    assert [t.id for t in e.read_task_runs(task_run_filter=both)] == [tasks["bg"].id]
+    only_any = {"flow_run_id": {"is_null_": False, "any_": [str(runs["marvin"].id)]}}
+    assert [t.id for t in e.read_task_runs(task_run_filter=only_any)] == [tasks["t1"].id]
+    assert e.count_task_runs(task_run_filter={"flow_run_id": {"is_null_": None}}) == 4
+
+
+def test_fast_path_ignores_operator_and_matches_general_path(world):
+    e, runs, tasks = world
+    ids = [str(runs["marvin"].id), str(runs["sad"].id)]
+    fast = e.read_task_runs(flow_run_filter={"operator": "or_", "id": {"any_": ids}})
+    general = e.read_task_runs(flow_run_filter={"id": {"any_": ids}, "name": {"like_": ""}})
+    assert {t.id for t in fast} == {t.id for t in general} == {tasks["t1"].id, tasks["t2"].id}
+
+
+def test_cross_entity_filters(world):
+    e, _, tasks = world
+    assert names(e.read_flow_runs(flow_filter={"name": {"any_": ["Other"]}})) == ["Zed", "marvin_robot"]
+    assert names(e.read_flow_runs(flow_filter={"deployment": {"is_null_": True}})) == ["Zed", "marvin_robot"]
+    assert names(e.read_flow_runs(deployment_filter={"flow_or_deployment_name": {"like_": "ETL"}})) == ["marvin"]
+    assert names(e.read_flow_runs(task_run_filter={"state": {"type": {"any_": ["PENDING"]}}})) == ["sad-Marvin"]
+    sub = e.read_task_runs(flow_filter={"name": {"any_": ["etl"]}})
+    assert {t.id for t in sub} == {tasks["t1"].id, tasks["t2"].id}
+
+
+def test_count_by_state_skips_stateless_task_runs(world):
+    e, runs, _ = world
+    counts = e.count_task_runs_by_state().as_dict()
+    assert counts["COMPLETED"] == 1 and counts["PENDING"] == 1 and counts["RUNNING"] == 1
+    assert sum(counts.values()) == 3  # four task runs, one without a state
+    one = e.count_task_runs_by_state(flow_run_filter={"id": {"any_": [str(runs["sad"].id)]}}).as_dict()
+    assert one["PENDING"] == 1 and sum(one.values()) == 1
+
+
+def test_count_by_state_follows_transitions_and_rollbacks(world):
+    e, runs, tasks = world
+    ff = {"id": {"any_": [str(runs["sad"].id)]}}
+    e.set_task_run_state(tasks["t2"].id, Running(), force=True)
+    assert e.count_task_runs_by_state(flow_run_filter=ff).RUNNING == 1
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            e.set_task_run_state(tasks["t2"].id, Completed(), force=True)
+            assert e.count_task_runs_by_state(flow_run_filter=ff).COMPLETED == 1
+            raise RuntimeError("undo")
+    after = e.count_task_runs_by_state(flow_run_filter=ff)
+    assert (after.RUNNING, after.COMPLETED) == (1, 0)
+
+
+# sorts ---------------------------------------------------------------------------------------
+
+def test_sort_orders_follow_sqlite(world):
+    e, runs, _ = world
+    # byte-wise names: upper case before lower case
+    assert [r.name for r in e.read_flow_runs(sort="NAME_ASC")] == ["Zed", "marvin", "marvin_robot", "sad-Marvin"]
+    assert [r.name for r in e.read_flow_runs(sort="NAME_DESC", limit=2)] == ["sad-Marvin", "marvin_robot"]
+    # NULLs first ascending, last descending
+    assert e.read_flow_runs(sort="NEXT_SCHEDULED_START_TIME_ASC")[-1].name == "sad-Marvin"
+    e.set_flow_run_state(runs["robot"].id, Completed(), force=True)
+    assert runs["robot"].end_time is not None
+    assert e.read_flow_runs(sort="END_TIME_DESC")[0].name == "marvin_robot"
+    assert e.read_flow_runs(sort="END_TIME_DESC", offset=1, limit=3)[0].end_time is None
+    # START_TIME coalesces with the expected start time
+    order = [r.name for r in e.read_flow_runs(sort="START_TIME_ASC")]
+    assert order[0] == "Zed"  # neither time set: NULL first
+    assert order.index("sad-Marvin") == 3  # expected start one hour after the others started
+    ids = [r.id for r in e.read_flow_runs()]
+    assert ids == sorted(ids, key=str, reverse=True)  # default ID_DESC = UUID text order
+    assert [r.id for r in e.read_flow_runs(offset=1, limit=2)] == ids[1:3]
