@@ -64,17 +64,24 @@ def check_location(path: str) -> bool:
     if not os.path.isdir(folder):
         raise BackendError(f"folder {folder!r} of {path!r} does not exist")
     # Atomic replacement and the lock file both need to create files in the folder.
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not _access(folder, os.W_OK | os.X_OK):
         raise BackendError(f"folder {folder!r} is not writable (read-only location?)")
     exists = os.path.exists(path)
     if exists:
         if not os.path.isfile(path):
             raise BackendError(f"{path!r} is not a regular file")
-        if not os.access(path, os.R_OK):
+        if not _access(path, os.R_OK):
             raise BackendError(f"{path!r} is not readable (permission denied)")
-        if not os.access(path, os.W_OK):
+        if not _access(path, os.W_OK):
             raise BackendError(f"{path!r} is read-only (permission denied)")
     return exists
+
+
+def _access(path: str, mode: int) -> bool:
+    # The effective ids decide what open() may do (they differ in setuid programs).
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
 
 
 class PathLock:

@@ -1,0 +1,436 @@
+"""Bad locations, bad files and failed writes: each gives a clear BackendError, leaves
+the disk as it was, and never lets memory get ahead of what is durable."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from test_backends_support import Workload, dump, make_clock  # noqa: E402
+
+from engine import Engine  # noqa: E402
+from engine.errors import BackendError, ValidationError  # noqa: E402
+
+SCHEMES = ("sqlite", "json")
+
+
+def _listing(folder) -> dict:
+    """Every file in `folder` with its bytes: 'nothing changed on disk' is equality."""
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        p = os.path.join(folder, name)
+        out[name] = open(p, "rb").read() if os.path.isfile(p) else "<dir>"
+    return out
+
+
+def _populated(url: str, steps: int = 60, **options) -> Engine:
+    engine = Engine.open(url, clock=make_clock(), **options)
+    w = Workload(7)
+    for _ in range(steps):
+        w.step(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def unprivileged():
+    """Run the block with an unprivileged effective uid, so permission bits bite
+    even when the tests run as root. A no-op for a normal user."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder an unprivileged uid can use (tmp_path's parents are private to root)."""
+    folder = tempfile.mkdtemp(prefix="runstate-faults-")
+    os.chmod(folder, 0o777)
+    yield folder
+    os.chmod(folder, 0o777)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# locations --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_directory_is_refused(tmp_path, scheme):
+    (tmp_path / "d").mkdir()
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="is a directory"):
+        Engine.open(f"{scheme}:///{tmp_path / 'd'}")
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_missing_folder_is_refused(tmp_path, scheme):
+    with pytest.raises(BackendError, match="does not exist"):
+        Engine.open(f"{scheme}:///{tmp_path / 'nope' / 'x.db'}")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_unreadable_file_is_refused(shared_dir, scheme):
+    path = os.path.join(shared_dir, "runs")
+    _populated(f"{scheme}:///{path}").close()
+    os.chmod(path, 0o200)
+    before = _listing(shared_dir)
+    with unprivileged(), pytest.raises(BackendError, match="not readable"):
+        Engine.open(f"{scheme}:///{path}")
+    assert _listing(shared_dir) == before
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_read_only_location_is_refused(shared_dir, scheme):
+    path = os.path.join(shared_dir, "runs")
+    _populated(f"{scheme}:///{path}").close()
+    os.chmod(path, 0o444)
+    before = _listing(shared_dir)
+    with unprivileged(), pytest.raises(BackendError, match="read-only"):
+        Engine.open(f"{scheme}:///{path}")
+    os.chmod(path, 0o644)
+    os.chmod(shared_dir, 0o555)
+    with unprivileged(), pytest.raises(BackendError, match="not writable"):
+        Engine.open(f"{scheme}:///{path}")
+    with unprivileged(), pytest.raises(BackendError, match="not writable"):
+        Engine.open(f"{scheme}:///{os.path.join(shared_dir, 'new')}")
+    os.chmod(shared_dir, 0o777)
+    assert _listing(shared_dir) == before
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_second_engine_on_one_file_is_refused(tmp_path, scheme):
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    first = _populated(url)
+    with pytest.raises(BackendError, match="already open for writing"):
+        Engine.open(url)
+    first.close()
+    second = Engine.open(url)  # released on close
+    assert second.read_flows()
+    second.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_file_held_by_another_process_is_refused(tmp_path, scheme):
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from engine import Engine; e = Engine.open(sys.argv[1]); e.create_flow(name='held'); "
+         "print('ready', flush=True); sys.stdin.readline(); e.close()", url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(BackendError, match="already open for writing by another engine or process"):
+            Engine.open(url)
+    finally:
+        holder.communicate("\n", timeout=30)
+    engine = Engine.open(url)
+    assert engine.read_flow_by_name("held") is not None
+    engine.close()
+
+
+# bad files ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("content", [b"hello, I am a text file\n", b"\x00\xff" * 300, b'{"a": 1}\n{}'])
+def test_foreign_file_is_refused(tmp_path, scheme, content):
+    path = tmp_path / "runs"
+    path.write_bytes(content)
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="foreign|not a runstate|not a SQLite"):
+        Engine.open(f"{scheme}:///{path}")
+    assert _listing(tmp_path) == before
+
+
+def test_other_apps_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="not a runstate one"):
+        Engine.open(f"sqlite:///{path}")
+    assert _listing(tmp_path) == before
+
+
+def test_json_url_on_a_sqlite_file_and_back(tmp_path):
+    _populated(f"sqlite:///{tmp_path / 'a.db'}").close()
+    _populated(f"json:///{tmp_path / 'a.json'}").close()
+    with pytest.raises(BackendError, match="not a runstate snapshot"):
+        Engine.open(f"json:///{tmp_path / 'a.db'}")
+    with pytest.raises(BackendError, match="not a SQLite database"):
+        Engine.open(f"sqlite:///{tmp_path / 'a.json'}")
+
+
+def test_sqlite_schema_version_mismatch(tmp_path):
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="schema version 99; this runstate reads version 1"):
+        Engine.open(f"sqlite:///{path}")
+    assert _listing(tmp_path) == before
+
+
+def test_sqlite_altered_table_is_refused(tmp_path):
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    conn.commit()
+    conn.close()
+    with pytest.raises(BackendError, match="table flow_run has columns"):
+        Engine.open(f"sqlite:///{path}")
+
+
+def test_sqlite_bad_row_is_refused_and_nothing_half_loaded(tmp_path):
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE flow_run SET created = 'not a date'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(BackendError, match="bad row in table flow_run"):
+        Engine.open(f"sqlite:///{path}")
+
+
+def _snapshot(tmp_path) -> tuple[str, bytes]:
+    path = str(tmp_path / "runs.json")
+    _populated(f"json:///{path}").close()
+    return path, open(path, "rb").read()
+
+
+@pytest.mark.parametrize("cut", [0, 10, 200, -1])
+def test_truncated_snapshot_is_refused(tmp_path, cut):
+    path, blob = _snapshot(tmp_path)
+    open(path, "wb").write(blob[:cut] if cut >= 0 else blob[:-1])
+    with pytest.raises(BackendError, match="empty|truncated|not a runstate snapshot"):
+        Engine.open(f"json:///{path}")
+
+
+def test_damaged_snapshot_is_refused(tmp_path):
+    path, blob = _snapshot(tmp_path)
+    damaged = bytearray(blob)
+    damaged[len(blob) // 2] ^= 0x01
+    open(path, "wb").write(bytes(damaged))
+    with pytest.raises(BackendError, match="checksum mismatch"):
+        Engine.open(f"json:///{path}")
+
+
+def _rewrite(path: str, header_changes: dict, payload_change=None) -> None:
+    blob = open(path, "rb").read()
+    head, payload = blob.split(b"\n", 1)
+    header = json.loads(head)
+    if payload_change is not None:
+        body = json.loads(payload)
+        payload_change(body)
+        payload = json.dumps(body).encode()
+        header.update(length=len(payload), crc32=zlib.crc32(payload))
+    header.update(header_changes)
+    open(path, "wb").write(json.dumps(header).encode() + b"\n" + payload)
+
+
+def test_snapshot_of_another_version_is_refused(tmp_path):
+    path, _ = _snapshot(tmp_path)
+    _rewrite(path, {"version": 2})
+    with pytest.raises(BackendError, match="format version 2; this runstate reads version 1"):
+        Engine.open(f"json:///{path}")
+
+
+def test_snapshot_with_a_bad_row_leaves_no_half_loaded_engine(tmp_path):
+    path, _ = _snapshot(tmp_path)
+
+    def break_last_state(body):
+        rows = body["tables"]["flow_run_state"]["rows"]
+        rows[-1][body["tables"]["flow_run_state"]["columns"].index("flow_run_id")] = "not-a-uuid"
+
+    _rewrite(path, {}, break_last_state)
+    with pytest.raises(BackendError, match="bad row in table flow_run_state"):
+        Engine.open(f"json:///{path}")
+    # The refused open released its lock: a fixed file opens.
+    _rewrite(path, {}, lambda body: body["tables"].pop("flow_run_state"))
+    Engine.open(f"json:///{path}").close()
+
+
+def test_rebuild_failure_empties_the_engine(tmp_path):
+    from backends.sqlite import SqliteBackend
+
+    path = str(tmp_path / "runs.db")
+    _populated(f"sqlite:///{path}").close()
+    backend = SqliteBackend(path)
+    backend.open()
+    engine = Engine()
+    engine.create_flow(name="already here")
+    with pytest.raises(BackendError, match="non-empty engine"):
+        backend.load(engine)
+    assert all(not t.rows for t in engine._store.tables.values())
+    backend.abort()
+
+
+@pytest.mark.parametrize(
+    "url, options, error, match",
+    [
+        ("postgres:///x", {}, BackendError, "unknown backend 'postgres'"),
+        ("runs.db", {}, BackendError, "must look like"),
+        ("sqlite://", {}, BackendError, "has no path"),
+        ("memory:///x", {}, BackendError, "takes no path"),
+        ("sqlite:///{tmp}/a.db", {"bogus": 1}, ValidationError, "unknown option.*bogus"),
+        ("sqlite:///{tmp}/a.db", {"batch": 0}, BackendError, "batch must be a positive integer"),
+        ("sqlite:///{tmp}/a.db", {"synchronous": "OFF"}, BackendError, "synchronous must be"),
+        ("json:///{tmp}/a.json", {"save_every": -1}, BackendError, "save_every must be"),
+        ("json:///{tmp}/a.json", {"batch": 3}, ValidationError, "unknown option.*batch"),
+    ],
+)
+def test_bad_urls_and_options(tmp_path, url, options, error, match):
+    with pytest.raises(error, match=match):
+        Engine.open(url.format(tmp=tmp_path), **options)
+    assert os.listdir(tmp_path) == []
+
+
+# failed writes --------------------------------------------------------------------------------------
+
+def _rows_on_disk(path) -> dict:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        kinds = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {k: conn.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in kinds}
+    finally:
+        conn.close()
+
+
+def _counts(engine) -> dict:
+    return {k: len(t.rows) for k, t in engine._store.tables.items()}
+
+
+def test_sqlite_disk_full_fails_the_call_atomically(tmp_path):
+    path = tmp_path / "runs.db"
+    engine = _populated(f"sqlite:///{path}")
+    flow = engine.read_flows()[0]
+    before = dump(engine)
+    conn = engine.backend._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
+    with pytest.raises(BackendError, match="full"):
+        engine.create_flow_run(flow_id=flow.id, parameters={"blob": "x" * 200_000})
+    assert dump(engine) == before
+    assert _rows_on_disk(path) == _counts(engine)
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space freed: writes work again
+    run = engine.create_flow_run(flow_id=flow.id, parameters={"blob": "x" * 200_000})
+    engine.close()
+    reopened = Engine.open(f"sqlite:///{path}")
+    assert reopened.read_flow_run(run.id).parameters["blob"] == "x" * 200_000
+    reopened.close()
+
+
+def test_sqlite_read_only_database_fails_the_call_atomically(tmp_path):
+    path = tmp_path / "runs.db"
+    engine = _populated(f"sqlite:///{path}")
+    before = dump(engine)
+    engine.backend._conn.execute("PRAGMA query_only = 1")
+    runs = list(engine._store.tables["flow_run"].rows)
+    with pytest.raises(BackendError, match="readonly|read-only|query_only"):
+        with engine.transaction():
+            engine.update_flow_run(runs[0], name="changed")
+            engine.delete_flow_run(runs[1])
+    assert dump(engine) == before
+    assert _rows_on_disk(path) == _counts(engine)
+    engine.backend._conn.execute("PRAGMA query_only = 0")
+    engine.close()
+
+
+@pytest.mark.parametrize("scheme, options", [("sqlite", {}), ("json", {"save_every": 1})])
+def test_value_json_cannot_hold_fails_the_call_atomically(tmp_path, scheme, options):
+    engine = _populated(f"{scheme}:///{tmp_path / 'runs'}", **options)
+    flow = engine.read_flows()[0]
+    before = dump(engine)
+    with pytest.raises(BackendError, match="JSON"):
+        engine.create_flow_run(flow_id=flow.id, parameters={"when": object()})
+    with pytest.raises(BackendError, match="JSON"):
+        engine.create_flow_run(flow_id=flow.id, parameters={"x": float("nan")})
+    assert dump(engine) == before
+    engine.close()
+
+
+class _FailingFile:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, fd, mode):
+        self._f = os.fdopen(fd, mode)
+
+    def write(self, data):
+        self._f.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def test_json_failed_save_keeps_the_old_snapshot(tmp_path):
+    path = tmp_path / "runs.json"
+    engine = _populated(f"json:///{path}", save_every=1)
+    old = path.read_bytes()
+    before = dump(engine)
+    engine.backend._fdopen = _FailingFile
+    flow = engine.read_flows()[0]
+    with pytest.raises(BackendError, match="No space left on device"):
+        engine.create_flow_run(flow_id=flow.id)  # autosave fails: the call is undone
+    assert dump(engine) == before
+    with pytest.raises(BackendError, match="No space left on device"):
+        engine.flush()
+    assert path.read_bytes() == old
+    assert sorted(os.listdir(tmp_path)) == ["runs.json", "runs.json.lock"]  # no temporary left
+    engine.backend._fdopen = os.fdopen
+    engine.close()
+    reopened = Engine.open(f"json:///{path}")
+    assert dump(reopened) == before
+    reopened.close()
+
+
+def test_batched_flush_failure_keeps_the_batch_for_the_next_flush(tmp_path):
+    path = tmp_path / "runs.db"
+    engine = _populated(f"sqlite:///{path}", batch=1000)
+    assert _rows_on_disk(path)["flow_run"] == 0  # nothing written yet: one batch
+    conn = engine.backend._conn
+    conn.execute("PRAGMA query_only = 1")
+    with pytest.raises(BackendError):
+        engine.flush()
+    conn.execute("PRAGMA query_only = 0")
+    engine.flush()
+    assert _rows_on_disk(path) == _counts(engine)
+    engine.close()
+
+
+def test_flush_inside_a_transaction_is_refused(tmp_path):
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", f"json:///{tmp_path / 'a.json'}"):
+        engine = Engine.open(url)
+        with pytest.raises(BackendError, match="inside an open transaction"):
+            with engine.transaction():
+                engine.create_flow(name="f")
+                engine.flush()
+        assert engine.read_flows() == []
+        engine.close()
