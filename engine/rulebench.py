@@ -186,7 +186,10 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
     base_before = BaseUniversalTransform.before_transition
     base_after = BaseUniversalTransform.after_transition
     before_fn, after_fn = rule_cls.before_transition, rule_cls.after_transition
-    namespace: dict = {"__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__}
+    # Keep the pipeline's fast path: it calls a stateless transform's hooks as plain
+    # functions, and the flag is declared per class (not inherited).
+    namespace: dict = {"__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__,
+                       "_STATELESS_HOOKS": True}
     if before_fn is not base_before:
         def before_transition(self: Any, context: Any) -> Any:
             start = _perf()
@@ -233,7 +236,7 @@ def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tup
         role = role_of_transforms if issubclass(rule, BaseUniversalTransform) else "rule"
         s = RuleStats(rule.__name__, role)
         stats.append(s)
-        if role == "global" and getattr(rule, "_stateless", False):
+        if role != "rule" and getattr(rule, "_stateless", False):
             wrapped.append(_instrument_hooks(rule, s))
         else:
             wrapped.append(_instrument(rule, s))
