@@ -107,6 +107,8 @@ def _simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except ValidationError as exc:
+        return _error(str(exc))
     except RunstateError as exc:
         return _error(f"simulation failed: {exc}", 1)
     finally:

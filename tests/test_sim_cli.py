@@ -95,3 +95,52 @@ def test_same_seed_gives_identical_report_json_across_processes(tmp_path):
         assert "\r[" not in proc.stderr  # no progress bar when not on a terminal
         outputs.append((out / "report.json").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_refuses_a_store_that_already_holds_data(tmp_path, capsys):
+    if not hasattr(Engine, "open"):
+        pytest.skip("durability backends not available")
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    assert main(["simulate", "--until", "10m", "--store", url, "--no-rule-stats"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", "--until", "10m", "--store", url]) == 2
+    assert "empty store" in capsys.readouterr().err
+
+
+def test_progress_bar_draws_only_when_enabled():
+    import io
+
+    from engine.sim.progress import Progress
+
+    quiet = io.StringIO()
+    Progress(3600.0, None, stream=quiet).draw(1800.0, 10, 12)  # explicit draw always writes
+    bar = io.StringIO()
+    progress = Progress(3600.0, None, stream=bar, enabled=True)
+    progress.draw(1800.0, 10, 12)
+    text = bar.getvalue()
+    assert "50.0%" in text and "runs 10/12 done" in text and text.startswith("\r[")
+
+    class FakeSim:
+        class loop:
+            now = 10.0
+        finished, runs = 1, [1]
+
+    silent = io.StringIO()
+    Progress(3600.0, None, stream=silent).update(FakeSim)  # StringIO is not a TTY
+    assert silent.getvalue() == ""
+
+
+def test_charts_are_drawn_when_matplotlib_is_installed(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["simulate", "--until", "1h", "--report", str(tmp_path)]) == 0
+    for name in ("states_over_time.png", "throughput.png", "latency.png", "rules.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_matplotlib_the_summary_still_works(tmp_path, capsys, monkeypatch):
+    import engine.sim.charts as charts
+
+    monkeypatch.setattr(charts, "charts_available", lambda: False)
+    assert main(["simulate", "--until", "1h", "--report", str(tmp_path)]) == 0
+    assert "charts skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "timings.json"]

@@ -37,18 +37,24 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
 
     series = report["state_counts_over_time"]
     columns, rows = series["columns"], series["rows"]
+    final = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+    colors = {"SCHEDULED": "tab:blue", "PENDING": "tab:orange", "RUNNING": "tab:green", "PAUSED": "tab:purple",
+              "CANCELLING": "tab:red"}
     if rows:
+        # Finished runs only accumulate (see throughput.png); plot the states runs wait or work in.
         hours = [r[0] / 3600.0 for r in rows]
         fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
         for ax, prefix in zip(axes, ("flow_", "task_")):
             for j, name in enumerate(columns):
-                if name.startswith(prefix) and any(r[j] for r in rows):
-                    ax.plot(hours, [r[j] for r in rows], label=name[len(prefix):].lower())
+                state = name[len(prefix):]
+                if name.startswith(prefix) and state not in final and any(r[j] for r in rows):
+                    ax.plot(hours, [r[j] for r in rows], label=state.lower(), drawstyle="steps-post",
+                            color=colors.get(state))
             ax.set_ylabel(f"{prefix[:-1]} runs")
             ax.legend(loc="upper left", fontsize="small", ncol=3)
             ax.grid(alpha=0.3)
         axes[-1].set_xlabel("simulated hours")
-        axes[0].set_title("Runs per state over time")
+        axes[0].set_title("Unfinished runs per state over time (sampled)")
         save(fig, "states_over_time.png")
 
     per_hour = report["throughput"]["finished_per_hour"]
@@ -76,19 +82,22 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     ax.legend(fontsize="small")
     save(fig, "latency.png")
 
-    rules = {k: v for k, v in report["rules"].items() if v["calls"]}
+    # Orchestration rules (not transforms, which only count calls): share of each outcome.
+    rules = {k: v for k, v in report["rules"].items() if v["accept"] + v["reject"] + v["wait"] + v["abort"]}
     if rules:
         names = list(rules)
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.5))
-        left = [0] * len(names)
+        left = [0.0] * len(names)
         for outcome, color in (("accept", "tab:green"), ("reject", "tab:orange"), ("wait", "tab:blue"),
                                ("abort", "tab:red")):
-            values = [rules[n][outcome] for n in names]
+            values = [100.0 * rules[n][outcome] / max(1, rules[n]["calls"]) for n in names]
             ax.barh(names, values, left=left, color=color, label=outcome)
             left = [a + b for a, b in zip(left, values)]
-        ax.set_xscale("symlog")
-        ax.set_xlabel("before-hook calls")
+        for y, n in enumerate(names):
+            ax.text(101, y, f"{rules[n]['calls']:,} calls", va="center", fontsize="small")
+        ax.set_xlim(0, 125)
+        ax.set_xlabel("% of before-hook calls")
         ax.set_title("Orchestration rule outcomes")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="lower right")
         save(fig, "rules.png")
     return paths

@@ -51,10 +51,17 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
     top = result.runs
 
     lateness, run_times = [], []
+    end = result.start + _dt.timedelta(seconds=duration)
     for run in top:
         rec = run.rec
-        if rec.start_time is not None and rec.expected_start_time is not None:
-            lateness.append(max(0.0, (rec.start_time - rec.expected_start_time).total_seconds()))
+        expected = rec.expected_start_time
+        if expected is None:
+            continue
+        if rec.start_time is not None:
+            lateness.append(max(0.0, (rec.start_time - expected).total_seconds()))
+        elif rec.state_type not in _FINAL and expected < end:
+            # Not started by the end: late by at least this much (Prefect's estimate).
+            lateness.append((end - expected).total_seconds())
         if rec.state_type in _FINAL and rec.start_time is not None:
             run_times.append(rec.total_run_time.total_seconds())
     task_times = []

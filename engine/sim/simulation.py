@@ -90,9 +90,6 @@ class Simulation:
         spec = workload.simulation
         seed = spec.seed
         self.rng = random.Random(seed)
-        # Names and ids drawn inside the engine come from generators seeded alike.
-        seed_slugs(seed)
-        seed_ids(seed ^ 0x5EED)
         self.clock = ManualClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
         if engine is None:
             engine = open_engine(store_url, self.clock)
@@ -225,6 +222,11 @@ class Simulation:
         horizon = self.until if self.until is not None else spec.max_time
         wall = time.perf_counter()
         interrupted = False
+        if self.engine.read_flows():
+            raise ValidationError("the store already holds flows: simulate into an empty store (a new file)")
+        # Names and ids drawn inside the engine come from generators seeded alike.
+        seed_slugs(spec.seed)
+        seed_ids(spec.seed ^ 0x5EED)
         try:
             self._setup()
             self._start_services()
