@@ -252,7 +252,10 @@ def _flow_run_plan(
     if task_run_filter is not None:
         # "Has at least one task run matching": the set of their flow run ids.
         t_plan = _task_run_plan(tables, None, None, task_run_filter, None)
-        fr_ids = frozenset(tr.flow_run_id for tr in _matching(t_plan, tables["task_run"].rows)) - {None}
+        if t_plan.restrictions == 0:  # an empty filter: every flow run that has a task run
+            fr_ids = frozenset(tables["task_run"].by_name["flow_run_id"].buckets) - {None}
+        else:
+            fr_ids = frozenset(tr.flow_run_id for tr in _matching(t_plan, tables["task_run"].rows)) - {None}
         plan.add(lambda r: r.id in fr_ids, [_ids(tables["flow_run"].rows, fr_ids, exact=True)])
     return plan
 
@@ -490,7 +493,8 @@ def count_task_runs_by_state(
         by_type = table.by_name["state_type"]
         for st in _STATE_TYPES:
             counts[st] = by_type.count(st)
-    elif exact is not None and exact.flow_run_ids is not None:
+    elif exact is not None and exact.flow_run_ids is not None \
+            and len(exact.flow_run_ids) * len(_STATE_TYPES) <= exact.size:
         pairs = table.by_name["flow_run_state_type"]
         for fr_id in exact.flow_run_ids:
             for st in _STATE_TYPES:
