@@ -490,3 +490,24 @@ def test_policy_may_be_named(seeded):
 
     result = run(go())
     assert result.status == "ACCEPT" and flow_run.run_count == 1
+
+
+def test_readme_side_by_side_example():
+    # The runstate column of the README's side-by-side example, verbatim.
+    from engine import Pending, Scheduled
+
+    engine = Engine()
+
+    async def main():
+        async with engine.session() as session:
+            flow = await models.flows.create_flow(session=session, flow={"name": "etl"})
+            run = await models.flow_runs.create_flow_run(
+                session=session, flow_run={"flow_id": flow.id, "state": Scheduled()})
+            result = await models.flow_runs.set_flow_run_state(
+                session=session, flow_run_id=run.id, state=Pending(), flow_policy=CoreFlowPolicy)
+            pending = await models.flow_runs.read_flow_runs(
+                session=session, flow_run_filter={"state": {"type": {"any_": ["PENDING"]}}}, limit=10)
+            return run, result, pending
+
+    run_, result, pending = run(main())
+    assert result.status == "ACCEPT" and [r.id for r in pending] == [run_.id]
