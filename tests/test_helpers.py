@@ -174,8 +174,10 @@ def test_helper_reports_a_refused_transition(runstate_engine):
         running_task_run(runstate_engine, flow_run=not_running)
 
 
-def test_durations_need_a_manual_clock():
+def test_waits_need_a_manual_clock_durations_do_not():
     engine = Engine(clock=SystemClock())
-    assert running_flow_run(engine).run_count == 1
+    run = completed_flow_run(engine, duration=timedelta(seconds=1))
+    assert run.state_type is StateType.COMPLETED and run.total_run_time < timedelta(seconds=1)
+    assert failed_flow_run(engine, attempt=2, retries=1).run_count == 2  # no retry delay: no wait
     with pytest.raises(SetupError, match="ManualClock"):
-        completed_flow_run(engine, duration=timedelta(seconds=1))
+        failed_flow_run(engine, attempt=2, retries=1, retry_delay=10)
