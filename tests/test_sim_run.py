@@ -317,3 +317,38 @@ def test_sqlite_store_keeps_the_result(tmp_path):
     with Engine.open(url) as reopened:
         assert reopened.count_flow_runs() == created
         assert _store_dump(reopened) == expected
+
+
+CUSTOM_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class EveryOtherStartWaits(BaseOrchestrationRule):
+    FROM_STATES = [StateType.PENDING]
+    TO_STATES = [StateType.RUNNING]
+    seen = 0
+
+    def before_transition(self, initial_state, proposed_state, context):
+        type(self).seen += 1
+        if type(self).seen % 2:
+            self.delay_transition(7, "warming up")
+
+class PatientTaskPolicy(POLICIES["CoreTaskPolicy"]):
+    @staticmethod
+    def priority():
+        return [EveryOtherStartWaits, *POLICIES["CoreTaskPolicy"].priority()]
+'''
+
+
+def test_a_users_own_policy_from_the_workload(tmp_path, monkeypatch):
+    (tmp_path / "my_policies.py").write_text(CUSTOM_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = _one_flow({"name": "f", "tasks": [{"name": "a", "count": 3}]}, runs=4)
+    data["policies"] = {"task": "my_policies:PatientTaskPolicy"}
+    result, engine = simulate(data)
+    rules = result.rule_stats.outcomes()
+    assert rules["EveryOtherStartWaits"]["calls"] == 24 and rules["EveryOtherStartWaits"]["wait"] == 12
+    assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
+    data["policies"] = {"task": "my_policies:Nope"}
+    with pytest.raises(Exception, match="policies.task"):
+        simulate(data)

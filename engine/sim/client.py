@@ -146,7 +146,12 @@ class Client:
             self._finalize(run)
         elif stype is _SCHEDULED and state is not None and state.state_details.scheduled_time is not None:
             self.loop.at(self.t_of(state.state_details.scheduled_time), self.propose_flow_running, run)
-        # RUNNING / PENDING / PAUSED / CANCELLING kept: someone else drives the next step.
+        elif stype is _CANCELLING:
+            pass  # a cancellation is under way: the worker finishes it
+        else:
+            # Kept in a state this client cannot move on from (a custom rule, say): a
+            # Prefect client would raise here; stop driving the run.
+            self._abandon_run(run)
 
     def _begin_attempt(self, run: RunSim) -> None:
         run.attempt += 1
@@ -158,6 +163,7 @@ class Client:
         run.outstanding = n
         run.failed = 0
         run.held = []
+        run.cache_keys = {}
         rng = self.rng
         spec = plan.spec
         run.crash_at = rng.randrange(n) if n and spec.crash_probability and rng.random() < spec.crash_probability else -1
@@ -260,17 +266,21 @@ class Client:
         return tr
 
     def _cache_details(self, run: RunSim, i: int, completed: bool) -> StateDetails | None:
+        """The task's cache key (computed once per flow attempt, as a client computes it
+        once per task call) and, on completion, its expiration."""
         node = run.plan.nodes[i]
         cache = node.cache
         if cache is None:
             return None
         t = self.loop.now
-        key = cache.key.format(
-            flow=run.plan.spec.name, task=node.task.name, index=node.dynamic_key,
-            deployment=run.dep.spec.name if run.dep is not None else "",
-            day=int(t // 86400), hour=int(t // 3600),
-            choice=self.rng.randrange(cache.choices) if cache.choices > 1 else 0,
-        )
+        key = run.cache_keys.get(i)
+        if key is None:
+            key = run.cache_keys[i] = cache.key.format(
+                flow=run.plan.spec.name, task=node.task.name, index=node.dynamic_key,
+                deployment=run.dep.spec.name if run.dep is not None else "",
+                day=int(t // 86400), hour=int(t // 3600),
+                choice=self.rng.randrange(cache.choices) if cache.choices > 1 else 0,
+            )
         expiration = None
         if completed and cache.expiration is not None:
             expiration = self.loop.to_datetime(t + cache.expiration)

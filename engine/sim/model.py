@@ -134,7 +134,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t",
+        "children", "created_t", "cache_keys",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
@@ -168,3 +168,4 @@ class RunSim:
         self.resuming = False
         self.children: dict[int, "RunSim"] = {}
         self.created_t = 0.0
+        self.cache_keys: dict[int, str] = {}
