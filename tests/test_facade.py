@@ -511,3 +511,25 @@ def test_readme_side_by_side_example():
 
     run_, result, pending = run(main())
     assert result.status == "ACCEPT" and [r.id for r in pending] == [run_.id]
+
+
+def test_atomic_refuses_async_functions_and_undoes_their_sync_part(seeded):
+    engine, _ = seeded
+    before = _snapshot(engine)
+
+    async def coroutine_fn(e):
+        e.create_flow(name="never")
+
+    def returns_awaitable(e):
+        e.create_flow(name="undone")
+        return asyncio.sleep(0)
+
+    async def go():
+        async with engine.session() as s:
+            with pytest.raises(TransactionError, match="coroutine function"):
+                await s.atomic(coroutine_fn)
+            with pytest.raises(TransactionError, match="awaitable"):
+                await s.atomic(returns_awaitable)
+
+    run(go())
+    assert _snapshot(engine) == before

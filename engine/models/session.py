@@ -25,6 +25,7 @@ committed calls would be a silent lie.
 """
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..errors import TransactionError
@@ -67,10 +68,16 @@ class Session:
         engine calls commit together or (on any exception) not at all.
         `fn` must be synchronous (no awaits can happen while the lock is held)."""
         engine = self.engine
+        if inspect.iscoroutinefunction(fn):
+            raise TransactionError("session.atomic needs a synchronous function, got a coroutine function")
         with engine.transaction():
             result = fn(engine, *args, **kwargs)
-        if hasattr(result, "__await__"):
-            raise TransactionError("session.atomic needs a synchronous function; it returned an awaitable")
+            if hasattr(result, "__await__"):
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()  # never awaited: silence the "never awaited" warning
+                # raised inside the transaction, so whatever fn did is undone
+                raise TransactionError("session.atomic needs a synchronous function; it returned an awaitable")
         return result
 
     async def commit(self) -> None:
