@@ -88,9 +88,23 @@ class BaseOrchestrationRule:
         self._invalid_on_entry: bool | None = _UNKNOWN
 
     # lifecycle ------------------------------------------------------------------------
+    # __enter__/__exit__ inline the checks of invalid()/fizzled() (same logic, no
+    # extra calls): they run for every rule of every transition.
     def __enter__(self) -> "OrchestrationContext":
         ctx = self.context
-        if self.invalid():
+        from_type = self.from_state_type
+        to_type = self.to_state_type
+        if from_type not in self.FROM_STATES or to_type not in self.TO_STATES:
+            self._invalid_on_entry = True
+            return ctx
+        flag = self._invalid_on_entry
+        if flag is None:
+            initial = ctx.initial_state
+            proposed = ctx.proposed_state
+            flag = self._invalid_on_entry = from_type != (None if initial is None else initial.type) or (
+                to_type != (None if proposed is None else proposed.type)
+            )
+        if flag:
             return ctx
         if self.SAFE_COPIES:
             entry = ctx.entry_context()
@@ -110,10 +124,23 @@ class BaseOrchestrationRule:
         return ctx
 
     def __exit__(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
-        if self.invalid():
-            return None
         ctx = self.context
-        if self.fizzled():
+        from_type = self.from_state_type
+        to_type = self.to_state_type
+        if from_type not in self.FROM_STATES or to_type not in self.TO_STATES:
+            self._invalid_on_entry = True
+            return None
+        initial = ctx.initial_state
+        proposed = ctx.proposed_state
+        changed = from_type != (None if initial is None else initial.type) or (
+            to_type != (None if proposed is None else proposed.type)
+        )
+        flag = self._invalid_on_entry
+        if flag is None:
+            flag = self._invalid_on_entry = changed
+        if flag:
+            return None
+        if changed:  # fizzled
             if self._has_cleanup:
                 self.cleanup(*self._exit_args(ctx))
         else:
