@@ -142,3 +142,10 @@ def test_benchmark_rule_helper(benchmark):
 def test_benchmark_rule_rejects_non_rules():
     with pytest.raises(ValidationError, match="not a rule class"):
         benchmark_rule(None, CoreFlowPolicy(), Running())
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_every_builtin_policy_runs_on_its_synthetic_stream(name):
+    report = bench_rules(name, transitions=60, seed=2)
+    assert report.transitions == 60
+    _check_consistent(report)
