@@ -533,3 +533,20 @@ def test_atomic_refuses_async_functions_and_undoes_their_sync_part(seeded):
 
     run(go())
     assert _snapshot(engine) == before
+
+
+def test_cleanup_flow_run_concurrency_slots_releases_the_slot():
+    from engine.testing.helpers import full_deployment
+
+    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
+    setup = full_deployment(engine, limit=1)
+
+    async def go():
+        async with engine.session() as s:
+            await models.flow_runs.cleanup_flow_run_concurrency_slots(s, flow_run=setup.runs[0])
+            with pytest.raises(ValidationError, match="FlowRun record"):
+                await models.flow_runs.cleanup_flow_run_concurrency_slots(s, flow_run=setup.runs[0].id)
+
+    assert setup.limit.active_slots == 1
+    run(go())
+    assert setup.limit.active_slots == 0
