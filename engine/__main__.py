@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input (arguments or workload), 1 other failures
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -49,7 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(args_list)
     if args.command == "simulate":
-        return _simulate(args)
+        try:
+            return _simulate(args)
+        except BrokenPipeError:
+            # Output piped into e.g. `head`: stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     parser.print_help()
     return 2
 
