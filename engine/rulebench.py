@@ -92,6 +92,8 @@ class BenchReport:
     seconds: float
     statuses: dict
     rules: list
+    # Same stream through the plain (uninstrumented) policy, when asked for.
+    baseline_seconds: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -107,6 +109,7 @@ class BenchReport:
             "transitions": self.transitions, "seconds": self.seconds, "per_second": self.per_second,
             "statuses": dict(self.statuses), "other_seconds": self.other_seconds,
             "rules": [{**attrs.asdict(r), "mean_us": r.mean_us} for r in self.rules],
+            "baseline_seconds": self.baseline_seconds,
         }
 
     def format(self) -> str:
@@ -129,6 +132,12 @@ class BenchReport:
             )
         other = self.other_seconds
         lines.append(f"{'other (validation, storage, transaction)':<44}{'':>73}{other * 1e3:>9.2f}{'':>9}{other / total:>7.1%}")
+        if self.baseline_seconds:
+            lines.append(
+                f"baseline (same stream, uninstrumented): {self.baseline_seconds:.3f} s = "
+                f"{self.transitions / self.baseline_seconds:,.0f}/s; measuring cost "
+                f"{(self.seconds - self.baseline_seconds) / self.transitions * 1e6:+.1f} µs per transition"
+            )
         return "\n".join(lines)
 
 
@@ -501,12 +510,15 @@ def bench_rules(
     kind: str | None = None,
     include_global: bool = True,
     record: str | None = None,
+    baseline: bool = False,
 ) -> BenchReport:
     """Run `policy` (class, instance, POLICIES name or "module:Class") over a stream
     and return per-rule time and outcome counts. `stream`: None (synthetic, seeded
     by `seed`, `transitions` proposals), a path to a recorded JSON-lines stream, an
     iterable of operation dicts, or `synthetic_stream(...)`. `record` writes the
-    operations replayed to a file. Cost: O(transitions · rules)."""
+    operations replayed to a file. `baseline` replays the same operations through
+    the plain policy too and reports its time (the measuring overhead); a baseline
+    whose outcomes differ raises RuntimeError. Cost: O(transitions · rules)."""
     cls = resolve_policy(policy)
     kind = _kind_of(cls, kind)
     if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
@@ -515,7 +527,7 @@ def bench_rules(
     engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
     engine.random.seed(seed)
     replayer = _Replayer(engine, timed, kind)
-    if record is not None:
+    if record is not None or baseline:
         replayer.record = []
     if stream is None:
         stream = synthetic_stream(kind, transitions, seed)
@@ -559,9 +571,19 @@ def bench_rules(
         with open(record, "w", encoding="utf-8") as fh:
             for op in replayer.record or ():
                 fh.write(json.dumps(op, sort_keys=True) + "\n")
+    baseline_seconds = None
+    if baseline:
+        plain = _Replayer(Engine(clock=ManualClock(tick=timedelta(microseconds=1))), cls, kind)
+        plain.engine.random.seed(seed)
+        for op in replayer.record or ():
+            plain.apply(op)
+        if plain.statuses != replayer.statuses:
+            raise RuntimeError(f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
+        baseline_seconds = plain.seconds
     return BenchReport(
         policy=cls.__name__, kind=kind, stream=description, transitions=replayer.transitions,
         seconds=replayer.seconds, statuses=dict(replayer.statuses), rules=stats + global_stats,
+        baseline_seconds=baseline_seconds,
     )
 
 
@@ -653,6 +675,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("flow", "task"), help="run kind (default: from the policy name)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (default 0)")
     p.add_argument("--no-global", action="store_true", help="do not time the global transforms separately")
+    p.add_argument("--baseline", action="store_true",
+                   help="also replay the stream through the plain policy to show the measuring overhead")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -662,7 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         report = bench_rules(args.policy, args.transitions, args.stream, seed=args.seed, kind=args.kind,
-                             include_global=not args.no_global, record=args.record)
+                             include_global=not args.no_global, record=args.record,
+                             baseline=args.baseline)
     except RunstateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -149,3 +149,11 @@ def test_every_builtin_policy_runs_on_its_synthetic_stream(name):
     report = bench_rules(name, transitions=60, seed=2)
     assert report.transitions == 60
     _check_consistent(report)
+
+
+def test_baseline_replays_the_same_stream_uninstrumented(capsys):
+    report = bench_rules("CoreFlowPolicy", transitions=150, seed=4, baseline=True)  # raises if outcomes differ
+    assert report.baseline_seconds > 0
+    assert "baseline (same stream, uninstrumented)" in report.format()
+    assert main(["--transitions", "40", "--baseline"]) == 0
+    assert "baseline" in capsys.readouterr().out
