@@ -107,13 +107,13 @@ class JsonSnapshotBackend:
     def attach(self, engine: "Engine") -> None:
         self._remove_stale_temporaries()
         self._engine = engine
-        if self.save_every is not None:
-            self._listener = self._on_commit
-            engine._store.listeners.append(self._listener)
+        # Always listening: commits since the last save tell close() whether to save.
+        self._listener = self._on_commit
+        engine._store.listeners.append(self._listener)
 
     def _on_commit(self, changes: list) -> None:
         self._since_save += 1
-        if self._since_save >= self.save_every:
+        if self.save_every is not None and self._since_save >= self.save_every:
             # The committing transaction is already applied in memory; if the save
             # fails, the commit fails and the engine rolls that transaction back.
             self._save()
@@ -144,7 +144,7 @@ class JsonSnapshotBackend:
                 {"tables": tables},
                 allow_nan=False, separators=(",", ":"), check_circular=False,
             ).encode()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise BackendError(f"cannot save a value (free-form fields must hold JSON values): {exc}") from exc
         header = json.dumps(
             {"format": FORMAT, "version": FORMAT_VERSION, "length": len(payload), "crc32": zlib.crc32(payload)}
@@ -191,13 +191,15 @@ class JsonSnapshotBackend:
             return 0o666 & ~umask
 
     def close(self) -> None:
-        """Save, detach, release the lock. Later writes to the engine raise BackendError."""
+        """Save (if anything changed since the last save), detach, release the lock. Later writes to the engine raise BackendError."""
         if not self._opened:
             return
         engine = self._engine
         if engine is not None:
             with engine._lock:
-                self.flush()
+                # An unchanged engine is not rewritten (a 100,000-run snapshot is big).
+                if self._since_save or not os.path.exists(self.path):
+                    self.flush()
                 listeners = engine._store.listeners
                 if self._listener in listeners:
                     listeners.remove(self._listener)

@@ -138,10 +138,8 @@ class SqliteBackend:
                 )
                 # Ids are random text, so WITHOUT ROWID saves a second b-tree per table.
                 conn.execute(f"CREATE TABLE {kind} ({cols}) WITHOUT ROWID")
-            # For people inspecting the file with SQL: a run's states and task runs.
-            conn.execute("CREATE INDEX ix_flow_run_state_run ON flow_run_state (flow_run_id, timestamp)")
-            conn.execute("CREATE INDEX ix_task_run_state_run ON task_run_state (task_run_id, timestamp)")
-            conn.execute("CREATE INDEX ix_task_run_flow_run ON task_run (flow_run_id)")
+            # No secondary indexes: the file is only ever read whole (on open), and
+            # each one would cost every write-through commit extra pages.
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -208,7 +206,7 @@ class SqliteBackend:
                     deletes.setdefault(kind, []).append((str(rec_id),))
                 else:
                     upserts.setdefault(kind, []).append(codecs[kind].encode(rec))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc
         try:
             conn.execute("BEGIN")
@@ -216,7 +214,10 @@ class SqliteBackend:
                 for kind, rows in deletes.items():
                     conn.executemany(self._delete_sql[kind], rows)
                 for kind, rows in upserts.items():
-                    conn.executemany(self._upsert_sql[kind], rows)
+                    if len(rows) == 1:
+                        conn.execute(self._upsert_sql[kind], rows[0])
+                    else:
+                        conn.executemany(self._upsert_sql[kind], rows)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -137,7 +137,11 @@ def _identity(value: Any, _type: Any = None) -> Any:
 
 # The converter -----------------------------------------------------------------------------
 
-CONVERTER = cattrs.Converter(unstruct_collection_overrides={typing.AbstractSet: lambda s: sorted(s)})
+# detailed_validation off: plain ValueError/TypeError/KeyError (which backends turn into
+# BackendError) instead of exception groups, and faster generated code.
+CONVERTER = cattrs.Converter(
+    unstruct_collection_overrides={typing.AbstractSet: lambda s: sorted(s)}, detailed_validation=False
+)
 """The one place that knows how every stored type becomes JSON and back."""
 
 _c = CONVERTER
@@ -148,6 +152,10 @@ _c.register_structure_hook(_dt.datetime, lambda v, _t: parse_datetime(v))
 _c.register_unstructure_hook(_dt.timedelta, _seconds)
 _c.register_structure_hook(_dt.timedelta, lambda v, _t: _from_seconds(v))
 _c.register_unstructure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda e: e.value)
+# Numbers come back exactly as JSON holds them: a policy's `retry_delay` is typed int
+# but may hold the float copied from `retry_delay_seconds`, and int() would truncate it.
+_c.register_structure_hook(int, _identity)
+_c.register_structure_hook(float, _identity)
 _c.register_structure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v, t: t(v))
 
 
@@ -288,7 +296,8 @@ class RowCodec:
     O(fields + size of nested values).
     """
 
-    __slots__ = ("kind", "cls", "columns", "sql_types", "_enc", "_dec", "_json_cols", "_kw")
+    __slots__ = ("kind", "cls", "columns", "sql_types", "_enc", "_dec", "_json_cols", "_kw", "_uuid_cols",
+                 "encode", "_decode_into")
 
     def __init__(self, kind: str, nested_as_text: bool) -> None:
         self.kind = kind
@@ -328,12 +337,11 @@ class RowCodec:
                 dec.append((i, t._value2member_map_.__getitem__))
                 sql_types.append("TEXT")
             else:
-                un = CONVERTER.get_unstructure_hook(t)
-                st = CONVERTER.get_structure_hook(t)
                 json_cols.append(f.name)
                 sql_types.append("TEXT")
+                un, st = _nested_hooks(t)
                 if nested_as_text:
-                    enc.append((i, lambda v, _un=un: dumps(_un(v), allow_nan=False, separators=(",", ":"))))
+                    enc.append((i, _text_encoder(t, un)))
                     dec.append((i, lambda v, _st=st, _t=t: _st(loads(v), _t)))
                 else:
                     enc.append((i, un))
@@ -343,48 +351,123 @@ class RowCodec:
         self._dec = tuple(dec)
         self._json_cols = tuple(json_cols)
 
-    def encode(self, rec: Any) -> tuple:
-        """The row for `rec`. Raises TypeError/ValueError on a value JSON cannot hold."""
-        values = [getattr(rec, name) for name in self.columns]
-        for i, conv in self._enc:
-            v = values[i]
-            if v is not None:
-                values[i] = conv(v)
-        return tuple(values)
+        self._uuid_cols = frozenset(i for i, conv in dec if conv is parse_uuid)
+        # encode(rec) -> row; raises TypeError/ValueError on a value JSON cannot hold.
+        self.encode: Callable[[Any], tuple] = self._compile_encoder()
+        self._decode_into = self._compile_decoder()
 
     def decode(self, row: Iterable[Any]) -> Any:
         """The record for `row`. Raises ValueError/TypeError/KeyError on a bad value."""
-        values = list(row)
-        for i, conv in self._dec:
-            v = values[i]
-            if v is not None:
-                values[i] = conv(v)
-        return self.cls(**dict(zip(self._kw, values)))
+        return self._decode_into(row, {})
 
     def decode_many(self, rows: Iterable[Iterable[Any]]) -> list:
         """Decode many rows, sharing equal UUID objects (run ids repeat on every state
         row, so this saves both parsing time and memory). O(total size)."""
         cache: dict[str, uuid.UUID] = {}
-        cls, kw, dec = self.cls, self._kw, self._dec
-        uuid_cols = [i for i, conv in dec if conv is parse_uuid]
-        other = tuple((i, conv) for i, conv in dec if conv is not parse_uuid)
-        out = []
-        append = out.append
-        for row in rows:
-            values = list(row)
-            for i in uuid_cols:
-                v = values[i]
-                if v is not None:
-                    u = cache.get(v)
-                    if u is None:
-                        u = cache[v] = parse_uuid(v)
-                    values[i] = u
-            for i, conv in other:
-                v = values[i]
-                if v is not None:
-                    values[i] = conv(v)
-            append(cls(**dict(zip(kw, values))))
-        return out
+        decode = self._decode_into
+        return [decode(row, cache) for row in rows]
+
+    # Straight-line code per kind: a generic loop over 31 columns costs about twice as
+    # much, and encoding is most of a write-through commit's CPU time.
+    def _compile_encoder(self) -> Callable[[Any], tuple]:
+        ns: dict[str, Any] = {"UTC": UTC, "format_datetime": format_datetime}
+        convs = dict(self._enc)
+        body, parts = [], []
+        for i, name in enumerate(self.columns):
+            conv = convs.get(i)
+            if conv is None:
+                parts.append(f"rec.{name}")
+                continue
+            body.append(f"    v{i} = rec.{name}")
+            if conv is format_datetime:  # inline the common case: already UTC
+                parts.append(f"(None if v{i} is None else v{i}.isoformat() if v{i}.tzinfo is UTC else format_datetime(v{i}))")
+            else:
+                ns[f"c{i}"] = conv
+                parts.append(f"(None if v{i} is None else c{i}(v{i}))")
+        src = "def encode(rec):\n" + "\n".join(body) + ("\n" if body else "") + f"    return ({', '.join(parts)},)\n"
+        exec(compile(src, f"<runstate encode {self.kind}>", "exec"), ns)
+        return ns["encode"]
+
+    def _compile_decoder(self) -> Callable[[Iterable[Any], dict], Any]:
+        ns: dict[str, Any] = {"cls": self.cls, "intern_uuid": _intern_uuid}
+        convs = dict(self._dec)
+        names = [f"a{i}" for i in range(len(self.columns))]
+        args = []
+        for i, name in enumerate(self.columns):
+            conv = convs.get(i)
+            if conv is None:
+                args.append(f"{name}=a{i}")
+            elif conv is parse_uuid:
+                args.append(f"{name}=(None if a{i} is None else intern_uuid(cache, a{i}))")
+            else:
+                ns[f"c{i}"] = conv
+                args.append(f"{name}=(None if a{i} is None else c{i}(a{i}))")
+        src = (
+            "def decode(row, cache):\n"
+            f"    {', '.join(names)}, = row\n"
+            f"    return cls({', '.join(args)})\n"
+        )
+        exec(compile(src, f"<runstate decode {self.kind}>", "exec"), ns)
+        return ns["decode"]
+
+
+def _intern_uuid(cache: dict, text: str) -> uuid.UUID:
+    value = cache.get(text)
+    if value is None:
+        value = cache[text] = parse_uuid(text)
+    return value
+
+
+_PLAIN = (str, int, float, bool, Any)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """Compact JSON text, NaN refused. Uses the C encoder directly when there is one:
+    JSONEncoder.encode rebuilds it on every call, which doubles the cost of the small
+    values a row holds."""
+    c_make = getattr(json.encoder, "c_make_encoder", None)
+    if c_make is None:  # pragma: no cover (pure-Python json)
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    chunks = c_make(None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    join = "".join
+    return lambda value: join(chunks(value, 0))
+
+
+_ENCODE = _make_encoder()
+
+
+def _nested_hooks(t: Any) -> tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]:
+    """(unstructure, structure) for a nested type; containers of plain JSON values are
+    passed through (cattrs would copy them element by element)."""
+    origin = typing.get_origin(t)
+    if origin in (list, dict) and all(a in _PLAIN for a in typing.get_args(t)):
+        return _identity, (lambda v, _t: v)
+    return CONVERTER.get_unstructure_hook(t), CONVERTER.get_structure_hook(t)
+
+
+def _text_encoder(t: Any, un: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """JSON text for a nested value, with shortcuts for the common cases: empty
+    containers and attrs values equal to their defaults (a run's policy, mostly),
+    which skip the encoder entirely. Every write re-encodes the whole row, so this is
+    most of the cost of a write-through transition."""
+    encode = _ENCODE
+    origin = typing.get_origin(t) or t
+    if origin in (list, dict):
+        empty = "[]" if origin is list else "{}"
+        return lambda v: encode(un(v)) if v else empty
+    if attrs.has(t):
+        try:
+            default = t()
+        except TypeError:
+            default = None
+        if default is not None:
+            default_text = encode(un(default))
+            return lambda v: default_text if v == default else encode(un(v))
+    return lambda v: encode(un(v))
 
 
 def _enum_value(value: enum.Enum) -> Any:

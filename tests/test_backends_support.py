@@ -269,3 +269,42 @@ def assert_same_engine(a: Any, b: Any) -> None:
     assert a.count_flow_runs() == b.count_flow_runs()
     assert [r.id for r in a.read_task_runs()] == [r.id for r in b.read_task_runs()]
     assert a.count_task_runs_by_state() == b.count_task_runs_by_state()
+
+
+def populate_all_kinds(engine: Any) -> dict:
+    """One or more records of every stored kind, with non-default nested values.
+    Returns the main records by name."""
+    flow = engine.create_flow(name="every-kind", tags=["k"])
+    pool = engine.create_work_pool(name="pool", base_job_template={"job": {"cpu": 2}}, description="d")
+    queue = engine.create_work_queue(pool.id, "fast", priority=2, concurrency_limit=3, filter={"tags": ["x"]})
+    dep = engine.create_deployment(
+        flow.id, "dep", concurrency_limit=2, concurrency_options={"collision_strategy": "CANCEL_NEW"},
+        parameters={"p": [1, 2.5, None, True, {"n": "é"}]}, job_variables={"image": "x"}, tags=["t"],
+        work_queue_id=queue.id, pull_steps=[{"step": 1}], version="1.0",
+    )
+    tag_limit = engine.create_concurrency_limit("db", 5, active_slots=["a", "b"])
+    run = engine.create_flow_run(
+        flow_id=flow.id, deployment_id=dep.id, tags=["x", "y"], parameters={"a": {"b": [1, "two"]}},
+        context={"c": 1}, work_queue_id=queue.id, idempotency_key="idem", created_by={"type": "USER"},
+        empirical_policy={"retries": 3, "retry_delay": 10, "pause_keys": {"k2", "k1"}, "resuming": True},
+        expected_start_time=START + _dt.timedelta(minutes=5), infrastructure_pid="pid-1",
+    )
+    force_state(engine, "flow_run", run.id, State(type=StateType.SCHEDULED, id=uuid.uuid4()))
+    task = engine.create_task_run(
+        flow_run_id=run.id, task_key="t", dynamic_key="0", cache_key="ck", tags=["tt"],
+        cache_expiration=START + _dt.timedelta(days=1),
+        empirical_policy={"retries": 2, "retry_delay": [1, 2, 4], "retry_jitter_factor": 0.5},
+        task_inputs={"x": [{"input_type": "parameter", "name": "p"}, {"input_type": "constant", "type": "int"}]},
+    )
+    upstream = engine.create_task_run(flow_run_id=run.id, task_key="u", dynamic_key="0",
+                                      task_inputs={"y": [{"input_type": "task_run", "id": str(task.id)}]})
+    done = State(type=StateType.COMPLETED, id=uuid.uuid4(),
+                 data={"value": [1, 2], "artifact_key": "result-key", "artifact_description": "desc"},
+                 state_details={"cache_key": "ck", "cache_expiration": START + _dt.timedelta(days=1),
+                                "run_input_keyset": {"a": "b"}, "deferred": None, "untrackable_result": True})
+    force_state(engine, "task_run", task.id, done)
+    force_state(engine, "task_run", upstream.id, State(type=StateType.RUNNING, id=uuid.uuid4(), message="go"))
+    add_cache_entry(engine, "ck", done.id, uuid.uuid4())
+    engine.bulk_increment_active_slots([dep.concurrency_limit_id], 1)
+    return {"flow": flow, "pool": pool, "queue": queue, "deployment": dep, "tag_limit": tag_limit,
+            "flow_run": run, "task_run": task, "upstream": upstream}

@@ -1,0 +1,199 @@
+"""Durability backends: transition throughput with SQLite (write-through, FULL sync,
+batched) against memory only, and whole-engine save/open at 100,000 flow runs with
+4 states each.
+
+Full measurement:
+    RUNSTATE_BENCH_FULL=1 python -m pytest benchmarks/test_bench_backends.py --benchmark-only -p no:randomly -s
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import uuid
+
+import pytest
+
+from backends.base import rebuild
+from backends.json_snapshot import JsonSnapshotBackend
+from backends.sqlite import SqliteBackend
+from benchmarks.conftest import scaled
+from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled
+from engine.records import FlowRun, FlowRunStateRow
+from engine.states import StateDetails, StateType
+
+UTC = _dt.timezone.utc
+START = _dt.datetime(2024, 1, 1, tzinfo=UTC)
+TRANSITION_RUNS = scaled(5_000)  # x3 transitions each
+BIG = scaled(100_000)  # flow runs, 4 states each
+
+
+def _clock() -> ManualClock:
+    return ManualClock(START, tick=_dt.timedelta(microseconds=1))
+
+
+def _policy():
+    from engine.orchestration import CoreFlowPolicy
+
+    return CoreFlowPolicy
+
+
+def _transitions(engine: Engine, runs: list) -> int:
+    policy = _policy()
+    set_state = engine.set_flow_run_state
+    n = 0
+    for run_id in runs:
+        for state in (Pending(), Running(), Completed()):
+            set_state(run_id, state, flow_policy=policy)
+            n += 1
+    return n
+
+
+def _measure_transitions(benchmark, make_engine, label: str) -> None:
+    made = []
+
+    def setup():
+        engine = make_engine(len(made))
+        flow = engine.create_flow(name="bench")
+        with engine.transaction():  # setup cost is not what we measure
+            runs = [engine.create_flow_run(flow_id=flow.id, state=Scheduled()).id for _ in range(TRANSITION_RUNS)]
+        made.append(engine)
+        return (engine, runs), {}
+
+    def run(engine, runs):
+        n = _transitions(engine, runs)
+        engine.flush()  # batched mode: the last batch counts too
+        return n
+
+    n = benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    for engine in made:
+        engine.close()
+    if benchmark.stats:
+        rate = n / benchmark.stats.stats.min
+        benchmark.extra_info["transitions_per_second"] = round(rate)
+        print(f"\n{label}: {rate:,.0f} flow-run transitions/s (best of 3, {n} transitions)")
+
+
+def test_transitions_memory_only(benchmark):
+    _measure_transitions(benchmark, lambda i: Engine(clock=_clock()), "memory only")
+
+
+def test_transitions_sqlite_write_through(benchmark, tmp_path):
+    _measure_transitions(
+        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/wt{i}.db", clock=_clock()),
+        "sqlite write-through (WAL, synchronous=NORMAL)",
+    )
+
+
+def test_transitions_sqlite_write_through_full_sync(benchmark, tmp_path):
+    global TRANSITION_RUNS
+    saved, TRANSITION_RUNS = TRANSITION_RUNS, max(10, TRANSITION_RUNS // 20)  # an fsync per commit is slow
+    try:
+        _measure_transitions(
+            benchmark,
+            lambda i: Engine.open(f"sqlite:///{tmp_path}/full{i}.db", clock=_clock(), synchronous="FULL"),
+            "sqlite write-through (WAL, synchronous=FULL)",
+        )
+    finally:
+        TRANSITION_RUNS = saved
+
+
+def test_transitions_sqlite_batched(benchmark, tmp_path):
+    _measure_transitions(
+        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/b{i}.db", clock=_clock(), batch=1000),
+        "sqlite batched (1000 commits per SQLite transaction)",
+    )
+
+
+# 100,000 runs x 4 states ------------------------------------------------------------------------
+
+def _big_records(n: int) -> dict[str, list]:
+    """n flow runs of one flow, each with SCHEDULED, PENDING, RUNNING, COMPLETED states."""
+    engine = Engine(clock=_clock())
+    flow = engine.create_flow(name="big", tags=["bench"])
+    runs, states = [], []
+    types = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED)
+    for i in range(n):
+        run_id = uuid.uuid4()
+        t0 = START + _dt.timedelta(seconds=i)
+        rows = []
+        for k, st in enumerate(types):
+            ts = t0 + _dt.timedelta(seconds=k)
+            details = StateDetails(flow_run_id=run_id, scheduled_time=t0 if k == 0 else None)
+            row = FlowRunStateRow(type=st, timestamp=ts, name=st.value.capitalize(), state_details=details,
+                                  flow_run_id=run_id)
+            row.created = row.updated = ts
+            rows.append(row)
+        states.extend(rows)
+        last = rows[-1]
+        run = FlowRun(
+            flow_id=flow.id, id=run_id, name=f"run-{i}", tags=["bench", f"t{i % 10}"], parameters={"i": i},
+            state_id=last.id, state_type=last.type, state_name=last.name, state_timestamp=last.timestamp,
+            run_count=1, expected_start_time=t0, start_time=rows[2].timestamp, end_time=last.timestamp,
+            total_run_time=_dt.timedelta(seconds=1),
+        )
+        run.created, run.updated = t0, last.timestamp
+        runs.append(run)
+    return {"flow": [flow], "flow_run": runs, "flow_run_state": states}
+
+
+@pytest.fixture(scope="module")
+def big_engine() -> Engine:
+    engine = Engine(clock=_clock())
+    rebuild(engine, _big_records(BIG))
+    return engine
+
+
+@pytest.fixture(scope="module")
+def big_files(big_engine, tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("big")
+    json_path = str(folder / "big.json")
+    backend = JsonSnapshotBackend(json_path)
+    backend.open()
+    backend.attach(big_engine)
+    backend.flush()
+    big_engine._store.listeners.remove(backend._listener)
+    backend.abort()
+    db_path = str(folder / "big.db")
+    sqlite_backend = SqliteBackend(db_path)
+    sqlite_backend.open()
+    tables = big_engine._store.tables
+    sqlite_backend._write([(k, r.id, r) for k in ("flow", "flow_run", "flow_run_state") for r in tables[k].rows.values()])
+    sqlite_backend.abort()
+    return {"json": json_path, "sqlite": db_path}
+
+
+def _report(benchmark, label: str) -> None:
+    if benchmark.stats:
+        print(f"\n{label}: best {benchmark.stats.stats.min:.2f} s for {BIG:,} flow runs x 4 states")
+
+
+def test_json_snapshot_save(benchmark, big_engine, tmp_path):
+    backend = JsonSnapshotBackend(str(tmp_path / "save.json"))
+    backend.open()
+    backend.attach(big_engine)
+    try:
+        benchmark.pedantic(backend.flush, rounds=3, iterations=1)
+    finally:
+        big_engine._store.listeners.remove(backend._listener)
+        backend.abort()
+    benchmark.extra_info["bytes"] = os.path.getsize(tmp_path / "save.json")
+    _report(benchmark, f"json snapshot save ({benchmark.extra_info['bytes'] / 1e6:.0f} MB)")
+
+
+def _open_and_close(url: str) -> int:
+    engine = Engine.open(url, clock=_clock())
+    n = len(engine._store.tables["flow_run_state"].rows)
+    engine.close()  # unchanged: nothing is written
+    return n
+
+
+def test_json_snapshot_load(benchmark, big_files):
+    n = benchmark.pedantic(_open_and_close, args=(f"json:///{big_files['json']}",), rounds=3, iterations=1)
+    assert n == 4 * BIG
+    _report(benchmark, "json snapshot open (load + rebuild)")
+
+
+def test_sqlite_open(benchmark, big_files):
+    n = benchmark.pedantic(_open_and_close, args=(f"sqlite:///{big_files['sqlite']}",), rounds=3, iterations=1)
+    assert n == 4 * BIG
+    _report(benchmark, "sqlite open (bulk load + rebuild)")
