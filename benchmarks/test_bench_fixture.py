@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import statistics
 
-import pytest
-
 from benchmarks.conftest import FULL
 from engine.testing.plugin import new_clock, new_engine
 
