@@ -314,27 +314,34 @@ def test_asyncio_tasks_and_a_thread_share_one_engine():
         async with engine.session() as session:
             await asyncio.gather(*(task_driver(session, n) for n in range(12)))
 
-    def sync_thread():
-        for i in range(100):
-            run = engine.create_task_run(flow_run_id=flow_run.id, task_key="sync", dynamic_key=str(i), state=Pending())
-            for state in (Running(), Completed()):
-                ledger.record(run.id, engine.set_task_run_state(run.id, state, task_policy=CoreTaskPolicy))
+    def sync_thread(n: int):
+        for i in range(60):
+            run = engine.create_task_run(flow_run_id=flow_run.id, task_key=f"sync{n}", dynamic_key=str(i),
+                                         tags=["db"], state=Pending())
+            while True:
+                result = engine.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
+                ledger.record(run.id, result)
+                if result.status.value == "ACCEPT":
+                    break
+            ledger.record(run.id, engine.set_task_run_state(run.id, Completed(), task_policy=CoreTaskPolicy))
 
     failures: list = []
 
-    def guarded():
+    def guarded(n: int):
         try:
-            sync_thread()
+            sync_thread(n)
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
 
-    thread = threading.Thread(target=guarded)
-    thread.start()
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
     asyncio.run(main())
-    thread.join()
+    for thread in threads:
+        thread.join()
     assert failures == []
     assert max(peak) <= 2
     assert engine.read_concurrency_limit_by_tag("db").active_slots == []
-    assert engine.count_task_runs(task_run_filter={"state": {"type": {"any_": ["COMPLETED"]}}}) == 12 * 10 + 100
+    assert engine.count_task_runs(task_run_filter={"state": {"type": {"any_": ["COMPLETED"]}}}) == 12 * 10 + 3 * 60
     _assert_history_intact(engine, ledger, "task")
     _assert_counts_equal_scans(engine)
