@@ -550,3 +550,8 @@ def test_cleanup_flow_run_concurrency_slots_releases_the_slot():
     assert setup.limit.active_slots == 1
     run(go())
     assert setup.limit.active_slots == 0
+
+
+def test_facade_functions_are_coroutine_functions():
+    for fn in SEED_SIGNATURES:
+        assert inspect.iscoroutinefunction(fn), fn.__name__

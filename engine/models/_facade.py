@@ -3,8 +3,8 @@
 Each facade function is an `async def` whose body makes exactly one synchronous
 engine call (atomic on its own, see session.py). `facade` turns Python's binding
 TypeError (an unknown or missing parameter) into a ValidationError that names the
-function, the culprit and the accepted parameters; because calling an `async def`
-only binds arguments, no engine code has run when that error is raised.
+function, the culprit and the accepted parameters; calling an `async def` only
+binds its arguments, so no engine code has run when that error is raised.
 """
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ def facade(fn: F) -> F:
     params = tuple(inspect.signature(fn).parameters)
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # An `async def` wrapper keeps inspect.iscoroutinefunction() true, as for
+        # Prefect's functions; binding happens at the inner call, before any work.
         try:
-            return fn(*args, **kwargs)
+            coro = fn(*args, **kwargs)
         except TypeError as exc:
             unknown = [k for k in kwargs if k not in params]
             if unknown:
@@ -37,6 +39,7 @@ def facade(fn: F) -> F:
             else:
                 what = str(exc).split(") ", 1)[-1]
             raise ValidationError(f"{label}(): {what}; accepted parameters: {', '.join(params)}") from None
+        return await coro
 
     wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
