@@ -106,6 +106,22 @@ def _ids(rows: dict, ids: Iterable, exact: bool) -> _Source:
     return _Source(len(found), lambda: found, exact)
 
 
+def _time_range(index: Any, sub: Any, exact: bool) -> _Source | None:
+    """Records whose key lies in [after_, before_] (NULLs excluded), from a sorted
+    index on exactly that column: O(log n) to size, in key order to iterate."""
+    if sub.before_ is None and sub.after_ is None:
+        return None
+    index.warm()
+    entries = index.entries
+    lo = entries.bisect_left((1,) if sub.after_ is None else (1, sub.after_))
+    # (1, bound, inf) sorts after every entry (1, bound, id_int, id): bound is inclusive.
+    hi = len(entries) if sub.before_ is None else entries.bisect_right((1, sub.before_, float("inf")))
+    hi = max(lo, hi)
+    rows = index.table.rows
+    exact = exact and getattr(sub, "is_null_", None) is None
+    return _Source(hi - lo, lambda: (rows[e[-1]] for e in entries.islice(lo, hi)), exact)
+
+
 def _usable(flt: Any) -> bool:
     """Criteria of an operator filter are each required only under and_ (or alone)."""
     return flt.operator is Operator.and_ or len(flt.populated()) <= 1
@@ -155,6 +171,12 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
         tag = min(set(tags.all_), key=tag_index.count)
         exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
         out.append(_buckets(tag_index, [tag], exact=exact))
+    for name in ("expected_start_time", "next_scheduled_start_time", "end_time"):
+        sub = getattr(flt, name)
+        if sub is not None:
+            src = _time_range(idx[name], sub, exact=single)
+            if src is not None:
+                out.append(src)
     parents = flt.parent_flow_run_id
     if parents is not None and parents.any_ is not None:
         by_flow_run = tables["task_run"].by_name["flow_run_id"]
@@ -191,6 +213,10 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
         tag = min(set(tags.all_), key=tag_index.count)
         exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
         out.append(_buckets(tag_index, [tag], exact=exact))
+    if flt.expected_start_time is not None:
+        src = _time_range(idx["expected_start_time"], flt.expected_start_time, exact=single)
+        if src is not None:
+            out.append(src)
     sub = flt.subflow_runs
     if sub is not None and sub.exists_ is True:
         parents = [k for k in tables["flow_run"].by_name["parent_task_run_id"].buckets if k is not None]

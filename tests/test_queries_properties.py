@@ -333,6 +333,15 @@ def _iso(draw):
     return draw(st.sampled_from(TIMES)).isoformat()
 
 
+def _focus(draw, f):
+    """Often keep a single criterion: that is when counts come straight from indexes."""
+    keys = sorted(k for k in f if k != "operator")
+    if keys and _maybe(draw, 0.4):
+        key = draw(st.sampled_from(keys))
+        return {key: f[key]}
+    return f
+
+
 @st.composite
 def flow_run_filters(draw, ids):
     f = {}
@@ -365,7 +374,7 @@ def flow_run_filters(draw, ids):
         f["work_queue_name"] = draw(st.sampled_from([{"any_": ["default"]}, {"any_": ["high", "nope"]},
                                                      {"is_null_": True}, {"is_null_": False}]))
     for col in ("start_time", "end_time", "expected_start_time", "next_scheduled_start_time"):
-        if _maybe(draw, 0.08):
+        if _maybe(draw, 0.15):
             opts = ["before_", "after_"] + (["is_null_"] if col in ("start_time", "end_time") else [])
             op = draw(st.sampled_from(opts))
             f[col] = {op: draw(st.booleans()) if op == "is_null_" else _iso(draw)}
@@ -377,7 +386,7 @@ def flow_run_filters(draw, ids):
         f["idempotency_key"] = {draw(st.sampled_from(["any_", "not_any_"])): draw(st.lists(st.sampled_from(["k0", "k1", "k2"]), max_size=2))}
     if _maybe(draw, 0.2):
         f["operator"] = draw(st.sampled_from(["and_", "or_"]))
-    return f
+    return _focus(draw, f)
 
 
 @st.composite
@@ -406,9 +415,11 @@ def task_run_filters(draw, ids):
         f["subflow_runs"] = {"exists_": draw(st.booleans())}
     if _maybe(draw, 0.1):
         f["start_time"] = {"is_null_": draw(st.booleans())}
+    if _maybe(draw, 0.1):
+        f["expected_start_time"] = {draw(st.sampled_from(["before_", "after_"])): _iso(draw)}
     if _maybe(draw, 0.15):
         f["operator"] = draw(st.sampled_from(["and_", "or_"]))
-    return f
+    return _focus(draw, f)
 
 
 @st.composite
