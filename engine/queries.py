@@ -136,6 +136,11 @@ def _state_sources(state: Any, index_type: Any, index_name: Any) -> list[_Source
     if state.type is not None and state.type.any_ is not None:
         types = frozenset(state.type.any_)
         out.append(_buckets(index_type, types, exact=len(crits) == 1, state_types=types))
+    not_any = getattr(state.type, "not_any_", None)
+    if not_any:
+        # A non-empty NOT IN excludes NULLs too, so it is IN (every other type).
+        types = frozenset(StateType) - frozenset(not_any)
+        out.append(_buckets(index_type, types, exact=len(crits) == 1, state_types=types))
     if state.name is not None and state.name.any_ is not None:
         out.append(_buckets(index_name, state.name.any_, exact=len(crits) == 1))
     return out

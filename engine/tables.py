@@ -31,6 +31,23 @@ def _coalesced_start(run):
     return run.start_time if run.start_time is not None else run.expected_start_time
 
 
+def _state_type(run):
+    return run.state_type
+
+
+def _sorted_with_state_groups(table, keys: dict) -> None:
+    """For each sort key: a global sorted index and a per-state-type one.
+
+    State types correlate with the sort keys (old runs finished, future ones
+    scheduled), so a state-filtered read walking the global order could pass most
+    of the table before its first match; the per-state lists, merged, cannot. Both
+    start cold: writers pay only for orders that some read has used.
+    """
+    for name, key in keys.items():
+        table.sorted_index(name, key)
+        table._register(GroupedSortedIndex("state_type+" + name, _state_type, key, table))
+
+
 def build_store() -> Store:
     store = Store(KINDS)
     t = store.tables
@@ -53,19 +70,14 @@ def build_store() -> Store:
     fr.hash_index("parent_task_run_id", lambda r: r.parent_task_run_id)
     fr.hash_index("idempotency", lambda r: (r.flow_id, r.idempotency_key))
     fr.multi_index("tags", lambda r: frozenset(r.tags))
-    fr.sorted_index("id", lambda r: r.id.int)
-    fr.sorted_index("start_time", _coalesced_start)
-    fr.sorted_index("expected_start_time", lambda r: r.expected_start_time)
-    fr.sorted_index("name", lambda r: r.name)
-    fr.sorted_index("next_scheduled_start_time", lambda r: r.next_scheduled_start_time)
-    fr.sorted_index("end_time", lambda r: r.end_time)
-    # Per-state-type orders: "SCHEDULED runs by expected start" is the scheduler's
-    # query, and state types correlate with time, so walking the global order to
-    # find them could pass most of the table first.
-    _state_type = lambda r: r.state_type  # noqa: E731
-    fr._register(GroupedSortedIndex("state_type+expected_start_time", _state_type,
-                                    lambda r: r.expected_start_time, fr))
-    fr._register(GroupedSortedIndex("state_type+start_time", _state_type, _coalesced_start, fr))
+    _sorted_with_state_groups(fr, {
+        "id": lambda r: r.id.int,
+        "start_time": _coalesced_start,
+        "expected_start_time": lambda r: r.expected_start_time,
+        "name": lambda r: r.name,
+        "next_scheduled_start_time": lambda r: r.next_scheduled_start_time,
+        "end_time": lambda r: r.end_time,
+    })
 
     tr = t["task_run"]
     tr.hash_index("state_type", lambda r: r.state_type)
@@ -75,11 +87,13 @@ def build_store() -> Store:
     tr.hash_index("upsert_key", lambda r: (r.flow_run_id, r.task_key, r.dynamic_key))
     tr.hash_index("task_key", lambda r: r.task_key)
     tr.multi_index("tags", lambda r: frozenset(r.tags))
-    tr.sorted_index("id", lambda r: r.id.int)
-    tr.sorted_index("expected_start_time", lambda r: r.expected_start_time)
-    tr.sorted_index("name", lambda r: r.name)
-    tr.sorted_index("next_scheduled_start_time", lambda r: r.next_scheduled_start_time)
-    tr.sorted_index("end_time", lambda r: r.end_time)
+    _sorted_with_state_groups(tr, {
+        "id": lambda r: r.id.int,
+        "expected_start_time": lambda r: r.expected_start_time,
+        "name": lambda r: r.name,
+        "next_scheduled_start_time": lambda r: r.next_scheduled_start_time,
+        "end_time": lambda r: r.end_time,
+    })
 
     t["flow_run_state"].hash_index("run_id", lambda r: r.flow_run_id)
     t["flow_run_state"].hash_index("run_timestamp", lambda r: (r.flow_run_id, r.timestamp))
