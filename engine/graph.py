@@ -20,6 +20,7 @@ import attrs
 from .errors import FlowRunGraphTooLarge, ObjectNotFoundError
 from .records import TaskRunResult, estimated_run_time
 from .states import State, StateType
+from .validation import as_datetime
 
 __all__ = [
     "DependencyResult",
@@ -153,6 +154,8 @@ def read_flow_run_graph(
     inputs, artifacts and the run's state history. `since` keeps only nodes still
     running or ended at/after it. Raises ObjectNotFoundError for an unknown run and
     FlowRunGraphTooLarge above `max_nodes` nodes. O(t log t + inputs + artifacts)."""
+    if since is not None:
+        since = as_datetime(since, "since")
     tables = engine._store.tables
     run = tables["flow_run"].rows.get(flow_run_id)
     if run is None:

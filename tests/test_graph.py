@@ -114,3 +114,12 @@ def test_graph_artifacts(world):
     assert [(a.id, a.is_latest, a.data) for a in g.artifacts] == [(made[0].id, False, None), (made[4].id, True, None)]
     node_arts = dict(g.nodes)[t["a"].id].artifacts
     assert [(a.id, a.data) for a in node_arts] == [(made[3].id, {"n": 3})]
+
+
+def test_graph_since_accepts_iso_text_and_rejects_garbage(world):
+    e, run, t = world
+    later = (t["a"].end_time + dt.timedelta(seconds=1)).isoformat()
+    assert t["a"].id not in dict(e.read_flow_run_graph(run.id, since=later).nodes)
+    from engine.errors import ValidationError
+    with pytest.raises(ValidationError, match="since"):
+        e.read_flow_run_graph(run.id, since="soon")
