@@ -60,7 +60,12 @@ class SqliteBackend:
         for kind, c in self._codecs.items():
             cols = ", ".join(_quote(col) for col in c.columns)
             marks = ", ".join("?" for _ in c.columns)
-            self._upsert_sql[kind] = f"INSERT OR REPLACE INTO {kind} ({cols}) VALUES ({marks})"
+            updates = ", ".join(f"{_quote(col)} = excluded.{_quote(col)}" for col in c.columns if col != "id")
+            # An upsert (not INSERT OR REPLACE) keeps a row's rowid, so rowid order stays
+            # the order records were created in, which is the order the engine had them.
+            self._upsert_sql[kind] = (
+                f"INSERT INTO {kind} ({cols}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
+            )
             self._delete_sql[kind] = f"DELETE FROM {kind} WHERE id = ?"
         self._conn: sqlite3.Connection | None = None
         self._lock = PathLock(path)
@@ -133,11 +138,11 @@ class SqliteBackend:
         try:
             for kind, c in self._codecs.items():
                 cols = ", ".join(
-                    f"{_quote(col)} {typ}" + (" PRIMARY KEY" if col == "id" else "")
+                    f"{_quote(col)} {typ}" + (" NOT NULL UNIQUE" if col == "id" else "")
                     for col, typ in zip(c.columns, c.sql_types)
                 )
-                # Ids are random text, so WITHOUT ROWID saves a second b-tree per table.
-                conn.execute(f"CREATE TABLE {kind} ({cols}) WITHOUT ROWID")
+                # A rowid table: rowid order is creation order (see the upsert).
+                conn.execute(f"CREATE TABLE {kind} ({cols})")
             # No secondary indexes: the file is only ever read whole (on open), and
             # each one would cost every write-through commit extra pages.
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -155,7 +160,9 @@ class SqliteBackend:
         try:
             for kind, c in self._codecs.items():
                 cols = ", ".join(_quote(col) for col in c.columns)
-                rows = conn.execute(f"SELECT {cols} FROM {kind}").fetchall()
+                # Creation order: the engine's tables (and the ties some rules break by
+                # insertion order) come back exactly as they were.
+                rows = conn.execute(f"SELECT {cols} FROM {kind} ORDER BY rowid").fetchall()
                 try:
                     records[kind] = c.decode_many(rows)
                 except (ValueError, TypeError, KeyError) as exc:
