@@ -132,7 +132,8 @@ def _entry(cls: type) -> Any:
 def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any) -> tuple[tuple, tuple]:
     """(policy entries, global entries) applicable to the intended transition, in
     nesting order. Compiled once per (policies, from, to). O(1) when cached."""
-    key = (policy, global_policy, from_type, to_type)
+    # Enum hashing is Python-level; the members' plain string values hash in C.
+    key = (policy, global_policy, None if from_type is None else from_type._value_, to_type._value_)
     try:
         return _plan_cache[key]
     except KeyError:
@@ -177,7 +178,15 @@ def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: A
             signature_append(entry[2])
             append(entry)
         else:
-            rule = entry(ctx, from_type, to_type)
+            if entry._plain_init:
+                # Same as entry(ctx, from_type, to_type) without the __init__ call.
+                rule = _new(entry)
+                rule.context = ctx
+                rule.from_state_type = from_type
+                rule.to_state_type = to_type
+                rule._invalid_on_entry = None
+            else:
+                rule = entry(ctx, from_type, to_type)
             rule.__enter__()
             append(rule)
 
@@ -209,7 +218,8 @@ def orchestrate(
         final = ctx.proposed_state
         saved = None
         if final is not None:
-            _stamp(final, now)
+            if final is not proposed:  # a rule's replacement may lack times
+                _stamp(final, now)
             saved = _run_columns(run)
             resuming = getattr(run.empirical_policy, "resuming", None)
         _enter(transforms, ctx, from_type, to_type, entered.append)

@@ -66,6 +66,7 @@ class BaseOrchestrationRule:
     _signature: ClassVar[str] = ""
     _has_after: ClassVar[bool] = False
     _has_cleanup: ClassVar[bool] = False
+    _plain_init: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,6 +76,8 @@ class BaseOrchestrationRule:
         # Default hooks do nothing: skip calling (and copying for) them.
         cls._has_after = cls.after_transition is not BaseOrchestrationRule.after_transition
         cls._has_cleanup = cls.cleanup is not BaseOrchestrationRule.cleanup
+        # The pipeline may build instances without calling an unchanged __init__.
+        cls._plain_init = cls.__init__ is BaseOrchestrationRule.__init__
 
     def __init__(
         self,
@@ -256,6 +259,7 @@ class BaseUniversalTransform:
     __slots__ = ("context", "from_state_type", "to_state_type", "__dict__")
 
     _signature: ClassVar[str] = ""
+    _plain_init: ClassVar[bool] = False  # always built through __init__
     # True only for classes that declare `_STATELESS_HOOKS = True` in their own body
     # (not inherited): their hooks ignore `self`, so the pipeline may call them as
     # plain functions instead of building an object per transition.
