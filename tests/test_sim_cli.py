@@ -144,3 +144,33 @@ def test_without_matplotlib_the_summary_still_works(tmp_path, capsys, monkeypatc
     assert main(["simulate", "--until", "1h", "--report", str(tmp_path)]) == 0
     assert "charts skipped" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "timings.json"]
+
+
+def test_sigint_stops_cleanly_and_the_store_reopens(tmp_path):
+    """A real Ctrl-C (SIGINT) mid-run: exit 130, summary printed, SQLite store consistent."""
+    if not hasattr(Engine, "open"):
+        pytest.skip("durability backends not available")
+    import signal
+
+    db = tmp_path / "runs.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "simulate", "--until", "60d", "--store", f"sqlite:///{db}",
+         "--progress", "always", "--no-rule-stats"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    # Wait for the first progress line: the simulation loop is running.
+    seen = ""
+    while "\r[" not in seen:
+        ch = proc.stderr.read(1)
+        assert ch, f"simulation ended early: {proc.stdout.read()}"
+        seen += ch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in out and "interrupted" in err
+    with Engine.open(f"sqlite:///{db}") as engine:
+        runs = engine.read_flow_runs()
+        assert runs
+        for run in runs:
+            states = engine.read_flow_run_states(run.id)
+            assert states[-1].id == run.state_id and states[-1].type is run.state_type

@@ -1,0 +1,275 @@
+"""Durability backends: opening, what each mode makes durable and when, and reopen
+equivalence (every read, count, sort and index the same; orchestration continues
+identically)."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sqlite3
+import sys
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from test_backends_support import (  # noqa: E402
+    Workload,
+    assert_same_engine,
+    check_indexes,
+    dump,
+    make_clock,
+    populate_all_kinds,
+    seed_engine_ids,
+)
+
+from engine import Completed, Engine, Failed, Pending, Running, Scheduled  # noqa: E402
+from engine.errors import BackendError  # noqa: E402
+from engine.records import seed_slugs  # noqa: E402
+from engine.states import seed_ids  # noqa: E402
+
+BACKENDS = [("sqlite", {}), ("sqlite", {"batch": 5}), ("json", {}), ("json", {"save_every": 3})]
+
+
+def _url(folder, scheme: str) -> str:
+    return f"{scheme}:///{os.path.join(str(folder), 'runs.' + scheme)}"
+
+
+def _disk_counts(path) -> dict:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {k: conn.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in ("flow", "flow_run", "flow_run_state")}
+    finally:
+        conn.close()
+
+
+# opening ------------------------------------------------------------------------------------------
+
+def test_memory_url_is_a_plain_engine():
+    engine = Engine.open("memory://")
+    assert engine.backend is None
+    engine.create_flow(name="f")
+    engine.flush()
+    engine.close()  # no-ops without a backend
+    engine.create_flow(name="g")
+
+
+def test_relative_and_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Engine.open("sqlite:///rel.db") as engine:
+        engine.create_flow(name="rel")
+    assert (tmp_path / "rel.db").exists()
+    with Engine.open(f"sqlite:///{tmp_path}/rel.db") as engine:  # four slashes: absolute
+        assert engine.read_flow_by_name("rel") is not None
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_every_kind_round_trips(tmp_path, scheme, options):
+    url = _url(tmp_path, scheme)
+    with Engine.open(url, clock=make_clock(), **options) as engine:
+        records = populate_all_kinds(engine)
+    with Engine.open(url, clock=make_clock()) as reopened:
+        assert_same_engine(engine, reopened)
+        run = reopened.read_flow_run(records["flow_run"].id)
+        assert run.empirical_policy.pause_keys == {"k1", "k2"}
+        assert run.state == records["flow_run"].state and run.state.id == records["flow_run"].state.id
+        task = reopened.read_task_run(records["task_run"].id)
+        assert task.state.data == {"value": [1, 2]}  # result data, rebuilt from its artifact
+        assert reopened.read_concurrency_limit_by_tag("db").active_slots == ["a", "b"]
+        limit = reopened.read_concurrency_limit_v2(records["deployment"].concurrency_limit_id)
+        assert limit.active_slots == 1
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "json"])
+def test_closed_engine_reads_but_refuses_writes(tmp_path, scheme):
+    url = _url(tmp_path, scheme)
+    with Engine.open(url) as engine:
+        flow = engine.create_flow(name="f")
+    engine.close()  # idempotent
+    assert engine.read_flow(flow.id) is flow
+    with pytest.raises(BackendError, match="closed"):
+        engine.create_flow(name="g")
+    assert engine.read_flow_by_name("g") is None
+    with Engine.open(url) as again:  # the lock went with the close
+        assert [f.name for f in again.read_flows()] == ["f"]
+
+
+# what is durable, and when -------------------------------------------------------------------------
+
+def test_sqlite_write_through_is_on_disk_when_the_call_returns(tmp_path):
+    path = tmp_path / "runs.db"
+    engine = Engine.open(f"sqlite:///{path}", clock=make_clock())
+    flow = engine.create_flow(name="f")
+    assert _disk_counts(path) == {"flow": 1, "flow_run": 0, "flow_run_state": 0}
+    with engine.transaction():
+        run = engine.create_flow_run(flow_id=flow.id)
+        assert _disk_counts(path)["flow_run"] == 0  # not before the transaction commits
+    assert _disk_counts(path)["flow_run"] == 1
+    engine.delete_flow_run(run.id)
+    assert _disk_counts(path)["flow_run"] == 0
+    engine.close()
+
+
+def test_sqlite_batched_writes_every_n_commits_and_at_flush_and_close(tmp_path):
+    path = tmp_path / "runs.db"
+    engine = Engine.open(f"sqlite:///{path}", clock=make_clock(), batch=3)
+    flow = engine.create_flow(name="f")
+    engine.create_flow_run(flow_id=flow.id)
+    assert _disk_counts(path)["flow"] == 0
+    engine.create_flow_run(flow_id=flow.id)  # third commit: the batch is written
+    assert _disk_counts(path) == {"flow": 1, "flow_run": 2, "flow_run_state": 0}
+    engine.create_flow_run(flow_id=flow.id)
+    assert _disk_counts(path)["flow_run"] == 2
+    engine.flush()
+    assert _disk_counts(path)["flow_run"] == 3
+    engine.create_flow_run(flow_id=flow.id)
+    engine.close()
+    assert _disk_counts(path)["flow_run"] == 4
+
+
+def test_json_saves_on_flush_close_and_every_n_commits(tmp_path):
+    path = tmp_path / "runs.json"
+    engine = Engine.open(f"json:///{path}", clock=make_clock(), save_every=2)
+    flow = engine.create_flow(name="f")
+    assert not path.exists()
+    engine.create_flow_run(flow_id=flow.id)
+    first = path.read_bytes()  # second commit saved
+    engine.create_flow_run(flow_id=flow.id)
+    assert path.read_bytes() == first
+    engine.flush()
+    assert path.read_bytes() != first
+    engine.close()
+    with Engine.open(f"json:///{path}") as reopened:
+        assert reopened.count_flow_runs() == 2
+
+
+def test_json_close_does_not_rewrite_an_unchanged_snapshot(tmp_path):
+    path = tmp_path / "runs.json"
+    with Engine.open(f"json:///{path}") as engine:
+        engine.create_flow(name="f")
+    inode = os.stat(path).st_ino
+    with Engine.open(f"json:///{path}") as engine:
+        engine.read_flows()
+    assert os.stat(path).st_ino == inode  # a save would have renamed a new file in
+    with Engine.open(f"json:///{path}") as engine:
+        engine.create_flow(name="g")
+    assert os.stat(path).st_ino != inode
+
+
+# reopen equivalence ----------------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**30),
+    steps=st.integers(0, 150),
+    reopen_at=st.sets(st.integers(0, 150), max_size=3),
+    backend=st.sampled_from(BACKENDS),
+)
+def test_reopen_equivalence_under_random_workloads(seed, steps, reopen_at, backend):
+    """A durable engine closed and reopened at random points ends exactly like a
+    memory engine that ran the same workload without interruption."""
+    scheme, options = backend
+    try:
+        seed_engine_ids(seed)
+        twin = Engine(clock=make_clock())
+        workload = Workload(seed)
+        for _ in range(steps):
+            workload.step(twin)
+
+        seed_engine_ids(seed)
+        with tempfile.TemporaryDirectory() as folder:
+            url = _url(folder, scheme)
+            clock = make_clock()
+            durable = Engine.open(url, clock=clock, **options)
+            workload = Workload(seed)
+            for i in range(steps):
+                if i in reopen_at:
+                    durable.close()
+                    durable = Engine.open(url, clock=clock, **options)
+                    check_indexes(durable)
+                workload.step(durable)
+            durable.close()
+            assert_same_engine(twin, durable)
+            with Engine.open(url, clock=clock) as final:
+                assert_same_engine(twin, final)
+    finally:
+        seed_ids(None)
+        seed_slugs(None)
+
+
+def _orchestration_scenario(engine: Engine, checkpoint) -> tuple[Engine, list]:
+    """Retries, cache hits and deployment concurrency slots across checkpoints
+    (`checkpoint(engine)` returns the engine to continue with)."""
+    from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
+
+    log = []
+
+    def flow_to(run_id, state):
+        result = engine.set_flow_run_state(run_id, state, flow_policy=CoreFlowPolicy)
+        log.append((str(result.status), result.state.type.value if result.state else None,
+                    result.state.name if result.state else None))
+
+    def task_to(task_id, state):
+        result = engine.set_task_run_state(task_id, state, task_policy=CoreTaskPolicy)
+        log.append((str(result.status), result.state.type.value if result.state else None,
+                    result.state.name if result.state else None))
+
+    now = engine.now()
+    flow = engine.create_flow(name="f")
+    dep = engine.create_deployment(flow.id, "d", concurrency_limit=1)
+    a = engine.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Scheduled(now),
+                               empirical_policy={"retries": 1, "retry_delay": 0}).id
+    b = engine.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Scheduled(now)).id
+    engine = checkpoint(engine)
+    flow_to(a, Pending())  # takes the deployment's only slot
+    engine = checkpoint(engine)
+    flow_to(b, Pending())  # no slot left
+    flow_to(a, Running())
+    engine = checkpoint(engine)
+    flow_to(a, Failed())  # one retry left: rescheduled
+    engine = checkpoint(engine)
+    flow_to(a, Pending())
+    flow_to(a, Running())
+    expiry = engine.now() + _dt.timedelta(hours=1)
+    t1 = engine.create_task_run(flow_run_id=a, task_key="k", dynamic_key="1").id
+    task_to(t1, Pending())
+    task_to(t1, Running(state_details={"cache_key": "ck", "cache_expiration": expiry}))
+    task_to(t1, Completed(state_details={"cache_key": "ck", "cache_expiration": expiry}))
+    engine = checkpoint(engine)
+    t2 = engine.create_task_run(flow_run_id=a, task_key="k", dynamic_key="2").id
+    task_to(t2, Pending())
+    task_to(t2, Running(state_details={"cache_key": "ck"}))  # cache hit
+    engine = checkpoint(engine)
+    flow_to(a, Completed())
+    engine = checkpoint(engine)
+    flow_to(b, Pending())  # the slot came back
+    return engine, log
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_orchestration_continues_identically_after_reopen(tmp_path, scheme, options):
+    pytest.importorskip("engine.orchestration.policies")
+    url = _url(tmp_path, scheme)
+    try:
+        seed_engine_ids(5)
+        twin, expected = _orchestration_scenario(Engine(clock=make_clock()), lambda e: e)
+
+        seed_engine_ids(5)
+        clock = make_clock()
+
+        def reopen(engine):
+            engine.close()
+            return Engine.open(url, clock=clock, **options)
+
+        durable, got = _orchestration_scenario(Engine.open(url, clock=clock, **options), reopen)
+        durable.close()
+    finally:
+        seed_ids(None)
+        seed_slugs(None)
+    assert got == expected
+    statuses = {entry[0] for entry in expected}
+    names = {entry[2] for entry in expected}
+    assert len(statuses) > 1 and {"AwaitingRetry", "Cached"} <= names  # the rules really fired
+    assert_same_engine(twin, durable)
