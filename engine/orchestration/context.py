@@ -161,15 +161,20 @@ class OrchestrationContext:
                 )
             self.validated_state = current
             return
-        store = self.session._store
-        # A savepoint makes a failed write leave no partial rows (e.g. an artifact).
-        store.begin()
-        try:
+        data = proposed.data
+        if data is None or (data.__class__ is dict and data.get("type") == "unpersisted"):
+            # One row written: nothing partial can be left behind on failure.
             validated = self.session._store_state(self.run_kind, run, proposed)
-        except BaseException:
-            store.rollback()
-            raise
-        store.commit()
+        else:
+            store = self.session._store
+            # Artifact + row: a savepoint makes a failed write leave neither.
+            store.begin()
+            try:
+                validated = self.session._store_state(self.run_kind, run, proposed)
+            except BaseException:
+                store.rollback()
+                raise
+            store.commit()
         data = validated.data
         if isinstance(data, dict) and data.get("type") == "unpersisted":
             # Unpersisted results live only in this response; reads see no data.
