@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from .states import State, StateDetails, StateType, TERMINAL_STATES, new_id, seed_ids  # noqa: F401
+from .states import State, StateDetails, StateType, TERMINAL_STATES, compile_copier, new_id, seed_ids  # noqa: F401
 
 __all__ = [
     "Flow",
@@ -96,10 +96,13 @@ class FlowRunPolicy:
             self.retry_delay = self.retry_delay_seconds
 
     def copy(self) -> "FlowRunPolicy":
-        new = attrs.evolve(self)
+        new = _copy_flow_policy(self)
         if self.pause_keys is not None:
             new.pause_keys = set(self.pause_keys)
         return new
+
+
+_copy_flow_policy = compile_copier(FlowRunPolicy)
 
 
 def _check_retry_delay(instance: Any, attribute: Any, value: Any) -> None:
@@ -129,10 +132,13 @@ class TaskRunPolicy:
             self.retry_delay = self.retry_delay_seconds
 
     def copy(self) -> "TaskRunPolicy":
-        new = attrs.evolve(self)
+        new = _copy_task_policy(self)
         if isinstance(self.retry_delay, list):
             new.retry_delay = list(self.retry_delay)
         return new
+
+
+_copy_task_policy = compile_copier(TaskRunPolicy)
 
 
 # task_inputs entries -------------------------------------------------------------------
