@@ -26,7 +26,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, fsync_folder, rebuild
+from .base import PathLock, check_location, closed_listener, fsync_folder, no_gc, rebuild
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -87,17 +87,23 @@ class JsonSnapshotBackend:
                 blob = f.read()
         except OSError as exc:
             raise BackendError(f"cannot read {self.path!r}: {exc.strerror}") from exc
+        with no_gc():
+            self._load(blob, engine)
+
+    def _load(self, blob: bytes, engine: "Engine") -> None:
         tables = read_snapshot_tables(blob, self.path)
         records: dict[str, list] = {}
+        cache: dict = {}
         for kind, c in self._codecs.items():
             table = tables.get(kind, {"columns": list(c.columns), "rows": []})
             if not isinstance(table, dict) or table.get("columns") != list(c.columns):
                 raise BackendError(f"{self.path!r}: table {kind} does not have the expected columns (corrupt file)")
             rows = table.get("rows")
-            if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) != len(c.columns) for r in rows):
+            # A row of the wrong length fails to unpack in decode_many (ValueError).
+            if not isinstance(rows, list):
                 raise BackendError(f"{self.path!r}: table {kind} has malformed rows (corrupt file)")
             try:
-                records[kind] = c.decode_many(rows)
+                records[kind] = c.decode_many(rows, cache)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
         with engine._lock:
@@ -130,7 +136,8 @@ class JsonSnapshotBackend:
     def _save(self) -> None:
         if not self._opened:
             raise BackendError(f"{self.url} is closed")
-        blob = self._serialize(self._engine)
+        with no_gc():
+            blob = self._serialize(self._engine)
         self._write_atomically(blob)
         self._since_save = 0
 

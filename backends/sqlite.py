@@ -25,7 +25,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, rebuild
+from .base import PathLock, check_location, closed_listener, no_gc, rebuild
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -156,15 +156,20 @@ class SqliteBackend:
     def load(self, engine: "Engine") -> None:
         """Rebuild `engine` (empty) from the database. O(n log n) for n records."""
         conn = self._require_open()
+        with no_gc():
+            self._load(conn, engine)
+
+    def _load(self, conn: sqlite3.Connection, engine: "Engine") -> None:
         records: dict[str, list] = {}
+        cache: dict = {}
         try:
             for kind, c in self._codecs.items():
                 cols = ", ".join(_quote(col) for col in c.columns)
                 # Creation order: the engine's tables (and the ties some rules break by
                 # insertion order) come back exactly as they were.
-                rows = conn.execute(f"SELECT {cols} FROM {kind} ORDER BY rowid").fetchall()
+                rows = conn.execute(f"SELECT {cols} FROM {kind} ORDER BY rowid")
                 try:
-                    records[kind] = c.decode_many(rows)
+                    records[kind] = c.decode_many(rows, cache)  # streamed: no fetchall copy
                 except (ValueError, TypeError, KeyError) as exc:
                     raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
         except sqlite3.Error as exc:
