@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.errors import BackendError, ValidationError
-from engine.indexes import SortedIndex
+from engine.indexes import HashIndex, SortedIndex
 from engine.tables import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,16 +174,29 @@ def rebuild(engine: "Engine", records: dict[str, list]) -> None:
             keys = table._keys
             indexes = table.indexes
             sorted_entries: list[list] = [[] for _ in indexes]
+            # Plain hash indexes are filled inline (one method call less per record
+            # and index); sorted ones collect entries to sort once; others insert.
+            plan = [
+                (n, idx.buckets if type(idx) is HashIndex else None, isinstance(idx, SortedIndex), idx)
+                for n, idx in enumerate(indexes)
+            ]
             for rec in recs:
                 rec_id = rec.id
                 rows[rec_id] = rec
                 row_keys = tuple([idx.extract(rec) for idx in indexes])
                 keys[rec_id] = row_keys
-                for n, idx in enumerate(indexes):
-                    if isinstance(idx, SortedIndex):
-                        sorted_entries[n].append(row_keys[n])
+                for n, buckets, is_sorted, idx in plan:
+                    key = row_keys[n]
+                    if buckets is not None:
+                        bucket = buckets.get(key)
+                        if bucket is None:
+                            buckets[key] = {rec_id: rec}
+                        else:
+                            bucket[rec_id] = rec
+                    elif is_sorted:
+                        sorted_entries[n].append(key)
                     else:
-                        idx.insert(row_keys[n], rec)
+                        idx.insert(key, rec)
             if len(rows) != len(recs):  # counted, not checked per row: hashing UUIDs is slow
                 raise BackendError(f"duplicate ids in table {kind}")
             for n, idx in enumerate(indexes):
