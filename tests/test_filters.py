@@ -234,3 +234,38 @@ def test_sort_orders_follow_sqlite(world):
     ids = [r.id for r in e.read_flow_runs()]
     assert ids == sorted(ids, key=str, reverse=True)  # default ID_DESC = UUID text order
     assert [r.id for r in e.read_flow_runs(offset=1, limit=2)] == ids[1:3]
+
+
+# index use (no timing: a scan of the table would raise) -----------------------------------------
+
+class _NoScan(dict):
+    def values(self):
+        raise AssertionError("query scanned the whole table")
+
+    def __iter__(self):
+        raise AssertionError("query scanned the whole table")
+
+
+def test_counts_and_limited_reads_come_from_indexes(world):
+    e, runs, _ = world
+    tables = e._store.tables
+    e.read_flow_runs(sort="EXPECTED_START_TIME_ASC", limit=1)  # build the cold sort indexes first
+    e.count_flow_runs(flow_run_filter={"expected_start_time": {"before_": T0.isoformat()}})
+    saved = {k: tables[k].rows for k in ("flow_run", "task_run")}
+    try:
+        for k in saved:
+            tables[k].rows = _NoScan(saved[k])
+        assert e.count_task_runs_by_state().COMPLETED == 1
+        assert e.count_task_runs_by_state(flow_run_filter={"id": {"any_": [str(runs["sad"].id)]}}).PENDING == 1
+        assert e.count_task_runs(task_run_filter={"flow_run_id": {"any_": [str(runs["sad"].id)]}}) == 1
+        assert e.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["COMPLETED", "RUNNING"]}}}) == 2
+        assert e.count_flow_runs(flow_run_filter={"state": {"type": {"not_any_": ["COMPLETED"]}}}) == 2
+        assert e.count_flow_runs() == 4
+        late = e.read_flow_runs(flow_run_filter={"state": {"type": {"any_": ["SCHEDULED"]}}},
+                                sort="EXPECTED_START_TIME_ASC", limit=5)
+        assert [r.name for r in late] == ["sad-Marvin"]
+        due = {"expected_start_time": {"before_": (T0 + dt.timedelta(minutes=30)).isoformat()}}
+        assert e.count_flow_runs(flow_run_filter=due) == 2  # marvin and robot, not the 1-hour-late run
+    finally:
+        for k, rows in saved.items():
+            tables[k].rows = rows

@@ -23,7 +23,6 @@ from ..records import (
     FlowRun,
     FlowRunStateRow,
     TaskRun,
-    TaskRunResult,
     TaskRunStateRow,
     WorkPool,
     WorkQueue,
