@@ -175,6 +175,8 @@ def _like(get: Callable, value: str) -> Predicate:
 
 
 def _startswith(get: Callable, values: list[str]) -> Predicate:
+    if not values:
+        return _true  # an OR of nothing is dropped from the SQL, i.e. no constraint
     matchers = [like_regex(v, prefix=True).match for v in values]
     return lambda r: (v := get(r)) is not None and any(m(v) is not None for m in matchers)
 
