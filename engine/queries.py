@@ -323,6 +323,11 @@ def _task_run_plan(
 
 # execution ---------------------------------------------------------------------------------
 
+# A state-filtered read first tries the global sort order for up to 4*(offset+limit)
+# + WALK_SLACK records before building the per-state lists (tests lower it).
+WALK_SLACK = 256
+
+
 def _window(offset: Any, limit: Any) -> tuple[int, int | None]:
     if offset is None:
         offset = 0
@@ -359,10 +364,17 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
     if stop is None:
         if best is not None and best.size * 2 < n:
             return _sorted_candidates(best, pred, index, descending)[offset:]
-        walk = grouped.walk(ordered.state_types, descending) if ordered is not None else index.walk(descending)
-        return _take(walk, pred, offset, None)
+        if ordered is not None and grouped.live:
+            return _take(grouped.walk(ordered.state_types, descending), pred, offset, None)
+        return _take(index.walk(descending), pred, offset, None)
     if ordered is not None:
         if best.size * best.size > stop * ordered.size:
+            if not grouped.live:
+                # Per-state lists cost every later write, so build them only once the
+                # global order proves slow here: matches are not near its start.
+                found = _take(index.walk(descending), pred, offset, stop, budget=4 * stop + WALK_SLACK)
+                if found is not None:
+                    return found
             return _take(grouped.walk(ordered.state_types, descending), pred, offset, stop)
     elif best is None or best.size * best.size > stop * n:
         return _take(index.walk(descending), pred, offset, stop)
@@ -376,10 +388,18 @@ def _sorted_candidates(src: _Source, pred: Callable, index: Any, descending: boo
     return matched
 
 
-def _take(records: Iterable[Any], pred: Callable, offset: int, stop: int | None) -> list:
+def _take(records: Iterable[Any], pred: Callable, offset: int, stop: int | None,
+          budget: int | None = None) -> Any:
+    """Matches number offset..stop-1 of `records`; None if `budget` records were
+    examined first (the caller then takes another route)."""
     out = []
     seen = 0
+    examined = 0
     for rec in records:
+        if budget is not None:
+            examined += 1
+            if examined > budget:
+                return None
         if pred(rec):
             if seen >= offset:
                 out.append(rec)
