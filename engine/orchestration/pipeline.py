@@ -69,7 +69,7 @@ def _parameters(parameters: Any) -> dict:
 
 def _compile_copier(cls: type, names: tuple[str, ...]) -> Any:
     # Straight-line field copies (no loop, no getattr): the hottest copy in the engine.
-    lines = [f"def copy(src):", "    new = _new(cls)"]
+    lines = ["def copy(src):", "    new = _new(cls)"]
     lines += [f"    _set(new, {n!r}, src.{n})" for n in names]
     lines.append("    return new")
     namespace = {"_new": _new, "_set": _set, "cls": cls}
