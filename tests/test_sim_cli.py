@@ -156,16 +156,22 @@ def test_sigint_stops_cleanly_and_the_store_reopens(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine", "simulate", "--until", "60d", "--store", f"sqlite:///{db}",
          "--progress", "always", "--no-rule-stats"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    # Wait for the first progress line: the simulation loop is running.
-    seen = ""
-    while "\r[" not in seen:
-        ch = proc.stderr.read(1)
-        assert ch, f"simulation ended early: {proc.stdout.read()}"
-        seen += ch
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        # Wait for the first progress line: the simulation loop is running.
+        seen = b""
+        while b"\r[" not in seen:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, f"simulation ended early: {proc.stdout.read()!r}"
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out, err = out.decode(), err.decode()
     assert proc.returncode == 130, err
     assert "INTERRUPTED" in out and "interrupted" in err
     with Engine.open(f"sqlite:///{db}") as engine:
