@@ -435,13 +435,38 @@ class RowCodec:
             else:
                 ns[f"c{i}"] = conv
                 args.append(f"{name}=(None if a{i} is None else c{i}(a{i}))")
-        src = (
-            "def decode(row, cache):\n"
-            f"    {', '.join(names)}, = row\n"
-            f"    return cls({', '.join(args)})\n"
-        )
+        head = f"def decode(row, cache):\n    {', '.join(names)}, = row\n"
+        if _plain_record_class(self.cls):
+            # Fill the slots directly: a 31-keyword __init__ call costs more than the
+            # rest of decoding. Safe for classes whose __init__ only assigns (checked
+            # above); fields that are not stored get their plain default.
+            ns["new"] = object.__new__
+            lines = ["    rec = new(cls)"]
+            lines += [f"    rec.{a.split('=', 1)[0]} = {a.split('=', 1)[1]}" for a in args]
+            stored = set(self.columns)
+            for f in attrs.fields(self.cls):
+                if f.name not in stored:
+                    ns[f"default_{f.name}"] = f.default
+                    lines.append(f"    rec.{f.name} = default_{f.name}")
+            src = head + "\n".join(lines) + "\n    return rec\n"
+        else:
+            src = head + f"    return cls({', '.join(args)})\n"
         exec(compile(src, f"<runstate decode {self.kind}>", "exec"), ns)
         return ns["decode"]
+
+
+def _plain_record_class(cls: type) -> bool:
+    """True if building `cls` through __init__ does nothing but assign its fields:
+    no post-init hook, no validators or converters, no factory default on a field
+    that is not stored (which __init__ would have to call)."""
+    if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
+        return False
+    for f in attrs.fields(cls):
+        if f.validator is not None or f.converter is not None or not f.init:
+            return False
+        if f.name in _NOT_STORED and isinstance(f.default, attrs.Factory):
+            return False
+    return True
 
 
 def _intern_datetime(cache: dict, text: str) -> _dt.datetime:  # datetimes are immutable: safe to share
