@@ -83,7 +83,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     save(fig, "latency.png")
 
     # Orchestration rules (not transforms, which only count calls): share of each outcome.
-    rules = {k: v for k, v in report["rules"].items() if v["accept"] + v["reject"] + v["wait"] + v["abort"]}
+    rules = {k: v for k, v in report["rules"].items() if v["kind"] == "rule" and v["calls"]}
     if rules:
         names = list(rules)
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.5))

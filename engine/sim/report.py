@@ -220,8 +220,11 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         for name, row in rules.items():
             if not row["calls"]:
                 continue
-            line = (f"  {name:<40} {row['calls']:>8} {row['accept']:>8} {row['reject']:>7} "
-                    f"{row['wait']:>6} {row['abort']:>6}")
+            if row["kind"] == "transform":
+                line = f"  {name:<40} {row['calls']:>8} {'(transform: always applies)':>30}"
+            else:
+                line = (f"  {name:<40} {row['calls']:>8} {row['accept']:>8} {row['reject']:>7} "
+                        f"{row['wait']:>6} {row['abort']:>6}")
             if name in rule_times:
                 line += f" {rule_times[name]['total_ms']:>9.1f} {rule_times[name]['mean_us']:>8.2f}"
             lines.append(line)

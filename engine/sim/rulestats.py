@@ -22,18 +22,23 @@ CALLS, ACCEPT, REJECT, WAIT, ABORT, NS = range(6)
 class RuleStats:
     """Counters per rule name: [calls, accept, reject, wait, abort, ns]."""
 
-    __slots__ = ("table", "_wrapped")
+    __slots__ = ("table", "transforms", "_wrapped")
 
     def __init__(self) -> None:
         self.table: dict[str, list[int]] = {}
+        self.transforms: set[str] = set()
         self._wrapped: dict[type, type] = {}
 
-    def outcomes(self) -> dict[str, dict[str, int]]:
+    def outcomes(self) -> dict[str, dict[str, Any]]:
         """Deterministic part (counts), rules sorted by name."""
-        return {
-            name: {"calls": r[CALLS], "accept": r[ACCEPT], "reject": r[REJECT], "wait": r[WAIT], "abort": r[ABORT]}
-            for name, r in sorted(self.table.items())
-        }
+        out: dict[str, dict[str, Any]] = {}
+        for name, r in sorted(self.table.items()):
+            if name in self.transforms:
+                out[name] = {"kind": "transform", "calls": r[CALLS]}
+            else:
+                out[name] = {"kind": "rule", "calls": r[CALLS], "accept": r[ACCEPT], "reject": r[REJECT],
+                             "wait": r[WAIT], "abort": r[ABORT]}
+        return out
 
     def timings(self) -> dict[str, dict[str, float]]:
         """Wall-clock part: total and mean microseconds per rule."""
@@ -55,6 +60,7 @@ class RuleStats:
         ns: dict[str, Any] = {"__module__": rule.__module__, "__qualname__": rule.__qualname__,
                               "__doc__": rule.__doc__}
         if issubclass(rule, BaseUniversalTransform):
+            self.transforms.add(rule.__name__)
             ns.update(_transform_hooks(rule, rec))
         else:
             ns.update(_rule_hooks(rule, rec))
