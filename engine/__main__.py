@@ -20,7 +20,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate", help="simulate a Prefect-style deployment on the engine",
         description="Run a workload in virtual time through the engine's orchestration and report "
-                    "on it. Without --workload the built-in default workload runs (one simulated day).",
+                    "on it. Without --workload the built-in default workload runs (12 simulated hours).",
     )
     sim.add_argument("--workload", metavar="FILE", help="workload file (TOML or JSON); default: built in")
     sim.add_argument("--seed", type=int, help="random seed (overrides the workload's)")

@@ -1,6 +1,6 @@
 """The built-in workload `python -m engine simulate` runs without --workload.
 
-One simulated day of three deployments (about 1,150 flow runs of 10 task runs each)
+Twelve simulated hours of three deployments (about 580 flow runs of 10 task runs each)
 over two work pools: interval, cron and Poisson arrivals, fan-out, tag and
 deployment concurrency limits, retries, caching, a few failures, pauses, crashes and
 cancellations. Print it with `python -m engine simulate --print-workload`.
@@ -13,12 +13,12 @@ __all__ = ["DEFAULT_WORKLOAD_TOML", "default_workload"]
 
 DEFAULT_WORKLOAD_TOML = """\
 name = "default"
-description = "A day of three deployments over two work pools (built in)."
+description = "Twelve hours of three deployments over two work pools (built in)."
 
 [simulation]
 seed = 42
 start = "2024-01-01T00:00:00Z"
-until = "1d"
+until = "12h"
 sample_interval = "10m"
 
 [services.late_runs]
