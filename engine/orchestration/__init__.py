@@ -4,7 +4,25 @@
 Entry points: `set_flow_run_state` and `set_task_run_state` (the Engine calls them
 inside its transactions). Custom policies subclass `BaseOrchestrationPolicy` and
 return their rule classes from `priority()`; custom rules subclass
-`BaseOrchestrationRule` (or `BaseUniversalTransform`).
+`BaseOrchestrationRule` (or `BaseUniversalTransform`):
+
+    class NoRunsAfterHours(BaseOrchestrationRule):
+        FROM_STATES = [StateType.PENDING]
+        TO_STATES = [StateType.RUNNING]
+
+        def before_transition(self, initial_state, proposed_state, context):
+            if context.now.hour >= 18:
+                self.delay_transition(3600, "After hours")   # or reject_/abort_transition
+
+    class MyPolicy(BaseOrchestrationPolicy):
+        @staticmethod
+        def priority():
+            return [*CoreFlowPolicy.priority(), NoRunsAfterHours]
+
+    engine.set_flow_run_state(run_id, Running(), flow_policy=MyPolicy)
+
+Hooks get shallow copies of the states and context (assigning to them changes
+nothing; use the mutators); `cleanup` runs if a later rule changed the transition.
 """
 from .context import FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .flow_rules import *  # noqa: F401,F403
