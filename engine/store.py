@@ -9,6 +9,7 @@ never gets ahead of what is durable.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Iterable, Iterator
 
 import attrs
@@ -32,19 +33,32 @@ def _layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     return layout
 
 
+_SNAPSHOT_PLAN: dict[type, tuple[Any, tuple[int, ...]]] = {}
+
+
+def _snapshot_plan(cls: type) -> tuple[Any, tuple[int, ...]]:
+    # (one C-level getter for every field, positions of the values to copy): a
+    # snapshot is taken on every touched record, so it must not loop in Python.
+    names, nested, has_policy = _layout(cls)
+    copied = [names.index(n) for n in nested]
+    if has_policy:
+        copied.append(names.index("empirical_policy"))
+    getter = operator.attrgetter(*names) if len(names) > 1 else (lambda rec, n=names[0]: (getattr(rec, n),))
+    plan = _SNAPSHOT_PLAN[cls] = (getter, tuple(copied))
+    return plan
+
+
 def record_snapshot(rec: Any) -> tuple:
     """Field values of `rec`, mutable containers copied one level deep. O(fields)."""
-    names, nested, has_policy = _layout(type(rec))
-    values = [getattr(rec, n) for n in names]
-    if nested:
-        pos = {n: i for i, n in enumerate(names)}
-        for n in nested:
-            v = values[pos[n]]
-            if v is not None:
-                values[pos[n]] = v.copy()
-    if has_policy:
-        i = names.index("empirical_policy")
-        values[i] = values[i].copy()
+    plan = _SNAPSHOT_PLAN.get(type(rec)) or _snapshot_plan(type(rec))
+    getter, copied = plan
+    if not copied:
+        return getter(rec)
+    values = list(getter(rec))
+    for i in copied:
+        v = values[i]
+        if v is not None:
+            values[i] = v.copy()
     return tuple(values)
 
 
