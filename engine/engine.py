@@ -801,7 +801,11 @@ class Engine:
         store = self._store
         now = self._clock.now()
         row_kind = "flow_run_state" if run_kind == "flow_run" else "task_run_state"
-        if store.tables[row_kind].by_name["run_timestamp"].count((run.id, state.timestamp)):
+        # (run, timestamp) is unique, as in Prefect's schema. A run's history is short,
+        # so scanning it beats keeping a second index on every state row.
+        timestamp = state.timestamp
+        history = store.tables[row_kind].by_name["run_id"].get(run.id)
+        if history and any(row.timestamp == timestamp for row in history.values()):
             raise UniquenessError(
                 f"{run_kind.replace('_', ' ')} {run.id} already has a state at {state.timestamp.isoformat()}"
             )

@@ -184,9 +184,10 @@ class Store:
         self.tables: dict[str, Table] = {k: Table(k) for k in kinds}
         self._undo: list[tuple] = []
         self._savepoints: list[_Savepoint] = []
-        self._changed: dict[tuple[str, Any], Any] = {}
+        # id(record) -> (kind, record) touched since the transaction began; kept only
+        # while someone listens (a backend), so a memory-only engine pays nothing.
+        self._changed: dict[int, tuple[str, Any]] = {}
         self.listeners: list[Callable[[list[Change]], None]] = []
-        self.commit_count = 0
 
     # transactions -------------------------------------------------------------------
     @property
@@ -204,19 +205,17 @@ class Store:
         if len(self._savepoints) > 1:
             self._savepoints.pop()
             return
-        changes = self._collect_changes()
-        if changes and self.listeners:
+        if self._changed:
+            changes = self._collect_changes()
             try:
                 for listener in self.listeners:
                     listener(changes)
             except BaseException:
                 self.rollback()
                 raise
+            self._changed.clear()
         self._savepoints.pop()
         self._undo.clear()
-        self._changed.clear()
-        if changes:
-            self.commit_count += 1
 
     def rollback(self) -> None:
         """Undo everything since the innermost level began, and close that level."""
@@ -248,7 +247,8 @@ class Store:
     def _collect_changes(self) -> list[Change]:
         changes = []
         tables = self.tables
-        for (kind, rec_id), rec in self._changed.items():
+        for kind, rec in self._changed.values():
+            rec_id = rec.id
             if tables[kind].rows.get(rec_id) is rec:
                 changes.append(Change(kind, "upsert", rec_id, rec))
             else:
@@ -264,7 +264,8 @@ class Store:
         table.rows[rec.id] = rec
         table._file(rec)
         self._undo.append(("insert", table, rec))
-        self._changed[(kind, rec.id)] = rec
+        if self.listeners:
+            self._changed[id(rec)] = (kind, rec)
 
     def delete(self, kind: str, rec: Any) -> None:
         """Remove a record and unfile it. O(indexes · log n)."""
@@ -273,13 +274,15 @@ class Store:
         del table.rows[rec.id]
         table._unfile(rec)
         self._undo.append(("delete", table, rec))
-        self._changed[(kind, rec.id)] = rec
+        if self.listeners:
+            self._changed[id(rec)] = (kind, rec)
 
     def touch(self, kind: str, rec: Any) -> None:
         """Call before mutating `rec` in place; then `reindex` after. O(fields)."""
         table = self.tables[kind]
         self._touch(table, rec)
-        self._changed[(kind, rec.id)] = rec
+        if self.listeners:
+            self._changed[id(rec)] = (kind, rec)
 
     def _touch(self, table: Table, rec: Any) -> None:
         sp = self._savepoints[-1]

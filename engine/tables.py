@@ -96,9 +96,7 @@ def build_store() -> Store:
     })
 
     t["flow_run_state"].hash_index("run_id", lambda r: r.flow_run_id)
-    t["flow_run_state"].hash_index("run_timestamp", lambda r: (r.flow_run_id, r.timestamp))
     t["task_run_state"].hash_index("run_id", lambda r: r.task_run_id)
-    t["task_run_state"].hash_index("run_timestamp", lambda r: (r.task_run_id, r.timestamp))
     t["task_run_state_cache"].hash_index("cache_key", lambda r: r.cache_key)
     t["artifact"].hash_index("flow_run_id", lambda r: r.flow_run_id)
     t["artifact_collection"].hash_index("key", lambda r: r.key)
