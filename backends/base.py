@@ -157,8 +157,8 @@ def rebuild(engine: "Engine", records: dict[str, list]) -> None:
     """Fill an empty engine with decoded records, indexes included, then restore each
     run's current `state` object from its state row.
 
-    Bulk-built: hash buckets filled directly and each sorted index sorted once, which
-    is several times faster than filing 100,000 runs one by one. O(n log n).
+    Bulk-built (see `_fill_table`): hash buckets filled directly and each sorted index
+    sorted once, several times faster than filing 100,000 runs one by one. O(n log n).
     On any error the engine is emptied again.
     """
     store = engine._store
@@ -170,42 +170,39 @@ def rebuild(engine: "Engine", records: dict[str, list]) -> None:
             table = store.tables[kind]
             if table.rows:
                 raise BackendError(f"cannot load into a non-empty engine (table {kind} has rows)")
-            rows = table.rows
-            keys = table._keys
-            indexes = table.indexes
-            sorted_entries: list[list] = [[] for _ in indexes]
-            # Plain hash indexes are filled inline (one method call less per record
-            # and index); sorted ones collect entries to sort once; others insert.
-            plan = [
-                (n, idx.buckets if type(idx) is HashIndex else None, isinstance(idx, SortedIndex), idx)
-                for n, idx in enumerate(indexes)
-            ]
-            for rec in recs:
-                rec_id = rec.id
-                rows[rec_id] = rec
-                row_keys = tuple([idx.extract(rec) for idx in indexes])
-                keys[rec_id] = row_keys
-                for n, buckets, is_sorted, idx in plan:
-                    key = row_keys[n]
-                    if buckets is not None:
-                        bucket = buckets.get(key)
-                        if bucket is None:
-                            buckets[key] = {rec_id: rec}
-                        else:
-                            bucket[rec_id] = rec
-                    elif is_sorted:
-                        sorted_entries[n].append(key)
-                    else:
-                        idx.insert(key, rec)
-            if len(rows) != len(recs):  # counted, not checked per row: hashing UUIDs is slow
+            _fill_table(table, recs)
+            if len(table.rows) != len(recs):  # counted, not checked per row: hashing UUIDs is slow
                 raise BackendError(f"duplicate ids in table {kind}")
-            for n, idx in enumerate(indexes):
-                if isinstance(idx, SortedIndex):
-                    idx.entries.update(sorted_entries[n])
         _restore_current_states(engine)
     except BaseException:
         store.clear()
         raise
+
+
+def _fill_table(table: Any, recs: list) -> None:
+    """File `recs` into an empty table, one index at a time (column-wise): the
+    per-record key tuples and the id maps are then zipped together in C, and each
+    index's loop is as tight as it can be."""
+    indexes = table.indexes
+    ids = [rec.id for rec in recs]
+    table.rows.update(zip(ids, recs))
+    columns = [list(map(idx.extract, recs)) for idx in indexes]
+    table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
+    for idx, column in zip(indexes, columns):
+        if type(idx) is HashIndex:
+            buckets = idx.buckets
+            get = buckets.get
+            for key, rec_id, rec in zip(column, ids, recs):
+                bucket = get(key)
+                if bucket is None:
+                    buckets[key] = {rec_id: rec}
+                else:
+                    bucket[rec_id] = rec
+        elif isinstance(idx, SortedIndex):
+            idx.entries.update(column)  # one sort instead of n insertions
+        else:
+            for key, rec in zip(column, recs):
+                idx.insert(key, rec)
 
 
 def _restore_current_states(engine: "Engine") -> None:
