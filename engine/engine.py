@@ -41,13 +41,17 @@ from .records import (
     estimated_start_time_delta,
     random_slug,
 )
-from .states import State, StateType
+from .states import State, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import as_optional_uuid, as_state, as_uuid, coerce_fields
 
 __all__ = ["Engine"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# State rows are built once per transition from already-checked values.
+_make_flow_row = compile_maker(FlowRunStateRow)
+_make_task_row = compile_maker(TaskRunStateRow)
 
 _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
@@ -815,23 +819,23 @@ class Engine:
         artifact_id = None
         if data is not None and not (isinstance(data, dict) and data.get("type") == "unpersisted"):
             artifact_id = self._store_result_artifact(run_kind, run, data, now)
+        details, state_id = state.state_details, state.id
         if run_kind == "flow_run":
-            row = FlowRunStateRow(
-                type=state.type, timestamp=state.timestamp, name=state.name, message=state.message,
-                state_details=state.state_details, result_artifact_id=artifact_id, id=state.id,
-                flow_run_id=run.id,
+            row = _make_flow_row(
+                type=state.type, timestamp=timestamp, name=state.name, message=state.message,
+                state_details=details, data=None, result_artifact_id=artifact_id, id=state_id,
+                created=now, updated=now, flow_run_id=run.id,
             )
         else:
-            row = TaskRunStateRow(
-                type=state.type, timestamp=state.timestamp, name=state.name, message=state.message,
-                state_details=state.state_details, result_artifact_id=artifact_id, id=state.id,
-                task_run_id=run.id,
+            row = _make_task_row(
+                type=state.type, timestamp=timestamp, name=state.name, message=state.message,
+                state_details=details, data=None, result_artifact_id=artifact_id, id=state_id,
+                created=now, updated=now, task_run_id=run.id,
             )
-        row.created = row.updated = now
         store.insert(row_kind, row)
-        validated = State(
-            id=row.id, type=row.type, name=row.name, timestamp=row.timestamp, message=row.message,
-            data=data, state_details=row.state_details,
+        validated = make_state(
+            id=state_id, type=state.type, name=state.name, timestamp=timestamp, message=state.message,
+            data=data, state_details=details,
         )
         run.state_id = row.id
         run.state = validated

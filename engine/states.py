@@ -102,6 +102,19 @@ def compile_copier(cls: type) -> Any:
     return namespace["copy"]
 
 
+def compile_maker(cls: type) -> Any:
+    """A constructor for `cls` that sets every field from its keyword arguments and
+    skips defaults, converters and validators: for values the engine already
+    checked, on paths that build a record per transition. O(fields)."""
+    names = [f.name for f in attrs.fields(cls)]
+    lines = [f"def make(*, {', '.join(names)}):", "    new = _new(cls)"]
+    lines += [f"    _set(new, {n!r}, {n})" for n in names]
+    lines.append("    return new")
+    namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from attrs field names only
+    return namespace["make"]
+
+
 def _default_name(state_type: StateType) -> str:
     return " ".join(word.capitalize() for word in state_type.value.split("_"))
 
@@ -250,6 +263,7 @@ class State:
 
 
 _copy_state = compile_copier(State)
+make_state = compile_maker(State)
 
 
 def has_persisted_result(state: State) -> bool:
