@@ -62,6 +62,10 @@ class RuleStats:
         if issubclass(rule, BaseUniversalTransform):
             self.transforms.add(rule.__name__)
             ns.update(_transform_hooks(rule, rec))
+            # The wrappers only pass `self` through, so a transform the pipeline may call
+            # as plain functions stays callable that way (its fast path).
+            if getattr(rule, "_stateless", False):
+                ns["_STATELESS_HOOKS"] = True
         else:
             ns.update(_rule_hooks(rule, rec))
         wrapped = type(rule.__name__, (rule,), ns)
@@ -80,29 +84,48 @@ def instrument_policy(policy: type, stats: RuleStats) -> type:
     return stats.instrument(policy)
 
 
+def _overrides(rule: type, name: str, base: type) -> bool:
+    return getattr(rule, name) is not getattr(base, name)
+
+
 def _transform_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
-    base_before, base_after = rule.before_transition, rule.after_transition
+    # Only hooks the transform defines are wrapped: the pipeline skips the others.
+    from ..orchestration import BaseUniversalTransform as base
 
-    def before_transition(self: Any, context: Any) -> None:
-        t = perf_counter_ns()
-        try:
-            base_before(self, context)
-        finally:
-            rec[NS] += perf_counter_ns() - t
-            rec[CALLS] += 1
+    hooks: dict[str, Any] = {}
+    has_before = _overrides(rule, "before_transition", base)
+    if has_before:
+        base_before = rule.before_transition
 
-    def after_transition(self: Any, context: Any) -> None:
-        t = perf_counter_ns()
-        try:
-            base_after(self, context)
-        finally:
-            rec[NS] += perf_counter_ns() - t
+        def before_transition(self: Any, context: Any) -> None:
+            t = perf_counter_ns()
+            try:
+                base_before(self, context)
+            finally:
+                rec[NS] += perf_counter_ns() - t
+                rec[CALLS] += 1
 
-    return {"before_transition": before_transition, "after_transition": after_transition}
+        hooks["before_transition"] = before_transition
+    if _overrides(rule, "after_transition", base):
+        base_after = rule.after_transition
+        count = 0 if has_before else 1  # calls are counted on entry when there is a before-hook
+
+        def after_transition(self: Any, context: Any) -> None:
+            t = perf_counter_ns()
+            try:
+                base_after(self, context)
+            finally:
+                rec[NS] += perf_counter_ns() - t
+                rec[CALLS] += count
+
+        hooks["after_transition"] = after_transition
+    return hooks
 
 
 def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
-    base_before, base_after, base_cleanup = rule.before_transition, rule.after_transition, rule.cleanup
+    from ..orchestration import BaseOrchestrationRule as base
+
+    base_before = rule.before_transition
     base_reject, base_delay, base_abort = rule.reject_transition, rule.delay_transition, rule.abort_transition
 
     def before_transition(self: Any, initial: Any, proposed: Any, context: Any) -> None:
@@ -116,20 +139,6 @@ def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
             if rec[REJECT] + rec[WAIT] + rec[ABORT] == responses:
                 rec[ACCEPT] += 1
 
-    def after_transition(self: Any, initial: Any, validated: Any, context: Any) -> None:
-        t = perf_counter_ns()
-        try:
-            base_after(self, initial, validated, context)
-        finally:
-            rec[NS] += perf_counter_ns() - t
-
-    def cleanup(self: Any, initial: Any, validated: Any, context: Any) -> None:
-        t = perf_counter_ns()
-        try:
-            base_cleanup(self, initial, validated, context)
-        finally:
-            rec[NS] += perf_counter_ns() - t
-
     def reject_transition(self: Any, state: Any, reason: str) -> None:
         rec[REJECT] += 1
         base_reject(self, state, reason)
@@ -142,8 +151,22 @@ def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
         rec[ABORT] += 1
         base_abort(self, reason)
 
-    return {
-        "before_transition": before_transition, "after_transition": after_transition, "cleanup": cleanup,
-        "reject_transition": reject_transition, "delay_transition": delay_transition,
-        "abort_transition": abort_transition,
+    hooks: dict[str, Any] = {
+        "before_transition": before_transition, "reject_transition": reject_transition,
+        "delay_transition": delay_transition, "abort_transition": abort_transition,
     }
+    for name in ("after_transition", "cleanup"):
+        if _overrides(rule, name, base):
+            hooks[name] = _timed_exit_hook(getattr(rule, name), rec)
+    return hooks
+
+
+def _timed_exit_hook(hook: Any, rec: list[int]) -> Any:
+    def timed(self: Any, initial: Any, validated: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            hook(self, initial, validated, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+
+    return timed
