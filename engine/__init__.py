@@ -1,6 +1,134 @@
-"""runstate: an in-memory engine for Prefect's run layer."""
+"""runstate: an in-memory engine for Prefect 3.1.0's run layer.
+
+The public API, re-exported from the modules that define it:
+
+* `Engine` (engine.engine) and the clocks (engine.clock);
+* states and records (engine.states, engine.records);
+* errors (engine.errors);
+* filters and sorts for reads and counts (engine.filters, engine.sorting);
+* orchestration: results, policies and the bases for custom rules
+  (engine.orchestration);
+* the flow-run graph types (engine.graph).
+
+Submodules with more: `engine.orchestration` (every rule), `engine.models` (the
+Prefect-shaped async facade), `engine.testing` (pytest plugin and state-setup
+helpers), `engine.sim` (the simulator), `engine.conformance` (corpus replay),
+`engine.rulebench` (rule benchmarking); durability lives in the `backends` package.
+"""
 from .clock import Clock, ManualClock, SystemClock
 from .engine import Engine
-from .errors import *  # noqa: F401,F403
-from .records import *  # noqa: F401,F403
-from .states import *  # noqa: F401,F403
+from .errors import (
+    BackendError,
+    FlowRunGraphTooLarge,
+    ObjectNotFoundError,
+    OrchestrationError,
+    RunstateError,
+    TransactionError,
+    UniquenessError,
+    ValidationError,
+)
+from .filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    Operator,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from .graph import DependencyResult, Graph
+from .orchestration import (
+    POLICIES,
+    BackgroundTaskPolicy,
+    BaseOrchestrationPolicy,
+    BaseOrchestrationRule,
+    BaseUniversalTransform,
+    ClientSideTaskOrchestrationPolicy,
+    CoreFlowPolicy,
+    CoreFlowPolicyWithoutDeploymentConcurrency,
+    CoreTaskPolicy,
+    GlobalFlowPolicy,
+    GlobalTaskPolicy,
+    MarkLateRunsPolicy,
+    MinimalFlowPolicy,
+    MinimalTaskPolicy,
+    OrchestrationContext,
+    OrchestrationResult,
+    SetStateStatus,
+    StateAbortDetails,
+    StateAcceptDetails,
+    StateRejectDetails,
+    StateWaitDetails,
+)
+from .records import (
+    Artifact,
+    ConcurrencyLimit,
+    ConcurrencyLimitV2,
+    ConcurrencyOptions,
+    Constant,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunPolicy,
+    FlowRunStateRow,
+    Parameter,
+    TaskRun,
+    TaskRunPolicy,
+    TaskRunResult,
+    TaskRunStateCache,
+    TaskRunStateRow,
+    WorkPool,
+    WorkQueue,
+)
+from .sorting import FlowRunSort, TaskRunSort
+from .states import (
+    ALL_ORCHESTRATION_STATES,
+    TERMINAL_STATES,
+    AwaitingConcurrencySlot,
+    AwaitingRetry,
+    Cached,
+    Cancelled,
+    Cancelling,
+    Completed,
+    CountByState,
+    Crashed,
+    Failed,
+    Late,
+    Paused,
+    Pending,
+    Retrying,
+    Running,
+    Scheduled,
+    State,
+    StateDetails,
+    StateType,
+    Suspended,
+)
+
+__all__ = [
+    # engine and time
+    "Engine", "Clock", "SystemClock", "ManualClock",
+    # errors
+    "RunstateError", "ObjectNotFoundError", "ValidationError", "UniquenessError",
+    "OrchestrationError", "FlowRunGraphTooLarge", "TransactionError", "BackendError",
+    # states
+    "StateType", "TERMINAL_STATES", "ALL_ORCHESTRATION_STATES", "State", "StateDetails",
+    "CountByState", "Scheduled", "Late", "AwaitingRetry", "AwaitingConcurrencySlot",
+    "Retrying", "Cached", "Pending", "Running", "Completed", "Failed", "Crashed",
+    "Cancelled", "Cancelling", "Paused", "Suspended",
+    # records
+    "Flow", "FlowRun", "TaskRun", "FlowRunStateRow", "TaskRunStateRow", "TaskRunStateCache",
+    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "ConcurrencyLimit",
+    "ConcurrencyLimitV2", "Artifact", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
+    "Parameter", "Constant",
+    # queries
+    "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
+    "WorkQueueFilter", "Operator", "FlowRunSort", "TaskRunSort", "DependencyResult", "Graph",
+    # orchestration
+    "SetStateStatus", "OrchestrationResult", "OrchestrationContext", "StateAcceptDetails",
+    "StateRejectDetails", "StateWaitDetails", "StateAbortDetails", "BaseOrchestrationRule",
+    "BaseUniversalTransform", "BaseOrchestrationPolicy", "POLICIES", "CoreFlowPolicy",
+    "CoreFlowPolicyWithoutDeploymentConcurrency", "CoreTaskPolicy",
+    "ClientSideTaskOrchestrationPolicy", "BackgroundTaskPolicy", "MinimalFlowPolicy",
+    "MinimalTaskPolicy", "MarkLateRunsPolicy", "GlobalFlowPolicy", "GlobalTaskPolicy",
+]
