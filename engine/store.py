@@ -264,6 +264,9 @@ class Store:
         table.rows[rec.id] = rec
         table._file(rec)
         self._undo.append(("insert", table, rec))
+        # Rolling this savepoint back removes the record whole, so later touches in
+        # the same savepoint need no snapshot of it.
+        self._savepoints[-1].touched.add(id(rec))
         if self.listeners:
             self._changed[id(rec)] = (kind, rec)
 

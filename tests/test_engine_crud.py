@@ -244,3 +244,16 @@ def test_estimated_times_use_engine_clock(e, flow):
     fr = e.create_flow_run(flow_id=flow.id, expected_start_time=T - dt.timedelta(seconds=30))
     assert e.estimated_start_time_delta(fr) == dt.timedelta(seconds=30)
     assert e.estimated_run_time(fr) == dt.timedelta(0)
+
+
+def test_savepoint_restores_a_record_created_in_the_outer_level(e, flow):
+    with e.transaction():
+        run = e.create_flow_run(flow_id=flow.id, tags=["outer"])
+        with pytest.raises(RuntimeError):
+            with e.transaction():
+                e.update_flow_run(run.id, tags=["inner"])
+                raise RuntimeError
+        assert run.tags == ["outer"]
+        assert run.id in e._store.tables["flow_run"].by_name["tags"].get("outer")
+        assert not e._store.tables["flow_run"].by_name["tags"].get("inner")
+    assert e.read_flow_run(run.id).tags == ["outer"]
