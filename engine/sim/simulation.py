@@ -25,7 +25,7 @@ from ..records import seed_slugs
 from ..states import seed_ids
 from .client import Client
 from .errors import WorkloadError
-from .loop import EventLoop
+from .loop import EventLoop, SimClock
 from .metrics import Metrics
 from .model import DeploymentRT, FlowPlan, PoolRT, RunSim, WorkerRT, compile_plan
 from .rulestats import RuleStats
@@ -91,7 +91,7 @@ class Simulation:
         spec = workload.simulation
         seed = spec.seed
         self.rng = random.Random(seed)
-        self.clock = ManualClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
+        self.clock = SimClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
         if engine is None:
             engine = open_engine(store_url, self.clock)
         else:
