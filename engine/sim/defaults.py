@@ -66,8 +66,8 @@ startup = "5s"
 name = "etl"
 retries = 1
 retry_delay = "30s"
-crash_probability = 0.003
-cancel = { probability = 0.003, after = { dist = "exponential", mean = "2m" } }
+crash_probability = 0.01
+cancel = { probability = 0.01, after = { dist = "exponential", mean = "2m" } }
 
 [[flows.tasks]]
 name = "extract"
@@ -139,7 +139,7 @@ failure_probability = 0.01
 name = "train"
 retries = 1
 retry_delay = "1m"
-pause = { probability = 0.02, after = "evaluate", duration = { dist = "exponential", mean = "20m" }, timeout = "1h" }
+pause = { probability = 0.05, after = "evaluate", duration = { dist = "exponential", mean = "20m" }, timeout = "1h" }
 
 [[flows.tasks]]
 name = "prepare"
