@@ -81,20 +81,34 @@ def test_print_workload_round_trips(capsys):
 
 def test_same_seed_gives_identical_report_json_across_processes(tmp_path):
     """Byte-identical report.json from two processes with different hash seeds."""
-    outputs = []
+    stores = hasattr(Engine, "open")
+    outputs, dumps = [], []
     for hash_seed in ("1", "2"):
         out = tmp_path / hash_seed
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        store = ["--store", f"sqlite:///{tmp_path / hash_seed}.db"] if stores else []
         proc = subprocess.run(
             [sys.executable, "-m", "engine", "simulate", "--workload",
              str(ROOT / "examples" / "retries-caching-subflows" / "workload.json"),
-             "--until", "3h", "--report", str(out), "--no-charts"],
+             "--until", "3h", "--report", str(out), "--no-charts", *store],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
         assert "\r[" not in proc.stderr  # no progress bar when not on a terminal
         outputs.append((out / "report.json").read_bytes())
+        if stores:
+            with Engine.open(store[1]) as engine:
+                dumps.append(_store_dump(engine))
     assert outputs[0] == outputs[1]
+    assert dumps[0] == dumps[1]  # the stores too, row for row
+
+
+def _store_dump(engine) -> dict:
+    from engine.serialization import unstructure_record
+
+    return {kind: sorted(json.dumps(unstructure_record(kind, rec), sort_keys=True, default=str)
+                         for rec in table.rows.values())
+            for kind, table in engine._store.tables.items()}
 
 
 def test_refuses_a_store_that_already_holds_data(tmp_path, capsys):
