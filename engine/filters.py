@@ -443,14 +443,11 @@ class FlowRunFilterStateName(_Filter):
     _column: ClassVar = "state_name"
 
 
-@attrs.define(slots=True)
-class FlowRunFilterState(_Filter):
-    """Type and name criteria are flattened into one list combined with `operator`."""
+class _StateCriteria(_Filter):
+    """Flow- and task-run state filters: the criteria of `type` and `name` are
+    flattened into one list, combined with the state filter's own `operator`."""
 
-    operator: Operator = Operator.and_
-    type: FlowRunFilterStateType | None = None
-    name: FlowRunFilterStateName | None = None
-    _spec: ClassVar = {**_OP, "type": FlowRunFilterStateType, "name": FlowRunFilterStateName}
+    __slots__ = ()
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         out: list[Predicate] = []
@@ -458,6 +455,16 @@ class FlowRunFilterState(_Filter):
             if part is not None:
                 out.extend(part.criteria(tables))
         return out
+
+
+@attrs.define(slots=True)
+class FlowRunFilterState(_StateCriteria):
+    """Type and name criteria are flattened into one list combined with `operator`."""
+
+    operator: Operator = Operator.and_
+    type: FlowRunFilterStateType | None = None
+    name: FlowRunFilterStateName | None = None
+    _spec: ClassVar = {**_OP, "type": FlowRunFilterStateType, "name": FlowRunFilterStateName}
 
 
 @attrs.define(slots=True)
@@ -620,20 +627,13 @@ class TaskRunFilterStateName(_Filter):
 
 
 @attrs.define(slots=True)
-class TaskRunFilterState(_Filter):
+class TaskRunFilterState(_StateCriteria):
     """Type and name criteria are flattened into one list combined with `operator`."""
 
     operator: Operator = Operator.and_
     type: TaskRunFilterStateType | None = None
     name: TaskRunFilterStateName | None = None
     _spec: ClassVar = {**_OP, "type": TaskRunFilterStateType, "name": TaskRunFilterStateName}
-
-    def criteria(self, tables: Tables) -> list[Predicate]:
-        out: list[Predicate] = []
-        for part in (self.type, self.name):
-            if part is not None:
-                out.extend(part.criteria(tables))
-        return out
 
 
 @attrs.define(slots=True)
