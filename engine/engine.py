@@ -596,10 +596,28 @@ class Engine:
         run = FlowRun(**values)
         now = self._clock.now()
         run.created = run.updated = now
-        self._store.insert("flow_run", run)
-        if state is not None:
-            self.set_flow_run_state(run.id, state, force=True, orchestration_parameters=orchestration_parameters)
+        self._insert_with_state("flow_run", run, state, orchestration_parameters)
         return run
+
+    def _insert_with_state(self, kind: str, run: Any, state: State | None, parameters: dict | None) -> None:
+        """Insert a new run and give it its first state through the forced path
+        (already inside this call's transaction: no savepoint of its own).
+
+        The run is filed in the indexes once, after the state is set, instead of
+        filed then moved; event listeners may query mid-transition, so with any
+        registered the run is filed up front as before."""
+        store = self._store
+        if state is None:
+            store.insert(kind, run)
+            return
+        deferred = not _instrumentation.EVENT_LISTENERS
+        store.insert(kind, run, file=not deferred)
+        if kind == "flow_run":
+            _orchestration.set_flow_run_state(self, run.id, state, True, None, parameters)
+        else:
+            _orchestration.set_task_run_state(self, run.id, state, True, None, parameters)
+        if deferred:
+            store.reindex(kind, run)  # files it (a no-op compare if orchestration already did)
 
     @locked
     def read_flow_run(self, flow_run_id: Any) -> FlowRun | None:
@@ -696,9 +714,7 @@ class Engine:
         run = TaskRun(**values)
         now = self._clock.now()
         run.created = run.updated = now
-        self._store.insert("task_run", run)
-        if state is not None:
-            self.set_task_run_state(run.id, state, force=True, orchestration_parameters=orchestration_parameters)
+        self._insert_with_state("task_run", run, state, orchestration_parameters)
         return run
 
     @locked
@@ -989,5 +1005,6 @@ class Engine:
 
 from . import graph as _graph  # noqa: E402  (these modules import Engine's helpers)
 from . import orchestration as _orchestration  # noqa: E402
+from .orchestration import instrumentation as _instrumentation  # noqa: E402
 from . import queries as _queries  # noqa: E402
 from .states import CountByState  # noqa: E402,F401

@@ -118,28 +118,59 @@ class Table:
         index.live = True
 
     # raw maintenance (no undo; Store wraps these) --------------------------------------
+    # Hash indexes are updated inline (no method call per index): filing is the
+    # hottest loop of every write.
     def _file(self, rec: Any) -> None:
         keys = tuple([idx.extract(rec) for idx in self.indexes])
+        rec_id = rec.id
         for idx, key in zip(self.indexes, keys):
-            idx.insert(key, rec)
-        self._keys[rec.id] = keys
+            if idx.__class__ is HashIndex:
+                buckets = idx.buckets
+                bucket = buckets.get(key)
+                if bucket is None:
+                    buckets[key] = {rec_id: rec}
+                else:
+                    bucket[rec_id] = rec
+            else:
+                idx.insert(key, rec)
+        self._keys[rec_id] = keys
 
     def _unfile(self, rec: Any) -> None:
-        keys = self._keys.pop(rec.id)
+        # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).
+        keys = self._keys.pop(rec.id, None)
+        if keys is None:
+            return
         for idx, key in zip(self.indexes, keys):
             idx.remove(key, rec)
 
     def _refile(self, rec: Any) -> bool:
-        """Move `rec` to its current keys; returns whether any key changed."""
-        old = self._keys[rec.id]
+        """Move `rec` to its current keys (filing it if it was inserted unfiled);
+        returns whether any key changed."""
+        rec_id = rec.id
+        old = self._keys.get(rec_id)
+        if old is None:
+            self._file(rec)
+            return True
         new = tuple([idx.extract(rec) for idx in self.indexes])
         if new == old:
             return False
         for idx, o, n in zip(self.indexes, old, new):
             if o != n:
-                idx.remove(o, rec)
-                idx.insert(n, rec)
-        self._keys[rec.id] = new
+                if idx.__class__ is HashIndex:
+                    buckets = idx.buckets
+                    bucket = buckets[o]
+                    del bucket[rec_id]
+                    if not bucket:
+                        del buckets[o]
+                    bucket = buckets.get(n)
+                    if bucket is None:
+                        buckets[n] = {rec_id: rec}
+                    else:
+                        bucket[rec_id] = rec
+                else:
+                    idx.remove(o, rec)
+                    idx.insert(n, rec)
+        self._keys[rec_id] = new
         return True
 
     def get(self, rec_id: Any) -> Any:
@@ -168,22 +199,26 @@ class Change:
     record: Any
 
 
-class _Savepoint:
-    __slots__ = ("mark", "touched")
-
-    def __init__(self, mark: int) -> None:
-        self.mark = mark
-        self.touched: set[int] = set()
-
-
 class Store:
     """All tables plus the transaction machinery. Not thread-safe by itself: the
-    engine serialises calls with its lock."""
+    engine serialises calls with its lock.
+
+    Savepoints cost no objects: each open level is an undo-log mark plus a serial
+    number, and `_saved[id(record)]` is the serial of the level that last saved the
+    record's snapshot. A record needs a new snapshot when touched in a level other
+    than that one; serials are never reused, so a closed level's marks can never be
+    mistaken for an open one's. Ids are stable: the undo log keeps every touched or
+    inserted record alive until the transaction ends.
+    """
 
     def __init__(self, kinds: Iterable[str]) -> None:
         self.tables: dict[str, Table] = {k: Table(k) for k in kinds}
         self._undo: list[tuple] = []
-        self._savepoints: list[_Savepoint] = []
+        self._marks: list[int] = []  # undo-log length when each open level began
+        self._serials: list[int] = []  # serial of each open level
+        self._level = 0  # serial of the innermost open level (0: none)
+        self._next_serial = 1
+        self._saved: dict[int, int] = {}
         # id(record) -> (kind, record) touched since the transaction began; kept only
         # while someone listens (a backend), so a memory-only engine pays nothing.
         self._changed: dict[int, tuple[str, Any]] = {}
@@ -192,18 +227,27 @@ class Store:
     # transactions -------------------------------------------------------------------
     @property
     def in_transaction(self) -> bool:
-        return bool(self._savepoints)
+        return bool(self._marks)
 
     def begin(self) -> None:
-        """Open a transaction, or a savepoint inside the current one."""
-        self._savepoints.append(_Savepoint(len(self._undo)))
+        """Open a transaction, or a savepoint inside the current one. O(1)."""
+        self._marks.append(len(self._undo))
+        level = self._level = self._next_serial
+        self._next_serial = level + 1
+        self._serials.append(level)
 
     def commit(self) -> None:
         """Close the innermost level; the outermost one publishes its changes."""
-        if not self._savepoints:
+        marks = self._marks
+        if not marks:
             raise TransactionError("commit without an open transaction")
-        if len(self._savepoints) > 1:
-            self._savepoints.pop()
+        if len(marks) > 1:
+            # Records saved in the closed level are re-saved if touched again in the
+            # outer one: redundant but correct, and nested levels are rare.
+            marks.pop()
+            serials = self._serials
+            serials.pop()
+            self._level = serials[-1]
             return
         if self._changed:
             changes = self._collect_changes()
@@ -214,16 +258,21 @@ class Store:
                 self.rollback()
                 raise
             self._changed.clear()
-        self._savepoints.pop()
+        marks.pop()
+        self._serials.pop()
+        self._level = 0
         self._undo.clear()
+        if self._saved:
+            self._saved.clear()
 
     def rollback(self) -> None:
         """Undo everything since the innermost level began, and close that level."""
-        if not self._savepoints:
+        if not self._marks:
             raise TransactionError("rollback without an open transaction")
-        sp = self._savepoints.pop()
+        mark = self._marks.pop()
+        self._serials.pop()
         undo = self._undo
-        while len(undo) > sp.mark:
+        while len(undo) > mark:
             entry = undo.pop()
             op = entry[0]
             if op == "restore":
@@ -241,8 +290,12 @@ class Store:
                 table._file(rec)
             else:  # "call": a side structure's own undo
                 entry[1]()
-        if not self._savepoints:
+        if self._serials:
+            self._level = self._serials[-1]
+        else:
+            self._level = 0
             self._changed.clear()
+            self._saved.clear()
 
     def _collect_changes(self) -> list[Change]:
         changes = []
@@ -256,17 +309,22 @@ class Store:
         return changes
 
     # writes (must run inside a transaction) -------------------------------------------------
-    def insert(self, kind: str, rec: Any) -> None:
-        """Add a new record and file it in every index. O(indexes · log n)."""
+    def insert(self, kind: str, rec: Any, file: bool = True) -> None:
+        """Add a new record and file it in every index. O(indexes · log n).
+
+        With `file=False` the record is only added to `rows`: the caller is about to
+        set its indexed fields and will `reindex` it, which files it once instead of
+        filing then moving it. Index-based reads do not see it until then."""
         table = self.tables[kind]
-        if rec.id in table.rows:
-            raise KeyError(f"{kind} {rec.id} already exists")
-        table.rows[rec.id] = rec
-        table._file(rec)
+        rec_id = rec.id
+        if table.rows.setdefault(rec_id, rec) is not rec:  # one hash of the id, not two
+            raise KeyError(f"{kind} {rec_id} already exists")
+        if file:
+            table._file(rec)
         self._undo.append(("insert", table, rec))
-        # Rolling this savepoint back removes the record whole, so later touches in
-        # the same savepoint need no snapshot of it.
-        self._savepoints[-1].touched.add(id(rec))
+        # Rolling this level back removes the record whole, so later touches in the
+        # same level need no snapshot of it.
+        self._saved[id(rec)] = self._level
         if self.listeners:
             self._changed[id(rec)] = (kind, rec)
 
@@ -282,21 +340,27 @@ class Store:
 
     def touch(self, kind: str, rec: Any) -> None:
         """Call before mutating `rec` in place; then `reindex` after. O(fields)."""
-        table = self.tables[kind]
-        self._touch(table, rec)
+        key = id(rec)
+        level = self._level
+        saved = self._saved
+        if saved.get(key) != level:
+            saved[key] = level
+            self._undo.append(("restore", self.tables[kind], rec, record_snapshot(rec)))
         if self.listeners:
-            self._changed[id(rec)] = (kind, rec)
+            self._changed[key] = (kind, rec)
 
     def _touch(self, table: Table, rec: Any) -> None:
-        sp = self._savepoints[-1]
         key = id(rec)
-        if key not in sp.touched:
-            sp.touched.add(key)
+        level = self._level
+        saved = self._saved
+        if saved.get(key) != level:
+            saved[key] = level
             self._undo.append(("restore", table, rec, record_snapshot(rec)))
 
     def reindex(self, kind: str, rec: Any) -> bool:
-        """Re-file a touched record whose indexed fields may have changed. O(indexes)
-        when nothing moved, O(changed indexes · log n) otherwise."""
+        """Re-file a touched record whose indexed fields may have changed (or file
+        one inserted with `file=False`). O(indexes) when nothing moved,
+        O(changed indexes · log n) otherwise."""
         return self.tables[kind]._refile(rec)
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
