@@ -212,3 +212,29 @@ class IncrementTaskRunCount(GlobalTransform):
         proposed = context.proposed_state
         if proposed is not None and proposed.type is _RUNNING:
             context.run.run_count += 1
+
+
+# Which before-hooks can do anything for an actual transition (from, to), `to` being
+# the proposal's type when the transforms run (None once nullified). The pipeline
+# skips the others. Keyed by exact class: subclasses (instrumented copies, user
+# variants) are always called.
+def _proposed(from_type, to_type):
+    return to_type is not None
+
+
+STATIC_FILTERS = {
+    SetRunStateType: _proposed,
+    SetRunStateName: _proposed,
+    SetRunStateTimestamp: _proposed,
+    SetStartTime: lambda f, t: t is _RUNNING,
+    SetEndTime: lambda f, t: t is not None and (t in TERMINAL_STATES or f in TERMINAL_STATES),
+    IncrementRunTime: lambda f, t: t is not None and f is _RUNNING,
+    SetExpectedStartTime: _proposed,
+    SetNextScheduledStartTime: lambda f, t: t is not None and (f is _SCHEDULED or t is _SCHEDULED),
+    UpdateStateDetails: _proposed,
+    UpdateSubflowParentTask: _proposed,
+    UpdateSubflowStateDetails: _proposed,
+    IncrementFlowRunCount: lambda f, t: t is _RUNNING,
+    RemoveResumingIndicator: lambda f, t: t is _RUNNING or t in TERMINAL_STATES,
+    IncrementTaskRunCount: lambda f, t: t is _RUNNING,
+}

@@ -25,7 +25,8 @@ from .policies import (
     MinimalFlowPolicy,
     MinimalTaskPolicy,
 )
-from .responses import OrchestrationResult
+from .global_rules import STATIC_FILTERS
+from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus, StateAbortDetails
 from .rules import BaseOrchestrationPolicy, BaseUniversalTransform
 from .versions import parse_api_version
 
@@ -34,6 +35,8 @@ __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
 _new = object.__new__
 _set = object.__setattr__
 _SCHEDULED = StateType.SCHEDULED
+_ACCEPT = SetStateStatus.ACCEPT
+_ABORT = SetStateStatus.ABORT
 _DETAIL_FIELDS = tuple(f.name for f in attrs.fields(StateDetails))
 # Run columns the global transforms may change before validation; restored if
 # validation fails so a failed write leaves the run as it was.
@@ -117,15 +120,16 @@ def _stamp(state: State, now: _dt.datetime) -> None:
 
 
 _plan_cache: dict = {}
+_globals_cache: dict = {}
 
 
 def _entry(cls: type) -> Any:
     # A transform whose hooks keep no per-instance state runs as plain functions:
-    # (before or None, after or None, signature); anything else stays a class.
+    # (before or None, after or None, signature, class); anything else stays a class.
     if getattr(cls, "_stateless", False):
         before = None if cls.before_transition is BaseUniversalTransform.before_transition else cls.before_transition
         after = None if cls.after_transition is BaseUniversalTransform.after_transition else cls.after_transition
-        return (before, after, cls._signature)
+        return (before, after, cls._signature, cls)
     return cls
 
 
@@ -147,6 +151,70 @@ def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any)
     return plan
 
 
+class _FusedTransforms:
+    """Global transforms that are all stateless, run as one step: the before-hooks
+    that can act on the actual (from, to) in order, every signature in one extend,
+    the after-hooks in reverse. Built once per (transforms, from, actual to)."""
+
+    __slots__ = ("befores", "rule_sigs", "afters", "final_sigs")
+
+    def __init__(self, entries: tuple, from_type: Any, to_type: Any) -> None:
+        befores = []
+        for entry in entries:
+            before = entry[0]
+            if before is None:
+                continue
+            applies = STATIC_FILTERS.get(entry[3])
+            if applies is None or applies(from_type, to_type):
+                befores.append(before)
+        self.befores = tuple(befores)
+        self.rule_sigs = tuple(entry[2] for entry in entries)
+        self.afters = tuple(entry[1] for entry in reversed(entries) if entry[1] is not None)
+        self.final_sigs = tuple(entry[2] for entry in reversed(entries))
+
+    def enter(self, ctx: OrchestrationContext) -> None:
+        for before in self.befores:
+            before(None, ctx)
+        ctx.rule_signature.extend(self.rule_sigs)
+
+    def exit(self, ctx: OrchestrationContext, error: BaseException | None) -> BaseException | None:
+        """Every after-hook runs even if one raises; returns the error to raise."""
+        if ctx.orchestration_error is None:
+            for after in self.afters:
+                try:
+                    after(None, ctx)
+                except BaseException as exc:  # noqa: BLE001
+                    error = exc
+            ctx.finalization_signature.extend(self.final_sigs)
+        return error
+
+
+def _fused(transforms: tuple, from_type: Any, to_type: Any) -> _FusedTransforms | None:
+    """The fused form of `transforms` for the actual transition, or None when one of
+    them is a class (run the ordinary way). O(1) when cached."""
+    key = (transforms, from_type, to_type)
+    try:
+        return _globals_cache[key]
+    except KeyError:
+        pass
+    fused = None
+    if all(entry.__class__ is tuple for entry in transforms):
+        fused = _FusedTransforms(transforms, from_type, to_type)
+    if len(_globals_cache) < 10_000:
+        _globals_cache[key] = fused
+    return fused
+
+
+def _abort_for_error(ctx: OrchestrationContext, rule: Any, exc: Exception) -> None:
+    # A rule's before-hook raised: ABORT now, re-raised once every rule has exited.
+    ctx.proposed_state = None
+    ctx.response_status = _ABORT
+    ctx.response_details = StateAbortDetails(
+        reason=f"Aborting orchestration due to error in {type(rule)!r}: !{exc!r}"
+    )
+    ctx.orchestration_error = exc
+
+
 def _exit_all(entered: list, ctx: OrchestrationContext, error: BaseException | None) -> BaseException | None:
     """Exit in reverse nesting order; every exit runs even while an error propagates.
     Returns the error to raise (the last one raised, as nested `with` blocks do)."""
@@ -159,6 +227,24 @@ def _exit_all(entered: list, ctx: OrchestrationContext, error: BaseException | N
                     if after is not None:
                         after(None, ctx)
                     final_append(manager[2])
+            elif manager._fast:
+                # BaseOrchestrationRule.__exit__ for a rule valid on entry, inlined.
+                cls = manager.__class__
+                from_type = manager.from_state_type
+                to_type = manager.to_state_type
+                if from_type not in cls.FROM_STATES or to_type not in cls.TO_STATES:
+                    continue
+                initial = ctx.initial_state
+                proposed = ctx.proposed_state
+                if from_type != (None if initial is None else initial.type) or (
+                    to_type != (None if proposed is None else proposed.type)
+                ):
+                    if cls._has_cleanup:  # fizzled
+                        manager.cleanup(initial, ctx.validated_state, ctx)
+                else:
+                    if cls._has_after:
+                        manager.after_transition(initial, ctx.validated_state, ctx)
+                    final_append(cls._signature)
             elif error is None:
                 manager.__exit__(None, None, None)
             else:
@@ -170,6 +256,7 @@ def _exit_all(entered: list, ctx: OrchestrationContext, error: BaseException | N
 
 def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: Any, append: Any) -> None:
     signature_append = ctx.rule_signature.append
+    initial = ctx.initial_state
     for entry in entries:
         if entry.__class__ is tuple:
             before = entry[0]
@@ -177,6 +264,28 @@ def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: A
                 before(None, ctx)
             signature_append(entry[2])
             append(entry)
+        elif entry._fast:
+            # BaseOrchestrationRule.__enter__, inlined. The plan only holds rules whose
+            # FROM/TO contain the intended transition; one that an earlier rule has
+            # already changed is invalid: no hook runs and its exit does nothing.
+            proposed = ctx.proposed_state
+            if to_type != (None if proposed is None else proposed.type):
+                continue
+            rule = _new(entry)
+            rule.context = ctx
+            rule.from_state_type = from_type
+            rule.to_state_type = to_type
+            rule._invalid_on_entry = False
+            if entry._has_before:
+                try:
+                    entry.before_transition(rule, initial, proposed, ctx)
+                except Exception as exc:  # noqa: BLE001 - re-raised after every exit
+                    _abort_for_error(ctx, rule, exc)
+                else:
+                    signature_append(entry._signature)
+            else:
+                signature_append(entry._signature)
+            append(rule)
         else:
             if entry._plain_init:
                 # Same as entry(ctx, from_type, to_type) without the __init__ call.
@@ -189,6 +298,25 @@ def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: A
                 rule = entry(ctx, from_type, to_type)
             rule.__enter__()
             append(rule)
+
+
+def _new_context(context_cls: type, engine: Any, run: Any, initial: Any, proposed: State,
+                 parameters: dict, now: _dt.datetime) -> OrchestrationContext:
+    # OrchestrationContext.__init__ without the call.
+    ctx = _new(context_cls)
+    ctx.session = engine
+    ctx.run = run
+    ctx.initial_state = initial
+    ctx.proposed_state = proposed
+    ctx.validated_state = None
+    ctx.rule_signature = []
+    ctx.finalization_signature = []
+    ctx.response_status = _ACCEPT
+    ctx.response_details = ACCEPT_DETAILS
+    ctx.orchestration_error = None
+    ctx.parameters = parameters
+    ctx.now = now
+    return ctx
 
 
 def orchestrate(
@@ -207,12 +335,13 @@ def orchestrate(
     proposed = _submitted(state, now)
     initial = run.state if run.state_id is not None else None
     store.touch(kind, run)
-    ctx = context_cls(engine, run, initial, proposed, parameters, now)
+    ctx = _new_context(context_cls, engine, run, initial, proposed, parameters, now)
     from_type = None if initial is None else initial.type
     to_type = proposed.type
     rules, transforms = _compile_plan(policy, global_policy, from_type, to_type)
 
     entered: list = []
+    fused = None
     try:
         _enter(rules, ctx, from_type, to_type, entered.append)
         final = ctx.proposed_state
@@ -222,7 +351,11 @@ def orchestrate(
                 _stamp(final, now)
             saved = _run_columns(run)
             resuming = getattr(run.empirical_policy, "resuming", None)
-        _enter(transforms, ctx, from_type, to_type, entered.append)
+        fused = _fused(transforms, from_type, None if final is None else final.type)
+        if fused is None:
+            _enter(transforms, ctx, from_type, to_type, entered.append)
+        else:
+            fused.enter(ctx)
         ctx.validate_proposed_state()
         if saved is not None and ctx.proposed_state is None:
             # Validation failed: undo the bookkeeping done for the lost state.
@@ -231,8 +364,10 @@ def orchestrate(
             if kind == "flow_run":
                 run.empirical_policy.resuming = resuming
     except BaseException as exc:
-        raise _exit_all(entered, ctx, exc)
-    error = _exit_all(entered, ctx, None)
+        error = exc if fused is None else fused.exit(ctx, exc)
+        raise _exit_all(entered, ctx, error)
+    error = None if fused is None else fused.exit(ctx, None)
+    error = _exit_all(entered, ctx, error)
     if error is not None:
         raise error
     if ctx.orchestration_error is not None:

@@ -64,9 +64,12 @@ class BaseOrchestrationRule:
     __slots__ = ("context", "from_state_type", "to_state_type", "_invalid_on_entry", "__dict__")
 
     _signature: ClassVar[str] = ""
+    _has_before: ClassVar[bool] = False
     _has_after: ClassVar[bool] = False
     _has_cleanup: ClassVar[bool] = False
     _plain_init: ClassVar[bool] = True
+    # True when the pipeline may run the rule inline (see __init_subclass__).
+    _fast: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,10 +77,19 @@ class BaseOrchestrationRule:
         cls.TO_STATES = _as_state_set(cls.TO_STATES)
         cls._signature = str(cls)
         # Default hooks do nothing: skip calling (and copying for) them.
-        cls._has_after = cls.after_transition is not BaseOrchestrationRule.after_transition
-        cls._has_cleanup = cls.cleanup is not BaseOrchestrationRule.cleanup
+        base = BaseOrchestrationRule
+        cls._has_before = cls.before_transition is not base.before_transition
+        cls._has_after = cls.after_transition is not base.after_transition
+        cls._has_cleanup = cls.cleanup is not base.cleanup
         # The pipeline may build instances without calling an unchanged __init__.
-        cls._plain_init = cls.__init__ is BaseOrchestrationRule.__init__
+        cls._plain_init = cls.__init__ is base.__init__
+        # Unchanged lifecycle and no defensive copies: the pipeline does what
+        # __enter__/__exit__ would do without calling them (two frames less per rule).
+        cls._fast = (
+            cls._plain_init and not cls.SAFE_COPIES
+            and cls.__enter__ is base.__enter__ and cls.__exit__ is base.__exit__
+            and cls._exit_args is base._exit_args
+        )
 
     def __init__(
         self,
@@ -260,6 +272,7 @@ class BaseUniversalTransform:
 
     _signature: ClassVar[str] = ""
     _plain_init: ClassVar[bool] = False  # always built through __init__
+    _fast: ClassVar[bool] = False  # always entered through __enter__
     # True only for classes that declare `_STATELESS_HOOKS = True` in their own body
     # (not inherited): their hooks ignore `self`, so the pipeline may call them as
     # plain functions instead of building an object per transition.
