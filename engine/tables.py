@@ -5,6 +5,8 @@ Every index here is updated incrementally by the store on insert, delete and
 """
 from __future__ import annotations
 
+import operator
+
 from .sorting import GroupedSortedIndex
 from .store import Store
 
@@ -25,6 +27,18 @@ KINDS = (
     "artifact",
     "artifact_collection",
 )
+
+
+# Extractors run for every index on every write: attrgetter is C-level (no Python
+# frame), and a multi-field attrgetter returns the same tuple a lambda would.
+_attr = operator.attrgetter
+_NO_TAGS: frozenset = frozenset()
+
+
+def _tag_keys(run) -> frozenset:
+    # Most runs have no tags: share one empty set instead of a new object per run.
+    tags = run.tags
+    return frozenset(tags) if tags else _NO_TAGS
 
 
 def _coalesced_start(run):
@@ -52,52 +66,52 @@ def build_store() -> Store:
     store = Store(KINDS)
     t = store.tables
 
-    t["flow"].hash_index("name", lambda r: r.name)
-    t["deployment"].hash_index("flow_id", lambda r: r.flow_id)
-    t["deployment"].hash_index("flow_name", lambda r: (r.flow_id, r.name))
-    t["work_pool"].hash_index("name", lambda r: r.name)
-    t["work_queue"].hash_index("work_pool_id", lambda r: r.work_pool_id)
-    t["concurrency_limit"].hash_index("tag", lambda r: r.tag)
-    t["concurrency_limit_v2"].hash_index("name", lambda r: r.name)
+    t["flow"].hash_index("name", _attr("name"))
+    t["deployment"].hash_index("flow_id", _attr("flow_id"))
+    t["deployment"].hash_index("flow_name", _attr("flow_id", "name"))
+    t["work_pool"].hash_index("name", _attr("name"))
+    t["work_queue"].hash_index("work_pool_id", _attr("work_pool_id"))
+    t["concurrency_limit"].hash_index("tag", _attr("tag"))
+    t["concurrency_limit_v2"].hash_index("name", _attr("name"))
 
     fr = t["flow_run"]
-    fr.hash_index("state_type", lambda r: r.state_type)
-    fr.hash_index("state_name", lambda r: r.state_name)
-    fr.hash_index("flow_id", lambda r: r.flow_id)
-    fr.hash_index("deployment_id", lambda r: r.deployment_id)
-    fr.hash_index("work_queue_id", lambda r: r.work_queue_id)
-    fr.hash_index("work_queue_name", lambda r: r.work_queue_name)
-    fr.hash_index("parent_task_run_id", lambda r: r.parent_task_run_id)
-    fr.hash_index("idempotency", lambda r: (r.flow_id, r.idempotency_key))
-    fr.multi_index("tags", lambda r: frozenset(r.tags))
+    fr.hash_index("state_type", _attr("state_type"))
+    fr.hash_index("state_name", _attr("state_name"))
+    fr.hash_index("flow_id", _attr("flow_id"))
+    fr.hash_index("deployment_id", _attr("deployment_id"))
+    fr.hash_index("work_queue_id", _attr("work_queue_id"))
+    fr.hash_index("work_queue_name", _attr("work_queue_name"))
+    fr.hash_index("parent_task_run_id", _attr("parent_task_run_id"))
+    fr.hash_index("idempotency", _attr("flow_id", "idempotency_key"))
+    fr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(fr, {
         "id": lambda r: r.id.int,
         "start_time": _coalesced_start,
-        "expected_start_time": lambda r: r.expected_start_time,
-        "name": lambda r: r.name,
-        "next_scheduled_start_time": lambda r: r.next_scheduled_start_time,
-        "end_time": lambda r: r.end_time,
+        "expected_start_time": _attr("expected_start_time"),
+        "name": _attr("name"),
+        "next_scheduled_start_time": _attr("next_scheduled_start_time"),
+        "end_time": _attr("end_time"),
     })
 
     tr = t["task_run"]
-    tr.hash_index("state_type", lambda r: r.state_type)
-    tr.hash_index("state_name", lambda r: r.state_name)
-    tr.hash_index("flow_run_id", lambda r: r.flow_run_id)
-    tr.hash_index("flow_run_state_type", lambda r: (r.flow_run_id, r.state_type))
-    tr.hash_index("upsert_key", lambda r: (r.flow_run_id, r.task_key, r.dynamic_key))
-    tr.hash_index("task_key", lambda r: r.task_key)
-    tr.multi_index("tags", lambda r: frozenset(r.tags))
+    tr.hash_index("state_type", _attr("state_type"))
+    tr.hash_index("state_name", _attr("state_name"))
+    tr.hash_index("flow_run_id", _attr("flow_run_id"))
+    tr.hash_index("flow_run_state_type", _attr("flow_run_id", "state_type"))
+    tr.hash_index("upsert_key", _attr("flow_run_id", "task_key", "dynamic_key"))
+    tr.hash_index("task_key", _attr("task_key"))
+    tr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(tr, {
         "id": lambda r: r.id.int,
-        "expected_start_time": lambda r: r.expected_start_time,
-        "name": lambda r: r.name,
-        "next_scheduled_start_time": lambda r: r.next_scheduled_start_time,
-        "end_time": lambda r: r.end_time,
+        "expected_start_time": _attr("expected_start_time"),
+        "name": _attr("name"),
+        "next_scheduled_start_time": _attr("next_scheduled_start_time"),
+        "end_time": _attr("end_time"),
     })
 
-    t["flow_run_state"].hash_index("run_id", lambda r: r.flow_run_id)
-    t["task_run_state"].hash_index("run_id", lambda r: r.task_run_id)
-    t["task_run_state_cache"].hash_index("cache_key", lambda r: r.cache_key)
-    t["artifact"].hash_index("flow_run_id", lambda r: r.flow_run_id)
-    t["artifact_collection"].hash_index("key", lambda r: r.key)
+    t["flow_run_state"].hash_index("run_id", _attr("flow_run_id"))
+    t["task_run_state"].hash_index("run_id", _attr("task_run_id"))
+    t["task_run_state_cache"].hash_index("cache_key", _attr("cache_key"))
+    t["artifact"].hash_index("flow_run_id", _attr("flow_run_id"))
+    t["artifact_collection"].hash_index("key", _attr("key"))
     return store
