@@ -138,8 +138,45 @@ class OrchestrationContext:
         """Write the proposed state (or keep the current one when nullified); any
         failure becomes ABORT "Error validating state: ..." with nothing written,
         except storage conflicts (UniquenessError), which propagate. Returns None."""
+        # One frame on the hot path: the write is inlined here rather than a helper.
+        run = self.run
+        proposed = self.proposed_state
         try:
-            self._validate()
+            if proposed is None:
+                current = run.state if run.state_id is not None else None
+                if current is None:
+                    raise OrchestrationError(
+                        f"{self.run_kind.replace('_', ' ')} {run.id} has no current state to keep"
+                    )
+                self.validated_state = current
+                return
+            data = proposed.data
+            if data is None:
+                # One row written: nothing partial can be left behind on failure.
+                validated = self.session._store_state(self.run_kind, run, proposed)
+            elif data.__class__ is dict and data.get("type") == "unpersisted":
+                validated = self.session._store_state(self.run_kind, run, proposed)
+                # Unpersisted results live only in this response; reads see no data.
+                current = shallow_state_copy(validated)
+                current.data = None
+                run.state = current
+            else:
+                store = self.session._store
+                # Artifact + row: a savepoint makes a failed write leave neither.
+                store.begin()
+                try:
+                    validated = self.session._store_state(self.run_kind, run, proposed)
+                except BaseException:
+                    store.rollback()
+                    raise
+                store.commit()
+                data = validated.data
+                if isinstance(data, dict) and data.get("type") == "unpersisted":
+                    current = shallow_state_copy(validated)
+                    current.data = None
+                    run.state = current
+            run.updated = self.now
+            self.validated_state = validated
         except UniquenessError:
             # A database error: Prefect re-raises these (HTTP 503).
             self.proposed_state = None
@@ -149,40 +186,6 @@ class OrchestrationContext:
             self.validated_state = None
             self.response_status = SetStateStatus.ABORT
             self.response_details = StateAbortDetails(reason=f"Error validating state: {exc!r}")
-
-    def _validate(self) -> None:
-        run = self.run
-        proposed = self.proposed_state
-        if proposed is None:
-            current = run.state if run.state_id is not None else None
-            if current is None:
-                raise OrchestrationError(
-                    f"{self.run_kind.replace('_', ' ')} {run.id} has no current state to keep"
-                )
-            self.validated_state = current
-            return
-        data = proposed.data
-        if data is None or (data.__class__ is dict and data.get("type") == "unpersisted"):
-            # One row written: nothing partial can be left behind on failure.
-            validated = self.session._store_state(self.run_kind, run, proposed)
-        else:
-            store = self.session._store
-            # Artifact + row: a savepoint makes a failed write leave neither.
-            store.begin()
-            try:
-                validated = self.session._store_state(self.run_kind, run, proposed)
-            except BaseException:
-                store.rollback()
-                raise
-            store.commit()
-        data = validated.data
-        if isinstance(data, dict) and data.get("type") == "unpersisted":
-            # Unpersisted results live only in this response; reads see no data.
-            current = shallow_state_copy(validated)
-            current.data = None
-            run.state = current
-        run.updated = self.now
-        self.validated_state = validated
 
 
 class FlowOrchestrationContext(OrchestrationContext):

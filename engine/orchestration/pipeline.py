@@ -83,13 +83,6 @@ def _compile_copier(cls: type, names: tuple[str, ...]) -> Any:
 _copy_details_fields = _compile_copier(StateDetails, _DETAIL_FIELDS)
 
 
-def _copy_details(details: StateDetails) -> StateDetails:
-    new = _copy_details_fields(details)
-    if details.run_input_keyset is not None:
-        _set(new, "run_input_keyset", dict(details.run_input_keyset))
-    return new
-
-
 def _submitted(state: State, now: _dt.datetime) -> State:
     """The engine's own copy of a submitted state (the caller's object is never
     mutated, so it may be proposed again), stamped with `now` where the client left
@@ -104,7 +97,10 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     _set(new, "data", state.data)
     timestamp = state.timestamp
     _set(new, "timestamp", now if timestamp is None else timestamp)
-    details = _copy_details(state.state_details)
+    source = state.state_details
+    details = _copy_details_fields(source)
+    if source.run_input_keyset is not None:
+        _set(details, "run_input_keyset", dict(source.run_input_keyset))
     if details.scheduled_time is None and state.type is _SCHEDULED:
         _set(details, "scheduled_time", now)
     _set(new, "state_details", details)
@@ -394,12 +390,14 @@ def set_flow_run_state(
     run = engine._store.tables["flow_run"].rows.get(flow_run_id)
     if run is None:
         raise ObjectNotFoundError(f"Flow run with id {flow_run_id} not found")
-    policy = _resolve_policy(flow_policy, "flow_policy")
+    policy = flow_policy
+    if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
+        policy = _resolve_policy(policy, "flow_policy")
     if force or policy is None:
         policy = MinimalFlowPolicy
     return orchestrate(
         engine, FlowOrchestrationContext, run, state, policy, GlobalFlowPolicy,
-        _parameters(orchestration_parameters),
+        {} if orchestration_parameters is None else _parameters(orchestration_parameters),
     )
 
 
@@ -417,12 +415,14 @@ def set_task_run_state(
     run = engine._store.tables["task_run"].rows.get(task_run_id)
     if run is None:
         raise ObjectNotFoundError(f"Task run with id {task_run_id} not found")
-    policy = _resolve_policy(task_policy, "task_policy")
+    policy = task_policy
+    if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
+        policy = _resolve_policy(policy, "task_policy")
     if isinstance(state, State) and state.state_details.deferred:
         policy = BackgroundTaskPolicy
     elif force or policy is None:
         policy = MinimalTaskPolicy
     return orchestrate(
         engine, TaskOrchestrationContext, run, state, policy, GlobalTaskPolicy,
-        _parameters(orchestration_parameters),
+        {} if orchestration_parameters is None else _parameters(orchestration_parameters),
     )

@@ -134,12 +134,16 @@ class SecureTaskConcurrencySlots(CoreRule):
     FROM_STATES = ALL_STATES
     TO_STATES = (S.RUNNING,)
 
+    # Tags whose slot this rule took (for cleanup); an untagged run, the common case,
+    # leaves it unset and costs no per-instance dict.
+    _applied: tuple = ()
+
     def before_transition(self, initial_state, proposed_state, context):
-        applied: list[str] = []
-        self._applied = applied
         run = context.run
         if not run.tags:
             return
+        applied: list[str] = []
+        self._applied = applied
         engine = context.session
         store = engine._store
         slot = str(run.id)
