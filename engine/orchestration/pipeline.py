@@ -116,7 +116,6 @@ def _stamp(state: State, now: _dt.datetime) -> None:
 
 
 _plan_cache: dict = {}
-_globals_cache: dict = {}
 
 
 def _entry(cls: type) -> Any:
@@ -129,18 +128,53 @@ def _entry(cls: type) -> Any:
     return cls
 
 
-def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any) -> tuple[tuple, tuple]:
-    """(policy entries, global entries) applicable to the intended transition, in
-    nesting order. Compiled once per (policies, from, to). O(1) when cached."""
+class _Plan:
+    """What runs for one intended transition under (policy, global policy): the policy
+    entries and global entries in nesting order, and the fused global transforms per
+    actual proposed type (the intended one precomputed)."""
+
+    __slots__ = ("rules", "transforms", "from_type", "to_type", "fused", "fused_by_type")
+
+    def __init__(self, rules: tuple, transforms: tuple, from_type: Any, to_type: Any) -> None:
+        self.rules = rules
+        self.transforms = transforms
+        self.from_type = from_type
+        self.to_type = to_type
+        self.fused_by_type: dict = {}
+        self.fused = self.fused_for(to_type)
+
+    def __iter__(self):  # (rules, transforms), as the plan used to be
+        return iter((self.rules, self.transforms))
+
+    def fused_for(self, to_type: Any) -> "_FusedTransforms | None":
+        """The global transforms fused for an actual proposal of `to_type` (None:
+        nullified), or None when one of them is a class (run the ordinary way)."""
+        key = None if to_type is None else to_type._value_
+        try:
+            return self.fused_by_type[key]
+        except KeyError:
+            pass
+        fused = None
+        if all(entry.__class__ is tuple for entry in self.transforms):
+            fused = _FusedTransforms(self.transforms, self.from_type, to_type)
+        self.fused_by_type[key] = fused
+        return fused
+
+
+def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any) -> _Plan:
+    """The plan of the intended transition. Compiled once per (policies, from, to).
+    O(1) when cached."""
     # Enum hashing is Python-level; the members' plain string values hash in C.
     key = (policy, global_policy, None if from_type is None else from_type._value_, to_type._value_)
     try:
         return _plan_cache[key]
     except KeyError:
         pass
-    plan = (
+    plan = _Plan(
         tuple(_entry(c) for c in policy.compile_transition_rules(from_type, to_type)),
         tuple(_entry(c) for c in global_policy.compile_transition_rules(from_type, to_type)),
+        from_type,
+        to_type,
     )
     if len(_plan_cache) < 10_000:  # policy instances are keys too: stay bounded
         _plan_cache[key] = plan
@@ -183,22 +217,6 @@ class _FusedTransforms:
                     error = exc
             ctx.finalization_signature.extend(self.final_sigs)
         return error
-
-
-def _fused(transforms: tuple, from_type: Any, to_type: Any) -> _FusedTransforms | None:
-    """The fused form of `transforms` for the actual transition, or None when one of
-    them is a class (run the ordinary way). O(1) when cached."""
-    key = (transforms, from_type, to_type)
-    try:
-        return _globals_cache[key]
-    except KeyError:
-        pass
-    fused = None
-    if all(entry.__class__ is tuple for entry in transforms):
-        fused = _FusedTransforms(transforms, from_type, to_type)
-    if len(_globals_cache) < 10_000:
-        _globals_cache[key] = fused
-    return fused
 
 
 def _abort_for_error(ctx: OrchestrationContext, rule: Any, exc: Exception) -> None:
@@ -334,12 +352,12 @@ def orchestrate(
     ctx = _new_context(context_cls, engine, run, initial, proposed, parameters, now)
     from_type = None if initial is None else initial.type
     to_type = proposed.type
-    rules, transforms = _compile_plan(policy, global_policy, from_type, to_type)
+    plan = _compile_plan(policy, global_policy, from_type, to_type)
 
     entered: list = []
     fused = None
     try:
-        _enter(rules, ctx, from_type, to_type, entered.append)
+        _enter(plan.rules, ctx, from_type, to_type, entered.append)
         final = ctx.proposed_state
         saved = None
         if final is not None:
@@ -347,9 +365,12 @@ def orchestrate(
                 _stamp(final, now)
             saved = _run_columns(run)
             resuming = getattr(run.empirical_policy, "resuming", None)
-        fused = _fused(transforms, from_type, None if final is None else final.type)
+        if final is not None and final.type is to_type:
+            fused = plan.fused
+        else:
+            fused = plan.fused_for(None if final is None else final.type)
         if fused is None:
-            _enter(transforms, ctx, from_type, to_type, entered.append)
+            _enter(plan.transforms, ctx, from_type, to_type, entered.append)
         else:
             fused.enter(ctx)
         ctx.validate_proposed_state()
