@@ -23,6 +23,7 @@ __all__ = [
 _STATE_SLOTS = ("type", "name", "timestamp", "message", "data", "state_details", "id")
 _new = object.__new__
 _set = object.__setattr__
+_UNSET = object()  # "not looked up yet" (None is a valid answer)
 
 
 def shallow_state_copy(state: State | None) -> State | None:
@@ -53,6 +54,7 @@ class OrchestrationContext:
         "orchestration_error",
         "parameters",
         "now",
+        "_flow_run",
     )
 
     run_kind = ""  # "flow_run" or "task_run" in the concrete classes
@@ -79,6 +81,7 @@ class OrchestrationContext:
         self.parameters: dict = parameters if parameters is not None else {}
         # One reading of the clock per transition: every rule sees the same "now".
         self.now = now if now is not None else session._clock.now()
+        self._flow_run = _UNSET
 
     # derived -----------------------------------------------------------------------
     @property
@@ -208,11 +211,14 @@ class TaskOrchestrationContext(OrchestrationContext):
     run_kind = "task_run"
 
     def flow_run(self) -> "FlowRun | None":
-        """The task's flow run (None for autonomous tasks or a missing run). O(1)."""
-        flow_run_id = self.run.flow_run_id
-        if flow_run_id is None:
-            return None
-        return self.session._store.tables["flow_run"].rows.get(flow_run_id)
+        """The task's flow run (None for autonomous tasks or a missing run). O(1);
+        looked up once per transition (several rules ask)."""
+        flow_run = self._flow_run
+        if flow_run is _UNSET:
+            flow_run_id = self.run.flow_run_id
+            flow_run = None if flow_run_id is None else self.session._store.tables["flow_run"].rows.get(flow_run_id)
+            self._flow_run = flow_run
+        return flow_run
 
     def task_run(self) -> "TaskRun":
         return self.run

@@ -17,7 +17,7 @@ import attrs
 
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import State, StateDetails, StateType
-from .context import FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
+from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
     GlobalFlowPolicy,
@@ -72,8 +72,11 @@ def _parameters(parameters: Any) -> dict:
 
 def _compile_copier(cls: type, names: tuple[str, ...]) -> Any:
     # Straight-line field copies (no loop, no getattr): the hottest copy in the engine.
+    # Without a custom __setattr__ (no converters) a plain store is the slot write
+    # itself, specialised by the interpreter: ~5x cheaper than object.__setattr__.
+    plain = cls.__setattr__ is object.__setattr__
     lines = ["def copy(src):", "    new = _new(cls)"]
-    lines += [f"    _set(new, {n!r}, src.{n})" for n in names]
+    lines += [f"    new.{n} = src.{n}" if plain else f"    _set(new, {n!r}, src.{n})" for n in names]
     lines.append("    return new")
     namespace = {"_new": _new, "_set": _set, "cls": cls}
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs field names only
@@ -330,6 +333,7 @@ def _new_context(context_cls: type, engine: Any, run: Any, initial: Any, propose
     ctx.orchestration_error = None
     ctx.parameters = parameters
     ctx.now = now
+    ctx._flow_run = _UNSET
     return ctx
 
 
