@@ -41,6 +41,13 @@ def _tag_keys(run) -> frozenset:
     return frozenset(tags) if tags else _NO_TAGS
 
 
+def _idempotency(run):
+    # Only looked up with a key (create_flow_run): runs without one share the None
+    # bucket instead of each holding a (flow_id, None) tuple.
+    key = run.idempotency_key
+    return None if key is None else (run.flow_id, key)
+
+
 def _coalesced_start(run):
     return run.start_time if run.start_time is not None else run.expected_start_time
 
@@ -82,7 +89,7 @@ def build_store() -> Store:
     fr.hash_index("work_queue_id", _attr("work_queue_id"))
     fr.hash_index("work_queue_name", _attr("work_queue_name"))
     fr.hash_index("parent_task_run_id", _attr("parent_task_run_id"))
-    fr.hash_index("idempotency", _attr("flow_id", "idempotency_key"))
+    fr.hash_index("idempotency", _idempotency)
     fr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(fr, {
         "id": lambda r: r.id.int,
