@@ -224,7 +224,7 @@ def _restore_current_states(engine: "Engine") -> None:
             if state_id is not None:
                 row = state_rows.get(state_id)
                 # A dangling state_id cannot come from the engine; keep the run, stateless.
-                run.state = to_state(row) if row is not None else None
+                run.state = to_state(row, True) if row is not None else None
 
 
 def fsync_folder(path: str) -> None:

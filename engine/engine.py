@@ -755,19 +755,24 @@ class Engine:
         store.delete("task_run", run)
 
     # states ---------------------------------------------------------------------------------------------------
-    def _row_to_state(self, row: FlowRunStateRow | TaskRunStateRow) -> State:
+    def _row_to_state(self, row: FlowRunStateRow | TaskRunStateRow, share_details: bool = False) -> State:
+        """The State a row describes; its details are a copy unless `share_details`
+        (a run's current state shares them with its row, as `_store_state` makes it)."""
         data = row.data
         if not data and row.result_artifact_id is not None:
             artifact = self._table("artifact").get(row.result_artifact_id)
             data = artifact.data if artifact is not None else None
-        return State(
+        details = row.state_details
+        # make_state skips __init__; a nameless row needs it to get the default name.
+        build = make_state if row.name is not None else State
+        return build(
             id=row.id,
             type=row.type,
             name=row.name,
             timestamp=row.timestamp,
             message=row.message,
             data=data,
-            state_details=row.state_details.copy(),
+            state_details=details if share_details else details.copy(),
         )
 
     @locked
