@@ -5,6 +5,13 @@ operations.md §1.10, §2.9).
 Called by the Engine inside an open transaction: raising rolls everything back.
 Cost per transition: O(applicable rules + global transforms) plus the store's
 writes; the applicable rules are compiled once per (policy, from, to).
+
+Fast paths (same answers, fewer frames; tests/test_orchestration_fastpath.py checks
+them against the ordinary path): rules with the stock lifecycle and no defensive
+copies (`_fast`: the built-in rules) are entered and exited inline, and global
+transforms that are all stateless run fused, skipping the before-hooks that cannot
+act on the actual (from, to) (global_rules.STATIC_FILTERS, exact classes only, so
+instrumented or user subclasses are always called).
 """
 from __future__ import annotations
 
