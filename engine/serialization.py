@@ -250,22 +250,31 @@ def _unstructure_details(details: StateDetails) -> dict:
     return out
 
 
+# How `_details_interned` converts each key: 1 a UUID, 2 a datetime (both shared
+# through the load's cache), 0 through `_DETAIL_IN`.
+_DETAIL_KIND = {k: 1 if c is parse_uuid else 2 if c is parse_datetime else 0 for k, c in _DETAIL_IN.items()}
+
+
 def _details_interned(value: dict, cache: dict) -> StateDetails:
     """Like `_structure_details`, sharing UUID and datetime objects through `cache`
-    (a state's flow_run_id is its run's id; bulk loads pass one cache)."""
+    (a state's flow_run_id is its run's id; bulk loads pass one cache). A load runs
+    this once per state row, so the interning is inlined."""
     kwargs = {}
+    kinds = _DETAIL_KIND
+    get = cache.get
     for k, v in value.items():
-        c = _DETAIL_IN.get(k)
-        if c is None:
-            continue
-        if v is None:
-            kwargs[k] = None
-        elif c is parse_uuid:
-            kwargs[k] = _intern_uuid(cache, v)
-        elif c is parse_datetime:
-            kwargs[k] = _intern_datetime(cache, v)
-        else:
-            kwargs[k] = c(v)
+        kind = kinds.get(k)
+        if kind is None:
+            continue  # unknown keys are ignored, as Prefect ignores them
+        if v is not None:
+            if kind:
+                x = get(v)
+                if x is None:
+                    x = cache[v] = parse_uuid(v) if kind == 1 else parse_datetime(v)
+                v = x
+            else:
+                v = _DETAIL_IN[k](v)
+        kwargs[k] = v
     return StateDetails(**kwargs)
 
 
@@ -425,17 +434,19 @@ class RowCodec:
             conv = convs.get(i)
             if conv is None:
                 args.append(f"{name}=a{i}")
+            # A cache hit (common: run ids on state rows, one instant for a row's
+            # timestamps) costs a dict lookup, no call. UUIDs and datetimes are truthy.
             elif conv is parse_uuid:
-                args.append(f"{name}=(None if a{i} is None else intern_uuid(cache, a{i}))")
+                args.append(f"{name}=(None if a{i} is None else get(a{i}) or intern_uuid(cache, a{i}))")
             elif conv is parse_datetime:
-                args.append(f"{name}=(None if a{i} is None else intern_datetime(cache, a{i}))")
+                args.append(f"{name}=(None if a{i} is None else get(a{i}) or intern_datetime(cache, a{i}))")
             elif self._types[i] is StateDetails:
                 fn = "details_text" if self._as_text else "details_obj"
                 args.append(f"{name}=(None if a{i} is None else {fn}(a{i}, cache))")
             else:
                 ns[f"c{i}"] = conv
                 args.append(f"{name}=(None if a{i} is None else c{i}(a{i}))")
-        head = f"def decode(row, cache):\n    {', '.join(names)}, = row\n"
+        head = f"def decode(row, cache):\n    {', '.join(names)}, = row\n    get = cache.get\n"
         if _plain_record_class(self.cls):
             # Fill the slots directly: a 31-keyword __init__ call costs more than the
             # rest of decoding. Safe for classes whose __init__ only assigns (checked
