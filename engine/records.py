@@ -70,9 +70,9 @@ def random_slug() -> str:
     return f"{_slug_rng.choice(_ADJECTIVES)}-{_slug_rng.choice(_ANIMALS)}"
 
 
-def _now_placeholder() -> _dt.datetime:
-    # Replaced by the engine clock on insert; only a record built by hand keeps it.
-    return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+# Default `created`/`updated`: replaced by the engine clock on insert; only a record
+# built by hand keeps it. Datetimes are immutable, so one shared value will do.
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
 # Policies ---------------------------------------------------------------------------
@@ -171,8 +171,8 @@ class Flow:
     name: str
     tags: list[str] = attrs.field(factory=list)
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ("tags",)
 
@@ -216,8 +216,8 @@ class Deployment:
     parameter_openapi_schema: dict[str, Any] | None = attrs.field(factory=dict)
     enforce_parameter_schema: bool = True
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ("tags", "parameters", "job_variables")
 
@@ -235,8 +235,8 @@ class WorkPool:
     last_transitioned_status_at: _dt.datetime | None = None
     last_status_event_id: uuid.UUID | None = None
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ("base_job_template",)
 
@@ -253,8 +253,8 @@ class WorkQueue:
     last_polled: _dt.datetime | None = None
     status: str = "NOT_READY"
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -267,8 +267,8 @@ class ConcurrencyLimit:
     concurrency_limit: int
     active_slots: list[str] = attrs.field(factory=list)
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ("active_slots",)
 
@@ -285,8 +285,8 @@ class ConcurrencyLimitV2:
     slot_decay_per_second: float = 0.0
     avg_slot_occupancy_seconds: float = 2.0
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -303,8 +303,8 @@ class Artifact:
     description: str | None = None
     metadata_: dict[str, Any] | None = None
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -314,8 +314,8 @@ class ArtifactCollection:
     key: str
     latest_id: uuid.UUID
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -326,8 +326,8 @@ class TaskRunStateCache:
     task_run_state_id: uuid.UUID
     cache_expiration: _dt.datetime | None = None
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -342,8 +342,8 @@ class _StateRow:
     data: Any = None  # legacy column, never written by orchestration
     result_artifact_id: uuid.UUID | None = None
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
 
@@ -373,8 +373,8 @@ class _Run:
     end_time: _dt.datetime | None = None
     total_run_time: _dt.timedelta = _ZERO
     id: uuid.UUID = attrs.field(factory=new_id)
-    created: _dt.datetime = attrs.field(factory=_now_placeholder)
-    updated: _dt.datetime = attrs.field(factory=_now_placeholder)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
     # The current state object (with data), kept beside `state_id` so reads and
     # orchestration need no lookup. Not a stored column.
     state: State | None = attrs.field(default=None, repr=False)
