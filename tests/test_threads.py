@@ -8,6 +8,7 @@ import collections
 import random
 import sys
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -158,6 +159,10 @@ def test_threads_driving_task_runs_respect_tag_limits():
                         waits[seed] += 1
                         continue
                     assert result.status.value == "ACCEPT", result.details
+                    if i < 3:
+                        # Hold the slot for a moment so other threads meet the limit
+                        # (without this, fast calls can finish within one GIL slice).
+                        time.sleep(0.002)
                     final = Failed() if fail_first else Completed()
                     result = engine.set_task_run_state(run.id, final, task_policy=CoreTaskPolicy)
                     ledger.record(run.id, result)
@@ -211,6 +216,8 @@ def test_threads_driving_flow_runs_respect_the_deployment_limit():
                     result = engine.set_flow_run_state(run.id, Pending(), flow_policy=CoreFlowPolicy)
                     ledger.record(run.id, result)
                     if result.status.value == "ACCEPT":
+                        if i < 3:
+                            time.sleep(0.002)  # hold the slot so other threads meet the limit
                         break
                     assert result.state.name == "AwaitingConcurrencySlot"
                     rejected[seed] += 1
