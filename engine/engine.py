@@ -830,10 +830,12 @@ class Engine:
         # so scanning it beats keeping a second index on every state row.
         timestamp = state.timestamp
         history = store.tables[row_kind].by_name["run_id"].get(run.id)
-        if history and any(row.timestamp == timestamp for row in history.values()):
-            raise UniquenessError(
-                f"{run_kind.replace('_', ' ')} {run.id} already has a state at {state.timestamp.isoformat()}"
-            )
+        if history:
+            for row in history.values():  # a plain loop: no generator per transition
+                if row.timestamp == timestamp:
+                    raise UniquenessError(
+                        f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
+                    )
         if state.id in store.tables[row_kind].rows:
             raise UniquenessError(f"a state with id {state.id} already exists")
         data = state.data
