@@ -121,8 +121,23 @@ class Table:
     # Hash indexes are updated inline (no method call per index): filing is the
     # hottest loop of every write.
     def _file(self, rec: Any) -> None:
-        keys = tuple([idx.extract(rec) for idx in self.indexes])
+        indexes = self.indexes
         rec_id = rec.id
+        if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
+            # One equality index (state rows by run, ...): a record joining a bucket
+            # shares its neighbours' keys tuple, one object fewer per state row for
+            # the garbage collector to walk.
+            idx = indexes[0]
+            key = idx.extract(rec)
+            bucket = idx.buckets.get(key)
+            if bucket is None:
+                idx.buckets[key] = {rec_id: rec}
+                self._keys[rec_id] = (key,)
+            else:
+                self._keys[rec_id] = self._keys[next(iter(bucket))]
+                bucket[rec_id] = rec
+            return
+        keys = tuple([idx.extract(rec) for idx in indexes])
         for idx, key in zip(self.indexes, keys):
             if idx.__class__ is HashIndex:
                 buckets = idx.buckets
