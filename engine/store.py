@@ -330,6 +330,8 @@ class Store:
         With `file=False` the record is only added to `rows`: the caller is about to
         set its indexed fields and will `reindex` it, which files it once instead of
         filing then moving it. Index-based reads do not see it until then."""
+        if not self._level:
+            raise TransactionError(f"insert of a {kind} outside a transaction")
         table = self.tables[kind]
         rec_id = rec.id
         if table.rows.setdefault(rec_id, rec) is not rec:  # one hash of the id, not two
@@ -359,6 +361,8 @@ class Store:
         level = self._level
         saved = self._saved
         if saved.get(key) != level:
+            if not level:
+                raise TransactionError(f"touch of a {kind} outside a transaction")
             saved[key] = level
             self._undo.append(("restore", self.tables[kind], rec, record_snapshot(rec)))
         if self.listeners:
@@ -369,6 +373,8 @@ class Store:
         level = self._level
         saved = self._saved
         if saved.get(key) != level:
+            if not level:
+                raise TransactionError(f"write to a {table.kind} outside a transaction")
             saved[key] = level
             self._undo.append(("restore", table, rec, record_snapshot(rec)))
 
