@@ -170,7 +170,7 @@ class Table:
         if new == old:
             return False
         for idx, o, n in zip(self.indexes, old, new):
-            if o != n:
+            if o is not n and o != n:  # `!=` has no identity shortcut: UUID keys compare in Python
                 if idx.__class__ is HashIndex:
                     buckets = idx.buckets
                     bucket = buckets[o]
