@@ -76,6 +76,15 @@ class _Twin:
                       h.task_run(S.PENDING, flow_run=parent, tags=["db"]),
                       h.task_run(S.PENDING, flow_run=parent)]
 
+    def _label_ids(self, details):
+        # Reasons may name a run id; each twin has its own ids, so compare labels.
+        reason = getattr(details, "reason", None)
+        if reason:
+            for label, run in [*(("flow%d" % i, r) for i, r in enumerate(self.flows)),
+                               *(("task%d" % i, r) for i, r in enumerate(self.tasks))]:
+                reason = reason.replace(str(run.id), label)
+        return (details.type, reason, getattr(details, "delay_seconds", None))
+
     def apply(self, kind: str, index: int, state: State, forced: bool, seconds: float):
         h = self.h
         h.clock.advance(seconds)
@@ -99,7 +108,7 @@ class _Twin:
         deployment_slots = engine.read_concurrency_limit_v2(self.deployment.concurrency_limit_id).active_slots
         return (
             sorted(i for i, task in enumerate(self.tasks) if str(task.id) in tag_slots), deployment_slots,
-            result.status, result.details,
+            result.status, self._label_ids(result.details),
             None if stored is None else (stored.type, stored.name, stored.timestamp, stored.message,
                                          stored.state_details.scheduled_time),
             run.state_type, run.state_name, run.state_timestamp, run.start_time, run.end_time,
