@@ -238,16 +238,31 @@ for _f in _DETAIL_FIELDS:
         _DETAIL_IN[_f.name], _DETAIL_OUT[_f.name] = _identity, _identity
 
 
-def _unstructure_details(details: StateDetails) -> dict:
-    out = {}
-    defaults = _DETAIL_DEFAULTS
+def _compile_unstructure_details() -> Callable[[StateDetails], dict]:
+    """A straight-line `_unstructure_details`: every state row written goes through it,
+    and a loop with getattr over 16 fields cost as much as the rest of the row."""
+    ns: dict[str, Any] = {}
+    lines = ["def unstructure_details(details):", "    out = {}"]
     for name, conv in _DETAIL_OUT.items():
-        value = getattr(details, name)
-        if value is not None and value != defaults[name]:
-            out[name] = conv(value)
-        elif value is None and defaults[name] is not None:
-            out[name] = None
-    return out
+        default = _DETAIL_DEFAULTS[name]
+        val = "v" if conv is _identity else f"out_{name}(v)"
+        ns[f"out_{name}"] = conv
+        lines.append(f"    v = details.{name}")
+        if default is None:
+            lines.append(f"    if v is not None: out[{name!r}] = {val}")
+        else:
+            # Written when it differs from the default; None (where the default is
+            # not None) is written as null.
+            ns[f"default_{name}"] = default
+            lines.append(f"    if v is None: out[{name!r}] = None")
+            lines.append(f"    elif v != default_{name}: out[{name!r}] = {val}")
+    lines.append("    return out")
+    exec(compile("\n".join(lines) + "\n", "<runstate unstructure StateDetails>", "exec"), ns)
+    return ns["unstructure_details"]
+
+
+_unstructure_details = _compile_unstructure_details()
+_unstructure_details.__doc__ = "StateDetails as a JSON-able dict of its non-default fields. O(fields)."
 
 
 # How `_details_interned` converts each key: 1 a UUID, 2 a datetime (both shared
@@ -408,14 +423,22 @@ class RowCodec:
         ns: dict[str, Any] = {"UTC": UTC, "format_datetime": format_datetime}
         convs = dict(self._enc)
         body, parts = [], []
+        earlier: list[int] = []  # datetime columns before this one, nearest first
         for i, name in enumerate(self.columns):
             conv = convs.get(i)
             if conv is None:
                 parts.append(f"rec.{name}")
                 continue
             body.append(f"    v{i} = rec.{name}")
-            if conv is format_datetime:  # inline the common case: already UTC
-                parts.append(f"(None if v{i} is None else v{i}.isoformat() if v{i}.tzinfo is UTC else format_datetime(v{i}))")
+            if conv is format_datetime:
+                # A row's instants are often one object (a state row's created and
+                # updated, a run's updated and state_timestamp): reuse the text made
+                # for it. Otherwise inline the common case, already UTC.
+                reuse = "".join(f"s{j} if v{i} is v{j} else " for j in earlier)
+                body.append(f"    s{i} = None if v{i} is None else {reuse}"
+                            f"(v{i}.isoformat() if v{i}.tzinfo is UTC else format_datetime(v{i}))")
+                parts.append(f"s{i}")
+                earlier.insert(0, i)
             else:
                 ns[f"c{i}"] = conv
                 parts.append(f"(None if v{i} is None else c{i}(v{i}))")
