@@ -71,8 +71,12 @@ def record_restore(rec: Any, snap: tuple) -> None:
 class Table:
     """Records of one kind by id, plus their indexes.
 
-    `_keys[id]` is the tuple of keys a record is filed under, one per *live* index
-    (`self.indexes`); cold sorted indexes join that list when first used.
+    `_keys[id]` holds the keys a record is filed under, one per *live* index
+    (`self.indexes`); cold sorted indexes join that list when first used. It is a
+    list updated in place on `_refile`, keeping the unchanged key objects: a
+    transition then leaves no new keys container (nor rebuilt composite keys)
+    alive for the garbage collector to walk. Records of a one-index table instead
+    share their bucket's keys *tuple*, which is replaced, never mutated.
     """
 
     __slots__ = ("kind", "rows", "indexes", "by_name", "_keys")
@@ -82,7 +86,7 @@ class Table:
         self.rows: dict[Any, Any] = {}
         self.indexes: list[Any] = []
         self.by_name: dict[str, Any] = {}
-        self._keys: dict[Any, tuple] = {}
+        self._keys: dict[Any, Any] = {}
 
     # index registration -------------------------------------------------------------
     def hash_index(self, name: str, extract: Callable[[Any], Any]) -> HashIndex:
@@ -112,7 +116,11 @@ class Table:
         for rec_id, rec in self.rows.items():
             entry = extract(rec)
             entries.append(entry)
-            keys[rec_id] = keys[rec_id] + (entry,)
+            old = keys[rec_id]
+            if old.__class__ is list:
+                old.append(entry)
+            else:  # a shared tuple: never mutate it
+                keys[rec_id] = old + (entry,)
         index.entries.update(entries)
         self.indexes.append(index)
         index.live = True
@@ -137,8 +145,8 @@ class Table:
                 self._keys[rec_id] = self._keys[next(iter(bucket))]
                 bucket[rec_id] = rec
             return
-        keys = tuple([idx.extract(rec) for idx in indexes])
-        for idx, key in zip(self.indexes, keys):
+        keys = [idx.extract(rec) for idx in indexes]
+        for idx, key in zip(indexes, keys):
             if idx.__class__ is HashIndex:
                 buckets = idx.buckets
                 bucket = buckets.get(key)
@@ -166,10 +174,17 @@ class Table:
         if old is None:
             self._file(rec)
             return True
-        new = tuple([idx.extract(rec) for idx in self.indexes])
-        if new == old:
+        indexes = self.indexes
+        new = [idx.extract(rec) for idx in indexes]
+        if new == old:  # element-wise, identity first
             return False
-        for idx, o, n in zip(self.indexes, old, new):
+        if old.__class__ is not list:  # a shared tuple (one-index table): replace it
+            self._keys[rec_id] = tuple(new)
+            keys = new  # scratch: the writes below land in a discarded list
+        else:
+            keys = old
+        i = 0
+        for idx, o, n in zip(indexes, old, new):
             if o is not n and o != n:  # `!=` has no identity shortcut: UUID keys compare in Python
                 if idx.__class__ is HashIndex:
                     buckets = idx.buckets
@@ -185,7 +200,8 @@ class Table:
                 else:
                     idx.remove(o, rec)
                     idx.insert(n, rec)
-        self._keys[rec_id] = new
+                keys[i] = n
+            i += 1
         return True
 
     def get(self, rec_id: Any) -> Any:

@@ -227,7 +227,7 @@ def check_indexes(engine: Any) -> None:
         rows = table.rows
         assert set(table._keys) == set(rows), kind
         for rid, rec in rows.items():
-            assert table._keys[rid] == tuple(i.extract(rec) for i in table.indexes), (kind, rid)
+            assert tuple(table._keys[rid]) == tuple(i.extract(rec) for i in table.indexes), (kind, rid)
         for idx in table.indexes:
             keys = [idx.extract(rec) for rec in rows.values()]
             if isinstance(idx, SortedIndex):
