@@ -238,14 +238,23 @@ for _f in _DETAIL_FIELDS:
         _DETAIL_IN[_f.name], _DETAIL_OUT[_f.name] = _identity, _identity
 
 
+# (uuid, text) of the last UUID column a row encoder formatted. A state row's details
+# repeat its run id, encoded just after: one identity test instead of a second str().
+# A tuple in a list, so readers on other threads always see a matching pair.
+_UUID_MEMO: list[tuple[Any, Any]] = [(None, None)]
+
+
 def _compile_unstructure_details() -> Callable[[StateDetails], dict]:
     """A straight-line `_unstructure_details`: every state row written goes through it,
     and a loop with getattr over 16 fields cost as much as the rest of the row."""
-    ns: dict[str, Any] = {}
-    lines = ["def unstructure_details(details):", "    out = {}"]
+    ns: dict[str, Any] = {"memo": _UUID_MEMO}
+    lines = ["def unstructure_details(details):", "    out = {}", "    m = memo[0]"]
     for name, conv in _DETAIL_OUT.items():
         default = _DETAIL_DEFAULTS[name]
-        val = "v" if conv is _identity else f"out_{name}(v)"
+        if conv is str:  # a UUID: most often the run id its row's encoder just formatted
+            val = "(m[1] if v is m[0] else str(v))"
+        else:
+            val = "v" if conv is _identity else f"out_{name}(v)"
         ns[f"out_{name}"] = conv
         lines.append(f"    v = details.{name}")
         if default is None:
@@ -420,9 +429,10 @@ class RowCodec:
     # Straight-line code per kind: a generic loop over 31 columns costs about twice as
     # much, and encoding is most of a write-through commit's CPU time.
     def _compile_encoder(self) -> Callable[[Any], tuple]:
-        ns: dict[str, Any] = {"UTC": UTC, "format_datetime": format_datetime}
+        ns: dict[str, Any] = {"UTC": UTC, "format_datetime": format_datetime, "memo": _UUID_MEMO}
         convs = dict(self._enc)
         body, parts = [], []
+        uuid_cols = [i for i, t in enumerate(self._types) if t is uuid.UUID]
         earlier: list[int] = []  # datetime columns before this one, nearest first
         for i, name in enumerate(self.columns):
             conv = convs.get(i)
@@ -439,6 +449,13 @@ class RowCodec:
                             f"(v{i}.isoformat() if v{i}.tzinfo is UTC else format_datetime(v{i}))")
                 parts.append(f"s{i}")
                 earlier.insert(0, i)
+                continue
+            if conv is _enum_value:  # the member's own attribute: `.value` is a descriptor call
+                parts.append(f"(None if v{i} is None else v{i}._value_)")
+            elif uuid_cols and i == uuid_cols[-1]:  # remembered for the nested values (see _UUID_MEMO)
+                body.append(f"    if v{i} is None:\n        s{i} = None\n    else:\n"
+                            f"        s{i} = str(v{i})\n        memo[0] = (v{i}, s{i})")
+                parts.append(f"s{i}")
             else:
                 ns[f"c{i}"] = conv
                 parts.append(f"(None if v{i} is None else c{i}(v{i}))")
@@ -558,6 +575,8 @@ def _text_encoder(t: Any, un: Callable[[Any], Any]) -> Callable[[Any], str]:
     if origin in (list, dict):
         empty = "[]" if origin is list else "{}"
         return lambda v: encode(un(v)) if v else empty
+    if t is StateDetails:  # never the default on a state row (it names its run): skip the comparison
+        return lambda v: encode(un(v))
     if attrs.has(t):
         try:
             default = t()
