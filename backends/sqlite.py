@@ -71,7 +71,7 @@ class SqliteBackend:
         self._lock = PathLock(path)
         self._engine: Engine | None = None
         self._listener: Any = None
-        self._dirty: dict[tuple[str, Any], None] = {}
+        self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write
         self._pending = 0
 
     # opening -------------------------------------------------------------------------------
@@ -191,28 +191,53 @@ class SqliteBackend:
         if self.batch == 1:
             self._write([(c.kind, c.record_id, c.record) for c in changes])
             return
+        # Only ids are kept (one entry per record however often the batch touches
+        # it); values are read and encoded once, at the flush. O(changes).
         dirty = self._dirty
         for c in changes:
-            dirty[(c.kind, c.record_id)] = None
+            ids = dirty.get(c.kind)
+            if ids is None:
+                ids = dirty[c.kind] = {}
+            ids[c.record_id] = None
         self._pending += 1
         if self._pending >= self.batch:
             self._flush_dirty()
 
     def _flush_dirty(self) -> None:
-        """Write the current value of every record touched since the last write."""
+        """Write the current value of every record touched since the last write.
+        A failed write keeps the batch pending (the next flush retries it). O(records)."""
         if not self._dirty:
             self._pending = 0
             return
         tables = self._engine._store.tables
-        items = [(kind, rec_id, tables[kind].rows.get(rec_id)) for kind, rec_id in self._dirty]
-        self._write(items)
+        upserts: dict[str, list] = {}
+        deletes: dict[str, list] = {}
+        codecs = self._codecs
+        try:
+            for kind, ids in self._dirty.items():
+                get = tables[kind].rows.get
+                encode = codecs[kind].encode
+                rows: list = []
+                gone: list = []
+                upserts[kind] = rows
+                append = rows.append
+                for rec_id in ids:
+                    rec = get(rec_id)
+                    if rec is None:  # deleted since (or created and deleted within the batch)
+                        gone.append((str(rec_id),))
+                    else:
+                        append(encode(rec))
+                if gone:
+                    deletes[kind] = gone
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc
+        self._execute(upserts, deletes)
         self._dirty.clear()
         self._pending = 0
 
     def _write(self, items: list[tuple[str, Any, Any]]) -> None:
-        """One SQLite transaction: upsert live records, delete the ones that are gone
-        (record None). Raises BackendError after rolling the SQLite transaction back."""
-        conn = self._require_open()
+        """One SQLite transaction of (kind, id, record) items: upsert live records,
+        delete the ones that are gone (record None). Raises BackendError."""
         upserts: dict[str, list] = {}
         deletes: dict[str, list] = {}
         codecs = self._codecs
@@ -224,12 +249,21 @@ class SqliteBackend:
                     upserts.setdefault(kind, []).append(codecs[kind].encode(rec))
         except (TypeError, ValueError, RecursionError) as exc:
             raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc
+        self._execute(upserts, deletes)
+
+    def _execute(self, upserts: dict[str, list], deletes: dict[str, list]) -> None:
+        """One SQLite transaction: the deletes, then the upserts (encoded rows), each
+        kind with one executemany. Raises BackendError after rolling the SQLite
+        transaction back."""
+        conn = self._require_open()
         try:
             conn.execute("BEGIN")
             try:
                 for kind, rows in deletes.items():
                     conn.executemany(self._delete_sql[kind], rows)
                 for kind, rows in upserts.items():
+                    if not rows:
+                        continue
                     if len(rows) == 1:
                         conn.execute(self._upsert_sql[kind], rows[0])
                     else:

@@ -452,9 +452,17 @@ class RowCodec:
                 continue
             if conv is _enum_value:  # the member's own attribute: `.value` is a descriptor call
                 parts.append(f"(None if v{i} is None else v{i}._value_)")
-            elif uuid_cols and i == uuid_cols[-1]:  # remembered for the nested values (see _UUID_MEMO)
+            elif conv is str and name != "id":
+                # A reference: consecutive rows mostly name the same flow, run,
+                # deployment..., so each column remembers its last (uuid, text) pair
+                # and formats only a new object. The last one also feeds _UUID_MEMO.
+                ns[f"last{i}"] = cell = [(None, None)]
+                keep = f"\n        memo[0] = (v{i}, s{i})" if i == uuid_cols[-1] else ""
                 body.append(f"    if v{i} is None:\n        s{i} = None\n    else:\n"
-                            f"        s{i} = str(v{i})\n        memo[0] = (v{i}, s{i})")
+                            f"        p{i} = last{i}[0]\n"
+                            f"        if v{i} is p{i}[0]:\n            s{i} = p{i}[1]\n"
+                            f"        else:\n            s{i} = str(v{i})\n            last{i}[0] = (v{i}, s{i})"
+                            f"{keep}")
                 parts.append(f"s{i}")
             else:
                 ns[f"c{i}"] = conv
