@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import operator
 import random
 import threading
 import uuid
@@ -41,7 +42,7 @@ from .records import (
     estimated_start_time_delta,
     random_slug,
 )
-from .states import State, StateType, compile_maker, make_state
+from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import as_optional_uuid, as_state, as_uuid, coerce_fields
 
@@ -52,6 +53,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 # State rows are built once per transition from already-checked values.
 _make_flow_row = compile_maker(FlowRunStateRow)
 _make_task_row = compile_maker(TaskRunStateRow)
+# All of a StateDetails' fields as one tuple (C-level): two details compare equal
+# exactly when these tuples do (identity first, so shared UUIDs cost nothing).
+_details_values = operator.attrgetter(*(f.name for f in attrs.fields(StateDetails)))
 
 _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
@@ -843,6 +847,14 @@ class Engine:
         if data is not None and not (isinstance(data, dict) and data.get("type") == "unpersisted"):
             artifact_id = self._store_result_artifact(run_kind, run, data, now)
         details, state_id = state.state_details, state.id
+        current = run.state
+        if current is not None and run.state_id is not None:
+            # Consecutive states of a run often carry identical details (the run's
+            # ids, nothing else): share the current state's object rather than keep
+            # one more for the garbage collector to walk on every collection.
+            shared = current.state_details
+            if shared is not details and _details_values(shared) == _details_values(details):
+                details = shared
         if run_kind == "flow_run":
             row = _make_flow_row(
                 type=state.type, timestamp=timestamp, name=state.name, message=state.message,

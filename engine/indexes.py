@@ -21,12 +21,16 @@ __all__ = ["HashIndex", "MultiIndex", "SortedIndex", "sort_entry"]
 class HashIndex:
     """Equality index: key -> {record id: record}. Lookup O(1); bucket size O(1)."""
 
-    __slots__ = ("name", "extract", "buckets")
+    __slots__ = ("name", "extract", "buckets", "last")
 
     def __init__(self, name: str, extract: Callable[[Any], Hashable]) -> None:
         self.name = name
         self.extract = extract
         self.buckets: dict[Hashable, dict[Any, Any]] = {}
+        # The composite (tuple) key a record was last moved to: the store files an
+        # equal key as this very object, so runs moving together keep one key
+        # between them instead of a new tuple each (see Table._refile).
+        self.last: Any = None
 
     def insert(self, key: Hashable, rec: Any) -> None:
         bucket = self.buckets.get(key)

@@ -192,6 +192,15 @@ class Table:
                     del bucket[rec_id]
                     if not bucket:
                         del buckets[o]
+                    if n.__class__ is tuple:
+                        # A rebuilt composite key would outlive the transition as one
+                        # more object for the garbage collector; an equal one already
+                        # kept serves as well (any equal key finds the bucket).
+                        last = idx.last
+                        if last == n:
+                            n = last
+                        else:
+                            idx.last = n
                     bucket = buckets.get(n)
                     if bucket is None:
                         buckets[n] = {rec_id: rec}
