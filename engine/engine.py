@@ -868,10 +868,17 @@ class Engine:
                 created=now, updated=now, task_run_id=run.id,
             )
         store.insert(row_kind, row)
-        validated = make_state(
-            id=state_id, type=state.type, name=state.name, timestamp=timestamp, message=state.message,
-            data=data, state_details=details,
-        )
+        if state.__class__ is State:
+            # The proposed state is the engine's own (the pipeline copies what callers
+            # submit): it becomes the validated state instead of being copied once more.
+            if state.state_details is not details:
+                object.__setattr__(state, "state_details", details)
+            validated = state
+        else:
+            validated = make_state(
+                id=state_id, type=state.type, name=state.name, timestamp=timestamp, message=state.message,
+                data=data, state_details=details,
+            )
         run.state_id = row.id
         run.state = validated
         return validated
