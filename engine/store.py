@@ -68,6 +68,16 @@ def record_restore(rec: Any, snap: tuple) -> None:
         object.__setattr__(rec, n, v)
 
 
+def _fuse(indexes: list) -> Callable[[Any], list]:
+    """One function returning every index's key for a record, as a new list: no
+    comprehension frame nor `idx.extract` lookups on the hottest path of each write."""
+    names = [f"e{i}" for i in range(len(indexes))]
+    namespace = {n: idx.extract for n, idx in zip(names, indexes)}
+    body = ", ".join(f"{n}(rec)" for n in names)
+    exec(f"def extract_all(rec):\n    return [{body}]", namespace)  # noqa: S102 - generated names only
+    return namespace["extract_all"]
+
+
 class Table:
     """Records of one kind by id, plus their indexes.
 
@@ -76,10 +86,11 @@ class Table:
     list updated in place on `_refile`, keeping the unchanged key objects: a
     transition then leaves no new keys container (nor rebuilt composite keys)
     alive for the garbage collector to walk. Records of a one-index table instead
-    share their bucket's keys *tuple*, which is replaced, never mutated.
+    share their bucket's keys *tuple* (and backends bulk-load tuples): a tuple is
+    never mutated, its record gets its own list when first moved.
     """
 
-    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys")
+    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_extract_all")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -87,16 +98,19 @@ class Table:
         self.indexes: list[Any] = []
         self.by_name: dict[str, Any] = {}
         self._keys: dict[Any, Any] = {}
+        self._extract_all: Callable[[Any], list] = _fuse([])
 
     # index registration -------------------------------------------------------------
     def hash_index(self, name: str, extract: Callable[[Any], Any]) -> HashIndex:
         index = HashIndex(name, extract)
         self.indexes.append(index)
+        self._extract_all = _fuse(self.indexes)
         return self._register(index)
 
     def multi_index(self, name: str, extract: Callable[[Any], Any]) -> MultiIndex:
         index = MultiIndex(name, extract)
         self.indexes.append(index)
+        self._extract_all = _fuse(self.indexes)
         return self._register(index)
 
     def sorted_index(self, name: str, key: Callable[[Any], Any]) -> SortedIndex:
@@ -123,6 +137,7 @@ class Table:
                 keys[rec_id] = old + (entry,)
         index.entries.update(entries)
         self.indexes.append(index)
+        self._extract_all = _fuse(self.indexes)
         index.live = True
 
     # raw maintenance (no undo; Store wraps these) --------------------------------------
@@ -142,10 +157,12 @@ class Table:
                 idx.buckets[key] = {rec_id: rec}
                 self._keys[rec_id] = (key,)
             else:
-                self._keys[rec_id] = self._keys[next(iter(bucket))]
+                shared = self._keys[next(iter(bucket))]
+                # Only tuples are shared: a list is its record's own, updated in place.
+                self._keys[rec_id] = shared if shared.__class__ is tuple else (key,)
                 bucket[rec_id] = rec
             return
-        keys = [idx.extract(rec) for idx in indexes]
+        keys = self._extract_all(rec)
         for idx, key in zip(indexes, keys):
             if idx.__class__ is HashIndex:
                 buckets = idx.buckets
@@ -175,12 +192,13 @@ class Table:
             self._file(rec)
             return True
         indexes = self.indexes
-        new = [idx.extract(rec) for idx in indexes]
+        new = self._extract_all(rec)
         if new == old:  # element-wise, identity first
             return False
-        if old.__class__ is not list:  # a shared tuple (one-index table): replace it
-            self._keys[rec_id] = tuple(new)
-            keys = new  # scratch: the writes below land in a discarded list
+        if old.__class__ is not list:
+            # A tuple (shared in a one-index table, or bulk-loaded by a backend) is
+            # never mutated: the record gets its own list from now on.
+            keys = self._keys[rec_id] = new
         else:
             keys = old
         i = 0
