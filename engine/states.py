@@ -104,17 +104,26 @@ def new_id() -> uuid.UUID:
     return new
 
 
-def compile_copier(cls: type) -> Any:
-    """A function making a shallow copy of an attrs instance of `cls` without running
-    `__init__` (straight-line field copies: `attrs.evolve` is several times slower,
-    and copies sit on the hot path of every transaction snapshot). O(fields)."""
-    names = [f.name for f in attrs.fields(cls)]
-    lines = ["def copy(src):", "    new = _new(cls)"]
-    lines += [f"    _set(new, {n!r}, src.{n})" for n in names]
+def _compile(cls: type, signature: str, values: dict[str, str]) -> Any:
+    # Straight-line field stores. Without a custom __setattr__ (no converters or
+    # validators on assignment) a plain attribute store is the slot write itself,
+    # specialised by the interpreter and several times cheaper than
+    # object.__setattr__; attrs classes with on-setattr hooks keep the latter.
+    plain = cls.__setattr__ is object.__setattr__
+    lines = [signature, "    new = _new(cls)"]
+    lines += [f"    new.{n} = {v}" if plain else f"    _set(new, {n!r}, {v})" for n, v in values.items()]
     lines.append("    return new")
     namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
     exec("\n".join(lines), namespace)  # noqa: S102 - built from attrs field names only
-    return namespace["copy"]
+    return namespace[signature[4:signature.index("(")]]
+
+
+def compile_copier(cls: type) -> Any:
+    """A function making a shallow copy of an attrs instance of `cls` without running
+    `__init__` (`attrs.evolve` is several times slower, and copies sit on the hot
+    path of every transaction snapshot). O(fields)."""
+    names = [f.name for f in attrs.fields(cls)]
+    return _compile(cls, "def copy(src):", {n: f"src.{n}" for n in names})
 
 
 def compile_maker(cls: type) -> Any:
@@ -122,12 +131,7 @@ def compile_maker(cls: type) -> Any:
     skips defaults, converters and validators: for values the engine already
     checked, on paths that build a record per transition. O(fields)."""
     names = [f.name for f in attrs.fields(cls)]
-    lines = [f"def make(*, {', '.join(names)}):", "    new = _new(cls)"]
-    lines += [f"    _set(new, {n!r}, {n})" for n in names]
-    lines.append("    return new")
-    namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
-    exec("\n".join(lines), namespace)  # noqa: S102 - built from attrs field names only
-    return namespace["make"]
+    return _compile(cls, f"def make(*, {', '.join(names)}):", {n: n for n in names})
 
 
 def _default_name(state_type: StateType) -> str:

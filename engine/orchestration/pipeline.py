@@ -20,10 +20,9 @@ import operator
 import uuid
 from typing import Any, Mapping
 
-import attrs
 
 from ..errors import ObjectNotFoundError, ValidationError
-from ..states import State, StateDetails, StateType
+from ..states import State, StateDetails, StateType, compile_copier
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
@@ -44,7 +43,6 @@ _set = object.__setattr__
 _SCHEDULED = StateType.SCHEDULED
 _ACCEPT = SetStateStatus.ACCEPT
 _ABORT = SetStateStatus.ABORT
-_DETAIL_FIELDS = tuple(f.name for f in attrs.fields(StateDetails))
 # Run columns the global transforms may change before validation; restored if
 # validation fails so a failed write leaves the run as it was.
 _RUN_COLUMNS = (
@@ -77,20 +75,7 @@ def _parameters(parameters: Any) -> dict:
     return params
 
 
-def _compile_copier(cls: type, names: tuple[str, ...]) -> Any:
-    # Straight-line field copies (no loop, no getattr): the hottest copy in the engine.
-    # Without a custom __setattr__ (no converters) a plain store is the slot write
-    # itself, specialised by the interpreter: ~5x cheaper than object.__setattr__.
-    plain = cls.__setattr__ is object.__setattr__
-    lines = ["def copy(src):", "    new = _new(cls)"]
-    lines += [f"    new.{n} = src.{n}" if plain else f"    _set(new, {n!r}, src.{n})" for n in names]
-    lines.append("    return new")
-    namespace = {"_new": _new, "_set": _set, "cls": cls}
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attrs field names only
-    return namespace["copy"]
-
-
-_copy_details_fields = _compile_copier(StateDetails, _DETAIL_FIELDS)
+_copy_details_fields = compile_copier(StateDetails)
 
 
 def _submitted(state: State, now: _dt.datetime) -> State:
