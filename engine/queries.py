@@ -146,6 +146,33 @@ def _state_sources(state: Any, index_type: Any, index_name: Any) -> list[_Source
     return out
 
 
+def _run_sources(table: Any, flt: Any, single: bool, time_fields: tuple[str, ...]) -> list[_Source]:
+    """Sources from the criteria flow- and task-run filters share: ids, state, tags
+    and time ranges. O(keys in the filter)."""
+    idx = table.by_name
+    out: list[_Source] = []
+    ids = flt.id
+    if ids is not None and ids.any_ is not None:
+        out.append(_ids(table.rows, ids.any_, exact=single and getattr(ids, "not_any_", None) is None))
+    if flt.state is not None:
+        for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
+            src.exact = src.exact and single
+            out.append(src)
+    tags = flt.tags
+    if tags is not None and tags.all_ and _usable(tags):
+        tag_index = idx["tags"]
+        tag = min(set(tags.all_), key=tag_index.count)
+        exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
+        out.append(_buckets(tag_index, [tag], exact=exact))
+    for name in time_fields:
+        sub = getattr(flt, name)
+        if sub is not None:
+            src = _time_range(idx[name], sub, exact=single)
+            if src is not None:
+                out.append(src)
+    return out
+
+
 def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
     """Index-backed supersets of a FlowRunFilter's matches. O(keys in the filter)."""
     fields = flt.populated()
@@ -154,13 +181,7 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
     single = len(fields) == 1
     table = tables["flow_run"]
     idx = table.by_name
-    out: list[_Source] = []
-    if flt.id is not None and flt.id.any_ is not None:
-        out.append(_ids(table.rows, flt.id.any_, exact=single and flt.id.not_any_ is None))
-    if flt.state is not None:
-        for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
-            src.exact = src.exact and single
-            out.append(src)
+    out = _run_sources(table, flt, single, ("expected_start_time", "next_scheduled_start_time", "end_time"))
     for name in ("deployment_id", "work_queue_name", "parent_task_run_id"):
         sub = getattr(flt, name)
         if sub is None or not _usable(sub):
@@ -170,18 +191,6 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
             out.append(_buckets(idx[name], sub.any_, exact=one))
         elif sub.is_null_ is True:
             out.append(_buckets(idx[name], [None], exact=one))
-    tags = flt.tags
-    if tags is not None and tags.all_ and _usable(tags):
-        tag_index = idx["tags"]
-        tag = min(set(tags.all_), key=tag_index.count)
-        exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
-        out.append(_buckets(tag_index, [tag], exact=exact))
-    for name in ("expected_start_time", "next_scheduled_start_time", "end_time"):
-        sub = getattr(flt, name)
-        if sub is not None:
-            src = _time_range(idx[name], sub, exact=single)
-            if src is not None:
-                out.append(src)
     parents = flt.parent_flow_run_id
     if parents is not None and parents.any_ is not None:
         by_flow_run = tables["task_run"].by_name["flow_run_id"]
@@ -198,13 +207,7 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
     single = len(fields) == 1
     table = tables["task_run"]
     idx = table.by_name
-    out: list[_Source] = []
-    if flt.id is not None and flt.id.any_ is not None:
-        out.append(_ids(table.rows, flt.id.any_, exact=single))
-    if flt.state is not None:
-        for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
-            src.exact = src.exact and single
-            out.append(src)
+    out = _run_sources(table, flt, single, ("expected_start_time",))
     frid = flt.flow_run_id
     if frid is not None:
         if frid.is_null_ is True:
@@ -212,16 +215,6 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
         elif frid.any_ is not None:
             ids = frozenset(frid.any_)
             out.append(_buckets(idx["flow_run_id"], ids, exact=single, flow_run_ids=ids))
-    tags = flt.tags
-    if tags is not None and tags.all_ and _usable(tags):
-        tag_index = idx["tags"]
-        tag = min(set(tags.all_), key=tag_index.count)
-        exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
-        out.append(_buckets(tag_index, [tag], exact=exact))
-    if flt.expected_start_time is not None:
-        src = _time_range(idx["expected_start_time"], flt.expected_start_time, exact=single)
-        if src is not None:
-            out.append(src)
     sub = flt.subflow_runs
     if sub is not None and sub.exists_ is True:
         parents = [k for k in tables["flow_run"].by_name["parent_task_run_id"].buckets if k is not None]

@@ -201,21 +201,28 @@ class MinimalTaskPolicy(BaseOrchestrationPolicy):
         ]
 
 
+# The transforms flow and task runs share, in Prefect's order (both global policies
+# start with them).
+_RUN_BOOKKEEPING = (
+    SetRunStateType,
+    SetRunStateName,
+    SetRunStateTimestamp,
+    SetStartTime,
+    SetEndTime,
+    IncrementRunTime,
+    SetExpectedStartTime,
+    SetNextScheduledStartTime,
+    UpdateStateDetails,
+)
+
+
 class GlobalFlowPolicy(BaseOrchestrationPolicy):
     """Bookkeeping for every flow-run transition."""
 
     @staticmethod
     def priority():
         return [
-            SetRunStateType,
-            SetRunStateName,
-            SetRunStateTimestamp,
-            SetStartTime,
-            SetEndTime,
-            IncrementRunTime,
-            SetExpectedStartTime,
-            SetNextScheduledStartTime,
-            UpdateStateDetails,
+            *_RUN_BOOKKEEPING,
             UpdateSubflowParentTask,
             UpdateSubflowStateDetails,
             IncrementFlowRunCount,
@@ -229,15 +236,7 @@ class GlobalTaskPolicy(BaseOrchestrationPolicy):
     @staticmethod
     def priority():
         return [
-            SetRunStateType,
-            SetRunStateName,
-            SetRunStateTimestamp,
-            SetStartTime,
-            SetEndTime,
-            IncrementRunTime,
-            SetExpectedStartTime,
-            SetNextScheduledStartTime,
-            UpdateStateDetails,
+            *_RUN_BOOKKEEPING,
             IncrementTaskRunCount,
         ]
 
