@@ -194,24 +194,59 @@ def _fill_table(table: Any, recs: list) -> None:
     index's loop is as tight as it can be."""
     indexes = table.indexes
     ids = [rec.id for rec in recs]
-    table.rows.update(zip(ids, recs))
+    rows = table.rows
+    rows.update(zip(ids, recs))
     columns = [list(map(idx.extract, recs)) for idx in indexes]
+    if len(indexes) == 1 and type(indexes[0]) is HashIndex:
+        _fill_one_index(table, indexes[0], columns[0], ids, recs)
+        return
     table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
     for idx, column in zip(indexes, columns):
         if type(idx) is HashIndex:
             buckets = idx.buckets
+            first = column[0] if column else None
+            if column and column.count(first) == len(column):
+                # One key for every record (None columns, a single flow): the bucket
+                # is a copy of `rows`, which keeps its hashes (UUIDs hash in Python).
+                buckets[first] = rows.copy()
+                continue
             get = buckets.get
+            last = bucket = _NO_KEY
             for key, rec_id, rec in zip(column, ids, recs):
-                bucket = get(key)
-                if bucket is None:
-                    buckets[key] = {rec_id: rec}
-                else:
-                    bucket[rec_id] = rec
+                if key is not last:  # runs of one key object (interned by the decoder) skip the lookup
+                    bucket = get(key)
+                    if bucket is None:
+                        bucket = buckets[key] = {}
+                    last = key
+                bucket[rec_id] = rec
         elif isinstance(idx, SortedIndex):
             idx.entries.update(column)  # one sort instead of n insertions
         else:
             for key, rec in zip(column, recs):
                 idx.insert(key, rec)
+
+
+_NO_KEY = object()
+
+
+def _fill_one_index(table: Any, idx: HashIndex, column: list, ids: list, recs: list) -> None:
+    # A one-index table (state rows by run): the records of a bucket share one keys
+    # tuple, as `Table._file` files them, rather than a tuple each.
+    buckets = idx.buckets
+    get = buckets.get
+    keys = table._keys
+    last = bucket = shared = _NO_KEY
+    for key, rec_id, rec in zip(column, ids, recs):
+        if key is not last:
+            bucket = get(key)
+            if bucket is None:
+                bucket = buckets[key] = {}
+                shared = (key,)
+            else:
+                shared = keys[next(iter(bucket))]
+            last = key
+        bucket[rec_id] = rec
+        keys[rec_id] = shared
 
 
 def _restore_current_states(engine: "Engine") -> None:

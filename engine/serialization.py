@@ -401,7 +401,7 @@ class RowCodec:
                     dec.append((i, _text_decoder(t, st)))
                 else:
                     enc.append((i, un))
-                    dec.append((i, lambda v, _st=st, _t=t: _st(v, _t)))
+                    dec.append((i, _object_decoder(t, st)))
         self.sql_types = tuple(sql_types)
         self._enc = tuple(enc)
         self._dec = tuple(dec)
@@ -478,6 +478,9 @@ class RowCodec:
         convs = dict(self._dec)
         names = [f"a{i}" for i in range(len(self.columns))]
         args = []
+        plain = _plain_record_class(self.cls)
+        dt_cols: list[int] = []  # datetime columns so far, nearest first
+        col_value: dict[int, str] = {}  # where a decoded datetime column is read back
         for i, name in enumerate(self.columns):
             conv = convs.get(i)
             if conv is None:
@@ -487,7 +490,15 @@ class RowCodec:
             elif conv is parse_uuid:
                 args.append(f"{name}=(None if a{i} is None else get(a{i}) or intern_uuid(cache, a{i}))")
             elif conv is parse_datetime:
-                args.append(f"{name}=(None if a{i} is None else get(a{i}) or intern_datetime(cache, a{i}))")
+                # A row's instants often share one text (a state's timestamp, created
+                # and updated): comparing with the nearest earlier ones skips hashing
+                # the text for the cache.
+                same = "".join(f"{col_value[j]} if a{i} == a{j} else " for j in dt_cols[:2])
+                value = f"({same}(None if a{i} is None else get(a{i}) or intern_datetime(cache, a{i})))"
+                if plain:  # slots filled in column order: earlier ones are readable
+                    col_value[i] = f"rec.{name}"
+                    dt_cols.insert(0, i)
+                args.append(f"{name}={value}")
             elif self._types[i] is StateDetails:
                 fn = "details_text" if self._as_text else "details_obj"
                 args.append(f"{name}=(None if a{i} is None else {fn}(a{i}, cache))")
@@ -495,7 +506,7 @@ class RowCodec:
                 ns[f"c{i}"] = conv
                 args.append(f"{name}=(None if a{i} is None else c{i}(a{i}))")
         head = f"def decode(row, cache):\n    {', '.join(names)}, = row\n    get = cache.get\n"
-        if _plain_record_class(self.cls):
+        if plain:
             # Fill the slots directly: a 31-keyword __init__ call costs more than the
             # rest of decoding. Safe for classes whose __init__ only assigns (checked
             # above); fields that are not stored get their plain default.
@@ -627,6 +638,20 @@ def _text_decoder(t: Any, st: Callable[[Any, Any], Any]) -> Callable[[str], Any]
         if default_text is not None:
             return lambda v: t() if v == default_text else st(_parse_json(v), t)
     return lambda v: st(_parse_json(v), t)
+
+
+def _object_decoder(t: Any, st: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
+    """Structure a nested value already parsed from JSON, with `_text_decoder`'s
+    shortcut for attrs values: one equal to its default's form (a run's policy,
+    mostly) is built directly, skipping the structuring hook."""
+    if attrs.has(t):
+        try:
+            default_form = CONVERTER.unstructure(t(), t)
+        except TypeError:
+            default_form = None
+        if default_form is not None:
+            return lambda v: t() if v == default_form else st(v, t)
+    return lambda v: st(v, t)
 
 
 def _enum_value(value: enum.Enum) -> Any:
