@@ -41,6 +41,8 @@ _PAUSED = StateType.PAUSED
 _CANCELLING = StateType.CANCELLING
 _FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 _OCCUPYING = frozenset({_PENDING, _RUNNING, _CANCELLING})
+# `result.status` is a str enum: it is compared to plain strings (its `.value` is a
+# comparatively slow enum property, read on every engine call otherwise).
 _NODE_DONE_BY_TYPE = {StateType.COMPLETED: True, StateType.FAILED: False, StateType.CRASHED: False,
                       StateType.CANCELLED: False}
 
@@ -60,6 +62,8 @@ class Client:
         self._set_flow = engine.set_flow_run_state
         self._set_task = engine.set_task_run_state
         self._counters = metrics.counters
+        self._task_counts = metrics.task_counts
+        self._after = loop.after   # bound once: called for every task attempt
         self.children_runs: list[RunSim] = []
 
     # engine calls with bookkeeping ------------------------------------------------------------
@@ -92,12 +96,13 @@ class Client:
         tr = run.trs[i]
         result = self._set_task(tr.id, state, task_policy=self.task_policy)
         new = tr.state_type
-        old = run.ttypes[i]
+        ttypes = run.ttypes
+        old = ttypes[i]
         if new is not old:
-            counts = self.metrics.task_counts
+            counts = self._task_counts
             counts[old] -= 1
             counts[new] += 1
-            run.ttypes[i] = new
+            ttypes[i] = new
         return result
 
     def _sync_parent_task(self, run: RunSim) -> None:
@@ -120,7 +125,7 @@ class Client:
         if run.final or run.dead or run.cancelling:
             return
         result = self.flow_call(run, Running())
-        status = result.status.value
+        status = result.status
         if status == "ACCEPT":
             if run.resuming:
                 run.resuming = False
@@ -129,7 +134,7 @@ class Client:
                 self._begin_attempt(run)
         elif status == "WAIT":
             self._counters["scheduled_time_waits"] += 1
-            self.loop.after(result.details.delay_seconds, self.propose_flow_running, run)
+            self._after(result.details.delay_seconds, self.propose_flow_running, run)
         elif status == "REJECT":
             self._follow_flow(run, result.state)
         else:
@@ -191,7 +196,7 @@ class Client:
             return
         state = run.pending_final
         result = self.flow_call(run, State(type=state.type, name=state.name, message=state.message))
-        status = result.status.value
+        status = result.status
         if status == "ACCEPT":
             self._finalize(run)
         elif status == "REJECT":
@@ -203,7 +208,7 @@ class Client:
             else:
                 self._follow_flow(run, returned)
         elif status == "WAIT":
-            self.loop.after(result.details.delay_seconds, self._propose_final, run)
+            self._after(result.details.delay_seconds, self._propose_final, run)
         else:
             self._abandon_run(run)
 
@@ -241,9 +246,8 @@ class Client:
 
     # task graph ---------------------------------------------------------------------------------
     def _start_node(self, run: RunSim, i: int) -> None:
-        node = run.plan.nodes[i]
         run.status[i] = ACTIVE
-        if node.subflow is not None:
+        if run.plan.nodes[i].subflow is not None:
             self._start_subflow(run, i)
             return
         if run.trs[i] is None:
@@ -260,8 +264,9 @@ class Client:
             tags=node.tags, empirical_policy=node.policy, task_inputs=inputs, state=Pending(),
         )
         trs[i] = tr
-        self.metrics.task_counts[tr.state_type] += 1
-        run.ttypes[i] = tr.state_type
+        stype = tr.state_type
+        self._task_counts[stype] += 1
+        run.ttypes[i] = stype
         self._counters["task_runs_created"] += 1
         return tr
 
@@ -288,18 +293,16 @@ class Client:
 
     def _propose_task_running(self, arg: tuple[RunSim, int, int]) -> None:
         run, i, gen = arg
-        if gen != run.gen:
+        if gen != run.gen or run.cancelling:
             return
-        if run.cancelling:
-            return
-        details = self._cache_details(run, i, False) if run.plan.nodes[i].cache is not None else None
-        state = Running(state_details=details) if details is not None else Running()
+        node = run.plan.nodes[i]
+        state = Running() if node.cache is None else Running(state_details=self._cache_details(run, i, False))
         result = self.task_call(run, i, state)
-        status = result.status.value
+        status = result.status
         counters = self._counters
         if status == "ACCEPT":
             counters["task_attempts"] += 1
-            self.loop.after(run.plan.nodes[i].duration.sample(self.rng), self._finish_task, arg)
+            self._after(node.duration.sample(self.rng), self._finish_task, arg)
         elif status == "WAIT":
             delay = result.details.delay_seconds
             if (result.details.reason or "").startswith("Concurrency limit"):
@@ -307,7 +310,7 @@ class Client:
                 self.metrics.tag_wait_seconds += delay
             else:
                 counters["scheduled_time_waits"] += 1
-            self.loop.after(delay, self._propose_task_running, arg)
+            self._after(delay, self._propose_task_running, arg)
         elif status == "REJECT":
             returned = result.state
             stype = returned.type if returned is not None else run.ttypes[i]
@@ -324,7 +327,7 @@ class Client:
                 self._node_done(run, i, False)
             elif stype is _RUNNING:
                 # Rejected to its current RUNNING state: it runs after all.
-                self.loop.after(run.plan.nodes[i].duration.sample(self.rng), self._finish_task, arg)
+                self._after(node.duration.sample(self.rng), self._finish_task, arg)
             else:
                 self._node_done(run, i, False)
         else:
@@ -344,7 +347,7 @@ class Client:
         else:
             state = Completed()
         result = self.task_call(run, i, state)
-        status = result.status.value
+        status = result.status
         if status == "ACCEPT":
             self._node_done(run, i, state.type is _COMPLETED)
         elif status == "REJECT":
@@ -355,11 +358,11 @@ class Client:
                 when = returned.state_details.scheduled_time
                 self.loop.at(self.t_of(when) if when is not None else self.loop.now, self._propose_task_running, arg)
             elif stype is _RUNNING:
-                self.loop.after(node.duration.sample(rng), self._finish_task, arg)
+                self._after(node.duration.sample(rng), self._finish_task, arg)
             else:
                 self._node_done(run, i, stype is _COMPLETED)
         elif status == "WAIT":
-            self.loop.after(result.details.delay_seconds, self._finish_task, arg)
+            self._after(result.details.delay_seconds, self._finish_task, arg)
         else:
             self._counters["task_aborts"] += 1
             self._node_done(run, i, False)
@@ -450,7 +453,7 @@ class Client:
         self._counters["crashes"] += 1
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message="simulated infrastructure crash"))
-        if result.status.value == "ACCEPT" or run.type in _FINAL:
+        if result.status == "ACCEPT" or run.type in _FINAL:
             self._finalize(run)
         else:
             self._abandon_run(run)
@@ -461,10 +464,10 @@ class Client:
         state = Paused(pause_expiration_time=self.loop.to_datetime(now + timeout),
                        pause_key=f"sim-pause-{run.attempt}")
         result = self.flow_call(run, state)
-        if result.status.value == "ACCEPT":
+        if result.status == "ACCEPT":
             self._counters["pauses"] += 1
             run.paused = True
-            self.loop.after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
+            self._after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
 
     def _resume(self, arg: tuple[RunSim, int]) -> None:
         run, gen = arg
@@ -492,7 +495,7 @@ class Client:
             return
         self._counters["cancellations_requested"] += 1
         result = self.flow_call(run, Cancelling())
-        status = result.status.value
+        status = result.status
         if run.type in _FINAL:
             # SCHEDULED runs without infrastructure are cancelled at once.
             run.token += 1
@@ -502,14 +505,14 @@ class Client:
         elif status == "ACCEPT":
             run.cancelling = True
             latency = run.plan.spec.cancel.latency if run.plan.spec.cancel else 0.0
-            self.loop.after(latency, self._kill, run)
+            self._after(latency, self._kill, run)
 
     def _kill(self, run: RunSim) -> None:
         if run.final:
             return
         self._stop_attempt(run, Cancelled)
         result = self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
-        if result.status.value == "ACCEPT" or run.type in _FINAL:
+        if result.status == "ACCEPT" or run.type in _FINAL:
             self._counters["cancellations"] += 1
             self._finalize(run)
         else:

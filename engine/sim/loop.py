@@ -26,7 +26,15 @@ class SimClock(ManualClock):
         if when > self._now:
             self._now = when
 
+    def now(self) -> _dt.datetime:
+        # ManualClock.now without its `if self._tick` test (a timedelta truth test on
+        # every engine reading): adding a zero tick gives the same value anyway.
+        value = self._now
+        self._now = value + self._tick
+        return value
+
 Handler = Callable[[Any], None]
+_heappush = heapq.heappush
 
 
 class EventLoop:
@@ -47,13 +55,13 @@ class EventLoop:
         """Run `handler(arg)` at virtual time `t` (not before now). O(log n)."""
         if t < self.now:
             t = self.now
-        self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, handler, arg))
+        seq = self._seq = self._seq + 1
+        _heappush(self._heap, (t, seq, handler, arg))
 
     def after(self, delay: float, handler: Handler, arg: Any = None) -> None:
         """Run `handler(arg)` `delay` seconds from now. O(log n)."""
-        self._seq += 1
-        heapq.heappush(self._heap, (self.now + delay, self._seq, handler, arg))
+        seq = self._seq = self._seq + 1
+        _heappush(self._heap, (self.now + delay, seq, handler, arg))
 
     def to_datetime(self, t: float) -> _dt.datetime:
         return self.start + _dt.timedelta(seconds=t)
@@ -70,19 +78,24 @@ class EventLoop:
         stop time). `on_tick` is called every `tick_mask + 1` events (progress bars)."""
         heap = self._heap
         pop = heapq.heappop
-        forward_to = self.clock.forward_to
+        clock = self.clock
+        forward_to = clock.forward_to
         start = self.start
         timedelta = _dt.timedelta
+        now = self.now   # == self.now: only this loop moves it
         count = 0
         try:
             while heap and not self.stopped:
-                t = heap[0][0]
+                t, _, handler, arg = entry = pop(heap)
                 if t > until:
+                    _heappush(heap, entry)   # not due: put it back (once, at the end)
                     break
-                _, _, handler, arg = pop(heap)
-                if t > self.now:
-                    self.now = t
-                    forward_to(start + timedelta(seconds=t))
+                if t > now:
+                    self.now = now = t
+                    # SimClock.forward_to, inlined (the hottest line of the loop)
+                    when = start + timedelta(seconds=t)
+                    if when > clock._now:
+                        clock._now = when
                 handler(arg)
                 count += 1
                 if on_tick is not None and not count & tick_mask:

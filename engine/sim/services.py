@@ -156,19 +156,25 @@ class Services:
 
     # workers -----------------------------------------------------------------------------------------
     def poll(self, worker: WorkerRT) -> None:
-        self.loop.after(worker.spec.poll_interval, self.poll, worker)
+        loop = self.loop
+        wspec = worker.spec
+        loop.after(wspec.poll_interval, self.poll, worker)
         pool = worker.pool
-        if pool.spec.paused:
+        pspec = pool.spec
+        if pspec.paused:
             return
-        horizon = self.loop.now + worker.spec.prefetch
-        cap = _INF if pool.spec.concurrency_limit is None else pool.spec.concurrency_limit - pool.active
-        wcap = _INF if worker.spec.limit is None else worker.spec.limit - worker.active
+        horizon = loop.now + wspec.prefetch
+        cap = _INF if pspec.concurrency_limit is None else pspec.concurrency_limit - pool.active
+        wcap = _INF if wspec.limit is None else wspec.limit - worker.active
         for queue in pool.queues:
-            if queue.spec.paused:
-                continue
-            limit = queue.spec.concurrency_limit
-            qcap = cap if limit is None else min(cap, limit - queue.active)
             heap = queue.heap
+            if not heap or heap[0][0] > horizon:
+                continue   # most polls: nothing due in this queue
+            qspec = queue.spec
+            if qspec.paused:
+                continue
+            limit = qspec.concurrency_limit
+            qcap = cap if limit is None else min(cap, limit - queue.active)
             while heap and heap[0][0] <= horizon:
                 _, _, token, run = heap[0]
                 if token != run.token or run.final or run.dead or run.type is not _SCHEDULED:
@@ -186,7 +192,7 @@ class Services:
     def _submit(self, worker: WorkerRT, queue: QueueRT, run: RunSim) -> bool:
         client = self.client
         result = client.flow_call(run, Pending())
-        status = result.status.value
+        status = result.status
         if status == "ACCEPT":
             run.worker = worker
             worker.active += 1
