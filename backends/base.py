@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.errors import BackendError, ValidationError
-from engine.indexes import HashIndex, SortedIndex
+from engine.indexes import HashIndex, SortedIndex, SparseHashIndex
 from engine.tables import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,10 +202,13 @@ def _fill_table(table: Any, recs: list) -> None:
         return
     table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
     for idx, column in zip(indexes, columns):
-        if type(idx) is HashIndex:
+        if type(idx) is HashIndex or type(idx) is SparseHashIndex:
+            sparse = type(idx) is SparseHashIndex
             buckets = idx.buckets
             first = column[0] if column else None
             if column and column.count(first) == len(column):
+                if first is None and sparse:
+                    continue
                 # One key for every record (None columns, a single flow): the bucket
                 # is a copy of `rows`, which keeps its hashes (UUIDs hash in Python).
                 buckets[first] = rows.copy()
@@ -213,6 +216,8 @@ def _fill_table(table: Any, recs: list) -> None:
             get = buckets.get
             last = bucket = _NO_KEY
             for key, rec_id, rec in zip(column, ids, recs):
+                if key is None and sparse:
+                    continue
                 if key is not last:  # runs of one key object (interned by the decoder) skip the lookup
                     bucket = get(key)
                     if bucket is None:

@@ -5,6 +5,7 @@ each record was filed under, so a mutated record can be moved in O(log n) withou
 scan. Three shapes cover every query:
 
 * `HashIndex`   key -> {id: record}; equality filters and counters (len of a bucket).
+* `SparseHashIndex` a HashIndex without the None bucket (optional references).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
 * `SortedIndex` a SortedList of (null-rank, key, id int, id); walks in sort order, NULLs placed
   as SQLite places them (first ascending, last descending).
@@ -15,7 +16,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["HashIndex", "MultiIndex", "SortedIndex", "sort_entry"]
+__all__ = ["HashIndex", "MultiIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
 
 
 class HashIndex:
@@ -59,6 +60,42 @@ class HashIndex:
 
 
 _EMPTY: dict = {}
+
+
+class SparseHashIndex(HashIndex):
+    """A HashIndex that files no record under None (no deployment, no work queue,
+    no parent task run, no idempotency key). That bucket would hold most of the
+    table, and every insert would write into the largest dict there is; it is
+    asked for rarely, so it is computed then: `count(None)` in O(keys),
+    `get(None)` by a scan in O(n)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, name: str, extract: Callable[[Any], Hashable], rows: dict) -> None:
+        super().__init__(name, extract)
+        self.rows = rows  # the owning table's records by id
+
+    def insert(self, key: Hashable, rec: Any) -> None:
+        if key is not None:
+            HashIndex.insert(self, key, rec)
+
+    def remove(self, key: Hashable, rec: Any) -> None:
+        if key is not None:
+            HashIndex.remove(self, key, rec)
+
+    def get(self, key: Hashable) -> dict[Any, Any]:
+        """The records filed under `key`; for None, O(n), else O(1)."""
+        if key is None:
+            extract = self.extract
+            return {rec_id: rec for rec_id, rec in self.rows.items() if extract(rec) is None}
+        return self.buckets.get(key, _EMPTY)
+
+    def count(self, key: Hashable) -> int:
+        """Number of records under `key`; for None, O(keys), else O(1)."""
+        if key is None:
+            return len(self.rows) - sum(map(len, self.buckets.values()))
+        bucket = self.buckets.get(key)
+        return len(bucket) if bucket else 0
 
 
 class MultiIndex(HashIndex):

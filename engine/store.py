@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import attrs
 
 from .errors import TransactionError
-from .indexes import HashIndex, MultiIndex, SortedIndex
+from .indexes import HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
 
@@ -101,8 +101,10 @@ class Table:
         self._extract_all: Callable[[Any], list] = _fuse([])
 
     # index registration -------------------------------------------------------------
-    def hash_index(self, name: str, extract: Callable[[Any], Any]) -> HashIndex:
-        index = HashIndex(name, extract)
+    def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False) -> HashIndex:
+        """An equality index; `sparse` leaves records whose key is None unfiled
+        (see SparseHashIndex: for optional references, mostly None)."""
+        index = SparseHashIndex(name, extract, self.rows) if sparse else HashIndex(name, extract)
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)
         return self._register(index)
@@ -164,7 +166,10 @@ class Table:
             return
         keys = self._extract_all(rec)
         for idx, key in zip(indexes, keys):
-            if idx.__class__ is HashIndex:
+            cls = idx.__class__
+            if cls is HashIndex or cls is SparseHashIndex:
+                if key is None and cls is SparseHashIndex:
+                    continue
                 buckets = idx.buckets
                 bucket = buckets.get(key)
                 if bucket is None:

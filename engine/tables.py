@@ -85,11 +85,11 @@ def build_store() -> Store:
     fr.hash_index("state_type", _attr("state_type"))
     fr.hash_index("state_name", _attr("state_name"))
     fr.hash_index("flow_id", _attr("flow_id"))
-    fr.hash_index("deployment_id", _attr("deployment_id"))
-    fr.hash_index("work_queue_id", _attr("work_queue_id"))
-    fr.hash_index("work_queue_name", _attr("work_queue_name"))
-    fr.hash_index("parent_task_run_id", _attr("parent_task_run_id"))
-    fr.hash_index("idempotency", _idempotency)
+    fr.hash_index("deployment_id", _attr("deployment_id"), sparse=True)
+    fr.hash_index("work_queue_id", _attr("work_queue_id"), sparse=True)
+    fr.hash_index("work_queue_name", _attr("work_queue_name"), sparse=True)
+    fr.hash_index("parent_task_run_id", _attr("parent_task_run_id"), sparse=True)
+    fr.hash_index("idempotency", _idempotency, sparse=True)
     fr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(fr, {
         "id": lambda r: r.id.int,
