@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.errors import BackendError, ValidationError
 from engine.indexes import HashIndex, SortedIndex, SparseHashIndex
+from engine.store import HistoryTable
 from engine.tables import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,7 +199,7 @@ def _fill_table(table: Any, recs: list) -> None:
     rows.update(zip(ids, recs))
     columns = [list(map(idx.extract, recs)) for idx in indexes]
     if len(indexes) == 1 and type(indexes[0]) is HashIndex:
-        _fill_one_index(table, indexes[0], columns[0], ids, recs)
+        _fill_one_index(table, indexes[0], columns[0], ids, recs, keep_keys=type(table) is not HistoryTable)
         return
     table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
     for idx, column in zip(indexes, columns):
@@ -234,9 +235,9 @@ def _fill_table(table: Any, recs: list) -> None:
 _NO_KEY = object()
 
 
-def _fill_one_index(table: Any, idx: HashIndex, column: list, ids: list, recs: list) -> None:
-    # A one-index table (state rows by run): the records of a bucket share one keys
-    # tuple, as `Table._file` files them, rather than a tuple each.
+def _fill_one_index(table: Any, idx: HashIndex, column: list, ids: list, recs: list, keep_keys: bool) -> None:
+    # A one-index table: the records of a bucket share one keys tuple, as
+    # `Table._file` files them, rather than a tuple each (a HistoryTable keeps none).
     buckets = idx.buckets
     get = buckets.get
     keys = table._keys
@@ -247,11 +248,12 @@ def _fill_one_index(table: Any, idx: HashIndex, column: list, ids: list, recs: l
             if bucket is None:
                 bucket = buckets[key] = {}
                 shared = (key,)
-            else:
+            elif keep_keys:
                 shared = keys[next(iter(bucket))]
             last = key
         bucket[rec_id] = rec
-        keys[rec_id] = shared
+        if keep_keys:
+            keys[rec_id] = shared
 
 
 def _restore_current_states(engine: "Engine") -> None:

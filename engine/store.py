@@ -252,6 +252,54 @@ class Table:
             idx.clear()
 
 
+class HistoryTable(Table):
+    """A table with a single equality index whose key a record never changes (state
+    rows by their run). No per-record keys are kept, since the key can always be
+    extracted again: a stored state costs one dict entry and two id hashes less."""
+
+    __slots__ = ()
+
+    def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False) -> HashIndex:
+        if self.indexes or sparse:
+            raise RuntimeError(f"{self.kind}: a history table has exactly one plain hash index")
+        return super().hash_index(name, extract)
+
+    def multi_index(self, name: str, extract: Callable[[Any], Any]) -> MultiIndex:
+        raise RuntimeError(f"{self.kind}: a history table has exactly one plain hash index")
+
+    def sorted_index(self, name: str, key: Callable[[Any], Any]) -> SortedIndex:
+        raise RuntimeError(f"{self.kind}: a history table has exactly one plain hash index")
+
+    def _file(self, rec: Any) -> None:
+        idx = self.indexes[0]
+        key = idx.extract(rec)
+        bucket = idx.buckets.get(key)
+        if bucket is None:
+            idx.buckets[key] = {rec.id: rec}
+        else:
+            bucket[rec.id] = rec
+
+    def _bucket_of(self, rec: Any) -> dict | None:
+        """The bucket holding `rec`, or None if it is not filed."""
+        idx = self.indexes[0]
+        bucket = idx.buckets.get(idx.extract(rec))
+        return bucket if bucket is not None and bucket.get(rec.id) is rec else None
+
+    def _unfile(self, rec: Any) -> None:
+        bucket = self._bucket_of(rec)
+        if bucket is not None:  # tolerates a record inserted unfiled
+            del bucket[rec.id]
+            if not bucket:
+                idx = self.indexes[0]
+                del idx.buckets[idx.extract(rec)]
+
+    def _refile(self, rec: Any) -> bool:
+        if self._bucket_of(rec) is not None:
+            return False  # the key never changes
+        self._file(rec)
+        return True
+
+
 @attrs.frozen(slots=True)
 class Change:
     """One committed change: `op` is "upsert" or "delete"; `record` is live for upserts."""
@@ -286,6 +334,13 @@ class Store:
         # while someone listens (a backend), so a memory-only engine pays nothing.
         self._changed: dict[int, tuple[str, Any]] = {}
         self.listeners: list[Callable[[list[Change]], None]] = []
+
+    def use_history_table(self, kind: str) -> HistoryTable:
+        """Make `kind` a HistoryTable (before any index or row is added)."""
+        if self.tables[kind].indexes or self.tables[kind].by_name or self.tables[kind].rows:
+            raise RuntimeError(f"{kind}: too late to make it a history table")
+        table = self.tables[kind] = HistoryTable(kind)
+        return table
 
     # transactions -------------------------------------------------------------------
     @property

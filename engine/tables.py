@@ -116,8 +116,9 @@ def build_store() -> Store:
         "end_time": _attr("end_time"),
     })
 
-    t["flow_run_state"].hash_index("run_id", _attr("flow_run_id"))
-    t["task_run_state"].hash_index("run_id", _attr("task_run_id"))
+    # A state row never changes run: its tables keep no per-row index keys.
+    store.use_history_table("flow_run_state").hash_index("run_id", _attr("flow_run_id"))
+    store.use_history_table("task_run_state").hash_index("run_id", _attr("task_run_id"))
     t["task_run_state_cache"].hash_index("cache_key", _attr("cache_key"))
     t["artifact"].hash_index("flow_run_id", _attr("flow_run_id"))
     t["artifact_collection"].hash_index("key", _attr("key"))

@@ -1,0 +1,121 @@
+"""The store's two special index layouts (engine/store.py, engine/indexes.py):
+history tables (state rows: one index, no per-row keys) and sparse hash indexes
+(optional references: no None bucket). Both must answer exactly as a full index
+would, through inserts, deletes and rollbacks."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from engine import Engine, ManualClock, Pending, Running, Scheduled
+from engine.records import FlowRun, FlowRunStateRow
+from engine.states import StateType
+from engine.store import HistoryTable
+from engine.tables import build_store
+
+T = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _row(run_id, seconds: int = 0) -> FlowRunStateRow:
+    return FlowRunStateRow(type=StateType.PENDING, timestamp=T + dt.timedelta(seconds=seconds),
+                           name="Pending", flow_run_id=run_id)
+
+
+def _history(store) -> dict:
+    """run id -> ids of its rows, as the history index files them."""
+    buckets = store.tables["flow_run_state"].by_name["run_id"].buckets
+    return {k: set(v) for k, v in buckets.items()}
+
+
+def test_state_tables_are_history_tables_that_keep_no_keys():
+    store = build_store()
+    table = store.tables["flow_run_state"]
+    assert isinstance(table, HistoryTable)
+    run_a, run_b = uuid.uuid4(), uuid.uuid4()
+    rows = [_row(run_a, 0), _row(run_b, 1), _row(run_a, 2)]
+    store.begin()
+    for row in rows:
+        store.insert("flow_run_state", row)
+    store.commit()
+    assert _history(store) == {run_a: {rows[0].id, rows[2].id}, run_b: {rows[1].id}}
+    assert not table._keys
+    # Re-filing a filed row is a no-op: its key cannot change.
+    assert store.reindex("flow_run_state", rows[0]) is False
+
+
+def test_history_table_delete_and_rollback_restore_the_index():
+    store = build_store()
+    run_a = uuid.uuid4()
+    first, second = _row(run_a, 0), _row(run_a, 1)
+    store.begin()
+    store.insert("flow_run_state", first)
+    store.insert("flow_run_state", second)
+    store.commit()
+
+    store.begin()
+    store.delete("flow_run_state", first)
+    store.delete("flow_run_state", second)
+    assert _history(store) == {}  # the emptied bucket is gone
+    store.rollback()
+    assert _history(store) == {run_a: {first.id, second.id}}
+
+    store.begin()
+    third = _row(run_a, 2)
+    store.insert("flow_run_state", third, file=False)
+    assert _history(store) == {run_a: {first.id, second.id}}
+    assert store.reindex("flow_run_state", third) is True  # files it
+    store.rollback()
+    assert _history(store) == {run_a: {first.id, second.id}}
+    assert third.id not in store.tables["flow_run_state"].rows
+
+
+def test_history_table_refuses_a_second_index():
+    table = build_store().tables["task_run_state"]
+    with pytest.raises(RuntimeError, match="exactly one"):
+        table.hash_index("other", lambda r: r.name)
+    with pytest.raises(RuntimeError, match="exactly one"):
+        table.sorted_index("timestamp", lambda r: r.timestamp)
+
+
+def test_sparse_index_answers_none_by_count_and_scan():
+    store = build_store()
+    dep = uuid.uuid4()
+    flow_id = uuid.uuid4()
+    runs = [FlowRun(flow_id=flow_id, deployment_id=dep if i % 3 == 0 else None) for i in range(9)]
+    store.begin()
+    for run in runs:
+        store.insert("flow_run", run)
+    store.commit()
+    index = store.tables["flow_run"].by_name["deployment_id"]
+    assert None not in index.buckets
+    assert set(index.get(dep)) == {r.id for r in runs if r.deployment_id == dep}
+    assert index.count(None) == 6
+    assert set(index.get(None)) == {r.id for r in runs if r.deployment_id is None}
+
+    # Moving a run out of and back into None keeps both answers exact.
+    store.begin()
+    store.touch("flow_run", runs[1])
+    runs[1].deployment_id = dep
+    store.reindex("flow_run", runs[1])
+    assert index.count(None) == 5 and index.count(dep) == 4
+    store.rollback()
+    assert index.count(None) == 6 and index.count(dep) == 3
+    assert runs[1].id not in index.get(dep)
+
+
+def test_engine_reads_of_runs_without_a_deployment_use_the_sparse_index():
+    engine = Engine(clock=ManualClock(T, tick=dt.timedelta(seconds=1)))
+    flow = engine.create_flow(name="f")
+    dep = engine.create_deployment(flow_id=flow.id, name="d")
+    with_dep = [engine.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Scheduled()) for _ in range(2)]
+    without = [engine.create_flow_run(flow_id=flow.id, state=Pending()) for _ in range(3)]
+    engine.set_flow_run_state(without[0].id, Running(), force=True)
+    no_dep = {"deployment_id": {"is_null_": True}}
+    assert engine.count_flow_runs(flow_run_filter=no_dep) == 3
+    assert {r.id for r in engine.read_flow_runs(flow_run_filter=no_dep)} == {r.id for r in without}
+    has_dep = {"deployment_id": {"is_null_": False}}
+    assert {r.id for r in engine.read_flow_runs(flow_run_filter=has_dep)} == {r.id for r in with_dep}
+    engine.delete_flow_run(without[1].id)
+    assert engine.count_flow_runs(flow_run_filter=no_dep) == 2
