@@ -101,3 +101,36 @@ def test_writes_outside_a_transaction_are_refused(store_and_flow):
     with pytest.raises(TransactionError):
         store.delete("flow", flow)
     assert list(store.tables["flow"].rows.values()) == [flow]
+
+
+def test_rollback_undoes_in_place_changes_to_containers_and_policies():
+    # A rule may mutate a run's containers and policy in place (as Prefect's rules
+    # do on the ORM object): the snapshot saves them by value.
+    from engine.records import FlowRun, TaskRun
+    import uuid
+
+    store = build_store()
+    run = FlowRun(flow_id=uuid.uuid4(), tags=["a"], parameters={"x": 1})
+    task = TaskRun(task_key="t", dynamic_key="0")
+    task.empirical_policy.retry_delay = [1, 2]
+    store.begin()
+    store.insert("flow_run", run)
+    store.insert("task_run", task)
+    store.commit()
+    policy = run.empirical_policy
+
+    store.begin()
+    store.touch("flow_run", run)
+    store.touch("task_run", task)
+    run.tags.append("b")
+    run.parameters["x"] = 2
+    policy.pause_keys.add("k")
+    policy.resuming = True
+    policy.retries = 3
+    task.empirical_policy.retry_delay.append(3)
+    store.rollback()
+
+    assert run.tags == ["a"] and run.parameters == {"x": 1}
+    assert run.empirical_policy is policy
+    assert (policy.pause_keys, policy.resuming, policy.retries) == (set(), False, None)
+    assert task.empirical_policy.retry_delay == [1, 2]
