@@ -90,6 +90,8 @@ _NOT_STORED = frozenset({"state"})
 _new = object.__new__
 _set = object.__setattr__
 _UNKNOWN = uuid.SafeUUID.unknown
+_set_uuid_int = uuid.UUID.__dict__["int"].__set__  # UUID refuses plain assignment
+_set_uuid_safety = uuid.UUID.__dict__["is_safe"].__set__
 
 
 def parse_uuid(text: str) -> uuid.UUID:
@@ -99,8 +101,8 @@ def parse_uuid(text: str) -> uuid.UUID:
     if len(digits) != 32:
         raise ValueError(f"badly formed UUID {text!r}")
     value = _new(uuid.UUID)
-    _set(value, "int", int(digits, 16))
-    _set(value, "is_safe", _UNKNOWN)
+    _set_uuid_int(value, int(digits, 16))
+    _set_uuid_safety(value, _UNKNOWN)
     return value
 
 

@@ -87,3 +87,39 @@ def test_count_by_state_field_order():
     assert list(CountByState().as_dict()) == [
         "COMPLETED", "PENDING", "RUNNING", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING", "SCHEDULED",
     ]
+
+
+def test_new_ids_are_distinct_version4_uuids_across_batches_and_forks():
+    import os
+    import uuid
+
+    from engine.states import _BATCH, new_id
+
+    ids = [new_id() for _ in range(3 * _BATCH + 5)]  # several OS batches
+    assert len(set(ids)) == len(ids)
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(uuid.UUID(str(i)) == i and hash(uuid.UUID(str(i))) == hash(i) for i in ids)
+    # A forked child must not hand out the ids its parent is about to use.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.write(write, "".join(str(new_id()) for _ in range(8)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    mine = "".join(str(new_id()) for _ in range(8))
+    assert len(child) == len(mine) == 8 * 36 and child != mine
+
+
+def test_seeded_ids_repeat():
+    from engine.states import new_id, seed_ids
+
+    seed_ids(11)
+    first = [new_id() for _ in range(5)]
+    seed_ids(11)
+    try:
+        assert [new_id() for _ in range(5)] == first
+    finally:
+        seed_ids(None)
