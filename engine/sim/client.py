@@ -256,14 +256,17 @@ class Client:
 
     def _create_task_run(self, run: RunSim, i: int) -> Any:
         node = run.plan.nodes[i]
-        trs = run.trs
-        inputs = {"upstream": [TaskRunResult(id=trs[u].id) for u in node.upstream if trs[u] is not None]} \
-            if node.upstream else {}
+        refs = run.refs   # set with trs[u] for every u that has downstream nodes
+        inputs = {"upstream": [refs[u] for u in node.upstream if refs[u] is not None]} if node.upstream else {}
         tr = self.engine.create_task_run(
             flow_run_id=run.rec.id, task_key=node.task_key, dynamic_key=node.dynamic_key, name=node.name,
             tags=node.tags, empirical_policy=node.policy, task_inputs=inputs, state=Pending(),
         )
-        trs[i] = tr
+        run.trs[i] = tr
+        if node.downstream:
+            # One (frozen, so shareable) input reference for all downstream task runs
+            # instead of one per edge.
+            refs[i] = TaskRunResult(id=tr.id)
         stype = tr.state_type
         self._task_counts[stype] += 1
         run.ttypes[i] = stype

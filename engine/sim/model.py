@@ -115,7 +115,7 @@ class WorkerRT:
 
 
 class DeploymentRT:
-    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created")
+    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo")
 
     def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT) -> None:
         self.spec = spec
@@ -125,6 +125,7 @@ class DeploymentRT:
         self.future: list[float] = []   # scheduled times of auto-scheduled runs not yet due
         self.cursor: float | None = None   # last auto-scheduled time created
         self.created = 0
+        self.next_memo: tuple[float, float | None, float] | None = None   # Services._next_date's last cron answer
 
 
 class RunSim:
@@ -134,7 +135,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t", "cache_keys",
+        "children", "created_t", "cache_keys", "refs",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
@@ -155,6 +156,7 @@ class RunSim:
         self.status = [WAITING] * n
         self.left = list(plan.indegree)
         self.trs: list[Any] = [None] * n
+        self.refs: list[Any] = [None] * n    # TaskRunResult of trs[i], for downstream task_inputs
         self.ttypes: list[StateType | None] = [None] * n
         self.outstanding = n
         self.failed = 0

@@ -122,10 +122,18 @@ class Services:
             lo = after if base is None else max(after, base + step)
             k = max(0.0, -(-(lo - anchor) // step))
             return anchor + k * step
+        # The scheduler asks every tick with a later `after` and, until it creates a
+        # run, the same cursor: the last answer stands while it is not before `after`
+        # (no date lies between the earlier `after` and it), saving a cron walk.
+        memo = dep.next_memo
+        if memo is not None and memo[1] == base and memo[0] <= after <= memo[2]:
+            return memo[2]
         start = self.loop.to_datetime(after) - _ONE_US
         if base is not None:
             start = max(start, self.loop.to_datetime(base))
-        return self.loop.to_seconds(sched.cron.next_after(start))  # type: ignore[union-attr]
+        t = self.loop.to_seconds(sched.cron.next_after(start))  # type: ignore[union-attr]
+        dep.next_memo = (after, base, t)
+        return t
 
     def arrival(self, dep: DeploymentRT) -> None:
         """A Poisson arrival: a run scheduled now, then the next arrival."""
