@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import heapq
+import itertools
 from typing import Any, Callable
 
 from ..clock import ManualClock
@@ -80,7 +81,7 @@ class EventLoop:
         clock.origin = start   # the clock's pending `due` times count from here
         self.now = 0.0
         self._heap: list[tuple[float, int, Handler, Any]] = []
-        self._seq = 0
+        self._seq = itertools.count(1)   # tie-breaker: next() is cheaper than an attribute += 1
         self.events = 0
         self.stopped = False
 
@@ -88,13 +89,11 @@ class EventLoop:
         """Run `handler(arg)` at virtual time `t` (not before now). O(log n)."""
         if t < self.now:
             t = self.now
-        seq = self._seq = self._seq + 1
-        _heappush(self._heap, (t, seq, handler, arg))
+        _heappush(self._heap, (t, next(self._seq), handler, arg))
 
     def after(self, delay: float, handler: Handler, arg: Any = None) -> None:
         """Run `handler(arg)` `delay` seconds from now. O(log n)."""
-        seq = self._seq = self._seq + 1
-        _heappush(self._heap, (self.now + delay, seq, handler, arg))
+        _heappush(self._heap, (self.now + delay, next(self._seq), handler, arg))
 
     def to_datetime(self, t: float) -> _dt.datetime:
         # timedelta(0, t) is timedelta(seconds=t) without keyword parsing (~30% cheaper)
