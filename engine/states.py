@@ -363,12 +363,21 @@ class CountByState:
 
 # Named constructors ----------------------------------------------------------------
 
+_PLAIN_KW = frozenset({"name", "message", "timestamp", "data", "state_details"})
+
+
 def _build(state_type: StateType, default_name: str, kw: dict[str, Any]) -> State:
-    if not kw:
-        # `Running()` and friends: nothing to convert, so skip __init__'s converters
-        # (a client builds one per transition).
-        return make_state(type=state_type, name=default_name, timestamp=None, message=None, data=None,
-                          state_details=StateDetails(), id=new_id())
+    # `Running()`, `Scheduled(t)` and friends: when nothing needs converting, skip
+    # __init__'s converters (a client builds one state per transition).
+    if kw.keys() <= _PLAIN_KW:
+        details = kw.get("state_details")
+        if details is None or details.__class__ is StateDetails:
+            name = kw.get("name", default_name)
+            return make_state(
+                type=state_type, name=_default_name(state_type) if name is None else name,
+                timestamp=kw.get("timestamp"), message=kw.get("message"), data=kw.get("data"),
+                state_details=StateDetails() if details is None else details, id=new_id(),
+            )
     kw.setdefault("name", default_name)
     return State(type=state_type, **kw)
 
