@@ -16,11 +16,11 @@ from typing import Any
 
 __all__ = ["RuleStats", "instrument_policy"]
 
-CALLS, ACCEPT, REJECT, WAIT, ABORT, NS = range(6)
+CALLS, ACCEPT, REJECT, WAIT, ABORT, NS, RESPONSES = range(7)   # RESPONSES = REJECT + WAIT + ABORT
 
 
 class RuleStats:
-    """Counters per rule name: [calls, accept, reject, wait, abort, ns]."""
+    """Counters per rule name: [calls, accept, reject, wait, abort, ns, responses]."""
 
     __slots__ = ("table", "transforms", "_wrapped")
 
@@ -56,7 +56,7 @@ class RuleStats:
             return done
         from ..orchestration import BaseUniversalTransform
 
-        rec = self.table.setdefault(rule.__name__, [0, 0, 0, 0, 0, 0])
+        rec = self.table.setdefault(rule.__name__, [0, 0, 0, 0, 0, 0, 0])
         ns: dict[str, Any] = {"__module__": rule.__module__, "__qualname__": rule.__qualname__,
                               "__doc__": rule.__doc__}
         if issubclass(rule, BaseUniversalTransform):
@@ -128,27 +128,32 @@ def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
     base_before = rule.before_transition
     base_reject, base_delay, base_abort = rule.reject_transition, rule.delay_transition, rule.abort_transition
 
+    # Runs once per rule per proposal: one running total of responses tells whether
+    # the hook answered, instead of summing three counters before and after.
     def before_transition(self: Any, initial: Any, proposed: Any, context: Any) -> None:
-        responses = rec[REJECT] + rec[WAIT] + rec[ABORT]
+        responses = rec[RESPONSES]
         t = perf_counter_ns()
         try:
             base_before(self, initial, proposed, context)
         finally:
             rec[NS] += perf_counter_ns() - t
             rec[CALLS] += 1
-            if rec[REJECT] + rec[WAIT] + rec[ABORT] == responses:
+            if rec[RESPONSES] == responses:
                 rec[ACCEPT] += 1
 
     def reject_transition(self: Any, state: Any, reason: str) -> None:
         rec[REJECT] += 1
+        rec[RESPONSES] += 1
         base_reject(self, state, reason)
 
     def delay_transition(self: Any, delay_seconds: int, reason: str) -> None:
         rec[WAIT] += 1
+        rec[RESPONSES] += 1
         base_delay(self, delay_seconds, reason)
 
     def abort_transition(self: Any, reason: str) -> None:
         rec[ABORT] += 1
+        rec[RESPONSES] += 1
         base_abort(self, reason)
 
     hooks: dict[str, Any] = {
