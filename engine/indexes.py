@@ -6,6 +6,7 @@ scan. Three shapes cover every query:
 
 * `HashIndex`   key -> {id: record}; equality filters and counters (len of a bucket).
 * `SparseHashIndex` a HashIndex without the None bucket (optional references).
+* `NewestIndex` a HashIndex that finds a key's newest unexpired record (caches).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
 * `SortedIndex` a SortedList of (null-rank, key, id int, id); walks in sort order, NULLs placed
   as SQLite places them (first ascending, last descending).
@@ -16,7 +17,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["HashIndex", "MultiIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
+__all__ = ["HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
 
 
 class HashIndex:
@@ -96,6 +97,81 @@ class SparseHashIndex(HashIndex):
             return len(self.rows) - sum(map(len, self.buckets.values()))
         bucket = self.buckets.get(key)
         return len(bucket) if bucket else 0
+
+
+class NewestIndex(HashIndex):
+    """A HashIndex that also answers "the newest live record under a key" (task-run
+    cache lookups: newest by `stamp`, later insert winning ties, among records whose
+    `expiry` is None or after now), without scanning a key's whole history.
+
+    Per key it keeps the largest stamp and expiry seen and whether stamps have come
+    in order. In order (the engine's clock only moves forward), the newest live
+    record is the first live one walking back from the last insert; a key whose
+    records have all expired answers at once. Out of order, it scans the key.
+    Removals leave the summary as it was, which only ever makes it err towards the
+    scan: a summary is exact again once its key's bucket empties.
+    """
+
+    __slots__ = ("stamp", "expiry", "summary")
+
+    def __init__(self, name: str, extract: Callable[[Any], Hashable], stamp: Callable[[Any], Any],
+                 expiry: Callable[[Any], Any]) -> None:
+        super().__init__(name, extract)
+        self.stamp = stamp
+        self.expiry = expiry
+        # key -> [largest stamp, stamps in insert order, largest expiry, some record never expires]
+        self.summary: dict[Hashable, list] = {}
+
+    def insert(self, key: Hashable, rec: Any) -> None:
+        HashIndex.insert(self, key, rec)
+        stamp, expiry = self.stamp(rec), self.expiry(rec)
+        summary = self.summary.get(key)
+        if summary is None:
+            self.summary[key] = [stamp, stamp is not None, expiry, expiry is None]
+            return
+        if stamp is None or summary[0] is None or stamp < summary[0]:
+            summary[1] = False
+        else:
+            summary[0] = stamp
+        if expiry is None:
+            summary[3] = True
+        elif summary[2] is None or expiry > summary[2]:
+            summary[2] = expiry
+
+    def remove(self, key: Hashable, rec: Any) -> None:
+        HashIndex.remove(self, key, rec)
+        if key not in self.buckets:
+            del self.summary[key]
+
+    def newest(self, key: Hashable, now: Any) -> Any:
+        """The newest record under `key` not expired at `now`, or None. O(1) when
+        stamps came in order and the newest record is live; O(records of key) at worst."""
+        bucket = self.buckets.get(key)
+        if not bucket:
+            return None
+        _, in_order, last_expiry, forever = self.summary[key]
+        if not forever and last_expiry is not None and last_expiry <= now:
+            return None  # every record of the key has expired
+        expiry = self.expiry
+        if in_order:
+            for rec in reversed(bucket.values()):
+                ends = expiry(rec)
+                if ends is None or ends > now:
+                    return rec
+            return None
+        stamp = self.stamp
+        best = None
+        for rec in bucket.values():
+            ends = expiry(rec)
+            if ends is not None and ends <= now:
+                continue
+            if best is None or stamp(rec) >= stamp(best):
+                best = rec
+        return best
+
+    def clear(self) -> None:
+        self.buckets.clear()
+        self.summary.clear()
 
 
 class MultiIndex(HashIndex):

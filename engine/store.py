@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import attrs
 
 from .errors import TransactionError
-from .indexes import HashIndex, MultiIndex, SortedIndex, SparseHashIndex
+from .indexes import HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
 
@@ -123,6 +123,14 @@ class Table:
         """An equality index; `sparse` leaves records whose key is None unfiled
         (see SparseHashIndex: for optional references, mostly None)."""
         index = SparseHashIndex(name, extract, self.rows) if sparse else HashIndex(name, extract)
+        self.indexes.append(index)
+        self._extract_all = _fuse(self.indexes)
+        return self._register(index)
+
+    def newest_index(self, name: str, extract: Callable[[Any], Any], stamp: Callable[[Any], Any],
+                     expiry: Callable[[Any], Any]) -> NewestIndex:
+        """An equality index that also finds a key's newest unexpired record."""
+        index = NewestIndex(name, extract, stamp, expiry)
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)
         return self._register(index)

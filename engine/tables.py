@@ -119,7 +119,7 @@ def build_store() -> Store:
     # A state row never changes run: its tables keep no per-row index keys.
     store.use_history_table("flow_run_state").hash_index("run_id", _attr("flow_run_id"))
     store.use_history_table("task_run_state").hash_index("run_id", _attr("task_run_id"))
-    t["task_run_state_cache"].hash_index("cache_key", _attr("cache_key"))
+    t["task_run_state_cache"].newest_index("cache_key", _attr("cache_key"), _attr("created"), _attr("cache_expiration"))
     t["artifact"].hash_index("flow_run_id", _attr("flow_run_id"))
     t["artifact_collection"].hash_index("key", _attr("key"))
     return store

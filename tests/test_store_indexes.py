@@ -119,3 +119,61 @@ def test_engine_reads_of_runs_without_a_deployment_use_the_sparse_index():
     assert {r.id for r in engine.read_flow_runs(flow_run_filter=has_dep)} == {r.id for r in with_dep}
     engine.delete_flow_run(without[1].id)
     assert engine.count_flow_runs(flow_run_filter=no_dep) == 2
+
+
+# NewestIndex (task-run cache lookups) against a scan ---------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from engine.indexes import NewestIndex  # noqa: E402
+from engine.records import TaskRunStateCache  # noqa: E402
+
+
+def _scan_newest(rows: list, key: str, now: dt.datetime):
+    best = None
+    for row in rows:  # insertion order: a later insert wins ties
+        if row.cache_key != key or (row.cache_expiration is not None and row.cache_expiration <= now):
+            continue
+        if best is None or row.created >= best.created:
+            best = row
+    return best
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from("ab"), st.integers(0, 20), st.none() | st.integers(0, 30)),
+        st.tuples(st.just("drop"), st.integers(0, 50)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_ops, clock_moves_forward=st.booleans(), now=st.integers(0, 30))
+def test_newest_index_answers_like_a_scan(ops, clock_moves_forward, now):
+    store = build_store()
+    index = store.tables["task_run_state_cache"].by_name["cache_key"]
+    assert isinstance(index, NewestIndex)
+    live: list = []
+    t = 0
+    for op in ops:
+        store.begin()
+        if op[0] == "add":
+            _, key, created, expires = op
+            t = t + created if clock_moves_forward else created
+            row = TaskRunStateCache(cache_key=key, task_run_state_id=uuid.uuid4(),
+                                    cache_expiration=None if expires is None else T + dt.timedelta(seconds=t + expires))
+            row.created = T + dt.timedelta(seconds=t)
+            store.insert("task_run_state_cache", row)
+            live.append(row)
+        elif live:
+            row = live.pop(op[1] % len(live))
+            store.delete("task_run_state_cache", row)
+        if len(live) % 3 == 0 and live:  # some transactions roll back
+            store.rollback()
+            live = list(store.tables["task_run_state_cache"].rows.values())
+        else:
+            store.commit()
+        at = T + dt.timedelta(seconds=now + t // 2)
+        for key in "ab":
+            assert index.newest(key, at) is _scan_newest(live, key, at)
