@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -79,7 +79,12 @@ def _as_bool(value: Any, what: str) -> bool:
     return value
 
 
+_STR_ONLY = {str}
+
+
 def _as_tags(value: Any, what: str) -> list[str]:
+    if value.__class__ is list and (not value or set(map(type, value)) == _STR_ONLY):
+        return list(value)  # the common case, without a generator
     if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
         raise ValidationError(f"{what} must be a list of strings, got {value!r}")
     return list(value)
@@ -119,6 +124,9 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
 
 
+_INPUT_CLASSES = {TaskRunResult, Parameter, Constant}
+
+
 def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
     if not isinstance(value, Mapping):
         raise ValidationError(f"{what} must be a dict of lists, got {value!r}")
@@ -126,6 +134,9 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
     for key, entries in value.items():
         if not isinstance(key, str) or not isinstance(entries, (list, tuple)):
             raise ValidationError(f"{what}[{key!r}] must be a list of inputs")
+        if set(map(type, entries)) <= _INPUT_CLASSES:  # already input objects (or none)
+            out[key] = list(entries)
+            continue
         items = []
         for i, entry in enumerate(entries):
             if isinstance(entry, (TaskRunResult, Parameter, Constant)):
@@ -166,40 +177,70 @@ _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "filter", "parameter_openapi_schema"}
 
 
+def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
+    """How `coerce_fields` checks field `name` of `kind` (None: taken as given)."""
+    if name in _UUIDS:
+        return as_uuid if name == "id" else as_optional_uuid
+    if name in _TIMES:
+        return as_datetime
+    if name in _INTS:
+        return _as_int
+    if name in _BOOLS:
+        return _as_bool
+    if name == "tags":
+        return _as_tags
+    if name in _DICTS or name in _NULLABLE_DICTS:
+        nullable = name in _NULLABLE_DICTS
+        return lambda value, what: _as_dict(value, what, nullable=nullable)
+    if name == "total_run_time":
+        return _as_timedelta
+    if name == "empirical_policy":
+        cls = FlowRunPolicy if kind == "flow_run" else TaskRunPolicy
+        return lambda value, what: _as_policy(cls, value, what)
+    if name == "task_inputs":
+        return as_task_inputs
+    if name == "name":
+        return _as_str
+    if name in ("concurrency_limit", "limit"):
+        return lambda value, what: None if value is None else _as_int(value, what)
+    return None
+
+
+# (kind, name) -> (coercer or None, classes whose values need no coercion). Values of
+# an immutable, already-right class pass as they are: creating a run checks each of
+# its fields, once per run.
+_FIELD_PLANS: dict[tuple[str, str], tuple[Any, tuple]] = {}
+_AS_IS: dict[Any, tuple] = {
+    as_uuid: (uuid.UUID,),
+    as_optional_uuid: (uuid.UUID, type(None)),
+    _as_bool: (bool,),
+    _as_str: (str, type(None)),
+}
+
+
+def _field_plan(kind: str, name: str) -> tuple[Any, tuple]:
+    coerce = _coercer(kind, name)
+    plan = _FIELD_PLANS[kind, name] = (coerce, _AS_IS.get(coerce, ()))
+    return plan
+
+
 def coerce_fields(kind: str, fields: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    """Check that every key is allowed for `kind` and coerce each value to its type."""
-    unknown = sorted(set(fields) - allowed)
-    if unknown:
+    """Check that every key is allowed for `kind` and coerce each value to its type.
+    O(fields)."""
+    if not fields.keys() <= allowed:
+        unknown = sorted(set(fields) - allowed)
         raise ValidationError(
             f"unknown field(s) for {kind}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
         )
     out: dict[str, Any] = {}
+    plans = _FIELD_PLANS
     for name, value in fields.items():
-        what = f"{kind}.{name}"
-        if name in _UUIDS:
-            value = as_uuid(value, what) if name == "id" else as_optional_uuid(value, what)
-        elif name in _TIMES:
-            value = as_datetime(value, what)
-        elif name in _INTS:
-            value = _as_int(value, what)
-        elif name in _BOOLS:
-            value = _as_bool(value, what)
-        elif name == "tags":
-            value = _as_tags(value, what)
-        elif name in _DICTS or name in _NULLABLE_DICTS:
-            value = _as_dict(value, what, nullable=name in _NULLABLE_DICTS)
-        elif name == "total_run_time":
-            value = _as_timedelta(value, what)
-        elif name == "empirical_policy":
-            value = _as_policy(FlowRunPolicy if kind == "flow_run" else TaskRunPolicy, value, what)
-        elif name == "task_inputs":
-            value = as_task_inputs(value, what)
-        elif name in ("name",):
-            value = _as_str(value, what)
-        elif name in ("concurrency_limit", "limit"):
-            if value is not None:
-                value = _as_int(value, what)
-        out[name] = value
+        plan = plans.get((kind, name)) or _field_plan(kind, name)
+        coerce = plan[0]
+        if coerce is None or value.__class__ in plan[1]:
+            out[name] = value
+        else:
+            out[name] = coerce(value, f"{kind}.{name}")
     return out
 
 
