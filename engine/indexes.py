@@ -13,6 +13,7 @@ scan. Three shapes cover every query:
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
@@ -199,6 +200,13 @@ def sort_entry(value: Any, rec_id: Any) -> tuple:
     return (0, 0, rec_id.int, rec_id) if value is None else (1, value, rec_id.int, rec_id)
 
 
+@functools.lru_cache(maxsize=None)
+def entry_extractor(key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    """The sort-entry function for `key`, one per key function for the process (the
+    store caches fused extractors by these objects)."""
+    return lambda rec: sort_entry(key(rec), rec.id)
+
+
 class SortedIndex:
     """Records ordered by one key (ties by id). Insert/remove O(log n); a walk of k
     records from either end O(k + log n).
@@ -212,7 +220,7 @@ class SortedIndex:
 
     def __init__(self, name: str, key: Callable[[Any], Any], table: Any) -> None:
         self.name = name
-        self.extract = lambda rec, _key=key: sort_entry(_key(rec), rec.id)
+        self.extract = entry_extractor(key)
         self.entries = SortedList()
         self.table = table  # the owning Table: turns entries back into records
         self.live = False

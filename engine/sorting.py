@@ -9,6 +9,7 @@ order. Ties, which Prefect leaves unspecified, break on the id in the same direc
 from __future__ import annotations
 
 import enum
+import functools
 import heapq
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
@@ -96,6 +97,12 @@ def sort_spec(sort: FlowRunSort | TaskRunSort) -> tuple[str, bool]:
     return _SPEC[sort.value]
 
 
+@functools.lru_cache(maxsize=None)
+def _grouped_extractor(group: Callable[[Any], Hashable], key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    # One per (group, key) for the process: the store caches fused extractors by it.
+    return lambda rec: (group(rec), sort_entry(key(rec), rec.id))
+
+
 class GroupedSortedIndex:
     """One sorted list per group key (e.g. per state type), each ordered like a
     SortedIndex. A read filtered on a few groups merges just those lists, so its
@@ -110,7 +117,7 @@ class GroupedSortedIndex:
 
     def __init__(self, name: str, group: Callable[[Any], Hashable], key: Callable[[Any], Any], table: Any) -> None:
         self.name = name
-        self.extract = lambda rec, _g=group, _k=key: (_g(rec), sort_entry(_k(rec), rec.id))
+        self.extract = _grouped_extractor(group, key)
         self.groups: dict[Hashable, SortedList] = {}
         self.table = table  # the owning Table
         self.live = False

@@ -86,9 +86,24 @@ def record_restore(rec: Any, snap: tuple) -> None:
         object.__setattr__(rec, n, v)
 
 
+_FUSED: dict[tuple, Callable[[Any], list]] = {}
+
+
 def _fuse(indexes: list) -> Callable[[Any], list]:
     """One function returning every index's key for a record, as a new list: no
-    comprehension frame nor `idx.extract` lookups on the hottest path of each write."""
+    comprehension frame nor `idx.extract` lookups on the hottest path of each write.
+    Cached by extractors: every new engine registers the same ones (tables.py), and
+    compiling costs more than building the rest of an engine."""
+    key = tuple(idx.extract for idx in indexes)
+    fused = _FUSED.get(key)
+    if fused is None:
+        if len(_FUSED) >= 4096:  # extractors made per engine (a user's tables) must not pile up
+            _FUSED.clear()
+        fused = _FUSED[key] = _compile_fused(indexes)
+    return fused
+
+
+def _compile_fused(indexes: list) -> Callable[[Any], list]:
     names = [f"e{i}" for i in range(len(indexes))]
     namespace = {n: idx.extract for n, idx in zip(names, indexes)}
     body = ", ".join(f"{n}(rec)" for n in names)

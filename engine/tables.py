@@ -5,6 +5,7 @@ Every index here is updated incrementally by the store on insert, delete and
 """
 from __future__ import annotations
 
+import functools
 import operator
 
 from .sorting import GroupedSortedIndex
@@ -31,7 +32,9 @@ KINDS = (
 
 # Extractors run for every index on every write: attrgetter is C-level (no Python
 # frame), and a multi-field attrgetter returns the same tuple a lambda would.
-_attr = operator.attrgetter
+# One getter per field list for the whole process (not per engine): the store caches
+# its fused extractors by these objects.
+_attr = functools.lru_cache(maxsize=None)(operator.attrgetter)
 _NO_TAGS: frozenset = frozenset()
 
 
@@ -46,6 +49,10 @@ def _idempotency(run):
     # bucket instead of each holding a (flow_id, None) tuple.
     key = run.idempotency_key
     return None if key is None else (run.flow_id, key)
+
+
+def _id_int(run):
+    return run.id.int
 
 
 def _coalesced_start(run):
@@ -92,7 +99,7 @@ def build_store() -> Store:
     fr.hash_index("idempotency", _idempotency, sparse=True)
     fr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(fr, {
-        "id": lambda r: r.id.int,
+        "id": _id_int,
         "start_time": _coalesced_start,
         "expected_start_time": _attr("expected_start_time"),
         "name": _attr("name"),
@@ -109,7 +116,7 @@ def build_store() -> Store:
     tr.hash_index("task_key", _attr("task_key"))
     tr.multi_index("tags", _tag_keys)
     _sorted_with_state_groups(tr, {
-        "id": lambda r: r.id.int,
+        "id": _id_int,
         "expected_start_time": _attr("expected_start_time"),
         "name": _attr("name"),
         "next_scheduled_start_time": _attr("next_scheduled_start_time"),
