@@ -614,14 +614,13 @@ class Engine:
         if state is None:
             store.insert(kind, run)
             return
-        deferred = not _instrumentation.EVENT_LISTENERS
-        store.insert(kind, run, file=not deferred)
+        store.insert(kind, run, file=bool(_instrumentation.EVENT_LISTENERS))
+        # Orchestration ends by re-indexing the run, which files it; it returns no
+        # other way (a failure raises and the call's transaction rolls back).
         if kind == "flow_run":
             _orchestration.set_flow_run_state(self, run.id, state, True, None, parameters)
         else:
             _orchestration.set_task_run_state(self, run.id, state, True, None, parameters)
-        if deferred:
-            store.reindex(kind, run)  # files it (a no-op compare if orchestration already did)
 
     @locked
     def read_flow_run(self, flow_run_id: Any) -> FlowRun | None:
