@@ -139,9 +139,9 @@ def _compile(cls: type, signature: str, values: dict[str, str]) -> Any:
     # Straight-line field stores. Without a custom __setattr__ (no converters or
     # validators on assignment) a plain attribute store is the slot write itself,
     # specialised by the interpreter and several times cheaper than
-    # object.__setattr__; attrs classes with on-setattr hooks keep the latter.
-    # Those hooks are bypassed through each slot's own descriptor, a third of the
-    # cost of object.__setattr__.
+    # object.__setattr__. Classes with on-setattr hooks get their slots written
+    # through each slot's own descriptor instead (bypassing the hooks, at a third of
+    # the cost of object.__setattr__).
     plain = cls.__setattr__ is object.__setattr__
     namespace = {"_new": object.__new__, "cls": cls}
     lines = [signature, "    new = _new(cls)"]
