@@ -839,8 +839,6 @@ class Engine:
                     raise UniquenessError(
                         f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
                     )
-        if state.id in store.tables[row_kind].rows:
-            raise UniquenessError(f"a state with id {state.id} already exists")
         data = state.data
         artifact_id = None
         if data is not None and not (isinstance(data, dict) and data.get("type") == "unpersisted"):
@@ -866,7 +864,12 @@ class Engine:
                 state_details=details, data=None, result_artifact_id=artifact_id, id=state_id,
                 created=now, updated=now, task_run_id=run.id,
             )
-        store.insert(row_kind, row)
+        try:
+            store.insert(row_kind, row)  # refuses a taken id before changing anything
+        except KeyError:
+            if row.id in store.tables[row_kind].rows:  # (the call's rollback drops any artifact)
+                raise UniquenessError(f"a state with id {state.id} already exists") from None
+            raise
         if state.__class__ is State:
             # The proposed state is the engine's own (the pipeline copies what callers
             # submit): it becomes the validated state instead of being copied once more.

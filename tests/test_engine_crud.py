@@ -257,3 +257,21 @@ def test_savepoint_restores_a_record_created_in_the_outer_level(e, flow):
         assert run.id in e._store.tables["flow_run"].by_name["tags"].get("outer")
         assert not e._store.tables["flow_run"].by_name["tags"].get("inner")
     assert e.read_flow_run(run.id).tags == ["outer"]
+
+
+def test_a_state_id_already_stored_is_refused_and_nothing_changes():
+    from engine import Completed, Pending, Running
+
+    e = Engine(clock=ManualClock(T, tick=dt.timedelta(seconds=1)))
+    flow = e.create_flow("f")
+    run = e.create_flow_run(flow_id=flow.id, state=Pending())
+    other = e.create_flow_run(flow_id=flow.id, state=Running())
+    before = snapshot(e)
+    # The same id as another run's stored state, with a result that would be stored
+    # as an artifact first: the refusal must take the artifact back too.
+    clash = Completed(data={"type": "literal", "value": 1})
+    clash.id = other.state_id
+    with pytest.raises(UniquenessError, match="already exists"):
+        e.set_flow_run_state(run.id, clash, force=True)
+    assert snapshot(e) == before
+    assert run.state_type.value == "PENDING" and not e._store.tables["artifact"].rows
