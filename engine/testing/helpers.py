@@ -150,10 +150,8 @@ def helper_flow(engine: Any, name: str = "runstate-test-flow") -> Flow:
     return engine.create_flow(name=name)
 
 
-def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay: float | None) -> dict:
-    if "flow_id" not in fields:
-        flow = fields.pop("flow", None) or helper_flow(engine)
-        fields["flow_id"] = flow.id
+def _with_retry_policy(fields: dict, retries: int | None, retry_delay: Any) -> dict:
+    """`fields` with `retries` / `retry_delay` (when given) merged into its empirical_policy."""
     if retries is not None or retry_delay is not None:
         policy = dict(fields.pop("empirical_policy", None) or {})
         if retries is not None:
@@ -164,11 +162,32 @@ def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay
     return fields
 
 
+def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay: float | None) -> dict:
+    if "flow_id" not in fields:
+        flow = fields.pop("flow", None) or helper_flow(engine)
+        fields["flow_id"] = flow.id
+    return _with_retry_policy(fields, retries, retry_delay)
+
+
 def _check_attempt(attempt: int, retries: int | None) -> None:
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
         raise ValidationError(f"attempt must be an integer >= 1, got {attempt!r}")
     if attempt > 1 and (retries is None or retries < attempt - 1):
         raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if allowed), got retries={retries!r}")
+
+
+def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: int | None,
+                   duration: _dt.timedelta, message: str, why: str) -> None:
+    """Fail the RUNNING `run` `attempt` times, each after `duration`; a failure with
+    retries left is rejected into AwaitingRetry, which is waited out and run again
+    (except after the last attempt)."""
+    for n in range(1, attempt + 1):
+        _advance(engine, duration, why, required=False)
+        retrying = retries is not None and n <= retries
+        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
+        if n < attempt:
+            _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
+            propose(engine, run, Running())
 
 
 # flow runs -------------------------------------------------------------------------------------------
@@ -214,13 +233,7 @@ def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     `attempt <= retries`, FAILED otherwise. run_count == attempt either way."""
     _check_attempt(attempt, retries)
     run = running_flow_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
-    for n in range(1, attempt + 1):
-        _advance(engine, duration, "failed_flow_run(duration)", required=False)
-        retrying = retries is not None and n <= retries
-        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
-        if n < attempt:
-            _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
-            propose(engine, run, Running())
+    _fail_attempts(engine, run, attempt, retries, duration, message, "failed_flow_run(duration)")
     return run
 
 
@@ -274,14 +287,7 @@ def _task_fields(fields: dict, flow_run: FlowRun | None, retries: int | None, re
         fields["flow_run_id"] = flow_run.id
     fields.setdefault("task_key", "runstate-test-task")
     fields.setdefault("dynamic_key", str(next(_keys)))
-    if retries is not None or retry_delay is not None:
-        policy = dict(fields.pop("empirical_policy", None) or {})
-        if retries is not None:
-            policy["retries"] = retries
-        if retry_delay is not None:
-            policy["retry_delay"] = retry_delay
-        fields["empirical_policy"] = policy
-    return fields
+    return _with_retry_policy(fields, retries, retry_delay)
 
 
 def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: int | None = None,
@@ -334,13 +340,7 @@ def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     `attempt <= retries`, FAILED otherwise; run_count == attempt."""
     _check_attempt(attempt, retries)
     run = running_task_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
-    for n in range(1, attempt + 1):
-        _advance(engine, duration, "failed_task_run(duration)", required=False)
-        retrying = retries is not None and n <= retries
-        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
-        if n < attempt:
-            _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
-            propose(engine, run, Running())
+    _fail_attempts(engine, run, attempt, retries, duration, message, "failed_task_run(duration)")
     return run
 
 
