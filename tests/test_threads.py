@@ -9,13 +9,13 @@ import random
 import sys
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 
-from engine.store import HistoryTable
-from engine import Completed, Engine, Failed, ManualClock, Pending, Running, Scheduled, StateType, models
+from engine import Completed, Engine, Failed, Pending, Running, Scheduled, StateType, models
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
+from engine.testing.plugin import new_engine
+from test_backends_support import check_indexes
 
 THREADS = 8
 RUNS_PER_THREAD = 25
@@ -28,10 +28,6 @@ def fast_switching():
     sys.setswitchinterval(1e-6)
     yield
     sys.setswitchinterval(old)
-
-
-def _engine() -> Engine:
-    return Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
 
 
 class Ledger:
@@ -116,19 +112,13 @@ def _assert_counts_equal_scans(engine: Engine) -> None:
         expected = sum(1 for r in flow_runs if r.state_type is state_type)
         got = engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": [state_type.value]}}})
         assert got == expected, state_type
-    # every index agrees with a scan of its table
     for kind, table in engine._store.tables.items():
-        if isinstance(table, HistoryTable):  # keeps no keys: check its one index instead
-            filed = {r.id for bucket in table.indexes[0].buckets.values() for r in bucket.values()}
-            assert filed == set(table.rows), kind
-            continue
-        for rec_id, keys in table._keys.items():
-            assert table.rows[rec_id].id == rec_id, kind
-        assert set(table._keys) == set(table.rows), kind
+        assert all(rec.id == rec_id for rec_id, rec in table.rows.items()), kind
+    check_indexes(engine)  # every index agrees with a scan of its table
 
 
 def test_threads_driving_task_runs_respect_tag_limits():
-    engine = _engine()
+    engine = new_engine()
     flow = engine.create_flow(name="f")
     flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
     engine.create_concurrency_limit("db", 3)
@@ -195,7 +185,7 @@ def test_threads_driving_task_runs_respect_tag_limits():
 
 
 def test_threads_driving_flow_runs_respect_the_deployment_limit():
-    engine = _engine()
+    engine = new_engine()
     flow = engine.create_flow(name="f")
     dep = engine.create_deployment(flow.id, "d", concurrency_limit=3)
     gcl = engine.read_concurrency_limit_v2(dep.concurrency_limit_id)
@@ -255,7 +245,7 @@ def test_threads_driving_flow_runs_respect_the_deployment_limit():
 
 
 def test_transactions_are_never_seen_half_done():
-    engine = _engine()
+    engine = new_engine()
     flow = engine.create_flow(name="f")
     stop = threading.Event()
     torn: list = []
@@ -298,8 +288,8 @@ def test_transactions_are_never_seen_half_done():
     _assert_counts_equal_scans(engine)
 
 
-def test_asyncio_tasks_and_a_thread_share_one_engine():
-    engine = _engine()
+def test_asyncio_tasks_and_a_thread_share_onenew_engine():
+    engine = new_engine()
     flow = engine.create_flow(name="f")
     flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
     engine.create_concurrency_limit("db", 2)
