@@ -20,7 +20,6 @@ __all__ = [
     "shallow_state_copy",
 ]
 
-_STATE_SLOTS = ("type", "name", "timestamp", "message", "data", "state_details", "id")
 _new = object.__new__
 _set = object.__setattr__
 _UNSET = object()  # "not looked up yet" (None is a valid answer)
@@ -29,12 +28,7 @@ _UNSET = object()  # "not looked up yet" (None is a valid answer)
 def shallow_state_copy(state: State | None) -> State | None:
     """A copy whose top-level fields are independent while `state_details` and `data`
     stay shared (what rules may rely on). O(1), no converters re-run."""
-    if state is None:
-        return None
-    new = _new(State)
-    for name in _STATE_SLOTS:
-        _set(new, name, getattr(state, name))
-    return new
+    return None if state is None else state.shallow_copy()
 
 
 class OrchestrationContext:
