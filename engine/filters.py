@@ -252,17 +252,18 @@ class _Filter:
         return combine(self.criteria(tables), getattr(self, "operator", Operator.and_))
 
 
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    """`value` (not None) checked and coerced by its `_spec` entry: a coercer or a nested filter class."""
+    if isinstance(kind, type) and issubclass(kind, _Filter):
+        return parse_filter(kind, value, where)
+    return kind(value, where)
+
+
 def _coerce_fields(obj: _Filter, path: str) -> None:
     for name, kind in obj._spec.items():
         value = getattr(obj, name)
-        if value is None:
-            continue
-        where = f"{path}.{name}"
-        if isinstance(kind, type) and issubclass(kind, _Filter):
-            value = parse_filter(kind, value, where)
-        else:
-            value = kind(value, where)
-        object.__setattr__(obj, name, value)
+        if value is not None:
+            object.__setattr__(obj, name, _coerce(kind, value, f"{path}.{name}"))
 
 
 def parse_filter(cls: type, data: Any, path: str) -> Any:
@@ -281,17 +282,14 @@ def parse_filter(cls: type, data: Any, path: str) -> Any:
         raise ValidationError(
             f"{path}.{unknown[0]}: unknown filter key (allowed: {', '.join(spec)})"
         )
-    values = {}
+    # Built from the defaults, then given the JSON's values coerced once, under their
+    # JSON path (`cls(**data)` would coerce them again, naming the class instead).
+    flt = cls()
     for key, value in data.items():
-        kind = spec[key]
-        where = f"{path}.{key}"
-        if value is None:
-            values[key] = None
-        elif isinstance(kind, type) and issubclass(kind, _Filter):
-            values[key] = parse_filter(kind, value, where)
-        else:
-            values[key] = kind(value, where)
-    return cls(**values)
+        if value is not None:
+            value = _coerce(spec[key], value, f"{path}.{key}")
+        object.__setattr__(flt, key, value)
+    return flt
 
 
 def _top_predicate(flt: Any, tables: Tables) -> Predicate:
