@@ -18,18 +18,14 @@ from backends.base import rebuild
 from backends.json_snapshot import JsonSnapshotBackend
 from backends.sqlite import SqliteBackend
 from benchmarks.conftest import scaled
-from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled
+from engine import Completed, Engine, Pending, Running, Scheduled
 from engine.records import FlowRun, FlowRunStateRow
 from engine.states import StateDetails, StateType
+from engine.testing.plugin import DEFAULT_START, new_clock, new_engine
 
-UTC = _dt.timezone.utc
-START = _dt.datetime(2024, 1, 1, tzinfo=UTC)
+START = DEFAULT_START  # where new_clock() starts
 TRANSITION_RUNS = scaled(5_000)  # x3 transitions each
 BIG = scaled(100_000)  # flow runs, 4 states each
-
-
-def _clock() -> ManualClock:
-    return ManualClock(START, tick=_dt.timedelta(microseconds=1))
 
 
 def _policy():
@@ -106,12 +102,12 @@ def _timed_listener(listener, acc: list[float]):
 
 
 def test_transitions_memory_only(benchmark):
-    _measure_transitions(benchmark, lambda i: Engine(clock=_clock()), "memory only")
+    _measure_transitions(benchmark, lambda i: new_engine(), "memory only")
 
 
 def test_transitions_sqlite_write_through(benchmark, tmp_path):
     _measure_transitions(
-        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/wt{i}.db", clock=_clock()),
+        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/wt{i}.db", clock=new_clock()),
         "sqlite write-through (WAL, synchronous=NORMAL)",
     )
 
@@ -122,7 +118,7 @@ def test_transitions_sqlite_write_through_full_sync(benchmark, tmp_path):
     try:
         _measure_transitions(
             benchmark,
-            lambda i: Engine.open(f"sqlite:///{tmp_path}/full{i}.db", clock=_clock(), synchronous="FULL"),
+            lambda i: Engine.open(f"sqlite:///{tmp_path}/full{i}.db", clock=new_clock(), synchronous="FULL"),
             "sqlite write-through (WAL, synchronous=FULL)",
         )
     finally:
@@ -131,7 +127,7 @@ def test_transitions_sqlite_write_through_full_sync(benchmark, tmp_path):
 
 def test_transitions_sqlite_batched(benchmark, tmp_path):
     _measure_transitions(
-        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/b{i}.db", clock=_clock(), batch=1000),
+        benchmark, lambda i: Engine.open(f"sqlite:///{tmp_path}/b{i}.db", clock=new_clock(), batch=1000),
         "sqlite batched (1000 commits per SQLite transaction)",
     )
 
@@ -140,7 +136,7 @@ def test_transitions_sqlite_batched(benchmark, tmp_path):
 
 def _big_records(n: int) -> dict[str, list]:
     """n flow runs of one flow, each with SCHEDULED, PENDING, RUNNING, COMPLETED states."""
-    engine = Engine(clock=_clock())
+    engine = new_engine()
     flow = engine.create_flow(name="big", tags=["bench"])
     runs, states = [], []
     types = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED)
@@ -170,7 +166,7 @@ def _big_records(n: int) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def big_engine() -> Engine:
-    engine = Engine(clock=_clock())
+    engine = new_engine()
     rebuild(engine, _big_records(BIG))
     return engine
 
@@ -226,7 +222,7 @@ def test_json_snapshot_save(benchmark, big_engine, tmp_path):
 
 
 def _open_and_close(url: str) -> int:
-    engine = Engine.open(url, clock=_clock())
+    engine = Engine.open(url, clock=new_clock())
     n = len(engine._store.tables["flow_run_state"].rows)
     engine.close()  # unchanged: nothing is written
     return n

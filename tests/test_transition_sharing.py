@@ -2,15 +2,10 @@
 sharing ever leaking into what callers read or into the indexes."""
 from __future__ import annotations
 
-import datetime as dt
-
-from engine import Engine, ManualClock
+from engine import Engine
 from engine.orchestration import CoreTaskPolicy
 from engine.states import Completed, Pending, Running, StateType
-
-
-def _engine() -> Engine:
-    return Engine(ManualClock(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), tick=dt.timedelta(microseconds=1)))
+from engine.testing.plugin import new_engine
 
 
 def _task_runs(engine: Engine, n: int):
@@ -27,7 +22,7 @@ def _rows(engine: Engine, run_id):
 
 
 def test_equal_consecutive_details_are_shared_and_history_stays_independent():
-    engine = _engine()
+    engine = new_engine()
     _, (run,) = _task_runs(engine, 1)
     for make in (Running, Completed):
         engine.set_task_run_state(run.id, make(), task_policy=CoreTaskPolicy)
@@ -42,7 +37,7 @@ def test_equal_consecutive_details_are_shared_and_history_stays_independent():
 
 
 def test_different_details_are_not_shared():
-    engine = _engine()
+    engine = new_engine()
     _, (run,) = _task_runs(engine, 1)
     engine.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
     done = Completed()
@@ -54,7 +49,7 @@ def test_different_details_are_not_shared():
 
 
 def test_composite_keys_stay_consistent_across_runs_moving_together_and_rollback():
-    engine = _engine()
+    engine = new_engine()
     flow_run, runs = _task_runs(engine, 5)
     for run in runs[:3]:
         engine.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
