@@ -32,8 +32,8 @@ from .policies import (
     MinimalTaskPolicy,
 )
 from .global_rules import STATIC_FILTERS
-from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus, StateAbortDetails
-from .rules import BaseOrchestrationPolicy, BaseUniversalTransform
+from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus
+from .rules import BaseOrchestrationPolicy, BaseUniversalTransform, abort_for_error
 from .versions import parse_api_version
 
 __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
@@ -42,7 +42,6 @@ _new = object.__new__
 _set = object.__setattr__
 _SCHEDULED = StateType.SCHEDULED
 _ACCEPT = SetStateStatus.ACCEPT
-_ABORT = SetStateStatus.ABORT
 # Run columns the global transforms may change before validation; restored if
 # validation fails so a failed write leaves the run as it was.
 _RUN_COLUMNS = (
@@ -214,16 +213,6 @@ class _FusedTransforms:
         return error
 
 
-def _abort_for_error(ctx: OrchestrationContext, rule: Any, exc: Exception) -> None:
-    # A rule's before-hook raised: ABORT now, re-raised once every rule has exited.
-    ctx.proposed_state = None
-    ctx.response_status = _ABORT
-    ctx.response_details = StateAbortDetails(
-        reason=f"Aborting orchestration due to error in {type(rule)!r}: !{exc!r}"
-    )
-    ctx.orchestration_error = exc
-
-
 def _exit_all(entered: list, ctx: OrchestrationContext, error: BaseException | None) -> BaseException | None:
     """Exit in reverse nesting order; every exit runs even while an error propagates.
     Returns the error to raise (the last one raised, as nested `with` blocks do)."""
@@ -289,7 +278,7 @@ def _enter(entries: tuple, ctx: OrchestrationContext, from_type: Any, to_type: A
                 try:
                     entry.before_transition(rule, initial, proposed, ctx)
                 except Exception as exc:  # noqa: BLE001 - re-raised after every exit
-                    _abort_for_error(ctx, rule, exc)
+                    abort_for_error(ctx, rule, exc)
                 else:
                     signature_append(entry._signature)
             else:

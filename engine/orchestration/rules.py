@@ -45,6 +45,17 @@ def _as_state_set(values: Iterable) -> frozenset:
     return frozenset(out)
 
 
+def abort_for_error(ctx: "OrchestrationContext", rule: Any, exc: Exception) -> None:
+    """A rule's before-hook raised: ABORT now; the pipeline re-raises `exc` once every
+    rule has exited."""
+    ctx.proposed_state = None
+    ctx.response_status = _ABORT
+    ctx.response_details = StateAbortDetails(
+        reason=f"Aborting orchestration due to error in {type(rule)!r}: !{exc!r}"
+    )
+    ctx.orchestration_error = exc
+
+
 class BaseOrchestrationRule:
     """A stateful rule bound to one transition.
 
@@ -128,12 +139,7 @@ class BaseOrchestrationRule:
         try:
             self.before_transition(*entry)
         except Exception as exc:  # noqa: BLE001 - swallowed here, re-raised by the pipeline
-            ctx.proposed_state = None
-            ctx.response_status = _ABORT
-            ctx.response_details = StateAbortDetails(
-                reason=f"Aborting orchestration due to error in {type(self)!r}: !{exc!r}"
-            )
-            ctx.orchestration_error = exc
+            abort_for_error(ctx, self, exc)
         else:
             ctx.rule_signature.append(self._signature)
         return ctx
