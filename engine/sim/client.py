@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import TaskRunResult
 from ..states import (
-    Cancelled, Cancelling, Completed, Crashed, Failed, Paused, Pending, Running, State, StateDetails,
-    StateType,
+    TERMINAL_STATES, Cancelled, Cancelling, Completed, Crashed, Failed, Paused, Pending, Running, State,
+    StateDetails, StateType,
 )
 from .metrics import Metrics
 from .model import ACTIVE, DONE, FAILED, SKIPPED, WAITING, FlowPlan, RunSim
@@ -39,12 +39,10 @@ _RUNNING = StateType.RUNNING
 _COMPLETED = StateType.COMPLETED
 _PAUSED = StateType.PAUSED
 _CANCELLING = StateType.CANCELLING
-_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+_FINAL = TERMINAL_STATES
 _OCCUPYING = frozenset({_PENDING, _RUNNING, _CANCELLING})
 # `result.status` is a str enum: it is compared to plain strings (its `.value` is a
 # comparatively slow enum property, read on every engine call otherwise).
-_NODE_DONE_BY_TYPE = {StateType.COMPLETED: True, StateType.FAILED: False, StateType.CRASHED: False,
-                      StateType.CANCELLED: False}
 
 
 class Client:

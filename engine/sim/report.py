@@ -9,14 +9,12 @@ import math
 import os
 from typing import Any
 
-from ..states import StateType
+from ..states import TERMINAL_STATES as _FINAL, StateType
 from .durations import format_duration
 from .metrics import STATE_ORDER
 from .simulation import SimulationResult
 
 __all__ = ["build_report", "build_timings", "summary_text", "write_report", "percentiles"]
-
-_FINAL = (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
 
 
 def _r(x: float) -> float:

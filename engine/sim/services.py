@@ -21,7 +21,7 @@ import datetime as _dt
 import heapq
 from typing import TYPE_CHECKING, Any
 
-from ..states import Late, Pending, Scheduled, StateType
+from ..states import TERMINAL_STATES as _FINAL, Late, Pending, Scheduled, StateType
 from .model import DeploymentRT, QueueRT, RunSim, WorkerRT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +32,6 @@ __all__ = ["Services"]
 _INF = float("inf")
 _ONE_US = _dt.timedelta(microseconds=1)
 _SCHEDULED = StateType.SCHEDULED
-_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 
 
 class Services:
