@@ -34,6 +34,16 @@ def _listing(folder) -> dict:
     return out
 
 
+def _execute(path, statement: str) -> None:
+    """Run one SQL statement on the SQLite file at `path`, as another program would."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def _populated(url: str, steps: int = 60, **options) -> Engine:
     engine = Engine.open(url, clock=make_clock(), **options)
     w = Workload(7)
@@ -160,10 +170,7 @@ def test_foreign_file_is_refused(tmp_path, scheme, content):
 
 def test_other_apps_sqlite_database_is_refused(tmp_path):
     path = tmp_path / "other.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.commit()
-    conn.close()
+    _execute(path, "CREATE TABLE notes (body TEXT)")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="not a runstate one"):
         Engine.open(f"sqlite:///{path}")
@@ -179,38 +186,20 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
         Engine.open(f"sqlite:///{tmp_path / 'a.json'}")
 
 
-def test_sqlite_schema_version_mismatch(tmp_path):
+@pytest.mark.parametrize("statement, match", [
+    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads version 1",
+                 id="schema-version-mismatch"),
+    pytest.param("ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns", id="altered-table"),
+    pytest.param("UPDATE flow_run SET created = 'not a date'", "bad row in table flow_run", id="bad-row"),
+])
+def test_damaged_sqlite_database_is_refused(tmp_path, statement, match):
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
-    conn.close()
+    _execute(path, statement)
     before = _listing(tmp_path)
-    with pytest.raises(BackendError, match="schema version 99; this runstate reads version 1"):
+    with pytest.raises(BackendError, match=match):
         Engine.open(f"sqlite:///{path}")
     assert _listing(tmp_path) == before
-
-
-def test_sqlite_altered_table_is_refused(tmp_path):
-    path = tmp_path / "runs.db"
-    _populated(f"sqlite:///{path}").close()
-    conn = sqlite3.connect(path)
-    conn.execute("ALTER TABLE flow_run ADD COLUMN extra TEXT")
-    conn.commit()
-    conn.close()
-    with pytest.raises(BackendError, match="table flow_run has columns"):
-        Engine.open(f"sqlite:///{path}")
-
-
-def test_sqlite_bad_row_is_refused_and_nothing_half_loaded(tmp_path):
-    path = tmp_path / "runs.db"
-    _populated(f"sqlite:///{path}").close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE flow_run SET created = 'not a date'")
-    conn.commit()
-    conn.close()
-    with pytest.raises(BackendError, match="bad row in table flow_run"):
-        Engine.open(f"sqlite:///{path}")
 
 
 def _snapshot(tmp_path) -> tuple[str, bytes]:
