@@ -26,7 +26,7 @@ import attrs
 
 from .errors import ValidationError
 from .states import StateType
-from .validation import as_datetime, as_uuid
+from .validation import _as_bool, _as_int, _as_str, as_datetime, as_uuid
 
 __all__ = [
     "Operator",
@@ -90,28 +90,6 @@ def _state_types(value: Any, path: str) -> list[StateType]:
                 f"{path}[{i}]: unknown state type {v!r}; expected one of {[t.value for t in StateType]}"
             ) from None
     return out
-
-
-def _str(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{path} must be a string, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{path} must be a boolean, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{path} must be an integer, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _time(value: Any, path: str) -> _dt.datetime:
-    return as_datetime(value, path)  # type: ignore[return-value]
 
 
 def _operator(value: Any, path: str) -> Operator:
@@ -316,7 +294,7 @@ class FlowFilterDeployment(_Filter):
 
     operator: Operator = Operator.and_
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "is_null_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.is_null_ is None:
@@ -331,7 +309,7 @@ class FlowFilterDeployment(_Filter):
 class FlowFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
     _column: ClassVar = "name"
 
 
@@ -340,7 +318,7 @@ class FlowFilterTags(_Filter):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
     _column: ClassVar = "tags"
 
     def criteria(self, tables: Tables) -> list[Predicate]:
@@ -385,7 +363,7 @@ class FlowRunFilterId(_Filter):
 class FlowRunFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
     _column: ClassVar = "name"
 
 
@@ -394,7 +372,7 @@ class FlowRunFilterTags(_Filter):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         return _tag_criteria(self)
@@ -405,7 +383,7 @@ class FlowRunFilterDeploymentId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
     _column: ClassVar = "deployment_id"
 
 
@@ -414,7 +392,7 @@ class FlowRunFilterWorkQueueName(_Filter):
     operator: Operator = Operator.and_
     any_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _strs, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "any_": _strs, "is_null_": _as_bool}
     _column: ClassVar = "work_queue_name"
 
 
@@ -470,7 +448,7 @@ class FlowRunFilterStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
     _column: ClassVar = "start_time"
 
 
@@ -479,7 +457,7 @@ class FlowRunFilterEndTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
     _column: ClassVar = "end_time"
 
 
@@ -487,7 +465,7 @@ class FlowRunFilterEndTime(_Filter):
 class FlowRunFilterExpectedStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
     _column: ClassVar = "expected_start_time"
 
 
@@ -495,7 +473,7 @@ class FlowRunFilterExpectedStartTime(_Filter):
 class FlowRunFilterNextScheduledStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
     _column: ClassVar = "next_scheduled_start_time"
 
 
@@ -520,7 +498,7 @@ class FlowRunFilterParentTaskRunId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
     _column: ClassVar = "parent_task_run_id"
 
 
@@ -595,7 +573,7 @@ class TaskRunFilterId(_Filter):
 class TaskRunFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
     _column: ClassVar = "name"
 
 
@@ -604,7 +582,7 @@ class TaskRunFilterTags(_Filter):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         return _tag_criteria(self)
@@ -639,7 +617,7 @@ class TaskRunFilterStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time, "is_null_": _bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
     _column: ClassVar = "start_time"
 
 
@@ -647,7 +625,7 @@ class TaskRunFilterStartTime(_Filter):
 class TaskRunFilterExpectedStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
-    _spec: ClassVar = {"before_": _time, "after_": _time}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
     _column: ClassVar = "expected_start_time"
 
 
@@ -656,7 +634,7 @@ class TaskRunFilterSubFlowRuns(_Filter):
     """`exists_`: True keeps task runs that wrap a subflow run, False those that do not."""
 
     exists_: bool | None = None
-    _spec: ClassVar = {"exists_": _bool}
+    _spec: ClassVar = {"exists_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.exists_ is None:
@@ -675,7 +653,7 @@ class TaskRunFilterFlowRunId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = False
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
 
     def populated(self) -> list[str]:
         return [n for n in ("any_", "is_null_") if getattr(self, n) is not None]
@@ -731,7 +709,7 @@ class DeploymentFilterId(_Filter):
 class DeploymentFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _str}
+    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
     _column: ClassVar = "name"
 
 
@@ -740,7 +718,7 @@ class DeploymentOrFlowNameFilter(_Filter):
     """`like_`: the deployment's name or its flow's name contains the value."""
 
     like_: str | None = None
-    _spec: ClassVar = {"like_": _str}
+    _spec: ClassVar = {"like_": _as_str}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.like_ is None:
@@ -760,7 +738,7 @@ class DeploymentOrFlowNameFilter(_Filter):
 @attrs.define(slots=True)
 class DeploymentFilterPaused(_Filter):
     eq_: bool | None = None
-    _spec: ClassVar = {"eq_": _bool}
+    _spec: ClassVar = {"eq_": _as_bool}
     _column: ClassVar = "paused"
 
 
@@ -769,7 +747,7 @@ class DeploymentFilterTags(_Filter):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _bool}
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         return _tag_criteria(self)
@@ -789,7 +767,7 @@ class DeploymentFilterConcurrencyLimit(_Filter):
     ge_: int | None = None
     le_: int | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"ge_": _int, "le_": _int, "is_null_": _bool}
+    _spec: ClassVar = {"ge_": _as_int, "le_": _as_int, "is_null_": _as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         return []
