@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.errors import BackendError, ValidationError
 from engine.indexes import HashIndex, SortedIndex, SparseHashIndex
-from engine.store import HistoryTable
 from engine.tables import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,10 +196,14 @@ def _fill_table(table: Any, recs: list) -> None:
     ids = [rec.id for rec in recs]
     rows = table.rows
     rows.update(zip(ids, recs))
-    columns = [list(map(idx.extract, recs)) for idx in indexes]
     if len(indexes) == 1 and type(indexes[0]) is HashIndex:
-        _fill_one_index(table, indexes[0], columns[0], ids, recs, keep_keys=type(table) is not HistoryTable)
+        # One equality index (state rows by run): the table's own filing, which
+        # shares one keys tuple per bucket (or keeps none, in a history table).
+        file = table._file
+        for rec in recs:
+            file(rec)
         return
+    columns = [list(map(idx.extract, recs)) for idx in indexes]
     table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
     for idx, column in zip(indexes, columns):
         if type(idx) is HashIndex or type(idx) is SparseHashIndex:
@@ -233,27 +236,6 @@ def _fill_table(table: Any, recs: list) -> None:
 
 
 _NO_KEY = object()
-
-
-def _fill_one_index(table: Any, idx: HashIndex, column: list, ids: list, recs: list, keep_keys: bool) -> None:
-    # A one-index table: the records of a bucket share one keys tuple, as
-    # `Table._file` files them, rather than a tuple each (a HistoryTable keeps none).
-    buckets = idx.buckets
-    get = buckets.get
-    keys = table._keys
-    last = bucket = shared = _NO_KEY
-    for key, rec_id, rec in zip(column, ids, recs):
-        if key is not last:
-            bucket = get(key)
-            if bucket is None:
-                bucket = buckets[key] = {}
-                shared = (key,)
-            elif keep_keys:
-                shared = keys[next(iter(bucket))]
-            last = key
-        bucket[rec_id] = rec
-        if keep_keys:
-            keys[rec_id] = shared
 
 
 def _restore_current_states(engine: "Engine") -> None:
