@@ -137,9 +137,6 @@ class _Plan:
         self.fused_by_type: dict = {}
         self.fused = self.fused_for(to_type)
 
-    def __iter__(self):  # (rules, transforms), as the plan used to be
-        return iter((self.rules, self.transforms))
-
     def fused_for(self, to_type: Any) -> "_FusedTransforms | None":
         """The global transforms fused for an actual proposal of `to_type` (None:
         nullified), or None when one of them is a class (run the ordinary way)."""
