@@ -18,11 +18,15 @@ from engine.orchestration import (
     BaseUniversalTransform,
     SetStateStatus,
 )
-from engine.states import State, StateDetails, StateType
+from engine.states import TERMINAL_STATES, State, StateDetails, StateType
 
 T0 = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 SECOND = dt.timedelta(seconds=1)
 ALL_TYPES = list(StateType)
+TERMINAL = sorted(TERMINAL_STATES, key=lambda t: t.value)
+ACCEPT, REJECT, WAIT, ABORT = (SetStateStatus.ACCEPT, SetStateStatus.REJECT, SetStateStatus.WAIT,
+                               SetStateStatus.ABORT)
+PERSISTED = {"storage_key": "results/x", "serializer": {"type": "json"}}  # a persisted-result record
 
 
 class Harness:

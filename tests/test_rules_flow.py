@@ -18,17 +18,14 @@ from engine.orchestration import (
     PreventDuplicateTransitions,
     PreventPendingTransitions,
     RetryFailedFlows,
-    SetStateStatus,
     WaitForScheduledTime,
 )
-from engine.states import StateType, TERMINAL_STATES
-from test_orchestration_harness import ALL_TYPES, SECOND, Harness, policy_of
+from engine.states import StateType
+from test_orchestration_harness import (
+    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of,
+)
 
 S = StateType
-ACCEPT, REJECT, WAIT, ABORT = (SetStateStatus.ACCEPT, SetStateStatus.REJECT, SetStateStatus.WAIT,
-                               SetStateStatus.ABORT)
-TERMINAL = sorted(TERMINAL_STATES, key=lambda t: t.value)
-PERSISTED = {"storage_key": "results/x", "serializer": {"type": "json"}}
 
 
 @pytest.fixture

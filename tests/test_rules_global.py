@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ObjectNotFoundError
-from engine.orchestration import CoreFlowPolicy, SetStateStatus
+from engine.orchestration import CoreFlowPolicy
 from engine.states import StateType
-from test_orchestration_harness import SECOND, Harness, policy_of
+from test_orchestration_harness import ABORT, ACCEPT, SECOND, WAIT, Harness, policy_of
 
 S = StateType
-ACCEPT = SetStateStatus.ACCEPT
 
 
 @pytest.fixture
@@ -53,7 +52,7 @@ def test_nullified_subflow_transitions_are_not_mirrored(h):
     parent_task, sub = subflow(h)
     h.set(sub, S.RUNNING, force=True)
     rows = len(h.states(parent_task))
-    assert h.set(sub, S.PENDING, CoreFlowPolicy).status is SetStateStatus.ABORT
+    assert h.set(sub, S.PENDING, CoreFlowPolicy).status is ABORT
     assert len(h.states(parent_task)) == rows
 
 
@@ -100,7 +99,7 @@ def test_nullified_transition_changes_no_bookkeeping(h):
     run = h.flow_run(h.state(S.SCHEDULED, state_details={"scheduled_time": when}))
     before = (run.state_type, run.state_name, run.state_timestamp, run.run_count, run.start_time,
               run.next_scheduled_start_time, run.total_run_time)
-    assert h.set(run, S.RUNNING, CoreFlowPolicy).status is SetStateStatus.WAIT
+    assert h.set(run, S.RUNNING, CoreFlowPolicy).status is WAIT
     assert (run.state_type, run.state_name, run.state_timestamp, run.run_count, run.start_time,
             run.next_scheduled_start_time, run.total_run_time) == before
 

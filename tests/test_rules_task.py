@@ -20,18 +20,15 @@ from engine.orchestration import (
     RenameReruns,
     RetryFailedTasks,
     SecureTaskConcurrencySlots,
-    SetStateStatus,
     UpdateFlowRunTrackerOnTasks,
     clamped_poisson_interval,
 )
-from engine.states import State, StateType, TERMINAL_STATES
-from test_orchestration_harness import ALL_TYPES, SECOND, Harness, policy_of
+from engine.states import State, StateType
+from test_orchestration_harness import (
+    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of,
+)
 
 S = StateType
-ACCEPT, REJECT, WAIT, ABORT = (SetStateStatus.ACCEPT, SetStateStatus.REJECT, SetStateStatus.WAIT,
-                               SetStateStatus.ABORT)
-TERMINAL = sorted(TERMINAL_STATES, key=lambda t: t.value)
-PERSISTED = {"storage_key": "results/x", "serializer": {"type": "json"}}
 
 
 @pytest.fixture
