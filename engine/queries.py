@@ -413,8 +413,8 @@ def _count(plan: _Plan, table: Any) -> int:
 
 # public entry points (called by Engine under its lock) ------------------------------------------
 
-def _flow_run_filters(args: tuple) -> tuple:
-    ff, frf, trf, df, wpf, wqf = args
+def _flow_run_filters(ff: Any, frf: Any, trf: Any, df: Any, wpf: Any, wqf: Any) -> tuple:
+    # Spelled out rather than reusing _task_run_filters: these run on every count.
     return (
         parse_filter(FlowFilter, ff, "flows"),
         parse_filter(FlowRunFilter, frf, "flow_runs"),
@@ -425,8 +425,7 @@ def _flow_run_filters(args: tuple) -> tuple:
     )
 
 
-def _task_run_filters(args: tuple) -> tuple:
-    ff, frf, trf, df = args
+def _task_run_filters(ff: Any, frf: Any, trf: Any, df: Any) -> tuple:
     return (
         parse_filter(FlowFilter, ff, "flows"),
         parse_filter(FlowRunFilter, frf, "flow_runs"),
@@ -453,8 +452,8 @@ def read_flow_runs(
     Cost: O(offset+limit) index steps when matches are dense in the sort (or
     per-state) order; otherwise O(c log c) for the smallest index candidate set c;
     cross-entity filters add O(matching flows/deployments/queues/task runs)."""
-    filters = _flow_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                 work_pool_filter, work_queue_filter))
+    filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                work_pool_filter, work_queue_filter)
     offset, limit = _window(offset, limit)
     sort = as_flow_run_sort(sort)
     tables = engine._store.tables
@@ -473,8 +472,8 @@ def count_flow_runs(
 ) -> int:
     """Number of flow runs matching every supplied filter. O(1) without filters,
     O(keys) for one index-covered criterion (e.g. state types), else O(c)."""
-    filters = _flow_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                 work_pool_filter, work_queue_filter))
+    filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                work_pool_filter, work_queue_filter)
     tables = engine._store.tables
     return _count(_flow_run_plan(tables, *filters), tables["flow_run"])
 
@@ -491,7 +490,7 @@ def read_task_runs(
 ) -> list:
     """Task runs matching every supplied filter, sorted, offset and limited
     (costs as for read_flow_runs)."""
-    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     offset, limit = _window(offset, limit)
     sort = as_task_run_sort(sort)
     tables = engine._store.tables
@@ -507,7 +506,7 @@ def count_task_runs(
     deployment_filter: Any = None,
 ) -> int:
     """Number of task runs matching every supplied filter (costs as count_flow_runs)."""
-    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     tables = engine._store.tables
     return _count(_task_run_plan(tables, *filters), tables["task_run"])
 
@@ -527,7 +526,7 @@ def count_task_runs_by_state(
 
     O(state types) without filters; O(flow runs × state types) when restricted only
     to given flow runs; O(c) otherwise."""
-    filters = _task_run_filters((flow_filter, flow_run_filter, task_run_filter, deployment_filter))
+    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     tables = engine._store.tables
     table = tables["task_run"]
     plan = _task_run_plan(tables, *filters)
