@@ -17,10 +17,6 @@ class CoreRule(BaseOrchestrationRule):
     SAFE_COPIES = False
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
 def make_state(
     state_type: StateType,
     name: str,
