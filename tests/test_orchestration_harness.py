@@ -104,6 +104,19 @@ def policy_of(*rules: type) -> type[BaseOrchestrationPolicy]:
     return _Policy
 
 
+def rejecting_to(to_type: StateType) -> type[BaseOrchestrationRule]:
+    """A rule that rejects every transition into a fresh state of type `to_type`."""
+
+    class Rejector(BaseOrchestrationRule):
+        FROM_STATES = [None, *ALL_TYPES]
+        TO_STATES = [None, *ALL_TYPES]
+
+        def before_transition(self, initial_state, proposed_state, context):
+            self.reject_transition(State(type=to_type), "test")
+
+    return Rejector
+
+
 def recording_rule(log: list, name: str, from_states=ALL_STATES, to_states=ALL_STATES,
                    before=None, after=None) -> type[BaseOrchestrationRule]:
     """A rule that appends (name, hook) to `log` for each hook it runs; `before` /

@@ -22,7 +22,7 @@ from engine.orchestration import (
 )
 from engine.states import StateType
 from test_orchestration_harness import (
-    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of,
+    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of, rejecting_to,
 )
 
 S = StateType
@@ -128,8 +128,7 @@ def test_leaving_a_terminal_state_resets_pause_bookkeeping_and_fizzle_restores_i
     assert run.empirical_policy.pause_keys == set() and run.empirical_policy.resuming is False
     other = h.flow_run(S.FAILED)
     h.engine.update_flow_run(other.id, empirical_policy=flagged)
-    rejector = _rejector(S.PENDING)
-    h.set(other, S.RUNNING, policy_of(HandleFlowTerminalStateTransitions, rejector))
+    h.set(other, S.RUNNING, policy_of(HandleFlowTerminalStateTransitions, rejecting_to(S.PENDING)))
     assert other.empirical_policy.pause_keys == {"k"} and other.empirical_policy.resuming is True
 
 
@@ -138,20 +137,6 @@ def test_old_clients_keep_pause_bookkeeping(h):
     h.engine.set_flow_run_state(run.id, h.state(S.RUNNING), flow_policy=policy_of(HandleFlowTerminalStateTransitions),
                                 orchestration_parameters={"api-version": "0.8.3"})
     assert run.empirical_policy.pause_keys == {"k"}
-
-
-def _rejector(to_type):
-    from engine.orchestration import BaseOrchestrationRule
-    from engine.states import State
-
-    class Rejector(BaseOrchestrationRule):
-        FROM_STATES = [None, *ALL_TYPES]
-        TO_STATES = [None, *ALL_TYPES]
-
-        def before_transition(self, initial_state, proposed_state, context):
-            self.reject_transition(State(type=to_type), "test")
-
-    return Rejector
 
 
 # cancelling -----------------------------------------------------------------------------------------

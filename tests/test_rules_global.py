@@ -8,7 +8,7 @@ import pytest
 from engine.errors import ObjectNotFoundError
 from engine.orchestration import CoreFlowPolicy
 from engine.states import StateType
-from test_orchestration_harness import ABORT, ACCEPT, SECOND, WAIT, Harness, policy_of
+from test_orchestration_harness import ABORT, ACCEPT, SECOND, WAIT, Harness
 
 S = StateType
 

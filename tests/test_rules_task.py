@@ -23,9 +23,9 @@ from engine.orchestration import (
     UpdateFlowRunTrackerOnTasks,
     clamped_poisson_interval,
 )
-from engine.states import State, StateType
+from engine.states import StateType
 from test_orchestration_harness import (
-    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of,
+    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of, rejecting_to,
 )
 
 S = StateType
@@ -34,17 +34,6 @@ S = StateType
 @pytest.fixture
 def h() -> Harness:
     return Harness()
-
-
-def rejecting_to(to_type):
-    class Rejector(BaseOrchestrationRule):
-        FROM_STATES = [None, *ALL_TYPES]
-        TO_STATES = [None, *ALL_TYPES]
-
-        def before_transition(self, initial_state, proposed_state, context):
-            self.reject_transition(State(type=to_type), "test")
-
-    return Rejector
 
 
 class Aborter(BaseOrchestrationRule):
