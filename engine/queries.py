@@ -305,7 +305,6 @@ def _task_run_plan(
         fr_plan = _flow_run_plan(tables, flow_filter, flow_run_filter, None, deployment_filter, None, None)
         if fr_plan.restrictions == 0:
             # Only an empty flow-run filter: "has a flow run" (it always exists).
-            fr_ids = None
             plan.add(lambda r: r.flow_run_id is not None, [])
         else:
             fr_ids = frozenset(r.id for r in _matching(fr_plan, tables["flow_run"].rows))
@@ -531,7 +530,7 @@ def count_task_runs_by_state(
     table = tables["task_run"]
     plan = _task_run_plan(tables, *filters)
     counts = dict.fromkeys(_STATE_TYPES, 0)
-    exact = plan.exact_source() if plan.restrictions == 1 else None
+    exact = plan.exact_source()  # None unless exactly one restriction
     if plan.restrictions == 0:
         by_type = table.by_name["state_type"]
         for st in _STATE_TYPES:
