@@ -270,10 +270,14 @@ def parse_filter(cls: type, data: Any, path: str) -> Any:
     return flt
 
 
-def _top_predicate(flt: Any, tables: Tables) -> Predicate:
-    """An entity filter: one predicate per populated sub-filter (an empty one is TRUE)."""
-    preds = [getattr(flt, n).predicate(tables) for n in flt.populated()]
-    return combine(preds, flt.operator)
+class _EntityFilter(_Filter):
+    """A whole entity's filter (flows, flow runs, ...): one predicate per populated
+    sub-filter, combined with `operator` (an empty filter is TRUE)."""
+
+    __slots__ = ()
+
+    def criteria(self, tables: Tables) -> list[Predicate]:
+        return [getattr(self, n).predicate(tables) for n in self.populated()]
 
 
 _OP = {"operator": _operator}
@@ -336,7 +340,7 @@ def _tag_criteria(flt: Any) -> list[Predicate]:
 
 
 @attrs.define(slots=True)
-class FlowFilter(_Filter):
+class FlowFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: FlowFilterId | None = None
     deployment: FlowFilterDeployment | None = None
@@ -344,9 +348,6 @@ class FlowFilter(_Filter):
     tags: FlowFilterTags | None = None
     _spec: ClassVar = {**_OP, "id": FlowFilterId, "deployment": FlowFilterDeployment,
                        "name": FlowFilterName, "tags": FlowFilterTags}
-
-    def predicate(self, tables: Tables) -> Predicate:
-        return _top_predicate(self, tables)
 
 
 # flow runs -------------------------------------------------------------------------------
@@ -511,7 +512,7 @@ class FlowRunFilterIdempotencyKey(_Filter):
 
 
 @attrs.define(slots=True)
-class FlowRunFilter(_Filter):
+class FlowRunFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: FlowRunFilterId | None = None
     name: FlowRunFilterName | None = None
@@ -544,9 +545,6 @@ class FlowRunFilter(_Filter):
         "parent_task_run_id": FlowRunFilterParentTaskRunId,
         "idempotency_key": FlowRunFilterIdempotencyKey,
     }
-
-    def predicate(self, tables: Tables) -> Predicate:
-        return _top_predicate(self, tables)
 
     def only_filters_on_id(self) -> bool:
         """True iff only `id.any_` (non-empty, no `not_any_`) is set: the task-run fast
@@ -670,7 +668,7 @@ class TaskRunFilterFlowRunId(_Filter):
 
 
 @attrs.define(slots=True)
-class TaskRunFilter(_Filter):
+class TaskRunFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: TaskRunFilterId | None = None
     name: TaskRunFilterName | None = None
@@ -691,9 +689,6 @@ class TaskRunFilter(_Filter):
         "subflow_runs": TaskRunFilterSubFlowRuns,
         "flow_run_id": TaskRunFilterFlowRunId,
     }
-
-    def predicate(self, tables: Tables) -> Predicate:
-        return _top_predicate(self, tables)
 
 
 # deployments -----------------------------------------------------------------------------
@@ -774,7 +769,7 @@ class DeploymentFilterConcurrencyLimit(_Filter):
 
 
 @attrs.define(slots=True)
-class DeploymentFilter(_Filter):
+class DeploymentFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: DeploymentFilterId | None = None
     name: DeploymentFilterName | None = None
@@ -794,10 +789,9 @@ class DeploymentFilter(_Filter):
         "concurrency_limit": DeploymentFilterConcurrencyLimit,
     }
 
-    def predicate(self, tables: Tables) -> Predicate:
+    def criteria(self, tables: Tables) -> list[Predicate]:
         # The deprecated concurrency_limit is left out entirely, not counted as TRUE.
-        preds = [getattr(self, n).predicate(tables) for n in self.populated() if n != "concurrency_limit"]
-        return combine(preds, self.operator)
+        return [getattr(self, n).predicate(tables) for n in self.populated() if n != "concurrency_limit"]
 
 
 # work pools and queues -------------------------------------------------------------------
@@ -824,15 +818,12 @@ class WorkPoolFilterType(_Filter):
 
 
 @attrs.define(slots=True)
-class WorkPoolFilter(_Filter):
+class WorkPoolFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: WorkPoolFilterId | None = None
     name: WorkPoolFilterName | None = None
     type: WorkPoolFilterType | None = None
     _spec: ClassVar = {**_OP, "id": WorkPoolFilterId, "name": WorkPoolFilterName, "type": WorkPoolFilterType}
-
-    def predicate(self, tables: Tables) -> Predicate:
-        return _top_predicate(self, tables)
 
 
 @attrs.define(slots=True)
@@ -851,11 +842,8 @@ class WorkQueueFilterName(_Filter):
 
 
 @attrs.define(slots=True)
-class WorkQueueFilter(_Filter):
+class WorkQueueFilter(_EntityFilter):
     operator: Operator = Operator.and_
     id: WorkQueueFilterId | None = None
     name: WorkQueueFilterName | None = None
     _spec: ClassVar = {**_OP, "id": WorkQueueFilterId, "name": WorkQueueFilterName}
-
-    def predicate(self, tables: Tables) -> Predicate:
-        return _top_predicate(self, tables)
