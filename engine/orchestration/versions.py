@@ -65,5 +65,5 @@ def api_version_of(parameters: Mapping[str, Any]) -> tuple[int, ...] | None:
 
 def is_latest_client(parameters: Mapping[str, Any]) -> bool:
     """True when the api-version is absent or >= 0.8.4 (pause/resuming semantics)."""
-    version = parse_api_version(parameters.get("api-version"))
+    version = api_version_of(parameters)
     return version is None or version >= V0_8_4
