@@ -598,15 +598,22 @@ def _text_encoder(t: Any, un: Callable[[Any], Any]) -> Callable[[Any], str]:
         return lambda v: encode(un(v)) if v else empty
     if t is StateDetails:  # never the default on a state row (it names its run): skip the comparison
         return lambda v: encode(un(v))
-    if attrs.has(t):
-        try:
-            default = t()
-        except TypeError:
-            default = None
-        if default is not None:
-            default_text = encode(un(default))
-            return lambda v: default_text if v == default else encode(un(v))
+    default = _default_of(t)
+    if default is not None:
+        default_text = encode(un(default))
+        return lambda v: default_text if v == default else encode(un(v))
     return lambda v: encode(un(v))
+
+
+def _default_of(t: Any) -> Any:
+    """`t()` for an attrs type that has all-default fields (a run's policy), else None:
+    the value the codecs' shortcuts compare against."""
+    if not attrs.has(t):
+        return None
+    try:
+        return t()
+    except TypeError:
+        return None
 
 
 _scan_once = json.decoder.JSONDecoder().scan_once
@@ -632,13 +639,10 @@ def _text_decoder(t: Any, st: Callable[[Any, Any], Any]) -> Callable[[str], Any]
         return lambda v: [] if v == "[]" else st(_parse_json(v), t)
     if origin is dict:
         return lambda v: {} if v == "{}" else st(_parse_json(v), t)
-    if attrs.has(t):
-        try:
-            default_text = _ENCODE(CONVERTER.unstructure(t(), t))
-        except TypeError:
-            default_text = None
-        if default_text is not None:
-            return lambda v: t() if v == default_text else st(_parse_json(v), t)
+    default = _default_of(t)
+    if default is not None:
+        default_text = _ENCODE(CONVERTER.unstructure(default, t))
+        return lambda v: t() if v == default_text else st(_parse_json(v), t)
     return lambda v: st(_parse_json(v), t)
 
 
@@ -646,13 +650,10 @@ def _object_decoder(t: Any, st: Callable[[Any, Any], Any]) -> Callable[[Any], An
     """Structure a nested value already parsed from JSON, with `_text_decoder`'s
     shortcut for attrs values: one equal to its default's form (a run's policy,
     mostly) is built directly, skipping the structuring hook."""
-    if attrs.has(t):
-        try:
-            default_form = CONVERTER.unstructure(t(), t)
-        except TypeError:
-            default_form = None
-        if default_form is not None:
-            return lambda v: t() if v == default_form else st(v, t)
+    default = _default_of(t)
+    if default is not None:
+        default_form = CONVERTER.unstructure(default, t)
+        return lambda v: t() if v == default_form else st(v, t)
     return lambda v: st(v, t)
 
 
