@@ -631,22 +631,22 @@ class Engine:
     def update_flow_run(self, flow_run_id: Any, flow_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the explicitly given fields (name, flow_version, parameters,
         empirical_policy, tags, infrastructure_pid, job_variables). True iff the run exists."""
-        fields = {**dict(flow_run or {}), **fields}
-        values = coerce_fields("flow_run", fields, _FLOW_RUN_UPDATE)
-        run = self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
+        return self._update_run("flow_run", flow_run_id, flow_run, fields, _FLOW_RUN_UPDATE)
+
+    def _update_run(self, kind: str, run_id: Any, given: Mapping | None, fields: dict, allowed: frozenset) -> bool:
+        """update_flow_run / update_task_run: `given` and `fields` are merged, keywords winning."""
+        values = coerce_fields(kind, {**dict(given or {}), **fields}, allowed)
+        run = self._table(kind).get(as_uuid(run_id, f"{kind}_id"))
         if run is None:
             return False
         if "name" in values and not values["name"]:
             values["name"] = random_slug()
-        self._apply_update("flow_run", run, values)
-        return True
-
-    def _apply_update(self, kind: str, rec: Any, values: dict) -> None:
-        self._store.touch(kind, rec)
+        self._store.touch(kind, run)
         for key, value in values.items():
-            setattr(rec, key, value)
-        rec.updated = self._clock.now()
-        self._store.reindex(kind, rec)
+            setattr(run, key, value)
+        run.updated = self._clock.now()
+        self._store.reindex(kind, run)
+        return True
 
     @atomic
     def delete_flow_run(self, flow_run_id: Any) -> bool:
@@ -728,15 +728,7 @@ class Engine:
     @atomic
     def update_task_run(self, task_run_id: Any, task_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the explicitly given fields (only `name`). True iff the run exists."""
-        fields = {**dict(task_run or {}), **fields}
-        values = coerce_fields("task_run", fields, _TASK_RUN_UPDATE)
-        run = self._table("task_run").get(as_uuid(task_run_id, "task_run_id"))
-        if run is None:
-            return False
-        if "name" in values and not values["name"]:
-            values["name"] = random_slug()
-        self._apply_update("task_run", run, values)
-        return True
+        return self._update_run("task_run", task_run_id, task_run, fields, _TASK_RUN_UPDATE)
 
     @atomic
     def delete_task_run(self, task_run_id: Any) -> bool:
