@@ -28,7 +28,7 @@ from ..records import (
     WorkQueue,
 )
 from ..states import State, StateDetails, StateType
-from ..validation import as_datetime, as_task_inputs
+from ..validation import as_datetime, as_optional_uuid, as_task_inputs
 from . import Report
 
 __all__ = ["load_dataset", "run_case", "run_file", "run_lines"]
@@ -48,7 +48,7 @@ def _t(value: Any) -> _dt.datetime | None:
 
 
 def _u(value: Any) -> uuid.UUID | None:
-    return None if value is None else uuid.UUID(value)
+    return as_optional_uuid(value, "dataset id")
 
 
 def _state(spec: dict | None, run_id: uuid.UUID, is_flow: bool) -> tuple[State | None, Any]:
