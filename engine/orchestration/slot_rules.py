@@ -38,6 +38,15 @@ def _deployment_limit(engine, run):
     return deployment, tables["concurrency_limit_v2"].rows.get(deployment.concurrency_limit_id)
 
 
+def _release_deployment_slot(engine, run) -> None:
+    """Give back the flow run's slot on its deployment's limit, if there is one."""
+    if run.deployment_id is None:
+        return
+    _, limit = _deployment_limit(engine, run)
+    if limit is not None:
+        bulk_decrement_active_slots(engine, [limit.id], 1)
+
+
 class SecureFlowConcurrencySlots(CoreRule):
     """Take a deployment concurrency slot on the way to PENDING, or enqueue/cancel."""
 
@@ -76,13 +85,8 @@ class SecureFlowConcurrencySlots(CoreRule):
             self.reject_transition(state, "Deployment concurrency limit reached.")
 
     def cleanup(self, initial_state, validated_state, context):
-        run = context.run
-        if run.deployment_id is None:
-            return
         try:
-            _, limit = _deployment_limit(context.session, run)
-            if limit is not None:
-                bulk_decrement_active_slots(context.session, [limit.id], 1)
+            _release_deployment_slot(context.session, context.run)
         except Exception:  # noqa: BLE001 - Prefect logs and ignores release errors
             pass
 
@@ -99,12 +103,7 @@ class ReleaseFlowConcurrencySlots(BaseUniversalTransform):
         initial = context.initial_state
         if initial is None or initial.type not in _HOLDING or proposed.type in _HOLDING:
             return
-        run = context.run
-        if run.deployment_id is None:
-            return
-        _, limit = _deployment_limit(context.session, run)
-        if limit is not None:
-            bulk_decrement_active_slots(context.session, [limit.id], 1)
+        _release_deployment_slot(context.session, context.run)
 
 
 def _limits_for_tags(engine, tags) -> list:
