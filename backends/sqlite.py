@@ -210,28 +210,11 @@ class SqliteBackend:
             self._pending = 0
             return
         tables = self._engine._store.tables
-        upserts: dict[str, list] = {}
-        deletes: dict[str, list] = {}
-        codecs = self._codecs
-        try:
-            for kind, ids in self._dirty.items():
-                get = tables[kind].rows.get
-                encode = codecs[kind].encode
-                rows: list = []
-                gone: list = []
-                upserts[kind] = rows
-                append = rows.append
-                for rec_id in ids:
-                    rec = get(rec_id)
-                    if rec is None:  # deleted since (or created and deleted within the batch)
-                        gone.append((str(rec_id),))
-                    else:
-                        append(encode(rec))
-                if gone:
-                    deletes[kind] = gone
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc
-        self._execute(upserts, deletes)
+        # A record gone since (or created and deleted within the batch) reads as
+        # None: `_write` deletes it.
+        self._write([
+            (kind, rec_id, tables[kind].rows.get(rec_id)) for kind, ids in self._dirty.items() for rec_id in ids
+        ])
         self._dirty.clear()
         self._pending = 0
 
