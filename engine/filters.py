@@ -199,7 +199,12 @@ _BUILDERS: dict[str, Callable[[Callable, Any], Predicate]] = {
     "after_": _after,
     "is_null_": _is_null,
     "eq_": _eq,
+}
+
+# On a tag list, `is_null_` asks whether the list is empty.
+_TAG_BUILDERS: dict[str, Callable[[Callable, Any], Predicate]] = {
     "all_": _tags_all,
+    "is_null_": _tags_empty,
 }
 
 
@@ -208,10 +213,12 @@ _BUILDERS: dict[str, Callable[[Callable, Any], Predicate]] = {
 @attrs.define(slots=True)
 class _Filter:
     """Common machinery. Subclasses declare `_spec` (field -> coercer or nested filter
-    class, in evaluation order) and, for column criteria, `_column`."""
+    class, in evaluation order) and, for column criteria, `_column` (and `_builders`
+    if a criterion means something else on that column)."""
 
     _spec: ClassVar[dict[str, Any]] = {}
     _column: ClassVar[str] = ""
+    _builders: ClassVar[dict[str, Callable[[Callable, Any], Predicate]]] = _BUILDERS
 
     def __attrs_post_init__(self) -> None:
         _coerce_fields(self, type(self).__name__)
@@ -223,7 +230,8 @@ class _Filter:
     def criteria(self, tables: Tables) -> list[Predicate]:
         """One predicate per populated criterion, on the record's `_column`."""
         get = attrgetter(self._column)
-        return [_BUILDERS[n](get, getattr(self, n)) for n in self.populated()]
+        builders = self._builders
+        return [builders[n](get, getattr(self, n)) for n in self.populated()]
 
     def predicate(self, tables: Tables) -> Predicate:
         """The whole filter as one function `record -> bool`. O(size of the filter)."""
@@ -283,6 +291,20 @@ class _EntityFilter(_Filter):
 _OP = {"operator": _operator}
 
 
+@attrs.define(slots=True)
+class _TagsFilter(_Filter):
+    """Tag criteria, the same for flows, flow runs, task runs and deployments: `all_`
+    keeps records carrying every listed tag; `is_null_` True those without tags,
+    False those with some."""
+
+    operator: Operator = Operator.and_
+    all_: list[str] | None = None
+    is_null_: bool | None = None
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
+    _column: ClassVar = "tags"
+    _builders: ClassVar = _TAG_BUILDERS
+
+
 # flows -----------------------------------------------------------------------------------
 
 @attrs.define(slots=True)
@@ -318,25 +340,8 @@ class FlowFilterName(_Filter):
 
 
 @attrs.define(slots=True)
-class FlowFilterTags(_Filter):
-    operator: Operator = Operator.and_
-    all_: list[str] | None = None
-    is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
-    _column: ClassVar = "tags"
-
-    def criteria(self, tables: Tables) -> list[Predicate]:
-        return _tag_criteria(self)
-
-
-def _tag_criteria(flt: Any) -> list[Predicate]:
-    get = attrgetter("tags")
-    out = []
-    if flt.all_ is not None:
-        out.append(_tags_all(get, flt.all_))
-    if flt.is_null_ is not None:
-        out.append(_tags_empty(get, flt.is_null_))
-    return out
+class FlowFilterTags(_TagsFilter):
+    pass
 
 
 @attrs.define(slots=True)
@@ -369,14 +374,8 @@ class FlowRunFilterName(_Filter):
 
 
 @attrs.define(slots=True)
-class FlowRunFilterTags(_Filter):
-    operator: Operator = Operator.and_
-    all_: list[str] | None = None
-    is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
-
-    def criteria(self, tables: Tables) -> list[Predicate]:
-        return _tag_criteria(self)
+class FlowRunFilterTags(_TagsFilter):
+    pass
 
 
 @attrs.define(slots=True)
@@ -576,14 +575,8 @@ class TaskRunFilterName(_Filter):
 
 
 @attrs.define(slots=True)
-class TaskRunFilterTags(_Filter):
-    operator: Operator = Operator.and_
-    all_: list[str] | None = None
-    is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
-
-    def criteria(self, tables: Tables) -> list[Predicate]:
-        return _tag_criteria(self)
+class TaskRunFilterTags(_TagsFilter):
+    pass
 
 
 @attrs.define(slots=True)
@@ -738,14 +731,8 @@ class DeploymentFilterPaused(_Filter):
 
 
 @attrs.define(slots=True)
-class DeploymentFilterTags(_Filter):
-    operator: Operator = Operator.and_
-    all_: list[str] | None = None
-    is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
-
-    def criteria(self, tables: Tables) -> list[Predicate]:
-        return _tag_criteria(self)
+class DeploymentFilterTags(_TagsFilter):
+    pass
 
 
 @attrs.define(slots=True)
