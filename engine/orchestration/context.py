@@ -31,6 +31,13 @@ def shallow_state_copy(state: State | None) -> State | None:
     return None if state is None else state.shallow_copy()
 
 
+def _hide_unpersisted_data(run: Any, validated: State) -> None:
+    # Unpersisted results live only in this response; reads see no data.
+    current = validated.shallow_copy()
+    current.data = None
+    run.state = current
+
+
 class OrchestrationContext:
     """State of one transition. `run` is the live run record (never copied);
     `session` is the engine (the in-memory store plays the database session)."""
@@ -153,10 +160,7 @@ class OrchestrationContext:
                 validated = self.session._store_state(self.run_kind, run, proposed)
             elif data.__class__ is dict and data.get("type") == "unpersisted":
                 validated = self.session._store_state(self.run_kind, run, proposed)
-                # Unpersisted results live only in this response; reads see no data.
-                current = shallow_state_copy(validated)
-                current.data = None
-                run.state = current
+                _hide_unpersisted_data(run, validated)
             else:
                 store = self.session._store
                 # Artifact + row: a savepoint makes a failed write leave neither.
@@ -169,9 +173,7 @@ class OrchestrationContext:
                 store.commit()
                 data = validated.data
                 if isinstance(data, dict) and data.get("type") == "unpersisted":
-                    current = shallow_state_copy(validated)
-                    current.data = None
-                    run.state = current
+                    _hide_unpersisted_data(run, validated)
             run.updated = self.now
             self.validated_state = validated
         except UniquenessError:
