@@ -646,9 +646,6 @@ class TaskRunFilterFlowRunId(_Filter):
     is_null_: bool | None = False
     _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
 
-    def populated(self) -> list[str]:
-        return [n for n in ("any_", "is_null_") if getattr(self, n) is not None]
-
     def criteria(self, tables: Tables) -> list[Predicate]:
         get = attrgetter("flow_run_id")
         if self.is_null_ is True:
