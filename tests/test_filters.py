@@ -269,3 +269,15 @@ def test_counts_and_limited_reads_come_from_indexes(world):
     finally:
         for k, rows in saved.items():
             tables[k].rows = rows
+
+
+def test_tag_criteria_on_every_entity(world):
+    e, runs, _ = world
+    e.create_task_run(flow_run_id=runs["marvin"].id, task_key="tagged", dynamic_key="0", tags=["x", "y"])
+    assert names(e.read_flow_runs(deployment_filter={"tags": {"all_": ["prod"]}})) == ["marvin"]
+    assert e.count_flow_runs(deployment_filter={"tags": {"is_null_": True}}) == 0
+    assert e.count_flow_runs(flow_filter={"tags": {"is_null_": True}}) == 4  # the flows have no tags
+    assert e.count_flow_runs(flow_filter={"tags": {"all_": ["prod"]}}) == 0
+    assert e.count_task_runs(task_run_filter={"tags": {"all_": ["y", "x"]}}) == 1
+    assert e.count_task_runs(task_run_filter={"tags": {"is_null_": False}}) == 1
+    assert e.count_task_runs(task_run_filter={"tags": {"operator": "or_", "all_": ["x"], "is_null_": True}}) == 5
