@@ -137,27 +137,24 @@ class Table:
     def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False) -> HashIndex:
         """An equality index; `sparse` leaves records whose key is None unfiled
         (see SparseHashIndex: for optional references, mostly None)."""
-        index = SparseHashIndex(name, extract, self.rows) if sparse else HashIndex(name, extract)
-        self.indexes.append(index)
-        self._extract_all = _fuse(self.indexes)
-        return self._register(index)
+        return self._add_live(SparseHashIndex(name, extract, self.rows) if sparse else HashIndex(name, extract))
 
     def newest_index(self, name: str, extract: Callable[[Any], Any], stamp: Callable[[Any], Any],
                      expiry: Callable[[Any], Any]) -> NewestIndex:
         """An equality index that also finds a key's newest unexpired record."""
-        index = NewestIndex(name, extract, stamp, expiry)
-        self.indexes.append(index)
-        self._extract_all = _fuse(self.indexes)
-        return self._register(index)
+        return self._add_live(NewestIndex(name, extract, stamp, expiry))
 
     def multi_index(self, name: str, extract: Callable[[Any], Any]) -> MultiIndex:
-        index = MultiIndex(name, extract)
-        self.indexes.append(index)
-        self._extract_all = _fuse(self.indexes)
-        return self._register(index)
+        return self._add_live(MultiIndex(name, extract))
 
     def sorted_index(self, name: str, key: Callable[[Any], Any]) -> SortedIndex:
         return self._register(SortedIndex(name, key, self))
+
+    def _add_live(self, index: Any) -> Any:
+        # Maintained from the first row on (unlike a sorted index, cold until read).
+        self.indexes.append(index)
+        self._extract_all = _fuse(self.indexes)
+        return self._register(index)
 
     def _register(self, index: Any) -> Any:
         if self.rows:
@@ -491,13 +488,11 @@ class Store:
 
     def delete(self, kind: str, rec: Any) -> None:
         """Remove a record and unfile it. O(indexes · log n)."""
+        self.touch(kind, rec)  # its snapshot, and its change for the listeners
         table = self.tables[kind]
-        self._touch(table, rec)
         del table.rows[rec.id]
         table._unfile(rec)
         self._undo.append(("delete", table, rec))
-        if self.listeners:
-            self._changed[id(rec)] = (kind, rec)
 
     def touch(self, kind: str, rec: Any) -> None:
         """Call before mutating `rec` in place; then `reindex` after. O(fields)."""
@@ -511,16 +506,6 @@ class Store:
             self._undo.append(("restore", self.tables[kind], rec, record_snapshot(rec)))
         if self.listeners:
             self._changed[key] = (kind, rec)
-
-    def _touch(self, table: Table, rec: Any) -> None:
-        key = id(rec)
-        level = self._level
-        saved = self._saved
-        if saved.get(key) != level:
-            if not level:
-                raise TransactionError(f"write to a {table.kind} outside a transaction")
-            saved[key] = level
-            self._undo.append(("restore", table, rec, record_snapshot(rec)))
 
     def reindex(self, kind: str, rec: Any) -> bool:
         """Re-file a touched record whose indexed fields may have changed (or file
