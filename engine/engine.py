@@ -593,27 +593,28 @@ class Engine:
                 if key:
                     return next(iter(bucket.values()))
                 raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {key!r}")
-        if not values.get("name"):
-            values["name"] = random_slug()
-        if "id" in values and values["id"] in self._table("flow_run"):
-            raise UniquenessError(f"flow run {values['id']} already exists")
-        run = FlowRun(**values)
-        now = self._clock.now()
-        run.created = run.updated = now
-        self._insert_with_state("flow_run", run, state, orchestration_parameters)
-        return run
+        return self._insert_new_run("flow_run", FlowRun, values, state, orchestration_parameters)
 
-    def _insert_with_state(self, kind: str, run: Any, state: State | None, parameters: dict | None) -> None:
-        """Insert a new run and give it its first state through the forced path
-        (already inside this call's transaction: no savepoint of its own).
+    def _insert_new_run(self, kind: str, cls: type, values: dict, state: State | None,
+                        parameters: dict | None) -> Any:
+        """The end of create_flow_run / create_task_run, once `values` are checked:
+        default name, id uniqueness, then insert the run and give it its first state
+        through the forced path (already inside this call's transaction: no
+        savepoint of its own).
 
         The run is filed in the indexes once, after the state is set, instead of
         filed then moved; event listeners may query mid-transition, so with any
         registered the run is filed up front as before."""
+        if not values.get("name"):
+            values["name"] = random_slug()
         store = self._store
+        if "id" in values and values["id"] in store.tables[kind].rows:
+            raise UniquenessError(f"{kind.replace('_', ' ')} {values['id']} already exists")
+        run = cls(**values)
+        run.created = run.updated = self._clock.now()
         if state is None:
             store.insert(kind, run)
-            return
+            return run
         store.insert(kind, run, file=bool(_instrumentation.EVENT_LISTENERS))
         # Orchestration ends by re-indexing the run, which files it; it returns no
         # other way (a failure raises and the call's transaction rolls back).
@@ -621,6 +622,7 @@ class Engine:
             _orchestration.set_flow_run_state(self, run.id, state, True, None, parameters)
         else:
             _orchestration.set_task_run_state(self, run.id, state, True, None, parameters)
+        return run
 
     @locked
     def read_flow_run(self, flow_run_id: Any) -> FlowRun | None:
@@ -710,15 +712,7 @@ class Engine:
         bucket = self._store.tables["task_run"].by_name["upsert_key"].get(upsert_key)
         if bucket:
             return next(iter(bucket.values()))
-        if not values.get("name"):
-            values["name"] = random_slug()
-        if "id" in values and values["id"] in self._table("task_run"):
-            raise UniquenessError(f"task run {values['id']} already exists")
-        run = TaskRun(**values)
-        now = self._clock.now()
-        run.created = run.updated = now
-        self._insert_with_state("task_run", run, state, orchestration_parameters)
-        return run
+        return self._insert_new_run("task_run", TaskRun, values, state, orchestration_parameters)
 
     @locked
     def read_task_run(self, task_run_id: Any) -> TaskRun | None:
