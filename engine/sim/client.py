@@ -91,9 +91,13 @@ class Client:
                 queue.pool.active += step
 
     def task_call(self, run: RunSim, i: int, state: State) -> Any:
-        tr = run.trs[i]
-        result = self._set_task(tr.id, state, task_policy=self.task_policy)
-        new = tr.state_type
+        result = self._set_task(run.trs[i].id, state, task_policy=self.task_policy)
+        self._recount_task(run, i)
+        return result
+
+    def _recount_task(self, run: RunSim, i: int) -> None:
+        """Move task node `i` of `run` to its task run's current state type in the counts."""
+        new = run.trs[i].state_type
         ttypes = run.ttypes
         old = ttypes[i]
         if new is not old:
@@ -101,18 +105,11 @@ class Client:
             counts[old] -= 1
             counts[new] += 1
             ttypes[i] = new
-        return result
 
     def _sync_parent_task(self, run: RunSim) -> None:
         # The engine mirrors a subflow's states onto its parent task run (forced).
         parent, i, _ = run.parent
-        tr = parent.trs[i]
-        new, old = tr.state_type, parent.ttypes[i]
-        if new is not old:
-            counts = self.metrics.task_counts
-            counts[old] -= 1
-            counts[new] += 1
-            parent.ttypes[i] = new
+        self._recount_task(parent, i)
 
     def t_of(self, when: Any) -> float:
         return self.loop.to_seconds(when)
@@ -215,6 +212,18 @@ class Client:
             return
         run.final = True
         run.gen += 1   # any event of the last attempt still queued is now stale
+        self._let_go(run, run.type is _COMPLETED)
+
+    def _abandon_run(self, run: RunSim) -> None:
+        """ABORT on a flow proposal: stop driving it (it keeps its current state)."""
+        self._counters["flow_aborts"] += 1
+        run.dead = True
+        run.gen += 1
+        self._let_go(run, False)
+
+    def _let_go(self, run: RunSim, ok: bool) -> None:
+        """`run` is no longer driven: free its worker slot and tell whoever waits on it
+        (the simulation, or the parent's task node, as succeeded if `ok`)."""
         if run.worker is not None:
             run.worker.active -= 1
             run.worker = None
@@ -224,23 +233,7 @@ class Client:
             return
         prun, i, pgen = parent
         if pgen == prun.gen and prun.status[i] == ACTIVE:
-            self._node_done(prun, i, run.type is _COMPLETED)
-
-    def _abandon_run(self, run: RunSim) -> None:
-        """ABORT on a flow proposal: stop driving it (it keeps its current state)."""
-        self._counters["flow_aborts"] += 1
-        run.dead = True
-        run.gen += 1
-        if run.worker is not None:
-            run.worker.active -= 1
-            run.worker = None
-        parent = run.parent
-        if parent is None:
-            self.on_final(run)
-        else:
-            prun, i, pgen = parent
-            if pgen == prun.gen and prun.status[i] == ACTIVE:
-                self._node_done(prun, i, False)
+            self._node_done(prun, i, ok)
 
     # task graph ---------------------------------------------------------------------------------
     def _start_node(self, run: RunSim, i: int) -> None:
