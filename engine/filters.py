@@ -26,7 +26,7 @@ import attrs
 
 from .errors import ValidationError
 from .states import StateType
-from .validation import _as_bool, _as_int, _as_str, as_datetime, as_uuid
+from .validation import as_bool, as_int, as_str, as_datetime, as_uuid
 
 __all__ = [
     "Operator",
@@ -300,7 +300,7 @@ class _TagsFilter(_Filter):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "all_": _strs, "is_null_": as_bool}
     _column: ClassVar = "tags"
     _builders: ClassVar = _TAG_BUILDERS
 
@@ -320,7 +320,7 @@ class FlowFilterDeployment(_Filter):
 
     operator: Operator = Operator.and_
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "is_null_": as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.is_null_ is None:
@@ -335,7 +335,7 @@ class FlowFilterDeployment(_Filter):
 class FlowFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
+    _spec: ClassVar = {"any_": _strs, "like_": as_str}
     _column: ClassVar = "name"
 
 
@@ -369,7 +369,7 @@ class FlowRunFilterId(_Filter):
 class FlowRunFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
+    _spec: ClassVar = {"any_": _strs, "like_": as_str}
     _column: ClassVar = "name"
 
 
@@ -383,7 +383,7 @@ class FlowRunFilterDeploymentId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": as_bool}
     _column: ClassVar = "deployment_id"
 
 
@@ -392,7 +392,7 @@ class FlowRunFilterWorkQueueName(_Filter):
     operator: Operator = Operator.and_
     any_: list[str] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _strs, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "any_": _strs, "is_null_": as_bool}
     _column: ClassVar = "work_queue_name"
 
 
@@ -448,7 +448,7 @@ class FlowRunFilterStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": as_bool}
     _column: ClassVar = "start_time"
 
 
@@ -457,7 +457,7 @@ class FlowRunFilterEndTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": as_bool}
     _column: ClassVar = "end_time"
 
 
@@ -498,7 +498,7 @@ class FlowRunFilterParentTaskRunId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": as_bool}
     _column: ClassVar = "parent_task_run_id"
 
 
@@ -570,7 +570,7 @@ class TaskRunFilterId(_Filter):
 class TaskRunFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
+    _spec: ClassVar = {"any_": _strs, "like_": as_str}
     _column: ClassVar = "name"
 
 
@@ -608,7 +608,7 @@ class TaskRunFilterStartTime(_Filter):
     before_: _dt.datetime | None = None
     after_: _dt.datetime | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": _as_bool}
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime, "is_null_": as_bool}
     _column: ClassVar = "start_time"
 
 
@@ -625,7 +625,7 @@ class TaskRunFilterSubFlowRuns(_Filter):
     """`exists_`: True keeps task runs that wrap a subflow run, False those that do not."""
 
     exists_: bool | None = None
-    _spec: ClassVar = {"exists_": _as_bool}
+    _spec: ClassVar = {"exists_": as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.exists_ is None:
@@ -644,7 +644,7 @@ class TaskRunFilterFlowRunId(_Filter):
     operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     is_null_: bool | None = False
-    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": _as_bool}
+    _spec: ClassVar = {**_OP, "any_": _uuids, "is_null_": as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         get = attrgetter("flow_run_id")
@@ -694,7 +694,7 @@ class DeploymentFilterId(_Filter):
 class DeploymentFilterName(_Filter):
     any_: list[str] | None = None
     like_: str | None = None
-    _spec: ClassVar = {"any_": _strs, "like_": _as_str}
+    _spec: ClassVar = {"any_": _strs, "like_": as_str}
     _column: ClassVar = "name"
 
 
@@ -703,7 +703,7 @@ class DeploymentOrFlowNameFilter(_Filter):
     """`like_`: the deployment's name or its flow's name contains the value."""
 
     like_: str | None = None
-    _spec: ClassVar = {"like_": _as_str}
+    _spec: ClassVar = {"like_": as_str}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.like_ is None:
@@ -723,7 +723,7 @@ class DeploymentOrFlowNameFilter(_Filter):
 @attrs.define(slots=True)
 class DeploymentFilterPaused(_Filter):
     eq_: bool | None = None
-    _spec: ClassVar = {"eq_": _as_bool}
+    _spec: ClassVar = {"eq_": as_bool}
     _column: ClassVar = "paused"
 
 
@@ -746,7 +746,7 @@ class DeploymentFilterConcurrencyLimit(_Filter):
     ge_: int | None = None
     le_: int | None = None
     is_null_: bool | None = None
-    _spec: ClassVar = {"ge_": _as_int, "le_": _as_int, "is_null_": _as_bool}
+    _spec: ClassVar = {"ge_": as_int, "le_": as_int, "is_null_": as_bool}
 
     def criteria(self, tables: Tables) -> list[Predicate]:
         return []

@@ -22,6 +22,9 @@ __all__ = [
     "as_uuid",
     "as_optional_uuid",
     "as_datetime",
+    "as_str",
+    "as_int",
+    "as_bool",
     "coerce_fields",
     "as_state",
     "as_task_inputs",
@@ -59,7 +62,7 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
     return value.astimezone(_dt.timezone.utc)
 
 
-def _as_str(value: Any, what: str, nullable: bool = True) -> str | None:
+def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str):
@@ -67,13 +70,13 @@ def _as_str(value: Any, what: str, nullable: bool = True) -> str | None:
     return value
 
 
-def _as_int(value: Any, what: str) -> int:
+def as_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
     return value
 
 
-def _as_bool(value: Any, what: str) -> bool:
+def as_bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"{what} must be a boolean, got {type(value).__name__} {value!r}")
     return value
@@ -149,9 +152,9 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                 if kind == "task_run":
                     items.append(TaskRunResult(id=as_uuid(entry["id"], f"{what}[{key!r}][{i}].id")))
                 elif kind == "parameter":
-                    items.append(Parameter(name=_as_str(entry["name"], "name", False)))
+                    items.append(Parameter(name=as_str(entry["name"], "name", False)))
                 elif kind == "constant":
-                    items.append(Constant(type=_as_str(entry["type"], "type", False)))
+                    items.append(Constant(type=as_str(entry["type"], "type", False)))
                 else:
                     raise ValidationError(
                         f"{what}[{key!r}][{i}].input_type must be task_run, parameter or constant, got {kind!r}"
@@ -184,9 +187,9 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
     if name in _TIMES:
         return as_datetime
     if name in _INTS:
-        return _as_int
+        return as_int
     if name in _BOOLS:
-        return _as_bool
+        return as_bool
     if name == "tags":
         return _as_tags
     if name in _DICTS or name in _NULLABLE_DICTS:
@@ -200,9 +203,9 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
     if name == "task_inputs":
         return as_task_inputs
     if name == "name":
-        return _as_str
+        return as_str
     if name in ("concurrency_limit", "limit"):
-        return lambda value, what: None if value is None else _as_int(value, what)
+        return lambda value, what: None if value is None else as_int(value, what)
     return None
 
 
@@ -213,8 +216,8 @@ _FIELD_PLANS: dict[tuple[str, str], tuple[Any, tuple]] = {}
 _AS_IS: dict[Any, tuple] = {
     as_uuid: (uuid.UUID,),
     as_optional_uuid: (uuid.UUID, type(None)),
-    _as_bool: (bool,),
-    _as_str: (str, type(None)),
+    as_bool: (bool,),
+    as_str: (str, type(None)),
 }
 
 
