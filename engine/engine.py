@@ -777,13 +777,15 @@ class Engine:
     @locked
     def read_flow_run_states(self, flow_run_id: Any) -> list[State]:
         """A flow run's states by timestamp ascending. O(h log h) for h states."""
-        rows = self._store.tables["flow_run_state"].by_name["run_id"].get(as_uuid(flow_run_id, "flow_run_id"))
-        return [self._row_to_state(r) for r in sorted(rows.values(), key=lambda r: r.timestamp)]
+        return self._read_history("flow_run_state", as_uuid(flow_run_id, "flow_run_id"))
 
     @locked
     def read_task_run_states(self, task_run_id: Any) -> list[State]:
         """A task run's states by timestamp ascending. O(h log h) for h states."""
-        rows = self._store.tables["task_run_state"].by_name["run_id"].get(as_uuid(task_run_id, "task_run_id"))
+        return self._read_history("task_run_state", as_uuid(task_run_id, "task_run_id"))
+
+    def _read_history(self, kind: str, run_id: uuid.UUID) -> list[State]:
+        rows = self._store.tables[kind].by_name["run_id"].get(run_id)
         return [self._row_to_state(r) for r in sorted(rows.values(), key=lambda r: r.timestamp)]
 
     @atomic
