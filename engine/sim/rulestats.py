@@ -14,7 +14,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
-__all__ = ["RuleStats", "instrument_policy"]
+__all__ = ["RuleStats"]
 
 CALLS, ACCEPT, REJECT, WAIT, ABORT, NS, RESPONSES = range(7)   # RESPONSES = REJECT + WAIT + ABORT
 
@@ -80,10 +80,6 @@ class RuleStats:
         return type(policy.__name__, (policy,), ns)
 
 
-def instrument_policy(policy: type, stats: RuleStats) -> type:
-    return stats.instrument(policy)
-
-
 def _overrides(rule: type, name: str, base: type) -> bool:
     return getattr(rule, name) is not getattr(base, name)
 
@@ -95,31 +91,24 @@ def _transform_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
     hooks: dict[str, Any] = {}
     has_before = _overrides(rule, "before_transition", base)
     if has_before:
-        base_before = rule.before_transition
-
-        def before_transition(self: Any, context: Any) -> None:
-            t = perf_counter_ns()
-            try:
-                base_before(self, context)
-            finally:
-                rec[NS] += perf_counter_ns() - t
-                rec[CALLS] += 1
-
-        hooks["before_transition"] = before_transition
+        hooks["before_transition"] = _timed_transform_hook(rule.before_transition, rec, 1)
     if _overrides(rule, "after_transition", base):
-        base_after = rule.after_transition
-        count = 0 if has_before else 1  # calls are counted on entry when there is a before-hook
-
-        def after_transition(self: Any, context: Any) -> None:
-            t = perf_counter_ns()
-            try:
-                base_after(self, context)
-            finally:
-                rec[NS] += perf_counter_ns() - t
-                rec[CALLS] += count
-
-        hooks["after_transition"] = after_transition
+        # Calls are counted on entry when there is a before-hook.
+        hooks["after_transition"] = _timed_transform_hook(rule.after_transition, rec, 0 if has_before else 1)
     return hooks
+
+
+def _timed_transform_hook(hook: Any, rec: list[int], calls: int) -> Any:
+    """`hook` timed into `rec`, counting `calls` (0 or 1) per run."""
+    def timed(self: Any, context: Any) -> None:
+        t = perf_counter_ns()
+        try:
+            hook(self, context)
+        finally:
+            rec[NS] += perf_counter_ns() - t
+            rec[CALLS] += calls
+
+    return timed
 
 
 def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
