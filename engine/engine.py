@@ -213,6 +213,12 @@ class Engine:
         self._store.insert(kind, rec)
         return rec
 
+    def _unique(self, kind: str, index: str, key: Any) -> Any:
+        """The record under `key` in a unique-key hash index (a name, a tag, an
+        upsert key), or None. O(1)."""
+        bucket = self._store.tables[kind].by_name[index].get(key)
+        return next(iter(bucket.values())) if bucket else None
+
     def _require(self, kind: str, rec_id: Any, label: str) -> Any:
         rec = self._store.tables[kind].rows.get(rec_id)
         if rec is None:
@@ -225,9 +231,9 @@ class Engine:
         """Create a flow, or return the existing one with that name unchanged. O(1)."""
         if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
             raise ValidationError(f"flow name must be a non-empty string without / % & > <, got {name!r}")
-        existing = self._store.tables["flow"].by_name["name"].get(name)
-        if existing:
-            return next(iter(existing.values()))
+        existing = self._unique("flow", "name", name)
+        if existing is not None:
+            return existing
         fields = coerce_fields("flow", {"tags": tags or [], **({"id": id} if id is not None else {})},
                                frozenset({"tags", "id"}))
         flow = Flow(name=name, **fields)
@@ -240,8 +246,7 @@ class Engine:
 
     @locked
     def read_flow_by_name(self, name: str) -> Flow | None:
-        bucket = self._store.tables["flow"].by_name["name"].get(name)
-        return next(iter(bucket.values())) if bucket else None
+        return self._unique("flow", "name", name)
 
     @locked
     def read_flows(self) -> list[Flow]:
@@ -286,9 +291,8 @@ class Engine:
         values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
         options = self._as_concurrency_options(concurrency_options)
         now = self._clock.now()
-        bucket = self._store.tables["deployment"].by_name["flow_name"].get((flow_id, name))
-        if bucket:
-            dep = next(iter(bucket.values()))
+        dep = self._unique("deployment", "flow_name", (flow_id, name))
+        if dep is not None:
             self._store.touch("deployment", dep)
             for key, value in values.items():
                 if key != "id":
@@ -400,8 +404,7 @@ class Engine:
 
     @locked
     def read_work_pool_by_name(self, name: str) -> WorkPool | None:
-        bucket = self._store.tables["work_pool"].by_name["name"].get(name)
-        return next(iter(bucket.values())) if bucket else None
+        return self._unique("work_pool", "name", name)
 
     @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
@@ -470,9 +473,8 @@ class Engine:
         if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 0:
             raise ValidationError(f"concurrency_limit must be a non-negative integer, got {concurrency_limit!r}")
         now = self._clock.now()
-        existing = self._store.tables["concurrency_limit"].by_name["tag"].get(tag)
-        if existing:
-            limit = next(iter(existing.values()))
+        limit = self._unique("concurrency_limit", "tag", tag)
+        if limit is not None:
             self._store.touch("concurrency_limit", limit)
             limit.concurrency_limit = concurrency_limit
             limit.updated = now
@@ -484,8 +486,7 @@ class Engine:
 
     @locked
     def read_concurrency_limit_by_tag(self, tag: str) -> ConcurrencyLimit | None:
-        bucket = self._store.tables["concurrency_limit"].by_name["tag"].get(tag)
-        return next(iter(bucket.values())) if bucket else None
+        return self._unique("concurrency_limit", "tag", tag)
 
     @locked
     def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
@@ -528,8 +529,7 @@ class Engine:
     @locked
     def read_concurrency_limit_v2(self, concurrency_limit_id: Any = None, name: str | None = None) -> ConcurrencyLimitV2 | None:
         if name is not None:
-            bucket = self._store.tables["concurrency_limit_v2"].by_name["name"].get(name)
-            return next(iter(bucket.values())) if bucket else None
+            return self._unique("concurrency_limit_v2", "name", name)
         return self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
 
     @atomic
@@ -709,6 +709,7 @@ class Engine:
         if flow_run_id is not None and flow_run_id not in self._table("flow_run"):
             raise ValidationError(f"task_run.flow_run_id: flow run {flow_run_id} does not exist")
         upsert_key = (flow_run_id, values["task_key"], values["dynamic_key"])
+        # Inline rather than _unique: every create_task_run makes this lookup.
         bucket = self._store.tables["task_run"].by_name["upsert_key"].get(upsert_key)
         if bucket:
             return next(iter(bucket.values()))
@@ -887,9 +888,8 @@ class Engine:
         artifact.created = artifact.updated = now
         self._store.insert("artifact", artifact)
         if key:
-            bucket = self._store.tables["artifact_collection"].by_name["key"].get(key)
-            if bucket:
-                coll = next(iter(bucket.values()))
+            coll = self._unique("artifact_collection", "key", key)
+            if coll is not None:
                 self._store.touch("artifact_collection", coll)
                 coll.latest_id = artifact.id
                 coll.updated = now

@@ -41,8 +41,7 @@ async def read_deployment_by_name(session: Any, name: str, flow_name: str) -> De
         flow = engine.read_flow_by_name(flow_name)
         if flow is None:
             return None
-        bucket = engine._store.tables["deployment"].by_name["flow_name"].get((flow.id, name))
-        return next(iter(bucket.values())) if bucket else None
+        return engine._unique("deployment", "flow_name", (flow.id, name))
 
 
 @facade
