@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import importlib
 import random
 import time
 from typing import Any, Callable
@@ -22,6 +21,7 @@ from ..clock import ManualClock
 from ..engine import Engine
 from ..errors import ValidationError
 from ..records import seed_slugs
+from ..rulebench import resolve_policy as _resolve_policy
 from ..states import seed_ids
 from .client import Client
 from .errors import WorkloadError
@@ -36,25 +36,12 @@ __all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine"]
 
 
 def resolve_policy(name: str, path: str) -> type:
-    """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class"."""
+    """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class";
+    a bad name is a WorkloadError at `path`."""
     try:
-        from ..orchestration import POLICIES
-    except ImportError as exc:  # pragma: no cover - only while orchestration is missing
-        raise WorkloadError(path, f"the orchestration policies are not available ({exc})") from None
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise WorkloadError(path, f"cannot import {module_name!r}: {exc}") from None
-        policy = getattr(module, attr, None)
-        if not isinstance(policy, type) or not hasattr(policy, "priority"):
-            raise WorkloadError(path, f"{name!r} is not a policy class (a class with priority())")
-        return policy
-    policy = POLICIES.get(name)
-    if policy is None:
-        raise WorkloadError(path, f"unknown policy {name!r} (known: {', '.join(sorted(POLICIES))}, or 'module:Class')")
-    return policy
+        return _resolve_policy(name)
+    except ValidationError as exc:
+        raise WorkloadError(path, str(exc)) from None
 
 
 def open_engine(url: str | None, clock: ManualClock) -> Engine:
