@@ -656,8 +656,7 @@ class Engine:
         run = self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
         if run is None:
             return False
-        if run.deployment_id is not None:
-            self._cleanup_flow_run_concurrency_slots(run)
+        self._cleanup_flow_run_concurrency_slots(run)
         self._delete_flow_run_cascade(run)
         return True
 
