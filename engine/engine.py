@@ -880,10 +880,11 @@ class Engine:
             type_ = data.pop("artifact_type", None) or None
             description = data.pop("artifact_description", None) or None
         if run_kind == "flow_run":
-            artifact = Artifact(key=key, type=type_, description=description, data=data, flow_run_id=run.id)
+            task_run_id, flow_run_id = None, run.id
         else:
-            artifact = Artifact(key=key, type=type_, description=description, data=data,
-                                task_run_id=run.id, flow_run_id=run.flow_run_id)
+            task_run_id, flow_run_id = run.id, run.flow_run_id
+        artifact = Artifact(key=key, type=type_, description=description, data=data,
+                            task_run_id=task_run_id, flow_run_id=flow_run_id)
         artifact.created = artifact.updated = now
         self._store.insert("artifact", artifact)
         if key:

@@ -74,6 +74,7 @@ def _parameters(parameters: Any) -> dict:
     return params
 
 
+_copy_state_fields = compile_copier(State)
 _copy_details_fields = compile_copier(StateDetails)
 
 
@@ -83,21 +84,15 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     time unset. O(1)."""
     if type(state) is not State and not isinstance(state, State):
         raise ValidationError(f"state must be a State, got {type(state).__name__} {state!r}")
-    new = _new(State)
-    _set(new, "id", state.id)
-    _set(new, "type", state.type)
-    _set(new, "name", state.name)
-    _set(new, "message", state.message)
-    _set(new, "data", state.data)
-    timestamp = state.timestamp
-    _set(new, "timestamp", now if timestamp is None else timestamp)
-    source = state.state_details
-    details = _copy_details_fields(source)
-    if source.run_input_keyset is not None:
-        _set(details, "run_input_keyset", dict(source.run_input_keyset))
-    if details.scheduled_time is None and state.type is _SCHEDULED:
-        _set(details, "scheduled_time", now)
-    _set(new, "state_details", details)
+    new = _copy_state_fields(state)
+    if new.timestamp is None:
+        new.timestamp = now
+    # The details are the client's too: copied (with their one mutable field).
+    details = new.state_details = _copy_details_fields(state.state_details)
+    if details.run_input_keyset is not None:
+        details.run_input_keyset = dict(details.run_input_keyset)
+    if details.scheduled_time is None and new.type is _SCHEDULED:
+        details.scheduled_time = now
     return new
 
 
