@@ -7,7 +7,10 @@ from typing import Any
 from ..states import State, StateDetails, StateType
 from .rules import BaseOrchestrationRule
 
-__all__ = ["CoreRule", "make_state"]
+__all__ = ["CoreRule", "make_state", "LEAVE_TERMINAL_ABORT"]
+
+# Where a terminal run may never go: both terminal-state rules ABORT these.
+LEAVE_TERMINAL_ABORT = frozenset({StateType.CANCELLING, StateType.PAUSED, StateType.CRASHED})
 
 
 class CoreRule(BaseOrchestrationRule):

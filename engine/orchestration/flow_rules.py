@@ -5,7 +5,7 @@ import datetime as _dt
 
 from ..errors import OrchestrationError
 from ..states import StateDetails, StateType, has_persisted_result, new_id
-from .common import CoreRule, make_state
+from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state
 from .rules import ALL_STATES, TERMINAL
 from .versions import V0_8_3, V0_8_4, api_version_of, is_latest_client
 
@@ -22,7 +22,6 @@ __all__ = [
 ]
 
 S = StateType
-_LEAVE_TERMINAL_ABORT = frozenset({S.CANCELLING, S.PAUSED, S.CRASHED})
 
 
 class PreventDuplicateTransitions(CoreRule):
@@ -50,7 +49,7 @@ class HandleFlowTerminalStateTransitions(CoreRule):
         run = context.run
         self._original_policy = run.empirical_policy.copy()
         proposed_type = proposed_state.type
-        if proposed_type in _LEAVE_TERMINAL_ABORT:
+        if proposed_type in LEAVE_TERMINAL_ABORT:
             self.abort_transition(f"Run is already in terminal state {initial_state.type.value}.")
             return
         proposed_final = proposed_state.is_final()

@@ -8,7 +8,7 @@ import math
 from ..errors import ObjectNotFoundError
 from ..records import TaskRunStateCache
 from ..states import StateDetails, StateType, has_persisted_result
-from .common import CoreRule, make_state
+from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state
 from .rules import ALL_STATES, TERMINAL
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 S = StateType
-_LEAVE_TERMINAL_ABORT = frozenset({S.CANCELLING, S.PAUSED, S.CRASHED})
 # Prefect's in-memory background task queue sizes per task key (informational here:
 # our queues are unbounded lists, see EnqueueScheduledTasks).
 TASK_QUEUE_CAPACITY = {"scheduled": 1000, "retry": 100}
@@ -41,7 +40,7 @@ class HandleTaskTerminalStateTransitions(CoreRule):
     def before_transition(self, initial_state, proposed_state, context):
         run = context.run
         self._original_run_count = run.run_count
-        if proposed_state.type in _LEAVE_TERMINAL_ABORT:
+        if proposed_state.type in LEAVE_TERMINAL_ABORT:
             self.abort_transition(f"Run is already {initial_state.type.value}.")
             return
         if initial_state.type is S.COMPLETED and has_persisted_result(initial_state):
