@@ -75,6 +75,7 @@ _TASK_RUN_UPDATE = frozenset({"name"})
 _DEPLOYMENT_FIELDS = _fields_of(Deployment, {"created", "updated", "concurrency_limit_id", "concurrency_options"})
 _WORK_POOL_FIELDS = _fields_of(WorkPool, {"created", "updated"})
 _WORK_QUEUE_FIELDS = _fields_of(WorkQueue, {"created", "updated"})
+_CONCURRENCY_LIMIT_V2_FIELDS = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
 
 
 def atomic(fn: F) -> F:
@@ -518,8 +519,7 @@ class Engine:
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
-        allowed = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
-        unknown = sorted(set(fields) - allowed)
+        unknown = sorted(set(fields) - _CONCURRENCY_LIMIT_V2_FIELDS)
         if unknown:
             raise ValidationError(f"unknown field(s) for concurrency_limit_v2: {', '.join(unknown)}")
         gcl = ConcurrencyLimitV2(name=name, limit=limit, **fields)
