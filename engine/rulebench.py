@@ -285,10 +285,23 @@ def resolve_policy(policy: Any) -> type:
 
 def _kind_of(policy: type, kind: str | None) -> str:
     if kind is not None:
-        if kind not in ("flow", "task"):
-            raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
-        return kind
+        return _checked_kind(kind)
     return "task" if "Task" in policy.__name__ else "flow"
+
+
+def _checked_kind(kind: str) -> str:
+    if kind not in ("flow", "task"):
+        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+    return kind
+
+
+def _bench_engine(seed: int | None = None) -> Engine:
+    """A fresh in-memory engine on a 1 µs-tick manual clock (its random draws seeded
+    when `seed` is given)."""
+    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
+    if seed is not None:
+        engine.random.seed(seed)
+    return engine
 
 
 # streams --------------------------------------------------------------------------------------------------
@@ -409,9 +422,7 @@ class _Synthetic:
 def synthetic_stream(kind: str = "task", transitions: int = 1000, seed: int = 0) -> _Synthetic:
     """A seeded synthetic stream of `transitions` proposals for flow or task runs
     (pass it to `bench_rules(stream=...)`)."""
-    if kind not in ("flow", "task"):
-        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
-    return _Synthetic(kind, transitions, seed)
+    return _Synthetic(_checked_kind(kind), transitions, seed)
 
 
 def read_stream(path: str) -> list[dict]:
@@ -525,8 +536,7 @@ def bench_rules(
     if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
         raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
     timed, stats = instrument_policy(cls)
-    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
-    engine.random.seed(seed)
+    engine = _bench_engine(seed)
     replayer = _Replayer(engine, timed, kind)
     if record is not None or baseline:
         replayer.record = []
@@ -579,8 +589,7 @@ def bench_rules(
         ops_done, replayer.record = replayer.record or [], None
         replayer.engine = replayer.runs = replayer.deployments = None  # type: ignore[assignment]
         gc.collect()
-        plain = _Replayer(Engine(clock=ManualClock(tick=timedelta(microseconds=1))), cls, kind)
-        plain.engine.random.seed(seed)
+        plain = _Replayer(_bench_engine(seed), cls, kind)
         for op in ops_done:
             plain.apply(op)
         if plain.statuses != replayer.statuses:
@@ -619,15 +628,14 @@ def benchmark_rule(
             stats = benchmark_rule(benchmark, MyRule, Running(), initial=Pending())
             assert stats.accept == stats.calls
     """
-    if kind not in ("flow", "task"):
-        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+    _checked_kind(kind)
     if not isinstance(rule, type) or not hasattr(rule, "FROM_STATES"):
         raise ValidationError(f"{rule!r} is not a rule class")
     stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")
     timed_rule = _instrument(rule, stats)
     rules = [*before, timed_rule]
     policy = type("BenchmarkedRulePolicy", (BaseOrchestrationPolicy,), {"priority": staticmethod(lambda: list(rules))})
-    engine = Engine(clock=ManualClock(tick=timedelta(microseconds=1)))
+    engine = _bench_engine()
     if setup is not None:
         setup(engine)
     flow = engine.create_flow(name="benchmark-rule")
