@@ -38,7 +38,7 @@ async def read_concurrency_limit(session: Any, concurrency_limit_id: Any) -> Con
     engine = engine_of(session)
     key = as_uuid(concurrency_limit_id, "concurrency_limit_id")
     with engine._lock:
-        return engine._store.tables["concurrency_limit"].rows.get(key)
+        return engine._table("concurrency_limit").get(key)
 
 
 @facade
@@ -65,7 +65,7 @@ async def delete_concurrency_limit(session: Any, concurrency_limit_id: Any) -> b
     engine = engine_of(session)
     key = as_uuid(concurrency_limit_id, "concurrency_limit_id")
     with engine.transaction():
-        rec = engine._store.tables["concurrency_limit"].rows.get(key)
+        rec = engine._table("concurrency_limit").get(key)
         if rec is None:
             return False
         engine._store.delete("concurrency_limit", rec)

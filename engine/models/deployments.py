@@ -57,7 +57,7 @@ async def count_deployments(session: Any) -> int:
     """Number of deployments. O(1)."""
     engine = engine_of(session)
     with engine._lock:
-        return len(engine._store.tables["deployment"].rows)
+        return len(engine._table("deployment"))
 
 
 @facade

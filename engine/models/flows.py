@@ -56,7 +56,7 @@ async def count_flows(session: Any) -> int:
     """Number of flows. O(1)."""
     engine = engine_of(session)
     with engine._lock:
-        return len(engine._store.tables["flow"].rows)
+        return len(engine._table("flow"))
 
 
 @facade
