@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ..errors import ValidationError
 from ..records import FlowRun
 from ._facade import as_filter, as_mapping, as_policy, engine_of, facade
 
@@ -121,8 +122,6 @@ async def cleanup_flow_run_concurrency_slots(session: Any, flow_run: Any) -> Non
     (idempotent only as far as Prefect's is: it decrements once per call). O(1)."""
     engine = engine_of(session)
     if not isinstance(flow_run, FlowRun):
-        from ..errors import ValidationError
-
         raise ValidationError(f"flow_run must be a FlowRun record, got {type(flow_run).__name__}")
     with engine.transaction():
         engine._cleanup_flow_run_concurrency_slots(flow_run)
