@@ -29,19 +29,8 @@ from .flow_rules import *  # noqa: F401,F403
 from .global_rules import *  # noqa: F401,F403
 from .instrumentation import EVENT_LISTENERS, InstrumentFlowRunStateTransitions
 from .pipeline import set_flow_run_state, set_task_run_state
-from .policies import (
-    POLICIES,
-    BackgroundTaskPolicy,
-    ClientSideTaskOrchestrationPolicy,
-    CoreFlowPolicy,
-    CoreFlowPolicyWithoutDeploymentConcurrency,
-    CoreTaskPolicy,
-    GlobalFlowPolicy,
-    GlobalTaskPolicy,
-    MarkLateRunsPolicy,
-    MinimalFlowPolicy,
-    MinimalTaskPolicy,
-)
+from . import policies as _policies
+from .policies import *  # noqa: F401,F403 - every policy and POLICIES
 from .responses import (
     OrchestrationResult,
     SetStateStatus,
@@ -80,17 +69,7 @@ __all__ = [
     "BaseOrchestrationPolicy",
     "ALL_STATES",
     "TERMINAL",
-    "POLICIES",
-    "CoreFlowPolicy",
-    "CoreFlowPolicyWithoutDeploymentConcurrency",
-    "CoreTaskPolicy",
-    "ClientSideTaskOrchestrationPolicy",
-    "BackgroundTaskPolicy",
-    "MinimalFlowPolicy",
-    "MinimalTaskPolicy",
-    "MarkLateRunsPolicy",
-    "GlobalFlowPolicy",
-    "GlobalTaskPolicy",
+    *_policies.__all__,
     "EVENT_LISTENERS",
     "parse_api_version",
 ]
