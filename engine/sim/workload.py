@@ -398,7 +398,7 @@ def _queue(value: Any, path: str) -> QueueSpec:
 
 def _pool(value: Any, path: str) -> PoolSpec:
     t = _Table(value, path, {"name", "concurrency_limit", "paused", "queues"})
-    queues = [_queue(q, f"{t.at('queues')}[{i}]") for i, q in enumerate(t.get("queues", _table_list, []))]
+    queues = _section_list(t, "queues", _queue)
     _unique(queues, "name", t.at("queues"))
     if not any(q.name == "default" for q in queues):
         queues.insert(0, QueueSpec(name="default"))
@@ -489,7 +489,7 @@ def _cancel(value: Any, path: str) -> CancelSpec:
 
 def _flow(value: Any, path: str) -> FlowSpec:
     t = _Table(value, path, {"name", "tasks", "retries", "retry_delay", "crash_probability", "pause", "cancel", "tags"})
-    tasks = [_task(x, f"{t.at('tasks')}[{i}]") for i, x in enumerate(t.get("tasks", _table_list, []))]
+    tasks = _section_list(t, "tasks", _task)
     _unique(tasks, "name", t.at("tasks"))
     flow = FlowSpec(
         name=t.get("name", _name, required=True),
@@ -580,7 +580,9 @@ def _deployment(value: Any, path: str) -> DeploymentSpec:
 
 
 def _section_list(t: _Table, key: str, parse: Callable[[Any, str], Any]) -> list[Any]:
-    return [parse(v, f"{key}[{i}]") for i, v in enumerate(t.get(key, _table_list, []))]
+    """`parse` applied to each table of the list at `key` (absent: none)."""
+    path = t.at(key)
+    return [parse(v, f"{path}[{i}]") for i, v in enumerate(t.get(key, _table_list, []))]
 
 
 def parse_workload(data: Any, source: str = "") -> Workload:
