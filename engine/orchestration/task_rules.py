@@ -98,16 +98,6 @@ def clamped_poisson_interval(average: float, clamping_factor: float, rng) -> flo
     return -math.log(max(1 - u, 1e-10)) * average
 
 
-def _engine_rng(engine):
-    rng = getattr(engine, "random", None)
-    if rng is None:
-        import random
-
-        rng = random.Random()
-        engine.random = rng
-    return rng
-
-
 class RetryFailedTasks(CoreRule):
     """A failing task run with retries left goes to AwaitingRetry (delays may be a
     list per attempt, optionally jittered)."""
@@ -127,7 +117,7 @@ class RetryFailedTasks(CoreRule):
             base = delays or 0
         if policy.retry_jitter_factor and base:
             # (Prefect divides by zero when the base delay is 0; we keep 0.)
-            delay = clamped_poisson_interval(base, policy.retry_jitter_factor, _engine_rng(context.session))
+            delay = clamped_poisson_interval(base, policy.retry_jitter_factor, context.session.random)
         else:
             delay = base
         if proposed_state.state_details.retriable is False:
