@@ -102,9 +102,6 @@ class EventLoop:
     def to_seconds(self, when: _dt.datetime) -> float:
         return (when - self.start).total_seconds()
 
-    def pending(self) -> int:
-        return len(self._heap)
-
     def run(self, until: float, on_tick: Callable[[], None] | None = None, tick_mask: int = 2047) -> None:
         """Process events in time order until the heap is empty, `stop()` is called, or
         the next event lies beyond `until`; virtual time then rests at `until` (or the

@@ -39,9 +39,6 @@ class Metrics:
         self.queue_waits: list[float] = []      # worker pickup − scheduled time (≥ 0)
         self.by_deployment: dict[str, dict[str, int]] = {}
 
-    def bump(self, key: str, n: int = 1) -> None:
-        self.counters[key] += n
-
     def sample(self, t: float) -> None:
         fc, tc = self.flow_counts, self.task_counts
         self.samples.append([round(t, 3), *[fc[s] for s in STATE_ORDER], *[tc[s] for s in STATE_ORDER]])

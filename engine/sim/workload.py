@@ -187,9 +187,6 @@ class Workload:
     flows: list[FlowSpec] = attrs.field(factory=list)
     deployments: list[DeploymentSpec] = attrs.field(factory=list)
 
-    def flow(self, name: str) -> FlowSpec:
-        return next(f for f in self.flows if f.name == name)
-
     def with_overrides(self, seed: int | None = None, until: float | None = None, runs: int | None = None) -> "Workload":
         """A copy with the CLI's --seed/--until/--runs applied (either stop condition alone
         replaces both of the file's)."""
