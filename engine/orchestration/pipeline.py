@@ -52,10 +52,9 @@ _run_columns = operator.attrgetter(*_RUN_COLUMNS)
 
 
 def _resolve_policy(policy: Any, what: str) -> Any:
-    if policy is None:
-        return None
+    # The callers have already let None and plain policy classes through.
     if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
-        return policy
+        return policy  # a policy class with a metaclass
     if isinstance(policy, BaseOrchestrationPolicy):
         return policy
     raise ValidationError(
