@@ -39,10 +39,7 @@ _UNKNOWN = None  # tri-state flag: None (unknown) / True / False
 
 
 def _as_state_set(values: Iterable) -> frozenset:
-    out = set()
-    for v in values:
-        out.add(None if v is None else StateType(v))
-    return frozenset(out)
+    return frozenset(None if v is None else StateType(v) for v in values)
 
 
 def abort_for_error(ctx: "OrchestrationContext", rule: Any, exc: Exception) -> None:
@@ -192,11 +189,9 @@ class BaseOrchestrationRule:
     def invalid(self) -> bool:
         """True if the rule does not apply: its transition left FROM/TO, or (decided
         once) the context no longer matches it. O(1)."""
-        if self.from_state_type not in self.FROM_STATES:
+        if self.from_state_type not in self.FROM_STATES or self.to_state_type not in self.TO_STATES:
             self._invalid_on_entry = True
-        if self.to_state_type not in self.TO_STATES:
-            self._invalid_on_entry = True
-        if self._invalid_on_entry is None:
+        elif self._invalid_on_entry is None:
             self._invalid_on_entry = self.invalid_transition()
         return self._invalid_on_entry
 
