@@ -109,9 +109,6 @@ class EventLoop:
         heap = self._heap
         pop = heapq.heappop
         clock = self.clock
-        forward_to = clock.forward_to
-        start = self.start
-        timedelta = _dt.timedelta
         now = self.now   # == self.now: only this loop moves it
         count = 0
         try:
@@ -132,7 +129,7 @@ class EventLoop:
             clock._catch_up()   # leave no pending move behind
         if not self.stopped and self.now < until and until != float("inf"):
             self.now = until
-            forward_to(start + timedelta(0, until))
+            clock.forward_to(self.to_datetime(until))
 
     def stop(self) -> None:
         self.stopped = True
