@@ -82,7 +82,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "flow_policy": wl.policies.flow, "task_policy": wl.policies.task,
         },
         "simulated": {
-            "duration_seconds": _r(duration), "end": _iso(result, duration), "events": result.events,
+            "duration_seconds": _r(duration), "end": end.isoformat(), "events": result.events,
             "interrupted": result.interrupted,
         },
         "flow_runs": {
@@ -120,10 +120,6 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         "rules": result.rule_stats.outcomes() if result.rule_stats is not None else {},
         "state_counts_over_time": {"columns": columns, "rows": m.samples},
     }
-
-
-def _iso(result: SimulationResult, seconds: float) -> str:
-    return (result.start + _dt.timedelta(seconds=seconds)).isoformat()
 
 
 def build_timings(result: SimulationResult) -> dict[str, Any]:
