@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import importlib
 import json
 import random
 import sys
@@ -50,7 +49,7 @@ import attrs
 from .clock import ManualClock
 from .engine import Engine
 from .errors import RunstateError, ValidationError
-from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform
+from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform, resolve_policy
 from .orchestration import pipeline as _pipeline
 from .validation import as_state
 
@@ -256,31 +255,6 @@ def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tup
         "__module__": cls.__module__, "__qualname__": cls.__qualname__,
     })
     return timed, stats
-
-
-def resolve_policy(policy: Any) -> type:
-    """A policy class from a class, an instance, a POLICIES name or "module:Class".
-    Anything else is a ValidationError naming it."""
-    if isinstance(policy, str):
-        if policy in POLICIES:
-            return POLICIES[policy]
-        if ":" not in policy:
-            raise ValidationError(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} or 'module:Class'")
-        module_name, _, attr = policy.partition(":")
-        try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            raise ValidationError(f"cannot load policy {policy!r}: {exc}") from None
-        policy = obj
-    if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
-        return policy
-    if isinstance(policy, BaseOrchestrationPolicy):
-        return type(policy)
-    raise ValidationError(
-        f"{policy!r} is not an orchestration policy (a subclass of engine.orchestration.BaseOrchestrationPolicy)"
-    )
 
 
 def _kind_of(policy: type, kind: str | None) -> str:

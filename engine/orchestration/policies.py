@@ -1,6 +1,11 @@
 """The policies: ordered rule lists, exactly Prefect 3.1.0's (spec orchestration.md §7)."""
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from ..errors import ValidationError
+
 from .flow_rules import (
     BypassCancellingFlowRunsWithNoInfra,
     EnforceCancellingToCancelledTransition,
@@ -61,6 +66,7 @@ __all__ = [
     "GlobalFlowPolicy",
     "GlobalTaskPolicy",
     "POLICIES",
+    "resolve_policy",
 ]
 
 
@@ -256,3 +262,28 @@ POLICIES: dict[str, type[BaseOrchestrationPolicy]] = {
         GlobalTaskPolicy,
     )
 }
+
+
+def resolve_policy(policy: Any) -> type:
+    """A policy class from a class, an instance, a POLICIES name or "module:Class".
+    Anything else is a ValidationError naming it."""
+    if isinstance(policy, str):
+        if policy in POLICIES:
+            return POLICIES[policy]
+        if ":" not in policy:
+            raise ValidationError(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} or 'module:Class'")
+        module_name, _, attr = policy.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ValidationError(f"cannot load policy {policy!r}: {exc}") from None
+        policy = obj
+    if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
+        return policy
+    if isinstance(policy, BaseOrchestrationPolicy):
+        return type(policy)
+    raise ValidationError(
+        f"{policy!r} is not an orchestration policy (a subclass of engine.orchestration.BaseOrchestrationPolicy)"
+    )

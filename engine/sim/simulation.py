@@ -21,7 +21,7 @@ from ..clock import ManualClock
 from ..engine import Engine
 from ..errors import ValidationError
 from ..records import seed_slugs
-from ..rulebench import resolve_policy as _resolve_policy
+from ..orchestration import resolve_policy as _resolve_policy
 from ..states import seed_ids
 from .client import Client
 from .errors import WorkloadError
