@@ -204,7 +204,9 @@ def _fill_table(table: Any, recs: list) -> None:
             file(rec)
         return
     columns = [list(map(idx.extract, recs)) for idx in indexes]
-    table._keys.update(zip(ids, zip(*columns)) if columns else ((i, ()) for i in ids))
+    # Index structures key records by identity (see Table), rows by id.
+    refs = list(map(id, recs))
+    table._keys.update(zip(refs, zip(*columns)) if columns else ((r, ()) for r in refs))
     for idx, column in zip(indexes, columns):
         if type(idx) is HashIndex or type(idx) is SparseHashIndex:
             sparse = type(idx) is SparseHashIndex
@@ -213,13 +215,12 @@ def _fill_table(table: Any, recs: list) -> None:
             if column and column.count(first) == len(column):
                 if first is None and sparse:
                     continue
-                # One key for every record (None columns, a single flow): the bucket
-                # is a copy of `rows`, which keeps its hashes (UUIDs hash in Python).
-                buckets[first] = rows.copy()
+                # One key for every record (None columns, a single flow).
+                buckets[first] = dict(zip(refs, recs))
                 continue
             get = buckets.get
             last = bucket = _NO_KEY
-            for key, rec_id, rec in zip(column, ids, recs):
+            for key, ref, rec in zip(column, refs, recs):
                 if key is None and sparse:
                     continue
                 if key is not last:  # runs of one key object (interned by the decoder) skip the lookup
@@ -227,7 +228,7 @@ def _fill_table(table: Any, recs: list) -> None:
                     if bucket is None:
                         bucket = buckets[key] = {}
                     last = key
-                bucket[rec_id] = rec
+                bucket[ref] = rec
         elif isinstance(idx, SortedIndex):
             idx.entries.update(column)  # one sort instead of n insertions
         else:

@@ -489,7 +489,7 @@ class FlowRunFilterParentFlowRunId(_Filter):
         if self.any_ is None:
             return []
         by_flow_run = tables["task_run"].by_name["flow_run_id"]
-        parents = {tid for fr_id in set(self.any_) for tid in by_flow_run.get(fr_id)}
+        parents = {tr.id for fr_id in set(self.any_) for tr in by_flow_run.get(fr_id).values()}
         return [lambda r: r.parent_task_run_id in parents]
 
 

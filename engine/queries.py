@@ -12,8 +12,10 @@ types). Execution then picks the cheapest route:
 * reads with a limit: walk the sort index (or, for state-type filters, the
   per-state sort index) and stop after offset+limit matches, unless the smallest
   source is small enough that filtering and sorting it is cheaper;
-* count_task_runs_by_state: bucket sizes of the state-type index, or of the
-  (flow_run_id, state_type) index when restricted to given flow runs.
+* count_task_runs_by_state: bucket sizes of the state-type index; restricted to
+  given flow runs, a walk of those runs' task runs. (A (flow run, state type)
+  index would answer in O(9) per flow run, but every task transition would pay
+  for moving the run in it.)
 
 Prefect 3.1.0 crashes when counting task runs by state if one has no state; here
 stateless task runs are simply not counted.
@@ -56,14 +58,13 @@ class _Source:
     """Records that include every match of the plan (a superset), `size` of them.
 
     `exact` means the source is exactly the matches of the one restriction it came
-    from. `state_types` / `flow_run_ids` say which buckets it is made of, so
-    ordered walks and counts by state can use finer indexes."""
+    from. `state_types` says which state-type buckets it is made of, so ordered
+    walks and counts by state can use finer indexes."""
 
     size: int
     records: Callable[[], Iterable[Any]]
     exact: bool = False
     state_types: frozenset | None = None
-    flow_run_ids: frozenset | None = None
 
 
 @attrs.define(slots=True)
@@ -194,7 +195,7 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
     parents = flt.parent_flow_run_id
     if parents is not None and parents.any_ is not None:
         by_flow_run = tables["task_run"].by_name["flow_run_id"]
-        task_ids = [tid for fr_id in set(parents.any_) for tid in by_flow_run.get(fr_id)]
+        task_ids = [tr.id for fr_id in set(parents.any_) for tr in by_flow_run.get(fr_id).values()]
         out.append(_buckets(idx["parent_task_run_id"], task_ids, exact=single))
     return out
 
@@ -214,7 +215,7 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
             out.append(_buckets(idx["flow_run_id"], [None], exact=single))
         elif frid.any_ is not None:
             ids = frozenset(frid.any_)
-            out.append(_buckets(idx["flow_run_id"], ids, exact=single, flow_run_ids=ids))
+            out.append(_buckets(idx["flow_run_id"], ids, exact=single))
     sub = flt.subflow_runs
     if sub is not None and sub.exists_ is True:
         parents = [k for k in tables["flow_run"].by_name["parent_task_run_id"].buckets if k is not None]
@@ -300,7 +301,7 @@ def _task_run_plan(
             and deployment_filter is None:
         ids = frozenset(flow_run_filter.id.any_)
         plan.add(lambda r: r.flow_run_id in ids,
-                 [_buckets(idx["flow_run_id"], ids, exact=True, flow_run_ids=ids)])
+                 [_buckets(idx["flow_run_id"], ids, exact=True)])
     elif flow_filter is not None or flow_run_filter is not None or deployment_filter is not None:
         fr_plan = _flow_run_plan(tables, flow_filter, flow_run_filter, None, deployment_filter, None, None)
         if fr_plan.restrictions == 0:
@@ -309,7 +310,7 @@ def _task_run_plan(
         else:
             fr_ids = frozenset(r.id for r in _matching(fr_plan, tables["flow_run"].rows))
             plan.add(lambda r: r.flow_run_id in fr_ids,
-                     [_buckets(idx["flow_run_id"], fr_ids, exact=True, flow_run_ids=fr_ids)])
+                     [_buckets(idx["flow_run_id"], fr_ids, exact=True)])
     return plan
 
 
@@ -523,8 +524,8 @@ def count_task_runs_by_state(
     """Matching task runs counted per state type; stateless task runs are skipped
     (Prefect 3.1.0 raises a TypeError on them).
 
-    O(state types) without filters; O(flow runs × state types) when restricted only
-    to given flow runs; O(c) otherwise."""
+    O(state types) without filters; O(c) otherwise (c: the candidates of the
+    smallest source, e.g. the task runs of the given flow runs)."""
     filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     tables = engine._store.tables
     table = tables["task_run"]
@@ -535,18 +536,14 @@ def count_task_runs_by_state(
         by_type = table.by_name["state_type"]
         for st in _STATE_TYPES:
             counts[st] = by_type.count(st)
-    elif exact is not None and exact.flow_run_ids is not None \
-            and len(exact.flow_run_ids) * len(_STATE_TYPES) <= exact.size:
-        pairs = table.by_name["flow_run_state_type"]
-        for fr_id in exact.flow_run_ids:
-            for st in _STATE_TYPES:
-                counts[st] += pairs.count((fr_id, st))
     elif exact is not None and exact.state_types is not None:
         by_type = table.by_name["state_type"]
         for st in exact.state_types:
             counts[st] = by_type.count(st)
     else:
-        for rec in _matching(plan, table.rows):
+        # One exact source (e.g. the task runs of given flow runs) needs no predicate.
+        matches = exact.records() if exact is not None else _matching(plan, table.rows)
+        for rec in matches:
             st = rec.state_type
             if st is not None:
                 counts[st] += 1

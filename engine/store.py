@@ -114,7 +114,12 @@ def _compile_fused(indexes: list) -> Callable[[Any], list]:
 class Table:
     """Records of one kind by id, plus their indexes.
 
-    `_keys[id]` holds the keys a record is filed under, one per *live* index
+    `rows` maps ids to records; everything internal (index buckets, `_keys`) maps
+    `id(record)` instead: a record's own id is a UUID, which hashes in Python and
+    costs a cache miss or two per lookup, several times a transition. A record in
+    `rows` is alive, so its identity is stable and unique.
+
+    `_keys[id(record)]` holds the keys a record is filed under, one per *live* index
     (`self.indexes`); cold sorted indexes join that list when first used. It is a
     list updated in place on `_refile`, keeping the unchanged key objects: a
     transition then leaves no new keys container (nor rebuilt composite keys)
@@ -167,14 +172,15 @@ class Table:
         extract = index.extract
         keys = self._keys
         entries = []
-        for rec_id, rec in self.rows.items():
+        for rec in self.rows.values():
             entry = extract(rec)
             entries.append(entry)
-            old = keys[rec_id]
+            key = id(rec)
+            old = keys[key]
             if old.__class__ is list:
                 old.append(entry)
             else:  # a shared tuple: never mutate it
-                keys[rec_id] = old + (entry,)
+                keys[key] = old + (entry,)
         index.entries.update(entries)
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)
@@ -185,7 +191,7 @@ class Table:
     # hottest loop of every write.
     def _file(self, rec: Any) -> None:
         indexes = self.indexes
-        rec_id = rec.id
+        rec_id = id(rec)
         if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
             # One equality index (state rows by run, ...): a record joining a bucket
             # shares its neighbours' keys tuple, one object fewer per state row for
@@ -220,7 +226,7 @@ class Table:
 
     def _unfile(self, rec: Any) -> None:
         # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).
-        keys = self._keys.pop(rec.id, None)
+        keys = self._keys.pop(id(rec), None)
         if keys is None:
             return
         for idx, key in zip(self.indexes, keys):
@@ -229,7 +235,7 @@ class Table:
     def _refile(self, rec: Any) -> bool:
         """Move `rec` to its current keys (filing it if it was inserted unfiled);
         returns whether any key changed."""
-        rec_id = rec.id
+        rec_id = id(rec)
         old = self._keys.get(rec_id)
         if old is None:
             self._file(rec)
@@ -313,20 +319,20 @@ class HistoryTable(Table):
         key = idx.extract(rec)
         bucket = idx.buckets.get(key)
         if bucket is None:
-            idx.buckets[key] = {rec.id: rec}
+            idx.buckets[key] = {id(rec): rec}
         else:
-            bucket[rec.id] = rec
+            bucket[id(rec)] = rec
 
     def _bucket_of(self, rec: Any) -> dict | None:
         """The bucket holding `rec`, or None if it is not filed."""
         idx = self.indexes[0]
         bucket = idx.buckets.get(idx.extract(rec))
-        return bucket if bucket is not None and bucket.get(rec.id) is rec else None
+        return bucket if bucket is not None and bucket.get(id(rec)) is rec else None
 
     def _unfile(self, rec: Any) -> None:
         bucket = self._bucket_of(rec)
         if bucket is not None:  # tolerates a record inserted unfiled
-            del bucket[rec.id]
+            del bucket[id(rec)]
             if not bucket:
                 idx = self.indexes[0]
                 del idx.buckets[idx.extract(rec)]
@@ -434,7 +440,7 @@ class Store:
             if op == "restore":
                 _, table, rec, snap = entry
                 record_restore(rec, snap)
-                if rec.id in table._keys:
+                if id(rec) in table._keys:
                     table._refile(rec)
             elif op == "insert":
                 _, table, rec = entry

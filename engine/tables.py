@@ -111,7 +111,6 @@ def build_store() -> Store:
     tr.hash_index("state_type", _attr("state_type"))
     tr.hash_index("state_name", _attr("state_name"))
     tr.hash_index("flow_run_id", _attr("flow_run_id"))
-    tr.hash_index("flow_run_state_type", _attr("flow_run_id", "state_type"))
     tr.hash_index("upsert_key", _attr("flow_run_id", "task_key", "dynamic_key"))
     tr.hash_index("task_key", _attr("task_key"))
     tr.multi_index("tags", _tag_keys)

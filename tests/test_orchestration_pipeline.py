@@ -194,7 +194,7 @@ def test_accepted_transition_moves_the_run_between_index_buckets(h):
     run = h.flow_run(S.PENDING)
     h.set(run, S.RUNNING, CoreFlowPolicy)
     index = h.engine._store.tables["flow_run"].by_name["state_type"]
-    assert run.id in index.get(S.RUNNING) and run.id not in index.get(S.PENDING)
+    assert run in index.get(S.RUNNING).values() and run not in index.get(S.PENDING).values()
 
 
 # custom rules are first-class ----------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_unfiled_insert_is_filed_by_reindex_and_removed_by_rollback():
     store.insert("flow", flow, file=False)
     assert not store.tables["flow"].by_name["name"].get("a")
     store.reindex("flow", flow)
-    assert flow.id in store.tables["flow"].by_name["name"].get("a")
+    assert flow in store.tables["flow"].by_name["name"].get("a").values()
     store.rollback()
     assert not store.tables["flow"].rows and not store.tables["flow"]._keys
     assert not store.tables["flow"].by_name["name"].buckets

@@ -239,8 +239,8 @@ def _reset_failed_task_runs(context, retry_at: _dt.datetime) -> None:
 
     engine = context.session
     store = engine._store
-    bucket = store.tables["task_run"].by_name["flow_run_state_type"].get((context.run.id, S.FAILED))
-    for task_run in list(bucket.values()):
+    bucket = store.tables["task_run"].by_name["flow_run_id"].get(context.run.id)
+    for task_run in [t for t in bucket.values() if t.state_type is S.FAILED]:
         set_task_run_state(
             engine, task_run.id,
             make_state(S.SCHEDULED, "AwaitingRetry", engine._clock.now(),
