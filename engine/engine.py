@@ -17,7 +17,8 @@ import operator
 import random
 import threading
 import uuid
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
+from typing import Any, Callable, Iterator, TypeVar
 
 import attrs
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
+from typing import Any, Callable
 
 import attrs
 

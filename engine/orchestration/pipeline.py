@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
+from typing import Any
 
 
 from ..errors import ObjectNotFoundError, ValidationError

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal, Mapping, Union
+from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
+from typing import Any, Literal, Union
 
 import attrs
 
