@@ -132,6 +132,8 @@ _INPUT_CLASSES = {TaskRunResult, Parameter, Constant}
 
 
 def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
+    if value.__class__ is dict and not value:
+        return {}  # most task runs have no inputs
     if not isinstance(value, Mapping):
         raise ValidationError(f"{what} must be a dict of lists, got {value!r}")
     out: dict[str, list] = {}
@@ -210,10 +212,10 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
     return None
 
 
-# (kind, name) -> (coercer or None, classes whose values need no coercion). Values of
-# an immutable, already-right class pass as they are: creating a run checks each of
-# its fields, once per run.
-_FIELD_PLANS: dict[tuple[str, str], tuple[Any, tuple]] = {}
+# kind -> name -> (coercer or None, classes whose values need no coercion, the name
+# errors use). Values of an immutable, already-right class pass as they are:
+# creating a run checks each of its fields, once per run.
+_FIELD_PLANS: dict[str, dict[str, tuple[Any, tuple, str]]] = {}
 _AS_IS: dict[Any, tuple] = {
     as_uuid: (uuid.UUID,),
     as_optional_uuid: (uuid.UUID, type(None)),
@@ -222,9 +224,9 @@ _AS_IS: dict[Any, tuple] = {
 }
 
 
-def _field_plan(kind: str, name: str) -> tuple[Any, tuple]:
+def _field_plan(kind: str, name: str) -> tuple[Any, tuple, str]:
     coerce = _coercer(kind, name)
-    plan = _FIELD_PLANS[kind, name] = (coerce, _AS_IS.get(coerce, ()))
+    plan = _FIELD_PLANS.setdefault(kind, {})[name] = (coerce, _AS_IS.get(coerce, ()), f"{kind}.{name}")
     return plan
 
 
@@ -237,15 +239,18 @@ def coerce_fields(kind: str, fields: Mapping[str, Any], allowed: frozenset[str])
             f"unknown field(s) for {kind}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
         )
     out: dict[str, Any] = {}
-    plans = _FIELD_PLANS
+    plans = _FIELD_PLANS.get(kind, _NO_PLANS)
     for name, value in fields.items():
-        plan = plans.get((kind, name)) or _field_plan(kind, name)
+        plan = plans.get(name) or _field_plan(kind, name)
         coerce = plan[0]
         if coerce is None or value.__class__ in plan[1]:
             out[name] = value
         else:
-            out[name] = coerce(value, f"{kind}.{name}")
+            out[name] = coerce(value, plan[2])
     return out
+
+
+_NO_PLANS: dict = {}
 
 
 def as_state(value: Any, what: str = "state") -> State:
