@@ -204,9 +204,8 @@ def _fill_table(table: Any, recs: list) -> None:
             file(rec)
         return
     columns = [list(map(idx.extract, recs)) for idx in indexes]
-    # Index structures key records by identity (see Table), rows by id.
-    refs = list(map(id, recs))
-    table._keys.update(zip(refs, zip(*columns)) if columns else ((r, ()) for r in refs))
+    # Index structures key records by the records themselves (see Table), rows by id.
+    table._keys.update(zip(recs, zip(*columns)) if columns else ((r, ()) for r in recs))
     for idx, column in zip(indexes, columns):
         if type(idx) is HashIndex or type(idx) is SparseHashIndex:
             sparse = type(idx) is SparseHashIndex
@@ -216,11 +215,11 @@ def _fill_table(table: Any, recs: list) -> None:
                 if first is None and sparse:
                     continue
                 # One key for every record (None columns, a single flow).
-                buckets[first] = dict(zip(refs, recs))
+                buckets[first] = dict(zip(recs, recs))
                 continue
             get = buckets.get
             last = bucket = _NO_KEY
-            for key, ref, rec in zip(column, refs, recs):
+            for key, rec in zip(column, recs):
                 if key is None and sparse:
                     continue
                 if key is not last:  # runs of one key object (interned by the decoder) skip the lookup
@@ -228,7 +227,7 @@ def _fill_table(table: Any, recs: list) -> None:
                     if bucket is None:
                         bucket = buckets[key] = {}
                     last = key
-                bucket[ref] = rec
+                bucket[rec] = rec
         elif isinstance(idx, SortedIndex):
             idx.entries.update(column)  # one sort instead of n insertions
         else:

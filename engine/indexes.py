@@ -4,8 +4,8 @@ An index knows how to `extract` its key from a record; the table remembers the k
 each record was filed under, so a mutated record can be moved in O(log n) without a
 scan. Three shapes cover every query:
 
-* `HashIndex`   key -> {id(record): record}; equality filters and counters (len of
-  a bucket). Buckets are keyed by identity, not by the record's UUID (see Table).
+* `HashIndex`   key -> {record: record}; equality filters and counters (len of a
+  bucket). Buckets are keyed by the records, which hash by identity (see Table).
 * `SparseHashIndex` a HashIndex without the None bucket (optional references).
 * `NewestIndex` a HashIndex that finds a key's newest unexpired record (caches).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
@@ -23,7 +23,7 @@ __all__ = ["HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashI
 
 
 class HashIndex:
-    """Equality index: key -> {id(record): record}. Lookup O(1); bucket size O(1)."""
+    """Equality index: key -> {record: record}. Lookup O(1); bucket size O(1)."""
 
     __slots__ = ("name", "extract", "buckets", "last")
 
@@ -39,13 +39,13 @@ class HashIndex:
     def insert(self, key: Hashable, rec: Any) -> None:
         bucket = self.buckets.get(key)
         if bucket is None:
-            self.buckets[key] = {id(rec): rec}
+            self.buckets[key] = {rec: rec}
         else:
-            bucket[id(rec)] = rec
+            bucket[rec] = rec
 
     def remove(self, key: Hashable, rec: Any) -> None:
         bucket = self.buckets[key]
-        del bucket[id(rec)]
+        del bucket[rec]
         if not bucket:
             del self.buckets[key]
 
@@ -90,7 +90,7 @@ class SparseHashIndex(HashIndex):
         """The records filed under `key`; for None, O(n), else O(1)."""
         if key is None:
             extract = self.extract
-            return {id(rec): rec for rec in self.rows.values() if extract(rec) is None}
+            return {rec: rec for rec in self.rows.values() if extract(rec) is None}
         return self.buckets.get(key, _EMPTY)
 
     def count(self, key: Hashable) -> int:

@@ -114,12 +114,12 @@ def _compile_fused(indexes: list) -> Callable[[Any], list]:
 class Table:
     """Records of one kind by id, plus their indexes.
 
-    `rows` maps ids to records; everything internal (index buckets, `_keys`) maps
-    `id(record)` instead: a record's own id is a UUID, which hashes in Python and
-    costs a cache miss or two per lookup, several times a transition. A record in
-    `rows` is alive, so its identity is stable and unique.
+    `rows` maps ids to records; everything internal (index buckets, `_keys`, the
+    store's undo bookkeeping) is keyed by the record object itself. Records hash by
+    identity (attrs `eq=False`), in C; a record's id is a UUID, which hashes in
+    Python and costs a cache miss or two per lookup, several times a transition.
 
-    `_keys[id(record)]` holds the keys a record is filed under, one per *live* index
+    `_keys[record]` holds the keys a record is filed under, one per *live* index
     (`self.indexes`); cold sorted indexes join that list when first used. It is a
     list updated in place on `_refile`, keeping the unchanged key objects: a
     transition then leaves no new keys container (nor rebuilt composite keys)
@@ -175,7 +175,7 @@ class Table:
         for rec in self.rows.values():
             entry = extract(rec)
             entries.append(entry)
-            key = id(rec)
+            key = rec
             old = keys[key]
             if old.__class__ is list:
                 old.append(entry)
@@ -191,7 +191,6 @@ class Table:
     # hottest loop of every write.
     def _file(self, rec: Any) -> None:
         indexes = self.indexes
-        rec_id = id(rec)
         if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
             # One equality index (state rows by run, ...): a record joining a bucket
             # shares its neighbours' keys tuple, one object fewer per state row for
@@ -200,13 +199,13 @@ class Table:
             key = idx.extract(rec)
             bucket = idx.buckets.get(key)
             if bucket is None:
-                idx.buckets[key] = {rec_id: rec}
-                self._keys[rec_id] = (key,)
+                idx.buckets[key] = {rec: rec}
+                self._keys[rec] = (key,)
             else:
                 shared = self._keys[next(iter(bucket))]
                 # Only tuples are shared: a list is its record's own, updated in place.
-                self._keys[rec_id] = shared if shared.__class__ is tuple else (key,)
-                bucket[rec_id] = rec
+                self._keys[rec] = shared if shared.__class__ is tuple else (key,)
+                bucket[rec] = rec
             return
         keys = self._extract_all(rec)
         for idx, key in zip(indexes, keys):
@@ -217,16 +216,16 @@ class Table:
                 buckets = idx.buckets
                 bucket = buckets.get(key)
                 if bucket is None:
-                    buckets[key] = {rec_id: rec}
+                    buckets[key] = {rec: rec}
                 else:
-                    bucket[rec_id] = rec
+                    bucket[rec] = rec
             else:
                 idx.insert(key, rec)
-        self._keys[rec_id] = keys
+        self._keys[rec] = keys
 
     def _unfile(self, rec: Any) -> None:
         # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).
-        keys = self._keys.pop(id(rec), None)
+        keys = self._keys.pop(rec, None)
         if keys is None:
             return
         for idx, key in zip(self.indexes, keys):
@@ -235,8 +234,7 @@ class Table:
     def _refile(self, rec: Any) -> bool:
         """Move `rec` to its current keys (filing it if it was inserted unfiled);
         returns whether any key changed."""
-        rec_id = id(rec)
-        old = self._keys.get(rec_id)
+        old = self._keys.get(rec)
         if old is None:
             self._file(rec)
             return True
@@ -247,7 +245,7 @@ class Table:
         if old.__class__ is not list:
             # A tuple (shared in a one-index table, or bulk-loaded by a backend) is
             # never mutated: the record gets its own list from now on.
-            keys = self._keys[rec_id] = new
+            keys = self._keys[rec] = new
         else:
             keys = old
         i = 0
@@ -256,7 +254,7 @@ class Table:
                 if idx.__class__ is HashIndex:
                     buckets = idx.buckets
                     bucket = buckets[o]
-                    del bucket[rec_id]
+                    del bucket[rec]
                     if not bucket:
                         del buckets[o]
                     if n.__class__ is tuple:
@@ -270,9 +268,9 @@ class Table:
                             idx.last = n
                     bucket = buckets.get(n)
                     if bucket is None:
-                        buckets[n] = {rec_id: rec}
+                        buckets[n] = {rec: rec}
                     else:
-                        bucket[rec_id] = rec
+                        bucket[rec] = rec
                 else:
                     idx.remove(o, rec)
                     idx.insert(n, rec)
@@ -319,20 +317,20 @@ class HistoryTable(Table):
         key = idx.extract(rec)
         bucket = idx.buckets.get(key)
         if bucket is None:
-            idx.buckets[key] = {id(rec): rec}
+            idx.buckets[key] = {rec: rec}
         else:
-            bucket[id(rec)] = rec
+            bucket[rec] = rec
 
     def _bucket_of(self, rec: Any) -> dict | None:
         """The bucket holding `rec`, or None if it is not filed."""
         idx = self.indexes[0]
         bucket = idx.buckets.get(idx.extract(rec))
-        return bucket if bucket is not None and bucket.get(id(rec)) is rec else None
+        return bucket if bucket is not None and bucket.get(rec) is rec else None
 
     def _unfile(self, rec: Any) -> None:
         bucket = self._bucket_of(rec)
         if bucket is not None:  # tolerates a record inserted unfiled
-            del bucket[id(rec)]
+            del bucket[rec]
             if not bucket:
                 idx = self.indexes[0]
                 del idx.buckets[idx.extract(rec)]
@@ -359,11 +357,10 @@ class Store:
     engine serialises calls with its lock.
 
     Savepoints cost no objects: each open level is an undo-log mark plus a serial
-    number, and `_saved[id(record)]` is the serial of the level that last saved the
+    number, and `_saved[record]` is the serial of the level that last saved the
     record's snapshot. A record needs a new snapshot when touched in a level other
     than that one; serials are never reused, so a closed level's marks can never be
-    mistaken for an open one's. Ids are stable: the undo log keeps every touched or
-    inserted record alive until the transaction ends.
+    mistaken for an open one's.
     """
 
     def __init__(self, kinds: Iterable[str]) -> None:
@@ -373,10 +370,10 @@ class Store:
         self._serials: list[int] = []  # serial of each open level
         self._level = 0  # serial of the innermost open level (0: none)
         self._next_serial = 1
-        self._saved: dict[int, int] = {}
-        # id(record) -> (kind, record) touched since the transaction began; kept only
+        self._saved: dict[Any, int] = {}
+        # record -> (kind, record) touched since the transaction began; kept only
         # while someone listens (a backend), so a memory-only engine pays nothing.
-        self._changed: dict[int, tuple[str, Any]] = {}
+        self._changed: dict[Any, tuple[str, Any]] = {}
         self.listeners: list[Callable[[list[Change]], None]] = []
 
     def use_history_table(self, kind: str) -> HistoryTable:
@@ -440,7 +437,7 @@ class Store:
             if op == "restore":
                 _, table, rec, snap = entry
                 record_restore(rec, snap)
-                if id(rec) in table._keys:
+                if rec in table._keys:
                     table._refile(rec)
             elif op == "insert":
                 _, table, rec = entry
@@ -488,9 +485,9 @@ class Store:
         self._undo.append(("insert", table, rec))
         # Rolling this level back removes the record whole, so later touches in the
         # same level need no snapshot of it.
-        self._saved[id(rec)] = self._level
+        self._saved[rec] = self._level
         if self.listeners:
-            self._changed[id(rec)] = (kind, rec)
+            self._changed[rec] = (kind, rec)
 
     def delete(self, kind: str, rec: Any) -> None:
         """Remove a record and unfile it. O(indexes · log n)."""
@@ -502,16 +499,15 @@ class Store:
 
     def touch(self, kind: str, rec: Any) -> None:
         """Call before mutating `rec` in place; then `reindex` after. O(fields)."""
-        key = id(rec)
         level = self._level
         saved = self._saved
-        if saved.get(key) != level:
+        if saved.get(rec) != level:
             if not level:
                 raise TransactionError(f"touch of a {kind} outside a transaction")
-            saved[key] = level
+            saved[rec] = level
             self._undo.append(("restore", self.tables[kind], rec, record_snapshot(rec)))
         if self.listeners:
-            self._changed[key] = (kind, rec)
+            self._changed[rec] = (kind, rec)
 
     def reindex(self, kind: str, rec: Any) -> bool:
         """Re-file a touched record whose indexed fields may have changed (or file

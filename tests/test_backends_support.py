@@ -229,10 +229,10 @@ def check_indexes(engine: Any) -> None:
         if isinstance(table, HistoryTable):  # keeps no keys: its one key is re-extracted
             assert not table._keys, kind
         else:
-            # keyed by identity, like the buckets (see Table)
-            assert set(table._keys) == {id(rec) for rec in rows.values()}, kind
+            # keyed by the records themselves, like the buckets (see Table)
+            assert set(table._keys) == set(rows.values()), kind
             for rid, rec in rows.items():
-                assert tuple(table._keys[id(rec)]) == tuple(i.extract(rec) for i in table.indexes), (kind, rid)
+                assert tuple(table._keys[rec]) == tuple(i.extract(rec) for i in table.indexes), (kind, rid)
         for idx in table.indexes:
             keys = [idx.extract(rec) for rec in rows.values()]
             if isinstance(idx, SortedIndex):

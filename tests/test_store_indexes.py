@@ -11,6 +11,7 @@ import pytest
 
 from engine import Engine, ManualClock, Pending, Running, Scheduled
 from engine.records import FlowRun, FlowRunStateRow
+from engine.serialization import RECORD_CLASSES
 from engine.states import StateType
 from engine.store import HistoryTable
 from engine.tables import build_store
@@ -199,3 +200,12 @@ def test_new_engines_reuse_compiled_extractors():
     # Engines share compiled code, never data.
     assert first._store.tables["flow_run"]._extract_all is later[0]._store.tables["flow_run"]._extract_all
     assert first.count_flow_runs() == later[0].count_flow_runs() == 1
+
+
+@pytest.mark.parametrize("kind", sorted(RECORD_CLASSES))
+def test_records_hash_by_identity(kind):
+    # Buckets, `_keys` and the undo bookkeeping are keyed by the records themselves:
+    # that needs identity hashing (in C), which attrs' eq=False keeps.
+    cls = RECORD_CLASSES[kind]
+    assert cls.__hash__ is object.__hash__ and cls.__eq__ is object.__eq__, cls
+

@@ -69,7 +69,6 @@ def test_composite_keys_stay_consistent_across_runs_moving_together_and_rollback
         assert {r.id for r in by_type.get(state_type).values()} == expected, state_type
         assert getattr(counts, state_type.value) == len(expected), state_type
     assert {r.id for r in runs if r.state_type is StateType.RUNNING} == {r.id for r in runs[:3]}
-    by_ref = {id(rec): rec for rec in table.rows.values()}
-    assert set(table._keys) == set(by_ref)
-    for ref, keys in table._keys.items():
-        assert tuple(keys) == tuple(i.extract(by_ref[ref]) for i in table.indexes)
+    assert set(table._keys) == set(table.rows.values())
+    for rec, keys in table._keys.items():
+        assert tuple(keys) == tuple(i.extract(rec) for i in table.indexes)
