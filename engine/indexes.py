@@ -9,6 +9,9 @@ scan. Three shapes cover every query:
 * `SparseHashIndex` a HashIndex without the None bucket (optional references).
 * `NewestIndex` a HashIndex that finds a key's newest unexpired record (caches).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
+* `ColumnView`  one column of a HashIndex on a composite key, answering like a
+  HashIndex on that column (runs by state type, by state name: one index whose
+  buckets are (type, name) pairs, so a transition moves a run once, not twice).
 * `SortedIndex` a SortedList of (null-rank, key, id int, id); walks in sort order, NULLs placed
   as SQLite places them (first ascending, last descending).
 """
@@ -19,7 +22,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
+__all__ = ["ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
 
 
 class HashIndex:
@@ -57,6 +60,10 @@ class HashIndex:
         """Number of records filed under `key`. O(1)."""
         bucket = self.buckets.get(key)
         return len(bucket) if bucket else 0
+
+    def counts(self) -> dict[Hashable, int]:
+        """Number of records under each key that has any. O(keys)."""
+        return {key: len(bucket) for key, bucket in self.buckets.items()}
 
     def clear(self) -> None:
         self.buckets.clear()
@@ -99,6 +106,14 @@ class SparseHashIndex(HashIndex):
             return len(self.rows) - sum(map(len, self.buckets.values()))
         bucket = self.buckets.get(key)
         return len(bucket) if bucket else 0
+
+    def counts(self) -> dict[Hashable, int]:
+        """Number of records under each key that has any, None included. O(keys)."""
+        out = HashIndex.counts(self)
+        nulls = self.count(None)
+        if nulls:
+            out[None] = nulls
+        return out
 
 
 class NewestIndex(HashIndex):
@@ -174,6 +189,67 @@ class NewestIndex(HashIndex):
     def clear(self) -> None:
         self.buckets.clear()
         self.summary.clear()
+
+
+class ColumnView:
+    """Read-only: the records of a composite-key HashIndex (keys are tuples) whose
+    key has `key` at `position`, as a HashIndex on that column would give them.
+
+    It keeps nothing of its own, so writes cost it nothing. Lookups visit every
+    bucket key of the composite index: O(pairs), and the pairs are few when the
+    columns go together (a state type has a handful of state names). `get` of a
+    key spread over several buckets returns a new dict of their union, O(records).
+    """
+
+    __slots__ = ("name", "extract", "composite", "position")
+
+    def __init__(self, name: str, extract: Callable[[Any], Hashable], composite: HashIndex, position: int) -> None:
+        self.name = name
+        self.extract = extract  # the column alone (what a plain index would file by)
+        self.composite = composite
+        self.position = position
+
+    def _parts(self, key: Hashable) -> list[dict]:
+        position = self.position
+        return [bucket for pair, bucket in self.composite.buckets.items() if pair[position] == key]
+
+    def get(self, key: Hashable) -> dict[Any, Any]:
+        """The records whose column equals `key` (do not mutate). O(pairs), plus
+        O(records) when they span several buckets."""
+        parts = self._parts(key)
+        if not parts:
+            return _EMPTY
+        if len(parts) == 1:
+            return parts[0]
+        merged: dict = {}
+        for bucket in parts:
+            merged.update(bucket)
+        return merged
+
+    def count(self, key: Hashable) -> int:
+        """Number of records whose column equals `key`. O(pairs)."""
+        return sum(map(len, self._parts(key)))
+
+    def counts(self) -> dict[Hashable, int]:
+        """Number of records under each column value that has any. O(pairs)."""
+        out: dict = {}
+        position = self.position
+        for pair, bucket in self.composite.buckets.items():
+            key = pair[position]
+            out[key] = out.get(key, 0) + len(bucket)
+        return out
+
+    @property
+    def buckets(self) -> dict[Hashable, dict[Any, Any]]:
+        """Column value -> its records, as a HashIndex would hold them. O(n)."""
+        out: dict = {}
+        position = self.position
+        for pair, bucket in self.composite.buckets.items():
+            out.setdefault(pair[position], {}).update(bucket)
+        return out
+
+    def clear(self) -> None:
+        pass  # nothing of its own: the composite index is cleared with its table
 
 
 class MultiIndex(HashIndex):

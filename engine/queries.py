@@ -533,9 +533,9 @@ def count_task_runs_by_state(
     counts = dict.fromkeys(_STATE_TYPES, 0)
     exact = plan.exact_source()  # None unless exactly one restriction
     if plan.restrictions == 0:
-        by_type = table.by_name["state_type"]
-        for st in _STATE_TYPES:
-            counts[st] = by_type.count(st)
+        for st, n in table.by_name["state_type"].counts().items():
+            if st is not None:  # stateless runs are not counted
+                counts[st] = n
     elif exact is not None and exact.state_types is not None:
         by_type = table.by_name["state_type"]
         for st in exact.state_types:

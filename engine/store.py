@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import attrs
 
 from .errors import TransactionError
-from .indexes import HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
+from .indexes import ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
 
@@ -154,6 +154,12 @@ class Table:
 
     def sorted_index(self, name: str, key: Callable[[Any], Any]) -> SortedIndex:
         return self._register(SortedIndex(name, key, self))
+
+    def column_views(self, composite: HashIndex, columns: dict[str, Callable[[Any], Any]]) -> None:
+        """Register a ColumnView of `composite` (an equality index on a tuple of
+        these columns, in this order) under each column's name."""
+        for position, (name, extract) in enumerate(columns.items()):
+            self._register(ColumnView(name, extract, composite, position))
 
     def _add_live(self, index: Any) -> Any:
         # Maintained from the first row on (unlike a sorted index, cold until read).

@@ -76,6 +76,14 @@ def _sorted_with_state_groups(table, keys: dict) -> None:
         table._register(GroupedSortedIndex("state_type+" + name, _state_type, key, table))
 
 
+def _state_index(table) -> None:
+    """Runs by (state type, state name) in one index, read through views named
+    "state_type" and "state_name": a transition changes both columns, and moving
+    a run between buckets once instead of twice is a tenth of its cost."""
+    state = table.hash_index("state", _attr("state_type", "state_name"))
+    table.column_views(state, {"state_type": _attr("state_type"), "state_name": _attr("state_name")})
+
+
 def build_store() -> Store:
     store = Store(KINDS)
     t = store.tables
@@ -89,8 +97,7 @@ def build_store() -> Store:
     t["concurrency_limit_v2"].hash_index("name", _attr("name"))
 
     fr = t["flow_run"]
-    fr.hash_index("state_type", _attr("state_type"))
-    fr.hash_index("state_name", _attr("state_name"))
+    _state_index(fr)
     fr.hash_index("flow_id", _attr("flow_id"))
     fr.hash_index("deployment_id", _attr("deployment_id"), sparse=True)
     fr.hash_index("work_queue_id", _attr("work_queue_id"), sparse=True)
@@ -108,8 +115,7 @@ def build_store() -> Store:
     })
 
     tr = t["task_run"]
-    tr.hash_index("state_type", _attr("state_type"))
-    tr.hash_index("state_name", _attr("state_name"))
+    _state_index(tr)
     tr.hash_index("flow_run_id", _attr("flow_run_id"))
     tr.hash_index("upsert_key", _attr("flow_run_id", "task_key", "dynamic_key"))
     tr.hash_index("task_key", _attr("task_key"))

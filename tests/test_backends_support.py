@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from engine import ManualClock
-from engine.indexes import HashIndex, MultiIndex, SortedIndex, SparseHashIndex
+from engine.indexes import ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 from engine.store import HistoryTable
 from engine.records import TaskRunStateCache, seed_slugs
 from engine.serialization import CONVERTER, codec
@@ -247,6 +247,7 @@ def check_indexes(engine: Any) -> None:
                 expected = {}
                 for rec in rows.values():
                     expected.setdefault(idx.extract(rec), set()).add(rec.id)
+                assert idx.counts() == {k: len(v) for k, v in expected.items()}, (kind, idx.name)
                 if isinstance(idx, SparseHashIndex):  # no None bucket; its answers still exact
                     assert {r.id for r in idx.get(None).values()} == expected.get(None, set()), (kind, idx.name)
                     assert idx.count(None) == len(expected.pop(None, ())), (kind, idx.name)
@@ -256,6 +257,16 @@ def check_indexes(engine: Any) -> None:
                 for k in keys:
                     grouped.setdefault(k[0], []).append(k[1])
                 assert {k: list(v) for k, v in idx.groups.items()} == {k: sorted(v) for k, v in grouped.items()}
+        for view in table.by_name.values():
+            if isinstance(view, ColumnView):  # answers as a plain index on its column would
+                expected = {}
+                for rec in rows.values():
+                    expected.setdefault(view.extract(rec), set()).add(rec.id)
+                assert {k: {r.id for r in v.values()} for k, v in view.buckets.items()} == expected, (kind, view.name)
+                assert view.counts() == {k: len(v) for k, v in expected.items()}, (kind, view.name)
+                for key in [*expected, "no such value"]:
+                    assert {r.id for r in view.get(key).values()} == expected.get(key, set()), (kind, view.name, key)
+                    assert view.count(key) == len(expected.get(key, ())), (kind, view.name, key)
 
 
 def assert_same_engine(a: Any, b: Any) -> None:
