@@ -28,15 +28,17 @@ __all__ = ["ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex"
 class HashIndex:
     """Equality index: key -> {record: record}. Lookup O(1); bucket size O(1)."""
 
-    __slots__ = ("name", "extract", "buckets", "last")
+    __slots__ = ("name", "extract", "buckets", "shared", "last")
 
-    def __init__(self, name: str, extract: Callable[[Any], Hashable]) -> None:
+    def __init__(self, name: str, extract: Callable[[Any], Hashable], shared_keys: bool = False) -> None:
         self.name = name
         self.extract = extract
         self.buckets: dict[Hashable, dict[Any, Any]] = {}
-        # The composite (tuple) key a record was last moved to: the store files an
-        # equal key as this very object, so runs moving together keep one key
-        # between them instead of a new tuple each (see Table._refile).
+        # `shared_keys`: a composite (tuple) key that many records hold at once, e.g.
+        # (state type, state name). The store files a record under `last`, the key
+        # it last filed, when equal, so such records share one tuple instead of
+        # keeping one each for the garbage collector to walk (see Table._file).
+        self.shared = shared_keys
         self.last: Any = None
 
     def insert(self, key: Hashable, rec: Any) -> None:

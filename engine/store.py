@@ -139,10 +139,14 @@ class Table:
         self._extract_all: Callable[[Any], list] = _fuse([])
 
     # index registration -------------------------------------------------------------
-    def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False) -> HashIndex:
+    def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False,
+                   shared_keys: bool = False) -> HashIndex:
         """An equality index; `sparse` leaves records whose key is None unfiled
-        (see SparseHashIndex: for optional references, mostly None)."""
-        return self._add_live(SparseHashIndex(name, extract, self.rows) if sparse else HashIndex(name, extract))
+        (see SparseHashIndex: for optional references, mostly None); `shared_keys`
+        for a composite key that many records hold at once (see HashIndex)."""
+        if sparse:
+            return self._add_live(SparseHashIndex(name, extract, self.rows))
+        return self._add_live(HashIndex(name, extract, shared_keys))
 
     def newest_index(self, name: str, extract: Callable[[Any], Any], stamp: Callable[[Any], Any],
                      expiry: Callable[[Any], Any]) -> NewestIndex:
@@ -214,11 +218,18 @@ class Table:
                 bucket[rec] = rec
             return
         keys = self._extract_all(rec)
-        for idx, key in zip(indexes, keys):
+        for i, idx in enumerate(indexes):
+            key = keys[i]
             cls = idx.__class__
             if cls is HashIndex or cls is SparseHashIndex:
                 if key is None and cls is SparseHashIndex:
                     continue
+                if idx.shared:  # see HashIndex: file an equal key kept already
+                    last = idx.last
+                    if last == key:
+                        key = keys[i] = last
+                    else:
+                        idx.last = key
                 buckets = idx.buckets
                 bucket = buckets.get(key)
                 if bucket is None:
@@ -263,7 +274,7 @@ class Table:
                     del bucket[rec]
                     if not bucket:
                         del buckets[o]
-                    if n.__class__ is tuple:
+                    if idx.shared:
                         # A rebuilt composite key would outlive the transition as one
                         # more object for the garbage collector; an equal one already
                         # kept serves as well (any equal key finds the bucket).

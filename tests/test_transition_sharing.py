@@ -72,3 +72,19 @@ def test_composite_keys_stay_consistent_across_runs_moving_together_and_rollback
     assert set(table._keys) == set(table.rows.values())
     for rec, keys in table._keys.items():
         assert tuple(keys) == tuple(i.extract(rec) for i in table.indexes)
+
+
+def test_runs_in_the_same_state_share_one_state_key():
+    engine = new_engine()
+    flow_run, runs = _task_runs(engine, 4)
+    table = engine._store.tables["task_run"]
+    position = [idx.name for idx in table.indexes].index("state")
+
+    def state_keys():
+        return {id(table._keys[run][position]) for run in runs}
+
+    assert len(state_keys()) == 1  # filed on creation: one (PENDING, "Pending") tuple
+    for run in runs:
+        engine.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
+    assert len(state_keys()) == 1  # moved together: one (RUNNING, "Running") tuple
+    assert table._keys[runs[0]][position] == (StateType.RUNNING, "Running")
