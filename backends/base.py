@@ -203,7 +203,7 @@ def _fill_table(table: Any, recs: list) -> None:
         for rec in recs:
             file(rec)
         return
-    columns = [list(map(idx.extract, recs)) for idx in indexes]
+    columns = [_column(idx, recs) for idx in indexes]
     # Index structures key records by the records themselves (see Table), rows by id.
     table._keys.update(zip(recs, zip(*columns)) if columns else ((r, ()) for r in recs))
     for idx, column in zip(indexes, columns):
@@ -236,6 +236,16 @@ def _fill_table(table: Any, recs: list) -> None:
 
 
 _NO_KEY = object()
+
+
+def _column(index: Any, recs: list) -> list:
+    """Each record's key in `index`; equal keys of a shared-key index are one object
+    (see HashIndex), as live filing leaves them."""
+    column = list(map(index.extract, recs))
+    if getattr(index, "shared", False):
+        canonical: dict = {}
+        column = [canonical.setdefault(key, key) for key in column]
+    return column
 
 
 def _restore_current_states(engine: "Engine") -> None:

@@ -88,3 +88,15 @@ def test_runs_in_the_same_state_share_one_state_key():
         engine.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
     assert len(state_keys()) == 1  # moved together: one (RUNNING, "Running") tuple
     assert table._keys[runs[0]][position] == (StateType.RUNNING, "Running")
+
+
+def test_a_reopened_engine_shares_state_keys_too(tmp_path):
+    from engine import Engine
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with Engine.open(url) as engine:
+        _task_runs(engine, 4)
+    with Engine.open(url) as engine:
+        table = engine._store.tables["task_run"]
+        position = [idx.name for idx in table.indexes].index("state")
+        assert len({id(keys[position]) for keys in table._keys.values()}) == 1
