@@ -185,12 +185,11 @@ class Table:
         for rec in self.rows.values():
             entry = extract(rec)
             entries.append(entry)
-            key = rec
-            old = keys[key]
+            old = keys[rec]
             if old.__class__ is list:
                 old.append(entry)
             else:  # a shared tuple: never mutate it
-                keys[key] = old + (entry,)
+                keys[rec] = old + (entry,)
         index.entries.update(entries)
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)

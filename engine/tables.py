@@ -78,8 +78,8 @@ def _sorted_with_state_groups(table, keys: dict) -> None:
 
 def _state_index(table) -> None:
     """Runs by (state type, state name) in one index, read through views named
-    "state_type" and "state_name": a transition changes both columns, and moving
-    a run between buckets once instead of twice is a tenth of its cost."""
+    "state_type" and "state_name": a transition changes both columns, and moves
+    the run between buckets once instead of twice (a task transition: 16.5 -> 14.2 µs)."""
     state = table.hash_index("state", _attr("state_type", "state_name"), shared_keys=True)
     table.column_views(state, {"state_type": _attr("state_type"), "state_name": _attr("state_name")})
 

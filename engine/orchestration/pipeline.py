@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 import uuid
-from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
+from collections.abc import Mapping
 from typing import Any
 
 
