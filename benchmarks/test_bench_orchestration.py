@@ -80,3 +80,15 @@ def test_flow_run_lifecycles(benchmark, n):
 @pytest.mark.parametrize("n", SIZES)
 def test_task_run_lifecycles(benchmark, n):
     _measure_lifecycles(benchmark, n, _task_setup, _drive_tasks)
+
+
+def test_breakdown_script_reports_every_policy(capsys):
+    # benchmarks/breakdown.py, the per-transition diagnostic quoted in notes
+    from benchmarks import breakdown
+
+    breakdown.main(["20"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["CoreTaskPolicy", "MinimalTaskPolicy"]
+    assert all(float(row[3]) > 0 and float(row[6]) > 0 for row in rows)
+    assert gc.isenabled()  # left as it found it
