@@ -15,6 +15,7 @@ import attrs
 
 from .errors import TransactionError
 from .indexes import ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
+from .refile import bind_refile
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
 
@@ -128,7 +129,7 @@ class Table:
     never mutated, its record gets its own list when first moved.
     """
 
-    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_extract_all")
+    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_extract_all", "_refile_fn")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -137,6 +138,9 @@ class Table:
         self.by_name: dict[str, Any] = {}
         self._keys: dict[Any, Any] = {}
         self._extract_all: Callable[[Any], list] = _fuse([])
+        # Bound on first use for the current live indexes (engine/refile.py);
+        # None again whenever they change.
+        self._refile_fn: Callable[[Any], bool] | None = None
 
     # index registration -------------------------------------------------------------
     def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False,
@@ -169,6 +173,7 @@ class Table:
         # Maintained from the first row on (unlike a sorted index, cold until read).
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)
+        self._refile_fn = None
         return self._register(index)
 
     def _register(self, index: Any) -> Any:
@@ -193,6 +198,7 @@ class Table:
         index.entries.update(entries)
         self.indexes.append(index)
         self._extract_all = _fuse(self.indexes)
+        self._refile_fn = None
         index.live = True
 
     # raw maintenance (no undo; Store wraps these) --------------------------------------
@@ -249,50 +255,17 @@ class Table:
 
     def _refile(self, rec: Any) -> bool:
         """Move `rec` to its current keys (filing it if it was inserted unfiled);
-        returns whether any key changed."""
-        old = self._keys.get(rec)
-        if old is None:
-            self._file(rec)
-            return True
-        indexes = self.indexes
-        new = self._extract_all(rec)
-        if new == old:  # element-wise, identity first
-            return False
-        if old.__class__ is not list:
-            # A tuple (shared in a one-index table, or bulk-loaded by a backend) is
-            # never mutated: the record gets its own list from now on.
-            keys = self._keys[rec] = new
-        else:
-            keys = old
-        i = 0
-        for idx, o, n in zip(indexes, old, new):
-            if o is not n and o != n:  # `!=` has no identity shortcut: UUID keys compare in Python
-                if idx.__class__ is HashIndex:
-                    buckets = idx.buckets
-                    bucket = buckets[o]
-                    del bucket[rec]
-                    if not bucket:
-                        del buckets[o]
-                    if idx.shared:
-                        # A rebuilt composite key would outlive the transition as one
-                        # more object for the garbage collector; an equal one already
-                        # kept serves as well (any equal key finds the bucket).
-                        last = idx.last
-                        if last == n:
-                            n = last
-                        else:
-                            idx.last = n
-                    bucket = buckets.get(n)
-                    if bucket is None:
-                        buckets[n] = {rec: rec}
-                    else:
-                        bucket[rec] = rec
-                else:
-                    idx.remove(o, rec)
-                    idx.insert(n, rec)
-                keys[i] = n
-            i += 1
-        return True
+        returns whether any key changed. O(indexes) when nothing moved, plus
+        O(log n) per moved sorted entry."""
+        fn = self._refile_fn
+        if fn is None:
+            fn = self._refile_fn = self._bind_refile()
+        return fn(rec)
+
+    def _bind_refile(self) -> Callable[[Any], bool]:
+        # Generated per index layout (engine/refile.py): the hottest path of every
+        # write, with the per-index loop unrolled.
+        return bind_refile(self)
 
     def get(self, rec_id: Any) -> Any:
         return self.rows.get(rec_id)
@@ -351,7 +324,10 @@ class HistoryTable(Table):
                 idx = self.indexes[0]
                 del idx.buckets[idx.extract(rec)]
 
-    def _refile(self, rec: Any) -> bool:
+    def _bind_refile(self) -> Callable[[Any], bool]:
+        return self._refile_history
+
+    def _refile_history(self, rec: Any) -> bool:
         if self._bucket_of(rec) is not None:
             return False  # the key never changes
         self._file(rec)
@@ -529,7 +505,11 @@ class Store:
         """Re-file a touched record whose indexed fields may have changed (or file
         one inserted with `file=False`). O(indexes) when nothing moved,
         O(changed indexes · log n) otherwise."""
-        return self.tables[kind]._refile(rec)
+        table = self.tables[kind]
+        fn = table._refile_fn
+        if fn is None:
+            fn = table._refile_fn = table._bind_refile()
+        return fn(rec)
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Register an undo action for state kept outside the tables."""
