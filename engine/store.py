@@ -15,7 +15,7 @@ import attrs
 
 from .errors import TransactionError
 from .indexes import ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
-from .refile import bind_refile
+from .refile import bind_file, bind_refile
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
 
@@ -87,31 +87,6 @@ def record_restore(rec: Any, snap: tuple) -> None:
         object.__setattr__(rec, n, v)
 
 
-_FUSED: dict[tuple, Callable[[Any], list]] = {}
-
-
-def _fuse(indexes: list) -> Callable[[Any], list]:
-    """One function returning every index's key for a record, as a new list: no
-    comprehension frame nor `idx.extract` lookups on the hottest path of each write.
-    Cached by extractors: every new engine registers the same ones (tables.py), and
-    compiling costs more than building the rest of an engine."""
-    key = tuple(idx.extract for idx in indexes)
-    fused = _FUSED.get(key)
-    if fused is None:
-        if len(_FUSED) >= 4096:  # extractors made per engine (a user's tables) must not pile up
-            _FUSED.clear()
-        fused = _FUSED[key] = _compile_fused(indexes)
-    return fused
-
-
-def _compile_fused(indexes: list) -> Callable[[Any], list]:
-    names = [f"e{i}" for i in range(len(indexes))]
-    namespace = {n: idx.extract for n, idx in zip(names, indexes)}
-    body = ", ".join(f"{n}(rec)" for n in names)
-    exec(f"def extract_all(rec):\n    return [{body}]", namespace)  # noqa: S102 - generated names only
-    return namespace["extract_all"]
-
-
 class Table:
     """Records of one kind by id, plus their indexes.
 
@@ -129,7 +104,7 @@ class Table:
     never mutated, its record gets its own list when first moved.
     """
 
-    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_extract_all", "_refile_fn")
+    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_file_fn", "_refile_fn")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -137,9 +112,9 @@ class Table:
         self.indexes: list[Any] = []
         self.by_name: dict[str, Any] = {}
         self._keys: dict[Any, Any] = {}
-        self._extract_all: Callable[[Any], list] = _fuse([])
-        # Bound on first use for the current live indexes (engine/refile.py);
-        # None again whenever they change.
+        # Generated for the current live indexes (engine/refile.py), bound on first
+        # use and None again whenever the live indexes change.
+        self._file_fn: Callable[[Any], None] | None = None
         self._refile_fn: Callable[[Any], bool] | None = None
 
     # index registration -------------------------------------------------------------
@@ -172,8 +147,7 @@ class Table:
     def _add_live(self, index: Any) -> Any:
         # Maintained from the first row on (unlike a sorted index, cold until read).
         self.indexes.append(index)
-        self._extract_all = _fuse(self.indexes)
-        self._refile_fn = None
+        self._file_fn = self._refile_fn = None
         return self._register(index)
 
     def _register(self, index: Any) -> Any:
@@ -197,13 +171,10 @@ class Table:
                 keys[rec] = old + (entry,)
         index.entries.update(entries)
         self.indexes.append(index)
-        self._extract_all = _fuse(self.indexes)
-        self._refile_fn = None
+        self._file_fn = self._refile_fn = None
         index.live = True
 
     # raw maintenance (no undo; Store wraps these) --------------------------------------
-    # Hash indexes are updated inline (no method call per index): filing is the
-    # hottest loop of every write.
     def _file(self, rec: Any) -> None:
         indexes = self.indexes
         if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
@@ -222,28 +193,10 @@ class Table:
                 self._keys[rec] = shared if shared.__class__ is tuple else (key,)
                 bucket[rec] = rec
             return
-        keys = self._extract_all(rec)
-        for i, idx in enumerate(indexes):
-            key = keys[i]
-            cls = idx.__class__
-            if cls is HashIndex or cls is SparseHashIndex:
-                if key is None and cls is SparseHashIndex:
-                    continue
-                if idx.shared:  # see HashIndex: file an equal key kept already
-                    last = idx.last
-                    if last == key:
-                        key = keys[i] = last
-                    else:
-                        idx.last = key
-                buckets = idx.buckets
-                bucket = buckets.get(key)
-                if bucket is None:
-                    buckets[key] = {rec: rec}
-                else:
-                    bucket[rec] = rec
-            else:
-                idx.insert(key, rec)
-        self._keys[rec] = keys
+        fn = self._file_fn
+        if fn is None:
+            fn = self._file_fn = bind_file(self)  # engine/refile.py: the loop over indexes, unrolled
+        fn(rec)
 
     def _unfile(self, rec: Any) -> None:
         # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).

@@ -180,10 +180,11 @@ def test_newest_index_answers_like_a_scan(ops, clock_moves_forward, now):
             assert index.newest(key, at) is _scan_newest(live, key, at)
 
 
-def test_new_engines_reuse_compiled_extractors():
-    # Each engine registers the same extractors; compiling them again per engine cost
-    # ~0.8 ms (more than the rest of an engine), and per-engine ones would pile up.
-    from engine.store import _FUSED
+def test_new_engines_reuse_compiled_filing():
+    # Each engine registers the same extractors; compiling its file/refile functions
+    # again per engine would cost more than the rest of an engine, and per-engine
+    # ones would pile up.
+    from engine.refile import _FACTORIES
 
     def engine_with_warm_sorts():
         engine = Engine(clock=ManualClock(T, tick=dt.timedelta(seconds=1)))
@@ -191,15 +192,20 @@ def test_new_engines_reuse_compiled_extractors():
         engine.create_flow_run(flow_id=flow.id, state=Scheduled())
         engine.read_flow_runs(sort="EXPECTED_START_TIME_DESC", limit=2)
         engine.read_task_runs(task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}}, sort="NAME_DESC", limit=2)
+        engine.create_flow_run(flow_id=flow.id, state=Scheduled())  # files and refiles with the sorts live
         return engine
 
     first = engine_with_warm_sorts()
-    compiled = len(_FUSED)
+    compiled = len(_FACTORIES)
     later = [engine_with_warm_sorts() for _ in range(5)]
-    assert len(_FUSED) == compiled
-    # Engines share compiled code, never data.
-    assert first._store.tables["flow_run"]._extract_all is later[0]._store.tables["flow_run"]._extract_all
-    assert first.count_flow_runs() == later[0].count_flow_runs() == 1
+    assert len(_FACTORIES) == compiled
+    # Engines share compiled code, never data: the same function code, each bound
+    # to its own table.
+    mine, theirs = first._store.tables["flow_run"], later[0]._store.tables["flow_run"]
+    for fn in ("_file_fn", "_refile_fn"):
+        assert getattr(mine, fn).__code__ is getattr(theirs, fn).__code__
+        assert getattr(mine, fn) is not getattr(theirs, fn)
+    assert first.count_flow_runs() == later[0].count_flow_runs() == 2
 
 
 @pytest.mark.parametrize("kind", sorted(RECORD_CLASSES))
