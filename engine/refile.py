@@ -77,6 +77,16 @@ def _read(i: int, extract: Any, setup: list[str]) -> str:
     return "(" + ", ".join(f"rec.{c}" for c in columns) + ",)"
 
 
+def _into_bucket(i: int, key: str, shared: bool) -> list[str]:
+    # File `rec` under `key` (a local) in hash index i; a shared-key index first
+    # swaps `key` for the equal key it filed last (see HashIndex).
+    lines = [f"last = idx{i}.last", f"if last == {key}:", f"    {key} = last", "else:", f"    idx{i}.last = {key}"]
+    return (lines if shared else []) + [
+        f"bucket = buckets{i}.get({key})", "if bucket is None:", f"    buckets{i}[{key}] = {{rec: rec}}",
+        "else:", "    bucket[rec] = rec",
+    ]
+
+
 def _compile_file(layout: tuple) -> Callable[[Any], Callable[[Any], None]]:
     setup: list[str] = []
     body: list[str] = []
@@ -85,11 +95,7 @@ def _compile_file(layout: tuple) -> Callable[[Any], Callable[[Any], None]]:
         body.append(f"k{i} = {_read(i, extract, setup)}")
         if cls is HashIndex or cls is SparseHashIndex:
             setup.append(f"buckets{i} = idx{i}.buckets")
-            lines = []
-            if shared:
-                lines += [f"last = idx{i}.last", f"if last == k{i}:", f"    k{i} = last", "else:", f"    idx{i}.last = k{i}"]
-            lines += [f"bucket = buckets{i}.get(k{i})", "if bucket is None:", f"    buckets{i}[k{i}] = {{rec: rec}}",
-                      "else:", "    bucket[rec] = rec"]
+            lines = _into_bucket(i, f"k{i}", shared)
             if cls is SparseHashIndex:  # no None bucket
                 body.append(f"if k{i} is not None:")
                 lines = ["    " + line for line in lines]
@@ -112,12 +118,9 @@ def _compile_refile(layout: tuple) -> Callable[[Any], Callable[[Any], bool]]:
         else:
             setup += [f"remove{i} = idx{i}.remove", f"insert{i} = idx{i}.insert"]
         columns = _columns(extract)
-        if columns is None:
-            setup.append(f"extract{i} = idx{i}.extract")
-            body += [f"n = extract{i}(rec)", f"o = old[{i}]", "if n is not o and n != o:"]
-        elif len(columns) == 1:
-            body += [f"n = rec.{columns[0]}", f"o = old[{i}]", "if n is not o and n != o:"]
-        else:
+        if columns is None or len(columns) == 1:
+            body += [f"n = {_read(i, extract, setup)}", f"o = old[{i}]", "if n is not o and n != o:"]
+        else:  # compared column by column: the tuple is built only if one changed
             values = [f"c{j}" for j in range(len(columns))]
             body.append(f"o = old[{i}]")
             body += [f"{v} = rec.{c}" for v, c in zip(values, columns)]
@@ -125,11 +128,8 @@ def _compile_refile(layout: tuple) -> Callable[[Any], Callable[[Any], bool]]:
             body.append(f"    n = ({', '.join(values)},)")
         moved = ["if not own:", "    old = keys[rec] = list(old)", "    own = True"]
         if inline:
-            moved += [f"bucket = buckets{i}[o]", "del bucket[rec]", "if not bucket:", f"    del buckets{i}[o]"]
-            if shared:
-                moved += [f"last = idx{i}.last", "if last == n:", "    n = last", "else:", f"    idx{i}.last = n"]
-            moved += [f"bucket = buckets{i}.get(n)", "if bucket is None:", f"    buckets{i}[n] = {{rec: rec}}",
-                      "else:", "    bucket[rec] = rec"]
+            moved += [f"bucket = buckets{i}[o]", "del bucket[rec]", "if not bucket:", f"    del buckets{i}[o]",
+                      *_into_bucket(i, "n", shared)]
         else:
             moved += [f"remove{i}(o, rec)", f"insert{i}(n, rec)"]
         moved += [f"old[{i}] = n", "changed = True"]
