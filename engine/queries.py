@@ -224,7 +224,11 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
 
 
 def _matching(plan: _Plan, rows: dict) -> Iterable[Any]:
-    """Every record matching `plan` (unordered), from its smallest source."""
+    """Every record matching `plan` (unordered), from its smallest source; a source
+    that is exactly the matches (see `exact_source`) needs no predicate."""
+    exact = plan.exact_source()
+    if exact is not None:
+        return exact.records()
     pred = plan.predicate()
     src = plan.smallest()
     records = src.records() if src is not None else rows.values()
@@ -541,9 +545,7 @@ def count_task_runs_by_state(
         for st in exact.state_types:
             counts[st] = by_type.count(st)
     else:
-        # One exact source (e.g. the task runs of given flow runs) needs no predicate.
-        matches = exact.records() if exact is not None else _matching(plan, table.rows)
-        for rec in matches:
+        for rec in _matching(plan, table.rows):
             st = rec.state_type
             if st is not None:
                 counts[st] += 1
