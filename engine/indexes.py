@@ -281,8 +281,8 @@ def sort_entry(value: Any, rec_id: Any) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def entry_extractor(key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
-    """The sort-entry function for `key`, one per key function for the process (the
-    store caches fused extractors by these objects)."""
+    """The sort-entry function for `key`, one per key function for the process
+    (engine/refile.py caches generated code per layout of these objects)."""
     return lambda rec: sort_entry(key(rec), rec.id)
 
 

@@ -99,7 +99,7 @@ def sort_spec(sort: FlowRunSort | TaskRunSort) -> tuple[str, bool]:
 
 @functools.lru_cache(maxsize=None)
 def _grouped_extractor(group: Callable[[Any], Hashable], key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
-    # One per (group, key) for the process: the store caches fused extractors by it.
+    # One per (group, key) for the process: engine/refile.py caches code per layout of these.
     return lambda rec: (group(rec), sort_entry(key(rec), rec.id))
 
 

@@ -176,27 +176,34 @@ class Table:
 
     # raw maintenance (no undo; Store wraps these) --------------------------------------
     def _file(self, rec: Any) -> None:
-        indexes = self.indexes
-        if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
-            # One equality index (state rows by run, ...): a record joining a bucket
-            # shares its neighbours' keys tuple, one object fewer per state row for
-            # the garbage collector to walk.
-            idx = indexes[0]
-            key = idx.extract(rec)
-            bucket = idx.buckets.get(key)
-            if bucket is None:
-                idx.buckets[key] = {rec: rec}
-                self._keys[rec] = (key,)
-            else:
-                shared = self._keys[next(iter(bucket))]
-                # Only tuples are shared: a list is its record's own, updated in place.
-                self._keys[rec] = shared if shared.__class__ is tuple else (key,)
-                bucket[rec] = rec
-            return
+        """File a record (already in `rows`) under every live index. O(indexes),
+        plus O(log n) per sorted index."""
         fn = self._file_fn
         if fn is None:
-            fn = self._file_fn = bind_file(self)  # engine/refile.py: the loop over indexes, unrolled
+            fn = self._file_fn = self._bind_file()
         fn(rec)
+
+    def _bind_file(self) -> Callable[[Any], None]:
+        indexes = self.indexes
+        if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
+            return self._file_sharing_keys
+        return bind_file(self)  # engine/refile.py: the loop over indexes, unrolled
+
+    def _file_sharing_keys(self, rec: Any) -> None:
+        # One equality index (flows by name, ...): a record joining a bucket shares
+        # its neighbours' keys tuple, one object fewer per record for the garbage
+        # collector to walk.
+        idx = self.indexes[0]
+        key = idx.extract(rec)
+        bucket = idx.buckets.get(key)
+        if bucket is None:
+            idx.buckets[key] = {rec: rec}
+            self._keys[rec] = (key,)
+        else:
+            shared = self._keys[next(iter(bucket))]
+            # Only tuples are shared: a list is its record's own, updated in place.
+            self._keys[rec] = shared if shared.__class__ is tuple else (key,)
+            bucket[rec] = rec
 
     def _unfile(self, rec: Any) -> None:
         # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).
@@ -459,7 +466,7 @@ class Store:
         one inserted with `file=False`). O(indexes) when nothing moved,
         O(changed indexes · log n) otherwise."""
         table = self.tables[kind]
-        fn = table._refile_fn
+        fn = table._refile_fn  # Table._refile, inline: once per transition
         if fn is None:
             fn = table._refile_fn = table._bind_refile()
         return fn(rec)

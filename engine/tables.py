@@ -30,10 +30,10 @@ KINDS = (
 )
 
 
-# Extractors run for every index on every write: attrgetter is C-level (no Python
-# frame), and a multi-field attrgetter returns the same tuple a lambda would.
-# One getter per field list for the whole process (not per engine): the store caches
-# its fused extractors by these objects.
+# Extractors: an attrgetter names its columns, so the generated filing code
+# (engine/refile.py) reads them inline, and a multi-field one returns the same tuple
+# a lambda would. One getter per field list for the whole process (not per engine):
+# the generated code is cached per layout of these objects.
 _attr = functools.lru_cache(maxsize=None)(operator.attrgetter)
 _NO_TAGS: frozenset = frozenset()
 
@@ -59,10 +59,6 @@ def _coalesced_start(run):
     return run.start_time if run.start_time is not None else run.expected_start_time
 
 
-def _state_type(run):
-    return run.state_type
-
-
 def _sorted_with_state_groups(table, keys: dict) -> None:
     """For each sort key: a global sorted index and a per-state-type one.
 
@@ -73,7 +69,7 @@ def _sorted_with_state_groups(table, keys: dict) -> None:
     """
     for name, key in keys.items():
         table.sorted_index(name, key)
-        table._register(GroupedSortedIndex("state_type+" + name, _state_type, key, table))
+        table._register(GroupedSortedIndex("state_type+" + name, _attr("state_type"), key, table))
 
 
 def _state_index(table) -> None:
