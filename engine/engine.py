@@ -862,8 +862,7 @@ class Engine:
         if state.__class__ is State:
             # The proposed state is the engine's own (the pipeline copies what callers
             # submit): it becomes the validated state instead of being copied once more.
-            if state.state_details is not details:
-                object.__setattr__(state, "state_details", details)
+            state.state_details = details  # a plain slot store (State validates in __init__ only)
             validated = state
         else:
             validated = make_state(
