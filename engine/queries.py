@@ -147,9 +147,14 @@ def _state_sources(state: Any, index_type: Any, index_name: Any) -> list[_Source
     return out
 
 
-def _run_sources(table: Any, flt: Any, single: bool, time_fields: tuple[str, ...]) -> list[_Source]:
-    """Sources from the criteria flow- and task-run filters share: ids, state, tags
-    and time ranges. O(keys in the filter)."""
+def _run_sources(table: Any, flt: Any, time_fields: tuple[str, ...]) -> tuple[list[_Source], bool] | None:
+    """Sources from the criteria flow- and task-run filters share (ids, state, tags
+    and time ranges), and whether `flt` has a single criterion; None when no source
+    can come from `flt` (empty, or OR-ed criteria). O(keys in the filter)."""
+    fields = flt.populated()
+    if not fields or not _usable(flt):
+        return None
+    single = len(fields) == 1
     idx = table.by_name
     out: list[_Source] = []
     ids = flt.id
@@ -171,18 +176,17 @@ def _run_sources(table: Any, flt: Any, single: bool, time_fields: tuple[str, ...
             src = _time_range(idx[name], sub, exact=single)
             if src is not None:
                 out.append(src)
-    return out
+    return out, single
 
 
 def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
     """Index-backed supersets of a FlowRunFilter's matches. O(keys in the filter)."""
-    fields = flt.populated()
-    if not fields or not _usable(flt):
-        return []
-    single = len(fields) == 1
     table = tables["flow_run"]
+    found = _run_sources(table, flt, ("expected_start_time", "next_scheduled_start_time", "end_time"))
+    if found is None:
+        return []
+    out, single = found
     idx = table.by_name
-    out = _run_sources(table, flt, single, ("expected_start_time", "next_scheduled_start_time", "end_time"))
     for name in ("deployment_id", "work_queue_name", "parent_task_run_id"):
         sub = getattr(flt, name)
         if sub is None or not _usable(sub):
@@ -202,13 +206,12 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
 
 def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
     """Index-backed supersets of a TaskRunFilter's matches. O(keys in the filter)."""
-    fields = flt.populated()
-    if not fields or not _usable(flt):
-        return []
-    single = len(fields) == 1
     table = tables["task_run"]
+    found = _run_sources(table, flt, ("expected_start_time",))
+    if found is None:
+        return []
+    out, single = found
     idx = table.by_name
-    out = _run_sources(table, flt, single, ("expected_start_time",))
     frid = flt.flow_run_id
     if frid is not None:
         if frid.is_null_ is True:
@@ -218,7 +221,7 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
             out.append(_buckets(idx["flow_run_id"], ids, exact=single))
     sub = flt.subflow_runs
     if sub is not None and sub.exists_ is True:
-        parents = [k for k in tables["flow_run"].by_name["parent_task_run_id"].buckets if k is not None]
+        parents = list(tables["flow_run"].by_name["parent_task_run_id"].buckets)  # sparse: no None key
         out.append(_ids(table.rows, parents, exact=single))
     return out
 
