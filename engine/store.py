@@ -263,12 +263,7 @@ class HistoryTable(Table):
 
     def _file(self, rec: Any) -> None:
         idx = self.indexes[0]
-        key = idx.extract(rec)
-        bucket = idx.buckets.get(key)
-        if bucket is None:
-            idx.buckets[key] = {rec: rec}
-        else:
-            bucket[rec] = rec
+        idx.insert(idx.extract(rec), rec)  # and no keys kept
 
     def _bucket_of(self, rec: Any) -> dict | None:
         """The bucket holding `rec`, or None if it is not filed."""
