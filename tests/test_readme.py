@@ -25,3 +25,18 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
     exec(compile(code, f"README.md block {index}", "exec"), namespace)  # noqa: S102
     # a block that defines test functions (the pytest plugin example) is run by
     # tests/test_plugin.py with fixtures; here we only check it compiles and imports
+
+
+def _setup_commands() -> list[str]:
+    # The README's opening bash block: comment lines, each followed by its command.
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert block, "README.md must open with a bash block of set-up commands"
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    commands = _setup_commands()
+    assert len(commands) == 2, commands  # one for the main job, one for the tests
+    test_command = next(c for c in commands if "pytest" in c)
+    ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test_command in ci_lines, f".ci/run must run {test_command!r} as written in README.md"
