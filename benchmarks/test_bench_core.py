@@ -2,8 +2,17 @@
 
 Target (issue 2): under 20 µs per create. Measure with
     RUNSTATE_BENCH_FULL=1 python -m pytest benchmarks/test_bench_core.py --benchmark-only
+
+The create benchmark runs twice: as a program would see it ("gc-on": the cyclic
+garbage collector's full collections walk every live run as the heap grows) and
+with the collector paused during each measured batch ("gc-off": the engine's own
+work). The target is judged on "gc-on"; the pair shows how much of a create is
+the collector's, not the engine's.
 """
 import datetime as dt
+import gc
+
+import pytest
 
 from engine import Engine, ManualClock, Scheduled, StateType
 from benchmarks.conftest import scaled
@@ -11,7 +20,8 @@ from benchmarks.conftest import scaled
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 
 
-def test_create_flow_run_with_first_state(benchmark):
+@pytest.mark.parametrize("collector", ["gc-on", "gc-off"])
+def test_create_flow_run_with_first_state(benchmark, collector):
     engine = Engine(clock=ManualClock(T))
     flow = engine.create_flow("bench")
     when = T + dt.timedelta(hours=1)
@@ -19,13 +29,21 @@ def test_create_flow_run_with_first_state(benchmark):
     batch = scaled(100_000)
 
     rounds = []
+    pause = collector == "gc-off" and gc.isenabled()
 
     def create_batch():
         rounds.append(1)
-        for _ in range(batch):
-            create(flow_id=flow.id, state=Scheduled(scheduled_time=when))
+        if pause:
+            gc.disable()
+        try:
+            for _ in range(batch):
+                create(flow_id=flow.id, state=Scheduled(scheduled_time=when))
+        finally:
+            if pause:
+                gc.enable()
 
     benchmark.pedantic(create_batch, rounds=3, iterations=1)
+    assert gc.isenabled() or not pause  # left as it found it
     runs = engine.count_flow_runs()
     assert runs == len(rounds) * batch
     assert engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["SCHEDULED"]}}}) == runs
