@@ -110,10 +110,24 @@ def _false(rec: Any) -> bool:
     return False
 
 
+def _absent(rec: Any) -> bool:
+    # A criterion Prefect's SQL leaves out: an OR over an empty list (`startswith_=[]`)
+    # is an empty clause that SQLAlchemy drops from whatever combines it. Alone (or at
+    # the top) that is no constraint, so it answers TRUE, but `combine` drops it: in
+    # an or_ it does not make the whole disjunction TRUE, as an empty filter `{}` does.
+    return True
+
+
 def combine(preds: list[Predicate], operator: Operator = Operator.and_) -> Predicate:
-    """One predicate from several: all (and_) or any (or_); none at all is TRUE."""
+    """One predicate from several: all (and_) or any (or_); none at all is TRUE.
+    Left-out criteria (`_absent`) are dropped; if nothing else is left, the
+    combination is left out too."""
     if not preds:
         return _true
+    if _absent in preds:
+        preds = [p for p in preds if p is not _absent]
+        if not preds:
+            return _absent
     if len(preds) == 1:
         return preds[0]
     if operator is Operator.or_:
@@ -155,7 +169,7 @@ def _like(get: Callable, value: str) -> Predicate:
 
 def _startswith(get: Callable, values: list[str]) -> Predicate:
     if not values:
-        return _true  # an OR of nothing is dropped from the SQL, i.e. no constraint
+        return _absent  # an OR of nothing: dropped from the SQL (see _absent)
     matchers = [like_regex(v, prefix=True).match for v in values]
     return lambda r: (v := get(r)) is not None and any(m(v) is not None for m in matchers)
 

@@ -59,7 +59,9 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {value!r}")
     if value.tzinfo is None:
-        raise ValidationError(f"{what} must be timezone-aware, got naive {value!r}")
+        # As Prefect's DateTime fields read them: a time without an offset (or a bare
+        # date, midnight) is UTC.
+        return value.replace(tzinfo=_dt.timezone.utc)
     return value.astimezone(_dt.timezone.utc)
 
 

@@ -140,6 +140,27 @@ def test_like_is_case_insensitive_with_unescaped_wildcards(world):
     assert e.count_flow_runs(work_queue_filter={"name": {"startswith_": ["robot"]}}) == 0
 
 
+
+def test_empty_startswith_is_left_out_of_the_sql():
+    # Prefect ORs the prefixes; an OR of nothing is an empty clause SQLAlchemy drops
+    # from whatever combines it (checked against Prefect 3.1.0): no constraint under
+    # and_, but unlike an empty filter `{}` it does not make an or_ TRUE.
+    e = Engine(clock=ManualClock(T0))
+    flow = e.create_flow("f")
+    pool = e.create_work_pool("p")
+    alpha, beta = e.create_work_queue(pool.id, "alpha"), e.create_work_queue(pool.id, "beta")
+    for queue in (alpha, beta):
+        e.create_flow_run(flow_id=flow.id, work_queue_id=queue.id)
+    e.create_flow_run(flow_id=flow.id)  # no queue: never matched by a queue filter
+    empty = {"startswith_": []}
+    count = lambda wq: e.count_flow_runs(work_queue_filter=wq)  # noqa: E731
+    assert count({"name": empty}) == 2
+    assert count({"operator": "or_", "id": {"any_": [str(alpha.id)]}, "name": empty}) == 1
+    assert count({"operator": "or_", "id": {"any_": []}, "name": empty}) == 0
+    assert count({"operator": "or_", "name": {"any_": ["beta"], **empty}}) == 1
+    assert count({"operator": "and_", "id": {"any_": [str(alpha.id)]}, "name": empty}) == 1
+    assert count({"operator": "or_", "id": {"any_": [str(alpha.id)]}, "name": {}}) == 2  # `{}` is TRUE
+
 def test_tags_and_operators(world):
     e, _, _ = world
     assert e.count_flow_runs(flow_run_filter={"tags": {"all_": []}}) == 4
@@ -281,3 +302,19 @@ def test_tag_criteria_on_every_entity(world):
     assert e.count_task_runs(task_run_filter={"tags": {"all_": ["y", "x"]}}) == 1
     assert e.count_task_runs(task_run_filter={"tags": {"is_null_": False}}) == 1
     assert e.count_task_runs(task_run_filter={"tags": {"operator": "or_", "all_": ["x"], "is_null_": True}}) == 5
+
+
+def test_times_without_an_offset_are_utc():
+    # Prefect 3.1.0 reads a time with no offset, or a bare date, as UTC.
+    e = Engine(clock=ManualClock(T0))
+    flow = e.create_flow("f")
+    for hours in (0, 30, 60):
+        e.create_flow_run(flow_id=flow.id, state=Scheduled(scheduled_time=T0 + dt.timedelta(hours=hours)))
+    bound = (T0 + dt.timedelta(hours=30)).replace(tzinfo=None)
+    for given in (bound.isoformat(), bound, (T0 + dt.timedelta(hours=30)).isoformat()):
+        before = {"expected_start_time": {"before_": given}}
+        assert e.count_flow_runs(flow_run_filter=before) == 2, given
+    day_after = (T0 + dt.timedelta(days=1)).date().isoformat()  # midnight UTC
+    assert e.count_flow_runs(flow_run_filter={"expected_start_time": {"after_": day_after}}) == 2
+    naive = e.create_flow_run(flow_id=flow.id, expected_start_time="2024-11-05T06:00:00")
+    assert naive.expected_start_time == dt.datetime(2024, 11, 5, 6, tzinfo=dt.timezone.utc)
