@@ -138,6 +138,38 @@ def test_a_waited_proposal_can_be_resubmitted_later(h):
     assert result.state.timestamp > run.expected_start_time
 
 
+
+def test_state_times_without_an_offset_are_utc(h):
+    # A State built in Python is not validated on construction; Prefect reads a time
+    # with no offset as UTC, so the engine's copy does too (it used to keep it naive,
+    # and the first aware comparison, e.g. in a sort index, raised TypeError).
+    utc = dt.timezone.utc
+    later = (h.clock.now() + 3600 * SECOND).replace(tzinfo=None)
+    other = h.flow_run(None)
+    h.engine.set_flow_run_state(other.id, Scheduled(scheduled_time=h.clock.now()))
+    run = h.flow_run(None)
+    proposal = Scheduled(scheduled_time=later)
+    proposal.state_details.cache_expiration = later
+    proposal.state_details.pause_timeout = later.isoformat()  # text is parsed
+    stored = h.engine.set_flow_run_state(run.id, proposal).state
+    details = stored.state_details
+    assert details.scheduled_time == details.cache_expiration == details.pause_timeout == later.replace(tzinfo=utc)
+    assert run.expected_start_time == later.replace(tzinfo=utc)
+    assert [r.id for r in h.engine.read_flow_runs(sort="EXPECTED_START_TIME_DESC")][:2] == [run.id, other.id]
+    naive_stamp = State(type=S.RUNNING, timestamp=(h.clock.now() + SECOND).replace(tzinfo=None))
+    assert h.engine.set_flow_run_state(run.id, naive_stamp).state.timestamp.tzinfo is utc
+    assert proposal.state_details.cache_expiration.tzinfo is None  # the caller's object is untouched
+
+
+def test_a_state_time_that_is_not_a_time_is_refused_before_anything_changes(h):
+    run = h.flow_run(S.SCHEDULED)
+    before = (run.state_id, run.state_type, len(h.engine.read_flow_run_states(run.id)))
+    with pytest.raises(ValidationError, match="state.timestamp must be a datetime"):
+        h.engine.set_flow_run_state(run.id, State(type=S.RUNNING, timestamp=12))
+    with pytest.raises(ValidationError, match="state.state_details.scheduled_time is not an ISO-8601"):
+        h.engine.set_flow_run_state(run.id, Scheduled(scheduled_time="soon"))
+    assert (run.state_id, run.state_type, len(h.engine.read_flow_run_states(run.id))) == before
+
 def test_api_version_travels_in_the_parameters(h):
     seen = []
     rule = recording_rule([], "r", before=lambda r, i, p, c: seen.append(c.parameters.get("api-version")))

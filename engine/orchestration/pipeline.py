@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import State, StateDetails, StateType, compile_copier
+from ..validation import as_datetime
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
@@ -42,6 +43,7 @@ __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
 _new = object.__new__
 _set = object.__setattr__
 _SCHEDULED = StateType.SCHEDULED
+_DATETIME = _dt.datetime
 _ACCEPT = SetStateStatus.ACCEPT
 # Run columns the global transforms may change before validation; restored if
 # validation fails so a failed write leaves the run as it was.
@@ -85,15 +87,34 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     if type(state) is not State and not isinstance(state, State):
         raise ValidationError(f"state must be a State, got {type(state).__name__} {state!r}")
     new = _copy_state_fields(state)
-    if new.timestamp is None:
+    stamp = new.timestamp
+    if stamp is None:
         new.timestamp = now
+    elif stamp.__class__ is not _DATETIME or stamp.tzinfo is None:
+        new.timestamp = _utc(stamp, "state.timestamp")
     # The details are the client's too: copied (with their one mutable field).
     details = new.state_details = _copy_details_fields(state.state_details)
     if details.run_input_keyset is not None:
         details.run_input_keyset = dict(details.run_input_keyset)
-    if details.scheduled_time is None and new.type is _SCHEDULED:
-        details.scheduled_time = now
+    scheduled = details.scheduled_time
+    if scheduled is None:
+        if new.type is _SCHEDULED:
+            details.scheduled_time = now
+    elif scheduled.__class__ is not _DATETIME or scheduled.tzinfo is None:
+        details.scheduled_time = _utc(scheduled, "state.state_details.scheduled_time")
+    expiration, timeout = details.cache_expiration, details.pause_timeout
+    if expiration is not None and (expiration.__class__ is not _DATETIME or expiration.tzinfo is None):
+        details.cache_expiration = _utc(expiration, "state.state_details.cache_expiration")
+    if timeout is not None and (timeout.__class__ is not _DATETIME or timeout.tzinfo is None):
+        details.pause_timeout = _utc(timeout, "state.state_details.pause_timeout")
     return new
+
+
+def _utc(value: Any, what: str) -> _dt.datetime:
+    # A State built in Python is not validated: a time without an offset is UTC, as
+    # Prefect reads it (and as as_datetime does for every other input); text is
+    # parsed; anything else is refused, before the run is touched.
+    return as_datetime(value, what)
 
 
 def _stamp(state: State, now: _dt.datetime) -> None:
