@@ -135,7 +135,8 @@ def new_id() -> uuid.UUID:
     return new
 
 
-def _compile(cls: type, signature: str, values: dict[str, str]) -> Any:
+def _compile(cls: type, signature: str, values: dict[str, str], prelude: tuple[str, ...] = (),
+             names: dict[str, Any] | None = None) -> Any:
     # Straight-line field stores. Without a custom __setattr__ (no converters or
     # validators on assignment) a plain attribute store is the slot write itself,
     # specialised by the interpreter and several times cheaper than
@@ -143,8 +144,8 @@ def _compile(cls: type, signature: str, values: dict[str, str]) -> Any:
     # through each slot's own descriptor instead (bypassing the hooks, at a third of
     # the cost of object.__setattr__).
     plain = cls.__setattr__ is object.__setattr__
-    namespace = {"_new": object.__new__, "cls": cls}
-    lines = [signature, "    new = _new(cls)"]
+    namespace = {"_new": object.__new__, "cls": cls, **(names or {})}
+    lines = [signature, *("    " + line for line in prelude), "    new = _new(cls)"]
     for n, v in values.items():
         if plain:
             lines.append(f"    new.{n} = {v}")
@@ -170,6 +171,20 @@ def compile_copier(cls: type) -> Any:
     path of every transaction snapshot). O(fields)."""
     names = [f.name for f in attrs.fields(cls)]
     return _compile(cls, "def copy(src):", {n: f"src.{n}" for n in names})
+
+
+def compile_checked_copier(cls: type, checks: dict[str, str], names: dict[str, Any]) -> Any:
+    """Like `compile_copier`, but `copy(src, what)` first runs, for each field named
+    in `checks`, that statement on the field's value: `{v}` in it names the local
+    holding the value (the statement may replace it or raise), `{field}` the field;
+    `names` are the globals the statements use. O(fields)."""
+    fields = [f.name for f in attrs.fields(cls)]
+    prelude = []
+    for i, n in enumerate(fields):
+        prelude.append(f"v{i} = src.{n}")
+        if n in checks:
+            prelude.append(checks[n].replace("{v}", f"v{i}").replace("{field}", n))
+    return _compile(cls, "def copy(src, what):", {n: f"v{i}" for i, n in enumerate(fields)}, tuple(prelude), names)
 
 
 def compile_maker(cls: type) -> Any:

@@ -17,7 +17,7 @@ from .records import (
     TaskRunPolicy,
     TaskRunResult,
 )
-from .states import State, StateType
+from .states import State, StateDetails, StateType, compile_checked_copier
 
 __all__ = [
     "as_uuid",
@@ -29,6 +29,9 @@ __all__ = [
     "coerce_fields",
     "as_state",
     "as_task_inputs",
+    "checked_details",
+    "as_state_details",
+    "as_state_type",
 ]
 
 
@@ -290,3 +293,66 @@ def state_type_of(value: Any, what: str) -> StateType:
         return StateType(value)
     except ValueError:
         raise ValidationError(f"{what}: unknown state type {value!r}") from None
+
+
+# Submitted state details --------------------------------------------------------------
+
+def as_state_type(value: Any, what: str) -> StateType:
+    if isinstance(value, StateType):
+        return value
+    try:
+        return StateType(value)
+    except ValueError:
+        raise ValidationError(f"{what}: unknown state type {value!r}; expected one of {[t.value for t in StateType]}") from None
+
+
+def as_state_details(value: Any, what: str) -> StateDetails:
+    """StateDetails from StateDetails or a dict (unknown keys ignored, as Prefect
+    does; values are checked by `checked_details`)."""
+    if isinstance(value, StateDetails):
+        return value
+    if isinstance(value, Mapping):
+        known = _DETAIL_FIELDS
+        return StateDetails(**{k: v for k, v in value.items() if k in known})
+    raise ValidationError(f"{what} must be a StateDetails or a dict, got {type(value).__name__} {value!r}")
+
+
+def _not_a_flag(value: Any, what: str) -> None:
+    raise ValidationError(f"{what} must be true or false, got {type(value).__name__} {value!r}")
+
+
+def _keyset(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError(f"{what} must be a dict of strings, got {value!r}")
+    return dict(value)
+
+
+_UUID_CHECK = "if {v} is not None and {v}.__class__ is not UUID: {v} = as_uuid({v}, what + '.{field}')"
+_TIME_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is None): "
+               "{v} = as_datetime({v}, what + '.{field}')")
+_STR_CHECK = "if {v} is not None and {v}.__class__ is not str: {v} = as_str({v}, what + '.{field}')"
+_OPTIONAL_FLAG_CHECK = "if {v} is not None and {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
+_FLAG_CHECK = "if {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
+
+# One check per StateDetails field (Prefect's types: ids are UUIDs, times datetimes,
+# keys strings, flags booleans, two of them not optional).
+_DETAIL_CHECKS = {
+    **dict.fromkeys(("flow_run_id", "task_run_id", "child_flow_run_id", "transition_id", "task_parameters_id"),
+                    _UUID_CHECK),
+    **dict.fromkeys(("scheduled_time", "cache_expiration", "pause_timeout"), _TIME_CHECK),
+    **dict.fromkeys(("cache_key", "pause_key"), _STR_CHECK),
+    **dict.fromkeys(("deferred", "refresh_cache", "retriable"), _OPTIONAL_FLAG_CHECK),
+    **dict.fromkeys(("untrackable_result", "pause_reschedule"), _FLAG_CHECK),
+    "run_input_keyset": "if {v} is not None: {v} = keyset({v}, what + '.{field}')",
+}
+_DETAIL_FIELDS = frozenset(f.name for f in attrs.fields(StateDetails))
+assert _DETAIL_CHECKS.keys() == _DETAIL_FIELDS, "a StateDetails field has no check"
+
+checked_details: Callable[[StateDetails, str], StateDetails] = compile_checked_copier(
+    StateDetails, _DETAIL_CHECKS,
+    {"UUID": uuid.UUID, "DATETIME": _dt.datetime, "as_uuid": as_uuid, "as_datetime": as_datetime,
+     "as_str": as_str, "not_a_flag": _not_a_flag, "keyset": _keyset},
+)
+checked_details.__doc__ = """A copy of `details` with every field checked (`what` names them in errors):
+ids given as text are parsed, times without an offset are UTC, and a value of the
+wrong kind raises ValidationError. The mutable `run_input_keyset` is copied. O(fields)."""

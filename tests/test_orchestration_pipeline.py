@@ -170,6 +170,54 @@ def test_a_state_time_that_is_not_a_time_is_refused_before_anything_changes(h):
         h.engine.set_flow_run_state(run.id, Scheduled(scheduled_time="soon"))
     assert (run.state_id, run.state_type, len(h.engine.read_flow_run_states(run.id))) == before
 
+
+def _with(**fields):
+    state = Running()
+    for name, value in fields.items():
+        if name.startswith("details_"):
+            setattr(state.state_details, name[len("details_"):], value)
+        else:
+            setattr(state, name, value)
+    return state
+
+
+@pytest.mark.parametrize("fields, path", [
+    ({"type": "BOGUS"}, "state.type"),
+    ({"name": 5}, "state.name"),
+    ({"name": None}, "state.name"),
+    ({"message": ["boom"]}, "state.message"),
+    ({"id": "not-a-uuid"}, "state.id"),
+    ({"state_details": ["not", "details"]}, "state.state_details"),
+    ({"details_transition_id": "abc"}, "state.state_details.transition_id"),
+    ({"details_cache_key": 5}, "state.state_details.cache_key"),
+    ({"details_pause_key": 3}, "state.state_details.pause_key"),
+    ({"details_deferred": "yes"}, "state.state_details.deferred"),
+    ({"details_untrackable_result": None}, "state.state_details.untrackable_result"),
+    ({"details_run_input_keyset": {"a": 1}}, "state.state_details.run_input_keyset"),
+])
+def test_every_field_of_a_submitted_state_is_checked(h, fields, path):
+    # States built in Python are not validated on construction (nor on assignment);
+    # the engine checks its copy, naming the field, before the run is touched.
+    flow_run, task_run = h.flow_run(S.PENDING), h.task_run(S.PENDING)
+    for run, propose in ((flow_run, h.engine.set_flow_run_state), (task_run, h.engine.set_task_run_state)):
+        before = (run.state_id, run.state_type, run.run_count)
+        with pytest.raises(ValidationError, match=path.replace(".", r"\.") + r"\b"):
+            propose(run.id, _with(**fields))
+        assert (run.state_id, run.state_type, run.run_count) == before
+
+
+def test_submitted_ids_and_details_given_as_text_or_dicts_are_read_as_prefect_reads_them(h):
+    import uuid
+
+    run = h.flow_run(S.PENDING)
+    transition = uuid.uuid4()
+    state = _with(details_transition_id=str(transition), id=str(uuid.uuid4()))
+    stored = h.engine.set_flow_run_state(run.id, state).state
+    assert stored.state_details.transition_id == transition and isinstance(stored.id, uuid.UUID)
+    task_run = h.task_run(S.PENDING)
+    as_dict = _with(state_details={"cache_key": "k", "not_a_field": 1})  # unknown keys ignored, as Prefect does
+    assert h.engine.set_task_run_state(task_run.id, as_dict).state.state_details.cache_key == "k"
+
 def test_api_version_travels_in_the_parameters(h):
     seen = []
     rule = recording_rule([], "r", before=lambda r, i, p, c: seen.append(c.parameters.get("api-version")))

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import State, StateDetails, StateType, compile_copier
-from ..validation import as_datetime
+from ..validation import as_datetime, as_state_details, as_state_type, as_str, as_uuid, checked_details
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
@@ -44,6 +44,7 @@ _new = object.__new__
 _set = object.__setattr__
 _SCHEDULED = StateType.SCHEDULED
 _DATETIME = _dt.datetime
+_UUID = uuid.UUID
 _ACCEPT = SetStateStatus.ACCEPT
 # Run columns the global transforms may change before validation; restored if
 # validation fails so a failed write leaves the run as it was.
@@ -77,44 +78,44 @@ def _parameters(parameters: Any) -> dict:
 
 
 _copy_state_fields = compile_copier(State)
-_copy_details_fields = compile_copier(StateDetails)
 
 
 def _submitted(state: State, now: _dt.datetime) -> State:
     """The engine's own copy of a submitted state (the caller's object is never
-    mutated, so it may be proposed again), stamped with `now` where the client left
-    time unset. O(1)."""
+    mutated, so it may be proposed again), checked field by field (a State built in
+    Python is not validated: see validation.checked_details) and stamped with `now`
+    where the client left time unset. O(fields)."""
     if type(state) is not State and not isinstance(state, State):
         raise ValidationError(f"state must be a State, got {type(state).__name__} {state!r}")
     new = _copy_state_fields(state)
+    if new.type.__class__ is not StateType:
+        new.type = as_state_type(new.type, "state.type")
     stamp = new.timestamp
     if stamp is None:
         new.timestamp = now
     elif stamp.__class__ is not _DATETIME or stamp.tzinfo is None:
-        new.timestamp = _utc(stamp, "state.timestamp")
-    # The details are the client's too: copied (with their one mutable field).
-    details = new.state_details = _copy_details_fields(state.state_details)
-    if details.run_input_keyset is not None:
-        details.run_input_keyset = dict(details.run_input_keyset)
-    scheduled = details.scheduled_time
-    if scheduled is None:
-        if new.type is _SCHEDULED:
-            details.scheduled_time = now
-    elif scheduled.__class__ is not _DATETIME or scheduled.tzinfo is None:
-        details.scheduled_time = _utc(scheduled, "state.state_details.scheduled_time")
-    expiration, timeout = details.cache_expiration, details.pause_timeout
-    if expiration is not None and (expiration.__class__ is not _DATETIME or expiration.tzinfo is None):
-        details.cache_expiration = _utc(expiration, "state.state_details.cache_expiration")
-    if timeout is not None and (timeout.__class__ is not _DATETIME or timeout.tzinfo is None):
-        details.pause_timeout = _utc(timeout, "state.state_details.pause_timeout")
+        new.timestamp = as_datetime(stamp, "state.timestamp")
+    if new.name.__class__ is not str:
+        new.name = as_str(new.name, "state.name", False)
+    if new.message is not None and new.message.__class__ is not str:
+        as_str(new.message, "state.message")
+    if new.id.__class__ is not _UUID:
+        new.id = as_uuid(new.id, "state.id")
+    details = state.state_details
+    if details.__class__ is not StateDetails:
+        details = as_state_details(details, "state.state_details")
+    # The details are the client's too: copied.
+    details = new.state_details = checked_details(details, "state.state_details")
+    if details.scheduled_time is None and new.type is _SCHEDULED:
+        details.scheduled_time = now
     return new
 
 
-def _utc(value: Any, what: str) -> _dt.datetime:
-    # A State built in Python is not validated: a time without an offset is UTC, as
-    # Prefect reads it (and as as_datetime does for every other input); text is
-    # parsed; anything else is refused, before the run is touched.
-    return as_datetime(value, what)
+def _details_of(state: State) -> StateDetails:
+    # Read before _submitted checks the state: details reassigned as a dict are read
+    # the way _submitted will read them.
+    details = state.state_details
+    return details if details.__class__ is StateDetails else as_state_details(details, "state.state_details")
 
 
 def _stamp(state: State, now: _dt.datetime) -> None:
@@ -437,7 +438,7 @@ def set_task_run_state(
     policy = task_policy
     if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
         policy = _resolve_policy(policy, "task_policy")
-    if isinstance(state, State) and state.state_details.deferred:
+    if isinstance(state, State) and _details_of(state).deferred:
         policy = BackgroundTaskPolicy
     elif force or policy is None:
         policy = MinimalTaskPolicy
