@@ -111,7 +111,9 @@ def _check_retry_delay(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _check_jitter(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None and value < 0:
+    # Only numbers are compared: any other value is refused by type when the policy
+    # is given to the engine (validation._check_policy).
+    if isinstance(value, (int, float)) and value < 0:
         raise ValueError("`retry_jitter_factor` must be >= 0.")
 
 

@@ -117,20 +117,64 @@ def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
 
 def _as_policy(cls: type, value: Any, what: str) -> Any:
     if isinstance(value, cls):
-        return value.copy()
+        _check_policy(value, what)
+        return value.copy()  # a set of its pause keys, a list of its retry delays
     if isinstance(value, Mapping):
         known = {f.name for f in attrs.fields(cls)}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValidationError(f"{what} has unknown key(s) {unknown}; known: {sorted(known)}")
-        data = dict(value)
-        if cls is FlowRunPolicy and data.get("pause_keys") is not None:
-            data["pause_keys"] = set(data["pause_keys"])
         try:
-            return cls(**data)
+            policy = cls(**value)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{what}: {exc}") from None
+        _check_policy(policy, what)
+        return policy.copy()
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _pause_keys(value: Any) -> bool:
+    return isinstance(value, (set, frozenset, list, tuple)) and all(isinstance(k, str) for k in value)
+
+
+# Field -> (classes that pass as they are, test for any other value, what it must be):
+# Prefect's types for the policies' fields (models.md §8, §9), checked on create and
+# update so orchestration can rely on them.
+_NONE = type(None)
+_POLICY_FIELDS: dict[type, tuple[tuple[str, tuple[type, ...], Callable[[Any], bool], str], ...]] = {
+    FlowRunPolicy: (
+        ("max_retries", (int,), _is_int, "an integer"),
+        ("retry_delay_seconds", (int, float), _is_number, "a number of seconds"),
+        ("retries", (int, _NONE), _is_int, "an integer or null"),
+        ("retry_delay", (int, float, _NONE), _is_number, "a number of seconds or null"),
+        ("pause_keys", (_NONE,), _pause_keys, "a set of strings or null"),
+        ("resuming", (bool, _NONE), lambda v: False, "true, false or null"),
+    ),
+    TaskRunPolicy: (
+        ("max_retries", (int,), _is_int, "an integer"),
+        ("retry_delay_seconds", (int, float), _is_number, "a number of seconds"),
+        ("retries", (int, _NONE), _is_int, "an integer or null"),
+        ("retry_delay", (int, float, _NONE), lambda v: isinstance(v, list) and all(map(_is_number, v)),
+         "a number of seconds, a list of them, or null"),
+        ("retry_jitter_factor", (int, float, _NONE), _is_number, "a number or null"),
+    ),
+}
+
+
+def _check_policy(policy: Any, what: str) -> None:
+    fields = _POLICY_FIELDS[FlowRunPolicy if isinstance(policy, FlowRunPolicy) else TaskRunPolicy]
+    for name, as_is, ok, kind in fields:
+        value = getattr(policy, name)
+        if value.__class__ not in as_is and not ok(value):
+            raise ValidationError(f"{what}.{name} must be {kind}, got {type(value).__name__} {value!r}")
 
 
 _INPUT_CLASSES = {TaskRunResult, Parameter, Constant}

@@ -7,7 +7,7 @@ import pytest
 from engine import (
     Engine, ManualClock, ObjectNotFoundError, UniquenessError, ValidationError,
 )
-from engine.records import TaskRunResult
+from engine.records import FlowRunPolicy, TaskRunPolicy, TaskRunResult
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 
@@ -86,6 +86,43 @@ def test_bad_input_names_the_culprit_and_changes_nothing(e, flow):
         e.read_flow_run(12)
     assert snapshot(e) == before
 
+
+
+@pytest.mark.parametrize("kind, policy, field", [
+    ("flow_run", FlowRunPolicy(retries="3"), "retries"),
+    ("flow_run", {"retry_delay": "10s"}, "retry_delay"),
+    ("flow_run", FlowRunPolicy(pause_keys=5), "pause_keys"),
+    ("flow_run", {"pause_keys": [1]}, "pause_keys"),
+    ("flow_run", {"resuming": "yes"}, "resuming"),
+    ("flow_run", {"max_retries": True}, "max_retries"),
+    ("task_run", TaskRunPolicy(retries=2, retry_delay="abc"), "retry_delay"),
+    ("task_run", {"retry_delay": [1, "2"]}, "retry_delay"),
+    ("task_run", {"retry_jitter_factor": "0.5"}, "retry_jitter_factor"),
+])
+def test_policy_fields_are_checked_by_type(e, flow, kind, policy, field):
+    # A policy of the right class is not validated on construction: its fields are
+    # checked when it is given, so a rule never meets a string retry delay.
+    flow_run = e.create_flow_run(flow_id=flow.id)
+    before = snapshot(e)
+    with pytest.raises(ValidationError, match=rf"{kind}\.empirical_policy\.{field} must be"):
+        if kind == "flow_run":
+            e.create_flow_run(flow_id=flow.id, empirical_policy=policy)
+        else:
+            e.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key="0", empirical_policy=policy)
+    if kind == "flow_run":
+        with pytest.raises(ValidationError, match=field):
+            e.update_flow_run(flow_run.id, empirical_policy=policy)
+    assert snapshot(e) == before
+
+
+def test_policies_given_in_other_shapes_are_normalised(e, flow):
+    run = e.create_flow_run(flow_id=flow.id, empirical_policy={"pause_keys": ["a", "b"], "max_retries": 2})
+    assert run.empirical_policy.pause_keys == {"a", "b"} and run.empirical_policy.retries == 2
+    given = FlowRunPolicy(pause_keys=["c"])
+    assert e.create_flow_run(flow_id=flow.id, empirical_policy=given).empirical_policy.pause_keys == {"c"}
+    task_run = e.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0",
+                                 empirical_policy={"retries": 2, "retry_delay": [1, 2.5]})
+    assert task_run.empirical_policy.retry_delay == [1, 2.5]
 
 def test_update_flow_run_only_given_fields(e, flow):
     clock = e.clock
