@@ -45,7 +45,7 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_optional_uuid, as_state, as_uuid, coerce_fields
+from .validation import as_optional_uuid, as_state, as_str, as_uuid, coerce_fields
 
 __all__ = ["Engine"]
 
@@ -107,6 +107,31 @@ def locked(fn: F) -> F:
             return fn(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _as_run(run: Any) -> FlowRun | TaskRun:
+    if not isinstance(run, (FlowRun, TaskRun)):
+        raise ValidationError(f"run must be a FlowRun or TaskRun, got {type(run).__name__} {run!r}")
+    return run
+
+
+def _as_mapping(value: Any, what: str) -> Mapping:
+    # The positional form of create_*/update_*: Prefect's object as a mapping.
+    if value is not None and not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _limit_ids(ids: Any) -> list[uuid.UUID]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
+        raise ValidationError(f"concurrency_limit_ids must be a list of ids, got {ids!r}")
+    return [as_uuid(i, "concurrency_limit_ids[]") for i in ids]
+
+
+def _slots(slots: Any) -> int:
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 0:
+        raise ValidationError(f"slots must be a non-negative integer, got {slots!r}")
+    return slots
 
 
 class Engine:
@@ -173,11 +198,11 @@ class Engine:
 
     def estimated_run_time(self, run: FlowRun | TaskRun) -> _dt.timedelta:
         """Total run time plus the current RUNNING stretch, at the engine's now. O(1)."""
-        return estimated_run_time(run, self._clock.now())
+        return estimated_run_time(_as_run(run), self._clock.now())
 
     def estimated_start_time_delta(self, run: FlowRun | TaskRun) -> _dt.timedelta:
         """How late the run started (or is, if not started yet). O(1)."""
-        return estimated_start_time_delta(run, self._clock.now())
+        return estimated_start_time_delta(_as_run(run), self._clock.now())
 
     # transactions ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -248,7 +273,7 @@ class Engine:
 
     @locked
     def read_flow_by_name(self, name: str) -> Flow | None:
-        return self._unique("flow", "name", name)
+        return self._unique("flow", "name", as_str(name, "name", False))
 
     @locked
     def read_flows(self) -> list[Flow]:
@@ -406,7 +431,7 @@ class Engine:
 
     @locked
     def read_work_pool_by_name(self, name: str) -> WorkPool | None:
-        return self._unique("work_pool", "name", name)
+        return self._unique("work_pool", "name", as_str(name, "name", False))
 
     @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
@@ -488,10 +513,11 @@ class Engine:
 
     @locked
     def read_concurrency_limit_by_tag(self, tag: str) -> ConcurrencyLimit | None:
-        return self._unique("concurrency_limit", "tag", tag)
+        return self._unique("concurrency_limit", "tag", as_str(tag, "tag", False))
 
     @locked
     def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
+        offset, limit = _queries.check_window(offset, limit)
         rows = sorted(self._table("concurrency_limit").values(), key=lambda c: c.tag)
         return rows[offset: None if limit is None else offset + limit]
 
@@ -516,6 +542,7 @@ class Engine:
     @atomic
     def create_concurrency_limit_v2(self, name: str, limit: int, **fields: Any) -> ConcurrencyLimitV2:
         """Create a global (v2) limit; names are unique."""
+        name = as_str(name, "concurrency_limit_v2.name", False)
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -530,7 +557,7 @@ class Engine:
     @locked
     def read_concurrency_limit_v2(self, concurrency_limit_id: Any = None, name: str | None = None) -> ConcurrencyLimitV2 | None:
         if name is not None:
-            return self._unique("concurrency_limit_v2", "name", name)
+            return self._unique("concurrency_limit_v2", "name", as_str(name, "name"))
         return self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
 
     @atomic
@@ -547,12 +574,15 @@ class Engine:
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
-        return _concurrency.bulk_increment_active_slots(self, [as_uuid(i, "concurrency_limit_id") for i in concurrency_limit_ids], slots)
+        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), _slots(slots))
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
+        if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
+                                              or not isinstance(occupancy_seconds, (int, float))):
+            raise ValidationError(f"occupancy_seconds must be a number or None, got {occupancy_seconds!r}")
         return _concurrency.bulk_decrement_active_slots(
-            self, [as_uuid(i, "concurrency_limit_id") for i in concurrency_limit_ids], slots, occupancy_seconds
+            self, _limit_ids(concurrency_limit_ids), _slots(slots), occupancy_seconds
         )
 
     # flow runs ---------------------------------------------------------------------------------------------
@@ -571,7 +601,7 @@ class Engine:
         is returned unchanged. A new run given a `state` gets it through the forced
         orchestration path. O(indexes · log n).
         """
-        if flow_run is not None:
+        if _as_mapping(flow_run, "flow_run") is not None:
             fields = {**dict(flow_run), **fields}
             if "state" in fields:
                 state = fields.pop("state")
@@ -638,7 +668,7 @@ class Engine:
 
     def _update_run(self, kind: str, run_id: Any, given: Mapping | None, fields: dict, allowed: frozenset) -> bool:
         """update_flow_run / update_task_run: `given` and `fields` are merged, keywords winning."""
-        values = coerce_fields(kind, {**dict(given or {}), **fields}, allowed)
+        values = coerce_fields(kind, {**dict(_as_mapping(given, kind) or {}), **fields}, allowed)
         run = self._table(kind).get(as_uuid(run_id, f"{kind}_id"))
         if run is None:
             return False
@@ -690,7 +720,7 @@ class Engine:
     ) -> TaskRun:
         """Create a task run, or return the existing one with the same
         (flow_run_id, task_key, dynamic_key) unchanged (NULL flow run included)."""
-        if task_run is not None:
+        if _as_mapping(task_run, "task_run") is not None:
             fields = {**dict(task_run), **fields}
             if "state" in fields:
                 state = fields.pop("state")

@@ -48,6 +48,7 @@ __all__ = [
     "read_task_runs",
     "count_task_runs",
     "count_task_runs_by_state",
+    "check_window",
 ]
 
 
@@ -328,7 +329,8 @@ def _task_run_plan(
 WALK_SLACK = 256
 
 
-def _window(offset: Any, limit: Any) -> tuple[int, int | None]:
+def check_window(offset: Any, limit: Any) -> tuple[int, int | None]:
+    """(offset, limit) checked: integers, not negative; offset None is 0."""
     if offset is None:
         offset = 0
     if isinstance(offset, bool) or not isinstance(offset, int):
@@ -461,7 +463,7 @@ def read_flow_runs(
     cross-entity filters add O(matching flows/deployments/queues/task runs)."""
     filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
                                 work_pool_filter, work_queue_filter)
-    offset, limit = _window(offset, limit)
+    offset, limit = check_window(offset, limit)
     sort = as_flow_run_sort(sort)
     tables = engine._store.tables
     plan = _flow_run_plan(tables, *filters)
@@ -498,7 +500,7 @@ def read_task_runs(
     """Task runs matching every supplied filter, sorted, offset and limited
     (costs as for read_flow_runs)."""
     filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
-    offset, limit = _window(offset, limit)
+    offset, limit = check_window(offset, limit)
     sort = as_task_run_sort(sort)
     tables = engine._store.tables
     plan = _task_run_plan(tables, *filters)
