@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from engine.errors import ObjectNotFoundError
+from engine.errors import ObjectNotFoundError, OrchestrationError
 from engine.orchestration import (
     BackgroundTaskPolicy,
     BaseOrchestrationRule,
@@ -187,6 +187,17 @@ def test_reruns_are_renamed(h, run_count, initial_name, expected):  # 71-73
     task = h.task_run(h.state(S.SCHEDULED, name=initial_name), run_count=run_count)
     assert h.set(task, S.RUNNING, policy_of(RenameReruns)).state.name == expected
 
+
+
+def test_rerun_of_a_stateless_task_fails_the_call(h):
+    # Prefect 3.1.0 crashes reading the missing state's name (checked against it):
+    # the call fails and nothing changes. So does ours, with a documented error.
+    task = h.task_run(None, flow_run=None, run_count=1)
+    with pytest.raises(OrchestrationError, match="no state"):
+        h.set(task, S.RUNNING, policy_of(RenameReruns))
+    assert task.state_id is None and task.run_count == 1 and task.start_time is None
+    fresh = h.task_run(None, flow_run=None)  # run_count 0: nothing to rename
+    assert h.set(fresh, S.RUNNING, policy_of(RenameReruns)).state.name == "Running"
 
 # caching ---------------------------------------------------------------------------------------------------
 def complete_with_key(h, key="cache-hit", expires_in=None, data=None):

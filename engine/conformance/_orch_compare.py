@@ -10,8 +10,10 @@ Rules (corpus README §1.9 step 5):
   `*_offset_s` within ±1 s (±2 s with `timing_warning`; `tolerances` ranges where
   given, ±1 s around them);
 * run fields and the listed side effects exactly (offsets ±1 s);
-* ERROR: only that the call failed and left the run unchanged (plus the run and side
-  effects, which then describe the untouched objects).
+* ERROR: only that the call failed with one of runstate's documented errors (a
+  RunstateError: a crash of ours is a failure even where Prefect crashed) and left
+  the run unchanged (plus the run and side effects, which then describe the
+  untouched objects).
 
 Auto-generated pause keys are compared by count: `auto-pause-key-N` numbering
 depends on UUID order, which differs between engines.
@@ -110,6 +112,8 @@ def _compare_history(c: _Comparer, case: dict, observed: list) -> None:
             c.diff(f"{path}.status", exp["status"], f"{got['status']}{extra}")
             continue
         if exp["status"] == "ERROR":
+            if not got.get("documented", True):  # Prefect's crash is not a licence for ours
+                c.diff(f"{path}.error", "one of runstate's documented errors", f"{got['error_type']}: {got['error']}")
             continue
         if not _is_internal(exp.get("reason")) and exp.get("reason") != got.get("reason"):
             c.diff(f"{path}.reason", exp.get("reason"), got.get("reason"))
@@ -131,6 +135,9 @@ def compare(case: dict, observed: dict) -> list[Mismatch]:
     if status == "ERROR":
         if got["status"] == "ERROR" and not got.get("unchanged", True):
             c.diff("outcome.run", "unchanged after the error", "modified")
+        if got["status"] == "ERROR" and not got.get("documented", True):
+            error = got.get("error") or {}
+            c.diff("outcome.error", "one of runstate's documented errors", f"{error.get('type')}: {error.get('message')}")
     elif got["status"] != "ERROR":
         exp_details = expected.get("details") or {}
         got_details = got.get("details") or {}

@@ -20,6 +20,7 @@ import attrs
 
 from ..clock import ManualClock, UTC
 from ..engine import Engine
+from ..errors import RunstateError
 from ..states import State, StateDetails
 
 __all__ = ["Replayer", "replay", "STEP", "START"]
@@ -376,7 +377,8 @@ class Replayer:
             try:
                 result, _ = self.submit(target, step["state"], step["via"] == "force", step.get("policy"))
             except Exception as exc:  # a failed step leaves the engine unchanged; carry on
-                history.append({"status": "ERROR", "error_type": type(exc).__name__, "error": str(exc)})
+                history.append({"status": "ERROR", "error_type": type(exc).__name__, "error": str(exc),
+                                "documented": isinstance(exc, RunstateError)})
                 continue
             self.label_new_states(target, f"state:h{i}")
             details = getattr(result, "details", None)
@@ -397,7 +399,7 @@ class Replayer:
             self.label_new_states(target, "state:new")
             outcome = {"status": "ERROR", "details": None, "error": {"type": type(exc).__name__, "message": str(exc)},
                        "state": None, "state_is_new": False, "new_state_rows": 0,
-                       "unchanged": self._snapshot(run) == before}
+                       "unchanged": self._snapshot(run) == before, "documented": isinstance(exc, RunstateError)}
         else:
             fresh = self.label_new_states(target, "state:new")
             details = result.details

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 
-from ..errors import ObjectNotFoundError
+from ..errors import ObjectNotFoundError, OrchestrationError
 from ..records import TaskRunStateCache
 from ..states import StateDetails, StateType, has_persisted_result
 from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state
@@ -142,7 +142,11 @@ class RenameReruns(CoreRule):
 
     def before_transition(self, initial_state, proposed_state, context):
         if context.run.run_count > 0:
-            if initial_state is not None and initial_state.name == "AwaitingRetry":
+            if initial_state is None:
+                # Prefect crashes here (AttributeError on the missing state's name) and
+                # the call fails; we fail as well, with a reason.
+                raise OrchestrationError("Cannot rename a rerun of a task run that has no state.")
+            if initial_state.name == "AwaitingRetry":
                 self.rename_state("Retrying")
             else:
                 self.rename_state("Rerunning")
