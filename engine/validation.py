@@ -303,7 +303,9 @@ _NO_PLANS: dict = {}
 
 
 def as_state(value: Any, what: str = "state") -> State:
-    """A State from a State or from the JSON shape a client posts."""
+    """A State from a State or from the JSON shape a client posts. Only the shape is
+    checked here: the engine checks every field of a state it is given when the state
+    is submitted (orchestration.pipeline._submitted, with checked_details)."""
     if isinstance(value, State):
         return value
     if isinstance(value, Mapping):
@@ -314,29 +316,11 @@ def as_state(value: Any, what: str = "state") -> State:
         if "type" not in value:
             raise ValidationError(f"{what} needs a 'type'")
         data = dict(value)
-        if "timestamp" in data:
-            data["timestamp"] = as_datetime(data["timestamp"], f"{what}.timestamp")
-        if "id" in data:
-            data["id"] = as_uuid(data["id"], f"{what}.id")
-        details = data.get("state_details")
-        if isinstance(details, Mapping):
-            details = dict(details)
-            for k in ("flow_run_id", "task_run_id", "child_flow_run_id", "transition_id", "task_parameters_id"):
-                if details.get(k) is not None:
-                    details[k] = as_uuid(details[k], f"{what}.state_details.{k}")
-            for k in ("scheduled_time", "cache_expiration", "pause_timeout"):
-                if details.get(k) is not None:
-                    details[k] = as_datetime(details[k], f"{what}.state_details.{k}")
-            data["state_details"] = details
+        data["type"] = as_state_type(data["type"], f"{what}.type")
+        if data.get("state_details") is not None:
+            data["state_details"] = as_state_details(data["state_details"], f"{what}.state_details")
         return State(**data)
     raise ValidationError(f"{what} must be a State or a dict, got {type(value).__name__} {value!r}")
-
-
-def state_type_of(value: Any, what: str) -> StateType:
-    try:
-        return StateType(value)
-    except ValueError:
-        raise ValidationError(f"{what}: unknown state type {value!r}") from None
 
 
 # Submitted state details --------------------------------------------------------------
