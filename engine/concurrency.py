@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable
 
+from .errors import ValidationError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
     from .records import ConcurrencyLimitV2
@@ -29,7 +31,9 @@ def bulk_increment_active_slots(engine: "Engine", limit_ids: Iterable, slots: in
     table = store.tables["concurrency_limit_v2"]
     ids = list(limit_ids)
     updated = 0
-    for limit_id in ids:
+    # One UPDATE ... WHERE id IN (ids) in Prefect: a listed id takes slots once, and a
+    # list with repeats can never report all of its entries updated.
+    for limit_id in dict.fromkeys(ids):
         limit = table.rows.get(limit_id)
         if limit is None or not limit.active:
             continue
@@ -46,12 +50,17 @@ def bulk_increment_active_slots(engine: "Engine", limit_ids: Iterable, slots: in
 def bulk_decrement_active_slots(
     engine: "Engine", limit_ids: Iterable, slots: int, occupancy_seconds: float | None = None
 ) -> bool:
-    """Give back `slots` on every listed active limit (clamped at 0)."""
+    """Give back `slots` on every listed active limit (clamped at 0); with
+    `occupancy_seconds`, fold the per-slot occupancy into the limit's average (a
+    limit of 0 has no slots to average over and keeps its average)."""
+    if occupancy_seconds and not slots:
+        # Prefect divides by the slots before anything else (ZeroDivisionError).
+        raise ValidationError("occupancy_seconds needs at least one slot given back (slots is 0)")
     store, now = engine._store, engine._clock.now()
     table = store.tables["concurrency_limit_v2"]
     ids = list(limit_ids)
     updated = 0
-    for limit_id in ids:
+    for limit_id in dict.fromkeys(ids):  # each listed limit once, as in bulk_increment
         limit = table.rows.get(limit_id)
         if limit is None or not limit.active:
             continue
@@ -59,7 +68,7 @@ def bulk_decrement_active_slots(
         store.touch("concurrency_limit_v2", limit)
         limit.active_slots = max(0, active - slots)
         limit.denied_slots = denied
-        if occupancy_seconds:
+        if occupancy_seconds and limit.limit:
             sample = max(occupancy_seconds / slots, 0.1)
             limit.avg_slot_occupancy_seconds += (sample - limit.avg_slot_occupancy_seconds) / (limit.limit * 2)
         limit.updated = now

@@ -613,17 +613,19 @@ class Engine:
         flow_id = values["flow_id"]
         if flow_id not in self._store.tables["flow"].rows:
             raise ValidationError(f"flow_run.flow_id: flow {flow_id} does not exist")
-        if values.get("parent_task_run_id") is not None and values["parent_task_run_id"] not in self._table("task_run"):
-            raise ValidationError(f"flow_run.parent_task_run_id: task run {values['parent_task_run_id']} does not exist")
-        if values.get("work_queue_id") is not None and values["work_queue_id"] not in self._table("work_queue"):
-            raise ValidationError(f"flow_run.work_queue_id: work queue {values['work_queue_id']} does not exist")
         key = values.get("idempotency_key")
         if key is not None:
+            # Before the other references are checked: Prefect's insert skips on the
+            # key's conflict, so the first run comes back whatever else was given.
             bucket = self._store.tables["flow_run"].by_name["idempotency"].get((flow_id, key))
             if bucket:
                 if key:
                     return next(iter(bucket.values()))
                 raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {key!r}")
+        if values.get("parent_task_run_id") is not None and values["parent_task_run_id"] not in self._table("task_run"):
+            raise ValidationError(f"flow_run.parent_task_run_id: task run {values['parent_task_run_id']} does not exist")
+        if values.get("work_queue_id") is not None and values["work_queue_id"] not in self._table("work_queue"):
+            raise ValidationError(f"flow_run.work_queue_id: work queue {values['work_queue_id']} does not exist")
         return self._insert_new_run("flow_run", FlowRun, values, state, orchestration_parameters)
 
     def _insert_new_run(self, kind: str, cls: type, values: dict, state: State | None,

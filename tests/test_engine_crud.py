@@ -70,6 +70,39 @@ def test_idempotency_key(e, flow):
         e.create_flow_run(flow_id=flow.id, idempotency_key="")
 
 
+def test_idempotent_create_returns_the_first_run_whatever_else_is_given(e, flow):
+    # Prefect's insert skips on the key's conflict before any other reference is
+    # checked (checked against Prefect 3.1.0): a missing queue or parent is no error.
+    first = e.create_flow_run(flow_id=flow.id, idempotency_key="kk")
+    again = e.create_flow_run(flow_id=flow.id, idempotency_key="kk", work_queue_id=uuid.uuid4(),
+                              parent_task_run_id=uuid.uuid4())
+    assert again is first and first.work_queue_id is None
+    with pytest.raises(ValidationError, match="work queue"):  # a new run still needs its references
+        e.create_flow_run(flow_id=flow.id, idempotency_key="other", work_queue_id=uuid.uuid4())
+
+
+def test_global_limit_slots_with_repeated_ids_count_once(e):
+    # One UPDATE ... WHERE id IN (...) in Prefect (checked against 3.1.0): a repeated
+    # id takes or gives slots once, and the call reports that not every entry updated.
+    limit = e.create_concurrency_limit_v2(name="g", limit=4)
+    assert e.bulk_increment_active_slots([limit.id, limit.id], 1) is False
+    assert limit.active_slots == 1
+    assert e.bulk_increment_active_slots([limit.id], 2) is True and limit.active_slots == 3
+    assert e.bulk_decrement_active_slots([limit.id, limit.id], 1, occupancy_seconds=10) is False
+    assert limit.active_slots == 2 and limit.avg_slot_occupancy_seconds == 2.0 + (10 - 2.0) / 8
+
+
+def test_occupancy_needs_slots_and_a_zero_limit_keeps_its_average(e):
+    limit = e.create_concurrency_limit_v2(name="g", limit=2)
+    before = (limit.active_slots, limit.avg_slot_occupancy_seconds, limit.updated)
+    with pytest.raises(ValidationError, match="slots is 0"):  # Prefect: ZeroDivisionError
+        e.bulk_decrement_active_slots([limit.id], 0, occupancy_seconds=5)
+    assert (limit.active_slots, limit.avg_slot_occupancy_seconds, limit.updated) == before
+    zero = e.create_concurrency_limit_v2(name="z", limit=0)  # Prefect: an integrity error
+    assert e.bulk_decrement_active_slots([zero.id], 1, occupancy_seconds=10) is True
+    assert zero.active_slots == 0 and zero.avg_slot_occupancy_seconds == before[1]
+
+
 def test_bad_input_names_the_culprit_and_changes_nothing(e, flow):
     before = snapshot(e)
     with pytest.raises(ValidationError, match="bogus"):
