@@ -129,7 +129,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{what}: {exc}") from None
         _check_policy(policy, what)
-        return policy.copy()
+        return policy.copy()  # pause keys given as a list become a set
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
 
 
