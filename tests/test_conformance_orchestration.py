@@ -25,8 +25,8 @@ CORPUS = pathlib.Path(__file__).parent / "data" / "orchestration.jsonl"
 # Scenarios in the same format, made by varying recorded ones within their group
 # (states, policies, force, api versions, limits, caches, retries, pauses, parents),
 # whose outcomes come from running Prefect 3.1.0's own set_*_state on SQLite with the
-# corpus's pinned dependencies (a scratch harness outside this repository that
-# reproduced 958 of 958 sampled recorded outcomes). 8 per group, plus 12 of a kind
+# corpus's pinned dependencies (tests/oracle/prefect_orchestration.py; its first
+# version reproduced 958 of 958 sampled recorded outcomes). 8 per group, plus 12 of a kind
 # no recorded scenario shows: a stateless task run with run_count > 0 entering RUNNING.
 ORACLE_SCENARIOS = pathlib.Path(__file__).parent / "data" / "orchestration_prefect_oracle.jsonl"
 

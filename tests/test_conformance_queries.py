@@ -11,7 +11,7 @@ from engine.conformance.queries import run_file
 CORPUS = pathlib.Path(__file__).parent / "data" / "queries.jsonl"
 # More cases in the corpus format, over the same dataset, whose expected answers come
 # from Prefect 3.1.0's own models layer on SQLite (same pinned dependencies as the
-# corpus), driven by a scratch harness outside this repository. They cover forms no
+# corpus), answered by tests/oracle/prefect_queries.py (see its README). They cover forms no
 # recorded case shows: every field and operator alone, random and_/or_ combinations
 # across entities, windows, and edge forms (empty lists under or_, `startswith_=[]`,
 # times without an offset, bare dates). Cases only: the dataset is the corpus's line 1.

@@ -1,0 +1,63 @@
+"""A throwaway Prefect home for the oracle scripts, and the database they use.
+
+Import this module before anything from Prefect: Prefect reads its settings from the
+environment once, when it is first imported (and creates PREFECT_HOME then), so the
+environment has to be in place by then. The home is a fresh temporary directory that
+is removed when the process exits; nothing is read from or written to ~/.prefect.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+
+PREFECT_HOME = tempfile.mkdtemp(prefix="prefect-oracle-")
+atexit.register(shutil.rmtree, PREFECT_HOME, ignore_errors=True)
+
+os.environ["PREFECT_HOME"] = PREFECT_HOME
+# Prefect logs every orchestration rule that aborts or errors; the oracle records those
+# outcomes itself, so the log output would only be noise on stderr.
+os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+os.environ["PREFECT_LOGGING_SERVER_LEVEL"] = "CRITICAL"
+logging.disable(logging.CRITICAL)
+
+
+def database_path(requested: str | None) -> str:
+    """The SQLite file to use: `requested` (which must not exist yet) or one in the home."""
+    if requested is None:
+        return os.path.join(PREFECT_HOME, "oracle.db")
+    if os.path.exists(requested):
+        raise SystemExit(f"{requested} already exists; give a new path for the database")
+    return os.path.abspath(requested)
+
+
+@contextlib.contextmanager
+def prefect_database(path: str):
+    """Point Prefect's server at the SQLite file `path` for the duration of the block.
+
+    The connection URL is read from the current settings context each time Prefect's
+    database interface is built, so a temporary settings override is enough here.
+    """
+    # Imported here, not at the top: this module has to be importable before Prefect is.
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: "sqlite+aiosqlite:///" + path}):
+        yield
+
+
+def answer_from_command_line(answer_file, description: str, input_help: str, output_help: str,
+                             argv: list[str] | None = None):
+    """Both scripts' command line: `IN OUT [--db PATH]`; runs the coroutine function
+    `answer_file(IN, OUT)` against a fresh database and returns its result."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("input", help=input_help)
+    parser.add_argument("output", help=output_help)
+    parser.add_argument("--db", help="SQLite file to build (must not exist; default: a temporary one)")
+    args = parser.parse_args(argv)
+    with prefect_database(database_path(args.db)):
+        return asyncio.run(answer_file(args.input, args.output))
