@@ -120,7 +120,6 @@ def test_bad_input_names_the_culprit_and_changes_nothing(e, flow):
     assert snapshot(e) == before
 
 
-
 @pytest.mark.parametrize("kind, policy, field", [
     ("flow_run", FlowRunPolicy(retries="3"), "retries"),
     ("flow_run", {"retry_delay": "10s"}, "retry_delay"),
@@ -156,6 +155,7 @@ def test_policies_given_in_other_shapes_are_normalised(e, flow):
     task_run = e.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0",
                                  empirical_policy={"retries": 2, "retry_delay": [1, 2.5]})
     assert task_run.empirical_policy.retry_delay == [1, 2.5]
+
 
 def test_update_flow_run_only_given_fields(e, flow):
     clock = e.clock

@@ -140,7 +140,6 @@ def test_like_is_case_insensitive_with_unescaped_wildcards(world):
     assert e.count_flow_runs(work_queue_filter={"name": {"startswith_": ["robot"]}}) == 0
 
 
-
 def test_empty_startswith_is_left_out_of_the_sql():
     # Prefect ORs the prefixes; an OR of nothing is an empty clause SQLAlchemy drops
     # from whatever combines it (checked against Prefect 3.1.0): no constraint under
@@ -160,6 +159,7 @@ def test_empty_startswith_is_left_out_of_the_sql():
     assert count({"operator": "or_", "name": {"any_": ["beta"], **empty}}) == 1
     assert count({"operator": "and_", "id": {"any_": [str(alpha.id)]}, "name": empty}) == 1
     assert count({"operator": "or_", "id": {"any_": [str(alpha.id)]}, "name": {}}) == 2  # `{}` is TRUE
+
 
 def test_tags_and_operators(world):
     e, _, _ = world

@@ -138,7 +138,6 @@ def test_a_waited_proposal_can_be_resubmitted_later(h):
     assert result.state.timestamp > run.expected_start_time
 
 
-
 def test_state_times_without_an_offset_are_utc(h):
     # A State built in Python is not validated on construction; Prefect reads a time
     # with no offset as UTC, so the engine's copy does too (it used to keep it naive,
@@ -217,6 +216,7 @@ def test_submitted_ids_and_details_given_as_text_or_dicts_are_read_as_prefect_re
     task_run = h.task_run(S.PENDING)
     as_dict = _with(state_details={"cache_key": "k", "not_a_field": 1})  # unknown keys ignored, as Prefect does
     assert h.engine.set_task_run_state(task_run.id, as_dict).state.state_details.cache_key == "k"
+
 
 def test_api_version_travels_in_the_parameters(h):
     seen = []

@@ -188,7 +188,6 @@ def test_reruns_are_renamed(h, run_count, initial_name, expected):  # 71-73
     assert h.set(task, S.RUNNING, policy_of(RenameReruns)).state.name == expected
 
 
-
 def test_rerun_of_a_stateless_task_fails_the_call(h):
     # Prefect 3.1.0 crashes reading the missing state's name (checked against it):
     # the call fails and nothing changes. So does ours, with a documented error.
