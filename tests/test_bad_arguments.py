@@ -1,11 +1,13 @@
-"""Every public Engine method, given an argument of the wrong kind, raises one of the
-engine's documented errors (a RunstateError naming what is wrong), never a bare
+"""Every public Engine method, and every function of the Prefect-shaped facade
+(`engine.models`), given an argument of the wrong kind, raises one of the engine's
+documented errors (a RunstateError naming what is wrong), never a bare
 TypeError/AttributeError from deep inside, and leaves the engine as it was.
 
 A sweep, not a specification: each parameter of each method gets each value below
 in turn, the other required parameters get plausible values."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import uuid
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, ManualClock, Pending, Running
+from engine import Engine, ManualClock, Pending, Running, models
 from engine.errors import RunstateError
 
 T0 = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
@@ -66,13 +68,8 @@ def _signature_error(exc: TypeError) -> bool:
     return "argument" in text and any(w in text for w in ("unexpected", "missing", "positional"))
 
 
-METHODS = sorted(n for n in dir(Engine) if not n.startswith("_") and callable(getattr(Engine, n)) and n not in NOT_SWEPT)
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_wrong_arguments_raise_documented_errors_and_change_nothing(method):
-    params = [p for p in inspect.signature(getattr(Engine, method)).parameters.values()
-              if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+def _sweep(name: str, params: list, call) -> None:
+    """Call `call(engine, kwargs)` with each wrong value for each parameter in turn."""
     for param in params:
         for wrong in WRONG:
             e, objs = _world()
@@ -81,11 +78,41 @@ def test_wrong_arguments_raise_documented_errors_and_change_nothing(method):
             kwargs[param.name] = wrong
             before = _fingerprint(e)
             try:
-                getattr(e, method)(**kwargs)
+                call(e, kwargs)
             except RunstateError:
-                assert _fingerprint(e) == before, f"{method}({param.name}={wrong!r}) failed half-way"
+                assert _fingerprint(e) == before, f"{name}({param.name}={wrong!r}) failed half-way"
             except TypeError as exc:
                 if not _signature_error(exc):
-                    pytest.fail(f"{method}({param.name}={wrong!r}) raised TypeError: {exc}")
+                    pytest.fail(f"{name}({param.name}={wrong!r}) raised TypeError: {exc}")
             except Exception as exc:  # noqa: BLE001 - the point of the sweep
-                pytest.fail(f"{method}({param.name}={wrong!r}) raised {type(exc).__name__}: {exc}")
+                pytest.fail(f"{name}({param.name}={wrong!r}) raised {type(exc).__name__}: {exc}")
+
+
+def _params(fn: Any, skip: str) -> list:
+    return [p for p in inspect.signature(fn).parameters.values()
+            if p.name != skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+METHODS = sorted(n for n in dir(Engine) if not n.startswith("_") and callable(getattr(Engine, n)) and n not in NOT_SWEPT)
+FACADE = sorted(
+    (module_name, fn_name)
+    for module_name in dir(models) if inspect.ismodule(getattr(models, module_name)) and not module_name.startswith("_")
+    for fn_name, fn in vars(getattr(models, module_name)).items()
+    if not fn_name.startswith("_") and inspect.iscoroutinefunction(fn)
+)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_wrong_arguments_raise_documented_errors_and_change_nothing(method):
+    _sweep(method, _params(getattr(Engine, method), "self"), lambda e, kwargs: getattr(e, method)(**kwargs))
+
+
+@pytest.mark.parametrize("module_name, fn_name", FACADE)
+def test_wrong_arguments_to_the_facade_raise_documented_errors_and_change_nothing(module_name, fn_name):
+    fn = getattr(getattr(models, module_name), fn_name)
+
+    async def call(e: Engine, kwargs: dict) -> None:
+        async with e.session() as session:
+            await fn(session=session, **kwargs)
+
+    _sweep(f"models.{module_name}.{fn_name}", _params(fn, "session"), lambda e, kwargs: asyncio.run(call(e, kwargs)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
+from ..queries import check_window
 from ..records import Deployment
 from ._facade import as_mapping, engine_of, facade
 
@@ -47,8 +48,8 @@ async def read_deployment_by_name(session: Any, name: str, flow_name: str) -> De
 @facade
 async def read_deployments(session: Any, offset: int | None = None, limit: int | None = None) -> list[Deployment]:
     """Deployments by name, paginated. O(n log n)."""
+    start, limit = check_window(offset, limit)
     rows = engine_of(session).read_deployments()
-    start = offset or 0
     return rows[start: None if limit is None else start + limit]
 
 
