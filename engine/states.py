@@ -13,6 +13,7 @@ import os
 import random
 import struct
 import uuid
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 import attrs
@@ -232,24 +233,28 @@ _copy_details = compile_copier(StateDetails)
 STATE_DETAILS_FIELDS = frozenset(f.name for f in attrs.fields(StateDetails))
 
 
-def _coerce_details(value: StateDetails | dict | None) -> StateDetails:
+def as_state_details(value: Any, what: str = "state_details") -> StateDetails:
+    """StateDetails from StateDetails, a dict (unknown keys ignored, as Prefect does)
+    or None (defaults); `what` names the value in errors."""
     if value is None:
         return StateDetails()
     if isinstance(value, StateDetails):
         return value
-    if isinstance(value, dict):
-        # Prefect ignores unknown keys in state details; so do we.
+    if isinstance(value, Mapping):
         return StateDetails(**{k: v for k, v in value.items() if k in STATE_DETAILS_FIELDS})
-    raise ValidationError(f"state_details must be a StateDetails or a dict, got {type(value).__name__}")
+    raise ValidationError(f"{what} must be a StateDetails or a dict, got {type(value).__name__} {value!r}")
 
 
-def _coerce_type(value: Any) -> StateType:
+def as_state_type(value: Any, what: str = "state type") -> StateType:
+    """A StateType from a member or its value; `what` names the value in errors."""
     if isinstance(value, StateType):
         return value
     try:
         return StateType(value)
     except ValueError:
-        raise ValidationError(f"unknown state type {value!r}; expected one of {[t.value for t in StateType]}") from None
+        raise ValidationError(
+            f"{what}: unknown state type {value!r}; expected one of {[t.value for t in StateType]}"
+        ) from None
 
 
 # Converters run in __init__ only, not on assignment (as Prefect's models do not
@@ -261,12 +266,12 @@ class State:
     Equality ignores `id`; the hash is (flow_run_id, task_run_id, timestamp, type).
     """
 
-    type: StateType = attrs.field(converter=_coerce_type)
+    type: StateType = attrs.field(converter=as_state_type)
     name: str | None = None
     timestamp: _dt.datetime | None = None
     message: str | None = None
     data: Any = None
-    state_details: StateDetails = attrs.field(factory=StateDetails, converter=_coerce_details)
+    state_details: StateDetails = attrs.field(factory=StateDetails, converter=as_state_details)
     id: uuid.UUID = attrs.field(factory=new_id)
 
     def __attrs_post_init__(self) -> None:
@@ -400,7 +405,7 @@ def _build(state_type: StateType, default_name: str, kw: dict[str, Any]) -> Stat
 def Scheduled(scheduled_time: _dt.datetime | None = None, **kw: Any) -> State:
     """A SCHEDULED state. Without `scheduled_time` the engine stamps "now" on submission
     (overwriting any `state_details.scheduled_time`, as Prefect does)."""
-    details = _coerce_details(kw.pop("state_details", None))
+    details = as_state_details(kw.pop("state_details", None))
     if scheduled_time is None:
         details.scheduled_time = None
     elif details.scheduled_time:
@@ -473,7 +478,7 @@ def Paused(
 ) -> State:
     """A PAUSED state. `timeout_seconds` is counted from `now` (default: the system clock;
     pass the engine's `clock.now()` for deterministic tests)."""
-    details = _coerce_details(kw.pop("state_details", None))
+    details = as_state_details(kw.pop("state_details", None))
     if details.pause_timeout:
         raise ValueError("An extra pause timeout was provided in state_details")
     if timeout_seconds is not None and pause_expiration_time is not None:

@@ -17,7 +17,15 @@ from .records import (
     TaskRunPolicy,
     TaskRunResult,
 )
-from .states import State, StateDetails, StateType, compile_checked_copier
+from .states import (
+    STATE_DETAILS_FIELDS,
+    State,
+    StateDetails,
+    StateType,
+    as_state_details,
+    as_state_type,
+    compile_checked_copier,
+)
 
 __all__ = [
     "as_uuid",
@@ -325,26 +333,6 @@ def as_state(value: Any, what: str = "state") -> State:
 
 # Submitted state details --------------------------------------------------------------
 
-def as_state_type(value: Any, what: str) -> StateType:
-    if isinstance(value, StateType):
-        return value
-    try:
-        return StateType(value)
-    except ValueError:
-        raise ValidationError(f"{what}: unknown state type {value!r}; expected one of {[t.value for t in StateType]}") from None
-
-
-def as_state_details(value: Any, what: str) -> StateDetails:
-    """StateDetails from StateDetails or a dict (unknown keys ignored, as Prefect
-    does; values are checked by `checked_details`)."""
-    if isinstance(value, StateDetails):
-        return value
-    if isinstance(value, Mapping):
-        known = _DETAIL_FIELDS
-        return StateDetails(**{k: v for k, v in value.items() if k in known})
-    raise ValidationError(f"{what} must be a StateDetails or a dict, got {type(value).__name__} {value!r}")
-
-
 def _not_a_flag(value: Any, what: str) -> None:
     raise ValidationError(f"{what} must be true or false, got {type(value).__name__} {value!r}")
 
@@ -373,8 +361,7 @@ _DETAIL_CHECKS = {
     **dict.fromkeys(("untrackable_result", "pause_reschedule"), _FLAG_CHECK),
     "run_input_keyset": "if {v} is not None: {v} = keyset({v}, what + '.{field}')",
 }
-_DETAIL_FIELDS = frozenset(f.name for f in attrs.fields(StateDetails))
-assert _DETAIL_CHECKS.keys() == _DETAIL_FIELDS, "a StateDetails field has no check"
+assert _DETAIL_CHECKS.keys() == STATE_DETAILS_FIELDS, "a StateDetails field has no check"
 
 checked_details: Callable[[StateDetails, str], StateDetails] = compile_checked_copier(
     StateDetails, _DETAIL_CHECKS,

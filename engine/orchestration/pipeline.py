@@ -23,8 +23,8 @@ from typing import Any
 
 
 from ..errors import ObjectNotFoundError, ValidationError
-from ..states import State, StateDetails, StateType, compile_copier
-from ..validation import as_datetime, as_state_details, as_state_type, as_str, as_uuid, checked_details
+from ..states import State, StateType, as_state_details, as_state_type, compile_copier
+from ..validation import as_datetime, as_str, as_uuid, checked_details
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
@@ -101,21 +101,12 @@ def _submitted(state: State, now: _dt.datetime) -> State:
         as_str(new.message, "state.message")
     if new.id.__class__ is not _UUID:
         new.id = as_uuid(new.id, "state.id")
-    details = state.state_details
-    if details.__class__ is not StateDetails:
-        details = as_state_details(details, "state.state_details")
     # The details are the client's too: copied.
-    details = new.state_details = checked_details(details, "state.state_details")
+    details = new.state_details = checked_details(as_state_details(state.state_details, "state.state_details"),
+                                                  "state.state_details")
     if details.scheduled_time is None and new.type is _SCHEDULED:
         details.scheduled_time = now
     return new
-
-
-def _details_of(state: State) -> StateDetails:
-    # Read before _submitted checks the state: details reassigned as a dict are read
-    # the way _submitted will read them.
-    details = state.state_details
-    return details if details.__class__ is StateDetails else as_state_details(details, "state.state_details")
 
 
 def _stamp(state: State, now: _dt.datetime) -> None:
@@ -438,7 +429,8 @@ def set_task_run_state(
     policy = task_policy
     if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
         policy = _resolve_policy(policy, "task_policy")
-    if isinstance(state, State) and _details_of(state).deferred:
+    # (read before _submitted checks the state, the way it will read the details)
+    if isinstance(state, State) and as_state_details(state.state_details, "state.state_details").deferred:
         policy = BackgroundTaskPolicy
     elif force or policy is None:
         policy = MinimalTaskPolicy
