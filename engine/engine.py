@@ -128,10 +128,11 @@ def _limit_ids(ids: Any) -> list[uuid.UUID]:
     return [as_uuid(i, "concurrency_limit_ids[]") for i in ids]
 
 
-def _slots(slots: Any) -> int:
-    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 0:
-        raise ValidationError(f"slots must be a non-negative integer, got {slots!r}")
-    return slots
+def _count(value: Any, what: str) -> int:
+    """`value` if it is a non-negative integer (a limit, a number of slots)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
 
 
 class Engine:
@@ -353,8 +354,8 @@ class Engine:
         raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
 
     def _apply_deployment_limit(self, dep: Deployment, limit: int | None) -> None:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ValidationError(f"deployment concurrency_limit must be a non-negative integer, got {limit!r}")
+        if limit is not None:
+            _count(limit, "deployment concurrency_limit")
         limits = self._table("concurrency_limit_v2")
         current = limits.get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
         if current is None and limit is None:
@@ -497,8 +498,7 @@ class Engine:
         """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
         if not isinstance(tag, str) or not tag:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
-        if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 0:
-            raise ValidationError(f"concurrency_limit must be a non-negative integer, got {concurrency_limit!r}")
+        _count(concurrency_limit, "concurrency_limit")
         now = self._clock.now()
         limit = self._unique("concurrency_limit", "tag", tag)
         if limit is not None:
@@ -545,8 +545,7 @@ class Engine:
         name = as_str(name, "concurrency_limit_v2.name", False)
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
+        _count(limit, "limit")
         unknown = sorted(set(fields) - _CONCURRENCY_LIMIT_V2_FIELDS)
         if unknown:
             raise ValidationError(f"unknown field(s) for concurrency_limit_v2: {', '.join(unknown)}")
@@ -574,7 +573,7 @@ class Engine:
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
-        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), _slots(slots))
+        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), _count(slots, "slots"))
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
@@ -582,7 +581,7 @@ class Engine:
                                               or not isinstance(occupancy_seconds, (int, float))):
             raise ValidationError(f"occupancy_seconds must be a number or None, got {occupancy_seconds!r}")
         return _concurrency.bulk_decrement_active_slots(
-            self, _limit_ids(concurrency_limit_ids), _slots(slots), occupancy_seconds
+            self, _limit_ids(concurrency_limit_ids), _count(slots, "slots"), occupancy_seconds
         )
 
     # flow runs ---------------------------------------------------------------------------------------------
