@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable
 
-from .errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -52,10 +51,8 @@ def bulk_decrement_active_slots(
 ) -> bool:
     """Give back `slots` on every listed active limit (clamped at 0); with
     `occupancy_seconds`, fold the per-slot occupancy into the limit's average (a
-    limit of 0 has no slots to average over and keeps its average)."""
-    if occupancy_seconds and not slots:
-        # Prefect divides by the slots before anything else (ZeroDivisionError).
-        raise ValidationError("occupancy_seconds needs at least one slot given back (slots is 0)")
+    limit of 0 has no slots to average over and keeps its average). The caller has
+    checked the arguments (Engine.bulk_decrement_active_slots)."""
     store, now = engine._store, engine._clock.now()
     table = store.tables["concurrency_limit_v2"]
     ids = list(limit_ids)

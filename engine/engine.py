@@ -580,9 +580,11 @@ class Engine:
         if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
                                               or not isinstance(occupancy_seconds, (int, float))):
             raise ValidationError(f"occupancy_seconds must be a number or None, got {occupancy_seconds!r}")
-        return _concurrency.bulk_decrement_active_slots(
-            self, _limit_ids(concurrency_limit_ids), _count(slots, "slots"), occupancy_seconds
-        )
+        slots = _count(slots, "slots")
+        if occupancy_seconds and not slots:
+            # Prefect divides by the slots before anything else (ZeroDivisionError).
+            raise ValidationError("occupancy_seconds needs at least one slot given back (slots is 0)")
+        return _concurrency.bulk_decrement_active_slots(self, _limit_ids(concurrency_limit_ids), slots, occupancy_seconds)
 
     # flow runs ---------------------------------------------------------------------------------------------
     @atomic
