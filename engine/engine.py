@@ -283,12 +283,16 @@ class Engine:
 
     @atomic
     def delete_flow(self, flow_id: Any) -> bool:
-        """Delete a flow with its deployments and flow runs (cascade). True iff it existed."""
+        """Delete a flow with its deployments and flow runs (cascade). True iff it existed.
+
+        As Prefect's one DELETE with the schema's cascades: none of delete_deployment's
+        or delete_flow_run's own steps run, so a deployment's concurrency limit stays
+        (the foreign key points from the deployment to it) and no slot is given back."""
         flow = self._table("flow").get(as_uuid(flow_id, "flow_id"))
         if flow is None:
             return False
         for dep in list(self._store.tables["deployment"].by_name["flow_id"].get(flow.id).values()):
-            self._delete_deployment_row(dep)
+            self._store.delete("deployment", dep)
         for run in list(self._store.tables["flow_run"].by_name["flow_id"].get(flow.id).values()):
             self._delete_flow_run_cascade(run)
         self._store.delete("flow", flow)
@@ -397,14 +401,11 @@ class Engine:
         if dep is None:
             return False
         self._delete_auto_scheduled_runs(dep, auto_only=False)
-        self._delete_deployment_row(dep)
-        return True
-
-    def _delete_deployment_row(self, dep: Deployment) -> None:
         gcl = self._table("concurrency_limit_v2").get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
         if gcl is not None:
             self._store.delete("concurrency_limit_v2", gcl)
         self._store.delete("deployment", dep)
+        return True
 
     # work pools and queues ------------------------------------------------------------------------
     @atomic

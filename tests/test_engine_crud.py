@@ -214,6 +214,14 @@ def test_delete_flow_cascades_to_runs_and_deployments(e, flow):
     assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}").limit == 2
     assert e.delete_flow(flow.id)
     assert e.read_flow_run(fr.id) is None and e.read_deployment(dep.id) is None
+    # One DELETE and the schema's cascades, as in Prefect: delete_deployment's removal
+    # of the linked limit does not run, so the limit stays.
+    assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}").limit == 2
+
+
+def test_delete_deployment_deletes_its_limit(e, flow):
+    dep = e.create_deployment(flow.id, "d", concurrency_limit=2)
+    assert e.delete_deployment(dep.id)
     assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}") is None
 
 

@@ -352,6 +352,22 @@ def test_last_blocking_tag_decides_the_answer(h):
     assert result.status is WAIT  # b (after a) overrides a's abort
 
 
+def test_duplicate_slots_from_an_override_go_on_the_next_write(h):
+    # Prefect rewrites a tag limit's slots through a set on every add and removal, so
+    # the duplicates only `slot_override` can store are counted until then, and a
+    # released run leaves no copy behind.
+    h.engine.create_concurrency_limit("t", 4)
+    h.engine.reset_concurrency_limit_by_tag("t", slot_override=["h1", "h1", "h2"])
+    first = h.task_run(S.PENDING, tags=["t"])
+    assert h.set(first, S.RUNNING, CoreTaskPolicy).status is ACCEPT  # 3 stored < 4
+    assert slots(h, "t") == ["h1", "h2", str(first.id)]
+    second = h.task_run(S.PENDING, tags=["t"])
+    assert h.set(second, S.RUNNING, CoreTaskPolicy).status is ACCEPT  # 3 again, not 4
+    h.engine.reset_concurrency_limit_by_tag("t", slot_override=[str(second.id), "h1", str(second.id)])
+    assert h.set(second, S.COMPLETED, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") == ["h1"]
+
+
 def test_own_slot_is_not_exempt_from_the_check(h):
     h.engine.create_concurrency_limit("t", 1)
     task = h.task_run(S.PENDING, tags=["t"])

@@ -119,12 +119,19 @@ def _limits_for_tags(engine, tags) -> list:
     return found
 
 
+def _set_slots(store, limit, slots: list) -> None:
+    # Prefect rewrites a tag limit's slots through a set on every add or removal:
+    # a duplicate (only `reset_concurrency_limit_by_tag`'s override can store one)
+    # goes too. Its order is the set's; ours stays first-come, so it is repeatable.
+    if slots != limit.active_slots:
+        store.touch("concurrency_limit", limit)
+        limit.active_slots = slots
+
+
 def _release(engine, tags, slot: str) -> None:
     store = engine._store
     for limit in _limits_for_tags(engine, tags):
-        if slot in limit.active_slots:
-            store.touch("concurrency_limit", limit)
-            limit.active_slots.remove(slot)
+        _set_slots(store, limit, [s for s in dict.fromkeys(limit.active_slots) if s != slot])
 
 
 class SecureTaskConcurrencySlots(CoreRule):
@@ -160,9 +167,7 @@ class SecureTaskConcurrencySlots(CoreRule):
                 self.delay_transition(TAG_SLOT_WAIT_SECONDS, f"Concurrency limit for the {tag} tag has been reached")
             else:
                 applied.append(tag)
-                if slot not in limit.active_slots:
-                    store.touch("concurrency_limit", limit)
-                    limit.active_slots.append(slot)
+                _set_slots(store, limit, list(dict.fromkeys([*limit.active_slots, slot])))
 
     def cleanup(self, initial_state, validated_state, context):
         _release(context.session, self._applied, str(context.run.id))
