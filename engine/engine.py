@@ -306,14 +306,16 @@ class Engine:
         name: str,
         *,
         concurrency_limit: Any = _UNSET,
-        concurrency_options: ConcurrencyOptions | Mapping | None = None,
+        concurrency_options: Any = _UNSET,
         **fields: Any,
     ) -> Deployment:
         """Create a deployment, or update the one with the same (flow_id, name).
 
         `concurrency_limit` links a ConcurrencyLimitV2 named ``deployment:<id>``
-        (models.md §6). Upserting deletes the deployment's auto-scheduled, never-run
-        SCHEDULED flow runs, as Prefect does.
+        (models.md §6). `concurrency_options` is a ConcurrencyOptions, a mapping
+        of its fields, or None. Upserting sets the fields given (an explicit None
+        included) and deletes the deployment's auto-scheduled, never-run SCHEDULED
+        flow runs, as Prefect does.
         """
         flow_id = as_uuid(flow_id, "deployment.flow_id")
         self._require("flow", flow_id, "Flow")
@@ -321,7 +323,8 @@ class Engine:
             raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
         set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
         values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
-        options = self._as_concurrency_options(concurrency_options)
+        set_options = concurrency_options is not _UNSET
+        options = self._as_concurrency_options(concurrency_options) if set_options else None
         now = self._clock.now()
         dep = self._unique("deployment", "flow_name", (flow_id, name))
         if dep is not None:
@@ -329,7 +332,7 @@ class Engine:
             for key, value in values.items():
                 if key != "id":
                     setattr(dep, key, value)
-            if concurrency_options is not None:
+            if set_options:
                 dep.concurrency_options = options
             dep.updated = now
             self._store.reindex("deployment", dep)

@@ -237,6 +237,14 @@ def test_deployment_limit_management(e, flow):
         e.create_deployment(flow.id, "d2", concurrency_options={"collision_strategy": "NOPE"})
 
 
+def test_deployment_upsert_sets_an_explicit_none_and_keeps_what_is_not_given(e, flow):
+    dep = e.create_deployment(flow.id, "d", version="1", concurrency_options={"collision_strategy": "CANCEL_NEW"})
+    e.create_deployment(flow.id, "d", description="x")
+    assert dep.concurrency_options.collision_strategy.value == "CANCEL_NEW" and dep.version == "1"
+    e.create_deployment(flow.id, "d", concurrency_options=None, version=None)
+    assert dep.concurrency_options is None and dep.version is None
+
+
 def test_work_pools_and_queues(e):
     pool = e.create_work_pool("pool")
     default = e.read_work_queue(pool.default_queue_id)
