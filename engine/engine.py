@@ -67,8 +67,19 @@ def _fields_of(cls: type, exclude: set[str]) -> frozenset[str]:
     return frozenset(f.name for f in attrs.fields(cls) if f.name not in exclude)
 
 
+def _without(fields: dict, dropped: tuple[str, ...]) -> dict:
+    for name in dropped:  # a copy only when there is something to drop: rarely
+        if name in fields:
+            return {k: v for k, v in fields.items() if k not in dropped}
+    return fields
+
+
 _FLOW_RUN_CREATE = _fields_of(FlowRun, _RUN_STATE_COLUMNS)
 _TASK_RUN_CREATE = _fields_of(TaskRun, _RUN_STATE_COLUMNS)
+# Given to create_*, Prefect leaves these out of the insert: dropped unchecked, as
+# there. (The state columns and `updated` are refused instead: the engine keeps them.)
+_FLOW_RUN_DROPPED = ("created", "estimated_run_time", "estimated_start_time_delta")
+_TASK_RUN_DROPPED = ("created",)
 _FLOW_RUN_UPDATE = frozenset(
     {"name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables"}
 )
@@ -420,6 +431,8 @@ class Engine:
             raise UniquenessError(f"a work pool named {name!r} already exists")
         values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
         pool = WorkPool(name=name, type=type, **values)
+        if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
+            pool.status = "PAUSED" if pool.is_paused else "NOT_READY"
         now = self._clock.now()
         self._stamp(pool, now)
         self._insert("work_pool", pool)
@@ -612,7 +625,7 @@ class Engine:
                 state = fields.pop("state")
         if "flow_id" not in fields:
             raise ValidationError("create_flow_run needs a flow_id")
-        values = coerce_fields("flow_run", fields, _FLOW_RUN_CREATE)
+        values = coerce_fields("flow_run", _without(fields, _FLOW_RUN_DROPPED), _FLOW_RUN_CREATE)
         if state is not None:
             state = as_state(state)
         flow_id = values["flow_id"]
@@ -736,7 +749,7 @@ class Engine:
                 raise ValidationError(f"create_task_run needs a {required}")
             if not isinstance(fields[required], str):
                 raise ValidationError(f"task_run.{required} must be a string, got {fields[required]!r}")
-        values = coerce_fields("task_run", fields, _TASK_RUN_CREATE)
+        values = coerce_fields("task_run", _without(fields, _TASK_RUN_DROPPED), _TASK_RUN_CREATE)
         if state is not None:
             state = as_state(state)
         cache_key = values.get("cache_key")

@@ -361,3 +361,24 @@ def test_a_state_id_already_stored_is_refused_and_nothing_changes():
         e.set_flow_run_state(run.id, clash, force=True)
     assert snapshot(e) == before
     assert run.state_type.value == "PENDING" and not e._store.tables["artifact"].rows
+
+
+def test_create_leaves_out_what_prefect_leaves_out_of_the_insert(e, flow):
+    # As in Prefect, a given created time and estimates are dropped (the new run is
+    # stamped now); the state columns, which the engine keeps, are refused.
+    e.clock.advance(60)
+    run = e.create_flow_run({"flow_id": flow.id, "created": T, "estimated_run_time": 5,
+                             "estimated_start_time_delta": "x", "tags": ["a"]})
+    assert run.created == e.now() and run.tags == ["a"]
+    task = e.create_task_run({"task_key": "t", "dynamic_key": "0", "created": T})
+    assert task.created == e.now()
+    with pytest.raises(ValidationError, match="estimated_run_time"):
+        e.create_task_run(task_key="t", dynamic_key="1", estimated_run_time=5)
+    with pytest.raises(ValidationError, match="state_type"):
+        e.create_flow_run(flow_id=flow.id, state_type="COMPLETED")
+
+
+def test_a_paused_work_pool_starts_paused_unless_it_is_a_prefect_agent_pool(e):
+    assert e.create_work_pool("paused", is_paused=True).status == "PAUSED"
+    assert e.create_work_pool("running").status == "NOT_READY"
+    assert e.create_work_pool("agent", type="prefect-agent", is_paused=True).status == "NOT_READY"
