@@ -174,7 +174,10 @@ class Replayer:
             self._name(ref, run.id)
         for limit in setup.get("task_concurrency_limits") or ():
             slots = [str(self._slot_holder(lbl)) for lbl in limit.get("active_slots") or ()]
-            e.create_concurrency_limit(limit["tag"], limit["limit"], active_slots=slots)
+            e.create_concurrency_limit(limit["tag"], limit["limit"])
+            # Slots as given, repeats included: Prefect's way in (its create cannot
+            # store slots), where creating with slots would drop a repeat.
+            e.reset_concurrency_limit_by_tag(limit["tag"], slot_override=slots)
 
     def _slot_holder(self, label: str) -> Any:
         if label not in self.ids:
