@@ -572,7 +572,8 @@ class Engine:
 
     @locked
     def read_concurrency_limit_v2(self, concurrency_limit_id: Any = None, name: str | None = None) -> ConcurrencyLimitV2 | None:
-        if name is not None:
+        """The limit with this id, or else (no id given) this name. O(1)."""
+        if concurrency_limit_id is None and name is not None:
             return self._unique("concurrency_limit_v2", "name", as_str(name, "name"))
         return self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
 

@@ -311,11 +311,17 @@ _NO_PLANS: dict = {}
 
 
 def as_state(value: Any, what: str = "state") -> State:
-    """A State from a State or from the JSON shape a client posts. Only the shape is
+    """A State from a State, the JSON shape a client posts, or a pydantic state
+    (`model_dump(exclude_unset=True)`, so Prefect's states work too). Only the shape is
     checked here: the engine checks every field of a state it is given when the state
     is submitted (orchestration.pipeline._submitted, with checked_details)."""
     if isinstance(value, State):
         return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, Mapping):
+        # A pydantic state (Prefect's own): its explicitly set fields, as for the
+        # state inside a run passed to create_* (the engine stamps what is unset).
+        value = dump(exclude_unset=True)
     if isinstance(value, Mapping):
         allowed = {"type", "name", "timestamp", "message", "data", "state_details", "id"}
         unknown = sorted(set(value) - allowed)

@@ -311,6 +311,23 @@ SEED_SIGNATURES = {
     models.task_run_states.read_task_run_state: ["session", "task_run_state_id"],
     models.task_run_states.read_task_run_states: ["session", "task_run_id"],
     models.task_run_states.delete_task_run_state: ["session", "task_run_state_id"],
+    # Prefect 3.1.0's names for the modules beyond the seeds
+    models.concurrency_limits_v2.create_concurrency_limit: ["session", "concurrency_limit"],
+    models.concurrency_limits_v2.read_concurrency_limit: ["session", "concurrency_limit_id", "name"],
+    models.concurrency_limits_v2.read_all_concurrency_limits: ["session", "limit", "offset"],
+    models.concurrency_limits_v2.delete_concurrency_limit: ["session", "concurrency_limit_id", "name"],
+    models.concurrency_limits_v2.bulk_increment_active_slots: ["session", "concurrency_limit_ids", "slots"],
+    models.concurrency_limits_v2.bulk_decrement_active_slots: [
+        "session", "concurrency_limit_ids", "slots", "occupancy_seconds"],
+    models.workers.create_work_pool: ["session", "work_pool"],
+    models.workers.read_work_pool: ["session", "work_pool_id"],
+    models.workers.read_work_pool_by_name: ["session", "work_pool_name"],
+    models.workers.delete_work_pool: ["session", "work_pool_id"],
+    models.workers.create_work_queue: ["session", "work_pool_id", "work_queue"],
+    models.workers.read_work_queue: ["session", "work_queue_id"],
+    models.workers.read_work_queue_by_name: ["session", "work_pool_name", "work_queue_name"],
+    models.workers.read_work_queues: ["session", "work_pool_id", "work_queue_filter", "offset", "limit"],
+    models.workers.delete_work_queue: ["session", "work_queue_id"],
 }
 
 
@@ -479,6 +496,59 @@ def test_other_modules_roundtrip(seeded):
 
     run(go())
     assert engine.read_flows() == []
+
+
+def test_pools_queues_and_global_limits_roundtrip(seeded):
+    engine, _ = seeded
+
+    async def go():
+        async with engine.session() as s:
+            pool = await models.workers.create_work_pool(s, work_pool={"name": "pool", "type": "process"})
+            assert await models.workers.read_work_pool_by_name(s, "pool") is pool
+            high = await models.workers.create_work_queue(s, pool.id, work_queue={"name": "high", "priority": 2})
+            assert [q.name for q in await models.workers.read_work_queues(s, pool.id)] == ["default", "high"]
+            assert await models.workers.read_work_queues(s, pool.id, {"name": {"any_": ["high"]}}) == [high]
+            assert await models.workers.read_work_queues(s, pool.id, offset=1) == [high]
+            assert await models.workers.read_work_queue_by_name(s, "pool", "high") is high
+            assert await models.workers.read_work_queue_by_name(s, "nope", "high") is None
+            assert await models.workers.delete_work_queue(s, high.id)
+            assert await models.workers.read_work_queue(s, high.id) is None
+            assert await models.workers.delete_work_pool(s, pool.id)
+            assert await models.workers.read_work_pool(s, pool.id) is None
+
+            b = await models.concurrency_limits_v2.create_concurrency_limit(s, {"name": "b", "limit": 1})
+            a = await models.concurrency_limits_v2.create_concurrency_limit(s, {"name": "a", "limit": 2})
+            assert await models.concurrency_limits_v2.read_all_concurrency_limits(s, None, None) == [a, b]
+            assert await models.concurrency_limits_v2.read_all_concurrency_limits(s, limit=1, offset=1) == [b]
+            assert await models.concurrency_limits_v2.bulk_increment_active_slots(s, [a.id, b.id], 1)
+            # b is full: False, yet a took its slot (Prefect's one UPDATE skips only b)
+            assert not await models.concurrency_limits_v2.bulk_increment_active_slots(s, [a.id, b.id], 1)
+            assert (a.active_slots, b.active_slots) == (2, 1)
+            assert await models.concurrency_limits_v2.bulk_decrement_active_slots(s, [a.id], 2)
+            # the id wins over the name when both are given, as in Prefect
+            assert await models.concurrency_limits_v2.read_concurrency_limit(s, a.id, name="b") is a
+            assert await models.concurrency_limits_v2.delete_concurrency_limit(s, name="a")
+            assert await models.concurrency_limits_v2.read_concurrency_limit(s, name="a") is None
+            with pytest.raises(ValidationError, match="concurrency_limit_id or a name"):
+                await models.concurrency_limits_v2.read_concurrency_limit(s, name="")
+
+    run(go())
+
+
+def test_pydantic_style_states_are_dumped(seeded):
+    engine, flow_run = seeded
+
+    class PrefectState:  # the explicitly set fields of a Prefect schemas.states.State
+        def model_dump(self, exclude_unset=False):
+            assert exclude_unset
+            return {"type": "PENDING", "name": "Pending", "state_details": {"transition_id": None}}
+
+    async def go():
+        async with engine.session() as s:
+            return await models.flow_runs.set_flow_run_state(s, flow_run.id, PrefectState(), flow_policy=CoreFlowPolicy)
+
+    result = run(go())
+    assert result.status == "ACCEPT" and flow_run.state_type.value == "PENDING"
 
 
 def test_policy_may_be_named(seeded):

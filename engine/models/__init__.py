@@ -13,16 +13,18 @@ for what a session guarantees (each call is atomic; `session.atomic` groups).
 """
 from . import (
     concurrency_limits,
+    concurrency_limits_v2,
     deployments,
     flow_run_states,
     flow_runs,
     flows,
     task_run_states,
     task_runs,
+    workers,
 )
 from .session import Session, SessionContext
 
 __all__ = [
-    "Session", "SessionContext", "concurrency_limits", "deployments", "flow_run_states",
-    "flow_runs", "flows", "task_run_states", "task_runs",
+    "Session", "SessionContext", "concurrency_limits", "concurrency_limits_v2", "deployments",
+    "flow_run_states", "flow_runs", "flows", "task_run_states", "task_runs", "workers",
 ]

@@ -1,0 +1,95 @@
+"""`prefect.server.models.workers`, awaitable: work pools and their queues as far as
+runs need them (create, read, delete; no workers, heartbeats or status events)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ValidationError
+from ..filters import WorkQueueFilter, parse_filter
+from ..queries import check_window
+from ..records import WorkPool, WorkQueue
+from ._facade import as_filter, as_mapping, engine_of, facade
+
+__all__ = [
+    "create_work_pool", "read_work_pool", "read_work_pool_by_name", "delete_work_pool",
+    "create_work_queue", "read_work_queue", "read_work_queue_by_name", "read_work_queues",
+    "delete_work_queue",
+]
+
+
+@facade
+async def create_work_pool(session: Any, work_pool: Any) -> WorkPool:
+    """Create a work pool (`name` required; names are unique) with its "default"
+    queue. O(1)."""
+    engine = engine_of(session)
+    fields = as_mapping(work_pool, "work_pool")
+    if "name" not in fields:
+        raise ValidationError("workers.create_work_pool(): work_pool needs a name")
+    return engine.create_work_pool(fields.pop("name"), **fields)
+
+
+@facade
+async def read_work_pool(session: Any, work_pool_id: Any) -> WorkPool | None:
+    """The pool with this id, or None. O(1)."""
+    return engine_of(session).read_work_pool(work_pool_id)
+
+
+@facade
+async def read_work_pool_by_name(session: Any, work_pool_name: str) -> WorkPool | None:
+    """The pool with this name, or None. O(1)."""
+    return engine_of(session).read_work_pool_by_name(work_pool_name)
+
+
+@facade
+async def delete_work_pool(session: Any, work_pool_id: Any) -> bool:
+    """Delete a pool with its queues (their runs and deployments lose the queue);
+    True iff it existed."""
+    return engine_of(session).delete_work_pool(work_pool_id)
+
+
+@facade
+async def create_work_queue(session: Any, work_pool_id: Any, work_queue: Any) -> WorkQueue:
+    """Create a queue in a pool (`name` required; unique in the pool). O(queues of the pool)."""
+    engine = engine_of(session)
+    fields = as_mapping(work_queue, "work_queue")
+    if "name" not in fields:
+        raise ValidationError("workers.create_work_queue(): work_queue needs a name")
+    return engine.create_work_queue(work_pool_id, fields.pop("name"), **fields)
+
+
+@facade
+async def read_work_queue(session: Any, work_queue_id: Any) -> WorkQueue | None:
+    """The queue with this id, or None. O(1)."""
+    return engine_of(session).read_work_queue(work_queue_id)
+
+
+@facade
+async def read_work_queue_by_name(session: Any, work_pool_name: str, work_queue_name: str) -> WorkQueue | None:
+    """The queue `work_queue_name` of the pool `work_pool_name`, or None. O(queues of the pool)."""
+    engine = engine_of(session)
+    with engine._lock:
+        pool = engine.read_work_pool_by_name(work_pool_name)
+        if pool is None:
+            return None
+        return next((q for q in engine.read_work_queues(pool.id) if q.name == work_queue_name), None)
+
+
+@facade
+async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: Any = None,
+                           offset: int | None = None, limit: int | None = None) -> list[WorkQueue]:
+    """A pool's queues by priority (ties by name), filtered, paginated. O(q log q)."""
+    start, limit = check_window(offset, limit)
+    flt = parse_filter(WorkQueueFilter, as_filter(work_queue_filter), "work_queue_filter")
+    engine = engine_of(session)
+    with engine._lock:
+        queues = engine.read_work_queues(work_pool_id)
+        if flt is not None:
+            matches = flt.predicate(engine._store.tables)
+            queues = [q for q in queues if matches(q)]
+    return queues[start: None if limit is None else start + limit]
+
+
+@facade
+async def delete_work_queue(session: Any, work_queue_id: Any) -> bool:
+    """Delete a queue (its runs and deployments lose it); True iff it existed."""
+    return engine_of(session).delete_work_queue(work_queue_id)
