@@ -61,8 +61,10 @@ def _resolve_policy(policy: Any, what: str) -> Any:
         return policy  # a policy class with a metaclass
     if isinstance(policy, BaseOrchestrationPolicy):
         return policy
+    example = "CoreTaskPolicy" if what.startswith("task") else "CoreFlowPolicy"
     raise ValidationError(
-        f"{what} must be an orchestration policy class or instance (e.g. CoreFlowPolicy), got {policy!r}"
+        f"{what} must be one of runstate's orchestration policies, a class or an instance "
+        f"(e.g. engine.orchestration.{example}), got {policy!r}"
     )
 
 
