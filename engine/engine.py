@@ -471,13 +471,33 @@ class Engine:
             if q.name == name:
                 raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
         values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
-        if values.get("priority", 1) < 1:
-            raise ValidationError(f"work_queue.priority must be > 0, got {values['priority']}")
+        priority = values.pop("priority", None)
+        if priority is not None and priority < 1:
+            raise ValidationError(f"work_queue.priority must be > 0, got {priority}")
         if (values.get("concurrency_limit") or 0) < 0:
             raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
-        queue = WorkQueue(name=name, work_pool_id=pool.id, **values)
-        self._stamp(queue, self._clock.now())
-        return self._insert("work_queue", queue)
+        others = sorted(self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
+                        key=lambda q: q.priority)  # stable: ties stay in creation order
+        taken = [q.priority for q in others]
+        # Priorities in a pool are unique, as Prefect keeps them: without one a queue
+        # takes the first free number; with one it gets it and the queues at or
+        # after it move down as little as needed.
+        first_free = next((i + 1 for i, p in enumerate(taken) if p != i + 1), len(taken) + 1)
+        queue = WorkQueue(name=name, work_pool_id=pool.id, priority=priority or first_free, **values)
+        now = self._clock.now()
+        self._stamp(queue, now)
+        self._insert("work_queue", queue)
+        if priority is not None:
+            at = next((i for i, q in enumerate(others) if q.priority >= priority), len(others))
+            last = 0
+            for q in [*others[:at], queue, *others[at:]]:
+                if q.priority <= last:
+                    last += 1
+                    self._store.touch("work_queue", q)
+                    q.priority, q.updated = last, now
+                else:
+                    last = q.priority
+        return queue
 
     @locked
     def read_work_queue(self, work_queue_id: Any) -> WorkQueue | None:

@@ -382,3 +382,17 @@ def test_a_paused_work_pool_starts_paused_unless_it_is_a_prefect_agent_pool(e):
     assert e.create_work_pool("paused", is_paused=True).status == "PAUSED"
     assert e.create_work_pool("running").status == "NOT_READY"
     assert e.create_work_pool("agent", type="prefect-agent", is_paused=True).status == "NOT_READY"
+
+
+def test_queue_priorities_stay_unique_in_a_pool(e):
+    # The order Prefect 3.1.0 gives for this sequence (answered by its models layer):
+    # no priority takes the first free number; a taken one pushes the rest down.
+    pool = e.create_work_pool("p")
+    for name, priority in [("a", None), ("b", 1), ("c", None), ("d", 10), ("f", None), ("g", 3), ("h", 2), ("i", None)]:
+        e.create_work_queue(pool.id, name, **({} if priority is None else {"priority": priority}))
+    assert sorted((q.priority, q.name) for q in e.read_work_queues(pool.id)) == [
+        (1, "b"), (2, "h"), (3, "default"), (4, "g"), (5, "a"), (6, "c"), (7, "f"), (8, "i"), (10, "d")]
+    before = e.read_work_queues(pool.id)
+    with pytest.raises(UniquenessError):
+        e.create_work_queue(pool.id, "a", priority=1)
+    assert [(q.name, q.priority) for q in e.read_work_queues(pool.id)] == [(q.name, q.priority) for q in before]
