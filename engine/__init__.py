@@ -80,7 +80,7 @@ from .records import (
     WorkPool,
     WorkQueue,
 )
-from .sorting import FlowRunSort, TaskRunSort
+from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .states import (
     ALL_ORCHESTRATION_STATES,
     TERMINAL_STATES,
@@ -123,7 +123,7 @@ __all__ = [
     "Parameter", "Constant",
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
-    "WorkQueueFilter", "Operator", "FlowRunSort", "TaskRunSort", "DependencyResult", "Graph",
+    "WorkQueueFilter", "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",
     # orchestration
     "SetStateStatus", "OrchestrationResult", "OrchestrationContext", "StateAcceptDetails",
     "StateRejectDetails", "StateWaitDetails", "StateAbortDetails", "BaseOrchestrationRule",

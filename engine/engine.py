@@ -45,7 +45,7 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_optional_uuid, as_state, as_str, as_uuid, coerce_fields
+from .validation import as_state, as_str, as_uuid, coerce_fields
 
 __all__ = ["Engine"]
 
@@ -288,9 +288,20 @@ class Engine:
         return self._unique("flow", "name", as_str(name, "name", False))
 
     @locked
-    def read_flows(self) -> list[Flow]:
-        """All flows ordered by name. O(n log n)."""
-        return sorted(self._table("flow").values(), key=lambda f: f.name)
+    def read_flows(self, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                   deployment_filter: Any = None, work_pool_filter: Any = None, sort: Any = "NAME_ASC",
+                   offset: int | None = None, limit: int | None = None) -> list[Flow]:
+        """Flows matching every given filter (engine/listings.py), in `sort` order
+        (a FlowSort: NAME_ASC by default), after `offset`, at most `limit`. O(n log n)."""
+        return _listings.read_flows(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                    work_pool_filter, sort, offset, limit)
+
+    @locked
+    def count_flows(self, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                    deployment_filter: Any = None, work_pool_filter: Any = None) -> int:
+        """Number of flows matching every given filter. O(1) without filters, else O(n)."""
+        return _listings.count_flows(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                     work_pool_filter)
 
     @atomic
     def delete_flow(self, flow_id: Any) -> bool:
@@ -406,8 +417,22 @@ class Engine:
         return self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
 
     @locked
-    def read_deployments(self) -> list[Deployment]:
-        return sorted(self._table("deployment").values(), key=lambda d: d.name)
+    def read_deployments(self, offset: int | None = None, limit: int | None = None, flow_filter: Any = None,
+                         flow_run_filter: Any = None, task_run_filter: Any = None, deployment_filter: Any = None,
+                         work_pool_filter: Any = None, work_queue_filter: Any = None,
+                         sort: Any = "NAME_ASC") -> list[Deployment]:
+        """Deployments matching every given filter (engine/listings.py), in `sort`
+        order (a DeploymentSort: NAME_ASC by default), paginated. O(n log n)."""
+        return _listings.read_deployments(self, offset, limit, flow_filter, flow_run_filter, task_run_filter,
+                                          deployment_filter, work_pool_filter, work_queue_filter, sort)
+
+    @locked
+    def count_deployments(self, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                          deployment_filter: Any = None, work_pool_filter: Any = None,
+                          work_queue_filter: Any = None) -> int:
+        """Number of deployments matching every given filter. O(1) without filters, else O(n)."""
+        return _listings.count_deployments(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                           work_pool_filter, work_queue_filter)
 
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
@@ -1093,5 +1118,6 @@ class Engine:
 from . import graph as _graph  # noqa: E402  (these modules import Engine's helpers)
 from . import orchestration as _orchestration  # noqa: E402
 from .orchestration import instrumentation as _instrumentation  # noqa: E402
+from . import listings as _listings  # noqa: E402
 from . import queries as _queries  # noqa: E402
 from .states import CountByState  # noqa: E402,F401

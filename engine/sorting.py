@@ -1,5 +1,5 @@
-"""Sort orders for flow/task run reads (spec filters.md §4), and the grouped sorted
-index that lets a state-filtered read walk one state type's runs in sort order.
+"""Sort orders for flow/task run reads (spec filters.md §4) and for flow and
+deployment listings, and the grouped sorted index that lets a state-filtered read walk one state type's runs in sort order.
 
 Orders follow Prefect on SQLite: NULLs first ascending and last descending,
 START_TIME sorts by `coalesce(start_time, expected_start_time)`, names compare by
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import heapq
+import operator
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
@@ -21,6 +22,10 @@ from .indexes import sort_entry
 __all__ = [
     "FlowRunSort",
     "TaskRunSort",
+    "FlowSort",
+    "DeploymentSort",
+    "as_catalog_sort",
+    "sort_records",
     "as_flow_run_sort",
     "as_task_run_sort",
     "sort_spec",
@@ -54,6 +59,24 @@ class TaskRunSort(str, enum.Enum):
     END_TIME_DESC = "END_TIME_DESC"
 
 
+class FlowSort(str, enum.Enum):
+    """Flow orders (default NAME_ASC)."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"
+
+
+class DeploymentSort(str, enum.Enum):
+    """Deployment orders (default NAME_ASC)."""
+
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"
+
+
 # sort value -> (name of the table's SortedIndex, descending?)
 _SPEC: dict[str, tuple[str, bool]] = {
     "ID_DESC": ("id", True),
@@ -80,6 +103,20 @@ def _as_sort(enum_cls: type, value: Any, what: str) -> Any:
         except KeyError:
             pass
     raise ValidationError(f"{what}: unknown sort {value!r}; expected one of {[m.value for m in enum_cls]}")
+
+
+def sort_records(records: Iterable[Any], sort: FlowSort | DeploymentSort) -> list:
+    """Flows or deployments in `sort` order; ties (deployment names, equal times) by
+    id in the same direction, as for runs. O(n log n)."""
+    column, descending = sort.value.rsplit("_", 1)
+    key = operator.attrgetter(column.lower(), "id")
+    return sorted(records, key=key, reverse=descending == "DESC")
+
+
+def as_catalog_sort(enum_cls: type, value: Any) -> Any:
+    """A FlowSort/DeploymentSort from the enum, its name or Prefect's enum (None =
+    NAME_ASC); else ValidationError."""
+    return enum_cls.NAME_ASC if value is None else _as_sort(enum_cls, value, "sort")
 
 
 def as_flow_run_sort(value: Any) -> FlowRunSort:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..queries import check_window
 from ..records import Deployment
-from ._facade import as_mapping, engine_of, facade
+from ._facade import as_filter, as_mapping, engine_of, facade
 
 __all__ = [
     "create_deployment", "read_deployment", "read_deployment_by_name", "read_deployments",
@@ -46,19 +45,24 @@ async def read_deployment_by_name(session: Any, name: str, flow_name: str) -> De
 
 
 @facade
-async def read_deployments(session: Any, offset: int | None = None, limit: int | None = None) -> list[Deployment]:
-    """Deployments by name, paginated. O(n log n)."""
-    start, limit = check_window(offset, limit)
-    rows = engine_of(session).read_deployments()
-    return rows[start: None if limit is None else start + limit]
+async def read_deployments(session: Any, offset: int | None = None, limit: int | None = None,
+                           flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                           deployment_filter: Any = None, work_pool_filter: Any = None,
+                           work_queue_filter: Any = None, sort: Any = "NAME_ASC") -> list[Deployment]:
+    """Deployments matching every given filter, sorted, paginated. O(n log n)."""
+    return engine_of(session).read_deployments(
+        offset, limit, as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
+        as_filter(deployment_filter), as_filter(work_pool_filter), as_filter(work_queue_filter), sort)
 
 
 @facade
-async def count_deployments(session: Any) -> int:
-    """Number of deployments. O(1)."""
-    engine = engine_of(session)
-    with engine._lock:
-        return len(engine._table("deployment"))
+async def count_deployments(session: Any, flow_filter: Any = None, flow_run_filter: Any = None,
+                            task_run_filter: Any = None, deployment_filter: Any = None,
+                            work_pool_filter: Any = None, work_queue_filter: Any = None) -> int:
+    """Number of deployments matching every given filter. O(1) without filters."""
+    return engine_of(session).count_deployments(
+        as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
+        as_filter(deployment_filter), as_filter(work_pool_filter), as_filter(work_queue_filter))
 
 
 @facade

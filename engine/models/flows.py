@@ -1,12 +1,12 @@
-"""`prefect.server.models.flows`, awaitable (the subset the engine models:
-flows have a name and tags; flow filters are not modelled)."""
+"""`prefect.server.models.flows`, awaitable (the subset the engine models: flows
+have a name and tags, and are not updated)."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import ValidationError
 from ..records import Flow
-from ._facade import as_mapping, engine_of, facade
+from ._facade import as_filter, as_mapping, engine_of, facade
 
 __all__ = ["create_flow", "read_flow", "read_flow_by_name", "read_flows", "count_flows", "delete_flow"]
 
@@ -37,26 +37,23 @@ async def read_flow_by_name(session: Any, name: str) -> Flow | None:
 
 
 @facade
-async def read_flows(session: Any, sort: str = "NAME_ASC", offset: int | None = None, limit: int | None = None) -> list[Flow]:
-    """Flows by name (NAME_ASC or NAME_DESC), paginated. O(n log n)."""
-    if sort not in ("NAME_ASC", "NAME_DESC"):
-        raise ValidationError(f"flows.read_flows(): sort must be NAME_ASC or NAME_DESC, got {sort!r}")
-    for key, value in (("offset", offset), ("limit", limit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValidationError(f"flows.read_flows(): {key} must be a non-negative integer, got {value!r}")
-    rows = engine_of(session).read_flows()
-    if sort == "NAME_DESC":
-        rows.reverse()
-    start = offset or 0
-    return rows[start: None if limit is None else start + limit]
+async def read_flows(session: Any, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                     deployment_filter: Any = None, work_pool_filter: Any = None, sort: Any = "NAME_ASC",
+                     offset: int | None = None, limit: int | None = None) -> list[Flow]:
+    """Flows matching every given filter (a flow-run filter: flows with a matching
+    run; a deployment filter: with a matching deployment), sorted, paginated. O(n log n)."""
+    return engine_of(session).read_flows(
+        as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
+        as_filter(deployment_filter), as_filter(work_pool_filter), sort, offset, limit)
 
 
 @facade
-async def count_flows(session: Any) -> int:
-    """Number of flows. O(1)."""
-    engine = engine_of(session)
-    with engine._lock:
-        return len(engine._table("flow"))
+async def count_flows(session: Any, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                      deployment_filter: Any = None, work_pool_filter: Any = None) -> int:
+    """Number of flows matching every given filter. O(1) without filters."""
+    return engine_of(session).count_flows(
+        as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
+        as_filter(deployment_filter), as_filter(work_pool_filter))
 
 
 @facade
