@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from engine import StateType
 from engine.sim import Simulation, parse_workload
 
-OCCUPYING = {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+# What Prefect's worker query counts against pool and queue limits (not CANCELLING).
+OCCUPYING = {StateType.PENDING, StateType.RUNNING}
 END = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 

@@ -13,7 +13,8 @@ from engine.sim import Simulation, load_workload, parse_workload
 from engine.sim.report import build_report, dumps
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-OCCUPYING = {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+# What Prefect's worker query counts against pool and queue limits (not CANCELLING).
+OCCUPYING = {StateType.PENDING, StateType.RUNNING}
 
 
 def simulate(data: dict, **overrides):
@@ -102,7 +103,7 @@ def test_concurrency_limits_never_exceeded(semantics):
     # Tag limit: task runs tagged "db" RUNNING at once.
     db = [s for tr in all_task_runs(engine) if "db" in tr.tags for s in intervals(engine, tr, "task", {StateType.RUNNING})]
     assert max_overlap(db) == 2  # reached, never exceeded
-    # Work pool limit, queue limit and deployment limit: flow runs PENDING/RUNNING/CANCELLING.
+    # Work pool limit, queue limit and deployment limit: flow runs PENDING/RUNNING.
     pool = [s for r in runs for s in intervals(engine, r, "flow", OCCUPYING)]
     assert 1 <= max_overlap(pool) <= 3
     narrow = [s for r in result.runs if r.queue.spec.name == "narrow" for s in intervals(engine, r.rec, "flow", OCCUPYING)]
@@ -352,3 +353,293 @@ def test_a_users_own_policy_from_the_workload(tmp_path, monkeypatch):
     data["policies"] = {"task": "my_policies:Nope"}
     with pytest.raises(Exception, match="policies.task"):
         simulate(data)
+
+
+# Work-queue priorities ---------------------------------------------------------------------------
+
+def _pending_order(engine: Engine) -> list[str]:
+    """Work queue names of the flow runs in the order they became PENDING."""
+    rows = []
+    for fr in all_flow_runs(engine):
+        pending = [s.timestamp for s in engine.read_flow_run_states(fr.id) if s.type is StateType.PENDING]
+        if pending:
+            rows.append((pending[0], fr.work_queue_name))
+    return [name for _, name in sorted(rows)]
+
+
+def test_workers_poll_queues_in_the_priority_order_the_engine_stored():
+    # No priority given: each queue takes the first free number after the pool's
+    # "default" (1); a given one is taken and pushes the queues at or after it down.
+    data = {
+        "simulation": {"until": "10m"},
+        "work_pools": [{"name": "p", "concurrency_limit": 1,
+                        "queues": [{"name": "b"}, {"name": "a"}, {"name": "z", "priority": 2}]}],
+        "workers": [{"pool": "p", "poll_interval": "10s", "prefetch": "0s", "startup": "1s"}],
+        "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "60s"}]}],
+        "deployments": [{"name": f"in-{q}", "flow": "f", "pool": "p", "queue": q, "schedule": {"at": ["0s"]}}
+                        for q in ("a", "b", "z", "default")],
+    }
+    wl = parse_workload(copy.deepcopy(data))
+    assert [q.priority for q in wl.work_pools[0].queues] == [None, None, None, 2]  # "default" first, added
+    sim = Simulation(wl)
+    result = sim.run()
+    engine = result.engine
+    pool = sim.pools["p"]
+    stored = [(q.priority, q.name) for q in engine.read_work_queues(pool.id)]
+    assert stored == [(1, "default"), (2, "z"), (3, "b"), (4, "a")]
+    assert [(q.priority, q.spec.name) for q in pool.queues] == stored
+    # One slot in the pool: the runs, all due at once, start in that order.
+    assert _pending_order(engine) == ["default", "z", "b", "a"]
+
+
+# Subflows on flow retries ------------------------------------------------------------------------
+
+def _retrying_parent(**child) -> dict:
+    """A parent flow with one retry whose last task always fails, after a subflow call."""
+    return {
+        "simulation": {"until": "1h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s", "prefetch": "0s"}],
+        "flows": [
+            {"name": "parent", "retries": 1, "retry_delay": "30s", "tasks": [
+                {"name": "a", "duration": "5s"},
+                {"name": "sub", "depends_on": ["a"], "subflow": "child"},
+                {"name": "b", "depends_on": ["sub"], "duration": "5s", "failure_probability": 1.0},
+            ]},
+            {"name": "child", "tasks": [{"name": "c", "duration": "3s", **child}]},
+        ],
+        "deployments": [{"name": "d", "flow": "parent", "pool": "p", "schedule": {"at": ["0s", "10m"]}}],
+    }
+
+
+def test_a_flow_retry_loads_the_completed_subflow_run_instead_of_creating_one():
+    result, engine = simulate(_retrying_parent())
+    c = result.metrics.counters
+    assert c["flow_retries"] == 2 and c["subflow_runs_created"] == 2 and c["subflow_runs_loaded"] == 2
+    subflows = [fr for fr in all_flow_runs(engine) if fr.parent_task_run_id is not None]
+    assert len(subflows) == 2 and len({fr.parent_task_run_id for fr in subflows}) == 2
+    for fr in subflows:
+        # Loaded and proposed RUNNING again: with no persisted result the engine lets
+        # it run again, in the same flow run (as Prefect 3.1.0 does).
+        names = [s.name for s in engine.read_flow_run_states(fr.id)]
+        assert names == ["Pending", "Running", "Completed", "Running", "Completed"]
+        assert engine.read_task_run(fr.parent_task_run_id).state_type is StateType.COMPLETED
+    assert build_report(result)["flow_runs"]["subflow_runs_loaded"] == 2
+
+
+def test_a_flow_retry_creates_a_new_subflow_run_when_the_earlier_one_failed():
+    result, engine = simulate(_retrying_parent(failure_probability=1.0))
+    c = result.metrics.counters
+    assert c["flow_retries"] == 2 and c["subflow_runs_created"] == 4 and c["subflow_runs_loaded"] == 0
+    by_parent: dict = {}
+    for fr in all_flow_runs(engine):
+        if fr.parent_task_run_id is not None:
+            by_parent.setdefault(fr.parent_task_run_id, []).append(fr)
+    assert sorted(len(v) for v in by_parent.values()) == [2, 2]
+    assert all(fr.state_type is StateType.FAILED for runs in by_parent.values() for fr in runs)
+
+
+KEEP_COMPLETED_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class KeepCompletedRuns(BaseOrchestrationRule):
+    """What HandleFlowTerminalStateTransitions does for a run with a persisted result."""
+    FROM_STATES = [StateType.COMPLETED]
+    TO_STATES = [StateType.RUNNING]
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.reject_transition(None, "Run is already COMPLETED.")
+
+class KeepCompletedFlowPolicy(POLICIES["CoreFlowPolicy"]):
+    @staticmethod
+    def priority():
+        return [KeepCompletedRuns, *POLICIES["CoreFlowPolicy"].priority()]
+'''
+
+
+def test_a_loaded_subflow_run_the_engine_keeps_completed_is_not_run_again(tmp_path, monkeypatch):
+    (tmp_path / "keep_policies.py").write_text(KEEP_COMPLETED_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = _retrying_parent()
+    data["policies"] = {"flow": "keep_policies:KeepCompletedFlowPolicy"}
+    result, engine = simulate(data)
+    c = result.metrics.counters
+    assert c["subflow_runs_created"] == 2 and c["subflow_runs_loaded"] == 2
+    for child in result.subflow_runs:
+        assert [s.name for s in engine.read_flow_run_states(child.rec.id)] == ["Pending", "Running", "Completed"]
+        assert [s.name for tr in child.trs for s in engine.read_task_run_states(tr.id)] == [
+            "Pending", "Running", "Completed"]
+    # The parents went on with the subflow's earlier result: "b" ran (and failed) again.
+    assert all(r.rec.state_type is StateType.FAILED and r.rec.run_count == 2 for r in result.runs)
+    assert c["task_attempts"] == 2 * (2 + 2 + 1)   # a and b twice per run, c once
+
+
+# Pause timeouts ----------------------------------------------------------------------------------
+
+def _pausing(timeout: str, duration: str, **services) -> dict:
+    data = {
+        "simulation": {"until": "3h"},
+        "work_pools": [{"name": "p"}],
+        # A paused run keeps its process (an in-process pause), so its worker slot.
+        "workers": [{"pool": "p", "poll_interval": "10s", "prefetch": "0s", "startup": "1s", "limit": 1}],
+        "flows": [{"name": "f", "pause": {"probability": 1.0, "after": "a", "duration": duration, "timeout": timeout},
+                   "tasks": [{"name": "a", "duration": "5s"}, {"name": "b", "depends_on": ["a"], "duration": "5s"}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "1m"]}}],
+    }
+    if services:
+        data["services"] = services
+    return data
+
+
+def _seconds(result, when) -> float:
+    return (when - result.start).total_seconds()
+
+
+def test_the_pause_expiration_service_fails_a_run_on_its_first_pass_after_the_timeout():
+    result, engine = simulate(_pausing("10m", "30m"))
+    c = result.metrics.counters
+    assert c["pauses"] == c["pause_timeouts"] == 2 and c["resumes"] == 0
+    first, second = sorted(result.runs, key=lambda r: r.rec.expected_start_time)
+    for run in (first, second):
+        states = engine.read_flow_run_states(run.rec.id)
+        paused, failed = states[-2], states[-1]
+        assert paused.type is StateType.PAUSED and failed.type is StateType.FAILED
+        assert failed.message == "The flow was paused and never resumed."
+        # The service passes every 5 s from the start; it fails a run on the first
+        # pass after its pause timeout, long before the drawn resume (30 min).
+        timeout = _seconds(result, paused.state_details.pause_timeout)
+        assert _seconds(result, failed.timestamp) == pytest.approx((timeout // 5 + 1) * 5, abs=1e-3)
+        held = [tr for tr in run.trs if tr is not None and tr.task_key == "f.b"]
+        assert held[0].state_type is StateType.CANCELLED
+    # The failed run gave back its worker slot: the second run started then.
+    second_running = [s for s in engine.read_flow_run_states(second.rec.id) if s.type is StateType.RUNNING]
+    first_failed = engine.read_flow_run_states(first.rec.id)[-1].timestamp
+    assert 0 < (second_running[0].timestamp - first_failed).total_seconds() <= 12
+
+
+def test_pause_expirations_follow_the_service_settings():
+    result, engine = simulate(_pausing("10m", "30m", pause_expirations={"loop": "1m"}))
+    for run in result.runs:
+        states = engine.read_flow_run_states(run.rec.id)
+        timeout = _seconds(result, states[-2].state_details.pause_timeout)
+        assert _seconds(result, states[-1].timestamp) == pytest.approx((timeout // 60 + 1) * 60, abs=1e-3)
+    # Without the service the timeout is only noticed when the resume comes: the
+    # engine (HandleResumingPausedFlows) rejects RUNNING with a Failed state (whose
+    # message, as in Prefect, names the proposed state).
+    result, engine = simulate(_pausing("10m", "30m", pause_expirations={"enabled": False}))
+    assert result.metrics.counters["pause_timeouts"] == 2
+    for run in result.runs:
+        states = engine.read_flow_run_states(run.rec.id)
+        assert states[-1].message == "The flow was running and never resumed."
+        waited = (states[-1].timestamp - states[-2].timestamp).total_seconds()
+        assert waited == pytest.approx(1800, abs=1)   # the drawn 30 min resume
+
+
+def test_a_resume_after_the_service_failed_the_run_asks_the_engine_nothing():
+    result, engine = simulate(_pausing("10m", "30m"))
+    rules = result.rule_stats.outcomes()
+    # No RUNNING proposal ever reached a paused (or failed) run: the resumes found
+    # the runs no longer paused, as Prefect's resume_flow_run does (NotPausedError).
+    assert rules.get("HandleResumingPausedFlows", {}).get("calls", 0) == 0
+    assert result.metrics.counters["resumes"] == 0
+    for run in result.runs:
+        assert [s.type for s in engine.read_flow_run_states(run.rec.id)][-1] is StateType.FAILED
+
+
+def test_a_pause_resumed_in_time_is_left_alone_by_the_service():
+    result, engine = simulate(_pausing("10m", "2m"))
+    c = result.metrics.counters
+    assert c["pauses"] == c["resumes"] == 2 and c["pause_timeouts"] == 0
+    assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
+
+
+# Pool and queue limits -------------------------------------------------------------------------------
+
+def test_a_cancelling_run_does_not_hold_its_pool_slot():
+    data = {
+        "simulation": {"until": "10m"},
+        "work_pools": [{"name": "p", "concurrency_limit": 1}],
+        "workers": [{"pool": "p", "poll_interval": "10s", "prefetch": "0s", "startup": "1s"}],
+        "flows": [{"name": "long", "cancel": {"probability": 1.0, "after": "20s", "latency": "2m"},
+                   "tasks": [{"name": "a", "duration": "5m"}]},
+                  {"name": "short", "tasks": [{"name": "a", "duration": "5s"}]}],
+        "deployments": [{"name": "d1", "flow": "long", "pool": "p", "schedule": {"at": ["0s"]}},
+                        {"name": "d2", "flow": "short", "pool": "p", "schedule": {"at": ["5s"]}}],
+    }
+    result, engine = simulate(data)
+    long_run, short_run = sorted(result.runs, key=lambda r: r.rec.expected_start_time)
+    long_states = engine.read_flow_run_states(long_run.rec.id)
+    assert [s.type for s in long_states][-2:] == [StateType.CANCELLING, StateType.CANCELLED]
+    cancelling, cancelled = long_states[-2].timestamp, long_states[-1].timestamp
+    pending = next(s.timestamp for s in engine.read_flow_run_states(short_run.rec.id) if s.type is StateType.PENDING)
+    # Picked up on the first poll after the long run went CANCELLING, not after it was CANCELLED.
+    assert cancelling < pending < cancelled
+    assert (pending - cancelling).total_seconds() <= 10
+    assert short_run.rec.state_type is StateType.COMPLETED
+
+
+# Scheduler -------------------------------------------------------------------------------------------
+
+def test_auto_scheduled_runs_look_like_prefects_scheduler_made_them():
+    data = {
+        "simulation": {"until": "2h"},   # no workers: the runs stay SCHEDULED
+        "services": {"late_runs": {"enabled": False}},
+        "work_pools": [{"name": "p"}],
+        "flows": [{"name": "f", "tasks": [{"name": "a"}]}],
+        "deployments": [
+            {"name": "every-7m", "flow": "f", "pool": "p", "schedule": {"interval": "7m"}, "tags": ["team-a"]},
+            {"name": "on-the-hour", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}},
+            {"name": "by-hand", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}, "tags": ["team-b"]},
+        ],
+    }
+    result, engine = simulate(data)
+    deps = {d.name: d.id for d in engine.read_deployments()}
+    runs = {}
+    for fr in all_flow_runs(engine):
+        if (fr.created - result.start).total_seconds() < 1:   # the scheduler's first pass, at the start
+            runs.setdefault(fr.deployment_id, []).append(fr)
+    for rs in runs.values():
+        rs.sort(key=lambda r: r.next_scheduled_start_time)
+    seven = runs[deps["every-7m"]]
+    first = seven[0]
+    assert first.idempotency_key == f"scheduled {deps['every-7m']} 2024-01-01 00:00:00+00:00"
+    assert seven[1].idempotency_key == f"scheduled {deps['every-7m']} 2024-01-01 00:07:00+00:00"
+    assert first.tags == ["auto-scheduled", "team-a"] and first.auto_scheduled
+    state = engine.read_flow_run_states(first.id)[0]
+    assert (state.name, state.message) == ("Scheduled", "Flow run scheduled")
+    # Dates from now until the first one at least min_scheduled_time (1 h) ahead,
+    # that one included: 0, 7, ..., 63 min (Prefect's scheduler makes the same 10).
+    offsets = [(r.next_scheduled_start_time - result.start).total_seconds() / 60 for r in seven]
+    assert offsets == [7.0 * k for k in range(10)]
+    ten = runs[deps["on-the-hour"]]
+    assert [(r.next_scheduled_start_time - result.start).total_seconds() / 60 for r in ten] == [
+        10.0 * k for k in range(7)]   # 60 min is exactly 1 h ahead: the last one
+    by_hand = runs[deps["by-hand"]][0]
+    assert by_hand.tags == ["team-b"] and not by_hand.auto_scheduled and by_hand.idempotency_key is None
+    assert engine.read_flow_run_states(by_hand.id)[0].message is None
+
+
+def test_the_scheduler_tops_up_only_when_prefects_would():
+    def dates_by_creation(**scheduler):
+        data = {
+            "simulation": {"until": "1h"},   # the simulation makes no run for a date past its end
+            "services": {"scheduler": {"min_runs": 3, "min_scheduled_time": "20m", **scheduler},
+                         "late_runs": {"enabled": False}},
+            "work_pools": [{"name": "p"}],
+            "flows": [{"name": "f", "tasks": [{"name": "a"}]}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "4m"}}],
+        }
+        result, engine = simulate(data)
+        return sorted(((r.next_scheduled_start_time - result.start).total_seconds() / 60,
+                       int((r.created - result.start).total_seconds() // 60)) for r in all_flow_runs(engine))
+
+    rows = dates_by_creation()
+    # The first pass (at 0) walks 0, 4, ..., 20: 20 min is min_scheduled_time ahead.
+    assert [d for d, m in rows if m == 0] == [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]
+    # A pass at minute m adds dates until one is at least m + 20 ahead, so a date
+    # d > 20 is made by the first pass after d - 24 (when the one before it is no
+    # longer 20 min ahead), one minute later: d - 23.
+    assert [(d, m) for d, m in rows if d > 20] == [(d, d - 23) for d in range(24, 61, 4)]
+    # max_runs caps the walk (dates already made count).
+    assert [d for d, m in dates_by_creation(max_runs=4) if m == 0] == [0.0, 4.0, 8.0, 12.0]

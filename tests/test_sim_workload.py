@@ -86,6 +86,36 @@ def test_limit_below_zero():
     assert bad(lambda d: d["deployments"][0].update(concurrency_limit=-1)).path == "deployments[0].concurrency_limit"
 
 
+def test_queue_priorities_are_optional_positive_integers():
+    data = copy.deepcopy(BASE)
+    data["work_pools"][0]["queues"] = [{"name": "a"}, {"name": "b", "priority": 3}]
+    queues = parse_workload(data).work_pools[0].queues
+    # Not given: None, so the engine picks the first free number when creating it.
+    assert [(q.name, q.priority) for q in queues] == [("default", None), ("a", None), ("b", 3)]
+    for value in (0, -1, 1.5, "1", True):
+        err = bad(lambda d: d["work_pools"][0].update(queues=[{"name": "a", "priority": value}]))
+        assert err.path == "work_pools[0].queues[0].priority", value
+    # The pool's own default queue exists before the simulation creates any: it
+    # cannot be given a priority (the others' priorities place it).
+    err = bad(lambda d: d["work_pools"][0].update(queues=[{"name": "default", "priority": 2}]))
+    assert err.path == "work_pools[0].queues[0].priority" and "default" in str(err)
+    parse_workload({**copy.deepcopy(BASE), "work_pools": [{"name": "pool", "queues": [
+        {"name": "default", "concurrency_limit": 2}]}]})
+
+
+def test_pause_expiration_service_settings():
+    wl = parse_workload(copy.deepcopy(BASE))
+    assert (wl.pause_expirations.enabled, wl.pause_expirations.loop) == (True, 5.0)
+    data = copy.deepcopy(BASE)
+    data["services"] = {"pause_expirations": {"enabled": False, "loop": "30s"}}
+    wl = parse_workload(data)
+    assert (wl.pause_expirations.enabled, wl.pause_expirations.loop) == (False, 30.0)
+    assert bad(lambda d: d.update(services={"pause_expirations": {"loop": "0s"}})).path == \
+        "services.pause_expirations.loop"
+    assert bad(lambda d: d.update(services={"pause_expirations": {"every": "5s"}})).path == \
+        "services.pause_expirations.every"
+
+
 def test_probability_out_of_range():
     err = bad(lambda d: d["flows"][0]["tasks"][0].update(failure_probability=1.5))
     assert err.path == "flows[0].tasks[0].failure_probability"

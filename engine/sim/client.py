@@ -11,8 +11,12 @@ ABORT — stop driving that run.
 A flow body is its plan's task graph: a task run is created (PENDING) when all its
 upstream task runs completed, then proposed RUNNING, then COMPLETED or FAILED
 after a drawn duration. A failed task skips everything downstream and fails the
-flow attempt; flow retries re-drive the same task runs. Crashes, pauses and
-cancellations are drawn per run from the flow spec.
+flow attempt; flow retries re-drive the same task runs and, as Prefect's flow
+engine does, load the subflow run of a parent task run that is COMPLETED (or
+final, on a first attempt) and propose RUNNING for it instead of creating another.
+Crashes, pauses and cancellations are drawn per run from the flow spec; a pause
+whose timeout passes is failed by the server's pause-expiration service on its
+next pass (a later resume finds the run no longer paused and asks nothing).
 """
 from __future__ import annotations
 
@@ -40,7 +44,9 @@ _COMPLETED = StateType.COMPLETED
 _PAUSED = StateType.PAUSED
 _CANCELLING = StateType.CANCELLING
 _FINAL = TERMINAL_STATES
-_OCCUPYING = frozenset({_PENDING, _RUNNING, _CANCELLING})
+# What counts against pool and queue limits: Prefect's worker query counts flow runs
+# in RUNNING or PENDING only (a CANCELLING run no longer holds a slot).
+_OCCUPYING = frozenset({_PENDING, _RUNNING})
 # `result.status` is a str enum: it is compared to plain strings (its `.value` is a
 # comparatively slow enum property, read on every engine call otherwise).
 
@@ -63,6 +69,10 @@ class Client:
         self._task_counts = metrics.task_counts
         self._after = loop.after   # bound once: called for every task attempt
         self.children_runs: list[RunSim] = []
+        self._subflow_sims: dict[Any, RunSim] = {}   # subflow run id -> its RunSim
+        # Seconds between two passes of the server's pause-expiration service (its
+        # passes start with the simulation); None: the service is off.
+        self.pause_expirations_loop: float | None = None
 
     # engine calls with bookkeeping ------------------------------------------------------------
     def flow_call(self, run: RunSim, state: State, policy: Any = None) -> Any:
@@ -407,7 +417,20 @@ class Client:
     def _start_subflow(self, run: RunSim, i: int) -> None:
         node = run.plan.nodes[i]
         plan: FlowPlan = node.subflow  # type: ignore[assignment]
-        tr = run.trs[i] if run.trs[i] is not None else self._create_task_run(run, i)
+        tr = run.trs[i]
+        if tr is None:
+            tr = self._create_task_run(run, i)
+        else:
+            # The subflow call of a later attempt finds the parent task run of the
+            # earlier one (same dynamic key). Prefect's flow engine (load_subflow_run)
+            # then loads the subflow run instead of creating one when that task run
+            # is final, unless the parent is re-running and it is not COMPLETED.
+            stype = tr.state_type
+            if stype in _FINAL and (stype is _COMPLETED or run.rec.run_count <= 1):
+                loaded = self._load_subflow(tr.id)
+                if loaded is not None and (loaded.final or loaded.dead):
+                    self._rerun_subflow(run, i, loaded)
+                    return
         rec = self.engine.create_flow_run(
             flow_id=plan.flow_id, parent_task_run_id=tr.id, tags=list(plan.spec.tags),
             empirical_policy=plan.policy, state=Pending(),
@@ -415,11 +438,32 @@ class Client:
         child = RunSim(rec, plan, None, parent=(run, i, run.gen))
         run.children[i] = child
         self.children_runs.append(child)
+        self._subflow_sims[rec.id] = child
         counts = self.metrics.flow_counts
         counts[rec.state_type] += 1
         child.type = rec.state_type
         self._sync_parent_task(child)
         self._counters["subflow_runs_created"] += 1
+        self.propose_flow_running(child)
+
+    def _load_subflow(self, parent_task_run_id: Any) -> RunSim | None:
+        """The subflow run Prefect's engine loads for a parent task run: the first by
+        expected start time (the query load_subflow_run makes)."""
+        found = self.engine.read_flow_runs(
+            flow_run_filter={"parent_task_run_id": {"any_": [parent_task_run_id]}},
+            sort="EXPECTED_START_TIME_ASC", limit=1,
+        )
+        return self._subflow_sims.get(found[0].id) if found else None
+
+    def _rerun_subflow(self, run: RunSim, i: int, child: RunSim) -> None:
+        """Drive a loaded subflow run again. Like Prefect's flow engine, propose RUNNING
+        for it: the engine keeps a COMPLETED run with a persisted result as it is
+        (REJECT: the node is done with its earlier result); otherwise (no result is
+        persisted here) the subflow runs again in the same flow run."""
+        self._counters["subflow_runs_loaded"] += 1
+        child.parent = (run, i, run.gen)
+        child.final = child.dead = child.cancelling = child.paused = child.resuming = False
+        run.children[i] = child
         self.propose_flow_running(child)
 
     # crashes, pauses, cancellations ------------------------------------------------------------------
@@ -455,17 +499,61 @@ class Client:
     def _pause(self, run: RunSim) -> None:
         now = self.loop.now
         timeout = run.plan.spec.pause.timeout  # type: ignore[union-attr]
-        state = Paused(pause_expiration_time=self.loop.to_datetime(now + timeout),
-                       pause_key=f"sim-pause-{run.attempt}")
+        expires = self.loop.to_datetime(now + timeout)
+        state = Paused(pause_expiration_time=expires, pause_key=f"sim-pause-{run.attempt}")
         result = self.flow_call(run, state)
         if result.status == "ACCEPT":
             self._counters["pauses"] += 1
             run.paused = True
             self._after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
+            loop_seconds = self.pause_expirations_loop
+            if loop_seconds is not None:
+                # The service's first pass that finds the timeout passed (it fails a
+                # run only once `pause_timeout < now`).
+                t = (now + timeout) // loop_seconds * loop_seconds + loop_seconds
+                while self.loop.to_datetime(t) <= expires:
+                    t += loop_seconds
+                self.loop.at(t, self._expire_pause, run)
+
+    def _expire_pause(self, run: RunSim) -> None:
+        """A pass of the server's pause-expiration service (FailExpiredPauses): a flow
+        run still PAUSED whose pause timeout has passed is forced to Failed, as the
+        service does (forced, so under the minimal policy), whether or not a client
+        still drives it."""
+        rec = run.rec
+        if rec.state_type is not _PAUSED:
+            return   # resumed, cancelled or finished meanwhile
+        timeout = rec.state.state_details.pause_timeout
+        now = self.loop.now
+        if timeout is None or not timeout < self.loop.to_datetime(now):
+            return   # paused again since, with a later timeout: that pause has its own event
+        old = run.type
+        self._set_flow(rec.id, Failed(message="The flow was paused and never resumed."), force=True)
+        new = rec.state_type
+        if new is not old:
+            self.flow_moved(run, old, new)
+        if run.parent is not None:
+            self._sync_parent_task(run)
+        if new is _PAUSED:
+            # Still paused (a global rule kept it): the service tries again next pass.
+            self.loop.at(now + self.pause_expirations_loop, self._expire_pause, run)  # type: ignore[operator]
+            return
+        if new not in _FINAL:
+            return
+        self._counters["pause_timeouts"] += 1
+        if run.final or run.dead:
+            return   # no client drives it any more
+        # The flow run is over: the simulated process stops (its held task runs are
+        # cancelled) and gives back its worker slot.
+        run.paused = False
+        self._stop_attempt(run, Cancelled)
+        self._finalize(run)
 
     def _resume(self, arg: tuple[RunSim, int]) -> None:
         run, gen = arg
         if gen != run.gen or run.final or run.dead or run.cancelling:
+            # No longer paused (e.g. failed by the pause-expiration service): Prefect's
+            # resume_flow_run reads the run, raises NotPausedError and asks nothing.
             return
         run.resuming = True
         self.propose_flow_running(run)

@@ -41,8 +41,8 @@ limit = 3
 name = "default-pool"
 concurrency_limit = 12
 queues = [
-  { name = "high", priority = 1 },
-  { name = "default", priority = 2, concurrency_limit = 8 },
+  { name = "high", priority = 1 },            # takes priority 1: the default queue moves to 2
+  { name = "default", concurrency_limit = 8 },
 ]
 
 [[work_pools]]

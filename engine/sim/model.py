@@ -83,14 +83,15 @@ def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, Fl
 
 
 class QueueRT:
-    __slots__ = ("spec", "pool", "id", "heap", "active")
+    __slots__ = ("spec", "pool", "id", "priority", "heap", "active")
 
     def __init__(self, spec: QueueSpec, pool: "PoolRT") -> None:
         self.spec = spec
         self.pool = pool
         self.id: uuid.UUID | None = None
+        self.priority = 0   # the engine's, read once all of the pool's queues exist
         self.heap: list[tuple[float, int, int, "RunSim"]] = []   # (scheduled t, seq, token, run)
-        self.active = 0   # runs of this queue in PENDING/RUNNING/CANCELLING
+        self.active = 0   # runs of this queue in PENDING/RUNNING (what Prefect's worker query counts)
 
 
 class PoolRT:
@@ -99,9 +100,15 @@ class PoolRT:
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
         self.id: uuid.UUID | None = None
-        self.queues = [QueueRT(q, self) for q in spec.queues]
-        self.queues.sort(key=lambda q: (q.spec.priority, q.spec.name))
+        self.queues = [QueueRT(q, self) for q in spec.queues]   # in creation order until sort_queues()
         self.active = 0
+
+    def sort_queues(self, priorities: dict[Any, int]) -> None:
+        """Order the queues as workers poll them: by the priority the engine stored
+        (`priorities`: queue id -> priority; unique in a pool, so ties cannot occur)."""
+        for queue in self.queues:
+            queue.priority = priorities[queue.id]
+        self.queues.sort(key=lambda q: (q.priority, q.spec.name))
 
 
 class WorkerRT:

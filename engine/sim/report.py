@@ -88,6 +88,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         "flow_runs": {
             "created": c["flow_runs_created"], "finished": c["flow_runs_finished"],
             "subflow_runs": c["subflow_runs_created"],
+            "subflow_runs_loaded": c["subflow_runs_loaded"],   # by flow retries, then proposed RUNNING again
             "by_state": {s.value: m.flow_counts[s] for s in STATE_ORDER},
         },
         "task_runs": {
@@ -173,7 +174,8 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{format_duration(sim['duration_seconds'])} simulated from {wl['start']}"
         + (" — INTERRUPTED" if sim["interrupted"] else ""),
         "",
-        f"Flow runs: {fr['created']} created, {fr['finished']} finished, {fr['subflow_runs']} subflow runs",
+        f"Flow runs: {fr['created']} created, {fr['finished']} finished, {fr['subflow_runs']} subflow runs"
+        + (f" ({fr['subflow_runs_loaded']} loaded again by flow retries)" if fr.get("subflow_runs_loaded") else ""),
         "  by state: " + _states(fr["by_state"]),
         f"Task runs: {tr['created']} created, {tr['attempts']} attempts",
         "  by state: " + _states(tr["by_state"]),

@@ -1,19 +1,29 @@
 """Server-side services and workers of a simulated deployment.
 
-* Scheduler: every `loop` seconds, creates auto-scheduled flow runs for interval and
-  cron deployments, like Prefect's scheduler: future dates while fewer than
-  `min_runs` exist or they are less than `min_scheduled_time` ahead, at most
-  `max_runs` and `max_scheduled_time` ahead; idempotency key
-  ``scheduled <deployment id> <ISO time>``. Poisson and explicit ("at") arrivals
-  create runs scheduled for the moment they arrive.
+* Scheduler: every `loop` seconds (first at the start), creates auto-scheduled flow
+  runs for interval and cron deployments as Prefect's scheduler does: walking the
+  schedule's dates from now, it stops after the first date that is at least
+  `min_scheduled_time` ahead once `min_runs` dates are counted (the runs already
+  created for those dates count), and never goes past `max_runs` dates or
+  `max_scheduled_time` ahead (that date itself included). Each run gets the
+  idempotency key ``scheduled <deployment id> <date>`` (the date as Python prints
+  an aware datetime: ``2024-01-01 00:05:00+00:00``), the tags
+  ``["auto-scheduled", *deployment tags]`` and the state
+  ``Scheduled(message="Flow run scheduled")``. Poisson and explicit ("at")
+  arrivals create runs scheduled for the moment they arrive, with the deployment's
+  tags and a plain Scheduled state, like a run created from a deployment by hand.
 * Late runs: every `loop` seconds, runs still SCHEDULED and named "Scheduled"
   more than `mark_late_after` past their scheduled time are proposed
   `Late(scheduled_time=next_scheduled_start_time)` under MarkLateRunsPolicy.
+* Pause expirations (FailExpiredPauses, every `loop` seconds from the start): each
+  accepted pause books one event, the first pass after its timeout, which forces
+  a still-PAUSED run to Failed (`Client._expire_pause`); no periodic events.
 * Workers: poll their pool every `poll_interval`; take due runs (scheduled up to
-  `prefetch` ahead) queue by queue in priority order, within the pool's, queue's
-  and worker's concurrency limits (counted from runs in PENDING, RUNNING or
-  CANCELLING); propose PENDING; start the infrastructure, which proposes RUNNING
-  after a drawn startup time.
+  `prefetch` ahead) queue by queue in the order of the priorities the engine
+  stored, within the pool's and queue's concurrency limits (counted, as Prefect's
+  worker query counts them, from runs in PENDING or RUNNING) and the worker's own
+  limit (runs it submitted that have not finished); propose PENDING; start the
+  infrastructure, which proposes RUNNING after a drawn startup time.
 """
 from __future__ import annotations
 
@@ -58,11 +68,19 @@ class Services:
         spec = dep.spec
         when = self.loop.to_datetime(t)
         queue = dep.queue
+        if auto:
+            # What Prefect's scheduler inserts (models/deployments.py,
+            # _generate_scheduled_flow_runs): f"scheduled {id} {date}" prints the
+            # date with a space between date and time.
+            key: str | None = f"scheduled {dep.id} {when.isoformat(' ')}"
+            tags = ["auto-scheduled", *spec.tags]
+            state = Scheduled(scheduled_time=when, message="Flow run scheduled")
+        else:
+            key, tags, state = None, list(spec.tags), Scheduled(scheduled_time=when)
         rec = self.engine.create_flow_run(
             flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
-            work_queue_name=queue.spec.name, parameters=dict(spec.parameters), tags=list(spec.tags),
-            idempotency_key=f"scheduled {dep.id} {when.isoformat()}" if auto else None,
-            auto_scheduled=auto, empirical_policy=dep.plan.policy, state=Scheduled(scheduled_time=when),
+            work_queue_name=queue.spec.name, parameters=dict(spec.parameters), tags=tags,
+            idempotency_key=key, auto_scheduled=auto, empirical_policy=dep.plan.policy, state=state,
         )
         run = RunSim(rec, dep.plan, dep)
         run.created_t = self.loop.now
@@ -96,17 +114,26 @@ class Services:
         horizon_min = now + spec.min_scheduled_time
         horizon_max = now + spec.max_scheduled_time
         stop_at = sim.until if sim.until is not None else _INF
+        min_runs, max_runs = spec.min_runs, spec.max_runs
         for dep in sim.scheduled_deployments:
             future = dep.future
             while future and future[0] <= now:
                 future.pop(0)
+            # Prefect walks the dates from now, those already created included, and
+            # stops right after the first one with at least `min_runs` dates counted
+            # and at least `min_scheduled_time` ahead: the created ones are
+            # consecutive dates, so the walk goes on past them iff the last does not
+            # satisfy both.
+            if future and len(future) >= min_runs and future[-1] >= horizon_min:
+                continue
             t = self._next_date(dep, now)
-            while (len(future) < spec.min_runs or t <= horizon_min) and len(future) < spec.max_runs \
-                    and t <= horizon_max and t <= stop_at:
+            while len(future) < max_runs and t <= horizon_max and t <= stop_at:
                 if self.create_run(dep, t, auto=True) is None:
                     break
                 future.append(t)
                 dep.cursor = t
+                if len(future) >= min_runs and t >= horizon_min:
+                    break
                 t = self._next_date(dep, t)
         if sim.accepting_runs():
             self.loop.after(spec.loop, self.scheduler_tick)

@@ -103,6 +103,8 @@ class Simulation:
         self.runs: list[RunSim] = []
         self.finished = 0
         self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final)
+        if workload.pause_expirations.enabled:
+            self.client.pause_expirations_loop = workload.pause_expirations.loop
         self.services = Services(self)
         self.pools: dict[str, PoolRT] = {}
         self.deployments: list[DeploymentRT] = []
@@ -148,10 +150,15 @@ class Simulation:
                 if queue.spec.name == "default":
                     queue.id = rec.default_queue_id
                 else:
-                    queue.id = engine.create_work_queue(
-                        rec.id, queue.spec.name, priority=queue.spec.priority,
-                        concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused,
-                    ).id
+                    # No priority given: the engine gives the first free number; a given
+                    # one is taken and the queues at or after it move down (as in Prefect).
+                    given: dict[str, Any] = dict(
+                        concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused)
+                    if queue.spec.priority is not None:
+                        given["priority"] = queue.spec.priority
+                    queue.id = engine.create_work_queue(rec.id, queue.spec.name, **given).id
+            # Workers poll queues by the priorities the engine ended up storing.
+            pool.sort_queues({q.id: q.priority for q in engine.read_work_queues(rec.id)})
             self.pools[pool_spec.name] = pool
         for limit in wl.tag_limits:
             engine.create_concurrency_limit(limit.tag, limit.limit)

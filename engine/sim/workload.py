@@ -26,8 +26,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as _toml  # type: ignore[no-redef]
 
 __all__ = [
-    "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PolicySpec", "TagLimitSpec",
-    "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
+    "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "PolicySpec",
+    "TagLimitSpec", "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
     "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
 ]
 
@@ -64,6 +64,12 @@ class LateRunsSpec:
 
 
 @attrs.define(slots=True)
+class PauseExpirationsSpec:
+    enabled: bool = True
+    loop: float = 5.0
+
+
+@attrs.define(slots=True)
 class PolicySpec:
     flow: str = "CoreFlowPolicy"
     task: str = "CoreTaskPolicy"
@@ -78,7 +84,7 @@ class TagLimitSpec:
 @attrs.define(slots=True)
 class QueueSpec:
     name: str
-    priority: int = 1
+    priority: int | None = None         # None: the engine gives the first free number
     concurrency_limit: int | None = None
     paused: bool = False
 
@@ -180,6 +186,7 @@ class Workload:
     simulation: SimulationSpec = attrs.field(factory=SimulationSpec)
     scheduler: SchedulerSpec = attrs.field(factory=SchedulerSpec)
     late_runs: LateRunsSpec = attrs.field(factory=LateRunsSpec)
+    pause_expirations: PauseExpirationsSpec = attrs.field(factory=PauseExpirationsSpec)
     policies: PolicySpec = attrs.field(factory=PolicySpec)
     tag_limits: list[TagLimitSpec] = attrs.field(factory=list)
     work_pools: list[PoolSpec] = attrs.field(factory=list)
@@ -361,9 +368,18 @@ def _late_runs(value: Any, path: str) -> LateRunsSpec:
     )
 
 
-def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec]:
-    t = _Table(value, path, {"scheduler", "late_runs"})
-    return t.get("scheduler", _scheduler, SchedulerSpec()), t.get("late_runs", _late_runs, LateRunsSpec())
+def _pause_expirations(value: Any, path: str) -> PauseExpirationsSpec:
+    t = _Table(value, path, {"enabled", "loop"})
+    return PauseExpirationsSpec(
+        enabled=t.get("enabled", _bool, True),
+        loop=t.get("loop", _positive_duration, 5.0),
+    )
+
+
+def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec, PauseExpirationsSpec]:
+    t = _Table(value, path, {"scheduler", "late_runs", "pause_expirations"})
+    return (t.get("scheduler", _scheduler, SchedulerSpec()), t.get("late_runs", _late_runs, LateRunsSpec()),
+            t.get("pause_expirations", _pause_expirations, PauseExpirationsSpec()))
 
 
 def _policy_name(value: Any, path: str) -> str:
@@ -385,12 +401,20 @@ def _tag_limit(value: Any, path: str) -> TagLimitSpec:
 
 def _queue(value: Any, path: str) -> QueueSpec:
     t = _Table(value, path, {"name", "priority", "concurrency_limit", "paused"})
-    return QueueSpec(
+    spec = QueueSpec(
         name=t.get("name", _name, required=True),
-        priority=t.get("priority", _int(1), 1),
+        priority=t.get("priority", _int(1)),
         concurrency_limit=t.get("concurrency_limit", _int(0)),
         paused=t.get("paused", _bool, False),
     )
+    if spec.name == "default" and spec.priority is not None:
+        # The simulation only creates queues; the pool's own "default" queue already
+        # exists (priority 1) and moves down as other queues take its number.
+        raise WorkloadError(t.at("priority"), (
+            'the "default" queue is created with its pool (priority 1) and cannot be given one: '
+            "give the other queues priorities instead (a queue created with priority p takes it "
+            "and moves the queues at or after p down)"))
+    return spec
 
 
 def _pool(value: Any, path: str) -> PoolSpec:
@@ -588,13 +612,15 @@ def parse_workload(data: Any, source: str = "") -> Workload:
         "name", "description", "simulation", "services", "policies", "tag_limits",
         "work_pools", "workers", "flows", "deployments",
     })
-    scheduler, late = t.get("services", _services, (SchedulerSpec(), LateRunsSpec()))
+    scheduler, late, expirations = t.get("services", _services,
+                                         (SchedulerSpec(), LateRunsSpec(), PauseExpirationsSpec()))
     wl = Workload(
         name=t.get("name", _str, os.path.splitext(os.path.basename(source))[0] or "workload"),
         description=t.get("description", _str, ""),
         simulation=t.get("simulation", _simulation, SimulationSpec()),
         scheduler=scheduler,
         late_runs=late,
+        pause_expirations=expirations,
         policies=t.get("policies", _policies, PolicySpec()),
         tag_limits=_section_list(t, "tag_limits", _tag_limit),
         work_pools=_section_list(t, "work_pools", _pool),
