@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .filters import DeploymentFilter, FlowFilter, FlowRunFilter, TaskRunFilter, WorkPoolFilter, WorkQueueFilter, parse_filter
-from .queries import _flow_run_plan, _matching, _queue_ids, check_window
+from .queries import _flow_run_plan, _matching, _queue_ids, window
 from .sorting import DeploymentSort, FlowSort, as_catalog_sort, sort_records
 
 __all__ = ["read_flows", "count_flows", "read_deployments", "count_deployments"]
@@ -66,30 +66,47 @@ def _flow_filters(ff: Any, frf: Any, trf: Any, df: Any, wpf: Any) -> tuple:
             parse_filter(WorkPoolFilter, wpf, "work_pools"))
 
 
+def _deployment_filters(ff: Any, frf: Any, trf: Any, df: Any, wpf: Any, wqf: Any) -> tuple:
+    return (*_flow_filters(ff, frf, trf, df, wpf), parse_filter(WorkQueueFilter, wqf, "work_pool_queues"))
+
+
+# kind -> (parse the filter arguments, predicates from the parsed filters, sort enum)
+_KINDS: dict[str, tuple[Callable, Callable, type]] = {
+    "flow": (_flow_filters, _flow_predicates, FlowSort),
+    "deployment": (_deployment_filters, _deployment_predicates, DeploymentSort),
+}
+
+
+def _listing(engine: Any, kind: str, filters: tuple, sort: Any, offset: Any, limit: Any) -> list:
+    parse, predicates, sort_enum = _KINDS[kind]
+    parsed = parse(*filters)
+    sort = as_catalog_sort(sort_enum, sort)
+    page = window(offset, limit)
+    tables = engine._store.tables
+    return sort_records(_select(tables[kind].rows.values(), predicates(tables, *parsed)), sort)[page]
+
+
+def _count(engine: Any, kind: str, filters: tuple) -> int:
+    parse, predicates, _ = _KINDS[kind]
+    parsed = parse(*filters)
+    tables = engine._store.tables
+    preds = predicates(tables, *parsed)
+    return len(_select(tables[kind].rows.values(), preds)) if preds else len(tables[kind].rows)
+
+
 def read_flows(engine: Any, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
                deployment_filter: Any = None, work_pool_filter: Any = None, sort: Any = None,
                offset: int | None = None, limit: int | None = None) -> list:
     """Flows matching every supplied filter, sorted, paginated. O(flows log flows),
     plus O(matching runs) with a run filter."""
-    filters = _flow_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter)
-    sort = as_catalog_sort(FlowSort, sort)
-    start, limit = check_window(offset, limit)
-    tables = engine._store.tables
-    rows = sort_records(_select(tables["flow"].rows.values(), _flow_predicates(tables, *filters)), sort)
-    return rows[start: None if limit is None else start + limit]
+    filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter)
+    return _listing(engine, "flow", filters, sort, offset, limit)
 
 
 def count_flows(engine: Any, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
                 deployment_filter: Any = None, work_pool_filter: Any = None) -> int:
     """Number of flows matching every supplied filter. O(1) without filters."""
-    filters = _flow_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter)
-    tables = engine._store.tables
-    preds = _flow_predicates(tables, *filters)
-    return len(_select(tables["flow"].rows.values(), preds)) if preds else len(tables["flow"].rows)
-
-
-def _deployment_filters(ff: Any, frf: Any, trf: Any, df: Any, wpf: Any, wqf: Any) -> tuple:
-    return (*_flow_filters(ff, frf, trf, df, wpf), parse_filter(WorkQueueFilter, wqf, "work_pool_queues"))
+    return _count(engine, "flow", (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter))
 
 
 def read_deployments(engine: Any, offset: int | None = None, limit: int | None = None, flow_filter: Any = None,
@@ -97,20 +114,12 @@ def read_deployments(engine: Any, offset: int | None = None, limit: int | None =
                      work_pool_filter: Any = None, work_queue_filter: Any = None, sort: Any = None) -> list:
     """Deployments matching every supplied filter, sorted, paginated (Prefect's
     parameter order). O(deployments log deployments), plus O(matching runs)."""
-    filters = _deployment_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                  work_pool_filter, work_queue_filter)
-    sort = as_catalog_sort(DeploymentSort, sort)
-    start, limit = check_window(offset, limit)
-    tables = engine._store.tables
-    rows = sort_records(_select(tables["deployment"].rows.values(), _deployment_predicates(tables, *filters)), sort)
-    return rows[start: None if limit is None else start + limit]
+    filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter)
+    return _listing(engine, "deployment", filters, sort, offset, limit)
 
 
 def count_deployments(engine: Any, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
                       deployment_filter: Any = None, work_pool_filter: Any = None, work_queue_filter: Any = None) -> int:
     """Number of deployments matching every supplied filter. O(1) without filters."""
-    filters = _deployment_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                  work_pool_filter, work_queue_filter)
-    tables = engine._store.tables
-    preds = _deployment_predicates(tables, *filters)
-    return len(_select(tables["deployment"].rows.values(), preds)) if preds else len(tables["deployment"].rows)
+    filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter)
+    return _count(engine, "deployment", filters)

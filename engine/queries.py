@@ -49,6 +49,7 @@ __all__ = [
     "count_task_runs",
     "count_task_runs_by_state",
     "check_window",
+    "window",
 ]
 
 
@@ -343,6 +344,13 @@ def check_window(offset: Any, limit: Any) -> tuple[int, int | None]:
         if limit < 0:
             raise ValidationError(f"limit must be >= 0, got {limit}")
     return offset, limit
+
+
+def window(offset: Any, limit: Any) -> slice:
+    """The slice of a sorted list that `offset` and `limit` select (checked as by
+    check_window), for listings sorted in full. O(1)."""
+    offset, limit = check_window(offset, limit)
+    return slice(offset, None if limit is None else offset + limit)
 
 
 def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) -> list:

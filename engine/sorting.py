@@ -59,22 +59,13 @@ class TaskRunSort(str, enum.Enum):
     END_TIME_DESC = "END_TIME_DESC"
 
 
-class FlowSort(str, enum.Enum):
-    """Flow orders (default NAME_ASC)."""
-
-    CREATED_DESC = "CREATED_DESC"
-    UPDATED_DESC = "UPDATED_DESC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
-
-
-class DeploymentSort(str, enum.Enum):
-    """Deployment orders (default NAME_ASC)."""
-
-    CREATED_DESC = "CREATED_DESC"
-    UPDATED_DESC = "UPDATED_DESC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
+# Flows and deployments offer the same orders (default NAME_ASC), under two enums as
+# in Prefect; `sort_records` reads the column and direction off the member's name.
+_LISTING_ORDERS = ("CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC")
+FlowSort = enum.Enum("FlowSort", [(o, o) for o in _LISTING_ORDERS], type=str, module=__name__)
+FlowSort.__doc__ = "Flow orders (default NAME_ASC)."
+DeploymentSort = enum.Enum("DeploymentSort", [(o, o) for o in _LISTING_ORDERS], type=str, module=__name__)
+DeploymentSort.__doc__ = "Deployment orders (default NAME_ASC)."
 
 
 # sort value -> (name of the table's SortedIndex, descending?)
