@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 from ..errors import ValidationError
 from .session import Session
 
-__all__ = ["facade", "engine_of", "as_mapping", "as_filter", "as_policy"]
+__all__ = ["facade", "engine_of", "as_mapping", "given_fields", "as_filter", "as_policy"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +67,22 @@ def as_mapping(value: Any, what: str) -> dict:
     if callable(dump):
         return dict(dump(exclude_unset=True))
     raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
+
+
+def given_fields(value: Any, what: str, function: str, required: tuple[str, ...] = (),
+                 allowed: tuple[str, ...] | None = None) -> dict:
+    """`as_mapping(value, what)` for a create call: ValidationError naming `function`
+    (e.g. "flows.create_flow") if a `required` field is missing or, with `allowed`,
+    if any other field is given."""
+    fields = as_mapping(value, what)
+    if allowed is not None:
+        unknown = sorted(set(fields) - set(allowed))
+        if unknown:
+            raise ValidationError(f"{function}(): unknown {what} field(s) {unknown}; accepted: {', '.join(allowed)}")
+    for name in required:
+        if name not in fields:
+            raise ValidationError(f"{function}(): {what} needs a {name}")
+    return fields
 
 
 def as_filter(value: Any) -> Any:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ValidationError
 from ..records import ConcurrencyLimit
 from ..validation import as_uuid
-from ._facade import as_mapping, engine_of, facade
+from ._facade import engine_of, facade, given_fields
 
 __all__ = [
     "create_concurrency_limit", "read_concurrency_limit", "read_concurrency_limit_by_tag",
@@ -19,16 +18,8 @@ __all__ = [
 async def create_concurrency_limit(session: Any, concurrency_limit: Any) -> ConcurrencyLimit:
     """Create a tag limit, or update the limit of the existing one for that tag. O(1)."""
     engine = engine_of(session)
-    fields = as_mapping(concurrency_limit, "concurrency_limit")
-    unknown = sorted(set(fields) - {"tag", "concurrency_limit", "active_slots"})
-    if unknown:
-        raise ValidationError(
-            f"concurrency_limits.create_concurrency_limit(): unknown field(s) {unknown}; "
-            "accepted: tag, concurrency_limit, active_slots"
-        )
-    for required in ("tag", "concurrency_limit"):
-        if required not in fields:
-            raise ValidationError(f"concurrency_limits.create_concurrency_limit(): needs a {required}")
+    fields = given_fields(concurrency_limit, "concurrency_limit", "concurrency_limits.create_concurrency_limit",
+                          required=("tag", "concurrency_limit"), allowed=("tag", "concurrency_limit", "active_slots"))
     return engine.create_concurrency_limit(**fields)
 
 

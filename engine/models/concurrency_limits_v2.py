@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..queries import check_window
+from ..queries import window
 from ..records import ConcurrencyLimitV2
-from ._facade import as_mapping, engine_of, facade
+from ._facade import engine_of, facade, given_fields
 
 __all__ = [
     "create_concurrency_limit", "read_concurrency_limit", "read_all_concurrency_limits",
@@ -19,10 +19,8 @@ __all__ = [
 async def create_concurrency_limit(session: Any, concurrency_limit: Any) -> ConcurrencyLimitV2:
     """Create a global limit (`name` and `limit` required; names are unique). O(1)."""
     engine = engine_of(session)
-    fields = as_mapping(concurrency_limit, "concurrency_limit")
-    for required in ("name", "limit"):
-        if required not in fields:
-            raise ValidationError(f"concurrency_limits_v2.create_concurrency_limit(): needs a {required}")
+    fields = given_fields(concurrency_limit, "concurrency_limit", "concurrency_limits_v2.create_concurrency_limit",
+                          required=("name", "limit"))
     return engine.create_concurrency_limit_v2(**fields)
 
 
@@ -37,11 +35,10 @@ async def read_concurrency_limit(session: Any, concurrency_limit_id: Any = None,
 @facade
 async def read_all_concurrency_limits(session: Any, limit: int | None, offset: int | None) -> list[ConcurrencyLimitV2]:
     """Global limits ordered by name, paginated. O(n log n)."""
-    start, limit = check_window(offset, limit)
+    page = window(offset, limit)
     engine = engine_of(session)
     with engine._lock:
-        rows = sorted(engine._table("concurrency_limit_v2").values(), key=lambda c: c.name)
-    return rows[start: None if limit is None else start + limit]
+        return sorted(engine._table("concurrency_limit_v2").values(), key=lambda c: c.name)[page]
 
 
 @facade

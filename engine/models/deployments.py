@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ValidationError
 from ..records import Deployment
-from ._facade import as_filter, as_mapping, engine_of, facade
+from ._facade import as_filter, engine_of, facade, given_fields
 
 __all__ = [
     "create_deployment", "read_deployment", "read_deployment_by_name", "read_deployments",
@@ -19,10 +18,7 @@ async def create_deployment(session: Any, deployment: Any) -> Deployment:
     """Create, or upsert by (flow_id, name), a deployment. `concurrency_limit` links
     a global limit named ``deployment:<id>``. O(runs of the deployment) on upsert."""
     engine = engine_of(session)
-    fields = as_mapping(deployment, "deployment")
-    for required in ("flow_id", "name"):
-        if required not in fields:
-            raise ValidationError(f"deployments.create_deployment(): deployment needs a {required}")
+    fields = given_fields(deployment, "deployment", "deployments.create_deployment", required=("flow_id", "name"))
     flow_id, name = fields.pop("flow_id"), fields.pop("name")
     return engine.create_deployment(flow_id, name, **fields)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ValidationError
 from ..records import Flow
-from ._facade import as_filter, as_mapping, engine_of, facade
+from ._facade import as_filter, engine_of, facade, given_fields
 
 __all__ = ["create_flow", "read_flow", "read_flow_by_name", "read_flows", "count_flows", "delete_flow"]
 
@@ -15,12 +14,7 @@ __all__ = ["create_flow", "read_flow", "read_flow_by_name", "read_flows", "count
 async def create_flow(session: Any, flow: Any) -> Flow:
     """Create a flow, or return the existing one with that name. O(1)."""
     engine = engine_of(session)
-    fields = as_mapping(flow, "flow")
-    unknown = sorted(set(fields) - {"name", "tags", "id"})
-    if unknown:
-        raise ValidationError(f"flows.create_flow(): unknown flow field(s) {unknown}; accepted: id, name, tags")
-    if "name" not in fields:
-        raise ValidationError("flows.create_flow(): flow needs a name")
+    fields = given_fields(flow, "flow", "flows.create_flow", required=("name",), allowed=("id", "name", "tags"))
     return engine.create_flow(**fields)
 
 

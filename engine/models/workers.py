@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ValidationError
 from ..filters import WorkQueueFilter, parse_filter
-from ..queries import check_window
+from ..queries import window
 from ..records import WorkPool, WorkQueue
-from ._facade import as_filter, as_mapping, engine_of, facade
+from ._facade import as_filter, engine_of, facade, given_fields
 
 __all__ = [
     "create_work_pool", "read_work_pool", "read_work_pool_by_name", "delete_work_pool",
@@ -22,9 +21,7 @@ async def create_work_pool(session: Any, work_pool: Any) -> WorkPool:
     """Create a work pool (`name` required; names are unique) with its "default"
     queue. O(1)."""
     engine = engine_of(session)
-    fields = as_mapping(work_pool, "work_pool")
-    if "name" not in fields:
-        raise ValidationError("workers.create_work_pool(): work_pool needs a name")
+    fields = given_fields(work_pool, "work_pool", "workers.create_work_pool", required=("name",))
     return engine.create_work_pool(fields.pop("name"), **fields)
 
 
@@ -51,9 +48,7 @@ async def delete_work_pool(session: Any, work_pool_id: Any) -> bool:
 async def create_work_queue(session: Any, work_pool_id: Any, work_queue: Any) -> WorkQueue:
     """Create a queue in a pool (`name` required; unique in the pool). O(queues of the pool)."""
     engine = engine_of(session)
-    fields = as_mapping(work_queue, "work_queue")
-    if "name" not in fields:
-        raise ValidationError("workers.create_work_queue(): work_queue needs a name")
+    fields = given_fields(work_queue, "work_queue", "workers.create_work_queue", required=("name",))
     return engine.create_work_queue(work_pool_id, fields.pop("name"), **fields)
 
 
@@ -78,7 +73,7 @@ async def read_work_queue_by_name(session: Any, work_pool_name: str, work_queue_
 async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: Any = None,
                            offset: int | None = None, limit: int | None = None) -> list[WorkQueue]:
     """A pool's queues by priority (ties by name), filtered, paginated. O(q log q)."""
-    start, limit = check_window(offset, limit)
+    page = window(offset, limit)
     flt = parse_filter(WorkQueueFilter, as_filter(work_queue_filter), "work_queue_filter")
     engine = engine_of(session)
     with engine._lock:
@@ -86,7 +81,7 @@ async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: A
         if flt is not None:
             matches = flt.predicate(engine._store.tables)
             queues = [q for q in queues if matches(q)]
-    return queues[start: None if limit is None else start + limit]
+    return queues[page]
 
 
 @facade
