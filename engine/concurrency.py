@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable
 
-
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
     from .records import ConcurrencyLimitV2

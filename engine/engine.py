@@ -67,13 +67,6 @@ def _fields_of(cls: type, exclude: set[str]) -> frozenset[str]:
     return frozenset(f.name for f in attrs.fields(cls) if f.name not in exclude)
 
 
-def _without(fields: dict, dropped: tuple[str, ...]) -> dict:
-    for name in dropped:  # a copy only when there is something to drop: rarely
-        if name in fields:
-            return {k: v for k, v in fields.items() if k not in dropped}
-    return fields
-
-
 _FLOW_RUN_CREATE = _fields_of(FlowRun, _RUN_STATE_COLUMNS)
 _TASK_RUN_CREATE = _fields_of(TaskRun, _RUN_STATE_COLUMNS)
 # Given to create_*, Prefect leaves these out of the insert: dropped unchecked, as
@@ -131,6 +124,19 @@ def _as_mapping(value: Any, what: str) -> Mapping:
     if value is not None and not isinstance(value, Mapping):
         raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
     return value
+
+
+def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tuple[str, ...]) -> tuple[dict, Any]:
+    """create_*'s fields and state: the mapping `given` (its `state` taken out)
+    under the keywords, less the `dropped` fields Prefect leaves out of the insert."""
+    if _as_mapping(given, what) is not None:
+        fields = {**dict(given), **fields}
+        if "state" in fields:
+            state = fields.pop("state")
+    for name in dropped:  # a copy only when there is something to drop: rarely
+        if name in fields:
+            return {k: v for k, v in fields.items() if k not in dropped}, state
+    return fields, state
 
 
 def _limit_ids(ids: Any) -> list[uuid.UUID]:
@@ -503,11 +509,10 @@ class Engine:
             raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
         others = sorted(self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
                         key=lambda q: q.priority)  # stable: ties stay in creation order
-        taken = [q.priority for q in others]
         # Priorities in a pool are unique, as Prefect keeps them: without one a queue
         # takes the first free number; with one it gets it and the queues at or
         # after it move down as little as needed.
-        first_free = next((i + 1 for i, p in enumerate(taken) if p != i + 1), len(taken) + 1)
+        first_free = next((i + 1 for i, q in enumerate(others) if q.priority != i + 1), len(others) + 1)
         queue = WorkQueue(name=name, work_pool_id=pool.id, priority=priority or first_free, **values)
         now = self._clock.now()
         self._stamp(queue, now)
@@ -579,9 +584,8 @@ class Engine:
 
     @locked
     def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
-        offset, limit = _queries.check_window(offset, limit)
-        rows = sorted(self._table("concurrency_limit").values(), key=lambda c: c.tag)
-        return rows[offset: None if limit is None else offset + limit]
+        page = _queries.window(offset, limit)
+        return sorted(self._table("concurrency_limit").values(), key=lambda c: c.tag)[page]
 
     @atomic
     def reset_concurrency_limit_by_tag(self, tag: str, slot_override: list | None = None) -> ConcurrencyLimit | None:
@@ -665,13 +669,10 @@ class Engine:
         is returned unchanged. A new run given a `state` gets it through the forced
         orchestration path. O(indexes · log n).
         """
-        if _as_mapping(flow_run, "flow_run") is not None:
-            fields = {**dict(flow_run), **fields}
-            if "state" in fields:
-                state = fields.pop("state")
+        fields, state = _create_fields(flow_run, fields, state, "flow_run", _FLOW_RUN_DROPPED)
         if "flow_id" not in fields:
             raise ValidationError("create_flow_run needs a flow_id")
-        values = coerce_fields("flow_run", _without(fields, _FLOW_RUN_DROPPED), _FLOW_RUN_CREATE)
+        values = coerce_fields("flow_run", fields, _FLOW_RUN_CREATE)
         if state is not None:
             state = as_state(state)
         flow_id = values["flow_id"]
@@ -786,16 +787,13 @@ class Engine:
     ) -> TaskRun:
         """Create a task run, or return the existing one with the same
         (flow_run_id, task_key, dynamic_key) unchanged (NULL flow run included)."""
-        if _as_mapping(task_run, "task_run") is not None:
-            fields = {**dict(task_run), **fields}
-            if "state" in fields:
-                state = fields.pop("state")
+        fields, state = _create_fields(task_run, fields, state, "task_run", _TASK_RUN_DROPPED)
         for required in ("task_key", "dynamic_key"):
             if required not in fields:
                 raise ValidationError(f"create_task_run needs a {required}")
             if not isinstance(fields[required], str):
                 raise ValidationError(f"task_run.{required} must be a string, got {fields[required]!r}")
-        values = coerce_fields("task_run", _without(fields, _TASK_RUN_DROPPED), _TASK_RUN_CREATE)
+        values = coerce_fields("task_run", fields, _TASK_RUN_CREATE)
         if state is not None:
             state = as_state(state)
         cache_key = values.get("cache_key")

@@ -21,7 +21,6 @@ from .states import (
     STATE_DETAILS_FIELDS,
     State,
     StateDetails,
-    StateType,
     as_state_details,
     as_state_type,
     compile_checked_copier,

@@ -100,7 +100,7 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     if new.name.__class__ is not str:
         new.name = as_str(new.name, "state.name", False)
     if new.message is not None and new.message.__class__ is not str:
-        as_str(new.message, "state.message")
+        new.message = as_str(new.message, "state.message")
     if new.id.__class__ is not _UUID:
         new.id = as_uuid(new.id, "state.id")
     # The details are the client's too: copied.
