@@ -77,6 +77,7 @@ from .records import (
     TaskRunResult,
     TaskRunStateCache,
     TaskRunStateRow,
+    WorkerFlowRunResponse,
     WorkPool,
     WorkQueue,
 )
@@ -118,7 +119,7 @@ __all__ = [
     "Cancelled", "Cancelling", "Paused", "Suspended",
     # records
     "Flow", "FlowRun", "TaskRun", "FlowRunStateRow", "TaskRunStateRow", "TaskRunStateCache",
-    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "ConcurrencyLimit",
+    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "WorkerFlowRunResponse", "ConcurrencyLimit",
     "ConcurrencyLimitV2", "Artifact", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
     "Parameter", "Constant",
     # queries

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import attrs
 
 from . import concurrency as _concurrency
+from . import workers as _workers
 from .clock import Clock, SystemClock
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
@@ -37,6 +38,7 @@ from .records import (
     FlowRunStateRow,
     TaskRun,
     TaskRunStateRow,
+    WorkerFlowRunResponse,
     WorkPool,
     WorkQueue,
     estimated_run_time,
@@ -80,6 +82,9 @@ _TASK_RUN_UPDATE = frozenset({"name"})
 _DEPLOYMENT_FIELDS = _fields_of(Deployment, {"created", "updated", "concurrency_limit_id", "concurrency_options"})
 _WORK_POOL_FIELDS = _fields_of(WorkPool, {"created", "updated"})
 _WORK_QUEUE_FIELDS = _fields_of(WorkQueue, {"created", "updated"})
+# Prefect's DeploymentUpdate fields the engine keeps (work_queue_id: as create_deployment takes it).
+_DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters", "tags", "work_queue_name",
+                                "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema"})
 _CONCURRENCY_LIMIT_V2_FIELDS = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
 
 
@@ -310,6 +315,21 @@ class Engine:
                                      work_pool_filter)
 
     @atomic
+    def update_flow(self, flow_id: Any, flow: Mapping[str, Any] | None = None, **fields: Any) -> bool:
+        """Replace the given fields (tags, as Prefect's FlowUpdate). True iff the flow
+        exists. O(1)."""
+        values = coerce_fields("flow", {**dict(_as_mapping(flow, "flow") or {}), **fields}, frozenset({"tags"}))
+        rec = self._table("flow").get(as_uuid(flow_id, "flow_id"))
+        if rec is None:
+            return False
+        self._store.touch("flow", rec)
+        for key, value in values.items():
+            setattr(rec, key, value)
+        rec.updated = self._clock.now()
+        self._store.reindex("flow", rec)
+        return True
+
+    @atomic
     def delete_flow(self, flow_id: Any) -> bool:
         """Delete a flow with its deployments and flow runs (cascade). True iff it existed.
 
@@ -356,15 +376,8 @@ class Engine:
         now = self._clock.now()
         dep = self._unique("deployment", "flow_name", (flow_id, name))
         if dep is not None:
-            self._store.touch("deployment", dep)
-            for key, value in values.items():
-                if key != "id":
-                    setattr(dep, key, value)
-            if set_options:
-                dep.concurrency_options = options
-            dep.updated = now
-            self._store.reindex("deployment", dep)
-            self._delete_auto_scheduled_runs(dep)
+            values.pop("id", None)
+            self._set_deployment_fields(dep, values, set_options, options, now)
         else:
             dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
             self._stamp(dep, now)
@@ -372,6 +385,66 @@ class Engine:
         if set_limit:
             self._apply_deployment_limit(dep, concurrency_limit)
         return dep
+
+    def _set_deployment_fields(self, dep: Deployment, values: dict, set_options: bool,
+                               options: ConcurrencyOptions | None, now: _dt.datetime) -> None:
+        # An upsert or update: the fields given, then the never-run auto-scheduled
+        # runs go, as they were made from the old configuration.
+        self._store.touch("deployment", dep)
+        for key, value in values.items():
+            setattr(dep, key, value)
+        if set_options:
+            dep.concurrency_options = options
+        dep.updated = now
+        self._store.reindex("deployment", dep)
+        self._delete_auto_scheduled_runs(dep)
+
+    @atomic
+    def update_deployment(self, deployment_id: Any, deployment: Mapping[str, Any] | None = None,
+                          **fields: Any) -> bool:
+        """Set the given fields of a deployment (Prefect's DeploymentUpdate: version,
+        description, paused, parameters, tags, work_queue_name, path, job_variables,
+        entrypoint, enforce_parameter_schema, concurrency_limit, concurrency_options;
+        and work_queue_id, as create_deployment takes it). True iff it exists.
+
+        As Prefect: `work_pool_name` points the deployment at that pool's queue
+        `work_queue_name` (created if missing) or, without a queue name, at the
+        pool's default queue; an empty `job_variables` is ignored; the deployment's
+        never-run auto-scheduled SCHEDULED runs are deleted; `concurrency_limit`
+        creates, changes or (None) deletes its ConcurrencyLimitV2. O(runs of the
+        deployment)."""
+        values = {**dict(_as_mapping(deployment, "deployment") or {}), **fields}
+        limit = values.pop("concurrency_limit", _UNSET)
+        set_options = "concurrency_options" in values
+        options = self._as_concurrency_options(values.pop("concurrency_options")) if set_options else None
+        pool_name = values.pop("work_pool_name", None)
+        if pool_name is not None:
+            pool_name = as_str(pool_name, "deployment.work_pool_name", False)
+        if limit is not _UNSET and limit is not None:
+            _count(limit, "deployment concurrency_limit")
+        values = coerce_fields("deployment", values, _DEPLOYMENT_UPDATE)
+        if not values.get("job_variables", True):
+            del values["job_variables"]
+        dep = self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
+        if dep is None:
+            return False
+        if pool_name:
+            pool = self._unique("work_pool", "name", pool_name)
+            if pool is None:
+                raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
+            queue_name = values.get("work_queue_name")
+            if queue_name:
+                queue = next((q for q in self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()
+                              if q.name == queue_name), None) or self.create_work_queue(pool.id, queue_name)
+                values["work_queue_id"] = queue.id
+            else:
+                values["work_queue_id"] = pool.default_queue_id
+        elif values.get("work_queue_id") is not None:
+            self._require("work_queue", values["work_queue_id"], "Work queue")
+        self._set_deployment_fields(dep, values, set_options, options, self._clock.now())
+        if limit is not _UNSET:
+            self._apply_deployment_limit(dep, limit)
+        return True
 
     def _as_concurrency_options(self, value: Any) -> ConcurrencyOptions | None:
         if value is None or isinstance(value, ConcurrencyOptions):
@@ -483,6 +556,14 @@ class Engine:
         return self._unique("work_pool", "name", as_str(name, "name", False))
 
     @atomic
+    def update_work_pool(self, work_pool_id: Any, work_pool: Mapping[str, Any] | None = None, **fields: Any) -> bool:
+        """Set the given fields (description, is_paused, base_job_template,
+        concurrency_limit). Pausing sets the status PAUSED, unpausing NOT_READY (not
+        for "prefect-agent" pools). Raises ObjectNotFoundError for an unknown pool, as
+        Prefect does. O(1)."""
+        return _workers.update_work_pool(self, work_pool_id, work_pool, fields)
+
+    @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
         pool = self._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
         if pool is None:
@@ -501,6 +582,8 @@ class Engine:
         for q in self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
             if q.name == name:
                 raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
+        if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
+            del fields["priority"]
         values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
         priority = values.pop("priority", None)
         if priority is not None and priority < 1:
@@ -518,15 +601,7 @@ class Engine:
         self._stamp(queue, now)
         self._insert("work_queue", queue)
         if priority is not None:
-            at = next((i for i, q in enumerate(others) if q.priority >= priority), len(others))
-            last = 0
-            for q in [*others[:at], queue, *others[at:]]:
-                if q.priority <= last:
-                    last += 1
-                    self._store.touch("work_queue", q)
-                    q.priority, q.updated = last, now
-                else:
-                    last = q.priority
+            _workers.place_queue_priority(self, queue, priority, now)
         return queue
 
     @locked
@@ -538,6 +613,27 @@ class Engine:
         """Queues of a pool ordered by priority then name."""
         bucket = self._store.tables["work_queue"].by_name["work_pool_id"].get(as_uuid(work_pool_id, "work_pool_id"))
         return sorted(bucket.values(), key=lambda q: (q.priority, q.name))
+
+    @atomic
+    def update_work_queue(self, work_queue_id: Any, work_queue: Mapping[str, Any] | None = None,
+                          **fields: Any) -> bool:
+        """Set the given fields (name, description, is_paused, concurrency_limit,
+        priority, last_polled, filter). A priority is placed as at creation (the
+        others move down as little as needed); pausing sets PAUSED, unpausing a
+        PAUSED queue READY if polled in the last 60 s, else NOT_READY. True iff the
+        queue exists. O(queues in the pool)."""
+        return _workers.update_work_queue(self, work_queue_id, work_queue, fields)
+
+    @locked
+    def get_scheduled_flow_runs(self, work_pool_ids: Any = None, work_queue_ids: Any = None,
+                                scheduled_before: Any = None, scheduled_after: Any = None,
+                                limit: int | None = None,
+                                respect_queue_priorities: bool | None = None) -> list[WorkerFlowRunResponse]:
+        """The SCHEDULED runs a worker polling these pools/queues may submit, within
+        pool and queue concurrency limits, as Prefect's worker query picks and orders
+        them (engine/workers.py). O(Q·k log n) for Q queues and k runs taken from each."""
+        return _workers.get_scheduled_flow_runs(self, work_pool_ids, work_queue_ids, scheduled_before,
+                                                scheduled_after, limit, respect_queue_priorities)
 
     @atomic
     def delete_work_queue(self, work_queue_id: Any) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "CollisionStrategy",
     "WorkPool",
     "WorkQueue",
+    "WorkerFlowRunResponse",
     "ConcurrencyLimit",
     "ConcurrencyLimitV2",
     "Artifact",
@@ -259,6 +260,16 @@ class WorkQueue:
     updated: _dt.datetime = _EPOCH
 
     _NESTED = ()
+
+
+@attrs.frozen(slots=True)
+class WorkerFlowRunResponse:
+    """One run a worker may submit (get_scheduled_flow_runs): the run with the pool
+    and queue it was found in. Not stored."""
+
+    work_pool_id: uuid.UUID
+    work_queue_id: uuid.UUID
+    flow_run: Any
 
 
 @attrs.define(slots=True, eq=False)

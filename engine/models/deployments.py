@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Deployment
-from ._facade import as_filter, engine_of, facade, given_fields
+from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
 __all__ = [
     "create_deployment", "read_deployment", "read_deployment_by_name", "read_deployments",
-    "count_deployments", "delete_deployment",
+    "count_deployments", "update_deployment", "delete_deployment",
 ]
 
 
@@ -59,6 +59,15 @@ async def count_deployments(session: Any, flow_filter: Any = None, flow_run_filt
     return engine_of(session).count_deployments(
         as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
         as_filter(deployment_filter), as_filter(work_pool_filter), as_filter(work_queue_filter))
+
+
+@facade
+async def update_deployment(session: Any, deployment_id: Any, deployment: Any) -> bool:
+    """Set the explicitly given fields (Prefect's DeploymentUpdate, `work_pool_name`
+    included); True iff the deployment exists. Deletes its never-run auto-scheduled
+    runs and creates, changes or removes its concurrency limit as Prefect does.
+    O(runs of the deployment)."""
+    return engine_of(session).update_deployment(deployment_id, as_mapping(deployment, "deployment"))
 
 
 @facade

@@ -1,13 +1,13 @@
 """`prefect.server.models.flows`, awaitable (the subset the engine models: flows
-have a name and tags, and are not updated)."""
+have a name and tags)."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..records import Flow
-from ._facade import as_filter, engine_of, facade, given_fields
+from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
-__all__ = ["create_flow", "read_flow", "read_flow_by_name", "read_flows", "count_flows", "delete_flow"]
+__all__ = ["create_flow", "read_flow", "read_flow_by_name", "read_flows", "count_flows", "update_flow", "delete_flow"]
 
 
 @facade
@@ -48,6 +48,12 @@ async def count_flows(session: Any, flow_filter: Any = None, flow_run_filter: An
     return engine_of(session).count_flows(
         as_filter(flow_filter), as_filter(flow_run_filter), as_filter(task_run_filter),
         as_filter(deployment_filter), as_filter(work_pool_filter))
+
+
+@facade
+async def update_flow(session: Any, flow_id: Any, flow: Any) -> bool:
+    """Replace the explicitly given fields (tags); True iff the flow exists. O(1)."""
+    return engine_of(session).update_flow(flow_id, as_mapping(flow, "flow"))
 
 
 @facade

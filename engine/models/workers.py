@@ -1,18 +1,19 @@
-"""`prefect.server.models.workers`, awaitable: work pools and their queues as far as
-runs need them (create, read, delete; no workers, heartbeats or status events)."""
+"""`prefect.server.models.workers`, awaitable: work pools and their queues (create,
+read, update, delete) and the worker's poll, get_scheduled_flow_runs (no workers,
+heartbeats or status events)."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..filters import WorkQueueFilter, parse_filter
 from ..queries import window
-from ..records import WorkPool, WorkQueue
-from ._facade import as_filter, engine_of, facade, given_fields
+from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
+from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
 __all__ = [
-    "create_work_pool", "read_work_pool", "read_work_pool_by_name", "delete_work_pool",
+    "create_work_pool", "read_work_pool", "read_work_pool_by_name", "update_work_pool", "delete_work_pool",
     "create_work_queue", "read_work_queue", "read_work_queue_by_name", "read_work_queues",
-    "delete_work_queue",
+    "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs",
 ]
 
 
@@ -35,6 +36,13 @@ async def read_work_pool(session: Any, work_pool_id: Any) -> WorkPool | None:
 async def read_work_pool_by_name(session: Any, work_pool_name: str) -> WorkPool | None:
     """The pool with this name, or None. O(1)."""
     return engine_of(session).read_work_pool_by_name(work_pool_name)
+
+
+@facade
+async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any) -> bool:
+    """Set the explicitly given fields (Prefect's WorkPoolUpdate); pausing and
+    unpausing set the status. ObjectNotFoundError for an unknown pool. O(1)."""
+    return engine_of(session).update_work_pool(work_pool_id, as_mapping(work_pool, "work_pool"))
 
 
 @facade
@@ -82,6 +90,26 @@ async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: A
             matches = flt.predicate(engine._store.tables)
             queues = [q for q in queues if matches(q)]
     return queues[page]
+
+
+@facade
+async def update_work_queue(session: Any, work_queue_id: Any, work_queue: Any) -> bool:
+    """Set the explicitly given fields (Prefect's WorkQueueUpdate): a priority moves
+    the others down as little as needed; pausing and unpausing set the status. True
+    iff the queue exists. O(queues of the pool)."""
+    return engine_of(session).update_work_queue(work_queue_id, as_mapping(work_queue, "work_queue"))
+
+
+@facade
+async def get_scheduled_flow_runs(session: Any, work_pool_ids: Any = None, work_queue_ids: Any = None,
+                                  scheduled_before: Any = None, scheduled_after: Any = None,
+                                  limit: int | None = None,
+                                  respect_queue_priorities: bool | None = None) -> list[WorkerFlowRunResponse]:
+    """SCHEDULED runs of unpaused queues in unpaused pools that a worker may submit,
+    within pool and queue concurrency limits, in Prefect's order. See
+    Engine.get_scheduled_flow_runs."""
+    return engine_of(session).get_scheduled_flow_runs(work_pool_ids, work_queue_ids, scheduled_before,
+                                                      scheduled_after, limit, respect_queue_priorities)
 
 
 @facade

@@ -1,0 +1,284 @@
+"""Work pools and queues as workers see them: updates with Prefect's status and
+priority bookkeeping, and `get_scheduled_flow_runs`, the query a worker polls with
+(Prefect 3.1.0 models/workers.py and its SQLite query
+get-runs-from-worker-queues.sql).
+
+Functions take the Engine and run inside the caller's transaction; the Engine's
+methods of the same names are the public API.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Any, Iterable
+
+from .errors import ObjectNotFoundError, UniquenessError, ValidationError
+from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
+from .validation import as_datetime, as_uuid
+
+__all__ = ["place_queue_priority", "update_work_pool", "update_work_queue", "get_scheduled_flow_runs"]
+
+# A queue polled this recently counts as READY when it is unpaused (Prefect's
+# WORK_QUEUE_LAST_POLLED_TIMEOUT).
+LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
+# get_scheduled_flow_runs' caps when none is given (the query's bound defaults).
+DEFAULT_LIMIT = 1000
+_BUSY = ["PENDING", "RUNNING"]  # the states that hold a pool or queue slot
+
+
+def place_queue_priority(engine: Any, queue: WorkQueue, priority: int, now: _dt.datetime) -> None:
+    """Give `queue` `priority` and keep the pool's priorities unique with as few
+    changes as possible: the queues at or after it move down only as far as needed
+    (Prefect's bulk_update_work_queue_priorities). O(q log q) for q queues in the pool."""
+    store = engine._store
+    others = sorted((q for q in store.tables["work_queue"].by_name["work_pool_id"].get(queue.work_pool_id).values()
+                     if q is not queue), key=lambda q: q.priority)  # stable: ties stay in creation order
+    store.touch("work_queue", queue)
+    queue.priority = priority
+    at = next((i for i, q in enumerate(others) if q.priority >= priority), len(others))
+    last = 0
+    for q in [*others[:at], queue, *others[at:]]:
+        if q.priority <= last:
+            last += 1
+            store.touch("work_queue", q)
+            q.priority, q.updated = last, now
+        else:
+            last = q.priority
+
+
+def _limit_or_none(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer or None, got {value!r}")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be a boolean, got {value!r}")
+    return value
+
+
+def _optional_str(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string or None, got {value!r}")
+    return value
+
+
+def _fields(given: Any, fields: dict, allowed: Iterable[str], what: str) -> dict:
+    # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
+    if given is not None and not hasattr(given, "keys"):
+        raise ValidationError(f"{what} must be a mapping of fields, got {type(given).__name__} {given!r}")
+    values = {**dict(given or {}), **fields}
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValidationError(f"unknown field(s) for {what}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    return values
+
+
+_POOL_UPDATE = ("description", "is_paused", "base_job_template", "concurrency_limit")
+
+
+def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -> bool:
+    """Set the given fields of a pool (Prefect's WorkPoolUpdate). Pausing sets the
+    status PAUSED; unpausing sets NOT_READY (READY needs an online worker, and the
+    engine has no workers), except for "prefect-agent" pools, whose status is
+    left alone. Raises ObjectNotFoundError for an unknown pool, as Prefect does. O(1)."""
+    values = _fields(given, fields, _POOL_UPDATE, "work_pool")
+    pool_id = as_uuid(work_pool_id, "work_pool_id")
+    if "description" in values:
+        _optional_str(values["description"], "work_pool.description")
+    if "is_paused" in values:
+        values["is_paused"] = _bool(values["is_paused"], "work_pool.is_paused")
+    if "base_job_template" in values and not isinstance(values["base_job_template"], dict):
+        raise ValidationError(f"work_pool.base_job_template must be a dict, got {values['base_job_template']!r}")
+    if "concurrency_limit" in values:
+        _limit_or_none(values["concurrency_limit"], "work_pool.concurrency_limit")
+    pool: WorkPool | None = engine._store.tables["work_pool"].rows.get(pool_id)
+    if pool is None:
+        raise ObjectNotFoundError(f"Work pool with id {pool_id} not found")
+    now = engine._clock.now()
+    if pool.type != "prefect-agent" and "is_paused" in values:
+        values["status"] = "PAUSED" if values["is_paused"] else "NOT_READY"
+    if "status" in values:
+        values["last_status_event_id"] = uuid.uuid4()
+        values["last_transitioned_status_at"] = now
+    engine._store.touch("work_pool", pool)
+    for key, value in values.items():
+        setattr(pool, key, dict(value) if key == "base_job_template" else value)
+    pool.updated = now
+    engine._store.reindex("work_pool", pool)
+    return True
+
+
+_QUEUE_UPDATE = ("name", "description", "is_paused", "concurrency_limit", "priority", "last_polled", "filter")
+
+
+def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict) -> bool:
+    """Set the given fields of a queue (Prefect's WorkQueueUpdate). A new priority is
+    placed as place_queue_priority does; pausing sets PAUSED unless already so;
+    unpausing a PAUSED queue sets READY if it was polled in the last 60 s, else
+    NOT_READY. False for an unknown queue. O(q log q) for a priority, else O(1)."""
+    values = _fields(given, fields, _QUEUE_UPDATE, "work_queue")
+    queue_id = as_uuid(work_queue_id, "work_queue_id")
+    if "name" in values:
+        name = values["name"]
+        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
+            raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
+    if "description" in values:
+        _optional_str(values["description"], "work_queue.description")
+    if "is_paused" in values:
+        values["is_paused"] = _bool(values["is_paused"], "work_queue.is_paused")
+    if "concurrency_limit" in values:
+        _limit_or_none(values["concurrency_limit"], "work_queue.concurrency_limit")
+    if "priority" in values:
+        priority = values["priority"]
+        # (Prefect stores an explicit None and then fails comparing it while renumbering.)
+        if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
+            raise ValidationError(f"work_queue.priority must be an integer > 0, got {priority!r}")
+    if values.get("last_polled") is not None:
+        values["last_polled"] = as_datetime(values["last_polled"], "work_queue.last_polled")
+    if values.get("filter") is not None and not isinstance(values["filter"], dict):
+        raise ValidationError(f"work_queue.filter must be a dict or None, got {values['filter']!r}")
+    queue: WorkQueue | None = engine._store.tables["work_queue"].rows.get(queue_id)
+    if queue is None:
+        return False
+    if "name" in values and values["name"] != queue.name:
+        for other in engine._store.tables["work_queue"].by_name["work_pool_id"].get(queue.work_pool_id).values():
+            if other.name == values["name"]:
+                raise UniquenessError(f"the work pool already has a queue named {values['name']!r}")
+    now = engine._clock.now()
+    if "is_paused" in values:
+        if values["is_paused"] and queue.status != "PAUSED":
+            values["status"] = "PAUSED"
+        elif not values["is_paused"] and queue.status == "PAUSED":
+            polled = values.get("last_polled", queue.last_polled)
+            values["status"] = "READY" if polled is not None and now - polled <= LAST_POLLED_TIMEOUT else "NOT_READY"
+    priority = values.pop("priority", None)
+    engine._store.touch("work_queue", queue)
+    for key, value in values.items():
+        setattr(queue, key, value)
+    queue.updated = now
+    if priority is not None:
+        place_queue_priority(engine, queue, priority, now)
+    engine._store.reindex("work_queue", queue)
+    return True
+
+
+def _ids(values: Any, what: str) -> list | None:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValidationError(f"{what} must be a list of ids, got {values!r}")
+    return [as_uuid(v, what) for v in values]
+
+
+def _cap(value: Any, what: str) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer or None, got {value!r}")
+    return value
+
+
+def get_scheduled_flow_runs(
+    engine: Any,
+    work_pool_ids: Any = None,
+    work_queue_ids: Any = None,
+    scheduled_before: Any = None,
+    scheduled_after: Any = None,
+    limit: Any = None,
+    respect_queue_priorities: bool | None = None,
+) -> list[WorkerFlowRunResponse]:
+    """SCHEDULED flow runs a worker may submit now, as Prefect's worker query picks them.
+
+    Only unpaused queues of unpaused pools count (narrowed to `work_pool_ids` /
+    `work_queue_ids` when given and not empty). From each queue come its runs with
+    `scheduled_after <= next_scheduled_start_time <= scheduled_before` (bounds
+    optional), earliest first, at most as many as the queue has free slots (its
+    concurrency limit less its PENDING and RUNNING runs; 1000 without a limit); from
+    each pool at most its free slots (its limit less the PENDING and RUNNING runs in
+    all its queues), taken in queue-priority order when `respect_queue_priorities`
+    (the default) and by time otherwise. The answer is ordered by each run's rank in
+    its pool (with priorities) and then time, and cut at `limit` (default 1000).
+
+    O(Q·k log n) for Q candidate queues and k runs taken from each, plus the
+    PENDING/RUNNING counts of the queues and pools that have limits.
+    """
+    from .queries import count_flow_runs, read_flow_runs
+
+    # An empty list narrows nothing, as in Prefect's query template (`{% if work_pool_ids %}`).
+    pool_ids = _ids(work_pool_ids, "work_pool_ids") or None
+    queue_ids = _ids(work_queue_ids, "work_queue_ids") or None
+    before = None if scheduled_before is None else as_datetime(scheduled_before, "scheduled_before")
+    after = None if scheduled_after is None else as_datetime(scheduled_after, "scheduled_after")
+    limit = _cap(limit, "limit")
+    if respect_queue_priorities is None:
+        respect_queue_priorities = True
+    respect = _bool(respect_queue_priorities, "respect_queue_priorities")
+
+    tables = engine._store.tables
+    pools = tables["work_pool"].rows
+    queues_of = tables["work_queue"].by_name["work_pool_id"]
+    if pool_ids is not None:
+        candidate_pools = [pools[i] for i in dict.fromkeys(pool_ids) if i in pools]
+    else:
+        candidate_pools = list(pools.values())
+    wanted_queues = None if queue_ids is None else set(queue_ids)
+
+    def busy(queue_list: list) -> int:
+        return count_flow_runs(engine, None, {"state": {"type": {"any_": _BUSY}}}, None, None, None,
+                               {"id": {"any_": [q.id for q in queue_list]}})
+
+    window: dict = {}
+    if before is not None:
+        window["before_"] = before
+    if after is not None:
+        window["after_"] = after
+    scheduled = {"state": {"type": {"any_": ["SCHEDULED"]}}}
+    if window:
+        scheduled["next_scheduled_start_time"] = window
+
+    ranked: list = []  # (pool rank, time, order, response)
+    order = 0
+    for pool in candidate_pools:
+        if pool.is_paused:
+            continue
+        pool_queues = list(queues_of.get(pool.id).values())
+        pool_free = DEFAULT_LIMIT
+        if pool.concurrency_limit is not None:
+            # (the pool's count covers all of its queues, paused ones included)
+            pool_free = min(max(0, pool.concurrency_limit - busy(pool_queues)), DEFAULT_LIMIT)
+        taken = []
+        for queue in pool_queues:
+            if queue.is_paused or (wanted_queues is not None and queue.id not in wanted_queues):
+                continue
+            free = DEFAULT_LIMIT
+            if queue.concurrency_limit is not None:
+                free = min(max(0, queue.concurrency_limit - busy([queue])), DEFAULT_LIMIT)
+            take = min(free, pool_free, limit)
+            if take <= 0:
+                continue
+            runs = read_flow_runs(engine, None, scheduled, None, None, None, {"id": {"any_": [queue.id]}},
+                                  0, take, "NEXT_SCHEDULED_START_TIME_ASC")
+            for run in runs:
+                taken.append(((queue.priority,) if respect else (), run, queue))
+        # Rank within the pool: priority (when respected), then time; ties keep
+        # the time order read_flow_runs gave.
+        taken.sort(key=lambda item: (item[0], _time_key(item[1])))
+        for rank, (_, run, queue) in enumerate(taken[:pool_free], start=1):
+            ranked.append(((rank,) if respect else (), _time_key(run), order,
+                           WorkerFlowRunResponse(work_pool_id=pool.id, work_queue_id=queue.id, flow_run=run)))
+            order += 1
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked[:limit]]
+
+
+_MIN_TIME = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+
+
+def _time_key(run: Any) -> _dt.datetime:
+    # A SCHEDULED run without a next start time sorts first, as NULL does in SQLite.
+    t = run.next_scheduled_start_time
+    return _MIN_TIME if t is None else t

@@ -1,0 +1,373 @@
+"""Updates of flows, deployments, work pools and queues, and the worker's poll
+(get_scheduled_flow_runs): Prefect 3.1.0's semantics (models/flows.py,
+deployments.py, workers.py and its SQLite worker query)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import (
+    Completed,
+    Engine,
+    ManualClock,
+    ObjectNotFoundError,
+    Pending,
+    Running,
+    Scheduled,
+    UniquenessError,
+    ValidationError,
+    models,
+)
+
+T = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def e() -> Engine:
+    return Engine(ManualClock(T, tick=dt.timedelta(milliseconds=1)))
+
+
+def priorities(engine: Engine, pool) -> list[tuple[str, int]]:
+    return [(q.name, q.priority) for q in engine.read_work_queues(pool.id)]
+
+
+# flows ----------------------------------------------------------------------------------------------
+def test_update_flow_replaces_tags_and_answers_whether_it_exists(e):
+    flow = e.create_flow("f", tags=["a"])
+    assert e.update_flow(flow.id, tags=["b", "c"]) is True
+    assert e.read_flow(flow.id).tags == ["b", "c"]
+    assert e.count_flows(flow_filter={"tags": {"all_": ["b"]}}) == 1
+    assert e.update_flow(e.create_flow("g").id, {}) is True  # nothing given: nothing changes
+    assert e.update_flow("00000000-0000-0000-0000-000000000000", tags=[]) is False
+
+
+def test_update_flow_refuses_fields_prefect_does_not_update(e):
+    flow = e.create_flow("f", tags=["a"])
+    with pytest.raises(ValidationError, match="name"):
+        e.update_flow(flow.id, name="other")
+    with pytest.raises(ValidationError, match="tags"):
+        e.update_flow(flow.id, tags="not-a-list")
+    assert (flow.name, flow.tags) == ("f", ["a"])
+
+
+# deployments --------------------------------------------------------------------------------------------
+def test_update_deployment_sets_given_fields_and_drops_stale_auto_scheduled_runs(e):
+    flow = e.create_flow("f")
+    dep = e.create_deployment(flow.id, "d", version="1", tags=["x"])
+    auto = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id, auto_scheduled=True, state=Scheduled())
+    manual = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Scheduled())
+    ran = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id, auto_scheduled=True, run_count=1, state=Scheduled())
+    assert e.update_deployment(dep.id, {"version": "2"}, paused=True) is True
+    assert (dep.version, dep.paused, dep.tags) == ("2", True, ["x"])  # unset fields kept
+    assert e.read_flow_run(auto.id) is None
+    assert e.read_flow_run(manual.id) is not None and e.read_flow_run(ran.id) is not None
+    assert e.update_deployment("00000000-0000-0000-0000-000000000000", paused=False) is False
+
+
+def test_update_deployment_concurrency_limit_creates_changes_and_removes_its_global_limit(e):
+    dep = e.create_deployment(e.create_flow("f").id, "d")
+    e.update_deployment(dep.id, concurrency_limit=2)
+    gcl = e.read_concurrency_limit_v2(dep.concurrency_limit_id)
+    assert (gcl.name, gcl.limit) == (f"deployment:{dep.id}", 2)
+    e.update_deployment(dep.id, concurrency_limit=5)
+    assert dep.concurrency_limit_id == gcl.id and gcl.limit == 5
+    e.update_deployment(dep.id, description="kept limit")
+    assert e.read_concurrency_limit_v2(gcl.id).limit == 5
+    e.update_deployment(dep.id, concurrency_limit=None)
+    assert dep.concurrency_limit_id is None and e.read_concurrency_limit_v2(gcl.id) is None
+
+
+def test_update_deployment_concurrency_options(e):
+    dep = e.create_deployment(e.create_flow("f").id, "d", concurrency_options={"collision_strategy": "CANCEL_NEW"})
+    e.update_deployment(dep.id, version="2")
+    assert dep.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    e.update_deployment(dep.id, concurrency_options={"collision_strategy": "ENQUEUE"})
+    assert dep.concurrency_options.collision_strategy.value == "ENQUEUE"
+    e.update_deployment(dep.id, concurrency_options=None)
+    assert dep.concurrency_options is None
+
+
+def test_update_deployment_work_pool_name_points_at_a_queue_of_that_pool(e):
+    pool = e.create_work_pool("p")
+    dep = e.create_deployment(e.create_flow("f").id, "d")
+    e.update_deployment(dep.id, work_pool_name="p")
+    assert dep.work_queue_id == pool.default_queue_id
+    e.update_deployment(dep.id, work_pool_name="p", work_queue_name="fresh")  # created on the way
+    fresh = next(q for q in e.read_work_queues(pool.id) if q.name == "fresh")
+    assert (dep.work_queue_id, dep.work_queue_name) == (fresh.id, "fresh")
+    with pytest.raises(ObjectNotFoundError, match="nope"):
+        e.update_deployment(dep.id, work_pool_name="nope", version="9")
+    assert dep.version is None and dep.work_queue_id == fresh.id
+
+
+def test_update_deployment_ignores_empty_job_variables_as_prefect_does(e):
+    dep = e.create_deployment(e.create_flow("f").id, "d", job_variables={"image": "a"})
+    e.update_deployment(dep.id, job_variables={})
+    assert dep.job_variables == {"image": "a"}
+    e.update_deployment(dep.id, job_variables={"image": "b"})
+    assert dep.job_variables == {"image": "b"}
+
+
+def test_bad_deployment_update_changes_nothing(e):
+    flow = e.create_flow("f")
+    dep = e.create_deployment(flow.id, "d", version="1")
+    auto = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id, auto_scheduled=True, state=Scheduled())
+    for bad in ({"name": "renamed"}, {"paused": "yes"}, {"concurrency_limit": -1},
+                {"concurrency_options": {"collision_strategy": "DROP"}}, {"work_queue_id": "not-a-uuid"},
+                {"work_queue_id": "00000000-0000-0000-0000-000000000000", "version": "2"}):
+        with pytest.raises((ValidationError, ObjectNotFoundError)):
+            e.update_deployment(dep.id, **bad)
+    assert (dep.name, dep.version, dep.paused, dep.concurrency_limit_id) == ("d", "1", False, None)
+    assert e.read_flow_run(auto.id) is not None
+
+
+# work pools --------------------------------------------------------------------------------------------------
+def test_pausing_a_pool_sets_its_status_and_a_status_event(e):
+    pool = e.create_work_pool("p")
+    assert pool.status == "NOT_READY" and pool.last_status_event_id is None
+    e.update_work_pool(pool.id, is_paused=True, concurrency_limit=3)
+    assert (pool.is_paused, pool.status, pool.concurrency_limit) == (True, "PAUSED", 3)
+    first_event = pool.last_status_event_id
+    assert first_event is not None and pool.last_transitioned_status_at is not None
+    e.update_work_pool(pool.id, {"is_paused": False})
+    assert (pool.is_paused, pool.status) == (False, "NOT_READY")  # no online workers in the engine
+    assert pool.last_status_event_id not in (None, first_event)
+    e.update_work_pool(pool.id, description="no status change")
+    assert pool.status == "NOT_READY" and pool.description == "no status change"
+
+
+def test_agent_pools_keep_their_status(e):
+    pool = e.create_work_pool("agents", type="prefect-agent")
+    before = pool.status
+    e.update_work_pool(pool.id, is_paused=True)
+    assert pool.is_paused and pool.status == before and pool.last_status_event_id is None
+
+
+def test_update_work_pool_errors(e):
+    pool = e.create_work_pool("p", concurrency_limit=1)
+    with pytest.raises(ObjectNotFoundError):
+        e.update_work_pool("00000000-0000-0000-0000-000000000000", is_paused=True)
+    for bad in ({"concurrency_limit": -1}, {"is_paused": 1}, {"name": "q"}, {"base_job_template": []}):
+        with pytest.raises(ValidationError):
+            e.update_work_pool(pool.id, **bad)
+    assert (pool.concurrency_limit, pool.is_paused, pool.name) == (1, False, "p")
+
+
+# work queues -----------------------------------------------------------------------------------------------------
+def test_queue_priority_update_moves_the_others_as_little_as_needed(e):
+    pool = e.create_work_pool("p")
+    for name in "abc":
+        e.create_work_queue(pool.id, name)
+    assert priorities(e, pool) == [("default", 1), ("a", 2), ("b", 3), ("c", 4)]
+    c = next(q for q in e.read_work_queues(pool.id) if q.name == "c")
+    e.update_work_queue(c.id, priority=2)
+    assert priorities(e, pool) == [("default", 1), ("c", 2), ("a", 3), ("b", 4)]
+    e.update_work_queue(c.id, priority=9)  # a free number: nobody moves, 2 stays free
+    assert priorities(e, pool) == [("default", 1), ("a", 3), ("b", 4), ("c", 9)]
+    e.update_work_queue(c.id, priority=3)
+    assert priorities(e, pool) == [("default", 1), ("c", 3), ("a", 4), ("b", 5)]
+
+
+def test_queue_pause_and_unpause_status(e):
+    pool = e.create_work_pool("p")
+    queue = e.create_work_queue(pool.id, "q")
+    e.update_work_queue(queue.id, is_paused=True)
+    assert (queue.is_paused, queue.status) == (True, "PAUSED")
+    e.update_work_queue(queue.id, is_paused=False)
+    assert queue.status == "NOT_READY"
+    e.update_work_queue(queue.id, is_paused=True)
+    e.update_work_queue(queue.id, is_paused=False, last_polled=T - dt.timedelta(seconds=30))
+    assert queue.status == "READY"  # polled within the last minute
+    e.update_work_queue(queue.id, is_paused=False)  # not PAUSED: status untouched
+    assert queue.status == "READY"
+
+
+def test_update_work_queue_errors_change_nothing(e):
+    pool = e.create_work_pool("p")
+    queue = e.create_work_queue(pool.id, "q", concurrency_limit=2)
+    e.create_work_queue(pool.id, "taken")
+    with pytest.raises(UniquenessError):
+        e.update_work_queue(queue.id, name="taken", concurrency_limit=5)
+    for bad in ({"priority": 0}, {"priority": None}, {"concurrency_limit": -2}, {"is_paused": "no"},
+                {"work_pool_id": pool.id}, {"last_polled": "yesterday"}):
+        with pytest.raises(ValidationError):
+            e.update_work_queue(queue.id, **bad)
+    assert (queue.name, queue.concurrency_limit, queue.priority, queue.is_paused) == ("q", 2, 2, False)
+    assert e.update_work_queue("00000000-0000-0000-0000-000000000000", is_paused=True) is False
+    assert e.update_work_queue(queue.id, name="renamed") and queue.name == "renamed"
+
+
+def test_failed_update_inside_a_transaction_rolls_back_the_renumbering(e):
+    pool = e.create_work_pool("p")
+    a = e.create_work_queue(pool.id, "a")
+    e.create_work_queue(pool.id, "b")
+    before = priorities(e, pool)
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            e.update_work_queue(a.id, priority=1)
+            assert priorities(e, pool)[0] == ("a", 1)
+            raise RuntimeError("undo")
+    assert priorities(e, pool) == before
+
+
+# get_scheduled_flow_runs -------------------------------------------------------------------------------------------
+def polled(engine: Engine, **kwargs) -> list[tuple[str, str, str]]:
+    out = []
+    for row in engine.get_scheduled_flow_runs(**kwargs):
+        pool = engine.read_work_pool(row.work_pool_id)
+        queue = engine.read_work_queue(row.work_queue_id)
+        assert row.flow_run.work_queue_id == queue.id and queue.work_pool_id == pool.id
+        out.append((pool.name, queue.name, row.flow_run.name))
+    return out
+
+
+def scheduled(engine, flow, queue, name, seconds, state=None):
+    return engine.create_flow_run(flow_id=flow.id, work_queue_id=queue.id, name=name,
+                                  state=state or Scheduled(scheduled_time=T + dt.timedelta(seconds=seconds)))
+
+
+def test_poll_respects_pool_and_queue_limits_counting_pending_and_running(e):
+    flow = e.create_flow("f")
+    pool = e.create_work_pool("p", concurrency_limit=3)
+    fast = e.create_work_queue(pool.id, "fast", concurrency_limit=1)
+    default = e.read_work_queue(pool.default_queue_id)
+    for i in range(3):
+        scheduled(e, flow, fast, f"fast{i}", i)
+        scheduled(e, flow, default, f"slow{i}", 10 + i)
+    scheduled(e, flow, default, "busy", 0, Running())
+    e.create_flow_run(flow_id=flow.id, work_queue_id=default.id, name="done", state=Completed())
+    # default (priority 1) first, then fast (1 free slot); the pool has 3 - 1 busy = 2 free.
+    assert polled(e) == [("p", "default", "slow0"), ("p", "default", "slow1")]
+    assert polled(e, respect_queue_priorities=False) == [("p", "fast", "fast0"), ("p", "default", "slow0")]
+    e.update_work_pool(pool.id, concurrency_limit=None)
+    assert polled(e) == [("p", "default", "slow0"), ("p", "default", "slow1"), ("p", "default", "slow2"),
+                         ("p", "fast", "fast0")]
+    e.set_flow_run_state(e.read_flow_runs(flow_run_filter={"name": {"any_": ["fast0"]}})[0].id, Pending())
+    assert [r for r in polled(e) if r[1] == "fast"] == []  # the queue's one slot is taken
+
+
+def test_poll_skips_paused_pools_and_queues_and_honours_bounds_and_limit(e):
+    flow = e.create_flow("f")
+    p1, p2 = e.create_work_pool("p1"), e.create_work_pool("p2")
+    q1 = e.read_work_queue(p1.default_queue_id)
+    q2 = e.read_work_queue(p2.default_queue_id)
+    extra = e.create_work_queue(p2.id, "extra")
+    for i in range(4):
+        scheduled(e, flow, q1, f"a{i}", 10 * i)
+        scheduled(e, flow, q2, f"b{i}", 10 * i + 5)
+    scheduled(e, flow, extra, "x0", 1)
+    # Bounds are inclusive; each pool's rank 1 comes first (by time), then rank 2, ...
+    assert polled(e, scheduled_before=T + dt.timedelta(seconds=10), scheduled_after=T + dt.timedelta(seconds=5)) == [
+        ("p2", "default", "b0"), ("p1", "default", "a1")]
+    assert polled(e, scheduled_before=T + dt.timedelta(seconds=10), scheduled_after=T + dt.timedelta(seconds=5),
+                  work_pool_ids=[p2.id]) == [("p2", "default", "b0")]
+    assert polled(e, limit=3) == [("p1", "default", "a0"), ("p2", "default", "b0"), ("p1", "default", "a1")]
+    assert polled(e, work_queue_ids=[extra.id]) == [("p2", "extra", "x0")]
+    e.update_work_queue(q2.id, is_paused=True)
+    assert {r[1] for r in polled(e, work_pool_ids=[p2.id])} == {"extra"}
+    e.update_work_pool(p1.id, is_paused=True)
+    assert {r[0] for r in polled(e)} == {"p2"}
+
+
+def test_poll_argument_errors(e):
+    for bad in ({"limit": -1}, {"work_pool_ids": "abc"}, {"work_queue_ids": ["nope"]},
+                {"scheduled_before": "soon"}, {"respect_queue_priorities": "yes"}):
+        with pytest.raises(ValidationError):
+            e.get_scheduled_flow_runs(**bad)
+
+
+def test_facade_updates_and_poll():
+    engine = Engine(ManualClock(T))
+
+    async def main():
+        async with engine.session() as s:
+            flow = await models.flows.create_flow(s, {"name": "f"})
+            assert await models.flows.update_flow(s, flow.id, {"tags": ["t"]})
+            pool = await models.workers.create_work_pool(s, {"name": "p"})
+            queue = await models.workers.create_work_queue(s, pool.id, {"name": "q"})
+            assert await models.workers.update_work_queue(s, queue.id, {"priority": 1, "concurrency_limit": 4})
+            assert await models.workers.update_work_pool(s, pool.id, {"concurrency_limit": 2})
+            dep = await models.deployments.create_deployment(s, {"flow_id": flow.id, "name": "d"})
+            assert await models.deployments.update_deployment(s, dep.id, {"work_pool_name": "p", "work_queue_name": "q"})
+            run = await models.flow_runs.create_flow_run(
+                s, {"flow_id": flow.id, "work_queue_id": dep.work_queue_id, "state": Scheduled(scheduled_time=T)})
+            rows = await models.workers.get_scheduled_flow_runs(s, work_pool_ids=[pool.id])
+            return flow, queue, run, rows
+
+    flow, queue, run, rows = asyncio.run(main())
+    assert flow.tags == ["t"] and queue.priority == 1 and queue.concurrency_limit == 4
+    assert [(r.work_queue_id, r.flow_run.id) for r in rows] == [(queue.id, run.id)]
+
+
+# A brute-force reading of Prefect's SQL (get-runs-from-worker-queues.sql), scanning
+# everything, to check the engine's index-backed answer on random data.
+def reference_poll(engine: Engine, pool_ids=None, queue_ids=None, before=None, after=None, limit=None,
+                   respect=True) -> list:
+    cap = 1000
+    limit = cap if limit is None else limit
+    pools = engine._store.tables["work_pool"].rows.values()
+    queues = engine._store.tables["work_queue"].rows.values()
+    runs = engine._store.tables["flow_run"].rows.values()
+
+    def busy(qids):
+        return sum(1 for r in runs if r.work_queue_id in qids and r.state_type is not None
+                   and r.state_type.value in ("PENDING", "RUNNING"))
+
+    rows = []
+    for pool in pools:
+        if pool.is_paused or (pool_ids and pool.id not in pool_ids):
+            continue
+        members = [q for q in queues if q.work_pool_id == pool.id]
+        pool_free = cap if pool.concurrency_limit is None else max(0, pool.concurrency_limit - busy({q.id for q in members}))
+        in_pool = []
+        for q in members:
+            if q.is_paused or (queue_ids and q.id not in queue_ids):
+                continue
+            q_free = cap if q.concurrency_limit is None else max(0, q.concurrency_limit - busy({q.id}))
+            mine = sorted((r for r in runs if r.work_queue_id == q.id and r.state_type is not None
+                           and r.state_type.value == "SCHEDULED"
+                           and (after is None or r.next_scheduled_start_time >= after)
+                           and (before is None or r.next_scheduled_start_time <= before)),
+                          key=lambda r: r.next_scheduled_start_time)
+            in_pool += [(q.priority if respect else 0, r, q) for r in mine[:min(q_free, cap)]]
+        in_pool.sort(key=lambda x: (x[0], x[1].next_scheduled_start_time))
+        rows += [(rank if respect else 0, r.next_scheduled_start_time, pool.name, q.name, r.name)
+                 for rank, (_, r, q) in enumerate(in_pool, 1) if rank <= min(pool_free, cap)]
+    rows.sort(key=lambda x: (x[0], x[1]))
+    return [x[2:] for x in rows[:limit]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_poll_matches_a_brute_force_reading_of_prefects_query(data):
+    engine = Engine(ManualClock(T, tick=dt.timedelta(milliseconds=1)))
+    flow = engine.create_flow("f")
+    draw = data.draw
+    all_queues = []
+    for p in range(draw(st.integers(1, 3))):
+        pool = engine.create_work_pool(f"p{p}", concurrency_limit=draw(st.none() | st.integers(0, 4)),
+                                       is_paused=draw(st.sampled_from([False, False, True])))
+        all_queues.append(engine.read_work_queue(pool.default_queue_id))
+        for q in range(draw(st.integers(0, 2))):
+            all_queues.append(engine.create_work_queue(
+                pool.id, f"q{q}", priority=draw(st.none() | st.integers(1, 4)),
+                concurrency_limit=draw(st.none() | st.integers(0, 3)), is_paused=draw(st.sampled_from([False, False, True]))))
+    offsets = draw(st.lists(st.integers(-300, 300), min_size=4, max_size=25, unique=True))
+    kinds = {"S": lambda: None, "P": Pending, "R": Running, "C": Completed}
+    for i, offset in enumerate(offsets):
+        queue = draw(st.sampled_from(all_queues))
+        kind = draw(st.sampled_from("SSSSPRC"))
+        scheduled(engine, flow, queue, f"r{i}", offset, kinds[kind]())
+    pool_ids = draw(st.none() | st.none() | st.sets(st.sampled_from(sorted({q.work_pool_id for q in all_queues}, key=str))))
+    queue_ids = draw(st.none() | st.none() | st.sets(st.sampled_from([q.id for q in all_queues])))
+    before = draw(st.none() | st.integers(-100, 300).map(lambda s: T + dt.timedelta(seconds=s)))
+    after = draw(st.none() | st.integers(-300, 100).map(lambda s: T + dt.timedelta(seconds=s)))
+    limit = draw(st.none() | st.integers(0, 8))
+    respect = draw(st.sampled_from([None, True, False]))
+    got = polled(engine, work_pool_ids=pool_ids, work_queue_ids=queue_ids, scheduled_before=before,
+                 scheduled_after=after, limit=limit, respect_queue_priorities=respect)
+    assert got == reference_poll(engine, pool_ids, queue_ids, before, after, limit, respect is not False)
