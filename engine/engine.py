@@ -420,8 +420,9 @@ class Engine:
         pool_name = values.pop("work_pool_name", None)
         if pool_name is not None:
             pool_name = as_str(pool_name, "deployment.work_pool_name", False)
-        if limit is not _UNSET and limit is not None:
-            _count(limit, "deployment concurrency_limit")
+        if limit is not _UNSET and limit is not None and _count(limit, "deployment concurrency_limit") == 0:
+            # Prefect's DeploymentUpdate wants > 0 (its create path, core.Deployment, takes 0).
+            raise ValidationError("deployment concurrency_limit must be a positive integer or None, got 0")
         values = coerce_fields("deployment", values, _DEPLOYMENT_UPDATE)
         if not values.get("job_variables", True):
             del values["job_variables"]

@@ -116,7 +116,7 @@ def test_bad_deployment_update_changes_nothing(e):
     flow = e.create_flow("f")
     dep = e.create_deployment(flow.id, "d", version="1")
     auto = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id, auto_scheduled=True, state=Scheduled())
-    for bad in ({"name": "renamed"}, {"paused": "yes"}, {"concurrency_limit": -1},
+    for bad in ({"name": "renamed"}, {"paused": "yes"}, {"concurrency_limit": -1}, {"concurrency_limit": 0},
                 {"concurrency_options": {"collision_strategy": "DROP"}}, {"work_queue_id": "not-a-uuid"},
                 {"work_queue_id": "00000000-0000-0000-0000-000000000000", "version": "2"}):
         with pytest.raises((ValidationError, ObjectNotFoundError)):

@@ -1,0 +1,260 @@
+#!/usr/bin/env python
+"""Answer work-pool scenarios (see workers_scenarios.py) with Prefect 3.1.0's own server models.
+
+usage: "$PREFECT_VENV/bin/python" tests/oracle/prefect_workers.py IN.json OUT.json [--db PATH]
+
+One SQLite database for the whole file; every scenario runs inside its own outer
+transaction that is rolled back at the end, so scenarios cannot see each other (checked:
+the tables are empty at the start of every scenario). Every setup/update/call step runs
+inside a SAVEPOINT, so a step that raises is rolled back alone and recorded as
+{"error": "<ExceptionClassName>"}; the scenario then continues.
+
+A scenario: `pools` [{name, type, concurrency_limit, is_paused}], `queues` [{pool, name,
+priority, concurrency_limit, is_paused}] (each pool's own queue is "default"),
+`deployments` [{name, pool, queue, concurrency_limit}], `runs` [{name, pool, queue, state,
+offset_s, deployment, auto_scheduled}] (states SCHEDULED/LATE at T0 + offset_s, else the
+bare state type; every run belongs to flow "f"), `updates` [{op: update_work_queue |
+update_work_pool | update_deployment, pool/queue/deployment names, fields: the explicitly
+set fields}], `calls` [{work_pools, work_queues ([pool, queue] pairs), scheduled_before /
+scheduled_after _offset_s, limit, respect_queue_priorities}]. T0 = 2024-06-01T12:00Z.
+An answer: per update True/False/{"error"}, per call [[pool, queue, run], ...] in
+Prefect's order, and the final pools, queues, deployments (their global limit) and the
+names of the runs left.
+"""
+import asyncio
+import datetime
+import json
+import pathlib
+import sys
+import time
+import uuid
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
+
+T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def at(offset):
+    return None if offset is None else T0 + datetime.timedelta(seconds=offset)
+
+
+async def answer_file(inp, out):
+    import sqlalchemy as sa
+    from prefect.server import models, schemas
+    from prefect.server.database import orm_models as orm
+    from prefect.server.database.dependencies import provide_database_interface
+
+    A = schemas.actions
+    S = schemas.states
+    db = provide_database_interface()
+    await db.create_db()
+
+    with open(inp) as f:
+        scenarios = json.load(f)
+
+    def make_state(name, offset):
+        t = at(offset)
+        return {
+            "SCHEDULED": lambda: S.Scheduled(scheduled_time=t),
+            "LATE": lambda: S.Late(scheduled_time=t),
+            "PENDING": S.Pending,
+            "RUNNING": S.Running,
+            "COMPLETED": S.Completed,
+            "CANCELLING": S.Cancelling,
+            "PAUSED": S.Paused,
+        }[name]()
+
+    async def run_one(s, sc):
+        # --- isolation check
+        for tbl in (orm.WorkPool, orm.WorkQueue, orm.FlowRun, orm.Deployment, orm.ConcurrencyLimitV2):
+            n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
+            assert n == 0, f"{sc['id']}: table {tbl.__tablename__} not empty ({n})"
+
+        names = {}  # id maps, rebuilt from the database after every step
+
+        async def refresh_maps():
+            s.expire_all()
+            pools = (await s.execute(sa.select(orm.WorkPool))).scalars().all()
+            queues = (await s.execute(sa.select(orm.WorkQueue))).scalars().all()
+            pool_name = {p.id: p.name for p in pools}
+            names["pool_id"] = {p.name: p.id for p in pools}
+            names["queue_id"] = {(pool_name[q.work_pool_id], q.name): q.id for q in queues}
+            names["queue_label"] = {q.id: (pool_name[q.work_pool_id], q.name) for q in queues}
+            names["pool_name"] = pool_name
+
+        async def step(coro_fn):
+            try:
+                async with s.begin_nested():
+                    return await coro_fn()
+            except Exception as exc:  # noqa: BLE001
+                return {"error": type(exc).__name__}
+
+        setup_errors = []
+        for p in sc["pools"]:
+            r = await step(lambda p=p: models.workers.create_work_pool(s, A.WorkPoolCreate(
+                name=p["name"], type=p.get("type", "process"),
+                concurrency_limit=p["concurrency_limit"], is_paused=p["is_paused"])))
+            if isinstance(r, dict):
+                setup_errors.append(["pool", p["name"], r["error"]])
+        await refresh_maps()
+        for q in sc["queues"]:
+            pid = names["pool_id"].get(q["pool"])
+            r = await step(lambda q=q, pid=pid: models.workers.create_work_queue(s, pid, A.WorkQueueCreate(
+                name=q["name"], priority=q["priority"], concurrency_limit=q["concurrency_limit"],
+                is_paused=q["is_paused"])))
+            if isinstance(r, dict):
+                setup_errors.append(["queue", f"{q['pool']}/{q['name']}", r["error"]])
+        await refresh_maps()
+
+        flow = await models.flows.create_flow(s, schemas.core.Flow(name="f"))
+        dep_ids = {}
+        for d in sc["deployments"]:
+            async def mk(d=d):
+                kw = {"name": d["name"], "flow_id": flow.id,
+                      "concurrency_limit": d.get("concurrency_limit")}
+                if d.get("pool") is not None:
+                    kw["work_pool_name"] = d["pool"]
+                if d.get("queue") is not None:
+                    kw["work_queue_name"] = d["queue"]
+                create = A.DeploymentCreate(**kw)
+                # as the API route does: drop work_pool_name, resolve the queue id
+                dd = create.model_dump(exclude={"work_pool_name"}, exclude_unset=True)
+                if d.get("pool") is not None:
+                    pool_id = names["pool_id"][d["pool"]]
+                    qname = d.get("queue") or "default"
+                    dd["work_queue_id"] = names["queue_id"][(d["pool"], qname)]
+                    if d.get("queue") is None:
+                        pool = await models.workers.read_work_pool(s, pool_id)
+                        assert dd["work_queue_id"] == pool.default_queue_id
+                return await models.deployments.create_deployment(s, schemas.core.Deployment(**dd))
+            r = await step(mk)
+            if isinstance(r, dict):
+                setup_errors.append(["deployment", d["name"], r["error"]])
+            else:
+                dep_ids[d["name"]] = r.id
+        dep_name = {v: k for k, v in dep_ids.items()}
+
+        for run in sc["runs"]:
+            async def mk(run=run):
+                qid = names["queue_id"][(run["pool"], run["queue"])]
+                fr = schemas.core.FlowRun(
+                    flow_id=flow.id, name=run["name"],
+                    state=make_state(run["state"], run["offset_s"]),
+                    work_queue_id=qid, work_queue_name=run["queue"],
+                    deployment_id=dep_ids.get(run["deployment"]) if run.get("deployment") else None,
+                    auto_scheduled=bool(run.get("auto_scheduled")),
+                )
+                return await models.flow_runs.create_flow_run(s, fr)
+            r = await step(mk)
+            if isinstance(r, dict):
+                setup_errors.append(["run", run["name"], r["error"]])
+
+        # --- updates
+        upd_answers = []
+        for u in sc["updates"]:
+            op, fields = u["op"], u["fields"]
+            if op == "update_work_queue":
+                async def do(u=u, fields=fields):
+                    qid = names["queue_id"].get((u["pool"], u["queue"]), uuid.uuid4())
+                    return await models.workers.update_work_queue(s, qid, A.WorkQueueUpdate(**fields))
+            elif op == "update_work_pool":
+                async def do(u=u, fields=fields):
+                    pid = names["pool_id"].get(u["pool"], uuid.uuid4())
+                    return await models.workers.update_work_pool(s, pid, A.WorkPoolUpdate(**fields))
+            elif op == "update_deployment":
+                async def do(u=u, fields=fields):
+                    did = dep_ids.get(u["deployment"], uuid.uuid4())
+                    return await models.deployments.update_deployment(s, did, A.DeploymentUpdate(**fields))
+            else:
+                raise SystemExit(f"unknown op {op}")
+            r = await step(do)
+            upd_answers.append(r if isinstance(r, dict) else bool(r))
+            await refresh_maps()
+
+        # --- calls
+        call_answers = []
+        for c in sc["calls"]:
+            async def do(c=c):
+                wp = c.get("work_pools")
+                wq = c.get("work_queues")
+                rows = await models.workers.get_scheduled_flow_runs(
+                    s,
+                    work_pool_ids=None if wp is None else [names["pool_id"].get(n, uuid.uuid4()) for n in wp],
+                    work_queue_ids=None if wq is None else [names["queue_id"].get(tuple(x), uuid.uuid4()) for x in wq],
+                    scheduled_before=at(c.get("scheduled_before_offset_s")),
+                    scheduled_after=at(c.get("scheduled_after_offset_s")),
+                    limit=c.get("limit"),
+                    respect_queue_priorities=c.get("respect_queue_priorities"),
+                )
+                out_rows = []
+                for r in rows:
+                    pname = names["pool_name"][r.work_pool_id]
+                    qp, qname = names["queue_label"][r.work_queue_id]
+                    assert qp == pname
+                    out_rows.append([pname, qname, r.flow_run.name])
+                return out_rows
+            call_answers.append(await step(do))
+
+        # --- read back
+        s.expire_all()
+        pools_out, queues_out, deps_out = {}, {}, {}
+        for p in await models.workers.read_work_pools(s):
+            pools_out[p.name] = {"status": None if p.status is None else p.status.value,
+                                 "is_paused": p.is_paused, "concurrency_limit": p.concurrency_limit,
+                                 "description": p.description}
+            for q in await models.workers.read_work_queues(s, p.id):
+                queues_out[f"{p.name}/{q.name}"] = {
+                    "priority": q.priority, "status": None if q.status is None else q.status.value,
+                    "is_paused": q.is_paused, "concurrency_limit": q.concurrency_limit, "name": q.name}
+        for name, did in dep_ids.items():
+            d = await models.deployments.read_deployment(s, did)
+            if d is None:
+                deps_out[name] = None
+                continue
+            await s.refresh(d)
+            gcl = d.global_concurrency_limit
+            wq = names["queue_label"].get(d.work_queue_id) if d.work_queue_id else None
+            deps_out[name] = {
+                "paused": d.paused,
+                "concurrency_limit": d._concurrency_limit,
+                "gcl": None if gcl is None else {
+                    "limit": gcl.limit, "name": gcl.name.replace(str(did), name)},
+                "work_queue": None if wq is None else f"{wq[0]}/{wq[1]}",
+            }
+        runs_left = sorted((await s.execute(sa.select(orm.FlowRun.name))).scalars().all())
+        ans = {"id": sc["id"], "updates": upd_answers, "calls": call_answers,
+               "pools": pools_out, "queues": queues_out, "deployments": deps_out,
+               "runs_left": runs_left}
+        if setup_errors:
+            ans["setup_errors"] = setup_errors
+        return ans
+
+    # Prefect's SQLite engine turns pysqlite's own BEGIN off and emits "BEGIN <mode>"
+    # only while this context variable is set (configurations.py begin_sqlite_stmt);
+    # without it, session.begin() is no real transaction and SAVEPOINT/RELEASE commit.
+    from prefect.server.database.configurations import SQLITE_BEGIN_MODE
+
+    answers = []
+    t_start = time.perf_counter()
+    for sc in scenarios:
+        async with db.session_context() as s:
+            token = SQLITE_BEGIN_MODE.set("DEFERRED")
+            try:
+                trans = await s.begin()
+                try:
+                    answers.append(await run_one(s, sc))
+                finally:
+                    await trans.rollback()
+            finally:
+                SQLITE_BEGIN_MODE.reset(token)
+    elapsed = time.perf_counter() - t_start
+    with open(out, "w") as f:
+        json.dump(answers, f, indent=1)
+    print(f"{len(answers)} scenarios answered in {elapsed:.2f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sb.answer_from_command_line(
+        answer_file, "Answer work-pool scenarios with Prefect 3.1.0",
+        "scenario JSON list (workers_scenarios.py format)", "answers JSON list")
