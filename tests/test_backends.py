@@ -79,7 +79,13 @@ def test_every_kind_round_trips(tmp_path, scheme, options):
         assert task.state.data == {"value": [1, 2]}  # result data, rebuilt from its artifact
         assert reopened.read_concurrency_limit_by_tag("db").active_slots == ["a", "b"]
         limit = reopened.read_concurrency_limit_v2(records["deployment"].concurrency_limit_id)
-        assert limit.active_slots == 1
+        assert (limit.active_slots, limit.limit) == (1, 3)
+        pool = reopened.read_work_pool(records["pool"].id)
+        assert (pool.status, pool.concurrency_limit) == ("PAUSED", 4) and pool.last_status_event_id is not None
+        assert [(q.name, q.priority, q.status) for q in reopened.read_work_queues(pool.id)] == [
+            ("fast", 1, "PAUSED"), ("default", 2, "NOT_READY")]
+        assert reopened.read_flow(records["flow"].id).tags == ["k", "k2"]
+        assert reopened.read_deployment(records["deployment"].id).version == "1.1"
 
 
 @pytest.mark.parametrize("scheme", ["sqlite", "json"])

@@ -327,5 +327,10 @@ def populate_all_kinds(engine: Any) -> dict:
     force_state(engine, "task_run", upstream.id, State(type=StateType.RUNNING, id=uuid.uuid4(), message="go"))
     add_cache_entry(engine, "ck", done.id, uuid.uuid4())
     engine.bulk_increment_active_slots([dep.concurrency_limit_id], 1)
+    # Updates of the worker-side kinds (status bookkeeping, renumbered priorities).
+    engine.update_flow(flow.id, tags=["k", "k2"])
+    engine.update_work_pool(pool.id, is_paused=True, concurrency_limit=4)
+    engine.update_work_queue(queue.id, priority=1, is_paused=True, last_polled=START)
+    engine.update_deployment(dep.id, version="1.1", paused=True, concurrency_limit=3)
     return {"flow": flow, "pool": pool, "queue": queue, "deployment": dep, "tag_limit": tag_limit,
             "flow_run": run, "task_run": task, "upstream": upstream}
