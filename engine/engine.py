@@ -23,15 +23,16 @@ from typing import Any, Callable, Iterator, TypeVar
 import attrs
 
 from . import concurrency as _concurrency
+from . import deployments as _deployments
 from . import workers as _workers
 from .clock import Clock, SystemClock
+from .deployments import _UNSET
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
     ArtifactCollection,
     ConcurrencyLimit,
     ConcurrencyLimitV2,
-    ConcurrencyOptions,
     Deployment,
     Flow,
     FlowRun,
@@ -47,7 +48,7 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_state, as_str, as_uuid, coerce_fields
+from .validation import as_count, as_field_mapping, as_state, as_str, as_uuid, coerce_fields
 
 __all__ = ["Engine"]
 
@@ -59,8 +60,6 @@ _make_task_row = compile_maker(TaskRunStateRow)
 # All of a StateDetails' fields as one tuple (C-level): two details compare equal
 # exactly when these tuples do (identity first, so shared UUIDs cost nothing).
 _details_values = operator.attrgetter(*(f.name for f in attrs.fields(StateDetails)))
-
-_UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
 _RUN_STATE_COLUMNS = {"state_id", "state_type", "state_name", "state_timestamp", "state", "created", "updated"}
 
@@ -79,12 +78,6 @@ _FLOW_RUN_UPDATE = frozenset(
     {"name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables"}
 )
 _TASK_RUN_UPDATE = frozenset({"name"})
-_DEPLOYMENT_FIELDS = _fields_of(Deployment, {"created", "updated", "concurrency_limit_id", "concurrency_options"})
-_WORK_POOL_FIELDS = _fields_of(WorkPool, {"created", "updated"})
-_WORK_QUEUE_FIELDS = _fields_of(WorkQueue, {"created", "updated"})
-# Prefect's DeploymentUpdate fields the engine keeps (work_queue_id: as create_deployment takes it).
-_DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters", "tags", "work_queue_name",
-                                "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema"})
 _CONCURRENCY_LIMIT_V2_FIELDS = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
 
 
@@ -124,17 +117,10 @@ def _as_run(run: Any) -> FlowRun | TaskRun:
     return run
 
 
-def _as_mapping(value: Any, what: str) -> Mapping:
-    # The positional form of create_*/update_*: Prefect's object as a mapping.
-    if value is not None and not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tuple[str, ...]) -> tuple[dict, Any]:
     """create_*'s fields and state: the mapping `given` (its `state` taken out)
     under the keywords, less the `dropped` fields Prefect leaves out of the insert."""
-    if _as_mapping(given, what) is not None:
+    if as_field_mapping(given, what) is not None:
         fields = {**dict(given), **fields}
         if "state" in fields:
             state = fields.pop("state")
@@ -148,13 +134,6 @@ def _limit_ids(ids: Any) -> list[uuid.UUID]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
         raise ValidationError(f"concurrency_limit_ids must be a list of ids, got {ids!r}")
     return [as_uuid(i, "concurrency_limit_ids[]") for i in ids]
-
-
-def _count(value: Any, what: str) -> int:
-    """`value` if it is a non-negative integer (a limit, a number of slots)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
-    return value
 
 
 class Engine:
@@ -318,7 +297,7 @@ class Engine:
     def update_flow(self, flow_id: Any, flow: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the given fields (tags, as Prefect's FlowUpdate). True iff the flow
         exists. O(1)."""
-        values = coerce_fields("flow", {**dict(_as_mapping(flow, "flow") or {}), **fields}, frozenset({"tags"}))
+        values = coerce_fields("flow", {**dict(as_field_mapping(flow, "flow") or {}), **fields}, frozenset({"tags"}))
         rec = self._table("flow").get(as_uuid(flow_id, "flow_id"))
         if rec is None:
             return False
@@ -365,39 +344,7 @@ class Engine:
         included) and deletes the deployment's auto-scheduled, never-run SCHEDULED
         flow runs, as Prefect does.
         """
-        flow_id = as_uuid(flow_id, "deployment.flow_id")
-        self._require("flow", flow_id, "Flow")
-        if not isinstance(name, str) or any(c in name for c in "/%&><"):
-            raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
-        set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
-        values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
-        set_options = concurrency_options is not _UNSET
-        options = self._as_concurrency_options(concurrency_options) if set_options else None
-        now = self._clock.now()
-        dep = self._unique("deployment", "flow_name", (flow_id, name))
-        if dep is not None:
-            values.pop("id", None)
-            self._set_deployment_fields(dep, values, set_options, options, now)
-        else:
-            dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
-            self._stamp(dep, now)
-            self._insert("deployment", dep)
-        if set_limit:
-            self._apply_deployment_limit(dep, concurrency_limit)
-        return dep
-
-    def _set_deployment_fields(self, dep: Deployment, values: dict, set_options: bool,
-                               options: ConcurrencyOptions | None, now: _dt.datetime) -> None:
-        # An upsert or update: the fields given, then the never-run auto-scheduled
-        # runs go, as they were made from the old configuration.
-        self._store.touch("deployment", dep)
-        for key, value in values.items():
-            setattr(dep, key, value)
-        if set_options:
-            dep.concurrency_options = options
-        dep.updated = now
-        self._store.reindex("deployment", dep)
-        self._delete_auto_scheduled_runs(dep)
+        return _deployments.create_deployment(self, flow_id, name, concurrency_limit, concurrency_options, fields)
 
     @atomic
     def update_deployment(self, deployment_id: Any, deployment: Mapping[str, Any] | None = None,
@@ -413,84 +360,7 @@ class Engine:
         never-run auto-scheduled SCHEDULED runs are deleted; `concurrency_limit`
         creates, changes or (None) deletes its ConcurrencyLimitV2. O(runs of the
         deployment)."""
-        values = {**dict(_as_mapping(deployment, "deployment") or {}), **fields}
-        limit = values.pop("concurrency_limit", _UNSET)
-        set_options = "concurrency_options" in values
-        options = self._as_concurrency_options(values.pop("concurrency_options")) if set_options else None
-        pool_name = values.pop("work_pool_name", None)
-        if pool_name is not None:
-            pool_name = as_str(pool_name, "deployment.work_pool_name", False)
-        if limit is not _UNSET and limit is not None and _count(limit, "deployment concurrency_limit") == 0:
-            # Prefect's DeploymentUpdate wants > 0 (its create path, core.Deployment, takes 0).
-            raise ValidationError("deployment concurrency_limit must be a positive integer or None, got 0")
-        values = coerce_fields("deployment", values, _DEPLOYMENT_UPDATE)
-        if not values.get("job_variables", True):
-            del values["job_variables"]
-        dep = self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
-        if dep is None:
-            return False
-        if pool_name:
-            pool = self._unique("work_pool", "name", pool_name)
-            if pool is None:
-                raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
-            queue_name = values.get("work_queue_name")
-            if queue_name:
-                queue = next((q for q in self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()
-                              if q.name == queue_name), None) or self.create_work_queue(pool.id, queue_name)
-                values["work_queue_id"] = queue.id
-            else:
-                values["work_queue_id"] = pool.default_queue_id
-        elif values.get("work_queue_id") is not None:
-            self._require("work_queue", values["work_queue_id"], "Work queue")
-        self._set_deployment_fields(dep, values, set_options, options, self._clock.now())
-        if limit is not _UNSET:
-            self._apply_deployment_limit(dep, limit)
-        return True
-
-    def _as_concurrency_options(self, value: Any) -> ConcurrencyOptions | None:
-        if value is None or isinstance(value, ConcurrencyOptions):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"collision_strategy"}
-            if unknown:
-                raise ValidationError(f"concurrency_options has unknown key(s) {sorted(unknown)}")
-            try:
-                return ConcurrencyOptions(**value)
-            except ValueError:
-                raise ValidationError(
-                    f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {value.get('collision_strategy')!r}"
-                ) from None
-        raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
-
-    def _apply_deployment_limit(self, dep: Deployment, limit: int | None) -> None:
-        if limit is not None:
-            _count(limit, "deployment concurrency_limit")
-        limits = self._table("concurrency_limit_v2")
-        current = limits.get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
-        if current is None and limit is None:
-            return
-        if current is not None and current.limit == limit:
-            return
-        if limit is None:
-            self._store.delete("concurrency_limit_v2", current)
-            self._store.touch("deployment", dep)
-            dep.concurrency_limit_id = None
-        elif current is not None:
-            self._store.touch("concurrency_limit_v2", current)
-            current.limit = limit
-            current.updated = self._clock.now()
-        else:
-            gcl = ConcurrencyLimitV2(name=f"deployment:{dep.id}", limit=limit)
-            self._stamp(gcl, self._clock.now())
-            self._insert("concurrency_limit_v2", gcl)
-            self._store.touch("deployment", dep)
-            dep.concurrency_limit_id = gcl.id
-
-    def _delete_auto_scheduled_runs(self, dep: Deployment, auto_only: bool = True) -> None:
-        runs = self._store.tables["flow_run"].by_name["deployment_id"].get(dep.id)
-        for run in list(runs.values()):
-            if run.state_type is StateType.SCHEDULED and run.run_count == 0 and (run.auto_scheduled or not auto_only):
-                self._delete_flow_run_cascade(run)
+        return _deployments.update_deployment(self, deployment_id, deployment, fields)
 
     @locked
     def read_deployment(self, deployment_id: Any) -> Deployment | None:
@@ -516,37 +386,13 @@ class Engine:
 
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
-        dep = self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
-        if dep is None:
-            return False
-        self._delete_auto_scheduled_runs(dep, auto_only=False)
-        gcl = self._table("concurrency_limit_v2").get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
-        if gcl is not None:
-            self._store.delete("concurrency_limit_v2", gcl)
-        self._store.delete("deployment", dep)
-        return True
+        return _deployments.delete_deployment(self, deployment_id)
 
     # work pools and queues ------------------------------------------------------------------------
     @atomic
     def create_work_pool(self, name: str, type: str | None = "process", **fields: Any) -> WorkPool:
         """Create a work pool with its "default" queue. Names are unique."""
-        if not isinstance(name, str) or not name.strip("'\" ") or any(c in name for c in "/%&><"):
-            raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
-        if self._store.tables["work_pool"].by_name["name"].get(name):
-            raise UniquenessError(f"a work pool named {name!r} already exists")
-        values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
-        pool = WorkPool(name=name, type=type, **values)
-        if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
-            pool.status = "PAUSED" if pool.is_paused else "NOT_READY"
-        now = self._clock.now()
-        self._stamp(pool, now)
-        self._insert("work_pool", pool)
-        if pool.default_queue_id is None:
-            queue = WorkQueue(name="default", work_pool_id=pool.id, description="The work pool's default queue.")
-            self._stamp(queue, now)
-            self._insert("work_queue", queue)
-            pool.default_queue_id = queue.id
-        return pool
+        return _workers.create_work_pool(self, name, type, fields)
 
     @locked
     def read_work_pool(self, work_pool_id: Any) -> WorkPool | None:
@@ -566,44 +412,12 @@ class Engine:
 
     @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
-        pool = self._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
-        if pool is None:
-            return False
-        for queue in list(self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
-            self._delete_work_queue_row(queue)
-        self._store.delete("work_pool", pool)
-        return True
+        return _workers.delete_work_pool(self, work_pool_id)
 
     @atomic
     def create_work_queue(self, work_pool_id: Any, name: str, **fields: Any) -> WorkQueue:
         """Create a queue in a pool; (pool, name) is unique."""
-        pool = self._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
-        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
-            raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
-        for q in self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
-            if q.name == name:
-                raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
-        if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
-            del fields["priority"]
-        values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
-        priority = values.pop("priority", None)
-        if priority is not None and priority < 1:
-            raise ValidationError(f"work_queue.priority must be > 0, got {priority}")
-        if (values.get("concurrency_limit") or 0) < 0:
-            raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
-        others = sorted(self._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
-                        key=lambda q: q.priority)  # stable: ties stay in creation order
-        # Priorities in a pool are unique, as Prefect keeps them: without one a queue
-        # takes the first free number; with one it gets it and the queues at or
-        # after it move down as little as needed.
-        first_free = next((i + 1 for i, q in enumerate(others) if q.priority != i + 1), len(others) + 1)
-        queue = WorkQueue(name=name, work_pool_id=pool.id, priority=priority or first_free, **values)
-        now = self._clock.now()
-        self._stamp(queue, now)
-        self._insert("work_queue", queue)
-        if priority is not None:
-            _workers.place_queue_priority(self, queue, priority, now)
-        return queue
+        return _workers.create_work_queue(self, work_pool_id, name, fields)
 
     @locked
     def read_work_queue(self, work_queue_id: Any) -> WorkQueue | None:
@@ -638,23 +452,7 @@ class Engine:
 
     @atomic
     def delete_work_queue(self, work_queue_id: Any) -> bool:
-        queue = self._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
-        if queue is None:
-            return False
-        self._delete_work_queue_row(queue)
-        return True
-
-    def _delete_work_queue_row(self, queue: WorkQueue) -> None:
-        store = self._store
-        for run in list(store.tables["flow_run"].by_name["work_queue_id"].get(queue.id).values()):
-            store.touch("flow_run", run)
-            run.work_queue_id = None
-            store.reindex("flow_run", run)
-        for dep in self._table("deployment").values():
-            if dep.work_queue_id == queue.id:
-                store.touch("deployment", dep)
-                dep.work_queue_id = None
-        store.delete("work_queue", queue)
+        return _workers.delete_work_queue(self, work_queue_id)
 
     # concurrency limits ---------------------------------------------------------------------------------
     @atomic
@@ -662,7 +460,7 @@ class Engine:
         """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
         if not isinstance(tag, str) or not tag:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
-        _count(concurrency_limit, "concurrency_limit")
+        as_count(concurrency_limit, "concurrency_limit")
         now = self._clock.now()
         limit = self._unique("concurrency_limit", "tag", tag)
         if limit is not None:
@@ -708,7 +506,7 @@ class Engine:
         name = as_str(name, "concurrency_limit_v2.name", False)
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
-        _count(limit, "limit")
+        as_count(limit, "limit")
         unknown = sorted(set(fields) - _CONCURRENCY_LIMIT_V2_FIELDS)
         if unknown:
             raise ValidationError(f"unknown field(s) for concurrency_limit_v2: {', '.join(unknown)}")
@@ -737,14 +535,14 @@ class Engine:
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
-        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), _count(slots, "slots"))
+        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), as_count(slots, "slots"))
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
         if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
                                               or not isinstance(occupancy_seconds, (int, float))):
             raise ValidationError(f"occupancy_seconds must be a number or None, got {occupancy_seconds!r}")
-        slots = _count(slots, "slots")
+        slots = as_count(slots, "slots")
         if occupancy_seconds and not slots:
             # Prefect divides by the slots before anything else (ZeroDivisionError).
             raise ValidationError("occupancy_seconds needs at least one slot given back (slots is 0)")
@@ -832,7 +630,7 @@ class Engine:
 
     def _update_run(self, kind: str, run_id: Any, given: Mapping | None, fields: dict, allowed: frozenset) -> bool:
         """update_flow_run / update_task_run: `given` and `fields` are merged, keywords winning."""
-        values = coerce_fields(kind, {**dict(_as_mapping(given, kind) or {}), **fields}, allowed)
+        values = coerce_fields(kind, {**dict(as_field_mapping(given, kind) or {}), **fields}, allowed)
         run = self._table(kind).get(as_uuid(run_id, f"{kind}_id"))
         if run is None:
             return False

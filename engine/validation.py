@@ -33,6 +33,8 @@ __all__ = [
     "as_str",
     "as_int",
     "as_bool",
+    "as_count",
+    "as_field_mapping",
     "coerce_fields",
     "as_state",
     "as_task_inputs",
@@ -92,6 +94,24 @@ def as_int(value: Any, what: str) -> int:
 def as_bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"{what} must be a boolean, got {type(value).__name__} {value!r}")
+    return value
+
+
+def as_count(value: Any, what: str, nullable: bool = False) -> int | None:
+    """`value` if it is a non-negative integer (a limit, a number of slots), or None
+    when `nullable`."""
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer{' or None' if nullable else ''}, got {value!r}")
+    return value
+
+
+def as_field_mapping(value: Any, what: str) -> Mapping | None:
+    """The positional form of create_*/update_* (Prefect's object as a mapping of
+    fields), or None."""
+    if value is not None and not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
     return value
 
 

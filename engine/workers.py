@@ -1,7 +1,7 @@
-"""Work pools and queues as workers see them: updates with Prefect's status and
-priority bookkeeping, and `get_scheduled_flow_runs`, the query a worker polls with
-(Prefect 3.1.0 models/workers.py and its SQLite query
-get-runs-from-worker-queues.sql).
+"""Work pools and queues as workers see them: their creation (a pool with its
+default queue), updates with Prefect's status and priority bookkeeping, deletion,
+and `get_scheduled_flow_runs`, the query a worker polls with (Prefect 3.1.0
+models/workers.py and its SQLite query get-runs-from-worker-queues.sql).
 
 Functions take the Engine and run inside the caller's transaction; the Engine's
 methods of the same names are the public API.
@@ -12,11 +12,14 @@ import datetime as _dt
 import uuid
 from typing import Any, Iterable
 
+import attrs
+
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
-from .validation import as_datetime, as_uuid
+from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, coerce_fields
 
-__all__ = ["place_queue_priority", "update_work_pool", "update_work_queue", "get_scheduled_flow_runs"]
+__all__ = ["place_queue_priority", "create_work_pool", "update_work_pool", "delete_work_pool", "create_work_queue",
+           "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs"]
 
 # A queue polled this recently counts as READY when it is unpaused (Prefect's
 # WORK_QUEUE_LAST_POLLED_TIMEOUT).
@@ -24,6 +27,8 @@ LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
 # get_scheduled_flow_runs' caps when none is given (the query's bound defaults).
 DEFAULT_LIMIT = 1000
 _BUSY = ["PENDING", "RUNNING"]  # the states that hold a pool or queue slot
+_WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "updated"}
+_WORK_QUEUE_FIELDS = frozenset(attrs.fields_dict(WorkQueue)) - {"created", "updated"}
 
 
 def place_queue_priority(engine: Any, queue: WorkQueue, priority: int, now: _dt.datetime) -> None:
@@ -46,35 +51,103 @@ def place_queue_priority(engine: Any, queue: WorkQueue, priority: int, now: _dt.
             last = q.priority
 
 
-def _limit_or_none(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative integer or None, got {value!r}")
-    return value
-
-
-def _bool(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{what} must be a boolean, got {value!r}")
-    return value
-
-
-def _optional_str(value: Any, what: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string or None, got {value!r}")
-    return value
-
-
 def _fields(given: Any, fields: dict, allowed: Iterable[str], what: str) -> dict:
     # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
-    if given is not None and not hasattr(given, "keys"):
-        raise ValidationError(f"{what} must be a mapping of fields, got {type(given).__name__} {given!r}")
-    values = {**dict(given or {}), **fields}
+    values = {**dict(as_field_mapping(given, what) or {}), **fields}
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise ValidationError(f"unknown field(s) for {what}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
     return values
+
+
+def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
+    """Create a work pool with its "default" queue (unless `default_queue_id` is
+    given). Names are unique. O(1)."""
+    if not isinstance(name, str) or not name.strip("'\" ") or any(c in name for c in "/%&><"):
+        raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
+    if engine._store.tables["work_pool"].by_name["name"].get(name):
+        raise UniquenessError(f"a work pool named {name!r} already exists")
+    values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
+    pool = WorkPool(name=name, type=type, **values)
+    if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
+        pool.status = "PAUSED" if pool.is_paused else "NOT_READY"
+    now = engine._clock.now()
+    engine._stamp(pool, now)
+    engine._insert("work_pool", pool)
+    if pool.default_queue_id is None:
+        queue = WorkQueue(name="default", work_pool_id=pool.id, description="The work pool's default queue.")
+        engine._stamp(queue, now)
+        engine._insert("work_queue", queue)
+        pool.default_queue_id = queue.id
+    return pool
+
+
+def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
+    """Delete a pool and its queues, as delete_work_queue does each. True iff it
+    existed. O(q·d + r) for q queues, d deployments and r runs in the queues."""
+    pool = engine._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
+    if pool is None:
+        return False
+    for queue in list(engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
+        _delete_work_queue_row(engine, queue)
+    engine._store.delete("work_pool", pool)
+    return True
+
+
+def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -> WorkQueue:
+    """Create a queue in a pool; (pool, name) is unique. Without a priority (or with
+    None) it takes the pool's first free number; with one it is placed as
+    place_queue_priority does. O(q log q) for q queues in the pool."""
+    pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
+    if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
+        raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
+    for q in engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
+        if q.name == name:
+            raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
+    if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
+        del fields["priority"]
+    values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
+    priority = values.pop("priority", None)
+    if priority is not None and priority < 1:
+        raise ValidationError(f"work_queue.priority must be > 0, got {priority}")
+    if (values.get("concurrency_limit") or 0) < 0:
+        raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
+    others = sorted(engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
+                    key=lambda q: q.priority)  # stable: ties stay in creation order
+    # Priorities in a pool are unique, as Prefect keeps them: without one a queue
+    # takes the first free number; with one it gets it and the queues at or
+    # after it move down as little as needed.
+    first_free = next((i + 1 for i, q in enumerate(others) if q.priority != i + 1), len(others) + 1)
+    queue = WorkQueue(name=name, work_pool_id=pool.id, priority=priority or first_free, **values)
+    now = engine._clock.now()
+    engine._stamp(queue, now)
+    engine._insert("work_queue", queue)
+    if priority is not None:
+        place_queue_priority(engine, queue, priority, now)
+    return queue
+
+
+def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
+    """Delete a queue, leaving its flow runs and deployments without one. True iff
+    it existed. O(d + r) for d deployments and r runs in the queue."""
+    queue = engine._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
+    if queue is None:
+        return False
+    _delete_work_queue_row(engine, queue)
+    return True
+
+
+def _delete_work_queue_row(engine: Any, queue: WorkQueue) -> None:
+    store = engine._store
+    for run in list(store.tables["flow_run"].by_name["work_queue_id"].get(queue.id).values()):
+        store.touch("flow_run", run)
+        run.work_queue_id = None
+        store.reindex("flow_run", run)
+    for dep in engine._table("deployment").values():
+        if dep.work_queue_id == queue.id:
+            store.touch("deployment", dep)
+            dep.work_queue_id = None
+    store.delete("work_queue", queue)
 
 
 _POOL_UPDATE = ("description", "is_paused", "base_job_template", "concurrency_limit")
@@ -88,13 +161,13 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     values = _fields(given, fields, _POOL_UPDATE, "work_pool")
     pool_id = as_uuid(work_pool_id, "work_pool_id")
     if "description" in values:
-        _optional_str(values["description"], "work_pool.description")
+        as_str(values["description"], "work_pool.description")
     if "is_paused" in values:
-        values["is_paused"] = _bool(values["is_paused"], "work_pool.is_paused")
+        values["is_paused"] = as_bool(values["is_paused"], "work_pool.is_paused")
     if "base_job_template" in values and not isinstance(values["base_job_template"], dict):
         raise ValidationError(f"work_pool.base_job_template must be a dict, got {values['base_job_template']!r}")
     if "concurrency_limit" in values:
-        _limit_or_none(values["concurrency_limit"], "work_pool.concurrency_limit")
+        as_count(values["concurrency_limit"], "work_pool.concurrency_limit", nullable=True)
     pool: WorkPool | None = engine._store.tables["work_pool"].rows.get(pool_id)
     if pool is None:
         raise ObjectNotFoundError(f"Work pool with id {pool_id} not found")
@@ -127,11 +200,11 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
         if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
             raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
     if "description" in values:
-        _optional_str(values["description"], "work_queue.description")
+        as_str(values["description"], "work_queue.description")
     if "is_paused" in values:
-        values["is_paused"] = _bool(values["is_paused"], "work_queue.is_paused")
+        values["is_paused"] = as_bool(values["is_paused"], "work_queue.is_paused")
     if "concurrency_limit" in values:
-        _limit_or_none(values["concurrency_limit"], "work_queue.concurrency_limit")
+        as_count(values["concurrency_limit"], "work_queue.concurrency_limit", nullable=True)
     if "priority" in values:
         priority = values["priority"]
         # (Prefect stores an explicit None and then fails comparing it while renumbering.)
@@ -174,14 +247,6 @@ def _ids(values: Any, what: str) -> list | None:
     return [as_uuid(v, what) for v in values]
 
 
-def _cap(value: Any, what: str) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative integer or None, got {value!r}")
-    return value
-
-
 def get_scheduled_flow_runs(
     engine: Any,
     work_pool_ids: Any = None,
@@ -213,10 +278,10 @@ def get_scheduled_flow_runs(
     queue_ids = _ids(work_queue_ids, "work_queue_ids") or None
     before = None if scheduled_before is None else as_datetime(scheduled_before, "scheduled_before")
     after = None if scheduled_after is None else as_datetime(scheduled_after, "scheduled_after")
-    limit = _cap(limit, "limit")
+    limit = DEFAULT_LIMIT if limit is None else as_count(limit, "limit")
     if respect_queue_priorities is None:
         respect_queue_priorities = True
-    respect = _bool(respect_queue_priorities, "respect_queue_priorities")
+    respect = as_bool(respect_queue_priorities, "respect_queue_priorities")
 
     tables = engine._store.tables
     pools = tables["work_pool"].rows
