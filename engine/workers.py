@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
+from .queries import count_flow_runs, read_flow_runs
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, coerce_fields
 
@@ -99,8 +100,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     None) it takes the pool's first free number; with one it is placed as
     place_queue_priority does. O(q log q) for q queues in the pool."""
     pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
-    if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
-        raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
+    _check_queue_name(name)
     for q in engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
         if q.name == name:
             raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
@@ -125,6 +125,11 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     if priority is not None:
         place_queue_priority(engine, queue, priority, now)
     return queue
+
+
+def _check_queue_name(name: Any) -> None:
+    if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
+        raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
 
 
 def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
@@ -196,9 +201,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
     values = _fields(given, fields, _QUEUE_UPDATE, "work_queue")
     queue_id = as_uuid(work_queue_id, "work_queue_id")
     if "name" in values:
-        name = values["name"]
-        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
-            raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
+        _check_queue_name(values["name"])
     if "description" in values:
         as_str(values["description"], "work_queue.description")
     if "is_paused" in values:
@@ -271,8 +274,6 @@ def get_scheduled_flow_runs(
     O(Q·k log n) for Q candidate queues and k runs taken from each, plus the
     PENDING/RUNNING counts of the queues and pools that have limits.
     """
-    from .queries import count_flow_runs, read_flow_runs
-
     # An empty list narrows nothing, as in Prefect's query template (`{% if work_pool_ids %}`).
     pool_ids = _ids(work_pool_ids, "work_pool_ids") or None
     queue_ids = _ids(work_queue_ids, "work_queue_ids") or None
