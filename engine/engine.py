@@ -402,6 +402,18 @@ class Engine:
     def read_work_pool_by_name(self, name: str) -> WorkPool | None:
         return self._unique("work_pool", "name", as_str(name, "name", False))
 
+    @locked
+    def read_work_pools(self, work_pool_filter: Any = None, offset: int | None = None,
+                        limit: int | None = None) -> list[WorkPool]:
+        """Pools matching `work_pool_filter` (typed or Prefect's JSON shape), ordered
+        by name, paginated. O(p log p) for p pools."""
+        return _workers.read_work_pools(self, work_pool_filter, offset, limit)
+
+    @locked
+    def count_work_pools(self, work_pool_filter: Any = None) -> int:
+        """Number of pools matching `work_pool_filter`. O(1) without one, else O(p)."""
+        return _workers.count_work_pools(self, work_pool_filter)
+
     @atomic
     def update_work_pool(self, work_pool_id: Any, work_pool: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Set the given fields (description, is_paused, base_job_template,

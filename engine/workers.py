@@ -15,11 +15,12 @@ from typing import Any, Iterable
 import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
-from .queries import count_flow_runs, read_flow_runs
+from .filters import WorkPoolFilter, parse_filter
+from .queries import count_flow_runs, read_flow_runs, window
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, coerce_fields
 
-__all__ = ["place_queue_priority", "create_work_pool", "update_work_pool", "delete_work_pool", "create_work_queue",
+__all__ = ["place_queue_priority", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool", "delete_work_pool", "create_work_queue",
            "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs"]
 
 # A queue polled this recently counts as READY when it is unpaused (Prefect's
@@ -81,6 +82,29 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
         engine._insert("work_queue", queue)
         pool.default_queue_id = queue.id
     return pool
+
+
+def _pools_matching(engine: Any, work_pool_filter: Any) -> list[WorkPool]:
+    flt = parse_filter(WorkPoolFilter, work_pool_filter, "work_pool_filter")
+    pools = list(engine._store.tables["work_pool"].rows.values())
+    if flt is None:
+        return pools
+    matches = flt.predicate(engine._store.tables)
+    return [p for p in pools if matches(p)]
+
+
+def read_work_pools(engine: Any, work_pool_filter: Any, offset: Any, limit: Any) -> list[WorkPool]:
+    """Pools matching the filter (a WorkPoolFilter or its JSON shape), by name,
+    paginated. O(p log p) for p pools."""
+    page = window(offset, limit)
+    return sorted(_pools_matching(engine, work_pool_filter), key=lambda p: p.name)[page]
+
+
+def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
+    """Number of pools matching the filter. O(p) for p pools (O(1) without one)."""
+    if work_pool_filter is None:
+        return len(engine._store.tables["work_pool"].rows)
+    return len(_pools_matching(engine, work_pool_filter))
 
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:

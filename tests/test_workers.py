@@ -147,6 +147,28 @@ def test_agent_pools_keep_their_status(e):
     assert pool.is_paused and pool.status == before and pool.last_status_event_id is None
 
 
+def test_read_and_count_work_pools_by_name_under_filters(e):
+    for name, kind in [("b", "process"), ("a", "kubernetes"), ("c", "process")]:
+        e.create_work_pool(name, type=kind)
+    assert [p.name for p in e.read_work_pools()] == ["a", "b", "c"]
+    assert [p.name for p in e.read_work_pools(work_pool_filter={"type": {"any_": ["process"]}})] == ["b", "c"]
+    assert [p.name for p in e.read_work_pools(offset=1, limit=1)] == ["b"]
+    a = e.read_work_pool_by_name("a")
+    assert e.read_work_pools(work_pool_filter={"id": {"any_": [str(a.id)]}}) == [a]
+    assert e.count_work_pools() == 3
+    assert e.count_work_pools(work_pool_filter={"name": {"any_": ["a", "c", "zz"]}}) == 2
+    with pytest.raises(ValidationError, match="colour"):
+        e.read_work_pools(work_pool_filter={"colour": {}})
+    with pytest.raises(ValidationError):
+        e.read_work_pools(limit=-1)
+
+    async def listed():
+        async with e.session() as s:
+            return ([p.name for p in await models.workers.read_work_pools(s, work_pool_filter={"type": {"any_": ["kubernetes"]}})],
+                    await models.workers.count_work_pools(s))
+    assert asyncio.run(listed()) == (["a"], 3)
+
+
 def test_update_work_pool_errors(e):
     pool = e.create_work_pool("p", concurrency_limit=1)
     with pytest.raises(ObjectNotFoundError):

@@ -11,7 +11,8 @@ from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
 __all__ = [
-    "create_work_pool", "read_work_pool", "read_work_pool_by_name", "update_work_pool", "delete_work_pool",
+    "create_work_pool", "read_work_pool", "read_work_pool_by_name", "read_work_pools", "count_work_pools",
+    "update_work_pool", "delete_work_pool",
     "create_work_queue", "read_work_queue", "read_work_queue_by_name", "read_work_queues",
     "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs",
 ]
@@ -36,6 +37,19 @@ async def read_work_pool(session: Any, work_pool_id: Any) -> WorkPool | None:
 async def read_work_pool_by_name(session: Any, work_pool_name: str) -> WorkPool | None:
     """The pool with this name, or None. O(1)."""
     return engine_of(session).read_work_pool_by_name(work_pool_name)
+
+
+@facade
+async def read_work_pools(session: Any, work_pool_filter: Any = None, offset: int | None = None,
+                          limit: int | None = None) -> list[WorkPool]:
+    """Pools matching the filter, ordered by name, paginated. O(p log p)."""
+    return engine_of(session).read_work_pools(as_filter(work_pool_filter), offset, limit)
+
+
+@facade
+async def count_work_pools(session: Any, work_pool_filter: Any = None) -> int:
+    """Number of pools matching the filter. O(1) without one, else O(p)."""
+    return engine_of(session).count_work_pools(as_filter(work_pool_filter))
 
 
 @facade
