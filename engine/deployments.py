@@ -81,7 +81,6 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     ignored; `concurrency_limit` creates, changes or (None) deletes its limit; the
     never-run auto-scheduled SCHEDULED runs are deleted. O(runs of the deployment),
     plus O(queues in the pool) with a `work_queue_name`."""
-
     values = {**dict(as_field_mapping(given, "deployment") or {}), **fields}
     limit = values.pop("concurrency_limit", _UNSET)
     set_options = "concurrency_options" in values
@@ -134,7 +133,6 @@ def _as_concurrency_options(value: Any) -> ConcurrencyOptions | None:
 
 
 def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> None:
-
     if limit is not None:
         as_count(limit, "deployment concurrency_limit")
     limits = engine._table("concurrency_limit_v2")
