@@ -63,13 +63,7 @@ def _set_deployment_fields(engine: Any, dep: Deployment, values: dict, set_optio
                            options: ConcurrencyOptions | None, now: _dt.datetime) -> None:
     # An upsert or update: the fields given, then the never-run auto-scheduled
     # runs go, as they were made from the old configuration.
-    engine._store.touch("deployment", dep)
-    for key, value in values.items():
-        setattr(dep, key, value)
-    if set_options:
-        dep.concurrency_options = options
-    dep.updated = now
-    engine._store.reindex("deployment", dep)
+    engine._write("deployment", dep, {**values, "concurrency_options": options} if set_options else values, now)
     _delete_auto_scheduled_runs(engine, dep)
 
 

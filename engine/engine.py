@@ -78,6 +78,7 @@ _FLOW_RUN_UPDATE = frozenset(
     {"name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables"}
 )
 _TASK_RUN_UPDATE = frozenset({"name"})
+_FLOW_UPDATE = frozenset({"tags"})
 _CONCURRENCY_LIMIT_V2_FIELDS = _fields_of(ConcurrencyLimitV2, {"name", "limit", "created", "updated"})
 
 
@@ -297,16 +298,7 @@ class Engine:
     def update_flow(self, flow_id: Any, flow: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the given fields (tags, as Prefect's FlowUpdate). True iff the flow
         exists. O(1)."""
-        values = coerce_fields("flow", {**dict(as_field_mapping(flow, "flow") or {}), **fields}, frozenset({"tags"}))
-        rec = self._table("flow").get(as_uuid(flow_id, "flow_id"))
-        if rec is None:
-            return False
-        self._store.touch("flow", rec)
-        for key, value in values.items():
-            setattr(rec, key, value)
-        rec.updated = self._clock.now()
-        self._store.reindex("flow", rec)
-        return True
+        return self._update_fields("flow", flow_id, flow, fields, _FLOW_UPDATE)
 
     @atomic
     def delete_flow(self, flow_id: Any) -> bool:
@@ -638,22 +630,29 @@ class Engine:
     def update_flow_run(self, flow_run_id: Any, flow_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the explicitly given fields (name, flow_version, parameters,
         empirical_policy, tags, infrastructure_pid, job_variables). True iff the run exists."""
-        return self._update_run("flow_run", flow_run_id, flow_run, fields, _FLOW_RUN_UPDATE)
+        return self._update_fields("flow_run", flow_run_id, flow_run, fields, _FLOW_RUN_UPDATE)
 
-    def _update_run(self, kind: str, run_id: Any, given: Mapping | None, fields: dict, allowed: frozenset) -> bool:
-        """update_flow_run / update_task_run: `given` and `fields` are merged, keywords winning."""
+    def _update_fields(self, kind: str, rec_id: Any, given: Mapping | None, fields: dict,
+                       allowed: frozenset) -> bool:
+        """update_flow / update_flow_run / update_task_run: `given` and `fields` are
+        merged, keywords winning. True iff the record exists."""
         values = coerce_fields(kind, {**dict(as_field_mapping(given, kind) or {}), **fields}, allowed)
-        run = self._table(kind).get(as_uuid(run_id, f"{kind}_id"))
-        if run is None:
+        rec = self._table(kind).get(as_uuid(rec_id, f"{kind}_id"))
+        if rec is None:
             return False
         if "name" in values and not values["name"]:
             values["name"] = random_slug()
-        self._store.touch(kind, run)
-        for key, value in values.items():
-            setattr(run, key, value)
-        run.updated = self._clock.now()
-        self._store.reindex(kind, run)
+        self._write(kind, rec, values)
         return True
+
+    def _write(self, kind: str, rec: Any, values: Mapping[str, Any], now: _dt.datetime | None = None) -> None:
+        """Set `values` on a stored record, stamp `updated` (`now` or the clock's) and
+        refile it, undoably. O(indexes), O(log n) per sorted index that moved."""
+        self._store.touch(kind, rec)
+        for key, value in values.items():
+            setattr(rec, key, value)
+        rec.updated = self._clock.now() if now is None else now
+        self._store.reindex(kind, rec)
 
     @atomic
     def delete_flow_run(self, flow_run_id: Any) -> bool:
@@ -724,7 +723,7 @@ class Engine:
     @atomic
     def update_task_run(self, task_run_id: Any, task_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the explicitly given fields (only `name`). True iff the run exists."""
-        return self._update_run("task_run", task_run_id, task_run, fields, _TASK_RUN_UPDATE)
+        return self._update_fields("task_run", task_run_id, task_run, fields, _TASK_RUN_UPDATE)
 
     @atomic
     def delete_task_run(self, task_run_id: Any) -> bool:

@@ -206,11 +206,9 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     if "status" in values:
         values["last_status_event_id"] = uuid.uuid4()
         values["last_transitioned_status_at"] = now
-    engine._store.touch("work_pool", pool)
-    for key, value in values.items():
-        setattr(pool, key, dict(value) if key == "base_job_template" else value)
-    pool.updated = now
-    engine._store.reindex("work_pool", pool)
+    if "base_job_template" in values:
+        values["base_job_template"] = dict(values["base_job_template"])  # the engine's own copy
+    engine._write("work_pool", pool, values, now)
     return True
 
 
@@ -256,13 +254,9 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
             polled = values.get("last_polled", queue.last_polled)
             values["status"] = "READY" if polled is not None and now - polled <= LAST_POLLED_TIMEOUT else "NOT_READY"
     priority = values.pop("priority", None)
-    engine._store.touch("work_queue", queue)
-    for key, value in values.items():
-        setattr(queue, key, value)
-    queue.updated = now
-    if priority is not None:
+    engine._write("work_queue", queue, values, now)
+    if priority is not None:  # (not indexed: the queue needs no refiling for it)
         place_queue_priority(engine, queue, priority, now)
-    engine._store.reindex("work_queue", queue)
     return True
 
 
