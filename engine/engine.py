@@ -48,7 +48,7 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_count, as_field_mapping, as_state, as_str, as_uuid, coerce_fields
+from .validation import as_count, as_field_mapping, as_state, as_str, as_uuid, as_uuid_list, coerce_fields
 
 __all__ = ["Engine"]
 
@@ -129,12 +129,6 @@ def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tup
         if name in fields:
             return {k: v for k, v in fields.items() if k not in dropped}, state
     return fields, state
-
-
-def _limit_ids(ids: Any) -> list[uuid.UUID]:
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
-        raise ValidationError(f"concurrency_limit_ids must be a list of ids, got {ids!r}")
-    return [as_uuid(i, "concurrency_limit_ids[]") for i in ids]
 
 
 class Engine:
@@ -539,7 +533,7 @@ class Engine:
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
-        return _concurrency.bulk_increment_active_slots(self, _limit_ids(concurrency_limit_ids), as_count(slots, "slots"))
+        return _concurrency.bulk_increment_active_slots(self, as_uuid_list(concurrency_limit_ids, "concurrency_limit_ids"), as_count(slots, "slots"))
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
@@ -550,7 +544,7 @@ class Engine:
         if occupancy_seconds and not slots:
             # Prefect divides by the slots before anything else (ZeroDivisionError).
             raise ValidationError("occupancy_seconds needs at least one slot given back (slots is 0)")
-        return _concurrency.bulk_decrement_active_slots(self, _limit_ids(concurrency_limit_ids), slots, occupancy_seconds)
+        return _concurrency.bulk_decrement_active_slots(self, as_uuid_list(concurrency_limit_ids, "concurrency_limit_ids"), slots, occupancy_seconds)
 
     # flow runs ---------------------------------------------------------------------------------------------
     @atomic

@@ -29,6 +29,7 @@ from .states import (
 __all__ = [
     "as_uuid",
     "as_optional_uuid",
+    "as_uuid_list",
     "as_datetime",
     "as_str",
     "as_int",
@@ -58,6 +59,13 @@ def as_uuid(value: Any, what: str) -> uuid.UUID:
 
 def as_optional_uuid(value: Any, what: str) -> uuid.UUID | None:
     return None if value is None else as_uuid(value, what)
+
+
+def as_uuid_list(values: Any, what: str) -> list[uuid.UUID]:
+    """A list of UUIDs from a list, tuple or set of UUIDs or their string forms."""
+    if not isinstance(values, (list, tuple, set, frozenset)):
+        raise ValidationError(f"{what} must be a list of ids, got {type(values).__name__} {values!r}")
+    return [as_uuid(v, f"{what}[]") for v in values]
 
 
 def as_datetime(value: Any, what: str) -> _dt.datetime | None:

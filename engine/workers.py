@@ -18,7 +18,9 @@ from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .filters import WorkPoolFilter, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
-from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, coerce_fields
+from .validation import (
+    as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, as_uuid_list, coerce_fields,
+)
 
 __all__ = ["place_queue_priority", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool", "delete_work_pool", "create_work_queue",
            "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs"]
@@ -260,14 +262,6 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
     return True
 
 
-def _ids(values: Any, what: str) -> list | None:
-    if values is None:
-        return None
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ValidationError(f"{what} must be a list of ids, got {values!r}")
-    return [as_uuid(v, what) for v in values]
-
-
 def get_scheduled_flow_runs(
     engine: Any,
     work_pool_ids: Any = None,
@@ -293,8 +287,8 @@ def get_scheduled_flow_runs(
     PENDING/RUNNING counts of the queues and pools that have limits.
     """
     # An empty list narrows nothing, as in Prefect's query template (`{% if work_pool_ids %}`).
-    pool_ids = _ids(work_pool_ids, "work_pool_ids") or None
-    queue_ids = _ids(work_queue_ids, "work_queue_ids") or None
+    pool_ids = None if work_pool_ids is None else as_uuid_list(work_pool_ids, "work_pool_ids") or None
+    queue_ids = None if work_queue_ids is None else as_uuid_list(work_queue_ids, "work_queue_ids") or None
     before = None if scheduled_before is None else as_datetime(scheduled_before, "scheduled_before")
     after = None if scheduled_after is None else as_datetime(scheduled_after, "scheduled_after")
     limit = DEFAULT_LIMIT if limit is None else as_count(limit, "limit")
