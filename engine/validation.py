@@ -289,7 +289,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return lambda value, what: _as_policy(cls, value, what)
     if name == "task_inputs":
         return as_task_inputs
-    if name == "name":
+    if name in ("name", "description"):
         return as_str
     if name in ("concurrency_limit", "limit"):
         return lambda value, what: None if value is None else as_int(value, what)
