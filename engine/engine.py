@@ -422,10 +422,11 @@ class Engine:
         return self._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
 
     @locked
-    def read_work_queues(self, work_pool_id: Any) -> list[WorkQueue]:
-        """Queues of a pool ordered by priority then name."""
-        bucket = self._store.tables["work_queue"].by_name["work_pool_id"].get(as_uuid(work_pool_id, "work_pool_id"))
-        return sorted(bucket.values(), key=lambda q: (q.priority, q.name))
+    def read_work_queues(self, work_pool_id: Any, work_queue_filter: Any = None, offset: int | None = None,
+                         limit: int | None = None) -> list[WorkQueue]:
+        """A pool's queues matching `work_queue_filter` (typed or Prefect's JSON
+        shape), ordered by priority then name, paginated. O(q log q) for q queues."""
+        return _workers.read_work_queues(self, work_pool_id, work_queue_filter, offset, limit)
 
     @atomic
     def update_work_queue(self, work_queue_id: Any, work_queue: Mapping[str, Any] | None = None,

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Iterable
+from typing import Any
 
 import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
-from .filters import WorkPoolFilter, parse_filter
+from .filters import WorkPoolFilter, WorkQueueFilter, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
-from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_str, as_uuid, as_uuid_list, coerce_fields,
-)
+from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_uuid, as_uuid_list, coerce_fields
 
-__all__ = ["place_queue_priority", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool", "delete_work_pool", "create_work_queue",
-           "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs"]
+__all__ = [
+    "place_queue_priority", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
+    "delete_work_pool", "create_work_queue", "read_work_queues", "update_work_queue", "delete_work_queue",
+    "get_scheduled_flow_runs",
+]
 
 # A queue polled this recently counts as READY when it is unpaused (Prefect's
 # WORK_QUEUE_LAST_POLLED_TIMEOUT).
@@ -55,13 +56,19 @@ def place_queue_priority(engine: Any, queue: WorkQueue, priority: int, now: _dt.
             last = q.priority
 
 
-def _fields(given: Any, fields: dict, allowed: Iterable[str], what: str) -> dict:
-    # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
-    values = {**dict(as_field_mapping(given, what) or {}), **fields}
-    unknown = sorted(set(values) - set(allowed))
-    if unknown:
-        raise ValidationError(f"unknown field(s) for {what}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+def _in_range(kind: str, values: dict) -> dict:
+    """`values` (already through coerce_fields) with the range checks coerce_fields
+    does not make: a concurrency limit is not negative, a priority starts at 1."""
+    if values.get("concurrency_limit") is not None:
+        as_count(values["concurrency_limit"], f"{kind}.concurrency_limit")
+    if "priority" in values and values["priority"] < 1:
+        raise ValidationError(f"{kind}.priority must be > 0, got {values['priority']}")
     return values
+
+
+def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str]) -> dict:
+    # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
+    return _in_range(kind, coerce_fields(kind, {**dict(as_field_mapping(given, kind) or {}), **fields}, allowed))
 
 
 def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
@@ -71,7 +78,7 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
         raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
         raise UniquenessError(f"a work pool named {name!r} already exists")
-    values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
+    values = _in_range("work_pool", coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"}))
     pool = WorkPool(name=name, type=type, **values)
     if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
         pool.status = "PAUSED" if pool.is_paused else "NOT_READY"
@@ -86,27 +93,41 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
     return pool
 
 
-def _pools_matching(engine: Any, work_pool_filter: Any) -> list[WorkPool]:
-    flt = parse_filter(WorkPoolFilter, work_pool_filter, "work_pool_filter")
-    pools = list(engine._store.tables["work_pool"].rows.values())
-    if flt is None:
-        return pools
-    matches = flt.predicate(engine._store.tables)
-    return [p for p in pools if matches(p)]
+def _matching(engine: Any, cls: type, flt: Any, what: str, records: list) -> list:
+    """The `records` (pools or queues) a WorkPoolFilter/WorkQueueFilter `flt`
+    (typed or its JSON shape) keeps. O(records)."""
+    parsed = parse_filter(cls, flt, what)
+    if parsed is None:
+        return records
+    keep = parsed.predicate(engine._store.tables)
+    return [r for r in records if keep(r)]
 
 
 def read_work_pools(engine: Any, work_pool_filter: Any, offset: Any, limit: Any) -> list[WorkPool]:
     """Pools matching the filter (a WorkPoolFilter or its JSON shape), by name,
     paginated. O(p log p) for p pools."""
     page = window(offset, limit)
-    return sorted(_pools_matching(engine, work_pool_filter), key=lambda p: p.name)[page]
+    pools = list(engine._store.tables["work_pool"].rows.values())
+    return sorted(_matching(engine, WorkPoolFilter, work_pool_filter, "work_pool_filter", pools),
+                  key=lambda p: p.name)[page]
+
+
+def read_work_queues(engine: Any, work_pool_id: Any, work_queue_filter: Any, offset: Any,
+                     limit: Any) -> list[WorkQueue]:
+    """A pool's queues matching the filter, by priority then name, paginated.
+    O(q log q) for q queues in the pool."""
+    page = window(offset, limit)
+    bucket = engine._store.tables["work_queue"].by_name["work_pool_id"].get(as_uuid(work_pool_id, "work_pool_id"))
+    queues = sorted(bucket.values(), key=lambda q: (q.priority, q.name))
+    return _matching(engine, WorkQueueFilter, work_queue_filter, "work_queue_filter", queues)[page]
 
 
 def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
     """Number of pools matching the filter. O(p) for p pools (O(1) without one)."""
+    pools = engine._store.tables["work_pool"].rows
     if work_pool_filter is None:
-        return len(engine._store.tables["work_pool"].rows)
-    return len(_pools_matching(engine, work_pool_filter))
+        return len(pools)
+    return len(_matching(engine, WorkPoolFilter, work_pool_filter, "work_pool_filter", list(pools.values())))
 
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
@@ -132,12 +153,8 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
             raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
         del fields["priority"]
-    values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
+    values = _in_range("work_queue", coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"}))
     priority = values.pop("priority", None)
-    if priority is not None and priority < 1:
-        raise ValidationError(f"work_queue.priority must be > 0, got {priority}")
-    if (values.get("concurrency_limit") or 0) < 0:
-        raise ValidationError(f"work_queue.concurrency_limit must be >= 0, got {values['concurrency_limit']}")
     others = sorted(engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
                     key=lambda q: q.priority)  # stable: ties stay in creation order
     # Priorities in a pool are unique, as Prefect keeps them: without one a queue
@@ -181,7 +198,7 @@ def _delete_work_queue_row(engine: Any, queue: WorkQueue) -> None:
     store.delete("work_queue", queue)
 
 
-_POOL_UPDATE = ("description", "is_paused", "base_job_template", "concurrency_limit")
+_POOL_UPDATE = frozenset({"description", "is_paused", "base_job_template", "concurrency_limit"})
 
 
 def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -> bool:
@@ -189,16 +206,8 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     status PAUSED; unpausing sets NOT_READY (READY needs an online worker, and the
     engine has no workers), except for "prefect-agent" pools, whose status is
     left alone. Raises ObjectNotFoundError for an unknown pool, as Prefect does. O(1)."""
-    values = _fields(given, fields, _POOL_UPDATE, "work_pool")
+    values = _update_values("work_pool", given, fields, _POOL_UPDATE)
     pool_id = as_uuid(work_pool_id, "work_pool_id")
-    if "description" in values:
-        as_str(values["description"], "work_pool.description")
-    if "is_paused" in values:
-        values["is_paused"] = as_bool(values["is_paused"], "work_pool.is_paused")
-    if "base_job_template" in values and not isinstance(values["base_job_template"], dict):
-        raise ValidationError(f"work_pool.base_job_template must be a dict, got {values['base_job_template']!r}")
-    if "concurrency_limit" in values:
-        as_count(values["concurrency_limit"], "work_pool.concurrency_limit", nullable=True)
     pool: WorkPool | None = engine._store.tables["work_pool"].rows.get(pool_id)
     if pool is None:
         raise ObjectNotFoundError(f"Work pool with id {pool_id} not found")
@@ -208,13 +217,12 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     if "status" in values:
         values["last_status_event_id"] = uuid.uuid4()
         values["last_transitioned_status_at"] = now
-    if "base_job_template" in values:
-        values["base_job_template"] = dict(values["base_job_template"])  # the engine's own copy
     engine._write("work_pool", pool, values, now)
     return True
 
 
-_QUEUE_UPDATE = ("name", "description", "is_paused", "concurrency_limit", "priority", "last_polled", "filter")
+_QUEUE_UPDATE = frozenset({"name", "description", "is_paused", "concurrency_limit", "priority", "last_polled",
+                           "filter"})
 
 
 def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict) -> bool:
@@ -222,25 +230,12 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
     placed as place_queue_priority does; pausing sets PAUSED unless already so;
     unpausing a PAUSED queue sets READY if it was polled in the last 60 s, else
     NOT_READY. False for an unknown queue. O(q log q) for a priority, else O(1)."""
-    values = _fields(given, fields, _QUEUE_UPDATE, "work_queue")
+    # (A priority of None is refused as not an integer: Prefect stores the NULL and
+    # then fails comparing it while renumbering.)
+    values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
     queue_id = as_uuid(work_queue_id, "work_queue_id")
     if "name" in values:
         _check_queue_name(values["name"])
-    if "description" in values:
-        as_str(values["description"], "work_queue.description")
-    if "is_paused" in values:
-        values["is_paused"] = as_bool(values["is_paused"], "work_queue.is_paused")
-    if "concurrency_limit" in values:
-        as_count(values["concurrency_limit"], "work_queue.concurrency_limit", nullable=True)
-    if "priority" in values:
-        priority = values["priority"]
-        # (Prefect stores an explicit None and then fails comparing it while renumbering.)
-        if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
-            raise ValidationError(f"work_queue.priority must be an integer > 0, got {priority!r}")
-    if values.get("last_polled") is not None:
-        values["last_polled"] = as_datetime(values["last_polled"], "work_queue.last_polled")
-    if values.get("filter") is not None and not isinstance(values["filter"], dict):
-        raise ValidationError(f"work_queue.filter must be a dict or None, got {values['filter']!r}")
     queue: WorkQueue | None = engine._store.tables["work_queue"].rows.get(queue_id)
     if queue is None:
         return False

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..filters import WorkQueueFilter, parse_filter
-from ..queries import window
 from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
@@ -95,15 +93,7 @@ async def read_work_queue_by_name(session: Any, work_pool_name: str, work_queue_
 async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: Any = None,
                            offset: int | None = None, limit: int | None = None) -> list[WorkQueue]:
     """A pool's queues by priority (ties by name), filtered, paginated. O(q log q)."""
-    page = window(offset, limit)
-    flt = parse_filter(WorkQueueFilter, as_filter(work_queue_filter), "work_queue_filter")
-    engine = engine_of(session)
-    with engine._lock:
-        queues = engine.read_work_queues(work_pool_id)
-        if flt is not None:
-            matches = flt.predicate(engine._store.tables)
-            queues = [q for q in queues if matches(q)]
-    return queues[page]
+    return engine_of(session).read_work_queues(work_pool_id, as_filter(work_queue_filter), offset, limit)
 
 
 @facade
