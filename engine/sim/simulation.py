@@ -150,13 +150,12 @@ class Simulation:
                 if queue.spec.name == "default":
                     queue.id = rec.default_queue_id
                 else:
-                    # No priority given: the engine gives the first free number; a given
+                    # No priority (None): the engine gives the first free number; a given
                     # one is taken and the queues at or after it move down (as in Prefect).
-                    given: dict[str, Any] = dict(
-                        concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused)
-                    if queue.spec.priority is not None:
-                        given["priority"] = queue.spec.priority
-                    queue.id = engine.create_work_queue(rec.id, queue.spec.name, **given).id
+                    queue.id = engine.create_work_queue(
+                        rec.id, queue.spec.name, priority=queue.spec.priority,
+                        concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused,
+                    ).id
             # Workers poll queues by the priorities the engine ended up storing.
             pool.sort_queues({q.id: q.priority for q in engine.read_work_queues(rec.id)})
             self.pools[pool_spec.name] = pool
