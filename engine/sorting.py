@@ -1,5 +1,6 @@
 """Sort orders for flow/task run reads (spec filters.md §4) and for flow and
-deployment listings, and the grouped sorted index that lets a state-filtered read walk one state type's runs in sort order.
+deployment listings, and the grouped sorted index that lets a state-filtered read
+walk one state type's runs in sort order.
 
 Orders follow Prefect on SQLite: NULLs first ascending and last descending,
 START_TIME sorts by `coalesce(start_time, expected_start_time)`, names compare by

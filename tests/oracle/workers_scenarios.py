@@ -22,6 +22,12 @@ def maybe_limit(rng, lo=0, hi=3, p_null=0.5):
     return None if rng.random() < p_null else rng.randint(lo, hi)
 
 
+def _id_list(rng, p_none, p_empty, some):
+    # A call's pool or queue list: None below p_none, [] up to p_empty, else some().
+    u = rng.random()
+    return None if u < p_none else [] if u < p_empty else some()
+
+
 def gen_scenario(rng, sid):
     pools = []
     for i in range(rng.randint(1, 3)):
@@ -113,20 +119,9 @@ def gen_scenario(rng, sid):
 
     calls = []
     for _ in range(rng.randint(3, 6)):
-        u = rng.random()
-        if u < 0.45:
-            wp = None
-        elif u < 0.5:
-            wp = []
-        else:
-            wp = sorted(rng.sample([p["name"] for p in pools], rng.randint(1, len(pools))))
-        u = rng.random()
-        if u < 0.6:
-            wq = None
-        elif u < 0.63:
-            wq = []
-        else:
-            wq = [list(x) for x in rng.sample(all_queues, rng.randint(1, min(3, len(all_queues))))]
+        wp = _id_list(rng, 0.45, 0.5, lambda: sorted(rng.sample([p["name"] for p in pools], rng.randint(1, len(pools)))))
+        wq = _id_list(rng, 0.6, 0.63,
+                      lambda: [list(x) for x in rng.sample(all_queues, rng.randint(1, min(3, len(all_queues))))])
         before = None if rng.random() < 0.5 else rng.randint(-300, 600)
         after = None if rng.random() < 0.6 else rng.randint(-600, 300)
         if runs and rng.random() < 0.25:
