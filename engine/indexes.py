@@ -22,7 +22,8 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "sort_entry"]
+__all__ = ["ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "key_range",
+           "sort_entry"]
 
 
 class HashIndex:
@@ -279,6 +280,26 @@ def sort_entry(value: Any, rec_id: Any) -> tuple:
     return (0, 0, rec_id.int, rec_id) if value is None else (1, value, rec_id.int, rec_id)
 
 
+def key_range(after: Any = None, before: Any = None) -> tuple[tuple, tuple]:
+    """(low, high) sort entries bracketing the non-NULL keys k with after <= k <= before
+    (either bound optional): entries e in the range are those with low <= e <= high."""
+    low = (1,) if after is None else (1, after)
+    # (1, bound, inf) sorts after every entry (1, bound, id_int, id), so `before` is
+    # inclusive; (2,) sorts after every entry at all.
+    high = (2,) if before is None else (1, before, float("inf"))
+    return low, high
+
+
+def entries_in(entries: SortedList, bounds: tuple[tuple, tuple] | None, descending: bool) -> Iterator[tuple]:
+    """The entries of a sorted list (within `bounds` from key_range, if given) in
+    order. O(log n) to start, O(1) per entry."""
+    if bounds is None:
+        return reversed(entries) if descending else iter(entries)
+    lo = entries.bisect_left(bounds[0])
+    hi = entries.bisect_right(bounds[1])
+    return entries.islice(lo, max(lo, hi), reverse=descending)
+
+
 @functools.lru_cache(maxsize=None)
 def entry_extractor(key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     """The sort-entry function for `key`, one per key function for the process
@@ -315,14 +336,21 @@ class SortedIndex:
         if not self.live:
             self.table.activate(self)
 
-    def walk(self, descending: bool = False) -> Iterator[Any]:
-        """Records in key order (ascending NULLs first; descending NULLs last)."""
+    def walk(self, descending: bool = False, bounds: tuple[tuple, tuple] | None = None) -> Iterator[Any]:
+        """Records in key order (ascending NULLs first; descending NULLs last), only
+        those whose key is within `bounds` (from key_range) if given. O(log n) to
+        start, O(1) per record."""
         if not self.live:
             self.table.activate(self)
         rows = self.table.rows
-        entries = reversed(self.entries) if descending else iter(self.entries)
-        for entry in entries:
+        for entry in entries_in(self.entries, bounds, descending):
             yield rows[entry[3]]
+
+    def span(self, bounds: tuple[tuple, tuple]) -> int:
+        """How many records have a key within `bounds` (from key_range). O(log n)."""
+        self.warm()
+        entries = self.entries
+        return max(0, entries.bisect_right(bounds[1]) - entries.bisect_left(bounds[0]))
 
     def clear(self) -> None:
         self.entries.clear()

@@ -11,7 +11,9 @@ types). Execution then picks the cheapest route:
   over the smallest source;
 * reads with a limit: walk the sort index (or, for state-type filters, the
   per-state sort index) and stop after offset+limit matches, unless the smallest
-  source is small enough that filtering and sorting it is cheaper;
+  source is small enough that filtering and sorting it is cheaper. A time filter
+  on the sort key itself (`next_scheduled_start_time` before now, sorted by it)
+  narrows the walk to that range of the index: its start is a bisection;
 * count_task_runs_by_state: bucket sizes of the state-type index; restricted to
   given flow runs, a walk of those runs' task runs. (A (flow run, state type)
   index would answer in O(9) per flow run, but every task transition would pay
@@ -39,6 +41,7 @@ from .filters import (
     combine,
     parse_filter,
 )
+from .indexes import key_range
 from .sorting import as_flow_run_sort, as_task_run_sort, sort_spec
 from .states import CountByState, StateType
 
@@ -67,6 +70,10 @@ class _Source:
     records: Callable[[], Iterable[Any]]
     exact: bool = False
     state_types: frozenset | None = None
+    # A range of one sorted index: its name and key_range bounds. A read sorted on
+    # that index can walk just the range, which is already in order.
+    sorted_on: str | None = None
+    bounds: tuple | None = None
 
 
 @attrs.define(slots=True)
@@ -114,15 +121,10 @@ def _time_range(index: Any, sub: Any, exact: bool) -> _Source | None:
     index on exactly that column: O(log n) to size, in key order to iterate."""
     if sub.before_ is None and sub.after_ is None:
         return None
-    index.warm()
-    entries = index.entries
-    lo = entries.bisect_left((1,) if sub.after_ is None else (1, sub.after_))
-    # (1, bound, inf) sorts after every entry (1, bound, id_int, id): bound is inclusive.
-    hi = len(entries) if sub.before_ is None else entries.bisect_right((1, sub.before_, float("inf")))
-    hi = max(lo, hi)
-    rows = index.table.rows
+    bounds = key_range(sub.after_, sub.before_)
     exact = exact and getattr(sub, "is_null_", None) is None
-    return _Source(hi - lo, lambda: (rows[e[-1]] for e in entries.islice(lo, hi)), exact)
+    return _Source(index.span(bounds), lambda: index.walk(False, bounds), exact,
+                   sorted_on=index.name, bounds=bounds)
 
 
 def _usable(flt: Any) -> bool:
@@ -360,11 +362,18 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
     index_name, descending = sort_spec(sort)
     index = table.by_name[index_name]
     pred = plan.predicate()
-    n = len(table.rows)
     stop = None if limit is None else offset + limit
     best = plan.smallest()
     if best is not None and best.size == 0:
         return []
+    # Every match lies in a range of the sort key, if the filter gives one: walks
+    # then cover that range only (`span` records instead of the table).
+    ranges = [s for s in plan.sources if s.sorted_on == index_name]
+    bounds = None
+    span = len(table.rows)
+    if ranges:
+        narrowest = min(ranges, key=lambda s: s.size)
+        bounds, span = narrowest.bounds, narrowest.size
     grouped = table.by_name.get("state_type+" + index_name)
     ordered = None
     if grouped is not None:
@@ -372,22 +381,22 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
         if typed:
             ordered = min(typed, key=lambda s: s.size)
     if stop is None:
-        if best is not None and best.size * 2 < n:
+        if best is not None and best.size * 2 < span:
             return _sorted_candidates(best, pred, index, descending)[offset:]
         if ordered is not None and grouped.live:
-            return _take(grouped.walk(ordered.state_types, descending), pred, offset, None)
-        return _take(index.walk(descending), pred, offset, None)
+            return _take(grouped.walk(ordered.state_types, descending, bounds), pred, offset, None)
+        return _take(index.walk(descending, bounds), pred, offset, None)
     if ordered is not None:
-        if best.size * best.size > stop * ordered.size:
+        if best.size * best.size > stop * min(ordered.size, span):
             if not grouped.live:
                 # Per-state lists cost every later write, so build them only once the
                 # global order proves slow here: matches are not near its start.
-                found = _take(index.walk(descending), pred, offset, stop, budget=4 * stop + WALK_SLACK)
+                found = _take(index.walk(descending, bounds), pred, offset, stop, budget=4 * stop + WALK_SLACK)
                 if found is not None:
                     return found
-            return _take(grouped.walk(ordered.state_types, descending), pred, offset, stop)
-    elif best is None or best.size * best.size > stop * n:
-        return _take(index.walk(descending), pred, offset, stop)
+            return _take(grouped.walk(ordered.state_types, descending, bounds), pred, offset, stop)
+    elif best is None or best.size * best.size > stop * span:
+        return _take(index.walk(descending, bounds), pred, offset, stop)
     return _sorted_candidates(best, pred, index, descending)[offset:stop]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
-from .filters import WorkPoolFilter, WorkQueueFilter, parse_filter
+from .filters import FlowRunFilter, WorkPoolFilter, WorkQueueFilter, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_uuid, as_uuid_list, coerce_fields
@@ -31,7 +31,8 @@ __all__ = [
 LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
 # get_scheduled_flow_runs' caps when none is given (the query's bound defaults).
 DEFAULT_LIMIT = 1000
-_BUSY = ["PENDING", "RUNNING"]  # the states that hold a pool or queue slot
+# Runs holding a pool or queue slot (parsed once: a poll counts them per queue).
+_BUSY = parse_filter(FlowRunFilter, {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}, "flow_runs")
 _WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "updated"}
 _WORK_QUEUE_FIELDS = frozenset(attrs.fields_dict(WorkQueue)) - {"created", "updated"}
 
@@ -301,7 +302,7 @@ def get_scheduled_flow_runs(
     wanted_queues = None if queue_ids is None else set(queue_ids)
 
     def busy(queue_list: list) -> int:
-        return count_flow_runs(engine, None, {"state": {"type": {"any_": _BUSY}}}, None, None, None,
+        return count_flow_runs(engine, None, _BUSY, None, None, None,
                                {"id": {"any_": [q.id for q in queue_list]}})
 
     window: dict = {}
@@ -312,6 +313,7 @@ def get_scheduled_flow_runs(
     scheduled = {"state": {"type": {"any_": ["SCHEDULED"]}}}
     if window:
         scheduled["next_scheduled_start_time"] = window
+    scheduled = parse_filter(FlowRunFilter, scheduled, "flow_runs")  # once, not per queue
 
     ranked: list = []  # (pool rank, time, order, response)
     order = 0
