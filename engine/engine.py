@@ -438,6 +438,14 @@ class Engine:
         queue exists. O(queues in the pool)."""
         return _workers.update_work_queue(self, work_queue_id, work_queue, fields)
 
+    @atomic
+    def bulk_update_work_queue_priorities(self, work_pool_id: Any, new_priorities: Mapping[Any, int]) -> None:
+        """Give the pool's queues in `new_priorities` ({queue id: priority}) those
+        priorities, the others moving down only as needed, by Prefect's algorithm
+        (its quirks included: see engine/workers.py). Ids outside the pool are
+        ignored; duplicate targets raise ValidationError. O(q²) for q queues."""
+        _workers.bulk_update_work_queue_priorities(self, work_pool_id, new_priorities)
+
     @locked
     def get_scheduled_flow_runs(self, work_pool_ids: Any = None, work_queue_ids: Any = None,
                                 scheduled_before: Any = None, scheduled_after: Any = None,

@@ -21,7 +21,7 @@ from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_uuid, as_uuid_list, coerce_fields
 
 __all__ = [
-    "place_queue_priority", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
+    "bulk_update_work_queue_priorities", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
     "delete_work_pool", "create_work_queue", "read_work_queues", "update_work_queue", "delete_work_queue",
     "get_scheduled_flow_runs",
 ]
@@ -37,24 +37,50 @@ _WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "update
 _WORK_QUEUE_FIELDS = frozenset(attrs.fields_dict(WorkQueue)) - {"created", "updated"}
 
 
-def place_queue_priority(engine: Any, queue: WorkQueue, priority: int, now: _dt.datetime) -> None:
-    """Give `queue` `priority` and keep the pool's priorities unique with as few
-    changes as possible: the queues at or after it move down only as far as needed
-    (Prefect's bulk_update_work_queue_priorities). O(q log q) for q queues in the pool."""
+def bulk_update_work_queue_priorities(engine: Any, work_pool_id: Any, new_priorities: Any) -> None:
+    """Give the pool's queues named in `new_priorities` ({queue id: priority}) their
+    priorities, moving the others only as needed, by Prefect's algorithm: the named
+    queues, by new priority, are each placed before the first queue whose priority
+    is at least theirs (one with no such queue keeps its number and is left out of
+    the next step, even if that step later reaches it, as in Prefect); then, in
+    that order, each queue not above the one before it takes that one's number + 1.
+    Ids not in the pool are ignored; an unknown pool is a no-op (as in Prefect).
+    Duplicate target priorities raise ValidationError. O(q²) for q queues in the
+    pool (Prefect's own cost; pools have a handful)."""
+    pool_id = as_uuid(work_pool_id, "work_pool_id")
+    wanted: dict = {}
+    for key, priority in dict(as_field_mapping(new_priorities, "new_priorities") or {}).items():
+        wanted[as_uuid(key, "new_priorities key")] = _in_range("work_queue", coerce_fields(
+            "work_queue", {"priority": priority}, frozenset({"priority"})))["priority"]
+    if len(set(wanted.values())) != len(wanted):
+        raise ValidationError(f"new_priorities: duplicate target priorities {sorted(wanted.values())}")
+    _renumber(engine, pool_id, wanted, engine._clock.now())
+
+
+def _renumber(engine: Any, pool_id: Any, wanted: dict, now: _dt.datetime) -> None:
+    # Checked arguments: the body of bulk_update_work_queue_priorities, shared by
+    # create_work_queue, update_work_queue and delete_work_queue (as in Prefect).
     store = engine._store
-    others = sorted((q for q in store.tables["work_queue"].by_name["work_pool_id"].get(queue.work_pool_id).values()
-                     if q is not queue), key=lambda q: q.priority)  # stable: ties stay in creation order
-    store.touch("work_queue", queue)
-    queue.priority = priority
-    at = next((i for i, q in enumerate(others) if q.priority >= priority), len(others))
+    queues = sorted(store.tables["work_queue"].by_name["work_pool_id"].get(pool_id).values(),
+                    key=lambda q: q.priority)  # stable: ties stay in creation order
+    placed = [q for q in queues if q.id not in wanted]
+    priorities = {q.id: q.priority for q in queues}  # the order's working values
+    for queue in sorted((q for q in queues if q.id in wanted), key=lambda q: wanted[q.id]):
+        priorities[queue.id] = target = wanted[queue.id]
+        at = next((i for i, q in enumerate(placed) if priorities[q.id] >= target), None)
+        if at is not None:
+            placed.insert(at, queue)
     last = 0
-    for q in [*others[:at], queue, *others[at:]]:
-        if q.priority <= last:
+    for q in placed:
+        if priorities[q.id] <= last:
             last += 1
-            store.touch("work_queue", q)
-            q.priority, q.updated = last, now
+            priorities[q.id] = last
         else:
-            last = q.priority
+            last = priorities[q.id]
+    for q in queues:
+        if priorities[q.id] != q.priority:
+            store.touch("work_queue", q)
+            q.priority, q.updated = priorities[q.id], now
 
 
 def _in_range(kind: str, values: dict) -> dict:
@@ -146,7 +172,7 @@ def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
 def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -> WorkQueue:
     """Create a queue in a pool; (pool, name) is unique. Without a priority (or with
     None) it takes the pool's first free number; with one it is placed as
-    place_queue_priority does. O(q log q) for q queues in the pool."""
+    bulk_update_work_queue_priorities places it. O(q²) for q queues in the pool."""
     pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
     _check_queue_name(name)
     for q in engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
@@ -167,7 +193,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     engine._stamp(queue, now)
     engine._insert("work_queue", queue)
     if priority is not None:
-        place_queue_priority(engine, queue, priority, now)
+        _renumber(engine, pool.id, {queue.id: priority}, now)
     return queue
 
 
@@ -177,12 +203,16 @@ def _check_queue_name(name: Any) -> None:
 
 
 def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
-    """Delete a queue, leaving its flow runs and deployments without one. True iff
-    it existed. O(d + r) for d deployments and r runs in the queue."""
+    """Delete a queue, leaving its flow runs and deployments without one, and
+    renumber the pool's priorities as bulk_update_work_queue_priorities does with
+    no targets. True iff it existed. O(d + r + q log q) for d deployments and r
+    runs in the queue, q queues in the pool."""
     queue = engine._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
     if queue is None:
         return False
     _delete_work_queue_row(engine, queue)
+    # As Prefect does after a delete: repairs duplicate priorities (gaps stay).
+    _renumber(engine, queue.work_pool_id, {}, engine._clock.now())
     return True
 
 
@@ -228,9 +258,9 @@ _QUEUE_UPDATE = frozenset({"name", "description", "is_paused", "concurrency_limi
 
 def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict) -> bool:
     """Set the given fields of a queue (Prefect's WorkQueueUpdate). A new priority is
-    placed as place_queue_priority does; pausing sets PAUSED unless already so;
+    placed as bulk_update_work_queue_priorities places it; pausing sets PAUSED unless already so;
     unpausing a PAUSED queue sets READY if it was polled in the last 60 s, else
-    NOT_READY. False for an unknown queue. O(q log q) for a priority, else O(1)."""
+    NOT_READY. False for an unknown queue. O(q²) for a priority, else O(1)."""
     # (A priority of None is refused as not an integer: Prefect stores the NULL and
     # then fails comparing it while renumbering.)
     values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
@@ -254,7 +284,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
     priority = values.pop("priority", None)
     engine._write("work_queue", queue, values, now)
     if priority is not None:  # (not indexed: the queue needs no refiling for it)
-        place_queue_priority(engine, queue, priority, now)
+        _renumber(engine, queue.work_pool_id, {queue.id: priority}, now)
     return True
 
 

@@ -236,6 +236,64 @@ def test_failed_update_inside_a_transaction_rolls_back_the_renumbering(e):
     assert priorities(e, pool) == before
 
 
+def test_bulk_priority_update_places_targets_and_moves_the_others_as_little_as_needed(e):
+    pool = e.create_work_pool("p")
+    q = {name: e.create_work_queue(pool.id, name) for name in "abcd"}
+    assert priorities(e, pool) == [("default", 1), ("a", 2), ("b", 3), ("c", 4), ("d", 5)]
+    e.bulk_update_work_queue_priorities(pool.id, {q["d"].id: 1, q["c"].id: 3})
+    # d goes before "default" (1), c before b (3); then each queue not above the one
+    # before it moves to that one's number + 1.
+    assert priorities(e, pool) == [("d", 1), ("default", 2), ("a", 3), ("c", 4), ("b", 5)]
+    e.bulk_update_work_queue_priorities(pool.id, {q["a"].id: 7, q["b"].id: 9})  # free numbers: nobody moves
+    assert priorities(e, pool) == [("d", 1), ("default", 2), ("c", 4), ("a", 7), ("b", 9)]
+    e.bulk_update_work_queue_priorities(pool.id, {})  # nothing to place, nothing to repair
+    assert priorities(e, pool) == [("d", 1), ("default", 2), ("c", 4), ("a", 7), ("b", 9)]
+
+
+def test_bulk_priority_update_keeps_prefects_quirk_and_a_delete_repairs_it(e):
+    # A target above every priority at its turn is left out of the renumbering walk,
+    # which can then move another queue onto it: Prefect 3.1.0 ends with two queues
+    # at 4. Deleting a queue renumbers with no targets, which repairs duplicates.
+    pool = e.create_work_pool("p")
+    q = {name: e.create_work_queue(pool.id, name) for name in ("q2", "q3", "a", "b")}
+    e.bulk_update_work_queue_priorities(pool.id, {q["a"].id: 3, q["b"].id: 4})
+    assert sorted(priorities(e, pool), key=lambda x: (x[1], x[0])) == [
+        ("default", 1), ("q2", 2), ("a", 3), ("b", 4), ("q3", 4)]
+    e.delete_work_queue(q["q2"].id)
+    assert priorities(e, pool) == [("default", 1), ("a", 3), ("q3", 4), ("b", 5)]
+
+
+def test_bad_bulk_priority_updates_change_nothing(e):
+    pool = e.create_work_pool("p")
+    a, b = e.create_work_queue(pool.id, "a"), e.create_work_queue(pool.id, "b")
+    before = priorities(e, pool)
+    for bad, needle in (({a.id: 1, b.id: 1}, "duplicate"), ({a.id: 0}, "priority"), ({a.id: None}, "priority"),
+                        ({a.id: "1"}, "priority"), ({"not-a-uuid": 1}, "new_priorities key"),
+                        ([(a.id, 1)], "new_priorities")):
+        with pytest.raises(ValidationError, match=needle):
+            e.bulk_update_work_queue_priorities(pool.id, bad)
+    with pytest.raises(ValidationError, match="work_pool_id"):
+        e.bulk_update_work_queue_priorities("nope", {a.id: 1})
+    assert priorities(e, pool) == before
+    other = e.create_work_pool("other")
+    e.bulk_update_work_queue_priorities(other.id, {a.id: 1})  # not that pool's queue: ignored
+    e.bulk_update_work_queue_priorities("00000000-0000-0000-0000-000000000000", {a.id: 1})  # no pool: no-op
+    assert priorities(e, pool) == before
+
+
+def test_bulk_priority_update_through_the_facade():
+    engine = Engine(ManualClock(T))
+    pool = engine.create_work_pool("p")
+    a = engine.create_work_queue(pool.id, "a")
+
+    async def main():
+        async with engine.session() as s:
+            await models.workers.bulk_update_work_queue_priorities(s, pool.id, {str(a.id): 1})
+
+    asyncio.run(main())
+    assert priorities(engine, pool) == [("a", 1), ("default", 2)]
+
+
 # get_scheduled_flow_runs -------------------------------------------------------------------------------------------
 def polled(engine: Engine, **kwargs) -> list[tuple[str, str, str]]:
     out = []

@@ -12,7 +12,7 @@ __all__ = [
     "create_work_pool", "read_work_pool", "read_work_pool_by_name", "read_work_pools", "count_work_pools",
     "update_work_pool", "delete_work_pool",
     "create_work_queue", "read_work_queue", "read_work_queue_by_name", "read_work_queues",
-    "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs",
+    "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs", "bulk_update_work_queue_priorities",
 ]
 
 
@@ -102,6 +102,13 @@ async def update_work_queue(session: Any, work_queue_id: Any, work_queue: Any) -
     the others down as little as needed; pausing and unpausing set the status. True
     iff the queue exists. O(queues of the pool)."""
     return engine_of(session).update_work_queue(work_queue_id, as_mapping(work_queue, "work_queue"))
+
+
+@facade
+async def bulk_update_work_queue_priorities(session: Any, work_pool_id: Any, new_priorities: Any) -> None:
+    """Set the priorities of the queues named in `new_priorities` ({queue id:
+    priority}), moving the pool's others only as needed, as Prefect does."""
+    engine_of(session).bulk_update_work_queue_priorities(work_pool_id, new_priorities)
 
 
 @facade
