@@ -57,12 +57,18 @@ def bulk_update_work_queue_priorities(engine: Any, work_pool_id: Any, new_priori
     _renumber(engine, pool_id, wanted, engine._clock.now())
 
 
+def _by_priority(engine: Any, pool_id: Any) -> list[WorkQueue]:
+    """A pool's queues by priority, ties oldest first: the order of Prefect's index
+    on (work_pool_id, priority), whose ties come in insertion order."""
+    bucket = engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool_id)
+    return sorted(bucket.values(), key=lambda q: (q.priority, q.created))  # stable beyond that
+
+
 def _renumber(engine: Any, pool_id: Any, wanted: dict, now: _dt.datetime) -> None:
     # Checked arguments: the body of bulk_update_work_queue_priorities, shared by
     # create_work_queue, update_work_queue and delete_work_queue (as in Prefect).
     store = engine._store
-    queues = sorted(store.tables["work_queue"].by_name["work_pool_id"].get(pool_id).values(),
-                    key=lambda q: q.priority)  # stable: ties stay in creation order
+    queues = _by_priority(engine, pool_id)
     placed = [q for q in queues if q.id not in wanted]
     priorities = {q.id: q.priority for q in queues}  # the order's working values
     for queue in sorted((q for q in queues if q.id in wanted), key=lambda q: wanted[q.id]):
@@ -141,11 +147,11 @@ def read_work_pools(engine: Any, work_pool_filter: Any, offset: Any, limit: Any)
 
 def read_work_queues(engine: Any, work_pool_id: Any, work_queue_filter: Any, offset: Any,
                      limit: Any) -> list[WorkQueue]:
-    """A pool's queues matching the filter, by priority then name, paginated.
+    """A pool's queues matching the filter, by priority (equal ones, which Prefect's
+    renumbering can leave, oldest first, as Prefect's index gives them), paginated.
     O(q log q) for q queues in the pool."""
     page = window(offset, limit)
-    bucket = engine._store.tables["work_queue"].by_name["work_pool_id"].get(as_uuid(work_pool_id, "work_pool_id"))
-    queues = sorted(bucket.values(), key=lambda q: (q.priority, q.name))
+    queues = _by_priority(engine, as_uuid(work_pool_id, "work_pool_id"))
     return _matching(engine, WorkQueueFilter, work_queue_filter, "work_queue_filter", queues)[page]
 
 
@@ -182,8 +188,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
         del fields["priority"]
     values = _in_range("work_queue", coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"}))
     priority = values.pop("priority", None)
-    others = sorted(engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values(),
-                    key=lambda q: q.priority)  # stable: ties stay in creation order
+    others = _by_priority(engine, pool.id)
     # Priorities in a pool are unique, as Prefect keeps them: without one a queue
     # takes the first free number; with one it gets it and the queues at or
     # after it move down as little as needed.
@@ -205,11 +210,16 @@ def _check_queue_name(name: Any) -> None:
 def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
     """Delete a queue, leaving its flow runs and deployments without one, and
     renumber the pool's priorities as bulk_update_work_queue_priorities does with
-    no targets. True iff it existed. O(d + r + q log q) for d deployments and r
+    no targets. True iff it existed; a pool's default queue raises ValidationError
+    (it goes only with its pool). O(d + r + q log q) for d deployments and r
     runs in the queue, q queues in the pool."""
     queue = engine._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
     if queue is None:
         return False
+    pool = engine._store.tables["work_pool"].rows.get(queue.work_pool_id)
+    if pool is not None and pool.default_queue_id == queue.id:
+        # Prefect: a RESTRICT foreign key from the pool, turned into this ValueError.
+        raise ValidationError(f"can't delete a pool's default queue ({queue.name!r} of pool {pool.name!r})")
     _delete_work_queue_row(engine, queue)
     # As Prefect does after a delete: repairs duplicate priorities (gaps stay).
     _renumber(engine, queue.work_pool_id, {}, engine._clock.now())

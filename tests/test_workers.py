@@ -257,9 +257,12 @@ def test_bulk_priority_update_keeps_prefects_quirk_and_a_delete_repairs_it(e):
     pool = e.create_work_pool("p")
     q = {name: e.create_work_queue(pool.id, name) for name in ("q2", "q3", "a", "b")}
     e.bulk_update_work_queue_priorities(pool.id, {q["a"].id: 3, q["b"].id: 4})
-    assert sorted(priorities(e, pool), key=lambda x: (x[1], x[0])) == [
-        ("default", 1), ("q2", 2), ("a", 3), ("b", 4), ("q3", 4)]
+    # (equal priorities are listed oldest first, as Prefect's index gives them)
+    assert priorities(e, pool) == [("default", 1), ("q2", 2), ("a", 3), ("q3", 4), ("b", 4)]
     e.delete_work_queue(q["q2"].id)
+    assert priorities(e, pool) == [("default", 1), ("a", 3), ("q3", 4), ("b", 5)]
+    with pytest.raises(ValidationError, match="default queue"):  # it goes only with its pool
+        e.delete_work_queue(pool.default_queue_id)
     assert priorities(e, pool) == [("default", 1), ("a", 3), ("q3", 4), ("b", 5)]
 
 

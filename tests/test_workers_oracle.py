@@ -1,20 +1,25 @@
 """Work pools, queues, deployment updates and the worker poll replayed against
 Prefect 3.1.0's answers (tests/data/workers_prefect_oracle.jsonl: 11 focused and 200
-random scenarios, answered by tests/oracle/prefect_workers.py from Prefect's own
-models layer; the scenario format is described there)."""
+random scenarios; tests/data/workers_priorities_prefect_oracle.jsonl: 7 focused and 120
+random scenarios of queue priority ops (bulk_update_work_queue_priorities, queue
+create/update/delete), checked after every step. Both answered by
+tests/oracle/prefect_workers.py from Prefect's own models layer; the scenario format is
+described there)."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import pathlib
+import uuid
 from typing import Any
 
 import pytest
 
 from engine import Engine, Late, ManualClock, RunstateError, Scheduled, State, ValidationError
 
-DATA = pathlib.Path(__file__).parent / "data" / "workers_prefect_oracle.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+DATA = pathlib.Path(__file__).parent / "data"
+CASES = [json.loads(line) for name in ("workers_prefect_oracle.jsonl", "workers_priorities_prefect_oracle.jsonl")
+         for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
 T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
 MISSING = "00000000-0000-0000-0000-000000000001"
 
@@ -49,6 +54,17 @@ def replay(sc: dict) -> dict:
         queues[(q["pool"], q["name"])] = e.create_work_queue(
             pools[q["pool"]].id, q["name"], priority=q["priority"], concurrency_limit=q["concurrency_limit"],
             is_paused=q["is_paused"])
+
+    def priorities() -> dict:
+        return {f"{p.name}/{q.name}": q.priority for p in pools.values() for q in e.read_work_queues(p.id)}
+
+    def queue_id(pool: str, name: str) -> Any:
+        # As the oracle does, a name it cannot resolve is an id of its own (so two
+        # such names stay two keys); a deleted queue keeps its old id here.
+        target = queues.get((pool, name))
+        return target.id if target else uuid.uuid5(uuid.NAMESPACE_URL, f"missing/{pool}/{name}")
+
+    priority_steps = [priorities()]
     for d in sc["deployments"]:
         fields: dict = {}
         if d["pool"] is not None:
@@ -69,14 +85,26 @@ def replay(sc: dict) -> dict:
             elif u["op"] == "update_work_pool":
                 target = pools.get(u["pool"])
                 updates.append(e.update_work_pool(target.id if target else MISSING, u["fields"]))
+            elif u["op"] == "bulk_update_work_queue_priorities":
+                pool_id = pools[u["pool"]].id if u["pool"] in pools else MISSING
+                updates.append(e.bulk_update_work_queue_priorities(
+                    pool_id, {queue_id(u["pool"], n): prio for n, prio in u["priorities"].items()}))
+            elif u["op"] == "delete_work_queue":
+                target = queues.get((u["pool"], u["queue"]))
+                updates.append(e.delete_work_queue(target.id if target else MISSING))
+            elif u["op"] == "create_work_queue":
+                pool_id = pools[u["pool"]].id if u["pool"] in pools else MISSING
+                queues[(u["pool"], u["queue"])] = e.create_work_queue(pool_id, u["queue"], priority=u["priority"])
+                updates.append(True)
             else:
                 target = deps.get(u["deployment"])
                 updates.append(e.update_deployment(target.id if target else MISSING, u["fields"]))
         except RunstateError as exc:
             # Known difference (README): a NULL priority is refused before the queue
             # is looked up; Prefect answers False for a missing queue.
-            known = isinstance(exc, ValidationError) and u["fields"].get("priority", 0) is None
+            known = isinstance(exc, ValidationError) and u.get("fields", {}).get("priority", 0) is None
             updates.append("null-priority" if known else "error")
+        priority_steps.append(priorities())
     label = {q.id: (p.name, q.name) for p in pools.values() for q in e.read_work_queues(p.id)}
     calls = []
     for c in sc["calls"]:
@@ -103,6 +131,7 @@ def replay(sc: dict) -> dict:
                                                                 "name": gcl[n].name.replace(str(d.id), n)}}
                         for n, d in deps.items()},
         "runs_left": sorted(n for n, r in runs.items() if e.read_flow_run(r.id) is not None),
+        "priority_steps": priority_steps,
     }
 
 
@@ -110,6 +139,8 @@ def replay(sc: dict) -> dict:
 def test_matches_prefect(case):
     sc, expected = case["scenario"], case["answer"]
     got = replay(sc)
+    if "priority_steps" in expected:  # every queue's priority after the setup and after each update
+        assert got["priority_steps"] == expected["priority_steps"]
     want_updates = [outcome(x) for x in expected["updates"]]
     # A NULL priority fails in both (IntegrityError there), or answers False there
     # when the queue does not exist.

@@ -20,6 +20,15 @@ scheduled_after _offset_s, limit, respect_queue_priorities}]. T0 = 2024-06-01T12
 An answer: per update True/False/{"error"}, per call [[pool, queue, run], ...] in
 Prefect's order, and the final pools, queues, deployments (their global limit) and the
 names of the runs left.
+
+Priority ops (workers_scenarios.py --priorities): `updates` may also hold
+{op: bulk_update_work_queue_priorities, pool, priorities: {queue name: int}} (names are
+looked up in `pool`; an unknown name or pool becomes a fresh random id, so it is
+ignored, and two unknown names stay two keys), {op: delete_work_queue, pool, queue} and
+{op: create_work_queue, pool, queue, priority}. Their answers: None (what bulk_update
+returns), True/False (delete), True (create), or {"error"}. A scenario with
+"track_priorities": true also gets "priority_steps": every queue's priority
+({"pool/queue": int}) after the setup and after each update, in order.
 """
 import asyncio
 import datetime
@@ -82,6 +91,7 @@ async def answer_file(inp, out):
             names["queue_id"] = {(pool_name[q.work_pool_id], q.name): q.id for q in queues}
             names["queue_label"] = {q.id: (pool_name[q.work_pool_id], q.name) for q in queues}
             names["pool_name"] = pool_name
+            names["priorities"] = {f"{pool_name[q.work_pool_id]}/{q.name}": q.priority for q in queues}
 
         async def step(coro_fn):
             try:
@@ -106,6 +116,7 @@ async def answer_file(inp, out):
             if isinstance(r, dict):
                 setup_errors.append(["queue", f"{q['pool']}/{q['name']}", r["error"]])
         await refresh_maps()
+        priority_steps = [names["priorities"]]
 
         flow = await models.flows.create_flow(s, schemas.core.Flow(name="f"))
         dep_ids = {}
@@ -153,7 +164,7 @@ async def answer_file(inp, out):
         # --- updates
         upd_answers = []
         for u in sc["updates"]:
-            op, fields = u["op"], u["fields"]
+            op, fields = u["op"], u.get("fields")
             if op == "update_work_queue":
                 async def do(u=u, fields=fields):
                     qid = names["queue_id"].get((u["pool"], u["queue"]), uuid.uuid4())
@@ -166,11 +177,30 @@ async def answer_file(inp, out):
                 async def do(u=u, fields=fields):
                     did = dep_ids.get(u["deployment"], uuid.uuid4())
                     return await models.deployments.update_deployment(s, did, A.DeploymentUpdate(**fields))
+            elif op == "bulk_update_work_queue_priorities":
+                async def do(u=u):
+                    pid = names["pool_id"].get(u["pool"], uuid.uuid4())
+                    new = {names["queue_id"].get((u["pool"], n), uuid.uuid4()): prio
+                           for n, prio in u["priorities"].items()}
+                    return await models.workers.bulk_update_work_queue_priorities(s, pid, new)
+            elif op == "delete_work_queue":
+                async def do(u=u):
+                    qid = names["queue_id"].get((u["pool"], u["queue"]), uuid.uuid4())
+                    return await models.workers.delete_work_queue(s, qid)
+            elif op == "create_work_queue":
+                async def do(u=u):
+                    pid = names["pool_id"].get(u["pool"], uuid.uuid4())
+                    return await models.workers.create_work_queue(s, pid, A.WorkQueueCreate(
+                        name=u["queue"], priority=u["priority"]))
             else:
                 raise SystemExit(f"unknown op {op}")
             r = await step(do)
-            upd_answers.append(r if isinstance(r, dict) else bool(r))
+            if op == "bulk_update_work_queue_priorities":
+                upd_answers.append(r)  # None unless it raised
+            else:
+                upd_answers.append(r if isinstance(r, dict) else bool(r))
             await refresh_maps()
+            priority_steps.append(names["priorities"])
 
         # --- calls
         call_answers = []
@@ -226,6 +256,8 @@ async def answer_file(inp, out):
         ans = {"id": sc["id"], "updates": upd_answers, "calls": call_answers,
                "pools": pools_out, "queues": queues_out, "deployments": deps_out,
                "runs_left": runs_left}
+        if sc.get("track_priorities"):
+            ans["priority_steps"] = priority_steps
         if setup_errors:
             ans["setup_errors"] = setup_errors
         return ans

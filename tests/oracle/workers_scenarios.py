@@ -2,8 +2,19 @@
 """Random work-pool / work-queue / get_scheduled_flow_runs scenarios.
 
 usage: python3 tests/oracle/workers_scenarios.py SEED N OUT.json
+       python3 tests/oracle/workers_scenarios.py --priorities SEED N OUT.json
 
 No Prefect import; the scenario format is described in prefect_workers.py.
+
+--priorities draws a different kind of scenario (ids "prio<SEED>-<i>"): one or two
+pools of 2-6 queues (the default included) whose creation priorities collide often,
+then 3-8 priority ops (update_work_queue priority, bulk_update_work_queue_priorities
+with 1-4 targets, delete_work_queue, create_work_queue) with targets mostly in 1..n+1
+for n queues, else 1..8 or 9..12. Nearly half the bulk updates are shaped (with a model
+of Prefect's algorithm, _renumber) so that Prefect's walk leaves a duplicate priority,
+which later ops may repair. Such scenarios set "track_priorities", so their answers
+record every priority after each step. Without the option the output is what it always
+was (same seed, same bytes).
 """
 import json
 import random
@@ -141,12 +152,145 @@ def gen_scenario(rng, sid):
             "runs": runs, "updates": updates, "calls": calls}
 
 
+QUEUE_NAMES = "abcdefgh"  # drawn out of order, so name order is not creation order
+
+
+def _renumber(queues, new):
+    """A model of Prefect's bulk_update_work_queue_priorities on `queues` ([name,
+    priority] in creation order, changed in place; `new` {name: priority}). It only
+    steers the draws below (where duplicates can be made); the answers are Prefect's."""
+    ordered = sorted(queues, key=lambda q: q[1])  # ties in creation order, as SQLite's index gives
+    walk = [q for q in ordered if q[0] not in new]
+    for q in sorted((q for q in ordered if q[0] in new), key=lambda q: new[q[0]]):
+        q[1] = new[q[0]]
+        i = next((i for i, w in enumerate(walk) if w[1] >= q[1]), None)
+        if i is not None:  # a target above every priority is left out of the walk
+            walk.insert(i, q)
+    last = 0
+    for q in walk:
+        last = q[1] = last + 1 if q[1] <= last else q[1]
+
+
+def _create(queues, name, priority):
+    if priority is None:
+        taken = sorted(q[1] for q in queues)
+        priority = next((i + 1 for i, p in enumerate(taken) if p != i + 1), max(taken, default=0) + 1)
+        queues.append([name, priority])
+    else:
+        queues.append([name, priority])
+        _renumber(queues, {name: priority})
+
+
+def _target(rng, n):
+    # a priority to ask for in a pool of n queues: mostly 1..n+1, else 1..8 or far above
+    u = rng.random()
+    return rng.randint(9, 12) if u < 0.1 else rng.randint(1, n + 1) if u < 0.7 else rng.randint(1, 8)
+
+
+def _bulk_targets(rng, queues, names):
+    """Targets for `names` (queues of the pool `queues`, as _renumber models it)."""
+    others = sorted(q[1] for q in queues if q[0] not in names)
+    u = rng.random()
+    if u < 0.55 and len(names) > 1 and others:
+        # Prefect's quirk on purpose: one target lands in the top run of consecutive
+        # priorities of the other queues, the rest just above them, so the walk bumps
+        # that run onto a target it leaves out: a duplicate.
+        run = len(others) - 1
+        while run > 0 and others[run - 1] >= others[run] - 1:
+            run -= 1
+        top = others[-1]
+        targets = [rng.choice(others[run:])] + list(range(top + 1, top + len(names)))
+        rng.shuffle(targets)
+        return targets
+    if u < 0.7:
+        return [_target(rng, 8) for _ in names]  # may repeat: Prefect refuses those
+    return rng.sample(range(1, max(len(queues) + 2, len(names)) + 1), len(names))
+
+
+def gen_priority_scenario(rng, sid):
+    pools = [{"name": f"p{i + 1}", "type": "process", "concurrency_limit": maybe_limit(rng, p_null=0.7),
+              "is_paused": False} for i in range(rng.choice([1, 1, 2]))]
+    queues = []
+    model = {p["name"]: [["default", 1]] for p in pools}
+    for p in pools:
+        for j, name in enumerate(rng.sample(QUEUE_NAMES, rng.randint(1, 5))):
+            # mostly a number already taken (j + 1 queues exist), so creation collides
+            priority = None if rng.random() < 0.25 else rng.randint(1, j + 2 if rng.random() < 0.8 else 8)
+            _create(model[p["name"]], name, priority)
+            queues.append({"pool": p["name"], "name": name, "priority": priority,
+                           "concurrency_limit": maybe_limit(rng, p_null=0.7), "is_paused": rng.random() < 0.1})
+    all_queues = [(p["name"], "default") for p in pools] + [(q["pool"], q["name"]) for q in queues]
+
+    deployments = []
+    if rng.random() < 0.4:
+        pool, queue = rng.choice(all_queues)
+        deployments.append({"name": "d1", "pool": pool, "queue": queue, "concurrency_limit": None})
+    runs = []
+    for r, off in enumerate(rng.sample(range(-600, 601), rng.randint(0, 6))):
+        pool, queue = rng.choice(all_queues)
+        runs.append({"name": f"r{r + 1}", "pool": pool, "queue": queue,
+                     "state": rng.choice(["SCHEDULED", "SCHEDULED", "SCHEDULED", "LATE", "RUNNING"]),
+                     "offset_s": off, "deployment": None, "auto_scheduled": False})
+
+    updates, gone, created = [], [], 0
+    for _ in range(rng.randint(3, 8)):
+        op = rng.choices(["update_work_queue", "bulk_update_work_queue_priorities", "delete_work_queue",
+                          "create_work_queue"], [3, 4, 2, 1])[0]
+        pool = rng.choice(pools)["name"]
+        live = model[pool]
+        names = [q[0] for q in live]
+        if op == "update_work_queue":
+            queue = rng.choice(names)
+            fields = {"priority": _target(rng, len(live))}
+            if rng.random() < 0.15:
+                fields["is_paused"] = rng.random() < 0.5
+            _renumber(live, {queue: fields["priority"]})
+            updates.append({"op": op, "pool": pool, "queue": queue, "fields": fields})
+        elif op == "bulk_update_work_queue_priorities":
+            chosen = rng.sample(names, rng.randint(1, min(4, len(names))))
+            new = dict(zip(chosen, _bulk_targets(rng, live, chosen)))
+            if rng.random() < 0.1:  # a name not in the pool: Prefect ignores it
+                new[rng.choice(gone) if gone and rng.random() < 0.5 else "nosuchqueue"] = _target(rng, 8)
+            if rng.random() < 0.03:
+                pool = "nosuchpool"
+            elif len(set(new.values())) == len(new):
+                _renumber(live, {k: v for k, v in new.items() if k in names})
+            updates.append({"op": op, "pool": pool, "priorities": new})
+        elif op == "delete_work_queue":
+            u = rng.random()
+            queue = ("nosuchqueue" if u < 0.05 else rng.choice(gone) if gone and u < 0.15 else
+                     "default" if u < 0.25 or len(names) == 1 else rng.choice(names[1:]))  # default: refused
+            if queue != "default" and queue in names:
+                live[:] = [q for q in live if q[0] != queue]
+                _renumber(live, {})
+                gone.append(queue)
+            updates.append({"op": op, "pool": pool, "queue": queue})
+        else:
+            created += 1
+            queue, priority = f"n{created}", None if rng.random() < 0.5 else _target(rng, len(live))
+            _create(live, queue, priority)
+            updates.append({"op": op, "pool": pool, "queue": queue, "priority": priority})
+
+    calls = [{"work_pools": None, "work_queues": None, "scheduled_before_offset_s": None,
+              "scheduled_after_offset_s": None, "limit": None, "respect_queue_priorities": True}]
+    if rng.random() < 0.5:
+        calls.append({"work_pools": None, "work_queues": None, "scheduled_before_offset_s": rng.randint(-300, 600),
+                      "scheduled_after_offset_s": None, "limit": rng.randint(1, 4),
+                      "respect_queue_priorities": rng.choice([True, False])})
+    return {"id": sid, "track_priorities": True, "pools": pools, "queues": queues,
+            "deployments": deployments, "runs": runs, "updates": updates, "calls": calls}
+
+
 def main(argv):
+    gen, prefix = gen_scenario, "s"
+    if len(argv) == 5 and argv[1] == "--priorities":
+        gen, prefix = gen_priority_scenario, "prio"
+        argv = argv[:1] + argv[2:]
     if len(argv) != 4:
         raise SystemExit(__doc__)
     seed, n, out = int(argv[1]), int(argv[2]), argv[3]
     rng = random.Random(seed)
-    scenarios = [gen_scenario(rng, f"s{seed}-{i + 1}") for i in range(n)]
+    scenarios = [gen(rng, f"{prefix}{seed}-{i + 1}") for i in range(n)]
     with open(out, "w") as f:
         json.dump(scenarios, f, indent=1)
 
