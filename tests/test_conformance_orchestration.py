@@ -29,6 +29,11 @@ CORPUS = pathlib.Path(__file__).parent / "data" / "orchestration.jsonl"
 # version reproduced 958 of 958 sampled recorded outcomes). 8 per group, plus 12 of a kind
 # no recorded scenario shows: a stateless task run with run_count > 0 entering RUNNING.
 ORACLE_SCENARIOS = pathlib.Path(__file__).parent / "data" / "orchestration_prefect_oracle.jsonl"
+# 1,021 more, from tests/oracle/orchestration_variants.py (seed 1, 1,000 variants, less
+# the 27 with a random retry jitter, whose one recorded draw no replay can match),
+# answered by Prefect 3.1.0 the same way, plus 24 from other seeds where Prefect crashed
+# (retry delays it cannot compute, deferred states with a persisted result).
+VARIANTS = pathlib.Path(__file__).parent / "data" / "orchestration_variants_prefect_oracle.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,22 @@ def test_prefect_answered_variations_replay_without_failures():
     assert report.passed + len(report.known) == len(cases) == 356
     # known differences only where Prefect itself crashed
     assert {case_id for case_id, _ in report.known} == {c["id"] for c in cases if runner._known(c)}
+
+
+def test_prefect_answered_random_variants_replay_without_failures():
+    cases = list(runner.load_cases(str(VARIANTS)))
+    report = runner.run_cases(cases)
+    assert report.failed == []
+    assert report.passed + len(report.known) == len(cases) == 1021
+    assert {case_id for case_id, _ in report.known} == {c["id"] for c in cases if runner._known(c)}
+    # None passes where Prefect failed the proposal, or failed a step that runstate
+    # answers (so what follows starts from other states). A step both fail (a stateless
+    # run's AttributeError there, OrchestrationError here) leaves them in step.
+    answered_there = {"ZeroDivisionError", "IndexError", "ValidationError"}
+    crashed = {c["id"] for c in cases
+               if c["outcome"]["status"] == "ERROR" or (c["outcome"].get("details") or {}).get("internal_error")
+               or any((h.get("result") or {}).get("error_type") in answered_there for h in c["history"])}
+    assert crashed and crashed <= {case_id for case_id, _ in report.known}
 
 
 # --- comparison rules --------------------------------------------------------------------------
@@ -238,6 +259,31 @@ def test_known_differences_are_reported_apart(by_id, monkeypatch):
     report = runner.run_cases([case])
     assert report.passed == 0 and report.failed == [] and report.known[0][0] == case["id"]
     assert "decided on purpose" in report.known[0][1]
+
+
+def test_where_prefect_crashed_and_runstate_answers_the_answer_is_checked(monkeypatch):
+    # A deferred SCHEDULED state with a persisted result: Prefect 3.1.0 fails the call,
+    # runstate accepts it. Known only while runstate does answer that step.
+    cases = {c["id"]: c for c in runner.load_cases(str(VARIANTS))}
+    case = next(c for c in cases.values()
+                if c["outcome"]["status"] == "ERROR" and c["outcome"]["error"]["type"] == "ValidationError")
+    ok, message = runner.run_case(case)
+    assert ok == "known" and "deferred SCHEDULED" in message
+    failed = {"history": [], "outcome": {"status": "ERROR"}}
+    monkeypatch.setattr(runner, "replay", lambda c, p=None: failed)
+    ok, message = runner.run_case(case)
+    assert ok is False
+    # The same for a retry delay Prefect cannot compute, crashed in a history step.
+    monkeypatch.setattr(runner, "replay", real_replay)
+    case = next(c for c in cases.values() if c["outcome"]["status"] != "ERROR" and any(
+        (h.get("result") or {}).get("error_type") == "ZeroDivisionError" for h in c["history"]))
+    ok, message = runner.run_case(case)
+    assert ok == "known" and "retry delay" in message
+    step = next(i for i, h in enumerate(case["history"]) if (h.get("result") or {}).get("status") == "ERROR")
+    observed = real_replay(case)
+    observed["history"][step] = {"status": "ERROR"}
+    monkeypatch.setattr(runner, "replay", lambda c, p=None: observed)
+    assert runner.run_case(case)[0] is False
 
 
 def test_a_crashing_replay_is_a_failure_not_an_exception(by_id, monkeypatch):
