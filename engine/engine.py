@@ -429,14 +429,14 @@ class Engine:
         return _workers.read_work_queues(self, work_pool_id, work_queue_filter, offset, limit)
 
     @atomic
-    def update_work_queue(self, work_queue_id: Any, work_queue: Mapping[str, Any] | None = None,
-                          **fields: Any) -> bool:
+    def update_work_queue(self, work_queue_id: Any, work_queue: Mapping[str, Any] | None = None, *,
+                          default_status: str = "NOT_READY", **fields: Any) -> bool:
         """Set the given fields (name, description, is_paused, concurrency_limit,
         priority, last_polled, filter). A priority is placed as at creation (the
         others move down as little as needed); pausing sets PAUSED, unpausing a
-        PAUSED queue READY if polled in the last 60 s, else NOT_READY. True iff the
-        queue exists. O(queues in the pool)."""
-        return _workers.update_work_queue(self, work_queue_id, work_queue, fields)
+        PAUSED queue READY if polled in the last 60 s, else `default_status`. True
+        iff the queue exists. O(queues in the pool)."""
+        return _workers.update_work_queue(self, work_queue_id, work_queue, fields, default_status)
 
     @atomic
     def bulk_update_work_queue_priorities(self, work_pool_id: Any, new_priorities: Mapping[Any, int]) -> None:

@@ -266,11 +266,19 @@ _QUEUE_UPDATE = frozenset({"name", "description", "is_paused", "concurrency_limi
                            "filter"})
 
 
-def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict) -> bool:
+_QUEUE_STATUSES = ("READY", "NOT_READY", "PAUSED")
+
+
+def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
+                      default_status: Any = "NOT_READY") -> bool:
     """Set the given fields of a queue (Prefect's WorkQueueUpdate). A new priority is
     placed as bulk_update_work_queue_priorities places it; pausing sets PAUSED unless already so;
     unpausing a PAUSED queue sets READY if it was polled in the last 60 s, else
-    NOT_READY. False for an unknown queue. O(q²) for a priority, else O(1)."""
+    `default_status` (NOT_READY unless given, as in Prefect). False for an unknown
+    queue. O(q²) for a priority, else O(1)."""
+    default_status = getattr(default_status, "value", default_status)  # a status enum or its name
+    if default_status not in _QUEUE_STATUSES:
+        raise ValidationError(f"default_status must be one of {list(_QUEUE_STATUSES)}, got {default_status!r}")
     # (A priority of None is refused as not an integer: Prefect stores the NULL and
     # then fails comparing it while renumbering.)
     values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
@@ -290,7 +298,8 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict)
             values["status"] = "PAUSED"
         elif not values["is_paused"] and queue.status == "PAUSED":
             polled = values.get("last_polled", queue.last_polled)
-            values["status"] = "READY" if polled is not None and now - polled <= LAST_POLLED_TIMEOUT else "NOT_READY"
+            values["status"] = "READY" if polled is not None and now - polled <= LAST_POLLED_TIMEOUT \
+                else default_status
     priority = values.pop("priority", None)
     engine._write("work_queue", queue, values, now)
     if priority is not None:  # (not indexed: the queue needs no refiling for it)

@@ -386,6 +386,48 @@ def test_facade_updates_and_poll():
     assert [(r.work_queue_id, r.flow_run.id) for r in rows] == [(queue.id, run.id)]
 
 
+def test_facade_status_change_callbacks_and_default_status():
+    engine = Engine(ManualClock(T))
+    pool = engine.create_work_pool("p")
+    agent = engine.create_work_pool("a", type="prefect-agent")
+    queue = engine.create_work_queue(pool.id, "q")
+    pool_events, queue_events = [], []
+
+    async def on_pool(**event):
+        pool_events.append(event)
+
+    async def on_queue(wq):
+        queue_events.append((wq.name, wq.status))
+
+    async def main():
+        async with engine.session() as s:
+            W = models.workers
+            await W.update_work_pool(s, pool.id, {"description": "x"}, emit_status_change=on_pool)  # no status
+            await W.update_work_pool(s, pool.id, {"is_paused": True}, emit_status_change=on_pool)
+            await W.update_work_pool(s, agent.id, {"is_paused": True}, emit_status_change=on_pool)  # agents: none
+            await W.update_work_queue(s, queue.id, {"is_paused": True}, emit_status_change=on_queue)
+            await W.update_work_queue(s, queue.id, {"is_paused": True}, emit_status_change=on_queue)  # already
+            await W.update_work_queue(s, queue.id, {"is_paused": False}, emit_status_change=on_queue,
+                                      default_status="READY")
+
+    asyncio.run(main())
+    assert [(e["pre_update_work_pool"].status, e["work_pool"].status) for e in pool_events] == [("NOT_READY", "PAUSED")]
+    event = pool_events[0]
+    assert event["event_id"] == pool.last_status_event_id and event["occurred"] == pool.last_transitioned_status_at
+    assert event["work_pool"] is pool and event["pre_update_work_pool"] is not pool
+    assert queue_events == [("q", "PAUSED"), ("q", "READY")]
+
+
+def test_default_status_for_an_unpaused_queue_not_polled_lately(e):
+    pool = e.create_work_pool("p")
+    queue = e.create_work_queue(pool.id, "q", is_paused=True)
+    with pytest.raises(ValidationError, match="default_status"):
+        e.update_work_queue(queue.id, is_paused=False, default_status="BUSY")
+    assert queue.is_paused
+    e.update_work_queue(queue.id, is_paused=True)
+    assert e.update_work_queue(queue.id, is_paused=False, default_status="READY") and queue.status == "READY"
+
+
 # A brute-force reading of Prefect's SQL (get-runs-from-worker-queues.sql), scanning
 # everything, to check the engine's index-backed answer on random data.
 def reference_poll(engine: Engine, pool_ids=None, queue_ids=None, before=None, after=None, limit=None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
@@ -51,10 +53,26 @@ async def count_work_pools(session: Any, work_pool_filter: Any = None) -> int:
 
 
 @facade
-async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any) -> bool:
+async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any,
+                           emit_status_change: Any = None) -> bool:
     """Set the explicitly given fields (Prefect's WorkPoolUpdate); pausing and
-    unpausing set the status. ObjectNotFoundError for an unknown pool. O(1)."""
-    return engine_of(session).update_work_pool(work_pool_id, as_mapping(work_pool, "work_pool"))
+    unpausing set the status. ObjectNotFoundError for an unknown pool. O(1).
+
+    When the status was set, `emit_status_change` (if given) is awaited as Prefect
+    awaits it: with keywords event_id, occurred, pre_update_work_pool (a copy of the
+    pool before) and work_pool."""
+    engine = engine_of(session)
+    before = None
+    if emit_status_change is not None:
+        found = engine.read_work_pool(work_pool_id)
+        before = None if found is None else attrs.evolve(found)
+    updated = engine.update_work_pool(work_pool_id, as_mapping(work_pool, "work_pool"))
+    if before is not None:
+        pool = engine.read_work_pool(work_pool_id)
+        if pool.last_status_event_id != before.last_status_event_id:
+            await emit_status_change(event_id=pool.last_status_event_id, occurred=pool.last_transitioned_status_at,
+                                     pre_update_work_pool=before, work_pool=pool)
+    return updated
 
 
 @facade
@@ -97,11 +115,23 @@ async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: A
 
 
 @facade
-async def update_work_queue(session: Any, work_queue_id: Any, work_queue: Any) -> bool:
+async def update_work_queue(session: Any, work_queue_id: Any, work_queue: Any, emit_status_change: Any = None,
+                            default_status: Any = "NOT_READY") -> bool:
     """Set the explicitly given fields (Prefect's WorkQueueUpdate): a priority moves
-    the others down as little as needed; pausing and unpausing set the status. True
-    iff the queue exists. O(queues of the pool)."""
-    return engine_of(session).update_work_queue(work_queue_id, as_mapping(work_queue, "work_queue"))
+    the others down as little as needed; pausing and unpausing set the status
+    (unpausing a queue not polled in the last minute: `default_status`). True iff
+    the queue exists. O(queues of the pool).
+
+    When the status changed, `emit_status_change` (if given) is awaited with the
+    queue, as Prefect does."""
+    engine = engine_of(session)
+    queue = engine.read_work_queue(work_queue_id) if emit_status_change is not None else None
+    status = None if queue is None else queue.status
+    updated = engine.update_work_queue(work_queue_id, as_mapping(work_queue, "work_queue"),
+                                       default_status=default_status)
+    if queue is not None and queue.status != status:
+        await emit_status_change(queue)
+    return updated
 
 
 @facade
