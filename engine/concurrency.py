@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .errors import UniquenessError, ValidationError
+from .records import ConcurrencyLimitV2
+from .validation import as_bool, as_count, as_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
-    from .records import ConcurrencyLimitV2
 
-__all__ = ["bulk_increment_active_slots", "bulk_decrement_active_slots", "decayed"]
+__all__ = ["bulk_increment_active_slots", "bulk_decrement_active_slots", "bulk_update_denied_slots",
+           "bulk_read_or_create_concurrency_limits", "update_concurrency_limit_v2", "decayed"]
 
 
 def decayed(limit: "ConcurrencyLimitV2", now) -> tuple[int, int]:
@@ -70,3 +74,76 @@ def bulk_decrement_active_slots(
         limit.updated = now
         updated += 1
     return updated == len(ids)
+
+
+def _non_negative_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+# The fields of Prefect's ConcurrencyLimitV2Update, with their checks.
+_UPDATABLE = {
+    "active": as_bool,
+    "name": lambda v, what: as_str(v, what, False),
+    "limit": as_count,
+    "active_slots": as_count,
+    "denied_slots": as_count,
+    "slot_decay_per_second": _non_negative_number,
+}
+
+
+def update_concurrency_limit_v2(engine: "Engine", limit: "ConcurrencyLimitV2 | None", fields: Mapping) -> bool:
+    """Set the given fields of a global limit (Prefect's ConcurrencyLimitV2Update:
+    active, name, limit, active_slots, denied_slots, slot_decay_per_second), and
+    `updated` (as Prefect's UPDATE does; the slots are not decayed first). False if
+    `limit` is None. Names stay unique. O(1)."""
+    unknown = sorted(set(fields) - set(_UPDATABLE))
+    if unknown:
+        raise ValidationError(f"concurrency_limit_v2: cannot update {', '.join(map(repr, unknown))} "
+                              f"(allowed: {', '.join(_UPDATABLE)})")
+    # (None is refused: Prefect would write the NULL and fail on the NOT NULL column)
+    values = {name: _UPDATABLE[name](value, f"concurrency_limit_v2.{name}") for name, value in fields.items()}
+    if limit is None:
+        return False
+    if "name" in values and values["name"] != limit.name and \
+            engine._store.tables["concurrency_limit_v2"].by_name["name"].get(values["name"]):
+        raise UniquenessError(f"a concurrency limit named {values['name']!r} already exists")
+    engine._write("concurrency_limit_v2", limit, values, engine._clock.now())
+    return True
+
+
+def bulk_update_denied_slots(engine: "Engine", limit_ids: list, slots: int) -> bool:
+    """Add `slots` to the (decayed) denied slots of every listed active limit, as
+    Prefect's UPDATE does (only the denied slots: the active ones keep their value,
+    and `updated` becomes now). True iff every listed id was updated."""
+    store, now = engine._store, engine._clock.now()
+    table = store.tables["concurrency_limit_v2"]
+    updated = 0
+    for limit_id in dict.fromkeys(limit_ids):  # one UPDATE ... WHERE id IN (ids), as in bulk_increment
+        limit = table.rows.get(limit_id)
+        if limit is None or not limit.active:
+            continue
+        _, denied = decayed(limit, now)
+        store.touch("concurrency_limit_v2", limit)
+        limit.denied_slots = denied + slots
+        limit.updated = now
+        updated += 1
+    return updated == len(limit_ids)
+
+
+def bulk_read_or_create_concurrency_limits(engine: "Engine", names: list, create_if_missing: bool) -> list:
+    """The global limits with these names, in name order (Prefect reads them through
+    its unique name index); with `create_if_missing`, the missing ones are created
+    inactive with a limit of 1 and follow, in name order too (Prefect: set order)."""
+    by_name = engine._store.tables["concurrency_limit_v2"].by_name["name"]
+    wanted = sorted(set(names))
+    found = [next(iter(by_name.get(name).values())) for name in wanted if by_name.get(name)]
+    if create_if_missing:
+        now = engine._clock.now()
+        for name in wanted:
+            if not by_name.get(name):
+                limit = ConcurrencyLimitV2(name=name, limit=1, active=False)
+                engine._stamp(limit, now)
+                found.append(engine._insert("concurrency_limit_v2", limit))
+    return found

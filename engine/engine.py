@@ -48,7 +48,7 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_count, as_field_mapping, as_state, as_str, as_uuid, as_uuid_list, coerce_fields
+from .validation import as_bool, as_count, as_field_mapping, as_state, as_str, as_uuid, as_uuid_list, coerce_fields
 
 __all__ = ["Engine"]
 
@@ -539,6 +539,34 @@ class Engine:
                 dep.concurrency_limit_id = None
         self._store.delete("concurrency_limit_v2", gcl)
         return True
+
+    @atomic
+    def update_concurrency_limit_v2(self, concurrency_limit_id: Any, concurrency_limit: Mapping[str, Any] | None = None,
+                                    **fields: Any) -> bool:
+        """Set the given fields (active, name, limit, active_slots, denied_slots,
+        slot_decay_per_second) of the limit with this id; `updated` becomes now.
+        False if there is no such limit (the facade also finds one by name). O(1)."""
+        given = {**dict(as_field_mapping(concurrency_limit, "concurrency_limit") or {}), **fields}
+        found = self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
+        return _concurrency.update_concurrency_limit_v2(self, found, given)
+
+    @atomic
+    def bulk_update_denied_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
+        """Add `slots` to the decayed denied slots of every listed active limit. True
+        iff every listed id was updated. O(ids)."""
+        return _concurrency.bulk_update_denied_slots(
+            self, as_uuid_list(concurrency_limit_ids, "concurrency_limit_ids"), as_count(slots, "slots"))
+
+    @atomic
+    def bulk_read_or_create_concurrency_limits(self, names: list, create_if_missing: bool | None = None) -> list:
+        """The global limits with these names (name order); with
+        `create_if_missing`, the missing ones are created inactive with a limit of 1
+        and follow. O(k log k) for k names."""
+        if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, set, frozenset)):
+            raise ValidationError(f"names must be a list of strings, got {names!r}")
+        checked = [as_str(n, "names[]", False) for n in names]
+        create = False if create_if_missing is None else as_bool(create_if_missing, "create_if_missing")
+        return _concurrency.bulk_read_or_create_concurrency_limits(self, checked, create)
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:

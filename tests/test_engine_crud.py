@@ -279,6 +279,52 @@ def test_v2_slot_arithmetic(e):
     assert not e.bulk_increment_active_slots([uuid.uuid4()], 1)
 
 
+def test_v2_update_sets_given_fields_and_stamps_updated():
+    clock = ManualClock(T)
+    e = Engine(clock=clock)
+    gcl = e.create_concurrency_limit_v2("g", 2, slot_decay_per_second=1.0)
+    e.create_concurrency_limit_v2("taken", 1)
+    clock.advance(dt.timedelta(seconds=5))
+    assert e.update_concurrency_limit_v2(gcl.id, limit=4, active_slots=3)
+    assert (gcl.limit, gcl.active_slots, gcl.updated) == (4, 3, T + dt.timedelta(seconds=5))
+    assert e.update_concurrency_limit_v2(gcl.id, {"active": False}, name="h")  # keywords win
+    assert (gcl.name, gcl.active) == ("h", False) and e.read_concurrency_limit_v2(name="h") is gcl
+    assert e.read_concurrency_limit_v2(name="g") is None
+    assert e.update_concurrency_limit_v2(uuid.uuid4(), limit=1) is False
+    for bad, error in (({"name": "taken"}, UniquenessError), ({"limit": -1}, ValidationError),
+                       ({"limit": None}, ValidationError), ({"slot_decay_per_second": "fast"}, ValidationError),
+                       ({"avg_slot_occupancy_seconds": 3.0}, ValidationError), ({"active": 1}, ValidationError)):
+        with pytest.raises(error):
+            e.update_concurrency_limit_v2(gcl.id, **bad)
+    assert (gcl.name, gcl.limit, gcl.active, gcl.slot_decay_per_second) == ("h", 4, False, 1.0)
+
+
+def test_v2_denied_slots_decay_then_add_and_only_active_limits_count():
+    clock = ManualClock(T)
+    e = Engine(clock=clock)
+    gcl = e.create_concurrency_limit_v2("g", 2, denied_slots=10, slot_decay_per_second=2.0, active_slots=2)
+    off = e.create_concurrency_limit_v2("off", 2, active=False)
+    clock.advance(dt.timedelta(seconds=3))  # 10 denied - floor(2/s * 3 s) = 4
+    assert e.bulk_update_denied_slots([gcl.id], 1)
+    # only the denied slots: the active ones are not decayed (Prefect's UPDATE sets one column)
+    assert (gcl.denied_slots, gcl.active_slots, gcl.updated) == (5, 2, T + dt.timedelta(seconds=3))
+    assert not e.bulk_update_denied_slots([gcl.id, off.id], 1) and gcl.denied_slots == 6 and off.denied_slots == 0
+    with pytest.raises(ValidationError):
+        e.bulk_update_denied_slots([gcl.id], -1)
+
+
+def test_v2_bulk_read_or_create(e):
+    b = e.create_concurrency_limit_v2("b", 5)
+    a = e.create_concurrency_limit_v2("a", 5)
+    assert e.bulk_read_or_create_concurrency_limits(["b", "zz", "a", "b"]) == [a, b]
+    assert e.read_concurrency_limit_v2(name="zz") is None
+    got = e.bulk_read_or_create_concurrency_limits(["zz", "b", "y"], create_if_missing=True)
+    assert [(g.name, g.limit, g.active) for g in got] == [("b", 5, True), ("y", 1, False), ("zz", 1, False)]
+    assert e.read_concurrency_limit_v2(name="zz") is got[2]
+    with pytest.raises(ValidationError):
+        e.bulk_read_or_create_concurrency_limits("a")
+
+
 def test_transaction_groups_and_rolls_back_everything(e, flow):
     fr = e.create_flow_run(flow_id=flow.id, tags=["keep"])
     before = snapshot(e)

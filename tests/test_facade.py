@@ -531,6 +531,19 @@ def test_pools_queues_and_global_limits_roundtrip(seeded):
             assert await models.concurrency_limits_v2.read_concurrency_limit(s, name="a") is None
             with pytest.raises(ValidationError, match="concurrency_limit_id or a name"):
                 await models.concurrency_limits_v2.read_concurrency_limit(s, name="")
+            V2 = models.concurrency_limits_v2
+            assert await V2.update_concurrency_limit(s, {"limit": 5, "name": "bee"}, name="b")
+            assert (b.name, b.limit) == ("bee", 5)
+            assert await V2.update_concurrency_limit(s, {"active": False}, concurrency_limit_id=b.id)
+            assert not await V2.update_concurrency_limit(s, {"limit": 1}, name="gone")
+            assert not await V2.bulk_update_denied_slots(s, [b.id], 2)  # inactive: not updated
+            got = await V2.bulk_read_or_create_concurrency_limits(s, ["bee", "new"], create_if_missing=True)
+            assert [(g.name, g.active) for g in got] == [("bee", False), ("new", False)]
+            tags = models.concurrency_limits
+            x = await tags.create_concurrency_limit(s, {"tag": "x", "concurrency_limit": 1})
+            w = await tags.create_concurrency_limit(s, {"tag": "w", "concurrency_limit": 1})
+            assert await tags.filter_concurrency_limits_for_orchestration(s, ["x", "none", "w"]) == [w, x]
+            assert await tags.filter_concurrency_limits_for_orchestration(s, []) == []
 
     run(go())
 

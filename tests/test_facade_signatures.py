@@ -30,14 +30,8 @@ FACADE_MODULES = sorted(name for name in models.__all__ if inspect.ismodule(geta
 # Prefect 3.1.0 functions (in the modules the facade mirrors) that runstate does not offer.
 # Must be exactly the missing set: when the facade gains one, delete it from here.
 NOT_OFFERED: dict[str, set[str]] = {
-    "concurrency_limits": {
-        "filter_concurrency_limits_for_orchestration",  # internal to the tag-limit rules
-    },
-    "concurrency_limits_v2": {
-        "bulk_read_or_create_concurrency_limits",
-        "bulk_update_denied_slots",
-        "update_concurrency_limit",
-    },
+    "concurrency_limits": set(),
+    "concurrency_limits_v2": set(),
     "deployments": {
         # schedules: the simulator schedules runs itself (README, "Differences from Prefect")
         "check_work_queues_for_deployment",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ValidationError
 from ..records import ConcurrencyLimit
 from ..validation import as_uuid
 from ._facade import engine_of, facade, given_fields
@@ -10,7 +11,7 @@ from ._facade import engine_of, facade, given_fields
 __all__ = [
     "create_concurrency_limit", "read_concurrency_limit", "read_concurrency_limit_by_tag",
     "read_concurrency_limits", "reset_concurrency_limit_by_tag", "delete_concurrency_limit",
-    "delete_concurrency_limit_by_tag",
+    "delete_concurrency_limit_by_tag", "filter_concurrency_limits_for_orchestration",
 ]
 
 
@@ -67,3 +68,15 @@ async def delete_concurrency_limit(session: Any, concurrency_limit_id: Any) -> b
 async def delete_concurrency_limit_by_tag(session: Any, tag: str) -> bool:
     """Delete the limit for `tag`; True iff it existed."""
     return engine_of(session).delete_concurrency_limit_by_tag(tag)
+
+
+@facade
+async def filter_concurrency_limits_for_orchestration(session: Any, tags: list) -> list[ConcurrencyLimit]:
+    """The tag limits of these tags, ordered by tag (Prefect also locks the rows;
+    each engine call is atomic already). O(k log k) for k tags."""
+    engine = engine_of(session)
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple, set, frozenset)):
+        raise ValidationError(f"tags must be a list of strings, got {tags!r}")
+    with engine._lock:
+        found = (engine.read_concurrency_limit_by_tag(tag) for tag in set(tags))
+        return sorted((limit for limit in found if limit is not None), key=lambda limit: limit.tag)

@@ -1,5 +1,5 @@
 """`prefect.server.models.concurrency_limits_v2` (global limits), awaitable: the parts
-the run layer uses (create, read, delete, slot arithmetic)."""
+the run layer uses (create, read, update, delete, slot arithmetic)."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +12,7 @@ from ._facade import engine_of, facade, given_fields
 __all__ = [
     "create_concurrency_limit", "read_concurrency_limit", "read_all_concurrency_limits",
     "delete_concurrency_limit", "bulk_increment_active_slots", "bulk_decrement_active_slots",
+    "update_concurrency_limit", "bulk_update_denied_slots", "bulk_read_or_create_concurrency_limits",
 ]
 
 
@@ -63,6 +64,35 @@ async def bulk_decrement_active_slots(session: Any, concurrency_limit_ids: list,
                                       occupancy_seconds: float | None = None) -> bool:
     """Give `slots` back on every given active limit. O(ids)."""
     return engine_of(session).bulk_decrement_active_slots(concurrency_limit_ids, slots, occupancy_seconds)
+
+
+@facade
+async def update_concurrency_limit(session: Any, concurrency_limit: Any, concurrency_limit_id: Any = None,
+                                   name: str | None = None) -> bool:
+    """Set the explicitly given fields (Prefect's ConcurrencyLimitV2Update) of the
+    limit with this id, or else this name; False if there is none. O(1)."""
+    limit_id = _id_or_name(concurrency_limit_id, name, "update_concurrency_limit")
+    fields = given_fields(concurrency_limit, "concurrency_limit", "concurrency_limits_v2.update_concurrency_limit")
+    engine = engine_of(session)
+    with engine._lock:  # the lookup and the update see the same limit
+        found = engine.read_concurrency_limit_v2(limit_id, name)
+        if found is None:
+            return False
+        return engine.update_concurrency_limit_v2(found.id, fields)
+
+
+@facade
+async def bulk_update_denied_slots(session: Any, concurrency_limit_ids: list, slots: int) -> bool:
+    """Add `slots` to the denied slots of every given active limit. O(ids)."""
+    return engine_of(session).bulk_update_denied_slots(concurrency_limit_ids, slots)
+
+
+@facade
+async def bulk_read_or_create_concurrency_limits(session: Any, names: list,
+                                                 create_if_missing: bool | None = None) -> list[ConcurrencyLimitV2]:
+    """The limits with these names; with `create_if_missing`, the missing ones are
+    created inactive with a limit of 1. O(k log k) for k names."""
+    return engine_of(session).bulk_read_or_create_concurrency_limits(names, create_if_missing)
 
 
 def _id_or_name(limit_id: Any, name: Any, function: str) -> Any:
