@@ -15,11 +15,11 @@ from typing import Any
 import attrs
 
 from .errors import ObjectNotFoundError, ValidationError
-from .records import ConcurrencyLimitV2, ConcurrencyOptions, Deployment
+from .records import ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentStatus
 from .states import StateType
-from .validation import as_count, as_field_mapping, as_str, as_uuid, coerce_fields
+from .validation import as_count, as_field_mapping, as_str, as_uuid, as_uuid_list, coerce_fields
 
-__all__ = ["create_deployment", "update_deployment", "delete_deployment"]
+__all__ = ["create_deployment", "update_deployment", "delete_deployment", "mark_deployments"]
 
 _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
@@ -170,3 +170,24 @@ def delete_deployment(engine: Any, deployment_id: Any) -> bool:
         engine._store.delete("concurrency_limit_v2", gcl)
     engine._store.delete("deployment", dep)
     return True
+
+
+def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, ready: bool) -> None:
+    """Prefect's mark_deployments_ready / mark_deployments_not_ready: the deployments
+    with these ids or in these queues become READY (and polled now) or NOT_READY,
+    each stamped `updated`, whatever their status was. Nothing given: a no-op.
+    O(ids + deployments of the queues)."""
+    dep_ids = as_uuid_list(deployment_ids or [], "deployment_ids")
+    queue_ids = as_uuid_list(work_queue_ids or [], "work_queue_ids")
+    if not dep_ids and not queue_ids:
+        return
+    now = engine._clock.now()
+    values: dict = {"status": DeploymentStatus.READY, "last_polled": now} if ready else \
+        {"status": DeploymentStatus.NOT_READY}
+    rows = engine._store.tables["deployment"].rows
+    wanted = set(queue_ids)
+    chosen = {i: rows[i] for i in dep_ids if i in rows}
+    if wanted:  # (deployments keep no index by queue: a handful per engine)
+        chosen.update((d.id, d) for d in rows.values() if d.work_queue_id in wanted)
+    for dep in chosen.values():
+        engine._write("deployment", dep, values, now)

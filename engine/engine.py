@@ -333,6 +333,17 @@ class Engine:
         return _deployments.create_deployment(self, flow_id, name, concurrency_limit, concurrency_options, fields)
 
     @atomic
+    def mark_deployments_ready(self, deployment_ids: Any = None, work_queue_ids: Any = None) -> None:
+        """Deployments with these ids or in these queues become READY, polled now
+        (what Prefect does when a worker polls them). O(deployments)."""
+        _deployments.mark_deployments(self, deployment_ids, work_queue_ids, True)
+
+    @atomic
+    def mark_deployments_not_ready(self, deployment_ids: Any = None, work_queue_ids: Any = None) -> None:
+        """Deployments with these ids or in these queues become NOT_READY. O(deployments)."""
+        _deployments.mark_deployments(self, deployment_ids, work_queue_ids, False)
+
+    @atomic
     def update_deployment(self, deployment_id: Any, deployment: Mapping[str, Any] | None = None,
                           **fields: Any) -> bool:
         """Set the given fields of a deployment (Prefect's DeploymentUpdate: version,

@@ -41,7 +41,8 @@ NOT_OFFERED: dict[str, set[str]] = {
         "read_deployment_schedules",
         "schedule_runs",
         "update_deployment_schedule",
-        # deployment status (needs workers' heartbeats)
+        # Prefect's open a database session of their own (no session parameter), which a
+        # facade call cannot name an engine without: Engine.mark_deployments_(not_)ready
         "mark_deployments_not_ready",
         "mark_deployments_ready",
     },

@@ -126,6 +126,28 @@ def test_bad_deployment_update_changes_nothing(e):
 
 
 # work pools --------------------------------------------------------------------------------------------------
+def test_mark_deployments_ready_and_not_ready_by_id_or_queue():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    flow = e.create_flow("f")
+    pool = e.create_work_pool("p")
+    a = e.create_deployment(flow.id, "a", work_queue_id=pool.default_queue_id)
+    b = e.create_deployment(flow.id, "b")
+    c = e.create_deployment(flow.id, "c")
+    clock.advance(dt.timedelta(seconds=5))
+    e.mark_deployments_ready()  # nothing named: nothing changes
+    assert {d.status for d in (a, b, c)} == {"NOT_READY"}
+    e.mark_deployments_ready(deployment_ids=[b.id], work_queue_ids=[pool.default_queue_id])
+    assert [(d.name, d.status, d.last_polled) for d in (a, b, c)] == [
+        ("a", "READY", clock.now()), ("b", "READY", clock.now()), ("c", "NOT_READY", None)]
+    assert a.updated == clock.now()
+    e.mark_deployments_not_ready(work_queue_ids=[pool.default_queue_id])
+    assert [d.status for d in (a, b, c)] == ["NOT_READY", "READY", "NOT_READY"]
+    with pytest.raises(ValidationError):
+        e.mark_deployments_ready(deployment_ids=["nope"], work_queue_ids=[pool.default_queue_id])
+    assert a.status == "NOT_READY"
+
+
 def test_pausing_a_pool_sets_its_status_and_a_status_event(e):
     pool = e.create_work_pool("p")
     assert pool.status == "NOT_READY" and pool.last_status_event_id is None
