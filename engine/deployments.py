@@ -176,7 +176,7 @@ def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, read
     """Prefect's mark_deployments_ready / mark_deployments_not_ready: the deployments
     with these ids or in these queues become READY (and polled now) or NOT_READY,
     each stamped `updated`, whatever their status was. Nothing given: a no-op.
-    O(ids + deployments of the queues)."""
+    O(ids), plus O(deployments) when queue ids are given."""
     dep_ids = as_uuid_list(deployment_ids or [], "deployment_ids")
     queue_ids = as_uuid_list(work_queue_ids or [], "work_queue_ids")
     if not dep_ids and not queue_ids:

@@ -113,9 +113,9 @@ def _deferred_result_crash(case: dict) -> bool:
     return _first_crash(case, _DEFERRED_RESULT_ERRORS, _deferred_with_result) is not False
 
 
-# (case-id glob or predicate(case) -> bool, explanation[, holds(case, observed) -> bool]).
+# (Matcher, explanation[, holds(case, observed) -> bool]).
 # Without `holds`, the documented behaviour is checked by the comparison itself.
-KNOWN_DIFFERENCES: list[tuple] = [
+KNOWN_DIFFERENCES: list[tuple[Matcher, str] | tuple[Matcher, str, Callable[[dict, dict], bool]]] = [
     (
         _prefect_crashed,
         "Prefect 3.1.0 crashes with AttributeError when a rule reads the missing state of a "
