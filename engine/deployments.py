@@ -17,7 +17,8 @@ import attrs
 from .errors import ObjectNotFoundError, ValidationError
 from .records import ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentStatus
 from .states import StateType
-from .validation import as_count, as_field_mapping, as_str, as_uuid, as_uuid_list, coerce_fields
+from .validation import as_count, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
+from .workers import queue_named
 
 __all__ = ["create_deployment", "update_deployment", "delete_deployment", "mark_deployments"]
 
@@ -75,7 +76,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     ignored; `concurrency_limit` creates, changes or (None) deletes its limit; the
     never-run auto-scheduled SCHEDULED runs are deleted. O(runs of the deployment),
     plus O(queues in the pool) with a `work_queue_name`."""
-    values = {**dict(as_field_mapping(given, "deployment") or {}), **fields}
+    values = merged_fields(given, fields, "deployment")
     limit = values.pop("concurrency_limit", _UNSET)
     set_options = "concurrency_options" in values
     options = _as_concurrency_options(values.pop("concurrency_options")) if set_options else None
@@ -97,8 +98,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
             raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
         queue_name = values.get("work_queue_name")
         if queue_name:
-            queue = next((q for q in engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()
-                          if q.name == queue_name), None) or engine.create_work_queue(pool.id, queue_name)
+            queue = queue_named(engine, pool.id, queue_name) or engine.create_work_queue(pool.id, queue_name)
             values["work_queue_id"] = queue.id
         else:
             values["work_queue_id"] = pool.default_queue_id

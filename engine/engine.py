@@ -48,7 +48,10 @@ from .records import (
 )
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
-from .validation import as_bool, as_count, as_field_mapping, as_state, as_str, as_uuid, as_uuid_list, coerce_fields
+from .validation import (
+    as_bool, as_count, as_field_mapping, as_state, as_str, as_str_list, as_uuid, as_uuid_list, coerce_fields,
+    merged_fields,
+)
 
 __all__ = ["Engine"]
 
@@ -436,7 +439,8 @@ class Engine:
     def read_work_queues(self, work_pool_id: Any, work_queue_filter: Any = None, offset: int | None = None,
                          limit: int | None = None) -> list[WorkQueue]:
         """A pool's queues matching `work_queue_filter` (typed or Prefect's JSON
-        shape), ordered by priority then name, paginated. O(q log q) for q queues."""
+        shape), ordered by priority (equal ones oldest first, as in Prefect),
+        paginated. O(q log q) for q queues."""
         return _workers.read_work_queues(self, work_pool_id, work_queue_filter, offset, limit)
 
     @atomic
@@ -557,7 +561,7 @@ class Engine:
         """Set the given fields (active, name, limit, active_slots, denied_slots,
         slot_decay_per_second) of the limit with this id; `updated` becomes now.
         False if there is no such limit (the facade also finds one by name). O(1)."""
-        given = {**dict(as_field_mapping(concurrency_limit, "concurrency_limit") or {}), **fields}
+        given = merged_fields(concurrency_limit, fields, "concurrency_limit")
         found = self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
         return _concurrency.update_concurrency_limit_v2(self, found, given)
 
@@ -573,9 +577,7 @@ class Engine:
         """The global limits with these names (name order); with
         `create_if_missing`, the missing ones are created inactive with a limit of 1
         and follow. O(k log k) for k names."""
-        if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, set, frozenset)):
-            raise ValidationError(f"names must be a list of strings, got {names!r}")
-        checked = [as_str(n, "names[]", False) for n in names]
+        checked = as_str_list(names, "names")
         create = False if create_if_missing is None else as_bool(create_if_missing, "create_if_missing")
         return _concurrency.bulk_read_or_create_concurrency_limits(self, checked, create)
 
@@ -678,7 +680,7 @@ class Engine:
                        allowed: frozenset) -> bool:
         """update_flow / update_flow_run / update_task_run: `given` and `fields` are
         merged, keywords winning. True iff the record exists."""
-        values = coerce_fields(kind, {**dict(as_field_mapping(given, kind) or {}), **fields}, allowed)
+        values = coerce_fields(kind, merged_fields(given, fields, kind), allowed)
         rec = self._table(kind).get(as_uuid(rec_id, f"{kind}_id"))
         if rec is None:
             return False

@@ -36,6 +36,8 @@ __all__ = [
     "as_bool",
     "as_count",
     "as_field_mapping",
+    "merged_fields",
+    "as_str_list",
     "coerce_fields",
     "as_state",
     "as_task_inputs",
@@ -123,10 +125,17 @@ def as_field_mapping(value: Any, what: str) -> Mapping | None:
     return value
 
 
+def merged_fields(given: Any, fields: Mapping[str, Any], what: str) -> dict:
+    """The fields of an update_*(id, {"field": value}, field=value) call: the
+    positional mapping (checked by as_field_mapping) under the keywords. O(fields)."""
+    return {**dict(as_field_mapping(given, what) or {}), **fields}
+
+
 _STR_ONLY = {str}
 
 
-def _as_tags(value: Any, what: str) -> list[str]:
+def as_str_list(value: Any, what: str) -> list[str]:
+    """A new list from a list or tuple of strings (tags, names)."""
     if value.__class__ is list and (not value or set(map(type, value)) == _STR_ONLY):
         return list(value)  # the common case, without a generator
     if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
@@ -278,7 +287,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
     if name in _BOOLS:
         return as_bool
     if name == "tags":
-        return _as_tags
+        return as_str_list
     if name in _DICTS or name in _NULLABLE_DICTS:
         nullable = name in _NULLABLE_DICTS
         return lambda value, what: _as_dict(value, what, nullable=nullable)

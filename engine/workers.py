@@ -18,10 +18,12 @@ from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .filters import FlowRunFilter, WorkPoolFilter, WorkQueueFilter, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
-from .validation import as_bool, as_count, as_datetime, as_field_mapping, as_uuid, as_uuid_list, coerce_fields
+from .validation import (
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_uuid, as_uuid_list, coerce_fields, merged_fields,
+)
 
 __all__ = [
-    "bulk_update_work_queue_priorities", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
+    "bulk_update_work_queue_priorities", "queue_named", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
     "delete_work_pool", "create_work_queue", "read_work_queues", "update_work_queue", "delete_work_queue",
     "get_scheduled_flow_runs",
 ]
@@ -50,11 +52,17 @@ def bulk_update_work_queue_priorities(engine: Any, work_pool_id: Any, new_priori
     pool_id = as_uuid(work_pool_id, "work_pool_id")
     wanted: dict = {}
     for key, priority in dict(as_field_mapping(new_priorities, "new_priorities") or {}).items():
-        wanted[as_uuid(key, "new_priorities key")] = _in_range("work_queue", coerce_fields(
-            "work_queue", {"priority": priority}, frozenset({"priority"})))["priority"]
+        wanted[as_uuid(key, "new_priorities key")] = _in_range(
+            "work_queue", {"priority": as_int(priority, "work_queue.priority")})["priority"]
     if len(set(wanted.values())) != len(wanted):
         raise ValidationError(f"new_priorities: duplicate target priorities {sorted(wanted.values())}")
     _renumber(engine, pool_id, wanted, engine._clock.now())
+
+
+def queue_named(engine: Any, pool_id: Any, name: str) -> WorkQueue | None:
+    """The pool's queue called `name`, or None. O(queues in the pool)."""
+    bucket = engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool_id)
+    return next((q for q in bucket.values() if q.name == name), None)
 
 
 def _by_priority(engine: Any, pool_id: Any) -> list[WorkQueue]:
@@ -101,7 +109,7 @@ def _in_range(kind: str, values: dict) -> dict:
 
 def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str]) -> dict:
     # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
-    return _in_range(kind, coerce_fields(kind, {**dict(as_field_mapping(given, kind) or {}), **fields}, allowed))
+    return _in_range(kind, coerce_fields(kind, merged_fields(given, fields, kind), allowed))
 
 
 def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
@@ -181,9 +189,8 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     bulk_update_work_queue_priorities places it. O(q²) for q queues in the pool."""
     pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
     _check_queue_name(name)
-    for q in engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values():
-        if q.name == name:
-            raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
+    if queue_named(engine, pool.id, name) is not None:
+        raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
         del fields["priority"]
     values = _in_range("work_queue", coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"}))
@@ -288,10 +295,8 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
     queue: WorkQueue | None = engine._store.tables["work_queue"].rows.get(queue_id)
     if queue is None:
         return False
-    if "name" in values and values["name"] != queue.name:
-        for other in engine._store.tables["work_queue"].by_name["work_pool_id"].get(queue.work_pool_id).values():
-            if other.name == values["name"]:
-                raise UniquenessError(f"the work pool already has a queue named {values['name']!r}")
+    if "name" in values and values["name"] != queue.name and queue_named(engine, queue.work_pool_id, values["name"]):
+        raise UniquenessError(f"the work pool already has a queue named {values['name']!r}")
     now = engine._clock.now()
     if "is_paused" in values:
         if values["is_paused"] and queue.status != "PAUSED":

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ValidationError
 from ..records import ConcurrencyLimit
-from ..validation import as_uuid
+from ..validation import as_str_list, as_uuid
 from ._facade import engine_of, facade, given_fields
 
 __all__ = [
@@ -75,8 +74,7 @@ async def filter_concurrency_limits_for_orchestration(session: Any, tags: list) 
     """The tag limits of these tags, ordered by tag (Prefect also locks the rows;
     each engine call is atomic already). O(k log k) for k tags."""
     engine = engine_of(session)
-    if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple, set, frozenset)):
-        raise ValidationError(f"tags must be a list of strings, got {tags!r}")
+    wanted = set(as_str_list(tags, "tags"))
     with engine._lock:
-        found = (engine.read_concurrency_limit_by_tag(tag) for tag in set(tags))
+        found = (engine.read_concurrency_limit_by_tag(tag) for tag in wanted)
         return sorted((limit for limit in found if limit is not None), key=lambda limit: limit.tag)

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
+from ..workers import queue_named
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
 __all__ = [
@@ -104,7 +105,7 @@ async def read_work_queue_by_name(session: Any, work_pool_name: str, work_queue_
         pool = engine.read_work_pool_by_name(work_pool_name)
         if pool is None:
             return None
-        return next((q for q in engine.read_work_queues(pool.id) if q.name == work_queue_name), None)
+        return queue_named(engine, pool.id, work_queue_name)
 
 
 @facade
