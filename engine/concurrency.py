@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-from .errors import UniquenessError, ValidationError
+from .errors import UniquenessError
 from .records import ConcurrencyLimitV2
-from .validation import as_bool, as_count, as_str
+from .validation import coerce_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -76,21 +76,8 @@ def bulk_decrement_active_slots(
     return updated == len(ids)
 
 
-def _non_negative_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
-# The fields of Prefect's ConcurrencyLimitV2Update, with their checks.
-_UPDATABLE = {
-    "active": as_bool,
-    "name": lambda v, what: as_str(v, what, False),
-    "limit": as_count,
-    "active_slots": as_count,
-    "denied_slots": as_count,
-    "slot_decay_per_second": _non_negative_number,
-}
+# Prefect's ConcurrencyLimitV2Update (checked by coerce_fields: no NULLs, nothing negative).
+_UPDATABLE = frozenset({"active", "name", "limit", "active_slots", "denied_slots", "slot_decay_per_second"})
 
 
 def update_concurrency_limit_v2(engine: "Engine", limit: "ConcurrencyLimitV2 | None", fields: Mapping) -> bool:
@@ -98,12 +85,8 @@ def update_concurrency_limit_v2(engine: "Engine", limit: "ConcurrencyLimitV2 | N
     active, name, limit, active_slots, denied_slots, slot_decay_per_second), and
     `updated` (as Prefect's UPDATE does; the slots are not decayed first). False if
     `limit` is None. Names stay unique. O(1)."""
-    unknown = sorted(set(fields) - set(_UPDATABLE))
-    if unknown:
-        raise ValidationError(f"concurrency_limit_v2: cannot update {', '.join(map(repr, unknown))} "
-                              f"(allowed: {', '.join(_UPDATABLE)})")
     # (None is refused: Prefect would write the NULL and fail on the NOT NULL column)
-    values = {name: _UPDATABLE[name](value, f"concurrency_limit_v2.{name}") for name, value in fields.items()}
+    values = coerce_fields("concurrency_limit_v2", fields, _UPDATABLE)
     if limit is None:
         return False
     if "name" in values and values["name"] != limit.name and \

@@ -529,10 +529,8 @@ class Engine:
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
         as_count(limit, "limit")
-        unknown = sorted(set(fields) - _CONCURRENCY_LIMIT_V2_FIELDS)
-        if unknown:
-            raise ValidationError(f"unknown field(s) for concurrency_limit_v2: {', '.join(unknown)}")
-        gcl = ConcurrencyLimitV2(name=name, limit=limit, **fields)
+        values = coerce_fields("concurrency_limit_v2", fields, _CONCURRENCY_LIMIT_V2_FIELDS)
+        gcl = ConcurrencyLimitV2(name=name, limit=limit, **values)
         self._stamp(gcl, self._clock.now())
         return self._insert("concurrency_limit_v2", gcl)
 

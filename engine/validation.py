@@ -276,8 +276,26 @@ _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "filter", "parameter_openapi_schema"}
 
 
+# A global (v2) concurrency limit's counters and rates: none is NULL or negative.
+_LIMIT_V2_COUNTS = {"limit", "active_slots", "denied_slots"}
+_LIMIT_V2_RATES = {"slot_decay_per_second", "avg_slot_occupancy_seconds"}
+
+
+def _as_non_negative_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
     """How `coerce_fields` checks field `name` of `kind` (None: taken as given)."""
+    if kind == "concurrency_limit_v2":
+        if name in _LIMIT_V2_COUNTS:
+            return as_count
+        if name in _LIMIT_V2_RATES:
+            return _as_non_negative_number
+        if name == "name":
+            return lambda value, what: as_str(value, what, False)
     if name in _UUIDS:
         return as_uuid if name == "id" else as_optional_uuid
     if name in _TIMES:

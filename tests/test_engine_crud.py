@@ -299,6 +299,16 @@ def test_v2_update_sets_given_fields_and_stamps_updated():
     assert (gcl.name, gcl.limit, gcl.active, gcl.slot_decay_per_second) == ("h", 4, False, 1.0)
 
 
+def test_v2_create_checks_its_fields_as_update_does(e):
+    for bad in ({"active_slots": -1}, {"denied_slots": "2"}, {"slot_decay_per_second": -0.5},
+                {"avg_slot_occupancy_seconds": None}, {"active": "yes"}, {"tag": "x"}):
+        with pytest.raises(ValidationError):
+            e.create_concurrency_limit_v2("g", 2, **bad)
+    assert e.read_concurrency_limit_v2(name="g") is None
+    gcl = e.create_concurrency_limit_v2("g", 2, slot_decay_per_second=1, active_slots=1)
+    assert (gcl.slot_decay_per_second, gcl.active_slots) == (1.0, 1)
+
+
 def test_v2_denied_slots_decay_then_add_and_only_active_limits_count():
     clock = ManualClock(T)
     e = Engine(clock=clock)
