@@ -140,9 +140,7 @@ def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> 
         engine._store.touch("deployment", dep)
         dep.concurrency_limit_id = None
     elif current is not None:
-        engine._store.touch("concurrency_limit_v2", current)
-        current.limit = limit
-        current.updated = engine._clock.now()
+        engine._write("concurrency_limit_v2", current, {"limit": limit})
     else:
         gcl = ConcurrencyLimitV2(name=f"deployment:{dep.id}", limit=limit)
         engine._stamp(gcl, engine._clock.now())

@@ -65,20 +65,13 @@ def test_corpus_replays_without_failures(cases):
         pytest.fail("orchestration conformance:\n" + runner.group_summary(report, totals), pytrace=False)
 
 
-def test_prefect_answered_variations_replay_without_failures():
-    cases = list(runner.load_cases(str(ORACLE_SCENARIOS)))
+@pytest.mark.parametrize("path, size", [(ORACLE_SCENARIOS, 356), (VARIANTS, 1021)], ids=["variations", "variants"])
+def test_prefect_answered_scenarios_replay_without_failures(path, size):
+    cases = list(runner.load_cases(str(path)))
     report = runner.run_cases(cases)
     assert report.failed == []
-    assert report.passed + len(report.known) == len(cases) == 356
+    assert report.passed + len(report.known) == len(cases) == size
     # known differences only where Prefect itself crashed
-    assert {case_id for case_id, _ in report.known} == {c["id"] for c in cases if runner._known(c)}
-
-
-def test_prefect_answered_random_variants_replay_without_failures():
-    cases = list(runner.load_cases(str(VARIANTS)))
-    report = runner.run_cases(cases)
-    assert report.failed == []
-    assert report.passed + len(report.known) == len(cases) == 1021
     assert {case_id for case_id, _ in report.known} == {c["id"] for c in cases if runner._known(c)}
     # None passes where Prefect failed the proposal, or failed a step that runstate
     # answers (so what follows starts from other states). A step both fail (a stateless
