@@ -41,12 +41,26 @@ def test_unknown_runs_are_not_found(h):
         h.engine.set_task_run_state(missing, Running())
 
 
-@pytest.mark.parametrize("bad", ["CoreFlowPolicy", 42, object(), BaseOrchestrationRule])
-def test_a_policy_must_be_a_policy_class_or_instance(h, bad):
+@pytest.mark.parametrize("bad", ["CoreFlowPolicie", "no_such_module:Policy", "engine.states:State", 42, object(),
+                                 BaseOrchestrationRule])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_policy_must_be_a_policy_class_instance_or_name(h, bad, force):
     run = h.flow_run(S.PENDING)
-    with pytest.raises(ValidationError, match="flow_policy"):
-        h.engine.set_flow_run_state(run.id, Running(), flow_policy=bad)
+    with pytest.raises(ValidationError, match="flow_policy") as caught:
+        h.engine.set_flow_run_state(run.id, Running(), force=force, flow_policy=bad)
+    if isinstance(bad, str):
+        assert repr(bad) in str(caught.value)
     assert run.state_type is S.PENDING
+    assert len(h.engine.read_flow_run_states(run.id)) == 1
+
+
+@pytest.mark.parametrize("name", ["CoreTaskPolicy", "engine.orchestration:CoreTaskPolicy"])
+def test_a_policy_can_be_named(h, name):
+    # The same choice as the class: only CoreTaskPolicy keeps a task of a paused flow
+    # run from starting.
+    task = h.task_run(S.PENDING, flow_run=h.flow_run(S.PAUSED))
+    assert h.engine.set_task_run_state(task.id, Running(), task_policy=name).status is SetStateStatus.REJECT
+    assert h.engine.set_task_run_state(task.id, Running(), task_policy="MinimalTaskPolicy").status is SetStateStatus.ACCEPT
 
 
 def test_policy_instances_are_accepted(h):

@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 from ..errors import ValidationError
 from .session import Session
 
-__all__ = ["facade", "engine_of", "as_mapping", "given_fields", "as_filter", "as_policy"]
+__all__ = ["facade", "engine_of", "as_mapping", "given_fields", "as_filter"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,17 +93,4 @@ def as_filter(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump) and not hasattr(value, "__attrs_attrs__"):
         return dump(exclude_unset=True, mode="json")
-    return value
-
-
-def as_policy(value: Any, what: str) -> Any:
-    """A policy class/instance passes through (the engine validates it); a policy
-    *name* such as "CoreFlowPolicy" is looked up in engine.orchestration.POLICIES."""
-    if isinstance(value, str):
-        from ..orchestration import POLICIES
-
-        try:
-            return POLICIES[value]
-        except KeyError:
-            raise ValidationError(f"{what}: unknown policy name {value!r}; known: {', '.join(sorted(POLICIES))}") from None
     return value

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..records import FlowRun
-from ._facade import as_filter, as_mapping, as_policy, engine_of, facade
+from ._facade import as_filter, as_mapping, engine_of, facade
 
 __all__ = [
     "create_flow_run", "update_flow_run", "read_flow_run", "read_flow_runs", "count_flow_runs",
@@ -98,7 +98,7 @@ async def set_flow_run_state(
     may be a policy class, instance, or name ("CoreFlowPolicy"). O(rules)."""
     engine = engine_of(session)
     return engine.set_flow_run_state(
-        flow_run_id, state, force=force, flow_policy=as_policy(flow_policy, "flow_policy"),
+        flow_run_id, state, force=force, flow_policy=flow_policy,
         orchestration_parameters=orchestration_parameters,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import TaskRun
-from ._facade import as_filter, as_mapping, as_policy, engine_of, facade
+from ._facade import as_filter, as_mapping, engine_of, facade
 
 __all__ = [
     "create_task_run", "update_task_run", "read_task_run", "read_task_runs", "count_task_runs",
@@ -97,6 +97,6 @@ async def set_task_run_state(
     `task_policy` may be a policy class, instance, or name ("CoreTaskPolicy")."""
     engine = engine_of(session)
     return engine.set_task_run_state(
-        task_run_id, state, force=force, task_policy=as_policy(task_policy, "task_policy"),
+        task_run_id, state, force=force, task_policy=task_policy,
         orchestration_parameters=orchestration_parameters,
     )

@@ -32,6 +32,7 @@ from .policies import (
     GlobalTaskPolicy,
     MinimalFlowPolicy,
     MinimalTaskPolicy,
+    resolve_policy,
 )
 from .global_rules import STATIC_FILTERS
 from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus
@@ -57,6 +58,13 @@ _run_columns = operator.attrgetter(*_RUN_COLUMNS)
 
 def _resolve_policy(policy: Any, what: str) -> Any:
     # The callers have already let None and plain policy classes through.
+    if isinstance(policy, str):
+        # A POLICIES name ("CoreTaskPolicy") or "module:Class", as the CLI and
+        # workloads take them (resolve_policy names what is wrong).
+        try:
+            return resolve_policy(policy)
+        except ValidationError as exc:
+            raise ValidationError(f"{what}={policy!r}: {exc}") from None
     if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
         return policy  # a policy class with a metaclass
     if isinstance(policy, BaseOrchestrationPolicy):
@@ -64,7 +72,7 @@ def _resolve_policy(policy: Any, what: str) -> Any:
     example = "CoreTaskPolicy" if what.startswith("task") else "CoreFlowPolicy"
     raise ValidationError(
         f"{what} must be one of runstate's orchestration policies, a class or an instance "
-        f"(e.g. engine.orchestration.{example}), got {policy!r}"
+        f"(e.g. engine.orchestration.{example}) or its name, got {policy!r}"
     )
 
 
