@@ -1,0 +1,93 @@
+"""What the cyclic garbage collector costs per stored run, by record representation.
+
+    python -m benchmarks.gc_records [RUNS]
+
+A diagnostic for issue 2's create target, not a test. It keeps RUNS flow runs with
+their first state, three rounds over, in two representations and with the collector
+on and off:
+
+* "records": what `Engine.create_flow_run` keeps per run, built directly (no engine,
+  no indexes): a slotted attrs FlowRun with its FlowRunPolicy, tags list and
+  pause-keys set, the State with its StateDetails, the state row and the run's
+  history dict. Eleven objects the collector tracks, as in the engine.
+* "tuples": the same values as tuples of atoms (ids as ints, tags and pause keys as
+  tuples). The collector stops tracking such a tuple at its first young collection,
+  so full collections never walk it.
+
+"GC on" minus "GC off" is the collector's share of a create for that representation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import sys
+import time
+import uuid
+
+import attrs
+
+from engine.records import FlowRun, FlowRunPolicy, FlowRunStateRow
+from engine.states import State, StateDetails, StateType
+
+T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+_RUN_WIDTH = len(attrs.fields(FlowRun))
+_DETAILS_WIDTH = len(attrs.fields(StateDetails))
+
+
+def keep_records(n: int, store: dict, flow_id: uuid.UUID) -> None:
+    for i in range(n):
+        state_id = uuid.uuid4()
+        state = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=T, id=state_id,
+                      state_details=StateDetails(flow_run_id=None, scheduled_time=T))
+        run = FlowRun(flow_id=flow_id, id=uuid.uuid4(), name=f"run-{i}", tags=[],
+                      empirical_policy=FlowRunPolicy(pause_keys=set()))
+        run.state = state
+        row = FlowRunStateRow(id=state_id, type=state.type, timestamp=T, name=state.name,
+                              state_details=state.state_details, flow_run_id=run.id)
+        store[run.id] = (run, {state_id: row}, [])
+
+
+def keep_tuples(n: int, store: dict, flow_id: uuid.UUID) -> None:
+    flow = flow_id.int
+    details_pad = (None,) * (_DETAILS_WIDTH - 2)
+    run_pad = (None,) * (_RUN_WIDTH - 6)
+    for i in range(n):
+        run_id, state_id = uuid.uuid4().int, uuid.uuid4().int
+        details = (None, T) + details_pad
+        state = (state_id, "SCHEDULED", "Scheduled", T, None, details, None)
+        policy = (0, 0.0, None, None, (), False)
+        store[run_id] = ((run_id, flow, f"run-{i}", (), policy, state) + run_pad, state, ())
+
+
+def per_create(keep, runs: int, collect: bool) -> float:
+    """Best µs per kept run over three rounds of `runs`."""
+    store: dict = {}
+    flow_id = uuid.uuid4()
+    best = float("inf")
+    was_enabled = gc.isenabled()
+    gc.collect()
+    try:
+        for _ in range(3):
+            if not collect:
+                gc.disable()
+            start = time.perf_counter()
+            keep(runs, store, flow_id)
+            best = min(best, (time.perf_counter() - start) / runs * 1e6)
+            if was_enabled:
+                gc.enable()
+    finally:
+        if was_enabled:
+            gc.enable()
+    return best
+
+
+def main(argv: list[str]) -> None:
+    runs = int(argv[0]) if argv else 100_000
+    print(f"µs per kept run, best of 3 rounds of {runs:,}")
+    for name, keep in (("records", keep_records), ("tuples", keep_tuples)):
+        on, off = per_create(keep, runs, True), per_create(keep, runs, False)
+        print(f"  {name:8} GC on {on:6.2f}   GC off {off:6.2f}   collector {on - off:6.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
