@@ -33,8 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
+# Tables added after version 1, by the version that added them. Opening an older
+# database creates them, empty, and moves it to SCHEMA_VERSION in one transaction;
+# an older runstate then refuses the file (it would ignore those tables' rows).
+ADDED_IN = {"worker": 2}
 
 
 def _quote(name: str) -> str:
@@ -115,32 +119,31 @@ class SqliteBackend:
             return
         if app_id != APPLICATION_ID:
             raise BackendError(f"{self.path!r} is a SQLite database but not a runstate one (application_id {app_id})")
-        if version != SCHEMA_VERSION:
+        if not 1 <= version <= SCHEMA_VERSION:
             raise BackendError(
-                f"{self.path!r} has runstate schema version {version}; this runstate reads version {SCHEMA_VERSION}"
+                f"{self.path!r} has runstate schema version {version}; this runstate reads versions 1 to "
+                f"{SCHEMA_VERSION}"
             )
+        missing = []
         for kind, c in self._codecs.items():
             cols = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({kind})"))
-            if cols != c.columns:
+            if not cols and version < ADDED_IN.get(kind, 1):
+                missing.append(kind)
+            elif cols != c.columns:
                 raise BackendError(
                     f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
         self._pragmas(conn)
+        if version != SCHEMA_VERSION:
+            self._create_schema(conn, missing)
 
-    def _pragmas(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise BackendError(f"cannot switch {self.path!r} to WAL journal mode (got {mode})")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        # Ids are random, so a big run table is written all over its b-tree: a larger
-        # page cache and memory-mapped reads keep those pages out of read() calls.
-        conn.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB
-        conn.execute("PRAGMA mmap_size=268435456")
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
+    def _create_schema(self, conn: sqlite3.Connection, kinds: list[str] | None = None) -> None:
+        """Create the tables of `kinds` (all of them by default) and stamp the file
+        as a runstate database of SCHEMA_VERSION, in one transaction."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for kind, c in self._codecs.items():
+            for kind in self._codecs if kinds is None else kinds:
+                c = self._codecs[kind]
                 cols = ", ".join(
                     f"{_quote(col)} {typ}" + (" NOT NULL UNIQUE" if col == "id" else "")
                     for col, typ in zip(c.columns, c.sql_types)
@@ -155,6 +158,16 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _pragmas(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise BackendError(f"cannot switch {self.path!r} to WAL journal mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        # Ids are random, so a big run table is written all over its b-tree: a larger
+        # page cache and memory-mapped reads keep those pages out of read() calls.
+        conn.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB
+        conn.execute("PRAGMA mmap_size=268435456")
 
     # loading ---------------------------------------------------------------------------------
     def load(self, engine: "Engine") -> None:
@@ -256,7 +269,7 @@ class SqliteBackend:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int beyond SQLite's 64 bits
             raise BackendError(f"write to {self.path!r} failed: {exc}") from exc
 
     def flush(self) -> None:

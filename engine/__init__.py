@@ -5,7 +5,8 @@ The public API, re-exported from the modules that define it:
 * `Engine` (engine.engine) and the clocks (engine.clock);
 * states and records (engine.states, engine.records);
 * errors (engine.errors);
-* filters and sorts for reads and counts (engine.filters, engine.sorting);
+* filters and sorts for reads and counts (engine.filters, engine.sorting; the
+  WorkerFilter classes from engine.workers);
 * orchestration: results, policies and the bases for custom rules
   (engine.orchestration);
 * the flow-run graph types (engine.graph).
@@ -77,11 +78,13 @@ from .records import (
     TaskRunResult,
     TaskRunStateCache,
     TaskRunStateRow,
+    Worker,
     WorkerFlowRunResponse,
     WorkPool,
     WorkQueue,
 )
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
+from .workers import WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus
 from .states import (
     ALL_ORCHESTRATION_STATES,
     TERMINAL_STATES,
@@ -119,12 +122,13 @@ __all__ = [
     "Cancelled", "Cancelling", "Paused", "Suspended",
     # records
     "Flow", "FlowRun", "TaskRun", "FlowRunStateRow", "TaskRunStateRow", "TaskRunStateCache",
-    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "WorkerFlowRunResponse", "ConcurrencyLimit",
+    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "Worker", "WorkerFlowRunResponse", "ConcurrencyLimit",
     "ConcurrencyLimitV2", "Artifact", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
     "Parameter", "Constant",
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
-    "WorkQueueFilter", "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",
+    "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
+    "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",
     # orchestration
     "SetStateStatus", "OrchestrationResult", "OrchestrationContext", "StateAcceptDetails",
     "StateRejectDetails", "StateWaitDetails", "StateAbortDetails", "BaseOrchestrationRule",

@@ -39,6 +39,7 @@ from .records import (
     FlowRunStateRow,
     TaskRun,
     TaskRunStateRow,
+    Worker,
     WorkerFlowRunResponse,
     WorkPool,
     WorkQueue,
@@ -417,14 +418,41 @@ class Engine:
     @atomic
     def update_work_pool(self, work_pool_id: Any, work_pool: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Set the given fields (description, is_paused, base_job_template,
-        concurrency_limit). Pausing sets the status PAUSED, unpausing NOT_READY (not
-        for "prefect-agent" pools). Raises ObjectNotFoundError for an unknown pool, as
-        Prefect does. O(1)."""
+        concurrency_limit). Pausing sets the status PAUSED, unpausing READY if one of
+        the pool's workers is ONLINE, else NOT_READY (not for "prefect-agent" pools).
+        Raises ObjectNotFoundError for an unknown pool, as Prefect does. O(1), O(w)
+        for w workers when unpausing."""
         return _workers.update_work_pool(self, work_pool_id, work_pool, fields)
 
     @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
+        """Delete a pool with its workers and queues (their runs and deployments
+        lose the queue). True iff it existed."""
         return _workers.delete_work_pool(self, work_pool_id)
+
+    @atomic
+    def worker_heartbeat(self, work_pool_id: Any, worker_name: str, heartbeat_interval_seconds: int | None = None,
+                         *, mark_pool_ready: bool = False) -> bool:
+        """Record a heartbeat of the pool's worker `worker_name`, creating it on the
+        first one: last_heartbeat_time = now, status ONLINE, the interval only when
+        given. True, as Prefect answers. `mark_pool_ready=True` also sets a
+        NOT_READY pool READY, as Prefect's API route does. ObjectNotFoundError for
+        an unknown pool. O(1)."""
+        return _workers.worker_heartbeat(self, work_pool_id, worker_name, heartbeat_interval_seconds,
+                                         mark_pool_ready)
+
+    @locked
+    def read_workers(self, work_pool_id: Any, worker_filter: Any = None, limit: int | None = None,
+                     offset: int | None = None) -> list[Worker]:
+        """The pool's workers matching `worker_filter` (a WorkerFilter or Prefect's
+        JSON shape), latest heartbeat first (ties: newest worker first), paginated.
+        Prefect's parameter order: limit before offset. O(w log w) for w workers."""
+        return _workers.read_workers(self, work_pool_id, worker_filter, limit, offset)
+
+    @atomic
+    def delete_worker(self, work_pool_id: Any, worker_name: str) -> bool:
+        """Delete the pool's worker `worker_name`; True iff it existed. O(1)."""
+        return _workers.delete_worker(self, work_pool_id, worker_name)
 
     @atomic
     def create_work_queue(self, work_pool_id: Any, name: str, **fields: Any) -> WorkQueue:

@@ -29,6 +29,7 @@ __all__ = [
     "CollisionStrategy",
     "WorkPool",
     "WorkQueue",
+    "Worker",
     "WorkerFlowRunResponse",
     "ConcurrencyLimit",
     "ConcurrencyLimitV2",
@@ -255,6 +256,25 @@ class WorkQueue:
     filter: dict[str, Any] | None = None
     last_polled: _dt.datetime | None = None
     status: str = "NOT_READY"
+    id: uuid.UUID = attrs.field(factory=new_id)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
+
+    _NESTED = ()
+
+
+@attrs.define(slots=True, eq=False)
+class Worker:
+    """A worker process of a work pool, as its heartbeats left it: one per (pool,
+    name), removed with its pool. `status` is OFFLINE until the first heartbeat
+    stores ONLINE (Prefect's column default; only Prefect's foreman service, which
+    runstate does not run, sets it back)."""
+
+    name: str
+    work_pool_id: uuid.UUID
+    last_heartbeat_time: _dt.datetime = _EPOCH
+    heartbeat_interval_seconds: int | None = None
+    status: str = "OFFLINE"
     id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = _EPOCH
     updated: _dt.datetime = _EPOCH

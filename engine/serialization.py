@@ -46,6 +46,7 @@ from .records import (
     TaskRunStateCache,
     TaskRunStateRow,
     WorkPool,
+    Worker,
     WorkQueue,
 )
 from .states import StateDetails
@@ -70,6 +71,7 @@ RECORD_CLASSES: dict[str, type] = {
     "deployment": Deployment,
     "work_pool": WorkPool,
     "work_queue": WorkQueue,
+    "worker": Worker,
     "concurrency_limit": ConcurrencyLimit,
     "concurrency_limit_v2": ConcurrencyLimitV2,
     "flow_run": FlowRun,

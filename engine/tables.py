@@ -18,6 +18,7 @@ KINDS = (
     "deployment",
     "work_pool",
     "work_queue",
+    "worker",
     "concurrency_limit",
     "concurrency_limit_v2",
     "flow_run",
@@ -89,6 +90,10 @@ def build_store() -> Store:
     t["deployment"].hash_index("flow_name", _attr("flow_id", "name"))
     t["work_pool"].hash_index("name", _attr("name"))
     t["work_queue"].hash_index("work_pool_id", _attr("work_pool_id"))
+    # A heartbeat upserts on (pool, name); read_workers and a pool's delete take
+    # the pool's bucket. Neither key changes after insert: a heartbeat moves nothing.
+    t["worker"].hash_index("work_pool_id", _attr("work_pool_id"))
+    t["worker"].hash_index("pool_name", _attr("work_pool_id", "name"))
     t["concurrency_limit"].hash_index("tag", _attr("tag"))
     t["concurrency_limit_v2"].hash_index("name", _attr("name"))
 

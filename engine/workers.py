@@ -1,6 +1,7 @@
 """Work pools and queues as workers see them: their creation (a pool with its
 default queue), updates with Prefect's status and priority bookkeeping, deletion,
-and `get_scheduled_flow_runs`, the query a worker polls with (Prefect 3.1.0
+`get_scheduled_flow_runs`, the query a worker polls with, and the workers
+themselves: heartbeats, listing under a WorkerFilter, deletion (Prefect 3.1.0
 models/workers.py and its SQLite query get-runs-from-worker-queues.sql).
 
 Functions take the Engine and run inside the caller's transaction; the Engine's
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
-from .filters import FlowRunFilter, WorkPoolFilter, WorkQueueFilter, parse_filter
+# (The filter machinery's bases: WorkerFilter below is built like the others.)
+from .filters import _OP, FlowRunFilter, Operator, WorkPoolFilter, WorkQueueFilter, _EntityFilter, _Filter, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
-from .records import WorkerFlowRunResponse, WorkPool, WorkQueue
+from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import (
     as_bool, as_count, as_datetime, as_field_mapping, as_int, as_uuid, as_uuid_list, coerce_fields, merged_fields,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "bulk_update_work_queue_priorities", "queue_named", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
     "delete_work_pool", "create_work_queue", "read_work_queues", "update_work_queue", "delete_work_queue",
     "get_scheduled_flow_runs",
+    "WORKER_STATUSES", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
+    "worker_heartbeat", "read_workers", "delete_worker",
 ]
 
 # A queue polled this recently counts as READY when it is unpaused (Prefect's
@@ -172,14 +176,18 @@ def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
 
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
-    """Delete a pool and its queues, as delete_work_queue does each. True iff it
-    existed. O(q·d + r) for q queues, d deployments and r runs in the queues."""
+    """Delete a pool, its workers and its queues (each as delete_work_queue does).
+    True iff it existed. O(w + q·d + r) for w workers, q queues, d deployments and
+    r runs in the queues."""
     pool = engine._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
     if pool is None:
         return False
-    for queue in list(engine._store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
+    store = engine._store
+    for worker in list(store.tables["worker"].by_name["work_pool_id"].get(pool.id).values()):
+        store.delete("worker", worker)  # Prefect: ON DELETE CASCADE from the pool
+    for queue in list(store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
         _delete_work_queue_row(engine, queue)
-    engine._store.delete("work_pool", pool)
+    store.delete("work_pool", pool)
     return True
 
 
@@ -251,9 +259,10 @@ _POOL_UPDATE = frozenset({"description", "is_paused", "base_job_template", "conc
 
 def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -> bool:
     """Set the given fields of a pool (Prefect's WorkPoolUpdate). Pausing sets the
-    status PAUSED; unpausing sets NOT_READY (READY needs an online worker, and the
-    engine has no workers), except for "prefect-agent" pools, whose status is
-    left alone. Raises ObjectNotFoundError for an unknown pool, as Prefect does. O(1)."""
+    status PAUSED; unpausing sets READY if one of the pool's workers is ONLINE,
+    else NOT_READY; "prefect-agent" pools keep their status. Raises
+    ObjectNotFoundError for an unknown pool, as Prefect does. O(1), O(w) for w
+    workers of the pool when unpausing."""
     values = _update_values("work_pool", given, fields, _POOL_UPDATE)
     pool_id = as_uuid(work_pool_id, "work_pool_id")
     pool: WorkPool | None = engine._store.tables["work_pool"].rows.get(pool_id)
@@ -261,7 +270,8 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
         raise ObjectNotFoundError(f"Work pool with id {pool_id} not found")
     now = engine._clock.now()
     if pool.type != "prefect-agent" and "is_paused" in values:
-        values["status"] = "PAUSED" if values["is_paused"] else "NOT_READY"
+        values["status"] = "PAUSED" if values["is_paused"] else "READY" if _has_online_worker(engine, pool.id) \
+            else "NOT_READY"
     if "status" in values:
         values["last_status_event_id"] = uuid.uuid4()
         values["last_transitioned_status_at"] = now
@@ -411,3 +421,143 @@ def _time_key(run: Any) -> _dt.datetime:
     # A SCHEDULED run without a next start time sorts first, as NULL does in SQLite.
     t = run.next_scheduled_start_time
     return _MIN_TIME if t is None else t
+
+
+# Workers -----------------------------------------------------------------------------------
+
+# Prefect's WorkerStatus. A heartbeat stores ONLINE; OFFLINE is the column default,
+# and Prefect's foreman service (not run here) sets it for workers gone quiet.
+WORKER_STATUSES = ("ONLINE", "OFFLINE")
+
+
+def _worker_statuses(value: Any, path: str) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(f"{path} must be a list, got {type(value).__name__} {value!r}")
+    out = []
+    for i, v in enumerate(value):
+        v = getattr(v, "value", v)  # a status enum, or its name
+        if not isinstance(v, str) or v not in WORKER_STATUSES:
+            raise ValidationError(f"{path}[{i}]: unknown worker status {v!r}; expected one of {list(WORKER_STATUSES)}")
+        out.append(v)
+    return out
+
+
+@attrs.define(slots=True)
+class WorkerFilterLastHeartbeatTime(_Filter):
+    """Workers whose last heartbeat was at or before `before_` / at or after `after_`."""
+
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
+    _column: ClassVar = "last_heartbeat_time"
+
+
+@attrs.define(slots=True)
+class WorkerFilterStatus(_Filter):
+    """Workers whose status is one of `any_` / none of `not_any_` ("ONLINE", "OFFLINE")."""
+
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _worker_statuses, "not_any_": _worker_statuses}
+    _column: ClassVar = "status"
+
+
+@attrs.define(slots=True)
+class WorkerFilter(_EntityFilter):
+    """Prefect 3.1.0's WorkerFilter: its populated criteria combined by `operator`.
+    (Prefect also defines a WorkerFilterWorkPoolId that WorkerFilter does not use:
+    read_workers takes the pool as an argument.)"""
+
+    operator: Operator = Operator.and_
+    last_heartbeat_time: WorkerFilterLastHeartbeatTime | None = None
+    status: WorkerFilterStatus | None = None
+    _spec: ClassVar = {**_OP, "last_heartbeat_time": WorkerFilterLastHeartbeatTime, "status": WorkerFilterStatus}
+
+
+def _worker_name(name: Any) -> str:
+    # Prefect's models layer stores any string as a worker's name ("" included).
+    if not isinstance(name, str):
+        raise ValidationError(f"worker_name must be a string, got {type(name).__name__} {name!r}")
+    return name
+
+
+def _worker_named(engine: Any, pool_id: Any, name: str) -> Worker | None:
+    bucket = engine._store.tables["worker"].by_name["pool_name"].get((pool_id, name))
+    return next(iter(bucket.values())) if bucket else None
+
+
+def _has_online_worker(engine: Any, pool_id: Any) -> bool:
+    bucket = engine._store.tables["worker"].by_name["work_pool_id"].get(pool_id)
+    return any(w.status == "ONLINE" for w in bucket.values())
+
+
+def worker_heartbeat(engine: Any, work_pool_id: Any, worker_name: Any, heartbeat_interval_seconds: Any,
+                     mark_pool_ready: Any = False) -> bool:
+    """Record a heartbeat of the pool's worker `worker_name`, creating the worker on
+    its first one (Prefect's upsert on (work_pool_id, name)): `last_heartbeat_time`
+    becomes the engine's now and `status` ONLINE; `heartbeat_interval_seconds` is
+    set only when given (a later heartbeat without it keeps the old value);
+    `updated` keeps the creation time, as Prefect's upsert leaves it. Returns True,
+    as Prefect does. An unknown pool raises ObjectNotFoundError (Prefect: a foreign
+    key IntegrityError).
+
+    `mark_pool_ready` does what Prefect's heartbeat API route adds to the models
+    function: a pool whose status is NOT_READY becomes READY (new status event id
+    and transition time). O(1)."""
+    pool_id = as_uuid(work_pool_id, "work_pool_id")
+    name = _worker_name(worker_name)
+    interval = None if heartbeat_interval_seconds is None else as_int(heartbeat_interval_seconds,
+                                                                      "heartbeat_interval_seconds")
+    mark = as_bool(mark_pool_ready, "mark_pool_ready")
+    pool = engine._require("work_pool", pool_id, "Work pool")
+    now = engine._clock.now()
+    worker = _worker_named(engine, pool_id, name)
+    if worker is None:
+        worker = Worker(name=name, work_pool_id=pool_id, last_heartbeat_time=now,
+                        heartbeat_interval_seconds=interval, status="ONLINE")
+        engine._stamp(worker, now)
+        engine._insert("worker", worker)
+    else:
+        # No reindex: neither indexed column (pool, name) changes.
+        engine._store.touch("worker", worker)
+        worker.last_heartbeat_time = now
+        worker.status = "ONLINE"
+        if interval is not None:
+            worker.heartbeat_interval_seconds = interval
+    if mark and pool.status == "NOT_READY":
+        engine._write("work_pool", pool, {"status": "READY", "last_status_event_id": uuid.uuid4(),
+                                          "last_transitioned_status_at": now}, now)
+    return True
+
+
+def _heartbeat_order(worker: Worker) -> tuple:
+    return worker.last_heartbeat_time, worker.created
+
+
+def read_workers(engine: Any, work_pool_id: Any, worker_filter: Any, limit: Any, offset: Any) -> list[Worker]:
+    """The pool's workers matching `worker_filter` (a WorkerFilter or its JSON
+    shape), latest heartbeat first, paginated. Equal heartbeat times come newest
+    worker first, as SQLite walks Prefect's index on last_heartbeat_time backwards
+    (rowid order): by creation time, then the order they were filed in. An unknown
+    pool has no workers. O(w log w) for w workers of the pool."""
+    page = window(offset, limit)
+    pool_id = as_uuid(work_pool_id, "work_pool_id")
+    parsed = parse_filter(WorkerFilter, worker_filter, "worker_filter")
+    workers = list(engine._store.tables["worker"].by_name["work_pool_id"].get(pool_id).values())
+    if parsed is not None:
+        keep = parsed.predicate(engine._store.tables)
+        workers = [w for w in workers if keep(w)]
+    workers.reverse()  # filed oldest first: the sort below is stable
+    workers.sort(key=_heartbeat_order, reverse=True)
+    return workers[page]
+
+
+def delete_worker(engine: Any, work_pool_id: Any, worker_name: Any) -> bool:
+    """Delete the pool's worker `worker_name`. True iff it existed (an unknown pool
+    has none). O(1)."""
+    pool_id = as_uuid(work_pool_id, "work_pool_id")
+    worker = _worker_named(engine, pool_id, _worker_name(worker_name))
+    if worker is None:
+        return False
+    engine._store.delete("worker", worker)
+    return True

@@ -84,6 +84,11 @@ def test_every_kind_round_trips(tmp_path, scheme, options):
         assert (pool.status, pool.concurrency_limit) == ("PAUSED", 4) and pool.last_status_event_id is not None
         assert [(q.name, q.priority, q.status) for q in reopened.read_work_queues(pool.id)] == [
             ("fast", 1, "PAUSED"), ("default", 2, "NOT_READY")]
+        assert [(w.name, w.heartbeat_interval_seconds, w.status) for w in reopened.read_workers(pool.id)] == [
+            ("w-interval", 15, "ONLINE"), ("w-plain", None, "ONLINE")]
+        assert [w.last_heartbeat_time for w in reopened.read_workers(pool.id)] == [
+            w.last_heartbeat_time for w in engine.read_workers(pool.id)]
+        assert reopened.delete_work_pool(pool.id) and reopened.read_workers(pool.id) == []
         assert reopened.read_flow(records["flow"].id).tags == ["k", "k2"]
         assert reopened.read_deployment(records["deployment"].id).version == "1.1"
 
@@ -279,3 +284,78 @@ def test_orchestration_continues_identically_after_reopen(tmp_path, scheme, opti
     names = {entry[2] for entry in expected}
     assert len(statuses) > 1 and {"AwaitingRetry", "Cached"} <= names  # the rules really fired
     assert_same_engine(twin, durable)
+
+
+# workers -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_workers_persist_through_heartbeats_deletes_and_pool_deletes(tmp_path, scheme, options):
+    """Every worker write lands in the backend: the first heartbeat (insert), later
+    ones (update, an interval kept when not given), delete_worker, and a pool's
+    delete taking its workers along."""
+    url = _url(tmp_path, scheme)
+    clock = make_clock()
+    with Engine.open(url, clock=clock, **options) as engine:
+        keep, gone = engine.create_work_pool("keep"), engine.create_work_pool("gone")
+        engine.worker_heartbeat(keep.id, "a", 30)
+        engine.worker_heartbeat(keep.id, "b")
+        engine.worker_heartbeat(gone.id, "a")
+        engine.worker_heartbeat(keep.id, "c")
+    with Engine.open(url, clock=clock, **options) as engine:
+        assert [w.name for w in engine.read_workers(keep.id)] == ["c", "b", "a"]
+        engine.worker_heartbeat(keep.id, "a")  # the interval stays 30
+        assert engine.delete_worker(keep.id, "b") is True
+        assert engine.delete_work_pool(gone.id) is True
+        expected = [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time, w.created, w.updated, w.status)
+                    for w in engine.read_workers(keep.id)]
+    with Engine.open(url, clock=clock) as engine:
+        got = [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time, w.created, w.updated, w.status)
+               for w in engine.read_workers(keep.id)]
+        assert got == expected and [g[:2] for g in got] == [("a", 30), ("c", None)]
+        assert engine.read_workers(gone.id) == [] and len(engine._store.tables["worker"].rows) == 2
+        check_indexes(engine)
+
+
+def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
+    """A database written before workers existed (schema version 1, no worker table)
+    opens with everything in it, and is moved to version 2 by creating the table."""
+    path = tmp_path / "old.db"
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        pool = engine.create_work_pool("p")
+        engine.create_flow("f")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE worker")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
+        engine.worker_heartbeat(pool.id, "w")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT name FROM worker").fetchall() == [("w",)]
+    conn.close()
+    with Engine.open(f"sqlite:///{path}") as engine:
+        assert [w.name for w in engine.read_workers(pool.id)] == ["w"]
+
+
+def test_a_json_snapshot_without_a_worker_table_loads(tmp_path):
+    """Snapshots saved before workers existed have no worker table: none is read."""
+    import json
+    import zlib
+
+    path = tmp_path / "old.json"
+    with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
+        pool = engine.create_work_pool("p")
+    header, payload = path.read_bytes().split(b"\n", 1)
+    body = json.loads(payload)
+    assert body["tables"].pop("worker")["rows"] == []
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    head = json.loads(header)
+    head.update(length=len(payload), crc32=zlib.crc32(payload))
+    path.write_bytes(json.dumps(head).encode() + b"\n" + payload)
+    with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
+        assert engine.read_work_pool(pool.id).name == "p" and engine.read_workers(pool.id) == []
+        engine.worker_heartbeat(pool.id, "w")
+    with Engine.open(f"json:///{path}") as engine:
+        assert [w.name for w in engine.read_workers(pool.id)] == ["w"]

@@ -187,7 +187,7 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
 
 
 @pytest.mark.parametrize("statement, match", [
-    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads version 1",
+    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 2",
                  id="schema-version-mismatch"),
     pytest.param("ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns", id="altered-table"),
     pytest.param("UPDATE flow_run SET created = 'not a date'", "bad row in table flow_run", id="bad-row"),
@@ -423,3 +423,43 @@ def test_flush_inside_a_transaction_is_refused(tmp_path):
                 engine.flush()
         assert engine.read_flows() == []
         engine.close()
+
+
+def test_failed_worker_writes_change_nothing(tmp_path):
+    """A heartbeat, a worker delete and a pool delete (cascading to its workers)
+    whose SQLite write fails are undone in memory, worker order included."""
+    path = tmp_path / "runs.db"
+    engine = Engine.open(f"sqlite:///{path}", clock=make_clock())
+    pool = engine.create_work_pool("p")
+    for name in ("a", "b", "c"):
+        engine.worker_heartbeat(pool.id, name)
+    order = [w.name for w in engine.read_workers(pool.id)]
+    before = dump(engine)
+    engine.backend._conn.execute("PRAGMA query_only = 1")
+    for call in (lambda: engine.worker_heartbeat(pool.id, "a", 10), lambda: engine.worker_heartbeat(pool.id, "d"),
+                 lambda: engine.delete_worker(pool.id, "b"), lambda: engine.delete_work_pool(pool.id)):
+        with pytest.raises(BackendError, match="readonly|read-only|query_only"):
+            call()
+        assert dump(engine) == before
+        assert [w.name for w in engine.read_workers(pool.id)] == order == ["c", "b", "a"]
+    engine.backend._conn.execute("PRAGMA query_only = 0")
+    assert _rows_on_disk(path) == _counts(engine)
+    # An interval SQLite cannot hold (beyond 64 bits) is a BackendError too, and undone.
+    with pytest.raises(BackendError, match="too large"):
+        engine.worker_heartbeat(pool.id, "a", 2**70)
+    assert dump(engine) == before
+    engine.close()
+
+
+def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
+    """The move from version 1 (no worker table) happens only once every other table
+    checks out: a damaged old file is refused and left as it was."""
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    _execute(path, "DROP TABLE worker")
+    _execute(path, "PRAGMA user_version = 1")
+    _execute(path, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="table flow_run has columns"):
+        Engine.open(f"sqlite:///{path}")
+    assert _listing(tmp_path) == before

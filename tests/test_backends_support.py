@@ -90,6 +90,7 @@ class Workload:
         self.task_runs: list[uuid.UUID] = []
         self.task_states: list[uuid.UUID] = []
         self.limits: list[uuid.UUID] = []
+        self.pools: list[uuid.UUID] = []
         self.n = 0
 
     def _id(self) -> uuid.UUID:
@@ -152,6 +153,8 @@ class Workload:
                 return "create_limit"
             engine.bulk_increment_active_slots([rng.choice(self.limits)], 1)
             return "take_slot"
+        if r < 0.90:
+            return self._worker_step(engine)
         if r < 0.92:
             # A multi-call transaction: lands entirely or not at all.
             with engine.transaction():
@@ -174,6 +177,27 @@ class Workload:
             self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
             return "delete_task_run"
         return "noop"
+
+    def _worker_step(self, engine: Any) -> str:
+        """Work pools and their workers: heartbeats (new and repeated, with and
+        without an interval), worker deletes, and pool deletes cascading to them."""
+        rng = self.rng
+        if not self.pools or rng.random() < 0.1:
+            engine.create_work_pool(f"pool-{self.n}")
+            self.pools.append(engine.read_work_pool_by_name(f"pool-{self.n}").id)
+            return "create_work_pool"
+        pool_id = rng.choice(self.pools)
+        u = rng.random()
+        if u < 0.7:
+            interval = None if rng.random() < 0.5 else rng.randrange(5, 60)
+            engine.worker_heartbeat(pool_id, f"worker-{rng.randrange(4)}", interval)
+            return "worker_heartbeat"
+        if u < 0.9:
+            engine.delete_worker(pool_id, f"worker-{rng.randrange(4)}")
+            return "delete_worker"
+        self.pools.remove(pool_id)
+        engine.delete_work_pool(pool_id)
+        return "delete_work_pool"
 
 
 def seed_engine_ids(seed: int) -> None:
@@ -332,5 +356,11 @@ def populate_all_kinds(engine: Any) -> dict:
     engine.update_work_pool(pool.id, is_paused=True, concurrency_limit=4)
     engine.update_work_queue(queue.id, priority=1, is_paused=True, last_polled=START)
     engine.update_deployment(dep.id, version="1.1", paused=True, concurrency_limit=3)
+    # Workers: one heartbeat with an interval, one without, one re-beaten, one gone.
+    engine.worker_heartbeat(pool.id, "w-interval", 15)
+    engine.worker_heartbeat(pool.id, "w-plain")
+    engine.worker_heartbeat(pool.id, "w-gone")
+    engine.worker_heartbeat(pool.id, "w-interval")
+    engine.delete_worker(pool.id, "w-gone")
     return {"flow": flow, "pool": pool, "queue": queue, "deployment": dep, "tag_limit": tag_limit,
             "flow_run": run, "task_run": task, "upstream": upstream}

@@ -515,6 +515,12 @@ def test_pools_queues_and_global_limits_roundtrip(seeded):
             assert await models.workers.read_work_queue(s, high.id) is None
             assert await models.workers.delete_work_pool(s, pool.id)
             assert await models.workers.read_work_pool(s, pool.id) is None
+            # Prefect's WorkPoolCreate defaults the type: an agent pool, whose
+            # status pausing and unpausing leave alone
+            agent = await models.workers.create_work_pool(s, work_pool={"name": "agent"})
+            assert (agent.type, agent.status) == ("prefect-agent", "NOT_READY")
+            assert await models.workers.update_work_pool(s, agent.id, {"is_paused": True})
+            assert agent.status == "NOT_READY"
 
             b = await models.concurrency_limits_v2.create_concurrency_limit(s, {"name": "b", "limit": 1})
             a = await models.concurrency_limits_v2.create_concurrency_limit(s, {"name": "a", "limit": 2})

@@ -52,11 +52,9 @@ NOT_OFFERED: dict[str, set[str]] = {
     "task_run_states": set(),
     "task_runs": set(),
     "workers": {
-        # no workers, heartbeats or status events (README, "Differences from Prefect")
-        "delete_worker",
+        # no event bus (README, "Differences from Prefect"): emit_status_change callbacks
+        # are awaited when given, but no status events are sent anywhere
         "emit_work_pool_status_event",
-        "read_workers",
-        "worker_heartbeat",
     },
 }
 

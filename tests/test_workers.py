@@ -1,10 +1,16 @@
-"""Updates of flows, deployments, work pools and queues, and the worker's poll
-(get_scheduled_flow_runs): Prefect 3.1.0's semantics (models/flows.py,
-deployments.py, workers.py and its SQLite worker query)."""
+"""Updates of flows, deployments, work pools and queues, the worker's poll
+(get_scheduled_flow_runs), and workers (heartbeats, read_workers, delete_worker):
+Prefect 3.1.0's semantics (models/flows.py, deployments.py, workers.py and its SQLite
+worker query). The worker tests end with a replay of
+tests/data/workers_heartbeats_prefect_oracle.jsonl, answered by Prefect itself
+(tests/oracle/prefect_workers.py)."""
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import pathlib
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -17,9 +23,14 @@ from engine import (
     ObjectNotFoundError,
     Pending,
     Running,
+    RunstateError,
     Scheduled,
     UniquenessError,
     ValidationError,
+    Worker,
+    WorkerFilter,
+    WorkerFilterLastHeartbeatTime,
+    WorkerFilterStatus,
     models,
 )
 
@@ -518,3 +529,449 @@ def test_poll_matches_a_brute_force_reading_of_prefects_query(data):
     got = polled(engine, work_pool_ids=pool_ids, work_queue_ids=queue_ids, scheduled_before=before,
                  scheduled_after=after, limit=limit, respect_queue_priorities=respect)
     assert got == reference_poll(engine, pool_ids, queue_ids, before, after, limit, respect is not False)
+
+
+# workers ----------------------------------------------------------------------------------------------
+def beat(engine: Engine, pool, *names: str, interval=None) -> None:
+    for name in names:
+        engine.worker_heartbeat(pool.id, name, interval)
+
+
+def workers(engine: Engine, pool, **kwargs) -> list[str]:
+    return [w.name for w in engine.read_workers(pool.id, **kwargs)]
+
+
+def test_first_heartbeat_creates_the_worker_and_later_ones_update_it():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    assert e.worker_heartbeat(pool.id, "w", 30) is True
+    [w] = e.read_workers(pool.id)
+    assert isinstance(w, Worker)
+    assert (w.name, w.work_pool_id, w.status, w.heartbeat_interval_seconds) == ("w", pool.id, "ONLINE", 30)
+    assert w.last_heartbeat_time == w.created == w.updated == T
+    clock.advance(10)
+    assert e.worker_heartbeat(pool.id, "w") is True  # the interval is kept when not given
+    assert (w.last_heartbeat_time, w.heartbeat_interval_seconds) == (T + dt.timedelta(seconds=10), 30)
+    assert w.created == w.updated == T  # Prefect's upsert leaves `updated` alone
+    clock.advance(10)
+    e.worker_heartbeat(pool.id, "w", heartbeat_interval_seconds=0)
+    assert w.heartbeat_interval_seconds == 0 and len(e.read_workers(pool.id)) == 1
+    assert Worker(name="x", work_pool_id=pool.id).status == "OFFLINE"  # the column default
+
+
+def test_workers_are_per_pool_and_any_string_names_one():
+    e = Engine(ManualClock(T))
+    p, q = e.create_work_pool("p"), e.create_work_pool("q")
+    beat(e, p, "w", "")
+    beat(e, q, "w")
+    assert sorted(workers(e, p)) == ["", "w"] and workers(e, q) == ["w"]
+    assert e.delete_worker(p.id, "w") is True and e.delete_worker(p.id, "w") is False
+    assert workers(e, p) == [""] and workers(e, q) == ["w"]
+
+
+def test_read_workers_latest_heartbeat_first_ties_newest_worker_first():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    beat(e, pool, "b", "a", "d", "c")  # one instant: newest worker first, as Prefect's rowid order
+    assert workers(e, pool) == ["c", "d", "a", "b"]
+    clock.advance(5)
+    beat(e, pool, "a")
+    assert workers(e, pool) == ["a", "c", "d", "b"]
+    clock.advance(5)
+    beat(e, pool, "c", "b", "a", "d")  # ties again: the order of creation decides, not of heartbeats
+    assert workers(e, pool) == ["c", "d", "a", "b"]
+    assert workers(e, pool, limit=2) == ["c", "d"] and workers(e, pool, offset=1) == ["d", "a", "b"]
+    assert workers(e, pool, limit=1, offset=2) == ["a"] and workers(e, pool, limit=0) == []
+    assert workers(e, pool, offset=9) == [] and e.read_workers(pool.id, None, 2, 1) == e.read_workers(pool.id)[1:3]
+
+
+def test_ties_follow_creation_time_on_a_ticking_clock_even_after_a_rolled_back_delete():
+    clock = ManualClock(T, tick=dt.timedelta(milliseconds=1))
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    beat(e, pool, "a", "b", "c")
+    now = clock.now()
+    clock.set(now)
+    for w in e.read_workers(pool.id):  # one heartbeat time for all three, creation times apart
+        with e.transaction():
+            e._store.touch("worker", w)
+            w.last_heartbeat_time = now
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            e.delete_work_pool(pool.id)  # restores the workers in reverse order of their deletes
+            raise RuntimeError
+    assert workers(e, pool) == ["c", "b", "a"]
+
+
+def test_worker_filters_typed_and_json():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    for name in "abc":
+        beat(e, pool, name)
+        clock.advance(10)
+    t10 = T + dt.timedelta(seconds=10)
+    cases = [
+        ({"last_heartbeat_time": {"before_": t10}}, ["b", "a"]),  # inclusive bounds
+        ({"last_heartbeat_time": {"after_": t10.isoformat()}}, ["c", "b"]),
+        ({"last_heartbeat_time": {"after_": "2024-06-01T12:00:10", "before_": "2024-06-01T12:00:10"}}, ["b"]),
+        ({"status": {"any_": ["ONLINE"]}}, ["c", "b", "a"]),
+        ({"status": {"any_": ["OFFLINE"]}}, []),
+        ({"status": {"any_": []}}, []),
+        ({"status": {"not_any_": []}}, ["c", "b", "a"]),
+        ({"status": {"not_any_": ["ONLINE"]}}, []),
+        ({"operator": "or_", "status": {"any_": []}, "last_heartbeat_time": {"after_": T + dt.timedelta(seconds=20)}},
+         ["c"]),
+        ({"operator": "or_", "status": {}, "last_heartbeat_time": {"after_": T + dt.timedelta(seconds=20)}},
+         ["c", "b", "a"]),  # an empty criterion is TRUE, as Prefect's SQL has it
+        ({}, ["c", "b", "a"]),
+    ]
+    for flt, expected in cases:
+        assert workers(e, pool, worker_filter=flt) == expected, flt
+    typed = WorkerFilter(last_heartbeat_time=WorkerFilterLastHeartbeatTime(before_=t10),
+                         status=WorkerFilterStatus(not_any_=["OFFLINE"]))
+    assert workers(e, pool, worker_filter=typed) == ["b", "a"]
+    assert workers(e, pool, worker_filter=WorkerFilter(operator="or_", status=WorkerFilterStatus(any_=[]),
+                                                       last_heartbeat_time=WorkerFilterLastHeartbeatTime(
+                                                           after_=T + dt.timedelta(seconds=20)))) == ["c"]
+
+
+def test_worker_argument_errors_name_the_culprit_and_change_nothing():
+    e = Engine(ManualClock(T))
+    pool = e.create_work_pool("p")
+    beat(e, pool, "w", interval=5)
+    before = [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time) for w in e.read_workers(pool.id)]
+    bad_calls = [
+        (lambda: e.worker_heartbeat("nope", "w"), ValidationError, "work_pool_id"),
+        (lambda: e.worker_heartbeat(pool.id, 5), ValidationError, "worker_name"),
+        (lambda: e.worker_heartbeat(pool.id, None), ValidationError, "worker_name"),
+        (lambda: e.worker_heartbeat(pool.id, "w", "30"), ValidationError, "heartbeat_interval_seconds"),
+        (lambda: e.worker_heartbeat(pool.id, "w", True), ValidationError, "heartbeat_interval_seconds"),
+        (lambda: e.worker_heartbeat(pool.id, "w", 2.5), ValidationError, "heartbeat_interval_seconds"),
+        (lambda: e.worker_heartbeat(pool.id, "w", mark_pool_ready="yes"), ValidationError, "mark_pool_ready"),
+        (lambda: e.worker_heartbeat(uuid.uuid4(), "w"), ObjectNotFoundError, "Work pool"),
+        (lambda: e.read_workers("nope"), ValidationError, "work_pool_id"),
+        (lambda: e.read_workers(pool.id, limit=-1), ValidationError, "limit"),
+        (lambda: e.read_workers(pool.id, offset=-1), ValidationError, "offset"),
+        (lambda: e.read_workers(pool.id, limit="2"), ValidationError, "limit"),
+        (lambda: e.read_workers(pool.id, {"status": {"any_": ["BUSY"]}}), ValidationError,
+         r"worker_filter\.status\.any_\[0\]"),
+        (lambda: e.read_workers(pool.id, {"status": {"any_": "ONLINE"}}), ValidationError, "worker_filter.status.any_"),
+        (lambda: e.read_workers(pool.id, {"name": {"any_": ["w"]}}), ValidationError, "worker_filter.name"),
+        (lambda: e.read_workers(pool.id, {"last_heartbeat_time": {"before_": "soon"}}), ValidationError,
+         "worker_filter.last_heartbeat_time.before_"),
+        (lambda: e.read_workers(pool.id, {"last_heartbeat_time": {"is_null_": True}}), ValidationError,
+         "is_null_"),
+        (lambda: e.read_workers(pool.id, {"operator": "xor_"}), ValidationError, "worker_filter.operator"),
+        (lambda: e.read_workers(pool.id, "ONLINE"), ValidationError, "worker_filter"),
+        (lambda: e.delete_worker("nope", "w"), ValidationError, "work_pool_id"),
+        (lambda: e.delete_worker(pool.id, 1), ValidationError, "worker_name"),
+        (lambda: WorkerFilterStatus(any_=["online"]), ValidationError, "unknown worker status"),
+    ]
+    for call, error, match in bad_calls:
+        with pytest.raises(error, match=match):
+            call()
+    assert [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time) for w in e.read_workers(pool.id)] == before
+    assert e.read_workers(uuid.uuid4()) == [] and e.delete_worker(uuid.uuid4(), "w") is False  # as Prefect answers
+    assert len(e._store.tables["worker"].rows) == 1 and pool.status == "NOT_READY"
+
+
+def test_worker_calls_roll_back_with_their_transaction():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    beat(e, pool, "a", interval=5)
+    clock.advance(1)
+    a = e.read_workers(pool.id)[0]
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            beat(e, pool, "a", interval=50)
+            beat(e, pool, "b")
+            e.worker_heartbeat(pool.id, "c", mark_pool_ready=True)
+            assert pool.status == "READY" and workers(e, pool) == ["c", "b", "a"]
+            assert e.delete_worker(pool.id, "b")
+            raise RuntimeError
+    assert workers(e, pool) == ["a"] and e.read_workers(pool.id)[0] is a
+    assert (a.last_heartbeat_time, a.heartbeat_interval_seconds) == (T, 5)
+    assert (pool.status, pool.last_status_event_id, pool.last_transitioned_status_at) == ("NOT_READY", None, None)
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            assert e.delete_work_pool(pool.id)
+            assert e.read_workers(pool.id) == []
+            raise RuntimeError
+    assert workers(e, pool) == ["a"]
+    # A failed call inside a transaction is undone on its own.
+    with e.transaction():
+        beat(e, pool, "b")
+        with pytest.raises(ValidationError):
+            e.worker_heartbeat(pool.id, "c", "x")
+    assert workers(e, pool) == ["b", "a"]
+
+
+def test_deleting_a_pool_deletes_its_workers_only():
+    e = Engine(ManualClock(T))
+    p, q = e.create_work_pool("p"), e.create_work_pool("q")
+    beat(e, p, "a", "b")
+    beat(e, q, "a")
+    assert e.delete_work_pool(p.id) is True
+    assert e.read_workers(p.id) == [] and workers(e, q) == ["a"] and len(e._store.tables["worker"].rows) == 1
+    with pytest.raises(ObjectNotFoundError):
+        e.worker_heartbeat(p.id, "a")  # the pool is gone
+    again = e.create_work_pool("p")  # a new pool of that name starts with no workers
+    assert e.read_workers(again.id) == []
+
+
+def test_unpausing_a_pool_sets_ready_when_a_worker_is_online():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p", is_paused=True)
+    agent = e.create_work_pool("a", type="prefect-agent")
+    e.update_work_pool(pool.id, is_paused=False)
+    assert pool.status == "NOT_READY"  # no worker
+    beat(e, pool, "w")
+    assert pool.status == "NOT_READY"  # Prefect's models-layer heartbeat leaves the pool alone
+    clock.advance(1)
+    e.update_work_pool(pool.id, is_paused=True)
+    e.update_work_pool(pool.id, is_paused=False)
+    assert pool.status == "READY" and pool.last_transitioned_status_at == T + dt.timedelta(seconds=1)
+    e.update_work_pool(pool.id, is_paused=False)  # an unpaused pool unpaused again: READY again
+    assert pool.status == "READY"
+    e.delete_worker(pool.id, "w")
+    e.update_work_pool(pool.id, is_paused=False)
+    assert pool.status == "NOT_READY"
+    beat(e, agent, "w")
+    e.update_work_pool(agent.id, is_paused=False)
+    assert agent.status == "NOT_READY"  # agent pools keep their status
+
+
+def test_mark_pool_ready_does_what_prefects_heartbeat_route_adds():
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pool = e.create_work_pool("p")
+    paused = e.create_work_pool("q", is_paused=True)
+    clock.advance(3)
+    assert e.worker_heartbeat(pool.id, "w", mark_pool_ready=True) is True
+    assert pool.status == "READY" and pool.last_transitioned_status_at == T + dt.timedelta(seconds=3)
+    event = pool.last_status_event_id
+    assert event is not None
+    clock.advance(3)
+    e.worker_heartbeat(pool.id, "w", mark_pool_ready=True)  # already READY: no new transition
+    assert pool.last_status_event_id == event and pool.last_transitioned_status_at == T + dt.timedelta(seconds=3)
+    e.worker_heartbeat(paused.id, "w", mark_pool_ready=True)
+    assert paused.status == "PAUSED"  # only NOT_READY pools
+
+
+def test_worker_facade_matches_the_engine():
+    clock = ManualClock(T)
+    engine = Engine(clock)
+    pool = engine.create_work_pool("p")
+
+    class PydanticLikeFilter:  # what as_filter sees of a Prefect WorkerFilter
+        def model_dump(self, exclude_unset=False, mode="python"):
+            after = (T + dt.timedelta(seconds=1)).isoformat()
+            return {"status": {"any_": ["ONLINE"]}, "last_heartbeat_time": {"after_": after}}
+
+    async def main():
+        async with engine.session() as s:
+            W = models.workers
+            assert await W.worker_heartbeat(s, pool.id, "a", heartbeat_interval_seconds=10) is True
+            clock.advance(1)
+            assert await W.worker_heartbeat(session=s, work_pool_id=pool.id, worker_name="b") is True
+            everyone = await W.read_workers(s, pool.id)
+            filtered = await W.read_workers(s, pool.id, worker_filter=PydanticLikeFilter())
+            paged = await W.read_workers(s, pool.id, None, 1, 1)
+            deleted = await W.delete_worker(s, pool.id, "a"), await W.delete_worker(s, pool.id, "a")
+            with pytest.raises(ValidationError, match="worker_heartbeat.*unknown parameter"):
+                await W.worker_heartbeat(s, pool.id, "a", mark_pool_ready=True)
+            with pytest.raises(ObjectNotFoundError):
+                await W.worker_heartbeat(s, uuid.uuid4(), "a")
+            return everyone, filtered, paged, deleted
+
+    everyone, filtered, paged, deleted = asyncio.run(main())
+    assert [w.name for w in everyone] == ["b", "a"] and everyone[1].heartbeat_interval_seconds == 10
+    assert [w.name for w in filtered] == ["b"] and [w.name for w in paged] == ["a"]
+    assert deleted == (True, False) and workers(engine, pool) == ["b"]
+    assert pool.status == "NOT_READY"  # the facade mirrors the models layer
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_read_workers_matches_a_brute_force_reading_of_prefects_query(data):
+    """read_workers against Prefect's SQL read literally: the pool's rows in creation
+    (rowid) order, the filter's WHERE, ORDER BY last_heartbeat_time DESC walking the
+    index backwards (ties: the higher rowid first), then OFFSET and LIMIT."""
+    clock = ManualClock(T)
+    e = Engine(clock)
+    pools = [e.create_work_pool(f"p{i}") for i in range(2)]
+    created: list = []  # (pool id, name) in creation order, as Prefect's rowids
+    for _ in range(data.draw(st.integers(0, 25))):
+        clock.advance(data.draw(st.sampled_from([0, 0, 1, 2])))
+        pool = data.draw(st.sampled_from(pools))
+        name = data.draw(st.sampled_from("abcdef"))
+        if data.draw(st.integers(0, 5)) == 0:
+            if e.delete_worker(pool.id, name):
+                created.remove((pool.id, name))
+            continue
+        e.worker_heartbeat(pool.id, name, data.draw(st.none() | st.integers(0, 60)))
+        if (pool.id, name) not in created:
+            created.append((pool.id, name))
+    instants = [T + dt.timedelta(seconds=s) for s in range(0, 30)]
+    flt = {}
+    if data.draw(st.booleans()):
+        flt["operator"] = data.draw(st.sampled_from(["and_", "or_"]))
+    if data.draw(st.booleans()):
+        flt["last_heartbeat_time"] = {k: data.draw(st.sampled_from(instants)) for k in ("before_", "after_")
+                                      if data.draw(st.booleans())}
+    if data.draw(st.booleans()):
+        flt["status"] = {k: data.draw(st.lists(st.sampled_from(["ONLINE", "OFFLINE"]), max_size=2))
+                         for k in ("any_", "not_any_") if data.draw(st.booleans())}
+    limit = data.draw(st.none() | st.integers(0, 5))
+    offset = data.draw(st.none() | st.integers(0, 4))
+    pool = data.draw(st.sampled_from(pools))
+
+    rows = [w for pid, name in created if pid == pool.id
+            for w in e.read_workers(pool.id) if w.name == name]  # creation order
+
+    def criteria(w):
+        out = []
+        bounds = flt.get("last_heartbeat_time")
+        if bounds is not None:
+            parts = [w.last_heartbeat_time <= v if k == "before_" else w.last_heartbeat_time >= v
+                     for k, v in bounds.items()]
+            out.append(all(parts))
+        status = flt.get("status")
+        if status is not None:
+            parts = [(w.status in v) if k == "any_" else (w.status not in v) for k, v in status.items()]
+            out.append(all(parts))
+        return out
+
+    def keep(w):
+        found = criteria(w)
+        if not found:
+            return True
+        return any(found) if flt.get("operator") == "or_" else all(found)
+
+    ordered = sorted(reversed([w for w in rows if keep(w)]), key=lambda w: w.last_heartbeat_time, reverse=True)
+    start = offset or 0
+    expected = ordered[start:None if limit is None else start + limit]
+    assert [w.name for w in e.read_workers(pool.id, flt, limit, offset)] == [w.name for w in expected]
+
+
+# Prefect's own answers (tests/oracle/prefect_workers.py, worker steps on a manual clock).
+HEARTBEAT_CASES = [json.loads(line) for line in
+                   (pathlib.Path(__file__).parent / "data" / "workers_heartbeats_prefect_oracle.jsonl")
+                   .read_text(encoding="utf-8").splitlines()]
+ORACLE_T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
+MISSING_POOL = "00000000-0000-0000-0000-000000000001"
+
+
+def _ms(t: dt.datetime | None) -> int | None:
+    return None if t is None else round((t - ORACLE_T0).total_seconds() * 1000)
+
+
+def _typed_worker_filter(flt: dict) -> WorkerFilter:
+    return WorkerFilter(
+        operator=flt.get("operator", "and_"),
+        last_heartbeat_time=None if "last_heartbeat_time" not in flt else WorkerFilterLastHeartbeatTime(
+            **flt["last_heartbeat_time"]),
+        status=None if "status" not in flt else WorkerFilterStatus(**flt["status"]))
+
+
+def replay_worker_steps(sc: dict) -> dict:
+    """The scenario's worker steps on an engine whose manual clock moves only at
+    `advance` steps, as the oracle's patched pendulum.now does. Filters go in as
+    JSON at even steps and typed at odd ones."""
+    clock = ManualClock(ORACLE_T0)
+    e = Engine(clock)
+    pools = {}
+    for p in sc["pools"]:
+        pools[p["name"]] = e.create_work_pool(p["name"], type=p["type"], is_paused=p["is_paused"],
+                                              concurrency_limit=p["concurrency_limit"])
+    answers: list = []
+    for i, ws in enumerate(sc["worker_steps"]):
+        op = ws["op"]
+        if op == "advance":
+            clock.advance(ws["seconds"])
+            answers.append(None)
+            continue
+        pool = pools.get(ws["pool"])
+        pool_id = pool.id if pool is not None else MISSING_POOL
+        try:
+            if op == "worker_heartbeat":
+                answers.append(e.worker_heartbeat(pool_id, ws["worker"], ws["interval"], mark_pool_ready=ws["route"]))
+            elif op == "delete_worker":
+                answers.append(e.delete_worker(pool_id, ws["worker"]))
+            elif op == "read_workers":
+                flt = ws["filter"]
+                if flt is not None:
+                    flt = json.loads(json.dumps(flt))
+                    for key, value in flt.get("last_heartbeat_time", {}).items():
+                        at_ms = ORACLE_T0 + dt.timedelta(milliseconds=value)
+                        flt["last_heartbeat_time"][key] = at_ms.isoformat() if i % 2 == 0 else at_ms
+                    if i % 2:
+                        flt = _typed_worker_filter(flt)
+                answers.append([[w.name, w.heartbeat_interval_seconds, w.status, _ms(w.last_heartbeat_time),
+                                 _ms(w.created), _ms(w.updated)]
+                                for w in e.read_workers(pool_id, flt, ws["limit"], ws["offset"])])
+            elif op == "update_work_pool":
+                try:
+                    result: object = e.update_work_pool(pool_id, ws["fields"])
+                except RunstateError:
+                    result = "error"
+                found = e.read_work_pool(pool_id)
+                answers.append([result, None if found is None else found.status,
+                                None if found is None else _ms(found.last_transitioned_status_at)])
+            elif op == "delete_work_pool":
+                answers.append(e.delete_work_pool(pool_id))
+                if answers[-1]:
+                    del pools[ws["pool"]]
+            elif op == "create_work_pool":
+                pools[ws["pool"]] = e.create_work_pool(ws["pool"], type=ws["type"])
+                answers.append(True)
+            else:
+                raise AssertionError(f"unknown worker op {op}")
+        except RunstateError:
+            answers.append("error")
+    return {
+        "worker_steps": answers,
+        "worker_pools": {p.name: {"status": p.status, "is_paused": p.is_paused,
+                                  "transitioned_ms": _ms(p.last_transitioned_status_at)} for p in e.read_work_pools()},
+        "pools": {p.name: {"status": p.status, "is_paused": p.is_paused, "concurrency_limit": p.concurrency_limit,
+                           "description": p.description} for p in e.read_work_pools()},
+    }
+
+
+def _errors_as_one(value):
+    # Any error answer is "error" (Prefect's classes are its own), also inside a list.
+    if isinstance(value, dict) and set(value) == {"error"}:
+        return "error"
+    if isinstance(value, list):
+        return [_errors_as_one(v) for v in value]
+    return value
+
+
+def test_heartbeat_corpus_exercises_what_it_claims():
+    steps = [(ws, answer) for case in HEARTBEAT_CASES
+             for ws, answer in zip(case["scenario"]["worker_steps"], case["answer"]["worker_steps"])]
+    reads = [a for ws, a in steps if ws["op"] == "read_workers" and isinstance(a, list)]
+    assert len(HEARTBEAT_CASES) >= 150
+    assert sum(len({r[3] for r in a}) < len(a) for a in reads) >= 50  # heartbeat-time ties in the order
+    assert sum(ws["op"] == "read_workers" and bool(ws["filter"]) for ws, _ in steps) >= 150
+    assert sum(isinstance(a, dict) for ws, a in steps if ws["op"] == "worker_heartbeat") >= 10  # unknown pools
+    assert any(ws["op"] == "update_work_pool" and a[1] == "READY" for ws, a in steps)
+    assert any(ws["op"] == "worker_heartbeat" and ws["route"] for ws, _ in steps)
+    assert any(ws["op"] == "delete_work_pool" and a is True for ws, a in steps)
+
+
+@pytest.mark.parametrize("case", HEARTBEAT_CASES, ids=[c["scenario"]["id"] for c in HEARTBEAT_CASES])
+def test_workers_and_heartbeats_match_prefect(case):
+    sc, expected = case["scenario"], case["answer"]
+    got = replay_worker_steps(sc)
+    want = _errors_as_one(expected["worker_steps"])
+    for i, (ws, mine, theirs) in enumerate(zip(sc["worker_steps"], got["worker_steps"], want)):
+        assert mine == theirs, f"step {i} {ws}"
+    assert len(got["worker_steps"]) == len(want)
+    assert got["worker_pools"] == expected["worker_pools"]
+    assert got["pools"] == expected["pools"]

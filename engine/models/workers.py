@@ -1,13 +1,14 @@
 """`prefect.server.models.workers`, awaitable: work pools and their queues (create,
-read, update, delete) and the worker's poll, get_scheduled_flow_runs (no workers,
-heartbeats or status events)."""
+read, update, delete), the worker's poll (get_scheduled_flow_runs) and the workers
+themselves (worker_heartbeat, read_workers, delete_worker). No status events:
+emit_work_pool_status_event is not offered."""
 from __future__ import annotations
 
 from typing import Any
 
 import attrs
 
-from ..records import WorkerFlowRunResponse, WorkPool, WorkQueue
+from ..records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from ..workers import queue_named
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
@@ -16,15 +17,18 @@ __all__ = [
     "update_work_pool", "delete_work_pool",
     "create_work_queue", "read_work_queue", "read_work_queue_by_name", "read_work_queues",
     "update_work_queue", "delete_work_queue", "get_scheduled_flow_runs", "bulk_update_work_queue_priorities",
+    "worker_heartbeat", "read_workers", "delete_worker",
 ]
 
 
 @facade
 async def create_work_pool(session: Any, work_pool: Any) -> WorkPool:
     """Create a work pool (`name` required; names are unique) with its "default"
-    queue. O(1)."""
+    queue; without a `type`, a "prefect-agent" pool, as Prefect's WorkPoolCreate
+    defaults it (the engine's own default is "process"). O(1)."""
     engine = engine_of(session)
     fields = given_fields(work_pool, "work_pool", "workers.create_work_pool", required=("name",))
+    fields.setdefault("type", "prefect-agent")
     return engine.create_work_pool(fields.pop("name"), **fields)
 
 
@@ -57,7 +61,8 @@ async def count_work_pools(session: Any, work_pool_filter: Any = None) -> int:
 async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any,
                            emit_status_change: Any = None) -> bool:
     """Set the explicitly given fields (Prefect's WorkPoolUpdate); pausing and
-    unpausing set the status. ObjectNotFoundError for an unknown pool. O(1).
+    unpausing set the status (unpausing: READY with an ONLINE worker, else
+    NOT_READY). ObjectNotFoundError for an unknown pool. O(1).
 
     When the status was set, `emit_status_change` (if given) is awaited as Prefect
     awaits it: with keywords event_id, occurred, pre_update_work_pool (a copy of the
@@ -78,8 +83,8 @@ async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any,
 
 @facade
 async def delete_work_pool(session: Any, work_pool_id: Any) -> bool:
-    """Delete a pool with its queues (their runs and deployments lose the queue);
-    True iff it existed."""
+    """Delete a pool with its workers and queues (their runs and deployments lose
+    the queue); True iff it existed."""
     return engine_of(session).delete_work_pool(work_pool_id)
 
 
@@ -158,3 +163,28 @@ async def get_scheduled_flow_runs(session: Any, work_pool_ids: Any = None, work_
 async def delete_work_queue(session: Any, work_queue_id: Any) -> bool:
     """Delete a queue (its runs and deployments lose it); True iff it existed."""
     return engine_of(session).delete_work_queue(work_queue_id)
+
+
+@facade
+async def worker_heartbeat(session: Any, work_pool_id: Any, worker_name: str,
+                           heartbeat_interval_seconds: int | None = None) -> bool:
+    """Record a heartbeat of the pool's worker `worker_name` (created on its first):
+    last heartbeat now, status ONLINE, the interval only when given. True, as
+    Prefect answers; the pool's status is left alone, as in Prefect's models layer
+    (its API route also sets a NOT_READY pool READY: Engine.worker_heartbeat's
+    `mark_pool_ready`). ObjectNotFoundError for an unknown pool. O(1)."""
+    return engine_of(session).worker_heartbeat(work_pool_id, worker_name, heartbeat_interval_seconds)
+
+
+@facade
+async def read_workers(session: Any, work_pool_id: Any, worker_filter: Any = None, limit: int | None = None,
+                       offset: int | None = None) -> list[Worker]:
+    """The pool's workers matching the filter, latest heartbeat first, paginated.
+    O(w log w) for w workers of the pool."""
+    return engine_of(session).read_workers(work_pool_id, as_filter(worker_filter), limit, offset)
+
+
+@facade
+async def delete_worker(session: Any, work_pool_id: Any, worker_name: str) -> bool:
+    """Delete the pool's worker `worker_name`; True iff it existed. O(1)."""
+    return engine_of(session).delete_worker(work_pool_id, worker_name)

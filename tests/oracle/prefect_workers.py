@@ -29,6 +29,21 @@ ignored, and two unknown names stay two keys), {op: delete_work_queue, pool, que
 returns), True/False (delete), True (create), or {"error"}. A scenario with
 "track_priorities": true also gets "priority_steps": every queue's priority
 ({"pool/queue": int}) after the setup and after each update, in order.
+
+Worker steps (workers_scenarios.py --heartbeats): `worker_steps`, run after the calls,
+on a manual clock: pendulum.now (which Prefect's worker_heartbeat, its column defaults
+and update_work_pool read) answers T0 + the sum of the `advance` steps so far. Steps:
+{op: advance, seconds}, {op: worker_heartbeat, pool, worker, interval, route} (route:
+then also what the API route adds, read the pool first and, if it was NOT_READY,
+update_work_pool(status=READY)), {op: delete_worker, pool, worker}, {op: read_workers,
+pool, filter (WorkerFilter JSON whose times are ms offsets from T0), limit, offset},
+{op: update_work_pool, pool, fields}, {op: delete_work_pool, pool}, {op:
+create_work_pool, pool, type}. An unknown pool name is a fresh random id. Answers, in
+"worker_steps": None (advance), True or {"error"} (heartbeat), a bool (deletes),
+[[name, heartbeat_interval_seconds, status, last_heartbeat_time, created, updated],
+...] in Prefect's order (times as ms offsets from T0), [result, status, last
+transitioned ms] (update_work_pool), True (create); then "worker_pools": every pool's
+{status, is_paused, transitioned_ms} at the end.
 """
 import asyncio
 import datetime
@@ -42,14 +57,38 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+CLOCK = [None]  # the manual clock of worker steps (None: the real one)
 
 
 def at(offset):
     return None if offset is None else T0 + datetime.timedelta(seconds=offset)
 
 
+def ms_at(ms):
+    return T0 + datetime.timedelta(milliseconds=ms)
+
+
+def ms_of(t):
+    return None if t is None else round((t - T0).total_seconds() * 1000)
+
+
+def install_manual_clock():
+    """Route pendulum.now through CLOCK while it is set. Prefect's models and column
+    defaults call `pendulum.now(...)` at call time, so patching the module attribute
+    reaches all of them."""
+    import pendulum
+
+    real_now = pendulum.now
+
+    def now(tz=None):
+        return real_now(tz) if CLOCK[0] is None else pendulum.instance(CLOCK[0])
+
+    pendulum.now = now
+
+
 async def answer_file(inp, out):
     import sqlalchemy as sa
+    import prefect.server.schemas.internal  # noqa: F401  (schemas.internal below)
     from prefect.server import models, schemas
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
@@ -76,7 +115,7 @@ async def answer_file(inp, out):
 
     async def run_one(s, sc):
         # --- isolation check
-        for tbl in (orm.WorkPool, orm.WorkQueue, orm.FlowRun, orm.Deployment, orm.ConcurrencyLimitV2):
+        for tbl in (orm.WorkPool, orm.WorkQueue, orm.FlowRun, orm.Deployment, orm.ConcurrencyLimitV2, orm.Worker):
             n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
             assert n == 0, f"{sc['id']}: table {tbl.__tablename__} not empty ({n})"
 
@@ -99,6 +138,61 @@ async def answer_file(inp, out):
                     return await coro_fn()
             except Exception as exc:  # noqa: BLE001
                 return {"error": type(exc).__name__}
+
+        async def worker_step(ws):
+            op = ws["op"]
+            if op == "advance":
+                CLOCK[0] += datetime.timedelta(seconds=ws["seconds"])
+                return None
+            pid = names["pool_id"].get(ws["pool"], uuid.uuid4())
+            if op == "worker_heartbeat":
+                async def do():
+                    pool = await models.workers.read_work_pool(s, pid) if ws["route"] else None
+                    if ws["route"] and pool is None:
+                        raise LookupError("no such pool")  # the route's 404
+                    await models.workers.worker_heartbeat(s, pid, ws["worker"],
+                                                          heartbeat_interval_seconds=ws["interval"])
+                    if ws["route"] and pool.status == schemas.statuses.WorkPoolStatus.NOT_READY:
+                        await models.workers.update_work_pool(
+                            s, pid, schemas.internal.InternalWorkPoolUpdate(
+                                status=schemas.statuses.WorkPoolStatus.READY))
+                    return True
+                r = await step(do)
+                s.expunge_all()
+                return r if isinstance(r, dict) else True
+            if op == "delete_worker":
+                return await step(lambda: models.workers.delete_worker(s, pid, ws["worker"]))
+            if op == "read_workers":
+                flt = ws["filter"]
+                if flt is not None:
+                    flt = json.loads(json.dumps(flt))
+                    for key, value in flt.get("last_heartbeat_time", {}).items():
+                        flt["last_heartbeat_time"][key] = ms_at(value).isoformat()
+                    flt = schemas.filters.WorkerFilter.model_validate(flt)
+
+                async def do():
+                    s.expunge_all()
+                    rows = await models.workers.read_workers(s, pid, worker_filter=flt, limit=ws["limit"],
+                                                             offset=ws["offset"])
+                    return [[w.name, w.heartbeat_interval_seconds, w.status.value, ms_of(w.last_heartbeat_time),
+                             ms_of(w.created), ms_of(w.updated)] for w in rows]
+                return await step(do)
+            if op == "update_work_pool":
+                r = await step(lambda: models.workers.update_work_pool(s, pid, A.WorkPoolUpdate(**ws["fields"])))
+                s.expunge_all()
+                pool = await models.workers.read_work_pool(s, pid)
+                return [r if isinstance(r, dict) else bool(r), None if pool is None else pool.status.value,
+                        None if pool is None else ms_of(pool.last_transitioned_status_at)]
+            if op == "delete_work_pool":
+                r = await step(lambda: models.workers.delete_work_pool(s, pid))
+                await refresh_maps()
+                return r
+            if op == "create_work_pool":
+                r = await step(lambda: models.workers.create_work_pool(s, A.WorkPoolCreate(name=ws["pool"],
+                                                                                           type=ws["type"])))
+                await refresh_maps()
+                return r if isinstance(r, dict) else True
+            raise SystemExit(f"unknown worker op {op}")
 
         setup_errors = []
         for p in sc["pools"]:
@@ -226,6 +320,16 @@ async def answer_file(inp, out):
                 return out_rows
             call_answers.append(await step(do))
 
+        # --- worker steps (on the manual clock)
+        worker_answers = []
+        if "worker_steps" in sc:
+            CLOCK[0] = T0
+            try:
+                for ws in sc["worker_steps"]:
+                    worker_answers.append(await worker_step(ws))
+            finally:
+                CLOCK[0] = None
+
         # --- read back
         s.expire_all()
         pools_out, queues_out, deps_out = {}, {}, {}
@@ -260,12 +364,21 @@ async def answer_file(inp, out):
             ans["priority_steps"] = priority_steps
         if setup_errors:
             ans["setup_errors"] = setup_errors
+        if "worker_steps" in sc:
+            ans["worker_steps"] = worker_answers
+            s.expunge_all()
+            ans["worker_pools"] = {
+                p.name: {"status": p.status.value, "is_paused": p.is_paused,
+                         "transitioned_ms": ms_of(p.last_transitioned_status_at)}
+                for p in await models.workers.read_work_pools(s)}
         return ans
 
     # Prefect's SQLite engine turns pysqlite's own BEGIN off and emits "BEGIN <mode>"
     # only while this context variable is set (configurations.py begin_sqlite_stmt);
     # without it, session.begin() is no real transaction and SAVEPOINT/RELEASE commit.
     from prefect.server.database.configurations import SQLITE_BEGIN_MODE
+
+    install_manual_clock()
 
     answers = []
     t_start = time.perf_counter()

@@ -3,6 +3,7 @@
 
 usage: python3 tests/oracle/workers_scenarios.py SEED N OUT.json
        python3 tests/oracle/workers_scenarios.py --priorities SEED N OUT.json
+       python3 tests/oracle/workers_scenarios.py --heartbeats SEED N OUT.json
 
 No Prefect import; the scenario format is described in prefect_workers.py.
 
@@ -15,6 +16,14 @@ of Prefect's algorithm, _renumber) so that Prefect's walk leaves a duplicate pri
 which later ops may repair. Such scenarios set "track_priorities", so their answers
 record every priority after each step. Without the option the output is what it always
 was (same seed, same bytes).
+
+--heartbeats draws worker scenarios (ids "hb<SEED>-<i>"): one to three pools (some
+paused, a few "prefect-agent"), then 8-24 `worker_steps` on a manual clock that only
+`advance` steps move (by 0-90 s, often 0, so heartbeats share times): heartbeats (new
+and repeated workers, with or without an interval, now and then through the API route's
+extra step that sets a NOT_READY pool READY), delete_worker, read_workers (random
+WorkerFilter JSON, limit, offset), pausing and unpausing pools, deleting and re-creating
+pools; unknown pools and the empty worker name turn up too.
 """
 import json
 import random
@@ -281,10 +290,84 @@ def gen_priority_scenario(rng, sid):
             "deployments": deployments, "runs": runs, "updates": updates, "calls": calls}
 
 
+WORKER_NAMES = ["w1", "w2", "w3", "w4", "w5"]
+
+
+def _worker_filter(rng, beats):
+    """A random WorkerFilter JSON: `beats` are the heartbeat times (ms offsets) so far,
+    which the time bounds often hit exactly (they are inclusive)."""
+    flt = {}
+    if rng.random() < 0.3:
+        flt["operator"] = rng.choice(["and_", "or_"])
+    if rng.random() < 0.6:
+        bounds = {}
+        for key in ("before_", "after_"):
+            if rng.random() < 0.6:
+                bounds[key] = rng.choice(beats) if beats and rng.random() < 0.6 else rng.randint(-5, 400) * 1000
+        flt["last_heartbeat_time"] = bounds  # sometimes {}: no bound at all
+    if rng.random() < 0.5:
+        status = {}
+        for key in ("any_", "not_any_"):
+            if rng.random() < 0.55:
+                status[key] = rng.sample(["ONLINE", "OFFLINE"], rng.randint(0, 2))
+        flt["status"] = status
+    return flt
+
+
+def gen_heartbeat_scenario(rng, sid):
+    pools = [{"name": f"p{i + 1}", "type": "prefect-agent" if rng.random() < 0.08 else "process",
+              "concurrency_limit": None, "is_paused": rng.random() < 0.15} for i in range(rng.randint(1, 3))]
+    live = [p["name"] for p in pools]
+    gone = []
+    steps, beats = [], []
+    clock = 0
+    for _ in range(rng.randint(8, 24)):
+        u = rng.random()
+        pool = rng.choice(live) if live and rng.random() < 0.95 else rng.choice(gone or ["nosuchpool"])
+        if u < 0.2:
+            seconds = rng.choice([0, 0, 1, 5, 30, 90]) if rng.random() < 0.85 else rng.randint(1, 999) / 1000
+            clock += int(seconds * 1000)
+            steps.append({"op": "advance", "seconds": seconds})
+        elif u < 0.55:
+            worker = rng.choice(WORKER_NAMES[:rng.randint(1, 5)]) if rng.random() < 0.97 else ""
+            interval = None if rng.random() < 0.55 else rng.choice([0, 5, 10, 30, 60, 3600])
+            steps.append({"op": "worker_heartbeat", "pool": pool, "worker": worker, "interval": interval,
+                          "route": rng.random() < 0.2})
+            beats.append(clock)
+        elif u < 0.65:
+            steps.append({"op": "delete_worker", "pool": pool,
+                          "worker": rng.choice(WORKER_NAMES) if rng.random() < 0.97 else ""})
+        elif u < 0.85:
+            steps.append({"op": "read_workers", "pool": pool,
+                          "filter": None if rng.random() < 0.35 else _worker_filter(rng, beats),
+                          "limit": None if rng.random() < 0.6 else rng.randint(0, 4),
+                          "offset": None if rng.random() < 0.7 else rng.randint(0, 3)})
+        elif u < 0.93:
+            steps.append({"op": "update_work_pool", "pool": pool, "fields": {"is_paused": rng.random() < 0.4}})
+        elif u < 0.97 and live:
+            victim = rng.choice(live)
+            live.remove(victim)
+            gone.append(victim)
+            steps.append({"op": "delete_work_pool", "pool": victim})
+        elif gone:
+            again = gone.pop(rng.randrange(len(gone)))
+            live.append(again)
+            steps.append({"op": "create_work_pool", "pool": again,
+                          "type": "prefect-agent" if rng.random() < 0.2 else "process"})
+    # Every pool's workers, unfiltered, at the end.
+    steps += [{"op": "read_workers", "pool": p["name"], "filter": None, "limit": None, "offset": None}
+              for p in pools]
+    return {"id": sid, "pools": pools, "queues": [], "deployments": [], "runs": [], "updates": [], "calls": [],
+            "worker_steps": steps}
+
+
 def main(argv):
     gen, prefix = gen_scenario, "s"
     if len(argv) == 5 and argv[1] == "--priorities":
         gen, prefix = gen_priority_scenario, "prio"
+        argv = argv[:1] + argv[2:]
+    elif len(argv) == 5 and argv[1] == "--heartbeats":
+        gen, prefix = gen_heartbeat_scenario, "hb"
         argv = argv[:1] + argv[2:]
     if len(argv) != 4:
         raise SystemExit(__doc__)
