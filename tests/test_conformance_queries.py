@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pathlib
 
+import pytest
+
 from engine.conformance.__main__ import main
 from engine.conformance.queries import run_file
 
@@ -16,6 +18,11 @@ CORPUS = pathlib.Path(__file__).parent / "data" / "queries.jsonl"
 # across entities, windows, and edge forms (empty lists under or_, `startswith_=[]`,
 # times without an offset, bare dates). Cases only: the dataset is the corpus's line 1.
 ORACLE_CASES = pathlib.Path(__file__).parent / "data" / "queries_prefect_oracle.jsonl"
+# 1,000 more, answered the same way: tests/oracle/query_variants.py --seed 1 --count 1000
+# (every op, every entity filter, field and criterion, and_/or_ at every level, values
+# from the dataset, near it and matching nothing, every sort and window, mutants of
+# recorded requests, and ~5% dependencies of ids that are no flow run). Cases only.
+VARIANTS = pathlib.Path(__file__).parent / "data" / "queries_variants_prefect_oracle.jsonl"
 
 
 def test_every_recorded_query_case_passes():
@@ -24,14 +31,15 @@ def test_every_recorded_query_case_passes():
     assert report.passed == 567
 
 
-def test_every_prefect_answered_extra_case_passes(tmp_path):
+@pytest.mark.parametrize("path, size", [(ORACLE_CASES, 539), (VARIANTS, 1000)], ids=["extra", "variants"])
+def test_every_prefect_answered_extra_case_passes(tmp_path, path, size):
     dataset = CORPUS.read_text().split("\n", 1)[0]
-    cases = ORACLE_CASES.read_text()
-    path = tmp_path / "extra.jsonl"
-    path.write_text(dataset + "\n" + cases)
-    report = run_file(str(path))
+    cases = path.read_text()
+    corpus = tmp_path / "extra.jsonl"
+    corpus.write_text(dataset + "\n" + cases)
+    report = run_file(str(corpus))
     assert report.failed == []
-    assert report.passed == len(cases.splitlines()) == 539
+    assert report.passed == len(cases.splitlines()) == size
 
 
 def _tampered(tmp_path, n_cases=20):
