@@ -65,6 +65,17 @@ def _error(message: str, code: int = 2) -> int:
     return code
 
 
+def _report_folder_problem(folder: str) -> str | None:
+    """Why the report cannot go into `folder` (created if missing), or None."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "not writable"
+    return None
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from .errors import BackendError, RunstateError, ValidationError
     from .sim import DEFAULT_WORKLOAD_TOML, Simulation, default_workload, load_workload
@@ -73,18 +84,29 @@ def _simulate(args: argparse.Namespace) -> int:
     from .sim.progress import Progress
     from .sim.report import build_report, build_timings, summary_text, write_report
 
+    # The options first, then the workload, then the report folder: all before the run.
+    until = None
+    if args.until is not None:
+        text = args.until.strip()
+        try:
+            # A bare number is seconds, as in a workload file.
+            until = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text, "--until")
+        except WorkloadError:
+            until = None
+        if until is None or until <= 0:
+            return _error(f"--until: must be a positive duration like 90 (seconds), 90s, 1h30m or 7d, "
+                          f"got {args.until!r}")
+    if args.runs is not None and args.runs < 1:
+        return _error(f"--runs: must be >= 1, got {args.runs}")
+    if args.seed is not None and args.seed < 0:
+        return _error(f"--seed: must be >= 0, got {args.seed}")
+    if args.print_workload and args.workload:
+        return _error("--print-workload prints the built-in workload: drop --workload (or read that file)")
     if args.print_workload:
         sys.stdout.write(DEFAULT_WORKLOAD_TOML)
         return 0
     try:
         workload = load_workload(args.workload) if args.workload else default_workload()
-        until = parse_duration(args.until, "--until") if args.until is not None else None
-        if until is not None and until <= 0:
-            raise WorkloadError("--until", f"must be a positive duration, got {args.until!r}")
-        if args.runs is not None and args.runs < 1:
-            raise WorkloadError("--runs", f"must be >= 1, got {args.runs}")
-        if args.seed is not None and args.seed < 0:
-            raise WorkloadError("--seed", f"must be >= 0, got {args.seed}")
         workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
         simulation = Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats)
     except WorkloadError as exc:
@@ -93,6 +115,13 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except (BackendError, OSError) as exc:
         return _error(f"cannot open store {args.store!r}: {exc}", 1)
+    if args.report:
+        problem = _report_folder_problem(args.report)
+        if problem is not None:
+            close = getattr(simulation.engine, "close", None)
+            if close is not None:
+                close()
+            return _error(f"--report: cannot write the report to {args.report!r}: {problem}")
 
     spec = workload.simulation
     progress = Progress(spec.until, spec.runs, enabled={"auto": None, "always": True, "never": False}[args.progress])
@@ -106,10 +135,13 @@ def _simulate(args: argparse.Namespace) -> int:
         timings = build_timings(result)
         print(summary_text(report, timings))
         if args.report:
-            paths = write_report(result, args.report, charts=not args.no_charts)
+            try:
+                paths = write_report(result, args.report, charts=not args.no_charts)
+            except OSError as exc:
+                return _error(f"cannot write the report to {args.report!r}: {exc}", 1)
             print(f"\nReport written to {args.report}: " + ", ".join(p.rsplit("/", 1)[-1] for p in paths))
             if not args.no_charts and not any(p.endswith(".png") for p in paths):
-                print("(charts skipped: install the 'charts' extra, e.g. pip install 'runstate[charts]')")
+                print("(charts skipped: install the 'charts' extra, e.g. pip install -e '.[charts]' in a checkout)")
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

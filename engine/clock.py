@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Protocol, runtime_checkable
 
+from .errors import ValidationError
+
 UTC = _dt.timezone.utc
 
 __all__ = ["Clock", "SystemClock", "ManualClock", "UTC"]
@@ -34,9 +36,9 @@ class SystemClock:
 
 def _as_utc(value: _dt.datetime) -> _dt.datetime:
     if not isinstance(value, _dt.datetime):
-        raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        raise ValidationError(f"expected a datetime, got {type(value).__name__}: {value!r}")
     if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: give a timezone-aware (UTC) datetime")
+        raise ValidationError(f"naive datetime {value!r}: give a timezone-aware (UTC) datetime")
     return value.astimezone(UTC)
 
 
@@ -57,7 +59,7 @@ class ManualClock:
     ) -> None:
         self._now = _as_utc(start) if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
         if not isinstance(tick, _dt.timedelta) or tick < _dt.timedelta(0):
-            raise ValueError(f"tick must be a non-negative timedelta, got {tick!r}")
+            raise ValidationError(f"tick must be a non-negative timedelta, got {tick!r}")
         self._tick = tick
 
     def now(self) -> _dt.datetime:
@@ -72,9 +74,14 @@ class ManualClock:
 
     def advance(self, seconds: float | _dt.timedelta = 0.0) -> _dt.datetime:
         """Move forward by `seconds` (a number or a timedelta); returns the new now."""
-        delta = seconds if isinstance(seconds, _dt.timedelta) else _dt.timedelta(seconds=seconds)
+        if isinstance(seconds, _dt.timedelta):
+            delta = seconds
+        elif isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            delta = _dt.timedelta(seconds=seconds)
+        else:
+            raise ValidationError(f"advance takes seconds or a timedelta, got {type(seconds).__name__} {seconds!r}")
         if delta < _dt.timedelta(0):
-            raise ValueError(f"cannot advance by a negative amount: {seconds!r}")
+            raise ValidationError(f"cannot advance by a negative amount: {seconds!r}")
         self._now = self._now + delta
         return self._now
 

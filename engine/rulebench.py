@@ -257,10 +257,56 @@ def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tup
     return timed, stats
 
 
-def _kind_of(policy: type, kind: str | None) -> str:
+def _policy_kind(policy: type) -> str | None:
+    """The run kind a policy is for, as far as its name tells ("Task" or "Flow" in
+    it; MarkLateRunsPolicy, which moves flow runs); None for a name that doesn't."""
+    name = policy.__name__
+    if "Task" in name:
+        return "task"
+    if "Flow" in name or issubclass(policy, POLICIES["MarkLateRunsPolicy"]):
+        return "flow"
+    return None
+
+
+def _stream_kind(ops: list[dict]) -> str | None:
+    """The kind of the runs a recorded stream proposes states for (None: no
+    proposals, or to both kinds)."""
+    created = {op.get("id"): op["op"] for op in ops if op.get("op") in ("flow_run", "task_run")}
+    kinds = {created.get(op.get("run")) for op in ops if op.get("op") == "propose"} - {None}
+    return kinds.pop().partition("_")[0] if len(kinds) == 1 else None
+
+
+def _resolve_kind(policy: Any, kind: str | None, stream_kind: str | None) -> tuple[type, str]:
+    """The policy class and the run kind, from what was given: an explicit kind, the
+    stream's runs, the policy's name. Contradictions are refused, not guessed past."""
     if kind is not None:
-        return _checked_kind(kind)
-    return "task" if "Task" in policy.__name__ else "flow"
+        _checked_kind(kind)
+        if stream_kind is not None and stream_kind != kind:
+            raise ValidationError(f"kind={kind!r}, but the stream proposes states for {stream_kind} runs")
+    kind = kind or stream_kind
+    if policy is None:
+        policy = "CoreFlowPolicy" if kind == "flow" else "CoreTaskPolicy"
+    cls = resolve_policy(policy)
+    named = _policy_kind(cls)
+    if kind is None:
+        if named is None:
+            raise ValidationError(f"cannot tell whether {cls.__name__} is for flow or task runs: "
+                                  "give kind='flow' or kind='task' (--kind)")
+        kind = named
+    elif named is not None and named != kind:
+        raise ValidationError(f"{cls.__name__} is a {named}-run policy, but the runs are {kind} runs "
+                              f"(choose a {kind}-run policy, e.g. Core{kind.title()}Policy)")
+    return cls, kind
+
+
+def _check_writable(path: str) -> None:
+    # Before a long run, not after it: open for appending creates the file if it
+    # is missing and truncates nothing.
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ValidationError(f"cannot write the stream to {path}: {exc.strerror or exc}") from None
 
 
 def _checked_kind(kind: str) -> str:
@@ -488,7 +534,7 @@ class _Replayer:
 
 
 def bench_rules(
-    policy: Any = "CoreTaskPolicy",
+    policy: Any = None,
     transitions: int = 10_000,
     stream: str | Iterable[dict] | _Synthetic | None = None,
     *,
@@ -501,14 +547,28 @@ def bench_rules(
     """Run `policy` (class, instance, POLICIES name or "module:Class") over a stream
     and return per-rule time and outcome counts. `stream`: None (synthetic, seeded
     by `seed`, `transitions` proposals), a path to a recorded JSON-lines stream, an
-    iterable of operation dicts, or `synthetic_stream(...)`. `record` writes the
-    operations replayed to a file. `baseline` replays the same operations through
-    the plain policy too and reports its time (the measuring overhead); a baseline
-    whose outcomes differ raises RuntimeError. Cost: O(transitions · rules)."""
-    cls = resolve_policy(policy)
-    kind = _kind_of(cls, kind)
+    iterable of operation dicts, or `synthetic_stream(...)`.
+
+    The run kind is `kind`, else that of the runs a recorded stream proposes to,
+    else what the policy's name says ("Task"/"Flow"); a contradiction between them
+    is a ValidationError. No policy means CoreTaskPolicy, or CoreFlowPolicy for flow
+    runs. `record` writes the operations replayed to a file (checked writable
+    before the run). `baseline` replays the same operations through the plain
+    policy too and reports its time (the measuring overhead); a baseline whose
+    outcomes differ raises RuntimeError. Cost: O(transitions · rules)."""
     if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
         raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
+    source = None
+    if isinstance(stream, str):
+        description = stream
+        ops: Iterable[dict] = read_stream(stream)
+    elif stream is not None and not isinstance(stream, _Synthetic):
+        description = "given operations"
+        ops = list(stream)
+    cls, kind = _resolve_kind(policy, kind, None if stream is None or isinstance(stream, _Synthetic)
+                              else _stream_kind(ops))  # type: ignore[arg-type]
+    if record is not None:
+        _check_writable(record)
     timed, stats = instrument_policy(cls)
     engine = _bench_engine(seed)
     replayer = _Replayer(engine, timed, kind)
@@ -518,16 +578,8 @@ def bench_rules(
         stream = synthetic_stream(kind, transitions, seed)
     if isinstance(stream, _Synthetic):
         description = f"synthetic (seed {seed})"
-        ops: Iterable[dict] = stream.ops(replayer.runs)
+        ops = stream.ops(replayer.runs)
         source = stream
-    elif isinstance(stream, str):
-        description = stream
-        ops = read_stream(stream)
-        source = None
-    else:
-        description = "given operations"
-        ops = stream
-        source = None
 
     gc.collect()  # start both runs (measured and baseline) from a clean heap
     global_stats: list[RuleStats] = []
@@ -655,13 +707,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m engine bench-rules",
         description="Run an orchestration policy over a transition stream; report per-rule time and outcomes.",
     )
-    p.add_argument("--policy", default="CoreTaskPolicy",
-                   help=f"a policy name ({', '.join(POLICIES)}) or module:Class for your own (default CoreTaskPolicy)")
-    p.add_argument("--transitions", type=int, default=10_000, help="synthetic stream length (default 10000)")
+    p.add_argument("--policy",
+                   help=f"a policy name ({', '.join(POLICIES)}) or module:Class for your own "
+                        "(default CoreTaskPolicy, or CoreFlowPolicy for flow runs)")
+    p.add_argument("--transitions", type=int, default=10_000, help="synthetic stream length (default 10000; a recorded --stream is replayed whole)")
     p.add_argument("--stream", metavar="FILE", help="replay a recorded JSON-lines stream instead of a synthetic one")
     p.add_argument("--record", metavar="FILE", help="write the replayed stream (JSON lines) to FILE")
-    p.add_argument("--kind", choices=("flow", "task"), help="run kind (default: from the policy name)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream (default 0)")
+    p.add_argument("--kind", choices=("flow", "task"),
+                   help="run kind (default: the kind of the stream's runs, else what the policy's name says)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic stream and of the engine's random draws (default 0)")
     p.add_argument("--no-global", action="store_true", help="do not time the global transforms separately")
     p.add_argument("--baseline", action="store_true",
                    help="also replay the stream through the plain policy to show the measuring overhead")

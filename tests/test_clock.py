@@ -3,6 +3,7 @@ import datetime as dt
 import pytest
 
 from engine import Engine, ManualClock, SystemClock
+from engine.errors import ValidationError
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 
@@ -13,10 +14,17 @@ def test_manual_clock_set_and_advance():
     assert c.advance(1.5) == T + dt.timedelta(seconds=1.5)
     c.set(T)
     assert c.now() == T
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError, match="negative"):
         c.advance(-1)
-    with pytest.raises(ValueError, match="naive"):
+    with pytest.raises(ValidationError, match="seconds or a timedelta"):
+        c.advance("1")
+    with pytest.raises(ValidationError, match="naive"):
         c.set(dt.datetime(2024, 1, 1))
+    with pytest.raises(ValidationError, match="expected a datetime"):
+        c.set("2024-01-01")
+    with pytest.raises(ValidationError, match="tick"):
+        ManualClock(T, tick=-1)
+    assert c.now() == T  # refused calls moved nothing
 
 
 def test_manual_clock_tick_keeps_readings_distinct():

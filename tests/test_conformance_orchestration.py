@@ -102,8 +102,8 @@ def test_message_names_case_path_expected_and_got(by_id):
     case = by_id["flow.grid_core.0001"]
     obs = oracle(case)
     obs["outcome"]["run"]["run_count"] = 3
-    text = runner.format_mismatches(case["id"], compare(case, obs))
-    assert text == "flow.grid_core.0001: outcome.run.run_count: expected 0, got 3"
+    text = runner.format_mismatches(compare(case, obs))
+    assert text == "outcome.run.run_count: expected 0, got 3"
 
 
 @pytest.mark.parametrize("shift, ok", [(0.9, True), (-0.9, True), (1.4, False), (-2.0, False)])
@@ -286,7 +286,7 @@ def test_a_crashing_replay_is_a_failure_not_an_exception(by_id, monkeypatch):
     monkeypatch.setattr(runner, "replay", boom)
     report = runner.run_cases([by_id["flow.grid_core.0001"]], policies={})
     assert isinstance(report, Report)
-    assert report.failed == [("flow.grid_core.0001", "flow.grid_core.0001: replay: raised RuntimeError: no engine")]
+    assert report.failed == [("flow.grid_core.0001", "replay: raised RuntimeError: no engine")]
 
 
 def test_known_differences_cover_exactly_where_prefect_crashed(cases):
@@ -301,13 +301,13 @@ def test_known_differences_cover_exactly_where_prefect_crashed(cases):
 
 
 def test_group_summary_lists_worst_group_first():
-    report = Report(passed=3, failed=[("task.walk.0001", "task.walk.0001: a"), ("flow.pause.0002", "x"),
-                                      ("task.walk.0009", "task.walk.0009: b")])
+    report = Report(passed=3, failed=[("task.walk.0001", "a\nsecond line"), ("flow.pause.0002", "x"),
+                                      ("task.walk.0009", "b")])
     text = runner.group_summary(report, {"task.walk": 10, "flow.pause": 4})
     assert text.splitlines() == [
         "3 passed, 3 failed",
         "  task.walk: 2/10 failed; e.g. task.walk.0001: a",
-        "  flow.pause: 1/4 failed; e.g. x",
+        "  flow.pause: 1/4 failed; e.g. flow.pause.0002: x",
     ]
 
 

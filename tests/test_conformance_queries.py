@@ -82,3 +82,35 @@ def test_error_cases_compare_type_and_message(tmp_path):
     report = run_file(str(path))
     assert report.passed == 1
     assert [cid for cid, _ in report.failed] == ["deps.y"]
+
+
+def test_cli_replays_query_cases_on_the_dataset_of_the_corpus_named_before_them(tmp_path, capsys):
+    # The Prefect-answered extras carry no dataset line, as committed.
+    assert main([str(CORPUS), str(ORACLE_CASES)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{567 + 539} passed, 0 failed"
+    cases = tmp_path / "cases.jsonl"
+    lines = ORACLE_CASES.read_text().splitlines()[:5]
+    bad = json.loads(lines[1])
+    bad["expected"] = {"count": -1} if "count" in bad["expected"] else {**bad["expected"], "ids": []}
+    lines[1] = json.dumps(bad)
+    cases.write_text("\n".join(lines) + "\n")
+    assert main([str(CORPUS), str(cases)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"FAIL {bad['id']}: ") and line.count(bad["id"]) == 1 for line in out)
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "No such file"),
+    ("not json\n", "first line is not JSON"),
+    ("[1, 2]\n", "not a corpus"),
+    ('{"something": "else"}\n', "unrecognised corpus format"),
+    ('{"id": "c", "op": "count_flow_runs", "request": {}, "expected": {"count": 1}}\n', "without a dataset"),
+])
+def test_cli_refuses_what_is_not_a_corpus_with_exit_2(tmp_path, capsys, content, says):
+    path = tmp_path / "input.jsonl"
+    if content is not None:
+        path.write_text(content)
+    assert main([str(path)]) == 2
+    captured = capsys.readouterr()
+    assert says in captured.err and str(path) in captured.err
+    assert captured.out == ""

@@ -157,3 +157,43 @@ def test_baseline_replays_the_same_stream_uninstrumented(capsys):
     assert "baseline (same stream, uninstrumented)" in report.format()
     assert main(["--transitions", "40", "--baseline"]) == 0
     assert "baseline" in capsys.readouterr().out
+
+
+def test_a_recorded_stream_decides_the_run_kind_and_the_default_policy(tmp_path):
+    stream = tmp_path / "flows.jsonl"
+    recorded = bench_rules("CoreFlowPolicy", transitions=150, seed=5, record=str(stream))
+    replayed = bench_rules(stream=str(stream))  # no policy, no kind: the stream's flow runs decide
+    assert (replayed.kind, replayed.policy) == ("flow", "CoreFlowPolicy")
+    assert replayed.statuses == recorded.statuses
+    assert any(r.role == "global" and r.calls for r in replayed.rules)  # the flow globals were timed
+    ops = read_stream(str(stream))
+    assert bench_rules("MinimalFlowPolicy", stream=ops).kind == "flow"  # an iterable of ops too
+
+
+@pytest.mark.parametrize("policy, kind, says", [
+    ("CoreTaskPolicy", None, "CoreTaskPolicy is a task-run policy, but the runs are flow runs"),
+    ("CoreFlowPolicy", "task", "kind='task', but the stream proposes states for flow runs"),
+])
+def test_a_policy_or_kind_contradicting_the_stream_is_refused(tmp_path, policy, kind, says):
+    stream = tmp_path / "flows.jsonl"
+    bench_rules("CoreFlowPolicy", transitions=20, record=str(stream))
+    with pytest.raises(ValidationError, match=says):
+        bench_rules(policy, stream=str(stream), kind=kind)
+
+
+def test_a_policy_whose_name_says_nothing_needs_a_kind_and_one_that_says_is_checked():
+    class Neutral(CoreTaskPolicy):
+        pass
+
+    with pytest.raises(ValidationError, match="cannot tell whether Neutral is for flow or task runs"):
+        bench_rules(Neutral, transitions=10)
+    assert bench_rules(Neutral, transitions=10, kind="task").kind == "task"
+    with pytest.raises(ValidationError, match="CoreFlowPolicy is a flow-run policy, but the runs are task runs"):
+        bench_rules("CoreFlowPolicy", transitions=10, kind="task")
+
+
+def test_an_unwritable_record_path_is_refused_before_the_run(tmp_path, capsys):
+    missing = tmp_path / "no_such_dir" / "stream.jsonl"
+    assert main(["--transitions", "10", "--record", str(missing)]) == 2
+    assert "cannot write the stream to" in capsys.readouterr().err
+    assert not missing.parent.exists()

@@ -53,6 +53,11 @@ def test_bad_options_exit_2(capsys):
     assert main(["simulate", "--until", "soon"]) == 2
     assert "--until" in capsys.readouterr().err
     assert main(["simulate", "--runs", "0"]) == 2
+    assert capsys.readouterr().err == "error: --runs: must be >= 1, got 0\n"
+    assert main(["simulate", "--until=0s"]) == 2
+    assert "--until: must be a positive duration" in capsys.readouterr().err
+    assert main(["simulate", "--print-workload", "--workload", "w.toml"]) == 2
+    assert "--print-workload" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["simulate", "--bogus"])
     assert info.value.code == 2
@@ -194,3 +199,17 @@ def test_sigint_stops_cleanly_and_the_store_reopens(tmp_path):
         for run in runs:
             states = engine.read_flow_run_states(run.id)
             assert states[-1].id == run.state_id and states[-1].type is run.state_type
+
+
+def test_a_bare_number_for_until_is_seconds(capsys):
+    assert main(["simulate", "--until", "90", "--no-rule-stats"]) == 0
+    assert "1m30s simulated" in capsys.readouterr().out
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys):
+    taken = tmp_path / "a_file"
+    taken.write_text("")
+    assert main(["simulate", "--until", "7d", "--report", str(taken)]) == 2
+    captured = capsys.readouterr()
+    assert "--report: cannot write the report to" in captured.err
+    assert captured.out == ""  # refused before anything ran

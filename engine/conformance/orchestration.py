@@ -165,9 +165,10 @@ def _show(value: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def format_mismatches(case_id: str, mismatches: Iterable[tuple[str, Any, Any]]) -> str:
-    """One line per mismatch: ``<case id>: <path>: expected X, got Y``."""
-    return "\n".join(f"{case_id}: {path}: expected {_show(exp)}, got {_show(got)}" for path, exp, got in mismatches)
+def format_mismatches(mismatches: Iterable[tuple[str, Any, Any]]) -> str:
+    """One line per mismatch: ``<path>: expected X, got Y`` (the report pairs the
+    message with its case id)."""
+    return "\n".join(f"{path}: expected {_show(exp)}, got {_show(got)}" for path, exp, got in mismatches)
 
 
 def run_case(case: dict, policies: dict | None = None) -> tuple[Union[bool, str], str]:
@@ -178,24 +179,23 @@ def run_case(case: dict, policies: dict | None = None) -> tuple[Union[bool, str]
     `policies` maps policy names to policy classes (default: engine.orchestration.POLICIES).
     Cost: one fresh engine plus the scenario's steps, about a millisecond.
     """
-    case_id = case.get("id", "<no id>")
     try:
         observed = replay(case, policies)
     except Exception as exc:  # the harness itself could not replay: report, never hide
-        message = f"{case_id}: replay: raised {type(exc).__name__}: {exc}"
+        message = f"replay: raised {type(exc).__name__}: {exc}"
         mismatches = None
     else:
         mismatches = compare(case, observed)
         known = _known(case)
         if known is not None and len(known) > 2:  # Prefect crashed where runstate answers
             if known[2](case, observed):
-                return "known", f"{case_id}: known difference: {known[1]}"
+                return "known", f"known difference: {known[1]}"
             mismatches = mismatches or [("documented behaviour", known[1], "not observed")]
         elif not mismatches:
             if known is not None:  # matches only as far as the documented difference allows
-                return "known", f"{case_id}: known difference: {known[1]}"
+                return "known", f"known difference: {known[1]}"
             return True, ""
-        message = format_mismatches(case_id, mismatches)
+        message = format_mismatches(mismatches)
     return False, message
 
 
@@ -235,14 +235,14 @@ def _group_of(case_id: str) -> str:
 
 def group_summary(report: Report, total_by_group: dict[str, int] | None = None) -> str:
     """Per-group failure counts, worst first, each with one representative failure line."""
-    failed: dict[str, list[str]] = collections.defaultdict(list)
+    failed: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
     for case_id, message in report.failed:
-        failed[_group_of(case_id)].append(message)
+        failed[_group_of(case_id)].append((case_id, message))
     lines = [report.summary() + (f", {len(report.known)} known" if report.known else "")]
     for group, messages in sorted(failed.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         total = f"/{total_by_group[group]}" if total_by_group and group in total_by_group else ""
-        first = messages[0].splitlines()[0]
-        lines.append(f"  {group}: {len(messages)}{total} failed; e.g. {first}")
+        case_id, message = messages[0]
+        lines.append(f"  {group}: {len(messages)}{total} failed; e.g. {case_id}: {message.splitlines()[0]}")
     return "\n".join(lines)
 
 

@@ -174,10 +174,12 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{format_duration(sim['duration_seconds'])} simulated from {wl['start']}"
         + (" — INTERRUPTED" if sim["interrupted"] else ""),
         "",
-        f"Flow runs: {fr['created']} created, {fr['finished']} finished, {fr['subflow_runs']} subflow runs"
-        + (f" ({fr['subflow_runs_loaded']} loaded again by flow retries)" if fr.get("subflow_runs_loaded") else ""),
-        "  by state: " + _states(fr["by_state"]),
-        f"Task runs: {tr['created']} created, {tr['attempts']} attempts",
+        f"Flow runs: {fr['created']} top-level + {fr['subflow_runs']} subflow runs created, "
+        f"{fr['finished']} top-level finished"
+        + (f" ({fr['subflow_runs_loaded']} subflow runs loaded again by flow retries)"
+           if fr.get("subflow_runs_loaded") else ""),
+        f"  by state (all {sum(fr['by_state'].values())}): " + _states(fr["by_state"]),
+        f"Task runs: {tr['created']} created, {tr['attempts']} attempts (accepted RUNNING proposals)",
         "  by state: " + _states(tr["by_state"]),
         f"Throughput: {report['throughput']['completed_flow_runs_per_hour']:.1f} completed flow runs / simulated hour",
         "",
