@@ -6,7 +6,9 @@ The public API, re-exported from the modules that define it:
 * states and records (engine.states, engine.records);
 * errors (engine.errors);
 * filters and sorts for reads and counts (engine.filters, engine.sorting; the
-  WorkerFilter classes from engine.workers);
+  WorkerFilter classes from engine.workers, DeploymentScheduleFilter from
+  engine.deployments);
+* the schedule types (engine.schedules);
 * orchestration: results, policies and the bases for custom rules
   (engine.orchestration);
 * the flow-run graph types (engine.graph).
@@ -68,6 +70,7 @@ from .records import (
     ConcurrencyOptions,
     Constant,
     Deployment,
+    DeploymentSchedule,
     Flow,
     FlowRun,
     FlowRunPolicy,
@@ -85,6 +88,8 @@ from .records import (
 )
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .workers import WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus
+from .deployments import DeploymentScheduleFilter, DeploymentScheduleFilterActive
+from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,
     TERMINAL_STATES,
@@ -122,12 +127,15 @@ __all__ = [
     "Cancelled", "Cancelling", "Paused", "Suspended",
     # records
     "Flow", "FlowRun", "TaskRun", "FlowRunStateRow", "TaskRunStateRow", "TaskRunStateCache",
-    "Deployment", "ConcurrencyOptions", "WorkPool", "WorkQueue", "Worker", "WorkerFlowRunResponse", "ConcurrencyLimit",
+    "Deployment", "DeploymentSchedule", "ConcurrencyOptions", "WorkPool", "WorkQueue", "Worker", "WorkerFlowRunResponse", "ConcurrencyLimit",
     "ConcurrencyLimitV2", "Artifact", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
     "Parameter", "Constant",
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive",
+    # schedules
+    "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",
     # orchestration
     "SetStateStatus", "OrchestrationResult", "OrchestrationContext", "StateAcceptDetails",

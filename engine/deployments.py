@@ -1,7 +1,9 @@
 """Deployments: create (an upsert on flow and name), update and delete, with the
 ConcurrencyLimitV2 named ``deployment:<id>`` that carries a deployment's
 concurrency limit and the never-run auto-scheduled runs a changed deployment
-leaves stale (Prefect 3.1.0 models/deployments.py).
+leaves stale; a deployment's schedules (DeploymentSchedule records holding the
+types of engine/schedules.py), the runs schedule_runs makes from them, and the
+queues that could pick a deployment up (Prefect 3.1.0 models/deployments.py).
 
 Functions take the Engine and run inside the caller's transaction; the Engine's
 methods of the same names are the public API.
@@ -10,17 +12,30 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from .errors import ObjectNotFoundError, ValidationError
-from .records import ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentStatus
-from .states import StateType
-from .validation import as_count, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
+# (The filter machinery's bases: DeploymentScheduleFilter below is built like the others.)
+from .filters import _OP, Operator, _EntityFilter, _Filter, parse_filter
+from .records import (
+    ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
+    FlowRunStateRow, WorkQueue,
+)
+from .schedules import _dates, as_schedule
+from .states import State, StateDetails, StateType
+from .validation import as_bool, as_count, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
 from .workers import queue_named
 
-__all__ = ["create_deployment", "update_deployment", "delete_deployment", "mark_deployments"]
+__all__ = [
+    "create_deployment", "update_deployment", "delete_deployment", "mark_deployments",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "create_deployment_schedules",
+    "read_deployment_schedules", "update_deployment_schedule", "delete_schedules_for_deployment",
+    "delete_deployment_schedule", "schedule_runs", "check_work_queues_for_deployment",
+    "SCHEDULER_MIN_RUNS", "SCHEDULER_MAX_RUNS", "SCHEDULER_MIN_SCHEDULED_TIME", "SCHEDULER_MAX_SCHEDULED_TIME",
+    "MAX_SCHEDULED_RUNS_LIMIT",
+]
 
 _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
@@ -43,6 +58,8 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     if not isinstance(name, str) or any(c in name for c in "/%&><"):
         raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
+    fields = dict(fields)
+    schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)
     values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
     set_options = concurrency_options is not _UNSET
     options = _as_concurrency_options(concurrency_options) if set_options else None
@@ -55,6 +72,10 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
         dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
         engine._stamp(dep, now)
         engine._insert("deployment", dep)
+    # As Prefect: the old schedules always go (an upsert without `schedules` too), and
+    # the new ones keep only their schedule and `active` (max_scheduled_runs is dropped).
+    _delete_schedules(engine, dep.id)
+    _insert_schedules(engine, dep.id, [(s, a, None) for s, a, _ in schedules], now)
     if set_limit:
         _apply_deployment_limit(engine, dep, concurrency_limit)
     return dep
@@ -77,6 +98,9 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     never-run auto-scheduled SCHEDULED runs are deleted. O(runs of the deployment),
     plus O(queues in the pool) with a `work_queue_name`."""
     values = merged_fields(given, fields, "deployment")
+    schedules = values.pop("schedules", None)
+    if schedules is not None:
+        schedules = _schedule_items(schedules, "deployment.schedules", _CREATE_SCHEDULE_KEYS)
     limit = values.pop("concurrency_limit", _UNSET)
     set_options = "concurrency_options" in values
     options = _as_concurrency_options(values.pop("concurrency_options")) if set_options else None
@@ -104,7 +128,11 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
             values["work_queue_id"] = pool.default_queue_id
     elif values.get("work_queue_id") is not None:
         engine._require("work_queue", values["work_queue_id"], "Work queue")
-    _set_deployment_fields(engine, dep, values, set_options, options, engine._clock.now())
+    now = engine._clock.now()
+    _set_deployment_fields(engine, dep, values, set_options, options, now)
+    if schedules is not None:  # given (an empty list too): they replace the old ones
+        _delete_schedules(engine, dep.id)
+        _insert_schedules(engine, dep.id, [(s, a, None) for s, a, _ in schedules], now)
     if limit is not _UNSET:
         _apply_deployment_limit(engine, dep, limit)
     return True
@@ -166,6 +194,7 @@ def delete_deployment(engine: Any, deployment_id: Any) -> bool:
     gcl = engine._table("concurrency_limit_v2").get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
     if gcl is not None:
         engine._store.delete("concurrency_limit_v2", gcl)
+    _delete_schedules(engine, dep.id)
     engine._store.delete("deployment", dep)
     return True
 
@@ -189,3 +218,313 @@ def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, read
         chosen.update((d.id, d) for d in rows.values() if d.work_queue_id in wanted)
     for dep in chosen.values():
         engine._write("deployment", dep, values, now)
+
+
+# Schedules --------------------------------------------------------------------------------
+
+# Prefect 3.1.0's settings: PREFECT_API_SERVICES_SCHEDULER_MIN_RUNS, _MAX_RUNS,
+# _MIN_SCHEDULED_TIME, _MAX_SCHEDULED_TIME (schedule_runs' defaults), and
+# PREFECT_DEPLOYMENT_SCHEDULE_MAX_SCHEDULED_RUNS (the most max_scheduled_runs may be).
+SCHEDULER_MIN_RUNS = 3
+SCHEDULER_MAX_RUNS = 100
+SCHEDULER_MIN_SCHEDULED_TIME = _dt.timedelta(hours=1)
+SCHEDULER_MAX_SCHEDULED_TIME = _dt.timedelta(days=100)
+MAX_SCHEDULED_RUNS_LIMIT = 50
+
+# Keys of one schedule entry: DeploymentScheduleCreate's, and the core
+# DeploymentSchedule's that create_deployment takes (which may also carry its ids).
+_CREATE_SCHEDULE_KEYS = ("schedule", "active", "max_scheduled_runs")
+_CORE_SCHEDULE_KEYS = _CREATE_SCHEDULE_KEYS + ("deployment_id", "id", "created", "updated")
+_UPDATE_SCHEDULE_KEYS = _CREATE_SCHEDULE_KEYS
+
+
+@attrs.define(slots=True)
+class DeploymentScheduleFilterActive(_Filter):
+    """Schedules whose `active` is `eq_`."""
+
+    eq_: bool | None = None
+    _spec: ClassVar = {"eq_": as_bool}
+    _column: ClassVar = "active"
+
+
+@attrs.define(slots=True)
+class DeploymentScheduleFilter(_EntityFilter):
+    """Prefect 3.1.0's DeploymentScheduleFilter (its `active` criterion, combined by `operator`)."""
+
+    operator: Operator = Operator.and_
+    active: DeploymentScheduleFilterActive | None = None
+    _spec: ClassVar = {**_OP, "active": DeploymentScheduleFilterActive}
+
+
+def _max_scheduled_runs(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{field} must be a positive integer or None, got {value!r}")
+    if value > MAX_SCHEDULED_RUNS_LIMIT:
+        raise ValidationError(f"{field} must be less than or equal to {MAX_SCHEDULED_RUNS_LIMIT}, got {value}")
+    return value
+
+
+def _schedule_entry(value: Any, field: str, keys: tuple[str, ...], partial: bool = False) -> dict:
+    """One schedule entry as a dict of checked values: a DeploymentSchedule record
+    (its schedule, active, max_scheduled_runs), a bare schedule (active), or a
+    mapping / pydantic object with `keys`. `partial` (an update): every key optional,
+    and None means "not given", as Prefect's exclude_none."""
+    if isinstance(value, DeploymentSchedule):
+        value = {"schedule": value.schedule, "active": value.active, "max_scheduled_runs": value.max_scheduled_runs}
+    elif isinstance(value, Mapping):
+        if not partial and "schedule" not in value and any(k in value for k in ("interval", "cron", "rrule")):
+            value = {"schedule": value}  # a bare schedule's JSON
+    else:
+        dump = getattr(value, "model_dump", None)
+        if callable(dump) and not hasattr(value, "interval") and not hasattr(value, "cron") \
+                and not hasattr(value, "rrule"):
+            value = dump(exclude_unset=True)
+        else:
+            value = {"schedule": value}
+    unknown = sorted(str(k) for k in value if k not in keys)
+    if unknown:
+        raise ValidationError(f"{field}.{unknown[0]}: unknown key (allowed: {', '.join(keys)})")
+    out: dict = {}
+    if value.get("schedule") is not None:
+        out["schedule"] = as_schedule(value["schedule"], f"{field}.schedule")
+    elif not partial:
+        raise ValidationError(f"{field}.schedule is required")
+    if value.get("active") is not None:
+        out["active"] = as_bool(value["active"], f"{field}.active")
+    elif not partial:
+        if "active" in value:
+            raise ValidationError(f"{field}.active must be a boolean, got None")
+        out["active"] = True
+    if value.get("max_scheduled_runs") is not None or not partial:
+        out["max_scheduled_runs"] = _max_scheduled_runs(value.get("max_scheduled_runs"), f"{field}.max_scheduled_runs")
+    if "deployment_id" in value and value["deployment_id"] is not None:
+        as_uuid(value["deployment_id"], f"{field}.deployment_id")
+    return out
+
+
+def _schedule_items(values: Any, field: str, keys: tuple[str, ...]) -> list[tuple]:
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+        raise ValidationError(f"{field} must be a list of schedules, got {type(values).__name__} {values!r}")
+    out = []
+    for i, value in enumerate(values):
+        entry = _schedule_entry(value, f"{field}[{i}]", keys)
+        out.append((entry["schedule"], entry["active"], entry["max_scheduled_runs"]))
+    return out
+
+
+def _schedules_of(engine: Any, deployment_id: Any) -> list[DeploymentSchedule]:
+    return list(engine._store.tables["deployment_schedule"].by_name["deployment_id"].get(deployment_id).values())
+
+
+def _delete_schedules(engine: Any, deployment_id: Any) -> bool:
+    schedules = _schedules_of(engine, deployment_id)
+    for rec in schedules:
+        engine._store.delete("deployment_schedule", rec)
+    return bool(schedules)
+
+
+def _insert_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> list:
+    out = []
+    for schedule, active, max_runs in entries:
+        anchored = getattr(schedule, "anchored", None)  # an interval without an anchor: now
+        rec = DeploymentSchedule(deployment_id=deployment_id, schedule=anchored(now) if anchored else schedule,
+                                 active=active, max_scheduled_runs=max_runs)
+        engine._stamp(rec, now)
+        engine._insert("deployment_schedule", rec)
+        out.append(rec)
+    return out
+
+
+def create_deployment_schedules(engine: Any, deployment_id: Any, schedules: Any) -> list[DeploymentSchedule]:
+    """Add schedules to a deployment: each a DeploymentScheduleCreate (mapping or
+    object: `schedule`, `active` True, `max_scheduled_runs` None, at most 50) or a
+    bare schedule. An interval schedule without an anchor gets the engine's now.
+    ObjectNotFoundError for an unknown deployment (Prefect: a foreign-key error).
+    O(s)."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    entries = _schedule_items(schedules, "schedules", _CREATE_SCHEDULE_KEYS)
+    engine._require("deployment", dep_id, "Deployment")
+    return _insert_schedules(engine, dep_id, entries, engine._clock.now())
+
+
+def _updated_desc(rec: DeploymentSchedule) -> _dt.datetime:
+    return rec.updated
+
+
+def read_deployment_schedules(engine: Any, deployment_id: Any, deployment_schedule_filter: Any) -> list:
+    """The deployment's schedules matching the filter, most recently updated first
+    (equal times: in creation order, as SQLite reads Prefect's index). An unknown
+    deployment has none. O(s log s)."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    parsed = parse_filter(DeploymentScheduleFilter, deployment_schedule_filter, "deployment_schedule_filter")
+    schedules = _schedules_of(engine, dep_id)
+    if parsed is not None:
+        keep = parsed.predicate(engine._store.tables)
+        schedules = [s for s in schedules if keep(s)]
+    schedules.sort(key=_updated_desc, reverse=True)  # stable: ties stay in creation order
+    return schedules
+
+
+def update_deployment_schedule(engine: Any, deployment_id: Any, deployment_schedule_id: Any, given: Any,
+                               fields: dict) -> bool:
+    """Set the given (not None) fields of DeploymentScheduleUpdate: `active`,
+    `schedule`, `max_scheduled_runs`; `updated` becomes now even when none is given.
+    True iff the deployment has that schedule. O(1)."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    schedule_id = as_uuid(deployment_schedule_id, "deployment_schedule_id")
+    values = merged_fields(given, fields, "schedule") if given is None or isinstance(given, Mapping) \
+        else {**_as_update_mapping(given), **fields}
+    values = _schedule_entry(values, "schedule", _UPDATE_SCHEDULE_KEYS, partial=True)
+    rec = engine._table("deployment_schedule").get(schedule_id)
+    if rec is None or rec.deployment_id != dep_id:
+        return False
+    now = engine._clock.now()
+    if "schedule" in values:
+        anchored = getattr(values["schedule"], "anchored", None)
+        if anchored:
+            values["schedule"] = anchored(now)
+    engine._write("deployment_schedule", rec, values, now)
+    return True
+
+
+def _as_update_mapping(value: Any) -> dict:
+    if isinstance(value, DeploymentSchedule):
+        return {"schedule": value.schedule, "active": value.active, "max_scheduled_runs": value.max_scheduled_runs}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dict(dump(exclude_unset=True))
+    raise ValidationError(f"schedule must be a mapping of DeploymentScheduleUpdate fields, got {value!r}")
+
+
+def delete_schedules_for_deployment(engine: Any, deployment_id: Any) -> bool:
+    """Delete all of a deployment's schedules; True iff there was one. O(s)."""
+    return _delete_schedules(engine, as_uuid(deployment_id, "deployment_id"))
+
+
+def delete_deployment_schedule(engine: Any, deployment_id: Any, deployment_schedule_id: Any) -> bool:
+    """Delete one schedule of a deployment; True iff the deployment had it. O(1)."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    rec = engine._table("deployment_schedule").get(as_uuid(deployment_schedule_id, "deployment_schedule_id"))
+    if rec is None or rec.deployment_id != dep_id:
+        return False
+    engine._store.delete("deployment_schedule", rec)
+    return True
+
+
+def _as_time(value: Any, field: str) -> _dt.datetime:
+    if not isinstance(value, _dt.datetime):
+        raise ValidationError(f"{field} must be a datetime, got {type(value).__name__} {value!r}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def _as_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _plus(start: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
+    # pendulum adds a timedelta as elapsed seconds, whatever the timezone
+    return (start.astimezone(_dt.timezone.utc) + delta).astimezone(start.tzinfo)
+
+
+def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: Any, min_time: Any, min_runs: Any,
+                  max_runs: Any, auto_scheduled: Any) -> list:
+    """Prefect's schedule_runs: for each active schedule of the deployment (most
+    recently updated first), its dates from `start_time` (default: now) on, at most
+    `max_runs` (100) and none after `end_time` (default: start + 100 days), stopping
+    once there are `min_runs` (3) and one is at or after start + `min_time` (1 h).
+    Each date becomes a SCHEDULED flow run ("Flow run scheduled") of the deployment,
+    with its flow, version, queue, parameters and tags ("auto-scheduled" first when
+    `auto_scheduled`), `idempotency_key` "scheduled <deployment id> <date>" (the
+    date in the schedule's timezone, as str() writes it); a key the flow already
+    has is skipped. The deployment's `paused` is not looked at (Prefect's scheduler
+    service skips paused deployments before calling this). Returns the ids of the
+    runs inserted, in date order per schedule. An unknown deployment gives [].
+    O(schedules · dates · indexes · log n)."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    min_runs = SCHEDULER_MIN_RUNS if min_runs is None else _as_int(min_runs, "min_runs")
+    max_runs = SCHEDULER_MAX_RUNS if max_runs is None else _as_int(max_runs, "max_runs")
+    if min_time is None:
+        min_time = SCHEDULER_MIN_SCHEDULED_TIME
+    elif not isinstance(min_time, _dt.timedelta):
+        raise ValidationError(f"min_time must be a timedelta, got {type(min_time).__name__} {min_time!r}")
+    auto_scheduled = as_bool(auto_scheduled, "auto_scheduled")
+    start = engine._clock.now() if start_time is None else _as_time(start_time, "start_time")
+    end = _plus(start, SCHEDULER_MAX_SCHEDULED_TIME) if end_time is None else _as_time(end_time, "end_time")
+    dep = engine._table("deployment").get(dep_id)
+    if dep is None:
+        return []
+    enough_at = _plus(start, min_time)
+    planned: list[tuple[_dt.datetime, list]] = []
+    for rec in read_deployment_schedules(engine, dep_id, None):
+        if not rec.active:
+            continue
+        dates = []
+        for date in _dates(rec.schedule, max_runs, start, end):
+            dates.append(date)
+            if len(dates) >= min_runs and date >= enough_at:
+                break
+        tags = ["auto-scheduled", *dep.tags] if auto_scheduled else list(dep.tags)
+        planned.extend((date, tags) for date in dates)
+    return _insert_scheduled_runs(engine, dep, planned, auto_scheduled)
+
+
+_UTC = _dt.timezone.utc
+
+
+def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_scheduled: bool) -> list:
+    """Insert the planned runs that are new, each with its SCHEDULED state row
+    (bypassing orchestration, as Prefect's bulk insert does: the run's
+    `state_timestamp` stays None and the state's details carry only the scheduled
+    time)."""
+    store = engine._store
+    keys = store.tables["flow_run"].by_name["idempotency"]
+    now = engine._clock.now()
+    inserted = []
+    for date, tags in planned:
+        key = f"scheduled {dep.id} {date}"
+        if keys.get((dep.flow_id, key)):
+            continue
+        when = date.astimezone(_UTC)
+        state = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=now,
+                           message="Flow run scheduled", state_details=StateDetails(scheduled_time=when))
+        run = FlowRun(flow_id=dep.flow_id, deployment_id=dep.id, deployment_version=dep.version,
+                      work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id,
+                      parameters=dict(dep.parameters), idempotency_key=key, tags=list(tags),
+                      auto_scheduled=auto_scheduled, state_type=StateType.SCHEDULED, state_name="Scheduled",
+                      next_scheduled_start_time=when, expected_start_time=when)
+        run.created = run.updated = now
+        row = FlowRunStateRow(type=StateType.SCHEDULED, timestamp=now, name="Scheduled",
+                              message="Flow run scheduled", state_details=state.state_details, id=state.id,
+                              created=now, updated=now, flow_run_id=run.id)
+        run.state_id = row.id
+        run.state = state
+        store.insert("flow_run", run)
+        store.insert("flow_run_state", row)
+        inserted.append(run.id)
+    return inserted
+
+
+def check_work_queues_for_deployment(engine: Any, deployment_id: Any) -> list[WorkQueue]:
+    """The work queues that could pick the deployment up, in creation order: those
+    whose `filter` (Prefect's legacy QueueFilter) has no tags or only tags the
+    deployment carries, and no deployment_ids or the deployment's among them (a
+    queue without a filter qualifies). ObjectNotFoundError for an unknown
+    deployment. O(queues)."""
+    dep = engine._require("deployment", as_uuid(deployment_id, "deployment_id"), "Deployment")
+    tags = set(dep.tags)
+    dep_text = str(dep.id)
+    out = []
+    for queue in engine._table("work_queue").values():
+        flt = queue.filter if isinstance(queue.filter, Mapping) else {}
+        wanted = flt.get("tags") or []
+        ids = flt.get("deployment_ids") or []
+        if not set(wanted) <= tags:
+            continue
+        if ids and dep_text not in {str(i) for i in ids}:
+            continue
+        out.append(queue)
+    return out

@@ -34,6 +34,7 @@ from .records import (
     ConcurrencyLimit,
     ConcurrencyLimitV2,
     Deployment,
+    DeploymentSchedule,
     Flow,
     FlowRun,
     FlowRunStateRow,
@@ -309,6 +310,7 @@ class Engine:
         if flow is None:
             return False
         for dep in list(self._store.tables["deployment"].by_name["flow_id"].get(flow.id).values()):
+            _deployments._delete_schedules(self, dep.id)  # (the schema's cascade)
             self._store.delete("deployment", dep)
         for run in list(self._store.tables["flow_run"].by_name["flow_id"].get(flow.id).values()):
             self._delete_flow_run_cascade(run)
@@ -387,7 +389,61 @@ class Engine:
 
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
+        """Delete a deployment with its schedules, its never-run SCHEDULED runs and
+        its concurrency limit. True iff it existed."""
         return _deployments.delete_deployment(self, deployment_id)
+
+    # deployment schedules (engine/deployments.py, the types in engine/schedules.py) ------------
+    @atomic
+    def create_deployment_schedules(self, deployment_id: Any, schedules: Any) -> list[DeploymentSchedule]:
+        """Add schedules to a deployment, each a DeploymentScheduleCreate (a mapping
+        or object with `schedule`, `active` = True, `max_scheduled_runs` = None, at
+        most 50) or a bare IntervalSchedule / CronSchedule / RRuleSchedule (or its
+        JSON). ObjectNotFoundError for an unknown deployment. O(s)."""
+        return _deployments.create_deployment_schedules(self, deployment_id, schedules)
+
+    @locked
+    def read_deployment_schedules(self, deployment_id: Any,
+                                  deployment_schedule_filter: Any = None) -> list[DeploymentSchedule]:
+        """The deployment's schedules under a DeploymentScheduleFilter (typed or
+        JSON: `active.eq_`), most recently updated first. O(s log s)."""
+        return _deployments.read_deployment_schedules(self, deployment_id, deployment_schedule_filter)
+
+    @atomic
+    def update_deployment_schedule(self, deployment_id: Any, deployment_schedule_id: Any, schedule: Any = None,
+                                   **fields: Any) -> bool:
+        """Set the given, non-None fields of a DeploymentScheduleUpdate (`active`,
+        `schedule`, `max_scheduled_runs`; a mapping or keywords) and stamp `updated`.
+        True iff the deployment has that schedule. O(1)."""
+        return _deployments.update_deployment_schedule(self, deployment_id, deployment_schedule_id, schedule, fields)
+
+    @atomic
+    def delete_schedules_for_deployment(self, deployment_id: Any) -> bool:
+        """Delete every schedule of a deployment; True iff it had one. O(s)."""
+        return _deployments.delete_schedules_for_deployment(self, deployment_id)
+
+    @atomic
+    def delete_deployment_schedule(self, deployment_id: Any, deployment_schedule_id: Any) -> bool:
+        """Delete one schedule of a deployment; True iff it had it. O(1)."""
+        return _deployments.delete_deployment_schedule(self, deployment_id, deployment_schedule_id)
+
+    @atomic
+    def schedule_runs(self, deployment_id: Any, start_time: Any = None, end_time: Any = None, min_time: Any = None,
+                      min_runs: int | None = None, max_runs: int | None = None,
+                      auto_scheduled: bool = True) -> list[uuid.UUID]:
+        """Create the SCHEDULED runs of the deployment's active schedules, as
+        Prefect's schedule_runs (engine/deployments.py has the rules); returns the
+        new runs' ids. Defaults: start now, end start + 100 days, min_time 1 hour,
+        min_runs 3, max_runs 100. O(schedules · dates · indexes · log n)."""
+        return _deployments.schedule_runs(self, deployment_id, start_time, end_time, min_time, min_runs, max_runs,
+                                          auto_scheduled)
+
+    @locked
+    def check_work_queues_for_deployment(self, deployment_id: Any) -> list[WorkQueue]:
+        """The work queues whose legacy `filter` (tags, deployment_ids) lets them
+        pick the deployment up, in creation order. ObjectNotFoundError for an
+        unknown deployment. O(queues)."""
+        return _deployments.check_work_queues_for_deployment(self, deployment_id)
 
     # work pools and queues ------------------------------------------------------------------------
     @atomic

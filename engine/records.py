@@ -14,6 +14,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
+from .schedules import Schedule
 from .states import State, StateDetails, StateType, TERMINAL_STATES, compile_copier, new_id, seed_ids  # noqa: F401
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "TaskRunStateRow",
     "TaskRunStateCache",
     "Deployment",
+    "DeploymentSchedule",
     "DeploymentStatus",
     "ConcurrencyOptions",
     "CollisionStrategy",
@@ -224,6 +226,24 @@ class Deployment:
     updated: _dt.datetime = _EPOCH
 
     _NESTED = ("tags", "parameters", "job_variables")
+
+
+@attrs.define(slots=True, eq=False)
+class DeploymentSchedule:
+    """One schedule of a deployment (Prefect 3.1.0's DeploymentSchedule): the
+    schedule object (immutable, so shared, never copied), whether schedule_runs
+    uses it, and `max_scheduled_runs`, stored for Prefect's scheduler service
+    (schedule_runs itself does not read it). Removed with its deployment."""
+
+    deployment_id: uuid.UUID
+    schedule: Schedule
+    active: bool = True
+    max_scheduled_runs: int | None = None
+    id: uuid.UUID = attrs.field(factory=new_id)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
+
+    _NESTED = ()
 
 
 @attrs.define(slots=True, eq=False)

@@ -37,6 +37,7 @@ from .records import (
     ConcurrencyLimitV2,
     Constant,
     Deployment,
+    DeploymentSchedule,
     Flow,
     FlowRun,
     FlowRunStateRow,
@@ -49,6 +50,7 @@ from .records import (
     Worker,
     WorkQueue,
 )
+from .schedules import Schedule, as_schedule
 from .states import StateDetails
 
 __all__ = [
@@ -69,6 +71,7 @@ UTC = _dt.timezone.utc
 RECORD_CLASSES: dict[str, type] = {
     "flow": Flow,
     "deployment": Deployment,
+    "deployment_schedule": DeploymentSchedule,
     "work_pool": WorkPool,
     "work_queue": WorkQueue,
     "worker": Worker,
@@ -208,6 +211,12 @@ _RETRY_DELAY = typing.Union[int, float, list[int], None]
 _c.register_structure_hook_func(
     lambda t: t == _RETRY_DELAY, lambda v, _t: list(v) if isinstance(v, list) else v
 )
+
+
+# A deployment's schedule: Prefect's JSON shape of its kind ({"interval": seconds,
+# "anchor_date", "timezone"}, {"cron", ...}, {"rrule", ...}); the key names the kind.
+_c.register_unstructure_hook_func(lambda t: t == Schedule, lambda s: s.to_json())
+_c.register_structure_hook_func(lambda t: t == Schedule, lambda v, _t: as_schedule(v, "stored schedule"))
 
 
 # Record classes use string annotations (postponed evaluation): resolve them once.

@@ -16,6 +16,7 @@ __all__ = ["KINDS", "build_store"]
 KINDS = (
     "flow",
     "deployment",
+    "deployment_schedule",
     "work_pool",
     "work_queue",
     "worker",
@@ -88,6 +89,8 @@ def build_store() -> Store:
     t["flow"].hash_index("name", _attr("name"))
     t["deployment"].hash_index("flow_id", _attr("flow_id"))
     t["deployment"].hash_index("flow_name", _attr("flow_id", "name"))
+    # A deployment's schedules: read, replaced and deleted by deployment.
+    t["deployment_schedule"].hash_index("deployment_id", _attr("deployment_id"))
     t["work_pool"].hash_index("name", _attr("name"))
     t["work_queue"].hash_index("work_pool_id", _attr("work_pool_id"))
     # A heartbeat upserts on (pool, name); read_workers and a pool's delete take

@@ -26,6 +26,7 @@ from test_backends_support import (  # noqa: E402
 )
 
 from engine import Completed, Engine, Failed, Pending, Running, Scheduled  # noqa: E402
+from backends.sqlite import SCHEMA_VERSION  # noqa: E402
 from engine.errors import BackendError  # noqa: E402
 from engine.records import seed_slugs  # noqa: E402
 from engine.states import seed_ids  # noqa: E402
@@ -318,13 +319,15 @@ def test_workers_persist_through_heartbeats_deletes_and_pool_deletes(tmp_path, s
 
 def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
     """A database written before workers existed (schema version 1, no worker table)
-    opens with everything in it, and is moved to version 2 by creating the table."""
+    opens with everything in it, and is moved to the current version by creating the
+    tables added since (worker in 2, deployment_schedule in 3)."""
     path = tmp_path / "old.db"
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         pool = engine.create_work_pool("p")
         engine.create_flow("f")
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE worker")
+    conn.execute("DROP TABLE deployment_schedule")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -332,11 +335,72 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("SELECT name FROM worker").fetchall() == [("w",)]
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
         assert [w.name for w in engine.read_workers(pool.id)] == ["w"]
+
+
+def test_a_version_2_sqlite_database_gains_the_deployment_schedule_table(tmp_path):
+    """A database written before schedules existed (version 2) opens, gains an empty
+    deployment_schedule table and moves to version 3; its schedules then persist."""
+    path = tmp_path / "v2.db"
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        flow = engine.create_flow("f")
+        dep = engine.create_deployment(flow.id, "d")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE deployment_schedule")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        assert engine.read_deployment_schedules(dep.id) == []
+        engine.create_deployment_schedules(dep.id, [{"cron": "0 * * * *"}])
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    with Engine.open(f"sqlite:///{path}") as engine:
+        assert [s.schedule.cron for s in engine.read_deployment_schedules(dep.id)] == ["0 * * * *"]
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_deployment_schedules_persist(tmp_path, scheme, options):
+    """Schedules of every kind land in the backend through create (alone and with a
+    deployment upsert, which replaces them), update, the two deletes and a
+    deployment's delete; the runs schedule_runs makes persist with their states."""
+    url = _url(tmp_path, scheme)
+    clock = make_clock()
+    with Engine.open(url, clock=clock, **options) as engine:
+        flow = engine.create_flow("f")
+        keep = engine.create_deployment(flow.id, "keep", tags=["t"], schedules=[
+            {"schedule": {"interval": 3600, "anchor_date": "2024-11-03T00:30:00-04:00",
+                          "timezone": "America/New_York"}}])
+        gone = engine.create_deployment(flow.id, "gone", schedules=[{"schedule": {"cron": "0 * * * *"}}])
+        cron, rrule = engine.create_deployment_schedules(keep.id, [
+            {"schedule": {"cron": "*/30 1 * * *", "timezone": "America/New_York"}, "max_scheduled_runs": 5},
+            {"schedule": {"rrule": "FREQ=DAILY;BYHOUR=1", "timezone": "Europe/London"}, "active": False}])
+        clock.advance(5)
+        engine.update_deployment_schedule(keep.id, rrule.id, {"active": True, "max_scheduled_runs": 2})
+        engine.delete_deployment_schedule(keep.id, cron.id)
+        ids = engine.schedule_runs(keep.id, start_time=_dt.datetime(2024, 11, 3, 4, tzinfo=_dt.timezone.utc),
+                                   max_runs=5)
+        assert engine.delete_deployment(gone.id) is True
+        expected = [(s.id, s.schedule, s.active, s.max_scheduled_runs, s.created, s.updated)
+                    for s in engine.read_deployment_schedules(keep.id)]
+        runs = [(r.id, r.idempotency_key, r.expected_start_time, r.state) for r in map(engine.read_flow_run, ids)]
+    with Engine.open(url, clock=clock) as engine:
+        got = [(s.id, s.schedule, s.active, s.max_scheduled_runs, s.created, s.updated)
+               for s in engine.read_deployment_schedules(keep.id)]
+        assert got == expected and len(got) == 2 and len(engine._store.tables["deployment_schedule"].rows) == 2
+        assert [(r.id, r.idempotency_key, r.expected_start_time, r.state) for r in map(engine.read_flow_run, ids)] \
+            == runs
+        assert engine.schedule_runs(keep.id, start_time=_dt.datetime(2024, 11, 3, 4, tzinfo=_dt.timezone.utc),
+                                    max_runs=5) == []  # the same keys: nothing new
+        engine.create_deployment(flow.id, "keep")  # an upsert without schedules drops them
+    with Engine.open(url, clock=clock) as engine:
+        assert engine.read_deployment_schedules(keep.id) == []
+        check_indexes(engine)
 
 
 def test_a_json_snapshot_without_a_worker_table_loads(tmp_path):

@@ -187,7 +187,7 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
 
 
 @pytest.mark.parametrize("statement, match", [
-    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 2",
+    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 3",
                  id="schema-version-mismatch"),
     pytest.param("ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns", id="altered-table"),
     pytest.param("UPDATE flow_run SET created = 'not a date'", "bad row in table flow_run", id="bad-row"),
@@ -457,6 +457,7 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
     _execute(path, "DROP TABLE worker")
+    _execute(path, "DROP TABLE deployment_schedule")
     _execute(path, "PRAGMA user_version = 1")
     _execute(path, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
     before = _listing(tmp_path)

@@ -154,6 +154,8 @@ class Workload:
             engine.bulk_increment_active_slots([rng.choice(self.limits)], 1)
             return "take_slot"
         if r < 0.90:
+            if rng.random() < 0.3:
+                return self._schedule_step(engine)
             return self._worker_step(engine)
         if r < 0.92:
             # A multi-call transaction: lands entirely or not at all.
@@ -177,6 +179,42 @@ class Workload:
             self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
             return "delete_task_run"
         return "noop"
+
+    def _schedule_step(self, engine: Any) -> str:
+        """Deployments with schedules: create (an upsert replacing them), add,
+        update, delete one or all, schedule_runs, delete the deployment."""
+        rng = self.rng
+        deps = list(engine._store.tables["deployment"].rows)
+        kinds = [{"interval": rng.choice([600, 3600, 86400])},
+                 {"cron": rng.choice(["0 * * * *", "*/20 1-3 * * *"]), "timezone": "America/New_York"},
+                 {"rrule": "FREQ=HOURLY;INTERVAL=5", "timezone": "Europe/London"}]
+        if not deps or rng.random() < 0.2:
+            engine.create_deployment(rng.choice(self.flows), f"dep-{rng.randrange(3)}", tags=["s"],
+                                     schedules=[{"schedule": rng.choice(kinds), "active": rng.random() < 0.8}])
+            return "create_deployment"
+        dep_id = rng.choice(deps)
+        schedules = engine.read_deployment_schedules(dep_id)
+        u = rng.random()
+        if u < 0.3 or not schedules:
+            engine.create_deployment_schedules(dep_id, [rng.choice(kinds)])
+            return "create_deployment_schedules"
+        if u < 0.5:
+            engine.update_deployment_schedule(dep_id, rng.choice(schedules).id,
+                                              {"active": rng.random() < 0.5, "max_scheduled_runs": rng.randrange(1, 9)})
+            return "update_deployment_schedule"
+        if u < 0.6:
+            engine.delete_deployment_schedule(dep_id, rng.choice(schedules).id)
+            return "delete_deployment_schedule"
+        if u < 0.65:
+            engine.delete_schedules_for_deployment(dep_id)
+            return "delete_schedules_for_deployment"
+        if u < 0.95:
+            engine.schedule_runs(dep_id, max_runs=rng.randrange(1, 6))
+            self.flow_runs.extend(r for r in engine._store.tables["flow_run"].rows if r not in set(self.flow_runs))
+            return "schedule_runs"
+        engine.delete_deployment(dep_id)
+        self.flow_runs = [r for r in self.flow_runs if r in engine._store.tables["flow_run"].rows]
+        return "delete_deployment"
 
     def _worker_step(self, engine: Any) -> str:
         """Work pools and their workers: heartbeats (new and repeated, with and
@@ -362,5 +400,16 @@ def populate_all_kinds(engine: Any) -> dict:
     engine.worker_heartbeat(pool.id, "w-gone")
     engine.worker_heartbeat(pool.id, "w-interval")
     engine.delete_worker(pool.id, "w-gone")
+    # Deployment schedules of all three kinds (one updated, one deleted) and the runs
+    # schedule_runs makes from them.
+    interval, cron, rrule = engine.create_deployment_schedules(dep.id, [
+        {"schedule": {"interval": 5400.5, "anchor_date": "2024-03-09T23:30:00-05:00",
+                      "timezone": "America/New_York"}, "max_scheduled_runs": 7},
+        {"schedule": {"cron": "30 2 * * *", "timezone": "Europe/Berlin", "day_or": False}, "active": False},
+        {"schedule": {"rrule": "DTSTART:20240101T090000\nRRULE:FREQ=DAILY;BYHOUR=9,17", "timezone": "Asia/Kolkata"}},
+    ])
+    engine.update_deployment_schedule(dep.id, cron.id, {"active": True})
+    engine.delete_deployment_schedule(dep.id, rrule.id)
+    engine.schedule_runs(dep.id, start_time=START, max_runs=4)
     return {"flow": flow, "pool": pool, "queue": queue, "deployment": dep, "tag_limit": tag_limit,
             "flow_run": run, "task_run": task, "upstream": upstream}

@@ -33,14 +33,6 @@ NOT_OFFERED: dict[str, set[str]] = {
     "concurrency_limits": set(),
     "concurrency_limits_v2": set(),
     "deployments": {
-        # schedules: the simulator schedules runs itself (README, "Differences from Prefect")
-        "check_work_queues_for_deployment",
-        "create_deployment_schedules",
-        "delete_deployment_schedule",
-        "delete_schedules_for_deployment",
-        "read_deployment_schedules",
-        "schedule_runs",
-        "update_deployment_schedule",
         # Prefect's open a database session of their own (no session parameter), which a
         # facade call cannot name an engine without: Engine.mark_deployments_(not_)ready
         "mark_deployments_not_ready",

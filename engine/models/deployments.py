@@ -1,15 +1,18 @@
-"""`prefect.server.models.deployments`, awaitable (the parts the run layer uses:
-create/upsert with a concurrency limit, reads, delete)."""
+"""`prefect.server.models.deployments`, awaitable: create/upsert with a concurrency
+limit and schedules, reads, update, delete, a deployment's schedules, schedule_runs
+and check_work_queues_for_deployment."""
 from __future__ import annotations
 
 from typing import Any
 
-from ..records import Deployment
+from ..records import Deployment, DeploymentSchedule, WorkQueue
 from ._facade import as_filter, as_mapping, engine_of, facade, given_fields
 
 __all__ = [
     "create_deployment", "read_deployment", "read_deployment_by_name", "read_deployments",
-    "count_deployments", "update_deployment", "delete_deployment",
+    "count_deployments", "update_deployment", "delete_deployment", "schedule_runs",
+    "check_work_queues_for_deployment", "create_deployment_schedules", "read_deployment_schedules",
+    "update_deployment_schedule", "delete_schedules_for_deployment", "delete_deployment_schedule",
 ]
 
 
@@ -74,3 +77,51 @@ async def update_deployment(session: Any, deployment_id: Any, deployment: Any) -
 async def delete_deployment(session: Any, deployment_id: Any) -> bool:
     """Delete a deployment, its limit and its scheduled never-run runs."""
     return engine_of(session).delete_deployment(deployment_id)
+
+
+@facade
+async def schedule_runs(session: Any, deployment_id: Any, start_time: Any = None, end_time: Any = None,
+                        min_time: Any = None, min_runs: int | None = None, max_runs: int | None = None,
+                        auto_scheduled: bool = True) -> list:
+    """Create the SCHEDULED runs of the deployment's active schedules (Prefect's
+    rules and defaults); the ids of the runs inserted."""
+    return engine_of(session).schedule_runs(deployment_id, start_time, end_time, min_time, min_runs, max_runs,
+                                            auto_scheduled)
+
+
+@facade
+async def check_work_queues_for_deployment(session: Any, deployment_id: Any) -> list[WorkQueue]:
+    """The work queues whose legacy filter lets them pick the deployment up."""
+    return engine_of(session).check_work_queues_for_deployment(deployment_id)
+
+
+@facade
+async def create_deployment_schedules(session: Any, deployment_id: Any, schedules: Any) -> list[DeploymentSchedule]:
+    """Add DeploymentScheduleCreate entries (dicts or Prefect objects) to a deployment."""
+    return engine_of(session).create_deployment_schedules(deployment_id, schedules)
+
+
+@facade
+async def read_deployment_schedules(session: Any, deployment_id: Any,
+                                    deployment_schedule_filter: Any = None) -> list[DeploymentSchedule]:
+    """The deployment's schedules under a DeploymentScheduleFilter, latest updated first."""
+    return engine_of(session).read_deployment_schedules(deployment_id, as_filter(deployment_schedule_filter))
+
+
+@facade
+async def update_deployment_schedule(session: Any, deployment_id: Any, deployment_schedule_id: Any,
+                                     schedule: Any) -> bool:
+    """Set the non-None fields of a DeploymentScheduleUpdate; True iff the deployment has that schedule."""
+    return engine_of(session).update_deployment_schedule(deployment_id, deployment_schedule_id, schedule)
+
+
+@facade
+async def delete_schedules_for_deployment(session: Any, deployment_id: Any) -> bool:
+    """Delete all of a deployment's schedules; True iff there was one."""
+    return engine_of(session).delete_schedules_for_deployment(deployment_id)
+
+
+@facade
+async def delete_deployment_schedule(session: Any, deployment_id: Any, deployment_schedule_id: Any) -> bool:
+    """Delete one schedule of a deployment; True iff it had it."""
+    return engine_of(session).delete_deployment_schedule(deployment_id, deployment_schedule_id)

@@ -1,0 +1,454 @@
+"""Schedules: IntervalSchedule, CronSchedule and RRuleSchedule with Prefect 3.1.0's
+validation and date generation (server/schemas/schedules.py), and the parsing of
+Prefect's JSON shapes for them.
+
+Dates come out as aware datetimes in the schedule's timezone (zoneinfo), computed
+step by step as Prefect's pendulum code computes them, DST included:
+
+* an interval schedule jumps from its anchor to the start by whole intervals
+  (counted in elapsed seconds), then steps: an interval under a day adds elapsed
+  seconds; one of a day or more adds its days on the local calendar (then its
+  remaining seconds, also on the wall clock), a repeated local time meaning its
+  later occurrence and a skipped one moving forward by the gap;
+* a cron schedule asks croniter for the next wall-clock times after the start's
+  local time, and reads each in the timezone as its earlier occurrence (a
+  skipped time moves back by the gap);
+* an rrule schedule is expanded by dateutil.rrule with its DTSTART (2020-01-01 if
+  none) localised to the timezone by dateutil.tz.
+
+In all three, two datetimes of one timezone are compared by their wall-clock
+readings (Python's rule for a shared tzinfo, which pendulum keeps), so a local time
+repeated at a DST change counts as already seen. At most 1,000 candidates are
+checked per call.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import math
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any, Iterator, Union
+
+import attrs
+
+from .errors import ValidationError
+
+__all__ = [
+    "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
+    "MAX_ITERATIONS", "MAX_RRULE_LENGTH",
+]
+
+MAX_ITERATIONS = 1000  # candidates checked per date generation (Prefect's limit)
+MAX_RRULE_LENGTH = 6500  # characters of an rrule string (Prefect's limit)
+_DEFAULT_RRULE_START = _dt.date(2020, 1, 1)  # DTSTART of an rrule that gives none
+_ZERO = _dt.timedelta(0)
+
+
+@functools.lru_cache(maxsize=None)
+def _valid_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    # ZoneInfo caches per key: every datetime of one zone shares one tzinfo object,
+    # which is what makes their comparisons wall-clock ones (as in pendulum).
+    return zoneinfo.ZoneInfo(name)
+
+
+def _check_zone(value: Any, field: str, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or value not in _valid_zones():
+        raise ValidationError(
+            f"{field}: invalid timezone {value!r} (specify it in IANA tzdata format, for example America/New_York)"
+        )
+    return value
+
+
+# pendulum's arithmetic, on zoneinfo datetimes -----------------------------------------------
+
+def _local(naive: _dt.datetime, tz: _dt.tzinfo, fold: int) -> _dt.datetime:
+    """A wall-clock reading in `tz`, as pendulum's DateTime.create makes it: a
+    skipped time moves by the gap (forward for fold=1, back for fold=0), a repeated
+    one keeps `fold`."""
+    if isinstance(tz, zoneinfo.ZoneInfo):
+        before = tz.utcoffset(naive.replace(fold=0))
+        after = tz.utcoffset(naive.replace(fold=1))
+        if after > before:  # in a gap
+            naive = naive + ((after - before) if fold else (before - after))
+    return naive.replace(tzinfo=tz, fold=fold)
+
+
+def _instance(value: _dt.datetime) -> _dt.datetime:
+    """pendulum.instance: naive means UTC; a zoneinfo zone is re-read from the wall
+    clock (keeping fold); a UTC tzinfo becomes the UTC zone; any other is a fixed offset."""
+    tz = value.tzinfo
+    naive = value.replace(tzinfo=None)
+    if tz is None:
+        return naive.replace(tzinfo=_zone("UTC"))
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return _local(naive, _zone(key), value.fold)
+    if tz.tzname(None) == "UTC":
+        return naive.replace(tzinfo=_zone("UTC"))
+    offset = tz.utcoffset(value) or _ZERO
+    return naive.replace(tzinfo=_dt.timezone(offset))
+
+
+def _in_tz(value: _dt.datetime, name: str) -> _dt.datetime:
+    return value.astimezone(_zone(name))
+
+
+def _duration(days: float, seconds: float) -> _dt.timedelta:
+    """pendulum's add_duration normalisation of days + seconds into a timedelta."""
+    minutes = hours = 0.0
+    if abs(seconds) > 59:
+        s = int(math.copysign(1, seconds))
+        div, mod = divmod(seconds * s, 60)
+        seconds, minutes = mod * s, div * s
+    if abs(minutes) > 59:
+        s = int(math.copysign(1, minutes))
+        div, mod = divmod(minutes * s, 60)
+        minutes, hours = mod * s, div * s
+    if abs(hours) > 23:
+        s = int(math.copysign(1, hours))
+        div, mod = divmod(hours * s, 24)
+        hours, days = mod * s, days + div * s
+    return _dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _add(value: _dt.datetime, days: float = 0, seconds: float = 0) -> _dt.datetime:
+    """pendulum's DateTime.add(days=, seconds=): with days, on the wall clock (then
+    read with fold=1); without, in UTC."""
+    naive = value.replace(tzinfo=None, fold=0)
+    tz = value.tzinfo
+    if days:
+        return _local(naive + _duration(days, seconds), tz, 1)
+    offset = value.utcoffset()
+    if offset:
+        naive = naive - offset
+    moved = (naive + _duration(0, seconds)).replace(tzinfo=_dt.timezone.utc)
+    local = moved.astimezone(tz)
+    return local
+
+
+def _elapsed_seconds(later: _dt.datetime, earlier: _dt.datetime) -> float:
+    # pendulum's difference of two datetimes: UTC instants, whatever their tzinfo.
+    delta = (later.replace(tzinfo=None) - later.utcoffset()) - (earlier.replace(tzinfo=None) - earlier.utcoffset())
+    return _dt.timedelta(seconds=delta.total_seconds()).total_seconds()
+
+
+def _bounds(start: _dt.datetime, end: _dt.datetime | None, tz: str) -> tuple[_dt.datetime, _dt.datetime | None]:
+    start = _in_tz(_instance(start), tz)
+    if end is not None:
+        end = _in_tz(_instance(end), tz)
+    return start, end
+
+
+# parsing helpers ---------------------------------------------------------------------------
+
+def _as_datetime(value: Any, field: str) -> _dt.datetime:
+    if isinstance(value, str):
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        try:
+            value = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(f"{field}: not an ISO 8601 datetime: {value!r}") from None
+    if not isinstance(value, _dt.datetime):
+        raise ValidationError(f"{field} must be a datetime or ISO 8601 text, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _as_interval(value: Any) -> _dt.timedelta:
+    if isinstance(value, bool) or not isinstance(value, (int, float, _dt.timedelta)):
+        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} {value!r}")
+    if not isinstance(value, _dt.timedelta):
+        if not math.isfinite(value):
+            raise ValidationError(f"interval must be a finite number of seconds, got {value!r}")
+        try:
+            value = _dt.timedelta(seconds=value)
+        except OverflowError:
+            raise ValidationError(f"interval is out of range: {value!r}") from None
+    if value <= _ZERO:
+        raise ValidationError(f"interval must be greater than 0 seconds, got {value.total_seconds()}")
+    return value
+
+
+def _as_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be a boolean, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _as_text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _iso(value: _dt.datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# the schedule types --------------------------------------------------------------------------
+
+def _anchor_zone(anchor: _dt.datetime | None) -> str:
+    # A timezone inferred from the anchor: its zone's name when it has one, else UTC
+    # (a fixed offset, such as one parsed from ISO text, names no zone).
+    if anchor is None:
+        return "UTC"
+    key = getattr(anchor.tzinfo, "key", None)
+    return key if isinstance(key, str) and key in _valid_zones() else "UTC"
+
+
+@attrs.frozen(slots=True, init=False)
+class IntervalSchedule:
+    """Every `interval` from `anchor_date`. An interval of a day or more keeps the
+    local clock time across DST changes (in `timezone`); a shorter one steps in
+    elapsed time. `anchor_date` None means "the engine's now when stored" (Prefect:
+    now at construction); a naive anchor is UTC. Without a `timezone`, the anchor's
+    zone name is used, else UTC."""
+
+    interval: _dt.timedelta
+    anchor_date: _dt.datetime | None
+    timezone: str
+
+    def __init__(self, interval: Any, anchor_date: Any = None, timezone: Any = None) -> None:
+        interval = _as_interval(interval)
+        if anchor_date is not None:
+            anchor_date = _as_datetime(anchor_date, "anchor_date")
+            anchor_date = _instance(anchor_date)  # naive: UTC; a skipped local time moves on
+        timezone = _check_zone(timezone, "timezone", True) or _anchor_zone(anchor_date)
+        self.__attrs_init__(interval, anchor_date, timezone)
+
+    def anchored(self, now: _dt.datetime) -> "IntervalSchedule":
+        """This schedule with `now` as its anchor when it has none."""
+        if self.anchor_date is not None:
+            return self
+        return IntervalSchedule(self.interval, now, self.timezone)
+
+    def to_json(self) -> dict:
+        return {"interval": self.interval.total_seconds(),
+                "anchor_date": None if self.anchor_date is None else _iso(self.anchor_date),
+                "timezone": self.timezone}
+
+    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
+        """Up to `n` dates (1 by default; up to 1,000 with an `end`) at or after
+        `start`, none after `end`, sorted. O(n) (at most 1,000 candidates)."""
+        return sorted(_dates(self, n, start, end))
+
+    def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+        if self.anchor_date is None:
+            raise ValidationError("an IntervalSchedule without an anchor_date has no dates until it is stored")
+        anchor = _in_tz(_instance(self.anchor_date), self.timezone)
+        start, end = _bounds(start, end, self.timezone)
+        step = self.interval.total_seconds()
+        jumps = int(_elapsed_seconds(start, anchor) / step)
+        current = _add(anchor, seconds=step * jumps)
+        days = self.interval.days
+        seconds = step - days * 86400
+        while current < start:  # (DST can leave the jump short)
+            current = _add(current, days, seconds)
+        seen: set = set()
+        tries = 0
+        while True:
+            if end is not None and current > end:
+                return
+            if current not in seen:
+                seen.add(current)
+                yield current
+            if len(seen) >= n or tries > MAX_ITERATIONS:
+                return
+            tries += 1
+            current = _add(current, days, seconds)
+
+
+def _check_cron(value: Any) -> str:
+    from croniter import croniter
+
+    value = _as_text(value, "cron")
+    if not croniter.is_valid(value):
+        raise ValidationError(f"cron: invalid cron string {value!r}")
+    if any(part.casefold() in ("r", "h") for part in value.split()):
+        raise ValidationError(f"cron: random and hashed expressions are unsupported, got {value!r}")
+    return value
+
+
+@attrs.frozen(slots=True, init=False)
+class CronSchedule:
+    """The times a cron string names, read in `timezone` (UTC if None): each new
+    local time that matches, so an hourly schedule skips the hour a DST change
+    drops and fires once in the hour it repeats. `day_or` False ANDs the
+    day-of-month and day-of-week fields (croniter's day_or)."""
+
+    cron: str
+    timezone: str | None
+    day_or: bool
+
+    def __init__(self, cron: Any, timezone: Any = None, day_or: Any = True) -> None:
+        self.__attrs_init__(_check_cron(cron), _check_zone(timezone, "timezone", True), _as_bool(day_or, "day_or"))
+
+    def to_json(self) -> dict:
+        return {"cron": self.cron, "timezone": self.timezone, "day_or": self.day_or}
+
+    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
+        """As IntervalSchedule.get_dates."""
+        return sorted(_dates(self, n, start, end))
+
+    def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+        from croniter import croniter
+
+        zone = self.timezone or "UTC"
+        start, end = _bounds(start, end, zone)
+        start = _add(start, seconds=-1)  # so that a start on the schedule is a date
+        if start.microsecond:
+            start = _add(start, seconds=1.0)
+        tz = _zone(zone)
+        # croniter walks the naive local clock; each time it names is read in the
+        # zone as its earlier occurrence (a skipped time moves back by the gap).
+        times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
+        seen: set = set()
+        tries = 0
+        while True:
+            current = _local(times.get_next(_dt.datetime), tz, 0)
+            if end is not None and current > end:
+                return
+            if current not in seen:
+                seen.add(current)
+                yield current
+            if len(seen) >= n or tries > MAX_ITERATIONS:
+                return
+            tries += 1
+
+
+def _parse_rrule(text: str, dtstart: Any = None) -> Any:
+    import dateutil.rrule
+
+    if dtstart is None:
+        return dateutil.rrule.rrulestr(text, cache=True)
+    return dateutil.rrule.rrulestr(text, dtstart=dtstart, cache=True)
+
+
+def _check_rrule(value: Any) -> str:
+    value = _as_text(value, "rrule")
+    try:
+        _parse_rrule(value)
+    except (ValueError, TypeError) as exc:  # dateutil's own messages
+        raise ValidationError(f"rrule: invalid RRule string {value!r}: {exc}") from None
+    if len(value) > MAX_RRULE_LENGTH:
+        raise ValidationError(f"rrule: at most {MAX_RRULE_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _localised(rule: Any, tz: Any) -> Any:
+    """An rrule with its DTSTART and UNTIL read in `tz`."""
+    changes = {"dtstart": rule._dtstart.replace(tzinfo=tz)}
+    if rule._until:
+        changes["until"] = rule._until.replace(tzinfo=tz)
+    return rule.replace(**changes)
+
+
+@attrs.frozen(slots=True, init=False)
+class RRuleSchedule:
+    """An iCalendar recurrence rule (RRULE, or an RRULE/EXRULE/RDATE/EXDATE set),
+    expanded by dateutil.rrule with its DTSTART (2020-01-01 when it has none)
+    localised to `timezone`, so a daily 9am rule keeps 9am local across DST."""
+
+    rrule: str
+    timezone: str
+
+    def __init__(self, rrule: Any, timezone: Any = "UTC") -> None:
+        self.__attrs_init__(_check_rrule(rrule), _check_zone(timezone, "timezone", False))
+
+    def to_json(self) -> dict:
+        return {"rrule": self.rrule, "timezone": self.timezone}
+
+    def to_rrule(self) -> Any:
+        """The dateutil rrule (or rruleset), localised to the timezone."""
+        import dateutil.rrule
+        import dateutil.tz
+
+        rule = _parse_rrule(self.rrule, _DEFAULT_RRULE_START)
+        tz = dateutil.tz.gettz(self.timezone)
+        if isinstance(rule, dateutil.rrule.rrule):
+            return _localised(rule, tz)
+        rule._rrule = [_localised(r, tz) for r in rule._rrule]
+        rule._exrule = [_localised(r, tz) for r in rule._exrule]
+        rule._rdate = [d.replace(tzinfo=tz) for d in rule._rdate]
+        rule._exdate = [d.replace(tzinfo=tz) for d in rule._exdate]
+        return rule
+
+    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
+        """As IntervalSchedule.get_dates."""
+        return sorted(_dates(self, n, start, end))
+
+    def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+        start, end = _bounds(start, end, self.timezone)
+        seen: set = set()
+        tries = 0
+        for occurrence in self.to_rrule().xafter(start, count=None, inc=True):
+            current = _in_tz(_instance(occurrence), self.timezone)
+            if end is not None and current > end:
+                return
+            if current not in seen:
+                seen.add(current)
+                yield current
+            if len(seen) >= n or tries > MAX_ITERATIONS:
+                return
+            tries += 1
+
+
+Schedule = Union[IntervalSchedule, CronSchedule, RRuleSchedule]
+SCHEDULE_TYPES = (IntervalSchedule, CronSchedule, RRuleSchedule)
+
+
+def _dates(schedule: Any, n: Any, start: Any, end: Any) -> Iterator[_dt.datetime]:
+    if start is None:
+        raise ValidationError("get_dates needs a start (the engine passes its now)")
+    start = _as_datetime(start, "start")
+    if end is not None:
+        end = _as_datetime(end, "end")
+    if n is None:
+        n = MAX_ITERATIONS if end is not None else 1
+    elif isinstance(n, bool) or not isinstance(n, int):
+        raise ValidationError(f"n must be an integer, got {type(n).__name__} {n!r}")
+    return schedule._dates(n, start, end)
+
+
+_KEYS = {
+    "interval": (IntervalSchedule, ("interval", "anchor_date", "timezone")),
+    "cron": (CronSchedule, ("cron", "timezone", "day_or")),
+    "rrule": (RRuleSchedule, ("rrule", "timezone")),
+}
+
+
+def as_schedule(value: Any, field: str = "schedule") -> Schedule:
+    """A schedule object from itself or Prefect's JSON shape ({"interval": seconds,
+    "anchor_date", "timezone"}, {"cron", "timezone", "day_or"}, {"rrule",
+    "timezone"}). ValidationError names `field` and what is wrong. O(1), plus
+    parsing the cron or rrule text."""
+    if isinstance(value, SCHEDULE_TYPES):
+        return value
+    dump = getattr(value, "model_dump", None)  # a Prefect schedule object
+    if callable(dump) and not isinstance(value, Mapping):
+        value = dump()
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            f"{field} must be an IntervalSchedule, CronSchedule, RRuleSchedule or its JSON object, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    kinds = [k for k in _KEYS if k in value]
+    if len(kinds) != 1:
+        raise ValidationError(
+            f"{field} must have exactly one of the keys 'interval', 'cron', 'rrule', got {sorted(value)}"
+        )
+    cls, allowed = _KEYS[kinds[0]]
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise ValidationError(f"{field}.{unknown[0]}: unknown key for {cls.__name__} (allowed: {', '.join(allowed)})")
+    try:
+        return cls(**value)
+    except ValidationError as exc:
+        raise ValidationError(f"{field}.{exc}") from None

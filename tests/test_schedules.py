@@ -1,0 +1,263 @@
+"""Deployment schedules and schedule_runs (engine/schedules.py, engine/deployments.py):
+the schedule types, the record, the operations, errors, rollback, the facade, and 150
+scenarios answered by Prefect 3.1.0 itself (tests/oracle/prefect_schedules.py)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import pathlib
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from schedules_replay import T0, answer  # noqa: E402
+
+from engine import (  # noqa: E402
+    CronSchedule, DeploymentScheduleFilter, Engine, IntervalSchedule, ManualClock, ObjectNotFoundError,
+    RRuleSchedule, StateType, ValidationError, models,
+)
+from engine.deployments import MAX_SCHEDULED_RUNS_LIMIT  # noqa: E402
+
+UTC = dt.timezone.utc
+DATA = pathlib.Path(__file__).parent / "data" / "schedules_prefect_oracle.jsonl"
+
+
+def setup(clock_at=T0):
+    clock = ManualClock(clock_at)
+    engine = Engine(clock)
+    flow = engine.create_flow("f")
+    dep = engine.create_deployment(flow.id, "d", tags=["t"], parameters={"x": 1}, version="v1")
+    return engine, clock, flow, dep
+
+
+# the schedule types ----------------------------------------------------------------------------
+
+def test_interval_dates_keep_elapsed_time_under_a_day_and_wall_time_from_a_day():
+    start = dt.datetime(2024, 11, 3, 4, 0, tzinfo=UTC)  # 00:00 EDT, the night clocks go back
+    hourly = IntervalSchedule(3600, "2024-01-01T00:00:00-05:00", "America/New_York")
+    assert [str(d) for d in hourly.get_dates(4, start)] == [
+        "2024-11-03 00:00:00-04:00", "2024-11-03 01:00:00-04:00",
+        "2024-11-03 02:00:00-05:00", "2024-11-03 03:00:00-05:00"]  # 01:00 EST repeats 01:00 EDT: skipped
+    daily = IntervalSchedule(dt.timedelta(days=1), dt.datetime(2024, 11, 1, 9, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("America/New_York")))
+    assert daily.timezone == "America/New_York"  # inferred from the anchor's zone
+    assert [str(d) for d in daily.get_dates(3, start)] == [
+        "2024-11-03 05:00:00-05:00", "2024-11-04 05:00:00-05:00", "2024-11-05 05:00:00-05:00"]
+
+
+def test_cron_reads_local_times_and_rrule_localises_its_start():
+    start = dt.datetime(2024, 3, 9, 12, tzinfo=UTC)
+    cron = CronSchedule("30 2 * * *", "America/New_York")
+    # 02:30 does not exist on 10 March: read as its earlier occurrence, 01:30 EST
+    assert [str(d) for d in cron.get_dates(3, start)] == [
+        "2024-03-10 01:30:00-05:00", "2024-03-11 02:30:00-04:00", "2024-03-12 02:30:00-04:00"]
+    assert CronSchedule("0 0 * * *").timezone is None
+    rrule = RRuleSchedule("FREQ=DAILY;BYHOUR=9", "Europe/London")
+    assert [str(d) for d in rrule.get_dates(2, dt.datetime(2024, 3, 30, tzinfo=UTC))] == [
+        "2024-03-30 09:00:00+00:00", "2024-03-31 09:00:00+01:00"]
+    assert rrule.get_dates(start=start, end=start) == []
+
+
+@pytest.mark.parametrize("json_shape, match", [
+    ({"interval": 0}, "interval must be greater than 0"),
+    ({"interval": True}, "interval must be a timedelta"),
+    ({"interval": 60, "timezone": "Mars/Base"}, "timezone: invalid timezone"),
+    ({"interval": 60, "anchor_date": "yesterday"}, "anchor_date: not an ISO 8601"),
+    ({"cron": "H * * * *"}, "cron: invalid cron string"),  # (croniter 4 refuses it before the hash check)
+    ({"cron": "61 * * * *"}, "cron: invalid cron string"),
+    ({"cron": "0 * * * *", "day_or": "yes"}, "day_or must be a boolean"),
+    ({"rrule": "FREQ=SOMETIMES"}, "rrule: invalid RRule string"),
+    ({"rrule": "FREQ=DAILY", "timezone": None}, "timezone: invalid timezone"),
+    ({"rrule": "FREQ=DAILY", "colour": "red"}, "schedule.colour: unknown key"),
+    ({"cron": "0 * * * *", "rrule": "FREQ=DAILY"}, "exactly one of the keys"),
+    ("hourly", "must be an IntervalSchedule"),
+])
+def test_bad_schedules_name_the_field(json_shape, match):
+    engine, _, _, dep = setup()
+    with pytest.raises(ValidationError, match=match):
+        engine.create_deployment_schedules(dep.id, [{"schedule": json_shape}])
+    assert engine.read_deployment_schedules(dep.id) == []
+
+
+def test_json_shapes_round_trip():
+    for shape in ({"interval": 90.5, "anchor_date": "2024-01-01T00:00:00Z", "timezone": "Europe/Berlin"},
+                  {"cron": "*/5 * * * *", "timezone": None, "day_or": False},
+                  {"rrule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Asia/Kolkata"}):
+        engine, _, _, dep = setup()
+        (rec,) = engine.create_deployment_schedules(dep.id, [shape])
+        assert rec.schedule.to_json() == shape
+
+
+# the operations ---------------------------------------------------------------------------------
+
+def test_create_read_update_delete():
+    engine, clock, _, dep = setup()
+    a, b = engine.create_deployment_schedules(dep.id, [
+        {"interval": 60},  # no anchor: the engine's now
+        {"schedule": CronSchedule("0 * * * *"), "active": False, "max_scheduled_runs": 5}])
+    assert a.schedule.anchor_date == T0 and (a.active, a.max_scheduled_runs) == (True, None)
+    assert (b.active, b.max_scheduled_runs, b.created, b.updated) == (False, 5, T0, T0)
+    assert engine.read_deployment_schedules(dep.id) == [a, b]  # equal times: creation order
+    clock.advance(10)
+    assert engine.update_deployment_schedule(dep.id, a.id, {"active": False, "schedule": None}) is True
+    assert (a.active, a.updated) == (False, T0 + dt.timedelta(seconds=10))
+    assert engine.read_deployment_schedules(dep.id) == [a, b]  # latest updated first
+    clock.advance(10)
+    assert engine.update_deployment_schedule(dep.id, b.id, active=True) is True
+    assert engine.read_deployment_schedules(dep.id) == [b, a]
+    active = DeploymentScheduleFilter(active={"eq_": True})
+    assert engine.read_deployment_schedules(dep.id, active) == [b]
+    assert engine.read_deployment_schedules(dep.id, {"active": {"eq_": False}}) == [a]
+    assert engine.update_deployment_schedule(uuid.uuid4(), b.id, {"active": False}) is False
+    assert engine.delete_deployment_schedule(uuid.uuid4(), b.id) is False
+    assert engine.delete_deployment_schedule(dep.id, b.id) is True
+    assert engine.delete_schedules_for_deployment(dep.id) is True
+    assert engine.delete_schedules_for_deployment(dep.id) is False
+    with pytest.raises(ObjectNotFoundError):
+        engine.create_deployment_schedules(uuid.uuid4(), [{"interval": 60}])
+
+
+def test_schedule_runs_makes_scheduled_runs_once():
+    engine, clock, flow, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"interval": 3600, "anchor_date": "2024-03-09T12:30:00Z"},
+                                                {"schedule": {"cron": "* * * * *"}, "active": False}])
+    ids = engine.schedule_runs(dep.id)
+    runs = [engine.read_flow_run(i) for i in ids]
+    # min_runs 3, then on until start + 1 hour is reached: 12:30, 13:30, 14:30
+    assert [r.expected_start_time for r in runs] == [T0 + dt.timedelta(minutes=30 + 60 * k) for k in range(3)]
+    run = runs[0]
+    assert run.idempotency_key == f"scheduled {dep.id} 2024-03-09 12:30:00+00:00"
+    assert (run.tags, run.auto_scheduled, run.parameters, run.deployment_version) == (
+        ["auto-scheduled", "t"], True, {"x": 1}, "v1")
+    assert (run.state_type, run.state_name, run.state.message, run.state_timestamp) == (
+        StateType.SCHEDULED, "Scheduled", "Flow run scheduled", None)
+    assert run.state.state_details.scheduled_time == run.next_scheduled_start_time == run.expected_start_time
+    assert engine.schedule_runs(dep.id) == []  # the same keys: nothing new
+    manual = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=1), max_runs=1, auto_scheduled=False)
+    assert [engine.read_flow_run(i).tags for i in manual] == [["t"]]
+    assert engine.schedule_runs(uuid.uuid4()) == []
+    # an update of the deployment drops its never-run auto-scheduled runs (not the manual one)
+    engine.update_deployment(dep.id, tags=["u"])
+    assert [r.id for r in engine.read_flow_runs()] == manual
+
+
+def test_deployment_create_update_and_delete_replace_and_remove_schedules():
+    engine, _, flow, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"interval": 60}])
+    engine.create_deployment(flow.id, "d")  # an upsert without schedules drops them (as Prefect)
+    assert engine.read_deployment_schedules(dep.id) == []
+    engine.create_deployment(flow.id, "d", schedules=[
+        {"schedule": {"cron": "0 * * * *"}, "active": False, "max_scheduled_runs": 3}])
+    (rec,) = engine.read_deployment_schedules(dep.id)
+    assert (rec.active, rec.max_scheduled_runs) == (False, None)  # Prefect keeps only schedule and active
+    assert engine.update_deployment(dep.id, description="x") is True  # no schedules given: kept
+    assert engine.read_deployment_schedules(dep.id) == [rec]
+    engine.update_deployment(dep.id, schedules=[{"schedule": {"interval": 60}}, {"rrule": "FREQ=DAILY"}])
+    assert [type(s.schedule).__name__ for s in engine.read_deployment_schedules(dep.id)] == [
+        "IntervalSchedule", "RRuleSchedule"]
+    engine.update_deployment(dep.id, schedules=[])
+    assert engine.read_deployment_schedules(dep.id) == []
+    engine.create_deployment_schedules(dep.id, [{"interval": 60}])
+    other = engine.create_deployment(flow.id, "other", schedules=[{"schedule": {"interval": 60}}])
+    assert engine.delete_deployment(dep.id) is True
+    assert engine.read_deployment_schedules(dep.id) == []
+    assert engine.delete_flow(flow.id) is True
+    assert engine.read_deployment_schedules(other.id) == [] and not engine._table("deployment_schedule")
+
+
+def test_check_work_queues_for_deployment():
+    engine, _, _, dep = setup()
+    pool = engine.create_work_pool("p")
+    engine.create_work_queue(pool.id, "tagged", filter={"tags": ["t"]})
+    engine.create_work_queue(pool.id, "other-tag", filter={"tags": ["t", "z"]})
+    engine.create_work_queue(pool.id, "mine", filter={"deployment_ids": [str(dep.id)]})
+    engine.create_work_queue(pool.id, "theirs", filter={"deployment_ids": [str(uuid.uuid4())]})
+    assert [q.name for q in engine.check_work_queues_for_deployment(dep.id)] == ["default", "tagged", "mine"]
+    with pytest.raises(ObjectNotFoundError):
+        engine.check_work_queues_for_deployment(uuid.uuid4())
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda e, d: e.schedule_runs(d.id, min_runs="3"), "min_runs must be an integer"),
+    (lambda e, d: e.schedule_runs(d.id, max_runs=True), "max_runs must be an integer"),
+    (lambda e, d: e.schedule_runs(d.id, min_time=60), "min_time must be a timedelta"),
+    (lambda e, d: e.schedule_runs(d.id, start_time="now"), "start_time must be a datetime"),
+    (lambda e, d: e.schedule_runs(d.id, auto_scheduled=None), "auto_scheduled must be a boolean"),
+    (lambda e, d: e.schedule_runs("nope"), "deployment_id"),
+    (lambda e, d: e.create_deployment_schedules(d.id, {"interval": 60}), "schedules must be a list"),
+    (lambda e, d: e.create_deployment_schedules(d.id, [{"schedule": {"interval": 60}, "max_scheduled_runs": 0}]),
+     "max_scheduled_runs must be a positive integer"),
+    (lambda e, d: e.create_deployment_schedules(
+        d.id, [{"schedule": {"interval": 60}, "max_scheduled_runs": MAX_SCHEDULED_RUNS_LIMIT + 1}]),
+     "less than or equal to 50"),
+    (lambda e, d: e.create_deployment_schedules(d.id, [{"schedule": {"interval": 60}, "active": 1}]),
+     r"schedules\[0\].active must be a boolean"),
+    (lambda e, d: e.create_deployment_schedules(d.id, [{"schedule": {"interval": 60}, "paused": True}]),
+     r"schedules\[0\].paused: unknown key"),
+    (lambda e, d: e.update_deployment_schedule(d.id, uuid.uuid4(), {"colour": 1}), "schedule.colour: unknown key"),
+    (lambda e, d: e.read_deployment_schedules(d.id, {"active": {"eq_": "yes"}}),
+     "deployment_schedule_filter.active.eq_"),
+    (lambda e, d: e.update_deployment(d.id, schedules=[{"interval": 0}]), "deployment.schedules"),
+    (lambda e, d: e.create_deployment(d.flow_id, "d", schedules=[{"cron": "H * * * *"}]), "deployment.schedules"),
+])
+def test_bad_input_changes_nothing(call, match):
+    engine, _, _, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"interval": 60}])
+    before = [(s.id, s.schedule, s.active, s.updated) for s in engine.read_deployment_schedules(dep.id)]
+    with pytest.raises(ValidationError, match=match):
+        call(engine, dep)
+    assert [(s.id, s.schedule, s.active, s.updated) for s in engine.read_deployment_schedules(dep.id)] == before
+    assert engine.count_flow_runs() == 0
+
+
+def test_transactions_undo_schedules_and_scheduled_runs():
+    engine, clock, flow, dep = setup()
+    (rec,) = engine.create_deployment_schedules(dep.id, [{"interval": 600}])
+    with pytest.raises(RuntimeError):
+        with engine.transaction():
+            engine.create_deployment_schedules(dep.id, [{"cron": "* * * * *"}])
+            engine.update_deployment_schedule(dep.id, rec.id, active=False)
+            assert engine.schedule_runs(dep.id)
+            engine.delete_schedules_for_deployment(dep.id)
+            raise RuntimeError("undo")
+    assert engine.read_deployment_schedules(dep.id) == [rec] and rec.active is True
+    assert engine.count_flow_runs() == 0
+    with pytest.raises(RuntimeError):
+        with engine.transaction():
+            engine.delete_deployment(dep.id)
+            raise RuntimeError("undo")
+    assert engine.read_deployment_schedules(dep.id) == [rec]
+
+
+def test_the_facade_offers_prefects_functions():
+    engine, clock, flow, dep = setup()
+
+    async def main():
+        async with engine.session() as s:
+            made = await models.deployments.create_deployment_schedules(
+                session=s, deployment_id=dep.id, schedules=[{"schedule": {"cron": "0 * * * *"}}])
+            assert await models.deployments.read_deployment_schedules(s, dep.id) == made
+            assert await models.deployments.update_deployment_schedule(s, dep.id, made[0].id, {"active": True})
+            ids = await models.deployments.schedule_runs(s, dep.id, max_runs=2, min_runs=1)
+            assert len(ids) == 2
+            assert [q.name for q in await models.deployments.check_work_queues_for_deployment(s, dep.id)] == []
+            assert await models.deployments.delete_deployment_schedule(s, dep.id, made[0].id)
+            assert not await models.deployments.delete_schedules_for_deployment(s, dep.id)
+
+    asyncio.run(main())
+
+
+# Prefect's own answers ------------------------------------------------------------------------------
+
+def _oracle_lines():
+    return [json.loads(line) for line in DATA.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("line", _oracle_lines(), ids=lambda line: f"scenario-{line['scenario']['id']}")
+def test_prefect_answers(line):
+    assert answer(line["scenario"]) == line["answer"]
