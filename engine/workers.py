@@ -177,7 +177,7 @@ def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
     """Delete a pool, its workers and its queues (each as delete_work_queue does).
-    True iff it existed. O(w + q·d + r) for w workers, q queues, d deployments and
+    True iff it existed. O(w + q·D + r) for w workers, q queues, all D deployments and
     r runs in the queues."""
     pool = engine._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
     if pool is None:
@@ -226,8 +226,8 @@ def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
     """Delete a queue, leaving its flow runs and deployments without one, and
     renumber the pool's priorities as bulk_update_work_queue_priorities does with
     no targets. True iff it existed; a pool's default queue raises ValidationError
-    (it goes only with its pool). O(d + r + q log q) for d deployments and r
-    runs in the queue, q queues in the pool."""
+    (it goes only with its pool). O(D + r + q log q): all D deployments are
+    scanned, r runs in the queue, q queues in the pool."""
     queue = engine._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
     if queue is None:
         return False
