@@ -25,7 +25,7 @@ from .records import (
 )
 from .schedules import _dates, as_schedule
 from .states import State, StateDetails, StateType
-from .validation import as_bool, as_count, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
+from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
 from .workers import queue_named
 
 __all__ = [
@@ -419,12 +419,6 @@ def _as_time(value: Any, field: str) -> _dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
 
 
-def _as_int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{field} must be an integer, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _plus(start: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
     # pendulum adds a timedelta as elapsed seconds, whatever the timezone
     return (start.astimezone(_dt.timezone.utc) + delta).astimezone(start.tzinfo)
@@ -445,8 +439,8 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
     runs inserted, in date order per schedule. An unknown deployment gives [].
     O(schedules · dates · indexes · log n)."""
     dep_id = as_uuid(deployment_id, "deployment_id")
-    min_runs = SCHEDULER_MIN_RUNS if min_runs is None else _as_int(min_runs, "min_runs")
-    max_runs = SCHEDULER_MAX_RUNS if max_runs is None else _as_int(max_runs, "max_runs")
+    min_runs = SCHEDULER_MIN_RUNS if min_runs is None else as_int(min_runs, "min_runs")
+    max_runs = SCHEDULER_MAX_RUNS if max_runs is None else as_int(max_runs, "max_runs")
     if min_time is None:
         min_time = SCHEDULER_MIN_SCHEDULED_TIME
     elif not isinstance(min_time, _dt.timedelta):
