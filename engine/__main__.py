@@ -15,7 +15,9 @@ __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="runstate command line")
+    # The console script says its own name in usage lines; `python -m engine` otherwise.
+    prog = "runstate" if os.path.basename(sys.argv[0]) == "runstate" else "python -m engine"
+    parser = argparse.ArgumentParser(prog=prog, description="runstate command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser(
         "simulate", help="simulate a Prefect-style deployment on the engine",

@@ -137,7 +137,10 @@ def test_progress_bar_draws_only_when_enabled():
     progress = Progress(3600.0, None, stream=bar, enabled=True)
     progress.draw(1800.0, 10, 12)
     text = bar.getvalue()
-    assert "50.0%" in text and "runs 10/12 done" in text and text.startswith("\r[")
+    assert "50.0%" in text and "runs 10 done of 12 created  " in text and text.startswith("\r[")
+    by_runs = io.StringIO()
+    Progress(None, 40, stream=by_runs, enabled=True).draw(1800.0, 10, 12)
+    assert "25.0%" in by_runs.getvalue() and "runs 10 done of 12 created (of 40)" in by_runs.getvalue()
 
     class FakeSim:
         class loop:

@@ -45,10 +45,11 @@ class Progress:
         filled = int(frac * self.width)
         bar = "#" * filled + "." * (self.width - filled)
         total = f" / {format_duration(self.total_seconds)}" if self.total_seconds else ""
+        of_total = f" (of {self.total_runs:,})" if self.total_runs else ""
         elapsed = time.perf_counter() - self._start
         rate = finished / elapsed if elapsed > 0 else 0.0
         line = (f"\r[{bar}] {frac * 100:5.1f}%  sim {format_duration(sim_seconds)}{total}  "
-                f"runs {finished}/{created} done  {rate:,.0f} runs/s ")
+                f"runs {finished} done of {created} created{of_total}  {rate:,.0f} runs/s ")
         self.stream.write(line)
         self.stream.flush()
         self._drawn = True
