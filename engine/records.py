@@ -10,12 +10,14 @@ import datetime as _dt
 import enum
 import random
 import uuid
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
-from .schedules import Schedule
 from .states import State, StateDetails, StateType, TERMINAL_STATES, compile_copier, new_id, seed_ids  # noqa: F401
+
+if TYPE_CHECKING:  # the schedule types check their input with validation, which imports us
+    from .schedules import Schedule
 
 __all__ = [
     "Flow",

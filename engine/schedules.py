@@ -33,6 +33,7 @@ from typing import Any, Iterator, Union
 import attrs
 
 from .errors import ValidationError
+from .validation import as_bool, as_str
 
 __all__ = [
     "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
@@ -175,18 +176,6 @@ def _as_interval(value: Any) -> _dt.timedelta:
     return value
 
 
-def _as_bool(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{field} must be a boolean, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _as_text(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _iso(value: _dt.datetime) -> str:
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
@@ -268,7 +257,7 @@ class IntervalSchedule:
 def _check_cron(value: Any) -> str:
     from croniter import croniter
 
-    value = _as_text(value, "cron")
+    value = as_str(value, "cron", False)
     if not croniter.is_valid(value):
         raise ValidationError(f"cron: invalid cron string {value!r}")
     if any(part.casefold() in ("r", "h") for part in value.split()):
@@ -288,7 +277,7 @@ class CronSchedule:
     day_or: bool
 
     def __init__(self, cron: Any, timezone: Any = None, day_or: Any = True) -> None:
-        self.__attrs_init__(_check_cron(cron), _check_zone(timezone, "timezone", True), _as_bool(day_or, "day_or"))
+        self.__attrs_init__(_check_cron(cron), _check_zone(timezone, "timezone", True), as_bool(day_or, "day_or"))
 
     def to_json(self) -> dict:
         return {"cron": self.cron, "timezone": self.timezone, "day_or": self.day_or}
@@ -332,7 +321,7 @@ def _parse_rrule(text: str, dtstart: Any = None) -> Any:
 
 
 def _check_rrule(value: Any) -> str:
-    value = _as_text(value, "rrule")
+    value = as_str(value, "rrule", False)
     try:
         _parse_rrule(value)
     except (ValueError, TypeError) as exc:  # dateutil's own messages

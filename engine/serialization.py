@@ -222,7 +222,7 @@ _c.register_structure_hook_func(lambda t: t == Schedule, lambda v, _t: as_schedu
 # Record classes use string annotations (postponed evaluation): resolve them once.
 for _cls in (*RECORD_CLASSES.values(), StateDetails, _records.FlowRunPolicy, _records.TaskRunPolicy,
              _records.ConcurrencyOptions, TaskRunResult, Parameter, Constant):
-    attrs.resolve_types(_cls, globalns={**vars(_records), **vars(_states)})
+    attrs.resolve_types(_cls, globalns={**vars(_records), **vars(_states), "Schedule": Schedule})
 
 
 # StateDetails: only the non-default fields are written (a typical row keeps one or two).
