@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import math
 import zoneinfo
 from collections.abc import Mapping
@@ -240,18 +241,7 @@ class IntervalSchedule:
         seconds = step - days * 86400
         while current < start:  # (DST can leave the jump short)
             current = _add(current, days, seconds)
-        seen: set = set()
-        tries = 0
-        while True:
-            if end is not None and current > end:
-                return
-            if current not in seen:
-                seen.add(current)
-                yield current
-            if len(seen) >= n or tries > MAX_ITERATIONS:
-                return
-            tries += 1
-            current = _add(current, days, seconds)
+        return _first_distinct(_stepping(current, days, seconds), n, end)
 
 
 def _check_cron(value: Any) -> str:
@@ -298,18 +288,7 @@ class CronSchedule:
         # croniter walks the naive local clock; each time it names is read in the
         # zone as its earlier occurrence (a skipped time moves back by the gap).
         times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
-        seen: set = set()
-        tries = 0
-        while True:
-            current = _local(times.get_next(_dt.datetime), tz, 0)
-            if end is not None and current > end:
-                return
-            if current not in seen:
-                seen.add(current)
-                yield current
-            if len(seen) >= n or tries > MAX_ITERATIONS:
-                return
-            tries += 1
+        return _first_distinct((_local(times.get_next(_dt.datetime), tz, 0) for _ in itertools.count()), n, end)
 
 
 def _parse_rrule(text: str, dtstart: Any = None) -> Any:
@@ -375,18 +354,29 @@ class RRuleSchedule:
 
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
         start, end = _bounds(start, end, self.timezone)
-        seen: set = set()
-        tries = 0
-        for occurrence in self.to_rrule().xafter(start, count=None, inc=True):
-            current = _in_tz(_instance(occurrence), self.timezone)
-            if end is not None and current > end:
-                return
-            if current not in seen:
-                seen.add(current)
-                yield current
-            if len(seen) >= n or tries > MAX_ITERATIONS:
-                return
-            tries += 1
+        occurrences = self.to_rrule().xafter(start, count=None, inc=True)
+        return _first_distinct((_in_tz(_instance(o), self.timezone) for o in occurrences), n, end)
+
+
+def _stepping(current: _dt.datetime, days: int, seconds: float) -> Iterator[_dt.datetime]:
+    while True:
+        yield current
+        current = _add(current, days, seconds)
+
+
+def _first_distinct(candidates: Iterator[_dt.datetime], n: int, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+    """The candidates in order, each once (a local time a DST change repeats counts
+    once), until `n` were given, one lies after `end`, or MAX_ITERATIONS + 1
+    candidates past the first were looked at (Prefect's bound)."""
+    seen: set = set()
+    for tries, current in enumerate(candidates):
+        if end is not None and current > end:
+            return
+        if current not in seen:
+            seen.add(current)
+            yield current
+        if len(seen) >= n or tries > MAX_ITERATIONS:
+            return
 
 
 Schedule = Union[IntervalSchedule, CronSchedule, RRuleSchedule]
