@@ -15,6 +15,7 @@ import sys
 import time
 
 from engine import Completed, Engine, ManualClock, Pending, Running
+from benchmarks.conftest import collector
 from engine.orchestration import CoreTaskPolicy, MinimalTaskPolicy
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
@@ -27,25 +28,17 @@ def per_transition(policy: type, runs: int, collect: bool) -> float:
     flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
     set_state = engine.set_task_run_state
     best = float("inf")
-    was_enabled = gc.isenabled()
-    try:
-        for round_ in range(3):
-            task_runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=f"{round_}-{i}",
-                                                state=Pending()) for i in range(runs)]
-            steps = [[(tr.id, make()) for tr in task_runs] for make in (Running, Completed)]
-            gc.collect()
-            if not collect:
-                gc.disable()
+    for round_ in range(3):
+        task_runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=f"{round_}-{i}",
+                                            state=Pending()) for i in range(runs)]
+        steps = [[(tr.id, make()) for tr in task_runs] for make in (Running, Completed)]
+        gc.collect()
+        with collector(collect):
             start = time.perf_counter()
             for step in steps:
                 for run_id, state in step:
                     set_state(run_id, state, task_policy=policy)
             best = min(best, (time.perf_counter() - start) / (2 * runs) * 1e6)
-            if was_enabled:
-                gc.enable()
-    finally:
-        if was_enabled:
-            gc.enable()
     return best
 
 

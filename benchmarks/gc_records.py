@@ -26,6 +26,7 @@ import uuid
 
 import attrs
 
+from benchmarks.conftest import collector
 from engine.records import FlowRun, FlowRunPolicy, FlowRunStateRow
 from engine.states import State, StateDetails, StateType
 
@@ -64,20 +65,12 @@ def per_create(keep, runs: int, collect: bool) -> float:
     store: dict = {}
     flow_id = uuid.uuid4()
     best = float("inf")
-    was_enabled = gc.isenabled()
     gc.collect()
-    try:
-        for _ in range(3):
-            if not collect:
-                gc.disable()
+    for _ in range(3):
+        with collector(collect):
             start = time.perf_counter()
             keep(runs, store, flow_id)
             best = min(best, (time.perf_counter() - start) / runs * 1e6)
-            if was_enabled:
-                gc.enable()
-    finally:
-        if was_enabled:
-            gc.enable()
     return best
 
 

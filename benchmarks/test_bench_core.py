@@ -15,7 +15,7 @@ import gc
 import pytest
 
 from engine import Engine, ManualClock, Scheduled, StateType
-from benchmarks.conftest import scaled
+from benchmarks.conftest import collector as gc_state, scaled
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 
@@ -29,21 +29,16 @@ def test_create_flow_run_with_first_state(benchmark, collector):
     batch = scaled(100_000)
 
     rounds = []
-    pause = collector == "gc-off" and gc.isenabled()
+    was_enabled = gc.isenabled()
 
     def create_batch():
         rounds.append(1)
-        if pause:
-            gc.disable()
-        try:
+        with gc_state(collector == "gc-on"):
             for _ in range(batch):
                 create(flow_id=flow.id, state=Scheduled(scheduled_time=when))
-        finally:
-            if pause:
-                gc.enable()
 
     benchmark.pedantic(create_batch, rounds=3, iterations=1)
-    assert gc.isenabled() or not pause  # left as it found it
+    assert gc.isenabled() == was_enabled  # left as it found it
     runs = engine.count_flow_runs()
     assert runs == len(rounds) * batch
     assert engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["SCHEDULED"]}}}) == runs
