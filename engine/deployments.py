@@ -18,7 +18,7 @@ import attrs
 
 from .errors import ObjectNotFoundError, ValidationError
 # (The filter machinery's bases: DeploymentScheduleFilter below is built like the others.)
-from .filters import _OP, Operator, _EntityFilter, _Filter, parse_filter
+from .filters import _OP, Operator, _EntityFilter, _Filter, matching
 from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     FlowRunStateRow, WorkQueue,
@@ -358,11 +358,8 @@ def read_deployment_schedules(engine: Any, deployment_id: Any, deployment_schedu
     (equal times: in creation order, as SQLite reads Prefect's index). An unknown
     deployment has none. O(s log s)."""
     dep_id = as_uuid(deployment_id, "deployment_id")
-    parsed = parse_filter(DeploymentScheduleFilter, deployment_schedule_filter, "deployment_schedule_filter")
-    schedules = _schedules_of(engine, dep_id)
-    if parsed is not None:
-        keep = parsed.predicate(engine._store.tables)
-        schedules = [s for s in schedules if keep(s)]
+    schedules = matching(DeploymentScheduleFilter, deployment_schedule_filter, "deployment_schedule_filter",
+                         _schedules_of(engine, dep_id), engine._store.tables)
     schedules.sort(key=_updated_desc, reverse=True)  # stable: ties stay in creation order
     return schedules
 

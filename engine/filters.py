@@ -32,6 +32,7 @@ from .validation import as_bool, as_int, as_str, as_datetime, as_uuid
 __all__ = [
     "Operator",
     "parse_filter",
+    "matching",
     "FlowFilter", "FlowFilterId", "FlowFilterDeployment", "FlowFilterName", "FlowFilterTags",
     "FlowRunFilter", "FlowRunFilterId", "FlowRunFilterName", "FlowRunFilterTags",
     "FlowRunFilterDeploymentId", "FlowRunFilterWorkQueueName", "FlowRunFilterFlowVersion",
@@ -291,6 +292,17 @@ def parse_filter(cls: type, data: Any, path: str) -> Any:
             value = _coerce(spec[key], value, f"{path}.{key}")
         object.__setattr__(flt, key, value)
     return flt
+
+
+def matching(cls: type, data: Any, path: str, records: list, tables: Tables) -> list:
+    """The `records` that a `cls` filter (typed, its JSON shape, or None: all of
+    them) keeps, in their order: for the small tables listed in full (pools,
+    queues, workers, schedules). O(records)."""
+    parsed = parse_filter(cls, data, path)
+    if parsed is None:
+        return records
+    keep = parsed.predicate(tables)
+    return [r for r in records if keep(r)]
 
 
 class _EntityFilter(_Filter):

@@ -17,11 +17,14 @@ import attrs
 
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 # (The filter machinery's bases: WorkerFilter below is built like the others.)
-from .filters import _OP, FlowRunFilter, Operator, WorkPoolFilter, WorkQueueFilter, _EntityFilter, _Filter, parse_filter
+from .filters import (
+    _OP, FlowRunFilter, Operator, WorkPoolFilter, WorkQueueFilter, _EntityFilter, _Filter, _list, matching, parse_filter,
+)
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_uuid, as_uuid_list, coerce_fields, merged_fields,
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_str, as_uuid, as_uuid_list, coerce_fields,
+    merged_fields,
 )
 
 __all__ = [
@@ -138,22 +141,12 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
     return pool
 
 
-def _matching(engine: Any, cls: type, flt: Any, what: str, records: list) -> list:
-    """The `records` (pools or queues) a WorkPoolFilter/WorkQueueFilter `flt`
-    (typed or its JSON shape) keeps. O(records)."""
-    parsed = parse_filter(cls, flt, what)
-    if parsed is None:
-        return records
-    keep = parsed.predicate(engine._store.tables)
-    return [r for r in records if keep(r)]
-
-
 def read_work_pools(engine: Any, work_pool_filter: Any, offset: Any, limit: Any) -> list[WorkPool]:
     """Pools matching the filter (a WorkPoolFilter or its JSON shape), by name,
     paginated. O(p log p) for p pools."""
     page = window(offset, limit)
     pools = list(engine._store.tables["work_pool"].rows.values())
-    return sorted(_matching(engine, WorkPoolFilter, work_pool_filter, "work_pool_filter", pools),
+    return sorted(matching(WorkPoolFilter, work_pool_filter, "work_pool_filter", pools, engine._store.tables),
                   key=lambda p: p.name)[page]
 
 
@@ -164,7 +157,7 @@ def read_work_queues(engine: Any, work_pool_id: Any, work_queue_filter: Any, off
     O(q log q) for q queues in the pool."""
     page = window(offset, limit)
     queues = _by_priority(engine, as_uuid(work_pool_id, "work_pool_id"))
-    return _matching(engine, WorkQueueFilter, work_queue_filter, "work_queue_filter", queues)[page]
+    return matching(WorkQueueFilter, work_queue_filter, "work_queue_filter", queues, engine._store.tables)[page]
 
 
 def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
@@ -172,7 +165,8 @@ def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
     pools = engine._store.tables["work_pool"].rows
     if work_pool_filter is None:
         return len(pools)
-    return len(_matching(engine, WorkPoolFilter, work_pool_filter, "work_pool_filter", list(pools.values())))
+    return len(matching(WorkPoolFilter, work_pool_filter, "work_pool_filter", list(pools.values()),
+                        engine._store.tables))
 
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
@@ -369,14 +363,14 @@ def get_scheduled_flow_runs(
         return count_flow_runs(engine, None, _BUSY, None, None, None,
                                {"id": {"any_": [q.id for q in queue_list]}})
 
-    window: dict = {}
+    times: dict = {}
     if before is not None:
-        window["before_"] = before
+        times["before_"] = before
     if after is not None:
-        window["after_"] = after
+        times["after_"] = after
     scheduled = {"state": {"type": {"any_": ["SCHEDULED"]}}}
-    if window:
-        scheduled["next_scheduled_start_time"] = window
+    if times:
+        scheduled["next_scheduled_start_time"] = times
     scheduled = parse_filter(FlowRunFilter, scheduled, "flow_runs")  # once, not per queue
 
     ranked: list = []  # (pool rank, time, order, response)
@@ -431,10 +425,8 @@ WORKER_STATUSES = ("ONLINE", "OFFLINE")
 
 
 def _worker_statuses(value: Any, path: str) -> list[str]:
-    if not isinstance(value, (list, tuple)):
-        raise ValidationError(f"{path} must be a list, got {type(value).__name__} {value!r}")
     out = []
-    for i, v in enumerate(value):
+    for i, v in enumerate(_list(value, path)):
         v = getattr(v, "value", v)  # a status enum, or its name
         if not isinstance(v, str) or v not in WORKER_STATUSES:
             raise ValidationError(f"{path}[{i}]: unknown worker status {v!r}; expected one of {list(WORKER_STATUSES)}")
@@ -474,18 +466,6 @@ class WorkerFilter(_EntityFilter):
     _spec: ClassVar = {**_OP, "last_heartbeat_time": WorkerFilterLastHeartbeatTime, "status": WorkerFilterStatus}
 
 
-def _worker_name(name: Any) -> str:
-    # Prefect's models layer stores any string as a worker's name ("" included).
-    if not isinstance(name, str):
-        raise ValidationError(f"worker_name must be a string, got {type(name).__name__} {name!r}")
-    return name
-
-
-def _worker_named(engine: Any, pool_id: Any, name: str) -> Worker | None:
-    bucket = engine._store.tables["worker"].by_name["pool_name"].get((pool_id, name))
-    return next(iter(bucket.values())) if bucket else None
-
-
 def _has_online_worker(engine: Any, pool_id: Any) -> bool:
     bucket = engine._store.tables["worker"].by_name["work_pool_id"].get(pool_id)
     return any(w.status == "ONLINE" for w in bucket.values())
@@ -505,13 +485,13 @@ def worker_heartbeat(engine: Any, work_pool_id: Any, worker_name: Any, heartbeat
     function: a pool whose status is NOT_READY becomes READY (new status event id
     and transition time). O(1)."""
     pool_id = as_uuid(work_pool_id, "work_pool_id")
-    name = _worker_name(worker_name)
+    name = as_str(worker_name, "worker_name", False)  # any string, "" included, as in Prefect
     interval = None if heartbeat_interval_seconds is None else as_int(heartbeat_interval_seconds,
                                                                       "heartbeat_interval_seconds")
     mark = as_bool(mark_pool_ready, "mark_pool_ready")
     pool = engine._require("work_pool", pool_id, "Work pool")
     now = engine._clock.now()
-    worker = _worker_named(engine, pool_id, name)
+    worker = engine._unique("worker", "pool_name", (pool_id, name))
     if worker is None:
         worker = Worker(name=name, work_pool_id=pool_id, last_heartbeat_time=now,
                         heartbeat_interval_seconds=interval, status="ONLINE")
@@ -542,11 +522,9 @@ def read_workers(engine: Any, work_pool_id: Any, worker_filter: Any, limit: Any,
     pool has no workers. O(w log w) for w workers of the pool."""
     page = window(offset, limit)
     pool_id = as_uuid(work_pool_id, "work_pool_id")
-    parsed = parse_filter(WorkerFilter, worker_filter, "worker_filter")
-    workers = list(engine._store.tables["worker"].by_name["work_pool_id"].get(pool_id).values())
-    if parsed is not None:
-        keep = parsed.predicate(engine._store.tables)
-        workers = [w for w in workers if keep(w)]
+    tables = engine._store.tables
+    workers = matching(WorkerFilter, worker_filter, "worker_filter",
+                       list(tables["worker"].by_name["work_pool_id"].get(pool_id).values()), tables)
     workers.reverse()  # filed oldest first: the sort below is stable
     workers.sort(key=_heartbeat_order, reverse=True)
     return workers[page]
@@ -556,7 +534,7 @@ def delete_worker(engine: Any, work_pool_id: Any, worker_name: Any) -> bool:
     """Delete the pool's worker `worker_name`. True iff it existed (an unknown pool
     has none). O(1)."""
     pool_id = as_uuid(work_pool_id, "work_pool_id")
-    worker = _worker_named(engine, pool_id, _worker_name(worker_name))
+    worker = engine._unique("worker", "pool_name", (pool_id, as_str(worker_name, "worker_name", False)))
     if worker is None:
         return False
     engine._store.delete("worker", worker)
