@@ -203,7 +203,7 @@ def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, read
     """Prefect's mark_deployments_ready / mark_deployments_not_ready: the deployments
     with these ids or in these queues become READY (and polled now) or NOT_READY,
     each stamped `updated`, whatever their status was. Nothing given: a no-op.
-    O(ids), plus O(deployments) when queue ids are given."""
+    O(ids + the deployments of the queues)."""
     dep_ids = as_uuid_list(deployment_ids or [], "deployment_ids")
     queue_ids = as_uuid_list(work_queue_ids or [], "work_queue_ids")
     if not dep_ids and not queue_ids:
@@ -211,11 +211,10 @@ def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, read
     now = engine._clock.now()
     values: dict = {"status": DeploymentStatus.READY, "last_polled": now} if ready else \
         {"status": DeploymentStatus.NOT_READY}
-    rows = engine._store.tables["deployment"].rows
-    wanted = set(queue_ids)
-    chosen = {i: rows[i] for i in dep_ids if i in rows}
-    if wanted:  # (deployments keep no index by queue: a handful per engine)
-        chosen.update((d.id, d) for d in rows.values() if d.work_queue_id in wanted)
+    table = engine._store.tables["deployment"]
+    chosen = {i: table.rows[i] for i in dep_ids if i in table.rows}
+    for queue_id in queue_ids:
+        chosen.update(table.by_name["work_queue_id"].get(queue_id))
     for dep in chosen.values():
         engine._write("deployment", dep, values, now)
 

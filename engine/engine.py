@@ -341,12 +341,14 @@ class Engine:
     @atomic
     def mark_deployments_ready(self, deployment_ids: Any = None, work_queue_ids: Any = None) -> None:
         """Deployments with these ids or in these queues become READY, polled now
-        (what Prefect does when a worker polls them). O(deployments)."""
+        (what Prefect does when a worker polls them). O(ids + the deployments of
+        the queues)."""
         _deployments.mark_deployments(self, deployment_ids, work_queue_ids, True)
 
     @atomic
     def mark_deployments_not_ready(self, deployment_ids: Any = None, work_queue_ids: Any = None) -> None:
-        """Deployments with these ids or in these queues become NOT_READY. O(deployments)."""
+        """Deployments with these ids or in these queues become NOT_READY. O(ids +
+        the deployments of the queues)."""
         _deployments.mark_deployments(self, deployment_ids, work_queue_ids, False)
 
     @atomic

@@ -89,6 +89,8 @@ def build_store() -> Store:
     t["flow"].hash_index("name", _attr("name"))
     t["deployment"].hash_index("flow_id", _attr("flow_id"))
     t["deployment"].hash_index("flow_name", _attr("flow_id", "name"))
+    # A queue's deployments: marked ready when it is polled, let go when it is deleted.
+    t["deployment"].hash_index("work_queue_id", _attr("work_queue_id"), sparse=True)
     # A deployment's schedules: read, replaced and deleted by deployment.
     t["deployment_schedule"].hash_index("deployment_id", _attr("deployment_id"))
     t["work_pool"].hash_index("name", _attr("name"))

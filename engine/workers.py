@@ -171,8 +171,8 @@ def count_work_pools(engine: Any, work_pool_filter: Any) -> int:
 
 def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
     """Delete a pool, its workers and its queues (each as delete_work_queue does).
-    True iff it existed. O(w + q·D + r) for w workers, q queues, all D deployments and
-    r runs in the queues."""
+    True iff it existed. O(w + q + d + r) for w workers, q queues, and the d
+    deployments and r runs in those queues."""
     pool = engine._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
     if pool is None:
         return False
@@ -220,8 +220,8 @@ def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
     """Delete a queue, leaving its flow runs and deployments without one, and
     renumber the pool's priorities as bulk_update_work_queue_priorities does with
     no targets. True iff it existed; a pool's default queue raises ValidationError
-    (it goes only with its pool). O(D + r + q log q): all D deployments are
-    scanned, r runs in the queue, q queues in the pool."""
+    (it goes only with its pool). O(d + r + q log q) for d deployments and r
+    runs in the queue, q queues in the pool."""
     queue = engine._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
     if queue is None:
         return False
@@ -241,10 +241,10 @@ def _delete_work_queue_row(engine: Any, queue: WorkQueue) -> None:
         store.touch("flow_run", run)
         run.work_queue_id = None
         store.reindex("flow_run", run)
-    for dep in engine._table("deployment").values():
-        if dep.work_queue_id == queue.id:
-            store.touch("deployment", dep)
-            dep.work_queue_id = None
+    for dep in list(store.tables["deployment"].by_name["work_queue_id"].get(queue.id).values()):
+        store.touch("deployment", dep)  # (the foreign key's SET NULL: `updated` stays)
+        dep.work_queue_id = None
+        store.reindex("deployment", dep)
     store.delete("work_queue", queue)
 
 
