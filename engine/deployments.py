@@ -11,6 +11,7 @@ methods of the same names are the public API.
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -72,10 +73,8 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
         dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
         engine._stamp(dep, now)
         engine._insert("deployment", dep)
-    # As Prefect: the old schedules always go (an upsert without `schedules` too), and
-    # the new ones keep only their schedule and `active` (max_scheduled_runs is dropped).
-    _delete_schedules(engine, dep.id)
-    _insert_schedules(engine, dep.id, [(s, a, None) for s, a, _ in schedules], now)
+    # As Prefect: the old schedules always go (an upsert without `schedules` too).
+    _replace_schedules(engine, dep.id, schedules, now)
     if set_limit:
         _apply_deployment_limit(engine, dep, concurrency_limit)
     return dep
@@ -131,8 +130,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     now = engine._clock.now()
     _set_deployment_fields(engine, dep, values, set_options, options, now)
     if schedules is not None:  # given (an empty list too): they replace the old ones
-        _delete_schedules(engine, dep.id)
-        _insert_schedules(engine, dep.id, [(s, a, None) for s, a, _ in schedules], now)
+        _replace_schedules(engine, dep.id, schedules, now)
     if limit is not _UNSET:
         _apply_deployment_limit(engine, dep, limit)
     return True
@@ -234,7 +232,6 @@ MAX_SCHEDULED_RUNS_LIMIT = 50
 # DeploymentSchedule's that create_deployment takes (which may also carry its ids).
 _CREATE_SCHEDULE_KEYS = ("schedule", "active", "max_scheduled_runs")
 _CORE_SCHEDULE_KEYS = _CREATE_SCHEDULE_KEYS + ("deployment_id", "id", "created", "updated")
-_UPDATE_SCHEDULE_KEYS = _CREATE_SCHEDULE_KEYS
 
 
 @attrs.define(slots=True)
@@ -324,6 +321,13 @@ def _delete_schedules(engine: Any, deployment_id: Any) -> bool:
     return bool(schedules)
 
 
+def _replace_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> None:
+    # A deployment's create or update: its schedules become `entries`, each keeping
+    # only its schedule and `active` (Prefect drops max_scheduled_runs there).
+    _delete_schedules(engine, deployment_id)
+    _insert_schedules(engine, deployment_id, [(s, a, None) for s, a, _ in entries], now)
+
+
 def _insert_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> list:
     out = []
     for schedule, active, max_runs in entries:
@@ -348,10 +352,6 @@ def create_deployment_schedules(engine: Any, deployment_id: Any, schedules: Any)
     return _insert_schedules(engine, dep_id, entries, engine._clock.now())
 
 
-def _updated_desc(rec: DeploymentSchedule) -> _dt.datetime:
-    return rec.updated
-
-
 def read_deployment_schedules(engine: Any, deployment_id: Any, deployment_schedule_filter: Any) -> list:
     """The deployment's schedules matching the filter, most recently updated first
     (equal times: in creation order, as SQLite reads Prefect's index). An unknown
@@ -359,7 +359,7 @@ def read_deployment_schedules(engine: Any, deployment_id: Any, deployment_schedu
     dep_id = as_uuid(deployment_id, "deployment_id")
     schedules = matching(DeploymentScheduleFilter, deployment_schedule_filter, "deployment_schedule_filter",
                          _schedules_of(engine, dep_id), engine._store.tables)
-    schedules.sort(key=_updated_desc, reverse=True)  # stable: ties stay in creation order
+    schedules.sort(key=operator.attrgetter("updated"), reverse=True)  # stable: ties stay in creation order
     return schedules
 
 
@@ -370,9 +370,9 @@ def update_deployment_schedule(engine: Any, deployment_id: Any, deployment_sched
     True iff the deployment has that schedule. O(1)."""
     dep_id = as_uuid(deployment_id, "deployment_id")
     schedule_id = as_uuid(deployment_schedule_id, "deployment_schedule_id")
-    values = merged_fields(given, fields, "schedule") if given is None or isinstance(given, Mapping) \
-        else {**_as_update_mapping(given), **fields}
-    values = _schedule_entry(values, "schedule", _UPDATE_SCHEDULE_KEYS, partial=True)
+    # (DeploymentScheduleUpdate's keys are the create's; the facade dumps Prefect's object)
+    values = _schedule_entry(merged_fields(given, fields, "schedule"), "schedule", _CREATE_SCHEDULE_KEYS,
+                             partial=True)
     rec = engine._table("deployment_schedule").get(schedule_id)
     if rec is None or rec.deployment_id != dep_id:
         return False
@@ -383,15 +383,6 @@ def update_deployment_schedule(engine: Any, deployment_id: Any, deployment_sched
             values["schedule"] = anchored(now)
     engine._write("deployment_schedule", rec, values, now)
     return True
-
-
-def _as_update_mapping(value: Any) -> dict:
-    if isinstance(value, DeploymentSchedule):
-        return {"schedule": value.schedule, "active": value.active, "max_scheduled_runs": value.max_scheduled_runs}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dict(dump(exclude_unset=True))
-    raise ValidationError(f"schedule must be a mapping of DeploymentScheduleUpdate fields, got {value!r}")
 
 
 def delete_schedules_for_deployment(engine: Any, deployment_id: Any) -> bool:

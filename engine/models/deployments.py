@@ -112,7 +112,8 @@ async def read_deployment_schedules(session: Any, deployment_id: Any,
 async def update_deployment_schedule(session: Any, deployment_id: Any, deployment_schedule_id: Any,
                                      schedule: Any) -> bool:
     """Set the non-None fields of a DeploymentScheduleUpdate; True iff the deployment has that schedule."""
-    return engine_of(session).update_deployment_schedule(deployment_id, deployment_schedule_id, schedule)
+    return engine_of(session).update_deployment_schedule(deployment_id, deployment_schedule_id,
+                                                         as_mapping(schedule, "schedule"))
 
 
 @facade
