@@ -90,7 +90,7 @@ def update_concurrency_limit_v2(engine: "Engine", limit: "ConcurrencyLimitV2 | N
     if limit is None:
         return False
     if "name" in values and values["name"] != limit.name and \
-            engine._store.tables["concurrency_limit_v2"].by_name["name"].get(values["name"]):
+            engine._unique("concurrency_limit_v2", "name", values["name"]) is not None:
         raise UniquenessError(f"a concurrency limit named {values['name']!r} already exists")
     engine._write("concurrency_limit_v2", limit, values, engine._clock.now())
     return True
@@ -119,13 +119,12 @@ def bulk_read_or_create_concurrency_limits(engine: "Engine", names: list, create
     """The global limits with these names, in name order (Prefect reads them through
     its unique name index); with `create_if_missing`, the missing ones are created
     inactive with a limit of 1 and follow, in name order too (Prefect: set order)."""
-    by_name = engine._store.tables["concurrency_limit_v2"].by_name["name"]
-    wanted = sorted(set(names))
-    found = [next(iter(by_name.get(name).values())) for name in wanted if by_name.get(name)]
+    existing = {name: engine._unique("concurrency_limit_v2", "name", name) for name in sorted(set(names))}
+    found = [limit for limit in existing.values() if limit is not None]
     if create_if_missing:
         now = engine._clock.now()
-        for name in wanted:
-            if not by_name.get(name):
+        for name, limit in existing.items():
+            if limit is None:
                 limit = ConcurrencyLimitV2(name=name, limit=1, active=False)
                 engine._stamp(limit, now)
                 found.append(engine._insert("concurrency_limit_v2", limit))

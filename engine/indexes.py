@@ -295,9 +295,14 @@ def entries_in(entries: SortedList, bounds: tuple[tuple, tuple] | None, descendi
     order. O(log n) to start, O(1) per entry."""
     if bounds is None:
         return reversed(entries) if descending else iter(entries)
+    lo, hi = _positions(entries, bounds)
+    return entries.islice(lo, hi, reverse=descending)
+
+
+def _positions(entries: SortedList, bounds: tuple[tuple, tuple]) -> tuple[int, int]:
+    # [lo, hi): the positions of the entries within `bounds` (empty when they cross).
     lo = entries.bisect_left(bounds[0])
-    hi = entries.bisect_right(bounds[1])
-    return entries.islice(lo, max(lo, hi), reverse=descending)
+    return lo, max(lo, entries.bisect_right(bounds[1]))
 
 
 @functools.lru_cache(maxsize=None)
@@ -349,8 +354,8 @@ class SortedIndex:
     def span(self, bounds: tuple[tuple, tuple]) -> int:
         """How many records have a key within `bounds` (from key_range). O(log n)."""
         self.warm()
-        entries = self.entries
-        return max(0, entries.bisect_right(bounds[1]) - entries.bisect_left(bounds[0]))
+        lo, hi = _positions(self.entries, bounds)
+        return hi - lo
 
     def clear(self) -> None:
         self.entries.clear()
