@@ -193,8 +193,19 @@ def _anchor_zone(anchor: _dt.datetime | None) -> str:
     return key if isinstance(key, str) and key in _valid_zones() else "UTC"
 
 
+class _Schedule:
+    """What the three schedule types share: `get_dates` over their own `_dates`."""
+
+    __slots__ = ()
+
+    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
+        """Up to `n` dates (1 by default; up to 1,000 with an `end`) at or after
+        `start`, none after `end`, sorted. O(n) (at most 1,000 candidates)."""
+        return sorted(_dates(self, n, start, end))
+
+
 @attrs.frozen(slots=True, init=False)
-class IntervalSchedule:
+class IntervalSchedule(_Schedule):
     """Every `interval` from `anchor_date`. An interval of a day or more keeps the
     local clock time across DST changes (in `timezone`); a shorter one steps in
     elapsed time. `anchor_date` None means "the engine's now when stored" (Prefect:
@@ -224,11 +235,6 @@ class IntervalSchedule:
                 "anchor_date": None if self.anchor_date is None else _iso(self.anchor_date),
                 "timezone": self.timezone}
 
-    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
-        """Up to `n` dates (1 by default; up to 1,000 with an `end`) at or after
-        `start`, none after `end`, sorted. O(n) (at most 1,000 candidates)."""
-        return sorted(_dates(self, n, start, end))
-
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
         if self.anchor_date is None:
             raise ValidationError("an IntervalSchedule without an anchor_date has no dates until it is stored")
@@ -256,7 +262,7 @@ def _check_cron(value: Any) -> str:
 
 
 @attrs.frozen(slots=True, init=False)
-class CronSchedule:
+class CronSchedule(_Schedule):
     """The times a cron string names, read in `timezone` (UTC if None): each new
     local time that matches, so an hourly schedule skips the hour a DST change
     drops and fires once in the hour it repeats. `day_or` False ANDs the
@@ -271,10 +277,6 @@ class CronSchedule:
 
     def to_json(self) -> dict:
         return {"cron": self.cron, "timezone": self.timezone, "day_or": self.day_or}
-
-    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
-        """As IntervalSchedule.get_dates."""
-        return sorted(_dates(self, n, start, end))
 
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
         from croniter import croniter
@@ -319,7 +321,7 @@ def _localised(rule: Any, tz: Any) -> Any:
 
 
 @attrs.frozen(slots=True, init=False)
-class RRuleSchedule:
+class RRuleSchedule(_Schedule):
     """An iCalendar recurrence rule (RRULE, or an RRULE/EXRULE/RDATE/EXDATE set),
     expanded by dateutil.rrule with its DTSTART (2020-01-01 when it has none)
     localised to `timezone`, so a daily 9am rule keeps 9am local across DST."""
@@ -347,10 +349,6 @@ class RRuleSchedule:
         rule._rdate = [d.replace(tzinfo=tz) for d in rule._rdate]
         rule._exdate = [d.replace(tzinfo=tz) for d in rule._exdate]
         return rule
-
-    def get_dates(self, n: int | None = None, start: Any = None, end: Any = None) -> list[_dt.datetime]:
-        """As IntervalSchedule.get_dates."""
-        return sorted(_dates(self, n, start, end))
 
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
         start, end = _bounds(start, end, self.timezone)
