@@ -83,13 +83,12 @@ def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, Fl
 
 
 class QueueRT:
-    __slots__ = ("spec", "pool", "id", "priority", "heap", "active")
+    __slots__ = ("spec", "pool", "id", "heap", "active")
 
     def __init__(self, spec: QueueSpec, pool: "PoolRT") -> None:
         self.spec = spec
         self.pool = pool
         self.id: uuid.UUID | None = None
-        self.priority = 0   # the engine's, read once all of the pool's queues exist
         self.heap: list[tuple[float, int, int, "RunSim"]] = []   # (scheduled t, seq, token, run)
         self.active = 0   # runs of this queue in PENDING/RUNNING (what Prefect's worker query counts)
 
@@ -103,12 +102,11 @@ class PoolRT:
         self.queues = [QueueRT(q, self) for q in spec.queues]   # in creation order until sort_queues()
         self.active = 0
 
-    def sort_queues(self, priorities: dict[Any, int]) -> None:
-        """Order the queues as workers poll them: by the priority the engine stored
-        (`priorities`: queue id -> priority; unique in a pool, so ties cannot occur)."""
-        for queue in self.queues:
-            queue.priority = priorities[queue.id]
-        self.queues.sort(key=lambda q: (q.priority, q.spec.name))
+    def sort_queues(self, order: list[Any]) -> None:
+        """Order the queues as workers poll them: as the engine lists the pool's
+        queues (`order`, their ids: by stored priority, ties oldest first)."""
+        rank = {queue_id: i for i, queue_id in enumerate(order)}
+        self.queues.sort(key=lambda q: rank[q.id])
 
 
 class WorkerRT:

@@ -156,8 +156,8 @@ class Simulation:
                         rec.id, queue.spec.name, priority=queue.spec.priority,
                         concurrency_limit=queue.spec.concurrency_limit, is_paused=queue.spec.paused,
                     ).id
-            # Workers poll queues by the priorities the engine ended up storing.
-            pool.sort_queues({q.id: q.priority for q in engine.read_work_queues(rec.id)})
+            # Workers poll queues in the order of the priorities the engine ended up storing.
+            pool.sort_queues([q.id for q in engine.read_work_queues(rec.id)])
             self.pools[pool_spec.name] = pool
         for limit in wl.tag_limits:
             engine.create_concurrency_limit(limit.tag, limit.limit)
