@@ -9,7 +9,7 @@ objects to create, states to apply, a proposed state, and what Prefect answered.
     >>> report = run_file("tests/data/orchestration.jsonl")   # doctest: +SKIP
     >>> print(report.summary())                               # doctest: +SKIP
 
-Deliberate differences from Prefect go in `KNOWN_DIFFERENCES` (case-id glob or a
+Deliberate differences from Prefect go in `KNOWN_DIFFERENCES` (KnownDifference: case-id glob or a
 predicate on the case, the explanation, and optionally a check of runstate's
 answer): cases where Prefect 3.1.0 crashes or turns its own internal error into an
 answer, and runstate does the sensible thing listed in README "Differences from
@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import fnmatch
 import json
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Union
 
 from . import Report
 from ._orch_compare import compare
@@ -31,6 +31,7 @@ from ._orch_replay import replay
 
 __all__ = [
     "KNOWN_DIFFERENCES",
+    "KnownDifference",
     "run_case",
     "run_cases",
     "run_file",
@@ -113,22 +114,30 @@ def _deferred_result_crash(case: dict) -> bool:
     return _first_crash(case, _DEFERRED_RESULT_ERRORS, _deferred_with_result) is not False
 
 
-# (Matcher, explanation[, holds(case, observed) -> bool]).
-# Without `holds`, the documented behaviour is checked by the comparison itself.
-KNOWN_DIFFERENCES: list[tuple[Matcher, str] | tuple[Matcher, str, Callable[[dict, dict], bool]]] = [
-    (
+class KnownDifference(NamedTuple):
+    """A case Prefect 3.1.0 gets wrong and runstate answers on purpose: which cases
+    (`matches`), why, and `holds(case, observed)`, runstate's documented answer
+    where Prefect crashed (None: the comparison itself checks it)."""
+
+    matches: Matcher
+    why: str
+    holds: Callable[[dict, dict], bool] | None = None
+
+
+KNOWN_DIFFERENCES: list[KnownDifference] = [
+    KnownDifference(
         _prefect_crashed,
         "Prefect 3.1.0 crashes with AttributeError when a rule reads the missing state of a "
         "run that has none (e.g. proposing Late to a stateless run); runstate raises "
         "OrchestrationError naming the problem. Both fail the call and change nothing.",
     ),
-    (
+    KnownDifference(
         _prefect_internal_abort,
         "Prefect 3.1.0 answers ABORT 'Error validating state: AttributeError(...)' (its own "
         "internal error) when a transition of a stateless run is nullified; runstate answers "
         "the same ABORT with a reason naming why nothing could be kept.",
     ),
-    (
+    KnownDifference(
         _retry_delay_crash,
         "Prefect 3.1.0's RetryFailedTasks raises (IndexError, ZeroDivisionError) computing the "
         "retry delay of a task run whose retry_delay is an empty list or whose jitter has a zero "
@@ -136,7 +145,7 @@ KNOWN_DIFFERENCES: list[tuple[Matcher, str] | tuple[Matcher, str, Callable[[dict
         "transition, a retry with no delay.",
         _answered_there(_RETRY_DELAY_ERRORS, lambda state: True),
     ),
-    (
+    KnownDifference(
         _deferred_result_crash,
         "Prefect 3.1.0 fails (pydantic ValidationError on state.data: the new state row's result "
         "is not loaded yet) when a deferred SCHEDULED task state carries a persisted result (also "
@@ -147,10 +156,11 @@ KNOWN_DIFFERENCES: list[tuple[Matcher, str] | tuple[Matcher, str, Callable[[dict
 ]
 
 
-def _known(case: dict) -> tuple | None:
+def _known(case: dict) -> KnownDifference | None:
     """The KNOWN_DIFFERENCES entry that `case` matches, or None."""
     for entry in KNOWN_DIFFERENCES:
-        matcher = entry[0]
+        entry = KnownDifference(*entry)  # (a plain (matcher, why) tuple reads as one)
+        matcher = entry.matches
         if callable(matcher):
             hit = matcher(case)
         else:
@@ -187,13 +197,13 @@ def run_case(case: dict, policies: dict | None = None) -> tuple[Union[bool, str]
     else:
         mismatches = compare(case, observed)
         known = _known(case)
-        if known is not None and len(known) > 2:  # Prefect crashed where runstate answers
-            if known[2](case, observed):
-                return "known", f"known difference: {known[1]}"
-            mismatches = mismatches or [("documented behaviour", known[1], "not observed")]
+        if known is not None and known.holds is not None:  # Prefect crashed where runstate answers
+            if known.holds(case, observed):
+                return "known", f"known difference: {known.why}"
+            mismatches = mismatches or [("documented behaviour", known.why, "not observed")]
         elif not mismatches:
             if known is not None:  # matches only as far as the documented difference allows
-                return "known", f"known difference: {known[1]}"
+                return "known", f"known difference: {known.why}"
             return True, ""
         message = format_mismatches(mismatches)
     return False, message

@@ -116,7 +116,7 @@ async def read_work_queue_by_name(session: Any, work_pool_name: str, work_queue_
 @facade
 async def read_work_queues(session: Any, work_pool_id: Any, work_queue_filter: Any = None,
                            offset: int | None = None, limit: int | None = None) -> list[WorkQueue]:
-    """A pool's queues by priority (ties by name), filtered, paginated. O(q log q)."""
+    """A pool's queues by priority (ties oldest first), filtered, paginated. O(q log q)."""
     return engine_of(session).read_work_queues(work_pool_id, as_filter(work_queue_filter), offset, limit)
 
 
