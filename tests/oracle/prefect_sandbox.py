@@ -11,10 +11,13 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import time
 
 PREFECT_HOME = tempfile.mkdtemp(prefix="prefect-oracle-")
 atexit.register(shutil.rmtree, PREFECT_HOME, ignore_errors=True)
@@ -61,3 +64,33 @@ def answer_from_command_line(answer_file, description: str, input_help: str, out
     args = parser.parse_args(argv)
     with prefect_database(database_path(args.db)):
         return asyncio.run(answer_file(args.input, args.output))
+
+
+async def answer_each(db, scenarios, run_one, out: str, after_each=None) -> None:
+    """Answer every scenario with `run_one(session, scenario)`, each in a transaction
+    rolled back at its end (so a scenario sees only its own rows), then write the
+    answers to `out` (a JSON list) and the time taken to stderr. `after_each()` runs
+    after every scenario, even one that raised."""
+    # Prefect's SQLite engine turns pysqlite's own BEGIN off and emits "BEGIN <mode>"
+    # only while this context variable is set (configurations.py begin_sqlite_stmt);
+    # without it, session.begin() is no real transaction and SAVEPOINT/RELEASE commit.
+    from prefect.server.database.configurations import SQLITE_BEGIN_MODE
+
+    answers = []
+    started = time.perf_counter()
+    for scenario in scenarios:
+        async with db.session_context() as session:
+            token = SQLITE_BEGIN_MODE.set("DEFERRED")
+            try:
+                transaction = await session.begin()
+                try:
+                    answers.append(await run_one(session, scenario))
+                finally:
+                    await transaction.rollback()
+            finally:
+                SQLITE_BEGIN_MODE.reset(token)
+                if after_each is not None:
+                    after_each()
+    with open(out, "w") as f:
+        json.dump(answers, f, indent=1)
+    print(f"{len(answers)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)

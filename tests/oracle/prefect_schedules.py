@@ -29,7 +29,6 @@ import datetime
 import json
 import pathlib
 import sys
-import time
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -81,7 +80,6 @@ async def answer_file(inp, out):
     import sqlalchemy.exc
     from prefect.server import models, schemas
     from prefect.server.database import orm_models as orm
-    from prefect.server.database.configurations import SQLITE_BEGIN_MODE
     from prefect.server.database.dependencies import provide_database_interface
     from prefect.server.exceptions import ObjectNotFoundError
 
@@ -196,7 +194,7 @@ async def answer_file(inp, out):
                         ans = [q.name for q in queues]
                     else:
                         raise SystemExit(f"unknown op {op!r}")
-            except (pydantic.ValidationError, ValueError) as exc:
+            except (pydantic.ValidationError, ValueError):
                 ans = {"error": "invalid"}
             except (ObjectNotFoundError, sqlalchemy.exc.IntegrityError):
                 ans = {"error": "not_found"}
@@ -209,23 +207,10 @@ async def answer_file(inp, out):
         return {"id": sc["id"], "steps": answers, "final": final,
                 "runs": sorted(label([[k, names.get(d, str(d))] for d, k in runs]))}
 
-    answers = []
-    t_start = time.perf_counter()
-    for sc in scenarios:
-        async with db.session_context() as s:
-            token = SQLITE_BEGIN_MODE.set("DEFERRED")
-            try:
-                trans = await s.begin()
-                try:
-                    answers.append(await run_one(s, sc))
-                finally:
-                    await trans.rollback()
-            finally:
-                SQLITE_BEGIN_MODE.reset(token)
-                CLOCK[0] = None
-    with open(out, "w") as f:
-        json.dump(answers, f, indent=1)
-    print(f"{len(answers)} scenarios answered in {time.perf_counter() - t_start:.2f}s", file=sys.stderr)
+    def stop_clock() -> None:
+        CLOCK[0] = None
+
+    await sb.answer_each(db, scenarios, run_one, out, after_each=stop_clock)
 
 
 if __name__ == "__main__":

@@ -45,12 +45,10 @@ create_work_pool, pool, type}. An unknown pool name is a fresh random id. Answer
 transitioned ms] (update_work_pool), True (create); then "worker_pools": every pool's
 {status, is_paused, transitioned_ms} at the end.
 """
-import asyncio
 import datetime
 import json
 import pathlib
 import sys
-import time
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -238,7 +236,6 @@ async def answer_file(inp, out):
                 setup_errors.append(["deployment", d["name"], r["error"]])
             else:
                 dep_ids[d["name"]] = r.id
-        dep_name = {v: k for k, v in dep_ids.items()}
 
         for run in sc["runs"]:
             async def mk(run=run):
@@ -373,30 +370,8 @@ async def answer_file(inp, out):
                 for p in await models.workers.read_work_pools(s)}
         return ans
 
-    # Prefect's SQLite engine turns pysqlite's own BEGIN off and emits "BEGIN <mode>"
-    # only while this context variable is set (configurations.py begin_sqlite_stmt);
-    # without it, session.begin() is no real transaction and SAVEPOINT/RELEASE commit.
-    from prefect.server.database.configurations import SQLITE_BEGIN_MODE
-
     install_manual_clock()
-
-    answers = []
-    t_start = time.perf_counter()
-    for sc in scenarios:
-        async with db.session_context() as s:
-            token = SQLITE_BEGIN_MODE.set("DEFERRED")
-            try:
-                trans = await s.begin()
-                try:
-                    answers.append(await run_one(s, sc))
-                finally:
-                    await trans.rollback()
-            finally:
-                SQLITE_BEGIN_MODE.reset(token)
-    elapsed = time.perf_counter() - t_start
-    with open(out, "w") as f:
-        json.dump(answers, f, indent=1)
-    print(f"{len(answers)} scenarios answered in {elapsed:.2f}s", file=sys.stderr)
+    await sb.answer_each(db, scenarios, run_one, out)
 
 
 if __name__ == "__main__":
