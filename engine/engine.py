@@ -864,10 +864,7 @@ class Engine:
 
     def _delete_task_run_cascade(self, run: TaskRun) -> None:
         store = self._store
-        for sub in list(store.tables["flow_run"].by_name["parent_task_run_id"].get(run.id).values()):
-            store.touch("flow_run", sub)
-            sub.parent_task_run_id = None
-            store.reindex("flow_run", sub)
+        store.set_null("flow_run", "parent_task_run_id", run.id)  # its subflows become top-level
         for row in list(store.tables["task_run_state"].by_name["run_id"].get(run.id).values()):
             store.delete("task_run_state", row)
         store.delete("task_run", run)

@@ -466,6 +466,15 @@ class Store:
             fn = table._refile_fn = table._bind_refile()
         return fn(rec)
 
+    def set_null(self, kind: str, field: str, key: Any) -> None:
+        """A foreign key's ON DELETE SET NULL: every `kind` record whose `field` is
+        `key` (found through the hash index of that name) gets None there, undoably
+        and refiled; `updated` stays, as the database leaves it. O(matches · indexes)."""
+        for rec in list(self.tables[kind].by_name[field].get(key).values()):
+            self.touch(kind, rec)
+            setattr(rec, field, None)
+            self.reindex(kind, rec)
+
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Register an undo action for state kept outside the tables."""
         self._undo.append(("call", undo))

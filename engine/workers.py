@@ -237,14 +237,8 @@ def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
 
 def _delete_work_queue_row(engine: Any, queue: WorkQueue) -> None:
     store = engine._store
-    for run in list(store.tables["flow_run"].by_name["work_queue_id"].get(queue.id).values()):
-        store.touch("flow_run", run)
-        run.work_queue_id = None
-        store.reindex("flow_run", run)
-    for dep in list(store.tables["deployment"].by_name["work_queue_id"].get(queue.id).values()):
-        store.touch("deployment", dep)  # (the foreign key's SET NULL: `updated` stays)
-        dep.work_queue_id = None
-        store.reindex("deployment", dep)
+    store.set_null("flow_run", "work_queue_id", queue.id)
+    store.set_null("deployment", "work_queue_id", queue.id)
     store.delete("work_queue", queue)
 
 
