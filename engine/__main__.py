@@ -29,6 +29,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--until", metavar="DURATION", help="simulated duration, e.g. 12h, 7d (overrides the workload's)")
     sim.add_argument("--runs", type=int, metavar="N",
                      help="stop creating flow runs after N and run until they finish (overrides the workload's)")
+    sim.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="settings",
+                     help="change one key of the workload before it runs, e.g. "
+                          "'work_pools[default-pool].concurrency_limit=2' (repeatable; see examples/README.md)")
     sim.add_argument("--store", metavar="URL", default="memory",
                      help="memory (default), sqlite:///path.db or json:///path.json to keep the result")
     sim.add_argument("--report", metavar="DIR", help="write report.json, timings.json and PNG charts into DIR")
@@ -102,13 +105,14 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error(f"--runs: must be >= 1, got {args.runs}")
     if args.seed is not None and args.seed < 0:
         return _error(f"--seed: must be >= 0, got {args.seed}")
-    if args.print_workload and args.workload:
-        return _error("--print-workload prints the built-in workload: drop --workload (or read that file)")
+    if args.print_workload and (args.workload or args.settings):
+        return _error("--print-workload prints the built-in workload as it is: drop --workload and --set")
     if args.print_workload:
         sys.stdout.write(DEFAULT_WORKLOAD_TOML)
         return 0
     try:
-        workload = load_workload(args.workload) if args.workload else default_workload()
+        workload = (load_workload(args.workload, settings=args.settings) if args.workload
+                    else default_workload(settings=args.settings))
         workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
         simulation = Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats)
     except WorkloadError as exc:

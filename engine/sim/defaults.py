@@ -7,6 +7,8 @@ cancellations. Print it with `python -m engine simulate --print-workload`.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from .workload import Workload, parse_workload, _toml
 
 __all__ = ["DEFAULT_WORKLOAD_TOML", "default_workload"]
@@ -204,6 +206,6 @@ collision_strategy = "ENQUEUE"
 """
 
 
-def default_workload() -> Workload:
-    """The built-in workload, validated."""
-    return parse_workload(_toml.loads(DEFAULT_WORKLOAD_TOML), source="default")
+def default_workload(settings: Iterable[str] = ()) -> Workload:
+    """The built-in workload, validated, with the ``PATH=VALUE`` `settings` applied."""
+    return parse_workload(_toml.loads(DEFAULT_WORKLOAD_TOML), source="default", settings=settings)

@@ -80,6 +80,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "name": wl.name, "seed": wl.simulation.seed, "start": wl.simulation.start.isoformat(),
             "until_seconds": wl.simulation.until, "runs": wl.simulation.runs,
             "flow_policy": wl.policies.flow, "task_policy": wl.policies.task,
+            "settings": list(wl.settings),
         },
         "simulated": {
             "duration_seconds": _r(duration), "end": end.isoformat(), "events": result.events,
@@ -173,6 +174,7 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"Simulation of workload {wl['name']!r} (seed {wl['seed']}), "
         f"{format_duration(sim['duration_seconds'])} simulated from {wl['start']}"
         + (" — INTERRUPTED" if sim["interrupted"] else ""),
+        *(["  with " + ", ".join(wl["settings"])] if wl.get("settings") else []),
         "",
         f"Flow runs: {fr['created']} top-level + {fr['subflow_runs']} subflow runs created, "
         f"{fr['finished']} top-level finished"

@@ -12,13 +12,14 @@ import json
 import math
 import os
 import string
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import attrs
 
 from .cron import Cron
 from .durations import Dist, constant, parse_dist, parse_duration
 from .errors import WorkloadError
+from .settings import apply_settings
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -193,6 +194,9 @@ class Workload:
     workers: list[WorkerSpec] = attrs.field(factory=list)
     flows: list[FlowSpec] = attrs.field(factory=list)
     deployments: list[DeploymentSpec] = attrs.field(factory=list)
+    # The ``PATH=VALUE`` settings applied to the file before validation (--set), kept
+    # so that a report says which variant of the workload it is.
+    settings: tuple[str, ...] = ()
 
     def with_overrides(self, seed: int | None = None, until: float | None = None, runs: int | None = None) -> "Workload":
         """A copy with the CLI's --seed/--until/--runs applied (either stop condition alone
@@ -606,8 +610,11 @@ def _section_list(t: _Table, key: str, parse: Callable[[Any, str], Any]) -> list
     return [parse(v, f"{path}[{i}]") for i, v in enumerate(t.get(key, _table_list, []))]
 
 
-def parse_workload(data: Any, source: str = "") -> Workload:
-    """Validate a workload given as a dict (the parsed TOML/JSON). O(size)."""
+def parse_workload(data: Any, source: str = "", settings: Iterable[str] = ()) -> Workload:
+    """Validate a workload given as a dict (the parsed TOML/JSON), after applying the
+    ``PATH=VALUE`` `settings` to a copy of it (engine/sim/settings.py). O(size)."""
+    settings = tuple(settings)
+    data = apply_settings(data, settings)
     t = _Table(data, "", {
         "name", "description", "simulation", "services", "policies", "tag_limits",
         "work_pools", "workers", "flows", "deployments",
@@ -627,6 +634,7 @@ def parse_workload(data: Any, source: str = "") -> Workload:
         workers=_section_list(t, "workers", _worker),
         flows=_section_list(t, "flows", _flow),
         deployments=_section_list(t, "deployments", _deployment),
+        settings=settings,
     )
     _cross_check(wl)
     if wl.simulation.until is None and wl.simulation.runs is None:
@@ -670,8 +678,9 @@ def _cross_check(wl: Workload) -> None:
         visit(f.name, [f.name])
 
 
-def load_workload(path: str | os.PathLike[str]) -> Workload:
-    """Read and validate a workload file: TOML (``.toml``) or JSON (anything else that parses)."""
+def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) -> Workload:
+    """Read and validate a workload file: TOML (``.toml``) or JSON (anything else that
+    parses), with the ``PATH=VALUE`` `settings` applied first (see parse_workload)."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
@@ -688,4 +697,4 @@ def load_workload(path: str | os.PathLike[str]) -> Workload:
             data = _toml.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise WorkloadError("", f"{path} is not valid TOML: {exc}") from None
-    return parse_workload(data, source=path)
+    return parse_workload(data, source=path, settings=settings)
