@@ -32,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="settings",
                      help="change one key of the workload before it runs, e.g. "
                           "'work_pools[default-pool].concurrency_limit=2' (repeatable; see examples/README.md)")
+    sim.add_argument("--sweep", action="append", default=[], metavar="PATH=V1,V2,...", dest="sweeps",
+                     help="run once per value (the product of several --sweep) with the same seed and print "
+                          "the runs' figures side by side; with --report, one folder per run")
     sim.add_argument("--store", metavar="URL", default="memory",
                      help="memory (default), sqlite:///path.db or json:///path.json to keep the result")
     sim.add_argument("--report", metavar="DIR", help="write report.json, timings.json and PNG charts into DIR")
@@ -87,7 +90,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from .sim.durations import parse_duration
     from .sim.errors import WorkloadError
     from .sim.progress import Progress
-    from .sim.report import build_report, build_timings, summary_text, write_report
+    from .sim.report import build_report, build_timings, dumps, summary_text, write_report
+    from .sim.sweep import comparison_text, sweep_variants
 
     # The options first, then the workload, then the report folder: all before the run.
     until = None
@@ -105,16 +109,22 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error(f"--runs: must be >= 1, got {args.runs}")
     if args.seed is not None and args.seed < 0:
         return _error(f"--seed: must be >= 0, got {args.seed}")
-    if args.print_workload and (args.workload or args.settings):
-        return _error("--print-workload prints the built-in workload as it is: drop --workload and --set")
+    if args.print_workload and (args.workload or args.settings or args.sweeps):
+        return _error("--print-workload prints the built-in workload as it is: drop --workload, --set and --sweep")
     if args.print_workload:
         sys.stdout.write(DEFAULT_WORKLOAD_TOML)
         return 0
+    if args.sweeps and args.store != "memory":
+        return _error("--sweep runs several simulations: it keeps them in memory (drop --store)")
     try:
-        workload = (load_workload(args.workload, settings=args.settings) if args.workload
-                    else default_workload(settings=args.settings))
-        workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
-        simulation = Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats)
+        variants = sweep_variants(args.sweeps) if args.sweeps else [()]
+        simulations = []
+        for extra in variants:
+            settings = [*args.settings, *extra]
+            workload = (load_workload(args.workload, settings=settings) if args.workload
+                        else default_workload(settings=settings))
+            workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
+            simulations.append(Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats))
     except WorkloadError as exc:
         return _error(f"invalid workload: {exc}")
     except ValidationError as exc:
@@ -124,30 +134,42 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.report:
         problem = _report_folder_problem(args.report)
         if problem is not None:
-            close = getattr(simulation.engine, "close", None)
-            if close is not None:
-                close()
+            _close(simulations)
             return _error(f"--report: cannot write the report to {args.report!r}: {problem}")
 
-    spec = workload.simulation
-    progress = Progress(spec.until, spec.runs, enabled={"auto": None, "always": True, "never": False}[args.progress])
-    engine = simulation.engine
+    enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    reports: list[dict] = []
+    interrupted = False
     try:
-        try:
-            result = simulation.run(on_progress=progress.update)
-        finally:
-            progress.close()
-        report = build_report(result)
-        timings = build_timings(result)
-        print(summary_text(report, timings))
-        if args.report:
+        for k, simulation in enumerate(simulations):
+            spec = simulation.workload.simulation
+            if len(simulations) > 1:
+                print(f"[{k + 1}/{len(simulations)}] {', '.join(variants[k])}", file=sys.stderr)
+            progress = Progress(spec.until, spec.runs, enabled=enabled)
             try:
-                paths = write_report(result, args.report, charts=not args.no_charts)
-            except OSError as exc:
-                return _error(f"cannot write the report to {args.report!r}: {exc}", 1)
-            print(f"\nReport written to {args.report}: " + ", ".join(p.rsplit("/", 1)[-1] for p in paths))
-            if not args.no_charts and not any(p.endswith(".png") for p in paths):
-                print("(charts skipped: install the 'charts' extra, e.g. pip install -e '.[charts]' in a checkout)")
+                result = simulation.run(on_progress=progress.update)
+            finally:
+                progress.close()
+            report = build_report(result)
+            if len(simulations) == 1:
+                print(summary_text(report, build_timings(result)))
+            reports.append(report)
+            if args.report:
+                folder = args.report if len(simulations) == 1 else os.path.join(args.report, f"variant-{k + 1}")
+                try:
+                    paths = write_report(result, folder, charts=not args.no_charts)
+                except OSError as exc:
+                    return _error(f"cannot write the report to {folder!r}: {exc}", 1)
+                if len(simulations) == 1:
+                    print(f"\nReport written to {folder}: " + ", ".join(p.rsplit("/", 1)[-1] for p in paths))
+                    if not args.no_charts and not any(p.endswith(".png") for p in paths):
+                        print("(charts skipped: install the 'charts' extra, e.g. pip install -e '.[charts]' in a checkout)")
+            del result
+            _close([simulation])
+            simulations[k] = None  # its engine holds every run: free it before the next variant
+            if report["simulated"]["interrupted"]:
+                interrupted = True
+                break
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -156,14 +178,28 @@ def _simulate(args: argparse.Namespace) -> int:
     except RunstateError as exc:
         return _error(f"simulation failed: {exc}", 1)
     finally:
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
-    if result.interrupted:
+        _close(simulations)
+    if len(simulations) > 1 and reports:
+        print(comparison_text(variants[:len(reports)], reports))
+        if args.report:
+            index = {"variants": [{"settings": list(v), "folder": f"variant-{k + 1}"}
+                                  for k, v in enumerate(variants[:len(reports)])]}
+            with open(os.path.join(args.report, "sweep.json"), "w", encoding="utf-8") as fh:
+                fh.write(dumps(index))
+            print(f"\nReports written to {args.report}: sweep.json and variant-1 ... variant-{len(reports)}")
+    if interrupted:
         print("\ninterrupted: the summary above covers the simulated time before Ctrl-C", file=sys.stderr)
         return 130
     return 0
 
+
+def _close(simulations: list) -> None:
+    # Closing twice is harmless: a backend's close is idempotent, memory has none;
+    # None stands for a simulation already closed and dropped.
+    for simulation in simulations:
+        close = getattr(simulation, "engine", None) and getattr(simulation.engine, "close", None)
+        if close is not None:
+            close()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""`--set PATH=VALUE` (engine/sim/settings.py): changing workload keys before validation."""
+"""`--set PATH=VALUE` and `--sweep PATH=V1,V2` (engine/sim/settings.py, sweep.py):
+changing workload keys before validation, and running one variant per value."""
 from __future__ import annotations
 
 import copy
@@ -8,6 +9,7 @@ import pytest
 
 from engine.__main__ import main
 from engine.sim import WorkloadError, apply_settings, default_workload, load_workload, parse_workload
+from engine.sim.sweep import comparison_text, parse_sweep, sweep_variants
 
 RAW = {
     "work_pools": [{"name": "p", "concurrency_limit": 4, "queues": [{"name": "high", "priority": 1}]}],
@@ -114,3 +116,75 @@ def test_cli_bad_setting_exits_2_before_running(capsys):
     assert err.startswith("error: invalid workload: work_pools[nope]: no item named 'nope'")
     assert main(["simulate", "--print-workload", "--set", "simulation.seed=1"]) == 2
     assert "--print-workload" in capsys.readouterr().err
+
+
+# --sweep -------------------------------------------------------------------------------------
+
+def test_sweep_values_split_at_top_level_commas_only():
+    assert parse_sweep("simulation.seed=1, 2,3") == ("simulation.seed", ["1", "2", "3"])
+    assert parse_sweep("flows[f].tasks[a].retry_delay=[1, 2],[5, 10],3") == (
+        "flows[f].tasks[a].retry_delay", ["[1, 2]", "[5, 10]", "3"])
+    assert parse_sweep("x.duration={ dist = 'uniform', min = 1, max = 2 },'a,b'") == (
+        "x.duration", ["{ dist = 'uniform', min = 1, max = 2 }", "'a,b'"])
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ("simulation.seed", "PATH=V1,V2"),
+    ("simulation.seed=1,,2", "empty value"),
+    ("simulation.seed=1,2,1", "repeated"),
+    ("simulation..seed=1,2", "empty key"),
+])
+def test_a_bad_sweep_is_refused(sweep, words):
+    with pytest.raises(WorkloadError, match=words):
+        parse_sweep(sweep)
+
+
+def test_sweeps_multiply_first_one_slowest():
+    assert sweep_variants(["a=1,2", "b.c=x,y,z"]) == [
+        ("a=1", "b.c=x"), ("a=1", "b.c=y"), ("a=1", "b.c=z"), ("a=2", "b.c=x"), ("a=2", "b.c=y"), ("a=2", "b.c=z"),
+    ]
+    with pytest.raises(WorkloadError, match="swept twice"):
+        sweep_variants(["a=1,2", "a=3"])
+
+
+def test_cli_sweep_runs_each_variant_as_a_single_run_would(tmp_path, capsys):
+    singles = [_report(tmp_path / f"seed{seed}", "--seed", str(seed)) for seed in (3, 4)]
+    capsys.readouterr()
+    folder = tmp_path / "sweep"
+    assert main(["simulate", "--runs", "60", "--no-charts", "--no-rule-stats", "--report", str(folder),
+                 "--sweep", "simulation.seed=3,4"]) == 0
+    out = capsys.readouterr().out
+    index = json.loads((folder / "sweep.json").read_text())
+    assert index == {"variants": [{"settings": ["simulation.seed=3"], "folder": "variant-1"},
+                                  {"settings": ["simulation.seed=4"], "folder": "variant-2"}]}
+    for k, single in enumerate(singles):
+        variant = json.loads((folder / f"variant-{k + 1}" / "report.json").read_text())
+        assert variant["workload"].pop("settings") == [f"simulation.seed={3 + k}"]
+        single["workload"].pop("settings")
+        assert variant == single
+    assert "#1  simulation.seed=3" in out and "#2  simulation.seed=4" in out
+    created = next(line for line in out.splitlines() if line.strip().startswith("flow runs created"))
+    assert created.split()[-2:] == ["60", "60"]
+    assert "Simulation of workload" not in out  # the table replaces the per-run summaries
+
+
+def test_cli_sweep_checks_every_variant_before_running_any(tmp_path, capsys):
+    folder = tmp_path / "out"
+    assert main(["simulate", "--report", str(folder), "--sweep", "tag_limits[0].limit=2,-1"]) == 2
+    assert "tag_limits[0].limit: must be >= 0" in capsys.readouterr().err
+    assert not folder.exists()
+    assert main(["simulate", "--store", f"sqlite:///{tmp_path}/x.db", "--sweep", "simulation.seed=1,2"]) == 2
+    assert "--sweep" in capsys.readouterr().err and not (tmp_path / "x.db").exists()
+
+
+def test_comparison_marks_figures_a_run_does_not_have():
+    report = {"flow_runs": {"created": 0, "finished": 0, "by_state": dict.fromkeys(
+                  ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"), 0)},
+              "throughput": {"completed_flow_runs_per_hour": 0.0},
+              "lateness_seconds": {"count": 0}, "queue_wait_seconds": {"count": 0},
+              "flow_run_time_seconds": {"count": 0}, "events": {"late_marked": 0},
+              "retries": {"task": 0}, "cache_hits": 0,
+              "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0, "pool_or_queue_limit_deferrals": 0}}
+    text = comparison_text([("a=1",)], [report])
+    assert "lateness p50" in text and text.splitlines()[-1].endswith("0")
+    assert next(line for line in text.splitlines() if "lateness p50" in line).split()[-1] == "-"

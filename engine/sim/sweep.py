@@ -1,0 +1,111 @@
+"""`--sweep PATH=V1,V2,...`: one workload and seed simulated once per value (the
+product of several sweeps), and the headline figures of the runs side by side.
+
+A sweep is a `--set` (engine/sim/settings.py) with several values: commas split
+them except inside brackets, braces or quotes, so TOML lists and tables work as
+values (``--sweep 'flows[etl].tasks[a].retry_delay=[1, 2],[5, 10]'``).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+from .durations import format_duration
+from .errors import WorkloadError
+from .settings import parse_setting
+
+__all__ = ["parse_sweep", "sweep_variants", "comparison_text"]
+
+
+def parse_sweep(text: str) -> tuple[str, list[str]]:
+    """``PATH=V1,V2,...`` as (PATH, ["V1", "V2", ...]); checks the path's syntax.
+    O(len(text))."""
+    if not isinstance(text, str) or "=" not in text:
+        raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got {text!r}")
+    path, _, values = text.partition("=")
+    path = path.strip()
+    parse_setting(f"{path}=0")  # the path's syntax, reported as for --set
+    parts, depth, quote, start = [], 0, "", 0
+    for i, c in enumerate(values):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(values[start:i].strip())
+            start = i + 1
+    parts.append(values[start:].strip())
+    if any(not p for p in parts):
+        raise WorkloadError(path, f"empty value in sweep {text!r}")
+    if len(set(parts)) != len(parts):
+        raise WorkloadError(path, f"a value is repeated in sweep {text!r}")
+    return path, parts
+
+
+def sweep_variants(sweeps: Sequence[str]) -> list[tuple[str, ...]]:
+    """The ``PATH=VALUE`` settings of every variant: the product of the sweeps, the
+    first sweep varying slowest. O(variants · sweeps)."""
+    axes = [[f"{path}={value}" for value in values] for path, values in map(parse_sweep, sweeps)]
+    paths = [setting.partition("=")[0] for setting in (axis[0] for axis in axes)]
+    if len(set(paths)) != len(paths):
+        raise WorkloadError(paths[0], "the same path is swept twice: give its values in one --sweep")
+    return [tuple(combo) for combo in itertools.product(*axes)]
+
+
+def _pct(key: str, which: str) -> Callable[[dict], str]:
+    def get(report: dict) -> str:
+        p = report[key]
+        return "-" if not p.get("count") else format_duration(p[which])
+    return get
+
+
+def _count(*keys: str) -> Callable[[dict], str]:
+    def get(report: dict) -> str:
+        value: Any = report
+        for key in keys:
+            value = value[key]
+        return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+    return get
+
+
+_ROWS: list[tuple[str, Callable[[dict], str]]] = [
+    ("flow runs created", _count("flow_runs", "created")),
+    ("  finished", _count("flow_runs", "finished")),
+    ("  completed", _count("flow_runs", "by_state", "COMPLETED")),
+    ("  failed", _count("flow_runs", "by_state", "FAILED")),
+    ("  crashed", _count("flow_runs", "by_state", "CRASHED")),
+    ("  cancelled", _count("flow_runs", "by_state", "CANCELLED")),
+    ("completed / simulated hour", _count("throughput", "completed_flow_runs_per_hour")),
+    ("lateness p50", _pct("lateness_seconds", "p50")),
+    ("  p90", _pct("lateness_seconds", "p90")),
+    ("  p99", _pct("lateness_seconds", "p99")),
+    ("  max", _pct("lateness_seconds", "max")),
+    ("queue wait p90", _pct("queue_wait_seconds", "p90")),
+    ("  p99", _pct("queue_wait_seconds", "p99")),
+    ("flow run time p50", _pct("flow_run_time_seconds", "p50")),
+    ("  p90", _pct("flow_run_time_seconds", "p90")),
+    ("runs marked late", _count("events", "late_marked")),
+    ("task retries", _count("retries", "task")),
+    ("cache hits", _count("cache_hits")),
+    ("tag-slot waits", _count("concurrency", "tag_slot_waits")),
+    ("deployment-slot waits", _count("concurrency", "deployment_slot_waits")),
+    ("pool/queue-limit deferrals", _count("concurrency", "pool_or_queue_limit_deferrals")),
+]
+
+
+def comparison_text(variants: Sequence[tuple[str, ...]], reports: Sequence[dict]) -> str:
+    """The headline figures of each variant's report in a column of its own, under
+    a legend of the variants' settings. O(variants · rows)."""
+    names = [f"#{i + 1}" for i in range(len(reports))]
+    lines = ["Sweep:"] + [f"  {name}  {', '.join(settings)}" for name, settings in zip(names, variants)]
+    table = [(label, [get(report) for report in reports]) for label, get in _ROWS]
+    widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
+    lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
+    for label, cells in table:
+        lines.append(f"  {label:<28}" + "".join(f" {cell:>{w}}" for cell, w in zip(cells, widths)))
+    return "\n".join(lines)
