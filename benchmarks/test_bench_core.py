@@ -14,7 +14,7 @@ import gc
 
 import pytest
 
-from engine import Engine, ManualClock, Scheduled, StateType
+from engine import Engine, ManualClock, Scheduled
 from benchmarks.conftest import collector as gc_state, scaled
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)

@@ -469,7 +469,7 @@ class RowCodec:
                 # A reference: consecutive rows mostly name the same flow, run,
                 # deployment..., so each column remembers its last (uuid, text) pair
                 # and formats only a new object. The last one also feeds _UUID_MEMO.
-                ns[f"last{i}"] = cell = [(None, None)]
+                ns[f"last{i}"] = [(None, None)]
                 keep = f"\n        memo[0] = (v{i}, s{i})" if i == uuid_cols[-1] else ""
                 body.append(f"    if v{i} is None:\n        s{i} = None\n    else:\n"
                             f"        p{i} = last{i}[0]\n"

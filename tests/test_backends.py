@@ -19,7 +19,6 @@ from test_backends_support import (  # noqa: E402
     Workload,
     assert_same_engine,
     check_indexes,
-    dump,
     make_clock,
     populate_all_kinds,
     seed_engine_ids,

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from engine import (
-    Engine, ManualClock, ObjectNotFoundError, UniquenessError, ValidationError,
+    Engine, ManualClock, UniquenessError, ValidationError,
 )
 from engine.records import FlowRunPolicy, TaskRunPolicy, TaskRunResult
 

@@ -18,7 +18,7 @@ from engine.orchestration import (
     StateWaitDetails,
     details_from_dict,
 )
-from engine.states import State, StateType
+from engine.states import StateType
 from test_orchestration_harness import (
     ALL_TYPES,
     Harness,

@@ -9,12 +9,10 @@ import pytest
 from engine.errors import ObjectNotFoundError, ValidationError
 from engine.orchestration import (
     POLICIES,
-    BackgroundTaskPolicy,
     BaseOrchestrationPolicy,
     BaseOrchestrationRule,
     CoreFlowPolicy,
     CoreTaskPolicy,
-    MinimalFlowPolicy,
     SetStateStatus,
     parse_api_version,
 )

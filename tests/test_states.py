@@ -91,7 +91,6 @@ def test_count_by_state_field_order():
 
 def test_new_ids_are_distinct_version4_uuids_across_batches_and_forks():
     import os
-    import uuid
 
     from engine.states import _BATCH, new_id
 

@@ -29,7 +29,7 @@ from .flow_rules import *  # noqa: F401,F403
 from .global_rules import *  # noqa: F401,F403
 from .instrumentation import EVENT_LISTENERS, InstrumentFlowRunStateTransitions
 from .pipeline import set_flow_run_state, set_task_run_state
-from . import policies as _policies
+from . import flow_rules as _flow_rules, global_rules as _global_rules, policies as _policies, task_rules as _task_rules
 from .policies import *  # noqa: F401,F403 - every policy and POLICIES
 from .responses import (
     OrchestrationResult,
@@ -70,6 +70,17 @@ __all__ = [
     "ALL_STATES",
     "TERMINAL",
     *_policies.__all__,
+    # the rules, for policies of your own
+    *_flow_rules.__all__,
+    *_task_rules.__all__,
+    *_global_rules.__all__,
+    "CopyScheduledTime",
+    "WaitForScheduledTime",
+    "ReleaseFlowConcurrencySlots",
+    "ReleaseTaskConcurrencySlots",
+    "SecureFlowConcurrencySlots",
+    "SecureTaskConcurrencySlots",
+    "InstrumentFlowRunStateTransitions",
     "EVENT_LISTENERS",
     "parse_api_version",
 ]
