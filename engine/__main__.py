@@ -1,5 +1,5 @@
-"""Command line: ``python -m engine simulate [...]`` (also the ``runstate`` script) and
-``python -m engine bench-rules [...]``.
+"""Command line: ``python -m engine simulate [...]`` (also the ``runstate`` script),
+``python -m engine compare REPORT...`` and ``python -m engine bench-rules [...]``.
 
 Exit codes: 0 success, 2 bad input (arguments or workload), 1 other failures
 (e.g. a store that cannot be opened), 130 interrupted (Ctrl-C).
@@ -44,6 +44,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="progress bar on stderr (auto: only on a terminal)")
     sim.add_argument("--print-workload", action="store_true", help="print the built-in workload (TOML) and exit")
     sub.add_parser("bench-rules", help="benchmark orchestration rules (see: bench-rules --help)", add_help=False)
+    compare = sub.add_parser(
+        "compare", help="the headline figures of simulation reports side by side",
+        description="Print the headline figures of simulation reports side by side: each REPORT is a "
+                    "report.json, a --report folder, or a --sweep's --report folder (all its variants).",
+    )
+    compare.add_argument("reports", nargs="+", metavar="REPORT")
     return parser
 
 
@@ -64,6 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Output piped into e.g. `head`: stop quietly, as Unix tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+    if args.command == "compare":
+        from .sim.errors import WorkloadError
+        from .sim.sweep import comparison_text, read_reports
+
+        try:
+            loaded = read_reports(args.reports)
+        except WorkloadError as exc:
+            return _error(str(exc))
+        print(comparison_text([label for label, _ in loaded], [report for _, report in loaded]))
+        return 0
     parser.print_help()
     return 2
 
@@ -180,7 +196,7 @@ def _simulate(args: argparse.Namespace) -> int:
     finally:
         _close(simulations)
     if len(simulations) > 1 and reports:
-        print(comparison_text(variants[:len(reports)], reports))
+        print(comparison_text([", ".join(v) for v in variants[:len(reports)]], reports))
         if args.report:
             index = {"variants": [{"settings": list(v), "folder": f"variant-{k + 1}"}
                                   for k, v in enumerate(variants[:len(reports)])]}

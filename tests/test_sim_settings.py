@@ -188,3 +188,35 @@ def test_comparison_marks_figures_a_run_does_not_have():
     text = comparison_text([("a=1",)], [report])
     assert "lateness p50" in text and text.splitlines()[-1].endswith("0")
     assert next(line for line in text.splitlines() if "lateness p50" in line).split()[-1] == "-"
+
+
+# python -m engine compare ------------------------------------------------------------------
+
+def _row(out: str, label: str) -> list[str]:
+    return next(line for line in out.splitlines() if line.strip().startswith(label)).split()[len(label.split()):]
+
+
+def test_compare_reads_report_files_folders_and_sweeps(tmp_path, capsys):
+    one = _report(tmp_path / "one", "--seed", "5")
+    assert main(["simulate", "--runs", "60", "--no-charts", "--no-rule-stats", "--report", str(tmp_path / "sw"),
+                 "--sweep", "simulation.seed=6,7"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "one" / "report.json"), str(tmp_path / "sw")]) == 0
+    out = capsys.readouterr().out
+    assert f"#1  {tmp_path / 'one' / 'report.json'}: default (seed 5)" in out
+    assert f"#3  {tmp_path / 'sw' / 'variant-2' / 'report.json'}: default (seed 7) with simulation.seed=7" in out
+    sweep = [json.loads((tmp_path / "sw" / f"variant-{k}" / "report.json").read_text()) for k in (1, 2)]
+    assert _row(out, "runs marked late") == [str(r["events"]["late_marked"]) for r in (one, *sweep)]
+    assert _row(out, "cache hits") == [f"{r['cache_hits']:,}" for r in (one, *sweep)]
+
+
+def test_compare_names_what_is_not_a_report(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: cannot read a report" in capsys.readouterr().err
+    (tmp_path / "x.json").write_text('{"workload": {"name": "w", "seed": 1}}')
+    assert main(["compare", str(tmp_path / "x.json")]) == 2
+    assert "x.json: is not a simulation report.json (KeyError" in capsys.readouterr().err
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text('{"variants": [{"settings": []}]}')
+    assert main(["compare", str(tmp_path / "sw")]) == 2
+    assert "sweep.json: is not a sweep index" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """`--sweep PATH=V1,V2,...`: one workload and seed simulated once per value (the
-product of several sweeps), and the headline figures of the runs side by side.
+product of several sweeps), and the headline figures of the runs side by side
+(also for reports written earlier: `python -m engine compare`).
 
 A sweep is a `--set` (engine/sim/settings.py) with several values: commas split
 them except inside brackets, braces or quotes, so TOML lists and tables work as
@@ -8,13 +9,15 @@ values (``--sweep 'flows[etl].tasks[a].retry_delay=[1, 2],[5, 10]'``).
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from typing import Any, Callable, Sequence
 
 from .durations import format_duration
 from .errors import WorkloadError
 from .settings import parse_setting
 
-__all__ = ["parse_sweep", "sweep_variants", "comparison_text"]
+__all__ = ["parse_sweep", "sweep_variants", "comparison_text", "read_reports"]
 
 
 def parse_sweep(text: str) -> tuple[str, list[str]]:
@@ -98,14 +101,48 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
-def comparison_text(variants: Sequence[tuple[str, ...]], reports: Sequence[dict]) -> str:
-    """The headline figures of each variant's report in a column of its own, under
-    a legend of the variants' settings. O(variants · rows)."""
+def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
+    """The headline figures of each report in a column of its own, under a legend
+    of the `labels` (a variant's settings, a report's path). Raises KeyError or
+    TypeError for a dict that is not a report. O(reports · rows)."""
     names = [f"#{i + 1}" for i in range(len(reports))]
-    lines = ["Sweep:"] + [f"  {name}  {', '.join(settings)}" for name, settings in zip(names, variants)]
     table = [(label, [get(report) for report in reports]) for label, get in _ROWS]
+    lines = ["Compared:"] + [f"  {name}  {label}" for name, label in zip(names, labels)]
     widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
     lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
     for label, cells in table:
         lines.append(f"  {label:<28}" + "".join(f" {cell:>{w}}" for cell, w in zip(cells, widths)))
     return "\n".join(lines)
+
+
+def read_reports(paths: Sequence[str]) -> list[tuple[str, dict]]:
+    """(label, report) for each path: a report.json, a folder holding one, or a sweep's
+    folder (its variants, in order). The label names the file, the workload, its
+    seed and settings. Raises WorkloadError naming a path that holds no report.
+    O(size of the files)."""
+    out: list[tuple[str, dict]] = []
+    for path in paths:
+        index = os.path.join(path, "sweep.json")
+        if os.path.isdir(path) and os.path.isfile(index) and not os.path.isfile(os.path.join(path, "report.json")):
+            try:
+                with open(index, encoding="utf-8") as fh:
+                    folders = [v["folder"] for v in json.load(fh)["variants"]]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise WorkloadError(index, f"is not a sweep index: {exc}") from None
+            out += read_reports([os.path.join(path, folder) for folder in folders])
+            continue
+        file = os.path.join(path, "report.json") if os.path.isdir(path) else path
+        try:
+            with open(file, encoding="utf-8") as fh:
+                report = json.load(fh)
+            wl = report["workload"]
+            label = f"{file}: {wl['name']} (seed {wl['seed']})"
+            if wl.get("settings"):
+                label += " with " + ", ".join(wl["settings"])
+            comparison_text([label], [report])  # every figure the table reads is there
+        except OSError as exc:
+            raise WorkloadError(file, f"cannot read a report: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WorkloadError(file, f"is not a simulation report.json ({type(exc).__name__}: {exc})") from None
+        out.append((label, report))
+    return out
