@@ -154,12 +154,13 @@ def _simulate(args: argparse.Namespace) -> int:
             return _error(f"--report: cannot write the report to {args.report!r}: {problem}")
 
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
+    sweeping = bool(args.sweeps)  # even of one value: a table and variant folders, as asked
     reports: list[dict] = []
     interrupted = False
     try:
         for k, simulation in enumerate(simulations):
             spec = simulation.workload.simulation
-            if len(simulations) > 1:
+            if sweeping:
                 print(f"[{k + 1}/{len(simulations)}] {', '.join(variants[k])}", file=sys.stderr)
             progress = Progress(spec.until, spec.runs, enabled=enabled)
             try:
@@ -167,16 +168,16 @@ def _simulate(args: argparse.Namespace) -> int:
             finally:
                 progress.close()
             report = build_report(result)
-            if len(simulations) == 1:
+            if not sweeping:
                 print(summary_text(report, build_timings(result)))
             reports.append(report)
             if args.report:
-                folder = args.report if len(simulations) == 1 else os.path.join(args.report, f"variant-{k + 1}")
+                folder = os.path.join(args.report, f"variant-{k + 1}") if sweeping else args.report
                 try:
                     paths = write_report(result, folder, charts=not args.no_charts)
                 except OSError as exc:
                     return _error(f"cannot write the report to {folder!r}: {exc}", 1)
-                if len(simulations) == 1:
+                if not sweeping:
                     print(f"\nReport written to {folder}: " + ", ".join(p.rsplit("/", 1)[-1] for p in paths))
                     if not args.no_charts and not any(p.endswith(".png") for p in paths):
                         print("(charts skipped: install the 'charts' extra, e.g. pip install -e '.[charts]' in a checkout)")
@@ -195,7 +196,7 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error(f"simulation failed: {exc}", 1)
     finally:
         _close(simulations)
-    if len(simulations) > 1 and reports:
+    if sweeping and reports:
         print(comparison_text([", ".join(v) for v in variants[:len(reports)]], reports))
         if args.report:
             index = {"variants": [{"settings": list(v), "folder": f"variant-{k + 1}"}
@@ -204,7 +205,8 @@ def _simulate(args: argparse.Namespace) -> int:
                 fh.write(dumps(index))
             print(f"\nReports written to {args.report}: sweep.json and variant-1 ... variant-{len(reports)}")
     if interrupted:
-        print("\ninterrupted: the summary above covers the simulated time before Ctrl-C", file=sys.stderr)
+        print(f"\ninterrupted: the {'figures' if sweeping else 'summary'} above cover{'' if sweeping else 's'} "
+              "the simulated time before Ctrl-C", file=sys.stderr)
         return 130
     return 0
 
@@ -213,9 +215,12 @@ def _close(simulations: list) -> None:
     # Closing twice is harmless: a backend's close is idempotent, memory has none;
     # None stands for a simulation already closed and dropped.
     for simulation in simulations:
-        close = getattr(simulation, "engine", None) and getattr(simulation.engine, "close", None)
+        if simulation is None:
+            continue
+        close = getattr(simulation.engine, "close", None)
         if close is not None:
             close()
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -220,3 +220,12 @@ def test_compare_names_what_is_not_a_report(tmp_path, capsys):
     (tmp_path / "sw" / "sweep.json").write_text('{"variants": [{"settings": []}]}')
     assert main(["compare", str(tmp_path / "sw")]) == 2
     assert "sweep.json: is not a sweep index" in capsys.readouterr().err
+
+
+def test_cli_sweep_of_one_value_still_reports_as_a_sweep(tmp_path, capsys):
+    assert main(["simulate", "--runs", "20", "--no-charts", "--no-rule-stats", "--report", str(tmp_path),
+                 "--sweep", "simulation.seed=9"]) == 0
+    out = capsys.readouterr().out
+    assert "#1  simulation.seed=9" in out and "Simulation of workload" not in out
+    assert (tmp_path / "sweep.json").exists() and (tmp_path / "variant-1" / "report.json").exists()
+    assert not (tmp_path / "report.json").exists()
