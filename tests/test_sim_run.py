@@ -643,3 +643,66 @@ def test_the_scheduler_tops_up_only_when_prefects_would():
     assert [(d, m) for d, m in rows if d > 20] == [(d, d - 23) for d in range(24, 61, 4)]
     # max_runs caps the walk (dates already made count).
     assert [d for d, m in dates_by_creation(max_runs=4) if m == 0] == [0.0, 4.0, 8.0, 12.0]
+
+
+def test_workers_with_a_heartbeat_are_stored_online_and_ready_their_pools():
+    from engine.sim import default_workload
+
+    spans = {"simulation.until=1h", "simulation.seed=5"}
+    quiet = Simulation(default_workload(sorted(spans))).run()
+    beating = Simulation(default_workload(sorted(spans | {"workers[0].heartbeat=30s", "workers[1].heartbeat=45"}))).run()
+    end = beating.start + dt.timedelta(seconds=beating.end_seconds)
+    for pool in beating.engine.read_work_pools():
+        workers = beating.engine.read_workers(pool.id)
+        count = sum(w.count for w in beating.workload.workers if w.pool == pool.name)
+        assert len(workers) == count >= 1 and all(w.name.startswith(f"{pool.name}-worker-") for w in workers)
+        interval = 30 if pool.name == "default-pool" else 45
+        for worker in workers:
+            assert worker.status == "ONLINE" and worker.heartbeat_interval_seconds == interval
+            assert dt.timedelta(0) <= end - worker.last_heartbeat_time < dt.timedelta(seconds=interval)
+        assert pool.status == "READY"
+    for pool in quiet.engine.read_work_pools():
+        assert quiet.engine.read_workers(pool.id) == [] and pool.status == "NOT_READY"
+    # Heartbeats draw no random numbers: everything simulated is the same but the event count.
+    a, b = build_report(quiet), build_report(beating)
+    for report in (a, b):
+        report["workload"].pop("settings")
+        report["simulated"].pop("events")
+    assert a == b
+
+
+def test_a_worker_heartbeat_must_be_a_positive_duration():
+    from engine.sim import WorkloadError, default_workload
+
+    for bad in ("0", "-5s", "'soon'"):
+        with pytest.raises(WorkloadError) as info:
+            default_workload([f"workers[0].heartbeat={bad}"])
+        assert info.value.path == "workers[0].heartbeat"
+
+
+def test_ctrl_c_inside_an_engine_call_lets_the_call_finish_and_stops_at_the_next_tick(monkeypatch):
+    import signal
+
+    from engine.sim import default_workload
+
+    original = Engine.set_task_run_state
+    finished = []
+
+    def interrupted_call(self, *args, **kwargs):
+        if not finished:
+            signal.raise_signal(signal.SIGINT)  # lands inside the call, as a real Ctrl-C may
+        result = original(self, *args, **kwargs)
+        finished.append(result)
+        return result
+
+    monkeypatch.setattr(Engine, "set_task_run_state", interrupted_call)
+    sim = Simulation(default_workload(["simulation.until=2h"]), rule_stats=False)
+    before = signal.getsignal(signal.SIGINT)
+    result = sim.run()
+    assert result.interrupted and finished  # the call the signal landed in completed
+    assert len(finished) < 2100  # ... and the loop stopped at its next tick (every 2,048 events)
+    assert signal.getsignal(signal.SIGINT) is before
+    engine = result.engine
+    assert not engine._store.in_transaction
+    for rec in engine._store.tables["task_run"].rows.values():
+        assert engine.read_task_run_states(rec.id)[-1].id == rec.state_id

@@ -23,7 +23,10 @@
   stored, within the pool's and queue's concurrency limits (counted, as Prefect's
   worker query counts them, from runs in PENDING or RUNNING) and the worker's own
   limit (runs it submitted that have not finished); propose PENDING; start the
-  infrastructure, which proposes RUNNING after a drawn startup time.
+  infrastructure, which proposes RUNNING after a drawn startup time. With a
+  `heartbeat` interval a worker also heartbeats as it starts and every interval
+  after (`worker_heartbeat` with `mark_pool_ready`, as Prefect's API route does),
+  so the store holds its worker and a NOT_READY pool turns READY.
 """
 from __future__ import annotations
 
@@ -222,6 +225,12 @@ class Services:
                     qcap -= 1
                     cap -= 1
                     wcap -= 1
+
+    def heartbeat(self, worker: WorkerRT) -> None:
+        interval = worker.spec.heartbeat
+        self.loop.after(interval, self.heartbeat, worker)
+        self.engine.worker_heartbeat(worker.pool.id, worker.name, heartbeat_interval_seconds=max(1, round(interval)),
+                                     mark_pool_ready=True)
 
     def _submit(self, worker: WorkerRT, queue: QueueRT, run: RunSim) -> bool:
         client = self.client

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import random
+import signal
+import threading
 import time
 from typing import Any, Callable
 
@@ -198,7 +200,10 @@ class Simulation:
         if wl.late_runs.enabled:
             loop.at(wl.late_runs.loop, services.late_runs_tick)
         for worker in self.workers:
-            loop.at(rng.uniform(0.0, worker.spec.poll_interval), services.poll, worker)
+            start = rng.uniform(0.0, worker.spec.poll_interval)
+            loop.at(start, services.poll, worker)
+            if worker.spec.heartbeat is not None:
+                loop.at(start, services.heartbeat, worker)  # a worker's first heartbeat comes as it starts
         loop.at(0.0, self._sample)
 
     def _sample(self, _: Any = None) -> None:
@@ -232,11 +237,16 @@ class Simulation:
         threshold = gc.get_threshold()
         gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
 
+        stop_asked: list[bool] = []
+
         def tick() -> None:
             gc.freeze()
+            if stop_asked:
+                raise KeyboardInterrupt  # here, between two events: no engine call is cut short
             if on_progress is not None:
                 on_progress(self)
 
+        restore = _defer_sigint(stop_asked)
         try:
             self._setup()
             self._start_services()
@@ -244,6 +254,8 @@ class Simulation:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
             seed_ids(None)
             gc.set_threshold(*threshold)
             if unfreeze:
@@ -256,3 +268,25 @@ class Simulation:
             events=self.loop.events, wall_seconds=time.perf_counter() - wall, interrupted=interrupted,
             engine=self.engine,
         )
+
+
+def _defer_sigint(stop_asked: list[bool]) -> Any:
+    """Make Ctrl-C ask the loop to stop at its next tick (every 2,048 events: tens of
+    ms) rather than raise wherever it lands: a KeyboardInterrupt inside an engine
+    call can strike between a transaction's opening and its `try`, or inside a
+    rollback or a backend's write, and leave the store half-changed. A second
+    Ctrl-C raises at once. Returns the handler to put back, or None where the
+    handler cannot be changed (not the main thread) or SIGINT is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or previous is None:
+        return None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop_asked:
+            raise KeyboardInterrupt
+        stop_asked.append(True)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return previous

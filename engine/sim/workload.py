@@ -106,6 +106,7 @@ class WorkerSpec:
     prefetch: float = 10.0
     startup: Dist = attrs.field(factory=lambda: constant(1.0))
     limit: int | None = None
+    heartbeat: float | None = None      # seconds between heartbeats; None: none sent
 
 
 @attrs.define(slots=True)
@@ -436,7 +437,7 @@ def _pool(value: Any, path: str) -> PoolSpec:
 
 
 def _worker(value: Any, path: str) -> WorkerSpec:
-    t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit"})
+    t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit", "heartbeat"})
     return WorkerSpec(
         pool=t.get("pool", _name, required=True),
         count=t.get("count", _int(1), 1),
@@ -444,6 +445,7 @@ def _worker(value: Any, path: str) -> WorkerSpec:
         prefetch=t.get("prefetch", parse_duration, 10.0),
         startup=t.get("startup", parse_dist, constant(1.0)),
         limit=t.get("limit", _int(1)),
+        heartbeat=t.get("heartbeat", _positive_duration),
     )
 
 
