@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from .errors import WorkloadError
 
-__all__ = ["apply_settings", "parse_setting"]
+__all__ = ["apply_settings", "parse_setting", "parse_path"]
 
 
 def apply_settings(data: Any, settings: Iterable[str]) -> Any:
@@ -41,10 +41,12 @@ def parse_setting(setting: str) -> tuple[list[tuple[str, Any]], Any]:
     if not isinstance(setting, str) or "=" not in setting:
         raise WorkloadError("", f"a setting must look like PATH=VALUE (e.g. simulation.seed=7), got {setting!r}")
     path, _, text = setting.partition("=")
-    return _steps(path.strip(), setting), _value(text.strip())
+    return parse_path(path.strip(), setting), _value(text.strip())
 
 
-def _steps(path: str, setting: str) -> list[tuple[str, Any]]:
+def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
+    """PATH as steps, ("key", name) or ("item", index or name); `setting` is what
+    errors quote. O(len(path))."""
     steps: list[tuple[str, Any]] = []
     i, n = 0, len(path)
     key_expected = True
@@ -108,7 +110,6 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
     node = data
     last = len(steps) - 1
     for k, (kind, name) in enumerate(steps):
-        here = _where(steps, k + 1)
         if kind == "key":
             if not isinstance(node, dict):
                 raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set {name!r} in it")
@@ -117,7 +118,7 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
                 return
             if name not in node:
                 if steps[k + 1][0] == "item":
-                    raise WorkloadError(here, "no such list in the workload: a setting can change list items, not add them")
+                    raise WorkloadError(_where(steps, k + 1), "no such list in the workload: a setting can change list items, not add them")
                 node[name] = {}
             node = node[name]
             continue
@@ -125,13 +126,13 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
             raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a list: cannot select [{name}]")
         if isinstance(name, int):
             if name >= len(node):
-                raise WorkloadError(here, f"no such item: the list has {len(node)}")
+                raise WorkloadError(_where(steps, k + 1), f"no such item: the list has {len(node)}")
             index = name
         else:
             matches = [i for i, item in enumerate(node) if _label(item) == name]
             if not matches:
                 names = [_label(item) for item in node if _label(item) is not None]
-                raise WorkloadError(here, f"no item named {name!r} (named: {', '.join(map(repr, names)) or 'none'})")
+                raise WorkloadError(_where(steps, k + 1), f"no item named {name!r} (named: {', '.join(map(repr, names)) or 'none'})")
             index = matches[0]  # names are unique once validated; a duplicate is reported then
         if k == last:
             node[index] = value

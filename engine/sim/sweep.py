@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from .durations import format_duration
 from .errors import WorkloadError
-from .settings import parse_setting
+from .settings import parse_path
 
 __all__ = ["parse_sweep", "sweep_variants", "comparison_text", "read_reports"]
 
@@ -27,7 +27,7 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
         raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got {text!r}")
     path, _, values = text.partition("=")
     path = path.strip()
-    parse_setting(f"{path}=0")  # the path's syntax, reported as for --set
+    parse_path(path, text)  # the path's syntax, reported as for --set
     parts, depth, quote, start = [], 0, "", 0
     for i, c in enumerate(values):
         if quote:
@@ -53,10 +53,11 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
 def sweep_variants(sweeps: Sequence[str]) -> list[tuple[str, ...]]:
     """The ``PATH=VALUE`` settings of every variant: the product of the sweeps, the
     first sweep varying slowest. O(variants · sweeps)."""
-    axes = [[f"{path}={value}" for value in values] for path, values in map(parse_sweep, sweeps)]
-    paths = [setting.partition("=")[0] for setting in (axis[0] for axis in axes)]
+    parsed = [parse_sweep(sweep) for sweep in sweeps]
+    paths = [path for path, _ in parsed]
     if len(set(paths)) != len(paths):
         raise WorkloadError(paths[0], "the same path is swept twice: give its values in one --sweep")
+    axes = [[f"{path}={value}" for value in values] for path, values in parsed]
     return [tuple(combo) for combo in itertools.product(*axes)]
 
 
@@ -101,12 +102,18 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
+def _column(report: dict) -> list[str]:
+    # One report's cells, row by row; KeyError or TypeError if it is not a report.
+    return [get(report) for _, get in _ROWS]
+
+
 def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
     """The headline figures of each report in a column of its own, under a legend
     of the `labels` (a variant's settings, a report's path). Raises KeyError or
     TypeError for a dict that is not a report. O(reports · rows)."""
     names = [f"#{i + 1}" for i in range(len(reports))]
-    table = [(label, [get(report) for report in reports]) for label, get in _ROWS]
+    columns = [_column(report) for report in reports]
+    table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(_ROWS)]
     lines = ["Compared:"] + [f"  {name}  {label}" for name, label in zip(names, labels)]
     widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
     lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
@@ -139,7 +146,7 @@ def read_reports(paths: Sequence[str]) -> list[tuple[str, dict]]:
             label = f"{file}: {wl['name']} (seed {wl['seed']})"
             if wl.get("settings"):
                 label += " with " + ", ".join(wl["settings"])
-            comparison_text([label], [report])  # every figure the table reads is there
+            _column(report)  # every figure the table reads is there
         except OSError as exc:
             raise WorkloadError(file, f"cannot read a report: {exc.strerror or exc}") from None
         except (ValueError, KeyError, TypeError) as exc:
