@@ -243,7 +243,11 @@ def _matching(plan: _Plan, rows: dict) -> Iterable[Any]:
 
 
 def _queue_ids(tables: Any, wq: WorkQueueFilter | None, wp: WorkPoolFilter | None) -> set:
-    """Ids of work queues that satisfy `wq` and whose pool exists and satisfies `wp`."""
+    """Ids of work queues that satisfy `wq` and whose pool exists and satisfies `wp`.
+    O(k) for a filter of k queue ids alone (a worker's poll), else O(queues)."""
+    if wp is None and wq is not None and wq.populated() == ["id"] and wq.id.any_ is not None:
+        rows = tables["work_queue"].rows  # (the operator of a single criterion does not matter)
+        return {i for i in wq.id.any_ if i in rows}
     q_pred = wq.predicate(tables) if wq is not None else None
     p_pred = wp.predicate(tables) if wp is not None else None
     pools = tables["work_pool"].rows

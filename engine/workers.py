@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .errors import ObjectNotFoundError, UniquenessError, ValidationError
+from .errors import UniquenessError, ValidationError
 # (The filter machinery's bases: WorkerFilter below is built like the others.)
 from .filters import (
     _OP, FlowRunFilter, Operator, WorkPoolFilter, WorkQueueFilter, _EntityFilter, _Filter, _list, matching, parse_filter,
@@ -253,16 +253,13 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     workers of the pool when unpausing."""
     values = _update_values("work_pool", given, fields, _POOL_UPDATE)
     pool_id = as_uuid(work_pool_id, "work_pool_id")
-    pool: WorkPool | None = engine._store.tables["work_pool"].rows.get(pool_id)
-    if pool is None:
-        raise ObjectNotFoundError(f"Work pool with id {pool_id} not found")
+    pool: WorkPool = engine._require("work_pool", pool_id, "Work pool")
     now = engine._clock.now()
     if pool.type != "prefect-agent" and "is_paused" in values:
         values["status"] = "PAUSED" if values["is_paused"] else "READY" if _has_online_worker(engine, pool.id) \
             else "NOT_READY"
     if "status" in values:
-        values["last_status_event_id"] = uuid.uuid4()
-        values["last_transitioned_status_at"] = now
+        values.update(_status_change(values["status"], now))
     engine._write("work_pool", pool, values, now)
     return True
 
@@ -337,8 +334,8 @@ def get_scheduled_flow_runs(
     # An empty list narrows nothing, as in Prefect's query template (`{% if work_pool_ids %}`).
     pool_ids = None if work_pool_ids is None else as_uuid_list(work_pool_ids, "work_pool_ids") or None
     queue_ids = None if work_queue_ids is None else as_uuid_list(work_queue_ids, "work_queue_ids") or None
-    before = None if scheduled_before is None else as_datetime(scheduled_before, "scheduled_before")
-    after = None if scheduled_after is None else as_datetime(scheduled_after, "scheduled_after")
+    before = as_datetime(scheduled_before, "scheduled_before")
+    after = as_datetime(scheduled_after, "scheduled_after")
     limit = DEFAULT_LIMIT if limit is None else as_count(limit, "limit")
     if respect_queue_priorities is None:
         respect_queue_priorities = True
@@ -367,8 +364,7 @@ def get_scheduled_flow_runs(
         scheduled["next_scheduled_start_time"] = times
     scheduled = parse_filter(FlowRunFilter, scheduled, "flow_runs")  # once, not per queue
 
-    ranked: list = []  # (pool rank, time, order, response)
-    order = 0
+    ranked: list = []  # (pool rank, time, response); the stable sort keeps pools' order on ties
     for pool in candidate_pools:
         if pool.is_paused:
             continue
@@ -395,11 +391,10 @@ def get_scheduled_flow_runs(
         # the time order read_flow_runs gave.
         taken.sort(key=lambda item: (item[0], _time_key(item[1])))
         for rank, (_, run, queue) in enumerate(taken[:pool_free], start=1):
-            ranked.append(((rank,) if respect else (), _time_key(run), order,
+            ranked.append(((rank,) if respect else (), _time_key(run),
                            WorkerFlowRunResponse(work_pool_id=pool.id, work_queue_id=queue.id, flow_run=run)))
-            order += 1
-    ranked.sort(key=lambda item: item[:3])
-    return [item[3] for item in ranked[:limit]]
+    ranked.sort(key=lambda item: item[:2])
+    return [item[2] for item in ranked[:limit]]
 
 
 _MIN_TIME = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
@@ -499,9 +494,13 @@ def worker_heartbeat(engine: Any, work_pool_id: Any, worker_name: Any, heartbeat
         if interval is not None:
             worker.heartbeat_interval_seconds = interval
     if mark and pool.status == "NOT_READY":
-        engine._write("work_pool", pool, {"status": "READY", "last_status_event_id": uuid.uuid4(),
-                                          "last_transitioned_status_at": now}, now)
+        engine._write("work_pool", pool, _status_change("READY", now), now)
     return True
+
+
+def _status_change(status: str, now: Any) -> dict:
+    # A pool's new status, with the event id and time Prefect stamps on every change.
+    return {"status": status, "last_status_event_id": uuid.uuid4(), "last_transitioned_status_at": now}
 
 
 def _heartbeat_order(worker: Worker) -> tuple:

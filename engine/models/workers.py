@@ -68,13 +68,13 @@ async def update_work_pool(session: Any, work_pool_id: Any, work_pool: Any,
     awaits it: with keywords event_id, occurred, pre_update_work_pool (a copy of the
     pool before) and work_pool."""
     engine = engine_of(session)
-    before = None
-    if emit_status_change is not None:
-        found = engine.read_work_pool(work_pool_id)
-        before = None if found is None else attrs.evolve(found)
-    updated = engine.update_work_pool(work_pool_id, as_mapping(work_pool, "work_pool"))
+    values = as_mapping(work_pool, "work_pool")
+    with engine._lock:  # the copy is of the pool the update changes
+        pool = engine.read_work_pool(work_pool_id) if emit_status_change is not None else None
+        before = None if pool is None else attrs.evolve(pool)
+        updated = engine.update_work_pool(work_pool_id, values)
     if before is not None:
-        pool = engine.read_work_pool(work_pool_id)
+        # (`pool` is the live record: it now holds the update)
         if pool.last_status_event_id != before.last_status_event_id:
             await emit_status_change(event_id=pool.last_status_event_id, occurred=pool.last_transitioned_status_at,
                                      pre_update_work_pool=before, work_pool=pool)
@@ -131,10 +131,11 @@ async def update_work_queue(session: Any, work_queue_id: Any, work_queue: Any, e
     When the status changed, `emit_status_change` (if given) is awaited with the
     queue, as Prefect does."""
     engine = engine_of(session)
-    queue = engine.read_work_queue(work_queue_id) if emit_status_change is not None else None
-    status = None if queue is None else queue.status
-    updated = engine.update_work_queue(work_queue_id, as_mapping(work_queue, "work_queue"),
-                                       default_status=default_status)
+    values = as_mapping(work_queue, "work_queue")
+    with engine._lock:  # the status read is the one the update changes
+        queue = engine.read_work_queue(work_queue_id) if emit_status_change is not None else None
+        status = None if queue is None else queue.status
+        updated = engine.update_work_queue(work_queue_id, values, default_status=default_status)
     if queue is not None and queue.status != status:
         await emit_status_change(queue)
     return updated
