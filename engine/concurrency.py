@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from .errors import UniquenessError
 from .records import ConcurrencyLimitV2
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
 __all__ = ["bulk_increment_active_slots", "bulk_decrement_active_slots", "bulk_update_denied_slots",
-           "bulk_read_or_create_concurrency_limits", "update_concurrency_limit_v2", "decayed"]
+           "bulk_read_or_create_concurrency_limits", "update_concurrency_limit_v2", "decayed", "limits_for_tags"]
 
 
 def decayed(limit: "ConcurrencyLimitV2", now) -> tuple[int, int]:
@@ -27,18 +27,23 @@ def decayed(limit: "ConcurrencyLimitV2", now) -> tuple[int, int]:
     return active, denied
 
 
+def _active_limits(engine: "Engine", ids: list) -> Iterator["ConcurrencyLimitV2"]:
+    # The listed limits that exist and are active, each once: Prefect's bulk updates
+    # are one UPDATE ... WHERE id IN (ids) AND active, so a listed id is updated
+    # once, and a list with repeats can never report all of its entries updated.
+    rows = engine._store.tables["concurrency_limit_v2"].rows
+    for limit_id in dict.fromkeys(ids):
+        limit = rows.get(limit_id)
+        if limit is not None and limit.active:
+            yield limit
+
+
 def bulk_increment_active_slots(engine: "Engine", limit_ids: Iterable, slots: int) -> bool:
     """Take `slots` on every listed active limit that has room; True iff all did."""
     store, now = engine._store, engine._clock.now()
-    table = store.tables["concurrency_limit_v2"]
     ids = list(limit_ids)
     updated = 0
-    # One UPDATE ... WHERE id IN (ids) in Prefect: a listed id takes slots once, and a
-    # list with repeats can never report all of its entries updated.
-    for limit_id in dict.fromkeys(ids):
-        limit = table.rows.get(limit_id)
-        if limit is None or not limit.active:
-            continue
+    for limit in _active_limits(engine, ids):
         active, denied = decayed(limit, now)
         if active + slots <= limit.limit:
             store.touch("concurrency_limit_v2", limit)
@@ -57,13 +62,9 @@ def bulk_decrement_active_slots(
     limit of 0 has no slots to average over and keeps its average). The caller has
     checked the arguments (Engine.bulk_decrement_active_slots)."""
     store, now = engine._store, engine._clock.now()
-    table = store.tables["concurrency_limit_v2"]
     ids = list(limit_ids)
     updated = 0
-    for limit_id in dict.fromkeys(ids):  # each listed limit once, as in bulk_increment
-        limit = table.rows.get(limit_id)
-        if limit is None or not limit.active:
-            continue
+    for limit in _active_limits(engine, ids):
         active, denied = decayed(limit, now)
         store.touch("concurrency_limit_v2", limit)
         limit.active_slots = max(0, active - slots)
@@ -101,12 +102,8 @@ def bulk_update_denied_slots(engine: "Engine", limit_ids: list, slots: int) -> b
     Prefect's UPDATE does (only the denied slots: the active ones keep their value,
     and `updated` becomes now). True iff every listed id was updated."""
     store, now = engine._store, engine._clock.now()
-    table = store.tables["concurrency_limit_v2"]
     updated = 0
-    for limit_id in dict.fromkeys(limit_ids):  # one UPDATE ... WHERE id IN (ids), as in bulk_increment
-        limit = table.rows.get(limit_id)
-        if limit is None or not limit.active:
-            continue
+    for limit in _active_limits(engine, limit_ids):
         _, denied = decayed(limit, now)
         store.touch("concurrency_limit_v2", limit)
         limit.denied_slots = denied + slots
@@ -128,4 +125,17 @@ def bulk_read_or_create_concurrency_limits(engine: "Engine", names: list, create
                 limit = ConcurrencyLimitV2(name=name, limit=1, active=False)
                 engine._stamp(limit, now)
                 found.append(engine._insert("concurrency_limit_v2", limit))
+    return found
+
+
+def limits_for_tags(engine: "Engine", tags: Iterable[str]) -> list:
+    """Tag limits of `tags`, ordered by tag (Prefect's order). O(tags log tags)."""
+    if not tags:
+        return []
+    by_tag = engine._store.tables["concurrency_limit"].by_name["tag"]
+    found = []
+    for tag in sorted(set(tags)):
+        bucket = by_tag.get(tag)
+        if bucket:
+            found.extend(bucket.values())
     return found

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..concurrency import limits_for_tags
 from ..records import ConcurrencyLimit
 from ..validation import as_str_list, as_uuid
 from ._facade import engine_of, facade, given_fields
@@ -74,7 +75,6 @@ async def filter_concurrency_limits_for_orchestration(session: Any, tags: list) 
     """The tag limits of these tags, ordered by tag (Prefect also locks the rows;
     each engine call is atomic already). O(k log k) for k tags."""
     engine = engine_of(session)
-    wanted = set(as_str_list(tags, "tags"))
+    wanted = as_str_list(tags, "tags")
     with engine._lock:
-        found = (engine.read_concurrency_limit_by_tag(tag) for tag in wanted)
-        return sorted((limit for limit in found if limit is not None), key=lambda limit: limit.tag)
+        return limits_for_tags(engine, wanted)

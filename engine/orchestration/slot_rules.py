@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from ..concurrency import bulk_decrement_active_slots, bulk_increment_active_slots
+from ..concurrency import bulk_decrement_active_slots, bulk_increment_active_slots, limits_for_tags
 from ..records import CollisionStrategy
 from ..states import StateType
 from .common import CoreRule, make_state
@@ -106,19 +106,6 @@ class ReleaseFlowConcurrencySlots(BaseUniversalTransform):
         _release_deployment_slot(context.session, context.run)
 
 
-def _limits_for_tags(engine, tags) -> list:
-    """Tag limits of `tags`, ordered by tag (Prefect's order). O(tags log tags)."""
-    if not tags:
-        return []
-    by_tag = engine._store.tables["concurrency_limit"].by_name["tag"]
-    found = []
-    for tag in sorted(set(tags)):
-        bucket = by_tag.get(tag)
-        if bucket:
-            found.extend(bucket.values())
-    return found
-
-
 def _set_slots(store, limit, slots: list) -> None:
     # Prefect rewrites a tag limit's slots through a set on every add or removal:
     # a duplicate (only `reset_concurrency_limit_by_tag`'s override can store one)
@@ -130,7 +117,7 @@ def _set_slots(store, limit, slots: list) -> None:
 
 def _release(engine, tags, slot: str) -> None:
     store = engine._store
-    for limit in _limits_for_tags(engine, tags):
+    for limit in limits_for_tags(engine, tags):
         _set_slots(store, limit, [s for s in dict.fromkeys(limit.active_slots) if s != slot])
 
 
@@ -155,7 +142,7 @@ class SecureTaskConcurrencySlots(CoreRule):
         slot = str(run.id)
         # Prefect keeps iterating after a blocking tag (a free tag visited later is
         # taken and never given back); reproduced on purpose (spec §8.19).
-        for limit in _limits_for_tags(engine, run.tags):
+        for limit in limits_for_tags(engine, run.tags):
             tag = limit.tag
             if limit.concurrency_limit == 0:
                 _release(engine, applied, slot)
