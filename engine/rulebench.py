@@ -559,14 +559,14 @@ def bench_rules(
     if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
         raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
     source = None
-    if isinstance(stream, str):
-        description = stream
-        ops: Iterable[dict] = read_stream(stream)
-    elif stream is not None and not isinstance(stream, _Synthetic):
-        description = "given operations"
-        ops = list(stream)
-    cls, kind = _resolve_kind(policy, kind, None if stream is None or isinstance(stream, _Synthetic)
-                              else _stream_kind(ops))  # type: ignore[arg-type]
+    stream_kind = None
+    if isinstance(stream, _Synthetic):
+        stream_kind = stream.kind
+    elif stream is not None:
+        description = stream if isinstance(stream, str) else "given operations"
+        ops: Iterable[dict] = read_stream(stream) if isinstance(stream, str) else list(stream)
+        stream_kind = _stream_kind(ops)  # type: ignore[arg-type]
+    cls, kind = _resolve_kind(policy, kind, stream_kind)
     if record is not None:
         _check_writable(record)
     timed, stats = instrument_policy(cls)

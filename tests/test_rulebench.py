@@ -12,7 +12,7 @@ from engine import Engine, ManualClock, Pending, Running, StateType, ValidationE
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
 from engine.orchestration.rules import BaseOrchestrationRule
-from engine.rulebench import _Replayer, bench_rules, benchmark_rule, main, read_stream
+from engine.rulebench import _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream
 
 N = 400
 
@@ -179,6 +179,13 @@ def test_a_policy_or_kind_contradicting_the_stream_is_refused(tmp_path, policy, 
     bench_rules("CoreFlowPolicy", transitions=20, record=str(stream))
     with pytest.raises(ValidationError, match=says):
         bench_rules(policy, stream=str(stream), kind=kind)
+
+
+def test_a_synthetic_stream_gives_its_run_kind():
+    report = bench_rules(None, stream=synthetic_stream("flow", 50, 0))
+    assert report.kind == "flow" and report.policy == "CoreFlowPolicy"
+    with pytest.raises(ValidationError, match="CoreTaskPolicy is a task-run policy, but the runs are flow runs"):
+        bench_rules("CoreTaskPolicy", stream=synthetic_stream("flow", 50, 0))
 
 
 def test_a_policy_whose_name_says_nothing_needs_a_kind_and_one_that_says_is_checked():
