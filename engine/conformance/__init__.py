@@ -1,8 +1,10 @@
 """Conformance runners: replay corpora recorded from Prefect 3.1.0 against the engine.
 
 `python -m engine.conformance FILE.jsonl` picks the runner from the file's first
-line (a query corpus starts with a "dataset" record; anything else is an
-orchestration corpus). Every runner returns a `Report`.
+record (a "dataset" line starts a query corpus, a case with an "op" is a query-case
+file replayed on the last dataset named before it, a scenario with a "kind" is an
+orchestration corpus; anything else exits 2: see __main__). Every runner returns a
+`Report`.
 """
 from __future__ import annotations
 

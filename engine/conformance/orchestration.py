@@ -51,26 +51,26 @@ def _prefect_internal_abort(case: dict) -> bool:
     return bool((case["outcome"].get("details") or {}).get("internal_error"))
 
 
-def _steps(case: dict) -> list[tuple[int | None, dict, dict]]:
-    """(history index, or None for the proposal; the state submitted; what Prefect
-    answered as {"status", "error_type"}) for every step of a scenario."""
-    out: list[tuple[int | None, dict, dict]] = []
-    for i, step in enumerate(case["history"]):
+def _steps(case: dict) -> list[tuple[dict, dict]]:
+    """(the state submitted, what Prefect answered as {"status", "error_type"}) for
+    every step of a scenario: its history, then the proposal."""
+    out: list[tuple[dict, dict]] = []
+    for step in case["history"]:
         result = step.get("result") or {}
-        out.append((i, step["state"], {"status": result.get("status"), "error_type": result.get("error_type")}))
+        out.append((step["state"], {"status": result.get("status"), "error_type": result.get("error_type")}))
     outcome = case["outcome"]
-    out.append((None, case["proposed"], {"status": outcome["status"],
-                                         "error_type": (outcome.get("error") or {}).get("type")}))
+    out.append((case["proposed"], {"status": outcome["status"],
+                                   "error_type": (outcome.get("error") or {}).get("type")}))
     return out
 
 
-def _first_crash(case: dict, error_types: frozenset, submitted: Callable[[dict], bool]) -> int | None | bool:
-    """Where Prefect first raised one of `error_types` on a state that `submitted`
-    accepts: a history index, or None for the proposal; False if nowhere."""
-    for where, state, answer in _steps(case):
+def _first_crash(case: dict, error_types: frozenset, submitted: Callable[[dict], bool]) -> int | None:
+    """The step (index into _steps: the proposal is last) where Prefect first raised
+    one of `error_types` on a state that `submitted` accepts; None if nowhere."""
+    for n, (state, answer) in enumerate(_steps(case)):
         if answer["status"] == "ERROR":
-            return where if answer["error_type"] in error_types and submitted(state) else False
-    return False
+            return n if answer["error_type"] in error_types and submitted(state) else None
+    return None
 
 
 def _answered_there(error_types: frozenset, submitted: Callable[[dict], bool]) -> Callable[[dict, dict], bool]:
@@ -78,8 +78,8 @@ def _answered_there(error_types: frozenset, submitted: Callable[[dict], bool]) -
     not: runstate answers that step (with any status but an error). The steps after
     it start from different states, so nothing later is compared."""
     def holds(case: dict, observed: dict) -> bool:
-        where = _first_crash(case, error_types, submitted)
-        got = observed["outcome"] if where is None else observed["history"][where]
+        n = _first_crash(case, error_types, submitted)
+        got = observed["outcome"] if n == len(case["history"]) else observed["history"][n]  # type: ignore[index]
         return got["status"] != "ERROR"
     return holds
 
@@ -107,11 +107,11 @@ _DEFERRED_RESULT_ERRORS = frozenset({"ValidationError"})
 
 def _retry_delay_crash(case: dict) -> bool:
     return (case.get("kind") == "task" and _degenerate_retry_delay(case)
-            and _first_crash(case, _RETRY_DELAY_ERRORS, lambda state: True) is not False)
+            and _first_crash(case, _RETRY_DELAY_ERRORS, lambda state: True) is not None)
 
 
 def _deferred_result_crash(case: dict) -> bool:
-    return _first_crash(case, _DEFERRED_RESULT_ERRORS, _deferred_with_result) is not False
+    return _first_crash(case, _DEFERRED_RESULT_ERRORS, _deferred_with_result) is not None
 
 
 class KnownDifference(NamedTuple):
