@@ -209,8 +209,7 @@ class Workload:
             engine.delete_schedules_for_deployment(dep_id)
             return "delete_schedules_for_deployment"
         if u < 0.95:
-            engine.schedule_runs(dep_id, max_runs=rng.randrange(1, 6))
-            self.flow_runs.extend(r for r in engine._store.tables["flow_run"].rows if r not in set(self.flow_runs))
+            self.flow_runs.extend(engine.schedule_runs(dep_id, max_runs=rng.randrange(1, 6)))
             return "schedule_runs"
         engine.delete_deployment(dep_id)
         self.flow_runs = [r for r in self.flow_runs if r in engine._store.tables["flow_run"].rows]
@@ -221,8 +220,7 @@ class Workload:
         without an interval), worker deletes, and pool deletes cascading to them."""
         rng = self.rng
         if not self.pools or rng.random() < 0.1:
-            engine.create_work_pool(f"pool-{self.n}")
-            self.pools.append(engine.read_work_pool_by_name(f"pool-{self.n}").id)
+            self.pools.append(engine.create_work_pool(f"pool-{self.n}").id)
             return "create_work_pool"
         pool_id = rng.choice(self.pools)
         u = rng.random()

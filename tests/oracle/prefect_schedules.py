@@ -115,10 +115,6 @@ async def answer_file(inp, out):
                     flt["deployment_ids"] = [str(deps[n]) for n in q["deployments"]]
                 await s.execute(sa.update(orm.WorkQueue).where(orm.WorkQueue.id == queue.id)
                                 .values(filter=schemas.core.QueueFilter(**flt)))
-        queue_names = {}
-        for q in (await s.execute(sa.select(orm.WorkQueue))).scalars().all():
-            queue_names[q.id] = q.name
-
         def label(runs):
             # idempotency keys name the deployment's random id: use its name
             for r in runs:
