@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-import pathlib
 import uuid
 
 import pytest
@@ -23,7 +21,6 @@ from engine import (
     ObjectNotFoundError,
     Pending,
     Running,
-    RunstateError,
     Scheduled,
     UniquenessError,
     ValidationError,
@@ -857,121 +854,3 @@ def test_read_workers_matches_a_brute_force_reading_of_prefects_query(data):
     start = offset or 0
     expected = ordered[start:None if limit is None else start + limit]
     assert [w.name for w in e.read_workers(pool.id, flt, limit, offset)] == [w.name for w in expected]
-
-
-# Prefect's own answers (tests/oracle/prefect_workers.py, worker steps on a manual clock).
-HEARTBEAT_CASES = [json.loads(line) for line in
-                   (pathlib.Path(__file__).parent / "data" / "workers_heartbeats_prefect_oracle.jsonl")
-                   .read_text(encoding="utf-8").splitlines()]
-ORACLE_T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
-MISSING_POOL = "00000000-0000-0000-0000-000000000001"
-
-
-def _ms(t: dt.datetime | None) -> int | None:
-    return None if t is None else round((t - ORACLE_T0).total_seconds() * 1000)
-
-
-def _typed_worker_filter(flt: dict) -> WorkerFilter:
-    return WorkerFilter(
-        operator=flt.get("operator", "and_"),
-        last_heartbeat_time=None if "last_heartbeat_time" not in flt else WorkerFilterLastHeartbeatTime(
-            **flt["last_heartbeat_time"]),
-        status=None if "status" not in flt else WorkerFilterStatus(**flt["status"]))
-
-
-def replay_worker_steps(sc: dict) -> dict:
-    """The scenario's worker steps on an engine whose manual clock moves only at
-    `advance` steps, as the oracle's patched pendulum.now does. Filters go in as
-    JSON at even steps and typed at odd ones."""
-    clock = ManualClock(ORACLE_T0)
-    e = Engine(clock)
-    pools = {}
-    for p in sc["pools"]:
-        pools[p["name"]] = e.create_work_pool(p["name"], type=p["type"], is_paused=p["is_paused"],
-                                              concurrency_limit=p["concurrency_limit"])
-    answers: list = []
-    for i, ws in enumerate(sc["worker_steps"]):
-        op = ws["op"]
-        if op == "advance":
-            clock.advance(ws["seconds"])
-            answers.append(None)
-            continue
-        pool = pools.get(ws["pool"])
-        pool_id = pool.id if pool is not None else MISSING_POOL
-        try:
-            if op == "worker_heartbeat":
-                answers.append(e.worker_heartbeat(pool_id, ws["worker"], ws["interval"], mark_pool_ready=ws["route"]))
-            elif op == "delete_worker":
-                answers.append(e.delete_worker(pool_id, ws["worker"]))
-            elif op == "read_workers":
-                flt = ws["filter"]
-                if flt is not None:
-                    flt = json.loads(json.dumps(flt))
-                    for key, value in flt.get("last_heartbeat_time", {}).items():
-                        at_ms = ORACLE_T0 + dt.timedelta(milliseconds=value)
-                        flt["last_heartbeat_time"][key] = at_ms.isoformat() if i % 2 == 0 else at_ms
-                    if i % 2:
-                        flt = _typed_worker_filter(flt)
-                answers.append([[w.name, w.heartbeat_interval_seconds, w.status, _ms(w.last_heartbeat_time),
-                                 _ms(w.created), _ms(w.updated)]
-                                for w in e.read_workers(pool_id, flt, ws["limit"], ws["offset"])])
-            elif op == "update_work_pool":
-                try:
-                    result: object = e.update_work_pool(pool_id, ws["fields"])
-                except RunstateError:
-                    result = "error"
-                found = e.read_work_pool(pool_id)
-                answers.append([result, None if found is None else found.status,
-                                None if found is None else _ms(found.last_transitioned_status_at)])
-            elif op == "delete_work_pool":
-                answers.append(e.delete_work_pool(pool_id))
-                if answers[-1]:
-                    del pools[ws["pool"]]
-            elif op == "create_work_pool":
-                pools[ws["pool"]] = e.create_work_pool(ws["pool"], type=ws["type"])
-                answers.append(True)
-            else:
-                raise AssertionError(f"unknown worker op {op}")
-        except RunstateError:
-            answers.append("error")
-    return {
-        "worker_steps": answers,
-        "worker_pools": {p.name: {"status": p.status, "is_paused": p.is_paused,
-                                  "transitioned_ms": _ms(p.last_transitioned_status_at)} for p in e.read_work_pools()},
-        "pools": {p.name: {"status": p.status, "is_paused": p.is_paused, "concurrency_limit": p.concurrency_limit,
-                           "description": p.description} for p in e.read_work_pools()},
-    }
-
-
-def _errors_as_one(value):
-    # Any error answer is "error" (Prefect's classes are its own), also inside a list.
-    if isinstance(value, dict) and set(value) == {"error"}:
-        return "error"
-    if isinstance(value, list):
-        return [_errors_as_one(v) for v in value]
-    return value
-
-
-def test_heartbeat_corpus_exercises_what_it_claims():
-    steps = [(ws, answer) for case in HEARTBEAT_CASES
-             for ws, answer in zip(case["scenario"]["worker_steps"], case["answer"]["worker_steps"])]
-    reads = [a for ws, a in steps if ws["op"] == "read_workers" and isinstance(a, list)]
-    assert len(HEARTBEAT_CASES) >= 150
-    assert sum(len({r[3] for r in a}) < len(a) for a in reads) >= 50  # heartbeat-time ties in the order
-    assert sum(ws["op"] == "read_workers" and bool(ws["filter"]) for ws, _ in steps) >= 150
-    assert sum(isinstance(a, dict) for ws, a in steps if ws["op"] == "worker_heartbeat") >= 10  # unknown pools
-    assert any(ws["op"] == "update_work_pool" and a[1] == "READY" for ws, a in steps)
-    assert any(ws["op"] == "worker_heartbeat" and ws["route"] for ws, _ in steps)
-    assert any(ws["op"] == "delete_work_pool" and a is True for ws, a in steps)
-
-
-@pytest.mark.parametrize("case", HEARTBEAT_CASES, ids=[c["scenario"]["id"] for c in HEARTBEAT_CASES])
-def test_workers_and_heartbeats_match_prefect(case):
-    sc, expected = case["scenario"], case["answer"]
-    got = replay_worker_steps(sc)
-    want = _errors_as_one(expected["worker_steps"])
-    for i, (ws, mine, theirs) in enumerate(zip(sc["worker_steps"], got["worker_steps"], want)):
-        assert mine == theirs, f"step {i} {ws}"
-    assert len(got["worker_steps"]) == len(want)
-    assert got["worker_pools"] == expected["worker_pools"]
-    assert got["pools"] == expected["pools"]
