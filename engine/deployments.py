@@ -27,7 +27,7 @@ from .records import (
 from .schedules import _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
-from .workers import queue_named
+from .workers import create_work_queue, queue_named
 
 __all__ = [
     "create_deployment", "update_deployment", "delete_deployment", "mark_deployments",
@@ -62,15 +62,15 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)
     values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
-    set_options = concurrency_options is not _UNSET
-    options = _as_concurrency_options(concurrency_options) if set_options else None
+    if concurrency_options is not _UNSET:  # an explicit None removes them
+        values["concurrency_options"] = _as_concurrency_options(concurrency_options)
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:
         values.pop("id", None)
-        _set_deployment_fields(engine, dep, values, set_options, options, now)
+        _set_deployment_fields(engine, dep, values, now)
     else:
-        dep = Deployment(name=name, flow_id=flow_id, concurrency_options=options, **values)
+        dep = Deployment(name=name, flow_id=flow_id, **values)
         engine._stamp(dep, now)
         engine._insert("deployment", dep)
     # As Prefect: the old schedules always go (an upsert without `schedules` too).
@@ -80,11 +80,10 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     return dep
 
 
-def _set_deployment_fields(engine: Any, dep: Deployment, values: dict, set_options: bool,
-                           options: ConcurrencyOptions | None, now: _dt.datetime) -> None:
+def _set_deployment_fields(engine: Any, dep: Deployment, values: dict, now: _dt.datetime) -> None:
     # An upsert or update: the fields given, then the never-run auto-scheduled
     # runs go, as they were made from the old configuration.
-    engine._write("deployment", dep, {**values, "concurrency_options": options} if set_options else values, now)
+    engine._write("deployment", dep, values, now)
     _delete_auto_scheduled_runs(engine, dep)
 
 
@@ -101,8 +100,9 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     if schedules is not None:
         schedules = _schedule_items(schedules, "deployment.schedules", _CREATE_SCHEDULE_KEYS)
     limit = values.pop("concurrency_limit", _UNSET)
-    set_options = "concurrency_options" in values
-    options = _as_concurrency_options(values.pop("concurrency_options")) if set_options else None
+    options = values.pop("concurrency_options", _UNSET)
+    if options is not _UNSET:
+        options = _as_concurrency_options(options)
     pool_name = values.pop("work_pool_name", None)
     if pool_name is not None:
         pool_name = as_str(pool_name, "deployment.work_pool_name", False)
@@ -110,6 +110,8 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
         # Prefect's DeploymentUpdate wants > 0 (its create path, core.Deployment, takes 0).
         raise ValidationError("deployment concurrency_limit must be a positive integer or None, got 0")
     values = coerce_fields("deployment", values, _DEPLOYMENT_UPDATE)
+    if options is not _UNSET:
+        values["concurrency_options"] = options
     if not values.get("job_variables", True):
         del values["job_variables"]
     dep = engine._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
@@ -121,14 +123,14 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
             raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
         queue_name = values.get("work_queue_name")
         if queue_name:
-            queue = queue_named(engine, pool.id, queue_name) or engine.create_work_queue(pool.id, queue_name)
+            queue = queue_named(engine, pool.id, queue_name) or create_work_queue(engine, pool.id, queue_name, {})
             values["work_queue_id"] = queue.id
         else:
             values["work_queue_id"] = pool.default_queue_id
     elif values.get("work_queue_id") is not None:
         engine._require("work_queue", values["work_queue_id"], "Work queue")
     now = engine._clock.now()
-    _set_deployment_fields(engine, dep, values, set_options, options, now)
+    _set_deployment_fields(engine, dep, values, now)
     if schedules is not None:  # given (an empty list too): they replace the old ones
         _replace_schedules(engine, dep.id, schedules, now)
     if limit is not _UNSET:
@@ -189,11 +191,8 @@ def delete_deployment(engine: Any, deployment_id: Any) -> bool:
     if dep is None:
         return False
     _delete_auto_scheduled_runs(engine, dep, auto_only=False)
-    gcl = engine._table("concurrency_limit_v2").get(dep.concurrency_limit_id) if dep.concurrency_limit_id else None
-    if gcl is not None:
-        engine._store.delete("concurrency_limit_v2", gcl)
-    _delete_schedules(engine, dep.id)
-    engine._store.delete("deployment", dep)
+    _apply_deployment_limit(engine, dep, None)
+    delete_deployment_row(engine, dep)
     return True
 
 
@@ -315,10 +314,13 @@ def _schedules_of(engine: Any, deployment_id: Any) -> list[DeploymentSchedule]:
 
 
 def _delete_schedules(engine: Any, deployment_id: Any) -> bool:
-    schedules = _schedules_of(engine, deployment_id)
-    for rec in schedules:
-        engine._store.delete("deployment_schedule", rec)
-    return bool(schedules)
+    return engine._store.delete_where("deployment_schedule", "deployment_id", deployment_id) > 0
+
+
+def delete_deployment_row(engine: Any, dep: Deployment) -> None:
+    """The deployment's row and what the schema cascades to: its schedules."""
+    _delete_schedules(engine, dep.id)
+    engine._store.delete("deployment", dep)
 
 
 def _replace_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> None:
@@ -331,8 +333,7 @@ def _replace_schedules(engine: Any, deployment_id: Any, entries: list[tuple], no
 def _insert_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> list:
     out = []
     for schedule, active, max_runs in entries:
-        anchored = getattr(schedule, "anchored", None)  # an interval without an anchor: now
-        rec = DeploymentSchedule(deployment_id=deployment_id, schedule=anchored(now) if anchored else schedule,
+        rec = DeploymentSchedule(deployment_id=deployment_id, schedule=schedule.anchored(now),
                                  active=active, max_scheduled_runs=max_runs)
         engine._stamp(rec, now)
         engine._insert("deployment_schedule", rec)
@@ -378,9 +379,7 @@ def update_deployment_schedule(engine: Any, deployment_id: Any, deployment_sched
         return False
     now = engine._clock.now()
     if "schedule" in values:
-        anchored = getattr(values["schedule"], "anchored", None)
-        if anchored:
-            values["schedule"] = anchored(now)
+        values["schedule"] = values["schedule"].anchored(now)
     engine._write("deployment_schedule", rec, values, now)
     return True
 
@@ -439,7 +438,7 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
     if dep is None:
         return []
     enough_at = _plus(start, min_time)
-    planned: list[tuple[_dt.datetime, list]] = []
+    planned: list[_dt.datetime] = []
     for rec in read_deployment_schedules(engine, dep_id, None):
         if not rec.active:
             continue
@@ -448,8 +447,7 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
             dates.append(date)
             if len(dates) >= min_runs and date >= enough_at:
                 break
-        tags = ["auto-scheduled", *dep.tags] if auto_scheduled else list(dep.tags)
-        planned.extend((date, tags) for date in dates)
+        planned.extend(dates)
     return _insert_scheduled_runs(engine, dep, planned, auto_scheduled)
 
 
@@ -464,8 +462,9 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
     store = engine._store
     keys = store.tables["flow_run"].by_name["idempotency"]
     now = engine._clock.now()
+    tags = ["auto-scheduled", *dep.tags] if auto_scheduled else dep.tags
     inserted = []
-    for date, tags in planned:
+    for date in planned:
         key = f"scheduled {dep.id} {date}"
         if keys.get((dep.flow_id, key)):
             continue
@@ -477,7 +476,7 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
                       parameters=dict(dep.parameters), idempotency_key=key, tags=list(tags),
                       auto_scheduled=auto_scheduled, state_type=StateType.SCHEDULED, state_name="Scheduled",
                       next_scheduled_start_time=when, expected_start_time=when)
-        run.created = run.updated = now
+        engine._stamp(run, now)
         row = FlowRunStateRow(type=StateType.SCHEDULED, timestamp=now, name="Scheduled",
                               message="Flow run scheduled", state_details=state.state_details, id=state.id,
                               created=now, updated=now, flow_run_id=run.id)

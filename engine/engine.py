@@ -310,8 +310,7 @@ class Engine:
         if flow is None:
             return False
         for dep in list(self._store.tables["deployment"].by_name["flow_id"].get(flow.id).values()):
-            _deployments._delete_schedules(self, dep.id)  # (the schema's cascade)
-            self._store.delete("deployment", dep)
+            _deployments.delete_deployment_row(self, dep)
         for run in list(self._store.tables["flow_run"].by_name["flow_id"].get(flow.id).values()):
             self._delete_flow_run_cascade(run)
         self._store.delete("flow", flow)
@@ -805,8 +804,7 @@ class Engine:
         store = self._store
         for task_run in list(store.tables["task_run"].by_name["flow_run_id"].get(run.id).values()):
             self._delete_task_run_cascade(task_run)
-        for row in list(store.tables["flow_run_state"].by_name["run_id"].get(run.id).values()):
-            store.delete("flow_run_state", row)
+        store.delete_where("flow_run_state", "run_id", run.id)
         store.delete("flow_run", run)
 
     # task runs ------------------------------------------------------------------------------------------------
@@ -865,8 +863,7 @@ class Engine:
     def _delete_task_run_cascade(self, run: TaskRun) -> None:
         store = self._store
         store.set_null("flow_run", "parent_task_run_id", run.id)  # its subflows become top-level
-        for row in list(store.tables["task_run_state"].by_name["run_id"].get(run.id).values()):
-            store.delete("task_run_state", row)
+        store.delete_where("task_run_state", "run_id", run.id)
         store.delete("task_run", run)
 
     # states ---------------------------------------------------------------------------------------------------

@@ -475,6 +475,15 @@ class Store:
             setattr(rec, field, None)
             self.reindex(kind, rec)
 
+    def delete_where(self, kind: str, field: str, key: Any) -> int:
+        """A foreign key's ON DELETE CASCADE, one level: delete every `kind` record
+        whose `field` is `key` (found through the hash index of that name),
+        undoably; returns how many. O(matches · indexes)."""
+        recs = list(self.tables[kind].by_name[field].get(key).values())
+        for rec in recs:
+            self.delete(kind, rec)
+        return len(recs)
+
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Register an undo action for state kept outside the tables."""
         self._undo.append(("call", undo))

@@ -177,8 +177,7 @@ def delete_work_pool(engine: Any, work_pool_id: Any) -> bool:
     if pool is None:
         return False
     store = engine._store
-    for worker in list(store.tables["worker"].by_name["work_pool_id"].get(pool.id).values()):
-        store.delete("worker", worker)  # Prefect: ON DELETE CASCADE from the pool
+    store.delete_where("worker", "work_pool_id", pool.id)  # Prefect: ON DELETE CASCADE from the pool
     for queue in list(store.tables["work_queue"].by_name["work_pool_id"].get(pool.id).values()):
         _delete_work_queue_row(engine, queue)
     store.delete("work_pool", pool)
