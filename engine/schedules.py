@@ -34,7 +34,7 @@ from typing import Any, Iterator, Union
 import attrs
 
 from .errors import ValidationError
-from .validation import as_bool, as_str
+from .validation import as_bool, as_int, as_str
 
 __all__ = [
     "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
@@ -138,7 +138,7 @@ def _add(value: _dt.datetime, days: float = 0, seconds: float = 0) -> _dt.dateti
 def _elapsed_seconds(later: _dt.datetime, earlier: _dt.datetime) -> float:
     # pendulum's difference of two datetimes: UTC instants, whatever their tzinfo.
     delta = (later.replace(tzinfo=None) - later.utcoffset()) - (earlier.replace(tzinfo=None) - earlier.utcoffset())
-    return _dt.timedelta(seconds=delta.total_seconds()).total_seconds()
+    return delta.total_seconds()
 
 
 def _bounds(start: _dt.datetime, end: _dt.datetime | None, tz: str) -> tuple[_dt.datetime, _dt.datetime | None]:
@@ -202,6 +202,11 @@ class _Schedule:
         """Up to `n` dates (1 by default; up to 1,000 with an `end`) at or after
         `start`, none after `end`, sorted. O(n) (at most 1,000 candidates)."""
         return sorted(_dates(self, n, start, end))
+
+    def anchored(self, now: _dt.datetime) -> "_Schedule":
+        """The schedule as stored at `now`: itself (an interval without an anchor
+        takes `now`)."""
+        return self
 
 
 @attrs.frozen(slots=True, init=False)
@@ -389,8 +394,8 @@ def _dates(schedule: Any, n: Any, start: Any, end: Any) -> Iterator[_dt.datetime
         end = _as_datetime(end, "end")
     if n is None:
         n = MAX_ITERATIONS if end is not None else 1
-    elif isinstance(n, bool) or not isinstance(n, int):
-        raise ValidationError(f"n must be an integer, got {type(n).__name__} {n!r}")
+    else:
+        n = as_int(n, "n")
     return schedule._dates(n, start, end)
 
 

@@ -107,13 +107,10 @@ def as_bool(value: Any, what: str) -> bool:
     return value
 
 
-def as_count(value: Any, what: str, nullable: bool = False) -> int | None:
-    """`value` if it is a non-negative integer (a limit, a number of slots), or None
-    when `nullable`."""
-    if value is None and nullable:
-        return None
+def as_count(value: Any, what: str) -> int:
+    """`value` if it is a non-negative integer (a limit, a number of slots)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative integer{' or None' if nullable else ''}, got {value!r}")
+        raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
     return value
 
 
@@ -318,7 +315,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_task_inputs
     if name in ("name", "description"):
         return as_str
-    if name in ("concurrency_limit", "limit"):
+    if name == "concurrency_limit":  # (a v2 limit's `limit` is checked above)
         return lambda value, what: None if value is None else as_int(value, what)
     return None
 

@@ -57,23 +57,15 @@ _run_columns = operator.attrgetter(*_RUN_COLUMNS)
 
 
 def _resolve_policy(policy: Any, what: str) -> Any:
-    # The callers have already let None and plain policy classes through.
-    if isinstance(policy, str):
-        # A POLICIES name ("CoreTaskPolicy") or "module:Class", as the CLI and
-        # workloads take them (resolve_policy names what is wrong).
-        try:
-            return resolve_policy(policy)
-        except ValidationError as exc:
-            raise ValidationError(f"{what}={policy!r}: {exc}") from None
-    if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
-        return policy  # a policy class with a metaclass
+    # The callers have already let None and plain policy classes through. An
+    # instance runs as it is; anything else is what resolve_policy makes of it (a
+    # POLICIES name, "module:Class", a class with a metaclass), naming the argument.
     if isinstance(policy, BaseOrchestrationPolicy):
         return policy
-    example = "CoreTaskPolicy" if what.startswith("task") else "CoreFlowPolicy"
-    raise ValidationError(
-        f"{what} must be one of runstate's orchestration policies, a class or an instance "
-        f"(e.g. engine.orchestration.{example}) or its name, got {policy!r}"
-    )
+    try:
+        return resolve_policy(policy)
+    except ValidationError as exc:
+        raise ValidationError(f"{what}={policy!r}: {exc}") from None
 
 
 def _parameters(parameters: Any) -> dict:
