@@ -30,6 +30,25 @@ os.environ["PREFECT_LOGGING_SERVER_LEVEL"] = "CRITICAL"
 logging.disable(logging.CRITICAL)
 
 
+# A manual clock for Prefect's `pendulum.now` (None: the real one), set by the scripts
+# while a scenario's clock-driven steps run; install_manual_clock() routes it.
+CLOCK: list = [None]
+
+
+def install_manual_clock() -> None:
+    """Route pendulum.now through CLOCK while it is set. Prefect's models and column
+    defaults call `pendulum.now(...)` at call time, so patching the module attribute
+    reaches all of them."""
+    import pendulum
+
+    real_now = pendulum.now
+
+    def now(tz=None):
+        return real_now(tz) if CLOCK[0] is None else pendulum.instance(CLOCK[0])
+
+    pendulum.now = now
+
+
 def database_path(requested: str | None) -> str:
     """The SQLite file to use: `requested` (which must not exist yet) or one in the home."""
     if requested is None:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 
 T0 = datetime.datetime(2024, 3, 9, 12, 0, 0, tzinfo=datetime.timezone.utc)
-CLOCK = [None]
+CLOCK = sb.CLOCK
 
 
 def ms_of(t):
@@ -54,17 +54,6 @@ def iso(t):
 
 def at(s):
     return None if s is None else T0 + datetime.timedelta(seconds=s)
-
-
-def install_manual_clock():
-    import pendulum
-
-    real_now = pendulum.now
-
-    def now(tz=None):
-        return real_now(tz) if CLOCK[0] is None else pendulum.instance(CLOCK[0])
-
-    pendulum.now = now
 
 
 def schedule_view(schedule):
@@ -87,7 +76,7 @@ async def answer_file(inp, out):
     db = provide_database_interface()
     await db.create_db()
     scenarios = json.load(open(inp))
-    install_manual_clock()
+    sb.install_manual_clock()
 
     def views(rows):
         return [[schedule_view(r.schedule), r.active, r.max_scheduled_runs, ms_of(r.created), ms_of(r.updated)]
@@ -199,7 +188,6 @@ async def answer_file(inp, out):
                  for name, did in deps.items()}
         names = {v: k for k, v in deps.items()}
         runs = (await s.execute(sa.select(orm.FlowRun.deployment_id, orm.FlowRun.idempotency_key))).all()
-        CLOCK[0] = None
         return {"id": sc["id"], "steps": answers, "final": final,
                 "runs": sorted(label([[k, names.get(d, str(d))] for d, k in runs]))}
 

@@ -55,7 +55,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
-CLOCK = [None]  # the manual clock of worker steps (None: the real one)
+CLOCK = sb.CLOCK  # the manual clock of worker steps (None: the real one)
 
 
 def at(offset):
@@ -68,20 +68,6 @@ def ms_at(ms):
 
 def ms_of(t):
     return None if t is None else round((t - T0).total_seconds() * 1000)
-
-
-def install_manual_clock():
-    """Route pendulum.now through CLOCK while it is set. Prefect's models and column
-    defaults call `pendulum.now(...)` at call time, so patching the module attribute
-    reaches all of them."""
-    import pendulum
-
-    real_now = pendulum.now
-
-    def now(tz=None):
-        return real_now(tz) if CLOCK[0] is None else pendulum.instance(CLOCK[0])
-
-    pendulum.now = now
 
 
 async def answer_file(inp, out):
@@ -370,7 +356,7 @@ async def answer_file(inp, out):
                 for p in await models.workers.read_work_pools(s)}
         return ans
 
-    install_manual_clock()
+    sb.install_manual_clock()
     await sb.answer_each(db, scenarios, run_one, out)
 
 
