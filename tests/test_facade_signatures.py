@@ -14,7 +14,6 @@ NOT_OFFERED, which must stay exactly the set of missing ones.
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 import json
 import pathlib
@@ -75,7 +74,7 @@ SIMPLE_LITERALS = (type(None), bool, int, str)
 
 
 def facade_function(module: str, name: str):
-    return getattr(importlib.import_module(f"engine.models.{module}"), name)
+    return getattr(getattr(models, module), name)
 
 
 def runstate_parameters(fn) -> list[inspect.Parameter]:
@@ -99,7 +98,7 @@ def literal(text: str):
 
 def shared_functions() -> list[tuple[str, str]]:
     return [(m, f) for m in FACADE_MODULES
-            for f in importlib.import_module(f"engine.models.{m}").__all__ if f in DATA.get(m, {})]
+            for f in getattr(models, m).__all__ if f in DATA.get(m, {})]
 
 
 def compare(module: str, name: str) -> list[str]:
@@ -137,13 +136,13 @@ def test_dump_covers_the_facade_modules():
 
 
 def test_not_offered_is_exactly_what_is_missing():
-    missing = {m: set(DATA[m]) - set(importlib.import_module(f"engine.models.{m}").__all__)
+    missing = {m: set(DATA[m]) - set(getattr(models, m).__all__)
                for m in FACADE_MODULES}
     assert missing == NOT_OFFERED
 
 
 def test_facade_offers_nothing_prefect_lacks():
-    extra = {m: set(importlib.import_module(f"engine.models.{m}").__all__) - set(DATA[m])
+    extra = {m: set(getattr(models, m).__all__) - set(DATA[m])
              for m in FACADE_MODULES}
     assert extra == RUNSTATE_ONLY
 

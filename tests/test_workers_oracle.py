@@ -88,29 +88,27 @@ def replay(sc: dict) -> dict:
         extra = {"deployment_id": deps[r["deployment"]].id} if r["deployment"] else {}
         runs[r["name"]] = e.create_flow_run(flow_id=flow.id, name=r["name"], auto_scheduled=r["auto_scheduled"],
                                             work_queue_id=queues[(r["pool"], r["queue"])].id, state=state(r), **extra)
+    def id_of(table: dict, key: Any) -> Any:
+        return table[key].id if key in table else MISSING
+
     updates = []
     for u in sc["updates"]:
         try:
             if u["op"] == "update_work_queue":
-                target = queues.get((u["pool"], u["queue"]))
-                updates.append(e.update_work_queue(target.id if target else MISSING, u["fields"]))
+                updates.append(e.update_work_queue(id_of(queues, (u["pool"], u["queue"])), u["fields"]))
             elif u["op"] == "update_work_pool":
-                target = pools.get(u["pool"])
-                updates.append(e.update_work_pool(target.id if target else MISSING, u["fields"]))
+                updates.append(e.update_work_pool(id_of(pools, u["pool"]), u["fields"]))
             elif u["op"] == "bulk_update_work_queue_priorities":
-                pool_id = pools[u["pool"]].id if u["pool"] in pools else MISSING
                 updates.append(e.bulk_update_work_queue_priorities(
-                    pool_id, {queue_id(u["pool"], n): prio for n, prio in u["priorities"].items()}))
+                    id_of(pools, u["pool"]), {queue_id(u["pool"], n): prio for n, prio in u["priorities"].items()}))
             elif u["op"] == "delete_work_queue":
-                target = queues.get((u["pool"], u["queue"]))
-                updates.append(e.delete_work_queue(target.id if target else MISSING))
+                updates.append(e.delete_work_queue(id_of(queues, (u["pool"], u["queue"]))))
             elif u["op"] == "create_work_queue":
-                pool_id = pools[u["pool"]].id if u["pool"] in pools else MISSING
-                queues[(u["pool"], u["queue"])] = e.create_work_queue(pool_id, u["queue"], priority=u["priority"])
+                queues[(u["pool"], u["queue"])] = e.create_work_queue(id_of(pools, u["pool"]), u["queue"],
+                                                                      priority=u["priority"])
                 updates.append(True)
             else:
-                target = deps.get(u["deployment"])
-                updates.append(e.update_deployment(target.id if target else MISSING, u["fields"]))
+                updates.append(e.update_deployment(id_of(deps, u["deployment"]), u["fields"]))
         except RunstateError as exc:
             # Known difference (README): a NULL priority is refused before the queue
             # is looked up; Prefect answers False for a missing queue.
@@ -124,9 +122,9 @@ def replay(sc: dict) -> dict:
                         "scheduled_after": at(c["scheduled_after_offset_s"]),
                         "limit": c["limit"], "respect_queue_priorities": c["respect_queue_priorities"]}
         if c["work_pools"] is not None:
-            kwargs["work_pool_ids"] = [pools[n].id if n in pools else MISSING for n in c["work_pools"]]
+            kwargs["work_pool_ids"] = [id_of(pools, n) for n in c["work_pools"]]
         if c["work_queues"] is not None:
-            kwargs["work_queue_ids"] = [queues[tuple(x)].id if tuple(x) in queues else MISSING for x in c["work_queues"]]
+            kwargs["work_queue_ids"] = [id_of(queues, tuple(x)) for x in c["work_queues"]]
         calls.append([[*label[row.work_queue_id], row.flow_run.name] for row in e.get_scheduled_flow_runs(**kwargs)])
     gcl = {n: e.read_concurrency_limit_v2(d.concurrency_limit_id) if d.concurrency_limit_id else None
            for n, d in deps.items()}
