@@ -7,7 +7,7 @@ The public API, re-exported from the modules that define it:
 * errors (engine.errors);
 * filters and sorts for reads and counts (engine.filters, engine.sorting; the
   WorkerFilter classes from engine.workers, DeploymentScheduleFilter from
-  engine.deployments);
+  engine.deployments); ForemanPass (engine.foreman);
 * the schedule types (engine.schedules);
 * orchestration: results, policies and the bases for custom rules
   (engine.orchestration);
@@ -88,6 +88,7 @@ from .records import (
 )
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .workers import WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus
+from .foreman import ForemanPass
 from .deployments import DeploymentScheduleFilter, DeploymentScheduleFilterActive
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
@@ -132,7 +133,7 @@ __all__ = [
     "Parameter", "Constant",
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
-    "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
+    "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
     "DeploymentScheduleFilter", "DeploymentScheduleFilterActive",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",

@@ -24,9 +24,11 @@ import attrs
 
 from . import concurrency as _concurrency
 from . import deployments as _deployments
+from . import foreman as _foreman
 from . import workers as _workers
 from .clock import Clock, SystemClock
 from .deployments import _UNSET
+from .foreman import ForemanPass
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
@@ -510,6 +512,40 @@ class Engine:
     def delete_worker(self, work_pool_id: Any, worker_name: str) -> bool:
         """Delete the pool's worker `worker_name`; True iff it existed. O(1)."""
         return _workers.delete_worker(self, work_pool_id, worker_name)
+
+    @atomic
+    def run_foreman_once(
+        self,
+        *,
+        inactivity_heartbeat_multiple: int = _foreman.INACTIVITY_HEARTBEAT_MULTIPLE,
+        fallback_heartbeat_interval_seconds: int = _foreman.FALLBACK_HEARTBEAT_INTERVAL_SECONDS,
+        deployment_last_polled_timeout_seconds: int = _foreman.DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS,
+        work_queue_last_polled_timeout_seconds: int = _foreman.WORK_QUEUE_LAST_POLLED_TIMEOUT_SECONDS,
+    ) -> ForemanPass:
+        """One pass of Prefect's foreman service, with its settings' defaults: ONLINE
+        workers silent for more than `inactivity_heartbeat_multiple` heartbeat
+        intervals (their own, else the fallback) go OFFLINE; READY pools left with no
+        ONLINE worker go NOT_READY; READY deployments polled more than the timeout
+        ago (and their queue too, if it was ever polled) and READY queues polled
+        more than the timeout ago go NOT_READY. Returns what changed. O(workers +
+        pools + deployments + queues)."""
+        return _foreman.run_foreman_once(
+            self, inactivity_heartbeat_multiple, fallback_heartbeat_interval_seconds,
+            deployment_last_polled_timeout_seconds, work_queue_last_polled_timeout_seconds,
+        )
+
+    @atomic
+    def mark_work_queues_ready(self, polled_work_queue_ids: Any = None, ready_work_queue_ids: Any = None) -> None:
+        """What Prefect's worker-poll route records after a poll: the polled queues
+        get `last_polled` = now, the ready ones (those that were NOT_READY) also
+        status READY. Unknown ids are ignored. O(ids)."""
+        _foreman.mark_work_queues_ready(self, polled_work_queue_ids, ready_work_queue_ids)
+
+    @atomic
+    def mark_work_queues_not_ready(self, work_queue_ids: Any = None) -> None:
+        """These queues become NOT_READY, whatever their status was. Unknown ids are
+        ignored. O(ids)."""
+        _foreman.mark_work_queues_not_ready(self, work_queue_ids)
 
     @atomic
     def create_work_queue(self, work_pool_id: Any, name: str, **fields: Any) -> WorkQueue:

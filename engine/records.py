@@ -289,8 +289,8 @@ class WorkQueue:
 class Worker:
     """A worker process of a work pool, as its heartbeats left it: one per (pool,
     name), removed with its pool. `status` is OFFLINE until the first heartbeat
-    stores ONLINE (Prefect's column default; only Prefect's foreman service, which
-    runstate does not run, sets it back)."""
+    stores ONLINE (Prefect's column default); a foreman pass sets it back
+    (`Engine.run_foreman_once`)."""
 
     name: str
     work_pool_id: uuid.UUID

@@ -408,7 +408,7 @@ def _time_key(run: Any) -> _dt.datetime:
 # Workers -----------------------------------------------------------------------------------
 
 # Prefect's WorkerStatus. A heartbeat stores ONLINE; OFFLINE is the column default,
-# and Prefect's foreman service (not run here) sets it for workers gone quiet.
+# and the foreman (engine/foreman.py) sets it for workers gone quiet.
 WORKER_STATUSES = ("ONLINE", "OFFLINE")
 
 
