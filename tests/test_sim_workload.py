@@ -216,3 +216,24 @@ def test_cron_next_after():
     t = dt.datetime(2024, 1, 6, 23, 59, tzinfo=dt.timezone.utc)  # a Saturday
     assert Cron("0 9 * * 1-5").next_after(t) == dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.timezone.utc)
     assert Cron("*/20 * * * *").next_after(t) == dt.datetime(2024, 1, 7, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def test_the_documented_workload_format_is_a_valid_workload_that_shows_every_table():
+    # examples/README.md's format block is meant to be copied: it must stay loadable,
+    # and show each section and spec field (a new key documented nowhere fails here).
+    import re
+
+    import attrs
+
+    from engine.sim import workload as schema
+
+    text = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```toml\n(.*?)```", text, re.S)
+    wl = parse_workload(_toml.loads(block))
+    assert wl.foreman.enabled is False and wl.workers[0].outages == [schema.OutageSpec(at=7200.0, duration=1800.0)]
+    documented = (set(re.findall(r"^#? ?(\w+) *=", block, re.M)) | set(re.findall(r"[{,] (\w+) =", block))
+                  | set(re.findall(r"^\[\[?(?:\w+\.)*(\w+)\]", block, re.M)))
+    for spec in (schema.SimulationSpec, schema.SchedulerSpec, schema.LateRunsSpec, schema.ForemanSpec,
+                 schema.WorkerSpec, schema.OutageSpec, schema.TaskSpec, schema.FlowSpec, schema.DeploymentSpec):
+        missing = {f.name for f in attrs.fields(spec)} - documented
+        assert not missing, (spec.__name__, missing)

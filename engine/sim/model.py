@@ -110,13 +110,17 @@ class PoolRT:
 
 
 class WorkerRT:
-    __slots__ = ("spec", "pool", "name", "active")
+    __slots__ = ("spec", "pool", "name", "active", "heartbeat", "epoch")
 
-    def __init__(self, spec: WorkerSpec, pool: PoolRT, name: str) -> None:
+    def __init__(self, spec: WorkerSpec, pool: PoolRT, name: str, heartbeat: float | None) -> None:
         self.spec = spec
         self.pool = pool
         self.name = name
         self.active = 0   # flow runs it submitted that have not finished
+        self.heartbeat = heartbeat   # seconds between heartbeats, None: sends none
+        # Bumped when the worker goes down or comes back: its poll and heartbeat
+        # events carry the epoch they were booked in, and stale ones do nothing.
+        self.epoch = 0
 
 
 class DeploymentRT:

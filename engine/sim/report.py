@@ -118,6 +118,14 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "late_marked", "scheduled_time_waits", "pauses", "resumes", "pause_timeouts", "task_not_ready",
             "crashes", "cancellations_requested", "cancellations", "task_aborts", "flow_aborts",
         )},
+        "workers": {
+            "outages": c["worker_outages"],
+            "foreman": wl.foreman.enabled,
+            "marked_offline": c["workers_marked_offline"],
+            "pools_marked_not_ready": c["pools_marked_not_ready"],
+            "queues_marked_not_ready": c["queues_marked_not_ready"],
+            "deployments_marked_not_ready": c["deployments_marked_not_ready"],
+        },
         "deployments": {name: dict(row) for name, row in sorted(m.by_deployment.items())},
         "rules": result.rule_stats.outcomes() if result.rule_stats is not None else {},
         "state_counts_over_time": {"columns": columns, "rows": m.samples},
@@ -206,6 +214,14 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{ev['crashes']} crashes, {ev['cancellations']} cancellations, "
         f"{ev['task_aborts'] + ev['flow_aborts']} aborted proposals"
     )
+    wk = report.get("workers")
+    if wk and (wk["outages"] or wk["foreman"]):
+        line = f"Workers: {wk['outages']} outages"
+        if wk["foreman"]:
+            line += (f"; the foreman marked {wk['marked_offline']} workers offline and "
+                     f"{wk['pools_marked_not_ready']} pools, {wk['queues_marked_not_ready']} queues, "
+                     f"{wk['deployments_marked_not_ready']} deployments not ready")
+        lines.append(line)
     if report["deployments"]:
         lines += ["", "Per deployment:"]
         for name, row in report["deployments"].items():

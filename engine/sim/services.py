@@ -26,7 +26,15 @@
   infrastructure, which proposes RUNNING after a drawn startup time. With a
   `heartbeat` interval a worker also heartbeats as it starts and every interval
   after (`worker_heartbeat` with `mark_pool_ready`, as Prefect's API route does),
-  so the store holds its worker and a NOT_READY pool turns READY.
+  so the store holds its worker and a NOT_READY pool turns READY. During one of its
+  `outages` a worker neither polls nor heartbeats (the runs it already submitted go
+  on: their infrastructure does not need it); it starts again when the outage ends.
+* Foreman (when enabled, every `loop` seconds from the start): one
+  `Engine.run_foreman_once` pass with the workload's settings, so quiet workers go
+  OFFLINE and their pools NOT_READY. Worker polls then also record themselves as
+  Prefect's poll route does (`mark_work_queues_ready` for the pool's queues, then
+  `mark_deployments_ready` for their deployments), which is what keeps queues and
+  deployments READY.
 """
 from __future__ import annotations
 
@@ -35,7 +43,7 @@ import heapq
 from typing import TYPE_CHECKING, Any
 
 from ..states import TERMINAL_STATES as _FINAL, Late, Pending, Scheduled, StateType
-from .model import DeploymentRT, QueueRT, RunSim, WorkerRT
+from .model import DeploymentRT, PoolRT, QueueRT, RunSim, WorkerRT
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulation import Simulation
@@ -48,7 +56,7 @@ _SCHEDULED = StateType.SCHEDULED
 
 
 class Services:
-    """Scheduler, late-runs service and workers of one simulation."""
+    """Scheduler, late-runs service, foreman and workers of one simulation."""
 
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
@@ -59,6 +67,8 @@ class Services:
         self.counters = sim.metrics.counters
         self.rng = sim.rng
         self.late_heap: list[tuple[float, int, RunSim]] = []
+        # Polls record themselves only for the foreman: two engine calls per poll.
+        self.record_polls = sim.workload.foreman.enabled
         self._seq = 0
 
     # run creation -------------------------------------------------------------------------------
@@ -192,11 +202,33 @@ class Services:
         self.loop.after(spec.loop, self.late_runs_tick)
 
     # workers -----------------------------------------------------------------------------------------
-    def poll(self, worker: WorkerRT) -> None:
+    def start_worker(self, worker: WorkerRT, delay: float) -> None:
+        """The worker's first poll (and heartbeat) `delay` seconds from now."""
+        ticket = (worker, worker.epoch)
+        self.loop.after(delay, self.poll, ticket)
+        if worker.heartbeat is not None:
+            self.loop.after(delay, self.heartbeat, ticket)
+
+    def outage_start(self, booking: tuple[WorkerRT, Any]) -> None:
+        worker, outage = booking
+        worker.epoch += 1   # its booked polls and heartbeats are void
+        self.counters["worker_outages"] += 1
+        self.loop.after(outage.duration, self.outage_end, worker)
+
+    def outage_end(self, worker: WorkerRT) -> None:
+        worker.epoch += 1
+        self.start_worker(worker, 0.0)
+
+    def poll(self, ticket: tuple[WorkerRT, int]) -> None:
+        worker, epoch = ticket
+        if epoch != worker.epoch:
+            return   # booked before an outage
         loop = self.loop
         wspec = worker.spec
-        loop.after(wspec.poll_interval, self.poll, worker)
+        loop.after(wspec.poll_interval, self.poll, ticket)
         pool = worker.pool
+        if self.record_polls:
+            self._record_poll(pool)
         pspec = pool.spec
         if pspec.paused:
             return
@@ -226,11 +258,41 @@ class Services:
                     cap -= 1
                     wcap -= 1
 
-    def heartbeat(self, worker: WorkerRT) -> None:
-        interval = worker.spec.heartbeat
-        self.loop.after(interval, self.heartbeat, worker)
+    def _record_poll(self, pool: PoolRT) -> None:
+        # What Prefect's poll route does after reading: the pool's queues are polled
+        # (the NOT_READY ones become READY), then their deployments READY.
+        engine = self.engine
+        polled, ready = [], []
+        for queue in pool.queues:
+            (ready if engine.read_work_queue(queue.id).status == "NOT_READY" else polled).append(queue.id)
+        engine.mark_work_queues_ready(polled_work_queue_ids=polled, ready_work_queue_ids=ready)
+        engine.mark_deployments_ready(work_queue_ids=polled + ready)
+
+    def heartbeat(self, ticket: tuple[WorkerRT, int]) -> None:
+        worker, epoch = ticket
+        if epoch != worker.epoch:
+            return
+        interval = worker.heartbeat
+        self.loop.after(interval, self.heartbeat, ticket)
         self.engine.worker_heartbeat(worker.pool.id, worker.name, heartbeat_interval_seconds=max(1, round(interval)),
                                      mark_pool_ready=True)
+
+    # foreman ---------------------------------------------------------------------------------------------
+    def foreman_tick(self, _: Any = None) -> None:
+        spec = self.sim.workload.foreman
+        done = self.engine.run_foreman_once(
+            inactivity_heartbeat_multiple=spec.inactivity_heartbeat_multiple,
+            fallback_heartbeat_interval_seconds=spec.fallback_heartbeat_interval,
+            deployment_last_polled_timeout_seconds=spec.deployment_last_polled_timeout,
+            work_queue_last_polled_timeout_seconds=spec.work_queue_last_polled_timeout,
+        )
+        if done:
+            counters = self.counters
+            counters["workers_marked_offline"] += len(done.workers_offline)
+            counters["pools_marked_not_ready"] += len(done.work_pools_not_ready)
+            counters["deployments_marked_not_ready"] += len(done.deployments_not_ready)
+            counters["queues_marked_not_ready"] += len(done.work_queues_not_ready)
+        self.loop.after(spec.loop, self.foreman_tick)
 
     def _submit(self, worker: WorkerRT, queue: QueueRT, run: RunSim) -> bool:
         client = self.client

@@ -178,8 +178,12 @@ class Simulation:
             self.deployments.append(dep)
         for k, worker_spec in enumerate(wl.workers):
             pool = self.pools[worker_spec.pool]
+            # Prefect's workers heartbeat every 30 s; here only when asked, or for the foreman.
+            heartbeat = worker_spec.heartbeat
+            if heartbeat is None and wl.foreman.enabled:
+                heartbeat = 30.0
             for n in range(worker_spec.count):
-                self.workers.append(WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}"))
+                self.workers.append(WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}", heartbeat))
 
     def _start_services(self) -> None:
         loop, services, rng = self.loop, self.services, self.rng
@@ -200,10 +204,12 @@ class Simulation:
         if wl.late_runs.enabled:
             loop.at(wl.late_runs.loop, services.late_runs_tick)
         for worker in self.workers:
-            start = rng.uniform(0.0, worker.spec.poll_interval)
-            loop.at(start, services.poll, worker)
-            if worker.spec.heartbeat is not None:
-                loop.at(start, services.heartbeat, worker)  # a worker's first heartbeat comes as it starts
+            # A worker's first heartbeat comes as it starts.
+            services.start_worker(worker, rng.uniform(0.0, worker.spec.poll_interval))
+            for outage in worker.spec.outages:
+                loop.at(outage.at, services.outage_start, (worker, outage))
+        if wl.foreman.enabled:
+            loop.at(0.0, services.foreman_tick)
         loop.at(0.0, self._sample)
 
     def _sample(self, _: Any = None) -> None:

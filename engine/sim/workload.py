@@ -27,7 +27,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as _toml  # type: ignore[no-redef]
 
 __all__ = [
-    "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "PolicySpec",
+    "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
+    "PolicySpec", "OutageSpec",
     "TagLimitSpec", "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
     "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
 ]
@@ -71,6 +72,20 @@ class PauseExpirationsSpec:
 
 
 @attrs.define(slots=True)
+class ForemanSpec:
+    """Prefect's foreman service (Engine.run_foreman_once every `loop`), with its
+    settings' defaults. Enabled, it also makes worker polls record themselves as
+    Prefect's poll route does, and workers heartbeat every 30 s unless told."""
+
+    enabled: bool = False
+    loop: float = 15.0
+    inactivity_heartbeat_multiple: int = 3
+    fallback_heartbeat_interval: int = 30           # whole seconds, as Prefect's settings
+    deployment_last_polled_timeout: int = 60
+    work_queue_last_polled_timeout: int = 60
+
+
+@attrs.define(slots=True)
 class PolicySpec:
     flow: str = "CoreFlowPolicy"
     task: str = "CoreTaskPolicy"
@@ -99,6 +114,12 @@ class PoolSpec:
 
 
 @attrs.define(slots=True)
+class OutageSpec:
+    at: float          # seconds from the start
+    duration: float
+
+
+@attrs.define(slots=True)
 class WorkerSpec:
     pool: str
     count: int = 1
@@ -106,7 +127,8 @@ class WorkerSpec:
     prefetch: float = 10.0
     startup: Dist = attrs.field(factory=lambda: constant(1.0))
     limit: int | None = None
-    heartbeat: float | None = None      # seconds between heartbeats; None: none sent
+    heartbeat: float | None = None      # seconds between heartbeats; None: none sent (30 s with the foreman)
+    outages: list[OutageSpec] = attrs.field(factory=list)   # by start time, not overlapping
 
 
 @attrs.define(slots=True)
@@ -189,6 +211,7 @@ class Workload:
     scheduler: SchedulerSpec = attrs.field(factory=SchedulerSpec)
     late_runs: LateRunsSpec = attrs.field(factory=LateRunsSpec)
     pause_expirations: PauseExpirationsSpec = attrs.field(factory=PauseExpirationsSpec)
+    foreman: ForemanSpec = attrs.field(factory=ForemanSpec)
     policies: PolicySpec = attrs.field(factory=PolicySpec)
     tag_limits: list[TagLimitSpec] = attrs.field(factory=list)
     work_pools: list[PoolSpec] = attrs.field(factory=list)
@@ -381,10 +404,31 @@ def _pause_expirations(value: Any, path: str) -> PauseExpirationsSpec:
     )
 
 
-def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec, PauseExpirationsSpec]:
-    t = _Table(value, path, {"scheduler", "late_runs", "pause_expirations"})
+def _whole_seconds(value: Any, path: str) -> int:
+    seconds = parse_duration(value, path)
+    if seconds != int(seconds):
+        raise WorkloadError(path, f"must be a whole number of seconds, got {value!r}")
+    return int(seconds)
+
+
+def _foreman(value: Any, path: str) -> ForemanSpec:
+    t = _Table(value, path, {"enabled", "loop", "inactivity_heartbeat_multiple", "fallback_heartbeat_interval",
+                             "deployment_last_polled_timeout", "work_queue_last_polled_timeout"})
+    return ForemanSpec(
+        enabled=t.get("enabled", _bool, False),
+        loop=t.get("loop", _positive_duration, 15.0),
+        inactivity_heartbeat_multiple=t.get("inactivity_heartbeat_multiple", _int(0), 3),
+        fallback_heartbeat_interval=t.get("fallback_heartbeat_interval", _whole_seconds, 30),
+        deployment_last_polled_timeout=t.get("deployment_last_polled_timeout", _whole_seconds, 60),
+        work_queue_last_polled_timeout=t.get("work_queue_last_polled_timeout", _whole_seconds, 60),
+    )
+
+
+def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec, PauseExpirationsSpec, ForemanSpec]:
+    t = _Table(value, path, {"scheduler", "late_runs", "pause_expirations", "foreman"})
     return (t.get("scheduler", _scheduler, SchedulerSpec()), t.get("late_runs", _late_runs, LateRunsSpec()),
-            t.get("pause_expirations", _pause_expirations, PauseExpirationsSpec()))
+            t.get("pause_expirations", _pause_expirations, PauseExpirationsSpec()),
+            t.get("foreman", _foreman, ForemanSpec()))
 
 
 def _policy_name(value: Any, path: str) -> str:
@@ -436,8 +480,25 @@ def _pool(value: Any, path: str) -> PoolSpec:
     )
 
 
+def _outage(value: Any, path: str) -> OutageSpec:
+    t = _Table(value, path, {"at", "duration"})
+    return OutageSpec(at=t.get("at", parse_duration, required=True),
+                      duration=t.get("duration", _positive_duration, required=True))
+
+
+def _outages(value: Any, path: str) -> list[OutageSpec]:
+    outages = [_outage(v, f"{path}[{i}]") for i, v in enumerate(_table_list(value, path))]
+    for i in range(1, len(outages)):
+        before = outages[i - 1]
+        if outages[i].at < before.at + before.duration:
+            raise WorkloadError(f"{path}[{i}].at", "starts before the previous outage has ended "
+                                                   "(list outages in order, without overlaps)")
+    return outages
+
+
 def _worker(value: Any, path: str) -> WorkerSpec:
-    t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit", "heartbeat"})
+    t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit", "heartbeat",
+                             "outages"})
     return WorkerSpec(
         pool=t.get("pool", _name, required=True),
         count=t.get("count", _int(1), 1),
@@ -446,6 +507,7 @@ def _worker(value: Any, path: str) -> WorkerSpec:
         startup=t.get("startup", parse_dist, constant(1.0)),
         limit=t.get("limit", _int(1)),
         heartbeat=t.get("heartbeat", _positive_duration),
+        outages=t.get("outages", _outages, []),
     )
 
 
@@ -621,8 +683,8 @@ def parse_workload(data: Any, source: str = "", settings: Iterable[str] = ()) ->
         "name", "description", "simulation", "services", "policies", "tag_limits",
         "work_pools", "workers", "flows", "deployments",
     })
-    scheduler, late, expirations = t.get("services", _services,
-                                         (SchedulerSpec(), LateRunsSpec(), PauseExpirationsSpec()))
+    scheduler, late, expirations, foreman = t.get(
+        "services", _services, (SchedulerSpec(), LateRunsSpec(), PauseExpirationsSpec(), ForemanSpec()))
     wl = Workload(
         name=t.get("name", _str, os.path.splitext(os.path.basename(source))[0] or "workload"),
         description=t.get("description", _str, ""),
@@ -630,6 +692,7 @@ def parse_workload(data: Any, source: str = "", settings: Iterable[str] = ()) ->
         scheduler=scheduler,
         late_runs=late,
         pause_expirations=expirations,
+        foreman=foreman,
         policies=t.get("policies", _policies, PolicySpec()),
         tag_limits=_section_list(t, "tag_limits", _tag_limit),
         work_pools=_section_list(t, "work_pools", _pool),

@@ -1,0 +1,136 @@
+"""Worker outages and the foreman service in the simulator, checked against the
+engine's records and state histories."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from engine import StateType
+from engine.sim import Simulation, WorkloadError, parse_workload
+from engine.sim.report import build_report, summary_text
+
+START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+OUTAGE_AT, OUTAGE_FOR = 30 * 60, 20 * 60
+
+WORKLOAD = {
+    "simulation": {"seed": 3, "until": "80m", "start": START.isoformat()},
+    "work_pools": [{"name": "p", "concurrency_limit": 4}],
+    "workers": [{"pool": "p", "poll_interval": "10s",
+                 "outages": [{"at": f"{OUTAGE_AT}s", "duration": f"{OUTAGE_FOR}s"}]}],
+    "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "4m"}]}],
+    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "1m"}}],
+}
+
+
+def run(data: dict, *settings: str):
+    result = Simulation(parse_workload(copy.deepcopy(data), settings=settings)).run()
+    return result, result.engine
+
+
+def seconds(when: dt.datetime) -> float:
+    # (The simulation's clock ticks 1 µs per reading: whole milliseconds say when.)
+    return round((when - START).total_seconds(), 3)
+
+
+def flow_states(engine):
+    for rec in engine._store.tables["flow_run"].rows.values():
+        yield from ((rec, state) for state in engine.read_flow_run_states(rec.id))
+
+
+def test_a_worker_in_an_outage_submits_nothing_and_its_runs_go_on():
+    result, engine = run(WORKLOAD)
+    pickups = sorted(seconds(s.timestamp) for _, s in flow_states(engine) if s.type is StateType.PENDING)
+    assert not [t for t in pickups if OUTAGE_AT <= t < OUTAGE_AT + OUTAGE_FOR]
+    # It polls again as the outage ends: the runs that piled up are picked up at once.
+    assert OUTAGE_AT + OUTAGE_FOR in pickups
+    # Runs it had submitted before the outage finished during it.
+    finished = [seconds(s.timestamp) for _, s in flow_states(engine) if s.type is StateType.COMPLETED]
+    assert [t for t in finished if OUTAGE_AT < t < OUTAGE_AT + OUTAGE_FOR]
+    report = build_report(result)
+    assert report["workers"]["outages"] == 1 and not report["workers"]["foreman"]
+    assert report["events"]["late_marked"] >= OUTAGE_FOR // 60 - 2  # runs due in the outage went Late
+    assert "Workers: 1 outages" in summary_text(report)
+    # Without the foreman, polls leave queues and deployments as they were.
+    [pool] = engine.read_work_pools()
+    assert engine.read_work_queue(pool.default_queue_id).last_polled is None
+    assert build_report(run(WORKLOAD)[0]) == report  # deterministic
+
+
+def test_outages_of_a_group_take_each_of_its_workers_down():
+    result, _ = run(WORKLOAD, "workers[0].count=3")
+    assert build_report(result)["workers"]["outages"] == 3
+
+
+def test_an_outage_from_the_start_keeps_the_worker_from_starting_until_it_ends():
+    _, engine = run(WORKLOAD, 'workers[0].outages=[{ at = "0s", duration = "5m" }]')
+    pickups = [seconds(s.timestamp) for _, s in flow_states(engine) if s.type is StateType.PENDING]
+    assert min(pickups) == 300
+
+
+@pytest.mark.parametrize("until, down", [(OUTAGE_AT + 4 * 60, True), (OUTAGE_AT + OUTAGE_FOR + 60, False)])
+def test_the_foreman_marks_a_silent_worker_its_pool_queue_and_deployment_and_polls_bring_them_back(until, down):
+    result, engine = run(WORKLOAD, "services.foreman.enabled=true", f"simulation.until={until}s")
+    [pool] = engine.read_work_pools()
+    [worker] = engine.read_workers(pool.id)
+    queue = engine.read_work_queue(pool.default_queue_id)
+    [dep] = engine.read_deployments()
+    assert worker.heartbeat_interval_seconds == 30  # Prefect's default, with the foreman
+    assert (worker.status, pool.status, queue.status, dep.status) == (
+        ("OFFLINE", "NOT_READY", "NOT_READY", "NOT_READY") if down else ("ONLINE", "READY", "READY", "READY"))
+    wk = build_report(result)["workers"]
+    assert (wk["marked_offline"], wk["pools_marked_not_ready"], wk["queues_marked_not_ready"],
+            wk["deployments_marked_not_ready"]) == (1, 1, 1, 1)
+    if down:
+        # The last heartbeat came at most 30 s before the outage: OFFLINE after more
+        # than 3 x 30 s of silence, at the next foreman pass (every 15 s), 60-105 s in.
+        assert OUTAGE_AT + 60 < seconds(pool.last_transitioned_status_at) <= OUTAGE_AT + 105
+        # The last poll came at most 10 s before it: the queue after more than 60 s.
+        assert OUTAGE_AT + 50 < seconds(queue.updated) <= OUTAGE_AT + 75
+    else:
+        assert seconds(pool.last_transitioned_status_at) == OUTAGE_AT + OUTAGE_FOR  # its first heartbeat back
+        assert until - 10 <= seconds(queue.last_polled) <= until
+
+
+def test_foreman_settings_reach_the_engine():
+    result, engine = run(WORKLOAD, "services.foreman.enabled=true", "services.foreman.loop=5s",
+                         "services.foreman.inactivity_heartbeat_multiple=1", "workers[0].heartbeat=20s",
+                         f"simulation.until={OUTAGE_AT + 60}s")
+    [pool] = engine.read_work_pools()
+    assert pool.status == "NOT_READY"
+    assert OUTAGE_AT < seconds(pool.last_transitioned_status_at) <= OUTAGE_AT + 25
+
+
+@pytest.mark.parametrize("setting, path", [
+    ('workers[0].outages=[{ at = "10m", duration = "5m" }, { at = "12m", duration = "1m" }]', "workers[0].outages[1].at"),
+    ('workers[0].outages=[{ at = "10m", duration = "0s" }]', "workers[0].outages[0].duration"),
+    ('workers[0].outages=[{ at = "10m" }]', "workers[0].outages[0].duration"),
+    ('workers[0].outages=[{ at = "-1m", duration = "1m" }]', "workers[0].outages[0].at"),
+    ('workers[0].outages=[{ at = "1m", duration = "1m", why = "x" }]', "workers[0].outages[0].why"),
+    ("workers[0].outages=3", "workers[0].outages"),
+    ("services.foreman.fallback_heartbeat_interval=1.5", "services.foreman.fallback_heartbeat_interval"),
+    ("services.foreman.inactivity_heartbeat_multiple=-1", "services.foreman.inactivity_heartbeat_multiple"),
+    ("services.foreman.loop=0", "services.foreman.loop"),
+    ("services.foreman.enabled=1", "services.foreman.enabled"),
+    ("services.foreman.every=1", "services.foreman.every"),
+])
+def test_bad_outages_and_foreman_settings_name_their_key(setting, path):
+    with pytest.raises(WorkloadError) as info:
+        parse_workload(copy.deepcopy(WORKLOAD), settings=[setting])
+    assert info.value.path == path
+
+
+def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
+    plain = build_report(run(WORKLOAD, "workers[0].outages=[]")[0])
+    watched_result, engine = run(WORKLOAD, "workers[0].outages=[]", "services.foreman.enabled=true")
+    watched = build_report(watched_result)
+    assert watched["workers"] == {"outages": 0, "foreman": True, "marked_offline": 0, "pools_marked_not_ready": 0,
+                                  "queues_marked_not_ready": 0, "deployments_marked_not_ready": 0}
+    [pool] = engine.read_work_pools()
+    assert pool.status == "READY" and engine.read_work_queue(pool.default_queue_id).status == "READY"
+    for report in (plain, watched):
+        for key in ("workers", "workload"):
+            report.pop(key)
+        report["simulated"].pop("events")
+    assert plain == watched
