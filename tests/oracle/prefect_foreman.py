@@ -1,0 +1,339 @@
+#!/usr/bin/env python
+"""Answer foreman scenarios (see foreman_scenarios.py) with Prefect 3.1.0's own server code.
+
+usage: "$PREFECT_VENV/bin/python" tests/oracle/prefect_foreman.py IN.jsonl OUT.jsonl [--db PATH]
+
+Setup and steps call Prefect's models functions (models.workers, models.work_queues,
+models.deployments) the way its API routes do, and a `foreman` step runs the real
+service pass, `Foreman(...).run_once()`, with the constructor arguments the step names
+(the others None: Prefect's settings, i.e. their defaults). The foreman and the
+`mark_*` functions open their own sessions and commit, so scenarios cannot live in a
+rolled-back transaction here: every step commits, and after each scenario every row
+of every table is deleted (checked: the tables are empty when a scenario starts).
+
+The clock. Every scenario runs on a manual clock, T0 = 2024-06-01T12:00Z plus the
+`advance` steps so far:
+
+* `pendulum.now` (heartbeat times, poll times, the foreman's polling thresholds,
+  status transition times, column defaults) is routed to it by prefect_sandbox;
+* SQLite's `julianday('now')`, which the foreman's worker step compares heartbeats
+  with in raw SQL, is routed to it too: every new connection of Prefect's engine gets
+  an application-defined `julianday` (SQLite lets one replace a built-in function).
+  It hands its argument, or for 'now' the manual clock written as SQLite's text
+  timestamp, to the real julianday of a private in-memory SQLite connection, so the
+  value is the one SQLite would compute itself (whole milliseconds divided by
+  86,400,000.0). A self-check at start-up makes sure the replacement is the one used,
+  and the focused scenarios "fm-virtual-*" would fail without it (T0 is long past).
+
+Events. update_work_pool's status callback, mark_work_queues_(not_)ready and
+mark_deployments_(not_)ready emit events through PrefectServerEventsClient, which
+publishes to Prefect's in-memory messaging broker; with no subscriber, nothing needs
+a server, so nothing is patched.
+
+Each OUT line is {"scenario": <the input line>, "answer": {"id", "steps"}}, one answer
+per step: null (advance, poll, the marks), true (heartbeat), a bool (pause/unpause,
+delete_worker: what the models function returned), {"error": "<ExceptionClassName>"}
+for a step that raised (rolled back alone), and for a foreman step the state after
+the pass:
+
+    {"workers": [[pool, name, status, last_heartbeat_ms, heartbeat_interval_seconds], ...]
+                 (sorted by pool and name),
+     "pools": {name: [status, is_paused, event, last_transitioned_status_ms]},
+     "queues": {"pool/queue": [status, is_paused, last_polled_ms]},
+     "deployments": {name: [status, last_polled_ms]}}
+
+Times are ms offsets from T0 (null for none). `event` labels a pool's
+last_status_event_id: null, or the number of distinct event ids seen in the scenario's
+reads when this one was first seen (pools read in name order), so an event id that
+changed between two reads gets a new number. Progress goes to stderr every 200
+scenarios; a scenario the script cannot run at all (a problem of the oracle, not an
+answer from Prefect) is named on stderr and left out, and the exit status is 1.
+"""
+import datetime
+import json
+import pathlib
+import sqlite3
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
+
+T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+CLOCK = sb.CLOCK
+SETTINGS = ("inactivity_heartbeat_multiple", "fallback_heartbeat_interval_seconds",
+            "deployment_last_polled_timeout_seconds", "work_queue_last_polled_timeout_seconds")
+
+
+def ms_of(t):
+    return None if t is None else round((t - T0).total_seconds() * 1000)
+
+
+# --- julianday on the manual clock -----------------------------------------------------
+_REAL_SQLITE = sqlite3.connect(":memory:", check_same_thread=False)
+_REAL_LOCK = threading.Lock()
+
+
+def sqlite_text(t: datetime.datetime) -> str:
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def manual_julianday(value):
+    """julianday(X) for Prefect's connections: 'now' is the manual clock (while one is
+    set); everything is then evaluated by SQLite's own julianday."""
+    if isinstance(value, str) and value.strip().lower() == "now" and CLOCK[0] is not None:
+        value = sqlite_text(CLOCK[0])
+    with _REAL_LOCK:
+        return _REAL_SQLITE.execute("SELECT julianday(?)", (value,)).fetchone()[0]
+
+
+def install_manual_julianday(async_engine) -> None:
+    import sqlalchemy as sa
+
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.create_function("julianday", 1, manual_julianday)
+
+    sa.event.listen(async_engine.sync_engine, "connect", on_connect)
+
+
+async def check_manual_julianday(db) -> None:
+    """The replacement really answers: julianday('now') follows the manual clock."""
+    import sqlalchemy as sa
+
+    for probe in (T0 + datetime.timedelta(seconds=1234, milliseconds=567), T0 - datetime.timedelta(days=400)):
+        CLOCK[0] = probe
+        try:
+            async with db.session_context() as s:
+                got = (await s.execute(sa.text("SELECT julianday('now'), julianday('NOW')"))).one()
+        finally:
+            CLOCK[0] = None
+        want = _REAL_SQLITE.execute("SELECT julianday(?)", (sqlite_text(probe),)).fetchone()[0]
+        if tuple(got) != (want, want):
+            raise SystemExit(f"julianday('now') is not the manual clock: {tuple(got)} != {want}")
+
+
+# --- answering --------------------------------------------------------------------------
+async def answer_file(inp, out):
+    import sqlalchemy as sa
+    import prefect.server.schemas.internal  # noqa: F401  (schemas.internal below)
+    from prefect.server import models, schemas
+    from prefect.server.database import orm_models as orm
+    from prefect.server.database.dependencies import provide_database_interface
+    from prefect.server.models.workers import emit_work_pool_status_event
+    from prefect.server.services.foreman import Foreman
+
+    A = schemas.actions
+    db = provide_database_interface()
+    install_manual_julianday(await db.engine())  # before the first connection is made
+    await db.create_db()
+    await check_manual_julianday(db)
+    sb.install_manual_clock()
+    NOT_READY = schemas.statuses.WorkPoolStatus.NOT_READY
+    READY = schemas.statuses.WorkPoolStatus.READY
+
+    def value(enum_or_none):
+        return None if enum_or_none is None else enum_or_none.value
+
+    async def committed(fn):
+        """fn(session) in a transaction of its own, committed; an error is the answer."""
+        try:
+            async with db.session_context(begin_transaction=True) as s:
+                return await fn(s)
+        except Exception as exc:  # noqa: BLE001
+            return {"error": type(exc).__name__}
+
+    async def catching(coro_fn):
+        try:
+            return await coro_fn()
+        except Exception as exc:  # noqa: BLE001
+            return {"error": type(exc).__name__}
+
+    async def run_one(sc):
+        async with db.session_context() as s:
+            for tbl in (orm.WorkPool, orm.WorkQueue, orm.Worker, orm.Deployment, orm.Flow):
+                n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
+                assert n == 0, f"table {tbl.__tablename__} not empty ({n})"
+
+        # --- setup, at T0
+        async def setup(s):
+            for p in sc["pools"]:
+                await models.workers.create_work_pool(s, A.WorkPoolCreate(
+                    name=p["name"], type=p["type"], is_paused=p["is_paused"]))
+            pool_ids = {p.name: p.id for p in await models.workers.read_work_pools(s)}
+            for q in sc["queues"]:
+                await models.workers.create_work_queue(s, pool_ids[q["pool"]], A.WorkQueueCreate(
+                    name=q["name"], is_paused=q["is_paused"]))
+            queue_ids = {}
+            for name, pid in pool_ids.items():
+                for q in await models.workers.read_work_queues(s, pid):
+                    queue_ids[f"{name}/{q.name}"] = q.id
+            flow = await models.flows.create_flow(s, schemas.core.Flow(name="f"))
+            dep_ids = {}
+            for d in sc["deployments"]:
+                fields = {"name": d["name"], "flow_id": flow.id}
+                if d["queue"] is not None:
+                    fields["work_queue_id"] = queue_ids[d["queue"]]
+                dep = await models.deployments.create_deployment(s, schemas.core.Deployment(**fields))
+                dep_ids[d["name"]] = dep.id
+            return pool_ids, queue_ids, dep_ids
+
+        pool_ids, queue_ids, dep_ids = await setup_result(setup)
+
+        def pool_id(name):
+            return pool_ids.get(name) or uuid.uuid4()
+
+        def queue_id(label):
+            return queue_ids.get(label) or uuid.uuid4()
+
+        def dep_id(name):
+            return dep_ids.get(name) or uuid.uuid4()
+
+        events = {}  # last_status_event_id -> label
+
+        async def snapshot():
+            async with db.session_context() as s:
+                pools = sorted((await s.execute(sa.select(orm.WorkPool))).scalars().all(), key=lambda p: p.name)
+                pool_name = {p.id: p.name for p in pools}
+                workers = (await s.execute(sa.select(orm.Worker))).scalars().all()
+                queues = (await s.execute(sa.select(orm.WorkQueue))).scalars().all()
+                deps = (await s.execute(sa.select(orm.Deployment))).scalars().all()
+                pools_out = {}
+                for p in pools:
+                    event = p.last_status_event_id
+                    if event is not None and event not in events:
+                        events[event] = len(events) + 1
+                    pools_out[p.name] = [value(p.status), p.is_paused, None if event is None else events[event],
+                                         ms_of(p.last_transitioned_status_at)]
+                return {
+                    "workers": sorted([pool_name[w.work_pool_id], w.name, value(w.status),
+                                       ms_of(w.last_heartbeat_time), w.heartbeat_interval_seconds]
+                                      for w in workers),
+                    "pools": pools_out,
+                    "queues": {f"{pool_name[q.work_pool_id]}/{q.name}": [value(q.status), q.is_paused,
+                                                                         ms_of(q.last_polled)]
+                               for q in sorted(queues, key=lambda q: (pool_name[q.work_pool_id], q.name))},
+                    "deployments": {d.name: [value(d.status), ms_of(d.last_polled)]
+                                    for d in sorted(deps, key=lambda d: d.name)},
+                }
+
+        async def step(st):
+            op = st["op"]
+            if op == "advance":
+                CLOCK[0] += datetime.timedelta(milliseconds=st["ms"])
+                return None
+            if op == "heartbeat":
+                pid = pool_id(st["pool"])
+
+                async def beat(s):
+                    # The API route: read the pool, record the heartbeat, then set a
+                    # NOT_READY pool READY. The models function alone without the flag.
+                    pool = None
+                    if st["mark_pool_ready"]:
+                        pool = await models.workers.read_work_pool_by_name(s, st["pool"])
+                        if pool is None:
+                            raise LookupError("work pool not found")  # the route's 404
+                    await models.workers.worker_heartbeat(s, pid, st["worker"],
+                                                          heartbeat_interval_seconds=st["interval"])
+                    if pool is not None and pool.status == NOT_READY:
+                        await models.workers.update_work_pool(
+                            s, pid, schemas.internal.InternalWorkPoolUpdate(status=READY),
+                            emit_status_change=emit_work_pool_status_event)
+                    return True
+                return await committed(beat)
+            if op == "poll":
+                async def read(s):
+                    if st["queues"] is None:
+                        return list(await models.workers.read_work_queues(s, pool_id(st["pool"])))
+                    found = [await models.workers.read_work_queue_by_name(s, st["pool"], n) for n in st["queues"]]
+                    if None in found:
+                        raise LookupError("work queue not found")  # the route's 404
+                    return found
+                queues = await committed(read)
+                if isinstance(queues, dict):
+                    return queues
+
+                async def marks():
+                    await models.work_queues.mark_work_queues_ready(
+                        polled_work_queue_ids=[q.id for q in queues
+                                               if q.status != schemas.statuses.WorkQueueStatus.NOT_READY],
+                        ready_work_queue_ids=[q.id for q in queues
+                                              if q.status == schemas.statuses.WorkQueueStatus.NOT_READY])
+                    await models.deployments.mark_deployments_ready(work_queue_ids=[q.id for q in queues])
+                return await catching(marks)
+            if op == "mark_work_queues_ready":
+                return await catching(lambda: models.work_queues.mark_work_queues_ready(
+                    polled_work_queue_ids=[queue_id(lab) for lab in st["polled"]],
+                    ready_work_queue_ids=[queue_id(lab) for lab in st["ready"]]))
+            if op == "mark_work_queues_not_ready":
+                return await catching(lambda: models.work_queues.mark_work_queues_not_ready(
+                    work_queue_ids=[queue_id(lab) for lab in st["queues"]]))
+            if op == "mark_deployments_ready":
+                return await catching(lambda: models.deployments.mark_deployments_ready(
+                    deployment_ids=None if st["deployments"] is None else [dep_id(n) for n in st["deployments"]],
+                    work_queue_ids=None if st["queues"] is None else [queue_id(lab) for lab in st["queues"]]))
+            if op in ("pause_pool", "unpause_pool"):
+                return await committed(lambda s: models.workers.update_work_pool(
+                    s, pool_id(st["pool"]), A.WorkPoolUpdate(is_paused=op == "pause_pool"),
+                    emit_status_change=emit_work_pool_status_event))
+            if op in ("pause_queue", "unpause_queue"):
+                return await committed(lambda s: models.workers.update_work_queue(
+                    s, queue_id(st["queue"]), A.WorkQueueUpdate(is_paused=op == "pause_queue")))
+            if op == "delete_worker":
+                return await committed(lambda s: models.workers.delete_worker(s, pool_id(st["pool"]), st["worker"]))
+            if op == "foreman":
+                unknown = set(st["settings"]) - set(SETTINGS)
+                if unknown:
+                    raise SystemExit(f"unknown foreman settings {sorted(unknown)}")
+                result = await catching(lambda: Foreman(**{k: st["settings"].get(k) for k in SETTINGS}).run_once())
+                return result if isinstance(result, dict) else await snapshot()
+            raise SystemExit(f"unknown op {op}")
+
+        answers = []
+        for st in sc["steps"]:
+            answers.append(await step(st))
+        return {"id": sc["id"], "steps": answers}
+
+    async def setup_result(setup):
+        async with db.session_context(begin_transaction=True) as s:
+            return await setup(s)
+
+    async def wipe():
+        CLOCK[0] = None
+        async with db.session_context(begin_transaction=True) as s:
+            # work_pool and work_queue point at each other: check keys at COMMIT only.
+            await s.execute(sa.text("PRAGMA defer_foreign_keys = ON"))
+            for table in reversed(orm.Base.metadata.sorted_tables):
+                await s.execute(table.delete())
+
+    with open(inp) as f:
+        scenarios = [json.loads(line) for line in f if line.strip()]
+    lines, failed = [], []
+    started = time.perf_counter()
+    for i, sc in enumerate(scenarios, 1):
+        CLOCK[0] = T0
+        try:
+            answer = await run_one(sc)
+        except SystemExit:
+            raise
+        except Exception:  # noqa: BLE001  (the oracle's own problem: report and skip)
+            failed.append(sc.get("id"))
+            print(f"scenario {sc.get('id')} could not be run:\n{traceback.format_exc()}", file=sys.stderr)
+        else:
+            lines.append(json.dumps({"scenario": sc, "answer": answer}, separators=(",", ":")))
+        finally:
+            await wipe()
+        if i % 200 == 0:
+            print(f"{i} scenarios ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
+    with open(out, "w") as f:
+        f.writelines(line + "\n" for line in lines)
+    print(f"{len(lines)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(sb.answer_from_command_line(
+        answer_file, "Answer foreman scenarios with Prefect 3.1.0",
+        "scenario JSON lines (foreman_scenarios.py format)", "JSON lines {scenario, answer}"))
