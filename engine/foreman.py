@@ -72,6 +72,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     # 1. ONLINE workers whose last heartbeat is more than `multiple` of their own
     # interval (or the fallback) ago. Prefect's raw UPDATE leaves `updated` alone.
     offline = []
+    online_pools = set()  # the pools with a worker still ONLINE after this step
     for worker in tables["worker"].rows.values():
         if worker.status != "ONLINE":
             continue
@@ -81,10 +82,11 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
             store.touch("worker", worker)
             worker.status = "OFFLINE"
             offline.append((worker.work_pool_id, worker.name))
+        else:
+            online_pools.add(worker.work_pool_id)
 
     # 2. READY pools with no ONLINE worker (Prefect: update_work_pool with a status,
     # which stamps a new status event id and transition time).
-    online_pools = {w.work_pool_id for w in tables["worker"].rows.values() if w.status == "ONLINE"}
     pools_not_ready = [pool for pool in tables["work_pool"].rows.values()
                        if pool.status == "READY" and pool.id not in online_pools]
     for pool in pools_not_ready:
@@ -109,7 +111,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     stale_queues = [q for q in queues.values()
                     if q.status == "READY" and q.last_polled is not None and q.last_polled < threshold]
     stale_queues.sort(key=lambda q: q.last_polled)  # Prefect's order: oldest poll first
-    mark_work_queues_not_ready(engine, [q.id for q in stale_queues])
+    _write_all(engine, "work_queue", stale_queues, {"status": "NOT_READY"}, now)
 
     return ForemanPass(
         workers_offline=tuple(offline),
@@ -119,29 +121,30 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     )
 
 
+def _known_queues(engine: Any, ids: Any, what: str) -> list:
+    # The queues of `ids` that exist: an UPDATE ... WHERE id IN (...) ignores the rest.
+    rows = engine._store.tables["work_queue"].rows
+    return [queue for queue in map(rows.get, as_uuid_list(ids or [], what)) if queue is not None]
+
+
+def _write_all(engine: Any, kind: str, records: list, values: dict, now: _dt.datetime) -> None:
+    for rec in records:
+        engine._write(kind, rec, values, now)
+
+
 def mark_work_queues_ready(engine: Any, polled_work_queue_ids: Any, ready_work_queue_ids: Any) -> None:
     """Prefect's mark_work_queues_ready (what its worker-poll route calls): the
     polled queues get `last_polled` = now; the ready ones also status READY. Unknown
-    ids are ignored, as an UPDATE ... WHERE id IN (...) ignores them. Every queue
-    written is stamped `updated`. O(ids)."""
-    polled = as_uuid_list(polled_work_queue_ids or [], "polled_work_queue_ids")
-    ready = as_uuid_list(ready_work_queue_ids or [], "ready_work_queue_ids")
+    ids are ignored. Every queue written is stamped `updated`. O(ids)."""
+    polled = _known_queues(engine, polled_work_queue_ids, "polled_work_queue_ids")
+    ready = _known_queues(engine, ready_work_queue_ids, "ready_work_queue_ids")
     now = engine._clock.now()
-    rows = engine._store.tables["work_queue"].rows
-    for ids, values in ((polled, {"last_polled": now}), (ready, {"last_polled": now, "status": "READY"})):
-        for queue_id in ids:
-            queue = rows.get(queue_id)
-            if queue is not None:
-                engine._write("work_queue", queue, values, now)
+    _write_all(engine, "work_queue", polled, {"last_polled": now}, now)
+    _write_all(engine, "work_queue", ready, {"last_polled": now, "status": "READY"}, now)
 
 
 def mark_work_queues_not_ready(engine: Any, work_queue_ids: Any) -> None:
     """Prefect's mark_work_queues_not_ready: these queues become NOT_READY, whatever
     their status was (a PAUSED one included, as Prefect's UPDATE does). O(ids)."""
-    ids = as_uuid_list(work_queue_ids or [], "work_queue_ids")
-    now = engine._clock.now()
-    rows = engine._store.tables["work_queue"].rows
-    for queue_id in ids:
-        queue = rows.get(queue_id)
-        if queue is not None:
-            engine._write("work_queue", queue, {"status": "NOT_READY"}, now)
+    queues = _known_queues(engine, work_queue_ids, "work_queue_ids")
+    _write_all(engine, "work_queue", queues, {"status": "NOT_READY"}, engine._clock.now())
