@@ -103,8 +103,14 @@ def test_queue_polls_mark_queues_polled_and_ready(e, clock):
     e.mark_work_queues_ready(polled_work_queue_ids=[paused.id], ready_work_queue_ids=[q1.id, q2.id])
     assert [(q.status, q.last_polled, q.updated) for q in (q1, q2, paused)] == [
         ("READY", clock.now(), clock.now()), ("READY", clock.now(), clock.now()), ("PAUSED", clock.now(), clock.now())]
-    e.mark_work_queues_ready(ready_work_queue_ids=[e.create_work_pool("other").default_queue_id, q1.id])
+    clock.advance(1)
+    other = e.read_work_queue(e.create_work_pool("other").default_queue_id)
+    e.mark_work_queues_ready(ready_work_queue_ids=[other.id, q1.id])
+    assert [(q.status, q.last_polled) for q in (other, q1)] == [("READY", clock.now())] * 2
+    before = [(q.status, q.last_polled, q.updated) for q in (q1, q2, paused, other)]
+    clock.advance(1)
     e.mark_work_queues_ready()  # nothing named: nothing changes
+    assert [(q.status, q.last_polled, q.updated) for q in (q1, q2, paused, other)] == before
     e.mark_work_queues_not_ready([paused.id, q2.id])
     assert [q.status for q in (q1, q2, paused)] == ["READY", "NOT_READY", "NOT_READY"]
 

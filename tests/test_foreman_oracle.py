@@ -18,6 +18,7 @@ engine answers on its own.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import pathlib
 import sqlite3
@@ -27,12 +28,15 @@ from typing import Any
 import pytest
 
 from engine import Engine, ManualClock, RunstateError
+from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 
 DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
 T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
 MISSING = uuid.UUID("00000000-0000-0000-0000-000000000001")
-DEFAULTS = {"inactivity_heartbeat_multiple": 3, "fallback_heartbeat_interval_seconds": 30}
+# What run_foreman_once uses for a setting the step leaves out.
+DEFAULTS = {"inactivity_heartbeat_multiple": INACTIVITY_HEARTBEAT_MULTIPLE,
+            "fallback_heartbeat_interval_seconds": FALLBACK_HEARTBEAT_INTERVAL_SECONDS}
 _SQLITE = sqlite3.connect(":memory:")
 
 
@@ -186,17 +190,9 @@ def test_foreman_matches_prefect(case):
     for i, (st, mine, theirs) in enumerate(zip(sc["steps"], got, expected)):
         clock_ms += st.get("ms", 0)
         theirs = _errors_as_one(theirs)
-        if _plain_tree(mine) != theirs:
-            detail = "\n  ".join(_differences(_plain_tree(mine), theirs))
+        if mine != theirs:
+            detail = "\n  ".join(_differences(mine, theirs))
             pytest.fail(f"{sc['id']} step {i} at T0+{clock_ms} ms {json.dumps(st)}:\n  {detail}")
-
-
-def _plain_tree(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_tree(v) for v in value]
-    return _plain(value)
 
 
 def test_the_corpus_exercises_what_it_claims():
@@ -226,3 +222,14 @@ def test_workers_exactly_on_the_boundary_are_prefects_known_rounding_difference(
         status = {(w[0], w[1]): w[2] for w in plain[step]["workers"]}
         theirs = {(w[0], w[1]): w[2] for w in case["answer"]["steps"][step]["workers"]}
         assert (status[(pool, name)], theirs[(pool, name)]) == ("ONLINE", "OFFLINE"), case["scenario"]["id"]
+
+
+def test_the_committed_scenarios_are_the_generators_seed_1_output():
+    # tests/oracle/README.md's command regenerates exactly these (standard library only).
+    path = pathlib.Path(__file__).parent / "oracle" / "foreman_scenarios.py"
+    spec = importlib.util.spec_from_file_location("foreman_scenarios", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    rng = gen.random.Random(1)
+    expected = gen.FOCUSED + [gen.gen_scenario(rng, f"fm1-{i + 1}") for i in range(150)]
+    assert [c["scenario"] for c in CASES] == json.loads(json.dumps(expected))

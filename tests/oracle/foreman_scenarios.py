@@ -72,6 +72,10 @@ def _advance_ms(rng):
     return rng.randint(0, 200_000)
 
 
+def _queue_labels(pools, queues):
+    return [f"{p['name']}/default" for p in pools] + [f"{q['pool']}/{q['name']}" for q in queues]
+
+
 class Model:
     """The generator's rough picture of a scenario (enough to aim at deadlines)."""
 
@@ -81,7 +85,7 @@ class Model:
         self.workers = {}  # (pool, name) -> [last heartbeat ms, interval or None]
         self.queue_polled = {}  # label -> ms
         self.dep_polled = {}  # name -> ms
-        self.queue_labels = [f"{p['name']}/default" for p in pools] + [f"{q['pool']}/{q['name']}" for q in queues]
+        self.queue_labels = _queue_labels(pools, queues)
         self.dep_queue = {d["name"]: d["queue"] for d in deployments}
 
     def deadlines(self, settings):
@@ -125,10 +129,10 @@ def gen_scenario(rng, sid):
               "is_paused": rng.random() < 0.15} for i in range(rng.randint(1, 3))]
     queues = [{"pool": p["name"], "name": f"q{j + 1}", "is_paused": rng.random() < 0.1}
               for p in pools for j in range(rng.randint(0, 2))]
-    model = Model(pools, queues, [])
+    queue_labels = _queue_labels(pools, queues)
     deployments = []
     for k in range(rng.randint(0, 4)):
-        queue = None if rng.random() < 0.15 else rng.choice(model.queue_labels)
+        queue = None if rng.random() < 0.15 else rng.choice(queue_labels)
         deployments.append({"name": f"d{k + 1}", "queue": queue})
     model = Model(pools, queues, deployments)
     pool_names = [p["name"] for p in pools]
