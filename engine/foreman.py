@@ -17,7 +17,6 @@ from typing import Any
 
 import attrs
 
-from .deployments import mark_deployments
 from .records import DeploymentStatus
 from .validation import as_count, as_uuid_list
 from .workers import _status_change
@@ -103,8 +102,8 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
         queue = queues.get(dep.work_queue_id) if dep.work_queue_id is not None else None
         queue_polled = None if queue is None else queue.last_polled
         if queue_polled is None or queue_polled < threshold:
-            stale.append(dep.id)
-    mark_deployments(engine, stale, None, False)
+            stale.append(dep)
+    _write_all(engine, "deployment", stale, {"status": DeploymentStatus.NOT_READY}, now)
 
     # 4. READY queues polled before their threshold.
     threshold = now - _dt.timedelta(seconds=queue_timeout)
@@ -116,7 +115,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     return ForemanPass(
         workers_offline=tuple(offline),
         work_pools_not_ready=tuple(pool.id for pool in pools_not_ready),
-        deployments_not_ready=tuple(stale),
+        deployments_not_ready=tuple(dep.id for dep in stale),
         work_queues_not_ready=tuple(q.id for q in stale_queues),
     )
 

@@ -267,7 +267,7 @@ _TIMES = {
     "expected_start_time", "next_scheduled_start_time", "start_time", "end_time",
     "cache_expiration", "last_polled", "last_transitioned_status_at",
 }
-_INTS = {"run_count", "flow_run_run_count", "priority"}
+_INTS = {"run_count", "flow_run_run_count"}
 _BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
 _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "filter", "parameter_openapi_schema"}
@@ -315,9 +315,23 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_task_inputs
     if name in ("name", "description"):
         return as_str
-    if name == "concurrency_limit":  # (a v2 limit's `limit` is checked above)
-        return lambda value, what: None if value is None else as_int(value, what)
+    if name == "concurrency_limit":  # a pool's or queue's (a v2 limit's `limit` is checked above)
+        return _as_optional_limit
+    if name == "priority":  # a work queue's
+        return as_priority
     return None
+
+
+def _as_optional_limit(value: Any, what: str) -> int | None:
+    return None if value is None else as_count(as_int(value, what), what)
+
+
+def as_priority(value: Any, what: str) -> int:
+    """A work queue's priority: an integer from 1."""
+    priority = as_int(value, what)
+    if priority < 1:
+        raise ValidationError(f"{what} must be > 0, got {priority}")
+    return priority
 
 
 # kind -> name -> (coercer or None, classes whose values need no coercion, the name

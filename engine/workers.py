@@ -23,7 +23,7 @@ from .filters import (
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_str, as_uuid, as_uuid_list, coerce_fields,
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list, coerce_fields,
     merged_fields,
 )
 
@@ -59,8 +59,7 @@ def bulk_update_work_queue_priorities(engine: Any, work_pool_id: Any, new_priori
     pool_id = as_uuid(work_pool_id, "work_pool_id")
     wanted: dict = {}
     for key, priority in dict(as_field_mapping(new_priorities, "new_priorities") or {}).items():
-        wanted[as_uuid(key, "new_priorities key")] = _in_range(
-            "work_queue", {"priority": as_int(priority, "work_queue.priority")})["priority"]
+        wanted[as_uuid(key, "new_priorities key")] = as_priority(priority, "work_queue.priority")
     if len(set(wanted.values())) != len(wanted):
         raise ValidationError(f"new_priorities: duplicate target priorities {sorted(wanted.values())}")
     _renumber(engine, pool_id, wanted, engine._clock.now())
@@ -104,19 +103,9 @@ def _renumber(engine: Any, pool_id: Any, wanted: dict, now: _dt.datetime) -> Non
             q.priority, q.updated = priorities[q.id], now
 
 
-def _in_range(kind: str, values: dict) -> dict:
-    """`values` (already through coerce_fields) with the range checks coerce_fields
-    does not make: a concurrency limit is not negative, a priority starts at 1."""
-    if values.get("concurrency_limit") is not None:
-        as_count(values["concurrency_limit"], f"{kind}.concurrency_limit")
-    if "priority" in values and values["priority"] < 1:
-        raise ValidationError(f"{kind}.priority must be > 0, got {values['priority']}")
-    return values
-
-
 def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str]) -> dict:
     # update_*(id, {"field": value}) and update_*(id, field=value), keywords winning.
-    return _in_range(kind, coerce_fields(kind, merged_fields(given, fields, kind), allowed))
+    return coerce_fields(kind, merged_fields(given, fields, kind), allowed)
 
 
 def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
@@ -126,7 +115,7 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
         raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
         raise UniquenessError(f"a work pool named {name!r} already exists")
-    values = _in_range("work_pool", coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"}))
+    values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
     pool = WorkPool(name=name, type=type, **values)
     if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
         pool.status = "PAUSED" if pool.is_paused else "NOT_READY"
@@ -194,7 +183,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
         raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
         del fields["priority"]
-    values = _in_range("work_queue", coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"}))
+    values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
     priority = values.pop("priority", None)
     others = _by_priority(engine, pool.id)
     # Priorities in a pool are unique, as Prefect keeps them: without one a queue
