@@ -299,14 +299,11 @@ def _schedule_entry(value: Any, field: str, keys: tuple[str, ...], partial: bool
     return out
 
 
-def _schedule_items(values: Any, field: str, keys: tuple[str, ...]) -> list[tuple]:
+def _schedule_items(values: Any, field: str, keys: tuple[str, ...]) -> list[dict]:
+    # Each entry: its schedule, active and max_scheduled_runs.
     if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
         raise ValidationError(f"{field} must be a list of schedules, got {type(values).__name__} {values!r}")
-    out = []
-    for i, value in enumerate(values):
-        entry = _schedule_entry(value, f"{field}[{i}]", keys)
-        out.append((entry["schedule"], entry["active"], entry["max_scheduled_runs"]))
-    return out
+    return [_schedule_entry(value, f"{field}[{i}]", keys) for i, value in enumerate(values)]
 
 
 def _schedules_of(engine: Any, deployment_id: Any) -> list[DeploymentSchedule]:
@@ -323,18 +320,18 @@ def delete_deployment_row(engine: Any, dep: Deployment) -> None:
     engine._store.delete("deployment", dep)
 
 
-def _replace_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> None:
+def _replace_schedules(engine: Any, deployment_id: Any, entries: list[dict], now: _dt.datetime) -> None:
     # A deployment's create or update: its schedules become `entries`, each keeping
     # only its schedule and `active` (Prefect drops max_scheduled_runs there).
     _delete_schedules(engine, deployment_id)
-    _insert_schedules(engine, deployment_id, [(s, a, None) for s, a, _ in entries], now)
+    _insert_schedules(engine, deployment_id, [{**e, "max_scheduled_runs": None} for e in entries], now)
 
 
-def _insert_schedules(engine: Any, deployment_id: Any, entries: list[tuple], now: _dt.datetime) -> list:
+def _insert_schedules(engine: Any, deployment_id: Any, entries: list[dict], now: _dt.datetime) -> list:
     out = []
-    for schedule, active, max_runs in entries:
-        rec = DeploymentSchedule(deployment_id=deployment_id, schedule=schedule.anchored(now),
-                                 active=active, max_scheduled_runs=max_runs)
+    for entry in entries:
+        rec = DeploymentSchedule(deployment_id=deployment_id, schedule=entry["schedule"].anchored(now),
+                                 active=entry["active"], max_scheduled_runs=entry["max_scheduled_runs"])
         engine._stamp(rec, now)
         engine._insert("deployment_schedule", rec)
         out.append(rec)
