@@ -5,9 +5,8 @@ The public API, re-exported from the modules that define it:
 * `Engine` (engine.engine) and the clocks (engine.clock);
 * states and records (engine.states, engine.records);
 * errors (engine.errors);
-* filters and sorts for reads and counts (engine.filters, engine.sorting; the
-  WorkerFilter classes from engine.workers, DeploymentScheduleFilter from
-  engine.deployments); ForemanPass (engine.foreman);
+* filters and sorts for reads and counts (engine.filters, engine.sorting);
+* what a foreman pass changed, ForemanPass (engine.foreman);
 * the schedule types (engine.schedules);
 * orchestration: results, policies and the bases for custom rules
   (engine.orchestration);
@@ -32,10 +31,15 @@ from .errors import (
 )
 from .filters import (
     DeploymentFilter,
+    DeploymentScheduleFilter,
+    DeploymentScheduleFilterActive,
     FlowFilter,
     FlowRunFilter,
     Operator,
     TaskRunFilter,
+    WorkerFilter,
+    WorkerFilterLastHeartbeatTime,
+    WorkerFilterStatus,
     WorkPoolFilter,
     WorkQueueFilter,
 )
@@ -87,9 +91,7 @@ from .records import (
     WorkQueue,
 )
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
-from .workers import WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus
 from .foreman import ForemanPass
-from .deployments import DeploymentScheduleFilter, DeploymentScheduleFilterActive
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,

@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import operator
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
 from .errors import ObjectNotFoundError, ValidationError
-# (The filter machinery's bases: DeploymentScheduleFilter below is built like the others.)
-from .filters import _OP, Operator, _EntityFilter, _Filter, matching
+from .filters import DeploymentScheduleFilter, DeploymentScheduleFilterActive, matching
 from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     FlowRunStateRow, WorkQueue,
@@ -231,24 +230,6 @@ MAX_SCHEDULED_RUNS_LIMIT = 50
 # DeploymentSchedule's that create_deployment takes (which may also carry its ids).
 _CREATE_SCHEDULE_KEYS = ("schedule", "active", "max_scheduled_runs")
 _CORE_SCHEDULE_KEYS = _CREATE_SCHEDULE_KEYS + ("deployment_id", "id", "created", "updated")
-
-
-@attrs.define(slots=True)
-class DeploymentScheduleFilterActive(_Filter):
-    """Schedules whose `active` is `eq_`."""
-
-    eq_: bool | None = None
-    _spec: ClassVar = {"eq_": as_bool}
-    _column: ClassVar = "active"
-
-
-@attrs.define(slots=True)
-class DeploymentScheduleFilter(_EntityFilter):
-    """Prefect 3.1.0's DeploymentScheduleFilter (its `active` criterion, combined by `operator`)."""
-
-    operator: Operator = Operator.and_
-    active: DeploymentScheduleFilterActive | None = None
-    _spec: ClassVar = {**_OP, "active": DeploymentScheduleFilterActive}
 
 
 def _max_scheduled_runs(value: Any, field: str) -> int | None:

@@ -49,6 +49,8 @@ __all__ = [
     "DeploymentFilterConcurrencyLimit",
     "WorkPoolFilter", "WorkPoolFilterId", "WorkPoolFilterName", "WorkPoolFilterType",
     "WorkQueueFilter", "WorkQueueFilterId", "WorkQueueFilterName",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive",
+    "WORKER_STATUSES", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
 ]
 
 Predicate = Callable[[Any], bool]
@@ -858,3 +860,72 @@ class WorkQueueFilter(_EntityFilter):
     id: WorkQueueFilterId | None = None
     name: WorkQueueFilterName | None = None
     _spec: ClassVar = {**_OP, "id": WorkQueueFilterId, "name": WorkQueueFilterName}
+
+
+# Deployment schedules (read_deployment_schedules) ------------------------------------------
+
+@attrs.define(slots=True)
+class DeploymentScheduleFilterActive(_Filter):
+    """Schedules whose `active` is `eq_`."""
+
+    eq_: bool | None = None
+    _spec: ClassVar = {"eq_": as_bool}
+    _column: ClassVar = "active"
+
+
+@attrs.define(slots=True)
+class DeploymentScheduleFilter(_EntityFilter):
+    """Prefect 3.1.0's DeploymentScheduleFilter (its `active` criterion, combined by `operator`)."""
+
+    operator: Operator = Operator.and_
+    active: DeploymentScheduleFilterActive | None = None
+    _spec: ClassVar = {**_OP, "active": DeploymentScheduleFilterActive}
+
+
+# Workers (read_workers) ------------------------------------------------------------------
+
+# Prefect's WorkerStatus. A heartbeat stores ONLINE; OFFLINE is the column default,
+# and the foreman (engine/foreman.py) sets it for workers gone quiet.
+WORKER_STATUSES = ("ONLINE", "OFFLINE")
+
+
+def _worker_statuses(value: Any, path: str) -> list[str]:
+    out = []
+    for i, v in enumerate(_list(value, path)):
+        v = getattr(v, "value", v)  # a status enum, or its name
+        if not isinstance(v, str) or v not in WORKER_STATUSES:
+            raise ValidationError(f"{path}[{i}]: unknown worker status {v!r}; expected one of {list(WORKER_STATUSES)}")
+        out.append(v)
+    return out
+
+
+@attrs.define(slots=True)
+class WorkerFilterLastHeartbeatTime(_Filter):
+    """Workers whose last heartbeat was at or before `before_` / at or after `after_`."""
+
+    before_: _dt.datetime | None = None
+    after_: _dt.datetime | None = None
+    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
+    _column: ClassVar = "last_heartbeat_time"
+
+
+@attrs.define(slots=True)
+class WorkerFilterStatus(_Filter):
+    """Workers whose status is one of `any_` / none of `not_any_` ("ONLINE", "OFFLINE")."""
+
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+    _spec: ClassVar = {"any_": _worker_statuses, "not_any_": _worker_statuses}
+    _column: ClassVar = "status"
+
+
+@attrs.define(slots=True)
+class WorkerFilter(_EntityFilter):
+    """Prefect 3.1.0's WorkerFilter: its populated criteria combined by `operator`.
+    (Prefect also defines a WorkerFilterWorkPoolId that WorkerFilter does not use:
+    read_workers takes the pool as an argument.)"""
+
+    operator: Operator = Operator.and_
+    last_heartbeat_time: WorkerFilterLastHeartbeatTime | None = None
+    status: WorkerFilterStatus | None = None
+    _spec: ClassVar = {**_OP, "last_heartbeat_time": WorkerFilterLastHeartbeatTime, "status": WorkerFilterStatus}

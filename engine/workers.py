@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
 from .errors import UniquenessError, ValidationError
 # (The filter machinery's bases: WorkerFilter below is built like the others.)
 from .filters import (
-    _OP, FlowRunFilter, Operator, WorkPoolFilter, WorkQueueFilter, _EntityFilter, _Filter, _list, matching, parse_filter,
+    WORKER_STATUSES, FlowRunFilter, WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus, WorkPoolFilter,
+    WorkQueueFilter, matching, parse_filter,
 )
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
@@ -395,53 +396,6 @@ def _time_key(run: Any) -> _dt.datetime:
 
 
 # Workers -----------------------------------------------------------------------------------
-
-# Prefect's WorkerStatus. A heartbeat stores ONLINE; OFFLINE is the column default,
-# and the foreman (engine/foreman.py) sets it for workers gone quiet.
-WORKER_STATUSES = ("ONLINE", "OFFLINE")
-
-
-def _worker_statuses(value: Any, path: str) -> list[str]:
-    out = []
-    for i, v in enumerate(_list(value, path)):
-        v = getattr(v, "value", v)  # a status enum, or its name
-        if not isinstance(v, str) or v not in WORKER_STATUSES:
-            raise ValidationError(f"{path}[{i}]: unknown worker status {v!r}; expected one of {list(WORKER_STATUSES)}")
-        out.append(v)
-    return out
-
-
-@attrs.define(slots=True)
-class WorkerFilterLastHeartbeatTime(_Filter):
-    """Workers whose last heartbeat was at or before `before_` / at or after `after_`."""
-
-    before_: _dt.datetime | None = None
-    after_: _dt.datetime | None = None
-    _spec: ClassVar = {"before_": as_datetime, "after_": as_datetime}
-    _column: ClassVar = "last_heartbeat_time"
-
-
-@attrs.define(slots=True)
-class WorkerFilterStatus(_Filter):
-    """Workers whose status is one of `any_` / none of `not_any_` ("ONLINE", "OFFLINE")."""
-
-    any_: list[str] | None = None
-    not_any_: list[str] | None = None
-    _spec: ClassVar = {"any_": _worker_statuses, "not_any_": _worker_statuses}
-    _column: ClassVar = "status"
-
-
-@attrs.define(slots=True)
-class WorkerFilter(_EntityFilter):
-    """Prefect 3.1.0's WorkerFilter: its populated criteria combined by `operator`.
-    (Prefect also defines a WorkerFilterWorkPoolId that WorkerFilter does not use:
-    read_workers takes the pool as an argument.)"""
-
-    operator: Operator = Operator.and_
-    last_heartbeat_time: WorkerFilterLastHeartbeatTime | None = None
-    status: WorkerFilterStatus | None = None
-    _spec: ClassVar = {**_OP, "last_heartbeat_time": WorkerFilterLastHeartbeatTime, "status": WorkerFilterStatus}
-
 
 def _has_online_worker(engine: Any, pool_id: Any) -> bool:
     bucket = engine._store.tables["worker"].by_name["work_pool_id"].get(pool_id)
