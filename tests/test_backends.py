@@ -19,8 +19,10 @@ from test_backends_support import (  # noqa: E402
     Workload,
     assert_same_engine,
     check_indexes,
+    execute_sql,
     make_clock,
     populate_all_kinds,
+    rewrite_snapshot,
     seed_engine_ids,
 )
 
@@ -324,12 +326,7 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         pool = engine.create_work_pool("p")
         engine.create_flow("f")
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE worker")
-    conn.execute("DROP TABLE deployment_schedule")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "PRAGMA user_version = 1")
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
@@ -348,11 +345,7 @@ def test_a_version_2_sqlite_database_gains_the_deployment_schedule_table(tmp_pat
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         flow = engine.create_flow("f")
         dep = engine.create_deployment(flow.id, "d")
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE deployment_schedule")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    execute_sql(path, "DROP TABLE deployment_schedule", "PRAGMA user_version = 2")
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_deployment_schedules(dep.id) == []
         engine.create_deployment_schedules(dep.id, [{"cron": "0 * * * *"}])
@@ -404,19 +397,14 @@ def test_deployment_schedules_persist(tmp_path, scheme, options):
 
 def test_a_json_snapshot_without_a_worker_table_loads(tmp_path):
     """Snapshots saved before workers existed have no worker table: none is read."""
-    import json
-    import zlib
-
     path = tmp_path / "old.json"
     with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
         pool = engine.create_work_pool("p")
-    header, payload = path.read_bytes().split(b"\n", 1)
-    body = json.loads(payload)
-    assert body["tables"].pop("worker")["rows"] == []
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    head = json.loads(header)
-    head.update(length=len(payload), crc32=zlib.crc32(payload))
-    path.write_bytes(json.dumps(head).encode() + b"\n" + payload)
+
+    def drop_workers(body: dict) -> None:
+        assert body["tables"].pop("worker")["rows"] == []
+
+    rewrite_snapshot(path, {}, payload_change=drop_workers)
     with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_workers(pool.id) == []
         engine.worker_heartbeat(pool.id, "w")

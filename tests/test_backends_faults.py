@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import zlib
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_backends_support import Workload, dump, make_clock  # noqa: E402
+from test_backends_support import Workload, dump, execute_sql, make_clock, rewrite_snapshot  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.errors import BackendError, ValidationError  # noqa: E402
@@ -32,16 +30,6 @@ def _listing(folder) -> dict:
         p = os.path.join(folder, name)
         out[name] = open(p, "rb").read() if os.path.isfile(p) else "<dir>"
     return out
-
-
-def _execute(path, statement: str) -> None:
-    """Run one SQL statement on the SQLite file at `path`, as another program would."""
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def _populated(url: str, steps: int = 60, **options) -> Engine:
@@ -170,7 +158,7 @@ def test_foreign_file_is_refused(tmp_path, scheme, content):
 
 def test_other_apps_sqlite_database_is_refused(tmp_path):
     path = tmp_path / "other.db"
-    _execute(path, "CREATE TABLE notes (body TEXT)")
+    execute_sql(path, "CREATE TABLE notes (body TEXT)")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="not a runstate one"):
         Engine.open(f"sqlite:///{path}")
@@ -195,7 +183,7 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
 def test_damaged_sqlite_database_is_refused(tmp_path, statement, match):
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    _execute(path, statement)
+    execute_sql(path, statement)
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match=match):
         Engine.open(f"sqlite:///{path}")
@@ -225,22 +213,9 @@ def test_damaged_snapshot_is_refused(tmp_path):
         Engine.open(f"json:///{path}")
 
 
-def _rewrite(path: str, header_changes: dict, payload_change=None) -> None:
-    blob = open(path, "rb").read()
-    head, payload = blob.split(b"\n", 1)
-    header = json.loads(head)
-    if payload_change is not None:
-        body = json.loads(payload)
-        payload_change(body)
-        payload = json.dumps(body).encode()
-        header.update(length=len(payload), crc32=zlib.crc32(payload))
-    header.update(header_changes)
-    open(path, "wb").write(json.dumps(header).encode() + b"\n" + payload)
-
-
 def test_snapshot_of_another_version_is_refused(tmp_path):
     path, _ = _snapshot(tmp_path)
-    _rewrite(path, {"version": 2})
+    rewrite_snapshot(path, {"version": 2})
     with pytest.raises(BackendError, match="format version 2; this runstate reads version 1"):
         Engine.open(f"json:///{path}")
 
@@ -252,11 +227,11 @@ def test_snapshot_with_a_bad_row_leaves_no_half_loaded_engine(tmp_path):
         rows = body["tables"]["flow_run_state"]["rows"]
         rows[-1][body["tables"]["flow_run_state"]["columns"].index("flow_run_id")] = "not-a-uuid"
 
-    _rewrite(path, {}, break_last_state)
+    rewrite_snapshot(path, {}, break_last_state)
     with pytest.raises(BackendError, match="bad row in table flow_run_state"):
         Engine.open(f"json:///{path}")
     # The refused open released its lock: a fixed file opens.
-    _rewrite(path, {}, lambda body: body["tables"].pop("flow_run_state"))
+    rewrite_snapshot(path, {}, lambda body: body["tables"].pop("flow_run_state"))
     Engine.open(f"json:///{path}").close()
 
 
@@ -456,10 +431,10 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     checks out: a damaged old file is refused and left as it was."""
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    _execute(path, "DROP TABLE worker")
-    _execute(path, "DROP TABLE deployment_schedule")
-    _execute(path, "PRAGMA user_version = 1")
-    _execute(path, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    execute_sql(path, "DROP TABLE worker")
+    execute_sql(path, "DROP TABLE deployment_schedule")
+    execute_sql(path, "PRAGMA user_version = 1")
+    execute_sql(path, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="table flow_run has columns"):
         Engine.open(f"sqlite:///{path}")

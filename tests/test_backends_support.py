@@ -8,8 +8,11 @@ choice it makes comes from its own seeded RNG and every id it creates is explici
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import random
+import sqlite3
 import uuid
+import zlib
 from typing import Any
 
 from engine import ManualClock
@@ -21,6 +24,32 @@ from engine.states import State, StateType, TERMINAL_STATES, seed_ids
 from engine.tables import KINDS
 
 START = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def execute_sql(path: Any, *statements: str) -> None:
+    """Run SQL statements on the SQLite file at `path` and commit, as another program would."""
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def rewrite_snapshot(path: Any, header_changes: dict, payload_change: Any = None) -> None:
+    """Change a JSON snapshot file in place: its header fields, and its payload through
+    `payload_change(body)` (the header's length and checksum then follow the payload)."""
+    blob = open(path, "rb").read()
+    head, payload = blob.split(b"\n", 1)
+    header = json.loads(head)
+    if payload_change is not None:
+        body = json.loads(payload)
+        payload_change(body)
+        payload = json.dumps(body).encode()
+        header.update(length=len(payload), crc32=zlib.crc32(payload))
+    header.update(header_changes)
+    open(path, "wb").write(json.dumps(header).encode() + b"\n" + payload)
 
 
 def make_clock() -> ManualClock:
