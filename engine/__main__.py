@@ -107,6 +107,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from .sim.errors import WorkloadError
     from .sim.progress import Progress
     from .sim.report import build_report, build_timings, dumps, summary_text, write_report
+    from .sim.settings import parse_value
     from .sim.sweep import comparison_text, sweep_variants
 
     # The options first, then the workload, then the report folder: all before the run.
@@ -114,8 +115,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.until is not None:
         text = args.until.strip()
         try:
-            # A bare number is seconds, as in a workload file.
-            until = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text, "--until")
+            # Read as a --set value: a bare number is seconds, as in a workload file.
+            until = parse_duration(parse_value(text), "--until")
         except WorkloadError:
             until = None
         if until is None or until <= 0:

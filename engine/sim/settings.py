@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from .errors import WorkloadError
 
-__all__ = ["apply_settings", "parse_setting", "parse_path"]
+__all__ = ["apply_settings", "parse_setting", "parse_path", "parse_value"]
 
 
 def apply_settings(data: Any, settings: Iterable[str]) -> Any:
@@ -41,7 +41,7 @@ def parse_setting(setting: str) -> tuple[list[tuple[str, Any]], Any]:
     if not isinstance(setting, str) or "=" not in setting:
         raise WorkloadError("", f"a setting must look like PATH=VALUE (e.g. simulation.seed=7), got {setting!r}")
     path, _, text = setting.partition("=")
-    return parse_path(path.strip(), setting), _value(text.strip())
+    return parse_path(path.strip(), setting), parse_value(text.strip())
 
 
 def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
@@ -83,7 +83,8 @@ def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
     return steps
 
 
-def _value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """A setting's VALUE: a TOML value, or a bare word taken as a string."""
     from .workload import _toml  # (workload imports this module)
 
     try:
