@@ -10,7 +10,6 @@ methods of the same names are the public API.
 from __future__ import annotations
 
 import datetime as _dt
-import uuid
 from typing import Any
 
 import attrs
@@ -23,6 +22,7 @@ from .filters import (
 )
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
+from .states import new_id
 from .validation import (
     as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list, coerce_fields,
     merged_fields,
@@ -442,7 +442,7 @@ def worker_heartbeat(engine: Any, work_pool_id: Any, worker_name: Any, heartbeat
 
 def _status_change(status: str, now: Any) -> dict:
     # A pool's new status, with the event id and time Prefect stamps on every change.
-    return {"status": status, "last_status_event_id": uuid.uuid4(), "last_transitioned_status_at": now}
+    return {"status": status, "last_status_event_id": new_id(), "last_transitioned_status_at": now}
 
 
 def _heartbeat_order(worker: Worker) -> tuple:

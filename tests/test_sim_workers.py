@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
+import attrs
 import pytest
 
 from engine import StateType
@@ -139,3 +140,15 @@ def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
             report.pop(key)
         report["simulated"].pop("events")
     assert plain == watched
+
+
+def test_with_the_foreman_the_same_seed_gives_the_same_pools_queues_and_workers():
+    def stored(engine):
+        [pool] = engine.read_work_pools()
+        records = [pool, *engine.read_work_queues(pool.id), *engine.read_workers(pool.id), *engine.read_deployments()]
+        return [attrs.asdict(rec) for rec in records]  # (records compare by identity)
+
+    settings = ("services.foreman.enabled=true", f"simulation.until={OUTAGE_AT + 4 * 60}s")
+    first, second = stored(run(WORKLOAD, *settings)[1]), stored(run(WORKLOAD, *settings)[1])
+    assert first[0]["last_status_event_id"] is not None  # the pool's status changed
+    assert first == second  # status event ids included: they come from the seeded id generator
