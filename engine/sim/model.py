@@ -94,12 +94,13 @@ class QueueRT:
 
 
 class PoolRT:
-    __slots__ = ("spec", "id", "queues", "active")
+    __slots__ = ("spec", "id", "queues", "queue_ids", "active")
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
         self.id: uuid.UUID | None = None
         self.queues = [QueueRT(q, self) for q in spec.queues]   # in creation order until sort_queues()
+        self.queue_ids: list[Any] = []   # the queues' ids, in the same order
         self.active = 0
 
     def sort_queues(self, order: list[Any]) -> None:
@@ -107,6 +108,7 @@ class PoolRT:
         queues (`order`, their ids: by stored priority, ties oldest first)."""
         rank = {queue_id: i for i, queue_id in enumerate(order)}
         self.queues.sort(key=lambda q: rank[q.id])
+        self.queue_ids = [q.id for q in self.queues]
 
 
 class WorkerRT:
@@ -118,8 +120,8 @@ class WorkerRT:
         self.name = name
         self.active = 0   # flow runs it submitted that have not finished
         self.heartbeat = heartbeat   # seconds between heartbeats, None: sends none
-        # Bumped when the worker goes down or comes back: its poll and heartbeat
-        # events carry the epoch they were booked in, and stale ones do nothing.
+        # Bumped when the worker goes down: its poll and heartbeat events carry the
+        # epoch they were booked in, and stale ones do nothing (nor book again).
         self.epoch = 0
 
 

@@ -216,8 +216,7 @@ class Services:
         self.loop.after(outage.duration, self.outage_end, worker)
 
     def outage_end(self, worker: WorkerRT) -> None:
-        worker.epoch += 1
-        self.start_worker(worker, 0.0)
+        self.start_worker(worker, 0.0)   # (nothing was booked during the outage)
 
     def poll(self, ticket: tuple[WorkerRT, int]) -> None:
         worker, epoch = ticket
@@ -260,13 +259,14 @@ class Services:
 
     def _record_poll(self, pool: PoolRT) -> None:
         # What Prefect's poll route does after reading: the pool's queues are polled
-        # (the NOT_READY ones become READY), then their deployments READY.
-        engine = self.engine
-        polled, ready = [], []
-        for queue in pool.queues:
-            (ready if engine.read_work_queue(queue.id).status == "NOT_READY" else polled).append(queue.id)
-        engine.mark_work_queues_ready(polled_work_queue_ids=polled, ready_work_queue_ids=ready)
-        engine.mark_deployments_ready(work_queue_ids=polled + ready)
+        # (the NOT_READY ones become READY, the others keep their status), then their
+        # deployments READY. Here a queue is only ever NOT_READY or READY (the
+        # simulator never updates one, and a queue created paused is NOT_READY, as in
+        # Prefect), and marking a READY queue READY again writes what a poll writes:
+        # so every queue goes in the "ready" list, without reading its status.
+        ids = pool.queue_ids
+        self.engine.mark_work_queues_ready(ready_work_queue_ids=ids)
+        self.engine.mark_deployments_ready(work_queue_ids=ids)
 
     def heartbeat(self, ticket: tuple[WorkerRT, int]) -> None:
         worker, epoch = ticket
