@@ -15,6 +15,7 @@ from engine.sim.report import build_report, dumps
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # What Prefect's worker query counts against pool and queue limits (not CANCELLING).
 OCCUPYING = {StateType.PENDING, StateType.RUNNING}
+FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 
 
 def simulate(data: dict, **overrides):
@@ -127,6 +128,19 @@ def test_state_counts_match_the_engine(semantics):
     assert report["task_runs"]["created"] == engine.count_task_runs()
     # The tag waits seen by the client are the WAITs the rule reported.
     assert report["rules"]["SecureTaskConcurrencySlots"]["wait"] == report["concurrency"]["tag_slot_waits"]
+
+
+def test_throughput_has_one_bucket_per_simulated_hour(semantics):
+    """A 3 h run reports three hourly buckets (no empty fourth one), and each holds the
+    top-level runs the engine keeps in a final state with a timestamp in that hour."""
+    result, engine = semantics
+    start = result.workload.simulation.start
+    expected = [0, 0, 0]
+    for rec in all_flow_runs(engine):
+        if rec.parent_task_run_id is None and rec.state_type in FINAL:
+            expected[min(2, int((rec.state_timestamp - start).total_seconds() // 3600))] += 1
+    assert build_report(result)["throughput"]["finished_per_hour"] == expected
+    assert sum(expected) > 0
 
 
 def test_retries_are_counted_right():

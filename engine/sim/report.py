@@ -70,7 +70,8 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
                 task_times.append(tr.total_run_time.total_seconds())
 
     completed_top = sum(1 for r in top if r.type is StateType.COMPLETED)
-    per_hour = [0] * (int(duration // 3600) + 1 if duration > 0 else 1)
+    # One bucket per started simulated hour: a 12 h run has 12, not a 13th empty one.
+    per_hour = [0] * max(1, math.ceil(duration / 3600))
     for t in m.completed_at:
         per_hour[min(len(per_hour) - 1, int(t // 3600))] += 1
 
