@@ -157,6 +157,10 @@ def test_charts_are_drawn_when_matplotlib_is_installed(tmp_path, capsys):
     assert main(["simulate", "--until", "1h", "--report", str(tmp_path)]) == 0
     for name in ("states_over_time.png", "throughput.png", "latency.png", "rules.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Without rule stats there is nothing to draw rules.png from; the other charts still come.
+    bare = tmp_path / "bare"
+    assert main(["simulate", "--until", "1h", "--no-rule-stats", "--report", str(bare)]) == 0
+    assert sorted(p.name for p in bare.glob("*.png")) == ["latency.png", "states_over_time.png", "throughput.png"]
 
 
 def test_without_matplotlib_the_summary_still_works(tmp_path, capsys, monkeypatch):

@@ -85,7 +85,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     # Orchestration rules (not transforms, which only count calls): share of each outcome.
     rules = {k: v for k, v in report["rules"].items() if v["kind"] == "rule" and v["calls"]}
     if rules:
-        names = list(rules)
+        names = sorted(rules, reverse=True)  # barh draws upward: the first name on top
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.5))
         left = [0.0] * len(names)
         for outcome, color in (("accept", "tab:green"), ("reject", "tab:orange"), ("wait", "tab:blue"),
@@ -97,7 +97,8 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
             ax.text(101, y, f"{rules[n]['calls']:,} calls", va="center", fontsize="small")
         ax.set_xlim(0, 125)
         ax.set_xlabel("% of before-hook calls")
-        ax.set_title("Orchestration rule outcomes")
-        ax.legend(fontsize="small", loc="lower right")
+        ax.set_title("Orchestration rule outcomes", pad=24)
+        # Under the title, not over the bars: the call counts fill the right-hand margin.
+        ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
         save(fig, "rules.png")
     return paths
