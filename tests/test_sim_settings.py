@@ -186,8 +186,14 @@ def test_comparison_marks_figures_a_run_does_not_have():
               "retries": {"task": 0}, "cache_hits": 0,
               "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0, "pool_or_queue_limit_deferrals": 0}}
     text = comparison_text([("a=1",)], [report])
-    assert "lateness p50" in text and text.splitlines()[-1].endswith("0")
-    assert next(line for line in text.splitlines() if "lateness p50" in line).split()[-1] == "-"
+    assert _row(text, "pool/queue-limit deferrals") == ["0"]
+    assert _row(text, "lateness p50") == ["-"]
+    # A report from before workers were reported on: their rows say "-" too.
+    assert _row(text, "worker outages") == _row(text, "availability") == ["-"]
+    report["workers"] = {"outages": 2, "failures": 1234, "availability": 0.987654}
+    text = comparison_text([("a=1",)], [report])
+    assert (_row(text, "worker outages"), _row(text, "failures"), _row(text, "availability")) == (
+        ["2"], ["1,234"], ["98.77%"])
 
 
 # python -m engine compare ------------------------------------------------------------------

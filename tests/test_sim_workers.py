@@ -118,6 +118,13 @@ def test_foreman_settings_reach_the_engine():
     ("services.foreman.fallback_heartbeat_interval=1.5", "services.foreman.fallback_heartbeat_interval"),
     ("services.foreman.inactivity_heartbeat_multiple=-1", "services.foreman.inactivity_heartbeat_multiple"),
     ("services.foreman.loop=0", "services.foreman.loop"),
+    ('workers[0].failures={ repair = "5m" }', "workers[0].failures.mean_uptime"),
+    ('workers[0].failures={ mean_uptime = "0s", repair = "5m" }', "workers[0].failures.mean_uptime"),
+    ('workers[0].failures={ mean_uptime = "1h" }', "workers[0].failures.repair"),
+    ('workers[0].failures={ mean_uptime = "1h", repair = "0s" }', "workers[0].failures.repair"),
+    ('workers[0].failures={ mean_uptime = "1h", repair = { dist = "exponential" } }', "workers[0].failures.repair.mean"),
+    ('workers[0].failures={ mean_uptime = "1h", repair = "5m", every = "1h" }', "workers[0].failures.every"),
+    ("workers[0].failures=3", "workers[0].failures"),
     ("services.foreman.enabled=1", "services.foreman.enabled"),
     ("services.foreman.every=1", "services.foreman.every"),
 ])
@@ -131,7 +138,8 @@ def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
     plain = build_report(run(WORKLOAD, "workers[0].outages=[]")[0])
     watched_result, engine = run(WORKLOAD, "workers[0].outages=[]", "services.foreman.enabled=true")
     watched = build_report(watched_result)
-    assert watched["workers"] == {"outages": 0, "foreman": True, "marked_offline": 0, "pools_marked_not_ready": 0,
+    assert watched["workers"] == {"outages": 0, "failures": 0, "downtime_seconds": 0.0, "availability": 1.0,
+                                  "foreman": True, "marked_offline": 0, "pools_marked_not_ready": 0,
                                   "queues_marked_not_ready": 0, "deployments_marked_not_ready": 0}
     [pool] = engine.read_work_pools()
     assert pool.status == "READY" and engine.read_work_queue(pool.default_queue_id).status == "READY"
@@ -152,3 +160,65 @@ def test_with_the_foreman_the_same_seed_gives_the_same_pools_queues_and_workers(
     first, second = stored(run(WORKLOAD, *settings)[1]), stored(run(WORKLOAD, *settings)[1])
     assert first[0]["last_status_event_id"] is not None  # the pool's status changed
     assert first == second  # status event ids included: they come from the seeded id generator
+
+
+# Random failures: one worker, a run every 10 minutes, no scheduled outage.
+FAILING = {**WORKLOAD, "simulation": {**WORKLOAD["simulation"], "until": "100h"},
+           "workers": [{"pool": "p", "poll_interval": "10s",
+                        "failures": {"mean_uptime": "1h", "repair": "10m"}}],
+           "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}}]}
+
+
+def test_random_failures_take_a_worker_down_for_its_repair_time_and_it_picks_up_nothing_meanwhile():
+    result, engine = run(FAILING)
+    windows = result.metrics.down_windows
+    # Up about an hour, down ten minutes, over 100 h: some 86 failures.
+    assert 60 <= len(windows) <= 115
+    assert all(round(end - start, 6) == 600 for _, start, end in windows[:-1])
+    assert all(a[2] <= b[1] for a, b in zip(windows, windows[1:]))   # one after the other
+    picked = pickups(engine)
+    assert not [t for t in picked for _, start, end in windows if start <= t < end - 0.001]  # (ms-rounded)
+    # Back up, it polls at once: runs that came due while it was down go at the repair's end.
+    assert sum(round(end, 3) in picked for _, _, end in windows) >= len(windows) // 2
+    wk = build_report(result)["workers"]
+    downtime = sum(end - start for _, start, end in windows)
+    assert (wk["outages"], wk["failures"]) == (0, len(windows))
+    assert wk["downtime_seconds"] == round(downtime, 3)
+    assert wk["availability"] == round(1 - downtime / result.end_seconds, 6)
+    assert f"{len(windows)} failures" in summary_text(build_report(result))
+
+
+def test_each_worker_fails_on_its_own_and_the_same_whatever_else_the_workload_changes():
+    first, _ = run(FAILING, "workers[0].count=2")
+    names = {name for name, _, _ in first.metrics.down_windows}
+    assert names == {"p-worker-0-0", "p-worker-0-1"}
+    by_worker = [[(s, e) for n, s, e in first.metrics.down_windows if n == name] for name in sorted(names)]
+    assert by_worker[0] != by_worker[1]
+    # Random task durations (drawn from the simulation's main stream) change what runs
+    # when, not when workers fail: they draw from streams of their own.
+    varied, _ = run(FAILING, "workers[0].count=2",
+                    'flows[0].tasks[0].duration={ dist = "exponential", mean = "4m" }')
+    assert varied.metrics.down_windows == first.metrics.down_windows
+    assert build_report(varied)["task_run_time_seconds"] != build_report(first)["task_run_time_seconds"]
+    reseeded, _ = run(FAILING, "workers[0].count=2", "simulation.seed=4")
+    assert reseeded.metrics.down_windows != first.metrics.down_windows
+
+
+@pytest.mark.parametrize("outage, back_at", [
+    # An outage from 10 to 50 minutes falls in the first repair and outlasts it: up at its end.
+    ({"at": "10m", "duration": "40m"}, 50 * 60),
+    # One from 10 to 15 minutes ends inside the repair: up when the repair is done.
+    ({"at": "10m", "duration": "5m"}, None),
+])
+def test_a_worker_down_for_a_failure_and_an_outage_at_once_starts_when_both_are_over(outage, back_at):
+    # Fails within seconds of starting, for 30 minutes (an outage voids the failure it
+    # had coming; the next is drawn when it starts again).
+    result, engine = run(FAILING, 'workers[0].failures={ mean_uptime = "1s", repair = "30m" }',
+                         f'workers[0].outages=[{{ at = "{outage["at"]}", duration = "{outage["duration"]}" }}]',
+                         "simulation.until=3h")
+    _, start, end = result.metrics.down_windows[0]
+    assert start < 20   # (it starts within its 10 s poll interval and fails a second or so after)
+    assert end == (back_at if back_at is not None else start + 1800)
+    assert not [t for t in pickups(engine) if start <= t < end - 0.001]
+    wk = build_report(result)["workers"]
+    assert wk["outages"] == 1 and wk["failures"] >= 2

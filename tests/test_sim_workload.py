@@ -231,9 +231,10 @@ def test_the_documented_workload_format_is_a_valid_workload_that_shows_every_tab
     [block] = re.findall(r"```toml\n(.*?)```", text, re.S)
     wl = parse_workload(_toml.loads(block))
     assert wl.foreman.enabled is False and wl.workers[0].outages == [schema.OutageSpec(at=7200.0, duration=1800.0)]
+    assert wl.workers[0].failures.mean_uptime == 12 * 3600 and wl.workers[0].failures.repair.mean == 900
     documented = (set(re.findall(r"^#? ?(\w+) *=", block, re.M)) | set(re.findall(r"[{,] (\w+) =", block))
                   | set(re.findall(r"^\[\[?(?:\w+\.)*(\w+)\]", block, re.M)))
     for spec in (schema.SimulationSpec, schema.SchedulerSpec, schema.LateRunsSpec, schema.ForemanSpec,
-                 schema.WorkerSpec, schema.OutageSpec, schema.TaskSpec, schema.FlowSpec, schema.DeploymentSpec):
+                 schema.WorkerSpec, schema.OutageSpec, schema.FailureSpec, schema.TaskSpec, schema.FlowSpec, schema.DeploymentSpec):
         missing = {f.name for f in attrs.fields(spec)} - documented
         assert not missing, (spec.__name__, missing)

@@ -34,12 +34,18 @@ class Metrics:
             "pool_limit_deferrals", "worker_limit_deferrals", "late_marked", "scheduled_time_waits",
             "pauses", "resumes", "pause_timeouts", "crashes", "cancellations_requested",
             "cancellations", "task_aborts", "flow_aborts", "task_not_ready",
-            "worker_outages", "workers_marked_offline", "pools_marked_not_ready", "deployments_marked_not_ready",
+            "worker_outages", "worker_failures", "workers_marked_offline", "pools_marked_not_ready", "deployments_marked_not_ready",
             "queues_marked_not_ready",
         )}
         self.tag_wait_seconds = 0.0
         self.queue_waits: list[float] = []      # worker pickup − scheduled time (≥ 0)
         self.by_deployment: dict[str, dict[str, int]] = {}
+        # (worker name, went down, came back or the end): one per stretch a worker was
+        # down, whether for outages, failures or both at once.
+        self.down_windows: list[tuple[str, float, float]] = []
+
+    def worker_down(self, name: str, start: float, end: float) -> None:
+        self.down_windows.append((name, start, end))
 
     def sample(self, t: float) -> None:
         fc, tc = self.flow_counts, self.task_counts

@@ -3,6 +3,7 @@ fan-out), and the mutable per-run, per-queue, per-worker bookkeeping the client
 and services keep beside the engine's records."""
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -112,7 +113,7 @@ class PoolRT:
 
 
 class WorkerRT:
-    __slots__ = ("spec", "pool", "name", "active", "heartbeat", "epoch")
+    __slots__ = ("spec", "pool", "name", "active", "heartbeat", "epoch", "down", "down_since", "failure_rng")
 
     def __init__(self, spec: WorkerSpec, pool: PoolRT, name: str, heartbeat: float | None) -> None:
         self.spec = spec
@@ -120,9 +121,14 @@ class WorkerRT:
         self.name = name
         self.active = 0   # flow runs it submitted that have not finished
         self.heartbeat = heartbeat   # seconds between heartbeats, None: sends none
-        # Bumped when the worker goes down: its poll and heartbeat events carry the
-        # epoch they were booked in, and stale ones do nothing (nor book again).
+        # Bumped when the worker goes down: its poll, heartbeat and failure events carry
+        # the epoch they were booked in, and stale ones do nothing (nor book again).
         self.epoch = 0
+        self.down = 0   # outages and failures under way (a failure may strike in an outage's shadow)
+        self.down_since = 0.0
+        # Its own stream, so the failures it draws are the same whatever else the
+        # workload changes (a sweep over limits meets the same failures).
+        self.failure_rng: random.Random | None = None
 
 
 class DeploymentRT:

@@ -69,6 +69,8 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
                     and tr.start_time is not None:
                 task_times.append(tr.total_run_time.total_seconds())
 
+    downtime = math.fsum(end - start for _, start, end in m.down_windows)
+    workers = sum(w.count for w in wl.workers)
     completed_top = sum(1 for r in top if r.type is StateType.COMPLETED)
     # One bucket per started simulated hour: a 12 h run has 12, not a 13th empty one.
     per_hour = [0] * max(1, math.ceil(duration / 3600))
@@ -121,6 +123,10 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         )},
         "workers": {
             "outages": c["worker_outages"],
+            "failures": c["worker_failures"],
+            "downtime_seconds": _r(downtime),
+            # (share of worker time up: six places, as three would round a few minutes away)
+            "availability": round(1.0 - downtime / (workers * duration), 6) if workers and duration > 0 else None,
             "foreman": wl.foreman.enabled,
             "marked_offline": c["workers_marked_offline"],
             "pools_marked_not_ready": c["pools_marked_not_ready"],
@@ -216,8 +222,12 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{ev['task_aborts'] + ev['flow_aborts']} aborted proposals"
     )
     wk = report.get("workers")
-    if wk and (wk["outages"] or wk["foreman"]):
+    if wk and (wk["outages"] or wk.get("failures") or wk["foreman"]):
         line = f"Workers: {wk['outages']} outages"
+        if wk.get("failures"):
+            line += f", {wk['failures']} failures"
+        if wk.get("availability") is not None:
+            line += f", {format_duration(wk['downtime_seconds'])} down in all (availability {100 * wk['availability']:.1f}%)"
         if wk["foreman"]:
             line += (f"; the foreman marked {wk['marked_offline']} workers offline and "
                      f"{wk['pools_marked_not_ready']} pools, {wk['queues_marked_not_ready']} queues, "

@@ -29,6 +29,10 @@
   so the store holds its worker and a NOT_READY pool turns READY. During one of its
   `outages` a worker neither polls nor heartbeats (the runs it already submitted go
   on: their infrastructure does not need it); it starts again when the outage ends.
+  With `failures`, each worker also fails at random: after an exponentially
+  distributed up time (mean `mean_uptime`, counted from each start) it goes down
+  as in an outage for a drawn `repair` time. A worker down for two reasons at once
+  (a failure inside an outage, or the reverse) starts again when both are over.
 * Foreman (when enabled, every `loop` seconds from the start): one
   `Engine.run_foreman_once` pass with the workload's settings, so quiet workers go
   OFFLINE and their pools NOT_READY. Worker polls then also record themselves as
@@ -203,20 +207,42 @@ class Services:
 
     # workers -----------------------------------------------------------------------------------------
     def start_worker(self, worker: WorkerRT, delay: float) -> None:
-        """The worker's first poll (and heartbeat) `delay` seconds from now."""
+        """The worker's first poll (and heartbeat) `delay` seconds from now, and with
+        `failures` its next failure after a drawn up time from then."""
         ticket = (worker, worker.epoch)
-        self.loop.after(delay, self.poll, ticket)
+        loop = self.loop
+        loop.after(delay, self.poll, ticket)
         if worker.heartbeat is not None:
-            self.loop.after(delay, self.heartbeat, ticket)
+            loop.after(delay, self.heartbeat, ticket)
+        failures = worker.spec.failures
+        if failures is not None:
+            uptime = worker.failure_rng.expovariate(1.0 / failures.mean_uptime)  # type: ignore[union-attr]
+            loop.after(delay + uptime, self.failure, ticket)
 
     def outage_start(self, booking: tuple[WorkerRT, Any]) -> None:
         worker, outage = booking
-        worker.epoch += 1   # its booked polls and heartbeats are void
         self.counters["worker_outages"] += 1
-        self.loop.after(outage.duration, self.outage_end, worker)
+        self._go_down(worker, outage.duration)
+
+    def failure(self, ticket: tuple[WorkerRT, int]) -> None:
+        worker, epoch = ticket
+        if epoch != worker.epoch:
+            return   # it went down (an outage) before this failure came: drawn again at its restart
+        self.counters["worker_failures"] += 1
+        self._go_down(worker, worker.spec.failures.repair.sample(worker.failure_rng))  # type: ignore[union-attr]
+
+    def _go_down(self, worker: WorkerRT, duration: float) -> None:
+        if worker.down == 0:
+            worker.epoch += 1   # its booked polls, heartbeats and failure are void
+            worker.down_since = self.loop.now
+        worker.down += 1
+        self.loop.after(duration, self.outage_end, worker)
 
     def outage_end(self, worker: WorkerRT) -> None:
-        self.start_worker(worker, 0.0)   # (nothing was booked during the outage)
+        worker.down -= 1
+        if worker.down == 0:
+            self.sim.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
+            self.start_worker(worker, 0.0)   # (nothing was booked while it was down)
 
     def poll(self, ticket: tuple[WorkerRT, int]) -> None:
         worker, epoch = ticket

@@ -183,7 +183,11 @@ class Simulation:
             if heartbeat is None and wl.foreman.enabled:
                 heartbeat = 30.0
             for n in range(worker_spec.count):
-                self.workers.append(WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}", heartbeat))
+                worker = WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}", heartbeat)
+                if worker_spec.failures is not None:
+                    # (A string seed is hashed with SHA-512: the same stream on every run.)
+                    worker.failure_rng = random.Random(f"{wl.simulation.seed}:failures:{worker.name}")
+                self.workers.append(worker)
 
     def _start_services(self) -> None:
         loop, services, rng = self.loop, self.services, self.rng
@@ -268,6 +272,9 @@ class Simulation:
                 gc.unfreeze()
         if not interrupted:
             self.metrics.sample(self.loop.now)
+        for worker in self.workers:
+            if worker.down:   # still down at the end: counted up to it
+                self.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
         return SimulationResult(
             workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=self.runs,
             subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,

@@ -77,6 +77,16 @@ def _count(*keys: str) -> Callable[[dict], str]:
     return get
 
 
+def _workers(key: str) -> Callable[[dict], str]:
+    # Reports written before workers were reported on show "-" here.
+    def get(report: dict) -> str:
+        value = report.get("workers", {}).get(key)
+        if value is None:
+            return "-"
+        return f"{100 * value:.2f}%" if key == "availability" else f"{value:,}"
+    return get
+
+
 _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("flow runs created", _count("flow_runs", "created")),
     ("  finished", _count("flow_runs", "finished")),
@@ -99,6 +109,9 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("tag-slot waits", _count("concurrency", "tag_slot_waits")),
     ("deployment-slot waits", _count("concurrency", "deployment_slot_waits")),
     ("pool/queue-limit deferrals", _count("concurrency", "pool_or_queue_limit_deferrals")),
+    ("worker outages", _workers("outages")),
+    ("  failures", _workers("failures")),
+    ("  availability", _workers("availability")),
 ]
 
 

@@ -28,7 +28,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
-    "PolicySpec", "OutageSpec",
+    "PolicySpec", "OutageSpec", "FailureSpec",
     "TagLimitSpec", "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
     "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
 ]
@@ -120,6 +120,12 @@ class OutageSpec:
 
 
 @attrs.define(slots=True)
+class FailureSpec:
+    mean_uptime: float   # seconds a worker runs between failures, on average (exponentially distributed)
+    repair: Dist         # how long each failure keeps it down
+
+
+@attrs.define(slots=True)
 class WorkerSpec:
     pool: str
     count: int = 1
@@ -129,6 +135,7 @@ class WorkerSpec:
     limit: int | None = None
     heartbeat: float | None = None      # seconds between heartbeats; None: none sent (30 s with the foreman)
     outages: list[OutageSpec] = attrs.field(factory=list)   # by start time, not overlapping
+    failures: FailureSpec | None = None   # random failures, each worker on its own
 
 
 @attrs.define(slots=True)
@@ -496,9 +503,18 @@ def _outages(value: Any, path: str) -> list[OutageSpec]:
     return outages
 
 
+def _failures(value: Any, path: str) -> FailureSpec:
+    t = _Table(value, path, {"mean_uptime", "repair"})
+    mean_uptime = t.get("mean_uptime", _positive_duration, required=True)
+    repair = t.get("repair", parse_dist, required=True)
+    if repair.mean <= 0:
+        raise WorkloadError(t.at("repair"), "a repair must take time (its mean is 0)")
+    return FailureSpec(mean_uptime=mean_uptime, repair=repair)
+
+
 def _worker(value: Any, path: str) -> WorkerSpec:
     t = _Table(value, path, {"pool", "count", "poll_interval", "prefetch", "startup", "limit", "heartbeat",
-                             "outages"})
+                             "outages", "failures"})
     return WorkerSpec(
         pool=t.get("pool", _name, required=True),
         count=t.get("count", _int(1), 1),
@@ -508,6 +524,7 @@ def _worker(value: Any, path: str) -> WorkerSpec:
         limit=t.get("limit", _int(1)),
         heartbeat=t.get("heartbeat", _positive_duration),
         outages=t.get("outages", _outages, []),
+        failures=t.get("failures", _failures),
     )
 
 
