@@ -152,11 +152,22 @@ def test_progress_bar_draws_only_when_enabled():
     assert silent.getvalue() == ""
 
 
+def _png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
 def test_charts_are_drawn_when_matplotlib_is_installed(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["simulate", "--until", "1h", "--report", str(tmp_path)]) == 0
     for name in ("states_over_time.png", "throughput.png", "latency.png", "rules.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A third panel of workers down, only when some were: the chart grows from 7 to 9 inches.
+    assert _png_size(tmp_path / "states_over_time.png")[1] == 700
+    downed = tmp_path / "downed"
+    assert main(["simulate", "--until", "1h", "--report", str(downed),
+                 "--set", 'workers[0].outages=[{ at = "10m", duration = "10m" }]']) == 0
+    assert _png_size(downed / "states_over_time.png")[1] == 900
     # Without rule stats there is nothing to draw rules.png from; the other charts still come.
     bare = tmp_path / "bare"
     assert main(["simulate", "--until", "1h", "--no-rule-stats", "--report", str(bare)]) == 0

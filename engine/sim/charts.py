@@ -43,7 +43,18 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     if rows:
         # Finished runs only accumulate (see throughput.png); plot the states runs wait or work in.
         hours = [r[0] / 3600.0 for r in rows]
-        fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+        # (reports written before workers were sampled have no such series)
+        down = report.get("workers", {}).get("down_over_time") or []
+        panels = 3 if any(down) else 2
+        fig, axes = plt.subplots(panels, 1, figsize=(10, 7 + 2 * (panels - 2)), sharex=True,
+                                 gridspec_kw={"height_ratios": [3, 3, 1.5][:panels]})
+        if panels == 3:
+            axes[2].plot(hours, down, drawstyle="steps-post", color="tab:red")
+            axes[2].fill_between(hours, down, step="post", color="tab:red", alpha=0.3)
+            axes[2].set_ylabel("workers down")
+            axes[2].set_ylim(bottom=0)
+            axes[2].yaxis.get_major_locator().set_params(integer=True)
+            axes[2].grid(alpha=0.3)
         for ax, prefix in zip(axes, ("flow_", "task_")):
             for j, name in enumerate(columns):
                 state = name[len(prefix):]
@@ -51,6 +62,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
                     ax.plot(hours, [r[j] for r in rows], label=state.lower(), drawstyle="steps-post",
                             color=colors.get(state))
             ax.set_ylabel(f"{prefix[:-1]} runs")
+            ax.yaxis.get_major_locator().set_params(integer=True)
             ax.legend(loc="upper left", fontsize="small", ncol=3)
             ax.grid(alpha=0.3)
         axes[-1].set_xlabel("simulated hours")

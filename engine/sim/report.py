@@ -127,6 +127,8 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "downtime_seconds": _r(downtime),
             # (share of worker time up: six places, as three would round a few minutes away)
             "availability": round(1.0 - downtime / (workers * duration), 6) if workers and duration > 0 else None,
+            # workers down at each row of state_counts_over_time
+            "down_over_time": m.workers_down_samples,
             "foreman": wl.foreman.enabled,
             "marked_offline": c["workers_marked_offline"],
             "pools_marked_not_ready": c["pools_marked_not_ready"],
