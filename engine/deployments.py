@@ -166,6 +166,7 @@ def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> 
         engine._store.delete("concurrency_limit_v2", current)
         engine._store.touch("deployment", dep)
         dep.concurrency_limit_id = None
+        engine._store.reindex("deployment", dep)
     elif current is not None:
         engine._write("concurrency_limit_v2", current, {"limit": limit})
     else:
@@ -174,6 +175,7 @@ def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> 
         engine._insert("concurrency_limit_v2", gcl)
         engine._store.touch("deployment", dep)
         dep.concurrency_limit_id = gcl.id
+        engine._store.reindex("deployment", dep)
 
 
 def _delete_auto_scheduled_runs(engine: Any, dep: Deployment, auto_only: bool = True) -> None:

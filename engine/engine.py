@@ -664,13 +664,12 @@ class Engine:
 
     @atomic
     def delete_concurrency_limit_v2(self, concurrency_limit_id: Any) -> bool:
+        """Delete the limit with this id; a deployment it limited keeps no limit (the
+        foreign key's ON DELETE SET NULL). False if there is no such limit. O(indexes)."""
         gcl = self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
         if gcl is None:
             return False
-        for dep in self._table("deployment").values():
-            if dep.concurrency_limit_id == gcl.id:
-                self._store.touch("deployment", dep)
-                dep.concurrency_limit_id = None
+        self._store.set_null("deployment", "concurrency_limit_id", gcl.id)
         self._store.delete("concurrency_limit_v2", gcl)
         return True
 

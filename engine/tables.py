@@ -91,6 +91,8 @@ def build_store() -> Store:
     t["deployment"].hash_index("flow_name", _attr("flow_id", "name"))
     # A queue's deployments: marked ready when it is polled, let go when it is deleted.
     t["deployment"].hash_index("work_queue_id", _attr("work_queue_id"), sparse=True)
+    # A global limit's deployment: let go when the limit is deleted.
+    t["deployment"].hash_index("concurrency_limit_id", _attr("concurrency_limit_id"), sparse=True)
     # A deployment's schedules: read, replaced and deleted by deployment.
     t["deployment_schedule"].hash_index("deployment_id", _attr("deployment_id"))
     t["work_pool"].hash_index("name", _attr("name"))

@@ -225,6 +225,30 @@ def test_delete_deployment_deletes_its_limit(e, flow):
     assert e.read_concurrency_limit_v2(name=f"deployment:{dep.id}") is None
 
 
+def test_deleting_a_global_limit_lets_its_deployment_go_and_a_rollback_brings_it_back(e, flow):
+    dep = e.create_deployment(flow.id, "d", concurrency_limit=1)
+    other = e.create_deployment(flow.id, "d2", concurrency_limit=1)
+    gcl_id = dep.concurrency_limit_id
+    by_limit = e._store.tables["deployment"].by_name["concurrency_limit_id"]
+    assert set(by_limit.get(gcl_id).values()) == {dep}
+    before = snapshot(e)
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            assert e.delete_concurrency_limit_v2(gcl_id)
+            assert dep.concurrency_limit_id is None and not by_limit.get(gcl_id)
+            raise RuntimeError
+    assert snapshot(e) == before
+    assert e.delete_concurrency_limit_v2(str(gcl_id))
+    assert dep.concurrency_limit_id is None and other.concurrency_limit_id is not None
+    assert e.read_concurrency_limit_v2(gcl_id) is None and not by_limit.get(gcl_id)
+    assert not e.delete_concurrency_limit_v2(gcl_id)
+    # Given a limit again, the deployment is filed under the new one.
+    e.create_deployment(flow.id, "d", concurrency_limit=2)
+    assert set(by_limit.get(dep.concurrency_limit_id).values()) == {dep}
+    with pytest.raises(ValidationError, match="concurrency_limit_id"):
+        e.delete_concurrency_limit_v2("not-a-uuid")
+
+
 def test_deployment_limit_management(e, flow):
     dep = e.create_deployment(flow.id, "d", concurrency_limit=1)
     gcl_id = dep.concurrency_limit_id
