@@ -37,13 +37,19 @@ def _max_overlap(spans):
     crash=st.sampled_from([0.0, 0.2]),
     cancel=st.sampled_from([0.0, 0.3]),
     fanout=st.integers(1, 5),
+    uptime=st.sampled_from([None, "2m", "10m"]),
+    outage=st.booleans(),
 )
-def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fail, crash, cancel, fanout):
+def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fail, crash, cancel, fanout,
+                                                uptime, outage):
     data = {
         "simulation": {"seed": seed, "until": "40m"},
         "tag_limits": [{"tag": "t", "limit": tag_limit}],
         "work_pools": [{"name": "p", "concurrency_limit": pool_limit}],
-        "workers": [{"pool": "p", "count": 2, "poll_interval": "6s"}],
+        "workers": [{"pool": "p", "count": 2, "poll_interval": "6s",
+                     **({"failures": {"mean_uptime": uptime, "repair": {"dist": "exponential", "mean": "1m"}}}
+                        if uptime else {}),
+                     **({"outages": [{"at": "12m", "duration": "5m"}]} if outage else {})}],
         "flows": [{
             "name": "f", "crash_probability": crash,
             "cancel": {"probability": cancel, "after": {"dist": "exponential", "mean": "40s"}},
@@ -71,3 +77,25 @@ def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fai
     occupying = [s for fr in flow_runs for s in _spans(engine.read_flow_run_states(fr.id), OCCUPYING)]
     assert _max_overlap(occupying) <= pool_limit
     assert sum(tr.state_name == "Cached" for tr in task_runs) == result.metrics.counters["cache_hits"]
+    # Workers: each one's down stretches follow one another inside the run, and no
+    # run is taken (PENDING) while every worker is down.
+    windows = result.metrics.down_windows
+    by_worker: dict[str, list] = {}
+    for name, start, end in windows:
+        by_worker.setdefault(name, []).append((start, end))
+    for spans in by_worker.values():
+        assert all(0 <= a < b <= result.end_seconds for a, b in spans)
+        assert all(x[1] <= y[0] for x, y in zip(spans, spans[1:]))
+    if outage:
+        assert set(by_worker) == {"p-worker-0-0", "p-worker-0-1"}
+    elif not uptime:
+        assert not windows
+    start = result.start
+    for fr in flow_runs:
+        for state in engine.read_flow_run_states(fr.id):
+            if state.type is StateType.PENDING:
+                t = (state.timestamp - start).total_seconds()
+                # (state timestamps are whole µs: a pickup as a worker comes back may read
+                # a hair before the float its window ends at)
+                assert any(not any(a + 0.001 < t < b - 0.001 for a, b in by_worker.get(name, []))
+                           for name in ("p-worker-0-0", "p-worker-0-1"))
