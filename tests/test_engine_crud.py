@@ -242,9 +242,13 @@ def test_deleting_a_global_limit_lets_its_deployment_go_and_a_rollback_brings_it
     assert dep.concurrency_limit_id is None and other.concurrency_limit_id is not None
     assert e.read_concurrency_limit_v2(gcl_id) is None and not by_limit.get(gcl_id)
     assert not e.delete_concurrency_limit_v2(gcl_id)
-    # Given a limit again, the deployment is filed under the new one.
+    # Given a limit again, the deployment is filed under the new one; and under none
+    # once that limit is taken away (the limit goes with it).
     e.create_deployment(flow.id, "d", concurrency_limit=2)
-    assert set(by_limit.get(dep.concurrency_limit_id).values()) == {dep}
+    second = dep.concurrency_limit_id
+    assert set(by_limit.get(second).values()) == {dep}
+    e.create_deployment(flow.id, "d", concurrency_limit=None)
+    assert dep.concurrency_limit_id is None and not by_limit.get(second)
     with pytest.raises(ValidationError, match="concurrency_limit_id"):
         e.delete_concurrency_limit_v2("not-a-uuid")
 

@@ -45,7 +45,7 @@ async def read_all_concurrency_limits(session: Any, limit: int | None, offset: i
 @facade
 async def delete_concurrency_limit(session: Any, concurrency_limit_id: Any = None, name: str | None = None) -> bool:
     """Delete the limit with this id, or else this name (deployments linked to it
-    lose the link); True iff it existed. O(deployments)."""
+    lose the link); True iff it existed. O(indexes)."""
     limit_id = _id_or_name(concurrency_limit_id, name, "delete_concurrency_limit")
     engine = engine_of(session)
     with engine._lock:  # the lookup and the delete see the same limit

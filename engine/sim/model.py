@@ -124,10 +124,10 @@ class WorkerRT:
         # Bumped when the worker goes down: its poll, heartbeat and failure events carry
         # the epoch they were booked in, and stale ones do nothing (nor book again).
         self.epoch = 0
-        self.down = 0   # outages and failures under way (a failure may strike in an outage's shadow)
+        self.down = 0   # outages and failures under way (an outage may begin during a repair)
         self.down_since = 0.0
-        # Its own stream, so the failures it draws are the same whatever else the
-        # workload changes (a sweep over limits meets the same failures).
+        # Its own stream, keyed by the seed and its name: its failures stay the same
+        # whatever else the workload changes (unless it gains outages or is renamed).
         self.failure_rng: random.Random | None = None
 
 

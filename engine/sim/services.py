@@ -30,9 +30,11 @@
   `outages` a worker neither polls nor heartbeats (the runs it already submitted go
   on: their infrastructure does not need it); it starts again when the outage ends.
   With `failures`, each worker also fails at random: after an exponentially
-  distributed up time (mean `mean_uptime`, counted from each start) it goes down
-  as in an outage for a drawn `repair` time. A worker down for two reasons at once
-  (a failure inside an outage, or the reverse) starts again when both are over.
+  distributed up time (mean `mean_uptime`, counted from the simulation's start and
+  then from each restart) it goes down as in an outage for a drawn `repair` time.
+  An outage voids the failure a worker had coming (the next is drawn when it
+  restarts); an outage that begins during a repair keeps the worker down until
+  both are over.
 * Foreman (when enabled, every `loop` seconds from the start): one
   `Engine.run_foreman_once` pass with the workload's settings, so quiet workers go
   OFFLINE and their pools NOT_READY. Worker polls then also record themselves as
@@ -207,17 +209,22 @@ class Services:
 
     # workers -----------------------------------------------------------------------------------------
     def start_worker(self, worker: WorkerRT, delay: float) -> None:
-        """The worker's first poll (and heartbeat) `delay` seconds from now, and with
-        `failures` its next failure after a drawn up time from then."""
+        """The worker's first poll (and heartbeat) `delay` seconds from now."""
         ticket = (worker, worker.epoch)
         loop = self.loop
         loop.after(delay, self.poll, ticket)
         if worker.heartbeat is not None:
             loop.after(delay, self.heartbeat, ticket)
+
+    def book_failure(self, worker: WorkerRT) -> None:
+        """With `failures`, the worker's next failure after a drawn up time from now.
+        Only its own stream and its own down times decide when: the start offset
+        (drawn from the main stream) does not, so other workload changes leave its
+        failures alone."""
         failures = worker.spec.failures
         if failures is not None:
             uptime = worker.failure_rng.expovariate(1.0 / failures.mean_uptime)  # type: ignore[union-attr]
-            loop.after(delay + uptime, self.failure, ticket)
+            self.loop.after(uptime, self.failure, (worker, worker.epoch))
 
     def outage_start(self, booking: tuple[WorkerRT, Any]) -> None:
         worker, outage = booking
@@ -246,6 +253,7 @@ class Services:
             metrics.workers_down -= 1
             metrics.worker_down(worker.name, worker.down_since, self.loop.now)
             self.start_worker(worker, 0.0)   # (nothing was booked while it was down)
+            self.book_failure(worker)
 
     def poll(self, ticket: tuple[WorkerRT, int]) -> None:
         worker, epoch = ticket

@@ -210,6 +210,7 @@ class Simulation:
         for worker in self.workers:
             # A worker's first heartbeat comes as it starts.
             services.start_worker(worker, rng.uniform(0.0, worker.spec.poll_interval))
+            services.book_failure(worker)
             for outage in worker.spec.outages:
                 loop.at(outage.at, services.outage_start, (worker, outage))
         if wl.foreman.enabled:
