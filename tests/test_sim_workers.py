@@ -138,6 +138,7 @@ def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
     plain = build_report(run(WORKLOAD, "workers[0].outages=[]")[0])
     watched_result, engine = run(WORKLOAD, "workers[0].outages=[]", "services.foreman.enabled=true")
     watched = build_report(watched_result)
+    assert "Workers: no outages or failures; the foreman marked 0 workers offline" in summary_text(watched)
     assert set(watched["workers"].pop("down_over_time")) == {0}
     assert watched["workers"] == {"outages": 0, "failures": 0, "downtime_seconds": 0.0, "availability": 1.0,
                                   "foreman": True, "marked_offline": 0, "pools_marked_not_ready": 0,
@@ -186,7 +187,7 @@ def test_random_failures_take_a_worker_down_for_its_repair_time_and_it_picks_up_
     assert (wk["outages"], wk["failures"]) == (0, len(windows))
     assert wk["downtime_seconds"] == round(downtime, 3)
     assert wk["availability"] == round(1 - downtime / result.end_seconds, 6)
-    assert f"{len(windows)} failures" in summary_text(build_report(result))
+    assert f"Workers: {len(windows)} failures, " in summary_text(build_report(result))  # (no "0 outages")
     # Sampled beside the state counts: down at a sample's time iff a window covers it.
     rows = build_report(result)["state_counts_over_time"]["rows"]
     assert wk["down_over_time"] == [sum(start <= row[0] < end for _, start, end in windows) for row in rows]

@@ -225,10 +225,9 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     )
     wk = report.get("workers")
     if wk and (wk["outages"] or wk.get("failures") or wk["foreman"]):
-        line = f"Workers: {wk['outages']} outages"
-        if wk.get("failures"):
-            line += f", {wk['failures']} failures"
-        if wk.get("availability") is not None:
+        parts = [f"{wk[key]} {key}" for key in ("outages", "failures") if wk.get(key)]
+        line = "Workers: " + (", ".join(parts) or "no outages or failures")
+        if wk.get("downtime_seconds") and wk.get("availability") is not None:
             line += f", {format_duration(wk['downtime_seconds'])} down in all (availability {100 * wk['availability']:.1f}%)"
         if wk["foreman"]:
             line += (f"; the foreman marked {wk['marked_offline']} workers offline and "
