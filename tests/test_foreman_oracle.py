@@ -29,19 +29,17 @@ import pytest
 
 from engine import Engine, ManualClock, RunstateError
 from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
+# The workers oracle's replay helpers: the same start time, millisecond offsets and
+# "any error is one answer" rule as the workers corpus.
+from test_workers_oracle import T0, _ms, errors_as_one
 
 DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
-T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
 MISSING = uuid.UUID("00000000-0000-0000-0000-000000000001")
 # What run_foreman_once uses for a setting the step leaves out.
 DEFAULTS = {"inactivity_heartbeat_multiple": INACTIVITY_HEARTBEAT_MULTIPLE,
             "fallback_heartbeat_interval_seconds": FALLBACK_HEARTBEAT_INTERVAL_SECONDS}
 _SQLITE = sqlite3.connect(":memory:")
-
-
-def _ms(t: dt.datetime | None) -> int | None:
-    return None if t is None else round((t - T0).total_seconds() * 1000)
 
 
 def _plain(value: Any) -> Any:
@@ -160,10 +158,6 @@ def replay(sc: dict, model_sqlite_rounding: bool = True) -> tuple[list, list]:
     return answers, adjusted
 
 
-def _errors_as_one(value: Any) -> Any:
-    return "error" if isinstance(value, dict) and set(value) == {"error"} else value
-
-
 def _differences(mine: Any, theirs: Any) -> list[str]:
     """Readable differences between two step answers (snapshots compared entity by entity)."""
     if not (isinstance(mine, dict) and isinstance(theirs, dict) and "pools" in theirs):
@@ -189,7 +183,7 @@ def test_foreman_matches_prefect(case):
     clock_ms = 0
     for i, (st, mine, theirs) in enumerate(zip(sc["steps"], got, expected)):
         clock_ms += st.get("ms", 0)
-        theirs = _errors_as_one(theirs)
+        theirs = errors_as_one(theirs)
         if mine != theirs:
             detail = "\n  ".join(_differences(mine, theirs))
             pytest.fail(f"{sc['id']} step {i} at T0+{clock_ms} ms {json.dumps(st)}:\n  {detail}")
