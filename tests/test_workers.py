@@ -635,43 +635,62 @@ def test_worker_filters_typed_and_json():
                                                            after_=T + dt.timedelta(seconds=20)))) == ["c"]
 
 
-def test_worker_argument_errors_name_the_culprit_and_change_nothing():
+# Each bad call names its culprit and changes nothing.
+BAD_WORKER_CALLS = [
+    (lambda e, pool: e.worker_heartbeat("nope", "w"), ValidationError, "work_pool_id"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, 5), ValidationError, "worker_name"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, None), ValidationError, "worker_name"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, "w", "30"), ValidationError, "heartbeat_interval_seconds"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, "w", True), ValidationError, "heartbeat_interval_seconds"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, "w", 2.5), ValidationError, "heartbeat_interval_seconds"),
+    (lambda e, pool: e.worker_heartbeat(pool.id, "w", mark_pool_ready="yes"), ValidationError, "mark_pool_ready"),
+    (lambda e, pool: e.worker_heartbeat(uuid.uuid4(), "w"), ObjectNotFoundError, "Work pool"),
+    (lambda e, pool: e.read_workers("nope"), ValidationError, "work_pool_id"),
+    (lambda e, pool: e.read_workers(pool.id, limit=-1), ValidationError, "limit"),
+    (lambda e, pool: e.read_workers(pool.id, offset=-1), ValidationError, "offset"),
+    (lambda e, pool: e.read_workers(pool.id, limit="2"), ValidationError, "limit"),
+    (lambda e, pool: e.read_workers(pool.id, {"status": {"any_": ["BUSY"]}}), ValidationError,
+     r"worker_filter\.status\.any_\[0\]"),
+    (lambda e, pool: e.read_workers(pool.id, {"status": {"any_": "ONLINE"}}), ValidationError,
+     "worker_filter.status.any_"),
+    (lambda e, pool: e.read_workers(pool.id, {"name": {"any_": ["w"]}}), ValidationError, "worker_filter.name"),
+    (lambda e, pool: e.read_workers(pool.id, {"last_heartbeat_time": {"before_": "soon"}}), ValidationError,
+     "worker_filter.last_heartbeat_time.before_"),
+    (lambda e, pool: e.read_workers(pool.id, {"last_heartbeat_time": {"is_null_": True}}), ValidationError,
+     "is_null_"),
+    (lambda e, pool: e.read_workers(pool.id, {"operator": "xor_"}), ValidationError, "worker_filter.operator"),
+    (lambda e, pool: e.read_workers(pool.id, "ONLINE"), ValidationError, "worker_filter"),
+    (lambda e, pool: e.delete_worker("nope", "w"), ValidationError, "work_pool_id"),
+    (lambda e, pool: e.delete_worker(pool.id, 1), ValidationError, "worker_name"),
+    (lambda e, pool: WorkerFilterStatus(any_=["online"]), ValidationError, "unknown worker status"),
+]
+
+
+@pytest.fixture
+def one_worker():
     e = Engine(ManualClock(T))
     pool = e.create_work_pool("p")
     beat(e, pool, "w", interval=5)
-    before = [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time) for w in e.read_workers(pool.id)]
-    bad_calls = [
-        (lambda: e.worker_heartbeat("nope", "w"), ValidationError, "work_pool_id"),
-        (lambda: e.worker_heartbeat(pool.id, 5), ValidationError, "worker_name"),
-        (lambda: e.worker_heartbeat(pool.id, None), ValidationError, "worker_name"),
-        (lambda: e.worker_heartbeat(pool.id, "w", "30"), ValidationError, "heartbeat_interval_seconds"),
-        (lambda: e.worker_heartbeat(pool.id, "w", True), ValidationError, "heartbeat_interval_seconds"),
-        (lambda: e.worker_heartbeat(pool.id, "w", 2.5), ValidationError, "heartbeat_interval_seconds"),
-        (lambda: e.worker_heartbeat(pool.id, "w", mark_pool_ready="yes"), ValidationError, "mark_pool_ready"),
-        (lambda: e.worker_heartbeat(uuid.uuid4(), "w"), ObjectNotFoundError, "Work pool"),
-        (lambda: e.read_workers("nope"), ValidationError, "work_pool_id"),
-        (lambda: e.read_workers(pool.id, limit=-1), ValidationError, "limit"),
-        (lambda: e.read_workers(pool.id, offset=-1), ValidationError, "offset"),
-        (lambda: e.read_workers(pool.id, limit="2"), ValidationError, "limit"),
-        (lambda: e.read_workers(pool.id, {"status": {"any_": ["BUSY"]}}), ValidationError,
-         r"worker_filter\.status\.any_\[0\]"),
-        (lambda: e.read_workers(pool.id, {"status": {"any_": "ONLINE"}}), ValidationError, "worker_filter.status.any_"),
-        (lambda: e.read_workers(pool.id, {"name": {"any_": ["w"]}}), ValidationError, "worker_filter.name"),
-        (lambda: e.read_workers(pool.id, {"last_heartbeat_time": {"before_": "soon"}}), ValidationError,
-         "worker_filter.last_heartbeat_time.before_"),
-        (lambda: e.read_workers(pool.id, {"last_heartbeat_time": {"is_null_": True}}), ValidationError,
-         "is_null_"),
-        (lambda: e.read_workers(pool.id, {"operator": "xor_"}), ValidationError, "worker_filter.operator"),
-        (lambda: e.read_workers(pool.id, "ONLINE"), ValidationError, "worker_filter"),
-        (lambda: e.delete_worker("nope", "w"), ValidationError, "work_pool_id"),
-        (lambda: e.delete_worker(pool.id, 1), ValidationError, "worker_name"),
-        (lambda: WorkerFilterStatus(any_=["online"]), ValidationError, "unknown worker status"),
-    ]
-    for call, error, match in bad_calls:
-        with pytest.raises(error, match=match):
-            call()
-    assert [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time) for w in e.read_workers(pool.id)] == before
-    assert e.read_workers(uuid.uuid4()) == [] and e.delete_worker(uuid.uuid4(), "w") is False  # as Prefect answers
+    return e, pool
+
+
+def _worker_rows(e, pool):
+    return [(w.name, w.heartbeat_interval_seconds, w.last_heartbeat_time) for w in e.read_workers(pool.id)]
+
+
+@pytest.mark.parametrize("call, error, match", BAD_WORKER_CALLS)
+def test_worker_argument_errors_name_the_culprit_and_change_nothing(one_worker, call, error, match):
+    e, pool = one_worker
+    before = _worker_rows(e, pool)
+    with pytest.raises(error, match=match):
+        call(e, pool)
+    assert _worker_rows(e, pool) == before
+    assert len(e._store.tables["worker"].rows) == 1 and pool.status == "NOT_READY"
+
+
+def test_worker_calls_on_an_unknown_pool_answer_as_prefect_does(one_worker):
+    e, pool = one_worker
+    assert e.read_workers(uuid.uuid4()) == [] and e.delete_worker(uuid.uuid4(), "w") is False
     assert len(e._store.tables["worker"].rows) == 1 and pool.status == "NOT_READY"
 
 
