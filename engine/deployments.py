@@ -163,10 +163,9 @@ def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> 
     if current is not None and current.limit == limit:
         return
     if limit is None:
+        # as delete_concurrency_limit_v2: the key's ON DELETE SET NULL, then the limit
+        engine._store.set_null("deployment", "concurrency_limit_id", current.id)
         engine._store.delete("concurrency_limit_v2", current)
-        engine._store.touch("deployment", dep)
-        dep.concurrency_limit_id = None
-        engine._store.reindex("deployment", dep)
     elif current is not None:
         engine._write("concurrency_limit_v2", current, {"limit": limit})
     else:
