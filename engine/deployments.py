@@ -21,7 +21,7 @@ from .errors import ObjectNotFoundError, ValidationError
 from .filters import DeploymentScheduleFilter, DeploymentScheduleFilterActive, matching
 from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
-    FlowRunStateRow, WorkQueue,
+    WorkQueue,
 )
 from .schedules import _dates, as_schedule
 from .states import State, StateDetails, StateType
@@ -456,13 +456,8 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
                       auto_scheduled=auto_scheduled, state_type=StateType.SCHEDULED, state_name="Scheduled",
                       next_scheduled_start_time=when, expected_start_time=when)
         engine._stamp(run, now)
-        row = FlowRunStateRow(type=StateType.SCHEDULED, timestamp=now, name="Scheduled",
-                              message="Flow run scheduled", state_details=state.state_details, id=state.id,
-                              created=now, updated=now, flow_run_id=run.id)
-        run.state_id = row.id
-        run.state = state
         store.insert("flow_run", run)
-        store.insert("flow_run_state", row)
+        engine._store_state("flow_run", run, state)  # its row, state_id and state (a new run: nothing to touch)
         inserted.append(run.id)
     return inserted
 
