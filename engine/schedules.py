@@ -102,35 +102,18 @@ def _in_tz(value: _dt.datetime, name: str) -> _dt.datetime:
     return value.astimezone(_zone(name))
 
 
-def _duration(days: float, seconds: float) -> _dt.timedelta:
-    """pendulum's add_duration normalisation of days + seconds into a timedelta."""
-    minutes = hours = 0.0
-    if abs(seconds) > 59:
-        s = int(math.copysign(1, seconds))
-        div, mod = divmod(seconds * s, 60)
-        seconds, minutes = mod * s, div * s
-    if abs(minutes) > 59:
-        s = int(math.copysign(1, minutes))
-        div, mod = divmod(minutes * s, 60)
-        minutes, hours = mod * s, div * s
-    if abs(hours) > 23:
-        s = int(math.copysign(1, hours))
-        div, mod = divmod(hours * s, 24)
-        hours, days = mod * s, days + div * s
-    return _dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
 def _add(value: _dt.datetime, days: float = 0, seconds: float = 0) -> _dt.datetime:
     """pendulum's DateTime.add(days=, seconds=): with days, on the wall clock (then
-    read with fold=1); without, in UTC."""
+    read with fold=1); without, in UTC. (pendulum first spreads the seconds over
+    minutes, hours and days; the sum is the same timedelta.)"""
     naive = value.replace(tzinfo=None, fold=0)
     tz = value.tzinfo
     if days:
-        return _local(naive + _duration(days, seconds), tz, 1)
+        return _local(naive + _dt.timedelta(days=days, seconds=seconds), tz, 1)
     offset = value.utcoffset()
     if offset:
         naive = naive - offset
-    moved = (naive + _duration(0, seconds)).replace(tzinfo=_dt.timezone.utc)
+    moved = (naive + _dt.timedelta(seconds=seconds)).replace(tzinfo=_dt.timezone.utc)
     local = moved.astimezone(tz)
     return local
 
