@@ -23,7 +23,7 @@ from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     WorkQueue,
 )
-from .schedules import _dates, as_schedule
+from .schedules import _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
 from .workers import create_work_queue, queue_named
@@ -384,11 +384,6 @@ def _as_time(value: Any, field: str) -> _dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
 
 
-def _plus(start: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
-    # pendulum adds a timedelta as elapsed seconds, whatever the timezone
-    return (start.astimezone(_dt.timezone.utc) + delta).astimezone(start.tzinfo)
-
-
 def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: Any, min_time: Any, min_runs: Any,
                   max_runs: Any, auto_scheduled: Any) -> list:
     """Prefect's schedule_runs: for each active schedule of the deployment (most
@@ -412,11 +407,13 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
         raise ValidationError(f"min_time must be a timedelta, got {type(min_time).__name__} {min_time!r}")
     auto_scheduled = as_bool(auto_scheduled, "auto_scheduled")
     start = engine._clock.now() if start_time is None else _as_time(start_time, "start_time")
-    end = _plus(start, SCHEDULER_MAX_SCHEDULED_TIME) if end_time is None else _as_time(end_time, "end_time")
+    # (pendulum adds a timedelta as elapsed seconds, whatever the timezone)
+    end = (_add(start, seconds=SCHEDULER_MAX_SCHEDULED_TIME.total_seconds()) if end_time is None
+           else _as_time(end_time, "end_time"))
     dep = engine._table("deployment").get(dep_id)
     if dep is None:
         return []
-    enough_at = _plus(start, min_time)
+    enough_at = _add(start, seconds=min_time.total_seconds())
     planned: list[_dt.datetime] = []
     for rec in read_deployment_schedules(engine, dep_id, None):
         if not rec.active:
