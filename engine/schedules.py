@@ -74,11 +74,10 @@ def _local(naive: _dt.datetime, tz: _dt.tzinfo, fold: int) -> _dt.datetime:
     """A wall-clock reading in `tz`, as pendulum's DateTime.create makes it: a
     skipped time moves by the gap (forward for fold=1, back for fold=0), a repeated
     one keeps `fold`."""
-    if isinstance(tz, zoneinfo.ZoneInfo):
-        before = tz.utcoffset(naive.replace(fold=0))
-        after = tz.utcoffset(naive.replace(fold=1))
-        if after > before:  # in a gap
-            naive = naive + ((after - before) if fold else (before - after))
+    before = tz.utcoffset(naive.replace(fold=0))
+    after = tz.utcoffset(naive.replace(fold=1))
+    if after > before:  # in a gap (a fixed offset has none)
+        naive = naive + ((after - before) if fold else (before - after))
     return naive.replace(tzinfo=tz, fold=fold)
 
 
