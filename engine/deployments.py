@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from .errors import ObjectNotFoundError, ValidationError
-from .filters import DeploymentScheduleFilter, DeploymentScheduleFilterActive, matching
+from .filters import DeploymentScheduleFilter, matching
 from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     WorkQueue,
@@ -30,7 +30,7 @@ from .workers import create_work_queue, queue_named
 
 __all__ = [
     "create_deployment", "update_deployment", "delete_deployment", "mark_deployments",
-    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "create_deployment_schedules",
+    "create_deployment_schedules",
     "read_deployment_schedules", "update_deployment_schedule", "delete_schedules_for_deployment",
     "delete_deployment_schedule", "schedule_runs", "check_work_queues_for_deployment",
     "SCHEDULER_MIN_RUNS", "SCHEDULER_MAX_RUNS", "SCHEDULER_MIN_SCHEDULED_TIME", "SCHEDULER_MAX_SCHEDULED_TIME",

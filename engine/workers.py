@@ -15,11 +15,7 @@ from typing import Any
 import attrs
 
 from .errors import UniquenessError, ValidationError
-# (The filter machinery's bases: WorkerFilter below is built like the others.)
-from .filters import (
-    WORKER_STATUSES, FlowRunFilter, WorkerFilter, WorkerFilterLastHeartbeatTime, WorkerFilterStatus, WorkPoolFilter,
-    WorkQueueFilter, matching, parse_filter,
-)
+from .filters import FlowRunFilter, WorkerFilter, WorkPoolFilter, WorkQueueFilter, matching, parse_filter
 from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .states import new_id
@@ -32,7 +28,6 @@ __all__ = [
     "bulk_update_work_queue_priorities", "queue_named", "create_work_pool", "read_work_pools", "count_work_pools", "update_work_pool",
     "delete_work_pool", "create_work_queue", "read_work_queues", "update_work_queue", "delete_work_queue",
     "get_scheduled_flow_runs",
-    "WORKER_STATUSES", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus",
     "worker_heartbeat", "read_workers", "delete_worker",
 ]
 
