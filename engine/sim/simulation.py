@@ -36,6 +36,10 @@ from .workload import Workload
 
 __all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine"]
 
+# Prefect's PREFECT_WORKER_HEARTBEAT_SECONDS default (a worker setting, not the
+# foreman's fallback for workers that gave no interval, though both are 30).
+WORKER_HEARTBEAT_SECONDS = 30.0
+
 
 def resolve_policy(name: str, path: str) -> type:
     """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class";
@@ -181,7 +185,7 @@ class Simulation:
             # Prefect's workers heartbeat every 30 s; here only when asked, or for the foreman.
             heartbeat = worker_spec.heartbeat
             if heartbeat is None and wl.foreman.enabled:
-                heartbeat = 30.0
+                heartbeat = WORKER_HEARTBEAT_SECONDS
             for n in range(worker_spec.count):
                 worker = WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}", heartbeat)
                 if worker_spec.failures is not None:

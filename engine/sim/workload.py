@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
+from .. import foreman as _foreman_service
 from .cron import Cron
 from .durations import Dist, constant, parse_dist, parse_duration
 from .errors import WorkloadError
@@ -79,10 +80,11 @@ class ForemanSpec:
 
     enabled: bool = False
     loop: float = 15.0
-    inactivity_heartbeat_multiple: int = 3
-    fallback_heartbeat_interval: int = 30           # whole seconds, as Prefect's settings
-    deployment_last_polled_timeout: int = 60
-    work_queue_last_polled_timeout: int = 60
+    inactivity_heartbeat_multiple: int = _foreman_service.INACTIVITY_HEARTBEAT_MULTIPLE
+    # whole seconds, as Prefect's settings
+    fallback_heartbeat_interval: int = _foreman_service.FALLBACK_HEARTBEAT_INTERVAL_SECONDS
+    deployment_last_polled_timeout: int = _foreman_service.DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS
+    work_queue_last_polled_timeout: int = _foreman_service.WORK_QUEUE_LAST_POLLED_TIMEOUT_SECONDS
 
 
 @attrs.define(slots=True)
@@ -421,13 +423,16 @@ def _whole_seconds(value: Any, path: str) -> int:
 def _foreman(value: Any, path: str) -> ForemanSpec:
     t = _Table(value, path, {"enabled", "loop", "inactivity_heartbeat_multiple", "fallback_heartbeat_interval",
                              "deployment_last_polled_timeout", "work_queue_last_polled_timeout"})
+    d = ForemanSpec()  # the defaults
     return ForemanSpec(
-        enabled=t.get("enabled", _bool, False),
-        loop=t.get("loop", _positive_duration, 15.0),
-        inactivity_heartbeat_multiple=t.get("inactivity_heartbeat_multiple", _int(0), 3),
-        fallback_heartbeat_interval=t.get("fallback_heartbeat_interval", _whole_seconds, 30),
-        deployment_last_polled_timeout=t.get("deployment_last_polled_timeout", _whole_seconds, 60),
-        work_queue_last_polled_timeout=t.get("work_queue_last_polled_timeout", _whole_seconds, 60),
+        enabled=t.get("enabled", _bool, d.enabled),
+        loop=t.get("loop", _positive_duration, d.loop),
+        inactivity_heartbeat_multiple=t.get("inactivity_heartbeat_multiple", _int(0), d.inactivity_heartbeat_multiple),
+        fallback_heartbeat_interval=t.get("fallback_heartbeat_interval", _whole_seconds, d.fallback_heartbeat_interval),
+        deployment_last_polled_timeout=t.get("deployment_last_polled_timeout", _whole_seconds,
+                                             d.deployment_last_polled_timeout),
+        work_queue_last_polled_timeout=t.get("work_queue_last_polled_timeout", _whole_seconds,
+                                             d.work_queue_last_polled_timeout),
     )
 
 
