@@ -103,23 +103,20 @@ def _report_folder_problem(folder: str) -> str | None:
 def _simulate(args: argparse.Namespace) -> int:
     from .errors import BackendError, RunstateError, ValidationError
     from .sim import DEFAULT_WORKLOAD_TOML, Simulation, default_workload, load_workload
-    from .sim.durations import parse_duration
     from .sim.errors import WorkloadError
     from .sim.progress import Progress
     from .sim.report import build_report, build_timings, dumps, summary_text, write_report
     from .sim.settings import parse_value
+    from .sim.workload import _positive_duration as positive_duration
     from .sim.sweep import comparison_text, sweep_variants
 
     # The options first, then the workload, then the report folder: all before the run.
     until = None
     if args.until is not None:
-        text = args.until.strip()
         try:
             # Read as a --set value: a bare number is seconds, as in a workload file.
-            until = parse_duration(parse_value(text), "--until")
+            until = positive_duration(parse_value(args.until.strip()), "--until")
         except WorkloadError:
-            until = None
-        if until is None or until <= 0:
             return _error(f"--until: must be a positive duration like 90 (seconds), 90s, 1h30m or 7d, "
                           f"got {args.until!r}")
     if args.runs is not None and args.runs < 1:
