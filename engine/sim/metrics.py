@@ -43,16 +43,15 @@ class Metrics:
         # (worker name, went down, came back or the end): one per stretch a worker was
         # down, whether for outages, failures or both at once.
         self.down_windows: list[tuple[str, float, float]] = []
-        self.workers_down = 0                      # down right now
         self.workers_down_samples: list[int] = []  # at each sample's time
 
     def worker_down(self, name: str, start: float, end: float) -> None:
         self.down_windows.append((name, start, end))
 
-    def sample(self, t: float) -> None:
+    def sample(self, t: float, workers_down: int) -> None:
         fc, tc = self.flow_counts, self.task_counts
         self.samples.append([round(t, 3), *[fc[s] for s in STATE_ORDER], *[tc[s] for s in STATE_ORDER]])
-        self.workers_down_samples.append(self.workers_down)
+        self.workers_down_samples.append(workers_down)
 
     def deployment(self, name: str) -> dict[str, int]:
         row = self.by_deployment.get(name)

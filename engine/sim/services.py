@@ -242,16 +242,13 @@ class Services:
         if worker.down == 0:
             worker.epoch += 1   # its booked polls, heartbeats and failure are void
             worker.down_since = self.loop.now
-            self.sim.metrics.workers_down += 1
         worker.down += 1
         self.loop.after(duration, self.outage_end, worker)
 
     def outage_end(self, worker: WorkerRT) -> None:
         worker.down -= 1
         if worker.down == 0:
-            metrics = self.sim.metrics
-            metrics.workers_down -= 1
-            metrics.worker_down(worker.name, worker.down_since, self.loop.now)
+            self.sim.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
             self.start_worker(worker, 0.0)   # (nothing was booked while it was down)
             self.book_failure(worker)
 

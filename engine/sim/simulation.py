@@ -221,8 +221,11 @@ class Simulation:
             loop.at(0.0, services.foreman_tick)
         loop.at(0.0, self._sample)
 
+    def _sample_now(self) -> None:
+        self.metrics.sample(self.loop.now, sum(1 for w in self.workers if w.down))
+
     def _sample(self, _: Any = None) -> None:
-        self.metrics.sample(self.loop.now)
+        self._sample_now()
         self.loop.after(self.workload.simulation.sample_interval, self._sample)
 
     # running ------------------------------------------------------------------------------------------
@@ -276,7 +279,7 @@ class Simulation:
             if unfreeze:
                 gc.unfreeze()
         if not interrupted:
-            self.metrics.sample(self.loop.now)
+            self._sample_now()
         for worker in self.workers:
             if worker.down:   # still down at the end: counted up to it
                 self.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
