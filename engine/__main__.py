@@ -165,14 +165,14 @@ def _simulate(args: argparse.Namespace) -> int:
                 result = simulation.run(on_progress=progress.update)
             finally:
                 progress.close()
-            report = build_report(result)
+            report, timings = build_report(result), build_timings(result)
             if not sweeping:
-                print(summary_text(report, build_timings(result)))
+                print(summary_text(report, timings))
             reports.append(report)
             if args.report:
                 folder = os.path.join(args.report, f"variant-{k + 1}") if sweeping else args.report
                 try:
-                    paths = write_report(result, folder, charts=not args.no_charts)
+                    paths = write_report(result, folder, charts=not args.no_charts, report=report, timings=timings)
                 except OSError as exc:
                     return _error(f"cannot write the report to {folder!r}: {exc}", 1)
                 if not sweeping:

@@ -160,12 +160,17 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def write_report(result: SimulationResult, directory: str, charts: bool = True) -> list[str]:
-    """Write report.json, timings.json and (matplotlib permitting) PNG charts; returns paths."""
+def write_report(result: SimulationResult, directory: str, charts: bool = True,
+                 report: dict[str, Any] | None = None, timings: dict[str, Any] | None = None) -> list[str]:
+    """Write report.json, timings.json and (matplotlib permitting) PNG charts; returns
+    paths. `report` / `timings`: the result's, when the caller has built them already."""
     os.makedirs(directory, exist_ok=True)
-    report = build_report(result)
+    if report is None:
+        report = build_report(result)
+    if timings is None:
+        timings = build_timings(result)
     paths = []
-    for name, data in (("report.json", report), ("timings.json", build_timings(result))):
+    for name, data in (("report.json", report), ("timings.json", timings)):
         path = os.path.join(directory, name)
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(dumps(data))
