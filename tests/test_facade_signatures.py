@@ -65,11 +65,6 @@ NON_LITERAL_DEFAULTS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("workers", "update_work_queue", "default_status"): ("WorkQueueStatus.NOT_READY", "'NOT_READY'"),
 }
 
-# Signature differences found by this test that are not (yet) accepted: each check is
-# xfail(strict=True), so it fails loudly once the facade matches Prefect (then delete the
-# entry). None at present.
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
-
 SIMPLE_LITERALS = (type(None), bool, int, str)
 
 
@@ -156,16 +151,7 @@ def test_non_literal_defaults_list_stays_true():
         assert repr(ours[pname].default) == o_repr
 
 
-def test_known_differences_are_shared_functions():
-    assert set(KNOWN_DIFFERENCES) <= set(shared_functions())
-
-
-@pytest.mark.parametrize("module,name", [
-    pytest.param(m, f, id=f"{m}.{f}",
-                 marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[m, f])]
-                 if (m, f) in KNOWN_DIFFERENCES else [])
-    for m, f in shared_functions()
-])
+@pytest.mark.parametrize("module,name", [pytest.param(m, f, id=f"{m}.{f}") for m, f in shared_functions()])
 def test_parameters_match_prefect(module, name):
     fn = facade_function(module, name)
     assert inspect.iscoroutinefunction(fn), f"{module}.{name} is not an async def"
