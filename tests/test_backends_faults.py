@@ -431,10 +431,8 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     checks out: a damaged old file is refused and left as it was."""
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    execute_sql(path, "DROP TABLE worker")
-    execute_sql(path, "DROP TABLE deployment_schedule")
-    execute_sql(path, "PRAGMA user_version = 1")
-    execute_sql(path, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "PRAGMA user_version = 1",
+                "ALTER TABLE flow_run ADD COLUMN extra TEXT")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="table flow_run has columns"):
         Engine.open(f"sqlite:///{path}")
