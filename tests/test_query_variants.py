@@ -162,6 +162,7 @@ def test_mutants_change_recorded_requests_within_what_their_op_accepts(qv, corpu
     for op, keys in (("read_flow_runs", set(FILTER_PATHS) | {"sort", "limit", "offset"}),
                      ("count_task_runs", {"flows", "flow_runs", "task_runs", "deployments"})):
         cases = [c for c in recorded if c["op"] == op][:40]
+        assert cases, op  # (else the share below holds of nothing)
         changed = 0
         for case in cases:
             mutant = gen.mutant(case)
