@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import importlib.util
+import json
 import pathlib
 import types
 
@@ -29,7 +31,7 @@ CORPUS = pathlib.Path(__file__).parent / "data" / "orchestration.jsonl"
 # no recorded scenario shows: a stateless task run with run_count > 0 entering RUNNING.
 ORACLE_SCENARIOS = pathlib.Path(__file__).parent / "data" / "orchestration_prefect_oracle.jsonl"
 # 1,021 more, from tests/oracle/orchestration_variants.py (seed 1, 1,000 variants, less
-# the 27 with a random retry jitter, whose one recorded draw no replay can match),
+# 3 with a random retry jitter, whose one recorded draw no replay can match),
 # answered by Prefect 3.1.0 the same way, plus 24 from other seeds where Prefect crashed
 # (retry delays it cannot compute, deferred states with a persisted result).
 VARIANTS = pathlib.Path(__file__).parent / "data" / "orchestration_variants_prefect_oracle.jsonl"
@@ -449,3 +451,31 @@ def test_runner_catches_a_wrong_policy(cases):
     assert report.failed
     assert all(case_id.startswith("task.tag_concurrency.") for case_id, _ in report.failed)
     assert runner.run_cases(subset, real).failed == []
+
+
+def _unanswered(case: dict) -> dict:
+    """A scenario as the generator writes it: without Prefect's answers."""
+    case = copy.deepcopy(case)
+    case.pop("outcome", None)
+    for step in case["history"]:
+        step.pop("result", None)
+    return case
+
+
+def test_the_committed_variants_are_the_generators_seed_1_output():
+    """So the variants can be made again: tests/oracle/orchestration_variants.py with
+    seed 1 and 1,000 variants over the corpus writes exactly the committed seed-1
+    scenarios, less the retry-jitter ones left out."""
+    spec = importlib.util.spec_from_file_location(
+        "orchestration_variants", pathlib.Path(__file__).parent / "oracle" / "orchestration_variants.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    with open(CORPUS, encoding="utf-8") as fh:
+        recorded = [json.loads(line) for line in fh if line.strip()]
+    made = {v["id"]: v for v in generator.generate(recorded, 1, 1000)}
+    committed = [c for c in runner.load_cases(str(VARIANTS)) if ".1-" in c["id"]]
+    assert len(made) == 1000 and len(committed) == 997
+    for case in committed:
+        assert _unanswered(case) == made[case["id"]], case["id"]
+    left_out = set(made) - {c["id"] for c in committed}
+    assert {made[i]["group"] for i in left_out} == {"retries_jitter"}
