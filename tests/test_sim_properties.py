@@ -39,17 +39,19 @@ def _max_overlap(spans):
     fanout=st.integers(1, 5),
     uptime=st.sampled_from([None, "2m", "10m"]),
     outage=st.booleans(),
+    down_runs=st.sampled_from(["continue", "crash", "lost"]),
 )
 def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fail, crash, cancel, fanout,
-                                                uptime, outage):
+                                                uptime, outage, down_runs):
     data = {
         "simulation": {"seed": seed, "until": "40m"},
         "tag_limits": [{"tag": "t", "limit": tag_limit}],
         "work_pools": [{"name": "p", "concurrency_limit": pool_limit}],
         "workers": [{"pool": "p", "count": 2, "poll_interval": "6s",
-                     **({"failures": {"mean_uptime": uptime, "repair": {"dist": "exponential", "mean": "1m"}}}
+                     **({"failures": {"mean_uptime": uptime, "repair": {"dist": "exponential", "mean": "1m"},
+                                      "runs": down_runs}}
                         if uptime else {}),
-                     **({"outages": [{"at": "12m", "duration": "5m"}]} if outage else {})}],
+                     **({"outages": [{"at": "12m", "duration": "5m", "runs": down_runs}]} if outage else {})}],
         "flows": [{
             "name": "f", "crash_probability": crash,
             "cancel": {"probability": cancel, "after": {"dist": "exponential", "mean": "40s"}},
@@ -99,3 +101,25 @@ def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fai
                 # a hair before the float its window ends at)
                 assert any(not any(a + 0.001 < t < b - 0.001 for a, b in by_worker.get(name, []))
                            for name in ("p-worker-0-0", "p-worker-0-1"))
+    # Runs taken down with a worker: a crashed one ends CRASHED by the termination
+    # signal's message, its last state; a lost one is no longer driven and its flow
+    # run writes no state after its worker went down (a requeued one runs again).
+    counters = result.metrics.counters
+    if down_runs != "crash" or not (uptime or outage):
+        assert counters["worker_runs_crashed"] == 0
+    if down_runs != "lost" or not (uptime or outage):
+        assert counters["worker_runs_lost"] == counters["worker_runs_requeued"] == 0
+    terminated = [run for run in result.runs
+                  if any(s.message == "Execution was aborted by a termination signal."
+                         for s in engine.read_flow_run_states(run.rec.id))]
+    assert all(run.rec.state_type is StateType.CRASHED for run in terminated)
+    assert len(terminated) <= counters["worker_runs_crashed"]
+    lost = [run for run in result.runs if run.dead]
+    assert len(lost) == counters["worker_runs_lost"] + counters["flow_aborts"]
+    downs = sorted(start for _, start, _ in windows)
+    for run in lost:
+        assert run.rec.state_type not in {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED,
+                                          StateType.CRASHED}
+        if not counters["flow_aborts"]:   # (an aborted proposal also leaves a run undriven, at any time)
+            last = (engine.read_flow_run_states(run.rec.id)[-1].timestamp - start).total_seconds()
+            assert any(last <= t + 0.001 for t in downs)

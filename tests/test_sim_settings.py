@@ -194,6 +194,11 @@ def test_comparison_marks_figures_a_run_does_not_have():
     text = comparison_text([("a=1",)], [report])
     assert (_row(text, "worker outages"), _row(text, "failures"), _row(text, "availability")) == (
         ["2"], ["1,234"], ["98.77%"])
+    # ... and so do runs taken down with workers, reported since.
+    assert _row(text, "runs lost with them") == ["-"]
+    report["workers"].update(runs_crashed=3, runs_lost=0)
+    text = comparison_text([("a=1",)], [report])
+    assert (_row(text, "runs crashed with them"), _row(text, "runs lost with them")) == (["3"], ["0"])
 
 
 # python -m engine compare ------------------------------------------------------------------

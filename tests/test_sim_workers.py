@@ -125,6 +125,8 @@ def test_foreman_settings_reach_the_engine():
     ('workers[0].failures={ mean_uptime = "1h", repair = { dist = "exponential" } }', "workers[0].failures.repair.mean"),
     ('workers[0].failures={ mean_uptime = "1h", repair = "5m", every = "1h" }', "workers[0].failures.every"),
     ("workers[0].failures=3", "workers[0].failures"),
+    ('workers[0].failures={ mean_uptime = "1h", repair = "5m", runs = true }', "workers[0].failures.runs"),
+    ('workers[0].outages=[{ at = "1m", duration = "1m", runs = "die" }]', "workers[0].outages[0].runs"),
     ("services.foreman.enabled=1", "services.foreman.enabled"),
     ("services.foreman.every=1", "services.foreman.every"),
 ])
@@ -140,7 +142,8 @@ def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
     watched = build_report(watched_result)
     assert "Workers: no outages or failures; the foreman marked 0 workers offline" in summary_text(watched)
     assert set(watched["workers"].pop("down_over_time")) == {0}
-    assert watched["workers"] == {"outages": 0, "failures": 0, "downtime_seconds": 0.0, "availability": 1.0,
+    assert watched["workers"] == {"outages": 0, "failures": 0, "runs_crashed": 0, "runs_lost": 0,
+                                  "runs_requeued": 0, "downtime_seconds": 0.0, "availability": 1.0,
                                   "foreman": True, "marked_offline": 0, "pools_marked_not_ready": 0,
                                   "queues_marked_not_ready": 0, "deployments_marked_not_ready": 0}
     [pool] = engine.read_work_pools()
@@ -234,3 +237,132 @@ def test_a_worker_down_for_a_failure_and_an_outage_at_once_starts_when_both_are_
     assert not [t for t in pickups(engine) if start <= t < end - 0.001]
     wk = build_report(result)["workers"]
     assert wk["outages"] == 1 and wk["failures"] >= 2
+
+
+# Runs that die with their worker: runs start every 10 minutes and take 25, two at a
+# time (the pool's limit); at 30 minutes, as the worker goes down, two are in flight.
+DYING = {
+    "simulation": {"seed": 5, "until": "3h", "start": START.isoformat()},
+    "work_pools": [{"name": "p", "concurrency_limit": 2}],
+    "workers": [{"pool": "p", "poll_interval": "10s", "outages": [{"at": "30m", "duration": "10m"}]}],
+    "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "25m"}]}],
+    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}}],
+}
+TERMINATED = "Execution was aborted by a termination signal."
+
+
+def in_flight_at(engine, t: float) -> list:
+    """Flow runs PENDING or RUNNING at `t` seconds (by their state histories)."""
+    found = []
+    for rec in engine.read_flow_runs():
+        states = engine.read_flow_run_states(rec.id)
+        before = [s for s in states if seconds(s.timestamp) < t]
+        if before and before[-1].type in (StateType.PENDING, StateType.RUNNING):
+            found.append(rec)
+    return found
+
+
+def test_runs_that_get_a_termination_signal_with_their_worker_crash_and_the_worker_carries_on():
+    plain, plain_engine = run(DYING)
+    victims = {rec.id for rec in in_flight_at(plain_engine, 1800)}
+    assert len(victims) == 2
+    result, engine = run(DYING, 'workers[0].outages[0].runs="crash"')
+    crashed = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.CRASHED]
+    # The same two runs (everything before the outage is as without it), crashed as it began.
+    assert {rec.id for rec in crashed} == victims
+    for rec in crashed:
+        last = engine.read_flow_run_states(rec.id)[-1]
+        assert (last.message, seconds(last.timestamp)) == (TERMINATED, 1800)
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}})
+        assert task.state_type is StateType.CRASHED and seconds(task.state.timestamp) == 1800
+        assert task.end_time is not None and rec.end_time is not None
+    report = build_report(result)
+    assert report["workers"]["runs_crashed"] == 2 and report["events"]["crashes"] == 0
+    assert "flow runs taken down with them: 2 crashed" in summary_text(report)
+    # Their slots are free: back at 40 minutes, the worker takes two runs at once.
+    assert [t for t in pickups(engine) if 2400 <= t < 2410] == [2400, 2400]
+    assert report["flow_runs"]["by_state"]["COMPLETED"] >= build_report(plain)["flow_runs"]["by_state"]["COMPLETED"] - 2
+
+
+def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
+    result, engine = run(DYING, 'workers[0].outages[0].runs="lost"')
+    lost = in_flight_at(engine, 1800)
+    assert len(lost) == 2
+    for rec in lost:
+        # Nothing notices (Prefect 3.1.0 has no flow-run heartbeats): RUNNING to the end,
+        # with its task run, and no state written after the worker went down.
+        assert rec.state_type is StateType.RUNNING and rec.end_time is None
+        assert seconds(engine.read_flow_run_states(rec.id)[-1].timestamp) < 1800
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}})
+        assert task.state_type is StateType.RUNNING
+    # They fill the pool's two slots: the worker is back at 40 minutes but takes nothing more.
+    assert not [t for t in pickups(engine) if t >= 1800]
+    report = build_report(result)
+    assert report["workers"]["runs_lost"] == 2 and report["workers"]["runs_requeued"] == 0
+    assert report["flow_runs"]["by_state"]["RUNNING"] == 2
+    # Lost runs are not "finished": that counts final states only.
+    finished = sum(rec.state_type is StateType.COMPLETED for rec in engine.read_flow_runs())
+    assert report["flow_runs"]["finished"] == finished == sum(report["throughput"]["finished_per_hour"])
+    assert "flow runs taken down with them: 2 lost" in summary_text(report)
+    assert report["events"]["late_marked"] > 0   # the runs due meanwhile went Late
+
+
+def test_lost_runs_keep_their_deployment_concurrency_slots():
+    result, engine = run(DYING, 'workers[0].outages[0].runs="lost"', "work_pools[0].concurrency_limit=9",
+                         "deployments[0].concurrency_limit=2")
+    [dep] = engine.read_deployments()
+    assert engine.read_concurrency_limit_v2(dep.concurrency_limit_id).active_slots == 2
+    # The worker keeps taking runs; the engine sends each back to wait for a slot.
+    report = build_report(result)
+    assert report["workers"]["runs_lost"] == 2 and report["concurrency"]["deployment_slot_waits"] > 0
+    assert not [rec for rec in engine.read_flow_runs()
+                for s in engine.read_flow_run_states(rec.id)
+                if s.type is StateType.RUNNING and seconds(s.timestamp) > 1800]
+
+
+def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
+    # One run that fails at once and retries after 10 minutes, in-process; the worker
+    # dies (without a word) during the wait, back 1 minute later.
+    data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s",
+                                  "outages": [{"at": "5m", "duration": "1m", "runs": "lost"}]}],
+            "flows": [{"name": "f", "retries": 1, "retry_delay": "10m",
+                       "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+    for runs, pending in (("continue", 1), ("lost", 2)):
+        result, engine = run(data, f'workers[0].outages[0].runs="{runs}"')
+        [rec] = engine.read_flow_runs()
+        history = engine.read_flow_run_states(rec.id)
+        names = [s.name for s in history]
+        assert "AwaitingRetry" in names and rec.state_type is StateType.FAILED and rec.run_count == 2
+        # Continued, it retries in its own process; lost, a worker poll takes it again
+        # once due (10 minutes after the failure), as any scheduled run of the queue.
+        assert names.count("Pending") == pending
+        retry = history[names.index("AwaitingRetry")]
+        assert seconds(history[names.index("AwaitingRetry") + 1].timestamp) - seconds(retry.timestamp) \
+            == pytest.approx(600, abs=10 if runs == "lost" else 0.01)
+        wk = build_report(result)["workers"]
+        assert (wk["runs_lost"], wk["runs_requeued"]) == ((0, 1) if runs == "lost" else (0, 0))
+
+
+def test_a_run_being_cancelled_is_left_to_its_cancellation_when_its_worker_dies():
+    # Cancelled at 29 minutes; the worker kills it 2 minutes later: the outage at 30
+    # leaves it to that (a restarted Prefect worker finds it CANCELLING and, its
+    # process gone, marks it CANCELLED).
+    result, engine = run(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
+                         'flows[0].tasks[0].duration="1h"',
+                         'flows[0].cancel={ probability = 1.0, after = "29m", latency = "2m" }')
+    [rec] = engine.read_flow_runs()
+    assert rec.state_type is StateType.CANCELLED
+    assert build_report(result)["workers"]["runs_crashed"] == 0
+    without = run(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
+                  'flows[0].tasks[0].duration="1h"')[1]
+    assert [r.state_type for r in without.read_flow_runs()] == [StateType.CRASHED]
+
+
+def test_failures_take_their_runs_down_too_and_the_same_way_each_time():
+    settings = ('workers[0].outages=[]', 'workers[0].failures={ mean_uptime = "40m", repair = "5m", runs = "crash" }',
+                "simulation.until=12h")
+    first, second = build_report(run(DYING, *settings)[0]), build_report(run(DYING, *settings)[0])
+    assert first == second
+    assert first["workers"]["failures"] > 5 and first["workers"]["runs_crashed"] > 5
+    assert first["flow_runs"]["by_state"]["CRASHED"] == first["workers"]["runs_crashed"]

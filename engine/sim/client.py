@@ -139,11 +139,18 @@ class Client:
                 self._begin_attempt(run)
         elif status == "WAIT":
             self._counters["scheduled_time_waits"] += 1
-            self._after(result.details.delay_seconds, self.propose_flow_running, run)
+            self._after(result.details.delay_seconds, self._running_due, (run, run.token))
         elif status == "REJECT":
             self._follow_flow(run, result.state)
         else:
             self._abandon_run(run)
+
+    def _running_due(self, ticket: tuple[RunSim, int]) -> None:
+        """A wait or a retry delay is over: propose RUNNING, unless the run went back
+        to its work queue meanwhile (its process was lost: `lose`)."""
+        run, token = ticket
+        if token == run.token:
+            self.propose_flow_running(run)
 
     def _follow_flow(self, run: RunSim, state: State | None) -> None:
         """Continue from a state the engine returned instead of the proposal."""
@@ -155,7 +162,7 @@ class Client:
             self._stop_attempt(run, Cancelled)
             self._finalize(run)
         elif stype is _SCHEDULED and state is not None and state.state_details.scheduled_time is not None:
-            self.loop.at(self.t_of(state.state_details.scheduled_time), self.propose_flow_running, run)
+            self.loop.at(self.t_of(state.state_details.scheduled_time), self._running_due, (run, run.token))
         elif stype is _CANCELLING:
             pass  # a cancellation is under way: the worker finishes it
         else:
@@ -209,7 +216,8 @@ class Client:
             if returned is not None and returned.type is _SCHEDULED:
                 self._counters["flow_retries"] += 1
                 when = returned.state_details.scheduled_time
-                self.loop.at(self.t_of(when) if when is not None else self.loop.now, self.propose_flow_running, run)
+                self.loop.at(self.t_of(when) if when is not None else self.loop.now, self._running_due,
+                             (run, run.token))
             else:
                 self._follow_flow(run, returned)
         elif status == "WAIT":
@@ -224,9 +232,10 @@ class Client:
         run.gen += 1   # any event of the last attempt still queued is now stale
         self._let_go(run, run.type is _COMPLETED)
 
-    def _abandon_run(self, run: RunSim) -> None:
-        """ABORT on a flow proposal: stop driving it (it keeps its current state)."""
-        self._counters["flow_aborts"] += 1
+    def _abandon_run(self, run: RunSim, counter: str = "flow_aborts") -> None:
+        """ABORT on a flow proposal (or its process is gone): stop driving it (it keeps
+        its current state)."""
+        self._counters[counter] += 1
         run.dead = True
         run.gen += 1
         self._let_go(run, False)
@@ -234,8 +243,9 @@ class Client:
     def _let_go(self, run: RunSim, ok: bool) -> None:
         """`run` is no longer driven: free its worker slot and tell whoever waits on it
         (the simulation, or the parent's task node, as succeeded if `ok`)."""
-        if run.worker is not None:
-            run.worker.active -= 1
+        worker = run.worker
+        if worker is not None:
+            del worker.runs[run]
             run.worker = None
         parent = run.parent
         if parent is None:
@@ -487,10 +497,10 @@ class Client:
                 self.task_call(run, i, make_state(message="flow run stopped"))
         run.held = []
 
-    def _crash(self, run: RunSim) -> None:
-        self._counters["crashes"] += 1
+    def _crash(self, run: RunSim, message: str = "simulated infrastructure crash", counter: str = "crashes") -> None:
+        self._counters[counter] += 1
         self._stop_attempt(run, Crashed)
-        result = self.flow_call(run, Crashed(message="simulated infrastructure crash"))
+        result = self.flow_call(run, Crashed(message=message))
         if result.status == "ACCEPT" or run.type in _FINAL:
             self._finalize(run)
         else:
@@ -590,7 +600,7 @@ class Client:
             self._after(latency, self._kill, run)
 
     def _kill(self, run: RunSim) -> None:
-        if run.final:
+        if run.final or run.dead:
             return
         self._stop_attempt(run, Cancelled)
         result = self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
@@ -599,3 +609,33 @@ class Client:
             self._finalize(run)
         else:
             self._abandon_run(run)
+
+    # a worker that dies with its runs --------------------------------------------------------------
+    def terminate(self, run: RunSim) -> None:
+        """The run's process got a termination signal with its worker's: as Prefect's
+        flow engine does, its task runs and subflows in flight and then the flow run
+        are reported CRASHED."""
+        self._crash(run, "Execution was aborted by a termination signal.", "worker_runs_crashed")
+
+    def lose(self, run: RunSim, requeue: Callable[[RunSim], None]) -> None:
+        """The run's process was killed without a word (SIGKILL, a lost machine).
+        Prefect 3.1.0 has no flow-run heartbeats: nothing notices, and the run, its
+        subflows and task runs keep their states for good, holding their pool, queue,
+        deployment and tag slots. Only a run waiting in-process for its retry
+        (SCHEDULED, AwaitingRetry) is found again: a worker's poll picks it up as any
+        scheduled run, so it goes back to its queue through `requeue`."""
+        if run.type is _SCHEDULED and run.queue is not None:
+            self._counters["worker_runs_requeued"] += 1
+            del run.worker.runs[run]                # type: ignore[union-attr]
+            run.worker = None
+            run.gen += 1
+            requeue(run)                            # (bumps the token: its retry event goes stale)
+            return
+        stack = list(run.children.values())
+        while stack:
+            child = stack.pop()
+            if not child.final and not child.dead:
+                child.dead = True
+                child.gen += 1
+                stack.extend(child.children.values())
+        self._abandon_run(run, "worker_runs_lost")

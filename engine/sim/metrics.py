@@ -34,7 +34,8 @@ class Metrics:
             "pool_limit_deferrals", "worker_limit_deferrals", "late_marked", "scheduled_time_waits",
             "pauses", "resumes", "pause_timeouts", "crashes", "cancellations_requested",
             "cancellations", "task_aborts", "flow_aborts", "task_not_ready",
-            "worker_outages", "worker_failures", "workers_marked_offline", "pools_marked_not_ready",
+            "worker_outages", "worker_failures", "worker_runs_crashed", "worker_runs_lost",
+            "worker_runs_requeued", "workers_marked_offline", "pools_marked_not_ready",
             "deployments_marked_not_ready", "queues_marked_not_ready",
         )}
         self.tag_wait_seconds = 0.0

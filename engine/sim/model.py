@@ -113,13 +113,15 @@ class PoolRT:
 
 
 class WorkerRT:
-    __slots__ = ("spec", "pool", "name", "active", "heartbeat", "epoch", "down", "down_since", "failure_rng")
+    __slots__ = ("spec", "pool", "name", "runs", "heartbeat", "epoch", "down", "down_since", "failure_rng")
 
     def __init__(self, spec: WorkerSpec, pool: PoolRT, name: str, heartbeat: float | None) -> None:
         self.spec = spec
         self.pool = pool
         self.name = name
-        self.active = 0   # flow runs it submitted that have not finished
+        # The flow runs it submitted that are still driven, in submission order (a dict:
+        # a set's order would vary from run to run); what its `limit` counts.
+        self.runs: dict["RunSim", None] = {}
         self.heartbeat = heartbeat   # seconds between heartbeats, None: sends none
         # Bumped when the worker goes down: its poll, heartbeat and failure events carry
         # the epoch they were booked in, and stale ones do nothing (nor book again).

@@ -124,6 +124,11 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         "workers": {
             "outages": c["worker_outages"],
             "failures": c["worker_failures"],
+            # flow runs a worker took down with it ("crash": reported CRASHED; "lost":
+            # left in their states; "requeued": lost while waiting for a retry, taken again)
+            "runs_crashed": c["worker_runs_crashed"],
+            "runs_lost": c["worker_runs_lost"],
+            "runs_requeued": c["worker_runs_requeued"],
             "downtime_seconds": _r(downtime),
             # (share of worker time up: six places, as three would round a few minutes away)
             "availability": round(1.0 - downtime / (workers * duration), 6) if workers and duration > 0 else None,
@@ -234,6 +239,9 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         line = "Workers: " + (", ".join(parts) or "no outages or failures")
         if wk.get("downtime_seconds") and wk.get("availability") is not None:
             line += f", {format_duration(wk['downtime_seconds'])} down in all (availability {100 * wk['availability']:.1f}%)"
+        taken = [f"{wk[f'runs_{key}']} {key}" for key in ("crashed", "lost", "requeued") if wk.get(f"runs_{key}")]
+        if taken:
+            line += "; flow runs taken down with them: " + ", ".join(taken)
         if wk["foreman"]:
             line += (f"; the foreman marked {wk['marked_offline']} workers offline and "
                      f"{wk['pools_marked_not_ready']} pools, {wk['queues_marked_not_ready']} queues, "

@@ -27,14 +27,18 @@
   `heartbeat` interval a worker also heartbeats as it starts and every interval
   after (`worker_heartbeat` with `mark_pool_ready`, as Prefect's API route does),
   so the store holds its worker and a NOT_READY pool turns READY. During one of its
-  `outages` a worker neither polls nor heartbeats (the runs it already submitted go
-  on: their infrastructure does not need it); it starts again when the outage ends.
+  `outages` a worker neither polls nor heartbeats (by default the runs it already
+  submitted go on: their infrastructure does not need it); it starts again when the
+  outage ends.
   With `failures`, each worker also fails at random: after an exponentially
   distributed up time (mean `mean_uptime`, counted from the simulation's start and
   then from each restart) it goes down as in an outage for a drawn `repair` time.
   An outage voids the failure a worker had coming (the next is drawn when it
   restarts); an outage that begins during a repair keeps the worker down until
-  both are over.
+  both are over. An outage's or the failures' `runs` says what becomes of the
+  runs the worker submitted as it goes down: they go on ("continue"), are
+  reported CRASHED ("crash") or are left in their states ("lost"); see
+  `Client.terminate` and `Client.lose`.
 * Foreman (when enabled, every `loop` seconds from the start): one
   `Engine.run_foreman_once` pass with the workload's settings, so quiet workers go
   OFFLINE and their pools NOT_READY. Worker polls then also record themselves as
@@ -229,21 +233,40 @@ class Services:
     def outage_start(self, booking: tuple[WorkerRT, Any]) -> None:
         worker, outage = booking
         self.counters["worker_outages"] += 1
-        self._go_down(worker, outage.duration)
+        self._go_down(worker, outage.duration, outage.runs)
 
     def failure(self, ticket: tuple[WorkerRT, int]) -> None:
         worker, epoch = ticket
         if epoch != worker.epoch:
             return   # it went down (an outage) before this failure came: drawn again at its restart
         self.counters["worker_failures"] += 1
-        self._go_down(worker, worker.spec.failures.repair.sample(worker.failure_rng))  # type: ignore[union-attr]
+        failures = worker.spec.failures
+        self._go_down(worker, failures.repair.sample(worker.failure_rng), failures.runs)  # type: ignore[union-attr]
 
-    def _go_down(self, worker: WorkerRT, duration: float) -> None:
+    def _go_down(self, worker: WorkerRT, duration: float, runs: str) -> None:
         if worker.down == 0:
             worker.epoch += 1   # its booked polls, heartbeats and failure are void
             worker.down_since = self.loop.now
         worker.down += 1
         self.loop.after(duration, self.outage_end, worker)
+        if runs != "continue":
+            self._take_runs_down(worker, runs)
+
+    def _take_runs_down(self, worker: WorkerRT, runs: str) -> None:
+        """The runs the worker submitted die with it ("crash" or "lost"), oldest
+        submission first. A run being cancelled is left to its cancellation (a
+        restarted worker finds it CANCELLING and, its process gone, marks it
+        CANCELLED, as Prefect's worker does when the kill finds no process)."""
+        client = self.client
+        for run in [r for r in worker.runs if not r.cancelling]:
+            if runs == "crash":
+                client.terminate(run)
+            else:
+                client.lose(run, self._requeue)
+
+    def _requeue(self, run: RunSim) -> None:
+        when = run.rec.next_scheduled_start_time
+        self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
 
     def outage_end(self, worker: WorkerRT) -> None:
         worker.down -= 1
@@ -267,7 +290,7 @@ class Services:
             return
         horizon = loop.now + wspec.prefetch
         cap = _INF if pspec.concurrency_limit is None else pspec.concurrency_limit - pool.active
-        wcap = _INF if wspec.limit is None else wspec.limit - worker.active
+        wcap = _INF if wspec.limit is None else wspec.limit - len(worker.runs)
         for queue in pool.queues:
             heap = queue.heap
             if not heap or heap[0][0] > horizon:
@@ -334,7 +357,7 @@ class Services:
         status = result.status
         if status == "ACCEPT":
             run.worker = worker
-            worker.active += 1
+            worker.runs[run] = None
             wait = self.loop.now - run.sched_t
             self.metrics.queue_waits.append(wait if wait > 0 else 0.0)
             self.loop.after(worker.spec.startup.sample(self.rng), client.propose_flow_running, run)

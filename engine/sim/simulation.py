@@ -127,15 +127,19 @@ class Simulation:
         self.runs.append(run)
 
     def _on_final(self, run: RunSim) -> None:
+        # `finished` (the `runs` target, the progress bar) counts every run no longer
+        # driven; the metrics only those that reached a final state, not the ones
+        # left where they were (an aborted proposal, a process lost with its worker).
         self.finished += 1
-        metrics = self.metrics
-        metrics.counters["flow_runs_finished"] += 1
-        metrics.completed_at.append(self.loop.now)
-        if run.dep is not None and run.type is not None and not run.dead:
-            row = metrics.deployment(run.dep.spec.name)
-            key = run.type.value
-            if key in row:
-                row[key] += 1
+        if not run.dead:
+            metrics = self.metrics
+            metrics.counters["flow_runs_finished"] += 1
+            metrics.completed_at.append(self.loop.now)
+            if run.dep is not None and run.type is not None:
+                row = metrics.deployment(run.dep.spec.name)
+                key = run.type.value
+                if key in row:
+                    row[key] += 1
         if self.max_runs is not None and self.finished >= self.max_runs:
             self.loop.stop()
 

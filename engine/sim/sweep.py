@@ -112,6 +112,8 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("worker outages", _workers("outages")),
     ("  failures", _workers("failures")),
     ("  availability", _workers("availability")),
+    ("  runs crashed with them", _workers("runs_crashed")),
+    ("  runs lost with them", _workers("runs_lost")),
 ]
 
 

@@ -29,7 +29,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
-    "PolicySpec", "OutageSpec", "FailureSpec",
+    "PolicySpec", "OutageSpec", "FailureSpec", "RUNS_ON_DOWN",
     "TagLimitSpec", "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
     "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
 ]
@@ -115,16 +115,25 @@ class PoolSpec:
     queues: list[QueueSpec] = attrs.field(factory=list)
 
 
+# What becomes of the flow runs a worker submitted when it goes down: "continue"
+# (their infrastructure does not need it: containers, Kubernetes jobs), "crash"
+# (they get a termination signal with it and report CRASHED) or "lost" (killed
+# without a word: they keep their states for good).
+RUNS_ON_DOWN = ("continue", "crash", "lost")
+
+
 @attrs.define(slots=True)
 class OutageSpec:
     at: float          # seconds from the start
     duration: float
+    runs: str = "continue"   # one of RUNS_ON_DOWN
 
 
 @attrs.define(slots=True)
 class FailureSpec:
     mean_uptime: float   # seconds a worker runs between failures, on average (exponentially distributed)
     repair: Dist         # how long each failure keeps it down
+    runs: str = "continue"   # one of RUNS_ON_DOWN
 
 
 @attrs.define(slots=True)
@@ -492,10 +501,17 @@ def _pool(value: Any, path: str) -> PoolSpec:
     )
 
 
+def _runs_on_down(value: Any, path: str) -> str:
+    if value not in RUNS_ON_DOWN:
+        raise WorkloadError(path, f"must be one of {', '.join(map(repr, RUNS_ON_DOWN))}, got {value!r}")
+    return value
+
+
 def _outage(value: Any, path: str) -> OutageSpec:
-    t = _Table(value, path, {"at", "duration"})
+    t = _Table(value, path, {"at", "duration", "runs"})
     return OutageSpec(at=t.get("at", parse_duration, required=True),
-                      duration=t.get("duration", _positive_duration, required=True))
+                      duration=t.get("duration", _positive_duration, required=True),
+                      runs=t.get("runs", _runs_on_down, "continue"))
 
 
 def _outages(value: Any, path: str) -> list[OutageSpec]:
@@ -509,12 +525,12 @@ def _outages(value: Any, path: str) -> list[OutageSpec]:
 
 
 def _failures(value: Any, path: str) -> FailureSpec:
-    t = _Table(value, path, {"mean_uptime", "repair"})
+    t = _Table(value, path, {"mean_uptime", "repair", "runs"})
     mean_uptime = t.get("mean_uptime", _positive_duration, required=True)
     repair = t.get("repair", parse_dist, required=True)
     if repair.mean <= 0:
         raise WorkloadError(t.at("repair"), "a repair must take time (its mean is 0)")
-    return FailureSpec(mean_uptime=mean_uptime, repair=repair)
+    return FailureSpec(mean_uptime=mean_uptime, repair=repair, runs=t.get("runs", _runs_on_down, "continue"))
 
 
 def _worker(value: Any, path: str) -> WorkerSpec:
