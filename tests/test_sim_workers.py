@@ -366,3 +366,16 @@ def test_failures_take_their_runs_down_too_and_the_same_way_each_time():
     assert first == second
     assert first["workers"]["failures"] > 5 and first["workers"]["runs_crashed"] > 5
     assert first["flow_runs"]["by_state"]["CRASHED"] == first["workers"]["runs_crashed"]
+
+
+@pytest.mark.parametrize("outage_at, state", [("2m", StateType.PENDING), ("6m", StateType.CRASHED)])
+def test_a_run_whose_infrastructure_is_still_starting_dies_silently_even_with_crash(outage_at, state):
+    # One run, picked up within 10 s; its infrastructure takes 5 minutes to start. At 2
+    # minutes no flow engine runs yet to catch the signal: the run stays PENDING (lost);
+    # at 6 minutes it is running and reports its crash.
+    result, engine = run(DYING, f'workers[0].outages=[{{ at = "{outage_at}", duration = "1m", runs = "crash" }}]',
+                         'deployments[0].schedule={ at = ["0s"] }', 'workers[0].startup="5m"')
+    [rec] = engine.read_flow_runs()
+    assert rec.state_type is state
+    wk = build_report(result)["workers"]
+    assert (wk["runs_lost"], wk["runs_crashed"]) == ((1, 0) if state is StateType.PENDING else (0, 1))

@@ -129,6 +129,7 @@ class Client:
         """Infrastructure started (or a retry/resume is due): propose RUNNING."""
         if run.final or run.dead or run.cancelling:
             return
+        run.booted = True
         result = self.flow_call(run, Running())
         status = result.status
         if status == "ACCEPT":

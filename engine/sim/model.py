@@ -154,7 +154,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t", "cache_keys", "refs",
+        "children", "created_t", "cache_keys", "refs", "booted",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
@@ -187,6 +187,9 @@ class RunSim:
         self.cancelling = False
         self.pending_final: Any = None
         self.resuming = False
+        # Its flow engine is running (it proposed RUNNING since its last submission):
+        # from then on a termination signal is caught and reported as a crash.
+        self.booted = False
         self.children: dict[int, "RunSim"] = {}
         self.created_t = 0.0
         self.cache_keys: dict[int, str] = {}

@@ -254,12 +254,14 @@ class Services:
 
     def _take_runs_down(self, worker: WorkerRT, runs: str) -> None:
         """The runs the worker submitted die with it ("crash" or "lost"), oldest
-        submission first. A run being cancelled is left to its cancellation (a
-        restarted worker finds it CANCELLING and, its process gone, marks it
-        CANCELLED, as Prefect's worker does when the kill finds no process)."""
+        submission first. A run whose infrastructure is still starting (its flow
+        engine not yet running, so nothing catches the signal) is lost even with
+        "crash". A run being cancelled is left to its cancellation (a restarted
+        worker finds it CANCELLING and, its process gone, marks it CANCELLED, as
+        Prefect's worker does when the kill finds no process)."""
         client = self.client
         for run in [r for r in worker.runs if not r.cancelling]:
-            if runs == "crash":
+            if runs == "crash" and run.booted:
                 client.terminate(run)
             else:
                 client.lose(run, self._requeue)
@@ -358,6 +360,7 @@ class Services:
         if status == "ACCEPT":
             run.worker = worker
             worker.runs[run] = None
+            run.booted = False
             wait = self.loop.now - run.sched_t
             self.metrics.queue_waits.append(wait if wait > 0 else 0.0)
             self.loop.after(worker.spec.startup.sample(self.rng), client.propose_flow_running, run)
