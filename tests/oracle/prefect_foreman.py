@@ -61,6 +61,7 @@ import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
+from prefect_routes import worker_heartbeat_route  # noqa: E402
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 CLOCK = sb.CLOCK
@@ -118,7 +119,6 @@ async def check_manual_julianday(db) -> None:
 # --- answering --------------------------------------------------------------------------
 async def answer_file(inp, out):
     import sqlalchemy as sa
-    import prefect.server.schemas.internal  # noqa: F401  (schemas.internal below)
     from prefect.server import models, schemas
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
@@ -131,8 +131,6 @@ async def answer_file(inp, out):
     await db.create_db()
     await check_manual_julianday(db)
     sb.install_manual_clock()
-    NOT_READY = schemas.statuses.WorkPoolStatus.NOT_READY
-    READY = schemas.statuses.WorkPoolStatus.READY
 
     def value(enum_or_none):
         return None if enum_or_none is None else enum_or_none.value
@@ -228,19 +226,11 @@ async def answer_file(inp, out):
                 pid = pool_id(st["pool"])
 
                 async def beat(s):
-                    # The API route: read the pool, record the heartbeat, then set a
-                    # NOT_READY pool READY. The models function alone without the flag.
-                    pool = None
+                    # The API route with the flag; the models function alone without it.
                     if st["mark_pool_ready"]:
-                        pool = await models.workers.read_work_pool_by_name(s, st["pool"])
-                        if pool is None:
-                            raise LookupError("work pool not found")  # the route's 404
+                        return await worker_heartbeat_route(s, st["pool"], st["worker"], st["interval"])
                     await models.workers.worker_heartbeat(s, pid, st["worker"],
                                                           heartbeat_interval_seconds=st["interval"])
-                    if pool is not None and pool.status == NOT_READY:
-                        await models.workers.update_work_pool(
-                            s, pid, schemas.internal.InternalWorkPoolUpdate(status=READY),
-                            emit_status_change=emit_work_pool_status_event)
                     return True
                 return await committed(beat)
             if op == "poll":

@@ -34,8 +34,7 @@ Worker steps (workers_scenarios.py --heartbeats): `worker_steps`, run after the 
 on a manual clock: pendulum.now (which Prefect's worker_heartbeat, its column defaults
 and update_work_pool read) answers T0 + the sum of the `advance` steps so far. Steps:
 {op: advance, seconds}, {op: worker_heartbeat, pool, worker, interval, route} (route:
-then also what the API route adds, read the pool first and, if it was NOT_READY,
-update_work_pool(status=READY)), {op: delete_worker, pool, worker}, {op: read_workers,
+through Prefect's API route, prefect_routes.worker_heartbeat_route), {op: delete_worker, pool, worker}, {op: read_workers,
 pool, filter (WorkerFilter JSON whose times are ms offsets from T0), limit, offset},
 {op: update_work_pool, pool, fields}, {op: delete_work_pool, pool}, {op:
 create_work_pool, pool, type}. An unknown pool name is a fresh random id. Answers, in
@@ -53,6 +52,7 @@ import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
+from prefect_routes import worker_heartbeat_route  # noqa: E402
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 CLOCK = sb.CLOCK  # the manual clock of worker steps (None: the real one)
@@ -72,7 +72,6 @@ def ms_of(t):
 
 async def answer_file(inp, out):
     import sqlalchemy as sa
-    import prefect.server.schemas.internal  # noqa: F401  (schemas.internal below)
     from prefect.server import models, schemas
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
@@ -131,15 +130,10 @@ async def answer_file(inp, out):
             pid = names["pool_id"].get(ws["pool"], uuid.uuid4())
             if op == "worker_heartbeat":
                 async def do():
-                    pool = await models.workers.read_work_pool(s, pid) if ws["route"] else None
-                    if ws["route"] and pool is None:
-                        raise LookupError("no such pool")  # the route's 404
+                    if ws["route"]:
+                        return await worker_heartbeat_route(s, ws["pool"], ws["worker"], ws["interval"])
                     await models.workers.worker_heartbeat(s, pid, ws["worker"],
                                                           heartbeat_interval_seconds=ws["interval"])
-                    if ws["route"] and pool.status == schemas.statuses.WorkPoolStatus.NOT_READY:
-                        await models.workers.update_work_pool(
-                            s, pid, schemas.internal.InternalWorkPoolUpdate(
-                                status=schemas.statuses.WorkPoolStatus.READY))
                     return True
                 r = await step(do)
                 s.expunge_all()
