@@ -117,7 +117,7 @@ def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fai
                   if any(s.message == "Execution was aborted by a termination signal."
                          for s in engine.read_flow_run_states(run.rec.id))]
     assert all(run.rec.state_type is StateType.CRASHED for run in terminated)
-    assert len(terminated) <= counters["worker_runs_crashed"]
+    assert len(terminated) == counters["worker_runs_crashed"]
     lost = [run for run in result.runs if run.dead]
     assert len(lost) == counters["worker_runs_lost"] + counters["flow_aborts"]
     downs = sorted(start for _, start, _ in windows)

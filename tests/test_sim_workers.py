@@ -304,6 +304,7 @@ def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
     finished = sum(rec.state_type is StateType.COMPLETED for rec in engine.read_flow_runs())
     assert report["flow_runs"]["finished"] == finished == sum(report["throughput"]["finished_per_hour"])
     assert "flow runs taken down with them: 2 lost" in summary_text(report)
+    assert report["deployments"]["d"]["COMPLETED"] == finished
     assert report["events"]["late_marked"] > 0   # the runs due meanwhile went Late
 
 
@@ -345,9 +346,8 @@ def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
 
 
 def test_a_run_being_cancelled_is_left_to_its_cancellation_when_its_worker_dies():
-    # Cancelled at 29 minutes; the worker kills it 2 minutes later: the outage at 30
-    # leaves it to that (a restarted Prefect worker finds it CANCELLING and, its
-    # process gone, marks it CANCELLED).
+    # Cancelled at 29 minutes; the cancellation ends it 2 minutes later (the cancel
+    # latency) and the outage at 30 leaves it to that: CANCELLED, not CRASHED.
     result, engine = run(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
                          'flows[0].tasks[0].duration="1h"',
                          'flows[0].cancel={ probability = 1.0, after = "29m", latency = "2m" }')
@@ -379,3 +379,64 @@ def test_a_run_whose_infrastructure_is_still_starting_dies_silently_even_with_cr
     assert rec.state_type is state
     wk = build_report(result)["workers"]
     assert (wk["runs_lost"], wk["runs_crashed"]) == ((1, 0) if state is StateType.PENDING else (0, 1))
+
+
+def test_runs_taken_down_no_longer_count_against_the_workers_limit():
+    # The worker's own limit (2), not the pool's: lost runs stay RUNNING, but the
+    # worker back at 40 minutes no longer counts them and takes two runs at once.
+    for runs in ("crash", "lost"):
+        _, engine = run(DYING, f'workers[0].outages[0].runs="{runs}"', "work_pools[0].concurrency_limit=9",
+                        "workers[0].limit=2")
+        assert [t for t in pickups(engine) if 2400 <= t < 2410] == [2400, 2400]
+        assert len(in_flight_at(engine, 2401)) == (2 if runs == "crash" else 4)
+
+
+def test_a_lost_run_takes_its_subflow_down_with_it():
+    data = {**DYING, "flows": [{"name": "f", "tasks": [{"name": "s", "subflow": "g"}]},
+                               {"name": "g", "tasks": [{"name": "t", "duration": "25m"}]}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+    result, engine = run(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "lost" }]')
+    runs = engine.read_flow_runs()
+    assert len(runs) == 2 and all(rec.state_type is StateType.RUNNING for rec in runs)
+    assert all(tr.state_type is StateType.RUNNING for tr in engine.read_task_runs())
+    assert max(seconds(s.timestamp) for rec in runs for s in engine.read_flow_run_states(rec.id)) < 600
+    assert build_report(result)["workers"]["runs_lost"] == 1
+    crashed = run(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "crash" }]')[1]
+    assert {rec.state_type for rec in crashed.read_flow_runs()} == {StateType.CRASHED}
+    assert {tr.state_type for tr in crashed.read_task_runs()} == {StateType.CRASHED}
+
+
+def test_a_lost_paused_run_is_still_failed_by_the_pause_expiration_service():
+    # Paused after its first task (about 1 minute in) for 20 minutes, with a 10-minute
+    # timeout; lost at 3 minutes. The server's service fails it as the pause times out.
+    data = {**DYING, "flows": [{"name": "f", "tasks": [{"name": "a", "duration": "1m"},
+                                                       {"name": "b", "depends_on": ["a"], "duration": "1m"}],
+                                "pause": {"probability": 1.0, "after": "a", "duration": "20m", "timeout": "10m"}}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+    result, engine = run(data, 'workers[0].outages=[{ at = "3m", duration = "1m", runs = "lost" }]')
+    [rec] = engine.read_flow_runs()
+    states = engine.read_flow_run_states(rec.id)
+    assert [s.type for s in states[-2:]] == [StateType.PAUSED, StateType.FAILED]
+    assert 660 < seconds(states[-1].timestamp) < 700
+    report = build_report(result)
+    assert report["workers"]["runs_lost"] == 1 and report["events"]["pause_timeouts"] == 1
+    # It reached a final state: counted as finished, in its deployment's row and per hour.
+    assert report["flow_runs"]["finished"] == report["deployments"]["d"]["FAILED"] == 1
+    assert sum(report["throughput"]["finished_per_hour"]) == 1
+
+
+def test_a_requeued_run_is_starting_up_afresh_when_its_worker_dies_again():
+    # Lost while waiting for its retry (outage at 5 minutes), the run is taken again
+    # at about 13 minutes and starts up for 2 minutes: a termination signal at 14
+    # minutes finds no flow engine running in the new process. It is lost, PENDING.
+    data = {**DYING, "flows": [{"name": "f", "retries": 1, "retry_delay": "10m",
+                                "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+    result, engine = run(data, 'workers[0].startup="2m"',
+                         'workers[0].outages=[{ at = "5m", duration = "1m", runs = "lost" }, '
+                         '{ at = "14m", duration = "1m", runs = "crash" }]')
+    [rec] = engine.read_flow_runs()
+    assert rec.state_type is StateType.PENDING
+    assert [s.name for s in engine.read_flow_run_states(rec.id)].count("Pending") == 2
+    wk = build_report(result)["workers"]
+    assert (wk["runs_requeued"], wk["runs_lost"], wk["runs_crashed"]) == (1, 1, 0)

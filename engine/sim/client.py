@@ -52,10 +52,15 @@ _OCCUPYING = frozenset({_PENDING, _RUNNING})
 
 
 class Client:
-    """Drives runs; `on_final(run)` is told when a top-level run reaches a final state."""
+    """Drives runs. `on_final(run)` is told when a top-level run is no longer driven:
+    it reached a final state, or it was left where it was (`run.dead`: an aborted
+    proposal, a process lost with its worker). `on_final_state(run)` is told when
+    such a left run reaches a final state later all the same (the pause-expiration
+    service fails it)."""
 
     def __init__(self, engine: "Engine", loop: "EventLoop", rng: random.Random, metrics: Metrics,
-                 flow_policy: Any, task_policy: Any, on_final: Callable[[RunSim], None]) -> None:
+                 flow_policy: Any, task_policy: Any, on_final: Callable[[RunSim], None],
+                 on_final_state: Callable[[RunSim], None]) -> None:
         self.engine = engine
         self.loop = loop
         self.rng = rng
@@ -63,6 +68,7 @@ class Client:
         self.flow_policy = flow_policy
         self.task_policy = task_policy
         self.on_final = on_final
+        self.on_final_state = on_final_state
         self._set_flow = engine.set_flow_run_state
         self._set_task = engine.set_task_run_state
         self._counters = metrics.counters
@@ -498,8 +504,9 @@ class Client:
                 self.task_call(run, i, make_state(message="flow run stopped"))
         run.held = []
 
-    def _crash(self, run: RunSim, message: str = "simulated infrastructure crash", counter: str = "crashes") -> None:
-        self._counters[counter] += 1
+    def _crash(self, run: RunSim, message: str = "simulated infrastructure crash", counter: str | None = "crashes") -> None:
+        if counter is not None:
+            self._counters[counter] += 1
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message=message))
         if result.status == "ACCEPT" or run.type in _FINAL:
@@ -552,8 +559,12 @@ class Client:
         if new not in _FINAL:
             return
         self._counters["pause_timeouts"] += 1
-        if run.final or run.dead:
-            return   # no client drives it any more
+        if run.dead:
+            # No client drives it any more (lost with its worker, say); the service
+            # failed it all the same.
+            if run.parent is None:
+                self.on_final_state(run)
+            return
         # The flow run is over: the simulated process stops (its held task runs are
         # cancelled) and gives back its worker slot.
         run.paused = False
@@ -614,15 +625,19 @@ class Client:
     # a worker that dies with its runs --------------------------------------------------------------
     def terminate(self, run: RunSim) -> None:
         """The run's process got a termination signal with its worker's: as Prefect's
-        flow engine does, its task runs and subflows in flight and then the flow run
-        are reported CRASHED."""
-        self._crash(run, "Execution was aborted by a termination signal.", "worker_runs_crashed")
+        flow engine does, the flow run is reported CRASHED ("Execution was aborted by
+        a termination signal."), and its task runs and subflows in flight with it.
+        Counted if the engine took the crash."""
+        self._crash(run, "Execution was aborted by a termination signal.", None)
+        if run.type is StateType.CRASHED:
+            self._counters["worker_runs_crashed"] += 1
 
     def lose(self, run: RunSim, requeue: Callable[[RunSim], None]) -> None:
         """The run's process was killed without a word (SIGKILL, a lost machine).
         Prefect 3.1.0 has no flow-run heartbeats: nothing notices, and the run, its
         subflows and task runs keep their states for good, holding their pool, queue,
-        deployment and tag slots. Only a run waiting in-process for its retry
+        deployment and tag slots (only the server's own services still act: a lost
+        PAUSED run is failed when its pause times out). A run waiting in-process for its retry
         (SCHEDULED, AwaitingRetry) is found again: a worker's poll picks it up as any
         scheduled run, so it goes back to its queue through `requeue`."""
         if run.type is _SCHEDULED and run.queue is not None:

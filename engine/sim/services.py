@@ -22,7 +22,7 @@
   `prefetch` ahead) queue by queue in the order of the priorities the engine
   stored, within the pool's and queue's concurrency limits (counted, as Prefect's
   worker query counts them, from runs in PENDING or RUNNING) and the worker's own
-  limit (runs it submitted that have not finished); propose PENDING; start the
+  limit (runs it submitted that are still driven); propose PENDING; start the
   infrastructure, which proposes RUNNING after a drawn startup time. With a
   `heartbeat` interval a worker also heartbeats as it starts and every interval
   after (`worker_heartbeat` with `mark_pool_ready`, as Prefect's API route does),

@@ -108,7 +108,8 @@ class Simulation:
         self.late_policy = late_policy
         self.runs: list[RunSim] = []
         self.finished = 0
-        self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final)
+        self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
+                             self._record_final)
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
         self.services = Services(self)
@@ -132,16 +133,20 @@ class Simulation:
         # left where they were (an aborted proposal, a process lost with its worker).
         self.finished += 1
         if not run.dead:
-            metrics = self.metrics
-            metrics.counters["flow_runs_finished"] += 1
-            metrics.completed_at.append(self.loop.now)
-            if run.dep is not None and run.type is not None:
-                row = metrics.deployment(run.dep.spec.name)
-                key = run.type.value
-                if key in row:
-                    row[key] += 1
+            self._record_final(run)
         if self.max_runs is not None and self.finished >= self.max_runs:
             self.loop.stop()
+
+    def _record_final(self, run: RunSim) -> None:
+        """A top-level run reached a final state: count it as finished."""
+        metrics = self.metrics
+        metrics.counters["flow_runs_finished"] += 1
+        metrics.completed_at.append(self.loop.now)
+        if run.dep is not None and run.type is not None:
+            row = metrics.deployment(run.dep.spec.name)
+            key = run.type.value
+            if key in row:
+                row[key] += 1
 
     # setup ------------------------------------------------------------------------------------------
     def _setup(self) -> None:

@@ -117,8 +117,9 @@ class PoolSpec:
 
 # What becomes of the flow runs a worker submitted when it goes down: "continue"
 # (their infrastructure does not need it: containers, Kubernetes jobs), "crash"
-# (they get a termination signal with it and report CRASHED) or "lost" (killed
-# without a word: they keep their states for good).
+# (they get a termination signal with it and report CRASHED; those still starting
+# up are lost) or "lost" (killed without a word: they keep their states for good,
+# but for one waiting for its retry, which goes back to its queue).
 RUNS_ON_DOWN = ("continue", "crash", "lost")
 
 
