@@ -559,10 +559,10 @@ class Client:
         if new not in _FINAL:
             return
         self._counters["pause_timeouts"] += 1
-        if run.dead:
+        if run.final or run.dead:
             # No client drives it any more (lost with its worker, say); the service
             # failed it all the same.
-            if run.parent is None:
+            if run.dead and run.parent is None:
                 self.on_final_state(run)
             return
         # The flow run is over: the simulated process stops (its held task runs are

@@ -256,9 +256,9 @@ class Services:
         """The runs the worker submitted die with it ("crash" or "lost"), oldest
         submission first. A run whose infrastructure is still starting (its flow
         engine not yet running, so nothing catches the signal) is lost even with
-        "crash". A run being cancelled is left to its cancellation (a restarted
-        worker finds it CANCELLING and, its process gone, marks it CANCELLED, as
-        Prefect's worker does when the kill finds no process)."""
+        "crash". A run being cancelled is left to its cancellation: it ends
+        CANCELLED after its cancel latency, as without the failure (in Prefect the
+        restarted worker finds it CANCELLING and, its process gone, marks it so)."""
         client = self.client
         for run in [r for r in worker.runs if not r.cancelling]:
             if runs == "crash" and run.booted:
