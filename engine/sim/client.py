@@ -247,13 +247,17 @@ class Client:
         run.gen += 1
         self._let_go(run, False)
 
-    def _let_go(self, run: RunSim, ok: bool) -> None:
-        """`run` is no longer driven: free its worker slot and tell whoever waits on it
-        (the simulation, or the parent's task node, as succeeded if `ok`)."""
+    def release_worker(self, run: RunSim) -> None:
+        """The worker that submitted `run` no longer counts it against its limit."""
         worker = run.worker
         if worker is not None:
             del worker.runs[run]
             run.worker = None
+
+    def _let_go(self, run: RunSim, ok: bool) -> None:
+        """`run` is no longer driven: free its worker slot and tell whoever waits on it
+        (the simulation, or the parent's task node, as succeeded if `ok`)."""
+        self.release_worker(run)
         parent = run.parent
         if parent is None:
             self.on_final(run)
@@ -400,7 +404,8 @@ class Client:
             run.failed += 1
             self._skip_downstream(run, i)
         if i == run.crash_at:
-            self._crash(run)
+            self._counters["crashes"] += 1
+            self._crash(run, "simulated infrastructure crash")
             return
         if run.pause_armed and i in plan.pause_nodes:
             run.pause_left -= 1
@@ -504,9 +509,7 @@ class Client:
                 self.task_call(run, i, make_state(message="flow run stopped"))
         run.held = []
 
-    def _crash(self, run: RunSim, message: str = "simulated infrastructure crash", counter: str | None = "crashes") -> None:
-        if counter is not None:
-            self._counters[counter] += 1
+    def _crash(self, run: RunSim, message: str) -> None:
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message=message))
         if result.status == "ACCEPT" or run.type in _FINAL:
@@ -628,25 +631,16 @@ class Client:
         flow engine does, the flow run is reported CRASHED ("Execution was aborted by
         a termination signal."), and its task runs and subflows in flight with it.
         Counted if the engine took the crash."""
-        self._crash(run, "Execution was aborted by a termination signal.", None)
+        self._crash(run, "Execution was aborted by a termination signal.")
         if run.type is StateType.CRASHED:
             self._counters["worker_runs_crashed"] += 1
 
-    def lose(self, run: RunSim, requeue: Callable[[RunSim], None]) -> None:
+    def lose(self, run: RunSim) -> None:
         """The run's process was killed without a word (SIGKILL, a lost machine).
         Prefect 3.1.0 has no flow-run heartbeats: nothing notices, and the run, its
         subflows and task runs keep their states for good, holding their pool, queue,
         deployment and tag slots (only the server's own services still act: a lost
-        PAUSED run is failed when its pause times out). A run waiting in-process for its retry
-        (SCHEDULED, AwaitingRetry) is found again: a worker's poll picks it up as any
-        scheduled run, so it goes back to its queue through `requeue`."""
-        if run.type is _SCHEDULED and run.queue is not None:
-            self._counters["worker_runs_requeued"] += 1
-            del run.worker.runs[run]                # type: ignore[union-attr]
-            run.worker = None
-            run.gen += 1
-            requeue(run)                            # (bumps the token: its retry event goes stale)
-            return
+        PAUSED run is failed when its pause times out)."""
         stack = list(run.children.values())
         while stack:
             child = stack.pop()

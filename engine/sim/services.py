@@ -129,6 +129,10 @@ class Services:
         self._seq += 1
         heapq.heappush(run.queue.heap, (t, self._seq, run.token, run))  # type: ignore[union-attr]
 
+    def enqueue_at(self, run: RunSim, when: _dt.datetime | None) -> None:
+        """(Re)file a SCHEDULED run for its scheduled time `when` (None: now)."""
+        self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
+
     # scheduler -----------------------------------------------------------------------------------
     def scheduler_tick(self, _: Any = None) -> None:
         sim = self.sim
@@ -256,19 +260,22 @@ class Services:
         """The runs the worker submitted die with it ("crash" or "lost"), oldest
         submission first. A run whose infrastructure is still starting (its flow
         engine not yet running, so nothing catches the signal) is lost even with
-        "crash". A run being cancelled is left to its cancellation: it ends
-        CANCELLED after its cancel latency, as without the failure (in Prefect the
-        restarted worker finds it CANCELLING and, its process gone, marks it so)."""
+        "crash". A run waiting in-process for its retry (SCHEDULED, AwaitingRetry)
+        is not lost: a worker's poll finds it as any scheduled run of the queue, so
+        it goes back there (re-filing bumps its token: its retry event goes stale).
+        A run being cancelled is left to its cancellation: it ends CANCELLED after
+        its cancel latency, as without the failure (in Prefect the restarted worker
+        finds it CANCELLING and, its process gone, marks it so)."""
         client = self.client
         for run in [r for r in worker.runs if not r.cancelling]:
             if runs == "crash" and run.booted:
                 client.terminate(run)
+            elif run.type is _SCHEDULED:
+                self.counters["worker_runs_requeued"] += 1
+                client.release_worker(run)
+                self.enqueue_at(run, run.rec.next_scheduled_start_time)
             else:
-                client.lose(run, self._requeue)
-
-    def _requeue(self, run: RunSim) -> None:
-        when = run.rec.next_scheduled_start_time
-        self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
+                client.lose(run)
 
     def outage_end(self, worker: WorkerRT) -> None:
         worker.down -= 1
@@ -372,8 +379,7 @@ class Services:
                 client._finalize(run)
             elif returned is not None and returned.type is _SCHEDULED:
                 self.counters["deployment_slot_waits"] += 1
-                when = returned.state_details.scheduled_time
-                self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
+                self.enqueue_at(run, returned.state_details.scheduled_time)
         elif status == "WAIT":
             self.enqueue(run, self.loop.now + result.details.delay_seconds)
         else:
