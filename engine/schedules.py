@@ -105,22 +105,17 @@ def _add(value: _dt.datetime, days: float = 0, seconds: float = 0) -> _dt.dateti
     """pendulum's DateTime.add(days=, seconds=): with days, on the wall clock (then
     read with fold=1); without, in UTC. (pendulum first spreads the seconds over
     minutes, hours and days; the sum is the same timedelta.)"""
-    naive = value.replace(tzinfo=None, fold=0)
     tz = value.tzinfo
     if days:
-        return _local(naive + _dt.timedelta(days=days, seconds=seconds), tz, 1)
-    offset = value.utcoffset()
-    if offset:
-        naive = naive - offset
-    moved = (naive + _dt.timedelta(seconds=seconds)).replace(tzinfo=_dt.timezone.utc)
-    local = moved.astimezone(tz)
-    return local
+        return _local(value.replace(tzinfo=None, fold=0) + _dt.timedelta(days=days, seconds=seconds), tz, 1)
+    return (value.astimezone(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)).astimezone(tz)
 
 
 def _elapsed_seconds(later: _dt.datetime, earlier: _dt.datetime) -> float:
-    # pendulum's difference of two datetimes: UTC instants, whatever their tzinfo.
-    delta = (later.replace(tzinfo=None) - later.utcoffset()) - (earlier.replace(tzinfo=None) - earlier.utcoffset())
-    return delta.total_seconds()
+    # pendulum's difference of two datetimes: UTC instants, whatever their tzinfo (two
+    # datetimes sharing one tzinfo would subtract by wall clock).
+    utc = _dt.timezone.utc
+    return (later.astimezone(utc) - earlier.astimezone(utc)).total_seconds()
 
 
 def _bounds(start: _dt.datetime, end: _dt.datetime | None, tz: str) -> tuple[_dt.datetime, _dt.datetime | None]:
@@ -225,7 +220,7 @@ class IntervalSchedule(_Schedule):
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
         if self.anchor_date is None:
             raise ValidationError("an IntervalSchedule without an anchor_date has no dates until it is stored")
-        anchor = _in_tz(_instance(self.anchor_date), self.timezone)
+        anchor = _in_tz(self.anchor_date, self.timezone)   # (__init__ made it an instance)
         start, end = _bounds(start, end, self.timezone)
         step = self.interval.total_seconds()
         jumps = int(_elapsed_seconds(start, anchor) / step)
