@@ -23,7 +23,7 @@ from .records import (
     ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     WorkQueue,
 )
-from .schedules import _add, _dates, as_schedule
+from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
 from .workers import create_work_queue, queue_named
@@ -163,9 +163,7 @@ def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> 
     if current is not None and current.limit == limit:
         return
     if limit is None:
-        # as delete_concurrency_limit_v2: the key's ON DELETE SET NULL, then the limit
-        engine._store.set_null("deployment", "concurrency_limit_id", current.id)
-        engine._store.delete("concurrency_limit_v2", current)
+        engine._delete_limit_v2(current)   # (as delete_concurrency_limit_v2)
     elif current is not None:
         engine._write("concurrency_limit_v2", current, {"limit": limit})
     else:
@@ -251,12 +249,11 @@ def _schedule_entry(value: Any, field: str, keys: tuple[str, ...], partial: bool
     if isinstance(value, DeploymentSchedule):
         value = {"schedule": value.schedule, "active": value.active, "max_scheduled_runs": value.max_scheduled_runs}
     elif isinstance(value, Mapping):
-        if not partial and "schedule" not in value and any(k in value for k in ("interval", "cron", "rrule")):
+        if not partial and "schedule" not in value and any(k in value for k in _SCHEDULE_KINDS):
             value = {"schedule": value}  # a bare schedule's JSON
     else:
         dump = getattr(value, "model_dump", None)
-        if callable(dump) and not hasattr(value, "interval") and not hasattr(value, "cron") \
-                and not hasattr(value, "rrule"):
+        if callable(dump) and not any(hasattr(value, k) for k in _SCHEDULE_KINDS):
             value = dump(exclude_unset=True)
         else:
             value = {"schedule": value}
@@ -436,13 +433,12 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
     `state_timestamp` stays None and the state's details carry only the scheduled
     time)."""
     store = engine._store
-    keys = store.tables["flow_run"].by_name["idempotency"]
     now = engine._clock.now()
     tags = ["auto-scheduled", *dep.tags] if auto_scheduled else dep.tags
     inserted = []
     for date in planned:
         key = f"scheduled {dep.id} {date}"
-        if keys.get((dep.flow_id, key)):
+        if engine._unique("flow_run", "idempotency", (dep.flow_id, key)) is not None:
             continue
         when = date.astimezone(_UTC)
         state = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=now,

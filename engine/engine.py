@@ -669,9 +669,13 @@ class Engine:
         gcl = self._table("concurrency_limit_v2").get(as_uuid(concurrency_limit_id, "concurrency_limit_id"))
         if gcl is None:
             return False
+        self._delete_limit_v2(gcl)
+        return True
+
+    def _delete_limit_v2(self, gcl: ConcurrencyLimitV2) -> None:
+        # The deployment's foreign key is ON DELETE SET NULL, then the limit goes.
         self._store.set_null("deployment", "concurrency_limit_id", gcl.id)
         self._store.delete("concurrency_limit_v2", gcl)
-        return True
 
     @atomic
     def update_concurrency_limit_v2(self, concurrency_limit_id: Any, concurrency_limit: Mapping[str, Any] | None = None,
