@@ -245,7 +245,7 @@ def test_known_differences_are_reported_apart(by_id, monkeypatch):
     ok, message = runner.run_case(case, policies={})
     assert ok is False and "outcome.status: expected 'ACCEPT', got 'REJECT'" in message
     # a listed case is a failure when it mismatches beyond the documented difference ...
-    monkeypatch.setattr(runner, "KNOWN_DIFFERENCES", [("flow.grid_core.*", "decided on purpose")])
+    monkeypatch.setattr(runner, "KNOWN_DIFFERENCES", [runner.KnownDifference("flow.grid_core.*", "decided on purpose")])
     report = runner.run_cases([case], policies={})
     assert report.passed == 0 and report.known == [] and report.failed[0][0] == case["id"]
     # ... and a known difference, never a pass, when the documented behaviour holds

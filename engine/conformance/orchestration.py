@@ -159,7 +159,6 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
 def _known(case: dict) -> KnownDifference | None:
     """The KNOWN_DIFFERENCES entry that `case` matches, or None."""
     for entry in KNOWN_DIFFERENCES:
-        entry = KnownDifference(*entry)  # (a plain (matcher, why) tuple reads as one)
         matcher = entry.matches
         if callable(matcher):
             hit = matcher(case)
