@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import importlib.util
 import json
 import pathlib
 import types
@@ -21,6 +20,7 @@ from engine.conformance import Report
 from engine.conformance import _orch_replay
 from engine.conformance import orchestration as runner
 from engine.conformance._orch_compare import compare
+from oracle_answers import load_oracle_script
 
 CORPUS = pathlib.Path(__file__).parent / "data" / "orchestration.jsonl"
 # Scenarios in the same format, made by varying recorded ones within their group
@@ -466,10 +466,7 @@ def test_the_committed_variants_are_the_generators_seed_1_output():
     """So the variants can be made again: tests/oracle/orchestration_variants.py with
     seed 1 and 1,000 variants over the corpus writes exactly the committed seed-1
     scenarios, less the retry-jitter ones left out."""
-    spec = importlib.util.spec_from_file_location(
-        "orchestration_variants", pathlib.Path(__file__).parent / "oracle" / "orchestration_variants.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = load_oracle_script("orchestration_variants")
     with open(CORPUS, encoding="utf-8") as fh:
         recorded = [json.loads(line) for line in fh if line.strip()]
     made = {v["id"]: v for v in generator.generate(recorded, 1, 1000)}

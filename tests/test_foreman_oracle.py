@@ -18,7 +18,6 @@ engine answers on its own.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import pathlib
 import sqlite3
@@ -31,7 +30,7 @@ from engine import Engine, ManualClock, RunstateError
 from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 # The workers oracle's replay helpers: the same start time, millisecond offsets and
 # "any error is one answer" rule as the workers corpus.
-from test_workers_oracle import T0, _ms, errors_as_one
+from oracle_answers import T0, errors_as_one, load_oracle_script, ms_of
 
 DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
@@ -99,13 +98,13 @@ def replay(sc: dict, model_sqlite_rounding: bool = True) -> tuple[list, list]:
             if event is not None and event not in events:
                 events[event] = len(events) + 1
             pools_out[pool.name] = [pool.status, pool.is_paused, None if event is None else events[event],
-                                    _ms(pool.last_transitioned_status_at)]
-            workers += [[pool.name, w.name, w.status, _ms(w.last_heartbeat_time), w.heartbeat_interval_seconds]
+                                    ms_of(pool.last_transitioned_status_at)]
+            workers += [[pool.name, w.name, w.status, ms_of(w.last_heartbeat_time), w.heartbeat_interval_seconds]
                         for w in e.read_workers(pool.id)]
             for q in sorted(e.read_work_queues(pool.id), key=lambda q: q.name):
-                queues_out[f"{pool.name}/{q.name}"] = [q.status, q.is_paused, _ms(q.last_polled)]
+                queues_out[f"{pool.name}/{q.name}"] = [q.status, q.is_paused, ms_of(q.last_polled)]
         return {"workers": sorted(workers), "pools": pools_out, "queues": queues_out,
-                "deployments": {d.name: [_plain(d.status), _ms(d.last_polled)]
+                "deployments": {d.name: [_plain(d.status), ms_of(d.last_polled)]
                                 for d in sorted(e.read_deployments(), key=lambda d: d.name)}}
 
     answers: list = []
@@ -218,12 +217,9 @@ def test_workers_exactly_on_the_boundary_are_prefects_known_rounding_difference(
         assert (status[(pool, name)], theirs[(pool, name)]) == ("ONLINE", "OFFLINE"), case["scenario"]["id"]
 
 
-def test_the_committed_scenarios_are_the_generators_seed_1_output():
-    # tests/oracle/README.md's command regenerates exactly these (standard library only).
-    path = pathlib.Path(__file__).parent / "oracle" / "foreman_scenarios.py"
-    spec = importlib.util.spec_from_file_location("foreman_scenarios", path)
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    rng = gen.random.Random(1)
-    expected = gen.FOCUSED + [gen.gen_scenario(rng, f"fm1-{i + 1}") for i in range(150)]
-    assert [c["scenario"] for c in CASES] == json.loads(json.dumps(expected))
+def test_the_committed_scenarios_are_the_generators_seed_1_output(tmp_path):
+    # tests/oracle/README.md's command, run here: it writes exactly these (standard library only).
+    out = tmp_path / "foreman_in.jsonl"
+    load_oracle_script("foreman_scenarios").main(["foreman_scenarios.py", "--focused", "1", "150", str(out)])
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [c["scenario"] for c in CASES] == written

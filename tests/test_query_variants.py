@@ -8,15 +8,14 @@ tests/oracle/README.md, "Random query variants").
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import pathlib
 import re
 
 import pytest
+from oracle_answers import load_oracle_script
 
 HERE = pathlib.Path(__file__).parent
-GENERATOR = HERE / "oracle" / "query_variants.py"
 CORPUS = HERE / "data" / "queries.jsonl"
 VARIANTS = HERE / "data" / "queries_variants_prefect_oracle.jsonl"
 
@@ -54,10 +53,7 @@ TASK_RUN_SORTS = FLOW_RUN_SORTS - {"START_TIME_ASC", "START_TIME_DESC"}
 
 @pytest.fixture(scope="module")
 def qv():
-    spec = importlib.util.spec_from_file_location("query_variants", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_oracle_script("query_variants")
 
 
 @pytest.fixture(scope="module")

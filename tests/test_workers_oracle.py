@@ -20,11 +20,11 @@ from engine import (
     Engine, Late, ManualClock, RunstateError, Scheduled, State, ValidationError, WorkerFilter,
     WorkerFilterLastHeartbeatTime, WorkerFilterStatus,
 )
+from oracle_answers import T0, errors_as_one, ms_of
 
 DATA = pathlib.Path(__file__).parent / "data"
 CASES = [json.loads(line) for name in ("workers_prefect_oracle.jsonl", "workers_priorities_prefect_oracle.jsonl")
          for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
-T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
 MISSING = "00000000-0000-0000-0000-000000000001"
 
 
@@ -39,15 +39,6 @@ def state(spec: dict) -> State:
     if spec["state"] == "LATE":
         return Late(scheduled_time=t)
     return State(type=spec["state"])
-
-
-def errors_as_one(value):
-    # Any error answer is "error" (Prefect's classes are its own), also inside a list.
-    if isinstance(value, dict) and set(value) == {"error"}:
-        return "error"
-    if isinstance(value, list):
-        return [errors_as_one(v) for v in value]
-    return value
 
 
 def make_pools(e: Engine, sc: dict) -> dict:
@@ -170,10 +161,6 @@ HEARTBEAT_CASES = [json.loads(line) for line in
                    (DATA / "workers_heartbeats_prefect_oracle.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-def _ms(t: dt.datetime | None) -> int | None:
-    return None if t is None else round((t - T0).total_seconds() * 1000)
-
-
 def _typed_worker_filter(flt: dict) -> WorkerFilter:
     return WorkerFilter(
         operator=flt.get("operator", "and_"),
@@ -212,8 +199,8 @@ def replay_worker_steps(sc: dict) -> dict:
                         flt["last_heartbeat_time"][key] = at_ms.isoformat() if i % 2 == 0 else at_ms
                     if i % 2:
                         flt = _typed_worker_filter(flt)
-                answers.append([[w.name, w.heartbeat_interval_seconds, w.status, _ms(w.last_heartbeat_time),
-                                 _ms(w.created), _ms(w.updated)]
+                answers.append([[w.name, w.heartbeat_interval_seconds, w.status, ms_of(w.last_heartbeat_time),
+                                 ms_of(w.created), ms_of(w.updated)]
                                 for w in e.read_workers(pool_id, flt, ws["limit"], ws["offset"])])
             elif op == "update_work_pool":
                 try:
@@ -222,7 +209,7 @@ def replay_worker_steps(sc: dict) -> dict:
                     result = "error"
                 found = e.read_work_pool(pool_id)
                 answers.append([result, None if found is None else found.status,
-                                None if found is None else _ms(found.last_transitioned_status_at)])
+                                None if found is None else ms_of(found.last_transitioned_status_at)])
             elif op == "delete_work_pool":
                 answers.append(e.delete_work_pool(pool_id))
                 if answers[-1]:
@@ -237,7 +224,7 @@ def replay_worker_steps(sc: dict) -> dict:
     return {
         "worker_steps": answers,
         "worker_pools": {p.name: {"status": p.status, "is_paused": p.is_paused,
-                                  "transitioned_ms": _ms(p.last_transitioned_status_at)} for p in e.read_work_pools()},
+                                  "transitioned_ms": ms_of(p.last_transitioned_status_at)} for p in e.read_work_pools()},
         "pools": {p.name: {"status": p.status, "is_paused": p.is_paused, "concurrency_limit": p.concurrency_limit,
                            "description": p.description} for p in e.read_work_pools()},
     }

@@ -1,0 +1,34 @@
+"""Shared by the replays of the work-pool corpora (tests/test_workers_oracle.py,
+tests/test_foreman_oracle.py) and the tests that pin the oracle generators: the
+answers' time origin and error form, and loading a generator script from
+tests/oracle/ (standard library only, so no Prefect is needed)."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import pathlib
+from types import ModuleType
+
+T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)   # what the workers' and foreman's oracles call 0 ms
+
+
+def ms_of(t: dt.datetime | None) -> int | None:
+    return None if t is None else round((t - T0).total_seconds() * 1000)
+
+
+def errors_as_one(value):
+    # Any error answer is "error" (Prefect's classes are its own), also inside a list.
+    if isinstance(value, dict) and set(value) == {"error"}:
+        return "error"
+    if isinstance(value, list):
+        return [errors_as_one(v) for v in value]
+    return value
+
+
+def load_oracle_script(name: str) -> ModuleType:
+    """The module tests/oracle/<name>.py, loaded by path (tests/oracle is no package)."""
+    path = pathlib.Path(__file__).parent / "oracle" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)   # type: ignore[union-attr]
+    return module
