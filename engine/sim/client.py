@@ -79,19 +79,53 @@ class Client:
         # Seconds between two passes of the server's pause-expiration service (its
         # passes start with the simulation); None: the service is off.
         self.pause_expirations_loop: float | None = None
+        # Told of every new state of a flow run (Prefect's state-change event): the
+        # automations, when the workload has some. None keeps flow calls lean.
+        self.on_flow_state: Callable[[RunSim], None] | None = None
 
     # engine calls with bookkeeping ------------------------------------------------------------
-    def flow_call(self, run: RunSim, state: State, policy: Any = None) -> Any:
-        """Propose `state` for `run`'s flow run; keeps state counts and queue occupancy. O(rules)."""
+    def flow_call(self, run: RunSim, state: State, policy: Any = None, force: bool = False) -> Any:
+        """Propose `state` for `run`'s flow run (`force`: as the server's services force
+        one); keeps state counts and queue occupancy and tells `on_flow_state` of a
+        new state. O(rules)."""
         rec = run.rec
-        result = self._set_flow(rec.id, state, flow_policy=policy or self.flow_policy)
+        before = rec.state_id
+        result = self._set_flow(rec.id, state, flow_policy=policy or self.flow_policy, force=force)
         new = rec.state_type
         old = run.type
         if new is not old:
             self.flow_moved(run, old, new)
         if run.parent is not None:
             self._sync_parent_task(run)
+        if self.on_flow_state is not None and rec.state_id != before:
+            self.on_flow_state(run)
         return result
+
+    def server_call(self, run: RunSim, state: State) -> Any:
+        """A state change the server makes for `run` on its own (an automation's
+        action), whether or not a client drives the run: a driven run's client learns
+        of it from its next proposal's answer, as a Prefect client does. A run no
+        client drives any more (lost with its worker) that this makes final counts
+        as finished then. O(rules)."""
+        result = self.flow_call(run, state)
+        self._left_run_final(run)
+        return result
+
+    def _left_run_final(self, run: RunSim) -> None:
+        """A run no client drives (`dead`) that the server moved to a final state is
+        counted as finished, once (`final` marks it counted)."""
+        if run.dead and not run.final and run.type in _FINAL:
+            run.final = True
+            if run.parent is None:
+                self.on_final_state(run)
+
+    def flow_created(self, run: RunSim) -> None:
+        """`run` was just created with its first state: counted, and an event."""
+        rec = run.rec
+        self.metrics.flow_counts[rec.state_type] += 1
+        run.type = rec.state_type
+        if self.on_flow_state is not None:
+            self.on_flow_state(run)
 
     def flow_moved(self, run: RunSim, old: StateType | None, new: StateType | None) -> None:
         counts = self.metrics.flow_counts
@@ -461,9 +495,7 @@ class Client:
         run.children[i] = child
         self.children_runs.append(child)
         self._subflow_sims[rec.id] = child
-        counts = self.metrics.flow_counts
-        counts[rec.state_type] += 1
-        child.type = rec.state_type
+        self.flow_created(child)
         self._sync_parent_task(child)
         self._counters["subflow_runs_created"] += 1
         self.propose_flow_running(child)
@@ -548,13 +580,8 @@ class Client:
         now = self.loop.now
         if timeout is None or not timeout < self.loop.to_datetime(now):
             return   # paused again since, with a later timeout: that pause has its own event
-        old = run.type
-        self._set_flow(rec.id, Failed(message="The flow was paused and never resumed."), force=True)
+        self.flow_call(run, Failed(message="The flow was paused and never resumed."), force=True)
         new = rec.state_type
-        if new is not old:
-            self.flow_moved(run, old, new)
-        if run.parent is not None:
-            self._sync_parent_task(run)
         if new is _PAUSED:
             # Still paused (a global rule kept it): the service tries again next pass.
             self.loop.at(now + self.pause_expirations_loop, self._expire_pause, run)  # type: ignore[operator]
@@ -565,8 +592,7 @@ class Client:
         if run.final or run.dead:
             # No client drives it any more (lost with its worker, say); the service
             # failed it all the same.
-            if run.dead and run.parent is None:
-                self.on_final_state(run)
+            self._left_run_final(run)
             return
         # The flow run is over: the simulated process stops (its held task runs are
         # cancelled) and gives back its worker slot.

@@ -141,6 +141,9 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "deployments_marked_not_ready": c["deployments_marked_not_ready"],
         },
         "deployments": {name: dict(row) for name, row in sorted(m.by_deployment.items())},
+        # per enabled automation: times its trigger fired, and its actions the engine
+        # accepted (executed) or not (failed), as Prefect's action events count them
+        "automations": result.automations,
         "rules": result.rule_stats.outcomes() if result.rule_stats is not None else {},
         "state_counts_over_time": {"columns": columns, "rows": m.samples},
     }
@@ -247,6 +250,9 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
                      f"{wk['pools_marked_not_ready']} pools, {wk['queues_marked_not_ready']} queues, "
                      f"{wk['deployments_marked_not_ready']} deployments not ready")
         lines.append(line)
+    for name, row in (report.get("automations") or {}).items():
+        lines.append(f"Automation {name!r}: triggered {row['triggered']} times, "
+                     f"{row['actions_executed']} actions executed, {row['actions_failed']} failed")
     if report["deployments"]:
         lines += ["", "Per deployment:"]
         for name, row in report["deployments"].items():

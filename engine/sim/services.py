@@ -107,9 +107,7 @@ class Services:
         )
         run = RunSim(rec, dep.plan, dep)
         run.created_t = self.loop.now
-        counts = self.metrics.flow_counts
-        counts[rec.state_type] += 1
-        run.type = rec.state_type
+        self.client.flow_created(run)
         dep.created += 1
         self.metrics.deployment(spec.name)["created"] += 1
         self.counters["flow_runs_created"] += 1

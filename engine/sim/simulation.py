@@ -25,6 +25,7 @@ from ..errors import ValidationError
 from ..records import seed_slugs
 from ..orchestration import resolve_policy as _resolve_policy
 from ..states import seed_ids
+from .automations import Automations
 from .client import Client
 from .errors import WorkloadError
 from .loop import EventLoop, SimClock
@@ -73,6 +74,8 @@ class SimulationResult:
     wall_seconds: float
     interrupted: bool
     engine: Engine
+    # what each enabled automation did (Automations.outcomes); empty without any
+    automations: dict[str, dict[str, int]] = attrs.field(factory=dict)
 
 
 class Simulation:
@@ -113,6 +116,10 @@ class Simulation:
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
         self.services = Services(self)
+        self.automations: Automations | None = None
+        if workload.triggers.enabled and any(a.enabled for a in workload.automations):
+            self.automations = Automations(self)
+            self.client.on_flow_state = self.automations.flow_event
         self.pools: dict[str, PoolRT] = {}
         self.deployments: list[DeploymentRT] = []
         self.scheduled_deployments: list[DeploymentRT] = []
@@ -297,6 +304,7 @@ class Simulation:
             subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,
             events=self.loop.events, wall_seconds=time.perf_counter() - wall, interrupted=interrupted,
             engine=self.engine,
+            automations=self.automations.outcomes() if self.automations is not None else {},
         )
 
 

@@ -87,6 +87,14 @@ def _workers(key: str) -> Callable[[dict], str]:
     return get
 
 
+def _automations(key: str) -> Callable[[dict], str]:
+    # Summed over the report's automations; "-" for reports without any.
+    def get(report: dict) -> str:
+        rows = report.get("automations")
+        return f"{sum(row[key] for row in rows.values()):,}" if rows else "-"
+    return get
+
+
 _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("flow runs created", _count("flow_runs", "created")),
     ("  finished", _count("flow_runs", "finished")),
@@ -114,6 +122,8 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("  availability", _workers("availability")),
     ("  runs crashed with them", _workers("runs_crashed")),
     ("  runs lost with them", _workers("runs_lost")),
+    ("automations triggered", _automations("triggered")),
+    ("  actions failed", _automations("actions_failed")),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .. import foreman as _foreman_service
+from ..states import StateType
 from .cron import Cron
 from .durations import Dist, constant, parse_dist, parse_duration
 from .errors import WorkloadError
@@ -31,10 +32,12 @@ __all__ = [
     "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
     "PolicySpec", "OutageSpec", "FailureSpec", "RUNS_ON_DOWN",
     "TagLimitSpec", "QueueSpec", "PoolSpec", "WorkerSpec", "CacheSpec", "TaskSpec", "PauseSpec", "CancelSpec",
-    "FlowSpec", "ScheduleSpec", "DeploymentSpec", "load_workload", "parse_workload", "CACHE_FIELDS",
+    "FlowSpec", "ScheduleSpec", "DeploymentSpec", "TriggersSpec", "TriggerSpec", "ActionSpec", "AutomationSpec",
+    "load_workload", "parse_workload", "CACHE_FIELDS",
 ]
 
 UTC = _dt.timezone.utc
+_STATE_TYPES = tuple(t.value for t in StateType)
 CACHE_FIELDS = ("flow", "task", "index", "deployment", "day", "hour", "choice")
 
 
@@ -85,6 +88,15 @@ class ForemanSpec:
     fallback_heartbeat_interval: int = _foreman_service.FALLBACK_HEARTBEAT_INTERVAL_SECONDS
     deployment_last_polled_timeout: int = _foreman_service.DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS
     work_queue_last_polled_timeout: int = _foreman_service.WORK_QUEUE_LAST_POLLED_TIMEOUT_SECONDS
+
+
+@attrs.define(slots=True)
+class TriggersSpec:
+    """Prefect's proactive-triggers service: evaluates the automations' open windows
+    every `loop` seconds from the start (PREFECT_EVENTS_PROACTIVE_GRANULARITY)."""
+
+    enabled: bool = True
+    loop: float = 5.0
 
 
 @attrs.define(slots=True)
@@ -222,6 +234,49 @@ class DeploymentSpec:
     paused: bool = False
 
 
+# What the simulator's flow-run state events carry (Prefect's
+# flow_run_state_change_event): labels of the flow run itself, for a trigger's
+# `match`, and of its related resources (flow, deployment, work queue, work pool,
+# parent task run, tags), for `match_related`.
+RESOURCE_LABELS = ("prefect.resource.id", "prefect.resource.name", "prefect.state-name", "prefect.state-type",
+                   "prefect.state-message")
+RELATED_LABELS = ("prefect.resource.id", "prefect.resource.role", "prefect.resource.name")
+ACTION_TYPES = ("change-flow-run-state",)
+FLOW_RUN_EVENT = "prefect.flow-run."
+
+
+@attrs.define(slots=True)
+class TriggerSpec:
+    """An event trigger of Prefect's automations, as far as it is simulated:
+    proactive, one window per flow run (``for_each = ["prefect.resource.id"]``),
+    opened by an `after` event. Event names are Prefect's
+    (``prefect.flow-run.<state name>``); patterns may end in ``*`` or start with ``!``."""
+
+    after: list[str]
+    expect: list[str]
+    within: float                  # seconds
+    threshold: int = 1
+    posture: str = "Proactive"
+    match: dict[str, list[str]] = attrs.field(factory=dict)           # label -> patterns (any)
+    match_related: dict[str, list[str]] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True)
+class ActionSpec:
+    type: str                       # one of ACTION_TYPES
+    state: str                      # a StateType value, e.g. "CRASHED"
+    name: str | None = None         # the state's name (None: its type's default)
+    message: str | None = None      # None: "State changed by Automation <id>"
+
+
+@attrs.define(slots=True)
+class AutomationSpec:
+    name: str
+    trigger: TriggerSpec
+    actions: list[ActionSpec]
+    enabled: bool = True
+
+
 @attrs.define(slots=True)
 class Workload:
     name: str = "workload"
@@ -231,12 +286,14 @@ class Workload:
     late_runs: LateRunsSpec = attrs.field(factory=LateRunsSpec)
     pause_expirations: PauseExpirationsSpec = attrs.field(factory=PauseExpirationsSpec)
     foreman: ForemanSpec = attrs.field(factory=ForemanSpec)
+    triggers: TriggersSpec = attrs.field(factory=TriggersSpec)
     policies: PolicySpec = attrs.field(factory=PolicySpec)
     tag_limits: list[TagLimitSpec] = attrs.field(factory=list)
     work_pools: list[PoolSpec] = attrs.field(factory=list)
     workers: list[WorkerSpec] = attrs.field(factory=list)
     flows: list[FlowSpec] = attrs.field(factory=list)
     deployments: list[DeploymentSpec] = attrs.field(factory=list)
+    automations: list[AutomationSpec] = attrs.field(factory=list)
     # The ``PATH=VALUE`` settings applied to the file before validation (--set), kept
     # so that a report says which variant of the workload it is.
     settings: tuple[str, ...] = ()
@@ -446,11 +503,22 @@ def _foreman(value: Any, path: str) -> ForemanSpec:
     )
 
 
-def _services(value: Any, path: str) -> tuple[SchedulerSpec, LateRunsSpec, PauseExpirationsSpec, ForemanSpec]:
-    t = _Table(value, path, {"scheduler", "late_runs", "pause_expirations", "foreman"})
-    return (t.get("scheduler", _scheduler, SchedulerSpec()), t.get("late_runs", _late_runs, LateRunsSpec()),
-            t.get("pause_expirations", _pause_expirations, PauseExpirationsSpec()),
-            t.get("foreman", _foreman, ForemanSpec()))
+def _triggers(value: Any, path: str) -> TriggersSpec:
+    t = _Table(value, path, {"enabled", "loop"})
+    return TriggersSpec(enabled=t.get("enabled", _bool, True), loop=t.get("loop", _positive_duration, 5.0))
+
+
+_SERVICES: dict[str, tuple[Callable[[Any, str], Any], type]] = {
+    "scheduler": (_scheduler, SchedulerSpec), "late_runs": (_late_runs, LateRunsSpec),
+    "pause_expirations": (_pause_expirations, PauseExpirationsSpec), "foreman": (_foreman, ForemanSpec),
+    "triggers": (_triggers, TriggersSpec),
+}
+
+
+def _services(value: Any, path: str) -> dict[str, Any]:
+    """Each service's spec by its key in `_SERVICES` (a default for those not given)."""
+    t = _Table(value, path, set(_SERVICES))
+    return {key: t.get(key, parse, default()) for key, (parse, default) in _SERVICES.items()}
 
 
 def _policy_name(value: Any, path: str) -> str:
@@ -707,6 +775,101 @@ def _deployment(value: Any, path: str) -> DeploymentSpec:
     )
 
 
+def _event_patterns(value: Any, path: str) -> list[str]:
+    """Event-name patterns that can match a flow-run state event (the only events
+    the simulator emits): a typo would otherwise silently never fire."""
+    patterns = _str_list(value, path)
+    for i, pattern in enumerate(patterns):
+        bare = pattern[1:] if pattern.startswith("!") else pattern
+        if bare.endswith("*"):
+            prefix = bare[:-1]
+            ok = FLOW_RUN_EVENT.startswith(prefix) or prefix.startswith(FLOW_RUN_EVENT)
+        else:
+            ok = bare.startswith(FLOW_RUN_EVENT) and len(bare) > len(FLOW_RUN_EVENT)
+        if not ok and not pattern.startswith("!"):
+            raise WorkloadError(f"{path}[{i}]", f"matches no event the simulator emits: only flow-run state "
+                                                f"events, {FLOW_RUN_EVENT}<state name> (e.g. "
+                                                f"{FLOW_RUN_EVENT}Running, {FLOW_RUN_EVENT}*), got {pattern!r}")
+    return patterns
+
+
+def _resource_spec(labels: tuple[str, ...]) -> Callable[[Any, str], dict[str, list[str]]]:
+    """A ResourceSpecification: label -> a pattern or a list of them."""
+    def check(value: Any, path: str) -> dict[str, list[str]]:
+        spec = _dict(value, path)
+        out: dict[str, list[str]] = {}
+        for label, patterns in spec.items():
+            at = _join(path, label)
+            if label not in labels:
+                raise WorkloadError(at, f"is no label of the simulated events (they carry: {', '.join(labels)})")
+            out[label] = [patterns] if isinstance(patterns, str) else _str_list(patterns, at)
+        return out
+    return check
+
+
+def _within(value: Any, path: str) -> float:
+    seconds = parse_duration(value, path)
+    if seconds == 0:
+        return 10.0   # Prefect's default for a proactive trigger without a window
+    if seconds < 10:
+        raise WorkloadError(path, f"must be at least 10 seconds for a Proactive trigger (as in Prefect), got {value!r}")
+    return seconds
+
+
+def _trigger(value: Any, path: str) -> TriggerSpec:
+    t = _Table(value, path, {"type", "posture", "after", "expect", "for_each", "threshold", "within", "match",
+                             "match_related"})
+    kind = t.get("type", _str, "event")
+    if kind != "event":
+        raise WorkloadError(t.at("type"), f"only event triggers are simulated: must be 'event', got {kind!r}")
+    posture = t.get("posture", _str, required=True)
+    if posture != "Proactive":
+        raise WorkloadError(t.at("posture"), f"only Proactive triggers are simulated: must be 'Proactive', "
+                                             f"got {posture!r}")
+    for_each = t.get("for_each", _str_list, required=True)
+    if for_each != ["prefect.resource.id"]:
+        raise WorkloadError(t.at("for_each"), "only one window per flow run is simulated: must be "
+                                              f"[\"prefect.resource.id\"], got {for_each!r}")
+    after = t.get("after", _event_patterns, required=True)
+    if not after:
+        raise WorkloadError(t.at("after"), "must name the event(s) that open a flow run's window "
+                                           "(a trigger without `after` is not simulated)")
+    return TriggerSpec(
+        after=after, expect=t.get("expect", _event_patterns, []), within=t.get("within", _within, 10.0),
+        threshold=t.get("threshold", _int(0), 1), posture=posture,
+        match=t.get("match", _resource_spec(RESOURCE_LABELS), {}),
+        match_related=t.get("match_related", _resource_spec(RELATED_LABELS), {}),
+    )
+
+
+def _state_type(value: Any, path: str) -> str:
+    value = _str(value, path)
+    if value not in _STATE_TYPES:
+        raise WorkloadError(path, f"must be a state type ({', '.join(_STATE_TYPES)}), got {value!r}")
+    return value
+
+
+def _action(value: Any, path: str) -> ActionSpec:
+    t = _Table(value, path, {"type", "state", "name", "message"})
+    kind = t.get("type", _str, required=True)
+    if kind not in ACTION_TYPES:
+        raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_TYPES)}), "
+                                          f"got {kind!r}")
+    return ActionSpec(type=kind, state=t.get("state", _state_type, required=True), name=t.get("name", _str),
+                      message=t.get("message", _str))
+
+
+def _automation(value: Any, path: str) -> AutomationSpec:
+    t = _Table(value, path, {"name", "description", "enabled", "trigger", "actions"})
+    t.get("description", _str)
+    actions = [_action(v, f"{t.at('actions')}[{i}]") for i, v in
+               enumerate(t.get("actions", _table_list, required=True))]
+    if not actions:
+        raise WorkloadError(t.at("actions"), "must list at least one action")
+    return AutomationSpec(name=t.get("name", _name, required=True), trigger=t.get("trigger", _trigger, required=True),
+                          actions=actions, enabled=t.get("enabled", _bool, True))
+
+
 def _section_list(t: _Table, key: str, parse: Callable[[Any, str], Any]) -> list[Any]:
     """`parse` applied to each table of the list at `key` (absent: none)."""
     path = t.at(key)
@@ -720,24 +883,25 @@ def parse_workload(data: Any, source: str = "", settings: Iterable[str] = ()) ->
     data = apply_settings(data, settings)
     t = _Table(data, "", {
         "name", "description", "simulation", "services", "policies", "tag_limits",
-        "work_pools", "workers", "flows", "deployments",
+        "work_pools", "workers", "flows", "deployments", "automations",
     })
-    scheduler, late, expirations, foreman = t.get(
-        "services", _services, (SchedulerSpec(), LateRunsSpec(), PauseExpirationsSpec(), ForemanSpec()))
+    services = t.get("services", _services) or _services({}, "services")
     wl = Workload(
         name=t.get("name", _str, os.path.splitext(os.path.basename(source))[0] or "workload"),
         description=t.get("description", _str, ""),
         simulation=t.get("simulation", _simulation, SimulationSpec()),
-        scheduler=scheduler,
-        late_runs=late,
-        pause_expirations=expirations,
-        foreman=foreman,
+        scheduler=services["scheduler"],
+        late_runs=services["late_runs"],
+        pause_expirations=services["pause_expirations"],
+        foreman=services["foreman"],
+        triggers=services["triggers"],
         policies=t.get("policies", _policies, PolicySpec()),
         tag_limits=_section_list(t, "tag_limits", _tag_limit),
         work_pools=_section_list(t, "work_pools", _pool),
         workers=_section_list(t, "workers", _worker),
         flows=_section_list(t, "flows", _flow),
         deployments=_section_list(t, "deployments", _deployment),
+        automations=_section_list(t, "automations", _automation),
         settings=settings,
     )
     _cross_check(wl)
@@ -747,7 +911,7 @@ def parse_workload(data: Any, source: str = "", settings: Iterable[str] = ()) ->
 
 
 def _cross_check(wl: Workload) -> None:
-    for key in ("tag_limits", "work_pools", "flows", "deployments"):
+    for key in ("tag_limits", "work_pools", "flows", "deployments", "automations"):
         _unique(getattr(wl, key), "tag" if key == "tag_limits" else "name", key)
     pools = {p.name: p for p in wl.work_pools}
     flows = {f.name: f for f in wl.flows}
