@@ -1,0 +1,219 @@
+"""Automations in the simulator (Prefect's proactive event triggers over flow-run
+state events, and the change-flow-run-state action), checked against the
+engine's state histories."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+
+import pytest
+
+from engine import StateType
+from engine.sim import Simulation, WorkloadError, parse_workload
+from engine.sim.report import build_report, summary_text
+from engine.sim.sweep import comparison_text
+
+START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+MESSAGE = "no state change for an hour: presumed a zombie"
+REAPER = {
+    "name": "reaper",
+    "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
+                "for_each": ["prefect.resource.id"], "within": "1h"},
+    "actions": [{"type": "change-flow-run-state", "state": "CRASHED", "message": MESSAGE}],
+}
+# A pool of two; a run every 10 minutes, each one 25-minute task. The worker dies
+# without a word at 30 minutes (its two runs are lost) and is back at 40.
+DYING = {
+    "simulation": {"seed": 5, "until": "3h", "start": START.isoformat()},
+    "work_pools": [{"name": "p", "concurrency_limit": 2}],
+    "workers": [{"pool": "p", "poll_interval": "10s",
+                 "outages": [{"at": "30m", "duration": "10m", "runs": "lost"}]}],
+    "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "25m"}]}],
+    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}}],
+    "automations": [REAPER],
+}
+
+
+def run(data: dict, *settings: str):
+    result = Simulation(parse_workload(copy.deepcopy(data), settings=settings)).run()
+    return result, result.engine
+
+
+def seconds(when: dt.datetime) -> float:
+    return (when - START).total_seconds()
+
+
+def history(engine, rec) -> list:
+    return engine.read_flow_run_states(rec.id)
+
+
+def crashed_by_automation(engine) -> list:
+    return [rec for rec in engine.read_flow_runs() if any(s.message == MESSAGE for s in history(engine, rec))]
+
+
+def first_pass_after(t: float, every: float = 5.0) -> float:
+    return math.ceil(t / every) * every
+
+
+def test_the_zombie_recipe_crashes_runs_lost_with_their_worker_an_hour_after_they_went_running():
+    result, engine = run(DYING)
+    lost = crashed_by_automation(engine)
+    assert len(lost) == 2 and build_report(result)["workers"]["runs_lost"] == 2
+    for rec in lost:
+        states = history(engine, rec)
+        running, crashed = states[-2], states[-1]
+        assert running.type is StateType.RUNNING and crashed.type is StateType.CRASHED
+        # On the service's first pass (every 5 s from the start) at or after the window's end.
+        assert round(seconds(crashed.timestamp)) == first_pass_after(seconds(running.timestamp) + 3600)
+        assert rec.end_time is not None
+        # Only the flow run changes: its task run stays RUNNING, as in Prefect.
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}})
+        assert task.state_type is StateType.RUNNING
+    # Runs that changed state within the hour were left alone.
+    assert all(rec.state_type is StateType.COMPLETED for rec in engine.read_flow_runs()
+               if rec not in lost and rec.state_type in (StateType.CRASHED, StateType.COMPLETED))
+    report = build_report(result)
+    assert report["automations"] == {"reaper": {"triggered": 2, "actions_executed": 2, "actions_failed": 0}}
+    assert "Automation 'reaper': triggered 2 times, 2 actions executed, 0 failed" in summary_text(report)
+    # Counted as finished once crashed; their pool slots are free again.
+    assert report["flow_runs"]["by_state"]["CRASHED"] == 2 and report["deployments"]["d"]["CRASHED"] == 2
+    freed = max(seconds(history(engine, rec)[-1].timestamp) for rec in lost)
+    pending = [seconds(s.timestamp) for rec in engine.read_flow_runs() for s in history(engine, rec)
+               if s.type is StateType.PENDING]
+    assert [t for t in pending if freed <= t < freed + 15]
+    assert build_report(run(DYING)[0]) == report   # deterministic
+
+
+def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
+    for settings in (("automations[reaper].enabled=false",), ("services.triggers.enabled=false",)):
+        result, engine = run(DYING, *settings)
+        assert not crashed_by_automation(engine)
+        assert build_report(result)["flow_runs"]["by_state"]["RUNNING"] == 2
+        assert build_report(result)["automations"] == {}
+    with_it, without = build_report(run(DYING)[0]), build_report(run(DYING, "automations=[]")[0])
+    rows = comparison_text(["with", "without"], [with_it, without]).splitlines()
+    assert [row.split() for row in rows if "automations triggered" in row] == [["automations", "triggered", "2", "-"]]
+
+
+def test_a_run_alive_past_the_window_is_crashed_too_and_its_own_next_proposal_moves_it_on():
+    # No worker dies; the runs simply run longer (25 minutes) than the window (10).
+    result, engine = run(DYING, "workers[0].outages=[]", 'automations[reaper].trigger.within="10m"',
+                         'simulation.until="70m"')
+    crashed = crashed_by_automation(engine)
+    for rec in crashed:
+        kinds = [s.type for s in history(engine, rec)]
+        at = kinds.index(StateType.CRASHED)
+        assert kinds[at - 1] is StateType.RUNNING
+        # Its process did not know: its task completed and it proposed COMPLETED,
+        # which CoreFlowPolicy accepts from CRASHED (runs still running at the end
+        # stay CRASHED).
+        assert kinds[at + 1:] in ([], [StateType.COMPLETED])
+    assert sum(rec.state_type is StateType.COMPLETED for rec in crashed) >= 3
+    report = build_report(result)
+    assert report["automations"]["reaper"]["triggered"] == len(crashed)
+    # Each counted as finished once, in its final state.
+    assert report["flow_runs"]["finished"] == sum(rec.state_type is StateType.COMPLETED
+                                                  for rec in engine.read_flow_runs())
+
+
+@pytest.mark.parametrize("within, expect, threshold, fires", [
+    ("30m", ["prefect.flow-run.Completed"], 1, False),   # completes after 25 minutes: in time
+    ("20m", ["prefect.flow-run.Completed"], 1, True),    # too late
+    ("30m", ["prefect.flow-run.Completed"], 2, True),    # one Completed is below a threshold of 2
+    ("30m", ["prefect.flow-run.Failed"], 1, True),       # the expected event never comes
+    ("30m", [], 1, False),                               # no expect: every event is expected
+])
+def test_a_window_fires_only_when_fewer_expected_events_than_the_threshold_came(within, expect, threshold, fires):
+    auto = copy.deepcopy(REAPER)
+    auto["trigger"].update(within=within, expect=expect, threshold=threshold)
+    auto["actions"][0]["state"] = "FAILED"
+    data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
+            "simulation": {**DYING["simulation"], "until": "40m"}}
+    result, engine = run(data)
+    fired = build_report(result)["automations"]["reaper"]["triggered"]
+    assert (fired > 0) is fires
+    if fires:
+        # A run that completed is not FAILED by it: Prefect's action proposes
+        # unforced, and CoreFlowPolicy keeps a COMPLETED run ... or the window closed first.
+        assert len(crashed_by_automation(engine)) == build_report(result)["automations"]["reaper"]["actions_executed"]
+
+
+def test_an_expected_event_after_the_window_but_before_the_pass_fires_at_once_and_the_action_can_fail():
+    # Passes every 30 minutes; the window (20 minutes) ends before the run completes
+    # (25 minutes), and the pass after that comes later still.
+    data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}],
+            "simulation": {**DYING["simulation"], "until": "29m"},
+            "services": {"triggers": {"loop": "30m"}},
+            "automations": [{**REAPER, "trigger": {**REAPER["trigger"], "within": "20m"}}]}
+    result, engine = run(data)
+    [first] = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.COMPLETED]
+    # The Completed event closed the window (no event counted in it): the automation
+    # fired then, and its CRASHED proposal came too late for a COMPLETED run.
+    assert [s.type for s in history(engine, first)][-1] is StateType.COMPLETED
+    assert not crashed_by_automation(engine)
+    assert build_report(result)["automations"]["reaper"] == {"triggered": 1, "actions_executed": 0,
+                                                           "actions_failed": 1}
+
+
+def test_match_related_restricts_an_automation_to_one_deployments_runs():
+    data = copy.deepcopy(DYING)
+    data["work_pools"][0]["concurrency_limit"] = 4
+    data["deployments"].append({"name": "other", "flow": "f", "pool": "p", "schedule": {"interval": "10m"},
+                                "tags": ["nightly"]})
+    data["automations"][0]["trigger"]["match_related"] = {"prefect.resource.role": "deployment",
+                                                           "prefect.resource.name": ["d"]}
+    _, engine = run(data)
+    deployments = {dep.id: dep.name for dep in engine.read_deployments()}
+    crashed = crashed_by_automation(engine)
+    # (the runs lost at 30 minutes, not those running at the end)
+    lost = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.RUNNING
+            and seconds(rec.state.timestamp) < 1800]
+    assert crashed and lost
+    assert {deployments[rec.deployment_id] for rec in crashed} == {"d"}
+    assert {deployments[rec.deployment_id] for rec in lost} == {"other"}
+    # A tag is a related resource too (prefect.tag.<tag>): the other deployment's runs carry it.
+    data["automations"][0]["trigger"]["match_related"] = {"prefect.resource.id": "prefect.tag.nightly"}
+    _, engine = run(data)
+    assert {deployments[rec.deployment_id] for rec in crashed_by_automation(engine)} == {"other"}
+
+
+def test_match_on_the_run_itself_and_negated_patterns():
+    data = copy.deepcopy(DYING)
+    data["automations"][0]["trigger"]["match"] = {"prefect.state-type": "!RUNNING"}
+    _, engine = run(data)
+    assert not crashed_by_automation(engine)   # its after event is a RUNNING one: never covered
+
+
+@pytest.mark.parametrize("setting, path, words", [
+    ('automations[reaper].trigger.posture="Reactive"', "automations[0].trigger.posture", "only Proactive"),
+    ("automations[reaper].trigger.for_each=[]", "automations[0].trigger.for_each", "one window per flow run"),
+    ('automations[reaper].trigger.after=["prefect.task-run.Running"]', "automations[0].trigger.after[0]",
+     "matches no event"),
+    ("automations[reaper].trigger.after=[]", "automations[0].trigger.after", "must name the event"),
+    ('automations[reaper].trigger.within="5s"', "automations[0].trigger.within", "at least 10 seconds"),
+    ("automations[reaper].trigger.threshold=-1", "automations[0].trigger.threshold", ">= 0"),
+    ('automations[reaper].trigger.match={ "prefect.resource.role" = "x" }',
+     "automations[0].trigger.match.prefect.resource.role", "no label"),
+    ('automations[reaper].actions[0].type="cancel-flow-run"', "automations[0].actions[0].type",
+     "change-flow-run-state"),
+    ('automations[reaper].actions[0].state="ZOMBIE"', "automations[0].actions[0].state", "CRASHED"),
+    ("automations[reaper].actions=[]", "automations[0].actions", "at least one"),
+    ("automations[reaper].colour=1", "automations[0].colour", "unknown key"),
+    ('services.triggers.loop="0s"', "services.triggers.loop", "positive"),
+])
+def test_bad_automations_name_their_key(setting, path, words):
+    with pytest.raises(WorkloadError) as err:
+        parse_workload(copy.deepcopy(DYING), settings=[setting])
+    assert err.value.path == path and words in str(err.value)
+
+
+def test_automation_names_are_unique():
+    with pytest.raises(WorkloadError, match=r"automations\[1\]\.name.*duplicate"):
+        parse_workload({**DYING, "automations": [REAPER, REAPER]})
+
+
+def test_a_proactive_window_of_zero_is_prefects_ten_seconds():
+    auto = copy.deepcopy(REAPER)
+    auto["trigger"]["within"] = 0
+    assert parse_workload({**DYING, "automations": [auto]}).automations[0].trigger.within == 10.0
