@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import math
+import pathlib
+import types
+import uuid
 
 import pytest
 
-from engine import StateType
+from engine import State, StateType
 from engine.sim import Simulation, WorkloadError, parse_workload
+from engine.sim.automations import Automations
+from engine.sim.loop import EventLoop, SimClock
 from engine.sim.report import build_report, summary_text
 from engine.sim.sweep import comparison_text
+from oracle_answers import load_oracle_script
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 MESSAGE = "no state change for an hour: presumed a zombie"
@@ -217,3 +224,68 @@ def test_a_proactive_window_of_zero_is_prefects_ten_seconds():
     auto = copy.deepcopy(REAPER)
     auto["trigger"]["within"] = 0
     assert parse_workload({**DYING, "automations": [auto]}).automations[0].trigger.within == 10.0
+
+
+# Prefect 3.1.0's own answers -----------------------------------------------------------------------
+# tests/data/triggers_prefect_oracle.jsonl is what tests/oracle/prefect_triggers.py
+# (Prefect's trigger code) answered for `triggers_scenarios.py 1 60`: the seconds and
+# runs at which each scenario's trigger fired. Replayed here through the simulator's
+# windows, with scripted events instead of simulated runs.
+ORACLE = pathlib.Path(__file__).parent / "data" / "triggers_prefect_oracle.jsonl"
+ANSWERS = {case["id"]: case["firings"] for case in map(json.loads, ORACLE.read_text(encoding="utf-8").splitlines())}
+SCENARIOS = load_oracle_script("triggers_scenarios").scenarios(1, 60)
+
+
+class _ScriptedRun:
+    """What the windows read of a run: its record's id, name and current state."""
+
+    __slots__ = ("rec", "label")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.rec = types.SimpleNamespace(id=uuid.uuid4(), name=label, state=None)
+
+
+class _Recorder:
+    """The client an automation's actions go through: records who was acted on, when."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        self.loop, self.acted = loop, []
+
+    def server_call(self, run: _ScriptedRun, state) -> types.SimpleNamespace:
+        self.acted.append([round(self.loop.now, 6), run.label])
+        return types.SimpleNamespace(status="ACCEPT")
+
+
+def replay(scenario: dict) -> list:
+    loop = EventLoop(SimClock(start=START, tick=dt.timedelta(microseconds=1)), START)
+    client = _Recorder(loop)
+    workload = parse_workload({"services": {"triggers": {"loop": scenario["every"]}}, "automations": [{
+        "name": "oracle",
+        "trigger": {"posture": "Proactive", "for_each": ["prefect.resource.id"], "after": scenario["after"],
+                    "expect": scenario["expect"], "within": scenario["within"], "threshold": scenario["threshold"],
+                    "match": {"prefect.resource.id": "prefect.flow-run.*"}},
+        "actions": [{"type": "change-flow-run-state", "state": "CRASHED"}]}]})
+    automations = Automations(types.SimpleNamespace(loop=loop, client=client, engine=None, workload=workload))
+    runs = {label: _ScriptedRun(label) for _, _, label in scenario["events"]}
+
+    def emit(arg: tuple) -> None:
+        run, name = arg
+        run.rec.state = State(type=StateType.RUNNING, name=name)   # (the type is not looked at)
+        automations.flow_event(run)
+
+    for t, name, label in scenario["events"]:   # booked first: at one second, before a pass
+        loop.at(t, emit, (runs[label], name))
+    loop.run(scenario["until"] + 1)
+    return client.acted
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["id"] for s in SCENARIOS])
+def test_windows_fire_when_and_where_prefects_trigger_code_fires(scenario):
+    assert replay(scenario) == ANSWERS[scenario["id"]]
+
+
+def test_the_oracle_answers_cover_firing_and_quiet_scenarios():
+    assert len(ANSWERS) == len(SCENARIOS) == 68
+    fired = [firings for firings in ANSWERS.values() if firings]
+    assert len(fired) == 33 and sum(len(firings) > 1 for firings in fired) == 13
