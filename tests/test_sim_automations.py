@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from engine import State, StateType
+from engine import TERMINAL_STATES, State, StateType
 from engine.sim import Simulation, WorkloadError, parse_workload
 from engine.sim.automations import Automations
 from engine.sim.loop import EventLoop, SimClock
@@ -185,11 +185,81 @@ def test_match_related_restricts_an_automation_to_one_deployments_runs():
     assert {deployments[rec.deployment_id] for rec in crashed_by_automation(engine)} == {"other"}
 
 
-def test_match_on_the_run_itself_and_negated_patterns():
+@pytest.mark.parametrize("match, fires", [
+    ({"prefect.state-type": "!RUNNING"}, False),   # its after event is a RUNNING one: never covered
+    ({"prefect.state-type": "RUNNING"}, True),     # only RUNNING events: the window counts none
+    ({"prefect.state-name": ["Late", "Running"], "prefect.resource.name": "*"}, True),
+    ({"prefect.resource.id": "prefect.flow-run.*"}, True),
+    ({"prefect.resource.id": "prefect.deployment.*"}, False),
+])
+def test_match_selects_the_events_of_the_run_itself(match, fires):
     data = copy.deepcopy(DYING)
-    data["automations"][0]["trigger"]["match"] = {"prefect.state-type": "!RUNNING"}
+    data["automations"][0]["trigger"]["match"] = match
     _, engine = run(data)
-    assert not crashed_by_automation(engine)   # its after event is a RUNNING one: never covered
+    assert len(crashed_by_automation(engine)) == (2 if fires else 0)
+
+
+def test_an_action_that_ends_a_run_still_in_its_queue_finishes_it():
+    # One slot, 25-minute runs every 10 minutes: runs pile up and go Late; an
+    # automation cancels those still not taken 30 minutes after going Late.
+    auto = {"name": "drop-late", "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Late"],
+                                             "expect": ["prefect.flow-run.Pending"],
+                                             "for_each": ["prefect.resource.id"], "within": "30m"},
+            "actions": [{"type": "change-flow-run-state", "state": "CANCELLED"}]}
+    data = {**DYING, "work_pools": [{"name": "p", "concurrency_limit": 1}],
+            "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
+            "simulation": {**DYING["simulation"], "until": None, "runs": 30}}
+    del data["simulation"]["until"]
+    result, engine = run(data)
+    finals = [rec for rec in engine.read_flow_runs() if rec.state_type in TERMINAL_STATES]
+    cancelled = [rec for rec in finals if rec.state_type is StateType.CANCELLED]
+    report = build_report(result)
+    assert cancelled and report["automations"]["drop-late"]["actions_executed"] == len(cancelled)
+    # Each counted once, and the simulation stopped at its 30 runs.
+    assert report["flow_runs"]["finished"] == len(finals) == 30
+    assert report["deployments"]["d"]["CANCELLED"] == len(cancelled)
+    assert result.end_seconds < 12 * 3600
+
+
+def test_cancelling_from_an_action_is_carried_out_by_the_worker_after_the_cancel_latency():
+    auto = copy.deepcopy(REAPER)
+    auto["trigger"].update(expect=["prefect.flow-run.Completed"], within="5m")
+    auto["actions"][0] = {"type": "change-flow-run-state", "state": "CANCELLING"}
+    data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
+            "flows": [{**DYING["flows"][0], "cancel": {"probability": 0.0, "after": "1h", "latency": "7s"}}],
+            "simulation": {**DYING["simulation"], "until": "1h"}}
+    result, engine = run(data)
+    cancelled = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.CANCELLED]
+    assert len(cancelled) >= 4   # the pool's two slots turn over every 5 minutes or so
+    for rec in cancelled:
+        states = history(engine, rec)
+        assert [s.type for s in states[-3:]] == [StateType.RUNNING, StateType.CANCELLING, StateType.CANCELLED]
+        assert round(seconds(states[-1].timestamp) - seconds(states[-2].timestamp), 3) == 7.0
+        assert states[-2].message.startswith("State changed by Automation ")
+    report = build_report(result)
+    assert report["events"]["cancellations"] == len(cancelled) == report["deployments"]["d"]["CANCELLED"]
+
+
+def test_a_run_an_action_ended_that_is_then_lost_with_its_worker_counts_as_finished_not_lost():
+    # Crashed by the automation 10 minutes in, still running its 25-minute task when
+    # the worker dies at 30 minutes.
+    result, engine = run(DYING, 'automations[reaper].trigger.within="10m"')
+    report = build_report(result)
+    # (crashed before 30 minutes and never COMPLETED: their process died with the worker)
+    ended = [rec for rec in crashed_by_automation(engine)
+             if rec.state_type is StateType.CRASHED and seconds(rec.state.timestamp) < 1800]
+    assert ended
+    # Every run no longer driven that is in a final state is counted once: those
+    # among them too (a run crashed at the end, its process still going, is not).
+    done = [sim for sim in result.runs if sim.final]
+    assert report["flow_runs"]["finished"] == len(done)
+    assert {sim.rec.id for sim in done} >= {rec.id for rec in ended}
+    assert report["deployments"]["d"]["CRASHED"] == sum(sim.type is StateType.CRASHED for sim in done)
+    # Not lost: only runs that were not final yet count as lost with the worker.
+    in_flight = [rec for rec in engine.read_flow_runs()
+                 if [s.type for s in history(engine, rec) if seconds(s.timestamp) < 1800][-1:]
+                 in ([StateType.PENDING], [StateType.RUNNING])]
+    assert in_flight and report["workers"]["runs_lost"] == len(in_flight)
 
 
 @pytest.mark.parametrize("setting, path, words", [
@@ -207,6 +277,8 @@ def test_match_on_the_run_itself_and_negated_patterns():
     ('automations[reaper].actions[0].state="ZOMBIE"', "automations[0].actions[0].state", "CRASHED"),
     ("automations[reaper].actions=[]", "automations[0].actions", "at least one"),
     ("automations[reaper].colour=1", "automations[0].colour", "unknown key"),
+    ('automations[reaper].trigger.expect=["prefect.flow-run.running"]', "automations[0].trigger.expect[0]",
+     "names no state"),
     ('services.triggers.loop="0s"', "services.triggers.loop", "positive"),
 ])
 def test_bad_automations_name_their_key(setting, path, words):

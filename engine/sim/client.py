@@ -103,12 +103,22 @@ class Client:
 
     def server_call(self, run: RunSim, state: State) -> Any:
         """A state change the server makes for `run` on its own (an automation's
-        action), whether or not a client drives the run: a driven run's client learns
-        of it from its next proposal's answer, as a Prefect client does. A run no
-        client drives any more (lost with its worker) that this makes final counts
-        as finished then. O(rules)."""
+        action), whether or not a client drives the run. A run in its process learns
+        of it from its next proposal's answer, as a Prefect client does, except that
+        CANCELLING is seen by its worker, which kills it after the cancel latency as
+        for a user's cancellation. A run still in its work queue that this makes
+        final is done (no poll takes it); so is a run no client drives any more
+        (lost with its worker), counted as finished then. O(rules)."""
+        queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
         result = self.flow_call(run, state)
-        self._left_run_final(run)
+        if run.dead:
+            self._left_run_final(run)
+        elif not run.final:
+            if queued and run.type in _FINAL:
+                run.token += 1   # (its queue entry goes stale)
+                self._finalize(run)
+            elif run.type is _CANCELLING and not run.cancelling:
+                self._cancelling(run)
         return result
 
     def _left_run_final(self, run: RunSim) -> None:
@@ -541,13 +551,15 @@ class Client:
                 self.task_call(run, i, make_state(message="flow run stopped"))
         run.held = []
 
-    def _crash(self, run: RunSim, message: str) -> None:
+    def _crash(self, run: RunSim, message: str) -> bool:
+        """Report the run CRASHED and stop it; True if the engine took the crash."""
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message=message))
         if result.status == "ACCEPT" or run.type in _FINAL:
             self._finalize(run)
         else:
             self._abandon_run(run)
+        return result.status == "ACCEPT"
 
     def _pause(self, run: RunSim) -> None:
         now = self.loop.now
@@ -628,17 +640,21 @@ class Client:
             return
         self._counters["cancellations_requested"] += 1
         result = self.flow_call(run, Cancelling())
-        status = result.status
-        if run.type in _FINAL:
+        if run.type is StateType.CANCELLED:
             # SCHEDULED runs without infrastructure are cancelled at once.
             run.token += 1
             self._counters["cancellations"] += 1
             self._stop_attempt(run, Cancelled)
             self._finalize(run)
-        elif status == "ACCEPT":
-            run.cancelling = True
-            latency = run.plan.spec.cancel.latency if run.plan.spec.cancel else 0.0
-            self._after(latency, self._kill, run)
+        elif result.status == "ACCEPT":
+            self._cancelling(run)
+        # (else refused: an automation made it final meanwhile, say; its process goes on)
+
+    def _cancelling(self, run: RunSim) -> None:
+        """`run` went CANCELLING: its worker kills it after the flow's cancel latency."""
+        run.cancelling = True
+        latency = run.plan.spec.cancel.latency if run.plan.spec.cancel else 0.0
+        self._after(latency, self._kill, run)
 
     def _kill(self, run: RunSim) -> None:
         if run.final or run.dead:
@@ -657,8 +673,7 @@ class Client:
         flow engine does, the flow run is reported CRASHED ("Execution was aborted by
         a termination signal."), and its task runs and subflows in flight with it.
         Counted if the engine took the crash."""
-        self._crash(run, "Execution was aborted by a termination signal.")
-        if run.type is StateType.CRASHED:
+        if self._crash(run, "Execution was aborted by a termination signal."):
             self._counters["worker_runs_crashed"] += 1
 
     def lose(self, run: RunSim) -> None:
@@ -674,4 +689,9 @@ class Client:
                 child.dead = True
                 child.gen += 1
                 stack.extend(child.children.values())
-        self._abandon_run(run, "worker_runs_lost")
+        if run.type in _FINAL:
+            # Already final (an automation's action while it ran): nothing is lost
+            # but its process; it is done, as it would have learnt at its next call.
+            self._finalize(run)
+        else:
+            self._abandon_run(run, "worker_runs_lost")

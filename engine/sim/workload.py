@@ -242,6 +242,11 @@ RESOURCE_LABELS = ("prefect.resource.id", "prefect.resource.name", "prefect.stat
                    "prefect.state-message")
 RELATED_LABELS = ("prefect.resource.id", "prefect.resource.role", "prefect.resource.name")
 ACTION_TYPES = ("change-flow-run-state",)
+# Prefect's state names (its named states): with the names actions give, the names
+# event patterns may use, so that a typo is an error rather than a trigger that
+# never fires.
+STATE_NAMES = ("Scheduled", "Late", "AwaitingRetry", "AwaitingConcurrencySlot", "Pending", "Running", "Retrying",
+               "Completed", "Cached", "Failed", "Crashed", "Cancelling", "Cancelled", "Paused", "Suspended")
 FLOW_RUN_EVENT = "prefect.flow-run."
 
 
@@ -944,6 +949,20 @@ def _cross_check(wl: Workload) -> None:
 
     for f in wl.flows:
         visit(f.name, [f.name])
+    _check_event_names(wl.automations)
+
+
+def _check_event_names(automations: list[AutomationSpec]) -> None:
+    names = {*STATE_NAMES, *(a.name for auto in automations for a in auto.actions if a.name)}
+    for i, auto in enumerate(automations):
+        for key in ("after", "expect"):
+            for j, pattern in enumerate(getattr(auto.trigger, key)):
+                bare = pattern.lstrip("!")
+                if bare.endswith("*") or bare[len(FLOW_RUN_EVENT):] in names:
+                    continue
+                raise WorkloadError(f"automations[{i}].trigger.{key}[{j}]",
+                                    f"names no state a flow run takes here: {pattern!r} (the names are "
+                                    f"{', '.join(STATE_NAMES)}, and those the actions give)")
 
 
 def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) -> Workload:
