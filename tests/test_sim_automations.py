@@ -101,6 +101,9 @@ def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
     with_it, without = build_report(run(DYING)[0]), build_report(run(DYING, "automations=[]")[0])
     rows = comparison_text(["with", "without"], [with_it, without]).splitlines()
     assert [row.split() for row in rows if "automations triggered" in row] == [["automations", "triggered", "2", "-"]]
+    # Reports without automations get no such rows.
+    rows = comparison_text(["a", "b"], [without, without]).splitlines()
+    assert not [row for row in rows if "automations" in row or "actions failed" in row]
 
 
 def test_a_run_alive_past_the_window_is_crashed_too_and_its_own_next_proposal_moves_it_on():

@@ -127,6 +127,9 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
+_OPTIONAL = {"automations triggered", "  actions failed"}
+
+
 def _column(report: dict) -> list[str]:
     # One report's cells, row by row; KeyError or TypeError if it is not a report.
     return [get(report) for _, get in _ROWS]
@@ -139,6 +142,8 @@ def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
     names = [f"#{i + 1}" for i in range(len(reports))]
     columns = [_column(report) for report in reports]
     table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(_ROWS)]
+    # Rows of a feature none of the reports used are left out.
+    table = [(label, cells) for label, cells in table if label not in _OPTIONAL or set(cells) != {"-"}]
     lines = ["Compared:"] + [f"  {name}  {label}" for name, label in zip(names, labels)]
     widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
     lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
