@@ -958,7 +958,8 @@ def _check_event_names(automations: list[AutomationSpec]) -> None:
         for key in ("after", "expect"):
             for j, pattern in enumerate(getattr(auto.trigger, key)):
                 bare = pattern.lstrip("!")
-                if bare.endswith("*") or bare[len(FLOW_RUN_EVENT):] in names:
+                if (bare.endswith("*") or not bare.startswith(FLOW_RUN_EVENT)
+                        or bare[len(FLOW_RUN_EVENT):] in names):
                     continue
                 raise WorkloadError(f"automations[{i}].trigger.{key}[{j}]",
                                     f"names no state a flow run takes here: {pattern!r} (the names are "
