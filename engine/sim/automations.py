@@ -35,30 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..states import State, StateType
 from .model import RunSim
-from .workload import FLOW_RUN_EVENT, AutomationSpec
+from .workload import FLOW_RUN_EVENT, AutomationSpec, matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulation import Simulation
 
-__all__ = ["Automations", "matches"]
+__all__ = ["Automations"]
 
 # Automation ids are derived from their names, so that reports (which quote them in
 # default messages) are the same for the same workload.
 _NAMESPACE = uuid.UUID("6f1c3a52-9a1e-4d9b-8a53-5d0f2b8c7e41")
-
-
-def matches(expected: str, value: str | None) -> bool:
-    """Prefect's label match: ``!`` negates, a trailing ``*`` matches any suffix."""
-    if value is None:
-        return False
-    positive = not expected.startswith("!")
-    if not positive:
-        expected = expected[1:]
-    if expected.endswith("*"):
-        hit = value.startswith(expected[:-1])
-    else:
-        hit = value == expected
-    return hit if positive else not hit
 
 
 def _includes(spec: dict[str, list[str]], resources: list[dict[str, str]]) -> bool:
@@ -70,10 +56,12 @@ def _includes(spec: dict[str, list[str]], resources: list[dict[str, str]]) -> bo
 
 
 class _Window:
-    __slots__ = ("start", "end", "count")
+    """A run's open window: it ends at `end` (it began with the event that opened
+    it: events come in order, so none can precede it) and has counted `count`."""
 
-    def __init__(self, start: float, end: float, count: int) -> None:
-        self.start = start
+    __slots__ = ("end", "count")
+
+    def __init__(self, end: float, count: int) -> None:
         self.end = end
         self.count = count
 
@@ -136,7 +124,7 @@ class Automations:
             windows = auto.windows
             window = windows.get(run)
             if window is None and auto.starts_after(event):
-                window = _Window(now, now + auto.spec.trigger.within, -1 if auto.expects(event) else 0)
+                window = _Window(now + auto.spec.trigger.within, -1 if auto.expects(event) else 0)
                 windows[run] = window
                 self.loop.at(self._pass_at(window.end), self._evaluate, (auto, run, window))
             if window is None or not auto.expects(event):

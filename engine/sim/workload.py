@@ -780,24 +780,6 @@ def _deployment(value: Any, path: str) -> DeploymentSpec:
     )
 
 
-def _event_patterns(value: Any, path: str) -> list[str]:
-    """Event-name patterns that can match a flow-run state event (the only events
-    the simulator emits): a typo would otherwise silently never fire."""
-    patterns = _str_list(value, path)
-    for i, pattern in enumerate(patterns):
-        bare = pattern[1:] if pattern.startswith("!") else pattern
-        if bare.endswith("*"):
-            prefix = bare[:-1]
-            ok = FLOW_RUN_EVENT.startswith(prefix) or prefix.startswith(FLOW_RUN_EVENT)
-        else:
-            ok = bare.startswith(FLOW_RUN_EVENT) and len(bare) > len(FLOW_RUN_EVENT)
-        if not ok and not pattern.startswith("!"):
-            raise WorkloadError(f"{path}[{i}]", f"matches no event the simulator emits: only flow-run state "
-                                                f"events, {FLOW_RUN_EVENT}<state name> (e.g. "
-                                                f"{FLOW_RUN_EVENT}Running, {FLOW_RUN_EVENT}*), got {pattern!r}")
-    return patterns
-
-
 def _resource_spec(labels: tuple[str, ...]) -> Callable[[Any, str], dict[str, list[str]]]:
     """A ResourceSpecification: label -> a pattern or a list of them."""
     def check(value: Any, path: str) -> dict[str, list[str]]:
@@ -835,12 +817,12 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
     if for_each != ["prefect.resource.id"]:
         raise WorkloadError(t.at("for_each"), "only one window per flow run is simulated: must be "
                                               f"[\"prefect.resource.id\"], got {for_each!r}")
-    after = t.get("after", _event_patterns, required=True)
+    after = t.get("after", _str_list, required=True)
     if not after:
         raise WorkloadError(t.at("after"), "must name the event(s) that open a flow run's window "
                                            "(a trigger without `after` is not simulated)")
     return TriggerSpec(
-        after=after, expect=t.get("expect", _event_patterns, []), within=t.get("within", _within, 10.0),
+        after=after, expect=t.get("expect", _str_list, []), within=t.get("within", _within, 10.0),
         threshold=t.get("threshold", _int(0), 1), posture=posture,
         match=t.get("match", _resource_spec(RESOURCE_LABELS), {}),
         match_related=t.get("match_related", _resource_spec(RELATED_LABELS), {}),
@@ -953,17 +935,38 @@ def _cross_check(wl: Workload) -> None:
 
 
 def _check_event_names(automations: list[AutomationSpec]) -> None:
-    names = {*STATE_NAMES, *(a.name for auto in automations for a in auto.actions if a.name)}
+    """Every trigger pattern must match one of the events the simulator emits
+    (flow-run states, by Prefect's names or those the actions give): a typo would
+    otherwise be a trigger that silently never fires. A negated pattern of other
+    events matches every event, which is allowed."""
+    names = [*STATE_NAMES, *(a.name for auto in automations for a in auto.actions if a.name)]
+    events = [FLOW_RUN_EVENT + name for name in names]
     for i, auto in enumerate(automations):
         for key in ("after", "expect"):
             for j, pattern in enumerate(getattr(auto.trigger, key)):
-                bare = pattern.lstrip("!")
-                if (bare.endswith("*") or not bare.startswith(FLOW_RUN_EVENT)
-                        or bare[len(FLOW_RUN_EVENT):] in names):
+                bare = pattern[1:] if pattern.startswith("!") else pattern
+                in_namespace = bare.startswith(FLOW_RUN_EVENT)
+                if any(matches(bare, event) for event in events) or (bare != pattern and not in_namespace):
                     continue
+                reason = "names no state a flow run takes here" if in_namespace else "matches no event the simulator emits"
                 raise WorkloadError(f"automations[{i}].trigger.{key}[{j}]",
-                                    f"names no state a flow run takes here: {pattern!r} (the names are "
-                                    f"{', '.join(STATE_NAMES)}, and those the actions give)")
+                                    f"{reason}: {pattern!r} (it emits flow-run state events, {FLOW_RUN_EVENT}<state "
+                                    f"name>, for {', '.join(STATE_NAMES)} and the names the actions give)")
+
+
+def matches(expected: str, value: str | None) -> bool:
+    """Prefect's label and event-name match: ``!`` negates, a trailing ``*`` matches
+    any suffix. O(len(expected))."""
+    if value is None:
+        return False
+    positive = not expected.startswith("!")
+    if not positive:
+        expected = expected[1:]
+    if expected.endswith("*"):
+        hit = value.startswith(expected[:-1])
+    else:
+        hit = value == expected
+    return hit if positive else not hit
 
 
 def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) -> Workload:
