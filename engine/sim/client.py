@@ -291,6 +291,15 @@ class Client:
         run.gen += 1
         self._let_go(run, False)
 
+    def _let_go_as_is(self, run: RunSim, counter: str = "flow_aborts") -> bool:
+        """Stop driving `run` in the state it has: done if that is final (True), else
+        left there (`_abandon_run`, counted under `counter`)."""
+        if run.type in _FINAL:
+            self._finalize(run)
+            return True
+        self._abandon_run(run, counter)
+        return False
+
     def release_worker(self, run: RunSim) -> None:
         """The worker that submitted `run` no longer counts it against its limit."""
         worker = run.worker
@@ -555,10 +564,7 @@ class Client:
         """Report the run CRASHED and stop it; True if the engine took the crash."""
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message=message))
-        if result.status == "ACCEPT" or run.type in _FINAL:
-            self._finalize(run)
-        else:
-            self._abandon_run(run)
+        self._let_go_as_is(run)
         return result.status == "ACCEPT"
 
     def _pause(self, run: RunSim) -> None:
@@ -660,12 +666,9 @@ class Client:
         if run.final or run.dead:
             return
         self._stop_attempt(run, Cancelled)
-        result = self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
-        if result.status == "ACCEPT" or run.type in _FINAL:
+        self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
+        if self._let_go_as_is(run):
             self._counters["cancellations"] += 1
-            self._finalize(run)
-        else:
-            self._abandon_run(run)
 
     # a worker that dies with its runs --------------------------------------------------------------
     def terminate(self, run: RunSim) -> None:
@@ -689,9 +692,6 @@ class Client:
                 child.dead = True
                 child.gen += 1
                 stack.extend(child.children.values())
-        if run.type in _FINAL:
-            # Already final (an automation's action while it ran): nothing is lost
-            # but its process; it is done, as it would have learnt at its next call.
-            self._finalize(run)
-        else:
-            self._abandon_run(run, "worker_runs_lost")
+        # (Already final, by an automation's action while it ran: nothing is lost but
+        # its process; it is done, as it would have learnt at its next call.)
+        self._let_go_as_is(run, "worker_runs_lost")
