@@ -14,14 +14,15 @@ import uuid
 import pytest
 
 from engine import TERMINAL_STATES, State, StateType
-from engine.sim import Simulation, WorkloadError, parse_workload
+from engine.sim import WorkloadError, parse_workload
 from engine.sim.automations import Automations
 from engine.sim.loop import EventLoop, SimClock
 from engine.sim.report import build_report, summary_text
 from engine.sim.sweep import comparison_text
 from oracle_answers import load_oracle_script
+import test_sim_workers as workers
+from test_sim_workers import START, in_flight_at, pickups, run, seconds
 
-START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 MESSAGE = "no state change for an hour: presumed a zombie"
 REAPER = {
     "name": "reaper",
@@ -29,26 +30,11 @@ REAPER = {
                 "for_each": ["prefect.resource.id"], "within": "1h"},
     "actions": [{"type": "change-flow-run-state", "state": "CRASHED", "message": MESSAGE}],
 }
-# A pool of two; a run every 10 minutes, each one 25-minute task. The worker dies
-# without a word at 30 minutes (its two runs are lost) and is back at 40.
-DYING = {
-    "simulation": {"seed": 5, "until": "3h", "start": START.isoformat()},
-    "work_pools": [{"name": "p", "concurrency_limit": 2}],
-    "workers": [{"pool": "p", "poll_interval": "10s",
-                 "outages": [{"at": "30m", "duration": "10m", "runs": "lost"}]}],
-    "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "25m"}]}],
-    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}}],
-    "automations": [REAPER],
-}
-
-
-def run(data: dict, *settings: str):
-    result = Simulation(parse_workload(copy.deepcopy(data), settings=settings)).run()
-    return result, result.engine
-
-
-def seconds(when: dt.datetime) -> float:
-    return (when - START).total_seconds()
+# test_sim_workers' pool of two, a 25-minute run every 10 minutes, whose worker now
+# dies without a word at 30 minutes (its two runs are lost) and is back at 40.
+DYING = {**workers.DYING, "automations": [REAPER],
+         "workers": [{"pool": "p", "poll_interval": "10s",
+                      "outages": [{"at": "30m", "duration": "10m", "runs": "lost"}]}]}
 
 
 def history(engine, rec) -> list:
@@ -66,13 +52,14 @@ def first_pass_after(t: float, every: float = 5.0) -> float:
 def test_the_zombie_recipe_crashes_runs_lost_with_their_worker_an_hour_after_they_went_running():
     result, engine = run(DYING)
     lost = crashed_by_automation(engine)
-    assert len(lost) == 2 and build_report(result)["workers"]["runs_lost"] == 2
+    report = build_report(result)
+    assert len(lost) == 2 and report["workers"]["runs_lost"] == 2
     for rec in lost:
         states = history(engine, rec)
         running, crashed = states[-2], states[-1]
         assert running.type is StateType.RUNNING and crashed.type is StateType.CRASHED
         # On the service's first pass (every 5 s from the start) at or after the window's end.
-        assert round(seconds(crashed.timestamp)) == first_pass_after(seconds(running.timestamp) + 3600)
+        assert seconds(crashed.timestamp) == first_pass_after(seconds(running.timestamp) + 3600)
         assert rec.end_time is not None
         # Only the flow run changes: its task run stays RUNNING, as in Prefect.
         [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}})
@@ -80,25 +67,23 @@ def test_the_zombie_recipe_crashes_runs_lost_with_their_worker_an_hour_after_the
     # Runs that changed state within the hour were left alone.
     assert all(rec.state_type is StateType.COMPLETED for rec in engine.read_flow_runs()
                if rec not in lost and rec.state_type in (StateType.CRASHED, StateType.COMPLETED))
-    report = build_report(result)
     assert report["automations"] == {"reaper": {"triggered": 2, "actions_executed": 2, "actions_failed": 0}}
     assert "Automation 'reaper': triggered 2 times, 2 actions executed, 0 failed" in summary_text(report)
     # Counted as finished once crashed; their pool slots are free again.
     assert report["flow_runs"]["by_state"]["CRASHED"] == 2 and report["deployments"]["d"]["CRASHED"] == 2
     freed = max(seconds(history(engine, rec)[-1].timestamp) for rec in lost)
-    pending = [seconds(s.timestamp) for rec in engine.read_flow_runs() for s in history(engine, rec)
-               if s.type is StateType.PENDING]
-    assert [t for t in pending if freed <= t < freed + 15]
+    assert [t for t in pickups(engine) if freed <= t < freed + 15]
     assert build_report(run(DYING)[0]) == report   # deterministic
 
 
 def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
-    for settings in (("automations[reaper].enabled=false",), ("services.triggers.enabled=false",)):
-        result, engine = run(DYING, *settings)
+    for setting in ("automations[reaper].enabled=false", "services.triggers.enabled=false", "automations=[]"):
+        result, engine = run(DYING, setting)
         assert not crashed_by_automation(engine)
-        assert build_report(result)["flow_runs"]["by_state"]["RUNNING"] == 2
-        assert build_report(result)["automations"] == {}
-    with_it, without = build_report(run(DYING)[0]), build_report(run(DYING, "automations=[]")[0])
+        without = build_report(result)
+        assert without["flow_runs"]["by_state"]["RUNNING"] == 2
+        assert without["automations"] == {}
+    with_it = build_report(run(DYING)[0])
     rows = comparison_text(["with", "without"], [with_it, without]).splitlines()
     assert [row.split() for row in rows if "automations triggered" in row] == [["automations", "triggered", "2", "-"]]
     # Reports without automations get no such rows.
@@ -141,12 +126,11 @@ def test_a_window_fires_only_when_fewer_expected_events_than_the_threshold_came(
     data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
             "simulation": {**DYING["simulation"], "until": "40m"}}
     result, engine = run(data)
-    fired = build_report(result)["automations"]["reaper"]["triggered"]
-    assert (fired > 0) is fires
+    outcome = build_report(result)["automations"]["reaper"]
+    assert (outcome["triggered"] > 0) is fires
     if fires:
-        # A run that completed is not FAILED by it: Prefect's action proposes
-        # unforced, and CoreFlowPolicy keeps a COMPLETED run ... or the window closed first.
-        assert len(crashed_by_automation(engine)) == build_report(result)["automations"]["reaper"]["actions_executed"]
+        # Each executed action left its message in one run's history.
+        assert len(crashed_by_automation(engine)) == outcome["actions_executed"]
 
 
 def test_an_expected_event_after_the_window_but_before_the_pass_fires_at_once_and_the_action_can_fail():
@@ -259,9 +243,7 @@ def test_a_run_an_action_ended_that_is_then_lost_with_its_worker_counts_as_finis
     assert {sim.rec.id for sim in done} >= {rec.id for rec in ended}
     assert report["deployments"]["d"]["CRASHED"] == sum(sim.type is StateType.CRASHED for sim in done)
     # Not lost: only runs that were not final yet count as lost with the worker.
-    in_flight = [rec for rec in engine.read_flow_runs()
-                 if [s.type for s in history(engine, rec) if seconds(s.timestamp) < 1800][-1:]
-                 in ([StateType.PENDING], [StateType.RUNNING])]
+    in_flight = in_flight_at(engine, 1800)
     assert in_flight and report["workers"]["runs_lost"] == len(in_flight)
 
 
