@@ -6,8 +6,9 @@ import datetime as dt
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine import StateType
+from engine import TERMINAL_STATES, StateType
 from engine.sim import Simulation, parse_workload
+from test_sim_workers import TERMINATED
 
 # What Prefect's worker query counts against pool and queue limits (not CANCELLING).
 OCCUPYING = {StateType.PENDING, StateType.RUNNING}
@@ -116,7 +117,7 @@ def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fai
         assert all(run.rec.state_type is StateType.PENDING for run in result.runs if run.dead) \
             or counters["flow_aborts"]
     terminated = [run for run in result.runs
-                  if any(s.message == "Execution was aborted by a termination signal."
+                  if any(s.message == TERMINATED
                          for s in engine.read_flow_run_states(run.rec.id))]
     assert all(run.rec.state_type is StateType.CRASHED for run in terminated)
     assert len(terminated) == counters["worker_runs_crashed"]
@@ -124,8 +125,7 @@ def test_random_workloads_keep_their_invariants(seed, tag_limit, pool_limit, fai
     assert len(lost) == counters["worker_runs_lost"] + counters["flow_aborts"]
     downs = sorted(start for _, start, _ in windows)
     for run in lost:
-        assert run.rec.state_type not in {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED,
-                                          StateType.CRASHED}
+        assert run.rec.state_type not in TERMINAL_STATES
         if not counters["flow_aborts"]:   # (an aborted proposal also leaves a run undriven, at any time)
             last = (engine.read_flow_run_states(run.rec.id)[-1].timestamp - start).total_seconds()
             assert any(last <= t + 0.001 for t in downs)

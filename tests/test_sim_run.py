@@ -8,14 +8,13 @@ import pathlib
 
 import pytest
 
-from engine import Engine, StateType
+from engine import TERMINAL_STATES, Engine, StateType
 from engine.sim import Simulation, load_workload, parse_workload
 from engine.sim.report import build_report, dumps
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # What Prefect's worker query counts against pool and queue limits (not CANCELLING).
 OCCUPYING = {StateType.PENDING, StateType.RUNNING}
-FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 
 
 def simulate(data: dict, **overrides):
@@ -137,7 +136,7 @@ def test_throughput_has_one_bucket_per_simulated_hour(semantics):
     start = result.workload.simulation.start
     expected = [0, 0, 0]
     for rec in all_flow_runs(engine):
-        if rec.parent_task_run_id is None and rec.state_type in FINAL:
+        if rec.parent_task_run_id is None and rec.state_type in TERMINAL_STATES:
             expected[min(2, int((rec.state_timestamp - start).total_seconds() // 3600))] += 1
     assert build_report(result)["throughput"]["finished_per_hour"] == expected
     assert sum(expected) > 0
