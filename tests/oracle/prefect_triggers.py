@@ -1,6 +1,6 @@
 """Answer triggers_scenarios.py's scenarios with Prefect 3.1.0's own trigger code.
 
-usage: $PREFECT_VENV/bin/python tests/oracle/prefect_triggers.py IN.json OUT.jsonl
+usage: $PREFECT_VENV/bin/python tests/oracle/prefect_triggers.py IN.json OUT.jsonl [--db PATH]
 
 Each scenario's trigger is saved as an automation in a fresh SQLite database and
 loaded into prefect.server.events.triggers; its events go through
@@ -19,11 +19,9 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 
-os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{sb.PREFECT_HOME}/oracle.db"
 # (off: creating an automation would otherwise ask the running service to reload)
 os.environ["PREFECT_API_SERVICES_TRIGGERS_ENABLED"] = "false"
 
-import asyncio  # noqa: E402
 import uuid  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
@@ -90,14 +88,16 @@ async def answer(scenario: dict) -> dict:
     return {"id": scenario["id"], "firings": [[t, labels[rid]] for t, rid in FIRED]}
 
 
-async def main(argv: list) -> None:
-    with open(argv[1], encoding="utf-8") as fh:
+async def answer_file(inp: str, out: str) -> None:
+    with open(inp, encoding="utf-8") as fh:
         scenarios = json.load(fh)
     await provide_database_interface().create_db()
-    with open(argv[2], "w", encoding="utf-8") as out:
+    with open(out, "w", encoding="utf-8") as fh:
         for scenario in scenarios:
-            out.write(json.dumps(await answer(scenario)) + "\n")
+            fh.write(json.dumps(await answer(scenario)) + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv))
+    sys.exit(sb.answer_from_command_line(
+        answer_file, "Answer automation-trigger scenarios with Prefect 3.1.0",
+        "scenario JSON list (triggers_scenarios.py format)", "JSON lines {id, firings}"))
