@@ -33,7 +33,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..states import State, StateType
+from ..states import State
 from .model import RunSim
 from .workload import FLOW_RUN_EVENT, AutomationSpec, matches
 
@@ -69,7 +69,7 @@ class _Window:
 class _Automation:
     """One enabled automation: its spec, its open windows by run, what it did."""
 
-    __slots__ = ("spec", "id", "windows", "pattern", "triggered", "executed", "failed")
+    __slots__ = ("spec", "id", "windows", "pattern", "names", "triggered", "executed", "failed")
 
     def __init__(self, spec: AutomationSpec, workload_name: str) -> None:
         self.spec = spec
@@ -84,14 +84,24 @@ class _Automation:
                 re.escape(p).replace("\\*", ".+") for p in sorted({*trigger.expect, *trigger.after})))
         else:
             self.pattern = None
+        # What an event name means to this trigger (it depends on the name alone,
+        # and runs take a handful of names): None, not looked at; else (opens a
+        # window, is expected).
+        self.names: dict[str, tuple[bool, bool] | None] = {}
         self.triggered = self.executed = self.failed = 0
 
-    def starts_after(self, event: str) -> bool:
-        return any(matches(p, event) for p in self.spec.trigger.after)
-
-    def expects(self, event: str) -> bool:
-        expect = self.spec.trigger.expect
-        return not expect or any(matches(p, event) for p in expect)
+    def meaning(self, event: str) -> tuple[bool, bool] | None:
+        """(opens a window, is expected) for the event name `event`, or None when
+        Prefect would not look at it for this trigger. O(1) once seen."""
+        try:
+            return self.names[event]
+        except KeyError:
+            trigger = self.spec.trigger
+            opens = any(matches(p, event) for p in trigger.after)
+            expected = not trigger.expect or any(matches(p, event) for p in trigger.expect)
+            seen = self.pattern is None or self.pattern.match(event) is not None
+            meaning = self.names[event] = (opens, expected) if seen and (opens or expected) else None
+            return meaning
 
 
 class Automations:
@@ -119,15 +129,17 @@ class Automations:
         event = FLOW_RUN_EVENT + (state.name or "")
         now = self.loop.now
         for auto in self.automations:
-            if not self._covers(auto, event, run, state):
+            meaning = auto.meaning(event)
+            if meaning is None or not self._covers(auto, run, state):
                 continue
+            opens, expected = meaning
             windows = auto.windows
             window = windows.get(run)
-            if window is None and auto.starts_after(event):
-                window = _Window(now + auto.spec.trigger.within, -1 if auto.expects(event) else 0)
+            if window is None and opens:
+                window = _Window(now + auto.spec.trigger.within, -1 if expected else 0)
                 windows[run] = window
                 self.loop.at(self._pass_at(window.end), self._evaluate, (auto, run, window))
-            if window is None or not auto.expects(event):
+            if window is None or not expected:
                 continue
             if now < window.end:
                 window.count += 1
@@ -136,9 +148,8 @@ class Automations:
                 # evaluates the window then, and it fires if too few events came.
                 self._close(auto, run, window)
 
-    def _covers(self, auto: _Automation, event: str, run: RunSim, state: State) -> bool:
-        if auto.pattern is not None and auto.pattern.match(event) is None:
-            return False
+    def _covers(self, auto: _Automation, run: RunSim, state: State) -> bool:
+        """The trigger's `match` and `match_related` hold for this event of `run`."""
         trigger = auto.spec.trigger
         if trigger.match:
             resource = {
@@ -177,7 +188,7 @@ class Automations:
     def _act(self, arg: tuple[_Automation, RunSim]) -> None:
         auto, run = arg
         for action in auto.spec.actions:
-            state = State(type=StateType(action.state), name=action.name,
+            state = State(type=action.state, name=action.name,
                           message=action.message or f"State changed by Automation {auto.id}")
             if self.client.server_call(run, state).status == "ACCEPT":
                 auto.executed += 1

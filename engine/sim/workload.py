@@ -261,15 +261,15 @@ class TriggerSpec:
     expect: list[str]
     within: float                  # seconds
     threshold: int = 1
-    posture: str = "Proactive"
     match: dict[str, list[str]] = attrs.field(factory=dict)           # label -> patterns (any)
     match_related: dict[str, list[str]] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)
 class ActionSpec:
-    type: str                       # one of ACTION_TYPES
-    state: str                      # a StateType value, e.g. "CRASHED"
+    """A change-flow-run-state action (the one type in ACTION_TYPES)."""
+
+    state: StateType                # e.g. CRASHED
     name: str | None = None         # the state's name (None: its type's default)
     message: str | None = None      # None: "State changed by Automation <id>"
 
@@ -510,7 +510,8 @@ def _foreman(value: Any, path: str) -> ForemanSpec:
 
 def _triggers(value: Any, path: str) -> TriggersSpec:
     t = _Table(value, path, {"enabled", "loop"})
-    return TriggersSpec(enabled=t.get("enabled", _bool, True), loop=t.get("loop", _positive_duration, 5.0))
+    d = TriggersSpec()  # the defaults
+    return TriggersSpec(enabled=t.get("enabled", _bool, d.enabled), loop=t.get("loop", _positive_duration, d.loop))
 
 
 _SERVICES: dict[str, tuple[Callable[[Any, str], Any], type]] = {
@@ -823,17 +824,17 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
                                            "(a trigger without `after` is not simulated)")
     return TriggerSpec(
         after=after, expect=t.get("expect", _str_list, []), within=t.get("within", _within, 10.0),
-        threshold=t.get("threshold", _int(0), 1), posture=posture,
+        threshold=t.get("threshold", _int(0), 1),
         match=t.get("match", _resource_spec(RESOURCE_LABELS), {}),
         match_related=t.get("match_related", _resource_spec(RELATED_LABELS), {}),
     )
 
 
-def _state_type(value: Any, path: str) -> str:
+def _state_type(value: Any, path: str) -> StateType:
     value = _str(value, path)
     if value not in _STATE_TYPES:
         raise WorkloadError(path, f"must be a state type ({', '.join(_STATE_TYPES)}), got {value!r}")
-    return value
+    return StateType(value)
 
 
 def _action(value: Any, path: str) -> ActionSpec:
@@ -842,7 +843,7 @@ def _action(value: Any, path: str) -> ActionSpec:
     if kind not in ACTION_TYPES:
         raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_TYPES)}), "
                                           f"got {kind!r}")
-    return ActionSpec(type=kind, state=t.get("state", _state_type, required=True), name=t.get("name", _str),
+    return ActionSpec(state=t.get("state", _state_type, required=True), name=t.get("name", _str),
                       message=t.get("message", _str))
 
 
