@@ -115,8 +115,7 @@ class Client:
             self._left_run_final(run)
         elif not run.final:
             if queued and run.type in _FINAL:
-                run.token += 1   # (its queue entry goes stale)
-                self._finalize(run)
+                self._finalize(run)   # (polls drop a final run's queue entry)
             elif run.type is _CANCELLING and not run.cancelling:
                 self._cancelling(run)
         return result
@@ -607,10 +606,12 @@ class Client:
         if new not in _FINAL:
             return
         self._counters["pause_timeouts"] += 1
-        if run.final or run.dead:
+        if run.dead:
             # No client drives it any more (lost with its worker, say); the service
             # failed it all the same.
             self._left_run_final(run)
+            return
+        if run.final:
             return
         # The flow run is over: the simulated process stops (its held task runs are
         # cancelled) and gives back its worker slot.
@@ -648,7 +649,6 @@ class Client:
         result = self.flow_call(run, Cancelling())
         if run.type is StateType.CANCELLED:
             # SCHEDULED runs without infrastructure are cancelled at once.
-            run.token += 1
             self._counters["cancellations"] += 1
             self._stop_attempt(run, Cancelled)
             self._finalize(run)
