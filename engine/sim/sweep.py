@@ -122,17 +122,17 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("  availability", _workers("availability")),
     ("  runs crashed with them", _workers("runs_crashed")),
     ("  runs lost with them", _workers("runs_lost")),
+]
+# Rows of a feature: left out when none of the reports compared used it.
+_OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("automations triggered", _automations("triggered")),
     ("  actions failed", _automations("actions_failed")),
 ]
 
 
-_OPTIONAL = {"automations triggered", "  actions failed"}
-
-
 def _column(report: dict) -> list[str]:
     # One report's cells, row by row; KeyError or TypeError if it is not a report.
-    return [get(report) for _, get in _ROWS]
+    return [get(report) for _, get in _ROWS + _OPTIONAL_ROWS]
 
 
 def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
@@ -141,9 +141,8 @@ def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
     TypeError for a dict that is not a report. O(reports · rows)."""
     names = [f"#{i + 1}" for i in range(len(reports))]
     columns = [_column(report) for report in reports]
-    table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(_ROWS)]
-    # Rows of a feature none of the reports used are left out.
-    table = [(label, cells) for label, cells in table if label not in _OPTIONAL or set(cells) != {"-"}]
+    table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(_ROWS + _OPTIONAL_ROWS)]
+    table = table[:len(_ROWS)] + [(label, cells) for label, cells in table[len(_ROWS):] if set(cells) != {"-"}]
     lines = ["Compared:"] + [f"  {name}  {label}" for name, label in zip(names, labels)]
     widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
     lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
