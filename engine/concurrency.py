@@ -31,11 +31,7 @@ def _active_limits(engine: "Engine", ids: list) -> Iterator["ConcurrencyLimitV2"
     # The listed limits that exist and are active, each once: Prefect's bulk updates
     # are one UPDATE ... WHERE id IN (ids) AND active, so a listed id is updated
     # once, and a list with repeats can never report all of its entries updated.
-    rows = engine._store.tables["concurrency_limit_v2"].rows
-    for limit_id in dict.fromkeys(ids):
-        limit = rows.get(limit_id)
-        if limit is not None and limit.active:
-            yield limit
+    return (limit for limit in engine._store.tables["concurrency_limit_v2"].existing(ids) if limit.active)
 
 
 def bulk_increment_active_slots(engine: "Engine", limit_ids: Iterable, slots: int) -> bool:

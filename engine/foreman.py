@@ -121,9 +121,8 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
 
 
 def _known_queues(engine: Any, ids: Any, what: str) -> list:
-    # The queues of `ids` that exist: an UPDATE ... WHERE id IN (...) ignores the rest.
-    rows = engine._store.tables["work_queue"].rows
-    return [queue for queue in map(rows.get, as_uuid_list(ids or [], what)) if queue is not None]
+    # The queues of `ids` that exist, each once: what an UPDATE ... WHERE id IN (...) updates.
+    return engine._store.tables["work_queue"].existing(as_uuid_list(ids or [], what))
 
 
 def _write_all(engine: Any, kind: str, records: list, values: dict, now: _dt.datetime) -> None:

@@ -111,8 +111,8 @@ def _buckets(index: Any, keys: Iterable, exact: bool, **tags: Any) -> _Source:
     return _Source(size, lambda: chain.from_iterable(get(k).values() for k in keys), exact, **tags)
 
 
-def _ids(rows: dict, ids: Iterable, exact: bool) -> _Source:
-    found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
+def _ids(table: Any, ids: Iterable, exact: bool) -> _Source:
+    found = table.existing(ids)
     return _Source(len(found), lambda: found, exact)
 
 
@@ -163,7 +163,7 @@ def _run_sources(table: Any, flt: Any, time_fields: tuple[str, ...]) -> tuple[li
     out: list[_Source] = []
     ids = flt.id
     if ids is not None and ids.any_ is not None:
-        out.append(_ids(table.rows, ids.any_, exact=single and getattr(ids, "not_any_", None) is None))
+        out.append(_ids(table, ids.any_, exact=single and getattr(ids, "not_any_", None) is None))
     if flt.state is not None:
         for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
             src.exact = src.exact and single
@@ -226,7 +226,7 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
     sub = flt.subflow_runs
     if sub is not None and sub.exists_ is True:
         parents = list(tables["flow_run"].by_name["parent_task_run_id"].buckets)  # sparse: no None key
-        out.append(_ids(table.rows, parents, exact=single))
+        out.append(_ids(table, parents, exact=single))
     return out
 
 
@@ -296,7 +296,7 @@ def _flow_run_plan(
             fr_ids = frozenset(tables["task_run"].by_name["flow_run_id"].buckets) - {None}
         else:
             fr_ids = frozenset(tr.flow_run_id for tr in _matching(t_plan, tables["task_run"].rows)) - {None}
-        plan.add(lambda r: r.id in fr_ids, [_ids(tables["flow_run"].rows, fr_ids, exact=True)])
+        plan.add(lambda r: r.id in fr_ids, [_ids(tables["flow_run"], fr_ids, exact=True)])
     return plan
 
 

@@ -329,7 +329,7 @@ def get_scheduled_flow_runs(
     pools = tables["work_pool"].rows
     queues_of = tables["work_queue"].by_name["work_pool_id"]
     if pool_ids is not None:
-        candidate_pools = [pools[i] for i in dict.fromkeys(pool_ids) if i in pools]
+        candidate_pools = tables["work_pool"].existing(pool_ids)
     else:
         candidate_pools = list(pools.values())
     wanted_queues = None if queue_ids is None else set(queue_ids)
