@@ -20,7 +20,7 @@ import attrs
 from .errors import ObjectNotFoundError, ValidationError
 from .filters import DeploymentScheduleFilter, matching
 from .records import (
-    ConcurrencyLimitV2, ConcurrencyOptions, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
+    ConcurrencyLimitV2, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
     WorkQueue,
 )
 from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
@@ -39,12 +39,13 @@ __all__ = [
 
 _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
-# Not fields a caller sets: the timestamps, and the limit and options, which have arguments of their own.
-_DEPLOYMENT_FIELDS = frozenset(attrs.fields_dict(Deployment)) - {"created", "updated", "concurrency_limit_id",
-                                                                 "concurrency_options"}
+# Not fields a caller sets: the timestamps, and the limit, which has an argument of its own
+# (so do the options, which create_deployment files with the fields).
+_DEPLOYMENT_FIELDS = frozenset(attrs.fields_dict(Deployment)) - {"created", "updated", "concurrency_limit_id"}
 # Prefect's DeploymentUpdate fields the engine keeps (work_queue_id: as create_deployment takes it).
 _DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters", "tags", "work_queue_name",
-                                "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema"})
+                                "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema",
+                                "concurrency_options"})
 
 
 def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: Any, concurrency_options: Any,
@@ -60,9 +61,9 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)
-    values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
     if concurrency_options is not _UNSET:  # an explicit None removes them
-        values["concurrency_options"] = _as_concurrency_options(concurrency_options)
+        fields["concurrency_options"] = concurrency_options
+    values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:
@@ -99,9 +100,6 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     if schedules is not None:
         schedules = _schedule_items(schedules, "deployment.schedules", _CREATE_SCHEDULE_KEYS)
     limit = values.pop("concurrency_limit", _UNSET)
-    options = values.pop("concurrency_options", _UNSET)
-    if options is not _UNSET:
-        options = _as_concurrency_options(options)
     pool_name = values.pop("work_pool_name", None)
     if pool_name is not None:
         pool_name = as_str(pool_name, "deployment.work_pool_name", False)
@@ -109,8 +107,6 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
         # Prefect's DeploymentUpdate wants > 0 (its create path, core.Deployment, takes 0).
         raise ValidationError("deployment concurrency_limit must be a positive integer or None, got 0")
     values = coerce_fields("deployment", values, _DEPLOYMENT_UPDATE)
-    if options is not _UNSET:
-        values["concurrency_options"] = options
     if not values.get("job_variables", True):
         del values["job_variables"]
     dep = engine._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
@@ -135,22 +131,6 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     if limit is not _UNSET:
         _apply_deployment_limit(engine, dep, limit)
     return True
-
-
-def _as_concurrency_options(value: Any) -> ConcurrencyOptions | None:
-    if value is None or isinstance(value, ConcurrencyOptions):
-        return value
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"collision_strategy"}
-        if unknown:
-            raise ValidationError(f"concurrency_options has unknown key(s) {sorted(unknown)}")
-        try:
-            return ConcurrencyOptions(**value)
-        except ValueError:
-            raise ValidationError(
-                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {value.get('collision_strategy')!r}"
-            ) from None
-    raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
 
 
 def _apply_deployment_limit(engine: Any, dep: Deployment, limit: int | None) -> None:

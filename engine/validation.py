@@ -11,6 +11,7 @@ import attrs
 
 from .errors import ValidationError
 from .records import (
+    ConcurrencyOptions,
     Constant,
     FlowRunPolicy,
     Parameter,
@@ -319,7 +320,25 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return _as_optional_limit
     if name == "priority":  # a work queue's
         return as_priority
+    if name == "concurrency_options":  # a deployment's
+        return _as_concurrency_options
     return None
+
+
+def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:
+    if value is None or isinstance(value, ConcurrencyOptions):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"collision_strategy"}
+        if unknown:
+            raise ValidationError(f"concurrency_options has unknown key(s) {sorted(unknown)}")
+        try:
+            return ConcurrencyOptions(**value)
+        except ValueError:
+            raise ValidationError(
+                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {value.get('collision_strategy')!r}"
+            ) from None
+    raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
 
 
 def _as_optional_limit(value: Any, what: str) -> int | None:
