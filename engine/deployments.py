@@ -169,8 +169,9 @@ def delete_deployment(engine: Any, deployment_id: Any) -> bool:
     if dep is None:
         return False
     _delete_auto_scheduled_runs(engine, dep, auto_only=False)
-    _apply_deployment_limit(engine, dep, None)
+    # The row first: its limit's ON DELETE SET NULL then has no row left to write.
     delete_deployment_row(engine, dep)
+    _apply_deployment_limit(engine, dep, None)
     return True
 
 
