@@ -99,7 +99,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     for dep in tables["deployment"].rows.values():
         if dep.status != DeploymentStatus.READY or dep.last_polled is None or not dep.last_polled < threshold:
             continue
-        queue = queues.get(dep.work_queue_id) if dep.work_queue_id is not None else None
+        queue = queues.get(dep.work_queue_id)
         queue_polled = None if queue is None else queue.last_polled
         if queue_polled is None or queue_polled < threshold:
             stale.append(dep)
