@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import json
 import pathlib
 import types
 
@@ -462,14 +461,12 @@ def _unanswered(case: dict) -> dict:
     return case
 
 
-def test_the_committed_variants_are_the_generators_seed_1_output():
+def test_the_committed_variants_are_the_generators_seed_1_output(cases):
     """So the variants can be made again: tests/oracle/orchestration_variants.py with
     seed 1 and 1,000 variants over the corpus writes exactly the committed seed-1
     scenarios, less the retry-jitter ones left out."""
     generator = load_oracle_script("orchestration_variants")
-    with open(CORPUS, encoding="utf-8") as fh:
-        recorded = [json.loads(line) for line in fh if line.strip()]
-    made = {v["id"]: v for v in generator.generate(recorded, 1, 1000)}
+    made = {v["id"]: v for v in generator.generate(cases, 1, 1000)}
     committed = [c for c in runner.load_cases(str(VARIANTS)) if ".1-" in c["id"]]
     assert len(made) == 1000 and len(committed) == 997
     for case in committed:

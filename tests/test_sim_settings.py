@@ -90,8 +90,13 @@ def test_files_and_the_built_in_workload_take_settings(tmp_path):
     assert {p.name: p for p in default_workload().work_pools}["gpu-pool"].concurrency_limit != 1
 
 
+def _simulate(folder, *options, runs: int = 60) -> None:
+    assert main(["simulate", "--runs", str(runs), "--no-charts", "--no-rule-stats", "--report", str(folder),
+                 *options]) == 0
+
+
 def _report(folder, *options):
-    assert main(["simulate", "--runs", "60", "--no-charts", "--no-rule-stats", "--report", str(folder), *options]) == 0
+    _simulate(folder, *options)
     return json.loads((folder / "report.json").read_text())
 
 
@@ -151,8 +156,7 @@ def test_cli_sweep_runs_each_variant_as_a_single_run_would(tmp_path, capsys):
     singles = [_report(tmp_path / f"seed{seed}", "--seed", str(seed)) for seed in (3, 4)]
     capsys.readouterr()
     folder = tmp_path / "sweep"
-    assert main(["simulate", "--runs", "60", "--no-charts", "--no-rule-stats", "--report", str(folder),
-                 "--sweep", "simulation.seed=3,4"]) == 0
+    _simulate(folder, "--sweep", "simulation.seed=3,4")
     out = capsys.readouterr().out
     index = json.loads((folder / "sweep.json").read_text())
     assert index == {"variants": [{"settings": ["simulation.seed=3"], "folder": "variant-1"},
@@ -209,8 +213,7 @@ def _row(out: str, label: str) -> list[str]:
 
 def test_compare_reads_report_files_folders_and_sweeps(tmp_path, capsys):
     one = _report(tmp_path / "one", "--seed", "5")
-    assert main(["simulate", "--runs", "60", "--no-charts", "--no-rule-stats", "--report", str(tmp_path / "sw"),
-                 "--sweep", "simulation.seed=6,7"]) == 0
+    _simulate(tmp_path / "sw", "--sweep", "simulation.seed=6,7")
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "one" / "report.json"), str(tmp_path / "sw")]) == 0
     out = capsys.readouterr().out
@@ -234,8 +237,7 @@ def test_compare_names_what_is_not_a_report(tmp_path, capsys):
 
 
 def test_cli_sweep_of_one_value_still_reports_as_a_sweep(tmp_path, capsys):
-    assert main(["simulate", "--runs", "20", "--no-charts", "--no-rule-stats", "--report", str(tmp_path),
-                 "--sweep", "simulation.seed=9"]) == 0
+    _simulate(tmp_path, "--sweep", "simulation.seed=9", runs=20)
     out = capsys.readouterr().out
     assert "#1  simulation.seed=9" in out and "Simulation of workload" not in out
     assert (tmp_path / "sweep.json").exists() and (tmp_path / "variant-1" / "report.json").exists()
