@@ -7,13 +7,24 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import pathlib
+import uuid
 from types import ModuleType
+from typing import Any
 
 T0 = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)   # what the workers' and foreman's oracles call 0 ms
 
 
 def ms_of(t: dt.datetime | None) -> int | None:
     return None if t is None else round((t - T0).total_seconds() * 1000)
+
+
+# The id a replay passes for a label its scenario never created.
+MISSING = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+
+def id_of(table: dict, key: Any) -> uuid.UUID:
+    """The id of the record the replay made for `key`, or MISSING."""
+    return table[key].id if key in table else MISSING
 
 
 def errors_as_one(value):

@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import pathlib
 import sqlite3
-import uuid
 from typing import Any
 
 import pytest
@@ -30,11 +29,10 @@ from engine import Engine, ManualClock, RunstateError
 from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 # The workers oracle's replay helpers: the same start time, millisecond offsets and
 # "any error is one answer" rule as the workers corpus.
-from oracle_answers import T0, errors_as_one, load_oracle_script, ms_of
+from oracle_answers import T0, errors_as_one, id_of, load_oracle_script, ms_of
 
 DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
-MISSING = uuid.UUID("00000000-0000-0000-0000-000000000001")
 # What run_foreman_once uses for a setting the step leaves out.
 DEFAULTS = {"inactivity_heartbeat_multiple": INACTIVITY_HEARTBEAT_MULTIPLE,
             "fallback_heartbeat_interval_seconds": FALLBACK_HEARTBEAT_INTERVAL_SECONDS}
@@ -83,11 +81,8 @@ def replay(sc: dict, model_sqlite_rounding: bool = True) -> tuple[list, list]:
                                            **({} if d["queue"] is None else {"work_queue_id": queues[d["queue"]].id}))
             for d in sc["deployments"]}
 
-    def pool_id(name):
-        return pools[name].id if name in pools else MISSING
-
     def queue_ids(labels):
-        return [queues[lab].id if lab in queues else MISSING for lab in labels]
+        return [id_of(queues, lab) for lab in labels]
 
     events: dict = {}
 
@@ -116,10 +111,10 @@ def replay(sc: dict, model_sqlite_rounding: bool = True) -> tuple[list, list]:
                 clock.advance(dt.timedelta(milliseconds=st["ms"]))
                 answers.append(None)
             elif op == "heartbeat":
-                answers.append(e.worker_heartbeat(pool_id(st["pool"]), st["worker"], st["interval"],
+                answers.append(e.worker_heartbeat(id_of(pools, st["pool"]), st["worker"], st["interval"],
                                                   mark_pool_ready=st["mark_pool_ready"]))
             elif op == "poll":  # what Prefect's worker-poll route records after reading the queues
-                polled = (e.read_work_queues(pool_id(st["pool"])) if st["queues"] is None
+                polled = (e.read_work_queues(id_of(pools, st["pool"])) if st["queues"] is None
                           else [queues[f"{st['pool']}/{n}"] for n in st["queues"]])
                 e.mark_work_queues_ready(polled_work_queue_ids=[q.id for q in polled if q.status != "NOT_READY"],
                                          ready_work_queue_ids=[q.id for q in polled if q.status == "NOT_READY"])
@@ -134,15 +129,15 @@ def replay(sc: dict, model_sqlite_rounding: bool = True) -> tuple[list, list]:
             elif op == "mark_deployments_ready":
                 e.mark_deployments_ready(
                     deployment_ids=None if st["deployments"] is None else [
-                        deps[n].id if n in deps else MISSING for n in st["deployments"]],
+                        id_of(deps, n) for n in st["deployments"]],
                     work_queue_ids=None if st["queues"] is None else queue_ids(st["queues"]))
                 answers.append(None)
             elif op in ("pause_pool", "unpause_pool"):
-                answers.append(e.update_work_pool(pool_id(st["pool"]), is_paused=op == "pause_pool"))
+                answers.append(e.update_work_pool(id_of(pools, st["pool"]), is_paused=op == "pause_pool"))
             elif op in ("pause_queue", "unpause_queue"):
                 answers.append(e.update_work_queue(queue_ids([st["queue"]])[0], is_paused=op == "pause_queue"))
             elif op == "delete_worker":
-                answers.append(e.delete_worker(pool_id(st["pool"]), st["worker"]))
+                answers.append(e.delete_worker(id_of(pools, st["pool"]), st["worker"]))
             elif op == "foreman":
                 if model_sqlite_rounding:
                     for w in sqlite_rounding_offline(e, clock.now(), st["settings"]):

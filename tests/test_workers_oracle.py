@@ -20,12 +20,11 @@ from engine import (
     Engine, Late, ManualClock, RunstateError, Scheduled, State, ValidationError, WorkerFilter,
     WorkerFilterLastHeartbeatTime, WorkerFilterStatus,
 )
-from oracle_answers import T0, errors_as_one, ms_of
+from oracle_answers import T0, errors_as_one, id_of, ms_of
 
 DATA = pathlib.Path(__file__).parent / "data"
 CASES = [json.loads(line) for name in ("workers_prefect_oracle.jsonl", "workers_priorities_prefect_oracle.jsonl")
          for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
-MISSING = "00000000-0000-0000-0000-000000000001"
 
 
 def at(offset: int | None) -> dt.datetime | None:
@@ -79,8 +78,6 @@ def replay(sc: dict) -> dict:
         extra = {"deployment_id": deps[r["deployment"]].id} if r["deployment"] else {}
         runs[r["name"]] = e.create_flow_run(flow_id=flow.id, name=r["name"], auto_scheduled=r["auto_scheduled"],
                                             work_queue_id=queues[(r["pool"], r["queue"])].id, state=state(r), **extra)
-    def id_of(table: dict, key: Any) -> Any:
-        return table[key].id if key in table else MISSING
 
     updates = []
     for u in sc["updates"]:
@@ -183,8 +180,7 @@ def replay_worker_steps(sc: dict) -> dict:
             clock.advance(ws["seconds"])
             answers.append(None)
             continue
-        pool = pools.get(ws["pool"])
-        pool_id = pool.id if pool is not None else MISSING
+        pool_id = id_of(pools, ws["pool"])
         try:
             if op == "worker_heartbeat":
                 answers.append(e.worker_heartbeat(pool_id, ws["worker"], ws["interval"], mark_pool_ready=ws["route"]))
