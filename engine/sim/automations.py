@@ -84,15 +84,15 @@ class _Automation:
                 re.escape(p).replace("\\*", ".+") for p in sorted({*trigger.expect, *trigger.after})))
         else:
             self.pattern = None
-        # What an event name means to this trigger (it depends on the name alone,
-        # and runs take a handful of names): None, not looked at; else (opens a
-        # window, is expected).
+        # What an event name means to this trigger, by name (it depends on the name
+        # alone, and runs take a handful of names): see `meaning`.
         self.names: dict[str, tuple[bool, bool] | None] = {}
         self.triggered = self.executed = self.failed = 0
 
     def meaning(self, event: str) -> tuple[bool, bool] | None:
-        """(opens a window, is expected) for the event name `event`, or None when
-        Prefect would not look at it for this trigger. O(1) once seen."""
+        """(opens a window, is expected) for the event name `event`, or None when it
+        can change nothing for this trigger (Prefect does not look at it, or it
+        neither opens a window nor is expected). O(1) once seen."""
         try:
             return self.names[event]
         except KeyError:
