@@ -1,41 +1,57 @@
-"""Prefect's automations over flow-run state events: proactive event triggers with
-one window per flow run, and the change-flow-run-state action.
+"""Prefect's automations over flow-run state events: event triggers of either
+posture, and the actions that change a run's state or pause and resume pools and
+queues.
 
 Every new state of a flow run (its first one included, forced ones too) is an
 event named ``prefect.flow-run.<state name>``, as Prefect's server emits it, with
 the run as its resource and its flow, deployment, work queue, work pool, parent
-task run and tags as related resources. For each enabled automation whose trigger
-covers the event (its `match` and `match_related`, and an `expect` or `after`
-pattern), Prefect 3.1.0's bucket rules are followed, one bucket ("window") per run:
+task run and tags as related resources. Each enabled automation whose trigger
+covers the event (its `match` and `match_related`, and Prefect's first filter on
+event names) counts it in a *bucket*, one per distinct value of the trigger's
+`for_each` labels (one bucket for all events without any), by Prefect 3.1.0's
+rules (prefect.server.events.triggers):
 
-* an `after` event opens the run's window, [now, now + within), unless one is open;
-  its count starts at 0, or at -1 when the event is also expected (so that it
-  does not count itself);
-* an expected event counts in the open window while it lasts; one that comes at or
-  after the window's end closes it instead, firing if the count is below the
-  threshold;
-* the proactive-triggers service (a pass every `services.triggers.loop` seconds from
-  the start) closes each window on its first pass at or after its end, firing if
-  fewer than `threshold` expected events came.
+* an `after` event starts the bucket [now, now + within) if there is none; its
+  count starts at -1 when the event is also expected, as it then counts itself;
+* without `after`, the first expected event starts it, 15 minutes back (Prefect's
+  look-back for events arriving out of order);
+* an expected event counts while the bucket lasts (always, for a reactive trigger
+  with a window of 0); one that comes before the bucket's start is ignored;
+* a *reactive* trigger fires as soon as the count reaches `threshold`. A *proactive*
+  one fires when its bucket has ended with fewer; an expected event after the end
+  evaluates it, else the proactive-triggers service's next pass does;
+* a bucket that fired, or ended without firing, is dropped when the trigger has
+  `after` (the next `after` event starts another) and otherwise replaced by the next
+  one, [max(end, now), + within). A reactive bucket whose event came after its end
+  is replaced first and then counts the event;
+* the service (proactive triggers only) makes a pass every `services.triggers.loop`
+  seconds from the start, but for each trigger only once the time its previous
+  pass named has come: `within` later, or the earliest end of its buckets. A pass
+  first drops the buckets that reached the threshold, starts the one bucket of a
+  trigger without `for_each`, then evaluates the buckets that have ended, oldest
+  first.
 
 Firing runs the automation's actions right after the current event, as Prefect's
-actions service does: each proposes its state for the run through the flow
-policy, unforced (Prefect's set_state route with ``force: false``), and counts as
-executed if the engine accepted it, as failed otherwise. A typical use is Prefect's
-recipe for zombie runs, whose process died without a word (a worker's ``runs =
-"lost"``): after ``prefect.flow-run.Running``, expect ``prefect.flow-run.*``
-within an hour, else change the run's state to CRASHED.
+actions service does. A flow-run action acts on the bucket's run when `for_each`
+holds the run's id, else on the run of the firing's event (the triggering one, or
+the bucket's last), and fails without one. Its state goes through the flow policy
+unforced (Prefect's set_state route with ``force: false``); the action counts as
+executed if the engine accepted it, as failed otherwise. Pool and queue actions
+act on the one they name, or (source "inferred") on the pool or queue of the
+event's run, failing when it has none.
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..states import State
-from .model import RunSim
-from .workload import FLOW_RUN_EVENT, AutomationSpec, matches
+from ..states import State, StateType
+from .errors import WorkloadError
+from .model import PoolRT, QueueRT, RunSim
+from .workload import FLOW_RUN_EVENT, POOL_ACTIONS, QUEUE_ACTIONS, ActionSpec, AutomationSpec, matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulation import Simulation
@@ -45,6 +61,13 @@ __all__ = ["Automations"]
 # Automation ids are derived from their names, so that reports (which quote them in
 # default messages) are the same for the same workload.
 _NAMESPACE = uuid.UUID("6f1c3a52-9a1e-4d9b-8a53-5d0f2b8c7e41")
+# Prefect's PRECEDING_EVENT_LOOKBACK: how far back a bucket that an expected event
+# starts (a trigger without `after`) begins, to catch events arriving out of order.
+# Here events come in order, so it only places such buckets first at a pass.
+_LOOKBACK = 900.0
+# Firings of one automation at one instant beyond which its actions must be setting
+# its trigger off again and again: virtual time would never move on.
+_MAX_FIRINGS_AT_ONCE = 10_000
 
 
 def _includes(spec: dict[str, list[str]], resources: list[dict[str, str]]) -> bool:
@@ -55,27 +78,50 @@ def _includes(spec: dict[str, list[str]], resources: list[dict[str, str]]) -> bo
                for resource in resources)
 
 
-class _Window:
-    """A run's open window: it ends at `end` (it began with the event that opened
-    it: events come in order, so none can precede it) and has counted `count`."""
+class _Bucket:
+    """Events counted for one value of the trigger's `for_each` labels, over
+    [start, end). `last` is the run of the last event counted or starting it (None
+    in a bucket the service or a replacement started); `serial` orders buckets
+    started at one instant as Prefect reads them (by insertion)."""
 
-    __slots__ = ("end", "count")
+    __slots__ = ("start", "end", "count", "last", "serial")
 
-    def __init__(self, end: float, count: int) -> None:
+    def __init__(self, start: float, end: float, count: int, last: RunSim | None, serial: int) -> None:
+        self.start = start
         self.end = end
         self.count = count
+        self.last = last
+        self.serial = serial
 
 
 class _Automation:
-    """One enabled automation: its spec, its open windows by run, what it did."""
+    """One enabled automation: its spec, its buckets by key, what it did."""
 
-    __slots__ = ("spec", "id", "windows", "pattern", "names", "triggered", "executed", "failed")
+    __slots__ = ("spec", "index", "id", "reactive", "after", "within", "threshold", "immediate", "for_each",
+                 "subject", "buckets", "ends", "full", "serials", "pattern", "names", "triggered", "executed",
+                 "failed", "fired_at", "fired_now")
 
-    def __init__(self, spec: AutomationSpec, workload_name: str) -> None:
+    def __init__(self, spec: AutomationSpec, index: int, workload_name: str) -> None:
         self.spec = spec
+        self.index = index
         self.id = uuid.uuid5(_NAMESPACE, f"{workload_name}/{spec.name}")
-        self.windows: dict[RunSim, _Window] = {}
         trigger = spec.trigger
+        self.reactive = trigger.posture == "Reactive"
+        self.after = bool(trigger.after)
+        self.within = trigger.within
+        self.threshold = trigger.threshold
+        self.immediate = self.reactive and trigger.within == 0
+        self.for_each = trigger.for_each   # sorted, as Prefect orders a bucket's key
+        # Where the run itself is in a key (its id label holds the RunSim: equal
+        # exactly when the ids are), for the flow-run actions to act on.
+        self.subject = trigger.for_each.index("prefect.resource.id") if "prefect.resource.id" in trigger.for_each \
+            else None
+        self.buckets: dict[tuple[Any, ...], _Bucket] = {}
+        # proactive only: (end, serial of the entry, bucket, key), stale once the bucket
+        # is gone or has moved on; and the keys whose count reached the threshold
+        self.ends: list[tuple[float, int, _Bucket, tuple[Any, ...]]] = []
+        self.full: set[tuple[Any, ...]] = set()
+        self.serials = 0
         # Prefect's first filter on event names (EventTrigger.event_pattern): any
         # name when nothing is expected, else a prefix match of an expect or after
         # pattern with * standing for one or more characters.
@@ -88,11 +134,13 @@ class _Automation:
         # alone, and runs take a handful of names): see `meaning`.
         self.names: dict[str, tuple[bool, bool] | None] = {}
         self.triggered = self.executed = self.failed = 0
+        self.fired_at = -1.0
+        self.fired_now = 0
 
     def meaning(self, event: str) -> tuple[bool, bool] | None:
-        """(opens a window, is expected) for the event name `event`, or None when it
+        """(starts a bucket, is expected) for the event name `event`, or None when it
         can change nothing for this trigger (Prefect does not look at it, or it
-        neither opens a window nor is expected). O(1) once seen."""
+        neither starts a bucket nor is expected). O(1) once seen."""
         try:
             return self.names[event]
         except KeyError:
@@ -108,14 +156,21 @@ class Automations:
     """The workload's enabled automations, fed every flow-run state event."""
 
     def __init__(self, sim: "Simulation") -> None:
+        self.sim = sim
         self.loop = sim.loop
         self.client = sim.client
         self.engine = sim.engine
         self.every = sim.workload.triggers.loop
-        self.automations = [_Automation(spec, sim.workload.name) for spec in sim.workload.automations
+        self.automations = [_Automation(spec, i, sim.workload.name) for i, spec in enumerate(sim.workload.automations)
                             if spec.enabled]
         # A run's related resources do not change: built once, at its first event.
         self._related: dict[RunSim, list[dict[str, str]]] = {}
+
+    def start(self) -> None:
+        """Book the service's first pass of each proactive automation, now."""
+        for auto in self.automations:
+            if not auto.reactive:
+                self.loop.at(self._pass_at(self.loop.now), self._pass, auto)
 
     def outcomes(self) -> dict[str, dict[str, int]]:
         """What each enabled automation did, in workload order."""
@@ -124,7 +179,8 @@ class Automations:
 
     # events ------------------------------------------------------------------------------------
     def flow_event(self, run: RunSim) -> None:
-        """`run`'s flow run has a new state: its event, for every automation. O(automations)."""
+        """`run`'s flow run has a new state: its event, for every automation.
+        O(automations), O(log buckets) more for a proactive one."""
         state = run.rec.state
         event = FLOW_RUN_EVENT + (state.name or "")
         now = self.loop.now
@@ -133,67 +189,213 @@ class Automations:
             if meaning is None or not self._covers(auto, run, state):
                 continue
             opens, expected = meaning
-            windows = auto.windows
-            window = windows.get(run)
-            if window is None and opens:
-                window = _Window(now + auto.spec.trigger.within, -1 if expected else 0)
-                windows[run] = window
-                self.loop.at(self._pass_at(window.end), self._evaluate, (auto, run, window))
-            if window is None or not expected:
+            key = self._key(auto, run, state)
+            bucket = None
+            if opens:
+                bucket = self._ensure(auto, key, now, -1 if expected else 0, run)
+            elif expected and not auto.after:
+                bucket = self._ensure(auto, key, now - _LOOKBACK, 0, run)
+            if not expected:
                 continue
-            if now < window.end:
-                window.count += 1
-            else:
-                # Came after the window but before the service's pass: Prefect
-                # evaluates the window then, and it fires if too few events came.
-                self._close(auto, run, window)
+            if bucket is None:
+                bucket = auto.buckets.get(key)
+                if bucket is None:
+                    continue
+            self._evaluate(auto, key, bucket, run)
+
+    def _resource(self, run: RunSim, state: State) -> dict[str, Any]:
+        return {"prefect.resource.id": f"prefect.flow-run.{run.rec.id}", "prefect.resource.name": run.rec.name,
+                "prefect.state-name": state.name or "", "prefect.state-type": state.type.value,
+                "prefect.state-message": state.message or ""}
+
+    def _related_of(self, run: RunSim) -> list[dict[str, str]]:
+        related = self._related.get(run)
+        if related is None:
+            related = self._related[run] = self._related_resources(run)
+        return related
 
     def _covers(self, auto: _Automation, run: RunSim, state: State) -> bool:
         """The trigger's `match` and `match_related` hold for this event of `run`."""
         trigger = auto.spec.trigger
-        if trigger.match:
-            resource = {
-                "prefect.resource.id": f"prefect.flow-run.{run.rec.id}", "prefect.resource.name": run.rec.name,
-                "prefect.state-name": state.name or "", "prefect.state-type": state.type.value,
-                "prefect.state-message": state.message or "",
-            }
-            if not _includes(trigger.match, [resource]):
-                return False
-        if trigger.match_related:
-            related = self._related.get(run)
-            if related is None:
-                related = self._related[run] = self._related_resources(run)
-            if not _includes(trigger.match_related, related):
-                return False
-        return True
+        if trigger.match and not _includes(trigger.match, [self._resource(run, state)]):
+            return False
+        return not trigger.match_related or _includes(trigger.match_related, self._related_of(run))
 
-    def _pass_at(self, end: float) -> float:
-        """The service's first pass at or after `end` (passes every `every` seconds from 0)."""
+    def _key(self, auto: _Automation, run: RunSim, state: State) -> tuple[Any, ...]:
+        """The event's bucket key: the value of each `for_each` label, "" if it has
+        none (the run's id label is the run itself)."""
+        if not auto.for_each:
+            return ()
+        resource: dict[str, Any] | None = None
+        key: list[Any] = []
+        for label in auto.for_each:
+            if label == "prefect.resource.id":
+                key.append(run)
+            elif label.startswith("related:"):
+                _, role, name = label.split(":", 2)
+                found = next((r for r in self._related_of(run) if r.get("prefect.resource.role") == role), None)
+                key.append((found or {}).get(name) or "")
+            else:
+                resource = resource or self._resource(run, state)
+                key.append(resource[label])
+        return tuple(key)
+
+    # buckets -------------------------------------------------------------------------------------
+    def _track(self, auto: _Automation, key: tuple[Any, ...], bucket: _Bucket) -> None:
+        """A proactive bucket's end (new or moved) and count (new) for the service."""
+        if not auto.reactive:
+            auto.serials += 1
+            heapq.heappush(auto.ends, (bucket.end, auto.serials, bucket, key))
+            if bucket.count >= auto.threshold:
+                auto.full.add(key)
+
+    def _new(self, auto: _Automation, key: tuple[Any, ...], start: float, end: float, count: int,
+             last: RunSim | None) -> _Bucket:
+        auto.serials += 1
+        bucket = auto.buckets[key] = _Bucket(start, end, count, last, auto.serials)
+        self._track(auto, key, bucket)
+        return bucket
+
+    def _ensure(self, auto: _Automation, key: tuple[Any, ...], start: float, count: int,
+                last: RunSim | None) -> _Bucket:
+        """The key's bucket, started at `start` (ending `within` after now) if there is
+        none; an existing one only learns of the event's run."""
+        bucket = auto.buckets.get(key)
+        if bucket is None:
+            return self._new(auto, key, start, self.loop.now + auto.within, count, last)
+        if last is not None:
+            bucket.last = last
+        return bucket
+
+    def _replace(self, auto: _Automation, key: tuple[Any, ...], start: float, count: int) -> _Bucket:
+        """Prefect's start_new_bucket: the key's bucket becomes [start, start + within)
+        with `count` (a new one, with no last run, if it was dropped)."""
+        bucket = auto.buckets.get(key)
+        if bucket is None:
+            return self._new(auto, key, start, start + auto.within, count, None)
+        bucket.start, bucket.end, bucket.count = start, start + auto.within, count
+        self._track(auto, key, bucket)
+        return bucket
+
+    def _evaluate(self, auto: _Automation, key: tuple[Any, ...], bucket: _Bucket, run: RunSim | None) -> _Bucket | None:
+        """Prefect's evaluate, for an event of `run` or (None) a pass of the service:
+        the key's bucket after it."""
+        now = self.loop.now
+        unspent = run is not None
+        if now < bucket.start:
+            return bucket   # an event from before the bucket (one after a reactive firing)
+        if unspent and (auto.immediate or bucket.start <= now < bucket.end):
+            bucket.count += 1
+            bucket.last = run
+            unspent = False
+            if not auto.reactive and bucket.count >= auto.threshold:
+                auto.full.add(key)
+        if auto.reactive:
+            fires = bucket.count >= auto.threshold
+        else:
+            fires = bucket.end <= now and bucket.count < auto.threshold
+        if fires:
+            self._fire(auto, key, run if run is not None else bucket.last)
+            del auto.buckets[key]
+        elif now < bucket.end:
+            return bucket
+        if auto.after:
+            auto.buckets.pop(key, None)   # the next `after` event starts another
+            return None
+        if auto.immediate:
+            return None
+        start = max(bucket.end, now)
+        if auto.reactive and unspent:
+            # The event came after the bucket: it counts in the next one.
+            return self._evaluate(auto, key, self._replace(auto, key, start, 0), run)
+        return self._replace(auto, key, start, 0)
+
+    # the proactive-triggers service --------------------------------------------------------------
+    def _pass_at(self, t: float) -> float:
+        """The service's first pass at or after `t` (passes every `every` seconds from 0)."""
         every = self.every
-        t = math.ceil(end / every) * every
-        return t if t >= end else t + every
+        at = math.ceil(t / every) * every
+        return at if at >= t else at + every
 
-    def _evaluate(self, arg: tuple[_Automation, RunSim, _Window]) -> None:
-        auto, run, window = arg
-        if auto.windows.get(run) is window:   # (else closed by a late event already)
-            self._close(auto, run, window)
+    def _pass(self, auto: _Automation) -> None:
+        now = self.loop.now
+        buckets, ends = auto.buckets, auto.ends
+        if not auto.for_each:
+            self._ensure(auto, (), now, 0, None)
+        for key in auto.full:
+            bucket = buckets.get(key)
+            if bucket is not None and bucket.count >= auto.threshold:
+                del buckets[key]
+        auto.full.clear()
+        due = []
+        while ends and ends[0][0] <= now:
+            end, _, bucket, key = heapq.heappop(ends)
+            if buckets.get(key) is bucket and bucket.end == end:
+                due.append((bucket.start, bucket.serial, key, bucket))
+        due.sort(key=lambda item: (item[0], item[1]))
+        for _, _, key, bucket in due:
+            self._evaluate(auto, key, bucket, None)
+        # Back `within` from now, or when the earliest bucket left may end.
+        again = now + auto.within
+        while ends and not (buckets.get(ends[0][3]) is ends[0][2] and ends[0][2].end == ends[0][0]):
+            heapq.heappop(ends)
+        if ends and now < ends[0][0] < again:
+            again = ends[0][0]
+        self.loop.at(self._pass_at(again), self._pass, auto)
 
-    def _close(self, auto: _Automation, run: RunSim, window: _Window) -> None:
-        del auto.windows[run]
-        if window.count < auto.spec.trigger.threshold:
-            auto.triggered += 1
-            self.loop.at(self.loop.now, self._act, (auto, run))
+    # firing and actions ---------------------------------------------------------------------------
+    def _fire(self, auto: _Automation, key: tuple[Any, ...], run: RunSim | None) -> None:
+        now = self.loop.now
+        if auto.fired_at == now:
+            auto.fired_now += 1
+            if auto.fired_now > _MAX_FIRINGS_AT_ONCE:
+                raise WorkloadError(f"automations[{auto.index}]", f"{auto.spec.name!r} fired over "
+                                    f"{_MAX_FIRINGS_AT_ONCE:,} times at one instant: its own actions set it off "
+                                    "again and again")
+        else:
+            auto.fired_at, auto.fired_now = now, 1
+        auto.triggered += 1
+        subject = key[auto.subject] if auto.subject is not None else run
+        self.loop.at(now, self._act, (auto, subject))
 
-    # actions --------------------------------------------------------------------------------------
-    def _act(self, arg: tuple[_Automation, RunSim]) -> None:
+    def _act(self, arg: tuple[_Automation, RunSim | None]) -> None:
         auto, run = arg
         for action in auto.spec.actions:
-            state = State(type=action.state, name=action.name,
-                          message=action.message or f"State changed by Automation {auto.id}")
-            if self.client.server_call(run, state).status == "ACCEPT":
+            if self._do(auto, action, run):
                 auto.executed += 1
             else:
                 auto.failed += 1
+
+    def _do(self, auto: _Automation, action: ActionSpec, run: RunSim | None) -> bool:
+        """Carry out one action; whether it succeeded."""
+        kind = action.type
+        if kind == "do-nothing":
+            return True
+        if kind in POOL_ACTIONS:
+            pool = self._pool(action, run)
+            return pool is not None and self.sim.pause_pool(pool, kind == "pause-work-pool")
+        if kind in QUEUE_ACTIONS:
+            queue = self._queue(action, run)
+            return queue is not None and self.sim.pause_queue(queue, kind == "pause-work-queue")
+        if run is None:
+            return False   # Prefect: "No flow run could be inferred"
+        if kind == "cancel-flow-run":
+            state = State(type=StateType.CANCELLING, message=f"Cancelled by Automation {auto.id}")
+        else:
+            state = State(type=action.state, name=action.name,
+                          message=action.message or f"State changed by Automation {auto.id}")
+        return self.client.server_call(run, state).status == "ACCEPT"
+
+    def _pool(self, action: ActionSpec, run: RunSim | None) -> PoolRT | None:
+        if action.source == "selected":
+            return self.sim.pools[action.work_pool]
+        queue = run.queue if run is not None else None
+        return queue.pool if queue is not None else None
+
+    def _queue(self, action: ActionSpec, run: RunSim | None) -> QueueRT | None:
+        if action.source == "selected":
+            return next(q for q in self.sim.pools[action.work_pool].queues if q.spec.name == action.work_queue)
+        return run.queue if run is not None else None
 
     def _related_resources(self, run: RunSim) -> list[dict[str, str]]:
         """The related resources of `run`'s events, as Prefect lists them: flow,

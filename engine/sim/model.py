@@ -84,7 +84,7 @@ def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, Fl
 
 
 class QueueRT:
-    __slots__ = ("spec", "pool", "id", "heap", "active")
+    __slots__ = ("spec", "pool", "id", "heap", "active", "paused", "held")
 
     def __init__(self, spec: QueueSpec, pool: "PoolRT") -> None:
         self.spec = spec
@@ -92,10 +92,12 @@ class QueueRT:
         self.id: uuid.UUID | None = None
         self.heap: list[tuple[float, int, int, "RunSim"]] = []   # (scheduled t, seq, token, run)
         self.active = 0   # runs of this queue in PENDING/RUNNING (what Prefect's worker query counts)
+        self.paused = spec.paused   # now (an automation's action may change it)
+        self.held = False           # paused by an update since: its status is PAUSED
 
 
 class PoolRT:
-    __slots__ = ("spec", "id", "queues", "queue_ids", "active")
+    __slots__ = ("spec", "id", "queues", "queue_ids", "active", "paused")
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
@@ -103,6 +105,7 @@ class PoolRT:
         self.queues = [QueueRT(q, self) for q in spec.queues]   # in creation order until sort_queues()
         self.queue_ids: list[Any] = []   # the queues' ids, in the same order
         self.active = 0
+        self.paused = spec.paused   # now (an automation's action may change it)
 
     def sort_queues(self, order: list[Any]) -> None:
         """Order the queues as workers poll them: as the engine lists the pool's

@@ -293,7 +293,7 @@ class Services:
         if self.record_polls:
             self._record_poll(pool)
         pspec = pool.spec
-        if pspec.paused:
+        if pool.paused:
             return
         horizon = loop.now + wspec.prefetch
         cap = _INF if pspec.concurrency_limit is None else pspec.concurrency_limit - pool.active
@@ -302,10 +302,9 @@ class Services:
             heap = queue.heap
             if not heap or heap[0][0] > horizon:
                 continue   # most polls: nothing due in this queue
-            qspec = queue.spec
-            if qspec.paused:
+            if queue.paused:
                 continue
-            limit = qspec.concurrency_limit
+            limit = queue.spec.concurrency_limit
             qcap = cap if limit is None else min(cap, limit - queue.active)
             while heap and heap[0][0] <= horizon:
                 _, _, token, run = heap[0]
@@ -324,12 +323,16 @@ class Services:
     def _record_poll(self, pool: PoolRT) -> None:
         # What Prefect's poll route does after reading: the pool's queues are polled
         # (the NOT_READY ones become READY, the others keep their status), then their
-        # deployments READY. Here a queue is only ever NOT_READY or READY (the
-        # simulator never updates one, and a queue created paused is NOT_READY, as in
-        # Prefect), and marking a READY queue READY again writes what a poll writes:
-        # so every queue goes in the "ready" list, without reading its status.
+        # deployments READY. Here a queue is NOT_READY or READY unless an automation
+        # paused it (a queue created paused is NOT_READY, as in Prefect), and marking a
+        # READY queue READY again writes what a poll writes: so every queue but those
+        # goes in the "ready" list, without reading its status.
         ids = pool.queue_ids
-        self.engine.mark_work_queues_ready(ready_work_queue_ids=ids)
+        if any(queue.held for queue in pool.queues):
+            self.engine.mark_work_queues_ready(polled_work_queue_ids=[q.id for q in pool.queues if q.held],
+                                               ready_work_queue_ids=[q.id for q in pool.queues if not q.held])
+        else:
+            self.engine.mark_work_queues_ready(ready_work_queue_ids=ids)
         self.engine.mark_deployments_ready(work_queue_ids=ids)
 
     def heartbeat(self, ticket: tuple[WorkerRT, int]) -> None:

@@ -241,7 +241,14 @@ class DeploymentSpec:
 RESOURCE_LABELS = ("prefect.resource.id", "prefect.resource.name", "prefect.state-name", "prefect.state-type",
                    "prefect.state-message")
 RELATED_LABELS = ("prefect.resource.id", "prefect.resource.role", "prefect.resource.name")
-ACTION_TYPES = ("change-flow-run-state",)
+RELATED_ROLES = ("flow", "deployment", "work-queue", "work-pool", "task-run", "tag")
+POSTURES = ("Reactive", "Proactive")
+# The simulated actions, by what they need: a flow run (the one the firing is about),
+# nothing, a work pool, a work queue (selected by name, or inferred from the event).
+RUN_ACTIONS = ("change-flow-run-state", "cancel-flow-run")
+POOL_ACTIONS = ("pause-work-pool", "resume-work-pool")
+QUEUE_ACTIONS = ("pause-work-queue", "resume-work-queue")
+ACTION_TYPES = (*RUN_ACTIONS, "do-nothing", *POOL_ACTIONS, *QUEUE_ACTIONS)
 # Prefect's state names (its named states): with the names actions give, the names
 # event patterns may use, so that a typo is an error rather than a trigger that
 # never fires.
@@ -252,14 +259,17 @@ FLOW_RUN_EVENT = "prefect.flow-run."
 
 @attrs.define(slots=True)
 class TriggerSpec:
-    """An event trigger of Prefect's automations, as far as it is simulated:
-    proactive, one window per flow run (``for_each = ["prefect.resource.id"]``),
-    opened by an `after` event. Event names are Prefect's
-    (``prefect.flow-run.<state name>``); patterns may end in ``*`` or start with ``!``."""
+    """An event trigger of Prefect's automations over the simulated events (flow-run
+    states, named as Prefect names them: ``prefect.flow-run.<state name>``); patterns
+    may end in ``*`` or start with ``!``. Defaults are Prefect's."""
 
-    after: list[str]
-    expect: list[str]
-    within: float                  # seconds
+    posture: str                   # "Reactive" (on the presence of events) or "Proactive" (their absence)
+    after: list[str] = attrs.field(factory=list)
+    expect: list[str] = attrs.field(factory=list)
+    # one bucket per distinct value of these labels: the run's own, or
+    # "related:<role>:<label>" of its first related resource in that role
+    for_each: list[str] = attrs.field(factory=list)
+    within: float = 0.0            # seconds
     threshold: int = 1
     match: dict[str, list[str]] = attrs.field(factory=dict)           # label -> patterns (any)
     match_related: dict[str, list[str]] = attrs.field(factory=dict)
@@ -267,11 +277,16 @@ class TriggerSpec:
 
 @attrs.define(slots=True)
 class ActionSpec:
-    """A change-flow-run-state action (the one type in ACTION_TYPES)."""
+    """One of ACTION_TYPES, in Prefect's keys, except that a selected pool or queue is
+    named (`work_pool`, and `work_queue` within it) where Prefect takes its id."""
 
-    state: StateType                # e.g. CRASHED
-    name: str | None = None         # the state's name (None: its type's default)
-    message: str | None = None      # None: "State changed by Automation <id>"
+    type: str
+    state: StateType | None = None  # change-flow-run-state: e.g. CRASHED
+    name: str | None = None         # change-flow-run-state: the state's name (None: its type's default)
+    message: str | None = None      # change-flow-run-state: None is "State changed by Automation <id>"
+    source: str = "selected"        # pool and queue actions: "selected" or "inferred" (from the event)
+    work_pool: str | None = None
+    work_queue: str | None = None
 
 
 @attrs.define(slots=True)
@@ -795,13 +810,30 @@ def _resource_spec(labels: tuple[str, ...]) -> Callable[[Any, str], dict[str, li
     return check
 
 
-def _within(value: Any, path: str) -> float:
-    seconds = parse_duration(value, path)
-    if seconds == 0:
-        return 10.0   # Prefect's default for a proactive trigger without a window
-    if seconds < 10:
-        raise WorkloadError(path, f"must be at least 10 seconds for a Proactive trigger (as in Prefect), got {value!r}")
-    return seconds
+def _within(proactive: bool) -> Callable[[Any, str], float]:
+    def check(value: Any, path: str) -> float:
+        seconds = parse_duration(value, path)
+        if proactive and seconds == 0:
+            return 10.0   # Prefect's default for a proactive trigger without a window
+        if proactive and seconds < 10:
+            raise WorkloadError(path, f"must be at least 10 seconds for a Proactive trigger (as in Prefect), "
+                                      f"got {value!r}")
+        return seconds
+    return check
+
+
+def _bucket_label(value: Any, path: str) -> str:
+    """A `for_each` label: one of the run's own, or ``related:<role>:<label>``."""
+    label = _str(value, path)
+    if label in RESOURCE_LABELS:
+        return label
+    kind, _, rest = label.partition(":")
+    role, _, related = rest.partition(":")
+    if kind == "related" and role in RELATED_ROLES and related in RELATED_LABELS:
+        return label
+    raise WorkloadError(path, f"must be a label of the run ({', '.join(RESOURCE_LABELS)}) or "
+                              f"related:<role>:<label> with a role of {', '.join(RELATED_ROLES)} and a label of "
+                              f"{', '.join(RELATED_LABELS)}, got {label!r}")
 
 
 def _trigger(value: Any, path: str) -> TriggerSpec:
@@ -811,19 +843,13 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
     if kind != "event":
         raise WorkloadError(t.at("type"), f"only event triggers are simulated: must be 'event', got {kind!r}")
     posture = t.get("posture", _str, required=True)
-    if posture != "Proactive":
-        raise WorkloadError(t.at("posture"), f"only Proactive triggers are simulated: must be 'Proactive', "
-                                             f"got {posture!r}")
-    for_each = t.get("for_each", _str_list, required=True)
-    if for_each != ["prefect.resource.id"]:
-        raise WorkloadError(t.at("for_each"), "only one window per flow run is simulated: must be "
-                                              f"[\"prefect.resource.id\"], got {for_each!r}")
-    after = t.get("after", _str_list, required=True)
-    if not after:
-        raise WorkloadError(t.at("after"), "must name the event(s) that open a flow run's window "
-                                           "(a trigger without `after` is not simulated)")
+    if posture not in POSTURES:
+        raise WorkloadError(t.at("posture"), f"must be one of {', '.join(POSTURES)}, got {posture!r}")
+    for_each = [_bucket_label(v, f"{t.at('for_each')}[{i}]")
+                for i, v in enumerate(t.get("for_each", _str_list, []))]
     return TriggerSpec(
-        after=after, expect=t.get("expect", _str_list, []), within=t.get("within", _within, 10.0),
+        posture=posture, after=t.get("after", _str_list, []), expect=t.get("expect", _str_list, []),
+        for_each=sorted(set(for_each)), within=t.get("within", _within(posture == "Proactive"), 0.0),
         threshold=t.get("threshold", _int(0), 1),
         match=t.get("match", _resource_spec(RESOURCE_LABELS), {}),
         match_related=t.get("match_related", _resource_spec(RELATED_LABELS), {}),
@@ -838,13 +864,33 @@ def _state_type(value: Any, path: str) -> StateType:
 
 
 def _action(value: Any, path: str) -> ActionSpec:
-    t = _Table(value, path, {"type", "state", "name", "message"})
+    t = _Table(value, path, {"type", "state", "name", "message", "source", "work_pool", "work_queue"})
     kind = t.get("type", _str, required=True)
     if kind not in ACTION_TYPES:
         raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_TYPES)}), "
                                           f"got {kind!r}")
-    return ActionSpec(state=t.get("state", _state_type, required=True), name=t.get("name", _str),
-                      message=t.get("message", _str))
+    # Each action takes its own keys only: another's is a mistake, not a default.
+    own = {"change-flow-run-state": {"type", "state", "name", "message"}}.get(
+        kind, {"type", "source", "work_pool"} if kind in POOL_ACTIONS else
+        {"type", "source", "work_pool", "work_queue"} if kind in QUEUE_ACTIONS else {"type"})
+    for key in t.data:
+        if key not in own:
+            raise WorkloadError(t.at(key), f"is not a key of a {kind!r} action (it takes: {', '.join(sorted(own))})")
+    action = ActionSpec(type=kind, state=t.get("state", _state_type, required=kind == "change-flow-run-state"),
+                        name=t.get("name", _str), message=t.get("message", _str),
+                        source=t.get("source", _str, "selected"), work_pool=t.get("work_pool", _name),
+                        work_queue=t.get("work_queue", _name))
+    if action.source not in ("selected", "inferred"):
+        raise WorkloadError(t.at("source"), f"must be 'selected' or 'inferred', got {action.source!r}")
+    if kind in POOL_ACTIONS or kind in QUEUE_ACTIONS:
+        needed = ["work_pool"] if kind in POOL_ACTIONS else ["work_pool", "work_queue"]
+        for key in needed:
+            if action.source == "selected" and getattr(action, key) is None:
+                raise WorkloadError(t.at(key), "is required when the source is 'selected' (the default): "
+                                               "name it, or infer it with source = 'inferred'")
+            if action.source == "inferred" and getattr(action, key) is not None:
+                raise WorkloadError(t.at(key), "is not allowed when the source is 'inferred' (as in Prefect)")
+    return action
 
 
 def _automation(value: Any, path: str) -> AutomationSpec:
@@ -932,6 +978,15 @@ def _cross_check(wl: Workload) -> None:
 
     for f in wl.flows:
         visit(f.name, [f.name])
+    for i, auto in enumerate(wl.automations):
+        for j, action in enumerate(auto.actions):
+            at = f"automations[{i}].actions[{j}]"
+            if action.work_pool is not None and action.work_pool not in pools:
+                raise WorkloadError(f"{at}.work_pool", f"names no work pool: {action.work_pool!r}")
+            if action.work_queue is not None and not any(q.name == action.work_queue
+                                                         for q in pools[action.work_pool].queues):
+                raise WorkloadError(f"{at}.work_queue",
+                                    f"names no queue of pool {action.work_pool!r}: {action.work_queue!r}")
     _check_event_names(wl.automations)
 
 

@@ -6,10 +6,13 @@ Each scenario's trigger is saved as an automation in a fresh SQLite database and
 loaded into prefect.server.events.triggers; its events go through
 `reactive_evaluation` and the proactive-triggers service's passes through
 `proactive_evaluation`, at virtual times (2024-01-01T00:00:00Z plus the script's
-seconds). A pass runs, as `evaluate_proactive_triggers` runs it, only once the time
-the previous pass returned has come. `fire` is replaced by a recorder and the
+seconds). A pass runs, as `evaluate_proactive_triggers` runs it, only for a
+proactive trigger and only once the time the previous pass returned has come. `fire` is replaced by a recorder and the
 events-clock offset is held at 0 (the scripted times lie in the past). One line per
-scenario: {"id": ..., "firings": [[second, run label], ...]}.
+scenario: {"id": ..., "firings": [[second, run label], ...]}, the label being that of
+the run a flow-run action would act on: the bucket's run (for_each on the run's id),
+else the run of the firing's event (its triggering event, else its bucket's last
+one), null when there is none.
 """
 import json
 import os
@@ -42,7 +45,10 @@ NOW = {"t": 0}
 
 
 async def record_firing(session, firing) -> None:
-    FIRED.append((NOW["t"], firing.triggering_labels.get("prefect.resource.id")))
+    # the run a flow-run action would act on (FlowRunAction.flow_run): the bucket's
+    # run, else the run of the firing's event
+    event = firing.triggering_event
+    FIRED.append((NOW["t"], firing.triggering_labels.get("prefect.resource.id") or (event and event.resource.id)))
 
 
 async def no_offset() -> float:
@@ -59,7 +65,8 @@ def at(seconds: float):
 
 async def answer(scenario: dict) -> dict:
     trigger = EventTrigger(
-        posture=Posture.Proactive, for_each={"prefect.resource.id"}, threshold=scenario["threshold"],
+        posture=Posture(scenario.get("posture", "Proactive")),
+        for_each=set(scenario.get("for_each", ["prefect.resource.id"])), threshold=scenario["threshold"],
         match={"prefect.resource.id": "prefect.flow-run.*"}, after=set(scenario["after"]),
         expect=set(scenario["expect"]), within=timedelta(seconds=scenario["within"]),
     )
@@ -71,6 +78,7 @@ async def answer(scenario: dict) -> dict:
     [loaded] = triggers.triggers.values()
     runs = {label: uuid.uuid4() for _, _, label in scenario["events"]}
     labels = {f"prefect.flow-run.{rid}": label for label, rid in runs.items()}
+    labels[None] = None
     # (second, 0 = event / 1 = pass, ...): at one second, events first
     timeline = [(t, 0, name, label) for t, name, label in scenario["events"]]
     timeline += [(t, 1, None, None) for t in range(0, scenario["until"] + 1, scenario["every"])]
@@ -83,7 +91,7 @@ async def answer(scenario: dict) -> dict:
             await triggers.reactive_evaluation(ReceivedEvent(
                 occurred=at(t), received=at(t), event=f"prefect.flow-run.{name}",
                 resource={"prefect.resource.id": f"prefect.flow-run.{runs[label]}"}, id=uuid.uuid4()))
-        elif next_pass is None or at(t) >= next_pass:
+        elif loaded.posture == Posture.Proactive and (next_pass is None or at(t) >= next_pass):
             next_pass = await triggers.proactive_evaluation(loaded, at(t))
     return {"id": scenario["id"], "firings": [[t, labels[rid]] for t, rid in FIRED]}
 

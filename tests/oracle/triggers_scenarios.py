@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""Scenarios for proactive automation triggers over flow-run state events.
+"""Scenarios for automation event triggers over flow-run state events.
 
 usage: python3 tests/oracle/triggers_scenarios.py SEED N OUT.json
 
-No Prefect import. Writes a JSON list: first the hand-written scenarios below, then
-N random ones (ids "trig<SEED>-<i>"). A scenario is one proactive event trigger
-with `for_each = ["prefect.resource.id"]` and a script of flow-run events:
+No Prefect import. Writes a JSON list: the hand-written proactive scenarios below,
+N random proactive ones with one bucket per run (ids "trig<SEED>-<i>"), then the
+hand-written scenarios of MORE and 2N random ones of either posture, bucketed per
+run or not at all, with or without `after` (ids "any<SEED>-<i>"). A scenario is one
+event trigger and a script of flow-run events:
 
-    {"id": ..., "after": [pattern, ...], "expect": [pattern, ...], "within": seconds,
+    {"id": ..., "posture": "Proactive" | "Reactive" (default Proactive),
+     "for_each": [] or ["prefect.resource.id"] (default the latter),
+     "after": [pattern, ...], "expect": [pattern, ...], "within": seconds,
      "threshold": n, "every": seconds between the service's passes (from 0),
      "until": last second, "events": [[second, state name, run label], ...]}
 
-prefect_triggers.py answers each with the seconds and runs at which Prefect 3.1.0
-fired; tests/test_sim_automations.py replays them through the simulator's windows.
-At one second, scripted events come before the service's pass.
+prefect_triggers.py answers each with the seconds at which Prefect 3.1.0 fired and
+the run a flow-run action would act on (null when none); tests/test_sim_automations.py
+replays them through the simulator's buckets. At one second, scripted events come
+before the service's pass.
 """
 import json
 import random
@@ -75,9 +80,59 @@ def random_scenario(rng: random.Random, ident: str) -> dict:
             "events": events}
 
 
+# Either posture, one bucket per run or one for all runs, with or without `after`.
+MORE = [
+    # a bucket that reached its threshold is dropped at the next pass (a gated one: the
+    # service comes back only when the trigger's earliest bucket may end), so a later
+    # `after` event opens a new window
+    {"id": "full-bucket-dropped-at-pass", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
+     "within": 600, "threshold": 1, "every": 5, "until": 2000,
+     "events": [[0, "Running", "A"], [300, "Running", "B"], [310, "Completed", "B"], [700, "Running", "B"]]},
+    # the circuit breaker: three crashes of any runs within ten minutes
+    {"id": "three-crashes-any-run", "posture": "Reactive", "for_each": [], "after": [],
+     "expect": ["prefect.flow-run.Crashed"], "within": 600, "threshold": 3, "every": 5, "until": 3000,
+     "events": [[0, "Crashed", "A"], [100, "Crashed", "B"], [200, "Completed", "C"], [300, "Crashed", "C"],
+                [400, "Crashed", "A"], [500, "Crashed", "B"], [700, "Crashed", "C"], [1300, "Crashed", "A"]]},
+    # every failure, at once
+    {"id": "each-failure", "posture": "Reactive", "after": [], "expect": ["prefect.flow-run.Failed"],
+     "within": 0, "threshold": 1, "every": 5, "until": 100,
+     "events": [[0, "Failed", "A"], [0, "Failed", "B"], [10, "Completed", "A"], [20, "Failed", "A"]]},
+    # a run that took more than a minute from Running to Completed... or never did
+    {"id": "slow-or-never", "posture": "Reactive", "after": ["prefect.flow-run.Running"],
+     "expect": ["prefect.flow-run.Completed"], "within": 60, "threshold": 1, "every": 5, "until": 300,
+     "events": [[0, "Running", "A"], [0, "Running", "B"], [30, "Completed", "A"], [90, "Completed", "B"]]},
+    # no run completed for five minutes (one bucket, made by the service's passes)
+    {"id": "nothing-completed", "for_each": [], "after": [], "expect": ["prefect.flow-run.Completed"],
+     "within": 300, "threshold": 1, "every": 5, "until": 1000,
+     "events": [[100, "Completed", "A"], [200, "Running", "B"], [700, "Completed", "B"]]},
+]
+
+
+def random_any_scenario(rng: random.Random, ident: str) -> dict:
+    reactive = rng.random() < 0.6
+    after = [] if rng.random() < 0.5 else rng.sample(PATTERNS[:len(STATES)] + ["prefect.flow-run.*"],
+                                                     rng.choice([1, 1, 2]))
+    expect = [] if rng.random() < 0.1 else rng.sample(PATTERNS, rng.choice([1, 1, 2, 3]))
+    within = rng.choice([0, 0, 10, 30, 60, 300] if reactive else [10, 30, 60, 300, 600])
+    span = max(within, 60)
+    events = []
+    for label in [f"R{k}" for k in range(rng.choice([1, 2, 3]))]:
+        t = rng.randrange(0, span)
+        for _ in range(rng.randrange(1, 9)):
+            events.append([t, rng.choice(STATES), label])
+            t += rng.choice([0, 1, rng.randrange(1, span + 1), within, span + rng.randrange(1, 2 * span)])
+    events.sort(key=lambda e: e[0])
+    return {"id": ident, "posture": "Reactive" if reactive else "Proactive",
+            "for_each": rng.choice([[], ["prefect.resource.id"]]), "after": after, "expect": expect,
+            "within": within, "threshold": rng.choice([0, 1, 1, 1, 2, 3]), "every": rng.choice([5, 5, 10, 60]),
+            "until": max(span * rng.choice([3, 5, 8]) + 60, events[-1][0] + 1), "events": events}
+
+
 def scenarios(seed: int, n: int) -> list:
     rng = random.Random(seed)
-    return FIXED + [random_scenario(rng, f"trig{seed}-{i}") for i in range(n)]
+    proactive = FIXED + [random_scenario(rng, f"trig{seed}-{i}") for i in range(n)]
+    rng = random.Random(f"any-{seed}")
+    return proactive + MORE + [random_any_scenario(rng, f"any{seed}-{i}") for i in range(2 * n)]
 
 
 def main(argv: list) -> None:
