@@ -247,6 +247,100 @@ def test_a_run_an_action_ended_that_is_then_lost_with_its_worker_counts_as_finis
     assert in_flight and report["workers"]["runs_lost"] == len(in_flight)
 
 
+# Reactive triggers and the other actions ---------------------------------------------------------------
+def breaker(threshold: int = 3) -> dict:
+    """A circuit breaker: the pool is paused at `threshold` failed runs (any runs)
+    within ten minutes."""
+    return {"name": "breaker",
+            "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"], "threshold": threshold,
+                        "within": "10m"},
+            "actions": [{"type": "pause-work-pool", "work_pool": "p"}]}
+
+
+FLAKY = {**DYING, "simulation": {**DYING["simulation"], "until": "6h"},
+         "workers": [{"pool": "p", "poll_interval": "10s"}],
+         "work_pools": [{"name": "p", "concurrency_limit": 4}],
+         "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "2m", "failure_probability": 0.5}]}],
+         "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "1m"}}]}
+
+
+def test_a_reactive_circuit_breaker_pauses_the_pool_at_a_third_failure_within_ten_minutes():
+    result, engine = run({**FLAKY, "automations": [breaker()]})
+    failures = sorted(seconds(s.timestamp) for _, s in workers.flow_states(engine) if s.type is StateType.FAILED)
+    pool = engine.read_work_pool_by_name("p")
+    assert pool.is_paused and pool.status == "PAUSED"
+    paused_at = seconds(pool.updated)
+    # It fired at a failure, the third within ten minutes, and only once (then paused,
+    # nothing runs to fail three more times).
+    assert paused_at in failures and sum(paused_at - 600 < t <= paused_at for t in failures) >= 3
+    assert result.automations == {"breaker": {"triggered": 1, "actions_executed": 1, "actions_failed": 0}}
+    # The worker takes nothing from the paused pool: the runs since pile up, late.
+    assert max(pickups(engine)) < paused_at + 10
+    late = engine.count_flow_runs(flow_run_filter={"state": {"name": {"any_": ["Late"]}}})
+    assert late > 100
+    # Without the breaker the pool runs on.
+    _, plain = run(FLAKY)
+    assert max(pickups(plain)) > paused_at + 3600
+
+
+def test_a_reactive_trigger_of_threshold_one_and_no_window_fires_at_every_event():
+    # Every run is cancelled as it starts running; the worker carries it out.
+    auto = {"name": "no-running", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Running"]},
+            "actions": [{"type": "cancel-flow-run"}]}
+    result, engine = run({**FLAKY, "automations": [auto], "simulation": {**FLAKY["simulation"], "until": "30m"}})
+    started = [rec for rec in engine.read_flow_runs()
+               if any(s.type is StateType.RUNNING for s in history(engine, rec))]
+    assert started and all(rec.state_type in (StateType.CANCELLING, StateType.CANCELLED) for rec in started)
+    for rec in started:
+        cancelling = next(s for s in history(engine, rec) if s.type is StateType.CANCELLING)
+        assert cancelling.message.startswith("Cancelled by Automation ")
+    assert result.automations["no-running"]["triggered"] == len(started)
+
+
+def test_a_queue_created_paused_is_resumed_by_the_action_its_late_runs_set_off():
+    # Inferred from the event: the late run's own queue; the other queue is untouched.
+    data = copy.deepcopy(FLAKY)
+    data["work_pools"] = [{"name": "p", "concurrency_limit": 4,
+                           "queues": [{"name": "held", "paused": True}, {"name": "other", "paused": True}]}]
+    data["deployments"] = [{"name": "d", "flow": "f", "pool": "p", "queue": "held", "schedule": {"interval": "5m"}}]
+    data["simulation"]["until"] = "1h"
+    data["automations"] = [{"name": "unblock", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Late"],
+                                                           "threshold": 2, "within": "1h"},
+                            "actions": [{"type": "resume-work-queue", "source": "inferred"}]}]
+    result, engine = run(data)
+    late = sorted(seconds(s.timestamp) for _, s in workers.flow_states(engine) if s.name == "Late")
+    picked = pickups(engine)
+    assert picked and min(picked) >= late[1]   # nothing before the second Late mark
+    queues = {q.name: q for q in engine.read_work_queues(engine.read_work_pool_by_name("p").id)}
+    assert not queues["held"].is_paused and queues["other"].is_paused
+    assert result.automations["unblock"] == {"triggered": 1, "actions_executed": 1, "actions_failed": 0}
+
+
+def test_an_action_with_no_run_to_act_on_fails_and_is_counted_so():
+    # Proactive, one bucket for all runs (the service starts it): ten minutes without a
+    # completion fires with no event, so no run to change the state of.
+    auto = {"name": "quiet", "trigger": {"posture": "Proactive", "expect": ["prefect.flow-run.Completed"],
+                                         "within": "10m"},
+            "actions": [{"type": "change-flow-run-state", "state": "CANCELLED"}, {"type": "do-nothing"}]}
+    data = {**FLAKY, "deployments": [{**FLAKY["deployments"][0], "schedule": {"interval": "1h"}}],
+            "simulation": {**FLAKY["simulation"], "until": "3h"}, "automations": [auto]}
+    result, engine = run(data)
+    outcome = result.automations["quiet"]
+    assert outcome["triggered"] >= 3
+    assert outcome["actions_failed"] == outcome["actions_executed"] == outcome["triggered"]
+    assert not engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["CANCELLED"]}}})
+
+
+def test_an_automation_whose_actions_set_it_off_at_once_is_stopped_with_its_name():
+    # Every Failed state fails the run again, at the same instant: virtual time would
+    # stand still.
+    auto = {"name": "echo", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
+            "actions": [{"type": "change-flow-run-state", "state": "FAILED"}]}
+    with pytest.raises(WorkloadError) as err:
+        run({**FLAKY, "automations": [auto]})
+    assert err.value.path == "automations[0]" and "'echo' fired over 10,000 times at one instant" in str(err.value)
+
+
 @pytest.mark.parametrize("setting, path, words", [
     ('automations[reaper].trigger.posture="Sometimes"', "automations[0].trigger.posture",
      "one of Reactive, Proactive"),
