@@ -27,9 +27,10 @@ rules (prefect.server.events.triggers):
 * the service (proactive triggers only) makes a pass every `services.triggers.loop`
   seconds from the start, but for each trigger only once the time its previous
   pass named has come: `within` later, or the earliest end of its buckets. A pass
-  first drops the buckets that reached the threshold, starts the one bucket of a
-  trigger without `for_each`, then evaluates the buckets that have ended, oldest
-  first.
+  starts the one bucket of a trigger without `for_each`, drops the buckets that
+  reached the threshold, then evaluates the buckets that have ended, oldest first;
+* every 5 s from the start, whatever the posture, buckets that ended a minute ago
+  or more are dropped (at one instant, before a pass).
 
 Firing runs the automation's actions right after the current event, as Prefect's
 actions service does. A flow-run action acts on the bucket's run when `for_each`
@@ -37,8 +38,12 @@ holds the run's id, else on the run of the firing's event (the triggering one, o
 the bucket's last), and fails without one. Its state goes through the flow policy
 unforced (Prefect's set_state route with ``force: false``); the action counts as
 executed if the engine accepted it, as failed otherwise. Pool and queue actions
-act on the one they name, or (source "inferred") on the pool or queue of the
-event's run, failing when it has none.
+act on the one they name, or (source "inferred") on the pool or queue of the run
+of the firing's event, failing when there is none.
+
+Not modelled: Prefect's pass reads a trigger's buckets in pages of 500 while it
+drops and moves them, so with more than 500 buckets one pass may skip some until
+the next; here a pass evaluates every bucket that has ended.
 """
 from __future__ import annotations
 
@@ -65,6 +70,11 @@ _NAMESPACE = uuid.UUID("6f1c3a52-9a1e-4d9b-8a53-5d0f2b8c7e41")
 # starts (a trigger without `after`) begins, to catch events arriving out of order.
 # Here events come in order, so it only places such buckets first at a pass.
 _LOOKBACK = 900.0
+# Prefect's triggers service also sweeps, every 5 s from its start, the buckets of
+# every trigger that ended a minute ago or more (PREFECT_EVENTS_EXPIRED_BUCKET_BUFFER),
+# whatever their count: a reactive bucket is never evaluated at its end.
+_SWEEP_EVERY = 5.0
+_EXPIRED_AFTER = 60.0
 # Firings of one automation at one instant beyond which its actions must be setting
 # its trigger off again and again: virtual time would never move on.
 _MAX_FIRINGS_AT_ONCE = 10_000
@@ -167,10 +177,13 @@ class Automations:
         self._related: dict[RunSim, list[dict[str, str]]] = {}
 
     def start(self) -> None:
-        """Book the service's first pass of each proactive automation, now."""
+        """Book the service's first sweep, and first pass of each proactive
+        automation, now."""
+        now = self.loop.now
+        self.loop.at(now, self._sweep)
         for auto in self.automations:
             if not auto.reactive:
-                self.loop.at(self._pass_at(self.loop.now), self._pass, auto)
+                self.loop.at(self._pass_at(now), self._pass, auto)
 
     def outcomes(self) -> dict[str, dict[str, int]]:
         """What each enabled automation did, in workload order."""
@@ -242,12 +255,12 @@ class Automations:
 
     # buckets -------------------------------------------------------------------------------------
     def _track(self, auto: _Automation, key: tuple[Any, ...], bucket: _Bucket) -> None:
-        """A proactive bucket's end (new or moved) and count (new) for the service."""
-        if not auto.reactive:
-            auto.serials += 1
-            heapq.heappush(auto.ends, (bucket.end, auto.serials, bucket, key))
-            if bucket.count >= auto.threshold:
-                auto.full.add(key)
+        """A bucket's end (new or moved) for the sweeps and passes, and a proactive
+        one's count (new) for the passes."""
+        auto.serials += 1
+        heapq.heappush(auto.ends, (bucket.end, auto.serials, bucket, key))
+        if not auto.reactive and bucket.count >= auto.threshold:
+            auto.full.add(key)
 
     def _new(self, auto: _Automation, key: tuple[Any, ...], start: float, end: float, count: int,
              last: RunSim | None) -> _Bucket:
@@ -308,7 +321,8 @@ class Automations:
         if auto.reactive and unspent:
             # The event came after the bucket: it counts in the next one.
             return self._evaluate(auto, key, self._replace(auto, key, start, 0), run)
-        return self._replace(auto, key, start, 0)
+        # (a proactive bucket's event that came after it counts in the next one)
+        return self._replace(auto, key, start, 1 if unspent else 0)
 
     # the proactive-triggers service --------------------------------------------------------------
     def _pass_at(self, t: float) -> float:
@@ -317,9 +331,26 @@ class Automations:
         at = math.ceil(t / every) * every
         return at if at >= t else at + every
 
+    def _sweep(self, _: Any = None) -> None:
+        """Prefect's sweep_closed_buckets: drop every bucket that ended a minute ago or
+        more. O(buckets dropped · log buckets)."""
+        self._sweep_now()
+        self.loop.after(_SWEEP_EVERY, self._sweep)
+
+    def _sweep_now(self) -> None:
+        older = self.loop.now - _EXPIRED_AFTER
+        for auto in self.automations:
+            buckets, ends = auto.buckets, auto.ends
+            while ends and ends[0][0] <= older:
+                end, _, bucket, key = heapq.heappop(ends)
+                if buckets.get(key) is bucket and bucket.end == end:
+                    del buckets[key]
+
     def _pass(self, auto: _Automation) -> None:
         now = self.loop.now
         buckets, ends = auto.buckets, auto.ends
+        # (a sweep due at this instant comes first: the same order as the oracle's)
+        self._sweep_now()
         if not auto.for_each:
             self._ensure(auto, (), now, 0, None)
         for key in auto.full:
@@ -355,27 +386,29 @@ class Automations:
         else:
             auto.fired_at, auto.fired_now = now, 1
         auto.triggered += 1
+        # A flow-run action acts on the bucket's run, else the event's; a pool or queue
+        # is inferred from the event's run alone (Prefect: "No event to infer ...").
         subject = key[auto.subject] if auto.subject is not None else run
-        self.loop.at(now, self._act, (auto, subject))
+        self.loop.at(now, self._act, (auto, subject, run))
 
-    def _act(self, arg: tuple[_Automation, RunSim | None]) -> None:
-        auto, run = arg
+    def _act(self, arg: tuple[_Automation, RunSim | None, RunSim | None]) -> None:
+        auto, subject, event_run = arg
         for action in auto.spec.actions:
-            if self._do(auto, action, run):
+            if self._do(auto, action, subject, event_run):
                 auto.executed += 1
             else:
                 auto.failed += 1
 
-    def _do(self, auto: _Automation, action: ActionSpec, run: RunSim | None) -> bool:
+    def _do(self, auto: _Automation, action: ActionSpec, run: RunSim | None, event_run: RunSim | None) -> bool:
         """Carry out one action; whether it succeeded."""
         kind = action.type
         if kind == "do-nothing":
             return True
         if kind in POOL_ACTIONS:
-            pool = self._pool(action, run)
+            pool = self._pool(action, event_run)
             return pool is not None and self.sim.pause_pool(pool, kind == "pause-work-pool")
         if kind in QUEUE_ACTIONS:
-            queue = self._queue(action, run)
+            queue = self._queue(action, event_run)
             return queue is not None and self.sim.pause_queue(queue, kind == "pause-work-queue")
         if run is None:
             return False   # Prefect: "No flow run could be inferred"

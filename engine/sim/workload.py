@@ -849,7 +849,8 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
                 for i, v in enumerate(t.get("for_each", _str_list, []))]
     return TriggerSpec(
         posture=posture, after=t.get("after", _str_list, []), expect=t.get("expect", _str_list, []),
-        for_each=sorted(set(for_each)), within=t.get("within", _within(posture == "Proactive"), 0.0),
+        for_each=sorted(set(for_each)),
+        within=t.get("within", _within(posture == "Proactive"), 10.0 if posture == "Proactive" else 0.0),
         threshold=t.get("threshold", _int(0), 1),
         match=t.get("match", _resource_spec(RESOURCE_LABELS), {}),
         match_related=t.get("match_related", _resource_spec(RELATED_LABELS), {}),

@@ -7,7 +7,8 @@ loaded into prefect.server.events.triggers; its events go through
 `reactive_evaluation` and the proactive-triggers service's passes through
 `proactive_evaluation`, at virtual times (2024-01-01T00:00:00Z plus the script's
 seconds). A pass runs, as `evaluate_proactive_triggers` runs it, only for a
-proactive trigger and only once the time the previous pass returned has come. `fire` is replaced by a recorder and the
+proactive trigger and only once the time the previous pass returned has come; the
+consumer's `periodic_evaluation` (which sweeps expired buckets) runs every 5 s. `fire` is replaced by a recorder and the
 events-clock offset is held at 0 (the scripted times lie in the past). One line per
 scenario: {"id": ..., "firings": [[second, run label], ...]}, the label being that of
 the run a flow-run action would act on: the bucket's run (for_each on the run's id),
@@ -79,9 +80,11 @@ async def answer(scenario: dict) -> dict:
     runs = {label: uuid.uuid4() for _, _, label in scenario["events"]}
     labels = {f"prefect.flow-run.{rid}": label for label, rid in runs.items()}
     labels[None] = None
-    # (second, 0 = event / 1 = pass, ...): at one second, events first
+    # (second, 0 = event / 1 = sweep / 2 = pass, ...): at one second, events first,
+    # then the consumer's periodic sweep (every 5 s), then the service's pass
     timeline = [(t, 0, name, label) for t, name, label in scenario["events"]]
-    timeline += [(t, 1, None, None) for t in range(0, scenario["until"] + 1, scenario["every"])]
+    timeline += [(t, 1, None, None) for t in range(0, scenario["until"] + 1, 5)]
+    timeline += [(t, 2, None, None) for t in range(0, scenario["until"] + 1, scenario["every"])]
     timeline.sort(key=lambda item: (item[0], item[1]))
     FIRED.clear()
     next_pass = None
@@ -91,6 +94,8 @@ async def answer(scenario: dict) -> dict:
             await triggers.reactive_evaluation(ReceivedEvent(
                 occurred=at(t), received=at(t), event=f"prefect.flow-run.{name}",
                 resource={"prefect.resource.id": f"prefect.flow-run.{runs[label]}"}, id=uuid.uuid4()))
+        elif kind == 1:
+            await triggers.periodic_evaluation(at(t))
         elif loaded.posture == Posture.Proactive and (next_pass is None or at(t) >= next_pass):
             next_pass = await triggers.proactive_evaluation(loaded, at(t))
     return {"id": scenario["id"], "firings": [[t, labels[rid]] for t, rid in FIRED]}

@@ -35,7 +35,8 @@ FIXED = [
     {"id": "pending-or-running", "after": ["prefect.flow-run.Pending", "prefect.flow-run.Running"],
      "expect": ["prefect.flow-run.*"], "within": 3600, "threshold": 1, "every": 5, "until": 8000,
      "events": [[100, "Pending", "R"], [105, "Running", "R"]]},
-    # an expected event after the window's end, before the next pass, fires at once
+    # an expected event long after the window's end, before the next pass: the window
+    # was swept a minute after its end (the consumer's periodic sweep), so nothing fires
     {"id": "late-event-closes", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
      "within": 1200, "threshold": 1, "every": 1800, "until": 3600,
      "events": [[0, "Running", "R"], [1500, "Completed", "R"]]},
@@ -101,6 +102,20 @@ MORE = [
     {"id": "slow-or-never", "posture": "Reactive", "after": ["prefect.flow-run.Running"],
      "expect": ["prefect.flow-run.Completed"], "within": 60, "threshold": 1, "every": 5, "until": 300,
      "events": [[0, "Running", "A"], [0, "Running", "B"], [30, "Completed", "A"], [90, "Completed", "B"]]},
+    # a proactive bucket's expected event that came after it counts in the next bucket
+    {"id": "late-event-carried-over", "for_each": [], "after": [], "expect": ["prefect.flow-run.Completed"],
+     "within": 90, "threshold": 2, "every": 60, "until": 700, "events": [[100, "Completed", "A"], [150, "Completed", "A"]]},
+    # buckets that ended a minute ago are swept, every 5 s, whatever the posture: a
+    # stale reactive window goes, so a later `after` event opens a new one ...
+    {"id": "stale-window-swept", "posture": "Reactive", "after": ["prefect.flow-run.Running"],
+     "expect": ["prefect.flow-run.Completed"], "within": 60, "threshold": 1, "every": 5, "until": 400,
+     "events": [[0, "Running", "A"], [300, "Running", "A"], [310, "Completed", "A"]]},
+    # ... a count with no window is forgotten ...
+    {"id": "count-swept", "posture": "Reactive", "after": [], "expect": ["prefect.flow-run.Failed"],
+     "within": 0, "threshold": 2, "every": 5, "until": 300, "events": [[0, "Failed", "A"], [200, "Failed", "A"]]},
+    # ... and a proactive window can go before a slow service's pass
+    {"id": "swept-before-pass", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.Completed"],
+     "within": 30, "threshold": 1, "every": 120, "until": 500, "events": [[0, "Running", "A"]]},
     # no run completed for five minutes (one bucket, made by the service's passes)
     {"id": "nothing-completed", "for_each": [], "after": [], "expect": ["prefect.flow-run.Completed"],
      "within": 300, "threshold": 1, "every": 5, "until": 1000,
