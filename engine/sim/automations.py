@@ -127,8 +127,9 @@ class _Automation:
         self.subject = trigger.for_each.index("prefect.resource.id") if "prefect.resource.id" in trigger.for_each \
             else None
         self.buckets: dict[tuple[Any, ...], _Bucket] = {}
-        # proactive only: (end, serial of the entry, bucket, key), stale once the bucket
-        # is gone or has moved on; and the keys whose count reached the threshold
+        # the buckets by end, for sweeps and passes: (end, serial of the entry, bucket,
+        # key), stale once the bucket is gone or has moved on (see `live`); and, for a
+        # proactive trigger's passes, the keys whose count reached the threshold
         self.ends: list[tuple[float, int, _Bucket, tuple[Any, ...]]] = []
         self.full: set[tuple[Any, ...]] = set()
         self.serials = 0
@@ -146,6 +147,11 @@ class _Automation:
         self.triggered = self.executed = self.failed = 0
         self.fired_at = -1.0
         self.fired_now = 0
+
+    def live(self, entry: tuple[float, int, _Bucket, tuple[Any, ...]]) -> bool:
+        """An entry of `ends` still stands for its key's bucket and that bucket's end."""
+        end, _, bucket, key = entry
+        return self.buckets.get(key) is bucket and bucket.end == end
 
     def meaning(self, event: str) -> tuple[bool, bool] | None:
         """(starts a bucket, is expected) for the event name `event`, or None when it
@@ -334,23 +340,23 @@ class Automations:
     def _sweep(self, _: Any = None) -> None:
         """Prefect's sweep_closed_buckets: drop every bucket that ended a minute ago or
         more. O(buckets dropped · log buckets)."""
-        self._sweep_now()
+        for auto in self.automations:
+            self._sweep_buckets(auto)
         self.loop.after(_SWEEP_EVERY, self._sweep)
 
-    def _sweep_now(self) -> None:
+    def _sweep_buckets(self, auto: _Automation) -> None:
         older = self.loop.now - _EXPIRED_AFTER
-        for auto in self.automations:
-            buckets, ends = auto.buckets, auto.ends
-            while ends and ends[0][0] <= older:
-                end, _, bucket, key = heapq.heappop(ends)
-                if buckets.get(key) is bucket and bucket.end == end:
-                    del buckets[key]
+        ends = auto.ends
+        while ends and ends[0][0] <= older:
+            entry = heapq.heappop(ends)
+            if auto.live(entry):
+                del auto.buckets[entry[3]]
 
     def _pass(self, auto: _Automation) -> None:
         now = self.loop.now
         buckets, ends = auto.buckets, auto.ends
         # (a sweep due at this instant comes first: the same order as the oracle's)
-        self._sweep_now()
+        self._sweep_buckets(auto)
         if not auto.for_each:
             self._ensure(auto, (), now, 0, None)
         for key in auto.full:
@@ -360,15 +366,16 @@ class Automations:
         auto.full.clear()
         due = []
         while ends and ends[0][0] <= now:
-            end, _, bucket, key = heapq.heappop(ends)
-            if buckets.get(key) is bucket and bucket.end == end:
+            entry = heapq.heappop(ends)
+            if auto.live(entry):
+                _, _, bucket, key = entry
                 due.append((bucket.start, bucket.serial, key, bucket))
         due.sort(key=lambda item: (item[0], item[1]))
         for _, _, key, bucket in due:
             self._evaluate(auto, key, bucket, None)
         # Back `within` from now, or when the earliest bucket left may end.
         again = now + auto.within
-        while ends and not (buckets.get(ends[0][3]) is ends[0][2] and ends[0][2].end == ends[0][0]):
+        while ends and not auto.live(ends[0]):
             heapq.heappop(ends)
         if ends and now < ends[0][0] < again:
             again = ends[0][0]
@@ -406,10 +413,14 @@ class Automations:
             return True
         if kind in POOL_ACTIONS:
             pool = self._pool(action, event_run)
-            return pool is not None and self.sim.pause_pool(pool, kind == "pause-work-pool")
+            if pool is not None:
+                self.sim.pause_pool(pool, kind == "pause-work-pool")
+            return pool is not None
         if kind in QUEUE_ACTIONS:
             queue = self._queue(action, event_run)
-            return queue is not None and self.sim.pause_queue(queue, kind == "pause-work-queue")
+            if queue is not None:
+                self.sim.pause_queue(queue, kind == "pause-work-queue")
+            return queue is not None
         if run is None:
             return False   # Prefect: "No flow run could be inferred"
         if kind == "cancel-flow-run":

@@ -240,20 +240,18 @@ class Simulation:
         loop.at(0.0, self._sample)
 
     # what automations' actions do to pools and queues ------------------------------------------------
-    def pause_pool(self, pool: PoolRT, paused: bool) -> bool:
+    def pause_pool(self, pool: PoolRT, paused: bool) -> None:
         """Pause or resume `pool` as Prefect's work-pool route does (its workers take
-        nothing from it at their polls while it is paused). Succeeds, as the route
-        does, even when the pool already is so."""
+        nothing from it at their polls while it is paused; the route succeeds even
+        when the pool already is so)."""
         self.engine.update_work_pool(pool.id, is_paused=paused)
         pool.paused = paused
-        return True
 
-    def pause_queue(self, queue: QueueRT, paused: bool) -> bool:
+    def pause_queue(self, queue: QueueRT, paused: bool) -> None:
         """Pause or resume `queue` as Prefect's work-queue route does; see pause_pool."""
         self.engine.update_work_queue(queue.id, is_paused=paused)
         queue.paused = paused
         queue.held = self.engine.read_work_queue(queue.id).status == "PAUSED"
-        return True
 
     def _sample_now(self) -> None:
         self.metrics.sample(self.loop.now, sum(1 for w in self.workers if w.down))
