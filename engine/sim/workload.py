@@ -92,8 +92,9 @@ class ForemanSpec:
 
 @attrs.define(slots=True)
 class TriggersSpec:
-    """Prefect's proactive-triggers service: evaluates the automations' open windows
-    every `loop` seconds from the start (PREFECT_EVENTS_PROACTIVE_GRANULARITY)."""
+    """Prefect's triggers service: evaluates the automations at every event, and
+    proactive ones at passes every `loop` seconds from the start
+    (PREFECT_EVENTS_PROACTIVE_GRANULARITY). Off, no automation runs."""
 
     enabled: bool = True
     loop: float = 5.0
@@ -243,12 +244,17 @@ RESOURCE_LABELS = ("prefect.resource.id", "prefect.resource.name", "prefect.stat
 RELATED_LABELS = ("prefect.resource.id", "prefect.resource.role", "prefect.resource.name")
 RELATED_ROLES = ("flow", "deployment", "work-queue", "work-pool", "task-run", "tag")
 POSTURES = ("Reactive", "Proactive")
-# The simulated actions, by what they need: a flow run (the one the firing is about),
-# nothing, a work pool, a work queue (selected by name, or inferred from the event).
-RUN_ACTIONS = ("change-flow-run-state", "cancel-flow-run")
+# The simulated actions that pause or resume a pool or a queue (named, or inferred
+# from the firing's event); the others act on a flow run, or do nothing.
 POOL_ACTIONS = ("pause-work-pool", "resume-work-pool")
 QUEUE_ACTIONS = ("pause-work-queue", "resume-work-queue")
-ACTION_TYPES = (*RUN_ACTIONS, "do-nothing", *POOL_ACTIONS, *QUEUE_ACTIONS)
+# Each action's keys: Prefect's, but for a pool or queue named where Prefect takes its id.
+ACTION_KEYS = {
+    "change-flow-run-state": ("type", "state", "name", "message"), "cancel-flow-run": ("type",),
+    "do-nothing": ("type",),
+    **{kind: ("type", "source", "work_pool") for kind in POOL_ACTIONS},
+    **{kind: ("type", "source", "work_pool", "work_queue") for kind in QUEUE_ACTIONS},
+}
 # Prefect's state names (its named states): with the names actions give, the names
 # event patterns may use, so that a typo is an error rather than a trigger that
 # never fires.
@@ -277,7 +283,7 @@ class TriggerSpec:
 
 @attrs.define(slots=True)
 class ActionSpec:
-    """One of ACTION_TYPES, in Prefect's keys, except that a selected pool or queue is
+    """One of ACTION_KEYS, in Prefect's keys, except that a selected pool or queue is
     named (`work_pool`, and `work_queue` within it) where Prefect takes its id."""
 
     type: str
@@ -865,15 +871,13 @@ def _state_type(value: Any, path: str) -> StateType:
 
 
 def _action(value: Any, path: str) -> ActionSpec:
-    t = _Table(value, path, {"type", "state", "name", "message", "source", "work_pool", "work_queue"})
+    t = _Table(value, path, {key for keys in ACTION_KEYS.values() for key in keys})
     kind = t.get("type", _str, required=True)
-    if kind not in ACTION_TYPES:
-        raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_TYPES)}), "
+    if kind not in ACTION_KEYS:
+        raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_KEYS)}), "
                                           f"got {kind!r}")
     # Each action takes its own keys only: another's is a mistake, not a default.
-    own = {"change-flow-run-state": {"type", "state", "name", "message"}}.get(
-        kind, {"type", "source", "work_pool"} if kind in POOL_ACTIONS else
-        {"type", "source", "work_pool", "work_queue"} if kind in QUEUE_ACTIONS else {"type"})
+    own = ACTION_KEYS[kind]
     for key in t.data:
         if key not in own:
             raise WorkloadError(t.at(key), f"is not a key of a {kind!r} action (it takes: {', '.join(sorted(own))})")
@@ -883,14 +887,13 @@ def _action(value: Any, path: str) -> ActionSpec:
                         work_queue=t.get("work_queue", _name))
     if action.source not in ("selected", "inferred"):
         raise WorkloadError(t.at("source"), f"must be 'selected' or 'inferred', got {action.source!r}")
-    if kind in POOL_ACTIONS or kind in QUEUE_ACTIONS:
-        needed = ["work_pool"] if kind in POOL_ACTIONS else ["work_pool", "work_queue"]
-        for key in needed:
-            if action.source == "selected" and getattr(action, key) is None:
-                raise WorkloadError(t.at(key), "is required when the source is 'selected' (the default): "
-                                               "name it, or infer it with source = 'inferred'")
-            if action.source == "inferred" and getattr(action, key) is not None:
-                raise WorkloadError(t.at(key), "is not allowed when the source is 'inferred' (as in Prefect)")
+    for key in ("work_pool", "work_queue"):
+        named = getattr(action, key) is not None
+        if key in own and action.source == "selected" and not named:
+            raise WorkloadError(t.at(key), "is required when the source is 'selected' (the default): "
+                                           "name it, or infer it with source = 'inferred'")
+        if action.source == "inferred" and named:
+            raise WorkloadError(t.at(key), "is not allowed when the source is 'inferred' (as in Prefect)")
     return action
 
 
