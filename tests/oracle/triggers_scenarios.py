@@ -24,36 +24,34 @@ import json
 import random
 import sys
 
+RUNNING, ANY = "prefect.flow-run.Running", "prefect.flow-run.*"
+
+
+def _fixed(sid, within, until, events, after=(RUNNING,), expect=(ANY,), threshold=1, every=5):
+    """A hand-written proactive scenario; most open on Running and expect any event."""
+    return {"id": sid, "after": list(after), "expect": list(expect), "within": within, "threshold": threshold,
+            "every": every, "until": until, "events": events}
+
+
 FIXED = [
     # zombie recipe: fires on the first pass at or after the window's end
-    {"id": "running-alone", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 3600, "threshold": 1, "every": 5, "until": 3800, "events": [[100, "Running", "R"]]},
-    {"id": "running-then-completed", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 3600, "threshold": 1, "every": 5, "until": 3800,
-     "events": [[100, "Running", "R"], [200, "Completed", "R"]]},
+    _fixed("running-alone", 3600, 3800, [[100, "Running", "R"]]),
+    _fixed("running-then-completed", 3600, 3800, [[100, "Running", "R"], [200, "Completed", "R"]]),
     # one trigger after Pending or Running: the Running event counts in the Pending window
-    {"id": "pending-or-running", "after": ["prefect.flow-run.Pending", "prefect.flow-run.Running"],
-     "expect": ["prefect.flow-run.*"], "within": 3600, "threshold": 1, "every": 5, "until": 8000,
-     "events": [[100, "Pending", "R"], [105, "Running", "R"]]},
+    _fixed("pending-or-running", 3600, 8000, [[100, "Pending", "R"], [105, "Running", "R"]],
+           after=("prefect.flow-run.Pending", RUNNING)),
     # an expected event long after the window's end, before the next pass: the window
     # was swept a minute after its end (the consumer's periodic sweep), so nothing fires
-    {"id": "late-event-closes", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 1200, "threshold": 1, "every": 1800, "until": 3600,
-     "events": [[0, "Running", "R"], [1500, "Completed", "R"]]},
-    {"id": "threshold-two", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.Completed"],
-     "within": 600, "threshold": 2, "every": 5, "until": 700,
-     "events": [[0, "Running", "R"], [300, "Completed", "R"]]},
-    {"id": "second-after-event-counts", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 600, "threshold": 1, "every": 5, "until": 1500,
-     "events": [[0, "Running", "R"], [100, "Running", "R"]]},
+    _fixed("late-event-closes", 1200, 3600, [[0, "Running", "R"], [1500, "Completed", "R"]], every=1800),
+    _fixed("threshold-two", 600, 700, [[0, "Running", "R"], [300, "Completed", "R"]],
+           expect=("prefect.flow-run.Completed",), threshold=2),
+    _fixed("second-after-event-counts", 600, 1500, [[0, "Running", "R"], [100, "Running", "R"]]),
     # a negated expect pattern: Prefect's first filter (a regular expression of the
     # patterns) never matches it, so the Completed event is not even looked at
-    {"id": "negated-expect", "after": ["prefect.flow-run.Running"], "expect": ["!prefect.flow-run.Late"],
-     "within": 600, "threshold": 1, "every": 5, "until": 700,
-     "events": [[0, "Running", "R"], [100, "Completed", "R"]]},
-    {"id": "one-window-per-run", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 3600, "threshold": 1, "every": 5, "until": 3700,
-     "events": [[0, "Running", "R1"], [10, "Running", "R2"], [20, "Completed", "R2"]]},
+    _fixed("negated-expect", 600, 700, [[0, "Running", "R"], [100, "Completed", "R"]],
+           expect=("!prefect.flow-run.Late",)),
+    _fixed("one-window-per-run", 3600, 3700,
+           [[0, "Running", "R1"], [10, "Running", "R2"], [20, "Completed", "R2"]]),
 ]
 
 STATES = ["Scheduled", "Late", "Pending", "Running", "Completed", "Failed", "Crashed", "Cancelling",
@@ -86,9 +84,8 @@ MORE = [
     # a bucket that reached its threshold is dropped at the next pass (a gated one: the
     # service comes back only when the trigger's earliest bucket may end), so a later
     # `after` event opens a new window
-    {"id": "full-bucket-dropped-at-pass", "after": ["prefect.flow-run.Running"], "expect": ["prefect.flow-run.*"],
-     "within": 600, "threshold": 1, "every": 5, "until": 2000,
-     "events": [[0, "Running", "A"], [300, "Running", "B"], [310, "Completed", "B"], [700, "Running", "B"]]},
+    _fixed("full-bucket-dropped-at-pass", 600, 2000,
+           [[0, "Running", "A"], [300, "Running", "B"], [310, "Completed", "B"], [700, "Running", "B"]]),
     # the circuit breaker: three crashes of any runs within ten minutes
     {"id": "three-crashes-any-run", "posture": "Reactive", "for_each": [], "after": [],
      "expect": ["prefect.flow-run.Crashed"], "within": 600, "threshold": 3, "every": 5, "until": 3000,
