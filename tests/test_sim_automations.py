@@ -20,8 +20,8 @@ from engine.sim.loop import EventLoop, SimClock
 from engine.sim.report import build_report, summary_text
 from engine.sim.sweep import comparison_text
 from oracle_answers import load_oracle_script
-import test_sim_workers as workers
-from test_sim_workers import START, in_flight_at, pickups, run, seconds
+import sim_support
+from sim_support import START, flow_states, in_flight_at, pickups, seconds, simulate
 
 MESSAGE = "no state change for an hour: presumed a zombie"
 REAPER = {
@@ -30,9 +30,9 @@ REAPER = {
                 "for_each": ["prefect.resource.id"], "within": "1h"},
     "actions": [{"type": "change-flow-run-state", "state": "CRASHED", "message": MESSAGE}],
 }
-# test_sim_workers' pool of two, a 25-minute run every 10 minutes, whose worker now
+# sim_support's pool of two, a 25-minute run every 10 minutes, whose worker now
 # dies without a word at 30 minutes (its two runs are lost) and is back at 40.
-DYING = {**workers.DYING, "automations": [REAPER],
+DYING = {**sim_support.DYING, "automations": [REAPER],
          "workers": [{"pool": "p", "poll_interval": "10s",
                       "outages": [{"at": "30m", "duration": "10m", "runs": "lost"}]}]}
 
@@ -50,7 +50,7 @@ def first_pass_after(t: float, every: float = 5.0) -> float:
 
 
 def test_the_zombie_recipe_crashes_runs_lost_with_their_worker_an_hour_after_they_went_running():
-    result, engine = run(DYING)
+    result, engine = simulate(DYING)
     lost = crashed_by_automation(engine)
     report = build_report(result)
     assert len(lost) == 2 and report["workers"]["runs_lost"] == 2
@@ -73,17 +73,17 @@ def test_the_zombie_recipe_crashes_runs_lost_with_their_worker_an_hour_after_the
     assert report["flow_runs"]["by_state"]["CRASHED"] == 2 and report["deployments"]["d"]["CRASHED"] == 2
     freed = max(seconds(history(engine, rec)[-1].timestamp) for rec in lost)
     assert [t for t in pickups(engine) if freed <= t < freed + 15]
-    assert build_report(run(DYING)[0]) == report   # deterministic
+    assert build_report(simulate(DYING)[0]) == report   # deterministic
 
 
 def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
     for setting in ("automations[reaper].enabled=false", "services.triggers.enabled=false", "automations=[]"):
-        result, engine = run(DYING, setting)
+        result, engine = simulate(DYING, setting)
         assert not crashed_by_automation(engine)
         without = build_report(result)
         assert without["flow_runs"]["by_state"]["RUNNING"] == 2
         assert without["automations"] == {}
-    with_it = build_report(run(DYING)[0])
+    with_it = build_report(simulate(DYING)[0])
     rows = comparison_text(["with", "without"], [with_it, without]).splitlines()
     assert [row.split() for row in rows if "automations triggered" in row] == [["automations", "triggered", "2", "-"]]
     # Reports without automations get no such rows.
@@ -93,7 +93,7 @@ def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
 
 def test_a_run_alive_past_the_window_is_crashed_too_and_its_own_next_proposal_moves_it_on():
     # No worker dies; the runs simply run longer (25 minutes) than the window (10).
-    result, engine = run(DYING, "workers[0].outages=[]", 'automations[reaper].trigger.within="10m"',
+    result, engine = simulate(DYING, "workers[0].outages=[]", 'automations[reaper].trigger.within="10m"',
                          'simulation.until="70m"')
     crashed = crashed_by_automation(engine)
     for rec in crashed:
@@ -125,7 +125,7 @@ def test_a_window_fires_only_when_fewer_expected_events_than_the_threshold_came(
     auto["actions"][0]["state"] = "FAILED"
     data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
             "simulation": {**DYING["simulation"], "until": "40m"}}
-    result, engine = run(data)
+    result, engine = simulate(data)
     outcome = build_report(result)["automations"]["reaper"]
     assert (outcome["triggered"] > 0) is fires
     if fires:
@@ -136,7 +136,7 @@ def test_a_window_fires_only_when_fewer_expected_events_than_the_threshold_came(
 def slow_service(within: str) -> tuple:
     """The first run alone (29 minutes, no outage) under the reaper with window
     `within`, the triggers service passing every 30 minutes."""
-    return run(DYING, "workers[0].outages=[]", 'simulation.until="29m"', 'services.triggers.loop="30m"',
+    return simulate(DYING, "workers[0].outages=[]", 'simulation.until="29m"', 'services.triggers.loop="30m"',
                f'automations[reaper].trigger.within="{within}"')
 
 
@@ -167,7 +167,7 @@ def test_match_related_restricts_an_automation_to_one_deployments_runs():
                                 "tags": ["nightly"]})
     data["automations"][0]["trigger"]["match_related"] = {"prefect.resource.role": "deployment",
                                                            "prefect.resource.name": ["d"]}
-    _, engine = run(data)
+    _, engine = simulate(data)
     deployments = {dep.id: dep.name for dep in engine.read_deployments()}
     crashed = crashed_by_automation(engine)
     # (the runs lost at 30 minutes, not those running at the end)
@@ -178,7 +178,7 @@ def test_match_related_restricts_an_automation_to_one_deployments_runs():
     assert {deployments[rec.deployment_id] for rec in lost} == {"other"}
     # A tag is a related resource too (prefect.tag.<tag>): the other deployment's runs carry it.
     data["automations"][0]["trigger"]["match_related"] = {"prefect.resource.id": "prefect.tag.nightly"}
-    _, engine = run(data)
+    _, engine = simulate(data)
     assert {deployments[rec.deployment_id] for rec in crashed_by_automation(engine)} == {"other"}
 
 
@@ -192,7 +192,7 @@ def test_match_related_restricts_an_automation_to_one_deployments_runs():
 def test_match_selects_the_events_of_the_run_itself(match, fires):
     data = copy.deepcopy(DYING)
     data["automations"][0]["trigger"]["match"] = match
-    _, engine = run(data)
+    _, engine = simulate(data)
     assert len(crashed_by_automation(engine)) == (2 if fires else 0)
 
 
@@ -207,7 +207,7 @@ def test_an_action_that_ends_a_run_still_in_its_queue_finishes_it():
             "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
             "simulation": {**DYING["simulation"], "until": None, "runs": 30}}
     del data["simulation"]["until"]
-    result, engine = run(data)
+    result, engine = simulate(data)
     finals = [rec for rec in engine.read_flow_runs() if rec.state_type in TERMINAL_STATES]
     cancelled = [rec for rec in finals if rec.state_type is StateType.CANCELLED]
     report = build_report(result)
@@ -225,7 +225,7 @@ def test_cancelling_from_an_action_is_carried_out_by_the_worker_after_the_cancel
     data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
             "flows": [{**DYING["flows"][0], "cancel": {"probability": 0.0, "after": "1h", "latency": "7s"}}],
             "simulation": {**DYING["simulation"], "until": "1h"}}
-    result, engine = run(data)
+    result, engine = simulate(data)
     cancelled = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.CANCELLED]
     assert len(cancelled) >= 4   # the pool's two slots turn over every 5 minutes or so
     for rec in cancelled:
@@ -240,7 +240,7 @@ def test_cancelling_from_an_action_is_carried_out_by_the_worker_after_the_cancel
 def test_a_run_an_action_ended_that_is_then_lost_with_its_worker_counts_as_finished_not_lost():
     # Crashed by the automation 10 minutes in, still running its 25-minute task when
     # the worker dies at 30 minutes.
-    result, engine = run(DYING, 'automations[reaper].trigger.within="10m"')
+    result, engine = simulate(DYING, 'automations[reaper].trigger.within="10m"')
     report = build_report(result)
     # (crashed before 30 minutes and never COMPLETED: their process died with the worker)
     ended = [rec for rec in crashed_by_automation(engine)
@@ -276,8 +276,8 @@ FLAKY = {**DYING, "simulation": {**DYING["simulation"], "until": "6h"},
 
 
 def test_a_reactive_circuit_breaker_pauses_the_pool_at_a_third_failure_within_ten_minutes():
-    result, engine = run({**FLAKY, "automations": [breaker()]})
-    failures = sorted(seconds(s.timestamp) for _, s in workers.flow_states(engine) if s.type is StateType.FAILED)
+    result, engine = simulate({**FLAKY, "automations": [breaker()]})
+    failures = sorted(seconds(s.timestamp) for _, s in flow_states(engine) if s.type is StateType.FAILED)
     pool = engine.read_work_pool_by_name("p")
     assert pool.is_paused and pool.status == "PAUSED"
     paused_at = seconds(pool.updated)
@@ -290,7 +290,7 @@ def test_a_reactive_circuit_breaker_pauses_the_pool_at_a_third_failure_within_te
     late = engine.count_flow_runs(flow_run_filter={"state": {"name": {"any_": ["Late"]}}})
     assert late > 100
     # Without the breaker the pool runs on.
-    _, plain = run(FLAKY)
+    _, plain = simulate(FLAKY)
     assert max(pickups(plain)) > paused_at + 3600
 
 
@@ -298,7 +298,7 @@ def test_a_reactive_trigger_of_threshold_one_and_no_window_fires_at_every_event(
     # Every run is cancelled as it starts running; the worker carries it out.
     auto = {"name": "no-running", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Running"]},
             "actions": [{"type": "cancel-flow-run"}]}
-    result, engine = run({**FLAKY, "automations": [auto], "simulation": {**FLAKY["simulation"], "until": "30m"}})
+    result, engine = simulate({**FLAKY, "automations": [auto], "simulation": {**FLAKY["simulation"], "until": "30m"}})
     started = [rec for rec in engine.read_flow_runs()
                if any(s.type is StateType.RUNNING for s in history(engine, rec))]
     assert started and all(rec.state_type in (StateType.CANCELLING, StateType.CANCELLED) for rec in started)
@@ -318,8 +318,8 @@ def test_a_queue_created_paused_is_resumed_by_the_action_its_late_runs_set_off()
     data["automations"] = [{"name": "unblock", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Late"],
                                                            "threshold": 2, "within": "1h"},
                             "actions": [{"type": "resume-work-queue", "source": "inferred"}]}]
-    result, engine = run(data)
-    late = sorted(seconds(s.timestamp) for _, s in workers.flow_states(engine) if s.name == "Late")
+    result, engine = simulate(data)
+    late = sorted(seconds(s.timestamp) for _, s in flow_states(engine) if s.name == "Late")
     picked = pickups(engine)
     assert picked and min(picked) >= late[1]   # nothing before the second Late mark
     queues = {q.name: q for q in engine.read_work_queues(engine.read_work_pool_by_name("p").id)}
@@ -335,7 +335,7 @@ def test_an_action_with_no_run_to_act_on_fails_and_is_counted_so():
             "actions": [{"type": "change-flow-run-state", "state": "CANCELLED"}, {"type": "do-nothing"}]}
     data = {**FLAKY, "deployments": [{**FLAKY["deployments"][0], "schedule": {"interval": "1h"}}],
             "simulation": {**FLAKY["simulation"], "until": "3h"}, "automations": [auto]}
-    result, engine = run(data)
+    result, engine = simulate(data)
     outcome = result.automations["quiet"]
     assert outcome["triggered"] >= 3
     assert outcome["actions_failed"] == outcome["actions_executed"] == outcome["triggered"]
@@ -348,7 +348,7 @@ def test_an_automation_whose_actions_set_it_off_at_once_is_stopped_with_its_name
     auto = {"name": "echo", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
             "actions": [{"type": "change-flow-run-state", "state": "FAILED"}]}
     with pytest.raises(WorkloadError) as err:
-        run({**FLAKY, "automations": [auto]})
+        simulate({**FLAKY, "automations": [auto]})
     assert err.value.path == "automations[0]" and "'echo' fired over 10,000 times at one instant" in str(err.value)
 
 

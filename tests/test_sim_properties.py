@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine import TERMINAL_STATES, StateType
 from engine.sim import Simulation, parse_workload
-from test_sim_workers import TERMINATED
+from sim_support import TERMINATED
 
 # What Prefect's worker query counts against pool and queue limits (not CANCELLING).
 OCCUPYING = {StateType.PENDING, StateType.RUNNING}

@@ -11,18 +11,11 @@ import pytest
 from engine import TERMINAL_STATES, Engine, StateType
 from engine.sim import Simulation, load_workload, parse_workload
 from engine.sim.report import build_report, dumps
+from sim_support import simulate
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # What Prefect's worker query counts against pool and queue limits (not CANCELLING).
 OCCUPYING = {StateType.PENDING, StateType.RUNNING}
-
-
-def simulate(data: dict, **overrides):
-    wl = parse_workload(copy.deepcopy(data))
-    if overrides:
-        wl = wl.with_overrides(**overrides)
-    result = Simulation(wl).run()
-    return result, result.engine
 
 
 def all_flow_runs(engine: Engine):

@@ -3,16 +3,15 @@ engine's records and state histories."""
 from __future__ import annotations
 
 import copy
-import datetime as dt
 
 import attrs
 import pytest
 
 from engine import StateType
-from engine.sim import Simulation, WorkloadError, parse_workload
+from engine.sim import WorkloadError, parse_workload
 from engine.sim.report import build_report, summary_text
+from sim_support import DYING, START, TERMINATED, flow_states, in_flight_at, pickups, seconds, simulate
 
-START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 OUTAGE_AT, OUTAGE_FOR = 30 * 60, 20 * 60
 
 WORKLOAD = {
@@ -25,28 +24,8 @@ WORKLOAD = {
 }
 
 
-def run(data: dict, *settings: str):
-    result = Simulation(parse_workload(copy.deepcopy(data), settings=settings)).run()
-    return result, result.engine
-
-
-def seconds(when: dt.datetime) -> float:
-    # (The simulation's clock ticks 1 µs per reading: whole milliseconds say when.)
-    return round((when - START).total_seconds(), 3)
-
-
-def flow_states(engine):
-    for rec in engine.read_flow_runs():
-        yield from ((rec, state) for state in engine.read_flow_run_states(rec.id))
-
-
-def pickups(engine) -> list[float]:
-    """When the worker took runs (their PENDING states), in seconds from the start."""
-    return sorted(seconds(s.timestamp) for _, s in flow_states(engine) if s.type is StateType.PENDING)
-
-
 def test_a_worker_in_an_outage_submits_nothing_and_its_runs_go_on():
-    result, engine = run(WORKLOAD)
+    result, engine = simulate(WORKLOAD)
     picked = pickups(engine)
     assert not [t for t in picked if OUTAGE_AT <= t < OUTAGE_AT + OUTAGE_FOR]
     # It polls again as the outage ends: the runs that piled up are picked up at once.
@@ -61,23 +40,23 @@ def test_a_worker_in_an_outage_submits_nothing_and_its_runs_go_on():
     # Without the foreman, polls leave queues and deployments as they were.
     [pool] = engine.read_work_pools()
     assert engine.read_work_queue(pool.default_queue_id).last_polled is None
-    assert build_report(run(WORKLOAD)[0]) == report  # deterministic
+    assert build_report(simulate(WORKLOAD)[0]) == report  # deterministic
 
 
 def test_outages_of_a_group_take_each_of_its_workers_down():
-    result, engine = run(WORKLOAD, "workers[0].count=3")
+    result, engine = simulate(WORKLOAD, "workers[0].count=3")
     assert build_report(result)["workers"]["outages"] == 3
     assert not [t for t in pickups(engine) if OUTAGE_AT <= t < OUTAGE_AT + OUTAGE_FOR]
 
 
 def test_an_outage_from_the_start_keeps_the_worker_from_starting_until_it_ends():
-    _, engine = run(WORKLOAD, 'workers[0].outages=[{ at = "0s", duration = "5m" }]')
+    _, engine = simulate(WORKLOAD, 'workers[0].outages=[{ at = "0s", duration = "5m" }]')
     assert pickups(engine)[0] == 300
 
 
 @pytest.mark.parametrize("until, down", [(OUTAGE_AT + 4 * 60, True), (OUTAGE_AT + OUTAGE_FOR + 60, False)])
 def test_the_foreman_marks_a_silent_worker_its_pool_queue_and_deployment_and_polls_bring_them_back(until, down):
-    result, engine = run(WORKLOAD, "services.foreman.enabled=true", f"simulation.until={until}s")
+    result, engine = simulate(WORKLOAD, "services.foreman.enabled=true", f"simulation.until={until}s")
     [pool] = engine.read_work_pools()
     [worker] = engine.read_workers(pool.id)
     queue = engine.read_work_queue(pool.default_queue_id)
@@ -100,7 +79,7 @@ def test_the_foreman_marks_a_silent_worker_its_pool_queue_and_deployment_and_pol
 
 
 def test_foreman_settings_reach_the_engine():
-    result, engine = run(WORKLOAD, "services.foreman.enabled=true", "services.foreman.loop=5s",
+    result, engine = simulate(WORKLOAD, "services.foreman.enabled=true", "services.foreman.loop=5s",
                          "services.foreman.inactivity_heartbeat_multiple=1", "workers[0].heartbeat=20s",
                          f"simulation.until={OUTAGE_AT + 60}s")
     [pool] = engine.read_work_pools()
@@ -137,8 +116,8 @@ def test_bad_outages_and_foreman_settings_name_their_key(setting, path):
 
 
 def test_the_foreman_only_watches_without_outages_nothing_simulated_changes():
-    plain = build_report(run(WORKLOAD, "workers[0].outages=[]")[0])
-    watched_result, engine = run(WORKLOAD, "workers[0].outages=[]", "services.foreman.enabled=true")
+    plain = build_report(simulate(WORKLOAD, "workers[0].outages=[]")[0])
+    watched_result, engine = simulate(WORKLOAD, "workers[0].outages=[]", "services.foreman.enabled=true")
     watched = build_report(watched_result)
     assert "Workers: no outages or failures; the foreman marked 0 workers offline" in summary_text(watched)
     assert set(watched["workers"].pop("down_over_time")) == {0}
@@ -162,7 +141,7 @@ def test_with_the_foreman_the_same_seed_gives_the_same_pools_queues_and_workers(
         return [attrs.asdict(rec) for rec in records]  # (records compare by identity)
 
     settings = ("services.foreman.enabled=true", f"simulation.until={OUTAGE_AT + 4 * 60}s")
-    first, second = stored(run(WORKLOAD, *settings)[1]), stored(run(WORKLOAD, *settings)[1])
+    first, second = stored(simulate(WORKLOAD, *settings)[1]), stored(simulate(WORKLOAD, *settings)[1])
     assert first[0]["last_status_event_id"] is not None  # the pool's status changed
     assert first == second  # status event ids included: they come from the seeded id generator
 
@@ -175,7 +154,7 @@ FAILING = {**WORKLOAD, "simulation": {**WORKLOAD["simulation"], "until": "100h"}
 
 
 def test_random_failures_take_a_worker_down_for_its_repair_time_and_it_picks_up_nothing_meanwhile():
-    result, engine = run(FAILING)
+    result, engine = simulate(FAILING)
     windows = result.metrics.down_windows
     # Up about an hour, down ten minutes, over 100 h: some 86 failures.
     assert 60 <= len(windows) <= 115
@@ -198,24 +177,24 @@ def test_random_failures_take_a_worker_down_for_its_repair_time_and_it_picks_up_
 
 
 def test_each_worker_fails_on_its_own_and_the_same_whatever_else_the_workload_changes():
-    first, _ = run(FAILING, "workers[0].count=2")
+    first, _ = simulate(FAILING, "workers[0].count=2")
     names = {name for name, _, _ in first.metrics.down_windows}
     assert names == {"p-worker-0-0", "p-worker-0-1"}
     by_worker = [[(s, e) for n, s, e in first.metrics.down_windows if n == name] for name in sorted(names)]
     assert by_worker[0] != by_worker[1]
     # Random task durations (drawn from the simulation's main stream) change what runs
     # when, not when workers fail: they draw from streams of their own.
-    varied, _ = run(FAILING, "workers[0].count=2",
+    varied, _ = simulate(FAILING, "workers[0].count=2",
                     'flows[0].tasks[0].duration={ dist = "exponential", mean = "4m" }')
     assert varied.metrics.down_windows == first.metrics.down_windows
     assert build_report(varied)["task_run_time_seconds"] != build_report(first)["task_run_time_seconds"]
     # Nor do draws made before the workers start (a Poisson deployment's first
     # arrival) or their start offsets (drawn within the poll interval).
-    arrivals, _ = run(FAILING, "workers[0].count=2", "workers[0].poll_interval=25s",
+    arrivals, _ = simulate(FAILING, "workers[0].count=2", "workers[0].poll_interval=25s",
                       'deployments=[{ name = "d", flow = "f", pool = "p", schedule = { interval = "10m" } }, '
                       '{ name = "e", flow = "f", pool = "p", schedule = { poisson = "30m" } }]')
     assert arrivals.metrics.down_windows == first.metrics.down_windows
-    reseeded, _ = run(FAILING, "workers[0].count=2", "simulation.seed=4")
+    reseeded, _ = simulate(FAILING, "workers[0].count=2", "simulation.seed=4")
     assert reseeded.metrics.down_windows != first.metrics.down_windows
 
 
@@ -228,7 +207,7 @@ def test_each_worker_fails_on_its_own_and_the_same_whatever_else_the_workload_ch
 def test_a_worker_down_for_a_failure_and_an_outage_at_once_starts_when_both_are_over(outage, back_at):
     # Fails a second or so into the run, for 30 minutes (an outage voids the failure
     # a worker had coming; the next is drawn when it starts again).
-    result, engine = run(FAILING, 'workers[0].failures={ mean_uptime = "1s", repair = "30m" }',
+    result, engine = simulate(FAILING, 'workers[0].failures={ mean_uptime = "1s", repair = "30m" }',
                          f'workers[0].outages=[{{ at = "{outage["at"]}", duration = "{outage["duration"]}" }}]',
                          "simulation.until=3h")
     _, start, end = result.metrics.down_windows[0]
@@ -241,32 +220,11 @@ def test_a_worker_down_for_a_failure_and_an_outage_at_once_starts_when_both_are_
 
 # Runs that die with their worker: runs start every 10 minutes and take 25, two at a
 # time (the pool's limit); at 30 minutes, as the worker goes down, two are in flight.
-DYING = {
-    "simulation": {"seed": 5, "until": "3h", "start": START.isoformat()},
-    "work_pools": [{"name": "p", "concurrency_limit": 2}],
-    "workers": [{"pool": "p", "poll_interval": "10s", "outages": [{"at": "30m", "duration": "10m"}]}],
-    "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "25m"}]}],
-    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "10m"}}],
-}
-TERMINATED = "Execution was aborted by a termination signal."
-
-
-def in_flight_at(engine, t: float) -> list:
-    """Flow runs PENDING or RUNNING at `t` seconds (by their state histories)."""
-    found = []
-    for rec in engine.read_flow_runs():
-        states = engine.read_flow_run_states(rec.id)
-        before = [s for s in states if seconds(s.timestamp) < t]
-        if before and before[-1].type in (StateType.PENDING, StateType.RUNNING):
-            found.append(rec)
-    return found
-
-
 def test_runs_that_get_a_termination_signal_with_their_worker_crash_and_the_worker_carries_on():
-    plain, plain_engine = run(DYING)
+    plain, plain_engine = simulate(DYING)
     victims = {rec.id for rec in in_flight_at(plain_engine, 1800)}
     assert len(victims) == 2
-    result, engine = run(DYING, 'workers[0].outages[0].runs="crash"')
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="crash"')
     crashed = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.CRASHED]
     # The same two runs (everything before the outage is as without it), crashed as it began.
     assert {rec.id for rec in crashed} == victims
@@ -285,7 +243,7 @@ def test_runs_that_get_a_termination_signal_with_their_worker_crash_and_the_work
 
 
 def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
-    result, engine = run(DYING, 'workers[0].outages[0].runs="lost"')
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="lost"')
     lost = in_flight_at(engine, 1800)
     assert len(lost) == 2
     for rec in lost:
@@ -309,7 +267,7 @@ def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
 
 
 def test_lost_runs_keep_their_deployment_concurrency_slots():
-    result, engine = run(DYING, 'workers[0].outages[0].runs="lost"', "work_pools[0].concurrency_limit=9",
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="lost"', "work_pools[0].concurrency_limit=9",
                          "deployments[0].concurrency_limit=2")
     [dep] = engine.read_deployments()
     assert engine.read_concurrency_limit_v2(dep.concurrency_limit_id).active_slots == 2
@@ -330,7 +288,7 @@ def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
                        "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
             "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
     for runs, pending in (("continue", 1), ("lost", 2)):
-        result, engine = run(data, f'workers[0].outages[0].runs="{runs}"')
+        result, engine = simulate(data, f'workers[0].outages[0].runs="{runs}"')
         [rec] = engine.read_flow_runs()
         history = engine.read_flow_run_states(rec.id)
         names = [s.name for s in history]
@@ -348,13 +306,13 @@ def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
 def test_a_run_being_cancelled_is_left_to_its_cancellation_when_its_worker_dies():
     # Cancelled at 29 minutes; the cancellation ends it 2 minutes later (the cancel
     # latency) and the outage at 30 leaves it to that: CANCELLED, not CRASHED.
-    result, engine = run(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
                          'flows[0].tasks[0].duration="1h"',
                          'flows[0].cancel={ probability = 1.0, after = "29m", latency = "2m" }')
     [rec] = engine.read_flow_runs()
     assert rec.state_type is StateType.CANCELLED
     assert build_report(result)["workers"]["runs_crashed"] == 0
-    without = run(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
+    without = simulate(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
                   'flows[0].tasks[0].duration="1h"')[1]
     assert [r.state_type for r in without.read_flow_runs()] == [StateType.CRASHED]
 
@@ -362,7 +320,7 @@ def test_a_run_being_cancelled_is_left_to_its_cancellation_when_its_worker_dies(
 def test_failures_take_their_runs_down_too_and_the_same_way_each_time():
     settings = ('workers[0].outages=[]', 'workers[0].failures={ mean_uptime = "40m", repair = "5m", runs = "crash" }',
                 "simulation.until=12h")
-    first, second = build_report(run(DYING, *settings)[0]), build_report(run(DYING, *settings)[0])
+    first, second = build_report(simulate(DYING, *settings)[0]), build_report(simulate(DYING, *settings)[0])
     assert first == second
     assert first["workers"]["failures"] > 5 and first["workers"]["runs_crashed"] > 5
     assert first["flow_runs"]["by_state"]["CRASHED"] == first["workers"]["runs_crashed"]
@@ -373,7 +331,7 @@ def test_a_run_whose_infrastructure_is_still_starting_dies_silently_even_with_cr
     # One run, picked up within 10 s; its infrastructure takes 5 minutes to start. At 2
     # minutes no flow engine runs yet to catch the signal: the run stays PENDING (lost);
     # at 6 minutes it is running and reports its crash.
-    result, engine = run(DYING, f'workers[0].outages=[{{ at = "{outage_at}", duration = "1m", runs = "crash" }}]',
+    result, engine = simulate(DYING, f'workers[0].outages=[{{ at = "{outage_at}", duration = "1m", runs = "crash" }}]',
                          'deployments[0].schedule={ at = ["0s"] }', 'workers[0].startup="5m"')
     [rec] = engine.read_flow_runs()
     assert rec.state_type is state
@@ -385,7 +343,7 @@ def test_runs_taken_down_no_longer_count_against_the_workers_limit():
     # The worker's own limit (2), not the pool's: lost runs stay RUNNING, but the
     # worker back at 40 minutes no longer counts them and takes two runs at once.
     for runs in ("crash", "lost"):
-        _, engine = run(DYING, f'workers[0].outages[0].runs="{runs}"', "work_pools[0].concurrency_limit=9",
+        _, engine = simulate(DYING, f'workers[0].outages[0].runs="{runs}"', "work_pools[0].concurrency_limit=9",
                         "workers[0].limit=2")
         assert [t for t in pickups(engine) if 2400 <= t < 2410] == [2400, 2400]
         assert len(in_flight_at(engine, 2401)) == (2 if runs == "crash" else 4)
@@ -395,13 +353,13 @@ def test_a_lost_run_takes_its_subflow_down_with_it():
     data = {**DYING, "flows": [{"name": "f", "tasks": [{"name": "s", "subflow": "g"}]},
                                {"name": "g", "tasks": [{"name": "t", "duration": "25m"}]}],
             "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
-    result, engine = run(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "lost" }]')
+    result, engine = simulate(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "lost" }]')
     runs = engine.read_flow_runs()
     assert len(runs) == 2 and all(rec.state_type is StateType.RUNNING for rec in runs)
     assert all(tr.state_type is StateType.RUNNING for tr in engine.read_task_runs())
     assert max(seconds(s.timestamp) for rec in runs for s in engine.read_flow_run_states(rec.id)) < 600
     assert build_report(result)["workers"]["runs_lost"] == 1
-    crashed = run(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "crash" }]')[1]
+    crashed = simulate(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "crash" }]')[1]
     assert {rec.state_type for rec in crashed.read_flow_runs()} == {StateType.CRASHED}
     assert {tr.state_type for tr in crashed.read_task_runs()} == {StateType.CRASHED}
 
@@ -413,7 +371,7 @@ def test_a_lost_paused_run_is_still_failed_by_the_pause_expiration_service():
                                                        {"name": "b", "depends_on": ["a"], "duration": "1m"}],
                                 "pause": {"probability": 1.0, "after": "a", "duration": "20m", "timeout": "10m"}}],
             "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
-    result, engine = run(data, 'workers[0].outages=[{ at = "3m", duration = "1m", runs = "lost" }]')
+    result, engine = simulate(data, 'workers[0].outages=[{ at = "3m", duration = "1m", runs = "lost" }]')
     [rec] = engine.read_flow_runs()
     states = engine.read_flow_run_states(rec.id)
     assert [s.type for s in states[-2:]] == [StateType.PAUSED, StateType.FAILED]
@@ -432,7 +390,7 @@ def test_a_requeued_run_is_starting_up_afresh_when_its_worker_dies_again():
     data = {**DYING, "flows": [{"name": "f", "retries": 1, "retry_delay": "10m",
                                 "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
             "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
-    result, engine = run(data, 'workers[0].startup="2m"',
+    result, engine = simulate(data, 'workers[0].startup="2m"',
                          'workers[0].outages=[{ at = "5m", duration = "1m", runs = "lost" }, '
                          '{ at = "14m", duration = "1m", runs = "crash" }]')
     [rec] = engine.read_flow_runs()
