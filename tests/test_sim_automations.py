@@ -94,7 +94,7 @@ def test_without_the_automation_the_lost_runs_hold_the_pool_for_good():
 def test_a_run_alive_past_the_window_is_crashed_too_and_its_own_next_proposal_moves_it_on():
     # No worker dies; the runs simply run longer (25 minutes) than the window (10).
     result, engine = simulate(DYING, "workers[0].outages=[]", 'automations[reaper].trigger.within="10m"',
-                         'simulation.until="70m"')
+                              'simulation.until="70m"')
     crashed = crashed_by_automation(engine)
     for rec in crashed:
         kinds = [s.type for s in history(engine, rec)]
@@ -137,7 +137,7 @@ def slow_service(within: str) -> tuple:
     """The first run alone (29 minutes, no outage) under the reaper with window
     `within`, the triggers service passing every 30 minutes."""
     return simulate(DYING, "workers[0].outages=[]", 'simulation.until="29m"', 'services.triggers.loop="30m"',
-               f'automations[reaper].trigger.within="{within}"')
+                    f'automations[reaper].trigger.within="{within}"')
 
 
 def test_an_expected_event_after_the_window_but_before_the_pass_fires_at_once_and_the_action_can_fail():

@@ -24,6 +24,14 @@ WORKLOAD = {
 }
 
 
+# One run of DYING's deployment, at the start: as a deployments list, and as a setting.
+ONE_RUN = [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]
+ONE_RUN_SETTING = 'deployments[0].schedule={ at = ["0s"] }'
+# A flow that fails at once and retries once, 10 minutes later, in its process.
+RETRY_ONCE = [{"name": "f", "retries": 1, "retry_delay": "10m",
+               "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}]
+
+
 def test_a_worker_in_an_outage_submits_nothing_and_its_runs_go_on():
     result, engine = simulate(WORKLOAD)
     picked = pickups(engine)
@@ -80,7 +88,7 @@ def test_the_foreman_marks_a_silent_worker_its_pool_queue_and_deployment_and_pol
 
 def test_foreman_settings_reach_the_engine():
     result, engine = simulate(WORKLOAD, "services.foreman.enabled=true", "services.foreman.loop=5s",
-                         "services.foreman.inactivity_heartbeat_multiple=1", "workers[0].heartbeat=20s",
+                              "services.foreman.inactivity_heartbeat_multiple=1", "workers[0].heartbeat=20s",
                          f"simulation.until={OUTAGE_AT + 60}s")
     [pool] = engine.read_work_pools()
     assert pool.status == "NOT_READY"
@@ -185,13 +193,13 @@ def test_each_worker_fails_on_its_own_and_the_same_whatever_else_the_workload_ch
     # Random task durations (drawn from the simulation's main stream) change what runs
     # when, not when workers fail: they draw from streams of their own.
     varied, _ = simulate(FAILING, "workers[0].count=2",
-                    'flows[0].tasks[0].duration={ dist = "exponential", mean = "4m" }')
+                         'flows[0].tasks[0].duration={ dist = "exponential", mean = "4m" }')
     assert varied.metrics.down_windows == first.metrics.down_windows
     assert build_report(varied)["task_run_time_seconds"] != build_report(first)["task_run_time_seconds"]
     # Nor do draws made before the workers start (a Poisson deployment's first
     # arrival) or their start offsets (drawn within the poll interval).
     arrivals, _ = simulate(FAILING, "workers[0].count=2", "workers[0].poll_interval=25s",
-                      'deployments=[{ name = "d", flow = "f", pool = "p", schedule = { interval = "10m" } }, '
+                           'deployments=[{ name = "d", flow = "f", pool = "p", schedule = { interval = "10m" } }, '
                       '{ name = "e", flow = "f", pool = "p", schedule = { poisson = "30m" } }]')
     assert arrivals.metrics.down_windows == first.metrics.down_windows
     reseeded, _ = simulate(FAILING, "workers[0].count=2", "simulation.seed=4")
@@ -208,7 +216,7 @@ def test_a_worker_down_for_a_failure_and_an_outage_at_once_starts_when_both_are_
     # Fails a second or so into the run, for 30 minutes (an outage voids the failure
     # a worker had coming; the next is drawn when it starts again).
     result, engine = simulate(FAILING, 'workers[0].failures={ mean_uptime = "1s", repair = "30m" }',
-                         f'workers[0].outages=[{{ at = "{outage["at"]}", duration = "{outage["duration"]}" }}]',
+                              f'workers[0].outages=[{{ at = "{outage["at"]}", duration = "{outage["duration"]}" }}]',
                          "simulation.until=3h")
     _, start, end = result.metrics.down_windows[0]
     assert start < 20   # (up times of 1 s on average, from the start)
@@ -268,7 +276,7 @@ def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
 
 def test_lost_runs_keep_their_deployment_concurrency_slots():
     result, engine = simulate(DYING, 'workers[0].outages[0].runs="lost"', "work_pools[0].concurrency_limit=9",
-                         "deployments[0].concurrency_limit=2")
+                              "deployments[0].concurrency_limit=2")
     [dep] = engine.read_deployments()
     assert engine.read_concurrency_limit_v2(dep.concurrency_limit_id).active_slots == 2
     # The worker keeps taking runs; the engine sends each back to wait for a slot.
@@ -284,9 +292,8 @@ def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
     # dies (without a word) during the wait, back 1 minute later.
     data = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s",
                                   "outages": [{"at": "5m", "duration": "1m", "runs": "lost"}]}],
-            "flows": [{"name": "f", "retries": 1, "retry_delay": "10m",
-                       "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
-            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+            "flows": RETRY_ONCE,
+            "deployments": ONE_RUN}
     for runs, pending in (("continue", 1), ("lost", 2)):
         result, engine = simulate(data, f'workers[0].outages[0].runs="{runs}"')
         [rec] = engine.read_flow_runs()
@@ -306,14 +313,14 @@ def test_a_lost_run_waiting_for_its_retry_is_taken_again_from_its_queue():
 def test_a_run_being_cancelled_is_left_to_its_cancellation_when_its_worker_dies():
     # Cancelled at 29 minutes; the cancellation ends it 2 minutes later (the cancel
     # latency) and the outage at 30 leaves it to that: CANCELLED, not CRASHED.
-    result, engine = simulate(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
-                         'flows[0].tasks[0].duration="1h"',
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="crash"', ONE_RUN_SETTING,
+                              'flows[0].tasks[0].duration="1h"',
                          'flows[0].cancel={ probability = 1.0, after = "29m", latency = "2m" }')
     [rec] = engine.read_flow_runs()
     assert rec.state_type is StateType.CANCELLED
     assert build_report(result)["workers"]["runs_crashed"] == 0
-    without = simulate(DYING, 'workers[0].outages[0].runs="crash"', 'deployments[0].schedule={ at = ["0s"] }',
-                  'flows[0].tasks[0].duration="1h"')[1]
+    without = simulate(DYING, 'workers[0].outages[0].runs="crash"', ONE_RUN_SETTING,
+                       'flows[0].tasks[0].duration="1h"')[1]
     assert [r.state_type for r in without.read_flow_runs()] == [StateType.CRASHED]
 
 
@@ -332,7 +339,7 @@ def test_a_run_whose_infrastructure_is_still_starting_dies_silently_even_with_cr
     # minutes no flow engine runs yet to catch the signal: the run stays PENDING (lost);
     # at 6 minutes it is running and reports its crash.
     result, engine = simulate(DYING, f'workers[0].outages=[{{ at = "{outage_at}", duration = "1m", runs = "crash" }}]',
-                         'deployments[0].schedule={ at = ["0s"] }', 'workers[0].startup="5m"')
+                              ONE_RUN_SETTING, 'workers[0].startup="5m"')
     [rec] = engine.read_flow_runs()
     assert rec.state_type is state
     wk = build_report(result)["workers"]
@@ -344,7 +351,7 @@ def test_runs_taken_down_no_longer_count_against_the_workers_limit():
     # worker back at 40 minutes no longer counts them and takes two runs at once.
     for runs in ("crash", "lost"):
         _, engine = simulate(DYING, f'workers[0].outages[0].runs="{runs}"', "work_pools[0].concurrency_limit=9",
-                        "workers[0].limit=2")
+                             "workers[0].limit=2")
         assert [t for t in pickups(engine) if 2400 <= t < 2410] == [2400, 2400]
         assert len(in_flight_at(engine, 2401)) == (2 if runs == "crash" else 4)
 
@@ -352,7 +359,7 @@ def test_runs_taken_down_no_longer_count_against_the_workers_limit():
 def test_a_lost_run_takes_its_subflow_down_with_it():
     data = {**DYING, "flows": [{"name": "f", "tasks": [{"name": "s", "subflow": "g"}]},
                                {"name": "g", "tasks": [{"name": "t", "duration": "25m"}]}],
-            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+            "deployments": ONE_RUN}
     result, engine = simulate(data, 'workers[0].outages=[{ at = "10m", duration = "1m", runs = "lost" }]')
     runs = engine.read_flow_runs()
     assert len(runs) == 2 and all(rec.state_type is StateType.RUNNING for rec in runs)
@@ -370,7 +377,7 @@ def test_a_lost_paused_run_is_still_failed_by_the_pause_expiration_service():
     data = {**DYING, "flows": [{"name": "f", "tasks": [{"name": "a", "duration": "1m"},
                                                        {"name": "b", "depends_on": ["a"], "duration": "1m"}],
                                 "pause": {"probability": 1.0, "after": "a", "duration": "20m", "timeout": "10m"}}],
-            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+            "deployments": ONE_RUN}
     result, engine = simulate(data, 'workers[0].outages=[{ at = "3m", duration = "1m", runs = "lost" }]')
     [rec] = engine.read_flow_runs()
     states = engine.read_flow_run_states(rec.id)
@@ -387,11 +394,10 @@ def test_a_requeued_run_is_starting_up_afresh_when_its_worker_dies_again():
     # Lost while waiting for its retry (outage at 5 minutes), the run is taken again
     # at about 13 minutes and starts up for 2 minutes: a termination signal at 14
     # minutes finds no flow engine running in the new process. It is lost, PENDING.
-    data = {**DYING, "flows": [{"name": "f", "retries": 1, "retry_delay": "10m",
-                                "tasks": [{"name": "t", "duration": "1m", "failure_probability": 1.0}]}],
-            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}}]}
+    data = {**DYING, "flows": RETRY_ONCE,
+            "deployments": ONE_RUN}
     result, engine = simulate(data, 'workers[0].startup="2m"',
-                         'workers[0].outages=[{ at = "5m", duration = "1m", runs = "lost" }, '
+                              'workers[0].outages=[{ at = "5m", duration = "1m", runs = "lost" }, '
                          '{ at = "14m", duration = "1m", runs = "crash" }]')
     [rec] = engine.read_flow_runs()
     assert rec.state_type is StateType.PENDING
