@@ -438,7 +438,9 @@ class _Recording(Automations):
         self.events.append(event_run.label if event_run is not None else None)
 
 
-def replay(scenario: dict, automations_out: list | None = None) -> list:
+def replay(scenario: dict) -> _Recording:
+    """The scenario's events through a fresh set of automations, which recorded what
+    fired (`acted`, `events`)."""
     loop = EventLoop(SimClock(start=START, tick=dt.timedelta(microseconds=1)), START)
     workload = parse_workload({"services": {"triggers": {"loop": scenario["every"]}}, "automations": [{
         "name": "oracle",
@@ -449,8 +451,6 @@ def replay(scenario: dict, automations_out: list | None = None) -> list:
         "actions": [{"type": "do-nothing"}]}]})
     automations = _Recording(types.SimpleNamespace(loop=loop, client=None, engine=None, workload=workload))
     automations.acted, automations.events = [], []
-    if automations_out is not None:
-        automations_out.append(automations)
     runs = {label: _ScriptedRun(label) for _, _, label in scenario["events"]}
 
     def emit(arg: tuple) -> None:
@@ -462,7 +462,7 @@ def replay(scenario: dict, automations_out: list | None = None) -> list:
         loop.at(t, emit, (runs[label], name))
     automations.start()
     loop.run(scenario["until"])
-    return automations.acted
+    return automations
 
 
 def in_order(firings: list) -> list:
@@ -474,7 +474,7 @@ def in_order(firings: list) -> list:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["id"] for s in SCENARIOS])
 def test_windows_fire_when_and_where_prefects_trigger_code_fires(scenario):
-    assert in_order(replay(scenario)) == in_order(ANSWERS[scenario["id"]])
+    assert in_order(replay(scenario).acted) == in_order(ANSWERS[scenario["id"]])
 
 
 def test_a_bucket_replaced_after_firing_keeps_its_run_but_not_the_event():
@@ -483,9 +483,9 @@ def test_a_bucket_replaced_after_firing_keeps_its_run_but_not_the_event():
     # acts on the bucket's run; a pool or queue could only be inferred the first time.
     scenario = {"id": "replaced", "after": [], "expect": ["prefect.flow-run.*"], "within": 60, "threshold": 2,
                 "every": 60, "until": 180, "events": [[0, "Running", "A"]]}
-    made: list = []
-    assert replay(scenario, made) == [[60, "A"], [120, "A"], [180, "A"]]
-    assert made[0].events == ["A", None, None]
+    made = replay(scenario)
+    assert made.acted == [[60, "A"], [120, "A"], [180, "A"]]
+    assert made.events == ["A", None, None]
 
 
 def test_the_oracle_answers_cover_firing_and_quiet_scenarios_of_both_postures():
