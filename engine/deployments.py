@@ -162,6 +162,21 @@ def _delete_auto_scheduled_runs(engine: Any, dep: Deployment, auto_only: bool = 
             engine._delete_flow_run_cascade(run)
 
 
+def set_deployment_paused(engine: Any, deployment_id: Any, paused: bool) -> bool:
+    """Prefect's pause_deployment / resume_deployment routes: set `paused` (stamping
+    `updated` only if it changes, as an ORM attribute write does) and, on a pause,
+    delete the never-run auto-scheduled SCHEDULED runs, Late ones included, whether
+    or not it was paused already. True iff the deployment exists."""
+    dep = engine._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
+    if dep is None:
+        return False
+    if dep.paused != paused:
+        engine._write("deployment", dep, {"paused": paused})
+    if paused:
+        _delete_auto_scheduled_runs(engine, dep)
+    return True
+
+
 def delete_deployment(engine: Any, deployment_id: Any) -> bool:
     """Delete a deployment with its never-run SCHEDULED flow runs (auto-scheduled or
     not) and its ConcurrencyLimitV2. True iff it existed. O(runs of the deployment)."""

@@ -368,6 +368,19 @@ class Engine:
         deployment)."""
         return _deployments.update_deployment(self, deployment_id, deployment, fields)
 
+    @atomic
+    def pause_deployment(self, deployment_id: Any) -> bool:
+        """Prefect's pause_deployment route: the deployment's schedules create no more
+        runs, and its never-run auto-scheduled runs still SCHEDULED (Late ones too)
+        are deleted. True iff it exists. O(runs of the deployment)."""
+        return _deployments.set_deployment_paused(self, deployment_id, True)
+
+    @atomic
+    def resume_deployment(self, deployment_id: Any) -> bool:
+        """Prefect's resume_deployment route: unpause the deployment (no run is
+        deleted). True iff it exists. O(1)."""
+        return _deployments.set_deployment_paused(self, deployment_id, False)
+
     @locked
     def read_deployment(self, deployment_id: Any) -> Deployment | None:
         return self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))

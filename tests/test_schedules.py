@@ -19,7 +19,7 @@ from schedules_replay import T0, answer  # noqa: E402
 
 from engine import (  # noqa: E402
     CronSchedule, DeploymentScheduleFilter, Engine, IntervalSchedule, ManualClock, ObjectNotFoundError,
-    RRuleSchedule, StateType, ValidationError, models,
+    Late, Pending, RRuleSchedule, StateType, ValidationError, models,
 )
 from engine.deployments import MAX_SCHEDULED_RUNS_LIMIT  # noqa: E402
 
@@ -144,6 +144,43 @@ def test_schedule_runs_makes_scheduled_runs_once():
     # an update of the deployment drops its never-run auto-scheduled runs (not the manual one)
     engine.update_deployment(dep.id, tags=["u"])
     assert [r.id for r in engine.read_flow_runs()] == manual
+
+
+def test_pause_deployment_deletes_never_run_auto_scheduled_runs_and_resume_deletes_nothing():
+    engine, clock, flow, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"interval": 3600}])
+    auto = [engine.read_flow_run(i) for i in engine.schedule_runs(dep.id)]   # 12:30, 13:30, 14:30
+    [manual] = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=1), max_runs=1, auto_scheduled=False)
+    clock.advance(dt.timedelta(seconds=1))
+    engine.set_flow_run_state(auto[0].id, Late(), force=True)          # still SCHEDULED: goes
+    engine.set_flow_run_state(auto[1].id, Pending(), force=True)       # left SCHEDULED: stays
+    other = engine.create_deployment(flow.id, "other", schedules=[{"schedule": {"interval": 3600}}])
+    [elsewhere] = engine.schedule_runs(other.id, start_time=T0, max_runs=1)
+    before = engine.read_deployment(dep.id).updated
+    clock.advance(dt.timedelta(seconds=5))
+    assert engine.pause_deployment(dep.id) is True
+    assert engine.read_deployment(dep.id).paused is True and engine.read_deployment(dep.id).updated > before
+    assert {r.id for r in engine.read_flow_runs()} == {auto[1].id, manual, elsewhere}
+    # Paused again: nothing to write (no new `updated`), but the deletion runs again.
+    stamped = engine.read_deployment(dep.id).updated
+    engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=2), max_runs=1)
+    clock.advance(dt.timedelta(seconds=5))
+    assert engine.pause_deployment(dep.id) is True
+    assert engine.read_deployment(dep.id).updated == stamped
+    assert engine.count_flow_runs(deployment_filter={"id": {"any_": [dep.id]}}) == 2
+    # Resumed: unpaused, and its auto-scheduled runs made meanwhile are kept.
+    [kept] = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=3), max_runs=1)
+    assert engine.resume_deployment(dep.id) is True
+    assert engine.read_deployment(dep.id).paused is False and engine.read_flow_run(kept) is not None
+    assert engine.pause_deployment(uuid.uuid4()) is False and engine.resume_deployment(uuid.uuid4()) is False
+    with pytest.raises(ValidationError, match="deployment_id"):
+        engine.pause_deployment("not-an-id")
+    # Atomic: undone with the transaction it is in.
+    with pytest.raises(RuntimeError):
+        with engine.transaction():
+            engine.pause_deployment(dep.id)
+            raise RuntimeError("undo")
+    assert engine.read_deployment(dep.id).paused is False and engine.read_flow_run(kept) is not None
 
 
 def test_deployment_create_update_and_delete_replace_and_remove_schedules():
