@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import math
 import pathlib
+import re
 import types
 import uuid
 
@@ -366,8 +367,18 @@ def test_an_automation_whose_actions_set_it_off_at_once_is_stopped_with_its_name
     ("automations[reaper].trigger.threshold=-1", "automations[0].trigger.threshold", ">= 0"),
     ('automations[reaper].trigger.match={ "prefect.resource.role" = "x" }',
      "automations[0].trigger.match.prefect.resource.role", "no label"),
-    ('automations[reaper].actions[0].type="pause-deployment"', "automations[0].actions[0].type",
+    ('automations[reaper].actions[0].type="send-notification"', "automations[0].actions[0].type",
      "change-flow-run-state"),
+    ('automations[reaper].actions=[{ type = "run-deployment" }]', "automations[0].actions[0].deployment",
+     "required when the source is 'selected'"),
+    ('automations[reaper].actions=[{ type = "pause-deployment", source = "inferred", deployment = "d" }]',
+     "automations[0].actions[0].deployment", "not allowed when the source is 'inferred'"),
+    ('automations[reaper].actions=[{ type = "resume-deployment", deployment = "e" }]',
+     "automations[0].actions[0].deployment", "names no deployment: 'e'"),
+    ('automations[reaper].actions=[{ type = "run-deployment", deployment = "d", parameters = 1 }]',
+     "automations[0].actions[0].parameters", "must be a table"),
+    ('automations[reaper].actions=[{ type = "pause-deployment", deployment = "d", parameters = {} }]',
+     "automations[0].actions[0].parameters", "not a key of a 'pause-deployment' action"),
     ('automations[reaper].actions[0].type="cancel-flow-run"', "automations[0].actions[0].state",
      "not a key of a 'cancel-flow-run' action"),
     ('automations[reaper].actions=[{ type = "pause-work-pool" }]', "automations[0].actions[0].work_pool",
@@ -406,6 +417,152 @@ def test_a_proactive_window_of_zero_is_prefects_ten_seconds():
     assert parse_workload({**DYING, "automations": [auto]}).automations[0].trigger.within == 10.0
 
 
+# Deployment actions ---------------------------------------------------------------------------------
+def on_completed(name: str, deployment: str, *actions: dict) -> dict:
+    """An automation that runs `actions` at every completion of a run of `deployment`."""
+    return {"name": name,
+            "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Completed"],
+                        "match_related": {"prefect.resource.role": ["deployment"],
+                                          "prefect.resource.name": [deployment]}},
+            "actions": list(actions)}
+
+
+CHAIN = {**FLAKY, "simulation": {**FLAKY["simulation"], "until": "2h"},
+         "flows": [{"name": "f", "tasks": [{"name": "t", "duration": "2m", "failure_probability": 0.3}]},
+                   {"name": "g", "tasks": [{"name": "u", "duration": "1m"}]}],
+         "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "5m"},
+                          "parameters": {"a": 1}},
+                         {"name": "follow", "flow": "g", "pool": "p", "tags": ["x", "y", "x"],
+                          "parameters": {"a": 1, "b": 2}}],
+         "automations": [on_completed("chain", "d", {"type": "run-deployment", "deployment": "follow",
+                                                     "parameters": {"b": 3}})]}
+
+
+def runs_of(engine, deployment: str) -> list:
+    return engine.read_flow_runs(deployment_filter={"name": {"any_": [deployment]}}, sort="EXPECTED_START_TIME_ASC")
+
+
+def test_run_deployment_starts_a_run_of_the_named_deployment_at_each_firing():
+    result, engine = simulate(CHAIN)
+    completed = sorted(seconds(s.timestamp) for rec in runs_of(engine, "d")
+                       for s in history(engine, rec) if s.type is StateType.COMPLETED)
+    follow = runs_of(engine, "follow")
+    assert len(completed) > 10 and len(follow) == len(completed)
+    # Scheduled at the completion, through the deployment's route: its tags (once
+    # each) and queue, the action's parameters over its own, not auto-scheduled.
+    assert [seconds(rec.expected_start_time) for rec in follow] == completed
+    first = history(engine, follow[0])[0]
+    assert (first.type, first.name, first.message) == (StateType.SCHEDULED, "Scheduled", None)
+    for rec in follow:
+        assert (rec.parameters, rec.tags, rec.auto_scheduled) == ({"a": 1, "b": 3}, ["x", "y"], False)
+        assert rec.work_queue_id == engine.read_work_pool_by_name("p").default_queue_id
+    # Keyed as Prefect keys an action's invocation, each run its own.
+    keys = [rec.idempotency_key for rec in follow]
+    assert len(set(keys)) == len(keys)
+    assert all(re.fullmatch(r"automation [0-9a-f-]{36}, action 0, invocation [0-9a-f-]{36}", k) for k in keys)
+    # The workers run them as any run of the deployment.
+    done = [rec for rec in follow if rec.state_type is StateType.COMPLETED]
+    assert len(done) >= len(follow) - 2
+    report = build_report(result)
+    assert report["deployments"]["follow"]["created"] == len(follow)
+    assert result.automations["chain"] == {"triggered": len(follow), "actions_executed": len(follow),
+                                           "actions_failed": 0}
+    assert build_report(simulate(CHAIN)[0]) == report   # deterministic, keys included
+    assert [r.idempotency_key for r in runs_of(simulate(CHAIN)[1], "follow")] == keys
+
+
+def test_run_deployment_inferred_reruns_the_deployment_of_a_failed_run_with_its_own_parameters():
+    rerun = {"name": "rerun", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
+             "actions": [{"type": "run-deployment", "source": "inferred"}]}
+    result, engine = simulate({**CHAIN, "automations": [rerun]})
+    runs = runs_of(engine, "d")
+    failed = [rec for rec in runs if rec.state_type is StateType.FAILED]
+    reruns = [rec for rec in runs if not rec.auto_scheduled]
+    assert failed and len(reruns) == len(failed) == result.automations["rerun"]["triggered"]
+    assert all(rec.parameters == {"a": 1} for rec in reruns)
+    assert not runs_of(engine, "follow")
+
+
+def test_deployment_actions_with_no_deployment_to_infer_fail():
+    # Subflow runs have no deployment.
+    data = copy.deepcopy(CHAIN)
+    data["flows"][0]["tasks"] = [{"name": "child", "subflow": "g"}]
+    data["automations"] = [{"name": "orphan", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Running"],
+                                                         "match_related": {"prefect.resource.role": ["task-run"]}},
+                            "actions": [{"type": "run-deployment", "source": "inferred"},
+                                        {"type": "pause-deployment", "source": "inferred"}]}]
+    result, engine = simulate(data)
+    outcome = result.automations["orphan"]
+    assert outcome["triggered"] > 5 and outcome["actions_failed"] == 2 * outcome["triggered"]
+    assert all(rec.auto_scheduled for rec in runs_of(engine, "d")) and not engine.read_deployment(
+        runs_of(engine, "d")[0].deployment_id).paused
+
+
+# "pauser" completes its one run at about 20 minutes, "resumer" at about 50.
+SWITCHED = {**CHAIN, "flows": [*CHAIN["flows"], {"name": "ops", "tasks": [{"name": "o", "duration": "1s"}]}],
+            "deployments": [CHAIN["deployments"][0],
+                            {"name": "poi", "flow": "g", "pool": "p", "schedule": {"poisson": "2m"}},
+                            {"name": "pauser", "flow": "ops", "pool": "p", "schedule": {"at": ["20m"]}},
+                            {"name": "resumer", "flow": "ops", "pool": "p", "schedule": {"at": ["50m"]}}],
+            "automations": [
+                on_completed("pause", "pauser", *({"type": "pause-deployment", "deployment": d} for d in ("d", "poi"))),
+                on_completed("resume", "resumer", *({"type": "resume-deployment", "deployment": d} for d in ("d", "poi"))),
+            ]}
+
+
+def completed_at(engine, deployment: str) -> float:
+    [rec] = runs_of(engine, deployment)
+    return seconds(history(engine, rec)[-1].timestamp)
+
+
+def test_a_paused_deployment_loses_its_waiting_auto_scheduled_runs_and_schedules_again_once_resumed():
+    result, engine = simulate(SWITCHED)
+    paused, resumed = completed_at(engine, "pauser"), completed_at(engine, "resumer")
+    assert 1200 < paused < 1260 and 3000 < resumed < 3060
+    # Interval schedule: the runs waiting at the pause are gone (those taken before stay);
+    # the next scheduler tick after the resume schedules from then on.
+    starts = [seconds(rec.expected_start_time) for rec in runs_of(engine, "d")]
+    assert [t for t in starts if t <= paused] == [300.0 * k for k in range(5)]
+    assert [t for t in starts if t > paused] == [300.0 * k for k in range(11, 25)]   # 55m to the end, 2h
+    report = build_report(result)
+    created = report["deployments"]["d"]["created"]
+    assert report["flow_runs"]["deleted"] == created - len(starts) > 10
+    assert sum(report["flow_runs"]["by_state"].values()) == engine.count_flow_runs()
+    assert "deleted by deployment pauses" in summary_text(report)
+    # Poisson arrivals stop while paused (their runs are not auto-scheduled: kept).
+    poi = [seconds(rec.created) for rec in runs_of(engine, "poi")]
+    assert poi and not [t for t in poi if paused < t < resumed] and [t for t in poi if t > resumed]
+    assert not engine.read_deployment(runs_of(engine, "d")[0].deployment_id).paused
+    assert result.automations["pause"] == {"triggered": 1, "actions_executed": 2, "actions_failed": 0}
+
+
+def test_a_deployment_created_paused_is_scheduled_once_resumed():
+    data = copy.deepcopy(SWITCHED)
+    data["deployments"][0]["paused"] = True
+    data["automations"] = data["automations"][1:]
+    _, engine = simulate(data)
+    resumed = completed_at(engine, "resumer")
+    assert min(seconds(rec.expected_start_time) for rec in runs_of(engine, "d")) == 3300.0 > resumed
+
+
+def test_actions_on_runs_a_pause_deleted_fail():
+    # Runs scheduled at the start and not running a quarter of an hour later are
+    # cancelled, but the pause at one minute deleted them all but the first.
+    data = copy.deepcopy(SWITCHED)
+    data["deployments"][2]["schedule"] = {"at": ["1m"]}
+    data["automations"] = [on_completed("pause", "pauser", {"type": "pause-deployment", "deployment": "d"}),
+                           {"name": "unstarted",
+                            "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Scheduled"],
+                                        "expect": ["prefect.flow-run.Running"], "within": "15m",
+                                        "for_each": ["prefect.resource.id"],
+                                        "match_related": {"prefect.resource.name": ["d"]}},
+                            "actions": [{"type": "cancel-flow-run"}]}]
+    result, engine = simulate(data)
+    deleted = build_report(result)["flow_runs"]["deleted"]
+    assert deleted > 10 and len(runs_of(engine, "d")) == 1
+    assert result.automations["unstarted"] == {"triggered": deleted, "actions_executed": 0, "actions_failed": deleted}
+
+
 # Prefect 3.1.0's own answers -----------------------------------------------------------------------
 # tests/data/triggers_prefect_oracle.jsonl is what tests/oracle/prefect_triggers.py
 # (Prefect's trigger code) answered for `triggers_scenarios.py 1 60`: the seconds at
@@ -433,7 +590,7 @@ class _Recording(Automations):
     acted: list
 
     def _act(self, arg: tuple) -> None:
-        _, run, event_run = arg   # the run a flow-run action acts on; the firing event's
+        _, run, event_run, _ = arg   # the run a flow-run action acts on; the firing event's
         self.acted.append([round(self.loop.now, 6), run.label if run is not None else None])
         self.events.append(event_run.label if event_run is not None else None)
 
@@ -449,7 +606,8 @@ def replay(scenario: dict) -> _Recording:
                     "expect": scenario["expect"], "within": scenario["within"], "threshold": scenario["threshold"],
                     "match": {"prefect.resource.id": "prefect.flow-run.*"}},
         "actions": [{"type": "do-nothing"}]}]})
-    automations = _Recording(types.SimpleNamespace(loop=loop, client=None, engine=None, workload=workload))
+    automations = _Recording(types.SimpleNamespace(loop=loop, client=None, engine=None, workload=workload,
+                                                       deployments=[]))
     automations.acted, automations.events = [], []
     runs = {label: _ScriptedRun(label) for _, _, label in scenario["events"]}
 

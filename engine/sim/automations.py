@@ -1,6 +1,6 @@
 """Prefect's automations over flow-run state events: event triggers of either
-posture, and the actions that change a run's state or pause and resume pools and
-queues.
+posture, and the actions that change a run's state, run, pause or resume a
+deployment, or pause and resume pools and queues.
 
 Every new state of a flow run (its first one included, forced ones too) is an
 event named ``prefect.flow-run.<state name>``, as Prefect's server emits it, with
@@ -37,9 +37,12 @@ actions service does. A flow-run action acts on the bucket's run when `for_each`
 holds the run's id, else on the run of the firing's event (the triggering one, or
 the bucket's last), and fails without one. Its state goes through the flow policy
 unforced (Prefect's set_state route with ``force: false``); the action counts as
-executed if the engine accepted it, as failed otherwise. Pool and queue actions
-act on the one they name, or (source "inferred") on the pool or queue of the run
-of the firing's event, failing when there is none.
+executed if the engine accepted it, as failed otherwise (or if the run is gone).
+Deployment, pool and queue actions act on the one they name, or (source
+"inferred") on the deployment, pool or queue of the run of the firing's event,
+failing when there is none. `run-deployment` creates a run as Prefect's
+create_flow_run_from_deployment route does (Services.create_run);
+`pause-deployment` and `resume-deployment` are Simulation.pause_deployment.
 
 Not modelled: Prefect's pass reads a trigger's buckets in pages of 500 while it
 drops and moves them, so with more than 500 buckets one pass may skip some until
@@ -55,8 +58,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..states import State, StateType
 from .errors import WorkloadError
-from .model import PoolRT, QueueRT, RunSim
-from .workload import FLOW_RUN_EVENT, POOL_ACTIONS, QUEUE_ACTIONS, ActionSpec, AutomationSpec, matches
+from .model import DeploymentRT, PoolRT, QueueRT, RunSim
+from .workload import (DEPLOYMENT_ACTIONS, FLOW_RUN_EVENT, POOL_ACTIONS, QUEUE_ACTIONS, ActionSpec, AutomationSpec,
+                       matches)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulation import Simulation
@@ -181,10 +185,13 @@ class Automations:
                             if spec.enabled]
         # A run's related resources do not change: built once, at its first event.
         self._related: dict[RunSim, list[dict[str, str]]] = {}
+        self._deployments: dict[Any, DeploymentRT] = {}   # by name and by id, once set up
 
     def start(self) -> None:
         """Book the service's first sweep, and first pass of each proactive
         automation, now."""
+        for dep in self.sim.deployments:
+            self._deployments[dep.spec.name] = self._deployments[dep.id] = dep
         now = self.loop.now
         self.loop.at(now, self._sweep)
         for auto in self.automations:
@@ -396,20 +403,30 @@ class Automations:
         # A flow-run action acts on the bucket's run, else the event's; a pool or queue
         # is inferred from the event's run alone (Prefect: "No event to infer ...").
         subject = key[auto.subject] if auto.subject is not None else run
-        self.loop.at(now, self._act, (auto, subject, run))
+        self.loop.at(now, self._act, (auto, subject, run, auto.triggered))
 
-    def _act(self, arg: tuple[_Automation, RunSim | None, RunSim | None]) -> None:
-        auto, subject, event_run = arg
-        for action in auto.spec.actions:
-            if self._do(auto, action, subject, event_run):
+    def _act(self, arg: tuple[_Automation, RunSim | None, RunSim | None, int]) -> None:
+        auto, subject, event_run, firing = arg
+        for index, action in enumerate(auto.spec.actions):
+            if self._do(auto, action, subject, event_run, (firing, index)):
                 auto.executed += 1
             else:
                 auto.failed += 1
 
-    def _do(self, auto: _Automation, action: ActionSpec, run: RunSim | None, event_run: RunSim | None) -> bool:
-        """Carry out one action; whether it succeeded."""
+    def _do(self, auto: _Automation, action: ActionSpec, run: RunSim | None, event_run: RunSim | None,
+            invocation: tuple[int, int]) -> bool:
+        """Carry out one action (`invocation`: the automation's firing, the action's
+        index); whether it succeeded."""
         kind = action.type
         if kind == "do-nothing":
+            return True
+        if kind in DEPLOYMENT_ACTIONS:
+            dep = self._deployment(action, event_run)
+            if dep is None:
+                return False   # Prefect: "No deployment could be inferred"
+            if kind == "run-deployment":
+                return self._run_deployment(auto, action, dep, invocation)
+            self.sim.pause_deployment(dep, kind == "pause-deployment")
             return True
         if kind in POOL_ACTIONS:
             pool = self._pool(action, event_run)
@@ -423,12 +440,33 @@ class Automations:
             return queue is not None
         if run is None:
             return False   # Prefect: "No flow run could be inferred"
+        if run.deleted:
+            return False   # Prefect's route: 404, the run is gone
         if kind == "cancel-flow-run":
             state = State(type=StateType.CANCELLING, message=f"Cancelled by Automation {auto.id}")
         else:
             state = State(type=action.state, name=action.name,
                           message=action.message or f"State changed by Automation {auto.id}")
         return self.client.server_call(run, state).status == "ACCEPT"
+
+    def _run_deployment(self, auto: _Automation, action: ActionSpec, dep: DeploymentRT,
+                        invocation: tuple[int, int]) -> bool:
+        """Prefect's run-deployment action: a flow run of `dep` SCHEDULED now, through
+        the deployment's create_flow_run route (its tags and queue; the action's
+        parameters over its own), keyed as Prefect keys the action's invocation (its
+        id drawn from the workload, not at random). Fails once the simulation
+        creates no more runs (`runs` reached)."""
+        firing, index = invocation
+        invocation_id = uuid.uuid5(auto.id, f"{firing}/{index}")
+        key = f"automation {auto.id}, action {index}, invocation {invocation_id}"
+        created = self.sim.services.create_run(dep, self.loop.now, auto=False, parameters=action.parameters,
+                                               key=key, job_variables=action.job_variables)
+        return created is not None
+
+    def _deployment(self, action: ActionSpec, run: RunSim | None) -> DeploymentRT | None:
+        if action.source == "selected":
+            return self._deployments[action.deployment]
+        return self._deployments.get(run.rec.deployment_id) if run is not None else None
 
     def _pool(self, action: ActionSpec, run: RunSim | None) -> PoolRT | None:
         if action.source == "selected":

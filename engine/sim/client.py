@@ -136,6 +136,13 @@ class Client:
         if self.on_flow_state is not None:
             self.on_flow_state(run)
 
+    def flow_deleted(self, run: RunSim) -> None:
+        """`run`'s flow run was deleted from the store (not a subflow, not driven):
+        it leaves the counts by state and is done, as finished in no final state."""
+        run.deleted = True
+        self.metrics.flow_counts[run.type] -= 1
+        self._abandon_run(run, "flow_runs_deleted")
+
     def flow_moved(self, run: RunSim, old: StateType | None, new: StateType | None) -> None:
         counts = self.metrics.flow_counts
         counts[old] -= 1

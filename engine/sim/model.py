@@ -137,7 +137,7 @@ class WorkerRT:
 
 
 class DeploymentRT:
-    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo")
+    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo", "paused", "arriving")
 
     def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT) -> None:
         self.spec = spec
@@ -148,6 +148,8 @@ class DeploymentRT:
         self.cursor: float | None = None   # last auto-scheduled time created
         self.created = 0
         self.next_memo: tuple[float, float | None, float] | None = None   # Services._next_date's last cron answer
+        self.paused = spec.paused   # now (an automation's action may change it)
+        self.arriving = False       # its Poisson arrivals are booked
 
 
 class RunSim:
@@ -157,7 +159,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t", "cache_keys", "refs", "booted",
+        "children", "created_t", "cache_keys", "refs", "booted", "deleted",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
@@ -172,6 +174,7 @@ class RunSim:
         self.sched_t = 0.0
         self.final = False
         self.dead = False
+        self.deleted = False   # its flow run is gone from the store (a deployment's pause deleted it)
         self.gen = 0
         self.attempt = 0
         n = len(plan.nodes)

@@ -82,9 +82,11 @@ class Services:
         self._seq = 0
 
     # run creation -------------------------------------------------------------------------------
-    def create_run(self, dep: DeploymentRT, t: float, auto: bool) -> RunSim | None:
-        """Create a SCHEDULED flow run of `dep` for virtual time `t`; None once the
-        simulation stopped creating runs."""
+    def create_run(self, dep: DeploymentRT, t: float, auto: bool, parameters: dict[str, Any] | None = None,
+                   key: str | None = None, job_variables: dict[str, Any] | None = None) -> RunSim | None:
+        """Create a SCHEDULED flow run of `dep` for virtual time `t`, auto-scheduled or
+        not (then with `parameters` over the deployment's and an idempotency `key`);
+        None once the simulation stopped creating runs."""
         sim = self.sim
         if not sim.accepting_runs():
             return None
@@ -99,11 +101,12 @@ class Services:
             tags = ["auto-scheduled", *spec.tags]
             state = Scheduled(scheduled_time=when, message="Flow run scheduled")
         else:
-            key, tags, state = None, list(spec.tags), Scheduled(scheduled_time=when)
+            tags, state = list(dict.fromkeys(spec.tags)), Scheduled(scheduled_time=when)
         rec = self.engine.create_flow_run(
             flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
-            work_queue_name=queue.spec.name, parameters=dict(spec.parameters), tags=tags,
+            work_queue_name=queue.spec.name, parameters={**spec.parameters, **(parameters or {})}, tags=tags,
             idempotency_key=key, auto_scheduled=auto, empirical_policy=dep.plan.policy, state=state,
+            job_variables=job_variables or {},
         )
         run = RunSim(rec, dep.plan, dep)
         run.created_t = self.loop.now
@@ -141,6 +144,8 @@ class Services:
         stop_at = sim.until if sim.until is not None else _INF
         min_runs, max_runs = spec.min_runs, spec.max_runs
         for dep in sim.scheduled_deployments:
+            if dep.paused:
+                continue
             future = dep.future
             while future and future[0] <= now:
                 future.pop(0)
@@ -186,13 +191,23 @@ class Services:
         dep.next_memo = (after, base, t)
         return t
 
+    def book_arrival(self, dep: DeploymentRT) -> None:
+        """`dep`'s next Poisson arrival (its process runs while it is not paused)."""
+        dep.arriving = True
+        self.loop.after(self.rng.expovariate(1.0 / dep.spec.schedule.interval), self.arrival, dep)  # type: ignore[union-attr]
+
     def arrival(self, dep: DeploymentRT) -> None:
-        """A Poisson arrival: a run scheduled now, then the next arrival."""
+        """A Poisson arrival: a run scheduled now, then the next arrival; none once
+        paused (resuming books the next: the process is memoryless)."""
+        dep.arriving = False
+        if dep.paused:
+            return
         if self.create_run(dep, self.loop.now, auto=False) is not None and self.sim.accepting_runs():
-            self.loop.after(self.rng.expovariate(1.0 / dep.spec.schedule.interval), self.arrival, dep)  # type: ignore[union-attr]
+            self.book_arrival(dep)
 
     def fixed_arrival(self, dep: DeploymentRT) -> None:
-        self.create_run(dep, self.loop.now, auto=False)
+        if not dep.paused:
+            self.create_run(dep, self.loop.now, auto=False)
 
     # late runs -------------------------------------------------------------------------------------
     def late_runs_tick(self, _: Any = None) -> None:

@@ -24,7 +24,7 @@ from ..engine import Engine
 from ..errors import ValidationError
 from ..records import seed_slugs
 from ..orchestration import resolve_policy as _resolve_policy
-from ..states import seed_ids
+from ..states import StateType, seed_ids
 from .automations import Automations
 from .client import Client
 from .errors import WorkloadError
@@ -212,14 +212,17 @@ class Simulation:
     def _start_services(self) -> None:
         loop, services, rng = self.loop, self.services, self.rng
         wl = self.workload
+        # A paused deployment's schedule creates no runs (checked as it goes: an
+        # automation may pause or resume it).
         for dep in self.deployments:
             sched = dep.spec.schedule
-            if sched is None or dep.spec.paused:
+            if sched is None:
                 continue
             if sched.kind in ("interval", "cron"):
                 self.scheduled_deployments.append(dep)
             elif sched.kind == "poisson":
-                loop.at(rng.expovariate(1.0 / sched.interval), services.arrival, dep)
+                if not dep.paused:
+                    services.book_arrival(dep)
             else:
                 for offset in sched.at:
                     loop.at(offset, services.fixed_arrival, dep)
@@ -252,6 +255,39 @@ class Simulation:
         self.engine.update_work_queue(queue.id, is_paused=paused)
         queue.paused = paused
         queue.held = self.engine.read_work_queue(queue.id).status == "PAUSED"
+
+    def pause_deployment(self, dep: DeploymentRT, paused: bool) -> None:
+        """Pause or resume `dep` as Prefect's deployment routes do. Paused, its schedule
+        and arrivals create no runs, and its never-run auto-scheduled runs still
+        SCHEDULED (Late ones too) are deleted: no worker takes them, and they count
+        as finished (no longer driven) but in no final state. Resumed, the
+        scheduler's next tick schedules it again from then on, and its Poisson
+        arrivals start again."""
+        doomed = [run for run in self.runs if run.dep is dep and run.type is StateType.SCHEDULED
+                  and run.rec.auto_scheduled and not run.dead] if paused else []
+        if paused:
+            self.engine.pause_deployment(dep.id)
+        else:
+            self.engine.resume_deployment(dep.id)
+        was_paused, dep.paused = dep.paused, paused
+        gone = []
+        read = self.engine.read_flow_run
+        for run in doomed:
+            if read(run.rec.id) is None:
+                gone.append(run.rec.expected_start_time)
+                self.client.flow_deleted(run)
+        if gone:
+            # Its schedule's dates of the deleted runs are free again: the next tick
+            # after a resume creates them anew if they are still ahead (Prefect's
+            # scheduler walks the dates from now and skips those a run holds).
+            gone_set = set(gone)
+            dep.future = [t for t in dep.future if self.loop.to_datetime(t) not in gone_set]
+            dep.cursor = dep.future[-1] if dep.future else None
+            dep.next_memo = None
+        spec = dep.spec.schedule
+        if was_paused and not paused and spec is not None and spec.kind == "poisson" and not dep.arriving \
+                and self.accepting_runs():
+            self.services.book_arrival(dep)
 
     def _sample_now(self) -> None:
         self.metrics.sample(self.loop.now, sum(1 for w in self.workers if w.down))

@@ -244,14 +244,18 @@ RESOURCE_LABELS = ("prefect.resource.id", "prefect.resource.name", "prefect.stat
 RELATED_LABELS = ("prefect.resource.id", "prefect.resource.role", "prefect.resource.name")
 RELATED_ROLES = ("flow", "deployment", "work-queue", "work-pool", "task-run", "tag")
 POSTURES = ("Reactive", "Proactive")
-# The simulated actions that pause or resume a pool or a queue (named, or inferred
-# from the firing's event); the others act on a flow run, or do nothing.
+# The simulated actions on a deployment, a pool or a queue (named, or inferred from
+# the firing's event); the others act on a flow run, or do nothing.
+DEPLOYMENT_ACTIONS = ("run-deployment", "pause-deployment", "resume-deployment")
 POOL_ACTIONS = ("pause-work-pool", "resume-work-pool")
 QUEUE_ACTIONS = ("pause-work-queue", "resume-work-queue")
-# Each action's keys: Prefect's, but for a pool or queue named where Prefect takes its id.
+# Each action's keys: Prefect's, but for a deployment, pool or queue named where
+# Prefect takes its id.
 ACTION_KEYS = {
     "change-flow-run-state": ("type", "state", "name", "message"), "cancel-flow-run": ("type",),
     "do-nothing": ("type",),
+    "run-deployment": ("type", "source", "deployment", "parameters", "job_variables"),
+    **{kind: ("type", "source", "deployment") for kind in DEPLOYMENT_ACTIONS[1:]},
     **{kind: ("type", "source", "work_pool") for kind in POOL_ACTIONS},
     **{kind: ("type", "source", "work_pool", "work_queue") for kind in QUEUE_ACTIONS},
 }
@@ -283,16 +287,21 @@ class TriggerSpec:
 
 @attrs.define(slots=True)
 class ActionSpec:
-    """One of ACTION_KEYS, in Prefect's keys, except that a selected pool or queue is
-    named (`work_pool`, and `work_queue` within it) where Prefect takes its id."""
+    """One of ACTION_KEYS, in Prefect's keys, except that a selected deployment, pool
+    or queue is named (`deployment`, `work_pool`, and `work_queue` within it) where
+    Prefect takes its id."""
 
     type: str
     state: StateType | None = None  # change-flow-run-state: e.g. CRASHED
     name: str | None = None         # change-flow-run-state: the state's name (None: its type's default)
     message: str | None = None      # change-flow-run-state: None is "State changed by Automation <id>"
-    source: str = "selected"        # pool and queue actions: "selected" or "inferred" (from the event)
+    source: str = "selected"        # deployment, pool and queue actions: "selected" or "inferred" (from the event)
+    deployment: str | None = None
     work_pool: str | None = None
     work_queue: str | None = None
+    # run-deployment: merged over the deployment's own (None: those alone), as Prefect does
+    parameters: dict[str, Any] | None = None
+    job_variables: dict[str, Any] | None = None
 
 
 @attrs.define(slots=True)
@@ -883,11 +892,12 @@ def _action(value: Any, path: str) -> ActionSpec:
             raise WorkloadError(t.at(key), f"is not a key of a {kind!r} action (it takes: {', '.join(sorted(own))})")
     action = ActionSpec(type=kind, state=t.get("state", _state_type, required=kind == "change-flow-run-state"),
                         name=t.get("name", _str), message=t.get("message", _str),
-                        source=t.get("source", _str, "selected"), work_pool=t.get("work_pool", _name),
-                        work_queue=t.get("work_queue", _name))
+                        source=t.get("source", _str, "selected"), deployment=t.get("deployment", _name),
+                        work_pool=t.get("work_pool", _name), work_queue=t.get("work_queue", _name),
+                        parameters=t.get("parameters", _dict), job_variables=t.get("job_variables", _dict))
     if action.source not in ("selected", "inferred"):
         raise WorkloadError(t.at("source"), f"must be 'selected' or 'inferred', got {action.source!r}")
-    for key in ("work_pool", "work_queue"):
+    for key in ("deployment", "work_pool", "work_queue"):
         named = getattr(action, key) is not None
         if key in own and action.source == "selected" and not named:
             raise WorkloadError(t.at(key), "is required when the source is 'selected' (the default): "
@@ -982,9 +992,12 @@ def _cross_check(wl: Workload) -> None:
 
     for f in wl.flows:
         visit(f.name, [f.name])
+    deployments = {d.name for d in wl.deployments}
     for i, auto in enumerate(wl.automations):
         for j, action in enumerate(auto.actions):
             at = f"automations[{i}].actions[{j}]"
+            if action.deployment is not None and action.deployment not in deployments:
+                raise WorkloadError(f"{at}.deployment", f"names no deployment: {action.deployment!r}")
             if action.work_pool is not None and action.work_pool not in pools:
                 raise WorkloadError(f"{at}.work_pool", f"names no work pool: {action.work_pool!r}")
             if action.work_queue is not None and not any(q.name == action.work_queue
