@@ -529,6 +529,11 @@ def test_a_paused_deployment_loses_its_waiting_auto_scheduled_runs_and_schedules
     assert report["flow_runs"]["deleted"] == created - len(starts) > 10
     assert sum(report["flow_runs"]["by_state"].values()) == engine.count_flow_runs()
     assert "deleted by deployment pauses" in summary_text(report)
+    plain = build_report(simulate(SWITCHED, "automations=[]")[0])
+    rows = comparison_text(["with", "without"], [report, plain]).splitlines()
+    deleted = str(report["flow_runs"]["deleted"])
+    assert [row.split()[-2:] for row in rows if "runs deleted by pauses" in row] == [[deleted, "-"]]
+    assert not [row for row in comparison_text(["a", "b"], [plain, plain]).splitlines() if "deleted" in row]
     # Poisson arrivals stop while paused (their runs are not auto-scheduled: kept).
     poi = [seconds(rec.created) for rec in runs_of(engine, "poi")]
     assert poi and not [t for t in poi if paused < t < resumed] and [t for t in poi if t > resumed]

@@ -95,6 +95,12 @@ def _automations(key: str) -> Callable[[dict], str]:
     return get
 
 
+def _deleted(report: dict) -> str:
+    # Runs a deployment's pause deleted (only automations pause deployments here).
+    value = report["flow_runs"].get("deleted")
+    return f"{value:,}" if value else "-"
+
+
 _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("flow runs created", _count("flow_runs", "created")),
     ("  finished", _count("flow_runs", "finished")),
@@ -127,6 +133,7 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 _OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("automations triggered", _automations("triggered")),
     ("  actions failed", _automations("actions_failed")),
+    ("  runs deleted by pauses", _deleted),
 ]
 
 
