@@ -370,9 +370,10 @@ class Engine:
 
     @atomic
     def pause_deployment(self, deployment_id: Any) -> bool:
-        """Prefect's pause_deployment route: the deployment's schedules create no more
-        runs, and its never-run auto-scheduled runs still SCHEDULED (Late ones too)
-        are deleted. True iff it exists. O(runs of the deployment)."""
+        """Prefect's pause_deployment route: set `paused` (Prefect's scheduler services
+        then skip the deployment; `schedule_runs` does not look) and delete its
+        never-run auto-scheduled runs still SCHEDULED (Late ones too). True iff it
+        exists. O(runs of the deployment)."""
         return _deployments.set_deployment_paused(self, deployment_id, True)
 
     @atomic

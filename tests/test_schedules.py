@@ -19,7 +19,7 @@ from schedules_replay import T0, answer  # noqa: E402
 
 from engine import (  # noqa: E402
     CronSchedule, DeploymentScheduleFilter, Engine, IntervalSchedule, ManualClock, ObjectNotFoundError,
-    Late, Pending, RRuleSchedule, StateType, ValidationError, models,
+    AwaitingRetry, Late, Pending, RRuleSchedule, Running, StateType, ValidationError, models,
 )
 from engine.deployments import MAX_SCHEDULED_RUNS_LIMIT  # noqa: E402
 
@@ -149,29 +149,36 @@ def test_schedule_runs_makes_scheduled_runs_once():
 def test_pause_deployment_deletes_never_run_auto_scheduled_runs_and_resume_deletes_nothing():
     engine, clock, flow, dep = setup()
     engine.create_deployment_schedules(dep.id, [{"interval": 3600}])
-    auto = [engine.read_flow_run(i) for i in engine.schedule_runs(dep.id)]   # 12:30, 13:30, 14:30
+    auto = [engine.read_flow_run(i) for i in engine.schedule_runs(dep.id, max_runs=4, min_runs=4)]
     [manual] = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=1), max_runs=1, auto_scheduled=False)
     clock.advance(dt.timedelta(seconds=1))
     engine.set_flow_run_state(auto[0].id, Late(), force=True)          # still SCHEDULED: goes
     engine.set_flow_run_state(auto[1].id, Pending(), force=True)       # left SCHEDULED: stays
+    for state in (Running(), AwaitingRetry()):                         # SCHEDULED, but it ran: stays
+        clock.advance(dt.timedelta(seconds=1))
+        engine.set_flow_run_state(auto[3].id, state, force=True)
+    assert auto[3].state_type is StateType.SCHEDULED and auto[3].run_count == 1
     other = engine.create_deployment(flow.id, "other", schedules=[{"schedule": {"interval": 3600}}])
     [elsewhere] = engine.schedule_runs(other.id, start_time=T0, max_runs=1)
     before = engine.read_deployment(dep.id).updated
     clock.advance(dt.timedelta(seconds=5))
     assert engine.pause_deployment(dep.id) is True
     assert engine.read_deployment(dep.id).paused is True and engine.read_deployment(dep.id).updated > before
-    assert {r.id for r in engine.read_flow_runs()} == {auto[1].id, manual, elsewhere}
+    assert {r.id for r in engine.read_flow_runs()} == {auto[1].id, auto[3].id, manual, elsewhere}
     # Paused again: nothing to write (no new `updated`), but the deletion runs again.
     stamped = engine.read_deployment(dep.id).updated
     engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=2), max_runs=1)
     clock.advance(dt.timedelta(seconds=5))
     assert engine.pause_deployment(dep.id) is True
     assert engine.read_deployment(dep.id).updated == stamped
-    assert engine.count_flow_runs(deployment_filter={"id": {"any_": [dep.id]}}) == 2
-    # Resumed: unpaused, and its auto-scheduled runs made meanwhile are kept.
+    assert engine.count_flow_runs(deployment_filter={"id": {"any_": [dep.id]}}) == 3
+    # Resumed: unpaused (stamped), and its auto-scheduled runs made meanwhile are kept.
     [kept] = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=3), max_runs=1)
     assert engine.resume_deployment(dep.id) is True
     assert engine.read_deployment(dep.id).paused is False and engine.read_flow_run(kept) is not None
+    assert engine.read_deployment(dep.id).updated == clock.now() > stamped
+    clock.advance(dt.timedelta(seconds=5))
+    assert engine.resume_deployment(dep.id) is True and engine.read_deployment(dep.id).updated < clock.now()
     assert engine.pause_deployment(uuid.uuid4()) is False and engine.resume_deployment(uuid.uuid4()) is False
     with pytest.raises(ValidationError, match="deployment_id"):
         engine.pause_deployment("not-an-id")

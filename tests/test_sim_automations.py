@@ -435,7 +435,7 @@ CHAIN = {**FLAKY, "simulation": {**FLAKY["simulation"], "until": "2h"},
                          {"name": "follow", "flow": "g", "pool": "p", "tags": ["x", "y", "x"],
                           "parameters": {"a": 1, "b": 2}}],
          "automations": [on_completed("chain", "d", {"type": "run-deployment", "deployment": "follow",
-                                                     "parameters": {"b": 3}})]}
+                                                     "parameters": {"b": 3}, "job_variables": {"image": "v2"}})]}
 
 
 def runs_of(engine, deployment: str) -> list:
@@ -455,6 +455,7 @@ def test_run_deployment_starts_a_run_of_the_named_deployment_at_each_firing():
     assert (first.type, first.name, first.message) == (StateType.SCHEDULED, "Scheduled", None)
     for rec in follow:
         assert (rec.parameters, rec.tags, rec.auto_scheduled) == ({"a": 1, "b": 3}, ["x", "y"], False)
+        assert rec.job_variables == {"image": "v2"}
         assert rec.work_queue_id == engine.read_work_pool_by_name("p").default_queue_id
     # Keyed as Prefect keys an action's invocation, each run its own.
     keys = [rec.idempotency_key for rec in follow]
@@ -474,13 +475,21 @@ def test_run_deployment_starts_a_run_of_the_named_deployment_at_each_firing():
 def test_run_deployment_inferred_reruns_the_deployment_of_a_failed_run_with_its_own_parameters():
     rerun = {"name": "rerun", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
              "actions": [{"type": "run-deployment", "source": "inferred"}]}
-    result, engine = simulate({**CHAIN, "automations": [rerun]})
-    runs = runs_of(engine, "d")
-    failed = [rec for rec in runs if rec.state_type is StateType.FAILED]
-    reruns = [rec for rec in runs if not rec.auto_scheduled]
-    assert failed and len(reruns) == len(failed) == result.automations["rerun"]["triggered"]
-    assert all(rec.parameters == {"a": 1} for rec in reruns)
-    assert not runs_of(engine, "follow")
+    data = copy.deepcopy(CHAIN)
+    data["flows"][1]["tasks"][0]["failure_probability"] = 0.3
+    data["deployments"][1]["schedule"] = {"interval": "7m"}
+    result, engine = simulate({**data, "automations": [rerun]})
+    triggered = result.automations["rerun"]["triggered"]
+    for name, parameters in (("d", {"a": 1}), ("follow", {"a": 1, "b": 2})):
+        runs = runs_of(engine, name)
+        failed = [rec for rec in runs if rec.state_type is StateType.FAILED]
+        reruns = [rec for rec in runs if not rec.auto_scheduled]
+        # Each failure reruns its own deployment, with that deployment's parameters
+        # and no job variables (Prefect's route stores None).
+        assert failed and len(reruns) == len(failed)
+        assert all((rec.parameters, rec.job_variables) == (parameters, None) for rec in reruns)
+        triggered -= len(failed)
+    assert triggered == 0
 
 
 def test_deployment_actions_with_no_deployment_to_infer_fail():
@@ -498,15 +507,20 @@ def test_deployment_actions_with_no_deployment_to_infer_fail():
         runs_of(engine, "d")[0].deployment_id).paused
 
 
-# "pauser" completes its one run at about 20 minutes, "resumer" at about 50.
+# "pauser" completes its one run at about 20 minutes, "resumer" at about 50; they
+# pause and resume "d" (every 5 minutes from 30 s), "poi" (Poisson arrivals) and
+# "fix" (fixed arrivals).
 SWITCHED = {**CHAIN, "flows": [*CHAIN["flows"], {"name": "ops", "tasks": [{"name": "o", "duration": "1s"}]}],
-            "deployments": [CHAIN["deployments"][0],
+            "deployments": [{**CHAIN["deployments"][0], "schedule": {"interval": "5m", "anchor": "30s"}},
                             {"name": "poi", "flow": "g", "pool": "p", "schedule": {"poisson": "2m"}},
                             {"name": "pauser", "flow": "ops", "pool": "p", "schedule": {"at": ["20m"]}},
-                            {"name": "resumer", "flow": "ops", "pool": "p", "schedule": {"at": ["50m"]}}],
+                            {"name": "resumer", "flow": "ops", "pool": "p", "schedule": {"at": ["50m"]}},
+                            {"name": "fix", "flow": "g", "pool": "p", "schedule": {"at": ["10m", "30m", "1h"]}}],
             "automations": [
-                on_completed("pause", "pauser", *({"type": "pause-deployment", "deployment": d} for d in ("d", "poi"))),
-                on_completed("resume", "resumer", *({"type": "resume-deployment", "deployment": d} for d in ("d", "poi"))),
+                on_completed("pause", "pauser",
+                             *({"type": "pause-deployment", "deployment": d} for d in ("d", "poi", "fix"))),
+                on_completed("resume", "resumer",
+                             *({"type": "resume-deployment", "deployment": d} for d in ("d", "poi", "fix"))),
             ]}
 
 
@@ -520,10 +534,12 @@ def test_a_paused_deployment_loses_its_waiting_auto_scheduled_runs_and_schedules
     paused, resumed = completed_at(engine, "pauser"), completed_at(engine, "resumer")
     assert 1200 < paused < 1260 and 3000 < resumed < 3060
     # Interval schedule: the runs waiting at the pause are gone (those taken before stay);
-    # the next scheduler tick after the resume schedules from then on.
+    # Prefect's fast scheduler for updated deployments (every 5 s) schedules it again
+    # from the resume on: 50m30s comes first, not a date after the main scheduler's
+    # next tick (51m).
     starts = [seconds(rec.expected_start_time) for rec in runs_of(engine, "d")]
-    assert [t for t in starts if t <= paused] == [300.0 * k for k in range(5)]
-    assert [t for t in starts if t > paused] == [300.0 * k for k in range(11, 25)]   # 55m to the end, 2h
+    assert [t for t in starts if t <= paused] == [30.0 + 300 * k for k in range(4)]
+    assert [t for t in starts if t > paused] == [30.0 + 300 * k for k in range(10, 24)]   # 50m30s to the end, 2h
     report = build_report(result)
     created = report["deployments"]["d"]["created"]
     assert report["flow_runs"]["deleted"] == created - len(starts) > 10
@@ -534,20 +550,51 @@ def test_a_paused_deployment_loses_its_waiting_auto_scheduled_runs_and_schedules
     deleted = str(report["flow_runs"]["deleted"])
     assert [row.split()[-2:] for row in rows if "runs deleted by pauses" in row] == [[deleted, "-"]]
     assert not [row for row in comparison_text(["a", "b"], [plain, plain]).splitlines() if "deleted" in row]
-    # Poisson arrivals stop while paused (their runs are not auto-scheduled: kept).
+    # Poisson and fixed arrivals stop while paused (their runs are not auto-scheduled: kept).
     poi = [seconds(rec.created) for rec in runs_of(engine, "poi")]
     assert poi and not [t for t in poi if paused < t < resumed] and [t for t in poi if t > resumed]
+    assert [seconds(rec.created) for rec in runs_of(engine, "fix")] == [600.0, 3600.0]
+    # Late runs waiting are deleted too; lateness counts only the runs that exist.
+    assert build_report(simulate(SWITCHED, "workers[0].poll_interval=\"1m\"")[0])["flow_runs"]["deleted"] > 0
+    assert report["lateness_seconds"]["max"] < 60
     assert not engine.read_deployment(runs_of(engine, "d")[0].deployment_id).paused
-    assert result.automations["pause"] == {"triggered": 1, "actions_executed": 2, "actions_failed": 0}
+    assert result.automations["pause"] == {"triggered": 1, "actions_executed": 3, "actions_failed": 0}
+    assert build_report(simulate(SWITCHED)[0]) == report   # deterministic
 
 
-def test_a_deployment_created_paused_is_scheduled_once_resumed():
+def test_a_deployment_created_paused_is_scheduled_once_resumed_and_can_be_run_meanwhile():
     data = copy.deepcopy(SWITCHED)
-    data["deployments"][0]["paused"] = True
-    data["automations"] = data["automations"][1:]
+    for dep in data["deployments"][:2]:
+        dep["paused"] = True
+    # (Prefect's route creates runs of a paused deployment: only its schedule stops.)
+    data["automations"] = [on_completed("run", "pauser", {"type": "run-deployment", "deployment": "d"}),
+                           data["automations"][1]]
     _, engine = simulate(data)
+    paused_run = completed_at(engine, "pauser")
     resumed = completed_at(engine, "resumer")
-    assert min(seconds(rec.expected_start_time) for rec in runs_of(engine, "d")) == 3300.0 > resumed
+    runs = runs_of(engine, "d")
+    assert [seconds(rec.expected_start_time) for rec in runs if not rec.auto_scheduled] == [paused_run]
+    assert min(seconds(rec.expected_start_time) for rec in runs if rec.auto_scheduled) == 3030.0 > resumed
+    assert min(seconds(rec.created) for rec in runs_of(engine, "poi")) > resumed
+
+
+def test_a_run_lost_with_its_worker_and_deleted_by_a_pause_leaves_the_counts():
+    # A worker dies with its run PENDING; an automation sends the run back to
+    # SCHEDULED (no worker retakes it here), then the pause deletes it.
+    data = {**SWITCHED, "workers": [{"pool": "p", "poll_interval": "10s", "startup": "5m",
+                                     "outages": [{"at": "12m", "duration": "5m", "runs": "lost"}]}],
+            "automations": [
+                {"name": "resched", "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Pending"],
+                                                "expect": ["prefect.flow-run.Running"], "within": "10m",
+                                                "for_each": ["prefect.resource.id"]},
+                 "actions": [{"type": "change-flow-run-state", "state": "SCHEDULED"}]},
+                SWITCHED["automations"][0]]}
+    result, engine = simulate(data)
+    report = build_report(result)
+    assert result.automations["resched"]["actions_executed"] > 0 and report["workers"]["runs_lost"] > 0
+    assert sum(report["flow_runs"]["by_state"].values()) == engine.count_flow_runs()
+    assert report["flow_runs"]["deleted"] == report["flow_runs"]["created"] - engine.count_flow_runs(
+        flow_run_filter={"parent_task_run_id": {"is_null_": True}})
 
 
 def test_actions_on_runs_a_pause_deleted_fail():

@@ -137,11 +137,15 @@ class Client:
             self.on_flow_state(run)
 
     def flow_deleted(self, run: RunSim) -> None:
-        """`run`'s flow run was deleted from the store (not a subflow, not driven):
-        it leaves the counts by state and is done, as finished in no final state."""
+        """`run`'s flow run (top-level, SCHEDULED) was deleted from the store: it
+        leaves the counts by state and, unless already let go (lost with its
+        worker), is done, finished in no final state."""
         run.deleted = True
         self.metrics.flow_counts[run.type] -= 1
-        self._abandon_run(run, "flow_runs_deleted")
+        if run.dead:
+            self._counters["flow_runs_deleted"] += 1
+        else:
+            self._abandon_run(run, "flow_runs_deleted")
 
     def flow_moved(self, run: RunSim, old: StateType | None, new: StateType | None) -> None:
         counts = self.metrics.flow_counts

@@ -53,7 +53,7 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
     for run in top:
         rec = run.rec
         expected = rec.expected_start_time
-        if expected is None:
+        if expected is None or run.deleted:
             continue
         if rec.start_time is not None:
             lateness.append(max(0.0, (rec.start_time - expected).total_seconds()))

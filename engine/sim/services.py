@@ -12,6 +12,8 @@
   ``Scheduled(message="Flow run scheduled")``. Poisson and explicit ("at")
   arrivals create runs scheduled for the moment they arrive, with the deployment's
   tags and a plain Scheduled state, like a run created from a deployment by hand.
+  A paused deployment's schedule and arrivals create nothing; resumed, its
+  schedule is served within 5 s (Prefect's RecentDeploymentsScheduler).
 * Late runs: every `loop` seconds, runs still SCHEDULED and named "Scheduled"
   more than `mark_late_after` past their scheduled time are proposed
   `Late(scheduled_time=next_scheduled_start_time)` under MarkLateRunsPolicy.
@@ -84,9 +86,10 @@ class Services:
     # run creation -------------------------------------------------------------------------------
     def create_run(self, dep: DeploymentRT, t: float, auto: bool, parameters: dict[str, Any] | None = None,
                    key: str | None = None, job_variables: dict[str, Any] | None = None) -> RunSim | None:
-        """Create a SCHEDULED flow run of `dep` for virtual time `t`, auto-scheduled or
-        not (then with `parameters` over the deployment's and an idempotency `key`);
-        None once the simulation stopped creating runs."""
+        """Create a SCHEDULED flow run of `dep` for virtual time `t`, auto-scheduled (as
+        Prefect's scheduler does) or not (as its create_flow_run_from_deployment route
+        does, with `parameters` over the deployment's, an idempotency `key` and
+        `job_variables`); None once the simulation stopped creating runs."""
         sim = self.sim
         if not sim.accepting_runs():
             return None
@@ -106,7 +109,9 @@ class Services:
             flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
             work_queue_name=queue.spec.name, parameters={**spec.parameters, **(parameters or {})}, tags=tags,
             idempotency_key=key, auto_scheduled=auto, empirical_policy=dep.plan.policy, state=state,
-            job_variables=job_variables or {},
+            # Prefect's scheduler leaves the column's default ({}); its deployment route
+            # stores the run's own job variables, None if not given.
+            **({} if auto else {"job_variables": job_variables}),
         )
         run = RunSim(rec, dep.plan, dep)
         run.created_t = self.loop.now
@@ -136,6 +141,24 @@ class Services:
 
     # scheduler -----------------------------------------------------------------------------------
     def scheduler_tick(self, _: Any = None) -> None:
+        """Prefect's scheduler service: every `loop` seconds, each unpaused scheduled
+        deployment's runs."""
+        sim = self.sim
+        for dep in sim.scheduled_deployments:
+            if not dep.paused:
+                self._schedule(dep)
+        if sim.accepting_runs():
+            self.loop.after(sim.workload.scheduler.loop, self.scheduler_tick)
+
+    def recent_scheduler_pass(self, dep: DeploymentRT) -> None:
+        """Prefect's RecentDeploymentsScheduler, for one deployment: every 5 s it
+        schedules the unpaused deployments updated in the last 6 s (here: resumed)."""
+        if not dep.paused and self.sim.accepting_runs():
+            self._schedule(dep)
+
+    def _schedule(self, dep: DeploymentRT) -> None:
+        """The runs `dep`'s schedule needs now (models.deployments.schedule_runs as
+        the scheduler services call it)."""
         sim = self.sim
         spec = sim.workload.scheduler
         now = self.loop.now
@@ -143,30 +166,25 @@ class Services:
         horizon_max = now + spec.max_scheduled_time
         stop_at = sim.until if sim.until is not None else _INF
         min_runs, max_runs = spec.min_runs, spec.max_runs
-        for dep in sim.scheduled_deployments:
-            if dep.paused:
-                continue
-            future = dep.future
-            while future and future[0] <= now:
-                future.pop(0)
-            # Prefect walks the dates from now, those already created included, and
-            # stops right after the first one with at least `min_runs` dates counted
-            # and at least `min_scheduled_time` ahead: the created ones are
-            # consecutive dates, so the walk goes on past them iff the last does not
-            # satisfy both.
-            if future and len(future) >= min_runs and future[-1] >= horizon_min:
-                continue
-            t = self._next_date(dep, now)
-            while len(future) < max_runs and t <= horizon_max and t <= stop_at:
-                if self.create_run(dep, t, auto=True) is None:
-                    break
-                future.append(t)
-                dep.cursor = t
-                if len(future) >= min_runs and t >= horizon_min:
-                    break
-                t = self._next_date(dep, t)
-        if sim.accepting_runs():
-            self.loop.after(spec.loop, self.scheduler_tick)
+        future = dep.future
+        while future and future[0] <= now:
+            future.pop(0)
+        # Prefect walks the dates from now, those already created included, and
+        # stops right after the first one with at least `min_runs` dates counted
+        # and at least `min_scheduled_time` ahead: the created ones are
+        # consecutive dates, so the walk goes on past them iff the last does not
+        # satisfy both.
+        if future and len(future) >= min_runs and future[-1] >= horizon_min:
+            return
+        t = self._next_date(dep, now)
+        while len(future) < max_runs and t <= horizon_max and t <= stop_at:
+            if self.create_run(dep, t, auto=True) is None:
+                break
+            future.append(t)
+            dep.cursor = t
+            if len(future) >= min_runs and t >= horizon_min:
+                break
+            t = self._next_date(dep, t)
 
     def _next_date(self, dep: DeploymentRT, after: float) -> float:
         """First schedule date at or after `after` and strictly after the last one

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import math
 import random
 import signal
 import threading
@@ -24,7 +25,7 @@ from ..engine import Engine
 from ..errors import ValidationError
 from ..records import seed_slugs
 from ..orchestration import resolve_policy as _resolve_policy
-from ..states import StateType, seed_ids
+from ..states import seed_ids
 from .automations import Automations
 from .client import Client
 from .errors import WorkloadError
@@ -40,6 +41,9 @@ __all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine"]
 # Prefect's PREFECT_WORKER_HEARTBEAT_SECONDS default (a worker setting, not the
 # foreman's fallback for workers that gave no interval, though both are 30).
 WORKER_HEARTBEAT_SECONDS = 30.0
+# Prefect's RecentDeploymentsScheduler.loop_seconds: it schedules deployments updated
+# since its last pass (a resumed one) within this.
+_RECENT_SCHEDULER_EVERY = 5.0
 
 
 def resolve_policy(name: str, path: str) -> type:
@@ -109,7 +113,8 @@ class Simulation:
             task_policy = self.rule_stats.instrument(task_policy)
             late_policy = self.rule_stats.instrument(late_policy)
         self.late_policy = late_policy
-        self.runs: list[RunSim] = []
+        self.runs: list[RunSim] = []   # top-level runs, as created
+        self.runs_by_id: dict[Any, RunSim] = {}
         self.finished = 0
         self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
                              self._record_final)
@@ -133,6 +138,7 @@ class Simulation:
 
     def run_created(self, run: RunSim) -> None:
         self.runs.append(run)
+        self.runs_by_id[run.rec.id] = run
 
     def _on_final(self, run: RunSim) -> None:
         # `finished` (the `runs` target, the progress bar) counts every run no longer
@@ -257,37 +263,47 @@ class Simulation:
         queue.held = self.engine.read_work_queue(queue.id).status == "PAUSED"
 
     def pause_deployment(self, dep: DeploymentRT, paused: bool) -> None:
-        """Pause or resume `dep` as Prefect's deployment routes do. Paused, its schedule
-        and arrivals create no runs, and its never-run auto-scheduled runs still
-        SCHEDULED (Late ones too) are deleted: no worker takes them, and they count
-        as finished (no longer driven) but in no final state. Resumed, the
-        scheduler's next tick schedules it again from then on, and its Poisson
-        arrivals start again."""
-        doomed = [run for run in self.runs if run.dep is dep and run.type is StateType.SCHEDULED
-                  and run.rec.auto_scheduled and not run.dead] if paused else []
-        if paused:
-            self.engine.pause_deployment(dep.id)
-        else:
+        """Pause or resume `dep` as Prefect's deployment routes do. Paused, its
+        schedule creates no runs (nor, by the simulator's convention, its Poisson or
+        fixed arrivals), and its never-run auto-scheduled runs still SCHEDULED (Late
+        ones too) are deleted: no worker takes them, and they count towards `--runs`
+        but in no final state. Resumed, Prefect's fast scheduler for recently
+        updated deployments schedules it at its next 5 s pass, from then on."""
+        if not paused:
             self.engine.resume_deployment(dep.id)
-        was_paused, dep.paused = dep.paused, paused
-        gone = []
+            if dep.paused:
+                dep.paused = False
+                self._resumed(dep)
+            return
+        dep.paused = True
+        waiting = self.engine.read_flow_runs(flow_run_filter={
+            "deployment_id": {"any_": [dep.id]}, "state": {"type": {"any_": ["SCHEDULED"]}}})
+        self.engine.pause_deployment(dep.id)
         read = self.engine.read_flow_run
-        for run in doomed:
-            if read(run.rec.id) is None:
-                gone.append(run.rec.expected_start_time)
-                self.client.flow_deleted(run)
+        gone = set()
+        for rec in waiting:
+            if read(rec.id) is None:
+                gone.add(rec.expected_start_time)
+                self.client.flow_deleted(self.runs_by_id[rec.id])
         if gone:
-            # Its schedule's dates of the deleted runs are free again: the next tick
-            # after a resume creates them anew if they are still ahead (Prefect's
-            # scheduler walks the dates from now and skips those a run holds).
-            gone_set = set(gone)
-            dep.future = [t for t in dep.future if self.loop.to_datetime(t) not in gone_set]
+            # The dates of the deleted runs are free again: after a resume the scheduler
+            # creates them anew if they are still ahead (Prefect's walks the dates from
+            # now and skips those a run holds).
+            dep.future = [t for t in dep.future if self.loop.to_datetime(t) not in gone]
             dep.cursor = dep.future[-1] if dep.future else None
             dep.next_memo = None
-        spec = dep.spec.schedule
-        if was_paused and not paused and spec is not None and spec.kind == "poisson" and not dep.arriving \
-                and self.accepting_runs():
-            self.services.book_arrival(dep)
+
+    def _resumed(self, dep: DeploymentRT) -> None:
+        sched = dep.spec.schedule
+        if sched is None or not self.accepting_runs():
+            return
+        if sched.kind == "poisson":
+            if not dep.arriving:
+                self.services.book_arrival(dep)
+        elif sched.kind in ("interval", "cron"):
+            now = self.loop.now
+            self.loop.at(math.ceil(now / _RECENT_SCHEDULER_EVERY) * _RECENT_SCHEDULER_EVERY,
+                         self.services.recent_scheduler_pass, dep)
 
     def _sample_now(self) -> None:
         self.metrics.sample(self.loop.now, sum(1 for w in self.workers if w.down))
