@@ -578,6 +578,17 @@ def test_a_deployment_created_paused_is_scheduled_once_resumed_and_can_be_run_me
     assert min(seconds(rec.created) for rec in runs_of(engine, "poi")) > resumed
 
 
+def test_a_pause_and_resume_at_one_instant_leave_poisson_arrivals_as_they_were():
+    # The arrival booked before the pause still comes; the resume books no second one.
+    both = on_completed("flip", "pauser", {"type": "pause-deployment", "deployment": "poi"},
+                        {"type": "resume-deployment", "deployment": "poi"})
+    _, engine = simulate({**SWITCHED, "automations": [both]})
+    _, plain = simulate({**SWITCHED, "automations": []})
+    created = [seconds(rec.created) for rec in runs_of(engine, "poi")]
+    assert len(created) > 30 and created == [seconds(rec.created) for rec in runs_of(plain, "poi")]
+    assert engine.read_deployment(runs_of(engine, "poi")[0].deployment_id).updated > runs_of(engine, "poi")[0].created
+
+
 def test_a_run_lost_with_its_worker_and_deleted_by_a_pause_leaves_the_counts():
     # A worker dies with its run PENDING; an automation sends the run back to
     # SCHEDULED (no worker retakes it here), then the pause deletes it.
