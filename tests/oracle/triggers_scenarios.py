@@ -60,20 +60,27 @@ PATTERNS = [f"prefect.flow-run.{s}" for s in STATES] + ["prefect.flow-run.*", "p
                                                         "!prefect.flow-run.Late", "prefect.flow-run.Re*"]
 
 
+def random_events(rng: random.Random, span: int, within: int, most: int) -> list:
+    """Events of one to three runs, by time: each run's first within `span`, then
+    fewer than `most` in all, apart by gaps around the window (none, a second,
+    inside it, its length: at its end, often on a pass, and after it)."""
+    events = []
+    for label in [f"R{k}" for k in range(rng.choice([1, 2, 3]))]:
+        t = rng.randrange(0, span)
+        for _ in range(rng.randrange(1, most)):
+            events.append([t, rng.choice(STATES), label])
+            t += rng.choice([0, 1, rng.randrange(1, span + 1), within, span + rng.randrange(1, 2 * span)])
+    events.sort(key=lambda e: e[0])
+    return events
+
+
 def random_scenario(rng: random.Random, ident: str) -> dict:
     after = rng.sample(PATTERNS[:len(STATES)] + ["prefect.flow-run.*"], rng.choice([1, 1, 2]))
     expect = [] if rng.random() < 0.15 else rng.sample(PATTERNS, rng.choice([1, 1, 2, 3]))
     within = rng.choice([10, 30, 60, 90, 300, 600])
     every = rng.choice([5, 5, 5, 10, 60, 120])
     until = within * rng.choice([3, 5, 8]) + 60
-    events = []
-    for label in [f"R{k}" for k in range(rng.choice([1, 2, 3]))]:
-        t = rng.randrange(0, within)
-        for _ in range(rng.randrange(1, 8)):
-            events.append([t, rng.choice(STATES), label])
-            # gaps around the window: inside it, at its end (often on a pass), after it
-            t += rng.choice([0, 1, rng.randrange(1, within + 1), within, within + rng.randrange(1, 2 * within)])
-    events.sort(key=lambda e: e[0])
+    events = random_events(rng, within, within, 8)
     return {"id": ident, "after": after, "expect": expect, "within": within,
             "threshold": rng.choice([0, 1, 1, 1, 2, 3]), "every": every, "until": max(until, events[-1][0] + 1),
             "events": events}
@@ -127,13 +134,7 @@ def random_any_scenario(rng: random.Random, ident: str) -> dict:
     expect = [] if rng.random() < 0.1 else rng.sample(PATTERNS, rng.choice([1, 1, 2, 3]))
     within = rng.choice([0, 0, 10, 30, 60, 300] if reactive else [10, 30, 60, 300, 600])
     span = max(within, 60)
-    events = []
-    for label in [f"R{k}" for k in range(rng.choice([1, 2, 3]))]:
-        t = rng.randrange(0, span)
-        for _ in range(rng.randrange(1, 9)):
-            events.append([t, rng.choice(STATES), label])
-            t += rng.choice([0, 1, rng.randrange(1, span + 1), within, span + rng.randrange(1, 2 * span)])
-    events.sort(key=lambda e: e[0])
+    events = random_events(rng, span, within, 9)
     return {"id": ident, "posture": "Reactive" if reactive else "Proactive",
             "for_each": rng.choice([[], ["prefect.resource.id"]]), "after": after, "expect": expect,
             "within": within, "threshold": rng.choice([0, 1, 1, 1, 2, 3]), "every": rng.choice([5, 5, 10, 60]),
