@@ -51,13 +51,13 @@ the next; here a pass evaluates every bucket that has ended.
 from __future__ import annotations
 
 import heapq
-import math
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..states import State, StateType
 from .errors import WorkloadError
+from .loop import service_pass_at
 from .model import DeploymentRT, PoolRT, QueueRT, RunSim
 from .workload import (DEPLOYMENT_ACTIONS, FLOW_RUN_EVENT, POOL_ACTIONS, QUEUE_ACTIONS, ActionSpec, AutomationSpec,
                        matches)
@@ -339,10 +339,8 @@ class Automations:
 
     # the proactive-triggers service --------------------------------------------------------------
     def _pass_at(self, t: float) -> float:
-        """The service's first pass at or after `t` (passes every `every` seconds from 0)."""
-        every = self.every
-        at = math.ceil(t / every) * every
-        return at if at >= t else at + every
+        """The service's first pass at or after `t`."""
+        return service_pass_at(t, self.every)
 
     def _sweep(self, _: Any = None) -> None:
         """Prefect's sweep_closed_buckets: drop every bucket that ended a minute ago or

@@ -10,11 +10,19 @@ from __future__ import annotations
 import datetime as _dt
 import heapq
 import itertools
+import math
 from typing import Any, Callable
 
 from ..clock import ManualClock
 
-__all__ = ["EventLoop", "SimClock"]
+__all__ = ["EventLoop", "SimClock", "service_pass_at"]
+
+
+def service_pass_at(t: float, every: float) -> float:
+    """The first pass at or after `t` of a service looping every `every` seconds from
+    the start (as Prefect's services do from the server's). O(1)."""
+    at = math.ceil(t / every) * every
+    return at if at >= t else at + every   # (float rounding)
 
 
 class SimClock(ManualClock):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import math
 import random
 import signal
 import threading
@@ -29,7 +28,7 @@ from ..states import seed_ids
 from .automations import Automations
 from .client import Client
 from .errors import WorkloadError
-from .loop import EventLoop, SimClock
+from .loop import EventLoop, SimClock, service_pass_at
 from .metrics import Metrics
 from .model import DeploymentRT, FlowPlan, PoolRT, QueueRT, RunSim, WorkerRT, compile_plan
 from .rulestats import RuleStats
@@ -301,9 +300,8 @@ class Simulation:
             if not dep.arriving:
                 self.services.book_arrival(dep)
         elif sched.kind in ("interval", "cron"):
-            now = self.loop.now
-            self.loop.at(math.ceil(now / _RECENT_SCHEDULER_EVERY) * _RECENT_SCHEDULER_EVERY,
-                         self.services.recent_scheduler_pass, dep)
+            self.loop.at(service_pass_at(self.loop.now, _RECENT_SCHEDULER_EVERY), self.services.recent_scheduler_pass,
+                         dep)
 
     def _sample_now(self) -> None:
         self.metrics.sample(self.loop.now, sum(1 for w in self.workers if w.down))
