@@ -1180,6 +1180,24 @@ class Engine:
         )
 
     @atomic
+    def resume_flow_run(
+        self,
+        flow_run_id: Any,
+        run_input: Mapping[str, Any] | None = None,
+        flow_policy: Any = None,
+        orchestration_parameters: dict | None = None,
+    ) -> Any:
+        """Prefect's resume_flow_run route; returns an OrchestrationResult. A PAUSED run
+        is proposed RUNNING, a suspended one (`pause_reschedule`) SCHEDULED "Resuming"
+        for now, under `flow_policy` (default CoreFlowPolicy, as the route); any other
+        run is answered ABORT "Cannot resume a flow run that is not paused.". A pause
+        waiting for input is answered REJECT (runstate stores no run inputs). Raises
+        ObjectNotFoundError for an unknown run. O(rules)."""
+        return _orchestration.resume_flow_run(
+            self, as_uuid(flow_run_id, "flow_run_id"), run_input, flow_policy, orchestration_parameters
+        )
+
+    @atomic
     def set_task_run_state(
         self,
         task_run_id: Any,

@@ -2,6 +2,8 @@
 §8.1-§8.14; conformance-cases.md B)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from engine.errors import OrchestrationError
@@ -272,6 +274,64 @@ def test_expired_pause_fails_the_run(h):  # 108, 109
     assert result.status is REJECT
     assert result.details.reason == "The flow run pause has timed out and can no longer resume."
     assert (result.state.type, result.state.message) == (S.FAILED, "The flow was running and never resumed.")
+
+
+# The resume_flow_run route. Expected answers recorded from Prefect 3.1.0's own route
+# (prefect.server.api.flow_runs.resume_flow_run, called with CoreFlowPolicy on a
+# SQLite database): a run paused (or suspended) with a 60 s timeout, resumed 1 s or
+# 120 s later; with a deployment or without.
+@pytest.mark.parametrize("deployed", [False, True])
+@pytest.mark.parametrize("kind, later, want", [
+    ("pause", 1, {False: ("ACCEPT", "RUNNING", "Running", None), True: ("ACCEPT", "RUNNING", "Running", None)}),
+    ("suspend", 1, {False: ("ABORT", None, None, "Cannot resume a flow run that is not paused."),
+                    True: ("ACCEPT", "SCHEDULED", "Resuming", None)}),
+    ("pause", 120, {d: ("REJECT", "FAILED", "Failed", "The flow run pause has timed out and can no longer resume.")
+                    for d in (False, True)}),
+    ("suspend", 120, {False: ("ABORT", None, None, "Cannot resume a flow run that is not paused."),
+                      True: ("REJECT", "FAILED", "Failed", "The flow run pause has timed out and can no longer resume.")}),
+    ("keyset", 1, {d: ("REJECT", "PAUSED", "Paused", "Run input schema not found.") for d in (False, True)}),
+    ("not paused", 1, {d: ("ABORT", None, None, "Cannot resume a flow run that is not paused.") for d in (False, True)}),
+])
+def test_resume_flow_run_route(h, deployed, kind, later, want):
+    engine = h.engine
+    run = h.flow_run(S.RUNNING, deployment_id=h.deployment().id if deployed else None)
+    if kind != "not paused":
+        details = {"pause_timeout": h.clock.now() + 60 * SECOND, "pause_reschedule": kind == "suspend"}
+        if kind == "keyset":
+            details["run_input_keyset"] = {"schema": "s", "response": "r"}
+        # Without a deployment the suspension itself is aborted: the run stays RUNNING.
+        h.set(run, h.state(S.PAUSED, name="Suspended" if kind == "suspend" else "Paused", state_details=details),
+              CoreFlowPolicy)
+    h.clock.advance(later * SECOND)
+    before = run.run_count
+    result = engine.resume_flow_run(run.id)
+    state = result.state
+    got = (result.status.value, state and state.type.value, state and state.name, getattr(result.details, "reason", None))
+    assert got == want[deployed]
+    if got[0] == "ACCEPT":
+        assert run.state_name == state.name and run.empirical_policy.resuming is True
+        # A blocking resume counts a run (resuming is set after the count); a suspended one does not.
+        assert run.run_count == before + (kind == "pause")
+        if state.type is S.SCHEDULED:
+            # Scheduled for the route's "now" (read just before the state's stamp).
+            assert dt.timedelta(0) <= state.timestamp - state.state_details.scheduled_time < SECOND
+    if kind == "keyset" or got[0] == "ABORT":
+        assert run.state_type is (S.PAUSED if kind == "keyset" else S.RUNNING)
+
+
+def test_resume_flow_run_route_arguments(h):
+    from engine.errors import ObjectNotFoundError, ValidationError
+    run = h.flow_run(S.RUNNING)
+    h.set(run, S.PAUSED, CoreFlowPolicy)
+    with pytest.raises(ObjectNotFoundError):
+        h.engine.resume_flow_run("00000000-0000-0000-0000-000000000001")
+    with pytest.raises(ValidationError, match="flow_run_id"):
+        h.engine.resume_flow_run("not-a-uuid")
+    with pytest.raises(ValidationError, match="run_input"):
+        h.engine.resume_flow_run(run.id, run_input=[1])
+    assert run.state_type is S.PAUSED   # nothing changed
+    # A policy can be named; the minimal one lets the resume through without the pause rules.
+    assert h.engine.resume_flow_run(run.id, run_input={"x": 1}, flow_policy="MinimalFlowPolicy").status is ACCEPT
 
 
 # retries ------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .context import FlowOrchestrationContext, OrchestrationContext, TaskOrchest
 from .flow_rules import *  # noqa: F401,F403
 from .global_rules import *  # noqa: F401,F403
 from .instrumentation import EVENT_LISTENERS, InstrumentFlowRunStateTransitions
-from .pipeline import set_flow_run_state, set_task_run_state
+from .pipeline import resume_flow_run, set_flow_run_state, set_task_run_state
 from . import flow_rules as _flow_rules, global_rules as _global_rules, policies as _policies, task_rules as _task_rules
 from .policies import *  # noqa: F401,F403 - every policy and POLICIES
 from .responses import (
@@ -52,6 +52,7 @@ from .task_rules import *  # noqa: F401,F403
 from .versions import parse_api_version
 
 __all__ = [
+    "resume_flow_run",
     "set_flow_run_state",
     "set_task_run_state",
     "SetStateStatus",

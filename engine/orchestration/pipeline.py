@@ -23,11 +23,12 @@ from typing import Any
 
 
 from ..errors import ObjectNotFoundError, ValidationError
-from ..states import State, StateType, as_state_details, as_state_type, compile_copier
+from ..states import Running, Scheduled, State, StateType, as_state_details, as_state_type, compile_copier
 from ..validation import as_datetime, as_str, as_uuid, checked_details
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
+    CoreFlowPolicy,
     GlobalFlowPolicy,
     GlobalTaskPolicy,
     MinimalFlowPolicy,
@@ -35,7 +36,7 @@ from .policies import (
     resolve_policy,
 )
 from .global_rules import STATIC_FILTERS
-from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus
+from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus, StateAbortDetails
 from .rules import BaseOrchestrationPolicy, BaseUniversalTransform, abort_for_error
 from .versions import parse_api_version
 
@@ -440,3 +441,39 @@ def set_task_run_state(
         engine, TaskOrchestrationContext, run, state, policy, GlobalTaskPolicy,
         {} if orchestration_parameters is None else _parameters(orchestration_parameters),
     )
+
+
+def resume_flow_run(
+    engine: Any,
+    flow_run_id: uuid.UUID,
+    run_input: Any = None,
+    flow_policy: Any = None,
+    orchestration_parameters: Mapping[str, Any] | None = None,
+) -> OrchestrationResult:
+    """Prefect's resume_flow_run route: a run that is not PAUSED is answered ABORT
+    (no state); a suspended one (`pause_reschedule`) is proposed SCHEDULED "Resuming"
+    for now, a paused one RUNNING, under `flow_policy` (default CoreFlowPolicy, the
+    route's). A pause that waits for input (`run_input_keyset`) is answered REJECT
+    "Run input schema not found.", what Prefect answers when it stores no input
+    schema: runstate stores no flow-run inputs. Raises ObjectNotFoundError for an
+    unknown run. O(rules)."""
+    if run_input is not None and not isinstance(run_input, Mapping):
+        raise ValidationError(f"run_input must be a dict or None, got {run_input!r}")
+    run = engine._store.tables["flow_run"].rows.get(flow_run_id)
+    if run is None:
+        raise ObjectNotFoundError(f"Flow run with id {flow_run_id} not found")
+    state = run.state if run.state_id is not None else None
+    if state is None or state.type is not StateType.PAUSED:
+        return OrchestrationResult(state=None, status=SetStateStatus.ABORT,
+                                   details=StateAbortDetails(reason="Cannot resume a flow run that is not paused."))
+    details = state.state_details
+    if details.run_input_keyset:
+        # (Prefect answers REJECT with abort details here.)
+        return OrchestrationResult(state=state, status=SetStateStatus.REJECT,
+                                   details=StateAbortDetails(reason="Run input schema not found."))
+    if details.pause_reschedule:
+        proposed = Scheduled(name="Resuming", scheduled_time=engine._clock.now())
+    else:
+        proposed = Running()
+    return set_flow_run_state(engine, flow_run_id, proposed, False,
+                              CoreFlowPolicy if flow_policy is None else flow_policy, orchestration_parameters)
