@@ -628,6 +628,172 @@ def test_actions_on_runs_a_pause_deleted_fail():
     assert result.automations["unstarted"] == {"triggered": deleted, "actions_executed": 0, "actions_failed": deleted}
 
 
+# Rescheduling, suspending and resuming flow runs ------------------------------------------------------
+RETRY_CRASHED = {"name": "retry-crashed",
+                 "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Crashed"]},
+                 "actions": [{"type": "change-flow-run-state", "state": "SCHEDULED", "message": MESSAGE}]}
+
+
+@pytest.mark.parametrize("recipe", ["reschedule zombies", "crash zombies, then retry crashed runs"])
+def test_lost_runs_an_action_sends_back_to_scheduled_are_taken_again_and_counted_once(recipe):
+    # The zombie recipe, rescheduling the two runs lost with the worker at 30 minutes
+    # an hour after they went RUNNING: at once, or by way of CRASHED (counted
+    # finished, then no longer). They wait in the queue, behind the older runs the
+    # busy pool of two piled up, for the worker (back at 40 minutes) to run them again.
+    if recipe == "reschedule zombies":
+        automations = [{**REAPER, "actions": RETRY_CRASHED["actions"]}]
+    else:
+        automations = [REAPER, RETRY_CRASHED]
+    data = {**DYING, "automations": automations}
+    # Stop creating runs after 12 and go on until they are all finished.
+    result, engine = simulate(data, runs=12, until=None)
+    report = build_report(result)
+    again = [rec for rec in engine.read_flow_runs() if MESSAGE in [s.message for s in history(engine, rec)]]
+    assert len(again) == 2 and report["workers"]["runs_lost"] == 2
+    for rec in again:
+        states = history(engine, rec)
+        at = [s.message for s in states].index(MESSAGE)
+        after = [(s.type, s.name) for s in states[at - 1:]]
+        detour = [(StateType.CRASHED, "Crashed")] if len(automations) == 2 else []
+        # Late like any waiting run, then taken: PENDING, RUNNING (a second run
+        # count), and COMPLETED 25 minutes on.
+        assert after == [(StateType.RUNNING, "Running"), *detour, (StateType.SCHEDULED, "Scheduled"),
+                         (StateType.SCHEDULED, "Late"), (StateType.PENDING, "Pending"),
+                         (StateType.RUNNING, "Running"), (StateType.COMPLETED, "Completed")]
+        assert rec.run_count == 2
+        rescheduled = states[at + len(detour)]
+        assert seconds(rescheduled.state_details.scheduled_time) == seconds(rescheduled.timestamp)
+        # Its task run, left RUNNING by the lost process, runs again ("Rerunning": its
+        # flow run's run count went up) and completes.
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}})
+        assert [s.name for s in engine.read_task_run_states(task.id)] == ["Pending", "Running", "Rerunning",
+                                                                            "Completed"]
+    assert report["flow_runs"]["rescheduled"] == 2
+    assert "2 sent back to their queues and taken again" in summary_text(report)
+    without = build_report(simulate(data, "automations=[]", runs=12, until=None)[0])
+    rows = comparison_text(["with", "without"], [report, without]).splitlines()
+    assert [row.split()[-2:] for row in rows if "runs rescheduled" in row] == [["2", "-"]]
+    # Every run finished, each counted once (the stop condition too: the simulation
+    # ran until the rescheduled runs were done), in its final state.
+    assert report["flow_runs"]["finished"] == 12 == report["deployments"]["d"]["COMPLETED"]
+    assert all(rec.state_type is StateType.COMPLETED for rec in engine.read_flow_runs())
+    assert sorted(round(t, 3) for t in result.metrics.completed_at) == sorted(
+        seconds(rec.state.timestamp) for rec in engine.read_flow_runs())
+    assert build_report(simulate(data, runs=12, until=None)[0]) == report   # deterministic
+
+
+def test_a_run_rescheduled_in_its_queue_is_marked_late_again_from_its_new_time():
+    # One slot, 25-minute runs every 10 minutes: runs wait and go Late; an automation
+    # sends each Late run back to SCHEDULED (for now), once.
+    auto = {"name": "unlate", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Late"],
+                                          "for_each": ["prefect.resource.id"], "within": "3h"},
+            "actions": [{"type": "change-flow-run-state", "state": "SCHEDULED"}]}
+    data = {**DYING, "work_pools": [{"name": "p", "concurrency_limit": 1}],
+            "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto]}
+    result, engine = simulate(data)
+    twice = 0
+    for rec in engine.read_flow_runs():
+        states = history(engine, rec)
+        lates = [i for i, s in enumerate(states) if s.name == "Late"]
+        if len(lates) < 2:
+            continue
+        twice += 1
+        again = states[lates[0] + 1]
+        assert (again.type, again.name) == (StateType.SCHEDULED, "Scheduled")
+        due = seconds(again.state_details.scheduled_time)
+        late_again = seconds(states[lates[1]].timestamp)
+        # The late-runs service (every 5 s, 15 s grace) goes by the new scheduled time.
+        assert due + 15 < late_again <= first_pass_after(due + 15) + 5
+    assert twice >= 3
+    assert build_report(result)["flow_runs"]["rescheduled"] == 0   # (never taken before: only re-filed)
+
+
+SUSPENDER = {"name": "suspender",
+             "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Running"],
+                         "for_each": ["prefect.resource.id"], "within": "3h"},
+             "actions": [{"type": "suspend-flow-run"}]}
+RESUMER = {"name": "resumer",
+           "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Suspended"],
+                       "expect": ["prefect.flow-run.Running"], "for_each": ["prefect.resource.id"], "within": "10m"},
+           "actions": [{"type": "resume-flow-run"}]}
+# A 2-minute task, then a 20-minute one; each run is suspended as it starts (once:
+# the reactive bucket then waits out its 3 hours).
+# The worker runs one flow run at a time: a suspended run's process must give its
+# slot back when it exits, or nothing runs again.
+SUSPENDED = {**DYING, "workers": [{"pool": "p", "poll_interval": "10s", "limit": 1}],
+             "flows": [{"name": "f", "tasks": [{"name": "a", "duration": "2m"},
+                                               {"name": "b", "duration": "20m", "depends_on": ["a"]}]}],
+             "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "40m"}}],
+             "simulation": {**DYING["simulation"], "until": "2h"}, "automations": [SUSPENDER, RESUMER]}
+
+
+def test_a_suspended_run_resumed_by_an_automation_exits_and_is_run_again_by_a_worker():
+    result, engine = simulate(SUSPENDED)
+    report = build_report(result)
+    done = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.COMPLETED]
+    assert len(done) >= 2
+    for rec in done:
+        states = history(engine, rec)
+        assert [(s.type, s.name) for s in states] == [
+            (StateType.SCHEDULED, "Scheduled"), (StateType.PENDING, "Pending"), (StateType.RUNNING, "Running"),
+            (StateType.PAUSED, "Suspended"), (StateType.SCHEDULED, "Resuming"), (StateType.PENDING, "Pending"),
+            (StateType.RUNNING, "Running"), (StateType.COMPLETED, "Completed")]
+        suspended, resuming = states[3], states[4]
+        assert suspended.message.startswith("Suspended by Automation ")
+        details = suspended.state_details
+        assert details.pause_reschedule and seconds(details.pause_timeout) == round(seconds(suspended.timestamp) + 3600, 3)
+        # Resumed at the proactive service's first pass 10 minutes on, for now.
+        assert seconds(resuming.timestamp) == first_pass_after(seconds(suspended.timestamp) + 600)
+        assert resuming.state_details.scheduled_time <= resuming.timestamp
+        # A resumed run is not counted again, and its task runs are the same two.
+        assert rec.run_count == 1
+        a, b = sorted(engine.read_task_runs(flow_run_filter={"id": {"any_": [rec.id]}}), key=lambda t: t.name)
+        # `b` waited for the resume: the flow was paused when it asked to run.
+        assert ("PAUSED", "NotReady") in [(s.type.value, s.name) for s in engine.read_task_run_states(b.id)]
+        assert a.state_type is b.state_type is StateType.COMPLETED
+    assert report["flow_runs"]["rescheduled"] == report["automations"]["resumer"]["actions_executed"] >= len(done)
+    assert report["events"]["task_not_ready"] >= len(done)
+    assert report["automations"]["suspender"]["actions_failed"] == 0
+    assert report["flow_runs"]["finished"] == len(done)
+
+
+def test_a_suspended_run_nothing_resumes_is_failed_when_its_hour_is_up():
+    result, engine = simulate(SUSPENDED, "automations[resumer].enabled=false", 'simulation.until="3h"')
+    failed = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.FAILED]
+    assert failed
+    for rec in failed:
+        states = history(engine, rec)
+        suspended, last = states[-2], states[-1]
+        assert suspended.name == "Suspended"
+        assert last.message == "The flow was paused and never resumed."
+        assert seconds(last.timestamp) == first_pass_after(seconds(suspended.timestamp) + 3600 + 0.001)
+    report = build_report(result)
+    assert report["events"]["pause_timeouts"] == len(failed) == report["deployments"]["d"]["FAILED"]
+    assert report["flow_runs"]["rescheduled"] == 0
+
+
+def test_resume_flow_run_lets_a_paused_run_go_on_and_fails_on_a_run_that_is_not_paused():
+    # A blocking pause (change-flow-run-state PAUSED: no reschedule, no timeout).
+    pauser = {**SUSPENDER, "name": "pauser", "actions": [{"type": "change-flow-run-state", "state": "PAUSED"}]}
+    eager = {**RESUMER, "name": "eager", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Completed"]},
+             "actions": [{"type": "resume-flow-run"}]}
+    result, engine = simulate({**SUSPENDED, "automations": [pauser, RESUMER, eager]},
+                              "automations[resumer].trigger.after=['prefect.flow-run.Paused']")
+    done = [rec for rec in engine.read_flow_runs() if rec.state_type is StateType.COMPLETED]
+    assert len(done) >= 2
+    for rec in done:
+        kinds = [s.type for s in history(engine, rec)]
+        assert kinds == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED,
+                         StateType.RUNNING, StateType.COMPLETED]
+        assert rec.run_count == 2   # a blocking resume counts a run, as in Prefect
+    report = build_report(result)
+    resumed = [rec for rec in engine.read_flow_runs()
+               if [s.type for s in history(engine, rec)][3:5] == [StateType.PAUSED, StateType.RUNNING]]
+    assert report["flow_runs"]["rescheduled"] == 0 and report["events"]["resumes"] == len(resumed) >= len(done)
+    # Resuming a completed run: Prefect's route finds it not paused, the action fails.
+    assert report["automations"]["eager"]["actions_failed"] == report["automations"]["eager"]["triggered"] >= len(done)
+
+
 # Prefect 3.1.0's own answers -----------------------------------------------------------------------
 # tests/data/triggers_prefect_oracle.jsonl is what tests/oracle/prefect_triggers.py
 # (Prefect's trigger code) answered for `triggers_scenarios.py 1 60`: the seconds at

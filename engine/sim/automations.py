@@ -1,6 +1,6 @@
 """Prefect's automations over flow-run state events: event triggers of either
-posture, and the actions that change a run's state, run, pause or resume a
-deployment, or pause and resume pools and queues.
+posture, and the actions that change a run's state (suspend and resume it
+included), run, pause or resume a deployment, or pause and resume pools and queues.
 
 Every new state of a flow run (its first one included, forced ones too) is an
 event named ``prefect.flow-run.<state name>``, as Prefect's server emits it, with
@@ -40,7 +40,9 @@ unforced (Prefect's set_state route with ``force: false``); the action counts as
 executed if the engine accepted it, as failed otherwise (or if the run is gone).
 Deployment, pool and queue actions act on the one they name, or (source
 "inferred") on the deployment, pool or queue of the run of the firing's event,
-failing when there is none. `run-deployment` creates a run as Prefect's
+failing when there is none. `suspend-flow-run` proposes Prefect's Suspended state
+(an hour's timeout); `resume-flow-run` calls the engine's resume_flow_run route and
+fails unless it accepted (Client.server_resume). `run-deployment` creates a run as Prefect's
 create_flow_run_from_deployment route does (Services.create_run);
 `pause-deployment` and `resume-deployment` are Simulation.pause_deployment.
 
@@ -55,7 +57,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..states import State, StateType
+from ..states import State, StateType, Suspended
 from .errors import WorkloadError
 from .loop import service_pass_at
 from .model import DeploymentRT, PoolRT, QueueRT, RunSim
@@ -74,6 +76,8 @@ _NAMESPACE = uuid.UUID("6f1c3a52-9a1e-4d9b-8a53-5d0f2b8c7e41")
 # starts (a trigger without `after`) begins, to catch events arriving out of order.
 # Here events come in order, so it only places such buckets first at a pass.
 _LOOKBACK = 900.0
+# The timeout of the state Prefect's suspend-flow-run action proposes.
+_SUSPEND_TIMEOUT = 3600.0
 # Prefect's triggers service also sweeps, every 5 s from its start, the buckets of
 # every trigger that ended a minute ago or more (PREFECT_EVENTS_EXPIRED_BUCKET_BUFFER),
 # whatever their count: a reactive bucket is never evaluated at its end.
@@ -440,8 +444,15 @@ class Automations:
             return False   # Prefect: "No flow run could be inferred"
         if run.deleted:
             return False   # Prefect's route: 404, the run is gone
+        if kind == "resume-flow-run":
+            return self.client.server_resume(run).status == "ACCEPT"
         if kind == "cancel-flow-run":
             state = State(type=StateType.CANCELLING, message=f"Cancelled by Automation {auto.id}")
+        elif kind == "suspend-flow-run":
+            # Prefect's Suspended(timeout_seconds=3600): the pause-expiration service
+            # fails the run an hour on unless something resumes it.
+            state = Suspended(pause_expiration_time=self.loop.to_datetime(self.loop.now + _SUSPEND_TIMEOUT),
+                              message=f"Suspended by Automation {auto.id}")
         else:
             state = State(type=action.state, name=action.name,
                           message=action.message or f"State changed by Automation {auto.id}")

@@ -82,6 +82,11 @@ class Client:
         # Told of every new state of a flow run (Prefect's state-change event): the
         # automations, when the workload has some. None keeps flow calls lean.
         self.on_flow_state: Callable[[RunSim], None] | None = None
+        # Told when a server-side change sends a top-level run back to SCHEDULED with
+        # no process driving it (`rescheduled`), so that workers take it again; the
+        # flags say whether it had been counted finished, and in a final state.
+        self.on_rescheduled: Callable[[RunSim, bool, bool], None] | None = None
+        self._resume_route = engine.resume_flow_run
 
     # engine calls with bookkeeping ------------------------------------------------------------
     def flow_call(self, run: RunSim, state: State, policy: Any = None, force: bool = False) -> Any:
@@ -91,6 +96,13 @@ class Client:
         rec = run.rec
         before = rec.state_id
         result = self._set_flow(rec.id, state, flow_policy=policy or self.flow_policy, force=force)
+        self._observe(run, before)
+        return result
+
+    def _observe(self, run: RunSim, before: Any) -> None:
+        """Bookkeeping after an engine call on `run`'s flow run, whose state id was
+        `before`: state counts, queue occupancy, the parent task run, the event."""
+        rec = run.rec
         new = rec.state_type
         old = run.type
         if new is not old:
@@ -99,7 +111,6 @@ class Client:
             self._sync_parent_task(run)
         if self.on_flow_state is not None and rec.state_id != before:
             self.on_flow_state(run)
-        return result
 
     def server_call(self, run: RunSim, state: State) -> Any:
         """A state change the server makes for `run` on its own (an automation's
@@ -110,15 +121,68 @@ class Client:
         final is done (no poll takes it); so is a run no client drives any more
         (lost with its worker), counted as finished then. O(rules)."""
         queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
+        before = run.rec.state_id
         result = self.flow_call(run, state)
+        self._server_moved(run, queued, before)
+        return result
+
+    def server_resume(self, run: RunSim) -> Any:
+        """Prefect's resume_flow_run route for `run` (an automation's resume action):
+        a PAUSED run is proposed RUNNING, a suspended one SCHEDULED "Resuming"; what
+        follows is as for `server_call`. O(rules)."""
+        queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
+        before = run.rec.state_id
+        result = self._resume_route(run.rec.id, flow_policy=self.flow_policy)
+        self._observe(run, before)
+        self._server_moved(run, queued, before)
+        return result
+
+    def _server_moved(self, run: RunSim, queued: bool, before: Any) -> None:
+        """What follows a server-side change of `run`'s state (`queued`: it waited in
+        its work queue before). Back in SCHEDULED, a top-level run is in its work
+        queue again and workers take it: its process, if any, exits (as at its next
+        call's ABORT: the enclosing flow must be running), and a run already let go
+        is driven again. A process holding task runs for a pause sees any other
+        change at their next poll: RUNNING resumes them, a final state ends it. A
+        PAUSED state with a timeout books the pause-expiration service's pass."""
+        stype = run.type
+        if run.rec.state_id == before:
+            return   # refused: nothing changed
+        if stype is _PAUSED:
+            self._book_expiration(run)
+        if stype is _SCHEDULED and run.queue is not None and not queued and self.on_rescheduled is not None:
+            counted = run.final or run.dead
+            recorded = run.final
+            self._counters["flow_runs_rescheduled"] += 1
+            if run.worker is not None:
+                self._exit_process(run)
+            run.final = run.dead = run.cancelling = run.paused = run.resuming = run.booted = False
+            run.gen += 1
+            self.on_rescheduled(run, counted, recorded)
+            return
         if run.dead:
             self._left_run_final(run)
         elif not run.final:
-            if queued and run.type in _FINAL:
+            if queued and stype in _FINAL:
                 self._finalize(run)   # (polls drop a final run's queue entry)
-            elif run.type is _CANCELLING and not run.cancelling:
+            elif queued and stype is _SCHEDULED and self.on_rescheduled is not None:
+                self.on_rescheduled(run, False, False)   # re-filed for its new scheduled time
+            elif stype is _CANCELLING and not run.cancelling:
                 self._cancelling(run)
-        return result
+            elif run.held and stype is not _PAUSED:
+                if stype is _RUNNING:
+                    self._resumed(run)
+                elif stype in _FINAL:
+                    self._stop_attempt(run, Cancelled)
+                    self._finalize(run)
+
+    def _exit_process(self, run: RunSim) -> None:
+        """`run`'s process ends without a word (an ABORT it raised on): its events go
+        stale, its in-flight subflows are left in their states, its worker slot is free."""
+        run.gen += 1
+        run.held = []
+        self._leave_children(run)
+        self.release_worker(run)
 
     def _left_run_final(self, run: RunSim) -> None:
         """A run no client drives (`dead`) that the server moved to a final state is
@@ -587,14 +651,20 @@ class Client:
             self._counters["pauses"] += 1
             run.paused = True
             self._after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
-            loop_seconds = self.pause_expirations_loop
-            if loop_seconds is not None:
-                # The service's first pass that finds the timeout passed (it fails a
-                # run only once `pause_timeout < now`).
-                t = (now + timeout) // loop_seconds * loop_seconds + loop_seconds
-                while self.loop.to_datetime(t) <= expires:
-                    t += loop_seconds
-                self.loop.at(t, self._expire_pause, run)
+            self._book_expiration(run)
+
+    def _book_expiration(self, run: RunSim) -> None:
+        """Book the pause-expiration service's first pass that finds the timeout of
+        `run`'s PAUSED state passed (it fails a run only once `pause_timeout < now`);
+        nothing without a timeout or with the service off."""
+        loop_seconds = self.pause_expirations_loop
+        expires = run.rec.state.state_details.pause_timeout
+        if loop_seconds is None or expires is None:
+            return
+        t = self.loop.to_seconds(expires) // loop_seconds * loop_seconds + loop_seconds
+        while self.loop.to_datetime(t) <= expires:
+            t += loop_seconds
+        self.loop.at(t, self._expire_pause, run)
 
     def _expire_pause(self, run: RunSim) -> None:
         """A pass of the server's pause-expiration service (FailExpiredPauses): a flow
@@ -632,9 +702,9 @@ class Client:
 
     def _resume(self, arg: tuple[RunSim, int]) -> None:
         run, gen = arg
-        if gen != run.gen or run.final or run.dead or run.cancelling:
-            # No longer paused (e.g. failed by the pause-expiration service): Prefect's
-            # resume_flow_run reads the run, raises NotPausedError and asks nothing.
+        if gen != run.gen or run.final or run.dead or run.cancelling or run.type is not _PAUSED:
+            # No longer paused (e.g. failed by the pause-expiration service, or resumed
+            # by an automation): Prefect's resume_flow_run finds it not paused.
             return
         run.resuming = True
         self.propose_flow_running(run)
@@ -671,11 +741,12 @@ class Client:
         """`run` went CANCELLING: its worker kills it after the flow's cancel latency."""
         run.cancelling = True
         latency = run.plan.spec.cancel.latency if run.plan.spec.cancel else 0.0
-        self._after(latency, self._kill, run)
+        self._after(latency, self._kill, (run, run.token))
 
-    def _kill(self, run: RunSim) -> None:
-        if run.final or run.dead:
-            return
+    def _kill(self, ticket: tuple[RunSim, int]) -> None:
+        run, token = ticket
+        if run.final or run.dead or not run.cancelling or token != run.token:
+            return   # (sent back to its work queue meanwhile: no longer this cancellation's)
         self._stop_attempt(run, Cancelled)
         self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
         if self._let_go_as_is(run):
@@ -696,6 +767,14 @@ class Client:
         subflows and task runs keep their states for good, holding their pool, queue,
         deployment and tag slots (only the server's own services still act: a lost
         PAUSED run is failed when its pause times out)."""
+        self._leave_children(run)
+        # (Already final, by an automation's action while it ran: nothing is lost but
+        # its process; it is done, as it would have learnt at its next call.)
+        self._let_go_as_is(run, "worker_runs_lost")
+
+    def _leave_children(self, run: RunSim) -> None:
+        """The subflow runs still driven under `run` (at any depth) are no longer: they
+        keep their states."""
         stack = list(run.children.values())
         while stack:
             child = stack.pop()
@@ -703,6 +782,3 @@ class Client:
                 child.dead = True
                 child.gen += 1
                 stack.extend(child.children.values())
-        # (Already final, by an automation's action while it ran: nothing is lost but
-        # its process; it is done, as it would have learnt at its next call.)
-        self._let_go_as_is(run, "worker_runs_lost")

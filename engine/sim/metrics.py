@@ -28,7 +28,7 @@ class Metrics:
         self.samples: list[list[Any]] = []      # [t, flow counts..., task counts...]
         self.completed_at: list[float] = []     # virtual time of each top-level final state
         self.counters: dict[str, int] = {k: 0 for k in (
-            "flow_runs_created", "flow_runs_finished", "flow_runs_deleted", "subflow_runs_created",
+            "flow_runs_created", "flow_runs_finished", "flow_runs_deleted", "flow_runs_rescheduled", "subflow_runs_created",
             "subflow_runs_loaded",
             "task_runs_created", "task_attempts", "task_retries", "flow_retries", "cache_hits",
             "tag_slot_waits", "deployment_slot_waits", "deployment_cancel_new",

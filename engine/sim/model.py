@@ -159,7 +159,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t", "cache_keys", "refs", "booted", "deleted",
+        "children", "created_t", "cache_keys", "refs", "booted", "deleted", "recorded",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
@@ -175,6 +175,8 @@ class RunSim:
         self.final = False
         self.dead = False
         self.deleted = False   # its flow run is gone from the store (a deployment's pause deleted it)
+        # (virtual time, final state type) it was counted finished with; None: not counted
+        self.recorded: tuple[float, str] | None = None
         self.gen = 0
         self.attempt = 0
         n = len(plan.nodes)

@@ -94,6 +94,8 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "subflow_runs": c["subflow_runs_created"],
             "subflow_runs_loaded": c["subflow_runs_loaded"],   # by flow retries, then proposed RUNNING again
             "deleted": c["flow_runs_deleted"],   # never run, deleted by a deployment's pause
+            # sent back to SCHEDULED by an automation (or a resume) after being taken: taken again
+            "rescheduled": c["flow_runs_rescheduled"],
             "by_state": {s.value: m.flow_counts[s] for s in STATE_ORDER},
         },
         "task_runs": {
@@ -211,7 +213,8 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{fr['finished']} top-level finished"
         + (f" ({fr['subflow_runs_loaded']} subflow runs loaded again by flow retries)"
            if fr.get("subflow_runs_loaded") else "")
-        + (f", {fr['deleted']} deleted by deployment pauses" if fr.get("deleted") else ""),
+        + (f", {fr['deleted']} deleted by deployment pauses" if fr.get("deleted") else "")
+        + (f", {fr['rescheduled']} sent back to their queues and taken again" if fr.get("rescheduled") else ""),
         f"  by state (all {sum(fr['by_state'].values())}): " + _states(fr["by_state"]),
         f"Task runs: {tr['created']} created, {tr['attempts']} attempts (accepted RUNNING proposals)",
         "  by state: " + _states(tr["by_state"]),

@@ -139,6 +139,13 @@ class Services:
         """(Re)file a SCHEDULED run for its scheduled time `when` (None: now)."""
         self.enqueue(run, self.loop.to_seconds(when) if when is not None else self.loop.now)
 
+    def requeue(self, run: RunSim) -> None:
+        """`run` is SCHEDULED again in its work queue (a server-side change): filed for
+        its next scheduled start, where polls and the late-runs service find it."""
+        self.enqueue_at(run, run.rec.next_scheduled_start_time)
+        self._seq += 1
+        heapq.heappush(self.late_heap, (run.sched_t, self._seq, run))
+
     # scheduler -----------------------------------------------------------------------------------
     def scheduler_tick(self, _: Any = None) -> None:
         """Prefect's scheduler service: every `loop` seconds, each unpaused scheduled

@@ -117,6 +117,7 @@ class Simulation:
         self.finished = 0
         self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
                              self._record_final)
+        self.client.on_rescheduled = self._rescheduled
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
         self.services = Services(self)
@@ -154,11 +155,29 @@ class Simulation:
         metrics = self.metrics
         metrics.counters["flow_runs_finished"] += 1
         metrics.completed_at.append(self.loop.now)
-        if run.dep is not None and run.type is not None:
+        key = run.type.value if run.type is not None else ""
+        run.recorded = (self.loop.now, key)
+        if run.dep is not None:
             row = metrics.deployment(run.dep.spec.name)
-            key = run.type.value
             if key in row:
                 row[key] += 1
+
+    def _rescheduled(self, run: RunSim, counted: bool, recorded: bool) -> None:
+        """A server-side change sent `run` back to SCHEDULED with no process driving
+        it: it goes into its work queue again, no longer finished if it was."""
+        if counted:
+            self.finished -= 1
+        if recorded and run.recorded is not None:
+            t, key = run.recorded
+            run.recorded = None
+            metrics = self.metrics
+            metrics.counters["flow_runs_finished"] -= 1
+            metrics.completed_at.remove(t)
+            if run.dep is not None:
+                row = metrics.deployment(run.dep.spec.name)
+                if key in row:
+                    row[key] -= 1
+        self.services.requeue(run)
 
     # setup ------------------------------------------------------------------------------------------
     def _setup(self) -> None:

@@ -95,10 +95,13 @@ def _automations(key: str) -> Callable[[dict], str]:
     return get
 
 
-def _deleted(report: dict) -> str:
-    # Runs a deployment's pause deleted (only automations pause deployments here).
-    value = report["flow_runs"].get("deleted")
-    return f"{value:,}" if value else "-"
+def _flow_runs_by_actions(key: str) -> Callable[[dict], str]:
+    # Runs deleted by a deployment's pause, or sent back to their work queue (only
+    # automations' actions do either here); "-" for none, so that the row can go.
+    def get(report: dict) -> str:
+        value = report["flow_runs"].get(key)
+        return f"{value:,}" if value else "-"
+    return get
 
 
 _ROWS: list[tuple[str, Callable[[dict], str]]] = [
@@ -133,7 +136,8 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 _OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("automations triggered", _automations("triggered")),
     ("  actions failed", _automations("actions_failed")),
-    ("  runs deleted by pauses", _deleted),
+    ("  runs deleted by pauses", _flow_runs_by_actions("deleted")),
+    ("  runs rescheduled", _flow_runs_by_actions("rescheduled")),
 ]
 
 

@@ -253,6 +253,7 @@ QUEUE_ACTIONS = ("pause-work-queue", "resume-work-queue")
 # Prefect takes its id.
 ACTION_KEYS = {
     "change-flow-run-state": ("type", "state", "name", "message"), "cancel-flow-run": ("type",),
+    "suspend-flow-run": ("type",), "resume-flow-run": ("type",),
     "do-nothing": ("type",),
     "run-deployment": ("type", "source", "deployment", "parameters", "job_variables"),
     **{kind: ("type", "source", "deployment") for kind in DEPLOYMENT_ACTIONS[1:]},
