@@ -119,7 +119,8 @@ class Client:
         CANCELLING is seen by its worker, which kills it after the cancel latency as
         for a user's cancellation. A run still in its work queue that this makes
         final is done (no poll takes it); so is a run no client drives any more
-        (lost with its worker), counted as finished then. O(rules)."""
+        (lost with its worker), counted as finished then. One sent back to SCHEDULED
+        is taken again by workers (`_server_moved`). O(rules)."""
         queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
         before = run.rec.state_id
         result = self.flow_call(run, state)
@@ -346,9 +347,14 @@ class Client:
             else:
                 self._follow_flow(run, returned)
         elif status == "WAIT":
-            self._after(result.details.delay_seconds, self._propose_final, run)
+            self._after(result.details.delay_seconds, self._propose_final_due, (run, run.gen))
         else:
             self._abandon_run(run)
+
+    def _propose_final_due(self, ticket: tuple[RunSim, int]) -> None:
+        run, gen = ticket
+        if gen == run.gen:   # (else its process is gone: the run went back to its queue)
+            self._propose_final(run)
 
     def _finalize(self, run: RunSim) -> None:
         if run.final:
