@@ -163,8 +163,9 @@ class Simulation:
                 row[key] += 1
 
     def _rescheduled(self, run: RunSim, counted: bool, recorded: bool) -> None:
-        """A server-side change sent `run` back to SCHEDULED with no process driving
-        it: it goes into its work queue again, no longer finished if it was."""
+        """A server-side change sent `run` back to SCHEDULED (its process, if it had
+        one, gone): it goes into its work queue again, no longer finished if it was
+        (`counted`, and `recorded` in a final state)."""
         if counted:
             self.finished -= 1
         if recorded and run.recorded is not None:
