@@ -708,6 +708,25 @@ def test_a_run_rescheduled_in_its_queue_is_marked_late_again_from_its_new_time()
     assert build_report(result)["flow_runs"]["rescheduled"] == 0   # (never taken before: only re-filed)
 
 
+def test_a_run_sent_back_while_its_infrastructure_starts_is_taken_again_before_it_runs():
+    # Each run is sent back to SCHEDULED as it goes PENDING (once), while its
+    # infrastructure takes 30 s to start: that start must not propose RUNNING for it.
+    auto = {"name": "bounce", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Pending"],
+                                          "for_each": ["prefect.resource.id"], "within": "3h"},
+            "actions": [{"type": "change-flow-run-state", "state": "SCHEDULED"}]}
+    data = {**DYING, "automations": [auto],
+            "workers": [{"pool": "p", "poll_interval": "10s", "limit": 1, "startup": "30s"}]}
+    result, engine = simulate(data)
+    bounced = 0
+    for rec in engine.read_flow_runs():
+        kinds = [s.type for s in history(engine, rec)]
+        # RUNNING only ever follows the PENDING of a worker that took the run.
+        assert all(kinds[i - 1] is StateType.PENDING for i, k in enumerate(kinds) if k is StateType.RUNNING)
+        if any(kinds[i - 1:i + 1] == [StateType.PENDING, StateType.SCHEDULED] for i in range(1, len(kinds))):
+            bounced += 1
+    assert bounced >= 5 and build_report(result)["flow_runs"]["rescheduled"] == bounced
+
+
 SUSPENDER = {"name": "suspender",
              "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Running"],
                          "for_each": ["prefect.resource.id"], "within": "3h"},

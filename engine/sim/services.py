@@ -121,8 +121,7 @@ class Services:
         self.counters["flow_runs_created"] += 1
         sim.run_created(run)
         self.enqueue(run, t)
-        self._seq += 1
-        heapq.heappush(self.late_heap, (t, self._seq, run))
+        self._watch_late(run)
         cancel = dep.plan.spec.cancel
         if cancel is not None and cancel.probability and self.rng.random() < cancel.probability:
             self.loop.at(self.loop.now + cancel.after.sample(self.rng), self.client.cancel, run)
@@ -143,6 +142,11 @@ class Services:
         """`run` is SCHEDULED again in its work queue (a server-side change): filed for
         its next scheduled start, where polls and the late-runs service find it."""
         self.enqueue_at(run, run.rec.next_scheduled_start_time)
+        self._watch_late(run)
+
+    def _watch_late(self, run: RunSim) -> None:
+        """The late-runs service looks at `run` once its scheduled time (as filed) is
+        `mark_late_after` past."""
         self._seq += 1
         heapq.heappush(self.late_heap, (run.sched_t, self._seq, run))
 
@@ -411,7 +415,8 @@ class Services:
             run.booted = False
             wait = self.loop.now - run.sched_t
             self.metrics.queue_waits.append(wait if wait > 0 else 0.0)
-            self.loop.after(worker.spec.startup.sample(self.rng), client.propose_flow_running, run)
+            # (A ticket: the run may be sent back to its queue before its infrastructure is up.)
+            self.loop.after(worker.spec.startup.sample(self.rng), client._running_due, (run, run.token))
             return True
         if status == "REJECT":
             returned = result.state
