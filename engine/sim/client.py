@@ -28,6 +28,7 @@ from ..states import (
     TERMINAL_STATES, Cancelled, Cancelling, Completed, Crashed, Failed, Paused, Pending, Running, State,
     StateDetails, StateType,
 )
+from .loop import service_pass_at
 from .metrics import Metrics
 from .model import ACTIVE, DONE, FAILED, SKIPPED, WAITING, FlowPlan, RunSim
 
@@ -56,11 +57,14 @@ class Client:
     it reached a final state, or it was left where it was (`run.dead`: an aborted
     proposal, a process lost with its worker). `on_final_state(run)` is told when
     such a left run reaches a final state later all the same (the pause-expiration
-    service fails it)."""
+    service fails it). `on_rescheduled(run)` is told when a server-side change sends
+    a top-level run back to SCHEDULED, so that workers take it again; it is told
+    before the run is driven afresh (`final` and `dead` still say whether it had been
+    counted finished)."""
 
     def __init__(self, engine: "Engine", loop: "EventLoop", rng: random.Random, metrics: Metrics,
                  flow_policy: Any, task_policy: Any, on_final: Callable[[RunSim], None],
-                 on_final_state: Callable[[RunSim], None]) -> None:
+                 on_final_state: Callable[[RunSim], None], on_rescheduled: Callable[[RunSim], None]) -> None:
         self.engine = engine
         self.loop = loop
         self.rng = rng
@@ -69,6 +73,7 @@ class Client:
         self.task_policy = task_policy
         self.on_final = on_final
         self.on_final_state = on_final_state
+        self.on_rescheduled = on_rescheduled
         self._set_flow = engine.set_flow_run_state
         self._set_task = engine.set_task_run_state
         self._counters = metrics.counters
@@ -82,10 +87,6 @@ class Client:
         # Told of every new state of a flow run (Prefect's state-change event): the
         # automations, when the workload has some. None keeps flow calls lean.
         self.on_flow_state: Callable[[RunSim], None] | None = None
-        # Told when a server-side change sends a top-level run back to SCHEDULED with
-        # no process driving it (`rescheduled`), so that workers take it again; the
-        # flags say whether it had been counted finished, and in a final state.
-        self.on_rescheduled: Callable[[RunSim, bool, bool], None] | None = None
         self._resume_route = engine.resume_flow_run
 
     # engine calls with bookkeeping ------------------------------------------------------------
@@ -121,19 +122,20 @@ class Client:
         final is done (no poll takes it); so is a run no client drives any more
         (lost with its worker), counted as finished then. One sent back to SCHEDULED
         is taken again by workers (`_server_moved`). O(rules)."""
-        queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
-        before = run.rec.state_id
-        result = self.flow_call(run, state)
-        self._server_moved(run, queued, before)
-        return result
+        return self._by_server(run, self._set_flow, state, flow_policy=self.flow_policy)
 
     def server_resume(self, run: RunSim) -> Any:
         """Prefect's resume_flow_run route for `run` (an automation's resume action):
         a PAUSED run is proposed RUNNING, a suspended one SCHEDULED "Resuming"; what
         follows is as for `server_call`. O(rules)."""
+        return self._by_server(run, self._resume_route, flow_policy=self.flow_policy)
+
+    def _by_server(self, run: RunSim, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`call(flow run id, *args, **kwargs)` (an engine call), then its bookkeeping
+        and what follows from it (`_server_moved`)."""
         queued = run.worker is None and run.type is _SCHEDULED and run.parent is None
         before = run.rec.state_id
-        result = self._resume_route(run.rec.id, flow_policy=self.flow_policy)
+        result = call(run.rec.id, *args, **kwargs)
         self._observe(run, before)
         self._server_moved(run, queued, before)
         return result
@@ -151,23 +153,24 @@ class Client:
             return   # refused: nothing changed
         if stype is _PAUSED:
             self._book_expiration(run)
-        if stype is _SCHEDULED and run.queue is not None and not queued and self.on_rescheduled is not None:
-            counted = run.final or run.dead
-            recorded = run.final
+        if stype is _SCHEDULED and run.queue is not None and not queued:
             self._counters["flow_runs_rescheduled"] += 1
             if run.worker is not None:
-                self._exit_process(run)
-            run.final = run.dead = run.cancelling = run.paused = run.resuming = run.booted = False
-            run.gen += 1
-            self.on_rescheduled(run, counted, recorded)
+                # Its process exits (at its next call, which the server aborts): its
+                # in-flight subflows are left in their states, its worker slot is free.
+                self._leave_children(run)
+                self.release_worker(run)
+            self.on_rescheduled(run)
+            run.drive_again()
+            run.gen += 1   # its process's events, if any, are stale
             return
         if run.dead:
             self._left_run_final(run)
         elif not run.final:
             if queued and stype in _FINAL:
                 self._finalize(run)   # (polls drop a final run's queue entry)
-            elif queued and stype is _SCHEDULED and self.on_rescheduled is not None:
-                self.on_rescheduled(run, False, False)   # re-filed for its new scheduled time
+            elif queued and stype is _SCHEDULED:
+                self.on_rescheduled(run)   # re-filed for its new scheduled time
             elif stype is _CANCELLING and not run.cancelling:
                 self._cancelling(run)
             elif run.held and stype is not _PAUSED:
@@ -177,18 +180,10 @@ class Client:
                     self._stop_attempt(run, Cancelled)
                     self._finalize(run)
 
-    def _exit_process(self, run: RunSim) -> None:
-        """`run`'s process ends without a word (an ABORT it raised on): its events go
-        stale, its in-flight subflows are left in their states, its worker slot is free."""
-        run.gen += 1
-        run.held = []
-        self._leave_children(run)
-        self.release_worker(run)
-
     def _left_run_final(self, run: RunSim) -> None:
         """A run no client drives (`dead`) that the server moved to a final state is
         counted as finished, once (`final` marks it counted)."""
-        if run.dead and not run.final and run.type in _FINAL:
+        if not run.final and run.type in _FINAL:
             run.final = True
             if run.parent is None:
                 self.on_final_state(run)
@@ -615,7 +610,7 @@ class Client:
         persisted here) the subflow runs again in the same flow run."""
         self._counters["subflow_runs_loaded"] += 1
         child.parent = (run, i, run.gen)
-        child.final = child.dead = child.cancelling = child.paused = child.resuming = False
+        child.drive_again()
         run.children[i] = child
         self.propose_flow_running(child)
 
@@ -667,7 +662,7 @@ class Client:
         expires = run.rec.state.state_details.pause_timeout
         if loop_seconds is None or expires is None:
             return
-        t = self.loop.to_seconds(expires) // loop_seconds * loop_seconds + loop_seconds
+        t = service_pass_at(self.loop.to_seconds(expires), loop_seconds)
         while self.loop.to_datetime(t) <= expires:
             t += loop_seconds
         self.loop.at(t, self._expire_pause, run)

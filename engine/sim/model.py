@@ -201,3 +201,9 @@ class RunSim:
         self.children: dict[int, "RunSim"] = {}
         self.created_t = 0.0
         self.cache_keys: dict[int, str] = {}
+
+    def drive_again(self) -> None:
+        """It is driven afresh (a subflow run loaded by a flow retry, a run back in its
+        work queue): no longer done, left, cancelling, paused or holding task runs."""
+        self.final = self.dead = self.cancelling = self.paused = self.resuming = False
+        self.held = []

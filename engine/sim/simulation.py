@@ -116,8 +116,7 @@ class Simulation:
         self.runs_by_id: dict[Any, RunSim] = {}
         self.finished = 0
         self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
-                             self._record_final)
-        self.client.on_rescheduled = self._rescheduled
+                             self._record_final, self._rescheduled)
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
         self.services = Services(self)
@@ -155,20 +154,20 @@ class Simulation:
         metrics = self.metrics
         metrics.counters["flow_runs_finished"] += 1
         metrics.completed_at.append(self.loop.now)
-        key = run.type.value if run.type is not None else ""
+        key = run.type.value
         run.recorded = (self.loop.now, key)
         if run.dep is not None:
             row = metrics.deployment(run.dep.spec.name)
             if key in row:
                 row[key] += 1
 
-    def _rescheduled(self, run: RunSim, counted: bool, recorded: bool) -> None:
+    def _rescheduled(self, run: RunSim) -> None:
         """A server-side change sent `run` back to SCHEDULED (its process, if it had
         one, gone): it goes into its work queue again, no longer finished if it was
-        (`counted`, and `recorded` in a final state)."""
-        if counted:
+        (done or left: `final` or `dead`, and counted in a final state: `recorded`)."""
+        if run.final or run.dead:
             self.finished -= 1
-        if recorded and run.recorded is not None:
+        if run.recorded is not None:
             t, key = run.recorded
             run.recorded = None
             metrics = self.metrics
@@ -279,7 +278,7 @@ class Simulation:
         """Pause or resume `queue` as Prefect's work-queue route does; see pause_pool."""
         self.engine.update_work_queue(queue.id, is_paused=paused)
         queue.paused = paused
-        queue.held = self.engine.read_work_queue(queue.id).status == "PAUSED"
+        queue.held = paused   # (the update sets PAUSED, or moves it off PAUSED)
 
     def pause_deployment(self, dep: DeploymentRT, paused: bool) -> None:
         """Pause or resume `dep` as Prefect's deployment routes do. Paused, its
