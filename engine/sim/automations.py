@@ -129,7 +129,10 @@ class _Automation:
         self.within = trigger.within
         self.threshold = trigger.threshold
         self.immediate = self.reactive and trigger.within == 0
-        self.for_each = trigger.for_each   # sorted, as Prefect orders a bucket's key
+        # (related role or None for the run's own, label) per `for_each` label, sorted
+        # as Prefect orders a bucket's key
+        self.for_each = [(None, label) if not label.startswith("related:") else tuple(label.split(":", 2)[1:])
+                         for label in trigger.for_each]
         # Where the run itself is in a key (its id label holds the RunSim: equal
         # exactly when the ids are), for the flow-run actions to act on.
         self.subject = trigger.for_each.index("prefect.resource.id") if "prefect.resource.id" in trigger.for_each \
@@ -189,13 +192,13 @@ class Automations:
                             if spec.enabled]
         # A run's related resources do not change: built once, at its first event.
         self._related: dict[RunSim, list[dict[str, str]]] = {}
-        self._deployments: dict[Any, DeploymentRT] = {}   # by name and by id, once set up
+        self._deployments: dict[str, DeploymentRT] = {}   # by name, once set up
 
     def start(self) -> None:
         """Book the service's first sweep, and first pass of each proactive
         automation, now."""
         for dep in self.sim.deployments:
-            self._deployments[dep.spec.name] = self._deployments[dep.id] = dep
+            self._deployments[dep.spec.name] = dep
         now = self.loop.now
         self.loop.at(now, self._sweep)
         for auto in self.automations:
@@ -214,29 +217,32 @@ class Automations:
         state = run.rec.state
         event = FLOW_RUN_EVENT + (state.name or "")
         now = self.loop.now
+        resource: list[dict[str, Any]] = []   # the event's own labels, built once if asked for
         for auto in self.automations:
             meaning = auto.meaning(event)
-            if meaning is None or not self._covers(auto, run, state):
+            if meaning is None or not self._covers(auto, run, state, resource):
                 continue
-            opens, expected = meaning
-            key = self._key(auto, run, state)
-            bucket = None
+            opens, expected = meaning   # (one of them at least)
+            key = self._key(auto, run, state, resource)
             if opens:
                 bucket = self._ensure(auto, key, now, -1 if expected else 0, run)
-            elif expected and not auto.after:
+            elif not auto.after:
                 bucket = self._ensure(auto, key, now - _LOOKBACK, 0, run)
-            if not expected:
-                continue
-            if bucket is None:
-                bucket = auto.buckets.get(key)
+            else:
+                bucket = auto.buckets.get(key)   # only an `after` event starts one
                 if bucket is None:
                     continue
-            self._evaluate(auto, key, bucket, run)
+            if expected:
+                self._evaluate(auto, key, bucket, run)
 
-    def _resource(self, run: RunSim, state: State) -> dict[str, Any]:
-        return {"prefect.resource.id": f"prefect.flow-run.{run.rec.id}", "prefect.resource.name": run.rec.name,
-                "prefect.state-name": state.name or "", "prefect.state-type": state.type.value,
-                "prefect.state-message": state.message or ""}
+    @staticmethod
+    def _resource(run: RunSim, state: State, memo: list[dict[str, Any]]) -> dict[str, Any]:
+        """The labels of the event of `run`'s `state` (kept in `memo`, empty at first)."""
+        if not memo:
+            memo.append({"prefect.resource.id": f"prefect.flow-run.{run.rec.id}", "prefect.resource.name": run.rec.name,
+                         "prefect.state-name": state.name or "", "prefect.state-type": state.type.value,
+                         "prefect.state-message": state.message or ""})
+        return memo[0]
 
     def _related_of(self, run: RunSim) -> list[dict[str, str]]:
         related = self._related.get(run)
@@ -244,30 +250,23 @@ class Automations:
             related = self._related[run] = self._related_resources(run)
         return related
 
-    def _covers(self, auto: _Automation, run: RunSim, state: State) -> bool:
+    def _covers(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]]) -> bool:
         """The trigger's `match` and `match_related` hold for this event of `run`."""
         trigger = auto.spec.trigger
-        if trigger.match and not _includes(trigger.match, [self._resource(run, state)]):
+        if trigger.match and not _includes(trigger.match, [self._resource(run, state, resource)]):
             return False
         return not trigger.match_related or _includes(trigger.match_related, self._related_of(run))
 
-    def _key(self, auto: _Automation, run: RunSim, state: State) -> tuple[Any, ...]:
+    def _key(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]]) -> tuple[Any, ...]:
         """The event's bucket key: the value of each `for_each` label, "" if it has
         none (the run's id label is the run itself)."""
-        if not auto.for_each:
-            return ()
-        resource: dict[str, Any] | None = None
         key: list[Any] = []
-        for label in auto.for_each:
-            if label == "prefect.resource.id":
-                key.append(run)
-            elif label.startswith("related:"):
-                _, role, name = label.split(":", 2)
-                found = next((r for r in self._related_of(run) if r.get("prefect.resource.role") == role), None)
-                key.append((found or {}).get(name) or "")
+        for role, label in auto.for_each:
+            if role is None:
+                key.append(run if label == "prefect.resource.id" else self._resource(run, state, resource)[label])
             else:
-                resource = resource or self._resource(run, state)
-                key.append(resource[label])
+                found = next((r for r in self._related_of(run) if r.get("prefect.resource.role") == role), None)
+                key.append((found.get(label) or "") if found is not None else "")
         return tuple(key)
 
     # buckets -------------------------------------------------------------------------------------
@@ -307,13 +306,13 @@ class Automations:
         self._track(auto, key, bucket)
         return bucket
 
-    def _evaluate(self, auto: _Automation, key: tuple[Any, ...], bucket: _Bucket, run: RunSim | None) -> _Bucket | None:
-        """Prefect's evaluate, for an event of `run` or (None) a pass of the service:
-        the key's bucket after it."""
+    def _evaluate(self, auto: _Automation, key: tuple[Any, ...], bucket: _Bucket, run: RunSim | None) -> None:
+        """Prefect's evaluate of the key's bucket, for an event of `run` or (None) a
+        pass of the service."""
         now = self.loop.now
         unspent = run is not None
         if now < bucket.start:
-            return bucket   # an event from before the bucket (one after a reactive firing)
+            return   # an event from before the bucket (one after a reactive firing)
         if unspent and (auto.immediate or bucket.start <= now < bucket.end):
             bucket.count += 1
             bucket.last = run
@@ -328,18 +327,19 @@ class Automations:
             self._fire(auto, key, run if run is not None else bucket.last)
             del auto.buckets[key]
         elif now < bucket.end:
-            return bucket
+            return
         if auto.after:
             auto.buckets.pop(key, None)   # the next `after` event starts another
-            return None
+            return
         if auto.immediate:
-            return None
+            return
         start = max(bucket.end, now)
         if auto.reactive and unspent:
             # The event came after the bucket: it counts in the next one.
-            return self._evaluate(auto, key, self._replace(auto, key, start, 0), run)
-        # (a proactive bucket's event that came after it counts in the next one)
-        return self._replace(auto, key, start, 1 if unspent else 0)
+            self._evaluate(auto, key, self._replace(auto, key, start, 0), run)
+        else:
+            # (a proactive bucket's event that came after it counts in the next one)
+            self._replace(auto, key, start, 1 if unspent else 0)
 
     # the proactive-triggers service --------------------------------------------------------------
     def _pass_at(self, t: float) -> float:
@@ -475,7 +475,7 @@ class Automations:
     def _deployment(self, action: ActionSpec, run: RunSim | None) -> DeploymentRT | None:
         if action.source == "selected":
             return self._deployments[action.deployment]
-        return self._deployments.get(run.rec.deployment_id) if run is not None else None
+        return run.dep if run is not None else None
 
     def _pool(self, action: ActionSpec, run: RunSim | None) -> PoolRT | None:
         if action.source == "selected":
