@@ -508,12 +508,13 @@ def _late_runs(value: Any, path: str) -> LateRunsSpec:
     )
 
 
-def _pause_expirations(value: Any, path: str) -> PauseExpirationsSpec:
-    t = _Table(value, path, {"enabled", "loop"})
-    return PauseExpirationsSpec(
-        enabled=t.get("enabled", _bool, True),
-        loop=t.get("loop", _positive_duration, 5.0),
-    )
+def _looping(cls: type) -> Callable[[Any, str], Any]:
+    """The reader of a service that is only `enabled` and its `loop`, as `cls`."""
+    def read(value: Any, path: str) -> Any:
+        t = _Table(value, path, {"enabled", "loop"})
+        d = cls()  # the defaults
+        return cls(enabled=t.get("enabled", _bool, d.enabled), loop=t.get("loop", _positive_duration, d.loop))
+    return read
 
 
 def _whole_seconds(value: Any, path: str) -> int:
@@ -539,16 +540,10 @@ def _foreman(value: Any, path: str) -> ForemanSpec:
     )
 
 
-def _triggers(value: Any, path: str) -> TriggersSpec:
-    t = _Table(value, path, {"enabled", "loop"})
-    d = TriggersSpec()  # the defaults
-    return TriggersSpec(enabled=t.get("enabled", _bool, d.enabled), loop=t.get("loop", _positive_duration, d.loop))
-
-
 _SERVICES: dict[str, tuple[Callable[[Any, str], Any], type]] = {
     "scheduler": (_scheduler, SchedulerSpec), "late_runs": (_late_runs, LateRunsSpec),
-    "pause_expirations": (_pause_expirations, PauseExpirationsSpec), "foreman": (_foreman, ForemanSpec),
-    "triggers": (_triggers, TriggersSpec),
+    "pause_expirations": (_looping(PauseExpirationsSpec), PauseExpirationsSpec), "foreman": (_foreman, ForemanSpec),
+    "triggers": (_looping(TriggersSpec), TriggersSpec),
 }
 
 
