@@ -48,12 +48,11 @@ _DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters"
                                 "concurrency_options"})
 
 
-def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: Any, concurrency_options: Any,
-                      fields: dict) -> Deployment:
+def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: Any, fields: dict) -> Deployment:
     """Create a deployment, or update the one with the same (flow_id, name): the
     fields given are set and its never-run auto-scheduled SCHEDULED runs deleted.
-    `concurrency_limit` and `concurrency_options` count only when not _UNSET (an
-    explicit None removes them). O(1) to create; an upsert O(runs of the deployment)."""
+    `concurrency_limit` counts only when not _UNSET (an explicit None removes it), as
+    the fields do only when given (`concurrency_options` among them). O(1) to create; an upsert O(runs of the deployment)."""
     flow_id = as_uuid(flow_id, "deployment.flow_id")
     engine._require("flow", flow_id, "Flow")
     if not isinstance(name, str) or any(c in name for c in "/%&><"):
@@ -61,8 +60,6 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)
-    if concurrency_options is not _UNSET:  # an explicit None removes them
-        fields["concurrency_options"] = concurrency_options
     values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
@@ -203,7 +200,7 @@ def mark_deployments(engine: Any, deployment_ids: Any, work_queue_ids: Any, read
     values: dict = {"status": DeploymentStatus.READY, "last_polled": now} if ready else \
         {"status": DeploymentStatus.NOT_READY}
     table = engine._store.tables["deployment"]
-    chosen = {i: table.rows[i] for i in dep_ids if i in table.rows}
+    chosen = {dep.id: dep for dep in table.existing(dep_ids)}
     for queue_id in queue_ids:
         chosen.update(table.by_name["work_queue_id"].get(queue_id))
     for dep in chosen.values():
@@ -446,7 +443,7 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
                       next_scheduled_start_time=when, expected_start_time=when)
         engine._stamp(run, now)
         store.insert("flow_run", run)
-        engine._store_state("flow_run", run, state)  # its row, state_id and state (a new run: nothing to touch)
+        engine._store_state("flow_run", run, state, now)  # its row, state_id and state (a new run: nothing to touch)
         inserted.append(run.id)
     return inserted
 

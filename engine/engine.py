@@ -326,7 +326,6 @@ class Engine:
         name: str,
         *,
         concurrency_limit: Any = _UNSET,
-        concurrency_options: Any = _UNSET,
         **fields: Any,
     ) -> Deployment:
         """Create a deployment, or update the one with the same (flow_id, name).
@@ -337,7 +336,7 @@ class Engine:
         included) and deletes the deployment's auto-scheduled, never-run SCHEDULED
         flow runs, as Prefect does.
         """
-        return _deployments.create_deployment(self, flow_id, name, concurrency_limit, concurrency_options, fields)
+        return _deployments.create_deployment(self, flow_id, name, concurrency_limit, fields)
 
     @atomic
     def mark_deployments_ready(self, deployment_ids: Any = None, work_queue_ids: Any = None) -> None:
@@ -986,12 +985,15 @@ class Engine:
         self._store.delete(kind, row)
         return True
 
-    def _store_state(self, run_kind: str, run: FlowRun | TaskRun, state: State) -> State:
+    def _store_state(self, run_kind: str, run: FlowRun | TaskRun, state: State,
+                     now: _dt.datetime | None = None) -> State:
         """Write `state` as `run`'s new current state (the storage half of
         validate_proposed_state): artifact for a persisted result, state row, run's
-        `state_id`. Returns the validated state. Caller has touched `run`."""
+        `state_id`. Returns the validated state. Caller has touched `run`. `now`
+        stamps the row (default: the clock's reading)."""
         store = self._store
-        now = self._clock.now()
+        if now is None:
+            now = self._clock.now()
         row_kind = "flow_run_state" if run_kind == "flow_run" else "task_run_state"
         # (run, timestamp) is unique, as in Prefect's schema. A run's history is short,
         # so scanning it beats keeping a second index on every state row.

@@ -459,9 +459,7 @@ def resume_flow_run(
     unknown run. O(rules)."""
     if run_input is not None and not isinstance(run_input, Mapping):
         raise ValidationError(f"run_input must be a dict or None, got {run_input!r}")
-    run = engine._store.tables["flow_run"].rows.get(flow_run_id)
-    if run is None:
-        raise ObjectNotFoundError(f"Flow run with id {flow_run_id} not found")
+    run = engine._require("flow_run", flow_run_id, "Flow run")
     state = run.state if run.state_id is not None else None
     if state is None or state.type is not StateType.PAUSED:
         return OrchestrationResult(state=None, status=SetStateStatus.ABORT,
