@@ -146,6 +146,18 @@ def test_schedule_runs_makes_scheduled_runs_once():
     assert [r.id for r in engine.read_flow_runs()] == manual
 
 
+def test_schedule_runs_stamps_its_runs_and_state_rows_with_one_instant():
+    # One insert, as Prefect's bulk insert: every run and state row gets the same
+    # `created`, however the clock ticks between readings.
+    engine = Engine(ManualClock(T0, tick=dt.timedelta(microseconds=1)))
+    dep = engine.create_deployment(engine.create_flow("f").id, "d")
+    engine.create_deployment_schedules(dep.id, [{"interval": 3600, "anchor_date": "2024-03-09T12:30:00Z"}])
+    runs = [engine.read_flow_run(i) for i in engine.schedule_runs(dep.id)]
+    rows = engine._store.tables["flow_run_state"].rows
+    assert len(runs) == 3
+    assert {r.created for r in runs} | {rows[r.state_id].created for r in runs} == {runs[0].created}
+
+
 def test_pause_deployment_deletes_never_run_auto_scheduled_runs_and_resume_deletes_nothing():
     engine, clock, flow, dep = setup()
     engine.create_deployment_schedules(dep.id, [{"interval": 3600}])
