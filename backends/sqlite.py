@@ -33,12 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
 # Tables added after version 1, by the version that added them. Opening an older
 # database creates them, empty, and moves it to SCHEMA_VERSION in one transaction;
 # an older runstate then refuses the file (it would ignore those tables' rows).
-ADDED_IN = {"worker": 2, "deployment_schedule": 3}
+ADDED_IN = {"worker": 2, "deployment_schedule": 3, "flow_run_input": 4}
 
 
 def _quote(name: str) -> str:

@@ -77,6 +77,7 @@ from .records import (
     DeploymentSchedule,
     Flow,
     FlowRun,
+    FlowRunInput,
     FlowRunPolicy,
     FlowRunStateRow,
     Parameter,
@@ -131,7 +132,7 @@ __all__ = [
     # records
     "Flow", "FlowRun", "TaskRun", "FlowRunStateRow", "TaskRunStateRow", "TaskRunStateCache",
     "Deployment", "DeploymentSchedule", "ConcurrencyOptions", "WorkPool", "WorkQueue", "Worker", "WorkerFlowRunResponse", "ConcurrencyLimit",
-    "ConcurrencyLimitV2", "Artifact", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
+    "ConcurrencyLimitV2", "Artifact", "FlowRunInput", "FlowRunPolicy", "TaskRunPolicy", "TaskRunResult",
     "Parameter", "Constant",
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",

@@ -18,7 +18,7 @@ import random
 import threading
 import uuid
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import attrs
 
@@ -39,6 +39,7 @@ from .records import (
     DeploymentSchedule,
     Flow,
     FlowRun,
+    FlowRunInput,
     FlowRunStateRow,
     TaskRun,
     TaskRunStateRow,
@@ -857,6 +858,7 @@ class Engine:
         for task_run in list(store.tables["task_run"].by_name["flow_run_id"].get(run.id).values()):
             self._delete_task_run_cascade(task_run)
         store.delete_where("flow_run_state", "run_id", run.id)
+        store.delete_where("flow_run_input", "flow_run_id", run.id)
         store.delete("flow_run", run)
 
     # task runs ------------------------------------------------------------------------------------------------
@@ -1193,11 +1195,40 @@ class Engine:
         is proposed RUNNING, a suspended one (`pause_reschedule`) SCHEDULED "Resuming"
         for now, under `flow_policy` (default CoreFlowPolicy, as the route); any other
         run is answered ABORT "Cannot resume a flow run that is not paused.". A pause
-        waiting for input is answered REJECT (runstate stores no run inputs). Raises
-        ObjectNotFoundError for an unknown run. O(rules)."""
+        waiting for input (`run_input_keyset`) needs `run_input` valid under the
+        schema input the run stored, or is answered REJECT with the reason; an
+        accepted resume stores the input under the keyset's "response" key. Raises
+        ObjectNotFoundError for an unknown run. O(rules + input size)."""
         return _orchestration.resume_flow_run(
             self, as_uuid(flow_run_id, "flow_run_id"), run_input, flow_policy, orchestration_parameters
         )
+
+    # flow-run inputs (engine/inputs.py) -----------------------------------------------------------------------
+    @atomic
+    def create_flow_run_input(self, flow_run_id: Any, key: str, value: str | bytes,
+                              sender: str | None = None) -> FlowRunInput:
+        """Store text `value` under `key` (lowercase letters, digits, dashes) for the
+        flow run. ObjectNotFoundError for an unknown run, UniquenessError for a key
+        the run already has. O(1)."""
+        return _inputs.create_flow_run_input(self, flow_run_id, key, value, sender)
+
+    @locked
+    def read_flow_run_input(self, flow_run_id: Any, key: str) -> FlowRunInput | None:
+        """The flow run's input under `key`, or None. O(1)."""
+        return _inputs.read_flow_run_input(self, flow_run_id, key)
+
+    @locked
+    def filter_flow_run_input(self, flow_run_id: Any, prefix: str, limit: int | None = 1,
+                              exclude_keys: Iterable[str] = ()) -> list[FlowRunInput]:
+        """The flow run's inputs whose key starts with `prefix` (SQLite LIKE: case-
+        insensitive, `%` and `_` are wildcards), less `exclude_keys`, oldest first,
+        at most `limit` (Prefect's default 1; None: all). O(k log k), k the run's inputs."""
+        return _inputs.filter_flow_run_input(self, flow_run_id, prefix, limit, exclude_keys)
+
+    @atomic
+    def delete_flow_run_input(self, flow_run_id: Any, key: str) -> bool:
+        """Delete the flow run's input under `key`; True iff there was one. O(1)."""
+        return _inputs.delete_flow_run_input(self, flow_run_id, key)
 
     @atomic
     def set_task_run_state(
@@ -1215,6 +1246,7 @@ class Engine:
 
 
 from . import graph as _graph  # noqa: E402  (these modules import Engine's helpers)
+from . import inputs as _inputs  # noqa: E402
 from . import orchestration as _orchestration  # noqa: E402
 from .orchestration import instrumentation as _instrumentation  # noqa: E402
 from . import listings as _listings  # noqa: E402

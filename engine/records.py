@@ -39,6 +39,7 @@ __all__ = [
     "ConcurrencyLimitV2",
     "Artifact",
     "ArtifactCollection",
+    "FlowRunInput",
     "FlowRunPolicy",
     "TaskRunPolicy",
     "TaskRunResult",
@@ -368,6 +369,23 @@ class Artifact:
 class ArtifactCollection:
     key: str
     latest_id: uuid.UUID
+    id: uuid.UUID = attrs.field(factory=new_id)
+    created: _dt.datetime = _EPOCH
+    updated: _dt.datetime = _EPOCH
+
+    _NESTED = ()
+
+
+@attrs.define(slots=True, eq=False)
+class FlowRunInput:
+    """A keyed text value stored for a flow run (Prefect's flow_run_input): a paused
+    run's input schema and the answer it waits for, or messages between runs. One
+    per (flow_run_id, key); removed with its flow run. Never changed once written."""
+
+    flow_run_id: uuid.UUID
+    key: str
+    value: str
+    sender: str | None = None
     id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = _EPOCH
     updated: _dt.datetime = _EPOCH

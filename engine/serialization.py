@@ -40,6 +40,7 @@ from .records import (
     DeploymentSchedule,
     Flow,
     FlowRun,
+    FlowRunInput,
     FlowRunStateRow,
     Parameter,
     TaskRun,
@@ -84,6 +85,7 @@ RECORD_CLASSES: dict[str, type] = {
     "task_run_state_cache": TaskRunStateCache,
     "artifact": Artifact,
     "artifact_collection": ArtifactCollection,
+    "flow_run_input": FlowRunInput,
 }
 
 # Fields that live in memory only.

@@ -29,6 +29,7 @@ KINDS = (
     "task_run_state_cache",
     "artifact",
     "artifact_collection",
+    "flow_run_input",
 )
 
 
@@ -142,4 +143,7 @@ def build_store() -> Store:
     t["task_run_state_cache"].newest_index("cache_key", _attr("cache_key"), _attr("created"), _attr("cache_expiration"))
     t["artifact"].hash_index("flow_run_id", _attr("flow_run_id"))
     t["artifact_collection"].hash_index("key", _attr("key"))
+    # Looked up by (run, key), unique; a run's inputs are filtered and cascade-deleted.
+    t["flow_run_input"].hash_index("run_key", _attr("flow_run_id", "key"))
+    t["flow_run_input"].hash_index("flow_run_id", _attr("flow_run_id"))
     return store

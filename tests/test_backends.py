@@ -26,7 +26,7 @@ from test_backends_support import (  # noqa: E402
     seed_engine_ids,
 )
 
-from engine import Completed, Engine, Failed, Pending, Running, Scheduled  # noqa: E402
+from engine import Completed, Engine, Failed, Paused, Pending, Running, Scheduled  # noqa: E402
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
 from engine.errors import BackendError  # noqa: E402
 from engine.records import seed_slugs  # noqa: E402
@@ -321,17 +321,18 @@ def test_workers_persist_through_heartbeats_deletes_and_pool_deletes(tmp_path, s
 def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
     """A database written before workers existed (schema version 1, no worker table)
     opens with everything in it, and is moved to the current version by creating the
-    tables added since (worker in 2, deployment_schedule in 3)."""
+    tables added since (worker in 2, deployment_schedule in 3, flow_run_input in 4)."""
     path = tmp_path / "old.db"
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         pool = engine.create_work_pool("p")
         engine.create_flow("f")
-    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "PRAGMA user_version = 1")
+    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input",
+                "PRAGMA user_version = 1")
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert conn.execute("SELECT name FROM worker").fetchall() == [("w",)]
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
@@ -340,20 +341,70 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
 
 def test_a_version_2_sqlite_database_gains_the_deployment_schedule_table(tmp_path):
     """A database written before schedules existed (version 2) opens, gains an empty
-    deployment_schedule table and moves to version 3; its schedules then persist."""
+    deployment_schedule table and moves to the current version; its schedules then persist."""
     path = tmp_path / "v2.db"
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         flow = engine.create_flow("f")
         dep = engine.create_deployment(flow.id, "d")
-    execute_sql(path, "DROP TABLE deployment_schedule", "PRAGMA user_version = 2")
+    execute_sql(path, "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input", "PRAGMA user_version = 2")
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_deployment_schedules(dep.id) == []
         engine.create_deployment_schedules(dep.id, [{"cron": "0 * * * *"}])
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
         assert [s.schedule.cron for s in engine.read_deployment_schedules(dep.id)] == ["0 * * * *"]
+
+
+def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
+    """A database written before flow-run inputs existed (version 3) opens, gains an
+    empty flow_run_input table and moves to version 4; inputs then persist."""
+    path = tmp_path / "v3.db"
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        run = engine.create_flow_run(flow_id=engine.create_flow("f").id)
+    execute_sql(path, "DROP TABLE flow_run_input", "PRAGMA user_version = 3")
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        assert engine.filter_flow_run_input(run.id, "", limit=None) == []
+        engine.create_flow_run_input(run.id, "k", "v", sender="s")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    conn.close()
+    with Engine.open(f"sqlite:///{path}") as engine:
+        got = engine.read_flow_run_input(run.id, "k")
+        assert (got.value, got.sender) == ("v", "s")
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_flow_run_inputs_persist(tmp_path, scheme, options):
+    """Inputs land in the backend through create, delete, a resume that stores its
+    answer and a flow run's delete, and come back with every field."""
+    url = _url(tmp_path, scheme)
+    clock = make_clock()
+    with Engine.open(url, clock=clock, **options) as engine:
+        flow = engine.create_flow("f")
+        dep = engine.create_deployment(flow.id, "d")
+        run = engine.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Running())
+        gone = engine.create_flow_run(flow_id=flow.id)
+        engine.create_flow_run_input(gone.id, "x", "1")
+        clock.advance(1)
+        pause = Paused(timeout_seconds=60)
+        pause.state_details.run_input_keyset = {"schema": "s", "response": "r"}
+        engine.set_flow_run_state(run.id, pause)
+        engine.create_flow_run_input(run.id, "s", '{"type": "object"}', sender="me")
+        engine.create_flow_run_input(run.id, "tmp", "t")
+        engine.delete_flow_run_input(run.id, "tmp")
+        clock.advance(1)
+        assert engine.resume_flow_run(run.id, {"ok": True}).status.value == "ACCEPT"
+        engine.delete_flow_run(gone.id)
+        expected = [(i.id, i.key, i.value, i.sender, i.created, i.updated)
+                    for i in engine.filter_flow_run_input(run.id, "", limit=None)]
+    assert [e[1:4] for e in expected] == [("s", '{"type": "object"}', "me"), ("r", '{"ok":true}', None)]
+    with Engine.open(url, clock=clock) as engine:
+        got = [(i.id, i.key, i.value, i.sender, i.created, i.updated)
+               for i in engine.filter_flow_run_input(run.id, "", limit=None)]
+        assert got == expected and len(engine._store.tables["flow_run_input"].rows) == 2
+        check_indexes(engine)
 
 
 @pytest.mark.parametrize("scheme, options", BACKENDS)

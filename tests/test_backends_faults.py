@@ -175,7 +175,7 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
 
 
 @pytest.mark.parametrize("statement, match", [
-    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 3",
+    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 4",
                  id="schema-version-mismatch"),
     pytest.param("ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns", id="altered-table"),
     pytest.param("UPDATE flow_run SET created = 'not a date'", "bad row in table flow_run", id="bad-row"),
@@ -431,7 +431,8 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     checks out: a damaged old file is refused and left as it was."""
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "PRAGMA user_version = 1",
+    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input",
+                "PRAGMA user_version = 1",
                 "ALTER TABLE flow_run ADD COLUMN extra TEXT")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="table flow_run has columns"):

@@ -15,7 +15,7 @@ import uuid
 import zlib
 from typing import Any
 
-from engine import ManualClock
+from engine import ManualClock, UniquenessError
 from engine.indexes import ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 from engine.store import HistoryTable
 from engine.records import TaskRunStateCache, seed_slugs
@@ -170,6 +170,8 @@ class Workload:
         if r < 0.78 and self.task_states:
             add_cache_entry(engine, f"ck-{rng.randrange(4)}", rng.choice(self.task_states), self._id())
             return "cache"
+        if r < 0.80:
+            return self._input_step(engine)
         if r < 0.85:
             engine.update_flow_run(rng.choice(self.flow_runs), name=f"renamed-{self.n}",
                                    tags=rng.sample(["a", "b", "e"], rng.randrange(3)))
@@ -208,6 +210,21 @@ class Workload:
             self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
             return "delete_task_run"
         return "noop"
+
+    def _input_step(self, engine: Any) -> str:
+        """Flow-run inputs: create (a key the run may already have: refused, and the
+        call leaves nothing behind) and delete."""
+        rng = self.rng
+        rid = rng.choice(self.flow_runs)
+        key = f"in-{rng.randrange(4)}"
+        if rng.random() < 0.7:
+            try:
+                engine.create_flow_run_input(rid, key, f"v{self.n}", sender=rng.choice([None, "s"]))
+            except UniquenessError:
+                return "flow_run_input_taken"
+            return "create_flow_run_input"
+        engine.delete_flow_run_input(rid, key)
+        return "delete_flow_run_input"
 
     def _schedule_step(self, engine: Any) -> str:
         """Deployments with schedules: create (an upsert replacing them), add,
@@ -438,6 +455,11 @@ def populate_all_kinds(engine: Any) -> dict:
         {"schedule": {"rrule": "DTSTART:20240101T090000\nRRULE:FREQ=DAILY;BYHOUR=9,17", "timezone": "Asia/Kolkata"}},
     ])
     engine.update_deployment_schedule(dep.id, cron.id, {"active": True})
+    # Flow-run inputs: one with a sender, one without, non-ASCII text, one deleted.
+    engine.create_flow_run_input(run.id, "schema-1", '{"type": "object", "title": "é"}', sender="flow/x")
+    engine.create_flow_run_input(run.id, "response-1", "{}")
+    engine.create_flow_run_input(run.id, "gone", "x")
+    engine.delete_flow_run_input(run.id, "gone")
     engine.delete_deployment_schedule(dep.id, rrule.id)
     engine.schedule_runs(dep.id, start_time=START, max_runs=4)
     return {"flow": flow, "pool": pool, "queue": queue, "deployment": dep, "tag_limit": tag_limit,

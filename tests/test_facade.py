@@ -498,6 +498,29 @@ def test_other_modules_roundtrip(seeded):
     assert engine.read_flows() == []
 
 
+def test_flow_run_inputs_roundtrip(seeded):
+    engine, flow_run = seeded
+
+    async def go():
+        async with engine.session() as s:
+            first = await models.flow_run_input.create_flow_run_input(
+                s, flow_run_input={"flow_run_id": flow_run.id, "key": "msg-1", "value": "a", "sender": "me"})
+            second = await models.flow_run_input.create_flow_run_input(
+                s, {"flow_run_id": flow_run.id, "key": "msg-2", "value": "b"})
+            assert await models.flow_run_input.read_flow_run_input(s, flow_run.id, "msg-1") is first
+            assert await models.flow_run_input.filter_flow_run_input(s, flow_run.id, "msg", 5, ["msg-1"]) == [second]
+            assert await models.flow_run_input.delete_flow_run_input(s, flow_run.id, "msg-2")
+            assert not await models.flow_run_input.delete_flow_run_input(s, flow_run.id, "msg-2")
+            with pytest.raises(ValidationError, match="needs a value"):
+                await models.flow_run_input.create_flow_run_input(s, {"flow_run_id": flow_run.id, "key": "k"})
+            with pytest.raises(ValidationError, match="unknown flow_run_input field"):
+                await models.flow_run_input.create_flow_run_input(
+                    s, {"flow_run_id": flow_run.id, "key": "k", "value": "v", "id": 1})
+
+    run(go())
+    assert [i.key for i in engine.filter_flow_run_input(flow_run.id, "", limit=None)] == ["msg-1"]
+
+
 def test_pools_queues_and_global_limits_roundtrip(seeded):
     engine, _ = seeded
 

@@ -37,6 +37,7 @@ NOT_OFFERED: dict[str, set[str]] = {
         "mark_deployments_not_ready",
         "mark_deployments_ready",
     },
+    "flow_run_input": set(),
     "flow_run_states": set(),
     "flow_runs": set(),
     "flows": set(),

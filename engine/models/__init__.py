@@ -15,6 +15,7 @@ from . import (
     concurrency_limits,
     concurrency_limits_v2,
     deployments,
+    flow_run_input,
     flow_run_states,
     flow_runs,
     flows,
@@ -26,5 +27,5 @@ from .session import Session, SessionContext
 
 __all__ = [
     "Session", "SessionContext", "concurrency_limits", "concurrency_limits_v2", "deployments",
-    "flow_run_states", "flow_runs", "flows", "task_run_states", "task_runs", "workers",
+    "flow_run_input", "flow_run_states", "flow_runs", "flows", "task_run_states", "task_runs", "workers",
 ]

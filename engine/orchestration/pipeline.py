@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 
+from .. import inputs as _inputs
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import Running, Scheduled, State, StateType, as_state_details, as_state_type, compile_copier
 from ..validation import as_datetime, as_str, as_uuid, checked_details
@@ -453,10 +454,11 @@ def resume_flow_run(
     """Prefect's resume_flow_run route: a run that is not PAUSED is answered ABORT
     (no state); a suspended one (`pause_reschedule`) is proposed SCHEDULED "Resuming"
     for now, a paused one RUNNING, under `flow_policy` (default CoreFlowPolicy, the
-    route's). A pause that waits for input (`run_input_keyset`) is answered REJECT
-    "Run input schema not found.", what Prefect answers when it stores no input
-    schema: runstate stores no flow-run inputs. Raises ObjectNotFoundError for an
-    unknown run. O(rules)."""
+    route's). A pause that waits for input (`run_input_keyset`) first hydrates
+    `run_input` and validates it against the schema input the run stored (a REJECT
+    with the route's reason otherwise: engine/inputs.py); once the resume is
+    accepted, a non-empty input is stored under the keyset's "response" key.
+    Raises ObjectNotFoundError for an unknown run. O(rules + input size)."""
     if run_input is not None and not isinstance(run_input, Mapping):
         raise ValidationError(f"run_input must be a dict or None, got {run_input!r}")
     run = engine._require("flow_run", flow_run_id, "Flow run")
@@ -465,13 +467,19 @@ def resume_flow_run(
         return OrchestrationResult(state=None, status=SetStateStatus.ABORT,
                                    details=StateAbortDetails(reason="Cannot resume a flow run that is not paused."))
     details = state.state_details
-    if details.run_input_keyset:
-        # (Prefect answers REJECT with abort details here.)
-        return OrchestrationResult(state=state, status=SetStateStatus.REJECT,
-                                   details=StateAbortDetails(reason="Run input schema not found."))
+    keyset = details.run_input_keyset
+    if keyset:
+        refusal, run_input = _inputs.run_input_refusal(engine, flow_run_id, keyset, run_input)
+        if refusal is not None:
+            # (Prefect answers REJECT with abort details here.)
+            return OrchestrationResult(state=state, status=SetStateStatus.REJECT,
+                                       details=StateAbortDetails(reason=refusal))
     if details.pause_reschedule:
         proposed = Scheduled(name="Resuming", scheduled_time=engine._clock.now())
     else:
         proposed = Running()
-    return set_flow_run_state(engine, flow_run_id, proposed, False,
-                              CoreFlowPolicy if flow_policy is None else flow_policy, orchestration_parameters)
+    result = set_flow_run_state(engine, flow_run_id, proposed, False,
+                                CoreFlowPolicy if flow_policy is None else flow_policy, orchestration_parameters)
+    if keyset and run_input and result.status is SetStateStatus.ACCEPT:
+        _inputs.store_run_input_answer(engine, flow_run_id, keyset, run_input)
+    return result

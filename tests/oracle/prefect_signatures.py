@@ -4,7 +4,7 @@
 usage: "$PREFECT_VENV/bin/python" tests/oracle/prefect_signatures.py OUT.json [MODULE ...]
 
 For each module of `prefect.server.models` that runstate's facade mirrors (default:
-the nine in MODULES; or the MODULE names given), OUT gets every public function that
+the ten in MODULES; or the MODULE names given), OUT gets every public function that
 is defined in that module and returns a coroutine:
 
     {module: {function: [[name, kind, has_default, default_repr_or_null], ...]}}
@@ -45,7 +45,7 @@ import prefect_sandbox  # noqa: E402,F401  (must come before any Prefect import)
 
 # The modules of prefect.server.models that engine/models/ mirrors.
 MODULES = (
-    "concurrency_limits", "concurrency_limits_v2", "deployments", "flow_run_states",
+    "concurrency_limits", "concurrency_limits_v2", "deployments", "flow_run_input", "flow_run_states",
     "flow_runs", "flows", "task_run_states", "task_runs", "workers",
 )
 

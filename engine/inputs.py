@@ -1,0 +1,280 @@
+"""Flow-run inputs (Prefect 3.1.0 models/flow_run_input.py and the flow-run input
+routes), and the part of the resume route that uses them: a pause that waits for
+input names two keys in its `run_input_keyset`; "schema" is an input the paused run
+wrote (a JSON schema), "response" is where the resume route stores the answer once
+the run input has been hydrated, validated against that schema, and the resume
+accepted.
+
+Functions take the Engine and run inside the caller's transaction; the Engine's
+methods of the same names are the public API.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from typing import Any, Iterable
+
+from .errors import UniquenessError, ValidationError
+from .filters import like_regex
+from .queries import check_window
+from .records import FlowRunInput
+from .validation import as_str, as_uuid
+
+__all__ = [
+    "create_flow_run_input", "read_flow_run_input", "filter_flow_run_input", "delete_flow_run_input",
+    "run_input_refusal", "store_run_input_answer",
+]
+
+# Prefect's key rule: lowercase letters, digits and dashes (an empty key passes).
+_KEY = re.compile(r"[a-z0-9-]*")
+
+
+def _key(value: Any, what: str = "key") -> str:
+    key = as_str(value, what, nullable=False)
+    if _KEY.fullmatch(key) is None:
+        raise ValidationError(f"{what} must only contain lowercase letters, numbers, and dashes, got {key!r}")
+    return key
+
+
+def _text(value: Any) -> str:
+    # The route takes the body's bytes and decodes them.
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"value must be UTF-8 text, got undecodable bytes ({exc.reason})") from None
+    return as_str(value, "value", nullable=False)
+
+
+def create_flow_run_input(engine: Any, flow_run_id: Any, key: Any, value: Any,
+                          sender: Any = None) -> FlowRunInput:
+    """Store `value` (text, or UTF-8 bytes) under `key` for the flow run.
+    ObjectNotFoundError for an unknown run, UniquenessError if the run already has
+    an input with this key. O(1)."""
+    run_id = as_uuid(flow_run_id, "flow_run_id")
+    key = _key(key)
+    value = _text(value)
+    sender = as_str(sender, "sender")
+    engine._require("flow_run", run_id, "Flow run")
+    if engine._unique("flow_run_input", "run_key", (run_id, key)) is not None:
+        raise UniquenessError(f"flow run {run_id} already has an input with key {key!r}")
+    rec = FlowRunInput(flow_run_id=run_id, key=key, value=value, sender=sender)
+    rec.created = rec.updated = engine._clock.now()
+    engine._store.insert("flow_run_input", rec)
+    return rec
+
+
+def read_flow_run_input(engine: Any, flow_run_id: Any, key: Any) -> FlowRunInput | None:
+    """The flow run's input under `key`, or None. O(1)."""
+    return engine._unique("flow_run_input", "run_key", (as_uuid(flow_run_id, "flow_run_id"), as_str(key, "key", False)))
+
+
+def filter_flow_run_input(engine: Any, flow_run_id: Any, prefix: Any, limit: Any = 1,
+                          exclude_keys: Iterable[str] = ()) -> list[FlowRunInput]:
+    """The flow run's inputs whose key starts with `prefix`, less `exclude_keys`,
+    oldest first, at most `limit` (None: all). As Prefect's SQL `key LIKE prefix%`
+    on SQLite, the prefix is matched case-insensitively and an unescaped `%` or `_`
+    in it is a wildcard. O(k log k) for the run's k inputs."""
+    run_id = as_uuid(flow_run_id, "flow_run_id")
+    match = like_regex(as_str(prefix, "prefix", False), prefix=True).match
+    _, limit = check_window(0, limit)
+    if isinstance(exclude_keys, str) or not isinstance(exclude_keys, Iterable):
+        raise ValidationError(f"exclude_keys must be a list of strings, got {exclude_keys!r}")
+    excluded = set()
+    for k in exclude_keys:
+        excluded.add(as_str(k, "exclude_keys[]", False))
+    bucket = engine._store.tables["flow_run_input"].by_name["flow_run_id"].get(run_id)
+    found = [r for r in bucket.values() if r.key not in excluded and match(r.key) is not None] if bucket else []
+    found.sort(key=_created)  # stable: equal stamps stay in the order written
+    return found if limit is None else found[:limit]
+
+
+def _created(rec: FlowRunInput) -> Any:
+    return rec.created
+
+
+def delete_flow_run_input(engine: Any, flow_run_id: Any, key: Any) -> bool:
+    """Delete the flow run's input under `key`; True iff there was one. O(1)."""
+    rec = read_flow_run_input(engine, flow_run_id, key)
+    if rec is None:
+        return False
+    engine._store.delete("flow_run_input", rec)
+    return True
+
+
+# The resume route ------------------------------------------------------------------------------
+
+
+def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: Any) -> tuple[str | None, Any]:
+    """For a pause that waits for input: (the reason the resume is refused, or None;
+    the hydrated run input). The steps and reasons are the route's: hydration
+    ("Error hydrating run input: ..."), the schema input ("Run input schema not
+    found.", "... is not valid JSON."), validation ("Reason: Validation failed ...").
+    O(size of the input and schema)."""
+    try:
+        run_input = _hydrate_top(run_input or {}) or {}
+    except _HydrationError as exc:
+        return f"Error hydrating run input: {exc}", run_input
+    schema_input = engine._unique("flow_run_input", "run_key", (run_id, keyset.get("schema")))
+    if schema_input is None:
+        return "Run input schema not found.", run_input
+    try:
+        schema = json.loads(schema_input.value, parse_constant=_no_constant)
+    except ValueError:
+        return "Run input schema is not valid JSON.", run_input
+    refusal = _validation_refusal(run_input, schema)
+    if refusal is None and run_input and "response" not in keyset:
+        refusal = "Run input keyset has no 'response' key."
+    if refusal is None and run_input:
+        _dumps(run_input)  # a value that cannot be stored is refused before the state changes
+    return refusal, run_input
+
+
+def store_run_input_answer(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: Any) -> None:
+    """After an accepted resume: the run input, as compact JSON, under the keyset's
+    "response" key. O(size of the input)."""
+    create_flow_run_input(engine, run_id, keyset["response"], _dumps(run_input))
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"run_input must be JSON-serialisable: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    # orjson, which Prefect parses the schema with, has no NaN or Infinity.
+    raise ValueError(f"{name} is not JSON")
+
+
+# Hydration: Prefect's `__prefect_kind` objects in a run input -------------------------------------
+
+
+class _HydrationError(Exception):
+    pass
+
+
+class _Remove:
+    """A value hydration drops from its enclosing dict or list."""
+
+
+_REMOVE = _Remove()
+
+
+def _hydrate_top(obj: Any) -> Any:
+    value = _hydrate(obj)
+    return {} if value is _REMOVE else value
+
+
+def _hydrate(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if "__prefect_kind" in obj:
+            return _kind(obj.get("__prefect_kind"), obj)
+        out = {}
+        for k, v in obj.items():
+            v = _hydrate(v)
+            if v is not _REMOVE:
+                out[k] = v
+        return out
+    if isinstance(obj, list):
+        return [v for v in map(_hydrate, obj) if v is not _REMOVE]
+    return obj
+
+
+def _kind(kind: Any, obj: dict) -> Any:
+    """One `__prefect_kind` object, as Prefect hydrates it with errors raised,
+    Jinja rendered and workspace variables looked up (runstate keeps none)."""
+    if kind == "none":
+        if "value" not in obj:
+            raise _HydrationError("Missing 'value' key in __prefect object")
+        return _hydrate(obj["value"])
+    if kind == "json":
+        if "value" not in obj:
+            return _REMOVE
+        text = _hydrate(obj["value"]) if isinstance(obj["value"], dict) else obj["value"]
+        if text is _REMOVE:
+            return text
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise _HydrationError(f"Invalid JSON: {exc}") from None
+    if kind == "jinja":
+        if "template" not in obj:
+            raise _HydrationError("Missing 'template' key in __prefect object")
+        raise _HydrationError("runstate does not render Jinja templates")
+    if kind == "workspace_variable":
+        if "variable_name" not in obj:
+            return _REMOVE
+        name = _hydrate(obj["variable_name"]) if isinstance(obj["variable_name"], dict) else obj["variable_name"]
+        if name is _REMOVE:
+            return name
+        raise _HydrationError(f"Variable '{name}' not found in workspace.")
+    return obj.get("value")  # an unknown kind stands for its value, unhydrated
+
+
+# Validation: Prefect's schema fixes, then JSON Schema draft 2020-12 -------------------------------
+
+
+def _validation_refusal(run_input: Any, schema: Any) -> str | None:
+    import jsonschema  # only here: most engines never resume a run that waits for input
+
+    schema = _preprocess(schema)
+    try:
+        jsonschema.validate(run_input, schema, cls=jsonschema.Draft202012Validator)
+    except RecursionError:
+        return "Invalid schema: Unable to validate schema with circular references."
+    except jsonschema.SchemaError as exc:
+        return f"Invalid schema: {exc.message}"
+    except jsonschema.ValidationError as exc:
+        path = exc.json_path
+        where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
+        return f"Reason: {where} Failure reason: {exc.message}"
+    return None
+
+
+def _preprocess(schema: Any) -> Any:
+    """Prefect's repairs of pydantic-v1 schemas, on a copy: an optional property
+    without a default also admits null, a tuple's `items` list becomes
+    `prefixItems`; the same inside `definitions`. (Prefect's loop over sibling
+    properties reads the `required` list of the last nested object it entered,
+    not its own; kept, since it decides which fields admit null.)"""
+    if not isinstance(schema, dict):
+        return schema
+    schema = copy.deepcopy(schema)
+    if "properties" in schema:
+        _fix_properties(schema["properties"], schema.get("required", []))
+    definitions = schema.get("definitions")
+    if "definitions" in schema and isinstance(definitions, dict):
+        for name, definition in list(definitions.items()):
+            if isinstance(definition, dict):
+                if "properties" in definition:
+                    _fix_properties(definition["properties"], definition.get("required", []))
+                if "block_type_slug" in definition:
+                    definitions[definition.get("title", name)] = _block_or_reference(definition)
+    return schema
+
+
+def _fix_properties(properties: Any, required: Any) -> None:
+    if not isinstance(properties, dict):
+        return
+    for key, prop in properties.items():
+        if not isinstance(prop, dict):
+            continue
+        if key not in required and "type" in prop and prop["type"] != "null" and "default" not in prop:
+            prop["anyOf"] = [{"type": prop.pop("type")}, {"type": "null"}]
+        items = prop.get("items")
+        if items and isinstance(items, list) and not prop.get("prefixItems"):
+            prop["prefixItems"] = prop.pop("items")
+        if "properties" in prop:
+            required = prop.get("required", [])
+            _fix_properties(prop["properties"], required)
+
+
+def _block_or_reference(definition: dict) -> dict:
+    # A block-typed definition also accepts a reference to a stored block document.
+    reference = {"oneOf": [{"type": "string", "format": "uuid"},
+                           {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}]}
+    return {"oneOf": [definition, {"type": "object", "properties": {"$ref": reference}, "required": ["$ref"]}]}
