@@ -93,6 +93,7 @@ from .records import (
 )
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .foreman import ForemanPass
+from .history import HistoryResponse, HistoryResponseState
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,
@@ -137,7 +138,7 @@ __all__ = [
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
-    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",

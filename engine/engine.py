@@ -1153,6 +1153,62 @@ class Engine:
         """Matching task runs counted per state type."""
         return _queries.count_task_runs_by_state(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
 
+    # run history (engine/history.py) ------------------------------------------------------------------------------
+    @locked
+    def flow_run_history(
+        self,
+        history_start: Any,
+        history_end: Any,
+        history_interval: Any,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+    ) -> list:
+        """Matching flow runs bucketed by expected start time into intervals of
+        `history_interval` (a timedelta or seconds, at least 1 s) from `history_start`
+        to `history_end`, each interval's runs counted per state (POST /flow_runs/history)."""
+        return _history.run_history(
+            self, "flow_run", history_start, history_end, history_interval, flow_filter, flow_run_filter,
+            task_run_filter, deployment_filter, work_pool_filter, work_queue_filter,
+        )
+
+    @locked
+    def task_run_history(
+        self,
+        history_start: Any,
+        history_end: Any,
+        history_interval: Any,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+    ) -> list:
+        """As flow_run_history, for task runs (POST /task_runs/history)."""
+        return _history.run_history(
+            self, "task_run", history_start, history_end, history_interval, flow_filter, flow_run_filter,
+            task_run_filter, deployment_filter, None, None,
+        )
+
+    @locked
+    def average_flow_run_lateness(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+    ) -> float | None:
+        """Mean lateness in seconds of the matching flow runs, or None if none match
+        (POST /flow_runs/lateness)."""
+        return _history.average_flow_run_lateness(
+            self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+            work_pool_filter, work_queue_filter,
+        )
+
     # graphs (engine/graph.py) -------------------------------------------------------------------------------------
     @locked
     def read_task_run_dependencies(self, flow_run_id: Any) -> list:
@@ -1247,6 +1303,7 @@ class Engine:
 
 from . import graph as _graph  # noqa: E402  (these modules import Engine's helpers)
 from . import inputs as _inputs  # noqa: E402
+from . import history as _history  # noqa: E402
 from . import orchestration as _orchestration  # noqa: E402
 from .orchestration import instrumentation as _instrumentation  # noqa: E402
 from . import listings as _listings  # noqa: E402
