@@ -50,18 +50,14 @@ scenarios; a scenario the script cannot run at all (a problem of the oracle, not
 answer from Prefect) is named on stderr and left out, and the exit status is 1.
 """
 import datetime
-import json
 import pathlib
-import sqlite3
 import sys
-import threading
-import time
-import traceback
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 from prefect_routes import worker_heartbeat_route  # noqa: E402
+import sqlite_now  # noqa: E402
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 CLOCK = sb.CLOCK
@@ -71,49 +67,6 @@ SETTINGS = ("inactivity_heartbeat_multiple", "fallback_heartbeat_interval_second
 
 def ms_of(t):
     return None if t is None else round((t - T0).total_seconds() * 1000)
-
-
-# --- julianday on the manual clock -----------------------------------------------------
-_REAL_SQLITE = sqlite3.connect(":memory:", check_same_thread=False)
-_REAL_LOCK = threading.Lock()
-
-
-def sqlite_text(t: datetime.datetime) -> str:
-    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def manual_julianday(value):
-    """julianday(X) for Prefect's connections: 'now' is the manual clock (while one is
-    set); everything is then evaluated by SQLite's own julianday."""
-    if isinstance(value, str) and value.strip().lower() == "now" and CLOCK[0] is not None:
-        value = sqlite_text(CLOCK[0])
-    with _REAL_LOCK:
-        return _REAL_SQLITE.execute("SELECT julianday(?)", (value,)).fetchone()[0]
-
-
-def install_manual_julianday(async_engine) -> None:
-    import sqlalchemy as sa
-
-    def on_connect(dbapi_connection, connection_record):
-        dbapi_connection.create_function("julianday", 1, manual_julianday)
-
-    sa.event.listen(async_engine.sync_engine, "connect", on_connect)
-
-
-async def check_manual_julianday(db) -> None:
-    """The replacement really answers: julianday('now') follows the manual clock."""
-    import sqlalchemy as sa
-
-    for probe in (T0 + datetime.timedelta(seconds=1234, milliseconds=567), T0 - datetime.timedelta(days=400)):
-        CLOCK[0] = probe
-        try:
-            async with db.session_context() as s:
-                got = (await s.execute(sa.text("SELECT julianday('now'), julianday('NOW')"))).one()
-        finally:
-            CLOCK[0] = None
-        want = _REAL_SQLITE.execute("SELECT julianday(?)", (sqlite_text(probe),)).fetchone()[0]
-        if tuple(got) != (want, want):
-            raise SystemExit(f"julianday('now') is not the manual clock: {tuple(got)} != {want}")
 
 
 # --- answering --------------------------------------------------------------------------
@@ -127,9 +80,9 @@ async def answer_file(inp, out):
 
     A = schemas.actions
     db = provide_database_interface()
-    install_manual_julianday(await db.engine())  # before the first connection is made
+    sqlite_now.install(await db.engine(), ("julianday",))  # before the first connection is made
     await db.create_db()
-    await check_manual_julianday(db)
+    await sqlite_now.check(db, ("julianday",), T0)
     sb.install_manual_clock()
 
     def value(enum_or_none):
@@ -298,29 +251,10 @@ async def answer_file(inp, out):
             for table in reversed(orm.Base.metadata.sorted_tables):
                 await s.execute(table.delete())
 
-    with open(inp) as f:
-        scenarios = [json.loads(line) for line in f if line.strip()]
-    lines, failed = [], []
-    started = time.perf_counter()
-    for i, sc in enumerate(scenarios, 1):
+    def at_t0():
         CLOCK[0] = T0
-        try:
-            answer = await run_one(sc)
-        except SystemExit:
-            raise
-        except Exception:  # noqa: BLE001  (the oracle's own problem: report and skip)
-            failed.append(sc.get("id"))
-            print(f"scenario {sc.get('id')} could not be run:\n{traceback.format_exc()}", file=sys.stderr)
-        else:
-            lines.append(json.dumps({"scenario": sc, "answer": answer}, separators=(",", ":")))
-        finally:
-            await wipe()
-        if i % 200 == 0:
-            print(f"{i} scenarios ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
-    with open(out, "w") as f:
-        f.writelines(line + "\n" for line in lines)
-    print(f"{len(lines)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
-    return 1 if failed else 0
+
+    return await sb.answer_lines(inp, out, run_one, wipe, before_each=at_t0, report_every=200)
 
 
 if __name__ == "__main__":

@@ -41,24 +41,21 @@ the oracle, not an answer from Prefect) is named on stderr and left out, and the
 status is 1.
 """
 import datetime
-import json
 import pathlib
-import sqlite3
 import sys
-import threading
-import time
-import traceback
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 from history_scenarios import compact  # noqa: E402  (the answers' shape; standard library only)
+import sqlite_now  # noqa: E402
 
 UTC = datetime.timezone.utc
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 CLOCK = sb.CLOCK
 FILTER_KEYS = ("flows", "flow_runs", "task_runs", "deployments", "work_pools", "work_pool_queues")
 MESSAGE_LIMIT = 200
+NOW_FUNCTIONS = ("strftime", "datetime", "julianday")  # what Prefect's queries here read 'now' with
 
 
 def at_us(offset):
@@ -69,56 +66,6 @@ def ms_of(t):
     # Interval bounds are whole milliseconds (SQLite's strftime('%f')): exact as ints.
     # (A plain datetime first: pendulum's differences do not divide by a timedelta.)
     return (datetime.datetime.fromisoformat(t.isoformat()) - T0) // datetime.timedelta(milliseconds=1)
-
-
-# --- SQLite's 'now' on the manual clock --------------------------------------------------
-_REAL_SQLITE = sqlite3.connect(":memory:", check_same_thread=False)
-_REAL_LOCK = threading.Lock()
-
-
-def sqlite_text(t: datetime.datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def on_manual_clock(name: str):
-    """SQL function `name`(...) evaluated by SQLite's own, 'now' being the manual clock."""
-    def call(*args):
-        if CLOCK[0] is not None:
-            args = tuple(sqlite_text(CLOCK[0]) if isinstance(a, str) and a.strip().lower() == "now" else a
-                         for a in args)
-        marks = ", ".join("?" * len(args))
-        with _REAL_LOCK:
-            return _REAL_SQLITE.execute(f"SELECT {name}({marks})", args).fetchone()[0]
-    return call
-
-
-def install_manual_now(async_engine) -> None:
-    import sqlalchemy as sa
-
-    def on_connect(dbapi_connection, connection_record):
-        for name in ("strftime", "datetime", "julianday"):
-            dbapi_connection.create_function(name, -1, on_manual_clock(name))
-
-    sa.event.listen(async_engine.sync_engine, "connect", on_connect)
-
-
-async def check_manual_now(db) -> None:
-    """The replacements really answer: SQLite's 'now' follows the manual clock."""
-    import sqlalchemy as sa
-
-    for probe in (T0 + datetime.timedelta(seconds=1234, milliseconds=567), T0 - datetime.timedelta(days=400)):
-        CLOCK[0] = probe
-        try:
-            async with db.session_context() as s:
-                got = tuple((await s.execute(sa.text(
-                    "SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now'), datetime('now'), julianday('NOW')"))).one())
-        finally:
-            CLOCK[0] = None
-        text = sqlite_text(probe)
-        want = _REAL_SQLITE.execute("SELECT strftime('%Y-%m-%d %H:%M:%f000', ?), datetime(?), julianday(?)",
-                                    (text, text, text)).fetchone()
-        if got != tuple(want):
-            raise SystemExit(f"SQLite's 'now' is not the manual clock: {got} != {tuple(want)}")
 
 
 # --- answering ------------------------------------------------------------------------------
@@ -139,9 +86,9 @@ async def answer_file(inp, out):
     }
     body_time = pydantic.TypeAdapter(DateTime)
     db = provide_database_interface()
-    install_manual_now(await db.engine())  # before the first connection is made
+    sqlite_now.install(await db.engine(), NOW_FUNCTIONS)  # before the first connection is made
     await db.create_db()
-    await check_manual_now(db)
+    await sqlite_now.check(db, NOW_FUNCTIONS, T0)
     sb.install_manual_clock()
 
     def run_columns(r):
@@ -274,28 +221,7 @@ async def answer_file(inp, out):
             for table in reversed(orm.Base.metadata.sorted_tables):
                 await s.execute(table.delete())
 
-    with open(inp) as f:
-        scenarios = [json.loads(line) for line in f if line.strip()]
-    lines, failed = [], []
-    started = time.perf_counter()
-    for i, sc in enumerate(scenarios, 1):
-        try:
-            result = await run_one(sc)
-        except SystemExit:
-            raise
-        except Exception:  # noqa: BLE001  (the oracle's own problem: report and skip)
-            failed.append(sc.get("id"))
-            print(f"scenario {sc.get('id')} could not be run:\n{traceback.format_exc()}", file=sys.stderr)
-        else:
-            lines.append(json.dumps({"scenario": sc, "answer": result}, separators=(",", ":")))
-        finally:
-            await wipe()
-        if i % 100 == 0:
-            print(f"{i} scenarios ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
-    with open(out, "w") as f:
-        f.writelines(line + "\n" for line in lines)
-    print(f"{len(lines)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
-    return 1 if failed else 0
+    return await sb.answer_lines(inp, out, run_one, wipe)
 
 
 if __name__ == "__main__":

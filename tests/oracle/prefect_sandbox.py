@@ -113,3 +113,36 @@ async def answer_each(db, scenarios, run_one, out: str, after_each=None) -> None
     with open(out, "w") as f:
         json.dump(answers, f, indent=1)
     print(f"{len(answers)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+
+
+async def answer_lines(inp: str, out: str, run_one, wipe, before_each=None, report_every: int = 100) -> int:
+    """Answer the JSON-lines scenarios of `inp` one by one with `run_one(scenario)`,
+    calling `before_each()` before and `wipe()` after each (even one that raised), and
+    write `{"scenario", "answer"}` lines to `out`. A scenario the oracle cannot run is
+    reported on stderr and left out; returns 1 if any was, else 0."""
+    import traceback
+
+    with open(inp) as f:
+        scenarios = [json.loads(line) for line in f if line.strip()]
+    lines, failed = [], []
+    started = time.perf_counter()
+    for i, sc in enumerate(scenarios, 1):
+        if before_each is not None:
+            before_each()
+        try:
+            answer = await run_one(sc)
+        except SystemExit:
+            raise
+        except Exception:  # noqa: BLE001  (the oracle's own problem: report and skip)
+            failed.append(sc.get("id"))
+            print(f"scenario {sc.get('id')} could not be run:\n{traceback.format_exc()}", file=sys.stderr)
+        else:
+            lines.append(json.dumps({"scenario": sc, "answer": answer}, separators=(",", ":")))
+        finally:
+            await wipe()
+        if i % report_every == 0:
+            print(f"{i} scenarios ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
+    with open(out, "w") as f:
+        f.writelines(line + "\n" for line in lines)
+    print(f"{len(lines)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+    return 1 if failed else 0
