@@ -194,7 +194,7 @@ def _kind(kind: Any, obj: dict) -> Any:
     if kind == "json":
         if "value" not in obj:
             return _REMOVE
-        text = _hydrate(obj["value"]) if isinstance(obj["value"], dict) else obj["value"]
+        text = _field(obj, "value")
         if text is _REMOVE:
             return text
         try:
@@ -208,11 +208,17 @@ def _kind(kind: Any, obj: dict) -> Any:
     if kind == "workspace_variable":
         if "variable_name" not in obj:
             return _REMOVE
-        name = _hydrate(obj["variable_name"]) if isinstance(obj["variable_name"], dict) else obj["variable_name"]
+        name = _field(obj, "variable_name")
         if name is _REMOVE:
             return name
         raise _HydrationError(f"Variable '{name}' not found in workspace.")
     return obj.get("value")  # an unknown kind stands for its value, unhydrated
+
+
+def _field(obj: dict, name: str) -> Any:
+    # Prefect hydrates a kind's argument only when it is itself an object.
+    value = obj[name]
+    return _hydrate(value) if isinstance(value, dict) else value
 
 
 # Validation: Prefect's schema fixes, then JSON Schema draft 2020-12 -------------------------------
