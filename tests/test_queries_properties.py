@@ -449,8 +449,9 @@ def requests(draw, flow_run_ids, for_task_runs):
 
 # the properties -----------------------------------------------------------------------------------
 
-_ARGS = {"flows": "flow_filter", "flow_runs": "flow_run_filter", "task_runs": "task_run_filter",
-         "deployments": "deployment_filter", "work_pools": "work_pool_filter", "work_pool_queues": "work_queue_filter"}
+FILTER_ARGS = {"flows": "flow_filter", "flow_runs": "flow_run_filter", "task_runs": "task_run_filter",
+               "deployments": "deployment_filter", "work_pools": "work_pool_filter",
+               "work_pool_queues": "work_queue_filter"}
 
 
 def _ref_queue_startswith(req):
@@ -462,13 +463,23 @@ def _ref_queue_startswith(req):
     return None
 
 
+def ref_flow_runs(req, w):
+    """The flow runs of world `w` that request `req` matches, by the reference matchers."""
+    startswith = _ref_queue_startswith(req)
+    plain = dict(req)
+    if startswith is not None:
+        plain["work_pool_queues"] = {}
+    return [f for f in w["flow_runs"].values() if ref_flow_run_matches(plain, f, w)
+            and (startswith is None or startswith(w["work_queues"][f.work_queue_id]))]
+
+
 def check_queries(engine, data, rounds=4):
     w = world_of(engine)
     fr_ids = sorted(str(i) for i in w["flow_runs"]) + [str(uuid.UUID(int=7))]
     for _ in range(rounds):
         for_tasks = data.draw(st.booleans())
         req = data.draw(requests(fr_ids, for_tasks))
-        kwargs = {_ARGS[k]: v for k, v in req.items()}
+        kwargs = {FILTER_ARGS[k]: v for k, v in req.items()}
         sort = data.draw(st.sampled_from(TASK_RUN_SORTS if for_tasks else FLOW_RUN_SORTS))
         offset = data.draw(st.sampled_from([0, 0, 1, 3, 10]))
         limit = data.draw(st.sampled_from([None, 0, 1, 2, 5, 20]))
@@ -481,12 +492,7 @@ def check_queries(engine, data, rounds=4):
                             for t in TYPES}
             assert by_state == ref_by_state, req
         else:
-            startswith = _ref_queue_startswith(req)
-            plain = dict(req)
-            if startswith is not None:
-                plain["work_pool_queues"] = {}
-            expected = [f for f in w["flow_runs"].values() if ref_flow_run_matches(plain, f, w)
-                        and (startswith is None or startswith(w["work_queues"][f.work_queue_id]))]
+            expected = ref_flow_runs(req, w)
             got = engine.read_flow_runs(**kwargs, sort=sort, offset=offset, limit=limit)
             assert engine.count_flow_runs(**kwargs) == len(expected), req
         window = ref_sorted(expected, sort)[offset: None if limit is None else offset + limit]
