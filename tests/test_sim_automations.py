@@ -813,6 +813,24 @@ def test_resume_flow_run_lets_a_paused_run_go_on_and_fails_on_a_run_that_is_not_
     assert report["automations"]["eager"]["actions_failed"] == report["automations"]["eager"]["triggered"] >= len(done)
 
 
+def test_a_run_paused_after_its_last_task_goes_on_when_an_automation_resumes_it():
+    """The flow pauses after its only task, so no task run is held; an automation's
+    resume (a RUNNING the process did not ask for) must still let it finish, and a
+    state an action makes final must still end it."""
+    flow = {"name": "f", "tasks": [{"name": "a", "duration": "2m"}],
+            "pause": {"probability": 1.0, "after": "a", "duration": "5h", "timeout": "6h"}}
+    quick = {**RESUMER, "name": "quick", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Paused"]}}
+    failer = {**quick, "name": "failer", "actions": [{"type": "change-flow-run-state", "state": "FAILED"}]}
+    for automation, last in ((quick, StateType.COMPLETED), (failer, StateType.FAILED)):
+        result, engine = simulate({**SUSPENDED, "flows": [flow], "automations": [automation]})
+        runs = engine.read_flow_runs()
+        paused = [rec for rec in runs if StateType.PAUSED in [s.type for s in history(engine, rec)]]
+        assert len(paused) >= 2
+        assert all(rec.state_type is last for rec in paused[:-1]), [rec.state_type for rec in paused]
+        # Long before the 5-hour pause would have ended: the worker (limit 1) was freed each time.
+        assert build_report(result)["flow_runs"]["finished"] >= len(paused) - 1
+
+
 # Prefect 3.1.0's own answers -----------------------------------------------------------------------
 # tests/data/triggers_prefect_oracle.jsonl is what tests/oracle/prefect_triggers.py
 # (Prefect's trigger code) answered for `triggers_scenarios.py 1 60`: the seconds at

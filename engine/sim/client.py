@@ -173,7 +173,10 @@ class Client:
                 self.on_rescheduled(run)   # re-filed for its new scheduled time
             elif stype is _CANCELLING and not run.cancelling:
                 self._cancelling(run)
-            elif run.held and stype is not _PAUSED:
+            elif (run.paused or run.held) and stype is not _PAUSED:
+                # Paused by its process (`paused`, maybe holding nothing) or holding
+                # task runs an action's PAUSED stopped: a RUNNING or final state the
+                # process did not ask for lets it go on, or ends it.
                 if stype is _RUNNING:
                     self._resumed(run)
                 elif stype in _FINAL:
