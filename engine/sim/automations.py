@@ -203,7 +203,7 @@ class Automations:
         self.loop.at(now, self._sweep)
         for auto in self.automations:
             if not auto.reactive:
-                self.loop.at(self._pass_at(now), self._pass, auto)
+                self.loop.at(service_pass_at(now, self.every), self._pass, auto)
 
     def outcomes(self) -> dict[str, dict[str, int]]:
         """What each enabled automation did, in workload order."""
@@ -342,10 +342,6 @@ class Automations:
             self._replace(auto, key, start, 1 if unspent else 0)
 
     # the proactive-triggers service --------------------------------------------------------------
-    def _pass_at(self, t: float) -> float:
-        """The service's first pass at or after `t`."""
-        return service_pass_at(t, self.every)
-
     def _sweep(self, _: Any = None) -> None:
         """Prefect's sweep_closed_buckets: drop every bucket that ended a minute ago or
         more. O(buckets dropped · log buckets)."""
@@ -388,7 +384,7 @@ class Automations:
             heapq.heappop(ends)
         if ends and now < ends[0][0] < again:
             again = ends[0][0]
-        self.loop.at(self._pass_at(again), self._pass, auto)
+        self.loop.at(service_pass_at(again, self.every), self._pass, auto)
 
     # firing and actions ---------------------------------------------------------------------------
     def _fire(self, auto: _Automation, key: tuple[Any, ...], run: RunSim | None) -> None:

@@ -172,7 +172,7 @@ class Simulation:
             run.recorded = None
             metrics = self.metrics
             metrics.counters["flow_runs_finished"] -= 1
-            metrics.completed_at.remove(t)
+            _remove_last(metrics.completed_at, t)
             if run.dep is not None:
                 row = metrics.deployment(run.dep.spec.name)
                 if key in row:
@@ -413,3 +413,13 @@ def _defer_sigint(stop_asked: list[bool]) -> Any:
 
     signal.signal(signal.SIGINT, on_sigint)
     return previous
+
+
+def _remove_last(values: list, value: Any) -> None:
+    """Remove the last occurrence of `value`: a finish being un-counted is almost
+    always among the latest, where `list.remove` would reach it last."""
+    for i in range(len(values) - 1, -1, -1):
+        if values[i] == value:
+            del values[i]
+            return
+    raise ValueError(f"{value!r} is not in the list")
