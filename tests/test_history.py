@@ -94,13 +94,8 @@ def check_columns(run: Any, r: dict) -> None:
 
 
 def as_answer(history: list[HistoryResponse]) -> Any:
-    """The engine's history in the oracle's shape (prefect_history.py's `compact`)."""
-    ms = dt.timedelta(milliseconds=1)
-    intervals = [[(h.interval_start - T0) // ms, (h.interval_end - T0) // ms,
-                  [[s.state_type.value, s.state_name, s.count_runs, s.sum_estimated_run_time.total_seconds(),
-                    s.sum_estimated_lateness.total_seconds()] for s in h.states]]
-                 for h in history]
-    return COMPACT(intervals)
+    """The engine's history in the oracle's shape (history_scenarios.py's `compact`)."""
+    return COMPACT(history, lambda t: (t - T0) // dt.timedelta(milliseconds=1))
 
 
 def is_error(answer: Any) -> bool:

@@ -294,10 +294,16 @@ def gen_scenario(rng, sid):
 
 # --- answers -------------------------------------------------------------------------------
 
-def compact(intervals):
-    """A history as {"start_ms", "width_ms", "count", "states": {index: states}} (only
-    the intervals with runs listed) when its intervals are `count` adjacent ones of one
-    width from `start_ms`, as Prefect's always were; else the list as it came."""
+def compact(history, ms_of):
+    """A history (Prefect's HistoryResponse rows or the engine's: the same attribute
+    names; times read by `ms_of` as ms after T0) as {"start_ms", "width_ms", "count",
+    "states": {index: states}} (only the intervals with runs listed) when its
+    intervals are `count` adjacent ones of one width from `start_ms`, as Prefect's
+    always were; else the list of intervals as it came."""
+    intervals = [[ms_of(h.interval_start), ms_of(h.interval_end),
+                  [[st.state_type.value, st.state_name, st.count_runs, st.sum_estimated_run_time.total_seconds(),
+                    st.sum_estimated_lateness.total_seconds()] for st in h.states]]
+                 for h in history]
     if intervals:
         start, width = intervals[0][0], intervals[0][1] - intervals[0][0]
         if all(iv[0] == start + k * width and iv[1] == start + (k + 1) * width for k, iv in enumerate(intervals)):

@@ -245,11 +245,7 @@ async def answer_file(inp, out):
 
     async def wipe():
         CLOCK[0] = None
-        async with db.session_context(begin_transaction=True) as s:
-            # work_pool and work_queue point at each other: check keys at COMMIT only.
-            await s.execute(sa.text("PRAGMA defer_foreign_keys = ON"))
-            for table in reversed(orm.Base.metadata.sorted_tables):
-                await s.execute(table.delete())
+        await sb.delete_all_rows(db)
 
     def at_t0():
         CLOCK[0] = T0

@@ -15,7 +15,6 @@ Writes a JSON list of {"id", "expected": {"status", "state", "reason", "response
 route raises (Prefect's HTTP 500), "expected" is {"error": exception class name,
 "response", "run_state"} instead.
 """
-import asyncio  # noqa: F401  (the sandbox runs the coroutine)
 import datetime as dt
 import json
 import sys

@@ -146,3 +146,15 @@ async def answer_lines(inp: str, out: str, run_one, wipe, before_each=None, repo
         f.writelines(line + "\n" for line in lines)
     print(f"{len(lines)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
     return 1 if failed else 0
+
+
+async def delete_all_rows(db) -> None:
+    """Empty every table of Prefect's schema, in one transaction."""
+    import sqlalchemy as sa
+    from prefect.server.database import orm_models as orm
+
+    async with db.session_context(begin_transaction=True) as s:
+        # work_pool and work_queue point at each other: check keys at COMMIT only.
+        await s.execute(sa.text("PRAGMA defer_foreign_keys = ON"))
+        for table in reversed(orm.Base.metadata.sorted_tables):
+            await s.execute(table.delete())
