@@ -9,6 +9,8 @@ from typing import Iterator
 
 import pytest
 
+from engine.states import State, StateType
+
 FULL = os.environ.get("RUNSTATE_BENCH_FULL") == "1"
 
 
@@ -34,3 +36,19 @@ def collector(on: bool) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def bench_full() -> bool:
     return FULL
+
+
+# Finished runs' state types, mostly COMPLETED (the query benchmarks' datasets).
+PAST = [StateType.COMPLETED] * 8 + [StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+
+
+def load_with_state(store, run, kind, row_cls, key, state_type, when) -> None:
+    """Load `run` into the store with a proper current state (State object, state row,
+    denormalised columns), as a forced first state would leave it."""
+    state = State(type=state_type, timestamp=when)
+    row = row_cls(type=state.type, timestamp=when, name=state.name, state_details=state.state_details,
+                  id=state.id, **{key: run.id})
+    run.state, run.state_id, run.state_type, run.state_name, run.state_timestamp = (
+        state, state.id, state.type, state.name, when)
+    store.load(kind, run)
+    store.load(kind + "_state", row)

@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from benchmarks.conftest import scaled
+from benchmarks.conftest import PAST, load_with_state, scaled
 from engine import Engine, ManualClock
 from engine.records import FlowRun, FlowRunStateRow
-from engine.states import State, StateType, TERMINAL_STATES
+from engine.states import StateType, TERMINAL_STATES
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -26,7 +26,6 @@ N_FLOW_RUNS = scaled(100_000)
 N_DEPLOYMENTS = 20
 NOW = T0 + MONTH * 0.9  # most of the month is past
 
-_PAST = [StateType.COMPLETED] * 8 + [StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 _BY_TYPE = {"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}}
 
 
@@ -35,7 +34,7 @@ def _state_at(expected: dt.datetime, rnd: random.Random) -> StateType:
         return StateType.SCHEDULED
     if expected > NOW - dt.timedelta(hours=2):
         return rnd.choice([StateType.RUNNING, StateType.PENDING])
-    return rnd.choice(_PAST)
+    return rnd.choice(PAST)
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +56,7 @@ def month():
                       deployment_id=deployments[i % N_DEPLOYMENTS].id, expected_start_time=expected,
                       start_time=started, total_run_time=dt.timedelta(minutes=5) if kind in TERMINAL_STATES
                       else dt.timedelta(0))
-        state = State(type=kind, timestamp=when)
-        row = FlowRunStateRow(type=kind, timestamp=when, name=state.name, state_details=state.state_details,
-                              id=state.id, flow_run_id=run.id)
-        run.state, run.state_id, run.state_type, run.state_name, run.state_timestamp = (
-            state, state.id, kind, state.name, when)
-        store.load("flow_run", run)
-        store.load("flow_run_state", row)
+        load_with_state(store, run, "flow_run", FlowRunStateRow, "flow_run_id", kind, when)
         runs.append(run)
     # Build the expected-start-time index before timing (sorted indexes start cold).
     engine.flow_run_history(T0, T0 + dt.timedelta(hours=1), 3600)

@@ -15,17 +15,16 @@ import uuid
 
 import pytest
 
-from benchmarks.conftest import scaled
+from benchmarks.conftest import PAST, load_with_state, scaled
 from engine import Engine, ManualClock
 from engine.records import FlowRun, FlowRunStateRow, TaskRun, TaskRunStateRow
-from engine.states import State, StateType
+from engine.states import StateType
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
 N_FLOW_RUNS = scaled(100_000)
 N_TASK_RUNS = scaled(1_000_000)
 
-_PAST = [StateType.COMPLETED] * 8 + [StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 _TASK_MIX = [StateType.COMPLETED] * 6 + [StateType.RUNNING, StateType.FAILED, StateType.PENDING, StateType.SCHEDULED]
 
 
@@ -34,18 +33,7 @@ def _flow_state(i: int, n: int, rnd: random.Random) -> StateType:
         return StateType.SCHEDULED
     if i > n * 0.88:
         return rnd.choice([StateType.RUNNING, StateType.PENDING])
-    return rnd.choice(_PAST)
-
-
-def _with_state(store, run, kind, row_cls, key, state_type, when):
-    """Give `run` a proper current state (State object, state row, denormalised columns)."""
-    state = State(type=state_type, timestamp=when)
-    row = row_cls(type=state.type, timestamp=when, name=state.name, state_details=state.state_details,
-                  id=state.id, **{key: run.id})
-    run.state, run.state_id, run.state_type, run.state_name, run.state_timestamp = (
-        state, state.id, state.type, state.name, when)
-    store.load(kind, run)
-    store.load(kind + "_state", row)
+    return rnd.choice(PAST)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def big():
                       expected_start_time=expected,
                       next_scheduled_start_time=expected if st is StateType.SCHEDULED else None,
                       start_time=None if st in (StateType.SCHEDULED, StateType.PENDING) else expected)
-        _with_state(store, run, "flow_run", FlowRunStateRow, "flow_run_id", st, expected)
+        load_with_state(store, run, "flow_run", FlowRunStateRow, "flow_run_id", st, expected)
         runs.append(run)
     per_run = max(1, N_TASK_RUNS // N_FLOW_RUNS)
     for run in runs:
@@ -70,7 +58,7 @@ def big():
             task = TaskRun(flow_run_id=run.id, task_key=f"t{j}", dynamic_key="0", name=f"t{j}",
                            id=uuid.UUID(int=rnd.getrandbits(128), version=4),
                            expected_start_time=run.expected_start_time)
-            _with_state(store, task, "task_run", TaskRunStateRow, "task_run_id", rnd.choice(_TASK_MIX),
+            load_with_state(store, task, "task_run", TaskRunStateRow, "task_run_id", rnd.choice(_TASK_MIX),
                         run.expected_start_time + dt.timedelta(seconds=j))
     # Build the sort indexes the reads use before timing (they start cold).
     engine.read_flow_runs(flow_run_filter={"state": {"type": {"any_": ["SCHEDULED"]}}},

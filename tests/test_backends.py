@@ -17,9 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from test_backends_support import (  # noqa: E402
     Workload,
+    as_schema_version,
     assert_same_engine,
     check_indexes,
-    execute_sql,
     make_clock,
     populate_all_kinds,
     rewrite_snapshot,
@@ -326,8 +326,7 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         pool = engine.create_work_pool("p")
         engine.create_flow("f")
-    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input",
-                "PRAGMA user_version = 1")
+    as_schema_version(path, 1)
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
@@ -346,7 +345,7 @@ def test_a_version_2_sqlite_database_gains_the_deployment_schedule_table(tmp_pat
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         flow = engine.create_flow("f")
         dep = engine.create_deployment(flow.id, "d")
-    execute_sql(path, "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input", "PRAGMA user_version = 2")
+    as_schema_version(path, 2)
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.read_deployment_schedules(dep.id) == []
         engine.create_deployment_schedules(dep.id, [{"cron": "0 * * * *"}])
@@ -363,7 +362,7 @@ def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
     path = tmp_path / "v3.db"
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         run = engine.create_flow_run(flow_id=engine.create_flow("f").id)
-    execute_sql(path, "DROP TABLE flow_run_input", "PRAGMA user_version = 3")
+    as_schema_version(path, 3)
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         assert engine.filter_flow_run_input(run.id, "", limit=None) == []
         engine.create_flow_run_input(run.id, "k", "v", sender="s")

@@ -15,7 +15,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_backends_support import Workload, dump, execute_sql, make_clock, rewrite_snapshot  # noqa: E402
+from test_backends_support import (  # noqa: E402
+    Workload, as_schema_version, dump, execute_sql, make_clock, rewrite_snapshot,
+)
 
 from engine import Engine  # noqa: E402
 from engine.errors import BackendError, ValidationError  # noqa: E402
@@ -431,9 +433,7 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     checks out: a damaged old file is refused and left as it was."""
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    execute_sql(path, "DROP TABLE worker", "DROP TABLE deployment_schedule", "DROP TABLE flow_run_input",
-                "PRAGMA user_version = 1",
-                "ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    as_schema_version(path, 1, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
     before = _listing(tmp_path)
     with pytest.raises(BackendError, match="table flow_run has columns"):
         Engine.open(f"sqlite:///{path}")

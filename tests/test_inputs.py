@@ -15,6 +15,7 @@ import pathlib
 import uuid
 
 import pytest
+from oracle_answers import load_oracle_script
 
 from engine import (
     Engine, FlowRunInput, ManualClock, ObjectNotFoundError, Paused, Running, SetStateStatus, StateType, Suspended,
@@ -50,9 +51,7 @@ def engine(clock) -> Engine:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_prefect_answers(case):
-    clock = ManualClock(T0)
-    engine = Engine(clock=clock)
+def test_prefect_answers(case, engine, clock):
     run = paused_run(engine, clock, case["keyset"], case["pause"] == "suspended")
     for key, value in case["inputs"]:
         engine.create_flow_run_input(run.id, key, value)
@@ -73,6 +72,13 @@ def test_prefect_answers(case):
         found = engine.read_flow_run_input(run.id, case["keyset"]["response"])
         got["response"] = found and found.value
     assert got == want
+
+
+def test_the_generator_still_writes_the_recorded_scenarios(tmp_path):
+    out = tmp_path / "scenarios.json"
+    load_oracle_script("inputs_scenarios").main(["inputs_scenarios.py", "7", "60", str(out)])
+    assert json.loads(out.read_text(encoding="utf-8")) == [
+        {k: v for k, v in case.items() if k != "expected"} for case in CASES]
 
 
 def test_the_corpus_covers_accepts_refusals_and_every_refusal_kind():
