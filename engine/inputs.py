@@ -107,35 +107,36 @@ def delete_flow_run_input(engine: Any, flow_run_id: Any, key: Any) -> bool:
 # The resume route ------------------------------------------------------------------------------
 
 
-def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: Any) -> tuple[str | None, Any]:
+def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: Any) -> tuple[str | None, str | None]:
     """For a pause that waits for input: (the reason the resume is refused, or None;
-    the hydrated run input). The steps and reasons are the route's: hydration
-    ("Error hydrating run input: ..."), the schema input ("Run input schema not
-    found.", "... is not valid JSON."), validation ("Reason: Validation failed ...").
-    O(size of the input and schema)."""
+    the hydrated run input as the compact JSON to store, None when it is empty). The
+    steps and reasons are the route's: hydration ("Error hydrating run input: ..."),
+    the schema input ("Run input schema not found.", "... is not valid JSON."),
+    validation ("Reason: Validation failed ..."). A value JSON cannot hold raises
+    ValidationError here, before the state changes. O(size of the input and schema)."""
     try:
         run_input = _hydrate_top(run_input or {}) or {}
     except _HydrationError as exc:
-        return f"Error hydrating run input: {exc}", run_input
+        return f"Error hydrating run input: {exc}", None
     schema_input = engine._unique("flow_run_input", "run_key", (run_id, keyset.get("schema")))
     if schema_input is None:
-        return "Run input schema not found.", run_input
+        return "Run input schema not found.", None
     try:
         schema = json.loads(schema_input.value, parse_constant=_no_constant)
     except ValueError:
-        return "Run input schema is not valid JSON.", run_input
+        return "Run input schema is not valid JSON.", None
     refusal = _validation_refusal(run_input, schema)
-    if refusal is None and run_input and "response" not in keyset:
-        refusal = "Run input keyset has no 'response' key."
-    if refusal is None and run_input:
-        _dumps(run_input)  # a value that cannot be stored is refused before the state changes
-    return refusal, run_input
+    if refusal is not None or not run_input:
+        return refusal, None
+    if "response" not in keyset:
+        return "Run input keyset has no 'response' key.", None
+    return None, _dumps(run_input)
 
 
-def store_run_input_answer(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: Any) -> None:
-    """After an accepted resume: the run input, as compact JSON, under the keyset's
-    "response" key. O(size of the input)."""
-    create_flow_run_input(engine, run_id, keyset["response"], _dumps(run_input))
+def store_run_input_answer(engine: Any, run_id: uuid.UUID, keyset: dict, answer: str) -> None:
+    """After an accepted resume: the answer (run_input_refusal's JSON) under the
+    keyset's "response" key. O(size of the answer)."""
+    create_flow_run_input(engine, run_id, keyset["response"], answer)
 
 
 def _dumps(value: Any) -> str:

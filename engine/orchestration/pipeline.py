@@ -468,8 +468,9 @@ def resume_flow_run(
                                    details=StateAbortDetails(reason="Cannot resume a flow run that is not paused."))
     details = state.state_details
     keyset = details.run_input_keyset
+    answer = None
     if keyset:
-        refusal, run_input = _inputs.run_input_refusal(engine, flow_run_id, keyset, run_input)
+        refusal, answer = _inputs.run_input_refusal(engine, flow_run_id, keyset, run_input)
         if refusal is not None:
             # (Prefect answers REJECT with abort details here.)
             return OrchestrationResult(state=state, status=SetStateStatus.REJECT,
@@ -480,6 +481,6 @@ def resume_flow_run(
         proposed = Running()
     result = set_flow_run_state(engine, flow_run_id, proposed, False,
                                 CoreFlowPolicy if flow_policy is None else flow_policy, orchestration_parameters)
-    if keyset and run_input and result.status is SetStateStatus.ACCEPT:
-        _inputs.store_run_input_answer(engine, flow_run_id, keyset, run_input)
+    if answer is not None and result.status is SetStateStatus.ACCEPT:
+        _inputs.store_run_input_answer(engine, flow_run_id, keyset, answer)
     return result
