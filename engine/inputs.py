@@ -10,7 +10,6 @@ methods of the same names are the public API.
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
@@ -20,6 +19,7 @@ from .errors import UniquenessError, ValidationError
 from .filters import like_regex
 from .queries import check_window
 from .records import FlowRunInput
+from .schema_tools import HydrationError, InvalidSchemaError, hydrate, validation_failure
 from .validation import as_str, as_uuid
 
 __all__ = [
@@ -115,8 +115,8 @@ def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: A
     validation ("Reason: Validation failed ..."). A value JSON cannot hold raises
     ValidationError here, before the state changes. O(size of the input and schema)."""
     try:
-        run_input = _hydrate_top(run_input or {}) or {}
-    except _HydrationError as exc:
+        run_input = hydrate(run_input or {}) or {}
+    except HydrationError as exc:
         return f"Error hydrating run input: {exc}", None
     schema_input = engine._unique("flow_run_input", "run_key", (run_id, keyset.get("schema")))
     if schema_input is None:
@@ -125,9 +125,14 @@ def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: A
         schema = json.loads(schema_input.value, parse_constant=_no_constant)
     except ValueError:
         return "Run input schema is not valid JSON.", None
-    refusal = _validation_refusal(run_input, schema)
-    if refusal is not None or not run_input:
-        return refusal, None
+    try:
+        failure = validation_failure(run_input, schema)
+    except InvalidSchemaError as exc:
+        return str(exc), None
+    if failure is not None:
+        return f"Reason: {failure}", None
+    if not run_input:
+        return None, None
     if "response" not in keyset:
         return "Run input keyset has no 'response' key.", None
     return None, _dumps(run_input)
@@ -149,139 +154,3 @@ def _dumps(value: Any) -> str:
 def _no_constant(name: str) -> Any:
     # orjson, which Prefect parses the schema with, has no NaN or Infinity.
     raise ValueError(f"{name} is not JSON")
-
-
-# Hydration: Prefect's `__prefect_kind` objects in a run input -------------------------------------
-
-
-class _HydrationError(Exception):
-    pass
-
-
-class _Remove:
-    """A value hydration drops from its enclosing dict or list."""
-
-
-_REMOVE = _Remove()
-
-
-def _hydrate_top(obj: Any) -> Any:
-    value = _hydrate(obj)
-    return {} if value is _REMOVE else value
-
-
-def _hydrate(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        if "__prefect_kind" in obj:
-            return _kind(obj.get("__prefect_kind"), obj)
-        out = {}
-        for k, v in obj.items():
-            v = _hydrate(v)
-            if v is not _REMOVE:
-                out[k] = v
-        return out
-    if isinstance(obj, list):
-        return [v for v in map(_hydrate, obj) if v is not _REMOVE]
-    return obj
-
-
-def _kind(kind: Any, obj: dict) -> Any:
-    """One `__prefect_kind` object, as Prefect hydrates it with errors raised,
-    Jinja rendered and workspace variables looked up (runstate keeps none)."""
-    if kind == "none":
-        if "value" not in obj:
-            raise _HydrationError("Missing 'value' key in __prefect object")
-        return _hydrate(obj["value"])
-    if kind == "json":
-        if "value" not in obj:
-            return _REMOVE
-        text = _field(obj, "value")
-        if text is _REMOVE:
-            return text
-        try:
-            return json.loads(text)
-        except (ValueError, TypeError) as exc:
-            raise _HydrationError(f"Invalid JSON: {exc}") from None
-    if kind == "jinja":
-        if "template" not in obj:
-            raise _HydrationError("Missing 'template' key in __prefect object")
-        raise _HydrationError("runstate does not render Jinja templates")
-    if kind == "workspace_variable":
-        if "variable_name" not in obj:
-            return _REMOVE
-        name = _field(obj, "variable_name")
-        if name is _REMOVE:
-            return name
-        raise _HydrationError(f"Variable '{name}' not found in workspace.")
-    return obj.get("value")  # an unknown kind stands for its value, unhydrated
-
-
-def _field(obj: dict, name: str) -> Any:
-    # Prefect hydrates a kind's argument only when it is itself an object.
-    value = obj[name]
-    return _hydrate(value) if isinstance(value, dict) else value
-
-
-# Validation: Prefect's schema fixes, then JSON Schema draft 2020-12 -------------------------------
-
-
-def _validation_refusal(run_input: Any, schema: Any) -> str | None:
-    import jsonschema  # only here: most engines never resume a run that waits for input
-
-    schema = _preprocess(schema)
-    try:
-        jsonschema.validate(run_input, schema, cls=jsonschema.Draft202012Validator)
-    except RecursionError:
-        return "Invalid schema: Unable to validate schema with circular references."
-    except jsonschema.SchemaError as exc:
-        return f"Invalid schema: {exc.message}"
-    except jsonschema.ValidationError as exc:
-        path = exc.json_path
-        where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
-        return f"Reason: {where} Failure reason: {exc.message}"
-    return None
-
-
-def _preprocess(schema: Any) -> Any:
-    """Prefect's repairs of pydantic-v1 schemas, on a copy: an optional property
-    without a default also admits null, a tuple's `items` list becomes
-    `prefixItems`; the same inside `definitions`. (Prefect's loop over sibling
-    properties reads the `required` list of the last nested object it entered,
-    not its own; kept, since it decides which fields admit null.)"""
-    if not isinstance(schema, dict):
-        return schema
-    schema = copy.deepcopy(schema)
-    if "properties" in schema:
-        _fix_properties(schema["properties"], schema.get("required", []))
-    definitions = schema.get("definitions")
-    if "definitions" in schema and isinstance(definitions, dict):
-        for name, definition in list(definitions.items()):
-            if isinstance(definition, dict):
-                if "properties" in definition:
-                    _fix_properties(definition["properties"], definition.get("required", []))
-                if "block_type_slug" in definition:
-                    definitions[definition.get("title", name)] = _block_or_reference(definition)
-    return schema
-
-
-def _fix_properties(properties: Any, required: Any) -> None:
-    if not isinstance(properties, dict):
-        return
-    for key, prop in properties.items():
-        if not isinstance(prop, dict):
-            continue
-        if key not in required and "type" in prop and prop["type"] != "null" and "default" not in prop:
-            prop["anyOf"] = [{"type": prop.pop("type")}, {"type": "null"}]
-        items = prop.get("items")
-        if items and isinstance(items, list) and not prop.get("prefixItems"):
-            prop["prefixItems"] = prop.pop("items")
-        if "properties" in prop:
-            required = prop.get("required", [])
-            _fix_properties(prop["properties"], required)
-
-
-def _block_or_reference(definition: dict) -> dict:
-    # A block-typed definition also accepts a reference to a stored block document.
-    reference = {"oneOf": [{"type": "string", "format": "uuid"},
-                           {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}]}
-    return {"oneOf": [definition, {"type": "object", "properties": {"$ref": reference}, "required": ["$ref"]}]}

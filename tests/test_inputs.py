@@ -229,6 +229,8 @@ def test_a_response_key_already_taken_rolls_the_resume_back(engine, clock):
     ({"schema": "s"}, {}, {"x": 1}, "Run input keyset has no 'response' key."),
     (KEYSET, {"type": "nope"}, {}, "Invalid schema: "),
     (KEYSET, ["not", "a", "schema"], {}, "Invalid schema: "),
+    (KEYSET, {"properties": {"a": {"$ref": "#/definitions/Gone"}}}, {"a": 1},
+     "Invalid schema: PointerToNowhere: '/definitions/Gone' does not exist"),
     (KEYSET, {"properties": {"a": {"type": "integer"}}}, {"a": {"__prefect_kind": "jinja", "template": "{{ x }}"}},
      "Error hydrating run input: runstate does not render Jinja templates"),
 ])

@@ -1,0 +1,224 @@
+"""Prefect's JSON-value tools (prefect.utilities.schema_tools in 3.1.0), as the routes
+that take user JSON use them: hydration of `{"__prefect_kind": ...}` values, the
+repairs Prefect applies to pydantic-v1 schemas, and JSON Schema validation (draft
+2020-12) with Prefect's failure messages.
+
+Used by the resume route (a run input against the schema its pause stored) and by
+create_flow_run_from_deployment (parameters against the deployment's schema, job
+variables against the work pool's). jsonschema is imported on first validation, so
+an engine that never validates never loads it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+__all__ = [
+    "HydrationError", "InvalidSchemaError", "hydrate", "preprocess_schema", "remove_required",
+    "validation_failure", "schema_problem", "errors_of",
+]
+
+
+class HydrationError(Exception):
+    """A `__prefect_kind` value that cannot be hydrated; the message is Prefect's."""
+
+
+class InvalidSchemaError(Exception):
+    """The schema itself is unusable (not a JSON Schema, circular, a reference to
+    nowhere); the message starts with "Invalid schema: "."""
+
+
+# Hydration -------------------------------------------------------------------------------------
+
+
+class _Remove:
+    """A value hydration drops from its enclosing dict or list."""
+
+
+_REMOVE = _Remove()
+
+
+def hydrate(obj: Any) -> Any:
+    """`obj` with its `__prefect_kind` objects replaced, as Prefect hydrates with
+    errors raised, Jinja rendered and workspace variables looked up: "none" stands for
+    its value, "json" for its parsed text, unknown kinds for their value unhydrated.
+    runstate renders no Jinja and keeps no workspace variables, so those kinds raise
+    HydrationError. A top-level value that hydration drops becomes {}."""
+    value = _hydrate(obj)
+    return {} if value is _REMOVE else value
+
+
+def _hydrate(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if "__prefect_kind" in obj:
+            return _kind(obj.get("__prefect_kind"), obj)
+        out = {}
+        for k, v in obj.items():
+            v = _hydrate(v)
+            if v is not _REMOVE:
+                out[k] = v
+        return out
+    if isinstance(obj, list):
+        return [v for v in map(_hydrate, obj) if v is not _REMOVE]
+    return obj
+
+
+def _kind(kind: Any, obj: dict) -> Any:
+    if kind == "none":
+        if "value" not in obj:
+            raise HydrationError("Missing 'value' key in __prefect object")
+        return _hydrate(obj["value"])
+    if kind == "json":
+        if "value" not in obj:
+            return _REMOVE
+        text = _argument(obj, "value")
+        if text is _REMOVE:
+            return text
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise HydrationError(f"Invalid JSON: {exc}") from None
+    if kind == "jinja":
+        if "template" not in obj:
+            raise HydrationError("Missing 'template' key in __prefect object")
+        raise HydrationError("runstate does not render Jinja templates")
+    if kind == "workspace_variable":
+        if "variable_name" not in obj:
+            return _REMOVE
+        name = _argument(obj, "variable_name")
+        if name is _REMOVE:
+            return name
+        raise HydrationError(f"Variable '{name}' not found in workspace.")
+    return obj.get("value")
+
+
+def _argument(obj: dict, name: str) -> Any:
+    # Prefect hydrates a kind's argument only when it is itself an object.
+    value = obj[name]
+    return _hydrate(value) if isinstance(value, dict) else value
+
+
+# Schema repairs --------------------------------------------------------------------------------
+
+
+def preprocess_schema(schema: Any, allow_none_with_default: bool = False) -> Any:
+    """Prefect's repairs of pydantic-v1 schemas, on a copy: an optional property with
+    a type also admits null (unless it has a default and `allow_none_with_default` is
+    off), a tuple's `items` list becomes `prefixItems`; the same inside
+    `definitions`, where a block-typed definition also admits a block reference.
+
+    Kept from Prefect on purpose: nested properties are repaired as if
+    `allow_none_with_default` were off, and a property's siblings read the `required`
+    list of the last nested object entered before them, not their own."""
+    if not isinstance(schema, dict):
+        return schema
+    schema = copy.deepcopy(schema)
+    if "properties" in schema:
+        _fix_properties(schema["properties"], schema.get("required", []), allow_none_with_default)
+    definitions = schema.get("definitions")
+    if "definitions" in schema and isinstance(definitions, dict):
+        for name, definition in list(definitions.items()):
+            if isinstance(definition, dict):
+                if "properties" in definition:
+                    _fix_properties(definition["properties"], definition.get("required", []), allow_none_with_default)
+                if "block_type_slug" in definition:
+                    definitions[definition.get("title", name)] = _block_or_reference(definition)
+    return schema
+
+
+def _fix_properties(properties: Any, required: Any, allow_none_with_default: bool) -> None:
+    if not isinstance(properties, dict):
+        return
+    for key, prop in properties.items():
+        if not isinstance(prop, dict):
+            continue
+        if (key not in required and "type" in prop and prop["type"] != "null"
+                and ("default" not in prop or allow_none_with_default)):
+            prop["anyOf"] = [{"type": prop.pop("type")}, {"type": "null"}]
+        items = prop.get("items")
+        if items and isinstance(items, list) and not prop.get("prefixItems"):
+            prop["prefixItems"] = prop.pop("items")
+        if "properties" in prop:
+            required = prop.get("required", [])
+            _fix_properties(prop["properties"], required, False)
+
+
+def _block_or_reference(definition: dict) -> dict:
+    reference = {"oneOf": [{"type": "string", "format": "uuid"},
+                           {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}]}
+    return {"oneOf": [definition, {"type": "object", "properties": {"$ref": reference}, "required": ["$ref"]}]}
+
+
+def remove_required(schema: Any) -> Any:
+    """A copy of `schema` without any key named "required", at any depth (Prefect's
+    remove_nested_keys, which also drops a property that happens to be called so)."""
+    if not isinstance(schema, dict):
+        return schema
+    return {k: remove_required(v) for k, v in schema.items() if k != "required"}
+
+
+# Validation ------------------------------------------------------------------------------------
+
+
+def _validator_class() -> Any:
+    import jsonschema  # on first use: most engines never validate a JSON value
+
+    return jsonschema.Draft202012Validator
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Prefect's is_valid_schema without repairs: None for a usable draft 2020-12
+    schema, else "Invalid schema: <why>"."""
+    import jsonschema
+
+    try:
+        _validator_class().check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"Invalid schema: {exc.message}"
+    return None
+
+
+def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, ignore_required: bool = False,
+                       allow_none_with_default: bool = False) -> str | None:
+    """None if `instance` is valid against `schema`, else Prefect's message for the
+    most relevant error: "Validation failed[ for field 'a.b'].  Failure reason: ...".
+    InvalidSchemaError for a schema that is not a JSON Schema, is circular, or refers
+    to nowhere (Prefect answers the first and last with a server error)."""
+    import jsonschema
+    import referencing.exceptions
+
+    if preprocess:
+        schema = preprocess_schema(schema, allow_none_with_default)
+    if ignore_required:
+        schema = remove_required(schema)
+    try:
+        jsonschema.validate(instance, schema, cls=_validator_class())
+    except RecursionError:
+        raise InvalidSchemaError("Invalid schema: Unable to validate schema with circular references.") from None
+    except jsonschema.SchemaError as exc:
+        raise InvalidSchemaError(f"Invalid schema: {exc.message}") from None
+    except referencing.exceptions.Unresolvable as exc:
+        raise InvalidSchemaError(f"Invalid schema: {exc}") from None
+    except jsonschema.ValidationError as exc:
+        path = exc.json_path
+        where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
+        return f"{where} Failure reason: {exc.message}"
+    return None
+
+
+def errors_of(instance: Any, schema: Any, *, ignore_required: bool = False) -> list[Any]:
+    """Every error of `instance` against `schema` as given (no repairs), formats
+    checked: Prefect's non-raising validate, as it vets a work pool's defaults.
+    InvalidSchemaError as validation_failure."""
+    import referencing.exceptions
+
+    if ignore_required:
+        schema = remove_required(schema)
+    cls = _validator_class()
+    try:
+        return list(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(instance))
+    except RecursionError:
+        raise InvalidSchemaError("Invalid schema: Unable to validate schema with circular references.") from None
+    except referencing.exceptions.Unresolvable as exc:
+        raise InvalidSchemaError(f"Invalid schema: {exc}") from None
