@@ -766,6 +766,10 @@ class Engine:
                 if key:
                     return next(iter(bucket.values()))
                 raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {key!r}")
+        if not key and "job_variables" in values and values["job_variables"] is None:
+            # Prefect's ORM insert (no idempotency key) lets the column default {}
+            # stand in for None; its insert for a key writes the None.
+            values["job_variables"] = {}
         if values.get("parent_task_run_id") is not None and values["parent_task_run_id"] not in self._table("task_run"):
             raise ValidationError(f"flow_run.parent_task_run_id: task run {values['parent_task_run_id']} does not exist")
         if values.get("work_queue_id") is not None and values["work_queue_id"] not in self._table("work_queue"):

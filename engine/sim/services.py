@@ -110,7 +110,8 @@ class Services:
             work_queue_name=queue.spec.name, parameters={**spec.parameters, **(parameters or {})}, tags=tags,
             idempotency_key=key, auto_scheduled=auto, empirical_policy=dep.plan.policy, state=state,
             # Prefect's scheduler leaves the column's default ({}); its deployment route
-            # stores the run's own job variables, None if not given.
+            # passes the run's own job variables (None if not given, which
+            # create_flow_run stores as {} unless the run has an idempotency key).
             **({} if auto else {"job_variables": job_variables}),
         )
         run = RunSim(rec, dep.plan, dep)
