@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 import attrs
 
 from . import concurrency as _concurrency
+from . import deployment_runs as _deployment_runs
 from . import deployments as _deployments
 from . import foreman as _foreman
 from . import workers as _workers
@@ -775,6 +776,29 @@ class Engine:
         if values.get("work_queue_id") is not None and values["work_queue_id"] not in self._table("work_queue"):
             raise ValidationError(f"flow_run.work_queue_id: work queue {values['work_queue_id']} does not exist")
         return self._insert_new_run("flow_run", FlowRun, values, state, orchestration_parameters)
+
+    @atomic
+    def create_flow_run_from_deployment(
+        self,
+        deployment_id: Any,
+        flow_run: Mapping[str, Any] | None = None,
+        *,
+        state: State | Mapping | None = None,
+        **fields: Any,
+    ) -> FlowRun:
+        """Create a flow run of a deployment as Prefect's create_flow_run_from_deployment
+        route does: the deployment's parameters overlaid with `parameters`, hydrated
+        and (if enforced) validated against its schema; job variables validated
+        against its pool's template; a `work_queue_name` looked up (or created) in its
+        pool; tags, version, queue and flow from the deployment; Scheduled unless
+        `state` is given; idempotent on `idempotency_key`. Fields are those of
+        Prefect's DeploymentFlowRunCreate. ObjectNotFoundError for an unknown
+        deployment, ValidationError (Prefect's message) for a refusal.
+        O(size of parameters, job variables and schemas) + create_flow_run."""
+        given = merged_fields(flow_run, fields, "flow_run")
+        if state is not None:
+            given["state"] = state
+        return _deployment_runs.create_flow_run_from_deployment(self, deployment_id, given)
 
     def _insert_new_run(self, kind: str, cls: type, values: dict, state: State | None,
                         parameters: dict | None) -> Any:

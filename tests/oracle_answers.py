@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import pathlib
+import sys
 import uuid
 from types import ModuleType
 from typing import Any
@@ -39,6 +40,8 @@ def errors_as_one(value):
 def load_oracle_script(name: str) -> ModuleType:
     """The module tests/oracle/<name>.py, loaded by path (tests/oracle is no package)."""
     path = pathlib.Path(__file__).parent / "oracle" / f"{name}.py"
+    if str(path.parent) not in sys.path:  # the scripts import each other, as when run there
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # type: ignore[union-attr]

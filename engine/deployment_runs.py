@@ -1,0 +1,162 @@
+"""Creating a flow run from a deployment: what Prefect 3.1.0's
+`POST /deployments/{id}/create_flow_run` route does around models.create_flow_run.
+
+In the route's order:
+1. the deployment's parameters, overlaid with the run's, are hydrated
+   (schema_tools.hydrate; "Error hydrating flow run parameters: ...");
+2. when the parameter schema is enforced (the run's `enforce_parameter_schema`, else
+   the deployment's), they are validated against the deployment's
+   `parameter_openapi_schema` ("Error creating flow run: Validation failed ...");
+3. if the deployment's work queue belongs to a pool whose base job template has a
+   "variables" schema, the pool's defaults overlaid with the deployment's and the
+   run's job variables are validated against it, required fields included;
+4. a `work_queue_name` is looked up in the deployment's pool, and created there if
+   missing;
+5. the run is created (idempotent on its key) in the given state, Scheduled by
+   default, with the deployment's flow, id, version, queue and tags.
+Any failure raises before anything is written (the queue of step 4 included).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .errors import ObjectNotFoundError, ValidationError
+from .records import Deployment, FlowRun
+from .schema_tools import HydrationError, InvalidSchemaError, errors_of, hydrate, schema_problem, validation_failure
+from .states import Scheduled
+from .validation import _as_dict, as_bool, as_str, as_str_list, as_uuid
+from .workers import queue_named
+
+__all__ = ["create_flow_run_from_deployment", "DEPLOYMENT_FLOW_RUN_FIELDS"]
+
+# Prefect's DeploymentFlowRunCreate.
+DEPLOYMENT_FLOW_RUN_FIELDS = frozenset({
+    "state", "name", "parameters", "enforce_parameter_schema", "context", "infrastructure_document_id",
+    "empirical_policy", "tags", "idempotency_key", "parent_task_run_id", "work_queue_name", "job_variables",
+})
+# Passed on to create_flow_run as given.
+_PASSED_ON = ("name", "context", "infrastructure_document_id", "empirical_policy", "idempotency_key",
+              "parent_task_run_id")
+
+
+def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapping[str, Any]) -> FlowRun:
+    """See the module docstring. O(size of the parameters, job variables and
+    schemas) + create_flow_run."""
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    unknown = sorted(set(given) - DEPLOYMENT_FLOW_RUN_FIELDS)
+    if unknown:
+        raise ValidationError(f"create_flow_run_from_deployment: unknown field(s) {', '.join(map(repr, unknown))}; "
+                              f"expected some of {', '.join(sorted(DEPLOYMENT_FLOW_RUN_FIELDS))}")
+    dep: Deployment | None = engine._table("deployment").get(dep_id)
+    if dep is None:
+        raise ObjectNotFoundError(f"Deployment with id {dep_id} not found")
+    own = _as_dict(given.get("parameters") or {}, "parameters")
+    tags = as_str_list(given.get("tags") or [], "tags")
+    queue_name = as_str(given.get("work_queue_name"), "work_queue_name")
+    enforce = given.get("enforce_parameter_schema")
+    enforce = dep.enforce_parameter_schema if enforce is None else as_bool(enforce, "enforce_parameter_schema")
+
+    try:
+        parameters = hydrate({**dep.parameters, **own})
+    except HydrationError as exc:
+        raise ValidationError(f"Error hydrating flow run parameters: {exc}") from None
+    if enforce:
+        _check_parameters(dep, parameters)
+    _check_job_variables(engine, dep, given.get("job_variables"))
+
+    fields = {name: given[name] for name in _PASSED_ON if name in given}
+    fields.update(flow_id=dep.flow_id, deployment_id=dep.id, deployment_version=dep.version,
+                  parameters=parameters, tags=list(dict.fromkeys([*dep.tags, *tags])),
+                  # Always passed, as the route does: None becomes {} unless there is
+                  # an idempotency key (create_flow_run).
+                  job_variables=given.get("job_variables"),
+                  work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id)
+    if queue_name:
+        fields["work_queue_id"] = _queue_in_deployment_pool(engine, dep, queue_name)
+        fields["work_queue_name"] = queue_name
+    state = given.get("state")
+    return engine.create_flow_run(fields, state=Scheduled() if state is None else state)
+
+
+def _check_parameters(dep: Deployment, parameters: dict) -> None:
+    schema = dep.parameter_openapi_schema
+    if not isinstance(schema, dict):
+        # Prefect's wording, "updating" included.
+        raise ValidationError("Error updating deployment: Cannot update parameters because parameter schema "
+                              "enforcement is enabled and the deployment does not have a valid parameter schema.")
+    try:
+        failure = validation_failure(parameters, schema)
+    except InvalidSchemaError as exc:
+        raise ValidationError(str(exc)) from None
+    if failure is not None:
+        raise ValidationError(f"Error creating flow run: {failure}")
+
+
+def _check_job_variables(engine: Any, dep: Deployment, run_job_variables: Any) -> None:
+    """Prefect's validate_job_variables_for_deployment_flow_run: nothing to check
+    without a pool, a base job template or a "variables" schema in it."""
+    queue = engine._table("work_queue").get(dep.work_queue_id) if dep.work_queue_id is not None else None
+    pool = engine._table("work_pool").get(queue.work_pool_id) if queue is not None else None
+    template = pool.base_job_template if pool is not None else None
+    variables = template.get("variables") if template else None
+    if not variables:
+        return
+    problem = schema_problem(variables)
+    if problem is not None:
+        raise ValidationError(problem)
+    defaults, some_invalid = _pool_defaults(variables)
+    merged = dict(defaults)
+    for overlay in (dep.job_variables or {}, run_job_variables or {}):
+        if isinstance(overlay, dict):
+            merged.update(overlay)
+    try:
+        # Required fields are checked unless an invalid default was dropped (it may
+        # have been what satisfied one); None passes for a field with a default.
+        failure = validation_failure(merged, variables, ignore_required=some_invalid, allow_none_with_default=True)
+    except InvalidSchemaError as exc:
+        raise ValidationError(str(exc)) from None
+    if failure is not None:
+        raise ValidationError(f"Error creating flow run: {failure}")
+
+
+def _pool_defaults(variables: Any) -> tuple[dict, bool]:
+    """The variables' defaults that are valid on their own (formats checked, required
+    fields not), and whether any was dropped. A default that refers to a block
+    document raises ObjectNotFoundError: runstate keeps no blocks, so, as in a Prefect
+    without that block, it is "Block not found."; a `$ref` without a block document
+    id is skipped, as Prefect does."""
+    properties = variables.get("properties") if isinstance(variables, dict) else None
+    defaults: dict = {}
+    some_invalid = False
+    if not isinstance(properties, dict):
+        return defaults, some_invalid
+    for name, prop in properties.items():
+        if not isinstance(prop, dict) or "default" not in prop:
+            continue
+        default = prop["default"]
+        if isinstance(default, dict) and "$ref" in default:
+            reference = default["$ref"]
+            if isinstance(reference, dict) and reference.get("block_document_id") is not None:
+                raise ObjectNotFoundError("Block not found.")
+            continue
+        try:
+            invalid = errors_of({name: default}, variables, ignore_required=True)
+        except InvalidSchemaError as exc:
+            raise ValidationError(str(exc)) from None
+        if invalid:
+            some_invalid = True
+        else:
+            defaults[name] = default
+    return defaults, some_invalid
+
+
+def _queue_in_deployment_pool(engine: Any, dep: Deployment, queue_name: str) -> Any:
+    queue = engine._table("work_queue").get(dep.work_queue_id) if dep.work_queue_id is not None else None
+    if queue is None:
+        # Prefect's route fails with AttributeError (a 500) here.
+        raise ValidationError(f"work_queue_name {queue_name!r}: deployment {dep.id} has no work queue, "
+                              "so it has no work pool to look the queue up in")
+    found = queue_named(engine, queue.work_pool_id, queue_name)
+    if found is None:
+        found = engine.create_work_queue(queue.work_pool_id, queue_name)
+    return found.id
