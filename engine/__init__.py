@@ -94,6 +94,7 @@ from .records import (
 from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .foreman import ForemanPass
 from .history import HistoryResponse, HistoryResponseState
+from .pagination import PaginationResponse
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,
@@ -138,7 +139,7 @@ __all__ = [
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
-    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState", "PaginationResponse",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",

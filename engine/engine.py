@@ -26,10 +26,12 @@ from . import concurrency as _concurrency
 from . import deployment_runs as _deployment_runs
 from . import deployments as _deployments
 from . import foreman as _foreman
+from . import pagination as _pagination
 from . import workers as _workers
 from .clock import Clock, SystemClock
 from .deployments import _UNSET
 from .foreman import ForemanPass
+from .pagination import PaginationResponse
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
@@ -297,6 +299,20 @@ class Engine:
         return _listings.count_flows(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
                                      work_pool_filter)
 
+    @locked
+    def paginate_flows(self, flow_filter: Any = None, flow_run_filter: Any = None, task_run_filter: Any = None,
+                       deployment_filter: Any = None, work_pool_filter: Any = None, limit: int | None = None,
+                       page: int = 1, sort: Any = "NAME_ASC") -> PaginationResponse:
+        """Page `page` (from 1) of `limit` flows (None: 200, at most 200) as
+        read_flows gives them, with the count and number of pages (Prefect's
+        POST /flows/paginate). O(read_flows + count_flows)."""
+        return _pagination.paginate(
+            lambda offset, size: self.read_flows(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                                 work_pool_filter, sort, offset, size),
+            lambda: self.count_flows(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                     work_pool_filter),
+            limit, page)
+
     @atomic
     def update_flow(self, flow_id: Any, flow: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the given fields (tags, as Prefect's FlowUpdate). True iff the flow
@@ -404,6 +420,21 @@ class Engine:
         """Number of deployments matching every given filter. O(1) without filters, else O(n)."""
         return _listings.count_deployments(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
                                            work_pool_filter, work_queue_filter)
+
+    @locked
+    def paginate_deployments(self, flow_filter: Any = None, flow_run_filter: Any = None,
+                             task_run_filter: Any = None, deployment_filter: Any = None,
+                             work_pool_filter: Any = None, work_queue_filter: Any = None,
+                             limit: int | None = None, page: int = 1, sort: Any = "NAME_ASC") -> PaginationResponse:
+        """Page `page` (from 1) of `limit` deployments (None: 200, at most 200) as
+        read_deployments gives them, with the count and number of pages (Prefect's
+        POST /deployments/paginate). O(read_deployments + count_deployments)."""
+        return _pagination.paginate(
+            lambda offset, size: self.read_deployments(offset, size, flow_filter, flow_run_filter, task_run_filter,
+                                                       deployment_filter, work_pool_filter, work_queue_filter, sort),
+            lambda: self.count_deployments(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                           work_pool_filter, work_queue_filter),
+            limit, page)
 
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
@@ -1126,6 +1157,29 @@ class Engine:
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
             work_pool_filter, work_queue_filter, offset, limit, sort,
         )
+
+    @locked
+    def paginate_flow_runs(
+        self,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+        limit: int | None = None,
+        page: int = 1,
+        sort: Any = "ID_DESC",
+    ) -> PaginationResponse:
+        """Page `page` (from 1) of `limit` flow runs (None: 200, at most 200) as
+        read_flow_runs gives them, with the count and number of pages (Prefect's
+        POST /flow_runs/paginate). A read with offset (page - 1) * limit, plus a count."""
+        return _pagination.paginate(
+            lambda offset, size: self.read_flow_runs(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                                     work_pool_filter, work_queue_filter, offset, size, sort),
+            lambda: self.count_flow_runs(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                         work_pool_filter, work_queue_filter),
+            limit, page)
 
     @locked
     def count_flow_runs(
