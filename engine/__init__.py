@@ -95,6 +95,7 @@ from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .foreman import ForemanPass
 from .history import HistoryResponse, HistoryResponseState
 from .pagination import PaginationResponse
+from .ui import SimpleNextFlowRun
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,
@@ -139,7 +140,7 @@ __all__ = [
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
-    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState", "PaginationResponse",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState", "PaginationResponse", "SimpleNextFlowRun",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",

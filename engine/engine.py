@@ -27,11 +27,13 @@ from . import deployment_runs as _deployment_runs
 from . import deployments as _deployments
 from . import foreman as _foreman
 from . import pagination as _pagination
+from . import ui as _ui
 from . import workers as _workers
 from .clock import Clock, SystemClock
 from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
+from .ui import SimpleNextFlowRun
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
@@ -420,6 +422,12 @@ class Engine:
         """Number of deployments matching every given filter. O(1) without filters, else O(n)."""
         return _listings.count_deployments(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
                                            work_pool_filter, work_queue_filter)
+
+    @locked
+    def count_deployments_by_flow(self, flow_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
+        """{flow id: number of its deployments} for each of at most 200 ids (0 for an
+        unknown flow; Prefect's POST /ui/flows/count-deployments). O(ids)."""
+        return _ui.count_deployments_by_flow(self, flow_ids)
 
     @locked
     def paginate_deployments(self, flow_filter: Any = None, flow_run_filter: Any = None,
@@ -1157,6 +1165,20 @@ class Engine:
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
             work_pool_filter, work_queue_filter, offset, limit, sort,
         )
+
+    @locked
+    def count_task_runs_by_flow_run(self, flow_run_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
+        """{flow run id: number of its task runs}, leaving out task runs that are a
+        subflow's parent, for each of at most 200 ids (0 for an unknown run; Prefect's
+        POST /ui/flow_runs/count-task-runs). O(task runs of those flow runs)."""
+        return _ui.count_task_runs_by_flow_run(self, flow_run_ids)
+
+    @locked
+    def next_runs_by_flow(self, flow_ids: Iterable[Any]) -> dict[uuid.UUID, SimpleNextFlowRun | None]:
+        """{flow id: its SCHEDULED run with the earliest next_scheduled_start_time
+        (ties: the one created last), or None}, for each of at most 200 ids (Prefect's
+        POST /ui/flows/next-runs). O(runs of those flows)."""
+        return _ui.next_runs_by_flow(self, flow_ids)
 
     @locked
     def paginate_flow_runs(
