@@ -140,7 +140,8 @@ __all__ = [
     # queries
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
-    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState", "PaginationResponse", "SimpleNextFlowRun",
+    "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState",
+    "PaginationResponse", "SimpleNextFlowRun",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",

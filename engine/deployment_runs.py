@@ -24,7 +24,7 @@ from .errors import ObjectNotFoundError, ValidationError
 from .records import Deployment, FlowRun
 from .schema_tools import HydrationError, InvalidSchemaError, errors_of, hydrate, schema_problem, validation_failure
 from .states import Scheduled
-from .validation import _as_dict, as_bool, as_str, as_str_list, as_uuid
+from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid
 from .workers import queue_named
 
 __all__ = ["create_flow_run_from_deployment", "DEPLOYMENT_FLOW_RUN_FIELDS"]
@@ -50,7 +50,7 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
     dep: Deployment | None = engine._table("deployment").get(dep_id)
     if dep is None:
         raise ObjectNotFoundError(f"Deployment with id {dep_id} not found")
-    own = _as_dict(given.get("parameters") or {}, "parameters")
+    own = as_dict(given.get("parameters") or {}, "parameters")
     tags = as_str_list(given.get("tags") or [], "tags")
     queue_name = as_str(given.get("work_queue_name"), "work_queue_name")
     enforce = given.get("enforce_parameter_schema")

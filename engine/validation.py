@@ -141,7 +141,7 @@ def as_str_list(value: Any, what: str) -> list[str]:
     return list(value)
 
 
-def _as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
+def as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     if value is None and nullable:
         return None
     if not isinstance(value, dict):
@@ -306,7 +306,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_str_list
     if name in _DICTS or name in _NULLABLE_DICTS:
         nullable = name in _NULLABLE_DICTS
-        return lambda value, what: _as_dict(value, what, nullable=nullable)
+        return lambda value, what: as_dict(value, what, nullable=nullable)
     if name == "total_run_time":
         return _as_timedelta
     if name == "empirical_policy":
