@@ -62,7 +62,9 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
         raise ValidationError(f"Error hydrating flow run parameters: {exc}") from None
     if enforce:
         _check_parameters(dep, parameters)
-    _check_job_variables(engine, dep, given.get("job_variables"))
+    # The deployment's queue (None: not in a pool) decides steps 3 and 4.
+    queue = engine._table("work_queue").get(dep.work_queue_id)
+    _check_job_variables(engine, queue, dep, given.get("job_variables"))
 
     fields = {name: given[name] for name in _PASSED_ON if name in given}
     fields.update(flow_id=dep.flow_id, deployment_id=dep.id, deployment_version=dep.version,
@@ -72,7 +74,7 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
                   job_variables=given.get("job_variables"),
                   work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id)
     if queue_name:
-        fields["work_queue_id"] = _queue_in_deployment_pool(engine, dep, queue_name)
+        fields["work_queue_id"] = _queue_in_deployment_pool(engine, queue, dep, queue_name)
         fields["work_queue_name"] = queue_name
     state = given.get("state")
     return engine.create_flow_run(fields, state=Scheduled() if state is None else state)
@@ -92,10 +94,9 @@ def _check_parameters(dep: Deployment, parameters: dict) -> None:
         raise ValidationError(f"Error creating flow run: {failure}")
 
 
-def _check_job_variables(engine: Any, dep: Deployment, run_job_variables: Any) -> None:
+def _check_job_variables(engine: Any, queue: Any, dep: Deployment, run_job_variables: Any) -> None:
     """Prefect's validate_job_variables_for_deployment_flow_run: nothing to check
     without a pool, a base job template or a "variables" schema in it."""
-    queue = engine._table("work_queue").get(dep.work_queue_id) if dep.work_queue_id is not None else None
     pool = engine._table("work_pool").get(queue.work_pool_id) if queue is not None else None
     template = pool.base_job_template if pool is not None else None
     variables = template.get("variables") if template else None
@@ -150,8 +151,7 @@ def _pool_defaults(variables: Any) -> tuple[dict, bool]:
     return defaults, some_invalid
 
 
-def _queue_in_deployment_pool(engine: Any, dep: Deployment, queue_name: str) -> Any:
-    queue = engine._table("work_queue").get(dep.work_queue_id) if dep.work_queue_id is not None else None
+def _queue_in_deployment_pool(engine: Any, queue: Any, dep: Deployment, queue_name: str) -> Any:
     if queue is None:
         # Prefect's route fails with AttributeError (a 500) here.
         raise ValidationError(f"work_queue_name {queue_name!r}: deployment {dep.id} has no work queue, "
