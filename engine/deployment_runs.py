@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from .errors import ObjectNotFoundError, ValidationError
 from .records import Deployment, FlowRun
-from .schema_tools import HydrationError, InvalidSchemaError, errors_of, hydrate, schema_problem, validation_failure
+from .schema_tools import HydrationError, InvalidSchemaError, check_schema, errors_of, hydrate, validation_failure
 from .states import Scheduled
 from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid
 from .workers import queue_named
@@ -60,11 +60,14 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
         parameters = hydrate({**dep.parameters, **own})
     except HydrationError as exc:
         raise ValidationError(f"Error hydrating flow run parameters: {exc}") from None
-    if enforce:
-        _check_parameters(dep, parameters)
     # The deployment's queue (None: not in a pool) decides steps 3 and 4.
     queue = engine._table("work_queue").get(dep.work_queue_id)
-    _check_job_variables(engine, queue, dep, given.get("job_variables"))
+    try:
+        if enforce:
+            _check_parameters(dep, parameters)
+        _check_job_variables(engine, queue, dep, given.get("job_variables"))
+    except InvalidSchemaError as exc:
+        raise ValidationError(str(exc)) from None
 
     fields = {name: given[name] for name in _PASSED_ON if name in given}
     fields.update(flow_id=dep.flow_id, deployment_id=dep.id, deployment_version=dep.version,
@@ -86,10 +89,13 @@ def _check_parameters(dep: Deployment, parameters: dict) -> None:
         # Prefect's wording, "updating" included.
         raise ValidationError("Error updating deployment: Cannot update parameters because parameter schema "
                               "enforcement is enabled and the deployment does not have a valid parameter schema.")
-    try:
-        failure = validation_failure(parameters, schema)
-    except InvalidSchemaError as exc:
-        raise ValidationError(str(exc)) from None
+    _refuse_unless_valid(parameters, schema)
+
+
+def _refuse_unless_valid(instance: Any, schema: Any, **options: bool) -> None:
+    """ValidationError with Prefect's message unless `instance` is valid under
+    `schema` (schema_tools.validation_failure and its `options`)."""
+    failure = validation_failure(instance, schema, **options)
     if failure is not None:
         raise ValidationError(f"Error creating flow run: {failure}")
 
@@ -102,22 +108,15 @@ def _check_job_variables(engine: Any, queue: Any, dep: Deployment, run_job_varia
     variables = template.get("variables") if template else None
     if not variables:
         return
-    problem = schema_problem(variables)
-    if problem is not None:
-        raise ValidationError(problem)
+    check_schema(variables)
     defaults, some_invalid = _pool_defaults(variables)
     merged = dict(defaults)
     for overlay in (dep.job_variables or {}, run_job_variables or {}):
         if isinstance(overlay, dict):
             merged.update(overlay)
-    try:
-        # Required fields are checked unless an invalid default was dropped (it may
-        # have been what satisfied one); None passes for a field with a default.
-        failure = validation_failure(merged, variables, ignore_required=some_invalid, allow_none_with_default=True)
-    except InvalidSchemaError as exc:
-        raise ValidationError(str(exc)) from None
-    if failure is not None:
-        raise ValidationError(f"Error creating flow run: {failure}")
+    # Required fields are checked unless an invalid default was dropped (it may have
+    # been what satisfied one); None passes for a field with a default.
+    _refuse_unless_valid(merged, variables, ignore_required=some_invalid, allow_none_with_default=True)
 
 
 def _pool_defaults(variables: Any) -> tuple[dict, bool]:
@@ -140,11 +139,7 @@ def _pool_defaults(variables: Any) -> tuple[dict, bool]:
             if isinstance(reference, dict) and reference.get("block_document_id") is not None:
                 raise ObjectNotFoundError("Block not found.")
             continue
-        try:
-            invalid = errors_of({name: default}, variables, ignore_required=True)
-        except InvalidSchemaError as exc:
-            raise ValidationError(str(exc)) from None
-        if invalid:
+        if errors_of({name: default}, variables, ignore_required=True):
             some_invalid = True
         else:
             defaults[name] = default

@@ -10,13 +10,14 @@ an engine that never validates never loads it.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = [
     "HydrationError", "InvalidSchemaError", "hydrate", "preprocess_schema", "remove_required",
-    "validation_failure", "schema_problem", "errors_of",
+    "validation_failure", "check_schema", "errors_of",
 ]
 
 
@@ -70,8 +71,6 @@ def _kind(kind: Any, obj: dict) -> Any:
             raise HydrationError("Missing 'value' key in __prefect object")
         return _hydrate(obj["value"])
     if kind == "json":
-        if "value" not in obj:
-            return _REMOVE
         text = _argument(obj, "value")
         if text is _REMOVE:
             return text
@@ -84,8 +83,6 @@ def _kind(kind: Any, obj: dict) -> Any:
             raise HydrationError("Missing 'template' key in __prefect object")
         raise HydrationError("runstate does not render Jinja templates")
     if kind == "workspace_variable":
-        if "variable_name" not in obj:
-            return _REMOVE
         name = _argument(obj, "variable_name")
         if name is _REMOVE:
             return name
@@ -94,7 +91,10 @@ def _kind(kind: Any, obj: dict) -> Any:
 
 
 def _argument(obj: dict, name: str) -> Any:
-    # Prefect hydrates a kind's argument only when it is itself an object.
+    # A missing argument drops the value; Prefect hydrates one only when it is
+    # itself an object.
+    if name not in obj:
+        return _REMOVE
     value = obj[name]
     return _hydrate(value) if isinstance(value, dict) else value
 
@@ -161,45 +161,51 @@ def remove_required(schema: Any) -> Any:
 # Validation ------------------------------------------------------------------------------------
 
 
-def _validator_class() -> Any:
-    import jsonschema  # on first use: most engines never validate a JSON value
-
-    return jsonschema.Draft202012Validator
-
-
-def schema_problem(schema: Any) -> str | None:
-    """Prefect's is_valid_schema without repairs: None for a usable draft 2020-12
-    schema, else "Invalid schema: <why>"."""
-    import jsonschema
-
-    try:
-        _validator_class().check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        return f"Invalid schema: {exc.message}"
-    return None
-
-
-def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, ignore_required: bool = False,
-                       allow_none_with_default: bool = False) -> str | None:
-    """None if `instance` is valid against `schema`, else Prefect's message for the
-    most relevant error: "Validation failed[ for field 'a.b'].  Failure reason: ...".
-    InvalidSchemaError for a schema that is not a JSON Schema, is circular, or refers
-    to nowhere (Prefect answers the first and last with a server error)."""
+@contextlib.contextmanager
+def _usable_schema() -> Iterator[None]:
+    """Turn jsonschema's complaints about the schema itself (not a JSON Schema,
+    circular, a reference to nowhere) into InvalidSchemaError."""
     import jsonschema
     import referencing.exceptions
 
-    if preprocess:
-        schema = preprocess_schema(schema, allow_none_with_default)
-    if ignore_required:
-        schema = remove_required(schema)
     try:
-        jsonschema.validate(instance, schema, cls=_validator_class())
+        yield
     except RecursionError:
         raise InvalidSchemaError("Invalid schema: Unable to validate schema with circular references.") from None
     except jsonschema.SchemaError as exc:
         raise InvalidSchemaError(f"Invalid schema: {exc.message}") from None
     except referencing.exceptions.Unresolvable as exc:
         raise InvalidSchemaError(f"Invalid schema: {exc}") from None
+
+
+def _validator_class() -> Any:
+    import jsonschema  # on first use: most engines never validate a JSON value
+
+    return jsonschema.Draft202012Validator
+
+
+def check_schema(schema: Any) -> None:
+    """Prefect's is_valid_schema without repairs: InvalidSchemaError unless `schema`
+    is a usable draft 2020-12 schema."""
+    with _usable_schema():
+        _validator_class().check_schema(schema)
+
+
+def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, ignore_required: bool = False,
+                       allow_none_with_default: bool = False) -> str | None:
+    """None if `instance` is valid against `schema`, else Prefect's message for the
+    most relevant error: "Validation failed[ for field 'a.b']. Failure reason: ...".
+    InvalidSchemaError for an unusable schema (Prefect answers a schema that is not
+    a JSON Schema, or refers to nowhere, with a server error)."""
+    import jsonschema
+
+    if preprocess:
+        schema = preprocess_schema(schema, allow_none_with_default)
+    if ignore_required:
+        schema = remove_required(schema)
+    try:
+        with _usable_schema():
+            jsonschema.validate(instance, schema, cls=_validator_class())
     except jsonschema.ValidationError as exc:
         path = exc.json_path
         where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
@@ -211,14 +217,8 @@ def errors_of(instance: Any, schema: Any, *, ignore_required: bool = False) -> l
     """Every error of `instance` against `schema` as given (no repairs), formats
     checked: Prefect's non-raising validate, as it vets a work pool's defaults.
     InvalidSchemaError as validation_failure."""
-    import referencing.exceptions
-
     if ignore_required:
         schema = remove_required(schema)
     cls = _validator_class()
-    try:
+    with _usable_schema():
         return list(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(instance))
-    except RecursionError:
-        raise InvalidSchemaError("Invalid schema: Unable to validate schema with circular references.") from None
-    except referencing.exceptions.Unresolvable as exc:
-        raise InvalidSchemaError(f"Invalid schema: {exc}") from None
