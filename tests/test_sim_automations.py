@@ -205,10 +205,8 @@ def test_an_action_that_ends_a_run_still_in_its_queue_finishes_it():
                                              "for_each": ["prefect.resource.id"], "within": "30m"},
             "actions": [{"type": "change-flow-run-state", "state": "CANCELLED"}]}
     data = {**DYING, "work_pools": [{"name": "p", "concurrency_limit": 1}],
-            "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
-            "simulation": {**DYING["simulation"], "until": None, "runs": 30}}
-    del data["simulation"]["until"]
-    result, engine = simulate(data)
+            "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto]}
+    result, engine = simulate(data, runs=30)
     finals = [rec for rec in engine.read_flow_runs() if rec.state_type in TERMINAL_STATES]
     cancelled = [rec for rec in finals if rec.state_type is StateType.CANCELLED]
     report = build_report(result)
