@@ -405,7 +405,7 @@ FOCUSED = [
         _hq("2024-06-01T12:00:00Z", "2024-06-01T13:00:00Z", 900, op="task_run_history",
             task_runs={"flow_run_id": {"is_null_": True}})],
         now_ms=1_000_000, task_runs=[
-            dict(_hand_run(100 + i, kind, name, t, start_us=start), flow_run=flow_run, task_key="t", dynamic_key=str(i))
+            _hand_run(100 + i, kind, name, t, start_us=start, flow_run=flow_run, task_key="t", dynamic_key=str(i))
             for i, (kind, name, t, start, flow_run) in enumerate([
                 ("COMPLETED", "Completed", 0, 5 * SECOND, str(uuid.UUID(int=1, version=4))),
                 ("RUNNING", "Running", 60 * SECOND, 70 * SECOND, str(uuid.UUID(int=1, version=4))),
