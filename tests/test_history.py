@@ -18,7 +18,7 @@ from engine.records import estimated_run_time, estimated_start_time_delta
 from engine.states import TERMINAL_STATES
 from oracle_answers import T0, load_oracle_script
 from test_queries_properties import (
-    FILTER_ARGS, SETTINGS, World, ref_flow_runs, ref_task_run_matches, requests, world_of,
+    FILTER_ARGS, SETTINGS, World, ref_flow_runs, ref_task_runs, requests, world_of,
 )
 
 UTC = dt.timezone.utc
@@ -403,18 +403,15 @@ def test_each_way_of_finding_the_runs_gives_the_same_answer(engine):
 
 # --- the index-backed walk against a brute-force scan ---------------------------------------------
 
-def brute_force_history(e: Engine, req: dict, for_tasks: bool, start: dt.datetime, end: dt.datetime,
+def brute_force_history(w: dict, req: dict, for_tasks: bool, start: dt.datetime, end: dt.datetime,
                         interval: dt.timedelta, now: dt.datetime) -> list:
-    """Every run looked at, filtered by the reference matchers of test_queries_properties,
-    placed by scanning the intervals. Times here are whole seconds: no rounding to do."""
-    w = world_of(e)
+    """Every run of world `w` looked at, filtered by the reference matchers of
+    test_queries_properties, placed by scanning the intervals. Times here are whole
+    seconds: no rounding to do."""
     bounds = [start]
     while len(bounds) <= MAX_INTERVALS and (len(bounds) == 1 or bounds[-1] < end):
         bounds.append(bounds[-1] + interval)
-    if for_tasks:
-        runs = [t for t in w["task_runs"].values() if ref_task_run_matches(req, t, w)]
-    else:
-        runs = ref_flow_runs(req, w)
+    runs = ref_task_runs(req, w) if for_tasks else ref_flow_runs(req, w)
     out = []
     for low, high in zip(bounds, bounds[1:]):
         groups: dict = {}
@@ -429,8 +426,7 @@ def brute_force_history(e: Engine, req: dict, for_tasks: bool, start: dt.datetim
     return out
 
 
-def brute_force_lateness(e: Engine, req: dict, now: dt.datetime) -> float | None:
-    w = world_of(e)
+def brute_force_lateness(w: dict, req: dict, now: dt.datetime) -> float | None:
     runs = ref_flow_runs(req, w)
     late = [0 if r.state_type is None else estimated_start_time_delta(r, now).total_seconds() // 1 for r in runs]
     return sum(late) / len(late) if late else None
@@ -466,11 +462,11 @@ def check_history(world: World, data: Any) -> None:
         kwargs = {FILTER_ARGS[k]: v for k, v in req.items()}
         method = e.task_run_history if for_tasks else e.flow_run_history
         got = engine_history(method(start, start + dt.timedelta(seconds=span), interval, **kwargs))
-        want = brute_force_history(e, req, for_tasks, start, start + dt.timedelta(seconds=span), step, now)
+        want = brute_force_history(w, req, for_tasks, start, start + dt.timedelta(seconds=span), step, now)
         assert got == want, (req, start, interval, span)
         if not for_tasks:
             e.clock.set(now)
-            assert e.average_flow_run_lateness(**kwargs) == brute_force_lateness(e, req, now), req
+            assert e.average_flow_run_lateness(**kwargs) == brute_force_lateness(w, req, now), req
 
 
 @SETTINGS

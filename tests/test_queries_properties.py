@@ -473,6 +473,11 @@ def ref_flow_runs(req, w):
             and (startswith is None or startswith(w["work_queues"][f.work_queue_id]))]
 
 
+def ref_task_runs(req, w):
+    """The task runs of world `w` that request `req` matches, by the reference matchers."""
+    return [t for t in w["task_runs"].values() if ref_task_run_matches(req, t, w)]
+
+
 def check_queries(engine, data, rounds=4):
     w = world_of(engine)
     fr_ids = sorted(str(i) for i in w["flow_runs"]) + [str(uuid.UUID(int=7))]
@@ -484,7 +489,7 @@ def check_queries(engine, data, rounds=4):
         offset = data.draw(st.sampled_from([0, 0, 1, 3, 10]))
         limit = data.draw(st.sampled_from([None, 0, 1, 2, 5, 20]))
         if for_tasks:
-            expected = [t for t in w["task_runs"].values() if ref_task_run_matches(req, t, w)]
+            expected = ref_task_runs(req, w)
             got = engine.read_task_runs(**kwargs, sort=sort, offset=offset, limit=limit)
             assert engine.count_task_runs(**kwargs) == len(expected), req
             by_state = engine.count_task_runs_by_state(**kwargs).as_dict()
