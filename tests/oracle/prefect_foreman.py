@@ -103,10 +103,7 @@ async def answer_file(inp, out):
             return {"error": type(exc).__name__}
 
     async def run_one(sc):
-        async with db.session_context() as s:
-            for tbl in (orm.WorkPool, orm.WorkQueue, orm.Worker, orm.Deployment, orm.Flow):
-                n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
-                assert n == 0, f"table {tbl.__tablename__} not empty ({n})"
+        await sb.assert_empty(db, orm.WorkPool, orm.WorkQueue, orm.Worker, orm.Deployment, orm.Flow)
 
         # --- setup, at T0
         async def setup(s):

@@ -195,11 +195,8 @@ async def answer_file(inp, out):
         return result if q["op"] == "lateness" else compact(result, ms_of)
 
     async def run_one(sc):
-        async with db.session_context() as s:
-            for tbl in (orm.Flow, orm.WorkPool, orm.WorkQueue, orm.Deployment, orm.FlowRun, orm.TaskRun,
-                        orm.FlowRunState, orm.TaskRunState):
-                n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
-                assert n == 0, f"table {tbl.__tablename__} not empty ({n})"
+        await sb.assert_empty(db, orm.Flow, orm.WorkPool, orm.WorkQueue, orm.Deployment, orm.FlowRun, orm.TaskRun,
+                              orm.FlowRunState, orm.TaskRunState)
         CLOCK[0] = T0 + datetime.timedelta(milliseconds=sc["now_ms"])
         await load(sc)
         return {"id": sc["id"], "answers": [await answer(q) for q in sc["queries"]]}

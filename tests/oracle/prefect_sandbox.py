@@ -148,6 +148,16 @@ async def answer_lines(inp: str, out: str, run_one, wipe, before_each=None, repo
     return 1 if failed else 0
 
 
+async def assert_empty(db, *tables) -> None:
+    """Fail unless the ORM `tables` hold no rows: a scenario starts on a clean slate."""
+    import sqlalchemy as sa
+
+    async with db.session_context() as s:
+        for tbl in tables:
+            n = (await s.execute(sa.select(sa.func.count()).select_from(tbl))).scalar_one()
+            assert n == 0, f"table {tbl.__tablename__} not empty ({n})"
+
+
 async def delete_all_rows(db) -> None:
     """Empty every table of Prefect's schema, in one transaction."""
     import sqlalchemy as sa
