@@ -27,6 +27,7 @@ T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 VARIABLES = {"type": "object", "required": ["image"], "properties": {
     "image": {"type": "string"}, "cpu": {"type": "integer", "default": 1, "minimum": 1}}}
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+RUN_ANSWER = load_oracle_script("deployment_runs_scenarios").run_answer   # the oracle's own answer shape
 # What the engine says where Prefect's route fails, by the exception Prefect raised:
 # a queue name for a deployment without a queue; hydrated parameters that are not an
 # object, or a queue name a new queue cannot have.
@@ -62,12 +63,7 @@ def setup(engine: Engine, template: dict | None, queues=(), **deployment):
 def answer(engine: Engine, dep, request: dict, seen: dict, i: int) -> dict:
     run = engine.create_flow_run_from_deployment(dep.id, request)
     queue = run.work_queue_id and engine.read_work_queue(run.work_queue_id)
-    got = {"parameters": run.parameters, "tags": sorted(run.tags), "work_queue_name": run.work_queue_name,
-           "queue": queue.name if queue else None, "job_variables": run.job_variables,
-           "deployment_version": run.deployment_version, "state": [run.state.type.value, run.state.name],
-           "same_as": seen.get(run.id)}
-    if "name" in request:
-        got["name"] = run.name
+    got = RUN_ANSWER(run, queue.name if queue else None, request, seen.get(run.id))
     seen.setdefault(run.id, i)
     return got
 

@@ -149,6 +149,19 @@ FIXED = [
 ]
 
 
+def run_answer(run, queue_name, request, same_as) -> dict:
+    """A created run's answer, from Prefect's or the engine's run alike: `queue_name`
+    is the name of the run's queue (or None), `same_as` the index of the earlier
+    request whose run came back (or None)."""
+    answer = {"parameters": run.parameters, "tags": sorted(run.tags), "work_queue_name": run.work_queue_name,
+              "queue": queue_name, "job_variables": run.job_variables,
+              "deployment_version": run.deployment_version, "state": [run.state.type.value, run.state.name],
+              "same_as": same_as}
+    if "name" in request:
+        answer["name"] = run.name
+    return answer
+
+
 def random_scenarios(seed: int, n: int) -> list:
     rng = random.Random(seed)
     out = []

@@ -126,6 +126,16 @@ FIXED = [
 ]
 
 
+def resume_answer(result, run, response, filters) -> dict:
+    """A scenario's answer, from Prefect's or the engine's objects alike: the resume's
+    OrchestrationResult, the run after it, the stored response (or None) and the keys
+    each filter returned."""
+    state = result.state
+    return {"status": result.status.value, "state": state and [state.type.value, state.name],
+            "reason": getattr(result.details, "reason", None), "response": response,
+            "run_state": [run.state.type.value, run.state.name], "filters": filters}
+
+
 def random_scenarios(seed: int, n: int) -> list:
     rng = random.Random(seed)
     out = []

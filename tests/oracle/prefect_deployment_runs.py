@@ -22,6 +22,7 @@ import sys
 import time
 
 import prefect_sandbox as sb
+from deployment_runs_scenarios import run_answer
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -78,15 +79,8 @@ async def answer_file(path_in: str, path_out: str) -> None:
                 continue
             async with db.session_context() as s:
                 queue = run.work_queue_id and await models.workers.read_work_queue(s, run.work_queue_id)
-            answer = {"parameters": run.parameters, "tags": sorted(run.tags), "work_queue_name": run.work_queue_name,
-                      "queue": queue.name if queue else None, "job_variables": run.job_variables,
-                      "deployment_version": run.deployment_version,
-                      "state": [run.state.type.value, run.state.name],
-                      "same_as": seen.get(run.id)}
-            if "name" in req:
-                answer["name"] = run.name
+            out.append({"run": run_answer(run, queue.name if queue else None, req, seen.get(run.id))})
             seen.setdefault(run.id, i)
-            out.append({"run": answer})
         queues = []
         if pool_id is not None:
             async with db.session_context() as s:

@@ -21,6 +21,7 @@ import sys
 import time
 
 import prefect_sandbox as sb
+from inputs_scenarios import resume_answer
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -92,15 +93,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
             answers.append({"id": sc["id"], "expected": {"error": type(result).__name__, "response": response,
                                                          "run_state": [run.state.type.value, run.state.name]}})
             continue
-        state = result.state
-        answers.append({"id": sc["id"], "expected": {
-            "status": result.status.value,
-            "state": state and [state.type.value, state.name],
-            "reason": getattr(result.details, "reason", None),
-            "response": response,
-            "run_state": [run.state.type.value, run.state.name],
-            "filters": filters,
-        }})
+        answers.append({"id": sc["id"], "expected": resume_answer(result, run, response, filters)})
     with open(path_out, "w") as f:
         json.dump(answers, f, indent=None, separators=(",", ":"))
         f.write("\n")
