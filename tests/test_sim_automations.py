@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 import math
 import pathlib
@@ -910,6 +911,13 @@ def test_a_bucket_replaced_after_firing_keeps_its_run_but_not_the_event():
     made = replay(scenario)
     assert made.acted == [[60, "A"], [120, "A"], [180, "A"]]
     assert made.events == ["A", None, None]
+
+
+def test_the_generator_still_writes_the_scenarios_prefect_answered():
+    """The corpus keeps only ids and firings: a generator edit that kept the ids but
+    changed a scenario would replay Prefect's answers against another question."""
+    digest = hashlib.sha256(json.dumps(SCENARIOS, sort_keys=True).encode()).hexdigest()
+    assert digest == "4e76d2e85a5d7af2b7c7d947f91a683d65bc1942b59cad71742bc0cae78963dd"
 
 
 def test_the_oracle_answers_cover_firing_and_quiet_scenarios_of_both_postures():
