@@ -190,8 +190,9 @@ class Automations:
         self.every = sim.workload.triggers.loop
         self.automations = [_Automation(spec, i, sim.workload.name) for i, spec in enumerate(sim.workload.automations)
                             if spec.enabled]
-        # A run's related resources do not change: built once, at its first event.
-        self._related: dict[RunSim, list[dict[str, str]]] = {}
+        # Related resources by what a run references (flow, deployment, queue, parent
+        # task run, tags): the runs of one deployment share an entry.
+        self._related: dict[tuple[Any, ...], list[dict[str, str]]] = {}
         self._deployments: dict[str, DeploymentRT] = {}   # by name, once set up
 
     def start(self) -> None:
@@ -245,9 +246,11 @@ class Automations:
         return memo[0]
 
     def _related_of(self, run: RunSim) -> list[dict[str, str]]:
-        related = self._related.get(run)
+        rec = run.rec
+        refs = (rec.flow_id, rec.deployment_id, rec.work_queue_id, rec.parent_task_run_id, *rec.tags)
+        related = self._related.get(refs)
         if related is None:
-            related = self._related[run] = self._related_resources(run)
+            related = self._related[refs] = self._related_resources(run)
         return related
 
     def _covers(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]]) -> bool:
