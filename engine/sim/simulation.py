@@ -9,6 +9,7 @@ order. Same workload + seed ⇒ same report.json and same store, byte for byte.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import gc
 import random
@@ -172,7 +173,8 @@ class Simulation:
             run.recorded = None
             metrics = self.metrics
             metrics.counters["flow_runs_finished"] -= 1
-            _remove_last(metrics.completed_at, t)
+            # completed_at is sorted (appended at the loop's time): the last entry at t.
+            del metrics.completed_at[bisect.bisect_right(metrics.completed_at, t) - 1]
             if run.dep is not None:
                 row = metrics.deployment(run.dep.spec.name)
                 if key in row:
@@ -413,13 +415,3 @@ def _defer_sigint(stop_asked: list[bool]) -> Any:
 
     signal.signal(signal.SIGINT, on_sigint)
     return previous
-
-
-def _remove_last(values: list, value: Any) -> None:
-    """Remove the last occurrence of `value`: a finish being un-counted is almost
-    always among the latest, where `list.remove` would reach it last."""
-    for i in range(len(values) - 1, -1, -1):
-        if values[i] == value:
-            del values[i]
-            return
-    raise ValueError(f"{value!r} is not in the list")
