@@ -32,7 +32,7 @@ class Progress:
         if now - self._last < 0.1:
             return
         self._last = now
-        self.draw(sim.loop.now, sim.finished, len(sim.runs))
+        self.draw(sim.loop.now, sim.finished, len(sim.runs_by_id))
 
     def draw(self, sim_seconds: float, finished: int, created: int) -> None:
         if self.total_runs:

@@ -113,8 +113,7 @@ class Simulation:
             task_policy = self.rule_stats.instrument(task_policy)
             late_policy = self.rule_stats.instrument(late_policy)
         self.late_policy = late_policy
-        self.runs: list[RunSim] = []   # top-level runs, as created
-        self.runs_by_id: dict[Any, RunSim] = {}
+        self.runs_by_id: dict[Any, RunSim] = {}   # top-level runs, in creation order
         self.finished = 0
         self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
                              self._record_final, self._rescheduled)
@@ -134,10 +133,9 @@ class Simulation:
 
     # bookkeeping hooks ------------------------------------------------------------------------
     def accepting_runs(self) -> bool:
-        return self.max_runs is None or len(self.runs) < self.max_runs
+        return self.max_runs is None or len(self.runs_by_id) < self.max_runs
 
     def run_created(self, run: RunSim) -> None:
-        self.runs.append(run)
         self.runs_by_id[run.rec.id] = run
 
     def _on_final(self, run: RunSim) -> None:
@@ -387,7 +385,7 @@ class Simulation:
             if worker.down:   # still down at the end: counted up to it
                 self.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
         return SimulationResult(
-            workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=self.runs,
+            workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=list(self.runs_by_id.values()),
             subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,
             events=self.loop.events, wall_seconds=time.perf_counter() - wall, interrupted=interrupted,
             engine=self.engine,
