@@ -484,7 +484,7 @@ class Automations:
 
     def _queue(self, action: ActionSpec, run: RunSim | None) -> QueueRT | None:
         if action.source == "selected":
-            return next(q for q in self.sim.pools[action.work_pool].queues if q.spec.name == action.work_queue)
+            return self.sim.pools[action.work_pool].queue_named(action.work_queue)
         return run.queue if run is not None else None
 
     def _related_resources(self, run: RunSim) -> list[dict[str, str]]:

@@ -107,6 +107,10 @@ class PoolRT:
         self.active = 0
         self.paused = spec.paused   # now (an automation's action may change it)
 
+    def queue_named(self, name: str) -> "QueueRT":
+        """The pool's queue of that name (the workload checked that it exists). O(queues)."""
+        return next(q for q in self.queues if q.spec.name == name)
+
     def sort_queues(self, order: list[Any]) -> None:
         """Order the queues as workers poll them: as the engine lists the pool's
         queues (`order`, their ids: by stored priority, ties oldest first)."""

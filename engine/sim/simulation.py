@@ -209,7 +209,7 @@ class Simulation:
             engine.create_concurrency_limit(limit.tag, limit.limit)
         for dep_spec in wl.deployments:
             pool = self.pools[dep_spec.pool]
-            queue = next(q for q in pool.queues if q.spec.name == dep_spec.queue)
+            queue = pool.queue_named(dep_spec.queue)
             dep = DeploymentRT(dep_spec, self.plans[dep_spec.flow], queue)
             fields: dict[str, Any] = dict(
                 work_queue_id=queue.id, work_queue_name=queue.spec.name, tags=list(dep_spec.tags),
