@@ -180,8 +180,7 @@ class Client:
                 if stype is _RUNNING:
                     self._resumed(run)
                 elif stype in _FINAL:
-                    self._stop_attempt(run, Cancelled)
-                    self._finalize(run)
+                    self._end(run)
 
     def _left_run_final(self, run: RunSim) -> None:
         """A run no client drives (`dead`) that the server moved to a final state is
@@ -283,8 +282,7 @@ class Client:
         if stype in _FINAL:
             if resuming and stype is StateType.FAILED:
                 self._counters["pause_timeouts"] += 1
-            self._stop_attempt(run, Cancelled)
-            self._finalize(run)
+            self._end(run)
         elif stype is _SCHEDULED and state is not None and state.state_details.scheduled_time is not None:
             self.loop.at(self.t_of(state.state_details.scheduled_time), self._running_due, (run, run.token))
         elif stype is _CANCELLING:
@@ -353,6 +351,11 @@ class Client:
         run, gen = ticket
         if gen == run.gen:   # (else its process is gone: the run went back to its queue)
             self._propose_final(run)
+
+    def _end(self, run: RunSim) -> None:
+        """Its process ends: the attempt's task runs and subflows cancelled, the run done."""
+        self._stop_attempt(run, Cancelled)
+        self._finalize(run)
 
     def _finalize(self, run: RunSim) -> None:
         if run.final:
@@ -701,8 +704,7 @@ class Client:
         # The flow run is over: the simulated process stops (its held task runs are
         # cancelled) and gives back its worker slot.
         run.paused = False
-        self._stop_attempt(run, Cancelled)
-        self._finalize(run)
+        self._end(run)
 
     def _resume(self, arg: tuple[RunSim, int]) -> None:
         run, gen = arg
@@ -735,8 +737,7 @@ class Client:
         if run.type is StateType.CANCELLED:
             # SCHEDULED runs without infrastructure are cancelled at once.
             self._counters["cancellations"] += 1
-            self._stop_attempt(run, Cancelled)
-            self._finalize(run)
+            self._end(run)
         elif result.status == "ACCEPT":
             self._cancelling(run)
         # (else refused: an automation made it final meanwhile, say; its process goes on)
