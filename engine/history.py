@@ -101,14 +101,14 @@ def _as_interval(value: Any) -> _dt.timedelta:
     return interval
 
 
-def _ms(t: _dt.datetime) -> int:
+def sqlite_ms(t: _dt.datetime) -> int:
     """Milliseconds since the epoch, as SQLite reads a stored time (half up)."""
     return (t - _EPOCH + _HALF_MS) // _MS
 
 
 def _intervals(start: _dt.datetime, end: _dt.datetime, interval: _dt.timedelta) -> tuple[_dt.datetime, _dt.timedelta, int]:
     """(first interval's start, width, how many) as Prefect's SQLite query makes them."""
-    start_ms, end_ms = _ms(start), _ms(end)
+    start_ms, end_ms = sqlite_ms(start), sqlite_ms(end)
     width_ms = (interval + _HALF_MS) // _MS
     # Interval k (k >= 0) exists when k == 0 or it starts before the end: ceil((end - start) / width).
     count = min(MAX_INTERVALS, max(1, -((start_ms - end_ms) // width_ms)))
@@ -201,7 +201,7 @@ def run_history(
     else:
         raise ValidationError(f"run_type must be 'flow_run' or 'task_run', got {run_type!r}")
     first, width, count = _intervals(start, end, interval)
-    now_ms = _ms(engine.now())
+    now_ms = sqlite_ms(engine.now())
     now = _EPOCH + _dt.timedelta(milliseconds=now_ms)  # SQL now(): to the millisecond
 
     # (interval number, state type, state name) -> [runs, run time s, lateness s]
@@ -209,7 +209,7 @@ def run_history(
     get = groups.get
     terminal = TERMINAL_STATES
     running = _RUNNING
-    to_ms, half_ms, one_ms = _ms, _HALF_MS, _MS
+    to_ms, half_ms, one_ms = sqlite_ms, _HALF_MS, _MS
     for run in _runs_in_range(tables, run_type, plan, first, first + count * width):
         state_type = run.state_type
         if state_type is None:
@@ -273,7 +273,7 @@ def average_flow_run_lateness(
     runs: Iterable[Any] = tables["flow_run"].rows.values() if plan.restrictions == 0 \
         else _matching(plan, tables["flow_run"].rows)
     # datetime('now') has no fraction: now rounded down to the second.
-    now_s = _ms(engine.now()) // 1000
+    now_s = sqlite_ms(engine.now()) // 1000
     now = _EPOCH + _dt.timedelta(seconds=now_s)
     terminal = TERMINAL_STATES
     total = 0
@@ -286,7 +286,7 @@ def average_flow_run_lateness(
         started = run.start_time
         if started is not None:
             if started > expected:
-                total += _ms(started) // 1000 - _ms(expected) // 1000
+                total += sqlite_ms(started) // 1000 - sqlite_ms(expected) // 1000
         elif run.state_type is not None and run.state_type not in terminal and expected < now:
-            total += now_s - _ms(expected) // 1000
+            total += now_s - sqlite_ms(expected) // 1000
     return total / matched if matched else None

@@ -306,19 +306,24 @@ def _task_run_plan(
     flow_run_filter: FlowRunFilter | None,
     task_run_filter: TaskRunFilter | None,
     deployment_filter: DeploymentFilter | None,
+    work_pool_filter: WorkPoolFilter | None = None,
+    work_queue_filter: WorkQueueFilter | None = None,
 ) -> _Plan:
-    """Plan for §2.4, including the flow-run id fast path."""
+    """Plan for §2.4, including the flow-run id fast path. The work pool and queue
+    filters (only the UI's dashboard route takes them) restrict the flow run."""
     plan = _Plan()
     idx = tables["task_run"].by_name
     if task_run_filter is not None and task_run_filter.populated():
         plan.add(task_run_filter.predicate(tables), _task_run_filter_sources(tables, task_run_filter))
-    if flow_run_filter is not None and flow_run_filter.only_filters_on_id() and flow_filter is None \
-            and deployment_filter is None:
+    beyond_the_run = not (flow_filter is None and deployment_filter is None and work_pool_filter is None
+                          and work_queue_filter is None)
+    if flow_run_filter is not None and flow_run_filter.only_filters_on_id() and not beyond_the_run:
         ids = frozenset(flow_run_filter.id.any_)
         plan.add(lambda r: r.flow_run_id in ids,
                  [_buckets(idx["flow_run_id"], ids, exact=True)])
-    elif flow_filter is not None or flow_run_filter is not None or deployment_filter is not None:
-        fr_plan = _flow_run_plan(tables, flow_filter, flow_run_filter, None, deployment_filter, None, None)
+    elif flow_run_filter is not None or beyond_the_run:
+        fr_plan = _flow_run_plan(tables, flow_filter, flow_run_filter, None, deployment_filter, work_pool_filter,
+                                 work_queue_filter)
         if fr_plan.restrictions == 0:
             # Only an empty flow-run filter: "has a flow run" (it always exists).
             plan.add(lambda r: r.flow_run_id is not None, [])
