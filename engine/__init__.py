@@ -95,7 +95,7 @@ from .sorting import DeploymentSort, FlowRunSort, FlowSort, TaskRunSort
 from .foreman import ForemanPass
 from .history import HistoryResponse, HistoryResponseState
 from .pagination import PaginationResponse
-from .ui import SimpleNextFlowRun
+from .ui import SimpleFlowRun, SimpleNextFlowRun, TaskRunCount
 from .schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from .states import (
     ALL_ORCHESTRATION_STATES,
@@ -141,7 +141,7 @@ __all__ = [
     "FlowFilter", "FlowRunFilter", "TaskRunFilter", "DeploymentFilter", "WorkPoolFilter",
     "WorkQueueFilter", "WorkerFilter", "WorkerFilterLastHeartbeatTime", "WorkerFilterStatus", "ForemanPass",
     "DeploymentScheduleFilter", "DeploymentScheduleFilterActive", "HistoryResponse", "HistoryResponseState",
-    "PaginationResponse", "SimpleNextFlowRun",
+    "PaginationResponse", "SimpleNextFlowRun", "SimpleFlowRun", "TaskRunCount",
     # schedules
     "IntervalSchedule", "CronSchedule", "RRuleSchedule",
     "Operator", "FlowRunSort", "TaskRunSort", "FlowSort", "DeploymentSort", "DependencyResult", "Graph",

@@ -33,7 +33,7 @@ from .clock import Clock, SystemClock
 from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
-from .ui import SimpleNextFlowRun
+from .ui import SimpleFlowRun, SimpleNextFlowRun, TaskRunCount
 from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
@@ -1179,6 +1179,42 @@ class Engine:
         (ties: the one created last), or None}, for each of at most 200 ids (Prefect's
         POST /ui/flows/next-runs). O(runs of those flows)."""
         return _ui.next_runs_by_flow(self, flow_ids)
+
+    @locked
+    def read_flow_run_history(
+        self,
+        sort: Any = "EXPECTED_START_TIME_DESC",
+        limit: int = 1000,
+        offset: int = 0,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        task_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+    ) -> list[SimpleFlowRun]:
+        """The UI's scatter plot (Prefect's POST /ui/flow_runs/history): the flow runs
+        read_flow_runs gives (limit at most 1000), each as a SimpleFlowRun (id, state
+        type, start or expected start time, estimated run time, lateness). Not the
+        bucketed `flow_run_history`. Cost: that read's + O(limit)."""
+        return _ui.read_flow_run_history(self, sort, limit, offset, flow_filter, flow_run_filter, task_run_filter,
+                                         deployment_filter, work_pool_filter, None)
+
+    @locked
+    def read_dashboard_task_run_counts(
+        self,
+        task_run_filter: Any,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        deployment_filter: Any = None,
+        work_pool_filter: Any = None,
+        work_queue_filter: Any = None,
+    ) -> list[TaskRunCount]:
+        """The UI's task-run chart (Prefect's POST /ui/task_runs/dashboard/counts):
+        matching task runs in a final state counted as completed or failed in 20
+        buckets of start time; `task_run_filter` needs `start_time.after_`. See
+        engine/ui.py for the arithmetic. Cost: O(runs started in the window), at most."""
+        return _ui.read_dashboard_task_run_counts(self, task_run_filter, flow_filter, flow_run_filter,
+                                                  deployment_filter, work_pool_filter, work_queue_filter)
 
     @locked
     def paginate_flow_runs(

@@ -1,25 +1,47 @@
-"""Prefect 3.1.0's per-id UI routes: task runs per flow run (`/ui/flow_runs/count-task-runs`),
-deployments per flow (`/ui/flows/count-deployments`) and each flow's next scheduled
-run (`/ui/flows/next-runs`). Each takes at most 200 ids and answers for every id
-given, in the order given (a repeated id once), from hash indexes.
+"""Prefect 3.1.0's UI routes.
+
+Per-id routes: task runs per flow run (`/ui/flow_runs/count-task-runs`), deployments
+per flow (`/ui/flows/count-deployments`) and each flow's next scheduled run
+(`/ui/flows/next-runs`). Each takes at most 200 ids and answers for every id given, in
+the order given (a repeated id once), from hash indexes.
+
+Dashboard routes: the flow-run scatter plot (`/ui/flow_runs/history`), a read of
+flow runs reduced to a point each, and the task-run bar chart
+(`/ui/task_runs/dashboard/counts`), finished task runs counted in 20 buckets of
+start time, with the whole-second arithmetic of Prefect's SQLite query.
+(`/ui/task_runs/count` is `count_task_runs_by_state`.)
 
 Functions take the Engine; the Engine's methods of the same names are the public API.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import uuid
 from typing import Any
 
 import attrs
 
+from . import queries as _queries
 from .errors import ValidationError
-from .states import StateType
+from .filters import (
+    TaskRunFilter, TaskRunFilterState, TaskRunFilterStateType, WorkPoolFilter, WorkQueueFilter, parse_filter,
+)
+from .history import sqlite_ms
+from .records import estimated_run_time, estimated_start_time_delta
+from .states import TERMINAL_STATES, StateType
 from .validation import as_uuid_list
 
-__all__ = ["SimpleNextFlowRun", "count_task_runs_by_flow_run", "count_deployments_by_flow", "next_runs_by_flow"]
+__all__ = [
+    "SimpleNextFlowRun", "SimpleFlowRun", "TaskRunCount", "count_task_runs_by_flow_run", "count_deployments_by_flow",
+    "next_runs_by_flow", "read_flow_run_history", "read_dashboard_task_run_counts",
+]
 
-MAX_IDS = 200  # the routes' `max_items`
+MAX_IDS = 200  # the per-id routes' `max_items`
+MAX_HISTORY_RUNS = 1000  # the scatter plot's limit: its default and its maximum
+DASHBOARD_BUCKETS = 20
+_FAILED = frozenset({StateType.FAILED, StateType.CRASHED})
+_LAST_OF_MINUTE = _dt.timedelta(seconds=59, microseconds=999_999)
 
 
 @attrs.frozen(slots=True)
@@ -78,3 +100,96 @@ def next_runs_by_flow(engine: Any, flow_ids: Any) -> dict[uuid.UUID, SimpleNextF
             id=best.id, flow_id=flow_id, name=best.name, state_name=best.state_name, state_type=best.state_type,
             next_scheduled_start_time=best.next_scheduled_start_time)
     return answer
+
+
+# dashboard routes --------------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class SimpleFlowRun:
+    """A flow run as a point of the UI's scatter plot.
+
+    `timestamp` is the start time, or the expected start time if the run has not
+    started; `duration` its estimated run time and `lateness` its estimated start time
+    delta, both at the engine's now. `state_type` and `timestamp` are None for a run
+    without a state (Prefect's route fails on such a run)."""
+
+    id: uuid.UUID
+    state_type: StateType | None
+    timestamp: _dt.datetime | None
+    duration: _dt.timedelta
+    lateness: _dt.timedelta
+
+
+def read_flow_run_history(engine: Any, sort: Any, limit: Any, offset: Any, *filters: Any) -> list[SimpleFlowRun]:
+    """The flow runs `read_flow_runs` gives for `filters` (flow, flow run, task run,
+    deployment, work pool, work queue), `sort`, `offset` and `limit` (at most 1000),
+    each as a SimpleFlowRun. Cost: that read's, + O(limit)."""
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > MAX_HISTORY_RUNS:
+        raise ValidationError(f"limit must be at most {MAX_HISTORY_RUNS}, got {limit}")
+    runs = _queries.read_flow_runs(engine, *filters, offset, limit, sort)
+    now = engine.now()
+    return [SimpleFlowRun(run.id, run.state_type, run.start_time or run.expected_start_time,
+                          estimated_run_time(run, now), estimated_start_time_delta(run, now)) for run in runs]
+
+
+@attrs.frozen(slots=True)
+class TaskRunCount:
+    """One bar of the UI's task-run chart: finished task runs that started in one
+    bucket of time; `failed` counts FAILED and CRASHED, `completed` the other final
+    states (COMPLETED, CANCELLED)."""
+
+    completed: int
+    failed: int
+
+
+def read_dashboard_task_run_counts(
+    engine: Any,
+    task_run_filter: Any,
+    flow_filter: Any = None,
+    flow_run_filter: Any = None,
+    deployment_filter: Any = None,
+    work_pool_filter: Any = None,
+    work_queue_filter: Any = None,
+) -> list[TaskRunCount]:
+    """Task runs in a final state matching every filter, counted in 20 buckets of
+    start time. `task_run_filter` must have `start_time.after_`; its state criteria
+    are replaced by "a final state". The buckets divide the window from the start of
+    after_'s minute to the end of before_'s minute (or of now's, without before_)
+    into 20; a run's bucket is floor((its start second - the window's) / (window /
+    20)), its start time read as SQLite's strftime('%s') reads it. A run past the
+    window (it started after now), or without a start time (an or_ filter lets it
+    in), is left out (Prefect's route fails on both).
+
+    Cost: O(c) for the filters' smallest index-backed candidate set (the start-time
+    range at worst) + the plan's cross-entity filters."""
+    parsed = parse_filter(TaskRunFilter, task_run_filter, "task_runs")
+    if parsed is None or parsed.start_time is None or parsed.start_time.after_ is None:
+        raise ValidationError("task_runs.start_time.after_ is required")
+    finished = TaskRunFilterState(type=TaskRunFilterStateType(any_=sorted(TERMINAL_STATES, key=lambda t: t.value)))
+    parsed = attrs.evolve(parsed, state=finished)
+    filters = _queries._task_run_filters(flow_filter, flow_run_filter, parsed, deployment_filter)
+    plan = _queries._task_run_plan(engine._store.tables, *filters,
+                                   parse_filter(WorkPoolFilter, work_pool_filter, "work_pools"),
+                                   parse_filter(WorkQueueFilter, work_queue_filter, "work_queues"))
+    start = parsed.start_time.after_.replace(second=0, microsecond=0)
+    before = parsed.start_time.before_
+    end = (engine.now() if before is None else before).replace(second=0, microsecond=0) + _LAST_OF_MINUTE
+    bucket_seconds = ((end - start) / DASHBOARD_BUCKETS).total_seconds()
+    first_second = sqlite_ms(start) // 1000
+    completed = [0] * DASHBOARD_BUCKETS
+    failed = [0] * DASHBOARD_BUCKETS
+    failed_types = _FAILED
+    # A window that ends before it starts holds no run (not even one an or_ filter lets
+    # in), and its width may round to 0.
+    runs = _queries._matching(plan, engine._store.tables["task_run"].rows) if bucket_seconds > 0 else ()
+    for run in runs:
+        started = run.start_time
+        if started is None:
+            continue  # let in by an or_ filter; no bucket (Prefect's floor(NULL) fails)
+        k = math.floor((sqlite_ms(started) // 1000 - first_second) / bucket_seconds)
+        if 0 <= k < DASHBOARD_BUCKETS:
+            if run.state_type in failed_types:
+                failed[k] += 1
+            else:
+                completed[k] += 1
+    return [TaskRunCount(c, f) for c, f in zip(completed, failed)]

@@ -27,8 +27,15 @@ real function of a private in-memory SQLite connection: the values are the ones 
 computes itself. A self-check at start-up makes sure the replacements are the ones
 called. `pendulum.now` is routed to the same clock (column defaults).
 
+It also answers ui_scenarios.py's queries, calling the UI's route functions:
+`read_flow_run_history` (prefect/server/api/ui/flow_runs.py; `limit` and `offset`
+checked first as FastAPI checks the body, `le=1000` and `ge=0`) and
+`read_dashboard_task_run_counts` (ui/task_runs.py; its 422 is an error answer).
+
 Each OUT line is {"scenario": <the input line>, "answer": {"id", "answers"}}, one answer
-per query: for a history, {"start_ms", "width_ms", "count", "states": {"<k>": [[state_type,
+per query: for a scatter plot, [[id, state_type, timestamp_us, duration_us, lateness_us], ...]
+(timestamp in us after T0, or null); for a dashboard, [[completed, failed], ...] (20
+buckets); for a history, {"start_ms", "width_ms", "count", "states": {"<k>": [[state_type,
 state_name, count_runs, sum_estimated_run_time_s, sum_estimated_lateness_s], ...]}}: its
 `count` intervals are [start + k * width, start + (k + 1) * width) in ms after T0
 (history_scenarios.compact checks that Prefect's are; any other list would be written
@@ -41,9 +48,11 @@ the oracle, not an answer from Prefect) is named on stderr and left out, and the
 status is 1.
 """
 import datetime
+import inspect
 import pathlib
 import sys
 import uuid
+from typing import Annotated
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
@@ -67,12 +76,22 @@ def ms_of(t):
     return (datetime.datetime.fromisoformat(t.isoformat()) - T0) // datetime.timedelta(milliseconds=1)
 
 
+def us_of(value):
+    """A time as us after T0, or a timedelta as us (exact ints)."""
+    if isinstance(value, datetime.timedelta):  # (timedelta's own division: pendulum's fails)
+        return datetime.timedelta.__floordiv__(value, datetime.timedelta(microseconds=1))
+    return (datetime.datetime.fromisoformat(value.isoformat()) - T0) // datetime.timedelta(microseconds=1)
+
+
 # --- answering ------------------------------------------------------------------------------
 async def answer_file(inp, out):
     import pydantic
     import sqlalchemy as sa
     from prefect.server.api import flow_runs as flow_run_routes
     from prefect.server.api import task_runs as task_run_routes
+    from prefect.server.api.ui import flow_runs as ui_flow_run_routes
+    from prefect.server.api.ui import task_runs as ui_task_run_routes
+    from prefect.server.schemas import sorting
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
     from prefect.server.schemas import filters, states
@@ -81,8 +100,16 @@ async def answer_file(inp, out):
     schemas_by_key = {
         "flows": filters.FlowFilter, "flow_runs": filters.FlowRunFilter, "task_runs": filters.TaskRunFilter,
         "deployments": filters.DeploymentFilter, "work_pools": filters.WorkPoolFilter,
-        "work_pool_queues": filters.WorkQueueFilter,
+        "work_pool_queues": filters.WorkQueueFilter, "work_queues": filters.WorkQueueFilter,
     }
+    # The UI routes' body checks, as FastAPI makes them before calling the function.
+    body_checks = {"limit": pydantic.TypeAdapter(Annotated[int, pydantic.Field(le=1000)]),
+                   "offset": pydantic.TypeAdapter(Annotated[int, pydantic.Field(ge=0)])}
+    # What FastAPI passes for a key the body leaves out (the function's own defaults
+    # are FastAPI's Body markers).
+    scatter_defaults = {name: param.default.default for name, param in
+                        inspect.signature(ui_flow_run_routes.read_flow_run_history).parameters.items()
+                        if name in ("sort", "limit", "offset")}
     body_time = pydantic.TypeAdapter(DateTime)
     db = provide_database_interface()
     sqlite_now.install(await db.engine(), NOW_FUNCTIONS)  # before the first connection is made
@@ -163,6 +190,19 @@ async def answer_file(inp, out):
         if unknown:   # the scenario's mistake, not an answer of Prefect's
             raise SystemExit(f"unknown filter keys {sorted(unknown)}")
         filter_args = {k: schemas_by_key[k].model_validate(v) for k, v in (q.get("filters") or {}).items()}
+        if q["op"] == "ui_flow_run_history":
+            body = {key: check.validate_python(q[key]) if key in q else scatter_defaults[key]
+                    for key, check in body_checks.items()}
+            body["sort"] = sorting.FlowRunSort(q["sort"]) if "sort" in q else scatter_defaults["sort"]
+            return await ui_flow_run_routes.read_flow_run_history(
+                **body, flows=filter_args.get("flows"), flow_runs=filter_args.get("flow_runs"),
+                task_runs=filter_args.get("task_runs"), deployments=filter_args.get("deployments"),
+                work_pools=filter_args.get("work_pools"), db=db)
+        if q["op"] == "dashboard_counts":
+            return await ui_task_run_routes.read_dashboard_task_run_counts(
+                task_runs=filter_args["task_runs"], flows=filter_args.get("flows"),
+                flow_runs=filter_args.get("flow_runs"), deployments=filter_args.get("deployments"),
+                work_pools=filter_args.get("work_pools"), work_queues=filter_args.get("work_queues"), db=db)
         if q["op"] == "lateness":
             return await flow_run_routes.average_flow_run_lateness(
                 flows=filter_args.get("flows"), flow_runs=filter_args.get("flow_runs"),
@@ -183,7 +223,8 @@ async def answer_file(inp, out):
             return await task_run_routes.task_run_history(**args)
 
     async def answer(q):
-        if q["op"] not in ("lateness", "flow_run_history", "task_run_history"):
+        if q["op"] not in ("lateness", "flow_run_history", "task_run_history", "ui_flow_run_history",
+                           "dashboard_counts"):
             raise SystemExit(f"unknown op {q['op']!r}")
         try:
             result = await call_route(q)
@@ -192,6 +233,11 @@ async def answer_file(inp, out):
         except Exception as exc:  # noqa: BLE001  (an error is Prefect's answer too)
             detail = getattr(exc, "detail", None) or str(exc)
             return {"error": f"{type(exc).__name__}: {detail}"[:MESSAGE_LIMIT]}
+        if q["op"] == "ui_flow_run_history":
+            return [[str(r.id), r.state_type.value, us_of(r.timestamp), us_of(r.duration), us_of(r.lateness)]
+                    for r in result]
+        if q["op"] == "dashboard_counts":
+            return [[int(b.completed), int(b.failed)] for b in result]
         return result if q["op"] == "lateness" else compact(result, ms_of)
 
     async def run_one(sc):
