@@ -1184,7 +1184,7 @@ class Engine:
     def read_flow_run_history(
         self,
         sort: Any = "EXPECTED_START_TIME_DESC",
-        limit: int = 1000,
+        limit: int | None = 1000,
         offset: int = 0,
         flow_filter: Any = None,
         flow_run_filter: Any = None,
@@ -1193,7 +1193,7 @@ class Engine:
         work_pool_filter: Any = None,
     ) -> list[SimpleFlowRun]:
         """The UI's scatter plot (Prefect's POST /ui/flow_runs/history): the flow runs
-        read_flow_runs gives (limit at most 1000), each as a SimpleFlowRun (id, state
+        read_flow_runs gives (limit at most 1000; None: 1000), each as a SimpleFlowRun (id, state
         type, start or expected start time, estimated run time, lateness). Not the
         bucketed `flow_run_history`. Cost: that read's + O(limit)."""
         return _ui.read_flow_run_history(self, sort, limit, offset, flow_filter, flow_run_filter, task_run_filter,

@@ -123,8 +123,10 @@ class SimpleFlowRun:
 def read_flow_run_history(engine: Any, sort: Any, limit: Any, offset: Any, *filters: Any) -> list[SimpleFlowRun]:
     """The flow runs `read_flow_runs` gives for `filters` (flow, flow run, task run,
     deployment, work pool, work queue), `sort`, `offset` and `limit` (at most 1000),
-    each as a SimpleFlowRun. Cost: that read's, + O(limit)."""
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit > MAX_HISTORY_RUNS:
+    each as a SimpleFlowRun; a limit of None is 1000. Cost: that read's, + O(limit)."""
+    if limit is None:
+        limit = MAX_HISTORY_RUNS
+    elif isinstance(limit, int) and not isinstance(limit, bool) and limit > MAX_HISTORY_RUNS:
         raise ValidationError(f"limit must be at most {MAX_HISTORY_RUNS}, got {limit}")
     runs = _queries.read_flow_runs(engine, *filters, offset, limit, sort)
     now = engine.now()

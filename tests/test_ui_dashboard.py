@@ -219,9 +219,19 @@ def test_the_scatter_plot_reads_as_read_flow_runs(engine):
     assert [p.timestamp for p in default] == [T0 + i * MINUTE for i in reversed(range(12))]
 
 
+def test_the_scatter_plot_shows_at_most_1000_runs(engine):
+    flow = engine.create_flow("f")
+    for i in range(1001):
+        engine.create_flow_run(flow_id=flow.id, name=f"r{i}", state=Scheduled(scheduled_time=T0 + i * MINUTE))
+    assert len(engine.read_flow_run_history()) == len(engine.read_flow_run_history(limit=None)) == 1000
+    assert engine.read_flow_run_history(limit=None)[-1].timestamp == T0 + MINUTE  # the earliest is left out
+    assert len(engine.read_flow_run_history(limit=1000, offset=1000)) == 1
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"limit": 1001}, "limit must be at most 1000, got 1001"),
     ({"limit": -1}, "limit"),
+    ({"limit": True}, "limit must be an integer"),
     ({"offset": -1}, "offset"),
     ({"sort": "DURATION_DESC"}, "DURATION_DESC"),
     ({"work_pool_filter": {"nope": 1}}, "work_pools.nope"),
