@@ -1212,7 +1212,7 @@ class Engine:
         """The UI's task-run chart (Prefect's POST /ui/task_runs/dashboard/counts):
         matching task runs in a final state counted as completed or failed in 20
         buckets of start time; `task_run_filter` needs `start_time.after_`. See
-        engine/ui.py for the arithmetic. Cost: O(runs started in the window), at most."""
+        engine/ui.py for the arithmetic. Cost: O(log n + task runs started in the window)."""
         return _ui.read_dashboard_task_run_counts(self, task_run_filter, flow_filter, flow_run_filter,
                                                   deployment_filter, work_pool_filter, work_queue_filter)
 

@@ -211,7 +211,7 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
 def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
     """Index-backed supersets of a TaskRunFilter's matches. O(keys in the filter)."""
     table = tables["task_run"]
-    found = _run_sources(table, flt, ("expected_start_time",))
+    found = _run_sources(table, flt, ("expected_start_time", "start_time"))
     if found is None:
         return []
     out, single = found

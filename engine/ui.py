@@ -162,8 +162,9 @@ def read_dashboard_task_run_counts(
     window (it started after now), or without a start time (an or_ filter lets it
     in), is left out (Prefect's route fails on both).
 
-    Cost: O(c) for the filters' smallest index-backed candidate set (the start-time
-    range at worst) + the plan's cross-entity filters."""
+    Cost: O(log n + k) for the k task runs that started in the window (the task
+    runs' start-time index), or O(c) for a smaller index-backed candidate set; + the
+    plan's cross-entity filters."""
     parsed = parse_filter(TaskRunFilter, task_run_filter, "task_runs")
     if parsed is None or parsed.start_time is None or parsed.start_time.after_ is None:
         raise ValidationError("task_runs.start_time.after_ is required")

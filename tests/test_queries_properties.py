@@ -414,7 +414,8 @@ def task_run_filters(draw, ids):
     if _maybe(draw, 0.1):
         f["subflow_runs"] = {"exists_": draw(st.booleans())}
     if _maybe(draw, 0.1):
-        f["start_time"] = {"is_null_": draw(st.booleans())}
+        op = draw(st.sampled_from(["before_", "after_", "is_null_"]))
+        f["start_time"] = {op: draw(st.booleans()) if op == "is_null_" else _iso(draw)}
     if _maybe(draw, 0.1):
         f["expected_start_time"] = {draw(st.sampled_from(["before_", "after_"])): _iso(draw)}
     if _maybe(draw, 0.15):
