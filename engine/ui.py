@@ -158,9 +158,10 @@ def read_dashboard_task_run_counts(
     are replaced by "a final state". The buckets divide the window from the start of
     after_'s minute to the end of before_'s minute (or of now's, without before_)
     into 20; a run's bucket is floor((its start second - the window's) / (window /
-    20)), its start time read as SQLite's strftime('%s') reads it. A run past the
-    window (it started after now), or without a start time (an or_ filter lets it
-    in), is left out (Prefect's route fails on both).
+    20)), its start time read as SQLite's strftime('%s') reads it. A run outside the
+    20 buckets (it started after now, the window runs backwards, or an or_ filter
+    let it in) or without a start time is left out; Prefect's route fails on such
+    runs, or counts those of negative bucket numbers in the last buckets.
 
     Cost: O(log n + k) for the k task runs that started in the window (the task
     runs' start-time index), or O(c) for a smaller index-backed candidate set; + the
