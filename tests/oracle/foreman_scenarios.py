@@ -43,9 +43,9 @@ pass (a worker's last heartbeat + multiple x its interval or the fallback; a que
 deployment's last poll + its timeout), exactly or 1 ms / 1 s to either side, from the
 generator's own rough model of the scenario so far.
 """
-import json
-import random
 import sys
+
+from scenario_files import write_scenarios
 
 SETTINGS_DEFAULTS = {
     "inactivity_heartbeat_multiple": 3,
@@ -256,15 +256,7 @@ FOCUSED = [
 
 
 def main(argv):
-    focused = "--focused" in argv
-    argv = [a for a in argv if a != "--focused"]
-    if len(argv) != 4:
-        raise SystemExit(__doc__)
-    seed, n, out = int(argv[1]), int(argv[2]), argv[3]
-    rng = random.Random(seed)
-    scenarios = (FOCUSED if focused else []) + [gen_scenario(rng, f"fm{seed}-{i + 1}") for i in range(n)]
-    with open(out, "w") as f:
-        f.writelines(json.dumps(sc, separators=(",", ":")) + "\n" for sc in scenarios)
+    write_scenarios(argv, __doc__, FOCUSED, gen_scenario, "fm")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,10 @@ and never in the last half millisecond of a minute for history bounds, which SQL
 '%f' prints as 59.999).
 """
 import datetime
-import json
-import random
 import sys
 import uuid
+
+from scenario_files import write_scenarios
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 SECOND = 1_000_000
@@ -415,15 +415,7 @@ FOCUSED = [
 
 
 def main(argv):
-    focused = "--focused" in argv
-    argv = [a for a in argv if a != "--focused"]
-    if len(argv) != 4:
-        raise SystemExit(__doc__)
-    seed, n, out = int(argv[1]), int(argv[2]), argv[3]
-    rng = random.Random(seed)
-    scenarios = (FOCUSED if focused else []) + [gen_scenario(rng, f"h{seed}-{i + 1}") for i in range(n)]
-    with open(out, "w") as f:
-        f.writelines(json.dumps(sc, separators=(",", ":")) + "\n" for sc in scenarios)
+    write_scenarios(argv, __doc__, FOCUSED, gen_scenario, "h")
 
 
 if __name__ == "__main__":

@@ -91,10 +91,9 @@ async def answer_file(inp, out):
     from prefect.server.api import task_runs as task_run_routes
     from prefect.server.api.ui import flow_runs as ui_flow_run_routes
     from prefect.server.api.ui import task_runs as ui_task_run_routes
-    from prefect.server.schemas import sorting
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
-    from prefect.server.schemas import filters, states
+    from prefect.server.schemas import filters, sorting, states
     from pydantic_extra_types.pendulum_dt import DateTime
 
     schemas_by_key = {

@@ -19,12 +19,11 @@ Times in the requests are ISO text in UTC (as the UI sends them) or, now and the
 another offset or none. tests/test_ui_routes.py replays the answers against the engine.
 """
 import datetime
-import json
-import random
 import sys
 import uuid
 
 import history_scenarios as hs
+from scenario_files import write_scenarios
 
 SORTS = ["ID_DESC", "START_TIME_ASC", "START_TIME_DESC", "EXPECTED_START_TIME_ASC", "EXPECTED_START_TIME_DESC",
          "NAME_ASC", "NAME_DESC", "NEXT_SCHEDULED_START_TIME_ASC", "END_TIME_DESC"]
@@ -162,15 +161,7 @@ FOCUSED = [
 
 
 def main(argv):
-    focused = "--focused" in argv
-    argv = [a for a in argv if a != "--focused"]
-    if len(argv) != 4:
-        raise SystemExit(__doc__)
-    seed, n, out = int(argv[1]), int(argv[2]), argv[3]
-    rng = random.Random(seed)
-    scenarios = (FOCUSED if focused else []) + [gen_scenario(rng, f"u{seed}-{i + 1}") for i in range(n)]
-    with open(out, "w") as f:
-        f.writelines(json.dumps(sc, separators=(",", ":")) + "\n" for sc in scenarios)
+    write_scenarios(argv, __doc__, FOCUSED, gen_scenario, "u")
 
 
 if __name__ == "__main__":
