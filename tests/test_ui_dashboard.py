@@ -18,6 +18,7 @@ from engine import (
     Completed, Crashed, Engine, Failed, ManualClock, Pending, Running, Scheduled, SimpleFlowRun, State, StateType,
     TaskRunCount, ValidationError,
 )
+from engine.conformance.queries import _sort_key_text as sort_key
 from oracle_answers import T0, load_oracle_script
 from test_history import build, is_error
 from test_queries_properties import FILTER_ARGS
@@ -36,21 +37,6 @@ def us(value: Any) -> int | None:
     return value // US if isinstance(value, dt.timedelta) else (value - T0) // US
 
 
-def sort_key(run: Any, sort: str) -> Any:
-    """What `sort` orders by (runs with equal keys may come in any order in Prefect)."""
-    if sort == "ID_DESC":
-        return str(run.id)
-    if sort.startswith("NAME"):
-        return run.name
-    if sort.startswith("START_TIME"):
-        return run.start_time or run.expected_start_time
-    if sort.startswith("EXPECTED_START_TIME"):
-        return run.expected_start_time
-    if sort.startswith("NEXT_SCHEDULED"):
-        return run.next_scheduled_start_time
-    return run.end_time
-
-
 def scatter(e: Engine, q: dict) -> list[list]:
     points = e.read_flow_run_history(**{k: q[k] for k in ("sort", "limit", "offset") if k in q},
                                      **{ARGS[k]: v for k, v in q["filters"].items()})
@@ -63,6 +49,7 @@ def check_scatter(e: Engine, q: dict, got: list[list], expected: list[list], whe
     (then each point both answers hold must agree)."""
     assert len(got) == len(expected), where
     sort = q.get("sort", "EXPECTED_START_TIME_DESC")
+    # (the conformance runner's sort keys: equal keys may come in any order in Prefect)
     keys = [sort_key(e.read_flow_run(row[0]), sort) for row in got]
     assert keys == [sort_key(e.read_flow_run(row[0]), sort) for row in expected], where
     starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
