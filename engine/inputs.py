@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from operator import attrgetter
 from typing import Any, Iterable
 
 from .errors import UniquenessError, ValidationError
@@ -61,9 +62,8 @@ def create_flow_run_input(engine: Any, flow_run_id: Any, key: Any, value: Any,
     if engine._unique("flow_run_input", "run_key", (run_id, key)) is not None:
         raise UniquenessError(f"flow run {run_id} already has an input with key {key!r}")
     rec = FlowRunInput(flow_run_id=run_id, key=key, value=value, sender=sender)
-    rec.created = rec.updated = engine._clock.now()
-    engine._store.insert("flow_run_input", rec)
-    return rec
+    engine._stamp(rec, engine._clock.now())
+    return engine._insert("flow_run_input", rec)
 
 
 def read_flow_run_input(engine: Any, flow_run_id: Any, key: Any) -> FlowRunInput | None:
@@ -82,17 +82,11 @@ def filter_flow_run_input(engine: Any, flow_run_id: Any, prefix: Any, limit: Any
     _, limit = check_window(0, limit)
     if isinstance(exclude_keys, str) or not isinstance(exclude_keys, Iterable):
         raise ValidationError(f"exclude_keys must be a list of strings, got {exclude_keys!r}")
-    excluded = set()
-    for k in exclude_keys:
-        excluded.add(as_str(k, "exclude_keys[]", False))
+    excluded = {as_str(k, "exclude_keys[]", False) for k in exclude_keys}
     bucket = engine._store.tables["flow_run_input"].by_name["flow_run_id"].get(run_id)
     found = [r for r in bucket.values() if r.key not in excluded and match(r.key) is not None] if bucket else []
-    found.sort(key=_created)  # stable: equal stamps stay in the order written
+    found.sort(key=attrgetter("created"))  # stable: equal stamps stay in the order written
     return found if limit is None else found[:limit]
-
-
-def _created(rec: FlowRunInput) -> Any:
-    return rec.created
 
 
 def delete_flow_run_input(engine: Any, flow_run_id: Any, key: Any) -> bool:
