@@ -252,6 +252,14 @@ def _filters(rng, for_tasks, flow_run_ids, flow_names):
 
 # --- scenarios -------------------------------------------------------------------------------
 
+def task_run(rng, i, flow_run_ids):
+    """A random task run (dynamic key `i`), of one of `flow_run_ids` or of none."""
+    run = _run(rng)
+    run.update(flow_run=rng.choice(flow_run_ids) if flow_run_ids and rng.random() < 0.85 else None,
+               task_key=rng.choice(["extract", "load"]), dynamic_key=str(i))
+    return run
+
+
 def gen_scenario(rng, sid):
     flows = [{"name": name, "tags": rng.sample(["prod", "dev"], rng.randint(0, 1))}
              for name in FLOW_NAMES[:rng.randint(1, 3)]]
@@ -270,12 +278,7 @@ def gen_scenario(rng, sid):
                    queue=rng.choice(labels) if labels and rng.random() < 0.6 else None)
         flow_runs.append(run)
     all_flow_run_ids = [r["id"] for r in flow_runs]
-    task_runs = []
-    for i in range(rng.randint(0, 8)):
-        run = _run(rng)
-        run.update(flow_run=rng.choice(all_flow_run_ids) if all_flow_run_ids and rng.random() < 0.85 else None,
-                   task_key=rng.choice(["extract", "load"]), dynamic_key=str(i))
-        task_runs.append(run)
+    task_runs = [task_run(rng, i, all_flow_run_ids) for i in range(rng.randint(0, 8))]
     sc = {"id": sid, "now_ms": rng.choice([0, 2 * 3600_000, rng.randint(0, 8 * 3600) * 1000,
                                            rng.randint(0, 8 * 3600_000)]),
           "flows": flows, "pools": pools, "queues": queues, "deployments": deployments,
