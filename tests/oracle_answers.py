@@ -28,9 +28,14 @@ def id_of(table: dict, key: Any) -> uuid.UUID:
     return table[key].id if key in table else MISSING
 
 
+def is_error(answer: Any) -> bool:
+    """Whether an oracle answer is Prefect's error ({"error": "<Class>: <message>"})."""
+    return isinstance(answer, dict) and set(answer) == {"error"}
+
+
 def errors_as_one(value):
     # Any error answer is "error" (Prefect's classes are its own), also inside a list.
-    if isinstance(value, dict) and set(value) == {"error"}:
+    if is_error(value):
         return "error"
     if isinstance(value, list):
         return [errors_as_one(v) for v in value]

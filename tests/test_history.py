@@ -16,7 +16,7 @@ from engine import Engine, ManualClock, State, StateType, ValidationError
 from engine.history import MAX_INTERVALS, HistoryResponse
 from engine.records import estimated_run_time, estimated_start_time_delta
 from engine.states import TERMINAL_STATES
-from oracle_answers import T0, load_oracle_script
+from oracle_answers import T0, is_error, load_oracle_script
 from test_queries_properties import (
     FILTER_ARGS, SETTINGS, World, ref_flow_runs, ref_task_runs, requests, world_of,
 )
@@ -96,10 +96,6 @@ def check_columns(run: Any, r: dict) -> None:
 def as_answer(history: list[HistoryResponse]) -> Any:
     """The engine's history in the oracle's shape (history_scenarios.py's `compact`)."""
     return COMPACT(history, lambda t: (t - T0) // dt.timedelta(milliseconds=1))
-
-
-def is_error(answer: Any) -> bool:
-    return isinstance(answer, dict) and set(answer) == {"error"}
 
 
 def ask(e: Engine, q: dict) -> Any:

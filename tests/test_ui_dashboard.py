@@ -23,8 +23,8 @@ from engine.conformance.queries import _sort_key_text as sort_key
 from engine.history import sqlite_ms
 from engine.states import TERMINAL_STATES
 from engine.validation import as_datetime
-from oracle_answers import T0, load_oracle_script
-from test_history import build, is_error
+from oracle_answers import T0, is_error, load_oracle_script
+from test_history import build
 from test_queries_properties import FILTER_ARGS
 
 DATA = pathlib.Path(__file__).parent / "data" / "ui_prefect_oracle.jsonl"
