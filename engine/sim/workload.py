@@ -965,10 +965,7 @@ def _cross_check(wl: Workload) -> None:
     for i, d in enumerate(wl.deployments):
         if d.flow not in flows:
             raise WorkloadError(f"deployments[{i}].flow", f"names no flow: {d.flow!r}")
-        if d.pool not in pools:
-            raise WorkloadError(f"deployments[{i}].pool", f"names no work pool: {d.pool!r}")
-        if not any(q.name == d.queue for q in pools[d.pool].queues):
-            raise WorkloadError(f"deployments[{i}].queue", f"names no queue of pool {d.pool!r}: {d.queue!r}")
+        _check_pool_queue(pools, f"deployments[{i}].pool", d.pool, f"deployments[{i}].queue", d.queue)
     for i, f in enumerate(wl.flows):
         for j, task in enumerate(f.tasks):
             if task.subflow is not None and task.subflow not in flows:
@@ -994,13 +991,17 @@ def _cross_check(wl: Workload) -> None:
             at = f"automations[{i}].actions[{j}]"
             if action.deployment is not None and action.deployment not in deployments:
                 raise WorkloadError(f"{at}.deployment", f"names no deployment: {action.deployment!r}")
-            if action.work_pool is not None and action.work_pool not in pools:
-                raise WorkloadError(f"{at}.work_pool", f"names no work pool: {action.work_pool!r}")
-            if action.work_queue is not None and not any(q.name == action.work_queue
-                                                         for q in pools[action.work_pool].queues):
-                raise WorkloadError(f"{at}.work_queue",
-                                    f"names no queue of pool {action.work_pool!r}: {action.work_queue!r}")
+            if action.work_pool is not None:
+                _check_pool_queue(pools, f"{at}.work_pool", action.work_pool, f"{at}.work_queue", action.work_queue)
     _check_event_names(wl.automations)
+
+
+def _check_pool_queue(pools: dict, pool_at: str, pool: str, queue_at: str, queue: str | None) -> None:
+    """`pool` names a work pool and `queue` (unless None) one of its queues."""
+    if pool not in pools:
+        raise WorkloadError(pool_at, f"names no work pool: {pool!r}")
+    if queue is not None and not any(q.name == queue for q in pools[pool].queues):
+        raise WorkloadError(queue_at, f"names no queue of pool {pool!r}: {queue!r}")
 
 
 def _check_event_names(automations: list[AutomationSpec]) -> None:
