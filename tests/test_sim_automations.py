@@ -472,6 +472,25 @@ def test_run_deployment_starts_a_run_of_the_named_deployment_at_each_firing():
     assert [r.idempotency_key for r in runs_of(again_engine, "follow")] == keys
 
 
+
+def test_run_deployment_hydrates_parameters_and_fails_the_action_where_the_route_refuses():
+    # The action goes through the deployment's create_flow_run route: parameters in
+    # Prefect's hydration syntax are hydrated, and ones that cannot be make the route
+    # refuse, which fails the action (no run) as in Prefect.
+    good = {"b": {"__prefect_kind": "json", "value": "[1, 2]"}}
+    bad = {"b": {"__prefect_kind": "json", "value": "[1,"}}
+    workload = copy.deepcopy(CHAIN)
+    workload["automations"] = [on_completed("good", "d", {"type": "run-deployment", "deployment": "follow",
+                                                          "parameters": good}),
+                               on_completed("bad", "d", {"type": "run-deployment", "deployment": "follow",
+                                                         "parameters": bad})]
+    result, engine = simulate(workload)
+    follow = runs_of(engine, "follow")
+    assert follow and all(rec.parameters == {"a": 1, "b": [1, 2]} for rec in follow)
+    good_stats, bad_stats = result.automations["good"], result.automations["bad"]
+    assert good_stats["actions_executed"] == len(follow) == bad_stats["triggered"]
+    assert bad_stats == {"triggered": len(follow), "actions_executed": 0, "actions_failed": len(follow)}
+
 def test_run_deployment_inferred_reruns_the_deployment_of_a_failed_run_with_its_own_parameters():
     rerun = {"name": "rerun", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
              "actions": [{"type": "run-deployment", "source": "inferred"}]}

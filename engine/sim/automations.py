@@ -57,6 +57,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ValidationError
 from ..states import State, StateType, Suspended
 from .errors import WorkloadError
 from .loop import service_pass_at
@@ -467,8 +468,11 @@ class Automations:
         firing, index = invocation
         invocation_id = uuid.uuid5(auto.id, f"{firing}/{index}")
         key = f"automation {auto.id}, action {index}, invocation {invocation_id}"
-        created = self.sim.services.create_run(dep, self.loop.now, auto=False, parameters=action.parameters,
-                                               key=key, job_variables=action.job_variables)
+        try:
+            created = self.sim.services.create_run(dep, self.loop.now, auto=False, parameters=action.parameters,
+                                                   key=key, job_variables=action.job_variables)
+        except ValidationError:
+            return False   # Prefect: the route's 4xx fails the action (e.g. unhydratable parameters)
         return created is not None
 
     def _deployment(self, action: ActionSpec, run: RunSim | None) -> DeploymentRT | None:

@@ -99,21 +99,22 @@ class Services:
         if auto:
             # What Prefect's scheduler inserts (models/deployments.py,
             # _generate_scheduled_flow_runs): f"scheduled {id} {date}" prints the
-            # date with a space between date and time.
-            key: str | None = f"scheduled {dep.id} {when.isoformat(' ')}"
-            tags = ["auto-scheduled", *spec.tags]
-            state = Scheduled(scheduled_time=when, message="Flow run scheduled")
+            # date with a space between date and time. It leaves job_variables to
+            # the column's default ({}) and does not hydrate parameters.
+            rec = self.engine.create_flow_run(
+                flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
+                work_queue_name=queue.spec.name, parameters=dict(spec.parameters),
+                tags=["auto-scheduled", *spec.tags], idempotency_key=f"scheduled {dep.id} {when.isoformat(' ')}",
+                auto_scheduled=True, empirical_policy=dep.plan.policy,
+                state=Scheduled(scheduled_time=when, message="Flow run scheduled"),
+            )
         else:
-            tags, state = list(dict.fromkeys(spec.tags)), Scheduled(scheduled_time=when)
-        rec = self.engine.create_flow_run(
-            flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
-            work_queue_name=queue.spec.name, parameters={**spec.parameters, **(parameters or {})}, tags=tags,
-            idempotency_key=key, auto_scheduled=auto, empirical_policy=dep.plan.policy, state=state,
-            # Prefect's scheduler leaves the column's default ({}); its deployment route
-            # passes the run's own job variables (None if not given, which
-            # create_flow_run stores as {} unless the run has an idempotency key).
-            **({} if auto else {"job_variables": job_variables}),
-        )
+            # Through the deployment's create_flow_run route, as a client's call or
+            # Prefect's run-deployment action goes (hydration and checks included).
+            rec = self.engine.create_flow_run_from_deployment(
+                dep.id, parameters=parameters or {}, idempotency_key=key, job_variables=job_variables,
+                empirical_policy=dep.plan.policy, state=Scheduled(scheduled_time=when),
+            )
         run = RunSim(rec, dep.plan, dep)
         run.created_t = self.loop.now
         self.client.flow_created(run)
