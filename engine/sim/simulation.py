@@ -150,15 +150,20 @@ class Simulation:
 
     def _record_final(self, run: RunSim) -> None:
         """A top-level run reached a final state: count it as finished."""
-        metrics = self.metrics
-        metrics.counters["flow_runs_finished"] += 1
-        metrics.completed_at.append(self.loop.now)
+        self.metrics.completed_at.append(self.loop.now)
         key = run.type.value
         run.recorded = (self.loop.now, key)
+        self._tally_final(run, key, 1)
+
+    def _tally_final(self, run: RunSim, key: str, step: int) -> None:
+        """Add `step` (1 or -1) to the finished runs and to the run's deployment's
+        count of final state `key` (the deployment rows count the final types only)."""
+        metrics = self.metrics
+        metrics.counters["flow_runs_finished"] += step
         if run.dep is not None:
             row = metrics.deployment(run.dep.spec.name)
             if key in row:
-                row[key] += 1
+                row[key] += step
 
     def _rescheduled(self, run: RunSim) -> None:
         """A server-side change sent `run` back to SCHEDULED (its process, if it had
@@ -169,14 +174,10 @@ class Simulation:
         if run.recorded is not None:
             t, key = run.recorded
             run.recorded = None
-            metrics = self.metrics
-            metrics.counters["flow_runs_finished"] -= 1
             # completed_at is sorted (appended at the loop's time): the last entry at t.
-            del metrics.completed_at[bisect.bisect_right(metrics.completed_at, t) - 1]
-            if run.dep is not None:
-                row = metrics.deployment(run.dep.spec.name)
-                if key in row:
-                    row[key] -= 1
+            completed_at = self.metrics.completed_at
+            del completed_at[bisect.bisect_right(completed_at, t) - 1]
+            self._tally_final(run, key, -1)
         self.services.requeue(run)
 
     # setup ------------------------------------------------------------------------------------------
