@@ -219,13 +219,15 @@ class Automations:
         state = run.rec.state
         event = FLOW_RUN_EVENT + (state.name or "")
         now = self.loop.now
-        resource: list[dict[str, Any]] = []   # the event's own labels, built once if asked for
+        # The event's own labels and its related resources, each built once if asked for.
+        resource: list[dict[str, Any]] = []
+        related: list[list[dict[str, str]]] = []
         for auto in self.automations:
             meaning = auto.meaning(event)
-            if meaning is None or not self._covers(auto, run, state, resource):
+            if meaning is None or not self._covers(auto, run, state, resource, related):
                 continue
             opens, expected = meaning   # (one of them at least)
-            key = self._key(auto, run, state, resource)
+            key = self._key(auto, run, state, resource, related)
             if opens:
                 bucket = self._ensure(auto, key, now, -1 if expected else 0, run)
             elif not auto.after:
@@ -246,22 +248,27 @@ class Automations:
                          "prefect.state-message": state.message or ""})
         return memo[0]
 
-    def _related_of(self, run: RunSim) -> list[dict[str, str]]:
-        rec = run.rec
-        refs = (rec.flow_id, rec.deployment_id, rec.work_queue_id, rec.parent_task_run_id, *rec.tags)
-        related = self._related.get(refs)
-        if related is None:
-            related = self._related[refs] = self._related_resources(run)
-        return related
+    def _related_of(self, run: RunSim, memo: list[list[dict[str, str]]]) -> list[dict[str, str]]:
+        """The related resources of `run`'s event (kept in `memo`, empty at first)."""
+        if not memo:
+            rec = run.rec
+            refs = (rec.flow_id, rec.deployment_id, rec.work_queue_id, rec.parent_task_run_id, *rec.tags)
+            related = self._related.get(refs)
+            if related is None:
+                related = self._related[refs] = self._related_resources(run)
+            memo.append(related)
+        return memo[0]
 
-    def _covers(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]]) -> bool:
+    def _covers(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]],
+                related: list[list[dict[str, str]]]) -> bool:
         """The trigger's `match` and `match_related` hold for this event of `run`."""
         trigger = auto.spec.trigger
         if trigger.match and not _includes(trigger.match, [self._resource(run, state, resource)]):
             return False
-        return not trigger.match_related or _includes(trigger.match_related, self._related_of(run))
+        return not trigger.match_related or _includes(trigger.match_related, self._related_of(run, related))
 
-    def _key(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]]) -> tuple[Any, ...]:
+    def _key(self, auto: _Automation, run: RunSim, state: State, resource: list[dict[str, Any]],
+             related: list[list[dict[str, str]]]) -> tuple[Any, ...]:
         """The event's bucket key: the value of each `for_each` label, "" if it has
         none (the run's id label is the run itself)."""
         key: list[Any] = []
@@ -269,7 +276,8 @@ class Automations:
             if role is None:
                 key.append(run if label == "prefect.resource.id" else self._resource(run, state, resource)[label])
             else:
-                found = next((r for r in self._related_of(run) if r.get("prefect.resource.role") == role), None)
+                found = next((r for r in self._related_of(run, related) if r.get("prefect.resource.role") == role),
+                             None)
                 key.append((found.get(label) or "") if found is not None else "")
         return tuple(key)
 
