@@ -16,19 +16,12 @@ them as a set), "work_queue_name", "queue" (the name of the run's queue, or null
 request named the run), "same_as": index of the earlier request whose run came back
 (idempotency), or null}}; `queues` lists the pool's queues by priority afterwards.
 """
-import datetime as dt
 import json
 import sys
 import time
 
 import prefect_sandbox as sb
 from deployment_runs_scenarios import run_answer
-
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _at(seconds: int) -> None:
-    sb.CLOCK[0] = T0 + dt.timedelta(seconds=seconds)
 
 
 async def answer_file(path_in: str, path_out: str) -> None:
@@ -48,7 +41,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
     started = time.perf_counter()
     for n, sc in enumerate(scenarios):
         now += 10
-        _at(now)
+        sb.set_clock(now)
         pool_id = queue_id = None
         async with db.session_context(begin_transaction=True) as s:
             flow_id = (await models.flows.create_flow(s, schemas.core.Flow(name=f"flow-{n}"))).id
@@ -66,7 +59,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
         out = []
         for i, req in enumerate(sc["requests"]):
             now += 1
-            _at(now)
+            sb.set_clock(now)
             try:
                 run = await api.create_flow_run_from_deployment(
                     flow_run=schemas.actions.DeploymentFlowRunCreate(**req), deployment_id=deployment_id,
@@ -86,10 +79,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
             async with db.session_context() as s:
                 queues = [[q.name, q.priority] for q in await models.workers.read_work_queues(s, pool_id)]
         answers.append({"id": sc["id"], "expected": {"answers": out, "queues": queues}})
-    with open(path_out, "w") as f:
-        json.dump(answers, f, indent=None, separators=(",", ":"))
-        f.write("\n")
-    print(f"{len(answers)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+    sb.write_answer_list(path_out, answers, started)
 
 
 if __name__ == "__main__":

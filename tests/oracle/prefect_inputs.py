@@ -15,19 +15,12 @@ Writes a JSON list of {"id", "expected": {"status", "state", "reason", "response
 route raises (Prefect's HTTP 500), "expected" is {"error": exception class name,
 "response", "run_state"} instead.
 """
-import datetime as dt
 import json
 import sys
 import time
 
 import prefect_sandbox as sb
 from inputs_scenarios import resume_answer
-
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _at(seconds: int) -> None:
-    sb.CLOCK[0] = T0 + dt.timedelta(seconds=seconds)
 
 
 async def answer_file(path_in: str, path_out: str) -> None:
@@ -44,7 +37,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
     with open(path_in) as f:
         scenarios = json.load(f)
     now = 0
-    _at(now)
+    sb.set_clock(now)
     async with db.session_context(begin_transaction=True) as s:
         flow_id = (await models.flows.create_flow(s, schemas.core.Flow(name="inputs"))).id
         deployment_id = (await models.deployments.create_deployment(
@@ -53,12 +46,12 @@ async def answer_file(path_in: str, path_out: str) -> None:
     started = time.perf_counter()
     for sc in scenarios:
         now += 10
-        _at(now)
+        sb.set_clock(now)
         async with db.session_context(begin_transaction=True) as s:
             run_id = (await models.flow_runs.create_flow_run(
                 s, schemas.core.FlowRun(flow_id=flow_id, deployment_id=deployment_id, state=states.Running()))).id
         now += 1
-        _at(now)
+        sb.set_clock(now)
         pause = (states.Suspended if sc["pause"] == "suspended" else states.Paused)(timeout_seconds=3600)
         pause.state_details.run_input_keyset = sc["keyset"]
         async with db.session_context(begin_transaction=True) as s:
@@ -66,12 +59,12 @@ async def answer_file(path_in: str, path_out: str) -> None:
         assert paused.status.value == "ACCEPT", (sc["id"], paused)
         for key, value in sc["inputs"]:
             now += 1
-            _at(now)
+            sb.set_clock(now)
             async with db.session_context(begin_transaction=True) as s:
                 await models.flow_run_input.create_flow_run_input(
                     s, schemas.core.FlowRunInput(flow_run_id=run_id, key=key, value=value))
         now += 1
-        _at(now)
+        sb.set_clock(now)
         try:
             result = await api.resume_flow_run(
                 flow_run_id=run_id, db=db, run_input=sc["run_input"], response=Response(), flow_policy=CoreFlowPolicy,
@@ -94,10 +87,7 @@ async def answer_file(path_in: str, path_out: str) -> None:
                                                          "run_state": [run.state.type.value, run.state.name]}})
             continue
         answers.append({"id": sc["id"], "expected": resume_answer(result, run, response, filters)})
-    with open(path_out, "w") as f:
-        json.dump(answers, f, indent=None, separators=(",", ":"))
-        f.write("\n")
-    print(f"{len(answers)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
+    sb.write_answer_list(path_out, answers, started)
 
 
 if __name__ == "__main__":

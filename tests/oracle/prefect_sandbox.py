@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -33,6 +34,24 @@ logging.disable(logging.CRITICAL)
 # A manual clock for Prefect's `pendulum.now` (None: the real one), set by the scripts
 # while a scenario's clock-driven steps run; install_manual_clock() routes it.
 CLOCK: list = [None]
+
+
+# The manual clock's origin for the scripts that step it a second at a time.
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def set_clock(seconds: int) -> None:
+    """The manual clock at T0 + `seconds`."""
+    CLOCK[0] = T0 + dt.timedelta(seconds=seconds)
+
+
+def write_answer_list(out: str, answers: list, started: float) -> None:
+    """`answers` as one compact JSON line in `out`; their number and the time since
+    `started` (perf_counter) to stderr."""
+    with open(out, "w") as f:
+        json.dump(answers, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    print(f"{len(answers)} scenarios answered in {time.perf_counter() - started:.2f}s", file=sys.stderr)
 
 
 def install_manual_clock() -> None:
