@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import pathlib
 import sys
 import uuid
@@ -51,3 +52,18 @@ def load_oracle_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # type: ignore[union-attr]
     return module
+
+
+def generator_writes(script: str, args: list[str], out: pathlib.Path) -> list[str]:
+    """The scenarios tests/oracle/<script>.py writes with `args` into `out`, each as
+    one compact JSON text (a JSON list's items re-dumped; a JSON-lines file's lines
+    as written), so a pin compares them text for text."""
+    load_oracle_script(script).main([f"{script}.py", *args, str(out)])
+    text = out.read_text(encoding="utf-8")
+    if out.suffix == ".json":
+        return [compact(item) for item in json.loads(text)]
+    return text.splitlines()
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -14,7 +14,7 @@ import json
 import pathlib
 
 import pytest
-from oracle_answers import load_oracle_script
+from oracle_answers import compact, generator_writes, load_oracle_script
 
 from engine import (
     Engine, ManualClock, ObjectNotFoundError, Running, Scheduled, StateType, ValidationError,
@@ -91,10 +91,8 @@ def test_prefect_answers(case, engine, clock):
 
 
 def test_the_generator_still_writes_the_recorded_scenarios(tmp_path):
-    out = tmp_path / "scenarios.json"
-    load_oracle_script("deployment_runs_scenarios").main(["deployment_runs_scenarios.py", "11", "200", str(out)])
-    assert json.loads(out.read_text(encoding="utf-8")) == [
-        {k: v for k, v in case.items() if k != "expected"} for case in CASES]
+    assert generator_writes("deployment_runs_scenarios", ["11", "200"], tmp_path / "scenarios.json") == [
+        compact({k: v for k, v in case.items() if k != "expected"}) for case in CASES]
 
 
 def test_the_corpus_covers_runs_and_every_refusal_kind():

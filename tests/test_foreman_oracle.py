@@ -29,7 +29,7 @@ from engine import Engine, ManualClock, RunstateError
 from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 # The workers oracle's replay helpers: the same start time, millisecond offsets and
 # "any error is one answer" rule as the workers corpus.
-from oracle_answers import T0, errors_as_one, id_of, load_oracle_script, ms_of
+from oracle_answers import T0, compact, errors_as_one, generator_writes, id_of, ms_of
 
 DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
@@ -214,7 +214,5 @@ def test_workers_exactly_on_the_boundary_are_prefects_known_rounding_difference(
 
 def test_the_committed_scenarios_are_the_generators_seed_1_output(tmp_path):
     # tests/oracle/README.md's command, run here: it writes exactly these (standard library only).
-    out = tmp_path / "foreman_in.jsonl"
-    load_oracle_script("foreman_scenarios").main(["foreman_scenarios.py", "--focused", "1", "150", str(out)])
-    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [c["scenario"] for c in CASES] == written
+    assert generator_writes("foreman_scenarios", ["--focused", "1", "150"], tmp_path / "foreman_in.jsonl") == [
+        compact(c["scenario"]) for c in CASES]

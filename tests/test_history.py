@@ -16,7 +16,7 @@ from engine import Engine, ManualClock, State, StateType, ValidationError
 from engine.history import MAX_INTERVALS, HistoryResponse
 from engine.records import estimated_run_time, estimated_start_time_delta
 from engine.states import TERMINAL_STATES
-from oracle_answers import T0, is_error, load_oracle_script
+from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
 from test_queries_properties import (
     FILTER_ARGS, SETTINGS, World, ref_flow_runs, ref_task_runs, requests, world_of,
 )
@@ -475,6 +475,5 @@ def test_index_backed_history_matches_a_brute_force_scan(seed, n_fr, n_tr, data)
 
 
 def test_the_generator_still_writes_the_recorded_scenarios(tmp_path):
-    out = tmp_path / "scenarios.jsonl"
-    load_oracle_script("history_scenarios").main(["history_scenarios.py", "--focused", "1", "100", str(out)])
-    assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [c["scenario"] for c in CASES]
+    assert generator_writes("history_scenarios", ["--focused", "1", "100"], tmp_path / "scenarios.jsonl") == [
+        compact(c["scenario"]) for c in CASES]

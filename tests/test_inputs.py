@@ -15,7 +15,7 @@ import pathlib
 import uuid
 
 import pytest
-from oracle_answers import load_oracle_script
+from oracle_answers import compact, generator_writes, load_oracle_script
 
 from engine import (
     Engine, FlowRunInput, ManualClock, ObjectNotFoundError, Paused, Running, SetStateStatus, StateType, Suspended,
@@ -68,10 +68,8 @@ def test_prefect_answers(case, engine, clock):
 
 
 def test_the_generator_still_writes_the_recorded_scenarios(tmp_path):
-    out = tmp_path / "scenarios.json"
-    load_oracle_script("inputs_scenarios").main(["inputs_scenarios.py", "7", "60", str(out)])
-    assert json.loads(out.read_text(encoding="utf-8")) == [
-        {k: v for k, v in case.items() if k != "expected"} for case in CASES]
+    assert generator_writes("inputs_scenarios", ["7", "60"], tmp_path / "scenarios.json") == [
+        compact({k: v for k, v in case.items() if k != "expected"}) for case in CASES]
 
 
 def test_the_corpus_covers_accepts_refusals_and_every_refusal_kind():

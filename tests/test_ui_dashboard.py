@@ -23,7 +23,7 @@ from engine.conformance.queries import _sort_key_text as sort_key
 from engine.history import sqlite_ms
 from engine.states import TERMINAL_STATES
 from engine.validation import as_datetime
-from oracle_answers import T0, is_error, load_oracle_script
+from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
 from test_history import build
 from test_queries_properties import FILTER_ARGS
 
@@ -182,10 +182,8 @@ def test_the_oracle_file_covers_what_it_should():
 
 
 def test_the_generator_still_writes_the_recorded_scenarios(tmp_path):
-    out = tmp_path / "ui_in.jsonl"
-    load_oracle_script("ui_scenarios").main(["ui_scenarios.py", "--focused", "1", "150", str(out)])
-    assert out.read_text(encoding="utf-8").splitlines() == [
-        json.dumps(c["scenario"], separators=(",", ":")) for c in CASES]
+    assert generator_writes("ui_scenarios", ["--focused", "1", "150"], tmp_path / "ui_in.jsonl") == [
+        compact(c["scenario"]) for c in CASES]
 
 
 # --- focused cases ------------------------------------------------------------------------------
