@@ -160,7 +160,7 @@ def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
 def _as_policy(cls: type, value: Any, what: str) -> Any:
     if isinstance(value, cls):
         _check_policy(value, what)
-        return value.copy()  # a set of its pause keys, a list of its retry delays
+        return _whole_delays(value.copy())  # a set of its pause keys, a list of its retry delays
     if isinstance(value, Mapping):
         known = {f.name for f in attrs.fields(cls)}
         unknown = sorted(set(value) - known)
@@ -171,7 +171,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{what}: {exc}") from None
         _check_policy(policy, what)
-        return policy.copy()  # pause keys given as a list become a set
+        return _whole_delays(policy.copy())  # pause keys given as a list become a set
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
 
 
@@ -181,6 +181,21 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value: Any) -> bool:
+    # Prefect's retry delays are integers; pydantic takes a float without a fraction.
+    return _is_int(value) or (value.__class__ is float and value.is_integer())
+
+
+def _whole_delays(policy: Any) -> Any:
+    """`policy` with whole-float retry delays made ints, as pydantic makes them."""
+    delay = policy.retry_delay
+    if delay.__class__ is float:
+        policy.retry_delay = int(delay)
+    elif delay.__class__ is list and float in set(map(type, delay)):
+        policy.retry_delay = [int(d) for d in delay]
+    return policy
 
 
 def _pause_keys(value: Any) -> bool:
@@ -196,7 +211,7 @@ _POLICY_FIELDS: dict[type, tuple[tuple[str, tuple[type, ...], Callable[[Any], bo
         ("max_retries", (int,), _is_int, "an integer"),
         ("retry_delay_seconds", (int, float), _is_number, "a number of seconds"),
         ("retries", (int, _NONE), _is_int, "an integer or null"),
-        ("retry_delay", (int, float, _NONE), _is_number, "a number of seconds or null"),
+        ("retry_delay", (int, _NONE), _is_whole, "a whole number of seconds or null"),
         ("pause_keys", (_NONE,), _pause_keys, "a set of strings or null"),
         ("resuming", (bool, _NONE), lambda v: False, "true, false or null"),
     ),
@@ -204,8 +219,8 @@ _POLICY_FIELDS: dict[type, tuple[tuple[str, tuple[type, ...], Callable[[Any], bo
         ("max_retries", (int,), _is_int, "an integer"),
         ("retry_delay_seconds", (int, float), _is_number, "a number of seconds"),
         ("retries", (int, _NONE), _is_int, "an integer or null"),
-        ("retry_delay", (int, float, _NONE), lambda v: isinstance(v, list) and all(map(_is_number, v)),
-         "a number of seconds, a list of them, or null"),
+        ("retry_delay", (int, _NONE), lambda v: _is_whole(v) or (isinstance(v, list) and all(map(_is_whole, v))),
+         "a whole number of seconds, a list of them, or null"),
         ("retry_jitter_factor", (int, float, _NONE), _is_number, "a number or null"),
     ),
 }

@@ -130,6 +130,12 @@ def test_bad_input_names_the_culprit_and_changes_nothing(e, flow):
     ("task_run", TaskRunPolicy(retries=2, retry_delay="abc"), "retry_delay"),
     ("task_run", {"retry_delay": [1, "2"]}, "retry_delay"),
     ("task_run", {"retry_jitter_factor": "0.5"}, "retry_jitter_factor"),
+    # Prefect's retry delays are integers: pydantic refuses a fraction, even one
+    # back-filled from the deprecated retry_delay_seconds.
+    ("flow_run", {"retry_delay": 2.5}, "retry_delay"),
+    ("flow_run", {"retry_delay_seconds": 0.5}, "retry_delay"),
+    ("task_run", {"retry_delay": [1, 2.5]}, "retry_delay"),
+    ("task_run", TaskRunPolicy(retry_delay=float("inf")), "retry_delay"),
 ])
 def test_policy_fields_are_checked_by_type(e, flow, kind, policy, field):
     # A policy of the right class is not validated on construction: its fields are
@@ -153,8 +159,12 @@ def test_policies_given_in_other_shapes_are_normalised(e, flow):
     given = FlowRunPolicy(pause_keys=["c"])
     assert e.create_flow_run(flow_id=flow.id, empirical_policy=given).empirical_policy.pause_keys == {"c"}
     task_run = e.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0",
-                                 empirical_policy={"retries": 2, "retry_delay": [1, 2.5]})
-    assert task_run.empirical_policy.retry_delay == [1, 2.5]
+                                 empirical_policy={"retries": 2, "retry_delay": [1, 2.0]})
+    # Whole floats become ints, as pydantic makes them (the deprecated field stays a float).
+    assert task_run.empirical_policy.retry_delay == [1, 2] and type(task_run.empirical_policy.retry_delay[1]) is int
+    run = e.create_flow_run(flow_id=flow.id, empirical_policy=FlowRunPolicy(retry_delay_seconds=30.0))
+    assert type(run.empirical_policy.retry_delay) is int and run.empirical_policy.retry_delay == 30
+    assert run.empirical_policy.retry_delay_seconds == 30.0
 
 
 def test_update_flow_run_only_given_fields(e, flow):

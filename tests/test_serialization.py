@@ -189,7 +189,7 @@ policies = st.one_of(
               pause_keys=_opt(st.sets(st.text(max_size=5), max_size=3)), resuming=_opt(st.booleans())),
     st.builds(TaskRunPolicy, max_retries=st.integers(0, 5), retry_delay_seconds=st.floats(0, 100),
               retries=_opt(st.integers(0, 9)),
-              retry_delay=_opt(st.integers(0, 60) | st.floats(0, 60) | st.lists(st.integers(0, 60), max_size=5)),
+              retry_delay=_opt(st.integers(0, 60) | st.lists(st.integers(0, 60), max_size=5)),
               retry_jitter_factor=_opt(st.floats(0, 10))),
 )
 

@@ -86,6 +86,21 @@ def test_limit_below_zero():
     assert bad(lambda d: d["deployments"][0].update(concurrency_limit=-1)).path == "deployments[0].concurrency_limit"
 
 
+
+def test_retry_delays_are_whole_seconds_as_prefects_integers():
+    # Prefect's retry_delay is an integer (a list of them for tasks): a fraction would
+    # make the engine refuse the run mid-simulation, so the workload refuses it first.
+    err = bad(lambda d: d["flows"][0]["tasks"][0].update(retry_delay="1.5s"))
+    assert err.path == "flows[0].tasks[0].retry_delay" and "whole seconds" in str(err)
+    assert bad(lambda d: d["flows"][0]["tasks"][0].update(retry_delay=["1s", "250ms"])).path == \
+        "flows[0].tasks[0].retry_delay[1]"
+    assert bad(lambda d: d["flows"][0].update(retry_delay="2.5s")).path == "flows[0].retry_delay"
+    data = copy.deepcopy(BASE)
+    data["flows"][0].update(retry_delay="1m")
+    data["flows"][0]["tasks"][0].update(retry_delay=["1s", "2m"])
+    wl = parse_workload(data)
+    assert (wl.flows[0].retry_delay, wl.flows[0].tasks[0].retry_delay) == (60.0, [1.0, 120.0])
+
 def test_queue_priorities_are_optional_positive_integers():
     data = copy.deepcopy(BASE)
     data["work_pools"][0]["queues"] = [{"name": "a"}, {"name": "b", "priority": 3}]
