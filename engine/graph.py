@@ -7,7 +7,11 @@ runstate skips such entries instead and reports only task-run inputs.
 
 `read_flow_run_graph` is Prefect's graph v2 with SQLite's orderings: nodes by
 (start, end) with a NULL end first, ties by id; edge lists in input order, with the
-multiplicity Prefect's join produces (no de-duplication).
+multiplicity Prefect's join produces (no de-duplication). That join is outer over the
+JSON of `task_inputs`, so an empty input list is a row too (spec operations.md §5
+counts entries only; tests/data/graph_prefect_oracle.jsonl shows Prefect 3.1.0's
+rows), and over subflows, so a task run wrapping two subflows is two nodes; a
+subflow's state type falls back to its task run's (`COALESCE`).
 """
 from __future__ import annotations
 
@@ -164,30 +168,34 @@ def read_flow_run_graph(
     subflows = tables["flow_run"].by_name["parent_task_run_id"]
 
     nodes: dict[uuid.UUID, Node] = {}
-    rows_of: dict[uuid.UUID, list[tuple[str, uuid.UUID | None]]] = {}
+    rows_of: dict[uuid.UUID, list[tuple[str | None, uuid.UUID | None]]] = {}
     for tr in tables["task_run"].by_name["flow_run_id"].get(flow_run_id).values():
         if tr.state_type is None or tr.state_type is StateType.PENDING:
             continue
-        wrapped = subflows.get(tr.id)
-        sub = min(wrapped.values(), key=lambda r: r.id.int) if wrapped else None
-        completed_at = tr.expected_start_time if tr.state_type is StateType.COMPLETED else None
-        if sub is not None:
-            flow = flows.get(sub.flow_id)
-            start = _first(sub.start_time, sub.expected_start_time, tr.start_time, tr.expected_start_time)
-            node = Node("flow-run", sub.id, f"{flow.name if flow else ''} / {sub.name}", sub.state_type,
-                        start, _first(sub.end_time, tr.end_time, completed_at))
-        else:
-            start = _first(tr.start_time, tr.expected_start_time)
-            node = Node("task-run", tr.id, tr.name, tr.state_type, start, _first(tr.end_time, completed_at))
-        if start is None:
-            continue
+        # The query's rows for this task run: one per input entry, one (no parent) per
+        # empty input list, one if it has no inputs at all (outer joins over the JSON).
         edge_rows = [
             (key, entry.id if isinstance(entry, TaskRunResult) else None)
             for key, entries in tr.task_inputs.items()
-            for entry in entries
-        ]
-        nodes[node.id] = node
-        rows_of[node.id] = edge_rows
+            for entry in (entries or (None,))
+        ] or [(None, None)]
+        completed_at = tr.expected_start_time if tr.state_type is StateType.COMPLETED else None
+        wrapped = subflows.get(tr.id)
+        # A task run wrapping subflows is one node per subflow (the query joins them all).
+        for sub in sorted(wrapped.values(), key=lambda r: r.id.int) if wrapped else (None,):
+            if sub is not None:
+                flow = flows.get(sub.flow_id)
+                start = _first(sub.start_time, sub.expected_start_time, tr.start_time, tr.expected_start_time)
+                node = Node("flow-run", sub.id, f"{flow.name if flow else ''} / {sub.name}",
+                            _first(sub.state_type, tr.state_type), start,
+                            _first(sub.end_time, tr.end_time, completed_at))
+            else:
+                start = _first(tr.start_time, tr.expected_start_time)
+                node = Node("task-run", tr.id, tr.name, tr.state_type, start, _first(tr.end_time, completed_at))
+            if start is None:
+                continue
+            nodes[node.id] = node
+            rows_of[node.id] = edge_rows
 
     # Edges over all candidates (before `since`), with the join's multiplicity:
     # each matching edge row counts once per edge row of the referenced node.
@@ -196,7 +204,7 @@ def read_flow_run_graph(
         for key, parent_id in edge_rows:
             if parent_id is None or parent_id not in nodes:
                 continue
-            times = max(1, len(rows_of[parent_id]))
+            times = len(rows_of[parent_id])
             if key == "__parents__":
                 child.encapsulating.extend([Edge(parent_id)] * times)
             else:

@@ -54,17 +54,27 @@ def build(sc: dict) -> Engine:
         deployments[d["name"]] = e.create_deployment(
             flows[d["flow"]].id, d["name"], tags=d["tags"], paused=d["paused"],
             work_queue_id=queue and queue.id, work_queue_name=queue and queue.name)
-    for r in sc["flow_runs"]:
+
+    def flow_run(r: dict) -> None:
         queue = queues[r["queue"]] if r["queue"] else None
         run = e.create_flow_run(flow_id=flows[r["flow"]].id,
                                 deployment_id=deployments[r["deployment"]].id if r["deployment"] else None,
                                 work_queue_id=queue and queue.id, work_queue_name=queue and queue.name,
-                                **run_fields(r))
-        check_columns(run, r)
+                                parent_task_run_id=r.get("parent_task_run"), **run_fields(r))
+        if not r.get("parent_task_run"):   # (a subflow's transition also moves its parent task run)
+            check_columns(run, r)
+
+    # Subflows (graph_scenarios.py) once the task runs they are subflows of exist.
+    for r in sc["flow_runs"]:
+        if not r.get("parent_task_run"):
+            flow_run(r)
     for r in sc["task_runs"]:
         run = e.create_task_run(flow_run_id=r["flow_run"], task_key=r["task_key"], dynamic_key=r["dynamic_key"],
-                                **run_fields(r))
+                                task_inputs=r.get("task_inputs", {}), **run_fields(r))
         check_columns(run, r)
+    for r in sc["flow_runs"]:
+        if r.get("parent_task_run"):
+            flow_run(r)
     return e
 
 

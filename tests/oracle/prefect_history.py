@@ -32,6 +32,14 @@ It also answers ui_scenarios.py's queries, calling the UI's route functions:
 checked first as FastAPI checks the body, `le=1000` and `ge=0`) and
 `read_dashboard_task_run_counts` (ui/task_runs.py; its 422 is an error answer).
 
+And graph_scenarios.py's queries (op "graph"): the subflows are made through
+`models.flow_runs.create_flow_run` after the rest is loaded, then the SQLite
+`flow_run_graph_v2` query is called with the query's `max_nodes` and `since` (parsed as
+the graph-v2 route's datetime query parameter; `datetime.min` if null). The answer is
+{"start_us", "end_us", "roots": [id, ...], "nodes": [[id, kind, label, state_type,
+start_us, end_us, parents, children, encapsulating], ...] (each edge list sorted),
+"states": [[type, name, timestamp_us], ...]}.
+
 Each OUT line is {"scenario": <the input line>, "answer": {"id", "answers"}}, one answer
 per query: for a scatter plot, [[id, state_type, timestamp_us, duration_us, lateness_us], ...]
 (timestamp in us after T0, or null); for a dashboard, [[completed, failed], ...] (20
@@ -93,6 +101,7 @@ async def answer_file(inp, out):
     from prefect.server.api.ui import task_runs as ui_task_run_routes
     from prefect.server.database import orm_models as orm
     from prefect.server.database.dependencies import provide_database_interface
+    from prefect.server import models, schemas
     from prefect.server.schemas import filters, sorting, states
     from pydantic_extra_types.pendulum_dt import DateTime
 
@@ -110,6 +119,7 @@ async def answer_file(inp, out):
                         inspect.signature(ui_flow_run_routes.read_flow_run_history).parameters.items()
                         if name in ("sort", "limit", "offset")}
     body_time = pydantic.TypeAdapter(DateTime)
+    graph_since = pydantic.TypeAdapter(datetime.datetime)   # the graph-v2 route's `since` query parameter
     db = provide_database_interface()
     sqlite_now.install(await db.engine(), NOW_FUNCTIONS)  # before the first connection is made
     await db.create_db()
@@ -135,10 +145,14 @@ async def answer_file(inp, out):
         return cls(id=uuid.uuid4(), **{owner: uuid.UUID(r["id"])}, type=states.StateType(kind), name=name,
                    timestamp=at_us(ts), state_details=states.StateDetails(**details))
 
+    flow_ids = {}   # the scenario's flows by name, once loaded
+
     async def load(sc):
         async with db.session_context(begin_transaction=True) as s:
             flows = {f["name"]: orm.Flow(id=uuid.uuid4(), name=f["name"], tags=f["tags"]) for f in sc["flows"]}
             s.add_all(flows.values())
+            flow_ids.clear()
+            flow_ids.update((name, flow.id) for name, flow in flows.items())
             await s.flush()
             pools = {p["name"]: orm.WorkPool(id=uuid.uuid4(), name=p["name"], type=p["type"]) for p in sc["pools"]}
             s.add_all(pools.values())
@@ -163,7 +177,8 @@ async def answer_file(inp, out):
                     work_queue_id=None if queue is None else queue.id)
             s.add_all(deployments.values())
             await s.flush()
-            for r in sc["flow_runs"]:
+            top_level = [r for r in sc["flow_runs"] if not r.get("parent_task_run")]
+            for r in top_level:
                 queue = queues[r["queue"]] if r["queue"] else None
                 s.add(orm.FlowRun(**run_columns(r), flow_id=flows[r["flow"]].id,
                                   deployment_id=deployments[r["deployment"]].id if r["deployment"] else None,
@@ -172,9 +187,10 @@ async def answer_file(inp, out):
             await s.flush()
             for r in sc["task_runs"]:
                 s.add(orm.TaskRun(**run_columns(r), flow_run_id=uuid.UUID(r["flow_run"]) if r["flow_run"] else None,
-                                  task_key=r["task_key"], dynamic_key=r["dynamic_key"]))
+                                  task_key=r["task_key"], dynamic_key=r["dynamic_key"],
+                                  task_inputs=r.get("task_inputs", {})))
             await s.flush()
-            for runs, cls, owner, model in ((sc["flow_runs"], orm.FlowRunState, "flow_run_id", orm.FlowRun),
+            for runs, cls, owner, model in ((top_level, orm.FlowRunState, "flow_run_id", orm.FlowRun),
                                             (sc["task_runs"], orm.TaskRunState, "task_run_id", orm.TaskRun)):
                 stated = [r for r in runs if r["state"] is not None]
                 rows = [state_row(cls, owner, r) for r in stated]
@@ -182,6 +198,25 @@ async def answer_file(inp, out):
                 await s.flush()
                 for r, row in zip(stated, rows):
                     await s.execute(sa.update(model).where(model.id == uuid.UUID(r["id"])).values(state_id=row.id))
+
+    async def create_subflows(sc):
+        """graph_scenarios.py's subflows, through models.flow_runs.create_flow_run as the
+        replay makes them (forced: a state is mirrored onto the parent task run)."""
+        for r in sc["flow_runs"]:
+            if not r.get("parent_task_run"):
+                continue
+            fields = dict(id=uuid.UUID(r["id"]), name=r["name"], tags=r["tags"], start_time=at_us(r["start_us"]),
+                          total_run_time=datetime.timedelta(microseconds=r["total_us"]),
+                          flow_id=flow_ids[r["flow"]], parent_task_run_id=uuid.UUID(r["parent_task_run"]))
+            if r["expected_us"] is not None:
+                fields["expected_start_time"] = at_us(r["expected_us"])
+            if r["state"] is not None:
+                kind, name, ts = r["state"]
+                details = {"scheduled_time": at_us(r["expected_us"])} if kind == "SCHEDULED" else {}
+                fields["state"] = states.State(type=states.StateType(kind), name=name, timestamp=at_us(ts),
+                                               state_details=states.StateDetails(**details))
+            async with db.session_context(begin_transaction=True) as s:
+                await models.flow_runs.create_flow_run(s, schemas.core.FlowRun(**fields))
 
     async def call_route(q):
         """The route's return value (a list of HistoryResponse, a number or None)."""
@@ -221,12 +256,31 @@ async def answer_file(inp, out):
                 raise SystemExit("task_run_history takes no work pool or queue filter")
             return await task_run_routes.task_run_history(**args)
 
+    async def graph(q):
+        """models.flow_runs.read_flow_run_graph's query with the scenario's max_nodes, and
+        `since` as the graph-v2 route parses its query parameter (datetime.min if absent)."""
+        since = datetime.datetime.min if q["since"] is None else graph_since.validate_python(q["since"])
+        async with db.session_context() as session:
+            return await db.queries.flow_run_graph_v2(session=session, flow_run_id=uuid.UUID(q["flow_run"]),
+                                                      since=since, max_nodes=q["max_nodes"], max_artifacts=10000)
+
+    def us_or_none(t):
+        return None if t is None else us_of(t)
+
+    def graph_answer(g):
+        def node(n):
+            return [str(n.id), n.kind, n.label, n.state_type.value, us_or_none(n.start_time), us_or_none(n.end_time),
+                    *(sorted(str(e.id) for e in edges) for edges in (n.parents, n.children, n.encapsulating))]
+        return {"start_us": us_or_none(g.start_time), "end_us": us_or_none(g.end_time),
+                "roots": [str(i) for i in g.root_node_ids], "nodes": [node(n) for _, n in g.nodes],
+                "states": [[st.type.value, st.name, us_of(st.timestamp)] for st in g.states]}
+
     async def answer(q):
         if q["op"] not in ("lateness", "flow_run_history", "task_run_history", "ui_flow_run_history",
-                           "dashboard_counts"):
+                           "dashboard_counts", "graph"):
             raise SystemExit(f"unknown op {q['op']!r}")
         try:
-            result = await call_route(q)
+            result = await (graph(q) if q["op"] == "graph" else call_route(q))
         except SystemExit:
             raise
         except Exception as exc:  # noqa: BLE001  (an error is Prefect's answer too)
@@ -237,6 +291,8 @@ async def answer_file(inp, out):
                     for r in result]
         if q["op"] == "dashboard_counts":
             return [[int(b.completed), int(b.failed)] for b in result]
+        if q["op"] == "graph":
+            return graph_answer(result)
         return result if q["op"] == "lateness" else compact(result, ms_of)
 
     async def run_one(sc):
@@ -244,6 +300,7 @@ async def answer_file(inp, out):
                               orm.FlowRunState, orm.TaskRunState)
         CLOCK[0] = T0 + datetime.timedelta(milliseconds=sc["now_ms"])
         await load(sc)
+        await create_subflows(sc)
         return {"id": sc["id"], "answers": [await answer(q) for q in sc["queries"]]}
 
     async def wipe():
