@@ -218,6 +218,22 @@ def test_delete_flow_run_cascades(e, flow):
     assert e.delete_flow_run(fr.id) is False
 
 
+def test_deleting_runs_releases_only_the_deployment_slot():
+    # Prefect: delete_flow_run gives back the run's deployment (V2) slot, not the tag
+    # (v1) slots its task runs hold; delete_task_run gives back nothing.
+    from engine.testing.helpers import full_deployment, full_tag_limit
+
+    e = Engine(clock=ManualClock(T, tick=dt.timedelta(microseconds=1)))
+    setup = full_deployment(e, limit=2)
+    held = full_tag_limit(e, tag="db", limit=2, flow_run=setup.runs[0])
+    assert setup.limit.active_slots == 2 and len(held.limit.active_slots) == 2
+    assert e.delete_task_run(held.runs[1].id) is True
+    assert setup.limit.active_slots == 2 and str(held.runs[1].id) in held.limit.active_slots
+    assert e.delete_flow_run(setup.runs[0].id) is True
+    assert setup.limit.active_slots == 1
+    assert sorted(held.limit.active_slots) == sorted(str(r.id) for r in held.runs)
+    assert e.read_task_run(held.runs[0].id) is None
+
 def test_delete_flow_cascades_to_runs_and_deployments(e, flow):
     dep = e.create_deployment(flow.id, "d", concurrency_limit=2)
     fr = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id)
