@@ -31,14 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
     from engine.store import Change
 
-__all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID"]
+__all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID", "ADDED_IN", "COLUMNS_ADDED_IN"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
 # Tables added after version 1, by the version that added them. Opening an older
 # database creates them, empty, and moves it to SCHEMA_VERSION in one transaction;
 # an older runstate then refuses the file (it would ignore those tables' rows).
 ADDED_IN = {"worker": 2, "deployment_schedule": 3, "flow_run_input": 4}
+# Columns added after version 1 (the record's last fields), by the version that added
+# them: opening an older database appends them, NULL in every row, in that transaction.
+COLUMNS_ADDED_IN = {
+    "deployment": (5, ("created_by", "updated_by", "infrastructure_document_id", "storage_document_id")),
+}
 
 
 def _quote(name: str) -> str:
@@ -125,21 +130,27 @@ class SqliteBackend:
                 f"{SCHEMA_VERSION}"
             )
         missing = []
+        widened: list[tuple[str, tuple[str, ...]]] = []
         for kind, c in self._codecs.items():
             cols = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({kind})"))
+            added_in, added = COLUMNS_ADDED_IN.get(kind, (1, ()))
             if not cols and version < ADDED_IN.get(kind, 1):
                 missing.append(kind)
+            elif version < added_in and cols + added == c.columns:
+                widened.append((kind, added))
             elif cols != c.columns:
                 raise BackendError(
                     f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
         self._pragmas(conn)
         if version != SCHEMA_VERSION:
-            self._create_schema(conn, missing)
+            self._create_schema(conn, missing, widened)
 
-    def _create_schema(self, conn: sqlite3.Connection, kinds: list[str] | None = None) -> None:
-        """Create the tables of `kinds` (all of them by default) and stamp the file
-        as a runstate database of SCHEMA_VERSION, in one transaction."""
+    def _create_schema(self, conn: sqlite3.Connection, kinds: list[str] | None = None,
+                       widened: list[tuple[str, tuple[str, ...]]] = ()) -> None:  # type: ignore[assignment]
+        """Create the tables of `kinds` (all of them by default), append the `widened`
+        tables' new columns, and stamp the file as a runstate database of
+        SCHEMA_VERSION, in one transaction."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             for kind in self._codecs if kinds is None else kinds:
@@ -150,6 +161,11 @@ class SqliteBackend:
                 )
                 # A rowid table: rowid order is creation order (see the upsert).
                 conn.execute(f"CREATE TABLE {kind} ({cols})")
+            for kind, added in widened:
+                c = self._codecs[kind]
+                types = dict(zip(c.columns, c.sql_types))
+                for col in added:
+                    conn.execute(f"ALTER TABLE {kind} ADD COLUMN {_quote(col)} {types[col]}")
             # No secondary indexes: the file is only ever read whole (on open), and
             # each one would cost every write-through commit extra pages.
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")

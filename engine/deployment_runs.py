@@ -75,7 +75,9 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
                   # Always passed, as the route does: None becomes {} unless there is
                   # an idempotency key (create_flow_run).
                   job_variables=given.get("job_variables"),
-                  work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id)
+                  work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id,
+                  # The run's own, else the deployment's (Prefect: `or`).
+                  infrastructure_document_id=given.get("infrastructure_document_id") or dep.infrastructure_document_id)
     if queue_name:
         fields["work_queue_id"] = _queue_in_deployment_pool(engine, queue, dep, queue_name)
         fields["work_queue_name"] = queue_name

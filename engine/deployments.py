@@ -45,7 +45,7 @@ _DEPLOYMENT_FIELDS = frozenset(attrs.fields_dict(Deployment)) - {"created", "upd
 # Prefect's DeploymentUpdate fields the engine keeps (work_queue_id: as create_deployment takes it).
 _DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters", "tags", "work_queue_name",
                                 "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema",
-                                "concurrency_options"})
+                                "concurrency_options", "storage_document_id", "infrastructure_document_id"})
 
 
 def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: Any, fields: dict) -> Deployment:
@@ -65,6 +65,7 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:
         values.pop("id", None)
+        values.pop("created_by", None)   # an upsert keeps the creator, as Prefect's does
         _set_deployment_fields(engine, dep, values, now)
     else:
         dep = Deployment(name=name, flow_id=flow_id, **values)
@@ -439,6 +440,7 @@ def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_sch
         run = FlowRun(flow_id=dep.flow_id, deployment_id=dep.id, deployment_version=dep.version,
                       work_queue_name=dep.work_queue_name, work_queue_id=dep.work_queue_id,
                       parameters=dict(dep.parameters), idempotency_key=key, tags=list(tags),
+                      infrastructure_document_id=dep.infrastructure_document_id,
                       auto_scheduled=auto_scheduled, state_type=StateType.SCHEDULED, state_name="Scheduled",
                       next_scheduled_start_time=when, expected_start_time=when)
         engine._stamp(run, now)

@@ -227,6 +227,12 @@ class Deployment:
     id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = _EPOCH
     updated: _dt.datetime = _EPOCH
+    # Last, as the columns SQLite schema version 5 added (backends/sqlite.py). The
+    # block documents are not kept: their ids are stored as given, never looked up.
+    created_by: dict[str, Any] | None = None
+    updated_by: dict[str, Any] | None = None
+    infrastructure_document_id: uuid.UUID | None = None
+    storage_document_id: uuid.UUID | None = None
 
     _NESTED = ("tags", "parameters", "job_variables")
 

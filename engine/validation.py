@@ -275,7 +275,7 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
 
 
 _UUIDS = {
-    "id", "flow_id", "deployment_id", "work_queue_id", "infrastructure_document_id",
+    "id", "flow_id", "deployment_id", "work_queue_id", "infrastructure_document_id", "storage_document_id",
     "parent_task_run_id", "flow_run_id", "work_pool_id", "default_queue_id",
     "concurrency_limit_id", "last_status_event_id",
 }
@@ -286,7 +286,7 @@ _TIMES = {
 _INTS = {"run_count", "flow_run_run_count"}
 _BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
 _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
-_NULLABLE_DICTS = {"job_variables", "created_by", "filter", "parameter_openapi_schema"}
+_NULLABLE_DICTS = {"job_variables", "created_by", "updated_by", "filter", "parameter_openapi_schema"}
 
 
 # A global (v2) concurrency limit's counters and rates: none is NULL or negative.

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -331,7 +332,7 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert conn.execute("SELECT name FROM worker").fetchall() == [("w",)]
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
@@ -356,9 +357,47 @@ def test_a_version_2_sqlite_database_gains_the_deployment_schedule_table(tmp_pat
         assert [s.schedule.cron for s in engine.read_deployment_schedules(dep.id)] == ["0 * * * *"]
 
 
+@pytest.mark.parametrize("scheme", ["sqlite", "json"])
+def test_a_deployments_creator_and_document_ids_persist(tmp_path, scheme):
+    url = _url(tmp_path, scheme)
+    infra, storage = uuid.uuid4(), uuid.uuid4()
+    with Engine.open(url, clock=make_clock()) as engine:
+        dep = engine.create_deployment(engine.create_flow("f").id, "d", created_by={"type": "USER"},
+                                       infrastructure_document_id=infra, storage_document_id=storage)
+    with Engine.open(url, clock=make_clock()) as engine:
+        got = engine.read_deployment(dep.id)
+        assert (got.created_by, got.updated_by, got.infrastructure_document_id, got.storage_document_id) == (
+            {"type": "USER"}, None, infra, storage)
+
+
+def test_a_version_4_sqlite_database_gains_the_deployment_columns(tmp_path):
+    """A database written before deployments had their creator and block document
+    columns (version 4) opens with its deployments whole, gains the columns (NULL) at
+    the table's end and moves to the current version; the new fields then persist."""
+    path = tmp_path / "v4.db"
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        dep = engine.create_deployment(engine.create_flow("f").id, "d", tags=["t"], version="7")
+    as_schema_version(path, 4)
+    conn = sqlite3.connect(path)
+    assert "storage_document_id" not in [r[1] for r in conn.execute("PRAGMA table_info(deployment)")]
+    conn.close()
+    storage = uuid.uuid4()
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        got = engine.read_deployment(dep.id)
+        assert (got.tags, got.version, got.created_by, got.storage_document_id) == (["t"], "7", None, None)
+        engine.update_deployment(dep.id, storage_document_id=storage)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert [r[1] for r in conn.execute("PRAGMA table_info(deployment)")][-4:] == [
+        "created_by", "updated_by", "infrastructure_document_id", "storage_document_id"]
+    conn.close()
+    with Engine.open(f"sqlite:///{path}") as engine:
+        assert engine.read_deployment(dep.id).storage_document_id == storage
+
+
 def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
     """A database written before flow-run inputs existed (version 3) opens, gains an
-    empty flow_run_input table and moves to version 4; inputs then persist."""
+    empty flow_run_input table and moves to the current version; inputs then persist."""
     path = tmp_path / "v3.db"
     with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
         run = engine.create_flow_run(flow_id=engine.create_flow("f").id)
@@ -367,7 +406,7 @@ def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
         assert engine.filter_flow_run_input(run.id, "", limit=None) == []
         engine.create_flow_run_input(run.id, "k", "v", sender="s")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
         got = engine.read_flow_run_input(run.id, "k")

@@ -15,7 +15,7 @@ import uuid
 import zlib
 from typing import Any
 
-from backends.sqlite import ADDED_IN
+from backends.sqlite import ADDED_IN, COLUMNS_ADDED_IN
 from engine import ManualClock, UniquenessError
 from engine.indexes import ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 from engine.store import HistoryTable
@@ -29,8 +29,11 @@ START = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc)
 
 def as_schema_version(path: Any, version: int, *more: str) -> None:
     """Make the SQLite file at `path` look written by the runstate of schema `version`:
-    the tables added since dropped, the version stamped; then the `more` statements."""
+    the tables and columns added since dropped, the version stamped; then the `more`
+    statements."""
     dropped = [f"DROP TABLE {kind}" for kind, added in ADDED_IN.items() if added > version]
+    dropped += [f'ALTER TABLE {kind} DROP COLUMN "{col}"' for kind, (added, cols) in COLUMNS_ADDED_IN.items()
+                if added > version for col in cols]
     execute_sql(path, *dropped, f"PRAGMA user_version = {version}", *more)
 
 

@@ -234,6 +234,41 @@ def test_deleting_runs_releases_only_the_deployment_slot():
     assert sorted(held.limit.active_slots) == sorted(str(r.id) for r in held.runs)
     assert e.read_task_run(held.runs[0].id) is None
 
+def test_deployments_keep_their_creators_and_block_document_ids(e, flow):
+    # Prefect's columns (models.md §6): the ids of block documents are stored as given
+    # (runstate keeps no blocks), an upsert keeps the creator, an update may set the ids.
+    infra, storage, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    creator = {"id": str(uuid.uuid4()), "type": "USER", "display_value": "ann"}
+    dep = e.create_deployment(flow.id, "d", created_by=creator, updated_by=creator,
+                              infrastructure_document_id=str(infra), storage_document_id=storage)
+    assert (dep.created_by, dep.updated_by, dep.infrastructure_document_id, dep.storage_document_id) == (
+        creator, creator, infra, storage)
+    again = e.create_deployment(flow.id, "d", created_by={"type": "BOT"}, updated_by={"type": "BOT"},
+                                storage_document_id=None)
+    assert again is dep and dep.created_by == creator and dep.updated_by == {"type": "BOT"}
+    assert (dep.infrastructure_document_id, dep.storage_document_id) == (infra, None)
+    assert e.update_deployment(dep.id, storage_document_id=other, infrastructure_document_id=None) is True
+    assert (dep.infrastructure_document_id, dep.storage_document_id) == (None, other)
+    before = snapshot(e)
+    with pytest.raises(ValidationError, match="storage_document_id"):
+        e.update_deployment(dep.id, storage_document_id="not-a-uuid")
+    with pytest.raises(ValidationError, match="created_by"):
+        e.create_deployment(flow.id, "d2", created_by="ann")
+    assert snapshot(e) == before
+
+
+def test_a_deployments_infrastructure_document_goes_to_its_runs(e, flow):
+    # Prefect: a run from the deployment route takes the run's own id, else the
+    # deployment's; the scheduler's runs take the deployment's.
+    infra, own = uuid.uuid4(), uuid.uuid4()
+    dep = e.create_deployment(flow.id, "d", infrastructure_document_id=infra)
+    assert e.create_flow_run_from_deployment(dep.id).infrastructure_document_id == infra
+    assert e.create_flow_run_from_deployment(dep.id, infrastructure_document_id=own).infrastructure_document_id == own
+    e.create_deployment_schedules(dep.id, [{"interval": 3600}])
+    scheduled = [e.read_flow_run(i) for i in e.schedule_runs(dep.id)]
+    assert scheduled and all(r.infrastructure_document_id == infra for r in scheduled)
+
+
 def test_delete_flow_cascades_to_runs_and_deployments(e, flow):
     dep = e.create_deployment(flow.id, "d", concurrency_limit=2)
     fr = e.create_flow_run(flow_id=flow.id, deployment_id=dep.id)
