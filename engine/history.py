@@ -270,8 +270,7 @@ def average_flow_run_lateness(
                                 work_pool_filter, work_queue_filter)
     tables = engine._store.tables
     plan = _flow_run_plan(tables, *filters)
-    runs: Iterable[Any] = tables["flow_run"].rows.values() if plan.restrictions == 0 \
-        else _matching(plan, tables["flow_run"].rows)
+    runs = _matching(plan, tables["flow_run"].rows)
     # datetime('now') has no fraction: now rounded down to the second.
     now_s = sqlite_ms(engine.now()) // 1000
     now = _EPOCH + _dt.timedelta(seconds=now_s)

@@ -232,7 +232,10 @@ def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
 
 def _matching(plan: _Plan, rows: dict) -> Iterable[Any]:
     """Every record matching `plan` (unordered), from its smallest source; a source
-    that is exactly the matches (see `exact_source`) needs no predicate."""
+    that is exactly the matches (see `exact_source`) needs no predicate, nor does a
+    plan without restrictions (every row)."""
+    if plan.restrictions == 0:
+        return rows.values()
     exact = plan.exact_source()
     if exact is not None:
         return exact.records()
