@@ -25,7 +25,7 @@ from .records import Deployment, FlowRun
 from .schema_tools import HydrationError, InvalidSchemaError, check_schema, errors_of, hydrate, validation_failure
 from .states import Scheduled
 from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid
-from .workers import queue_named
+from .workers import queue_named_or_created
 
 __all__ = ["create_flow_run_from_deployment", "DEPLOYMENT_FLOW_RUN_FIELDS"]
 
@@ -153,7 +153,4 @@ def _queue_in_deployment_pool(engine: Any, queue: Any, dep: Deployment, queue_na
         # Prefect's route fails with AttributeError (a 500) here.
         raise ValidationError(f"work_queue_name {queue_name!r}: deployment {dep.id} has no work queue, "
                               "so it has no work pool to look the queue up in")
-    found = queue_named(engine, queue.work_pool_id, queue_name)
-    if found is None:
-        found = engine.create_work_queue(queue.work_pool_id, queue_name)
-    return found.id
+    return queue_named_or_created(engine, queue.work_pool_id, queue_name).id

@@ -26,7 +26,7 @@ from .records import (
 from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
-from .workers import create_work_queue, queue_named
+from .workers import queue_named_or_created
 
 __all__ = [
     "create_deployment", "update_deployment", "delete_deployment", "mark_deployments",
@@ -116,8 +116,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
             raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
         queue_name = values.get("work_queue_name")
         if queue_name:
-            queue = queue_named(engine, pool.id, queue_name) or create_work_queue(engine, pool.id, queue_name, {})
-            values["work_queue_id"] = queue.id
+            values["work_queue_id"] = queue_named_or_created(engine, pool.id, queue_name).id
         else:
             values["work_queue_id"] = pool.default_queue_id
     elif values.get("work_queue_id") is not None:

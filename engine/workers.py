@@ -67,6 +67,12 @@ def queue_named(engine: Any, pool_id: Any, name: str) -> WorkQueue | None:
     return next((q for q in bucket.values() if q.name == name), None)
 
 
+def queue_named_or_created(engine: Any, pool_id: Any, name: str) -> WorkQueue:
+    """The pool's queue called `name`, created (first free priority) if it has none
+    (Prefect's lookup with create_queue_if_not_found). O(q²) for q queues to create."""
+    return queue_named(engine, pool_id, name) or create_work_queue(engine, pool_id, name, {})
+
+
 def _by_priority(engine: Any, pool_id: Any) -> list[WorkQueue]:
     """A pool's queues by priority, ties oldest first: the order of Prefect's index
     on (work_pool_id, priority), whose ties come in insertion order."""
