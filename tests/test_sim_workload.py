@@ -91,7 +91,7 @@ def test_retry_delays_are_whole_seconds_as_prefects_integers():
     # Prefect's retry_delay is an integer (a list of them for tasks): a fraction would
     # make the engine refuse the run mid-simulation, so the workload refuses it first.
     err = bad(lambda d: d["flows"][0]["tasks"][0].update(retry_delay="1.5s"))
-    assert err.path == "flows[0].tasks[0].retry_delay" and "whole seconds" in str(err)
+    assert err.path == "flows[0].tasks[0].retry_delay" and "whole number of seconds" in str(err)
     assert bad(lambda d: d["flows"][0]["tasks"][0].update(retry_delay=["1s", "250ms"])).path == \
         "flows[0].tasks[0].retry_delay[1]"
     assert bad(lambda d: d["flows"][0].update(retry_delay="2.5s")).path == "flows[0].retry_delay"
@@ -100,6 +100,21 @@ def test_retry_delays_are_whole_seconds_as_prefects_integers():
     data["flows"][0]["tasks"][0].update(retry_delay=["1s", "2m"])
     wl = parse_workload(data)
     assert (wl.flows[0].retry_delay, wl.flows[0].tasks[0].retry_delay) == (60.0, [1.0, 120.0])
+
+
+def test_foreman_timeouts_are_whole_seconds_as_ints():
+    # The engine's run_foreman_once takes integers (a float 30.0 is refused there).
+    data = copy.deepcopy(BASE)
+    data["services"] = {"foreman": {"enabled": True, "fallback_heartbeat_interval": "30s",
+                                    "deployment_last_polled_timeout": 60, "work_queue_last_polled_timeout": "2m"}}
+    foreman = parse_workload(data).foreman
+    got = (foreman.fallback_heartbeat_interval, foreman.deployment_last_polled_timeout,
+           foreman.work_queue_last_polled_timeout)
+    assert got == (30, 60, 120) and all(type(v) is int for v in got)
+    data["services"]["foreman"]["fallback_heartbeat_interval"] = "1.5s"
+    with pytest.raises(WorkloadError) as info:
+        parse_workload(data)
+    assert info.value.path == "services.foreman.fallback_heartbeat_interval"
 
 def test_queue_priorities_are_optional_positive_integers():
     data = copy.deepcopy(BASE)

@@ -665,20 +665,17 @@ def _cache(value: Any, path: str) -> CacheSpec:
     return CacheSpec(key=key, expiration=t.get("expiration", _positive_duration), choices=t.get("choices", _int(1), 1))
 
 
-def _whole_seconds(value: Any, path: str) -> float:
-    """A duration of whole seconds: Prefect's retry delays are integers."""
-    seconds = parse_duration(value, path)
-    if not float(seconds).is_integer():
-        raise WorkloadError(path, f"must be whole seconds (Prefect's retry delays are integers), got {value!r}")
-    return seconds
+def _delay(value: Any, path: str) -> float:
+    # Prefect's retry delays are integers: whole seconds (kept as a float, as durations are).
+    return float(_whole_seconds(value, path))
 
 
 def _retry_delay(value: Any, path: str) -> float | list[float]:
     if isinstance(value, list):
         if len(value) > 50:
             raise WorkloadError(path, f"can list at most 50 retry delays, got {len(value)}")
-        return [_whole_seconds(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    return _whole_seconds(value, path)
+        return [_delay(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return _delay(value, path)
 
 
 def _task(value: Any, path: str) -> TaskSpec:
@@ -731,7 +728,7 @@ def _flow(value: Any, path: str) -> FlowSpec:
         name=t.get("name", _name, required=True),
         tasks=tasks,
         retries=t.get("retries", _int(0), 0),
-        retry_delay=t.get("retry_delay", _whole_seconds, 0.0),
+        retry_delay=t.get("retry_delay", _delay, 0.0),
         crash_probability=t.get("crash_probability", _probability, 0.0),
         pause=t.get("pause", _pause),
         cancel=t.get("cancel", _cancel),
