@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import heapq
 import datetime as dt
 import json
 import pathlib
@@ -193,6 +194,26 @@ def test_late_runs_service_marks_unpicked_runs():
     result, _ = simulate(data)
     assert result.metrics.counters["late_marked"] == 1  # the second run is not 15 s overdue yet
     assert [r.rec.state_name for r in result.runs] == ["Late", "Scheduled"]
+
+
+def test_late_runs_service_goes_by_the_runs_next_scheduled_start():
+    # As Prefect's query: a run is late by its next scheduled start time, not by when
+    # the service was first told to watch it (a run re-filed for a later time, e.g. by
+    # an automation, leaves its earlier entry behind).
+    data = {
+        "simulation": {"until": "1m"},
+        "work_pools": [{"name": "p"}],
+        "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "50s"]}}],
+    }
+    sim = Simulation(parse_workload(data))
+    result = sim.run()
+    later = result.runs[1]
+    assert later.rec.state_name == "Scheduled"
+    heapq.heappush(sim.services.late_heap, (0.0, -1, later))   # an entry from an earlier filing
+    sim.services.late_runs_tick()
+    assert later.rec.state_name == "Scheduled"   # 50 s is not 15 s overdue at 60 s
+    assert (50.0, later) in [(t, run) for t, _, run in sim.services.late_heap]
 
 
 def _one_flow(flow: dict, runs: int = 3, **sim) -> dict:

@@ -252,7 +252,14 @@ class Services:
             if run.final or run.dead or run.type is not _SCHEDULED:
                 continue
             rec = run.rec
-            if rec.state_name != "Scheduled":
+            if rec.state_name != "Scheduled" or rec.next_scheduled_start_time is None:
+                continue
+            # As Prefect's query, by the run's next scheduled start: an entry filed for
+            # an earlier time (the run was re-filed since) is filed again for this one.
+            due = self.loop.to_seconds(rec.next_scheduled_start_time)
+            if due > threshold:
+                self._seq += 1
+                heapq.heappush(heap, (due, self._seq, run))
                 continue
             client.flow_call(run, Late(scheduled_time=rec.next_scheduled_start_time), policy=policy)
             if rec.state_name == "Late":
