@@ -295,8 +295,11 @@ class Simulation:
                 self._resumed(dep)
             return
         dep.paused = True
+        # Only auto-scheduled runs can go, and each carries that tag (the read after
+        # the pause has the last word).
         waiting = self.engine.read_flow_runs(flow_run_filter={
-            "deployment_id": {"any_": [dep.id]}, "state": {"type": {"any_": ["SCHEDULED"]}}})
+            "deployment_id": {"any_": [dep.id]}, "state": {"type": {"any_": ["SCHEDULED"]}},
+            "tags": {"all_": ["auto-scheduled"]}})
         self.engine.pause_deployment(dep.id)
         read = self.engine.read_flow_run
         gone = set()
@@ -310,7 +313,7 @@ class Simulation:
             # now and skips those a run holds).
             dep.future = [t for t in dep.future if self.loop.to_datetime(t) not in gone]
             dep.cursor = dep.future[-1] if dep.future else None
-            dep.next_memo = None
+            # (_next_date's memo stays right: it is keyed by the cursor it was made for.)
 
     def _resumed(self, dep: DeploymentRT) -> None:
         sched = dep.spec.schedule
