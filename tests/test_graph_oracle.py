@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from engine import graph as graph_module
-from oracle_answers import T0, compact, generator_writes, is_error
+from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
 from test_history import build
 
 DATA = pathlib.Path(__file__).parent / "data" / "graph_prefect_oracle.jsonl"
@@ -30,14 +30,7 @@ def us(t: dt.datetime | None) -> int | None:
     return None if t is None else (t - T0) // US
 
 
-def as_answer(graph: Any) -> dict:
-    """The engine's graph in the oracle's shape (prefect_history.py's graph_answer)."""
-    def node(n: Any) -> list:
-        return [str(n.id), n.kind, n.label, n.state_type and n.state_type.value, us(n.start_time), us(n.end_time),
-                *(sorted(str(e.id) for e in edges) for edges in (n.parents, n.children, n.encapsulating))]
-    return {"start_us": us(graph.start_time), "end_us": us(graph.end_time),
-            "roots": [str(i) for i in graph.root_node_ids], "nodes": [node(n) for _, n in graph.nodes],
-            "states": [[s.type.value, s.name, us(s.timestamp)] for s in graph.states]}
+GRAPH_ANSWER = load_oracle_script("graph_scenarios").graph_answer   # the oracle's own answer shape
 
 
 def comparable(answer: dict) -> dict:
@@ -59,7 +52,7 @@ def engine_answer(engine: Any, q: dict) -> Any:
         graph = graph_module.read_flow_run_graph(engine, q["flow_run"], q["since"], max_nodes=q["max_nodes"])
     except Exception as exc:  # noqa: BLE001  (compared with Prefect's error by class)
         return {"error": type(exc).__name__}
-    return as_answer(graph)
+    return GRAPH_ANSWER(graph, us)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["scenario"]["id"] for c in CASES])

@@ -35,6 +35,19 @@ KEYS = ["x", "y", "data", "__parents__"]
 MISSING_ID = "00000000-0000-4000-8000-000000000001"
 
 
+def graph_answer(graph, us_of):
+    """A graph (Prefect's or the engine's: same attribute names) as the answers hold it,
+    times as `us_of(datetime)` (None for None), each edge list sorted (SQLite's
+    group_concat leaves their order open)."""
+    def node(n):
+        return [str(n.id), n.kind, n.label, n.state_type and n.state_type.value, us_of(n.start_time),
+                us_of(n.end_time), *(sorted(str(e.id) for e in edges) for edges in (n.parents, n.children,
+                                                                                    n.encapsulating))]
+    return {"start_us": us_of(graph.start_time), "end_us": us_of(graph.end_time),
+            "roots": [str(i) for i in graph.root_node_ids], "nodes": [node(n) for _, n in graph.nodes],
+            "states": [[s.type.value, s.name, us_of(s.timestamp)] for s in graph.states]}
+
+
 def _entry(rng, ids, own_id):
     u = rng.random()
     if u < 0.7 and ids:

@@ -65,6 +65,7 @@ from typing import Annotated
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import prefect_sandbox as sb  # noqa: E402  (must come before any Prefect import)
 from history_scenarios import compact  # noqa: E402  (the answers' shape; standard library only)
+from graph_scenarios import graph_answer  # noqa: E402  (likewise)
 import sqlite_now  # noqa: E402
 
 UTC = datetime.timezone.utc
@@ -267,14 +268,6 @@ async def answer_file(inp, out):
     def us_or_none(t):
         return None if t is None else us_of(t)
 
-    def graph_answer(g):
-        def node(n):
-            return [str(n.id), n.kind, n.label, n.state_type.value, us_or_none(n.start_time), us_or_none(n.end_time),
-                    *(sorted(str(e.id) for e in edges) for edges in (n.parents, n.children, n.encapsulating))]
-        return {"start_us": us_or_none(g.start_time), "end_us": us_or_none(g.end_time),
-                "roots": [str(i) for i in g.root_node_ids], "nodes": [node(n) for _, n in g.nodes],
-                "states": [[st.type.value, st.name, us_of(st.timestamp)] for st in g.states]}
-
     async def answer(q):
         if q["op"] not in ("lateness", "flow_run_history", "task_run_history", "ui_flow_run_history",
                            "dashboard_counts", "graph"):
@@ -292,7 +285,7 @@ async def answer_file(inp, out):
         if q["op"] == "dashboard_counts":
             return [[int(b.completed), int(b.failed)] for b in result]
         if q["op"] == "graph":
-            return graph_answer(result)
+            return graph_answer(result, us_or_none)
         return result if q["op"] == "lateness" else compact(result, ms_of)
 
     async def run_one(sc):
