@@ -72,7 +72,7 @@ def answer(engine: Engine, dep, request: dict, seen: dict, i: int) -> dict:
 def test_prefect_answers(case, engine, clock):
     dep, pool = setup(engine, case["template"], case["queues"], **case["deployment"])
     seen: dict = {}
-    for i, (request, want) in enumerate(zip(case["requests"], case["expected"]["answers"])):
+    for i, (request, want) in enumerate(zip(case["requests"], case["expected"]["answers"], strict=True)):
         clock.advance(1)
         before = engine.count_flow_runs()
         if "run" in want:

@@ -25,8 +25,9 @@ from engine import (
 DATA = pathlib.Path(__file__).parent / "data"
 CASES = [json.loads(line) for line in (DATA / "inputs_prefect_oracle.jsonl").read_text(encoding="utf-8").splitlines()]
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-KEYSET = {"schema": "paused-1-schema", "response": "paused-1-response"}
-RESUME_ANSWER = load_oracle_script("inputs_scenarios").resume_answer   # the oracle's own answer shape
+_SCENARIOS = load_oracle_script("inputs_scenarios")
+KEYSET = _SCENARIOS.KEYSET                  # the keyset the oracle's paused runs wait with
+RESUME_ANSWER = _SCENARIOS.resume_answer    # the oracle's own answer shape
 
 
 def paused_run(engine: Engine, clock: ManualClock, keyset: dict | None = KEYSET, suspended: bool = False):

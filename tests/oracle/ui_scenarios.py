@@ -16,7 +16,7 @@ prefect_history.py), with more task runs and these queries instead:
   flow_runs, deployments, work_pools and work_queues.
 
 Times in the requests are ISO text in UTC (as the UI sends them) or, now and then, with
-another offset or none. tests/test_ui_routes.py replays the answers against the engine.
+another offset or none. tests/test_ui_dashboard.py replays the answers against the engine.
 """
 import datetime
 import sys
