@@ -184,14 +184,17 @@ def test_cache_hits_are_counted_right():
     assert all(tr.run_count == 0 for tr in cached)
 
 
+# Two runs, at 0 s and 50 s, that no worker takes, for one simulated minute.
+UNPICKED = {
+    "simulation": {"until": "1m"},
+    "work_pools": [{"name": "p"}],
+    "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
+    "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "50s"]}}],
+}
+
+
 def test_late_runs_service_marks_unpicked_runs():
-    data = {
-        "simulation": {"until": "1m"},
-        "work_pools": [{"name": "p"}],
-        "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
-        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "50s"]}}],
-    }
-    result, _ = simulate(data)
+    result, _ = simulate(UNPICKED)
     assert result.metrics.counters["late_marked"] == 1  # the second run is not 15 s overdue yet
     assert [r.rec.state_name for r in result.runs] == ["Late", "Scheduled"]
 
@@ -200,13 +203,7 @@ def test_late_runs_service_goes_by_the_runs_next_scheduled_start():
     # As Prefect's query: a run is late by its next scheduled start time, not by when
     # the service was first told to watch it (a run re-filed for a later time, e.g. by
     # an automation, leaves its earlier entry behind).
-    data = {
-        "simulation": {"until": "1m"},
-        "work_pools": [{"name": "p"}],
-        "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
-        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s", "50s"]}}],
-    }
-    sim = Simulation(parse_workload(data))
+    sim = Simulation(parse_workload(copy.deepcopy(UNPICKED)))
     result = sim.run()
     later = result.runs[1]
     assert later.rec.state_name == "Scheduled"
