@@ -16,7 +16,6 @@ them as a set), "work_queue_name", "queue" (the name of the run's queue, or null
 request named the run), "same_as": index of the earlier request whose run came back
 (idempotency), or null}}; `queues` lists the pool's queues by priority afterwards.
 """
-import json
 import sys
 import time
 
@@ -29,13 +28,8 @@ async def answer_file(path_in: str, path_out: str) -> None:
     from prefect.server import models, schemas
     from prefect.server.api import deployments as api
     from prefect.server.api.workers import WorkerLookups
-    from prefect.server.database.dependencies import provide_database_interface
 
-    sb.install_manual_clock()
-    db = provide_database_interface()
-    await db.create_db()
-    with open(path_in) as f:
-        scenarios = json.load(f)
+    db, scenarios = await sb.manual_clock_database(path_in)
     now = 0
     answers = []
     started = time.perf_counter()

@@ -15,7 +15,6 @@ Writes a JSON list of {"id", "expected": {"status", "state", "reason", "response
 route raises (Prefect's HTTP 500), "expected" is {"error": exception class name,
 "response", "run_state"} instead.
 """
-import json
 import sys
 import time
 
@@ -27,15 +26,10 @@ async def answer_file(path_in: str, path_out: str) -> None:
     from fastapi import Response
     from prefect.server import models, schemas
     from prefect.server.api import flow_runs as api
-    from prefect.server.database.dependencies import provide_database_interface
     from prefect.server.orchestration.core_policy import CoreFlowPolicy, CoreTaskPolicy
 
     states = schemas.states
-    sb.install_manual_clock()
-    db = provide_database_interface()
-    await db.create_db()
-    with open(path_in) as f:
-        scenarios = json.load(f)
+    db, scenarios = await sb.manual_clock_database(path_in)
     now = 0
     sb.set_clock(now)
     async with db.session_context(begin_transaction=True) as s:

@@ -45,6 +45,18 @@ def set_clock(seconds: int) -> None:
     CLOCK[0] = T0 + dt.timedelta(seconds=seconds)
 
 
+async def manual_clock_database(path_in: str):
+    """Prefect's database, created, with `pendulum.now` on the manual clock; and the
+    scenarios of `path_in` (a JSON list)."""
+    from prefect.server.database.dependencies import provide_database_interface
+
+    install_manual_clock()
+    db = provide_database_interface()
+    await db.create_db()
+    with open(path_in) as f:
+        return db, json.load(f)
+
+
 def write_answer_list(out: str, answers: list, started: float) -> None:
     """`answers` as one compact JSON line in `out`; their number and the time since
     `started` (perf_counter) to stderr."""
