@@ -22,7 +22,26 @@ from engine.tables import KINDS
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
 
-__all__ = ["Backend", "PathLock", "check_location", "rebuild", "check_options", "no_gc"]
+__all__ = ["Backend", "PathLock", "check_location", "rebuild", "check_options", "no_gc", "COLUMNS_ADDED_IN",
+           "columns_missing"]
+
+# Columns added to a kind after its first stored form (the record's last fields), by
+# the SQLite schema version that added them. Data an older runstate wrote lacks them:
+# SQLite appends them to the table on open, a JSON snapshot's rows are read as None
+# there (each one's default).
+COLUMNS_ADDED_IN = {
+    "deployment": (5, ("created_by", "updated_by", "infrastructure_document_id", "storage_document_id")),
+    "artifact_collection": (6, ("task_run_id", "flow_run_id", "type", "data", "description", "metadata_")),
+}
+
+
+def columns_missing(kind: str, found: tuple, expected: tuple) -> tuple | None:
+    """The columns `found` lacks at the end of `expected` as data written before they
+    were added does (() when none), or None if `found` is not such a form. O(columns)."""
+    if found == expected:
+        return ()
+    added = COLUMNS_ADDED_IN.get(kind, (1, ()))[1]
+    return added if added and found + added == expected else None
 
 
 class Backend(Protocol):

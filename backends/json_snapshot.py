@@ -26,7 +26,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, fsync_folder, no_gc, rebuild
+from .base import PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -96,13 +96,17 @@ class JsonSnapshotBackend:
         cache: dict = {}
         for kind, c in self._codecs.items():
             table = tables.get(kind, {"columns": list(c.columns), "rows": []})
-            if not isinstance(table, dict) or table.get("columns") != list(c.columns):
+            columns = table.get("columns") if isinstance(table, dict) else None
+            missing = columns_missing(kind, tuple(columns), c.columns) if isinstance(columns, list) else None
+            if missing is None:
                 raise BackendError(f"{self.path!r}: table {kind} does not have the expected columns (corrupt file)")
             rows = table.get("rows")
             # A row of the wrong length fails to unpack in decode_many (ValueError).
             if not isinstance(rows, list):
                 raise BackendError(f"{self.path!r}: table {kind} has malformed rows (corrupt file)")
             try:
+                if missing:  # saved by an older runstate: the later columns take their default
+                    rows = [[*row, *(None for _ in missing)] for row in rows]
                 records[kind] = c.decode_many(rows, cache)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc

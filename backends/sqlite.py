@@ -25,7 +25,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, no_gc, rebuild
+from .base import COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, no_gc, rebuild
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -33,17 +33,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID", "ADDED_IN", "COLUMNS_ADDED_IN"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
 # Tables added after version 1, by the version that added them. Opening an older
 # database creates them, empty, and moves it to SCHEMA_VERSION in one transaction;
 # an older runstate then refuses the file (it would ignore those tables' rows).
 ADDED_IN = {"worker": 2, "deployment_schedule": 3, "flow_run_input": 4}
-# Columns added after version 1 (the record's last fields), by the version that added
-# them: opening an older database appends them, NULL in every row, in that transaction.
-COLUMNS_ADDED_IN = {
-    "deployment": (5, ("created_by", "updated_by", "infrastructure_document_id", "storage_document_id")),
-}
+# Columns added after version 1 are in base.COLUMNS_ADDED_IN: opening an older
+# database appends them, NULL in every row, in that transaction.
 
 
 def _quote(name: str) -> str:

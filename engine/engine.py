@@ -1134,16 +1134,43 @@ class Engine:
         artifact.created = artifact.updated = now
         self._store.insert("artifact", artifact)
         if key:
+            # Prefect upserts only the columns the artifact set: its data and runs
+            # always (a task run's flow run only when it has one), its type and
+            # description when truthy; the others keep the previous artifact's.
+            columns = {"data": data}
+            if task_run_id is not None:
+                columns["task_run_id"] = task_run_id
+            if flow_run_id is not None:
+                columns["flow_run_id"] = flow_run_id
+            if type_ is not None:
+                columns["type"] = type_
+            if description is not None:
+                columns["description"] = description
             coll = self._unique("artifact_collection", "key", key)
             if coll is not None:
                 self._store.touch("artifact_collection", coll)
-                coll.latest_id = artifact.id
-                coll.updated = now
             else:
                 coll = ArtifactCollection(key=key, latest_id=artifact.id)
-                coll.created = coll.updated = now
+                coll.created = now
                 self._store.insert("artifact_collection", coll)
+            coll.latest_id = artifact.id
+            coll.updated = now
+            for column, value in columns.items():
+                setattr(coll, column, value)
         return artifact.id
+
+    @locked
+    def read_artifact(self, artifact_id: Any) -> Artifact | None:
+        """The artifact with this id (a state's `result_artifact_id`), or None. O(1)."""
+        return self._table("artifact").get(as_uuid(artifact_id, "artifact_id"))
+
+    @locked
+    def read_latest_artifact(self, key: str) -> ArtifactCollection | None:
+        """The artifact collection of `key` (`latest_id` names the newest artifact
+        under it), or None. O(1)."""
+        if not isinstance(key, str):
+            raise ValidationError(f"key must be a string, got {key!r}")
+        return self._unique("artifact_collection", "key", key)
 
     # queries (engine/queries.py) ---------------------------------------------------------------------------------
     @locked

@@ -373,11 +373,23 @@ class Artifact:
 
 @attrs.define(slots=True, eq=False)
 class ArtifactCollection:
+    """The latest artifact under a key, with that artifact's descriptive columns.
+    Upserted per keyed artifact; a column the artifact did not set (a falsy type or
+    description, a task run's id for a flow run's result) keeps its earlier value,
+    as Prefect's upsert writes only the columns set."""
+
     key: str
     latest_id: uuid.UUID
     id: uuid.UUID = attrs.field(factory=new_id)
     created: _dt.datetime = _EPOCH
     updated: _dt.datetime = _EPOCH
+    # (after `updated`: added in SQLite schema version 6, appended to older tables)
+    task_run_id: uuid.UUID | None = None
+    flow_run_id: uuid.UUID | None = None
+    type: str | None = None
+    data: Any = None
+    description: str | None = None
+    metadata_: dict[str, Any] | None = None
 
     _NESTED = ()
 

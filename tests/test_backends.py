@@ -10,6 +10,7 @@ import sys
 import tempfile
 import uuid
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,9 @@ from test_backends_support import (  # noqa: E402
 )
 
 from engine import Completed, Engine, Failed, Paused, Pending, Running, Scheduled  # noqa: E402
+from backends.base import COLUMNS_ADDED_IN  # noqa: E402
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
+from engine.serialization import RECORD_CLASSES  # noqa: E402
 from engine.errors import BackendError  # noqa: E402
 from engine.records import seed_slugs  # noqa: E402
 from engine.states import seed_ids  # noqa: E402
@@ -332,7 +335,7 @@ def test_a_version_1_sqlite_database_gains_the_worker_table(tmp_path):
         assert engine.read_work_pool(pool.id).name == "p" and engine.read_flow_by_name("f") is not None
         engine.worker_heartbeat(pool.id, "w")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert conn.execute("SELECT name FROM worker").fetchall() == [("w",)]
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
@@ -387,12 +390,95 @@ def test_a_version_4_sqlite_database_gains_the_deployment_columns(tmp_path):
         assert (got.tags, got.version, got.created_by, got.storage_document_id) == (["t"], "7", None, None)
         engine.update_deployment(dep.id, storage_document_id=storage)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert [r[1] for r in conn.execute("PRAGMA table_info(deployment)")][-4:] == [
         "created_by", "updated_by", "infrastructure_document_id", "storage_document_id"]
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
         assert engine.read_deployment(dep.id).storage_document_id == storage
+
+
+def _keyed_results(engine: Engine) -> tuple:
+    """A task run's keyed result, then its flow run's under the same key (which keeps
+    the task run and type in the collection); returns the runs."""
+    run = engine.create_flow_run(flow_id=engine.create_flow("f").id)
+    task = engine.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0")
+    engine.set_task_run_state(task.id, Completed(data={"artifact_key": "k", "artifact_type": "table", "v": 1}),
+                              force=True)
+    engine.set_flow_run_state(run.id, Completed(data={"artifact_key": "k", "v": [2]}), force=True)
+    return run, task
+
+
+def _collection_columns(engine: Engine) -> tuple:
+    coll = engine.read_latest_artifact("k")
+    return (coll.latest_id, coll.task_run_id, coll.flow_run_id, coll.type, coll.data, coll.description,
+            coll.metadata_, coll.created, coll.updated)
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "json"])
+def test_an_artifact_collections_columns_persist(tmp_path, scheme):
+    url = _url(tmp_path, scheme)
+    with Engine.open(url, clock=make_clock()) as engine:
+        run, task = _keyed_results(engine)
+        written = _collection_columns(engine)
+    assert written[1:5] == (task.id, run.id, "table", {"v": [2]})
+    with Engine.open(url, clock=make_clock()) as engine:
+        assert _collection_columns(engine) == written
+        assert engine.read_artifact(written[0]).data == {"v": [2]}
+
+
+def test_a_version_5_sqlite_database_gains_the_artifact_collection_columns(tmp_path):
+    """A database written before artifact collections kept their latest artifact's
+    columns (version 5) opens with its collections whole (the columns NULL), gains
+    the columns at the table's end, and keeps the next upsert's values."""
+    path = tmp_path / "v5.db"
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        run, task = _keyed_results(engine)
+        latest = engine.read_latest_artifact("k").latest_id
+    as_schema_version(path, 5)
+    with Engine.open(f"sqlite:///{path}", clock=make_clock()) as engine:
+        assert _collection_columns(engine)[:5] == (latest, None, None, None, None)
+        engine.set_flow_run_state(run.id, Completed(data={"artifact_key": "k", "artifact_type": "t", "v": 3}),
+                                  force=True)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert [r[1] for r in conn.execute("PRAGMA table_info(artifact_collection)")][-6:] == [
+        "task_run_id", "flow_run_id", "type", "data", "description", "metadata_"]
+    conn.close()
+    with Engine.open(f"sqlite:///{path}") as engine:
+        assert _collection_columns(engine)[1:6] == (None, run.id, "t", {"v": 3}, None)
+
+
+def test_a_json_snapshot_saved_before_columns_were_added_loads(tmp_path):
+    """Snapshots saved before a kind gained columns (COLUMNS_ADDED_IN) list fewer: the
+    rows load whole, the later columns None (their default, as SQLite's added NULLs)."""
+    path = tmp_path / "old.json"
+    with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
+        _keyed_results(engine)
+        dep = engine.create_deployment(engine.create_flow("g").id, "d", tags=["t"], created_by={"type": "USER"})
+        latest = engine.read_latest_artifact("k").latest_id
+
+    def narrow(body: dict) -> None:
+        for kind, (_, added) in COLUMNS_ADDED_IN.items():
+            table = body["tables"][kind]
+            width = len(table["columns"]) - len(added)
+            assert tuple(table["columns"][width:]) == added and table["rows"]
+            table["columns"] = table["columns"][:width]
+            table["rows"] = [row[:width] for row in table["rows"]]
+
+    rewrite_snapshot(path, {}, payload_change=narrow)
+    with Engine.open(f"json:///{path}", clock=make_clock()) as engine:
+        assert _collection_columns(engine)[:7] == (latest, None, None, None, None, None, None)
+        got = engine.read_deployment(dep.id)
+        assert (got.tags, got.created_by) == (["t"], None)
+
+
+def test_columns_added_later_default_to_none():
+    # Both backends read a column missing from older data as None.
+    for kind, (_, added) in COLUMNS_ADDED_IN.items():
+        defaults = {f.name: f.default for f in attrs.fields(RECORD_CLASSES[kind])}
+        assert [defaults[name] for name in added] == [None] * len(added), kind
+        assert list(defaults)[-len(added):] == list(added), kind  # the record's last fields
 
 
 def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
@@ -406,7 +492,7 @@ def test_a_version_3_sqlite_database_gains_the_flow_run_input_table(tmp_path):
         assert engine.filter_flow_run_input(run.id, "", limit=None) == []
         engine.create_flow_run_input(run.id, "k", "v", sender="s")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.close()
     with Engine.open(f"sqlite:///{path}") as engine:
         got = engine.read_flow_run_input(run.id, "k")

@@ -177,7 +177,7 @@ def test_json_url_on_a_sqlite_file_and_back(tmp_path):
 
 
 @pytest.mark.parametrize("statement, match", [
-    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 5",
+    pytest.param("PRAGMA user_version = 99", "schema version 99; this runstate reads versions 1 to 6",
                  id="schema-version-mismatch"),
     pytest.param("ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns", id="altered-table"),
     pytest.param("UPDATE flow_run SET created = 'not a date'", "bad row in table flow_run", id="bad-row"),

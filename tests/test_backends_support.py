@@ -15,7 +15,8 @@ import uuid
 import zlib
 from typing import Any
 
-from backends.sqlite import ADDED_IN, COLUMNS_ADDED_IN
+from backends.base import COLUMNS_ADDED_IN
+from backends.sqlite import ADDED_IN
 from engine import ManualClock, UniquenessError
 from engine.indexes import ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 from engine.store import HistoryTable
