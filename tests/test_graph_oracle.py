@@ -18,7 +18,7 @@ import pytest
 
 from engine import graph as graph_module
 from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
-from test_history import build
+from scenario_build import build
 
 DATA = pathlib.Path(__file__).parent / "data" / "graph_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]

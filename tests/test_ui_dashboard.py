@@ -24,8 +24,8 @@ from engine.history import sqlite_ms
 from engine.states import TERMINAL_STATES
 from engine.validation import as_datetime
 from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
-from test_history import build
-from test_queries_properties import FILTER_ARGS
+from scenario_build import build
+from query_reference import FILTER_ARGS
 
 DATA = pathlib.Path(__file__).parent / "data" / "ui_prefect_oracle.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
