@@ -41,7 +41,9 @@ _UNSET: Any = object()  # "argument not given", distinct from an explicit None
 
 # Not fields a caller sets: the timestamps, and the limit, which has an argument of its own
 # (so do the options, which create_deployment files with the fields).
-_DEPLOYMENT_FIELDS = frozenset(attrs.fields_dict(Deployment)) - {"created", "updated", "concurrency_limit_id"}
+# Nor the status, which Prefect's create_deployment has no field for (it starts NOT_READY;
+# mark_deployments_ready and polls change it).
+_DEPLOYMENT_FIELDS = frozenset(attrs.fields_dict(Deployment)) - {"created", "updated", "concurrency_limit_id", "status"}
 # Prefect's DeploymentUpdate fields the engine keeps (work_queue_id: as create_deployment takes it).
 _DEPLOYMENT_UPDATE = frozenset({"version", "description", "paused", "parameters", "tags", "work_queue_name",
                                 "work_queue_id", "path", "job_variables", "entrypoint", "enforce_parameter_schema",
@@ -61,11 +63,15 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)
     values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
+    if "job_variables" in values and values["job_variables"] is None:
+        raise ValidationError("deployment.job_variables must be a dict (empty for none), got None")
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:
         values.pop("id", None)
         values.pop("created_by", None)   # an upsert keeps the creator, as Prefect's does
+        if not values.get("job_variables", True):
+            del values["job_variables"]  # an empty one keeps the old, as Prefect's upsert
         _set_deployment_fields(engine, dep, values, now)
     else:
         dep = Deployment(name=name, flow_id=flow_id, **values)

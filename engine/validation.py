@@ -13,10 +13,17 @@ from .errors import ValidationError
 from .records import (
     ConcurrencyOptions,
     Constant,
+    Deployment,
+    DeploymentStatus,
+    Flow,
+    FlowRun,
     FlowRunPolicy,
     Parameter,
+    TaskRun,
     TaskRunPolicy,
     TaskRunResult,
+    WorkPool,
+    WorkQueue,
 )
 from .states import (
     STATE_DETAILS_FIELDS,
@@ -33,6 +40,7 @@ __all__ = [
     "as_uuid_list",
     "as_datetime",
     "as_str",
+    "as_text",
     "as_int",
     "as_bool",
     "as_count",
@@ -94,6 +102,11 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__} {value!r}")
     return value
+
+
+def as_text(value: Any, what: str) -> str:
+    """A string (None refused)."""
+    return as_str(value, what, False)  # type: ignore[return-value]
 
 
 def as_int(value: Any, what: str) -> int:
@@ -329,15 +342,51 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return lambda value, what: _as_policy(cls, value, what)
     if name == "task_inputs":
         return as_task_inputs
+    if name == "description" and kind == "work_queue":  # NOT NULL there (default "")
+        return as_text
     if name in ("name", "description"):
         return as_str
+    if name == "status":
+        return _STATUS_COERCERS.get(kind)
     if name == "concurrency_limit":  # a pool's or queue's (a v2 limit's `limit` is checked above)
         return _as_optional_limit
     if name == "priority":  # a work queue's
         return as_priority
     if name == "concurrency_options":  # a deployment's
         return _as_concurrency_options
-    return None
+    return _TEXT_FIELDS.get((kind, name))
+
+
+# The other text columns (versions, queue names, idempotency keys, paths, ...): a
+# string, or None where the column is nullable, read off the records' annotations.
+# (An integer idempotency key, say, would be stored, then come back from a backend
+# as text and no longer match.)
+_TEXT_FIELDS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
+    (kind, f.name): as_str if f.type == "str | None" else as_text
+    for kind, cls in (("flow", Flow), ("flow_run", FlowRun), ("task_run", TaskRun), ("deployment", Deployment),
+                      ("work_pool", WorkPool), ("work_queue", WorkQueue))
+    for f in attrs.fields(cls) if f.type in ("str", "str | None")
+}
+
+
+def _as_status(statuses: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def coerce(value: Any, what: str) -> str:
+        name = getattr(value, "value", value)  # a Prefect status enum, or its name
+        if name not in statuses:
+            raise ValidationError(f"{what} must be one of {list(statuses)}, got {value!r}")
+        return name
+    return coerce
+
+
+def _as_deployment_status(value: Any, what: str) -> DeploymentStatus:
+    return DeploymentStatus(_as_status(tuple(s.value for s in DeploymentStatus))(value, what))
+
+
+_STATUS_COERCERS: dict[str, Callable[[Any, str], Any]] = {
+    "work_pool": _as_status(("READY", "NOT_READY", "PAUSED")),
+    "work_queue": _as_status(("READY", "NOT_READY", "PAUSED")),
+    "deployment": _as_deployment_status,
+}
 
 
 def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:
@@ -377,6 +426,7 @@ _AS_IS: dict[Any, tuple] = {
     as_optional_uuid: (uuid.UUID, type(None)),
     as_bool: (bool,),
     as_str: (str, type(None)),
+    as_text: (str,),
 }
 
 

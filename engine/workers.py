@@ -38,8 +38,10 @@ LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
 DEFAULT_LIMIT = 1000
 # Runs holding a pool or queue slot (parsed once: a poll counts them per queue).
 _BUSY = parse_filter(FlowRunFilter, {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}, "flow_runs")
-_WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "updated"}
-_WORK_QUEUE_FIELDS = frozenset(attrs.fields_dict(WorkQueue)) - {"created", "updated"}
+# What create_work_pool / create_work_queue take: not the pool's default queue, which
+# creating the pool makes, nor a queue's status, which Prefect's WorkQueueCreate lacks.
+_WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "updated", "default_queue_id"}
+_WORK_QUEUE_FIELDS = frozenset(attrs.fields_dict(WorkQueue)) - {"created", "updated", "status"}
 
 
 def bulk_update_work_queue_priorities(engine: Any, work_pool_id: Any, new_priorities: Any) -> None:
@@ -111,8 +113,7 @@ def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str])
 
 
 def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
-    """Create a work pool with its "default" queue (unless `default_queue_id` is
-    given). Names are unique. O(1)."""
+    """Create a work pool with its "default" queue. Names are unique. O(1)."""
     if not isinstance(name, str) or not name.strip("'\" ") or any(c in name for c in "/%&><"):
         raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
@@ -124,11 +125,10 @@ def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> 
     now = engine._clock.now()
     engine._stamp(pool, now)
     engine._insert("work_pool", pool)
-    if pool.default_queue_id is None:
-        queue = WorkQueue(name="default", work_pool_id=pool.id, description="The work pool's default queue.")
-        engine._stamp(queue, now)
-        engine._insert("work_queue", queue)
-        pool.default_queue_id = queue.id
+    queue = WorkQueue(name="default", work_pool_id=pool.id, description="The work pool's default queue.")
+    engine._stamp(queue, now)
+    engine._insert("work_queue", queue)
+    pool.default_queue_id = queue.id
     return pool
 
 
@@ -185,6 +185,8 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
         raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
         del fields["priority"]
+    if "description" in fields and fields["description"] is None:  # Prefect's insert leaves a None out
+        del fields["description"]
     values = coerce_fields("work_queue", fields, _WORK_QUEUE_FIELDS - {"name", "work_pool_id"})
     priority = values.pop("priority", None)
     others = _by_priority(engine, pool.id)

@@ -120,6 +120,22 @@ def test_update_deployment_ignores_empty_job_variables_as_prefect_does(e):
     assert dep.job_variables == {"image": "b"}
 
 
+def test_create_deployment_takes_what_prefects_create_takes(e):
+    flow = e.create_flow("f")
+    # Prefect's create_deployment has no status (a deployment starts NOT_READY) and
+    # wants a dict of job variables; an upsert with an empty one keeps the old.
+    with pytest.raises(ValidationError, match="unknown field.*status"):
+        e.create_deployment(flow.id, "d", status="READY")
+    with pytest.raises(ValidationError, match="deployment.job_variables"):
+        e.create_deployment(flow.id, "d", job_variables=None)
+    assert e.count_deployments() == 0
+    dep = e.create_deployment(flow.id, "d", job_variables={"image": "a"})
+    assert e.create_deployment(flow.id, "d", job_variables={}, version="2") is dep
+    assert (dep.job_variables, dep.version, dep.status.value) == ({"image": "a"}, "2", "NOT_READY")
+    assert e.create_deployment(flow.id, "d", job_variables={"image": "b"}).job_variables == {"image": "b"}
+    assert e.create_deployment(flow.id, "fresh", job_variables={}).job_variables == {}
+
+
 def test_bad_deployment_update_changes_nothing(e):
     flow = e.create_flow("f")
     dep = e.create_deployment(flow.id, "d", version="1")
@@ -236,6 +252,27 @@ def test_queue_pause_and_unpause_status(e):
     assert queue.status == "READY"  # polled within the last minute
     e.update_work_queue(queue.id, is_paused=False)  # not PAUSED: status untouched
     assert queue.status == "READY"
+
+
+def test_create_work_pool_and_queue_take_what_prefect_takes(e):
+    # A pool always gets its own "default" queue (Prefect overwrites any id given);
+    # its status must be one of Prefect's; a queue's status is not for the caller to
+    # set, and a None description is left out of the insert (the column's "" stays).
+    with pytest.raises(ValidationError, match="unknown field.*default_queue_id"):
+        e.create_work_pool("p", default_queue_id=uuid.uuid4())
+    with pytest.raises(ValidationError, match="work_pool.status must be one of"):
+        e.create_work_pool("p", status="BOGUS")
+    assert e.count_work_pools() == 0
+    agent = e.create_work_pool("agent", type="prefect-agent", status="READY")
+    assert agent.status == "READY"
+    assert [q.id for q in e.read_work_queues(agent.id)] == [agent.default_queue_id]
+    with pytest.raises(ValidationError, match="unknown field.*status"):
+        e.create_work_queue(agent.id, "q", status="READY")
+    queue = e.create_work_queue(agent.id, "q", description=None)
+    assert (queue.description, queue.status) == ("", "NOT_READY")
+    with pytest.raises(ValidationError, match="work_queue.description must be a string"):
+        e.update_work_queue(queue.id, description=None)
+    assert queue.description == ""
 
 
 def test_update_work_queue_errors_change_nothing(e):
