@@ -26,7 +26,7 @@ from .records import (
 from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields
-from .workers import queue_named_or_created
+from .workers import ensure_work_queue_exists, queue_named_or_created
 
 __all__ = [
     "create_deployment", "update_deployment", "delete_deployment", "mark_deployments",
@@ -95,7 +95,8 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     """Set the given fields of a deployment (Prefect's DeploymentUpdate, plus
     work_queue_id), `given` a mapping of them under the keywords `fields`. True iff
     it exists. `work_pool_name` points it at that pool's queue `work_queue_name`
-    (created if missing) or the pool's default queue; an empty `job_variables` is
+    (created if missing) or the pool's default queue; a `work_queue_name` alone at
+    the queue workers.ensure_work_queue_exists finds or makes; an empty `job_variables` is
     ignored; `concurrency_limit` creates, changes or (None) deletes its limit; the
     never-run auto-scheduled SCHEDULED runs are deleted. O(runs of the deployment),
     plus O(queues in the pool) with a `work_queue_name`."""
@@ -125,6 +126,8 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
             values["work_queue_id"] = queue_named_or_created(engine, pool.id, queue_name).id
         else:
             values["work_queue_id"] = pool.default_queue_id
+    elif values.get("work_queue_name"):  # a queue name alone: found or made, as Prefect's update does
+        values["work_queue_id"] = ensure_work_queue_exists(engine, values["work_queue_name"]).id
     elif values.get("work_queue_id") is not None:
         engine._require("work_queue", values["work_queue_id"], "Work queue")
     now = engine._clock.now()

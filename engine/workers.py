@@ -75,6 +75,29 @@ def queue_named_or_created(engine: Any, pool_id: Any, name: str) -> WorkQueue:
     return queue_named(engine, pool_id, name) or create_work_queue(engine, pool_id, name, {})
 
 
+DEFAULT_AGENT_WORK_POOL_NAME = "default-agent-pool"
+
+
+def ensure_work_queue_exists(engine: Any, name: str) -> WorkQueue:
+    """Prefect's work_queues.ensure_work_queue_exists, for a queue named without a
+    pool: the queue called `name` in the "default-agent-pool" when that pool exists,
+    else the oldest queue of that name in any pool; failing that, one created with
+    priority 1 in the default agent pool (the pool created first if missing, whose own
+    queue answers for "default"). O(queues) to look, O(q²) to create."""
+    pool = engine._unique("work_pool", "name", DEFAULT_AGENT_WORK_POOL_NAME)
+    if pool is not None:
+        queue = queue_named(engine, pool.id, name)
+    else:
+        queue = next((q for q in engine._store.tables["work_queue"].rows.values() if q.name == name), None)
+    if queue is not None:
+        return queue
+    if pool is None:
+        pool = create_work_pool(engine, DEFAULT_AGENT_WORK_POOL_NAME, "prefect-agent", {})
+        if name == "default":
+            return engine._store.tables["work_queue"].rows[pool.default_queue_id]
+    return create_work_queue(engine, pool.id, name, {"priority": 1})
+
+
 def _by_priority(engine: Any, pool_id: Any) -> list[WorkQueue]:
     """A pool's queues by priority, ties oldest first: the order of Prefect's index
     on (work_pool_id, priority), whose ties come in insertion order."""

@@ -112,6 +112,35 @@ def test_update_deployment_work_pool_name_points_at_a_queue_of_that_pool(e):
     assert dep.version is None and dep.work_queue_id == fresh.id
 
 
+def test_update_deployment_work_queue_name_alone_finds_or_makes_the_queue(e):
+    # Prefect 3.1.0 answered this same sequence: without a "default-agent-pool" any
+    # pool's queue of that name is taken; an unknown name creates that pool and the
+    # queue in it at priority 1; once the pool exists, only its queues count.
+    pool = e.create_work_pool("p", type="k8s")
+    qq = e.create_work_queue(pool.id, "qq")
+    dep = e.create_deployment(e.create_flow("f").id, "d")
+    e.update_deployment(dep.id, work_queue_name="qq")
+    assert dep.work_queue_id == qq.id
+    e.update_deployment(dep.id, work_queue_name="new")
+    agent = e.read_work_pool_by_name("default-agent-pool")
+    assert agent.type == "prefect-agent" and e.count_work_pools() == 2
+    assert [(q.name, q.priority, q.id == dep.work_queue_id) for q in e.read_work_queues(agent.id)] == [
+        ("new", 1, True), ("default", 2, False)]
+    e.update_deployment(dep.id, work_queue_name="qq")
+    assert [(q.name, q.priority, q.id == dep.work_queue_id) for q in e.read_work_queues(agent.id)] == [
+        ("qq", 1, True), ("new", 2, False), ("default", 3, False)]
+    assert dep.work_queue_name == "qq" and e.read_work_queue(qq.id).work_pool_id == pool.id
+    e.update_deployment(dep.id, work_queue_name="default")
+    assert dep.work_queue_id == agent.default_queue_id
+
+
+def test_a_queue_named_default_without_pools_is_the_new_agent_pools_own(e):
+    dep = e.create_deployment(e.create_flow("f").id, "d")
+    e.update_deployment(dep.id, work_queue_name="default")
+    agent = e.read_work_pool_by_name("default-agent-pool")
+    assert dep.work_queue_id == agent.default_queue_id and len(e.read_work_queues(agent.id)) == 1
+
+
 def test_update_deployment_ignores_empty_job_variables_as_prefect_does(e):
     dep = e.create_deployment(e.create_flow("f").id, "d", job_variables={"image": "a"})
     e.update_deployment(dep.id, job_variables={})
