@@ -3,6 +3,7 @@ naming the field, before anything is written."""
 from __future__ import annotations
 
 import datetime as _dt
+import json as _json
 import uuid
 from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
 from typing import Any, Callable
@@ -47,6 +48,7 @@ __all__ = [
     "as_field_mapping",
     "merged_fields",
     "as_str_list",
+    "as_json_dict",
     "coerce_fields",
     "as_state",
     "as_task_inputs",
@@ -160,6 +162,27 @@ def as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     if not isinstance(value, dict):
         raise ValidationError(f"{what} must be a dict, got {type(value).__name__} {value!r}")
     return dict(value)
+
+
+def _null_constant(_name: str) -> None:
+    return None
+
+
+def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
+    """A JSON column's dict as Prefect's JSON type stores it: a JSON round trip, so
+    NaN and ±Infinity become None, tuples lists, nested non-string keys strings, and
+    nothing is shared with the caller; the top-level keys must be strings. A value
+    that is not JSON raises ValidationError. O(size of the value)."""
+    out = as_dict(value, what, nullable)
+    if not out:  # None or {}: Prefect binds a falsy value as it is
+        return out
+    for key in out:
+        if key.__class__ is not str and not isinstance(key, str):
+            raise ValidationError(f"{what} keys must be strings, got {key!r}")
+    try:
+        return _json.loads(_json.dumps(out), parse_constant=_null_constant)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must hold JSON values: {exc}") from None
 
 
 def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
@@ -300,6 +323,8 @@ _INTS = {"run_count", "flow_run_run_count"}
 _BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
 _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "updated_by", "filter", "parameter_openapi_schema"}
+# Prefect's JSON-typed columns among them (the others are pydantic-typed).
+_JSON_COLUMNS = {"parameters", "context", "base_job_template", "job_variables", "parameter_openapi_schema"}
 
 
 # A global (v2) concurrency limit's counters and rates: none is NULL or negative.
@@ -334,7 +359,8 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_str_list
     if name in _DICTS or name in _NULLABLE_DICTS:
         nullable = name in _NULLABLE_DICTS
-        return lambda value, what: as_dict(value, what, nullable=nullable)
+        check = as_json_dict if name in _JSON_COLUMNS else as_dict
+        return lambda value, what: check(value, what, nullable=nullable)
     if name == "total_run_time":
         return _as_timedelta
     if name == "empirical_policy":

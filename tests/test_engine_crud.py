@@ -141,6 +141,35 @@ def test_text_columns_refuse_other_types(e, flow, call, field):
     assert snapshot(e) == before
 
 
+def test_json_columns_are_stored_as_prefects_json_type_stores_them(e, flow):
+    # A JSON round trip (Prefect's JSON.process_bind_param): NaN and infinities become
+    # None, tuples lists, nested keys strings; the stored value shares nothing with
+    # the caller's, and a value JSON cannot hold is refused before anything is stored.
+    nested = {"points": (1, 2), 3: "three"}
+    run = e.create_flow_run(flow_id=flow.id, parameters={"x": float("nan"), "nested": nested},
+                            context={"inf": float("-inf")}, job_variables={"env": {"A": "1"}})
+    assert run.parameters == {"x": None, "nested": {"points": [1, 2], "3": "three"}}
+    assert (run.context, run.job_variables) == ({"inf": None}, {"env": {"A": "1"}})
+    nested["points"] = "changed"
+    assert run.parameters["nested"]["points"] == [1, 2]
+    e.update_flow_run(run.id, parameters={"y": (float("inf"),)})
+    assert run.parameters == {"y": [None]}
+    dep = e.create_deployment(flow.id, "d", parameters={"t": (1,)}, job_variables={"n": float("nan")})
+    assert (dep.parameters, dep.job_variables) == ({"t": [1]}, {"n": None})
+    pool = e.create_work_pool("p", base_job_template={"job_configuration": {"x": (1,)}})
+    assert pool.base_job_template == {"job_configuration": {"x": [1]}}
+    before = snapshot(e)
+    with pytest.raises(ValidationError, match="flow_run.parameters must hold JSON values"):
+        e.create_flow_run(flow_id=flow.id, parameters={"when": object()})
+    with pytest.raises(ValidationError, match="flow_run.context keys must be strings"):
+        e.create_flow_run(flow_id=flow.id, context={1: "x"})
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(ValidationError, match="deployment.parameters must hold JSON values"):
+        e.update_deployment(dep.id, parameters=loop)
+    assert snapshot(e) == before
+
+
 @pytest.mark.parametrize("kind, policy, field", [
     ("flow_run", FlowRunPolicy(retries="3"), "retries"),
     ("flow_run", {"retry_delay": "10s"}, "retry_delay"),
