@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from .errors import UniquenessError
 from .records import ConcurrencyLimitV2
-from .validation import coerce_fields
+from .validation import as_name, coerce_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -118,7 +118,7 @@ def bulk_read_or_create_concurrency_limits(engine: "Engine", names: list, create
         now = engine._clock.now()
         for name, limit in existing.items():
             if limit is None:
-                limit = ConcurrencyLimitV2(name=name, limit=1, active=False)
+                limit = ConcurrencyLimitV2(name=as_name(name, "concurrency_limit_v2.name"), limit=1, active=False)
                 engine._stamp(limit, now)
                 found.append(engine._insert("concurrency_limit_v2", limit))
     return found

@@ -65,6 +65,8 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     values = coerce_fields("deployment", fields, _DEPLOYMENT_FIELDS - {"name", "flow_id"})
     if "job_variables" in values and values["job_variables"] is None:
         raise ValidationError("deployment.job_variables must be a dict (empty for none), got None")
+    if values.get("work_queue_id") is not None:  # a foreign key, as in Prefect's schema
+        engine._require("work_queue", values["work_queue_id"], "Work queue")
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:

@@ -59,7 +59,7 @@ from .records import (
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import (
-    as_bool, as_count, as_field_mapping, as_state, as_str, as_str_list, as_uuid, as_uuid_list, coerce_fields,
+    as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_uuid, as_uuid_list, coerce_fields,
     merged_fields,
 )
 
@@ -247,7 +247,10 @@ class Engine:
         rec.updated = now
 
     def _insert(self, kind: str, rec: Any) -> Any:
-        self._store.insert(kind, rec)
+        try:
+            self._store.insert(kind, rec)
+        except KeyError:  # an explicit id already taken (Prefect: an integrity error)
+            raise UniquenessError(f"a {kind.replace('_', ' ')} with id {rec.id} already exists") from None
         return rec
 
     def _unique(self, kind: str, index: str, key: Any) -> Any:
@@ -700,7 +703,7 @@ class Engine:
     @atomic
     def create_concurrency_limit_v2(self, name: str, limit: int, **fields: Any) -> ConcurrencyLimitV2:
         """Create a global (v2) limit; names are unique."""
-        name = as_str(name, "concurrency_limit_v2.name", False)
+        name = as_name(name, "concurrency_limit_v2.name")
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {name!r} already exists")
         as_count(limit, "limit")

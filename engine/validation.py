@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json as _json
+import re
 import uuid
 from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
 from typing import Any, Callable
@@ -42,6 +43,7 @@ __all__ = [
     "as_datetime",
     "as_str",
     "as_text",
+    "as_name",
     "as_int",
     "as_bool",
     "as_count",
@@ -49,6 +51,7 @@ __all__ = [
     "merged_fields",
     "as_str_list",
     "as_json_dict",
+    "check_base_job_template",
     "coerce_fields",
     "as_state",
     "as_task_inputs",
@@ -109,6 +112,16 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
 def as_text(value: Any, what: str) -> str:
     """A string (None refused)."""
     return as_str(value, what, False)  # type: ignore[return-value]
+
+
+_BANNED_IN_NAMES = frozenset("/%&><")
+
+
+def as_name(value: Any, what: str) -> str:
+    """Prefect's `Name`: a non-empty string without / % & > <."""
+    if not isinstance(value, str) or not value or not _BANNED_IN_NAMES.isdisjoint(value):
+        raise ValidationError(f"{what} must be a non-empty string without / % & > <, got {value!r}")
+    return value
 
 
 def as_int(value: Any, what: str) -> int:
@@ -183,6 +196,31 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
         return _json.loads(_json.dumps(out), parse_constant=_null_constant)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must hold JSON values: {exc}") from None
+
+
+# Prefect's templating placeholder: {{ name }}, the name of word characters . - [ ] $.
+_PLACEHOLDER = re.compile(r"{{\s*([\w\.\-\[\]$]+)\s*}}")
+
+
+def check_base_job_template(template: dict, what: str) -> None:
+    """Refuse a pool's base job template that Prefect's validate_base_job_template
+    refuses: it must be {} or have both `job_configuration` and `variables`, every
+    {{ placeholder }} of the configuration (blocks, variables and $ENV ones too)
+    declared among the variables' properties. O(size of the template)."""
+    if not template:
+        return
+    config, variables = template.get("job_configuration"), template.get("variables")
+    if not (config and variables):
+        raise ValidationError(f"{what} must contain both a `job_configuration` key and a `variables` key")
+    if not isinstance(config, dict) or not isinstance(variables, dict) or \
+            not isinstance(variables.get("properties", {}), dict):
+        raise ValidationError(f"{what}: `job_configuration` and `variables` (and its `properties`) must be dicts")
+    used = {name for part in config.values() for name in _PLACEHOLDER.findall(_json.dumps(part))}
+    undeclared = used - set(variables.get("properties", {}))
+    if undeclared:
+        raise ValidationError(
+            f"{what}: the job configuration uses undeclared variable(s) {sorted(undeclared)}; each must be a "
+            "property of the variables schema")
 
 
 def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
@@ -346,7 +384,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         if name in _LIMIT_V2_RATES:
             return _as_non_negative_number
         if name == "name":
-            return lambda value, what: as_str(value, what, False)
+            return as_name
     if name in _UUIDS:
         return as_uuid if name == "id" else as_optional_uuid
     if name in _TIMES:

@@ -20,8 +20,8 @@ from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .states import new_id
 from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list, coerce_fields,
-    merged_fields,
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list,
+    check_base_job_template, coerce_fields, merged_fields,
 )
 
 __all__ = [
@@ -93,8 +93,8 @@ def ensure_work_queue_exists(engine: Any, name: str) -> WorkQueue:
         return queue
     if pool is None:
         pool = create_work_pool(engine, DEFAULT_AGENT_WORK_POOL_NAME, "prefect-agent", {})
-        if name == "default":
-            return engine._store.tables["work_queue"].rows[pool.default_queue_id]
+    if name == "default":  # the pool's own queue, renamed or not
+        return engine._store.tables["work_queue"].rows[pool.default_queue_id]
     return create_work_queue(engine, pool.id, name, {"priority": 1})
 
 
@@ -267,6 +267,8 @@ def update_work_pool(engine: Any, work_pool_id: Any, given: Any, fields: dict) -
     ObjectNotFoundError for an unknown pool, as Prefect does. O(1), O(w) for w
     workers of the pool when unpausing."""
     values = _update_values("work_pool", given, fields, _POOL_UPDATE)
+    if "base_job_template" in values:  # WorkPoolUpdate's validator (create takes a core WorkPool's: unchecked)
+        check_base_job_template(values["base_job_template"], "work_pool.base_job_template")
     pool_id = as_uuid(work_pool_id, "work_pool_id")
     pool: WorkPool = engine._require("work_pool", pool_id, "Work pool")
     now = engine._clock.now()

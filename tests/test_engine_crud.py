@@ -170,6 +170,36 @@ def test_json_columns_are_stored_as_prefects_json_type_stores_them(e, flow):
     assert snapshot(e) == before
 
 
+@pytest.mark.parametrize("create", [
+    lambda e, taken: e.create_flow("other", id=taken["flow"]),
+    lambda e, taken: e.create_deployment(taken["flow"], "other", id=taken["deployment"]),
+    lambda e, taken: e.create_work_pool("other", id=taken["pool"]),
+    lambda e, taken: e.create_work_queue(taken["pool"], "other", id=taken["queue"]),
+    lambda e, taken: e.create_concurrency_limit_v2(name="other", limit=1, id=taken["limit"]),
+])
+def test_an_explicit_id_already_taken_is_a_uniqueness_error(e, flow, create):
+    pool = e.create_work_pool("p")
+    taken = {"flow": flow.id, "deployment": e.create_deployment(flow.id, "d").id, "pool": pool.id,
+             "queue": pool.default_queue_id, "limit": e.create_concurrency_limit_v2(name="g", limit=1).id}
+    before = snapshot(e)
+    with pytest.raises(UniquenessError, match="already exists"):
+        create(e, taken)
+    assert snapshot(e) == before
+
+
+@pytest.mark.parametrize("name", ["a/b", "", "x<y", "50%", 7])
+def test_global_limit_names_are_prefect_names(e, name):
+    limit = e.create_concurrency_limit_v2(name="ok", limit=1)
+    with pytest.raises(ValidationError, match="concurrency_limit_v2.name must be a non-empty string without"):
+        e.create_concurrency_limit_v2(name=name, limit=1)
+    with pytest.raises(ValidationError, match="concurrency_limit_v2.name"):
+        e.update_concurrency_limit_v2(limit.id, name=name)
+    if isinstance(name, str):
+        with pytest.raises(ValidationError, match="concurrency_limit_v2.name"):
+            e.bulk_read_or_create_concurrency_limits(["fine", name], create_if_missing=True)
+    assert len(e._store.tables["concurrency_limit_v2"]) == 1 and e.read_concurrency_limit_v2(name="fine") is None
+
+
 @pytest.mark.parametrize("kind, policy, field", [
     ("flow_run", FlowRunPolicy(retries="3"), "retries"),
     ("flow_run", {"retry_delay": "10s"}, "retry_delay"),

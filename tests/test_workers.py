@@ -141,6 +141,25 @@ def test_a_queue_named_default_without_pools_is_the_new_agent_pools_own(e):
     assert dep.work_queue_id == agent.default_queue_id and len(e.read_work_queues(agent.id)) == 1
 
 
+def test_a_deployments_queue_must_exist_on_create_and_upsert(e):
+    flow = e.create_flow("f")
+    with pytest.raises(ObjectNotFoundError, match="Work queue"):  # Prefect: a foreign key error
+        e.create_deployment(flow.id, "d", work_queue_id=uuid.uuid4())
+    dep = e.create_deployment(flow.id, "d")
+    with pytest.raises(ObjectNotFoundError, match="Work queue"):
+        e.create_deployment(flow.id, "d", work_queue_id=uuid.uuid4(), version="2")
+    assert (e.count_deployments(), dep.work_queue_id, dep.version) == (1, None, None)
+
+
+def test_a_renamed_default_queue_still_answers_for_default(e):
+    dep = e.create_deployment(e.create_flow("f").id, "d")
+    e.update_deployment(dep.id, work_queue_name="default")
+    agent = e.read_work_pool_by_name("default-agent-pool")
+    e.update_work_queue(agent.default_queue_id, name="renamed")
+    e.update_deployment(dep.id, work_queue_name="default")  # Prefect: the pool's default queue, by id
+    assert dep.work_queue_id == agent.default_queue_id and len(e.read_work_queues(agent.id)) == 1
+
+
 def test_update_deployment_ignores_empty_job_variables_as_prefect_does(e):
     dep = e.create_deployment(e.create_flow("f").id, "d", job_variables={"image": "a"})
     e.update_deployment(dep.id, job_variables={})
@@ -252,6 +271,27 @@ def test_update_work_pool_errors(e):
         with pytest.raises(ValidationError):
             e.update_work_pool(pool.id, **bad)
     assert (pool.concurrency_limit, pool.is_paused, pool.name) == (1, False, "p")
+
+
+
+@pytest.mark.parametrize("template, message", [
+    ({"x": 1}, "both a `job_configuration` key and a `variables` key"),
+    ({"job_configuration": {"image": "{{ image }}"}, "variables": {}}, "both a"),
+    ({"job_configuration": {"cmd": "{{ image }} {{ $HOME }}"}, "variables": {"properties": {"image": {}}}},
+     r"undeclared variable\(s\) \['\$HOME'\]"),
+    ({"job_configuration": {"env": {"A": "{{prefect.variables.a}}"}}, "variables": {"properties": {"b": {}}}},
+     "prefect.variables.a"),
+])
+def test_update_work_pool_checks_the_template_as_prefects_update_does(e, template, message):
+    # WorkPoolUpdate's validator; create_work_pool takes a template unchecked, as
+    # Prefect's models function does with a core WorkPool (the variables alone, say).
+    pool = e.create_work_pool("p", base_job_template={"variables": {"properties": {"image": {}}}})
+    with pytest.raises(ValidationError, match=message):
+        e.update_work_pool(pool.id, base_job_template=template)
+    assert pool.base_job_template == {"variables": {"properties": {"image": {}}}}
+    good = {"job_configuration": {"image": "{{ image }}", "n": 2}, "variables": {"properties": {"image": {}}}}
+    assert e.update_work_pool(pool.id, base_job_template=good) and pool.base_job_template == good
+    assert e.update_work_pool(pool.id, base_job_template={}) and pool.base_job_template == {}
 
 
 # work queues -----------------------------------------------------------------------------------------------------
