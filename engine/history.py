@@ -38,7 +38,7 @@ import attrs
 
 from .errors import ValidationError
 from .indexes import key_range
-from .queries import _flow_run_filters, _flow_run_plan, _matching, _task_run_filters, _task_run_plan
+from .queries import _flow_run_query, _matching, _task_run_query
 from .states import TERMINAL_STATES, StateType
 from .validation import as_datetime
 
@@ -190,14 +190,12 @@ def run_history(
     interval = _as_interval(history_interval)
     tables = engine._store.tables
     if run_type == "flow_run":
-        filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                    work_pool_filter, work_queue_filter)
-        plan = _flow_run_plan(tables, *filters)
+        plan = _flow_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                               work_pool_filter, work_queue_filter)
     elif run_type == "task_run":
         if work_pool_filter is not None or work_queue_filter is not None:
             raise ValidationError("a task-run history takes no work pool or work queue filter")
-        plan = _task_run_plan(tables, *_task_run_filters(flow_filter, flow_run_filter, task_run_filter,
-                                                         deployment_filter))
+        plan = _task_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     else:
         raise ValidationError(f"run_type must be 'flow_run' or 'task_run', got {run_type!r}")
     first, width, count = _intervals(start, end, interval)
@@ -266,10 +264,9 @@ def average_flow_run_lateness(
 
     Cost: O(c) over the filters' smallest index-backed candidate set (O(n) without
     filters), + the plan's cross-entity filters."""
-    filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                work_pool_filter, work_queue_filter)
     tables = engine._store.tables
-    plan = _flow_run_plan(tables, *filters)
+    plan = _flow_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                           work_pool_filter, work_queue_filter)
     runs = _matching(plan, tables["flow_run"].rows)
     # datetime('now') has no fraction: now rounded down to the second.
     now_s = sqlite_ms(engine.now()) // 1000

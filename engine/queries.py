@@ -472,6 +472,16 @@ def _task_run_filters(ff: Any, frf: Any, trf: Any, df: Any) -> tuple:
     )
 
 
+def _flow_run_query(tables: Any, ff: Any, frf: Any, trf: Any, df: Any, wpf: Any, wqf: Any) -> _Plan:
+    """The plan of a flow-run query whose filters are typed objects or JSON shapes."""
+    return _flow_run_plan(tables, *_flow_run_filters(ff, frf, trf, df, wpf, wqf))
+
+
+def _task_run_query(tables: Any, ff: Any, frf: Any, trf: Any, df: Any) -> _Plan:
+    """The plan of a task-run query whose filters are typed objects or JSON shapes."""
+    return _task_run_plan(tables, *_task_run_filters(ff, frf, trf, df))
+
+
 def read_flow_runs(
     engine: Any,
     flow_filter: Any = None,
@@ -490,13 +500,11 @@ def read_flow_runs(
     Cost: O(offset+limit) index steps when matches are dense in the sort (or
     per-state) order; otherwise O(c log c) for the smallest index candidate set c;
     cross-entity filters add O(matching flows/deployments/queues/task runs)."""
-    filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                work_pool_filter, work_queue_filter)
-    offset, limit = check_window(offset, limit)
-    sort = as_flow_run_sort(sort)
     tables = engine._store.tables
-    plan = _flow_run_plan(tables, *filters)
-    return _read(plan, tables["flow_run"], sort, offset, limit)
+    plan = _flow_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                           work_pool_filter, work_queue_filter)
+    offset, limit = check_window(offset, limit)
+    return _read(plan, tables["flow_run"], as_flow_run_sort(sort), offset, limit)
 
 
 def count_flow_runs(
@@ -510,10 +518,9 @@ def count_flow_runs(
 ) -> int:
     """Number of flow runs matching every supplied filter. O(1) without filters,
     O(keys) for one index-covered criterion (e.g. state types), else O(c)."""
-    filters = _flow_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                work_pool_filter, work_queue_filter)
     tables = engine._store.tables
-    return _count(_flow_run_plan(tables, *filters), tables["flow_run"])
+    return _count(_flow_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
+                                  work_pool_filter, work_queue_filter), tables["flow_run"])
 
 
 def read_task_runs(
@@ -528,12 +535,10 @@ def read_task_runs(
 ) -> list:
     """Task runs matching every supplied filter, sorted, offset and limited
     (costs as for read_flow_runs)."""
-    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
-    offset, limit = check_window(offset, limit)
-    sort = as_task_run_sort(sort)
     tables = engine._store.tables
-    plan = _task_run_plan(tables, *filters)
-    return _read(plan, tables["task_run"], sort, offset, limit)
+    plan = _task_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+    offset, limit = check_window(offset, limit)
+    return _read(plan, tables["task_run"], as_task_run_sort(sort), offset, limit)
 
 
 def count_task_runs(
@@ -544,9 +549,9 @@ def count_task_runs(
     deployment_filter: Any = None,
 ) -> int:
     """Number of task runs matching every supplied filter (costs as count_flow_runs)."""
-    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     tables = engine._store.tables
-    return _count(_task_run_plan(tables, *filters), tables["task_run"])
+    return _count(_task_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter),
+                  tables["task_run"])
 
 
 _STATE_TYPES = tuple(StateType)
@@ -564,10 +569,9 @@ def count_task_runs_by_state(
 
     O(state types) without filters; O(c) otherwise (c: the candidates of the
     smallest source, e.g. the task runs of the given flow runs)."""
-    filters = _task_run_filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     tables = engine._store.tables
     table = tables["task_run"]
-    plan = _task_run_plan(tables, *filters)
+    plan = _task_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     counts = dict.fromkeys(_STATE_TYPES, 0)
     exact = plan.exact_source()  # None unless exactly one restriction
     if plan.restrictions == 0:
