@@ -59,8 +59,8 @@ from .records import (
 from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import (
-    as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_uuid, as_uuid_list, coerce_fields,
-    merged_fields,
+    as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_text, as_uuid, as_uuid_list,
+    coerce_fields, merged_fields,
 )
 
 __all__ = ["Engine"]
@@ -1137,18 +1137,6 @@ class Engine:
         artifact.created = artifact.updated = now
         self._store.insert("artifact", artifact)
         if key:
-            # Prefect upserts only the columns the artifact set: its data and runs
-            # always (a task run's flow run only when it has one), its type and
-            # description when truthy; the others keep the previous artifact's.
-            columns = {"data": data}
-            if task_run_id is not None:
-                columns["task_run_id"] = task_run_id
-            if flow_run_id is not None:
-                columns["flow_run_id"] = flow_run_id
-            if type_ is not None:
-                columns["type"] = type_
-            if description is not None:
-                columns["description"] = description
             coll = self._unique("artifact_collection", "key", key)
             if coll is not None:
                 self._store.touch("artifact_collection", coll)
@@ -1156,10 +1144,18 @@ class Engine:
                 coll = ArtifactCollection(key=key, latest_id=artifact.id)
                 coll.created = now
                 self._store.insert("artifact_collection", coll)
-            coll.latest_id = artifact.id
-            coll.updated = now
-            for column, value in columns.items():
-                setattr(coll, column, value)
+            # Prefect upserts only the columns the artifact set: its data and runs
+            # always (a task run's flow run only when it has one), its type and
+            # description when truthy; the others keep the previous artifact's.
+            coll.latest_id, coll.updated, coll.data = artifact.id, now, data
+            if task_run_id is not None:
+                coll.task_run_id = task_run_id
+            if flow_run_id is not None:
+                coll.flow_run_id = flow_run_id
+            if type_ is not None:
+                coll.type = type_
+            if description is not None:
+                coll.description = description
         return artifact.id
 
     @locked
@@ -1171,9 +1167,7 @@ class Engine:
     def read_latest_artifact(self, key: str) -> ArtifactCollection | None:
         """The artifact collection of `key` (`latest_id` names the newest artifact
         under it), or None. O(1)."""
-        if not isinstance(key, str):
-            raise ValidationError(f"key must be a string, got {key!r}")
-        return self._unique("artifact_collection", "key", key)
+        return self._unique("artifact_collection", "key", as_text(key, "key"))
 
     # queries (engine/queries.py) ---------------------------------------------------------------------------------
     @locked
