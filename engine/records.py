@@ -255,6 +255,10 @@ class DeploymentSchedule:
     _NESTED = ()
 
 
+# A work pool's or work queue's status (Prefect's WorkPoolStatus, WorkQueueStatus).
+WORK_STATUSES = ("READY", "NOT_READY", "PAUSED")
+
+
 @attrs.define(slots=True, eq=False)
 class WorkPool:
     name: str

@@ -16,7 +16,6 @@ from .records import (
     ConcurrencyOptions,
     Constant,
     Deployment,
-    DeploymentStatus,
     Flow,
     FlowRun,
     FlowRunPolicy,
@@ -24,6 +23,7 @@ from .records import (
     TaskRun,
     TaskRunPolicy,
     TaskRunResult,
+    WORK_STATUSES,
     WorkPool,
     WorkQueue,
 )
@@ -44,6 +44,7 @@ __all__ = [
     "as_str",
     "as_text",
     "as_name",
+    "as_work_status",
     "as_int",
     "as_bool",
     "as_count",
@@ -186,14 +187,13 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     NaN and ±Infinity become None, tuples lists, nested non-string keys strings, and
     nothing is shared with the caller; the top-level keys must be strings. A value
     that is not JSON raises ValidationError. O(size of the value)."""
-    out = as_dict(value, what, nullable)
-    if not out:  # None or {}: Prefect binds a falsy value as it is
-        return out
-    for key in out:
-        if key.__class__ is not str and not isinstance(key, str):
+    if not value or not isinstance(value, dict):  # None, {} (bound as it is) or no dict
+        return as_dict(value, what, nullable)
+    for key in value:
+        if not isinstance(key, str):
             raise ValidationError(f"{what} keys must be strings, got {key!r}")
-    try:
-        return _json.loads(_json.dumps(out), parse_constant=_null_constant)
+    try:  # (the round trip is the copy)
+        return _json.loads(_json.dumps(value), parse_constant=_null_constant)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must hold JSON values: {exc}") from None
 
@@ -212,11 +212,11 @@ def check_base_job_template(template: dict, what: str) -> None:
     config, variables = template.get("job_configuration"), template.get("variables")
     if not (config and variables):
         raise ValidationError(f"{what} must contain both a `job_configuration` key and a `variables` key")
-    if not isinstance(config, dict) or not isinstance(variables, dict) or \
-            not isinstance(variables.get("properties", {}), dict):
+    declared = variables.get("properties", {}) if isinstance(variables, dict) else None
+    if not isinstance(config, dict) or not isinstance(declared, dict):
         raise ValidationError(f"{what}: `job_configuration` and `variables` (and its `properties`) must be dicts")
     used = {name for part in config.values() for name in _PLACEHOLDER.findall(_json.dumps(part))}
-    undeclared = used - set(variables.get("properties", {}))
+    undeclared = used - declared.keys()
     if undeclared:
         raise ValidationError(
             f"{what}: the job configuration uses undeclared variable(s) {sorted(undeclared)}; each must be a "
@@ -410,8 +410,8 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_text
     if name in ("name", "description"):
         return as_str
-    if name == "status":
-        return _STATUS_COERCERS.get(kind)
+    if name == "status" and kind == "work_pool":  # (a deployment's and queue's are not set by callers)
+        return as_work_status
     if name == "concurrency_limit":  # a pool's or queue's (a v2 limit's `limit` is checked above)
         return _as_optional_limit
     if name == "priority":  # a work queue's
@@ -433,24 +433,13 @@ _TEXT_FIELDS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
 }
 
 
-def _as_status(statuses: tuple[str, ...]) -> Callable[[Any, str], str]:
-    def coerce(value: Any, what: str) -> str:
-        name = getattr(value, "value", value)  # a Prefect status enum, or its name
-        if name not in statuses:
-            raise ValidationError(f"{what} must be one of {list(statuses)}, got {value!r}")
-        return name
-    return coerce
+def as_work_status(value: Any, what: str) -> str:
+    """A pool's or queue's status: one of WORK_STATUSES, or a Prefect status enum of one."""
+    name = getattr(value, "value", value)
+    if name not in WORK_STATUSES:
+        raise ValidationError(f"{what} must be one of {list(WORK_STATUSES)}, got {value!r}")
+    return name
 
-
-def _as_deployment_status(value: Any, what: str) -> DeploymentStatus:
-    return DeploymentStatus(_as_status(tuple(s.value for s in DeploymentStatus))(value, what))
-
-
-_STATUS_COERCERS: dict[str, Callable[[Any, str], Any]] = {
-    "work_pool": _as_status(("READY", "NOT_READY", "PAUSED")),
-    "work_queue": _as_status(("READY", "NOT_READY", "PAUSED")),
-    "deployment": _as_deployment_status,
-}
 
 
 def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:

@@ -21,7 +21,7 @@ from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .states import new_id
 from .validation import (
     as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list,
-    check_base_job_template, coerce_fields, merged_fields,
+    as_work_status, check_base_job_template, coerce_fields, merged_fields,
 )
 
 __all__ = [
@@ -285,9 +285,6 @@ _QUEUE_UPDATE = frozenset({"name", "description", "is_paused", "concurrency_limi
                            "filter"})
 
 
-_QUEUE_STATUSES = ("READY", "NOT_READY", "PAUSED")
-
-
 def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
                       default_status: Any = "NOT_READY") -> bool:
     """Set the given fields of a queue (Prefect's WorkQueueUpdate). A new priority is
@@ -295,9 +292,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
     unpausing a PAUSED queue sets READY if it was polled in the last 60 s, else
     `default_status` (NOT_READY unless given, as in Prefect). False for an unknown
     queue. O(q²) for a priority, else O(1)."""
-    default_status = getattr(default_status, "value", default_status)  # a status enum or its name
-    if default_status not in _QUEUE_STATUSES:
-        raise ValidationError(f"default_status must be one of {list(_QUEUE_STATUSES)}, got {default_status!r}")
+    default_status = as_work_status(default_status, "default_status")  # a status enum or its name
     # (A priority of None is refused as not an integer: Prefect stores the NULL and
     # then fails comparing it while renumbering.)
     values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
