@@ -103,7 +103,7 @@ class Services:
             # the column's default ({}) and does not hydrate parameters.
             rec = self.engine.create_flow_run(
                 flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
-                work_queue_name=queue.spec.name, parameters=dict(spec.parameters),
+                work_queue_name=queue.spec.name, parameters=spec.parameters,  # (copied by the engine)
                 tags=["auto-scheduled", *spec.tags], idempotency_key=f"scheduled {dep.id} {when.isoformat(' ')}",
                 auto_scheduled=True, empirical_policy=dep.plan.policy,
                 state=Scheduled(scheduled_time=when, message="Flow run scheduled"),
