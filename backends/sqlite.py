@@ -25,7 +25,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, no_gc, rebuild
+from .base import COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -130,12 +130,12 @@ class SqliteBackend:
         widened: list[tuple[str, tuple[str, ...]]] = []
         for kind, c in self._codecs.items():
             cols = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({kind})"))
-            added_in, added = COLUMNS_ADDED_IN.get(kind, (1, ()))
+            lacking = columns_missing(kind, cols, c.columns)
             if not cols and version < ADDED_IN.get(kind, 1):
                 missing.append(kind)
-            elif version < added_in and cols + added == c.columns:
-                widened.append((kind, added))
-            elif cols != c.columns:
+            elif lacking and version < COLUMNS_ADDED_IN[kind][0]:
+                widened.append((kind, lacking))
+            elif lacking != ():
                 raise BackendError(
                     f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
