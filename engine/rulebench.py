@@ -50,6 +50,7 @@ from .clock import ManualClock
 from .engine import Engine
 from .errors import RunstateError, ValidationError
 from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform, resolve_policy
+from .orchestration.rules import rules_of
 from .orchestration import pipeline as _pipeline
 from .validation import as_state
 
@@ -224,24 +225,11 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
     return type(rule_cls.__name__, (rule_cls,), namespace)
 
 
-def _rules_of(policy: Any) -> list:
-    rules = list(policy.priority())
-    for rule in rules:
-        if not isinstance(rule, type) or not hasattr(rule, "__enter__") or not hasattr(rule, "FROM_STATES"):
-            raise ValidationError(f"policy {_name(policy)}: priority() lists {rule!r}, which is not a rule class")
-    return rules
-
-
-def _name(policy: Any) -> str:
-    cls = policy if isinstance(policy, type) else type(policy)
-    return cls.__name__
-
-
 def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tuple[type, list[RuleStats]]:
     """(a timed subclass of `policy`, its per-rule stats in priority order). O(rules)."""
     stats: list[RuleStats] = []
     wrapped = []
-    for rule in _rules_of(policy):
+    for rule in rules_of(policy):
         role = role_of_transforms if issubclass(rule, BaseUniversalTransform) else "rule"
         s = RuleStats(rule.__name__, role)
         stats.append(s)
@@ -258,12 +246,15 @@ def instrument_policy(policy: Any, role_of_transforms: str = "transform") -> tup
 
 
 def _policy_kind(policy: type) -> str | None:
-    """The run kind a policy is for, as far as its name tells ("Task" or "Flow" in
-    it; MarkLateRunsPolicy, which moves flow runs); None for a name that doesn't."""
+    """The run kind a policy is for: its RUN_KIND (the built-in policies and their
+    subclasses), else as far as its name tells ("Task" or "Flow" in it); None for
+    a name that doesn't."""
+    if policy.RUN_KIND is not None:
+        return policy.RUN_KIND
     name = policy.__name__
     if "Task" in name:
         return "task"
-    if "Flow" in name or issubclass(policy, POLICIES["MarkLateRunsPolicy"]):
+    if "Flow" in name:
         return "flow"
     return None
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from engine.errors import OrchestrationError, UniquenessError
+from engine.errors import OrchestrationError, UniquenessError, ValidationError
 from engine.orchestration import (
     ALL_STATES,
     FlowOrchestrationContext,
@@ -60,8 +60,11 @@ def test_details_dicts_parse_into_their_class(raw, cls):
 
 
 def test_wait_details_delay_is_an_int():
+    # Prefect's pydantic int: a whole float is taken, a fraction refused.
     assert StateWaitDetails(delay_seconds=30.0).delay_seconds == 30
-    assert isinstance(StateWaitDetails(delay_seconds=30.9).delay_seconds, int)
+    assert isinstance(StateWaitDetails(delay_seconds=30.0).delay_seconds, int)
+    with pytest.raises(ValidationError, match="whole number of seconds, got 30.9"):
+        StateWaitDetails(delay_seconds=30.9)
 
 
 # A.2-A.5 lifecycle on a bare context -------------------------------------------------------

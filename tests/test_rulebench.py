@@ -11,7 +11,7 @@ import pytest
 from engine import Engine, ManualClock, Pending, Running, StateType, ValidationError
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
-from engine.orchestration.rules import BaseOrchestrationRule
+from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule
 from engine.rulebench import _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream
 
 N = 400
@@ -189,12 +189,18 @@ def test_a_synthetic_stream_gives_its_run_kind():
 
 
 def test_a_policy_whose_name_says_nothing_needs_a_kind_and_one_that_says_is_checked():
-    class Neutral(CoreTaskPolicy):
+    class Neutral(BaseOrchestrationPolicy):
+        priority = staticmethod(CoreTaskPolicy.priority)
+
+    class Derived(CoreTaskPolicy):  # a built-in policy's subclass keeps its RUN_KIND
         pass
 
     with pytest.raises(ValidationError, match="cannot tell whether Neutral is for flow or task runs"):
         bench_rules(Neutral, transitions=10)
     assert bench_rules(Neutral, transitions=10, kind="task").kind == "task"
+    assert bench_rules(Derived, transitions=10).kind == "task"
+    with pytest.raises(ValidationError, match="Derived is a task-run policy, but the runs are flow runs"):
+        bench_rules(Derived, transitions=10, kind="flow")
     with pytest.raises(ValidationError, match="CoreFlowPolicy is a flow-run policy, but the runs are task runs"):
         bench_rules("CoreFlowPolicy", transitions=10, kind="task")
 

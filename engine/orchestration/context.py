@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from ..errors import OrchestrationError, UniquenessError
+from ..errors import OrchestrationError, UniquenessError, ValidationError
 from ..states import State, StateType
 from .responses import ACCEPT_DETAILS, SetStateStatus, StateAbortDetails
 
@@ -18,6 +18,7 @@ __all__ = [
     "FlowOrchestrationContext",
     "TaskOrchestrationContext",
     "shallow_state_copy",
+    "detached_state_copy",
 ]
 
 _new = object.__new__
@@ -29,6 +30,17 @@ def shallow_state_copy(state: State | None) -> State | None:
     """A copy whose top-level fields are independent while `state_details` and `data`
     stay shared (what rules may rely on). O(1), no converters re-run."""
     return None if state is None else state.shallow_copy()
+
+
+def detached_state_copy(state: State | None) -> State | None:
+    """A copy with its own `state_details` too (`data` still shared): for states the
+    engine has stored, whose details a rule's writes must not reach. In Prefect rules
+    see such states rebuilt from their database rows. O(1)."""
+    if state is None:
+        return None
+    new = state.shallow_copy()
+    new.state_details = state.state_details.copy()
+    return new
 
 
 def _hide_unpersisted_data(run: Any, validated: State) -> None:
@@ -56,6 +68,7 @@ class OrchestrationContext:
         "parameters",
         "now",
         "_flow_run",
+        "_detached",
     )
 
     run_kind = ""  # "flow_run" or "task_run" in the concrete classes
@@ -83,6 +96,7 @@ class OrchestrationContext:
         # One reading of the clock per transition: every rule sees the same "now".
         self.now = now if now is not None else session._clock.now()
         self._flow_run = _UNSET
+        self._detached = False  # stored states not yet swapped for copies (safe_copy)
 
     # derived -----------------------------------------------------------------------
     @property
@@ -116,8 +130,11 @@ class OrchestrationContext:
 
     # copies -------------------------------------------------------------------------
     def safe_copy(self) -> "OrchestrationContext":
-        """Shallow copy: top-level fields independent; `run`, `session`, the states'
-        details and data shared; `parameters` a new dict. O(fields)."""
+        """Copy for a user rule's hooks: top-level fields independent; `run` and
+        `session` shared; states' details and data shared with this context's
+        (`parameters` a new dict), after this context's stored states are replaced
+        by copies with their own details (`_detach_stored_states`). O(fields)."""
+        self._detach_stored_states()
         new = _new(type(self))
         for name in OrchestrationContext.__slots__:
             _set(new, name, getattr(self, name))
@@ -129,13 +146,35 @@ class OrchestrationContext:
         new.finalization_signature = list(self.finalization_signature)
         return new
 
+    def _detach_stored_states(self) -> None:
+        # The initial state (and, once written, the validated one) is a live stored
+        # state, whose details storage shares. In Prefect rules see states rebuilt
+        # from database rows, so their writes reach the answer but never storage: the
+        # context swaps in copies with their own details before a user rule sees them.
+        # The proposal stays shared: rules may set its details, as in Prefect.
+        current = self.run.state
+        if not self._detached:
+            self._detached = True
+            self.initial_state = detached_state_copy(self.initial_state)
+        validated = self.validated_state
+        if validated is not None and current is not None and (
+            validated is current or validated.state_details is current.state_details
+        ):
+            initial = self.initial_state
+            # A nullified proposal answers with the initial state: keep them one.
+            self.validated_state = (
+                initial if initial is not None and initial.id == validated.id else detached_state_copy(validated)
+            )
+
     def entry_context(self) -> tuple[State | None, State | None, "OrchestrationContext"]:
         """(copy of initial, copy of proposed, copy of context) for before-hooks."""
-        return shallow_state_copy(self.initial_state), shallow_state_copy(self.proposed_state), self.safe_copy()
+        context = self.safe_copy()
+        return shallow_state_copy(self.initial_state), shallow_state_copy(self.proposed_state), context
 
     def exit_context(self) -> tuple[State | None, State | None, "OrchestrationContext"]:
         """(copy of initial, copy of validated, copy of context) for after/cleanup hooks."""
-        return shallow_state_copy(self.initial_state), shallow_state_copy(self.validated_state), self.safe_copy()
+        context = self.safe_copy()
+        return shallow_state_copy(self.initial_state), shallow_state_copy(self.validated_state), context
 
     # validation ---------------------------------------------------------------------
     def validate_proposed_state(self) -> None:
@@ -152,8 +191,15 @@ class OrchestrationContext:
                     raise OrchestrationError(
                         f"{self.run_kind.replace('_', ' ')} {run.id} has no current state to keep"
                     )
-                self.validated_state = current
+                initial = self.initial_state
+                # After a user rule saw the states, the context holds a copy of the
+                # current one (see _detach_stored_states); the answer is that copy.
+                detached = self._detached and initial is not None and initial.id == current.id
+                self.validated_state = initial if detached else current
                 return
+            name = proposed.name
+            if name.__class__ is not str and not isinstance(name, str):  # a rule's rename_state
+                raise ValidationError(f"state name must be a string, got {name!r}")
             data = proposed.data
             if data is None:
                 # One row written: nothing partial can be left behind on failure.

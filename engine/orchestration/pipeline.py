@@ -38,7 +38,7 @@ from .policies import (
 )
 from .global_rules import STATIC_FILTERS
 from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus, StateAbortDetails
-from .rules import BaseOrchestrationPolicy, BaseUniversalTransform, abort_for_error
+from .rules import _ON_PRIORITY_CHANGE, BaseOrchestrationPolicy, BaseUniversalTransform, _PolicyType, abort_for_error
 from .versions import parse_api_version
 
 __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
@@ -122,6 +122,7 @@ def _stamp(state: State, now: _dt.datetime) -> None:
 
 
 _plan_cache: dict = {}
+_ON_PRIORITY_CHANGE.append(_plan_cache.clear)  # a reassigned priority(): recompile
 
 
 def _entry(cls: type) -> Any:
@@ -173,6 +174,13 @@ def _compile_plan(policy: Any, global_policy: Any, from_type: Any, to_type: Any)
         return _plan_cache[key]
     except KeyError:
         pass
+    kind, other = getattr(policy, "RUN_KIND", None), global_policy.RUN_KIND
+    if kind is not None and other is not None and kind != other:
+        name = policy.__name__ if isinstance(policy, type) else type(policy).__name__
+        raise ValidationError(
+            f"{other}_policy={name}: {name} is a {kind}-run policy; a {other} run needs a "
+            f"{other}-run policy (e.g. Core{other.title()}Policy)"
+        )
     plan = _Plan(
         tuple(_entry(c) for c in policy.compile_transition_rules(from_type, to_type)),
         tuple(_entry(c) for c in global_policy.compile_transition_rules(from_type, to_type)),
@@ -324,6 +332,7 @@ def _new_context(context_cls: type, engine: Any, run: Any, initial: Any, propose
     ctx.parameters = parameters
     ctx.now = now
     ctx._flow_run = _UNSET
+    ctx._detached = False
     return ctx
 
 
@@ -406,7 +415,7 @@ def set_flow_run_state(
     if run is None:
         raise ObjectNotFoundError(f"Flow run with id {flow_run_id} not found")
     policy = flow_policy
-    if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
+    if policy is not None and not (policy.__class__ is _PolicyType):
         policy = _resolve_policy(policy, "flow_policy")
     if force or policy is None:
         policy = MinimalFlowPolicy
@@ -431,7 +440,7 @@ def set_task_run_state(
     if run is None:
         raise ObjectNotFoundError(f"Task run with id {task_run_id} not found")
     policy = task_policy
-    if policy is not None and not (policy.__class__ is type and issubclass(policy, BaseOrchestrationPolicy)):
+    if policy is not None and not (policy.__class__ is _PolicyType):
         policy = _resolve_policy(policy, "task_policy")
     # (read before _submitted checks the state, the way it will read the details)
     if isinstance(state, State) and as_state_details(state.state_details, "state.state_details").deferred:

@@ -73,6 +73,8 @@ __all__ = [
 class CoreFlowPolicy(BaseOrchestrationPolicy):
     """What the API uses for flow runs."""
 
+    RUN_KIND = "flow"
+
     @staticmethod
     def priority():
         return [
@@ -96,6 +98,8 @@ class CoreFlowPolicy(BaseOrchestrationPolicy):
 class CoreFlowPolicyWithoutDeploymentConcurrency(BaseOrchestrationPolicy):
     """For clients 3.0.0rc20-3.0.3, which manage deployment concurrency themselves."""
 
+    RUN_KIND = "flow"
+
     @staticmethod
     def priority():
         return [
@@ -117,6 +121,8 @@ class CoreFlowPolicyWithoutDeploymentConcurrency(BaseOrchestrationPolicy):
 class CoreTaskPolicy(BaseOrchestrationPolicy):
     """What the API uses for task runs."""
 
+    RUN_KIND = "task"
+
     @staticmethod
     def priority():
         return [
@@ -137,6 +143,8 @@ class CoreTaskPolicy(BaseOrchestrationPolicy):
 class ClientSideTaskOrchestrationPolicy(BaseOrchestrationPolicy):
     """CoreTaskPolicy without tag concurrency (the client handles it)."""
 
+    RUN_KIND = "task"
+
     @staticmethod
     def priority():
         return [
@@ -155,6 +163,8 @@ class ClientSideTaskOrchestrationPolicy(BaseOrchestrationPolicy):
 
 class BackgroundTaskPolicy(BaseOrchestrationPolicy):
     """Deferred (background) task runs: always used for deferred proposals."""
+
+    RUN_KIND = "task"
 
     @staticmethod
     def priority():
@@ -177,6 +187,8 @@ class BackgroundTaskPolicy(BaseOrchestrationPolicy):
 class MinimalFlowPolicy(BaseOrchestrationPolicy):
     """Forced flow transitions (and the model-level default)."""
 
+    RUN_KIND = "flow"
+
     @staticmethod
     def priority():
         return [
@@ -189,6 +201,8 @@ class MinimalFlowPolicy(BaseOrchestrationPolicy):
 class MarkLateRunsPolicy(BaseOrchestrationPolicy):
     """The late-runs service's policy."""
 
+    RUN_KIND = "flow"
+
     @staticmethod
     def priority():
         return [
@@ -199,6 +213,8 @@ class MarkLateRunsPolicy(BaseOrchestrationPolicy):
 
 class MinimalTaskPolicy(BaseOrchestrationPolicy):
     """Forced task transitions (and the model-level default)."""
+
+    RUN_KIND = "task"
 
     @staticmethod
     def priority():
@@ -225,6 +241,8 @@ _RUN_BOOKKEEPING = (
 class GlobalFlowPolicy(BaseOrchestrationPolicy):
     """Bookkeeping for every flow-run transition."""
 
+    RUN_KIND = "flow"
+
     @staticmethod
     def priority():
         return [
@@ -238,6 +256,8 @@ class GlobalFlowPolicy(BaseOrchestrationPolicy):
 
 class GlobalTaskPolicy(BaseOrchestrationPolicy):
     """Bookkeeping for every task-run transition."""
+
+    RUN_KIND = "task"
 
     @staticmethod
     def priority():

@@ -33,6 +33,22 @@ class SetStateStatus(str, enum.Enum):
     WAIT = "WAIT"
 
 
+def _as_reason(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"reason must be a string or None, got {value!r}")
+    return value
+
+
+def _as_int_seconds(value: Any) -> int:
+    # Prefect declares delay_seconds as int: whole floats (its settings are floats)
+    # are taken, a fraction is refused as pydantic refuses it.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"delay_seconds must be a whole number of seconds, got {value!r}")
+    if value.__class__ is not int and value != int(value):
+        raise ValidationError(f"delay_seconds must be a whole number of seconds, got {value!r}")
+    return int(value)
+
+
 # Details are frozen so one shared "accept" instance can serve every transition.
 @attrs.frozen(slots=True)
 class StateAcceptDetails:
@@ -41,27 +57,20 @@ class StateAcceptDetails:
 
 @attrs.frozen(slots=True)
 class StateRejectDetails:
-    reason: str | None = None
+    reason: str | None = attrs.field(default=None, converter=_as_reason)
     type: Literal["reject_details"] = "reject_details"
 
 
 @attrs.frozen(slots=True)
 class StateAbortDetails:
-    reason: str | None = None
+    reason: str | None = attrs.field(default=None, converter=_as_reason)
     type: Literal["abort_details"] = "abort_details"
-
-
-def _as_int_seconds(value: Any) -> int:
-    # Prefect declares delay_seconds as int; floats (settings) are coerced.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"delay_seconds must be a number of seconds, got {value!r}")
-    return int(value)
 
 
 @attrs.frozen(slots=True)
 class StateWaitDetails:
     delay_seconds: int = attrs.field(converter=_as_int_seconds)
-    reason: str | None = None
+    reason: str | None = attrs.field(default=None, converter=_as_reason)
     type: Literal["wait_details"] = "wait_details"
 
 

@@ -7,9 +7,10 @@ TO_STATES, override the hooks, list the class in a policy's `priority()`.
 """
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from ..errors import OrchestrationError
+from ..errors import OrchestrationError, ValidationError
 from ..states import ALL_ORCHESTRATION_STATES, State, StateType, TERMINAL_STATES
 from .responses import (
     SetStateStatus,
@@ -27,6 +28,7 @@ __all__ = [
     "BaseOrchestrationRule",
     "BaseUniversalTransform",
     "BaseOrchestrationPolicy",
+    "rules_of",
 ]
 
 ALL_STATES: frozenset = ALL_ORCHESTRATION_STATES
@@ -38,8 +40,34 @@ _WAIT = SetStateStatus.WAIT
 _UNKNOWN = None  # tri-state flag: None (unknown) / True / False
 
 
-def _as_state_set(values: Iterable) -> frozenset:
-    return frozenset(None if v is None else StateType(v) for v in values)
+def _as_state_set(cls: type, attr: str) -> frozenset:
+    values = getattr(cls, attr)
+    # A lone state type (an enum member is a str) would be read letter by letter.
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{cls.__qualname__}.{attr} must be a collection of state types (None for "
+            f"\"no state\"), got {values!r}; write [{values!r}] for one"
+        )
+    try:
+        return frozenset(None if v is None else StateType(v) for v in values)
+    except ValueError as exc:
+        raise TypeError(f"{cls.__qualname__}.{attr}: {exc}") from None
+
+
+def _refuse_async_hooks(cls: type, names: tuple[str, ...]) -> None:
+    # Hooks ported from Prefect are often `async def`: called here they would return
+    # an unawaited coroutine and silently do nothing.
+    for name in names:
+        if inspect.iscoroutinefunction(getattr(cls, name)):
+            raise TypeError(
+                f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
+                "define it with plain `def` (and drop the `await`s on the mutators)"
+            )
+
+
+# Modules whose rules may skip the defensive copies (their classes declare
+# SAFE_COPIES = False and are known not to assign to what they are handed).
+_OWN_PACKAGE = __name__.rpartition(".")[0] + "."
 
 
 def abort_for_error(ctx: "OrchestrationContext", rule: Any, exc: Exception) -> None:
@@ -66,7 +94,8 @@ class BaseOrchestrationRule:
     FROM_STATES: ClassVar[Iterable] = ()
     TO_STATES: ClassVar[Iterable] = ()
     # Built-in rules never assign to the objects they are handed, so they can skip
-    # the defensive copies; user rules get them (spec §1 "safe copies").
+    # the defensive copies; user rules get them (spec §1 "safe copies"), also when
+    # they subclass a built-in rule, unless their own class body sets it to False.
     SAFE_COPIES: ClassVar[bool] = True
 
     __slots__ = ("context", "from_state_type", "to_state_type", "_invalid_on_entry", "__dict__")
@@ -81,8 +110,11 @@ class BaseOrchestrationRule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.FROM_STATES = _as_state_set(cls.FROM_STATES)
-        cls.TO_STATES = _as_state_set(cls.TO_STATES)
+        cls.FROM_STATES = _as_state_set(cls, "FROM_STATES")
+        cls.TO_STATES = _as_state_set(cls, "TO_STATES")
+        _refuse_async_hooks(cls, ("before_transition", "after_transition", "cleanup"))
+        if "SAFE_COPIES" not in cls.__dict__ and not cls.__module__.startswith(_OWN_PACKAGE):
+            cls.SAFE_COPIES = True  # a user's subclass of a built-in rule
         cls._signature = str(cls)
         # Default hooks do nothing: skip calling (and copying for) them.
         base = BaseOrchestrationRule
@@ -228,6 +260,8 @@ class BaseOrchestrationRule:
             self.to_state_type = None
             ctx.proposed_state = None
         else:
+            if not isinstance(state, State):
+                raise ValidationError(f"reject_transition needs a State or None, got {state!r}")
             self.to_state_type = state.type
             ctx.proposed_state = state
         ctx.response_status = _REJECT
@@ -252,9 +286,15 @@ class BaseOrchestrationRule:
         ctx.response_details = StateAbortDetails(reason=reason)
 
     def rename_state(self, state_name: str) -> None:
-        """Rename the proposed state (its type is kept, so nothing fizzles)."""
-        proposed = self.context.proposed_state
+        """Rename the proposed state (its type is kept, so nothing fizzles). After
+        validation (in an after-hook) it renames only the context's proposal, as in
+        Prefect: what was stored and returned keeps its name."""
+        ctx = self.context
+        proposed = ctx.proposed_state
         if proposed is not None:
+            if ctx.validated_state is not None:
+                # The proposal was stored as is: rename a copy, not the stored state.
+                proposed = ctx.proposed_state = proposed.shallow_copy()
             proposed.name = state_name
 
     def update_context_parameters(self, key: str, value: Any) -> None:
@@ -281,6 +321,7 @@ class BaseUniversalTransform:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _refuse_async_hooks(cls, ("before_transition", "after_transition"))
         cls._signature = str(cls)
         cls._stateless = bool(cls.__dict__.get("_STATELESS_HOOKS", False))
 
@@ -316,7 +357,56 @@ class BaseUniversalTransform:
         return self.context.orchestration_error is not None
 
 
-class BaseOrchestrationPolicy:
+# Called when a policy's `priority` is reassigned (the pipeline's plan cache).
+_ON_PRIORITY_CHANGE: list = []
+
+
+class _PolicyType(type):
+    """Metaclass of policies: reassigning `priority` on a policy class (say, with
+    pytest's monkeypatch) drops every compiled rule list, which would otherwise go
+    on running the old rules. Costs nothing per transition."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "priority":
+            _forget_compiled()
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        if name == "priority":
+            _forget_compiled()
+
+
+def _forget_compiled() -> None:
+    stack = [BaseOrchestrationPolicy]
+    while stack:
+        cls = stack.pop()
+        type.__setattr__(cls, "_compiled", {})
+        stack.extend(cls.__subclasses__())
+    for forget in _ON_PRIORITY_CHANGE:
+        forget()
+
+
+def rules_of(policy: Any) -> list:
+    """`policy.priority()`, checked: every entry a rule or transform class.
+    ValidationError naming the policy and the entry otherwise. O(rules)."""
+    name = getattr(policy, "__name__", None) or type(policy).__name__
+    try:
+        rules = policy.priority()
+    except TypeError as exc:  # most often `def priority(self)` without @staticmethod
+        raise ValidationError(f"policy {name}: priority() must be a staticmethod taking no arguments: {exc}") from None
+    if not isinstance(rules, (list, tuple)):
+        raise ValidationError(f"policy {name}: priority() must return a list of rule classes, got {rules!r}")
+    for rule in rules:
+        if not (isinstance(rule, type) and issubclass(rule, (BaseOrchestrationRule, BaseUniversalTransform))):
+            raise ValidationError(
+                f"policy {name}: priority() lists {rule!r}, which is not a rule class (a subclass of "
+                "BaseOrchestrationRule or BaseUniversalTransform)"
+            )
+    return list(rules)
+
+
+class BaseOrchestrationPolicy(metaclass=_PolicyType):
     """An ordered list of rules. Subclass and override `priority()`.
 
     The rules that apply to a (from, to) pair are compiled once per policy class and
@@ -324,6 +414,9 @@ class BaseOrchestrationPolicy:
     """
 
     _compiled: ClassVar[dict] = {}
+    # "flow" or "task" for the built-in policies and their subclasses: the engine
+    # refuses a policy of the other kind (Prefect fails inside a rule instead).
+    RUN_KIND: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -343,7 +436,7 @@ class BaseOrchestrationPolicy:
         rules = cls._compiled.get(key)
         if rules is None:
             rules = tuple(
-                r for r in cls.priority() if from_state in r.FROM_STATES and to_state in r.TO_STATES
+                r for r in rules_of(cls) if from_state in r.FROM_STATES and to_state in r.TO_STATES
             )
             cls._compiled[key] = rules
         return rules

@@ -1,0 +1,222 @@
+"""User-written rules and policies: what their hooks may touch, what they may pass to
+the mutators, and how a bad rule or policy is reported. The outcomes that matter were
+checked against Prefect 3.1.0 with the same rules ported to its API."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine import Engine, ManualClock, Pending, Running, StateType, ValidationError
+from engine.orchestration import (
+    BaseOrchestrationPolicy,
+    BaseOrchestrationRule,
+    BaseUniversalTransform,
+    CoreFlowPolicy,
+    CoreTaskPolicy,
+    SetStateStatus,
+)
+from engine.orchestration.task_rules import CacheRetrieval
+
+S = StateType
+T0 = dt.datetime(2024, 11, 4, tzinfo=dt.timezone.utc)
+
+
+def policy(*rules: type) -> type:
+    return type("UserPolicy", (BaseOrchestrationPolicy,), {"priority": staticmethod(lambda: list(rules))})
+
+
+def rule(hooks: dict, from_states=(S.PENDING,), to_states=(S.RUNNING,), base: type = BaseOrchestrationRule) -> type:
+    return type("UserRule", (base,), {"FROM_STATES": list(from_states), "TO_STATES": list(to_states), **hooks})
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(ManualClock(T0, tick=dt.timedelta(milliseconds=1)))
+
+
+@pytest.fixture
+def task_run(engine):
+    flow_run = engine.create_flow_run(flow_id=engine.create_flow("f").id, state=Running())
+    return engine.create_task_run(flow_run_id=flow_run.id, task_key="k", dynamic_key="0", state=Pending())
+
+
+def stored(engine, task_run) -> list[tuple]:
+    """The run's current state and history as columns and state objects hold them."""
+    run = engine.read_task_run(task_run.id)
+    history = [(s.type, s.name, s.message, s.state_details.cache_key) for s in engine.read_task_run_states(run.id)]
+    current = run.state
+    return [run.state_type, run.state_name, current.name, current.state_details.cache_key, history]
+
+
+# what hooks may touch ------------------------------------------------------------------------------
+def test_an_after_hook_writes_reach_the_answer_but_not_storage(engine, task_run):
+    def after_transition(self, initial_state, validated_state, context):
+        validated_state.state_details.cache_key = "audited"
+        initial_state.state_details.cache_key = "audited-initial"
+        self.rename_state("Audited")
+
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"after_transition": after_transition})))
+    assert result.status is SetStateStatus.ACCEPT
+    # Prefect answers with the state its rules saw: the details write shows there...
+    assert (result.state.name, result.state.state_details.cache_key) == ("Running", "audited")
+    # ...while the stored rows, the run's columns and its current state are untouched.
+    assert stored(engine, task_run) == [
+        S.RUNNING, "Running", "Running", None,
+        [(S.PENDING, "Pending", None, None), (S.RUNNING, "Running", None, None)],
+    ]
+
+
+def test_a_before_hook_writing_the_initial_state_changes_nothing_stored(engine, task_run):
+    def before_transition(self, initial_state, proposed_state, context):
+        initial_state.state_details.cache_key = "scribbled"
+        initial_state.name = "Renamed"
+        self.delay_transition(5, "later")
+
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    assert result.status is SetStateStatus.WAIT
+    assert result.state.state_details.cache_key == "scribbled"  # as in Prefect's answer
+    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+
+
+def test_a_subclass_of_a_built_in_rule_gets_copies_unless_it_opts_out(engine, task_run):
+    seen: list = []
+
+    def before_transition(self, initial_state, proposed_state, context):
+        proposed_state.name = "NameSetOnCopy"
+        proposed_state.message = "message set on copy"
+        context.parameters["leak"] = True
+        CacheRetrieval.before_transition(self, initial_state, proposed_state, context)
+
+    def reader(self, initial_state, proposed_state, context):
+        seen.append(dict(context.parameters))
+
+    mine = rule({"before_transition": before_transition}, base=CacheRetrieval)
+    assert mine.SAFE_COPIES
+    later = rule({"before_transition": reader})
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(mine, later))
+    assert result.status is SetStateStatus.ACCEPT
+    assert seen == [{}]  # the copy's parameters stayed with the copy
+    assert stored(engine, task_run)[4][-1] == (S.RUNNING, "Running", None, None)
+
+    # A class that declares SAFE_COPIES = False in its own body is handed the live objects.
+    trusting = rule({"before_transition": before_transition, "SAFE_COPIES": False}, base=CacheRetrieval)
+    other = engine.create_task_run(flow_run_id=task_run.flow_run_id, task_key="k", dynamic_key="1", state=Pending())
+    engine.set_task_run_state(other.id, Running(), task_policy=policy(trusting))
+    assert engine.read_task_run(other.id).state_name == "NameSetOnCopy"
+
+
+def test_a_proposals_details_set_in_a_before_hook_are_stored(engine, task_run):
+    # The proposal is shared with the hooks (as Prefect's shallow copies share it).
+    def before_transition(self, initial_state, proposed_state, context):
+        proposed_state.state_details.cache_key = "from-rule"
+
+    engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    assert stored(engine, task_run)[3] == "from-rule"
+
+
+# what the mutators take ----------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda self: self.abort_transition(5), "reason must be a string or None, got 5"),
+    (lambda self: self.delay_transition(1.5, "x"), "delay_seconds must be a whole number of seconds, got 1.5"),
+    (lambda self: self.delay_transition(None, "x"), "delay_seconds must be a whole number of seconds, got None"),
+    (lambda self: self.reject_transition("SCHEDULED", "x"), "reject_transition needs a State or None"),
+])
+def test_bad_mutator_arguments_raise_and_change_nothing(engine, task_run, call, message):
+    def before_transition(self, initial_state, proposed_state, context):
+        call(self)
+
+    with pytest.raises(ValidationError, match=message):
+        engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+
+
+def test_a_whole_float_delay_is_taken(engine, task_run):
+    def before_transition(self, initial_state, proposed_state, context):
+        self.delay_transition(2.0, "x")
+
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    assert (result.status, result.details.delay_seconds) == (SetStateStatus.WAIT, 2)
+
+
+@pytest.mark.parametrize("name", [5, None])
+def test_renaming_to_a_non_string_aborts_and_stores_nothing(engine, task_run, name):
+    def before_transition(self, initial_state, proposed_state, context):
+        self.rename_state(name)
+
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    assert result.status is SetStateStatus.ABORT
+    assert result.details.reason.startswith("Error validating state:") and f"got {name!r}" in result.details.reason
+    assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
+
+
+# bad declarations ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("base, hook", [(BaseOrchestrationRule, "before_transition"),
+                                        (BaseOrchestrationRule, "cleanup"),
+                                        (BaseUniversalTransform, "after_transition")])
+def test_async_hooks_are_refused_when_the_class_is_defined(base, hook):
+    async def coroutine(self, *args):
+        pass
+
+    with pytest.raises(TypeError, match=f"UserRule.{hook} is async; runstate calls hooks synchronously"):
+        rule({hook: coroutine}, base=base)
+
+
+@pytest.mark.parametrize("value", [S.PENDING, "PENDING", None])
+def test_a_lone_state_type_is_refused_with_a_hint(value):
+    with pytest.raises(TypeError, match=r"FROM_STATES must be a collection of state types.*write \["):
+        type("Lone", (BaseOrchestrationRule,), {"FROM_STATES": value, "TO_STATES": [S.RUNNING]})
+
+
+@pytest.mark.parametrize("entry", ["CacheRetrieval", 42, None, dict, Running()])
+def test_a_policy_listing_something_else_than_a_rule_class_is_refused(engine, task_run, entry):
+    with pytest.raises(ValidationError, match=r"policy UserPolicy: priority\(\) lists .*not a rule class"):
+        engine.set_task_run_state(task_run.id, Running(), task_policy=policy(entry))
+    assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
+
+
+def test_a_priority_that_is_not_a_staticmethod_is_named(engine, task_run):
+    class Forgetful(BaseOrchestrationPolicy):
+        def priority(self):  # noqa: D102 - the mistake under test
+            return []
+
+    with pytest.raises(ValidationError, match=r"policy Forgetful: priority\(\) must be a staticmethod"):
+        engine.set_task_run_state(task_run.id, Running(), task_policy=Forgetful)
+
+
+# policies --------------------------------------------------------------------------------------------
+def test_reassigning_a_policys_priority_takes_effect(engine, task_run, monkeypatch):
+    def before_transition(self, initial_state, proposed_state, context):
+        self.abort_transition("blocked")
+
+    class Mine(BaseOrchestrationPolicy):
+        @staticmethod
+        def priority():
+            return []
+
+    class Derived(Mine):
+        pass
+
+    other = engine.create_task_run(flow_run_id=task_run.flow_run_id, task_key="k", dynamic_key="1", state=Pending())
+    engine.set_task_run_state(task_run.id, Pending(), task_policy=Derived)  # compiled and cached
+    blocker = rule({"before_transition": before_transition})
+    monkeypatch.setattr(Mine, "priority", staticmethod(lambda: [blocker]))
+    assert engine.set_task_run_state(task_run.id, Running(), task_policy=Mine).status is SetStateStatus.ABORT
+    assert engine.set_task_run_state(other.id, Running(), task_policy=Derived).status is SetStateStatus.ABORT
+    monkeypatch.undo()
+    assert engine.set_task_run_state(other.id, Running(), task_policy=Derived).status is SetStateStatus.ACCEPT
+
+
+@pytest.mark.parametrize("kind, wrong", [("flow", CoreTaskPolicy), ("task", CoreFlowPolicy), ("task", "MarkLateRunsPolicy")])
+def test_a_policy_of_the_other_run_kind_is_refused(engine, task_run, kind, wrong):
+    class Derived(wrong if isinstance(wrong, type) else CoreFlowPolicy):
+        pass
+
+    for candidate in (wrong, Derived):
+        with pytest.raises(ValidationError, match=f"{kind}_policy=.* is a .*-run policy; a {kind} run needs"):
+            if kind == "flow":
+                engine.set_flow_run_state(task_run.flow_run_id, Pending(), flow_policy=candidate)
+            else:
+                engine.set_task_run_state(task_run.id, Running(), task_policy=candidate)
+    assert engine.read_flow_run(task_run.flow_run_id).state_type is S.RUNNING
+    assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
