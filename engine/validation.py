@@ -311,6 +311,26 @@ def _check_policy(policy: Any, what: str) -> None:
 _INPUT_CLASSES = {TaskRunResult, Parameter, Constant}
 
 
+def _input_kind(entry: Mapping) -> str | None:
+    """The kind of an input given without `input_type`, as Prefect's union of input
+    models tells it: an exact match first (a UUID id, a string name, a string type, in
+    that order), else an id that reads as a UUID. None when nothing fits."""
+    ident, name, type_ = entry.get("id"), entry.get("name"), entry.get("type")
+    if isinstance(ident, uuid.UUID):
+        return "task_run"
+    if isinstance(name, str):
+        return "parameter"
+    if isinstance(type_, str):
+        return "constant"
+    if isinstance(ident, str):
+        try:
+            uuid.UUID(ident)
+        except ValueError:
+            return None
+        return "task_run"
+    return None
+
+
 def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
     if value.__class__ is dict and not value:
         return {}  # most task runs have no inputs
@@ -330,7 +350,7 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                 continue
             if not isinstance(entry, Mapping):
                 raise ValidationError(f"{what}[{key!r}][{i}] must be an input object, got {entry!r}")
-            kind = entry.get("input_type")
+            kind = entry["input_type"] if "input_type" in entry else _input_kind(entry)
             try:
                 if kind == "task_run":
                     items.append(TaskRunResult(id=as_uuid(entry["id"], f"{what}[{key!r}][{i}].id")))
@@ -341,6 +361,9 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                 else:
                     raise ValidationError(
                         f"{what}[{key!r}][{i}].input_type must be task_run, parameter or constant, got {kind!r}"
+                        if "input_type" in entry else
+                        f"{what}[{key!r}][{i}] must be a task run result ({{'id': uuid}}), a parameter "
+                        f"({{'name': str}}) or a constant ({{'type': str}}), got {dict(entry)!r}"
                     )
             except KeyError as exc:
                 raise ValidationError(f"{what}[{key!r}][{i}] is missing {exc.args[0]!r}") from None

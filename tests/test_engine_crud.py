@@ -7,7 +7,7 @@ import pytest
 from engine import (
     Engine, ManualClock, UniquenessError, ValidationError,
 )
-from engine.records import FlowRunPolicy, TaskRunPolicy, TaskRunResult
+from engine.records import Constant, FlowRunPolicy, Parameter, TaskRunPolicy, TaskRunResult
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
 
@@ -285,6 +285,32 @@ def test_task_inputs_parsed(e):
     assert tr.task_inputs["x"][0] == TaskRunResult(id=up)
     with pytest.raises(ValidationError, match="input_type"):
         e.create_task_run(task_key="t", dynamic_key="1", task_inputs={"x": [{"input_type": "weird"}]})
+
+
+# Without `input_type`, Prefect's union of input models picks the kind; these pairs are
+# what Prefect 3.1.0's TaskRun schema made of each entry.
+_UP = uuid.uuid4()
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"id": str(_UP)}, TaskRunResult(id=_UP)),
+    ({"id": _UP}, TaskRunResult(id=_UP)),
+    ({"name": "p"}, Parameter(name="p")),
+    ({"type": "t"}, Constant(type="t")),
+    ({"id": str(_UP), "name": "p"}, Parameter(name="p")),
+    ({"name": "p", "type": "t"}, Parameter(name="p")),
+    ({"id": str(_UP), "type": "t"}, Constant(type="t")),
+])
+def test_task_inputs_without_input_type_are_told_apart_as_in_prefect(e, entry, expected):
+    tr = e.create_task_run(task_key="t", dynamic_key="0", task_inputs={"x": [entry]})
+    assert tr.task_inputs == {"x": [expected]}
+
+
+@pytest.mark.parametrize("entry", [{}, {"foo": 1}, {"id": "not-a-uuid"}, {"name": 5}, {"id": str(_UP), "input_type": None}])
+def test_task_inputs_that_fit_no_kind_are_refused(e, entry):
+    with pytest.raises(ValidationError, match=r"task_inputs\['x'\]\[0\]"):
+        e.create_task_run(task_key="t", dynamic_key="0", task_inputs={"x": [entry]})
+    assert e.count_task_runs() == 0
 
 
 def test_delete_flow_run_cascades(e, flow):
