@@ -476,8 +476,9 @@ def Paused(
     now: _dt.datetime | None = None,
     **kw: Any,
 ) -> State:
-    """A PAUSED state. `timeout_seconds` is counted from `now` (default: the system clock;
-    pass the engine's `clock.now()` for deterministic tests)."""
+    """A PAUSED state. `timeout_seconds` is counted from `now`; without `now`, from the
+    engine's clock when the engine receives the state (until then `pause_timeout`
+    holds the timeout as a timedelta), so pauses expire on a manual clock too."""
     details = as_state_details(kw.pop("state_details", None))
     if details.pause_timeout:
         raise ValueError("An extra pause timeout was provided in state_details")
@@ -486,8 +487,8 @@ def Paused(
     if pause_expiration_time is not None:
         details.pause_timeout = pause_expiration_time
     elif timeout_seconds is not None:
-        base = now if now is not None else _dt.datetime.now(_dt.timezone.utc)
-        details.pause_timeout = base + _dt.timedelta(seconds=timeout_seconds)
+        timeout = _dt.timedelta(seconds=timeout_seconds)
+        details.pause_timeout = timeout if now is None else now + timeout
     details.pause_reschedule = reschedule
     details.pause_key = pause_key
     kw["state_details"] = details

@@ -577,6 +577,10 @@ def _keyset(value: Any, what: str) -> dict[str, str]:
 _UUID_CHECK = "if {v} is not None and {v}.__class__ is not UUID: {v} = as_uuid({v}, what + '.{field}')"
 _TIME_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is None): "
                "{v} = as_datetime({v}, what + '.{field}')")
+# A pause timeout may also be a timedelta: Paused(timeout_seconds=…) without `now`,
+# counted from the engine's now when submitted (orchestration.pipeline._submitted).
+_PAUSE_TIMEOUT_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is None) "
+                        "and {v}.__class__ is not TIMEDELTA: {v} = as_datetime({v}, what + '.{field}')")
 _STR_CHECK = "if {v} is not None and {v}.__class__ is not str: {v} = as_str({v}, what + '.{field}')"
 _OPTIONAL_FLAG_CHECK = "if {v} is not None and {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
 _FLAG_CHECK = "if {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
@@ -586,7 +590,8 @@ _FLAG_CHECK = "if {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
 _DETAIL_CHECKS = {
     **dict.fromkeys(("flow_run_id", "task_run_id", "child_flow_run_id", "transition_id", "task_parameters_id"),
                     _UUID_CHECK),
-    **dict.fromkeys(("scheduled_time", "cache_expiration", "pause_timeout"), _TIME_CHECK),
+    **dict.fromkeys(("scheduled_time", "cache_expiration"), _TIME_CHECK),
+    "pause_timeout": _PAUSE_TIMEOUT_CHECK,
     **dict.fromkeys(("cache_key", "pause_key"), _STR_CHECK),
     **dict.fromkeys(("deferred", "refresh_cache", "retriable"), _OPTIONAL_FLAG_CHECK),
     **dict.fromkeys(("untrackable_result", "pause_reschedule"), _FLAG_CHECK),
@@ -596,7 +601,7 @@ assert _DETAIL_CHECKS.keys() == STATE_DETAILS_FIELDS, "a StateDetails field has 
 
 checked_details: Callable[[StateDetails, str], StateDetails] = compile_checked_copier(
     StateDetails, _DETAIL_CHECKS,
-    {"UUID": uuid.UUID, "DATETIME": _dt.datetime, "as_uuid": as_uuid, "as_datetime": as_datetime,
+    {"UUID": uuid.UUID, "DATETIME": _dt.datetime, "TIMEDELTA": _dt.timedelta, "as_uuid": as_uuid, "as_datetime": as_datetime,
      "as_str": as_str, "not_a_flag": _not_a_flag, "keyset": _keyset},
 )
 checked_details.__doc__ = """A copy of `details` with every field checked (`what` names them in errors):

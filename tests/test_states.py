@@ -67,6 +67,29 @@ def test_paused_helpers():
         Paused(state_details={"pause_timeout": T})
 
 
+@pytest.mark.parametrize("make", [Paused, Suspended])
+def test_a_pause_timeout_without_now_counts_from_the_engines_clock(make):
+    # (it used to be counted from the wall clock, so a pause on a manual clock in the
+    # past never expired)
+    from engine import Engine, ManualClock, Running
+
+    pause = make(timeout_seconds=60)
+    assert pause.state_details.pause_timeout == dt.timedelta(seconds=60)
+    clock = ManualClock(T)
+    engine = Engine(clock)
+    flow = engine.create_flow("f")
+    deployment = engine.create_deployment(flow.id, "d")  # a suspended run needs one
+    run = engine.create_flow_run(flow_id=flow.id, deployment_id=deployment.id, state=Running())
+    clock.advance(10)
+    assert engine.set_flow_run_state(run.id, pause, flow_policy="CoreFlowPolicy").status == "ACCEPT"
+    stored = engine.read_flow_run(run.id).state.state_details.pause_timeout
+    assert stored == T + dt.timedelta(seconds=70)
+    assert pause.state_details.pause_timeout == dt.timedelta(seconds=60)  # the caller's state is untouched
+    clock.advance(61)
+    result = engine.resume_flow_run(run.id)
+    assert (result.status, result.details.reason) == ("REJECT", "The flow run pause has timed out and can no longer resume.")
+
+
 def test_fresh_copy_is_deep_with_new_id_and_time():
     s = Failed(timestamp=T, data={"a": [1]}, state_details={"cache_key": "k"})
     later = T + dt.timedelta(seconds=5)

@@ -45,6 +45,7 @@ __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
 
 _new = object.__new__
 _set = object.__setattr__
+_TIMEDELTA = _dt.timedelta
 _SCHEDULED = StateType.SCHEDULED
 _DATETIME = _dt.datetime
 _UUID = uuid.UUID
@@ -110,6 +111,8 @@ def _submitted(state: State, now: _dt.datetime) -> State:
                                                   "state.state_details")
     if details.scheduled_time is None and new.type is _SCHEDULED:
         details.scheduled_time = now
+    if details.pause_timeout.__class__ is _TIMEDELTA:  # Paused(timeout_seconds=…) without now
+        details.pause_timeout = now + details.pause_timeout
     return new
 
 
