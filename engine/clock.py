@@ -34,18 +34,35 @@ class SystemClock:
         return "SystemClock()"
 
 
-def _as_utc(value: _dt.datetime) -> _dt.datetime:
+def _as_utc(value: _dt.datetime | str) -> _dt.datetime:
+    # As everywhere else in the engine: ISO 8601 text is taken, and a time without a
+    # UTC offset is read as UTC (as Prefect reads one).
+    if isinstance(value, str):
+        text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value  # (3.10's fromisoformat)
+        try:
+            value = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(f"expected an ISO 8601 time, got {value!r}") from None
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"expected a datetime, got {type(value).__name__}: {value!r}")
     if value.tzinfo is None:
-        raise ValidationError(f"naive datetime {value!r}: give a timezone-aware (UTC) datetime")
+        return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _as_delta(value: float | _dt.timedelta, what: str) -> _dt.timedelta:
+    if isinstance(value, _dt.timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.timedelta(seconds=value)
+    raise ValidationError(f"{what} takes seconds or a timedelta, got {type(value).__name__} {value!r}")
 
 
 class ManualClock:
     """A clock that moves only when told to.
 
-    `tick` (default zero) is added after every reading; a tiny tick (e.g. one
+    `start` is a datetime or ISO 8601 text (no offset: UTC). `tick` (a timedelta or
+    seconds, default zero) is added after every reading; a tiny tick (e.g. one
     microsecond) keeps successive readings distinct, which a simulation needs because
     two states of one run may not share a timestamp.
     """
@@ -54,12 +71,13 @@ class ManualClock:
 
     def __init__(
         self,
-        start: _dt.datetime | None = None,
-        tick: _dt.timedelta = _dt.timedelta(0),
+        start: _dt.datetime | str | None = None,
+        tick: _dt.timedelta | float = _dt.timedelta(0),
     ) -> None:
         self._now = _as_utc(start) if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
-        if not isinstance(tick, _dt.timedelta) or tick < _dt.timedelta(0):
-            raise ValidationError(f"tick must be a non-negative timedelta, got {tick!r}")
+        tick = _as_delta(tick, "tick")
+        if tick < _dt.timedelta(0):
+            raise ValidationError(f"tick must not be negative, got {tick!r}")
         self._tick = tick
 
     def now(self) -> _dt.datetime:
@@ -68,18 +86,14 @@ class ManualClock:
             self._now = value + self._tick
         return value
 
-    def set(self, when: _dt.datetime) -> None:
-        """Jump to `when` (may move backwards: tests sometimes need that)."""
+    def set(self, when: _dt.datetime | str) -> None:
+        """Jump to `when` (may move backwards: tests sometimes need that). A time
+        without an offset is UTC; ISO 8601 text is taken."""
         self._now = _as_utc(when)
 
     def advance(self, seconds: float | _dt.timedelta = 0.0) -> _dt.datetime:
         """Move forward by `seconds` (a number or a timedelta); returns the new now."""
-        if isinstance(seconds, _dt.timedelta):
-            delta = seconds
-        elif isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-            delta = _dt.timedelta(seconds=seconds)
-        else:
-            raise ValidationError(f"advance takes seconds or a timedelta, got {type(seconds).__name__} {seconds!r}")
+        delta = _as_delta(seconds, "advance")
         if delta < _dt.timedelta(0):
             raise ValidationError(f"cannot advance by a negative amount: {seconds!r}")
         self._now = self._now + delta

@@ -18,13 +18,32 @@ def test_manual_clock_set_and_advance():
         c.advance(-1)
     with pytest.raises(ValidationError, match="seconds or a timedelta"):
         c.advance("1")
-    with pytest.raises(ValidationError, match="naive"):
-        c.set(dt.datetime(2024, 1, 1))
+    with pytest.raises(ValidationError, match="expected an ISO 8601 time, got 'soon'"):
+        c.set("soon")
     with pytest.raises(ValidationError, match="expected a datetime"):
-        c.set("2024-01-01")
-    with pytest.raises(ValidationError, match="tick"):
+        c.set(20241101)
+    with pytest.raises(ValidationError, match="tick must not be negative"):
         ManualClock(T, tick=-1)
+    with pytest.raises(ValidationError, match="tick takes seconds or a timedelta"):
+        ManualClock(T, tick="1")
     assert c.now() == T  # refused calls moved nothing
+
+
+@pytest.mark.parametrize("start", [
+    T, T.replace(tzinfo=None), "2024-11-01T00:00:00Z", "2024-11-01T00:00:00", "2024-11-01T01:00:00+01:00", "2024-11-01",
+])
+def test_a_clock_reads_times_as_the_engine_does(start):
+    # ISO text is taken and a time without an offset is UTC, as in filters and inputs.
+    assert ManualClock(start).now() == T
+    clock = ManualClock()
+    clock.set(start)
+    assert clock.now() == T and clock.now().tzinfo is dt.timezone.utc
+
+
+def test_a_tick_may_be_seconds():
+    clock = ManualClock(T, tick=0.5)
+    assert (clock.now(), clock.now()) == (T, T + dt.timedelta(seconds=0.5))
+    assert ManualClock(T, tick=0).now() == T
 
 
 def test_manual_clock_tick_keeps_readings_distinct():

@@ -20,6 +20,7 @@ from engine.testing.helpers import (
     late_flow_run,
     paused_flow_run,
     pending_task_run,
+    propose,
     running_flow_run,
     running_task_run,
     scheduled_flow_run,
@@ -148,6 +149,32 @@ def test_full_tag_limit_makes_the_next_task_wait(runstate_engine):
     task = pending_task_run(runstate_engine, tags=["db"])
     result = runstate_engine.set_task_run_state(task.id, Running(), task_policy=CoreTaskPolicy)
     assert result.status == "WAIT" and result.details.delay_seconds == 30
+
+
+def test_helpers_used_together_never_share_a_deployment_or_a_tag_limit(runstate_engine):
+    first = full_deployment(runstate_engine, limit=2)
+    suspended = paused_flow_run(runstate_engine, reschedule=True)
+    second, third = full_deployment(runstate_engine, limit=1), full_deployment(runstate_engine, limit=1)
+    deployments = {first.deployment.id, suspended.deployment_id, second.deployment.id, third.deployment.id}
+    assert len(deployments) == 4 and first.limit.limit == 2 and first.limit.active_slots == 2
+    assert suspended.state_name == "Suspended"
+    tags = full_tag_limit(runstate_engine), full_tag_limit(runstate_engine)
+    assert tags[0].limit.tag != tags[1].limit.tag
+    assert [len(t.limit.active_slots) for t in tags] == [1, 1]
+    # a name given is used as given (and so is shared on purpose)
+    named = full_deployment(runstate_engine, limit=1, name="mine")
+    assert named.deployment.name == "mine"
+
+
+def test_propose_takes_one_status_or_several(runstate_engine):
+    run = pending_task_run(runstate_engine)
+    blocked = running_flow_run(runstate_engine)
+    assert propose(runstate_engine, run, Running(), expect="ACCEPT").status == "ACCEPT"
+    assert propose(runstate_engine, blocked, Pending(), expect=("REJECT", "ABORT")).status in ("REJECT", "ABORT")
+    with pytest.raises(SetupError, match="gave ACCEPT .*; expected ABORT$"):
+        propose(runstate_engine, run, Completed(), expect="ABORT")
+    with pytest.raises(ValidationError, match=r"expect must name statuses .*got \['ACCEPTED'\]"):
+        propose(runstate_engine, run, Completed(), expect="ACCEPTED")
 
 
 def test_failed_task_run_uses_the_retry_delay_list(runstate_engine, runstate_clock):

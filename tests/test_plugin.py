@@ -94,6 +94,43 @@ def test_system(runstate_engine):
     _run(pytester, source).assert_outcomes(passed=2)
 
 
+def test_marker_takes_times_and_ticks_as_the_clock_does(pytester: pytest.Pytester) -> None:
+    source = '''
+import pytest
+from datetime import datetime, timezone
+
+@pytest.mark.runstate(start="2030-01-01T00:00:00Z", tick=0)
+def test_text(runstate_engine):
+    assert runstate_engine.now() == runstate_engine.now() == datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+@pytest.mark.runstate(start=datetime(2030, 1, 1), tick=2)
+def test_naive(runstate_engine, runstate_clock):
+    assert runstate_engine.now() == datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert runstate_clock.now() == datetime(2030, 1, 1, 0, 0, 2, tzinfo=timezone.utc)
+
+@pytest.mark.runstate(start="someday")
+def test_bad_start(runstate_engine):
+    pass
+'''
+    result = _run(pytester, source)
+    result.assert_outcomes(passed=2, errors=1)
+    assert "@pytest.mark.runstate: expected an ISO 8601 time, got 'someday'" in result.stdout.str()
+
+
+def test_the_manual_clock_fixture_is_refused_with_the_system_clock(pytester: pytest.Pytester) -> None:
+    # Advancing it would move nothing the engine reads.
+    source = '''
+import pytest
+
+@pytest.mark.runstate(system_clock=True)
+def test_both(runstate_engine, runstate_clock):
+    pass
+'''
+    result = _run(pytester, source)
+    result.assert_outcomes(errors=1)
+    assert "gives the engines the real clock: drop one of the two" in result.stdout.str()
+
+
 def test_marker_with_unknown_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     source = '''
 import pytest

@@ -53,6 +53,14 @@ __all__ = [
 _ONE_SECOND = _dt.timedelta(seconds=1)
 _MICRO = _dt.timedelta(microseconds=1)
 _keys = itertools.count()
+_STATUSES = ("ACCEPT", "REJECT", "WAIT", "ABORT")
+# Helpers that make a deployment or a tag limit give each its own name unless told
+# one, so that helpers used together in one test never share (and upsert) one.
+_setup_numbers = itertools.count(1)
+
+
+def _setup_name(prefix: str) -> str:
+    return f"{prefix}-{next(_setup_numbers)}"
 
 
 class SetupError(RunstateError, AssertionError):
@@ -109,18 +117,22 @@ def propose(
     state: State,
     *,
     policy: Any = None,
-    expect: Iterable[str] = ("ACCEPT",),
+    expect: str | Iterable[str] = ("ACCEPT",),
     wait: bool = True,
 ) -> Any:
     """Propose `state` for `run` under `policy` (Core policy of the run's kind by
     default). A WAIT is honoured by advancing the ManualClock and proposing again
-    (when `wait`); any status outside `expect` raises SetupError. Returns the
-    OrchestrationResult. O(rules)."""
+    (when `wait`); any status outside `expect` (one status or several) raises
+    SetupError. Returns the OrchestrationResult. O(rules)."""
     is_flow = isinstance(run, FlowRun)
     setter = engine.set_flow_run_state if is_flow else engine.set_task_run_state
     if policy is None:
         policy = CoreFlowPolicy if is_flow else CoreTaskPolicy
-    expect = tuple(expect)
+    # A lone status ("ABORT") would otherwise be read letter by letter.
+    expect = (expect,) if isinstance(expect, str) else tuple(expect)
+    unknown = [e for e in expect if e not in _STATUSES]
+    if unknown:
+        raise ValidationError(f"expect must name statuses among {'/'.join(_STATUSES)}, got {unknown!r}")
     for _ in range(100):
         proposal = state
         if proposal.timestamp is None:
@@ -246,7 +258,7 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     if reschedule and "deployment_id" not in kwargs:
         flow = kwargs.get("flow") or helper_flow(engine)
         kwargs["flow"] = flow
-        kwargs["deployment_id"] = engine.create_deployment(flow.id, "runstate-test-deployment").id
+        kwargs["deployment_id"] = engine.create_deployment(flow.id, _setup_name("runstate-suspend-deployment")).id
     run = running_flow_run(engine, **kwargs)
     until = engine.now() + timeout
     if reschedule:
@@ -266,15 +278,16 @@ def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes
 
 
 def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "ENQUEUE",
-                    name: str = "runstate-test-deployment", flow: Flow | None = None) -> DeploymentSetup:
-    """A deployment with concurrency limit `limit` whose slots are all held by
-    `limit` RUNNING flow runs (each took its slot via SecureFlowConcurrencySlots).
-    The next run proposing PENDING is rejected to AwaitingConcurrencySlot
-    (ENQUEUE) or Cancelled (CANCEL_NEW)."""
+                    name: str | None = None, flow: Flow | None = None) -> DeploymentSetup:
+    """A new deployment (named `name`, else "runstate-test-deployment-N") with
+    concurrency limit `limit` whose slots are all held by `limit` RUNNING flow runs
+    (each took its slot via SecureFlowConcurrencySlots). The next run proposing
+    PENDING is rejected to AwaitingConcurrencySlot (ENQUEUE) or Cancelled
+    (CANCEL_NEW)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_deployment needs a limit >= 1, got {limit!r}")
     flow = flow or helper_flow(engine)
-    dep = engine.create_deployment(flow.id, name, concurrency_limit=limit,
+    dep = engine.create_deployment(flow.id, name or _setup_name("runstate-test-deployment"), concurrency_limit=limit,
                                    concurrency_options={"collision_strategy": collision_strategy})
     runs = [running_flow_run(engine, flow=flow, deployment_id=dep.id) for _ in range(limit)]
     gcl = engine.read_concurrency_limit_v2(dep.concurrency_limit_id)
@@ -344,13 +357,15 @@ def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     return run
 
 
-def full_tag_limit(engine: Any, *, tag: str = "runstate-test-tag", limit: int = 1,
+def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
                    flow_run: FlowRun | None = None) -> TagLimitSetup:
     """A tag concurrency limit of `limit` whose slots are all held by `limit`
-    RUNNING task runs tagged `tag`; the next such task proposing RUNNING WAITs 30 s."""
+    RUNNING task runs tagged `tag` (else a new "runstate-test-tag-N": read it from
+    the setup's `limit.tag`); the next such task proposing RUNNING WAITs 30 s."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_tag_limit needs a limit >= 1, got {limit!r}")
-    cl = engine.create_concurrency_limit(tag, limit)
+    cl = engine.create_concurrency_limit(tag or _setup_name("runstate-test-tag"), limit)
+    tag = cl.tag
     runs = [running_task_run(engine, tags=[tag], flow_run=flow_run) for _ in range(limit)]
     return TagLimitSetup(limit=cl, runs=runs)
 

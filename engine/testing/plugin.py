@@ -16,7 +16,12 @@ Marker
 ------
 @pytest.mark.runstate(start=datetime, tick=timedelta, system_clock=False)
     configures `runstate_clock` / the engines' clock for one test (or a class or
-    module via `pytestmark`). `system_clock=True` gives the engines the real clock.
+    module via `pytestmark`): `start` a datetime or ISO text (no offset: UTC),
+    `tick` a timedelta or seconds. `system_clock=True` gives the engines the real
+    clock (and makes `runstate_clock` a usage error: it would move nothing).
+
+The fixtures are synchronous. For `async def` tests that use the facade, install
+an async test runner (pytest-asyncio, or anyio's plugin) as for any async test.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from ..clock import UTC, ManualClock, SystemClock
+from ..errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
@@ -69,21 +75,36 @@ def new_engine(clock: Any = None) -> "Engine":
     return Engine(clock=clock if clock is not None else new_clock())
 
 
+def _manual_clock(request: pytest.FixtureRequest) -> ManualClock:
+    opts = _marker_options(request)
+    try:
+        return new_clock(opts.get("start"), opts.get("tick"))
+    except ValidationError as exc:
+        raise pytest.UsageError(f"@pytest.mark.{_MARKER}: {exc}") from None
+
+
 @pytest.fixture
 def runstate_clock(request: pytest.FixtureRequest) -> ManualClock:
     """A ManualClock at 2024-01-01T00:00Z ticking 1 µs per reading (marker-configurable)."""
-    opts = _marker_options(request)
-    return new_clock(opts.get("start"), opts.get("tick"))
+    if _marker_options(request).get("system_clock"):
+        # The engines read the real clock then: advancing this one would do nothing.
+        raise pytest.UsageError(
+            f"runstate_clock is a manual clock, but @pytest.mark.{_MARKER}(system_clock=True) gives the "
+            "engines the real clock: drop one of the two"
+        )
+    return _manual_clock(request)
 
 
-def _engine_clock(request: pytest.FixtureRequest, clock: ManualClock) -> Any:
-    return SystemClock() if _marker_options(request).get("system_clock") else clock
+def _engine_clock(request: pytest.FixtureRequest) -> Any:
+    if _marker_options(request).get("system_clock"):
+        return SystemClock()
+    return request.getfixturevalue("runstate_clock")
 
 
 @pytest.fixture
-def runstate_engine(request: pytest.FixtureRequest, runstate_clock: ManualClock) -> Engine:
-    """A fresh in-memory Engine on `runstate_clock`."""
-    return new_engine(_engine_clock(request, runstate_clock))
+def runstate_engine(request: pytest.FixtureRequest) -> Engine:
+    """A fresh in-memory Engine on `runstate_clock` (or the real clock, by the marker)."""
+    return new_engine(_engine_clock(request))
 
 
 @pytest.fixture
@@ -100,9 +121,7 @@ def runstate_sqlite_url(tmp_path: Any) -> str:
 
 
 @pytest.fixture
-def runstate_sqlite_engine(
-    request: pytest.FixtureRequest, runstate_clock: ManualClock, runstate_sqlite_url: str
-) -> Iterator[Engine]:
+def runstate_sqlite_engine(request: pytest.FixtureRequest, runstate_sqlite_url: str) -> Iterator[Engine]:
     """An Engine on a temporary SQLite file, closed after the test; skipped
     (not failed) when this installation has no SQLite backend."""
     from ..engine import Engine
@@ -111,7 +130,7 @@ def runstate_sqlite_engine(
     if opener is None:
         pytest.skip("runstate: the SQLite backend is not available (Engine.open is missing)")
     try:
-        engine = opener(runstate_sqlite_url, clock=_engine_clock(request, runstate_clock))
+        engine = opener(runstate_sqlite_url, clock=_engine_clock(request))
     except (ImportError, NotImplementedError) as exc:
         pytest.skip(f"runstate: the SQLite backend is not available ({exc})")
     try:
