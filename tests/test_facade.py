@@ -441,6 +441,10 @@ def test_rollback_says_what_to_do_and_commit_is_harmless(seeded):
             await s.flush()
             with pytest.raises(TransactionError, match="session.atomic"):
                 await s.rollback()
+            # Prefect's `async with session.begin():` gets the same pointer, not an AttributeError
+            for begin in (s.begin, s.begin_nested):
+                with pytest.raises(TransactionError, match="cannot hold a transaction open across awaits"):
+                    begin()
 
     run(go())
 

@@ -96,6 +96,17 @@ class Session:
             "Group calls that must succeed or fail together with `await session.atomic(fn)`."
         )
 
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        """Always raises: a transaction spanning awaits is what a session cannot
+        make atomic (see `rollback`); `atomic` groups calls."""
+        self.engine  # noqa: B018
+        raise TransactionError(
+            "runstate sessions cannot hold a transaction open across awaits; every call commits as it "
+            "returns. Group calls that must succeed or fail together with `await session.atomic(fn)`."
+        )
+
+    begin_nested = begin
+
     def __repr__(self) -> str:
         return f"<Session {'closed' if self._closed else 'open'} calls={self.calls}>"
 
