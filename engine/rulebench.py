@@ -11,8 +11,12 @@ timed (so a rule's time includes the framework's validity checks and safe copies
 made for it) and whose effect on the context is classified:
 
   skip     invalid on entry (no hook ran)        accept  before-hook ran, outcome unchanged
-  reject / wait / abort  the rule set that status  error   the before-hook raised
-  after    after-hook ran                         cleanup  the rule fizzled and cleaned up
+  reject / wait / abort  the rule set that status  error   a hook of the rule raised
+  after    still valid at exit (its after-hook, if any, ran)
+  cleanup  fizzled (its cleanup, if any, ran)
+
+A proposal that a rule's exception ends (the engine undoes it) is an "ERROR" outcome
+and the run goes on.
 
 The global policies (GlobalFlowPolicy / GlobalTaskPolicy) are instrumented the same
 way by swapping the pipeline's references for the duration of the run (process-wide;
@@ -58,6 +62,10 @@ __all__ = ["RuleStats", "BenchReport", "bench_rules", "resolve_policy", "instrum
            "synthetic_stream", "read_stream", "benchmark_rule", "main"]
 
 _perf = time.perf_counter
+# Exceptions the instrumented rules saw raised (by a hook of theirs) since the
+# replayer last looked: a proposal failing with one of these counts as an error
+# outcome and the benchmark goes on. (Benchmarks never run concurrently.)
+_RULE_ERRORS: list = []
 
 
 @attrs.define(slots=True)
@@ -164,6 +172,7 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
                 pass
             elif ctx.orchestration_error is not error:
                 stats.error += 1
+                _RULE_ERRORS.append(ctx.orchestration_error)
             elif len(ctx.rule_signature) == signed:
                 stats.skip += 1
             elif ctx.response_details is not details:
@@ -178,6 +187,10 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
         start = _perf()
         try:
             return base_exit(self, *exc)
+        except Exception as hook_error:  # its after-hook or cleanup raised
+            stats.error += 1
+            _RULE_ERRORS.append(hook_error)
+            raise
         finally:
             stats.seconds += _perf() - start
             if len(ctx.finalization_signature) > finished:
@@ -472,6 +485,11 @@ class _Replayer:
         self.seconds = 0.0
         self.record: list[dict] | None = None
         self.last_result: Any = None
+        # Positions (among the ops applied) of proposals a rule's exception ended;
+        # a baseline replay is given the measured run's, as it cannot tell itself.
+        self.applied = 0
+        self.failed_ops: set[int] = set()
+        self.expected_failures: set[int] | None = None
 
     def _need(self, op: dict, key: str, where: dict, what: str) -> Any:
         label = op.get(key)
@@ -483,19 +501,34 @@ class _Replayer:
         if self.record is not None:
             self.record.append(op)
         engine, name = self.engine, op["op"]
+        position = self.applied
+        self.applied += 1
         try:
             if name == "propose":
                 run = self._need(op, "run", self.runs, "run")
                 state = as_state(op["state"], "propose.state")
-                if "TaskRun" in type(run).__name__:
-                    start = _perf()
-                    result = engine.set_task_run_state(run.id, state, task_policy=self.policy)
-                else:
-                    start = _perf()
-                    result = engine.set_flow_run_state(run.id, state, flow_policy=self.policy)
+                start = _perf()
+                try:
+                    if "TaskRun" in type(run).__name__:
+                        result = engine.set_task_run_state(run.id, state, task_policy=self.policy)
+                    else:
+                        result = engine.set_flow_run_state(run.id, state, flow_policy=self.policy)
+                except Exception as exc:
+                    # A rule raised (the engine undid the call): an outcome like any
+                    # other. Anything else is the stream's or the benchmark's fault.
+                    expected = self.expected_failures
+                    if not (any(exc is e for e in _RULE_ERRORS) if expected is None else position in expected):
+                        raise
+                    result = None
+                finally:
+                    _RULE_ERRORS.clear()
                 self.seconds += _perf() - start
                 self.transitions += 1
-                self.statuses[result.status.value] += 1
+                if result is None:
+                    self.failed_ops.add(position)
+                    self.statuses["ERROR"] += 1
+                else:
+                    self.statuses[result.status.value] += 1
                 return result
             if name == "advance":
                 engine.clock.advance(float(op["seconds"]))
@@ -607,6 +640,7 @@ def bench_rules(
         replayer.engine = replayer.runs = replayer.deployments = None  # type: ignore[assignment]
         gc.collect()
         plain = _Replayer(_bench_engine(seed), cls, kind)
+        plain.expected_failures = replayer.failed_ops
         for op in ops_done:
             plain.apply(op)
         if plain.statuses != replayer.statuses:
@@ -672,7 +706,15 @@ def benchmark_rule(
     def one_round() -> None:
         try:
             with engine.transaction():
-                outcome.append(setter().status.value)
+                try:
+                    outcome.append(setter().status.value)
+                except Exception as exc:
+                    # A hook of the measured rules raised: the error column counts it.
+                    if not any(exc is e for e in _RULE_ERRORS):
+                        raise
+                    outcome.append("ERROR")
+                finally:
+                    _RULE_ERRORS.clear()
                 raise _Rollback
         except _Rollback:
             pass

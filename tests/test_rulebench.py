@@ -139,6 +139,42 @@ def test_benchmark_rule_helper(benchmark):
     assert benchmark.extra_info["status"] == "WAIT" and benchmark.extra_info["rule"] == "DelayEveryStart"
 
 
+class BoomEveryThird(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+    calls = 0
+
+    def before_transition(self, initial, proposed, context):
+        type(self).calls += 1
+        if type(self).calls % 3 == 0:
+            raise RuntimeError("boom")
+
+
+class BoomPolicy(BaseOrchestrationPolicy):
+    RUN_KIND = "task"
+
+    @staticmethod
+    def priority():
+        return [BoomEveryThird, *CoreTaskPolicy.priority()]
+
+
+def test_a_rule_that_sometimes_raises_is_measured_and_its_errors_counted(capsys):
+    BoomEveryThird.calls = 0
+    report = bench_rules(BoomPolicy, transitions=90, seed=1, baseline=True)  # the baseline agrees
+    boom = report.rules[0]
+    assert report.transitions == 90 and report.statuses["ERROR"] == boom.error == boom.calls // 3
+    assert sum(report.statuses.values()) == 90
+    # an exception that is not a rule's still ends the run
+    with pytest.raises(ValidationError, match="unknown run"):
+        bench_rules(BoomPolicy, stream=[{"op": "propose", "run": "ghost", "state": {"type": "RUNNING"}}])
+
+
+def test_benchmark_rule_counts_a_hook_that_raises(benchmark):
+    BoomEveryThird.calls = 2  # the first round raises (one round with --benchmark-disable)
+    stats = benchmark_rule(benchmark, BoomEveryThird, Running(), initial=Pending(), kind="task")
+    assert stats.error >= 1 and stats.error + stats.accept == stats.calls
+
+
 def test_benchmark_rule_rejects_non_rules():
     with pytest.raises(ValidationError, match="not a rule class"):
         benchmark_rule(None, CoreFlowPolicy(), Running())
