@@ -20,7 +20,7 @@ from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .states import new_id
 from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_priority, as_str, as_uuid, as_uuid_list,
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_name, as_priority, as_str, as_uuid, as_uuid_list,
     as_work_status, check_base_job_template, coerce_fields, merged_fields,
 )
 
@@ -203,7 +203,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     None) it takes the pool's first free number; with one it is placed as
     bulk_update_work_queue_priorities places it. O(q²) for q queues in the pool."""
     pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
-    _check_queue_name(name)
+    as_name(name, "work queue name")
     if queue_named(engine, pool.id, name) is not None:
         raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
@@ -224,11 +224,6 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     if priority is not None:
         _renumber(engine, pool.id, {queue.id: priority}, now)
     return queue
-
-
-def _check_queue_name(name: Any) -> None:
-    if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
-        raise ValidationError(f"work queue name must be non-empty without / % & > <, got {name!r}")
 
 
 def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
@@ -298,7 +293,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
     values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
     queue_id = as_uuid(work_queue_id, "work_queue_id")
     if "name" in values:
-        _check_queue_name(values["name"])
+        as_name(values["name"], "work queue name")
     queue: WorkQueue | None = engine._store.tables["work_queue"].rows.get(queue_id)
     if queue is None:
         return False

@@ -32,7 +32,7 @@ RUN_ANSWER = load_oracle_script("deployment_runs_scenarios").run_answer   # the 
 # a queue name for a deployment without a queue; hydrated parameters that are not an
 # object, or a queue name a new queue cannot have.
 PREFECT_500 = {"AttributeError": ("work_queue_name '",),
-               "ValidationError": ("flow_run.parameters must be a dict", "work queue name must be non-empty")}
+               "ValidationError": ("flow_run.parameters must be a dict", "work queue name must be a non-empty string")}
 
 
 @pytest.fixture
