@@ -160,6 +160,17 @@ def test_a_renamed_default_queue_still_answers_for_default(e):
     assert dep.work_queue_id == agent.default_queue_id and len(e.read_work_queues(agent.id)) == 1
 
 
+@pytest.mark.parametrize("bad", ["", "a/b", "50%", "x&y", "<q>", 5, None])
+def test_a_queue_name_follows_prefects_name_rule(e, bad):
+    pool = e.create_work_pool("p")
+    queue = e.create_work_queue(pool.id, "q")
+    with pytest.raises(ValidationError, match="work queue name must be a non-empty string without / % & > <"):
+        e.create_work_queue(pool.id, bad)
+    with pytest.raises(ValidationError, match=r"work[ _]queue[ .]name must be a"):
+        e.update_work_queue(queue.id, name=bad)
+    assert [q.name for q in e.read_work_queues(pool.id)] == ["default", "q"]
+
+
 def test_update_deployment_ignores_empty_job_variables_as_prefect_does(e):
     dep = e.create_deployment(e.create_flow("f").id, "d", job_variables={"image": "a"})
     e.update_deployment(dep.id, job_variables={})
