@@ -28,7 +28,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="random seed (overrides the workload's)")
     sim.add_argument("--until", metavar="DURATION", help="simulated duration, e.g. 12h, 7d (overrides the workload's)")
     sim.add_argument("--runs", type=int, metavar="N",
-                     help="stop creating flow runs after N and run until they finish (overrides the workload's)")
+                     help="stop creating flow runs after N and run until they finish, within simulation.max_time "
+                          "(30 simulated days unless set; a warning says when it came first) "
+                          "(overrides the workload's)")
     sim.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="settings",
                      help="change one key of the workload before it runs, e.g. "
                           "'work_pools[default-pool].concurrency_limit=2' (repeatable; see examples/README.md)")
@@ -89,23 +91,13 @@ def _error(message: str, code: int = 2) -> int:
     return code
 
 
-def _report_folder_problem(folder: str) -> str | None:
-    """Why the report cannot go into `folder` (created if missing), or None."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return "not writable"
-    return None
-
-
 def _simulate(args: argparse.Namespace) -> int:
     from .errors import BackendError, RunstateError, ValidationError
     from .sim import DEFAULT_WORKLOAD_TOML, Simulation, default_workload, load_workload
     from .sim.errors import WorkloadError
     from .sim.progress import Progress
-    from .sim.report import build_report, build_timings, dumps, summary_text, write_report
+    from .sim.report import (build_report, build_timings, clear_report_folder, dumps, report_folder_problem,
+                             summary_text, write_report)
     from .sim.settings import parse_value
     from .sim.workload import _positive_duration as positive_duration
     from .sim.sweep import comparison_text, sweep_variants
@@ -123,8 +115,10 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error(f"--runs: must be >= 1, got {args.runs}")
     if args.seed is not None and args.seed < 0:
         return _error(f"--seed: must be >= 0, got {args.seed}")
-    if args.print_workload and (args.workload or args.settings or args.sweeps):
-        return _error("--print-workload prints the built-in workload as it is: drop --workload, --set and --sweep")
+    if args.print_workload and (args.workload or args.settings or args.sweeps or args.seed is not None
+                                or until is not None or args.runs is not None):
+        return _error("--print-workload prints the built-in workload as it is: "
+                      "drop --workload, --set, --sweep, --seed, --until and --runs")
     if args.print_workload:
         sys.stdout.write(DEFAULT_WORKLOAD_TOML)
         return 0
@@ -146,7 +140,8 @@ def _simulate(args: argparse.Namespace) -> int:
     except (BackendError, OSError) as exc:
         return _error(f"cannot open store {args.store!r}: {exc}", 1)
     if args.report:
-        problem = _report_folder_problem(args.report)
+        # (checked, not created: write_report makes it when there is a report to write)
+        problem = report_folder_problem(args.report)
         if problem is not None:
             _close(simulations)
             return _error(f"--report: cannot write the report to {args.report!r}: {problem}")
@@ -168,10 +163,20 @@ def _simulate(args: argparse.Namespace) -> int:
             report, timings = build_report(result), build_timings(result)
             if not sweeping:
                 print(summary_text(report, timings))
+            # Also on stderr: seen when the summary goes to a file, and in a sweep, which
+            # prints no summary. (Exit status 0 all the same: the figures hold for the
+            # time simulated.)
+            variant = f"[{k + 1}/{len(simulations)}] " if sweeping else ""
+            for text in report["warnings"]:
+                print(f"warning: {variant}{text}", file=sys.stderr)
             reports.append(report)
             if args.report:
                 folder = os.path.join(args.report, f"variant-{k + 1}") if sweeping else args.report
                 try:
+                    if sweeping and k == 0:
+                        # An earlier report's files and variant folders (write_report
+                        # clears the folder it writes into: here, each variant's own).
+                        clear_report_folder(args.report)
                     paths = write_report(result, folder, charts=not args.no_charts, report=report, timings=timings)
                 except OSError as exc:
                     return _error(f"cannot write the report to {folder!r}: {exc}", 1)

@@ -230,3 +230,104 @@ def test_a_report_folder_that_cannot_be_written_is_refused_before_the_run(tmp_pa
     captured = capsys.readouterr()
     assert "--report: cannot write the report to" in captured.err
     assert captured.out == ""  # refused before anything ran
+
+
+def test_a_run_target_cut_short_by_the_time_limit_is_warned_of_and_recorded(tmp_path, capsys):
+    assert main(["simulate", "--runs", "300", "--set", "simulation.max_time=1h", "--no-rule-stats",
+                 "--report", str(tmp_path), "--no-charts"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the run target was not reached: " in out and "simulation.max_time (1h00m here" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["simulated"]["stopped_by"] == "max_time" and report["workload"]["runs"] == 300
+    assert report["flow_runs"]["created"] < 300 and report["warnings"][0] in out
+    # the summary says what each timing figure is taken over
+    assert "(n=" in out and "finished runs)" in out and "completed task runs)" in out
+
+
+def test_a_period_outside_pythons_dates_and_an_unreachable_target_are_refused_before_the_run(tmp_path, capsys):
+    folder = tmp_path / "out"
+    assert main(["simulate", "--set", 'simulation.start="9999-12-31T00:00:00Z"', "--until", "2d",
+                 "--report", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: invalid workload: simulation: the simulation does not fit in Python's "
+                                   "dates") and captured.out == ""
+    assert main(["simulate", "--until", "99999999w"]) == 2
+    assert "9999-12-31" in capsys.readouterr().err
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert main(["simulate", "--workload", str(empty), "--runs", "5", "--report", str(folder)]) == 2
+    assert "can never be reached: nothing in this workload creates flow runs (it has no deployments)" in \
+        capsys.readouterr().err
+    assert not folder.exists()
+
+
+def test_a_report_written_over_an_earlier_one_leaves_none_of_its_charts(tmp_path, capsys):
+    (tmp_path / "rules.png").write_bytes(b"old")
+    (tmp_path / "variant-3").mkdir()
+    (tmp_path / "variant-3" / "report.json").write_text("{}")
+    (tmp_path / "mine.txt").write_text("kept")
+    assert main(["simulate", "--until", "30m", "--no-rule-stats", "--report", str(tmp_path), "--no-charts"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "report.json", "timings.json"]
+
+
+def test_print_workload_refuses_every_option_that_would_change_the_workload(capsys):
+    for extra in (["--seed", "3"], ["--until", "2h"], ["--runs", "5"], ["--set", "simulation.seed=3"]):
+        assert main(["simulate", "--print-workload", *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == ("error: --print-workload prints the built-in workload as it is: "
+                                "drop --workload, --set, --sweep, --seed, --until and --runs\n")
+        assert captured.out == ""
+
+
+def test_a_warning_goes_to_stderr_too_and_leaves_the_exit_status_alone(capsys):
+    assert main(["simulate", "--runs", "300", "--set", "simulation.max_time=1h", "--no-rule-stats"]) == 0
+    captured = capsys.readouterr()
+    [line] = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert line.startswith("warning: the run target was not reached: ") and line[len("warning: "):] in captured.out
+    assert main(["simulate", "--runs", "300", "--sweep", "simulation.max_time=1h,7d", "--no-rule-stats"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: [1/2] the run target was not reached" in captured.err and "[2/2] the run" not in captured.err
+    assert "run target NOT reached" in captured.out
+
+
+def test_a_sweep_over_an_earlier_report_folder_leaves_none_of_its_files(tmp_path, capsys):
+    assert main(["simulate", "--until", "20m", "--no-rule-stats", "--report", str(tmp_path),
+                 "--sweep", "simulation.seed=1,2,3"]) == 0
+    (tmp_path / "mine.txt").write_text("kept")
+    (tmp_path / "report.json").write_text("{}")   # (as a single run would have left it)
+    assert main(["simulate", "--until", "20m", "--no-rule-stats", "--report", str(tmp_path), "--no-charts",
+                 "--sweep", "simulation.seed=4,5"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "sweep.json", "variant-1", "variant-2"]
+    assert sorted(p.name for p in (tmp_path / "variant-2").iterdir()) == ["report.json", "timings.json"]
+
+
+FAILING_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class Fails(BaseOrchestrationRule):
+    FROM_STATES = [StateType.SCHEDULED]
+    TO_STATES = [StateType.PENDING]
+
+    def before_transition(self, initial_state, proposed_state, context):
+        raise RuntimeError("a bug in a user's rule")
+
+class FailingFlowPolicy(POLICIES["CoreFlowPolicy"]):
+    @staticmethod
+    def priority():
+        return [Fails, *POLICIES["CoreFlowPolicy"].priority()]
+'''
+
+
+def test_a_run_that_fails_leaves_no_report_folder_behind(tmp_path, monkeypatch, capsys):
+    (tmp_path / "failing_policy.py").write_text(FAILING_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    folder = tmp_path / "out" / "report"
+    with pytest.raises(RuntimeError, match="a bug in a user's rule"):
+        main(["simulate", "--until", "1h", "--set", "policies.flow=failing_policy:FailingFlowPolicy",
+              "--report", str(folder)])
+    assert not (tmp_path / "out").exists()
+    # (a folder that cannot be made is still refused before the run)
+    (tmp_path / "file").write_text("")
+    assert main(["simulate", "--until", "1h", "--report", str(tmp_path / "file" / "report")]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -730,3 +730,211 @@ def test_ctrl_c_inside_an_engine_call_lets_the_call_finish_and_stops_at_the_next
     assert not engine._store.in_transaction
     for rec in engine._store.tables["task_run"].rows.values():
         assert engine.read_task_run_states(rec.id)[-1].id == rec.state_id
+
+
+# What the audit found ------------------------------------------------------------------------------
+
+def test_the_workloads_settings_of_a_pools_default_queue_reach_the_engine():
+    queues = [{"name": "default", "concurrency_limit": 3, "paused": True}, {"name": "other", "priority": 1}]
+    data = {
+        "simulation": {"until": "10m"},
+        "work_pools": [{"name": "p", "queues": queues}, {"name": "q", "queues": [{"name": "default",
+                                                                                   "concurrency_limit": 5}]}],
+        "workers": [{"pool": "p"}],
+        "flows": [{"name": "f", "tasks": [{"name": "t"}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "1m"}}],
+    }
+    result, engine = simulate(data)
+    pools = {pool.name: pool for pool in engine.read_work_pools()}
+    paused = engine.read_work_queue(pools["p"].default_queue_id)
+    assert (paused.concurrency_limit, paused.is_paused, paused.status, paused.priority) == (3, True, "PAUSED", 2)
+    limited = engine.read_work_queue(pools["q"].default_queue_id)
+    assert (limited.concurrency_limit, limited.is_paused, limited.status) == (5, False, "NOT_READY")
+    # the workers, as before, take nothing from the paused queue
+    assert result.runs and all(r.rec.state_type is StateType.SCHEDULED for r in result.runs)
+
+
+ABORT_SUBMISSIONS_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class RefuseSubmissions(BaseOrchestrationRule):
+    FROM_STATES = [StateType.SCHEDULED]
+    TO_STATES = [StateType.PENDING]
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.abort_transition("no submissions")
+
+class NoSubmissionsFlowPolicy(POLICIES["CoreFlowPolicy"]):
+    @staticmethod
+    def priority():
+        return [RefuseSubmissions, *POLICIES["CoreFlowPolicy"].priority()]
+'''
+
+
+def test_the_late_runs_service_marks_a_run_whose_submission_was_aborted_as_prefects_query_finds_it(
+        tmp_path, monkeypatch):
+    (tmp_path / "abort_submissions.py").write_text(ABORT_SUBMISSIONS_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = copy.deepcopy(UNPICKED)
+    data["workers"] = [{"pool": "p", "poll_interval": "5s"}]
+    data["policies"] = {"flow": "abort_submissions:NoSubmissionsFlowPolicy"}
+    result, engine = simulate(data)
+    counters = result.metrics.counters
+    assert counters["flow_aborts"] == 2 and all(run.dead for run in result.runs)
+    # Still SCHEDULED in the store, so Late once 15 s overdue: the first (due at 0 s);
+    # the second (50 s) is not overdue yet at 60 s.
+    assert [r.rec.state_name for r in result.runs] == ["Late", "Scheduled"]
+    assert counters["late_marked"] == 1 and result.done == 2
+
+
+def test_a_period_past_the_end_of_pythons_dates_is_refused_before_anything_is_opened(tmp_path):
+    from engine.sim import WorkloadError
+
+    store = tmp_path / "runs.db"
+
+    def refused(*settings, **overrides):
+        wl = parse_workload(copy.deepcopy(UNPICKED), settings=settings)
+        with pytest.raises(WorkloadError) as info:
+            Simulation(wl.with_overrides(**overrides), store_url=f"sqlite:///{store}")
+        assert info.value.path == "simulation" and "9999-12-31" in str(info.value)
+        return str(info.value)
+
+    assert "lasts 2d00h (simulation.until" in refused('simulation.start="9999-12-31T00:00:00Z"', until=2 * 86400)
+    refused(until=99999999 * 7 * 86400.0)
+    # a run target: its time limit and the scheduler's look-ahead past it
+    assert "services.scheduler.max_scheduled_time" in refused('simulation.start="9999-09-01T00:00:00Z"', runs=3)
+    assert "flows[0].retry_delay" in refused("flows[f].retries=1", "flows[f].retry_delay=999999999999")
+    huge = "flows[f].tasks[t].retry_delay=[1, 999999999999]"
+    assert "flows[0].tasks[0].retry_delay" in refused("flows[f].tasks[t].retries=2", huge)
+    assert not store.exists()
+    simulate(UNPICKED, huge)   # (without retries the delay is never added to anything)
+    # Near the end, but room enough: it runs.
+    result, _ = simulate(UNPICKED, 'simulation.start="9999-12-29T00:00:00Z"', "simulation.until=1d")
+    assert result.end_seconds == 86400 and result.runs[0].rec.state_name == "Late"
+
+
+def test_a_run_target_not_reached_says_so_and_why_in_the_report_and_summary():
+    from engine.sim.report import summary_text
+
+    picked = {**UNPICKED, "workers": [{"pool": "p", "poll_interval": "5s"}]}
+    result, _ = simulate(picked, "simulation.max_time=2m", runs=5)
+    assert result.stopped_by == "max_time" and len(result.runs) == 2
+    report = build_report(result)
+    assert report["simulated"]["stopped_by"] == "max_time"
+    assert (report["workload"]["runs"], report["workload"]["max_time_seconds"]) == (5, 120.0)
+    assert (report["flow_runs"]["created"], report["flow_runs"]["done"]) == (2, 2)
+    [warning] = report["warnings"]
+    assert warning.startswith("the run target was not reached: 2 of 5 flow runs created and 2 done")
+    assert "simulation.max_time (2m00s here, 30 days unless set)" in warning
+    assert "--set simulation.max_time=1d" in warning
+    assert summary_text(report).endswith("\nWARNING: " + warning)
+    # a file giving both a duration and a target stops at the first; the other is named
+    both = copy.deepcopy(picked)
+    both["simulation"] = {"until": "2m", "runs": 5}
+    result, _ = simulate(both)
+    assert result.stopped_by == "until"
+    assert "the simulated duration, simulation.until (2m00s), ran out" in result.warnings[0]
+    # reached: no warning
+    result, _ = simulate(picked, runs=2)
+    assert (result.stopped_by, result.warnings, build_report(result)["workload"]["max_time_seconds"]) == \
+        ("runs", [], 30 * 86400.0)
+    result, _ = simulate(picked)
+    assert (result.stopped_by, result.warnings, build_report(result)["workload"]["max_time_seconds"]) == \
+        ("until", [], None)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.update(deployments=[]),
+    lambda d: d["deployments"][0].pop("schedule"),
+    lambda d: d["deployments"][0].update(schedule={"at": []}),
+    # (after the hour simulated, and after the 30 days a run target gives)
+    lambda d: d["deployments"][0].update(schedule={"at": ["40d"]}),
+    lambda d: d["deployments"][0].update(schedule={"interval": "1h", "anchor": "40d"}),
+    lambda d: d["deployments"][0].update(schedule={"cron": "0 0 1 6 *"}),
+    lambda d: d["deployments"][0].update(paused=True),
+])
+def test_a_workload_that_creates_no_runs_is_refused_a_run_target_and_warned_of_otherwise(change):
+    from engine.sim import WorkloadError
+
+    data = copy.deepcopy(UNPICKED)
+    data["simulation"] = {"until": "1h"}
+    change(data)
+    wl = parse_workload(data)
+    with pytest.raises(WorkloadError, match="the target of 5 flow runs .* can never be reached: nothing in this "
+                                            "workload creates flow runs") as info:
+        Simulation(wl.with_overrides(runs=5))
+    assert info.value.path == "simulation.runs"
+    result = Simulation(wl).run()
+    assert result.runs == [] and result.stopped_by == "until"
+    [warning] = result.warnings
+    assert warning.startswith("nothing in this workload creates flow runs (")
+
+
+def test_what_may_create_runs_is_no_reason_for_a_warning():
+    from engine.sim.simulation import no_run_source
+
+    data = copy.deepcopy(UNPICKED)
+    assert no_run_source(parse_workload(data)) is None
+    data["deployments"][0]["paused"] = True
+    assert no_run_source(parse_workload(data)) is not None
+    for kind in ("run-deployment", "resume-deployment"):
+        data["automations"] = [{"name": "a", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.*"]},
+                                "actions": [{"type": kind, "deployment": "d"}]}]
+        assert no_run_source(parse_workload(data)) is None
+        assert no_run_source(parse_workload(data, settings=["services.triggers.enabled=false"])) is not None
+    data["deployments"][0].update(paused=False, schedule={"poisson": "1d"})
+    assert no_run_source(parse_workload(data, settings=["services.triggers.enabled=false"])) is None
+
+
+def test_a_report_folder_keeps_nothing_of_an_earlier_report_but_what_is_not_the_simulators(tmp_path):
+    from engine.sim.report import write_report
+
+    result, _ = simulate(UNPICKED)
+    folder = tmp_path / "out"
+    (folder / "variant-1").mkdir(parents=True)
+    (folder / "variant-2").mkdir()
+    (folder / "variant-x").mkdir()
+    for name in ("rules.png", "latency.png", "sweep.json", "notes.txt", "variant-1/report.json",
+                 "variant-1/throughput.png", "variant-2/report.json", "variant-2/mine.txt", "variant-x/report.json"):
+        (folder / name).write_text("old")
+    paths = write_report(result, str(folder), charts=False)
+    assert sorted(p.name for p in folder.iterdir()) == \
+        ["notes.txt", "report.json", "timings.json", "variant-2", "variant-x"]
+    assert sorted(p.name for p in (folder / "variant-2").iterdir()) == ["mine.txt"]
+    assert (folder / "variant-x" / "report.json").read_text() == "old"
+    assert [pathlib.Path(p).name for p in paths] == ["report.json", "timings.json"]
+
+
+def test_a_report_folder_is_checked_without_being_created(tmp_path):
+    from engine.sim.report import report_folder_problem
+
+    assert report_folder_problem(str(tmp_path / "a" / "b")) is None
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("")
+    assert report_folder_problem(str(tmp_path / "file")) == "not a directory"
+    assert report_folder_problem(str(tmp_path / "file" / "sub")) == f"not a directory ({tmp_path / 'file'})"
+
+
+def test_flow_retries_take_a_deployment_past_its_concurrency_limit_as_in_prefect():
+    # RUNNING -> AwaitingRetry gives the deployment slot back (ReleaseFlowConcurrencySlots)
+    # and AwaitingRetry -> RUNNING takes none (SecureFlowConcurrencySlots guards PENDING
+    # only), as in Prefect 3.1.0: a retry comes back on top of the runs that took the slot.
+    data = {
+        "simulation": {"seed": 3, "until": "1h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "f", "retries": 3, "retry_delay": "20s",
+                   "tasks": [{"name": "t", "duration": "60s", "failure_probability": 0.5}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "30s"},
+                         "concurrency_limit": 2}],
+    }
+
+    def most_active(result, engine) -> int:
+        return max_overlap([span for run in result.runs
+                            for span in intervals(engine, run.rec, "flow", OCCUPYING)])
+
+    result, engine = simulate(data)
+    assert result.metrics.counters["flow_retries"] > 0 and most_active(result, engine) > 2
+    result, engine = simulate(data, "flows[f].retries=0")
+    assert most_active(result, engine) == 2

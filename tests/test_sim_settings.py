@@ -242,3 +242,22 @@ def test_cli_sweep_of_one_value_still_reports_as_a_sweep(tmp_path, capsys):
     assert "#1  simulation.seed=9" in out and "Simulation of workload" not in out
     assert (tmp_path / "sweep.json").exists() and (tmp_path / "variant-1" / "report.json").exists()
     assert not (tmp_path / "report.json").exists()
+
+
+def test_comparison_names_the_runs_that_stopped_short_of_their_run_target():
+    def report(runs, stopped_by, created):
+        return {"workload": {"runs": runs}, "simulated": {"stopped_by": stopped_by},
+                "flow_runs": {"created": created, "finished": 0, "by_state": dict.fromkeys(
+                    ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"), 0)},
+                "throughput": {"completed_flow_runs_per_hour": 0.0},
+                "lateness_seconds": {"count": 0}, "queue_wait_seconds": {"count": 0},
+                "flow_run_time_seconds": {"count": 0}, "events": {"late_marked": 0},
+                "retries": {"task": 0}, "cache_hits": 0,
+                "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0,
+                                "pool_or_queue_limit_deferrals": 0}}
+
+    text = comparison_text(["a", "b", "c"], [report(2000, "max_time", 1180), report(2000, "runs", 2000),
+                                             report(None, "until", 7)])
+    assert _row(text, "run target NOT reached") == ["1,180", "of", "2,000", "-", "-"]
+    text = comparison_text(["a", "b"], [report(2000, "runs", 2000), report(None, "until", 7)])
+    assert "run target" not in text

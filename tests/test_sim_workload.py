@@ -268,3 +268,67 @@ def test_the_documented_workload_format_is_a_valid_workload_that_shows_every_tab
                  schema.WorkerSpec, schema.OutageSpec, schema.FailureSpec, schema.TaskSpec, schema.FlowSpec, schema.DeploymentSpec):
         missing = {f.name for f in attrs.fields(spec)} - documented
         assert not missing, (spec.__name__, missing)
+
+
+def test_json_workloads_refuse_a_key_given_twice_as_toml_ones_do(tmp_path):
+    path = tmp_path / "w.json"
+    path.write_text('{"work_pools": [{"name": "pool", "concurrency_limit": 2, "concurrency_limit": 8}]}')
+    with pytest.raises(WorkloadError, match="duplicate key 'concurrency_limit' in the object named 'pool'"):
+        load_workload(path)
+    path.write_text('{"simulation": {"seed": 1, "seed": 2}}')
+    with pytest.raises(WorkloadError, match="not valid JSON: duplicate key 'seed'"):
+        load_workload(path)
+    twice = tmp_path / "w.toml"
+    twice.write_text("[simulation]\nseed = 1\nseed = 2\n")
+    with pytest.raises(WorkloadError, match="not valid TOML"):
+        load_workload(twice)
+
+
+def test_a_cron_schedule_may_name_its_timezone_and_only_a_cron_one():
+    ok = copy.deepcopy(BASE)
+    ok["deployments"][0]["schedule"] = {"cron": "0 9 * * *", "timezone": "Europe/Paris"}
+    assert parse_workload(ok).deployments[0].schedule.cron.zone.key == "Europe/Paris"
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 * * *", "timezone": "Mars/Olympus"}))
+    assert err.path == "deployments[0].schedule.timezone" and "IANA" in str(err)
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 * * *", "timezone": 1}))
+    assert err.path == "deployments[0].schedule.timezone"
+    err = bad(lambda d: d["deployments"][0].update(schedule={"interval": "1h", "timezone": "UTC"}))
+    assert err.path == "deployments[0].schedule.timezone" and "only applies to a cron" in str(err)
+
+
+@pytest.mark.parametrize("cron, start", [
+    ("30 1 * * *", (2024, 3, 8)),      # 01:30 daily over New York's spring and autumn changes
+    ("30 1 * * *", (2024, 11, 1)),
+    ("30 2 * * *", (2024, 3, 8)),      # a time the spring change skips: moved back by the gap
+    ("*/30 * * * *", (2024, 11, 2)),   # the repeated hour: each local time once
+    ("0 * * * *", (2024, 3, 9)),
+])
+def test_a_cron_in_a_timezone_gives_the_dates_of_the_engines_cron_schedule(cron, start):
+    import datetime as dt
+
+    from engine.schedules import CronSchedule
+
+    begin = dt.datetime(*start, tzinfo=dt.timezone.utc)
+    expected = [d.astimezone(dt.timezone.utc) for d in
+                CronSchedule(cron, timezone="America/New_York").get_dates(n=120, start=begin)]
+    ours, t = [], begin - dt.timedelta(microseconds=1)
+    schedule = Cron(cron, "America/New_York")
+    while len(ours) < len(expected):
+        t = schedule.next_after(t)
+        ours.append(t)
+    assert ours == expected
+
+
+def test_a_cron_that_names_no_date_is_refused_and_a_search_stops_at_the_end_of_dates():
+    import datetime as dt
+
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 0 31 2 *"}))
+    assert err.path == "deployments[0].schedule.cron" and "never fires" in str(err)
+    assert bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 0 30,31 2 *"})).path.endswith("cron")
+    # The 29th of February fires, in leap years, across a century year that is not one.
+    leap = Cron("0 0 29 2 *").next_after(dt.datetime(2097, 1, 1, tzinfo=dt.timezone.utc))
+    assert leap == dt.datetime(2104, 2, 29, tzinfo=dt.timezone.utc)
+    late = dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
+    assert Cron("0 0 1 1 *").next_after(late) is None
+    assert Cron("59 23 31 12 *").next_after(late) == dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone.utc)
+    assert Cron("0 0 1 1 *", "Pacific/Kiritimati").next_after(late) is None

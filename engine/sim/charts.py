@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["draw_charts", "charts_available"]
+__all__ = ["draw_charts", "charts_available", "CHART_FILES"]
+
+# Every file draw_charts may write (a report folder's earlier ones are removed by name
+# before a new report goes in: report.clear_report_folder).
+CHART_FILES = ("states_over_time.png", "throughput.png", "latency.png", "rules.png")
 
 
 def charts_available() -> bool:

@@ -1,17 +1,52 @@
-"""A small five-field cron ("minute hour day-of-month month day-of-week") in UTC.
+"""A small five-field cron ("minute hour day-of-month month day-of-week"), in UTC or
+read on the wall clock of an IANA timezone.
 
 Fields accept `*`, numbers, ranges `a-b`, lists `a,b` and steps `*/n`, `a-b/n`;
 day-of-week 0 or 7 is Sunday. As in classic cron, when both day fields are
-restricted a day matches if either does.
+restricted a day matches if either does. In a timezone, each matching local time
+is read as Prefect's CronSchedule reads croniter's (engine/schedules.py): a local
+time a DST change repeats fires once, at its first occurrence, and one it skips
+moves back by the gap.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import zoneinfo
 
-__all__ = ["Cron"]
+__all__ = ["Cron", "valid_timezone"]
 
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day of month", "month", "day of week")
+# Days a month can have (February's leap day included): a day-of-month field that
+# names none of them in any month of the month field never fires.
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# How far a search for the next date goes: the longest gap between two dates a cron
+# can name is February 29th's across a century year that is not a leap year (8 years).
+_SEARCH = _dt.timedelta(days=366 * 9)
+_MINUTE = _dt.timedelta(minutes=1)
+_UTC = _dt.timezone.utc
+
+
+@functools.lru_cache(maxsize=None)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether `name` is an IANA zone of the installed tz database (the names the
+    engine's schedules accept)."""
+    return name in _zones()
+
+
+def _first_reading(wall: _dt.datetime, zone: _dt.tzinfo) -> _dt.datetime:
+    # The local time `wall` at its earlier occurrence; in a DST gap, moved back by the
+    # gap (engine/schedules.py's _local with fold 0, as pendulum reads it).
+    before = zone.utcoffset(wall.replace(fold=0))
+    after = zone.utcoffset(wall.replace(fold=1))
+    if after > before:
+        wall -= after - before
+    return wall.replace(tzinfo=zone, fold=0)
 
 
 def _field(text: str, index: int) -> frozenset[int]:
@@ -46,11 +81,13 @@ def _field(text: str, index: int) -> frozenset[int]:
 
 
 class Cron:
-    """A parsed cron expression; `next_after(t)` is the first match strictly after t."""
+    """A parsed cron expression; `next_after(t)` is the first match strictly after t.
+    `timezone` (an IANA name the caller checked with `valid_timezone`; None: UTC) is
+    the zone whose wall clock the fields are read on."""
 
-    __slots__ = ("text", "minutes", "hours", "days", "months", "weekdays", "_dom_star", "_dow_star")
+    __slots__ = ("text", "minutes", "hours", "days", "months", "weekdays", "_dom_star", "_dow_star", "zone")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, timezone: str | None = None) -> None:
         parts = text.split()
         if len(parts) != 5:
             raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
@@ -60,6 +97,12 @@ class Cron:
         )
         self._dom_star = parts[2] == "*"
         self._dow_star = parts[4] == "*"
+        if self._dow_star and not self._dom_star and not any(
+                day <= _MONTH_DAYS[month - 1] for month in self.months for day in self.days):
+            # Only the day of the month decides, and no month has such a day (Feb 30):
+            # refused here rather than found out while simulating.
+            raise ValueError("never fires: no month of the month field has a day of the day-of-month field")
+        self.zone = None if timezone is None else zoneinfo.ZoneInfo(timezone)
 
     def _day_ok(self, day: _dt.datetime) -> bool:
         dom = day.day in self.days
@@ -68,23 +111,55 @@ class Cron:
             return dom and dow
         return dom or dow
 
-    def next_after(self, t: _dt.datetime) -> _dt.datetime:
-        """Next matching minute after `t`. O(days scanned); at most ~5 years."""
-        t = t.replace(second=0, microsecond=0) + _dt.timedelta(minutes=1)
-        limit = t + _dt.timedelta(days=366 * 5)
-        while t < limit:
-            if t.month not in self.months:
-                year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
-                t = t.replace(year=year, month=month, day=1, hour=0, minute=0)
-                continue
-            if not self._day_ok(t):
-                t = t.replace(hour=0, minute=0) + _dt.timedelta(days=1)
-                continue
-            if t.hour not in self.hours:
-                t = t.replace(minute=0) + _dt.timedelta(hours=1)
-                continue
-            if t.minute not in self.minutes:
-                t += _dt.timedelta(minutes=1)
-                continue
-            return t
-        raise ValueError(f"cron {self.text!r} never fires")
+    def next_after(self, t: _dt.datetime) -> _dt.datetime | None:
+        """The first matching time strictly after `t` (aware), in UTC; None if there
+        is none before the end of datetime's range. O(days scanned)."""
+        zone = self.zone
+        if zone is None:
+            return self._next_wall(t)
+        try:
+            wall = t.astimezone(zone).replace(tzinfo=None)
+            while True:
+                wall = self._next_wall(wall)   # (each turn moves on: this ends)
+                if wall is None:
+                    return None
+                when = _first_reading(wall, zone)
+                # A match read back into a gap, or the first occurrence of a repeated
+                # hour, may lie at or before `t`: a date already given, as Prefect's
+                # scheduler finds it by its idempotency key.
+                if when > t:
+                    return when.astimezone(_UTC)
+        except OverflowError:   # a local time, or its UTC reading, past year 9999
+            return None
+
+    def _next_wall(self, t: _dt.datetime) -> _dt.datetime | None:
+        """The next matching minute after `t` on `t`'s own clock (naive or UTC); None
+        past datetime's range. At most `_SEARCH` ahead: the static check in __init__
+        leaves no cron without a date in that span."""
+        try:
+            t = t.replace(second=0, microsecond=0) + _MINUTE
+        except OverflowError:
+            return None
+        try:
+            limit = t + _SEARCH
+        except OverflowError:
+            limit = _dt.datetime.max.replace(tzinfo=t.tzinfo)
+        try:
+            while t < limit:
+                if t.month not in self.months:
+                    year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+                    t = t.replace(year=year, month=month, day=1, hour=0, minute=0)
+                    continue
+                if not self._day_ok(t):
+                    t = t.replace(hour=0, minute=0) + _dt.timedelta(days=1)
+                    continue
+                if t.hour not in self.hours:
+                    t = t.replace(minute=0) + _dt.timedelta(hours=1)
+                    continue
+                if t.minute not in self.minutes:
+                    t += _MINUTE
+                    continue
+                return t
+        except (OverflowError, ValueError):   # stepped past year 9999
+            return None
+        return None

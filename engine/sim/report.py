@@ -7,14 +7,22 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 from typing import Any
 
 from ..states import TERMINAL_STATES as _FINAL, StateType
+from .charts import CHART_FILES
 from .durations import format_duration
 from .metrics import STATE_ORDER
 from .simulation import SimulationResult
 
-__all__ = ["build_report", "build_timings", "summary_text", "write_report", "percentiles"]
+__all__ = ["build_report", "build_timings", "summary_text", "write_report", "percentiles", "clear_report_folder",
+           "report_folder_problem", "REPORT_FILES"]
+
+# The files the simulator writes into a report folder (a sweep's index, sweep.json,
+# by the command line), and the pattern of a sweep's variant folders.
+REPORT_FILES = frozenset({"report.json", "timings.json", "sweep.json", *CHART_FILES})
+_VARIANT = re.compile(r"variant-[0-9]+")
 
 
 def _r(x: float) -> float:
@@ -82,15 +90,25 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         "workload": {
             "name": wl.name, "seed": wl.simulation.seed, "start": wl.simulation.start.isoformat(),
             "until_seconds": wl.simulation.until, "runs": wl.simulation.runs,
+            # the time limit of a simulation that has only a run target (None otherwise)
+            "max_time_seconds": wl.simulation.max_time if wl.simulation.until is None else None,
             "flow_policy": wl.policies.flow, "task_policy": wl.policies.task,
             "settings": list(wl.settings),
         },
         "simulated": {
             "duration_seconds": _r(duration), "end": end.isoformat(), "events": result.events,
             "interrupted": result.interrupted,
+            # "until" (the simulated duration ran out), "runs" (the run target was
+            # reached), "max_time" (a run target's time limit came first) or "interrupted"
+            "stopped_by": result.stopped_by,
         },
+        # what the summary warns of: a run target not reached, a workload that creates no runs
+        "warnings": list(result.warnings),
         "flow_runs": {
             "created": c["flow_runs_created"], "finished": c["flow_runs_finished"],
+            # runs no longer driven, in a final state or not (lost, aborted, deleted): what
+            # a run target (`workload.runs`) counts
+            "done": result.done,
             "subflow_runs": c["subflow_runs_created"],
             "subflow_runs_loaded": c["subflow_runs_loaded"],   # by flow retries, then proposed RUNNING again
             "deleted": c["flow_runs_deleted"],   # never run, deleted by a deployment's pause
@@ -171,11 +189,49 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
+def clear_report_folder(directory: str) -> None:
+    """Remove what an earlier report left in `directory` (if it exists): the files
+    named in REPORT_FILES, and a sweep's variant-N folders, emptied of those files,
+    then removed if nothing else is left in them. Nothing else is touched: a file of
+    another name, a folder of another name or a symbolic link to a folder stays.
+    O(entries)."""
+    if not os.path.isdir(directory):
+        return
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name in REPORT_FILES and (os.path.isfile(path) or os.path.islink(path)):
+            os.remove(path)
+        elif _VARIANT.fullmatch(name) and os.path.isdir(path) and not os.path.islink(path):
+            clear_report_folder(path)
+            if not os.listdir(path):
+                os.rmdir(path)
+
+
+def report_folder_problem(directory: str) -> str | None:
+    """Why a report cannot be written to `directory`, or None. Creates nothing (so a
+    run that fails leaves no empty folder behind): it looks at the folder, or at the
+    nearest folder above it that exists, which write_report will create it in."""
+    target = os.path.abspath(directory)
+    path = target
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    where = "" if path == target else f" ({path})"
+    if not os.path.isdir(path):
+        return f"not a directory{where}"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"not writable{where}"
+    return None
+
+
 def write_report(result: SimulationResult, directory: str, charts: bool = True,
                  report: dict[str, Any] | None = None, timings: dict[str, Any] | None = None) -> list[str]:
     """Write report.json, timings.json and (matplotlib permitting) PNG charts; returns
-    paths. `report` / `timings`: the result's, when the caller has built them already."""
+    paths. `directory` is created if missing; what an earlier report left there is
+    removed first (clear_report_folder), so its charts or a longer sweep's variant
+    folders are not taken for this one's. `report` / `timings`: the result's, when
+    the caller has built them already."""
     os.makedirs(directory, exist_ok=True)
+    clear_report_folder(directory)
     if report is None:
         report = build_report(result)
     if timings is None:
@@ -193,11 +249,12 @@ def write_report(result: SimulationResult, directory: str, charts: bool = True,
     return paths
 
 
-def _pct_line(label: str, p: dict[str, Any]) -> str:
+def _pct_line(label: str, p: dict[str, Any], population: str) -> str:
+    # `population`: what the figures are taken over, said beside their count.
     if not p.get("count"):
-        return f"  {label:<22} (none)"
+        return f"  {label:<22} (none: no {population})"
     return (f"  {label:<22} p50 {format_duration(p['p50']):>7}  p90 {format_duration(p['p90']):>7}  "
-            f"p99 {format_duration(p['p99']):>7}  max {format_duration(p['max']):>7}  (n={p['count']})")
+            f"p99 {format_duration(p['p99']):>7}  max {format_duration(p['max']):>7}  (n={p['count']} {population})")
 
 
 def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) -> str:
@@ -221,10 +278,13 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"Throughput: {report['throughput']['completed_flow_runs_per_hour']:.1f} completed flow runs / simulated hour",
         "",
         "Timing (simulated):",
-        _pct_line("lateness (start delay)", report["lateness_seconds"]),
-        _pct_line("queue wait", report["queue_wait_seconds"]),
-        _pct_line("flow run time", report["flow_run_time_seconds"]),
-        _pct_line("task run time", report["task_run_time_seconds"]),
+        # The populations of build_report: lateness of every top-level run due by the
+        # end (one never started is late until the end), queue wait of each time a
+        # worker took a run, run times of finished flow runs and COMPLETED task runs.
+        _pct_line("lateness (start delay)", report["lateness_seconds"], "runs due, started or not"),
+        _pct_line("queue wait", report["queue_wait_seconds"], "pickups by workers"),
+        _pct_line("flow run time", report["flow_run_time_seconds"], "finished runs"),
+        _pct_line("task run time", report["task_run_time_seconds"], "completed task runs"),
         "",
         f"Retries: {report['retries']['task']} task, {report['retries']['flow']} flow;  "
         f"cache hits: {report['cache_hits']}",
@@ -284,6 +344,11 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         lines += ["", f"Wall clock: {timings['wall_seconds']:.2f} s, {timings['events_per_second']:.0f} events/s, "
                       f"{timings['flow_runs_finished_per_second']:.0f} flow runs/s, "
                       f"{timings['simulated_seconds_per_wall_second']:.0f}x real time"]
+    # Last, where they are seen (reports written before warnings existed have none).
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines.append("")
+        lines += [f"WARNING: {text}" for text in warnings]
     return "\n".join(lines)
 
 

@@ -14,9 +14,11 @@
   tags and a plain Scheduled state, like a run created from a deployment by hand.
   A paused deployment's schedule and arrivals create nothing; resumed, its
   schedule is served within 5 s (Prefect's RecentDeploymentsScheduler).
-* Late runs: every `loop` seconds, runs still SCHEDULED and named "Scheduled"
+* Late runs: every `loop` seconds, runs stored SCHEDULED and named "Scheduled"
   more than `mark_late_after` past their scheduled time are proposed
-  `Late(scheduled_time=next_scheduled_start_time)` under MarkLateRunsPolicy.
+  `Late(scheduled_time=next_scheduled_start_time)` under MarkLateRunsPolicy, as
+  Prefect's query finds them: those no worker will take (their PENDING proposal
+  was aborted) included.
 * Pause expirations (FailExpiredPauses, every `loop` seconds from the start): each
   accepted pause books one event, the first pass after its timeout, which forces
   a still-PAUSED run to Failed (`Client._expire_pause`); no periodic events.
@@ -218,7 +220,10 @@ class Services:
         start = self.loop.to_datetime(after) - _ONE_US
         if base is not None:
             start = max(start, self.loop.to_datetime(base))
-        t = self.loop.to_seconds(sched.cron.next_after(start))  # type: ignore[union-attr]
+        when = sched.cron.next_after(start)  # type: ignore[union-attr]
+        # (None: no date left before the end of datetime's range; never in the period
+        # the simulation checked at its start, but a look-ahead may go past it)
+        t = _INF if when is None else self.loop.to_seconds(when)
         dep.next_memo = (after, base, t)
         return t
 
@@ -249,10 +254,13 @@ class Services:
         policy = self.sim.late_policy
         while heap and heap[0][0] <= threshold:
             _, _, run = heapq.heappop(heap)
-            if run.final or run.dead or run.type is not _SCHEDULED:
-                continue
             rec = run.rec
-            if rec.state_name != "Scheduled" or rec.next_scheduled_start_time is None:
+            # What Prefect's query selects is what is stored: a run SCHEDULED and named
+            # "Scheduled", whether or not a client still drives it (one whose PENDING
+            # proposal was aborted stays so, and is marked Late as any other); not one
+            # a deployment's pause deleted.
+            if run.deleted or rec.state_type is not _SCHEDULED or rec.state_name != "Scheduled" \
+                    or rec.next_scheduled_start_time is None:
                 continue
             # As Prefect's query, by the run's next scheduled start: an entry filed for
             # an earlier time (the run was re-filed since) is filed again for this one.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as _dt
 import gc
+import math
 import random
 import signal
 import threading
@@ -28,6 +29,7 @@ from ..orchestration import resolve_policy as _resolve_policy
 from ..states import seed_ids
 from .automations import Automations
 from .client import Client
+from .durations import format_duration
 from .errors import WorkloadError
 from .loop import EventLoop, SimClock, service_pass_at
 from .metrics import Metrics
@@ -36,7 +38,7 @@ from .rulestats import RuleStats
 from .services import Services
 from .workload import Workload
 
-__all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine"]
+__all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine", "check_period", "no_run_source"]
 
 # Prefect's PREFECT_WORKER_HEARTBEAT_SECONDS default (a worker setting, not the
 # foreman's fallback for workers that gave no interval, though both are 30).
@@ -44,6 +46,88 @@ WORKER_HEARTBEAT_SECONDS = 30.0
 # Prefect's RecentDeploymentsScheduler.loop_seconds: it schedules deployments updated
 # since its last pass (a resumed one) within this.
 _RECENT_SCHEDULER_EVERY = 5.0
+# The last instant a datetime can hold, and the room the simulation keeps past the
+# end of its period for the short waits the engine and services add to a time in it
+# (WAIT delays, slot waits, the late-runs threshold, an automation's one-hour suspension).
+_LAST = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+_SLACK = 86400.0
+# What stopped a simulation (SimulationResult.stopped_by, report.json's simulated.stopped_by).
+STOPPED_BY = ("until", "runs", "max_time", "interrupted")
+
+
+def _longest_delay(workload: Workload) -> tuple[float, str]:
+    """The longest time the engine may add to a time within the period (the delay of
+    a retry that can happen, with its jitter; the timeout of a pause that can) and
+    the key that sets it ("" for the services' own short waits)."""
+    found = [(_SLACK, "")]
+    for i, flow in enumerate(workload.flows):
+        if flow.retries:
+            found.append((flow.retry_delay, f"flows[{i}].retry_delay"))
+        if flow.pause is not None and flow.pause.probability:
+            found.append((flow.pause.timeout, f"flows[{i}].pause.timeout"))
+        for j, task in enumerate(flow.tasks):
+            if task.retries:
+                delays = task.retry_delay if isinstance(task.retry_delay, list) else [task.retry_delay]
+                longest = max(delays, default=0.0) * (1.0 + (task.retry_jitter_factor or 0.0))
+                found.append((longest, f"flows[{i}].tasks[{j}].retry_delay"))
+    return max(found, key=lambda pair: pair[0])
+
+
+def check_period(workload: Workload) -> None:
+    """Raise WorkloadError unless the simulated period, and what the simulation may
+    schedule past its end, fits in Python's datetimes (which end with year 9999): a
+    start near that end or a huge `until` would otherwise run into an OverflowError
+    part way, or simulate for ever. O(tasks)."""
+    spec = workload.simulation
+    if spec.until is not None:
+        length, name = spec.until, "simulation.until or --until"
+        beyond, why = _longest_delay(workload)
+    else:
+        # Only a run target: the time limit, and the scheduler's look-ahead past it.
+        length, name = spec.max_time, "simulation.max_time, the time limit of a run target"
+        beyond, why = max(_longest_delay(workload), (workload.scheduler.max_scheduled_time,
+                                                      "services.scheduler.max_scheduled_time"))
+    room = (_LAST - spec.start).total_seconds()
+    if length + beyond <= room:
+        return
+    what = why or "the services' waits"
+    raise WorkloadError("simulation", (
+        f"the simulation does not fit in Python's dates, which end on 9999-12-31: it starts at "
+        f"{spec.start.isoformat()}, lasts {format_duration(length)} ({name}) and may schedule up to "
+        f"{format_duration(beyond)} past its end ({what}); start earlier or simulate a shorter time"
+        + (", or shorten that" if why else "")))
+
+
+def no_run_source(workload: Workload) -> str | None:
+    """Why nothing in `workload` can create a flow run in its simulated period, or None
+    if something may: an unpaused deployment (or a paused one an automation may
+    resume) with a schedule that has a date in the period, or an automation that
+    runs a deployment. O(deployments + actions), one cron search per cron."""
+    spec = workload.simulation
+    horizon = spec.until if spec.until is not None else spec.max_time
+    actions = {action.type for auto in workload.automations if auto.enabled and workload.triggers.enabled
+               for action in auto.actions}
+    if "run-deployment" in actions:
+        return None
+    for dep in workload.deployments:
+        sched = dep.schedule
+        if sched is None or (dep.paused and "resume-deployment" not in actions):
+            continue
+        if sched.kind == "poisson":
+            return None
+        if sched.kind == "interval":
+            first = sched.anchor
+        elif sched.kind == "cron":
+            when = sched.cron.next_after(spec.start - _dt.timedelta(microseconds=1))  # type: ignore[union-attr]
+            first = float("inf") if when is None else (when - spec.start).total_seconds()
+        else:
+            first = sched.at[0] if sched.at else float("inf")
+        if first <= horizon:
+            return None
+    if not workload.deployments:
+        return "it has no deployments"
+    return (f"no unpaused deployment has a schedule with a date in the simulated {format_duration(horizon)}, "
+            "and no automation runs a deployment")
 
 
 def resolve_policy(name: str, path: str) -> type:
@@ -80,6 +164,10 @@ class SimulationResult:
     engine: Engine
     # what each enabled automation did (Automations.outcomes); empty without any
     automations: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    stopped_by: str = "until"    # one of STOPPED_BY
+    done: int = 0                # top-level runs no longer driven: what a run target counts
+    # what the reader must not miss (a run target not reached, a workload creating no runs)
+    warnings: list[str] = attrs.field(factory=list)
 
 
 class Simulation:
@@ -89,6 +177,13 @@ class Simulation:
                  rule_stats: bool = True) -> None:
         self.workload = workload
         spec = workload.simulation
+        # Both checks come before the store is opened: a refused workload leaves no file.
+        check_period(workload)
+        self.no_runs = no_run_source(workload)
+        if self.no_runs is not None and spec.runs is not None:
+            raise WorkloadError("simulation.runs", (
+                f"the target of {spec.runs:,} flow runs (--runs or simulation.runs) can never be reached: "
+                f"nothing in this workload creates flow runs ({self.no_runs})"))
         seed = spec.seed
         self.rng = random.Random(seed)
         self.clock = SimClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
@@ -195,7 +290,17 @@ class Simulation:
             pool.id = rec.id
             for queue in pool.queues:
                 if queue.spec.name == "default":
+                    # Created with the pool: its limit and pause are set as a user of
+                    # Prefect sets them, by an update (which sets a paused queue PAUSED).
                     queue.id = rec.default_queue_id
+                    changes: dict[str, Any] = {}
+                    if queue.spec.concurrency_limit is not None:
+                        changes["concurrency_limit"] = queue.spec.concurrency_limit
+                    if queue.spec.paused:
+                        changes["is_paused"] = True
+                        queue.held = True
+                    if changes:
+                        engine.update_work_queue(queue.id, **changes)
                 else:
                     # No priority (None): the engine gives the first free number; a given
                     # one is taken and the queues at or after it move down (as in Prefect).
@@ -388,13 +493,46 @@ class Simulation:
         for worker in self.workers:
             if worker.down:   # still down at the end: counted up to it
                 self.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
+        stopped_by = self._stopped_by(interrupted)
         return SimulationResult(
             workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=list(self.runs_by_id.values()),
             subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,
             events=self.loop.events, wall_seconds=time.perf_counter() - wall, interrupted=interrupted,
             engine=self.engine,
             automations=self.automations.outcomes() if self.automations is not None else {},
+            stopped_by=stopped_by, done=self.finished, warnings=self._warnings(stopped_by),
         )
+
+    def _stopped_by(self, interrupted: bool) -> str:
+        """Which of STOPPED_BY ended the run (a target reached wins over the time
+        running out at the same moment)."""
+        if interrupted:
+            return "interrupted"
+        if self.max_runs is not None and self.finished >= self.max_runs:
+            return "runs"
+        return "until" if self.until is not None else "max_time"
+
+    def _warnings(self, stopped_by: str) -> list[str]:
+        """What the summary ends with and report.json lists: a run that simulated
+        nothing but workers, a run target the simulation stopped short of (a limit
+        the reader may not know was there, and the setting that moves it)."""
+        spec = self.workload.simulation
+        out = []
+        if self.no_runs is not None:
+            out.append(f"nothing in this workload creates flow runs ({self.no_runs}): "
+                       "only its workers and services were simulated")
+        if spec.runs is not None and stopped_by in ("until", "max_time"):
+            reached = (f"the run target was not reached: {len(self.runs_by_id):,} of {spec.runs:,} flow runs "
+                       f"created and {self.finished:,} done (finished or left undriven) when ")
+            if stopped_by == "until":
+                out.append(reached + f"the simulated duration, simulation.until ({format_duration(spec.until)}), "
+                                     "ran out")
+            else:
+                days = max(1, math.ceil(2 * spec.max_time / 86400))
+                out.append(reached + f"the time limit, simulation.max_time ({format_duration(spec.max_time)} here, "
+                                     f"30 days unless set), ran out; raise it, e.g. --set simulation.max_time={days}d, "
+                                     "or stop by time with --until")
+        return out
 
 
 def _defer_sigint(stop_asked: list[bool]) -> Any:

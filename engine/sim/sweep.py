@@ -104,6 +104,15 @@ def _flow_runs_by_actions(key: str) -> Callable[[dict], str]:
     return get
 
 
+def _target_missed(report: dict) -> str:
+    # Runs created of the run target, for a run that stopped short of it (runs that
+    # met theirs, or had none, and reports from before `stopped_by` existed show "-").
+    target = report.get("workload", {}).get("runs")
+    if target is None or report.get("simulated", {}).get("stopped_by") not in ("until", "max_time"):
+        return "-"
+    return f"{report['flow_runs']['created']:,} of {target:,}"
+
+
 _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("flow runs created", _count("flow_runs", "created")),
     ("  finished", _count("flow_runs", "finished")),
@@ -134,6 +143,7 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 # Rows of a feature: left out when none of the reports compared used it.
 _OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
+    ("run target NOT reached", _target_missed),
     ("automations triggered", _automations("triggered")),
     ("  actions failed", _automations("actions_failed")),
     ("  runs deleted by pauses", _flow_runs_by_actions("deleted")),

@@ -18,7 +18,7 @@ import attrs
 
 from .. import foreman as _foreman_service
 from ..states import StateType
-from .cron import Cron
+from .cron import Cron, valid_timezone
 from .durations import Dist, constant, parse_dist, parse_duration
 from .errors import WorkloadError
 from .settings import apply_settings
@@ -217,7 +217,7 @@ class ScheduleSpec:
     kind: str                      # interval | cron | poisson | at
     interval: float = 0.0          # interval: seconds between runs; poisson: mean gap
     anchor: float = 0.0            # interval: offset of the first run from the start
-    cron: Cron | None = None
+    cron: Cron | None = None           # (read in its timezone, if given one)
     at: list[float] = attrs.field(factory=list)
 
 
@@ -765,14 +765,24 @@ def _check_task_graph(flow: FlowSpec, path: str) -> None:
             visit(i, [task.name])
 
 
+def _timezone(value: Any, path: str) -> str:
+    value = _str(value, path)
+    if not valid_timezone(value):
+        raise WorkloadError(path, f"is not an IANA timezone name (e.g. America/New_York, Europe/Paris, UTC): {value!r}")
+    return value
+
+
 def _schedule(value: Any, path: str) -> ScheduleSpec:
-    t = _Table(value, path, {"interval", "anchor", "cron", "poisson", "at"})
+    t = _Table(value, path, {"interval", "anchor", "cron", "timezone", "poisson", "at"})
     kinds = [k for k in ("interval", "cron", "poisson", "at") if k in t.data]
     if len(kinds) != 1:
         raise WorkloadError(path, f"needs exactly one of interval, cron, poisson, at (got {kinds or 'none'})")
     kind = kinds[0]
     if "anchor" in t.data and kind != "interval":
         raise WorkloadError(t.at("anchor"), "only applies to an interval schedule")
+    if "timezone" in t.data and kind != "cron":
+        # (an interval's dates are instants apart; Poisson and fixed arrivals are offsets)
+        raise WorkloadError(t.at("timezone"), "only applies to a cron schedule")
     if kind == "interval":
         return ScheduleSpec(kind, interval=t.get("interval", _positive_duration), anchor=t.get("anchor", parse_duration, 0.0))
     if kind == "poisson":
@@ -783,8 +793,9 @@ def _schedule(value: Any, path: str) -> ScheduleSpec:
             raise _type_error(t.at("at"), "a list of durations", offsets)
         return ScheduleSpec(kind, at=sorted(parse_duration(v, f"{t.at('at')}[{i}]") for i, v in enumerate(offsets)))
     text = t.get("cron", _str)
+    timezone = t.get("timezone", _timezone)
     try:
-        return ScheduleSpec(kind, cron=Cron(text))
+        return ScheduleSpec(kind, cron=Cron(text, timezone))
     except ValueError as exc:
         raise WorkloadError(t.at("cron"), f"{exc}: {text!r}") from None
 
@@ -1044,6 +1055,19 @@ def matches(expected: str, value: str | None) -> bool:
     return hit if positive else not hit
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key given twice (json keeps the last one
+    silently; TOML refuses it, and so do workloads)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            named = out.get("name", out.get("tag"))
+            where = f" in the object named {named!r}" if isinstance(named, str) else ""
+            raise ValueError(f"duplicate key {key!r}{where}")
+        out[key] = value
+    return out
+
+
 def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) -> Workload:
     """Read and validate a workload file: TOML (``.toml``) or JSON (anything else that
     parses), with the ``PATH=VALUE`` `settings` applied first (see parse_workload)."""
@@ -1055,7 +1079,7 @@ def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) ->
         raise WorkloadError("", f"cannot read workload file {path!r}: {exc.strerror or exc}") from None
     if path.endswith(".json"):
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeDecodeError) as exc:
             raise WorkloadError("", f"{path} is not valid JSON: {exc}") from None
     else:
