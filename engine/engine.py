@@ -65,6 +65,8 @@ from .validation import (
 
 __all__ = ["Engine"]
 
+_INF = float("inf")
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # State rows are built once per transition from already-checked values.
@@ -767,8 +769,9 @@ class Engine:
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
         if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
-                                              or not isinstance(occupancy_seconds, (int, float))):
-            raise ValidationError(f"occupancy_seconds must be a number or None, got {occupancy_seconds!r}")
+                                              or not isinstance(occupancy_seconds, (int, float))
+                                              or not -_INF < occupancy_seconds < _INF):  # NaN and ±inf too
+            raise ValidationError(f"occupancy_seconds must be a finite number or None, got {occupancy_seconds!r}")
         slots = as_count(slots, "slots")
         if occupancy_seconds and not slots:
             # Prefect divides by the slots before anything else (ZeroDivisionError).

@@ -57,6 +57,7 @@ __all__ = [
     "as_state",
     "as_task_inputs",
     "checked_details",
+    "as_json_value",
     "as_state_details",
     "as_state_type",
 ]
@@ -193,6 +194,19 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
         if not isinstance(key, str):
             raise ValidationError(f"{what} keys must be strings, got {key!r}")
     try:  # (the round trip is the copy)
+        return _json.loads(_json.dumps(value), parse_constant=_null_constant)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must hold JSON values: {exc}") from None
+
+
+def as_json_value(value: Any, what: str) -> Any:
+    """Any JSON value as Prefect's JSON type stores it (see as_json_dict): a dict's
+    top-level keys must be strings; NaN becomes None, tuples lists; a copy. O(size)."""
+    if value is None or value.__class__ in (str, int, bool):
+        return value
+    if isinstance(value, dict):
+        return as_json_dict(value, what) if value else {}
+    try:
         return _json.loads(_json.dumps(value), parse_constant=_null_constant)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must hold JSON values: {exc}") from None
@@ -394,8 +408,10 @@ _LIMIT_V2_RATES = {"slot_decay_per_second", "avg_slot_occupancy_seconds"}
 
 
 def _as_non_negative_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative number, got {value!r}")
+    # NaN fails `0 <= value` (as Prefect's ge=0 refuses it); infinity, which a JSON
+    # snapshot cannot hold, is refused too.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValidationError(f"{what} must be a finite non-negative number, got {value!r}")
     return float(value)
 
 
@@ -575,11 +591,12 @@ def _keyset(value: Any, what: str) -> dict[str, str]:
 
 
 _UUID_CHECK = "if {v} is not None and {v}.__class__ is not UUID: {v} = as_uuid({v}, what + '.{field}')"
-_TIME_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is None): "
+# (an offset other than UTC is converted too: stores hold UTC, as Prefect's do)
+_TIME_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is not UTC): "
                "{v} = as_datetime({v}, what + '.{field}')")
 # A pause timeout may also be a timedelta: Paused(timeout_seconds=…) without `now`,
 # counted from the engine's now when submitted (orchestration.pipeline._submitted).
-_PAUSE_TIMEOUT_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is None) "
+_PAUSE_TIMEOUT_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is not UTC) "
                         "and {v}.__class__ is not TIMEDELTA: {v} = as_datetime({v}, what + '.{field}')")
 _STR_CHECK = "if {v} is not None and {v}.__class__ is not str: {v} = as_str({v}, what + '.{field}')"
 _OPTIONAL_FLAG_CHECK = "if {v} is not None and {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
@@ -601,7 +618,7 @@ assert _DETAIL_CHECKS.keys() == STATE_DETAILS_FIELDS, "a StateDetails field has 
 
 checked_details: Callable[[StateDetails, str], StateDetails] = compile_checked_copier(
     StateDetails, _DETAIL_CHECKS,
-    {"UUID": uuid.UUID, "DATETIME": _dt.datetime, "TIMEDELTA": _dt.timedelta, "as_uuid": as_uuid, "as_datetime": as_datetime,
+    {"UUID": uuid.UUID, "DATETIME": _dt.datetime, "UTC": _dt.timezone.utc, "TIMEDELTA": _dt.timedelta, "as_uuid": as_uuid, "as_datetime": as_datetime,
      "as_str": as_str, "not_a_flag": _not_a_flag, "keyset": _keyset},
 )
 checked_details.__doc__ = """A copy of `details` with every field checked (`what` names them in errors):

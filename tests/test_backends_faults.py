@@ -323,18 +323,52 @@ def test_sqlite_read_only_database_fails_the_call_atomically(tmp_path):
     engine.close()
 
 
-@pytest.mark.parametrize("scheme, options", [("sqlite", {}), ("json", {"save_every": 1})])
-def test_value_json_cannot_hold_fails_the_call_atomically(tmp_path, scheme, options):
-    engine = _populated(f"{scheme}:///{tmp_path / 'runs'}", **options)
+# Every store mode: the deferred ones (a batch, a snapshot saved every N commits or
+# at close) used to take a value JSON cannot hold and then fail every later save.
+_MODES = [("sqlite", {}), ("sqlite", {"batch": 5}), ("json", {}), ("json", {"save_every": 1}),
+          ("json", {"save_every": 5})]
+
+
+@pytest.mark.parametrize("scheme, options", _MODES)
+def test_result_data_is_kept_as_a_store_gives_it_back(tmp_path, scheme, options):
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    engine = _populated(url, **options)
     flow = engine.read_flows()[0]
     run = engine.create_flow_run(flow_id=flow.id)
     before = dump(engine)
-    # A state's result data is kept as given (parameters and the other JSON columns are
-    # normalised by the engine first, as Prefect's JSON type does): the backend refuses.
-    with pytest.raises(BackendError, match="JSON"):
+    # Not JSON at all: refused by the engine before anything changes.
+    with pytest.raises(ValidationError, match="state.data must hold JSON values"):
         engine.set_flow_run_state(run.id, Completed(data={"when": object()}), force=True)
-    with pytest.raises(BackendError, match="JSON"):
-        engine.set_flow_run_state(run.id, Completed(data={"x": float("nan")}), force=True)
+    with pytest.raises(ValidationError, match="state.data keys must be strings"):
+        engine.set_flow_run_state(run.id, Completed(data={1: "a"}), force=True)
+    assert dump(engine) == before
+    # JSON as Prefect's JSON column keeps it: NaN None, tuples lists, nested keys text.
+    data = {"x": float("nan"), "t": (1, 2), "nested": {1: "a"}}
+    engine.set_flow_run_state(run.id, Completed(data=data), force=True)
+    kept = {"x": None, "t": [1, 2], "nested": {"1": "a"}}
+    assert engine.read_flow_run(run.id).state.data == kept
+    assert data["t"] == (1, 2)  # the caller's value is not changed
+    engine.create_flow_run(flow_id=flow.id)  # later writes and saves go on
+    expected = dump(engine)
+    engine.close()
+    with Engine.open(url) as reopened:
+        assert dump(reopened) == expected
+        assert reopened.read_flow_run(run.id).state.data == kept
+
+
+@pytest.mark.parametrize("scheme, options", _MODES)
+def test_a_limit_rate_no_store_can_hold_is_refused(tmp_path, scheme, options):
+    engine = _populated(f"{scheme}:///{tmp_path / 'runs'}", **options)
+    before = dump(engine)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="slot_decay_per_second must be a finite non-negative number"):
+            engine.create_concurrency_limit_v2("n", 3, slot_decay_per_second=bad)
+    limit = engine.create_concurrency_limit_v2("ok", 3)
+    engine.bulk_increment_active_slots([limit.id], 1)
+    with pytest.raises(ValidationError, match="occupancy_seconds must be a finite number"):
+        engine.bulk_decrement_active_slots([limit.id], 1, occupancy_seconds=float("nan"))
+    assert limit.avg_slot_occupancy_seconds == 2.0 and limit.active_slots == 1
+    engine.delete_concurrency_limit_v2(limit.id)
     assert dump(engine) == before
     engine.close()
 

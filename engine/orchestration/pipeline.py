@@ -25,7 +25,7 @@ from typing import Any
 from .. import inputs as _inputs
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import Running, Scheduled, State, StateType, as_state_details, as_state_type, compile_copier
-from ..validation import as_datetime, as_str, as_uuid, checked_details
+from ..validation import as_datetime, as_json_value, as_str, as_uuid, checked_details
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
 from .policies import (
     BackgroundTaskPolicy,
@@ -48,6 +48,7 @@ _set = object.__setattr__
 _TIMEDELTA = _dt.timedelta
 _SCHEDULED = StateType.SCHEDULED
 _DATETIME = _dt.datetime
+_UTC = _dt.timezone.utc
 _UUID = uuid.UUID
 _ACCEPT = SetStateStatus.ACCEPT
 # Run columns the global transforms may change before validation; restored if
@@ -98,7 +99,7 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     stamp = new.timestamp
     if stamp is None:
         new.timestamp = now
-    elif stamp.__class__ is not _DATETIME or stamp.tzinfo is None:
+    elif stamp.__class__ is not _DATETIME or stamp.tzinfo is not _UTC:  # (stores hold UTC)
         new.timestamp = as_datetime(stamp, "state.timestamp")
     if new.name.__class__ is not str:
         new.name = as_str(new.name, "state.name", False)
@@ -106,6 +107,10 @@ def _submitted(state: State, now: _dt.datetime) -> State:
         new.message = as_str(new.message, "state.message")
     if new.id.__class__ is not _UUID:
         new.id = as_uuid(new.id, "state.id")
+    if new.data is not None:
+        # As Prefect's JSON column holds a result: a JSON copy (NaN None, tuples
+        # lists), so what is kept in memory is what any store gives back.
+        new.data = as_json_value(new.data, "state.data")
     # The details are the client's too: copied.
     details = new.state_details = checked_details(as_state_details(state.state_details, "state.state_details"),
                                                   "state.state_details")
