@@ -43,11 +43,13 @@ class JsonSnapshotBackend:
     def __init__(self, path: str, save_every: int | None = None) -> None:
         if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1):
             raise BackendError(f"save_every must be a positive integer or None, got {save_every!r}")
-        self.path = path
         self.url = f"json:///{path}"
+        # The file itself, through any symbolic links: a save replaces the file a link
+        # points to, not the link, and the lock is the file's whatever name opened it.
+        self.path = os.path.realpath(path) if path else path
         self.save_every = save_every
         self._codecs = {kind: codec(kind, nested_as_text=False) for kind in KINDS}
-        self._lock = PathLock(path)
+        self._lock = PathLock(self.path)
         self._engine: Engine | None = None
         self._listener: Any = None
         self._since_save = 0
@@ -66,7 +68,10 @@ class JsonSnapshotBackend:
     def _remove_stale_temporaries(self) -> None:
         # Temporary files of a save that a crash interrupted: ours to remove once we
         # hold the lock and the snapshot has loaded.
-        for stale in glob.glob(os.path.join(glob.escape(self._folder()), glob.escape(self._temp_prefix()) + "*.tmp")):
+        # mkstemp's names: the prefix, 8 characters without a dot, ".tmp" (so another
+        # snapshot's, e.g. "runs.json"'s next to "runs", never matches).
+        pattern = glob.escape(self._temp_prefix()) + "[!.]" * 8 + ".tmp"
+        for stale in glob.glob(os.path.join(glob.escape(self._folder()), pattern)):
             try:
                 os.unlink(stale)
             except OSError:

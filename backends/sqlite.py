@@ -56,8 +56,10 @@ class SqliteBackend:
         sync = str(synchronous).upper()
         if sync not in ("NORMAL", "FULL", "EXTRA"):
             raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
-        self.path = path
         self.url = f"sqlite:///{path}"
+        # The file itself, through any symbolic links, so that one lock guards it
+        # whatever name opened it (two names would let two writers in).
+        self.path = os.path.realpath(path) if path else path
         self.batch = batch
         self.synchronous = sync
         self._codecs = {kind: codec(kind, nested_as_text=True) for kind in KINDS}
@@ -74,7 +76,7 @@ class SqliteBackend:
             )
             self._delete_sql[kind] = f"DELETE FROM {kind} WHERE id = ?"
         self._conn: sqlite3.Connection | None = None
-        self._lock = PathLock(path)
+        self._lock = PathLock(self.path)
         self._engine: Engine | None = None
         self._listener: Any = None
         self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write

@@ -475,3 +475,37 @@ def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     with pytest.raises(BackendError, match="table flow_run has columns"):
         Engine.open(f"sqlite:///{path}")
     assert _listing(tmp_path) == before
+
+
+def test_a_json_snapshot_opened_through_a_link_saves_into_the_file_it_points_to(tmp_path):
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "runs.json", tmp_path / "runs.json"
+    with Engine.open(f"json:///{real}") as engine:
+        engine.create_flow("first")
+    link.symlink_to(real)
+    with Engine.open(f"json:///{link}") as engine:
+        engine.create_flow("second")
+    assert link.is_symlink()  # (a save used to replace the link with a file of its own)
+    with Engine.open(f"json:///{real}") as engine:
+        assert sorted(f.name for f in engine.read_flows()) == ["first", "second"]
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "json"])
+def test_one_writer_per_file_whatever_name_opens_it(tmp_path, scheme):
+    real, link = tmp_path / "runs.db", tmp_path / "link.db"
+    Engine.open(f"{scheme}:///{real}").close()
+    link.symlink_to(real)
+    with Engine.open(f"{scheme}:///{real}"):
+        with pytest.raises(BackendError, match="already open for writing"):
+            Engine.open(f"{scheme}:///{link}")
+
+
+def test_opening_a_snapshot_leaves_another_snapshots_temporary_files_alone(tmp_path):
+    # "runs" and "runs.json" side by side: a save of the second in progress has a
+    # temporary ".runs.json.XXXXXXXX.tmp", which opening the first must not delete.
+    other = tmp_path / ".runs.json.abcd1234.tmp"
+    other.write_text("a save in progress")
+    stale = tmp_path / ".runs.abcd1234.tmp"
+    stale.write_text("left by a crash")
+    Engine.open(f"json:///{tmp_path / 'runs'}").close()
+    assert other.exists() and not stale.exists()
