@@ -65,8 +65,9 @@ def _refuse_async_hooks(cls: type, names: tuple[str, ...]) -> None:
             )
 
 
-# Modules whose rules may skip the defensive copies (their classes declare
-# SAFE_COPIES = False and are known not to assign to what they are handed).
+# The package whose rule classes may inherit SAFE_COPIES = False (the built-in
+# rules, known not to assign to what they are handed); a class elsewhere must
+# declare it in its own body.
 _OWN_PACKAGE = __name__.rpartition(".")[0] + "."
 
 
