@@ -120,6 +120,7 @@ def test_a_proposals_details_set_in_a_before_hook_are_stored(engine, task_run):
     (lambda self: self.abort_transition(5), "reason must be a string or None, got 5"),
     (lambda self: self.delay_transition(1.5, "x"), "delay_seconds must be a whole number of seconds, got 1.5"),
     (lambda self: self.delay_transition(None, "x"), "delay_seconds must be a whole number of seconds, got None"),
+    (lambda self: self.delay_transition(float("nan"), "x"), "delay_seconds must be a whole number of seconds, got nan"),
     (lambda self: self.reject_transition("SCHEDULED", "x"), "reject_transition needs a State or None"),
 ])
 def test_bad_mutator_arguments_raise_and_change_nothing(engine, task_run, call, message):

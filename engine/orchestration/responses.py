@@ -42,9 +42,9 @@ def _as_reason(value: Any) -> str | None:
 def _as_int_seconds(value: Any) -> int:
     # Prefect declares delay_seconds as int: whole floats (its settings are floats)
     # are taken, a fraction is refused as pydantic refuses it.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"delay_seconds must be a whole number of seconds, got {value!r}")
-    if value.__class__ is not int and value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        isinstance(value, float) and not value.is_integer()  # (NaN and infinities too)
+    ):
         raise ValidationError(f"delay_seconds must be a whole number of seconds, got {value!r}")
     return int(value)
 
