@@ -79,6 +79,21 @@ def test_a_before_hook_writing_the_initial_state_changes_nothing_stored(engine, 
     assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
 
 
+def test_a_cleanup_writing_the_kept_state_changes_nothing_stored(engine, task_run):
+    # The first rule fizzles when the second delays: its cleanup sees the kept (current)
+    # state, which the answer holds, as Prefect's does, and storage does not.
+    def cleanup(self, initial_state, validated_state, context):
+        validated_state.state_details.cache_key = "from-cleanup"
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.delay_transition(5, "later")
+
+    rules = policy(rule({"cleanup": cleanup}), rule({"before_transition": before_transition}))
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=rules)
+    assert (result.status, result.state.state_details.cache_key) == (SetStateStatus.WAIT, "from-cleanup")
+    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+
+
 def test_a_subclass_of_a_built_in_rule_gets_copies_unless_it_opts_out(engine, task_run):
     seen: list = []
 

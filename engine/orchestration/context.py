@@ -152,19 +152,17 @@ class OrchestrationContext:
         # from database rows, so their writes reach the answer but never storage: the
         # context swaps in copies with their own details before a user rule sees them.
         # The proposal stays shared: rules may set its details, as in Prefect.
-        current = self.run.state
         if not self._detached:
             self._detached = True
-            self.initial_state = detached_state_copy(self.initial_state)
-        validated = self.validated_state
+            stored = self.initial_state
+            self.initial_state = detached_state_copy(stored)
+            if stored is not None and self.validated_state is stored:
+                self.validated_state = self.initial_state  # a nullified proposal's answer
+        validated, current = self.validated_state, self.run.state
         if validated is not None and current is not None and (
             validated is current or validated.state_details is current.state_details
         ):
-            initial = self.initial_state
-            # A nullified proposal answers with the initial state: keep them one.
-            self.validated_state = (
-                initial if initial is not None and initial.id == validated.id else detached_state_copy(validated)
-            )
+            self.validated_state = detached_state_copy(validated)
 
     def entry_context(self) -> tuple[State | None, State | None, "OrchestrationContext"]:
         """(copy of initial, copy of proposed, copy of context) for before-hooks."""
