@@ -312,13 +312,10 @@ class Engine:
                        page: int = 1, sort: Any = "NAME_ASC") -> PaginationResponse:
         """Page `page` (from 1) of `limit` flows (None: 200, at most 200) as
         read_flows gives them, with the count and number of pages (Prefect's
-        POST /flows/paginate). O(read_flows + count_flows)."""
+        POST /flows/paginate). O(read_flows)."""
+        filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter)
         return _pagination.paginate(
-            lambda offset, size: self.read_flows(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                                 work_pool_filter, sort, offset, size),
-            lambda: self.count_flows(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                     work_pool_filter),
-            limit, page)
+            lambda offset, size: _listings.page(self, "flow", filters, sort, offset, size), limit, page)
 
     @atomic
     def update_flow(self, flow_id: Any, flow: Mapping[str, Any] | None = None, **fields: Any) -> bool:
@@ -441,13 +438,11 @@ class Engine:
                              limit: int | None = None, page: int = 1, sort: Any = "NAME_ASC") -> PaginationResponse:
         """Page `page` (from 1) of `limit` deployments (None: 200, at most 200) as
         read_deployments gives them, with the count and number of pages (Prefect's
-        POST /deployments/paginate). O(read_deployments + count_deployments)."""
+        POST /deployments/paginate). O(read_deployments)."""
+        filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter,
+                   work_queue_filter)
         return _pagination.paginate(
-            lambda offset, size: self.read_deployments(offset, size, flow_filter, flow_run_filter, task_run_filter,
-                                                       deployment_filter, work_pool_filter, work_queue_filter, sort),
-            lambda: self.count_deployments(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                           work_pool_filter, work_queue_filter),
-            limit, page)
+            lambda offset, size: _listings.page(self, "deployment", filters, sort, offset, size), limit, page)
 
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
@@ -1258,13 +1253,12 @@ class Engine:
     ) -> PaginationResponse:
         """Page `page` (from 1) of `limit` flow runs (None: 200, at most 200) as
         read_flow_runs gives them, with the count and number of pages (Prefect's
-        POST /flow_runs/paginate). A read with offset (page - 1) * limit, plus a count."""
+        POST /flow_runs/paginate). A read with offset (page - 1) * limit, plus a count of
+        the same query plan."""
+        filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter,
+                   work_queue_filter)
         return _pagination.paginate(
-            lambda offset, size: self.read_flow_runs(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                                     work_pool_filter, work_queue_filter, offset, size, sort),
-            lambda: self.count_flow_runs(flow_filter, flow_run_filter, task_run_filter, deployment_filter,
-                                         work_pool_filter, work_queue_filter),
-            limit, page)
+            lambda offset, size: _queries.page_flow_runs(self, filters, offset, size, sort), limit, page)
 
     @locked
     def count_flow_runs(

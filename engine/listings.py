@@ -15,7 +15,7 @@ from .filters import DeploymentFilter, FlowFilter, FlowRunFilter, TaskRunFilter,
 from .queries import _flow_run_plan, _matching, _queue_ids, window
 from .sorting import DeploymentSort, FlowSort, as_catalog_sort, sort_records
 
-__all__ = ["read_flows", "count_flows", "read_deployments", "count_deployments"]
+__all__ = ["read_flows", "count_flows", "read_deployments", "count_deployments", "page"]
 
 
 def _runs_matching(tables: Any, frf: Any, trf: Any) -> list:
@@ -77,13 +77,20 @@ _KINDS: dict[str, tuple[Callable, Callable, type]] = {
 }
 
 
-def _listing(engine: Any, kind: str, filters: tuple, sort: Any, offset: Any, limit: Any) -> list:
+def page(engine: Any, kind: str, filters: tuple, sort: Any, offset: Any, limit: Any) -> tuple[list, int]:
+    """(the sorted window of `kind` records matching `filters`, how many match in
+    all): a read and its count from one selection."""
     parse, predicates, sort_enum = _KINDS[kind]
     parsed = parse(*filters)
     sort = as_catalog_sort(sort_enum, sort)
-    page = window(offset, limit)
+    chosen = window(offset, limit)
     tables = engine._store.tables
-    return sort_records(_select(tables[kind].rows.values(), predicates(tables, *parsed)), sort)[page]
+    selected = _select(tables[kind].rows.values(), predicates(tables, *parsed))
+    return sort_records(selected, sort)[chosen], len(selected)
+
+
+def _listing(engine: Any, kind: str, filters: tuple, sort: Any, offset: Any, limit: Any) -> list:
+    return page(engine, kind, filters, sort, offset, limit)[0]
 
 
 def _count(engine: Any, kind: str, filters: tuple) -> int:

@@ -51,12 +51,11 @@ def _checked(limit: Any, page: Any) -> tuple[int, int]:
     return limit, page
 
 
-def paginate(read: Callable[[int, int], list], count: Callable[[], int], limit: Any, page: Any) -> PaginationResponse:
-    """Page `page` of `limit` results: `read(offset, limit)`, then `count()`.
-    ValidationError for a limit outside 1..200 (None: 200) or a page below 1.
-    The cost of the read with that window, plus the count."""
+def paginate(read_page: Callable[[int, int], tuple[list, int]], limit: Any, page: Any) -> PaginationResponse:
+    """Page `page` of `limit` results: `read_page(offset, limit)` gives the window
+    and the count of all matches (one selection serves both). ValidationError for a
+    limit outside 1..200 (None: 200) or a page below 1. The cost of `read_page`."""
     limit, page = _checked(limit, page)
-    results = read((page - 1) * limit, limit)
-    total = count()
+    results, total = read_page((page - 1) * limit, limit)
     return PaginationResponse(results=results, count=total, limit=limit, pages=(total + limit - 1) // limit,
                               page=page)

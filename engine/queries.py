@@ -47,6 +47,7 @@ from .states import CountByState, StateType
 
 __all__ = [
     "read_flow_runs",
+    "page_flow_runs",
     "count_flow_runs",
     "read_task_runs",
     "count_task_runs",
@@ -505,6 +506,14 @@ def read_flow_runs(
                            work_pool_filter, work_queue_filter)
     offset, limit = check_window(offset, limit)
     return _read(plan, tables["flow_run"], as_flow_run_sort(sort), offset, limit)
+
+
+def page_flow_runs(engine: Any, filters: tuple, offset: int, limit: int, sort: Any) -> tuple[list, int]:
+    """(read_flow_runs's window, count_flow_runs) under the six flow-run `filters`,
+    from one plan: a paginate route's page and its total. Costs as the two."""
+    tables = engine._store.tables
+    plan, table = _flow_run_query(tables, *filters), tables["flow_run"]
+    return _read(plan, table, as_flow_run_sort(sort), offset, limit), _count(plan, table)
 
 
 def count_flow_runs(
