@@ -9,6 +9,7 @@ import datetime as _dt
 from typing import Protocol, runtime_checkable
 
 from .errors import ValidationError
+from .validation import as_datetime, as_timedelta
 
 UTC = _dt.timezone.utc
 
@@ -34,28 +35,13 @@ class SystemClock:
         return "SystemClock()"
 
 
-def _as_utc(value: _dt.datetime | str) -> _dt.datetime:
-    # As everywhere else in the engine: ISO 8601 text is taken, and a time without a
-    # UTC offset is read as UTC (as Prefect reads one).
-    if isinstance(value, str):
-        text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value  # (3.10's fromisoformat)
-        try:
-            value = _dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValidationError(f"expected an ISO 8601 time, got {value!r}") from None
-    if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"expected a datetime, got {type(value).__name__}: {value!r}")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _as_delta(value: float | _dt.timedelta, what: str) -> _dt.timedelta:
-    if isinstance(value, _dt.timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
-    raise ValidationError(f"{what} takes seconds or a timedelta, got {type(value).__name__} {value!r}")
+def _as_utc(value: _dt.datetime | str, what: str) -> _dt.datetime:
+    # As everywhere else in the engine (validation.as_datetime): ISO 8601 text is
+    # taken, and a time without a UTC offset is read as UTC (as Prefect reads one).
+    when = as_datetime(value, what)
+    if when is None:
+        raise ValidationError(f"{what} must be a datetime, got None")
+    return when
 
 
 class ManualClock:
@@ -74,8 +60,8 @@ class ManualClock:
         start: _dt.datetime | str | None = None,
         tick: _dt.timedelta | float = _dt.timedelta(0),
     ) -> None:
-        self._now = _as_utc(start) if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
-        tick = _as_delta(tick, "tick")
+        self._now = _as_utc(start, "start") if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
+        tick = as_timedelta(tick, "tick")
         if tick < _dt.timedelta(0):
             raise ValidationError(f"tick must not be negative, got {tick!r}")
         self._tick = tick
@@ -89,11 +75,11 @@ class ManualClock:
     def set(self, when: _dt.datetime | str) -> None:
         """Jump to `when` (may move backwards: tests sometimes need that). A time
         without an offset is UTC; ISO 8601 text is taken."""
-        self._now = _as_utc(when)
+        self._now = _as_utc(when, "when")
 
     def advance(self, seconds: float | _dt.timedelta = 0.0) -> _dt.datetime:
         """Move forward by `seconds` (a number or a timedelta); returns the new now."""
-        delta = _as_delta(seconds, "advance")
+        delta = as_timedelta(seconds, "advance")
         if delta < _dt.timedelta(0):
             raise ValidationError(f"cannot advance by a negative amount: {seconds!r}")
         self._now = self._now + delta

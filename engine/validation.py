@@ -58,6 +58,7 @@ __all__ = [
     "as_task_inputs",
     "checked_details",
     "as_json_value",
+    "as_timedelta",
     "as_state_details",
     "as_state_type",
 ]
@@ -237,12 +238,12 @@ def check_base_job_template(template: dict, what: str) -> None:
             "property of the variables schema")
 
 
-def _as_timedelta(value: Any, what: str) -> _dt.timedelta:
+def as_timedelta(value: Any, what: str) -> _dt.timedelta:
     if isinstance(value, _dt.timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _dt.timedelta(seconds=value)
-    raise ValidationError(f"{what} must be a timedelta or seconds, got {value!r}")
+    raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {value!r}")
 
 
 def _as_policy(cls: type, value: Any, what: str) -> Any:
@@ -439,7 +440,7 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         check = as_json_dict if name in _JSON_COLUMNS else as_dict
         return lambda value, what: check(value, what, nullable=nullable)
     if name == "total_run_time":
-        return _as_timedelta
+        return as_timedelta
     if name == "empirical_policy":
         cls = FlowRunPolicy if kind == "flow_run" else TaskRunPolicy
         return lambda value, what: _as_policy(cls, value, what)

@@ -114,7 +114,7 @@ def test_bad_start(runstate_engine):
 '''
     result = _run(pytester, source)
     result.assert_outcomes(passed=2, errors=1)
-    assert "@pytest.mark.runstate: expected an ISO 8601 time, got 'someday'" in result.stdout.str()
+    assert "@pytest.mark.runstate: start is not an ISO-8601 datetime: 'someday'" in result.stdout.str()
 
 
 def test_the_manual_clock_fixture_is_refused_with_the_system_clock(pytester: pytest.Pytester) -> None:
