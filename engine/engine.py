@@ -249,10 +249,8 @@ class Engine:
         rec.updated = now
 
     def _insert(self, kind: str, rec: Any) -> Any:
-        try:
-            self._store.insert(kind, rec)
-        except KeyError:  # an explicit id already taken (Prefect: an integrity error)
-            raise UniquenessError(f"a {kind.replace('_', ' ')} with id {rec.id} already exists") from None
+        # (an explicit id already taken: DuplicateIdError, as Prefect's integrity error)
+        self._store.insert(kind, rec)
         return rec
 
     def _unique(self, kind: str, index: str, key: Any) -> Any:
@@ -853,8 +851,6 @@ class Engine:
         if not values.get("name"):
             values["name"] = random_slug()
         store = self._store
-        if "id" in values and values["id"] in store.tables[kind].rows:
-            raise UniquenessError(f"{kind.replace('_', ' ')} {values['id']} already exists")
         run = cls(**values)
         run.created = run.updated = self._clock.now()
         if state is None:
@@ -1100,12 +1096,7 @@ class Engine:
                 state_details=details, data=None, result_artifact_id=artifact_id, id=state_id,
                 created=now, updated=now, task_run_id=run.id,
             )
-        try:
-            store.insert(row_kind, row)  # refuses a taken id before changing anything
-        except KeyError:
-            if row.id in store.tables[row_kind].rows:  # (the call's rollback drops any artifact)
-                raise UniquenessError(f"a state with id {state.id} already exists") from None
-            raise
+        store.insert(row_kind, row)  # a taken id: DuplicateIdError, nothing changed (the call's rollback drops any artifact)
         if state.__class__ is State:
             # The proposed state is the engine's own (the pipeline copies what callers
             # submit): it becomes the validated state instead of being copied once more.

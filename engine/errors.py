@@ -10,6 +10,7 @@ __all__ = [
     "ObjectNotFoundError",
     "ValidationError",
     "UniquenessError",
+    "DuplicateIdError",
     "OrchestrationError",
     "FlowRunGraphTooLarge",
     "TransactionError",
@@ -31,6 +32,14 @@ class ValidationError(RunstateError, ValueError):
 
 class UniquenessError(RunstateError):
     """A write would break a uniqueness constraint (e.g. two states of one run at one timestamp)."""
+
+
+class DuplicateIdError(UniquenessError, KeyError):
+    """A record with that id already exists (the store's insert refuses it, changing
+    nothing; a KeyError too, as for a mapping)."""
+
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class OrchestrationError(RunstateError):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 
-from .errors import TransactionError
+from .errors import DuplicateIdError, TransactionError
 from .indexes import ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
 from .refile import bind_file, bind_refile
 
@@ -432,7 +432,7 @@ class Store:
         table = self.tables[kind]
         rec_id = rec.id
         if table.rows.setdefault(rec_id, rec) is not rec:  # one hash of the id, not two
-            raise KeyError(f"{kind} {rec_id} already exists")
+            raise DuplicateIdError(f"a {kind.replace('_', ' ')} with id {rec_id} already exists")
         if file:
             table._file(rec)
         self._undo.append(("insert", table, rec))
