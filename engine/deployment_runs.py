@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from .errors import ObjectNotFoundError, ValidationError
 from .records import Deployment, FlowRun
-from .schema_tools import HydrationError, InvalidSchemaError, check_schema, errors_of, hydrate, validation_failure
+from .schema_tools import HydrationError, InvalidSchemaError, check_schema, error_finder, hydrate, validation_failure
 from .states import Scheduled
 from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid
 from .workers import queue_named_or_created
@@ -132,6 +132,7 @@ def _pool_defaults(variables: Any) -> tuple[dict, bool]:
     some_invalid = False
     if not isinstance(properties, dict):
         return defaults, some_invalid
+    errors_of = None  # built for the first default there is to check
     for name, prop in properties.items():
         if not isinstance(prop, dict) or "default" not in prop:
             continue
@@ -141,7 +142,9 @@ def _pool_defaults(variables: Any) -> tuple[dict, bool]:
             if isinstance(reference, dict) and reference.get("block_document_id") is not None:
                 raise ObjectNotFoundError("Block not found.")
             continue
-        if errors_of({name: default}, variables, ignore_required=True):
+        if errors_of is None:
+            errors_of = error_finder(variables, ignore_required=True)
+        if errors_of({name: default}):
             some_invalid = True
         else:
             defaults[name] = default

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "HydrationError", "InvalidSchemaError", "hydrate", "preprocess_schema", "remove_required",
-    "validation_failure", "check_schema", "errors_of",
+    "validation_failure", "check_schema", "error_finder",
 ]
 
 
@@ -191,7 +191,7 @@ def check_schema(schema: Any) -> None:
         _validator_class().check_schema(schema)
 
 
-def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, ignore_required: bool = False,
+def validation_failure(instance: Any, schema: Any, *, ignore_required: bool = False,
                        allow_none_with_default: bool = False) -> str | None:
     """None if `instance` is valid against `schema`, else Prefect's message for the
     most relevant error: "Validation failed[ for field 'a.b']. Failure reason: ...".
@@ -199,8 +199,7 @@ def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, i
     a JSON Schema, or refers to nowhere, with a server error)."""
     import jsonschema
 
-    if preprocess:
-        schema = preprocess_schema(schema, allow_none_with_default)
+    schema = preprocess_schema(schema, allow_none_with_default)
     if ignore_required:
         schema = remove_required(schema)
     try:
@@ -213,12 +212,18 @@ def validation_failure(instance: Any, schema: Any, *, preprocess: bool = True, i
     return None
 
 
-def errors_of(instance: Any, schema: Any, *, ignore_required: bool = False) -> list[Any]:
-    """Every error of `instance` against `schema` as given (no repairs), formats
-    checked: Prefect's non-raising validate, as it vets a work pool's defaults.
+def error_finder(schema: Any, *, ignore_required: bool = False) -> Callable[[Any], list[Any]]:
+    """A function giving every error of an instance against `schema` as given (no
+    repairs), formats checked: Prefect's non-raising validate, as it vets a work
+    pool's defaults. The validator is built once for all the instances it checks.
     InvalidSchemaError as validation_failure."""
     if ignore_required:
         schema = remove_required(schema)
     cls = _validator_class()
-    with _usable_schema():
-        return list(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(instance))
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+    def errors_of(instance: Any) -> list[Any]:
+        with _usable_schema():
+            return list(validator.iter_errors(instance))
+
+    return errors_of
