@@ -269,8 +269,7 @@ class Engine:
     @atomic
     def create_flow(self, name: str, tags: list[str] | None = None, id: Any = None) -> Flow:
         """Create a flow, or return the existing one with that name unchanged. O(1)."""
-        if not isinstance(name, str) or not name or any(c in name for c in "/%&><"):
-            raise ValidationError(f"flow name must be a non-empty string without / % & > <, got {name!r}")
+        as_name(name, "flow name")
         existing = self._unique("flow", "name", name)
         if existing is not None:
             return existing

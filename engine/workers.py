@@ -137,8 +137,9 @@ def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str])
 
 def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
     """Create a work pool with its "default" queue. Names are unique. O(1)."""
-    if not isinstance(name, str) or not name.strip("'\" ") or any(c in name for c in "/%&><"):
-        raise ValidationError(f"work pool name must be non-empty without / % & > <, got {name!r}")
+    as_name(name, "work pool name")
+    if not name.strip("'\" "):  # Prefect's pool names must hold more than quotes and spaces
+        raise ValidationError(f"work pool name must be a non-empty string without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
         raise UniquenessError(f"a work pool named {name!r} already exists")
     values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
