@@ -34,9 +34,9 @@ DEPLOYMENT_FLOW_RUN_FIELDS = frozenset({
     "state", "name", "parameters", "enforce_parameter_schema", "context", "infrastructure_document_id",
     "empirical_policy", "tags", "idempotency_key", "parent_task_run_id", "work_queue_name", "job_variables",
 })
-# Passed on to create_flow_run as given.
-_PASSED_ON = ("name", "context", "infrastructure_document_id", "empirical_policy", "idempotency_key",
-              "parent_task_run_id")
+# Passed on to create_flow_run as given (infrastructure_document_id is passed too,
+# falling back on the deployment's).
+_PASSED_ON = ("name", "context", "empirical_policy", "idempotency_key", "parent_task_run_id")
 
 
 def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapping[str, Any]) -> FlowRun:

@@ -388,8 +388,7 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
 
 _UUIDS = {
     "id", "flow_id", "deployment_id", "work_queue_id", "infrastructure_document_id", "storage_document_id",
-    "parent_task_run_id", "flow_run_id", "work_pool_id", "default_queue_id",
-    "concurrency_limit_id", "last_status_event_id",
+    "parent_task_run_id", "flow_run_id", "work_pool_id", "concurrency_limit_id", "last_status_event_id",
 }
 _TIMES = {
     "expected_start_time", "next_scheduled_start_time", "start_time", "end_time",
