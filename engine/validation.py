@@ -194,7 +194,12 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     for key in value:
         if not isinstance(key, str):
             raise ValidationError(f"{what} keys must be strings, got {key!r}")
-    try:  # (the round trip is the copy)
+    return _json_copy(value, what)
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    # The round trip is the copy (and turns NaN into None, tuples into lists).
+    try:
         return _json.loads(_json.dumps(value), parse_constant=_null_constant)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must hold JSON values: {exc}") from None
@@ -207,10 +212,7 @@ def as_json_value(value: Any, what: str) -> Any:
         return value
     if isinstance(value, dict):
         return as_json_dict(value, what) if value else {}
-    try:
-        return _json.loads(_json.dumps(value), parse_constant=_null_constant)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} must hold JSON values: {exc}") from None
+    return _json_copy(value, what)
 
 
 # Prefect's templating placeholder: {{ name }}, the name of word characters . - [ ] $.
