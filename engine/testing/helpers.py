@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import attrs
 
 from ..errors import RunstateError, ValidationError
-from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy
+from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy, SetStateStatus
 from ..records import ConcurrencyLimit, ConcurrencyLimitV2, Deployment, Flow, FlowRun, TaskRun
 from ..states import (
     Completed,
@@ -53,7 +53,7 @@ __all__ = [
 _ONE_SECOND = _dt.timedelta(seconds=1)
 _MICRO = _dt.timedelta(microseconds=1)
 _keys = itertools.count()
-_STATUSES = ("ACCEPT", "REJECT", "WAIT", "ABORT")
+_STATUSES = tuple(status.value for status in SetStateStatus)
 # Helpers that make a deployment or a tag limit give each its own name unless told
 # one, so that helpers used together in one test never share (and upsert) one.
 _setup_numbers = itertools.count(1)
