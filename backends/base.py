@@ -71,6 +71,13 @@ def check_options(scheme: str, options: dict, allowed: Iterable[str]) -> None:
         )
 
 
+def resolved(path: str) -> str:
+    """The file `path` names, through any symbolic links: one lock then guards a file
+    whatever name opens it, and a save replaces the file a link points to, not the
+    link. ("" stays "", for check_location to refuse.)"""
+    return os.path.realpath(path) if path else path
+
+
 def check_location(path: str) -> bool:
     """Refuse a location we could not use, before touching anything on disk.
 

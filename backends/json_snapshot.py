@@ -26,7 +26,7 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild
+from .base import PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild, resolved
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -44,9 +44,7 @@ class JsonSnapshotBackend:
         if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1):
             raise BackendError(f"save_every must be a positive integer or None, got {save_every!r}")
         self.url = f"json:///{path}"
-        # The file itself, through any symbolic links: a save replaces the file a link
-        # points to, not the link, and the lock is the file's whatever name opened it.
-        self.path = os.path.realpath(path) if path else path
+        self.path = resolved(path)
         self.save_every = save_every
         self._codecs = {kind: codec(kind, nested_as_text=False) for kind in KINDS}
         self._lock = PathLock(self.path)

@@ -25,7 +25,9 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild
+from .base import (
+    COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild, resolved,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -57,9 +59,7 @@ class SqliteBackend:
         if sync not in ("NORMAL", "FULL", "EXTRA"):
             raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.url = f"sqlite:///{path}"
-        # The file itself, through any symbolic links, so that one lock guards it
-        # whatever name opened it (two names would let two writers in).
-        self.path = os.path.realpath(path) if path else path
+        self.path = resolved(path)
         self.batch = batch
         self.synchronous = sync
         self._codecs = {kind: codec(kind, nested_as_text=True) for kind in KINDS}
