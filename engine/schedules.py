@@ -38,7 +38,7 @@ from .validation import as_bool, as_int, as_str
 
 __all__ = [
     "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
-    "MAX_ITERATIONS", "MAX_RRULE_LENGTH",
+    "MAX_ITERATIONS", "MAX_RRULE_LENGTH", "valid_timezone", "local_time",
 ]
 
 MAX_ITERATIONS = 1000  # candidates checked per date generation (Prefect's limit)
@@ -50,6 +50,12 @@ _ZERO = _dt.timedelta(0)
 @functools.lru_cache(maxsize=None)
 def _valid_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether `name` is an IANA zone of the installed tz database (the names
+    schedules accept)."""
+    return name in _valid_zones()
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo:
@@ -70,7 +76,7 @@ def _check_zone(value: Any, field: str, optional: bool) -> str | None:
 
 # pendulum's arithmetic, on zoneinfo datetimes -----------------------------------------------
 
-def _local(naive: _dt.datetime, tz: _dt.tzinfo, fold: int) -> _dt.datetime:
+def local_time(naive: _dt.datetime, tz: _dt.tzinfo, fold: int) -> _dt.datetime:
     """A wall-clock reading in `tz`, as pendulum's DateTime.create makes it: a
     skipped time moves by the gap (forward for fold=1, back for fold=0), a repeated
     one keeps `fold`."""
@@ -90,7 +96,7 @@ def _instance(value: _dt.datetime) -> _dt.datetime:
         return naive.replace(tzinfo=_zone("UTC"))
     key = getattr(tz, "key", None)
     if isinstance(key, str):
-        return _local(naive, _zone(key), value.fold)
+        return local_time(naive, _zone(key), value.fold)
     if tz.tzname(None) == "UTC":
         return naive.replace(tzinfo=_zone("UTC"))
     offset = tz.utcoffset(value) or _ZERO
@@ -107,7 +113,7 @@ def _add(value: _dt.datetime, days: float = 0, seconds: float = 0) -> _dt.dateti
     minutes, hours and days; the sum is the same timedelta.)"""
     tz = value.tzinfo
     if days:
-        return _local(value.replace(tzinfo=None, fold=0) + _dt.timedelta(days=days, seconds=seconds), tz, 1)
+        return local_time(value.replace(tzinfo=None, fold=0) + _dt.timedelta(days=days, seconds=seconds), tz, 1)
     return (value.astimezone(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)).astimezone(tz)
 
 
@@ -272,7 +278,7 @@ class CronSchedule(_Schedule):
         # croniter walks the naive local clock; each time it names is read in the
         # zone as its earlier occurrence (a skipped time moves back by the gap).
         times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
-        return _first_distinct((_local(times.get_next(_dt.datetime), tz, 0) for _ in itertools.count()), n, end)
+        return _first_distinct((local_time(times.get_next(_dt.datetime), tz, 0) for _ in itertools.count()), n, end)
 
 
 def _parse_rrule(text: str, dtstart: Any = None) -> Any:

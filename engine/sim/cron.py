@@ -11,10 +11,11 @@ moves back by the gap.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import zoneinfo
 
-__all__ = ["Cron", "valid_timezone"]
+from ..schedules import local_time
+
+__all__ = ["Cron"]
 
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day of month", "month", "day of week")
@@ -26,27 +27,6 @@ _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _SEARCH = _dt.timedelta(days=366 * 9)
 _MINUTE = _dt.timedelta(minutes=1)
 _UTC = _dt.timezone.utc
-
-
-@functools.lru_cache(maxsize=None)
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def valid_timezone(name: str) -> bool:
-    """Whether `name` is an IANA zone of the installed tz database (the names the
-    engine's schedules accept)."""
-    return name in _zones()
-
-
-def _first_reading(wall: _dt.datetime, zone: _dt.tzinfo) -> _dt.datetime:
-    # The local time `wall` at its earlier occurrence; in a DST gap, moved back by the
-    # gap (engine/schedules.py's _local with fold 0, as pendulum reads it).
-    before = zone.utcoffset(wall.replace(fold=0))
-    after = zone.utcoffset(wall.replace(fold=1))
-    if after > before:
-        wall -= after - before
-    return wall.replace(tzinfo=zone, fold=0)
 
 
 def _field(text: str, index: int) -> frozenset[int]:
@@ -123,7 +103,7 @@ class Cron:
                 wall = self._next_wall(wall)   # (each turn moves on: this ends)
                 if wall is None:
                     return None
-                when = _first_reading(wall, zone)
+                when = local_time(wall, zone, 0)  # the earlier occurrence; in a gap, moved back
                 # A match read back into a gap, or the first occurrence of a repeated
                 # hour, may lie at or before `t`: a date already given, as Prefect's
                 # scheduler finds it by its idempotency key.

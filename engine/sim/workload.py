@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .. import foreman as _foreman_service
+from ..schedules import valid_timezone
 from ..states import StateType
-from .cron import Cron, valid_timezone
+from .cron import Cron
 from .durations import Dist, constant, parse_dist, parse_duration
 from .errors import WorkloadError
 from .settings import apply_settings
