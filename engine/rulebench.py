@@ -68,6 +68,10 @@ _perf = time.perf_counter
 _RULE_ERRORS: list = []
 
 
+def _raised_by_a_rule(exc: BaseException) -> bool:
+    return any(exc is seen for seen in _RULE_ERRORS)
+
+
 @attrs.define(slots=True)
 class RuleStats:
     """Counts and time of one rule (or transform) over a benchmark."""
@@ -485,9 +489,8 @@ class _Replayer:
         self.seconds = 0.0
         self.record: list[dict] | None = None
         self.last_result: Any = None
-        # Positions (among the ops applied) of proposals a rule's exception ended;
-        # a baseline replay is given the measured run's, as it cannot tell itself.
-        self.applied = 0
+        # Which proposals (numbered by `transitions`) a rule's exception ended; a
+        # baseline replay is given the measured run's, as it cannot tell itself.
         self.failed_ops: set[int] = set()
         self.expected_failures: set[int] | None = None
 
@@ -501,8 +504,6 @@ class _Replayer:
         if self.record is not None:
             self.record.append(op)
         engine, name = self.engine, op["op"]
-        position = self.applied
-        self.applied += 1
         try:
             if name == "propose":
                 run = self._need(op, "run", self.runs, "run")
@@ -517,18 +518,18 @@ class _Replayer:
                     # A rule raised (the engine undid the call): an outcome like any
                     # other. Anything else is the stream's or the benchmark's fault.
                     expected = self.expected_failures
-                    if not (any(exc is e for e in _RULE_ERRORS) if expected is None else position in expected):
+                    if not (_raised_by_a_rule(exc) if expected is None else self.transitions in expected):
                         raise
                     result = None
                 finally:
                     _RULE_ERRORS.clear()
                 self.seconds += _perf() - start
-                self.transitions += 1
                 if result is None:
-                    self.failed_ops.add(position)
+                    self.failed_ops.add(self.transitions)
                     self.statuses["ERROR"] += 1
                 else:
                     self.statuses[result.status.value] += 1
+                self.transitions += 1
                 return result
             if name == "advance":
                 engine.clock.advance(float(op["seconds"]))
@@ -710,7 +711,7 @@ def benchmark_rule(
                     outcome.append(setter().status.value)
                 except Exception as exc:
                     # A hook of the measured rules raised: the error column counts it.
-                    if not any(exc is e for e in _RULE_ERRORS):
+                    if not _raised_by_a_rule(exc):
                         raise
                     outcome.append("ERROR")
                 finally:
