@@ -104,7 +104,7 @@ def no_run_source(workload: Workload) -> str | None:
     resume) with a schedule that has a date in the period, or an automation that
     runs a deployment. O(deployments + actions), one cron search per cron."""
     spec = workload.simulation
-    horizon = spec.until if spec.until is not None else spec.max_time
+    horizon = spec.horizon
     actions = {action.type for auto in workload.automations if auto.enabled and workload.triggers.enabled
                for action in auto.actions}
     if "run-deployment" in actions:
@@ -446,7 +446,7 @@ class Simulation:
             raise RuntimeError("a Simulation runs once")
         self._ran = True
         spec = self.workload.simulation
-        horizon = self.until if self.until is not None else spec.max_time
+        horizon = spec.horizon
         wall = time.perf_counter()
         interrupted = False
         if self.engine.read_flows():

@@ -53,6 +53,11 @@ class SimulationSpec:
     sample_interval: float = 300.0
     max_time: float = 30 * 86400.0      # safety horizon when only `runs` is given
 
+    @property
+    def horizon(self) -> float:
+        """The longest the simulation runs: `until`, else the `max_time` limit."""
+        return self.until if self.until is not None else self.max_time
+
 
 @attrs.define(slots=True)
 class SchedulerSpec:
