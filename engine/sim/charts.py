@@ -9,7 +9,8 @@ __all__ = ["draw_charts", "charts_available", "CHART_FILES"]
 
 # Every file draw_charts may write (a report folder's earlier ones are removed by name
 # before a new report goes in: report.clear_report_folder).
-CHART_FILES = ("states_over_time.png", "throughput.png", "latency.png", "rules.png")
+STATES_PNG, THROUGHPUT_PNG, LATENCY_PNG, RULES_PNG = CHART_FILES = (
+    "states_over_time.png", "throughput.png", "latency.png", "rules.png")
 
 
 def charts_available() -> bool:
@@ -71,7 +72,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
             ax.grid(alpha=0.3)
         axes[-1].set_xlabel("simulated hours")
         axes[0].set_title("Unfinished runs per state over time (sampled)")
-        save(fig, "states_over_time.png")
+        save(fig, STATES_PNG)
 
     per_hour = report["throughput"]["finished_per_hour"]
     fig, ax = plt.subplots(figsize=(10, 3.5))
@@ -79,7 +80,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     ax.set_xlabel("simulated hour")
     ax.set_ylabel("flow runs finished")
     ax.set_title("Throughput")
-    save(fig, "throughput.png")
+    save(fig, THROUGHPUT_PNG)
 
     keys = ("lateness_seconds", "queue_wait_seconds", "flow_run_time_seconds", "task_run_time_seconds")
     labels = ("p50", "p90", "p95", "p99", "max")
@@ -96,7 +97,7 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
     ax.set_ylabel("seconds")
     ax.set_title("Lateness, queue wait and run times (percentiles)")
     ax.legend(fontsize="small")
-    save(fig, "latency.png")
+    save(fig, LATENCY_PNG)
 
     # Orchestration rules (not transforms, which only count calls): share of each outcome.
     rules = {k: v for k, v in report["rules"].items() if v["kind"] == "rule" and v["calls"]}
@@ -116,5 +117,5 @@ def draw_charts(report: dict[str, Any], directory: str) -> list[str]:
         ax.set_title("Orchestration rule outcomes", pad=24)
         # Under the title, not over the bars: the call counts fill the right-hand margin.
         ax.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
-        save(fig, "rules.png")
+        save(fig, RULES_PNG)
     return paths
