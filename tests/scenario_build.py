@@ -40,8 +40,7 @@ def build(sc: dict) -> Engine:
                                 deployment_id=deployments[r["deployment"]].id if r["deployment"] else None,
                                 work_queue_id=queue and queue.id, work_queue_name=queue and queue.name,
                                 parent_task_run_id=r.get("parent_task_run"), **run_fields(r))
-        if not r.get("parent_task_run"):   # (a subflow's transition also moves its parent task run)
-            check_columns(run, r)
+        check_columns(run, r)
 
     # Subflows (graph_scenarios.py) once the task runs they are subflows of exist.
     for r in sc["flow_runs"]:
