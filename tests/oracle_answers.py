@@ -43,6 +43,14 @@ def errors_as_one(value):
     return value
 
 
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+def read_answers(file_name: str) -> list[dict]:
+    """The lines of a committed oracle answer file (tests/data/FILE_NAME), parsed."""
+    return [json.loads(line) for line in (DATA / file_name).read_text(encoding="utf-8").splitlines()]
+
+
 def load_oracle_script(name: str) -> ModuleType:
     """The module tests/oracle/<name>.py, loaded by path (tests/oracle is no package)."""
     path = pathlib.Path(__file__).parent / "oracle" / f"{name}.py"

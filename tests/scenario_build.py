@@ -4,15 +4,32 @@ engine's public API, each run's columns checked against what Prefect stored."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Iterator
 
 from engine import Engine, ManualClock, State, StateType
 from engine.states import TERMINAL_STATES
 from oracle_answers import T0
 
 
+_US = dt.timedelta(microseconds=1)
+
+
 def at_us(offset: int | None) -> dt.datetime | None:
     return None if offset is None else T0 + dt.timedelta(microseconds=offset)
+
+
+def us_of(t: dt.datetime | None) -> int | None:
+    """A time as microseconds after T0, as the oracles write them (at_us's inverse)."""
+    return None if t is None else (t - T0) // _US
+
+
+def replayed(case: dict) -> Iterator[tuple[Engine, dict, Any, str]]:
+    """A committed case's engine (`build`), with each of its queries, Prefect's answer
+    to it and a label for failure messages."""
+    sc = case["scenario"]
+    e = build(sc)
+    for i, (q, expected) in enumerate(zip(sc["queries"], case["answer"]["answers"], strict=True)):
+        yield e, q, expected, f"{sc['id']} query {i}: {q}"
 
 
 def build(sc: dict) -> Engine:

@@ -10,19 +10,15 @@ answers with a server error.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import pathlib
 
 import pytest
-from oracle_answers import compact, generator_writes, load_oracle_script
+from oracle_answers import compact, generator_writes, load_oracle_script, read_answers
 
 from engine import (
     Engine, ManualClock, ObjectNotFoundError, Running, Scheduled, StateType, ValidationError,
 )
 
-DATA = pathlib.Path(__file__).parent / "data"
-CASES = [json.loads(line) for line in
-         (DATA / "deployment_runs_prefect_oracle.jsonl").read_text(encoding="utf-8").splitlines()]
+CASES = read_answers("deployment_runs_prefect_oracle.jsonl")
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 VARIABLES = {"type": "object", "required": ["image"], "properties": {
     "image": {"type": "string"}, "cpu": {"type": "integer", "default": 1, "minimum": 1}}}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 import sqlite3
 from typing import Any
 
@@ -29,10 +28,9 @@ from engine import Engine, ManualClock, RunstateError
 from engine.foreman import FALLBACK_HEARTBEAT_INTERVAL_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 # The workers oracle's replay helpers: the same start time, millisecond offsets and
 # "any error is one answer" rule as the workers corpus.
-from oracle_answers import T0, compact, errors_as_one, generator_writes, id_of, ms_of
+from oracle_answers import T0, compact, errors_as_one, generator_writes, id_of, ms_of, read_answers
 
-DATA = pathlib.Path(__file__).parent / "data" / "foreman_prefect_oracle.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+CASES = read_answers("foreman_prefect_oracle.jsonl")
 # What run_foreman_once uses for a setting the step leaves out.
 DEFAULTS = {"inactivity_heartbeat_multiple": INACTIVITY_HEARTBEAT_MULTIPLE,
             "fallback_heartbeat_interval_seconds": FALLBACK_HEARTBEAT_INTERVAL_SECONDS}

@@ -9,25 +9,17 @@ and the root ids as a set."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import pathlib
 import uuid
 from typing import Any
 
 import pytest
 
 from engine import graph as graph_module
-from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
-from scenario_build import build
+from oracle_answers import compact, generator_writes, is_error, load_oracle_script, read_answers
+from scenario_build import replayed, us_of
 
-DATA = pathlib.Path(__file__).parent / "data" / "graph_prefect_oracle.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
-US = dt.timedelta(microseconds=1)
+CASES = read_answers("graph_prefect_oracle.jsonl")
 START_NONE = "validation error for Graph\nstart_time\n"
-
-
-def us(t: dt.datetime | None) -> int | None:
-    return None if t is None else (t - T0) // US
 
 
 GRAPH_ANSWER = load_oracle_script("graph_scenarios").graph_answer   # the oracle's own answer shape
@@ -52,24 +44,22 @@ def engine_answer(engine: Any, q: dict) -> Any:
         graph = graph_module.read_flow_run_graph(engine, q["flow_run"], q["since"], max_nodes=q["max_nodes"])
     except Exception as exc:  # noqa: BLE001  (compared with Prefect's error by class)
         return {"error": type(exc).__name__}
-    return GRAPH_ANSWER(graph, us)
+    return GRAPH_ANSWER(graph, us_of)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["scenario"]["id"] for c in CASES])
 def test_graph_matches_prefect(case):
-    sc, expected = case["scenario"], case["answer"]["answers"]
-    engine = build(sc)
-    for q, want in zip(sc["queries"], expected, strict=True):
+    for engine, q, want, where in replayed(case):
         q = {**q, "flow_run": uuid.UUID(q["flow_run"]), "since": wall_time_as_prefect_binds_it(q["since"])}
         got = engine_answer(engine, q)
         if is_error(want) and START_NONE in want["error"]:
             # Prefect's Graph wants a start time: a root run with neither a start nor an
             # expected start fails its validation (a 500); runstate's graph says None.
-            assert got["start_us"] is None, q
+            assert got["start_us"] is None, where
         elif is_error(want):
-            assert got == {"error": want["error"].split(":")[0]}, q
+            assert got == {"error": want["error"].split(":")[0]}, where
         else:
-            assert comparable(got) == comparable(want), q
+            assert comparable(got) == comparable(want), where
 
 
 def test_the_corpus_covers_what_the_graph_does():

@@ -5,8 +5,6 @@ brute-force property."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import pathlib
 from typing import Any
 
 import pytest
@@ -15,15 +13,14 @@ from hypothesis import given, strategies as st
 from engine import Engine, ManualClock, State, StateType, ValidationError
 from engine.history import MAX_INTERVALS, HistoryResponse
 from engine.records import estimated_run_time, estimated_start_time_delta
-from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
-from scenario_build import build
+from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script, read_answers
+from scenario_build import replayed
 from query_reference import (
     FILTER_ARGS, SETTINGS, World, ref_flow_runs, ref_task_runs, requests, world_of,
 )
 
 UTC = dt.timezone.utc
-DATA = pathlib.Path(__file__).parent / "data" / "history_prefect_oracle.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+CASES = read_answers("history_prefect_oracle.jsonl")
 COMPACT = load_oracle_script("history_scenarios").compact
 # Prefect fails validating its own answer when a run without a state falls in an
 # interval (state_type NULL); the engine leaves such runs out (README "Differences").
@@ -48,9 +45,7 @@ def ask(e: Engine, q: dict) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=[c["scenario"]["id"] for c in CASES])
 def test_history_matches_prefect(case):
     sc = case["scenario"]
-    e = build(sc)
-    for i, (q, expected) in enumerate(zip(sc["queries"], case["answer"]["answers"], strict=True)):
-        where = f"{sc['id']} query {i}: {q}"
+    for e, q, expected, where in replayed(case):
         if is_error(expected):
             if STATELESS_FAILURE in expected["error"]:
                 assert any(r["state"] is None and r["expected_us"] is not None

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 import uuid
 
 import pytest
-from oracle_answers import compact, generator_writes, load_oracle_script
+from oracle_answers import compact, generator_writes, load_oracle_script, read_answers
 
 from engine import (
     Engine, FlowRunInput, ManualClock, ObjectNotFoundError, Paused, Running, SetStateStatus, StateType, Suspended,
     UniquenessError, ValidationError,
 )
 
-DATA = pathlib.Path(__file__).parent / "data"
-CASES = [json.loads(line) for line in (DATA / "inputs_prefect_oracle.jsonl").read_text(encoding="utf-8").splitlines()]
+CASES = read_answers("inputs_prefect_oracle.jsonl")
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 _SCENARIOS = load_oracle_script("inputs_scenarios")
 KEYSET = _SCENARIOS.KEYSET                  # the keyset the oracle's paused runs wait with

@@ -8,9 +8,7 @@ and the bucket arithmetic at its edges."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import pathlib
 from typing import Any
 
 import pytest
@@ -23,12 +21,11 @@ from engine.conformance.queries import _sort_key_text as sort_key
 from engine.history import sqlite_ms
 from engine.states import TERMINAL_STATES
 from engine.validation import as_datetime
-from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script
-from scenario_build import build
+from oracle_answers import T0, compact, generator_writes, is_error, load_oracle_script, read_answers
+from scenario_build import replayed, us_of
 from query_reference import FILTER_ARGS
 
-DATA = pathlib.Path(__file__).parent / "data" / "ui_prefect_oracle.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+CASES = read_answers("ui_prefect_oracle.jsonl")
 ARGS = {**FILTER_ARGS, "work_queues": "work_queue_filter"}
 US = dt.timedelta(microseconds=1)
 MINUTE = dt.timedelta(minutes=1)
@@ -36,9 +33,7 @@ MINUTE = dt.timedelta(minutes=1)
 
 def us(value: Any) -> int | None:
     """A time as us after T0, or a timedelta as us, as the oracle writes them."""
-    if value is None:
-        return None
-    return value // US if isinstance(value, dt.timedelta) else (value - T0) // US
+    return value // US if isinstance(value, dt.timedelta) else us_of(value)
 
 
 def scatter(e: Engine, q: dict) -> list[list]:
@@ -149,10 +144,7 @@ def check_dashboard(e: Engine, q: dict, expected: Any, where: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["scenario"]["id"] for c in CASES])
 def test_ui_routes_match_prefect(case):
-    sc = case["scenario"]
-    e = build(sc)
-    for i, (q, expected) in enumerate(zip(sc["queries"], case["answer"]["answers"], strict=True)):
-        where = f"{sc['id']} query {i}: {q}"
+    for e, q, expected, where in replayed(case):
         if q["op"] == "dashboard_counts":
             check_dashboard(e, q, expected, where)
         elif is_error(expected) and "validation errors for SimpleFlowRun" in expected["error"]:
