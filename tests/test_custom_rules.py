@@ -4,6 +4,7 @@ checked against Prefect 3.1.0 with the same rules ported to its API."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -17,17 +18,21 @@ from engine.orchestration import (
     SetStateStatus,
 )
 from engine.orchestration.task_rules import CacheRetrieval
+from test_orchestration_harness import policy_of
 
 S = StateType
 T0 = dt.datetime(2024, 11, 4, tzinfo=dt.timezone.utc)
-
-
-def policy(*rules: type) -> type:
-    return type("UserPolicy", (BaseOrchestrationPolicy,), {"priority": staticmethod(lambda: list(rules))})
+# What `stored` gives for the task run as the fixture made it: PENDING, nothing else.
+UNTOUCHED = [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
 
 
 def rule(hooks: dict, from_states=(S.PENDING,), to_states=(S.RUNNING,), base: type = BaseOrchestrationRule) -> type:
     return type("UserRule", (base,), {"FROM_STATES": list(from_states), "TO_STATES": list(to_states), **hooks})
+
+
+def propose_with(engine: Engine, run, **hooks) -> Any:
+    """Propose RUNNING for `run` under a policy of one PENDING -> RUNNING rule with `hooks`."""
+    return engine.set_task_run_state(run.id, Running(), task_policy=policy_of(rule(hooks)))
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ def test_an_after_hook_writes_reach_the_answer_but_not_storage(engine, task_run)
         initial_state.state_details.cache_key = "audited-initial"
         self.rename_state("Audited")
 
-    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"after_transition": after_transition})))
+    result = propose_with(engine, task_run, after_transition=after_transition)
     assert result.status is SetStateStatus.ACCEPT
     # Prefect answers with the state its rules saw: the details write shows there...
     assert (result.state.name, result.state.state_details.cache_key) == ("Running", "audited")
@@ -73,10 +78,10 @@ def test_a_before_hook_writing_the_initial_state_changes_nothing_stored(engine, 
         initial_state.name = "Renamed"
         self.delay_transition(5, "later")
 
-    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    result = propose_with(engine, task_run, before_transition=before_transition)
     assert result.status is SetStateStatus.WAIT
     assert result.state.state_details.cache_key == "scribbled"  # as in Prefect's answer
-    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+    assert stored(engine, task_run) == UNTOUCHED
 
 
 def test_a_cleanup_writing_the_kept_state_changes_nothing_stored(engine, task_run):
@@ -88,10 +93,10 @@ def test_a_cleanup_writing_the_kept_state_changes_nothing_stored(engine, task_ru
     def before_transition(self, initial_state, proposed_state, context):
         self.delay_transition(5, "later")
 
-    rules = policy(rule({"cleanup": cleanup}), rule({"before_transition": before_transition}))
+    rules = policy_of(rule({"cleanup": cleanup}), rule({"before_transition": before_transition}))
     result = engine.set_task_run_state(task_run.id, Running(), task_policy=rules)
     assert (result.status, result.state.state_details.cache_key) == (SetStateStatus.WAIT, "from-cleanup")
-    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+    assert stored(engine, task_run) == UNTOUCHED
 
 
 def test_a_subclass_of_a_built_in_rule_gets_copies_unless_it_opts_out(engine, task_run):
@@ -109,7 +114,7 @@ def test_a_subclass_of_a_built_in_rule_gets_copies_unless_it_opts_out(engine, ta
     mine = rule({"before_transition": before_transition}, base=CacheRetrieval)
     assert mine.SAFE_COPIES
     later = rule({"before_transition": reader})
-    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(mine, later))
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy_of(mine, later))
     assert result.status is SetStateStatus.ACCEPT
     assert seen == [{}]  # the copy's parameters stayed with the copy
     assert stored(engine, task_run)[4][-1] == (S.RUNNING, "Running", None, None)
@@ -117,7 +122,7 @@ def test_a_subclass_of_a_built_in_rule_gets_copies_unless_it_opts_out(engine, ta
     # A class that declares SAFE_COPIES = False in its own body is handed the live objects.
     trusting = rule({"before_transition": before_transition, "SAFE_COPIES": False}, base=CacheRetrieval)
     other = engine.create_task_run(flow_run_id=task_run.flow_run_id, task_key="k", dynamic_key="1", state=Pending())
-    engine.set_task_run_state(other.id, Running(), task_policy=policy(trusting))
+    engine.set_task_run_state(other.id, Running(), task_policy=policy_of(trusting))
     assert engine.read_task_run(other.id).state_name == "NameSetOnCopy"
 
 
@@ -126,7 +131,7 @@ def test_a_proposals_details_set_in_a_before_hook_are_stored(engine, task_run):
     def before_transition(self, initial_state, proposed_state, context):
         proposed_state.state_details.cache_key = "from-rule"
 
-    engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    propose_with(engine, task_run, before_transition=before_transition)
     assert stored(engine, task_run)[3] == "from-rule"
 
 
@@ -143,15 +148,15 @@ def test_bad_mutator_arguments_raise_and_change_nothing(engine, task_run, call, 
         call(self)
 
     with pytest.raises(ValidationError, match=message):
-        engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
-    assert stored(engine, task_run) == [S.PENDING, "Pending", "Pending", None, [(S.PENDING, "Pending", None, None)]]
+        propose_with(engine, task_run, before_transition=before_transition)
+    assert stored(engine, task_run) == UNTOUCHED
 
 
 def test_a_whole_float_delay_is_taken(engine, task_run):
     def before_transition(self, initial_state, proposed_state, context):
         self.delay_transition(2.0, "x")
 
-    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    result = propose_with(engine, task_run, before_transition=before_transition)
     assert (result.status, result.details.delay_seconds) == (SetStateStatus.WAIT, 2)
 
 
@@ -160,7 +165,7 @@ def test_renaming_to_a_non_string_aborts_and_stores_nothing(engine, task_run, na
     def before_transition(self, initial_state, proposed_state, context):
         self.rename_state(name)
 
-    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy(rule({"before_transition": before_transition})))
+    result = propose_with(engine, task_run, before_transition=before_transition)
     assert result.status is SetStateStatus.ABORT
     assert result.details.reason.startswith("Error validating state:") and f"got {name!r}" in result.details.reason
     assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
@@ -186,8 +191,8 @@ def test_a_lone_state_type_is_refused_with_a_hint(value):
 
 @pytest.mark.parametrize("entry", ["CacheRetrieval", 42, None, dict, Running()])
 def test_a_policy_listing_something_else_than_a_rule_class_is_refused(engine, task_run, entry):
-    with pytest.raises(ValidationError, match=r"policy UserPolicy: priority\(\) lists .*not a rule class"):
-        engine.set_task_run_state(task_run.id, Running(), task_policy=policy(entry))
+    with pytest.raises(ValidationError, match=r"policy _Policy: priority\(\) lists .*not a rule class"):
+        engine.set_task_run_state(task_run.id, Running(), task_policy=policy_of(entry))
     assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
 
 
