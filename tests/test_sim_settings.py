@@ -181,14 +181,20 @@ def test_cli_sweep_checks_every_variant_before_running_any(tmp_path, capsys):
     assert "--sweep" in capsys.readouterr().err and not (tmp_path / "x.db").exists()
 
 
+def _empty_report(created: int = 0, **more: dict) -> dict:
+    """A report.json of a run that finished nothing: what comparison_text reads, plus `more`."""
+    return {"flow_runs": {"created": created, "finished": 0, "by_state": dict.fromkeys(
+                ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"), 0)},
+            "throughput": {"completed_flow_runs_per_hour": 0.0},
+            "lateness_seconds": {"count": 0}, "queue_wait_seconds": {"count": 0},
+            "flow_run_time_seconds": {"count": 0}, "events": {"late_marked": 0},
+            "retries": {"task": 0}, "cache_hits": 0,
+            "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0, "pool_or_queue_limit_deferrals": 0},
+            **more}
+
+
 def test_comparison_marks_figures_a_run_does_not_have():
-    report = {"flow_runs": {"created": 0, "finished": 0, "by_state": dict.fromkeys(
-                  ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"), 0)},
-              "throughput": {"completed_flow_runs_per_hour": 0.0},
-              "lateness_seconds": {"count": 0}, "queue_wait_seconds": {"count": 0},
-              "flow_run_time_seconds": {"count": 0}, "events": {"late_marked": 0},
-              "retries": {"task": 0}, "cache_hits": 0,
-              "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0, "pool_or_queue_limit_deferrals": 0}}
+    report = _empty_report()
     text = comparison_text([("a=1",)], [report])
     assert _row(text, "pool/queue-limit deferrals") == ["0"]
     assert _row(text, "lateness p50") == ["-"]
@@ -246,15 +252,7 @@ def test_cli_sweep_of_one_value_still_reports_as_a_sweep(tmp_path, capsys):
 
 def test_comparison_names_the_runs_that_stopped_short_of_their_run_target():
     def report(runs, stopped_by, created):
-        return {"workload": {"runs": runs}, "simulated": {"stopped_by": stopped_by},
-                "flow_runs": {"created": created, "finished": 0, "by_state": dict.fromkeys(
-                    ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"), 0)},
-                "throughput": {"completed_flow_runs_per_hour": 0.0},
-                "lateness_seconds": {"count": 0}, "queue_wait_seconds": {"count": 0},
-                "flow_run_time_seconds": {"count": 0}, "events": {"late_marked": 0},
-                "retries": {"task": 0}, "cache_hits": 0,
-                "concurrency": {"tag_slot_waits": 0, "deployment_slot_waits": 0,
-                                "pool_or_queue_limit_deferrals": 0}}
+        return _empty_report(created, workload={"runs": runs}, simulated={"stopped_by": stopped_by})
 
     text = comparison_text(["a", "b", "c"], [report(2000, "max_time", 1180), report(2000, "runs", 2000),
                                              report(None, "until", 7)])
