@@ -81,6 +81,9 @@ class SqliteBackend:
         self._listener: Any = None
         self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write
         self._pending = 0
+        # Set by `open` for an existing file, done by `load` (see _prepare).
+        self._upgrade: tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None = None
+        self._wal_pending = False
 
     # opening -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -118,7 +121,8 @@ class SqliteBackend:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
         if app_id == 0 and version == 0 and not has_tables:
-            self._pragmas(conn)
+            self._session_pragmas(conn)
+            self._use_wal(conn)
             self._create_schema(conn)
             return
         if app_id != APPLICATION_ID:
@@ -141,43 +145,54 @@ class SqliteBackend:
                 raise BackendError(
                     f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
-        self._pragmas(conn)
-        if version != SCHEMA_VERSION:
-            self._create_schema(conn, missing, widened)
+        self._session_pragmas(conn)
+        # An older file is upgraded by `load`, in the transaction that reads its rows,
+        # so a file refused for a bad row is left as it was (and switched to WAL
+        # only once loaded, for the same reason).
+        self._upgrade = (missing, widened) if version != SCHEMA_VERSION else None
+        self._wal_pending = True
 
-    def _create_schema(self, conn: sqlite3.Connection, kinds: list[str] | None = None,
-                       widened: list[tuple[str, tuple[str, ...]]] = ()) -> None:  # type: ignore[assignment]
-        """Create the tables of `kinds` (all of them by default), append the `widened`
-        tables' new columns, and stamp the file as a runstate database of
-        SCHEMA_VERSION, in one transaction."""
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create every table and stamp the new file, in one transaction."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for kind in self._codecs if kinds is None else kinds:
-                c = self._codecs[kind]
-                cols = ", ".join(
-                    f"{_quote(col)} {typ}" + (" NOT NULL UNIQUE" if col == "id" else "")
-                    for col, typ in zip(c.columns, c.sql_types)
-                )
-                # A rowid table: rowid order is creation order (see the upsert).
-                conn.execute(f"CREATE TABLE {kind} ({cols})")
-            for kind, added in widened:
-                c = self._codecs[kind]
-                types = dict(zip(c.columns, c.sql_types))
-                for col in added:
-                    conn.execute(f"ALTER TABLE {kind} ADD COLUMN {_quote(col)} {types[col]}")
-            # No secondary indexes: the file is only ever read whole (on open), and
-            # each one would cost every write-through commit extra pages.
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._schema_statements(conn, list(self._codecs), ())
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _pragmas(self, conn: sqlite3.Connection) -> None:
+    def _schema_statements(self, conn: sqlite3.Connection, kinds: list[str],
+                           widened: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Inside the caller's transaction: create the tables of `kinds`, append the
+        `widened` tables' new columns, stamp the file as SCHEMA_VERSION."""
+        for kind in kinds:
+            c = self._codecs[kind]
+            cols = ", ".join(
+                f"{_quote(col)} {typ}" + (" NOT NULL UNIQUE" if col == "id" else "")
+                for col, typ in zip(c.columns, c.sql_types)
+            )
+            # A rowid table: rowid order is creation order (see the upsert).
+            conn.execute(f"CREATE TABLE {kind} ({cols})")
+        for kind, added in widened:
+            c = self._codecs[kind]
+            types = dict(zip(c.columns, c.sql_types))
+            for col in added:
+                conn.execute(f"ALTER TABLE {kind} ADD COLUMN {_quote(col)} {types[col]}")
+        # No secondary indexes: the file is only ever read whole (on open), and
+        # each one would cost every write-through commit extra pages.
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # Persistent (stored in the file), and not allowed inside a transaction.
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise BackendError(f"cannot switch {self.path!r} to WAL journal mode (got {mode})")
+        self._wal_pending = False
+
+    def _session_pragmas(self, conn: sqlite3.Connection) -> None:
+        # This connection's settings only: nothing in the file changes.
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         # Ids are random, so a big run table is written all over its b-tree: a larger
         # page cache and memory-mapped reads keep those pages out of read() calls.
@@ -188,8 +203,24 @@ class SqliteBackend:
     def load(self, engine: "Engine") -> None:
         """Rebuild `engine` (empty) from the database. O(n log n) for n records."""
         conn = self._require_open()
+        upgrade = self._upgrade
         with no_gc():
-            self._load(conn, engine)
+            if upgrade is None:
+                self._load(conn, engine)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._schema_statements(conn, *upgrade)
+                    self._load(conn, engine)
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error):
+                        raise BackendError(f"cannot upgrade {self.path!r}: {exc}") from exc
+                    raise
+                self._upgrade = None
+        if self._wal_pending:
+            self._use_wal(conn)
 
     def _load(self, conn: sqlite3.Connection, engine: "Engine") -> None:
         records: dict[str, list] = {}
@@ -211,6 +242,8 @@ class SqliteBackend:
 
     # writing ----------------------------------------------------------------------------------
     def attach(self, engine: "Engine") -> None:
+        if self._upgrade is not None or self._wal_pending:
+            raise BackendError(f"{self.url}: load the database before attaching an engine")
         self._engine = engine
         self._listener = self._on_commit
         engine._store.listeners.append(self._listener)

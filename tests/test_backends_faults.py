@@ -19,6 +19,7 @@ from test_backends_support import (  # noqa: E402
     Workload, as_schema_version, dump, execute_sql, make_clock, rewrite_snapshot,
 )
 
+from backends.sqlite import SCHEMA_VERSION  # noqa: E402
 from engine import Completed, Engine  # noqa: E402
 from engine.errors import BackendError, ValidationError  # noqa: E402
 
@@ -190,6 +191,25 @@ def test_damaged_sqlite_database_is_refused(tmp_path, statement, match):
     with pytest.raises(BackendError, match=match):
         Engine.open(f"sqlite:///{path}")
     assert _listing(tmp_path) == before
+
+
+def test_older_sqlite_database_refused_for_a_bad_row_is_not_upgraded(tmp_path):
+    """The upgrade of an older file shares the transaction that reads its rows: a file
+    refused for a bad row is left byte for byte as it was, and opens (upgraded) once
+    the row is mended."""
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    as_schema_version(path, 3, "UPDATE flow_run SET created = 'not a date' WHERE rowid = 1")
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="bad row in table flow_run"):
+        Engine.open(f"sqlite:///{path}")
+    assert _listing(tmp_path) == before
+    execute_sql(path, "UPDATE flow_run SET created = updated WHERE rowid = 1")
+    Engine.open(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'flow_run_input'").fetchone()[0] == 1
+    conn.close()
 
 
 def _snapshot(tmp_path) -> tuple[str, bytes]:
