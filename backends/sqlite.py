@@ -317,8 +317,28 @@ class SqliteBackend:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int beyond SQLite's 64 bits
+        except (UnicodeEncodeError, OverflowError) as exc:
+            # The engine's checks refuse such values; this names one that got past them.
+            raise BackendError(f"write to {self.path!r} failed: {self._unstorable(upserts) or exc}") from exc
+        except sqlite3.Error as exc:
             raise BackendError(f"write to {self.path!r} failed: {exc}") from exc
+
+    def _unstorable(self, upserts: dict[str, list]) -> str | None:
+        """Which value of the encoded rows SQLite cannot bind: a text with a lone
+        surrogate, or an integer beyond 64 bits. O(values)."""
+        for kind, rows in upserts.items():
+            columns = self._codecs[kind].columns
+            at_id = columns.index("id")
+            for row in rows:
+                for column, value in zip(columns, row):
+                    if isinstance(value, str):
+                        try:
+                            value.encode("utf-8")
+                        except UnicodeEncodeError:
+                            return f"{kind}.{column} of {kind} {row[at_id]}: text with a lone surrogate {value!r}"
+                    elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+                        return f"{kind}.{column} of {kind} {row[at_id]}: {value} does not fit in 64 bits"
+        return None
 
     def flush(self) -> None:
         """Write the pending batch (batched mode); a no-op in write-through mode."""

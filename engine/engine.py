@@ -60,7 +60,7 @@ from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import (
     as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_text, as_uuid, as_uuid_list,
-    coerce_fields, merged_fields,
+    coerce_fields, merged_fields, storable_text,
 )
 
 __all__ = ["Engine"]
@@ -501,7 +501,7 @@ class Engine:
 
     # work pools and queues ------------------------------------------------------------------------
     @atomic
-    def create_work_pool(self, name: str, type: str | None = "process", **fields: Any) -> WorkPool:
+    def create_work_pool(self, name: str, type: str = "process", **fields: Any) -> WorkPool:
         """Create a work pool with its "default" queue. Names are unique."""
         return _workers.create_work_pool(self, name, type, fields)
 
@@ -654,6 +654,7 @@ class Engine:
         """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
         if not isinstance(tag, str) or not tag:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
+        storable_text(tag, "concurrency limit tag")
         as_count(concurrency_limit, "concurrency_limit")
         now = self._clock.now()
         limit = self._unique("concurrency_limit", "tag", tag)
@@ -1113,9 +1114,11 @@ class Engine:
     def _store_result_artifact(self, run_kind: str, run: Any, data: Any, now: _dt.datetime) -> uuid.UUID:
         key = type_ = description = None
         if isinstance(data, dict):
-            key = data.pop("artifact_key", None) or None
-            type_ = data.pop("artifact_type", None) or None
-            description = data.pop("artifact_description", None) or None
+            # Strings, as Prefect's Artifact schema has them (its refusal, inside state
+            # validation, ABORTs the transition with nothing stored; so does ours).
+            key = as_str(data.pop("artifact_key", None), "state.data.artifact_key") or None
+            type_ = as_str(data.pop("artifact_type", None), "state.data.artifact_type") or None
+            description = as_str(data.pop("artifact_description", None), "state.data.artifact_description") or None
         if run_kind == "flow_run":
             task_run_id, flow_run_id = None, run.id
         else:

@@ -105,10 +105,27 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
 
 
 def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
+    if value.__class__ is str and value.isascii():
+        return value
     if value is None and nullable:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+    return storable_text(value, what)
+
+
+def storable_text(value: str, what: str) -> str:
+    """`value`, unless it holds a lone surrogate (text decoded with
+    errors="surrogateescape", say): no UTF-8 store can hold one, so it is refused
+    here rather than failing a later save. O(len)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"{what} must be valid Unicode text: {value[exc.start]!r} at position {exc.start} is a lone "
+                f"surrogate, which no store can hold (got {value!r})"
+            ) from None
     return value
 
 
@@ -124,12 +141,18 @@ def as_name(value: Any, what: str) -> str:
     """Prefect's `Name`: a non-empty string without / % & > <."""
     if not isinstance(value, str) or not value or not _BANNED_IN_NAMES.isdisjoint(value):
         raise ValidationError(f"{what} must be a non-empty string without / % & > <, got {value!r}")
-    return value
+    return storable_text(value, what)
+
+
+# An integer column holds what SQLite's INTEGER does: a signed 64-bit value.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 def as_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {value!r}")
     return value
 
 
@@ -143,6 +166,8 @@ def as_count(value: Any, what: str) -> int:
     """`value` if it is a non-negative integer (a limit, a number of slots)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
+    if value > _INT_MAX:
+        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {value!r}")
     return value
 
 
@@ -519,8 +544,7 @@ _AS_IS: dict[Any, tuple] = {
     as_uuid: (uuid.UUID,),
     as_optional_uuid: (uuid.UUID, type(None)),
     as_bool: (bool,),
-    as_str: (str, type(None)),
-    as_text: (str,),
+    # (strings are not taken as they are: as_str checks them for lone surrogates)
 }
 
 
@@ -600,7 +624,8 @@ _TIME_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzi
 # counted from the engine's now when submitted (orchestration.pipeline._submitted).
 _PAUSE_TIMEOUT_CHECK = ("if {v} is not None and ({v}.__class__ is not DATETIME or {v}.tzinfo is not UTC) "
                         "and {v}.__class__ is not TIMEDELTA: {v} = as_datetime({v}, what + '.{field}')")
-_STR_CHECK = "if {v} is not None and {v}.__class__ is not str: {v} = as_str({v}, what + '.{field}')"
+_STR_CHECK = ("if {v} is not None and ({v}.__class__ is not str or not {v}.isascii()): "
+              "{v} = as_str({v}, what + '.{field}')")
 _OPTIONAL_FLAG_CHECK = "if {v} is not None and {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
 _FLAG_CHECK = "if {v}.__class__ is not bool: not_a_flag({v}, what + '.{field}')"
 

@@ -20,7 +20,8 @@ from .queries import count_flow_runs, read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
 from .states import new_id
 from .validation import (
-    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_name, as_priority, as_str, as_uuid, as_uuid_list,
+    as_bool, as_count, as_datetime, as_field_mapping, as_int, as_name, as_priority, as_str, as_text, as_uuid,
+    as_uuid_list,
     as_work_status, check_base_job_template, coerce_fields, merged_fields,
 )
 
@@ -135,9 +136,10 @@ def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str])
     return coerce_fields(kind, merged_fields(given, fields, kind), allowed)
 
 
-def create_work_pool(engine: Any, name: str, type: str | None, fields: dict) -> WorkPool:
+def create_work_pool(engine: Any, name: str, type: str, fields: dict) -> WorkPool:
     """Create a work pool with its "default" queue. Names are unique. O(1)."""
     as_name(name, "work pool name")
+    as_text(type, "work pool type")  # (Prefect's WorkPoolCreate: a string, never None)
     if not name.strip("'\" "):  # Prefect's pool names must hold more than quotes and spaces
         raise ValidationError(f"work pool name must be a non-empty string without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):

@@ -95,3 +95,17 @@ def test_reads_refuse_ids_and_keys_of_the_wrong_type(e):
         e.read_artifact("not-a-uuid")
     with pytest.raises(ValidationError, match="key must be a string"):
         e.read_latest_artifact(7)
+
+
+@pytest.mark.parametrize("column", ["artifact_key", "artifact_type", "artifact_description"])
+@pytest.mark.parametrize("value", [5, ["k"], "k\udc80"])
+def test_a_result_whose_artifact_columns_are_not_text_aborts_with_nothing_stored(e, flow_run, column, value):
+    """Prefect's Artifact schema refuses a non-string key, type or description inside
+    state validation, and the transition ABORTs (checked against Prefect 3.1.0); a
+    text no store can hold (a lone surrogate) is refused the same way."""
+    e.set_flow_run_state(flow_run.id, Completed(data={"artifact_key": "k", "v": 0}), force=True)
+    before = (e.read_latest_artifact("k").latest_id, e.read_flow_run(flow_run.id).state_id)
+    answer = e.set_flow_run_state(flow_run.id, Completed(data={column: value, "v": 1}), force=True)
+    assert answer.status.value == "ABORT"
+    assert f"state.data.{column} must be" in answer.details.reason
+    assert (e.read_latest_artifact("k").latest_id, e.read_flow_run(flow_run.id).state_id) == before

@@ -478,10 +478,27 @@ def test_failed_worker_writes_change_nothing(tmp_path):
         assert [w.name for w in engine.read_workers(pool.id)] == order == ["c", "b", "a"]
     engine.backend._conn.execute("PRAGMA query_only = 0")
     assert _rows_on_disk(path) == _counts(engine)
-    # An interval SQLite cannot hold (beyond 64 bits) is a BackendError too, and undone.
-    with pytest.raises(BackendError, match="too large"):
+    # An interval SQLite cannot hold (beyond 64 bits) is refused before anything is written.
+    with pytest.raises(ValidationError, match="heartbeat_interval_seconds must fit in a signed 64-bit integer"):
         engine.worker_heartbeat(pool.id, "a", 2**70)
     assert dump(engine) == before
+    engine.close()
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("x\udc80", r"flow_run\.name of flow_run .*: text with a lone surrogate"),
+    (2**70, r"flow_run\.name of flow_run .*: 1180591620717411303424 does not fit in 64 bits"),
+])
+def test_a_value_sqlite_cannot_bind_is_named_and_undone(tmp_path, bad, match):
+    """The engine refuses such values on the way in; one that gets past (here set
+    behind the engine's back) fails its write with the column and record named, and
+    the call is undone."""
+    engine = Engine.open(f"sqlite:///{tmp_path / 'runs.db'}", clock=make_clock())
+    run = engine.create_flow_run(flow_id=engine.create_flow("f").id, tags=["a"])
+    run.name = bad
+    with pytest.raises(BackendError, match=match):
+        engine.update_flow_run(run.id, tags=["b"])
+    assert engine.read_flow_run(run.id).tags == ["a"]
     engine.close()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import re
 import uuid
 from typing import Any
 
@@ -17,9 +18,12 @@ import pytest
 
 from engine import Engine, ManualClock, Pending, Running, models
 from engine.errors import RunstateError
+from engine.serialization import codec
+from engine.tables import KINDS
 
 T0 = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
-WRONG = [None, 5, "x", -1, 1.5, [], {}, [1], {"a": 1}, object(), True, "2024-01-01", uuid.uuid4()]
+WRONG = [None, 5, "x", -1, 1.5, [], {}, [1], {"a": 1}, object(), True, "2024-01-01", uuid.uuid4(),
+         "x\udc80", 2**70]  # (the last two: values no store can hold, see _unstorable)
 # Not calls on the run layer: context managers and a backend's durability hooks.
 NOT_SWEPT = {"open", "transaction", "close", "flush", "save"}
 
@@ -62,6 +66,26 @@ def _fingerprint(e: Engine) -> dict:
                          for rec in table.rows.values()) for kind, table in tables.items()}
 
 
+_CODECS = {kind: codec(kind, nested_as_text=True) for kind in KINDS}
+
+
+def _unstorable(e: Engine) -> list[str]:
+    """Values the engine holds that SQLite could not bind (text with a lone
+    surrogate, integers beyond 64 bits): whatever a call accepted must be storable."""
+    bad = []
+    for kind, table in e._store.tables.items():
+        for rec in table.rows.values():
+            for column, value in zip(_CODECS[kind].columns, _CODECS[kind].encode(rec)):
+                if isinstance(value, str) and not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        bad.append(f"{kind}.{column}={value!r}")
+                elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+                    bad.append(f"{kind}.{column}={value!r}")
+    return bad
+
+
 def _signature_error(exc: TypeError) -> bool:
     # Python's own complaint about the call's shape (e.g. a keyword the method lacks).
     text = str(exc)
@@ -79,6 +103,7 @@ def _sweep(name: str, params: list, call) -> None:
             before = _fingerprint(e)
             try:
                 call(e, kwargs)
+                assert not _unstorable(e), f"{name}({param.name}={wrong!r}) kept {_unstorable(e)}"
             except RunstateError:
                 assert _fingerprint(e) == before, f"{name}({param.name}={wrong!r}) failed half-way"
             except TypeError as exc:
@@ -116,3 +141,49 @@ def test_wrong_arguments_to_the_facade_raise_documented_errors_and_change_nothin
             await fn(session=session, **kwargs)
 
     _sweep(f"models.{module_name}.{fn_name}", _params(fn, "session"), lambda e, kwargs: asyncio.run(call(e, kwargs)))
+
+
+BAD_TEXT = "ok\udc80"  # a lone surrogate: no UTF-8 store (SQLite, a JSON file) can hold it
+
+
+@pytest.mark.parametrize("where, call", [
+    ("flow_run.idempotency_key", lambda e, o: e.create_flow_run(flow_id=o["flow"].id, idempotency_key=BAD_TEXT)),
+    ("flow_run.name", lambda e, o: e.update_flow_run(o["flow_run"].id, name=BAD_TEXT)),
+    ("task_run.cache_key", lambda e, o: e.create_task_run(flow_run_id=o["flow_run"].id, task_key="k2",
+                                                           dynamic_key="0", cache_key=BAD_TEXT)),
+    ("state.name", lambda e, o: e.set_flow_run_state(o["flow_run"].id, Running(name=BAD_TEXT), force=True)),
+    ("state.message", lambda e, o: e.set_flow_run_state(o["flow_run"].id, Running(message=BAD_TEXT), force=True)),
+    ("state.state_details.cache_key",
+     lambda e, o: e.set_task_run_state(o["task_run"].id, Running(state_details={"cache_key": BAD_TEXT}))),
+    ("work pool type", lambda e, o: e.create_work_pool("p2", type=BAD_TEXT)),
+    ("deployment name", lambda e, o: e.create_deployment(o["flow"].id, BAD_TEXT)),
+])
+def test_text_no_store_can_hold_is_refused_where_it_enters(where, call):
+    """A lone surrogate is refused on the way in, naming where it was, whatever the
+    store: it used to pass in memory and fail a SQLite save (in a batched mode, every
+    later save)."""
+    e, objs = _world()
+    before = _fingerprint(e)
+    with pytest.raises(RunstateError, match=rf"{re.escape(where)} must be valid Unicode text: '\\udc80' at position 2"):
+        call(e, objs)
+    assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("call", [
+    lambda e, o: e.create_flow_run(flow_id=o["flow"].id, run_count=2**63),
+    lambda e, o: e.create_work_queue(o["pool"].id, "q2", concurrency_limit=2**64),
+    lambda e, o: e.create_concurrency_limit_v2("g", limit=2**63),
+])
+def test_integers_beyond_64_bits_are_refused(call):
+    e, objs = _world()
+    before = _fingerprint(e)
+    with pytest.raises(RunstateError, match="must fit in a signed 64-bit integer"):
+        call(e, objs)
+    assert _fingerprint(e) == before
+
+
+def test_a_work_pool_type_must_be_a_string():
+    e, _ = _world()
+    for wrong in (None, 5):  # Prefect's WorkPoolCreate refuses both
+        with pytest.raises(RunstateError, match="work pool type must be a string"):
+            e.create_work_pool("p2", type=wrong)

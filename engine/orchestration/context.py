@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from ..errors import OrchestrationError, UniquenessError, ValidationError
+from ..errors import OrchestrationError, UniquenessError
 from ..states import State, StateType
+from ..validation import as_str
 from .responses import ACCEPT_DETAILS, SetStateStatus, StateAbortDetails
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,8 +197,8 @@ class OrchestrationContext:
                 self.validated_state = initial if detached else current
                 return
             name = proposed.name
-            if name.__class__ is not str and not isinstance(name, str):  # a rule's rename_state
-                raise ValidationError(f"state name must be a string, got {name!r}")
+            if name.__class__ is not str or not name.isascii():  # a rule's rename_state
+                as_str(name, "state name", False)
             data = proposed.data
             if data is None:
                 # One row written: nothing partial can be left behind on failure.

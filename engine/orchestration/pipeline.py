@@ -101,10 +101,12 @@ def _submitted(state: State, now: _dt.datetime) -> State:
         new.timestamp = now
     elif stamp.__class__ is not _DATETIME or stamp.tzinfo is not _UTC:  # (stores hold UTC)
         new.timestamp = as_datetime(stamp, "state.timestamp")
-    if new.name.__class__ is not str:
-        new.name = as_str(new.name, "state.name", False)
-    if new.message is not None and new.message.__class__ is not str:
-        new.message = as_str(new.message, "state.message")
+    name = new.name
+    if name.__class__ is not str or not name.isascii():
+        new.name = as_str(name, "state.name", False)
+    message = new.message
+    if message is not None and (message.__class__ is not str or not message.isascii()):
+        new.message = as_str(message, "state.message")
     if new.id.__class__ is not _UUID:
         new.id = as_uuid(new.id, "state.id")
     if new.data is not None:
