@@ -101,7 +101,10 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
         # As Prefect's DateTime fields read them: a time without an offset (or a bare
         # date, midnight) is UTC.
         return value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc)
+    try:
+        return value.astimezone(_dt.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00, say: past the last datetime in UTC
+        raise ValidationError(f"{what} is out of range once converted to UTC: {value.isoformat()}") from None
 
 
 def as_str(value: Any, what: str, nullable: bool = True) -> str | None:

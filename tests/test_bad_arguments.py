@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, ManualClock, Pending, Running, models
-from engine.errors import RunstateError
+from engine import Engine, Failed, ManualClock, Paused, Pending, Running, Scheduled, models
+from engine.errors import OrchestrationError, RunstateError
+from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from engine.serialization import codec
 from engine.tables import KINDS
 
@@ -187,3 +188,43 @@ def test_a_work_pool_type_must_be_a_string():
     for wrong in (None, 5):  # Prefect's WorkPoolCreate refuses both
         with pytest.raises(RunstateError, match="work pool type must be a string"):
             e.create_work_pool("p2", type=wrong)
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_a_time_past_the_datetime_range_in_utc_is_refused(value):
+    """Times are kept in UTC; one whose offset takes it past year 9999 (or before
+    year 1) is a ValidationError naming the field, not a bare OverflowError."""
+    e, objs = _world()
+    before = _fingerprint(e)
+    with pytest.raises(RunstateError, match=r"flow_run\.next_scheduled_start_time is out of range once converted to UTC"):
+        e.create_flow_run(flow_id=objs["flow"].id, next_scheduled_start_time=value)
+    with pytest.raises(RunstateError, match=r"state\.state_details\.scheduled_time is out of range"):
+        e.set_flow_run_state(objs["flow_run"].id, Scheduled(scheduled_time=value), force=True)
+    assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("kind", ["flow_run", "task_run"])
+def test_a_retry_delay_past_year_9999_is_an_orchestration_error(kind):
+    """Prefect's retry rules raise a bare OverflowError there; the engine names the
+    delay, and nothing is stored."""
+    e, objs = _world()
+    policy = {"retries": 1, "retry_delay": 10**12}
+    if kind == "flow_run":
+        run = e.create_flow_run(flow_id=objs["flow"].id, state=Running(), empirical_policy=policy)
+        propose = lambda: e.set_flow_run_state(run.id, Failed(), flow_policy=CoreFlowPolicy)  # noqa: E731
+    else:
+        run = e.create_task_run(flow_run_id=objs["flow_run"].id, task_key="r", dynamic_key="0", state=Running(),
+                                empirical_policy=policy)
+        propose = lambda: e.set_task_run_state(run.id, Failed(), task_policy=CoreTaskPolicy)  # noqa: E731
+    before = _fingerprint(e)
+    with pytest.raises(OrchestrationError, match="a retry_delay of 1000000000000 seconds puts its retry past"):
+        propose()
+    assert _fingerprint(e) == before
+
+
+def test_a_pause_timeout_past_year_9999_is_refused():
+    e, objs = _world()
+    before = _fingerprint(e)
+    with pytest.raises(RunstateError, match="pause_timeout: a timeout of .* is past the last datetime"):
+        e.set_flow_run_state(objs["flow_run"].id, Paused(timeout_seconds=10**12), force=True)
+    assert _fingerprint(e) == before

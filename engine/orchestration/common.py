@@ -4,10 +4,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ..errors import OrchestrationError
 from ..states import State, StateDetails, StateType
 from .rules import BaseOrchestrationRule
 
-__all__ = ["CoreRule", "make_state", "LEAVE_TERMINAL_ABORT"]
+__all__ = ["CoreRule", "make_state", "retry_time", "LEAVE_TERMINAL_ABORT"]
 
 # Where a terminal run may never go: both terminal-state rules ABORT these.
 LEAVE_TERMINAL_ABORT = frozenset({StateType.CANCELLING, StateType.PAUSED, StateType.CRASHED})
@@ -38,3 +39,15 @@ def make_state(
         data=data,
         state_details=details if details is not None else StateDetails(),
     )
+
+
+def retry_time(now: _dt.datetime, delay: float, run: Any) -> _dt.datetime:
+    """When a retry `delay` seconds after `now` is due. A delay that reaches past
+    9999-12-31 is an OrchestrationError naming it (Prefect's rule raises a bare
+    OverflowError there). O(1)."""
+    try:
+        return now + _dt.timedelta(seconds=delay)
+    except OverflowError:
+        raise OrchestrationError(
+            f"run {run.id}: a retry_delay of {delay} seconds puts its retry past the last datetime (9999-12-31)"
+        ) from None

@@ -5,7 +5,7 @@ import datetime as _dt
 
 from ..errors import OrchestrationError
 from ..states import StateDetails, StateType, has_persisted_result, new_id
-from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state
+from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state, retry_time
 from .rules import ALL_STATES, TERMINAL
 from .versions import V0_8_3, V0_8_4, api_version_of, is_latest_client
 
@@ -215,7 +215,7 @@ class RetryFailedFlows(CoreRule):
         if retries is None or run.run_count > retries:
             return
         now = context.now
-        retry_at = now + _dt.timedelta(seconds=policy.retry_delay or 0)
+        retry_at = retry_time(now, policy.retry_delay or 0, run)
         version = api_version_of(context.parameters)
         if version is not None and version < V0_8_3:
             _reset_failed_task_runs(context, retry_at)

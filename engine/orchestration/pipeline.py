@@ -119,7 +119,13 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     if details.scheduled_time is None and new.type is _SCHEDULED:
         details.scheduled_time = now
     if details.pause_timeout.__class__ is _TIMEDELTA:  # Paused(timeout_seconds=…) without now
-        details.pause_timeout = now + details.pause_timeout
+        try:
+            details.pause_timeout = now + details.pause_timeout
+        except OverflowError:
+            raise ValidationError(
+                f"state.state_details.pause_timeout: a timeout of {details.pause_timeout} from now is past the "
+                "last datetime (9999-12-31)"
+            ) from None
     return new
 
 

@@ -8,7 +8,7 @@ import math
 from ..errors import ObjectNotFoundError, OrchestrationError
 from ..records import TaskRunStateCache
 from ..states import StateDetails, StateType, has_persisted_result
-from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state
+from .common import LEAVE_TERMINAL_ABORT, CoreRule, make_state, retry_time
 from .rules import ALL_STATES, TERMINAL
 
 __all__ = [
@@ -128,7 +128,7 @@ class RetryFailedTasks(CoreRule):
                 make_state(
                     S.SCHEDULED, "AwaitingRetry", now,
                     message=proposed_state.message, data=proposed_state.data,
-                    details=StateDetails(scheduled_time=now + _dt.timedelta(seconds=delay)),
+                    details=StateDetails(scheduled_time=retry_time(now, delay, run)),
                 ),
                 "Retrying",
             )
