@@ -272,7 +272,10 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
     if isinstance(value, _dt.timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.timedelta(seconds=value)
+        try:
+            return _dt.timedelta(seconds=value)
+        except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
+            raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got {value!r}") from None
     raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {value!r}")
 
 

@@ -228,3 +228,12 @@ def test_a_pause_timeout_past_year_9999_is_refused():
     with pytest.raises(RunstateError, match="pause_timeout: a timeout of .* is past the last datetime"):
         e.set_flow_run_state(objs["flow_run"].id, Paused(timeout_seconds=10**12), force=True)
     assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), 10**20])
+def test_a_run_time_a_timedelta_cannot_hold_is_refused(seconds):
+    e, objs = _world()
+    before = _fingerprint(e)
+    with pytest.raises(RunstateError, match="flow_run.total_run_time must be a finite number of seconds"):
+        e.create_flow_run(flow_id=objs["flow"].id, total_run_time=seconds)
+    assert _fingerprint(e) == before
