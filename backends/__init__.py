@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import BackendError
 
-from .base import Backend, check_options
+from .base import Backend, ReadOnlyStore, check_options
 from .json_snapshot import JsonSnapshotBackend
 from .sqlite import SqliteBackend
 
@@ -53,15 +53,31 @@ def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engi
 
     Options: sqlite — `batch` (1 = write-through, the default; N = one SQLite commit
     per N engine commits), `synchronous` ("NORMAL" default, "FULL"); json —
-    `save_every` (None = only on flush/close). Raises BackendError when the location
-    cannot be used or holds a bad file; then nothing is left open or changed.
+    `save_every` (None = only on flush/close); both — `read_only=True`: load what is
+    stored without locking or changing anything (another process may be writing),
+    and refuse the engine's writes. Raises BackendError when the location cannot be
+    used or holds a bad file; then nothing is left open or changed.
     O(n log n) for n stored records.
     """
     from engine.engine import Engine
 
     scheme, path = parse_url(url)
+    read_only = options.pop("read_only", False)
+    if not isinstance(read_only, bool):
+        raise BackendError(f"read_only must be True or False, got {read_only!r}")
+    if read_only and options:
+        raise BackendError(f"{', '.join(sorted(options))}: a write option, but the engine is opened read_only")
     check_options(scheme, options, _OPTIONS[scheme])
     engine = Engine(clock=clock)
+    if read_only:
+        if scheme == "memory":
+            raise BackendError("read_only needs a stored engine: a memory URL has nothing to read")
+        reader = SqliteBackend(path) if scheme == "sqlite" else JsonSnapshotBackend(path)
+        reader.load_read_only(engine)
+        store = ReadOnlyStore(url)
+        store.attach(engine)
+        engine._backend = store
+        return engine
     if scheme == "memory":
         return engine
     backend: Any

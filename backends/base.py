@@ -297,6 +297,30 @@ def fsync_folder(path: str) -> None:
         os.close(fd)
 
 
+class ReadOnlyStore:
+    """The backend of an engine opened with `read_only=True`: what was stored when it
+    was opened, loaded once; nothing is locked, written or kept open. The engine's
+    writes raise BackendError and change nothing."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.read_only = True
+
+    def attach(self, engine: Any) -> None:
+        url = self.url
+
+        def refuse(changes: list) -> None:
+            raise BackendError(f"{url} was opened read-only; this engine accepts no writes")
+
+        engine._store.listeners.append(refuse)
+
+    def flush(self) -> None:
+        """Nothing to write."""
+
+    def close(self) -> None:
+        """Nothing to release (the file was closed once loaded)."""
+
+
 def closed_listener(url: str) -> Any:
     """The listener left on an engine whose backend was closed: writes now fail rather
     than silently stop being durable."""

@@ -93,6 +93,15 @@ class JsonSnapshotBackend:
         with no_gc():
             self._load(blob, engine)
 
+    def load_read_only(self, engine: "Engine") -> None:
+        """Rebuild `engine` (empty) from the snapshot without locking it: saves replace
+        the file whole (a rename), so this reads one complete snapshot even while a
+        writer saves."""
+        if not os.path.isfile(self.path):
+            raise BackendError(f"{self.path!r} does not exist (nothing to open read-only)")
+        self._existed = True
+        self.load(engine)
+
     def _load(self, blob: bytes, engine: "Engine") -> None:
         tables = read_snapshot_tables(blob, self.path)
         records: dict[str, list] = {}

@@ -45,6 +45,11 @@ ADDED_IN = {"worker": 2, "deployment_schedule": 3, "flow_run_input": 4}
 # database appends them, NULL in every row, in that transaction.
 
 
+def _uri_path(path: str) -> str:
+    # A path inside a file: URI: '?', '#' and '%' would end or escape it.
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -116,6 +121,45 @@ class SqliteBackend:
             raise
         self._conn = conn
 
+    def load_read_only(self, engine: "Engine") -> None:
+        """Rebuild `engine` (empty) from the database without writing to it or locking
+        it: a read-only connection, one read transaction (a writer may carry on; the
+        engine gets the last commit before the read). A file of an older schema
+        version is refused: it must be opened writable once to be upgraded."""
+        if not os.path.isfile(self.path):
+            raise BackendError(f"{self.path!r} does not exist (nothing to open read-only)")
+        with open(self.path, "rb") as f:
+            header = f.read(100)
+        if header[:16] != b"SQLite format 3\x00":
+            raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
+        # An older file is refused before connecting when the header can tell (a
+        # read-only connection to a WAL database leaves -wal and -shm files behind):
+        # with commits in the WAL the header may lag, so the connection decides.
+        wal = self.path + "-wal"
+        if (int.from_bytes(header[68:72], "big") == APPLICATION_ID
+                and int.from_bytes(header[60:64], "big") < SCHEMA_VERSION
+                and (not os.path.exists(wal) or os.path.getsize(wal) == 0)):
+            raise BackendError(self._older_for_read_only())
+        try:
+            conn = sqlite3.connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc}") from exc
+        try:
+            conn.execute("BEGIN")  # one snapshot for the checks and every table read
+            if self._checked_schema(conn) is not None:
+                raise BackendError(self._older_for_read_only())
+            with no_gc():
+                self._load(conn, engine)
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _older_for_read_only(self) -> str:
+        return (f"{self.path!r} has an older runstate schema version; open it writable once to upgrade it to "
+                f"version {SCHEMA_VERSION}")
+
     def _prepare(self, conn: sqlite3.Connection, existed: bool) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -125,6 +169,20 @@ class SqliteBackend:
             self._use_wal(conn)
             self._create_schema(conn)
             return
+        upgrade = self._checked_schema(conn)
+        self._session_pragmas(conn)
+        # An older file is upgraded by `load`, in the transaction that reads its rows,
+        # so a file refused for a bad row is left as it was (and switched to WAL
+        # only once loaded, for the same reason).
+        self._upgrade = upgrade
+        self._wal_pending = True
+
+    def _checked_schema(self, conn: sqlite3.Connection) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None:
+        """Refuse a file that is not a runstate database this build reads; for one of
+        an older schema version, the (missing tables, widened tables) its upgrade
+        adds, else None."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         if app_id != APPLICATION_ID:
             raise BackendError(f"{self.path!r} is a SQLite database but not a runstate one (application_id {app_id})")
         if not 1 <= version <= SCHEMA_VERSION:
@@ -145,12 +203,7 @@ class SqliteBackend:
                 raise BackendError(
                     f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
-        self._session_pragmas(conn)
-        # An older file is upgraded by `load`, in the transaction that reads its rows,
-        # so a file refused for a bad row is left as it was (and switched to WAL
-        # only once loaded, for the same reason).
-        self._upgrade = (missing, widened) if version != SCHEMA_VERSION else None
-        self._wal_pending = True
+        return (missing, widened) if version != SCHEMA_VERSION else None
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         """Create every table and stamp the new file, in one transaction."""

@@ -546,3 +546,66 @@ def test_opening_a_snapshot_leaves_another_snapshots_temporary_files_alone(tmp_p
     stale.write_text("left by a crash")
     Engine.open(f"json:///{tmp_path / 'runs'}").close()
     assert other.exists() and not stale.exists()
+
+
+# read-only opening ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("scheme, name", [("sqlite", "runs.db"), ("json", "runs.json")])
+def test_read_only_open_loads_everything_and_refuses_writes(tmp_path, scheme, name):
+    """A read-only engine holds exactly what was stored, takes no lock (a writer may
+    have the store open, and opens it afterwards), writes nothing to the store file,
+    and refuses its own writes, changing nothing."""
+    url = f"{scheme}:///{tmp_path / name}"
+    writer = _populated(url)
+    writer.flush()  # (a snapshot is saved on flush or close)
+    expected = dump(writer)
+    store_bytes = open(tmp_path / name, "rb").read() if scheme == "json" else None
+    reader = Engine.open(url, clock=make_clock(), read_only=True)
+    assert dump(reader) == expected
+    flow = reader.read_flow_runs(limit=1)[0]
+    with pytest.raises(BackendError, match="opened read-only; this engine accepts no writes"):
+        reader.create_flow("new")
+    with pytest.raises(BackendError, match="opened read-only"):
+        reader.set_flow_run_state(flow.id, Completed(), force=True)
+    assert dump(reader) == expected
+    writer.create_flow("after")  # the reader took no lock, and does not see later writes
+    writer.close()
+    assert dump(reader) == expected
+    reader.close()
+    if scheme == "json":
+        assert open(tmp_path / name, "rb").read() != store_bytes  # the writer's close saved
+    Engine.open(url, clock=make_clock()).close()  # and a writer still gets in
+
+
+def test_read_only_sqlite_open_reads_one_commit_and_leaves_the_file_as_it_was(tmp_path):
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    before = open(path, "rb").read()
+    engine = Engine.open(f"sqlite:///{path}", read_only=True)
+    engine.close()
+    assert open(path, "rb").read() == before
+    assert not os.path.exists(f"{path}-journal")
+
+
+def test_read_only_open_of_an_older_sqlite_file_is_refused_unchanged(tmp_path):
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    as_schema_version(path, 3)
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match="older runstate schema version; open it writable once"):
+        Engine.open(f"sqlite:///{path}", read_only=True)
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("url, options, match", [
+    ("sqlite:///{tmp}/missing.db", {}, "does not exist \\(nothing to open read-only\\)"),
+    ("json:///{tmp}/missing.json", {}, "does not exist \\(nothing to open read-only\\)"),
+    ("memory://", {}, "a memory URL has nothing to read"),
+    ("sqlite:///{tmp}/runs.db", {"batch": 5}, "batch: a write option, but the engine is opened read_only"),
+    ("json:///{tmp}/runs.json", {"save_every": 1}, "save_every: a write option"),
+    ("sqlite:///{tmp}/runs.db", {"read_only": "yes"}, "read_only must be True or False"),
+])
+def test_read_only_open_refusals(tmp_path, url, options, match):
+    before = _listing(tmp_path)
+    with pytest.raises(BackendError, match=match):
+        Engine.open(url.format(tmp=tmp_path), read_only=options.pop("read_only", True), **options)
+    assert _listing(tmp_path) == before
