@@ -190,8 +190,8 @@ def test_each_worker_fails_on_its_own_and_the_same_whatever_else_the_workload_ch
     assert names == {"p-worker-0-0", "p-worker-0-1"}
     by_worker = [[(s, e) for n, s, e in first.metrics.down_windows if n == name] for name in sorted(names)]
     assert by_worker[0] != by_worker[1]
-    # Random task durations (drawn from the simulation's main stream) change what runs
-    # when, not when workers fail: they draw from streams of their own.
+    # Random task durations (drawn from the runs' streams) change what runs when, not
+    # when workers fail: they draw from streams of their own.
     varied, _ = simulate(FAILING, "workers[0].count=2",
                          'flows[0].tasks[0].duration={ dist = "exponential", mean = "4m" }')
     assert varied.metrics.down_windows == first.metrics.down_windows

@@ -62,6 +62,7 @@ from ..states import State, StateType, Suspended
 from .errors import WorkloadError
 from .loop import service_pass_at
 from .model import DeploymentRT, PoolRT, QueueRT, RunSim
+from .streams import Streams
 from .workload import (DEPLOYMENT_ACTIONS, FLOW_RUN_EVENT, POOL_ACTIONS, QUEUE_ACTIONS, ActionSpec, AutomationSpec,
                        matches)
 
@@ -476,9 +477,14 @@ class Automations:
         firing, index = invocation
         invocation_id = uuid.uuid5(auto.id, f"{firing}/{index}")
         key = f"automation {auto.id}, action {index}, invocation {invocation_id}"
+        # The run's identity (its random stream): its ordinal among the runs automations
+        # created of `dep`.
+        identity = Streams.action_run(dep.run_prefix, dep.actions)
+        dep.actions += 1
         try:
-            created = self.sim.services.create_run(dep, self.loop.now, auto=False, parameters=action.parameters,
-                                                   key=key, job_variables=action.job_variables)
+            created = self.sim.services.create_run(dep, self.loop.now, identity, auto=False,
+                                                   parameters=action.parameters, key=key,
+                                                   job_variables=action.job_variables)
         except ValidationError:
             return False   # Prefect: the route's 4xx fails the action (e.g. unhydratable parameters)
         return created is not None

@@ -17,10 +17,14 @@ final, on a first attempt) and propose RUNNING for it instead of creating anothe
 Crashes, pauses and cancellations are drawn per run from the flow spec; a pause
 whose timeout passes is failed by the server's pause-expiration service on its
 next pass (a later resume finds the run no longer paused and asks nothing).
+
+Every draw about a run comes from its own stream (`run.rng`, streams.py): at the
+start of each attempt its crash point, its pause and each task node's first try
+(duration, failure, cache choice; FlowPlan.draw_attempt); task retries draw from
+it as they come, in the run's own order.
 """
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import TaskRunResult
@@ -31,6 +35,7 @@ from ..states import (
 from .loop import service_pass_at
 from .metrics import Metrics
 from .model import ACTIVE, DONE, FAILED, SKIPPED, WAITING, FlowPlan, RunSim
+from .streams import seed_run_name, stream, subflow_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
@@ -62,12 +67,11 @@ class Client:
     before the run is driven afresh (`final` and `dead` still say whether it had been
     counted finished)."""
 
-    def __init__(self, engine: "Engine", loop: "EventLoop", rng: random.Random, metrics: Metrics,
+    def __init__(self, engine: "Engine", loop: "EventLoop", metrics: Metrics,
                  flow_policy: Any, task_policy: Any, on_final: Callable[[RunSim], None],
                  on_final_state: Callable[[RunSim], None], on_rescheduled: Callable[[RunSim], None]) -> None:
         self.engine = engine
         self.loop = loop
-        self.rng = rng
         self.metrics = metrics
         self.flow_policy = flow_policy
         self.task_policy = task_policy
@@ -303,11 +307,15 @@ class Client:
         run.failed = 0
         run.held = []
         run.cache_keys = {}
-        rng = self.rng
+        rng = run.rng
         spec = plan.spec
         run.crash_at = rng.randrange(n) if n and spec.crash_probability and rng.random() < spec.crash_probability else -1
         run.pause_armed = bool(run.attempt == 1 and spec.pause and rng.random() < spec.pause.probability)
+        if run.pause_armed:
+            run.pause_for = spec.pause.duration.sample(rng)  # type: ignore[union-attr]
         run.pause_left = len(plan.pause_nodes)
+        run.draws = plan.draw_attempt(rng)
+        run.fails = [None] * n
         if not n:
             self._finish_flow(run)
             return
@@ -390,8 +398,12 @@ class Client:
 
     def _let_go(self, run: RunSim, ok: bool) -> None:
         """`run` is no longer driven: free its worker slot and tell whoever waits on it
-        (the simulation, or the parent's task node, as succeeded if `ok`)."""
+        (the simulation, or the parent's task node, as succeeded if `ok`). Its stream
+        and draws go (~3.5 KB a run): nothing draws for a run no longer driven
+        (drive_again makes another stream, its next attempt new draws)."""
         self.release_worker(run)
+        run.rng = None
+        run.draws, run.fails = [], []
         parent = run.parent
         if parent is None:
             self.on_final(run)
@@ -443,7 +455,7 @@ class Client:
                 flow=run.plan.spec.name, task=node.task.name, index=node.dynamic_key,
                 deployment=run.dep.spec.name if run.dep is not None else "",
                 day=int(t // 86400), hour=int(t // 3600),
-                choice=self.rng.randrange(cache.choices) if cache.choices > 1 else 0,
+                choice=run.draws[i][2],  # type: ignore[index]
             )
         expiration = None
         if completed and cache.expiration is not None:
@@ -461,7 +473,7 @@ class Client:
         counters = self._counters
         if status == "ACCEPT":
             counters["task_attempts"] += 1
-            self._after(node.duration.sample(self.rng), self._finish_task, arg)
+            self._after(self._start_try(run, i), self._finish_task, arg)
         elif status == "WAIT":
             delay = result.details.delay_seconds
             if (result.details.reason or "").startswith("Concurrency limit"):
@@ -486,26 +498,42 @@ class Client:
                 self._node_done(run, i, False)
             elif stype is _RUNNING:
                 # Rejected to its current RUNNING state: it runs after all.
-                self._after(node.duration.sample(self.rng), self._finish_task, arg)
+                self._after(self._start_try(run, i), self._finish_task, arg)
             else:
                 self._node_done(run, i, False)
         else:
             counters["task_aborts"] += 1
             self._node_done(run, i, False)
 
+    def _start_try(self, run: RunSim, i: int) -> float:
+        """A try of node `i` starts running: its duration, and whether it fails kept for
+        its end. The attempt's first try takes what the attempt drew up front; a later
+        one (a task retry, a rejected end) draws afresh from the run's stream."""
+        fails = run.fails
+        if fails[i] is None:
+            duration, fails[i], _ = run.draws[i]  # type: ignore[misc]
+            return duration
+        node = run.plan.nodes[i]
+        rng = run.rng
+        duration = node.duration.sample(rng)
+        fails[i] = node.fail_p > 0.0 and rng.random() < node.fail_p  # type: ignore[union-attr]
+        return duration
+
     def _finish_task(self, arg: tuple[RunSim, int, int]) -> None:
         run, i, gen = arg
         if gen != run.gen:
             return
         node = run.plan.nodes[i]
-        rng = self.rng
-        if node.fail_p and rng.random() < node.fail_p:
+        if run.fails[i]:
             state = Failed(message="simulated task failure")
         elif node.cache is not None:
             state = Completed(state_details=self._cache_details(run, i, True))
         else:
             state = Completed()
-        result = self.task_call(run, i, state)
+        if node.jitter and run.fails[i]:
+            result = self._retriable_failure(run, i, state)
+        else:
+            result = self.task_call(run, i, state)
         status = result.status
         if status == "ACCEPT":
             self._node_done(run, i, state.type is _COMPLETED)
@@ -517,7 +545,7 @@ class Client:
                 when = returned.state_details.scheduled_time
                 self.loop.at(self.t_of(when) if when is not None else self.loop.now, self._propose_task_running, arg)
             elif stype is _RUNNING:
-                self._after(node.duration.sample(rng), self._finish_task, arg)
+                self._after(self._start_try(run, i), self._finish_task, arg)
             else:
                 self._node_done(run, i, stype is _COMPLETED)
         elif status == "WAIT":
@@ -525,6 +553,18 @@ class Client:
         else:
             self._counters["task_aborts"] += 1
             self._node_done(run, i, False)
+
+    def _retriable_failure(self, run: RunSim, i: int, state: State) -> Any:
+        """Propose the failure `state` of node `i`, whose retries are jittered: the
+        engine's RetryFailedTasks draws the delay from `engine.random`, lent the run's
+        stream for the call so that the delay is the run's own draw."""
+        engine = self.engine
+        own = engine.random
+        engine.random = run.rng
+        try:
+            return self.task_call(run, i, state)
+        finally:
+            engine.random = own
 
     def _node_done(self, run: RunSim, i: int, ok: bool) -> None:
         status = run.status
@@ -587,11 +627,14 @@ class Client:
                 if loaded is not None and (loaded.final or loaded.dead):
                     self._rerun_subflow(run, i, loaded)
                     return
+        key = subflow_key(run.key, run.attempt, i)
+        rng = stream(key)
+        seed_run_name(rng)
         rec = self.engine.create_flow_run(
             flow_id=plan.flow_id, parent_task_run_id=tr.id, tags=list(plan.spec.tags),
             empirical_policy=plan.policy, state=Pending(),
         )
-        child = RunSim(rec, plan, None, parent=(run, i, run.gen))
+        child = RunSim(rec, plan, None, key, rng, parent=(run, i, run.gen))
         run.children[i] = child
         self.children_runs.append(child)
         self._subflow_sims[rec.id] = child
@@ -657,7 +700,7 @@ class Client:
         if result.status == "ACCEPT":
             self._counters["pauses"] += 1
             run.paused = True
-            self._after(run.plan.spec.pause.duration.sample(self.rng), self._resume, (run, run.gen))  # type: ignore[union-attr]
+            self._after(run.pause_for, self._resume, (run, run.gen))
             self._book_expiration(run)
 
     def _book_expiration(self, run: RunSim) -> None:

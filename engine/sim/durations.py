@@ -1,7 +1,8 @@
 """Durations ("90s", "1h30m", "7d" or plain seconds) and duration distributions.
 
 A distribution is compiled once into a `Dist` whose `sample(rng)` draws seconds
-(never negative) from the simulator's single seeded `random.Random`.
+(never negative) from a seeded `random.Random`: the stream of the run or worker it
+is drawn for (streams.py).
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..records import FlowRunPolicy, TaskRunPolicy
 from ..states import StateType
+from .streams import revived_key, stream
 from .workload import DeploymentSpec, FlowSpec, PoolSpec, QueueSpec, TaskSpec, WorkerSpec
 
 __all__ = ["Node", "FlowPlan", "RunSim", "QueueRT", "PoolRT", "WorkerRT", "DeploymentRT", "compile_plan"]
@@ -21,7 +22,7 @@ class Node:
     """One task run of a flow body: a task spec instance (fan-out index `dynamic_key`)."""
 
     __slots__ = ("index", "task", "task_key", "dynamic_key", "name", "upstream", "downstream",
-                 "tags", "policy", "duration", "fail_p", "cache", "subflow")
+                 "tags", "policy", "duration", "fail_p", "cache", "choices", "jitter", "subflow")
 
     def __init__(self, index: int, flow: FlowSpec, task: TaskSpec, k: int) -> None:
         self.index = index
@@ -41,7 +42,20 @@ class Node:
         self.duration = task.duration
         self.fail_p = task.failure_probability
         self.cache = task.cache
+        self.choices = task.cache.choices if task.cache is not None else 1
+        # RetryFailedTasks draws a jittered retry delay from the engine's generator
+        # when this node's failure is retried (the client lends it the run's stream).
+        self.jitter = bool(task.retries and task.retry_jitter_factor)
         self.subflow: "FlowPlan | None" = None
+
+    def draw(self, rng: random.Random) -> "tuple[float, bool, int] | None":
+        """What the first try of this node in an attempt draws: its duration, whether
+        it fails and its cache choice (None for a subflow call, which draws nothing)."""
+        if self.subflow is not None:
+            return None
+        p = self.fail_p
+        return (self.duration.sample(rng), p > 0.0 and rng.random() < p,
+                rng.randrange(self.choices) if self.choices > 1 else 0)
 
 
 class FlowPlan:
@@ -68,6 +82,13 @@ class FlowPlan:
         self.roots = [n.index for n in self.nodes if not n.upstream]
         self.policy = FlowRunPolicy(retries=spec.retries, retry_delay=int(spec.retry_delay) or None)
         self.pause_nodes = frozenset(by_task.get(spec.pause.after, ())) if spec.pause else frozenset()
+
+    def draw_attempt(self, rng: random.Random) -> "list[tuple[float, bool, int] | None]":
+        """Each node's first-try draws for one attempt of a run, in node order (Node.draw).
+        Drawn up front so that a run's draws do not depend on the order its task runs
+        start in, nor on whether a task run is a cache hit (which draws nothing): that
+        order can depend on other runs (tag slots, caches they filled)."""
+        return [node.draw(rng) for node in self.nodes]
 
 
 def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, FlowSpec]) -> FlowPlan:
@@ -141,9 +162,10 @@ class WorkerRT:
 
 
 class DeploymentRT:
-    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo", "paused", "arriving")
+    __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo", "paused", "arriving",
+                 "run_prefix", "arrival_rng", "arrivals", "actions")
 
-    def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT) -> None:
+    def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT, run_prefix: str) -> None:
         self.spec = spec
         self.plan = plan
         self.queue = queue
@@ -154,6 +176,13 @@ class DeploymentRT:
         self.next_memo: tuple[float, float | None, float] | None = None   # Services._next_date's last cron answer
         self.paused = spec.paused   # now (an automation's action may change it)
         self.arriving = False       # its Poisson arrivals are booked
+        # Random streams (see streams.py): its runs' identities start with `run_prefix`;
+        # its Poisson gaps come from `arrival_rng`; `arrivals` and `actions` count its
+        # arrivals and the runs automations created of it (ordinals of their identities).
+        self.run_prefix = run_prefix
+        self.arrival_rng: random.Random | None = None
+        self.arrivals = 0
+        self.actions = 0
 
 
 class RunSim:
@@ -164,9 +193,11 @@ class RunSim:
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
         "children", "created_t", "cache_keys", "refs", "booted", "deleted", "recorded",
+        "key", "rng", "lives", "draws", "fails", "pause_for",
     )
 
-    def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, parent: Any = None) -> None:
+    def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, key: str, rng: random.Random,
+                 parent: Any = None) -> None:
         self.rec = rec
         self.plan = plan
         self.dep = dep
@@ -205,9 +236,22 @@ class RunSim:
         self.children: dict[int, "RunSim"] = {}
         self.created_t = 0.0
         self.cache_keys: dict[int, str] = {}
+        # Its random stream (streams.py) and the identity it was seeded from; dropped
+        # when the run is let go (a Random holds 2.5 KB), made anew if it is driven again.
+        self.key = key
+        self.rng: random.Random | None = rng
+        self.lives = 0
+        # The current attempt's first-try draws per node (FlowPlan.draw_attempt), and
+        # whether each node's current try fails (None: no try yet in this attempt).
+        self.draws: list[tuple[float, bool, int] | None] = []
+        self.fails: list[bool | None] = []
+        self.pause_for = 0.0   # how long an armed pause lasts (drawn with the attempt)
 
     def drive_again(self) -> None:
         """It is driven afresh (a subflow run loaded by a flow retry, a run back in its
         work queue): no longer done, left, cancelling, paused or holding task runs."""
         self.final = self.dead = self.cancelling = self.paused = self.resuming = False
         self.held = []
+        if self.rng is None:
+            self.lives += 1
+            self.rng = stream(revived_key(self.key, self.lives))

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..states import TERMINAL_STATES as _FINAL, Late, Pending, Scheduled, StateType
 from .model import DeploymentRT, PoolRT, QueueRT, RunSim, WorkerRT
+from .streams import Streams, seed_run_name, stream
 
 if TYPE_CHECKING:  # pragma: no cover
     from .simulation import Simulation
@@ -79,23 +80,27 @@ class Services:
         self.client = sim.client
         self.metrics = sim.metrics
         self.counters = sim.metrics.counters
-        self.rng = sim.rng
         self.late_heap: list[tuple[float, int, RunSim]] = []
         # Polls record themselves only for the foreman: two engine calls per poll.
         self.record_polls = sim.workload.foreman.enabled
         self._seq = 0
 
     # run creation -------------------------------------------------------------------------------
-    def create_run(self, dep: DeploymentRT, t: float, auto: bool, parameters: dict[str, Any] | None = None,
-                   key: str | None = None, job_variables: dict[str, Any] | None = None) -> RunSim | None:
+    def create_run(self, dep: DeploymentRT, t: float, identity: str, auto: bool,
+                   parameters: dict[str, Any] | None = None, key: str | None = None,
+                   job_variables: dict[str, Any] | None = None) -> RunSim | None:
         """Create a SCHEDULED flow run of `dep` for virtual time `t`, auto-scheduled (as
         Prefect's scheduler does) or not (as its create_flow_run_from_deployment route
         does, with `parameters` over the deployment's, an idempotency `key` and
-        `job_variables`); None once the simulation stopped creating runs."""
+        `job_variables`); None once the simulation stopped creating runs. `identity`
+        seeds the run's random stream (Streams): its name, its cancellation and all
+        that its client draws come from it."""
         sim = self.sim
         if not sim.accepting_runs():
             return None
         spec = dep.spec
+        rng = stream(identity)
+        seed_run_name(rng)
         when = self.loop.to_datetime(t)
         queue = dep.queue
         if auto:
@@ -117,7 +122,7 @@ class Services:
                 dep.id, parameters=parameters or {}, idempotency_key=key, job_variables=job_variables,
                 empirical_policy=dep.plan.policy, state=Scheduled(scheduled_time=when),
             )
-        run = RunSim(rec, dep.plan, dep)
+        run = RunSim(rec, dep.plan, dep, identity, rng)
         run.created_t = self.loop.now
         self.client.flow_created(run)
         dep.created += 1
@@ -127,8 +132,8 @@ class Services:
         self.enqueue(run, t)
         self._watch_late(run)
         cancel = dep.plan.spec.cancel
-        if cancel is not None and cancel.probability and self.rng.random() < cancel.probability:
-            self.loop.at(self.loop.now + cancel.after.sample(self.rng), self.client.cancel, run)
+        if cancel is not None and cancel.probability and rng.random() < cancel.probability:
+            self.loop.at(self.loop.now + cancel.after.sample(rng), self.client.cancel, run)
         return run
 
     def enqueue(self, run: RunSim, t: float) -> None:
@@ -193,7 +198,7 @@ class Services:
             return
         t = self._next_date(dep, now)
         while len(future) < max_runs and t <= horizon_max and t <= stop_at:
-            if self.create_run(dep, t, auto=True) is None:
+            if self.create_run(dep, t, Streams.scheduled_run(dep.run_prefix, t), auto=True) is None:
                 break
             future.append(t)
             dep.cursor = t
@@ -228,22 +233,32 @@ class Services:
         return t
 
     def book_arrival(self, dep: DeploymentRT) -> None:
-        """`dep`'s next Poisson arrival (its process runs while it is not paused)."""
+        """`dep`'s next Poisson arrival (its process runs while it is not paused), its
+        gap drawn from the deployment's own stream."""
         dep.arriving = True
-        self.loop.after(self.rng.expovariate(1.0 / dep.spec.schedule.interval), self.arrival, dep)  # type: ignore[union-attr]
+        rng = dep.arrival_rng
+        if rng is None:
+            rng = dep.arrival_rng = self.sim.streams.arrivals(dep.spec.name)
+        self.loop.after(rng.expovariate(1.0 / dep.spec.schedule.interval), self.arrival, dep)  # type: ignore[union-attr]
 
     def arrival(self, dep: DeploymentRT) -> None:
         """A Poisson arrival: a run scheduled now, then the next arrival; none once
-        paused (resuming books the next: the process is memoryless)."""
+        paused (resuming books the next: the process is memoryless). The run is
+        identified by the arrival's ordinal."""
         dep.arriving = False
+        k = dep.arrivals
+        dep.arrivals += 1
         if dep.paused:
             return
-        if self.create_run(dep, self.loop.now, auto=False) is not None and self.sim.accepting_runs():
+        identity = Streams.arrival_run(dep.run_prefix, k)
+        if self.create_run(dep, self.loop.now, identity, auto=False) is not None and self.sim.accepting_runs():
             self.book_arrival(dep)
 
-    def fixed_arrival(self, dep: DeploymentRT) -> None:
+    def fixed_arrival(self, booking: tuple[DeploymentRT, int]) -> None:
+        """The arrival at `at[k]` of a deployment: a run scheduled now, identified by `k`."""
+        dep, k = booking
         if not dep.paused:
-            self.create_run(dep, self.loop.now, auto=False)
+            self.create_run(dep, self.loop.now, Streams.arrival_run(dep.run_prefix, k), auto=False)
 
     # late runs -------------------------------------------------------------------------------------
     def late_runs_tick(self, _: Any = None) -> None:
@@ -286,8 +301,8 @@ class Services:
     def book_failure(self, worker: WorkerRT) -> None:
         """With `failures`, the worker's next failure after a drawn up time from now.
         Only its own stream and its own down times decide when: the start offset
-        (drawn from the main stream) does not, so other workload changes leave its
-        failures alone."""
+        (drawn from the worker's other stream) does not, so other workload changes
+        leave its failures alone."""
         failures = worker.spec.failures
         if failures is not None:
             uptime = worker.failure_rng.expovariate(1.0 / failures.mean_uptime)  # type: ignore[union-attr]
@@ -433,7 +448,9 @@ class Services:
             wait = self.loop.now - run.sched_t
             self.metrics.queue_waits.append(wait if wait > 0 else 0.0)
             # (A ticket: the run may be sent back to its queue before its infrastructure is up.)
-            self.loop.after(worker.spec.startup.sample(self.rng), client._running_due, (run, run.token))
+            # Its start-up is drawn from the run's stream: a run boots in the same time
+            # whenever, and by whichever worker of a group, it is taken.
+            self.loop.after(worker.spec.startup.sample(run.rng), client._running_due, (run, run.token))
             return True
         if status == "REJECT":
             returned = result.state

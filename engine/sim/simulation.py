@@ -2,10 +2,13 @@
 services and workers to one event loop over a ManualClock, runs it, and hands back
 a `SimulationResult` for the report.
 
-Determinism: one seeded `random.Random` for every draw, the run-name generator and
-the engine's id generator seeded from the same seed, a 1 µs clock tick (so two
+Determinism: every draw comes from a stream seeded from the workload's seed and a
+stable identity (a flow run, a deployment's arrivals, a worker: streams.py), the
+run-name and id generators are seeded from the same seed, a 1 µs clock tick (so two
 states of a run never share a timestamp) and a loop that breaks ties in scheduling
-order. Same workload + seed ⇒ same report.json and same store, byte for byte.
+order. Same workload + seed ⇒ same report.json and same store, byte for byte. The
+streams also pair what-if runs: the same flow run draws the same numbers when a
+setting changes the order of events.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from .metrics import Metrics
 from .model import DeploymentRT, FlowPlan, PoolRT, QueueRT, RunSim, WorkerRT, compile_plan
 from .rulestats import RuleStats
 from .services import Services
+from .streams import Streams
 from .workload import Workload
 
 __all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine", "check_period", "no_run_source"]
@@ -185,13 +189,15 @@ class Simulation:
                 f"the target of {spec.runs:,} flow runs (--runs or simulation.runs) can never be reached: "
                 f"nothing in this workload creates flow runs ({self.no_runs})"))
         seed = spec.seed
-        self.rng = random.Random(seed)
+        self.streams = Streams(seed)
         self.clock = SimClock(start=spec.start, tick=_dt.timedelta(microseconds=1))
         if engine is None:
             engine = open_engine(store_url, self.clock)
         else:
             engine._clock = self.clock
         self.engine = engine
+        # (The client lends the engine a run's stream for the calls that draw a retry
+        # jitter; this seed is for any other draw a custom rule makes.)
         engine_rng = getattr(engine, "random", None)
         if isinstance(engine_rng, random.Random):
             engine_rng.seed(seed ^ 0xE4E)
@@ -210,7 +216,7 @@ class Simulation:
         self.late_policy = late_policy
         self.runs_by_id: dict[Any, RunSim] = {}   # top-level runs, in creation order
         self.finished = 0
-        self.client = Client(engine, self.loop, self.rng, self.metrics, flow_policy, task_policy, self._on_final,
+        self.client = Client(engine, self.loop, self.metrics, flow_policy, task_policy, self._on_final,
                              self._record_final, self._rescheduled)
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
@@ -316,7 +322,7 @@ class Simulation:
         for dep_spec in wl.deployments:
             pool = self.pools[dep_spec.pool]
             queue = pool.queue_named(dep_spec.queue)
-            dep = DeploymentRT(dep_spec, self.plans[dep_spec.flow], queue)
+            dep = DeploymentRT(dep_spec, self.plans[dep_spec.flow], queue, self.streams.run_prefix(dep_spec.name))
             fields: dict[str, Any] = dict(
                 work_queue_id=queue.id, work_queue_name=queue.spec.name, tags=list(dep_spec.tags),
                 parameters=dict(dep_spec.parameters), paused=dep_spec.paused,
@@ -335,12 +341,11 @@ class Simulation:
             for n in range(worker_spec.count):
                 worker = WorkerRT(worker_spec, pool, f"{pool.spec.name}-worker-{k}-{n}", heartbeat)
                 if worker_spec.failures is not None:
-                    # (A string seed is hashed with SHA-512: the same stream on every run.)
-                    worker.failure_rng = random.Random(f"{wl.simulation.seed}:failures:{worker.name}")
+                    worker.failure_rng = self.streams.failures(worker.name)
                 self.workers.append(worker)
 
     def _start_services(self) -> None:
-        loop, services, rng = self.loop, self.services, self.rng
+        loop, services, streams = self.loop, self.services, self.streams
         wl = self.workload
         # A paused deployment's schedule creates no runs (checked as it goes: an
         # automation may pause or resume it).
@@ -354,15 +359,15 @@ class Simulation:
                 if not dep.paused:
                     services.book_arrival(dep)
             else:
-                for offset in sched.at:
-                    loop.at(offset, services.fixed_arrival, dep)
+                for k, offset in enumerate(sched.at):
+                    loop.at(offset, services.fixed_arrival, (dep, k))
         if self.scheduled_deployments:
             loop.at(0.0, services.scheduler_tick)
         if wl.late_runs.enabled:
             loop.at(wl.late_runs.loop, services.late_runs_tick)
         for worker in self.workers:
-            # A worker's first heartbeat comes as it starts.
-            services.start_worker(worker, rng.uniform(0.0, worker.spec.poll_interval))
+            # A worker's first heartbeat comes as it starts (its offset from its own stream).
+            services.start_worker(worker, streams.worker(worker.name).uniform(0.0, worker.spec.poll_interval))
             services.book_failure(worker)
             for outage in worker.spec.outages:
                 loop.at(outage.at, services.outage_start, (worker, outage))
