@@ -197,13 +197,8 @@ def test_older_sqlite_database_refused_for_a_bad_row_is_not_upgraded(tmp_path):
     """The upgrade of an older file shares the transaction that reads its rows: a file
     refused for a bad row is left byte for byte as it was, and opens (upgraded) once
     the row is mended."""
-    path = tmp_path / "runs.db"
-    _populated(f"sqlite:///{path}").close()
-    as_schema_version(path, 3, "UPDATE flow_run SET created = 'not a date' WHERE rowid = 1")
-    before = _listing(tmp_path)
-    with pytest.raises(BackendError, match="bad row in table flow_run"):
-        Engine.open(f"sqlite:///{path}")
-    assert _listing(tmp_path) == before
+    path = _older_file_refused_unchanged(tmp_path, 3, "UPDATE flow_run SET created = 'not a date' WHERE rowid = 1",
+                                         "bad row in table flow_run")
     execute_sql(path, "UPDATE flow_run SET created = updated WHERE rowid = 1")
     Engine.open(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path)
@@ -505,13 +500,21 @@ def test_a_value_sqlite_cannot_bind_is_named_and_undone(tmp_path, bad, match):
 def test_a_damaged_version_1_database_is_refused_unchanged(tmp_path):
     """The move from version 1 (no worker table) happens only once every other table
     checks out: a damaged old file is refused and left as it was."""
+    _older_file_refused_unchanged(tmp_path, 1, "ALTER TABLE flow_run ADD COLUMN extra TEXT", "table flow_run has columns")
+
+
+def _older_file_refused_unchanged(tmp_path, version: int, damage: str, match: str):
+    """A populated SQLite file made to look written at schema `version`, damaged by the
+    `damage` statement: opening it is refused and leaves the folder byte for byte as
+    it was. Returns the file's path."""
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
-    as_schema_version(path, 1, "ALTER TABLE flow_run ADD COLUMN extra TEXT")
+    as_schema_version(path, version, damage)
     before = _listing(tmp_path)
-    with pytest.raises(BackendError, match="table flow_run has columns"):
+    with pytest.raises(BackendError, match=match):
         Engine.open(f"sqlite:///{path}")
     assert _listing(tmp_path) == before
+    return path
 
 
 def test_a_json_snapshot_opened_through_a_link_saves_into_the_file_it_points_to(tmp_path):
