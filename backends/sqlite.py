@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from engine.errors import BackendError
+from engine.errors import BackendError, ValidationError
 from engine.serialization import codec
 from engine.tables import KINDS
+from engine.validation import as_int, storable_text
 
 from .base import (
     COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild, resolved,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
     from engine.store import Change
 
-__all__ = ["SqliteBackend", "SCHEMA_VERSION", "APPLICATION_ID", "ADDED_IN", "COLUMNS_ADDED_IN"]
+__all__ = ["SqliteBackend", "unbindable", "SCHEMA_VERSION", "APPLICATION_ID", "ADDED_IN", "COLUMNS_ADDED_IN"]
 
 SCHEMA_VERSION = 6
 APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
@@ -43,6 +44,24 @@ APPLICATION_ID = 0x52554E53  # "RUNS": marks a runstate database
 ADDED_IN = {"worker": 2, "deployment_schedule": 3, "flow_run_input": 4}
 # Columns added after version 1 are in base.COLUMNS_ADDED_IN: opening an older
 # database appends them, NULL in every row, in that transaction.
+
+
+def unbindable(kind: str, columns: Sequence[str], row: Sequence[Any]) -> str | None:
+    """Why SQLite cannot bind the encoded `row` of `kind`, naming the first column it
+    cannot (text with a lone surrogate, an integer beyond 64 bits: what the engine's
+    storable_text and as_int refuse), or None. O(columns)."""
+    for column, value in zip(columns, row):
+        if value.__class__ is str:
+            try:
+                storable_text(value, column)
+            except ValidationError:
+                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: text with a lone surrogate {value!r}"
+        elif value.__class__ is int:
+            try:
+                as_int(value, column)
+            except ValidationError:
+                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: {value} does not fit in 64 bits"
+    return None
 
 
 def _uri_path(path: str) -> str:
@@ -377,20 +396,13 @@ class SqliteBackend:
             raise BackendError(f"write to {self.path!r} failed: {exc}") from exc
 
     def _unstorable(self, upserts: dict[str, list]) -> str | None:
-        """Which value of the encoded rows SQLite cannot bind: a text with a lone
-        surrogate, or an integer beyond 64 bits. O(values)."""
+        """Which value of the encoded rows SQLite cannot bind (see unbindable). O(values)."""
         for kind, rows in upserts.items():
             columns = self._codecs[kind].columns
-            at_id = columns.index("id")
             for row in rows:
-                for column, value in zip(columns, row):
-                    if isinstance(value, str):
-                        try:
-                            value.encode("utf-8")
-                        except UnicodeEncodeError:
-                            return f"{kind}.{column} of {kind} {row[at_id]}: text with a lone surrogate {value!r}"
-                    elif isinstance(value, int) and not -(2**63) <= value < 2**63:
-                        return f"{kind}.{column} of {kind} {row[at_id]}: {value} does not fit in 64 bits"
+                reason = unbindable(kind, columns, row)
+                if reason is not None:
+                    return reason
         return None
 
     def flush(self) -> None:

@@ -19,6 +19,7 @@ import pytest
 from engine import Engine, Failed, ManualClock, Paused, Pending, Running, Scheduled, models
 from engine.errors import OrchestrationError, RunstateError
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
+from backends.sqlite import unbindable
 from engine.serialization import codec
 from engine.tables import KINDS
 
@@ -73,18 +74,8 @@ _CODECS = {kind: codec(kind, nested_as_text=True) for kind in KINDS}
 def _unstorable(e: Engine) -> list[str]:
     """Values the engine holds that SQLite could not bind (text with a lone
     surrogate, integers beyond 64 bits): whatever a call accepted must be storable."""
-    bad = []
-    for kind, table in e._store.tables.items():
-        for rec in table.rows.values():
-            for column, value in zip(_CODECS[kind].columns, _CODECS[kind].encode(rec)):
-                if isinstance(value, str) and not value.isascii():
-                    try:
-                        value.encode("utf-8")
-                    except UnicodeEncodeError:
-                        bad.append(f"{kind}.{column}={value!r}")
-                elif isinstance(value, int) and not -(2**63) <= value < 2**63:
-                    bad.append(f"{kind}.{column}={value!r}")
-    return bad
+    return [reason for kind, table in e._store.tables.items() for rec in table.rows.values()
+            if (reason := unbindable(kind, _CODECS[kind].columns, _CODECS[kind].encode(rec))) is not None]
 
 
 def _signature_error(exc: TypeError) -> bool:
