@@ -188,73 +188,63 @@ def _state(sub, rec):
     return _combine(res, sub.get("operator", "and_"))
 
 
-def _top(flt, rec, field_eval):
-    res = [field_eval(k, v, rec) for k, v in flt.items() if k != "operator" and v is not None]
+def _top(flt, rec, special=None):
+    """`flt` (an entity filter's JSON) on `rec`: each field by its `special` check
+    (key -> check(value, rec)) if it has one, tags as tags, else by its criteria."""
+    special = special or {}
+    res = []
+    for k, v in flt.items():
+        if k == "operator" or v is None:
+            continue
+        if k in special:
+            res.append(special[k](v, rec))
+        elif k == "tags":
+            res.append(_tags(v, rec.tags))
+        else:
+            res.append(_sub(v, getattr(rec, k)))
     return _combine(res, flt.get("operator", "and_"))
 
 
 def ref_flow_run_filter(flt, fr, w):
-    def field(k, v, r):
-        if k == "tags":
-            return _tags(v, r.tags)
-        if k == "state":
-            return _state(v, r)
-        if k == "parent_flow_run_id":
-            if v.get("any_") is None:
-                return True
-            parent = w["task_runs"].get(r.parent_task_run_id)
-            return parent is not None and str(parent.flow_run_id) in v["any_"]
-        return _sub(v, getattr(r, k))
-    return _top(flt, fr, field)
+    def parent_flow_run_id(v, r):
+        if v.get("any_") is None:
+            return True
+        parent = w["task_runs"].get(r.parent_task_run_id)
+        return parent is not None and str(parent.flow_run_id) in v["any_"]
+    return _top(flt, fr, {"state": _state, "parent_flow_run_id": parent_flow_run_id})
 
 
 def ref_task_run_filter(flt, tr, w):
-    def field(k, v, r):
-        if k == "tags":
-            return _tags(v, r.tags)
-        if k == "state":
-            return _state(v, r)
-        if k == "subflow_runs":
-            if v.get("exists_") is None:
-                return True
-            has = any(f.parent_task_run_id == r.id for f in w["flow_runs"].values())
-            return has == v["exists_"]
-        if k == "flow_run_id":
-            is_null = v.get("is_null_", False)
-            if is_null is True:
-                return r.flow_run_id is None
-            if v.get("any_") is not None:
-                return str(r.flow_run_id) in v["any_"] if r.flow_run_id else False
-            if is_null is False:
-                return r.flow_run_id is not None
+    def subflow_runs(v, r):
+        if v.get("exists_") is None:
             return True
-        return _sub(v, getattr(r, k))
-    return _top(flt, tr, field)
+        has = any(f.parent_task_run_id == r.id for f in w["flow_runs"].values())
+        return has == v["exists_"]
+
+    def flow_run_id(v, r):
+        is_null = v.get("is_null_", False)
+        if is_null is True:
+            return r.flow_run_id is None
+        if v.get("any_") is not None:
+            return str(r.flow_run_id) in v["any_"] if r.flow_run_id else False
+        if is_null is False:
+            return r.flow_run_id is not None
+        return True
+    return _top(flt, tr, {"state": _state, "subflow_runs": subflow_runs, "flow_run_id": flow_run_id})
 
 
 def ref_flow_filter(flt, flow, w):
-    def field(k, v, r):
-        if k == "tags":
-            return _tags(v, r.tags)
-        if k == "deployment":
-            if v.get("is_null_") is None:
-                return True
-            has = any(d.flow_id == r.id for d in w["deployments"].values())
-            return has != v["is_null_"]
-        return _sub(v, getattr(r, k))
-    return _top(flt, flow, field)
-
-
-def ref_deployment_filter(flt, dep, w):
-    def field(k, v, r):
-        if k == "tags":
-            return _tags(v, r.tags)
-        return _sub(v, getattr(r, k))
-    return _top(flt, dep, field)
+    def deployment(v, r):
+        if v.get("is_null_") is None:
+            return True
+        has = any(d.flow_id == r.id for d in w["deployments"].values())
+        return has != v["is_null_"]
+    return _top(flt, flow, {"deployment": deployment})
 
 
 def ref_simple_filter(flt, rec, w):
-    return _top(flt, rec, lambda k, v, r: _sub(v, getattr(r, k)))
+    """A filter of deployments, work pools or queues: no field needs another table."""
+    return _top(flt, rec)
 
 
 def ref_flow_run_matches(req, fr, w):
@@ -264,7 +254,7 @@ def ref_flow_run_matches(req, fr, w):
         return False
     if "deployments" in req:
         dep = w["deployments"].get(fr.deployment_id)
-        if dep is None or not ref_deployment_filter(req["deployments"], dep, w):
+        if dep is None or not ref_simple_filter(req["deployments"], dep, w):
             return False
     if "work_pool_queues" in req or "work_pools" in req:
         q = w["work_queues"].get(fr.work_queue_id)
