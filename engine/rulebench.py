@@ -668,24 +668,28 @@ def benchmark_rule(
     kind: str = "task",
     run_fields: dict | None = None,
     before: Sequence[type] = (),
+    after: Sequence[type] = (),
     setup: Callable[[Engine], None] | None = None,
 ) -> RuleStats:
     """Benchmark one transition `initial` → `proposed` through a policy made of
-    `before` rules then `rule`, with pytest-benchmark's `benchmark` fixture. Each
-    round runs in a transaction that is rolled back, so every round starts from the
-    same state. The timed function is the whole transition; the rule's own share is
-    returned and put in `benchmark.extra_info` (rule_mean_us, rule outcomes).
+    `before` rules, then `rule`, then `after` rules, with pytest-benchmark's
+    `benchmark` fixture. Each round runs in a transaction that is rolled back, so
+    every round starts from the same state. The timed function is the whole
+    transition; the rule's own share is returned and put in `benchmark.extra_info`
+    (rule_mean_us, rule outcomes). An `after` rule that changes the outcome makes
+    `rule` fizzle, which measures its cleanup path (the `cleanup` count).
 
         def test_my_rule(benchmark):
             stats = benchmark_rule(benchmark, MyRule, Running(), initial=Pending())
             assert stats.accept == stats.calls
     """
     _checked_kind(kind)
-    if not isinstance(rule, type) or not hasattr(rule, "FROM_STATES"):
-        raise ValidationError(f"{rule!r} is not a rule class")
+    for given in (rule, *before, *after):
+        if not isinstance(given, type) or not hasattr(given, "FROM_STATES"):
+            raise ValidationError(f"{given!r} is not a rule class")
     stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")
     timed_rule = _instrument(rule, stats)
-    rules = [*before, timed_rule]
+    rules = [*before, timed_rule, *after]
     policy = type("BenchmarkedRulePolicy", (BaseOrchestrationPolicy,), {"priority": staticmethod(lambda: list(rules))})
     engine = _bench_engine()
     if setup is not None:

@@ -139,6 +139,38 @@ def test_benchmark_rule_helper(benchmark):
     assert benchmark.extra_info["status"] == "WAIT" and benchmark.extra_info["rule"] == "DelayEveryStart"
 
 
+class CountsItsCleanups(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+    cleanups = 0
+
+    def cleanup(self, initial, validated, context):
+        CountsItsCleanups.cleanups += 1  # type(self) is the benchmark's timed subclass
+
+
+class RejectEveryStart(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = [StateType.RUNNING]
+
+    def before_transition(self, initial, proposed, context):
+        self.reject_transition(None, "no")
+
+
+@pytest.mark.parametrize("kind", ["task", "flow"])
+def test_benchmark_rule_measures_the_cleanup_a_later_rule_causes(benchmark, kind):
+    CountsItsCleanups.cleanups = 0
+    stats = benchmark_rule(benchmark, CountsItsCleanups, Running(), initial=Pending(), kind=kind,
+                           after=[RejectEveryStart])
+    assert stats.calls >= 1 and stats.cleanup == stats.calls == CountsItsCleanups.cleanups
+    assert stats.after == 0 and benchmark.extra_info["status"] == "REJECT"
+    assert benchmark.extra_info["cleanup"] == stats.calls
+
+
+def test_benchmark_rule_names_a_non_rule_among_the_later_rules():
+    with pytest.raises(ValidationError, match="not_a_rule"):
+        benchmark_rule(None, CountsItsCleanups, Running(), initial=Pending(), after=["not_a_rule"])
+
+
 class BoomEveryThird(BaseOrchestrationRule):
     FROM_STATES = ALL_STATES
     TO_STATES = ALL_STATES
