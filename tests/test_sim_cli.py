@@ -29,6 +29,9 @@ def test_simulate_writes_report_and_prints_summary(tmp_path, capsys):
     assert report["flow_runs"]["created"] > 50
     assert "wall_seconds" in timings and "wall" not in json.dumps(report)
     assert timings["rules"]["WaitForScheduledTime"]["total_ms"] >= 0
+    # peak memory: the process's, at least what the interpreter itself takes
+    assert timings["peak_memory_mib"] > 10 and "memory" not in json.dumps(report)
+    assert f"peak memory {timings['peak_memory_mib']:.0f} MiB" in out
 
 
 def test_runs_option_and_seed(tmp_path, capsys):

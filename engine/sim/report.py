@@ -181,6 +181,8 @@ def build_timings(result: SimulationResult) -> dict[str, Any]:
         "flow_runs_finished_per_second": round(c["flow_runs_finished"] / wall, 1),
         "task_runs_created_per_second": round(c["task_runs_created"] / wall, 1),
         "simulated_seconds_per_wall_second": round(result.end_seconds / wall, 1),
+        "peak_memory_mib": (round(result.peak_memory_bytes / 2**20, 1)
+                            if result.peak_memory_bytes is not None else None),
         "rules": result.rule_stats.timings() if result.rule_stats is not None else {},
     }
 
@@ -343,13 +345,20 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     if timings:
         lines += ["", f"Wall clock: {timings['wall_seconds']:.2f} s, {timings['events_per_second']:.0f} events/s, "
                       f"{timings['flow_runs_finished_per_second']:.0f} flow runs/s, "
-                      f"{timings['simulated_seconds_per_wall_second']:.0f}x real time"]
+                      f"{timings['simulated_seconds_per_wall_second']:.0f}x real time"
+                      + _peak_memory(timings.get("peak_memory_mib"))]
     # Last, where they are seen (reports written before warnings existed have none).
     warnings = report.get("warnings") or []
     if warnings:
         lines.append("")
         lines += [f"WARNING: {text}" for text in warnings]
     return "\n".join(lines)
+
+
+def _peak_memory(mib: float | None) -> str:
+    if mib is None:
+        return ""
+    return f", peak memory {mib / 1024:.2f} GiB" if mib >= 1024 else f", peak memory {mib:.0f} MiB"
 
 
 def _states(counts: dict[str, int]) -> str:

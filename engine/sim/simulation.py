@@ -18,6 +18,7 @@ import gc
 import math
 import random
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -172,6 +173,9 @@ class SimulationResult:
     done: int = 0                # top-level runs no longer driven: what a run target counts
     # what the reader must not miss (a run target not reached, a workload creating no runs)
     warnings: list[str] = attrs.field(factory=list)
+    # the process's peak resident memory when the run ended (None where the OS does
+    # not tell): what sizing a longer run needs, since every run stays in memory
+    peak_memory_bytes: int | None = None
 
 
 class Simulation:
@@ -506,6 +510,7 @@ class Simulation:
             engine=self.engine,
             automations=self.automations.outcomes() if self.automations is not None else {},
             stopped_by=stopped_by, done=self.finished, warnings=self._warnings(stopped_by),
+            peak_memory_bytes=peak_memory_bytes(),
         )
 
     def _stopped_by(self, interrupted: bool) -> str:
@@ -538,6 +543,17 @@ class Simulation:
                                      f"30 days unless set), ran out; raise it, e.g. --set simulation.max_time={days}d, "
                                      "or stop by time with --until")
         return out
+
+
+def peak_memory_bytes() -> int | None:
+    """This process's peak resident set size so far, in bytes; None where the
+    `resource` module is missing (Windows). O(1)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024   # macOS counts bytes, Linux KiB
 
 
 def _defer_sigint(stop_asked: list[bool]) -> Any:
