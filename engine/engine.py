@@ -193,6 +193,17 @@ class Engine:
         if self._backend is not None:
             self._backend.close()
 
+    def __repr__(self) -> str:
+        # What a failing test's output should show: where the runs live, the clock,
+        # and how many there are. O(1).
+        backend = self._backend
+        where = "memory" if backend is None else str(getattr(backend, "url", type(backend).__name__))
+        if getattr(backend, "read_only", False):
+            where += " (read-only)"
+        tables = self._store.tables
+        return (f"<Engine {where}, {self._clock!r}, flow runs: {len(tables['flow_run'].rows)}, "
+                f"task runs: {len(tables['task_run'].rows)}>")
+
     def __enter__(self) -> "Engine":
         return self
 

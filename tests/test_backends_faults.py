@@ -564,6 +564,8 @@ def test_read_only_open_loads_everything_and_refuses_writes(tmp_path, scheme, na
     store_bytes = open(tmp_path / name, "rb").read() if scheme == "json" else None
     reader = Engine.open(url, clock=make_clock(), read_only=True)
     assert dump(reader) == expected
+    assert repr(reader).startswith(f"<Engine {scheme}:///{tmp_path / name} (read-only), ManualClock(")
+    assert repr(writer).startswith(f"<Engine {scheme}:///{tmp_path / name}, ManualClock(")
     flow = reader.read_flow_runs(limit=1)[0]
     with pytest.raises(BackendError, match="opened read-only; this engine accepts no writes"):
         reader.create_flow("new")

@@ -37,6 +37,12 @@ def snapshot(e):
     return out
 
 
+def test_repr_names_where_the_runs_live_the_clock_and_the_counts(e, flow):
+    e.create_task_run(flow_run_id=e.create_flow_run(flow_id=flow.id).id, task_key="t", dynamic_key="0")
+    e.create_flow_run(flow_id=flow.id)
+    assert repr(e) == "<Engine memory, ManualClock(2024-11-01T00:00:00+00:00), flow runs: 2, task runs: 1>"
+
+
 def test_flow_create_is_upsert_by_name(e):
     a = e.create_flow("etl", tags=["x"])
     b = e.create_flow("etl", tags=["y"])
