@@ -10,6 +10,7 @@ answered by walking the global time order from the start.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import random
 import uuid
 
@@ -125,3 +126,12 @@ def test_dashboard_task_run_counts_of_one_hour(benchmark, big):
     assert finished  # the hour holds finished task runs at any scale
     assert sum(b.completed for b in bars) == sum(t.state_type is StateType.COMPLETED for t in finished)
     assert sum(b.failed for b in bars) == sum(t.state_type is StateType.FAILED for t in finished)
+
+
+def test_count_flow_runs_by_name_like_with_many_wildcards(benchmark, big):
+    # A `like_` with several `%`s over every run's name (each a scan: no index
+    # answers a substring). It was a backtracking regex, exponential in the `%`s.
+    engine, runs = big
+    flt = {"name": {"like_": "r%u%n%-%0%0%1"}}
+    got = benchmark(engine.count_flow_runs, flow_run_filter=flt)
+    assert got == sum(fnmatch.fnmatchcase(r.name.lower(), "*r*u*n*-*0*0*1*") for r in runs) > 0

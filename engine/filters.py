@@ -144,11 +144,32 @@ def combine(preds: list[Predicate], operator: Operator = Operator.and_) -> Predi
     return lambda r: all(p(r) for p in preds)
 
 
-def like_regex(value: str, prefix: bool = False) -> "re.Pattern[str]":
-    """SQLite `lower(x) LIKE lower('%value%')` (or `'value%'` for a prefix) as a regex:
-    unescaped `%` / `_` are wildcards, case folding is ASCII-only."""
-    parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in value]
-    return re.compile(("" if prefix else ".*") + "".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
+def like_matcher(value: str, prefix: bool = False) -> Callable[[str], bool]:
+    """SQLite's `lower(x) LIKE lower('%value%')` (`'value%'` for a prefix) as a
+    predicate on text: unescaped `%` / `_` are wildcards, case folding is ASCII-only.
+
+    A regex with one `.*` per `%` backtracks exponentially in the number of `%`s
+    (`%a%a%a%a%a%a%b` against sixty a's ran for seconds, holding the engine's lock).
+    Instead each `%`-separated segment is found at its leftmost place after the
+    previous one: segments have a fixed length, so the leftmost place is never worse
+    for those that follow, and no search is retried. O(len(text) · len(value))."""
+    flags = re.IGNORECASE | re.ASCII | re.DOTALL
+    segments = [re.compile("".join("." if c == "_" else re.escape(c) for c in part), flags)
+                for part in value.split("%")]
+    first = segments[0].match if prefix else segments[0].search
+    rest = [segment.search for segment in segments[1:] if segment.pattern]
+
+    def matches(text: str) -> bool:
+        found = first(text)
+        if found is None:
+            return False
+        for search in rest:
+            found = search(text, found.end())
+            if found is None:
+                return False
+        return True
+
+    return matches
 
 
 def _any(get: Callable, values: list) -> Predicate:
@@ -166,15 +187,15 @@ def _not_any(get: Callable, values: list) -> Predicate:
 
 
 def _like(get: Callable, value: str) -> Predicate:
-    match = like_regex(value).match
-    return lambda r: (v := get(r)) is not None and match(v) is not None
+    matches = like_matcher(value)
+    return lambda r: (v := get(r)) is not None and matches(v)
 
 
 def _startswith(get: Callable, values: list[str]) -> Predicate:
     if not values:
         return _absent  # an OR of nothing: dropped from the SQL (see _absent)
-    matchers = [like_regex(v, prefix=True).match for v in values]
-    return lambda r: (v := get(r)) is not None and any(m(v) is not None for m in matchers)
+    matchers = [like_matcher(v, prefix=True) for v in values]
+    return lambda r: (v := get(r)) is not None and any(matches(v) for matches in matchers)
 
 
 def _before(get: Callable, bound: _dt.datetime) -> Predicate:
@@ -737,14 +758,14 @@ class DeploymentOrFlowNameFilter(_Filter):
     def criteria(self, tables: Tables) -> list[Predicate]:
         if self.like_ is None:
             return []
-        match = like_regex(self.like_).match
+        matches = like_matcher(self.like_)
         flows = tables["flow"].rows
 
         def pred(dep: Any) -> bool:
-            if match(dep.name) is not None:
+            if matches(dep.name):
                 return True
             flow = flows.get(dep.flow_id)
-            return flow is not None and match(flow.name) is not None
+            return flow is not None and matches(flow.name)
 
         return [pred]
 

@@ -17,7 +17,7 @@ from operator import attrgetter
 from typing import Any, Iterable
 
 from .errors import UniquenessError, ValidationError
-from .filters import like_regex
+from .filters import like_matcher
 from .queries import check_window
 from .records import FlowRunInput
 from .schema_tools import HydrationError, InvalidSchemaError, hydrate, validation_failure
@@ -78,13 +78,13 @@ def filter_flow_run_input(engine: Any, flow_run_id: Any, prefix: Any, limit: Any
     on SQLite, the prefix is matched case-insensitively and an unescaped `%` or `_`
     in it is a wildcard. O(k log k) for the run's k inputs."""
     run_id = as_uuid(flow_run_id, "flow_run_id")
-    match = like_regex(as_str(prefix, "prefix", False), prefix=True).match
+    matches = like_matcher(as_str(prefix, "prefix", False), prefix=True)
     _, limit = check_window(0, limit)
     if isinstance(exclude_keys, str) or not isinstance(exclude_keys, Iterable):
         raise ValidationError(f"exclude_keys must be a list of strings, got {exclude_keys!r}")
     excluded = {as_str(k, "exclude_keys[]", False) for k in exclude_keys}
     bucket = engine._store.tables["flow_run_input"].by_name["flow_run_id"].get(run_id)
-    found = [r for r in bucket.values() if r.key not in excluded and match(r.key) is not None] if bucket else []
+    found = [r for r in bucket.values() if r.key not in excluded and matches(r.key)] if bucket else []
     found.sort(key=attrgetter("created"))  # stable: equal stamps stay in the order written
     return found if limit is None else found[:limit]
 

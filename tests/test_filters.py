@@ -3,9 +3,11 @@ operators, cross-entity rules) and sort semantics."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled
 from engine.errors import ValidationError
@@ -15,6 +17,7 @@ from engine.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
     TaskRunFilter,
+    like_matcher,
     parse_filter,
 )
 from engine.sorting import FlowRunSort, TaskRunSort, as_flow_run_sort, as_task_run_sort
@@ -138,6 +141,30 @@ def test_like_is_case_insensitive_with_unescaped_wildcards(world):
     assert names(e.read_flow_runs(flow_run_filter={"name": {"like_": "s%m"}})) == ["sad-Marvin"]
     assert names(e.read_flow_runs(work_queue_filter={"name": {"startswith_": ["marvin"]}})) == ["sad-Marvin"]
     assert e.count_flow_runs(work_queue_filter={"name": {"startswith_": ["robot"]}}) == 0
+
+
+_LIKE_TEXT = st.text(alphabet="aAbB_%éÉ\n-", max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_LIKE_TEXT, value=_LIKE_TEXT, prefix=st.booleans())
+def test_like_matches_as_sqlite_does(text, value, prefix):
+    # The SQL Prefect's filters run on SQLite: `lower(x) LIKE lower('%value%')`, or
+    # `x LIKE 'value%'` for a prefix (LIKE itself folds ASCII case only).
+    pattern = value + "%" if prefix else "%" + value + "%"
+    sql = "SELECT ? LIKE ?" if prefix else "SELECT lower(?) LIKE lower(?)"
+    expected = bool(sqlite3.connect(":memory:").execute(sql, (text, pattern)).fetchone()[0])
+    assert like_matcher(value, prefix=prefix)(text) is expected
+
+
+def test_like_with_many_wildcards_does_not_backtrack():
+    # Each `%` was a regex `.*`: this one backtracked through ~60^7 ways to place the
+    # a's (hours, with the engine's lock held). Now each segment is searched once.
+    e = Engine(clock=ManualClock(T0))
+    flow = e.create_flow("f")
+    e.create_flow_run(flow_id=flow.id, name="a" * 60)
+    assert e.count_flow_runs(flow_run_filter={"name": {"like_": "%a" * 7 + "%b"}}) == 0
+    assert e.count_flow_runs(flow_run_filter={"name": {"like_": "%a" * 7 + "%"}}) == 1
 
 
 def test_empty_startswith_is_left_out_of_the_sql():
