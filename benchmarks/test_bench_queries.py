@@ -25,6 +25,7 @@ UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
 N_FLOW_RUNS = scaled(100_000)
 N_TASK_RUNS = scaled(1_000_000)
+N_OLDEST = scaled(1_000)  # tagged "oldest": a small set that sorts last in a newest-first read
 
 _TASK_MIX = [StateType.COMPLETED] * 6 + [StateType.RUNNING, StateType.FAILED, StateType.PENDING, StateType.SCHEDULED]
 
@@ -48,6 +49,7 @@ def big():
         expected = T0 + dt.timedelta(seconds=300 * i)
         st = _flow_state(i, N_FLOW_RUNS, rnd)
         run = FlowRun(flow_id=flow.id, name=f"run-{i:06d}", id=uuid.UUID(int=rnd.getrandbits(128), version=4),
+                      tags=["oldest"] if i < N_OLDEST else [],
                       expected_start_time=expected,
                       next_scheduled_start_time=expected if st is StateType.SCHEDULED else None,
                       start_time=None if st in (StateType.SCHEDULED, StateType.PENDING) else expected)
@@ -135,3 +137,13 @@ def test_count_flow_runs_by_name_like_with_many_wildcards(benchmark, big):
     flt = {"name": {"like_": "r%u%n%-%0%0%1"}}
     got = benchmark(engine.count_flow_runs, flow_run_filter=flt)
     assert got == sum(fnmatch.fnmatchcase(r.name.lower(), "*r*u*n*-*0*0*1*") for r in runs) > 0
+
+
+def test_read_newest_of_a_small_set_that_sorts_last(benchmark, big):
+    # The newest of the 1,000 oldest runs (a tag): walking the newest-first order
+    # would pass every other run before the first match; the walk gives up after
+    # about twice the tag's size and sorts the tagged runs instead.
+    engine, runs = big
+    flt = {"tags": {"all_": ["oldest"]}}
+    got = benchmark(engine.read_flow_runs, flow_run_filter=flt, sort="EXPECTED_START_TIME_DESC", limit=1)
+    assert [r.id for r in got] == [runs[N_OLDEST - 1].id]

@@ -11,7 +11,10 @@ types). Execution then picks the cheapest route:
   over the smallest source;
 * reads with a limit: walk the sort index (or, for state-type filters, the
   per-state sort index) and stop after offset+limit matches, unless the smallest
-  source is small enough that filtering and sorting it is cheaper. A time filter
+  source is small enough that filtering and sorting it is cheaper. A walk that
+  examines twice that source's size without filling the window (the matches sort
+  last) switches to sorting the source, so a read never walks the whole table when
+  a smaller candidate set exists. A time filter
   on the sort key itself (`next_scheduled_start_time` before now, sorted by it)
   narrows the walk to that range of the index: its start is a bisection;
 * count_task_runs_by_state: bucket sizes of the state-type index; restricted to
@@ -152,10 +155,11 @@ def _state_sources(state: Any, index_type: Any, index_name: Any) -> list[_Source
     return out
 
 
-def _run_sources(table: Any, flt: Any, time_fields: tuple[str, ...]) -> tuple[list[_Source], bool] | None:
+def _run_sources(table: Any, flt: Any, time_fields: dict[str, str]) -> tuple[list[_Source], bool] | None:
     """Sources from the criteria flow- and task-run filters share (ids, state, tags
-    and time ranges), and whether `flt` has a single criterion; None when no source
-    can come from `flt` (empty, or OR-ed criteria). O(keys in the filter)."""
+    and time ranges: `time_fields` maps a time criterion to the sorted index on its
+    column), and whether `flt` has a single criterion; None when no source can come
+    from `flt` (empty, or OR-ed criteria). O(keys in the filter)."""
     fields = flt.populated()
     if not fields or not _usable(flt):
         return None
@@ -175,19 +179,24 @@ def _run_sources(table: Any, flt: Any, time_fields: tuple[str, ...]) -> tuple[li
         tag = min(set(tags.all_), key=tag_index.count)
         exact = single and len(set(tags.all_)) == 1 and tags.is_null_ is None
         out.append(_buckets(tag_index, [tag], exact=exact))
-    for name in time_fields:
+    for name, index_name in time_fields.items():
         sub = getattr(flt, name)
         if sub is not None:
-            src = _time_range(idx[name], sub, exact=single)
+            src = _time_range(idx[index_name], sub, exact=single)
             if src is not None:
                 out.append(src)
     return out, single
 
 
+_FLOW_RUN_TIME_INDEXES = {"expected_start_time": "expected_start_time", "start_time": "start_time_range",
+                          "next_scheduled_start_time": "next_scheduled_start_time", "end_time": "end_time"}
+_TASK_RUN_TIME_INDEXES = {"expected_start_time": "expected_start_time", "start_time": "start_time"}
+
+
 def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
     """Index-backed supersets of a FlowRunFilter's matches. O(keys in the filter)."""
     table = tables["flow_run"]
-    found = _run_sources(table, flt, ("expected_start_time", "next_scheduled_start_time", "end_time"))
+    found = _run_sources(table, flt, _FLOW_RUN_TIME_INDEXES)
     if found is None:
         return []
     out, single = found
@@ -201,6 +210,8 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
             out.append(_buckets(idx[name], sub.any_, exact=one))
         elif sub.is_null_ is True:
             out.append(_buckets(idx[name], [None], exact=one))
+        elif sub.is_null_ is False:  # every bucket: these indexes keep none for None
+            out.append(_buckets(idx[name], list(idx[name].buckets), exact=one))
     parents = flt.parent_flow_run_id
     if parents is not None and parents.any_ is not None:
         by_flow_run = tables["task_run"].by_name["flow_run_id"]
@@ -212,7 +223,7 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
 def _task_run_filter_sources(tables: Any, flt: TaskRunFilter) -> list[_Source]:
     """Index-backed supersets of a TaskRunFilter's matches. O(keys in the filter)."""
     table = tables["task_run"]
-    found = _run_sources(table, flt, ("expected_start_time", "start_time"))
+    found = _run_sources(table, flt, _TASK_RUN_TIME_INDEXES)
     if found is None:
         return []
     out, single = found
@@ -343,6 +354,10 @@ def _task_run_plan(
 # A state-filtered read first tries the global sort order for up to 4*(offset+limit)
 # + WALK_SLACK records before building the per-state lists (tests lower it).
 WALK_SLACK = 256
+# A walk chosen over sorting the smallest candidate source gives up after
+# 2*(its size) + HEDGE_SLACK records and sorts the candidates instead (see _read;
+# tests lower it).
+HEDGE_SLACK = 256
 
 
 def check_window(offset: Any, limit: Any) -> tuple[int, int | None]:
@@ -399,17 +414,30 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
         if ordered is not None and grouped.live:
             return _take(grouped.walk(ordered.state_types, descending, bounds), pred, offset, None)
         return _take(index.walk(descending, bounds), pred, offset, None)
+    # A walk is chosen when the matches, if spread evenly through the sort order,
+    # fill the window within about best.size records; bunched at the far end, they
+    # would not until the walk had covered everything. So a walk is hedged: past
+    # twice that many records it gives up for sorting the candidates, which bounds a
+    # read at a few times the cheaper route's cost whatever the spread.
     if ordered is not None:
         if best.size * best.size > stop * min(ordered.size, span):
+            hedge = 2 * best.size + HEDGE_SLACK
             if not grouped.live:
                 # Per-state lists cost every later write, so build them only once the
                 # global order proves slow here: matches are not near its start.
-                found = _take(index.walk(descending, bounds), pred, offset, stop, budget=4 * stop + WALK_SLACK)
+                found = _take(index.walk(descending, bounds), pred, offset, stop,
+                              budget=min(4 * stop + WALK_SLACK, hedge))
                 if found is not None:
                     return found
-            return _take(grouped.walk(ordered.state_types, descending, bounds), pred, offset, stop)
-    elif best is None or best.size * best.size > stop * span:
+            found = _take(grouped.walk(ordered.state_types, descending, bounds), pred, offset, stop, budget=hedge)
+            if found is not None:
+                return found
+    elif best is None:
         return _take(index.walk(descending, bounds), pred, offset, stop)
+    elif best.size * best.size > stop * span:
+        found = _take(index.walk(descending, bounds), pred, offset, stop, budget=2 * best.size + HEDGE_SLACK)
+        if found is not None:
+            return found
     return _sorted_candidates(best, pred, index, descending)[offset:stop]
 
 
