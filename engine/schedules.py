@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import itertools
 import math
 import zoneinfo
 from collections.abc import Mapping
@@ -278,7 +277,20 @@ class CronSchedule(_Schedule):
         # croniter walks the naive local clock; each time it names is read in the
         # zone as its earlier occurrence (a skipped time moves back by the gap).
         times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
-        return _first_distinct((local_time(times.get_next(_dt.datetime), tz, 0) for _ in itertools.count()), n, end)
+        return _first_distinct((local_time(when, tz, 0) for when in _cron_times(times)), n, end)
+
+
+def _cron_times(times: Any) -> Iterator[_dt.datetime]:
+    """croniter's next times, until it finds no more: a date that never comes (`0 0
+    30 2 *`) or a year field that has passed. Prefect's get_dates raises croniter's
+    CroniterBadDateError there; a schedule with no more dates simply ends here."""
+    from croniter import CroniterBadDateError
+
+    while True:
+        try:
+            yield times.get_next(_dt.datetime)
+        except CroniterBadDateError:
+            return
 
 
 def _parse_rrule(text: str, dtstart: Any = None) -> Any:

@@ -338,9 +338,9 @@ def test_times_without_an_offset_are_utc():
     for hours in (0, 30, 60):
         e.create_flow_run(flow_id=flow.id, state=Scheduled(scheduled_time=T0 + dt.timedelta(hours=hours)))
     bound = (T0 + dt.timedelta(hours=30)).replace(tzinfo=None)
-    for given in (bound.isoformat(), bound, (T0 + dt.timedelta(hours=30)).isoformat()):
-        before = {"expected_start_time": {"before_": given}}
-        assert e.count_flow_runs(flow_run_filter=before) == 2, given
+    for value in (bound.isoformat(), bound, (T0 + dt.timedelta(hours=30)).isoformat()):
+        before = {"expected_start_time": {"before_": value}}
+        assert e.count_flow_runs(flow_run_filter=before) == 2, value
     day_after = (T0 + dt.timedelta(days=1)).date().isoformat()  # midnight UTC
     assert e.count_flow_runs(flow_run_filter={"expected_start_time": {"after_": day_after}}) == 2
     naive = e.create_flow_run(flow_id=flow.id, expected_start_time="2024-11-05T06:00:00")

@@ -63,6 +63,19 @@ def test_cron_reads_local_times_and_rrule_localises_its_start():
     assert rrule.get_dates(start=start, end=start) == []
 
 
+def test_a_cron_that_never_fires_has_no_dates_and_schedules_no_runs():
+    # 30 February: croniter finds no date (Prefect's get_dates raises its
+    # CroniterBadDateError); the deployment's other schedule still makes its runs.
+    assert CronSchedule("0 0 30 2 *").get_dates(3, T0) == []
+    engine, _, _, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"schedule": {"cron": "0 0 30 2 *"}},
+                                                {"schedule": {"cron": "0 0 * * *"}}])
+    made = engine.schedule_runs(dep.id)
+    assert made and len(made) == engine.count_flow_runs()
+    assert all(r.expected_start_time.hour == 0 and r.expected_start_time.minute == 0
+               for r in engine.read_flow_runs())
+
+
 @pytest.mark.parametrize("json_shape, match", [
     ({"interval": 0}, "interval must be greater than 0"),
     ({"interval": True}, "interval must be a timedelta"),
