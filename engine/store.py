@@ -252,9 +252,31 @@ class Table:
 class HistoryTable(Table):
     """A table with a single equality index whose key a record never changes (state
     rows by their run). No per-record keys are kept, since the key can always be
-    extracted again: a stored state costs one dict entry and two id hashes less."""
+    extracted again: a stored state costs one dict entry and two id hashes less.
 
-    __slots__ = ()
+    `time_bounds[key]`, kept only for keys whose history has grown long (see
+    `time_bound`), is at least the `timestamp` of every record filed under the key:
+    a new state later than it cannot repeat one of the run's times, so the check
+    that (run, timestamp) is unique needs no scan. Filing raises it; removal and
+    rollback leave it, as an upper bound it stays true."""
+
+    __slots__ = ("time_bounds",)
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.time_bounds: dict[Any, Any] = {}
+
+    def time_bound(self, key: Any, bucket: dict) -> Any:
+        """An upper bound on the timestamps filed under `key` (whose records are
+        `bucket`): kept from here on. O(1) once kept; O(len(bucket)) the first time."""
+        bound = self.time_bounds.get(key)
+        if bound is None:
+            bound = self.time_bounds[key] = max(rec.timestamp for rec in bucket.values())
+        return bound
+
+    def clear(self) -> None:
+        super().clear()
+        self.time_bounds.clear()
 
     def hash_index(self, name: str, extract: Callable[[Any], Any], sparse: bool = False) -> HashIndex:
         if self.indexes or sparse:
@@ -269,7 +291,13 @@ class HistoryTable(Table):
 
     def _file(self, rec: Any) -> None:
         idx = self.indexes[0]
-        idx.insert(idx.extract(rec), rec)  # and no keys kept
+        key = idx.extract(rec)
+        idx.insert(key, rec)  # and no keys kept
+        bounds = self.time_bounds
+        if bounds:
+            bound = bounds.get(key)
+            if bound is not None and rec.timestamp > bound:
+                bounds[key] = rec.timestamp
 
     def _bucket_of(self, rec: Any) -> dict | None:
         """The bucket holding `rec`, or None if it is not filed."""
@@ -283,7 +311,9 @@ class HistoryTable(Table):
             del bucket[rec]
             if not bucket:
                 idx = self.indexes[0]
-                del idx.buckets[idx.extract(rec)]
+                key = idx.extract(rec)
+                del idx.buckets[key]
+                self.time_bounds.pop(key, None)
 
     def _bind_refile(self) -> Callable[[Any], bool]:
         return self._refile_history

@@ -653,3 +653,44 @@ def test_queue_priorities_stay_unique_in_a_pool(e):
     with pytest.raises(UniquenessError):
         e.create_work_queue(pool.id, "a", priority=1)
     assert [(q.name, q.priority) for q in e.read_work_queues(pool.id)] == [(q.name, q.priority) for q in before]
+
+
+@pytest.mark.parametrize("kind", ["flow", "task"])
+def test_a_long_history_still_refuses_any_repeated_state_time(e, flow, kind):
+    """(run, timestamp) is unique whatever the history's length: a long history keeps
+    an upper bound on its times so that a later state needs no scan, and that bound
+    must never let an earlier time through (after rollbacks and deletes too)."""
+    from engine import Completed, Running
+    from engine.errors import UniquenessError
+
+    run = e.create_flow_run(flow_id=flow.id)
+    if kind == "task":
+        run = e.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0")
+    set_state = e.set_flow_run_state if kind == "flow" else e.set_task_run_state
+    states = e.read_flow_run_states if kind == "flow" else e.read_task_run_states
+    delete = e.delete_flow_run_state if kind == "flow" else e.delete_task_run_state
+    times = [T + dt.timedelta(seconds=i) for i in range(40)]
+    for when in times:
+        set_state(run.id, Running(timestamp=when), force=True)
+
+    def refused(when):
+        before = [s.id for s in states(run.id)]
+        with pytest.raises(UniquenessError, match="already has a state at"):
+            set_state(run.id, Completed(timestamp=when), force=True)
+        assert [s.id for s in states(run.id)] == before
+
+    refused(times[3])  # an old time, far below the newest
+    refused(times[-1])
+    later = T + dt.timedelta(seconds=100)
+    with pytest.raises(RuntimeError):
+        with e.transaction():
+            set_state(run.id, Running(timestamp=later), force=True)
+            raise RuntimeError("undo")
+    refused(times[5])
+    set_state(run.id, Running(timestamp=later), force=True)  # its rolled-back twin is gone
+    refused(later)
+    newest = [s for s in states(run.id) if s.timestamp == later][0]
+    assert delete(newest.id)
+    set_state(run.id, Completed(timestamp=later), force=True)  # the deleted state's time is free
+    refused(times[0])
+    assert len(states(run.id)) == 41
