@@ -406,7 +406,7 @@ class Engine:
         """Prefect's pause_deployment route: set `paused` (Prefect's scheduler services
         then skip the deployment; `schedule_runs` does not look) and delete its
         never-run auto-scheduled runs still SCHEDULED (Late ones too). True iff it
-        exists. O(runs of the deployment)."""
+        exists. O(min(runs of the deployment, SCHEDULED runs))."""
         return _deployments.set_deployment_paused(self, deployment_id, True)
 
     @atomic

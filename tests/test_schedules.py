@@ -19,7 +19,7 @@ from schedules_replay import T0, answer  # noqa: E402
 
 from engine import (  # noqa: E402
     CronSchedule, DeploymentScheduleFilter, Engine, IntervalSchedule, ManualClock, ObjectNotFoundError,
-    AwaitingRetry, Late, Pending, RRuleSchedule, Running, StateType, ValidationError, models,
+    AwaitingRetry, Completed, Late, Pending, RRuleSchedule, Running, Scheduled, StateType, ValidationError, models,
 )
 from engine.deployments import MAX_SCHEDULED_RUNS_LIMIT  # noqa: E402
 
@@ -213,6 +213,26 @@ def test_pause_deployment_deletes_never_run_auto_scheduled_runs_and_resume_delet
             engine.pause_deployment(dep.id)
             raise RuntimeError("undo")
     assert engine.read_deployment(dep.id).paused is False and engine.read_flow_run(kept) is not None
+
+
+@pytest.mark.parametrize("padding", ["finished runs of the deployment", "scheduled runs of another"])
+def test_pause_finds_the_runs_to_delete_from_the_smaller_side(padding):
+    # Whichever is smaller is walked, the deployment's runs or every SCHEDULED run:
+    # padding one side makes each route answer.
+    engine, clock, flow, dep = setup()
+    other = engine.create_deployment(flow.id, "other")
+    engine.create_deployment_schedules(dep.id, [{"interval": 3600}])
+    auto = engine.schedule_runs(dep.id, max_runs=3, min_runs=3)
+    [manual] = engine.schedule_runs(dep.id, start_time=T0 + dt.timedelta(days=1), max_runs=1, auto_scheduled=False)
+    finished = padding.startswith("finished")
+    # never-run auto-scheduled runs of the other deployment: kept by either route
+    others = [engine.create_flow_run(flow_id=flow.id, deployment_id=other.id, state=Scheduled(),
+                                     auto_scheduled=True).id for _ in range(2 if finished else 14)]
+    pad = [engine.create_flow_run(flow_id=flow.id, deployment_id=dep.id, state=Completed()).id
+           for _ in range(12 if finished else 0)]
+    engine.pause_deployment(dep.id)
+    assert {r.id for r in engine.read_flow_runs()} == {manual, *others, *pad}
+    assert not set(auto) & {r.id for r in engine.read_flow_runs()}
 
 
 def test_deployment_create_update_and_delete_replace_and_remove_schedules():
