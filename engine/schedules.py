@@ -281,9 +281,9 @@ class CronSchedule(_Schedule):
 
 
 def _cron_times(times: Any) -> Iterator[_dt.datetime]:
-    """croniter's next times, until it finds no more: a date that never comes (`0 0
-    30 2 *`) or a year field that has passed. Prefect's get_dates raises croniter's
-    CroniterBadDateError there; a schedule with no more dates simply ends here."""
+    """croniter's next times, until it finds no more (a date that never comes, `0 0
+    30 2 *`). Prefect's get_dates raises croniter's CroniterBadDateError there; a
+    schedule with no more dates simply ends here."""
     from croniter import CroniterBadDateError
 
     while True:
