@@ -26,7 +26,7 @@ from .records import (
 from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import (
-    as_bool, as_count, as_int, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields, storable_text,
+    as_bool, as_count, as_int, as_name, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields,
 )
 from .workers import ensure_work_queue_exists, queue_named_or_created
 
@@ -59,9 +59,7 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     the fields do only when given (`concurrency_options` among them). O(1) to create; an upsert O(min(runs of the deployment, SCHEDULED runs))."""
     flow_id = as_uuid(flow_id, "deployment.flow_id")
     engine._require("flow", flow_id, "Flow")
-    if not isinstance(name, str) or any(c in name for c in "/%&><"):
-        raise ValidationError(f"deployment name must be a string without / % & > <, got {name!r}")
-    storable_text(name, "deployment name")
+    as_name(name, "deployment name", allow_empty=True)
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)

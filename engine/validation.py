@@ -140,10 +140,12 @@ def as_text(value: Any, what: str) -> str:
 _BANNED_IN_NAMES = frozenset("/%&><")
 
 
-def as_name(value: Any, what: str) -> str:
-    """Prefect's `Name`: a non-empty string without / % & > <."""
-    if not isinstance(value, str) or not value or not _BANNED_IN_NAMES.isdisjoint(value):
-        raise ValidationError(f"{what} must be a non-empty string without / % & > <, got {value!r}")
+def as_name(value: Any, what: str, allow_empty: bool = False) -> str:
+    """Prefect's `Name`: a non-empty string (unless `allow_empty`: a deployment's
+    name) without / % & > <."""
+    if not isinstance(value, str) or not (value or allow_empty) or not _BANNED_IN_NAMES.isdisjoint(value):
+        kind = "a string" if allow_empty else "a non-empty string"
+        raise ValidationError(f"{what} must be {kind} without / % & > <, got {value!r}")
     return storable_text(value, what)
 
 
