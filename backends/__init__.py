@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["open_engine", "parse_url", "Backend", "SqliteBackend", "JsonSnapshotBackend"]
 
+_BACKENDS: dict[str, Any] = {"sqlite": SqliteBackend, "json": JsonSnapshotBackend}
 _OPTIONS = {
     "sqlite": ("batch", "synchronous"),
     "json": ("save_every",),
@@ -69,22 +70,18 @@ def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engi
         raise BackendError(f"{', '.join(sorted(options))}: a write option, but the engine is opened read_only")
     check_options(scheme, options, _OPTIONS[scheme])
     engine = Engine(clock=clock)
-    if read_only:
-        if scheme == "memory":
+    if scheme == "memory":
+        if read_only:
             raise BackendError("read_only needs a stored engine: a memory URL has nothing to read")
-        reader = SqliteBackend(path) if scheme == "sqlite" else JsonSnapshotBackend(path)
-        reader.load_read_only(engine)
+        return engine
+    backend_class = _BACKENDS[scheme]
+    if read_only:
+        backend_class(path).load_read_only(engine)
         store = ReadOnlyStore(url)
         store.attach(engine)
         engine._backend = store
         return engine
-    if scheme == "memory":
-        return engine
-    backend: Any
-    if scheme == "sqlite":
-        backend = SqliteBackend(path, **options)
-    else:
-        backend = JsonSnapshotBackend(path, **options)
+    backend = backend_class(path, **options)
     backend.open()
     try:
         backend.load(engine)

@@ -78,6 +78,13 @@ def resolved(path: str) -> str:
     return os.path.realpath(path) if path else path
 
 
+def require_file(path: str) -> None:
+    """BackendError unless `path` is an existing file: what a read-only open needs,
+    having nothing to create."""
+    if not os.path.isfile(path):
+        raise BackendError(f"{path!r} does not exist (nothing to open read-only)")
+
+
 def check_location(path: str) -> bool:
     """Refuse a location we could not use, before touching anything on disk.
 

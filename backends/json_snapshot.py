@@ -26,7 +26,9 @@ from engine.errors import BackendError
 from engine.serialization import codec
 from engine.tables import KINDS
 
-from .base import PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild, resolved
+from .base import (
+    PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild, require_file, resolved,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
@@ -97,8 +99,7 @@ class JsonSnapshotBackend:
         """Rebuild `engine` (empty) from the snapshot without locking it: saves replace
         the file whole (a rename), so this reads one complete snapshot even while a
         writer saves."""
-        if not os.path.isfile(self.path):
-            raise BackendError(f"{self.path!r} does not exist (nothing to open read-only)")
+        require_file(self.path)
         self._existed = True
         self.load(engine)
 

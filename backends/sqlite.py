@@ -27,7 +27,7 @@ from engine.tables import KINDS
 from engine.validation import as_int, storable_text
 
 from .base import (
-    COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild, resolved,
+    COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild, require_file, resolved,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,8 +145,7 @@ class SqliteBackend:
         it: a read-only connection, one read transaction (a writer may carry on; the
         engine gets the last commit before the read). A file of an older schema
         version is refused: it must be opened writable once to be upgraded."""
-        if not os.path.isfile(self.path):
-            raise BackendError(f"{self.path!r} does not exist (nothing to open read-only)")
+        require_file(self.path)
         with open(self.path, "rb") as f:
             header = f.read(100)
         if header[:16] != b"SQLite format 3\x00":
