@@ -54,7 +54,7 @@ from .clock import ManualClock
 from .engine import Engine
 from .errors import RunstateError, ValidationError
 from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform, resolve_policy
-from .orchestration.rules import rules_of
+from .orchestration.rules import check_rule_classes, rules_of
 from .orchestration import pipeline as _pipeline
 from .validation import as_state
 
@@ -684,9 +684,7 @@ def benchmark_rule(
             assert stats.accept == stats.calls
     """
     _checked_kind(kind)
-    for given in (rule, *before, *after):
-        if not isinstance(given, type) or not hasattr(given, "FROM_STATES"):
-            raise ValidationError(f"{given!r} is not a rule class")
+    check_rule_classes([rule, *before, *after], "benchmark_rule was given")
     stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")
     timed_rule = _instrument(rule, stats)
     rules = [*before, timed_rule, *after]

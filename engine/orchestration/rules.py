@@ -29,6 +29,7 @@ __all__ = [
     "BaseUniversalTransform",
     "BaseOrchestrationPolicy",
     "rules_of",
+    "check_rule_classes",
 ]
 
 ALL_STATES: frozenset = ALL_ORCHESTRATION_STATES
@@ -398,13 +399,20 @@ def rules_of(policy: Any) -> list:
         raise ValidationError(f"policy {name}: priority() must be a staticmethod taking no arguments: {exc}") from None
     if not isinstance(rules, (list, tuple)):
         raise ValidationError(f"policy {name}: priority() must return a list of rule classes, got {rules!r}")
+    return check_rule_classes(rules, f"policy {name}: priority() lists")
+
+
+def check_rule_classes(rules: Iterable, where: str) -> list:
+    """`rules` as a list, each entry checked to be a rule or transform class;
+    ValidationError "`where` <entry>, which is not a rule class" otherwise. O(rules)."""
+    rules = list(rules)
     for rule in rules:
         if not (isinstance(rule, type) and issubclass(rule, (BaseOrchestrationRule, BaseUniversalTransform))):
             raise ValidationError(
-                f"policy {name}: priority() lists {rule!r}, which is not a rule class (a subclass of "
+                f"{where} {rule!r}, which is not a rule class (a subclass of "
                 "BaseOrchestrationRule or BaseUniversalTransform)"
             )
-    return list(rules)
+    return rules
 
 
 class BaseOrchestrationPolicy(metaclass=_PolicyType):
