@@ -27,6 +27,7 @@ import gc
 import sys
 import time
 import uuid
+from typing import Any, Callable
 
 import attrs
 
@@ -39,21 +40,9 @@ _RUN_WIDTH = len(attrs.fields(FlowRun))
 _DETAILS_WIDTH = len(attrs.fields(StateDetails))
 
 
-def keep_records(n: int, store: dict, flow_id: uuid.UUID) -> None:
-    for i in range(n):
-        state_id = uuid.uuid4()
-        state = State(type=StateType.SCHEDULED, name="Scheduled", timestamp=T, id=state_id,
-                      state_details=StateDetails(flow_run_id=None, scheduled_time=T))
-        run = FlowRun(flow_id=flow_id, id=uuid.uuid4(), name=f"run-{i}", tags=[],
-                      empirical_policy=FlowRunPolicy(pause_keys=set()))
-        run.state = state
-        row = FlowRunStateRow(id=state_id, type=state.type, timestamp=T, name=state.name,
-                              state_details=state.state_details, flow_run_id=run.id)
-        store[run.id] = (run, {state_id: row}, [])
-
-
-def keep_untracked(n: int, store: dict, flow_id: uuid.UUID) -> None:
-    untrack = _untrack()
+def keep_records(n: int, store: dict, flow_id: uuid.UUID, untrack: Callable[[Any], None] | None = None) -> None:
+    """Keep `n` runs as the engine does; with `untrack`, each of a run's eleven
+    objects is handed to it once kept."""
     for i in range(n):
         state_id = uuid.uuid4()
         details = StateDetails(flow_run_id=None, scheduled_time=T)
@@ -68,9 +57,14 @@ def keep_untracked(n: int, store: dict, flow_id: uuid.UUID) -> None:
         history: dict = {state_id: row}
         kept: list = []
         store[run.id] = (run, history, kept)
-        for obj in (run, policy, run.tags, policy.pause_keys, state, details, run.id,
-                    state_id, row, history, kept):
-            untrack(obj)
+        if untrack is not None:
+            for obj in (run, policy, run.tags, policy.pause_keys, state, details, run.id,
+                        state_id, row, history, kept):
+                untrack(obj)
+
+
+def keep_untracked(n: int, store: dict, flow_id: uuid.UUID) -> None:
+    keep_records(n, store, flow_id, _untrack())
 
 
 def _untrack():
