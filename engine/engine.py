@@ -146,10 +146,6 @@ def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tup
     return fields, state
 
 
-# A run's state history this long keeps an upper bound on its times (see _store_state).
-_LONG_HISTORY = 16
-
-
 class Engine:
     """An in-memory Prefect run layer.
 
@@ -1076,19 +1072,12 @@ class Engine:
         if now is None:
             now = self._clock.now()
         row_kind = "flow_run_state" if run_kind == "flow_run" else "task_run_state"
-        # (run, timestamp) is unique, as in Prefect's schema. Most histories are short:
-        # scanning one beats keeping a second index on every state row. A long one
-        # (a task retried many times) is scanned only for a state no later than an
-        # upper bound on its times, which the rows' table keeps for it.
+        # (run, timestamp) is unique, as in Prefect's schema (HistoryTable.holds_time).
         timestamp = state.timestamp
-        rows = store.tables[row_kind]
-        history = rows.by_name["run_id"].get(run.id)
-        if history and (len(history) < _LONG_HISTORY or timestamp <= rows.time_bound(run.id, history)):
-            for row in history.values():  # a plain loop: no generator per transition
-                if row.timestamp == timestamp:
-                    raise UniquenessError(
-                        f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
-                    )
+        if store.tables[row_kind].holds_time(run.id, timestamp):
+            raise UniquenessError(
+                f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
+            )
         data = state.data
         artifact_id = None
         if data is not None and not (isinstance(data, dict) and data.get("type") == "unpersisted"):

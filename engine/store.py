@@ -254,25 +254,39 @@ class HistoryTable(Table):
     rows by their run). No per-record keys are kept, since the key can always be
     extracted again: a stored state costs one dict entry and two id hashes less.
 
-    `time_bounds[key]`, kept only for keys whose history has grown long (see
-    `time_bound`), is at least the `timestamp` of every record filed under the key:
-    a new state later than it cannot repeat one of the run's times, so the check
-    that (run, timestamp) is unique needs no scan. Filing raises it; removal and
-    rollback leave it, as an upper bound it stays true."""
+    `holds_time` answers whether a key's records include a timestamp, which keeps
+    (run, timestamp) unique. A short history is scanned. For a long one (a task
+    retried many times), `time_bounds[key]` is at least the `timestamp` of every
+    record filed under the key, so a later time, the usual case, needs no scan.
+    Filing raises a bound; removal and rollback leave it, as an upper bound it
+    stays true."""
 
     __slots__ = ("time_bounds",)
+
+    # A history this long keeps a bound on its times.
+    LONG_HISTORY = 16
 
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
         self.time_bounds: dict[Any, Any] = {}
 
-    def time_bound(self, key: Any, bucket: dict) -> Any:
-        """An upper bound on the timestamps filed under `key` (whose records are
-        `bucket`): kept from here on. O(1) once kept; O(len(bucket)) the first time."""
-        bound = self.time_bounds.get(key)
-        if bound is None:
-            bound = self.time_bounds[key] = max(rec.timestamp for rec in bucket.values())
-        return bound
+    def holds_time(self, key: Any, timestamp: Any) -> bool:
+        """Whether a record filed under `key` has this `timestamp`. O(1) when it is
+        later than every one of a long history's; else O(records of the key)."""
+        idx = self.indexes[0]
+        bucket = idx.buckets.get(key)
+        if not bucket:
+            return False
+        if len(bucket) >= self.LONG_HISTORY:
+            bound = self.time_bounds.get(key)
+            if bound is None:
+                bound = self.time_bounds[key] = max(rec.timestamp for rec in bucket.values())
+            if timestamp > bound:
+                return False
+        for rec in bucket.values():  # a plain loop: no generator per transition
+            if rec.timestamp == timestamp:
+                return True
+        return False
 
     def clear(self) -> None:
         super().clear()
