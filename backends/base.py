@@ -89,7 +89,8 @@ def check_location(path: str) -> bool:
     """Refuse a location we could not use, before touching anything on disk.
 
     Returns whether the file already exists. Raises BackendError for a directory, a
-    missing parent folder, an unreadable or unwritable file, or a read-only folder.
+    missing parent folder, an unreadable or unwritable file, a file with other hard
+    links, or a read-only folder.
     """
     if not path:
         raise BackendError("no path given")
@@ -109,6 +110,15 @@ def check_location(path: str) -> bool:
             raise BackendError(f"{path!r} is not readable (permission denied)")
         if not _access(path, os.W_OK):
             raise BackendError(f"{path!r} is read-only (permission denied)")
+        links = os.stat(path).st_nlink
+        if links > 1:
+            # The lock sits beside one name; a writer through another name would not see
+            # it (SQLite's -wal and -shm are per name too, and a JSON save splits the names).
+            raise BackendError(
+                f"{path!r} has {links} hard links (names): one writer per file cannot be enforced "
+                "across them, so it is not opened for writing; open a copy, or remove the other names "
+                "(read_only=True is allowed)"
+            )
     return exists
 
 

@@ -540,6 +540,27 @@ def test_one_writer_per_file_whatever_name_opens_it(tmp_path, scheme):
             Engine.open(f"{scheme}:///{link}")
 
 
+@pytest.mark.parametrize("scheme", ["sqlite", "json"])
+def test_a_hard_linked_store_is_refused_for_writing_and_left_as_it_was(tmp_path, scheme):
+    """The lock sits beside one name, so a file with a second name (a hard link) could
+    get a writer through each; it is refused for writing, by either name, with nothing
+    written, and still opens read-only."""
+    real, other = tmp_path / "runs.db", tmp_path / "other.db"
+    with Engine.open(f"{scheme}:///{real}") as engine:
+        engine.create_flow("kept")
+    os.link(real, other)
+    before = _listing(tmp_path)
+    for name in (real, other):
+        with pytest.raises(BackendError, match="2 hard links"):
+            Engine.open(f"{scheme}:///{name}")
+        assert _listing(tmp_path) == before
+    with Engine.open(f"{scheme}:///{other}", read_only=True) as reader:
+        assert [f.name for f in reader.read_flows()] == ["kept"]
+    other.unlink()
+    with Engine.open(f"{scheme}:///{real}") as engine:  # one name again: writable
+        engine.create_flow("more")
+
+
 def test_opening_a_snapshot_leaves_another_snapshots_temporary_files_alone(tmp_path):
     # "runs" and "runs.json" side by side: a save of the second in progress has a
     # temporary ".runs.json.XXXXXXXX.tmp", which opening the first must not delete.
