@@ -135,11 +135,14 @@ def _as_run(run: Any) -> FlowRun | TaskRun:
 
 def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tuple[str, ...]) -> tuple[dict, Any]:
     """create_*'s fields and state: the mapping `given` (its `state` taken out)
-    under the keywords, less the `dropped` fields Prefect leaves out of the insert."""
+    under the keywords (a keyword, `state` too, wins over the mapping's value), less
+    the `dropped` fields Prefect leaves out of the insert."""
     if as_field_mapping(given, what) is not None:
         fields = {**dict(given), **fields}
         if "state" in fields:
-            state = fields.pop("state")
+            given_state = fields.pop("state")
+            if state is None:
+                state = given_state
     for name in dropped:  # a copy only when there is something to drop: rarely
         if name in fields:
             return {k: v for k, v in fields.items() if k not in dropped}, state

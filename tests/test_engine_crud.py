@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from engine import (
-    Engine, ManualClock, UniquenessError, ValidationError,
+    Completed, Engine, ManualClock, Running, StateType, UniquenessError, ValidationError,
 )
 from engine.records import Constant, FlowRunPolicy, Parameter, TaskRunPolicy, TaskRunResult
 
@@ -633,6 +633,18 @@ def test_create_leaves_out_what_prefect_leaves_out_of_the_insert(e, flow):
         e.create_task_run(task_key="t", dynamic_key="1", estimated_run_time=5)
     with pytest.raises(ValidationError, match="state_type"):
         e.create_flow_run(flow_id=flow.id, state_type="COMPLETED")
+
+
+def test_a_keyword_wins_over_the_mapping_for_every_field_the_state_too(e, flow):
+    run = e.create_flow_run({"flow_id": flow.id, "name": "from-mapping", "state": Running()},
+                            name="from-keyword", state=Completed())
+    assert (run.name, run.state_type) == ("from-keyword", StateType.COMPLETED)
+    fr = e.create_flow_run(flow_id=flow.id, state=Running())
+    task = e.create_task_run({"flow_run_id": fr.id, "task_key": "t", "dynamic_key": "0", "name": "m",
+                              "state": Running()}, name="k", state=Completed())
+    assert (task.name, task.state_type) == ("k", StateType.COMPLETED)
+    # (the mapping's state still counts when no keyword gives one)
+    assert e.create_flow_run({"flow_id": flow.id, "state": Running()}).state_type == StateType.RUNNING
 
 
 def test_a_paused_work_pool_starts_paused_unless_it_is_a_prefect_agent_pool(e):
