@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, ManualClock, Pending, Running, StateType, ValidationError
+from engine import Completed, Engine, ManualClock, Pending, Running, StateType, UniquenessError, ValidationError
 from engine.orchestration import (
     BaseOrchestrationPolicy,
     BaseOrchestrationRule,
@@ -133,6 +133,29 @@ def test_a_proposals_details_set_in_a_before_hook_are_stored(engine, task_run):
 
     propose_with(engine, task_run, before_transition=before_transition)
     assert stored(engine, task_run)[3] == "from-rule"
+
+
+def test_a_state_a_rule_rejects_with_is_stored_as_a_copy_of_its_own(engine, task_run):
+    # Prefect stores a row: the rule's object (here one shared by every proposal) is
+    # neither the stored state nor stamped, so a later failed proposal or an edit of
+    # the object cannot reach the history. Changes made before validation still count.
+    skip = Completed(message="skipped")
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.reject_transition(skip, "skip")
+        skip.state_details.cache_key = "set-after-reject"
+
+    answer = propose_with(engine, task_run, before_transition=before_transition)
+    assert answer.status is SetStateStatus.REJECT and answer.state is not skip
+    assert skip.timestamp is None and skip.state_details.task_run_id is None
+    after_first = stored(engine, task_run)
+    assert after_first[0] == S.COMPLETED and after_first[3] == "set-after-reject"
+    other = engine.create_task_run(flow_run_id=task_run.flow_run_id, task_key="k", dynamic_key="1", state=Pending())
+    with pytest.raises(UniquenessError):  # the same state id twice, as Prefect's primary key refuses
+        propose_with(engine, other, before_transition=before_transition)
+    skip.message = "edited later"
+    assert stored(engine, task_run) == after_first
+    assert engine.read_task_run_states(task_run.id)[-1].state_details.task_run_id == task_run.id
 
 
 # what the mutators take ----------------------------------------------------------------------------

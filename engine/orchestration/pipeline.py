@@ -26,7 +26,7 @@ from .. import inputs as _inputs
 from ..errors import ObjectNotFoundError, ValidationError
 from ..states import Running, Scheduled, State, StateType, as_state_details, as_state_type, compile_copier
 from ..validation import as_datetime, as_json_value, as_str, as_uuid, checked_details
-from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext
+from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext, detached_state_copy
 from .policies import (
     BackgroundTaskPolicy,
     CoreFlowPolicy,
@@ -380,7 +380,11 @@ def orchestrate(
         final = ctx.proposed_state
         saved = None
         if final is not None:
-            if final is not proposed:  # a rule's replacement may lack times
+            if final is not proposed:
+                # A rule's replacement: stored as the engine's own copy (as Prefect
+                # stores a row), since the rule may hand the same state to many runs,
+                # or another run's stored one; missing times are stamped on the copy.
+                final = ctx.proposed_state = detached_state_copy(final)
                 _stamp(final, now)
             saved = _run_columns(run)
             resuming = getattr(run.empirical_policy, "resuming", None)
