@@ -189,21 +189,33 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
         ctx = self.context
         finished = len(ctx.finalization_signature)
         start = _perf()
+        raised = False
         try:
             return base_exit(self, *exc)
         except Exception as hook_error:  # its after-hook or cleanup raised
+            raised = True
             stats.error += 1
             _RULE_ERRORS.append(hook_error)
             raise
         finally:
             stats.seconds += _perf() - start
-            if len(ctx.finalization_signature) > finished:
+            if raised:
+                # No signature was left to tell; the rule's own state says which hook ran.
+                if not transform and self.fizzled():
+                    stats.cleanup += 1
+                else:
+                    stats.after += 1
+            elif len(ctx.finalization_signature) > finished:
                 stats.after += 1
             elif not transform and getattr(self, "_invalid_on_entry", True) is False:
                 stats.cleanup += 1
 
     namespace = {"__enter__": __enter__, "__exit__": __exit__,
                  "__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__}
+    if not transform:
+        # Declared in the subclass's own body, or a user rule's `SAFE_COPIES = False`
+        # would be reset to True (rules.py) and the copies it saves would be timed.
+        namespace["SAFE_COPIES"] = rule_cls.SAFE_COPIES
     return type(rule_cls.__name__, (rule_cls,), namespace)
 
 

@@ -207,6 +207,48 @@ def test_benchmark_rule_counts_a_hook_that_raises(benchmark):
     assert stats.error >= 1 and stats.error + stats.accept == stats.calls
 
 
+class RaisesAfter(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+
+    def after_transition(self, initial, validated, context):
+        raise RuntimeError("after")
+
+
+class RaisesInCleanup(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+
+    def cleanup(self, initial, validated, context):
+        raise RuntimeError("cleanup")
+
+
+@pytest.mark.parametrize("rule, after, counted", [(RaisesAfter, [], "after"),
+                                                  (RaisesInCleanup, [RejectEveryStart], "cleanup")])
+def test_a_hook_that_raises_on_exit_is_counted_under_the_hook_it_was(benchmark, rule, after, counted):
+    stats = benchmark_rule(benchmark, rule, Running(), initial=Pending(), kind="task", after=after)
+    other = "cleanup" if counted == "after" else "after"
+    assert stats.calls >= 1 and stats.error == stats.calls == getattr(stats, counted)
+    assert getattr(stats, other) == 0
+
+
+class SeesTheLiveProposal(BaseOrchestrationRule):
+    SAFE_COPIES = False
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+    seen: list = []
+
+    def before_transition(self, initial, proposed, context):
+        type(self).seen.append(proposed is context.proposed_state)
+
+
+def test_benchmark_rule_keeps_a_rules_opt_out_of_safe_copies(benchmark):
+    # Measured as it runs in production: handed the live objects, not copies.
+    SeesTheLiveProposal.seen.clear()
+    benchmark_rule(benchmark, SeesTheLiveProposal, Running(), initial=Pending(), kind="task")
+    assert SeesTheLiveProposal.seen and all(SeesTheLiveProposal.seen)
+
+
 def test_benchmark_rule_rejects_non_rules():
     with pytest.raises(ValidationError, match="not a rule class"):
         benchmark_rule(None, CoreFlowPolicy(), Running())
