@@ -59,7 +59,7 @@ from .orchestration import pipeline as _pipeline
 from .validation import as_state
 
 __all__ = ["RuleStats", "BenchReport", "bench_rules", "resolve_policy", "instrument_policy",
-           "synthetic_stream", "read_stream", "benchmark_rule", "main"]
+           "synthetic_stream", "read_stream", "benchmark_rule", "BaselineMismatchError", "main"]
 
 _perf = time.perf_counter
 # Exceptions the instrumented rules saw raised (by a hook of theirs) since the
@@ -490,6 +490,15 @@ _OPS = {"tag_limit", "deployment", "flow_run", "task_run", "propose", "advance"}
 
 
 # replay --------------------------------------------------------------------------------------------------------
+def _recorded(op: dict) -> str | dict:
+    # JSON text when the operation is JSON (always, for a synthetic or read stream);
+    # a Python caller's op holding, say, a State object is kept as it is.
+    try:
+        return json.dumps(op, sort_keys=True)
+    except (TypeError, ValueError):
+        return op
+
+
 class _Replayer:
     def __init__(self, engine: Engine, policy: type, kind: str) -> None:
         self.engine, self.policy, self.kind = engine, policy, kind
@@ -499,7 +508,9 @@ class _Replayer:
         self.statuses: collections.Counter = collections.Counter()
         self.transitions = 0
         self.seconds = 0.0
-        self.record: list[dict] | None = None
+        # Operations as JSON text: strings are not tracked by the cyclic GC, so a
+        # long record does not lengthen the collections timed inside the rules.
+        self.record: list[str | dict] | None = None
         self.last_result: Any = None
         # Which proposals (numbered by `transitions`) a rule's exception ended; a
         # baseline replay is given the measured run's, as it cannot tell itself.
@@ -514,7 +525,7 @@ class _Replayer:
 
     def apply(self, op: dict) -> Any:
         if self.record is not None:
-            self.record.append(op)
+            self.record.append(_recorded(op))
         engine, name = self.engine, op["op"]
         try:
             if name == "propose":
@@ -530,8 +541,15 @@ class _Replayer:
                     # A rule raised (the engine undid the call): an outcome like any
                     # other. Anything else is the stream's or the benchmark's fault.
                     expected = self.expected_failures
-                    if not (_raised_by_a_rule(exc) if expected is None else self.transitions in expected):
-                        raise
+                    if expected is None:
+                        if not _raised_by_a_rule(exc):
+                            raise
+                    elif self.transitions not in expected:
+                        # The same proposal went through in the measured run.
+                        raise BaselineMismatchError(
+                            f"the baseline's proposal {self.transitions} raised {exc!r}, the measured run's did "
+                            "not: a rule that raises at random (or depends on timing) cannot have a baseline"
+                        ) from exc
                     result = None
                 finally:
                     _RULE_ERRORS.clear()
@@ -570,6 +588,10 @@ class _Replayer:
         return None
 
 
+class BaselineMismatchError(RunstateError, RuntimeError):
+    """The uninstrumented replay of a stream had other outcomes than the measured run."""
+
+
 def bench_rules(
     policy: Any = None,
     transitions: int = 10_000,
@@ -592,7 +614,7 @@ def bench_rules(
     runs. `record` writes the operations replayed to a file (checked writable
     before the run). `baseline` replays the same operations through the plain
     policy too and reports its time (the measuring overhead); a baseline whose
-    outcomes differ raises RuntimeError. Cost: O(transitions · rules)."""
+    outcomes differ raises BaselineMismatchError (a RuntimeError). Cost: O(transitions · rules)."""
     if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
         raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
     source = None
@@ -644,8 +666,8 @@ def bench_rules(
         _pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy = saved
     if record is not None:
         with open(record, "w", encoding="utf-8") as fh:
-            for op in replayer.record or ():
-                fh.write(json.dumps(op, sort_keys=True) + "\n")
+            for entry in replayer.record or ():
+                fh.write((entry if entry.__class__ is str else json.dumps(entry, sort_keys=True)) + "\n")
     baseline_seconds = None
     if baseline:
         # Free the measured engine first: its rows would slow the baseline's GC.
@@ -654,10 +676,11 @@ def bench_rules(
         gc.collect()
         plain = _Replayer(_bench_engine(seed), cls, kind)
         plain.expected_failures = replayer.failed_ops
-        for op in ops_done:
-            plain.apply(op)
+        for entry in ops_done:
+            plain.apply(json.loads(entry) if entry.__class__ is str else entry)
         if plain.statuses != replayer.statuses:
-            raise RuntimeError(f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
+            raise BaselineMismatchError(
+                f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
         baseline_seconds = plain.seconds
     return BenchReport(
         policy=cls.__name__, kind=kind, stream=description, transitions=replayer.transitions,

@@ -2,6 +2,7 @@
 change outcomes, recorded streams replay, users' own policies and rules work."""
 from __future__ import annotations
 
+import gc
 import json
 import textwrap
 from datetime import timedelta
@@ -12,7 +13,9 @@ from engine import Engine, ManualClock, Pending, Running, StateType, ValidationE
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
 from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule
-from engine.rulebench import _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream
+from engine.rulebench import (
+    BaselineMismatchError, _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream,
+)
 
 N = 400
 
@@ -267,6 +270,65 @@ def test_baseline_replays_the_same_stream_uninstrumented(capsys):
     assert "baseline (same stream, uninstrumented)" in report.format()
     assert main(["--transitions", "40", "--baseline"]) == 0
     assert "baseline" in capsys.readouterr().out
+
+
+class RaisesOnFirstCallOnly(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+    calls = 0
+
+    def before_transition(self, initial, proposed, context):
+        RaisesOnFirstCallOnly.calls += 1
+        if RaisesOnFirstCallOnly.calls == 2:  # the measured run's first proposal passes, the baseline's fails
+            raise ValueError("flaky")
+
+
+class FlakyPolicy(BaseOrchestrationPolicy):
+    RUN_KIND = "task"
+
+    @staticmethod
+    def priority():
+        return [RaisesOnFirstCallOnly]
+
+
+def test_a_baseline_that_raises_where_the_measured_run_did_not_is_a_named_mismatch(capsys, tmp_path):
+    ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
+           {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
+    RaisesOnFirstCallOnly.calls = 1  # the measured proposal is call 2: it raises, the baseline's does not
+    with pytest.raises(BaselineMismatchError, match="instrumentation changed outcomes"):
+        bench_rules(FlakyPolicy, stream=ops, baseline=True)
+    RaisesOnFirstCallOnly.calls = 0  # the measured proposal passes, the baseline's raises
+    with pytest.raises(BaselineMismatchError, match=r"proposal 0 raised ValueError\('flaky'\)") as caught:
+        bench_rules(FlakyPolicy, stream=ops, baseline=True)
+    assert isinstance(caught.value, RuntimeError)  # what the docstring promised before it had a name
+    # The command line says so and exits 2, rather than a traceback.
+    path = tmp_path / "ops.jsonl"
+    path.write_text("".join(json.dumps(op) + "\n" for op in ops))
+    RaisesOnFirstCallOnly.calls = 0
+    assert main(["--policy", f"{__name__}:FlakyPolicy", "--stream", str(path), "--baseline"]) == 2
+    assert "error: the baseline's proposal 0 raised" in capsys.readouterr().err
+
+
+def test_a_python_stream_holding_state_objects_gets_a_baseline():
+    ops = [{"op": "task_run", "id": "a", "state": Pending()}, {"op": "propose", "run": "a", "state": Running()}]
+    report = bench_rules("CoreTaskPolicy", stream=ops, baseline=True)
+    assert report.statuses == {"ACCEPT": 1} and report.baseline_seconds > 0
+
+
+def test_the_operations_kept_for_a_baseline_are_invisible_to_the_collector(monkeypatch):
+    # The collector's passes are charged to whichever rule runs; the operations kept
+    # for the baseline must not lengthen them (--baseline made every rule look slower).
+    apply, kept = _Replayer.apply, []
+
+    def watch(self, op):
+        result = apply(self, op)
+        if self.record:
+            kept.append(gc.is_tracked(self.record[-1]))
+        return result
+
+    monkeypatch.setattr(_Replayer, "apply", watch)
+    bench_rules("CoreTaskPolicy", transitions=50, seed=1, baseline=True)
+    assert kept and not any(kept)
 
 
 def test_a_recorded_stream_decides_the_run_kind_and_the_default_policy(tmp_path):
