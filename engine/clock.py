@@ -13,7 +13,7 @@ from .validation import as_datetime, as_timedelta
 
 UTC = _dt.timezone.utc
 
-__all__ = ["Clock", "SystemClock", "ManualClock", "UTC"]
+__all__ = ["Clock", "SystemClock", "ManualClock", "UTC", "checked_clock"]
 
 
 @runtime_checkable
@@ -87,3 +87,37 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock({self._now.isoformat()})"
+
+
+class _CheckedClock:
+    """A clock of the user's whose every reading is checked and made UTC (as any
+    time the engine is given is): the engine stores what `now()` returns."""
+
+    __slots__ = ("clock",)
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def now(self) -> _dt.datetime:
+        value = self.clock.now()
+        if value.__class__ is _dt.datetime and value.tzinfo is UTC:
+            return value
+        if not isinstance(value, _dt.datetime):
+            raise ValidationError(
+                f"the clock's now() must return a datetime, got {type(value).__name__} {value!r} from {self.clock!r}"
+            )
+        return as_datetime(value, "the clock's now()")  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return repr(self.clock)
+
+
+def checked_clock(clock: object) -> Clock:
+    """`clock` as the engine reads it: runstate's own clocks as they are, anything
+    else with a `now()` behind a check of each reading (a datetime; without an offset
+    it is UTC; converted to UTC). ValidationError for an object without `now()`."""
+    if isinstance(clock, (SystemClock, ManualClock)):
+        return clock
+    if not callable(getattr(clock, "now", None)):
+        raise ValidationError(f"clock must have a now() method (see engine.Clock), got {type(clock).__name__} {clock!r}")
+    return _CheckedClock(clock)  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ from . import foreman as _foreman
 from . import pagination as _pagination
 from . import ui as _ui
 from . import workers as _workers
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, checked_clock
 from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
@@ -161,7 +161,9 @@ class Engine:
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._given_clock: Clock
+        self._clock: Clock
+        self._set_clock(clock if clock is not None else SystemClock())
         self._store = build_store()
         self._lock = threading.RLock()
         self._backend: Any = None
@@ -216,7 +218,13 @@ class Engine:
     # time ------------------------------------------------------------------------------------
     @property
     def clock(self) -> Clock:
-        return self._clock
+        """The clock the engine was given."""
+        return self._given_clock
+
+    def _set_clock(self, clock: Clock) -> None:
+        # (`_clock` is what the engine reads: a user's clock behind a check of each reading.)
+        self._clock = checked_clock(clock)
+        self._given_clock = clock
 
     def now(self) -> _dt.datetime:
         """The engine's current time (from its clock)."""

@@ -63,3 +63,44 @@ def test_engine_stamps_records_from_its_clock():
     run = e.create_flow_run(flow_id=flow.id)
     assert flow.created == T and run.created == T + dt.timedelta(seconds=10)
     assert e.now() == T + dt.timedelta(seconds=10)
+
+
+class _Fixed:
+    """A user's own clock (not runstate's), returning whatever it was given."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def now(self):
+        return self.value
+
+
+def test_a_users_clock_is_read_as_any_time_the_engine_is_given():
+    # Without an offset: UTC (as the engine reads every time); another offset: made UTC.
+    naive = Engine(_Fixed(dt.datetime(2024, 1, 1, 12)))
+    assert naive.create_flow("f").created == dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc)
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    shifted = Engine(_Fixed(dt.datetime(2024, 1, 1, 12, tzinfo=plus_two)))
+    created = shifted.create_flow("f").created
+    assert created == dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc) and created.tzinfo is dt.timezone.utc
+    # ... so its times compare with the filters' (a naive one used to raise TypeError there)
+    assert naive.count_flow_runs(flow_run_filter={"start_time": {"after_": "2023-01-01T00:00:00Z"}}) == 0
+    clock = _Fixed(dt.datetime(2024, 1, 1))
+    assert Engine(clock).clock is clock and repr(clock) in repr(Engine(clock))
+
+
+@pytest.mark.parametrize("clock", ["system", 5, object()])
+def test_a_clock_without_now_is_refused_when_the_engine_is_built(clock):
+    with pytest.raises(ValidationError, match="clock must have a now"):
+        Engine(clock)
+
+
+@pytest.mark.parametrize("reading", ["2024", 1700000000, None])
+def test_a_clock_reading_that_is_not_a_datetime_fails_the_call_and_stores_nothing(reading):
+    clock = _Fixed(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    engine = Engine(clock)
+    engine.create_flow("kept")
+    clock.value = reading
+    with pytest.raises(ValidationError, match="now\\(\\) must return a datetime"):
+        engine.create_flow("lost")
+    assert [f.name for f in engine.read_flows()] == ["kept"]

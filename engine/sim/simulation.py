@@ -198,7 +198,7 @@ class Simulation:
         if engine is None:
             engine = open_engine(store_url, self.clock)
         else:
-            engine._clock = self.clock
+            engine._set_clock(self.clock)
         self.engine = engine
         # (The client lends the engine a run's stream for the calls that draw a retry
         # jitter; this seed is for any other draw a custom rule makes.)
