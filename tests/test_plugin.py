@@ -131,6 +131,42 @@ def test_both(runstate_engine, runstate_clock):
     assert "gives the engines the real clock: drop one of the two" in result.stdout.str()
 
 
+def test_markers_at_several_levels_combine_the_closest_winning(pytester: pytest.Pytester) -> None:
+    source = '''
+import pytest
+from datetime import datetime, timezone
+from engine.clock import SystemClock
+
+pytestmark = pytest.mark.runstate(start="2031-01-01T00:00:00Z")
+
+@pytest.mark.runstate(tick=0)
+class TestManual:
+    def test_module_start_class_tick(self, runstate_engine):
+        assert runstate_engine.now() == runstate_engine.now() == datetime(2031, 1, 1, tzinfo=timezone.utc)
+
+    @pytest.mark.runstate(start="2032-01-01T00:00:00Z")
+    def test_own_start_class_tick(self, runstate_engine):
+        assert runstate_engine.now() == runstate_engine.now() == datetime(2032, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.runstate(system_clock=True, start=None)
+class TestSystem:
+    def test_real_clock(self, runstate_engine):
+        assert isinstance(runstate_engine.clock, SystemClock)
+
+    @pytest.mark.runstate(tick=0)
+    def test_contradiction(self, runstate_engine):
+        pass
+
+    @pytest.mark.runstate(system_clock=False, tick=0)
+    def test_manual_again(self, runstate_engine):
+        assert runstate_engine.now() == runstate_engine.now()
+'''
+    result = _run(pytester, source)
+    result.assert_outcomes(passed=4, errors=1)
+    assert "system_clock=True and tick= together" in result.stdout.str()
+
+
 def test_marker_with_unknown_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     source = '''
 import pytest

@@ -19,6 +19,7 @@ Marker
     module via `pytestmark`): `start` a datetime or ISO text (no offset: UTC),
     `tick` a timedelta or seconds. `system_clock=True` gives the engines the real
     clock (and makes `runstate_clock` a usage error: it would move nothing).
+    Markers at several levels combine, the closest winning option by option.
 
 The fixtures are synchronous. For `async def` tests that use the facade, install
 an async test runner (pytest-asyncio, or anyio's plugin) as for any async test.
@@ -51,15 +52,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    marker = request.node.get_closest_marker(_MARKER)
-    if marker is None:
-        return {}
-    if marker.args:
-        raise pytest.UsageError(f"@pytest.mark.{_MARKER} takes keyword arguments only (start=, tick=, system_clock=)")
-    unknown = sorted(set(marker.kwargs) - {"start", "tick", "system_clock"})
-    if unknown:
-        raise pytest.UsageError(f"@pytest.mark.{_MARKER}: unknown option(s) {unknown}; use start=, tick=, system_clock=")
-    return marker.kwargs
+    """The markers' options, module's then class's then the test's: the closer marker
+    wins option by option (a test's `tick=` keeps its class's `start=`)."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):  # (closest first)
+        if marker.args:
+            raise pytest.UsageError(f"@pytest.mark.{_MARKER} takes keyword arguments only (start=, tick=, system_clock=)")
+        unknown = sorted(set(marker.kwargs) - {"start", "tick", "system_clock"})
+        if unknown:
+            raise pytest.UsageError(f"@pytest.mark.{_MARKER}: unknown option(s) {unknown}; use start=, tick=, system_clock=")
+        options.update(marker.kwargs)
+    manual = sorted(k for k in ("start", "tick") if options.get(k) is not None)
+    if options.get("system_clock") and manual:
+        raise pytest.UsageError(
+            f"@pytest.mark.{_MARKER}: system_clock=True and {' and '.join(m + '=' for m in manual)} together (from this test's, its "
+            "class's or its module's markers): the real clock has no start or tick; set system_clock=False "
+            "where the manual clock is wanted"
+        )
+    return options
 
 
 def new_clock(start: _dt.datetime | None = None, tick: _dt.timedelta | None = None) -> ManualClock:
