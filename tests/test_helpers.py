@@ -208,3 +208,54 @@ def test_waits_need_a_manual_clock_durations_do_not():
     assert failed_flow_run(engine, attempt=2, retries=1).run_count == 2  # no retry delay: no wait
     with pytest.raises(SetupError, match="ManualClock"):
         failed_flow_run(engine, attempt=2, retries=1, retry_delay=10)
+
+
+def _everything(engine) -> tuple:
+    return (engine.count_flow_runs(), engine.count_task_runs(), len(engine.read_deployments()),
+            len(engine.read_concurrency_limits()))
+
+
+def test_a_helper_that_fails_leaves_nothing_behind(runstate_engine):
+    engine = runstate_engine
+    flow_run = scheduled_flow_run(engine)  # not running: its tasks cannot start
+    before = _everything(engine)
+    with pytest.raises(SetupError, match="enclosing flow must be running"):
+        running_task_run(engine, flow_run=flow_run)  # (the PENDING task run went too)
+    with pytest.raises(SetupError, match="enclosing flow must be running"):
+        full_tag_limit(engine, flow_run=flow_run)  # (and the tag limit)
+    assert _everything(engine) == before
+    system = Engine(clock=SystemClock())
+    with pytest.raises(SetupError, match="ManualClock"):
+        failed_flow_run(system, attempt=2, retries=1, retry_delay=10)
+    assert _everything(system) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda e: paused_flow_run(e, timeout=None), "timeout must be seconds or a timedelta, got NoneType None"),
+    (lambda e: paused_flow_run(e, timeout=timedelta(0)), "timeout must be more than zero"),
+    (lambda e: late_flow_run(e, late_by=timedelta(minutes=-5)), "late_by must be more than zero"),
+    (lambda e: completed_flow_run(e, duration=timedelta(seconds=-5)), "duration must be zero or more"),
+    (lambda e: failed_task_run(e, duration=-1), "duration must be zero or more"),
+    (lambda e: cached_task_run(e, expires_in="soon"), "expires_in must be seconds or a timedelta"),
+])
+def test_a_helpers_bad_time_is_named_and_nothing_is_made(runstate_engine, call, message):
+    with pytest.raises(ValidationError, match=message):
+        call(runstate_engine)
+    assert _everything(runstate_engine) == (0, 0, 0, 0)
+
+
+def test_durations_may_be_seconds(runstate_engine):
+    run = completed_flow_run(runstate_engine, duration=5)
+    assert timedelta(seconds=5) <= run.total_run_time < timedelta(seconds=5) + SLACK
+    assert paused_flow_run(runstate_engine, timeout=60).state_type is StateType.PAUSED
+
+
+def test_helper_names_are_numbered_per_engine():
+    # Whatever ran before (another engine's helpers), a fresh engine's first
+    # deployment, tag and task key are the same: tests may assert on them.
+    def first_names(engine):
+        return (full_deployment(engine, limit=1).deployment.name, full_tag_limit(engine).limit.tag,
+                pending_task_run(engine).dynamic_key)
+
+    first = first_names(Engine())
+    assert first == first_names(Engine()) == ("runstate-test-deployment-1", "runstate-test-tag-1", "1")

@@ -16,18 +16,23 @@ With any other clock durations are whatever real time elapses, and a helper that
 would have to wait raises instead.
 
 A helper whose transition is not accepted raises `SetupError` naming the state,
-the status and the orchestration's reason, so a broken setup never goes unnoticed.
+the status and the orchestration's reason, so a broken setup never goes unnoticed;
+each helper is one transaction, so one that fails leaves nothing behind. Durations
+and timeouts are timedeltas or seconds, and may not be negative.
 Each helper costs O(transitions · rules) — microseconds.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import itertools
+import weakref
 from typing import Any, Iterable
 
 import attrs
 
 from ..errors import RunstateError, ValidationError
+from ..validation import as_timedelta
 from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy, SetStateStatus
 from ..records import ConcurrencyLimit, ConcurrencyLimitV2, Deployment, Flow, FlowRun, TaskRun
 from ..states import (
@@ -52,15 +57,45 @@ __all__ = [
 
 _ONE_SECOND = _dt.timedelta(seconds=1)
 _MICRO = _dt.timedelta(microseconds=1)
-_keys = itertools.count()
 _STATUSES = tuple(status.value for status in SetStateStatus)
 # Helpers that make a deployment or a tag limit give each its own name unless told
-# one, so that helpers used together in one test never share (and upsert) one.
-_setup_numbers = itertools.count(1)
+# one, so that helpers used together in one test never share (and upsert) one; task
+# runs get their own dynamic keys. Counted per engine, so a test's names do not
+# depend on which tests ran before it.
+_counters: "weakref.WeakKeyDictionary[Any, dict[str, itertools.count]]" = weakref.WeakKeyDictionary()
 
 
-def _setup_name(prefix: str) -> str:
-    return f"{prefix}-{next(_setup_numbers)}"
+def _next_number(engine: Any, what: str, first: int) -> int:
+    counters = _counters.get(engine)
+    if counters is None:
+        counters = _counters[engine] = {}
+    counter = counters.get(what)
+    if counter is None:
+        counter = counters[what] = itertools.count(first)
+    return next(counter)
+
+
+def _setup_name(engine: Any, prefix: str) -> str:
+    return f"{prefix}-{_next_number(engine, prefix, 1)}"
+
+
+def _setup(fn: Any) -> Any:
+    """A helper runs in one transaction: one that fails leaves no run, deployment or
+    limit behind (a ManualClock it advanced stays where it got to)."""
+    @functools.wraps(fn)
+    def helper(engine: Any, *args: Any, **kwargs: Any) -> Any:
+        with engine.transaction():
+            return fn(engine, *args, **kwargs)
+
+    return helper
+
+
+def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
+    """A timedelta or seconds that is positive (or, with `zero`, not negative)."""
+    delta = as_timedelta(value, what)
+    if delta < _dt.timedelta(0) or (not zero and delta == _dt.timedelta(0)):
+        raise ValidationError(f"{what} must be {'zero or more' if zero else 'more than zero'}, got {value!r}")
+    return delta
 
 
 class SetupError(RunstateError, AssertionError):
@@ -203,6 +238,7 @@ def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: i
 
 
 # flow runs -------------------------------------------------------------------------------------------
+@_setup
 def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = None,
                        retries: int | None = None, retry_delay: float | None = None, **fields: Any) -> FlowRun:
     """A flow run created in SCHEDULED (at `scheduled_time`, default now), as a
@@ -213,6 +249,7 @@ def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = Non
     return engine.create_flow_run(fields, state=Scheduled(when))
 
 
+@_setup
 def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING (taking a deployment slot if limited)."""
     run = scheduled_flow_run(engine, **kwargs)
@@ -220,6 +257,7 @@ def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
+@_setup
 def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING → RUNNING: run_count 1, start_time set."""
     run = pending_flow_run(engine, **kwargs)
@@ -227,15 +265,18 @@ def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
+@_setup
 def completed_flow_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        **kwargs: Any) -> FlowRun:
     """A flow run that ran for `duration` and COMPLETED (with `result` as data)."""
+    duration = _span(duration, "duration", zero=True)
     run = running_flow_run(engine, **kwargs)
     _advance(engine, duration, "completed_flow_run(duration)", required=False)
     propose(engine, run, Completed(data=result))
     return run
 
 
+@_setup
 def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: float | None = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Flow run failed", **kwargs: Any) -> FlowRun:
     """A flow run whose attempt number `attempt` just failed, with `retries`
@@ -244,21 +285,24 @@ def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     into AwaitingRetry: the run ends SCHEDULED "AwaitingRetry" when
     `attempt <= retries`, FAILED otherwise. run_count == attempt either way."""
     _check_attempt(attempt, retries)
+    duration = _span(duration, "duration", zero=True)
     run = running_flow_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
     _fail_attempts(engine, run, attempt, retries, duration, message, "failed_flow_run(duration)")
     return run
 
 
+@_setup
 def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.timedelta = _dt.timedelta(hours=1),
                     reschedule: bool = False, **kwargs: Any) -> FlowRun:
     """A RUNNING flow run that paused (PAUSED, `pause_key` recorded in its policy's
     pause_keys, pause timeout now + `timeout`). `reschedule=True` suspends it
     instead (name "Suspended"), which needs a deployment: one is created if the
     keywords give none."""
+    timeout = _span(timeout, "timeout", zero=False)
     if reschedule and "deployment_id" not in kwargs:
         flow = kwargs.get("flow") or helper_flow(engine)
         kwargs["flow"] = flow
-        kwargs["deployment_id"] = engine.create_deployment(flow.id, _setup_name("runstate-suspend-deployment")).id
+        kwargs["deployment_id"] = engine.create_deployment(flow.id, _setup_name(engine, "runstate-suspend-deployment")).id
     run = running_flow_run(engine, **kwargs)
     until = engine.now() + timeout
     if reschedule:
@@ -269,14 +313,17 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     return run
 
 
+@_setup
 def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes=5), **kwargs: Any) -> FlowRun:
     """A flow run scheduled `late_by` ago and marked Late (SCHEDULED "Late"), as the
     late-runs service does through MarkLateRunsPolicy."""
+    late_by = _span(late_by, "late_by", zero=False)
     run = scheduled_flow_run(engine, scheduled_time=engine.now() - late_by, **kwargs)
     propose(engine, run, Late(scheduled_time=run.next_scheduled_start_time), policy=MarkLateRunsPolicy)
     return run
 
 
+@_setup
 def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "ENQUEUE",
                     name: str | None = None, flow: Flow | None = None) -> DeploymentSetup:
     """A new deployment (named `name`, else "runstate-test-deployment-N") with
@@ -287,7 +334,7 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_deployment needs a limit >= 1, got {limit!r}")
     flow = flow or helper_flow(engine)
-    dep = engine.create_deployment(flow.id, name or _setup_name("runstate-test-deployment"), concurrency_limit=limit,
+    dep = engine.create_deployment(flow.id, name or _setup_name(engine, "runstate-test-deployment"), concurrency_limit=limit,
                                    concurrency_options={"collision_strategy": collision_strategy})
     runs = [running_flow_run(engine, flow=flow, deployment_id=dep.id) for _ in range(limit)]
     gcl = engine.read_concurrency_limit_v2(dep.concurrency_limit_id)
@@ -295,22 +342,25 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
 
 
 # task runs ---------------------------------------------------------------------------------------------
-def _task_fields(fields: dict, flow_run: FlowRun | None, retries: int | None, retry_delay: Any) -> dict:
+def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: int | None, retry_delay: Any) -> dict:
     if flow_run is not None:
         fields["flow_run_id"] = flow_run.id
     fields.setdefault("task_key", "runstate-test-task")
-    fields.setdefault("dynamic_key", str(next(_keys)))
+    if "dynamic_key" not in fields:
+        fields["dynamic_key"] = str(_next_number(engine, "dynamic_key", 0))
     return _with_retry_policy(fields, retries, retry_delay)
 
 
+@_setup
 def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: int | None = None,
                      retry_delay: Any = None, **fields: Any) -> TaskRun:
     """A task run created PENDING, as the client creates one. `flow_run` must be
     RUNNING for the task to start later; None makes an autonomous task run."""
-    fields = _task_fields(dict(fields), flow_run, retries, retry_delay)
+    fields = _task_fields(engine, dict(fields), flow_run, retries, retry_delay)
     return engine.create_task_run(fields, state=Pending())
 
 
+@_setup
 def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     """A task run moved PENDING → RUNNING (tag slots taken, run_count 1)."""
     run = pending_task_run(engine, **kwargs)
@@ -318,11 +368,13 @@ def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     return run
 
 
+@_setup
 def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        cache_key: str | None = None, cache_expiration: _dt.datetime | None = None,
                        **kwargs: Any) -> TaskRun:
     """A task run that ran for `duration` and COMPLETED; with a `cache_key` the
     completion is cached (CacheInsertion) until `cache_expiration` (None = never)."""
+    duration = _span(duration, "duration", zero=True)
     run = running_task_run(engine, **kwargs)
     _advance(engine, duration, "completed_task_run(duration)", required=False)
     state = Completed(data=result, state_details={"cache_key": cache_key, "cache_expiration": cache_expiration})
@@ -330,6 +382,7 @@ def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, re
     return run
 
 
+@_setup
 def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timedelta | None = _dt.timedelta(minutes=5),
                     result: Any = None, **kwargs: Any) -> TaskRun:
     """A task run COMPLETED with `cache_key`, cached for `expires_in` from its
@@ -337,7 +390,9 @@ def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timede
     later task proposing RUNNING with the same key gets a "Cached" copy."""
     if result is None:
         result = {"storage_key": f"runstate-test-cache/{cache_key}", "serializer": "json"}
-    duration = kwargs.pop("duration", _ONE_SECOND)
+    duration = _span(kwargs.pop("duration", _ONE_SECOND), "duration", zero=True)
+    if expires_in is not None:
+        expires_in = _span(expires_in, "expires_in", zero=True)
     run = running_task_run(engine, **kwargs)
     _advance(engine, duration, "cached_task_run(duration)", required=False)
     expiration = None if expires_in is None else engine.now() + expires_in  # counted from completion
@@ -346,17 +401,20 @@ def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timede
     return run
 
 
+@_setup
 def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: Any = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Task run failed", **kwargs: Any) -> TaskRun:
     """A task run whose attempt `attempt` just failed with `retries` configured
     (retry_delay: seconds or a list). As on a server: AwaitingRetry if
     `attempt <= retries`, FAILED otherwise; run_count == attempt."""
     _check_attempt(attempt, retries)
+    duration = _span(duration, "duration", zero=True)
     run = running_task_run(engine, retries=retries, retry_delay=retry_delay, **kwargs)
     _fail_attempts(engine, run, attempt, retries, duration, message, "failed_task_run(duration)")
     return run
 
 
+@_setup
 def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
                    flow_run: FlowRun | None = None) -> TagLimitSetup:
     """A tag concurrency limit of `limit` whose slots are all held by `limit`
@@ -364,7 +422,7 @@ def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
     the setup's `limit.tag`); the next such task proposing RUNNING WAITs 30 s."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_tag_limit needs a limit >= 1, got {limit!r}")
-    cl = engine.create_concurrency_limit(tag or _setup_name("runstate-test-tag"), limit)
+    cl = engine.create_concurrency_limit(tag or _setup_name(engine, "runstate-test-tag"), limit)
     tag = cl.tag
     runs = [running_task_run(engine, tags=[tag], flow_run=flow_run) for _ in range(limit)]
     return TagLimitSetup(limit=cl, runs=runs)
