@@ -88,6 +88,11 @@ def _as_sort(enum_cls: type, value: Any, what: str) -> Any:
         return value
     if value is None:
         return enum_cls.ID_DESC
+    if isinstance(value, enum.Enum) and type(value).__name__ != enum_cls.__name__:
+        # (these enums are strings too: TaskRunSort.NAME_ASC would pass for a FlowRunSort's
+        # name; Prefect's own enum of the same name is taken)
+        raise ValidationError(f"{what}: {type(value).__name__}.{value.name} is not a {enum_cls.__name__}; "
+                              f"expected one of {[m.value for m in enum_cls]}")
     if isinstance(value, str):
         name = value.split(".", 1)[1] if value.startswith(enum_cls.__name__ + ".") else value
         try:

@@ -91,6 +91,15 @@ def test_sort_accepts_enum_or_name():
     assert len(FlowRunSort) == 9 and len(TaskRunSort) == 7
 
 
+def test_a_sort_of_another_kind_is_refused_though_its_name_exists_here_too():
+    # (the sort enums are strings: TaskRunSort.NAME_ASC equals the text "NAME_ASC")
+    with pytest.raises(ValidationError, match="TaskRunSort.NAME_ASC is not a FlowRunSort"):
+        Engine().read_flow_runs(sort=TaskRunSort.NAME_ASC)
+    with pytest.raises(ValidationError, match="FlowRunSort.END_TIME_DESC is not a TaskRunSort"):
+        Engine().read_task_runs(sort=FlowRunSort.END_TIME_DESC)
+    assert as_task_run_sort("NAME_ASC") is TaskRunSort.NAME_ASC  # the text alone is a name of either
+
+
 # semantics ----------------------------------------------------------------------------------
 
 @pytest.fixture()
