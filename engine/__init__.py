@@ -21,6 +21,7 @@ from .clock import Clock, ManualClock, SystemClock
 from .engine import Engine
 from .errors import (
     BackendError,
+    DuplicateIdError,
     FlowRunGraphTooLarge,
     ObjectNotFoundError,
     OrchestrationError,
@@ -125,7 +126,7 @@ __all__ = [
     # engine and time
     "Engine", "Clock", "SystemClock", "ManualClock",
     # errors
-    "RunstateError", "ObjectNotFoundError", "ValidationError", "UniquenessError",
+    "RunstateError", "ObjectNotFoundError", "ValidationError", "UniquenessError", "DuplicateIdError",
     "OrchestrationError", "FlowRunGraphTooLarge", "TransactionError", "BackendError",
     # states
     "StateType", "TERMINAL_STATES", "ALL_ORCHESTRATION_STATES", "State", "StateDetails",
