@@ -45,6 +45,7 @@ import json
 import random
 import sys
 import time
+import warnings
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -293,7 +294,10 @@ def _stream_kind(ops: list[dict]) -> str | None:
     proposals, or to both kinds)."""
     created = {op.get("id"): op["op"] for op in ops if op.get("op") in ("flow_run", "task_run")}
     kinds = {created.get(op.get("run")) for op in ops if op.get("op") == "propose"} - {None}
-    return kinds.pop().partition("_")[0] if len(kinds) == 1 else None
+    if len(kinds) > 1:
+        raise ValidationError("the stream proposes states to both flow runs and task runs, and a policy "
+                              "governs one kind: benchmark each kind's proposals in a stream of its own")
+    return kinds.pop().partition("_")[0] if kinds else None
 
 
 def _resolve_kind(policy: Any, kind: str | None, stream_kind: str | None) -> tuple[type, str]:
@@ -478,15 +482,20 @@ def read_stream(path: str) -> list[dict]:
                     op = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ValidationError(f"{path}:{number}: not JSON ({exc.msg})") from None
-                if not isinstance(op, dict) or op.get("op") not in _OPS:
-                    raise ValidationError(f"{path}:{number}: expected an object with op in {sorted(_OPS)}, got {line.strip()[:80]}")
-                ops.append(op)
+                ops.append(_checked_op(op, f"{path}:{number}", line.strip()))
     except OSError as exc:
         raise ValidationError(f"cannot read stream {path}: {exc.strerror}") from None
     return ops
 
 
 _OPS = {"tag_limit", "deployment", "flow_run", "task_run", "propose", "advance"}
+
+
+def _checked_op(op: Any, where: str, shown: Any = None) -> dict:
+    if not isinstance(op, dict) or op.get("op") not in _OPS:
+        text = str(op if shown is None else shown)
+        raise ValidationError(f"{where}: expected an object with op in {sorted(_OPS)}, got {text[:80]}")
+    return op
 
 
 # replay --------------------------------------------------------------------------------------------------------
@@ -562,7 +571,10 @@ class _Replayer:
                 self.transitions += 1
                 return result
             if name == "advance":
-                engine.clock.advance(float(op["seconds"]))
+                seconds = op["seconds"]
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                    raise ValidationError(f"stream op {op}: seconds must be a number, got {seconds!r}")
+                engine.clock.advance(seconds)
             elif name == "tag_limit":
                 engine.create_concurrency_limit(op["tag"], op["limit"])
             elif name == "deployment":
@@ -623,7 +635,10 @@ def bench_rules(
         stream_kind = stream.kind
     elif stream is not None:
         description = stream if isinstance(stream, str) else "given operations"
-        ops: Iterable[dict] = read_stream(stream) if isinstance(stream, str) else list(stream)
+        if isinstance(stream, str):
+            ops: Iterable[dict] = read_stream(stream)
+        else:
+            ops = [_checked_op(op, f"stream operation {number}") for number, op in enumerate(stream, 1)]
         stream_kind = _stream_kind(ops)  # type: ignore[arg-type]
     cls, kind = _resolve_kind(policy, kind, stream_kind)
     if record is not None:
@@ -694,6 +709,18 @@ class _Rollback(Exception):
     pass
 
 
+def _warn_if_never_entered(rule: type, initial: Any, proposed: Any) -> None:
+    if issubclass(rule, BaseUniversalTransform):
+        return
+    from_type = None if initial is None else getattr(initial, "type", None)
+    to_type = getattr(proposed, "type", None)
+    if from_type not in rule.FROM_STATES or to_type not in rule.TO_STATES:
+        show = lambda t: "no state" if t is None else getattr(t, "value", t)  # noqa: E731
+        warnings.warn(f"{rule.__name__} does not apply to {show(from_type)} -> {show(to_type)} (its FROM_STATES "
+                      "and TO_STATES): every round skips it, so only the transition around it is timed",
+                      stacklevel=3)
+
+
 def benchmark_rule(
     benchmark: Any,
     rule: type,
@@ -719,7 +746,11 @@ def benchmark_rule(
             assert stats.accept == stats.calls
     """
     _checked_kind(kind)
+    for name, rules in (("before", before), ("after", after)):
+        if isinstance(rules, (type, str)):
+            raise ValidationError(f"benchmark_rule's {name} must be a list of rule classes, got {rules!r}")
     check_rule_classes([rule, *before, *after], "benchmark_rule was given")
+    _warn_if_never_entered(rule, initial, proposed)
     stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")
     timed_rule = _instrument(rule, stats)
     rules = [*before, timed_rule, *after]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import Engine, ManualClock, Pending, Running, StateType, ValidationError
+from engine import Completed, Engine, ManualClock, Pending, Running, StateType, ValidationError
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
 from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule
@@ -114,6 +114,29 @@ def test_bad_stream_lines_name_the_line(tmp_path):
         read_stream(str(path))
     with pytest.raises(ValidationError, match="cannot read stream"):
         read_stream(str(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize("ops, message", [
+    ([{"op": "bogus"}], r"stream operation 1: expected an object with op in"),
+    ([{"op": "advance", "seconds": 1}, "x"], r"stream operation 2: expected an object with op in .* got x"),
+    ([{"op": "advance", "seconds": "abc"}], r"seconds must be a number, got 'abc'"),
+    ([{"op": "flow_run", "id": "f", "state": {"type": "RUNNING"}},
+      {"op": "task_run", "id": "t", "state": {"type": "PENDING"}},
+      {"op": "propose", "run": "f", "state": {"type": "COMPLETED"}},
+      {"op": "propose", "run": "t", "state": {"type": "RUNNING"}}], "both flow runs and task runs"),
+])
+def test_bad_operations_given_from_python_are_named(ops, message):
+    # (an unknown op used to be skipped: a benchmark of nothing)
+    with pytest.raises(ValidationError, match=message):
+        bench_rules(stream=ops, kind=None)
+
+
+def test_benchmark_rule_warns_when_its_rule_never_applies_and_names_a_lone_class(benchmark):
+    with pytest.warns(UserWarning, match=r"RejectEveryStart does not apply to PENDING -> COMPLETED"):
+        stats = benchmark_rule(benchmark, RejectEveryStart, Completed(), initial=Pending(), kind="task")
+    assert stats.calls == stats.skip
+    with pytest.raises(ValidationError, match="after must be a list of rule classes"):
+        benchmark_rule(None, CountsItsCleanups, Running(), initial=Pending(), after=RejectEveryStart)
 
 
 def test_cli(capsys, tmp_path):
