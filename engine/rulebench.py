@@ -73,6 +73,9 @@ def _raised_by_a_rule(exc: BaseException) -> bool:
     return any(exc is seen for seen in _RULE_ERRORS)
 
 
+_ERROR_KINDS_KEPT = 5
+
+
 @attrs.define(slots=True)
 class RuleStats:
     """Counts and time of one rule (or transform) over a benchmark."""
@@ -89,6 +92,15 @@ class RuleStats:
     after: int = 0
     cleanup: int = 0
     seconds: float = 0.0
+    # What the rule's hooks raised: repr of the exception -> times (the first few kinds).
+    errors: dict = attrs.field(factory=dict)
+
+    def count_error(self, exc: BaseException) -> None:
+        self.error += 1
+        _RULE_ERRORS.append(exc)
+        text = repr(exc)
+        if text in self.errors or len(self.errors) < _ERROR_KINDS_KEPT:
+            self.errors[text] = self.errors.get(text, 0) + 1
 
     @property
     def mean_us(self) -> float:
@@ -146,6 +158,10 @@ class BenchReport:
             )
         other = self.other_seconds
         lines.append(f"{'other (validation, storage, transaction)':<44}{'':>73}{other * 1e3:>9.2f}{'':>9}{other / total:>7.1%}")
+        raised = [(r, text, times) for r in self.rules for text, times in r.errors.items()]
+        if raised:
+            lines += ["", "what the hooks raised:"]
+            lines += [f"  {r.name}: {text} x{times}" for r, text, times in raised]
         if self.baseline_seconds:
             lines.append(
                 f"baseline (same stream, uninstrumented): {self.baseline_seconds:.3f} s = "
@@ -176,8 +192,7 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
             if transform:
                 pass
             elif ctx.orchestration_error is not error:
-                stats.error += 1
-                _RULE_ERRORS.append(ctx.orchestration_error)
+                stats.count_error(ctx.orchestration_error)
             elif len(ctx.rule_signature) == signed:
                 stats.skip += 1
             elif ctx.response_details is not details:
@@ -195,8 +210,7 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
             return base_exit(self, *exc)
         except Exception as hook_error:  # its after-hook or cleanup raised
             raised = True
-            stats.error += 1
-            _RULE_ERRORS.append(hook_error)
+            stats.count_error(hook_error)
             raise
         finally:
             stats.seconds += _perf() - start

@@ -222,6 +222,10 @@ def test_a_rule_that_sometimes_raises_is_measured_and_its_errors_counted(capsys)
     boom = report.rules[0]
     assert report.transitions == 90 and report.statuses["ERROR"] == boom.error == boom.calls // 3
     assert sum(report.statuses.values()) == 90
+    # what was raised is shown, not only counted
+    assert boom.errors == {"RuntimeError('boom')": boom.error}
+    assert f"BoomEveryThird: RuntimeError('boom') x{boom.error}" in report.format()
+    assert json.loads(json.dumps(report.as_dict()))["rules"][0]["errors"] == boom.errors
     # an exception that is not a rule's still ends the run
     with pytest.raises(ValidationError, match="unknown run"):
         bench_rules(BoomPolicy, stream=[{"op": "propose", "run": "ghost", "state": {"type": "RUNNING"}}])
