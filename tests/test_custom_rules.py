@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from engine import Completed, Engine, ManualClock, Pending, Running, StateType, UniquenessError, ValidationError
+from engine import (
+    Completed, DuplicateIdError, Engine, ManualClock, Pending, Running, StateType, UniquenessError, ValidationError,
+)
 from engine.orchestration import (
     BaseOrchestrationPolicy,
     BaseOrchestrationRule,
@@ -156,6 +158,16 @@ def test_a_state_a_rule_rejects_with_is_stored_as_a_copy_of_its_own(engine, task
     skip.message = "edited later"
     assert stored(engine, task_run) == after_first
     assert engine.read_task_run_states(task_run.id)[-1].state_details.task_run_id == task_run.id
+
+
+def test_rejecting_with_the_stored_state_itself_names_the_state_not_its_time(engine, task_run):
+    def before_transition(self, initial_state, proposed_state, context):
+        self.reject_transition(initial_state, "again")
+
+    before = stored(engine, task_run)
+    with pytest.raises(DuplicateIdError, match="task run state with id .* already exists"):
+        propose_with(engine, task_run, before_transition=before_transition)
+    assert stored(engine, task_run) == before
 
 
 # what the mutators take ----------------------------------------------------------------------------
