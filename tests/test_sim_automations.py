@@ -342,11 +342,16 @@ def test_an_action_with_no_run_to_act_on_fails_and_is_counted_so():
     assert not engine.count_flow_runs(flow_run_filter={"state": {"type": {"any_": ["CANCELLED"]}}})
 
 
-def test_an_automation_whose_actions_set_it_off_at_once_is_stopped_with_its_name():
+@pytest.mark.parametrize("event, action", [
     # Every Failed state fails the run again, at the same instant: virtual time would
     # stand still.
-    auto = {"name": "echo", "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]},
-            "actions": [{"type": "change-flow-run-state", "state": "FAILED"}]}
+    ("prefect.flow-run.Failed", {"type": "change-flow-run-state", "state": "FAILED"}),
+    # Every scheduled run schedules another (the guard's error was taken for the
+    # action's own failure and swallowed: the simulation went on, counting it failed).
+    ("prefect.flow-run.Scheduled", {"type": "run-deployment", "source": "inferred"}),
+])
+def test_an_automation_whose_actions_set_it_off_at_once_is_stopped_with_its_name(event, action):
+    auto = {"name": "echo", "trigger": {"posture": "Reactive", "expect": [event]}, "actions": [action]}
     with pytest.raises(WorkloadError) as err:
         simulate({**FLAKY, "automations": [auto]})
     assert err.value.path == "automations[0]" and "'echo' fired over 10,000 times at one instant" in str(err.value)

@@ -485,6 +485,8 @@ class Automations:
             created = self.sim.services.create_run(dep, self.loop.now, identity, auto=False,
                                                    parameters=action.parameters, key=key,
                                                    job_variables=action.job_variables)
+        except WorkloadError:
+            raise   # (a ValidationError too) the runaway guard, from an automation this run set off
         except ValidationError:
             return False   # Prefect: the route's 4xx fails the action (e.g. unhydratable parameters)
         return created is not None
