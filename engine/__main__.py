@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 __all__ = ["main"]
 
@@ -26,11 +26,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--workload", metavar="FILE", help="workload file (TOML or JSON); default: built in")
     sim.add_argument("--seed", type=int, help="random seed (overrides the workload's)")
-    sim.add_argument("--until", metavar="DURATION", help="simulated duration, e.g. 12h, 7d (overrides the workload's)")
+    sim.add_argument("--until", metavar="DURATION",
+                     help="simulated duration, e.g. 12h, 7d (replaces the workload's stop conditions, "
+                          "its until and its runs)")
     sim.add_argument("--runs", type=int, metavar="N",
                      help="stop creating flow runs after N and run until they finish, within simulation.max_time "
                           "(30 simulated days unless set; a warning says when it came first) "
-                          "(overrides the workload's)")
+                          "(replaces the workload's stop conditions, its runs and its until; "
+                          "--set simulation.runs=N keeps its until)")
     sim.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="settings",
                      help="change one key of the workload before it runs, e.g. "
                           "'work_pools[default-pool].concurrency_limit=2' (repeatable; see examples/README.md)")
@@ -86,6 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _note_stop_set_aside(workload: Any, until: float | None, runs: int | None) -> None:
+    """Tell on stderr when --runs / --until sets aside the file's other stop condition."""
+    from .sim.durations import format_duration
+
+    spec = workload.simulation
+    if runs is not None and spec.until is not None:
+        print(f"note: --runs {runs} replaces the workload's stop conditions: its simulation.until "
+              f"({format_duration(spec.until)}) is set aside (--set simulation.runs={runs} keeps it)",
+              file=sys.stderr)
+    elif until is not None and spec.runs is not None:
+        print(f"note: --until replaces the workload's stop conditions: its simulation.runs ({spec.runs:,}) "
+              "is set aside (--set simulation.until=... keeps it)", file=sys.stderr)
+
+
 def _error(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -131,6 +148,8 @@ def _simulate(args: argparse.Namespace) -> int:
             settings = [*args.settings, *extra]
             workload = (load_workload(args.workload, settings=settings) if args.workload
                         else default_workload(settings=settings))
+            if args.workload and not extra:  # (said once, not per variant)
+                _note_stop_set_aside(workload, until, args.runs)
             workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
             simulations.append(Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats))
     except WorkloadError as exc:

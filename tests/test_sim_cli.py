@@ -41,6 +41,23 @@ def test_runs_option_and_seed(tmp_path, capsys):
     assert report["workload"]["seed"] == 3
 
 
+def test_a_command_line_stop_condition_says_which_of_the_files_it_sets_aside(tmp_path, capsys):
+    # --runs / --until replace both of a file's stop conditions (so that --runs is not
+    # cut at a file's until); the one set aside is named, with how to keep it.
+    path = tmp_path / "w.toml"
+    path.write_text('[simulation]\nuntil = "20m"\nruns = 500\n[[work_pools]]\nname = "p"\n[[workers]]\npool = "p"\n'
+                    '[[flows]]\nname = "f"\n[[flows.tasks]]\nname = "t"\n'
+                    '[[deployments]]\nname = "d"\nflow = "f"\npool = "p"\nschedule = { interval = "5m" }\n')
+    assert main(["simulate", "--workload", str(path), "--runs", "3", "--no-charts"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --runs 3 replaces the workload's stop conditions: its simulation.until (20m" in err
+    assert "--set simulation.runs=3 keeps it" in err
+    assert main(["simulate", "--workload", str(path), "--until", "10m", "--no-charts"]) == 0
+    assert "its simulation.runs (500) is set aside" in capsys.readouterr().err
+    assert main(["simulate", "--workload", str(path), "--no-charts"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_bad_workload_exits_2_with_the_key_path(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text(
