@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from engine import TERMINAL_STATES, Engine, StateType
+from engine import TERMINAL_STATES, Engine, ManualClock, StateType
 from engine.sim import Simulation, load_workload, parse_workload
 from engine.sim.report import build_report, dumps
 from sim_support import simulate
@@ -642,6 +642,25 @@ def test_auto_scheduled_runs_look_like_prefects_scheduler_made_them():
     by_hand = runs[deps["by-hand"]][0]
     assert by_hand.tags == ["team-b"] and not by_hand.auto_scheduled and by_hand.idempotency_key is None
     assert engine.read_flow_run_states(by_hand.id)[0].message is None
+
+
+def test_a_cron_in_a_timezone_keys_its_runs_as_prefects_scheduler_does():
+    # The date in the key is the schedule's own local time, as the engine's (Prefect's)
+    # schedule_runs prints it, across a daylight-saving change (2024-03-10, New York).
+    schedule = {"cron": "30 2 * * *", "timezone": "America/New_York"}
+    data = {"simulation": {"start": "2024-03-09T12:00:00Z", "until": "2d"},
+            "services": {"late_runs": {"enabled": False}}, "work_pools": [{"name": "p"}],
+            "flows": [{"name": "f", "tasks": [{"name": "a"}]}],
+            "deployments": [{"name": "nightly", "flow": "f", "pool": "p", "schedule": schedule}]}
+    result, engine = simulate(data)
+    dep = engine.read_deployments()[0]
+    simulated = sorted((r.next_scheduled_start_time, r.idempotency_key) for r in all_flow_runs(engine))
+    reference = Engine(ManualClock(result.start))
+    ref_dep = reference.create_deployment(reference.create_flow("f").id, "nightly", schedules=[{"schedule": schedule}])
+    expected = sorted((r.next_scheduled_start_time, r.idempotency_key.replace(str(ref_dep.id), str(dep.id)))
+                      for r in map(reference.read_flow_run, reference.schedule_runs(ref_dep.id, max_runs=2)))
+    assert simulated[:2] == expected
+    assert simulated[0][1].endswith("2024-03-10 01:30:00-05:00") and simulated[1][1].endswith("-04:00")
 
 
 def test_the_scheduler_tops_up_only_when_prefects_would():

@@ -7,7 +7,8 @@
   created for those dates count), and never goes past `max_runs` dates or
   `max_scheduled_time` ahead (that date itself included). Each run gets the
   idempotency key ``scheduled <deployment id> <date>`` (the date as Python prints
-  an aware datetime: ``2024-01-01 00:05:00+00:00``), the tags
+  an aware datetime, in a cron's timezone if it has one, else UTC:
+  ``2024-01-01 00:05:00+00:00``), the tags
   ``["auto-scheduled", *deployment tags]`` and the state
   ``Scheduled(message="Flow run scheduled")``. Poisson and explicit ("at")
   arrivals create runs scheduled for the moment they arrive, with the deployment's
@@ -106,12 +107,15 @@ class Services:
         if auto:
             # What Prefect's scheduler inserts (models/deployments.py,
             # _generate_scheduled_flow_runs): f"scheduled {id} {date}" prints the
-            # date with a space between date and time. It leaves job_variables to
-            # the column's default ({}) and does not hydrate parameters.
+            # date with a space between date and time, in the schedule's timezone
+            # (a cron's own, else UTC). It leaves job_variables to the column's
+            # default ({}) and does not hydrate parameters.
+            cron = spec.schedule.cron if spec.schedule is not None else None
+            date = when if cron is None or cron.zone is None else when.astimezone(cron.zone)
             rec = self.engine.create_flow_run(
                 flow_id=dep.plan.flow_id, deployment_id=dep.id, work_queue_id=queue.id,
                 work_queue_name=queue.spec.name, parameters=spec.parameters,  # (copied by the engine)
-                tags=["auto-scheduled", *spec.tags], idempotency_key=f"scheduled {dep.id} {when.isoformat(' ')}",
+                tags=["auto-scheduled", *spec.tags], idempotency_key=f"scheduled {dep.id} {date.isoformat(' ')}",
                 auto_scheduled=True, empirical_policy=dep.plan.policy,
                 state=Scheduled(scheduled_time=when, message="Flow run scheduled"),
             )
