@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from engine import TERMINAL_STATES, Engine, ManualClock, StateType
-from engine.sim import Simulation, load_workload, parse_workload
+from engine.sim import Simulation, WorkloadError, load_workload, parse_workload
 from engine.sim.report import build_report, dumps
 from sim_support import simulate
 
@@ -376,6 +376,10 @@ def test_a_users_own_policy_from_the_workload(tmp_path, monkeypatch):
     assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
     data["policies"] = {"task": "my_policies:Nope"}
     with pytest.raises(Exception, match="policies.task"):
+        simulate(data)
+    # a policy of the other kind is named at its key, before anything runs
+    data["policies"] = {"task": "CoreFlowPolicy"}
+    with pytest.raises(WorkloadError, match="policies.task: CoreFlowPolicy is a flow-run policy"):
         simulate(data)
 
 

@@ -135,13 +135,19 @@ def no_run_source(workload: Workload) -> str | None:
             "and no automation runs a deployment")
 
 
-def resolve_policy(name: str, path: str) -> type:
+def resolve_policy(name: str, path: str, kind: str | None = None) -> type:
     """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class";
-    a bad name is a WorkloadError at `path`."""
+    a bad name, or a policy for the other `kind` of runs ("flow" or "task"), is a
+    WorkloadError at `path`."""
     try:
-        return _resolve_policy(name)
+        policy = _resolve_policy(name)
     except ValidationError as exc:
         raise WorkloadError(path, str(exc)) from None
+    declared = getattr(policy, "RUN_KIND", None)
+    if kind is not None and declared is not None and declared != kind:
+        raise WorkloadError(path, f"{name} is a {declared}-run policy; {path} needs a {kind}-run policy "
+                                  f"(e.g. Core{kind.title()}Policy)")
+    return policy
 
 
 def open_engine(url: str | None, clock: ManualClock) -> Engine:
@@ -210,8 +216,8 @@ class Simulation:
         self.until = spec.until
         self.max_runs = spec.runs
         self.rule_stats = RuleStats() if rule_stats else None
-        flow_policy = resolve_policy(workload.policies.flow, "policies.flow")
-        task_policy = resolve_policy(workload.policies.task, "policies.task")
+        flow_policy = resolve_policy(workload.policies.flow, "policies.flow", "flow")
+        task_policy = resolve_policy(workload.policies.task, "policies.task", "task")
         late_policy = resolve_policy("MarkLateRunsPolicy", "services.late_runs")
         if self.rule_stats is not None:
             flow_policy = self.rule_stats.instrument(flow_policy)
