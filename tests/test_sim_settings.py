@@ -197,6 +197,7 @@ def test_comparison_marks_figures_a_run_does_not_have():
     report = _empty_report()
     text = comparison_text([("a=1",)], [report])
     assert _row(text, "pool/queue-limit deferrals") == ["0"]
+    assert _row(text, "worker-limit deferrals") == ["-"]  # (reported since)
     assert _row(text, "lateness p50") == ["-"]
     # A report from before workers were reported on: their rows say "-" too.
     assert _row(text, "worker outages") == _row(text, "availability") == ["-"]

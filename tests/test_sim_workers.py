@@ -404,3 +404,20 @@ def test_a_requeued_run_is_starting_up_afresh_when_its_worker_dies_again():
     assert [s.name for s in engine.read_flow_run_states(rec.id)].count("Pending") == 2
     wk = build_report(result)["workers"]
     assert (wk["runs_requeued"], wk["runs_lost"], wk["runs_crashed"]) == (1, 1, 0)
+
+
+def test_runs_a_busy_worker_leaves_are_counted_and_shown_in_the_summary():
+    # Two workers taking at most two runs each, and a run every 20 s of 90 s: the
+    # workers' own limit holds runs back, which the summary and report say.
+    from engine.sim.report import build_report, summary_text
+    from sim_support import simulate
+
+    data = {"simulation": {"seed": 2, "until": "1h"}, "work_pools": [{"name": "p"}],
+            "workers": [{"pool": "p", "count": 2, "limit": 2, "poll_interval": "5s"}],
+            "flows": [{"name": "f", "tasks": [{"name": "a", "duration": {"dist": "constant", "value": "90s"}}]}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "20s"}}]}
+    result, _ = simulate(data)
+    report = build_report(result)
+    deferred = report["concurrency"]["worker_limit_deferrals"]
+    assert deferred > 0 and report["concurrency"]["pool_or_queue_limit_deferrals"] == 0
+    assert f"{deferred} worker-limit deferrals" in summary_text(report)

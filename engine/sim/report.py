@@ -295,7 +295,8 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     lines.append(
         f"Concurrency waits: {cc['tag_slot_waits']} tag-slot waits ({format_duration(cc['tag_slot_wait_seconds'])} total), "
         f"{cc['deployment_slot_waits']} deployment-slot waits, {cc['deployment_cancel_new']} cancelled by CANCEL_NEW, "
-        f"{cc['pool_or_queue_limit_deferrals']} pool/queue-limit deferrals"
+        f"{cc['pool_or_queue_limit_deferrals']} pool/queue-limit deferrals, "
+        f"{cc['worker_limit_deferrals']} worker-limit deferrals"
     )
     ev = report["events"]
     lines.append(

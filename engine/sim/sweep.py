@@ -72,7 +72,9 @@ def _count(*keys: str) -> Callable[[dict], str]:
     def get(report: dict) -> str:
         value: Any = report
         for key in keys:
-            value = value[key]
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            return "-"  # (a report written before this figure was)
         return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
     return get
 
@@ -135,6 +137,7 @@ _ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("tag-slot waits", _count("concurrency", "tag_slot_waits")),
     ("deployment-slot waits", _count("concurrency", "deployment_slot_waits")),
     ("pool/queue-limit deferrals", _count("concurrency", "pool_or_queue_limit_deferrals")),
+    ("worker-limit deferrals", _count("concurrency", "worker_limit_deferrals")),
     ("worker outages", _workers("outages")),
     ("  failures", _workers("failures")),
     ("  availability", _workers("availability")),
