@@ -305,7 +305,7 @@ def _policy_kind(policy: type) -> str | None:
 
 def _stream_kind(ops: list[dict]) -> str | None:
     """The kind of the runs a recorded stream proposes states for (None: no
-    proposals, or to both kinds)."""
+    proposals); a stream proposing to both kinds is a ValidationError."""
     created = {op.get("id"): op["op"] for op in ops if op.get("op") in ("flow_run", "task_run")}
     kinds = {created.get(op.get("run")) for op in ops if op.get("op") == "propose"} - {None}
     if len(kinds) > 1:
