@@ -196,6 +196,12 @@ def test_schedule_needs_exactly_one_kind_and_valid_cron():
     assert bad(lambda d: d["deployments"][0].update(schedule={"interval": 0})).path == "deployments[0].schedule.interval"
 
 
+@pytest.mark.parametrize("interval", ["0s", "-5m", -300, 0])
+def test_a_duration_that_must_be_positive_says_so_for_zero_and_negative_alike(interval):
+    err = bad(lambda d: d["deployments"][0].update(schedule={"interval": interval}))
+    assert err.path == "deployments[0].schedule.interval" and "must be a positive duration" in str(err)
+
+
 def test_cache_template_placeholders_checked():
     err = bad(lambda d: d["flows"][0]["tasks"][0].update(cache={"key": "{nope}"}))
     assert err.path == "flows[0].tasks[0].cache.key"

@@ -19,18 +19,19 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 6048
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
-def parse_duration(value: Any, path: str) -> float:
-    """Seconds from a non-negative number or a string like "1h30m". O(len)."""
+def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
+    """Seconds from a non-negative number or a string like "1h30m"; `kind` is what a
+    negative one is told it must be ("positive" where zero is refused too). O(len)."""
     if isinstance(value, bool):
         raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {value!r}")
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 0:
-            raise WorkloadError(path, f"must be a non-negative duration, got {value!r}")
+            raise WorkloadError(path, f"must be a {kind} duration, got {value!r}")
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         if text.startswith("-"):
-            raise WorkloadError(path, f"must be a non-negative duration, got {value!r}")
+            raise WorkloadError(path, f"must be a {kind} duration, got {value!r}")
         pos, total = 0, 0.0
         for match in _PART.finditer(text):
             if match.start() != pos:

@@ -429,7 +429,7 @@ def _probability(value: Any, path: str) -> float:
 
 
 def _positive_duration(value: Any, path: str) -> float:
-    seconds = parse_duration(value, path)
+    seconds = parse_duration(value, path, "positive")
     if seconds <= 0:
         raise WorkloadError(path, f"must be a positive duration, got {value!r}")
     return seconds
