@@ -34,7 +34,7 @@ from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
 from .ui import SimpleFlowRun, SimpleNextFlowRun, TaskRunCount
-from .errors import DuplicateIdError, ObjectNotFoundError, UniquenessError, ValidationError
+from .errors import ObjectNotFoundError, UniquenessError, ValidationError
 from .records import (
     Artifact,
     ArtifactCollection,
@@ -1085,11 +1085,10 @@ class Engine:
         row_kind = "flow_run_state" if run_kind == "flow_run" else "task_run_state"
         # (run, timestamp) is unique, as in Prefect's schema (HistoryTable.holds_time).
         timestamp = state.timestamp
-        if store.tables[row_kind].holds_time(run.id, timestamp):
-            if state.id in store.tables[row_kind].rows:  # the same state again: say so, not its time
-                raise DuplicateIdError(
-                    f"a {row_kind.replace('_', ' ')} with id {state.id} already exists (a state is stored once)"
-                )
+        history = store.tables[row_kind]
+        # (The same state again, already stored, is left to the insert below, whose
+        # DuplicateIdError names its id rather than its time.)
+        if history.holds_time(run.id, timestamp) and state.id not in history.rows:
             raise UniquenessError(
                 f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
             )
