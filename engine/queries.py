@@ -419,9 +419,9 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
     # would not until the walk had covered everything. So a walk is hedged: past
     # twice that many records it gives up for sorting the candidates, which bounds a
     # read at a few times the cheaper route's cost whatever the spread.
+    hedge = None if best is None else 2 * best.size + HEDGE_SLACK
     if ordered is not None:
         if best.size * best.size > stop * min(ordered.size, span):
-            hedge = 2 * best.size + HEDGE_SLACK
             if not grouped.live:
                 # Per-state lists cost every later write, so build them only once the
                 # global order proves slow here: matches are not near its start.
@@ -435,7 +435,7 @@ def _read(plan: _Plan, table: Any, sort: Any, offset: int, limit: int | None) ->
     elif best is None:
         return _take(index.walk(descending, bounds), pred, offset, stop)
     elif best.size * best.size > stop * span:
-        found = _take(index.walk(descending, bounds), pred, offset, stop, budget=2 * best.size + HEDGE_SLACK)
+        found = _take(index.walk(descending, bounds), pred, offset, stop, budget=hedge)
         if found is not None:
             return found
     return _sorted_candidates(best, pred, index, descending)[offset:stop]
