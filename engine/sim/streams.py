@@ -92,13 +92,13 @@ class Streams:
 
     def arrivals(self, deployment: str) -> random.Random:
         """The gaps of `deployment`'s Poisson arrivals."""
-        return random.Random(f"{self.seed}:arrivals:{deployment!r}")
+        return stream(f"{self.seed}:arrivals:{deployment!r}")
 
     def worker(self, name: str) -> random.Random:
         """What is drawn about a worker itself: the offset of its first poll."""
-        return random.Random(f"{self.seed}:worker:{name}")
+        return stream(f"{self.seed}:worker:{name}")
 
     def failures(self, name: str) -> random.Random:
         """A worker's up and repair times (the key predates the other streams: kept,
         so that a worker's failures are what they were)."""
-        return random.Random(f"{self.seed}:failures:{name}")
+        return stream(f"{self.seed}:failures:{name}")
