@@ -66,13 +66,7 @@ _counters: "weakref.WeakKeyDictionary[Any, dict[str, itertools.count]]" = weakre
 
 
 def _next_number(engine: Any, what: str, first: int) -> int:
-    counters = _counters.get(engine)
-    if counters is None:
-        counters = _counters[engine] = {}
-    counter = counters.get(what)
-    if counter is None:
-        counter = counters[what] = itertools.count(first)
-    return next(counter)
+    return next(_counters.setdefault(engine, {}).setdefault(what, itertools.count(first)))
 
 
 def _setup_name(engine: Any, prefix: str) -> str:
