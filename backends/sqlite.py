@@ -64,6 +64,12 @@ def unbindable(kind: str, columns: Sequence[str], row: Sequence[Any]) -> str | N
     return None
 
 
+def _stamp(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The file's (application_id, user_version): whose it is, and its schema version."""
+    return (conn.execute("PRAGMA application_id").fetchone()[0],
+            conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def _uri_path(path: str) -> str:
     # A path inside a file: URI: '?', '#' and '%' would end or escape it.
     return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
@@ -165,7 +171,7 @@ class SqliteBackend:
             raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc}") from exc
         try:
             conn.execute("BEGIN")  # one snapshot for the checks and every table read
-            if self._checked_schema(conn) is not None:
+            if self._checked_schema(conn, _stamp(conn)) is not None:
                 raise BackendError(self._older_for_read_only())
             with no_gc():
                 self._load(conn, engine)
@@ -179,15 +185,14 @@ class SqliteBackend:
                 f"version {SCHEMA_VERSION}")
 
     def _prepare(self, conn: sqlite3.Connection, existed: bool) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        stamp = _stamp(conn)
         has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
-        if app_id == 0 and version == 0 and not has_tables:
+        if stamp == (0, 0) and not has_tables:
             self._session_pragmas(conn)
             self._use_wal(conn)
             self._create_schema(conn)
             return
-        upgrade = self._checked_schema(conn)
+        upgrade = self._checked_schema(conn, stamp)
         self._session_pragmas(conn)
         # An older file is upgraded by `load`, in the transaction that reads its rows,
         # so a file refused for a bad row is left as it was (and switched to WAL
@@ -195,12 +200,12 @@ class SqliteBackend:
         self._upgrade = upgrade
         self._wal_pending = True
 
-    def _checked_schema(self, conn: sqlite3.Connection) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None:
-        """Refuse a file that is not a runstate database this build reads; for one of
-        an older schema version, the (missing tables, widened tables) its upgrade
-        adds, else None."""
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    def _checked_schema(self, conn: sqlite3.Connection, stamp: tuple[int, int],
+                        ) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None:
+        """Refuse a file that is not a runstate database this build reads (by its
+        `stamp`, see _stamp, and its tables); for one of an older schema version, the
+        (missing tables, widened tables) its upgrade adds, else None."""
+        app_id, version = stamp
         if app_id != APPLICATION_ID:
             raise BackendError(f"{self.path!r} is a SQLite database but not a runstate one (application_id {app_id})")
         if not 1 <= version <= SCHEMA_VERSION:
