@@ -55,7 +55,7 @@ def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The markers' options, module's then class's then the test's: the closer marker
     wins option by option (a test's `tick=` keeps its class's `start=`)."""
     options: dict[str, Any] = {}
-    for marker in reversed(list(request.node.iter_markers(_MARKER))):  # (closest first)
+    for marker in reversed(list(request.node.iter_markers(_MARKER))):  # (it gives the closest first)
         if marker.args:
             raise pytest.UsageError(f"@pytest.mark.{_MARKER} takes keyword arguments only (start=, tick=, system_clock=)")
         unknown = sorted(set(marker.kwargs) - {"start", "tick", "system_clock"})
