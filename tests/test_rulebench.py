@@ -299,14 +299,14 @@ def test_baseline_replays_the_same_stream_uninstrumented(capsys):
     assert "baseline" in capsys.readouterr().out
 
 
-class RaisesOnFirstCallOnly(BaseOrchestrationRule):
+class RaisesOnSecondCall(BaseOrchestrationRule):
     FROM_STATES = ALL_STATES
     TO_STATES = ALL_STATES
     calls = 0
 
     def before_transition(self, initial, proposed, context):
-        RaisesOnFirstCallOnly.calls += 1
-        if RaisesOnFirstCallOnly.calls == 2:  # the measured run's first proposal passes, the baseline's fails
+        RaisesOnSecondCall.calls += 1
+        if RaisesOnSecondCall.calls == 2:  # the measured run's first proposal passes, the baseline's fails
             raise ValueError("flaky")
 
 
@@ -315,23 +315,23 @@ class FlakyPolicy(BaseOrchestrationPolicy):
 
     @staticmethod
     def priority():
-        return [RaisesOnFirstCallOnly]
+        return [RaisesOnSecondCall]
 
 
 def test_a_baseline_that_raises_where_the_measured_run_did_not_is_a_named_mismatch(capsys, tmp_path):
     ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
            {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
-    RaisesOnFirstCallOnly.calls = 1  # the measured proposal is call 2: it raises, the baseline's does not
+    RaisesOnSecondCall.calls = 1  # the measured proposal is call 2: it raises, the baseline's does not
     with pytest.raises(BaselineMismatchError, match="instrumentation changed outcomes"):
         bench_rules(FlakyPolicy, stream=ops, baseline=True)
-    RaisesOnFirstCallOnly.calls = 0  # the measured proposal passes, the baseline's raises
+    RaisesOnSecondCall.calls = 0  # the measured proposal passes, the baseline's raises
     with pytest.raises(BaselineMismatchError, match=r"proposal 0 raised ValueError\('flaky'\)") as caught:
         bench_rules(FlakyPolicy, stream=ops, baseline=True)
     assert isinstance(caught.value, RuntimeError)  # what the docstring promised before it had a name
     # The command line says so and exits 2, rather than a traceback.
     path = tmp_path / "ops.jsonl"
     path.write_text("".join(json.dumps(op) + "\n" for op in ops))
-    RaisesOnFirstCallOnly.calls = 0
+    RaisesOnSecondCall.calls = 0
     assert main(["--policy", f"{__name__}:FlakyPolicy", "--stream", str(path), "--baseline"]) == 2
     assert "error: the baseline's proposal 0 raised" in capsys.readouterr().err
 
