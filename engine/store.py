@@ -102,12 +102,19 @@ class Table:
     alive for the garbage collector to walk. Records of a one-index table instead
     share their bucket's keys *tuple* (and backends bulk-load tuples): a tuple is
     never mutated, its record gets its own list when first moved.
+
+    `order_shown`: where the table's creation order shows in reads (ties fall to
+    it, as they fall to SQLite's rowid order): "" nowhere, "buckets" within its
+    equality buckets (a run's inputs), "everywhere" (catalog tables, listed whole).
+    A delete then saves the record's places there, and a rollback puts it back in
+    them instead of at the end: O(bucket), or O(n) for "everywhere", per delete.
     """
 
-    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_file_fn", "_refile_fn")
+    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_file_fn", "_refile_fn", "order_shown")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.order_shown = ""
         self.rows: dict[Any, Any] = {}
         self.indexes: list[Any] = []
         self.by_name: dict[str, Any] = {}
@@ -222,6 +229,33 @@ class Table:
             fn = self._refile_fn = self._bind_refile()
         return fn(rec)
 
+    def _places(self, rec: Any) -> tuple:
+        """Where `rec` sits in each equality bucket holding it (and, for a bucket it
+        alone holds, where that bucket's key sits), and in `rows` if the table's
+        order shows everywhere (else None). O(buckets' sizes), or O(n)."""
+        spots = []
+        for idx, keys in zip(self.indexes, self._keys.get(rec, ())):
+            buckets = getattr(idx, "buckets", None)
+            if buckets is None:  # a sorted index: its order is its keys'
+                continue
+            for key in (keys if isinstance(idx, MultiIndex) else (keys,)):
+                bucket = buckets.get(key)
+                if bucket is not None and rec in bucket:
+                    key_at = list(buckets).index(key) if len(bucket) == 1 else None
+                    spots.append((buckets, key, key_at, list(bucket).index(rec)))
+        at = list(self.rows).index(rec.id) if self.order_shown == "everywhere" else None
+        return at, spots
+
+    def _put_back(self, rec: Any, places: tuple) -> None:
+        """Move `rec`, just filed again (so last everywhere), back to `places`."""
+        at, spots = places
+        if at is not None:
+            _move_last_to(self.rows, at)
+        for buckets, key, key_at, rec_at in spots:
+            if key_at is not None:
+                _move_last_to(buckets, key_at)
+            _move_last_to(buckets[key], rec_at)
+
     def _bind_refile(self) -> Callable[[Any], bool]:
         # Generated per index layout (engine/refile.py): the hottest path of every
         # write, with the per-index loop unrolled.
@@ -247,6 +281,15 @@ class Table:
         self._keys.clear()
         for idx in self.by_name.values():
             idx.clear()
+
+
+def _move_last_to(mapping: dict, at: int) -> None:
+    # A dict cannot insert at a position: rebuild it in place (others hold it).
+    if at < len(mapping) - 1:
+        items = list(mapping.items())
+        items.insert(at, items.pop())
+        mapping.clear()
+        mapping.update(items)
 
 
 class HistoryTable(Table):
@@ -441,9 +484,11 @@ class Store:
                 del table.rows[rec.id]
                 table._unfile(rec)
             elif op == "delete":
-                _, table, rec = entry
+                _, table, rec, places = entry
                 table.rows[rec.id] = rec
                 table._file(rec)
+                if places is not None:
+                    table._put_back(rec, places)
             else:  # "call": a side structure's own undo
                 entry[1]()
         if self._serials:
@@ -487,12 +532,14 @@ class Store:
             self._changed[rec] = (kind, rec)
 
     def delete(self, kind: str, rec: Any) -> None:
-        """Remove a record and unfile it. O(indexes · log n)."""
+        """Remove a record and unfile it. O(indexes · log n), plus saving its places
+        for a rollback where the table's order shows (see Table)."""
         self.touch(kind, rec)  # its snapshot, and its change for the listeners
         table = self.tables[kind]
+        places = table._places(rec) if table.order_shown else None
         del table.rows[rec.id]
         table._unfile(rec)
-        self._undo.append(("delete", table, rec))
+        self._undo.append(("delete", table, rec, places))
 
     def touch(self, kind: str, rec: Any) -> None:
         """Call before mutating `rec` in place; then `reindex` after. O(fields)."""

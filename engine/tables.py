@@ -32,6 +32,10 @@ KINDS = (
     "flow_run_input",
 )
 
+# Small tables listed whole: deletes may cost O(n) (see build_store).
+CATALOG_KINDS = ("flow", "deployment", "deployment_schedule", "work_pool", "work_queue", "worker",
+                 "concurrency_limit", "concurrency_limit_v2", "artifact_collection")
+
 
 # Extractors: an attrgetter names its columns, so the generated filing code
 # (engine/refile.py) reads them inline, and a multi-field one returns the same tuple
@@ -86,6 +90,11 @@ def _state_index(table) -> None:
 def build_store() -> Store:
     store = Store(KINDS)
     t = store.tables
+    # Where creation order decides ties in reads, so a rolled-back delete must
+    # restore it (Table.order_shown). Runs and states sort ties by id instead.
+    for kind in CATALOG_KINDS:
+        t[kind].order_shown = "everywhere"
+    t["flow_run_input"].order_shown = "buckets"  # a run's inputs, oldest first
 
     t["flow"].hash_index("name", _attr("name"))
     t["deployment"].hash_index("flow_id", _attr("flow_id"))

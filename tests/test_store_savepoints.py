@@ -134,3 +134,81 @@ def test_rollback_undoes_in_place_changes_to_containers_and_policies():
     assert run.empirical_policy is policy
     assert (policy.pause_keys, policy.resuming, policy.retries) == (set(), False, None)
     assert task.empirical_policy.retry_delay == [1, 2]
+
+
+def test_rolled_back_deletes_keep_creation_order_where_reads_show_it():
+    # Ties in these reads fall to creation order (SQLite's rowid order). A delete
+    # rolled back must put the record back in its place, not at the end.
+    import datetime as dt
+
+    from engine import Engine, ManualClock
+
+    engine = Engine(clock=ManualClock(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)))
+    pool = engine.create_work_pool("pool")
+    queues = [engine.create_work_queue(pool.id, f"q{i}") for i in range(3)]
+    flow = engine.create_flow("f")
+    dep = engine.create_deployment(flow_id=flow.id, name="d")
+    schedules = engine.create_deployment_schedules(dep.id, [{"interval": 60 * (i + 1)} for i in range(3)])
+    for i in range(3):
+        engine.create_work_pool(f"other-{i}")
+
+    def reads():
+        return ([q.id for q in engine.check_work_queues_for_deployment(dep.id)],
+                [s.id for s in engine.read_deployment_schedules(dep.id)],
+                list(engine._store.tables["work_pool"].rows),
+                [list(b) for b in engine._store.tables["work_queue"].by_name["work_pool_id"].buckets.values()])
+
+    before = reads()
+    with pytest.raises(RuntimeError), engine.transaction():
+        engine.delete_work_queue(queues[0].id)
+        engine.delete_deployment_schedule(dep.id, schedules[0].id)
+        engine.delete_work_pool(engine.read_work_pool_by_name("other-0").id)
+        raise RuntimeError("undo")
+    assert reads() == before
+
+
+def test_rolled_back_input_delete_keeps_the_runs_inputs_in_order():
+    # Inputs stamped at one instant read back in the order written.
+    import datetime as dt
+
+    from engine import Engine, ManualClock
+
+    engine = Engine(clock=ManualClock(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)))
+    run = engine.create_flow_run(flow_id=engine.create_flow("f").id)
+    for key in ("k0", "k1", "k2"):
+        engine.create_flow_run_input(run.id, key, '"v"')
+    before = [i.key for i in engine.filter_flow_run_input(run.id, "k", limit=None)]
+    with pytest.raises(RuntimeError), engine.transaction():
+        engine.delete_flow_run_input(run.id, "k0")
+        raise RuntimeError("undo")
+    assert [i.key for i in engine.filter_flow_run_input(run.id, "k", limit=None)] == before == ["k0", "k1", "k2"]
+
+
+def test_rolled_back_deletes_restore_every_order_of_a_catalog_table():
+    # Store level: any mix of deletes, in nested levels, rolled back leaves `rows`,
+    # every bucket and the buckets' keys in their first order.
+    import random
+
+    store = build_store()
+    rng = random.Random(7)
+    store.begin()
+    flows = [Flow(name=rng.choice("abc")) for i in range(12)]  # the name index: buckets of several
+    for flow in flows:
+        store.insert("flow", flow)
+    store.commit()
+    table = store.tables["flow"]
+
+    def orders():
+        return list(table.rows), {idx.name: {k: list(b) for k, b in idx.buckets.items()} for idx in table.indexes}, \
+            [list(idx.buckets) for idx in table.indexes]
+
+    for _ in range(20):
+        before = orders()
+        store.begin()
+        for victim in rng.sample(flows, 4):
+            if rng.random() < 0.5:
+                store.begin()
+            store.delete("flow", victim)
+        while store.in_transaction:
+            store.rollback()
+        assert orders() == before
