@@ -325,6 +325,35 @@ def test_a_cron_in_a_timezone_gives_the_dates_of_the_engines_cron_schedule(cron,
     assert ours == expected
 
 
+@pytest.mark.parametrize("cron", ["0 9 * * MON-FRI", "0 9 * jan,Mar sun", "@daily", "@hourly", "@weekly",
+                                  "@monthly", "@yearly", "0 9 L * *", "0 9 * * 1#2"])
+@pytest.mark.parametrize("zone", [None, "America/New_York"])
+def test_a_workload_takes_every_cron_a_deployment_takes_with_the_same_dates(cron, zone):
+    # Names and macros are walked by the simulator's own cron, what only croniter
+    # reads (L, #) by the engine's CronSchedule: the dates are CronSchedule's.
+    import datetime as dt
+
+    from engine.schedules import CronSchedule
+
+    ok = copy.deepcopy(BASE)
+    ok["deployments"][0]["schedule"] = {"cron": cron, **({"timezone": zone} if zone else {})}
+    schedule = parse_workload(ok).deployments[0].schedule.cron
+    begin = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    expected = [d.astimezone(dt.timezone.utc) for d in CronSchedule(cron, timezone=zone).get_dates(n=30, start=begin)]
+    ours, t = [], begin - dt.timedelta(microseconds=1)
+    while len(ours) < len(expected):
+        t = schedule.next_after(t)
+        ours.append(t)
+    assert ours == expected
+
+
+def test_a_cron_neither_reads_is_refused_naming_the_field():
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 * * FUNDAY"}))
+    assert err.path == "deployments[0].schedule.cron" and "day of week field" in str(err)
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 L 2/0 *"}))
+    assert err.path == "deployments[0].schedule.cron"
+
+
 def test_a_cron_that_names_no_date_is_refused_and_a_search_stops_at_the_end_of_dates():
     import datetime as dt
 
