@@ -36,6 +36,24 @@ def test_settings_select_items_by_index_or_name_and_parse_toml_values():
     assert wl.work_pools[0].concurrency_limit == 1 and wl.deployments[0].schedule.interval == 300.0
 
 
+def test_quoted_names_may_hold_brackets_or_digits_and_workers_go_by_their_pool():
+    raw = copy.deepcopy(RAW)
+    raw["deployments"].append({"name": "etl [v2]", "flow": "f", "pool": "p", "schedule": {"interval": "1h"}})
+    raw["flows"].append({"name": "7", "tasks": [{"name": "a"}]})
+    raw["workers"] = [{"pool": "p", "count": 1}]
+    out = apply_settings(raw, ['deployments["etl [v2]"].tags=["x"]', "flows['7'].tasks[a].retries=2",
+                               "workers[p].count=3"])
+    assert out["deployments"][1]["tags"] == ["x"] and "tags" not in out["deployments"][0]
+    assert out["flows"][1]["tasks"][0]["retries"] == 2
+    assert out["workers"][0]["count"] == 3
+    raw["workers"].append({"pool": "p", "count": 2})
+    with pytest.raises(WorkloadError) as info:
+        apply_settings(raw, ["workers[p].count=3"])
+    assert info.value.path == "workers[p]" and "2 items are named 'p' (items 0, 1): select one by index" in str(info.value)
+    with pytest.raises(WorkloadError, match="closed by"):
+        apply_settings(raw, ['deployments["etl [v2].tags=1'])
+
+
 def test_settings_leave_the_given_data_alone_and_apply_in_order():
     before = copy.deepcopy(RAW)
     out = apply_settings(RAW, ["work_pools[0].concurrency_limit=2", "work_pools[0].concurrency_limit=3"])

@@ -3,7 +3,9 @@ runs without editing the file (``--set 'work_pools[gpu-pool].concurrency_limit=1
 
 PATH is written as validation errors write it: keys joined by dots, list items
 selected by ``[index]`` or ``[name]`` (a table whose ``name``, or ``tag`` for tag
-limits, equals it). Missing tables on the way are created; list items are not.
+limits, or ``pool`` for workers, equals it; more than one such item is an error).
+A quoted name, ``["etl [v2]"]`` or ``['7']``, may hold brackets or be all digits.
+Missing tables on the way are created; list items are not.
 VALUE is a TOML value (``5``, ``true``, ``"5m"``, ``[1, 2]``, ``{ dist = "constant",
 value = "5s" }``); anything that does not parse as one is taken as a string, so
 ``--set deployments[etl].schedule.interval=5m`` needs no quotes. The result is
@@ -53,14 +55,22 @@ def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
     while i < n:
         c = path[i]
         if c == "[":
-            end = path.find("]", i)
-            if end < 0 or not steps:
+            quote = path[i + 1:i + 2]
+            if quote in ("'", '"'):  # a quoted name: ends at the quote before "]"
+                end = path.find(quote + "]", i + 2)
+                selector: Any = path[i + 2:end]
+                end += 1
+            else:
+                end = path.find("]", i)
+                selector = path[i + 1:end].strip()
+                if selector.isdigit():
+                    selector = int(selector)
+            if end < 1 or not steps:
                 raise WorkloadError(path, f"cannot read the path of setting {setting!r}: "
                                           "'[' must follow a key and be closed by ']'")
-            selector = path[i + 1:end].strip()
-            if not selector:
+            if selector == "":
                 raise WorkloadError(path, f"empty [] in setting {setting!r}: give an index or a name")
-            steps.append(("item", int(selector) if selector.isdigit() else selector))
+            steps.append(("item", selector))
             i = end + 1
             key_expected = False
         elif c == ".":
@@ -102,8 +112,9 @@ def _where(steps: list[tuple[str, Any]], upto: int) -> str:
 
 
 def _label(item: Any) -> Any:
+    # What names a list item: tag limits have a tag, workers only their pool.
     if isinstance(item, dict):
-        return item.get("name", item.get("tag"))
+        return item.get("name", item.get("tag", item.get("pool")))
     return None
 
 
@@ -134,7 +145,10 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
             if not matches:
                 names = [_label(item) for item in node if _label(item) is not None]
                 raise WorkloadError(_where(steps, k + 1), f"no item named {name!r} (named: {', '.join(map(repr, names)) or 'none'})")
-            index = matches[0]  # names are unique once validated; a duplicate is reported then
+            if len(matches) > 1:  # (workers of one pool; a duplicate name is reported by validation too)
+                raise WorkloadError(_where(steps, k + 1), f"{len(matches)} items are named {name!r} "
+                                                          f"(items {', '.join(map(str, matches))}): select one by index")
+            index = matches[0]
         if k == last:
             node[index] = value
             return
