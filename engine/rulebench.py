@@ -60,7 +60,7 @@ from .orchestration import pipeline as _pipeline
 from .validation import as_state
 
 __all__ = ["RuleStats", "BenchReport", "bench_rules", "resolve_policy", "instrument_policy",
-           "synthetic_stream", "read_stream", "benchmark_rule", "BaselineMismatchError", "main"]
+           "synthetic_stream", "read_stream", "benchmark_rule", "BaselineMismatchError", "ReplayMismatchError", "main"]
 
 _perf = time.perf_counter
 # Exceptions the instrumented rules saw raised (by a hook of theirs) since the
@@ -92,6 +92,8 @@ class RuleStats:
     after: int = 0
     cleanup: int = 0
     seconds: float = 0.0
+    # With repeated passes, `seconds` is the least and this the worst minus it.
+    spread: float = 0.0
     # What the rule's hooks raised: repr of the exception -> times (the first few kinds).
     errors: dict = attrs.field(factory=dict)
 
@@ -120,6 +122,8 @@ class BenchReport:
     rules: list
     # Same stream through the plain (uninstrumented) policy, when asked for.
     baseline_seconds: float | None = None
+    # Passes over the stream; above 1, each time is its least (see bench_rules).
+    repeat: int = 1
 
     @property
     def per_second(self) -> float:
@@ -135,19 +139,22 @@ class BenchReport:
             "transitions": self.transitions, "seconds": self.seconds, "per_second": self.per_second,
             "statuses": dict(self.statuses), "other_seconds": self.other_seconds,
             "rules": [{**attrs.asdict(r), "mean_us": r.mean_us} for r in self.rules],
-            "baseline_seconds": self.baseline_seconds,
+            "baseline_seconds": self.baseline_seconds, "repeat": self.repeat,
         }
 
     def format(self) -> str:
         """A plain-text table, one line per rule."""
         total = self.seconds or 1e-12
+        repeated = self.repeat > 1
         lines = [
             f"bench-rules: {self.policy} ({self.kind} runs), {self.transitions} transitions in "
-            f"{self.seconds:.3f} s = {self.per_second:,.0f}/s; stream: {self.stream}",
+            f"{self.seconds:.3f} s = {self.per_second:,.0f}/s"
+            + (f" (best of {self.repeat} passes)" if repeated else "") + f"; stream: {self.stream}",
             "outcomes: " + "  ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "",
             f"{'rule':<44}{'calls':>8}{'skip':>7}{'accept':>8}{'reject':>8}{'wait':>6}{'abort':>6}"
-            f"{'error':>6}{'after':>7}{'cleanup':>8}{'ms':>9}{'µs/call':>9}{'share':>7}",
+            f"{'error':>6}{'after':>7}{'cleanup':>8}{'ms':>9}{'µs/call':>9}{'share':>7}"
+            + (f"{'spread':>8}" if repeated else ""),
         ]
         for r in self.rules:
             label = r.name if r.role == "rule" else f"{r.name} [{r.role}]"
@@ -155,6 +162,8 @@ class BenchReport:
                 f"{label:<44}{r.calls:>8}{r.skip:>7}{r.accept:>8}{r.reject:>8}{r.wait:>6}{r.abort:>6}"
                 f"{r.error:>6}{r.after:>7}{r.cleanup:>8}{r.seconds * 1e3:>9.2f}{r.mean_us:>9.2f}"
                 f"{r.seconds / total:>7.1%}"
+                # worst pass over best, as a share of the best
+                + (f"{r.spread / r.seconds if r.seconds else 0.0:>+8.0%}" if repeated else "")
             )
         other = self.other_seconds
         lines.append(f"{'other (validation, storage, transaction)':<44}{'':>73}{other * 1e3:>9.2f}{'':>9}{other / total:>7.1%}")
@@ -614,7 +623,12 @@ class _Replayer:
         return None
 
 
-class BaselineMismatchError(RunstateError, RuntimeError):
+class ReplayMismatchError(RunstateError, RuntimeError):
+    """A replay of the measured run's operations had other outcomes than it (a
+    rule that keeps state between runs, or depends on the real clock)."""
+
+
+class BaselineMismatchError(ReplayMismatchError):
     """The uninstrumented replay of a stream had other outcomes than the measured run."""
 
 
@@ -628,6 +642,7 @@ def bench_rules(
     include_global: bool = True,
     record: str | None = None,
     baseline: bool = False,
+    repeat: int = 1,
 ) -> BenchReport:
     """Run `policy` (class, instance, POLICIES name or "module:Class") over a stream
     and return per-rule time and outcome counts. `stream`: None (synthetic, seeded
@@ -640,9 +655,11 @@ def bench_rules(
     runs. `record` writes the operations replayed to a file (checked writable
     before the run). `baseline` replays the same operations through the plain
     policy too and reports its time (the measuring overhead); a baseline whose
-    outcomes differ raises BaselineMismatchError (a RuntimeError). Cost: O(transitions · rules)."""
-    if isinstance(transitions, bool) or not isinstance(transitions, int) or transitions < 1:
-        raise ValidationError(f"transitions must be a positive integer, got {transitions!r}")
+    outcomes differ raises BaselineMismatchError (a RuntimeError). `repeat` N replays
+    the same operations N times (a fresh engine each) and keeps each figure's least
+    time, with its spread (worst minus best) in `RuleStats.spread`; the baseline
+    is then its least over N too. Cost: O(repeat · transitions · rules)."""
+    transitions = _positive_int(transitions, "transitions")
     source = None
     stream_kind = None
     if isinstance(stream, _Synthetic):
@@ -654,22 +671,84 @@ def bench_rules(
         else:
             ops = [_checked_op(op, f"stream operation {number}") for number, op in enumerate(stream, 1)]
         stream_kind = _stream_kind(ops)  # type: ignore[arg-type]
+    repeat = _positive_int(repeat, "repeat")
     cls, kind = _resolve_kind(policy, kind, stream_kind)
     if record is not None:
         _check_writable(record)
-    timed, stats = instrument_policy(cls)
-    engine = _bench_engine(seed)
-    replayer = _Replayer(engine, timed, kind)
-    if record is not None or baseline:
-        replayer.record = []
     if stream is None:
         stream = synthetic_stream(kind, transitions, seed)
     if isinstance(stream, _Synthetic):
         description = f"synthetic (seed {seed})"
-        ops = stream.ops(replayer.runs)
         source = stream
 
-    gc.collect()  # start both runs (measured and baseline) from a clean heap
+    def first_ops(replayer: _Replayer) -> Iterable[dict]:
+        return source.ops(replayer.runs) if source is not None else ops
+
+    replayer, rules = _timed_pass(cls, kind, seed, include_global, first_ops, source,
+                                  keep_ops=record is not None or baseline or repeat > 1)
+    ops_done, replayer.record = replayer.record or [], None
+    if record is not None:
+        with open(record, "w", encoding="utf-8") as fh:
+            for entry in ops_done:
+                fh.write((entry if entry.__class__ is str else json.dumps(entry, sort_keys=True)) + "\n")
+    # Free each pass's engine before the next: its rows would slow the next's GC.
+    replayer.engine = replayer.runs = replayer.deployments = None  # type: ignore[assignment]
+    passes = [(replayer.seconds, [r.seconds for r in rules])]
+    for number in range(2, repeat + 1):
+        # Later passes replay the first one's operations, so a reactive synthetic
+        # stream proposes the same transitions again.
+        again, again_rules = _timed_pass(cls, kind, seed, include_global, lambda _: map(_op_of, ops_done), None,
+                                         keep_ops=False)
+        if again.statuses != replayer.statuses:
+            raise ReplayMismatchError(f"pass {number} answered differently from the first: "
+                               f"{dict(again.statuses)} != {dict(replayer.statuses)}")
+        passes.append((again.seconds, [r.seconds for r in again_rules]))
+        del again
+    if repeat > 1:
+        _keep_best(replayer, rules, passes)
+    baseline_seconds = None
+    if baseline:
+        baselines = []
+        for _ in range(repeat):
+            gc.collect()
+            plain = _Replayer(_bench_engine(seed), cls, kind)
+            plain.expected_failures = replayer.failed_ops
+            for entry in ops_done:
+                plain.apply(_op_of(entry))
+            if plain.statuses != replayer.statuses:
+                raise BaselineMismatchError(
+                    f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
+            baselines.append(plain.seconds)
+            del plain
+        baseline_seconds = min(baselines)
+    return BenchReport(
+        policy=cls.__name__, kind=kind, stream=description, transitions=replayer.transitions,
+        seconds=replayer.seconds, statuses=dict(replayer.statuses), rules=rules,
+        baseline_seconds=baseline_seconds, repeat=repeat,
+    )
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _op_of(entry: str | dict) -> dict:
+    # A recorded operation (JSON text, see _Replayer.record) as the dict it was.
+    return json.loads(entry) if entry.__class__ is str else entry  # type: ignore[return-value]
+
+
+def _timed_pass(cls: type, kind: str, seed: int, include_global: bool, ops_for: Callable[[Any], Iterable[dict]],
+                source: _Synthetic | None, keep_ops: bool) -> tuple["_Replayer", list[RuleStats]]:
+    """One measured replay: the replayer (totals, outcomes, recorded operations if
+    `keep_ops`) and the stats of the policy's rules, then the global transforms'."""
+    timed, stats = instrument_policy(cls)
+    replayer = _Replayer(_bench_engine(seed), timed, kind)
+    if keep_ops:
+        replayer.record = []
+    ops = ops_for(replayer)
+    gc.collect()  # start every pass (measured and baseline) from a clean heap
     global_stats: list[RuleStats] = []
     saved = (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy)
     if include_global:
@@ -693,29 +772,19 @@ def bench_rules(
                 source.last[op["run"]] = result
     finally:
         _pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy = saved
-    if record is not None:
-        with open(record, "w", encoding="utf-8") as fh:
-            for entry in replayer.record or ():
-                fh.write((entry if entry.__class__ is str else json.dumps(entry, sort_keys=True)) + "\n")
-    baseline_seconds = None
-    if baseline:
-        # Free the measured engine first: its rows would slow the baseline's GC.
-        ops_done, replayer.record = replayer.record or [], None
-        replayer.engine = replayer.runs = replayer.deployments = None  # type: ignore[assignment]
-        gc.collect()
-        plain = _Replayer(_bench_engine(seed), cls, kind)
-        plain.expected_failures = replayer.failed_ops
-        for entry in ops_done:
-            plain.apply(json.loads(entry) if entry.__class__ is str else entry)
-        if plain.statuses != replayer.statuses:
-            raise BaselineMismatchError(
-                f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
-        baseline_seconds = plain.seconds
-    return BenchReport(
-        policy=cls.__name__, kind=kind, stream=description, transitions=replayer.transitions,
-        seconds=replayer.seconds, statuses=dict(replayer.statuses), rules=stats + global_stats,
-        baseline_seconds=baseline_seconds,
-    )
+    return replayer, stats + global_stats
+
+
+def _keep_best(replayer: "_Replayer", rules: list[RuleStats], passes: list[tuple[float, list[float]]]) -> None:
+    """Each figure becomes its best (least) over the passes, and its spread the
+    difference between its worst and best: one garbage collection or scheduler
+    hiccup lengthens a pass, and the least time is the one least disturbed."""
+    totals = [total for total, _ in passes]
+    replayer.seconds = min(totals)
+    for i, rule in enumerate(rules):
+        times = [per_rule[i] for _, per_rule in passes]
+        rule.seconds = min(times)
+        rule.spread = max(times) - rule.seconds
 
 
 # pytest-benchmark helper -------------------------------------------------------------------------------------
@@ -835,6 +904,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-global", action="store_true", help="do not time the global transforms separately")
     p.add_argument("--baseline", action="store_true",
                    help="also replay the stream through the plain policy to show the measuring overhead")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="replay the stream N times and keep each figure's least time, with its spread (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -845,7 +916,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = bench_rules(args.policy, args.transitions, args.stream, seed=args.seed, kind=args.kind,
                              include_global=not args.no_global, record=args.record,
-                             baseline=args.baseline)
+                             baseline=args.baseline, repeat=args.repeat)
     except RunstateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -409,3 +409,60 @@ def test_an_unwritable_record_path_is_refused_before_the_run(tmp_path, capsys):
     assert main(["--transitions", "10", "--record", str(missing)]) == 2
     assert "cannot write the stream to" in capsys.readouterr().err
     assert not missing.parent.exists()
+
+
+def test_repeated_passes_replay_the_same_transitions_and_keep_each_least_time(capsys):
+    single = bench_rules("CoreTaskPolicy", transitions=N, seed=3)
+    report = bench_rules("CoreTaskPolicy", transitions=N, seed=3, repeat=3, baseline=True)
+    assert report.repeat == 3 and report.statuses == single.statuses
+    assert [(r.name, r.calls, r.accept, r.reject, r.wait) for r in report.rules] == \
+        [(r.name, r.calls, r.accept, r.reject, r.wait) for r in single.rules]
+    assert all(r.spread >= 0 for r in report.rules) and report.baseline_seconds > 0
+    assert report.as_dict()["repeat"] == 3 and "spread" in report.as_dict()["rules"][0]
+    text = report.format()
+    assert "(best of 3 passes)" in text and "spread" in text.splitlines()[3]
+    assert "spread" not in single.format()
+    assert main(["--transitions", "30", "--repeat", "2"]) == 0
+    assert "best of 2 passes" in capsys.readouterr().out
+    assert main(["--transitions", "30", "--repeat", "0"]) == 2
+    assert "repeat must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_each_figure_is_its_least_over_the_passes_and_its_spread_the_rest():
+    from engine.rulebench import RuleStats, _keep_best
+
+    replayer = _Replayer(Engine(clock=ManualClock()), CoreTaskPolicy, "task")
+    rules = [RuleStats("a", "rule"), RuleStats("b", "rule")]
+    _keep_best(replayer, rules, [(3.0, [1.0, 0.5]), (2.5, [1.5, 0.25]), (4.0, [1.25, 0.75])])
+    assert replayer.seconds == 2.5
+    assert [(r.seconds, r.spread) for r in rules] == [(1.0, 0.5), (0.25, 0.5)]
+
+
+class AcceptsOnlyOnce(BaseOrchestrationRule):
+    # Keeps state between benchmark passes: the second pass answers differently.
+    FROM_STATES = ALL_STATES
+    TO_STATES = ALL_STATES
+    seen = 0
+
+    def before_transition(self, initial, proposed, context):
+        AcceptsOnlyOnce.seen += 1
+        if AcceptsOnlyOnce.seen > 1:
+            self.reject_transition(None, "seen before")
+
+
+class OncePolicy(BaseOrchestrationPolicy):
+    RUN_KIND = "task"
+
+    @staticmethod
+    def priority():
+        return [AcceptsOnlyOnce]
+
+
+def test_a_pass_answering_differently_from_the_first_is_a_named_mismatch():
+    from engine.rulebench import ReplayMismatchError
+
+    ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
+           {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
+    AcceptsOnlyOnce.seen = 0
+    with pytest.raises(ReplayMismatchError, match="pass 2 answered differently from the first"):
+        bench_rules(OncePolicy, stream=ops, repeat=2)
