@@ -262,9 +262,13 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
                 stats.seconds += _perf() - start
                 stats.calls += 1
         namespace["before_transition"] = before_transition
+    elif after_fn is not base_after:
+        # An after-hook alone runs only for proposals that end without an error or
+        # abort: count entries with a before-hook of our own (untimed, a no-op).
+        def before_transition(self: Any, context: Any) -> Any:
+            stats.calls += 1
+        namespace["before_transition"] = before_transition
     if after_fn is not base_after:
-        count_calls = before_fn is base_before
-
         def after_transition(self: Any, context: Any) -> Any:
             start = _perf()
             try:
@@ -272,8 +276,6 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
             finally:
                 stats.seconds += _perf() - start
                 stats.after += 1
-                if count_calls:
-                    stats.calls += 1
         namespace["after_transition"] = after_transition
     return type(rule_cls.__name__, (rule_cls,), namespace)
 

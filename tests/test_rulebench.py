@@ -12,7 +12,7 @@ import pytest
 from engine import Completed, Engine, ManualClock, Pending, Running, StateType, ValidationError
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
-from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule
+from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule, BaseUniversalTransform
 from engine.rulebench import (
     BaselineMismatchError, _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream,
 )
@@ -466,3 +466,38 @@ def test_a_pass_answering_differently_from_the_first_is_a_named_mismatch():
     AcceptsOnlyOnce.seen = 0
     with pytest.raises(ReplayMismatchError, match="pass 2 answered differently from the first"):
         bench_rules(OncePolicy, stream=ops, repeat=2)
+
+
+class AfterOnly(BaseUniversalTransform):
+    _STATELESS_HOOKS = True
+
+    def after_transition(self, context):
+        pass
+
+
+class RaisesOnRunning(BaseOrchestrationRule):
+    FROM_STATES = ALL_STATES
+    TO_STATES = [StateType.RUNNING]
+
+    def before_transition(self, initial, proposed, context):
+        raise ValueError("no")
+
+
+class AfterOnlyPolicy(BaseOrchestrationPolicy):
+    RUN_KIND = "task"
+
+    @staticmethod
+    def priority():
+        return [RaisesOnRunning, AfterOnly]
+
+
+def test_a_transform_with_only_an_after_hook_counts_every_transition_it_entered():
+    # Its after-hook does not run for the proposal a rule's error ends; it was
+    # entered all the same.
+    ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
+           {"op": "propose", "run": "a", "state": {"type": "RUNNING"}},
+           {"op": "propose", "run": "a", "state": {"type": "COMPLETED"}}]
+    report = bench_rules(AfterOnlyPolicy, stream=ops)
+    assert report.statuses == {"ERROR": 1, "ACCEPT": 1}
+    [after_only] = [r for r in report.rules if r.name == "AfterOnly"]
+    assert (after_only.calls, after_only.after) == (2, 1)
