@@ -16,7 +16,9 @@ made for it) and whose effect on the context is classified:
   cleanup  fizzled (its cleanup, if any, ran)
 
 A proposal that a rule's exception ends (the engine undoes it) is an "ERROR" outcome
-and the run goes on.
+and the run goes on. A hook that calls the engine (proposing a state for another
+run) has the nested proposal's rules and transforms inside its own time; they are
+not counted again.
 
 The global policies (GlobalFlowPolicy / GlobalTaskPolicy) are instrumented the same
 way by swapping the pipeline's references for the duration of the run (process-wide;
@@ -181,6 +183,11 @@ class BenchReport:
 
 
 # instrumentation ----------------------------------------------------------------------------------------
+# True while a timed hook runs. A hook that calls the engine (a rule proposing a
+# state for another run) runs rules and transforms again, nested: their time is
+# already the outer hook's, and their proposals are not the stream's, so nested
+# entries are neither timed nor counted.
+_inside_hook = False
 _STATUS_FIELD = {"ACCEPT": "accept", "REJECT": "reject", "WAIT": "wait", "ABORT": "abort"}
 
 
@@ -190,13 +197,18 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
     base_enter, base_exit = rule_cls.__enter__, rule_cls.__exit__
 
     def __enter__(self: Any) -> Any:
+        global _inside_hook
+        if _inside_hook:  # a nested proposal: part of the outer hook's time
+            return base_enter(self)
         ctx = self.context
         details, error, signed = ctx.response_details, ctx.orchestration_error, len(ctx.rule_signature)
+        _inside_hook = True
         start = _perf()
         try:
             return base_enter(self)
         finally:
             stats.seconds += _perf() - start
+            _inside_hook = False
             stats.calls += 1
             if transform:
                 pass
@@ -211,8 +223,12 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
                 stats.accept += 1
 
     def __exit__(self: Any, *exc: Any) -> Any:
+        global _inside_hook
+        if _inside_hook:
+            return base_exit(self, *exc)
         ctx = self.context
         finished = len(ctx.finalization_signature)
+        _inside_hook = True
         start = _perf()
         raised = False
         try:
@@ -223,6 +239,7 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
             raise
         finally:
             stats.seconds += _perf() - start
+            _inside_hook = False
             if raised:
                 # No signature was left to tell; the rule's own state says which hook ran.
                 if not transform and self.fizzled():
@@ -255,26 +272,37 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
                        "_STATELESS_HOOKS": True}
     if before_fn is not base_before:
         def before_transition(self: Any, context: Any) -> Any:
+            global _inside_hook
+            if _inside_hook:
+                return before_fn(self, context)
+            _inside_hook = True
             start = _perf()
             try:
                 return before_fn(self, context)
             finally:
                 stats.seconds += _perf() - start
+                _inside_hook = False
                 stats.calls += 1
         namespace["before_transition"] = before_transition
     elif after_fn is not base_after:
-        # An after-hook alone runs only for proposals that end without an error or
-        # abort: count entries with a before-hook of our own (untimed, a no-op).
+        # An after-hook alone does not run for a proposal a rule's exception ends:
+        # count entries with a before-hook of our own (untimed, a no-op).
         def before_transition(self: Any, context: Any) -> Any:
-            stats.calls += 1
+            if not _inside_hook:
+                stats.calls += 1
         namespace["before_transition"] = before_transition
     if after_fn is not base_after:
         def after_transition(self: Any, context: Any) -> Any:
+            global _inside_hook
+            if _inside_hook:
+                return after_fn(self, context)
+            _inside_hook = True
             start = _perf()
             try:
                 return after_fn(self, context)
             finally:
                 stats.seconds += _perf() - start
+                _inside_hook = False
                 stats.after += 1
         namespace["after_transition"] = after_transition
     return type(rule_cls.__name__, (rule_cls,), namespace)

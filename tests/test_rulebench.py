@@ -501,3 +501,44 @@ def test_a_transform_with_only_an_after_hook_counts_every_transition_it_entered(
     assert report.statuses == {"ERROR": 1, "ACCEPT": 1}
     [after_only] = [r for r in report.rules if r.name == "AfterOnly"]
     assert (after_only.calls, after_only.after) == (2, 1)
+
+
+class ProposesForItsSibling(BaseOrchestrationRule):
+    # A rule that calls the engine: starting run "a" also starts its sibling.
+    FROM_STATES = ALL_STATES
+    TO_STATES = [StateType.RUNNING]
+    sibling = None
+
+    def before_transition(self, initial, proposed, context):
+        if context.run.id != ProposesForItsSibling.sibling:
+            context.session.set_task_run_state(ProposesForItsSibling.sibling, Running(), force=True)
+
+
+class SiblingPolicy(BaseOrchestrationPolicy):
+    RUN_KIND = "task"
+
+    @staticmethod
+    def priority():
+        return [ProposesForItsSibling, AfterOnly]
+
+
+def test_a_rules_nested_engine_calls_are_its_own_time_not_more_calls(monkeypatch):
+    # The nested proposal runs the policy and the global transforms again, inside
+    # the rule's hook: counted there, it would show one stream proposal as two.
+    apply = _Replayer.apply
+
+    def remember_sibling(self, op):
+        result = apply(self, op)
+        if op.get("id") == "b":
+            ProposesForItsSibling.sibling = self.runs["b"].id
+        return result
+
+    monkeypatch.setattr(_Replayer, "apply", remember_sibling)
+    ops = [{"op": "task_run", "id": "b", "state": {"type": "PENDING"}},
+           {"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
+           {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
+    report = bench_rules(SiblingPolicy, stream=ops)
+    assert report.transitions == 1 and report.statuses == {"ACCEPT": 1}
+    by_name = {r.name: r for r in report.rules}
+    assert by_name["ProposesForItsSibling"].calls == 1 and by_name["AfterOnly"].calls == 1
+    assert [(r.name, r.calls) for r in report.rules if r.role == "global" and r.calls != 1] == []
