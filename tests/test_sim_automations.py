@@ -569,6 +569,11 @@ def test_a_paused_deployment_loses_its_waiting_auto_scheduled_runs_and_schedules
     assert report["flow_runs"]["deleted"] == created - len(starts) > 10
     assert sum(report["flow_runs"]["by_state"].values()) == engine.count_flow_runs()
     assert "deleted by deployment pauses" in summary_text(report)
+    # Deleted runs are in no state: the top-level states add up to the runs left.
+    fr = report["flow_runs"]
+    left = sum(fr["top_level_by_state"].values())
+    assert left == fr["created"] - fr["deleted"]
+    assert f"top-level by state ({left}: {fr['created']} created less {fr['deleted']} deleted)" in summary_text(report)
     plain = build_report(simulate(SWITCHED, "automations=[]")[0])
     rows = comparison_text(["with", "without"], [report, plain]).splitlines()
     deleted = str(report["flow_runs"]["deleted"])

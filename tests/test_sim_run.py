@@ -11,7 +11,8 @@ import pytest
 
 from engine import TERMINAL_STATES, Engine, ManualClock, StateType
 from engine.sim import Simulation, WorkloadError, load_workload, parse_workload
-from engine.sim.report import build_report, dumps
+from engine.sim.report import build_report, dumps, summary_text
+from engine.sim.sweep import comparison_text
 from sim_support import simulate
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -262,6 +263,105 @@ def test_subflows_mirror_onto_their_parent_task():
         parent = engine.read_task_run(child.rec.parent_task_run_id)
         assert child.rec.state_type is parent.state_type is StateType.COMPLETED
     assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
+
+
+# Three top-level runs whose subflow run crashes (injected): the subflow runs end
+# CRASHED, their parents FAILED (the crash fails the calling task).
+CRASHING_SUBFLOWS = _one_flow(
+    {"name": "f", "tasks": [{"name": "pre"}, {"name": "call", "depends_on": ["pre"], "subflow": "child"}]})
+CRASHING_SUBFLOWS["flows"][1]["crash_probability"] = 1.0
+
+
+def _states_of(engine: Engine, runs) -> dict[str, int]:
+    counts = dict.fromkeys((t.value for t in StateType), 0)
+    for run in runs:
+        counts[engine.read_flow_run(run.rec.id).state_type.value] += 1
+    return counts
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    # A comparison table's cells by row label (labels take the first 30 columns; the
+    # "p90"-style rows repeat, and are not read here).
+    return {line[:30].strip(): line[30:].split() for line in text.splitlines()}
+
+
+def test_the_report_counts_top_level_and_subflow_runs_apart():
+    result, engine = simulate(CRASHING_SUBFLOWS)
+    report = build_report(result)
+    fr = report["flow_runs"]
+    top, sub = fr["top_level_by_state"], fr["subflow_runs_by_state"]
+    # Each group as the engine stores it, each adding up to its "created" figure.
+    assert {k: v for k, v in _states_of(engine, result.runs).items() if v} == {"FAILED": 3}
+    assert {k: v for k, v in top.items() if v} == {"FAILED": 3} and sum(top.values()) == fr["created"] == 3
+    assert {k: v for k, v in _states_of(engine, result.subflow_runs).items() if v} == {"CRASHED": 3}
+    assert {k: v for k, v in sub.items() if v} == {"CRASHED": 3} and sum(sub.values()) == fr["subflow_runs"] == 3
+    # The older key, every flow run, is kept: their sum.
+    assert fr["by_state"] == {state: top[state] + sub[state] for state in top}
+    assert sum(fr["by_state"].values()) == engine.count_flow_runs() == 6
+    text = summary_text(report)
+    assert "Flow runs: 3 top-level + 3 subflow runs created" in text
+    assert "  top-level by state (3): failed 3\n  subflow runs by state (3): crashed 3\n" in text
+    # A sweep's table puts top-level runs under "flow runs created", as the summary does.
+    rows = _table(comparison_text(["x"], [report]))
+    assert (rows["flow runs created"], rows["failed"], rows["crashed"]) == (["3"], ["3"], ["0"])
+
+
+def test_a_sweep_reads_an_older_reports_top_level_states_only_where_it_had_no_subflow_runs():
+    result, _ = simulate(CRASHING_SUBFLOWS)
+    report = build_report(result)
+    for key in ("top_level_by_state", "subflow_runs_by_state"):
+        report["flow_runs"].pop(key, None)   # as written before they were counted apart
+    plain = copy.deepcopy(report)
+    plain["flow_runs"]["subflow_runs"] = 0
+    rows = _table(comparison_text(["x", "y"], [report, plain]))
+    # Its by_state counts every flow run: the top-level ones' only without subflow runs.
+    assert rows["crashed"] == ["-", "3"] and rows["failed"] == ["-", "3"]
+    assert "by state (all 6, subflow runs included): failed 3, crashed 3" in summary_text(report)
+
+
+def test_crashes_injected_into_subflow_runs_are_counted_and_named_as_such():
+    result, _ = simulate(CRASHING_SUBFLOWS)
+    report = build_report(result)
+    assert report["events"]["injected_crashes"] == report["events"]["crashes"] == 3
+    assert ("Crashes: 3 injected by crash_probability; flow runs CRASHED at the end, of any cause: "
+            "0 top-level, 3 subflow runs") in summary_text(report)
+
+
+def test_an_injected_crash_the_engine_refuses_is_not_counted():
+    # The crash comes as the task ends, a minute in; the run is CANCELLING by then
+    # (cancelled at 30 s, a 10-minute latency), and CANCELLING may only become
+    # CANCELLED: the engine rejects the crash, and no run crashed.
+    flow = {"name": "f", "crash_probability": 1.0, "cancel": {"probability": 1.0, "after": "30s", "latency": "10m"},
+            "tasks": [{"name": "a", "duration": "1m"}]}
+    result, engine = simulate(_one_flow(flow, runs=2))
+    assert not [s for r in result.runs for s in engine.read_flow_run_states(r.rec.id) if s.type is StateType.CRASHED]
+    report = build_report(result)
+    assert report["events"]["injected_crashes"] == report["events"]["crashes"] == 0
+    assert result.metrics.counters["crashes"] == 0
+    assert "Crashes:" not in summary_text(report)  # nothing crashed: no line for it
+
+
+def test_cache_key_day_and_hour_count_whole_days_and_hours_from_the_simulation_start():
+    # Started at 18:00: {day} and {hour} count from then, not by the calendar. A run at
+    # 7 h (01:00 the next calendar day) is still in day 0, hour 7; one at 25 h is in
+    # day 1, hour 25 ({hour} does not wrap at 24). The task fails once and retries
+    # 2 h later, in another hour, under the key its attempt began with.
+    start = dt.datetime(2024, 1, 1, 18, tzinfo=dt.timezone.utc)
+    flow = {"name": "f", "retries": 0, "tasks": [
+        {"name": "a", "cache": {"key": "k-{day}-{hour}"}, "retries": 1, "retry_delay": "2h",
+         "failure_probability": 1.0}]}
+    data = _one_flow(flow, start=start.isoformat(), until="30h")
+    data["deployments"][0]["schedule"] = {"at": ["0s", "5h", "7h", "25h"]}
+    result, engine = simulate(data)
+    keys = {}
+    for run in result.runs:
+        hours = (run.rec.expected_start_time - start).total_seconds() / 3600
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [run.rec.id]}})
+        running = [s for s in engine.read_task_run_states(task.id) if s.type is StateType.RUNNING]
+        assert len(running) == 2   # the first try and its retry, 2 h later
+        assert len({s.state_details.cache_key for s in running}) == 1
+        keys[hours] = running[0].state_details.cache_key
+    assert keys == {0: "k-0-0", 5: "k-0-5", 7: "k-0-7", 25: "k-1-25"}
 
 
 def test_a_simulated_week_runs_in_virtual_time():

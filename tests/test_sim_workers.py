@@ -250,6 +250,19 @@ def test_runs_that_get_a_termination_signal_with_their_worker_crash_and_the_work
     assert report["flow_runs"]["by_state"]["COMPLETED"] >= build_report(plain)["flow_runs"]["by_state"]["COMPLETED"] - 2
 
 
+def test_runs_crashed_with_their_worker_count_as_crashed_runs_not_as_injected_crashes():
+    # The summary's crash figure used to read "0 crashes" here, two runs CRASHED.
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="crash"')
+    report = build_report(result)
+    crashed = sum(rec.state_type is StateType.CRASHED for rec in engine.read_flow_runs())
+    assert crashed == report["flow_runs"]["top_level_by_state"]["CRASHED"] == report["workers"]["runs_crashed"] == 2
+    assert report["events"]["injected_crashes"] == 0
+    text = summary_text(report)
+    assert ("Crashes: 0 injected by crash_probability; flow runs CRASHED at the end, of any cause: "
+            "2 top-level, 0 subflow runs") in text
+    assert " crashes," not in text
+
+
 def test_runs_lost_with_their_worker_keep_their_states_and_slots_for_good():
     result, engine = simulate(DYING, 'workers[0].outages[0].runs="lost"')
     lost = in_flight_at(engine, 1800)

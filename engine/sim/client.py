@@ -578,8 +578,10 @@ class Client:
             run.failed += 1
             self._skip_downstream(run, i)
         if i == run.crash_at:
-            self._counters["crashes"] += 1
-            self._crash(run, "simulated infrastructure crash")
+            # Counted only if the engine took it (a CANCELLING run, or one an
+            # automation made final meanwhile, is refused): the report's injected crashes.
+            if self._crash(run, "simulated infrastructure crash"):
+                self._counters["crashes"] += 1
             return
         if run.pause_armed and i in plan.pause_nodes:
             run.pause_left -= 1

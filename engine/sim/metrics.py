@@ -27,6 +27,8 @@ class Metrics:
         self.task_counts[None] = 0
         self.samples: list[list[Any]] = []      # [t, flow counts..., task counts...]
         self.completed_at: list[float] = []     # virtual time of each top-level final state
+        # ("crashes": those a flow's crash_probability injected and the engine took,
+        # the report's injected_crashes; runs crash for other reasons too.)
         self.counters: dict[str, int] = {k: 0 for k in (
             "flow_runs_created", "flow_runs_finished", "flow_runs_deleted", "flow_runs_rescheduled", "subflow_runs_created",
             "subflow_runs_loaded",

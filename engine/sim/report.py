@@ -48,6 +48,17 @@ def _all_runs(result: SimulationResult) -> list[Any]:
     return [*result.runs, *result.subflow_runs]
 
 
+def _by_state(runs: list[Any]) -> dict[str, int]:
+    """The runs' current state types, counted as Metrics.flow_counts counts them (a
+    deleted run is in no state): so the top-level and the subflow counts add up to
+    `flow_runs.by_state`. O(runs)."""
+    counts = dict.fromkeys(STATE_ORDER, 0)
+    for run in runs:
+        if not run.deleted and run.type in counts:
+            counts[run.type] += 1
+    return {s.value: counts[s] for s in STATE_ORDER}
+
+
 def build_report(result: SimulationResult) -> dict[str, Any]:
     """Every simulated figure of a run, JSON-ready and deterministic. O(runs + task runs)."""
     wl, m = result.workload, result.metrics
@@ -114,7 +125,12 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "deleted": c["flow_runs_deleted"],   # never run, deleted by a deployment's pause
             # sent back to SCHEDULED by an automation (or a resume) after being taken: taken again
             "rescheduled": c["flow_runs_rescheduled"],
+            # Every flow run's state at the end, subflow runs included (the older key,
+            # kept): the sum of the two below. `created`, `finished` and `done` count
+            # top-level runs only; `subflow_runs` the subflow runs created.
             "by_state": {s.value: m.flow_counts[s] for s in STATE_ORDER},
+            "top_level_by_state": _by_state(top),   # deleted runs left out
+            "subflow_runs_by_state": _by_state(result.subflow_runs),
         },
         "task_runs": {
             "created": c["task_runs_created"], "attempts": c["task_attempts"],
@@ -138,10 +154,17 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "pool_or_queue_limit_deferrals": c["pool_limit_deferrals"],
             "worker_limit_deferrals": c["worker_limit_deferrals"],
         },
-        "events": {k: c[k] for k in (
-            "late_marked", "scheduled_time_waits", "pauses", "resumes", "pause_timeouts", "task_not_ready",
-            "crashes", "cancellations_requested", "cancellations", "task_aborts", "flow_aborts",
-        )},
+        "events": {
+            **{k: c[k] for k in (
+                "late_marked", "scheduled_time_waits", "pauses", "resumes", "pause_timeouts", "task_not_ready",
+                "cancellations_requested", "cancellations", "task_aborts", "flow_aborts",
+            )},
+            # Crashes a flow's crash_probability injected (into top-level or subflow
+            # runs) that the engine took; not every run that ended CRASHED (worker
+            # terminations, automations, a crashed parent's subflows): see the
+            # CRASHED counts of flow_runs. `crashes` is its older name, kept.
+            "injected_crashes": c["crashes"], "crashes": c["crashes"],
+        },
         "workers": {
             "outages": c["worker_outages"],
             "failures": c["worker_failures"],
@@ -274,8 +297,9 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
            if fr.get("subflow_runs_loaded") else "")
         + (f", {fr['deleted']} deleted by deployment pauses" if fr.get("deleted") else "")
         + (f", {fr['rescheduled']} sent back to their queues and taken again" if fr.get("rescheduled") else ""),
-        f"  by state (all {sum(fr['by_state'].values())}): " + _states(fr["by_state"]),
-        f"Task runs: {tr['created']} created, {tr['attempts']} attempts (accepted RUNNING proposals)",
+        *_flow_state_lines(fr),
+        (f"Task runs: {tr['created']} created (of top-level and subflow runs), "
+         f"{tr['attempts']} attempts (accepted RUNNING proposals)"),
         "  by state: " + _states(tr["by_state"]),
         f"Throughput: {report['throughput']['completed_flow_runs_per_hour']:.1f} completed flow runs / simulated hour",
         "",
@@ -301,9 +325,11 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     ev = report["events"]
     lines.append(
         f"Events: {ev['late_marked']} marked late, {ev['pauses']} pauses ({ev['pause_timeouts']} timed out), "
-        f"{ev['crashes']} crashes, {ev['cancellations']} cancellations, "
-        f"{ev['task_aborts'] + ev['flow_aborts']} aborted proposals"
+        f"{ev['cancellations']} cancellations, {ev['task_aborts'] + ev['flow_aborts']} aborted proposals"
     )
+    crashes = _crashes_line(ev, fr)
+    if crashes:
+        lines.append(crashes)
     wk = report.get("workers")
     if wk and (wk["outages"] or wk.get("failures") or wk["foreman"]):
         parts = [f"{wk[key]} {key}" for key in ("outages", "failures") if wk.get(key)]
@@ -360,6 +386,36 @@ def _peak_memory(mib: float | None) -> str:
     if mib is None:
         return ""
     return f", peak memory {mib / 1024:.2f} GiB" if mib >= 1024 else f", peak memory {mib:.0f} MiB"
+
+
+def _flow_state_lines(fr: dict[str, Any]) -> list[str]:
+    # The flow runs' states at the end, top-level and subflow runs apart, so that each
+    # line's total is that of the "created" figure beside it (less deleted runs).
+    if "top_level_by_state" not in fr:
+        # (a report written before they were counted apart)
+        return [f"  by state (all {sum(fr['by_state'].values())}, subflow runs included): "
+                + _states(fr["by_state"])]
+    top, sub = fr["top_level_by_state"], fr["subflow_runs_by_state"]
+    deleted = f": {fr['created']} created less {fr['deleted']} deleted" if fr.get("deleted") else ""
+    lines = [f"  top-level by state ({sum(top.values())}{deleted}): " + _states(top)]
+    if fr.get("subflow_runs") or any(sub.values()):
+        lines.append(f"  subflow runs by state ({sum(sub.values())}): " + _states(sub))
+    return lines
+
+
+def _crashes_line(ev: dict[str, Any], fr: dict[str, Any]) -> str:
+    # Injected crashes are only some of the runs that end CRASHED (workers'
+    # terminations, automations and crashed parents crash runs too), may hit subflow
+    # runs and need not stay CRASHED: both figures, each named for what it counts.
+    # Nothing when nothing crashed.
+    injected = ev.get("injected_crashes", ev["crashes"])
+    line = f"Crashes: {injected} injected by crash_probability"
+    if "top_level_by_state" in fr:
+        top, sub = fr["top_level_by_state"]["CRASHED"], fr["subflow_runs_by_state"]["CRASHED"]
+        if not (injected or top or sub):
+            return ""
+        line += f"; flow runs CRASHED at the end, of any cause: {top} top-level, {sub} subflow runs"
+    return line
 
 
 def _states(counts: dict[str, int]) -> str:
