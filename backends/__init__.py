@@ -55,8 +55,9 @@ def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engi
     Options: sqlite — `batch` (1 = write-through, the default; N = one SQLite commit
     per N engine commits), `synchronous` ("NORMAL" default, "FULL"); json —
     `save_every` (None = only on flush/close); both — `read_only=True`: load what is
-    stored without locking or changing anything (another process may be writing),
-    and refuse the engine's writes. Raises BackendError when the location cannot be
+    stored without the writer's lock, creating or changing nothing (another process
+    may be writing; SQLite holds a reader's lock for the read), and refuse the
+    engine's writes. Raises BackendError when the location cannot be
     used or holds a bad file; then nothing is left open or changed.
     O(n log n) for n stored records.
     """

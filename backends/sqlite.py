@@ -14,11 +14,20 @@ process crash; after power loss the last transactions may be lost but the file s
 consistent. `synchronous="FULL"` also survives power loss, at one fsync per commit.
 
 One writer per file: a sidecar flock (`<path>.lock`) refuses a second engine.
+
+Read-only opening creates no file: a WAL database nobody is using (no `-wal`) is read
+`immutable`, under SQLite's own SHARED lock taken by hand (see _shared_lock), which
+keeps any writer that starts meanwhile from checkpointing into the file unseen; one
+with a `-wal` is read through the `-wal` and `-shm` its writer keeps.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import sqlite3
+import struct
+import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.errors import BackendError, ValidationError
@@ -77,6 +86,47 @@ def _uri_path(path: str) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# SQLite's lock bytes in the database file (os_unix.c): a reader holds a read lock on
+# the SHARED range; a connection needs a write lock on it (EXCLUSIVE) to checkpoint on
+# close and delete the -wal, and takes PENDING first, which keeps new readers out.
+_PENDING_BYTE = 0x40000000
+_SHARED_FIRST = _PENDING_BYTE + 2
+_SHARED_SIZE = 510
+_LOCK_TIMEOUT = 5.0  # seconds, as long as sqlite3.connect waits for a lock
+_FLOCK = "hhqqi0q"  # struct flock: type, whence, start, length, pid (then padding)
+
+
+def _range_lock(fd: int, lock_type: int, start: int, length: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, lock_type, os.SEEK_SET, start, length, 0))
+
+
+def _shared_lock(fd: int, path: str) -> bool:
+    """Take SQLite's SHARED lock on the database open as `fd`, as SQLite would, waiting
+    up to _LOCK_TIMEOUT for a connection holding it exclusively; released when `fd` is
+    closed. An open-file-description lock: a POSIX one would merge with this process's
+    own connections' locks and drop them when `fd` is closed. False where such locks
+    are not available (not Linux, or a file system without them)."""
+    if not hasattr(fcntl, "F_OFD_SETLK"):
+        return False
+    deadline = time.monotonic() + _LOCK_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            _range_lock(fd, fcntl.F_RDLCK, _PENDING_BYTE, 1)
+            try:
+                _range_lock(fd, fcntl.F_RDLCK, _SHARED_FIRST, _SHARED_SIZE)
+                return True
+            finally:
+                _range_lock(fd, fcntl.F_UNLCK, _PENDING_BYTE, 1)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return False
+        if time.monotonic() >= deadline:
+            raise BackendError(f"cannot read {path!r}: database is locked")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class SqliteBackend:
@@ -147,25 +197,51 @@ class SqliteBackend:
         self._conn = conn
 
     def load_read_only(self, engine: "Engine") -> None:
-        """Rebuild `engine` (empty) from the database without writing to it or locking
-        it: a read-only connection, one read transaction (a writer may carry on; the
-        engine gets the last commit before the read). A file of an older schema
-        version is refused: it must be opened writable once to be upgraded."""
+        """Rebuild `engine` (empty) from the database without writing to it or creating
+        any file beside it, holding only a reader's lock meanwhile: one read transaction
+        (a writer may carry on; the engine gets the last commit before the read). A file
+        of an older schema version is refused: it must be opened writable once to be
+        upgraded."""
         require_file(self.path)
-        with open(self.path, "rb") as f:
-            header = f.read(100)
-        if header[:16] != b"SQLite format 3\x00":
-            raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
-        # An older file is refused before connecting when the header can tell (a
-        # read-only connection to a WAL database leaves -wal and -shm files behind):
-        # with commits in the WAL the header may lag, so the connection decides.
-        wal = self.path + "-wal"
-        if (int.from_bytes(header[68:72], "big") == APPLICATION_ID
-                and int.from_bytes(header[60:64], "big") < SCHEMA_VERSION
-                and (not os.path.exists(wal) or os.path.getsize(wal) == 0)):
-            raise BackendError(self._older_for_read_only())
         try:
-            conn = sqlite3.connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True, isolation_level=None,
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc.strerror}") from exc
+        try:
+            # Held to the end: no writer can checkpoint on close or delete its -wal
+            # meanwhile, so a -wal missing both before and after the read means no
+            # writer touched the file during it.
+            locked = _shared_lock(fd, self.path)
+            header = os.pread(fd, 100, 0)
+            if header[:16] != b"SQLite format 3\x00":
+                raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
+            wal = self.path + "-wal"
+            records = None
+            with no_gc():
+                # A WAL database (read and write versions 2) nobody is using: the file
+                # holds every commit, and a plain read-only connection would create the
+                # -wal and -shm (or fail, in a folder it may not write to).
+                if locked and header[18:20] == b"\x02\x02" and not os.path.exists(wal):
+                    try:
+                        records = self._read_only_records("mode=ro&immutable=1")
+                    except BackendError:
+                        if not os.path.exists(wal):
+                            raise
+                    if os.path.exists(wal):
+                        records = None  # a writer came, and may have checkpointed mid-read
+                if records is None:
+                    # Through the -wal and -shm a writer keeps: they stay while we hold the lock.
+                    records = self._read_only_records("mode=ro")
+                with engine._lock:
+                    rebuild(engine, records)
+        finally:
+            os.close(fd)
+
+    def _read_only_records(self, options: str) -> dict[str, list]:
+        """Every table's decoded rows, read in one transaction through a read-only
+        connection opened with the URI `options`, the schema checked first."""
+        try:
+            conn = sqlite3.connect(f"file:{_uri_path(self.path)}?{options}", uri=True, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc}") from exc
@@ -173,8 +249,7 @@ class SqliteBackend:
             conn.execute("BEGIN")  # one snapshot for the checks and every table read
             if self._checked_schema(conn, _stamp(conn)) is not None:
                 raise BackendError(self._older_for_read_only())
-            with no_gc():
-                self._load(conn, engine)
+            return self._records(conn)
         except sqlite3.Error as exc:
             raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
         finally:
@@ -299,6 +374,12 @@ class SqliteBackend:
             self._use_wal(conn)
 
     def _load(self, conn: sqlite3.Connection, engine: "Engine") -> None:
+        records = self._records(conn)
+        with engine._lock:
+            rebuild(engine, records)
+
+    def _records(self, conn: sqlite3.Connection) -> dict[str, list]:
+        """Every table's decoded rows, in creation order. Raises BackendError."""
         records: dict[str, list] = {}
         cache: dict = {}
         try:
@@ -313,8 +394,7 @@ class SqliteBackend:
                     raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
         except sqlite3.Error as exc:
             raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
-        with engine._lock:
-            rebuild(engine, records)
+        return records
 
     # writing ----------------------------------------------------------------------------------
     def attach(self, engine: "Engine") -> None:

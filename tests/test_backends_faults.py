@@ -612,6 +612,134 @@ def test_read_only_sqlite_open_reads_one_commit_and_leaves_the_file_as_it_was(tm
     assert not os.path.exists(f"{path}-journal")
 
 
+def test_read_only_sqlite_open_creates_no_file_beside_the_database(tmp_path):
+    # A plain read-only connection to a WAL database nobody has open creates its -wal
+    # and -shm, and cannot delete them on close.
+    path = tmp_path / "runs.db"
+    with _populated(f"sqlite:///{path}") as writer:
+        expected = dump(writer)
+    before = _listing(tmp_path)
+    assert sorted(before) == ["runs.db", "runs.db.lock"]
+    with Engine.open(f"sqlite:///{path}", read_only=True) as reader:
+        assert dump(reader) == expected
+    assert _listing(tmp_path) == before
+
+
+def test_read_only_sqlite_open_works_in_a_folder_it_cannot_write(shared_dir):
+    """Without a writer there is no -wal or -shm, and none can be created; with one,
+    its own (not writable by the reader) are read, its last commit included."""
+    path = os.path.join(shared_dir, "runs.db")
+    url = f"sqlite:///{path}"
+    with _populated(url) as writer:
+        expected = dump(writer)
+    os.chmod(path, 0o444)
+    os.chmod(shared_dir, 0o555)
+    try:
+        before = _listing(shared_dir)
+        with unprivileged(), Engine.open(url, read_only=True) as reader:
+            assert dump(reader) == expected
+        assert _listing(shared_dir) == before
+        os.chmod(shared_dir, 0o755)
+        os.chmod(path, 0o644)
+        with Engine.open(url) as writer:
+            writer.create_flow("while open")
+            expected = dump(writer)
+            os.chmod(shared_dir, 0o555)
+            names = sorted(os.listdir(shared_dir))
+            with unprivileged(), Engine.open(url, read_only=True) as reader:
+                assert dump(reader) == expected
+            assert sorted(os.listdir(shared_dir)) == names
+            os.chmod(shared_dir, 0o777)  # for the writer's close to delete them
+    finally:
+        os.chmod(shared_dir, 0o777)
+    assert not os.path.exists(f"{path}-wal") and not os.path.exists(f"{path}-shm")  # the writer's, gone with it
+
+
+def test_read_only_sqlite_open_rereads_through_the_wal_of_a_writer_that_came_mid_read(tmp_path, monkeypatch):
+    """A writer that opens during the read of the bare file may checkpoint into it
+    under the reader: the reader then reads again, through the writer's -wal, which
+    the reader's lock keeps there (the writer cannot delete it on close meanwhile)."""
+    import backends.sqlite as sqlite_backend
+
+    path = tmp_path / "runs.db"
+    url = f"sqlite:///{path}"
+    _populated(url).close()
+    read = sqlite_backend.SqliteBackend._read_only_records
+    reads = []
+
+    def writer_comes(self, options: str) -> dict:
+        records = read(self, options)
+        reads.append(options)
+        if "immutable" in options:
+            with Engine.open(url) as writer:
+                writer.create_flow("mid-read")
+            assert os.path.exists(f"{path}-wal")
+        return records
+
+    monkeypatch.setattr(sqlite_backend.SqliteBackend, "_read_only_records", writer_comes)
+    with Engine.open(url, read_only=True) as reader:
+        assert reader.read_flow_by_name("mid-read") is not None
+    assert reads == ["mode=ro&immutable=1", "mode=ro"]
+    monkeypatch.undo()
+    Engine.open(url).close()  # the next writer checkpoints and removes the -wal and -shm
+    before = _listing(tmp_path)
+    with Engine.open(url, read_only=True) as reader:
+        assert reader.read_flow_by_name("mid-read") is not None
+    assert _listing(tmp_path) == before and not os.path.exists(f"{path}-wal")
+
+
+def test_read_only_sqlite_open_gives_up_on_a_database_locked_exclusively(tmp_path, monkeypatch):
+    import backends.sqlite as sqlite_backend
+
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    monkeypatch.setattr(sqlite_backend, "_LOCK_TIMEOUT", 0.05)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # kept until the connection closes
+        holder.execute("COMMIT")
+        with pytest.raises(BackendError, match="database is locked"):
+            Engine.open(f"sqlite:///{path}", read_only=True)
+    finally:
+        holder.close()
+    with Engine.open(f"sqlite:///{path}", read_only=True) as reader:
+        assert reader.read_flows()
+
+
+def test_read_only_sqlite_opens_while_another_process_opens_writes_and_closes(tmp_path):
+    """Readers racing a process that opens, writes and closes the store over and over
+    (each close checkpoints into the file and deletes the -wal) always see a whole
+    commit, never fewer flows than before, and leave nothing behind."""
+    path = tmp_path / "runs.db"
+    url = f"sqlite:///{path}"
+    _populated(url).close()
+    cycles = 60
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         ("import sys; from engine import Engine\n"
+          "for i in range(int(sys.argv[2])):\n"
+          "    with Engine.open(sys.argv[1]) as e:\n"
+          "        e.create_flow(f'cycle-{i}')\n"), url, str(cycles)],
+    )
+    seen, reads = 0, 0
+    try:
+        while writer.poll() is None:
+            with Engine.open(url, read_only=True) as reader:
+                names = {f.name for f in reader.read_flows() if f.name.startswith("cycle-")}
+            assert names == {f"cycle-{i}" for i in range(len(names))}
+            assert len(names) >= seen
+            seen, reads = len(names), reads + 1
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0 and reads > 1
+    Engine.open(url).close()  # a reader may have kept the last close from removing the -wal
+    before = _listing(tmp_path)
+    with Engine.open(url, read_only=True) as reader:
+        assert len([f for f in reader.read_flows() if f.name.startswith("cycle-")]) == cycles
+    assert _listing(tmp_path) == before
+
+
 def test_read_only_open_of_an_older_sqlite_file_is_refused_unchanged(tmp_path):
     path = tmp_path / "runs.db"
     _populated(f"sqlite:///{path}").close()
