@@ -4,7 +4,8 @@ Flow runs: Scheduled -> Pending -> Running -> Completed under CoreFlowPolicy
 (3 transitions per run); task runs: Pending -> Running -> Completed under
 CoreTaskPolicy (2 per run). States are built in the (untimed) setup, so the figure is
 the engine's cost per transition: rules, global bookkeeping, storage, indexes and
-one transaction per call.
+one transaction per call. Tagged task runs: the same lifecycle, one run at a time,
+under a tag limit whose slots other runs already hold (the slot list's cost).
 
     RUNSTATE_BENCH_FULL=1 python -m pytest benchmarks/test_bench_orchestration.py --benchmark-only
 """
@@ -20,6 +21,8 @@ from engine.states import Completed, Pending, Running, Scheduled, StateType
 from engine.testing.plugin import new_engine
 
 SIZES = [scaled(10_000), scaled(100_000)]
+# Slots other task runs hold on the tag limit of the tagged lifecycles.
+HELD = scaled(5_000)
 
 
 def _flow_setup(n: int):
@@ -42,6 +45,20 @@ def _task_setup(n: int):
     return engine, runs, steps
 
 
+def _tagged_task_setup(n: int):
+    engine = new_engine()
+    flow = engine.create_flow(name="bench")
+    flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
+    with engine.transaction():
+        holders = [engine.create_task_run(flow_run_id=flow_run.id, task_key="h", dynamic_key=str(i), state=Running())
+                   for i in range(HELD)]
+        runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i), tags=["db"],
+                                       state=Pending()) for i in range(n)]
+    engine.create_concurrency_limit("db", HELD + 1, active_slots=[str(h.id) for h in holders])
+    steps = [[(run.id, make()) for run in runs] for make in (Running, Completed)]
+    return engine, runs, steps
+
+
 def _drive_flows(engine, steps) -> None:
     set_state = engine.set_flow_run_state
     for step in steps:
@@ -56,20 +73,31 @@ def _drive_tasks(engine, steps) -> None:
             set_state(run_id, state, task_policy=CoreTaskPolicy)
 
 
-def _measure_lifecycles(benchmark, n: int, build, drive) -> None:
-    """Time `drive` over the lifecycles `build(n)` prepared (untimed), then check every run completed."""
+def _drive_tagged_tasks(engine, steps) -> None:
+    # One run at a time: each takes the one free slot and gives it back, so every
+    # transition sees the HELD slots of the others (none waits).
+    set_state = engine.set_task_run_state
+    for (run_id, running), (_, completed) in zip(*steps):
+        set_state(run_id, running, task_policy=CoreTaskPolicy)
+        set_state(run_id, completed, task_policy=CoreTaskPolicy)
+
+
+def _measure_lifecycles(benchmark, n: int, build, drive):
+    """Time `drive` over the lifecycles `build(n)` prepared (untimed), then check every
+    run completed; returns the engine."""
     box = {}
 
     def setup():
-        engine, box["runs"], box["steps"] = build(n)
+        box["engine"], box["runs"], box["steps"] = build(n)
         gc.collect()
-        return (engine, box["steps"]), {}
+        return (box["engine"], box["steps"]), {}
 
     benchmark.pedantic(drive, setup=setup, rounds=1, iterations=1)
     assert all(r.state_type is StateType.COMPLETED and r.run_count == 1 for r in box["runs"])
     if benchmark.stats is not None:
         transitions = n * len(box["steps"])
         benchmark.extra_info["transitions_per_second"] = round(transitions / benchmark.stats.stats.mean)
+    return box["engine"]
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -80,6 +108,13 @@ def test_flow_run_lifecycles(benchmark, n):
 @pytest.mark.parametrize("n", SIZES)
 def test_task_run_lifecycles(benchmark, n):
     _measure_lifecycles(benchmark, n, _task_setup, _drive_tasks)
+
+
+def test_tagged_task_run_lifecycles(benchmark):
+    engine = _measure_lifecycles(benchmark, SIZES[0], _tagged_task_setup, _drive_tagged_tasks)
+    slots = engine.read_concurrency_limit_by_tag("db").active_slots
+    # The others' slots are left as they were, in their order.
+    assert [engine.read_task_run(s).dynamic_key for s in slots] == [str(i) for i in range(HELD)]
 
 
 def test_breakdown_script_reports_every_policy(capsys):

@@ -368,6 +368,103 @@ def test_duplicate_slots_from_an_override_go_on_the_next_write(h):
     assert slots(h, "t") == ["h1"]
 
 
+def test_duplicates_go_even_when_the_run_holds_none_or_holds_one_already(h):
+    h.engine.create_concurrency_limit("t", 4)
+    h.engine.reset_concurrency_limit_by_tag("t", slot_override=["h1", "h2", "h1"])
+    task = h.task_run(S.PENDING, tags=["t"])  # lands outside RUNNING: a release holding none
+    assert slots(h, "t") == ["h1", "h2"]
+    h.engine.reset_concurrency_limit_by_tag("t", slot_override=[str(task.id), "h1", str(task.id)])
+    assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT  # its slot is held: kept once
+    assert slots(h, "t") == [str(task.id), "h1"]
+
+
+def published_kinds(h) -> list[str]:
+    """Kinds of the records each later commit publishes (what backends write)."""
+    kinds: list[str] = []
+    h.engine._store.listeners.append(lambda changes: kinds.extend(c.kind for c in changes))
+    return kinds
+
+
+def test_a_held_slot_is_taken_once_and_the_list_left_alone(h):
+    h.engine.create_concurrency_limit("t", 3, active_slots=["other"])
+    task = h.task_run(S.PENDING, tags=["t"])
+    assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT
+    held = slots(h, "t")
+    assert held == ["other", str(task.id)]
+    kinds = published_kinds(h)
+    assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT  # 2 < 3: room, but no second slot
+    assert slots(h, "t") is held and "concurrency_limit" not in kinds
+
+
+def test_a_run_holding_no_slot_leaves_the_list_alone(h):
+    h.engine.create_concurrency_limit("t", 2, active_slots=["a", "b"])
+    before = slots(h, "t")
+    task = h.task_run(S.PENDING, tags=["t"])
+    kinds = published_kinds(h)
+    assert h.set(task, S.CANCELLED, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") is before and "concurrency_limit" not in kinds
+
+
+def test_slots_are_released_in_place_and_the_others_kept_in_order(h):
+    h.engine.create_concurrency_limit("t", 4, active_slots=["a", "b"])
+    first, second = h.task_run(S.PENDING, tags=["t"]), h.task_run(S.PENDING, tags=["t"])
+    for task in (first, second):
+        assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") == ["a", "b", str(first.id), str(second.id)]
+    assert h.set(first, S.COMPLETED, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") == ["a", "b", str(second.id)]
+    assert h.set(second, S.FAILED, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") == ["a", "b"]
+
+
+def test_a_rolled_back_transition_leaves_the_slots_as_they_were(h):
+    h.engine.create_concurrency_limit("t", 3, active_slots=["a", "b"])
+    task = h.task_run(S.PENDING, tags=["t"])
+    with pytest.raises(RuntimeError):
+        with h.engine.transaction():
+            assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT
+            assert slots(h, "t") == ["a", "b", str(task.id)]
+            raise RuntimeError("undo")
+    assert slots(h, "t") == ["a", "b"]
+    # The restored list is used like any other: the slot is taken, then a rolled-back
+    # release leaves it held, and a real one gives it back.
+    assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT
+    with pytest.raises(RuntimeError):
+        with h.engine.transaction():
+            assert h.set(task, S.COMPLETED, CoreTaskPolicy).status is ACCEPT
+            assert slots(h, "t") == ["a", "b"]
+            raise RuntimeError("undo")
+    assert slots(h, "t") == ["a", "b", str(task.id)]
+    assert h.set(task, S.COMPLETED, CoreTaskPolicy).status is ACCEPT
+    assert slots(h, "t") == ["a", "b"]
+
+
+class Raiser(BaseOrchestrationRule):
+    FROM_STATES = [None, *ALL_TYPES]
+    TO_STATES = [None, *ALL_TYPES]
+
+    def before_transition(self, initial_state, proposed_state, context):
+        raise RuntimeError("rule bug")
+
+
+def test_a_rule_that_raises_after_the_slot_was_taken_leaves_the_slots_as_they_were(h):
+    h.engine.create_concurrency_limit("t", 3, active_slots=["a", "b"])
+    task = h.task_run(S.PENDING, tags=["t"])
+    with pytest.raises(RuntimeError, match="rule bug"):
+        h.set(task, S.RUNNING, policy_of(SecureTaskConcurrencySlots, Raiser))
+    assert slots(h, "t") == ["a", "b"]
+
+
+def test_deleting_a_running_task_run_keeps_its_slot(h):
+    # As Prefect's delete_task_run (a plain DELETE): nothing gives a tag slot back, it
+    # stays taken until a reset_concurrency_limit_by_tag.
+    h.engine.create_concurrency_limit("t", 2)
+    task = h.task_run(S.PENDING, tags=["t"])
+    h.set(task, S.RUNNING, CoreTaskPolicy)
+    assert h.engine.delete_task_run(task.id)
+    assert slots(h, "t") == [str(task.id)]
+
+
 def test_own_slot_is_not_exempt_from_the_check(h):
     h.engine.create_concurrency_limit("t", 1)
     task = h.task_run(S.PENDING, tags=["t"])

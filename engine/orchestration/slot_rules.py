@@ -3,9 +3,10 @@ for task runs (v1 sets of run ids) (spec orchestration.md §8.7, §8.8, §8.19, 
 from __future__ import annotations
 
 import datetime as _dt
+import weakref
 
 from ..concurrency import bulk_decrement_active_slots, bulk_increment_active_slots, limits_for_tags
-from ..records import CollisionStrategy
+from ..records import CollisionStrategy, ConcurrencyLimit
 from ..states import StateType
 from .common import CoreRule, make_state
 from .rules import ALL_STATES, BaseUniversalTransform
@@ -106,19 +107,72 @@ class ReleaseFlowConcurrencySlots(BaseUniversalTransform):
         _release_deployment_slot(context.session, context.run)
 
 
-def _set_slots(store, limit, slots: list) -> None:
-    # Prefect rewrites a tag limit's slots through a set on every add or removal:
-    # a duplicate (only `reset_concurrency_limit_by_tag`'s override can store one)
-    # goes too. Its order is the set's; ours stays first-come, so it is repeatable.
-    if slots != limit.active_slots:
-        store.touch("concurrency_limit", limit)
-        limit.active_slots = slots
+# A tag limit's slot list is copy-on-write: a change stores a new list, a stored one
+# is never mutated. Changing it in place after `touch` would roll back fine (the undo
+# snapshot copies it), but reads hand out the live record, so a caller (another
+# thread, say) may hold the list outside the engine lock; and the cache below is
+# only sound for lists that never change.
+#
+# By limit, the list last found (or made) here to hold no duplicate, with its slots
+# as a set: while the limit still holds that very list, "is this slot held?" is O(1)
+# and a change needs no duplicate scan; any other list (an override, a rollback's
+# copy, a load) is scanned once. Weak keys: a limit gone from memory takes its entry.
+_MEMBERS: "weakref.WeakKeyDictionary[ConcurrencyLimit, tuple[list[str], set[str]]]" = weakref.WeakKeyDictionary()
+
+
+def _members(limit: ConcurrencyLimit) -> set[str] | None:
+    """The limit's slots as a set, or None if its list holds a duplicate. O(1) while
+    it keeps the list last seen here, else O(S) (C-level) once."""
+    slots = limit.active_slots
+    known = _MEMBERS.get(limit)
+    if known is not None and known[0] is slots:
+        return known[1]
+    members = set(slots)
+    if len(members) != len(slots):
+        return None
+    _MEMBERS[limit] = (slots, members)
+    return members
+
+
+def _store_slots(store, limit: ConcurrencyLimit, slots: list[str]) -> None:
+    store.touch("concurrency_limit", limit)
+    limit.active_slots = slots
+
+
+# Prefect rewrites a tag limit's slots through a set on every add or removal: a
+# duplicate (only `reset_concurrency_limit_by_tag`'s override can store one) goes
+# too. Its order is the set's; ours stays first-come, so it is repeatable. Without
+# a duplicate that rewrite is an append or a removal (a C-level copy, and a scan to
+# find the slot removed), or leaves the list as it is: no new list and no touch.
+def _take_slot(store, limit: ConcurrencyLimit, slot: str) -> None:
+    members = _members(limit)
+    if members is None:
+        _store_slots(store, limit, list(dict.fromkeys([*limit.active_slots, slot])))
+    elif slot not in members:
+        new = limit.active_slots.copy()
+        new.append(slot)
+        _store_slots(store, limit, new)
+        # After the touch (which may raise): the set moves on to the new list.
+        members.add(slot)
+        _MEMBERS[limit] = (new, members)
+
+
+def _give_back_slot(store, limit: ConcurrencyLimit, slot: str) -> None:
+    members = _members(limit)
+    if members is None:
+        _store_slots(store, limit, [s for s in dict.fromkeys(limit.active_slots) if s != slot])
+    elif slot in members:
+        new = limit.active_slots.copy()
+        new.remove(slot)
+        _store_slots(store, limit, new)
+        members.discard(slot)
+        _MEMBERS[limit] = (new, members)
 
 
 def _release(engine, tags, slot: str) -> None:
     store = engine._store
     for limit in limits_for_tags(engine, tags):
-        _set_slots(store, limit, [s for s in dict.fromkeys(limit.active_slots) if s != slot])
+        _give_back_slot(store, limit, slot)
 
 
 class SecureTaskConcurrencySlots(CoreRule):
@@ -154,7 +208,7 @@ class SecureTaskConcurrencySlots(CoreRule):
                 self.delay_transition(TAG_SLOT_WAIT_SECONDS, f"Concurrency limit for the {tag} tag has been reached")
             else:
                 applied.append(tag)
-                _set_slots(store, limit, list(dict.fromkeys([*limit.active_slots, slot])))
+                _take_slot(store, limit, slot)
 
     def cleanup(self, initial_state, validated_state, context):
         _release(context.session, self._applied, str(context.run.id))
