@@ -1061,3 +1061,28 @@ def test_flow_retries_take_a_deployment_past_its_concurrency_limit_as_in_prefect
     assert result.metrics.counters["flow_retries"] > 0 and most_active(result, engine) > 2
     result, engine = simulate(data, "flows[f].retries=0")
     assert most_active(result, engine) == 2
+
+
+def test_a_run_whose_infrastructure_crashes_while_cancelling_is_still_cancelled_after_the_latency():
+    # Cancelled at 30 s with a 10-minute latency, its infrastructure crashes a minute in
+    # (the engine refuses the crash: CANCELLING may only become CANCELLED). The process
+    # is gone, but the cancellation goes on: the worker's kill finds no process and marks
+    # the run CANCELLED, as Prefect's worker does (InfrastructureNotFound). No run is
+    # left CANCELLING, and nothing counts as an abort.
+    flow = {"name": "f", "crash_probability": 1.0, "cancel": {"probability": 1.0, "after": "30s", "latency": "10m"},
+            "tasks": [{"name": "a", "duration": "1m"}]}
+    result, engine = simulate(_one_flow(flow, runs=2))
+    assert [r.state_type for r in engine.read_flow_runs()] == [StateType.CANCELLED] * 2
+    for run in result.runs:
+        states = engine.read_flow_run_states(run.rec.id)
+        assert [s.type for s in states][-2:] == [StateType.CANCELLING, StateType.CANCELLED]
+        # The kill comes the cancel latency after the request, not at the crash (in
+        # whole seconds: the clock ticks 1 µs per reading).
+        assert round((states[-1].timestamp - states[-2].timestamp).total_seconds()) == 600
+        [task] = engine.read_task_runs(flow_run_filter={"id": {"any_": [run.rec.id]}})
+        assert task.state_type is StateType.COMPLETED   # it ended just before the crash
+    c = result.metrics.counters
+    assert c["cancellations_requested"] == c["cancellations"] == 2
+    assert c["flow_aborts"] == c["crashes"] == 0
+    assert c["flow_runs_finished"] == 2 and all(r.final and not r.dead for r in result.runs)
+    assert build_report(result)["flow_runs"]["by_state"]["CANCELLED"] == 2

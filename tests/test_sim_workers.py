@@ -434,3 +434,21 @@ def test_runs_a_busy_worker_leaves_are_counted_and_shown_in_the_summary():
     deferred = report["concurrency"]["worker_limit_deferrals"]
     assert deferred > 0 and report["concurrency"]["pool_or_queue_limit_deferrals"] == 0
     assert f"{deferred} worker-limit deferrals" in summary_text(report)
+
+
+def test_a_run_whose_process_crashes_while_cancelling_frees_its_worker_slot_and_is_still_cancelled():
+    # A worker of one slot. The first run is cancelled at 10 minutes (a 1-hour latency)
+    # and its process crashes at 20 (refused: it is CANCELLING). Its process is gone, so
+    # the worker takes the 25-minute run at once, not after the kill at 70 minutes; the
+    # outage at 30 takes that one down but not the first, no longer the worker's, which
+    # the kill still marks CANCELLED.
+    result, engine = simulate(DYING, 'workers[0].outages[0].runs="lost"', "workers[0].limit=1",
+                              'deployments[0].schedule={ at = ["0s", "25m"] }', "flows[0].crash_probability=1.0",
+                              'flows[0].tasks[0].duration="20m"',
+                              'flows[0].cancel={ probability = 1.0, after = "10m", latency = "1h" }')
+    assert [t // 60 for t in pickups(engine)] == [0, 25]
+    first, second = sorted(engine.read_flow_runs(), key=lambda r: r.expected_start_time)
+    assert (first.state_type, second.state_type) == (StateType.CANCELLED, StateType.RUNNING)
+    assert seconds(engine.read_flow_run_states(first.id)[-1].timestamp) == 70 * 60
+    c = result.metrics.counters
+    assert (c["cancellations"], c["worker_runs_lost"], c["flow_aborts"]) == (1, 1, 0)

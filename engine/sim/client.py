@@ -687,9 +687,17 @@ class Client:
         run.held = []
 
     def _crash(self, run: RunSim, message: str) -> bool:
-        """Report the run CRASHED and stop it; True if the engine took the crash."""
+        """Report the run CRASHED and stop it; True if the engine took the crash. A run
+        being cancelled is refused the crash (CANCELLING may only become CANCELLED)
+        and left to its cancellation: its process is gone, so its worker slot is free,
+        and the kill due after the cancel latency finds no process and marks it
+        CANCELLED, as Prefect's worker does on InfrastructureNotFound."""
         self._stop_attempt(run, Crashed)
         result = self.flow_call(run, Crashed(message=message))
+        if run.cancelling and run.type is _CANCELLING:
+            # (not let go here: `_kill` ends it, counted as a cancellation, not an abort)
+            self.release_worker(run)
+            return False
         self._let_go_as_is(run)
         return result.status == "ACCEPT"
 
