@@ -34,29 +34,25 @@ def _flow_setup(n: int):
     return engine, runs, steps
 
 
-def _task_setup(n: int):
-    engine = new_engine()
-    flow = engine.create_flow(name="bench")
-    flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
-    with engine.transaction():
-        runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i), state=Pending())
-                for i in range(n)]
-    steps = [[(run.id, make()) for run in runs] for make in (Running, Completed)]
-    return engine, runs, steps
-
-
-def _tagged_task_setup(n: int):
+def _task_setup(n: int, held: int = 0):
+    # With `held`, the runs are tagged "db", whose limit has `held` slots taken by
+    # other RUNNING task runs and one free.
     engine = new_engine()
     flow = engine.create_flow(name="bench")
     flow_run = engine.create_flow_run(flow_id=flow.id, state=Running())
     with engine.transaction():
         holders = [engine.create_task_run(flow_run_id=flow_run.id, task_key="h", dynamic_key=str(i), state=Running())
-                   for i in range(HELD)]
-        runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i), tags=["db"],
-                                       state=Pending()) for i in range(n)]
-    engine.create_concurrency_limit("db", HELD + 1, active_slots=[str(h.id) for h in holders])
+                   for i in range(held)]
+        runs = [engine.create_task_run(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i),
+                                       tags=["db"] if held else [], state=Pending()) for i in range(n)]
+    if held:
+        engine.create_concurrency_limit("db", held + 1, active_slots=[str(h.id) for h in holders])
     steps = [[(run.id, make()) for run in runs] for make in (Running, Completed)]
     return engine, runs, steps
+
+
+def _tagged_task_setup(n: int):
+    return _task_setup(n, HELD)
 
 
 def _drive_flows(engine, steps) -> None:
