@@ -230,9 +230,10 @@ class Table:
         return fn(rec)
 
     def _places(self, rec: Any) -> tuple:
-        """Where `rec` sits in each equality bucket holding it (and, for a bucket it
-        alone holds, where that bucket's key sits), and in `rows` if the table's
-        order shows everywhere (else None). O(buckets' sizes), or O(n)."""
+        """Where `rec` sits in each equality bucket holding it and, if the table's
+        order shows everywhere, in `rows` and among the keys of a bucket it alone
+        holds (else None for those). O(buckets' sizes), or O(n) everywhere."""
+        everywhere = self.order_shown == "everywhere"
         spots = []
         for idx, keys in zip(self.indexes, self._keys.get(rec, ())):
             buckets = getattr(idx, "buckets", None)
@@ -241,10 +242,10 @@ class Table:
             for key in (keys if isinstance(idx, MultiIndex) else (keys,)):
                 bucket = buckets.get(key)
                 if bucket is not None and rec in bucket:
-                    key_at = list(buckets).index(key) if len(bucket) == 1 else None
+                    # (a key's place costs O(keys): a run's inputs have one key each)
+                    key_at = list(buckets).index(key) if everywhere and len(bucket) == 1 else None
                     spots.append((buckets, key, key_at, list(bucket).index(rec)))
-        at = list(self.rows).index(rec.id) if self.order_shown == "everywhere" else None
-        return at, spots
+        return (list(self.rows).index(rec.id) if everywhere else None), spots
 
     def _put_back(self, rec: Any, places: tuple) -> None:
         """Move `rec`, just filed again (so last everywhere), back to `places`."""
