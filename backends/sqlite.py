@@ -222,13 +222,7 @@ class SqliteBackend:
                 # holds every commit, and a plain read-only connection would create the
                 # -wal and -shm (or fail, in a folder it may not write to).
                 if locked and header[18:20] == b"\x02\x02" and not os.path.exists(wal):
-                    try:
-                        records = self._read_only_records("mode=ro&immutable=1")
-                    except BackendError:
-                        if not os.path.exists(wal):
-                            raise
-                    if os.path.exists(wal):
-                        records = None  # a writer came, and may have checkpointed mid-read
+                    records = self._records_unless_a_writer_came(wal)
                 if records is None:
                     # Through the -wal and -shm a writer keeps: they stay while we hold the lock.
                     records = self._read_only_records("mode=ro")
@@ -236,6 +230,17 @@ class SqliteBackend:
                     rebuild(engine, records)
         finally:
             os.close(fd)
+
+    def _records_unless_a_writer_came(self, wal: str) -> dict[str, list] | None:
+        """The file's records read `immutable`; None if a writer opened it meanwhile
+        (its -wal appeared: it may have checkpointed into the file mid-read)."""
+        try:
+            records = self._read_only_records("mode=ro&immutable=1")
+        except BackendError:
+            if not os.path.exists(wal):
+                raise
+            return None
+        return None if os.path.exists(wal) else records
 
     def _read_only_records(self, options: str) -> dict[str, list]:
         """Every table's decoded rows, read in one transaction through a read-only
