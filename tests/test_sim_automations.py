@@ -957,3 +957,34 @@ def test_the_oracle_answers_cover_firing_and_quiet_scenarios_of_both_postures():
     assert len(reactive) == 67 and sum(bool(firings) for firings in reactive) == 22
     # firings with no run to act on (a bucket the service started, for all runs)
     assert sum(any(label is None for _, label in firings) for firings in fired) == 16
+
+
+def test_a_cancellation_an_action_carried_out_first_is_counted_once_as_the_action():
+    # Each run is cancelled 30 s after it is created, with a 10-minute latency before its
+    # worker kills it; an automation cancels runs still CANCELLING a minute later. The
+    # first run is running by then: the action cancels it, the worker's kill finds it
+    # CANCELLED already and proposes nothing, and the run is not counted a second time
+    # as the worker's cancellation. The two runs the scheduler made ahead are still in
+    # their queue, cancelled at once: those are counted.
+    auto = {"name": "cancel-stuck", "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Cancelling"],
+                                                "expect": ["prefect.flow-run.Cancelled"],
+                                                "for_each": ["prefect.resource.id"], "within": "1m"},
+            "actions": [{"type": "change-flow-run-state", "state": "CANCELLED", "message": "stuck cancelling"}]}
+    data = {**sim_support.DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "30m"}}],
+            "flows": [{"name": "f", "cancel": {"probability": 1.0, "after": "30s", "latency": "10m"},
+                       "tasks": [{"name": "t", "duration": "25m"}]}]}
+    result, engine = simulate(data, runs=3)
+    runs = engine.read_flow_runs(sort="EXPECTED_START_TIME_ASC")
+    assert [rec.state_type for rec in runs] == [StateType.CANCELLED] * 3
+    states = history(engine, runs[0])
+    assert [s.type for s in states][-3:] == [StateType.RUNNING, StateType.CANCELLING, StateType.CANCELLED]
+    assert states[-1].message == "stuck cancelling"   # and no second CANCELLED from the worker
+    assert [[s.type for s in history(engine, rec)] for rec in runs[1:]] == [[StateType.SCHEDULED,
+                                                                             StateType.CANCELLED]] * 2
+    c = result.metrics.counters
+    assert c["cancellations_requested"] == 3 and c["cancellations"] == 2
+    assert c["flow_runs_finished"] == 3 and c["flow_aborts"] == 0
+    report = build_report(result)
+    assert report["automations"]["cancel-stuck"] == {"triggered": 1, "actions_executed": 1, "actions_failed": 0}
+    assert report["events"]["cancellations"] == 2 and report["flow_runs"]["by_state"]["CANCELLED"] == 3

@@ -806,6 +806,13 @@ class Client:
         if run.final or run.dead or not run.cancelling or token != run.token:
             return   # (sent back to its work queue meanwhile: no longer this cancellation's)
         self._stop_attempt(run, Cancelled)
+        if run.type is not _CANCELLING:
+            # An action moved it on meanwhile (unforced, CANCELLING may only become
+            # CANCELLED): the worker, which looks only for cancelling runs, no longer
+            # sees it, and its process, idle since the request, learns its state and
+            # ends. Not the worker's cancellation, so not counted as one.
+            self._let_go_as_is(run)
+            return
         self.flow_call(run, Cancelled(message="cancelled by the simulated user"))
         if self._let_go_as_is(run):
             self._counters["cancellations"] += 1
