@@ -196,20 +196,51 @@ def validation_failure(instance: Any, schema: Any, *, ignore_required: bool = Fa
     """None if `instance` is valid against `schema`, else Prefect's message for the
     most relevant error: "Validation failed[ for field 'a.b']. Failure reason: ...".
     InvalidSchemaError for an unusable schema (Prefect answers a schema that is not
-    a JSON Schema, or refers to nowhere, with a server error)."""
+    a JSON Schema, or refers to nowhere, with a server error). The schema is
+    repaired and checked once per content (see `_validator_for`), then O(instance)."""
     import jsonschema
 
-    schema = preprocess_schema(schema, allow_none_with_default)
-    if ignore_required:
-        schema = remove_required(schema)
+    validator = _validator_for(schema, ignore_required, allow_none_with_default)
+    with _usable_schema():
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return None
+    path = error.json_path
+    where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
+    return f"{where} Failure reason: {error.message}"
+
+
+# Validators of repaired, checked schemas, by the schema's JSON text and the repair
+# options: a deployment's runs (or a pause's inputs) are checked against one schema
+# many times, and repairing and checking it against the metaschema costs ~2 ms
+# where validating a typical instance costs ~50 µs. Keyed by content, not identity,
+# so a schema changed in place is checked afresh. Oldest first out past the bound.
+_VALIDATORS: dict[tuple, Any] = {}
+_VALIDATORS_KEPT = 256
+
+
+def _validator_for(schema: Any, ignore_required: bool, allow_none_with_default: bool) -> Any:
     try:
-        with _usable_schema():
-            jsonschema.validate(instance, schema, cls=_validator_class())
-    except jsonschema.ValidationError as exc:
-        path = exc.json_path
-        where = "Validation failed." if path == "$" else f"Validation failed for field {path.replace('$.', '')!r}."
-        return f"{where} Failure reason: {exc.message}"
-    return None
+        # (Stored schemas are JSON already: as_json_dict; text keeps key order, which
+        # decides ties between equally relevant errors.)
+        key: tuple | None = (json.dumps(schema), ignore_required, allow_none_with_default)
+    except (TypeError, ValueError):  # not JSON, or circular: checked every time
+        key = None
+    validator = _VALIDATORS.get(key) if key is not None else None
+    if validator is not None:
+        return validator
+    repaired = preprocess_schema(schema, allow_none_with_default)
+    if ignore_required:
+        repaired = remove_required(repaired)
+    cls = _validator_class()
+    with _usable_schema():
+        cls.check_schema(repaired)
+        validator = cls(repaired)
+    if key is not None:
+        if len(_VALIDATORS) >= _VALIDATORS_KEPT:
+            del _VALIDATORS[next(iter(_VALIDATORS))]
+        _VALIDATORS[key] = validator
+    return validator
 
 
 def error_finder(schema: Any, *, ignore_required: bool = False) -> Callable[[Any], list[Any]]:

@@ -223,3 +223,42 @@ def test_the_created_run_is_an_ordinary_flow_run(engine):
     run = engine.create_flow_run_from_deployment(dep.id, state=Scheduled(scheduled_time=T0 + dt.timedelta(hours=1)))
     assert engine.read_flow_runs(deployment_filter={"id": {"any_": [str(dep.id)]}}) == [run]
     assert engine.read_flow_run(run.id).parameters == {"n": 1}
+
+
+def test_a_schema_is_checked_by_its_content_each_time(engine):
+    """The repaired, checked schema is reused across runs (see
+    schema_tools._validator_for), but by content: a deployment whose schema is
+    updated, or two deployments with schemas differing only in `required`, are each
+    held to their own."""
+    dep, _ = setup(engine, None, parameter_openapi_schema=SCHEMA)
+    other = engine.create_deployment(dep.flow_id, "other", parameter_openapi_schema={**SCHEMA, "required": []})
+    for _ in range(2):
+        with pytest.raises(ValidationError, match="Validation failed. Failure reason: 'n' is a required property"):
+            engine.create_flow_run_from_deployment(dep.id, parameters={})
+        assert engine.create_flow_run_from_deployment(other.id, parameters={}).parameters == {}
+    text = engine.create_deployment(dep.flow_id, "text", parameter_openapi_schema={
+        **SCHEMA, "properties": {"n": {"type": "string"}}})
+    with pytest.raises(ValidationError, match="for field 'n'. Failure reason: 1 is not of type 'string'"):
+        engine.create_flow_run_from_deployment(text.id, parameters={"n": 1})
+    engine.create_flow_run_from_deployment(dep.id, parameters={"n": 1})
+
+
+def test_a_schema_changed_in_place_is_checked_afresh():
+    from engine.schema_tools import InvalidSchemaError, validation_failure
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    assert validation_failure({}, schema) is None
+    schema["required"] = ["n"]
+    assert validation_failure({}, schema) == "Validation failed. Failure reason: 'n' is a required property"
+    assert validation_failure({}, schema, ignore_required=True) is None
+    schema["properties"]["n"]["type"] = "nope"
+    for _ in range(2):   # an unusable schema is refused every time, not remembered as usable
+        with pytest.raises(InvalidSchemaError, match="Invalid schema: "):
+            validation_failure({"n": 1}, schema)
+
+
+def test_remembered_schemas_are_bounded():
+    from engine import schema_tools
+    for i in range(schema_tools._VALIDATORS_KEPT + 10):
+        assert schema_tools.validation_failure(i, {"type": "integer", "maximum": i}) is None
+    assert len(schema_tools._VALIDATORS) == schema_tools._VALIDATORS_KEPT
+    assert schema_tools.validation_failure(5, {"type": "integer", "maximum": 4}) is not None
