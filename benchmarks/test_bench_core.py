@@ -89,23 +89,40 @@ def test_gc_records_untracked_shape_is_off_the_collector_and_still_freed():
     assert gone() is None  # freed by reference counting: no cycle needed the collector
 
 
+# A process pool's job variables, as Prefect's default template declares them.
+VARIABLES = {"type": "object", "properties": {
+    "name": {"type": "string", "title": "Name"},
+    "env": {"type": "object", "title": "Environment Variables", "additionalProperties": {"type": "string"}},
+    "labels": {"type": "object", "title": "Labels", "additionalProperties": {"type": "string"}},
+    "command": {"type": "string", "title": "Command"},
+    "stream_output": {"type": "boolean", "title": "Stream Output", "default": True},
+    "working_dir": {"type": "string", "title": "Working Directory", "format": "path"}}}
+
+
 def test_create_flow_run_from_deployment_with_an_enforced_parameter_schema(benchmark):
     # A scheduler's or a user's create from a deployment whose parameter schema is
-    # enforced: the schema is repaired and checked once, each run's parameters then
-    # validated against it (engine/schema_tools.py).
+    # enforced, in a pool whose template declares job variables: each schema is
+    # repaired and checked once, each run's values then validated against it
+    # (engine/schema_tools.py).
     engine = Engine(clock=ManualClock(T))
     flow = engine.create_flow("bench")
     schema = {"type": "object", "required": ["who"], "properties": {
         "who": {"type": "string"}, "n": {"type": "integer", "default": 1, "minimum": 0},
         "opts": {"type": "object", "properties": {"xs": {"type": "array", "items": {"type": "number"}}}}}}
-    dep = engine.create_deployment(flow.id, "d", parameter_openapi_schema=schema, enforce_parameter_schema=True)
+    template = {"job_configuration": {name: "{{ %s }}" % name for name in VARIABLES["properties"]},
+                "variables": VARIABLES}
+    pool = engine.create_work_pool("pool", type="process", base_job_template=template)
+    queue = engine.read_work_queue(pool.default_queue_id)
+    dep = engine.create_deployment(flow.id, "d", parameter_openapi_schema=schema, enforce_parameter_schema=True,
+                                   work_queue_id=queue.id, work_queue_name=queue.name, job_variables={"env": {"A": "1"}})
     batch = scaled(10_000)
     rounds = []
 
     def create_batch():
         rounds.append(1)
         for i in range(batch):
-            engine.create_flow_run_from_deployment(dep.id, parameters={"who": "w", "n": i, "opts": {"xs": [0.5]}})
+            engine.create_flow_run_from_deployment(dep.id, parameters={"who": "w", "n": i, "opts": {"xs": [0.5]}},
+                                                   job_variables={"name": f"run-{i}"})
 
     benchmark.pedantic(create_batch, rounds=3, iterations=1)
     assert engine.count_flow_runs(deployment_filter={"id": {"any_": [str(dep.id)]}}) == len(rounds) * batch

@@ -186,9 +186,13 @@ def _validator_class() -> Any:
 
 def check_schema(schema: Any) -> None:
     """Prefect's is_valid_schema without repairs: InvalidSchemaError unless `schema`
-    is a usable draft 2020-12 schema."""
-    with _usable_schema():
-        _validator_class().check_schema(schema)
+    is a usable draft 2020-12 schema. Once per content (see `_remembered`)."""
+    def check() -> bool:
+        with _usable_schema():
+            _validator_class().check_schema(schema)
+        return True
+
+    _remembered("checked", schema, (), check)
 
 
 def validation_failure(instance: Any, schema: Any, *, ignore_required: bool = False,
@@ -197,10 +201,19 @@ def validation_failure(instance: Any, schema: Any, *, ignore_required: bool = Fa
     most relevant error: "Validation failed[ for field 'a.b']. Failure reason: ...".
     InvalidSchemaError for an unusable schema (Prefect answers a schema that is not
     a JSON Schema, or refers to nowhere, with a server error). The schema is
-    repaired and checked once per content (see `_validator_for`), then O(instance)."""
+    repaired and checked once per content (see `_remembered`), then O(instance)."""
     import jsonschema
 
-    validator = _validator_for(schema, ignore_required, allow_none_with_default)
+    def build() -> Any:
+        repaired = preprocess_schema(schema, allow_none_with_default)
+        if ignore_required:
+            repaired = remove_required(repaired)
+        cls = _validator_class()
+        with _usable_schema():
+            cls.check_schema(repaired)
+        return cls(repaired)
+
+    validator = _remembered("validator", schema, (ignore_required, allow_none_with_default), build)
     with _usable_schema():
         error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
@@ -210,51 +223,45 @@ def validation_failure(instance: Any, schema: Any, *, ignore_required: bool = Fa
     return f"{where} Failure reason: {error.message}"
 
 
-# Validators of repaired, checked schemas, by the schema's JSON text and the repair
-# options: a deployment's runs (or a pause's inputs) are checked against one schema
-# many times, and repairing and checking it against the metaschema costs ~2 ms
-# where validating a typical instance costs ~50 µs. Keyed by content, not identity,
-# so a schema changed in place is checked afresh. Oldest first out past the bound.
-_VALIDATORS: dict[tuple, Any] = {}
-_VALIDATORS_KEPT = 256
-
-
-def _validator_for(schema: Any, ignore_required: bool, allow_none_with_default: bool) -> Any:
-    try:
-        # (Stored schemas are JSON already: as_json_dict; text keeps key order, which
-        # decides ties between equally relevant errors.)
-        key: tuple | None = (json.dumps(schema), ignore_required, allow_none_with_default)
-    except (TypeError, ValueError):  # not JSON, or circular: checked every time
-        key = None
-    validator = _VALIDATORS.get(key) if key is not None else None
-    if validator is not None:
-        return validator
-    repaired = preprocess_schema(schema, allow_none_with_default)
-    if ignore_required:
-        repaired = remove_required(repaired)
-    cls = _validator_class()
-    with _usable_schema():
-        cls.check_schema(repaired)
-        validator = cls(repaired)
-    if key is not None:
-        if len(_VALIDATORS) >= _VALIDATORS_KEPT:
-            del _VALIDATORS[next(iter(_VALIDATORS))]
-        _VALIDATORS[key] = validator
-    return validator
-
-
 def error_finder(schema: Any, *, ignore_required: bool = False) -> Callable[[Any], list[Any]]:
     """A function giving every error of an instance against `schema` as given (no
     repairs), formats checked: Prefect's non-raising validate, as it vets a work
-    pool's defaults. The validator is built once for all the instances it checks.
+    pool's defaults. The validator is built once per content (see `_remembered`).
     InvalidSchemaError as validation_failure."""
-    if ignore_required:
-        schema = remove_required(schema)
-    cls = _validator_class()
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    def build() -> Any:
+        cls = _validator_class()
+        return cls(remove_required(schema) if ignore_required else schema, format_checker=cls.FORMAT_CHECKER)
+
+    validator = _remembered("formats", schema, (ignore_required,), build)
 
     def errors_of(instance: Any) -> list[Any]:
         with _usable_schema():
             return list(validator.iter_errors(instance))
 
     return errors_of
+
+
+# What is built from a schema (a checked validator; the fact that it is usable), by
+# the schema's JSON text and the options used: a deployment's runs (or a pause's
+# inputs) are checked against one schema many times, and repairing a schema and
+# checking it against the metaschema costs ~1 ms where validating a typical
+# instance costs ~50 µs. By content, not identity, so a schema changed in place is
+# built afresh; the text keeps key order, which decides ties between equally
+# relevant errors. What fails to build is not remembered. Oldest out past the bound.
+_REMEMBERED: dict[tuple, Any] = {}
+_REMEMBERED_KEPT = 256
+
+
+def _remembered(what: str, schema: Any, options: tuple, build: Callable[[], Any]) -> Any:
+    try:
+        # (Stored schemas are JSON already: validation.as_json_dict.)
+        key = (what, json.dumps(schema), options)
+    except (TypeError, ValueError):  # not JSON, or circular: built every time
+        return build()
+    found = _REMEMBERED.get(key)
+    if found is None:
+        found = build()
+        if len(_REMEMBERED) >= _REMEMBERED_KEPT:
+            del _REMEMBERED[next(iter(_REMEMBERED))]
+        _REMEMBERED[key] = found
+    return found

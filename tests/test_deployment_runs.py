@@ -244,9 +244,13 @@ def test_a_schema_is_checked_by_its_content_each_time(engine):
 
 
 def test_a_schema_changed_in_place_is_checked_afresh():
-    from engine.schema_tools import InvalidSchemaError, validation_failure
+    from engine.schema_tools import InvalidSchemaError, check_schema, error_finder, validation_failure
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     assert validation_failure({}, schema) is None
+    check_schema(schema)
+    assert error_finder(schema)({"n": "1"})
+    schema["properties"]["n"]["type"] = "string"
+    assert error_finder(schema)({"n": "1"}) == []
     schema["required"] = ["n"]
     assert validation_failure({}, schema) == "Validation failed. Failure reason: 'n' is a required property"
     assert validation_failure({}, schema, ignore_required=True) is None
@@ -254,11 +258,13 @@ def test_a_schema_changed_in_place_is_checked_afresh():
     for _ in range(2):   # an unusable schema is refused every time, not remembered as usable
         with pytest.raises(InvalidSchemaError, match="Invalid schema: "):
             validation_failure({"n": 1}, schema)
+        with pytest.raises(InvalidSchemaError, match="Invalid schema: "):
+            check_schema(schema)
 
 
 def test_remembered_schemas_are_bounded():
     from engine import schema_tools
-    for i in range(schema_tools._VALIDATORS_KEPT + 10):
+    for i in range(schema_tools._REMEMBERED_KEPT + 10):
         assert schema_tools.validation_failure(i, {"type": "integer", "maximum": i}) is None
-    assert len(schema_tools._VALIDATORS) == schema_tools._VALIDATORS_KEPT
+    assert len(schema_tools._REMEMBERED) == schema_tools._REMEMBERED_KEPT
     assert schema_tools.validation_failure(5, {"type": "integer", "maximum": 4}) is not None
