@@ -14,7 +14,7 @@ import pytest
 
 from engine import (
     Engine, ManualClock, UniquenessError, Completed, Failed, Pending, Running, Scheduled, Cancelled,
-    Cancelling,
+    Cancelling, Paused, StateType,
 )
 
 T = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
@@ -232,6 +232,23 @@ def test_slot_taken_at_pending_and_freed_at_completion(e, d, flow):  # 138
         counts.append(gcl_of(e, dep).active_slots)
     assert counts == [1, 1, 0]
 
+
+
+def test_a_paused_run_gives_its_slot_back_and_resumes_without_one(e, d, flow):
+    # Spec 8.8 with HandlePausingFlows/HandleResumingPausedFlows: RUNNING -> PAUSED
+    # leaves the slot-holding states, so the slot goes back; PAUSED -> RUNNING is not
+    # PENDING, so none is taken. Two runs then run at once under a limit of 1.
+    dep, (r1, r2) = deployment_runs(e, d, flow, 1, 2)
+    d.flow(r1, Pending())
+    d.flow(r1, Running())
+    assert status(d.flow(r1, Paused(pause_key="k"))) == "ACCEPT"
+    assert gcl_of(e, dep).active_slots == 0
+    assert status(d.flow(r2, Pending())) == "ACCEPT" and status(d.flow(r2, Running())) == "ACCEPT"
+    assert status(e.resume_flow_run(r1.id)) == "ACCEPT"
+    assert [e.read_flow_run(r.id).state_type for r in (r1, r2)] == [StateType.RUNNING] * 2
+    assert gcl_of(e, dep).active_slots == 1
+    assert status(d.flow(r1, Completed())) == "ACCEPT"   # gives back the slot r2 holds
+    assert gcl_of(e, dep).active_slots == 0
 
 # --- B. tag concurrency with several task runs (cases 83-93) ----------------------------------------
 
