@@ -1086,3 +1086,27 @@ def test_a_run_whose_infrastructure_crashes_while_cancelling_is_still_cancelled_
     assert c["flow_aborts"] == c["crashes"] == 0
     assert c["flow_runs_finished"] == 2 and all(r.final and not r.dead for r in result.runs)
     assert build_report(result)["flow_runs"]["by_state"]["CANCELLED"] == 2
+
+
+def test_a_pause_takes_a_deployment_past_its_concurrency_limit_as_in_prefect():
+    # RUNNING -> PAUSED gives the deployment slot back and PAUSED -> RUNNING takes none:
+    # while one run is paused another takes the slot, and the resumed run runs beside it.
+    data = {
+        "simulation": {"seed": 3, "until": "2h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "f", "pause": {"probability": 1.0, "after": "a", "duration": "5m", "timeout": "1h"},
+                   "tasks": [{"name": "a", "duration": "1m"}, {"name": "b", "duration": "10m", "depends_on": ["a"]}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "2m"},
+                         "concurrency_limit": 1}],
+    }
+
+    def most_running(engine) -> int:
+        return max_overlap([span for rec in engine.read_flow_runs()
+                            for span in intervals(engine, rec, "flow", {StateType.RUNNING})])
+
+    result, engine = simulate(data)
+    assert result.metrics.counters["resumes"] > 0 and most_running(engine) > 1
+    data["flows"][0].pop("pause")
+    result, engine = simulate(data)
+    assert most_running(engine) == 1
