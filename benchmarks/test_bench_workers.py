@@ -55,3 +55,29 @@ def test_worker_poll_of_a_busy_pool(benchmark, polled_pool):
             assert taken <= max(0, queue.concurrency_limit - busy(id={"any_": [str(queue.id)]}))
     assert all(r.flow_run.state_type is StateType.SCHEDULED and r.flow_run.next_scheduled_start_time <= before
                for r in got)
+
+
+@pytest.fixture(scope="module")
+def long_history_busy_elsewhere():
+    # A limited queue with a long history (finished runs) and 20 due, while as many
+    # runs are RUNNING in another pool: the poll's busy counts must not walk either.
+    engine = Engine(ManualClock(NOW, tick=dt.timedelta(microseconds=1)))
+    flow = engine.create_flow("bench")
+    pool = engine.create_work_pool("pool", concurrency_limit=10_000)
+    queue = engine.create_work_queue(pool.id, "q", concurrency_limit=50)
+    other = engine.create_work_queue(engine.create_work_pool("other").id, "elsewhere")
+    for _ in range(N_FLOW_RUNS):
+        engine.create_flow_run(flow_id=flow.id, work_queue_id=queue.id, state=Completed())
+        engine.create_flow_run(flow_id=flow.id, work_queue_id=other.id, state=Running())
+    for i in range(20):
+        engine.create_flow_run(flow_id=flow.id, work_queue_id=queue.id, state=Running())
+        engine.create_flow_run(flow_id=flow.id, work_queue_id=queue.id,
+                               state=Scheduled(scheduled_time=NOW - dt.timedelta(seconds=i)))
+    return engine, pool
+
+
+def test_worker_poll_of_a_long_history_while_many_run_elsewhere(benchmark, long_history_busy_elsewhere):
+    engine, pool = long_history_busy_elsewhere
+    got = benchmark(engine.get_scheduled_flow_runs, work_pool_ids=[pool.id])
+    assert len(got) == 20   # the queue's 50 slots less its 20 RUNNING runs leave room for all 20
+    assert all(r.flow_run.state_type is StateType.SCHEDULED for r in got)

@@ -7,6 +7,7 @@ scan. Three shapes cover every query:
 * `HashIndex`   key -> {record: record}; equality filters and counters (len of a
   bucket). Buckets are keyed by the records, which hash by identity (see Table).
 * `SparseHashIndex` a HashIndex without the None bucket (optional references).
+* `ColdHashIndex` a SparseHashIndex maintained only once first used.
 * `NewestIndex` a HashIndex that finds a key's newest unexpired record (caches).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
 * `ColumnView`  one column of a HashIndex on a composite key, answering like a
@@ -22,7 +23,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "key_range",
+__all__ = ["ColdHashIndex", "ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "key_range",
            "sort_entry"]
 
 
@@ -117,6 +118,35 @@ class SparseHashIndex(HashIndex):
         if nulls:
             out[None] = nulls
         return out
+
+
+class ColdHashIndex(SparseHashIndex):
+    """A SparseHashIndex that starts *cold*, like a SortedIndex: its table does not
+    maintain it until first used (`warm`, O(n)), so the writes of engines that never
+    ask pay nothing. For counts only some engines need (a worker poll's PENDING and
+    RUNNING runs per work queue)."""
+
+    __slots__ = ("table", "live")
+
+    def __init__(self, name: str, extract: Callable[[Any], Hashable], table: Any) -> None:
+        super().__init__(name, extract, table.rows)
+        self.table = table  # the owning Table, which files every row when warmed
+        self.live = False
+
+    def warm(self) -> None:
+        """Build the index now (if cold) and keep it maintained from here on."""
+        if not self.live:
+            self.table.activate(self)
+
+    def count(self, key: Hashable) -> int:
+        """Number of records under `key` (see SparseHashIndex); warms the index."""
+        self.warm()
+        return SparseHashIndex.count(self, key)
+
+    def get(self, key: Hashable) -> dict[Any, Any]:
+        """The records under `key` (see SparseHashIndex); warms the index."""
+        self.warm()
+        return SparseHashIndex.get(self, key)
 
 
 class NewestIndex(HashIndex):

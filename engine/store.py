@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import attrs
 
 from .errors import DuplicateIdError, TransactionError
-from .indexes import ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
+from .indexes import ColdHashIndex, ColumnView, HashIndex, MultiIndex, NewestIndex, SortedIndex, SparseHashIndex
 from .refile import bind_file, bind_refile
 
 __all__ = ["Table", "Store", "Change", "record_snapshot", "record_restore"]
@@ -163,8 +163,13 @@ class Table:
         self.by_name[index.name] = index
         return index
 
-    def activate(self, index: SortedIndex) -> None:
-        """Start maintaining a cold sorted index: file every row in it. O(n log n)."""
+    def cold_hash_index(self, name: str, extract: Callable[[Any], Any]) -> ColdHashIndex:
+        """An equality index (sparse: None keys unfiled) built on first use."""
+        return self._register(ColdHashIndex(name, extract, self))
+
+    def activate(self, index: Any) -> None:
+        """Start maintaining a cold index (sorted, or a ColdHashIndex): file every row
+        in it. O(n log n), or O(n) for an equality index."""
         extract = index.extract
         keys = self._keys
         entries = []
@@ -176,7 +181,11 @@ class Table:
                 old.append(entry)
             else:  # a shared tuple: never mutate it
                 keys[rec] = old + (entry,)
-        index.entries.update(entries)
+        if isinstance(index, ColdHashIndex):
+            for key, rec in zip(entries, self.rows.values()):
+                index.insert(key, rec)
+        else:
+            index.entries.update(entries)
         self.indexes.append(index)
         self._file_fn = self._refile_fn = None
         index.live = True

@@ -16,9 +16,9 @@ import attrs
 
 from .errors import UniquenessError, ValidationError
 from .filters import FlowRunFilter, WorkerFilter, WorkPoolFilter, WorkQueueFilter, matching, parse_filter
-from .queries import count_flow_runs, read_flow_runs, window
+from .queries import read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
-from .states import new_id
+from .states import StateType, new_id
 from .validation import (
     as_bool, as_count, as_datetime, as_field_mapping, as_int, as_name, as_priority, as_str, as_text, as_uuid,
     as_uuid_list,
@@ -38,7 +38,7 @@ LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
 # get_scheduled_flow_runs' caps when none is given (the query's bound defaults).
 DEFAULT_LIMIT = 1000
 # Runs holding a pool or queue slot (parsed once: a poll counts them per queue).
-_BUSY = parse_filter(FlowRunFilter, {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}, "flow_runs")
+_BUSY_TYPES = (StateType.PENDING, StateType.RUNNING)
 # What create_work_pool / create_work_queue take: not the pool's default queue, which
 # creating the pool makes, nor a queue's status, which Prefect's WorkQueueCreate lacks.
 _WORK_POOL_FIELDS = frozenset(attrs.fields_dict(WorkPool)) - {"created", "updated", "default_queue_id"}
@@ -338,8 +338,9 @@ def get_scheduled_flow_runs(
     (the default) and by time otherwise. The answer is ordered by each run's rank in
     its pool (with priorities) and then time, and cut at `limit` (default 1000).
 
-    O(Q·k log n) for Q candidate queues and k runs taken from each, plus the
-    PENDING/RUNNING counts of the queues and pools that have limits.
+    O(Q·k log n) for Q candidate queues and k runs taken from each, plus O(1) per
+    queue for the PENDING/RUNNING counts of the queues and pools that have limits
+    (the first such poll builds their index in O(n)).
     """
     # An empty list narrows nothing, as in Prefect's query template (`{% if work_pool_ids %}`).
     pool_ids = None if work_pool_ids is None else as_uuid_list(work_pool_ids, "work_pool_ids") or None
@@ -360,9 +361,13 @@ def get_scheduled_flow_runs(
         candidate_pools = list(pools.values())
     wanted_queues = None if queue_ids is None else set(queue_ids)
 
+    by_queue_state = tables["flow_run"].by_name["work_queue_state"]
+
     def busy(queue_list: list) -> int:
-        return count_flow_runs(engine, None, _BUSY, None, None, None,
-                               {"id": {"any_": [q.id for q in queue_list]}})
+        # The queues' PENDING and RUNNING runs: O(1) a queue from the index of runs by
+        # (queue, state type), however many runs are busy elsewhere or done here.
+        count = by_queue_state.count
+        return sum(count((q.id, state_type)) for q in queue_list for state_type in _BUSY_TYPES)
 
     times: dict = {}
     if before is not None:

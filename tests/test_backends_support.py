@@ -18,7 +18,7 @@ from typing import Any
 from backends.base import COLUMNS_ADDED_IN
 from backends.sqlite import ADDED_IN
 from engine import ManualClock, UniquenessError
-from engine.indexes import ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
+from engine.indexes import ColdHashIndex, ColumnView, HashIndex, MultiIndex, SortedIndex, SparseHashIndex
 from engine.store import HistoryTable
 from engine.records import TaskRunStateCache, seed_slugs
 from engine.serialization import CONVERTER, codec
@@ -323,11 +323,11 @@ def dump(engine: Any) -> dict:
 
 
 def index_contents(engine: Any) -> dict:
-    """Every maintained index's contents (sorted indexes warmed first)."""
+    """Every maintained index's contents (cold indexes warmed first)."""
     out = {}
     for kind, table in engine._store.tables.items():
         for idx in table.by_name.values():
-            if isinstance(idx, SortedIndex):
+            if isinstance(idx, (SortedIndex, ColdHashIndex)):
                 idx.warm()
         for idx in table.indexes:
             if isinstance(idx, SortedIndex):
@@ -343,7 +343,7 @@ def check_indexes(engine: Any) -> None:
     """Assert every maintained index equals one rebuilt by brute force from the rows."""
     for kind, table in engine._store.tables.items():
         for idx in table.by_name.values():
-            if isinstance(idx, SortedIndex):
+            if isinstance(idx, (SortedIndex, ColdHashIndex)):
                 idx.warm()
         rows = table.rows
         if isinstance(table, HistoryTable):  # keeps no keys: its one key is re-extracted

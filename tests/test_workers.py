@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_backends_support import check_indexes
+
 from engine import (
     Completed,
     Engine,
@@ -640,9 +642,34 @@ def test_poll_matches_a_brute_force_reading_of_prefects_query(data):
     after = draw(st.none() | st.integers(-300, 100).map(lambda s: T + dt.timedelta(seconds=s)))
     limit = draw(st.none() | st.integers(0, 8))
     respect = draw(st.sampled_from([None, True, False]))
-    got = polled(engine, work_pool_ids=pool_ids, work_queue_ids=queue_ids, scheduled_before=before,
-                 scheduled_after=after, limit=limit, respect_queue_priorities=respect)
-    assert got == reference_poll(engine, pool_ids, queue_ids, before, after, limit, respect is not False)
+    def poll_agrees() -> None:
+        got = polled(engine, work_pool_ids=pool_ids, work_queue_ids=queue_ids, scheduled_before=before,
+                     scheduled_after=after, limit=limit, respect_queue_priorities=respect)
+        assert got == reference_poll(engine, pool_ids, queue_ids, before, after, limit, respect is not False)
+
+    poll_agrees()
+    # The first poll of a limited pool or queue built the busy-runs index; it follows
+    # every later write, a rolled-back transaction's included.
+    for step in range(draw(st.integers(0, 6))):
+        runs = engine.read_flow_runs()
+        kind = draw(st.sampled_from(["state", "state", "delete", "create", "rollback"]))
+        if kind == "create" or not runs:
+            scheduled(engine, flow, draw(st.sampled_from(all_queues)), f"n{step}", draw(st.integers(-300, 300)),
+                      draw(st.sampled_from([None, Pending(), Running()])))
+        elif kind == "delete":
+            engine.delete_flow_run(draw(st.sampled_from(runs)).id)
+        else:
+            try:
+                with engine.transaction():
+                    for run in draw(st.lists(st.sampled_from(runs), min_size=1, max_size=3, unique_by=id)):
+                        new = draw(st.sampled_from([Pending, Running, Completed]))()
+                        engine.set_flow_run_state(run.id, new, force=True)
+                    if kind == "rollback":
+                        raise ZeroDivisionError
+            except ZeroDivisionError:
+                pass
+        poll_agrees()
+    check_indexes(engine)
 
 
 # workers ----------------------------------------------------------------------------------------------
