@@ -36,7 +36,8 @@ on how the last one was answered) or a recorded one, JSON lines of operations:
   {"op": "advance", "seconds": 30}
 
 Only "propose" lines are orchestrated by the policy under test and counted as
-transitions; `--record FILE` writes the synthetic stream in this format.
+transitions; `--record FILE` writes the stream in this format (operations given
+from Python with the engine's types in its JSON forms: see engine/recorded_streams.py).
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ from .errors import RunstateError, ValidationError
 from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform, resolve_policy
 from .orchestration.rules import check_rule_classes, rules_of
 from .orchestration import pipeline as _pipeline
+from .recorded_streams import check_writable, encoded_op, write_stream
 from .validation import as_state
 
 __all__ = ["RuleStats", "BenchReport", "bench_rules", "resolve_policy", "instrument_policy",
@@ -376,16 +378,6 @@ def _resolve_kind(policy: Any, kind: str | None, stream_kind: str | None) -> tup
     return cls, kind
 
 
-def _check_writable(path: str) -> None:
-    # Before a long run, not after it: open for appending creates the file if it
-    # is missing and truncates nothing.
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ValidationError(f"cannot write the stream to {path}: {exc.strerror or exc}") from None
-
-
 def _checked_kind(kind: str) -> str:
     if kind not in ("flow", "task"):
         raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
@@ -553,8 +545,8 @@ def _checked_op(op: Any, where: str, shown: Any = None) -> dict:
 
 # replay --------------------------------------------------------------------------------------------------------
 def _recorded(op: dict) -> str | dict:
-    # JSON text when the operation is JSON (always, for a synthetic or read stream);
-    # a Python caller's op holding, say, a State object is kept as it is.
+    # JSON text when the operation is JSON (always, for a synthetic stream's own
+    # operations); anything else is kept as it is (an op of a subclass's stream).
     try:
         return json.dumps(op, sort_keys=True)
     except (TypeError, ValueError):
@@ -683,7 +675,11 @@ def bench_rules(
     else what the policy's name says ("Task"/"Flow"); a contradiction between them
     is a ValidationError. No policy means CoreTaskPolicy, or CoreFlowPolicy for flow
     runs. `record` writes the operations replayed to a file (checked writable
-    before the run). `baseline` replays the same operations through the plain
+    before the run; written whole or not at all). Operations given from Python are
+    encoded before the run: the engine's own types (states, datetimes, UUIDs, enums,
+    ...) in the JSON forms its replay reads back as they were, and any other value
+    a ValidationError naming the operation, the value's path in it and its type.
+    `baseline` replays the same operations through the plain
     policy too and reports its time (the measuring overhead); a baseline whose
     outcomes differ raises BaselineMismatchError (a RuntimeError). `repeat` N replays
     the same operations N times (a fresh engine each) and keeps each figure's least
@@ -704,23 +700,28 @@ def bench_rules(
     repeat = _positive_int(repeat, "repeat")
     cls, kind = _resolve_kind(policy, kind, stream_kind)
     if record is not None:
-        _check_writable(record)
+        check_writable(record)
     if stream is None:
         stream = synthetic_stream(kind, transitions, seed)
     if isinstance(stream, _Synthetic):
         description = f"synthetic (seed {seed})"
         source = stream
+    lines = None
+    if record is not None and source is None:
+        # A given stream is encoded before it is run: what no line can hold is
+        # refused before any work rather than found at the write, after all of it.
+        lines = [encoded_op(op, f"stream operation {number}") for number, op in enumerate(ops, 1)]
 
     def first_ops(replayer: _Replayer) -> Iterable[dict]:
         return source.ops(replayer.runs) if source is not None else ops
 
     replayer, rules = _timed_pass(cls, kind, seed, include_global, first_ops, source,
-                                  keep_ops=record is not None or baseline or repeat > 1)
-    ops_done, replayer.record = replayer.record or [], None
+                                  keep_ops=source is not None and (record is not None or baseline or repeat > 1))
+    # A given stream was replayed whole and in order (or the pass raised): its
+    # operations are the ones done; a synthetic stream's were kept as they came.
+    ops_done, replayer.record = (replayer.record or []) if source is not None else ops, None
     if record is not None:
-        with open(record, "w", encoding="utf-8") as fh:
-            for entry in ops_done:
-                fh.write((entry if entry.__class__ is str else json.dumps(entry, sort_keys=True)) + "\n")
+        write_stream(record, lines if lines is not None else _lines_of(ops_done))
     # Free each pass's engine before the next: its rows would slow the next's GC.
     replayer.engine = replayer.runs = replayer.deployments = None  # type: ignore[assignment]
     passes = [(replayer.seconds, [r.seconds for r in rules])]
@@ -762,6 +763,12 @@ def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _lines_of(ops_done: list) -> Iterator[str]:
+    # A synthetic stream's operations as lines (kept as JSON text as they came).
+    for number, entry in enumerate(ops_done, 1):
+        yield entry if entry.__class__ is str else encoded_op(entry, f"operation {number}")
 
 
 def _op_of(entry: str | dict) -> dict:

@@ -2,19 +2,28 @@
 change outcomes, recorded streams replay, users' own policies and rules work."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import json
+import os
 import textwrap
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 
-from engine import Completed, Engine, ManualClock, Pending, Running, StateType, ValidationError
+from engine import (
+    Completed, Engine, Failed, FlowRunPolicy, ManualClock, Parameter, Paused, Pending, Running, State,
+    StateDetails, StateType, TaskRunPolicy, ValidationError,
+)
+from engine import rulebench
 from engine.orchestration import ALL_STATES, POLICIES, CoreFlowPolicy, CoreTaskPolicy
 from engine.orchestration import pipeline as _pipeline
 from engine.orchestration.rules import BaseOrchestrationPolicy, BaseOrchestrationRule, BaseUniversalTransform
 from engine.rulebench import (
-    BaselineMismatchError, _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream,
+    BaselineMismatchError, _bench_engine, _Replayer, bench_rules, benchmark_rule, main, read_stream, synthetic_stream,
 )
 
 N = 400
@@ -542,3 +551,201 @@ def test_a_rules_nested_engine_calls_are_its_own_time_not_more_calls(monkeypatch
     by_name = {r.name: r for r in report.rules}
     assert by_name["ProposesForItsSibling"].calls == 1 and by_name["AfterOnly"].calls == 1
     assert [(r.name, r.calls) for r in report.rules if r.role == "global" and r.calls != 1] == []
+
+
+# Recording a stream given from Python ----------------------------------------------------------------------
+class PydanticStyleState:
+    """What a client's (pydantic) state gives as_state: its explicitly set fields."""
+
+    def model_dump(self, exclude_unset: bool) -> dict:
+        return {"type": StateType.COMPLETED, "message": "from a client"}
+
+
+HOST, T1 = uuid.UUID(int=7), uuid.UUID(int=8)
+
+
+def _python_ops() -> list[dict]:
+    # A task stream as Python code writes one: the engine's objects and types
+    # wherever its calls take them (labels, run fields, states and their details).
+    plus_two = timezone(timedelta(hours=2))
+    return [
+        {"op": "tag_limit", "tag": "db", "limit": 1},
+        {"op": "flow_run", "id": HOST, "state": Running(), "fields": {
+            "expected_start_time": datetime(2024, 1, 1, 12, tzinfo=plus_two), "parameters": {"x": 1},
+            "tags": ("a",), "empirical_policy": FlowRunPolicy(retries=1, pause_keys={"k2", "k1"})}},
+        {"op": "task_run", "id": "t1", "flow_run": HOST, "state": {"type": StateType.PENDING}, "fields": {
+            "id": T1, "tags": ("db",), "empirical_policy": TaskRunPolicy(retries=1, retry_delay=[0]),
+            "task_inputs": {"p": [Parameter(name="p")]}, "total_run_time": timedelta(seconds=1.5),
+            "expected_start_time": datetime(2024, 1, 1, 10)}},  # no offset: UTC, as the engine reads it
+        {"op": "task_run", "id": "t2", "flow_run": HOST, "state": Pending(), "fields": {"tags": ["db"]}},
+        {"op": "propose", "run": "t1", "state": Running(state_details=StateDetails(cache_key="k"))},
+        {"op": "propose", "run": "t2", "state": Running()},  # WAIT: the tag's one slot is t1's
+        {"op": "advance", "seconds": 30},
+        {"op": "propose", "run": "t1", "state": Failed(message="boom", data={"k": (1, 2)})},  # retried
+        {"op": "propose", "run": "t1", "state": State(type=StateType.RUNNING, name="Again",
+                                                      timestamp=datetime(2030, 1, 1, tzinfo=timezone.utc))},
+        {"op": "propose", "run": "t1", "state": Completed(state_details=StateDetails(
+            cache_key="k", cache_expiration=datetime(2031, 1, 1, tzinfo=plus_two)))},
+        {"op": "propose", "run": "t2", "state": Running()},
+        {"op": "propose", "run": "t2", "state": PydanticStyleState()},
+    ]
+
+
+def _histories(ops: list[dict], given_ids: set) -> dict:
+    """Each run's fields and state history after a plain replay of `ops`, by label
+    (as text), with run ids as labels: the ids the engine draws itself (of runs and
+    states not in `given_ids`: made by rules, given without one) differ every time."""
+    replayer = _Replayer(_bench_engine(0), CoreTaskPolicy, "task")
+    for op in ops:
+        replayer.apply(op)
+    label_of = {run.id: str(label) for label, run in replayer.runs.items()}
+    out = {}
+    for label, run in replayer.runs.items():
+        flow = "FlowRun" in type(run).__name__
+        states = (replayer.engine.read_flow_run_states if flow else replayer.engine.read_task_run_states)(run.id)
+        fields = {name: getattr(run, name, None) for name in (
+            "expected_start_time", "tags", "empirical_policy", "parameters", "task_inputs", "total_run_time")}
+        fields["id"] = run.id if run.id in given_ids else None
+        fields["flow_run_id"] = label_of.get(getattr(run, "flow_run_id", None))
+        out[str(label)] = (fields, [
+            (s.type, s.name, s.timestamp, s.message, s.data, s.id if s.id in given_ids else None,
+             {**attrs.asdict(s.state_details), "flow_run_id": label_of.get(s.state_details.flow_run_id),
+              "task_run_id": label_of.get(s.state_details.task_run_id)})
+            for s in states])
+    return out
+
+
+def test_a_python_stream_is_recorded_in_the_engines_json_forms_and_replays_identically(tmp_path):
+    # Before: the whole benchmark ran, then the write raised json's "TypeError:
+    # Object of type FlowRunPolicy is not JSON serializable", the file cut to one line.
+    ops, stream = _python_ops(), tmp_path / "python.jsonl"
+    report = bench_rules("CoreTaskPolicy", stream=ops, record=str(stream), baseline=True)
+    assert report.statuses == {"ACCEPT": 5, "WAIT": 1, "REJECT": 1}
+    lines = [json.loads(line) for line in stream.read_text().splitlines()]
+    assert len(lines) == len(ops)
+    assert lines[1]["id"] == str(HOST) and lines[2]["flow_run"] == str(HOST)
+    assert lines[1]["fields"]["expected_start_time"] == "2024-01-01T10:00:00+00:00"  # 12:00+02:00, in UTC
+    assert lines[1]["fields"]["empirical_policy"]["pause_keys"] == ["k1", "k2"]
+    assert lines[2]["state"] == {"type": "PENDING"} and lines[2]["fields"]["total_run_time"] == 1.5
+    assert lines[3]["state"]["id"] == str(ops[3]["state"].id)
+    assert lines[9]["state"]["state_details"] == {"cache_key": "k", "cache_expiration": "2030-12-31T22:00:00+00:00"}
+    assert lines[11]["state"] == {"type": "COMPLETED", "message": "from a client"}
+    # What the replay reads back is what was run: the same outcomes, runs and histories.
+    replayed = bench_rules(stream=str(stream))
+    assert replayed.statuses == report.statuses
+    assert [(r.name, r.calls, r.accept, r.reject, r.wait) for r in replayed.rules] == \
+        [(r.name, r.calls, r.accept, r.reject, r.wait) for r in report.rules]
+    given_ids = {T1} | {op["state"].id for op in ops if isinstance(op.get("state"), State)}
+    assert _histories(read_stream(str(stream)), given_ids) == _histories(ops, given_ids)
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "Opaque()"
+
+
+@pytest.mark.parametrize("op, says", [
+    ({"op": "task_run", "id": Opaque(), "flow_run": "host", "fields": {"dynamic_key": "t3"}},
+     r"\(task_run\): id is a [\w.]*Opaque \(Opaque\(\)\): a recorded stream holds JSON values and the engine's"),
+    ({"op": "task_run", "id": ("t", 3), "flow_run": "host", "fields": {"dynamic_key": "t3"}},
+     r"\(task_run\): id is a tuple \(\('t', 3\)\): a run's or deployment's label is recorded only as"),
+    ({"op": "propose", "run": "t1", "state": Paused(timeout_seconds=30)},
+     r"\(propose\): state\.state_details\.pause_timeout is a datetime\.timedelta "
+     r"\(datetime\.timedelta\(seconds=30\)\): a pause timeout relative to when the state is proposed"),
+    ({"op": "propose", "run": "t1", "state": Failed(data={"why": Opaque()})},
+     r"\(propose\): state\.data\.why is a [\w.]*Opaque \(Opaque\(\)\)"),
+    ({"op": "propose", "run": "t1", "state": Failed(data={"a": {Opaque(): 1}})},
+     r"\(propose\): state\.data\.a\[Opaque\(\)\] is a [\w.]*Opaque \(Opaque\(\)\): a key of a recorded dict"),
+], ids=["object as a label", "tuple as a label", "relative pause timeout", "object in state data", "object as a key"])
+def test_a_value_no_line_can_hold_is_refused_before_the_run(tmp_path, monkeypatch, op, says):
+    # Before: the whole run, then a TypeError from json with the file truncated to
+    # the lines before the op; a tuple label was written as a list, which the
+    # replay cannot look up.
+    passes = []
+    timed_pass = rulebench._timed_pass
+    monkeypatch.setattr(rulebench, "_timed_pass", lambda *args, **kw: passes.append(1) or timed_pass(*args, **kw))
+    ops = [{"op": "flow_run", "id": "host", "state": {"type": "RUNNING"}},
+           {"op": "task_run", "id": "t1", "flow_run": "host", "state": {"type": "PENDING"}},
+           {"op": "propose", "run": "t1", "state": {"type": "RUNNING"}},
+           {"op": "task_run", "id": "t2", "flow_run": "host", "state": {"type": "PENDING"}},
+           op,
+           {"op": "propose", "run": "t2", "state": {"type": "RUNNING"}}]
+    stream = tmp_path / "python.jsonl"
+    stream.write_text("a previous stream\n")
+    with pytest.raises(ValidationError, match=f"^cannot record stream operation 5 {says}"):
+        bench_rules("CoreTaskPolicy", stream=ops, record=str(stream))
+    assert passes == []  # refused before any work
+    assert stream.read_text() == "a previous stream\n" and os.listdir(tmp_path) == ["python.jsonl"]
+
+
+def test_a_run_that_fails_leaves_no_record_and_a_previous_one_whole(tmp_path):
+    # Before: checking the path created an empty file, left there when the run failed.
+    ops = [{"op": "task_run", "id": "a", "state": Pending()}, {"op": "propose", "run": "ghost", "state": Running()}]
+    new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    old.write_text("a previous stream\n")
+    for path in (new, old):
+        with pytest.raises(ValidationError, match="unknown run 'ghost'"):
+            bench_rules("CoreTaskPolicy", stream=ops, record=str(path))
+    assert sorted(os.listdir(tmp_path)) == ["old.jsonl"] and old.read_text() == "a previous stream\n"
+
+
+def test_a_write_failing_midway_leaves_the_previous_stream_whole(tmp_path, monkeypatch, capsys):
+    # A full disk after two lines: before, the stream was left truncated to them.
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh, self.lines = fh, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            self.lines += 1
+            if self.lines > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(text)
+
+    def opens_onto_a_full_disk(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return FullDisk(fh) if "w" in mode else fh
+
+    stream = tmp_path / "task.jsonl"
+    stream.write_text("a previous stream\n")
+    stream.chmod(0o640)
+    monkeypatch.setattr("engine.recorded_streams.open", opens_onto_a_full_disk, raising=False)
+    with pytest.raises(ValidationError, match="cannot write the stream to .*: No space left on device"):
+        bench_rules("CoreTaskPolicy", transitions=20, record=str(stream))
+    assert stream.read_text() == "a previous stream\n" and os.listdir(tmp_path) == ["task.jsonl"]
+    assert main(["--transitions", "20", "--record", str(stream)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    monkeypatch.undo()
+    bench_rules("CoreTaskPolicy", transitions=20, record=str(stream))  # replaced whole, permissions kept
+    assert len(read_stream(str(stream))) > 20 and stream.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_or_device_is_written_to_not_replaced(tmp_path):
+    # /dev/null, say: renaming a new file over it would replace the device (for root).
+    import stat
+    import threading
+
+    pipe, got, done = tmp_path / "pipe", [], threading.Event()
+    os.mkfifo(pipe)
+
+    def read_until_done():
+        while not done.is_set():
+            got.append(pipe.read_text())
+
+    reader = threading.Thread(target=read_until_done, daemon=True)
+    reader.start()
+    bench_rules("CoreTaskPolicy", transitions=20, record=str(pipe))
+    done.set()
+    with contextlib.suppress(OSError):  # wake a reader waiting for a writer (ENXIO: none is)
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["pipe"]
+    assert sum(json.loads(line)["op"] == "propose" for line in "".join(got).splitlines()) == 20
