@@ -302,6 +302,95 @@ def test_a_cron_schedule_may_name_its_timezone_and_only_a_cron_one():
     assert err.path == "deployments[0].schedule.timezone" and "only applies to a cron" in str(err)
 
 
+def test_a_cron_schedule_takes_day_or_and_only_a_cron_one():
+    from engine.schedules import CronSchedule
+
+    ok = copy.deepcopy(BASE)
+    ok["deployments"][0]["schedule"] = {"cron": "0 9 1-7 * MON", "timezone": "Europe/Paris", "day_or": False}
+    cron = parse_workload(ok).deployments[0].schedule.cron
+    assert cron.day_or is False and cron.schedule == CronSchedule("0 9 1-7 * MON", "Europe/Paris", day_or=False)
+    ok["deployments"][0]["schedule"] = {"cron": "0 9 1-7 * MON"}
+    assert parse_workload(ok).deployments[0].schedule.cron.day_or is True   # Prefect's default
+    for schedule in ({"interval": "1h", "day_or": False}, {"poisson": "1h", "day_or": True}, {"at": [], "day_or": False}):
+        err = bad(lambda d: d["deployments"][0].update(schedule=schedule))
+        assert err.path == "deployments[0].schedule.day_or" and "only applies to a cron" in str(err)
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 1-7 * MON", "day_or": "false"}))
+    assert err.path == "deployments[0].schedule.day_or" and "true or false" in str(err)
+
+
+@pytest.mark.parametrize("cron", ["0 9 1-7 * MON", "30 8 1-7 * MON,FRI", "0 9 13 * FRI", "0 9 */2 * MON-FRI",
+                                  "0 0 29 2 MON", "*/30 1-3 1-10 * SUN", "0 9 1-7 * *", "0 9 * * MON"])
+@pytest.mark.parametrize("zone", [None, "America/New_York"])
+def test_day_or_false_gives_the_dates_of_the_engines_cron_schedule(cron, zone):
+    import datetime as dt
+
+    from engine.schedules import CronSchedule
+
+    begin = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    n = 6 if cron.startswith("0 0 29 2") else 60   # (Feb 29th on a Monday: 2044, 2072, 2112, ...)
+    expected = [d.astimezone(dt.timezone.utc) for d in
+                CronSchedule(cron, timezone=zone, day_or=False).get_dates(n=n, start=begin)]
+    ours, t = [], begin - dt.timedelta(microseconds=1)
+    schedule = Cron(cron, zone, day_or=False)
+    while len(ours) < len(expected):
+        t = schedule.next_after(t)
+        ours.append(t)
+    assert len(ours) == n and ours == expected
+
+
+def test_day_or_false_ands_the_day_fields_and_true_ors_them():
+    import datetime as dt
+
+    begin = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+    def dates(day_or: bool) -> list[dt.datetime]:
+        schedule, t, out = Cron("0 9 1-7 * MON", day_or=day_or), begin - dt.timedelta(microseconds=1), []
+        while t < dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc):
+            t = schedule.next_after(t)
+            out.append(t)
+        return out[:-1]
+
+    assert [(d.month, d.day) for d in dates(False)] == [(1, 1), (2, 5), (3, 4)]   # the first Mondays
+    days_or = {(d.month, d.day) for d in dates(True)}   # every Monday, and the 1st to the 7th
+    assert all((m, d) in days_or for m in (1, 2, 3) for d in range(1, 8))
+    assert {(1, 29), (2, 26), (3, 25)} <= days_or and (1, 30) not in days_or
+
+
+@pytest.mark.parametrize("cron, start", [
+    ("0 9 1-31 * */2", (2024, 1, 1)),     # every day named, beside a field with a `*`: read as `*`
+    ("0 9 */2 * 0-6", (2024, 1, 1)),      # ... either way round: only the odd days
+    ("0 9 1 * MON-MON", (2024, 1, 1)),    # a day-of-week range a-a is the whole week (croniter's)
+    ("0 9 1 * 5/1", (2024, 1, 1)),        # a/n runs to the field's end: Fridays and Saturdays
+    ("0 0 */3 * *", (2024, 2, 20)),       # from February 29th, the 31st is March 2nd: March 1st passed over
+    ("0 0 1,30 2,3 *", (2023, 2, 20)),    # ... and from February 28th, the 30th is March 2nd
+])
+@pytest.mark.parametrize("day_or", [True, False])
+def test_the_day_fields_are_read_and_walked_as_croniter_does(cron, start, day_or):
+    # What Prefect's CronSchedule gives (croniter 4), quirks included, where a plain
+    # reading of the fields would give other dates.
+    import datetime as dt
+
+    from engine.schedules import CronSchedule
+
+    begin = dt.datetime(*start, tzinfo=dt.timezone.utc)
+    expected = [d.astimezone(dt.timezone.utc) for d in CronSchedule(cron, day_or=day_or).get_dates(n=40, start=begin)]
+    ours, t = [], begin - dt.timedelta(microseconds=1)
+    schedule = Cron(cron, day_or=day_or)
+    while len(ours) < len(expected):
+        t = schedule.next_after(t)
+        ours.append(t)
+    assert len(ours) == 40 and ours == expected
+
+
+def test_a_cron_prefects_cron_schedule_refuses_is_refused():
+    # croniter 4 reads no day of week 7; a cron whose day of the month never comes
+    # has no date even where the day of the week would do.
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 9 * * 7"}))
+    assert err.path == "deployments[0].schedule.cron" and "outside 0-6 in the day of week field" in str(err)
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 0 31 2 MON"}))
+    assert err.path == "deployments[0].schedule.cron" and "never fires" in str(err)
+
+
 @pytest.mark.parametrize("cron, start", [
     ("30 1 * * *", (2024, 3, 8)),      # 01:30 daily over New York's spring and autumn changes
     ("30 1 * * *", (2024, 11, 1)),

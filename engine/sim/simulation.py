@@ -30,6 +30,7 @@ from ..engine import Engine
 from ..errors import ValidationError
 from ..records import seed_slugs
 from ..orchestration import resolve_policy as _resolve_policy
+from ..schedules import IntervalSchedule
 from ..states import seed_ids
 from .automations import Automations
 from .client import Client
@@ -41,9 +42,10 @@ from .model import DeploymentRT, FlowPlan, PoolRT, QueueRT, RunSim, WorkerRT, co
 from .rulestats import RuleStats
 from .services import Services
 from .streams import Streams
-from .workload import Workload
+from .workload import ScheduleSpec, Workload
 
-__all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine", "check_period", "no_run_source"]
+__all__ = ["Simulation", "SimulationResult", "resolve_policy", "open_engine", "check_period", "no_run_source",
+           "deployment_schedules"]
 
 # Prefect's PREFECT_WORKER_HEARTBEAT_SECONDS default (a worker setting, not the
 # foreman's fallback for workers that gave no interval, though both are 30).
@@ -133,6 +135,31 @@ def no_run_source(workload: Workload) -> str | None:
         return "it has no deployments"
     return (f"no unpaused deployment has a schedule with a date in the simulated {format_duration(horizon)}, "
             "and no automation runs a deployment")
+
+
+def deployment_schedules(schedule: ScheduleSpec | None, start: _dt.datetime) -> list[dict[str, Any]]:
+    """The schedules Prefect's database holds for a deployment with the workload
+    `schedule` (DeploymentScheduleCreate entries, active), stored as the deployment
+    is created so that the engine shows them after a simulation; the simulator's
+    scheduler walks its own copy of the dates and never reads them. An interval is
+    an IntervalSchedule in UTC (where stepping a day or more is stepping elapsed
+    time, as the simulator does) anchored where the simulator anchors it, at the
+    start plus `anchor`. (Prefect's also has the dates an anchor later than the start
+    leaves before it, down to the start, which the simulator does not make: with an
+    anchor under one interval the two have the same dates.) A cron is its own
+    CronSchedule, with its timezone and day_or. Poisson and `at` arrivals are no
+    Prefect schedule (their runs are made as by hand, as a client's would be): none.
+    O(1)."""
+    if schedule is None:
+        return []
+    if schedule.kind == "interval":
+        stored: Any = IntervalSchedule(_dt.timedelta(seconds=schedule.interval),
+                                       start + _dt.timedelta(seconds=schedule.anchor), "UTC")
+    elif schedule.kind == "cron":
+        stored = schedule.cron.schedule   # type: ignore[union-attr]
+    else:
+        return []
+    return [{"schedule": stored, "active": True}]
 
 
 def resolve_policy(name: str, path: str, kind: str | None = None) -> type:
@@ -340,6 +367,9 @@ class Simulation:
             if dep_spec.concurrency_limit is not None:
                 fields["concurrency_limit"] = dep_spec.concurrency_limit
                 fields["concurrency_options"] = {"collision_strategy": dep_spec.collision_strategy}
+            schedules = deployment_schedules(dep_spec.schedule, wl.simulation.start)
+            if schedules:
+                fields["schedules"] = schedules
             dep.id = engine.create_deployment(dep.plan.flow_id, dep_spec.name, **fields).id
             self.deployments.append(dep)
         for k, worker_spec in enumerate(wl.workers):

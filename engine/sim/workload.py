@@ -223,7 +223,7 @@ class ScheduleSpec:
     kind: str                      # interval | cron | poisson | at
     interval: float = 0.0          # interval: seconds between runs; poisson: mean gap
     anchor: float = 0.0            # interval: offset of the first run from the start
-    cron: Cron | None = None           # (read in its timezone, if given one)
+    cron: Cron | None = None           # (read in its timezone, if given one, with its day_or)
     at: list[float] = attrs.field(factory=list)
 
 
@@ -779,16 +779,18 @@ def _timezone(value: Any, path: str) -> str:
 
 
 def _schedule(value: Any, path: str) -> ScheduleSpec:
-    t = _Table(value, path, {"interval", "anchor", "cron", "timezone", "poisson", "at"})
+    t = _Table(value, path, {"interval", "anchor", "cron", "timezone", "day_or", "poisson", "at"})
     kinds = [k for k in ("interval", "cron", "poisson", "at") if k in t.data]
     if len(kinds) != 1:
         raise WorkloadError(path, f"needs exactly one of interval, cron, poisson, at (got {kinds or 'none'})")
     kind = kinds[0]
     if "anchor" in t.data and kind != "interval":
         raise WorkloadError(t.at("anchor"), "only applies to an interval schedule")
-    if "timezone" in t.data and kind != "cron":
-        # (an interval's dates are instants apart; Poisson and fixed arrivals are offsets)
-        raise WorkloadError(t.at("timezone"), "only applies to a cron schedule")
+    for key in ("timezone", "day_or"):
+        if key in t.data and kind != "cron":
+            # (an interval's dates are instants apart; Poisson and fixed arrivals are
+            # offsets; only a cron has day fields to combine)
+            raise WorkloadError(t.at(key), "only applies to a cron schedule")
     if kind == "interval":
         return ScheduleSpec(kind, interval=t.get("interval", _positive_duration), anchor=t.get("anchor", parse_duration, 0.0))
     if kind == "poisson":
@@ -800,8 +802,9 @@ def _schedule(value: Any, path: str) -> ScheduleSpec:
         return ScheduleSpec(kind, at=sorted(parse_duration(v, f"{t.at('at')}[{i}]") for i, v in enumerate(offsets)))
     text = t.get("cron", _str)
     timezone = t.get("timezone", _timezone)
+    day_or = t.get("day_or", _bool, True)   # Prefect's CronSchedule default
     try:
-        return ScheduleSpec(kind, cron=Cron(text, timezone))
+        return ScheduleSpec(kind, cron=Cron(text, timezone, day_or))
     except ValueError as exc:
         raise WorkloadError(t.at("cron"), f"{exc}: {text!r}") from None
 
