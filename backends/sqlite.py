@@ -19,6 +19,16 @@ Read-only opening creates no file: a WAL database nobody is using (no `-wal`) is
 `immutable`, under SQLite's own SHARED lock taken by hand (see _shared_lock), which
 keeps any writer that starts meanwhile from checkpointing into the file unseen; one
 with a `-wal` is read through the `-wal` and `-shm` its writer keeps.
+
+Closing leaves the database file alone holding every commit: the writer empties its
+`-wal` into the file first (see _checkpoint_for_close). SQLite deletes the `-wal` and
+`-shm` only on the last connection's close; when a reader's lock keeps the writer's
+close from being that, the (empty) files stay until whoever is last of the reader, the
+writer and the next open removes them (see _remove_sidecars). What can still stay: an
+empty `-wal` and `-shm` beside a reader that may not write the file or folder, or when
+two closes miss each other, until a later open; a `-wal` with commits when the close's
+checkpoint gave up (a reader reading through the `-wal` for longer than the busy
+timeout, an I/O error) or the writer died, until the next writer takes them in.
 """
 from __future__ import annotations
 
@@ -27,7 +37,9 @@ import fcntl
 import os
 import sqlite3
 import struct
+import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.errors import BackendError, ValidationError
@@ -129,6 +141,88 @@ def _shared_lock(fd: int, path: str) -> bool:
         delay = min(delay * 2, 0.05)
 
 
+# Closing any descriptor of a file drops every POSIX lock this process holds on it, the
+# ones SQLite's connections hold included (SQLite defers closing its own descriptors
+# for that reason). A writer's SHARED lock is what keeps another process's last close
+# (or _remove_sidecars) from deleting the -wal it is still writing to, so a descriptor
+# opened by hand is not closed while a writer of this process has the file open: it
+# waits here, by the file's (device, inode), until that writer has closed.
+_writers: dict[tuple[int, int], list[int]] = {}
+_writers_lock = threading.Lock()
+
+
+def _file_key(st: os.stat_result) -> tuple[int, int]:
+    # By inode: a reader may open the file through another name (a hard link).
+    return (st.st_dev, st.st_ino)
+
+
+def _writer_opened(path: str) -> tuple[int, int]:
+    """Note that a connection of this process is about to write to `path` (called
+    before it takes any lock). Returns the key to pass to _writer_closed."""
+    key = _file_key(os.stat(path))
+    with _writers_lock:
+        _writers[key] = []
+    return key
+
+
+def _writer_closed(key: tuple[int, int] | None) -> None:
+    """The writer of `key` has closed its connection: close what waited for it."""
+    with _writers_lock:
+        waiting = _writers.pop(key, [])
+    for fd in waiting:
+        os.close(fd)
+
+
+def _close_by_hand(fd: int, key: tuple[int, int]) -> bool:
+    """Close a descriptor of the database opened by hand, or, while a writer of this
+    process has the file open, release its locks and keep it for that writer's close
+    (see _writers). Returns whether it was kept."""
+    with _writers_lock:
+        waiting = _writers.get(key)
+        if waiting is None:
+            os.close(fd)
+            return False
+        try:  # the whole file: the writer's close must get EXCLUSIVE
+            _range_lock(fd, fcntl.F_UNLCK, 0, 0)
+        except (AttributeError, OSError):  # no such locks here, so none held
+            pass
+        waiting.append(fd)
+        return True
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _remove_sidecars(path: str) -> None:
+    """Remove the empty `-wal` (and the `-shm`) a writer's close had to leave because a
+    reader held the database then, if nobody has the database open now.
+
+    Only an empty `-wal`: one with frames may hold commits the file lacks (a writer that
+    died), which only a writer may checkpoint. The removal is SQLite's own: a connection
+    that reads and closes is the last one exactly when SQLite's close gets the EXCLUSIVE
+    lock, and then it deletes both; SQLite counts this process's connections itself, where
+    a lock taken by hand could not. Skipped where the files could not be deleted (a
+    folder or file we may not write to: a read-only connection would not delete them).
+    Never raises: what stays is harmless, and the next writer or reader tries again."""
+    wal = path + "-wal"
+    try:
+        if os.path.getsize(wal) != 0:
+            return
+    except OSError:
+        return
+    if not (_writable(path) and _writable(os.path.dirname(path))):
+        return
+    try:
+        conn = sqlite3.connect(f"file:{_uri_path(path)}?mode=rw", uri=True, timeout=0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes SHARED, opens the -wal
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass
+
+
 class SqliteBackend:
     """Write-through (or batched) SQLite storage of one engine."""
 
@@ -157,6 +251,7 @@ class SqliteBackend:
             self._delete_sql[kind] = f"DELETE FROM {kind} WHERE id = ?"
         self._conn: sqlite3.Connection | None = None
         self._lock = PathLock(self.path)
+        self._forget_key: Any = lambda: None  # (see _writers; set by `open`)
         self._engine: Engine | None = None
         self._listener: Any = None
         self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write
@@ -179,11 +274,16 @@ class SqliteBackend:
                     raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
+                # Before _prepare takes the first lock. Also done if this backend is
+                # dropped unclosed (its connection then closes too): a writer noted
+                # forever would keep every read-only open's descriptor here.
+                self._forget_key = weakref.finalize(self, _writer_closed, _writer_opened(self.path))
                 self._prepare(conn, existed)
             except BaseException:
                 conn.close()
                 raise
         except BaseException as exc:
+            self._forget_key()
             self._lock.release(remove_if_created=True)
             if not existed:
                 for suffix in ("", "-wal", "-shm", "-journal"):
@@ -207,6 +307,7 @@ class SqliteBackend:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
             raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc.strerror}") from exc
+        key = _file_key(os.fstat(fd))
         try:
             # Held to the end: no writer can checkpoint on close or delete its -wal
             # meanwhile, so a -wal missing both before and after the read means no
@@ -228,15 +329,18 @@ class SqliteBackend:
                     records = self._read_only_records("mode=ro")
                 with engine._lock:
                     rebuild(engine, records)
-        finally:
-            os.close(fd)
+        except BaseException:
+            _close_by_hand(fd, key)
+            raise
+        if not _close_by_hand(fd, key):  # (else a writer here is using the -wal)
+            _remove_sidecars(self.path)  # if a writer closed while we read
 
     def _records_unless_a_writer_came(self, wal: str) -> dict[str, list] | None:
         """The file's records read `immutable`; None if a writer opened it meanwhile
         (its -wal appeared: it may have checkpointed into the file mid-read)."""
         try:
             records = self._read_only_records("mode=ro&immutable=1")
-        except BackendError:
+        except Exception:  # (a page checkpointed mid-read can fail to decode in any way)
             if not os.path.exists(wal):
                 raise
             return None
@@ -520,19 +624,41 @@ class SqliteBackend:
     def abort(self) -> None:
         """Give up an open that failed: close, release the lock, leave the disk as it was."""
         conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-        self._lock.release(remove_if_created=True)
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            self._forget_key()
+            self._lock.release(remove_if_created=True)
 
     def _release(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            finally:
-                self._lock.release()
-        else:
+        try:
+            if conn is not None:
+                self._checkpoint_for_close(conn)
+                try:
+                    conn.close()
+                finally:
+                    self._forget_key()
+                # A reader that held the file during our close may be gone already.
+                _remove_sidecars(self.path)
+        finally:
             self._lock.release()
+
+    def _checkpoint_for_close(self, conn: sqlite3.Connection) -> None:
+        """Copy every commit in the -wal into the database file (synced) and empty the
+        -wal (TRUNCATE), so that the file alone holds them even if this close cannot
+        delete the -wal: SQLite's close checkpoints and deletes it only when it is the
+        last connection, which a reader holding the file (see _shared_lock) keeps it
+        from being. Waits, like any write, up to the busy timeout for a reader still
+        reading through the -wal. A checkpoint SQLite gives up on (busy, or an I/O
+        error) leaves the commits in the -wal, as durable as before, for the next open
+        to recover; it costs nothing in the usual case, the checkpoint SQLite's close
+        would have done itself."""
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
 
     def _require_open(self) -> sqlite3.Connection:
         if self._conn is None:

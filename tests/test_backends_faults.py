@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from test_backends_support import (  # noqa: E402
-    Workload, as_schema_version, dump, execute_sql, make_clock, rewrite_snapshot,
+    Workload, as_schema_version, dump, execute_sql, make_clock, reader_elsewhere, rewrite_snapshot,
 )
 
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
@@ -655,6 +655,36 @@ def test_read_only_sqlite_open_works_in_a_folder_it_cannot_write(shared_dir):
     assert not os.path.exists(f"{path}-wal") and not os.path.exists(f"{path}-shm")  # the writer's, gone with it
 
 
+def test_read_only_sqlite_open_reads_what_a_writer_left_and_removes_it_if_it_may(shared_dir):
+    """A writer that closed while a reader held the file left an empty -wal and its
+    -shm: a reader that may not write reads through them and changes nothing; the next
+    one that may removes them."""
+    path = os.path.join(shared_dir, "runs.db")
+    url = f"sqlite:///{path}"
+    _populated(url).close()
+    writer = Engine.open(url)
+    writer.create_flow("last")
+    expected = dump(writer)
+    with reader_elsewhere(path):
+        writer.close()
+    names = ["runs.db", "runs.db-shm", "runs.db-wal", "runs.db.lock"]
+    assert sorted(os.listdir(shared_dir)) == names
+    os.chmod(path, 0o444)
+    os.chmod(shared_dir, 0o555)
+    try:
+        before = [open(path + suffix, "rb").read() for suffix in ("", "-wal")]
+        with unprivileged(), Engine.open(url, read_only=True) as reader:
+            assert dump(reader) == expected
+        assert sorted(os.listdir(shared_dir)) == names
+        assert [open(path + suffix, "rb").read() for suffix in ("", "-wal")] == before
+    finally:
+        os.chmod(shared_dir, 0o777)
+        os.chmod(path, 0o644)
+    with Engine.open(url, read_only=True) as reader:
+        assert dump(reader) == expected
+    assert sorted(os.listdir(shared_dir)) == ["runs.db", "runs.db.lock"]
+
+
 def test_read_only_sqlite_open_rereads_through_the_wal_of_a_writer_that_came_mid_read(tmp_path, monkeypatch):
     """A writer that opens during the read of the bare file may checkpoint into it
     under the reader: the reader then reads again, through the writer's -wal, which
@@ -681,7 +711,8 @@ def test_read_only_sqlite_open_rereads_through_the_wal_of_a_writer_that_came_mid
         assert reader.read_flow_by_name("mid-read") is not None
     assert reads == ["mode=ro&immutable=1", "mode=ro"]
     monkeypatch.undo()
-    Engine.open(url).close()  # the next writer checkpoints and removes the -wal and -shm
+    assert not os.path.exists(f"{path}-wal")  # the reader, closing last, removed the writer's
+    Engine.open(url).close()
     before = _listing(tmp_path)
     with Engine.open(url, read_only=True) as reader:
         assert reader.read_flow_by_name("mid-read") is not None

@@ -7,10 +7,14 @@ choice it makes comes from its own seeded RNG and every id it creates is explici
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import uuid
 import zlib
 from typing import Any
@@ -45,6 +49,43 @@ def execute_sql(path: Any, *statements: str) -> None:
         for statement in statements:
             conn.execute(statement)
         conn.commit()
+    finally:
+        conn.close()
+
+
+# Another process taking the lock a read-only SQLite open holds while it reads (see
+# backends.sqlite._shared_lock), reporting "locked", and holding it until its stdin closes.
+_READER = """
+import os, sys
+from backends.sqlite import _shared_lock
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert _shared_lock(fd, sys.argv[1])
+print("locked", flush=True)
+sys.stdin.read()
+"""
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextlib.contextmanager
+def reader_elsewhere(path: Any):
+    """For the block, another process holds the SQLite file at `path` as a read-only
+    open does while it reads: a writer closing meanwhile is not its last connection."""
+    proc = subprocess.Popen([sys.executable, "-c", _READER, str(path)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"locked\n", "the reader process failed (see stderr)"
+        yield
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 0
+
+
+def names_in_the_file_alone(path: Any) -> set:
+    """The flow names the SQLite file at `path` holds by itself, any -wal beside it unread."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        return {name for (name,) in conn.execute("SELECT name FROM flow")}
     finally:
         conn.close()
 

@@ -8,6 +8,8 @@ its indexes must agree with a brute-force scan. The child is a fork of the test 
 """
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
 import random
 import signal
@@ -18,7 +20,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_backends_support import Workload, check_indexes, dump, make_clock, seed_engine_ids  # noqa: E402
+from test_backends_support import (  # noqa: E402
+    Workload, check_indexes, dump, make_clock, names_in_the_file_alone, seed_engine_ids,
+)
 
 from engine import Engine  # noqa: E402
 from engine.records import seed_slugs  # noqa: E402
@@ -41,15 +45,20 @@ def _child(url: str, seed: int, options: dict, out: int) -> None:
 
 
 def _spawn(url: str, seed: int, options: dict) -> tuple[int, "object"]:
-    """Fork a child running `_child`; returns (pid, reader of its reports). A fork
-    starts in a millisecond with everything imported, where a fresh interpreter takes
-    a third of a second; 40+ kills per run make that the difference."""
+    """Fork a child running `_child`; returns (pid, reader of its reports)."""
+    return _fork(lambda out: _child(url, seed, options, out))
+
+
+def _fork(run) -> tuple[int, "object"]:
+    """Fork a child running `run(fd it reports on)`; returns (pid, reader of its
+    reports). A fork starts in a millisecond with everything imported, where a fresh
+    interpreter takes a third of a second; 40+ kills per run make that the difference."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         try:
             os.close(read_fd)
-            _child(url, seed, options, write_fd)
+            run(write_fd)
         except BaseException:
             import traceback
 
@@ -180,3 +189,63 @@ def test_json_snapshot_survives_sigkill_during_save(tmp_path):
     # A kill mid-save may leave a temporary file; the next open removed it.
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
+
+def _closing_child(path: str, out: int) -> None:
+    """Open, commit three flows and close, over and over, reporting each commit that
+    returned. Every other close is under a reader's lock (held on a descriptor kept
+    open: closing one would drop the writer's locks), so it leaves the -wal for the
+    next open; every third cycle a read-only open follows, removing what stayed."""
+    from backends.sqlite import _range_lock, _shared_lock
+
+    url = f"sqlite:///{path}"
+    fd = os.open(path, os.O_RDONLY)
+    n = 0
+    for cycle in itertools.count():
+        engine = Engine.open(url)
+        for _ in range(3):
+            engine.create_flow(f"flow-{n}")
+            n += 1
+            os.write(out, b"%d\n" % n)
+        if cycle % 2:
+            _shared_lock(fd, path)
+        engine.close()
+        _range_lock(fd, fcntl.F_UNLCK, 0, 0)
+        if cycle % 3 == 0:
+            Engine.open(url, read_only=True).close()
+
+
+def test_sqlite_close_survives_sigkill(tmp_path):
+    """Killed anywhere in opening, committing, emptying the -wal into the file, closing
+    (under a reader or not) or a read-only open removing what a close left: every
+    reported commit is there, for a reader and for the writer reopening, and that
+    writer's close leaves the file alone."""
+    rng = random.Random(os.getpid() ^ int(time.time()))
+    counts = []
+    for i in range(KILLS):
+        (tmp_path / str(i)).mkdir()
+        path = tmp_path / str(i) / "runs.db"
+        with Engine.open(f"sqlite:///{path}"):
+            pass
+        pid, lines = _fork(lambda out: _closing_child(str(path), out))
+        target = rng.randrange(60)
+        reported = 0
+        while reported < target:
+            line = lines.readline()
+            assert line, "the child died (see stderr)"
+            reported = int(line)
+        time.sleep(rng.random() * 0.01)  # a cycle takes a few milliseconds: land anywhere in it
+        status = _kill(pid)
+        for line in lines.read().split():
+            reported = int(line)
+        lines.close()
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, "child died on its own"
+        with Engine.open(f"sqlite:///{path}", read_only=True) as reader:
+            names = {f.name for f in reader.read_flows()}
+        assert names in ({f"flow-{n}" for n in range(reported)}, {f"flow-{n}" for n in range(reported + 1)})
+        with Engine.open(f"sqlite:///{path}") as writer:
+            check_indexes(writer)
+            assert {f.name for f in writer.read_flows()} == names
+        assert sorted(os.listdir(path.parent)) == ["runs.db", "runs.db.lock"]
+        assert names_in_the_file_alone(path) == names
+        counts.append(len(names))
+    assert max(counts) > 20
