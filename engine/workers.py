@@ -37,7 +37,7 @@ __all__ = [
 LAST_POLLED_TIMEOUT = _dt.timedelta(seconds=60)
 # get_scheduled_flow_runs' caps when none is given (the query's bound defaults).
 DEFAULT_LIMIT = 1000
-# Runs holding a pool or queue slot (parsed once: a poll counts them per queue).
+# The states of runs holding a pool or queue slot (a poll counts them per queue).
 _BUSY_TYPES = (StateType.PENDING, StateType.RUNNING)
 # What create_work_pool / create_work_queue take: not the pool's default queue, which
 # creating the pool makes, nor a queue's status, which Prefect's WorkQueueCreate lacks.
