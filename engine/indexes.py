@@ -23,8 +23,8 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["ColdHashIndex", "ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex", "key_range",
-           "sort_entry"]
+__all__ = ["ColdHashIndex", "ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex",
+           "key_range", "sort_entry"]
 
 
 class HashIndex:
