@@ -156,12 +156,9 @@ class GroupedSortedIndex:
         self.table = table  # the owning Table
         self.live = False
 
-    @property
-    def entries(self) -> "GroupedSortedIndex":
-        # Table.activate bulk-loads `index.entries.update(keys)`; we file them by group.
-        return self
-
-    def update(self, keys: Iterable[tuple]) -> None:
+    def load(self, keys: Iterable[tuple], records: Iterable[Any]) -> None:
+        """File the (group, entry) `keys` of `records` (Table.activate): one sort per
+        group, not n inserts."""
         by_group: dict[Hashable, list] = {}
         for group, entry in keys:
             by_group.setdefault(group, []).append(entry)

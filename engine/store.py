@@ -168,8 +168,8 @@ class Table:
         return self._register(ColdHashIndex(name, extract, self))
 
     def activate(self, index: Any) -> None:
-        """Start maintaining a cold index (sorted, or a ColdHashIndex): file every row
-        in it. O(n log n), or O(n) for an equality index."""
+        """Start maintaining a cold index (a sorted one, or a ColdHashIndex): file
+        every row in it (its `load`). O(n log n), or O(n) for an equality index."""
         extract = index.extract
         keys = self._keys
         entries = []
@@ -181,11 +181,7 @@ class Table:
                 old.append(entry)
             else:  # a shared tuple: never mutate it
                 keys[rec] = old + (entry,)
-        if isinstance(index, ColdHashIndex):
-            for key, rec in zip(entries, self.rows.values()):
-                index.insert(key, rec)
-        else:
-            index.entries.update(entries)
+        index.load(entries, self.rows.values())
         self.indexes.append(index)
         self._file_fn = self._refile_fn = None
         index.live = True
