@@ -22,8 +22,8 @@ from engine.tables import KINDS
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
 
-__all__ = ["Backend", "PathLock", "check_location", "rebuild", "check_options", "no_gc", "COLUMNS_ADDED_IN",
-           "columns_missing"]
+__all__ = ["Backend", "PathLock", "check_location", "accessible", "rebuild", "check_options", "no_gc",
+           "COLUMNS_ADDED_IN", "columns_missing"]
 
 # Columns added to a kind after its first stored form (the record's last fields), by
 # the SQLite schema version that added them. Data an older runstate wrote lacks them:
@@ -100,15 +100,15 @@ def check_location(path: str) -> bool:
     if not os.path.isdir(folder):
         raise BackendError(f"folder {folder!r} of {path!r} does not exist")
     # Atomic replacement and the lock file both need to create files in the folder.
-    if not _access(folder, os.W_OK | os.X_OK):
+    if not accessible(folder, os.W_OK | os.X_OK):
         raise BackendError(f"folder {folder!r} is not writable (read-only location?)")
     exists = os.path.exists(path)
     if exists:
         if not os.path.isfile(path):
             raise BackendError(f"{path!r} is not a regular file")
-        if not _access(path, os.R_OK):
+        if not accessible(path, os.R_OK):
             raise BackendError(f"{path!r} is not readable (permission denied)")
-        if not _access(path, os.W_OK):
+        if not accessible(path, os.W_OK):
             raise BackendError(f"{path!r} is read-only (permission denied)")
         links = os.stat(path).st_nlink
         if links > 1:
@@ -122,8 +122,9 @@ def check_location(path: str) -> bool:
     return exists
 
 
-def _access(path: str, mode: int) -> bool:
-    # The effective ids decide what open() may do (they differ in setuid programs).
+def accessible(path: str, mode: int) -> bool:
+    """os.access by the effective ids, which decide what open() may do (they differ
+    in setuid programs), where the platform can check them."""
     if os.access in os.supports_effective_ids:
         return os.access(path, mode, effective_ids=True)
     return os.access(path, mode)

@@ -48,7 +48,8 @@ from engine.tables import KINDS
 from engine.validation import as_int, storable_text
 
 from .base import (
-    COLUMNS_ADDED_IN, PathLock, check_location, closed_listener, columns_missing, no_gc, rebuild, require_file, resolved,
+    COLUMNS_ADDED_IN, PathLock, accessible, check_location, closed_listener, columns_missing, no_gc, rebuild,
+    require_file, resolved,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,10 +191,6 @@ def _close_by_hand(fd: int, key: tuple[int, int]) -> bool:
         return True
 
 
-def _writable(path: str) -> bool:
-    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
-
-
 def _remove_sidecars(path: str) -> None:
     """Remove the empty `-wal` (and the `-shm`) a writer's close had to leave because a
     reader held the database then, if nobody has the database open now.
@@ -211,7 +208,7 @@ def _remove_sidecars(path: str) -> None:
             return
     except OSError:
         return
-    if not (_writable(path) and _writable(os.path.dirname(path))):
+    if not (accessible(path, os.W_OK) and accessible(os.path.dirname(path), os.W_OK)):
         return
     try:
         conn = sqlite3.connect(f"file:{_uri_path(path)}?mode=rw", uri=True, timeout=0)
