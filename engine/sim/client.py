@@ -512,11 +512,8 @@ class Client:
         fails = run.fails
         if fails[i] is None:
             duration, fails[i], _ = run.draws[i]  # type: ignore[misc]
-            return duration
-        node = run.plan.nodes[i]
-        rng = run.rng
-        duration = node.duration.sample(rng)
-        fails[i] = node.fail_p > 0.0 and rng.random() < node.fail_p  # type: ignore[union-attr]
+        else:
+            duration, fails[i] = run.plan.nodes[i].draw_try(run.rng)  # type: ignore[arg-type]
         return duration
 
     def _finish_task(self, arg: tuple[RunSim, int, int]) -> None:

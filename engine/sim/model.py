@@ -48,14 +48,17 @@ class Node:
         self.jitter = bool(task.retries and task.retry_jitter_factor)
         self.subflow: "FlowPlan | None" = None
 
+    def draw_try(self, rng: random.Random) -> tuple[float, bool]:
+        """What a try of this node draws: its duration, then whether it fails."""
+        p = self.fail_p
+        return self.duration.sample(rng), p > 0.0 and rng.random() < p
+
     def draw(self, rng: random.Random) -> "tuple[float, bool, int] | None":
-        """What the first try of this node in an attempt draws: its duration, whether
-        it fails and its cache choice (None for a subflow call, which draws nothing)."""
+        """What the first try of this node in an attempt draws: draw_try's, then its
+        cache choice (None for a subflow call, which draws nothing)."""
         if self.subflow is not None:
             return None
-        p = self.fail_p
-        return (self.duration.sample(rng), p > 0.0 and rng.random() < p,
-                rng.randrange(self.choices) if self.choices > 1 else 0)
+        return (*self.draw_try(rng), rng.randrange(self.choices) if self.choices > 1 else 0)
 
 
 class FlowPlan:
