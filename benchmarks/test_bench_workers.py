@@ -81,3 +81,22 @@ def test_worker_poll_of_a_long_history_while_many_run_elsewhere(benchmark, long_
     got = benchmark(engine.get_scheduled_flow_runs, work_pool_ids=[pool.id])
     assert len(got) == 20   # the queue's 50 slots less its 20 RUNNING runs leave room for all 20
     assert all(r.flow_run.state_type is StateType.SCHEDULED for r in got)
+
+
+def test_count_and_read_a_queues_running_runs_while_many_run_elsewhere(benchmark, long_history_busy_elsewhere):
+    # What a work queue's page asks: its RUNNING runs, counted and the first page read.
+    # Answered from the (queue, state type) index, not by walking the queue's history
+    # or every RUNNING run.
+    engine, pool = long_history_busy_elsewhere
+    queue, = engine.read_work_queues(pool.id, work_queue_filter={"name": {"any_": ["q"]}})
+    flow_runs = {"state": {"type": {"any_": ["RUNNING"]}}}
+    queues = {"id": {"any_": [str(queue.id)]}}
+
+    def count_and_read():
+        return (engine.count_flow_runs(flow_run_filter=flow_runs, work_queue_filter=queues),
+                engine.read_flow_runs(flow_run_filter=flow_runs, work_queue_filter=queues, sort="NAME_ASC", limit=10))
+
+    count, page = benchmark(count_and_read)
+    assert count == 20
+    assert len(page) == 10 and [r.name for r in page] == sorted(r.name for r in page)
+    assert all(r.state_type is StateType.RUNNING and r.work_queue_id == queue.id for r in page)

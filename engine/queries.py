@@ -17,6 +17,11 @@ types). Execution then picks the cheapest route:
   a smaller candidate set exists. A time filter
   on the sort key itself (`next_scheduled_start_time` before now, sorted by it)
   narrows the walk to that range of the index: its start is a bisection;
+* a state-type filter and a restriction to work queues, deployments or flows: one
+  more candidate source, the buckets of those (key, state type) pairs in a
+  "<field>+state_type" index; with no other criterion it is the answer, so a count
+  is a sum of bucket sizes (`_join_state_types`; the index is cold until a plan
+  large enough to be worth its upkeep asks);
 * count_task_runs_by_state: bucket sizes of the state-type index; restricted to
   given flow runs, a walk of those runs' task runs. (A (flow run, state type)
   index would answer in O(9) per flow run, but every task transition would pay
@@ -78,6 +83,11 @@ class _Source:
     # that index can walk just the range, which is already in order.
     sorted_on: str | None = None
     bounds: tuple | None = None
+    # Runs whose `keyed[0]` field (work_queue_id, deployment_id or flow_id) is one of
+    # `keyed[1]`: joined with state types through the "<field>+state_type" index.
+    keyed: tuple | None = None
+    # Exactly the matches of one AND-ed criterion (`exact` is for the whole plan).
+    unit: bool = False
 
 
 @attrs.define(slots=True)
@@ -85,6 +95,9 @@ class _Plan:
     predicates: list = attrs.field(factory=list)
     sources: list = attrs.field(factory=list)
     restrictions: int = 0
+    # A source that is exactly the matches of the whole plan, though made from two
+    # of its criteria (see _join_state_types).
+    answer: _Source | None = None
 
     def add(self, predicate: Callable, sources: list[_Source]) -> None:
         self.predicates.append(predicate)
@@ -98,7 +111,10 @@ class _Plan:
         return min(self.sources, key=lambda s: s.size) if self.sources else None
 
     def exact_source(self) -> _Source | None:
-        """The source that *is* the answer, when there is a single restriction."""
+        """The source that *is* the answer: one covering a single restriction
+        exactly, or a join of two that are the plan's only criteria."""
+        if self.answer is not None:
+            return self.answer
         if self.restrictions != 1:
             return None
         for src in self.sources:
@@ -171,6 +187,7 @@ def _run_sources(table: Any, flt: Any, time_fields: dict[str, str]) -> tuple[lis
         out.append(_ids(table, ids.any_, exact=single and getattr(ids, "not_any_", None) is None))
     if flt.state is not None:
         for src in _state_sources(flt.state, idx["state_type"], idx["state_name"]):
+            src.unit = src.exact
             src.exact = src.exact and single
             out.append(src)
     tags = flt.tags
@@ -207,7 +224,10 @@ def _flow_run_filter_sources(tables: Any, flt: FlowRunFilter) -> list[_Source]:
             continue
         one = single and len(sub.populated()) == 1
         if sub.any_ is not None:
-            out.append(_buckets(idx[name], sub.any_, exact=one))
+            src = _buckets(idx[name], sub.any_, exact=one, unit=len(sub.populated()) == 1)
+            if name == "deployment_id":
+                src.keyed = (name, frozenset(sub.any_))
+            out.append(src)
         elif sub.is_null_ is True:
             out.append(_buckets(idx[name], [None], exact=one))
         elif sub.is_null_ is False:  # every bucket: these indexes keep none for None
@@ -296,14 +316,18 @@ def _flow_run_plan(
     if flow_filter is not None:
         f_pred = flow_filter.predicate(tables)
         flow_ids = frozenset(f.id for f in tables["flow"].rows.values() if f_pred(f))
-        plan.add(lambda r: r.flow_id in flow_ids, [_buckets(idx["flow_id"], flow_ids, exact=True)])
+        plan.add(lambda r: r.flow_id in flow_ids,
+                 [_buckets(idx["flow_id"], flow_ids, exact=True, unit=True, keyed=("flow_id", flow_ids))])
     if deployment_filter is not None:
         d_pred = deployment_filter.predicate(tables)
         dep_ids = frozenset(d.id for d in tables["deployment"].rows.values() if d_pred(d))
-        plan.add(lambda r: r.deployment_id in dep_ids, [_buckets(idx["deployment_id"], dep_ids, exact=True)])
+        plan.add(lambda r: r.deployment_id in dep_ids,
+                 [_buckets(idx["deployment_id"], dep_ids, exact=True, unit=True, keyed=("deployment_id", dep_ids))])
     if work_queue_filter is not None or work_pool_filter is not None:
         queue_ids = frozenset(_queue_ids(tables, work_queue_filter, work_pool_filter))
-        plan.add(lambda r: r.work_queue_id in queue_ids, [_buckets(idx["work_queue_id"], queue_ids, exact=True)])
+        plan.add(lambda r: r.work_queue_id in queue_ids,
+                 [_buckets(idx["work_queue_id"], queue_ids, exact=True, unit=True,
+                           keyed=("work_queue_id", queue_ids))])
     if task_run_filter is not None:
         # "Has at least one task run matching": the set of their flow run ids.
         t_plan = _task_run_plan(tables, None, None, task_run_filter, None)
@@ -312,7 +336,40 @@ def _flow_run_plan(
         else:
             fr_ids = frozenset(tr.flow_run_id for tr in _matching(t_plan, tables["task_run"].rows)) - {None}
         plan.add(lambda r: r.id in fr_ids, [_ids(tables["flow_run"], fr_ids, exact=True)])
+    criteria = plan.restrictions
+    if flow_run_filter is not None and flow_run_filter.populated():
+        criteria += len(flow_run_filter.populated()) - 1
+    _join_state_types(plan, idx, criteria)
     return plan
+
+
+# A cold "<field>+state_type" index is built (O(n) once, then a dict write per later
+# transition) only for a plan whose smallest source has at least this many runs.
+JOIN_WARM_AT = 2048
+
+
+def _join_state_types(plan: _Plan, idx: dict, criteria: int) -> None:
+    """Add the runs of the plan's state types *and* its queues, deployments or flows
+    as one more source, from the (field, state type) index: a queue's RUNNING runs
+    without walking every RUNNING run or every run of the queue. When those two
+    criteria are all the plan has (`criteria` AND-ed criteria in all), the join is
+    its answer and a count is a sum of bucket sizes. O(keys x state types)."""
+    typed = [s for s in plan.sources if s.state_types is not None]
+    keyed = [s for s in plan.sources if s.keyed is not None]
+    if not typed or not keyed:
+        return
+    state = min(typed, key=lambda s: s.size)
+    best = plan.smallest()
+    for src in keyed:
+        field, keys = src.keyed
+        pairs = [(key, state_type) for key in keys for state_type in state.state_types]
+        index = idx[field + "+state_type"]
+        if len(pairs) >= best.size or not (index.live or best.size >= JOIN_WARM_AT):
+            continue  # looking up the pairs (or building the index) costs more than the scan
+        joined = _buckets(index, pairs, exact=False)
+        plan.sources.append(joined)
+        if criteria == 2 and state.unit and src.unit:
+            plan.answer = joined
 
 
 def _task_run_plan(

@@ -58,25 +58,28 @@ def _idempotency(run):
     return None if key is None else (run.flow_id, key)
 
 
-# One key object per (work queue, state type): runs share it instead of each
-# holding a tuple for the garbage collector to walk. Only an optimisation, so the
-# table is simply emptied if it ever grows large (queues made and deleted).
-_QUEUE_STATES: dict = {}
+def _with_state_type(field: str):
+    """Key extractor for a "<field>+state_type" index: (run.<field>, run.state_type),
+    None (unfiled: the index is sparse) when the field is None. Runs share one key
+    object per pair instead of each holding a tuple for the garbage collector to
+    walk; that table of keys is only an optimisation, so it is simply emptied if it
+    ever grows large (queues or deployments made and deleted)."""
+    shared_keys: dict = {}
+    get_field = _attr(field)
 
+    def key(run):
+        value = get_field(run)
+        if value is None:
+            return None
+        pair = (value, run.state_type)
+        shared = shared_keys.get(pair)
+        if shared is None:
+            if len(shared_keys) >= 65536:
+                shared_keys.clear()
+            shared = shared_keys[pair] = pair
+        return shared
 
-def _queue_state(run):
-    # A worker poll's busy count: a queue's runs by state type. Runs outside any
-    # queue are not filed (the index is sparse).
-    queue = run.work_queue_id
-    if queue is None:
-        return None
-    key = (queue, run.state_type)
-    shared = _QUEUE_STATES.get(key)
-    if shared is None:
-        if len(_QUEUE_STATES) >= 65536:
-            _QUEUE_STATES.clear()
-        shared = _QUEUE_STATES[key] = key
-    return shared
+    return key
 
 
 def _id_int(run):
@@ -144,9 +147,11 @@ def build_store() -> Store:
     fr.hash_index("parent_task_run_id", _attr("parent_task_run_id"), sparse=True)
     fr.hash_index("idempotency", _idempotency, sparse=True)
     fr.multi_index("tags", _tag_keys)
-    # A queue's runs by state type, for the PENDING/RUNNING counts of a worker poll
-    # (engine/workers.py); cold until the first poll of a limited pool or queue.
-    fr.cold_hash_index("work_queue_state", _queue_state)
+    # Runs by (work queue | deployment | flow, state type): a worker poll's busy
+    # counts (engine/workers.py), and the counts and reads of a state filter joined
+    # with one of those restrictions (engine/queries.py). Cold until such a use.
+    for field in ("work_queue_id", "deployment_id", "flow_id"):
+        fr.cold_hash_index(field + "+state_type", _with_state_type(field))
     # A start_time filter's range. The START_TIME sort orders by start time or else
     # expected start time, so its index cannot answer the filter (cold until used).
     fr.sorted_index("start_time_range", _attr("start_time"))

@@ -361,7 +361,7 @@ def get_scheduled_flow_runs(
         candidate_pools = list(pools.values())
     wanted_queues = None if queue_ids is None else set(queue_ids)
 
-    by_queue_state = tables["flow_run"].by_name["work_queue_state"]
+    by_queue_state = tables["flow_run"].by_name["work_queue_id+state_type"]
 
     def busy(queue_list: list) -> int:
         # The queues' PENDING and RUNNING runs: O(1) a queue from the index of runs by

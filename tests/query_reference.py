@@ -330,7 +330,7 @@ def _focus(draw, f):
 
 
 @st.composite
-def flow_run_filters(draw, ids):
+def flow_run_filters(draw, ids, deployment_ids=()):
     f = {}
     if maybe(draw, 0.4):
         f["state"] = {}
@@ -357,6 +357,8 @@ def flow_run_filters(draw, ids):
         f["tags"] = tags
     if maybe(draw, 0.15):
         f["deployment_id"] = draw(st.sampled_from([{"is_null_": True}, {"is_null_": False}, {}]))
+        if deployment_ids and maybe(draw):
+            f["deployment_id"] = {"any_": draw(st.lists(st.sampled_from(deployment_ids), max_size=2))}
     if maybe(draw, 0.15):
         f["work_queue_name"] = draw(st.sampled_from([{"any_": ["default"]}, {"any_": ["high", "nope"]},
                                                      {"is_null_": True}, {"is_null_": False}]))
@@ -411,10 +413,10 @@ def task_run_filters(draw, ids):
 
 
 @st.composite
-def requests(draw, flow_run_ids, for_task_runs):
+def requests(draw, flow_run_ids, for_task_runs, deployment_ids=()):
     req = {}
     if maybe(draw, 0.6):
-        fr = draw(flow_run_filters(flow_run_ids))
+        fr = draw(flow_run_filters(flow_run_ids, deployment_ids))
         if for_task_runs and maybe(draw, 0.3) and flow_run_ids:
             fr = {"id": {"any_": draw(st.lists(st.sampled_from(flow_run_ids), min_size=1, max_size=4))}}
         req["flow_runs"] = fr
@@ -469,9 +471,10 @@ def ref_task_runs(req, w):
 def check_queries(engine, data, rounds=4):
     w = world_of(engine)
     fr_ids = sorted(str(i) for i in w["flow_runs"]) + [str(uuid.UUID(int=7))]
+    dep_ids = sorted(str(i) for i in w["deployments"]) + [str(uuid.UUID(int=8))]
     for _ in range(rounds):
         for_tasks = data.draw(st.booleans())
-        req = data.draw(requests(fr_ids, for_tasks))
+        req = data.draw(requests(fr_ids, for_tasks, dep_ids))
         kwargs = {FILTER_ARGS[k]: v for k, v in req.items()}
         sort = data.draw(st.sampled_from(TASK_RUN_SORTS if for_tasks else FLOW_RUN_SORTS))
         offset = data.draw(st.sampled_from([0, 0, 1, 3, 10]))
