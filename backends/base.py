@@ -8,15 +8,14 @@ the backend or did not happen. The core itself never does I/O.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
-import gc
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.errors import BackendError, ValidationError
 from engine.indexes import HashIndex, SortedIndex, SparseHashIndex
+from engine.store import no_gc
 from engine.tables import KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -181,29 +180,6 @@ class PathLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
-
-
-@contextlib.contextmanager
-def no_gc():
-    """Pause the cyclic garbage collector while building or dumping hundreds of
-    thousands of objects: otherwise it keeps rescanning the growing heap, which
-    costs more than the loading itself. Nothing built here is garbage.
-
-    On the way out, what was built goes straight to the oldest generation
-    (`freeze` then `unfreeze` splices the lists in O(1)): left in the youngest, the
-    next allocation would trigger a collection that walks every loaded object (a
-    second per million), only to promote them all anyway. Skipped when the process
-    has frozen objects of its own, which `unfreeze` would release."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        if was_enabled:
-            gc.enable()
 
 
 def rebuild(engine: "Engine", records: dict[str, list]) -> None:

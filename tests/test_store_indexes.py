@@ -215,3 +215,39 @@ def test_records_hash_by_identity(kind):
     cls = RECORD_CLASSES[kind]
     assert cls.__hash__ is object.__hash__ and cls.__eq__ is object.__eq__, cls
 
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_a_large_cold_index_build_pauses_the_collector_and_restores_it(monkeypatch, collector_on):
+    # A table past BULK_BUILD_ROWS builds a cold index with the collector paused
+    # (the collector rescanning the growing heap doubled such builds); afterwards the
+    # collector is as the caller had it, and the index answers as a small build would.
+    import gc
+
+    import engine.store as store_module
+
+    engine = Engine(clock=ManualClock(T, tick=dt.timedelta(seconds=1)))
+    flow = engine.create_flow(name="f")
+    for i in range(30):
+        engine.create_flow_run(flow_id=flow.id, name=f"run-{i:02}", state=Running() if i % 3 else Pending())
+    monkeypatch.setattr(store_module, "BULK_BUILD_ROWS", 20)
+    seen = []
+    real_no_gc = store_module.no_gc
+
+    def spying_no_gc():
+        seen.append(gc.isenabled())
+        return real_no_gc()
+
+    monkeypatch.setattr(store_module, "no_gc", spying_no_gc)
+    was = gc.isenabled()
+    try:
+        if not collector_on:
+            gc.disable()
+        got = engine.read_flow_runs(flow_run_filter={"state": {"type": {"any_": ["RUNNING"]}}}, sort="NAME_DESC",
+                                    limit=3)
+        assert gc.isenabled() is collector_on
+    finally:
+        if was:
+            gc.enable()
+    assert seen and set(seen) == {collector_on}  # each build went through no_gc, as the caller had it
+    assert [r.name for r in got] == ["run-29", "run-28", "run-26"]
