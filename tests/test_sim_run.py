@@ -109,6 +109,50 @@ def test_concurrency_limits_never_exceeded(semantics):
     assert counters["tag_slot_waits"] > 0
 
 
+def _two_limited_tags(runs: int, held: tuple = ("a",)) -> dict:
+    # A task per `held` tag keeps it (limit 1) for a minute; "both" needs a and b
+    # (limit 1 each). Told to wait for a, Prefect's server rule still takes b if free
+    # and keeps it.
+    holders = [{"name": f"hold-{tag}", "tags": [tag], "duration": "60s"} for tag in held]
+    return {
+        "simulation": {"until": "2h"},
+        "tag_limits": [{"tag": "a", "limit": 1}, {"tag": "b", "limit": 1}],
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "f", "tasks": [*holders, {"name": "both", "tags": ["a", "b"], "duration": "1s"}]}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p",
+                         "schedule": {"at": [f"{10 * k}m" for k in range(runs)]}}],
+    }
+
+
+def test_a_task_with_two_limited_tags_does_not_wait_on_a_slot_it_holds():
+    # The client takes a task's tag slots all or nothing, as Prefect's does: the slot
+    # the rule kept on b is given back at each WAIT, so "both" runs once a frees
+    # (it would otherwise wait on its own b slot until the end).
+    result, engine = simulate(_two_limited_tags(runs=3))
+    assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
+    counters = result.metrics.counters
+    assert counters["tag_slot_waits"] == counters["tag_slots_given_back"] == 6   # two per run, at 0 s and 30 s
+    for tag in ("a", "b"):
+        assert engine.read_concurrency_limit_by_tag(tag).active_slots == []
+    both = [tr for tr in all_task_runs(engine) if tr.task_key.startswith("both")]
+    for tr in both:
+        running = [s for s in engine.read_task_run_states(tr.id) if s.type is StateType.RUNNING]
+        started = running[0].timestamp - engine.read_flow_run(tr.flow_run_id).start_time
+        assert 60 <= started.total_seconds() <= 61   # right after "hold-a" gave back a
+
+
+def test_a_rule_that_delays_twice_in_a_call_counts_one_wait():
+    # With a and b both full, the tag rule delays for each in one call; the proposal
+    # gets one WAIT, and the report counts one.
+    result, engine = simulate(_two_limited_tags(runs=3, held=("a", "b")))
+    counters = result.metrics.counters
+    assert counters["tag_slot_waits"] == 6 and counters["tag_slots_given_back"] == 0
+    rule = build_report(result)["rules"]["SecureTaskConcurrencySlots"]
+    assert rule["calls"] == rule["accept"] + rule["reject"] + rule["wait"] + rule["abort"]
+    assert rule["wait"] == counters["tag_slot_waits"]
+
+
 def test_state_counts_match_the_engine(semantics):
     result, engine = semantics
     for kind, rows, counts in (("flow", all_flow_runs(engine), result.metrics.flow_counts),

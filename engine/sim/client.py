@@ -479,6 +479,8 @@ class Client:
             if (result.details.reason or "").startswith("Concurrency limit"):
                 counters["tag_slot_waits"] += 1
                 self.metrics.tag_wait_seconds += delay
+                if len(node.tags) > 1:
+                    self._give_back_tag_slots(run, i)
             else:
                 counters["scheduled_time_waits"] += 1
             self._after(delay, self._propose_task_running, arg)
@@ -504,6 +506,24 @@ class Client:
         else:
             counters["task_aborts"] += 1
             self._node_done(run, i, False)
+
+    def _give_back_tag_slots(self, run: RunSim, i: int) -> None:
+        """Told to wait for a tag slot, a task holds none. Prefect 3.1.0's server rule
+        keeps the slots it took on tags sorted after the full one (spec §8.19), so a
+        task with two limited tags could wait forever on a slot it holds itself; its
+        client, though, takes a task's tag slots all or nothing (the
+        concurrency_limits/increment route gives back what it took when a tag is
+        full). The simulated client does the same: it gives back any slot the rule
+        left it. O(tags + slots held on them)."""
+        engine = self.engine
+        run_id = str(run.trs[i].id)
+        with engine.transaction():
+            for tag in run.plan.nodes[i].tags:
+                limit = engine.read_concurrency_limit_by_tag(tag)
+                if limit is not None and run_id in limit.active_slots:
+                    engine.reset_concurrency_limit_by_tag(
+                        tag, slot_override=[slot for slot in limit.active_slots if slot != run_id])
+                    self._counters["tag_slots_given_back"] += 1
 
     def _start_try(self, run: RunSim, i: int) -> float:
         """A try of node `i` starts running: its duration, and whether it fails kept for

@@ -33,7 +33,7 @@ class Metrics:
             "flow_runs_created", "flow_runs_finished", "flow_runs_deleted", "flow_runs_rescheduled", "subflow_runs_created",
             "subflow_runs_loaded",
             "task_runs_created", "task_attempts", "task_retries", "flow_retries", "cache_hits",
-            "tag_slot_waits", "deployment_slot_waits", "deployment_cancel_new",
+            "tag_slot_waits", "tag_slots_given_back", "deployment_slot_waits", "deployment_cancel_new",
             "pool_limit_deferrals", "worker_limit_deferrals", "late_marked", "scheduled_time_waits",
             "pauses", "resumes", "pause_timeouts", "crashes", "cancellations_requested",
             "cancellations", "task_aborts", "flow_aborts", "task_not_ready",

@@ -149,6 +149,8 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
         "cache_hits": c["cache_hits"],
         "concurrency": {
             "tag_slot_waits": c["tag_slot_waits"], "tag_slot_wait_seconds": _r(m.tag_wait_seconds),
+            # slots the server's tag rule kept while answering WAIT, given back by the client
+            "tag_slots_given_back": c["tag_slots_given_back"],
             "deployment_slot_waits": c["deployment_slot_waits"],
             "deployment_cancel_new": c["deployment_cancel_new"],
             "pool_or_queue_limit_deferrals": c["pool_limit_deferrals"],
@@ -317,7 +319,9 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     ]
     cc = report["concurrency"]
     lines.append(
-        f"Concurrency waits: {cc['tag_slot_waits']} tag-slot waits ({format_duration(cc['tag_slot_wait_seconds'])} total), "
+        f"Concurrency waits: {cc['tag_slot_waits']} tag-slot waits ({format_duration(cc['tag_slot_wait_seconds'])} total"
+        + (f"; {cc['tag_slots_given_back']} slots the tag rule kept given back" if cc.get("tag_slots_given_back") else "")
+        + "), "
         f"{cc['deployment_slot_waits']} deployment-slot waits, {cc['deployment_cancel_new']} cancelled by CANCEL_NEW, "
         f"{cc['pool_or_queue_limit_deferrals']} pool/queue-limit deferrals, "
         f"{cc['worker_limit_deferrals']} worker-limit deferrals"

@@ -3,8 +3,10 @@ re-declared with every rule subclassed so its hooks are timed and its mutators
 counted.
 
 For an orchestration rule, each run of `before_transition` is one *call*; it counts
-as `accept` unless the hook rejected, delayed or aborted (counted by wrapping
-`reject_transition`, `delay_transition`, `abort_transition`). Universal transforms
+as `accept` unless the hook rejected, delayed or aborted (seen by wrapping
+`reject_transition`, `delay_transition`, `abort_transition`), and then once, as its
+last such response: the one the proposal gets (a tag rule finding two tags full
+delays twice, but answers one WAIT). Universal transforms
 only count calls. `ns` is the wall time of all hooks (before, after, cleanup).
 The wrapper keeps the rule's name, module and qualname, so reasons and signatures
 that mention the class read exactly as without it.
@@ -16,7 +18,10 @@ from typing import Any
 
 __all__ = ["RuleStats"]
 
-CALLS, ACCEPT, REJECT, WAIT, ABORT, NS, RESPONSES = range(7)   # RESPONSES = REJECT + WAIT + ABORT
+# LAST: the response kind (REJECT, WAIT or ABORT) a running before_transition has
+# given last, ACCEPT for none yet, OUTSIDE when no before_transition is running.
+CALLS, ACCEPT, REJECT, WAIT, ABORT, NS, LAST = range(7)
+OUTSIDE = -1
 
 
 class RuleStats:
@@ -56,7 +61,7 @@ class RuleStats:
             return done
         from ..orchestration import BaseUniversalTransform
 
-        rec = self.table.setdefault(rule.__name__, [0, 0, 0, 0, 0, 0, 0])
+        rec = self.table.setdefault(rule.__name__, [0, 0, 0, 0, 0, 0, OUTSIDE])
         ns: dict[str, Any] = {"__module__": rule.__module__, "__qualname__": rule.__qualname__,
                               "__doc__": rule.__doc__}
         if issubclass(rule, BaseUniversalTransform):
@@ -117,32 +122,37 @@ def _rule_hooks(rule: type, rec: list[int]) -> dict[str, Any]:
     base_before = rule.before_transition
     base_reject, base_delay, base_abort = rule.reject_transition, rule.delay_transition, rule.abort_transition
 
-    # Runs once per rule per proposal: one running total of responses tells whether
-    # the hook answered, instead of summing three counters before and after.
+    # Runs once per rule per proposal and counts one outcome: the last response the
+    # hook gave (see LAST), or accept. (Saved and restored: a hook could propose to
+    # another run under the same rule.)
     def before_transition(self: Any, initial: Any, proposed: Any, context: Any) -> None:
-        responses = rec[RESPONSES]
+        outer = rec[LAST]
+        rec[LAST] = ACCEPT
         t = perf_counter_ns()
         try:
             base_before(self, initial, proposed, context)
         finally:
             rec[NS] += perf_counter_ns() - t
             rec[CALLS] += 1
-            if rec[RESPONSES] == responses:
-                rec[ACCEPT] += 1
+            rec[rec[LAST]] += 1
+            rec[LAST] = outer
+
+    def respond(kind: int) -> None:
+        if rec[LAST] == OUTSIDE:
+            rec[kind] += 1  # a response from another hook: counted as it comes
+        else:
+            rec[LAST] = kind
 
     def reject_transition(self: Any, state: Any, reason: str) -> None:
-        rec[REJECT] += 1
-        rec[RESPONSES] += 1
+        respond(REJECT)
         base_reject(self, state, reason)
 
     def delay_transition(self: Any, delay_seconds: int, reason: str) -> None:
-        rec[WAIT] += 1
-        rec[RESPONSES] += 1
+        respond(WAIT)
         base_delay(self, delay_seconds, reason)
 
     def abort_transition(self: Any, reason: str) -> None:
-        rec[ABORT] += 1
-        rec[RESPONSES] += 1
+        respond(ABORT)
         base_abort(self, reason)
 
     hooks: dict[str, Any] = {
