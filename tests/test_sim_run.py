@@ -135,7 +135,8 @@ def test_a_task_with_two_limited_tags_does_not_wait_on_a_slot_it_holds():
     assert counters["tag_slot_waits"] == counters["tag_slots_given_back"] == 6   # two per run, at 0 s and 30 s
     for tag in ("a", "b"):
         assert engine.read_concurrency_limit_by_tag(tag).active_slots == []
-    both = [tr for tr in all_task_runs(engine) if tr.task_key.startswith("both")]
+    both = [tr for tr in all_task_runs(engine) if tr.task_key == "f.both"]
+    assert len(both) == 3
     for tr in both:
         running = [s for s in engine.read_task_run_states(tr.id) if s.type is StateType.RUNNING]
         started = running[0].timestamp - engine.read_flow_run(tr.flow_run_id).start_time
@@ -309,8 +310,8 @@ def test_subflows_mirror_onto_their_parent_task():
     assert all(r.rec.state_type is StateType.COMPLETED for r in result.runs)
 
 
-# Three top-level runs whose subflow run crashes (injected): the subflow runs end
-# CRASHED, their parents FAILED (the crash fails the calling task).
+# Three top-level runs whose subflow run crashes (injected): a subflow runs in its
+# parent's process, so the crash takes both, and both end CRASHED.
 CRASHING_SUBFLOWS = _one_flow(
     {"name": "f", "tasks": [{"name": "pre"}, {"name": "call", "depends_on": ["pre"], "subflow": "child"}]})
 CRASHING_SUBFLOWS["flows"][1]["crash_probability"] = 1.0
@@ -335,8 +336,8 @@ def test_the_report_counts_top_level_and_subflow_runs_apart():
     fr = report["flow_runs"]
     top, sub = fr["top_level_by_state"], fr["subflow_runs_by_state"]
     # Each group as the engine stores it, each adding up to its "created" figure.
-    assert {k: v for k, v in _states_of(engine, result.runs).items() if v} == {"FAILED": 3}
-    assert {k: v for k, v in top.items() if v} == {"FAILED": 3} and sum(top.values()) == fr["created"] == 3
+    assert {k: v for k, v in _states_of(engine, result.runs).items() if v} == {"CRASHED": 3}
+    assert {k: v for k, v in top.items() if v} == {"CRASHED": 3} and sum(top.values()) == fr["created"] == 3
     assert {k: v for k, v in _states_of(engine, result.subflow_runs).items() if v} == {"CRASHED": 3}
     assert {k: v for k, v in sub.items() if v} == {"CRASHED": 3} and sum(sub.values()) == fr["subflow_runs"] == 3
     # The older key, every flow run, is kept: their sum.
@@ -344,10 +345,10 @@ def test_the_report_counts_top_level_and_subflow_runs_apart():
     assert sum(fr["by_state"].values()) == engine.count_flow_runs() == 6
     text = summary_text(report)
     assert "Flow runs: 3 top-level + 3 subflow runs created" in text
-    assert "  top-level by state (3): failed 3\n  subflow runs by state (3): crashed 3\n" in text
+    assert "  top-level by state (3): crashed 3\n  subflow runs by state (3): crashed 3\n" in text
     # A sweep's table puts top-level runs under "flow runs created", as the summary does.
     rows = _table(comparison_text(["x"], [report]))
-    assert (rows["flow runs created"], rows["failed"], rows["crashed"]) == (["3"], ["3"], ["0"])
+    assert (rows["flow runs created"], rows["failed"], rows["crashed"]) == (["3"], ["0"], ["3"])
 
 
 def test_a_sweep_reads_an_older_reports_top_level_states_only_where_it_had_no_subflow_runs():
@@ -359,8 +360,8 @@ def test_a_sweep_reads_an_older_reports_top_level_states_only_where_it_had_no_su
     plain["flow_runs"]["subflow_runs"] = 0
     rows = _table(comparison_text(["x", "y"], [report, plain]))
     # Its by_state counts every flow run: the top-level ones' only without subflow runs.
-    assert rows["crashed"] == ["-", "3"] and rows["failed"] == ["-", "3"]
-    assert "by state (all 6, subflow runs included): failed 3, crashed 3" in summary_text(report)
+    assert rows["crashed"] == ["-", "6"] and rows["failed"] == ["-", "0"]
+    assert "by state (all 6, subflow runs included): crashed 6" in summary_text(report)
 
 
 def test_crashes_injected_into_subflow_runs_are_counted_and_named_as_such():
@@ -368,7 +369,26 @@ def test_crashes_injected_into_subflow_runs_are_counted_and_named_as_such():
     report = build_report(result)
     assert report["events"]["injected_crashes"] == report["events"]["crashes"] == 3
     assert ("Crashes: 3 injected by crash_probability; flow runs CRASHED at the end, of any cause: "
-            "0 top-level, 3 subflow runs") in summary_text(report)
+            "3 top-level, 3 subflow runs") in summary_text(report)
+
+
+def test_a_crash_injected_into_a_subflow_takes_its_parents_process_with_it():
+    # The parent would retry a failure, and has a minute-long task beside the subflow:
+    # the crash ends both runs at once, CRASHED, and a crash is not retried.
+    flow = {"name": "f", "retries": 1, "retry_delay": "10s",
+            "tasks": [{"name": "call", "subflow": "child"}, {"name": "other", "duration": "60s"}]}
+    data = _one_flow(flow, runs=1)
+    data["flows"][1]["crash_probability"] = 1.0
+    result, engine = simulate(data)
+    assert result.metrics.counters["flow_retries"] == 0
+    (parent,), (child,) = result.runs, result.subflow_runs
+    for run in (parent, child):
+        last = engine.read_flow_run_states(run.rec.id)[-1]
+        assert (last.type, last.message) == (StateType.CRASHED, "simulated infrastructure crash")
+    parent_rec = engine.read_flow_run(parent.rec.id)
+    assert (parent_rec.end_time - parent_rec.start_time).total_seconds() < 60   # "other" never finished
+    other, = [tr for tr in all_task_runs(engine) if tr.flow_run_id == parent.rec.id and tr.task_key == "f.other"]
+    assert other.state_type is StateType.CRASHED
 
 
 def test_an_injected_crash_the_engine_refuses_is_not_counted():

@@ -595,9 +595,16 @@ class Client:
             run.failed += 1
             self._skip_downstream(run, i)
         if i == run.crash_at:
-            # Counted only if the engine took it (a CANCELLING run, or one an
-            # automation made final meanwhile, is refused): the report's injected crashes.
-            if self._crash(run, "simulated infrastructure crash"):
+            # A subflow runs in its top-level run's process: the crash takes that
+            # process, so the top-level run crashes, and with it every run in flight
+            # under it (Prefect's flow engine reports the crash and re-raises it into
+            # the parent's). Counted only if the engine took it (a CANCELLING run, or
+            # one an automation made final meanwhile, is refused): the report's
+            # injected crashes.
+            root = run
+            while root.parent is not None:
+                root = root.parent[0]
+            if self._crash(root, "simulated infrastructure crash"):
                 self._counters["crashes"] += 1
             return
         if run.pause_armed and i in plan.pause_nodes:
@@ -683,8 +690,10 @@ class Client:
         self.propose_flow_running(child)
 
     # crashes, pauses, cancellations ------------------------------------------------------------------
-    def _stop_attempt(self, run: RunSim, make_state: Callable[..., State]) -> None:
-        """End the current attempt: its in-flight task runs (and subflows) get `make_state`."""
+    def _stop_attempt(self, run: RunSim, make_state: Callable[..., State],
+                      child_message: str = "parent flow run stopped") -> None:
+        """End the current attempt: its in-flight task runs (and subflows, with
+        `child_message`) get `make_state`."""
         run.gen += 1
         status, nodes, trs = run.status, run.plan.nodes, run.trs
         for i, st in enumerate(status):
@@ -695,8 +704,8 @@ class Client:
             if nodes[i].subflow is not None:
                 child = run.children.get(i)
                 if child is not None and not child.final and not child.dead:
-                    self._stop_attempt(child, make_state)
-                    self.flow_call(child, make_state(message="parent flow run stopped"))
+                    self._stop_attempt(child, make_state, child_message)
+                    self.flow_call(child, make_state(message=child_message))
                     self._finalize(child)
                 continue
             if tr is not None and run.ttypes[i] not in _FINAL:
@@ -709,7 +718,7 @@ class Client:
         and left to its cancellation: its process is gone, so its worker slot is free,
         and the kill due after the cancel latency finds no process and marks it
         CANCELLED, as Prefect's worker does on InfrastructureNotFound."""
-        self._stop_attempt(run, Crashed)
+        self._stop_attempt(run, Crashed, message)  # one process: its subflows crash alike
         result = self.flow_call(run, Crashed(message=message))
         if run.cancelling and run.type is _CANCELLING:
             # (not let go here: `_kill` ends it, counted as a cancellation, not an abort)
