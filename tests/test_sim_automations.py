@@ -960,28 +960,30 @@ def test_the_oracle_answers_cover_firing_and_quiet_scenarios_of_both_postures():
 
 
 def test_a_cancellation_an_action_carried_out_first_is_counted_once_as_the_action():
-    # Each run is cancelled 30 s after it is created, with a 10-minute latency before its
-    # worker kills it; an automation cancels runs still CANCELLING a minute later. The
-    # first run is running by then: the action cancels it, the worker's kill finds it
-    # CANCELLED already and proposes nothing, and the run is not counted a second time
-    # as the worker's cancellation. The two runs the scheduler made ahead are still in
-    # their queue, cancelled at once: those are counted.
+    # Each run is cancelled 30 s after its scheduled start, with a 10-minute latency
+    # before its worker kills it; an automation cancels runs still CANCELLING a minute
+    # later. Deployment d's run is running by then: the action cancels it, the worker's
+    # kill finds it CANCELLED already and proposes nothing, and the run is not counted
+    # a second time as the worker's cancellation. Deployment e's two runs are in a pool
+    # no worker polls, still in their queue: cancelled at once, and counted.
     auto = {"name": "cancel-stuck", "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Cancelling"],
                                                 "expect": ["prefect.flow-run.Cancelled"],
                                                 "for_each": ["prefect.resource.id"], "within": "1m"},
             "actions": [{"type": "change-flow-run-state", "state": "CANCELLED", "message": "stuck cancelling"}]}
     data = {**sim_support.DYING, "workers": [{"pool": "p", "poll_interval": "10s"}], "automations": [auto],
-            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"interval": "30m"}}],
+            "work_pools": [{"name": "p", "concurrency_limit": 2}, {"name": "unpolled"}],
+            "deployments": [{"name": "d", "flow": "f", "pool": "p", "schedule": {"at": ["0s"]}},
+                            {"name": "e", "flow": "f", "pool": "unpolled", "schedule": {"at": ["0s", "10m"]}}],
             "flows": [{"name": "f", "cancel": {"probability": 1.0, "after": "30s", "latency": "10m"},
                        "tasks": [{"name": "t", "duration": "25m"}]}]}
-    result, engine = simulate(data, runs=3)
-    runs = engine.read_flow_runs(sort="EXPECTED_START_TIME_ASC")
-    assert [rec.state_type for rec in runs] == [StateType.CANCELLED] * 3
-    states = history(engine, runs[0])
+    result, engine = simulate(data)
+    runs = {name: [r.rec for r in result.runs if r.dep.spec.name == name] for name in ("d", "e")}
+    assert [rec.state_type for recs in runs.values() for rec in recs] == [StateType.CANCELLED] * 3
+    states = history(engine, runs["d"][0])
     assert [s.type for s in states][-3:] == [StateType.RUNNING, StateType.CANCELLING, StateType.CANCELLED]
     assert states[-1].message == "stuck cancelling"   # and no second CANCELLED from the worker
-    assert [[s.type for s in history(engine, rec)] for rec in runs[1:]] == [[StateType.SCHEDULED,
-                                                                             StateType.CANCELLED]] * 2
+    for rec in runs["e"]:   # SCHEDULED (Late, too, by then) -> CANCELLED
+        assert {s.type for s in history(engine, rec)} == {StateType.SCHEDULED, StateType.CANCELLED}
     c = result.metrics.counters
     assert c["cancellations_requested"] == 3 and c["cancellations"] == 2
     assert c["flow_runs_finished"] == 3 and c["flow_aborts"] == 0

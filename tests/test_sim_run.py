@@ -300,6 +300,27 @@ def test_crashes_and_cancellations():
     assert all(r.rec.state_type is StateType.CANCELLED for r in result.runs)
 
 
+def test_a_cancellation_counts_from_the_scheduled_start_of_a_run_made_ahead():
+    # An interval schedule makes runs an hour or more ahead: "2m" after is two minutes
+    # into the run (which is RUNNING then, so it goes CANCELLING, and its worker kills
+    # it a latency later), not two minutes after the scheduler made it.
+    flow = {"name": "f", "cancel": {"probability": 1.0, "after": "2m", "latency": "5s"},
+            "tasks": [{"name": "t", "duration": "10m"}]}
+    data = _one_flow(flow)
+    data["simulation"]["until"] = "2h"
+    data["deployments"][0]["schedule"] = {"interval": "10m"}
+    result, engine = simulate(data)
+    cancelled = [r for r in result.runs if r.rec.state_type is StateType.CANCELLED]
+    assert len(cancelled) >= 10 and result.metrics.counters["cancellations"] == len(cancelled)
+    for run in cancelled:
+        states = engine.read_flow_run_states(run.rec.id)
+        types = [s.type for s in states]
+        assert types[-3:] == [StateType.RUNNING, StateType.CANCELLING, StateType.CANCELLED]
+        asked = (states[-2].timestamp - run.rec.expected_start_time).total_seconds()
+        assert asked == pytest.approx(120, abs=1)
+        assert (states[-1].timestamp - states[-2].timestamp).total_seconds() == pytest.approx(5, abs=1)
+
+
 def test_subflows_mirror_onto_their_parent_task():
     flow = {"name": "f", "tasks": [{"name": "pre"}, {"name": "call", "depends_on": ["pre"], "subflow": "child"}]}
     result, engine = simulate(_one_flow(flow, runs=2))

@@ -137,7 +137,10 @@ class Services:
         self._watch_late(run)
         cancel = dep.plan.spec.cancel
         if cancel is not None and cancel.probability and rng.random() < cancel.probability:
-            self.loop.at(self.loop.now + cancel.after.sample(rng), self.client.cancel, run)
+            # `after` counts from the run's scheduled start, not from its creation: the
+            # scheduler makes runs an hour or more ahead, and a cancel due before the
+            # start would find the run still SCHEDULED whatever `after` says.
+            self.loop.at(max(self.loop.now, t) + cancel.after.sample(rng), self.client.cancel, run)
         return run
 
     def enqueue(self, run: RunSim, t: float) -> None:
