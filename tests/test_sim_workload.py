@@ -278,11 +278,20 @@ def test_the_documented_workload_format_is_a_valid_workload_that_shows_every_tab
 
 def test_json_workloads_refuse_a_key_given_twice_as_toml_ones_do(tmp_path):
     path = tmp_path / "w.json"
+    # Named by the repeated key's path, as any workload error is.
     path.write_text('{"work_pools": [{"name": "pool", "concurrency_limit": 2, "concurrency_limit": 8}]}')
-    with pytest.raises(WorkloadError, match="duplicate key 'concurrency_limit' in the object named 'pool'"):
+    with pytest.raises(WorkloadError, match=r"^work_pools\[0\]\.concurrency_limit: given more than once in "):
         load_workload(path)
     path.write_text('{"simulation": {"seed": 1, "seed": 2}}')
-    with pytest.raises(WorkloadError, match="not valid JSON: duplicate key 'seed'"):
+    with pytest.raises(WorkloadError, match=r"^simulation\.seed: given more than once"):
+        load_workload(path)
+    # The first repeat in the document, however deep, and a repeat at the top level.
+    path.write_text('{"flows": [{"name": "f", "tasks": [{"name": "t", "duration": {"dist": "constant", '
+                    '"value": "1s", "value": "2s"}}]}], "name": "a", "name": "b"}')
+    with pytest.raises(WorkloadError, match=r"^flows\[0\]\.tasks\[0\]\.duration\.value: given more than once"):
+        load_workload(path)
+    path.write_text('{"name": "a", "name": "b"}')
+    with pytest.raises(WorkloadError, match=r"^name: given more than once"):
         load_workload(path)
     twice = tmp_path / "w.toml"
     twice.write_text("[simulation]\nseed = 1\nseed = 2\n")

@@ -1064,17 +1064,31 @@ def matches(expected: str, value: str | None) -> bool:
     return hit if positive else not hit
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object as a dict, refusing a key given twice (json keeps the last one
-    silently; TOML refuses it, and so do workloads)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            named = out.get("name", out.get("tag"))
-            where = f" in the object named {named!r}" if isinstance(named, str) else ""
-            raise ValueError(f"duplicate key {key!r}{where}")
-        out[key] = value
-    return out
+def _keys_once(repeats: list[tuple[dict, str]]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A json object_pairs_hook noting each object that gives a key more than once
+    (json keeps the last silently; TOML refuses it, and so do workloads) in
+    `repeats`, as (object, key): objects come in the order they close."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out and (not repeats or repeats[-1][0] is not out):
+                repeats.append((out, key))
+            out[key] = value
+        return out
+    return hook
+
+
+def _path_to(value: Any, target: dict, path: str = "") -> str | None:
+    """Path (as workload errors write it) of the object `target` within the parsed
+    JSON `value`; None if it is not there. O(size)."""
+    if value is target:
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _path_to(item, target, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key)
+        if found is not None:
+            return found
+    return None
 
 
 def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) -> Workload:
@@ -1087,10 +1101,15 @@ def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) ->
     except OSError as exc:
         raise WorkloadError("", f"cannot read workload file {path!r}: {exc.strerror or exc}") from None
     if path.endswith(".json"):
+        repeats: list[tuple[dict, str]] = []
         try:
-            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_keys_once(repeats))
         except (ValueError, UnicodeDecodeError) as exc:
             raise WorkloadError("", f"{path} is not valid JSON: {exc}") from None
+        if repeats:
+            obj, key = repeats[0]
+            where = _path_to(data, obj)
+            raise WorkloadError(f"{where}.{key}" if where else key, f"given more than once in {path}")
     else:
         try:
             data = _toml.loads(raw.decode("utf-8"))
