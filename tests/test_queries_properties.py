@@ -8,6 +8,8 @@ before being queried again.
 """
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -98,6 +100,18 @@ def check_joined(engine, data, rounds):
         assert [r.id for r in got] == [r.id for r in ref_sorted(expected, sort)[:limit]], (req, sort, limit)
 
 
+@contextlib.contextmanager
+def joins_built_at_once():
+    """(field, state type) indexes built for any plan a join serves, not only large
+    ones (JOIN_WARM_AT), for the block."""
+    saved = queries.JOIN_WARM_AT
+    queries.JOIN_WARM_AT = 0
+    try:
+        yield
+    finally:
+        queries.JOIN_WARM_AT = saved
+
+
 def _deployment_ids(*names, **more):
     # A deployment_id criterion naming deployments, resolved once the world exists.
     return lambda w: {"any_": [str(d.id) for d in w["deployments"].values() if d.name in names], **more}
@@ -130,17 +144,13 @@ def test_a_join_answers_alone_only_when_it_covers_every_criterion(req):
     resolved = {k: {f: (v(w) if callable(v) else v) for f, v in flt.items()} for k, flt in req.items()}
     kwargs = {FILTER_ARGS[k]: v for k, v in resolved.items()}
     expected = ref_flow_runs(resolved, w)
-    saved = queries.JOIN_WARM_AT
-    queries.JOIN_WARM_AT = 0
-    try:
+    with joins_built_at_once():
         assert world.engine.count_flow_runs(**kwargs) == len(expected)
         got = world.engine.read_flow_runs(**kwargs, sort="NAME_ASC")
-        assert [r.id for r in got] == [r.id for r in ref_sorted(expected, "NAME_ASC")]
-        indexes = world.engine._store.tables["flow_run"].by_name
-        joined = any(indexes[f + "+state_type"].live for f in ("work_queue_id", "deployment_id", "flow_id"))
-        assert joined == ("operator" not in req["flow_runs"])
-    finally:
-        queries.JOIN_WARM_AT = saved
+    assert [r.id for r in got] == [r.id for r in ref_sorted(expected, "NAME_ASC")]
+    indexes = world.engine._store.tables["flow_run"].by_name
+    joined = any(indexes[f + "+state_type"].live for f in ("work_queue_id", "deployment_id", "flow_id"))
+    assert joined == ("operator" not in req["flow_runs"])
 
 
 @SETTINGS
@@ -151,9 +161,7 @@ def test_state_types_joined_with_queues_deployments_or_flows_answer_the_same(see
     # transaction.
     world = World(seed, n_fr, n_tr)
     e = world.engine
-    saved = queries.JOIN_WARM_AT
-    queries.JOIN_WARM_AT = 0
-    try:
+    with joins_built_at_once():
         check_joined(e, data, rounds=3)
         world.mutate()
         check_joined(e, data, rounds=3)
@@ -163,8 +171,6 @@ def test_state_types_joined_with_queues_deployments_or_flows_answer_the_same(see
                 check_joined(e, data, rounds=2)
                 raise Boom()
         check_joined(e, data, rounds=3)
-    finally:
-        queries.JOIN_WARM_AT = saved
 
 
 @SETTINGS
