@@ -58,12 +58,15 @@ def _idempotency(run):
     return None if key is None else (run.flow_id, key)
 
 
+@functools.lru_cache(maxsize=None)
 def _with_state_type(field: str):
     """Key extractor for a "<field>+state_type" index: (run.<field>, run.state_type),
     None (unfiled: the index is sparse) when the field is None. Runs share one key
     object per pair instead of each holding a tuple for the garbage collector to
     walk; that table of keys is only an optimisation, so it is simply emptied if it
-    ever grows large (queues or deployments made and deleted)."""
+    ever grows large (queues or deployments made and deleted). One extractor per
+    field for the process, so engines share the code compiled for their layouts
+    (engine/refile.py)."""
     shared_keys: dict = {}
     get_field = _attr(field)
 

@@ -192,6 +192,8 @@ def test_new_engines_reuse_compiled_filing():
         engine.create_flow_run(flow_id=flow.id, state=Scheduled())
         engine.read_flow_runs(sort="EXPECTED_START_TIME_DESC", limit=2)
         engine.read_task_runs(task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}}, sort="NAME_DESC", limit=2)
+        for field in ("work_queue_id", "deployment_id", "flow_id"):   # the joins' and worker polls' indexes
+            engine._store.tables["flow_run"].by_name[field + "+state_type"].warm()
         engine.create_flow_run(flow_id=flow.id, state=Scheduled())  # files and refiles with the sorts live
         return engine
 
