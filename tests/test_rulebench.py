@@ -308,14 +308,28 @@ def test_baseline_replays_the_same_stream_uninstrumented(capsys):
     assert "baseline" in capsys.readouterr().out
 
 
-class RaisesOnSecondCall(BaseOrchestrationRule):
+class CountsCalls(BaseOrchestrationRule):
+    """A rule whose answer depends on how often it was called, across benchmark
+    passes: not a rule a benchmark can repeat. `calls` is one list per subclass, [calls
+    so far], so the benchmark's instrumented subclass of it counts in the same one."""
+
     FROM_STATES = ALL_STATES
     TO_STATES = ALL_STATES
-    calls = 0
+    calls: list
 
     def before_transition(self, initial, proposed, context):
-        RaisesOnSecondCall.calls += 1
-        if RaisesOnSecondCall.calls == 2:  # the measured run's first proposal passes, the baseline's fails
+        self.calls[0] += 1
+        self.answer(self.calls[0])
+
+    def answer(self, call: int) -> None:
+        raise NotImplementedError
+
+
+class RaisesOnSecondCall(CountsCalls):
+    calls = [0]
+
+    def answer(self, call):
+        if call == 2:  # the measured run's first proposal passes, the baseline's fails
             raise ValueError("flaky")
 
 
@@ -330,17 +344,17 @@ class FlakyPolicy(BaseOrchestrationPolicy):
 def test_a_baseline_that_raises_where_the_measured_run_did_not_is_a_named_mismatch(capsys, tmp_path):
     ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
            {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
-    RaisesOnSecondCall.calls = 1  # the measured proposal is call 2: it raises, the baseline's does not
+    RaisesOnSecondCall.calls[0] = 1  # the measured proposal is call 2: it raises, the baseline's does not
     with pytest.raises(BaselineMismatchError, match="instrumentation changed outcomes"):
         bench_rules(FlakyPolicy, stream=ops, baseline=True)
-    RaisesOnSecondCall.calls = 0  # the measured proposal passes, the baseline's raises
+    RaisesOnSecondCall.calls[0] = 0  # the measured proposal passes, the baseline's raises
     with pytest.raises(BaselineMismatchError, match=r"proposal 0 raised ValueError\('flaky'\)") as caught:
         bench_rules(FlakyPolicy, stream=ops, baseline=True)
     assert isinstance(caught.value, RuntimeError)  # what the docstring promised before it had a name
     # The command line says so and exits 2, rather than a traceback.
     path = tmp_path / "ops.jsonl"
     path.write_text("".join(json.dumps(op) + "\n" for op in ops))
-    RaisesOnSecondCall.calls = 0
+    RaisesOnSecondCall.calls[0] = 0
     assert main(["--policy", f"{__name__}:FlakyPolicy", "--stream", str(path), "--baseline"]) == 2
     assert "error: the baseline's proposal 0 raised" in capsys.readouterr().err
 
@@ -447,15 +461,12 @@ def test_each_figure_is_its_least_over_the_passes_and_its_spread_the_rest():
     assert [(r.seconds, r.spread) for r in rules] == [(1.0, 0.5), (0.25, 0.5)]
 
 
-class AcceptsOnlyOnce(BaseOrchestrationRule):
-    # Keeps state between benchmark passes: the second pass answers differently.
-    FROM_STATES = ALL_STATES
-    TO_STATES = ALL_STATES
-    seen = 0
+class AcceptsOnlyOnce(CountsCalls):
+    # The second pass answers differently.
+    calls = [0]
 
-    def before_transition(self, initial, proposed, context):
-        AcceptsOnlyOnce.seen += 1
-        if AcceptsOnlyOnce.seen > 1:
+    def answer(self, call):
+        if call > 1:
             self.reject_transition(None, "seen before")
 
 
@@ -472,7 +483,7 @@ def test_a_pass_answering_differently_from_the_first_is_a_named_mismatch():
 
     ops = [{"op": "task_run", "id": "a", "state": {"type": "PENDING"}},
            {"op": "propose", "run": "a", "state": {"type": "RUNNING"}}]
-    AcceptsOnlyOnce.seen = 0
+    AcceptsOnlyOnce.calls[0] = 0
     with pytest.raises(ReplayMismatchError, match="pass 2 answered differently from the first"):
         bench_rules(OncePolicy, stream=ops, repeat=2)
 
