@@ -215,11 +215,15 @@ def test_pause_deployment_deletes_never_run_auto_scheduled_runs_and_resume_delet
     assert engine.read_deployment(dep.id).paused is False and engine.read_flow_run(kept) is not None
 
 
+@pytest.mark.parametrize("joined", [False, True], ids=["cold", "joined-index-live"])
 @pytest.mark.parametrize("padding", ["finished runs of the deployment", "scheduled runs of another"])
-def test_pause_finds_the_runs_to_delete_from_the_smaller_side(padding):
+def test_pause_finds_the_runs_to_delete_from_the_smaller_side(padding, joined):
     # Whichever is smaller is walked, the deployment's runs or every SCHEDULED run:
-    # padding one side makes each route answer.
+    # padding one side makes each route answer. With the (deployment, state type)
+    # index a query built, its bucket answers instead.
     engine, clock, flow, dep = setup()
+    if joined:
+        engine._store.tables["flow_run"].by_name["deployment_id+state_type"].warm()
     other = engine.create_deployment(flow.id, "other")
     engine.create_deployment_schedules(dep.id, [{"interval": 3600}])
     auto = engine.schedule_runs(dep.id, max_runs=3, min_runs=3)
