@@ -123,7 +123,7 @@ class Cron:
     deployment schedule Prefect would store, whose dates are the ones walked here."""
 
     __slots__ = ("text", "minutes", "hours", "days", "months", "weekdays", "_next_day", "_first_day", "_dow_gap",
-                 "_walks", "zone", "schedule", "_croniter")
+                 "_walks", "zone", "schedule", "_by_croniter")
 
     def __init__(self, text: str, timezone: str | None = None, day_or: bool = True) -> None:
         self.text = text
@@ -133,10 +133,10 @@ class Cron:
         except ValidationError:
             # (A cron it refuses no deployment could hold: the simulation stores it.)
             raise ValueError(_refusal(text)) from None
-        self._croniter: CronSchedule | None = None
         fields = _expand(text)
+        # What only croniter walks is asked of the schedule itself (see next_after).
+        self._by_croniter = fields is None
         if fields is None:
-            self._croniter = self.schedule
             if not self.schedule.get_dates(1, start=_REFERENCE):
                 raise ValueError("never fires: croniter finds no date for it")
             return
@@ -166,9 +166,9 @@ class Cron:
     def next_after(self, t: _dt.datetime) -> _dt.datetime | None:
         """The first matching time strictly after `t` (aware), in UTC; None if there
         is none before the end of datetime's range. O(days scanned)."""
-        if self._croniter is not None:
+        if self._by_croniter:
             try:
-                dates = self._croniter.get_dates(1, start=t + _TICK)
+                dates = self.schedule.get_dates(1, start=t + _TICK)
             except (OverflowError, ValueError):  # past year 9999
                 return None
             return dates[0].astimezone(_UTC) if dates else None
