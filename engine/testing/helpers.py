@@ -24,13 +24,13 @@ Each helper costs O(transitions · rules) — microseconds.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import itertools
 import weakref
 from typing import Any, Iterable
 
 import attrs
 
+from ..engine import atomic
 from ..errors import RunstateError, ValidationError
 from ..validation import as_timedelta
 from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy, SetStateStatus
@@ -71,17 +71,6 @@ def _next_number(engine: Any, what: str, first: int) -> int:
 
 def _setup_name(engine: Any, prefix: str) -> str:
     return f"{prefix}-{_next_number(engine, prefix, 1)}"
-
-
-def _setup(fn: Any) -> Any:
-    """A helper runs in one transaction: one that fails leaves no run, deployment or
-    limit behind (a ManualClock it advanced stays where it got to)."""
-    @functools.wraps(fn)
-    def helper(engine: Any, *args: Any, **kwargs: Any) -> Any:
-        with engine.transaction():
-            return fn(engine, *args, **kwargs)
-
-    return helper
 
 
 def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
@@ -232,7 +221,7 @@ def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: i
 
 
 # flow runs -------------------------------------------------------------------------------------------
-@_setup
+@atomic
 def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = None,
                        retries: int | None = None, retry_delay: float | None = None, **fields: Any) -> FlowRun:
     """A flow run created in SCHEDULED (at `scheduled_time`, default now), as a
@@ -243,7 +232,7 @@ def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = Non
     return engine.create_flow_run(fields, state=Scheduled(when))
 
 
-@_setup
+@atomic
 def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING (taking a deployment slot if limited)."""
     run = scheduled_flow_run(engine, **kwargs)
@@ -251,7 +240,7 @@ def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
-@_setup
+@atomic
 def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING → RUNNING: run_count 1, start_time set."""
     run = pending_flow_run(engine, **kwargs)
@@ -259,7 +248,7 @@ def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
-@_setup
+@atomic
 def completed_flow_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        **kwargs: Any) -> FlowRun:
     """A flow run that ran for `duration` and COMPLETED (with `result` as data)."""
@@ -270,7 +259,7 @@ def completed_flow_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, re
     return run
 
 
-@_setup
+@atomic
 def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: float | None = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Flow run failed", **kwargs: Any) -> FlowRun:
     """A flow run whose attempt number `attempt` just failed, with `retries`
@@ -285,7 +274,7 @@ def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     return run
 
 
-@_setup
+@atomic
 def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.timedelta = _dt.timedelta(hours=1),
                     reschedule: bool = False, **kwargs: Any) -> FlowRun:
     """A RUNNING flow run that paused (PAUSED, `pause_key` recorded in its policy's
@@ -307,7 +296,7 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     return run
 
 
-@_setup
+@atomic
 def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes=5), **kwargs: Any) -> FlowRun:
     """A flow run scheduled `late_by` ago and marked Late (SCHEDULED "Late"), as the
     late-runs service does through MarkLateRunsPolicy."""
@@ -317,7 +306,7 @@ def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes
     return run
 
 
-@_setup
+@atomic
 def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "ENQUEUE",
                     name: str | None = None, flow: Flow | None = None) -> DeploymentSetup:
     """A new deployment (named `name`, else "runstate-test-deployment-N") with
@@ -345,7 +334,7 @@ def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: i
     return _with_retry_policy(fields, retries, retry_delay)
 
 
-@_setup
+@atomic
 def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: int | None = None,
                      retry_delay: Any = None, **fields: Any) -> TaskRun:
     """A task run created PENDING, as the client creates one. `flow_run` must be
@@ -354,7 +343,7 @@ def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: i
     return engine.create_task_run(fields, state=Pending())
 
 
-@_setup
+@atomic
 def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     """A task run moved PENDING → RUNNING (tag slots taken, run_count 1)."""
     run = pending_task_run(engine, **kwargs)
@@ -362,7 +351,7 @@ def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     return run
 
 
-@_setup
+@atomic
 def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        cache_key: str | None = None, cache_expiration: _dt.datetime | None = None,
                        **kwargs: Any) -> TaskRun:
@@ -376,7 +365,7 @@ def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, re
     return run
 
 
-@_setup
+@atomic
 def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timedelta | None = _dt.timedelta(minutes=5),
                     result: Any = None, **kwargs: Any) -> TaskRun:
     """A task run COMPLETED with `cache_key`, cached for `expires_in` from its
@@ -395,7 +384,7 @@ def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timede
     return run
 
 
-@_setup
+@atomic
 def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: Any = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Task run failed", **kwargs: Any) -> TaskRun:
     """A task run whose attempt `attempt` just failed with `retries` configured
@@ -408,7 +397,7 @@ def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     return run
 
 
-@_setup
+@atomic
 def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
                    flow_run: FlowRun | None = None) -> TagLimitSetup:
     """A tag concurrency limit of `limit` whose slots are all held by `limit`
