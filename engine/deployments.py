@@ -58,7 +58,7 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     `concurrency_limit` counts only when not _UNSET (an explicit None removes it), as
     the fields do only when given (`concurrency_options` among them). O(1) to create; an upsert O(min(runs of the deployment, SCHEDULED runs))."""
     flow_id = as_uuid(flow_id, "deployment.flow_id")
-    engine._require("flow", flow_id, "Flow")
+    engine._require("flow", flow_id, "Flow", "deployment.flow_id")
     as_name(name, "deployment name", allow_empty=True)
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
     fields = dict(fields)
@@ -67,7 +67,7 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     if "job_variables" in values and values["job_variables"] is None:
         raise ValidationError("deployment.job_variables must be a dict (empty for none), got None")
     if values.get("work_queue_id") is not None:  # a foreign key, as in Prefect's schema
-        engine._require("work_queue", values["work_queue_id"], "Work queue")
+        engine._require("work_queue", values["work_queue_id"], "Work queue", "deployment.work_queue_id")
     now = engine._clock.now()
     dep = engine._unique("deployment", "flow_name", (flow_id, name))
     if dep is not None:
@@ -133,7 +133,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     elif values.get("work_queue_name"):  # a queue name alone: found or made, as Prefect's update does
         values["work_queue_id"] = ensure_work_queue_exists(engine, values["work_queue_name"]).id
     elif values.get("work_queue_id") is not None:
-        engine._require("work_queue", values["work_queue_id"], "Work queue")
+        engine._require("work_queue", values["work_queue_id"], "Work queue", "deployment.work_queue_id")
     now = engine._clock.now()
     _set_deployment_fields(engine, dep, values, now)
     if schedules is not None:  # given (an empty list too): they replace the old ones

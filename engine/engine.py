@@ -281,10 +281,13 @@ class Engine:
         bucket = self._store.tables[kind].by_name[index].get(key)
         return next(iter(bucket.values())) if bucket else None
 
-    def _require(self, kind: str, rec_id: Any, label: str) -> Any:
+    def _require(self, kind: str, rec_id: Any, label: str, field: str | None = None) -> Any:
+        """The record, or ObjectNotFoundError; `field` names the argument that gave
+        the id when it is a reference inside another record."""
         rec = self._store.tables[kind].rows.get(rec_id)
         if rec is None:
-            raise ObjectNotFoundError(f"{label} with id {rec_id} not found")
+            where = f"{field}: " if field else ""
+            raise ObjectNotFoundError(f"{where}{label} with id {rec_id} not found")
         return rec
 
     # flows ------------------------------------------------------------------------------------

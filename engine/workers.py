@@ -205,7 +205,8 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     """Create a queue in a pool; (pool, name) is unique. Without a priority (or with
     None) it takes the pool's first free number; with one it is placed as
     bulk_update_work_queue_priorities places it. O(q²) for q queues in the pool."""
-    pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool")
+    pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool",
+                           "work_queue.work_pool_id")
     as_name(name, "work queue name")
     if queue_named(engine, pool.id, name) is not None:
         raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")

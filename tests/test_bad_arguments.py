@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, Failed, ManualClock, Paused, Pending, Running, Scheduled, models
-from engine.errors import OrchestrationError, RunstateError
+from engine.errors import ObjectNotFoundError, OrchestrationError, RunstateError
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from backends.sqlite import unbindable
 from engine.serialization import codec
@@ -171,6 +171,21 @@ def test_integers_beyond_64_bits_are_refused(call):
     before = _fingerprint(e)
     with pytest.raises(RunstateError, match="must fit in a signed 64-bit integer"):
         call(e, objs)
+    assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("field, call", [
+    ("deployment.flow_id", lambda e, o, x: e.create_deployment(x, "d2")),
+    ("deployment.work_queue_id", lambda e, o, x: e.create_deployment(o["flow"].id, "d2", work_queue_id=x)),
+    ("deployment.work_queue_id", lambda e, o, x: e.update_deployment(o["deployment"].id, work_queue_id=x)),
+    ("work_queue.work_pool_id", lambda e, o, x: e.create_work_queue(x, "q2")),
+])
+def test_an_unknown_reference_names_the_argument_that_gave_it(field, call):
+    e, objs = _world()
+    before = _fingerprint(e)
+    missing = uuid.uuid4()
+    with pytest.raises(ObjectNotFoundError, match=rf"^{re.escape(field)}: .* with id {missing} not found$"):
+        call(e, objs, missing)
     assert _fingerprint(e) == before
 
 
