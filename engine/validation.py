@@ -245,6 +245,22 @@ def as_json_value(value: Any, what: str) -> Any:
     return _json_copy(value, what)
 
 
+def as_pull_steps(value: Any, what: str) -> list | None:
+    """A deployment's pull steps: None, or a list of dicts with string keys (Prefect's
+    list[dict[str, Any]]), kept as a JSON round trip gives them back. O(size)."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(f"{what} must be a list of dicts, got {type(value).__name__} {value!r}")
+    for i, step in enumerate(value):
+        if not isinstance(step, dict):
+            raise ValidationError(f"{what}[{i}] must be a dict, got {type(step).__name__} {step!r}")
+        for key in step:
+            if not isinstance(key, str):
+                raise ValidationError(f"{what}[{i}] keys must be strings, got {key!r}")
+    return _json_copy(list(value), what)
+
+
 # Prefect's templating placeholder: {{ name }}, the name of word characters . - [ ] $.
 _PLACEHOLDER = re.compile(r"{{\s*([\w\.\-\[\]$]+)\s*}}")
 
@@ -433,8 +449,8 @@ _INTS = {"run_count", "flow_run_run_count"}
 _BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
 _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "updated_by", "filter", "parameter_openapi_schema"}
-# Prefect's JSON-typed columns among them (the others are pydantic-typed).
-_JSON_COLUMNS = {"parameters", "context", "base_job_template", "job_variables", "parameter_openapi_schema"}
+# Every one is a JSON column in Prefect's database (pydantic-typed or not), so each is
+# kept as a JSON round trip gives it back: memory then holds what a store reopens.
 
 
 # A global (v2) concurrency limit's counters and rates: none is NULL or negative.
@@ -471,8 +487,9 @@ def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:
         return as_str_list
     if name in _DICTS or name in _NULLABLE_DICTS:
         nullable = name in _NULLABLE_DICTS
-        check = as_json_dict if name in _JSON_COLUMNS else as_dict
-        return lambda value, what: check(value, what, nullable=nullable)
+        return lambda value, what: as_json_dict(value, what, nullable=nullable)
+    if name == "pull_steps":
+        return as_pull_steps
     if name == "total_run_time":
         return as_timedelta
     if name == "empirical_policy":

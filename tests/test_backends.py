@@ -32,7 +32,7 @@ from engine import Completed, Engine, Failed, Paused, Pending, Running, Schedule
 from backends.base import COLUMNS_ADDED_IN  # noqa: E402
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
 from engine.serialization import RECORD_CLASSES  # noqa: E402
-from engine.errors import BackendError  # noqa: E402
+from engine.errors import BackendError, ValidationError  # noqa: E402
 from engine.records import seed_slugs  # noqa: E402
 from engine.states import seed_ids  # noqa: E402
 
@@ -371,6 +371,36 @@ def test_a_deployments_creator_and_document_ids_persist(tmp_path, scheme):
         got = engine.read_deployment(dep.id)
         assert (got.created_by, got.updated_by, got.infrastructure_document_id, got.storage_document_id) == (
             {"type": "USER"}, None, infra, storage)
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_free_form_fields_are_kept_as_a_store_gives_them_back(tmp_path, scheme, options):
+    """Creators, updaters, pull steps and a queue's filter: tuples become lists, NaN
+    and infinity None, in memory as in the store, so a reopened engine reads the
+    same values; what no store could hold is refused by the call that gives it."""
+    url = _url(tmp_path, scheme)
+    odd = {"type": "USER", "ids": (1, 2), "rate": float("nan"), "nested": {"7": (float("inf"),)}}
+    normal = {"type": "USER", "ids": [1, 2], "rate": None, "nested": {"7": [None]}}
+    with Engine.open(url, clock=make_clock(), **options) as engine:
+        flow = engine.create_flow("f")
+        queue = engine.create_work_queue(engine.create_work_pool("p").id, "q", filter={"tags": ("a", "b")})
+        dep = engine.create_deployment(flow.id, "d", created_by=odd, updated_by=odd,
+                                       pull_steps=({"step": {"k": (1, 2), "x": float("-inf")}},))
+        run = engine.create_flow_run(flow_id=flow.id, created_by=odd)
+        live = (engine.read_work_queue(queue.id).filter, dep.created_by, dep.updated_by, dep.pull_steps,
+                run.created_by)
+        assert live == ({"tags": ["a", "b"]}, normal, normal, [{"step": {"k": [1, 2], "x": None}}], normal)
+        before = engine.count_deployments()
+        for bad in ({}, 0, [1], [{1: "x"}], [{"k": object()}]):
+            with pytest.raises(ValidationError, match=r"deployment\.pull_steps"):
+                engine.create_deployment(flow.id, "d2", pull_steps=bad)
+        with pytest.raises(ValidationError, match=r"flow_run\.created_by keys must be strings"):
+            engine.create_flow_run(flow_id=flow.id, created_by={5: "five"})
+        assert engine.count_deployments() == before
+    with Engine.open(url, clock=make_clock()) as reopened:
+        dep2 = reopened.read_deployment(dep.id)
+        assert (reopened.read_work_queue(queue.id).filter, dep2.created_by, dep2.updated_by, dep2.pull_steps,
+                reopened.read_flow_run(run.id).created_by) == live
 
 
 def test_a_version_4_sqlite_database_gains_the_deployment_columns(tmp_path):
