@@ -121,7 +121,7 @@ class JsonSnapshotBackend:
                 if missing:  # saved by an older runstate: the later columns take their default
                     rows = [[*row, *(None for _ in missing)] for row in rows]
                 records[kind] = c.decode_many(rows, cache)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
         with engine._lock:
             rebuild(engine, records)
@@ -263,7 +263,7 @@ def read_snapshot_tables(blob: bytes, where: str = "snapshot") -> dict:
         raise BackendError(f"{where!r} is damaged: checksum mismatch")
     try:
         body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BackendError(f"{where!r} is corrupt: {exc}") from None
     tables = body.get("tables") if isinstance(body, dict) else None
     if not isinstance(tables, dict):

@@ -496,7 +496,7 @@ class SqliteBackend:
                 rows = conn.execute(f"SELECT {cols} FROM {kind} ORDER BY rowid")
                 try:
                     records[kind] = c.decode_many(rows, cache)  # streamed: no fetchall copy
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, RecursionError) as exc:  # (nesting no decoder reaches)
                     raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
         except sqlite3.Error as exc:
             raise BackendError(f"cannot read {self.path!r}: {exc}") from exc

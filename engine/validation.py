@@ -227,12 +227,40 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     return _json_copy(value, what)
 
 
+# How deep a free-form JSON value may nest. Python's JSON codecs recurse once per
+# level against the interpreter's recursion limit (1000), counted from wherever they
+# are called: a value a deep caller could not encode, or one a store holds but a
+# fresh process could not decode on open, is refused here, where it enters.
+MAX_JSON_DEPTH = 256
+# Everything but brackets (strings' contents included) goes before the depth count.
+_NOT_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[^\[\]{}"]+')
+
+
 def _json_copy(value: Any, what: str) -> Any:
     # The round trip is the copy (and turns NaN into None, tuples into lists).
     try:
-        return _json.loads(_json.dumps(value), parse_constant=_null_constant)
+        text = _json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must hold JSON values: {exc}") from None
+    except RecursionError:  # deeper than this caller's stack allows
+        raise ValidationError(f"{what} nests too deep to encode (at most {MAX_JSON_DEPTH} levels are kept)") from None
+    if len(text) > 2 * MAX_JSON_DEPTH:  # shorter text cannot nest that deep
+        _check_depth(text, what)
+    return _json.loads(text, parse_constant=_null_constant)
+
+
+def _check_depth(text: str, what: str) -> None:
+    """Refuse JSON `text` nesting deeper than MAX_JSON_DEPTH. O(len(text))."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKETS.sub("", text):
+        if bracket in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise ValidationError(f"{what} nests {deepest} levels deep; at most {MAX_JSON_DEPTH} are kept")
 
 
 def as_json_value(value: Any, what: str) -> Any:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import pytest
 
@@ -22,6 +24,7 @@ from test_backends_support import (  # noqa: E402
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
 from engine import Completed, Engine  # noqa: E402
 from engine.errors import BackendError, ValidationError  # noqa: E402
+from engine.validation import MAX_JSON_DEPTH  # noqa: E402
 
 SCHEMES = ("sqlite", "json")
 
@@ -369,6 +372,61 @@ def test_result_data_is_kept_as_a_store_gives_it_back(tmp_path, scheme, options)
     with Engine.open(url) as reopened:
         assert dump(reopened) == expected
         assert reopened.read_flow_run(run.id).state.data == kept
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("scheme, options", _MODES)
+def test_json_nesting_a_fresh_process_could_not_decode_is_refused_where_it_enters(tmp_path, scheme, options):
+    """A value nested ~990 deep used to be stored, then made the whole store fail to
+    open (a bare RecursionError). Deeper than MAX_JSON_DEPTH is refused, naming the
+    field, in every free-form field; as deep as that is kept and reopens."""
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    engine = _populated(url, **options)
+    flow = engine.read_flows()[0]
+    run = engine.create_flow_run(flow_id=flow.id)
+    before = dump(engine)
+    for depth in (MAX_JSON_DEPTH + 1, 990, 5000):
+        with pytest.raises(ValidationError, match=r"flow_run\.parameters nests"):
+            engine.create_flow_run(flow_id=flow.id, parameters={"p": _nested(depth - 1)})
+        with pytest.raises(ValidationError, match=r"state\.data nests"):
+            engine.set_flow_run_state(run.id, Completed(data=_nested(depth)), force=True)
+        with pytest.raises(ValidationError, match=r"deployment\.pull_steps nests"):
+            engine.create_deployment(flow.id, "deep", pull_steps=[{"p": _nested(depth - 2)}])
+    assert dump(engine) == before
+    # Brackets inside strings are text, not nesting.
+    deepest = engine.create_flow_run(flow_id=flow.id, parameters={"p": _nested(MAX_JSON_DEPTH - 1), "s": "[{" * 600,
+                                                                     "q": '\\"[' * 300})
+    expected = dump(engine)
+    engine.close()
+    with Engine.open(url) as reopened:
+        assert dump(reopened) == expected
+        assert reopened.read_flow_run(deepest.id).parameters["s"] == "[{" * 600
+
+
+def test_a_stored_value_too_deep_to_decode_is_a_bad_row(tmp_path):
+    """A store written before the depth limit (or by hand) with a value no decoder
+    reaches is refused as a bad row, like any other, not with a bare RecursionError."""
+    path = tmp_path / "runs.db"
+    _populated(f"sqlite:///{path}").close()
+    execute_sql(path, "UPDATE flow_run SET parameters = '" + "[" * 5000 + "]" * 5000 + "'")
+    with pytest.raises(BackendError, match="bad row in table flow_run"):
+        Engine.open(f"sqlite:///{path}")
+    json_path = tmp_path / "runs.json"
+    _populated(f"json:///{json_path}").close()
+    blob = open(json_path, "rb").read()
+    head, payload = blob.split(b"\n", 1)
+    deep = payload.replace(b'"tables":', b'"deep":' + b"[" * 5000 + b"]" * 5000 + b',"tables":', 1)
+    header = json.loads(head)
+    header.update(length=len(deep), crc32=zlib.crc32(deep))
+    open(json_path, "wb").write(json.dumps(header).encode() + b"\n" + deep)
+    with pytest.raises(BackendError, match="is corrupt"):
+        Engine.open(f"json:///{json_path}")
 
 
 @pytest.mark.parametrize("scheme, options", _MODES)
