@@ -252,6 +252,10 @@ class SqliteBackend:
         self._engine: Engine | None = None
         self._listener: Any = None
         self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write
+        # kind -> ids deleted in this batch, and those of them created again since: the
+        # old row goes first, so the new one takes the next rowid, as it is last in memory.
+        self._gone: dict[str, set] = {}
+        self._renewed: dict[str, set] = {}
         self._pending = 0
         # Set by `open` for an existing file, done by `load` (see _prepare).
         self._upgrade: tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None = None
@@ -516,11 +520,18 @@ class SqliteBackend:
             return
         # Only ids are kept (one entry per record however often the batch touches
         # it); values are read and encoded once, at the flush. O(changes).
-        dirty = self._dirty
+        dirty, gone = self._dirty, self._gone
         for c in changes:
             ids = dirty.get(c.kind)
             if ids is None:
                 ids = dirty[c.kind] = {}
+            if c.record is None:
+                gone.setdefault(c.kind, set()).add(c.record_id)
+            elif gone and c.record_id in gone.get(c.kind, ()):
+                # The id is created again: written last, after the old row is deleted.
+                gone[c.kind].discard(c.record_id)
+                self._renewed.setdefault(c.kind, set()).add(c.record_id)
+                ids.pop(c.record_id, None)
             ids[c.record_id] = None
         self._pending += 1
         if self._pending >= self.batch:
@@ -537,21 +548,24 @@ class SqliteBackend:
         # None: `_write` deletes it.
         self._write([
             (kind, rec_id, tables[kind].rows.get(rec_id)) for kind, ids in self._dirty.items() for rec_id in ids
-        ])
+        ], self._renewed)
         self._dirty.clear()
+        self._gone.clear()
+        self._renewed.clear()
         self._pending = 0
 
-    def _write(self, items: list[tuple[str, Any, Any]]) -> None:
+    def _write(self, items: list[tuple[str, Any, Any]], renewed: dict[str, set] | None = None) -> None:
         """One SQLite transaction of (kind, id, record) items: upsert live records,
-        delete the ones that are gone (record None). Raises BackendError."""
+        delete the ones that are gone (record None) and the old rows of `renewed` ids
+        (deleted, then created again). Raises BackendError."""
         upserts: dict[str, list] = {}
         deletes: dict[str, list] = {}
         codecs = self._codecs
         try:
             for kind, rec_id, rec in items:
-                if rec is None:
+                if rec is None or (renewed and rec_id in renewed.get(kind, ())):
                     deletes.setdefault(kind, []).append((str(rec_id),))
-                else:
+                if rec is not None:
                     upserts.setdefault(kind, []).append(codecs[kind].encode(rec))
         except (TypeError, ValueError, RecursionError) as exc:
             raise BackendError(f"cannot store a value (free-form fields must hold JSON values): {exc}") from exc

@@ -374,6 +374,37 @@ def test_a_deployments_creator_and_document_ids_persist(tmp_path, scheme):
 
 
 @pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_an_id_deleted_and_created_again_comes_back_last(tmp_path, scheme, options):
+    """Memory files a re-created id after everything before it; a batch that saw the
+    delete and the re-creation used to update the old row, keeping its old place."""
+    url = _url(tmp_path, scheme)
+    reused_queue, reused_run = uuid.UUID(int=7, version=4), uuid.UUID(int=8, version=4)
+    with Engine.open(url, clock=make_clock(), **options) as engine:
+        pool, flow = engine.create_work_pool("p"), engine.create_flow("f")
+        dep = engine.create_deployment(flow.id, "d")
+        engine.create_work_queue(pool.id, "q1", id=reused_queue)
+        engine.create_flow_run(flow_id=flow.id, id=reused_run, name="r1")
+        engine.flush()  # the first rows are on disk
+        with engine.transaction():  # one commit: one batch whatever its size
+            engine.update_work_queue(reused_queue, description="touched early in the batch")
+            engine.update_flow_run(reused_run, name="r1b")
+            engine.create_work_queue(pool.id, "q2")
+            engine.create_flow_run(flow_id=flow.id, name="r2")
+            engine.delete_work_queue(reused_queue)
+            engine.delete_flow_run(reused_run)
+            engine.create_work_queue(pool.id, "q3", id=reused_queue)
+            engine.create_flow_run(flow_id=flow.id, id=reused_run, name="r3")
+            engine.create_flow_run(flow_id=flow.id, name="r4")
+            engine.update_flow_run(reused_run, name="r3b")  # a later update does not move it again
+        live = [q.name for q in engine.check_work_queues_for_deployment(dep.id)]
+        assert live == ["default", "q2", "q3"]
+    with Engine.open(url, clock=make_clock()) as reopened:
+        assert_same_engine(engine, reopened)
+        assert [q.name for q in reopened.check_work_queues_for_deployment(dep.id)] == live
+        assert [r.name for r in reopened._store.tables["flow_run"].rows.values()] == ["r2", "r3b", "r4"]
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
 def test_free_form_fields_are_kept_as_a_store_gives_them_back(tmp_path, scheme, options):
     """Creators, updaters, pull steps and a queue's filter: tuples become lists, NaN
     and infinity None, in memory as in the store, so a reopened engine reads the
