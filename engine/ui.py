@@ -84,7 +84,9 @@ def next_runs_by_flow(engine: Any, flow_ids: Any) -> dict[uuid.UUID, SimpleNextF
     """{flow id: its SCHEDULED run with the earliest next_scheduled_start_time, or
     None}. Runs without that time are never next; among runs tied for the earliest,
     the one created last wins (Prefect's SQLite query returns them all, in the order
-    they were inserted, and keeps the last). O(runs of the given flows)."""
+    they were inserted, and keeps the last); runs created at one instant (a manual
+    clock that does not tick) by the greater id, not by their place in memory, which
+    a rolled-back delete changes and a store does not. O(runs of the given flows)."""
     by_flow = engine._store.tables["flow_run"].by_name["flow_id"]
     answer: dict[uuid.UUID, SimpleNextFlowRun | None] = {}
     for flow_id in _ids(flow_ids, "flow_ids"):
@@ -94,7 +96,7 @@ def next_runs_by_flow(engine: Any, flow_ids: Any) -> dict[uuid.UUID, SimpleNextF
             if run.state_type is not StateType.SCHEDULED or when is None:
                 continue
             if best is None or when < best.next_scheduled_start_time or (
-                    when == best.next_scheduled_start_time and run.created >= best.created):
+                    when == best.next_scheduled_start_time and (run.created, run.id) > (best.created, best.id)):
                 best = run
         answer[flow_id] = None if best is None else SimpleNextFlowRun(
             id=best.id, flow_id=flow_id, name=best.name, state_name=best.state_name, state_type=best.state_type,

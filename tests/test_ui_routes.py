@@ -56,6 +56,22 @@ def test_next_run_is_the_earliest_scheduled_ties_going_to_the_last_created(engin
                                           next_scheduled_start_time=T + dt.timedelta(hours=1))
 
 
+def test_runs_created_at_one_instant_tie_by_id_through_a_rolled_back_delete():
+    """A clock that does not tick creates runs at one instant: the greater id wins,
+    however memory orders them (a rolled-back delete puts a run last there)."""
+    engine = Engine(ManualClock(T0))
+    flow = engine.create_flow("f")
+    runs = [engine.create_flow_run(flow_id=flow.id, id=uuid.UUID(int=n, version=4), name=f"r{n}",
+                                   state=Scheduled(scheduled_time=T)) for n in (3, 1, 2)]
+    assert engine.next_runs_by_flow([flow.id])[flow.id].name == "r3"
+    with pytest.raises(RuntimeError):
+        with engine.transaction():
+            engine.delete_flow_run(runs[0].id)
+            raise RuntimeError("changed my mind")
+    assert [r.name for r in engine.read_flow_runs(sort="ID_DESC")] == ["r3", "r2", "r1"]
+    assert engine.next_runs_by_flow([flow.id])[flow.id].name == "r3"
+
+
 def test_a_run_that_leaves_scheduled_is_no_longer_next(engine):
     flow = engine.create_flow("f")
     early = engine.create_flow_run(flow_id=flow.id, name="early", state=Scheduled(scheduled_time=T))
