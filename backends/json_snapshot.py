@@ -142,8 +142,9 @@ class JsonSnapshotBackend:
             self._save()
 
     def flush(self) -> None:
-        """Save a snapshot now. Raises BackendError (file untouched) on failure."""
-        if self._engine is None:
+        """Save a snapshot now. Raises BackendError (file untouched) on failure. After
+        `close` (which saved), a no-op, as SQLite's."""
+        if self._engine is None or not self._opened:
             return
         with self._engine._lock:
             if self._engine._store.in_transaction:

@@ -328,7 +328,7 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
 def _as_policy(cls: type, value: Any, what: str) -> Any:
     if isinstance(value, cls):
         _check_policy(value, what)
-        return _whole_delays(value.copy())  # a set of its pause keys, a list of its retry delays
+        return _whole_delays(value.copy(), what)  # a set of its pause keys, a list of its retry delays
     if isinstance(value, Mapping):
         known = {f.name for f in attrs.fields(cls)}
         unknown = sorted(set(value) - known)
@@ -339,7 +339,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{what}: {exc}") from None
         _check_policy(policy, what)
-        return _whole_delays(policy.copy())  # pause keys given as a list become a set
+        return _whole_delays(policy.copy(), what)  # pause keys given as a list become a set
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
 
 
@@ -356,8 +356,15 @@ def _is_whole(value: Any) -> bool:
     return _is_int(value) or (value.__class__ is float and value.is_integer())
 
 
-def _whole_delays(policy: Any) -> Any:
-    """`policy` with whole-float retry delays made ints, as pydantic makes them."""
+def _whole_delays(policy: Any, what: str) -> Any:
+    """`policy` with whole-float retry delays made ints and `retry_delay_seconds` a
+    float, as pydantic makes them (a store gives the default policy back with 0.0)."""
+    seconds = policy.retry_delay_seconds
+    if seconds.__class__ is not float:
+        try:
+            policy.retry_delay_seconds = float(seconds)
+        except OverflowError:
+            raise ValidationError(f"{what}.retry_delay_seconds is too large for a float, got {seconds!r}") from None
     delay = policy.retry_delay
     if delay.__class__ is float:
         policy.retry_delay = int(delay)
@@ -491,7 +498,7 @@ def _as_non_negative_number(value: Any, what: str) -> float:
     # snapshot cannot hold, is refused too.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise ValidationError(f"{what} must be a finite non-negative number, got {value!r}")
-    return float(value)
+    return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite gives it back
 
 
 def _coercer(kind: str, name: str) -> Callable[[Any, str], Any] | None:

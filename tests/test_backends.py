@@ -405,6 +405,31 @@ def test_an_id_deleted_and_created_again_comes_back_last(tmp_path, scheme, optio
 
 
 @pytest.mark.parametrize("scheme, options", BACKENDS)
+def test_numbers_are_kept_with_the_type_a_store_gives_back(tmp_path, scheme, options):
+    """A policy's retry_delay_seconds is a float (pydantic's), so an all-default policy
+    given 0 reads the same before and after reopen; a rate of -0.0 is 0.0 in memory as
+    in SQLite. A closed store's flush is a no-op in both backends."""
+    url = _url(tmp_path, scheme)
+    with Engine.open(url, clock=make_clock(), **options) as engine:
+        flow = engine.create_flow("f")
+        runs = [engine.create_flow_run(flow_id=flow.id, empirical_policy={"retry_delay_seconds": 0}),
+                engine.create_flow_run(flow_id=flow.id, empirical_policy={"retry_delay_seconds": 3, "retries": 1})]
+        task = engine.create_task_run(task_key="k", dynamic_key="0", empirical_policy={"retry_delay_seconds": 0})
+        limit = engine.create_concurrency_limit_v2("g", limit=1, slot_decay_per_second=-0.0)
+        live = ([r.empirical_policy.retry_delay_seconds for r in runs], task.empirical_policy.retry_delay_seconds,
+                limit.slot_decay_per_second)
+        assert live == ([0.0, 3.0], 0.0, 0.0)
+        assert [r.empirical_policy.retry_delay for r in runs] == [None, 3]  # copied before, still a whole number
+        assert repr(live) == "([0.0, 3.0], 0.0, 0.0)"  # floats, and no -0.0
+    engine.flush()  # closed: nothing left to save
+    with Engine.open(url, clock=make_clock()) as reopened:
+        again = ([reopened.read_flow_run(r.id).empirical_policy.retry_delay_seconds for r in runs],
+                 reopened.read_task_run(task.id).empirical_policy.retry_delay_seconds,
+                 reopened.read_concurrency_limit_v2(limit.id).slot_decay_per_second)
+        assert repr(again) == repr(live)
+
+
+@pytest.mark.parametrize("scheme, options", BACKENDS)
 def test_free_form_fields_are_kept_as_a_store_gives_them_back(tmp_path, scheme, options):
     """Creators, updaters, pull steps and a queue's filter: tuples become lists, NaN
     and infinity None, in memory as in the store, so a reopened engine reads the
