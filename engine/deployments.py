@@ -59,7 +59,7 @@ def create_deployment(engine: Any, flow_id: Any, name: str, concurrency_limit: A
     the fields do only when given (`concurrency_options` among them). O(1) to create; an upsert O(min(runs of the deployment, SCHEDULED runs))."""
     flow_id = as_uuid(flow_id, "deployment.flow_id")
     engine._require("flow", flow_id, "Flow", "deployment.flow_id")
-    as_name(name, "deployment name", allow_empty=True)
+    name = as_name(name, "deployment name", allow_empty=True)
     set_limit = concurrency_limit is not _UNSET  # an explicit None removes the limit
     fields = dict(fields)
     schedules = _schedule_items(fields.pop("schedules", None) or [], "deployment.schedules", _CORE_SCHEDULE_KEYS)

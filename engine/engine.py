@@ -294,7 +294,7 @@ class Engine:
     @atomic
     def create_flow(self, name: str, tags: list[str] | None = None, id: Any = None) -> Flow:
         """Create a flow, or return the existing one with that name unchanged. O(1)."""
-        as_name(name, "flow name")
+        name = as_name(name, "flow name")
         existing = self._unique("flow", "name", name)
         if existing is not None:
             return existing
@@ -679,7 +679,7 @@ class Engine:
         """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
         if not isinstance(tag, str) or not tag:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
-        storable_text(tag, "concurrency limit tag")
+        tag = storable_text(tag, "concurrency limit tag")
         as_count(concurrency_limit, "concurrency_limit")
         now = self._clock.now()
         limit = self._unique("concurrency_limit", "tag", tag)

@@ -258,6 +258,16 @@ class Table:
         for idx, key in zip(self.indexes, keys):
             idx.remove(key, rec)
 
+    def _unfile_partly(self, rec: Any) -> None:
+        """Take `rec` out of whichever live indexes hold it after a filing that
+        failed midway (its keys never recorded). O(indexes · log n)."""
+        self._keys.pop(rec, None)
+        for idx in self.indexes:
+            try:
+                idx.remove(idx.extract(rec), rec)
+            except Exception:  # not filed there (or its key fails again): nothing to take out
+                pass
+
     def _refile(self, rec: Any) -> bool:
         """Move `rec` to its current keys (filing it if it was inserted unfiled);
         returns whether any key changed. O(indexes) when nothing moved, plus
@@ -562,7 +572,12 @@ class Store:
         if table.rows.setdefault(rec_id, rec) is not rec:  # one hash of the id, not two
             raise DuplicateIdError(f"a {kind.replace('_', ' ')} with id {rec_id} already exists")
         if file:
-            table._file(rec)
+            try:
+                table._file(rec)
+            except BaseException:  # (an interrupt too) no undo entry yet: take it out here
+                del table.rows[rec_id]
+                table._unfile_partly(rec)
+                raise
         self._undo.append(("insert", table, rec))
         # Rolling this level back removes the record whole, so later touches in the
         # same level need no snapshot of it.

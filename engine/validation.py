@@ -118,9 +118,12 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
 
 
 def storable_text(value: str, what: str) -> str:
-    """`value`, unless it holds a lone surrogate (text decoded with
+    """`value` as a plain str (a subclass's own comparisons and hashing must not
+    reach the indexes), unless it holds a lone surrogate (text decoded with
     errors="surrogateescape", say): no UTF-8 store can hold one, so it is refused
     here rather than failing a later save. O(len)."""
+    if value.__class__ is not str:
+        value = str.__str__(value)  # str's own copy, whatever the subclass overrides
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -199,7 +202,7 @@ def as_str_list(value: Any, what: str) -> list[str]:
         return list(value)  # the common case, without a generator
     if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
         raise ValidationError(f"{what} must be a list of strings, got {value!r}")
-    return list(value)
+    return [t if t.__class__ is str else str.__str__(t) for t in value]
 
 
 def as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:

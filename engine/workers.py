@@ -138,8 +138,8 @@ def _update_values(kind: str, given: Any, fields: dict, allowed: frozenset[str])
 
 def create_work_pool(engine: Any, name: str, type: str, fields: dict) -> WorkPool:
     """Create a work pool with its "default" queue. Names are unique. O(1)."""
-    as_name(name, "work pool name")
-    as_text(type, "work pool type")  # (Prefect's WorkPoolCreate: a string, never None)
+    name = as_name(name, "work pool name")
+    type = as_text(type, "work pool type")  # (Prefect's WorkPoolCreate: a string, never None)
     if not name.strip("'\" "):  # Prefect's pool names must hold more than quotes and spaces
         raise ValidationError(f"work pool name must be a non-empty string without / % & > <, got {name!r}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
@@ -207,7 +207,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
     bulk_update_work_queue_priorities places it. O(q²) for q queues in the pool."""
     pool = engine._require("work_pool", as_uuid(work_pool_id, "work_queue.work_pool_id"), "Work pool",
                            "work_queue.work_pool_id")
-    as_name(name, "work queue name")
+    name = as_name(name, "work queue name")
     if queue_named(engine, pool.id, name) is not None:
         raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
@@ -297,7 +297,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
     values = _update_values("work_queue", given, fields, _QUEUE_UPDATE)
     queue_id = as_uuid(work_queue_id, "work_queue_id")
     if "name" in values:
-        as_name(values["name"], "work queue name")
+        values["name"] = as_name(values["name"], "work queue name")
     queue: WorkQueue | None = engine._store.tables["work_queue"].rows.get(queue_id)
     if queue is None:
         return False

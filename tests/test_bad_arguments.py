@@ -189,6 +189,27 @@ def test_an_unknown_reference_names_the_argument_that_gave_it(field, call):
     assert _fingerprint(e) == before
 
 
+class _Touchy(str):
+    """A str whose comparisons raise: a caller's subclass must not reach the indexes."""
+
+    def __eq__(self, other):
+        raise RuntimeError("comparison refused")
+
+    __lt__ = __gt__ = __le__ = __ge__ = __ne__ = __eq__
+    __hash__ = str.__hash__
+
+
+def test_text_of_a_str_subclass_is_kept_as_plain_str():
+    e, objs = _world()
+    e.read_flow_runs(sort="NAME_ASC")  # the name order is live: filing compares names
+    run = e.create_flow_run(flow_id=objs["flow"].id, name=_Touchy("second"), tags=[_Touchy("t")],
+                            idempotency_key=_Touchy("key"))
+    assert type(run.name) is str and type(run.tags[0]) is str and type(run.idempotency_key) is str
+    assert [r.name for r in e.read_flow_runs(sort="NAME_ASC", flow_run_filter={"tags": {"all_": ["t"]}})] == ["second"]
+    flow = e.create_flow(_Touchy("touchy"))
+    assert type(flow.name) is str and e.read_flow_by_name("touchy") is flow
+
+
 def test_a_work_pool_type_must_be_a_string():
     e, _ = _world()
     for wrong in (None, 5):  # Prefect's WorkPoolCreate refuses both

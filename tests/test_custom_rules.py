@@ -208,6 +208,19 @@ def test_renaming_to_a_non_string_aborts_and_stores_nothing(engine, task_run, na
     assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
 
 
+def test_a_rename_to_a_str_subclass_is_stored_as_plain_str(engine, task_run):
+    class Tagged(str):
+        pass
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.rename_state(Tagged("Audited"))
+
+    result = propose_with(engine, task_run, before_transition=before_transition)
+    assert result.status is SetStateStatus.ACCEPT
+    assert [type(s.name) for s in engine.read_task_run_states(task_run.id)] == [str, str]
+    assert stored(engine, task_run)[1] == "Audited"
+
+
 # bad declarations ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("base, hook", [(BaseOrchestrationRule, "before_transition"),
                                         (BaseOrchestrationRule, "cleanup"),

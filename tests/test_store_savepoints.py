@@ -82,6 +82,47 @@ def test_unfiled_insert_is_filed_by_reindex_and_removed_by_rollback():
     assert not store.tables["flow"].by_name["name"].buckets
 
 
+def test_an_insert_whose_filing_fails_midway_leaves_nothing_behind():
+    """Filing raises after the record is in some indexes (an interrupt, say): the
+    insert takes it out of the rows and of those indexes before the error goes on."""
+    store = build_store()
+    table = store.tables["flow"]
+    store.begin()
+    store.insert("flow", Flow(name="kept"))
+    store.commit()
+    by_name = table.by_name["name"]  # filed inline by the generated code
+    recorder, failing = _Recorder(by_name.extract), _Recorder(by_name.extract, fail=True)
+    table.indexes[:] = [by_name, recorder, failing]
+    table._file_fn = None
+    store.begin()
+    with pytest.raises(_Interrupted):
+        store.insert("flow", Flow(name="lost"))
+    store.rollback()
+    assert [f.name for f in table.rows.values()] == ["kept"]
+    assert set(by_name.buckets) == {"kept"} and recorder.filed == set()
+    assert len(table._keys) == 1
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+class _Recorder:
+    """An index the generated filing code calls through `insert`: records the keys
+    filed, or (`fail`) raises as an interrupt would."""
+
+    def __init__(self, extract, fail=False):
+        self.extract, self.fail, self.filed = extract, fail, set()
+
+    def insert(self, key, rec):
+        if self.fail:
+            raise _Interrupted()
+        self.filed.add(key)
+
+    def remove(self, key, rec):
+        self.filed.remove(key)
+
+
 def test_duplicate_insert_keeps_the_existing_record(store_and_flow):
     store, flow = store_and_flow
     twin = Flow(name="twin", id=flow.id)

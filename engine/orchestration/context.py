@@ -198,7 +198,7 @@ class OrchestrationContext:
                 return
             name = proposed.name
             if name.__class__ is not str or not name.isascii():  # a rule's rename_state
-                as_str(name, "state name", False)
+                proposed.name = as_str(name, "state name", False)
             data = proposed.data
             if data is None:
                 # One row written: nothing partial can be left behind on failure.
