@@ -24,7 +24,7 @@ from .errors import ObjectNotFoundError, ValidationError
 from .records import Deployment, FlowRun
 from .schema_tools import HydrationError, InvalidSchemaError, check_schema, error_finder, hydrate, validation_failure
 from .states import Scheduled
-from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid
+from .validation import as_dict, as_bool, as_str, as_str_list, as_uuid, unknown_keys
 from .workers import queue_named_or_created
 
 __all__ = ["create_flow_run_from_deployment", "DEPLOYMENT_FLOW_RUN_FIELDS"]
@@ -43,7 +43,7 @@ def create_flow_run_from_deployment(engine: Any, deployment_id: Any, given: Mapp
     """See the module docstring. O(size of the parameters, job variables and
     schemas) + create_flow_run."""
     dep_id = as_uuid(deployment_id, "deployment_id")
-    unknown = sorted(set(given) - DEPLOYMENT_FLOW_RUN_FIELDS)
+    unknown = unknown_keys(given, DEPLOYMENT_FLOW_RUN_FIELDS)
     if unknown:
         raise ValidationError(f"create_flow_run_from_deployment: unknown field(s) {', '.join(map(repr, unknown))}; "
                               f"expected some of {', '.join(sorted(DEPLOYMENT_FLOW_RUN_FIELDS))}")

@@ -60,7 +60,7 @@ from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import (
     as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_text, as_uuid, as_uuid_list,
-    coerce_fields, merged_fields, storable_text,
+    coerce_fields, merged_fields, as_slot_holders, storable_text,
 )
 
 __all__ = ["Engine"]
@@ -681,6 +681,7 @@ class Engine:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
         tag = storable_text(tag, "concurrency limit tag")
         as_count(concurrency_limit, "concurrency_limit")
+        slots = as_slot_holders(active_slots, "active_slots")
         now = self._clock.now()
         limit = self._unique("concurrency_limit", "tag", tag)
         if limit is not None:
@@ -688,7 +689,6 @@ class Engine:
             limit.concurrency_limit = concurrency_limit
             limit.updated = now
             return limit
-        slots = [str(s) for s in (active_slots or [])]
         limit = ConcurrencyLimit(tag=tag, concurrency_limit=concurrency_limit, active_slots=list(dict.fromkeys(slots)))
         self._stamp(limit, now)
         return self._insert("concurrency_limit", limit)
@@ -704,11 +704,12 @@ class Engine:
 
     @atomic
     def reset_concurrency_limit_by_tag(self, tag: str, slot_override: list | None = None) -> ConcurrencyLimit | None:
+        slots = as_slot_holders(slot_override, "slot_override")
         limit = self.read_concurrency_limit_by_tag(tag)
         if limit is None:
             return None
         self._store.touch("concurrency_limit", limit)
-        limit.active_slots = [str(s) for s in slot_override] if slot_override else []
+        limit.active_slots = slots
         limit.updated = self._clock.now()
         return limit
 

@@ -87,6 +87,16 @@ def as_uuid_list(values: Any, what: str) -> list[uuid.UUID]:
     return [as_uuid(v, f"{what}[]") for v in values]
 
 
+def as_slot_holders(values: Any, what: str) -> list[str]:
+    """A tag limit's slot holders: a list, tuple or set of strings (task run ids as
+    text, usually) or UUIDs, as text; None for none. O(k)."""
+    if values is None:
+        return []
+    if not isinstance(values, (list, tuple, set, frozenset)) or not all(isinstance(v, (str, uuid.UUID)) for v in values):
+        raise ValidationError(f"{what} must be a list of task run ids (strings or UUIDs), got {values!r}")
+    return [storable_text(v, f"{what}[]") if isinstance(v, str) else str(v) for v in values]
+
+
 def as_datetime(value: Any, what: str) -> _dt.datetime | None:
     if value is None:
         return None
@@ -115,6 +125,12 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__} {value!r}")
     return storable_text(value, what)
+
+
+def unknown_keys(given: Any, allowed: Any) -> list:
+    """The keys of `given` not in `allowed`, in order for an error message: strings
+    sorted, then any other keys (a caller's mistake too) by their repr. O(k log k)."""
+    return sorted(set(given) - set(allowed), key=lambda k: (False, k) if k.__class__ is str else (True, repr(k)))
 
 
 def storable_text(value: str, what: str) -> str:
@@ -334,7 +350,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
         return _whole_delays(value.copy(), what)  # a set of its pause keys, a list of its retry delays
     if isinstance(value, Mapping):
         known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(value) - known)
+        unknown = unknown_keys(value, known)
         if unknown:
             raise ValidationError(f"{what} has unknown key(s) {unknown}; known: {sorted(known)}")
         try:
@@ -575,9 +591,9 @@ def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:
     if value is None or isinstance(value, ConcurrencyOptions):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"collision_strategy"}
+        unknown = unknown_keys(value, ("collision_strategy",))
         if unknown:
-            raise ValidationError(f"concurrency_options has unknown key(s) {sorted(unknown)}")
+            raise ValidationError(f"concurrency_options has unknown key(s) {unknown}")
         try:
             return ConcurrencyOptions(**value)
         except ValueError:
@@ -621,9 +637,10 @@ def coerce_fields(kind: str, fields: Mapping[str, Any], allowed: frozenset[str])
     """Check that every key is allowed for `kind` and coerce each value to its type.
     O(fields)."""
     if not fields.keys() <= allowed:
-        unknown = sorted(set(fields) - allowed)
+        unknown = unknown_keys(fields, allowed)
         raise ValidationError(
-            f"unknown field(s) for {kind}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+            f"unknown field(s) for {kind}: {', '.join(k if k.__class__ is str else repr(k) for k in unknown)} "
+            f"(allowed: {', '.join(sorted(allowed))})"
         )
     out: dict[str, Any] = {}
     plans = _FIELD_PLANS.get(kind, _NO_PLANS)
@@ -654,7 +671,7 @@ def as_state(value: Any, what: str = "state") -> State:
         value = dump(exclude_unset=True)
     if isinstance(value, Mapping):
         allowed = {"type", "name", "timestamp", "message", "data", "state_details", "id"}
-        unknown = sorted(set(value) - allowed)
+        unknown = unknown_keys(value, allowed)
         if unknown:
             raise ValidationError(f"{what} has unknown key(s) {unknown}")
         if "type" not in value:

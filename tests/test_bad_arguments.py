@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, Failed, ManualClock, Paused, Pending, Running, Scheduled, models
-from engine.errors import ObjectNotFoundError, OrchestrationError, RunstateError
+from engine.errors import ObjectNotFoundError, OrchestrationError, RunstateError, ValidationError
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from backends.sqlite import unbindable
 from engine.serialization import codec
@@ -186,6 +186,31 @@ def test_an_unknown_reference_names_the_argument_that_gave_it(field, call):
     missing = uuid.uuid4()
     with pytest.raises(ObjectNotFoundError, match=rf"^{re.escape(field)}: .* with id {missing} not found$"):
         call(e, objs, missing)
+    assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("call, named", [
+    (lambda e, o: e.update_flow_run(o["flow_run"].id, {1: "x"}), "unknown field(s) for flow_run: 1 "),
+    (lambda e, o: e.update_deployment(o["deployment"].id, {None: 1, "x": 2}), "deployment: x, None "),
+    (lambda e, o: e.create_flow_run({"flow_id": o["flow"].id, ("t",): 1}), "flow_run: ('t',) "),
+    (lambda e, o: e.create_flow_run_from_deployment(o["deployment"].id, {1: 2, "x": 3}), "field(s) 'x', 1;"),
+    (lambda e, o: e.set_flow_run_state(o["flow_run"].id, {"type": "RUNNING", 1: 2, "x": 3}), "key(s) ['x', 1]"),
+    (lambda e, o: e.create_flow_run(flow_id=o["flow"].id, empirical_policy={"retries": 1, 5: 1, "zz": 2}),
+     "key(s) ['zz', 5]"),
+    (lambda e, o: e.create_deployment(o["flow"].id, "d", concurrency_options={1: "x", "y": 2}), "key(s) ['y', 1]"),
+    (lambda e, o: e.create_concurrency_limit("t2", 3, active_slots=5), "active_slots must be a list"),
+    (lambda e, o: e.create_concurrency_limit("t2", 3, active_slots=[1.5]), "active_slots must be a list"),
+    (lambda e, o: e.reset_concurrency_limit_by_tag("t", slot_override=1.5), "slot_override must be a list"),
+])
+def test_keys_and_lists_of_the_wrong_kind_are_named(call, named):
+    """Keys that are not strings among unknown ones, and slot lists that are not lists,
+    used to fail building the message (a bare TypeError)."""
+    e, objs = _world()
+    e.create_concurrency_limit("t", 1)
+    before = _fingerprint(e)
+    with pytest.raises(ValidationError) as raised:
+        call(e, objs)
+    assert named in str(raised.value)
     assert _fingerprint(e) == before
 
 
