@@ -425,12 +425,12 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
     auto_scheduled = as_bool(auto_scheduled, "auto_scheduled")
     start = engine._clock.now() if start_time is None else _as_time(start_time, "start_time")
     # (pendulum adds a timedelta as elapsed seconds, whatever the timezone)
-    end = (_add(start, seconds=SCHEDULER_MAX_SCHEDULED_TIME.total_seconds()) if end_time is None
+    end = (_add_or_last(start, SCHEDULER_MAX_SCHEDULED_TIME) if end_time is None
            else _as_time(end_time, "end_time"))
     dep = engine._table("deployment").get(dep_id)
     if dep is None:
         return []
-    enough_at = _add(start, seconds=min_time.total_seconds())
+    enough_at = _add_or_last(start, min_time)
     planned: list[_dt.datetime] = []
     for rec in read_deployment_schedules(engine, dep_id, None):
         if not rec.active:
@@ -445,6 +445,15 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
 
 
 _UTC = _dt.timezone.utc
+
+
+def _add_or_last(start: _dt.datetime, span: _dt.timedelta) -> _dt.datetime:
+    """`start` + `span` (as pendulum adds: elapsed seconds), or the last datetime
+    when that is past year 9999: a limit there is no limit."""
+    try:
+        return _add(start, seconds=span.total_seconds())
+    except OverflowError:
+        return _dt.datetime.max.replace(tzinfo=_UTC)
 
 
 def _insert_scheduled_runs(engine: Any, dep: Deployment, planned: list, auto_scheduled: bool) -> list:

@@ -86,7 +86,7 @@ def _as_interval(value: Any) -> _dt.timedelta:
     if isinstance(value, _dt.timedelta):
         interval = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
+        if value.__class__ is not int and not math.isfinite(value):  # (isfinite of a huge int overflows)
             raise ValidationError(f"history_interval must be a finite number of seconds, got {value!r}")
         try:
             interval = _dt.timedelta(seconds=value)
@@ -112,12 +112,12 @@ def _intervals(start: _dt.datetime, end: _dt.datetime, interval: _dt.timedelta) 
     width_ms = (interval + _HALF_MS) // _MS
     # Interval k (k >= 0) exists when k == 0 or it starts before the end: ceil((end - start) / width).
     count = min(MAX_INTERVALS, max(1, -((start_ms - end_ms) // width_ms)))
-    first = _EPOCH + _dt.timedelta(milliseconds=start_ms)
     width = _dt.timedelta(milliseconds=width_ms)
     try:
+        first = _EPOCH + _dt.timedelta(milliseconds=start_ms)  # (rounded up, it may pass year 9999 itself)
         first + count * width
     except OverflowError:
-        raise ValidationError(f"history intervals from {first.isoformat()} would end after year 9999") from None
+        raise ValidationError(f"history intervals from {start.isoformat()} would end after year 9999") from None
     return first, width, count
 
 

@@ -277,10 +277,10 @@ class CronSchedule(_Schedule):
         # croniter walks the naive local clock; each time it names is read in the
         # zone as its earlier occurrence (a skipped time moves back by the gap).
         times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
-        return _first_distinct((local_time(when, tz, 0) for when in _cron_times(times)), n, end)
+        return _first_distinct((local_time(when, tz, 0) for when in _cron_times(times, start.year == 9999)), n, end)
 
 
-def _cron_times(times: Any) -> Iterator[_dt.datetime]:
+def _cron_times(times: Any, near_the_end: bool) -> Iterator[_dt.datetime]:
     """croniter's next times, until it finds no more (a date that never comes, `0 0
     30 2 *`). Prefect's get_dates raises croniter's CroniterBadDateError there; a
     schedule with no more dates simply ends here."""
@@ -290,6 +290,10 @@ def _cron_times(times: Any) -> Iterator[_dt.datetime]:
         try:
             yield times.get_next(_dt.datetime)
         except CroniterBadDateError:
+            return
+        except ValueError:  # croniter's "year 10000 is out of range": past the last datetime
+            if not near_the_end:
+                raise
             return
 
 
@@ -351,9 +355,27 @@ class RRuleSchedule(_Schedule):
         return rule
 
     def _dates(self, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+        # Prefect stores rules dateutil then fails to expand (or, with INTERVAL=0,
+        # expands for ever); here expanding one is a ValidationError naming it.
         start, end = _bounds(start, end, self.timezone)
-        occurrences = self.to_rrule().xafter(start, count=None, inc=True)
-        return _first_distinct((_in_tz(_instance(o), self.timezone) for o in occurrences), n, end)
+        try:
+            rule = self.to_rrule()
+        except ValueError as exc:
+            raise self._unexpandable(exc) from None
+        rules = getattr(rule, "_rrule", [rule]) + getattr(rule, "_exrule", [])
+        if any(r._interval < 1 for r in rules):
+            raise self._unexpandable("its INTERVAL must be a positive integer")
+        return _first_distinct(self._occurrences(rule, start), n, end)
+
+    def _occurrences(self, rule: Any, start: _dt.datetime) -> Iterator[_dt.datetime]:
+        try:
+            for o in rule.xafter(start, count=None, inc=True):
+                yield _in_tz(_instance(o), self.timezone)
+        except ValueError as exc:
+            raise self._unexpandable(exc) from None
+
+    def _unexpandable(self, why: Any) -> ValidationError:
+        return ValidationError(f"rrule {self.rrule!r} has no dates dateutil can expand: {why}")
 
 
 def _stepping(current: _dt.datetime, days: int, seconds: float) -> Iterator[_dt.datetime]:
@@ -391,7 +413,16 @@ def _dates(schedule: Any, n: Any, start: Any, end: Any) -> Iterator[_dt.datetime
         n = MAX_ITERATIONS if end is not None else 1
     else:
         n = as_int(n, "n")
-    return schedule._dates(n, start, end)
+    return _before_year_10000(schedule, n, start, end)
+
+
+def _before_year_10000(schedule: Any, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
+    # A schedule's dates end where datetime's range does: stepping past year 9999
+    # (an anchor or start near it, a huge interval) means no more dates, not an error.
+    try:
+        yield from schedule._dates(n, start, end)
+    except OverflowError:
+        return
 
 
 _KEYS = {

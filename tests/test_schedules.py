@@ -76,6 +76,37 @@ def test_a_cron_that_never_fires_has_no_dates_and_schedules_no_runs():
                for r in engine.read_flow_runs())
 
 
+@pytest.mark.parametrize("schedule", [{"interval": 3600}, {"interval": 86400 * 999_999_999}, {"cron": "0 0 * * *"},
+                                      {"rrule": "FREQ=DAILY"}])
+def test_dates_end_at_year_9999(schedule):
+    """Dates past the last datetime do not exist: a schedule near it (or a huge
+    interval, or a limit past it) has fewer dates, not an OverflowError."""
+    engine, _, _, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"schedule": {**schedule, **(
+        {"anchor_date": "9999-12-29T00:00:00Z"} if "interval" in schedule else {})}}])
+    made = engine.schedule_runs(dep.id, start_time=dt.datetime(9999, 12, 30, tzinfo=UTC))
+    huge = schedule.get("interval", 0) > 86400 * 1000  # its next date after the anchor is past 9999
+    assert len(made) == (0 if huge else 2 if "interval" not in schedule else 3)
+    assert all(r.expected_start_time.year == 9999 for r in engine.read_flow_runs())
+    assert engine.schedule_runs(dep.id, start_time=dt.datetime.max) == []
+    assert engine.schedule_runs(dep.id, min_time=dt.timedelta(days=999_999_999)) is not None
+
+
+@pytest.mark.parametrize("rrule, why", [
+    ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a positive integer"),  # (dateutil would loop for ever)
+    ("FREQ=DAILY;INTERVAL=-1", "INTERVAL must be a positive integer"),
+    ("FREQ=DAILY;UNTIL=20240101T000000Z", "UNTIL values must be specified in UTC"),
+])
+def test_an_rrule_dateutil_cannot_expand_is_stored_as_prefect_does_and_named_when_expanded(rrule, why):
+    engine, _, _, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"schedule": {"rrule": rrule}}])
+    with pytest.raises(ValidationError, match=f"rrule '{rrule}' has no dates dateutil can expand: .*{why}"):
+        engine.schedule_runs(dep.id)
+    assert engine.count_flow_runs() == 0
+    with pytest.raises(ValidationError, match="has no dates"):
+        RRuleSchedule(rrule).get_dates(3, T0)
+
+
 @pytest.mark.parametrize("json_shape, match", [
     ({"interval": 0}, "interval must be greater than 0"),
     ({"interval": True}, "interval must be a timedelta"),
