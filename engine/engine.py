@@ -15,6 +15,7 @@ import datetime as _dt
 import functools
 import operator
 import random
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -66,6 +67,7 @@ from .validation import (
 __all__ = ["Engine"]
 
 _INF = float("inf")
+_MAX_FLOAT = sys.float_info.max
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -789,7 +791,8 @@ class Engine:
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
         if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
                                               or not isinstance(occupancy_seconds, (int, float))
-                                              or not -_INF < occupancy_seconds < _INF):  # NaN and ±inf too
+                                              or not -_INF < occupancy_seconds < _INF  # NaN and ±inf too
+                                              or abs(occupancy_seconds) > _MAX_FLOAT):  # an int no float holds
             raise ValidationError(f"occupancy_seconds must be a finite number or None, got {occupancy_seconds!r}")
         slots = as_count(slots, "slots")
         if occupancy_seconds and not slots:

@@ -76,8 +76,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
         if worker.status != "ONLINE":
             continue
         interval = worker.heartbeat_interval_seconds
-        silence = _dt.timedelta(seconds=multiple * (fallback if interval is None else interval))
-        if worker.last_heartbeat_time < now - silence:
+        if worker.last_heartbeat_time < _ago(now, multiple * (fallback if interval is None else interval)):
             store.touch("worker", worker)
             worker.status = "OFFLINE"
             offline.append((worker.work_pool_id, worker.name))
@@ -93,7 +92,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
 
     # 3. READY deployments polled before the threshold, whose queue (if it was ever
     # polled) was also polled before it.
-    threshold = now - _dt.timedelta(seconds=deployment_timeout)
+    threshold = _ago(now, deployment_timeout)
     queues = tables["work_queue"].rows
     stale = []
     for dep in tables["deployment"].rows.values():
@@ -106,7 +105,7 @@ def run_foreman_once(engine: Any, inactivity_heartbeat_multiple: Any, fallback_h
     _write_all(engine, "deployment", stale, {"status": DeploymentStatus.NOT_READY}, now)
 
     # 4. READY queues polled before their threshold.
-    threshold = now - _dt.timedelta(seconds=queue_timeout)
+    threshold = _ago(now, queue_timeout)
     stale_queues = [q for q in queues.values()
                     if q.status == "READY" and q.last_polled is not None and q.last_polled < threshold]
     stale_queues.sort(key=lambda q: q.last_polled)  # Prefect's order: oldest poll first
@@ -146,3 +145,12 @@ def mark_work_queues_not_ready(engine: Any, work_queue_ids: Any) -> None:
     their status was (a PAUSED one included, as Prefect's UPDATE does). O(ids)."""
     queues = _known_queues(engine, work_queue_ids, "work_queue_ids")
     _write_all(engine, "work_queue", queues, {"status": "NOT_READY"}, engine._clock.now())
+
+
+def _ago(now: _dt.datetime, seconds: float) -> _dt.datetime:
+    """`seconds` before `now`, or the first datetime when that is before year 1 (a
+    timeout longer than history: nothing is that old)."""
+    try:
+        return now - _dt.timedelta(seconds=seconds)
+    except OverflowError:
+        return _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)

@@ -487,8 +487,11 @@ def Paused(
     if pause_expiration_time is not None:
         details.pause_timeout = pause_expiration_time
     elif timeout_seconds is not None:
-        timeout = _dt.timedelta(seconds=timeout_seconds)
-        details.pause_timeout = timeout if now is None else now + timeout
+        try:
+            timeout = _dt.timedelta(seconds=timeout_seconds)
+            details.pause_timeout = timeout if now is None else now + timeout
+        except (OverflowError, ValueError):  # (infinity, NaN, past timedelta's or datetime's range)
+            raise ValidationError(f"timeout_seconds is out of range: {timeout_seconds!r}") from None
     details.pause_reschedule = reschedule
     details.pause_key = pause_key
     kw["state_details"] = details

@@ -214,6 +214,35 @@ def test_keys_and_lists_of_the_wrong_kind_are_named(call, named):
     assert _fingerprint(e) == before
 
 
+@pytest.mark.parametrize("call, named", [
+    (lambda e, o: e.set_flow_run_state(o["flow_run"].id, Paused(timeout_seconds=float("inf")), force=True),
+     "timeout_seconds is out of range: inf"),
+    (lambda e, o: e.set_flow_run_state(o["flow_run"].id, Paused(timeout_seconds=2**62), force=True),
+     "timeout_seconds is out of range"),
+    (lambda e, o: e.bulk_decrement_active_slots([o["limit"].id], 1, occupancy_seconds=10**400),
+     "occupancy_seconds must be a finite"),
+])
+def test_numbers_past_float_or_datetime_range_are_named(call, named):
+    e, objs = _world()
+    objs["limit"] = e.create_concurrency_limit_v2("g", limit=2)
+    before = _fingerprint(e)
+    with pytest.raises(ValidationError, match=named):
+        call(e, objs)
+    assert _fingerprint(e) == before
+
+
+def test_foreman_timeouts_longer_than_history_find_nothing_stale():
+    """A timeout reaching before year 1 (or a worker's huge heartbeat interval) means
+    nothing is that old, not a bare OverflowError on every later pass."""
+    e, objs = _world()
+    e.worker_heartbeat(objs["pool"].id, "w", heartbeat_interval_seconds=10**11)
+    e.read_work_queue(objs["queue"].id)
+    for settings in ({}, {"inactivity_heartbeat_multiple": 10**11}, {"deployment_last_polled_timeout_seconds": 10**11},
+                     {"work_queue_last_polled_timeout_seconds": 10**11}):
+        result = e.run_foreman_once(**settings)
+        assert (result.workers_offline, result.deployments_not_ready, result.work_queues_not_ready) == ((), (), ())
+
+
 class _Touchy(str):
     """A str whose comparisons raise: a caller's subclass must not reach the indexes."""
 
