@@ -117,7 +117,7 @@ def run_input_refusal(engine: Any, run_id: uuid.UUID, keyset: dict, run_input: A
         return "Run input schema not found.", None
     try:
         schema = json.loads(schema_input.value, parse_constant=_no_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nesting no decoder reaches is no schema either)
         return "Run input schema is not valid JSON.", None
     try:
         failure = validation_failure(run_input, schema)

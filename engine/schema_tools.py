@@ -46,7 +46,10 @@ def hydrate(obj: Any) -> Any:
     its value, "json" for its parsed text, unknown kinds for their value unhydrated.
     runstate renders no Jinja and keeps no workspace variables, so those kinds raise
     HydrationError. A top-level value that hydration drops becomes {}."""
-    value = _hydrate(obj)
+    try:
+        value = _hydrate(obj)
+    except RecursionError:  # (the JSON a store keeps nests at most MAX_JSON_DEPTH deep)
+        raise HydrationError("the value nests too deep to hydrate") from None
     return {} if value is _REMOVE else value
 
 

@@ -221,6 +221,8 @@ def test_keys_and_lists_of_the_wrong_kind_are_named(call, named):
      "timeout_seconds is out of range"),
     (lambda e, o: e.bulk_decrement_active_slots([o["limit"].id], 1, occupancy_seconds=10**400),
      "occupancy_seconds must be a finite"),
+    (lambda e, o: e.create_flow_run_from_deployment(o["deployment"].id, parameters={"p": _nested(3000)}),
+     "Error hydrating flow run parameters: the value nests too deep"),
 ])
 def test_numbers_past_float_or_datetime_range_are_named(call, named):
     e, objs = _world()
@@ -241,6 +243,13 @@ def test_foreman_timeouts_longer_than_history_find_nothing_stale():
                      {"work_queue_last_polled_timeout_seconds": 10**11}):
         result = e.run_foreman_once(**settings)
         assert (result.workers_offline, result.deployments_not_ready, result.work_queues_not_ready) == ((), (), ())
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 class _Touchy(str):

@@ -10,6 +10,7 @@ what a refused or failed resume leaves behind (nothing).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 
@@ -223,11 +224,16 @@ def test_a_response_key_already_taken_rolls_the_resume_back(engine, clock):
      "Invalid schema: PointerToNowhere: '/definitions/Gone' does not exist"),
     (KEYSET, {"properties": {"a": {"type": "integer"}}}, {"a": {"__prefect_kind": "jinja", "template": "{{ x }}"}},
      "Error hydrating run input: runstate does not render Jinja templates"),
+    # Nesting past the interpreter's recursion limit: a reason, not a bare RecursionError.
+    (KEYSET, {}, {"a": functools.reduce(lambda v, _: [v], range(3000), 0)},
+     "Error hydrating run input: the value nests too deep to hydrate"),
+    (KEYSET, "[" * 3000 + "]" * 3000, {}, "Run input schema is not valid JSON."),
 ])
 def test_resumes_prefect_cannot_answer(engine, clock, keyset, schema, run_input, reason):
     run = paused_run(engine, clock, keyset)
     if schema is not None:
-        engine.create_flow_run_input(run.id, keyset.get("schema", "s"), json.dumps(schema))
+        text = schema if isinstance(schema, str) else json.dumps(schema)  # (text: stored as given)
+        engine.create_flow_run_input(run.id, keyset.get("schema", "s"), text)
     result = engine.resume_flow_run(run.id, run_input)
     assert result.status is SetStateStatus.REJECT and result.details.reason.startswith(reason)
     assert run.state_type is StateType.PAUSED
