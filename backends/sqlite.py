@@ -97,6 +97,10 @@ def _uri_path(path: str) -> str:
     return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 
+# What a batch has done to a record (SqliteBackend._dirty).
+_TOUCHED, _GONE, _RENEWED = 0, 1, 2
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -251,11 +255,10 @@ class SqliteBackend:
         self._forget_key: Any = lambda: None  # (see _writers; set by `open`)
         self._engine: Engine | None = None
         self._listener: Any = None
-        self._dirty: dict[str, dict[Any, None]] = {}  # kind -> ids touched since the last write
-        # kind -> ids deleted in this batch, and those of them created again since: the
-        # old row goes first, so the new one takes the next rowid, as it is last in memory.
-        self._gone: dict[str, set] = {}
-        self._renewed: dict[str, set] = {}
+        # kind -> id touched since the last write -> _TOUCHED, _GONE (deleted) or
+        # _RENEWED (deleted, then created again: its old row goes first, so the new
+        # one takes the next rowid, as it is last in memory).
+        self._dirty: dict[str, dict[Any, int]] = {}
         self._pending = 0
         # Set by `open` for an existing file, done by `load` (see _prepare).
         self._upgrade: tuple[list[str], list[tuple[str, tuple[str, ...]]]] | None = None
@@ -516,23 +519,23 @@ class SqliteBackend:
 
     def _on_commit(self, changes: list["Change"]) -> None:
         if self.batch == 1:
-            self._write([(c.kind, c.record_id, c.record) for c in changes])
+            # (A record deleted and created again in one commit comes as two changes.)
+            self._write([(c.kind, c.record_id, c.record, False) for c in changes])
             return
         # Only ids are kept (one entry per record however often the batch touches
         # it); values are read and encoded once, at the flush. O(changes).
-        dirty, gone = self._dirty, self._gone
+        dirty = self._dirty
         for c in changes:
             ids = dirty.get(c.kind)
             if ids is None:
                 ids = dirty[c.kind] = {}
             if c.record is None:
-                gone.setdefault(c.kind, set()).add(c.record_id)
-            elif gone and c.record_id in gone.get(c.kind, ()):
-                # The id is created again: written last, after the old row is deleted.
-                gone[c.kind].discard(c.record_id)
-                self._renewed.setdefault(c.kind, set()).add(c.record_id)
-                ids.pop(c.record_id, None)
-            ids[c.record_id] = None
+                ids[c.record_id] = _GONE
+            elif ids.get(c.record_id) == _GONE:  # created again: written last
+                del ids[c.record_id]
+                ids[c.record_id] = _RENEWED
+            else:
+                ids.setdefault(c.record_id, _TOUCHED)
         self._pending += 1
         if self._pending >= self.batch:
             self._flush_dirty()
@@ -547,23 +550,22 @@ class SqliteBackend:
         # A record gone since (or created and deleted within the batch) reads as
         # None: `_write` deletes it.
         self._write([
-            (kind, rec_id, tables[kind].rows.get(rec_id)) for kind, ids in self._dirty.items() for rec_id in ids
-        ], self._renewed)
+            (kind, rec_id, tables[kind].rows.get(rec_id), mark == _RENEWED)
+            for kind, ids in self._dirty.items() for rec_id, mark in ids.items()
+        ])
         self._dirty.clear()
-        self._gone.clear()
-        self._renewed.clear()
         self._pending = 0
 
-    def _write(self, items: list[tuple[str, Any, Any]], renewed: dict[str, set] | None = None) -> None:
-        """One SQLite transaction of (kind, id, record) items: upsert live records,
-        delete the ones that are gone (record None) and the old rows of `renewed` ids
-        (deleted, then created again). Raises BackendError."""
+    def _write(self, items: list[tuple[str, Any, Any, bool]]) -> None:
+        """One SQLite transaction of (kind, id, record, renewed) items: upsert live
+        records, delete the ones that are gone (record None) and the old rows of
+        renewed ones (deleted, then created again). Raises BackendError."""
         upserts: dict[str, list] = {}
         deletes: dict[str, list] = {}
         codecs = self._codecs
         try:
-            for kind, rec_id, rec in items:
-                if rec is None or (renewed and rec_id in renewed.get(kind, ())):
+            for kind, rec_id, rec, renewed in items:
+                if rec is None or renewed:
                     deletes.setdefault(kind, []).append((str(rec_id),))
                 if rec is not None:
                     upserts.setdefault(kind, []).append(codecs[kind].encode(rec))
