@@ -7,7 +7,8 @@ scan. Three shapes cover every query:
 * `HashIndex`   key -> {record: record}; equality filters and counters (len of a
   bucket). Buckets are keyed by the records, which hash by identity (see Table).
 * `SparseHashIndex` a HashIndex without the None bucket (optional references).
-* `ColdHashIndex` a SparseHashIndex maintained only once first used.
+* `ColdHashIndex` a SparseHashIndex maintained only once first used (a `ColdIndex`,
+  as SortedIndex is).
 * `NewestIndex` a HashIndex that finds a key's newest unexpired record (caches).
 * `MultiIndex`  like HashIndex, but a record is filed under several keys (tags).
 * `ColumnView`  one column of a HashIndex on a composite key, answering like a
@@ -23,8 +24,8 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["ColdHashIndex", "ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex", "SparseHashIndex",
-           "key_range", "sort_entry"]
+__all__ = ["ColdHashIndex", "ColdIndex", "ColumnView", "HashIndex", "MultiIndex", "NewestIndex", "SortedIndex",
+           "SparseHashIndex", "key_range", "sort_entry"]
 
 
 class HashIndex:
@@ -120,7 +121,20 @@ class SparseHashIndex(HashIndex):
         return out
 
 
-class ColdHashIndex(SparseHashIndex):
+class ColdIndex:
+    """Base of the indexes a table maintains only once first used: until then (`live`
+    False) its writes pay nothing for them. Subclasses keep `table` (the owning
+    Table, which files every row when the index is warmed) and `live`."""
+
+    __slots__ = ()
+
+    def warm(self) -> None:
+        """Build the index now (if cold) and keep it maintained from here on."""
+        if not self.live:
+            self.table.activate(self)
+
+
+class ColdHashIndex(SparseHashIndex, ColdIndex):
     """A SparseHashIndex that starts *cold*, like a SortedIndex: its table does not
     maintain it until first used (`warm`, O(n)), so the writes of engines that never
     ask pay nothing. For counts only some engines need (a worker poll's PENDING and
@@ -132,11 +146,6 @@ class ColdHashIndex(SparseHashIndex):
         super().__init__(name, extract, table.rows)
         self.table = table  # the owning Table, which files every row when warmed
         self.live = False
-
-    def warm(self) -> None:
-        """Build the index now (if cold) and keep it maintained from here on."""
-        if not self.live:
-            self.table.activate(self)
 
     def load(self, keys: Iterable[Hashable], records: Iterable[Any]) -> None:
         """File `records` under their `keys` (Table.activate). O(n)."""
@@ -347,7 +356,7 @@ def entry_extractor(key: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     return lambda rec: sort_entry(key(rec), rec.id)
 
 
-class SortedIndex:
+class SortedIndex(ColdIndex):
     """Records ordered by one key (ties by id). Insert/remove O(log n); a walk of k
     records from either end O(k + log n).
 
@@ -374,11 +383,6 @@ class SortedIndex:
     def load(self, entries: Iterable[tuple], records: Iterable[Any]) -> None:
         """File the `entries` of `records` (Table.activate): one sort, not n inserts."""
         self.entries.update(entries)
-
-    def warm(self) -> None:
-        """Build the index now (if cold) and keep it maintained from here on."""
-        if not self.live:
-            self.table.activate(self)
 
     def walk(self, descending: bool = False, bounds: tuple[tuple, tuple] | None = None) -> Iterator[Any]:
         """Records in key order (ascending NULLs first; descending NULLs last), only

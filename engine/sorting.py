@@ -18,7 +18,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 from sortedcontainers import SortedList
 
 from .errors import ValidationError
-from .indexes import entries_in, sort_entry
+from .indexes import ColdIndex, entries_in, sort_entry
 
 __all__ = [
     "FlowRunSort",
@@ -137,7 +137,7 @@ def _grouped_extractor(group: Callable[[Any], Hashable], key: Callable[[Any], An
     return lambda rec: (group(rec), sort_entry(key(rec), rec.id))
 
 
-class GroupedSortedIndex:
+class GroupedSortedIndex(ColdIndex):
     """One sorted list per group key (e.g. per state type), each ordered like a
     SortedIndex. A read filtered on a few groups merges just those lists, so its
     first k matches cost O(k + groups · log n) however the groups are spread over
@@ -168,11 +168,6 @@ class GroupedSortedIndex:
                 self.groups[group] = SortedList(entries)
             else:
                 lst.update(entries)
-
-    def warm(self) -> None:
-        """Build the index now (if cold) and keep it maintained from here on."""
-        if not self.live:
-            self.table.activate(self)
 
     def insert(self, key: tuple, rec: Any) -> None:
         lst = self.groups.get(key[0])
