@@ -15,7 +15,6 @@ import datetime as _dt
 import functools
 import operator
 import random
-import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -61,13 +60,10 @@ from .states import State, StateDetails, StateType, compile_maker, make_state
 from .tables import build_store
 from .validation import (
     as_bool, as_count, as_field_mapping, as_name, as_state, as_str, as_str_list, as_text, as_uuid, as_uuid_list,
-    coerce_fields, merged_fields, as_slot_holders, storable_text,
+    coerce_fields, is_finite_number, merged_fields, as_slot_holders, storable_text,
 )
 
 __all__ = ["Engine"]
-
-_INF = float("inf")
-_MAX_FLOAT = sys.float_info.max
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -789,10 +785,7 @@ class Engine:
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
-        if occupancy_seconds is not None and (isinstance(occupancy_seconds, bool)
-                                              or not isinstance(occupancy_seconds, (int, float))
-                                              or not -_INF < occupancy_seconds < _INF  # NaN and ±inf too
-                                              or abs(occupancy_seconds) > _MAX_FLOAT):  # an int no float holds
+        if occupancy_seconds is not None and not is_finite_number(occupancy_seconds):
             raise ValidationError(f"occupancy_seconds must be a finite number or None, got {occupancy_seconds!r}")
         slots = as_count(slots, "slots")
         if occupancy_seconds and not slots:

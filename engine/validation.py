@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json as _json
 import re
+import sys
 import uuid
 from collections.abc import Mapping  # isinstance checks: typing's alias is 3x slower
 from typing import Any, Callable
@@ -240,10 +241,14 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     that is not JSON raises ValidationError. O(size of the value)."""
     if not value or not isinstance(value, dict):  # None, {} (bound as it is) or no dict
         return as_dict(value, what, nullable)
+    _string_keys(value, what)
+    return _json_copy(value, what)
+
+
+def _string_keys(value: dict, what: str) -> None:
     for key in value:
         if not isinstance(key, str):
             raise ValidationError(f"{what} keys must be strings, got {key!r}")
-    return _json_copy(value, what)
 
 
 # How deep a free-form JSON value may nest. Python's JSON codecs recurse once per
@@ -302,9 +307,7 @@ def as_pull_steps(value: Any, what: str) -> list | None:
     for i, step in enumerate(value):
         if not isinstance(step, dict):
             raise ValidationError(f"{what}[{i}] must be a dict, got {type(step).__name__} {step!r}")
-        for key in step:
-            if not isinstance(key, str):
-                raise ValidationError(f"{what}[{i}] keys must be strings, got {key!r}")
+        _string_keys(step, f"{what}[{i}]")
     return _json_copy(list(value), what)
 
 
@@ -347,7 +350,7 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
 def _as_policy(cls: type, value: Any, what: str) -> Any:
     if isinstance(value, cls):
         _check_policy(value, what)
-        return _whole_delays(value.copy(), what)  # a set of its pause keys, a list of its retry delays
+        return _pydantic_numbers(value.copy(), what)  # a set of its pause keys, a list of its retry delays
     if isinstance(value, Mapping):
         known = {f.name for f in attrs.fields(cls)}
         unknown = unknown_keys(value, known)
@@ -358,7 +361,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{what}: {exc}") from None
         _check_policy(policy, what)
-        return _whole_delays(policy.copy(), what)  # pause keys given as a list become a set
+        return _pydantic_numbers(policy.copy(), what)  # pause keys given as a list become a set
     raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
 
 
@@ -375,7 +378,7 @@ def _is_whole(value: Any) -> bool:
     return _is_int(value) or (value.__class__ is float and value.is_integer())
 
 
-def _whole_delays(policy: Any, what: str) -> Any:
+def _pydantic_numbers(policy: Any, what: str) -> Any:
     """`policy` with whole-float retry delays made ints and `retry_delay_seconds` a
     float, as pydantic makes them (a store gives the default policy back with 0.0)."""
     seconds = policy.retry_delay_seconds
@@ -501,10 +504,10 @@ _TIMES = {
 }
 _INTS = {"run_count", "flow_run_run_count"}
 _BOOLS = {"auto_scheduled", "paused", "is_paused", "enforce_parameter_schema", "active"}
+# Every dict field is a JSON column in Prefect's database (pydantic-typed or not), so
+# each is kept as a JSON round trip gives it back: memory then holds what a store reopens.
 _DICTS = {"parameters", "context", "base_job_template", "job_variables"}
 _NULLABLE_DICTS = {"job_variables", "created_by", "updated_by", "filter", "parameter_openapi_schema"}
-# Every one is a JSON column in Prefect's database (pydantic-typed or not), so each is
-# kept as a JSON round trip gives it back: memory then holds what a store reopens.
 
 
 # A global (v2) concurrency limit's counters and rates: none is NULL or negative.
@@ -512,10 +515,19 @@ _LIMIT_V2_COUNTS = {"limit", "active_slots", "denied_slots"}
 _LIMIT_V2_RATES = {"slot_decay_per_second", "avg_slot_occupancy_seconds"}
 
 
+_MAX_FLOAT = sys.float_info.max
+
+
+def is_finite_number(value: Any) -> bool:
+    """An int or float a float holds finitely: not a bool, NaN, ±infinity, nor an int
+    past float's range (which float() and division would overflow on)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and abs(value) <= _MAX_FLOAT
+
+
 def _as_non_negative_number(value: Any, what: str) -> float:
-    # NaN fails `0 <= value` (as Prefect's ge=0 refuses it); infinity, which a JSON
-    # snapshot cannot hold, is refused too.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+    # NaN and infinity fail (as Prefect's ge=0 refuses NaN; a JSON snapshot cannot
+    # hold infinity), and so does an int past float's range.
+    if not is_finite_number(value) or value < 0:
         raise ValidationError(f"{what} must be a finite non-negative number, got {value!r}")
     return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite gives it back
 

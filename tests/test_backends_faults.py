@@ -433,7 +433,7 @@ def test_a_stored_value_too_deep_to_decode_is_a_bad_row(tmp_path):
 def test_a_limit_rate_no_store_can_hold_is_refused(tmp_path, scheme, options):
     engine = _populated(f"{scheme}:///{tmp_path / 'runs'}", **options)
     before = dump(engine)
-    for bad in (float("nan"), float("inf")):
+    for bad in (float("nan"), float("inf"), 10**400):  # (the last: past float, not an OverflowError)
         with pytest.raises(ValidationError, match="slot_decay_per_second must be a finite non-negative number"):
             engine.create_concurrency_limit_v2("n", 3, slot_decay_per_second=bad)
     limit = engine.create_concurrency_limit_v2("ok", 3)
