@@ -277,10 +277,10 @@ class CronSchedule(_Schedule):
         # croniter walks the naive local clock; each time it names is read in the
         # zone as its earlier occurrence (a skipped time moves back by the gap).
         times = croniter(self.cron, start.replace(tzinfo=None, fold=0), day_or=self.day_or)
-        return _first_distinct((local_time(when, tz, 0) for when in _cron_times(times, start.year == 9999)), n, end)
+        return _first_distinct((local_time(when, tz, 0) for when in _cron_times(times)), n, end)
 
 
-def _cron_times(times: Any, near_the_end: bool) -> Iterator[_dt.datetime]:
+def _cron_times(times: Any) -> Iterator[_dt.datetime]:
     """croniter's next times, until it finds no more (a date that never comes, `0 0
     30 2 *`). Prefect's get_dates raises croniter's CroniterBadDateError there; a
     schedule with no more dates simply ends here."""
@@ -290,10 +290,6 @@ def _cron_times(times: Any, near_the_end: bool) -> Iterator[_dt.datetime]:
         try:
             yield times.get_next(_dt.datetime)
         except CroniterBadDateError:
-            return
-        except ValueError:  # croniter's "year 10000 is out of range": past the last datetime
-            if not near_the_end:
-                raise
             return
 
 
@@ -372,6 +368,8 @@ class RRuleSchedule(_Schedule):
             for o in rule.xafter(start, count=None, inc=True):
                 yield _in_tz(_instance(o), self.timezone)
         except ValueError as exc:
+            if _past_the_last_year(exc):
+                raise  # the dates end there (_before_year_10000)
             raise self._unexpandable(exc) from None
 
     def _unexpandable(self, why: Any) -> ValidationError:
@@ -419,10 +417,21 @@ def _dates(schedule: Any, n: Any, start: Any, end: Any) -> Iterator[_dt.datetime
 def _before_year_10000(schedule: Any, n: int, start: _dt.datetime, end: _dt.datetime | None) -> Iterator[_dt.datetime]:
     # A schedule's dates end where datetime's range does: stepping past year 9999
     # (an anchor or start near it, a huge interval) means no more dates, not an error.
+    # Our arithmetic overflows there; croniter and dateutil build a datetime of year
+    # 10000, which datetime refuses with a ValueError.
     try:
         yield from schedule._dates(n, start, end)
     except OverflowError:
         return
+    except ValueError as exc:
+        if not _past_the_last_year(exc):
+            raise
+        return
+
+
+def _past_the_last_year(exc: ValueError) -> bool:
+    # datetime's own message for a year past 9999: "year 10000 is out of range".
+    return str(exc).startswith("year ") and str(exc).endswith(" is out of range")
 
 
 _KEYS = {

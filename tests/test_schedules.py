@@ -92,6 +92,13 @@ def test_dates_end_at_year_9999(schedule):
     assert engine.schedule_runs(dep.id, min_time=dt.timedelta(days=999_999_999)) is not None
 
 
+@pytest.mark.parametrize("schedule", [CronSchedule("0 0 * * *"), RRuleSchedule("FREQ=DAILY")])
+def test_dates_reaching_year_10000_from_an_earlier_year_end_there(schedule):
+    # 1 June 9998 to 31 December 9999, then croniter and dateutil would build year 10000.
+    dates = schedule.get_dates(1000, dt.datetime(9998, 6, 1, tzinfo=UTC))
+    assert len(dates) == 579 and dates[-1] == dt.datetime(9999, 12, 31, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("rrule, why", [
     ("FREQ=DAILY;INTERVAL=0", "INTERVAL must be a positive integer"),  # (dateutil would loop for ever)
     ("FREQ=DAILY;INTERVAL=-1", "INTERVAL must be a positive integer"),
