@@ -185,7 +185,8 @@ def big_files(big_engine, tmp_path_factory) -> dict[str, str]:
     sqlite_backend = SqliteBackend(db_path)
     sqlite_backend.open()
     tables = big_engine._store.tables
-    sqlite_backend._write([(k, r.id, r) for k in ("flow", "flow_run", "flow_run_state") for r in tables[k].rows.values()])
+    sqlite_backend._write([(k, r.id, r, False)  # (kind, id, record, renewed)
+                           for k in ("flow", "flow_run", "flow_run_state") for r in tables[k].rows.values()])
     sqlite_backend.abort()
     return {"json": json_path, "sqlite": db_path}
 
