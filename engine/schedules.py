@@ -14,7 +14,9 @@ step by step as Prefect's pendulum code computes them, DST included:
   local time, and reads each in the timezone as its earlier occurrence (a
   skipped time moves back by the gap);
 * an rrule schedule is expanded by dateutil.rrule with its DTSTART (2020-01-01 if
-  none) localised to the timezone by dateutil.tz.
+  none) localised to the timezone by dateutil.tz; each rule of it is first cut to
+  the stretch around the start and end that can hold the dates asked for (_near),
+  so a minutely rule does not walk every minute since 2020.
 
 In all three, two datetimes of one timezone are compared by their wall-clock
 readings (Python's rule for a shared tzinfo, which pendulum keeps), so a local time
@@ -312,6 +314,12 @@ def _check_rrule(value: Any) -> str:
     return value
 
 
+def _rule_zone(name: str) -> Any:
+    import dateutil.tz
+
+    return dateutil.tz.gettz(name)
+
+
 def _localised(rule: Any, tz: Any) -> Any:
     """An rrule with its DTSTART and UNTIL read in `tz`."""
     changes = {"dtstart": rule._dtstart.replace(tzinfo=tz)}
@@ -338,10 +346,9 @@ class RRuleSchedule(_Schedule):
     def to_rrule(self) -> Any:
         """The dateutil rrule (or rruleset), localised to the timezone."""
         import dateutil.rrule
-        import dateutil.tz
 
         rule = _parse_rrule(self.rrule, _DEFAULT_RRULE_START)
-        tz = dateutil.tz.gettz(self.timezone)
+        tz = _rule_zone(self.timezone)
         if isinstance(rule, dateutil.rrule.rrule):
             return _localised(rule, tz)
         rule._rrule = [_localised(r, tz) for r in rule._rrule]
@@ -361,7 +368,7 @@ class RRuleSchedule(_Schedule):
         rules = getattr(rule, "_rrule", [rule]) + getattr(rule, "_exrule", [])
         if any(r._interval < 1 for r in rules):
             raise self._unexpandable("its INTERVAL must be a positive integer")
-        return _first_distinct(self._occurrences(rule, start), n, end)
+        return _first_distinct(self._occurrences(_near(rule, start, end, _rule_zone(self.timezone)), start), n, end)
 
     def _occurrences(self, rule: Any, start: _dt.datetime) -> Iterator[_dt.datetime]:
         try:
@@ -374,6 +381,70 @@ class RRuleSchedule(_Schedule):
 
     def _unexpandable(self, why: Any) -> ValidationError:
         return ValidationError(f"rrule {self.rrule!r} has no dates dateutil can expand: {why}")
+
+
+# dateutil expands a rule from its DTSTART on (2020 when it gives none), so a minutely
+# rule walks millions of minutes to reach today, and a set whose exclusions remove
+# every date walks to year 9999. Each rule is cut to the stretch that can matter.
+_PERIOD_SECONDS = {2: 7 * 86400, 3: 86400, 4: 3600, 5: 60, 6: 1}  # dateutil's WEEKLY .. SECONDLY
+_SWING_HOURS = 48  # longer than any jump back or forward of a zone's clock
+
+
+def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, tz: Any) -> Any:
+    """`rule` (an rrule or rruleset, localised to `tz`) with the same dates from
+    `start` to `end`, but cheap to expand there. A rule without COUNT whose
+    frequency is weekly or finer starts one period before the last of its periods
+    that can hold a date at or after `start` (whole periods keep its grid, and the
+    BY* parts dateutil takes from DTSTART: weekday, hour, minute, second). An
+    included rule without COUNT ends (UNTIL) at the last wall-clock reading an
+    instant up to `end` has."""
+    lowest = _wall_bound(start, tz, min)
+    highest = None if end is None else _wall_bound(end, tz, max)
+    if not hasattr(rule, "_rrule"):
+        return _cut(rule, lowest, highest)
+    rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule]
+    rule._exrule = [_cut(r, lowest, None) for r in rule._exrule]
+    return rule
+
+
+def _wall_bound(instant: _dt.datetime, tz: Any, pick: Any) -> _dt.datetime | None:
+    """The earliest (pick=min) wall-clock reading in `tz` of an instant at or after
+    `instant`, or the latest (pick=max) of one at or before it, naive; None near
+    the ends of datetime's range. A reading is an instant plus its offset; only
+    offsets within _SWING_HOURS of `instant` can pull a reading past its own, and a zone
+    keeps an offset for hours, so hourly samples find them."""
+    try:
+        own = instant.astimezone(tz)
+    except OverflowError:
+        return None
+    offsets = [own.utcoffset()]
+    step = _dt.timedelta(hours=1 if pick is min else -1)
+    try:
+        for _ in range(_SWING_HOURS):
+            instant += step
+            offsets.append(instant.astimezone(tz).utcoffset())
+    except OverflowError:
+        pass  # instants past datetime's range have no readings
+    try:
+        return own.replace(tzinfo=None) + (pick(offsets) - offsets[0])
+    except OverflowError:
+        return None
+
+
+def _cut(rule: Any, lowest: _dt.datetime | None, highest: _dt.datetime | None) -> Any:
+    if rule._count is not None:
+        return rule
+    changes = {}
+    step = _PERIOD_SECONDS.get(rule._freq)
+    if step is not None and lowest is not None:
+        begin = rule._dtstart.replace(tzinfo=None)
+        periods = int((lowest - begin).total_seconds() // (step * rule._interval)) - 1
+        if periods > 0:
+            moved = begin + _dt.timedelta(seconds=periods * step * rule._interval)
+            changes["dtstart"] = moved.replace(tzinfo=rule._dtstart.tzinfo)
+    if highest is not None and (rule._until is None or rule._until.replace(tzinfo=None) > highest):
+        changes["until"] = highest.replace(tzinfo=rule._dtstart.tzinfo)
+    return rule.replace(**changes) if changes else rule
 
 
 def _stepping(current: _dt.datetime, days: int, seconds: float) -> Iterator[_dt.datetime]:

@@ -12,6 +12,7 @@ import sys
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, reject, settings, strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,6 +22,7 @@ from engine import (  # noqa: E402
     CronSchedule, DeploymentScheduleFilter, Engine, IntervalSchedule, ManualClock, ObjectNotFoundError,
     AwaitingRetry, Completed, Late, Pending, RRuleSchedule, Running, Scheduled, StateType, ValidationError, models,
 )
+from engine import schedules  # noqa: E402
 from engine.deployments import MAX_SCHEDULED_RUNS_LIMIT  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -97,6 +99,93 @@ def test_dates_reaching_year_10000_from_an_earlier_year_end_there(schedule):
     # 1 June 9998 to 31 December 9999, then croniter and dateutil would build year 10000.
     dates = schedule.get_dates(1000, dt.datetime(9998, 6, 1, tzinfo=UTC))
     assert len(dates) == 579 and dates[-1] == dt.datetime(9999, 12, 31, tzinfo=UTC)
+
+
+# An rrule is expanded from near the start, not from its DTSTART (2020 when it has
+# none): the dates must be the ones expanding the whole rule gives.
+
+_FREQS = {"WEEKLY": 7 * 86400, "DAILY": 86400, "HOURLY": 3600, "MINUTELY": 60, "SECONDLY": 1, "MONTHLY": 31 * 86400}
+# instants next to clock changes: New York, Berlin, Lord Howe (30 min), Chatham, Kiritimati (+14)
+_NEAR_CHANGES = [dt.datetime(2026, 3, 8, 7), dt.datetime(2026, 11, 1, 6), dt.datetime(2026, 3, 29, 1),
+                 dt.datetime(2026, 10, 25, 1), dt.datetime(2026, 4, 4, 15), dt.datetime(2026, 9, 26, 14),
+                 dt.datetime(2026, 6, 15, 12)]
+_ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham", "Pacific/Kiritimati"]
+
+
+@st.composite
+def _rrules_near_a_start(draw):
+    freq = draw(st.sampled_from(sorted(_FREQS)))
+    interval = draw(st.integers(1, 400 if freq == "SECONDLY" else 5))
+    parts = [f"FREQ={freq}", f"INTERVAL={interval}"]
+    for key, values in (("BYHOUR", range(24)), ("BYMINUTE", range(0, 60, 7)), ("BYSECOND", range(0, 60, 13)),
+                        ("BYDAY", ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), ("BYSETPOS", [1, -1])):
+        if draw(st.booleans()):
+            parts.append(f"{key}=" + ",".join(map(str, draw(st.lists(st.sampled_from(list(values)), min_size=1,
+                                                                         max_size=3, unique=True)))))
+    start = draw(st.sampled_from(_NEAR_CHANGES)) + dt.timedelta(minutes=draw(st.integers(-600, 600)))
+    # DTSTART a few thousand periods before the start, at any second
+    before = dt.timedelta(seconds=_FREQS[freq] * interval * draw(st.integers(0, 3000) if freq != "MONTHLY"
+                                                                 else st.integers(0, 40)))
+    dtstart = start - before - dt.timedelta(seconds=draw(st.integers(0, 86400)))
+    text = f"DTSTART:{dtstart:%Y%m%dT%H%M%S}\nRRULE:" + ";".join(parts)
+    if draw(st.booleans()):  # with an exclusion rule
+        text += f"\nEXRULE:FREQ={freq};INTERVAL={draw(st.integers(1, 3))};BYHOUR={draw(st.integers(0, 23))}"
+    if draw(st.booleans()):
+        text += f"\nRDATE:{start + dt.timedelta(minutes=draw(st.integers(-90, 90))):%Y%m%dT%H%M%S}"
+    # (a rule whose sets or exclusions leave no date walks to year 9999 unless it has an end)
+    endless = "BYSETPOS" not in text and "EXRULE" not in text and draw(st.booleans())
+    end = None if endless else start + dt.timedelta(minutes=draw(st.integers(0, 3000)))
+    try:
+        schedule = RRuleSchedule(text, draw(st.sampled_from(_ZONES)))
+    except ValidationError:  # dateutil refuses an interval whose grid never meets BYHOUR etc.
+        reject()
+    return schedule, draw(st.integers(1, 40)), start, end
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_rrules_near_a_start())
+def test_rrule_dates_are_those_of_the_whole_rule(case):
+    schedule, n, start, end = case
+    start, end = start.replace(tzinfo=UTC), end and end.replace(tzinfo=UTC)
+    bounded_start, bounded_end = schedules._bounds(start, end, schedule.timezone)
+    rule = schedule.to_rrule()
+    if end is not None:  # expanding the whole rule to year 9999 is too slow here; 3 days past the end is safe
+        until = (end + dt.timedelta(days=3)).replace(tzinfo=None)
+        if hasattr(rule, "_rrule"):
+            rule._rrule = [r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo)) for r in rule._rrule]
+        else:
+            rule = rule.replace(until=until.replace(tzinfo=rule._dtstart.tzinfo))
+    try:
+        whole = list(schedules._first_distinct(schedule._occurrences(rule, bounded_start), n, bounded_end))
+    except ValidationError as exc:  # a grid dateutil finds never meets the BY* parts
+        with pytest.raises(ValidationError, match="no dates dateutil can expand") as raised:
+            schedule.get_dates(n, start, end)
+        assert str(raised.value) == str(exc)
+    else:
+        assert schedule.get_dates(n, start, end) == whole
+
+
+@pytest.mark.parametrize("rrule", ["FREQ=SECONDLY", "RRULE:FREQ=MINUTELY\nEXRULE:FREQ=MINUTELY"])
+def test_rrules_from_2020_expand_only_near_the_start(rrule, monkeypatch):
+    # A secondly rule walked about 220 million seconds from 2020-01-01 to reach the start; a
+    # minutely set whose exclusion removes every date walked to the end of the horizon only
+    # after walking from 2020. Count what dateutil yields.
+    import dateutil.rrule
+
+    yielded = []
+    whole = dateutil.rrule.rrule._iter
+
+    def counting(rule):
+        for date in whole(rule):
+            yielded.append(date)
+            yield date
+
+    monkeypatch.setattr(dateutil.rrule.rrule, "_iter", counting)
+    start = dt.datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
+    dates = RRuleSchedule(rrule).get_dates(3, start, start + dt.timedelta(days=1))
+    assert dates == ([start, start + dt.timedelta(seconds=1), start + dt.timedelta(seconds=2)]
+                     if "SECONDLY" in rrule else [])
+    assert 0 < len(yielded) < 3 * 86400
 
 
 @pytest.mark.parametrize("rrule, why", [
