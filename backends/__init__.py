@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import BackendError
+from engine.errors import BackendError, shown
 
 from .base import Backend, ReadOnlyStore, check_options
 from .json_snapshot import JsonSnapshotBackend
@@ -35,17 +35,17 @@ _OPTIONS = {
 def parse_url(url: str) -> tuple[str, str]:
     """(scheme, path) of a backend URL; BackendError for anything else."""
     if not isinstance(url, str) or "://" not in url:
-        raise BackendError(f"backend URL must look like 'sqlite:///path', 'json:///path' or 'memory://', got {url!r}")
+        raise BackendError(f"backend URL must look like 'sqlite:///path', 'json:///path' or 'memory://', got {shown(url)}")
     scheme, rest = url.split("://", 1)
     scheme = scheme.lower()
     if scheme not in _OPTIONS:
-        raise BackendError(f"unknown backend {scheme!r} in {url!r}; expected sqlite, json or memory")
+        raise BackendError(f"unknown backend {shown(scheme)} in {shown(url)}; expected sqlite, json or memory")
     if scheme == "memory":
         if rest.strip("/"):
-            raise BackendError(f"a memory URL takes no path, got {url!r}")
+            raise BackendError(f"a memory URL takes no path, got {shown(url)}")
         return scheme, ""
     if not rest.startswith("/") or len(rest) < 2:
-        raise BackendError(f"{url!r} has no path: use '{scheme}:///relative/path' or '{scheme}:////absolute/path'")
+        raise BackendError(f"{shown(url)} has no path: use '{scheme}:///relative/path' or '{scheme}:////absolute/path'")
     return scheme, rest[1:]
 
 
@@ -66,7 +66,7 @@ def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engi
     scheme, path = parse_url(url)
     read_only = options.pop("read_only", False)
     if not isinstance(read_only, bool):
-        raise BackendError(f"read_only must be True or False, got {read_only!r}")
+        raise BackendError(f"read_only must be True or False, got {shown(read_only)}")
     if read_only and options:
         raise BackendError(f"{', '.join(sorted(options))}: a write option, but the engine is opened read_only")
     check_options(scheme, options, _OPTIONS[scheme])

@@ -13,7 +13,7 @@ import fcntl
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
-from engine.errors import BackendError, ValidationError
+from engine.errors import BackendError, ValidationError, shown
 from engine.indexes import HashIndex, SortedIndex, SparseHashIndex
 from engine.store import no_gc
 from engine.tables import KINDS
@@ -81,7 +81,7 @@ def require_file(path: str) -> None:
     """BackendError unless `path` is an existing file: what a read-only open needs,
     having nothing to create."""
     if not os.path.isfile(path):
-        raise BackendError(f"{path!r} does not exist (nothing to open read-only)")
+        raise BackendError(f"{shown(path)} does not exist (nothing to open read-only)")
 
 
 def check_location(path: str) -> bool:
@@ -94,27 +94,27 @@ def check_location(path: str) -> bool:
     if not path:
         raise BackendError("no path given")
     if os.path.isdir(path):
-        raise BackendError(f"{path!r} is a directory, not a database file")
+        raise BackendError(f"{shown(path)} is a directory, not a database file")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise BackendError(f"folder {folder!r} of {path!r} does not exist")
+        raise BackendError(f"folder {shown(folder)} of {shown(path)} does not exist")
     # Atomic replacement and the lock file both need to create files in the folder.
     if not accessible(folder, os.W_OK | os.X_OK):
-        raise BackendError(f"folder {folder!r} is not writable (read-only location?)")
+        raise BackendError(f"folder {shown(folder)} is not writable (read-only location?)")
     exists = os.path.exists(path)
     if exists:
         if not os.path.isfile(path):
-            raise BackendError(f"{path!r} is not a regular file")
+            raise BackendError(f"{shown(path)} is not a regular file")
         if not accessible(path, os.R_OK):
-            raise BackendError(f"{path!r} is not readable (permission denied)")
+            raise BackendError(f"{shown(path)} is not readable (permission denied)")
         if not accessible(path, os.W_OK):
-            raise BackendError(f"{path!r} is read-only (permission denied)")
+            raise BackendError(f"{shown(path)} is read-only (permission denied)")
         links = os.stat(path).st_nlink
         if links > 1:
             # The lock sits beside one name; a writer through another name would not see
             # it (SQLite's -wal and -shm are per name too, and a JSON save splits the names).
             raise BackendError(
-                f"{path!r} has {links} hard links (names): one writer per file cannot be enforced "
+                f"{shown(path)} has {links} hard links (names): one writer per file cannot be enforced "
                 "across them, so it is not opened for writing; open a copy, or remove the other names "
                 "(read_only=True is allowed)"
             )
@@ -152,16 +152,16 @@ class PathLock:
             except FileExistsError:
                 fd = os.open(self.path, os.O_RDWR)
         except OSError as exc:
-            raise BackendError(f"cannot create lock file {self.path!r}: {exc.strerror}") from exc
+            raise BackendError(f"cannot create lock file {shown(self.path)}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise BackendError(
-                    f"{self.path[:-5]!r} is already open for writing by another engine or process"
+                    f"{shown(self.path[:-5])} is already open for writing by another engine or process"
                 ) from None
-            raise BackendError(f"cannot lock {self.path!r}: {exc.strerror}") from exc
+            raise BackendError(f"cannot lock {shown(self.path)}: {exc.strerror}") from exc
         self._fd = fd
 
     def release(self, remove_if_created: bool = False) -> None:

@@ -22,7 +22,7 @@ import tempfile
 import zlib
 from typing import TYPE_CHECKING, Any, Callable
 
-from engine.errors import BackendError
+from engine.errors import BackendError, shown
 from engine.serialization import codec
 from engine.tables import KINDS
 
@@ -44,7 +44,7 @@ class JsonSnapshotBackend:
 
     def __init__(self, path: str, save_every: int | None = None) -> None:
         if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1):
-            raise BackendError(f"save_every must be a positive integer or None, got {save_every!r}")
+            raise BackendError(f"save_every must be a positive integer or None, got {shown(save_every)}")
         self.url = f"json:///{path}"
         self.path = resolved(path)
         self.save_every = save_every
@@ -91,7 +91,7 @@ class JsonSnapshotBackend:
             with open(self.path, "rb") as f:
                 blob = f.read()
         except OSError as exc:
-            raise BackendError(f"cannot read {self.path!r}: {exc.strerror}") from exc
+            raise BackendError(f"cannot read {shown(self.path)}: {exc.strerror}") from exc
         with no_gc():
             self._load(blob, engine)
 
@@ -112,17 +112,17 @@ class JsonSnapshotBackend:
             columns = table.get("columns") if isinstance(table, dict) else None
             missing = columns_missing(kind, tuple(columns), c.columns) if isinstance(columns, list) else None
             if missing is None:
-                raise BackendError(f"{self.path!r}: table {kind} does not have the expected columns (corrupt file)")
+                raise BackendError(f"{shown(self.path)}: table {kind} does not have the expected columns (corrupt file)")
             rows = table.get("rows")
             # A row of the wrong length fails to unpack in decode_many (ValueError).
             if not isinstance(rows, list):
-                raise BackendError(f"{self.path!r}: table {kind} has malformed rows (corrupt file)")
+                raise BackendError(f"{shown(self.path)}: table {kind} has malformed rows (corrupt file)")
             try:
                 if missing:  # saved by an older runstate: the later columns take their default
                     rows = [[*row, *(None for _ in missing)] for row in rows]
                 records[kind] = c.decode_many(rows, cache)
             except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-                raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
+                raise BackendError(f"{shown(self.path)}: bad row in table {kind}: {shown(exc)}") from exc
         with engine._lock:
             rebuild(engine, records)
 
@@ -180,7 +180,7 @@ class JsonSnapshotBackend:
         try:
             fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=self._folder())
         except OSError as exc:
-            raise BackendError(f"cannot create a temporary file next to {self.path!r}: {exc.strerror}") from exc
+            raise BackendError(f"cannot create a temporary file next to {shown(self.path)}: {exc.strerror}") from exc
         try:
             try:
                 # mkstemp makes the file private (0600); keep the snapshot's usual mode.
@@ -200,7 +200,7 @@ class JsonSnapshotBackend:
             except OSError:
                 pass
             if isinstance(exc, OSError):
-                raise BackendError(f"saving {self.path!r} failed: {exc.strerror or exc}") from exc
+                raise BackendError(f"saving {shown(self.path)} failed: {exc.strerror or exc}") from exc
             raise
         try:
             fsync_folder(self.path)
@@ -246,30 +246,30 @@ def read_snapshot_tables(blob: bytes, where: str = "snapshot") -> dict:
     """
     newline = blob.find(b"\n")
     if not blob:
-        raise BackendError(f"{where!r} is empty (truncated snapshot)")
+        raise BackendError(f"{shown(where)} is empty (truncated snapshot)")
     try:
         header = json.loads(blob[:newline] if newline >= 0 else blob)
     except (ValueError, UnicodeDecodeError):
-        raise BackendError(f"{where!r} is not a runstate snapshot (foreign or corrupt file)") from None
+        raise BackendError(f"{shown(where)} is not a runstate snapshot (foreign or corrupt file)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise BackendError(f"{where!r} is not a runstate snapshot (foreign file)")
+        raise BackendError(f"{shown(where)} is not a runstate snapshot (foreign file)")
     version = header.get("version")
     if version != FORMAT_VERSION:
-        raise BackendError(f"{where!r} is snapshot format version {version!r}; this runstate reads version {FORMAT_VERSION}")
+        raise BackendError(f"{shown(where)} is snapshot format version {shown(version)}; this runstate reads version {FORMAT_VERSION}")
     payload = blob[newline + 1:] if newline >= 0 else b""
     length = header.get("length")
     if len(payload) != length:
-        raise BackendError(f"{where!r} is truncated or padded: payload is {len(payload)} bytes, header says {length}")
+        raise BackendError(f"{shown(where)} is truncated or padded: payload is {len(payload)} bytes, header says {length}")
     if zlib.crc32(payload) != header.get("crc32"):
-        raise BackendError(f"{where!r} is damaged: checksum mismatch")
+        raise BackendError(f"{shown(where)} is damaged: checksum mismatch")
     try:
         body = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BackendError(f"{where!r} is corrupt: {exc}") from None
+        raise BackendError(f"{shown(where)} is corrupt: {exc}") from None
     tables = body.get("tables") if isinstance(body, dict) else None
     if not isinstance(tables, dict):
-        raise BackendError(f"{where!r} is corrupt: no tables")
+        raise BackendError(f"{shown(where)} is corrupt: no tables")
     unknown = sorted(set(tables) - set(KINDS))
     if unknown:
-        raise BackendError(f"{where!r} has unknown table(s) {unknown} (corrupt or newer file)")
+        raise BackendError(f"{shown(where)} has unknown table(s) {unknown} (corrupt or newer file)")
     return tables

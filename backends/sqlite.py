@@ -42,7 +42,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
-from engine.errors import BackendError, ValidationError
+from engine.errors import BackendError, ValidationError, shown
 from engine.serialization import codec
 from engine.tables import KINDS
 from engine.validation import as_int, storable_text
@@ -141,7 +141,7 @@ def _shared_lock(fd: int, path: str) -> bool:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 return False
         if time.monotonic() >= deadline:
-            raise BackendError(f"cannot read {path!r}: database is locked")
+            raise BackendError(f"cannot read {shown(path)}: database is locked")
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -229,10 +229,10 @@ class SqliteBackend:
 
     def __init__(self, path: str, batch: int = 1, synchronous: str = "NORMAL") -> None:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise BackendError(f"batch must be a positive integer (1 = write-through), got {batch!r}")
+            raise BackendError(f"batch must be a positive integer (1 = write-through), got {shown(batch)}")
         sync = str(synchronous).upper()
         if sync not in ("NORMAL", "FULL", "EXTRA"):
-            raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+            raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {shown(synchronous)}")
         self.url = f"sqlite:///{path}"
         self.path = resolved(path)
         self.batch = batch
@@ -275,7 +275,7 @@ class SqliteBackend:
                 with open(self.path, "rb") as f:
                     head = f.read(16)
                 if head and head != b"SQLite format 3\x00":
-                    raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
+                    raise BackendError(f"{shown(self.path)} is not a SQLite database (foreign or corrupt file)")
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 # Before _prepare takes the first lock. Also done if this backend is
@@ -296,7 +296,7 @@ class SqliteBackend:
                     except OSError:
                         pass
             if isinstance(exc, sqlite3.Error):
-                raise BackendError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+                raise BackendError(f"cannot open SQLite database {shown(self.path)}: {exc}") from exc
             raise
         self._conn = conn
 
@@ -310,7 +310,7 @@ class SqliteBackend:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
-            raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc.strerror}") from exc
+            raise BackendError(f"cannot open SQLite database {shown(self.path)} read-only: {exc.strerror}") from exc
         key = _file_key(os.fstat(fd))
         try:
             # Held to the end: no writer can checkpoint on close or delete its -wal
@@ -319,7 +319,7 @@ class SqliteBackend:
             locked = _shared_lock(fd, self.path)
             header = os.pread(fd, 100, 0)
             if header[:16] != b"SQLite format 3\x00":
-                raise BackendError(f"{self.path!r} is not a SQLite database (foreign or corrupt file)")
+                raise BackendError(f"{shown(self.path)} is not a SQLite database (foreign or corrupt file)")
             wal = self.path + "-wal"
             records = None
             with no_gc():
@@ -357,14 +357,14 @@ class SqliteBackend:
             conn = sqlite3.connect(f"file:{_uri_path(self.path)}?{options}", uri=True, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot open SQLite database {self.path!r} read-only: {exc}") from exc
+            raise BackendError(f"cannot open SQLite database {shown(self.path)} read-only: {exc}") from exc
         try:
             conn.execute("BEGIN")  # one snapshot for the checks and every table read
             if self._checked_schema(conn, _stamp(conn)) is not None:
                 raise BackendError(self._older_for_read_only())
             return self._records(conn)
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
+            raise BackendError(f"cannot read {shown(self.path)}: {exc}") from exc
         finally:
             conn.close()
 
@@ -395,10 +395,10 @@ class SqliteBackend:
         (missing tables, widened tables) its upgrade adds, else None."""
         app_id, version = stamp
         if app_id != APPLICATION_ID:
-            raise BackendError(f"{self.path!r} is a SQLite database but not a runstate one (application_id {app_id})")
+            raise BackendError(f"{shown(self.path)} is a SQLite database but not a runstate one (application_id {app_id})")
         if not 1 <= version <= SCHEMA_VERSION:
             raise BackendError(
-                f"{self.path!r} has runstate schema version {version}; this runstate reads versions 1 to "
+                f"{shown(self.path)} has runstate schema version {version}; this runstate reads versions 1 to "
                 f"{SCHEMA_VERSION}"
             )
         missing = []
@@ -412,7 +412,7 @@ class SqliteBackend:
                 widened.append((kind, lacking))
             elif lacking != ():
                 raise BackendError(
-                    f"{self.path!r}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
+                    f"{shown(self.path)}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
                 )
         return (missing, widened) if version != SCHEMA_VERSION else None
 
@@ -452,7 +452,7 @@ class SqliteBackend:
         # Persistent (stored in the file), and not allowed inside a transaction.
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise BackendError(f"cannot switch {self.path!r} to WAL journal mode (got {mode})")
+            raise BackendError(f"cannot switch {shown(self.path)} to WAL journal mode (got {mode})")
         self._wal_pending = False
 
     def _session_pragmas(self, conn: sqlite3.Connection) -> None:
@@ -480,7 +480,7 @@ class SqliteBackend:
                 except BaseException as exc:
                     conn.execute("ROLLBACK")
                     if isinstance(exc, sqlite3.Error):
-                        raise BackendError(f"cannot upgrade {self.path!r}: {exc}") from exc
+                        raise BackendError(f"cannot upgrade {shown(self.path)}: {exc}") from exc
                     raise
                 self._upgrade = None
         if self._wal_pending:
@@ -504,9 +504,9 @@ class SqliteBackend:
                 try:
                     records[kind] = c.decode_many(rows, cache)  # streamed: no fetchall copy
                 except (ValueError, TypeError, KeyError, RecursionError) as exc:  # (nesting no decoder reaches)
-                    raise BackendError(f"{self.path!r}: bad row in table {kind}: {exc!r}") from exc
+                    raise BackendError(f"{shown(self.path)}: bad row in table {kind}: {shown(exc)}") from exc
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot read {self.path!r}: {exc}") from exc
+            raise BackendError(f"cannot read {shown(self.path)}: {exc}") from exc
         return records
 
     # writing ----------------------------------------------------------------------------------
@@ -597,9 +597,9 @@ class SqliteBackend:
                 raise
         except (UnicodeEncodeError, OverflowError) as exc:
             # The engine's checks refuse such values; this names one that got past them.
-            raise BackendError(f"write to {self.path!r} failed: {self._unstorable(upserts) or exc}") from exc
+            raise BackendError(f"write to {shown(self.path)} failed: {self._unstorable(upserts) or exc}") from exc
         except sqlite3.Error as exc:
-            raise BackendError(f"write to {self.path!r} failed: {exc}") from exc
+            raise BackendError(f"write to {shown(self.path)} failed: {exc}") from exc
 
     def _unstorable(self, upserts: dict[str, list]) -> str | None:
         """Which value of the encoded rows SQLite cannot bind (see unbindable). O(values)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Protocol, runtime_checkable
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .validation import as_datetime, as_timedelta
 
 UTC = _dt.timezone.utc
@@ -63,7 +63,7 @@ class ManualClock:
         self._now = _as_utc(start, "start") if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
         tick = as_timedelta(tick, "tick")
         if tick < _dt.timedelta(0):
-            raise ValidationError(f"tick must not be negative, got {tick!r}")
+            raise ValidationError(f"tick must not be negative, got {shown(tick)}")
         self._tick = tick
 
     def now(self) -> _dt.datetime:
@@ -81,7 +81,7 @@ class ManualClock:
         """Move forward by `seconds` (a number or a timedelta); returns the new now."""
         delta = as_timedelta(seconds, "advance")
         if delta < _dt.timedelta(0):
-            raise ValidationError(f"cannot advance by a negative amount: {seconds!r}")
+            raise ValidationError(f"cannot advance by a negative amount: {shown(seconds)}")
         self._now = self._now + delta
         return self._now
 
@@ -104,7 +104,7 @@ class _CheckedClock:
             return value
         if not isinstance(value, _dt.datetime):
             raise ValidationError(
-                f"the clock's now() must return a datetime, got {type(value).__name__} {value!r} from {self.clock!r}"
+                f"the clock's now() must return a datetime, got {type(value).__name__} {shown(value)} from {shown(self.clock)}"
             )
         return as_datetime(value, "the clock's now()")  # type: ignore[return-value]
 
@@ -119,5 +119,5 @@ def checked_clock(clock: object) -> Clock:
     if isinstance(clock, (SystemClock, ManualClock)):
         return clock
     if not callable(getattr(clock, "now", None)):
-        raise ValidationError(f"clock must have a now() method (see engine.Clock), got {type(clock).__name__} {clock!r}")
+        raise ValidationError(f"clock must have a now() method (see engine.Clock), got {type(clock).__name__} {shown(clock)}")
     return _CheckedClock(clock)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
-from .errors import UniquenessError
+from .errors import UniquenessError, shown
 from .records import ConcurrencyLimitV2
 from .validation import as_name, coerce_fields
 
@@ -88,7 +88,7 @@ def update_concurrency_limit_v2(engine: "Engine", limit: "ConcurrencyLimitV2 | N
         return False
     if "name" in values and values["name"] != limit.name and \
             engine._unique("concurrency_limit_v2", "name", values["name"]) is not None:
-        raise UniquenessError(f"a concurrency limit named {values['name']!r} already exists")
+        raise UniquenessError(f"a concurrency limit named {shown(values['name'])} already exists")
     engine._write("concurrency_limit_v2", limit, values, engine._clock.now())
     return True
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import ObjectNotFoundError, ValidationError
+from .errors import ObjectNotFoundError, ValidationError, shown
 from .records import Deployment, FlowRun
 from .schema_tools import HydrationError, InvalidSchemaError, check_schema, error_finder, hydrate, validation_failure
 from .states import Scheduled
@@ -154,6 +154,6 @@ def _pool_defaults(variables: Any) -> tuple[dict, bool]:
 def _queue_in_deployment_pool(engine: Any, queue: Any, dep: Deployment, queue_name: str) -> Any:
     if queue is None:
         # Prefect's route fails with AttributeError (a 500) here.
-        raise ValidationError(f"work_queue_name {queue_name!r}: deployment {dep.id} has no work queue, "
+        raise ValidationError(f"work_queue_name {shown(queue_name)}: deployment {dep.id} has no work queue, "
                               "so it has no work pool to look the queue up in")
     return queue_named_or_created(engine, queue.work_pool_id, queue_name).id

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ObjectNotFoundError, ValidationError
+from .errors import ObjectNotFoundError, ValidationError, shown
 from .filters import DeploymentScheduleFilter, matching
 from .records import (
     ConcurrencyLimitV2, Deployment, DeploymentSchedule, DeploymentStatus, FlowRun,
@@ -124,7 +124,7 @@ def update_deployment(engine: Any, deployment_id: Any, given: Any, fields: dict)
     if pool_name:
         pool = engine._unique("work_pool", "name", pool_name)
         if pool is None:
-            raise ObjectNotFoundError(f"Work pool {pool_name!r} not found")
+            raise ObjectNotFoundError(f"Work pool {shown(pool_name)} not found")
         queue_name = values.get("work_queue_name")
         if queue_name:
             values["work_queue_id"] = queue_named_or_created(engine, pool.id, queue_name).id
@@ -255,7 +255,7 @@ def _max_scheduled_runs(value: Any, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{field} must be a positive integer or None, got {value!r}")
+        raise ValidationError(f"{field} must be a positive integer or None, got {shown(value)}")
     if value > MAX_SCHEDULED_RUNS_LIMIT:
         raise ValidationError(f"{field} must be less than or equal to {MAX_SCHEDULED_RUNS_LIMIT}, got {value}")
     return value
@@ -301,7 +301,7 @@ def _schedule_entry(value: Any, field: str, keys: tuple[str, ...], partial: bool
 def _schedule_items(values: Any, field: str, keys: tuple[str, ...]) -> list[dict]:
     # Each entry: its schedule, active and max_scheduled_runs.
     if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
-        raise ValidationError(f"{field} must be a list of schedules, got {type(values).__name__} {values!r}")
+        raise ValidationError(f"{field} must be a list of schedules, got {type(values).__name__} {shown(values)}")
     return [_schedule_entry(value, f"{field}[{i}]", keys) for i, value in enumerate(values)]
 
 
@@ -397,7 +397,7 @@ def delete_deployment_schedule(engine: Any, deployment_id: Any, deployment_sched
 
 def _as_time(value: Any, field: str) -> _dt.datetime:
     if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"{field} must be a datetime, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{field} must be a datetime, got {type(value).__name__} {shown(value)}")
     return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
 
 
@@ -421,7 +421,7 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
     if min_time is None:
         min_time = SCHEDULER_MIN_SCHEDULED_TIME
     elif not isinstance(min_time, _dt.timedelta):
-        raise ValidationError(f"min_time must be a timedelta, got {type(min_time).__name__} {min_time!r}")
+        raise ValidationError(f"min_time must be a timedelta, got {type(min_time).__name__} {shown(min_time)}")
     auto_scheduled = as_bool(auto_scheduled, "auto_scheduled")
     start = engine._clock.now() if start_time is None else _as_time(start_time, "start_time")
     # (pendulum adds a timedelta as elapsed seconds, whatever the timezone)

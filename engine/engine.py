@@ -34,7 +34,7 @@ from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
 from .ui import SimpleFlowRun, SimpleNextFlowRun, TaskRunCount
-from .errors import ObjectNotFoundError, UniquenessError, ValidationError
+from .errors import ObjectNotFoundError, UniquenessError, ValidationError, shown
 from .records import (
     Artifact,
     ArtifactCollection,
@@ -127,7 +127,7 @@ def locked(fn: F) -> F:
 
 def _as_run(run: Any) -> FlowRun | TaskRun:
     if not isinstance(run, (FlowRun, TaskRun)):
-        raise ValidationError(f"run must be a FlowRun or TaskRun, got {type(run).__name__} {run!r}")
+        raise ValidationError(f"run must be a FlowRun or TaskRun, got {type(run).__name__} {shown(run)}")
     return run
 
 
@@ -676,7 +676,7 @@ class Engine:
     def create_concurrency_limit(self, tag: str, concurrency_limit: int, active_slots: list | None = None) -> ConcurrencyLimit:
         """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
         if not isinstance(tag, str) or not tag:
-            raise ValidationError(f"concurrency limit tag must be a non-empty string, got {tag!r}")
+            raise ValidationError(f"concurrency limit tag must be a non-empty string, got {shown(tag)}")
         tag = storable_text(tag, "concurrency limit tag")
         as_count(concurrency_limit, "concurrency_limit")
         slots = as_slot_holders(active_slots, "active_slots")
@@ -724,7 +724,7 @@ class Engine:
         """Create a global (v2) limit; names are unique."""
         name = as_name(name, "concurrency_limit_v2.name")
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
-            raise UniquenessError(f"a concurrency limit named {name!r} already exists")
+            raise UniquenessError(f"a concurrency limit named {shown(name)} already exists")
         as_count(limit, "limit")
         values = coerce_fields("concurrency_limit_v2", fields, _CONCURRENCY_LIMIT_V2_FIELDS)
         gcl = ConcurrencyLimitV2(name=name, limit=limit, **values)
@@ -786,7 +786,7 @@ class Engine:
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
         if occupancy_seconds is not None and not is_finite_number(occupancy_seconds):
-            raise ValidationError(f"occupancy_seconds must be a finite number or None, got {occupancy_seconds!r}")
+            raise ValidationError(f"occupancy_seconds must be a finite number or None, got {shown(occupancy_seconds)}")
         slots = as_count(slots, "slots")
         if occupancy_seconds and not slots:
             # Prefect divides by the slots before anything else (ZeroDivisionError).
@@ -826,7 +826,7 @@ class Engine:
             if bucket:
                 if key:
                     return next(iter(bucket.values()))
-                raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {key!r}")
+                raise UniquenessError(f"a flow run of flow {flow_id} already has idempotency_key {shown(key)}")
         if not key and "job_variables" in values and values["job_variables"] is None:
             # Prefect's ORM insert (no idempotency key) lets the column default {}
             # stand in for None; its insert for a key writes the None.
@@ -964,7 +964,7 @@ class Engine:
             if required not in fields:
                 raise ValidationError(f"create_task_run needs a {required}")
             if not isinstance(fields[required], str):
-                raise ValidationError(f"task_run.{required} must be a string, got {fields[required]!r}")
+                raise ValidationError(f"task_run.{required} must be a string, got {shown(fields[required])}")
         values = coerce_fields("task_run", fields, _TASK_RUN_CREATE)
         if state is not None:
             state = as_state(state)

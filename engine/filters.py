@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .states import StateType
 from .validation import as_bool, as_int, as_str, as_datetime, as_uuid
 
@@ -68,7 +68,7 @@ class Operator(str, enum.Enum):
 
 def _list(value: Any, path: str) -> list:
     if not isinstance(value, (list, tuple)):
-        raise ValidationError(f"{path} must be a list, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{path} must be a list, got {type(value).__name__} {shown(value)}")
     return list(value)
 
 
@@ -80,7 +80,7 @@ def _strs(value: Any, path: str) -> list[str]:
     items = _list(value, path)
     for i, v in enumerate(items):
         if not isinstance(v, str):
-            raise ValidationError(f"{path}[{i}] must be a string, got {type(v).__name__} {v!r}")
+            raise ValidationError(f"{path}[{i}] must be a string, got {type(v).__name__} {shown(v)}")
     return items
 
 
@@ -91,7 +91,7 @@ def _state_types(value: Any, path: str) -> list[StateType]:
             out.append(StateType(v))
         except ValueError:
             raise ValidationError(
-                f"{path}[{i}]: unknown state type {v!r}; expected one of {[t.value for t in StateType]}"
+                f"{path}[{i}]: unknown state type {shown(v)}; expected one of {[t.value for t in StateType]}"
             ) from None
     return out
 
@@ -100,7 +100,7 @@ def _operator(value: Any, path: str) -> Operator:
     try:
         return Operator(value)
     except ValueError:
-        raise ValidationError(f"{path} must be 'and_' or 'or_', got {value!r}") from None
+        raise ValidationError(f"{path} must be 'and_' or 'or_', got {shown(value)}") from None
 
 
 # compiled predicates ---------------------------------------------------------------------
@@ -300,7 +300,7 @@ def parse_filter(cls: type, data: Any, path: str) -> Any:
     if data is None or isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{path} must be an object ({cls.__name__}), got {type(data).__name__} {data!r}")
+        raise ValidationError(f"{path} must be an object ({cls.__name__}), got {type(data).__name__} {shown(data)}")
     spec = cls._spec
     unknown = [k for k in data if k not in spec]
     if unknown:
@@ -915,7 +915,7 @@ def _worker_statuses(value: Any, path: str) -> list[str]:
     for i, v in enumerate(_list(value, path)):
         v = getattr(v, "value", v)  # a status enum, or its name
         if not isinstance(v, str) or v not in WORKER_STATUSES:
-            raise ValidationError(f"{path}[{i}]: unknown worker status {v!r}; expected one of {list(WORKER_STATUSES)}")
+            raise ValidationError(f"{path}[{i}]: unknown worker status {shown(v)}; expected one of {list(WORKER_STATUSES)}")
         out.append(v)
     return out
 

@@ -36,7 +36,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .indexes import key_range
 from .queries import _flow_run_query, _matching, _task_run_query
 from .states import TERMINAL_STATES, StateType
@@ -87,17 +87,17 @@ def _as_interval(value: Any) -> _dt.timedelta:
         interval = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if value.__class__ is not int and not math.isfinite(value):  # (isfinite of a huge int overflows)
-            raise ValidationError(f"history_interval must be a finite number of seconds, got {value!r}")
+            raise ValidationError(f"history_interval must be a finite number of seconds, got {shown(value)}")
         try:
             interval = _dt.timedelta(seconds=value)
         except OverflowError:
-            raise ValidationError(f"history_interval is too large: {value!r} seconds") from None
+            raise ValidationError(f"history_interval is too large: {shown(value)} seconds") from None
     else:
         raise ValidationError(
-            f"history_interval must be a timedelta or a number of seconds, got {type(value).__name__} {value!r}")
+            f"history_interval must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
     # As Prefect checks it: before the millisecond rounding below.
     if interval < _ONE_SECOND:
-        raise ValidationError(f"history_interval must not be less than 1 second, got {interval.total_seconds()!r} s")
+        raise ValidationError(f"history_interval must not be less than 1 second, got {shown(interval.total_seconds())} s")
     return interval
 
 
@@ -197,7 +197,7 @@ def run_history(
             raise ValidationError("a task-run history takes no work pool or work queue filter")
         plan = _task_run_query(tables, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
     else:
-        raise ValidationError(f"run_type must be 'flow_run' or 'task_run', got {run_type!r}")
+        raise ValidationError(f"run_type must be 'flow_run' or 'task_run', got {shown(run_type)}")
     first, width, count = _intervals(start, end, interval)
     now_ms = sqlite_ms(engine.now())
     now = _EPOCH + _dt.timedelta(milliseconds=now_ms)  # SQL now(): to the millisecond

@@ -16,7 +16,7 @@ import uuid
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .errors import UniquenessError, ValidationError
+from .errors import UniquenessError, ValidationError, shown
 from .filters import like_matcher
 from .queries import check_window
 from .records import FlowRunInput
@@ -35,7 +35,7 @@ _KEY = re.compile(r"[a-z0-9-]*")
 def _key(value: Any, what: str = "key") -> str:
     key = as_str(value, what, nullable=False)
     if _KEY.fullmatch(key) is None:
-        raise ValidationError(f"{what} must only contain lowercase letters, numbers, and dashes, got {key!r}")
+        raise ValidationError(f"{what} must only contain lowercase letters, numbers, and dashes, got {shown(key)}")
     return key
 
 
@@ -60,7 +60,7 @@ def create_flow_run_input(engine: Any, flow_run_id: Any, key: Any, value: Any,
     sender = as_str(sender, "sender")
     engine._require("flow_run", run_id, "Flow run")
     if engine._unique("flow_run_input", "run_key", (run_id, key)) is not None:
-        raise UniquenessError(f"flow run {run_id} already has an input with key {key!r}")
+        raise UniquenessError(f"flow run {run_id} already has an input with key {shown(key)}")
     rec = FlowRunInput(flow_run_id=run_id, key=key, value=value, sender=sender)
     engine._stamp(rec, engine._clock.now())
     return engine._insert("flow_run_input", rec)
@@ -81,7 +81,7 @@ def filter_flow_run_input(engine: Any, flow_run_id: Any, prefix: Any, limit: Any
     matches = like_matcher(as_str(prefix, "prefix", False), prefix=True)
     _, limit = check_window(0, limit)
     if isinstance(exclude_keys, str) or not isinstance(exclude_keys, Iterable):
-        raise ValidationError(f"exclude_keys must be a list of strings, got {exclude_keys!r}")
+        raise ValidationError(f"exclude_keys must be a list of strings, got {shown(exclude_keys)}")
     excluded = {as_str(k, "exclude_keys[]", False) for k in exclude_keys}
     bucket = engine._store.tables["flow_run_input"].by_name["flow_run_id"].get(run_id)
     found = [r for r in bucket.values() if r.key not in excluded and matches(r.key)] if bucket else []

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 
 __all__ = ["PaginationResponse", "DEFAULT_PAGE_LIMIT", "paginate"]
 
@@ -36,7 +36,7 @@ def _checked(limit: Any, page: Any) -> tuple[int, int]:
     if limit is None:
         limit = DEFAULT_PAGE_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int):
-        raise ValidationError(f"limit must be an integer or None, got {type(limit).__name__} {limit!r}")
+        raise ValidationError(f"limit must be an integer or None, got {type(limit).__name__} {shown(limit)}")
     if limit < 0:
         raise ValidationError("Invalid limit: must be greater than or equal to 0.")
     if limit > DEFAULT_PAGE_LIMIT:
@@ -45,7 +45,7 @@ def _checked(limit: Any, page: Any) -> tuple[int, int]:
         # Prefect divides by it (a 500); a page of nothing has no page count.
         raise ValidationError("limit must be at least 1 to paginate, got 0")
     if isinstance(page, bool) or not isinstance(page, int):
-        raise ValidationError(f"page must be an integer, got {type(page).__name__} {page!r}")
+        raise ValidationError(f"page must be an integer, got {type(page).__name__} {shown(page)}")
     if page < 1:
         raise ValidationError(f"page must be >= 1, got {page}")
     return limit, page

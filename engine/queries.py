@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .filters import (
     DeploymentFilter,
     FlowFilter,
@@ -422,12 +422,12 @@ def check_window(offset: Any, limit: Any) -> tuple[int, int | None]:
     if offset is None:
         offset = 0
     if isinstance(offset, bool) or not isinstance(offset, int):
-        raise ValidationError(f"offset must be an integer, got {type(offset).__name__} {offset!r}")
+        raise ValidationError(f"offset must be an integer, got {type(offset).__name__} {shown(offset)}")
     if offset < 0:
         raise ValidationError(f"offset must be >= 0, got {offset}")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int):
-            raise ValidationError(f"limit must be an integer or None, got {type(limit).__name__} {limit!r}")
+            raise ValidationError(f"limit must be an integer or None, got {type(limit).__name__} {shown(limit)}")
         if limit < 0:
             raise ValidationError(f"limit must be >= 0, got {limit}")
     return offset, limit

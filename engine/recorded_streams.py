@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .records import ConcurrencyOptions, Constant, FlowRunPolicy, Parameter, TaskRunPolicy, TaskRunResult
 from .serialization import CONVERTER
 from .states import State, StateDetails
@@ -138,7 +138,7 @@ def _json_key(key: Any, path: str) -> str:
         return key
     if key is None or isinstance(key, (int, float)):
         return json.dumps(key)
-    raise _Unrecordable(f"{path}[{key!r}]", key, "a key of a recorded dict must be a string or a number")
+    raise _Unrecordable(f"{path}[{shown(key)}]", key, "a key of a recorded dict must be a string or a number")
 
 
 def _json_form(value: Any, path: str) -> Any:

@@ -56,7 +56,7 @@ import attrs
 
 from .clock import ManualClock
 from .engine import Engine
-from .errors import RunstateError, ValidationError
+from .errors import RunstateError, ValidationError, shown
 from .orchestration import POLICIES, BaseOrchestrationPolicy, BaseUniversalTransform, resolve_policy
 from .orchestration.rules import check_rule_classes, rules_of
 from .orchestration import pipeline as _pipeline
@@ -361,7 +361,7 @@ def _resolve_kind(policy: Any, kind: str | None, stream_kind: str | None) -> tup
     if kind is not None:
         _checked_kind(kind)
         if stream_kind is not None and stream_kind != kind:
-            raise ValidationError(f"kind={kind!r}, but the stream proposes states for {stream_kind} runs")
+            raise ValidationError(f"kind={shown(kind)}, but the stream proposes states for {stream_kind} runs")
     kind = kind or stream_kind
     if policy is None:
         policy = "CoreFlowPolicy" if kind == "flow" else "CoreTaskPolicy"
@@ -380,7 +380,7 @@ def _resolve_kind(policy: Any, kind: str | None, stream_kind: str | None) -> tup
 
 def _checked_kind(kind: str) -> str:
     if kind not in ("flow", "task"):
-        raise ValidationError(f"kind must be 'flow' or 'task', got {kind!r}")
+        raise ValidationError(f"kind must be 'flow' or 'task', got {shown(kind)}")
     return kind
 
 
@@ -574,7 +574,7 @@ class _Replayer:
     def _need(self, op: dict, key: str, where: dict, what: str) -> Any:
         label = op.get(key)
         if label not in where:
-            raise ValidationError(f"stream op {op}: unknown {what} {label!r}")
+            raise ValidationError(f"stream op {op}: unknown {what} {shown(label)}")
         return where[label]
 
     def apply(self, op: dict) -> Any:
@@ -601,7 +601,7 @@ class _Replayer:
                     elif self.transitions not in expected:
                         # The same proposal went through in the measured run.
                         raise BaselineMismatchError(
-                            f"the baseline's proposal {self.transitions} raised {exc!r}, the measured run's did "
+                            f"the baseline's proposal {self.transitions} raised {shown(exc)}, the measured run's did "
                             "not: a rule that raises at random (or depends on timing) cannot have a baseline"
                         ) from exc
                     result = None
@@ -618,7 +618,7 @@ class _Replayer:
             if name == "advance":
                 seconds = op["seconds"]
                 if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                    raise ValidationError(f"stream op {op}: seconds must be a number, got {seconds!r}")
+                    raise ValidationError(f"stream op {op}: seconds must be a number, got {shown(seconds)}")
                 engine.clock.advance(seconds)
             elif name == "tag_limit":
                 engine.create_concurrency_limit(op["tag"], op["limit"])
@@ -761,7 +761,7 @@ def bench_rules(
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+        raise ValidationError(f"{name} must be a positive integer, got {shown(value)}")
     return value
 
 
@@ -868,7 +868,7 @@ def benchmark_rule(
     _checked_kind(kind)
     for name, rules in (("before", before), ("after", after)):
         if isinstance(rules, (type, str)):
-            raise ValidationError(f"benchmark_rule's {name} must be a list of rule classes, got {rules!r}")
+            raise ValidationError(f"benchmark_rule's {name} must be a list of rule classes, got {shown(rules)}")
     check_rule_classes([rule, *before, *after], "benchmark_rule was given")
     _warn_if_never_entered(rule, initial, proposed)
     stats = RuleStats(rule.__name__, "transform" if issubclass(rule, BaseUniversalTransform) else "rule")

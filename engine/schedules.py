@@ -34,7 +34,7 @@ from typing import Any, Iterator, Union
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .validation import as_bool, as_int, as_str
 
 __all__ = [
@@ -70,7 +70,7 @@ def _check_zone(value: Any, field: str, optional: bool) -> str | None:
         return None
     if not isinstance(value, str) or value not in _valid_zones():
         raise ValidationError(
-            f"{field}: invalid timezone {value!r} (specify it in IANA tzdata format, for example America/New_York)"
+            f"{field}: invalid timezone {shown(value)} (specify it in IANA tzdata format, for example America/New_York)"
         )
     return value
 
@@ -140,22 +140,22 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
         try:
             value = _dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ValidationError(f"{field}: not an ISO 8601 datetime: {value!r}") from None
+            raise ValidationError(f"{field}: not an ISO 8601 datetime: {shown(value)}") from None
     if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"{field} must be a datetime or ISO 8601 text, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{field} must be a datetime or ISO 8601 text, got {type(value).__name__} {shown(value)}")
     return value
 
 
 def _as_interval(value: Any) -> _dt.timedelta:
     if isinstance(value, bool) or not isinstance(value, (int, float, _dt.timedelta)):
-        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
     if not isinstance(value, _dt.timedelta):
         if not math.isfinite(value):
-            raise ValidationError(f"interval must be a finite number of seconds, got {value!r}")
+            raise ValidationError(f"interval must be a finite number of seconds, got {shown(value)}")
         try:
             value = _dt.timedelta(seconds=value)
         except OverflowError:
-            raise ValidationError(f"interval is out of range: {value!r}") from None
+            raise ValidationError(f"interval is out of range: {shown(value)}") from None
     if value <= _ZERO:
         raise ValidationError(f"interval must be greater than 0 seconds, got {value.total_seconds()}")
     return value
@@ -244,9 +244,9 @@ def _check_cron(value: Any) -> str:
 
     value = as_str(value, "cron", False)
     if not croniter.is_valid(value):
-        raise ValidationError(f"cron: invalid cron string {value!r}")
+        raise ValidationError(f"cron: invalid cron string {shown(value)}")
     if any(part.casefold() in ("r", "h") for part in value.split()):
-        raise ValidationError(f"cron: random and hashed expressions are unsupported, got {value!r}")
+        raise ValidationError(f"cron: random and hashed expressions are unsupported, got {shown(value)}")
     return value
 
 
@@ -308,7 +308,7 @@ def _check_rrule(value: Any) -> str:
     try:
         _parse_rrule(value)
     except (ValueError, TypeError) as exc:  # dateutil's own messages
-        raise ValidationError(f"rrule: invalid RRule string {value!r}: {exc}") from None
+        raise ValidationError(f"rrule: invalid RRule string {shown(value)}: {exc}") from None
     if len(value) > MAX_RRULE_LENGTH:
         raise ValidationError(f"rrule: at most {MAX_RRULE_LENGTH} characters, got {len(value)}")
     return value
@@ -380,7 +380,7 @@ class RRuleSchedule(_Schedule):
             raise self._unexpandable(exc) from None
 
     def _unexpandable(self, why: Any) -> ValidationError:
-        return ValidationError(f"rrule {self.rrule!r} has no dates dateutil can expand: {why}")
+        return ValidationError(f"rrule {shown(self.rrule)} has no dates dateutil can expand: {why}")
 
 
 # dateutil expands a rule from its DTSTART on (2020 when it gives none), so a minutely
@@ -525,7 +525,7 @@ def as_schedule(value: Any, field: str = "schedule") -> Schedule:
     if not isinstance(value, Mapping):
         raise ValidationError(
             f"{field} must be an IntervalSchedule, CronSchedule, RRuleSchedule or its JSON object, "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {shown(value)}"
         )
     kinds = [k for k in _KEYS if k in value]
     if len(kinds) != 1:

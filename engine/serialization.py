@@ -30,6 +30,7 @@ import cattrs
 
 from . import records as _records
 from . import states as _states
+from .errors import shown
 from .records import (
     Artifact,
     ArtifactCollection,
@@ -106,7 +107,7 @@ def parse_uuid(text: str) -> uuid.UUID:
     the constructor's argument juggling), which matters when opening 500,000 rows. O(1)."""
     digits = text.replace("-", "")
     if len(digits) != 32:
-        raise ValueError(f"badly formed UUID {text!r}")
+        raise ValueError(f"badly formed UUID {shown(text)}")
     value = _new(uuid.UUID)
     _set_uuid_int(value, int(digits, 16))
     _set_uuid_safety(value, _UNKNOWN)
@@ -117,7 +118,7 @@ def parse_datetime(text: str) -> _dt.datetime:
     """A timezone-aware UTC datetime from ISO-8601 text. O(1)."""
     value = _dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
-        raise ValueError(f"datetime without a timezone: {text!r}")
+        raise ValueError(f"datetime without a timezone: {shown(text)}")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value
@@ -127,7 +128,7 @@ def format_datetime(value: _dt.datetime) -> str:
     """ISO-8601 text in UTC (microseconds kept). O(1)."""
     if value.tzinfo is not UTC:
         if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} cannot be stored")
+            raise ValueError(f"naive datetime {shown(value)} cannot be stored")
         value = value.astimezone(UTC)
     return value.isoformat()
 
@@ -194,7 +195,7 @@ def _structure_task_input(value: dict, _t: Any) -> Any:
         return Parameter(name=value["name"])
     if kind == "constant":
         return Constant(type=value["type"])
-    raise ValueError(f"unknown task input type {kind!r}")
+    raise ValueError(f"unknown task input type {shown(kind)}")
 
 
 def _unstructure_task_input(value: Any) -> dict:
@@ -638,7 +639,7 @@ def _parse_json(text: str) -> Any:
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:
-        raise ValueError(f"not JSON: {text[:80]!r}") from None
+        raise ValueError(f"not JSON: {shown(text[:80])}") from None
     if end != len(text):
         return json.loads(text)  # surrounding whitespace, or garbage: let json decide
     return value
@@ -683,6 +684,6 @@ def codec(kind: str, nested_as_text: bool = True) -> RowCodec:
     c = _CODECS.get(key)
     if c is None:
         if kind not in RECORD_CLASSES:
-            raise KeyError(f"unknown record kind {kind!r}")
+            raise KeyError(f"unknown record kind {shown(kind)}")
         c = _CODECS[key] = RowCodec(kind, nested_as_text)
     return c

@@ -17,7 +17,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .indexes import ColdIndex, entries_in, sort_entry
 
 __all__ = [
@@ -99,7 +99,7 @@ def _as_sort(enum_cls: type, value: Any, what: str) -> Any:
             return enum_cls[name]
         except KeyError:
             pass
-    raise ValidationError(f"{what}: unknown sort {value!r}; expected one of {[m.value for m in enum_cls]}")
+    raise ValidationError(f"{what}: unknown sort {shown(value)}; expected one of {[m.value for m in enum_cls]}")
 
 
 def sort_records(records: Iterable[Any], sort: FlowSort | DeploymentSort) -> list:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 
 __all__ = [
     "StateType",
@@ -163,7 +163,7 @@ def _slot_setter(cls: type, name: str) -> Any:
         descriptor = klass.__dict__.get(name)
         if descriptor is not None:
             return descriptor.__set__
-    raise AttributeError(f"{cls.__name__} has no slot {name!r}")
+    raise AttributeError(f"{cls.__name__} has no slot {shown(name)}")
 
 
 def compile_copier(cls: type) -> Any:
@@ -242,7 +242,7 @@ def as_state_details(value: Any, what: str = "state_details") -> StateDetails:
         return value
     if isinstance(value, Mapping):
         return StateDetails(**{k: v for k, v in value.items() if k in STATE_DETAILS_FIELDS})
-    raise ValidationError(f"{what} must be a StateDetails or a dict, got {type(value).__name__} {value!r}")
+    raise ValidationError(f"{what} must be a StateDetails or a dict, got {type(value).__name__} {shown(value)}")
 
 
 def as_state_type(value: Any, what: str = "state type") -> StateType:
@@ -253,7 +253,7 @@ def as_state_type(value: Any, what: str = "state type") -> StateType:
         return StateType(value)
     except ValueError:
         raise ValidationError(
-            f"{what}: unknown state type {value!r}; expected one of {[t.value for t in StateType]}"
+            f"{what}: unknown state type {shown(value)}; expected one of {[t.value for t in StateType]}"
         ) from None
 
 
@@ -491,7 +491,7 @@ def Paused(
             timeout = _dt.timedelta(seconds=timeout_seconds)
             details.pause_timeout = timeout if now is None else now + timeout
         except (OverflowError, ValueError):  # (infinity, NaN, past timedelta's or datetime's range)
-            raise ValidationError(f"timeout_seconds is out of range: {timeout_seconds!r}") from None
+            raise ValidationError(f"timeout_seconds is out of range: {shown(timeout_seconds)}") from None
     details.pause_reschedule = reschedule
     details.pause_key = pause_key
     kw["state_details"] = details

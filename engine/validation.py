@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -74,7 +74,7 @@ def as_uuid(value: Any, what: str) -> uuid.UUID:
             return uuid.UUID(value)
         except ValueError:
             pass
-    raise ValidationError(f"{what} must be a UUID, got {type(value).__name__} {value!r}")
+    raise ValidationError(f"{what} must be a UUID, got {type(value).__name__} {shown(value)}")
 
 
 def as_optional_uuid(value: Any, what: str) -> uuid.UUID | None:
@@ -84,7 +84,7 @@ def as_optional_uuid(value: Any, what: str) -> uuid.UUID | None:
 def as_uuid_list(values: Any, what: str) -> list[uuid.UUID]:
     """A list of UUIDs from a list, tuple or set of UUIDs or their string forms."""
     if not isinstance(values, (list, tuple, set, frozenset)):
-        raise ValidationError(f"{what} must be a list of ids, got {type(values).__name__} {values!r}")
+        raise ValidationError(f"{what} must be a list of ids, got {type(values).__name__} {shown(values)}")
     return [as_uuid(v, f"{what}[]") for v in values]
 
 
@@ -94,7 +94,7 @@ def as_slot_holders(values: Any, what: str) -> list[str]:
     if values is None:
         return []
     if not isinstance(values, (list, tuple, set, frozenset)) or not all(isinstance(v, (str, uuid.UUID)) for v in values):
-        raise ValidationError(f"{what} must be a list of task run ids (strings or UUIDs), got {values!r}")
+        raise ValidationError(f"{what} must be a list of task run ids (strings or UUIDs), got {shown(values)}")
     return [storable_text(v, f"{what}[]") if isinstance(v, str) else str(v) for v in values]
 
 
@@ -105,9 +105,9 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
         try:
             value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"{what} is not an ISO-8601 datetime: {value!r}") from None
+            raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
     if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {shown(value)}")
     if value.tzinfo is None:
         # As Prefect's DateTime fields read them: a time without an offset (or a bare
         # date, midnight) is UTC.
@@ -124,7 +124,7 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__} {shown(value)}")
     return storable_text(value, what)
 
 
@@ -146,8 +146,8 @@ def storable_text(value: str, what: str) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValidationError(
-                f"{what} must be valid Unicode text: {value[exc.start]!r} at position {exc.start} is a lone "
-                f"surrogate, which no store can hold (got {value!r})"
+                f"{what} must be valid Unicode text: {shown(value[exc.start])} at position {exc.start} is a lone "
+                f"surrogate, which no store can hold (got {shown(value)})"
             ) from None
     return value
 
@@ -165,7 +165,7 @@ def as_name(value: Any, what: str, allow_empty: bool = False) -> str:
     name) without / % & > <."""
     if not isinstance(value, str) or not (value or allow_empty) or not _BANNED_IN_NAMES.isdisjoint(value):
         kind = "a string" if allow_empty else "a non-empty string"
-        raise ValidationError(f"{what} must be {kind} without / % & > <, got {value!r}")
+        raise ValidationError(f"{what} must be {kind} without / % & > <, got {shown(value)}")
     return storable_text(value, what)
 
 
@@ -175,24 +175,24 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 def as_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {shown(value)}")
     if not _INT_MIN <= value <= _INT_MAX:
-        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {value!r}")
+        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {shown(value)}")
     return value
 
 
 def as_bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f"{what} must be a boolean, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a boolean, got {type(value).__name__} {shown(value)}")
     return value
 
 
 def as_count(value: Any, what: str) -> int:
     """`value` if it is a non-negative integer (a limit, a number of slots)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
+        raise ValidationError(f"{what} must be a non-negative integer, got {shown(value)}")
     if value > _INT_MAX:
-        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {value!r}")
+        raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {shown(value)}")
     return value
 
 
@@ -200,7 +200,7 @@ def as_field_mapping(value: Any, what: str) -> Mapping | None:
     """The positional form of create_*/update_* (Prefect's object as a mapping of
     fields), or None."""
     if value is not None and not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {shown(value)}")
     return value
 
 
@@ -218,7 +218,7 @@ def as_str_list(value: Any, what: str) -> list[str]:
     if value.__class__ is list and (not value or set(map(type, value)) == _STR_ONLY):
         return list(value)  # the common case, without a generator
     if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
-        raise ValidationError(f"{what} must be a list of strings, got {value!r}")
+        raise ValidationError(f"{what} must be a list of strings, got {shown(value)}")
     return [t if t.__class__ is str else str.__str__(t) for t in value]
 
 
@@ -226,7 +226,7 @@ def as_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
     if value is None and nullable:
         return None
     if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a dict, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a dict, got {type(value).__name__} {shown(value)}")
     return dict(value)
 
 
@@ -248,7 +248,7 @@ def as_json_dict(value: Any, what: str, nullable: bool = False) -> dict | None:
 def _string_keys(value: dict, what: str) -> None:
     for key in value:
         if not isinstance(key, str):
-            raise ValidationError(f"{what} keys must be strings, got {key!r}")
+            raise ValidationError(f"{what} keys must be strings, got {shown(key)}")
 
 
 # How deep a free-form JSON value may nest. Python's JSON codecs recurse once per
@@ -303,10 +303,10 @@ def as_pull_steps(value: Any, what: str) -> list | None:
     if value is None:
         return None
     if not isinstance(value, (list, tuple)):
-        raise ValidationError(f"{what} must be a list of dicts, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{what} must be a list of dicts, got {type(value).__name__} {shown(value)}")
     for i, step in enumerate(value):
         if not isinstance(step, dict):
-            raise ValidationError(f"{what}[{i}] must be a dict, got {type(step).__name__} {step!r}")
+            raise ValidationError(f"{what}[{i}] must be a dict, got {type(step).__name__} {shown(step)}")
         _string_keys(step, f"{what}[{i}]")
     return _json_copy(list(value), what)
 
@@ -343,8 +343,8 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
         try:
             return _dt.timedelta(seconds=value)
         except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
-            raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got {value!r}") from None
-    raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {value!r}")
+            raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got {shown(value)}") from None
+    raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {shown(value)}")
 
 
 def _as_policy(cls: type, value: Any, what: str) -> Any:
@@ -362,7 +362,7 @@ def _as_policy(cls: type, value: Any, what: str) -> Any:
             raise ValidationError(f"{what}: {exc}") from None
         _check_policy(policy, what)
         return _pydantic_numbers(policy.copy(), what)  # pause keys given as a list become a set
-    raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {value!r}")
+    raise ValidationError(f"{what} must be a {cls.__name__} or a dict, got {shown(value)}")
 
 
 def _is_int(value: Any) -> bool:
@@ -386,7 +386,7 @@ def _pydantic_numbers(policy: Any, what: str) -> Any:
         try:
             policy.retry_delay_seconds = float(seconds)
         except OverflowError:
-            raise ValidationError(f"{what}.retry_delay_seconds is too large for a float, got {seconds!r}") from None
+            raise ValidationError(f"{what}.retry_delay_seconds is too large for a float, got {shown(seconds)}") from None
     delay = policy.retry_delay
     if delay.__class__ is float:
         policy.retry_delay = int(delay)
@@ -428,7 +428,7 @@ def _check_policy(policy: Any, what: str) -> None:
     for name, as_is, ok, kind in fields:
         value = getattr(policy, name)
         if value.__class__ not in as_is and not ok(value):
-            raise ValidationError(f"{what}.{name} must be {kind}, got {type(value).__name__} {value!r}")
+            raise ValidationError(f"{what}.{name} must be {kind}, got {type(value).__name__} {shown(value)}")
 
 
 _INPUT_CLASSES = {TaskRunResult, Parameter, Constant}
@@ -458,11 +458,11 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
     if value.__class__ is dict and not value:
         return {}  # most task runs have no inputs
     if not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be a dict of lists, got {value!r}")
+        raise ValidationError(f"{what} must be a dict of lists, got {shown(value)}")
     out: dict[str, list] = {}
     for key, entries in value.items():
         if not isinstance(key, str) or not isinstance(entries, (list, tuple)):
-            raise ValidationError(f"{what}[{key!r}] must be a list of inputs")
+            raise ValidationError(f"{what}[{shown(key)}] must be a list of inputs")
         if set(map(type, entries)) <= _INPUT_CLASSES:  # already input objects (or none)
             out[key] = list(entries)
             continue
@@ -472,7 +472,7 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                 items.append(entry)
                 continue
             if not isinstance(entry, Mapping):
-                raise ValidationError(f"{what}[{key!r}][{i}] must be an input object, got {entry!r}")
+                raise ValidationError(f"{what}[{shown(key)}][{i}] must be an input object, got {shown(entry)}")
             kind = entry["input_type"] if "input_type" in entry else _input_kind(entry)
             try:
                 if kind == "task_run":
@@ -483,13 +483,13 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                     items.append(Constant(type=as_str(entry["type"], "type", False)))
                 else:
                     raise ValidationError(
-                        f"{what}[{key!r}][{i}].input_type must be task_run, parameter or constant, got {kind!r}"
+                        f"{what}[{shown(key)}][{i}].input_type must be task_run, parameter or constant, got {shown(kind)}"
                         if "input_type" in entry else
-                        f"{what}[{key!r}][{i}] must be a task run result ({{'id': uuid}}), a parameter "
-                        f"({{'name': str}}) or a constant ({{'type': str}}), got {dict(entry)!r}"
+                        f"{what}[{shown(key)}][{i}] must be a task run result ({{'id': uuid}}), a parameter "
+                        f"({{'name': str}}) or a constant ({{'type': str}}), got {shown(dict(entry))}"
                     )
             except KeyError as exc:
-                raise ValidationError(f"{what}[{key!r}][{i}] is missing {exc.args[0]!r}") from None
+                raise ValidationError(f"{what}[{shown(key)}][{i}] is missing {shown(exc.args[0])}") from None
         out[key] = items
     return out
 
@@ -528,7 +528,7 @@ def _as_non_negative_number(value: Any, what: str) -> float:
     # NaN and infinity fail (as Prefect's ge=0 refuses NaN; a JSON snapshot cannot
     # hold infinity), and so does an int past float's range.
     if not is_finite_number(value) or value < 0:
-        raise ValidationError(f"{what} must be a finite non-negative number, got {value!r}")
+        raise ValidationError(f"{what} must be a finite non-negative number, got {shown(value)}")
     return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite gives it back
 
 
@@ -594,7 +594,7 @@ def as_work_status(value: Any, what: str) -> str:
     """A pool's or queue's status: one of WORK_STATUSES, or a Prefect status enum of one."""
     name = getattr(value, "value", value)
     if name not in WORK_STATUSES:
-        raise ValidationError(f"{what} must be one of {list(WORK_STATUSES)}, got {value!r}")
+        raise ValidationError(f"{what} must be one of {list(WORK_STATUSES)}, got {shown(value)}")
     return name
 
 
@@ -610,9 +610,9 @@ def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:
             return ConcurrencyOptions(**value)
         except ValueError:
             raise ValidationError(
-                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {value.get('collision_strategy')!r}"
+                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {shown(value.get('collision_strategy'))}"
             ) from None
-    raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {value!r}")
+    raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {shown(value)}")
 
 
 def _as_optional_limit(value: Any, what: str) -> int | None:
@@ -693,18 +693,18 @@ def as_state(value: Any, what: str = "state") -> State:
         if data.get("state_details") is not None:
             data["state_details"] = as_state_details(data["state_details"], f"{what}.state_details")
         return State(**data)
-    raise ValidationError(f"{what} must be a State or a dict, got {type(value).__name__} {value!r}")
+    raise ValidationError(f"{what} must be a State or a dict, got {type(value).__name__} {shown(value)}")
 
 
 # Submitted state details --------------------------------------------------------------
 
 def _not_a_flag(value: Any, what: str) -> None:
-    raise ValidationError(f"{what} must be true or false, got {type(value).__name__} {value!r}")
+    raise ValidationError(f"{what} must be true or false, got {type(value).__name__} {shown(value)}")
 
 
 def _keyset(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValidationError(f"{what} must be a dict of strings, got {value!r}")
+        raise ValidationError(f"{what} must be a dict of strings, got {shown(value)}")
     return dict(value)
 
 

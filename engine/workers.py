@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .errors import UniquenessError, ValidationError
+from .errors import UniquenessError, ValidationError, shown
 from .filters import FlowRunFilter, WorkerFilter, WorkPoolFilter, WorkQueueFilter, matching, parse_filter
 from .queries import read_flow_runs, window
 from .records import Worker, WorkerFlowRunResponse, WorkPool, WorkQueue
@@ -141,9 +141,9 @@ def create_work_pool(engine: Any, name: str, type: str, fields: dict) -> WorkPoo
     name = as_name(name, "work pool name")
     type = as_text(type, "work pool type")  # (Prefect's WorkPoolCreate: a string, never None)
     if not name.strip("'\" "):  # Prefect's pool names must hold more than quotes and spaces
-        raise ValidationError(f"work pool name must be a non-empty string without / % & > <, got {name!r}")
+        raise ValidationError(f"work pool name must be a non-empty string without / % & > <, got {shown(name)}")
     if engine._store.tables["work_pool"].by_name["name"].get(name):
-        raise UniquenessError(f"a work pool named {name!r} already exists")
+        raise UniquenessError(f"a work pool named {shown(name)} already exists")
     values = coerce_fields("work_pool", fields, _WORK_POOL_FIELDS - {"name", "type"})
     pool = WorkPool(name=name, type=type, **values)
     if pool.type != "prefect-agent":  # Prefect sets these pools' status from is_paused
@@ -209,7 +209,7 @@ def create_work_queue(engine: Any, work_pool_id: Any, name: str, fields: dict) -
                            "work_queue.work_pool_id")
     name = as_name(name, "work queue name")
     if queue_named(engine, pool.id, name) is not None:
-        raise UniquenessError(f"work pool {pool.name!r} already has a queue named {name!r}")
+        raise UniquenessError(f"work pool {shown(pool.name)} already has a queue named {shown(name)}")
     if "priority" in fields and fields["priority"] is None:  # None: the first free number, as not given
         del fields["priority"]
     if "description" in fields and fields["description"] is None:  # Prefect's insert leaves a None out
@@ -242,7 +242,7 @@ def delete_work_queue(engine: Any, work_queue_id: Any) -> bool:
     pool = engine._store.tables["work_pool"].rows.get(queue.work_pool_id)
     if pool is not None and pool.default_queue_id == queue.id:
         # Prefect: a RESTRICT foreign key from the pool, turned into this ValueError.
-        raise ValidationError(f"can't delete a pool's default queue ({queue.name!r} of pool {pool.name!r})")
+        raise ValidationError(f"can't delete a pool's default queue ({shown(queue.name)} of pool {shown(pool.name)})")
     _delete_work_queue_row(engine, queue)
     # As Prefect does after a delete: repairs duplicate priorities (gaps stay).
     _renumber(engine, queue.work_pool_id, {}, engine._clock.now())
@@ -302,7 +302,7 @@ def update_work_queue(engine: Any, work_queue_id: Any, given: Any, fields: dict,
     if queue is None:
         return False
     if "name" in values and values["name"] != queue.name and queue_named(engine, queue.work_pool_id, values["name"]):
-        raise UniquenessError(f"the work pool already has a queue named {values['name']!r}")
+        raise UniquenessError(f"the work pool already has a queue named {shown(values['name'])}")
     now = engine._clock.now()
     if "is_paused" in values:
         if values["is_paused"] and queue.status != "PAUSED":

@@ -15,9 +15,10 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, strategies as st
 
 from engine import Engine, Failed, ManualClock, Paused, Pending, Running, Scheduled, models
-from engine.errors import ObjectNotFoundError, OrchestrationError, RunstateError, ValidationError
+from engine.errors import ObjectNotFoundError, OrchestrationError, RunstateError, ValidationError, shown
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from backends.sqlite import unbindable
 from engine.serialization import codec
@@ -212,10 +213,16 @@ def test_an_unknown_reference_names_the_argument_that_gave_it(field, call):
      "occupancy_seconds must be a finite"),
     (lambda e, o: e.create_flow_run_from_deployment(o["deployment"].id, parameters={"p": _nested(3000)}),
      "Error hydrating flow run parameters: the value nests too deep"),
+    # Values the message itself could not show: repr() recursed, or str() refused the int.
+    (lambda e, o: e.read_flow_runs(flow_run_filter={"name": {"any_": _nested(5000)}}),
+     "flow_runs.name.any_[0] must be a string, got list [[[[[[[[[...]]]]]]]]]"),
+    (lambda e, o: e.create_flow_run(flow_id=o["flow"].id, run_count=10**5000),
+     "run_count must fit in a signed 64-bit integer, got <int of 16610 bits>"),
+    (lambda e, o: e.create_flow_run(flow_id=o["flow"].id, name=10**5000), "name must be a string, got int <int of"),
 ])
 def test_values_a_check_used_to_trip_on_are_named(call, named):
-    """Each of these used to escape as a bare TypeError, OverflowError or
-    RecursionError from the check or the code after it."""
+    """Each of these used to escape as a bare TypeError, OverflowError,
+    RecursionError or ValueError from the check, its message, or the code after it."""
     e, objs = _world()
     e.create_concurrency_limit("t", 1)
     objs["limit"] = e.create_concurrency_limit_v2("g", limit=2)
@@ -224,6 +231,43 @@ def test_values_a_check_used_to_trip_on_are_named(call, named):
         call(e, objs)
     assert named in str(raised.value)
     assert _fingerprint(e) == before
+
+
+@pytest.mark.parametrize("call", [
+    lambda e, o: e.create_flow_run(flow_id=o["flow"].id, tags="x" * 10**7),
+    lambda e, o: e.create_flow_run(flow_id=o["flow"].id, parameters=["x" * 10**6] * 100),
+    lambda e, o: e.read_flow_runs(flow_run_filter={"name": {"like_": list(range(10**6))}}),
+])
+def test_a_huge_bad_value_is_shown_short(call):
+    # The message shows the start and end of a long string and the first items of a
+    # long list (reprlib's elision), not the whole value.
+    e, objs = _world()
+    with pytest.raises(ValidationError) as raised:
+        call(e, objs)
+    assert 20 < len(str(raised.value)) < 600 and "..." in str(raised.value)
+
+
+_ATOMS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.binary(max_size=3)
+          | st.uuids() | st.datetimes())
+
+
+@given(st.recursive(_ATOMS, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner) | st.tuples()
+                    | st.frozensets(st.integers(), max_size=2) | st.sets(st.text(max_size=2), max_size=2)
+                    | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=3), max_leaves=12))
+def test_a_message_shows_an_ordinary_value_as_repr_does(value):
+    if len(repr(value)) <= 300 and _depth(value) <= 8:
+        assert shown(value) == repr(value)
+    else:
+        assert "..." in shown(value) and len(shown(value)) <= 303
+
+
+def _depth(value: Any) -> int:
+    """Levels of non-empty lists, tuples, sets and dicts."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not value or not isinstance(value, (list, tuple, set, frozenset)):
+        return 0
+    return 1 + max(map(_depth, value))
 
 
 def test_foreman_timeouts_longer_than_history_find_nothing_stale():

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 from .session import Session
 
 __all__ = ["facade", "engine_of", "as_mapping", "given_fields", "as_filter"]
@@ -66,7 +66,7 @@ def as_mapping(value: Any, what: str) -> dict:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dict(dump(exclude_unset=True))
-    raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {value!r}")
+    raise ValidationError(f"{what} must be a mapping of fields, got {type(value).__name__} {shown(value)}")
 
 
 def given_fields(value: Any, what: str, function: str, required: tuple[str, ...] = (),

@@ -23,7 +23,7 @@ from typing import Any
 
 
 from .. import inputs as _inputs
-from ..errors import ObjectNotFoundError, ValidationError
+from ..errors import ObjectNotFoundError, ValidationError, shown
 from ..states import Running, Scheduled, State, StateType, as_state_details, as_state_type, compile_copier
 from ..validation import as_datetime, as_json_value, as_str, as_uuid, checked_details
 from .context import _UNSET, FlowOrchestrationContext, OrchestrationContext, TaskOrchestrationContext, detached_state_copy
@@ -69,14 +69,14 @@ def _resolve_policy(policy: Any, what: str) -> Any:
     try:
         return resolve_policy(policy)
     except ValidationError as exc:
-        raise ValidationError(f"{what}={policy!r}: {exc}") from None
+        raise ValidationError(f"{what}={shown(policy)}: {exc}") from None
 
 
 def _parameters(parameters: Any) -> dict:
     if parameters is None:
         return {}
     if not isinstance(parameters, Mapping):
-        raise ValidationError(f"orchestration_parameters must be a dict, got {parameters!r}")
+        raise ValidationError(f"orchestration_parameters must be a dict, got {shown(parameters)}")
     params = dict(parameters)
     if "api-version" in params:
         parse_api_version(params["api-version"])  # fail fast on a malformed version
@@ -92,7 +92,7 @@ def _submitted(state: State, now: _dt.datetime) -> State:
     Python is not validated: see validation.checked_details) and stamped with `now`
     where the client left time unset. O(fields)."""
     if type(state) is not State and not isinstance(state, State):
-        raise ValidationError(f"state must be a State, got {type(state).__name__} {state!r}")
+        raise ValidationError(f"state must be a State, got {type(state).__name__} {shown(state)}")
     new = _copy_state_fields(state)
     if new.type.__class__ is not StateType:
         new.type = as_state_type(new.type, "state.type")
@@ -489,7 +489,7 @@ def resume_flow_run(
     accepted, a non-empty input is stored under the keyset's "response" key.
     Raises ObjectNotFoundError for an unknown run. O(rules + input size)."""
     if run_input is not None and not isinstance(run_input, Mapping):
-        raise ValidationError(f"run_input must be a dict or None, got {run_input!r}")
+        raise ValidationError(f"run_input must be a dict or None, got {shown(run_input)}")
     run = engine._require("flow_run", flow_run_id, "Flow run")
     state = run.state if run.state_id is not None else None
     if state is None or state.type is not StateType.PAUSED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 
 from .flow_rules import (
     BypassCancellingFlowRunsWithNoInfra,
@@ -291,19 +291,19 @@ def resolve_policy(policy: Any) -> type:
         if policy in POLICIES:
             return POLICIES[policy]
         if ":" not in policy:
-            raise ValidationError(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} or 'module:Class'")
+            raise ValidationError(f"unknown policy {shown(policy)}: use one of {', '.join(POLICIES)} or 'module:Class'")
         module_name, _, attr = policy.partition(":")
         try:
             obj: Any = importlib.import_module(module_name)
             for part in attr.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
-            raise ValidationError(f"cannot load policy {policy!r}: {exc}") from None
+            raise ValidationError(f"cannot load policy {shown(policy)}: {exc}") from None
         policy = obj
     if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
         return policy
     if isinstance(policy, BaseOrchestrationPolicy):
         return type(policy)
     raise ValidationError(
-        f"{policy!r} is not an orchestration policy (a subclass of engine.orchestration.BaseOrchestrationPolicy)"
+        f"{shown(policy)} is not an orchestration policy (a subclass of engine.orchestration.BaseOrchestrationPolicy)"
     )

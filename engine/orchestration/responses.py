@@ -8,7 +8,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 from ..states import State
 
 __all__ = [
@@ -35,7 +35,7 @@ class SetStateStatus(str, enum.Enum):
 
 def _as_reason(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise ValidationError(f"reason must be a string or None, got {value!r}")
+        raise ValidationError(f"reason must be a string or None, got {shown(value)}")
     return value
 
 
@@ -45,7 +45,7 @@ def _as_int_seconds(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
         isinstance(value, float) and not value.is_integer()  # (NaN and infinities too)
     ):
-        raise ValidationError(f"delay_seconds must be a whole number of seconds, got {value!r}")
+        raise ValidationError(f"delay_seconds must be a whole number of seconds, got {shown(value)}")
     return int(value)
 
 
@@ -91,7 +91,7 @@ def details_from_dict(value: Mapping[str, Any]) -> StateResponseDetails:
     kind = value.get("type", "accept_details")
     cls = _BY_TYPE.get(kind)
     if cls is None:
-        raise ValidationError(f"unknown details type {kind!r}; expected one of {sorted(_BY_TYPE)}")
+        raise ValidationError(f"unknown details type {shown(kind)}; expected one of {sorted(_BY_TYPE)}")
     allowed = {f.name for f in attrs.fields(cls)}
     unknown = sorted(set(value) - allowed)
     if unknown:
@@ -106,14 +106,14 @@ def _as_details(value: Any) -> StateResponseDetails:
         return details_from_dict(value)
     if isinstance(value, tuple(_BY_TYPE.values())):
         return value
-    raise ValidationError(f"details must be a details object or dict, got {value!r}")
+    raise ValidationError(f"details must be a details object or dict, got {shown(value)}")
 
 
 def _as_status(value: Any) -> SetStateStatus:
     try:
         return SetStateStatus(value)
     except ValueError:
-        raise ValidationError(f"unknown status {value!r}") from None
+        raise ValidationError(f"unknown status {shown(value)}") from None
 
 
 @attrs.define(slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from ..errors import OrchestrationError, ValidationError
+from ..errors import OrchestrationError, ValidationError, shown
 from ..states import ALL_ORCHESTRATION_STATES, State, StateType, TERMINAL_STATES
 from .responses import (
     SetStateStatus,
@@ -47,7 +47,7 @@ def _as_state_set(cls: type, attr: str) -> frozenset:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(
             f"{cls.__qualname__}.{attr} must be a collection of state types (None for "
-            f"\"no state\"), got {values!r}; write [{values!r}] for one"
+            f"\"no state\"), got {shown(values)}; write [{shown(values)}] for one"
         )
     try:
         return frozenset(None if v is None else StateType(v) for v in values)
@@ -263,7 +263,7 @@ class BaseOrchestrationRule:
             ctx.proposed_state = None
         else:
             if not isinstance(state, State):
-                raise ValidationError(f"reject_transition needs a State or None, got {state!r}")
+                raise ValidationError(f"reject_transition needs a State or None, got {shown(state)}")
             self.to_state_type = state.type
             ctx.proposed_state = state
         ctx.response_status = _REJECT
@@ -398,7 +398,7 @@ def rules_of(policy: Any) -> list:
     except TypeError as exc:  # most often `def priority(self)` without @staticmethod
         raise ValidationError(f"policy {name}: priority() must be a staticmethod taking no arguments: {exc}") from None
     if not isinstance(rules, (list, tuple)):
-        raise ValidationError(f"policy {name}: priority() must return a list of rule classes, got {rules!r}")
+        raise ValidationError(f"policy {name}: priority() must return a list of rule classes, got {shown(rules)}")
     return check_rule_classes(rules, f"policy {name}: priority() lists")
 
 
@@ -409,7 +409,7 @@ def check_rule_classes(rules: Iterable, where: str) -> list:
     for rule in rules:
         if not (isinstance(rule, type) and issubclass(rule, (BaseOrchestrationRule, BaseUniversalTransform))):
             raise ValidationError(
-                f"{where} {rule!r}, which is not a rule class (a subclass of "
+                f"{where} {shown(rule)}, which is not a rule class (a subclass of "
                 "BaseOrchestrationRule or BaseUniversalTransform)"
             )
     return rules

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 
 __all__ = ["parse_api_version", "api_version_of", "V0_8_3", "V0_8_4"]
 
@@ -42,15 +42,15 @@ def parse_api_version(value: Any) -> tuple[int, ...] | None:
         try:
             parts = tuple(int(p) for p in text.split("."))
         except ValueError:
-            raise ValidationError(f"api-version must look like '0.8.4', got {raw!r}") from None
+            raise ValidationError(f"api-version must look like '0.8.4', got {shown(raw)}") from None
     elif isinstance(value, tuple) and value and all(isinstance(p, int) and not isinstance(p, bool) for p in value):
         parts = value
     elif isinstance(getattr(value, "release", None), tuple):
         parts = tuple(value.release)
     else:
-        raise ValidationError(f"api-version must be None, a 'X.Y.Z' string or a tuple of ints, got {raw!r}")
+        raise ValidationError(f"api-version must be None, a 'X.Y.Z' string or a tuple of ints, got {shown(raw)}")
     if any(p < 0 for p in parts):
-        raise ValidationError(f"api-version parts must be non-negative, got {raw!r}")
+        raise ValidationError(f"api-version parts must be non-negative, got {shown(raw)}")
     result = _normalise(parts)
     try:
         _cache[raw] = result

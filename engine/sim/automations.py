@@ -57,7 +57,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 from ..states import State, StateType, Suspended
 from .errors import WorkloadError
 from .loop import service_pass_at
@@ -405,7 +405,7 @@ class Automations:
         if auto.fired_at == now:
             auto.fired_now += 1
             if auto.fired_now > _MAX_FIRINGS_AT_ONCE:
-                raise WorkloadError(f"automations[{auto.index}]", f"{auto.spec.name!r} fired over "
+                raise WorkloadError(f"automations[{auto.index}]", f"{shown(auto.spec.name)} fired over "
                                     f"{_MAX_FIRINGS_AT_ONCE:,} times at one instant: its own actions set it off "
                                     "again and again")
         else:

@@ -29,7 +29,7 @@ import calendar
 import datetime as _dt
 import zoneinfo
 
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 from ..schedules import CronSchedule, local_time
 
 __all__ = ["Cron"]
@@ -72,22 +72,22 @@ def _check_field(text: str, index: int) -> None:
         if "/" in part:
             part, step_text = part.split("/", 1)
             if not step_text.isdigit() or int(step_text) < 1:
-                raise ValueError(f"bad step {step_text!r} in the {_NAMES[index]} field")
+                raise ValueError(f"bad step {shown(step_text)} in the {_NAMES[index]} field")
         if part == "*":
             continue
         if "-" in part:
             a_text, b_text = part.split("-", 1)
             a, b = _number(a_text, index), _number(b_text, index)
             if a is None or b is None:
-                raise ValueError(f"bad range {part!r} in the {_NAMES[index]} field")
+                raise ValueError(f"bad range {shown(part)} in the {_NAMES[index]} field")
         elif (single := _number(part, index)) is not None:
             a = b = single
         else:
-            raise ValueError(f"bad value {part!r} in the {_NAMES[index]} field")
+            raise ValueError(f"bad value {shown(part)} in the {_NAMES[index]} field")
         if not (lo <= a <= hi and lo <= b <= hi):
-            raise ValueError(f"{part!r} is outside {lo}-{hi} in the {_NAMES[index]} field")
+            raise ValueError(f"{shown(part)} is outside {lo}-{hi} in the {_NAMES[index]} field")
         if a > b and not (index == 4 and b == 0):   # (croniter reads `fri-sun` as fri-sat and sun)
-            raise ValueError(f"range {part!r} runs backwards in the {_NAMES[index]} field")
+            raise ValueError(f"range {shown(part)} runs backwards in the {_NAMES[index]} field")
 
 
 def _refusal(text: str) -> str:

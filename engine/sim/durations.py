@@ -11,6 +11,7 @@ import random
 import re
 from typing import Any, Callable
 
+from ..errors import shown
 from .errors import WorkloadError
 
 __all__ = ["parse_duration", "Dist", "parse_dist", "format_duration"]
@@ -23,15 +24,15 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
     """Seconds from a non-negative number or a string like "1h30m"; `kind` is what a
     negative one is told it must be ("positive" where zero is refused too). O(len)."""
     if isinstance(value, bool):
-        raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {value!r}")
+        raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {shown(value)}")
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 0:
-            raise WorkloadError(path, f"must be a {kind} duration, got {value!r}")
+            raise WorkloadError(path, f"must be a {kind} duration, got {shown(value)}")
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         if text.startswith("-"):
-            raise WorkloadError(path, f"must be a {kind} duration, got {value!r}")
+            raise WorkloadError(path, f"must be a {kind} duration, got {shown(value)}")
         pos, total = 0, 0.0
         for match in _PART.finditer(text):
             if match.start() != pos:
@@ -40,8 +41,8 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
             pos = match.end()
         if text and pos == len(text):
             return total
-        raise WorkloadError(path, f"is not a duration like '90s', '1h30m' or '7d': {value!r}")
-    raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} {value!r}")
+        raise WorkloadError(path, f"is not a duration like '90s', '1h30m' or '7d': {shown(value)}")
+    raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} {shown(value)}")
 
 
 def format_duration(seconds: float) -> str:
@@ -96,7 +97,7 @@ def parse_dist(value: Any, path: str) -> Dist:
         return constant(parse_duration(value, path))
     kind = value.get("dist", "constant")
     if kind not in _DIST_KEYS:
-        raise WorkloadError(f"{path}.dist", f"unknown distribution {kind!r}; expected one of {sorted(_DIST_KEYS)}")
+        raise WorkloadError(f"{path}.dist", f"unknown distribution {shown(kind)}; expected one of {sorted(_DIST_KEYS)}")
     required, optional = _DIST_KEYS[kind]
     for key in value:
         if key != "dist" and key not in required | optional:
@@ -129,7 +130,7 @@ def parse_dist(value: Any, path: str) -> Dist:
     if kind == "normal":
         return Dist(kind, p, mean, clamp(lambda rng: rng.gauss(mean, std)))
     if mean <= 0:
-        raise WorkloadError(f"{path}.mean", f"must be > 0 for a lognormal distribution, got {value['mean']!r}")
+        raise WorkloadError(f"{path}.mean", f"must be > 0 for a lognormal distribution, got {shown(value['mean'])}")
     # Parameters of the underlying normal giving this mean and standard deviation.
     sigma2 = math.log(1.0 + (std / mean) ** 2)
     mu, sigma = math.log(mean) - sigma2 / 2, math.sqrt(sigma2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
+from ..errors import shown
 from .errors import WorkloadError
 
 __all__ = ["apply_settings", "parse_setting", "parse_path", "parse_value"]
@@ -41,7 +42,7 @@ def parse_setting(setting: str) -> tuple[list[tuple[str, Any]], Any]:
     """``PATH=VALUE`` as (steps, value): steps are ("key", name) and ("item", index or
     name). O(len(setting))."""
     if not isinstance(setting, str) or "=" not in setting:
-        raise WorkloadError("", f"a setting must look like PATH=VALUE (e.g. simulation.seed=7), got {setting!r}")
+        raise WorkloadError("", f"a setting must look like PATH=VALUE (e.g. simulation.seed=7), got {shown(setting)}")
     path, _, text = setting.partition("=")
     return parse_path(path.strip(), setting), parse_value(text.strip())
 
@@ -66,21 +67,21 @@ def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
                 if selector.isdigit():
                     selector = int(selector)
             if end < 1 or not steps:
-                raise WorkloadError(path, f"cannot read the path of setting {setting!r}: "
+                raise WorkloadError(path, f"cannot read the path of setting {shown(setting)}: "
                                           "'[' must follow a key and be closed by ']'")
             if selector == "":
-                raise WorkloadError(path, f"empty [] in setting {setting!r}: give an index or a name")
+                raise WorkloadError(path, f"empty [] in setting {shown(setting)}: give an index or a name")
             steps.append(("item", selector))
             i = end + 1
             key_expected = False
         elif c == ".":
             if key_expected:
-                raise WorkloadError(path, f"empty key in setting {setting!r}")
+                raise WorkloadError(path, f"empty key in setting {shown(setting)}")
             i += 1
             key_expected = True
         else:
             if not key_expected:
-                raise WorkloadError(path, f"cannot read the path of setting {setting!r}: "
+                raise WorkloadError(path, f"cannot read the path of setting {shown(setting)}: "
                                           "a key must follow '.'")
             end = i
             while end < n and path[end] not in ".[":
@@ -89,7 +90,7 @@ def parse_path(path: str, setting: str) -> list[tuple[str, Any]]:
             i = end
             key_expected = False
     if not steps or key_expected:
-        raise WorkloadError(path, f"setting {setting!r} names no key")
+        raise WorkloadError(path, f"setting {shown(setting)} names no key")
     return steps
 
 
@@ -124,7 +125,7 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
     for k, (kind, name) in enumerate(steps):
         if kind == "key":
             if not isinstance(node, dict):
-                raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set {name!r} in it")
+                raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set {shown(name)} in it")
             if k == last:
                 node[name] = value
                 return
@@ -144,9 +145,9 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
             matches = [i for i, item in enumerate(node) if _label(item) == name]
             if not matches:
                 names = [_label(item) for item in node if _label(item) is not None]
-                raise WorkloadError(_where(steps, k + 1), f"no item named {name!r} (named: {', '.join(map(repr, names)) or 'none'})")
+                raise WorkloadError(_where(steps, k + 1), f"no item named {shown(name)} (named: {', '.join(map(repr, names)) or 'none'})")
             if len(matches) > 1:  # (workers of one pool; a duplicate name is reported by validation too)
-                raise WorkloadError(_where(steps, k + 1), f"{len(matches)} items are named {name!r} "
+                raise WorkloadError(_where(steps, k + 1), f"{len(matches)} items are named {shown(name)} "
                                                           f"(items {', '.join(map(str, matches))}): select one by index")
             index = matches[0]
         if k == last:

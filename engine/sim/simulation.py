@@ -27,7 +27,7 @@ import attrs
 
 from ..clock import ManualClock
 from ..engine import Engine
-from ..errors import ValidationError
+from ..errors import ValidationError, shown
 from ..records import seed_slugs
 from ..orchestration import resolve_policy as _resolve_policy
 from ..schedules import IntervalSchedule
@@ -183,7 +183,7 @@ def open_engine(url: str | None, clock: ManualClock) -> Engine:
         return Engine(clock=clock)
     opener = getattr(Engine, "open", None)
     if opener is None:
-        raise ValidationError(f"--store {url!r}: this build has no durability backends (Engine.open is missing)")
+        raise ValidationError(f"--store {shown(url)}: this build has no durability backends (Engine.open is missing)")
     return opener(url, clock=clock)
 
 

@@ -14,6 +14,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from .durations import format_duration
+from ..errors import shown
 from .errors import WorkloadError
 from .settings import parse_path
 
@@ -24,7 +25,7 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     """``PATH=V1,V2,...`` as (PATH, ["V1", "V2", ...]); checks the path's syntax.
     O(len(text))."""
     if not isinstance(text, str) or "=" not in text:
-        raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got {text!r}")
+        raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got {shown(text)}")
     path, _, values = text.partition("=")
     path = path.strip()
     parse_path(path, text)  # the path's syntax, reported as for --set
@@ -44,9 +45,9 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
             start = i + 1
     parts.append(values[start:].strip())
     if any(not p for p in parts):
-        raise WorkloadError(path, f"empty value in sweep {text!r}")
+        raise WorkloadError(path, f"empty value in sweep {shown(text)}")
     if len(set(parts)) != len(parts):
-        raise WorkloadError(path, f"a value is repeated in sweep {text!r}")
+        raise WorkloadError(path, f"a value is repeated in sweep {shown(text)}")
     return path, parts
 
 

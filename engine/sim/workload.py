@@ -21,6 +21,7 @@ from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
 from .durations import Dist, constant, parse_dist, parse_duration
+from ..errors import shown
 from .errors import WorkloadError
 from .settings import apply_settings
 
@@ -360,7 +361,7 @@ class _Table:
 
     def __init__(self, data: Any, path: str, allowed: set[str]) -> None:
         if not isinstance(data, dict):
-            raise WorkloadError(path, f"must be a table (mapping), got {type(data).__name__} {data!r}")
+            raise WorkloadError(path, f"must be a table (mapping), got {type(data).__name__} {shown(data)}")
         for key in data:
             if key not in allowed:
                 raise WorkloadError(_join(path, key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
@@ -383,7 +384,7 @@ def _join(path: str, key: str) -> str:
 
 
 def _type_error(path: str, expected: str, value: Any) -> WorkloadError:
-    return WorkloadError(path, f"must be {expected}, got {type(value).__name__} {value!r}")
+    return WorkloadError(path, f"must be {expected}, got {type(value).__name__} {shown(value)}")
 
 
 def _str(value: Any, path: str) -> str:
@@ -395,7 +396,7 @@ def _str(value: Any, path: str) -> str:
 def _name(value: Any, path: str) -> str:
     value = _str(value, path)
     if not value or any(c in value for c in "/%&><"):
-        raise WorkloadError(path, f"must be a non-empty name without / % & > <, got {value!r}")
+        raise WorkloadError(path, f"must be a non-empty name without / % & > <, got {shown(value)}")
     return value
 
 
@@ -424,14 +425,14 @@ def _number(value: Any, path: str) -> float:
 def _probability(value: Any, path: str) -> float:
     p = _number(value, path)
     if not 0.0 <= p <= 1.0:
-        raise WorkloadError(path, f"must be a probability between 0 and 1, got {value!r}")
+        raise WorkloadError(path, f"must be a probability between 0 and 1, got {shown(value)}")
     return p
 
 
 def _positive_duration(value: Any, path: str) -> float:
     seconds = parse_duration(value, path, "positive")
     if seconds <= 0:
-        raise WorkloadError(path, f"must be a positive duration, got {value!r}")
+        raise WorkloadError(path, f"must be a positive duration, got {shown(value)}")
     return seconds
 
 
@@ -462,7 +463,7 @@ def _datetime(value: Any, path: str) -> _dt.datetime:
         try:
             dt = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise WorkloadError(path, f"is not an ISO-8601 date-time: {value!r}") from None
+            raise WorkloadError(path, f"is not an ISO-8601 date-time: {shown(value)}") from None
     else:
         raise _type_error(path, "an ISO-8601 date-time", value)
     if dt.tzinfo is None:
@@ -475,7 +476,7 @@ def _unique(items: list[Any], attr: str, path: str) -> None:
     for i, item in enumerate(items):
         name = getattr(item, attr)
         if name in seen:
-            raise WorkloadError(f"{path}[{i}].{attr}", f"duplicate {attr} {name!r}")
+            raise WorkloadError(f"{path}[{i}].{attr}", f"duplicate {attr} {shown(name)}")
         seen.add(name)
 
 
@@ -526,7 +527,7 @@ def _looping(cls: type) -> Callable[[Any, str], Any]:
 def _whole_seconds(value: Any, path: str) -> int:
     seconds = parse_duration(value, path)
     if seconds != int(seconds):
-        raise WorkloadError(path, f"must be a whole number of seconds, got {value!r}")
+        raise WorkloadError(path, f"must be a whole number of seconds, got {shown(value)}")
     return int(seconds)
 
 
@@ -562,7 +563,7 @@ def _services(value: Any, path: str) -> dict[str, Any]:
 def _policy_name(value: Any, path: str) -> str:
     value = _str(value, path)
     if not value or (":" in value and not all(value.split(":", 1))):
-        raise WorkloadError(path, f"must be a policy name (e.g. CoreFlowPolicy) or 'module:Class', got {value!r}")
+        raise WorkloadError(path, f"must be a policy name (e.g. CoreFlowPolicy) or 'module:Class', got {shown(value)}")
     return value
 
 
@@ -610,7 +611,7 @@ def _pool(value: Any, path: str) -> PoolSpec:
 
 def _runs_on_down(value: Any, path: str) -> str:
     if value not in RUNS_ON_DOWN:
-        raise WorkloadError(path, f"must be one of {', '.join(map(repr, RUNS_ON_DOWN))}, got {value!r}")
+        raise WorkloadError(path, f"must be one of {', '.join(map(repr, RUNS_ON_DOWN))}, got {shown(value)}")
     return value
 
 
@@ -742,7 +743,7 @@ def _flow(value: Any, path: str) -> FlowSpec:
     )
     _check_task_graph(flow, path)
     if flow.pause is not None and not any(task.name == flow.pause.after for task in tasks):
-        raise WorkloadError(f"{path}.pause.after", f"names no task of flow {flow.name!r}: {flow.pause.after!r}")
+        raise WorkloadError(f"{path}.pause.after", f"names no task of flow {shown(flow.name)}: {shown(flow.pause.after)}")
     return flow
 
 
@@ -752,7 +753,7 @@ def _check_task_graph(flow: FlowSpec, path: str) -> None:
     for i, task in enumerate(flow.tasks):
         for j, dep in enumerate(task.depends_on):
             if dep not in index:
-                raise WorkloadError(f"{path}.tasks[{i}].depends_on[{j}]", f"names no task of flow {flow.name!r}: {dep!r}")
+                raise WorkloadError(f"{path}.tasks[{i}].depends_on[{j}]", f"names no task of flow {shown(flow.name)}: {shown(dep)}")
     state = [0] * len(flow.tasks)  # 0 new, 1 on the stack, 2 done
 
     def visit(i: int, trail: list[str]) -> None:
@@ -774,7 +775,7 @@ def _check_task_graph(flow: FlowSpec, path: str) -> None:
 def _timezone(value: Any, path: str) -> str:
     value = _str(value, path)
     if not valid_timezone(value):
-        raise WorkloadError(path, f"is not an IANA timezone name (e.g. America/New_York, Europe/Paris, UTC): {value!r}")
+        raise WorkloadError(path, f"is not an IANA timezone name (e.g. America/New_York, Europe/Paris, UTC): {shown(value)}")
     return value
 
 
@@ -806,7 +807,7 @@ def _schedule(value: Any, path: str) -> ScheduleSpec:
     try:
         return ScheduleSpec(kind, cron=Cron(text, timezone, day_or))
     except ValueError as exc:
-        raise WorkloadError(t.at("cron"), f"{exc}: {text!r}") from None
+        raise WorkloadError(t.at("cron"), f"{exc}: {shown(text)}") from None
 
 
 def _deployment(value: Any, path: str) -> DeploymentSpec:
@@ -817,7 +818,7 @@ def _deployment(value: Any, path: str) -> DeploymentSpec:
     params = t.get("parameters", _dict, {})
     strategy = t.get("collision_strategy", _str, "ENQUEUE")
     if strategy not in ("ENQUEUE", "CANCEL_NEW"):
-        raise WorkloadError(t.at("collision_strategy"), f"must be ENQUEUE or CANCEL_NEW, got {strategy!r}")
+        raise WorkloadError(t.at("collision_strategy"), f"must be ENQUEUE or CANCEL_NEW, got {shown(strategy)}")
     return DeploymentSpec(
         name=t.get("name", _name, required=True),
         flow=t.get("flow", _name, required=True),
@@ -853,7 +854,7 @@ def _within(proactive: bool) -> Callable[[Any, str], float]:
             return 10.0   # Prefect's default for a proactive trigger without a window
         if proactive and seconds < 10:
             raise WorkloadError(path, f"must be at least 10 seconds for a Proactive trigger (as in Prefect), "
-                                      f"got {value!r}")
+                                      f"got {shown(value)}")
         return seconds
     return check
 
@@ -869,7 +870,7 @@ def _bucket_label(value: Any, path: str) -> str:
         return label
     raise WorkloadError(path, f"must be a label of the run ({', '.join(RESOURCE_LABELS)}) or "
                               f"related:<role>:<label> with a role of {', '.join(RELATED_ROLES)} and a label of "
-                              f"{', '.join(RELATED_LABELS)}, got {label!r}")
+                              f"{', '.join(RELATED_LABELS)}, got {shown(label)}")
 
 
 def _trigger(value: Any, path: str) -> TriggerSpec:
@@ -877,10 +878,10 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
                              "match_related"})
     kind = t.get("type", _str, "event")
     if kind != "event":
-        raise WorkloadError(t.at("type"), f"only event triggers are simulated: must be 'event', got {kind!r}")
+        raise WorkloadError(t.at("type"), f"only event triggers are simulated: must be 'event', got {shown(kind)}")
     posture = t.get("posture", _str, required=True)
     if posture not in POSTURES:
-        raise WorkloadError(t.at("posture"), f"must be one of {', '.join(POSTURES)}, got {posture!r}")
+        raise WorkloadError(t.at("posture"), f"must be one of {', '.join(POSTURES)}, got {shown(posture)}")
     for_each = [_bucket_label(v, f"{t.at('for_each')}[{i}]")
                 for i, v in enumerate(t.get("for_each", _str_list, []))]
     return TriggerSpec(
@@ -896,7 +897,7 @@ def _trigger(value: Any, path: str) -> TriggerSpec:
 def _state_type(value: Any, path: str) -> StateType:
     value = _str(value, path)
     if value not in _STATE_TYPES:
-        raise WorkloadError(path, f"must be a state type ({', '.join(_STATE_TYPES)}), got {value!r}")
+        raise WorkloadError(path, f"must be a state type ({', '.join(_STATE_TYPES)}), got {shown(value)}")
     return StateType(value)
 
 
@@ -905,19 +906,19 @@ def _action(value: Any, path: str) -> ActionSpec:
     kind = t.get("type", _str, required=True)
     if kind not in ACTION_KEYS:
         raise WorkloadError(t.at("type"), f"must be one of the simulated actions ({', '.join(ACTION_KEYS)}), "
-                                          f"got {kind!r}")
+                                          f"got {shown(kind)}")
     # Each action takes its own keys only: another's is a mistake, not a default.
     own = ACTION_KEYS[kind]
     for key in t.data:
         if key not in own:
-            raise WorkloadError(t.at(key), f"is not a key of a {kind!r} action (it takes: {', '.join(sorted(own))})")
+            raise WorkloadError(t.at(key), f"is not a key of a {shown(kind)} action (it takes: {', '.join(sorted(own))})")
     action = ActionSpec(type=kind, state=t.get("state", _state_type, required=kind == "change-flow-run-state"),
                         name=t.get("name", _str), message=t.get("message", _str),
                         source=t.get("source", _str, "selected"), deployment=t.get("deployment", _name),
                         work_pool=t.get("work_pool", _name), work_queue=t.get("work_queue", _name),
                         parameters=t.get("parameters", _dict), job_variables=t.get("job_variables", _dict))
     if action.source not in ("selected", "inferred"):
-        raise WorkloadError(t.at("source"), f"must be 'selected' or 'inferred', got {action.source!r}")
+        raise WorkloadError(t.at("source"), f"must be 'selected' or 'inferred', got {shown(action.source)}")
     for key in ("deployment", "work_pool", "work_queue"):
         named = getattr(action, key) is not None
         if key in own and action.source == "selected" and not named:
@@ -986,15 +987,15 @@ def _cross_check(wl: Workload) -> None:
     flows = {f.name: f for f in wl.flows}
     for i, w in enumerate(wl.workers):
         if w.pool not in pools:
-            raise WorkloadError(f"workers[{i}].pool", f"names no work pool: {w.pool!r}")
+            raise WorkloadError(f"workers[{i}].pool", f"names no work pool: {shown(w.pool)}")
     for i, d in enumerate(wl.deployments):
         if d.flow not in flows:
-            raise WorkloadError(f"deployments[{i}].flow", f"names no flow: {d.flow!r}")
+            raise WorkloadError(f"deployments[{i}].flow", f"names no flow: {shown(d.flow)}")
         _check_pool_queue(pools, f"deployments[{i}].pool", d.pool, f"deployments[{i}].queue", d.queue)
     for i, f in enumerate(wl.flows):
         for j, task in enumerate(f.tasks):
             if task.subflow is not None and task.subflow not in flows:
-                raise WorkloadError(f"flows[{i}].tasks[{j}].subflow", f"names no flow: {task.subflow!r}")
+                raise WorkloadError(f"flows[{i}].tasks[{j}].subflow", f"names no flow: {shown(task.subflow)}")
     # Subflows calling back into their callers would recurse forever.
     order = {f.name: i for i, f in enumerate(wl.flows)}
 
@@ -1015,7 +1016,7 @@ def _cross_check(wl: Workload) -> None:
         for j, action in enumerate(auto.actions):
             at = f"automations[{i}].actions[{j}]"
             if action.deployment is not None and action.deployment not in deployments:
-                raise WorkloadError(f"{at}.deployment", f"names no deployment: {action.deployment!r}")
+                raise WorkloadError(f"{at}.deployment", f"names no deployment: {shown(action.deployment)}")
             if action.work_pool is not None:
                 _check_pool_queue(pools, f"{at}.work_pool", action.work_pool, f"{at}.work_queue", action.work_queue)
     _check_event_names(wl.automations)
@@ -1024,9 +1025,9 @@ def _cross_check(wl: Workload) -> None:
 def _check_pool_queue(pools: dict, pool_at: str, pool: str, queue_at: str, queue: str | None) -> None:
     """`pool` names a work pool and `queue` (unless None) one of its queues."""
     if pool not in pools:
-        raise WorkloadError(pool_at, f"names no work pool: {pool!r}")
+        raise WorkloadError(pool_at, f"names no work pool: {shown(pool)}")
     if queue is not None and not any(q.name == queue for q in pools[pool].queues):
-        raise WorkloadError(queue_at, f"names no queue of pool {pool!r}: {queue!r}")
+        raise WorkloadError(queue_at, f"names no queue of pool {shown(pool)}: {shown(queue)}")
 
 
 def _check_event_names(automations: list[AutomationSpec]) -> None:
@@ -1045,7 +1046,7 @@ def _check_event_names(automations: list[AutomationSpec]) -> None:
                     continue
                 reason = "names no state a flow run takes here" if in_namespace else "matches no event the simulator emits"
                 raise WorkloadError(f"automations[{i}].trigger.{key}[{j}]",
-                                    f"{reason}: {pattern!r} (it emits flow-run state events, {FLOW_RUN_EVENT}<state "
+                                    f"{reason}: {shown(pattern)} (it emits flow-run state events, {FLOW_RUN_EVENT}<state "
                                     f"name>, for {', '.join(STATE_NAMES)} and the names the actions give)")
 
 
@@ -1099,7 +1100,7 @@ def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) ->
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
-        raise WorkloadError("", f"cannot read workload file {path!r}: {exc.strerror or exc}") from None
+        raise WorkloadError("", f"cannot read workload file {shown(path)}: {exc.strerror or exc}") from None
     if path.endswith(".json"):
         repeats: list[tuple[dict, str]] = []
         try:

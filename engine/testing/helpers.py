@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import attrs
 
 from ..engine import atomic
-from ..errors import RunstateError, ValidationError
+from ..errors import RunstateError, ValidationError, shown
 from ..validation import as_timedelta
 from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy, SetStateStatus
 from ..records import ConcurrencyLimit, ConcurrencyLimitV2, Deployment, Flow, FlowRun, TaskRun
@@ -77,7 +77,7 @@ def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
     """A timedelta or seconds that is positive (or, with `zero`, not negative)."""
     delta = as_timedelta(value, what)
     if delta < _dt.timedelta(0) or (not zero and delta == _dt.timedelta(0)):
-        raise ValidationError(f"{what} must be {'zero or more' if zero else 'more than zero'}, got {value!r}")
+        raise ValidationError(f"{what} must be {'zero or more' if zero else 'more than zero'}, got {shown(value)}")
     return delta
 
 
@@ -150,7 +150,7 @@ def propose(
     expect = (expect,) if isinstance(expect, str) else tuple(expect)
     unknown = [e for e in expect if e not in _STATUSES]
     if unknown:
-        raise ValidationError(f"expect must name statuses among {'/'.join(_STATUSES)}, got {unknown!r}")
+        raise ValidationError(f"expect must name statuses among {'/'.join(_STATUSES)}, got {shown(unknown)}")
     for _ in range(100):
         proposal = state
         if proposal.timestamp is None:
@@ -168,11 +168,11 @@ def propose(
         if status not in expect:
             kind = "flow run" if is_flow else "task run"
             raise SetupError(
-                f"{kind} {run.id}: proposing {state.type.value} {state.name!r} gave {status} "
-                f"({getattr(result.details, 'reason', None)!r}); expected {'/'.join(expect)}"
+                f"{kind} {run.id}: proposing {state.type.value} {shown(state.name)} gave {status} "
+                f"({shown(getattr(result.details, 'reason', None))}); expected {'/'.join(expect)}"
             )
         return result
-    raise SetupError(f"proposing {state.name!r} kept being delayed")
+    raise SetupError(f"proposing {shown(state.name)} kept being delayed")
 
 
 def helper_flow(engine: Any, name: str = "runstate-test-flow") -> Flow:
@@ -201,9 +201,9 @@ def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay
 
 def _check_attempt(attempt: int, retries: int | None) -> None:
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-        raise ValidationError(f"attempt must be an integer >= 1, got {attempt!r}")
+        raise ValidationError(f"attempt must be an integer >= 1, got {shown(attempt)}")
     if attempt > 1 and (retries is None or retries < attempt - 1):
-        raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if allowed), got retries={retries!r}")
+        raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if allowed), got retries={shown(retries)}")
 
 
 def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: int | None,
@@ -315,7 +315,7 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
     PENDING is rejected to AwaitingConcurrencySlot (ENQUEUE) or Cancelled
     (CANCEL_NEW)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValidationError(f"full_deployment needs a limit >= 1, got {limit!r}")
+        raise ValidationError(f"full_deployment needs a limit >= 1, got {shown(limit)}")
     flow = flow or helper_flow(engine)
     dep = engine.create_deployment(flow.id, name or _setup_name(engine, "runstate-test-deployment"), concurrency_limit=limit,
                                    concurrency_options={"collision_strategy": collision_strategy})
@@ -404,7 +404,7 @@ def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
     RUNNING task runs tagged `tag` (else a new "runstate-test-tag-N": read it from
     the setup's `limit.tag`); the next such task proposing RUNNING WAITs 30 s."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValidationError(f"full_tag_limit needs a limit >= 1, got {limit!r}")
+        raise ValidationError(f"full_tag_limit needs a limit >= 1, got {shown(limit)}")
     cl = engine.create_concurrency_limit(tag or _setup_name(engine, "runstate-test-tag"), limit)
     tag = cl.tag
     runs = [running_task_run(engine, tags=[tag], flow_run=flow_run) for _ in range(limit)]
