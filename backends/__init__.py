@@ -35,7 +35,8 @@ _OPTIONS = {
 def parse_url(url: str) -> tuple[str, str]:
     """(scheme, path) of a backend URL; BackendError for anything else."""
     if not isinstance(url, str) or "://" not in url:
-        raise BackendError(f"backend URL must look like 'sqlite:///path', 'json:///path' or 'memory://', got {shown(url)}")
+        raise BackendError(f"backend URL must look like 'sqlite:///path', 'json:///path' or 'memory://', got "
+                           f"{shown(url)}")
     scheme, rest = url.split("://", 1)
     scheme = scheme.lower()
     if scheme not in _OPTIONS:

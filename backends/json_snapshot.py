@@ -112,7 +112,8 @@ class JsonSnapshotBackend:
             columns = table.get("columns") if isinstance(table, dict) else None
             missing = columns_missing(kind, tuple(columns), c.columns) if isinstance(columns, list) else None
             if missing is None:
-                raise BackendError(f"{shown(self.path)}: table {kind} does not have the expected columns (corrupt file)")
+                raise BackendError(f"{shown(self.path)}: table {kind} does not have the expected columns "
+                                   "(corrupt file)")
             rows = table.get("rows")
             # A row of the wrong length fails to unpack in decode_many (ValueError).
             if not isinstance(rows, list):
@@ -255,11 +256,13 @@ def read_snapshot_tables(blob: bytes, where: str = "snapshot") -> dict:
         raise BackendError(f"{shown(where)} is not a runstate snapshot (foreign file)")
     version = header.get("version")
     if version != FORMAT_VERSION:
-        raise BackendError(f"{shown(where)} is snapshot format version {shown(version)}; this runstate reads version {FORMAT_VERSION}")
+        raise BackendError(f"{shown(where)} is snapshot format version {shown(version)}; this runstate reads "
+                           f"version {FORMAT_VERSION}")
     payload = blob[newline + 1:] if newline >= 0 else b""
     length = header.get("length")
     if len(payload) != length:
-        raise BackendError(f"{shown(where)} is truncated or padded: payload is {len(payload)} bytes, header says {length}")
+        raise BackendError(f"{shown(where)} is truncated or padded: payload is {len(payload)} bytes, header "
+                           f"says {length}")
     if zlib.crc32(payload) != header.get("crc32"):
         raise BackendError(f"{shown(where)} is damaged: checksum mismatch")
     try:

@@ -395,7 +395,8 @@ class SqliteBackend:
         (missing tables, widened tables) its upgrade adds, else None."""
         app_id, version = stamp
         if app_id != APPLICATION_ID:
-            raise BackendError(f"{shown(self.path)} is a SQLite database but not a runstate one (application_id {app_id})")
+            raise BackendError(f"{shown(self.path)} is a SQLite database but not a runstate one (application_id "
+                               f"{app_id})")
         if not 1 <= version <= SCHEMA_VERSION:
             raise BackendError(
                 f"{shown(self.path)} has runstate schema version {version}; this runstate reads versions 1 to "
@@ -412,7 +413,8 @@ class SqliteBackend:
                 widened.append((kind, lacking))
             elif lacking != ():
                 raise BackendError(
-                    f"{shown(self.path)}: table {kind} has columns {list(cols)}, expected {list(c.columns)} (corrupt schema)"
+                    f"{shown(self.path)}: table {kind} has columns {list(cols)}, expected {list(c.columns)} "
+                    "(corrupt schema)"
                 )
         return (missing, widened) if version != SCHEMA_VERSION else None
 

@@ -104,7 +104,8 @@ class _CheckedClock:
             return value
         if not isinstance(value, _dt.datetime):
             raise ValidationError(
-                f"the clock's now() must return a datetime, got {type(value).__name__} {shown(value)} from {shown(self.clock)}"
+                f"the clock's now() must return a datetime, got {type(value).__name__} {shown(value)} from "
+                f"{shown(self.clock)}"
             )
         return as_datetime(value, "the clock's now()")  # type: ignore[return-value]
 
@@ -119,5 +120,6 @@ def checked_clock(clock: object) -> Clock:
     if isinstance(clock, (SystemClock, ManualClock)):
         return clock
     if not callable(getattr(clock, "now", None)):
-        raise ValidationError(f"clock must have a now() method (see engine.Clock), got {type(clock).__name__} {shown(clock)}")
+        raise ValidationError(f"clock must have a now() method (see engine.Clock), got {type(clock).__name__} "
+                              f"{shown(clock)}")
     return _CheckedClock(clock)  # type: ignore[arg-type]

@@ -915,7 +915,8 @@ def _worker_statuses(value: Any, path: str) -> list[str]:
     for i, v in enumerate(_list(value, path)):
         v = getattr(v, "value", v)  # a status enum, or its name
         if not isinstance(v, str) or v not in WORKER_STATUSES:
-            raise ValidationError(f"{path}[{i}]: unknown worker status {shown(v)}; expected one of {list(WORKER_STATUSES)}")
+            raise ValidationError(f"{path}[{i}]: unknown worker status {shown(v)}; expected one of "
+                                  f"{list(WORKER_STATUSES)}")
         out.append(v)
     return out
 

@@ -97,7 +97,8 @@ def _as_interval(value: Any) -> _dt.timedelta:
             f"history_interval must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
     # As Prefect checks it: before the millisecond rounding below.
     if interval < _ONE_SECOND:
-        raise ValidationError(f"history_interval must not be less than 1 second, got {shown(interval.total_seconds())} s")
+        raise ValidationError(f"history_interval must not be less than 1 second, got "
+                              f"{shown(interval.total_seconds())} s")
     return interval
 
 

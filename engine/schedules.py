@@ -148,7 +148,8 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
 
 def _as_interval(value: Any) -> _dt.timedelta:
     if isinstance(value, bool) or not isinstance(value, (int, float, _dt.timedelta)):
-        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
+        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} "
+                              f"{shown(value)}")
     if not isinstance(value, _dt.timedelta):
         if not math.isfinite(value):
             raise ValidationError(f"interval must be a finite number of seconds, got {shown(value)}")

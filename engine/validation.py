@@ -343,7 +343,8 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
         try:
             return _dt.timedelta(seconds=value)
         except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
-            raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got {shown(value)}") from None
+            raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got "
+                                  f"{shown(value)}") from None
     raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {shown(value)}")
 
 
@@ -386,7 +387,8 @@ def _pydantic_numbers(policy: Any, what: str) -> Any:
         try:
             policy.retry_delay_seconds = float(seconds)
         except OverflowError:
-            raise ValidationError(f"{what}.retry_delay_seconds is too large for a float, got {shown(seconds)}") from None
+            raise ValidationError(f"{what}.retry_delay_seconds is too large for a float, got "
+                                  f"{shown(seconds)}") from None
     delay = policy.retry_delay
     if delay.__class__ is float:
         policy.retry_delay = int(delay)
@@ -483,7 +485,8 @@ def as_task_inputs(value: Any, what: str = "task_inputs") -> dict[str, list]:
                     items.append(Constant(type=as_str(entry["type"], "type", False)))
                 else:
                     raise ValidationError(
-                        f"{what}[{shown(key)}][{i}].input_type must be task_run, parameter or constant, got {shown(kind)}"
+                        f"{what}[{shown(key)}][{i}].input_type must be task_run, parameter or constant, got "
+                        f"{shown(kind)}"
                         if "input_type" in entry else
                         f"{what}[{shown(key)}][{i}] must be a task run result ({{'id': uuid}}), a parameter "
                         f"({{'name': str}}) or a constant ({{'type': str}}), got {shown(dict(entry))}"
@@ -610,7 +613,8 @@ def _as_concurrency_options(value: Any, what: str) -> ConcurrencyOptions | None:
             return ConcurrencyOptions(**value)
         except ValueError:
             raise ValidationError(
-                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got {shown(value.get('collision_strategy'))}"
+                f"concurrency_options.collision_strategy must be ENQUEUE or CANCEL_NEW, got "
+                f"{shown(value.get('collision_strategy'))}"
             ) from None
     raise ValidationError(f"concurrency_options must be a dict or ConcurrencyOptions, got {shown(value)}")
 

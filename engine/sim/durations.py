@@ -42,7 +42,8 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
         if text and pos == len(text):
             return total
         raise WorkloadError(path, f"is not a duration like '90s', '1h30m' or '7d': {shown(value)}")
-    raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} {shown(value)}")
+    raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} "
+                              f"{shown(value)}")
 
 
 def format_duration(seconds: float) -> str:

@@ -125,7 +125,8 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
     for k, (kind, name) in enumerate(steps):
         if kind == "key":
             if not isinstance(node, dict):
-                raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set {shown(name)} in it")
+                raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set "
+                                                      f"{shown(name)} in it")
             if k == last:
                 node[name] = value
                 return
@@ -145,7 +146,8 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
             matches = [i for i, item in enumerate(node) if _label(item) == name]
             if not matches:
                 names = [_label(item) for item in node if _label(item) is not None]
-                raise WorkloadError(_where(steps, k + 1), f"no item named {shown(name)} (named: {', '.join(map(repr, names)) or 'none'})")
+                raise WorkloadError(_where(steps, k + 1), f"no item named {shown(name)} (named: "
+                                                          f"{', '.join(map(repr, names)) or 'none'})")
             if len(matches) > 1:  # (workers of one pool; a duplicate name is reported by validation too)
                 raise WorkloadError(_where(steps, k + 1), f"{len(matches)} items are named {shown(name)} "
                                                           f"(items {', '.join(map(str, matches))}): select one by index")

@@ -25,7 +25,8 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     """``PATH=V1,V2,...`` as (PATH, ["V1", "V2", ...]); checks the path's syntax.
     O(len(text))."""
     if not isinstance(text, str) or "=" not in text:
-        raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got {shown(text)}")
+        raise WorkloadError("", f"a sweep must look like PATH=V1,V2,... (e.g. simulation.seed=1,2,3), got "
+                                f"{shown(text)}")
     path, _, values = text.partition("=")
     path = path.strip()
     parse_path(path, text)  # the path's syntax, reported as for --set

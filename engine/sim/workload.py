@@ -743,7 +743,8 @@ def _flow(value: Any, path: str) -> FlowSpec:
     )
     _check_task_graph(flow, path)
     if flow.pause is not None and not any(task.name == flow.pause.after for task in tasks):
-        raise WorkloadError(f"{path}.pause.after", f"names no task of flow {shown(flow.name)}: {shown(flow.pause.after)}")
+        raise WorkloadError(f"{path}.pause.after", f"names no task of flow {shown(flow.name)}: "
+                            f"{shown(flow.pause.after)}")
     return flow
 
 
@@ -753,7 +754,8 @@ def _check_task_graph(flow: FlowSpec, path: str) -> None:
     for i, task in enumerate(flow.tasks):
         for j, dep in enumerate(task.depends_on):
             if dep not in index:
-                raise WorkloadError(f"{path}.tasks[{i}].depends_on[{j}]", f"names no task of flow {shown(flow.name)}: {shown(dep)}")
+                raise WorkloadError(f"{path}.tasks[{i}].depends_on[{j}]", f"names no task of flow "
+                                    f"{shown(flow.name)}: {shown(dep)}")
     state = [0] * len(flow.tasks)  # 0 new, 1 on the stack, 2 done
 
     def visit(i: int, trail: list[str]) -> None:
@@ -775,7 +777,8 @@ def _check_task_graph(flow: FlowSpec, path: str) -> None:
 def _timezone(value: Any, path: str) -> str:
     value = _str(value, path)
     if not valid_timezone(value):
-        raise WorkloadError(path, f"is not an IANA timezone name (e.g. America/New_York, Europe/Paris, UTC): {shown(value)}")
+        raise WorkloadError(path, f"is not an IANA timezone name (e.g. America/New_York, Europe/Paris, UTC): "
+                                  f"{shown(value)}")
     return value
 
 
@@ -911,7 +914,8 @@ def _action(value: Any, path: str) -> ActionSpec:
     own = ACTION_KEYS[kind]
     for key in t.data:
         if key not in own:
-            raise WorkloadError(t.at(key), f"is not a key of a {shown(kind)} action (it takes: {', '.join(sorted(own))})")
+            raise WorkloadError(t.at(key), f"is not a key of a {shown(kind)} action (it takes: "
+                                           f"{', '.join(sorted(own))})")
     action = ActionSpec(type=kind, state=t.get("state", _state_type, required=kind == "change-flow-run-state"),
                         name=t.get("name", _str), message=t.get("message", _str),
                         source=t.get("source", _str, "selected"), deployment=t.get("deployment", _name),
@@ -1046,7 +1050,8 @@ def _check_event_names(automations: list[AutomationSpec]) -> None:
                     continue
                 reason = "names no state a flow run takes here" if in_namespace else "matches no event the simulator emits"
                 raise WorkloadError(f"automations[{i}].trigger.{key}[{j}]",
-                                    f"{reason}: {shown(pattern)} (it emits flow-run state events, {FLOW_RUN_EVENT}<state "
+                                    f"{reason}: {shown(pattern)} (it emits flow-run state events, "
+                                    f"{FLOW_RUN_EVENT}<state "
                                     f"name>, for {', '.join(STATE_NAMES)} and the names the actions give)")
 
 

@@ -203,7 +203,8 @@ def _check_attempt(attempt: int, retries: int | None) -> None:
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
         raise ValidationError(f"attempt must be an integer >= 1, got {shown(attempt)}")
     if attempt > 1 and (retries is None or retries < attempt - 1):
-        raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if allowed), got retries={shown(retries)}")
+        raise ValidationError(f"attempt={attempt} needs retries >= {attempt - 1} (a failed run only retries if "
+                              f"allowed), got retries={shown(retries)}")
 
 
 def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: int | None,
