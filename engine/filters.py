@@ -4,7 +4,8 @@ Every filter is a slotted attrs class whose fields default to None ("not populat
 `parse_filter(FlowRunFilter, {"state": {"type": {"any_": ["COMPLETED"]}}}, "flow_runs")`
 builds one from the JSON a Prefect client posts; unknown keys and badly typed values
 raise ValidationError naming the JSON path. Typed objects built in Python are
-checked and coerced the same way (ids may be given as strings).
+checked and coerced the same way (ids may be given as strings), when built and
+when a criterion is assigned later.
 
 Evaluation is compiled: `flt.predicate(tables)` returns a plain function
 `record -> bool` built once per query, so a scan costs one call per record. SQL NULL
@@ -259,8 +260,13 @@ class _Filter:
     _column: ClassVar[str] = ""
     _builders: ClassVar[dict[str, Callable[[Callable, Any], Predicate]]] = _BUILDERS
 
-    def __attrs_post_init__(self) -> None:
-        _coerce_fields(self, type(self).__name__)
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every criterion, given to the constructor (attrs' __init__ assigns it) or
+        # assigned later, is checked and coerced here: a query trusts its filter's types.
+        kind = self._spec.get(name)
+        if kind is not None and value is not None:
+            value = _coerce(kind, value, f"{type(self).__name__}.{name}")
+        object.__setattr__(self, name, value)
 
     def populated(self) -> list[str]:
         """Names of the populated criteria (operator excluded), in evaluation order."""
@@ -282,13 +288,6 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
     if isinstance(kind, type) and issubclass(kind, _Filter):
         return parse_filter(kind, value, where)
     return kind(value, where)
-
-
-def _coerce_fields(obj: _Filter, path: str) -> None:
-    for name, kind in obj._spec.items():
-        value = getattr(obj, name)
-        if value is not None:
-            object.__setattr__(obj, name, _coerce(kind, value, f"{path}.{name}"))
 
 
 def parse_filter(cls: type, data: Any, path: str) -> Any:

@@ -76,6 +76,27 @@ def test_typed_objects_are_coerced_like_json():
         FlowRunFilterId(any_=["nope"])
 
 
+def test_a_criterion_assigned_later_is_checked_and_coerced_too(world):
+    engine, runs, _ = world
+    flt = FlowRunFilter()
+    flt.state = {"type": {"any_": ["COMPLETED"]}}  # Prefect's JSON shape, as the constructor takes it
+    flt.id = FlowRunFilterId()
+    flt.id.any_ = [str(runs["marvin"].id), runs["sad"].id]
+    assert flt.id.any_ == [runs["marvin"].id, runs["sad"].id]
+    assert flt.state == FlowRunFilterState(type=FlowRunFilterStateType(any_=["COMPLETED"]))
+    assert [r.id for r in engine.read_flow_runs(flow_run_filter=flt)] == [runs["marvin"].id]
+    before = (flt.id.any_, flt.operator)
+    with pytest.raises(ValidationError, match=r"^FlowRunFilterId\.any_\[1\] must be a UUID, got str 'nope'$"):
+        flt.id.any_ = [runs["marvin"].id, "nope"]
+    with pytest.raises(ValidationError, match=r"^FlowRunFilter\.operator must be 'and_' or 'or_', got 'xor'$"):
+        flt.operator = "xor"
+    with pytest.raises(ValidationError, match=r"^FlowRunFilter\.state must be an object \(FlowRunFilterState\)"):
+        flt.state = ["COMPLETED"]
+    assert (flt.id.any_, flt.operator) == before  # a refused assignment changes nothing
+    flt.state = None
+    assert len(engine.read_flow_runs(flow_run_filter=flt)) == 2
+
+
 def test_only_filters_on_id():
     a = str(uuid.uuid4())
     assert parse_filter(FlowRunFilter, {"id": {"any_": [a]}, "operator": "or_"}, "f").only_filters_on_id()
