@@ -369,7 +369,7 @@ class RRuleSchedule(_Schedule):
         rules = getattr(rule, "_rrule", [rule]) + getattr(rule, "_exrule", [])
         if any(r._interval < 1 for r in rules):
             raise self._unexpandable("its INTERVAL must be a positive integer")
-        return _first_distinct(self._occurrences(_near(rule, start, end, _rule_zone(self.timezone)), start), n, end)
+        return _first_distinct(self._occurrences(_near(rule, start, end, self._zones()), start), n, end)
 
     def _occurrences(self, rule: Any, start: _dt.datetime) -> Iterator[_dt.datetime]:
         try:
@@ -380,6 +380,9 @@ class RRuleSchedule(_Schedule):
                 raise  # the dates end there (_before_year_10000)
             raise self._unexpandable(exc) from None
 
+    def _zones(self) -> tuple:
+        return (_rule_zone(self.timezone), _zone(self.timezone))
+
     def _unexpandable(self, why: Any) -> ValidationError:
         return ValidationError(f"rrule {shown(self.rrule)} has no dates dateutil can expand: {why}")
 
@@ -388,19 +391,21 @@ class RRuleSchedule(_Schedule):
 # rule walks millions of minutes to reach today, and a set whose exclusions remove
 # every date walks to year 9999. Each rule is cut to the stretch that can matter.
 _PERIOD_SECONDS = {2: 7 * 86400, 3: 86400, 4: 3600, 5: 60, 6: 1}  # dateutil's WEEKLY .. SECONDLY
-_SWING_HOURS = 48  # longer than any jump back or forward of a zone's clock
+_WINDOW_HOURS = 26  # more than any UTC offset a zone has had (Manila's LMT was -15:56, Sitka's +14:58)
 
 
-def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, tz: Any) -> Any:
-    """`rule` (an rrule or rruleset, localised to `tz`) with the same dates from
-    `start` to `end`, but cheap to expand there. A rule without COUNT whose
-    frequency is weekly or finer starts one period before the last of its periods
-    that can hold a date at or after `start` (whole periods keep its grid, and the
-    BY* parts dateutil takes from DTSTART: weekday, hour, minute, second). An
-    included rule without COUNT ends (UNTIL) at the last wall-clock reading an
-    instant up to `end` has."""
-    lowest = _wall_bound(start, tz, min)
-    highest = None if end is None else _wall_bound(end, tz, max)
+def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple) -> Any:
+    """`rule` (an rrule or rruleset) with the same dates from `start` to `end`, but
+    cheap to expand there. A rule without COUNT whose frequency is weekly or finer
+    starts one period before the last of its periods that can hold a date at or
+    after `start` (whole periods keep its grid, and the BY* parts dateutil takes
+    from DTSTART: weekday, hour, minute, second). An included rule without COUNT
+    ends (UNTIL) at the last wall-clock reading an instant up to `end` can have.
+    `zones` are the schedule's zone as dateutil and zoneinfo read it: dateutil's
+    offsets decide what is at or after `start`, zoneinfo's what is past `end`, and
+    the two differ before 1901 and past 2037."""
+    lowest = _wall_bound(start, zones, min)
+    highest = None if end is None else _wall_bound(end, zones, max)
     if not hasattr(rule, "_rrule"):
         return _cut(rule, lowest, highest)
     rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule]
@@ -408,26 +413,26 @@ def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, tz: Any) -> 
     return rule
 
 
-def _wall_bound(instant: _dt.datetime, tz: Any, pick: Any) -> _dt.datetime | None:
-    """The earliest (pick=min) wall-clock reading in `tz` of an instant at or after
-    `instant`, or the latest (pick=max) of one at or before it, naive; None near
-    the ends of datetime's range. A reading is an instant plus its offset; only
-    offsets within _SWING_HOURS of `instant` can pull a reading past its own, and a zone
-    keeps an offset for hours, so hourly samples find them."""
+def _wall_bound(instant: _dt.datetime, zones: tuple, pick: Any) -> _dt.datetime | None:
+    """A naive wall-clock time at or below (pick=min) every reading of an instant at
+    or after `instant`, or at or above (pick=max) every reading of an instant up to
+    it, in any of `zones`; None near the ends of datetime's range. A reading w of
+    instant i has w = i + offset(w), so only the offsets of the readings within
+    _WINDOW_HOURS of `instant` matter, and a zone keeps an offset for hours, so
+    hourly samples of both folds find them."""
     try:
-        own = instant.astimezone(tz)
+        utc = instant.astimezone(_dt.timezone.utc).replace(tzinfo=None)
     except OverflowError:
         return None
-    offsets = [own.utcoffset()]
-    step = _dt.timedelta(hours=1 if pick is min else -1)
+    offsets = []
+    for hours in range(-_WINDOW_HOURS, _WINDOW_HOURS + 1):
+        try:
+            wall = utc + _dt.timedelta(hours=hours)
+        except OverflowError:
+            continue  # (no reading lies past datetime's range)
+        offsets += [wall.replace(tzinfo=tz, fold=fold).utcoffset() for tz in zones for fold in (0, 1)]
     try:
-        for _ in range(_SWING_HOURS):
-            instant += step
-            offsets.append(instant.astimezone(tz).utcoffset())
-    except OverflowError:
-        pass  # instants past datetime's range have no readings
-    try:
-        return own.replace(tzinfo=None) + (pick(offsets) - offsets[0])
+        return utc + pick(offsets)
     except OverflowError:
         return None
 

@@ -12,7 +12,7 @@ import sys
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, reject, settings, strategies as st
+from hypothesis import HealthCheck, example, given, reject, settings, strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,11 +105,15 @@ def test_dates_reaching_year_10000_from_an_earlier_year_end_there(schedule):
 # none): the dates must be the ones expanding the whole rule gives.
 
 _FREQS = {"WEEKLY": 7 * 86400, "DAILY": 86400, "HOURLY": 3600, "MINUTELY": 60, "SECONDLY": 1, "MONTHLY": 31 * 86400}
-# instants next to clock changes: New York, Berlin, Lord Howe (30 min), Chatham, Kiritimati (+14)
+# instants next to clock changes: New York, Berlin, Lord Howe (30 min), Chatham, Kiritimati (+14),
+# Samoa skipping 30 December 2011; and before 1901 and past 2037, where dateutil's and
+# zoneinfo's offsets differ
 _NEAR_CHANGES = [dt.datetime(2026, 3, 8, 7), dt.datetime(2026, 11, 1, 6), dt.datetime(2026, 3, 29, 1),
                  dt.datetime(2026, 10, 25, 1), dt.datetime(2026, 4, 4, 15), dt.datetime(2026, 9, 26, 14),
-                 dt.datetime(2026, 6, 15, 12)]
-_ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham", "Pacific/Kiritimati"]
+                 dt.datetime(2026, 6, 15, 12), dt.datetime(2011, 12, 30, 10), dt.datetime(1900, 1, 1, 0, 10),
+                 dt.datetime(2050, 3, 27, 1)]
+_ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham", "Pacific/Kiritimati",
+          "Pacific/Apia", "Asia/Kathmandu"]
 
 
 @st.composite
@@ -144,6 +148,8 @@ def _rrules_near_a_start(draw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_rrules_near_a_start())
+@example((RRuleSchedule("DTSTART:19011213T100000\nRRULE:FREQ=HOURLY", "Pacific/Apia"), 1,
+          dt.datetime(1901, 12, 13, 20), dt.datetime(1901, 12, 13, 21, 27)))  # (dateutil: -11:26:56 or +12:33:04)
 def test_rrule_dates_are_those_of_the_whole_rule(case):
     schedule, n, start, end = case
     start, end = start.replace(tzinfo=UTC), end and end.replace(tzinfo=UTC)
