@@ -116,7 +116,8 @@ FACADE = sorted(
     (module_name, fn_name)
     for module_name in dir(models) if inspect.ismodule(getattr(models, module_name)) and not module_name.startswith("_")
     for fn_name, fn in vars(getattr(models, module_name)).items()
-    if not fn_name.startswith("_") and inspect.iscoroutinefunction(fn)
+    # (isfunction first: CPython 3.12.0-3.12.1 call the inspect module itself a coroutine function)
+    if not fn_name.startswith("_") and inspect.isfunction(fn) and inspect.iscoroutinefunction(fn)
 )
 
 
