@@ -25,10 +25,7 @@ from ..errors import shown
 from .errors import WorkloadError
 from .settings import apply_settings
 
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
+import tomllib as _toml
 
 __all__ = [
     "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
