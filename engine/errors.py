@@ -1,7 +1,8 @@
 """The engine's exception hierarchy.
 
 Every error the engine raises on purpose derives from `RunstateError`, so callers can
-catch one base class. A failed call leaves the engine exactly as it was.
+catch one base class. A failed call leaves the engine exactly as it was. `shown(value)`
+is how a message shows a caller's value: repr(), kept short.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class BackendError(RunstateError):
     """A durability backend failed, refused a location, or found a bad file."""
 
 
+# How messages show a caller's value ------------------------------------------------------
 
 _SHOWN_CHARS = 300  # of a value in a message; the rest is elided ("...")
 _SHOWN_DEPTH = 8  # levels of nested lists, tuples, sets and dicts shown
