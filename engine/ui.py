@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from . import queries as _queries
-from .errors import ValidationError
+from .errors import ValidationError, shown
 from .filters import (
     TaskRunFilter, TaskRunFilterState, TaskRunFilterStateType, WorkPoolFilter, WorkQueueFilter, parse_filter,
 )
@@ -129,7 +129,7 @@ def read_flow_run_history(engine: Any, sort: Any, limit: Any, offset: Any, *filt
     if limit is None:
         limit = MAX_HISTORY_RUNS
     elif isinstance(limit, int) and not isinstance(limit, bool) and limit > MAX_HISTORY_RUNS:
-        raise ValidationError(f"limit must be at most {MAX_HISTORY_RUNS}, got {limit}")
+        raise ValidationError(f"limit must be at most {MAX_HISTORY_RUNS}, got {shown(limit)}")
     runs = _queries.read_flow_runs(engine, *filters, offset, limit, sort)
     now = engine.now()
     return [SimpleFlowRun(run.id, run.state_type, run.start_time or run.expected_start_time,

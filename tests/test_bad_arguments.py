@@ -25,8 +25,16 @@ from engine.serialization import codec
 from engine.tables import KINDS
 
 T0 = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 WRONG = [None, 5, "x", -1, 1.5, [], {}, [1], {"a": 1}, object(), True, "2024-01-01", uuid.uuid4(),
-         "x\udc80", 2**70]  # (the last two: values no store can hold, see _unstorable)
+         "x\udc80", 2**70,  # (values no store can hold, see _unstorable)
+         10**5000, _nested(3000)]  # (an int str() refuses, and nesting repr() cannot show)
 # Not calls on the run layer: context managers and a backend's durability hooks.
 NOT_SWEPT = {"open", "transaction", "close", "flush", "save"}
 
@@ -96,14 +104,14 @@ def _sweep(name: str, params: list, call) -> None:
             before = _fingerprint(e)
             try:
                 call(e, kwargs)
-                assert not _unstorable(e), f"{name}({param.name}={wrong!r}) kept {_unstorable(e)}"
+                assert not _unstorable(e), f"{name}({param.name}={shown(wrong)}) kept {_unstorable(e)}"
             except RunstateError:
-                assert _fingerprint(e) == before, f"{name}({param.name}={wrong!r}) failed half-way"
+                assert _fingerprint(e) == before, f"{name}({param.name}={shown(wrong)}) failed half-way"
             except TypeError as exc:
                 if not _signature_error(exc):
-                    pytest.fail(f"{name}({param.name}={wrong!r}) raised TypeError: {exc}")
+                    pytest.fail(f"{name}({param.name}={shown(wrong)}) raised TypeError: {exc}")
             except Exception as exc:  # noqa: BLE001 - the point of the sweep
-                pytest.fail(f"{name}({param.name}={wrong!r}) raised {type(exc).__name__}: {exc}")
+                pytest.fail(f"{name}({param.name}={shown(wrong)}) raised {type(exc).__name__}: {exc}")
 
 
 def _params(fn: Any, skip: str) -> list:
@@ -281,13 +289,6 @@ def test_foreman_timeouts_longer_than_history_find_nothing_stale():
                      {"work_queue_last_polled_timeout_seconds": 10**11}):
         result = e.run_foreman_once(**settings)
         assert (result.workers_offline, result.deployments_not_ready, result.work_queues_not_ready) == ((), (), ())
-
-
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 class _Touchy(str):
