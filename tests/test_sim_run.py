@@ -1015,6 +1015,13 @@ def test_a_period_past_the_end_of_pythons_dates_is_refused_before_anything_is_op
     assert "flows[0].retry_delay" in refused("flows[f].retries=1", "flows[f].retry_delay=999999999999")
     huge = "flows[f].tasks[t].retry_delay=[1, 999999999999]"
     assert "flows[0].tasks[0].retry_delay" in refused("flows[f].tasks[t].retries=2", huge)
+    # a cache entry's expiration is a time too (it failed part way, on the first cached task)
+    assert "flows[0].tasks[0].cache.expiration" in refused('flows[f].tasks[t].cache={key="k", expiration=1e300}')
+    # an interval schedule's anchor and interval are stored as datetime and timedelta (they failed at setup)
+    for schedule in ('{interval=1e300}', '{interval="1h", anchor="99999999w"}'):
+        deployments = f'deployments=[{{name="d", flow="f", pool="p", schedule={schedule}}}]'
+        with pytest.raises(WorkloadError, match=r"^deployments\[0\]\.schedule: its anchor .* past Python's dates"):
+            Simulation(parse_workload(copy.deepcopy(UNPICKED), settings=[deployments]))
     assert not store.exists()
     simulate(UNPICKED, huge)   # (without retries the delay is never added to anything)
     # Near the end, but room enough: it runs.

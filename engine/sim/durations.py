@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..errors import shown
 from .errors import WorkloadError
 
-__all__ = ["parse_duration", "Dist", "parse_dist", "format_duration"]
+__all__ = ["parse_duration", "Dist", "parse_dist", "format_duration", "as_finite_float"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -26,9 +26,10 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
     if isinstance(value, bool):
         raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {shown(value)}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
+        seconds = as_finite_float(value)
+        if seconds is None or seconds < 0:
             raise WorkloadError(path, f"must be a {kind} duration, got {shown(value)}")
-        return float(value)
+        return seconds
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         if text.startswith("-"):
@@ -40,10 +41,22 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
             total += float(match.group(1)) * _UNITS[match.group(2)]
             pos = match.end()
         if text and pos == len(text):
+            if not math.isfinite(total):  # digits past float's range
+                raise WorkloadError(path, f"must be a finite duration, got {shown(value)}")
             return total
         raise WorkloadError(path, f"is not a duration like '90s', '1h30m' or '7d': {shown(value)}")
     raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} "
                               f"{shown(value)}")
+
+
+def as_finite_float(value: int | float) -> float | None:
+    """`value` as a float, or None if it is not finite (an int past float's range
+    included: math.isfinite would raise OverflowError on it)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def format_duration(seconds: float) -> str:
@@ -97,7 +110,7 @@ def parse_dist(value: Any, path: str) -> Dist:
     if not isinstance(value, dict):
         return constant(parse_duration(value, path))
     kind = value.get("dist", "constant")
-    if kind not in _DIST_KEYS:
+    if not isinstance(kind, str) or kind not in _DIST_KEYS:
         raise WorkloadError(f"{path}.dist", f"unknown distribution {shown(kind)}; expected one of {sorted(_DIST_KEYS)}")
     required, optional = _DIST_KEYS[kind]
     for key in value:
@@ -133,6 +146,10 @@ def parse_dist(value: Any, path: str) -> Dist:
     if mean <= 0:
         raise WorkloadError(f"{path}.mean", f"must be > 0 for a lognormal distribution, got {shown(value['mean'])}")
     # Parameters of the underlying normal giving this mean and standard deviation.
-    sigma2 = math.log(1.0 + (std / mean) ** 2)
+    ratio = std / mean
+    sigma2 = math.log(1.0 + ratio * ratio)
+    if not math.isfinite(sigma2):  # (a float's ** raises on overflow, its * gives inf)
+        raise WorkloadError(f"{path}.std", f"is too large for a lognormal distribution of mean {shown(value['mean'])}: "
+                                           f"got {shown(value['std'])}")
     mu, sigma = math.log(mean) - sigma2 / 2, math.sqrt(sigma2)
     return Dist(kind, p, mean, clamp(lambda rng: rng.lognormvariate(mu, sigma)))

@@ -64,8 +64,9 @@ STOPPED_BY = ("until", "runs", "max_time", "interrupted")
 
 def _longest_delay(workload: Workload) -> tuple[float, str]:
     """The longest time the engine may add to a time within the period (the delay of
-    a retry that can happen, with its jitter; the timeout of a pause that can) and
-    the key that sets it ("" for the services' own short waits)."""
+    a retry that can happen, with its jitter; the timeout of a pause that can; a
+    cache entry's expiration) and the key that sets it ("" for the services' own
+    short waits)."""
     found = [(_SLACK, "")]
     for i, flow in enumerate(workload.flows):
         if flow.retries:
@@ -77,6 +78,9 @@ def _longest_delay(workload: Workload) -> tuple[float, str]:
                 delays = task.retry_delay if isinstance(task.retry_delay, list) else [task.retry_delay]
                 longest = max(delays, default=0.0) * (1.0 + (task.retry_jitter_factor or 0.0))
                 found.append((longest, f"flows[{i}].tasks[{j}].retry_delay"))
+            if task.cache is not None and task.cache.expiration is not None:
+                # (not a delay, but a time the run's cache entry holds)
+                found.append((task.cache.expiration, f"flows[{i}].tasks[{j}].cache.expiration"))
     return max(found, key=lambda pair: pair[0])
 
 
@@ -95,6 +99,13 @@ def check_period(workload: Workload) -> None:
         beyond, why = max(_longest_delay(workload), (workload.scheduler.max_scheduled_time,
                                                       "services.scheduler.max_scheduled_time"))
     room = (_LAST - spec.start).total_seconds()
+    for i, dep in enumerate(workload.deployments):
+        sched = dep.schedule
+        # (the engine stores an interval schedule with its anchor and interval as datetime and timedelta)
+        if sched is not None and sched.kind == "interval" and sched.anchor + sched.interval > room:
+            raise WorkloadError(f"deployments[{i}].schedule", (
+                f"its anchor ({format_duration(sched.anchor)}) and interval ({format_duration(sched.interval)}) "
+                f"reach past Python's dates, which end on 9999-12-31, from the start at {spec.start.isoformat()}"))
     if length + beyond <= room:
         return
     what = why or "the services' waits"

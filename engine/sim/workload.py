@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import string
 from typing import Any, Callable, Iterable
@@ -20,7 +19,7 @@ from .. import foreman as _foreman_service
 from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
-from .durations import Dist, constant, parse_dist, parse_duration
+from .durations import Dist, as_finite_float, constant, parse_dist, parse_duration
 from ..errors import shown
 from .errors import WorkloadError
 from .settings import apply_settings
@@ -408,15 +407,21 @@ def _int(lo: int | None = None) -> Callable[[Any, str], int]:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(path, "an integer", value)
         if lo is not None and value < lo:
-            raise WorkloadError(path, f"must be >= {lo}, got {value}")
+            raise WorkloadError(path, f"must be >= {lo}, got {shown(value)}")
+        if value > _MAX_INT:
+            raise WorkloadError(path, f"must fit in a signed 64-bit integer, got {shown(value)}")
         return value
     return check
 
 
+_MAX_INT = 2**63 - 1  # as the engine's own integers
+
+
 def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = None if isinstance(value, bool) or not isinstance(value, (int, float)) else as_finite_float(value)
+    if number is None:
         raise _type_error(path, "a number", value)
-    return float(value)
+    return number
 
 
 def _probability(value: Any, path: str) -> float:
