@@ -47,6 +47,8 @@ def parse_url(url: str) -> tuple[str, str]:
         return scheme, ""
     if not rest.startswith("/") or len(rest) < 2:
         raise BackendError(f"{shown(url)} has no path: use '{scheme}:///relative/path' or '{scheme}:////absolute/path'")
+    if "\x00" in rest:
+        raise BackendError(f"{shown(url)}: a path cannot hold a NUL character")
     return scheme, rest[1:]
 
 

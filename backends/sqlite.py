@@ -230,7 +230,7 @@ class SqliteBackend:
     def __init__(self, path: str, batch: int = 1, synchronous: str = "NORMAL") -> None:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise BackendError(f"batch must be a positive integer (1 = write-through), got {shown(batch)}")
-        sync = str(synchronous).upper()
+        sync = synchronous.upper() if isinstance(synchronous, str) else None
         if sync not in ("NORMAL", "FULL", "EXTRA"):
             raise BackendError(f"synchronous must be NORMAL, FULL or EXTRA, got {shown(synchronous)}")
         self.url = f"sqlite:///{path}"

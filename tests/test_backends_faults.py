@@ -270,6 +270,13 @@ def test_rebuild_failure_empties_the_engine(tmp_path):
     backend.abort()
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "url, options, error, match",
     [
@@ -280,6 +287,11 @@ def test_rebuild_failure_empties_the_engine(tmp_path):
         ("sqlite:///{tmp}/a.db", {"bogus": 1}, ValidationError, "unknown option.*bogus"),
         ("sqlite:///{tmp}/a.db", {"batch": 0}, BackendError, "batch must be a positive integer"),
         ("sqlite:///{tmp}/a.db", {"synchronous": "OFF"}, BackendError, "synchronous must be"),
+        # (str() of these raised ValueError and RecursionError; a NUL reached open() as a ValueError)
+        ("sqlite:///{tmp}/a.db", {"synchronous": 10**5000}, BackendError, "synchronous must be .* got <int of"),
+        ("sqlite:///{tmp}/a.db", {"synchronous": _nested(3000)}, BackendError, r"synchronous must be .* got \[\[\["),
+        ("sqlite:///{tmp}/a\x00.db", {}, BackendError, "a path cannot hold a NUL character"),
+        ("json:///{tmp}/a\x00.json", {}, BackendError, "a path cannot hold a NUL character"),
         ("json:///{tmp}/a.json", {"save_every": -1}, BackendError, "save_every must be"),
         ("json:///{tmp}/a.json", {"batch": 3}, ValidationError, "unknown option.*batch"),
     ],
@@ -372,13 +384,6 @@ def test_result_data_is_kept_as_a_store_gives_it_back(tmp_path, scheme, options)
     with Engine.open(url) as reopened:
         assert dump(reopened) == expected
         assert reopened.read_flow_run(run.id).state.data == kept
-
-
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth - 1):
-        value = [value]
-    return value
 
 
 @pytest.mark.parametrize("scheme, options", _MODES)
