@@ -38,6 +38,9 @@ from .states import (
 )
 
 __all__ = [
+    "INT64_MIN",
+    "INT64_MAX",
+    "is_finite_number",
     "as_uuid",
     "as_optional_uuid",
     "as_uuid_list",
@@ -170,13 +173,13 @@ def as_name(value: Any, what: str, allow_empty: bool = False) -> str:
 
 
 # An integer column holds what SQLite's INTEGER does: a signed 64-bit value.
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def as_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what} must be an integer, got {type(value).__name__} {shown(value)}")
-    if not _INT_MIN <= value <= _INT_MAX:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {shown(value)}")
     return value
 
@@ -191,7 +194,7 @@ def as_count(value: Any, what: str) -> int:
     """`value` if it is a non-negative integer (a limit, a number of slots)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(f"{what} must be a non-negative integer, got {shown(value)}")
-    if value > _INT_MAX:
+    if value > INT64_MAX:
         raise ValidationError(f"{what} must fit in a signed 64-bit integer, got {shown(value)}")
     return value
 

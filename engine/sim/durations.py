@@ -12,9 +12,10 @@ import re
 from typing import Any, Callable
 
 from ..errors import shown
+from ..validation import is_finite_number
 from .errors import WorkloadError
 
-__all__ = ["parse_duration", "Dist", "parse_dist", "format_duration", "as_finite_float"]
+__all__ = ["parse_duration", "Dist", "parse_dist", "format_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -26,10 +27,9 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
     if isinstance(value, bool):
         raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {shown(value)}")
     if isinstance(value, (int, float)):
-        seconds = as_finite_float(value)
-        if seconds is None or seconds < 0:
+        if not is_finite_number(value) or value < 0:
             raise WorkloadError(path, f"must be a {kind} duration, got {shown(value)}")
-        return seconds
+        return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         if text.startswith("-"):
@@ -47,16 +47,6 @@ def parse_duration(value: Any, path: str, kind: str = "non-negative") -> float:
         raise WorkloadError(path, f"is not a duration like '90s', '1h30m' or '7d': {shown(value)}")
     raise WorkloadError(path, f"must be a duration (seconds or a string like '90s'), got {type(value).__name__} "
                               f"{shown(value)}")
-
-
-def as_finite_float(value: int | float) -> float | None:
-    """`value` as a float, or None if it is not finite (an int past float's range
-    included: math.isfinite would raise OverflowError on it)."""
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def format_duration(seconds: float) -> str:

@@ -19,8 +19,9 @@ from .. import foreman as _foreman_service
 from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
-from .durations import Dist, as_finite_float, constant, parse_dist, parse_duration
+from .durations import Dist, constant, parse_dist, parse_duration
 from ..errors import shown
+from ..validation import INT64_MAX, is_finite_number
 from .errors import WorkloadError
 from .settings import apply_settings
 
@@ -408,20 +409,16 @@ def _int(lo: int | None = None) -> Callable[[Any, str], int]:
             raise _type_error(path, "an integer", value)
         if lo is not None and value < lo:
             raise WorkloadError(path, f"must be >= {lo}, got {shown(value)}")
-        if value > _MAX_INT:
+        if value > INT64_MAX:
             raise WorkloadError(path, f"must fit in a signed 64-bit integer, got {shown(value)}")
         return value
     return check
 
 
-_MAX_INT = 2**63 - 1  # as the engine's own integers
-
-
 def _number(value: Any, path: str) -> float:
-    number = None if isinstance(value, bool) or not isinstance(value, (int, float)) else as_finite_float(value)
-    if number is None:
+    if not is_finite_number(value):
         raise _type_error(path, "a number", value)
-    return number
+    return float(value)
 
 
 def _probability(value: Any, path: str) -> float:
