@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import math
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any, Iterator, Union
@@ -35,7 +34,7 @@ from typing import Any, Iterator, Union
 import attrs
 
 from .errors import ValidationError, shown
-from .validation import as_bool, as_int, as_str
+from .validation import as_bool, as_int, as_str, as_timedelta
 
 __all__ = [
     "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
@@ -150,13 +149,7 @@ def _as_interval(value: Any) -> _dt.timedelta:
     if isinstance(value, bool) or not isinstance(value, (int, float, _dt.timedelta)):
         raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} "
                               f"{shown(value)}")
-    if not isinstance(value, _dt.timedelta):
-        if not math.isfinite(value):
-            raise ValidationError(f"interval must be a finite number of seconds, got {shown(value)}")
-        try:
-            value = _dt.timedelta(seconds=value)
-        except OverflowError:
-            raise ValidationError(f"interval is out of range: {shown(value)}") from None
+    value = as_timedelta(value, "interval")  # (NaN, infinity and what a timedelta cannot hold are refused)
     if value <= _ZERO:
         raise ValidationError(f"interval must be greater than 0 seconds, got {value.total_seconds()}")
     return value

@@ -212,6 +212,7 @@ def test_an_rrule_dateutil_cannot_expand_is_stored_as_prefect_does_and_named_whe
 @pytest.mark.parametrize("json_shape, match", [
     ({"interval": 0}, "interval must be greater than 0"),
     ({"interval": True}, "interval must be a timedelta"),
+    ({"interval": 10**400}, "interval must be a finite number of seconds"),  # (math.isfinite raised OverflowError)
     ({"interval": 60, "timezone": "Mars/Base"}, "timezone: invalid timezone"),
     ({"interval": 60, "anchor_date": "yesterday"}, "anchor_date: not an ISO 8601"),
     ({"cron": "H * * * *"}, "cron: invalid cron string"),  # (croniter 4 refuses it before the hash check)
