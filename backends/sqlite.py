@@ -77,12 +77,12 @@ def unbindable(kind: str, columns: Sequence[str], row: Sequence[Any]) -> str | N
             try:
                 storable_text(value, column)
             except ValidationError:
-                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: text with a lone surrogate {value!r}"
+                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: text with a lone surrogate {shown(value)}"
         elif value.__class__ is int:
             try:
                 as_int(value, column)
             except ValidationError:
-                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: {value} does not fit in 64 bits"
+                return f"{kind}.{column} of {kind} {row[columns.index('id')]}: {shown(value)} does not fit in 64 bits"
     return None
 
 

@@ -133,8 +133,8 @@ def as_str(value: Any, what: str, nullable: bool = True) -> str | None:
 
 def unknown_keys(given: Any, allowed: Any) -> list:
     """The keys of `given` not in `allowed`, in order for an error message: strings
-    sorted, then any other keys (a caller's mistake too) by their repr. O(k log k)."""
-    return sorted(set(given) - set(allowed), key=lambda k: (False, k) if k.__class__ is str else (True, repr(k)))
+    sorted, then any other keys (a caller's mistake too) as messages show them. O(k log k)."""
+    return sorted(set(given) - set(allowed), key=lambda k: (False, k) if k.__class__ is str else (True, shown(k)))
 
 
 def storable_text(value: str, what: str) -> str:
@@ -658,7 +658,7 @@ def coerce_fields(kind: str, fields: Mapping[str, Any], allowed: frozenset[str])
     if not fields.keys() <= allowed:
         unknown = unknown_keys(fields, allowed)
         raise ValidationError(
-            f"unknown field(s) for {kind}: {', '.join(k if k.__class__ is str else repr(k) for k in unknown)} "
+            f"unknown field(s) for {kind}: {', '.join(k if k.__class__ is str else shown(k) for k in unknown)} "
             f"(allowed: {', '.join(sorted(allowed))})"
         )
     out: dict[str, Any] = {}
