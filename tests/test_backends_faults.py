@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from test_backends_support import (  # noqa: E402
-    Workload, as_schema_version, dump, execute_sql, make_clock, reader_elsewhere, rewrite_snapshot,
+    Workload, as_schema_version, dump, execute_sql, make_clock, nested_lists, reader_elsewhere, rewrite_snapshot,
 )
 
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
@@ -270,13 +270,6 @@ def test_rebuild_failure_empties_the_engine(tmp_path):
     backend.abort()
 
 
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth - 1):
-        value = [value]
-    return value
-
-
 @pytest.mark.parametrize(
     "url, options, error, match",
     [
@@ -289,7 +282,7 @@ def _nested(depth: int) -> list:
         ("sqlite:///{tmp}/a.db", {"synchronous": "OFF"}, BackendError, "synchronous must be"),
         # (str() of these raised ValueError and RecursionError; a NUL reached open() as a ValueError)
         ("sqlite:///{tmp}/a.db", {"synchronous": 10**5000}, BackendError, "synchronous must be .* got <int of"),
-        ("sqlite:///{tmp}/a.db", {"synchronous": _nested(3000)}, BackendError, r"synchronous must be .* got \[\[\["),
+        ("sqlite:///{tmp}/a.db", {"synchronous": nested_lists(3000)}, BackendError, r"synchronous must be .* got \[\[\["),
         ("sqlite:///{tmp}/a\x00.db", {}, BackendError, "a path cannot hold a NUL character"),
         ("json:///{tmp}/a\x00.json", {}, BackendError, "a path cannot hold a NUL character"),
         ("json:///{tmp}/a.json", {"save_every": -1}, BackendError, "save_every must be"),
@@ -398,14 +391,14 @@ def test_json_nesting_a_fresh_process_could_not_decode_is_refused_where_it_enter
     before = dump(engine)
     for depth in (MAX_JSON_DEPTH + 1, 990, 5000):
         with pytest.raises(ValidationError, match=r"flow_run\.parameters nests"):
-            engine.create_flow_run(flow_id=flow.id, parameters={"p": _nested(depth - 1)})
+            engine.create_flow_run(flow_id=flow.id, parameters={"p": nested_lists(depth - 1)})
         with pytest.raises(ValidationError, match=r"state\.data nests"):
-            engine.set_flow_run_state(run.id, Completed(data=_nested(depth)), force=True)
+            engine.set_flow_run_state(run.id, Completed(data=nested_lists(depth)), force=True)
         with pytest.raises(ValidationError, match=r"deployment\.pull_steps nests"):
-            engine.create_deployment(flow.id, "deep", pull_steps=[{"p": _nested(depth - 2)}])
+            engine.create_deployment(flow.id, "deep", pull_steps=[{"p": nested_lists(depth - 2)}])
     assert dump(engine) == before
     # Brackets inside strings are text, not nesting.
-    deepest = engine.create_flow_run(flow_id=flow.id, parameters={"p": _nested(MAX_JSON_DEPTH - 1), "s": "[{" * 600,
+    deepest = engine.create_flow_run(flow_id=flow.id, parameters={"p": nested_lists(MAX_JSON_DEPTH - 1), "s": "[{" * 600,
                                                                      "q": '\\"[' * 300})
     expected = dump(engine)
     engine.close()

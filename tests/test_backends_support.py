@@ -105,6 +105,15 @@ def rewrite_snapshot(path: Any, header_changes: dict, payload_change: Any = None
     open(path, "wb").write(json.dumps(header).encode() + b"\n" + payload)
 
 
+def nested_lists(levels: int) -> list:
+    """A list nested `levels` deep ([] is one level): nesting no JSON codec or
+    repr() reaches, past a few thousand."""
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 def make_clock() -> ManualClock:
     """The workloads' clock: one millisecond per reading keeps timestamps distinct."""
     return ManualClock(START, tick=_dt.timedelta(milliseconds=1))

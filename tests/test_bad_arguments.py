@@ -23,18 +23,12 @@ from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from backends.sqlite import unbindable
 from engine.serialization import codec
 from engine.tables import KINDS
+from test_backends_support import nested_lists
 
 T0 = dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc)
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 WRONG = [None, 5, "x", -1, 1.5, [], {}, [1], {"a": 1}, object(), True, "2024-01-01", uuid.uuid4(),
          "x\udc80", 2**70,  # (values no store can hold, see _unstorable)
-         10**5000, _nested(3000)]  # (an int str() refuses, and nesting repr() cannot show)
+         10**5000, nested_lists(3000)]  # (an int str() refuses, and nesting repr() cannot show)
 # Not calls on the run layer: context managers and a backend's durability hooks.
 NOT_SWEPT = {"open", "transaction", "close", "flush", "save"}
 
@@ -220,10 +214,10 @@ def test_an_unknown_reference_names_the_argument_that_gave_it(field, call):
      "timeout_seconds is out of range"),
     (lambda e, o: e.bulk_decrement_active_slots([o["limit"].id], 1, occupancy_seconds=10**400),
      "occupancy_seconds must be a finite"),
-    (lambda e, o: e.create_flow_run_from_deployment(o["deployment"].id, parameters={"p": _nested(3000)}),
+    (lambda e, o: e.create_flow_run_from_deployment(o["deployment"].id, parameters={"p": nested_lists(3000)}),
      "Error hydrating flow run parameters: the value nests too deep"),
     # Values the message itself could not show: repr() recursed, or str() refused the int.
-    (lambda e, o: e.read_flow_runs(flow_run_filter={"name": {"any_": _nested(5000)}}),
+    (lambda e, o: e.read_flow_runs(flow_run_filter={"name": {"any_": nested_lists(5000)}}),
      "flow_runs.name.any_[0] must be a string, got list [[[[[[[[[...]]]]]]]]]"),
     (lambda e, o: e.create_flow_run(flow_id=o["flow"].id, run_count=10**5000),
      "run_count must fit in a signed 64-bit integer, got <int of 16610 bits>"),
