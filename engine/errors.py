@@ -102,9 +102,9 @@ def _chunks(value: Any, depth: int) -> Iterator[str]:
             if i:
                 yield ", "
             if kind is dict:
-                yield from _chunks(item[0], depth - 1)
+                key, item = item
+                yield from _chunks(key, depth - 1)
                 yield ": "
-                item = item[1]
             yield from _chunks(item, depth - 1)
         if kind is tuple and len(value) == 1:
             yield ","
