@@ -150,6 +150,8 @@ def _rrules_near_a_start(draw):
 @given(_rrules_near_a_start())
 @example((RRuleSchedule("DTSTART:19011213T100000\nRRULE:FREQ=HOURLY", "Pacific/Apia"), 1,
           dt.datetime(1901, 12, 13, 20), dt.datetime(1901, 12, 13, 21, 27)))  # (dateutil: -11:26:56 or +12:33:04)
+@example((RRuleSchedule("DTSTART:20111230T100000\nRRULE:FREQ=HOURLY", "Pacific/Apia"), 14,
+          dt.datetime(2011, 12, 30, 10), None))  # (walls of the skipped 30 December come back as 31 December)
 def test_rrule_dates_are_those_of_the_whole_rule(case):
     schedule, n, start, end = case
     start, end = start.replace(tzinfo=UTC), end and end.replace(tzinfo=UTC)
@@ -162,7 +164,8 @@ def test_rrule_dates_are_those_of_the_whole_rule(case):
         else:
             rule = rule.replace(until=until.replace(tzinfo=rule._dtstart.tzinfo))
     try:
-        whole = list(schedules._first_distinct(schedule._occurrences(rule, bounded_start), n, bounded_end))
+        # (sorted, as get_dates sorts: Samoa's skipped day gives dateutil's walls out of order)
+        whole = sorted(schedules._first_distinct(schedule._occurrences(rule, bounded_start), n, bounded_end))
     except ValidationError as exc:  # a grid dateutil finds never meets the BY* parts
         with pytest.raises(ValidationError, match="no dates dateutil can expand") as raised:
             schedule.get_dates(n, start, end)
