@@ -565,7 +565,6 @@ class _Replayer:
         # Operations as JSON text: strings are not tracked by the cyclic GC, so a
         # long record does not lengthen the collections timed inside the rules.
         self.record: list[str | dict] | None = None
-        self.last_result: Any = None
         # Which proposals (numbered by `transitions`) a rule's exception ended; a
         # baseline replay is given the measured run's, as it cannot tell itself.
         self.failed_ops: set[int] = set()

@@ -368,8 +368,8 @@ class RowCodec:
     O(fields + size of nested values).
     """
 
-    __slots__ = ("kind", "cls", "columns", "sql_types", "_enc", "_dec", "_json_cols", "_kw", "_uuid_cols",
-                 "_types", "_as_text", "encode", "_decode_into")
+    __slots__ = ("kind", "cls", "columns", "sql_types", "_enc", "_dec", "_types", "_as_text", "encode",
+                 "_decode_into")
 
     def __init__(self, kind: str, nested_as_text: bool) -> None:
         self.kind = kind
@@ -378,11 +378,9 @@ class RowCodec:
         self.columns = tuple(f.name for f in fields)
         self._types = tuple(_optional_inner(f.type) for f in fields)
         self._as_text = nested_as_text
-        self._kw = self.columns
         enc: list[tuple[int, Callable[[Any], Any]]] = []
         dec: list[tuple[int, Callable[[Any], Any]]] = []
         sql_types = []
-        json_cols = []
         for i, f in enumerate(fields):
             t = _optional_inner(f.type)
             if t in (str, int, float):
@@ -409,7 +407,6 @@ class RowCodec:
                 dec.append((i, t._value2member_map_.__getitem__))
                 sql_types.append("TEXT")
             else:
-                json_cols.append(f.name)
                 sql_types.append("TEXT")
                 un, st = _nested_hooks(t)
                 if nested_as_text:
@@ -421,9 +418,6 @@ class RowCodec:
         self.sql_types = tuple(sql_types)
         self._enc = tuple(enc)
         self._dec = tuple(dec)
-        self._json_cols = tuple(json_cols)
-
-        self._uuid_cols = frozenset(i for i, conv in dec if conv is parse_uuid)
         # encode(rec) -> row; raises TypeError/ValueError on a value JSON cannot hold.
         self.encode: Callable[[Any], tuple] = self._compile_encoder()
         self._decode_into = self._compile_decoder()

@@ -71,9 +71,6 @@ class Dist:
         self.mean = mean
         self.sample = sample
 
-    def describe(self) -> dict[str, Any]:
-        return {"dist": self.kind, **self.params}
-
     def __repr__(self) -> str:
         return f"Dist({self.kind}, {self.params})"
 

@@ -195,7 +195,7 @@ class RunSim:
         "rec", "plan", "dep", "queue", "parent", "worker", "type", "token", "sched_t", "final", "dead",
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
-        "children", "created_t", "cache_keys", "refs", "booted", "deleted", "recorded",
+        "children", "cache_keys", "refs", "booted", "deleted", "recorded",
         "key", "rng", "lives", "draws", "fails", "pause_for",
     )
 
@@ -237,7 +237,6 @@ class RunSim:
         # from then on a termination signal is caught and reported as a crash.
         self.booted = False
         self.children: dict[int, "RunSim"] = {}
-        self.created_t = 0.0
         self.cache_keys: dict[int, str] = {}
         # Its random stream (streams.py) and the identity it was seeded from; dropped
         # when the run is let go (a Random holds 2.5 KB), made anew if it is driven again.

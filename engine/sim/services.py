@@ -127,7 +127,6 @@ class Services:
                 empirical_policy=dep.plan.policy, state=Scheduled(scheduled_time=when),
             )
         run = RunSim(rec, dep.plan, dep, identity, rng)
-        run.created_t = self.loop.now
         self.client.flow_created(run)
         dep.created += 1
         self.metrics.deployment(spec.name)["created"] += 1
