@@ -6,9 +6,17 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ObjectNotFoundError
-from engine.orchestration import CoreFlowPolicy
+from engine.orchestration import (
+    CoreFlowPolicy,
+    CoreFlowPolicyWithoutDeploymentConcurrency,
+    CoreTaskPolicy,
+    EVENT_LISTENERS,
+    MarkLateRunsPolicy,
+    PreventPendingTransitions,
+    instrumentation,
+)
 from engine.states import StateType
-from test_orchestration_harness import ABORT, ACCEPT, SECOND, WAIT, Harness
+from test_orchestration_harness import ABORT, ACCEPT, SECOND, WAIT, Harness, policy_of
 
 S = StateType
 
@@ -112,3 +120,66 @@ def test_rule_replaced_state_drives_the_bookkeeping(h):
     assert (run.state_type, run.state_name) == (S.SCHEDULED, "AwaitingRetry")
     assert run.next_scheduled_start_time == result.state.state_details.scheduled_time
     assert run.total_run_time.total_seconds() > 2 and run.end_time is None
+
+
+# InstrumentFlowRunStateTransitions (spec orchestration.md §8.25): a policy's transform,
+# feeding engine.orchestration.EVENT_LISTENERS in place of Prefect's event bus.
+
+@pytest.fixture
+def events():
+    received: list = []
+    EVENT_LISTENERS.append(received.append)
+    yield received
+    EVENT_LISTENERS.remove(received.append)
+
+
+@pytest.mark.parametrize("policy", [CoreFlowPolicy, CoreFlowPolicyWithoutDeploymentConcurrency, MarkLateRunsPolicy])
+def test_each_stored_flow_run_state_is_one_event(h, events, policy):
+    run = h.flow_run(S.SCHEDULED)  # (forced: MinimalFlowPolicy instruments too)
+    initial = run.state
+    events.clear()
+    to = h.state(S.SCHEDULED, name="Late") if policy is MarkLateRunsPolicy else S.PENDING
+    result = h.set(run, to, policy)
+    assert result.status is ACCEPT
+    [event] = events
+    validated = result.state
+    assert event["event"] == f"prefect.flow-run.{validated.name}"
+    assert event["occurred"] == validated.timestamp
+    assert event["resource"] == {"prefect.resource.id": f"prefect.flow-run.{run.id}",
+                                 "prefect.resource.name": run.name}
+    assert event["payload"] == {
+        "intended": {"from": "SCHEDULED", "to": validated.type.value},
+        "initial_state": {"type": "SCHEDULED", "name": initial.name, "message": ""},
+        "validated_state": {"type": validated.type.value, "name": validated.name, "message": ""},
+    }
+
+
+def test_a_forced_state_is_an_event_too_and_a_first_state_has_no_initial_one(h, events):
+    run = h.flow_run()
+    h.set(run, h.state(S.RUNNING, message="go"), force=True)
+    [event] = events
+    assert event["payload"]["intended"] == {"from": None, "to": "RUNNING"}
+    assert event["payload"]["initial_state"] is None
+    assert event["payload"]["validated_state"]["message"] == "go"
+
+
+def test_no_event_for_a_delayed_proposal_task_runs_or_policies_without_the_transform(h, events):
+    when = h.clock.now() + 60 * SECOND
+    run = h.flow_run(h.state(S.SCHEDULED, state_details={"scheduled_time": when}))
+    events.clear()
+    assert h.set(run, S.RUNNING, CoreFlowPolicy).status is WAIT  # nullified: nothing stored
+    task = h.task_run(S.PENDING)
+    events.clear()
+    assert h.set(task, S.RUNNING, CoreTaskPolicy).status is ACCEPT
+    assert h.set(run, S.PENDING, policy_of(PreventPendingTransitions)).status is ACCEPT
+    assert events == []
+
+
+def test_event_messages_are_cut_at_the_limit(h, events):
+    run = h.flow_run(S.RUNNING)
+    events.clear()
+    long = "x" * (instrumentation.MAX_EVENT_MESSAGE + 5)
+    h.set(run, h.state(S.FAILED, message=long), CoreFlowPolicy)
+    [event] = events
+    assert event["payload"]["validated_state"]["message"] == long[:instrumentation.MAX_EVENT_MESSAGE]
+    assert run.state.message == long  # (the stored state keeps it whole)
