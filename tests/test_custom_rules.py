@@ -291,3 +291,67 @@ def test_a_policy_of_the_other_run_kind_is_refused(engine, task_run, kind, wrong
                 engine.set_task_run_state(task_run.id, Running(), task_policy=candidate)
     assert engine.read_flow_run(task_run.flow_run_id).state_type is S.RUNNING
     assert stored(engine, task_run)[:2] == [S.PENDING, "Pending"]
+
+
+# what hooks may read --------------------------------------------------------------------------------
+def test_hooks_read_the_transition_and_the_run_through_the_contexts_helpers(engine, task_run):
+    seen: dict = {}
+
+    def before(self, initial, proposed, context):
+        seen["before"] = (context.initial_state_type, context.proposed_state_type, context.validated_state_type,
+                          self.invalid())
+        seen["run"] = (context.engine is engine, context.run_settings is context.run.empirical_policy,
+                       context.task_run() is context.run, context.flow_run().id == task_run.flow_run_id)
+
+    def after(self, initial, validated, context):
+        seen["after"] = (context.initial_state_type, context.validated_state_type, validated.name)
+
+    assert propose_with(engine, task_run, before_transition=before, after_transition=after).status is (
+        SetStateStatus.ACCEPT)
+    assert seen == {"before": (S.PENDING, S.RUNNING, None, False), "run": (True, True, True, True),
+                    "after": (S.PENDING, S.RUNNING, "Running")}
+
+
+def test_a_rule_whose_proposal_a_later_rule_changed_has_fizzled_but_stays_valid(engine, task_run):
+    # As in Prefect: validity is decided once, on entry; a change after it is a fizzle.
+    seen: list = []
+
+    def outer_before(self, initial, proposed, context):
+        seen.append(("entered", self.invalid(), self.fizzled()))
+
+    def outer_cleanup(self, initial, validated, context):
+        seen.append(("cleanup", self.invalid(), self.fizzled(), self.invalid_transition(), validated.type))
+
+    def inner_before(self, initial, proposed, context):
+        self.reject_transition(None, reason="not yet")
+
+    policy = policy_of(rule({"before_transition": outer_before, "cleanup": outer_cleanup}),
+                       rule({"before_transition": inner_before}))
+    result = engine.set_task_run_state(task_run.id, Running(), task_policy=policy)
+    assert result.status is SetStateStatus.REJECT
+    assert seen == [("entered", False, False), ("cleanup", False, True, True, S.PENDING)]
+
+
+def test_a_transform_tells_a_nullified_transition_and_a_failed_one(engine, task_run):
+    seen: list = []
+
+    class Watcher(BaseUniversalTransform):
+        def after_transition(self, context):
+            seen.append((self.nullified_transition(), self.exception_in_transition()))
+
+    def waiting(self, initial, proposed, context):
+        self.delay_transition(5, reason="later")
+
+    def raising(self, initial, proposed, context):
+        raise RuntimeError("a bug in the rule")
+
+    for hooks in ({}, {"before_transition": waiting}, {"before_transition": raising}):
+        policy = policy_of(Watcher, rule(hooks))
+        try:
+            engine.set_task_run_state(task_run.id, Running(), task_policy=policy)
+        except RuntimeError:
+            pass
+        else:
+            engine.set_task_run_state(task_run.id, Pending(), force=True)
+    # (a transform's after-hook does not run once a rule raised, as in Prefect)
+    assert seen == [(False, False), (True, False)]

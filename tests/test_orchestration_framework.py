@@ -59,6 +59,27 @@ def test_details_dicts_parse_into_their_class(raw, cls):
     assert details_from_dict(raw) == result.details
 
 
+@pytest.mark.parametrize("raw, message", [
+    ({"type": "maybe_details"}, "unknown details type 'maybe_details'"),
+    ({"type": "reject_details", "reason": "No!", "delay_seconds": 3}, r"reject_details has unknown key\(s\) \['delay_seconds'\]"),
+    ({"type": "wait_details", "reason": "later"}, "wait_details needs delay_seconds"),
+])
+def test_bad_details_dicts_are_named(raw, message):
+    with pytest.raises(ValidationError, match=message):
+        details_from_dict(raw)
+    with pytest.raises(ValidationError, match=message):
+        OrchestrationResult(state=None, status=SetStateStatus.ACCEPT, details=raw)
+
+
+def test_a_result_takes_status_text_and_refuses_what_is_neither_status_nor_details():
+    assert OrchestrationResult(state=None, status="REJECT", details={"type": "reject_details"}).status is (
+        SetStateStatus.REJECT)
+    with pytest.raises(ValidationError, match="unknown status 'MAYBE'"):
+        OrchestrationResult(state=None, status="MAYBE", details={})
+    with pytest.raises(ValidationError, match="details must be a details object or dict, got 'accept'"):
+        OrchestrationResult(state=None, status=SetStateStatus.ACCEPT, details="accept")
+
+
 def test_wait_details_delay_is_an_int():
     # Prefect's pydantic int: a whole float is taken, a fraction refused.
     assert StateWaitDetails(delay_seconds=30.0).delay_seconds == 30

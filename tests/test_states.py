@@ -29,6 +29,21 @@ def test_default_names_and_explicit_empty_name_kept():
         State(type="BOGUS")
 
 
+@pytest.mark.parametrize("state_type", list(StateType))
+def test_each_type_predicate_holds_for_its_own_type_only(state_type):
+    state = State(type=state_type)
+    predicates = {t: getattr(state, f"is_{t.value.lower()}")() for t in StateType}
+    assert predicates == {t: t is state_type for t in StateType}
+    assert state.is_final() is (state_type in TERMINAL_STATES)
+
+
+def test_str_shows_the_message_and_a_type_the_name_hides():
+    assert str(State(type="COMPLETED")) == "Completed()"
+    assert str(Failed(message="boom")) == 'Failed("boom")'
+    assert str(AwaitingRetry(T, message="again")) == 'AwaitingRetry("again", type=SCHEDULED)'
+    assert str(State(type="RUNNING", name="running")) == "running()"  # (names compare case-blind)
+
+
 def test_state_details_defaults():
     d = StateDetails()
     assert d.deferred is False and d.pause_reschedule is False and d.untrackable_result is False
