@@ -3,6 +3,7 @@ atomicity, custom policies (spec operations.md §1.10, §2.9; orchestration.md �
 from __future__ import annotations
 
 import datetime as dt
+import types
 
 import pytest
 
@@ -69,12 +70,13 @@ def test_policy_instances_are_accepted(h):
 
 @pytest.mark.parametrize("value, parsed", [
     (None, None), ("0.8.4", (0, 8, 4)), ("0.8", (0, 8, 0)), ((0, 8, 3), (0, 8, 3)), ("0.8.4.0", (0, 8, 4)),
+    (" v0.8.4 ", (0, 8, 4)), (types.SimpleNamespace(release=(0, 8, 2)), (0, 8, 2)),  # (packaging's Version)
 ])
 def test_api_versions_parse_without_packaging(value, parsed):
     assert parse_api_version(value) == parsed
 
 
-@pytest.mark.parametrize("bad", ["latest", "0.x.4", ("0", "8"), 3.5])
+@pytest.mark.parametrize("bad", ["latest", "0.x.4", ("0", "8"), 3.5, "0.-8.4", (0, -8, 4)])
 def test_malformed_api_version_is_a_validation_error(h, bad):
     run = h.flow_run(S.PENDING)
     with pytest.raises(ValidationError, match="api-version"):
