@@ -1202,3 +1202,87 @@ def test_a_pause_takes_a_deployment_past_its_concurrency_limit_as_in_prefect():
     data["flows"][0].pop("pause")
     result, engine = simulate(data)
     assert most_running(engine) == 1
+
+
+ANSWER_FINALS_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import Failed, StateType
+
+ANSWER = {"flow": None, "task": None}
+
+
+class AnswerCompletion(BaseOrchestrationRule):
+    """Answers a run's COMPLETED proposal as ANSWER[kind] says (a WAIT only once per run)."""
+    FROM_STATES = [StateType.RUNNING]
+    TO_STATES = [StateType.COMPLETED]
+    kind = None
+    waited = set()
+
+    def before_transition(self, initial_state, proposed_state, context):
+        answer = ANSWER[self.kind]
+        if answer == "wait" and context.run.id not in self.waited:
+            self.waited.add(context.run.id)
+            self.delay_transition(30, "not yet")
+        elif answer == "abort":
+            self.abort_transition("no completions")
+        elif answer == "reject":
+            self.reject_transition(Failed(message="rejected by the rule"), "failed instead")
+
+
+class FlowAnswer(AnswerCompletion):
+    kind = "flow"
+
+
+class TaskAnswer(AnswerCompletion):
+    kind = "task"
+
+
+class AnsweringFlowPolicy(POLICIES["CoreFlowPolicy"]):
+    @staticmethod
+    def priority():
+        return [FlowAnswer, *POLICIES["CoreFlowPolicy"].priority()]
+
+
+class AnsweringTaskPolicy(POLICIES["CoreTaskPolicy"]):
+    @staticmethod
+    def priority():
+        return [TaskAnswer, *POLICIES["CoreTaskPolicy"].priority()]
+'''
+
+
+@pytest.mark.parametrize("kind", ["flow", "task"])
+@pytest.mark.parametrize("answer", ["wait", "reject", "abort"])
+def test_a_users_policy_answering_completions_is_followed_as_a_client_would(tmp_path, monkeypatch, kind, answer):
+    (tmp_path / "answer_finals.py").write_text(ANSWER_FINALS_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import answer_finals
+    monkeypatch.setitem(answer_finals.ANSWER, kind, answer)
+    monkeypatch.setattr(answer_finals.AnswerCompletion, "waited", set())
+    data = _one_flow({"name": "f", "tasks": [{"name": "a", "duration": "10s"}]}, runs=2)
+    data["policies"] = {"flow": "answer_finals:AnsweringFlowPolicy", "task": "answer_finals:AnsweringTaskPolicy"}
+    result, engine = simulate(data)
+    counters = result.metrics.counters
+    runs = sorted(result.runs, key=lambda r: r.rec.expected_start_time)
+    assert len(runs) == 2 and result.done == 2
+    tasks = [tr for run in runs for tr in run.trs]
+    flow_types = [run.rec.state_type for run in runs]
+    task_types = [engine.read_task_run(tr.id).state_type for tr in tasks]
+    if answer == "wait":
+        assert flow_types == [StateType.COMPLETED] * 2 and task_types == [StateType.COMPLETED] * 2
+        for run in runs:  # the waited proposal was made again 30 s later
+            states = engine.read_flow_run_states(run.rec.id) if kind == "flow" else [
+                s for tr in run.trs for s in engine.read_task_run_states(tr.id)]
+            running, completed = states[-2], states[-1]
+            # (the simulation's clock ticks 1 µs per reading: whole milliseconds say when)
+            assert round((completed.timestamp - running.timestamp).total_seconds(), 3) >= 10 + 30
+    elif answer == "reject":
+        assert flow_types == [StateType.FAILED] * 2
+        assert task_types == [StateType.FAILED if kind == "task" else StateType.COMPLETED] * 2
+        if kind == "flow":
+            assert [run.rec.state.message for run in runs] == ["rejected by the rule"] * 2
+    elif kind == "flow":  # an aborted completion: the client stops driving the run, left RUNNING
+        assert counters["flow_aborts"] == 2 and all(run.dead for run in runs)
+        assert flow_types == [StateType.RUNNING] * 2 and task_types == [StateType.COMPLETED] * 2
+    else:  # an aborted task completion: that task failed, as the flow run sees it
+        assert counters["task_aborts"] == 2
+        assert flow_types == [StateType.FAILED] * 2 and task_types == [StateType.RUNNING] * 2
