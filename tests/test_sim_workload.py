@@ -425,6 +425,20 @@ def test_a_cron_prefects_cron_schedule_refuses_is_refused():
     assert err.path == "deployments[0].schedule.cron" and "never fires" in str(err)
 
 
+@pytest.mark.parametrize("cron, reason", [
+    ("*/0 * * * *", "bad step '0' in the minute field"),
+    ("0 */x * * *", "bad step 'x' in the hour field"),
+    ("5-x * * * *", "bad range '5-x' in the minute field"),
+    ("0 9 20-10 * *", "range '20-10' runs backwards in the day of month field"),
+    ("0 9 * foo *", "bad value 'foo' in the month field"),
+    ("0 25 * * *", "'25' is outside 0-23 in the hour field"),
+    ("0 9 * *", "expected 5 fields (minute hour day month weekday), got 4"),
+])
+def test_a_refused_cron_names_the_field_at_fault(cron, reason):
+    err = bad(lambda d: d["deployments"][0].update(schedule={"cron": cron}))
+    assert err.path == "deployments[0].schedule.cron" and reason in str(err)
+
+
 @pytest.mark.parametrize("cron, start", [
     ("30 1 * * *", (2024, 3, 8)),      # 01:30 daily over New York's spring and autumn changes
     ("30 1 * * *", (2024, 11, 1)),
