@@ -240,6 +240,26 @@ def test_snapshot_of_another_version_is_refused(tmp_path):
         Engine.open(f"json:///{path}")
 
 
+@pytest.mark.parametrize("change, match", [
+    (lambda body: body.pop("tables"), "is corrupt: no tables"),
+    (lambda body: body.update(tables=[]), "is corrupt: no tables"),
+    (lambda body: body["tables"].update(bogus={"columns": [], "rows": []}),
+     r"has unknown table\(s\) \['bogus'\] \(corrupt or newer file\)"),
+    (lambda body: body["tables"].update(flow_run=[]), "table flow_run does not have the expected columns"),
+    (lambda body: body["tables"]["flow_run"].update(columns="id"), "table flow_run does not have the expected columns"),
+    (lambda body: body["tables"]["flow_run"]["columns"].reverse(), "table flow_run does not have the expected columns"),
+    (lambda body: body["tables"]["flow_run"].update(rows={}), "table flow_run has malformed rows"),
+])
+def test_a_snapshot_whose_checksum_holds_but_whose_tables_are_malformed_is_refused(tmp_path, change, match):
+    path, good = _snapshot(tmp_path)
+    rewrite_snapshot(path, {}, change)
+    with pytest.raises(BackendError, match=match):
+        Engine.open(f"json:///{path}")
+    # The refused open released its lock: the good file put back opens.
+    open(path, "wb").write(good)
+    Engine.open(f"json:///{path}").close()
+
+
 def test_snapshot_with_a_bad_row_leaves_no_half_loaded_engine(tmp_path):
     path, _ = _snapshot(tmp_path)
 
