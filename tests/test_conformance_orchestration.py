@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import json
 import pathlib
 import types
 
@@ -309,6 +310,27 @@ def test_group_summary_lists_worst_group_first():
         "  task.walk: 2/10 failed; e.g. task.walk.0001: a",
         "  flow.pause: 1/4 failed; e.g. flow.pause.0002: x",
     ]
+
+
+def test_the_group_summary_command_exits_by_its_findings(cases, tmp_path, capsys):
+    picked = copy.deepcopy(cases[:3])
+    wrong = picked[1]
+    wrong["outcome"]["status"] = "ABORT" if wrong["outcome"]["status"] != "ABORT" else "ACCEPT"
+    path = tmp_path / "three.jsonl"
+    path.write_text("\n".join(json.dumps(c) for c in picked) + "\n\n")  # (a blank line is skipped)
+    assert runner.main([str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    group = runner._group_of(wrong["id"])
+    assert lines[0] == "2 passed, 1 failed"
+    assert lines[1].startswith(f"  {group}: 1/{sum(runner._group_of(c['id']) == group for c in picked)} failed; "
+                               f"e.g. {wrong['id']}: ")
+    assert runner.main([str(path), "-v"]) == 1
+    verbose = capsys.readouterr().out.splitlines()
+    assert verbose[-len(lines):] == lines and len(verbose) > len(lines)  # each failure's message first
+    path.write_text("\n".join(json.dumps(c) for c in cases[:3]))
+    assert runner.main([str(path)]) == 0
+    assert capsys.readouterr().out == "3 passed, 0 failed\n"
+    assert runner.main([]) == 2 and "usage:" in capsys.readouterr().err
 
 
 # --- the replay plumbing, against a stand-in orchestrator ----------------------------------------------
