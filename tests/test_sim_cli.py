@@ -83,6 +83,17 @@ def test_bad_options_exit_2(capsys):
     assert info.value.code == 2
 
 
+def test_the_command_line_dispatches_bench_rules_and_shows_help_without_a_command(capsys):
+    assert main(["bench-rules", "--policy", "CoreFlowPolicy", "--transitions", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == "CoreFlowPolicy"
+    assert main(["bench-rules", "--policy", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main([]) == 2
+    assert "simulate" in capsys.readouterr().out
+    assert main(["simulate", "--seed", "-1"]) == 2
+    assert capsys.readouterr().err == "error: --seed: must be >= 0, got -1\n"
+
+
 def test_unknown_store_scheme_is_a_clear_error(capsys):
     code = main(["simulate", "--until", "1h", "--store", "postgres://nope"])
     assert code in (1, 2)
