@@ -319,6 +319,23 @@ def test_task_inputs_that_fit_no_kind_are_refused(e, entry):
     assert e.count_task_runs() == 0
 
 
+@pytest.mark.parametrize("task_inputs, message", [
+    ([1], r"task_run\.task_inputs must be a dict of lists, got \[1\]"),
+    ({"x": 5}, r"task_run\.task_inputs\['x'\] must be a list of inputs"),
+    ({"x": [5]}, r"task_run\.task_inputs\['x'\]\[0\] must be an input object, got 5"),
+    ({"x": [{"input_type": "task_run"}]}, r"task_run\.task_inputs\['x'\]\[0\] is missing 'id'"),
+])
+def test_task_inputs_of_the_wrong_shape_are_named(e, task_inputs, message):
+    with pytest.raises(ValidationError, match=message):
+        e.create_task_run(task_key="t", dynamic_key="0", task_inputs=task_inputs)
+    assert e.count_task_runs() == 0
+
+
+def test_task_inputs_may_mix_input_objects_and_their_json(e):
+    tr = e.create_task_run(task_key="t", dynamic_key="0", task_inputs={"x": [TaskRunResult(id=_UP), {"name": "p"}]})
+    assert tr.task_inputs == {"x": [TaskRunResult(id=_UP), Parameter(name="p")]}
+
+
 def test_delete_flow_run_cascades(e, flow):
     fr = e.create_flow_run(flow_id=flow.id)
     tr = e.create_task_run(flow_run_id=fr.id, task_key="t", dynamic_key="0")

@@ -429,6 +429,9 @@ def test_check_work_queues_for_deployment():
      r"schedules\[0\].active must be a boolean"),
     (lambda e, d: e.create_deployment_schedules(d.id, [{"schedule": {"interval": 60}, "paused": True}]),
      r"schedules\[0\].paused: unknown key"),
+    (lambda e, d: e.create_deployment_schedules(d.id, [{"active": True}]), r"schedules\[0\].schedule is required"),
+    (lambda e, d: e.create_deployment_schedules(d.id, [{"schedule": {"interval": 60}, "active": None}]),
+     r"schedules\[0\].active must be a boolean, got None"),
     (lambda e, d: e.update_deployment_schedule(d.id, uuid.uuid4(), {"colour": 1}), "schedule.colour: unknown key"),
     (lambda e, d: e.read_deployment_schedules(d.id, {"active": {"eq_": "yes"}}),
      "deployment_schedule_filter.active.eq_"),
@@ -443,6 +446,22 @@ def test_bad_input_changes_nothing(call, match):
         call(engine, dep)
     assert [(s.id, s.schedule, s.active, s.updated) for s in engine.read_deployment_schedules(dep.id)] == before
     assert engine.count_flow_runs() == 0
+
+
+def test_a_schedule_entry_may_be_a_stored_record_or_a_pydantic_style_object():
+    engine, _, _, dep = setup()
+    (stored,) = engine.create_deployment_schedules(dep.id, [{"schedule": {"interval": 60}, "active": False,
+                                                             "max_scheduled_runs": 7}])
+
+    class Create:  # (what Prefect's DeploymentScheduleCreate gives: only the fields set)
+        def model_dump(self, exclude_unset=False):
+            assert exclude_unset
+            return {"schedule": {"cron": "0 9 * * *"}, "max_scheduled_runs": 3}
+
+    copied, created = engine.create_deployment_schedules(dep.id, [stored, Create()])
+    assert (copied.schedule, copied.active, copied.max_scheduled_runs) == (stored.schedule, False, 7)
+    assert copied.id != stored.id
+    assert (created.schedule.cron, created.active, created.max_scheduled_runs) == ("0 9 * * *", True, 3)
 
 
 def test_transactions_undo_schedules_and_scheduled_runs():
