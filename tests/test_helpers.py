@@ -177,6 +177,38 @@ def test_propose_takes_one_status_or_several(runstate_engine):
         propose(runstate_engine, run, Completed(), expect="ACCEPTED")
 
 
+def test_propose_honours_a_wait_by_moving_the_manual_clock_and_proposing_again(runstate_engine, runstate_clock):
+    start = runstate_clock.now()
+    run = scheduled_flow_run(runstate_engine, scheduled_time=start + timedelta(seconds=90))
+    result = propose(runstate_engine, run, Running())  # WaitForScheduledTime: WAIT 90 s, then ACCEPT
+    assert result.status == "ACCEPT" and run.state_type is StateType.RUNNING
+    assert runstate_clock.now() - start >= timedelta(seconds=90)
+    # expect="WAIT" (or wait=False) hands the WAIT back instead
+    later = scheduled_flow_run(runstate_engine, scheduled_time=runstate_clock.now() + timedelta(seconds=60))
+    assert propose(runstate_engine, later, Running(), expect="WAIT").details.delay_seconds in (59, 60)
+    with pytest.raises(SetupError, match="gave WAIT"):
+        propose(runstate_engine, later, Running(), wait=False)
+
+
+def test_propose_gives_up_on_a_wait_that_never_ends(runstate_engine, runstate_clock):
+    # The slot is never given back: every retry 30 s later WAITs again.
+    full = full_tag_limit(runstate_engine)
+    waiting = pending_task_run(runstate_engine, tags=[full.limit.tag])
+    start = runstate_clock.now()
+    with pytest.raises(SetupError, match="proposing 'Running' kept being delayed"):
+        propose(runstate_engine, waiting, Running())
+    assert runstate_clock.now() - start >= timedelta(seconds=100 * 30)
+    assert waiting.state_type is StateType.PENDING
+
+
+def test_propose_cannot_wait_on_a_system_clock():
+    engine = Engine(SystemClock())
+    run = scheduled_flow_run(engine, scheduled_time=engine.now() + timedelta(hours=1))
+    with pytest.raises(SetupError, match="needs the clock to move by .*use a ManualClock"):
+        propose(engine, run, Running())
+    assert run.state_type is StateType.SCHEDULED
+
+
 def test_failed_task_run_uses_the_retry_delay_list(runstate_engine, runstate_clock):
     run = failed_task_run(runstate_engine, attempt=2, retries=2, retry_delay=[2, 30])
     assert (run.state_name, run.run_count) == ("AwaitingRetry", 2)
