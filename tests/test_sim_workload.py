@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import pathlib
 
@@ -34,6 +35,48 @@ def bad(mutate) -> WorkloadError:
     with pytest.raises(WorkloadError) as info:
         parse_workload(data)
     return info.value
+
+
+def _task0(d) -> dict:
+    return d["flows"][0]["tasks"][0]
+
+
+@pytest.mark.parametrize("mutate, path, message", [
+    (lambda d: d["flows"][0].update(name="a/b"), "flows[0].name", "must be a non-empty name without / % & > <, got 'a/b'"),
+    (lambda d: d["deployments"][0].update(tags="x"), "deployments[0].tags", "must be a list of strings, got str 'x'"),
+    (lambda d: d.update(simulation={"start": "yesterday"}), "simulation.start",
+     "is not an ISO-8601 date-time: 'yesterday'"),
+    (lambda d: d.update(simulation={"start": 5}), "simulation.start", "must be an ISO-8601 date-time, got int 5"),
+    (lambda d: d.update(policies={"task": "module:"}), "policies.task",
+     "must be a policy name (e.g. CoreFlowPolicy) or 'module:Class', got 'module:'"),
+    (lambda d: _task0(d).update(cache={"key": "{oops"}), "flows[0].tasks[0].cache.key", "is not a valid template"),
+    (lambda d: _task0(d).update(cache={"key": ""}), "flows[0].tasks[0].cache.key", "must not be empty"),
+    (lambda d: _task0(d).update(retries=1, retry_delay=[1] * 51), "flows[0].tasks[0].retry_delay",
+     "can list at most 50 retry delays, got 51"),
+    (lambda d: _task0(d).update(retry_jitter_factor=-0.5), "flows[0].tasks[0].retry_jitter_factor",
+     "must be >= 0, got -0.5"),
+    (lambda d: _task0(d).update(subflow="nope"), "flows[0].tasks[0].subflow", "names no flow: 'nope'"),
+    (lambda d: d["deployments"][0].update(schedule={"cron": "0 * * * *", "anchor": "1m"}),
+     "deployments[0].schedule.anchor", "only applies to an interval schedule"),
+    (lambda d: d["deployments"][0].update(schedule={"at": "5m"}), "deployments[0].schedule.at",
+     "must be a list of durations, got str '5m'"),
+    (lambda d: d["deployments"][0].update(collision_strategy="QUEUE"), "deployments[0].collision_strategy",
+     "must be ENQUEUE or CANCEL_NEW, got 'QUEUE'"),
+    (lambda d: d.update(automations=[{"name": "x", "trigger": {"type": "compound", "posture": "Reactive"},
+                                      "actions": [{"type": "cancel-flow-run"}]}]),
+     "automations[0].trigger.type", "only event triggers are simulated: must be 'event', got 'compound'"),
+])
+def test_each_bad_value_is_named_at_its_path(mutate, path, message):
+    err = bad(mutate)
+    assert err.path == path and str(err).startswith(f"{path}: ") and message in str(err)
+
+
+@pytest.mark.parametrize("start", [dt.datetime(2024, 1, 1, 12), "2024-01-01T12:00:00", "2024-01-01T14:00:00+02:00",
+                                   dt.datetime(2024, 1, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))])
+def test_a_start_is_read_in_utc_when_it_gives_no_offset(start):
+    data = copy.deepcopy(BASE)
+    data["simulation"] = {"start": start}
+    assert parse_workload(data).simulation.start == dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc)
 
 
 def test_base_workload_is_valid_and_defaults_apply():
@@ -272,8 +315,6 @@ def test_durations_and_distributions():
 
 
 def test_cron_next_after():
-    import datetime as dt
-
     t = dt.datetime(2024, 1, 6, 23, 59, tzinfo=dt.timezone.utc)  # a Saturday
     assert Cron("0 9 * * 1-5").next_after(t) == dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.timezone.utc)
     assert Cron("*/20 * * * *").next_after(t) == dt.datetime(2024, 1, 7, 0, 0, tzinfo=dt.timezone.utc)
@@ -356,8 +397,6 @@ def test_a_cron_schedule_takes_day_or_and_only_a_cron_one():
                                   "0 0 29 2 MON", "*/30 1-3 1-10 * SUN", "0 9 1-7 * *", "0 9 * * MON"])
 @pytest.mark.parametrize("zone", [None, "America/New_York"])
 def test_day_or_false_gives_the_dates_of_the_engines_cron_schedule(cron, zone):
-    import datetime as dt
-
     from engine.schedules import CronSchedule
 
     begin = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -373,8 +412,6 @@ def test_day_or_false_gives_the_dates_of_the_engines_cron_schedule(cron, zone):
 
 
 def test_day_or_false_ands_the_day_fields_and_true_ors_them():
-    import datetime as dt
-
     begin = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
     def dates(day_or: bool) -> list[dt.datetime]:
@@ -402,8 +439,6 @@ def test_day_or_false_ands_the_day_fields_and_true_ors_them():
 def test_the_day_fields_are_read_and_walked_as_croniter_does(cron, start, day_or):
     # What Prefect's CronSchedule gives (croniter 4), quirks included, where a plain
     # reading of the fields would give other dates.
-    import datetime as dt
-
     from engine.schedules import CronSchedule
 
     begin = dt.datetime(*start, tzinfo=dt.timezone.utc)
@@ -447,8 +482,6 @@ def test_a_refused_cron_names_the_field_at_fault(cron, reason):
     ("0 * * * *", (2024, 3, 9)),
 ])
 def test_a_cron_in_a_timezone_gives_the_dates_of_the_engines_cron_schedule(cron, start):
-    import datetime as dt
-
     from engine.schedules import CronSchedule
 
     begin = dt.datetime(*start, tzinfo=dt.timezone.utc)
@@ -468,8 +501,6 @@ def test_a_cron_in_a_timezone_gives_the_dates_of_the_engines_cron_schedule(cron,
 def test_a_workload_takes_every_cron_a_deployment_takes_with_the_same_dates(cron, zone):
     # Names and macros are walked by the simulator's own cron, what only croniter
     # reads (L, #) by the engine's CronSchedule: the dates are CronSchedule's.
-    import datetime as dt
-
     from engine.schedules import CronSchedule
 
     ok = copy.deepcopy(BASE)
@@ -492,8 +523,6 @@ def test_a_cron_neither_reads_is_refused_naming_the_field():
 
 
 def test_a_cron_that_names_no_date_is_refused_and_a_search_stops_at_the_end_of_dates():
-    import datetime as dt
-
     err = bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 0 31 2 *"}))
     assert err.path == "deployments[0].schedule.cron" and "never fires" in str(err)
     assert bad(lambda d: d["deployments"][0].update(schedule={"cron": "0 0 30,31 2 *"})).path.endswith("cron")
