@@ -573,7 +573,7 @@ class _Replayer:
     def _need(self, op: dict, key: str, where: dict, what: str) -> Any:
         label = op.get(key)
         if label not in where:
-            raise ValidationError(f"stream op {op}: unknown {what} {shown(label)}")
+            raise ValidationError(f"stream op {shown(op)}: unknown {what} {shown(label)}")
         return where[label]
 
     def apply(self, op: dict) -> Any:
@@ -617,7 +617,7 @@ class _Replayer:
             if name == "advance":
                 seconds = op["seconds"]
                 if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                    raise ValidationError(f"stream op {op}: seconds must be a number, got {shown(seconds)}")
+                    raise ValidationError(f"stream op {shown(op)}: seconds must be a number, got {shown(seconds)}")
                 engine.clock.advance(seconds)
             elif name == "tag_limit":
                 engine.create_concurrency_limit(op["tag"], op["limit"])
@@ -640,7 +640,7 @@ class _Replayer:
                 state = as_state(op["state"]) if op.get("state") else None
                 self.runs[op["id"]] = engine.create_task_run(state=state, **fields)
         except KeyError as exc:
-            raise ValidationError(f"stream op {op}: missing key {exc}") from None
+            raise ValidationError(f"stream op {shown(op)}: missing key {exc}") from None
         return None
 
 

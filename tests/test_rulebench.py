@@ -113,6 +113,11 @@ def test_foreign_policies_are_refused(policy):
     assert (_pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy) == saved
 
 
+def test_a_kind_neither_flow_nor_task_is_refused():
+    with pytest.raises(ValidationError, match="kind must be 'flow' or 'task', got 'both'"):
+        bench_rules(kind="both")
+
+
 def test_bad_stream_lines_name_the_line(tmp_path):
     path = tmp_path / "s.jsonl"
     path.write_text('{"op": "advance", "seconds": 1}\nnot json\n')
@@ -133,6 +138,10 @@ def test_bad_stream_lines_name_the_line(tmp_path):
       {"op": "task_run", "id": "t", "state": {"type": "PENDING"}},
       {"op": "propose", "run": "f", "state": {"type": "COMPLETED"}},
       {"op": "propose", "run": "t", "state": {"type": "RUNNING"}}], "both flow runs and task runs"),
+    ([{"op": "flow_run", "state": {"type": "RUNNING"}}], r"stream op \{'op': 'flow_run', .*\}: missing key 'id'"),
+    ([{"op": "flow_run", "id": "f", "fields": {"tags": ["x" * 1000]}, "state": {"type": "PENDING"}},
+      {"op": "propose", "run": "g", "state": {"type": "RUNNING"}}], r"stream op .*: unknown run 'g'"),
+    ([{"op": "flow_run", "fields": {"tags": ["x" * 1000]}}], r"^stream op .{,320}: missing key 'id'$"),  # (cut)
 ])
 def test_bad_operations_given_from_python_are_named(ops, message):
     # (an unknown op used to be skipped: a benchmark of nothing)
