@@ -393,12 +393,13 @@ def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple
     starts one period before the last of its periods that can hold a date at or
     after `start` (whole periods keep its grid, and the BY* parts dateutil takes
     from DTSTART: weekday, hour, minute, second). An included rule without COUNT
-    ends (UNTIL) at the last wall-clock reading an instant up to `end` can have.
+    ends (UNTIL) at the last wall-clock reading a date not past `end` can have.
     `zones` are the schedule's zone as dateutil and zoneinfo read it: dateutil's
-    offsets decide what is at or after `start`, zoneinfo's what is past `end`, and
-    the two differ before 1901 and past 2037."""
-    lowest = _wall_bound(start, zones, min)
-    highest = None if end is None else _wall_bound(end, zones, max)
+    offsets decide what is at or after `start` (by instant), zoneinfo's what is past
+    `end` (by wall clock), and the two differ: before 1901 and past 2037, and where
+    dateutil reads a zone's winter time as a negative DST (Dublin)."""
+    lowest = _wall_bound(start, zones, latest=False)
+    highest = None if end is None else _wall_bound(end, zones, latest=True)
     if not hasattr(rule, "_rrule"):
         return _cut(rule, lowest, highest)
     rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule]
@@ -406,13 +407,20 @@ def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple
     return rule
 
 
-def _wall_bound(instant: _dt.datetime, zones: tuple, pick: Any) -> _dt.datetime | None:
-    """A naive wall-clock time at or below (pick=min) every reading of an instant at
-    or after `instant`, or at or above (pick=max) every reading of an instant up to
-    it, in any of `zones`; None near the ends of datetime's range. A reading w of
-    instant i has w = i + offset(w), so only the offsets of the readings within
-    _WINDOW_HOURS of `instant` matter, and a zone keeps an offset for hours, so
-    hourly samples of both folds find them."""
+def _wall_bound(instant: _dt.datetime, zones: tuple, latest: bool) -> _dt.datetime | None:
+    """A naive wall-clock time at or below every dateutil reading of an instant at or
+    after `instant` (latest=False), or at or above every dateutil wall whose
+    zoneinfo reading is, by wall clock, at or before that of `instant` (latest=True:
+    that is how `end` is compared, both readings sharing one tzinfo); None near the
+    ends of datetime's range.
+
+    A reading w of instant i has w = i + offset(w), so only the offsets of the
+    readings within _WINDOW_HOURS of `instant` matter, and a zone keeps an offset for
+    hours, so hourly samples of both folds of both zones find them. The earliest
+    reading is i + the least offset. For the latest: end's own zoneinfo wall is at
+    most i + the greatest offset, and a date's dateutil wall exceeds its zoneinfo
+    wall by at most the greatest offset less the least (Dublin's 02:00 on the day
+    its clocks go back is 01:00 UTC to dateutil, which is 01:00 to zoneinfo)."""
     try:
         utc = instant.astimezone(_dt.timezone.utc).replace(tzinfo=None)
     except OverflowError:
@@ -424,8 +432,9 @@ def _wall_bound(instant: _dt.datetime, zones: tuple, pick: Any) -> _dt.datetime 
         except OverflowError:
             continue  # (no reading lies past datetime's range)
         offsets += [wall.replace(tzinfo=tz, fold=fold).utcoffset() for tz in zones for fold in (0, 1)]
+    least, greatest = min(offsets), max(offsets)
     try:
-        return utc + pick(offsets)
+        return utc + (2 * greatest - least if latest else least)
     except OverflowError:
         return None
 

@@ -111,9 +111,11 @@ _FREQS = {"WEEKLY": 7 * 86400, "DAILY": 86400, "HOURLY": 3600, "MINUTELY": 60, "
 _NEAR_CHANGES = [dt.datetime(2026, 3, 8, 7), dt.datetime(2026, 11, 1, 6), dt.datetime(2026, 3, 29, 1),
                  dt.datetime(2026, 10, 25, 1), dt.datetime(2026, 4, 4, 15), dt.datetime(2026, 9, 26, 14),
                  dt.datetime(2026, 6, 15, 12), dt.datetime(2011, 12, 30, 10), dt.datetime(1900, 1, 1, 0, 10),
-                 dt.datetime(2050, 3, 27, 1)]
+                 dt.datetime(2050, 3, 27, 1), dt.datetime(2025, 2, 23, 2), dt.datetime(2045, 7, 9, 2)]
+# Dublin: dateutil reads its winter time as a negative DST; Casablanca and El Aaiun
+# change clocks around Ramadan, and past 2037 dateutil and zoneinfo disagree when.
 _ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham", "Pacific/Kiritimati",
-          "Pacific/Apia", "Asia/Kathmandu"]
+          "Pacific/Apia", "Asia/Kathmandu", "Europe/Dublin", "Africa/Casablanca", "Africa/El_Aaiun"]
 
 
 @st.composite
@@ -152,6 +154,10 @@ def _rrules_near_a_start(draw):
           dt.datetime(1901, 12, 13, 20), dt.datetime(1901, 12, 13, 21, 27)))  # (dateutil: -11:26:56 or +12:33:04)
 @example((RRuleSchedule("DTSTART:20111230T100000\nRRULE:FREQ=HOURLY", "Pacific/Apia"), 14,
           dt.datetime(2011, 12, 30, 10), None))  # (walls of the skipped 30 December come back as 31 December)
+@example((RRuleSchedule("DTSTART:20151025T013000\nRRULE:FREQ=MINUTELY;INTERVAL=15\nEXRULE:FREQ=MINUTELY;INTERVAL=2",
+                        "Europe/Dublin"), 24, dt.datetime(2015, 10, 24, 23, 52, 51), dt.datetime(2015, 10, 25, 0, 48, 48)))
+@example((RRuleSchedule("DTSTART:20450709T014500\nRRULE:FREQ=SECONDLY;INTERVAL=15;BYMINUTE=12,33,44,49",
+                        "Africa/El_Aaiun"), 24, dt.datetime(2045, 7, 9, 1, 40, 50), dt.datetime(2045, 7, 9, 1, 52, 6)))
 def test_rrule_dates_are_those_of_the_whole_rule(case):
     schedule, n, start, end = case
     start, end = start.replace(tzinfo=UTC), end and end.replace(tzinfo=UTC)
@@ -172,6 +178,27 @@ def test_rrule_dates_are_those_of_the_whole_rule(case):
         assert str(raised.value) == str(exc)
     else:
         assert schedule.get_dates(n, start, end) == whole
+
+
+# Prefect 3.1.0's own RRuleSchedule.get_dates answered these (a differential run of
+# thousands of rules): end is compared on the zone's wall clock, so a date dateutil
+# places just past the end (by its reading of the zone) can still be given.
+@pytest.mark.parametrize("rrule, zone, n, start, end, expected", [
+    ("FREQ=DAILY;BYHOUR=2", "Europe/Dublin", 1, "2025-10-26T00:00:00+00:00", "2025-10-26T00:59:59+00:00",
+     ["2025-10-26T01:00:00+00:00"]),
+    ("FREQ=DAILY;BYHOUR=2", "Europe/Dublin", None, "2025-10-25T00:00:00+00:00", "2025-10-26T00:30:00+00:00",
+     ["2025-10-25T02:00:00+01:00", "2025-10-26T01:00:00+00:00"]),
+    ("FREQ=MONTHLY;BYMONTHDAY=26;BYHOUR=2", "Europe/Dublin", 1, "2025-10-26T00:00:00+00:00",
+     "2025-10-26T00:59:59+00:00", ["2025-10-26T01:00:00+00:00"]),
+    ("FREQ=DAILY;BYHOUR=3", "Africa/Casablanca", 1, "2025-02-23T00:00:00+00:00", "2025-02-23T01:59:59+00:00",
+     ["2025-02-23T02:00:00+00:00"]),
+    ("DTSTART:20151025T013000\nRRULE:FREQ=MINUTELY;INTERVAL=15\nEXRULE:FREQ=MINUTELY;INTERVAL=2", "Europe/Dublin", 24,
+     "2015-10-24T23:52:51.207915+00:00", "2015-10-25T00:48:48+00:00",
+     ["2015-10-25T01:15:00+00:00", "2015-10-25T01:45:00+01:00"]),
+])
+def test_dates_next_to_the_end_are_prefects(rrule, zone, n, start, end, expected):
+    dates = RRuleSchedule(rrule, zone).get_dates(n, dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
+    assert [d.isoformat() for d in dates] == expected
 
 
 @pytest.mark.parametrize("rrule", ["FREQ=SECONDLY", "RRULE:FREQ=MINUTELY\nEXRULE:FREQ=MINUTELY"])
