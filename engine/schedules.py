@@ -403,7 +403,8 @@ def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple
     if not hasattr(rule, "_rrule"):
         return _cut(rule, lowest, highest)
     rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule]
-    rule._exrule = [_cut(r, lowest, None) for r in rule._exrule]
+    # (exclusions past `highest` cannot matter: every date there is past `end`)
+    rule._exrule = [_cut(r, lowest, highest) for r in rule._exrule]
     return rule
 
 

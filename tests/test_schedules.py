@@ -201,6 +201,27 @@ def test_dates_next_to_the_end_are_prefects(rrule, zone, n, start, end, expected
     assert [d.isoformat() for d in dates] == expected
 
 
+def test_an_exclusion_rule_is_not_walked_past_the_end_towards_a_far_date(monkeypatch):
+    # Once the hourly rule is cut at the end, the next candidate is the RDATE years
+    # later: an exclusion rule left unbounded was expanded minute by minute up to it.
+    import dateutil.rrule
+
+    yielded = []
+    whole = dateutil.rrule.rrule._iter
+
+    def counting(rule):
+        for date in whole(rule):
+            yielded.append(date)
+            yield date
+
+    monkeypatch.setattr(dateutil.rrule.rrule, "_iter", counting)
+    schedule = RRuleSchedule("DTSTART:20240601T000000\nRRULE:FREQ=HOURLY\nEXRULE:FREQ=MINUTELY;BYSECOND=30\n"
+                             "RDATE:20290601T000000")
+    at = dt.datetime(2024, 6, 1, 0, 30, tzinfo=UTC)
+    assert schedule.get_dates(1, at, at) == []  # (what Prefect 3.1.0 answers)
+    assert len(yielded) < 10_000
+
+
 @pytest.mark.parametrize("rrule", ["FREQ=SECONDLY", "RRULE:FREQ=MINUTELY\nEXRULE:FREQ=MINUTELY"])
 def test_rrules_from_2020_expand_only_near_the_start(rrule, monkeypatch):
     # A secondly rule walked about 220 million seconds from 2020-01-01 to reach the start; a
