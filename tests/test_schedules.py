@@ -125,6 +125,10 @@ def _rrules_near_a_start(draw):
     parts = [f"FREQ={freq}", f"INTERVAL={interval}"]
     for key, values in (("BYHOUR", range(24)), ("BYMINUTE", range(0, 60, 7)), ("BYSECOND", range(0, 60, 13)),
                         ("BYDAY", ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), ("BYSETPOS", [1, -1])):
+        # (a grid of 7k seconds comes back to a time of day only every 7k days, on the same
+        # weekday: BYDAY may never meet it, and dateutil, Prefect's too, walks to year 9999)
+        if key == "BYDAY" and freq == "SECONDLY" and interval % 7 == 0:
+            continue
         if draw(st.booleans()):
             parts.append(f"{key}=" + ",".join(map(str, draw(st.lists(st.sampled_from(list(values)), min_size=1,
                                                                          max_size=3, unique=True)))))
@@ -167,6 +171,7 @@ def test_rrule_dates_are_those_of_the_whole_rule(case):
         until = (end + dt.timedelta(days=3)).replace(tzinfo=None)
         if hasattr(rule, "_rrule"):
             rule._rrule = [r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo)) for r in rule._rrule]
+            rule._exrule = [r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo)) for r in rule._exrule]
         else:
             rule = rule.replace(until=until.replace(tzinfo=rule._dtstart.tzinfo))
     try:
@@ -201,20 +206,26 @@ def test_dates_next_to_the_end_are_prefects(rrule, zone, n, start, end, expected
     assert [d.isoformat() for d in dates] == expected
 
 
-def test_an_exclusion_rule_is_not_walked_past_the_end_towards_a_far_date(monkeypatch):
-    # Once the hourly rule is cut at the end, the next candidate is the RDATE years
-    # later: an exclusion rule left unbounded was expanded minute by minute up to it.
+@pytest.fixture
+def yielded(monkeypatch) -> list:
+    """Every date dateutil's rules yield while the test runs (how far they walked)."""
     import dateutil.rrule
 
-    yielded = []
+    dates: list = []
     whole = dateutil.rrule.rrule._iter
 
     def counting(rule):
         for date in whole(rule):
-            yielded.append(date)
+            dates.append(date)
             yield date
 
     monkeypatch.setattr(dateutil.rrule.rrule, "_iter", counting)
+    return dates
+
+
+def test_an_exclusion_rule_is_not_walked_past_the_end_towards_a_far_date(yielded):
+    # Once the hourly rule is cut at the end, the next candidate is the RDATE years
+    # later: an exclusion rule left unbounded was expanded minute by minute up to it.
     schedule = RRuleSchedule("DTSTART:20240601T000000\nRRULE:FREQ=HOURLY\nEXRULE:FREQ=MINUTELY;BYSECOND=30\n"
                              "RDATE:20290601T000000")
     at = dt.datetime(2024, 6, 1, 0, 30, tzinfo=UTC)
@@ -223,21 +234,10 @@ def test_an_exclusion_rule_is_not_walked_past_the_end_towards_a_far_date(monkeyp
 
 
 @pytest.mark.parametrize("rrule", ["FREQ=SECONDLY", "RRULE:FREQ=MINUTELY\nEXRULE:FREQ=MINUTELY"])
-def test_rrules_from_2020_expand_only_near_the_start(rrule, monkeypatch):
+def test_rrules_from_2020_expand_only_near_the_start(rrule, yielded):
     # A secondly rule walked about 220 million seconds from 2020-01-01 to reach the start; a
     # minutely set whose exclusion removes every date walked to the end of the horizon only
     # after walking from 2020. Count what dateutil yields.
-    import dateutil.rrule
-
-    yielded = []
-    whole = dateutil.rrule.rrule._iter
-
-    def counting(rule):
-        for date in whole(rule):
-            yielded.append(date)
-            yield date
-
-    monkeypatch.setattr(dateutil.rrule.rrule, "_iter", counting)
     start = dt.datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
     dates = RRuleSchedule(rrule).get_dates(3, start, start + dt.timedelta(days=1))
     assert dates == ([start, start + dt.timedelta(seconds=1), start + dt.timedelta(seconds=2)]
