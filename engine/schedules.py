@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import math
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any, Iterator, Union
@@ -362,6 +363,11 @@ class RRuleSchedule(_Schedule):
         rules = getattr(rule, "_rrule", [rule]) + getattr(rule, "_exrule", [])
         if any(r._interval < 1 for r in rules):
             raise self._unexpandable("its INTERVAL must be a positive integer")
+        if hasattr(rule, "_rrule"):  # (a set without included rules keeps its RDATEs)
+            rule._rrule = [r for r in rule._rrule if not _never_fires(r)]
+            rule._exrule = [r for r in rule._exrule if not _never_fires(r)]
+        elif _never_fires(rule):
+            return iter(())
         return _first_distinct(self._occurrences(_near(rule, start, end, self._zones()), start), n, end)
 
     def _occurrences(self, rule: Any, start: _dt.datetime) -> Iterator[_dt.datetime]:
@@ -378,6 +384,52 @@ class RRuleSchedule(_Schedule):
 
     def _unexpandable(self, why: Any) -> ValidationError:
         return ValidationError(f"rrule {shown(self.rrule)} has no dates dateutil can expand: {why}")
+
+
+# A sub-daily grid whose INTERVAL is 7k units comes back to a time of day only every
+# 7k days, so always on the same weekday; if BYDAY names other weekdays, no date ever
+# comes, and dateutil walks the rule to year 9999 to find that out (with or without an
+# UNTIL, which it checks only against dates it gives): 103 s for a secondly rule.
+_UNIT_SECONDS = {4: 3600, 5: 60, 6: 1}  # dateutil's HOURLY, MINUTELY, SECONDLY
+_WEEK_SECONDS = 7 * 86400
+
+
+def _never_fires(rule: Any) -> bool:
+    """Whether `rule` is a sub-daily rule whose grid reaches times its BY* parts allow,
+    but never on a weekday its BYDAY allows. (A grid that reaches no allowed time on
+    any day is left to dateutil, which refuses it.) Other day parts (BYMONTH, ...)
+    only remove dates, so a rule this finds silent is silent whatever they say.
+    O(min(w / g, g · v)) for the w units of a week, g = gcd(INTERVAL, w) and the v
+    values of its BY* parts; O(1) for any other rule."""
+    unit = _UNIT_SECONDS.get(rule._freq)
+    if unit is None or rule._interval % 7 or not rule._byweekday:
+        return False
+    return not _grid_reaches(rule, unit, rule._byweekday) and _grid_reaches(rule, unit, range(7))
+
+
+def _grid_reaches(rule: Any, unit: int, weekdays: Any) -> bool:
+    """Whether the grid of a sub-daily `rule` (`unit` seconds a step) reaches a time of
+    day its BYHOUR/BYMINUTE/BYSECOND allow (those that filter at its frequency) on
+    one of `weekdays`. Counting in units from Monday 00:00, the grid's places in a
+    week are those congruent to its DTSTART's modulo g = gcd(INTERVAL, units a week):
+    either walk them (w / g places) or find the residues the allowed places have."""
+    per_week = _WEEK_SECONDS // unit
+    g = math.gcd(rule._interval, per_week)
+    begin = rule._dtstart  # (dateutil steps on the wall clock)
+    here = (begin.weekday() * 86400 + begin.hour * 3600 + begin.minute * 60 + begin.second) // unit % g
+    parts = [(weekdays, 86400 // unit, 7), (rule._byhour, 3600 // unit, 24)]
+    if unit <= 60:
+        parts.append((rule._byminute, 60 // unit, 60))
+    if unit == 1:
+        parts.append((rule._bysecond, 1, 60))
+    parts = [(range(size) if values is None else values, weight, size) for values, weight, size in parts]
+    if per_week // g <= g * sum(len(values) for values, _, _ in parts):
+        return any(all(place // weight % size in values for values, weight, size in parts)
+                   for place in range(here, per_week, g))
+    residues = {0}
+    for values, weight, _ in parts:
+        residues = {(r + v * weight) % g for r in residues for v in values}
+    return here in residues
 
 
 # dateutil expands a rule from its DTSTART on (2020 when it gives none), so a minutely

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import pathlib
 import sys
 import uuid
 
+import dateutil.rrule
 import pytest
 from hypothesis import HealthCheck, example, given, reject, settings, strategies as st
 
@@ -126,7 +128,8 @@ def _rrules_near_a_start(draw):
     for key, values in (("BYHOUR", range(24)), ("BYMINUTE", range(0, 60, 7)), ("BYSECOND", range(0, 60, 13)),
                         ("BYDAY", ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), ("BYSETPOS", [1, -1])):
         # (a grid of 7k seconds comes back to a time of day only every 7k days, on the same
-        # weekday: BYDAY may never meet it, and dateutil, Prefect's too, walks to year 9999)
+        # weekday: BYDAY may never meet it; get_dates then gives nothing at once (tested
+        # below), but dateutil walks this test's reference, the whole rule, to year 9999)
         if key == "BYDAY" and freq == "SECONDLY" and interval % 7 == 0:
             continue
         if draw(st.booleans()):
@@ -209,8 +212,6 @@ def test_dates_next_to_the_end_are_prefects(rrule, zone, n, start, end, expected
 @pytest.fixture
 def yielded(monkeypatch) -> list:
     """Every date dateutil's rules yield while the test runs (how far they walked)."""
-    import dateutil.rrule
-
     dates: list = []
     whole = dateutil.rrule.rrule._iter
 
@@ -243,6 +244,83 @@ def test_rrules_from_2020_expand_only_near_the_start(rrule, yielded):
     assert dates == ([start, start + dt.timedelta(seconds=1), start + dt.timedelta(seconds=2)]
                      if "SECONDLY" in rrule else [])
     assert 0 < len(yielded) < 3 * 86400
+
+
+# A sub-daily grid of 7k units reaches a time of day on one weekday only: if BYDAY names
+# others, no date ever comes, and dateutil walks the rule to year 9999 to find that out.
+_SUB_DAILY_UNITS = {"HOURLY": 3600, "MINUTELY": 60, "SECONDLY": 1}
+
+
+@st.composite
+def _sub_daily_rules_with_weekdays(draw):
+    freq = draw(st.sampled_from(sorted(_SUB_DAILY_UNITS)))
+    interval = draw(st.integers(1, 400 if freq == "SECONDLY" else 60))
+    interval = interval * 7 if draw(st.integers(0, 4)) else interval  # mostly locked to weekdays
+    parts = [f"FREQ={freq}", f"INTERVAL={interval}",
+             "BYDAY=" + ",".join(draw(st.lists(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]),
+                                               min_size=1, max_size=6, unique=True)))]
+    # the parts that pick the grid's places (BYHOUR always below hourly, or expanding
+    # the rule's dates for the reference takes too long)
+    for key, size, filters in (("BYHOUR", 24, freq != "HOURLY"), ("BYMINUTE", 60, freq != "HOURLY"),
+                               ("BYSECOND", 60, freq == "SECONDLY")):
+        if (key == "BYHOUR" and filters) or draw(st.booleans()):
+            parts.append(f"{key}=" + ",".join(map(str, draw(st.lists(st.integers(0, size - 1), min_size=1,
+                                                                          max_size=3, unique=True)))))
+    dtstart = dt.datetime(2026, 1, 1) + dt.timedelta(seconds=draw(st.integers(0, 14 * 86400)))
+    try:
+        return schedules._parse_rrule(f"DTSTART:{dtstart:%Y%m%dT%H%M%S}\nRRULE:" + ";".join(parts))
+    except ValueError:  # dateutil refuses BY* parts that leave no time in a period
+        reject()
+
+
+@settings(max_examples=150, deadline=None)
+@given(_sub_daily_rules_with_weekdays())
+@example(schedules._parse_rrule("DTSTART:20260404T143234\nRRULE:FREQ=SECONDLY;INTERVAL=238;BYHOUR=11;BYMINUTE=0;"
+                                "BYSECOND=0;BYDAY=MO"))
+def test_a_grid_that_never_meets_its_weekdays_is_found(rule):
+    # dateutil's answer: the dates of the rule without BYDAY over two turns of its grid
+    # round the week (after which its places repeat), on the weekdays BYDAY names
+    turn = math.lcm(rule._interval * _SUB_DAILY_UNITS[dateutil.rrule.FREQNAMES[rule._freq]], 7 * 86400)
+    any_day = rule.replace(byweekday=None, until=rule._dtstart + dt.timedelta(seconds=2 * turn))
+    try:
+        fires = any(date.weekday() in rule._byweekday for date in any_day)
+    except ValueError:  # dateutil refuses a grid that never meets BYHOUR etc.: left to it
+        fires = True
+    assert schedules._never_fires(rule) is not fires
+
+
+@pytest.mark.parametrize("rrule, without", [
+    ("DTSTART:20260105T000000\nRRULE:FREQ=HOURLY;INTERVAL=7;BYDAY=MO;BYHOUR=9", None),
+    ("DTSTART:20260404T143234\nRRULE:FREQ=SECONDLY;INTERVAL=238;BYHOUR=11;BYMINUTE=0;BYSECOND=0;BYDAY=MO;COUNT=5",
+     None),
+    ("DTSTART:20260105T000000\nRRULE:FREQ=MINUTELY;INTERVAL=70;BYDAY=SU;BYHOUR=9\nRRULE:FREQ=DAILY;BYHOUR=12",
+     "DTSTART:20260105T000000\nRRULE:FREQ=DAILY;BYHOUR=12"),
+    ("DTSTART:20260105T000000\nRRULE:FREQ=HOURLY;INTERVAL=7;BYDAY=MO;BYHOUR=9\nRDATE:20261124T100000",
+     "DTSTART:20260105T000000\nRDATE:20261124T100000"),
+    ("DTSTART:20260105T000000\nRRULE:FREQ=HOURLY\nEXRULE:FREQ=HOURLY;INTERVAL=7;BYDAY=MO;BYHOUR=9",
+     "DTSTART:20260105T000000\nRRULE:FREQ=HOURLY"),
+])
+def test_a_rule_that_never_meets_its_weekdays_is_not_expanded(rrule, without, monkeypatch):
+    # Not one date of the silent rule comes; dateutil took 1.8 s (hourly) to 103 s
+    # (secondly) to walk it to year 9999 and find that out.
+    zone, start = "America/New_York", dt.datetime(2026, 11, 23, tzinfo=UTC)
+    expected = [] if without is None else RRuleSchedule(without, zone).get_dates(10, start, start + dt.timedelta(days=3))
+    whole = dateutil.rrule.rrule._iter
+
+    def refusing(rule):  # (a generator: dateutil makes one when it builds a rule)
+        assert rule._interval % 7 or not rule._byweekday, f"dateutil expands {rule}"
+        yield from whole(rule)
+
+    monkeypatch.setattr(dateutil.rrule.rrule, "_iter", refusing)
+    assert RRuleSchedule(rrule, zone).get_dates(10, start, start + dt.timedelta(days=3)) == expected
+    assert len(expected) == (0 if without is None else 3 if "DAILY" in without else 1 if "RDATE" in without else 10)
+
+
+def test_a_rule_whose_grid_meets_its_weekday_is_expanded():
+    # the same grid of 7 hours from a Monday midnight reaches Monday 07:00
+    rule = "DTSTART:20260105T000000\nRRULE:FREQ=HOURLY;INTERVAL=7;BYDAY=MO;BYHOUR=7"
+    start = dt.datetime(2026, 11, 23, tzinfo=UTC)
+    assert RRuleSchedule(rule).get_dates(3, start) == [start + dt.timedelta(days=7 * k, hours=7) for k in range(3)]
 
 
 @pytest.mark.parametrize("rrule, why", [
