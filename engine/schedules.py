@@ -386,25 +386,45 @@ class RRuleSchedule(_Schedule):
         return ValidationError(f"rrule {shown(self.rrule)} has no dates dateutil can expand: {why}")
 
 
-# A sub-daily grid whose INTERVAL is 7k units comes back to a time of day only every
-# 7k days, so always on the same weekday; if BYDAY names other weekdays, no date ever
-# comes, and dateutil walks the rule to year 9999 to find that out (with or without an
-# UNTIL, which it checks only against dates it gives): 103 s for a secondly rule.
+# Rules no date of which ever comes, which dateutil walks to year 9999 to find that out
+# (with or without an UNTIL, which it checks only against dates it gives). A sub-daily
+# grid whose INTERVAL is 7k units comes back to a time of day only every 7k days, so
+# always on the same weekday, and BYDAY may name others (103 s for a secondly rule);
+# BYMONTHDAY may name days none of the BYMONTH months has (30 February: 3 to 6 s).
 _UNIT_SECONDS = {4: 3600, 5: 60, 6: 1}  # dateutil's HOURLY, MINUTELY, SECONDLY
 _WEEK_SECONDS = 7 * 86400
+_LONGEST_MONTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _never_fires(rule: Any) -> bool:
-    """Whether `rule` is a sub-daily rule whose grid reaches times its BY* parts allow,
-    but never on a weekday its BYDAY allows. (A grid that reaches no allowed time on
-    any day is left to dateutil, which refuses it.) Other day parts (BYMONTH, ...)
-    only remove dates, so a rule this finds silent is silent whatever they say.
-    O(min(w / g, g · v)) for the w units of a week, g = gcd(INTERVAL, w) and the v
-    values of its BY* parts; O(1) for any other rule."""
+    """Whether `rule` never gives a date because its BYMONTHDAY days are in none of its
+    BYMONTH months, or because it is a sub-daily rule whose grid reaches times its BY*
+    parts allow but never on a weekday its BYDAY allows. (A sub-daily grid that
+    reaches no allowed time on any day is left to dateutil, which refuses it.) The
+    other BY* parts only remove dates, so such a rule is silent whatever they say.
+    O(BYMONTH + BYMONTHDAY values), plus, for a sub-daily rule either test may find
+    silent, O(min(w / g, g · v)): w units a week, g = gcd(INTERVAL, w), v values of
+    its BY* parts."""
     unit = _UNIT_SECONDS.get(rule._freq)
-    if unit is None or rule._interval % 7 or not rule._byweekday:
+    days_missing = _no_month_has_its_days(rule)
+    weekday_bound = unit is not None and rule._interval % 7 == 0 and bool(rule._byweekday)
+    if not days_missing and not weekday_bound:
         return False
-    return not _grid_reaches(rule, unit, rule._byweekday) and _grid_reaches(rule, unit, range(7))
+    if unit is None:
+        return days_missing
+    if not _grid_reaches(rule, unit, range(7)):
+        return False
+    return days_missing or not _grid_reaches(rule, unit, rule._byweekday)
+
+
+def _no_month_has_its_days(rule: Any) -> bool:
+    """Whether BYMONTHDAY (from the start or the end of a month) names only days that
+    none of the BYMONTH months has, in any year (30 and 31 February, 31 April)."""
+    months, from_start, from_end = rule._bymonth, rule._bymonthday, rule._bynmonthday
+    if not months or not (from_start or from_end):
+        return False
+    longest = max(_LONGEST_MONTHS[month - 1] for month in months)
+    return all(abs(day) > longest for day in (*from_start, *from_end))
 
 
 def _grid_reaches(rule: Any, unit: int, weekdays: Any) -> bool:
