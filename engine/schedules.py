@@ -363,12 +363,10 @@ class RRuleSchedule(_Schedule):
         rules = getattr(rule, "_rrule", [rule]) + getattr(rule, "_exrule", [])
         if any(r._interval < 1 for r in rules):
             raise self._unexpandable("its INTERVAL must be a positive integer")
-        if hasattr(rule, "_rrule"):  # (a set without included rules keeps its RDATEs)
-            rule._rrule = [r for r in rule._rrule if not _never_fires(r)]
-            rule._exrule = [r for r in rule._exrule if not _never_fires(r)]
-        elif _never_fires(rule):
+        near = _near(rule, start, end, self._zones())
+        if near is None:  # (a rule no date of which ever comes)
             return iter(())
-        return _first_distinct(self._occurrences(_near(rule, start, end, self._zones()), start), n, end)
+        return _first_distinct(self._occurrences(near, start), n, end)
 
     def _occurrences(self, rule: Any, start: _dt.datetime) -> Iterator[_dt.datetime]:
         try:
@@ -391,8 +389,8 @@ class RRuleSchedule(_Schedule):
 # grid whose INTERVAL is 7k units comes back to a time of day only every 7k days, so
 # always on the same weekday, and BYDAY may name others (103 s for a secondly rule);
 # BYMONTHDAY may name days none of the BYMONTH months has (30 February: 3 to 6 s).
-_UNIT_SECONDS = {4: 3600, 5: 60, 6: 1}  # dateutil's HOURLY, MINUTELY, SECONDLY
-_WEEK_SECONDS = 7 * 86400
+_PERIOD_SECONDS = {2: 7 * 86400, 3: 86400, 4: 3600, 5: 60, 6: 1}  # dateutil's WEEKLY .. SECONDLY
+_HOURLY = 4  # dateutil's HOURLY: it and the finer frequencies step within a day
 _LONGEST_MONTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -405,7 +403,7 @@ def _never_fires(rule: Any) -> bool:
     O(BYMONTH + BYMONTHDAY values), plus, for a sub-daily rule either test may find
     silent, O(min(w / g, g · v)): w units a week, g = gcd(INTERVAL, w), v values of
     its BY* parts."""
-    unit = _UNIT_SECONDS.get(rule._freq)
+    unit = _PERIOD_SECONDS[rule._freq] if rule._freq >= _HOURLY else None
     days_missing = _no_month_has_its_days(rule)
     weekday_bound = unit is not None and rule._interval % 7 == 0 and bool(rule._byweekday)
     if not days_missing and not weekday_bound:
@@ -433,7 +431,7 @@ def _grid_reaches(rule: Any, unit: int, weekdays: Any) -> bool:
     one of `weekdays`. Counting in units from Monday 00:00, the grid's places in a
     week are those congruent to its DTSTART's modulo g = gcd(INTERVAL, units a week):
     either walk them (w / g places) or find the residues the allowed places have."""
-    per_week = _WEEK_SECONDS // unit
+    per_week = _PERIOD_SECONDS[2] // unit  # (2: WEEKLY)
     g = math.gcd(rule._interval, per_week)
     begin = rule._dtstart  # (dateutil steps on the wall clock)
     here = (begin.weekday() * 86400 + begin.hour * 3600 + begin.minute * 60 + begin.second) // unit % g
@@ -455,17 +453,18 @@ def _grid_reaches(rule: Any, unit: int, weekdays: Any) -> bool:
 # dateutil expands a rule from its DTSTART on (2020 when it gives none), so a minutely
 # rule walks millions of minutes to reach today, and a set whose exclusions remove
 # every date walks to year 9999. Each rule is cut to the stretch that can matter.
-_PERIOD_SECONDS = {2: 7 * 86400, 3: 86400, 4: 3600, 5: 60, 6: 1}  # dateutil's WEEKLY .. SECONDLY
 _WINDOW_HOURS = 26  # more than any UTC offset a zone has had (Manila's LMT was -15:56, Sitka's +14:58)
 
 
-def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple) -> Any:
+def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple) -> Any | None:
     """`rule` (an rrule or rruleset) with the same dates from `start` to `end`, but
-    cheap to expand there. A rule without COUNT whose frequency is weekly or finer
-    starts one period before the last of its periods that can hold a date at or
-    after `start` (whole periods keep its grid, and the BY* parts dateutil takes
-    from DTSTART: weekday, hour, minute, second). An included rule without COUNT
-    ends (UNTIL) at the last wall-clock reading a date not past `end` can have.
+    cheap to expand there; None for a rule that never gives a date (_never_fires),
+    and a set leaves such rules out. A rule without COUNT whose frequency is weekly
+    or finer starts one period before the last of its periods that can hold a date
+    at or after `start` (whole periods keep its grid, and the BY* parts dateutil
+    takes from DTSTART: weekday, hour, minute, second), and ends (UNTIL) at the last
+    wall-clock reading a date not past `end` can have (an exclusion past there
+    cannot matter: every date it could remove is past `end`).
     `zones` are the schedule's zone as dateutil and zoneinfo read it: dateutil's
     offsets decide what is at or after `start` (by instant), zoneinfo's what is past
     `end` (by wall clock), and the two differ: before 1901 and past 2037, and where
@@ -473,10 +472,9 @@ def _near(rule: Any, start: _dt.datetime, end: _dt.datetime | None, zones: tuple
     lowest = _wall_bound(start, zones, latest=False)
     highest = None if end is None else _wall_bound(end, zones, latest=True)
     if not hasattr(rule, "_rrule"):
-        return _cut(rule, lowest, highest)
-    rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule]
-    # (exclusions past `highest` cannot matter: every date there is past `end`)
-    rule._exrule = [_cut(r, lowest, highest) for r in rule._exrule]
+        return None if _never_fires(rule) else _cut(rule, lowest, highest)
+    rule._rrule = [_cut(r, lowest, highest) for r in rule._rrule if not _never_fires(r)]
+    rule._exrule = [_cut(r, lowest, highest) for r in rule._exrule if not _never_fires(r)]
     return rule
 
 
