@@ -247,15 +247,15 @@ def test_a_duration_that_must_be_positive_says_so_for_zero_and_negative_alike(in
 
 @pytest.mark.parametrize("mutate, path, says", [
     # numbers past float's range (an int math.isfinite and float() refuse) or past 64 bits
-    (lambda d: d["flows"][0]["tasks"][0].update(duration=10**400), "flows[0].tasks[0].duration",
+    (lambda d: _task0(d).update(duration=10**400), "flows[0].tasks[0].duration",
      "must be a non-negative duration, got 1000000"),
-    (lambda d: d["flows"][0]["tasks"][0].update(duration="9" * 400 + "s"), "flows[0].tasks[0].duration",
+    (lambda d: _task0(d).update(duration="9" * 400 + "s"), "flows[0].tasks[0].duration",
      "must be a finite duration"),
-    (lambda d: d["flows"][0]["tasks"][0].update(failure_probability=10**400), "flows[0].tasks[0].failure_probability",
+    (lambda d: _task0(d).update(failure_probability=10**400), "flows[0].tasks[0].failure_probability",
      "must be a number"),
-    (lambda d: d["flows"][0]["tasks"][0].update(retry_jitter_factor=-10**400),
+    (lambda d: _task0(d).update(retry_jitter_factor=-10**400),
      "flows[0].tasks[0].retry_jitter_factor", "must be a number"),
-    (lambda d: d["flows"][0]["tasks"][0].update(count=2**63), "flows[0].tasks[0].count",
+    (lambda d: _task0(d).update(count=2**63), "flows[0].tasks[0].count",
      "must fit in a signed 64-bit integer, got 9223372036854775808"),
     (lambda d: d["tag_limits"][0].update(limit=-10**5000), "tag_limits[0].limit", "must be >= 0, got <int of"),
     # a distribution's name that is not a string; a lognormal whose spread overflows
