@@ -174,7 +174,8 @@ class Engine:
     @classmethod
     def open(cls, url: str, clock: Clock | None = None, **options: Any) -> "Engine":
         """An engine backed by `url` ("sqlite:///runs.db", "json:///runs.json",
-        "memory://"), rebuilt from what is stored there. See backends.open_engine."""
+        "memory://"), rebuilt from what is stored there. See backends.open_engine.
+        O(n log n) for the n records stored there; O(1) for "memory://"."""
         from backends import open_engine
 
         return open_engine(url, clock=clock, **options)
@@ -186,13 +187,18 @@ class Engine:
 
     def flush(self) -> None:
         """Make every committed call durable now (batched SQLite: write the batch;
-        JSON: save a snapshot). A no-op without a backend."""
+        JSON: save a snapshot). A no-op without a backend. Cost by backend: O(1)
+        without one or for write-through SQLite, O(records changed in the pending
+        batch) for batched SQLite (one SQLite transaction), O(n) for JSON (all n
+        records are written again)."""
         if self._backend is not None:
             self._backend.flush()
 
     def close(self) -> None:
         """Flush and release the backend; afterwards reads still work, writes raise
-        BackendError. A no-op without a backend. Idempotent."""
+        BackendError. A no-op without a backend. Idempotent. O(1) plus the backend's
+        flush (see flush; a JSON snapshot is saved only if something changed since
+        the last save)."""
         if self._backend is not None:
             self._backend.close()
 
@@ -225,7 +231,7 @@ class Engine:
         self._given_clock = clock
 
     def now(self) -> _dt.datetime:
-        """The engine's current time (from its clock)."""
+        """The engine's current time (from its clock). O(1)."""
         return self._clock.now()
 
     def estimated_run_time(self, run: FlowRun | TaskRun) -> _dt.timedelta:
@@ -242,6 +248,13 @@ class Engine:
         """Group calls atomically: an exception inside undoes all of them.
 
         Nested use creates a savepoint. The lock is held for the whole block.
+        Entering is O(1) and so is closing a savepoint; the block's calls cost what
+        they cost alone. The outermost commit is O(records changed) (its undo log
+        dropped and, with a backend listening, its changes handed over, plus that
+        backend's write). A rollback is O(changes undone): each restored, removed
+        or re-inserted record is refiled, O(indexes) plus O(log n) per sorted
+        index it moves in (a deleted catalog row also goes back to its place,
+        O(rows of its table)).
         """
         with self._lock:
             self._store.begin()
@@ -255,7 +268,8 @@ class Engine:
     def session(self) -> Any:
         """`async with engine.session() as session:` for the Prefect-shaped facade
         (engine.models). Each call through it is atomic on its own; the lock is
-        never held across an await (see engine/models/session.py)."""
+        never held across an await (see engine/models/session.py). O(1) to make;
+        each call through it costs what the engine call it makes costs."""
         from .models.session import SessionContext
 
         return SessionContext(self)
@@ -304,10 +318,12 @@ class Engine:
 
     @locked
     def read_flow(self, flow_id: Any) -> Flow | None:
+        """The flow with this id, or None. O(1)."""
         return self._table("flow").get(as_uuid(flow_id, "flow_id"))
 
     @locked
     def read_flow_by_name(self, name: str) -> Flow | None:
+        """The flow with this name, or None. O(1) (a hash index on the name)."""
         return self._unique("flow", "name", as_str(name, "name", False))
 
     @locked
@@ -349,7 +365,12 @@ class Engine:
 
         As Prefect's one DELETE with the schema's cascades: none of delete_deployment's
         or delete_flow_run's own steps run, so a deployment's concurrency limit stays
-        (the foreign key points from the deployment to it) and no slot is given back."""
+        (the foreign key points from the deployment to it) and no slot is given back.
+
+        O(d + s) for its d deployments and their s schedules, + as delete_flow_run
+        (without the slot) for each of its runs (see README, Operations and their
+        cost); each catalog row deleted (the flow, a deployment, a schedule) also
+        saves its place for a rollback, O(rows of its table)."""
         flow = self._table("flow").get(as_uuid(flow_id, "flow_id"))
         if flow is None:
             return False
@@ -377,6 +398,10 @@ class Engine:
         of its fields, or None. Upserting sets the fields given (an explicit None
         included) and deletes the deployment's auto-scheduled, never-run SCHEDULED
         flow runs, as Prefect does.
+
+        O(1) to create, + O(s) for its s `schedules`; an upsert also O(min(runs of
+        the deployment, SCHEDULED runs)) to find the runs it deletes (each deleted
+        as by delete_flow_run), + O(s) for the schedules it replaces.
         """
         return _deployments.create_deployment(self, flow_id, name, concurrency_limit, fields)
 
@@ -425,6 +450,7 @@ class Engine:
 
     @locked
     def read_deployment(self, deployment_id: Any) -> Deployment | None:
+        """The deployment with this id, or None. O(1)."""
         return self._table("deployment").get(as_uuid(deployment_id, "deployment_id"))
 
     @locked
@@ -467,7 +493,10 @@ class Engine:
     @atomic
     def delete_deployment(self, deployment_id: Any) -> bool:
         """Delete a deployment with its schedules, its never-run SCHEDULED runs and
-        its concurrency limit. True iff it existed."""
+        its concurrency limit. True iff it existed. O(min(runs of the deployment,
+        SCHEDULED runs)) to find those runs (each deleted as by delete_flow_run),
+        + O(s) for its s schedules; each catalog row deleted (the deployment, a
+        schedule, the limit) also saves its place for a rollback, O(rows of its table)."""
         return _deployments.delete_deployment(self, deployment_id)
 
     # deployment schedules (engine/deployments.py, the types in engine/schedules.py) ------------
@@ -525,15 +554,18 @@ class Engine:
     # work pools and queues ------------------------------------------------------------------------
     @atomic
     def create_work_pool(self, name: str, type: str = "process", **fields: Any) -> WorkPool:
-        """Create a work pool with its "default" queue. Names are unique."""
+        """Create a work pool with its "default" queue. Names are unique. O(1)
+        (a hash index on the name), + O(size of the fields given) to check them."""
         return _workers.create_work_pool(self, name, type, fields)
 
     @locked
     def read_work_pool(self, work_pool_id: Any) -> WorkPool | None:
+        """The work pool with this id, or None. O(1)."""
         return self._table("work_pool").get(as_uuid(work_pool_id, "work_pool_id"))
 
     @locked
     def read_work_pool_by_name(self, name: str) -> WorkPool | None:
+        """The work pool with this name, or None. O(1) (a hash index on the name)."""
         return self._unique("work_pool", "name", as_str(name, "name", False))
 
     @locked
@@ -560,7 +592,10 @@ class Engine:
     @atomic
     def delete_work_pool(self, work_pool_id: Any) -> bool:
         """Delete a pool with its workers and queues (their runs and deployments
-        lose the queue). True iff it existed."""
+        lose the queue). True iff it existed. O(w + q + d + r) for its w workers,
+        q queues, and the d deployments and r runs of those queues; each catalog row
+        deleted (the pool, a worker, a queue) also saves its place for a rollback,
+        O(rows of its table)."""
         return _workers.delete_work_pool(self, work_pool_id)
 
     @atomic
@@ -623,11 +658,13 @@ class Engine:
 
     @atomic
     def create_work_queue(self, work_pool_id: Any, name: str, **fields: Any) -> WorkQueue:
-        """Create a queue in a pool; (pool, name) is unique."""
+        """Create a queue in a pool; (pool, name) is unique. O(q²) for the q queues of
+        the pool, which are renumbered by priority as Prefect does (pools hold a handful)."""
         return _workers.create_work_queue(self, work_pool_id, name, fields)
 
     @locked
     def read_work_queue(self, work_queue_id: Any) -> WorkQueue | None:
+        """The work queue with this id, or None. O(1)."""
         return self._table("work_queue").get(as_uuid(work_queue_id, "work_queue_id"))
 
     @locked
@@ -669,12 +706,18 @@ class Engine:
 
     @atomic
     def delete_work_queue(self, work_queue_id: Any) -> bool:
+        """Delete a queue: its flow runs and deployments lose it and the pool's
+        priorities are renumbered; a pool's default queue raises ValidationError.
+        True iff it existed. O(d + r + q log q) for the d deployments and r runs of
+        the queue and the q queues of the pool, + O(rows of the queue table) to save
+        its place for a rollback."""
         return _workers.delete_work_queue(self, work_queue_id)
 
     # concurrency limits ---------------------------------------------------------------------------------
     @atomic
     def create_concurrency_limit(self, tag: str, concurrency_limit: int, active_slots: list | None = None) -> ConcurrencyLimit:
-        """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept)."""
+        """Create a tag limit, or update `concurrency_limit` of the existing one (slots kept).
+        O(S) for the S active slots given or, on an update, held (saved for a rollback)."""
         if not isinstance(tag, str) or not tag:
             raise ValidationError(f"concurrency limit tag must be a non-empty string, got {shown(tag)}")
         tag = storable_text(tag, "concurrency limit tag")
@@ -693,15 +736,21 @@ class Engine:
 
     @locked
     def read_concurrency_limit_by_tag(self, tag: str) -> ConcurrencyLimit | None:
+        """The tag limit of `tag`, or None. O(1) (a hash index on the tag)."""
         return self._unique("concurrency_limit", "tag", as_str(tag, "tag", False))
 
     @locked
     def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
+        """The tag limits ordered by tag, after `offset`, at most `limit` (None: all).
+        O(L log L) for the L tag limits (all sorted, then sliced)."""
         page = _queries.window(offset, limit)
         return sorted(self._table("concurrency_limit").values(), key=lambda c: c.tag)[page]
 
     @atomic
     def reset_concurrency_limit_by_tag(self, tag: str, slot_override: list | None = None) -> ConcurrencyLimit | None:
+        """Replace the active slots of `tag`'s limit with `slot_override` (None: none);
+        the limit, or None if there is none. O(S) for the S slots held before
+        (saved for a rollback) and given."""
         slots = as_slot_holders(slot_override, "slot_override")
         limit = self.read_concurrency_limit_by_tag(tag)
         if limit is None:
@@ -713,6 +762,8 @@ class Engine:
 
     @atomic
     def delete_concurrency_limit_by_tag(self, tag: str) -> bool:
+        """Delete `tag`'s limit; True iff there was one. O(L + S) for the L tag limits
+        (its place among them is saved for a rollback) and the S slots it holds."""
         limit = self.read_concurrency_limit_by_tag(tag)
         if limit is None:
             return False
@@ -721,7 +772,7 @@ class Engine:
 
     @atomic
     def create_concurrency_limit_v2(self, name: str, limit: int, **fields: Any) -> ConcurrencyLimitV2:
-        """Create a global (v2) limit; names are unique."""
+        """Create a global (v2) limit; names are unique. O(1) (a hash index on the name)."""
         name = as_name(name, "concurrency_limit_v2.name")
         if self._store.tables["concurrency_limit_v2"].by_name["name"].get(name):
             raise UniquenessError(f"a concurrency limit named {shown(name)} already exists")
@@ -781,10 +832,15 @@ class Engine:
 
     @atomic
     def bulk_increment_active_slots(self, concurrency_limit_ids: list, slots: int) -> bool:
+        """Take `slots` (after decay) on every listed active limit that has room for
+        them. True iff every listed id was updated. O(ids)."""
         return _concurrency.bulk_increment_active_slots(self, as_uuid_list(concurrency_limit_ids, "concurrency_limit_ids"), as_count(slots, "slots"))
 
     @atomic
     def bulk_decrement_active_slots(self, concurrency_limit_ids: list, slots: int, occupancy_seconds: float | None = None) -> bool:
+        """Give back `slots` (after decay, clamped at 0) on every listed active limit;
+        `occupancy_seconds` also updates each one's average slot occupancy. True iff
+        every listed id was updated. O(ids)."""
         if occupancy_seconds is not None and not is_finite_number(occupancy_seconds):
             raise ValidationError(f"occupancy_seconds must be a finite number or None, got {shown(occupancy_seconds)}")
         slots = as_count(slots, "slots")
@@ -895,7 +951,9 @@ class Engine:
     @atomic
     def update_flow_run(self, flow_run_id: Any, flow_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
         """Replace the explicitly given fields (name, flow_version, parameters,
-        empirical_policy, tags, infrastructure_pid, job_variables). True iff the run exists."""
+        empirical_policy, tags, infrastructure_pid, job_variables). True iff the run exists.
+        O(changed indexed fields · log n) (name and tags are indexed), + O(size of the
+        values given) to check them; see README, Operations and their cost."""
         return self._update_fields("flow_run", flow_run_id, flow_run, fields, _FLOW_RUN_UPDATE)
 
     def _update_fields(self, kind: str, rec_id: Any, given: Mapping | None, fields: dict,
@@ -922,7 +980,10 @@ class Engine:
 
     @atomic
     def delete_flow_run(self, flow_run_id: Any) -> bool:
-        """Delete a run with its states and task runs; releases a held deployment slot."""
+        """Delete a run with its states and task runs; releases a held deployment slot.
+        O((its states + its task runs and their states + subflows made top-level)
+        · log n) per live sorted index, + O(i²) for its i inputs (each one's place
+        among the rest is saved for a rollback); see README, Operations and their cost."""
         run = self._table("flow_run").get(as_uuid(flow_run_id, "flow_run_id"))
         if run is None:
             return False
@@ -958,7 +1019,9 @@ class Engine:
         **fields: Any,
     ) -> TaskRun:
         """Create a task run, or return the existing one with the same
-        (flow_run_id, task_key, dynamic_key) unchanged (NULL flow run included)."""
+        (flow_run_id, task_key, dynamic_key) unchanged (NULL flow run included).
+        O(log n) per live sorted index + O(1) per hash index, with or without a
+        first state (see README, Operations and their cost); O(1) for an existing one."""
         fields, state = _create_fields(task_run, fields, state, "task_run", _TASK_RUN_DROPPED)
         for required in ("task_key", "dynamic_key"):
             if required not in fields:
@@ -988,12 +1051,16 @@ class Engine:
 
     @atomic
     def update_task_run(self, task_run_id: Any, task_run: Mapping[str, Any] | None = None, **fields: Any) -> bool:
-        """Replace the explicitly given fields (only `name`). True iff the run exists."""
+        """Replace the explicitly given fields (only `name`). True iff the run exists.
+        O(indexes), + O(log n) per live name order (global, per state type) a new
+        name moves it in."""
         return self._update_fields("task_run", task_run_id, task_run, fields, _TASK_RUN_UPDATE)
 
     @atomic
     def delete_task_run(self, task_run_id: Any) -> bool:
-        """Delete a task run and its states; subflows it wrapped become top-level."""
+        """Delete a task run and its states; subflows it wrapped become top-level.
+        O(h + subflows · indexes) for its h states and the subflows it wrapped
+        (refiled in hash indexes only), + O(log n) per live sorted index of task runs."""
         run = self._table("task_run").get(as_uuid(task_run_id, "task_run_id"))
         if run is None:
             return False
@@ -1029,11 +1096,13 @@ class Engine:
 
     @locked
     def read_flow_run_state(self, flow_run_state_id: Any) -> State | None:
+        """The flow-run state with this id (its details copied), or None. O(1)."""
         row = self._table("flow_run_state").get(as_uuid(flow_run_state_id, "flow_run_state_id"))
         return None if row is None else self._row_to_state(row)
 
     @locked
     def read_task_run_state(self, task_run_state_id: Any) -> State | None:
+        """The task-run state with this id (its details copied), or None. O(1)."""
         row = self._table("task_run_state").get(as_uuid(task_run_state_id, "task_run_state_id"))
         return None if row is None else self._row_to_state(row)
 
@@ -1053,10 +1122,14 @@ class Engine:
 
     @atomic
     def delete_flow_run_state(self, flow_run_state_id: Any) -> bool:
+        """Delete one flow-run state row; True iff it existed. A run whose current
+        state it was keeps no current state (its state columns stay). O(1)."""
         return self._delete_state_row("flow_run_state", "flow_run", as_uuid(flow_run_state_id, "flow_run_state_id"))
 
     @atomic
     def delete_task_run_state(self, task_run_state_id: Any) -> bool:
+        """Delete one task-run state row; True iff it existed. A run whose current
+        state it was keeps no current state (its state columns stay). O(1)."""
         return self._delete_state_row("task_run_state", "task_run", as_uuid(task_run_state_id, "task_run_state_id"))
 
     def _delete_state_row(self, kind: str, run_kind: str, row_id: uuid.UUID) -> bool:
@@ -1196,7 +1269,11 @@ class Engine:
         sort: Any = "ID_DESC",
     ) -> list[FlowRun]:
         """Flow runs matching every given filter, in `sort` order, after `offset`,
-        at most `limit`. Filters may be typed objects or Prefect's JSON shapes."""
+        at most `limit`. Filters may be typed objects or Prefect's JSON shapes.
+        With a limit, O(k) for k = offset + limit when matches are dense in the sort
+        order, at most O(c + m log m) from the smallest candidate set; without one,
+        O(c log c) or O(n); + cross-entity filters, and O(n log n) once for a sort
+        order's first use (see README, Operations and their cost)."""
         return _queries.read_flow_runs(
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
             work_pool_filter, work_queue_filter, offset, limit, sort,
@@ -1268,7 +1345,7 @@ class Engine:
         """Page `page` (from 1) of `limit` flow runs (None: 200, at most 200) as
         read_flow_runs gives them, with the count and number of pages (Prefect's
         POST /flow_runs/paginate). A read with offset (page - 1) * limit, plus a count of
-        the same query plan."""
+        the same query plan: O(read_flow_runs with k = page · limit + count_flow_runs)."""
         filters = (flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter,
                    work_queue_filter)
         return _pagination.paginate(
@@ -1284,7 +1361,9 @@ class Engine:
         work_pool_filter: Any = None,
         work_queue_filter: Any = None,
     ) -> int:
-        """Number of flow runs matching every given filter."""
+        """Number of flow runs matching every given filter. O(1) without filters,
+        O(keys) or O(log n) for one index-covered criterion, else O(c); + cross-entity
+        filters (see README, Operations and their cost)."""
         return _queries.count_flow_runs(
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
             work_pool_filter, work_queue_filter,
@@ -1301,7 +1380,9 @@ class Engine:
         limit: int | None = None,
         sort: Any = "ID_DESC",
     ) -> list[TaskRun]:
-        """Task runs matching every given filter, sorted, offset and limited."""
+        """Task runs matching every given filter, sorted, offset and limited. Costs
+        as read_flow_runs: with a limit, O(k) for k = offset + limit when matches are
+        dense, at most O(c + m log m); without one, O(c log c) or O(n) (see README)."""
         return _queries.read_task_runs(
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter, offset, limit, sort
         )
@@ -1314,7 +1395,9 @@ class Engine:
         task_run_filter: Any = None,
         deployment_filter: Any = None,
     ) -> int:
-        """Number of task runs matching every given filter."""
+        """Number of task runs matching every given filter. As count_flow_runs: O(1)
+        without filters, O(keys) or O(log n) for one index-covered criterion, else
+        O(c); + cross-entity filters (see README, Operations and their cost)."""
         return _queries.count_task_runs(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
 
     @locked
@@ -1325,7 +1408,9 @@ class Engine:
         task_run_filter: Any = None,
         deployment_filter: Any = None,
     ) -> "CountByState":
-        """Matching task runs counted per state type."""
+        """Matching task runs counted per state type. O((state type, name) pairs)
+        without filters (× g for a filter of g state types alone), else O(c), e.g. the
+        task runs of the given flow runs; + cross-entity filters."""
         return _queries.count_task_runs_by_state(self, flow_filter, flow_run_filter, task_run_filter, deployment_filter)
 
     # run history (engine/history.py) ------------------------------------------------------------------------------
@@ -1344,7 +1429,10 @@ class Engine:
     ) -> list:
         """Matching flow runs bucketed by expected start time into intervals of
         `history_interval` (a timedelta or seconds, at least 1 s) from `history_start`
-        to `history_end`, each interval's runs counted per state (POST /flow_runs/history)."""
+        to `history_end`, each interval's runs counted per state (POST /flow_runs/history).
+        O(log n + r) for the r runs whose expected start time lies in the intervals, or
+        O(c) when the smallest candidate set is smaller; + cross-entity filters +
+        O(N + s log s) for N intervals and s (interval, state) groups."""
         return _history.run_history(
             self, "flow_run", history_start, history_end, history_interval, flow_filter, flow_run_filter,
             task_run_filter, deployment_filter, work_pool_filter, work_queue_filter,
@@ -1361,7 +1449,8 @@ class Engine:
         task_run_filter: Any = None,
         deployment_filter: Any = None,
     ) -> list:
-        """As flow_run_history, for task runs (POST /task_runs/history)."""
+        """As flow_run_history, for task runs (POST /task_runs/history). O(log n + r) or
+        O(c), + cross-entity filters + O(N + s log s), as there."""
         return _history.run_history(
             self, "task_run", history_start, history_end, history_interval, flow_filter, flow_run_filter,
             task_run_filter, deployment_filter, None, None,
@@ -1378,7 +1467,7 @@ class Engine:
         work_queue_filter: Any = None,
     ) -> float | None:
         """Mean lateness in seconds of the matching flow runs, or None if none match
-        (POST /flow_runs/lateness)."""
+        (POST /flow_runs/lateness). O(c), O(n) without filters; + cross-entity filters."""
         return _history.average_flow_run_lateness(
             self, flow_filter, flow_run_filter, task_run_filter, deployment_filter,
             work_pool_filter, work_queue_filter,
@@ -1387,12 +1476,15 @@ class Engine:
     # graphs (engine/graph.py) -------------------------------------------------------------------------------------
     @locked
     def read_task_run_dependencies(self, flow_run_id: Any) -> list:
-        """Each task run of the flow run with its upstream task runs."""
+        """Each task run of the flow run with its upstream task runs. O(t log t + inputs)
+        for its t task runs and their task inputs."""
         return _graph.read_task_run_dependencies(self, as_uuid(flow_run_id, "flow_run_id"))
 
     @locked
     def read_flow_run_graph(self, flow_run_id: Any, since: _dt.datetime | None = None) -> Any:
-        """The flow run graph (nodes, edges, artifacts, states) as Prefect's graph v2."""
+        """The flow run graph (nodes, edges, artifacts, states) as Prefect's graph v2.
+        O(t log t + inputs + a log a + h log h) for its t task runs, their inputs, its
+        a artifacts and h states."""
         return _graph.read_flow_run_graph(self, as_uuid(flow_run_id, "flow_run_id"), since)
 
     # orchestration (engine/orchestration/) ----------------------------------------------------------------------
@@ -1409,6 +1501,13 @@ class Engine:
 
         No policy (or `force`) means MinimalFlowPolicy; GlobalFlowPolicy always runs.
         Raises ObjectNotFoundError for an unknown run.
+
+        O(applicable rules + global transforms) + O(changed indexed fields · log n) to
+        refile the run (none when nothing indexed changes); the new state's time is
+        checked against the run's h earlier ones, O(h) for h < 16, else O(1) unless it
+        is no later than the latest. A legacy client's (< 0.8.3) retry also resets the
+        run's FAILED task runs, O(t) for its t task runs. See README, Operations and
+        their cost.
         """
         return _orchestration.set_flow_run_state(
             self, as_uuid(flow_run_id, "flow_run_id"), as_state(state), force, flow_policy, orchestration_parameters
@@ -1470,7 +1569,13 @@ class Engine:
         task_policy: Any = None,
         orchestration_parameters: dict | None = None,
     ) -> Any:
-        """Propose `state` for a task run; deferred states use BackgroundTaskPolicy."""
+        """Propose `state` for a task run; deferred states use BackgroundTaskPolicy.
+
+        As set_flow_run_state: O(applicable rules + global transforms) + O(changed
+        indexed fields · log n), + O(1) per limited tag (taking or giving back a slot
+        copies the list, O(S) for S slots held) and an O(1) cache lookup, usually;
+        see README, Operations and their cost.
+        """
         return _orchestration.set_task_run_state(
             self, as_uuid(task_run_id, "task_run_id"), as_state(state), force, task_policy, orchestration_parameters
         )

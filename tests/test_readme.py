@@ -40,3 +40,15 @@ def test_ci_runs_exactly_the_readme_test_command():
     test_command = next(c for c in commands if "pytest" in c)
     ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test_command in ci_lines, f".ci/run must run {test_command!r} as written in README.md"
+
+
+def test_every_public_engine_method_states_its_cost():
+    # As sortedcontainers does: the docstring says what a call costs, so a reader
+    # need not find the README's table (which gives the long story).
+    import inspect
+
+    from engine import Engine
+
+    public = [name for name in dir(Engine) if not name.startswith("_") and callable(getattr(Engine, name))]
+    unstated = [name for name in public if "O(" not in (inspect.getdoc(getattr(Engine, name)) or "")]
+    assert len(public) > 100 and unstated == []
