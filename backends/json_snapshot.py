@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import tempfile
+import weakref
 import zlib
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -51,7 +52,6 @@ class JsonSnapshotBackend:
         self._codecs = {kind: codec(kind, nested_as_text=False) for kind in KINDS}
         self._lock = PathLock(self.path)
         self._engine: Engine | None = None
-        self._listener: Any = None
         self._since_save = 0
         self._opened = False
         self._existed = False
@@ -130,10 +130,11 @@ class JsonSnapshotBackend:
     # saving -----------------------------------------------------------------------------------
     def attach(self, engine: "Engine") -> None:
         self._remove_stale_temporaries()
-        self._engine = engine
+        # A weak proxy: the engine holds this backend, and a strong reference back would
+        # make every engine with a store a reference cycle, freed only by the collector.
+        self._engine = weakref.proxy(engine)
         # Always listening: commits since the last save tell close() whether to save.
-        self._listener = self._on_commit
-        engine._store.listeners.append(self._listener)
+        engine._store.listeners.append(self._on_commit)  # (not kept here: a cycle again)
 
     def _on_commit(self, changes: list) -> None:
         self._since_save += 1
@@ -227,8 +228,8 @@ class JsonSnapshotBackend:
                 if self._since_save or not os.path.exists(self.path):
                     self.flush()
                 listeners = engine._store.listeners
-                if self._listener in listeners:
-                    listeners.remove(self._listener)
+                if self._on_commit in listeners:  # (bound methods compare equal)
+                    listeners.remove(self._on_commit)
                 listeners.append(closed_listener(self.url))
         self._opened = False
         self._lock.release()

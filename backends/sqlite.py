@@ -254,7 +254,6 @@ class SqliteBackend:
         self._lock = PathLock(self.path)
         self._forget_key: Any = lambda: None  # (see _writers; set by `open`)
         self._engine: Engine | None = None
-        self._listener: Any = None
         # kind -> id touched since the last write -> _TOUCHED, _GONE (deleted) or
         # _RENEWED (deleted, then created again: its old row goes first, so the new
         # one takes the next rowid, as it is last in memory).
@@ -515,9 +514,10 @@ class SqliteBackend:
     def attach(self, engine: "Engine") -> None:
         if self._upgrade is not None or self._wal_pending:
             raise BackendError(f"{self.url}: load the database before attaching an engine")
-        self._engine = engine
-        self._listener = self._on_commit
-        engine._store.listeners.append(self._listener)
+        # A weak proxy: the engine holds this backend, and a strong reference back would
+        # make every engine with a store a reference cycle, freed only by the collector.
+        self._engine = weakref.proxy(engine)
+        engine._store.listeners.append(self._on_commit)  # (not kept here: a cycle again)
 
     def _on_commit(self, changes: list["Change"]) -> None:
         if self.batch == 1:
@@ -632,8 +632,8 @@ class SqliteBackend:
             with engine._lock:
                 self.flush()
                 listeners = engine._store.listeners
-                if self._listener in listeners:
-                    listeners[listeners.index(self._listener)] = closed_listener(self.url)
+                if self._on_commit in listeners:  # (bound methods compare equal)
+                    listeners[listeners.index(self._on_commit)] = closed_listener(self.url)
         self._release()
 
     def abort(self) -> None:

@@ -179,7 +179,7 @@ def big_files(big_engine, tmp_path_factory) -> dict[str, str]:
     backend.open()
     backend.attach(big_engine)
     backend.flush()
-    big_engine._store.listeners.remove(backend._listener)
+    big_engine._store.listeners.remove(backend._on_commit)  # (bound methods compare equal)
     backend.abort()
     db_path = str(folder / "big.db")
     sqlite_backend = SqliteBackend(db_path)
@@ -216,7 +216,7 @@ def test_json_snapshot_save(benchmark, big_engine, tmp_path):
     try:
         benchmark.pedantic(_cpu_timed(backend.flush, cpu), rounds=3, iterations=1)
     finally:
-        big_engine._store.listeners.remove(backend._listener)
+        big_engine._store.listeners.remove(backend._on_commit)  # (bound methods compare equal)
         backend.abort()
     benchmark.extra_info["bytes"] = os.path.getsize(tmp_path / "save.json")
     _report(benchmark, f"json snapshot save ({benchmark.extra_info['bytes'] / 1e6:.0f} MB)", cpu)

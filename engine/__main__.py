@@ -7,12 +7,11 @@ Exit codes: 0 success, 2 bad input (arguments or workload), 1 other failures
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from typing import Any, Sequence
 
-__all__ = ["main", "entry_point"]
+__all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -172,13 +171,6 @@ def _simulate(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         for k, simulation in enumerate(simulations):
-            if k:
-                # The previous variant's engine holds every run, in reference cycles
-                # (indexes and their table, the loop's callbacks): only a full
-                # collection frees it, and this run's freezes would hide it from the
-                # collector until the run ends. Without this a sweep's memory grows by
-                # a whole run per variant.
-                gc.collect()
             spec = simulation.workload.simulation
             if sweeping:
                 print(f"[{k + 1}/{len(simulations)}] {', '.join(variants[k])}", file=sys.stderr)
@@ -213,7 +205,7 @@ def _simulate(args: argparse.Namespace) -> int:
                         print("(charts skipped: install the 'charts' extra, e.g. pip install -e '.[charts]' in a checkout)")
             del result
             _close([simulation])
-            simulations[k] = None
+            simulations[k] = None  # its engine holds every run: free it before the next variant
             if report["simulated"]["interrupted"]:
                 interrupted = True
                 break
@@ -252,19 +244,5 @@ def _close(simulations: list) -> None:
             close()
 
 
-def entry_point() -> int:
-    """`main` as a program (`python -m engine`, the `runstate` script): the same,
-    and the exit skips the collector's last pass over what the process still holds.
-
-    A finished simulation's engine is reference cycles that only the collector
-    frees, and at interpreter exit it walks them all: 3 s after the summary at
-    20,000 runs. Nothing is left to finalize by then (stores are closed, files
-    written), so freezing the heap lets the process end at once. Not done in
-    `main`, which tests and embedders call in a process that goes on."""
-    code = main()
-    gc.freeze()
-    return code
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(entry_point())
+    sys.exit(main())

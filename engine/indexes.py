@@ -20,6 +20,7 @@ scan. Three shapes cover every query:
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
@@ -123,8 +124,10 @@ class SparseHashIndex(HashIndex):
 
 class ColdIndex:
     """Base of the indexes a table maintains only once first used: until then (`live`
-    False) its writes pay nothing for them. Subclasses keep `table` (the owning
-    Table, which files every row when the index is warmed) and `live`."""
+    False) its writes pay nothing for them. Subclasses keep `table` (a weak proxy
+    of the owning Table, which files every row when the index is warmed: a strong
+    reference back to the table that holds the index would make every engine a
+    reference cycle, freed only by the collector) and `live`."""
 
     __slots__ = ()
 
@@ -144,7 +147,7 @@ class ColdHashIndex(SparseHashIndex, ColdIndex):
 
     def __init__(self, name: str, extract: Callable[[Any], Hashable], table: Any) -> None:
         super().__init__(name, extract, table.rows)
-        self.table = table  # the owning Table, which files every row when warmed
+        self.table = weakref.proxy(table)  # (see ColdIndex)
         self.live = False
 
     def load(self, keys: Iterable[Hashable], records: Iterable[Any]) -> None:
@@ -371,7 +374,7 @@ class SortedIndex(ColdIndex):
         self.name = name
         self.extract = entry_extractor(key)
         self.entries = SortedList()
-        self.table = table  # the owning Table: turns entries back into records
+        self.table = weakref.proxy(table)  # turns entries back into records (see ColdIndex)
         self.live = False
 
     def insert(self, entry: tuple, rec: Any) -> None:

@@ -144,7 +144,9 @@ def _compile_refile(layout: tuple) -> Callable[[Any], Callable[[Any], bool]]:
         *body,
         "return changed",
     ]
-    return _factory("refile", setup, body)
+    # (the table's file function, bound first, not table._file: nothing here may
+    # hold the table)
+    return _factory("refile", ["file = table._file_fn", *setup], body)
 
 
 def _factory(name: str, setup: list[str], body: list[str]) -> Callable[[Any], Any]:
@@ -152,7 +154,6 @@ def _factory(name: str, setup: list[str], body: list[str]) -> Callable[[Any], An
         "def factory(table):",
         "    keys = table._keys",
         "    keys_get = keys.get",
-        "    file = table._file",
         "    indexes = table.indexes",
         *("    " + line for line in setup),
         f"    def {name}(rec):",

@@ -13,6 +13,7 @@ import enum
 import functools
 import heapq
 import operator
+import weakref
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from sortedcontainers import SortedList
@@ -153,7 +154,7 @@ class GroupedSortedIndex(ColdIndex):
         self.name = name
         self.extract = _grouped_extractor(group, key)
         self.groups: dict[Hashable, SortedList] = {}
-        self.table = table  # the owning Table
+        self.table = weakref.proxy(table)  # (see ColdIndex)
         self.live = False
 
     def load(self, keys: Iterable[tuple], records: Iterable[Any]) -> None:

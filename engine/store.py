@@ -117,6 +117,28 @@ def record_restore(rec: Any, snap: tuple) -> None:
         object.__setattr__(rec, n, v)
 
 
+def _filer_sharing_keys(idx: HashIndex, keys: dict) -> Callable[[Any], None]:
+    """The file function of a table whose one live index is the equality index
+    `idx` (flows by name, ...): a record joining a bucket shares its neighbours'
+    keys tuple, one object fewer per record for the garbage collector to walk."""
+    buckets = idx.buckets
+    extract = idx.extract
+
+    def file(rec: Any) -> None:
+        key = extract(rec)
+        bucket = buckets.get(key)
+        if bucket is None:
+            buckets[key] = {rec: rec}
+            keys[rec] = (key,)
+        else:
+            shared = keys[next(iter(bucket))]
+            # Only tuples are shared: a list is its record's own, updated in place.
+            keys[rec] = shared if shared.__class__ is tuple else (key,)
+            bucket[rec] = rec
+
+    return file
+
+
 class Table:
     """Records of one kind by id, plus their indexes.
 
@@ -140,7 +162,9 @@ class Table:
     them instead of at the end: O(bucket), or O(n) for "everywhere", per delete.
     """
 
-    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_file_fn", "_refile_fn", "order_shown")
+    # (weak references: cold indexes reach their table through a proxy, see ColdIndex)
+    __slots__ = ("kind", "rows", "indexes", "by_name", "_keys", "_file_fn", "_refile_fn", "order_shown",
+                 "__weakref__")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -150,7 +174,9 @@ class Table:
         self.by_name: dict[str, Any] = {}
         self._keys: dict[Any, Any] = {}
         # Generated for the current live indexes (engine/refile.py), bound on first
-        # use and None again whenever the live indexes change.
+        # use and None again whenever the live indexes change. They hold the parts
+        # they use, never the table itself: a table reaching itself through them
+        # would make every engine a reference cycle, freed only by the collector.
         self._file_fn: Callable[[Any], None] | None = None
         self._refile_fn: Callable[[Any], bool] | None = None
 
@@ -231,24 +257,8 @@ class Table:
     def _bind_file(self) -> Callable[[Any], None]:
         indexes = self.indexes
         if len(indexes) == 1 and indexes[0].__class__ is HashIndex:
-            return self._file_sharing_keys
+            return _filer_sharing_keys(indexes[0], self._keys)
         return bind_file(self)  # engine/refile.py: the loop over indexes, unrolled
-
-    def _file_sharing_keys(self, rec: Any) -> None:
-        # One equality index (flows by name, ...): a record joining a bucket shares
-        # its neighbours' keys tuple, one object fewer per record for the garbage
-        # collector to walk.
-        idx = self.indexes[0]
-        key = idx.extract(rec)
-        bucket = idx.buckets.get(key)
-        if bucket is None:
-            idx.buckets[key] = {rec: rec}
-            self._keys[rec] = (key,)
-        else:
-            shared = self._keys[next(iter(bucket))]
-            # Only tuples are shared: a list is its record's own, updated in place.
-            self._keys[rec] = shared if shared.__class__ is tuple else (key,)
-            bucket[rec] = rec
 
     def _unfile(self, rec: Any) -> None:
         # Tolerates a record inserted unfiled (`Store.insert(..., file=False)`).
@@ -307,7 +317,10 @@ class Table:
 
     def _bind_refile(self) -> Callable[[Any], bool]:
         # Generated per index layout (engine/refile.py): the hottest path of every
-        # write, with the per-index loop unrolled.
+        # write, with the per-index loop unrolled. It files an unfiled record with
+        # the table's file function, bound first.
+        if self._file_fn is None:
+            self._file_fn = self._bind_file()
         return bind_refile(self)
 
     def get(self, rec_id: Any) -> Any:
@@ -396,14 +409,7 @@ class HistoryTable(Table):
         raise RuntimeError(f"{self.kind}: a history table has exactly one plain hash index")
 
     def _file(self, rec: Any) -> None:
-        idx = self.indexes[0]
-        key = idx.extract(rec)
-        idx.insert(key, rec)  # and no keys kept
-        bounds = self.time_bounds
-        if bounds:
-            bound = bounds.get(key)
-            if bound is not None and rec.timestamp > bound:
-                bounds[key] = rec.timestamp
+        _file_in_history(self.indexes[0], self.time_bounds, rec)
 
     def _bucket_of(self, rec: Any) -> dict | None:
         """The bucket holding `rec`, or None if it is not filed."""
@@ -422,13 +428,31 @@ class HistoryTable(Table):
                 self.time_bounds.pop(key, None)
 
     def _bind_refile(self) -> Callable[[Any], bool]:
-        return self._refile_history
+        # Over the index and the bounds, not the table (see Table.__init__).
+        idx = self.indexes[0]
+        buckets = idx.buckets
+        extract = idx.extract
+        bounds = self.time_bounds
 
-    def _refile_history(self, rec: Any) -> bool:
-        if self._bucket_of(rec) is not None:
-            return False  # the key never changes
-        self._file(rec)
-        return True
+        def refile(rec: Any) -> bool:
+            bucket = buckets.get(extract(rec))
+            if bucket is not None and bucket.get(rec) is rec:
+                return False  # filed already: the key never changes
+            _file_in_history(idx, bounds, rec)
+            return True
+
+        return refile
+
+
+def _file_in_history(idx: HashIndex, bounds: dict, rec: Any) -> None:
+    # File a state row under its run (and no keys kept), moving up a long
+    # history's time bound.
+    key = idx.extract(rec)
+    idx.insert(key, rec)
+    if bounds:
+        bound = bounds.get(key)
+        if bound is not None and rec.timestamp > bound:
+            bounds[key] = rec.timestamp
 
 
 @attrs.frozen(slots=True)

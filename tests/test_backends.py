@@ -4,11 +4,13 @@ identically)."""
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import sqlite3
 import sys
 import tempfile
 import uuid
+import weakref
 
 import attrs
 import pytest
@@ -111,6 +113,28 @@ def test_closed_engine_reads_but_refuses_writes(tmp_path, scheme):
     assert engine.read_flow_by_name("g") is None
     with Engine.open(url) as again:  # the lock went with the close
         assert [f.name for f in again.read_flows()] == ["f"]
+
+
+
+@pytest.mark.parametrize("scheme, options", [("memory", {}), *BACKENDS])
+def test_a_dropped_engine_is_freed_at_once(tmp_path, scheme, options):
+    # No reference cycles (indexes and their table, a backend and its engine): the
+    # last reference going frees the engine and every record without the collector,
+    # so a test's or a simulation's memory comes back as soon as it lets go.
+    gc.collect()
+    gc.disable()
+    try:
+        engine = Engine.open("memory://" if scheme == "memory" else _url(tmp_path, scheme), **options)
+        records = populate_all_kinds(engine)
+        engine.read_flow_runs(sort="EXPECTED_START_TIME_DESC", limit=2)   # sorted indexes made live
+        engine.read_task_runs(task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}}, sort="NAME_DESC", limit=2)
+        engine.get_scheduled_flow_runs(work_pool_ids=[records["pool"].id])   # a cold hash index warmed
+        engine.close()
+        refs = [weakref.ref(engine), *(weakref.ref(rec) for rec in records.values())]
+        del engine, records
+        assert [ref() for ref in refs] == [None] * len(refs)
+    finally:
+        gc.enable()
 
 
 # what is durable, and when -------------------------------------------------------------------------

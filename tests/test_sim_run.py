@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import copy
+import gc
 import heapq
 import datetime as dt
 import json
 import pathlib
+import weakref
 
 import pytest
 
@@ -1286,3 +1288,27 @@ def test_a_users_policy_answering_completions_is_followed_as_a_client_would(tmp_
     else:  # an aborted task completion: that task failed, as the flow run sees it
         assert counters["task_aborts"] == 2
         assert flow_types == [StateType.FAILED] * 2 and task_types == [StateType.RUNNING] * 2
+
+
+@pytest.mark.parametrize("example", [None, "retries-caching-subflows/workload.json", "worker-outage/workload.toml",
+                                     "tag-limit-fanout/workload.toml"])
+def test_a_finished_simulation_is_freed_when_let_go(example):
+    # Its parts reach back to it weakly (a subflow to its parent too) and what still
+    # waits at the end (events, queued runs, runs on a worker) is dropped: no
+    # reference cycle keeps the simulation, its engine and its runs alive until a
+    # full collection (which the next simulation's freezes would put off).
+    from engine.sim import default_workload
+
+    workload = default_workload() if example is None else load_workload(EXAMPLES / example)
+    gc.collect()
+    gc.disable()
+    try:
+        simulation = Simulation(workload.with_overrides(until=3 * 3600.0))
+        result = simulation.run()
+        assert result.metrics.counters["flow_runs_created"] > 0
+        kept = [simulation, result.engine, *result.engine.read_flow_runs(), *result.runs, *result.subflow_runs]
+        refs = [weakref.ref(obj) for obj in kept]
+        del simulation, result, kept
+        assert [ref() for ref in refs if ref() is not None] == []
+    finally:
+        gc.enable()

@@ -25,6 +25,7 @@ it as they come, in the run's own order.
 """
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import TaskRunResult
@@ -245,7 +246,7 @@ class Client:
     def _sync_parent_task(self, run: RunSim) -> None:
         # The engine mirrors a subflow's states onto its parent task run (forced).
         parent, i, _ = run.parent
-        self._recount_task(parent, i)
+        self._recount_task(parent(), i)
 
     def t_of(self, when: Any) -> float:
         return self.loop.to_seconds(when)
@@ -408,7 +409,8 @@ class Client:
         if parent is None:
             self.on_final(run)
             return
-        prun, i, pgen = parent
+        prun_ref, i, pgen = parent
+        prun = prun_ref()
         if pgen == prun.gen and prun.status[i] == ACTIVE:
             self._node_done(prun, i, ok)
 
@@ -603,7 +605,7 @@ class Client:
             # injected crashes.
             root = run
             while root.parent is not None:
-                root = root.parent[0]
+                root = root.parent[0]()
             if self._crash(root, "simulated infrastructure crash"):
                 self._counters["crashes"] += 1
             return
@@ -660,7 +662,7 @@ class Client:
             flow_id=plan.flow_id, parent_task_run_id=tr.id, tags=list(plan.spec.tags),
             empirical_policy=plan.policy, state=Pending(),
         )
-        child = RunSim(rec, plan, None, key, rng, parent=(run, i, run.gen))
+        child = RunSim(rec, plan, None, key, rng, parent=(weakref.ref(run), i, run.gen))
         run.children[i] = child
         self.children_runs.append(child)
         self._subflow_sims[rec.id] = child
@@ -684,7 +686,7 @@ class Client:
         (REJECT: the node is done with its earlier result); otherwise (no result is
         persisted here) the subflow runs again in the same flow run."""
         self._counters["subflow_runs_loaded"] += 1
-        child.parent = (run, i, run.gen)
+        child.parent = (weakref.ref(run), i, run.gen)
         child.drive_again()
         run.children[i] = child
         self.propose_flow_running(child)

@@ -141,3 +141,11 @@ class EventLoop:
 
     def stop(self) -> None:
         self.stopped = True
+
+    def close(self) -> None:
+        """Drop the events not run (the loop is done): their handlers are bound
+        methods of the simulation's services, which hold this loop, so a finished
+        simulation would otherwise be a reference cycle, holding its engine until
+        the garbage collector's next full pass. O(pending events)."""
+        self._heap.clear()
+        self.stopped = True

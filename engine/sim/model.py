@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import weakref
 from typing import Any
 
 from ..records import FlowRunPolicy, TaskRunPolicy
@@ -121,12 +122,13 @@ class QueueRT:
 
 
 class PoolRT:
-    __slots__ = ("spec", "id", "queues", "queue_ids", "active", "paused")
+    __slots__ = ("spec", "id", "queues", "queue_ids", "active", "paused", "__weakref__")
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
         self.id: uuid.UUID | None = None
-        self.queues = [QueueRT(q, self) for q in spec.queues]   # in creation order until sort_queues()
+        # (each queue reaches its pool through a weak proxy: no reference cycle)
+        self.queues = [QueueRT(q, weakref.proxy(self)) for q in spec.queues]   # in creation order until sort_queues()
         self.queue_ids: list[Any] = []   # the queues' ids, in the same order
         self.active = 0
         self.paused = spec.paused   # now (an automation's action may change it)
@@ -196,7 +198,7 @@ class RunSim:
         "gen", "attempt", "status", "left", "trs", "ttypes", "outstanding", "failed", "held",
         "paused", "pause_armed", "pause_left", "crash_at", "cancelling", "pending_final", "resuming",
         "children", "cache_keys", "refs", "booted", "deleted", "recorded",
-        "key", "rng", "lives", "draws", "fails", "pause_for",
+        "key", "rng", "lives", "draws", "fails", "pause_for", "__weakref__",
     )
 
     def __init__(self, rec: Any, plan: FlowPlan, dep: DeploymentRT | None, key: str, rng: random.Random,
@@ -205,7 +207,10 @@ class RunSim:
         self.plan = plan
         self.dep = dep
         self.queue = dep.queue if dep is not None else None
-        self.parent = parent          # (parent RunSim, node index, parent gen) for subflows
+        # (a weak reference to the parent RunSim, node index, parent gen) for subflows:
+        # the parent holds the child in `children`, and a strong link back would
+        # make every subflow pair a reference cycle
+        self.parent = parent
         self.worker: WorkerRT | None = None
         self.type: StateType | None = None
         self.token = 0

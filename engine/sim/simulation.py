@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import functools
 import gc
 import math
 import random
@@ -21,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 import attrs
@@ -264,14 +266,21 @@ class Simulation:
         self.late_policy = late_policy
         self.runs_by_id: dict[Any, RunSim] = {}   # top-level runs, in creation order
         self.finished = 0
-        self.client = Client(engine, self.loop, self.metrics, flow_policy, task_policy, self._on_final,
-                             self._record_final, self._rescheduled)
+        # The parts reach back to the simulation through a weak proxy: strong
+        # references both ways would make a finished simulation, its engine and every
+        # run a reference cycle, kept until the collector's next full pass (which the
+        # next simulation's freezes put off).
+        me = weakref.proxy(self)
+        cls = type(self)
+        self.client = Client(engine, self.loop, self.metrics, flow_policy, task_policy,
+                             functools.partial(cls._on_final, me), functools.partial(cls._record_final, me),
+                             functools.partial(cls._rescheduled, me))
         if workload.pause_expirations.enabled:
             self.client.pause_expirations_loop = workload.pause_expirations.loop
-        self.services = Services(self)
+        self.services = Services(me)
         self.automations: Automations | None = None
         if workload.triggers.enabled and any(a.enabled for a in workload.automations):
-            self.automations = Automations(self)
+            self.automations = Automations(me)
             self.client.on_flow_state = self.automations.flow_event
         self.pools: dict[str, PoolRT] = {}
         self.deployments: list[DeploymentRT] = []
@@ -538,6 +547,7 @@ class Simulation:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            self._drop_what_waits()
             if restore is not None:
                 signal.signal(signal.SIGINT, restore)
             seed_ids(None)
@@ -559,6 +569,17 @@ class Simulation:
             stopped_by=stopped_by, done=self.finished, warnings=self._warnings(stopped_by),
             peak_memory_bytes=peak_memory_bytes(),
         )
+
+    def _drop_what_waits(self) -> None:
+        """The run is over: drop what still waits in it (events, runs queued for a
+        worker or held by one). Each links back to what holds it, so left in place
+        they would keep the finished simulation's runs in reference cycles."""
+        self.loop.close()
+        for pool in self.pools.values():
+            for queue in pool.queues:
+                queue.heap.clear()
+        for worker in self.workers:
+            worker.runs.clear()
 
     def _stopped_by(self, interrupted: bool) -> str:
         """Which of STOPPED_BY ended the run (a target reached wins over the time
