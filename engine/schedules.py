@@ -410,9 +410,8 @@ def _never_fires(rule: Any) -> bool:
         return False
     if unit is None:
         return days_missing
-    if not _grid_reaches(rule, unit, range(7)):
-        return False
-    return days_missing or not _grid_reaches(rule, unit, rule._byweekday)
+    reached = _weekdays_reached(rule, unit)
+    return bool(reached) and (days_missing or reached.isdisjoint(rule._byweekday))
 
 
 def _no_month_has_its_days(rule: Any) -> bool:
@@ -425,29 +424,31 @@ def _no_month_has_its_days(rule: Any) -> bool:
     return all(abs(day) > longest for day in (*from_start, *from_end))
 
 
-def _grid_reaches(rule: Any, unit: int, weekdays: Any) -> bool:
-    """Whether the grid of a sub-daily `rule` (`unit` seconds a step) reaches a time of
-    day its BYHOUR/BYMINUTE/BYSECOND allow (those that filter at its frequency) on
-    one of `weekdays`. Counting in units from Monday 00:00, the grid's places in a
-    week are those congruent to its DTSTART's modulo g = gcd(INTERVAL, units a week):
-    either walk them (w / g places) or find the residues the allowed places have."""
+def _weekdays_reached(rule: Any, unit: int) -> set[int]:
+    """The weekdays (0 Monday) on which the grid of a sub-daily `rule` (`unit` seconds
+    a step) reaches a time of day its BYHOUR/BYMINUTE/BYSECOND allow (those that
+    filter at its frequency). Counting in units from Monday 00:00, the grid's places
+    in a week are those congruent to its DTSTART's modulo g = gcd(INTERVAL, units a
+    week): either walk them (w / g places) or find the residues the allowed times of
+    day have and, for each weekday, whether the grid's is among them."""
     per_week = _PERIOD_SECONDS[2] // unit  # (2: WEEKLY)
+    per_day = 86400 // unit
     g = math.gcd(rule._interval, per_week)
     begin = rule._dtstart  # (dateutil steps on the wall clock)
     here = (begin.weekday() * 86400 + begin.hour * 3600 + begin.minute * 60 + begin.second) // unit % g
-    parts = [(weekdays, 86400 // unit, 7), (rule._byhour, 3600 // unit, 24)]
+    parts = [(rule._byhour, 3600 // unit, 24)]
     if unit <= 60:
         parts.append((rule._byminute, 60 // unit, 60))
     if unit == 1:
         parts.append((rule._bysecond, 1, 60))
     parts = [(range(size) if values is None else values, weight, size) for values, weight, size in parts]
     if per_week // g <= g * sum(len(values) for values, _, _ in parts):
-        return any(all(place // weight % size in values for values, weight, size in parts)
-                   for place in range(here, per_week, g))
+        return {place // per_day for place in range(here, per_week, g)
+                if all(place // weight % size in values for values, weight, size in parts)}
     residues = {0}
     for values, weight, _ in parts:
         residues = {(r + v * weight) % g for r in residues for v in values}
-    return here in residues
+    return {day for day in range(7) if (here - day * per_day) % g in residues}
 
 
 # dateutil expands a rule from its DTSTART on (2020 when it gives none), so a minutely

@@ -278,6 +278,8 @@ def _sub_daily_rules_with_weekdays(draw):
 @given(_sub_daily_rules_with_weekdays())
 @example(schedules._parse_rrule("DTSTART:20260404T143234\nRRULE:FREQ=SECONDLY;INTERVAL=238;BYHOUR=11;BYMINUTE=0;"
                                 "BYSECOND=0;BYDAY=MO"))
+@example(schedules._parse_rrule("DTSTART:20260110T040541\nRRULE:FREQ=SECONDLY;INTERVAL=1071;BYDAY=MO;BYHOUR=20;"
+                                "BYMINUTE=36,33;BYSECOND=59,38,24"))  # (no allowed time at all: dateutil refuses it)
 def test_a_grid_that_never_meets_its_weekdays_is_found(rule):
     # dateutil's answer: the dates of the rule without BYDAY over two turns of its grid
     # round the week (after which its places repeat), on the weekdays BYDAY names
