@@ -411,14 +411,8 @@ class HistoryTable(Table):
     def _file(self, rec: Any) -> None:
         _file_in_history(self.indexes[0], self.time_bounds, rec)
 
-    def _bucket_of(self, rec: Any) -> dict | None:
-        """The bucket holding `rec`, or None if it is not filed."""
-        idx = self.indexes[0]
-        bucket = idx.buckets.get(idx.extract(rec))
-        return bucket if bucket is not None and bucket.get(rec) is rec else None
-
     def _unfile(self, rec: Any) -> None:
-        bucket = self._bucket_of(rec)
+        bucket = _bucket_of(self.indexes[0], rec)
         if bucket is not None:  # tolerates a record inserted unfiled
             del bucket[rec]
             if not bucket:
@@ -430,18 +424,21 @@ class HistoryTable(Table):
     def _bind_refile(self) -> Callable[[Any], bool]:
         # Over the index and the bounds, not the table (see Table.__init__).
         idx = self.indexes[0]
-        buckets = idx.buckets
-        extract = idx.extract
         bounds = self.time_bounds
 
         def refile(rec: Any) -> bool:
-            bucket = buckets.get(extract(rec))
-            if bucket is not None and bucket.get(rec) is rec:
+            if _bucket_of(idx, rec) is not None:
                 return False  # filed already: the key never changes
             _file_in_history(idx, bounds, rec)
             return True
 
         return refile
+
+
+def _bucket_of(idx: HashIndex, rec: Any) -> dict | None:
+    """The bucket of the history index `idx` holding `rec`, or None if it is not filed."""
+    bucket = idx.buckets.get(idx.extract(rec))
+    return bucket if bucket is not None and bucket.get(rec) is rec else None
 
 
 def _file_in_history(idx: HashIndex, bounds: dict, rec: Any) -> None:
