@@ -174,11 +174,14 @@ def test_rrule_dates_are_those_of_the_whole_rule(case):
     rule = schedule.to_rrule()
     if end is not None:  # expanding the whole rule to year 9999 is too slow here; 3 days past the end is safe
         until = (end + dt.timedelta(days=3)).replace(tzinfo=None)
+
+        def cut(r):
+            return r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo))
+
         if hasattr(rule, "_rrule"):
-            rule._rrule = [r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo)) for r in rule._rrule]
-            rule._exrule = [r.replace(until=until.replace(tzinfo=r._dtstart.tzinfo)) for r in rule._exrule]
+            rule._rrule, rule._exrule = [cut(r) for r in rule._rrule], [cut(r) for r in rule._exrule]
         else:
-            rule = rule.replace(until=until.replace(tzinfo=rule._dtstart.tzinfo))
+            rule = cut(rule)
     try:
         # (sorted, as get_dates sorts: Samoa's skipped day gives dateutil's walls out of order)
         whole = sorted(schedules._first_distinct(schedule._occurrences(rule, bounded_start), n, bounded_end))
