@@ -31,6 +31,7 @@ import cattrs
 from . import records as _records
 from . import states as _states
 from .errors import shown
+from .isoformat import parse_isoformat
 from .records import (
     Artifact,
     ArtifactCollection,
@@ -116,7 +117,7 @@ def parse_uuid(text: str) -> uuid.UUID:
 
 def parse_datetime(text: str) -> _dt.datetime:
     """A timezone-aware UTC datetime from ISO-8601 text. O(1)."""
-    value = _dt.datetime.fromisoformat(text)
+    value = parse_isoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"datetime without a timezone: {shown(text)}")
     if value.tzinfo is not UTC:

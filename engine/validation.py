@@ -13,6 +13,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
+from .isoformat import parse_isoformat
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -106,7 +107,7 @@ def as_datetime(value: Any, what: str) -> _dt.datetime | None:
         return None
     if isinstance(value, str):
         try:
-            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = parse_isoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
     if not isinstance(value, _dt.datetime):

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .. import foreman as _foreman_service
+from ..isoformat import parse_isoformat
 from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
@@ -25,7 +26,10 @@ from ..validation import INT64_MAX, is_finite_number
 from .errors import WorkloadError
 from .settings import apply_settings
 
-import tomllib as _toml
+try:
+    import tomllib as _toml
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (tomli)
+    import tomli as _toml
 
 __all__ = [
     "Workload", "SimulationSpec", "SchedulerSpec", "LateRunsSpec", "PauseExpirationsSpec", "ForemanSpec",
@@ -460,7 +464,7 @@ def _datetime(value: Any, path: str) -> _dt.datetime:
         dt = value
     elif isinstance(value, str):
         try:
-            dt = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            dt = parse_isoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise WorkloadError(path, f"is not an ISO-8601 date-time: {shown(value)}") from None
     else:
