@@ -56,7 +56,9 @@ def _date_size(text: str) -> int:
             end += 1
         if end < 9:
             return end  # YYYYWww | YYYYWwwD
-        return 7 if end % 2 == 0 else 8  # an even run of time digits follows
+        # A digit as the separator, then HH[MM[SS]]: the time's digits are even in
+        # number, so the run's parity says whether a weekday came before them.
+        return 7 if end % 2 == 0 else 8
     return 8  # YYYYMMDD
 
 
