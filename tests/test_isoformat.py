@@ -40,8 +40,9 @@ def _interpreter_agrees(text: str, reading) -> None:
     assert native == reading
 
 
-def _pairs(draw, count: int, high: int) -> list[str]:
-    return [f"{draw(st.integers(0, high)):02d}" for _ in range(count)]
+def _pair(draw, high: int) -> str:
+    """Two digits, 00 to `high`."""
+    return f"{draw(st.integers(0, high)):02d}"
 
 
 @st.composite
@@ -49,7 +50,7 @@ def clocks(draw) -> str:
     """HH, HH:MM, HH:MM:SS[.F…] or the same without colons; values sometimes out of
     range, so that refusals are compared too."""
     high = draw(st.sampled_from([23, 29, 99]))
-    parts = _pairs(draw, draw(st.integers(1, 3)), high)
+    parts = [_pair(draw, high) for _ in range(draw(st.integers(1, 3)))]
     text = (":" if draw(st.booleans()) else "").join(parts)
     if len(parts) == 3 and draw(st.booleans()):
         text += draw(st.sampled_from(".,")) + draw(st.text("0123456789", min_size=1, max_size=9))
@@ -59,8 +60,8 @@ def clocks(draw) -> str:
 @st.composite
 def dates(draw) -> str:
     year = f"{draw(st.integers(1, 9999)):04d}"
-    month, day = _pairs(draw, 1, 13)[0], _pairs(draw, 1, 32)[0]
-    week, weekday = _pairs(draw, 1, 54)[0], str(draw(st.integers(0, 8)))
+    month, day, week = _pair(draw, 13), _pair(draw, 32), _pair(draw, 54)
+    weekday = str(draw(st.integers(0, 8)))
     return draw(st.sampled_from([
         f"{year}-{month}-{day}", f"{year}{month}{day}",
         f"{year}-W{week}", f"{year}-W{week}-{weekday}", f"{year}W{week}", f"{year}W{week}{weekday}",
