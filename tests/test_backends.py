@@ -201,6 +201,26 @@ def test_json_close_does_not_rewrite_an_unchanged_snapshot(tmp_path):
 
 # reopen equivalence ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("seed, steps", [(149, 360), (452, 190)])
+def test_workload_never_touches_runs_a_deployment_call_deleted(seed, steps):
+    """An upsert or schedule change deletes the deployment's never-run scheduled
+    runs; the workload once kept them listed and later forced a state onto a run
+    that was gone (a KeyError that failed a crash test's child at random). These
+    seeds reached such a run within `steps` steps."""
+    try:
+        seed_engine_ids(seed)
+        engine = Engine(clock=make_clock())
+        workload = Workload(seed)
+        for _ in range(steps):
+            workload.step(engine)
+        rows = engine._store.tables
+        assert all(r in rows["flow_run"].rows for r in workload.flow_runs)
+        assert all(t in rows["task_run"].rows for t in workload.task_runs)
+    finally:
+        seed_ids(None)
+        seed_slugs(None)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**30),

@@ -289,6 +289,17 @@ class Workload:
         return "delete_flow_run_input"
 
     def _schedule_step(self, engine: Any) -> str:
+        """A deployment call (see `_deployment_call`), then forget the runs it deleted:
+        an upsert, a schedule change or a delete takes the deployment's never-run
+        scheduled runs with it, and with them their task runs."""
+        done = self._deployment_call(engine)
+        tables = engine._store.tables
+        self.flow_runs = [r for r in self.flow_runs if r in tables["flow_run"].rows]
+        self.task_runs = [t for t in self.task_runs if t in tables["task_run"].rows]
+        self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
+        return done
+
+    def _deployment_call(self, engine: Any) -> str:
         """Deployments with schedules: create (an upsert replacing them), add,
         update, delete one or all, schedule_runs, delete the deployment."""
         rng = self.rng
@@ -320,7 +331,6 @@ class Workload:
             self.flow_runs.extend(engine.schedule_runs(dep_id, max_runs=rng.randrange(1, 6)))
             return "schedule_runs"
         engine.delete_deployment(dep_id)
-        self.flow_runs = [r for r in self.flow_runs if r in engine._store.tables["flow_run"].rows]
         return "delete_deployment"
 
     def _worker_step(self, engine: Any) -> str:
