@@ -147,6 +147,14 @@ def _create_fields(given: Any, fields: dict, state: Any, what: str, dropped: tup
     return fields, state
 
 
+def _artifact_field(data: dict, name: str) -> str | None:
+    """Pop `name` from a result dict: None when falsy (Prefect drops 0, False, [] and
+    {} unread), else it must be a string, as Prefect's Artifact schema has it (its
+    refusal, inside state validation, ABORTs the transition with nothing stored)."""
+    value = data.pop(name, None)
+    return as_str(value, f"state.data.{name}") if value else None
+
+
 class Engine:
     """An in-memory Prefect run layer.
 
@@ -1208,11 +1216,8 @@ class Engine:
     def _store_result_artifact(self, run_kind: str, run: Any, data: Any, now: _dt.datetime) -> uuid.UUID:
         key = type_ = description = None
         if isinstance(data, dict):
-            # Strings, as Prefect's Artifact schema has them (its refusal, inside state
-            # validation, ABORTs the transition with nothing stored; so does ours).
-            key = as_str(data.pop("artifact_key", None), "state.data.artifact_key") or None
-            type_ = as_str(data.pop("artifact_type", None), "state.data.artifact_type") or None
-            description = as_str(data.pop("artifact_description", None), "state.data.artifact_description") or None
+            key, type_, description = (_artifact_field(data, name)
+                                       for name in ("artifact_key", "artifact_type", "artifact_description"))
         if run_kind == "flow_run":
             task_run_id, flow_run_id = None, run.id
         else:

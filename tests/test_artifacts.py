@@ -109,3 +109,16 @@ def test_a_result_whose_artifact_columns_are_not_text_aborts_with_nothing_stored
     assert answer.status.value == "ABORT"
     assert f"state.data.{column} must be" in answer.details.reason
     assert (e.read_latest_artifact("k").latest_id, e.read_flow_run(flow_run.id).state_id) == before
+
+
+@pytest.mark.parametrize("column", ["artifact_key", "artifact_type", "artifact_description"])
+@pytest.mark.parametrize("value", [0, False, [], {}, ""])
+def test_a_result_whose_artifact_column_is_falsy_stores_an_artifact_without_it(e, flow_run, column, value):
+    """Prefect pops the three columns and uses each only when truthy: a falsy value
+    of any type is dropped unread, not refused, and the state is stored."""
+    answer = e.set_flow_run_state(flow_run.id, Completed(data={column: value, "v": 1}), force=True)
+    assert answer.status.value == "ACCEPT"
+    run = e.read_flow_run(flow_run.id)
+    assert run.state_id == answer.state.id and run.state_type.value == "COMPLETED"
+    artifact = e.read_artifact(e._store.tables["flow_run_state"].rows[answer.state.id].result_artifact_id)
+    assert (artifact.key, artifact.type, artifact.description, artifact.data) == (None, None, None, {"v": 1})
