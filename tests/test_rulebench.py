@@ -7,6 +7,8 @@ import errno
 import gc
 import json
 import os
+import pathlib
+import re
 import textwrap
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -769,3 +771,16 @@ def test_a_pipe_or_device_is_written_to_not_replaced(tmp_path):
     reader.join(timeout=10)
     assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["pipe"]
     assert sum(json.loads(line)["op"] == "propose" for line in "".join(got).splitlines()) == 20
+
+
+def test_the_readme_stream_example_replays_as_documented(tmp_path):
+    # The README's recorded-stream block: the tag limit, deployment, runs and clock
+    # move set things up; its one propose line is the one transition counted.
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"A recorded stream is one JSON object a line.*?```\n(.*?)```", readme, re.S)
+    assert block, "README.md lost its recorded-stream example"
+    path = tmp_path / "readme.jsonl"
+    path.write_text(block.group(1))
+    report = bench_rules(stream=str(path))
+    assert report.transitions == 1 and report.statuses == {"ACCEPT": 1}
+    assert report.kind == "task"
