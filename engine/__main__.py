@@ -60,7 +60,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m engine` and the `runstate` console script."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _command(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which has stopped reading: stop quietly, as
+        # Unix tools do (stdout to /dev/null, so the exit's flush cannot fail again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _command(args_list: list[str]) -> int:
     if args_list and args_list[0] == "bench-rules":
         # Lazily imported: the rule benchmark lives in its own module.
         from . import rulebench
@@ -69,12 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(args_list)
     if args.command == "simulate":
-        try:
-            return _simulate(args)
-        except BrokenPipeError:
-            # Output piped into e.g. `head`: stop quietly, as Unix tools do.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+        return _simulate(args)
     if args.command == "compare":
         from .sim.errors import WorkloadError
         from .sim.sweep import comparison_text, read_reports

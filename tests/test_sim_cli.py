@@ -184,6 +184,47 @@ def test_progress_bar_draws_only_when_enabled():
     assert silent.getvalue() == ""
 
 
+def test_progress_bar_keeps_within_the_terminal_width():
+    # A line reaching the last column wraps, and each redraw would leave a stale
+    # line above: the bar narrows first, then the line is cut one short of the width.
+    import io
+
+    from engine.sim.progress import Progress
+
+    for columns in (40, 80, 120):
+        out = io.StringIO()
+        progress = Progress(43200.0, 10_000, stream=out, enabled=True, columns=columns)
+        progress.draw(13080.0, 1740, 2100)
+        progress.draw(13180.0, 1750, 2100)
+        progress.close()
+        lines = out.getvalue().split("\r")[1:-1]
+        assert all(len(line) == columns - 1 for line in lines), (columns, lines)
+        assert lines[0].startswith("[") and lines[-1].strip() == ""
+    wide = io.StringIO()
+    Progress(43200.0, None, stream=wide, enabled=True, columns=200).draw(13080.0, 174, 210)
+    assert wide.getvalue().startswith("\r[" + "#" * 9 + "." * 21 + "]")  # room for the whole bar
+    # A shorter line blanks what the longer one before it left.
+    out = io.StringIO()
+    progress = Progress(None, None, stream=out, enabled=True)
+    progress.draw(10.0, 10_000, 10_000)
+    progress.draw(20.0, 1, 1)
+    first, second = out.getvalue().split("\r")[1:]
+    assert len(second) == len(first) and second.rstrip() != first.rstrip()
+
+
+def test_a_closed_output_pipe_ends_every_command_quietly(tmp_path):
+    # As Unix tools do when the reader (head, less) stops reading: no traceback, exit 0.
+    assert main(["simulate", "--until", "10m", "--no-rule-stats", "--report", str(tmp_path)]) == 0
+    for command in (["compare", str(tmp_path), str(tmp_path)], ["bench-rules", "--transitions", "50"],
+                    ["simulate", "--until", "10m", "--no-rule-stats"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        proc = subprocess.run([sys.executable, "-m", "engine", *command], cwd=ROOT, stdout=write_end,
+                              stderr=subprocess.PIPE)
+        os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (0, b""), command
+
+
 def _png_size(path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
