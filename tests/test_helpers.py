@@ -291,3 +291,21 @@ def test_helper_names_are_numbered_per_engine():
 
     first = first_names(Engine())
     assert first == first_names(Engine()) == ("runstate-test-deployment-1", "runstate-test-tag-1", "1")
+
+
+def test_names_and_keys_skip_what_a_reopened_store_holds(tmp_path):
+    """A reopened store's deployments, tag limits and task runs were named by another
+    engine's counters: the helpers skip them instead of upserting one (a full
+    deployment's or tag limit's runs would then be a second set on the same limit)."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with Engine.open(url) as first:
+        dep, tags = full_deployment(first, limit=1), full_tag_limit(first, limit=1)
+        flow_run = running_flow_run(first)
+        task_run = running_task_run(first, flow_run=flow_run)
+    with Engine.open(url) as reopened:
+        dep2, tags2 = full_deployment(reopened, limit=1), full_tag_limit(reopened, limit=1)
+        task_run2 = running_task_run(reopened, flow_run=reopened.read_flow_run(flow_run.id))
+        assert dep2.deployment.id != dep.deployment.id and dep2.limit.active_slots == 1
+        assert tags2.limit.tag != tags.limit.tag and len(tags2.limit.active_slots) == 1
+        assert task_run2.id != task_run.id and task_run2.dynamic_key != task_run.dynamic_key
+        assert len(reopened.read_deployments()) == 2

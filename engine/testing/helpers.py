@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import weakref
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -61,17 +61,28 @@ _STATUSES = tuple(status.value for status in SetStateStatus)
 # Helpers that make a deployment or a tag limit give each its own name unless told
 # one, so that helpers used together in one test never share (and upsert) one; task
 # runs get their own dynamic keys. Counted per engine, so a test's names do not
-# depend on which tests ran before it.
+# depend on which tests ran before it, and skipping what the engine already holds:
+# a reopened store's records were named by an earlier engine's counters.
 _counters: "weakref.WeakKeyDictionary[Any, dict[str, itertools.count]]" = weakref.WeakKeyDictionary()
 
 
-def _next_number(engine: Any, what: str, first: int) -> int:
-    return next(_counters.setdefault(engine, {}).setdefault(what, itertools.count(first)))
+def _fresh_number(engine: Any, what: str, first: int, taken: Callable[[str], Any]) -> str:
+    """The next number counted for `what` (as text) that `taken` finds unused."""
+    counter = _counters.setdefault(engine, {}).setdefault(what, itertools.count(first))
+    while True:
+        text = str(next(counter))
+        if not taken(text):
+            return text
 
 
-def _setup_name(engine: Any, prefix: str) -> str:
-    return f"{prefix}-{_next_number(engine, prefix, 1)}"
+def _setup_name(engine: Any, prefix: str, taken: Callable[[str], Any]) -> str:
+    return f"{prefix}-" + _fresh_number(engine, prefix, 1, lambda n: taken(f"{prefix}-{n}"))
 
+
+
+def _deployment_of(engine: Any, flow: Flow) -> Callable[[str], Any]:
+    """Whether `flow` has a deployment of a name (deployment names are per flow)."""
+    return lambda name: engine._unique("deployment", "flow_name", (flow.id, name))
 
 def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
     """A timedelta or seconds that is positive (or, with `zero`, not negative)."""
@@ -286,7 +297,8 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     if reschedule and "deployment_id" not in kwargs:
         flow = kwargs.get("flow") or helper_flow(engine)
         kwargs["flow"] = flow
-        kwargs["deployment_id"] = engine.create_deployment(flow.id, _setup_name(engine, "runstate-suspend-deployment")).id
+        name = _setup_name(engine, "runstate-suspend-deployment", _deployment_of(engine, flow))
+        kwargs["deployment_id"] = engine.create_deployment(flow.id, name).id
     run = running_flow_run(engine, **kwargs)
     until = engine.now() + timeout
     if reschedule:
@@ -318,7 +330,8 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_deployment needs a limit >= 1, got {shown(limit)}")
     flow = flow or helper_flow(engine)
-    dep = engine.create_deployment(flow.id, name or _setup_name(engine, "runstate-test-deployment"), concurrency_limit=limit,
+    name = name or _setup_name(engine, "runstate-test-deployment", _deployment_of(engine, flow))
+    dep = engine.create_deployment(flow.id, name, concurrency_limit=limit,
                                    concurrency_options={"collision_strategy": collision_strategy})
     runs = [running_flow_run(engine, flow=flow, deployment_id=dep.id) for _ in range(limit)]
     gcl = engine.read_concurrency_limit_v2(dep.concurrency_limit_id)
@@ -331,7 +344,9 @@ def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: i
         fields["flow_run_id"] = flow_run.id
     fields.setdefault("task_key", "runstate-test-task")
     if "dynamic_key" not in fields:
-        fields["dynamic_key"] = str(_next_number(engine, "dynamic_key", 0))
+        upsert_keys = engine._store.tables["task_run"].by_name["upsert_key"]
+        key = (fields.get("flow_run_id"), fields["task_key"])
+        fields["dynamic_key"] = _fresh_number(engine, "dynamic_key", 0, lambda k: upsert_keys.get((*key, k)))
     return _with_retry_policy(fields, retries, retry_delay)
 
 
@@ -406,7 +421,8 @@ def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
     the setup's `limit.tag`); the next such task proposing RUNNING WAITs 30 s."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_tag_limit needs a limit >= 1, got {shown(limit)}")
-    cl = engine.create_concurrency_limit(tag or _setup_name(engine, "runstate-test-tag"), limit)
+    cl = engine.create_concurrency_limit(tag or _setup_name(engine, "runstate-test-tag", engine.read_concurrency_limit_by_tag),
+                                         limit)
     tag = cl.tag
     runs = [running_task_run(engine, tags=[tag], flow_run=flow_run) for _ in range(limit)]
     return TagLimitSetup(limit=cl, runs=runs)
