@@ -49,7 +49,17 @@ def parse_url(url: str) -> tuple[str, str]:
         raise BackendError(f"{shown(url)} has no path: use '{scheme}:///relative/path' or '{scheme}:////absolute/path'")
     if "\x00" in rest:
         raise BackendError(f"{shown(url)}: a path cannot hold a NUL character")
-    return scheme, rest[1:]
+    path = rest[1:]
+    # What SQLAlchemy reads otherwise would silently become a file's name here.
+    if "?" in path or "#" in path:
+        raise BackendError(f"{shown(url)}: a URL query or fragment is not read; give options as keywords, "
+                           "e.g. Engine.open('sqlite:///runs.db', batch=100)")
+    if path == ":memory:" or path.startswith("file:"):
+        raise BackendError(f"{shown(url)}: runstate opens a file path only; for an engine that keeps nothing, "
+                           "use 'memory://' or Engine()")
+    if path.endswith("/"):
+        raise BackendError(f"{shown(url)} names a folder: end the path with a file name")
+    return scheme, path
 
 
 def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engine":

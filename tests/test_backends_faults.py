@@ -297,6 +297,12 @@ def test_rebuild_failure_empties_the_engine(tmp_path):
         ("runs.db", {}, BackendError, "must look like"),
         ("sqlite://", {}, BackendError, "has no path"),
         ("memory:///x", {}, BackendError, "takes no path"),
+        # read by SQLAlchemy, and once silently taken as a file's name
+        ("sqlite:///{tmp}/a.db?mode=ro", {}, BackendError, "query or fragment is not read"),
+        ("json:///{tmp}/a.json?save_every=10", {}, BackendError, "query or fragment is not read"),
+        ("sqlite:///{tmp}/a.db#x", {}, BackendError, "query or fragment is not read"),
+        ("sqlite:///:memory:", {}, BackendError, "use 'memory://'"),
+        ("sqlite:///{tmp}/new/", {}, BackendError, "names a folder"),
         ("sqlite:///{tmp}/a.db", {"bogus": 1}, ValidationError, "unknown option.*bogus"),
         ("sqlite:///{tmp}/a.db", {"batch": 0}, BackendError, "batch must be a positive integer"),
         ("sqlite:///{tmp}/a.db", {"synchronous": "OFF"}, BackendError, "synchronous must be"),
