@@ -181,6 +181,16 @@ class PathLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    def __del__(self) -> None:
+        # An engine dropped without close(): the lock goes with it (a bare descriptor
+        # would stay open, and the file locked, until the process exits).
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
 
 def rebuild(engine: "Engine", records: dict[str, list]) -> None:
     """Fill an empty engine with decoded records, indexes included, then restore each

@@ -61,8 +61,15 @@ class JsonSnapshotBackend:
     # opening and loading ------------------------------------------------------------------------
     def open(self) -> None:
         """Check the location and lock it. Nothing is created but the lock file."""
-        self._existed = check_location(self.path)
+        check_location(self.path)
         self._lock.acquire()
+        try:
+            # Whether a snapshot exists, asked under the lock: another engine may have
+            # saved one since (loading nothing, our first save would replace it).
+            self._existed = check_location(self.path)
+        except BaseException:
+            self._lock.release(remove_if_created=True)
+            raise
         self._opened = True
 
     def _remove_stale_temporaries(self) -> None:

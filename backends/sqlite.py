@@ -270,6 +270,8 @@ class SqliteBackend:
         existed = check_location(self.path)
         self._lock.acquire()
         try:
+            # Again under the lock: another engine may have made the file since.
+            existed = check_location(self.path)
             if existed:
                 with open(self.path, "rb") as f:
                     head = f.read(16)

@@ -73,6 +73,55 @@ def shared_dir():
 # locations --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("scheme", SCHEMES)
+def test_an_engine_dropped_unclosed_gives_its_lock_back(tmp_path, scheme):
+    # A notebook or a test that forgets close(): once the engine is gone, the file
+    # is no longer "open for writing by another engine", and its writes are there.
+    import gc
+    import weakref
+
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    engine = Engine.open(url)
+    engine.create_flow(name="kept")
+    engine.flush()
+    gone = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert gone() is None
+    with Engine.open(url) as reopened:
+        assert [f.name for f in reopened.read_flows()] == ["kept"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_file_made_while_an_open_waits_for_the_lock_is_loaded(tmp_path, scheme, monkeypatch):
+    # Whether the file exists is asked again under the lock: another engine may have
+    # saved it between the first look and the lock. Taken as new, it would be
+    # overwritten (JSON) or deleted on a failed open (SQLite).
+    import importlib
+
+    module = importlib.import_module("backends.sqlite" if scheme == "sqlite" else "backends.json_snapshot")
+    url = f"{scheme}:///{tmp_path / 'runs'}"
+    real_check, calls = module.check_location, []
+
+    def check_then_another_engine_saves(path):
+        found = real_check(path)
+        calls.append(found)
+        if len(calls) == 1:
+            monkeypatch.setattr(module, "check_location", real_check)  # the other engine looks normally
+            with Engine.open(url) as other:
+                other.create_flow(name="from-the-other")
+            monkeypatch.setattr(module, "check_location", check_then_another_engine_saves)
+        return found
+
+    monkeypatch.setattr(module, "check_location", check_then_another_engine_saves)
+    with Engine.open(url) as late:
+        assert [f.name for f in late.read_flows()] == ["from-the-other"]
+        late.create_flow(name="from-the-late-one")
+    assert calls[0] is False
+    with Engine.open(url, read_only=True) as reader:
+        assert sorted(f.name for f in reader.read_flows()) == ["from-the-late-one", "from-the-other"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
 def test_directory_is_refused(tmp_path, scheme):
     (tmp_path / "d").mkdir()
     before = _listing(tmp_path)
