@@ -280,9 +280,9 @@ def test_foreman_timeouts_longer_than_history_find_nothing_stale():
     e, objs = _world()
     e.worker_heartbeat(objs["pool"].id, "w", heartbeat_interval_seconds=10**11)
     e.read_work_queue(objs["queue"].id)
-    for settings in ({}, {"inactivity_heartbeat_multiple": 10**11}, {"deployment_last_polled_timeout_seconds": 10**11},
+    for foreman_settings in ({}, {"inactivity_heartbeat_multiple": 10**11}, {"deployment_last_polled_timeout_seconds": 10**11},
                      {"work_queue_last_polled_timeout_seconds": 10**11}):
-        result = e.run_foreman_once(**settings)
+        result = e.run_foreman_once(**foreman_settings)
         assert (result.workers_offline, result.deployments_not_ready, result.work_queues_not_ready) == ((), (), ())
 
 
