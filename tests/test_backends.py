@@ -201,6 +201,17 @@ def test_json_close_does_not_rewrite_an_unchanged_snapshot(tmp_path):
 
 # reopen equivalence ----------------------------------------------------------------------------------
 
+def _run_in_memory(seed: int, steps: int) -> tuple[Engine, Workload]:
+    """A memory engine after `steps` steps of the seeded workload (its ids seeded
+    too: the caller resets them), and the workload."""
+    seed_engine_ids(seed)
+    engine = Engine(clock=make_clock())
+    workload = Workload(seed)
+    for _ in range(steps):
+        workload.step(engine)
+    return engine, workload
+
+
 @pytest.mark.parametrize("seed, steps", [(149, 360), (452, 190)])
 def test_workload_never_touches_runs_a_deployment_call_deleted(seed, steps):
     """An upsert or schedule change deletes the deployment's never-run scheduled
@@ -208,11 +219,7 @@ def test_workload_never_touches_runs_a_deployment_call_deleted(seed, steps):
     that was gone (a KeyError that failed a crash test's child at random). These
     seeds reached such a run within `steps` steps."""
     try:
-        seed_engine_ids(seed)
-        engine = Engine(clock=make_clock())
-        workload = Workload(seed)
-        for _ in range(steps):
-            workload.step(engine)
+        engine, workload = _run_in_memory(seed, steps)
         rows = engine._store.tables
         assert all(r in rows["flow_run"].rows for r in workload.flow_runs)
         assert all(t in rows["task_run"].rows for t in workload.task_runs)
@@ -233,11 +240,7 @@ def test_reopen_equivalence_under_random_workloads(seed, steps, reopen_at, backe
     memory engine that ran the same workload without interruption."""
     scheme, options = backend
     try:
-        seed_engine_ids(seed)
-        twin = Engine(clock=make_clock())
-        workload = Workload(seed)
-        for _ in range(steps):
-            workload.step(twin)
+        twin, _ = _run_in_memory(seed, steps)
 
         seed_engine_ids(seed)
         with tempfile.TemporaryDirectory() as folder:
