@@ -21,7 +21,7 @@ from engine.tables import KINDS
 if TYPE_CHECKING:  # pragma: no cover
     from engine.engine import Engine
 
-__all__ = ["Backend", "PathLock", "check_location", "accessible", "rebuild", "check_options", "no_gc",
+__all__ = ["Backend", "PathLock", "check_location", "lock_location", "accessible", "rebuild", "check_options", "no_gc",
            "COLUMNS_ADDED_IN", "columns_missing"]
 
 # Columns added to a kind after its first stored form (the record's last fields), by
@@ -119,6 +119,20 @@ def check_location(path: str) -> bool:
                 "(read_only=True is allowed)"
             )
     return exists
+
+
+def lock_location(path: str, lock: "PathLock") -> bool:
+    """Check `path` (check_location), take the writer's `lock`, and return whether the
+    file exists, asked again under the lock: another engine may have made or saved it
+    between the first look and the lock (taken as new, it would be overwritten, or
+    deleted by a failed open). On an error the lock is not held."""
+    check_location(path)  # first, so a location we cannot use gets no lock file
+    lock.acquire()
+    try:
+        return check_location(path)
+    except BaseException:
+        lock.release(remove_if_created=True)
+        raise
 
 
 def accessible(path: str, mode: int) -> bool:

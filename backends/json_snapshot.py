@@ -28,7 +28,7 @@ from engine.serialization import codec
 from engine.tables import KINDS
 
 from .base import (
-    PathLock, check_location, closed_listener, columns_missing, fsync_folder, no_gc, rebuild, require_file, resolved,
+    PathLock, closed_listener, columns_missing, fsync_folder, lock_location, no_gc, rebuild, require_file, resolved,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,15 +61,7 @@ class JsonSnapshotBackend:
     # opening and loading ------------------------------------------------------------------------
     def open(self) -> None:
         """Check the location and lock it. Nothing is created but the lock file."""
-        check_location(self.path)
-        self._lock.acquire()
-        try:
-            # Whether a snapshot exists, asked under the lock: another engine may have
-            # saved one since (loading nothing, our first save would replace it).
-            self._existed = check_location(self.path)
-        except BaseException:
-            self._lock.release(remove_if_created=True)
-            raise
+        self._existed = lock_location(self.path, self._lock)
         self._opened = True
 
     def _remove_stale_temporaries(self) -> None:

@@ -48,7 +48,7 @@ from engine.tables import KINDS
 from engine.validation import as_int, storable_text
 
 from .base import (
-    COLUMNS_ADDED_IN, PathLock, accessible, check_location, closed_listener, columns_missing, no_gc, rebuild,
+    COLUMNS_ADDED_IN, PathLock, accessible, closed_listener, columns_missing, lock_location, no_gc, rebuild,
     require_file, resolved,
 )
 
@@ -267,11 +267,8 @@ class SqliteBackend:
     def open(self) -> None:
         """Check the location, lock it, connect and check (or create) the schema.
         On failure nothing is left open and a new file is not left behind."""
-        existed = check_location(self.path)
-        self._lock.acquire()
+        existed = lock_location(self.path, self._lock)
         try:
-            # Again under the lock: another engine may have made the file since.
-            existed = check_location(self.path)
             if existed:
                 with open(self.path, "rb") as f:
                     head = f.read(16)

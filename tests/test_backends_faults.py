@@ -96,9 +96,8 @@ def test_a_file_made_while_an_open_waits_for_the_lock_is_loaded(tmp_path, scheme
     # Whether the file exists is asked again under the lock: another engine may have
     # saved it between the first look and the lock. Taken as new, it would be
     # overwritten (JSON) or deleted on a failed open (SQLite).
-    import importlib
+    import backends.base as module  # (lock_location, which both backends open with, looks there)
 
-    module = importlib.import_module("backends.sqlite" if scheme == "sqlite" else "backends.json_snapshot")
     url = f"{scheme}:///{tmp_path / 'runs'}"
     real_check, calls = module.check_location, []
 
