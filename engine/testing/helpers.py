@@ -344,9 +344,9 @@ def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: i
         fields["flow_run_id"] = flow_run.id
     fields.setdefault("task_key", "runstate-test-task")
     if "dynamic_key" not in fields:
-        upsert_keys = engine._store.tables["task_run"].by_name["upsert_key"]
-        key = (fields.get("flow_run_id"), fields["task_key"])
-        fields["dynamic_key"] = _fresh_number(engine, "dynamic_key", 0, lambda k: upsert_keys.get((*key, k)))
+        run_and_task = (fields.get("flow_run_id"), fields["task_key"])
+        fields["dynamic_key"] = _fresh_number(engine, "dynamic_key", 0,
+                                              lambda k: engine._unique("task_run", "upsert_key", (*run_and_task, k)))
     return _with_retry_policy(fields, retries, retry_delay)
 
 
