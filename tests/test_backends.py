@@ -115,7 +115,6 @@ def test_closed_engine_reads_but_refuses_writes(tmp_path, scheme):
         assert [f.name for f in again.read_flows()] == ["f"]
 
 
-
 @pytest.mark.parametrize("scheme, options", [("memory", {}), *BACKENDS])
 def test_a_dropped_engine_is_freed_at_once(tmp_path, scheme, options):
     # No reference cycles (indexes and their table, a backend and its engine): the

@@ -375,7 +375,6 @@ def test_a_sweep_over_an_earlier_report_folder_leaves_none_of_its_files(tmp_path
     assert sorted(p.name for p in (tmp_path / "variant-2").iterdir()) == ["report.json", "timings.json"]
 
 
-
 def test_a_sweep_frees_each_variants_engine_before_the_next_runs(monkeypatch, capsys):
     # Dropped after its report, each variant's simulation (its engine, every run) is
     # freed before the next runs: a sweep's memory stays that of one run. (It grew by
