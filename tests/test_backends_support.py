@@ -260,16 +260,12 @@ class Workload:
             self.flow_runs.append(rid)
             return "transaction"
         if r < 0.96 and len(self.flow_runs) > 3:
-            rid = self.flow_runs.pop(rng.randrange(len(self.flow_runs)))
-            gone = {t for t in self.task_runs if engine.read_task_run(t) and engine.read_task_run(t).flow_run_id == rid}
-            engine.delete_flow_run(rid)
-            self.task_runs = [t for t in self.task_runs if t not in gone]
-            self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
+            engine.delete_flow_run(self.flow_runs[rng.randrange(len(self.flow_runs))])
+            self._forget_deleted(engine)
             return "delete_flow_run"
         if self.task_runs:
-            tid = self.task_runs.pop(rng.randrange(len(self.task_runs)))
-            engine.delete_task_run(tid)
-            self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
+            engine.delete_task_run(self.task_runs[rng.randrange(len(self.task_runs))])
+            self._forget_deleted(engine)
             return "delete_task_run"
         return "noop"
 
@@ -293,11 +289,16 @@ class Workload:
         an upsert, a schedule change or a delete takes the deployment's never-run
         scheduled runs with it, and with them their task runs."""
         done = self._deployment_call(engine)
+        self._forget_deleted(engine)
+        return done
+
+    def _forget_deleted(self, engine: Any) -> None:
+        """Drop the runs and task states a delete took (with their cascades) from the
+        lists later steps pick from."""
         tables = engine._store.tables
         self.flow_runs = [r for r in self.flow_runs if r in tables["flow_run"].rows]
         self.task_runs = [t for t in self.task_runs if t in tables["task_run"].rows]
-        self.task_states = [s for s in self.task_states if engine.read_task_run_state(s) is not None]
-        return done
+        self.task_states = [s for s in self.task_states if s in tables["task_run_state"].rows]
 
     def _deployment_call(self, engine: Any) -> str:
         """Deployments with schedules: create (an upsert replacing them), add,
