@@ -167,6 +167,27 @@ def test_jitter_is_reproducible_with_a_seeded_engine():
     assert 0 <= delays[0] <= 100
 
 
+def test_a_rolled_back_call_gives_its_jitter_draw_back():
+    # A failed call leaves the engine as it was, its generator included: the draw a
+    # rolled-back retry took is drawn again by the next one.
+    def retry_delay(h, task):
+        state = h.set(task, S.FAILED, policy_of(RetryFailedTasks)).state
+        return (state.state_details.scheduled_time - state.timestamp).total_seconds()
+
+    untouched = Harness()
+    expected = retry_delay(untouched, running_task(untouched, run_count=1, retries=1, retry_delay=10,
+                                                   retry_jitter_factor=9))
+    h = Harness()
+    task = running_task(h, run_count=1, retries=1, retry_delay=10, retry_jitter_factor=9)
+    before = h.engine.random.getstate()
+    with pytest.raises(RuntimeError, match="undo"):
+        with h.engine.transaction():
+            retry_delay(h, task)
+            raise RuntimeError("undo")
+    assert h.engine.random.getstate() == before
+    assert retry_delay(h, task) == expected
+
+
 def test_clamped_poisson_interval_stays_in_bounds():
     import random
 

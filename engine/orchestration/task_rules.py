@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from typing import Any
 
 from ..errors import ObjectNotFoundError, OrchestrationError
 from ..records import TaskRunStateCache
@@ -98,6 +99,19 @@ def clamped_poisson_interval(average: float, clamping_factor: float, rng) -> flo
     return -math.log(max(1 - u, 1e-10)) * average
 
 
+def _jitter(engine: Any, base: float, factor: float) -> float:
+    """A jittered delay drawn from the engine's generator; if the call is rolled back,
+    the generator is put back too, so a failed call leaves the engine as it was and
+    a seeded engine's later draws don't depend on it. O(1) (O(generator state) to
+    save it: 625 words for a random.Random)."""
+    rng = engine.random
+    getstate = getattr(rng, "getstate", None)
+    if getstate is not None:
+        saved = getstate()
+        engine._store.on_rollback(lambda: rng.setstate(saved))
+    return clamped_poisson_interval(base, factor, rng)
+
+
 class RetryFailedTasks(CoreRule):
     """A failing task run with retries left goes to AwaitingRetry (delays may be a
     list per attempt, optionally jittered)."""
@@ -117,7 +131,7 @@ class RetryFailedTasks(CoreRule):
             base = delays or 0
         if policy.retry_jitter_factor and base:
             # (Prefect divides by zero when the base delay is 0; we keep 0.)
-            delay = clamped_poisson_interval(base, policy.retry_jitter_factor, context.session.random)
+            delay = _jitter(context.session, base, policy.retry_jitter_factor)
         else:
             delay = base
         if proposed_state.state_details.retriable is False:
