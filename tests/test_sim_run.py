@@ -13,6 +13,7 @@ import pytest
 
 from engine import TERMINAL_STATES, Engine, ManualClock, StateType
 from engine.sim import Simulation, WorkloadError, load_workload, parse_workload
+from engine.sim.durations import format_duration
 from engine.sim.report import build_report, dumps, summary_text
 from engine.sim.sweep import comparison_text
 from sim_support import simulate
@@ -1312,3 +1313,31 @@ def test_a_finished_simulation_is_freed_when_let_go(example):
         assert [ref() for ref in refs if ref() is not None] == []
     finally:
         gc.enable()
+
+
+def test_the_summary_shows_state_counts_over_time_as_sampled():
+    from engine.sim import default_workload
+
+    result = Simulation(default_workload().with_overrides(runs=60)).run()
+    report = build_report(result)
+    series = report["state_counts_over_time"]
+    columns, rows = series["columns"], series["rows"]
+    lines = summary_text(report).splitlines()
+    for prefix, title in (("flow_", "flow runs, top-level and subflow"), ("task_", "task runs")):
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"State counts over time ({title};"))
+        header = lines[start + 1].split()
+        table = [line.split() for line in lines[start + 2:start + 8]]
+        # A column for each state some sample holds, none for the others.
+        held = [name[len(prefix):].lower() for j, name in enumerate(columns)
+                if name.startswith(prefix) and any(row[j] for row in rows)]
+        assert header == ["time", *held] and "completed" in held
+        # Six samples from the first to the last, each row what was sampled then.
+        assert len(rows) > 6 and all(len(row) == len(header) for row in table)
+        sampled = {format_duration(row[0]): row for row in rows}
+        assert (table[0][0], table[-1][0]) == (format_duration(rows[0][0]), format_duration(rows[-1][0]))
+        for shown in table:
+            row = sampled[shown[0]]
+            assert [int(v) for v in shown[1:]] == [row[columns.index(prefix + s.upper())] for s in held]
+    # The last row is the end of the run: every task run counted in its final state.
+    last = dict(zip(header, table[-1]))
+    assert int(last["completed"]) == report["task_runs"]["by_state"]["COMPLETED"]

@@ -304,6 +304,8 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
          f"{tr['attempts']} attempts (accepted RUNNING proposals)"),
         "  by state: " + _states(tr["by_state"]),
         f"Throughput: {report['throughput']['completed_flow_runs_per_hour']:.1f} completed flow runs / simulated hour",
+        *_state_table(report, "flow_", "flow runs, top-level and subflow"),
+        *_state_table(report, "task_", "task runs"),
         "",
         "Timing (simulated):",
         # The populations of build_report: lateness of every top-level run due by the
@@ -420,6 +422,27 @@ def _crashes_line(ev: dict[str, Any], fr: dict[str, Any]) -> str:
             return ""
         line += f"; flow runs CRASHED at the end, of any cause: {top} top-level, {sub} subflow runs"
     return line
+
+
+def _state_table(report: dict[str, Any], prefix: str, what: str, rows_shown: int = 6) -> list[str]:
+    """State counts over time as a small table: `rows_shown` samples spread evenly
+    from the first to the last, one column per state some sample holds."""
+    series = report.get("state_counts_over_time") or {}
+    columns, rows = series.get("columns", []), series.get("rows", [])
+    if not rows:
+        return []
+    picks = sorted({round(i * (len(rows) - 1) / max(rows_shown - 1, 1)) for i in range(min(rows_shown, len(rows)))})
+    shown = [(j, name[len(prefix):].lower()) for j, name in enumerate(columns)
+             if name.startswith(prefix) and any(row[j] for row in rows)]
+    if not shown:
+        return []
+    widths = [max(len(label), 6) for _, label in shown]
+    lines = ["", f"State counts over time ({what}; {len(rows)} samples, {len(picks)} shown):",
+             f"  {'time':>8}  " + "  ".join(f"{label:>{w}}" for (_, label), w in zip(shown, widths))]
+    for i in picks:
+        row = rows[i]
+        lines.append(f"  {format_duration(row[0]):>8}  " + "  ".join(f"{row[j]:>{w}}" for (j, _), w in zip(shown, widths)))
+    return lines
 
 
 def _states(counts: dict[str, int]) -> str:
