@@ -1341,3 +1341,15 @@ def test_the_summary_shows_state_counts_over_time_as_sampled():
     # The last row is the end of the run: every task run counted in its final state.
     last = dict(zip(header, table[-1]))
     assert int(last["completed"]) == report["task_runs"]["by_state"]["COMPLETED"]
+
+
+@pytest.mark.parametrize("samples", [1, 2, 3, 6, 7, 40])
+def test_the_state_table_spreads_its_rows_over_every_sample(samples):
+    # Fewer samples than rows: each once; more: six, the first and the last among them.
+    from engine.sim.report import _state_table
+
+    rows = [[60.0 * i, i + 1] for i in range(samples)]
+    lines = _state_table({"state_counts_over_time": {"columns": ["t", "flow_RUNNING"], "rows": rows}}, "flow_", "x")
+    shown = [int(line.split()[1]) for line in lines[3:]]
+    assert len(shown) == min(6, samples) == len(set(shown))
+    assert (shown[0], shown[-1]) == (1, samples)

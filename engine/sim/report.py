@@ -431,7 +431,8 @@ def _state_table(report: dict[str, Any], prefix: str, what: str, rows_shown: int
     columns, rows = series.get("columns", []), series.get("rows", [])
     if not rows:
         return []
-    picks = sorted({round(i * (len(rows) - 1) / max(rows_shown - 1, 1)) for i in range(min(rows_shown, len(rows)))})
+    k = min(rows_shown, len(rows))
+    picks = sorted({round(i * (len(rows) - 1) / max(k - 1, 1)) for i in range(k)})
     shown = [(j, name[len(prefix):].lower()) for j, name in enumerate(columns)
              if name.startswith(prefix) and any(row[j] for row in rows)]
     if not shown:
