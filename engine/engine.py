@@ -29,7 +29,7 @@ from . import foreman as _foreman
 from . import pagination as _pagination
 from . import ui as _ui
 from . import workers as _workers
-from .clock import Clock, SystemClock, checked_clock
+from .clock import Clock, ManualClock, SystemClock, checked_clock
 from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
@@ -1154,6 +1154,15 @@ class Engine:
         self._store.delete(kind, row)
         return True
 
+    def _frozen_clock_hint(self, timestamp: _dt.datetime) -> str:
+        # The usual way to meet the unique (run, timestamp) index in a test: a manual
+        # clock that never moves, stamping every state with the same time.
+        clock = self._given_clock
+        if isinstance(clock, ManualClock) and not clock._tick and clock._now == timestamp:
+            return ("; this engine's ManualClock has no tick, so states stamped by it share one time: "
+                    "give it one (ManualClock(start, tick=timedelta(microseconds=1))) or advance it between transitions")
+        return ""
+
     def _store_state(self, run_kind: str, run: FlowRun | TaskRun, state: State,
                      now: _dt.datetime | None = None) -> State:
         """Write `state` as `run`'s new current state (the storage half of
@@ -1172,6 +1181,7 @@ class Engine:
         if history.holds_time(run.id, timestamp) and state.id not in history.rows:
             raise UniquenessError(
                 f"{run_kind.replace('_', ' ')} {run.id} already has a state at {timestamp.isoformat()}"
+                + self._frozen_clock_hint(timestamp)
             )
         data = state.data
         artifact_id = None

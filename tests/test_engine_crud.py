@@ -684,6 +684,28 @@ def test_queue_priorities_stay_unique_in_a_pool(e):
     assert [(q.name, q.priority) for q in e.read_work_queues(pool.id)] == [(q.name, q.priority) for q in before]
 
 
+def test_a_state_time_clash_from_a_frozen_manual_clock_says_how_to_avoid_it(e, flow):
+    # The engine's own clock stamped both states with one time: the error says why and
+    # what to do. A clash between times the caller gave says nothing of the clock.
+    from engine import Completed, Pending, Running
+    from engine.errors import UniquenessError
+
+    run = e.create_flow_run(flow_id=flow.id, state=Pending())
+    with pytest.raises(UniquenessError, match=r"already has a state at .*ManualClock has no tick.*tick=timedelta"):
+        e.set_flow_run_state(run.id, Running(), force=True)
+    e.clock.advance(1)
+    e.set_flow_run_state(run.id, Running(), force=True)
+    given = T + dt.timedelta(seconds=1)
+    with pytest.raises(UniquenessError, match="already has a state at") as caught:
+        e.set_flow_run_state(run.id, Completed(timestamp=given - dt.timedelta(seconds=1)), force=True)
+    assert "ManualClock" not in str(caught.value)
+    ticking = Engine(clock=ManualClock(T, tick=dt.timedelta(microseconds=1)))
+    other = ticking.create_flow_run(flow_id=ticking.create_flow("f").id, state=Pending(timestamp=T + dt.timedelta(seconds=9)))
+    with pytest.raises(UniquenessError) as caught:
+        ticking.set_flow_run_state(other.id, Running(timestamp=T + dt.timedelta(seconds=9)), force=True)
+    assert "ManualClock" not in str(caught.value)
+
+
 @pytest.mark.parametrize("kind", ["flow", "task"])
 def test_a_long_history_still_refuses_any_repeated_state_time(e, flow, kind):
     """(run, timestamp) is unique whatever the history's length: a long history keeps
