@@ -278,6 +278,114 @@ def test_reassigning_a_policys_priority_takes_effect(engine, task_run, monkeypat
     assert engine.set_task_run_state(other.id, Running(), task_policy=Derived).status is SetStateStatus.ACCEPT
 
 
+# patching a rule class (mock.patch.object, monkeypatch) --------------------------------------------
+def _new_task_run(engine, task_run, key):
+    return engine.create_task_run(flow_run_id=task_run.flow_run_id, task_key="k", dynamic_key=key, state=Pending())
+
+
+def test_a_patched_global_transform_hook_runs_and_is_undone_with_the_patch(engine, task_run):
+    # The built-in transforms run as plain functions compiled into cached plans: a
+    # patch must reach them, be called as Prefect calls it (through the instance), and
+    # be gone, for every engine, once undone.
+    from unittest import mock
+
+    from engine.orchestration.global_rules import SetStartTime
+
+    with mock.patch.object(SetStartTime, "before_transition") as patched:
+        engine.set_task_run_state(task_run.id, Running(), task_policy=CoreTaskPolicy)
+        (context,), _ = patched.call_args
+        assert patched.call_count == 1 and context.run.id == task_run.id
+        assert engine.read_task_run(task_run.id).start_time is None  # the mock set nothing
+    fresh = Engine(ManualClock(T0, tick=dt.timedelta(milliseconds=1)))
+    run = fresh.create_task_run(task_key="k", dynamic_key="0", state=Pending())
+    fresh.set_task_run_state(run.id, Running(), task_policy=CoreTaskPolicy)
+    assert fresh.read_task_run(run.id).start_time is not None
+    with mock.patch.object(SetStartTime, "before_transition") as again:
+        fresh.set_task_run_state(run.id, Completed(), task_policy=CoreTaskPolicy)
+        assert again.call_count == 1
+
+
+def test_a_hook_patched_onto_a_rule_that_had_none_is_called(engine, task_run, monkeypatch):
+    calls = []
+
+    def before_transition(self, initial_state, proposed_state, context):
+        calls.append("before")
+
+    plain = rule({"before_transition": before_transition})
+    engine.set_task_run_state(task_run.id, Running(), task_policy=policy_of(plain))  # compiled
+    monkeypatch.setattr(plain, "after_transition", lambda self, initial, validated, ctx: calls.append("after"))
+    monkeypatch.setattr(plain, "cleanup", lambda self, initial, validated, ctx: calls.append("cleanup"))
+    other = _new_task_run(engine, task_run, "1")
+    engine.set_task_run_state(other.id, Running(), task_policy=policy_of(plain))
+    assert calls == ["before", "before", "after"]
+    monkeypatch.undo()
+    engine.set_task_run_state(_new_task_run(engine, task_run, "2").id, Running(), task_policy=policy_of(plain))
+    assert calls == ["before", "before", "after", "before"]
+
+
+def test_patched_from_states_take_effect_and_reach_subclasses_that_inherit_them(engine, task_run, monkeypatch):
+    def before_transition(self, initial_state, proposed_state, context):
+        self.abort_transition("blocked")
+
+    blocker = rule({"before_transition": before_transition}, from_states=(S.SCHEDULED,))
+    inheriting = type("Inheriting", (blocker,), {})
+    for policy in (policy_of(blocker), policy_of(inheriting)):
+        assert engine.set_task_run_state(task_run.id, Pending(), task_policy=policy).status is SetStateStatus.ACCEPT
+    monkeypatch.setattr(blocker, "FROM_STATES", [S.PENDING])
+    assert blocker.FROM_STATES == frozenset({S.PENDING})  # read as the class body's would be
+    for policy in (policy_of(blocker), policy_of(inheriting)):
+        assert engine.set_task_run_state(task_run.id, Running(), task_policy=policy).status is SetStateStatus.ABORT
+    monkeypatch.undo()
+    assert engine.set_task_run_state(task_run.id, Running(), task_policy=policy_of(inheriting)).status is SetStateStatus.ACCEPT
+
+
+def test_a_mock_hook_on_a_built_in_rule_is_called_as_prefect_calls_it(engine, task_run):
+    from unittest import mock
+
+    with mock.patch.object(CacheRetrieval, "before_transition") as patched:
+        engine.set_task_run_state(task_run.id, Running(), task_policy=CoreTaskPolicy)
+    initial, proposed, context = patched.call_args.args  # no `self`: looked up through the instance
+    assert (initial.type, proposed.type, context.run.id) == (S.PENDING, S.RUNNING, task_run.id)
+
+
+def test_an_async_hook_patched_on_later_is_refused_and_the_class_is_unchanged():
+    async def coroutine(self, *args):
+        pass
+
+    plain = rule({})
+    with pytest.raises(TypeError, match="UserRule.before_transition is async"):
+        plain.before_transition = coroutine
+    assert plain.before_transition is BaseOrchestrationRule.before_transition
+
+
+def test_an_async_hook_under_a_wrapping_decorator_is_refused():
+    import functools
+
+    async def coroutine(self, *args):
+        pass
+
+    @functools.wraps(coroutine)
+    def wrapper(*args):
+        return coroutine(*args)
+
+    with pytest.raises(TypeError, match="UserRule.before_transition is async"):
+        rule({"before_transition": wrapper})
+
+
+def test_a_rule_may_mix_in_abc(engine, task_run):
+    import abc
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.reject_transition(None, "no")
+
+    class Abstract(BaseOrchestrationRule, abc.ABC):
+        FROM_STATES = [S.PENDING]
+        TO_STATES = [S.RUNNING]
+
+    concrete = type("Concrete", (Abstract,), {"before_transition": before_transition})
+    assert engine.set_task_run_state(task_run.id, Running(), task_policy=policy_of(concrete)).status is SetStateStatus.REJECT
+
+
 @pytest.mark.parametrize("kind, wrong", [("flow", CoreTaskPolicy), ("task", CoreFlowPolicy), ("task", "MarkLateRunsPolicy")])
 def test_a_policy_of_the_other_run_kind_is_refused(engine, task_run, kind, wrong):
     class Derived(wrong if isinstance(wrong, type) else CoreFlowPolicy):

@@ -32,8 +32,9 @@ class GlobalTransform(BaseUniversalTransform):
     elsewhere are run the ordinary way."""
 
     def __init_subclass__(cls, **kwargs):
+        if cls.__module__ == __name__:
+            type.__setattr__(cls, "_STATELESS_HOOKS", True)
         super().__init_subclass__(**kwargs)
-        cls._stateless = cls.__module__ == __name__
 
 
 _RUNNING = StateType.RUNNING

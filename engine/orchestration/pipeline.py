@@ -38,7 +38,7 @@ from .policies import (
 )
 from .global_rules import STATIC_FILTERS
 from .responses import ACCEPT_DETAILS, OrchestrationResult, SetStateStatus, StateAbortDetails
-from .rules import _ON_PRIORITY_CHANGE, BaseOrchestrationPolicy, BaseUniversalTransform, _PolicyType, abort_for_error
+from .rules import _ON_RULES_CHANGE, BaseOrchestrationPolicy, BaseUniversalTransform, _PolicyType, abort_for_error
 from .versions import parse_api_version
 
 __all__ = ["set_flow_run_state", "set_task_run_state", "orchestrate"]
@@ -138,7 +138,7 @@ def _stamp(state: State, now: _dt.datetime) -> None:
 
 
 _plan_cache: dict = {}
-_ON_PRIORITY_CHANGE.append(_plan_cache.clear)  # a reassigned priority(): recompile
+_ON_RULES_CHANGE.append(_plan_cache.clear)  # a reassigned priority() or rule hook: recompile
 
 
 def _entry(cls: type) -> Any:

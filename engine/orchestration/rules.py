@@ -7,7 +7,9 @@ TO_STATES, override the hooks, list the class in a policy's `priority()`.
 """
 from __future__ import annotations
 
+import abc
 import inspect
+import types
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from ..errors import OrchestrationError, ValidationError, shown
@@ -41,8 +43,7 @@ _WAIT = SetStateStatus.WAIT
 _UNKNOWN = None  # tri-state flag: None (unknown) / True / False
 
 
-def _as_state_set(cls: type, attr: str) -> frozenset:
-    values = getattr(cls, attr)
+def _as_state_set(cls: type, attr: str, values: Any) -> frozenset:
     # A lone state type (an enum member is a str) would be read letter by letter.
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(
@@ -55,11 +56,21 @@ def _as_state_set(cls: type, attr: str) -> frozenset:
         raise TypeError(f"{cls.__qualname__}.{attr}: {exc}") from None
 
 
+def _is_async(hook: Any) -> bool:
+    # (through functools.wraps decorators too: the wrapper of a coroutine function
+    # returns a coroutine all the same)
+    try:
+        hook = inspect.unwrap(hook)
+    except ValueError:  # a cycle of __wrapped__
+        pass
+    return inspect.iscoroutinefunction(hook)
+
+
 def _refuse_async_hooks(cls: type, names: tuple[str, ...]) -> None:
     # Hooks ported from Prefect are often `async def`: called here they would return
     # an unawaited coroutine and silently do nothing.
     for name in names:
-        if inspect.iscoroutinefunction(getattr(cls, name)):
+        if _is_async(getattr(cls, name)):
             raise TypeError(
                 f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
                 "define it with plain `def` (and drop the `await`s on the mutators)"
@@ -83,7 +94,80 @@ def abort_for_error(ctx: "OrchestrationContext", rule: Any, exc: Exception) -> N
     ctx.orchestration_error = exc
 
 
-class BaseOrchestrationRule:
+_set = type.__setattr__
+_RULE_HOOKS = ("before_transition", "after_transition", "cleanup")
+# What the pipeline reads off a rule or transform class once, when it is defined.
+_READ_AT_DEFINITION = frozenset({
+    *_RULE_HOOKS, "FROM_STATES", "TO_STATES", "SAFE_COPIES", "__init__", "__enter__", "__exit__", "_exit_args",
+})
+
+
+class _RuleType(abc.ABCMeta):
+    """Metaclass of rules and transforms. Assigning or deleting a hook, FROM_STATES,
+    TO_STATES or SAFE_COPIES on a defined class (mock.patch.object, pytest's
+    monkeypatch) derives again what was read off it at definition, for the class
+    and its subclasses, and drops every compiled rule list and plan: the next
+    transition runs what the class says now, as in Prefect, which looks them up on
+    every transition. (ABCMeta, as Prefect's rules are abstract context managers: a
+    rule may mix in abc.ABC.) Costs nothing per transition."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name in _READ_AT_DEFINITION:
+            if name in _RULE_HOOKS and _is_async(value):
+                raise TypeError(f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
+                                "define it with plain `def`")
+            if name in ("FROM_STATES", "TO_STATES") and issubclass(cls, BaseOrchestrationRule):
+                value = _as_state_set(cls, name, value)
+        super().__setattr__(name, value)
+        if name in _READ_AT_DEFINITION:
+            _derive_again(cls)
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        if name in _READ_AT_DEFINITION:
+            _derive_again(cls)
+
+
+def _derive_again(cls: type) -> None:
+    stack = [cls]
+    while stack:
+        klass = stack.pop()
+        if issubclass(klass, BaseOrchestrationRule):
+            _derive_rule(klass)
+        elif issubclass(klass, BaseUniversalTransform):
+            _derive_transform(klass)
+        stack.extend(klass.__subclasses__())
+    _forget_compiled()
+
+
+def _derive_rule(cls: type) -> None:
+    # Default hooks do nothing: skip calling (and copying for) them.
+    base = BaseOrchestrationRule
+    hooks = [getattr(cls, name) for name in _RULE_HOOKS]
+    _set(cls, "_has_before", hooks[0] is not base.before_transition)
+    _set(cls, "_has_after", hooks[1] is not base.after_transition)
+    _set(cls, "_has_cleanup", hooks[2] is not base.cleanup)
+    # The pipeline may build instances without calling an unchanged __init__.
+    _set(cls, "_plain_init", cls.__init__ is base.__init__)
+    # Unchanged lifecycle, no defensive copies and hooks that are plain functions (a
+    # mock is called through the instance, as Prefect calls it): the pipeline does
+    # what __enter__/__exit__ would do without calling them (two frames less per rule).
+    _set(cls, "_fast", (
+        cls._plain_init and not cls.SAFE_COPIES
+        and cls.__enter__ is base.__enter__ and cls.__exit__ is base.__exit__
+        and cls._exit_args is base._exit_args
+        and all(hook.__class__ is types.FunctionType for hook in hooks)
+    ))
+
+
+def _derive_transform(cls: type) -> None:
+    # Stateless only with the hooks it was declared stateless with.
+    hooks = cls._stateless_hooks
+    _set(cls, "_stateless", hooks is not None and cls.before_transition is hooks[0]
+         and cls.after_transition is hooks[1])
+
+
+class BaseOrchestrationRule(metaclass=_RuleType):
     """A stateful rule bound to one transition.
 
     Built with (context, from_state_type, to_state_type) = the intended transition.
@@ -93,8 +177,8 @@ class BaseOrchestrationRule:
     context; change the outcome only through the mutators.
     """
 
-    FROM_STATES: ClassVar[Iterable] = ()
-    TO_STATES: ClassVar[Iterable] = ()
+    FROM_STATES: ClassVar[frozenset] = frozenset()
+    TO_STATES: ClassVar[frozenset] = frozenset()
     # Built-in rules never assign to the objects they are handed, so they can skip
     # the defensive copies; user rules get them (spec §1 "safe copies"), also when
     # they subclass a built-in rule, unless their own class body sets it to False.
@@ -112,26 +196,14 @@ class BaseOrchestrationRule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.FROM_STATES = _as_state_set(cls, "FROM_STATES")
-        cls.TO_STATES = _as_state_set(cls, "TO_STATES")
-        _refuse_async_hooks(cls, ("before_transition", "after_transition", "cleanup"))
+        for attr in ("FROM_STATES", "TO_STATES"):
+            if attr in cls.__dict__:  # (inherited ones are sets already)
+                _set(cls, attr, _as_state_set(cls, attr, cls.__dict__[attr]))
+        _refuse_async_hooks(cls, _RULE_HOOKS)
         if "SAFE_COPIES" not in cls.__dict__ and not cls.__module__.startswith(_OWN_PACKAGE):
-            cls.SAFE_COPIES = True  # a user's subclass of a built-in rule
-        cls._signature = str(cls)
-        # Default hooks do nothing: skip calling (and copying for) them.
-        base = BaseOrchestrationRule
-        cls._has_before = cls.before_transition is not base.before_transition
-        cls._has_after = cls.after_transition is not base.after_transition
-        cls._has_cleanup = cls.cleanup is not base.cleanup
-        # The pipeline may build instances without calling an unchanged __init__.
-        cls._plain_init = cls.__init__ is base.__init__
-        # Unchanged lifecycle and no defensive copies: the pipeline does what
-        # __enter__/__exit__ would do without calling them (two frames less per rule).
-        cls._fast = (
-            cls._plain_init and not cls.SAFE_COPIES
-            and cls.__enter__ is base.__enter__ and cls.__exit__ is base.__exit__
-            and cls._exit_args is base._exit_args
-        )
+            _set(cls, "SAFE_COPIES", True)  # a user's subclass of a built-in rule
+        _set(cls, "_signature", str(cls))
+        _derive_rule(cls)
 
     def __init__(
         self,
@@ -304,7 +376,7 @@ class BaseOrchestrationRule:
         self.context.parameters[key] = value
 
 
-class BaseUniversalTransform:
+class BaseUniversalTransform(metaclass=_RuleType):
     """Bookkeeping applied to every transition (FROM/TO = all states). Hooks receive
     the real context; each transform checks for a nullified proposal itself."""
 
@@ -320,12 +392,15 @@ class BaseUniversalTransform:
     # (not inherited): their hooks ignore `self`, so the pipeline may call them as
     # plain functions instead of building an object per transition.
     _stateless: ClassVar[bool] = False
+    _stateless_hooks: ClassVar[tuple | None] = None  # (before, after) as declared stateless
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _refuse_async_hooks(cls, ("before_transition", "after_transition"))
-        cls._signature = str(cls)
-        cls._stateless = bool(cls.__dict__.get("_STATELESS_HOOKS", False))
+        _set(cls, "_signature", str(cls))
+        declared = bool(cls.__dict__.get("_STATELESS_HOOKS", False))
+        _set(cls, "_stateless_hooks", (cls.before_transition, cls.after_transition) if declared else None)
+        _derive_transform(cls)
 
     def __init__(self, context: "OrchestrationContext", from_state_type: Any = None,
                  to_state_type: Any = None) -> None:
@@ -359,8 +434,9 @@ class BaseUniversalTransform:
         return self.context.orchestration_error is not None
 
 
-# Called when a policy's `priority` is reassigned (the pipeline's plan cache).
-_ON_PRIORITY_CHANGE: list = []
+# Called when a policy's `priority` or what a rule class was read for changes (the
+# pipeline's plan cache).
+_ON_RULES_CHANGE: list = []
 
 
 class _PolicyType(type):
@@ -385,7 +461,7 @@ def _forget_compiled() -> None:
         cls = stack.pop()
         type.__setattr__(cls, "_compiled", {})
         stack.extend(cls.__subclasses__())
-    for forget in _ON_PRIORITY_CHANGE:
+    for forget in _ON_RULES_CHANGE:
         forget()
 
 
