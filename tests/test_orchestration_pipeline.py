@@ -41,7 +41,8 @@ def test_unknown_runs_are_not_found(h):
 
 
 @pytest.mark.parametrize("bad", ["CoreFlowPolicie", "no_such_module:Policy", "engine.states:State", 42, object(),
-                                 BaseOrchestrationRule])
+                                 BaseOrchestrationRule, ":CoreFlowPolicy", ".orchestration:CoreFlowPolicy",
+                                 "engine.orchestration:", "engine..orchestration:X", "engine.orchestration:Core Flow"])
 @pytest.mark.parametrize("force", [False, True])
 def test_a_policy_must_be_a_policy_class_instance_or_name(h, bad, force):
     run = h.flow_run(S.PENDING)
@@ -51,6 +52,15 @@ def test_a_policy_must_be_a_policy_class_instance_or_name(h, bad, force):
         assert repr(bad) in str(caught.value)
     assert run.state_type is S.PENDING
     assert len(h.engine.read_flow_run_states(run.id)) == 1
+
+
+def test_a_policy_module_that_fails_to_import_is_named_with_its_error(h, tmp_path, monkeypatch):
+    (tmp_path / "broken_policies.py").write_text("raise RuntimeError('half-written module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = h.flow_run(S.PENDING)
+    with pytest.raises(ValidationError, match="importing broken_policies raised RuntimeError: half-written module"):
+        h.engine.set_flow_run_state(run.id, Running(), flow_policy="broken_policies:Policy")
+    assert run.state_type is S.PENDING
 
 
 @pytest.mark.parametrize("name", ["CoreTaskPolicy", "engine.orchestration:CoreTaskPolicy"])

@@ -168,6 +168,8 @@ def test_cli(capsys, tmp_path):
     assert data["transitions"] == 30 and all(r["role"] != "global" for r in data["rules"])
     assert main(["--policy", "nope"]) == 2
     assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert main(["--policy", ":X"]) == 2
+    assert "cannot load policy ':X': write 'module:Class'" in capsys.readouterr().err
     assert main(["--transitions", "0"]) == 2
 
 

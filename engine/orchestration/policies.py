@@ -293,11 +293,24 @@ def resolve_policy(policy: Any) -> type:
         if ":" not in policy:
             raise ValidationError(f"unknown policy {shown(policy)}: use one of {', '.join(POLICIES)} or 'module:Class'")
         module_name, _, attr = policy.partition(":")
+        if not (all(part.isidentifier() for part in module_name.split("."))
+                and all(part.isidentifier() for part in attr.split("."))):
+            raise ValidationError(
+                f"cannot load policy {shown(policy)}: write 'module:Class' with an absolute dotted module "
+                "path and a class name (e.g. 'mypolicies:StrictTaskPolicy')"
+            )
         try:
             obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValidationError(f"cannot load policy {shown(policy)}: {exc}") from None
+        except Exception as exc:  # the module's own code failed: keep its traceback as the cause
+            raise ValidationError(
+                f"cannot load policy {shown(policy)}: importing {module_name} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
+        except AttributeError as exc:
             raise ValidationError(f"cannot load policy {shown(policy)}: {exc}") from None
         policy = obj
     if isinstance(policy, type) and issubclass(policy, BaseOrchestrationPolicy):
