@@ -208,6 +208,9 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
         start = _perf()
         try:
             return base_enter(self)
+        except Exception as hook_error:  # a transform's before-hook (a rule's is caught by base_enter)
+            stats.count_error(hook_error)
+            raise
         finally:
             stats.seconds += _perf() - start
             _inside_hook = False
@@ -281,6 +284,9 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
             start = _perf()
             try:
                 return before_fn(self, context)
+            except Exception as hook_error:
+                stats.count_error(hook_error)
+                raise
             finally:
                 stats.seconds += _perf() - start
                 _inside_hook = False
@@ -302,6 +308,9 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
             start = _perf()
             try:
                 return after_fn(self, context)
+            except Exception as hook_error:
+                stats.count_error(hook_error)
+                raise
             finally:
                 stats.seconds += _perf() - start
                 _inside_hook = False

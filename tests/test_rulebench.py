@@ -253,6 +253,41 @@ def test_a_rule_that_sometimes_raises_is_measured_and_its_errors_counted(capsys)
         bench_rules(BoomPolicy, stream=[{"op": "propose", "run": "ghost", "state": {"type": "RUNNING"}}])
 
 
+class TransformBoomsEveryThird(BaseUniversalTransform):
+    calls = 0
+
+    def before_transition(self, context):
+        type(self).calls += 1
+        if type(self).calls % 3 == 0:
+            raise ValueError("transform before failed")
+
+
+class StatelessTransformBoomsAfter(BaseUniversalTransform):
+    _STATELESS_HOOKS = True  # the pipeline calls its hooks as plain functions
+    calls = [0]
+
+    def after_transition(self, context):
+        StatelessTransformBoomsAfter.calls[0] += 1
+        if StatelessTransformBoomsAfter.calls[0] % 4 == 0:
+            raise ValueError("transform after failed")
+
+
+@pytest.mark.parametrize("transform, text", [(TransformBoomsEveryThird, "ValueError('transform before failed')"),
+                                             (StatelessTransformBoomsAfter, "ValueError('transform after failed')")])
+def test_a_transform_that_raises_is_an_error_outcome_and_the_run_goes_on(transform, text):
+    class TransformPolicy(BaseOrchestrationPolicy):
+        RUN_KIND = "task"
+
+        @staticmethod
+        def priority():
+            return [*CoreTaskPolicy.priority(), transform]
+
+    report = bench_rules(TransformPolicy, transitions=60, seed=1)
+    stats = next(r for r in report.rules if r.name == transform.__name__)
+    assert report.transitions == 60 and sum(report.statuses.values()) == 60
+    assert report.statuses["ERROR"] == stats.error > 0 and stats.errors == {text: stats.error}
+
+
 def test_benchmark_rule_counts_a_hook_that_raises(benchmark):
     BoomEveryThird.calls = 2  # the first round raises (one round with --benchmark-disable)
     stats = benchmark_rule(benchmark, BoomEveryThird, Running(), initial=Pending(), kind="task")
