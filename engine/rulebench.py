@@ -524,9 +524,15 @@ def synthetic_stream(kind: str = "task", transitions: int = 1000, seed: int = 0)
 
 
 def read_stream(path: str) -> list[dict]:
-    """Operations of a recorded stream (JSON lines); bad lines raise ValidationError
-    naming the line. O(lines)."""
-    ops = []
+    """Operations of a recorded stream (JSON lines), checked whole before anything
+    runs (see _check_stream); a bad line raises ValidationError naming it. O(lines)."""
+    ops, wheres = _read_stream(path)
+    _check_stream(ops, wheres)
+    return ops
+
+
+def _read_stream(path: str) -> tuple[list[dict], list[str]]:
+    ops, wheres = [], []
     try:
         with open(path, encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):
@@ -537,9 +543,67 @@ def read_stream(path: str) -> list[dict]:
                 except json.JSONDecodeError as exc:
                     raise ValidationError(f"{path}:{number}: not JSON ({exc.msg})") from None
                 ops.append(_checked_op(op, f"{path}:{number}", line.strip()))
+                wheres.append(f"{path}:{number}")
     except OSError as exc:
         raise ValidationError(f"cannot read stream {path}: {exc.strerror}") from None
-    return ops
+    return ops, wheres
+
+
+# Keys each operation needs, and the labels it refers to: (key, namespace, what).
+_NEEDS = {"tag_limit": ("tag", "limit"), "deployment": ("id",), "flow_run": ("id",), "task_run": ("id",),
+          "propose": ("run", "state"), "advance": ("seconds",)}
+_REFERS = {"propose": ("run", "runs", "run"), "task_run": ("flow_run", "flow_runs", "flow run"),
+           "flow_run": ("deployment", "deployments", "deployment")}
+
+
+def _holds(labels: set, label: Any) -> bool:
+    try:
+        return label in labels
+    except TypeError:  # an unhashable value is no label
+        return False
+
+
+def _check_stream(ops: list[dict], wheres: list[str]) -> None:
+    """What a replay would refuse only on reaching it, refused before anything runs,
+    naming the line or operation: a missing key, a label defined twice or used
+    before it is defined (or of the wrong kind), a state that is not one, seconds
+    that are not a number. (What the engine checks of the fields, it checks at
+    replay.) O(operations)."""
+    labels: dict[str, set] = {"runs": set(), "flow_runs": set(), "deployments": set()}
+    for op, where in zip(ops, wheres):
+        name = op["op"]
+        missing = [key for key in _NEEDS[name] if key not in op]
+        if missing:
+            raise ValidationError(f"{where}: missing key {missing[0]!r} (a {name} operation needs "
+                                  f"{', '.join(map(repr, _NEEDS[name]))})")
+        refers = _REFERS.get(name)
+        if refers is not None and (name == "propose" or refers[0] in op):
+            key, namespace, what = refers
+            if not _holds(labels[namespace], op[key]):
+                hint = ("the label of a task run" if namespace == "flow_runs" and _holds(labels["runs"], op[key])
+                        else "no earlier operation defines it")
+                raise ValidationError(f"{where}: unknown {what} {shown(op[key])} ({hint})")
+        for key in ("state",):
+            if op.get(key) is not None and name != "tag_limit":
+                try:
+                    as_state(op[key], f"{name}.{key}")
+                except ValidationError as exc:
+                    raise ValidationError(f"{where}: {exc}") from None
+        if name == "advance" and (isinstance(op["seconds"], bool) or not isinstance(op["seconds"], (int, float))):
+            raise ValidationError(f"{where}: seconds must be a number, got {shown(op['seconds'])}")
+        if name in ("flow_run", "task_run", "deployment"):
+            label = op["id"]
+            namespace = "deployments" if name == "deployment" else "runs"
+            try:
+                taken = label in labels[namespace]
+            except TypeError:  # a list or a dict: not a label
+                raise ValidationError(f"{where}: id must be a string or a number, got {shown(label)}") from None
+            if taken:
+                raise ValidationError(f"{where}: id {shown(label)} is already the label of an earlier "
+                                      f"{'deployment' if name == 'deployment' else 'run'}")
+            labels[namespace].add(label)
+            if name == "flow_run":
+                labels["flow_runs"].add(label)
 
 
 _OPS = {"tag_limit", "deployment", "flow_run", "task_run", "propose", "advance"}
@@ -701,9 +765,11 @@ def bench_rules(
     elif stream is not None:
         description = stream if isinstance(stream, str) else "given operations"
         if isinstance(stream, str):
-            ops: Iterable[dict] = read_stream(stream)
+            ops, wheres = _read_stream(stream)
         else:
             ops = [_checked_op(op, f"stream operation {number}") for number, op in enumerate(stream, 1)]
+            wheres = [f"stream operation {number}" for number in range(1, len(ops) + 1)]
+        _check_stream(ops, wheres)
         stream_kind = _stream_kind(ops)  # type: ignore[arg-type]
     repeat = _positive_int(repeat, "repeat")
     cls, kind = _resolve_kind(policy, kind, stream_kind)

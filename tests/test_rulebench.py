@@ -130,6 +130,14 @@ def test_bad_stream_lines_name_the_line(tmp_path):
         read_stream(str(path))
     with pytest.raises(ValidationError, match="cannot read stream"):
         read_stream(str(tmp_path / "missing.jsonl"))
+    # A label defined twice, on line 4 of the file (a blank line before it), is named
+    # by that line, by read_stream and by a benchmark of the file, before anything runs.
+    path.write_text('{"op": "task_run", "id": "t"}\n\n{"op": "advance", "seconds": 1}\n'
+                    '{"op": "flow_run", "id": "t"}\n')
+    with pytest.raises(ValidationError, match=r"s.jsonl:4: id 't' is already the label of an earlier run"):
+        read_stream(str(path))
+    with pytest.raises(ValidationError, match=r"s.jsonl:4: id 't'"):
+        bench_rules("CoreTaskPolicy", stream=str(path))
 
 
 @pytest.mark.parametrize("ops, message", [
@@ -140,10 +148,21 @@ def test_bad_stream_lines_name_the_line(tmp_path):
       {"op": "task_run", "id": "t", "state": {"type": "PENDING"}},
       {"op": "propose", "run": "f", "state": {"type": "COMPLETED"}},
       {"op": "propose", "run": "t", "state": {"type": "RUNNING"}}], "both flow runs and task runs"),
-    ([{"op": "flow_run", "state": {"type": "RUNNING"}}], r"stream op \{'op': 'flow_run', .*\}: missing key 'id'"),
+    ([{"op": "flow_run", "state": {"type": "RUNNING"}}], r"^stream operation 1: missing key 'id'"),
     ([{"op": "flow_run", "id": "f", "fields": {"tags": ["x" * 1000]}, "state": {"type": "PENDING"}},
-      {"op": "propose", "run": "g", "state": {"type": "RUNNING"}}], r"stream op .*: unknown run 'g'"),
-    ([{"op": "flow_run", "fields": {"tags": ["x" * 1000]}}], r"^stream op .{,320}: missing key 'id'$"),  # (cut)
+      {"op": "propose", "run": "g", "state": {"type": "RUNNING"}}], r"^stream operation 2: unknown run 'g'"),
+    ([{"op": "flow_run", "fields": {"tags": ["x" * 1000]}}], r"^stream operation 1: missing key 'id' .{,80}$"),
+    # what a replay would find only on reaching it, found before anything runs
+    ([{"op": "flow_run", "id": "f"}, {"op": "task_run", "id": "f"}],
+     r"^stream operation 2: id 'f' is already the label of an earlier run"),
+    ([{"op": "deployment", "id": "d"}, {"op": "deployment", "id": "d"}],
+     r"^stream operation 2: id 'd' is already the label of an earlier deployment"),
+    ([{"op": "task_run", "id": "t"}, {"op": "task_run", "id": "u", "flow_run": "t"}],
+     r"^stream operation 2: unknown flow run 't' \(the label of a task run\)"),
+    ([{"op": "flow_run", "id": "f", "deployment": "nope"}], r"^stream operation 1: unknown deployment 'nope'"),
+    ([{"op": "task_run", "id": "t"}, {"op": "advance", "seconds": 1},
+      {"op": "propose", "run": "t", "state": {"type": "DONE"}}], r"^stream operation 3: propose.state.type"),
+    ([{"op": "task_run", "id": ["t"]}], r"^stream operation 1: id must be a string or a number, got \['t'\]"),
 ])
 def test_bad_operations_given_from_python_are_named(ops, message):
     # (an unknown op used to be skipped: a benchmark of nothing)
