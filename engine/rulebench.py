@@ -822,7 +822,9 @@ def bench_rules(
                 plain.apply(_op_of(entry))
             if plain.statuses != replayer.statuses:
                 raise BaselineMismatchError(
-                    f"instrumentation changed outcomes: {dict(plain.statuses)} != {dict(replayer.statuses)}")
+                    f"the baseline (uninstrumented) replay answered differently from the measured run: "
+                    f"{dict(plain.statuses)} != {dict(replayer.statuses)}; a rule that keeps state between runs "
+                    "(a class attribute, a module global) or reads the real clock or a random draw does this")
             baselines.append(plain.seconds)
             del plain
         baseline_seconds = min(baselines)
