@@ -264,7 +264,8 @@ class _Filter:
         # Every criterion, given to the constructor (attrs' __init__ assigns it) or
         # assigned later, is checked and coerced here: a query trusts its filter's types.
         kind = self._spec.get(name)
-        if kind is not None and value is not None:
+        # (None means "no criterion", but `operator` is no criterion: Prefect refuses it)
+        if kind is not None and (value is not None or kind is _operator):
             value = _coerce(kind, value, f"{type(self).__name__}.{name}")
         object.__setattr__(self, name, value)
 
@@ -310,7 +311,7 @@ def parse_filter(cls: type, data: Any, path: str) -> Any:
     # JSON path (`cls(**data)` would coerce them again, naming the class instead).
     flt = cls()
     for key, value in data.items():
-        if value is not None:
+        if value is not None or spec[key] is _operator:
             value = _coerce(spec[key], value, f"{path}.{key}")
         object.__setattr__(flt, key, value)
     return flt

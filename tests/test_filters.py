@@ -90,6 +90,11 @@ def test_a_criterion_assigned_later_is_checked_and_coerced_too(world):
         flt.id.any_ = [runs["marvin"].id, "nope"]
     with pytest.raises(ValidationError, match=r"^FlowRunFilter\.operator must be 'and_' or 'or_', got 'xor'$"):
         flt.operator = "xor"
+    # None is no criterion's absence here: Prefect refuses it (it was read as and_)
+    with pytest.raises(ValidationError, match=r"^FlowRunFilter\.operator must be 'and_' or 'or_', got None$"):
+        flt.operator = None
+    with pytest.raises(ValidationError, match=r"^flow_runs\.state\.operator must be 'and_' or 'or_', got None$"):
+        engine.read_flow_runs(flow_run_filter={"state": {"operator": None, "type": {"any_": ["COMPLETED"]}}})
     with pytest.raises(ValidationError, match=r"^FlowRunFilter\.state must be an object \(FlowRunFilterState\)"):
         flt.state = ["COMPLETED"]
     assert (flt.id.any_, flt.operator) == before  # a refused assignment changes nothing
