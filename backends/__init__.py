@@ -80,9 +80,10 @@ def open_engine(url: str, clock: "Clock | None" = None, **options: Any) -> "Engi
     read_only = options.pop("read_only", False)
     if not isinstance(read_only, bool):
         raise BackendError(f"read_only must be True or False, got {shown(read_only)}")
+    # (unknown names first: a typo is not "a write option")
+    check_options(scheme, options, _OPTIONS[scheme], also=("read_only",) if scheme != "memory" else ())
     if read_only and options:
         raise BackendError(f"{', '.join(sorted(options))}: a write option, but the engine is opened read_only")
-    check_options(scheme, options, _OPTIONS[scheme])
     engine = Engine(clock=clock)
     if scheme == "memory":
         if read_only:

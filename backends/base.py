@@ -62,11 +62,14 @@ class Backend(Protocol):
         """Flush, release the location; later writes to the engine fail."""
 
 
-def check_options(scheme: str, options: dict, allowed: Iterable[str]) -> None:
+def check_options(scheme: str, options: dict, allowed: Iterable[str], also: Iterable[str] = ()) -> None:
+    """ValidationError naming `options` not in `allowed`, and listing every option
+    the backend takes (`also`: those the caller has taken out already)."""
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValidationError(
-            f"unknown option(s) for {scheme} backend: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            f"unknown option(s) for {scheme} backend: {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted({*allowed, *also})) or 'none'}"
         )
 
 

@@ -61,9 +61,11 @@ class ManualClock:
         tick: _dt.timedelta | float = _dt.timedelta(0),
     ) -> None:
         self._now = _as_utc(start, "start") if start is not None else _dt.datetime(2024, 1, 1, tzinfo=UTC)
+        given = tick
         tick = as_timedelta(tick, "tick")
         if tick < _dt.timedelta(0):
-            raise ValidationError(f"tick must not be negative, got {shown(tick)}")
+            # (as given: timedelta(seconds=-1) shows as days=-1, seconds=86399)
+            raise ValidationError(f"tick must not be negative, got {shown(given)}")
         self._tick = tick
 
     def now(self) -> _dt.datetime:

@@ -34,7 +34,7 @@ from .deployments import _UNSET
 from .foreman import ForemanPass
 from .pagination import PaginationResponse
 from .ui import SimpleFlowRun, SimpleNextFlowRun, TaskRunCount
-from .errors import ObjectNotFoundError, UniquenessError, ValidationError, shown
+from .errors import BackendError, ObjectNotFoundError, UniquenessError, ValidationError, shown
 from .records import (
     Artifact,
     ArtifactCollection,
@@ -208,7 +208,11 @@ class Engine:
         flush (see flush; a JSON snapshot is saved only if something changed since
         the last save)."""
         if self._backend is not None:
-            self._backend.close()
+            with self._lock:
+                if self._store.in_transaction:
+                    raise BackendError("close() inside an open transaction: close after the "
+                                       "`with engine.transaction():` block, which commits or undoes its calls")
+                self._backend.close()
 
     def __repr__(self) -> str:
         # What a failing test's output should show: where the runs live, the clock,

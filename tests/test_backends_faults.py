@@ -351,7 +351,11 @@ def test_rebuild_failure_empties_the_engine(tmp_path):
         ("sqlite:///{tmp}/a.db#x", {}, BackendError, "query or fragment is not read"),
         ("sqlite:///:memory:", {}, BackendError, "use 'memory://'"),
         ("sqlite:///{tmp}/new/", {}, BackendError, "names a folder"),
-        ("sqlite:///{tmp}/a.db", {"bogus": 1}, ValidationError, "unknown option.*bogus"),
+        ("sqlite:///{tmp}/a.db", {"bogus": 1}, ValidationError, "unknown option.*bogus; allowed: batch, read_only, synchronous$"),
+        # a typo beside read_only is a typo, not "a write option"
+        ("sqlite:///{tmp}/a.db", {"bogus": 1, "read_only": True}, ValidationError, "unknown option.*: bogus;"),
+        ("json:///{tmp}/a.json", {"colour": 1, "read_only": True}, ValidationError, "allowed: read_only, save_every$"),
+        ("memory://", {"colour": 1}, ValidationError, "unknown option.*colour; allowed: none$"),
         ("sqlite:///{tmp}/a.db", {"batch": 0}, BackendError, "batch must be a positive integer"),
         ("sqlite:///{tmp}/a.db", {"synchronous": "OFF"}, BackendError, "synchronous must be"),
         # (str() of these raised ValueError and RecursionError; a NUL reached open() as a ValueError)
@@ -583,6 +587,22 @@ def test_flush_inside_a_transaction_is_refused(tmp_path):
                 engine.flush()
         assert engine.read_flows() == []
         engine.close()
+
+
+def test_close_inside_a_transaction_is_refused_by_its_name_and_the_engine_stays_open(tmp_path):
+    # Both backends say the same, naming close() (SQLite's named flush, JSON's a
+    # snapshot): the block is undone, the engine still open, and it closes after.
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", f"json:///{tmp_path / 'a.json'}"):
+        engine = Engine.open(url)
+        engine.create_flow(name="kept")
+        with pytest.raises(BackendError, match=r"^close\(\) inside an open transaction: close after the"):
+            with engine.transaction():
+                engine.create_flow(name="undone")
+                engine.close()
+        engine.create_flow(name="after")
+        engine.close()
+        with Engine.open(url) as reopened:
+            assert sorted(f.name for f in reopened.read_flows()) == ["after", "kept"]
 
 
 def test_failed_worker_writes_change_nothing(tmp_path):
