@@ -51,6 +51,7 @@ class JsonSnapshotBackend:
         self.save_every = save_every
         self._codecs = {kind: codec(kind, nested_as_text=False) for kind in KINDS}
         self._lock = PathLock(self.path)
+        self._read_only_load = False
         self._engine: Engine | None = None
         self._since_save = 0
         self._opened = False
@@ -91,6 +92,10 @@ class JsonSnapshotBackend:
                 blob = f.read()
         except OSError as exc:
             raise BackendError(f"cannot read {shown(self.path)}: {exc.strerror}") from exc
+        if not blob and not self._read_only_load:
+            # A file made empty (touch, mktemp) is a new store, as SQLite takes one: a
+            # save never leaves an empty file (it renames a complete one over it).
+            return
         with no_gc():
             self._load(blob, engine)
 
@@ -100,6 +105,7 @@ class JsonSnapshotBackend:
         writer saves."""
         require_file(self.path)
         self._existed = True
+        self._read_only_load = True  # (reading only, an empty file is refused, as SQLite refuses it)
         self.load(engine)
 
     def _load(self, blob: bytes, engine: "Engine") -> None:
