@@ -5,7 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from engine import Completed, Engine, Paused, Pending, Running, StateType, SystemClock, ValidationError
+import uuid
+
+from engine import (
+    Completed, Engine, ManualClock, ObjectNotFoundError, Paused, Pending, Running, StateType, SystemClock,
+    ValidationError,
+)
 from engine.orchestration import CoreFlowPolicy, CoreTaskPolicy
 from engine.testing.helpers import (
     SetupError,
@@ -191,13 +196,16 @@ def test_propose_honours_a_wait_by_moving_the_manual_clock_and_proposing_again(r
 
 
 def test_propose_gives_up_on_a_wait_that_never_ends(runstate_engine, runstate_clock):
-    # The slot is never given back: every retry 30 s later WAITs again.
+    # The slot is never given back: every retry 30 s later WAITs again. The error
+    # says why (the last WAIT's reason and delay) and the 50 min waited are undone.
     full = full_tag_limit(runstate_engine)
     waiting = pending_task_run(runstate_engine, tags=[full.limit.tag])
     start = runstate_clock.now()
-    with pytest.raises(SetupError, match="proposing 'Running' kept being delayed"):
+    with pytest.raises(SetupError, match=r"proposing 'Running' kept being delayed: 100 WAITs .*the last "
+                                         r"'Concurrency limit for the runstate-test-tag-1 tag has been reached' "
+                                         r"with delay_seconds=30$"):
         propose(runstate_engine, waiting, Running())
-    assert runstate_clock.now() - start >= timedelta(seconds=100 * 30)
+    assert timedelta(0) <= runstate_clock.now() - start < SLACK
     assert waiting.state_type is StateType.PENDING
 
 
@@ -309,3 +317,108 @@ def test_names_and_keys_skip_what_a_reopened_store_holds(tmp_path):
         assert tags2.limit.tag != tags.limit.tag and len(tags2.limit.active_slots) == 1
         assert task_run2.id != task_run.id and task_run2.dynamic_key != task_run.dynamic_key
         assert len(reopened.read_deployments()) == 2
+
+
+# A failed propose is one transaction too --------------------------------------------------------------------
+def test_a_failed_propose_leaves_the_run_its_states_and_slots_as_they_were(runstate_engine):
+    engine = runstate_engine
+    deployment, tags = full_deployment(engine, limit=1), full_tag_limit(engine, limit=1)
+    for run in (deployment.runs[0], tags.runs[0]):
+        before = history(engine, run)
+        with pytest.raises(SetupError, match="gave ACCEPT .*; expected REJECT$"):
+            propose(engine, run, Completed(), expect="REJECT")  # accepted, so refused: undone
+        assert run.state_type is StateType.RUNNING and run.end_time is None
+        assert history(engine, run) == before
+    assert engine.read_concurrency_limit_v2(deployment.limit.id).active_slots == 1
+    assert engine.read_concurrency_limit_by_tag(tags.limit.tag).active_slots == [str(tags.runs[0].id)]
+
+
+def test_a_failed_propose_moves_the_clock_back_by_the_waits_it_advanced(runstate_engine, runstate_clock):
+    run = scheduled_flow_run(runstate_engine, scheduled_time=runstate_clock.now() + timedelta(seconds=90))
+    start = runstate_clock.now()
+    with pytest.raises(SetupError, match="gave ACCEPT"):  # WAIT 90 s (clock moved), then ACCEPT: not expected
+        propose(runstate_engine, run, Running(), expect="REJECT")
+    assert timedelta(0) <= runstate_clock.now() - start < SLACK
+    assert run.state_type is StateType.SCHEDULED and run.run_count == 0
+
+
+def test_a_helper_that_fails_after_advancing_the_clock_moves_it_back(runstate_engine, runstate_clock):
+    start = runstate_clock.now()
+    with pytest.raises(ValidationError, match="cache_key must be a string"):
+        cached_task_run(runstate_engine, cache_key=5, duration=timedelta(minutes=1))  # ran 1 min, then refused
+    assert timedelta(0) <= runstate_clock.now() - start < SLACK
+    assert runstate_engine.count_task_runs() == 0
+
+
+# Runs, flows and states as the engine takes them ------------------------------------------------------------
+@pytest.mark.parametrize("as_id", [lambda run: run.id, lambda run: str(run.id)], ids=["uuid", "str"])
+def test_propose_and_history_take_run_ids_and_dict_states(runstate_engine, as_id):
+    engine = runstate_engine
+    flow_run = running_flow_run(engine)
+    task_run = pending_task_run(engine, flow_run=flow_run)
+    assert propose(engine, as_id(task_run), {"type": "RUNNING"}).status == "ACCEPT"
+    assert propose(engine, as_id(flow_run), {"type": "COMPLETED", "name": "Done", "message": "ok"}).status == "ACCEPT"
+    assert (flow_run.state_name, flow_run.state.message) == ("Done", "ok")
+    assert history(engine, as_id(task_run)) == [("PENDING", "Pending"), ("RUNNING", "Running")]
+    assert history(engine, as_id(flow_run))[-1] == ("COMPLETED", "Done")
+
+
+def test_helpers_take_flow_and_flow_run_ids(runstate_engine):
+    engine = runstate_engine
+    flow = engine.create_flow(name="mine")
+    flow_run = running_flow_run(engine, flow=str(flow.id))
+    assert flow_run.flow_id == flow.id
+    assert full_deployment(engine, limit=1, flow=flow.id).deployment.flow_id == flow.id
+    for given in ({"flow": flow.id}, {"flow_id": flow.id}):  # a suspended run's deployment is its flow's
+        suspended = paused_flow_run(engine, reschedule=True, **given)
+        assert engine.read_deployment(suspended.deployment_id).flow_id == flow.id == suspended.flow_id
+    assert running_task_run(engine, flow_run=flow_run.id).flow_run_id == flow_run.id
+    assert full_tag_limit(engine, flow_run=str(flow_run.id)).runs[0].flow_run_id == flow_run.id
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda e, r: propose(e, uuid.UUID(int=7), Running()), ObjectNotFoundError,
+     "run: no flow run or task run with id 00000000-0000-0000-0000-000000000007"),
+    (lambda e, r: history(e, str(uuid.UUID(int=7))), ObjectNotFoundError, "run: no flow run or task run"),
+    (lambda e, r: propose(e, 7, Running()), ValidationError,
+     "run must be a FlowRun, a TaskRun or a run id, got int 7"),
+    (lambda e, r: history(e, "run-1"), ValidationError, "run must be a UUID, got str 'run-1'"),
+    (lambda e, r: propose(e, r, "RUNNING"), ValidationError, "state must be a State or a dict, got str 'RUNNING'"),
+    (lambda e, r: propose(e, r, {"type": "RUNNNG"}), ValidationError, "state.type: unknown state type 'RUNNNG'"),
+    (lambda e, r: pending_task_run(e, flow_run=uuid.UUID(int=7)), ObjectNotFoundError, "flow_run: no flow run with id"),
+    (lambda e, r: pending_task_run(e, flow_run=r.flow_id), ObjectNotFoundError, "flow_run: no flow run with id"),
+    (lambda e, r: full_tag_limit(e, flow_run=3), ValidationError,
+     "flow_run must be a FlowRun or a flow run id, got int 3"),
+    (lambda e, r: completed_flow_run(e, flow=uuid.UUID(int=7)), ObjectNotFoundError, "flow: no flow with id"),
+    (lambda e, r: full_deployment(e, flow="etl"), ValidationError, "flow must be a UUID, got str 'etl'"),
+], ids=["propose-unknown-id", "history-unknown-id", "propose-int", "history-bad-text", "state-str", "state-bad-type",
+        "flow_run-unknown", "flow_run-a-flow-id", "flow_run-int", "flow-unknown", "flow-bad-text"])
+def test_a_helpers_unknown_or_bad_run_flow_or_state_is_named(runstate_engine, call, error, message):
+    run = scheduled_flow_run(runstate_engine)
+    before = _everything(runstate_engine)
+    with pytest.raises(error, match=message):
+        call(runstate_engine, run)
+    assert _everything(runstate_engine) == before and run.state_type is StateType.SCHEDULED
+
+
+# Exact durations -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tick", [timedelta(microseconds=1), timedelta(0), timedelta(milliseconds=3)],
+                         ids=["1us", "0", "3ms"])
+def test_helper_durations_are_exact_whatever_the_clocks_tick(tick):
+    engine = Engine(ManualClock(tick=tick))
+    thirty = timedelta(seconds=30)
+    runs = [completed_flow_run(engine, duration=thirty), completed_task_run(engine, duration=thirty),
+            cached_task_run(engine, duration=thirty, expires_in=timedelta(minutes=5))]
+    for run in runs:
+        assert run.total_run_time == thirty == run.end_time - run.start_time
+    cache = next(iter(engine._store.tables["task_run_state_cache"].rows.values()))
+    assert cache.cache_expiration == runs[2].end_time + timedelta(minutes=5)
+    failed = [failed_flow_run(engine, attempt=3, retries=2, retry_delay=10, duration=2),
+              failed_task_run(engine, attempt=3, retries=2, retry_delay=10, duration=2)]
+    assert [r.total_run_time for r in failed] == [timedelta(seconds=6)] * 2
+    for run in runs + failed:
+        states = (engine.read_flow_run_states if hasattr(run, "flow_id") else engine.read_task_run_states)(run.id)
+        stamps = [s.timestamp for s in states]
+        assert stamps == sorted(set(stamps))  # unique and increasing
+        assert engine.now() > stamps[-1] or (not tick and engine.now() == stamps[-1])
+    assert completed_flow_run(engine, duration=0).total_run_time == timedelta(microseconds=1)  # no shared stamp

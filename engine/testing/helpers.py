@@ -11,28 +11,35 @@ slots are exactly what real traffic would leave behind, e.g.
     setup = full_deployment(engine, limit=2)               # 2 RUNNING runs hold both slots
 
 Time: with a ManualClock (what the pytest fixtures give), helpers advance the clock
-for durations and scheduled waits (`duration`, retry delays), so times are exact.
-With any other clock durations are whatever real time elapses, and a helper that
-would have to wait raises instead.
+for durations and scheduled waits (`duration`, retry delays), and stamp the state
+ending a run's stretch at its RUNNING state's time + `duration`, as a client stamps
+the states it proposes, so run times are exact whatever the clock's tick (a zero
+duration is one microsecond: two states of a run may not share a timestamp). With
+any other clock durations are whatever real time elapses, and a helper that would
+have to wait raises instead.
 
 A helper whose transition is not accepted raises `SetupError` naming the state,
 the status and the orchestration's reason, so a broken setup never goes unnoticed;
-each helper is one transaction, so one that fails leaves nothing behind. Durations
-and timeouts are timedeltas or seconds, and may not be negative.
+each helper (`propose` too) is one transaction, so one that fails leaves nothing
+behind, and a ManualClock it advanced is moved back by as much. Runs may be given
+as records or ids (UUID or its text), `flow=` as a Flow or its id, and states as
+State objects or their JSON dicts, as the engine takes them. Durations and timeouts
+are timedeltas or seconds, and may not be negative.
 Each helper costs O(transitions · rules) — microseconds.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import itertools
+import uuid
 import weakref
 from typing import Any, Callable, Iterable
 
 import attrs
 
-from ..engine import atomic
-from ..errors import RunstateError, ValidationError, shown
-from ..validation import as_timedelta
+from ..errors import ObjectNotFoundError, RunstateError, ValidationError, shown
+from ..validation import as_state, as_timedelta, as_uuid
 from ..orchestration import CoreFlowPolicy, CoreTaskPolicy, MarkLateRunsPolicy, SetStateStatus
 from ..records import ConcurrencyLimit, ConcurrencyLimitV2, Deployment, Flow, FlowRun, TaskRun
 from ..states import (
@@ -58,12 +65,16 @@ __all__ = [
 _ONE_SECOND = _dt.timedelta(seconds=1)
 _MICRO = _dt.timedelta(microseconds=1)
 _STATUSES = tuple(status.value for status in SetStateStatus)
+_MAX_WAITS = 100  # WAITs `propose` waits out before giving up
 # Helpers that make a deployment or a tag limit give each its own name unless told
 # one, so that helpers used together in one test never share (and upsert) one; task
 # runs get their own dynamic keys. Counted per engine, so a test's names do not
 # depend on which tests ran before it, and skipping what the engine already holds:
 # a reopened store's records were named by an earlier engine's counters.
 _counters: "weakref.WeakKeyDictionary[Any, dict[str, itertools.count]]" = weakref.WeakKeyDictionary()
+# How far each open helper call (innermost last) has moved the engine's clock, so
+# that one that fails moves it back by as much (the store's rollback cannot).
+_clock_moves: "weakref.WeakKeyDictionary[Any, list[list[_dt.timedelta]]]" = weakref.WeakKeyDictionary()
 
 
 def _fresh_number(engine: Any, what: str, first: int, taken: Callable[[str], Any]) -> str:
@@ -94,6 +105,87 @@ def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
 
 class SetupError(RunstateError, AssertionError):
     """A helper's transition was not accepted (the message says why)."""
+
+
+def _transaction(fn: Callable) -> Callable:
+    """Run a helper in one engine transaction (a savepoint when nested). If it
+    raises, the store is rolled back and the clock moved back by what the helper
+    itself advanced it (`_advance`); readings' ticks are not undone, and a clock
+    without set() (a SystemClock never moves) is left as it is."""
+
+    @functools.wraps(fn)
+    def wrapper(engine: Any, *args: Any, **kwargs: Any) -> Any:
+        with engine.transaction():  # (holds the engine's lock: the stack is this call's)
+            stack = _clock_moves.setdefault(engine, [])
+            frame = [_dt.timedelta(0)]
+            stack.append(frame)
+            try:
+                result = fn(engine, *args, **kwargs)
+            except BaseException:
+                stack.pop()
+                _rewind(engine, frame[0])
+                raise
+            stack.pop()
+            if stack:
+                stack[-1][0] += frame[0]  # the enclosing helper undoes it if it fails
+            return result
+
+    return wrapper
+
+
+def _rewind(engine: Any, delta: _dt.timedelta) -> None:
+    """Move the clock back by `delta`, what a failed helper advanced it."""
+    if delta <= _dt.timedelta(0):
+        return
+    clock = engine.clock
+    advance, set_ = getattr(clock, "advance", None), getattr(clock, "set", None)
+    if callable(advance) and callable(set_):
+        now = advance(_dt.timedelta(0))  # ManualClock: its time, without a reading's tick
+        if isinstance(now, _dt.datetime):
+            set_(now - delta)
+
+
+# Runs, flows and states as the engine takes them -----------------------------------------------
+def _run_of(engine: Any, run: Any, what: str = "run") -> FlowRun | TaskRun:
+    """The flow run or task run `run` is or identifies (a UUID or its text)."""
+    if isinstance(run, (FlowRun, TaskRun)):
+        return run
+    if not isinstance(run, (uuid.UUID, str)):
+        raise ValidationError(f"{what} must be a FlowRun, a TaskRun or a run id, got {type(run).__name__} {shown(run)}")
+    run_id = as_uuid(run, what)
+    found = engine.read_flow_run(run_id)
+    if found is None:
+        found = engine.read_task_run(run_id)
+    if found is None:
+        raise ObjectNotFoundError(f"{what}: no flow run or task run with id {run_id}")
+    return found
+
+
+def _flow_run_of(engine: Any, flow_run: Any, what: str = "flow_run") -> FlowRun:
+    """The flow run `flow_run` is or identifies."""
+    if isinstance(flow_run, FlowRun):
+        return flow_run
+    if not isinstance(flow_run, (uuid.UUID, str)):
+        raise ValidationError(f"{what} must be a FlowRun or a flow run id, got {type(flow_run).__name__} "
+                              f"{shown(flow_run)}")
+    run_id = as_uuid(flow_run, what)
+    found = engine.read_flow_run(run_id)
+    if found is None:
+        raise ObjectNotFoundError(f"{what}: no flow run with id {run_id}")
+    return found
+
+
+def _flow_of(engine: Any, flow: Any, what: str = "flow") -> Flow:
+    """The flow `flow` is or identifies."""
+    if isinstance(flow, Flow):
+        return flow
+    if not isinstance(flow, (uuid.UUID, str)):
+        raise ValidationError(f"{what} must be a Flow or a flow id, got {type(flow).__name__} {shown(flow)}")
+    flow_id = as_uuid(flow, what)
+    found = engine.read_flow(flow_id)
+    if found is None:
+        raise ObjectNotFoundError(f"{what}: no flow with id {flow_id}")
+    return found
 
 
 @attrs.define(slots=True)
@@ -128,6 +220,29 @@ def _advance(engine: Any, delta: _dt.timedelta | float, why: str, required: bool
             return
         raise SetupError(f"{why} needs the clock to move by {delta}; use a ManualClock (the runstate_clock fixture)")
     advance(delta)
+    stack = _clock_moves.get(engine)
+    if stack:
+        stack[-1][0] += delta
+
+
+def _run_for(engine: Any, run: FlowRun | TaskRun, duration: _dt.timedelta, why: str) -> _dt.datetime | None:
+    """Let the RUNNING `run` run for `duration`. With a clock that moves, the clock
+    is advanced to and the state ending the stretch is to be stamped at exactly its
+    RUNNING state's time + `duration` (at least a microsecond later: two states of
+    a run may not share a timestamp), whatever ticks readings took in between.
+    Otherwise (real time elapses) None: the state is stamped when proposed."""
+    advance = getattr(engine.clock, "advance", None)
+    if advance is None:
+        return None
+    end = run.state_timestamp + max(duration, _MICRO)
+    # The clock is put at `end` itself (a ManualClock's advance(0) reads it without a
+    # tick), so a state the orchestration stamps instead (a failure rejected into
+    # AwaitingRetry is stamped with the server's now) is at `end` too.
+    now = advance(_dt.timedelta(0))
+    if not isinstance(now, _dt.datetime):
+        now = engine.now()
+    _advance(engine, end - now, why, required=False)
+    return end
 
 
 def _fresh_timestamp(engine: Any, run: Any) -> _dt.datetime | None:
@@ -140,29 +255,37 @@ def _fresh_timestamp(engine: Any, run: Any) -> _dt.datetime | None:
     return now if now > last else last + _MICRO
 
 
+@_transaction
 def propose(
     engine: Any,
-    run: FlowRun | TaskRun,
-    state: State,
+    run: FlowRun | TaskRun | uuid.UUID | str,
+    state: State | dict,
     *,
     policy: Any = None,
     expect: str | Iterable[str] = ("ACCEPT",),
     wait: bool = True,
 ) -> Any:
-    """Propose `state` for `run` under `policy` (Core policy of the run's kind by
-    default). A WAIT is honoured by advancing the ManualClock and proposing again
-    (when `wait`); any status outside `expect` (one status or several) raises
-    SetupError. Returns the OrchestrationResult. O(rules)."""
-    is_flow = isinstance(run, FlowRun)
-    setter = engine.set_flow_run_state if is_flow else engine.set_task_run_state
-    if policy is None:
-        policy = CoreFlowPolicy if is_flow else CoreTaskPolicy
+    """Propose `state` (a State or its JSON dict) for `run` (a flow run or task
+    run, or its id) under `policy` (Core policy of the run's kind by default). A
+    WAIT is honoured by advancing the ManualClock and proposing again (when `wait`,
+    up to 100 times); any status outside `expect` (one status or several) raises
+    SetupError, and then nothing is left behind: the transition is undone and the
+    clock moved back by what the waits advanced it. Returns the
+    OrchestrationResult. O(rules)."""
     # A lone status ("ABORT") would otherwise be read letter by letter.
     expect = (expect,) if isinstance(expect, str) else tuple(expect)
     unknown = [e for e in expect if e not in _STATUSES]
     if unknown:
         raise ValidationError(f"expect must name statuses among {'/'.join(_STATUSES)}, got {shown(unknown)}")
-    for _ in range(100):
+    run = _run_of(engine, run)
+    state = as_state(state)
+    is_flow = isinstance(run, FlowRun)
+    kind = "flow run" if is_flow else "task run"
+    setter = engine.set_flow_run_state if is_flow else engine.set_task_run_state
+    if policy is None:
+        policy = CoreFlowPolicy if is_flow else CoreTaskPolicy
+    waited = _dt.timedelta(0)
+    for _ in range(_MAX_WAITS):
         proposal = state
         if proposal.timestamp is None:
             stamp = _fresh_timestamp(engine, run)
@@ -174,16 +297,20 @@ def propose(
             result = setter(run.id, proposal, task_policy=policy)
         status = result.status.value
         if status == "WAIT" and wait and "WAIT" not in expect:
-            _advance(engine, result.details.delay_seconds, f"{state.name} after WAIT ({result.details.reason})")
+            delay = result.details.delay_seconds
+            _advance(engine, delay, f"{state.name} after WAIT ({result.details.reason})")
+            waited += delay if isinstance(delay, _dt.timedelta) else _dt.timedelta(seconds=delay)
             continue
         if status not in expect:
-            kind = "flow run" if is_flow else "task run"
             raise SetupError(
                 f"{kind} {run.id}: proposing {state.type.value} {shown(state.name)} gave {status} "
                 f"({shown(getattr(result.details, 'reason', None))}); expected {'/'.join(expect)}"
             )
         return result
-    raise SetupError(f"proposing {shown(state.name)} kept being delayed")
+    raise SetupError(
+        f"{kind} {run.id}: proposing {shown(state.name)} kept being delayed: {_MAX_WAITS} WAITs ({waited} waited out, "
+        f"now undone), the last {shown(result.details.reason)} with delay_seconds={shown(result.details.delay_seconds)}"
+    )
 
 
 def helper_flow(engine: Any, name: str = "runstate-test-flow") -> Flow:
@@ -205,8 +332,8 @@ def _with_retry_policy(fields: dict, retries: int | None, retry_delay: Any) -> d
 
 def _flow_run_fields(engine: Any, fields: dict, retries: int | None, retry_delay: float | None) -> dict:
     if "flow_id" not in fields:
-        flow = fields.pop("flow", None) or helper_flow(engine)
-        fields["flow_id"] = flow.id
+        flow = fields.pop("flow", None)
+        fields["flow_id"] = (helper_flow(engine) if flow is None else _flow_of(engine, flow)).id
     return _with_retry_policy(fields, retries, retry_delay)
 
 
@@ -224,16 +351,17 @@ def _fail_attempts(engine: Any, run: FlowRun | TaskRun, attempt: int, retries: i
     retries left is rejected into AwaitingRetry, which is waited out and run again
     (except after the last attempt)."""
     for n in range(1, attempt + 1):
-        _advance(engine, duration, why, required=False)
+        end = _run_for(engine, run, duration, why)
         retrying = retries is not None and n <= retries
-        result = propose(engine, run, Failed(message=message), expect=("REJECT",) if retrying else ("ACCEPT",))
+        result = propose(engine, run, Failed(message=message, timestamp=end),
+                         expect=("REJECT",) if retrying else ("ACCEPT",))
         if n < attempt:
             _advance(engine, result.state.state_details.scheduled_time - engine.now(), "a retry delay")
             propose(engine, run, Running())
 
 
 # flow runs -------------------------------------------------------------------------------------------
-@atomic
+@_transaction
 def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = None,
                        retries: int | None = None, retry_delay: float | None = None, **fields: Any) -> FlowRun:
     """A flow run created in SCHEDULED (at `scheduled_time`, default now), as a
@@ -244,7 +372,7 @@ def scheduled_flow_run(engine: Any, *, scheduled_time: _dt.datetime | None = Non
     return engine.create_flow_run(fields, state=Scheduled(when))
 
 
-@atomic
+@_transaction
 def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING (taking a deployment slot if limited)."""
     run = scheduled_flow_run(engine, **kwargs)
@@ -252,7 +380,7 @@ def pending_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
-@atomic
+@_transaction
 def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     """A flow run moved SCHEDULED → PENDING → RUNNING: run_count 1, start_time set."""
     run = pending_flow_run(engine, **kwargs)
@@ -260,18 +388,18 @@ def running_flow_run(engine: Any, **kwargs: Any) -> FlowRun:
     return run
 
 
-@atomic
+@_transaction
 def completed_flow_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        **kwargs: Any) -> FlowRun:
     """A flow run that ran for `duration` and COMPLETED (with `result` as data)."""
     duration = _span(duration, "duration", zero=True)
     run = running_flow_run(engine, **kwargs)
-    _advance(engine, duration, "completed_flow_run(duration)", required=False)
-    propose(engine, run, Completed(data=result))
+    end = _run_for(engine, run, duration, "completed_flow_run(duration)")
+    propose(engine, run, Completed(data=result, timestamp=end))
     return run
 
 
-@atomic
+@_transaction
 def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: float | None = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Flow run failed", **kwargs: Any) -> FlowRun:
     """A flow run whose attempt number `attempt` just failed, with `retries`
@@ -286,7 +414,7 @@ def failed_flow_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     return run
 
 
-@atomic
+@_transaction
 def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.timedelta = _dt.timedelta(hours=1),
                     reschedule: bool = False, **kwargs: Any) -> FlowRun:
     """A RUNNING flow run that paused (PAUSED, `pause_key` recorded in its policy's
@@ -295,8 +423,12 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     keywords give none."""
     timeout = _span(timeout, "timeout", zero=False)
     if reschedule and "deployment_id" not in kwargs:
-        flow = kwargs.get("flow") or helper_flow(engine)
-        kwargs["flow"] = flow
+        # (the deployment is the run's flow's: flow_id's, else flow's, else the helper flow's)
+        what = "flow_id" if "flow_id" in kwargs else "flow"
+        given = kwargs.get(what)
+        flow = helper_flow(engine) if given is None else _flow_of(engine, given, what)
+        if what == "flow":
+            kwargs["flow"] = flow
         name = _setup_name(engine, "runstate-suspend-deployment", _deployment_of(engine, flow))
         kwargs["deployment_id"] = engine.create_deployment(flow.id, name).id
     run = running_flow_run(engine, **kwargs)
@@ -309,7 +441,7 @@ def paused_flow_run(engine: Any, *, pause_key: str | None = None, timeout: _dt.t
     return run
 
 
-@atomic
+@_transaction
 def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes=5), **kwargs: Any) -> FlowRun:
     """A flow run scheduled `late_by` ago and marked Late (SCHEDULED "Late"), as the
     late-runs service does through MarkLateRunsPolicy."""
@@ -319,9 +451,9 @@ def late_flow_run(engine: Any, *, late_by: _dt.timedelta = _dt.timedelta(minutes
     return run
 
 
-@atomic
+@_transaction
 def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "ENQUEUE",
-                    name: str | None = None, flow: Flow | None = None) -> DeploymentSetup:
+                    name: str | None = None, flow: Flow | uuid.UUID | str | None = None) -> DeploymentSetup:
     """A new deployment (named `name`, else "runstate-test-deployment-N") with
     concurrency limit `limit` whose slots are all held by `limit` RUNNING flow runs
     (each took its slot via SecureFlowConcurrencySlots). The next run proposing
@@ -329,7 +461,7 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
     (CANCEL_NEW)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"full_deployment needs a limit >= 1, got {shown(limit)}")
-    flow = flow or helper_flow(engine)
+    flow = helper_flow(engine) if flow is None else _flow_of(engine, flow)
     name = name or _setup_name(engine, "runstate-test-deployment", _deployment_of(engine, flow))
     dep = engine.create_deployment(flow.id, name, concurrency_limit=limit,
                                    concurrency_options={"collision_strategy": collision_strategy})
@@ -339,9 +471,9 @@ def full_deployment(engine: Any, *, limit: int = 2, collision_strategy: str = "E
 
 
 # task runs ---------------------------------------------------------------------------------------------
-def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: int | None, retry_delay: Any) -> dict:
+def _task_fields(engine: Any, fields: dict, flow_run: Any, retries: int | None, retry_delay: Any) -> dict:
     if flow_run is not None:
-        fields["flow_run_id"] = flow_run.id
+        fields["flow_run_id"] = _flow_run_of(engine, flow_run).id
     fields.setdefault("task_key", "runstate-test-task")
     if "dynamic_key" not in fields:
         run_and_task = (fields.get("flow_run_id"), fields["task_key"])
@@ -350,16 +482,16 @@ def _task_fields(engine: Any, fields: dict, flow_run: FlowRun | None, retries: i
     return _with_retry_policy(fields, retries, retry_delay)
 
 
-@atomic
-def pending_task_run(engine: Any, *, flow_run: FlowRun | None = None, retries: int | None = None,
-                     retry_delay: Any = None, **fields: Any) -> TaskRun:
+@_transaction
+def pending_task_run(engine: Any, *, flow_run: FlowRun | uuid.UUID | str | None = None,
+                     retries: int | None = None, retry_delay: Any = None, **fields: Any) -> TaskRun:
     """A task run created PENDING, as the client creates one. `flow_run` must be
     RUNNING for the task to start later; None makes an autonomous task run."""
     fields = _task_fields(engine, dict(fields), flow_run, retries, retry_delay)
     return engine.create_task_run(fields, state=Pending())
 
 
-@atomic
+@_transaction
 def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     """A task run moved PENDING → RUNNING (tag slots taken, run_count 1)."""
     run = pending_task_run(engine, **kwargs)
@@ -367,7 +499,7 @@ def running_task_run(engine: Any, **kwargs: Any) -> TaskRun:
     return run
 
 
-@atomic
+@_transaction
 def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, result: Any = None,
                        cache_key: str | None = None, cache_expiration: _dt.datetime | None = None,
                        **kwargs: Any) -> TaskRun:
@@ -375,13 +507,14 @@ def completed_task_run(engine: Any, *, duration: _dt.timedelta = _ONE_SECOND, re
     completion is cached (CacheInsertion) until `cache_expiration` (None = never)."""
     duration = _span(duration, "duration", zero=True)
     run = running_task_run(engine, **kwargs)
-    _advance(engine, duration, "completed_task_run(duration)", required=False)
-    state = Completed(data=result, state_details={"cache_key": cache_key, "cache_expiration": cache_expiration})
+    end = _run_for(engine, run, duration, "completed_task_run(duration)")
+    state = Completed(data=result, timestamp=end,
+                      state_details={"cache_key": cache_key, "cache_expiration": cache_expiration})
     propose(engine, run, state)
     return run
 
 
-@atomic
+@_transaction
 def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timedelta | None = _dt.timedelta(minutes=5),
                     result: Any = None, **kwargs: Any) -> TaskRun:
     """A task run COMPLETED with `cache_key`, cached for `expires_in` from its
@@ -393,14 +526,16 @@ def cached_task_run(engine: Any, *, cache_key: str = "K", expires_in: _dt.timede
     if expires_in is not None:
         expires_in = _span(expires_in, "expires_in", zero=True)
     run = running_task_run(engine, **kwargs)
-    _advance(engine, duration, "cached_task_run(duration)", required=False)
-    expiration = None if expires_in is None else engine.now() + expires_in  # counted from completion
-    state = Completed(data=result, state_details={"cache_key": cache_key, "cache_expiration": expiration})
+    end = _run_for(engine, run, duration, "cached_task_run(duration)")
+    completion = end if end is not None else engine.now()
+    expiration = None if expires_in is None else completion + expires_in  # counted from completion
+    state = Completed(data=result, timestamp=end,
+                      state_details={"cache_key": cache_key, "cache_expiration": expiration})
     propose(engine, run, state)
     return run
 
 
-@atomic
+@_transaction
 def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None, retry_delay: Any = None,
                     duration: _dt.timedelta = _ONE_SECOND, message: str = "Task run failed", **kwargs: Any) -> TaskRun:
     """A task run whose attempt `attempt` just failed with `retries` configured
@@ -413,9 +548,9 @@ def failed_task_run(engine: Any, *, attempt: int = 1, retries: int | None = None
     return run
 
 
-@atomic
+@_transaction
 def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
-                   flow_run: FlowRun | None = None) -> TagLimitSetup:
+                   flow_run: FlowRun | uuid.UUID | str | None = None) -> TagLimitSetup:
     """A tag concurrency limit of `limit` whose slots are all held by `limit`
     RUNNING task runs tagged `tag` (else a new "runstate-test-tag-N": read it from
     the setup's `limit.tag`); the next such task proposing RUNNING WAITs 30 s."""
@@ -428,8 +563,10 @@ def full_tag_limit(engine: Any, *, tag: str | None = None, limit: int = 1,
     return TagLimitSetup(limit=cl, runs=runs)
 
 
-def history(engine: Any, run: FlowRun | TaskRun) -> list[tuple[str, str]]:
-    """(type, name) of each state of `run`, oldest first: handy in assertions. O(h log h)."""
+def history(engine: Any, run: FlowRun | TaskRun | uuid.UUID | str) -> list[tuple[str, str]]:
+    """(type, name) of each state of `run` (a flow run or task run, or its id),
+    oldest first: handy in assertions. O(h log h)."""
+    run = _run_of(engine, run)
     states = engine.read_flow_run_states(run.id) if isinstance(run, FlowRun) else engine.read_task_run_states(run.id)
     return [(s.type.value, s.name) for s in states]
 
