@@ -107,6 +107,58 @@ def _note_stop_set_aside(workload: Any, until: float | None, runs: int | None) -
               "is set aside (--set simulation.until=... keeps it)", file=sys.stderr)
 
 
+# The simulation keys each command-line option sets. --until and --runs each replace
+# both stop conditions (the other one is set aside, i.e. set to none), so either
+# clashes with a --set or --sweep of either key.
+_OPTION_KEYS = {"--seed": ("seed",), "--until": ("until", "runs"), "--runs": ("runs", "until")}
+_SETS = {"seed": "the seed", "until": "the simulated duration", "runs": "the run target"}
+
+
+def _option_conflict(args: argparse.Namespace, until: float | None) -> str | None:
+    """The usage error when --seed, --until or --runs sets a simulation key that a
+    --set or --sweep also sets, else None. The option would win silently, while the
+    summary and a sweep's labels named the setting's value, never used."""
+    options = [option for option, value in (("--seed", args.seed), ("--until", until), ("--runs", args.runs))
+               if value is not None]
+    if not options:
+        return None
+    for kind, text in [*(("--set", s) for s in args.settings), *(("--sweep", s) for s in args.sweeps)]:
+        for key, name in _simulation_keys(kind, text):
+            for option in options:
+                own, *aside = _OPTION_KEYS[option]
+                if key == own:
+                    return f"{option} and {kind} {name} both set {_SETS[key]}: give one"
+                if key in aside:
+                    value = args.runs if option == "--runs" else args.until
+                    return (f"{option} and {kind} {name} both set the stop conditions ({option} sets the "
+                            f"workload's simulation.{key} aside): give one, or keep both with "
+                            f"--set simulation.{own}={value} in place of {option}")
+    return None
+
+
+def _simulation_keys(kind: str, text: str) -> list[tuple[str, str]]:
+    """(key, name as the error says it) of each simulation key a --set or --sweep
+    `text` sets: `simulation.KEY=...`, or the keys of a table given for `simulation`
+    as a whole. A malformed `text` raises the WorkloadError the workload would."""
+    from .sim.settings import parse_path, parse_setting, parse_value
+    from .sim.sweep import parse_sweep
+
+    if kind == "--set":
+        steps, value = parse_setting(text)
+        values = [value]
+    else:
+        path, texts = parse_sweep(text)
+        steps, values = parse_path(path, text), [parse_value(v) for v in texts]
+    if not steps or steps[0] != ("key", "simulation"):
+        return []
+    if len(steps) == 2 and steps[1][0] == "key":
+        return [(steps[1][1], f"simulation.{steps[1][1]}")]
+    if len(steps) == 1:
+        keys = sorted({key for v in values if isinstance(v, dict) for key in v})
+        return [(key, f"simulation (its {key})") for key in keys]
+    return []
+
+
 def _error(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -147,12 +199,15 @@ def _simulate(args: argparse.Namespace) -> int:
         return _error("--sweep runs several simulations: it keeps them in memory (drop --store)")
     try:
         variants = sweep_variants(args.sweeps) if args.sweeps else [()]
+        conflict = _option_conflict(args, until)
+        if conflict is not None:
+            return _error(conflict)
         simulations = []
-        for extra in variants:
+        for k, extra in enumerate(variants):
             settings = [*args.settings, *extra]
             workload = (load_workload(args.workload, settings=settings) if args.workload
                         else default_workload(settings=settings))
-            if args.workload and not extra:  # (said once, not per variant)
+            if k == 0:  # (said once, not per variant: no variant sets the stop conditions then)
                 _note_stop_set_aside(workload, until, args.runs)
             workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
             simulations.append(Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats))
@@ -180,9 +235,14 @@ def _simulate(args: argparse.Namespace) -> int:
                 print(f"[{k + 1}/{len(simulations)}] {', '.join(variants[k])}", file=sys.stderr)
             progress = Progress(spec.until, spec.runs, enabled=enabled)
             try:
-                result = simulation.run(on_progress=progress.update)
-            finally:
-                progress.close()
+                try:
+                    result = simulation.run(on_progress=progress.update)
+                finally:
+                    progress.close()
+            except Exception as exc:  # (not KeyboardInterrupt: it has its own way out, below)
+                if not simulation.started:
+                    raise   # refused before it ran (a store already used): as the other bad inputs
+                return _simulation_failed(simulation, exc)
             report, timings = build_report(result), build_timings(result)
             if not sweeping:
                 print(summary_text(report, timings))
@@ -235,6 +295,17 @@ def _simulate(args: argparse.Namespace) -> int:
               "the simulated time before Ctrl-C", file=sys.stderr)
         return 130
     return 0
+
+
+def _simulation_failed(simulation: Any, exc: Exception) -> int:
+    """Exit 1 with what failed during a simulation (most often a custom rule): when,
+    on which run, in which rule, and the traceback's frames in the user's code. (The
+    caller closes the store: each engine call is atomic, so it stays consistent.)"""
+    from .sim.failure import failure_text, user_traceback
+
+    code = _error(failure_text(simulation, exc), 1)
+    print(user_traceback(exc), end="", file=sys.stderr)
+    return code
 
 
 def _close(simulations: list) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import weakref
@@ -57,6 +58,16 @@ def test_a_command_line_stop_condition_says_which_of_the_files_it_sets_aside(tmp
     assert "its simulation.runs (500) is set aside" in capsys.readouterr().err
     assert main(["simulate", "--workload", str(path), "--no-charts"]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_the_built_in_workload_says_which_stop_condition_it_sets_aside_as_a_file_does(capsys):
+    # (Said for files only before, and for a sweep never: once, for its first variant.)
+    assert main(["simulate", "--runs", "3", "--no-rule-stats"]) == 0
+    err = capsys.readouterr().err
+    assert ("note: --runs 3 replaces the workload's stop conditions: its simulation.until (12h00m) is set aside "
+            "(--set simulation.runs=3 keeps it)") in err
+    assert main(["simulate", "--runs", "3", "--no-rule-stats", "--sweep", "simulation.seed=1,2"]) == 0
+    assert capsys.readouterr().err.count("note: --runs 3 replaces") == 1
 
 
 def test_bad_workload_exits_2_with_the_key_path(tmp_path, capsys):
@@ -418,11 +429,98 @@ def test_a_run_that_fails_leaves_no_report_folder_behind(tmp_path, monkeypatch, 
     (tmp_path / "failing_policy.py").write_text(FAILING_POLICY)
     monkeypatch.syspath_prepend(str(tmp_path))
     folder = tmp_path / "out" / "report"
-    with pytest.raises(RuntimeError, match="a bug in a user's rule"):
-        main(["simulate", "--until", "1h", "--set", "policies.flow=failing_policy:FailingFlowPolicy",
-              "--report", str(folder)])
+    assert main(["simulate", "--until", "1h", "--set", "policies.flow=failing_policy:FailingFlowPolicy",
+                 "--report", str(folder)]) == 1
+    assert "a bug in a user's rule" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     # (a folder that cannot be made is still refused before the run)
     (tmp_path / "file").write_text("")
     assert main(["simulate", "--until", "1h", "--report", str(tmp_path / "file" / "report")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+# A task policy whose rule raises, beside a workload that names it (no PYTHONPATH).
+RAISING_TASK_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class Explodes(BaseOrchestrationRule):
+    FROM_STATES = [StateType.PENDING]
+    TO_STATES = [StateType.RUNNING]
+
+    def before_transition(self, initial_state, proposed_state, context):
+        raise ValueError("no RUNNING for " + context.run.name)
+
+class ExplodingTaskPolicy(POLICIES["CoreTaskPolicy"]):
+    @staticmethod
+    def priority():
+        return [Explodes, *POLICIES["CoreTaskPolicy"].priority()]
+'''
+ONE_FLOW = ('[simulation]\nuntil = "1h"\n[[work_pools]]\nname = "p"\n[[workers]]\npool = "p"\n'
+            '[[flows]]\nname = "f"\n[[flows.tasks]]\nname = "t"\n'
+            '[[deployments]]\nname = "d"\nflow = "f"\npool = "p"\nschedule = { interval = "10m", anchor = "1m" }\n')
+
+
+def _beside(tmp_path, module: str, policy: str = "") -> pathlib.Path:
+    """A workload file in its own folder, with `module`.py beside it holding the
+    policies above (a module name of its own: imported modules are reused)."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(CUSTOM_TASK_POLICY + RAISING_TASK_POLICY)
+    path = folder / "w.toml"
+    path.write_text(ONE_FLOW + (f'[policies]\ntask = "{module}:{policy}"\n' if policy else ""))
+    return path
+
+
+CUSTOM_TASK_POLICY = '''
+from engine.orchestration import POLICIES, BaseOrchestrationRule
+from engine.states import StateType
+
+class CountsStarts(BaseOrchestrationRule):
+    FROM_STATES = [StateType.PENDING]
+    TO_STATES = [StateType.RUNNING]
+
+class CountingTaskPolicy(POLICIES["CoreTaskPolicy"]):
+    @staticmethod
+    def priority():
+        return [CountsStarts, *POLICIES["CoreTaskPolicy"].priority()]
+'''
+
+
+def test_a_policy_module_beside_the_workload_file_is_found_without_pythonpath(tmp_path, capsys):
+    path = _beside(tmp_path, "policies_beside_a", "CountingTaskPolicy")
+    path_before = list(sys.path)
+    report = tmp_path / "report"
+    assert main(["simulate", "--workload", str(path), "--report", str(report), "--no-charts"]) == 0
+    assert json.loads((report / "report.json").read_text())["rules"]["CountsStarts"]["calls"] == 6
+    assert sys.path == path_before   # (its folder was on it for the import only)
+    # and by a setting (the module already imported is reused)
+    assert main(["simulate", "--workload", str(path),
+                 "--set", "policies.task=policies_beside_a:CountingTaskPolicy"]) == 0
+    capsys.readouterr()
+    # a module in neither place: the error says where it looked
+    assert main(["simulate", "--workload", str(path), "--set", "policies.task=policies_nowhere:P"]) == 2
+    assert capsys.readouterr().err == (
+        "error: invalid workload: policies.task: cannot load policy 'policies_nowhere:P': No module named "
+        f"'policies_nowhere' (looked beside the workload, in {path.parent}, then on sys.path)\n")
+    assert sys.path == path_before
+
+
+def test_a_rule_that_raises_is_reported_with_when_and_where_and_the_store_closed(tmp_path, capsys):
+    path = _beside(tmp_path, "policies_beside_b", "ExplodingTaskPolicy")
+    options = ["simulate", "--workload", str(path)]
+    if hasattr(Engine, "open"):
+        options += ["--store", f"sqlite:///{tmp_path / 'runs.db'}"]
+    assert main(options) == 1
+    first, *frames = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"error: simulation failed at 1m\d\ds simulated \(2024-01-01 00:01:\d\d UTC\), on task run 't-0' "
+        r"\(task key 'f\.t', flow run '[a-z-]+'\), PENDING -> RUNNING: rule policies_beside_b\.Explodes raised "
+        r"ValueError: no RUNNING for t-0", first), first
+    # the traceback's frames in the user's code, not the engine's
+    assert frames[0].startswith("Traceback") and "policies_beside_b.py" in frames[1]
+    assert 'raise ValueError("no RUNNING for "' in frames[2] and len(frames) == 3
+    if hasattr(Engine, "open"):   # the store was closed consistent: the first run's proposal undone
+        with Engine.open(f"sqlite:///{tmp_path / 'runs.db'}") as engine:
+            task_runs = engine.read_task_runs()
+            assert [tr.state_type.value for tr in task_runs] == ["PENDING"]

@@ -13,9 +13,11 @@ setting changes the order of events.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import functools
 import gc
+import importlib
 import math
 import random
 import signal
@@ -23,7 +25,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import attrs
 
@@ -175,19 +177,52 @@ def deployment_schedules(schedule: ScheduleSpec | None, start: _dt.datetime) -> 
     return [{"schedule": stored, "active": True}]
 
 
-def resolve_policy(name: str, path: str, kind: str | None = None) -> type:
-    """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class";
-    a bad name, or a policy for the other `kind` of runs ("flow" or "task"), is a
-    WorkloadError at `path`."""
+def resolve_policy(name: str, path: str, kind: str | None = None, folder: str | None = None) -> type:
+    """A policy class from a POLICIES name (e.g. "CoreFlowPolicy") or "module:Class",
+    whose module is looked for in `folder` (the workload file's) first, then on
+    sys.path; a bad name, or a policy for the other `kind` of runs ("flow" or
+    "task"), is a WorkloadError at `path`."""
     try:
-        policy = _resolve_policy(name)
+        with _importing_from(folder if ":" in name else None):
+            policy = _resolve_policy(name)
     except ValidationError as exc:
-        raise WorkloadError(path, str(exc)) from None
+        raise WorkloadError(path, str(exc) + _where_looked(exc, name, folder)) from None
     declared = getattr(policy, "RUN_KIND", None)
     if kind is not None and declared is not None and declared != kind:
         raise WorkloadError(path, f"{name} is a {declared}-run policy; {path} needs a {kind}-run policy "
                                   f"(e.g. Core{kind.title()}Policy)")
     return policy
+
+
+@contextlib.contextmanager
+def _importing_from(folder: str | None) -> Iterator[None]:
+    """`folder` first on sys.path for the while (as a script's own folder is), then
+    taken off again: a workload's policy module sits beside it without PYTHONPATH,
+    and sys.path is left as it was. A module imported before is reused as it is."""
+    if folder is None or folder in sys.path:
+        yield
+        return
+    sys.path.insert(0, folder)
+    importlib.invalidate_caches()   # (a module written since the folder was last listed)
+    try:
+        yield
+    finally:
+        try:
+            sys.path.remove(folder)
+        except ValueError:  # (the module's own code took it off)
+            pass
+
+
+def _where_looked(exc: ValidationError, name: str, folder: str | None) -> str:
+    """Where a "module:Class" policy's missing module was looked for ("" when the
+    module was found, or when no workload folder was searched)."""
+    missing = exc.__context__
+    module = name.partition(":")[0]
+    if folder is None or not isinstance(missing, ModuleNotFoundError) or missing.name is None:
+        return ""
+    if not (module == missing.name or module.startswith(missing.name + ".")):
+        return ""   # a module the policy's own module imports is missing: not a question of where
+    return f" (looked beside the workload, in {folder}, then on sys.path)"
 
 
 def open_engine(url: str | None, clock: ManualClock) -> Engine:
@@ -256,8 +291,8 @@ class Simulation:
         self.until = spec.until
         self.max_runs = spec.runs
         self.rule_stats = RuleStats() if rule_stats else None
-        flow_policy = resolve_policy(workload.policies.flow, "policies.flow", "flow")
-        task_policy = resolve_policy(workload.policies.task, "policies.task", "task")
+        flow_policy = resolve_policy(workload.policies.flow, "policies.flow", "flow", workload.folder)
+        task_policy = resolve_policy(workload.policies.task, "policies.task", "task", workload.folder)
         late_policy = resolve_policy("MarkLateRunsPolicy", "services.late_runs")
         if self.rule_stats is not None:
             flow_policy = self.rule_stats.instrument(flow_policy)
@@ -288,6 +323,9 @@ class Simulation:
         self.workers: list[WorkerRT] = []
         self.plans: dict[str, FlowPlan] = {}
         self._ran = False
+        # run() got past its checks of the store: an exception from then on is a
+        # failure during the simulation, at a simulated time (engine/sim/failure.py).
+        self.started = False
 
     # bookkeeping hooks ------------------------------------------------------------------------
     def accepting_runs(self) -> bool:
@@ -540,6 +578,7 @@ class Simulation:
                 on_progress(self)
 
         restore = _defer_sigint(stop_asked)
+        self.started = True
         try:
             self._setup()
             self._start_services()

@@ -341,6 +341,9 @@ class Workload:
     # The ``PATH=VALUE`` settings applied to the file before validation (--set), kept
     # so that a report says which variant of the workload it is.
     settings: tuple[str, ...] = ()
+    # The folder of the workload file (None: built in, or given as data): its
+    # "module:Class" policies are looked for there, beside it, first.
+    folder: str | None = None
 
     def with_overrides(self, seed: int | None = None, until: float | None = None, runs: int | None = None) -> "Workload":
         """A copy with the CLI's --seed/--until/--runs applied (either stop condition alone
@@ -1124,4 +1127,6 @@ def load_workload(path: str | os.PathLike[str], settings: Iterable[str] = ()) ->
             data = _toml.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise WorkloadError("", f"{path} is not valid TOML: {exc}") from None
-    return parse_workload(data, source=path, settings=settings)
+    workload = parse_workload(data, source=path, settings=settings)
+    workload.folder = os.path.dirname(os.path.abspath(path))
+    return workload
