@@ -146,46 +146,35 @@ def _rewind(engine: Any, delta: _dt.timedelta) -> None:
 
 
 # Runs, flows and states as the engine takes them -----------------------------------------------
+def _record_of(engine: Any, value: Any, what: str, classes: tuple, readers: tuple[str, ...], kinds: str,
+               noun: str) -> Any:
+    """The record `value` is (one of `classes`) or identifies (a UUID or its text),
+    looked up with the engine's `readers` in turn. `kinds` and `noun` say what was
+    wanted in the errors: ValidationError for a value of another type,
+    ObjectNotFoundError for an id nothing has."""
+    if isinstance(value, classes):
+        return value
+    if not isinstance(value, (uuid.UUID, str)):
+        raise ValidationError(f"{what} must be {kinds}, got {type(value).__name__} {shown(value)}")
+    record_id = as_uuid(value, what)
+    for reader in readers:
+        found = getattr(engine, reader)(record_id)
+        if found is not None:
+            return found
+    raise ObjectNotFoundError(f"{what}: no {noun} with id {record_id}")
+
+
 def _run_of(engine: Any, run: Any, what: str = "run") -> FlowRun | TaskRun:
-    """The flow run or task run `run` is or identifies (a UUID or its text)."""
-    if isinstance(run, (FlowRun, TaskRun)):
-        return run
-    if not isinstance(run, (uuid.UUID, str)):
-        raise ValidationError(f"{what} must be a FlowRun, a TaskRun or a run id, got {type(run).__name__} {shown(run)}")
-    run_id = as_uuid(run, what)
-    found = engine.read_flow_run(run_id)
-    if found is None:
-        found = engine.read_task_run(run_id)
-    if found is None:
-        raise ObjectNotFoundError(f"{what}: no flow run or task run with id {run_id}")
-    return found
+    return _record_of(engine, run, what, (FlowRun, TaskRun), ("read_flow_run", "read_task_run"),
+                      "a FlowRun, a TaskRun or a run id", "flow run or task run")
 
 
 def _flow_run_of(engine: Any, flow_run: Any, what: str = "flow_run") -> FlowRun:
-    """The flow run `flow_run` is or identifies."""
-    if isinstance(flow_run, FlowRun):
-        return flow_run
-    if not isinstance(flow_run, (uuid.UUID, str)):
-        raise ValidationError(f"{what} must be a FlowRun or a flow run id, got {type(flow_run).__name__} "
-                              f"{shown(flow_run)}")
-    run_id = as_uuid(flow_run, what)
-    found = engine.read_flow_run(run_id)
-    if found is None:
-        raise ObjectNotFoundError(f"{what}: no flow run with id {run_id}")
-    return found
+    return _record_of(engine, flow_run, what, (FlowRun,), ("read_flow_run",), "a FlowRun or a flow run id", "flow run")
 
 
 def _flow_of(engine: Any, flow: Any, what: str = "flow") -> Flow:
-    """The flow `flow` is or identifies."""
-    if isinstance(flow, Flow):
-        return flow
-    if not isinstance(flow, (uuid.UUID, str)):
-        raise ValidationError(f"{what} must be a Flow or a flow id, got {type(flow).__name__} {shown(flow)}")
-    flow_id = as_uuid(flow, what)
-    found = engine.read_flow(flow_id)
-    if found is None:
-        raise ObjectNotFoundError(f"{what}: no flow with id {flow_id}")
-    return found
+    return _record_of(engine, flow, what, (Flow,), ("read_flow",), "a Flow or a flow id", "flow")
 
 
 @attrs.define(slots=True)
