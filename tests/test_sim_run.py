@@ -1353,3 +1353,30 @@ def test_the_state_table_spreads_its_rows_over_every_sample(samples):
     shown = [int(line.split()[1]) for line in lines[3:]]
     assert len(shown) == min(6, samples) == len(set(shown))
     assert (shown[0], shown[-1]) == (1, samples)
+
+
+def test_each_deployments_lateness_is_that_of_its_runs_in_the_store():
+    from engine import DeploymentFilter
+    from engine.sim import default_workload
+    from engine.sim.report import percentiles
+
+    result = Simulation(default_workload().with_overrides(runs=200)).run()
+    engine, report = result.engine, build_report(result)
+    end = dt.datetime.fromisoformat(report["simulated"]["end"])
+    rows = report["deployments"]
+    assert len(rows) > 1
+    for name, row in rows.items():
+        runs = engine.read_flow_runs(deployment_filter=DeploymentFilter(name={"any_": [name]}))
+        runs = [r for r in runs if r.parent_task_run_id is None and r.expected_start_time is not None]
+        late = [max(0.0, (r.start_time - r.expected_start_time).total_seconds()) if r.start_time is not None
+                else (end - r.expected_start_time).total_seconds()
+                for r in runs if r.start_time is not None or (r.state_type not in TERMINAL_STATES
+                                                              and r.expected_start_time < end)]
+        assert row["lateness_seconds"] == percentiles(late) and row["lateness_seconds"]["count"] == len(runs)
+    # Split by deployment, the same population as the whole run's lateness.
+    assert sum(row["lateness_seconds"]["count"] for row in rows.values()) == report["lateness_seconds"]["count"]
+    slowest = max(rows, key=lambda name: rows[name]["lateness_seconds"]["max"])
+    assert rows[slowest]["lateness_seconds"]["max"] == report["lateness_seconds"]["max"]
+    text = summary_text(report)
+    for name, row in rows.items():
+        assert f"lateness p50 {format_duration(row['lateness_seconds']['p50'])}" in text

@@ -68,17 +68,23 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
     top = result.runs
 
     lateness, run_times = [], []
+    late_by_deployment: dict[str, list[float]] = {}
     end = result.start + _dt.timedelta(seconds=duration)
     for run in top:
         rec = run.rec
         expected = rec.expected_start_time
         if expected is None or run.deleted:
             continue
+        late = None
         if rec.start_time is not None:
-            lateness.append(max(0.0, (rec.start_time - expected).total_seconds()))
+            late = max(0.0, (rec.start_time - expected).total_seconds())
         elif rec.state_type not in _FINAL and expected < end:
             # Not started by the end: late by at least this much (Prefect's estimate).
-            lateness.append((end - expected).total_seconds())
+            late = (end - expected).total_seconds()
+        if late is not None:
+            lateness.append(late)
+            if run.dep is not None:
+                late_by_deployment.setdefault(run.dep.spec.name, []).append(late)
         if rec.state_type in _FINAL and rec.start_time is not None:
             run_times.append(rec.total_run_time.total_seconds())
     task_times = []
@@ -186,7 +192,10 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "queues_marked_not_ready": c["queues_marked_not_ready"],
             "deployments_marked_not_ready": c["deployments_marked_not_ready"],
         },
-        "deployments": {name: dict(row) for name, row in sorted(m.by_deployment.items())},
+        # per deployment: its runs' outcomes and their lateness (the population of
+        # lateness_seconds above, split by deployment)
+        "deployments": {name: {**row, "lateness_seconds": percentiles(late_by_deployment.get(name, []))}
+                        for name, row in sorted(m.by_deployment.items())},
         # per enabled automation: times its trigger fired, and its actions the engine
         # accepted (executed) or not (failed), as Prefect's action events count them
         "automations": result.automations,
@@ -356,8 +365,12 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
     if report["deployments"]:
         lines += ["", "Per deployment:"]
         for name, row in report["deployments"].items():
+            late = row.get("lateness_seconds") or {}  # (reports written before it was kept have none)
             lines.append(f"  {name:<24} created {row['created']:>6}  completed {row['COMPLETED']:>6}  "
                          f"failed {row['FAILED']:>4}  crashed {row['CRASHED']:>4}  cancelled {row['CANCELLED']:>4}")
+            if late.get("count"):
+                lines.append(f"  {'':<24} lateness p50 {format_duration(late['p50'])}  p90 {format_duration(late['p90'])}"
+                             f"  max {format_duration(late['max'])}  (n={late['count']})")
     rules = report["rules"]
     if rules:
         rule_times = (timings or {}).get("rules", {})
