@@ -265,6 +265,28 @@ def _instrument(rule_cls: type, stats: RuleStats) -> type:
     return type(rule_cls.__name__, (rule_cls,), namespace)
 
 
+def _timed_hook(hook: Callable, stats: RuleStats, counter: str) -> Callable:
+    """`hook` (a stateless transform's, called as a plain function) timed into
+    `stats`, counted under `counter` and under error when it raises; a call nested in
+    another timed hook (a proposal made from a hook) runs untimed, part of the outer."""
+    def timed(self: Any, context: Any) -> Any:
+        global _inside_hook
+        if _inside_hook:
+            return hook(self, context)
+        _inside_hook = True
+        start = _perf()
+        try:
+            return hook(self, context)
+        except Exception as hook_error:
+            stats.count_error(hook_error)
+            raise
+        finally:
+            stats.seconds += _perf() - start
+            _inside_hook = False
+            setattr(stats, counter, getattr(stats, counter) + 1)
+    return timed
+
+
 def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
     """For stateless transforms the pipeline may call the hook functions directly
     (with no instance): time those functions instead of enter/exit."""
@@ -276,22 +298,7 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
     namespace: dict = {"__module__": rule_cls.__module__, "__qualname__": rule_cls.__qualname__,
                        "_STATELESS_HOOKS": True}
     if before_fn is not base_before:
-        def before_transition(self: Any, context: Any) -> Any:
-            global _inside_hook
-            if _inside_hook:
-                return before_fn(self, context)
-            _inside_hook = True
-            start = _perf()
-            try:
-                return before_fn(self, context)
-            except Exception as hook_error:
-                stats.count_error(hook_error)
-                raise
-            finally:
-                stats.seconds += _perf() - start
-                _inside_hook = False
-                stats.calls += 1
-        namespace["before_transition"] = before_transition
+        namespace["before_transition"] = _timed_hook(before_fn, stats, "calls")
     elif after_fn is not base_after:
         # An after-hook alone does not run for a proposal a rule's exception ends:
         # count entries with a before-hook of our own (untimed, a no-op).
@@ -300,22 +307,7 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
                 stats.calls += 1
         namespace["before_transition"] = before_transition
     if after_fn is not base_after:
-        def after_transition(self: Any, context: Any) -> Any:
-            global _inside_hook
-            if _inside_hook:
-                return after_fn(self, context)
-            _inside_hook = True
-            start = _perf()
-            try:
-                return after_fn(self, context)
-            except Exception as hook_error:
-                stats.count_error(hook_error)
-                raise
-            finally:
-                stats.seconds += _perf() - start
-                _inside_hook = False
-                stats.after += 1
-        namespace["after_transition"] = after_transition
+        namespace["after_transition"] = _timed_hook(after_fn, stats, "after")
     return type(rule_cls.__name__, (rule_cls,), namespace)
 
 
@@ -552,6 +544,7 @@ def _read_stream(path: str) -> tuple[list[dict], list[str]]:
 # Keys each operation needs, and the labels it refers to: (key, namespace, what).
 _NEEDS = {"tag_limit": ("tag", "limit"), "deployment": ("id",), "flow_run": ("id",), "task_run": ("id",),
           "propose": ("run", "state"), "advance": ("seconds",)}
+_READS_STATE = ("propose", "flow_run", "task_run")
 _REFERS = {"propose": ("run", "runs", "run"), "task_run": ("flow_run", "flow_runs", "flow run"),
            "flow_run": ("deployment", "deployments", "deployment")}
 
@@ -583,22 +576,21 @@ def _check_stream(ops: list[dict], wheres: list[str]) -> None:
                 hint = ("the label of a task run" if namespace == "flow_runs" and _holds(labels["runs"], op[key])
                         else "no earlier operation defines it")
                 raise ValidationError(f"{where}: unknown {what} {shown(op[key])} ({hint})")
-        for key in ("state",):
-            if op.get(key) is not None and name != "tag_limit":
-                try:
-                    as_state(op[key], f"{name}.{key}")
-                except ValidationError as exc:
-                    raise ValidationError(f"{where}: {exc}") from None
+        if name in _READS_STATE and op.get("state") is not None:
+            try:
+                as_state(op["state"], f"{name}.state")
+            except ValidationError as exc:
+                raise ValidationError(f"{where}: {exc}") from None
         if name == "advance" and (isinstance(op["seconds"], bool) or not isinstance(op["seconds"], (int, float))):
             raise ValidationError(f"{where}: seconds must be a number, got {shown(op['seconds'])}")
         if name in ("flow_run", "task_run", "deployment"):
             label = op["id"]
             namespace = "deployments" if name == "deployment" else "runs"
             try:
-                taken = label in labels[namespace]
+                hash(label)
             except TypeError:  # a list or a dict: not a label
                 raise ValidationError(f"{where}: id must be a string or a number, got {shown(label)}") from None
-            if taken:
+            if label in labels[namespace]:
                 raise ValidationError(f"{where}: id {shown(label)} is already the label of an earlier "
                                       f"{'deployment' if name == 'deployment' else 'run'}")
             labels[namespace].add(label)
