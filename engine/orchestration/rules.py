@@ -66,15 +66,19 @@ def _is_async(hook: Any) -> bool:
     return inspect.iscoroutinefunction(hook)
 
 
-def _refuse_async_hooks(cls: type, names: tuple[str, ...]) -> None:
+def _refuse_async(cls: type, name: str, hook: Any) -> None:
     # Hooks ported from Prefect are often `async def`: called here they would return
     # an unawaited coroutine and silently do nothing.
+    if _is_async(hook):
+        raise TypeError(
+            f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
+            "define it with plain `def` (and drop the `await`s on the mutators)"
+        )
+
+
+def _refuse_async_hooks(cls: type, names: tuple[str, ...]) -> None:
     for name in names:
-        if _is_async(getattr(cls, name)):
-            raise TypeError(
-                f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
-                "define it with plain `def` (and drop the `await`s on the mutators)"
-            )
+        _refuse_async(cls, name, getattr(cls, name))
 
 
 # The package whose rule classes may inherit SAFE_COPIES = False (the built-in
@@ -113,9 +117,8 @@ class _RuleType(abc.ABCMeta):
 
     def __setattr__(cls, name: str, value: Any) -> None:
         if name in _READ_AT_DEFINITION:
-            if name in _RULE_HOOKS and _is_async(value):
-                raise TypeError(f"{cls.__qualname__}.{name} is async; runstate calls hooks synchronously: "
-                                "define it with plain `def`")
+            if name in _RULE_HOOKS:
+                _refuse_async(cls, name, value)
             if name in ("FROM_STATES", "TO_STATES") and issubclass(cls, BaseOrchestrationRule):
                 value = _as_state_set(cls, name, value)
         super().__setattr__(name, value)
