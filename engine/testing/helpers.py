@@ -21,7 +21,7 @@ have to wait raises instead.
 A helper whose transition is not accepted raises `SetupError` naming the state,
 the status and the orchestration's reason, so a broken setup never goes unnoticed;
 each helper (`propose` too) is one transaction, so one that fails leaves nothing
-behind, and a ManualClock it advanced is moved back by as much. Runs may be given
+behind, and a ManualClock is put back where it was. Runs may be given
 as records or ids (UUID or its text), `flow=` as a Flow or its id, and states as
 State objects or their JSON dicts, as the engine takes them. Durations and timeouts
 are timedeltas or seconds, and may not be negative.
@@ -72,9 +72,6 @@ _MAX_WAITS = 100  # WAITs `propose` waits out before giving up
 # depend on which tests ran before it, and skipping what the engine already holds:
 # a reopened store's records were named by an earlier engine's counters.
 _counters: "weakref.WeakKeyDictionary[Any, dict[str, itertools.count]]" = weakref.WeakKeyDictionary()
-# How far each open helper call (innermost last) has moved the engine's clock, so
-# that one that fails moves it back by as much (the store's rollback cannot).
-_clock_moves: "weakref.WeakKeyDictionary[Any, list[list[_dt.timedelta]]]" = weakref.WeakKeyDictionary()
 
 
 def _fresh_number(engine: Any, what: str, first: int, taken: Callable[[str], Any]) -> str:
@@ -109,40 +106,31 @@ class SetupError(RunstateError, AssertionError):
 
 def _transaction(fn: Callable) -> Callable:
     """Run a helper in one engine transaction (a savepoint when nested). If it
-    raises, the store is rolled back and the clock moved back by what the helper
-    itself advanced it (`_advance`); readings' ticks are not undone, and a clock
-    without set() (a SystemClock never moves) is left as it is."""
+    raises, the store is rolled back and a clock that can be set (a ManualClock) is
+    put back where it was; any other clock (a SystemClock never moves) is left."""
 
     @functools.wraps(fn)
     def wrapper(engine: Any, *args: Any, **kwargs: Any) -> Any:
-        with engine.transaction():  # (holds the engine's lock: the stack is this call's)
-            stack = _clock_moves.setdefault(engine, [])
-            frame = [_dt.timedelta(0)]
-            stack.append(frame)
+        with engine.transaction():
+            before = _settable_time(engine.clock)
             try:
-                result = fn(engine, *args, **kwargs)
+                return fn(engine, *args, **kwargs)
             except BaseException:
-                stack.pop()
-                _rewind(engine, frame[0])
+                if before is not None:
+                    engine.clock.set(before)
                 raise
-            stack.pop()
-            if stack:
-                stack[-1][0] += frame[0]  # the enclosing helper undoes it if it fails
-            return result
 
     return wrapper
 
 
-def _rewind(engine: Any, delta: _dt.timedelta) -> None:
-    """Move the clock back by `delta`, what a failed helper advanced it."""
-    if delta <= _dt.timedelta(0):
-        return
-    clock = engine.clock
+def _settable_time(clock: Any) -> _dt.datetime | None:
+    """The time a clock with advance() and set() shows, read without a reading's tick
+    (a ManualClock's advance(0)); None for a clock that cannot be set back."""
     advance, set_ = getattr(clock, "advance", None), getattr(clock, "set", None)
-    if callable(advance) and callable(set_):
-        now = advance(_dt.timedelta(0))  # ManualClock: its time, without a reading's tick
-        if isinstance(now, _dt.datetime):
-            set_(now - delta)
+    if not (callable(advance) and callable(set_)):
+        return None
+    now = advance(_dt.timedelta(0))
+    return now if isinstance(now, _dt.datetime) else None
 
 
 # Runs, flows and states as the engine takes them -----------------------------------------------
@@ -209,9 +197,6 @@ def _advance(engine: Any, delta: _dt.timedelta | float, why: str, required: bool
             return
         raise SetupError(f"{why} needs the clock to move by {delta}; use a ManualClock (the runstate_clock fixture)")
     advance(delta)
-    stack = _clock_moves.get(engine)
-    if stack:
-        stack[-1][0] += delta
 
 
 def _run_for(engine: Any, run: FlowRun | TaskRun, duration: _dt.timedelta, why: str) -> _dt.datetime | None:
@@ -258,8 +243,8 @@ def propose(
     run, or its id) under `policy` (Core policy of the run's kind by default). A
     WAIT is honoured by advancing the ManualClock and proposing again (when `wait`,
     up to 100 times); any status outside `expect` (one status or several) raises
-    SetupError, and then nothing is left behind: the transition is undone and the
-    clock moved back by what the waits advanced it. Returns the
+    SetupError, and then nothing is left behind: the transition is undone and a
+    ManualClock put back where it was. Returns the
     OrchestrationResult. O(rules)."""
     # A lone status ("ABORT") would otherwise be read letter by letter.
     expect = (expect,) if isinstance(expect, str) else tuple(expect)
