@@ -51,7 +51,6 @@ class JsonSnapshotBackend:
         self.save_every = save_every
         self._codecs = {kind: codec(kind, nested_as_text=False) for kind in KINDS}
         self._lock = PathLock(self.path)
-        self._read_only_load = False
         self._engine: Engine | None = None
         self._since_save = 0
         self._opened = False
@@ -87,12 +86,8 @@ class JsonSnapshotBackend:
         """Rebuild `engine` (empty) from the snapshot, if there is one. O(n log n)."""
         if not self._existed:
             return
-        try:
-            with open(self.path, "rb") as f:
-                blob = f.read()
-        except OSError as exc:
-            raise BackendError(f"cannot read {shown(self.path)}: {exc.strerror}") from exc
-        if not blob and not self._read_only_load:
+        blob = self._read()
+        if not blob:
             # A file made empty (touch, mktemp) is a new store, as SQLite takes one: a
             # save never leaves an empty file (it renames a complete one over it).
             return
@@ -102,11 +97,17 @@ class JsonSnapshotBackend:
     def load_read_only(self, engine: "Engine") -> None:
         """Rebuild `engine` (empty) from the snapshot without locking it: saves replace
         the file whole (a rename), so this reads one complete snapshot even while a
-        writer saves."""
+        writer saves. An empty file is refused, as SQLite refuses one: nothing to read."""
         require_file(self.path)
-        self._existed = True
-        self._read_only_load = True  # (reading only, an empty file is refused, as SQLite refuses it)
-        self.load(engine)
+        with no_gc():
+            self._load(self._read(), engine)
+
+    def _read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise BackendError(f"cannot read {shown(self.path)}: {exc.strerror}") from exc
 
     def _load(self, blob: bytes, engine: "Engine") -> None:
         tables = read_snapshot_tables(blob, self.path)
