@@ -112,6 +112,52 @@ def test_concurrency_limits_never_exceeded(semantics):
     assert counters["tag_slot_waits"] > 0
 
 
+def test_report_peaks_are_the_most_runs_at_once_in_the_store(semantics):
+    # Recomputed from the stored state histories: each population's largest overlap.
+    result, engine = semantics
+    peaks = build_report(result)["concurrency"]["peak"]
+    tagged = [s for tr in all_task_runs(engine) if "db" in tr.tags for s in intervals(engine, tr, "task", {StateType.RUNNING})]
+    assert peaks["tags"] == {"db": {"limit": 2, "peak": max_overlap(tagged)}}
+
+    def most(runs, types=OCCUPYING):
+        return max_overlap([s for r in runs for s in intervals(engine, r.rec, "flow", types)])
+    assert peaks["work_pools"] == {"p": {"limit": 3, "peak": most(result.runs)}}
+    by_queue = {name: most([r for r in result.runs if r.queue.spec.name == name]) for name in ("narrow", "default")}
+    assert peaks["work_queues"] == {"p": {"narrow": {"limit": 1, "peak": by_queue["narrow"]},
+                                          "default": {"limit": None, "peak": by_queue["default"]}}}
+    holding = {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+    by_deployment = {name: most([r for r in result.runs if r.dep.spec.name == name], holding)
+                     for name in ("limited", "narrow")}
+    assert peaks["deployments"] == {"limited": {"limit": 2, "peak": by_deployment["limited"]},
+                                    "narrow": {"limit": None, "peak": by_deployment["narrow"]}}
+    assert min(by_queue["narrow"], by_deployment["limited"], peaks["tags"]["db"]["peak"]) >= 1
+    summary = summary_text(build_report(result))
+    assert "  tags         db 2 of 2" in summary and f"p {peaks['work_pools']['p']['peak']} of 3" in summary
+    assert "can outnumber" not in summary
+
+
+def test_a_paused_run_gives_its_deployment_slot_back_so_runs_outnumber_the_limit():
+    # Prefect 3.1.0 releases a deployment slot when a run leaves RUNNING for PAUSED and
+    # takes none when it runs again: with a limit of 1, a run that paused and resumed
+    # runs beside the one that took the slot meanwhile. The report shows it, and says why.
+    workload = {
+        "simulation": {"until": "1h"},
+        "work_pools": [{"name": "p"}],
+        "workers": [{"pool": "p", "poll_interval": "5s"}],
+        "flows": [{"name": "f", "tasks": [{"name": "a", "duration": "10s"}, {"name": "b", "depends_on": ["a"], "duration": "10m"}],
+                   "pause": {"probability": 1.0, "after": "a", "duration": "1m"}}],
+        "deployments": [{"name": "d", "flow": "f", "pool": "p", "concurrency_limit": 1,
+                         "schedule": {"at": ["0s", "30s"]}}],
+    }
+    result, engine = simulate(workload)
+    report = build_report(result)
+    assert report["concurrency"]["peak"]["deployments"] == {"d": {"limit": 1, "peak": 2}}
+    holding = {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING}
+    assert max_overlap([s for r in result.runs for s in intervals(engine, r.rec, "flow", holding)]) == 2
+    assert "  deployments  d 2 of 1" in summary_text(report)
+    assert "can outnumber a pool's, queue's or deployment's limit, as in Prefect 3.1.0" in summary_text(report)
+
+
 def _two_limited_tags(runs: int, held: tuple = ("a",)) -> dict:
     # A task per `held` tag keeps it (limit 1) for a minute; "both" needs a and b
     # (limit 1 each). Told to wait for a, Prefect's server rule still takes b if free

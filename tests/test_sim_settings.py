@@ -261,6 +261,30 @@ def test_comparison_marks_figures_a_run_does_not_have():
     assert (_row(text, "runs crashed with them"), _row(text, "runs lost with them")) == (["3"], ["0"])
 
 
+def test_comparison_shows_peaks_beside_the_limits_the_runs_set():
+    # A row per pool, queue, deployment or tag with a limit in some report; a report
+    # without that entry (or from before peaks were kept) shows "-".
+    def peaks(pool_limit, with_tag=True):
+        return {"work_pools": {"p": {"limit": pool_limit, "peak": 3}, "free": {"limit": None, "peak": 9}},
+                "work_queues": {"p": {"narrow": {"limit": 1, "peak": 1}, "default": {"limit": None, "peak": 2}}},
+                "deployments": {"a-long-deployment-name": {"limit": 2, "peak": 3}},
+                "tags": {"db": {"limit": 4, "peak": 4}} if with_tag else {}}
+    reports = [_empty_report(concurrency={"peak": peaks(4)}), _empty_report(concurrency={"peak": peaks(2, False)}),
+               _empty_report()]
+    for report in reports:
+        report["concurrency"].update(tag_slot_waits=0, deployment_slot_waits=0, pool_or_queue_limit_deferrals=0)
+    text = comparison_text([("a",), ("b",), ("c",)], reports)
+    assert _row(text, "peak pool p") == ["3", "of", "4", "3", "of", "2", "-"]
+    assert _row(text, "peak queue p/narrow") == ["1", "of", "1", "1", "of", "1", "-"]
+    assert _row(text, "peak deployment a-long-deployment-name") == ["3", "of", "2", "3", "of", "2", "-"]
+    assert _row(text, "peak tag db") == ["4", "of", "4", "-", "-"]
+    assert "peak pool free" not in text and "p/default" not in text   # no limit in any report
+    # Labels longer than the usual column push the figures right, still aligned.
+    header = text.splitlines().index("") + 1
+    ends = {len(line) for line in text.splitlines()[header:]}
+    assert len(ends) == 1
+
+
 # python -m engine compare ------------------------------------------------------------------
 
 def _row(out: str, label: str) -> list[str]:

@@ -54,6 +54,9 @@ _FINAL = TERMINAL_STATES
 # What counts against pool and queue limits: Prefect's worker query counts flow runs
 # in RUNNING or PENDING only (a CANCELLING run no longer holds a slot).
 _OCCUPYING = frozenset({_PENDING, _RUNNING})
+# What a deployment's concurrency limit counts: its slots are taken on entering
+# PENDING and given back on leaving these states.
+_HOLDING_DEPLOYMENT_SLOT = frozenset({_PENDING, _RUNNING, _CANCELLING})
 # `result.status` is a str enum: it is compared to plain strings (its `.value` is a
 # comparatively slow enum property, read on every engine call otherwise).
 
@@ -93,6 +96,10 @@ class Client:
         # automations, when the workload has some. None keeps flow calls lean.
         self.on_flow_state: Callable[[RunSim], None] | None = None
         self._resume_route = engine.resume_flow_run
+        # Per tag with a concurrency limit: the most task runs RUNNING at once (the
+        # simulation enters each limited tag at 0; empty: nothing to count).
+        self.tag_peaks: dict[str, int] = {}
+        self._tags_running: dict[str, int] = {}
 
     # engine calls with bookkeeping ------------------------------------------------------------
     def flow_call(self, run: RunSim, state: State, policy: Any = None, force: bool = False) -> Any:
@@ -224,8 +231,20 @@ class Client:
             was, now = old in _OCCUPYING, new in _OCCUPYING
             if was != now:
                 step = 1 if now else -1
+                pool = queue.pool
                 queue.active += step
-                queue.pool.active += step
+                pool.active += step
+                if now:
+                    if queue.active > queue.peak:
+                        queue.peak = queue.active
+                    if pool.active > pool.peak:
+                        pool.peak = pool.active
+            dep = run.dep
+            was, now = old in _HOLDING_DEPLOYMENT_SLOT, new in _HOLDING_DEPLOYMENT_SLOT
+            if was != now:
+                dep.active += 1 if now else -1
+                if dep.active > dep.peak:
+                    dep.peak = dep.active
 
     def task_call(self, run: RunSim, i: int, state: State) -> Any:
         result = self._set_task(run.trs[i].id, state, task_policy=self.task_policy)
@@ -242,6 +261,18 @@ class Client:
             counts[old] -= 1
             counts[new] += 1
             ttypes[i] = new
+            if (old is _RUNNING or new is _RUNNING) and self.tag_peaks:
+                self._count_running_tags(run.plan.nodes[i].tags, 1 if new is _RUNNING else -1)
+
+    def _count_running_tags(self, tags: Any, step: int) -> None:
+        """A task run with `tags` entered (`step` 1) or left (-1) RUNNING: the count of
+        task runs RUNNING per tag that has a concurrency limit, and its peak. O(tags)."""
+        running, peaks = self._tags_running, self.tag_peaks
+        for tag in tags:
+            if tag in peaks:
+                n = running[tag] = running.get(tag, 0) + step
+                if n > peaks[tag]:
+                    peaks[tag] = n
 
     def _sync_parent_task(self, run: RunSim) -> None:
         # The engine mirrors a subflow's states onto its parent task run (forced).

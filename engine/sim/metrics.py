@@ -48,6 +48,9 @@ class Metrics:
         # down, whether for outages, failures or both at once.
         self.down_windows: list[tuple[str, float, float]] = []
         self.workers_down_samples: list[int] = []  # at each sample's time
+        # per work pool, queue, deployment and limited tag: its limit and the most
+        # runs it held at once (Simulation._peaks, filled when the run ends)
+        self.peaks: dict[str, Any] = {}
 
     def worker_down(self, name: str, start: float, end: float) -> None:
         self.down_windows.append((name, start, end))

@@ -109,7 +109,7 @@ def compile_plan(spec: FlowSpec, plans: dict[str, FlowPlan], specs: dict[str, Fl
 
 
 class QueueRT:
-    __slots__ = ("spec", "pool", "id", "heap", "active", "paused", "held")
+    __slots__ = ("spec", "pool", "id", "heap", "active", "peak", "paused", "held")
 
     def __init__(self, spec: QueueSpec, pool: "PoolRT") -> None:
         self.spec = spec
@@ -117,12 +117,13 @@ class QueueRT:
         self.id: uuid.UUID | None = None
         self.heap: list[tuple[float, int, int, "RunSim"]] = []   # (scheduled t, seq, token, run)
         self.active = 0   # runs of this queue in PENDING/RUNNING (what Prefect's worker query counts)
+        self.peak = 0     # the most `active` has been
         self.paused = spec.paused   # now (an automation's action may change it)
         self.held = False           # paused by an update since: its status is PAUSED
 
 
 class PoolRT:
-    __slots__ = ("spec", "id", "queues", "queue_ids", "active", "paused", "__weakref__")
+    __slots__ = ("spec", "id", "queues", "queue_ids", "active", "peak", "paused", "__weakref__")
 
     def __init__(self, spec: PoolSpec) -> None:
         self.spec = spec
@@ -130,7 +131,8 @@ class PoolRT:
         # (each queue reaches its pool through a weak proxy: no reference cycle)
         self.queues = [QueueRT(q, weakref.proxy(self)) for q in spec.queues]   # in creation order until sort_queues()
         self.queue_ids: list[Any] = []   # the queues' ids, in the same order
-        self.active = 0
+        self.active = 0   # its queues' runs in PENDING/RUNNING (what its limit counts)
+        self.peak = 0     # the most `active` has been
         self.paused = spec.paused   # now (an automation's action may change it)
 
     def queue_named(self, name: str) -> "QueueRT":
@@ -168,7 +170,7 @@ class WorkerRT:
 
 class DeploymentRT:
     __slots__ = ("spec", "plan", "id", "queue", "future", "cursor", "created", "next_memo", "paused", "arriving",
-                 "run_prefix", "arrival_rng", "arrivals", "actions")
+                 "run_prefix", "arrival_rng", "arrivals", "actions", "active", "peak")
 
     def __init__(self, spec: DeploymentSpec, plan: FlowPlan, queue: QueueRT, run_prefix: str) -> None:
         self.spec = spec
@@ -188,6 +190,10 @@ class DeploymentRT:
         self.arrival_rng: random.Random | None = None
         self.arrivals = 0
         self.actions = 0
+        # its runs in PENDING, RUNNING or CANCELLING (the states its concurrency limit's
+        # slots are held in), and the most there have been
+        self.active = 0
+        self.peak = 0
 
 
 class RunSim:

@@ -161,6 +161,10 @@ def build_report(result: SimulationResult) -> dict[str, Any]:
             "deployment_cancel_new": c["deployment_cancel_new"],
             "pool_or_queue_limit_deferrals": c["pool_limit_deferrals"],
             "worker_limit_deferrals": c["worker_limit_deferrals"],
+            # the most runs at once beside each limit (None: unlimited): flow runs
+            # PENDING or RUNNING per work pool and queue, PENDING, RUNNING or
+            # CANCELLING per deployment, task runs RUNNING per tag with a limit
+            "peak": m.peaks,
         },
         "events": {
             **{k: c[k] for k in (
@@ -337,6 +341,7 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         f"{cc['pool_or_queue_limit_deferrals']} pool/queue-limit deferrals, "
         f"{cc['worker_limit_deferrals']} worker-limit deferrals"
     )
+    lines += _peak_lines(cc.get("peak") or {})  # (reports written before peaks were kept have none)
     ev = report["events"]
     lines.append(
         f"Events: {ev['late_marked']} marked late, {ev['pauses']} pauses ({ev['pause_timeouts']} timed out), "
@@ -399,6 +404,34 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
         lines.append("")
         lines += [f"WARNING: {text}" for text in warnings]
     return "\n".join(lines)
+
+
+def _peak_lines(peaks: dict[str, Any]) -> list[str]:
+    """'Peak at once' lines: every pool, and the queues, deployments and tags that
+    have a limit (an unlimited queue or deployment adds little beside its pool)."""
+    def show(name: str, row: dict[str, Any]) -> str:
+        limit = row["limit"]
+        return f"{name} {row['peak']}" + (" (no limit)" if limit is None else f" of {limit}")
+    parts = [
+        ("work pools", [show(name, row) for name, row in peaks.get("work_pools", {}).items()]),
+        ("queues", [show(f"{pool}/{name}", row) for pool, queues in peaks.get("work_queues", {}).items()
+                    for name, row in queues.items() if row["limit"] is not None]),
+        ("deployments", [show(name, row) for name, row in peaks.get("deployments", {}).items()
+                         if row["limit"] is not None]),
+        ("tags", [show(name, row) for name, row in peaks.get("tags", {}).items()]),
+    ]
+    shown = [f"  {what:<12} {', '.join(items)}" for what, items in parts if items]
+    if not shown:
+        return []
+    lines = ["Peak at once ('of N': the limit; flow runs pending or running, for deployments cancelling too; "
+             "task runs running):", *shown]
+    rows = [*peaks.get("work_pools", {}).values(), *peaks.get("deployments", {}).values(),
+            *(row for queues in peaks.get("work_queues", {}).values() for row in queues.values())]
+    if any(row["limit"] is not None and row["peak"] > row["limit"] for row in rows):
+        lines.append("  (flow runs can outnumber a pool's, queue's or deployment's limit, as in Prefect 3.1.0: "
+                     "a run that paused or waited for a flow retry runs again with no worker's poll and no "
+                     "deployment slot)")
+    return lines
 
 
 def _peak_memory(mib: float | None) -> str:

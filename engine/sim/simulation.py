@@ -414,6 +414,7 @@ class Simulation:
             self.pools[pool_spec.name] = pool
         for limit in wl.tag_limits:
             engine.create_concurrency_limit(limit.tag, limit.limit)
+            self.client.tag_peaks[limit.tag] = 0
         for dep_spec in wl.deployments:
             pool = self.pools[dep_spec.pool]
             queue = pool.queue_named(dep_spec.queue)
@@ -599,6 +600,7 @@ class Simulation:
             if worker.down:   # still down at the end: counted up to it
                 self.metrics.worker_down(worker.name, worker.down_since, self.loop.now)
         stopped_by = self._stopped_by(interrupted)
+        self.metrics.peaks = self._peaks()
         return SimulationResult(
             workload=self.workload, metrics=self.metrics, rule_stats=self.rule_stats, runs=list(self.runs_by_id.values()),
             subflow_runs=self.client.children_runs, start=spec.start, end_seconds=self.loop.now,
@@ -608,6 +610,22 @@ class Simulation:
             stopped_by=stopped_by, done=self.finished, warnings=self._warnings(stopped_by),
             peak_memory_bytes=peak_memory_bytes(),
         )
+
+    def _peaks(self) -> dict[str, Any]:
+        """The most runs each limit's population reached at once, beside the limit
+        the workload sets (None: unlimited): flow runs PENDING or RUNNING per work pool
+        and queue, PENDING, RUNNING or CANCELLING per deployment, task runs RUNNING
+        per tag with a limit. O(pools + queues + deployments + tags)."""
+        def row(limit: int | None, peak: int) -> dict[str, Any]:
+            return {"limit": limit, "peak": peak}
+        return {
+            "work_pools": {name: row(pool.spec.concurrency_limit, pool.peak) for name, pool in self.pools.items()},
+            "work_queues": {name: {q.spec.name: row(q.spec.concurrency_limit, q.peak) for q in pool.queues}
+                            for name, pool in self.pools.items()},
+            "deployments": {dep.spec.name: row(dep.spec.concurrency_limit, dep.peak) for dep in self.deployments},
+            "tags": {limit.tag: row(limit.limit, self.client.tag_peaks.get(limit.tag, 0))
+                     for limit in self.workload.tag_limits},
+        }
 
     def _drop_what_waits(self) -> None:
         """The run is over: drop what still waits in it (events, runs queued for a

@@ -170,9 +170,40 @@ _OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
-def _column(report: dict) -> list[str]:
-    # One report's cells, row by row; KeyError or TypeError if it is not a report.
-    return [get(report) for _, get in _ROWS + _OPTIONAL_ROWS]
+def _peak_rows(reports: Sequence[dict]) -> list[tuple[str, Callable[[dict], str]]]:
+    # "peak <what> <name>" for each pool, queue, deployment or tag that has a limit
+    # in some report compared: "n of limit" ("-" where a report has no such entry,
+    # or predates peaks). A limit swept shows beside how much of it was used.
+    keys: dict[tuple[str, ...], None] = {}
+    for report in reports:
+        peak = report.get("concurrency", {}).get("peak") if isinstance(report, dict) else None
+        if not isinstance(peak, dict):
+            continue   # (not a report: its _ROWS cells raise)
+        for kind, what in (("work_pools", "pool"), ("deployments", "deployment"), ("tags", "tag")):
+            for name, row in peak.get(kind, {}).items():
+                if row["limit"] is not None:
+                    keys[(kind, what, name)] = None
+        for pool, queues in peak.get("work_queues", {}).items():
+            for name, row in queues.items():
+                if row["limit"] is not None:
+                    keys[("work_queues", "queue", pool, name)] = None
+
+    def getter(key: tuple[str, ...]) -> Callable[[dict], str]:
+        def get(report: dict) -> str:
+            row: Any = report.get("concurrency", {}).get("peak") or {}
+            for part in (key[0], *key[2:]):
+                row = row.get(part, {})
+            return f"{row['peak']:,} of {row['limit']}" if row else "-"
+        return get
+    return [(f"peak {key[1]} {'/'.join(key[2:])}", getter(key)) for key in keys]
+
+
+def _column(report: dict, rows: list[tuple[str, Callable[[dict], str]]] | None = None) -> list[str]:
+    # One report's cells, row by row (by default its own rows); KeyError or
+    # TypeError if it is not a report.
+    if rows is None:
+        rows = _ROWS + _OPTIONAL_ROWS + _peak_rows([report])
+    return [get(report) for _, get in rows]
 
 
 def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
@@ -180,14 +211,16 @@ def comparison_text(labels: Sequence[str], reports: Sequence[dict]) -> str:
     of the `labels` (a variant's settings, a report's path). Raises KeyError or
     TypeError for a dict that is not a report. O(reports · rows)."""
     names = [f"#{i + 1}" for i in range(len(reports))]
-    columns = [_column(report) for report in reports]
-    table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(_ROWS + _OPTIONAL_ROWS)]
+    rows = _ROWS + _OPTIONAL_ROWS + _peak_rows(reports)
+    columns = [_column(report, rows) for report in reports]
+    table = [(label, [column[r] for column in columns]) for r, (label, _) in enumerate(rows)]
     table = table[:len(_ROWS)] + [(label, cells) for label, cells in table[len(_ROWS):] if set(cells) != {"-"}]
     lines = ["Compared:"] + [f"  {name}  {label}" for name, label in zip(names, labels)]
     widths = [max(len(name), *(len(cells[i]) for _, cells in table)) for i, name in enumerate(names)]
-    lines += ["", f"  {'':<28}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
+    first = max(28, *(len(label) for label, _ in table))   # (peak rows carry the workload's names)
+    lines += ["", f"  {'':<{first}}" + "".join(f" {name:>{w}}" for name, w in zip(names, widths))]
     for label, cells in table:
-        lines.append(f"  {label:<28}" + "".join(f" {cell:>{w}}" for cell, w in zip(cells, widths)))
+        lines.append(f"  {label:<{first}}" + "".join(f" {cell:>{w}}" for cell, w in zip(cells, widths)))
     return "\n".join(lines)
 
 
