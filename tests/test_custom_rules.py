@@ -358,6 +358,18 @@ def test_an_async_hook_patched_on_later_is_refused_and_the_class_is_unchanged():
     assert plain.before_transition is BaseOrchestrationRule.before_transition
 
 
+def test_an_async_mock_patched_onto_a_rule_is_refused_and_the_rule_still_runs(engine, task_run):
+    # An AsyncMock hook would return an unawaited coroutine: it is refused like an
+    # `async def` (inspect alone does not see one as async before Python 3.12).
+    from unittest import mock
+
+    with pytest.raises(TypeError, match="CacheRetrieval.before_transition is async"):
+        with mock.patch.object(CacheRetrieval, "before_transition", new=mock.AsyncMock()):
+            pass
+    assert not isinstance(CacheRetrieval.__dict__["before_transition"], mock.AsyncMock)
+    assert engine.set_task_run_state(task_run.id, Running(), task_policy=CoreTaskPolicy).status.value == "ACCEPT"
+
+
 def test_an_async_hook_under_a_wrapping_decorator_is_refused():
     import functools
 
