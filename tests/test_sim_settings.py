@@ -72,6 +72,7 @@ def test_missing_tables_on_the_way_are_created():
     ("work_pools[3].concurrency_limit=1", "work_pools[3]", "the list has 1"),
     ("work_pools[gpu].concurrency_limit=1", "work_pools[gpu]", "named: 'p'"),
     ("flows[f].name.first=1", "flows[f].name", "not a table"),
+    ("work_pools.p.concurrency_limit=1", "work_pools", "pick an item by index or name: work_pools[0] or work_pools[p]"),
     ("flows[f][0]=1", "flows[f]", "not a list"),
     ("workers[0].count=2", "workers", "not add them"),
     ("work_pools..name=x", "work_pools..name", "empty key"),

@@ -125,8 +125,12 @@ def _assign(data: Any, steps: list[tuple[str, Any]], value: Any) -> None:
     for k, (kind, name) in enumerate(steps):
         if kind == "key":
             if not isinstance(node, dict):
+                hint = ""
+                if isinstance(node, list):   # `deployments.etl.paused`: meant an item
+                    hint = (f" (pick an item by index or name: {_where(steps, k)}[0] or "
+                            f"{_where(steps, k)}[{name}], in quotes if the name holds brackets)")
                 raise WorkloadError(_where(steps, k), f"is a {type(node).__name__}, not a table: cannot set "
-                                                      f"{shown(name)} in it")
+                                                      f"{shown(name)} in it{hint}")
             if k == last:
                 node[name] = value
                 return
