@@ -12,7 +12,9 @@ made for it) and whose effect on the context is classified:
 
   skip     invalid on entry (no hook ran)        accept  before-hook ran, outcome unchanged
   reject / wait / abort  the rule set that status  error   a hook of the rule raised
-  after    still valid at exit (its after-hook, if any, ran)
+  after    still valid at exit (its after-hook, if any, ran); "-" for a stateless
+           transform with no after-hook: the pipeline calls its before-hook as a
+           plain function and has no exit to observe
   cleanup  fizzled (its cleanup, if any, ran)
 
 A proposal that a rule's exception ends (the engine undoes it) is an "ERROR" outcome
@@ -93,7 +95,7 @@ class RuleStats:
     wait: int = 0
     abort: int = 0
     error: int = 0
-    after: int = 0
+    after: int | None = 0   # None: a stateless transform with no after-hook (not observed)
     cleanup: int = 0
     seconds: float = 0.0
     # With repeated passes, `seconds` is the least and this the worst minus it.
@@ -164,7 +166,7 @@ class BenchReport:
             label = r.name if r.role == "rule" else f"{r.name} [{r.role}]"
             lines.append(
                 f"{label:<44}{r.calls:>8}{r.skip:>7}{r.accept:>8}{r.reject:>8}{r.wait:>6}{r.abort:>6}"
-                f"{r.error:>6}{r.after:>7}{r.cleanup:>8}{r.seconds * 1e3:>9.2f}{r.mean_us:>9.2f}"
+                f"{r.error:>6}{'-' if r.after is None else r.after:>7}{r.cleanup:>8}{r.seconds * 1e3:>9.2f}{r.mean_us:>9.2f}"
                 f"{r.seconds / total:>7.1%}"
                 # worst pass over best, as a share of the best
                 + (f"{r.spread / r.seconds if r.seconds else 0.0:>+8.0%}" if repeated else "")
@@ -308,6 +310,8 @@ def _instrument_hooks(rule_cls: type, stats: RuleStats) -> type:
         namespace["before_transition"] = before_transition
     if after_fn is not base_after:
         namespace["after_transition"] = _timed_hook(after_fn, stats, "after")
+    else:
+        stats.after = None
     return type(rule_cls.__name__, (rule_cls,), namespace)
 
 

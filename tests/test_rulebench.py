@@ -840,3 +840,16 @@ def test_the_readme_stream_example_replays_as_documented(tmp_path):
     report = bench_rules(stream=str(path))
     assert report.transitions == 1 and report.statuses == {"ACCEPT": 1}
     assert report.kind == "task"
+
+
+def test_a_stateless_transform_with_no_after_hook_shows_no_after_count():
+    # Its exit is never observed (the pipeline calls its before-hook as a plain
+    # function), so "after" is unknown, not 0; a transform with an after-hook counts.
+    report = bench_rules("CoreTaskPolicy", transitions=200)
+    by_name = {r.name: r for r in report.rules}
+    assert by_name["SetRunStateType"].after is None and by_name["SetRunStateType"].calls == 200
+    assert by_name["ReleaseTaskConcurrencySlots"].after == 200
+    assert by_name["CacheRetrieval"].after is not None
+    line = next(line for line in report.format().splitlines() if line.startswith("SetRunStateType [global]"))
+    assert line.split()[3:11] == ["0", "0", "0", "0", "0", "0", "-", "0"]
+    assert report.as_dict()["rules"][[r.name for r in report.rules].index("SetRunStateType")]["after"] is None
