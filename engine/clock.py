@@ -38,7 +38,8 @@ class SystemClock:
 def _as_utc(value: _dt.datetime | str, what: str) -> _dt.datetime:
     # As everywhere else in the engine (validation.as_datetime): ISO 8601 text is
     # taken, and a time without a UTC offset is read as UTC (as Prefect reads one).
-    when = as_datetime(value, what)
+    # Not numbers: a clock set to 20241101 means a date, not 1970.
+    when = as_datetime(value, what, unix_times=False)
     if when is None:
         raise ValidationError(f"{what} must be a datetime, got None")
     return when

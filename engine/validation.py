@@ -102,14 +102,40 @@ def as_slot_holders(values: Any, what: str) -> list[str]:
     return [storable_text(v, f"{what}[]") if isinstance(v, str) else str(v) for v in values]
 
 
-def as_datetime(value: Any, what: str) -> _dt.datetime | None:
+# A number, or text that is one, where Prefect reads a datetime: pydantic's unix time.
+_UNIX_TIME_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)\Z", re.ASCII)
+# Beyond this many seconds either way, pydantic reads the number as milliseconds.
+_UNIX_MS_WATERSHED = 2e10
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _from_unix_time(value: Any, what: str) -> _dt.datetime:
+    seconds = float(value)
+    if abs(seconds) > _UNIX_MS_WATERSHED:
+        seconds /= 1000.0
+    try:
+        return _EPOCH + _dt.timedelta(seconds=seconds)
+    except (OverflowError, ValueError):   # past the last datetime, or nan/inf
+        raise ValidationError(f"{what} is out of range as a unix time: {shown(value)}") from None
+
+
+def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime | None:
+    """`value` as an aware UTC datetime, read as Prefect's DateTime fields read it:
+    ISO 8601 text (no offset: UTC), or, with `unix_times`, a number or numeric text
+    as a unix time (seconds; milliseconds beyond 2e10, as pydantic does)."""
     if value is None:
         return None
     if isinstance(value, str):
+        if unix_times and _UNIX_TIME_TEXT.match(value):
+            return _from_unix_time(value, what)
+        if value.endswith(("Z", "z")):
+            value = value[:-1] + "+00:00"
         try:
-            value = parse_isoformat(value.replace("Z", "+00:00"))
+            value = parse_isoformat(value)
         except ValueError:
             raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
+    elif unix_times and value.__class__ in (int, float):   # (not bool)
+        return _from_unix_time(value, what)
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {shown(value)}")
     if value.tzinfo is None:

@@ -366,6 +366,27 @@ def test_tag_criteria_on_every_entity(world):
     assert e.count_task_runs(task_run_filter={"tags": {"operator": "or_", "all_": ["x"], "is_null_": True}}) == 5
 
 
+def test_numbers_in_time_criteria_are_unix_times_as_prefect_reads_them():
+    # Pydantic (under Prefect's DateTime) reads a number or numeric text as a unix
+    # time: "20241103" is 1970-08-23, not a date in basic ISO form; a lower-case z is UTC.
+    e = Engine(clock=ManualClock(T0))
+    flow = e.create_flow("f")
+    for hours in (0, 30, 60):
+        e.create_flow_run(flow_id=flow.id, state=Scheduled(scheduled_time=T0 + dt.timedelta(hours=hours)))
+    bound = T0 + dt.timedelta(hours=30)
+    unix = int(bound.timestamp())
+
+    def count(value, op="before_"):
+        return e.count_flow_runs(flow_run_filter={"expected_start_time": {op: value}})
+    assert count(bound.isoformat()) == 2
+    for value in (unix, float(unix), str(unix), f"{unix}.0", unix * 1000, bound.isoformat()[:-6] + "z"):
+        assert count(value) == 2, value
+    assert count("20241103") == 0 and count("20241103", "after_") == 3   # 1970, as in Prefect 3.1.0
+    assert count(-86400) == 0
+    with pytest.raises(ValidationError, match="flow_runs.expected_start_time.before_ must be a datetime, got bool"):
+        count(True)
+
+
 def test_times_without_an_offset_are_utc():
     # Prefect 3.1.0 reads a time with no offset, or a bare date, as UTC.
     e = Engine(clock=ManualClock(T0))

@@ -188,7 +188,7 @@ def test_a_state_time_that_is_not_a_time_is_refused_before_anything_changes(h):
     run = h.flow_run(S.SCHEDULED)
     before = (run.state_id, run.state_type, len(h.engine.read_flow_run_states(run.id)))
     with pytest.raises(ValidationError, match="state.timestamp must be a datetime"):
-        h.engine.set_flow_run_state(run.id, State(type=S.RUNNING, timestamp=12))
+        h.engine.set_flow_run_state(run.id, State(type=S.RUNNING, timestamp=[12]))
     with pytest.raises(ValidationError, match="state.state_details.scheduled_time is not an ISO-8601"):
         h.engine.set_flow_run_state(run.id, Scheduled(scheduled_time="soon"))
     assert (run.state_id, run.state_type, len(h.engine.read_flow_run_states(run.id))) == before
