@@ -110,12 +110,12 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
 def _from_unix_time(value: Any, what: str) -> _dt.datetime:
-    seconds = float(value)
-    if abs(seconds) > _UNIX_MS_WATERSHED:
-        seconds /= 1000.0
     try:
+        seconds = float(value)
+        if abs(seconds) > _UNIX_MS_WATERSHED:
+            seconds /= 1000.0
         return _EPOCH + _dt.timedelta(seconds=seconds)
-    except (OverflowError, ValueError):   # past the last datetime, or nan/inf
+    except (OverflowError, ValueError):   # past the last datetime (or any float), or nan/inf
         raise ValidationError(f"{what} is out of range as a unix time: {shown(value)}") from None
 
 
