@@ -35,6 +35,13 @@ ORACLE_SCENARIOS = pathlib.Path(__file__).parent / "data" / "orchestration_prefe
 # answered by Prefect 3.1.0 the same way, plus 24 from other seeds where Prefect crashed
 # (retry delays it cannot compute, deferred states with a persisted result).
 VARIANTS = pathlib.Path(__file__).parent / "data" / "orchestration_variants_prefect_oracle.jsonl"
+# 373 edge probes (session 43), answered by tests/oracle/prefect_orchestration.py the
+# same way: result data that is not a dict, artifact keys in data, odd cached data,
+# an empty pause key, duplicate and differently cased tags, duplicate slot holders,
+# old clients' flow retries, pre-release api-versions, scheduled times rounding at
+# -1..2 s, negative and deprecated retry settings, subflows of a terminal parent task
+# run, an empty infrastructure pid, near-miss state names ("late", "Late ").
+EDGES = pathlib.Path(__file__).parent / "data" / "orchestration_edges_prefect_oracle.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +73,8 @@ def test_corpus_replays_without_failures(cases):
         pytest.fail("orchestration conformance:\n" + runner.group_summary(report, totals), pytrace=False)
 
 
-@pytest.mark.parametrize("path, size", [(ORACLE_SCENARIOS, 356), (VARIANTS, 1021)], ids=["variations", "variants"])
+@pytest.mark.parametrize("path, size", [(ORACLE_SCENARIOS, 356), (VARIANTS, 1021), (EDGES, 373)],
+                         ids=["variations", "variants", "edges"])
 def test_prefect_answered_scenarios_replay_without_failures(path, size):
     cases = list(runner.load_cases(str(path)))
     report = runner.run_cases(cases)

@@ -18,6 +18,7 @@ from engine.orchestration import (
     parse_api_version,
 )
 from engine.orchestration.pipeline import _compile_plan
+from engine.orchestration.versions import V0_8_3, V0_8_4
 from engine.states import Pending, Running, Scheduled, State, StateType
 from test_orchestration_harness import SECOND, Harness, hooks, policy_of, recording_rule
 
@@ -86,7 +87,23 @@ def test_api_versions_parse_without_packaging(value, parsed):
     assert parse_api_version(value) == parsed
 
 
-@pytest.mark.parametrize("bad", ["latest", "0.x.4", ("0", "8"), 3.5, "0.-8.4", (0, -8, 4)])
+@pytest.mark.parametrize("text", [
+    "0.8.4", "0.8.4rc1", "0.8.4.post1", "0.8.4.dev0", "0.8.4.post1.dev0", "0.8.4rc1.post1", "0.8.3.9", "0.8.4a",
+    "0.8.3rc2", "0.8.0b1", "0.0.0a1", "1.0.0.dev3", "0.8.4-1", "0.8.4+local.7", "0.8.10", "0.9", "V0.8.4",
+])
+def test_api_versions_compare_as_packaging_compares_them(text):
+    # A pre- or dev-release is an older client than its release (the rules' 0.8.3 and
+    # 0.8.4 thresholds), a post-release a newer one; a Version object reads the same.
+    packaging = pytest.importorskip("packaging.version")
+    version = packaging.Version(text)
+    for given in (text, version):
+        parsed = parse_api_version(given)
+        for threshold, ours in (("0.8.4", V0_8_4), ("0.8.3", V0_8_3)):
+            assert (parsed >= ours) is (version >= packaging.Version(threshold)), (given, threshold)
+            assert (parsed < ours) is (version < packaging.Version(threshold)), (given, threshold)
+
+
+@pytest.mark.parametrize("bad", ["latest", "0.x.4", ("0", "8"), 3.5, "0.-8.4", (0, -8, 4), "0.8.4 rc1", "0.8.4+"])
 def test_malformed_api_version_is_a_validation_error(h, bad):
     run = h.flow_run(S.PENDING)
     with pytest.raises(ValidationError, match="api-version"):

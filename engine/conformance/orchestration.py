@@ -25,6 +25,7 @@ import fnmatch
 import json
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Union
 
+from ..errors import ValidationError
 from . import Report
 from ._orch_compare import compare
 from ._orch_replay import replay
@@ -102,7 +103,25 @@ def _deferred_with_result(state: dict) -> bool:
 
 
 _RETRY_DELAY_ERRORS = frozenset({"ZeroDivisionError", "IndexError"})
+_ATTRIBUTE_ERRORS = frozenset({"AttributeError"})
 _DEFERRED_RESULT_ERRORS = frozenset({"ValidationError"})
+
+
+def _truthy_non_dict_data(state: dict) -> bool:
+    data = state.get("data")
+    return bool(data) and not isinstance(data, dict)
+
+
+def _non_dict_result_crash(case: dict) -> bool:
+    """Prefect's terminal-state rules call `.get` on a state's result data: a run
+    whose state holds truthy data that is not a dict crashes the next transition
+    leaving it."""
+    return (any(_truthy_non_dict_data(step["state"]) for step in case["history"])
+            and _first_crash(case, _ATTRIBUTE_ERRORS, lambda state: True) is not None)
+
+
+def _negative_tag_limit(case: dict) -> bool:
+    return any(limit.get("limit", 0) < 0 for limit in case["setup"].get("task_concurrency_limits") or ())
 
 
 def _retry_delay_crash(case: dict) -> bool:
@@ -117,14 +136,30 @@ def _deferred_result_crash(case: dict) -> bool:
 class KnownDifference(NamedTuple):
     """A case Prefect 3.1.0 gets wrong and runstate answers on purpose: which cases
     (`matches`), why, and `holds(case, observed)`, runstate's documented answer
-    where Prefect crashed (None: the comparison itself checks it)."""
+    where Prefect crashed (None: the comparison itself checks it). With
+    `refuses_setup`, runstate refuses the scenario's setup (a ValidationError) on
+    purpose: input Prefect stores and runstate does not."""
 
     matches: Matcher
     why: str
     holds: Callable[[dict, dict], bool] | None = None
+    refuses_setup: bool = False
 
 
 KNOWN_DIFFERENCES: list[KnownDifference] = [
+    KnownDifference(
+        _non_dict_result_crash,
+        "Prefect 3.1.0 crashes (AttributeError: ... has no attribute 'get') leaving a terminal state "
+        "whose result data is truthy but not a dict (a string, a list); runstate reads such data as a "
+        "persisted result and answers the transition.",
+        _answered_there(_ATTRIBUTE_ERRORS, lambda state: True),
+    ),
+    KnownDifference(
+        _negative_tag_limit,
+        "Prefect 3.1.0 stores a tag concurrency limit below zero (every task run with the tag then "
+        "waits for ever); runstate refuses to create one.",
+        refuses_setup=True,
+    ),
     KnownDifference(
         _prefect_crashed,
         "Prefect 3.1.0 crashes with AttributeError when a rule reads the missing state of a "
@@ -191,6 +226,9 @@ def run_case(case: dict, policies: dict | None = None) -> tuple[Union[bool, str]
     try:
         observed = replay(case, policies)
     except Exception as exc:  # the harness itself could not replay: report, never hide
+        known = _known(case)
+        if known is not None and known.refuses_setup and isinstance(exc, ValidationError):
+            return "known", f"known difference: {known.why} ({exc})"
         message = f"replay: raised {type(exc).__name__}: {exc}"
         mismatches = None
     else:

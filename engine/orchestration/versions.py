@@ -1,10 +1,13 @@
 """The `api-version` orchestration parameter: parsed without `packaging`.
 
-Accepted forms: None (latest client), a dotted string like "0.8.4", a tuple of
-ints, or any object with a `release` tuple (e.g. packaging's Version).
+Accepted forms: None (latest client), a version string like "0.8.4" (PEP 440
+pre-, post- and dev-releases too: "0.8.4rc1"), a tuple of ints, or any object with
+a `release` tuple (e.g. packaging's Version). A pre-release sorts below its
+release, as packaging compares them: "0.8.4rc1" is an older client than "0.8.4".
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +19,29 @@ V0_8_3 = (0, 8, 3)
 V0_8_4 = (0, 8, 4)
 
 _cache: dict[Any, tuple[int, ...] | None] = {}
+
+# PEP 440's public version form (packaging's spellings of pre/post/dev segments).
+_PEP440 = re.compile(
+    r"v?(?P<release>\d+(?:\.\d+)*)"
+    r"(?P<pre>[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?\d*)?"
+    r"(?P<post>-\d+|[-_.]?(?:post|rev|r)[-_.]?\d*)?"
+    r"(?P<dev>[-_.]?dev[-_.]?\d*)?"
+    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?",   # a local label: sorts with its release here
+    re.IGNORECASE | re.ASCII,
+)
+# Past every part a release can have: (0, 8, 3, _ABOVE) sits between 0.8.3.x and 0.8.4.
+_ABOVE = 1 << 62
+
+
+def _just_below(parts: tuple[int, ...]) -> tuple[int, ...]:
+    """A tuple that compares below `parts` (normalised) and above every release
+    before it: where a pre-release of `parts` sorts."""
+    parts = tuple(parts)
+    while parts and parts[-1] == 0:
+        parts = parts[:-1]
+    if not parts:
+        return (-1,)   # a pre-release of 0: below every release
+    return parts[:-1] + (parts[-1] - 1, _ABOVE)
 
 
 def _normalise(parts: tuple[int, ...]) -> tuple[int, ...]:
@@ -36,22 +62,22 @@ def parse_api_version(value: Any) -> tuple[int, ...] | None:
         pass
     raw = value
     if isinstance(value, str):
-        text = value.strip()
-        if text.lower().startswith("v"):
-            text = text[1:]
-        try:
-            parts = tuple(int(p) for p in text.split("."))
-        except ValueError:
-            raise ValidationError(f"api-version must look like '0.8.4', got {shown(raw)}") from None
+        match = _PEP440.fullmatch(value.strip())
+        if match is None:
+            raise ValidationError(f"api-version must look like '0.8.4', got {shown(raw)}")
+        parts = tuple(int(p) for p in match["release"].split("."))
+        below = match["pre"] is not None or (match["dev"] is not None and match["post"] is None)
     elif isinstance(value, tuple) and value and all(isinstance(p, int) and not isinstance(p, bool) for p in value):
-        parts = value
+        parts, below = value, False
     elif isinstance(getattr(value, "release", None), tuple):
         parts = tuple(value.release)
+        below = getattr(value, "pre", None) is not None or (
+            getattr(value, "dev", None) is not None and getattr(value, "post", None) is None)
     else:
         raise ValidationError(f"api-version must be None, a 'X.Y.Z' string or a tuple of ints, got {shown(raw)}")
     if any(p < 0 for p in parts):
         raise ValidationError(f"api-version parts must be non-negative, got {shown(raw)}")
-    result = _normalise(parts)
+    result = _just_below(parts) if below else _normalise(parts)
     try:
         _cache[raw] = result
     except TypeError:
