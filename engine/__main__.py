@@ -197,6 +197,7 @@ def _simulate(args: argparse.Namespace) -> int:
         return 0
     if args.sweeps and args.store != "memory":
         return _error("--sweep runs several simulations: it keeps them in memory (drop --store)")
+    variant = ""   # which sweep variant a workload error is in (said when there are several)
     try:
         variants = sweep_variants(args.sweeps) if args.sweeps else [()]
         conflict = _option_conflict(args, until)
@@ -204,6 +205,8 @@ def _simulate(args: argparse.Namespace) -> int:
             return _error(conflict)
         simulations = []
         for k, extra in enumerate(variants):
+            if len(variants) > 1:
+                variant = f" (sweep variant {k + 1} of {len(variants)}: {', '.join(extra)})"
             settings = [*args.settings, *extra]
             workload = (load_workload(args.workload, settings=settings) if args.workload
                         else default_workload(settings=settings))
@@ -212,9 +215,9 @@ def _simulate(args: argparse.Namespace) -> int:
             workload = workload.with_overrides(seed=args.seed, until=until, runs=args.runs)
             simulations.append(Simulation(workload, store_url=args.store, rule_stats=not args.no_rule_stats))
     except WorkloadError as exc:
-        return _error(f"invalid workload: {exc}")
+        return _error(f"invalid workload: {exc}{variant}")
     except ValidationError as exc:
-        return _error(str(exc))
+        return _error(f"{exc}{variant}")
     except (BackendError, OSError) as exc:
         return _error(f"cannot open store {args.store!r}: {exc}", 1)
     if args.report:

@@ -225,8 +225,12 @@ def test_cli_sweep_runs_each_variant_as_a_single_run_would(tmp_path, capsys):
 def test_cli_sweep_checks_every_variant_before_running_any(tmp_path, capsys):
     folder = tmp_path / "out"
     assert main(["simulate", "--report", str(folder), "--sweep", "tag_limits[0].limit=2,-1"]) == 2
-    assert "tag_limits[0].limit: must be >= 0" in capsys.readouterr().err
+    assert "tag_limits[0].limit: must be >= 0, got -1 (sweep variant 2 of 2: tag_limits[0].limit=-1)" in (
+        capsys.readouterr().err)
     assert not folder.exists()
+    # With several sweeps, the variant names every setting it combines.
+    assert main(["simulate", "--sweep", "tag_limits[0].limit=-1,2", "--sweep", "simulation.seed=1,2"]) == 2
+    assert "(sweep variant 1 of 4: tag_limits[0].limit=-1, simulation.seed=1)" in capsys.readouterr().err
     assert main(["simulate", "--store", f"sqlite:///{tmp_path}/x.db", "--sweep", "simulation.seed=1,2"]) == 2
     assert "--sweep" in capsys.readouterr().err and not (tmp_path / "x.db").exists()
 
