@@ -120,8 +120,8 @@ def test_a_number_is_a_unix_time_as_prefect_reads_one(engine):
     args = {"history_start": hours(0), "history_interval": 600}
     expected = engine.flow_run_history(history_end=end, **args)
     assert len(expected) == 6
-    for given in (int(seconds), seconds, str(int(seconds)), f"{seconds:.3f}", int(seconds * 1000)):
-        assert engine.flow_run_history(history_end=given, **args) == expected, given
+    for number in (int(seconds), seconds, str(int(seconds)), f"{seconds:.3f}", int(seconds * 1000)):
+        assert engine.flow_run_history(history_end=number, **args) == expected, number
     with pytest.raises(ValidationError, match=r"history_end is out of range as a unix time: 1e\+300"):
         engine.flow_run_history(history_end=1e300, **args)
     with pytest.raises(ValidationError, match="history_end must be a datetime, got bool"):
