@@ -128,10 +128,9 @@ def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime 
     if isinstance(value, str):
         if unix_times and _UNIX_TIME_TEXT.match(value):
             return _from_unix_time(value, what)
-        if value.endswith(("Z", "z")):
-            value = value[:-1] + "+00:00"
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         try:
-            value = parse_isoformat(value)
+            value = parse_isoformat(text)
         except ValueError:
             raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
     elif unix_times and value.__class__ in (int, float):   # (not bool)
