@@ -35,7 +35,7 @@ from typing import Any, Iterator, Union
 import attrs
 
 from .errors import ValidationError, shown
-from .isoformat import parse_isoformat
+from .isoformat import parse_time_text
 from .validation import as_bool, as_int, as_str, as_timedelta
 
 __all__ = [
@@ -137,9 +137,8 @@ def _bounds(start: _dt.datetime, end: _dt.datetime | None, tz: str) -> tuple[_dt
 
 def _as_datetime(value: Any, field: str) -> _dt.datetime:
     if isinstance(value, str):
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         try:
-            value = parse_isoformat(text)
+            value = parse_time_text(value)
         except ValueError:
             raise ValidationError(f"{field}: not an ISO 8601 datetime: {shown(value)}") from None
     if not isinstance(value, _dt.datetime):

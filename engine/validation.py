@@ -13,7 +13,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
-from .isoformat import parse_isoformat
+from .isoformat import parse_time_text
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -128,9 +128,8 @@ def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime 
     if isinstance(value, str):
         if unix_times and _UNIX_TIME_TEXT.match(value):
             return _from_unix_time(value, what)
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         try:
-            value = parse_isoformat(text)
+            value = parse_time_text(value)
         except ValueError:
             raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
     elif unix_times and value.__class__ in (int, float):   # (not bool)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .. import foreman as _foreman_service
-from ..isoformat import parse_isoformat
+from ..isoformat import parse_time_text
 from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
@@ -467,7 +467,7 @@ def _datetime(value: Any, path: str) -> _dt.datetime:
         dt = value
     elif isinstance(value, str):
         try:
-            dt = parse_isoformat(value.replace("Z", "+00:00"))
+            dt = parse_time_text(value)
         except ValueError:
             raise WorkloadError(path, f"is not an ISO-8601 date-time: {shown(value)}") from None
     else:
