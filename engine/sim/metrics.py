@@ -9,7 +9,7 @@ from typing import Any
 
 from ..states import StateType
 
-__all__ = ["Metrics", "STATE_ORDER"]
+__all__ = ["Metrics", "STATE_ORDER", "peak_entries"]
 
 STATE_ORDER = (
     StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING,
@@ -65,3 +65,15 @@ class Metrics:
         if row is None:
             row = self.by_deployment[name] = {"created": 0, "COMPLETED": 0, "FAILED": 0, "CRASHED": 0, "CANCELLED": 0}
         return row
+
+
+def peak_entries(peaks: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, name, {"limit", "peak"}) for each entry of a report's `concurrency.peak`
+    (Metrics.peaks), in the order the summary shows them: kind "pool", "queue" (named
+    "pool/queue"), "deployment" or "tag". O(entries)."""
+    out = [("pool", name, row) for name, row in peaks.get("work_pools", {}).items()]
+    out += [("queue", f"{pool}/{name}", row) for pool, queues in peaks.get("work_queues", {}).items()
+            for name, row in queues.items()]
+    out += [("deployment", name, row) for name, row in peaks.get("deployments", {}).items()]
+    out += [("tag", name, row) for name, row in peaks.get("tags", {}).items()]
+    return out

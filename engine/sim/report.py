@@ -13,7 +13,7 @@ from typing import Any
 from ..states import TERMINAL_STATES as _FINAL, StateType
 from .charts import CHART_FILES
 from .durations import format_duration
-from .metrics import STATE_ORDER
+from .metrics import STATE_ORDER, peak_entries
 from .simulation import SimulationResult
 
 __all__ = ["build_report", "build_timings", "summary_text", "write_report", "percentiles", "clear_report_folder",
@@ -407,27 +407,21 @@ def summary_text(report: dict[str, Any], timings: dict[str, Any] | None = None) 
 
 
 def _peak_lines(peaks: dict[str, Any]) -> list[str]:
-    """'Peak at once' lines: every pool, and the queues, deployments and tags that
+    """'Peak at once' lines: every pool and tag, and the queues and deployments that
     have a limit (an unlimited queue or deployment adds little beside its pool)."""
-    def show(name: str, row: dict[str, Any]) -> str:
-        limit = row["limit"]
-        return f"{name} {row['peak']}" + (" (no limit)" if limit is None else f" of {limit}")
-    parts = [
-        ("work pools", [show(name, row) for name, row in peaks.get("work_pools", {}).items()]),
-        ("queues", [show(f"{pool}/{name}", row) for pool, queues in peaks.get("work_queues", {}).items()
-                    for name, row in queues.items() if row["limit"] is not None]),
-        ("deployments", [show(name, row) for name, row in peaks.get("deployments", {}).items()
-                         if row["limit"] is not None]),
-        ("tags", [show(name, row) for name, row in peaks.get("tags", {}).items()]),
-    ]
-    shown = [f"  {what:<12} {', '.join(items)}" for what, items in parts if items]
+    entries = peak_entries(peaks)
+    shown = []
+    for kind, title in (("pool", "work pools"), ("queue", "queues"), ("deployment", "deployments"), ("tag", "tags")):
+        items = [f"{name} {row['peak']}" + (" (no limit)" if row["limit"] is None else f" of {row['limit']}")
+                 for k, name, row in entries
+                 if k == kind and (row["limit"] is not None or kind in ("pool", "tag"))]
+        if items:
+            shown.append(f"  {title:<12} {', '.join(items)}")
     if not shown:
         return []
     lines = ["Peak at once ('of N': the limit; flow runs pending or running, for deployments cancelling too; "
              "task runs running):", *shown]
-    rows = [*peaks.get("work_pools", {}).values(), *peaks.get("deployments", {}).values(),
-            *(row for queues in peaks.get("work_queues", {}).values() for row in queues.values())]
-    if any(row["limit"] is not None and row["peak"] > row["limit"] for row in rows):
+    if any(kind != "tag" and row["limit"] is not None and row["peak"] > row["limit"] for kind, _, row in entries):
         lines.append("  (flow runs can outnumber a pool's, queue's or deployment's limit, as in Prefect 3.1.0: "
                      "a run that paused or waited for a flow retry runs again with no worker's poll and no "
                      "deployment slot)")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from .durations import format_duration
 from ..errors import shown
 from .errors import WorkloadError
+from .metrics import peak_entries
 from .settings import parse_path
 
 __all__ = ["parse_sweep", "sweep_variants", "comparison_text", "read_reports"]
@@ -170,32 +171,25 @@ _OPTIONAL_ROWS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 
-def _peak_rows(reports: Sequence[dict]) -> list[tuple[str, Callable[[dict], str]]]:
-    # "peak <what> <name>" for each pool, queue, deployment or tag that has a limit
-    # in some report compared: "n of limit" ("-" where a report has no such entry,
-    # or predates peaks). A limit swept shows beside how much of it was used.
-    keys: dict[tuple[str, ...], None] = {}
-    for report in reports:
-        peak = report.get("concurrency", {}).get("peak") if isinstance(report, dict) else None
-        if not isinstance(peak, dict):
-            continue   # (not a report: its _ROWS cells raise)
-        for kind, what in (("work_pools", "pool"), ("deployments", "deployment"), ("tags", "tag")):
-            for name, row in peak.get(kind, {}).items():
-                if row["limit"] is not None:
-                    keys[(kind, what, name)] = None
-        for pool, queues in peak.get("work_queues", {}).items():
-            for name, row in queues.items():
-                if row["limit"] is not None:
-                    keys[("work_queues", "queue", pool, name)] = None
+def _peaks_of(report: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    # A report's peak entries by (kind, name); none for a report from before peaks
+    # were kept, or for what is not a report (its _ROWS cells raise).
+    peak = report.get("concurrency", {}).get("peak") if isinstance(report, dict) else None
+    return {(kind, name): row for kind, name, row in peak_entries(peak)} if isinstance(peak, dict) else {}
 
-    def getter(key: tuple[str, ...]) -> Callable[[dict], str]:
+
+def _peak_rows(reports: Sequence[dict]) -> list[tuple[str, Callable[[dict], str]]]:
+    # "peak <kind> <name>" for each pool, queue, deployment or tag that has a limit
+    # in some report compared: "n of limit" ("-" where a report has no such entry).
+    # A limit swept shows beside how much of it was used.
+    keys = {key: None for report in reports for key, row in _peaks_of(report).items() if row["limit"] is not None}
+
+    def getter(key: tuple[str, str]) -> Callable[[dict], str]:
         def get(report: dict) -> str:
-            row: Any = report.get("concurrency", {}).get("peak") or {}
-            for part in (key[0], *key[2:]):
-                row = row.get(part, {})
+            row = _peaks_of(report).get(key)
             return f"{row['peak']:,} of {row['limit']}" if row else "-"
         return get
-    return [(f"peak {key[1]} {'/'.join(key[2:])}", getter(key)) for key in keys]
+    return [(f"peak {kind} {name}", getter((kind, name))) for kind, name in keys]
 
 
 def _column(report: dict, rows: list[tuple[str, Callable[[dict], str]]] | None = None) -> list[str]:
