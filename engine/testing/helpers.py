@@ -87,10 +87,10 @@ def _setup_name(engine: Any, prefix: str, taken: Callable[[str], Any]) -> str:
     return f"{prefix}-" + _fresh_number(engine, prefix, 1, lambda n: taken(f"{prefix}-{n}"))
 
 
-
 def _deployment_of(engine: Any, flow: Flow) -> Callable[[str], Any]:
     """Whether `flow` has a deployment of a name (deployment names are per flow)."""
     return lambda name: engine._unique("deployment", "flow_name", (flow.id, name))
+
 
 def _span(value: Any, what: str, *, zero: bool) -> _dt.timedelta:
     """A timedelta or seconds that is positive (or, with `zero`, not negative)."""
@@ -123,14 +123,20 @@ def _transaction(fn: Callable) -> Callable:
     return wrapper
 
 
-def _settable_time(clock: Any) -> _dt.datetime | None:
-    """The time a clock with advance() and set() shows, read without a reading's tick
-    (a ManualClock's advance(0)); None for a clock that cannot be set back."""
-    advance, set_ = getattr(clock, "advance", None), getattr(clock, "set", None)
-    if not (callable(advance) and callable(set_)):
+def _clock_time(clock: Any) -> _dt.datetime | None:
+    """The time a clock with advance() shows, read without a reading's tick (a
+    ManualClock's advance(0)); None for a clock that cannot be moved, or whose
+    advance() does not answer with the time."""
+    advance = getattr(clock, "advance", None)
+    if not callable(advance):
         return None
     now = advance(_dt.timedelta(0))
     return now if isinstance(now, _dt.datetime) else None
+
+
+def _settable_time(clock: Any) -> _dt.datetime | None:
+    """_clock_time of a clock that can also be set back (set()), else None."""
+    return _clock_time(clock) if callable(getattr(clock, "set", None)) else None
 
 
 # Runs, flows and states as the engine takes them -----------------------------------------------
@@ -205,16 +211,13 @@ def _run_for(engine: Any, run: FlowRun | TaskRun, duration: _dt.timedelta, why: 
     RUNNING state's time + `duration` (at least a microsecond later: two states of
     a run may not share a timestamp), whatever ticks readings took in between.
     Otherwise (real time elapses) None: the state is stamped when proposed."""
-    advance = getattr(engine.clock, "advance", None)
-    if advance is None:
+    if getattr(engine.clock, "advance", None) is None:
         return None
     end = run.state_timestamp + max(duration, _MICRO)
-    # The clock is put at `end` itself (a ManualClock's advance(0) reads it without a
-    # tick), so a state the orchestration stamps instead (a failure rejected into
-    # AwaitingRetry is stamped with the server's now) is at `end` too.
-    now = advance(_dt.timedelta(0))
-    if not isinstance(now, _dt.datetime):
-        now = engine.now()
+    # The clock is put at `end` itself (read without a tick), so a state the
+    # orchestration stamps instead (a failure rejected into AwaitingRetry is stamped
+    # with the server's now) is at `end` too.
+    now = _clock_time(engine.clock) or engine.now()
     _advance(engine, end - now, why, required=False)
     return end
 
