@@ -69,6 +69,16 @@ class ManualClock:
             raise ValidationError(f"tick must not be negative, got {shown(given)}")
         self._tick = tick
 
+    @property
+    def time(self) -> _dt.datetime:
+        """The time the next `now()` reads, without reading it (no tick). O(1)."""
+        return self._now
+
+    @property
+    def tick(self) -> _dt.timedelta:
+        """What every `now()` adds after its reading (zero: the clock stands still). O(1)."""
+        return self._tick
+
     def now(self) -> _dt.datetime:
         value = self._now
         if self._tick:

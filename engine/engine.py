@@ -1162,7 +1162,7 @@ class Engine:
         # The usual way to meet the unique (run, timestamp) index in a test: a manual
         # clock that never moves, stamping every state with the same time.
         clock = self._given_clock
-        if isinstance(clock, ManualClock) and not clock._tick and clock._now == timestamp:
+        if isinstance(clock, ManualClock) and not clock.tick and clock.time == timestamp:
             return ("; this engine's ManualClock has no tick, so states stamped by it share one time: "
                     "give it one (ManualClock(start, tick=timedelta(microseconds=1))) or advance it between transitions")
         return ""

@@ -46,6 +46,18 @@ def test_a_tick_may_be_seconds():
     assert ManualClock(T, tick=0).now() == T
 
 
+def test_a_manual_clock_shows_its_time_and_tick_without_a_reading():
+    clock = ManualClock(T, tick=dt.timedelta(seconds=2))
+    assert (clock.time, clock.tick) == (T, dt.timedelta(seconds=2))
+    assert clock.time == T  # looking moved nothing
+    assert clock.now() == T and clock.time == T + dt.timedelta(seconds=2)
+    clock.advance(1)
+    assert clock.time == T + dt.timedelta(seconds=3)
+    assert ManualClock(T, tick=0.25).tick == dt.timedelta(seconds=0.25)
+    with pytest.raises(AttributeError):
+        clock.time = T  # set() and advance() move it, with their checks
+
+
 def test_manual_clock_tick_keeps_readings_distinct():
     c = ManualClock(T, tick=dt.timedelta(microseconds=1))
     assert c.now() < c.now()
