@@ -100,6 +100,7 @@ def abort_for_error(ctx: "OrchestrationContext", rule: Any, exc: Exception) -> N
 
 _set = type.__setattr__
 _RULE_HOOKS = ("before_transition", "after_transition", "cleanup")
+_TRANSFORM_HOOKS = _RULE_HOOKS[:2]  # (a transform has no cleanup)
 # What the pipeline reads off a rule or transform class once, when it is defined.
 _READ_AT_DEFINITION = frozenset({
     *_RULE_HOOKS, "FROM_STATES", "TO_STATES", "SAFE_COPIES", "__init__", "__enter__", "__exit__", "_exit_args",
@@ -399,7 +400,7 @@ class BaseUniversalTransform(metaclass=_RuleType):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _refuse_async_hooks(cls, ("before_transition", "after_transition"))
+        _refuse_async_hooks(cls, _TRANSFORM_HOOKS)
         _set(cls, "_signature", str(cls))
         declared = bool(cls.__dict__.get("_STATELESS_HOOKS", False))
         _set(cls, "_stateless_hooks", (cls.before_transition, cls.after_transition) if declared else None)
