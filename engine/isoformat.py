@@ -1,8 +1,7 @@
 """ISO 8601 text to a datetime, read as Python 3.11's `datetime.fromisoformat` reads it.
 
-Every place the engine reads a time from text (filters and payloads, stores, schedules,
-workload files) calls `parse_isoformat`, or, for text a user or a client wrote,
-`parse_time_text`, which also reads a trailing lower-case "z" as UTC. On Python 3.11 and later that is
+Stores read the times they wrote with `parse_isoformat` (text a user or a client wrote
+is read as Prefect reads it, by timetext.parse_time_text). On Python 3.11 and later that is
 `datetime.fromisoformat` itself. Python 3.10's reads little beyond what `isoformat()`
 writes (fractions of exactly 3 or 6 digits; no "Z", basic format or week dates), so
 there a string it refuses is read again by `read_isoformat`, this module's reading of
@@ -24,7 +23,7 @@ import re
 import sys
 from typing import Callable
 
-__all__ = ["parse_isoformat", "parse_time_text", "read_isoformat"]
+__all__ = ["parse_isoformat", "read_isoformat"]
 
 _DATE = re.compile(r"(\d{4})(?:-(\d\d)-(\d\d)|(\d\d)(\d\d)|-W(\d\d)(?:-(\d))?|W(\d\d)(\d)?)", re.ASCII)
 # hour; then minute, second, fraction in extended (:) or basic form
@@ -127,10 +126,3 @@ parse_isoformat: Callable[[str], _dt.datetime] = (
     _dt.datetime.fromisoformat if sys.version_info >= (3, 11) else _native_then_grammar
 )
 
-
-def parse_time_text(text: str) -> _dt.datetime:
-    """`text` as a user or client writes a time: ISO 8601 (parse_isoformat), with a
-    trailing "Z" or "z" read as UTC. ValueError if it is not one. O(len(text))."""
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    return parse_isoformat(text)

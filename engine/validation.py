@@ -3,7 +3,9 @@ naming the field, before anything is written."""
 from __future__ import annotations
 
 import datetime as _dt
+import decimal as _decimal
 import json as _json
+import math
 import re
 import sys
 import uuid
@@ -13,7 +15,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
-from .isoformat import parse_time_text
+from .timetext import parse_time_text
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -103,26 +105,58 @@ def as_slot_holders(values: Any, what: str) -> list[str]:
 
 
 # A number, or text that is one, where Prefect reads a datetime: pydantic's unix time.
-_UNIX_TIME_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)\Z", re.ASCII)
-# Beyond this many seconds either way, pydantic reads the number as milliseconds.
-_UNIX_MS_WATERSHED = 2e10
+_UNIX_TIME_TEXT = re.compile(r"[+-]?\d+(\.\d*)?\Z", re.ASCII)
+# Beyond this many seconds either way, pydantic reads the number as milliseconds;
+# it reads 1600-01-01 to the end of 9999.
+_UNIX_MS_WATERSHED = 20_000_000_000
+_UNIX_FIRST, _UNIX_LAST = -11_676_096_000, 253_402_300_799
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
+def _decimal_text(text: str) -> float:
+    # As pydantic adds up a number's decimals (each digit over a power of ten, in
+    # floating point): its readings differ from float(text) in the last microsecond.
+    body = text.lstrip("+-")
+    whole, _, decimals = body.partition(".")
+    value, scale = float(int(whole)), 10.0
+    for digit in decimals:
+        value += int(digit) / scale
+        scale *= 10.0
+    return -value if text[0] == "-" else value
+
+
 def _from_unix_time(value: Any, what: str) -> _dt.datetime:
-    try:
-        seconds = float(value)
-        if abs(seconds) > _UNIX_MS_WATERSHED:
-            seconds /= 1000.0
-        return _EPOCH + _dt.timedelta(seconds=seconds)
-    except (OverflowError, ValueError):   # past the last datetime (or any float), or nan/inf
-        raise ValidationError(f"{what} is out of range as a unix time: {shown(value)}") from None
+    """A unix time as pydantic reads one: whole numbers exactly (milliseconds beyond
+    the watershed), others as seconds and microseconds rounded half away from zero."""
+    given = value
+    if value.__class__ is str:
+        value = int(value) if "." not in value else _decimal_text(value)
+    elif isinstance(value, _decimal.Decimal):
+        value = int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+    if value.__class__ is int:
+        if -_UNIX_MS_WATERSHED <= value <= _UNIX_MS_WATERSHED:
+            seconds, micros = value, 0
+        else:
+            seconds, millis = divmod(value, 1000)
+            micros = millis * 1000
+    elif not math.isfinite(value):
+        raise ValidationError(f"{what} is out of range as a unix time: {shown(given)}")
+    else:
+        if abs(value) > _UNIX_MS_WATERSHED:
+            value /= 1000.0  # (beyond 2e13, or a float, pydantic reads something else: README)
+        seconds = math.floor(value)
+        scaled = (value - seconds) * 1e6
+        micros = int(scaled) + (scaled - int(scaled) >= 0.5)
+    if not _UNIX_FIRST <= seconds + micros // 1_000_000 <= _UNIX_LAST:
+        raise ValidationError(f"{what} is out of range as a unix time (1600-01-01 to 9999-12-31): {shown(given)}")
+    return _EPOCH + _dt.timedelta(seconds=seconds, microseconds=micros)
 
 
 def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime | None:
     """`value` as an aware UTC datetime, read as Prefect's DateTime fields read it:
-    ISO 8601 text (no offset: UTC), or, with `unix_times`, a number or numeric text
-    as a unix time (seconds; milliseconds beyond 2e10, as pydantic does)."""
+    text by timetext.parse_time_text (no offset: UTC), a date as its midnight in UTC,
+    and, with `unix_times`, a number or numeric text as a unix time (seconds;
+    milliseconds beyond 2e10, as pydantic does)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -130,10 +164,12 @@ def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime 
             return _from_unix_time(value, what)
         try:
             value = parse_time_text(value)
-        except ValueError:
-            raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}") from None
-    elif unix_times and value.__class__ in (int, float):   # (not bool)
+        except ValueError as exc:
+            raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}{getattr(exc, 'hint', '')}") from None
+    elif unix_times and (value.__class__ in (int, float) or isinstance(value, _decimal.Decimal)):   # (not bool)
         return _from_unix_time(value, what)
+    elif value.__class__ is _dt.date:
+        return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc)
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {shown(value)}")
     if value.tzinfo is None:

@@ -122,7 +122,7 @@ def test_a_number_is_a_unix_time_as_prefect_reads_one(engine):
     assert len(expected) == 6
     for number in (int(seconds), seconds, str(int(seconds)), f"{seconds:.3f}", int(seconds * 1000)):
         assert engine.flow_run_history(history_end=number, **args) == expected, number
-    with pytest.raises(ValidationError, match=r"history_end is out of range as a unix time: 1e\+300"):
+    with pytest.raises(ValidationError, match=r"history_end is out of range as a unix time \(1600-01-01 to 9999-12-31\): 1e\+300"):
         engine.flow_run_history(history_end=1e300, **args)
     with pytest.raises(ValidationError, match="history_end must be a datetime, got bool"):
         engine.flow_run_history(history_end=True, **args)
@@ -133,7 +133,7 @@ def test_a_number_is_a_unix_time_as_prefect_reads_one(engine):
     ("history_end", None, "history_end is required"),
     ("history_start", "yesterday", "history_start is not an ISO-8601 datetime"),
     ("history_end", "1e9", "history_end is not an ISO-8601 datetime"),
-    ("history_start", dt.date(2024, 6, 1), "history_start must be a datetime"),
+    ("history_start", dt.time(10, 10), "history_start must be a datetime"),
 ])
 def test_bad_times_are_refused_naming_them(engine, which, value, message):
     args = {"history_start": hours(0), "history_end": hours(1), "history_interval": 60, which: value}
