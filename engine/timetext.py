@@ -26,6 +26,7 @@ day (2024-W05-3, 2024-366); this reads them.
 """
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import re
 
@@ -43,10 +44,9 @@ class TimeTextError(ValueError):
         self.hint = hint
 
 
-_FRACTION = r"(?P<f>\d+)"
 _PYDANTIC = re.compile(
     r"(?P<y>\d{4})-(?P<m>\d\d)-(?P<d>\d\d)"
-    r"(?:[Tt_ ](?P<h>\d\d):(?P<mi>\d\d)(?::(?P<s>\d\d)(?:[.,]" + _FRACTION + r")?)?"
+    r"(?:[Tt_ ](?P<h>\d\d):(?P<mi>\d\d)(?::(?P<s>\d\d)(?:[.,](?P<f>\d+))?)?"
     r"(?:(?P<z>[Zz])|(?P<sign>[+\-\u2212])(?P<oh>\d\d):?(?P<om>\d\d))?)?\Z",
     re.ASCII,
 )
@@ -85,7 +85,7 @@ def _week_date(year: int, week: int, weekday: int) -> _dt.date:
 
 
 def _ordinal_date(year: int, day: int) -> _dt.date:
-    if not 1 <= day <= (366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365):
+    if not 1 <= day <= 365 + calendar.isleap(year):
         raise ValueError(f"day {day} out of range for {year}")
     return _dt.date(year, 1, 1) + _dt.timedelta(days=day - 1)
 
