@@ -71,15 +71,26 @@ __all__ = [
 ]
 
 
+# The forms pydantic reads as a UUID (Python's constructor also takes hyphens anywhere,
+# one brace, "urn:uuid:" before 32 digits and digits of other scripts; Prefect refuses those).
+_HYPHENATED = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_TEXT = re.compile(rf"(?:[0-9a-fA-F]{{32}}|{_HYPHENATED}|urn:uuid:{_HYPHENATED}|\{{{_HYPHENATED}\}})\Z")
+
+
+def uuid_from_text(text: str) -> uuid.UUID | None:
+    """The UUID `text` spells as Prefect reads one (32 hex digits, hyphenated 8-4-4-4-12,
+    that in braces or after "urn:uuid:"), or None. O(1)."""
+    return uuid.UUID(text) if _UUID_TEXT.match(text) else None
+
+
 def as_uuid(value: Any, what: str) -> uuid.UUID:
     """A UUID from a UUID or its string form; anything else is a ValidationError."""
     if isinstance(value, uuid.UUID):
         return value
     if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
+        parsed = uuid_from_text(value)
+        if parsed is not None:
+            return parsed
     raise ValidationError(f"{what} must be a UUID, got {type(value).__name__} {shown(value)}")
 
 
@@ -512,11 +523,7 @@ def _input_kind(entry: Mapping) -> str | None:
     if isinstance(type_, str):
         return "constant"
     if isinstance(ident, str):
-        try:
-            uuid.UUID(ident)
-        except ValueError:
-            return None
-        return "task_run"
+        return None if uuid_from_text(ident) is None else "task_run"
     return None
 
 

@@ -401,3 +401,25 @@ def test_times_without_an_offset_are_utc():
     assert e.count_flow_runs(flow_run_filter={"expected_start_time": {"after_": day_after}}) == 2
     naive = e.create_flow_run(flow_id=flow.id, expected_start_time="2024-11-05T06:00:00")
     assert naive.expected_start_time == dt.datetime(2024, 11, 5, 6, tzinfo=dt.timezone.utc)
+
+
+U = "12345678-9abc-def0-1234-56789abcdef0"
+
+
+@pytest.mark.parametrize("text, read", [
+    (U, True), (U.upper(), True), (U.replace("-", ""), True), ("{" + U + "}", True), ("urn:uuid:" + U, True),
+    # Python's uuid.UUID takes these; Prefect's pydantic refuses them, and so does runstate.
+    ("1234-5678-9abc-def0-1234-5678-9abc-def0", False), ("{" + U, False), (U + "}", False),
+    ("{" + U.replace("-", "") + "}", False), ("urn:uuid:" + U.replace("-", ""), False), ("URN:UUID:" + U, False),
+    ("\uff11" + U[1:], False), (" " + U, False),
+])
+def test_ids_are_read_in_the_forms_prefect_reads(text, read):
+    engine = Engine()
+    if read:
+        assert FlowRunFilterId(any_=[text]).any_ == [uuid.UUID(U)]
+        assert engine.count_flow_runs(flow_run_filter={"id": {"any_": [text]}}) == 0
+    else:
+        with pytest.raises(ValidationError, match=r"flow_runs.id.any_\[0\] must be a UUID"):
+            engine.count_flow_runs(flow_run_filter={"id": {"any_": [text]}})
+        with pytest.raises(ValidationError, match="must be a UUID"):
+            engine.create_flow_run(flow_id=text)
