@@ -21,7 +21,7 @@ import enum
 import re
 import uuid
 from operator import attrgetter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, ClassVar
 
 import attrs
@@ -68,7 +68,11 @@ class Operator(str, enum.Enum):
 # value coercion (idempotent: typed values pass through) ------------------------------------
 
 def _list(value: Any, path: str) -> list:
-    if not isinstance(value, (list, tuple)):
+    # As pydantic's list fields take them: any iterable (a tuple, a set, dict keys, a
+    # generator) but text and mappings.
+    if value.__class__ is not list and (
+        isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable)
+    ):
         raise ValidationError(f"{path} must be a list, got {type(value).__name__} {shown(value)}")
     return list(value)
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled
+from engine import Completed, Engine, ManualClock, Pending, Running, Scheduled, StateType
 from engine.errors import ValidationError
 from engine.filters import (
     FlowRunFilter,
@@ -423,3 +423,19 @@ def test_ids_are_read_in_the_forms_prefect_reads(text, read):
             engine.count_flow_runs(flow_run_filter={"id": {"any_": [text]}})
         with pytest.raises(ValidationError, match="must be a UUID"):
             engine.create_flow_run(flow_id=text)
+
+
+@pytest.mark.parametrize("make", [list, tuple, set, frozenset, lambda v: {k: 1 for k in v}.keys(), lambda v: iter(v)])
+def test_a_list_criterion_takes_any_iterable_as_pydantic_does(world, make):
+    engine, runs, _ = world
+    ids = [runs["marvin"].id, runs["sad"].id]
+    expected = engine.count_flow_runs(flow_run_filter={"id": {"any_": ids}})
+    assert expected == 2
+    assert engine.count_flow_runs(flow_run_filter={"id": {"any_": make(ids)}}) == expected
+    assert FlowRunFilterStateType(any_=make(["COMPLETED"])).any_ == [StateType.COMPLETED]
+
+
+@pytest.mark.parametrize("value", ["COMPLETED", b"COMPLETED", {"COMPLETED": 1}, 5])
+def test_text_and_mappings_are_not_lists(value):
+    with pytest.raises(ValidationError, match=r"flow_runs.state.type.any_ must be a list, got"):
+        Engine().count_flow_runs(flow_run_filter={"state": {"type": {"any_": value}}})
