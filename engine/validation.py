@@ -179,7 +179,7 @@ def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime 
             raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}{getattr(exc, 'hint', '')}") from None
     elif unix_times and (value.__class__ in (int, float) or isinstance(value, _decimal.Decimal)):   # (not bool)
         return _from_unix_time(value, what)
-    elif value.__class__ is _dt.date:
+    elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):  # (pendulum's Date too)
         return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc)
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__} {shown(value)}")

@@ -175,6 +175,14 @@ def test_unix_times_outside_1600_to_9999_are_refused(value):
         as_datetime(value, "t")
 
 
+def test_a_date_subclass_is_a_date_too():
+    class Day(dt.date):  # as pendulum's Date is
+        pass
+
+    assert as_datetime(Day(2024, 11, 5), "t") == dt.datetime(2024, 11, 5, tzinfo=UTC)
+    assert ManualClock(Day(2024, 11, 5)).now() == dt.datetime(2024, 11, 5, tzinfo=UTC)
+
+
 def test_a_manual_clock_reads_digits_as_a_date_not_a_unix_time():
     assert ManualClock("20241105").now() == dt.datetime(2024, 11, 5, tzinfo=UTC)
     assert ManualClock("2024-308").now() == dt.datetime(2024, 11, 3, tzinfo=UTC)
