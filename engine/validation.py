@@ -412,11 +412,18 @@ def check_base_job_template(template: dict, what: str) -> None:
 
 
 def as_timedelta(value: Any, what: str) -> _dt.timedelta:
+    """A timedelta, or a number of seconds read as pydantic reads one (a fraction's
+    microseconds rounded half away from zero, where timedelta() rounds half to even)."""
     if isinstance(value, _dt.timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return _dt.timedelta(seconds=value)
+            if isinstance(value, int):
+                return _dt.timedelta(seconds=value)
+            fraction, whole = math.modf(abs(value))
+            scaled = fraction * 1e6
+            micros = int(whole) * 1_000_000 + int(scaled) + (scaled - int(scaled) >= 0.5)
+            return _dt.timedelta(microseconds=-micros if value < 0 else micros)
         except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
             raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got "
                                   f"{shown(value)}") from None

@@ -1,7 +1,8 @@
 """Times written as text (and numbers) are read as Prefect 3.1.0's DateTime fields read
 them: engine/timetext.py's grammar and validation.as_datetime's unix times, checked
 against answers recorded from Prefect itself (tests/oracle/prefect_time_text.py), with
-the deliberate differences listed in README's "Differences from Prefect"."""
+the deliberate differences listed in README's "Differences from Prefect". Seconds given
+as a duration are read as its timedelta fields read them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,8 @@ import pytest
 from engine import Engine, ManualClock
 from engine.errors import ValidationError
 from engine.timetext import TimeTextError, parse_time_text
-from engine.validation import as_datetime
+from engine.schedules import IntervalSchedule
+from engine.validation import as_datetime, as_timedelta
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -188,3 +190,13 @@ def test_a_manual_clock_reads_digits_as_a_date_not_a_unix_time():
     assert ManualClock("2024-308").now() == dt.datetime(2024, 11, 3, tzinfo=UTC)
     with pytest.raises(ValidationError, match="start must be a datetime, got int"):
         ManualClock(20241105)
+
+
+@pytest.mark.parametrize("seconds, micros", [
+    (2.5e-6, 3), (-5e-7, -1), (1.9883785, 1_988_379),   # ties: pydantic rounds half away from zero
+    (1.5, 1_500_000), (3600, 3_600_000_000), (-0.25, -250_000),
+])
+def test_seconds_become_a_duration_as_pydantic_reads_them(seconds, micros):
+    assert as_timedelta(seconds, "t") == dt.timedelta(microseconds=micros)
+    if micros > 0:  # (an interval must be positive)
+        assert IntervalSchedule(interval=seconds).interval == dt.timedelta(microseconds=micros)
