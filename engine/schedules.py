@@ -147,10 +147,11 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
 
 
 def _as_interval(value: Any) -> _dt.timedelta:
-    if isinstance(value, bool) or not isinstance(value, (int, float, _dt.timedelta)):
-        raise ValidationError(f"interval must be a timedelta or a number of seconds, got {type(value).__name__} "
-                              f"{shown(value)}")
-    value = as_timedelta(value, "interval")  # (NaN, infinity and what a timedelta cannot hold are refused)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, _dt.timedelta)):
+        raise ValidationError(f"interval must be a timedelta, a number of seconds or duration text, got "
+                              f"{type(value).__name__} {shown(value)}")
+    # (NaN, infinity, what a timedelta cannot hold and text pydantic would not read are refused)
+    value = as_timedelta(value, "interval")
     if value <= _ZERO:
         raise ValidationError(f"interval must be greater than 0 seconds, got {value.total_seconds()}")
     return value

@@ -1,4 +1,6 @@
-"""A time a user or client wrote as text, read as Prefect 3.1.0's DateTime fields read it.
+"""A time or a duration a user or client wrote as text, read as Prefect 3.1.0 reads it.
+
+(Durations: `parse_duration_text`, pydantic's timedelta grammar, at the end of the module.)
 
 Prefect validates such a field with pydantic's datetime first and, for text pydantic
 refuses, with pendulum 3.0's parser: its ISO 8601 reader, then its "common" form.
@@ -30,7 +32,7 @@ import calendar
 import datetime as _dt
 import re
 
-__all__ = ["TimeTextError", "parse_time_text"]
+__all__ = ["TimeTextError", "parse_duration_text", "parse_time_text"]
 
 _DAY = _dt.timedelta(days=1)
 
@@ -195,3 +197,130 @@ def parse_time_text(text: str) -> _dt.datetime:
     if value is None:
         raise TimeTextError(text, _hint(text))
     return value
+
+
+# Durations, as pydantic's timedelta reads text --------------------------------------------
+#
+#   [+|-] P (T | N[(.|,)F…]U)…     ISO 8601: Y = 365 days, M = 30 days, W, D; after T: H, M, S;
+#                                  units in any order, repeated; a fraction only on the last
+#   [+|-] N[ ]d[ay[s]][,][ ][HH:MM[:SS[(.|,)F{1,6}]][Z | (+|-)HH[:]MM]]   (any d or D in the
+#                                  text, or fewer than 5 bytes, chooses this form; the zone
+#                                  is read and ignored)
+#   [+|-] [H…]:MM[:SS[(.|,)F…]]    hours without limit (to 2.4 billion), fraction cut at 6
+#
+# The sign negates the whole. Each quantity, and the days and the seconds after T, must
+# fit 32 bits unsigned; the total at most 999,999,999 days.
+
+_U32 = 2**32 - 1
+_ISO_ITEM = re.compile(r"T|(\d+)(?:[.,](\d*))?([A-Z])", re.ASCII)
+_DATE_UNITS = {"Y": 365, "M": 30, "W": 7, "D": 1}
+_TIME_UNITS = {"H": 3600, "M": 60, "S": 1}
+_ZONE = r"(?:[Zz]|[+-](?P<zh>\d\d):?(?P<zm>\d\d))?"
+_DAYS = re.compile(
+    r"(?P<days>\d+) ?[dD](?:[aA][yY][sS]?)?,? ?"
+    r"(?:(?P<h>\d\d):(?P<m>\d\d)(?::(?P<s>\d\d)(?:[.,](?P<f>\d{1,6}))?)?" + _ZONE + r")?\Z",
+    re.ASCII,
+)
+_CLOCK = re.compile(r"(?P<h>\d*):(?P<m>\d\d)(?::(?P<s>\d\d)(?:[.,](?P<f>\d+))?)?", re.ASCII)
+
+
+def _half_up(x: float) -> int:
+    whole = int(x)
+    return whole + (x - whole >= 0.5)
+
+
+def _u32(value: int) -> int:
+    if value > _U32:
+        raise ValueError("a quantity past 2**32")
+    return value
+
+
+def _iso_duration(body: str) -> tuple[int, int, int]:
+    days = seconds = micros = 0
+    after_t = fraction_seen = False
+    at = 0
+    while at < len(body):
+        item = _ISO_ITEM.match(body, at)
+        if item is None:
+            raise ValueError("not an ISO 8601 duration item")
+        at = item.end()
+        if item.group(0) == "T":
+            if after_t:
+                raise ValueError("T twice")
+            after_t = True
+            continue
+        if fraction_seen:
+            raise ValueError("a fraction before the last quantity")
+        digits, decimals, unit = item.groups()
+        number = _u32(int(digits))
+        fraction = None
+        if decimals is not None:
+            fraction_seen = True
+            fraction = (float(int(decimals)) if decimals else 0.0) / 10.0 ** len(decimals)
+        scale = (_TIME_UNITS if after_t else _DATE_UNITS).get(unit)
+        if scale is None:
+            raise ValueError(f"unit {unit!r}")
+        if after_t:
+            seconds = _u32(seconds + _u32(number * scale))
+            if fraction is not None:
+                extra = fraction * scale
+                seconds = _u32(seconds + int(extra))
+                micros = _u32(micros + _half_up((extra - int(extra)) * 1e6))
+        else:
+            days = _u32(days + _u32(number * scale))
+            if fraction is not None:
+                extra = fraction * scale
+                days = _u32(days + int(extra))
+                rest = (extra - int(extra)) * 86400.0
+                seconds = _u32(seconds + int(rest))
+                micros += _half_up((rest - int(rest)) * 1e6)
+    return days, seconds, micros
+
+
+def parse_duration_text(text: str) -> _dt.timedelta:
+    """`text` read as pydantic's timedelta reads text (the grammar above). ValueError
+    if it is not a duration it reads. O(len(text))."""
+    negative = text[:1] == "-"
+    body = text[1:] if text[:1] in ("+", "-") else text
+    size = len(text.encode())
+    if body[:1] == "P":
+        if size < 3:
+            raise ValueError("too short")
+        days, seconds, micros = _iso_duration(body[1:])
+    elif "d" in text or "D" in text or size < 5:
+        match = _DAYS.match(body)
+        if match is None:
+            raise ValueError("not a duration")
+        g = match.group
+        days, seconds, micros = int(g("days")), 0, 0
+        if g("h") is not None:
+            hours, minutes, secs = int(g("h")), int(g("m")), int(g("s") or 0)
+            if hours > 23 or minutes > 59 or secs > 59:
+                raise ValueError("a time of day out of range")
+            if g("zh") is not None and int(g("zh")) * 60 + int(g("zm")) >= 1440:
+                raise ValueError("a zone of a day or more")
+            seconds = hours * 3600 + minutes * 60 + secs
+            micros = int((g("f") or "0").ljust(6, "0"))
+    else:
+        match = _CLOCK.match(body)
+        if match is None or size - (len(text) - len(body)) < 5:
+            raise ValueError("not a duration")
+        g = match.group
+        fraction = g("f")
+        # (pydantic stops looking after six digits of a fraction: what follows is ignored)
+        if match.end() != len(body) and not (fraction is not None and len(fraction) >= 6):
+            raise ValueError("not a duration")
+        hours, minutes, secs = int(g("h") or 0), int(g("m")), int(g("s") or 0)
+        if hours > 2_400_000_000 or minutes > 59 or secs > 59:
+            raise ValueError("a time out of range")
+        days, seconds = 0, hours * 3600 + minutes * 60 + secs
+        micros = int((fraction or "0")[:6].ljust(6, "0"))
+    seconds, micros = seconds + micros // 1_000_000, micros % 1_000_000
+    days, seconds = days + seconds // 86_400, seconds % 86_400
+    if days > 999_999_999:
+        raise ValueError("more than 999,999,999 days")
+    value = _dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+    try:
+        return -value if negative else value
+    except OverflowError:  # (-999,999,999 days and more: pydantic fails there too)
+        raise ValueError("more than 999,999,999 days") from None

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
-from .timetext import parse_time_text
+from .timetext import parse_duration_text, parse_time_text
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -412,8 +412,9 @@ def check_base_job_template(template: dict, what: str) -> None:
 
 
 def as_timedelta(value: Any, what: str) -> _dt.timedelta:
-    """A timedelta, or a number of seconds read as pydantic reads one (a fraction's
-    microseconds rounded half away from zero, where timedelta() rounds half to even)."""
+    """A timedelta, a number of seconds or duration text, read as pydantic reads them
+    (a fraction's microseconds rounded half away from zero, where timedelta() rounds
+    half to even; text by timetext.parse_duration_text)."""
     if isinstance(value, _dt.timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -427,6 +428,12 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
         except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
             raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got "
                                   f"{shown(value)}") from None
+    if isinstance(value, str):
+        try:
+            return parse_duration_text(value)
+        except ValueError:
+            raise ValidationError(f"{what} is not a duration: {shown(value)} (give seconds, a timedelta, or text as "
+                                  "Prefect reads it: 'PT1H30M', '1 day, 01:00:00', '01:30:00')") from None
     raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {shown(value)}")
 
 

@@ -276,7 +276,7 @@ def test_a_helper_that_fails_leaves_nothing_behind(runstate_engine):
     (lambda e: late_flow_run(e, late_by=timedelta(minutes=-5)), "late_by must be more than zero"),
     (lambda e: completed_flow_run(e, duration=timedelta(seconds=-5)), "duration must be zero or more"),
     (lambda e: failed_task_run(e, duration=-1), "duration must be zero or more"),
-    (lambda e: cached_task_run(e, expires_in="soon"), "expires_in must be seconds or a timedelta"),
+    (lambda e: cached_task_run(e, expires_in="soon"), "expires_in is not a duration: .soon."),
 ])
 def test_a_helpers_bad_time_is_named_and_nothing_is_made(runstate_engine, call, message):
     with pytest.raises(ValidationError, match=message):

@@ -200,3 +200,37 @@ def test_seconds_become_a_duration_as_pydantic_reads_them(seconds, micros):
     assert as_timedelta(seconds, "t") == dt.timedelta(microseconds=micros)
     if micros > 0:  # (an interval must be positive)
         assert IntervalSchedule(interval=seconds).interval == dt.timedelta(microseconds=micros)
+
+
+DURATIONS = [json.loads(line) for line in (ORACLE.parent / "duration_text_prefect_oracle.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+
+
+def test_duration_text_is_read_as_pydantic_reads_it():
+    # Answers recorded from pydantic's timedelta, the type of Prefect's interval
+    # (tests/oracle/prefect_time_text.py --durations): no difference at all.
+    accepted = 0
+    for case in DURATIONS:
+        text, prefect = case["s"], case["prefect"]
+        if prefect.get("refused"):
+            with pytest.raises(ValidationError, match="is not a duration"):
+                as_timedelta(text, "t")
+        else:
+            assert as_timedelta(text, "t") == dt.timedelta(microseconds=prefect["us"]), text
+            accepted += 1
+    assert accepted > 1000
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("PT1H30M", dt.timedelta(hours=1, minutes=30)),
+    ("P1Y2M3W4DT5H6M7.5S", dt.timedelta(days=365 + 60 + 21 + 4, hours=5, minutes=6, seconds=7.5)),  # Y 365, M 30 days
+    ("-PT1S", dt.timedelta(seconds=-1)),
+    ("1 day, 01:00:00", dt.timedelta(days=1, hours=1)),
+    ("-1 day, 23:59:59", -dt.timedelta(days=1, hours=23, minutes=59, seconds=59)),   # the sign negates the whole
+    ("01:30:00", dt.timedelta(hours=1, minutes=30)),
+    ("100:00", dt.timedelta(hours=100)),
+])
+def test_interval_text_as_prefect_reads_it(text, expected):
+    assert as_timedelta(text, "t") == expected
+    if expected > dt.timedelta(0):
+        assert IntervalSchedule(interval=text).interval == expected

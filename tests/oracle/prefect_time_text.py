@@ -3,7 +3,11 @@ the one its filters, states and run fields validate times with
 (pydantic_extra_types' pendulum DateTime, as `prefect.server.schemas.filters` imports
 it; checked here through a real filter model too).
 
-    $PREFECT_VENV/bin/python tests/oracle/prefect_time_text.py IN.jsonl OUT.jsonl
+    $PREFECT_VENV/bin/python tests/oracle/prefect_time_text.py [--durations] IN.jsonl OUT.jsonl
+
+With --durations, the cases are read as pydantic's timedelta reads them (the type of
+Prefect's IntervalSchedule.interval): "prefect" is {"us": total microseconds} or
+{"refused": true}.
 
 Each line gains "prefect": {"utc_us": microseconds since 1970 in UTC}, {"refused":
 true}, or {"wall_clock": true} where pendulum read "now" or a time without a date (on
@@ -66,11 +70,25 @@ def answer(text: str) -> dict:
     return {"utc_us": us, "broken_offset": True} if broken else {"utc_us": us}
 
 
+_DURATION = pydantic.TypeAdapter(dt.timedelta)
+
+
+def answer_duration(text: str) -> dict:
+    try:
+        value = _DURATION.validate_python(text)
+    except Exception:  # noqa: BLE001 - refused (beyond -999,999,999 days pydantic raises OverflowError)
+        return {"refused": True}
+    return {"us": value // dt.timedelta(microseconds=1)}
+
+
 def main(argv: list[str]) -> None:
+    read = answer
+    if argv[:1] == ["--durations"]:
+        read, argv = answer_duration, argv[1:]
     with open(argv[0], encoding="utf-8") as cases, open(argv[1], "w", encoding="utf-8") as out:
         for line in cases:
             case = json.loads(line)
-            case["prefect"] = answer(case["s"])
+            case["prefect"] = read(case["s"])
             out.write(json.dumps(case) + "\n")
 
 

@@ -1,9 +1,11 @@
 """Write strings to read as times: every date, time and offset form Prefect's DateTime
 fields might take or refuse (pydantic's, pendulum's ISO 8601 and "common" forms, unix
 times, words, whitespace, digits of other scripts), valid and not, and random mutations
-of them. No Prefect import; `prefect_time_text.py` answers them.
+of them; with --durations, strings to read as durations instead (ISO 8601 durations,
+"1 day, 01:00:00", "01:30:00" and their near misses). No Prefect import;
+`prefect_time_text.py` answers them.
 
-    python tests/oracle/time_text_cases.py SEED N OUT.jsonl      (one {"s": text} per line)
+    python tests/oracle/time_text_cases.py [--durations] SEED N OUT.jsonl   (one {"s": text} per line)
 """
 from __future__ import annotations
 
@@ -110,16 +112,56 @@ def case(rng: random.Random) -> str:
     return text
 
 
+def number(rng: random.Random) -> str:
+    return str(rng.choice([0, 1, 2, 7, 12, 30, 59, 60, 90, 365, 999, 86400, 4294967295, 4294967296, 999999999,
+                           rng.randint(0, 10**rng.randint(1, 11))]))
+
+
+def duration(rng: random.Random) -> str:
+    sign = rng.choice(["", "", "", "-", "+"])
+    kind = rng.random()
+    if kind < 0.45:  # ISO 8601
+        items = []
+        for _ in range(rng.randint(0, 4)):
+            unit = rng.choice("YMWDHMS" + "T" * 3 + rng.choice("dhmsxZ"))
+            if unit == "T":
+                items.append("T")
+            else:
+                fraction = rng.choice(["", "", "", "." + str(rng.randint(0, 999_999_999)), ",5", "."])
+                items.append(number(rng) + fraction + unit)
+        text = "P" + "".join(items)
+    elif kind < 0.75:  # days and a time of day
+        day = rng.choice(["d", "D", " d", "day", " day", " days", " DAYS", " da", " dayz", "  day"])
+        clock = rng.choice(["", "01:02", "01:02:03", "23:59:59.999999", "24:00", "1:02:03", "01:60", "01:02:03.1234567",
+                            "01:02:03+05:00", "01:02:03Z", "01:02:03+24:00", "23"])
+        text = number(rng)[:6] + day + rng.choice(["", ",", ", ", " ", ",  "]) + clock
+    else:  # a time alone
+        hours = rng.choice(["", "0", "01", "12", "100", "2400000000", "2400000001", str(rng.randint(0, 99999))])
+        text = hours + rng.choice([":00", ":30", ":59", ":60", ":5"]) + rng.choice(
+            ["", ":00", ":59", ":60", ":01.5", ":01,25", ":01.123456", ":01.1234567", ":01.123456 junk", ":01Z"])
+    if rng.random() < 0.15:  # a mutation
+        at = rng.randrange(len(text) + 1)
+        text = text[:at] + rng.choice("0123456789 :.,PTDdYMWHS-+") + text[at + 1:]
+    return sign + text
+
+
+DURATION_WORDS = ["", "P", "PT", "+P", "-P", "+PT", "-PT", "P1", "PT1.5", "pt1h", "P1d", "1d", "1 day", "5", "1e3",
+                  " PT1H", "PT1H ", "P1.5DT1H", "P1.5DT", "P1,5D", "P1.D", "PT0.0000005S", "P1D1Y", "PT1S1H", "P.5D"]
+
+
 def main(argv: list[str]) -> None:
+    durations = argv[:1] == ["--durations"]
+    if durations:
+        argv = argv[1:]
     seed, count, out = int(argv[0]), int(argv[1]), argv[2]
     rng = random.Random(seed)
     seen: set[str] = set()
     with open(out, "w", encoding="utf-8") as f:
-        for text in WORDS:
+        for text in DURATION_WORDS if durations else WORDS:
             seen.add(text)
             f.write(json.dumps({"s": text}) + "\n")
         while len(seen) < count:
-            text = case(rng)
+            text = duration(rng) if durations else case(rng)
             if text not in seen:
                 seen.add(text)
                 f.write(json.dumps({"s": text}) + "\n")
