@@ -224,8 +224,14 @@ _DAYS = re.compile(
 _CLOCK = re.compile(r"(?P<h>\d*):(?P<m>\d\d)(?::(?P<s>\d\d)(?:[.,](?P<f>\d+))?)?", re.ASCII)
 
 
+def _whole(x: float) -> int:
+    # A float cut to an integer as pydantic's Rust casts it: NaN (an overlong
+    # fraction's digits over its power of ten, both infinite) is 0.
+    return 0 if x != x else int(x)
+
+
 def _half_up(x: float) -> int:
-    whole = int(x)
+    whole = _whole(x)
     return whole + (x - whole >= 0.5)
 
 
@@ -256,7 +262,10 @@ def _iso_duration(body: str) -> tuple[int, int, int]:
         fraction = None
         if decimals is not None:
             fraction_seen = True
-            fraction = (float(int(decimals)) if decimals else 0.0) / 10.0 ** len(decimals)
+            value, power = 0.0, 1.0
+            for digit in decimals:  # (in floating point, digit by digit, as pydantic does)
+                value, power = value * 10.0 + int(digit), power * 10.0
+            fraction = value / power
         scale = (_TIME_UNITS if after_t else _DATE_UNITS).get(unit)
         if scale is None:
             raise ValueError(f"unit {unit!r}")
@@ -264,16 +273,16 @@ def _iso_duration(body: str) -> tuple[int, int, int]:
             seconds = _u32(seconds + _u32(number * scale))
             if fraction is not None:
                 extra = fraction * scale
-                seconds = _u32(seconds + int(extra))
-                micros = _u32(micros + _half_up((extra - int(extra)) * 1e6))
+                seconds = _u32(seconds + _whole(extra))
+                micros = _u32(micros + _half_up((extra - _whole(extra)) * 1e6))
         else:
             days = _u32(days + _u32(number * scale))
             if fraction is not None:
                 extra = fraction * scale
-                days = _u32(days + int(extra))
-                rest = (extra - int(extra)) * 86400.0
-                seconds = _u32(seconds + int(rest))
-                micros += _half_up((rest - int(rest)) * 1e6)
+                days = _u32(days + _whole(extra))
+                rest = (extra - _whole(extra)) * 86400.0
+                seconds = _u32(seconds + _whole(rest))
+                micros += _half_up((rest - _whole(rest)) * 1e6)
     return days, seconds, micros
 
 

@@ -141,6 +141,9 @@ def _from_unix_time(value: Any, what: str) -> _dt.datetime:
     the watershed), others as seconds and microseconds rounded half away from zero."""
     given = value
     if value.__class__ is str:
+        if len(value.partition(".")[0].lstrip("+-").lstrip("0")) > 18:
+            # (pydantic refuses what does not fit 64 bits; anything this long is past 9999)
+            raise ValidationError(f"{what} is out of range as a unix time (1600-01-01 to 9999-12-31): {shown(given)}")
         value = int(value) if "." not in value else _decimal_text(value)
     elif isinstance(value, _decimal.Decimal):
         value = int(value) if value.is_finite() and value == value.to_integral_value() else float(value)

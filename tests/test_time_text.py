@@ -234,3 +234,17 @@ def test_interval_text_as_prefect_reads_it(text, expected):
     assert as_timedelta(text, "t") == expected
     if expected > dt.timedelta(0):
         assert IntervalSchedule(interval=text).interval == expected
+
+
+def test_overlong_numbers_are_refused_or_read_not_crashed_on():
+    # Numeric text past 64 bits is out of range (pydantic refuses it); leading zeros
+    # do not count; an overlong duration fraction is read as pydantic reads it.
+    for text in ("1" * 400 + ".5", "1" * 5000, "-" + "9" * 30 + ".1"):
+        with pytest.raises(ValidationError, match="out of range as a unix time"):
+            as_datetime(text, "t")
+    assert as_datetime("0" * 30 + "5.25", "t") == EPOCH + dt.timedelta(seconds=5.25)
+    assert as_timedelta("PT1." + "1" * 400 + "S", "t") == dt.timedelta(seconds=1)   # (its fraction is NaN there)
+    assert as_timedelta("PT1." + "9" * 30 + "S", "t") == dt.timedelta(seconds=2)
+    for text in ("1:" + "0" * 5000 + ":00", "9" * 5000 + "d", "P" + "9" * 5000 + "D"):
+        with pytest.raises(ValidationError, match="is not a duration"):
+            as_timedelta(text, "t")
