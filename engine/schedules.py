@@ -26,6 +26,7 @@ checked per call.
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import functools
 import math
 import zoneinfo
@@ -147,7 +148,7 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
 
 
 def _as_interval(value: Any) -> _dt.timedelta:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, _dt.timedelta)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, decimal.Decimal, _dt.timedelta)):
         raise ValidationError(f"interval must be a timedelta, a number of seconds or duration text, got "
                               f"{type(value).__name__} {shown(value)}")
     # (NaN, infinity, what a timedelta cannot hold and text pydantic would not read are refused)

@@ -136,6 +136,14 @@ def _decimal_text(text: str) -> float:
     return -value if text[0] == "-" else value
 
 
+def _decimal_number(value: _decimal.Decimal) -> int | float:
+    """A Decimal as pydantic reads one: an int if it is whole, else a float (NaN for
+    a signalling NaN, which float() refuses)."""
+    if not value.is_finite():
+        return math.nan if value.is_nan() else float(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _from_unix_time(value: Any, what: str) -> _dt.datetime:
     """A unix time as pydantic reads one: whole numbers exactly (milliseconds beyond
     the watershed), others as seconds and microseconds rounded half away from zero."""
@@ -146,7 +154,7 @@ def _from_unix_time(value: Any, what: str) -> _dt.datetime:
             raise ValidationError(f"{what} is out of range as a unix time (1600-01-01 to 9999-12-31): {shown(given)}")
         value = int(value) if "." not in value else _decimal_text(value)
     elif isinstance(value, _decimal.Decimal):
-        value = int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+        value = _decimal_number(value)
     if value.__class__ is int:
         if -_UNIX_MS_WATERSHED <= value <= _UNIX_MS_WATERSHED:
             seconds, micros = value, 0
@@ -420,6 +428,8 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
     half to even; text by timetext.parse_duration_text)."""
     if isinstance(value, _dt.timedelta):
         return value
+    if isinstance(value, _decimal.Decimal):
+        value = _decimal_number(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             if isinstance(value, int):

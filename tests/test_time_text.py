@@ -248,3 +248,13 @@ def test_overlong_numbers_are_refused_or_read_not_crashed_on():
     for text in ("1:" + "0" * 5000 + ":00", "9" * 5000 + "d", "P" + "9" * 5000 + "D"):
         with pytest.raises(ValidationError, match="is not a duration"):
             as_timedelta(text, "t")
+
+
+def test_a_decimal_is_a_number_of_seconds_as_pydantic_reads_it():
+    assert as_timedelta(decimal.Decimal("5.5"), "t") == dt.timedelta(seconds=5.5)
+    assert IntervalSchedule(interval=decimal.Decimal("60")).interval == dt.timedelta(minutes=1)
+    for value in (decimal.Decimal("NaN"), decimal.Decimal("sNaN"), decimal.Decimal("-Infinity")):
+        with pytest.raises(ValidationError, match="finite number of seconds"):
+            as_timedelta(value, "t")
+        with pytest.raises(ValidationError, match="out of range as a unix time"):
+            as_datetime(value, "t")
