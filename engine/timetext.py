@@ -32,7 +32,7 @@ import calendar
 import datetime as _dt
 import re
 
-__all__ = ["TimeTextError", "parse_duration_text", "parse_time_text"]
+__all__ = ["TimeTextError", "parse_duration_text", "parse_time_text", "round_half_up"]
 
 _DAY = _dt.timedelta(days=1)
 
@@ -230,7 +230,9 @@ def _whole(x: float) -> int:
     return 0 if x != x else int(x)
 
 
-def _half_up(x: float) -> int:
+def round_half_up(x: float) -> int:
+    """A non-negative float rounded to an integer as pydantic's Rust rounds it: half
+    away from zero (Python's round() goes half to even); NaN is 0."""
     whole = _whole(x)
     return whole + (x - whole >= 0.5)
 
@@ -274,7 +276,7 @@ def _iso_duration(body: str) -> tuple[int, int, int]:
             if fraction is not None:
                 extra = fraction * scale
                 seconds = _u32(seconds + _whole(extra))
-                micros = _u32(micros + _half_up((extra - _whole(extra)) * 1e6))
+                micros = _u32(micros + round_half_up((extra - _whole(extra)) * 1e6))
         else:
             days = _u32(days + _u32(number * scale))
             if fraction is not None:
@@ -282,7 +284,7 @@ def _iso_duration(body: str) -> tuple[int, int, int]:
                 days = _u32(days + _whole(extra))
                 rest = (extra - _whole(extra)) * 86400.0
                 seconds = _u32(seconds + _whole(rest))
-                micros += _half_up((rest - _whole(rest)) * 1e6)
+                micros += round_half_up((rest - _whole(rest)) * 1e6)
     return days, seconds, micros
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
-from .timetext import parse_duration_text, parse_time_text
+from .timetext import parse_duration_text, parse_time_text, round_half_up
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -167,8 +167,7 @@ def _from_unix_time(value: Any, what: str) -> _dt.datetime:
         if abs(value) > _UNIX_MS_WATERSHED:
             value /= 1000.0  # (beyond 2e13, or a float, pydantic reads something else: README)
         seconds = math.floor(value)
-        scaled = (value - seconds) * 1e6
-        micros = int(scaled) + (scaled - int(scaled) >= 0.5)
+        micros = round_half_up((value - seconds) * 1e6)
     if not _UNIX_FIRST <= seconds + micros // 1_000_000 <= _UNIX_LAST:
         raise ValidationError(f"{what} is out of range as a unix time (1600-01-01 to 9999-12-31): {shown(given)}")
     return _EPOCH + _dt.timedelta(seconds=seconds, microseconds=micros)
@@ -435,8 +434,7 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
             if isinstance(value, int):
                 return _dt.timedelta(seconds=value)
             fraction, whole = math.modf(abs(value))
-            scaled = fraction * 1e6
-            micros = int(whole) * 1_000_000 + int(scaled) + (scaled - int(scaled) >= 0.5)
+            micros = int(whole) * 1_000_000 + round_half_up(fraction * 1e6)
             return _dt.timedelta(microseconds=-micros if value < 0 else micros)
         except (OverflowError, ValueError):  # NaN, infinity, past 999999999 days
             raise ValidationError(f"{what} must be a finite number of seconds a timedelta can hold, got "
