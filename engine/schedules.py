@@ -36,7 +36,7 @@ from typing import Any, Iterator, Union
 import attrs
 
 from .errors import ValidationError, shown
-from .timetext import parse_time_text
+from .timetext import TimeTextError, parse_time_text
 from .validation import as_bool, as_int, as_str, as_timedelta
 
 __all__ = [
@@ -140,8 +140,8 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
     if isinstance(value, str):
         try:
             value = parse_time_text(value)
-        except ValueError as exc:
-            raise ValidationError(f"{field}: not an ISO 8601 datetime: {shown(value)}{getattr(exc, 'hint', '')}") from None
+        except TimeTextError as exc:
+            raise ValidationError(f"{field}: not an ISO 8601 datetime: {shown(value)}{exc.hint}") from None
     if not isinstance(value, _dt.datetime):
         raise ValidationError(f"{field} must be a datetime or ISO 8601 text, got {type(value).__name__} {shown(value)}")
     return value

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import ValidationError, shown
-from .timetext import parse_duration_text, parse_time_text, round_half_up
+from .timetext import TimeTextError, parse_duration_text, parse_time_text, round_half_up
 from .records import (
     ConcurrencyOptions,
     Constant,
@@ -185,8 +185,8 @@ def as_datetime(value: Any, what: str, unix_times: bool = True) -> _dt.datetime 
             return _from_unix_time(value, what)
         try:
             value = parse_time_text(value)
-        except ValueError as exc:
-            raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}{getattr(exc, 'hint', '')}") from None
+        except TimeTextError as exc:
+            raise ValidationError(f"{what} is not an ISO-8601 datetime: {shown(value)}{exc.hint}") from None
     elif unix_times and (value.__class__ in (int, float) or isinstance(value, _decimal.Decimal)):   # (not bool)
         return _from_unix_time(value, what)
     elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):  # (pendulum's Date too)

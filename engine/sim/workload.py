@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .. import foreman as _foreman_service
-from ..timetext import parse_time_text
+from ..timetext import TimeTextError, parse_time_text
 from ..schedules import valid_timezone
 from ..states import StateType
 from .cron import Cron
@@ -468,8 +468,8 @@ def _datetime(value: Any, path: str) -> _dt.datetime:
     elif isinstance(value, str):
         try:
             dt = parse_time_text(value)
-        except ValueError as exc:
-            raise WorkloadError(path, f"is not an ISO-8601 date-time: {shown(value)}{getattr(exc, 'hint', '')}") from None
+        except TimeTextError as exc:
+            raise WorkloadError(path, f"is not an ISO-8601 date-time: {shown(value)}{exc.hint}") from None
     else:
         raise _type_error(path, "an ISO-8601 date-time", value)
     if dt.tzinfo is None:
