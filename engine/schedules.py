@@ -26,7 +26,6 @@ checked per call.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import functools
 import math
 import zoneinfo
@@ -37,7 +36,7 @@ import attrs
 
 from .errors import ValidationError, shown
 from .timetext import TimeTextError, parse_time_text
-from .validation import as_bool, as_int, as_str, as_timedelta
+from .validation import DURATION_TYPES, as_bool, as_int, as_str, as_timedelta
 
 __all__ = [
     "IntervalSchedule", "CronSchedule", "RRuleSchedule", "Schedule", "SCHEDULE_TYPES", "as_schedule",
@@ -148,7 +147,7 @@ def _as_datetime(value: Any, field: str) -> _dt.datetime:
 
 
 def _as_interval(value: Any) -> _dt.timedelta:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, decimal.Decimal, _dt.timedelta)):
+    if isinstance(value, bool) or not isinstance(value, DURATION_TYPES):
         raise ValidationError(f"interval must be a timedelta, a number of seconds or duration text, got "
                               f"{type(value).__name__} {shown(value)}")
     # (NaN, infinity, what a timedelta cannot hold and text pydantic would not read are refused)

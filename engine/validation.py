@@ -41,6 +41,7 @@ from .states import (
 )
 
 __all__ = [
+    "DURATION_TYPES",
     "INT64_MIN",
     "INT64_MAX",
     "is_finite_number",
@@ -419,6 +420,10 @@ def check_base_job_template(template: dict, what: str) -> None:
         raise ValidationError(
             f"{what}: the job configuration uses undeclared variable(s) {sorted(undeclared)}; each must be a "
             "property of the variables schema")
+
+
+# What as_timedelta reads (bool aside, though it is an int).
+DURATION_TYPES = (_dt.timedelta, int, float, _decimal.Decimal, str)
 
 
 def as_timedelta(value: Any, what: str) -> _dt.timedelta:
