@@ -125,4 +125,3 @@ def _native_then_grammar(text: str) -> _dt.datetime:
 parse_isoformat: Callable[[str], _dt.datetime] = (
     _dt.datetime.fromisoformat if sys.version_info >= (3, 11) else _native_then_grammar
 )
-
