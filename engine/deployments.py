@@ -26,7 +26,8 @@ from .records import (
 from .schedules import _KEYS as _SCHEDULE_KINDS, _add, _dates, as_schedule
 from .states import State, StateDetails, StateType
 from .validation import (
-    as_bool, as_count, as_int, as_name, as_str, as_uuid, as_uuid_list, coerce_fields, merged_fields,
+    as_bool, as_count, as_int, as_name, as_route_seconds, as_str, as_uuid, as_uuid_list, coerce_fields,
+    merged_fields,
 )
 from .workers import ensure_work_queue_exists, queue_named_or_created
 
@@ -420,8 +421,8 @@ def schedule_runs(engine: Any, deployment_id: Any, start_time: Any, end_time: An
     max_runs = SCHEDULER_MAX_RUNS if max_runs is None else as_int(max_runs, "max_runs")
     if min_time is None:
         min_time = SCHEDULER_MIN_SCHEDULED_TIME
-    elif not isinstance(min_time, _dt.timedelta):
-        raise ValidationError(f"min_time must be a timedelta, got {type(min_time).__name__} {shown(min_time)}")
+    else:
+        min_time = as_route_seconds(min_time, "min_time")
     auto_scheduled = as_bool(auto_scheduled, "auto_scheduled")
     start = engine._clock.now() if start_time is None else _as_time(start_time, "start_time")
     # (pendulum adds a timedelta as elapsed seconds, whatever the timezone)

@@ -31,7 +31,6 @@ histories (Prefect 3.1.0 fails validating a state_type of NULL) and count 0 in l
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from typing import Any, Iterable
 
 import attrs
@@ -40,7 +39,7 @@ from .errors import ValidationError, shown
 from .indexes import key_range
 from .queries import _flow_run_query, _matching, _task_run_query
 from .states import TERMINAL_STATES, StateType
-from .validation import as_datetime
+from .validation import as_datetime, as_route_seconds
 
 __all__ = ["HistoryResponse", "HistoryResponseState", "MAX_INTERVALS", "run_history", "average_flow_run_lateness"]
 
@@ -83,18 +82,7 @@ def _as_time(value: Any, what: str) -> _dt.datetime:
 
 
 def _as_interval(value: Any) -> _dt.timedelta:
-    if isinstance(value, _dt.timedelta):
-        interval = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value.__class__ is not int and not math.isfinite(value):  # (isfinite of a huge int overflows)
-            raise ValidationError(f"history_interval must be a finite number of seconds, got {shown(value)}")
-        try:
-            interval = _dt.timedelta(seconds=value)
-        except OverflowError:
-            raise ValidationError(f"history_interval is too large: {shown(value)} seconds") from None
-    else:
-        raise ValidationError(
-            f"history_interval must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
+    interval = as_route_seconds(value, "history_interval")
     # As Prefect checks it: before the millisecond rounding below.
     if interval < _ONE_SECOND:
         raise ValidationError(f"history_interval must not be less than 1 second, got "

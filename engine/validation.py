@@ -453,6 +453,22 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
     raise ValidationError(f"{what} must be seconds or a timedelta, got {type(value).__name__} {shown(value)}")
 
 
+def as_route_seconds(value: Any, what: str) -> _dt.timedelta:
+    """A timedelta, or a number of seconds as Prefect's routes read a float body
+    (history_interval_seconds, schedule's min_time): timedelta(seconds=...), which
+    rounds half to even. Text is refused, as those float bodies refuse it."""
+    if isinstance(value, _dt.timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value.__class__ is not int and not math.isfinite(value):  # (isfinite of a huge int overflows)
+            raise ValidationError(f"{what} must be a finite number of seconds, got {shown(value)}")
+        try:
+            return _dt.timedelta(seconds=value)
+        except OverflowError:
+            raise ValidationError(f"{what} is too large: {shown(value)} seconds") from None
+    raise ValidationError(f"{what} must be a timedelta or a number of seconds, got {type(value).__name__} {shown(value)}")
+
+
 def _as_policy(cls: type, value: Any, what: str) -> Any:
     if isinstance(value, cls):
         _check_policy(value, what)

@@ -459,6 +459,16 @@ def test_schedule_runs_makes_scheduled_runs_once():
     assert [r.id for r in engine.read_flow_runs()] == manual
 
 
+@pytest.mark.parametrize("min_time", [dt.timedelta(hours=3), 3 * 3600, 3 * 3600.0])
+def test_schedule_runs_min_time_may_be_seconds_as_prefects_route_reads_them(min_time):
+    # Prefect's /deployments/{id}/schedule takes min_time as a float of seconds.
+    engine, _, _, dep = setup()
+    engine.create_deployment_schedules(dep.id, [{"interval": 3600, "anchor_date": "2024-03-09T12:00:00Z"}])
+    runs = [engine.read_flow_run(i) for i in engine.schedule_runs(dep.id, min_time=min_time)]
+    # past min_runs (3) until one is at or after start + 3 hours: 12:00 to 15:00
+    assert [r.expected_start_time for r in runs] == [T0 + dt.timedelta(hours=k) for k in range(4)]
+
+
 def test_schedule_runs_stamps_its_runs_and_state_rows_with_one_instant():
     # One insert, as Prefect's bulk insert: every run and state row gets the same
     # `created`, however the clock ticks between readings.
@@ -578,7 +588,10 @@ def test_check_work_queues_for_deployment():
 @pytest.mark.parametrize("call, match", [
     (lambda e, d: e.schedule_runs(d.id, min_runs="3"), "min_runs must be an integer"),
     (lambda e, d: e.schedule_runs(d.id, max_runs=True), "max_runs must be an integer"),
-    (lambda e, d: e.schedule_runs(d.id, min_time=60), "min_time must be a timedelta"),
+    (lambda e, d: e.schedule_runs(d.id, min_time="60"), "min_time must be a timedelta or a number of seconds"),
+    (lambda e, d: e.schedule_runs(d.id, min_time=True), "min_time must be a timedelta or a number of seconds"),
+    (lambda e, d: e.schedule_runs(d.id, min_time=float("nan")), "min_time must be a finite number of seconds"),
+    (lambda e, d: e.schedule_runs(d.id, min_time=1e300), "min_time is too large"),
     (lambda e, d: e.schedule_runs(d.id, start_time="now"), "start_time must be a datetime"),
     (lambda e, d: e.schedule_runs(d.id, auto_scheduled=None), "auto_scheduled must be a boolean"),
     (lambda e, d: e.schedule_runs("nope"), "deployment_id"),
