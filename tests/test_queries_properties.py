@@ -9,14 +9,15 @@ before being queried again.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 import pytest
 from hypothesis import given, strategies as st
 
-from engine import queries
+from engine import Engine, ManualClock, queries
 from engine.errors import ValidationError
 from query_reference import (
-    FILTER_ARGS, FLOW_RUN_SORTS, SETTINGS, STATE_NAMES, TAGS, TYPES, World, check_queries, iso_text, maybe,
+    BASE, FILTER_ARGS, FLOW_RUN_SORTS, SETTINGS, STATE_NAMES, TAGS, TYPES, World, check_queries, iso_text, maybe,
     ref_flow_runs, ref_sorted, ref_task_runs, world_of,
 )
 
@@ -266,3 +267,74 @@ def test_negative_window_is_rejected_and_changes_nothing():
     with pytest.raises(ValidationError, match="limit"):
         world.engine.read_task_runs(limit=-5)
     assert world.engine.count_flow_runs() == len(world.engine._store.tables["flow_run"].rows)
+
+
+def _queue_ids(*names):
+    return lambda w: {"any_": [str(q.id) for q in w["work_queues"].values() if q.name in names]}
+
+
+# Shapes the random requests rarely or never draw, each guarding a shortcut of the
+# planner (an index source taken as exact, an id fast path, a flow's deployments).
+@pytest.mark.parametrize("req", [
+    {"flow_runs": {"deployment_id": _deployment_ids("dep-0", is_null_=True)}},
+    {"flow_runs": {"deployment_id": _deployment_ids("dep-0", is_null_=False)}},
+    {"flow_runs": {"deployment_id": _deployment_ids("dep-0", "dep-1", is_null_=True, operator="or_")}},
+    {"flow_runs": {"deployment_id": {}}},
+    {"flow_runs": {"work_queue_name": {}}},
+    {"flow_runs": {"parent_task_run_id": {}}},
+    {"flow_runs": {"deployment_id": {}, "state": {"type": {"any_": ["COMPLETED"]}}}},
+    {"work_pool_queues": {"id": {}}},
+    {"work_pool_queues": {"id": _queue_ids("high")}},
+    {"flows": {"deployment": {}}},
+    {"flows": {"deployment": {"is_null_": False}}},
+    {"flows": {"deployment": {"is_null_": True}}},
+], ids=["deployment-and-null", "deployment-and-not-null", "deployment-or-null", "empty-deployment-id",
+        "empty-queue-name", "empty-parent", "empty-deployment-id-and-state", "empty-queue-id", "queue-id",
+        "flow-empty-deployment", "flow-with-deployment", "flow-without-deployment"])
+def test_rare_filter_shapes_match_brute_force(req):
+    world = World(5, 40, 30)
+    e = world.engine
+    # Runs of a flow that has no deployment, for the flow's deployment criterion.
+    lonely = next(f for f in e.read_flows() if f.name == "lonely")
+    for _ in range(3):
+        run = e.create_flow_run(flow_id=lonely.id, state={"type": "COMPLETED"})
+        e.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="0", state={"type": "RUNNING"})
+    w = world_of(e)
+    resolved = {k: {f: (v(w) if callable(v) else v) for f, v in flt.items()} for k, flt in req.items()}
+    kwargs = {FILTER_ARGS[k]: v for k, v in resolved.items()}
+    expected = ref_flow_runs(resolved, w)
+    assert e.count_flow_runs(**kwargs) == len(expected)
+    for sort, limit in (("NAME_ASC", None), ("EXPECTED_START_TIME_DESC", 3)):
+        got = e.read_flow_runs(**kwargs, sort=sort, limit=limit)
+        assert [r.id for r in got] == [r.id for r in ref_sorted(expected, sort)[:limit]]
+    if "work_pool_queues" not in resolved:
+        tasks = ref_task_runs(resolved, w)
+        assert e.count_task_runs(**kwargs) == len(tasks)
+        assert [r.id for r in e.read_task_runs(**kwargs, sort="NAME_ASC")] == [
+            r.id for r in ref_sorted(tasks, "NAME_ASC")]
+
+
+def test_per_state_walks_answer_unlimited_reads_and_give_up_to_the_candidates():
+    # 1,000 COMPLETED runs named a0000..a0999 (the last 100 tagged) and 10 FAILED
+    # ones: a FAILED page sorted by name is far from the start of the global order,
+    # so it builds the per-state lists; later reads by state walk those lists.
+    e = Engine(clock=ManualClock(BASE, tick=dt.timedelta(seconds=1)))
+    flow = e.create_flow("f")
+    for i in range(1000):
+        e.create_flow_run(flow_id=flow.id, name=f"a{i:04d}", state={"type": "COMPLETED"}, tags=["x"] * (i >= 900))
+    for i in range(10):
+        e.create_flow_run(flow_id=flow.id, name=f"z{i:02d}", state={"type": "FAILED"})
+    runs = sorted(e._store.tables["flow_run"].rows.values(), key=lambda r: (r.name, str(r.id)))
+
+    def read(flt, limit):
+        return [r.name for r in e.read_flow_runs(flow_run_filter=flt, sort="NAME_ASC", limit=limit)]
+
+    assert read({"state": {"type": {"any_": ["FAILED"]}}}, 2) == ["z00", "z01"]
+    assert e._store.tables["flow_run"].by_name["state_type+name"].live
+    # No limit, most runs match: the per-state list of COMPLETED, in order.
+    assert read({"state": {"type": {"any_": ["COMPLETED"]}}}, None) == [
+        r.name for r in runs if r.state_type.value == "COMPLETED"]
+    # A limit, but the tagged matches lie 900 records down the COMPLETED list: the
+    # walk gives up past its budget and the tagged candidates are sorted instead.
+    tagged = {"state": {"type": {"any_": ["COMPLETED"]}}, "tags": {"all_": ["x"]}}
+    assert read(tagged, 3) == ["a0900", "a0901", "a0902"]
