@@ -960,3 +960,57 @@ def test_read_only_open_refusals(tmp_path, url, options, match):
     with pytest.raises(BackendError, match=match):
         Engine.open(url.format(tmp=tmp_path), read_only=options.pop("read_only", True), **options)
     assert _listing(tmp_path) == before
+
+
+def _cached_source() -> tuple[Engine, dict]:
+    """An engine with runs, a cached task result and a flow-run input, and its
+    records by table (what a backend decodes before `rebuild`)."""
+    import datetime as dt
+
+    from engine import ManualClock, State
+    src = Engine(clock=ManualClock(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc), tick=dt.timedelta(seconds=1)))
+    flow = src.create_flow("f")
+    runs = [src.create_flow_run(flow_id=flow.id, name=f"r{i}", state=State(type="COMPLETED")) for i in range(3)]
+    task = src.create_task_run(flow_run_id=runs[0].id, task_key="t", dynamic_key="0", state=State(type="RUNNING"))
+    done = src.set_task_run_state(task.id, State(type="COMPLETED", state_details={"cache_key": "k"}),
+                                  task_policy="CoreTaskPolicy")
+    assert done.status.value == "ACCEPT"
+    src.create_flow_run_input(runs[0].id, "key", "value")
+    return src, {kind: list(table.rows.values()) for kind, table in src._store.tables.items()}
+
+
+def _cache_probe(engine: Engine) -> str:
+    """The state a new task run of `engine` gets when it proposes Running with cache key k."""
+    flow = engine.create_flow("probe")
+    run = engine.create_flow_run(flow_id=flow.id, state={"type": "RUNNING"})
+    task = engine.create_task_run(flow_run_id=run.id, task_key="t", dynamic_key="probe", state={"type": "PENDING"})
+    return engine.set_task_run_state(task.id, {"type": "RUNNING", "state_details": {"cache_key": "k"}},
+                                     task_policy="CoreTaskPolicy").state.name
+
+
+def test_a_rebuild_failing_late_leaves_no_index_entries_behind():
+    # The last table holds a duplicate id, so every other table (runs, states, the
+    # cache) was already filed when the rebuild fails: clearing must reach the
+    # indexes, sorted ones and the cache's newest-entry index included.
+    from backends.base import rebuild
+
+    src, records = _cached_source()
+    bad = dict(records, flow_run_input=records["flow_run_input"] * 2)
+    completed = {"state": {"type": {"any_": ["COMPLETED"]}}}
+    engine = Engine()
+    engine.read_flow_runs(sort="NAME_ASC")  # a sorted index in use before the load
+    with pytest.raises(BackendError, match="duplicate ids in table flow_run_input"):
+        rebuild(engine, bad)
+    assert engine.count_flow_runs(flow_run_filter=completed) == 0
+    assert engine.read_flow_runs(sort="NAME_ASC") == []
+    assert engine.count_task_runs_by_state().as_dict()["COMPLETED"] == 0
+    rebuild(engine, records)  # the same engine then loads cleanly
+    assert [r.name for r in engine.read_flow_runs(sort="NAME_ASC")] == ["r0", "r1", "r2"]
+    assert engine.count_flow_runs(flow_run_filter=completed) == 3
+    assert engine.count_task_runs_by_state().as_dict()["COMPLETED"] == 1
+
+    other = Engine()
+    with pytest.raises(BackendError, match="duplicate ids"):
+        rebuild(other, bad)
+    assert _cache_probe(other) == "Running"  # no cache entry left behind
+    assert _cache_probe(src) == "Cached"
