@@ -25,7 +25,8 @@ from engine.orchestration import (
 )
 from engine.states import StateType
 from test_orchestration_harness import (
-    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, TERMINAL, WAIT, Harness, policy_of, rejecting_to,
+    ABORT, ACCEPT, ALL_TYPES, PERSISTED, REJECT, SECOND, T0, TERMINAL, WAIT, Harness, policy_of,
+    rejecting_to,
 )
 
 S = StateType
@@ -260,6 +261,30 @@ def test_refresh_cache_skips_the_lookup_and_newest_entry_wins(h):
     other = h.task_run(S.PENDING)
     result = h.set(other, h.state(S.RUNNING, state_details={"cache_key": "k"}), policy_of(CacheRetrieval))
     assert result.state.data == {"value": 2}
+
+
+def test_cache_entries_written_out_of_time_order_newest_created_wins_until_it_expires(h):
+    # The clock is set back between two writes of key k (a ManualClock may be):
+    # the lookup takes the entry created last, not the one written last, and skips
+    # it from the instant it expires (expiration <= now), as Prefect's query does.
+    expiry = T0 + 3600 * SECOND
+    h.clock.set(T0 + 600 * SECOND)
+    newer = h.task_run(S.RUNNING)
+    h.set(newer, h.state(S.COMPLETED, data={"v": "newer"}, state_details={"cache_key": "k", "cache_expiration": expiry}),
+          policy_of(CacheInsertion))
+    h.clock.set(T0 + 300 * SECOND)
+    older = h.task_run(S.RUNNING)
+    h.set(older, h.state(S.COMPLETED, data={"v": "older"}, state_details={"cache_key": "k"}), policy_of(CacheInsertion))
+
+    def lookup_at(when):
+        consumer = h.task_run(S.PENDING)
+        proposed = h.state(S.RUNNING, state_details={"cache_key": "k"})
+        h.clock.set(when)
+        return h.set(consumer, proposed, policy_of(CacheRetrieval)).state.data
+
+    assert lookup_at(T0 + 1800 * SECOND) == {"v": "newer"}
+    assert lookup_at(expiry - SECOND / 1000) == {"v": "newer"}
+    assert lookup_at(expiry) == {"v": "older"}
 
 
 def test_cache_entry_whose_state_is_gone_is_a_miss(h):
