@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import uuid
 
 import pytest
@@ -752,6 +753,14 @@ def test_ties_follow_creation_time_on_a_ticking_clock_even_after_a_rolled_back_d
     assert workers(e, pool) == ["c", "b", "a"]
 
 
+class StrStatus(str, enum.Enum):
+    ONLINE = "ONLINE"
+
+
+class PlainStatus(enum.Enum):
+    ONLINE = "ONLINE"
+
+
 def test_worker_filters_typed_and_json():
     clock = ManualClock(T)
     e = Engine(clock)
@@ -774,6 +783,10 @@ def test_worker_filters_typed_and_json():
         ({"operator": "or_", "status": {}, "last_heartbeat_time": {"after_": T + dt.timedelta(seconds=20)}},
          ["c", "b", "a"]),  # an empty criterion is TRUE, as Prefect's SQL has it
         ({}, ["c", "b", "a"]),
+        # a status enum's member, str-based like Prefect's WorkerStatus or not
+        ({"status": {"any_": [StrStatus.ONLINE]}}, ["c", "b", "a"]),
+        ({"status": {"any_": [PlainStatus.ONLINE]}}, ["c", "b", "a"]),
+        ({"status": {"not_any_": [PlainStatus.ONLINE]}}, []),
     ]
     for flt, expected in cases:
         assert workers(e, pool, worker_filter=flt) == expected, flt
