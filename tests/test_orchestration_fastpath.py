@@ -75,6 +75,9 @@ class _Twin:
         self.tasks = [h.task_run(S.PENDING, flow_run=parent, tags=["db"], empirical_policy={"retries": 1}),
                       h.task_run(S.PENDING, flow_run=parent, tags=["db"]),
                       h.task_run(S.PENDING, flow_run=parent)]
+        # A run with no state yet and a subflow (of task 2): rules abort proposals
+        # for them, and every global transform must then let the nullified one by.
+        self.flows += [h.flow_run(None), h.flow_run(S.RUNNING, parent_task_run_id=self.tasks[2].id)]
 
     def _label_ids(self, details):
         # Reasons may name a run id; each twin has its own ids, so compare labels.
@@ -94,11 +97,11 @@ class _Twin:
             _pipeline.GlobalFlowPolicy, _pipeline.GlobalTaskPolicy = SLOW[GlobalFlowPolicy], SLOW[GlobalTaskPolicy]
         try:
             if kind == "flow":
-                run = self.flows[index]
+                run = self.flows[index % len(self.flows)]
                 policy = CoreFlowPolicy if self.fast else SLOW[CoreFlowPolicy]
                 result = engine.set_flow_run_state(run.id, state, force=forced, flow_policy=policy)
             else:
-                run = self.tasks[index]
+                run = self.tasks[index % len(self.tasks)]
                 policy = CoreTaskPolicy if self.fast else SLOW[CoreTaskPolicy]
                 result = engine.set_task_run_state(run.id, state, force=forced, task_policy=policy)
         finally:
@@ -119,7 +122,7 @@ class _Twin:
 
 step = st.tuples(
     st.sampled_from(["flow", "task"]),
-    st.integers(min_value=0, max_value=2),
+    st.integers(min_value=0, max_value=4),
     st.sampled_from(TYPES),
     st.integers(min_value=0, max_value=2),   # which name for SCHEDULED / PAUSED
     st.booleans(),                            # forced?
@@ -163,3 +166,17 @@ def test_full_lifecycles_match(seed):
         state_type = rng.choice(path)
         state = _state(state_type, rng.randrange(3), _now(fast, slow))
         assert fast.apply(kind, index, state, False, 1.0) == slow.apply(kind, index, state, False, 1.0)
+
+
+@pytest.mark.parametrize("steps", [
+    [("flow", 3, S.PAUSED)],                                 # no state: pausing aborts
+    [("flow", 4, S.PENDING)],                                # a running subflow: Pending aborts
+    [("flow", 2, S.PAUSED), ("flow", 2, S.RUNNING), ("flow", 2, S.PENDING)],  # aborted while resuming
+], ids=["stateless-paused", "subflow-pending", "resuming-pending"])
+def test_aborted_proposals_pass_every_global_transform_on_both_paths(steps):
+    fast, slow = _Twin(fast=True), _Twin(fast=False)
+    for kind, index, state_type in steps:
+        state = _state(state_type, 0, _now(fast, slow))
+        answer = fast.apply(kind, index, state, False, 1.0)
+        assert answer == slow.apply(kind, index, state, False, 1.0)
+    assert answer[2].value == "ABORT"
