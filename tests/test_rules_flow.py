@@ -134,6 +134,15 @@ def test_leaving_a_terminal_state_resets_pause_bookkeeping_and_fizzle_restores_i
     assert other.empirical_policy.pause_keys == {"k"} and other.empirical_policy.resuming is True
 
 
+def test_an_aborted_reschedule_keeps_pause_bookkeeping(h):
+    # The abort ends the rule's hook: the reset that follows it does not happen.
+    run = h.flow_run(S.FAILED)
+    h.engine.update_flow_run(run.id, empirical_policy={"pause_keys": ["k"], "resuming": True})
+    result = h.set(run, S.SCHEDULED, policy_of(HandleFlowTerminalStateTransitions))
+    assert (result.status, result.details.reason) == (ABORT, "Cannot reschedule a run without an associated deployment.")
+    assert run.empirical_policy.pause_keys == {"k"} and run.empirical_policy.resuming is True
+
+
 def test_old_clients_keep_pause_bookkeeping(h):
     run = h.flow_run(S.FAILED, empirical_policy={"pause_keys": ["k"]})
     h.engine.set_flow_run_state(run.id, h.state(S.RUNNING), flow_policy=policy_of(HandleFlowTerminalStateTransitions),
@@ -212,6 +221,15 @@ def test_pause_records_its_key_once(h):  # 101-103
     assert (result.status, result.details.reason, result.state.type) == (REJECT, "This pause has already fired.", S.RUNNING)
 
 
+def test_a_fired_key_is_refused_before_a_suspend_needs_a_deployment(h):
+    run = h.flow_run(S.RUNNING)  # no deployment: a new suspend would abort
+    h.engine.update_flow_run(run.id, empirical_policy={"pause_keys": ["k"]})
+    suspend = h.state(S.PAUSED, name="Suspended", state_details={"pause_key": "k", "pause_reschedule": True})
+    result = h.set(run, suspend, policy_of(HandlePausingFlows))
+    assert (result.status, result.details.reason, result.state.type) == (REJECT, "This suspend has already fired.",
+                                                                         S.RUNNING)
+
+
 def test_pause_without_key_gets_a_fresh_one(h):
     run = h.flow_run(S.RUNNING)
     h.set(run, S.PAUSED, policy_of(HandlePausingFlows))
@@ -258,13 +276,28 @@ def test_paused_flows_resume_only_to_running_scheduled_or_final(h, proposed, sta
     assert run.empirical_policy.resuming is True  # the after-hook runs even when it rejected
 
 
-def test_suspended_run_without_deployment_cannot_resume(h):  # 105, 106
-    timeout = h.clock.now() + 300 * SECOND
+@pytest.mark.parametrize("timeout_in", [300, -300], ids=["before-timeout", "after-timeout"])
+def test_suspended_run_without_deployment_cannot_resume(h, timeout_in):  # 105, 106
+    # (checked before the timeout: a timed-out one is refused the same way, not failed)
+    timeout = h.clock.now() + timeout_in * SECOND
     run = h.flow_run(h.state(S.PAUSED, name="Suspended", state_details={"pause_timeout": timeout, "pause_reschedule": True}))
     result = h.set(run, S.RUNNING, policy_of(HandleResumingPausedFlows))
     assert (result.status, result.details.reason) == (REJECT, "Cannot reschedule a running flow run without a deployment.")
+    assert (result.state.type, result.state.name) == (S.PAUSED, "Suspended")
     blocking = h.flow_run(h.state(S.PAUSED, state_details={"pause_timeout": timeout}))
-    assert h.set(blocking, S.RUNNING, policy_of(HandleResumingPausedFlows)).status is ACCEPT
+    assert h.set(blocking, S.RUNNING, policy_of(HandleResumingPausedFlows)).status is (
+        ACCEPT if timeout_in > 0 else REJECT)
+
+
+def test_a_pause_resumes_up_to_its_timeout_inclusive(h):
+    # Prefect fails it only once the timeout is earlier than now.
+    timeout = h.clock.now() + 60 * SECOND
+    runs = [h.flow_run(h.state(S.PAUSED, state_details={"pause_timeout": timeout})) for _ in range(2)]
+    for run, at, status in ((runs[0], timeout, ACCEPT), (runs[1], timeout + SECOND / 1000, REJECT)):
+        proposed = h.state(S.RUNNING)
+        h.clock.set(at)
+        result = h.set(run, proposed, policy_of(HandleResumingPausedFlows))
+        assert result.status is status, at
 
 
 def test_expired_pause_fails_the_run(h):  # 108, 109
@@ -360,6 +393,23 @@ def test_legacy_clients_reset_failed_task_runs_on_flow_retry(h):
 
 
 def test_retry_clears_pause_bookkeeping_for_current_clients(h):
-    run = h.flow_run(S.RUNNING, empirical_policy={"retries": 1, "pause_keys": ["k"], "resuming": True})
+    run = h.flow_run(S.RUNNING, empirical_policy={"retries": 1})
+    h.engine.update_flow_run(run.id, empirical_policy={"retries": 1, "pause_keys": ["k"], "resuming": True})
     h.set(run, S.FAILED, policy_of(RetryFailedFlows))
     assert run.empirical_policy.pause_keys == set() and run.empirical_policy.resuming is False
+
+
+def test_the_retry_of_a_resumed_run_counts_as_a_new_run(h):
+    # Paused and resumed (resuming: its next Running is not a new run), then failed
+    # with retries left: the retry's Running is counted.
+    run = h.flow_run(S.RUNNING, empirical_policy={"retries": 5})
+    for proposed in (S.PAUSED, S.RUNNING):
+        assert h.set(run, proposed, CoreFlowPolicy).status is ACCEPT
+    assert run.empirical_policy.resuming is True
+    count = run.run_count
+    assert h.set(run, S.FAILED, CoreFlowPolicy).state.name == "AwaitingRetry"
+    assert run.empirical_policy.resuming is False
+    h.clock.advance(5)
+    for proposed in (S.PENDING, S.RUNNING):
+        assert h.set(run, proposed, CoreFlowPolicy).status is ACCEPT
+    assert run.run_count == count + 1
