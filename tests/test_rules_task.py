@@ -149,7 +149,11 @@ def test_non_retriable_failures_are_final(h, name):  # 69, 70
     assert h.set(task, state, policy_of(RetryFailedTasks)).status is ACCEPT
 
 
-@pytest.mark.parametrize("delays, run_count, expected", [([2, 3, 5, 7, 11], 3, 5), ([2, 3, 5, 7], 6, 7), ([4, 9], 0, 9), (10, 1, 10)])
+@pytest.mark.parametrize("delays, run_count, expected", [
+    ([2, 3, 5, 7, 11], 3, 5), ([2, 3, 5, 7], 6, 7), ([4, 9], 0, 9), (10, 1, 10),
+    ([], 1, 0),  # (Prefect raises IndexError on an empty list: no delay here)
+    (None, 1, 0),
+])
 def test_retry_delay_by_attempt(h, delays, run_count, expected):  # 64-66
     task = running_task(h, run_count=run_count, retries=6, retry_delay=delays)
     result = h.set(task, S.FAILED, policy_of(RetryFailedTasks))
@@ -333,6 +337,14 @@ def test_queue_entries_roll_back_with_the_transaction(h):
             h.set(task, h.state(S.SCHEDULED, state_details={"deferred": True}))
             raise RuntimeError("undo")
     assert "bg" not in h.engine.task_queues and task.state_id is None
+    # A queue that exists already: only the rolled-back entry goes.
+    h.set(task, h.state(S.SCHEDULED, state_details={"deferred": True}))
+    other = h.task_run(None, flow_run=None, task_key="bg")
+    with pytest.raises(RuntimeError):
+        with h.engine.transaction():
+            h.set(other, h.state(S.SCHEDULED, state_details={"deferred": True}))
+            raise RuntimeError("undo")
+    assert h.engine.task_queues["bg"] == {"scheduled": [task.id], "retry": []} and other.state_id is None
 
 
 # tag concurrency ----------------------------------------------------------------------------------------------
