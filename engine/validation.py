@@ -456,7 +456,8 @@ def as_timedelta(value: Any, what: str) -> _dt.timedelta:
 def as_route_seconds(value: Any, what: str) -> _dt.timedelta:
     """A timedelta, or a number of seconds as Prefect's routes read a float body
     (history_interval_seconds, schedule's min_time): timedelta(seconds=...), which
-    rounds half to even. Text is refused, as those float bodies refuse it."""
+    rounds half to even. Numeric text ("3600"), which their lax float reads, is
+    refused, as numbers are checked strictly everywhere (README: Stricter input)."""
     if isinstance(value, _dt.timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
