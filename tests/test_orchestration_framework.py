@@ -432,3 +432,41 @@ def test_safe_copies_are_shallow(h):
 
 def test_all_states_includes_none():
     assert None in ALL_STATES and set(ALL_TYPES) <= ALL_STATES
+
+
+# Prefect 3.1.0's policies, rule for rule (spec orchestration.md §7). Where rules
+# overlap, their order decides which one answers; most swaps of neighbours give the
+# same answers for every transition, so only the order itself can guard them.
+_CORE_FLOW = ["PreventDuplicateTransitions", "HandleFlowTerminalStateTransitions",
+              "EnforceCancellingToCancelledTransition", "BypassCancellingFlowRunsWithNoInfra",
+              "PreventPendingTransitions", "SecureFlowConcurrencySlots", "EnsureOnlyScheduledFlowsMarkedLate",
+              "HandlePausingFlows", "HandleResumingPausedFlows", "CopyScheduledTime", "WaitForScheduledTime",
+              "RetryFailedFlows", "InstrumentFlowRunStateTransitions", "ReleaseFlowConcurrencySlots"]
+_TASK_TAIL = ["CopyScheduledTime", "WaitForScheduledTime", "RetryFailedTasks", "RenameReruns",
+              "UpdateFlowRunTrackerOnTasks", "CacheInsertion", "ReleaseTaskConcurrencySlots"]
+_GLOBAL = ["SetRunStateType", "SetRunStateName", "SetRunStateTimestamp", "SetStartTime", "SetEndTime",
+           "IncrementRunTime", "SetExpectedStartTime", "SetNextScheduledStartTime", "UpdateStateDetails"]
+PREFECT_POLICIES = {
+    "CoreFlowPolicy": _CORE_FLOW,
+    "CoreFlowPolicyWithoutDeploymentConcurrency": [
+        r for r in _CORE_FLOW if r not in ("SecureFlowConcurrencySlots", "ReleaseFlowConcurrencySlots")],
+    "CoreTaskPolicy": ["CacheRetrieval", "HandleTaskTerminalStateTransitions", "PreventRunningTasksFromStoppedFlows",
+                       "SecureTaskConcurrencySlots", *_TASK_TAIL],
+    "ClientSideTaskOrchestrationPolicy": ["CacheRetrieval", "HandleTaskTerminalStateTransitions",
+                                          "PreventRunningTasksFromStoppedFlows", *_TASK_TAIL],
+    "BackgroundTaskPolicy": ["PreventPendingTransitions", "CacheRetrieval", "HandleTaskTerminalStateTransitions",
+                             "CopyScheduledTime", "CopyTaskParametersID", *_TASK_TAIL[1:], "EnqueueScheduledTasks"],
+    "MinimalFlowPolicy": ["BypassCancellingFlowRunsWithNoInfra", "InstrumentFlowRunStateTransitions",
+                          "ReleaseFlowConcurrencySlots"],
+    "MarkLateRunsPolicy": ["EnsureOnlyScheduledFlowsMarkedLate", "InstrumentFlowRunStateTransitions"],
+    "MinimalTaskPolicy": ["ReleaseTaskConcurrencySlots"],
+    "GlobalFlowPolicy": [*_GLOBAL, "UpdateSubflowParentTask", "UpdateSubflowStateDetails", "IncrementFlowRunCount",
+                         "RemoveResumingIndicator"],
+    "GlobalTaskPolicy": [*_GLOBAL, "IncrementTaskRunCount"],
+}
+
+
+def test_every_policy_holds_prefects_rules_in_prefects_order():
+    from engine.orchestration import POLICIES
+    assert {name: [rule.__name__ for rule in policy.priority()] for name, policy in POLICIES.items()} == (
+        PREFECT_POLICIES)
