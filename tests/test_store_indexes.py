@@ -67,6 +67,7 @@ def test_history_table_delete_and_rollback_restore_the_index():
     store.insert("flow_run_state", third, file=False)
     assert _history(store) == {run_a: {first.id, second.id}}
     assert store.reindex("flow_run_state", third) is True  # files it
+    assert _history(store) == {run_a: {first.id, second.id, third.id}}
     store.rollback()
     assert _history(store) == {run_a: {first.id, second.id}}
     assert third.id not in store.tables["flow_run_state"].rows
@@ -78,6 +79,8 @@ def test_history_table_refuses_a_second_index():
         table.hash_index("other", lambda r: r.name)
     with pytest.raises(RuntimeError, match="exactly one"):
         table.sorted_index("timestamp", lambda r: r.timestamp)
+    with pytest.raises(RuntimeError, match="exactly one"):
+        table.multi_index("tags", lambda r: ())
 
 
 def test_sparse_index_answers_none_by_count_and_scan():
