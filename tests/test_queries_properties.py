@@ -338,3 +338,12 @@ def test_per_state_walks_answer_unlimited_reads_and_give_up_to_the_candidates():
     # walk gives up past its budget and the tagged candidates are sorted instead.
     tagged = {"state": {"type": {"any_": ["COMPLETED"]}}, "tags": {"all_": ["x"]}}
     assert read(tagged, 3) == ["a0900", "a0901", "a0902"]
+    # The live lists follow writes: a run that moves between the two states walked
+    # together is met once, and a deleted one not at all.
+    moved, gone = runs[0], runs[1]
+    e.set_flow_run_state(moved.id, {"type": "FAILED"}, force=True)
+    e.delete_flow_run(gone.id)
+    both = {"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}}
+    expected = sorted((r for r in runs if r is not gone), key=lambda r: (r.name, str(r.id)))
+    assert read(both, None) == [r.name for r in expected]
+    assert read(both, 5) == [r.name for r in expected[:5]]
