@@ -22,7 +22,7 @@ from test_backends_support import (  # noqa: E402
 )
 
 from backends.sqlite import SCHEMA_VERSION  # noqa: E402
-from engine import Completed, Engine  # noqa: E402
+from engine import Completed, Engine, State  # noqa: E402
 from engine.errors import BackendError, ValidationError  # noqa: E402
 from engine.validation import MAX_JSON_DEPTH  # noqa: E402
 
@@ -965,10 +965,7 @@ def test_read_only_open_refusals(tmp_path, url, options, match):
 def _cached_source() -> tuple[Engine, dict]:
     """An engine with runs, a cached task result and a flow-run input, and its
     records by table (what a backend decodes before `rebuild`)."""
-    import datetime as dt
-
-    from engine import ManualClock, State
-    src = Engine(clock=ManualClock(dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc), tick=dt.timedelta(seconds=1)))
+    src = Engine(clock=make_clock())
     flow = src.create_flow("f")
     runs = [src.create_flow_run(flow_id=flow.id, name=f"r{i}", state=State(type="COMPLETED")) for i in range(3)]
     task = src.create_task_run(flow_run_id=runs[0].id, task_key="t", dynamic_key="0", state=State(type="RUNNING"))
