@@ -324,7 +324,7 @@ def test_per_state_walks_answer_unlimited_reads_and_give_up_to_the_candidates():
         e.create_flow_run(flow_id=flow.id, name=f"a{i:04d}", state={"type": "COMPLETED"}, tags=["x"] * (i >= 900))
     for i in range(10):
         e.create_flow_run(flow_id=flow.id, name=f"z{i:02d}", state={"type": "FAILED"})
-    runs = sorted(e._store.tables["flow_run"].rows.values(), key=lambda r: (r.name, str(r.id)))
+    runs = ref_sorted(e._store.tables["flow_run"].rows.values(), "NAME_ASC")
 
     def read(flt, limit):
         return [r.name for r in e.read_flow_runs(flow_run_filter=flt, sort="NAME_ASC", limit=limit)]
@@ -344,6 +344,6 @@ def test_per_state_walks_answer_unlimited_reads_and_give_up_to_the_candidates():
     e.set_flow_run_state(moved.id, {"type": "FAILED"}, force=True)
     e.delete_flow_run(gone.id)
     both = {"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}}
-    expected = sorted((r for r in runs if r is not gone), key=lambda r: (r.name, str(r.id)))
+    expected = ref_sorted((r for r in runs if r is not gone), "NAME_ASC")
     assert read(both, None) == [r.name for r in expected]
     assert read(both, 5) == [r.name for r in expected[:5]]
