@@ -3,6 +3,7 @@ import uuid
 
 import pytest
 
+import engine
 from engine import (
     AwaitingRetry, CountByState, Failed, Late, Paused, Scheduled, State, StateDetails,
     StateType, Suspended, TERMINAL_STATES, ValidationError,
@@ -51,6 +52,17 @@ def test_state_details_defaults():
     # unknown keys are ignored, as Prefect does
     s = State(type="PENDING", state_details={"cache_key": "k", "traceparent": "x"})
     assert s.state_details.cache_key == "k"
+    given = StateDetails(cache_key="c")
+    assert State(type="PENDING", state_details=given).state_details is given
+    with pytest.raises(ValidationError, match="state_details must be a StateDetails or a dict, got int 5"):
+        State(type="PENDING", state_details=5)
+
+
+def test_state_details_copy_does_not_share_the_input_keyset():
+    d = StateDetails(run_input_keyset={"a": "k"})
+    c = d.copy()
+    c.run_input_keyset["b"] = "k2"
+    assert d.run_input_keyset == {"a": "k"} and c.run_input_keyset == {"a": "k", "b": "k2"}
 
 
 def test_equality_ignores_id():
@@ -58,6 +70,7 @@ def test_equality_ignores_id():
     b = State(type="COMPLETED", timestamp=T, data={"x": 1})
     assert a.id != b.id and a == b and hash(a) == hash(b)
     assert a != State(type="COMPLETED", timestamp=T, data={"x": 2})
+    assert a != "COMPLETED" and a not in [None, 1]  # other objects compare unequal, no error
 
 
 def test_scheduled_helper_rules():
@@ -70,12 +83,46 @@ def test_scheduled_helper_rules():
     assert Late(T).name == "Late" and AwaitingRetry(T).type is StateType.SCHEDULED
 
 
+# spec states.md §4: every named helper's type and default name.
+HELPERS = [
+    ("Scheduled", "SCHEDULED"), ("Late", "SCHEDULED"), ("AwaitingRetry", "SCHEDULED"),
+    ("AwaitingConcurrencySlot", "SCHEDULED"), ("Retrying", "RUNNING"), ("Cached", "COMPLETED"),
+    ("Pending", "PENDING"), ("Running", "RUNNING"), ("Completed", "COMPLETED"), ("Failed", "FAILED"),
+    ("Crashed", "CRASHED"), ("Cancelled", "CANCELLED"), ("Cancelling", "CANCELLING"),
+    ("Paused", "PAUSED"), ("Suspended", "PAUSED"),
+]
+
+
+@pytest.mark.parametrize(("helper", "state_type"), HELPERS)
+def test_each_named_helper_gives_its_type_and_name(helper, state_type):
+    make = getattr(engine, helper)
+    plain = make()
+    assert (plain.type, plain.name) == (StateType(state_type), helper)
+    # Passing fields through (details as a dict, a message) keeps the helper's name;
+    # an explicit name wins.
+    full = make(message="m", state_details={"cache_key": "k"})
+    assert (full.type, full.name, full.message, full.state_details.cache_key) == (
+        StateType(state_type), helper, "m", "k")
+    assert make(name="Mine").name == "Mine"
+    assert make().id != plain.id
+
+
+def test_awaiting_concurrency_slot_takes_its_scheduled_time():
+    s = engine.AwaitingConcurrencySlot(T)
+    assert s.state_details.scheduled_time == T and s.name == "AwaitingConcurrencySlot"
+
+
 def test_paused_helpers():
     p = Paused(timeout_seconds=60, pause_key="k", now=T)
     assert p.state_details.pause_timeout == T + dt.timedelta(seconds=60)
     assert p.state_details.pause_key == "k" and p.state_details.pause_reschedule is False
     s = Suspended(pause_expiration_time=T)
     assert s.name == "Suspended" and s.state_details.pause_reschedule is True
+    assert s.state_details.pause_timeout == T
+    assert Paused(pause_expiration_time=T).state_details.pause_timeout == T
+    for bad in (float("inf"), float("nan"), 1e300):
+        with pytest.raises(ValidationError, match="timeout_seconds is out of range"):
+            Paused(timeout_seconds=bad, now=T)
     with pytest.raises(ValueError, match="Cannot supply both"):
         Paused(timeout_seconds=1, pause_expiration_time=T)
     with pytest.raises(ValueError, match="An extra pause timeout"):
@@ -117,11 +164,13 @@ def test_fresh_copy_is_deep_with_new_id_and_time():
 
 def test_persisted_result():
     assert not has_persisted_result(State(type="COMPLETED"))
+    assert has_persisted_result(State(type="COMPLETED", data="a result"))  # not a dict: persisted
     assert not has_persisted_result(State(type="COMPLETED", data={"type": "unpersisted"}))
     assert has_persisted_result(State(type="COMPLETED", data={"storage_key": "s"}))
 
 
 def test_count_by_state_field_order():
+    assert set(CountByState().as_dict().values()) == {0}
     assert list(CountByState().as_dict()) == [
         "COMPLETED", "PENDING", "RUNNING", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING", "SCHEDULED",
     ]
@@ -154,9 +203,22 @@ def test_seeded_ids_repeat():
     from engine.states import new_id, seed_ids
 
     seed_ids(11)
-    first = [new_id() for _ in range(5)]
+    first = [new_id() for _ in range(50)]
     seed_ids(11)
     try:
-        assert [new_id() for _ in range(5)] == first
+        assert [new_id() for _ in range(50)] == first
     finally:
         seed_ids(None)
+    # Valid version-4 UUIDs, as the random ones are.
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 and uuid.UUID(str(i)) == i for i in first)
+
+
+def test_new_ids_copy_and_pickle_like_any_uuid():
+    import copy
+    import pickle
+
+    from engine.states import new_id
+
+    i = new_id()
+    assert i.is_safe is uuid.SafeUUID.unknown
+    assert copy.deepcopy(i) == i and pickle.loads(pickle.dumps(i)) == i
