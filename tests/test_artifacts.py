@@ -7,6 +7,7 @@ so the collection's other descriptive columns keep the earlier artifact's values
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 
@@ -122,3 +123,14 @@ def test_a_result_whose_artifact_column_is_falsy_stores_an_artifact_without_it(e
     assert run.state_id == answer.state.id and run.state_type.value == "COMPLETED"
     artifact = e.read_artifact(e._store.tables["flow_run_state"].rows[answer.state.id].result_artifact_id)
     assert (artifact.key, artifact.type, artifact.description, artifact.data) == (None, None, None, {"v": 1})
+
+
+@pytest.mark.parametrize("kind", [dict, collections.OrderedDict], ids=["dict", "dict-subclass"])
+def test_an_unpersisted_result_is_answered_but_never_read_back(e, flow_run, kind):
+    # A dict subclass takes the artifact-writing path; its stored data must be
+    # hidden from reads all the same (states.md §5).
+    data = kind(type="unpersisted", value=1)
+    result = e.set_flow_run_state(flow_run.id, Completed(data=data), force=True)
+    assert result.state.data == {"type": "unpersisted", "value": 1}
+    assert e.read_flow_run(flow_run.id).state.data is None
+    assert e.read_flow_run_states(flow_run.id)[-1].data is None
